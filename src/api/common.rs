@@ -1,0 +1,180 @@
+//! Types shared by both custom resources: durations, Secret references, conditions.
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Go-style duration as used by Flux (`30s`, `5m`, `1h30m`): one or more `<number><unit>` with the
+/// units `ms`, `s`, `m`, `h`.
+pub const DURATION_PATTERN: &str = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$";
+
+/// A `Ready`, `Reconciling` or `Stalled` condition, following the Kubernetes API conventions.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Condition {
+    /// Condition type: `Ready` (always present), `Reconciling` or `Stalled` (present only while true).
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// `True`, `False` or `Unknown`.
+    pub status: String,
+    /// One-word CamelCase reason, e.g. `Succeeded`, `SecretNotFound`, `WaitingForEmployeeSync`.
+    pub reason: String,
+    /// Human-readable explanation; for errors it says what to fix.
+    #[serde(default)]
+    pub message: String,
+    /// When the condition last changed its status.
+    pub last_transition_time: DateTime<Utc>,
+    /// The `metadata.generation` the condition was computed for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+}
+
+/// Schema of a conditions array: a list merged by `type` under server-side apply.
+pub fn conditions_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let mut schema = generator.subschema_for::<Vec<Condition>>();
+    if let Some(object) = schema.as_object_mut() {
+        object.insert("x-kubernetes-list-type".into(), "map".into());
+        object.insert(
+            "x-kubernetes-list-map-keys".into(),
+            serde_json::json!(["type"]),
+        );
+    }
+    schema
+}
+
+/// A reference to an object by name in the same namespace.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LocalObjectReference {
+    /// Name of the object, in the namespace of the referring resource.
+    #[schemars(length(min = 1))]
+    pub name: String,
+}
+
+/// A Secret in the resource's own namespace holding Personio API credentials. The Secret must hold the
+/// keys named by `clientIdKey` (default `clientId`) and `clientSecretKey` (default `clientSecret`).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PersonioCredentialsRef {
+    /// Name of the Secret, in the namespace of this resource.
+    #[schemars(length(min = 1))]
+    pub name: String,
+    /// Key of the Personio client id in the Secret.
+    #[serde(default = "default_client_id_key")]
+    pub client_id_key: String,
+    /// Key of the Personio client secret in the Secret.
+    #[serde(default = "default_client_secret_key")]
+    pub client_secret_key: String,
+}
+
+/// A Secret in the resource's own namespace holding reteach app credentials. The Secret must hold the
+/// keys named by `clientIdKey` (default `clientId`), `clientSecretKey` (default `clientSecret`) and
+/// `clientCodeKey` (default `clientCode`).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReteachCredentialsRef {
+    /// Name of the Secret, in the namespace of this resource.
+    #[schemars(length(min = 1))]
+    pub name: String,
+    /// Key of the reteach client id in the Secret.
+    #[serde(default = "default_client_id_key")]
+    pub client_id_key: String,
+    /// Key of the reteach client secret in the Secret.
+    #[serde(default = "default_client_secret_key")]
+    pub client_secret_key: String,
+    /// Key of the reteach client code in the Secret.
+    #[serde(default = "default_client_code_key")]
+    pub client_code_key: String,
+}
+
+/// A key in a Secret of the resource's namespace holding PEM certificates to trust in addition to
+/// the system roots (for TLS-intercepting proxies). TLS verification itself is never turned off.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CaBundleRef {
+    /// Name of the Secret, in the namespace of this resource.
+    #[schemars(length(min = 1))]
+    pub name: String,
+    /// Key holding the PEM bundle.
+    #[serde(default = "default_ca_key")]
+    pub key: String,
+}
+
+/// How to reach Personio.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PersonioConnection {
+    /// Base URL of the Personio API. Must be `https://` unless `allowInsecureHttp` is set.
+    #[serde(default = "default_personio_url")]
+    #[schemars(regex(pattern = r"^https?://[^\s]+$"))]
+    pub base_url: String,
+    /// Secret with the API credentials (Settings → Integrations → API credentials in Personio).
+    pub credentials_secret_ref: PersonioCredentialsRef,
+    /// Value of the `X-Personio-App-ID` header Personio asks integrations to send (UPPER_SNAKE_CASE).
+    #[serde(default = "default_app_id")]
+    #[schemars(regex(pattern = r"^[A-Z0-9_]+$"))]
+    pub app_id: String,
+    /// Extra CA certificates to trust for this endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_bundle_ref: Option<CaBundleRef>,
+    /// Allow a plain `http://` base URL. Only for tests against a local simulator; never in production.
+    #[serde(default)]
+    pub allow_insecure_http: bool,
+}
+
+/// How to reach reteach.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReteachConnection {
+    /// Base URL of the reteach API. Must be `https://` unless `allowInsecureHttp` is set.
+    #[serde(default = "default_reteach_url")]
+    #[schemars(regex(pattern = r"^https?://[^\s]+$"))]
+    pub base_url: String,
+    /// Secret with the academy's app credentials (Settings → Integrations → API access in reteach).
+    pub credentials_secret_ref: ReteachCredentialsRef,
+    /// Extra CA certificates to trust for this endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_bundle_ref: Option<CaBundleRef>,
+    /// Allow a plain `http://` base URL. Only for tests against a local simulator; never in production.
+    #[serde(default)]
+    pub allow_insecure_http: bool,
+}
+
+/// One record that could not be synced, identified by ids only (never names or e-mail addresses).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordFailure {
+    /// Personio employee id of the record, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub personio_id: Option<String>,
+    /// reteach certificate id of the record, for certificate failures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_id: Option<String>,
+    /// Why the record was skipped, e.g. `no e-mail address`.
+    pub reason: String,
+}
+
+/// Most failures kept in status; the count in `lastRun.failed` is always complete.
+pub const MAX_STATUS_FAILURES: usize = 50;
+
+pub(crate) fn default_client_id_key() -> String {
+    "clientId".into()
+}
+pub(crate) fn default_client_secret_key() -> String {
+    "clientSecret".into()
+}
+pub(crate) fn default_client_code_key() -> String {
+    "clientCode".into()
+}
+pub(crate) fn default_ca_key() -> String {
+    "ca.crt".into()
+}
+pub(crate) fn default_personio_url() -> String {
+    "https://api.personio.de".into()
+}
+pub(crate) fn default_reteach_url() -> String {
+    "https://api.reteach.io".into()
+}
+pub(crate) fn default_app_id() -> String {
+    "RETEACH_PERSONIO_OPERATOR".into()
+}

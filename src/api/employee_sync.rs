@@ -1,0 +1,180 @@
+//! `EmployeeSync`: copy employees from Personio into reteach on an interval.
+
+use chrono::{DateTime, Utc};
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::common::{
+    conditions_schema, Condition, PersonioConnection, RecordFailure, ReteachConnection,
+};
+
+/// Copies employees one way from Personio into reteach (first name, last name, e-mail, position,
+/// department, location, gender, hire date, end of employment) every `interval`. Employees whose
+/// contract has ended or not yet begun are transferred too, but locked in reteach. reteach users are
+/// never deleted.
+// Printer columns repeat `type_ = "string"`/`"date"` on purpose.
+#[allow(clippy::duplicated_attributes)]
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[kube(
+    group = "sync.reteach.io",
+    version = "v1alpha1",
+    kind = "EmployeeSync",
+    namespaced,
+    status = "EmployeeSyncStatus",
+    shortname = "esync",
+    category = "reteach",
+    doc = "Copies employees from Personio into reteach on an interval, locking those whose contract has ended or not yet begun.",
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(
+        name = "Status",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].message"
+    ),
+    printcolumn(name = "Interval", type_ = "string", json_path = ".spec.interval"),
+    printcolumn(name = "Last Sync", type_ = "date", json_path = ".status.lastSyncTime"),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[serde(rename_all = "camelCase")]
+pub struct EmployeeSyncSpec {
+    /// How often to sync, as a Go-style duration (`5m`, `1h`). Minimum `1m`. Default `5m`.
+    #[serde(default = "default_interval")]
+    #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"))]
+    pub interval: String,
+    /// Stop syncing while true (the hosted flow's "Deactivate"). Status is kept.
+    #[serde(default)]
+    pub suspend: bool,
+    /// Compute the plan and report it in status, but write nothing to reteach.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// IANA time zone of the company (e.g. `Europe/Berlin`): decides on which day a contract has ended
+    /// or begun for the locking rule. Default `UTC`.
+    #[serde(default = "default_time_zone")]
+    #[schemars(length(min = 1))]
+    pub time_zone: String,
+    /// How often a run compares every employee instead of only those Personio reports as changed;
+    /// a full run also repairs changes made by hand in reteach. Go-style duration, default `24h`.
+    #[serde(default = "default_full_resync_interval")]
+    #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"))]
+    pub full_resync_interval: String,
+    /// Where and how to read employees from Personio.
+    pub personio: PersonioConnection,
+    /// Where and how to write users into reteach.
+    pub reteach: ReteachConnection,
+}
+
+/// What the operator observed and did; written only by the operator.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EmployeeSyncStatus {
+    /// The `metadata.generation` the status was computed for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// `Ready` (always), `Reconciling` and `Stalled` (only while true).
+    #[serde(default)]
+    #[schemars(schema_with = "conditions_schema")]
+    pub conditions: Vec<Condition>,
+    /// Start of the latest run, successful or not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_sync_time: Option<DateTime<Utc>>,
+    /// Start of the latest successful run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_successful_sync_time: Option<DateTime<Utc>>,
+    /// Start of the latest successful full run (every employee compared).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_full_sync_time: Option<DateTime<Utc>>,
+    /// When the next run is due.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_sync_time: Option<DateTime<Utc>>,
+    /// The last `reconcile.fluxcd.io/requestedAt` value acted upon.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_handled_reconcile_at: Option<String>,
+    /// Counters of the latest run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_run: Option<EmployeeRunSummary>,
+    /// Records skipped in the latest run (at most 50; ids only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failures: Vec<RecordFailure>,
+    /// Change-feed watermark: Personio `updated_since` for the next incremental run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+    /// Runs that failed in a row; drives the retry backoff.
+    #[serde(default)]
+    pub consecutive_failures: i32,
+    /// With `dryRun`: a sample of the planned actions (at most 50; ids only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub planned_actions: Vec<PlannedAction>,
+}
+
+/// Counters of one EmployeeSync run.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EmployeeRunSummary {
+    /// When the run started.
+    pub started_at: DateTime<Utc>,
+    /// When the run finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<DateTime<Utc>>,
+    /// `Incremental` (only employees Personio reports as changed) or `Full`.
+    pub mode: SyncMode,
+    /// Whether this run only planned (`dryRun`).
+    #[serde(default)]
+    pub dry_run: bool,
+    /// Employees read from Personio.
+    pub seen: i64,
+    /// reteach users created.
+    pub created: i64,
+    /// reteach users updated (any field).
+    pub updated: i64,
+    /// Users whose update locks them (contract ended or not yet begun).
+    pub locked: i64,
+    /// Users whose update unlocks them (e.g. rehired).
+    pub unlocked: i64,
+    /// Employees already up to date.
+    pub unchanged: i64,
+    /// Employees skipped on purpose (e.g. no e-mail address).
+    pub skipped: i64,
+    /// Employees whose write to reteach failed.
+    pub failed: i64,
+}
+
+/// Kind of an EmployeeSync run.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum SyncMode {
+    /// Only employees changed since the cursor.
+    #[default]
+    Incremental,
+    /// Every employee compared; repairs drift.
+    Full,
+}
+
+/// One action of a dry-run plan.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PlannedAction {
+    /// Personio employee id.
+    pub personio_id: String,
+    /// `Create`, `Update` or `Skip`.
+    pub action: String,
+    /// Names of the reteach fields that would change (never their values).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<String>,
+}
+
+fn default_interval() -> String {
+    "5m".into()
+}
+fn default_full_resync_interval() -> String {
+    "24h".into()
+}
+fn default_time_zone() -> String {
+    "UTC".into()
+}

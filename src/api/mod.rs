@@ -1,0 +1,17 @@
+//! Custom resource types of the `sync.reteach.io/v1alpha1` API: what users write (`spec`) and what the
+//! operator reports (`status`). Nothing in here talks to Kubernetes or to an upstream; the controllers,
+//! `crdgen` and the demo all share these types.
+
+mod certificate_sync;
+mod common;
+mod employee_sync;
+
+pub use certificate_sync::*;
+pub use common::*;
+pub use employee_sync::*;
+
+/// The API group of every resource of this operator.
+pub const GROUP: &str = "sync.reteach.io";
+/// Annotation that forces a run, as in Flux: any new value triggers one sync, echoed back in
+/// `status.lastHandledReconcileAt`.
+pub const REQUESTED_AT_ANNOTATION: &str = "reconcile.fluxcd.io/requestedAt";

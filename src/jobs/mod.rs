@@ -1,0 +1,1 @@
+//! One run of each sync, written against the client traits so the controllers, the demo and the benchmark share it.

@@ -1,0 +1,17 @@
+//! reteach-personio-operator: a Kubernetes operator that copies employees from Personio into reteach
+//! and uploads reteach course certificates into the employees' Personio files.
+//!
+//! Data flows one way: Secret → clients ([`personio`], [`reteach`]) → plan ([`sync`]) → apply
+//! ([`jobs`]) → status ([`controller`]). [`sim`] holds stateful simulators of both upstreams for
+//! tests, the demo and the benchmark.
+
+pub mod api;
+pub mod clock;
+pub mod controller;
+pub mod crdgen;
+pub mod jobs;
+pub mod personio;
+pub mod reteach;
+pub mod sim;
+pub mod sync;
+pub mod upstream;

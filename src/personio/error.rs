@@ -1,0 +1,51 @@
+//! Errors of the Personio client, typed by what the user or the caller must do.
+
+/// A failed Personio call.
+#[derive(Debug, thiserror::Error)]
+pub enum PersonioError {
+    /// Credentials rejected (401/403 on auth). Needs a human: fix the Secret.
+    #[error("Personio rejected the credentials: {message}")]
+    Unauthorized { message: String },
+    /// The credential does not whitelist attributes the sync requires. Needs a human.
+    #[error("the Personio credential does not return the attributes {}; add them to its readable attributes in Personio (Settings → Integrations → API credentials)", .0.join(", "))]
+    AttributesNotWhitelisted(Vec<String>),
+    /// The credential lacks an access right (e.g. documents write). Needs a human.
+    #[error("Personio denied {endpoint}: {message}")]
+    Forbidden {
+        endpoint: &'static str,
+        message: String,
+    },
+    /// An id that Personio does not know (employee, category).
+    #[error("Personio does not know {what}: {message}")]
+    NotFound { what: String, message: String },
+    /// Personio rejected the request as invalid (422): e.g. file type, size, title.
+    #[error("Personio rejected {endpoint}: {message}")]
+    Rejected {
+        endpoint: &'static str,
+        message: String,
+    },
+    /// Rate limited, 5xx, timeout or reset even after retries. Try again later.
+    #[error("Personio is unavailable: {message}")]
+    Unavailable {
+        message: String,
+        /// Whether the request may have reached Personio (e.g. an upload that timed out).
+        maybe_applied: bool,
+        trace_id: Option<String>,
+    },
+    /// A response that does not parse.
+    #[error("Personio sent an unreadable response to {endpoint}: {message}")]
+    Malformed {
+        endpoint: &'static str,
+        message: String,
+    },
+    /// Bad configuration of the client itself (URL, TLS).
+    #[error("{0}")]
+    Config(String),
+}
+
+impl PersonioError {
+    /// Whether a later retry can succeed without a human changing anything.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Unavailable { .. } | Self::Malformed { .. })
+    }
+}

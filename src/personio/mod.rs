@@ -1,0 +1,84 @@
+//! Personio client behind the [`PersonioApi`] trait: v1 auth, employees, document categories and
+//! uploads; v2 document listing for duplicate checks. See `../shared/reference/personio/README.md`.
+
+use async_trait::async_trait;
+use chrono::{NaiveDate, NaiveDateTime};
+
+use crate::sync::{DocumentCategory, PersonioEmployee, SkippedRecord, StoredDocument};
+use crate::upstream::PdfStream;
+
+mod error;
+pub use error::PersonioError;
+
+/// The employee attributes the setup guide tells customers to whitelist; a response without one of
+/// them means the credential lacks it ([`PersonioError::AttributesNotWhitelisted`]).
+pub const REQUIRED_ATTRIBUTES: [&str; 10] = [
+    "first_name",
+    "last_name",
+    "email",
+    "position",
+    "department",
+    "office",
+    "gender",
+    "hire_date",
+    "termination_date",
+    "last_modified_at",
+];
+
+/// Attributes used when present, never required.
+pub const OPTIONAL_ATTRIBUTES: [&str; 2] = ["status", "contract_end_date"];
+
+/// Employees read in one call of [`PersonioApi::list_employees`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EmployeeList {
+    /// Employees that parsed.
+    pub employees: Vec<PersonioEmployee>,
+    /// Records that did not parse (e.g. an impossible date), with PII-free reasons.
+    pub skipped: Vec<SkippedRecord>,
+}
+
+/// One certificate to store as a Personio document.
+#[derive(Debug)]
+pub struct DocumentUpload {
+    /// Personio employee id.
+    pub employee_id: String,
+    pub category_id: i64,
+    /// At most 255 characters.
+    pub title: String,
+    /// The completion date (`date` part, `Y-m-d`).
+    pub date: NaiveDate,
+    /// Carries the marker that identifies the certificate (see `sync::certificate_marker`).
+    pub comment: String,
+    /// File name ending in `.pdf`.
+    pub file_name: String,
+    pub pdf: PdfStream,
+}
+
+/// What the operator needs from Personio.
+#[async_trait]
+pub trait PersonioApi: Send + Sync {
+    /// Checks that the credentials are accepted (obtains a token).
+    async fn check_credentials(&self) -> Result<(), PersonioError>;
+
+    /// Every employee (`limit=100` pages) or, with `updated_since`, those changed since then.
+    /// Fails with [`PersonioError::AttributesNotWhitelisted`] when required attributes are missing.
+    async fn list_employees(
+        &self,
+        updated_since: Option<NaiveDateTime>,
+    ) -> Result<EmployeeList, PersonioError>;
+
+    /// All document categories of the company.
+    async fn document_categories(&self) -> Result<Vec<DocumentCategory>, PersonioError>;
+
+    /// Documents of one employee in one category (v2 listing, all pages).
+    async fn list_documents(
+        &self,
+        employee_id: &str,
+        category_id: i64,
+    ) -> Result<Vec<StoredDocument>, PersonioError>;
+
+    /// Uploads one document and returns its Personio id. Sent exactly once: Personio has no
+    /// idempotency key, so this never retries after the body was sent; the caller checks
+    /// [`PersonioApi::list_documents`] before trying again.
+    async fn upload_document(&self, upload: DocumentUpload) -> Result<String, PersonioError>;
+}

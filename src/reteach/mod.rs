@@ -1,0 +1,62 @@
+//! reteach client behind the [`ReteachApi`] trait: OAuth, customers, participations with
+//! certificates, certificate downloads. See `../shared/reference/lms/README.md`.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::sync::{Completion, CustomerFields, CustomerPatch, ReteachCustomer};
+use crate::upstream::PdfStream;
+
+mod error;
+pub use error::ReteachError;
+
+/// The academy the credentials belong to (`GET /me`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Academy {
+    pub id: String,
+    pub name: String,
+}
+
+/// What the operator needs from reteach.
+#[async_trait]
+pub trait ReteachApi: Send + Sync {
+    /// The academy of the credentials; doubles as the credential check.
+    async fn me(&self) -> Result<Academy, ReteachError>;
+
+    /// Every customer (pages of 250).
+    async fn list_customers(&self) -> Result<Vec<ReteachCustomer>, ReteachError>;
+
+    /// The customer with this `externalId`, if any.
+    async fn find_by_external_id(
+        &self,
+        external_id: &str,
+    ) -> Result<Option<ReteachCustomer>, ReteachError>;
+
+    /// The customer with this e-mail address, if any.
+    async fn find_by_email(&self, email: &str) -> Result<Option<ReteachCustomer>, ReteachError>;
+
+    /// Find-or-create (`POST /customer`).
+    async fn create_customer(
+        &self,
+        fields: &CustomerFields,
+    ) -> Result<ReteachCustomer, ReteachError>;
+
+    /// Sends only the changed fields (`PUT /customer/{id}`).
+    async fn update_customer(
+        &self,
+        id: &str,
+        patch: &CustomerPatch,
+    ) -> Result<ReteachCustomer, ReteachError>;
+
+    /// Completed participations, all pages; with `since`, only those completed at or after it.
+    async fn completed_participations(
+        &self,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<Vec<Completion>, ReteachError>;
+
+    /// One participation, re-read (for pending certificates).
+    async fn participation(&self, id: &str) -> Result<Option<Completion>, ReteachError>;
+
+    /// Streams the certificate PDF.
+    async fn download_certificate(&self, url: &str) -> Result<PdfStream, ReteachError>;
+}

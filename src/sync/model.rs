@@ -1,0 +1,149 @@
+//! Plain data shared by the sync core and the upstream clients. No I/O here.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+/// A Personio employee after lenient parsing: only the fields the operator may transfer.
+/// Required-but-empty values stay `None`; the sync core decides whether that is acceptable.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PersonioEmployee {
+    /// Personio employee id (becomes reteach `externalId`).
+    pub id: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub email: Option<String>,
+    pub position: Option<String>,
+    pub department: Option<String>,
+    /// Personio `office`, reteach `location`.
+    pub office: Option<String>,
+    /// Raw Personio gender value (lowercase, e.g. `male`); mapped by the sync core.
+    pub gender: Option<String>,
+    pub hire_date: Option<NaiveDate>,
+    pub termination_date: Option<NaiveDate>,
+    pub contract_end_date: Option<NaiveDate>,
+    /// Personio `status` (`active`, `inactive`, `onboarding`, `leave`) when the credential returns it.
+    pub status: Option<String>,
+    pub last_modified_at: Option<DateTime<Utc>>,
+}
+
+/// A record that could not be read, with a PII-free reason.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SkippedRecord {
+    /// Id of the record, when it could be read.
+    pub id: Option<String>,
+    /// Why it was skipped, e.g. `hire_date: unparseable date`. Never contains a value of the record.
+    pub reason: String,
+}
+
+/// reteach's gender values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Gender {
+    Male,
+    Female,
+    Diverse,
+}
+
+/// A reteach user ("customer") as read from reteach.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReteachCustomer {
+    /// reteach's own id.
+    pub id: String,
+    pub external_id: Option<String>,
+    pub email: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub position: Option<String>,
+    pub department: Option<String>,
+    pub location: Option<String>,
+    pub gender: Option<Gender>,
+    pub set_active_at: Option<DateTime<Utc>>,
+    pub set_inactive_at: Option<DateTime<Utc>>,
+    /// Read-only status (`ADDED`, `INVITED`, `ACTIVE`, `INACTIVE`).
+    pub status: Option<String>,
+}
+
+/// The reteach fields the operator owns, as they should be. Serialized as the body of
+/// `POST /customer` (camelCase, absent fields omitted).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CustomerFields {
+    pub external_id: String,
+    pub email: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub position: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub department: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gender: Option<Gender>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub set_active_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub set_inactive_at: Option<DateTime<Utc>>,
+}
+
+/// Only the changed fields of a reteach user, as the body of `PUT /customer/{id}`.
+/// `None` = leave unchanged (omitted), `Some(None)` = clear (JSON `null`), `Some(Some(v))` = set.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CustomerPatch {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_name: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_name: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub position: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub department: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gender: Option<Option<Gender>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub set_active_at: Option<Option<DateTime<Utc>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub set_inactive_at: Option<Option<DateTime<Utc>>>,
+}
+
+/// A completed reteach participation, with its certificate when one exists.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Completion {
+    /// reteach participation id.
+    pub participation_id: String,
+    /// reteach certificate id; `None` when the course issues no certificate (yet).
+    pub certificate_id: Option<String>,
+    /// Download URL of the PDF; `None` while reteach is still generating it.
+    pub certificate_url: Option<String>,
+    pub course_name: String,
+    pub completed_at: DateTime<Utc>,
+    /// reteach user's `externalId` (= Personio employee id), when set.
+    pub customer_external_id: Option<String>,
+    /// reteach user id.
+    pub customer_id: String,
+}
+
+/// A Personio document category.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DocumentCategory {
+    pub id: i64,
+    pub name: String,
+}
+
+/// A document already stored in Personio (v2 listing), enough to recognise our own uploads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredDocument {
+    pub id: String,
+    pub name: String,
+    pub comment: Option<String>,
+    pub category_id: Option<i64>,
+}

@@ -1,0 +1,166 @@
+//! One upstream request with client-side rate limiting and retries on 429, 5xx and transport errors.
+//! Delays come from backon's exponential builder (with jitter); a `Retry-After` header wins when the
+//! server sends one (Personio does not, but a proxy might).
+
+use std::time::{Duration, Instant};
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use governor::DefaultDirectRateLimiter;
+use reqwest::{RequestBuilder, Response, StatusCode};
+
+use super::observe::{RequestObserver, RequestRecord};
+
+/// How often and how patiently to retry.
+#[derive(Clone, Debug)]
+pub struct RetryPolicy {
+    /// Attempts in total, including the first. 1 = never retry (e.g. uploads without idempotency).
+    pub max_attempts: usize,
+    pub min_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 5,
+            min_delay: Duration::from_secs(1),
+            max_delay: Duration::from_secs(30),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// A policy that sends once.
+    pub fn once() -> Self {
+        Self {
+            max_attempts: 1,
+            ..Self::default()
+        }
+    }
+}
+
+/// A request that did not get a usable response.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// No response: timeout, refused or reset connection.
+    #[error("{endpoint}: no response after {attempts} attempt(s): {message}")]
+    Transport {
+        endpoint: &'static str,
+        attempts: usize,
+        timeout: bool,
+        message: String,
+    },
+    /// The server kept answering 429 or 5xx.
+    #[error("{endpoint}: HTTP {status} after {attempts} attempt(s)")]
+    Status {
+        endpoint: &'static str,
+        status: u16,
+        attempts: usize,
+        response: Box<ResponseDebug>,
+    },
+}
+
+/// Holder so `SendError` stays `Debug` while keeping the last response for the caller to read.
+pub struct ResponseDebug(pub Response);
+
+impl std::fmt::Debug for ResponseDebug {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Response({})", self.0.status())
+    }
+}
+
+fn is_retryable(status: StatusCode) -> bool {
+    status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()
+}
+
+fn retry_after(response: &Response) -> Option<Duration> {
+    let value = response.headers().get(reqwest::header::RETRY_AFTER)?;
+    value
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(Duration::from_secs)
+}
+
+/// Sends the request built by `make` (called once per attempt), waiting on `limiter` before each
+/// attempt. Returns the first response that is not 429/5xx; the caller interprets 4xx.
+pub async fn send_with_retry(
+    api: &'static str,
+    endpoint: &'static str,
+    policy: &RetryPolicy,
+    observer: &dyn RequestObserver,
+    limiter: Option<&DefaultDirectRateLimiter>,
+    mut make: impl FnMut() -> RequestBuilder,
+) -> Result<Response, SendError> {
+    let mut delays = ExponentialBuilder::default()
+        .with_min_delay(policy.min_delay)
+        .with_max_delay(policy.max_delay)
+        .with_max_times(policy.max_attempts.saturating_sub(1))
+        .with_jitter()
+        .build();
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        if let Some(limiter) = limiter {
+            limiter.until_ready().await;
+        }
+        let started = Instant::now();
+        let result = make().send().await;
+        let status = result.as_ref().map(|r| r.status().as_u16()).unwrap_or(0);
+        observer.observe(RequestRecord {
+            api,
+            endpoint,
+            status,
+            elapsed: started.elapsed(),
+        });
+        let result = match result {
+            Ok(response) if !is_retryable(response.status()) => return Ok(response),
+            other => other,
+        };
+        let server_delay = result.as_ref().ok().and_then(retry_after);
+        let Some(delay) = delays.next() else {
+            return Err(match result {
+                Ok(response) => SendError::Status {
+                    endpoint,
+                    status: response.status().as_u16(),
+                    attempts,
+                    response: Box::new(ResponseDebug(response)),
+                },
+                Err(error) => SendError::Transport {
+                    endpoint,
+                    attempts,
+                    timeout: error.is_timeout(),
+                    message: transport_message(&error),
+                },
+            });
+        };
+        tracing::debug!(api, endpoint, status, attempts, "retrying upstream request");
+        tokio::time::sleep(server_delay.unwrap_or(delay).max(delay)).await;
+    }
+}
+
+/// A transport error without the URL (which may carry query values).
+fn transport_message(error: &reqwest::Error) -> String {
+    let kind = if error.is_timeout() {
+        "timed out"
+    } else if error.is_connect() {
+        "connection failed"
+    } else if error.is_body() || error.is_decode() {
+        "response body broken"
+    } else {
+        "connection error"
+    };
+    let mut source = std::error::Error::source(error);
+    let mut detail = String::new();
+    while let Some(inner) = source {
+        detail = inner.to_string();
+        source = inner.source();
+    }
+    if detail.is_empty() {
+        kind.to_string()
+    } else {
+        format!("{kind} ({detail})")
+    }
+}

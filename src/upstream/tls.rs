@@ -1,0 +1,100 @@
+//! HTTP client construction: TLS verification always on, optional extra CA bundle, plain `http://`
+//! only with an explicit opt-in.
+
+use std::time::Duration;
+
+/// TLS and transport options of one upstream.
+#[derive(Clone, Debug, Default)]
+pub struct TlsOptions {
+    /// Extra PEM certificates to trust.
+    pub ca_bundle_pem: Option<Vec<u8>>,
+    /// Allow `http://` base URLs (tests against simulators only).
+    pub allow_insecure_http: bool,
+    /// Per-request timeout; default 30 s.
+    pub timeout: Option<Duration>,
+}
+
+/// A base URL or CA bundle the operator refuses to use.
+#[derive(Debug, thiserror::Error)]
+pub enum UrlPolicyError {
+    #[error("base URL {0:?} is not a valid URL")]
+    InvalidUrl(String),
+    #[error(
+        "base URL {0:?} is not https; set allowInsecureHttp: true only for local test endpoints"
+    )]
+    InsecureScheme(String),
+    #[error("CA bundle is not valid PEM: {0}")]
+    InvalidCaBundle(String),
+    #[error("cannot build HTTP client: {0}")]
+    Client(String),
+}
+
+/// Checks the base URL and builds a `reqwest::Client` for it.
+pub fn build_http_client(
+    base_url: &str,
+    options: &TlsOptions,
+) -> Result<(reqwest::Client, url::Url), UrlPolicyError> {
+    let url =
+        url::Url::parse(base_url).map_err(|_| UrlPolicyError::InvalidUrl(base_url.to_string()))?;
+    match url.scheme() {
+        "https" => {}
+        "http" if options.allow_insecure_http => {}
+        "http" => return Err(UrlPolicyError::InsecureScheme(base_url.to_string())),
+        _ => return Err(UrlPolicyError::InvalidUrl(base_url.to_string())),
+    }
+    let mut builder = reqwest::Client::builder()
+        .use_rustls_tls()
+        .https_only(!options.allow_insecure_http)
+        .timeout(options.timeout.unwrap_or(Duration::from_secs(30)))
+        .connect_timeout(Duration::from_secs(10))
+        .pool_idle_timeout(Duration::from_secs(60))
+        .user_agent(concat!(
+            "reteach-personio-operator/",
+            env!("CARGO_PKG_VERSION")
+        ));
+    if let Some(pem) = &options.ca_bundle_pem {
+        let certs = reqwest::Certificate::from_pem_bundle(pem)
+            .map_err(|e| UrlPolicyError::InvalidCaBundle(e.to_string()))?;
+        if certs.is_empty() {
+            return Err(UrlPolicyError::InvalidCaBundle(
+                "no certificate found".to_string(),
+            ));
+        }
+        for cert in certs {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    let client = builder
+        .build()
+        .map_err(|e| UrlPolicyError::Client(e.to_string()))?;
+    Ok((client, url))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_plain_http_without_opt_in() {
+        let err = build_http_client("http://api.personio.de", &TlsOptions::default()).unwrap_err();
+        assert!(matches!(err, UrlPolicyError::InsecureScheme(_)));
+    }
+
+    #[test]
+    fn accepts_plain_http_with_opt_in() {
+        let options = TlsOptions {
+            allow_insecure_http: true,
+            ..TlsOptions::default()
+        };
+        assert!(build_http_client("http://127.0.0.1:8080", &options).is_ok());
+    }
+
+    #[test]
+    fn rejects_garbage_ca_bundle() {
+        let options = TlsOptions {
+            ca_bundle_pem: Some(b"not a certificate".to_vec()),
+            ..TlsOptions::default()
+        };
+        assert!(build_http_client("https://api.personio.de", &options).is_err());
+    }
+}
