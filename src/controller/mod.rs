@@ -1,23 +1,28 @@
-//! kube-runtime wiring: the two controllers, due checks, status writes, events, backoff, metrics
-//! and health endpoints.
+//! kube-runtime wiring: the two controllers, due checks, status writes, events, backoff, metrics,
+//! health endpoints and leader election.
 
+pub mod certificate;
+pub mod clients;
 pub mod conditions;
+pub mod context;
 pub mod credentials;
+pub mod employee;
+pub mod events;
+pub mod failure;
+pub mod http;
+pub mod leader;
+pub mod lifecycle;
 pub mod metrics;
+pub mod operator;
 pub mod schedule;
+pub mod status;
 
-/// Options of `reteach-personio-operator run`.
-#[derive(clap::Args, Debug, Clone)]
-pub struct RunOptions {
-    /// Address of the HTTP server for /metrics, /healthz and /readyz.
-    #[arg(long, env = "METRICS_ADDR", default_value = "0.0.0.0:8080")]
-    pub metrics_addr: std::net::SocketAddr,
-    /// Log format: `text` or `json`.
-    #[arg(long, env = "LOG_FORMAT", default_value = "text")]
-    pub log_format: String,
-}
+pub use context::{Context, Tunables};
+pub use operator::{run, Operator, RunOptions};
 
-/// Runs the operator until SIGTERM/SIGINT.
-pub async fn run(_options: RunOptions) -> anyhow::Result<()> {
-    anyhow::bail!("the controllers are not wired yet")
+/// A reconcile that could not even record its outcome (the apiserver refused a status write).
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    #[error("Kubernetes API error: {0}")]
+    Kube(#[from] kube::Error),
 }

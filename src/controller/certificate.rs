@@ -1,0 +1,300 @@
+//! Reconciler of `CertificateSync`: due check → precondition (EmployeeSync succeeded) → clients
+//! (the EmployeeSync's credentials) → category → exactly-once job with the ledger checkpointed in
+//! status → status and events.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+use kube::{Api, ResourceExt};
+use serde_json::json;
+
+use super::context::Context;
+use super::employee::upstream_clients;
+use super::events::publish;
+use super::failure::RunFailure;
+use super::lifecycle::RunContext;
+use super::metrics::ResourceLabels;
+use super::schedule::{schedule, DueReason, Schedule};
+use super::status::{apply_raw, apply_status, LEDGER_FIELD_MANAGER};
+use super::ReconcileError;
+use crate::api::{
+    CertificateLedgerStatus, CertificateSync, CertificateSyncStatus, EmployeeSync,
+    MAX_STATUS_FAILURES,
+};
+use crate::jobs::certificate::{
+    resolve_category, run_certificate_sync, CertificateJobInput, CertificateJobOutcome,
+    LedgerError, LedgerStore,
+};
+use crate::sync::duration::parse_duration_at_least;
+
+/// Kind label of metrics and logs.
+pub const KIND: &str = "CertificateSync";
+/// Ready reason while the referenced EmployeeSync has not succeeded yet.
+pub const WAITING_FOR_EMPLOYEE_SYNC: &str = "WaitingForEmployeeSync";
+/// Status keys owned by the ledger field manager.
+const LEDGER_KEYS: [&str; 2] = ["ledger", "uploadedTotal"];
+
+/// Persists the ledger in `status.ledger` (and the running upload total) by server-side apply
+/// under its own field manager, before every upload.
+struct StatusLedger {
+    api: Api<CertificateSync>,
+    name: String,
+    uploaded_total_before: i64,
+}
+
+#[async_trait]
+impl LedgerStore for StatusLedger {
+    async fn save(
+        &self,
+        ledger: &CertificateLedgerStatus,
+        uploaded: i64,
+    ) -> Result<(), LedgerError> {
+        let status = json!({
+            "ledger": ledger,
+            "uploadedTotal": self.uploaded_total_before + uploaded,
+        });
+        apply_raw(&self.api, &self.name, LEDGER_FIELD_MANAGER, status)
+            .await
+            .map_err(|e| LedgerError(e.to_string()))
+    }
+}
+
+/// Reconciles one CertificateSync.
+pub async fn reconcile(
+    sync: Arc<CertificateSync>,
+    ctx: Arc<Context>,
+) -> Result<Action, ReconcileError> {
+    let namespace = sync.namespace().unwrap_or_default();
+    let name = sync.name_any();
+    let run = RunContext::of(sync.as_ref(), ctx.clock.now());
+    let previous = sync.status.clone().unwrap_or_default();
+    let due = schedule(
+        &run.schedule_input(
+            &previous,
+            sync.spec.suspend,
+            Some(WAITING_FOR_EMPLOYEE_SYNC),
+        ),
+        run.now,
+    );
+    let reason = match due {
+        Schedule::Suspended => return Ok(Action::await_change()),
+        Schedule::NotDue(delay) => return Ok(Action::requeue(delay)),
+        Schedule::Due(reason) => reason,
+    };
+    let api: Api<CertificateSync> = Api::namespaced(ctx.client.clone(), &namespace);
+    let labels = ResourceLabels {
+        kind: KIND.into(),
+        namespace: namespace.clone(),
+        name: name.clone(),
+    };
+    let started = Instant::now();
+    let mut status = previous.clone();
+    let interval = parse_duration_at_least(&sync.spec.interval, ctx.tunables.minimum_interval)
+        .map_err(|e| RunFailure::stalled("InvalidSpec", format!("spec.interval: {e}")));
+    let result = match &interval {
+        Err(failure) => Err(failure.clone()),
+        Ok(_) => execute(&ctx, &api, &namespace, &sync, &previous, &run, reason).await,
+    };
+    let interval = interval.unwrap_or(Duration::from_secs(1800));
+    let (delay, failure) = match result {
+        Err(failure) => (
+            run.fail(
+                &mut status,
+                &failure,
+                interval,
+                ctx.tunables.blocked_recheck,
+            ),
+            Some(failure),
+        ),
+        Ok((outcome, category_id)) => {
+            let delay = record_success(
+                &mut status,
+                &run,
+                interval,
+                outcome,
+                category_id,
+                &ctx,
+                &labels,
+                &sync,
+            )
+            .await;
+            (delay, None)
+        }
+    };
+    if let Some(failure) = &failure {
+        if !matches!(failure, RunFailure::Waiting { .. }) {
+            tracing::warn!(
+                namespace,
+                name,
+                reason = failure.reason(),
+                "certificate sync failed: {}",
+                failure.message()
+            );
+        }
+        if status.conditions != previous.conditions {
+            let type_ = if matches!(failure, RunFailure::Waiting { .. }) {
+                EventType::Normal
+            } else {
+                EventType::Warning
+            };
+            publish(
+                &ctx,
+                sync.as_ref(),
+                type_,
+                failure.reason(),
+                failure.message(),
+            )
+            .await;
+        }
+    }
+    if !matches!(failure, Some(RunFailure::Waiting { .. })) {
+        ctx.metrics.run_finished(
+            &labels,
+            started.elapsed(),
+            failure.as_ref().map(RunFailure::reason),
+        );
+    }
+    if status != previous {
+        apply_status(&api, &name, &status, &LEDGER_KEYS).await?;
+    }
+    Ok(Action::requeue(delay))
+}
+
+async fn execute(
+    ctx: &Context,
+    api: &Api<CertificateSync>,
+    namespace: &str,
+    sync: &CertificateSync,
+    previous: &CertificateSyncStatus,
+    run: &RunContext,
+    reason: DueReason,
+) -> Result<(CertificateJobOutcome, i64), RunFailure> {
+    let employee_sync = employee_sync(ctx, namespace, sync).await?;
+    let time_zone = employee_sync
+        .spec
+        .time_zone
+        .parse::<chrono_tz::Tz>()
+        .unwrap_or(chrono_tz::UTC);
+    let (personio, reteach) = upstream_clients(ctx, namespace, &employee_sync).await?;
+    let category_id = resolve_category(personio.as_ref(), &sync.spec.document_category)
+        .await
+        .map_err(RunFailure::from)?;
+    if reason != DueReason::Blocked {
+        let mut in_progress = previous.clone();
+        run.reconciling(&mut in_progress, "uploading certificates");
+        apply_status(api, &sync.name_any(), &in_progress, &LEDGER_KEYS)
+            .await
+            .map_err(|e| RunFailure::transient("StatusWriteFailed", e.to_string()))?;
+    }
+    let store = StatusLedger {
+        api: api.clone(),
+        name: sync.name_any(),
+        uploaded_total_before: previous.uploaded_total,
+    };
+    let input = CertificateJobInput {
+        now: run.now,
+        tz: time_zone,
+        dry_run: sync.spec.dry_run,
+        category_id,
+        title_template: sync.spec.title.clone(),
+        overlap: ctx.tunables.certificate_overlap,
+        ledger: previous.ledger.clone(),
+    };
+    let outcome = run_certificate_sync(
+        reteach.as_ref(),
+        personio.as_ref(),
+        &store,
+        &input,
+        ctx.shutdown.clone(),
+    )
+    .await
+    .map_err(RunFailure::from)?;
+    Ok((outcome, category_id))
+}
+
+/// The referenced EmployeeSync, once it has succeeded; otherwise why not.
+async fn employee_sync(
+    ctx: &Context,
+    namespace: &str,
+    sync: &CertificateSync,
+) -> Result<EmployeeSync, RunFailure> {
+    let reference = &sync.spec.employee_sync_ref.name;
+    let api: Api<EmployeeSync> = Api::namespaced(ctx.client.clone(), namespace);
+    let employee_sync = api
+        .get_opt(reference)
+        .await
+        .map_err(|e| RunFailure::transient("KubernetesApiError", e.to_string()))?
+        .ok_or_else(|| {
+            RunFailure::stalled(
+                "EmployeeSyncNotFound",
+                format!(
+                    "EmployeeSync {namespace}/{reference} not found; create it or fix spec.employeeSyncRef.name"
+                ),
+            )
+        })?;
+    let succeeded = employee_sync
+        .status
+        .as_ref()
+        .is_some_and(|s| s.last_successful_sync_time.is_some());
+    if !succeeded {
+        return Err(RunFailure::Waiting {
+            reason: WAITING_FOR_EMPLOYEE_SYNC.into(),
+            message: format!(
+                "waiting for EmployeeSync {reference} to succeed once before uploading certificates"
+            ),
+        });
+    }
+    Ok(employee_sync)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn record_success(
+    status: &mut CertificateSyncStatus,
+    run: &RunContext,
+    interval: Duration,
+    outcome: CertificateJobOutcome,
+    category_id: i64,
+    ctx: &Context,
+    labels: &ResourceLabels,
+    sync: &CertificateSync,
+) -> Duration {
+    let summary = &outcome.summary;
+    let pending = summary.pending_pdf + summary.unknown_employee;
+    let message = format!(
+        "{}{} certificates found: {} uploaded, {} already present, {} pending PDF, {} unknown employee, {} failed",
+        if summary.dry_run { "dry run: " } else { "" },
+        summary.found,
+        summary.uploaded,
+        summary.already_present,
+        summary.pending_pdf,
+        summary.unknown_employee,
+        summary.failed
+    );
+    let delay = run.succeed(status, message.clone(), interval);
+    status.category_id = Some(category_id);
+    if !summary.dry_run {
+        status.ledger = outcome.ledger.clone();
+        status.uploaded_total += summary.uploaded;
+        ctx.metrics.records(KIND, "uploaded", summary.uploaded);
+        ctx.metrics.records(KIND, "failed", summary.failed);
+    }
+    status.failures = outcome
+        .failures
+        .into_iter()
+        .take(MAX_STATUS_FAILURES)
+        .collect();
+    status.last_run = Some(outcome.summary.clone());
+    tracing::info!(
+        namespace = labels.namespace,
+        name = labels.name,
+        pending,
+        "{message}"
+    );
+    if summary.uploaded + summary.failed > 0 {
+        publish(ctx, sync, EventType::Normal, "Uploaded", &message).await;
+    }
+    delay
+}

@@ -1,0 +1,75 @@
+//! The one `Context` every reconcile receives: kube client, upstream client factory, event recorder,
+//! metrics, clock and run options. Tests build it with a manual clock and simulator endpoints.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube::runtime::events::{Recorder, Reporter};
+use kube::Client;
+use tokio_util::sync::CancellationToken;
+
+use super::clients::UpstreamClients;
+use super::metrics::Metrics;
+use crate::clock::Clock;
+
+/// Tunables of the reconcilers (defaults are production values; tests shorten some).
+#[derive(Clone, Debug)]
+pub struct Tunables {
+    /// Shortest accepted `spec.interval`.
+    pub minimum_interval: Duration,
+    /// Re-check period of a resource blocked on a human or a dependency.
+    pub blocked_recheck: Duration,
+    /// Overlap when re-reading certificates completed just before the cursor.
+    pub certificate_overlap: chrono::Duration,
+}
+
+impl Default for Tunables {
+    fn default() -> Self {
+        Self {
+            minimum_interval: Duration::from_secs(60),
+            blocked_recheck: Duration::from_secs(120),
+            certificate_overlap: chrono::Duration::minutes(10),
+        }
+    }
+}
+
+/// Shared state of both controllers.
+pub struct Context {
+    pub client: Client,
+    pub recorder: Recorder,
+    pub metrics: Arc<Metrics>,
+    pub clock: Arc<dyn Clock>,
+    pub upstreams: UpstreamClients,
+    pub tunables: Tunables,
+    /// Cancelled on shutdown: long runs (certificate backfills) stop between two uploads.
+    pub shutdown: CancellationToken,
+}
+
+/// Field manager of every status patch.
+pub const FIELD_MANAGER: &str = "reteach-personio-operator";
+
+impl Context {
+    /// Builds the context.
+    pub fn new(
+        client: Client,
+        metrics: Arc<Metrics>,
+        clock: Arc<dyn Clock>,
+        tunables: Tunables,
+        shutdown: CancellationToken,
+    ) -> Self {
+        let reporter = Reporter {
+            controller: FIELD_MANAGER.into(),
+            instance: std::env::var("POD_NAME").ok(),
+        };
+        let upstreams = UpstreamClients::new(metrics.clone());
+        Self {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            metrics,
+            clock,
+            upstreams,
+            tunables,
+            shutdown,
+        }
+    }
+}

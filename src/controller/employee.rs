@@ -1,0 +1,269 @@
+//! Reconciler of `EmployeeSync`: due check → Secrets → clients → job → status and events.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+use kube::{Api, ResourceExt};
+
+use super::context::Context;
+use super::credentials::SecretReader;
+use super::events::publish;
+use super::failure::RunFailure;
+use super::lifecycle::{chrono_duration, RunContext};
+use super::metrics::ResourceLabels;
+use super::schedule::{schedule, DueReason, Schedule};
+use super::status::apply_status;
+use super::ReconcileError;
+use crate::api::{EmployeeSync, EmployeeSyncStatus, MAX_STATUS_FAILURES};
+use crate::jobs::employee::{run_employee_sync, EmployeeJobInput, EmployeeJobOutcome};
+use crate::personio::PersonioApi;
+use crate::reteach::ReteachApi;
+use crate::sync::duration::parse_duration_at_least;
+
+/// Kind label of metrics and logs.
+pub const KIND: &str = "EmployeeSync";
+
+/// The validated spec values a run needs.
+struct Settings {
+    interval: Duration,
+    full_resync_interval: Duration,
+    time_zone: chrono_tz::Tz,
+}
+
+fn settings(sync: &EmployeeSync, minimum: Duration) -> Result<Settings, RunFailure> {
+    let invalid = |field: &str, error: String| {
+        RunFailure::stalled("InvalidSpec", format!("spec.{field}: {error}"))
+    };
+    let interval = parse_duration_at_least(&sync.spec.interval, minimum)
+        .map_err(|e| invalid("interval", e.to_string()))?;
+    let full_resync_interval = parse_duration_at_least(&sync.spec.full_resync_interval, minimum)
+        .map_err(|e| invalid("fullResyncInterval", e.to_string()))?;
+    let time_zone = sync.spec.time_zone.parse::<chrono_tz::Tz>().map_err(|_| {
+        invalid(
+            "timeZone",
+            format!(
+                "{:?} is not an IANA time zone; use e.g. Europe/Berlin or UTC",
+                sync.spec.time_zone
+            ),
+        )
+    })?;
+    Ok(Settings {
+        interval,
+        full_resync_interval,
+        time_zone,
+    })
+}
+
+/// Both clients of an EmployeeSync, built from its spec and Secrets (also used by CertificateSync).
+pub async fn upstream_clients(
+    ctx: &Context,
+    namespace: &str,
+    sync: &EmployeeSync,
+) -> Result<(Arc<dyn PersonioApi>, Arc<dyn ReteachApi>), RunFailure> {
+    let secrets = SecretReader::new(ctx.client.clone(), namespace);
+    let spec = &sync.spec;
+    let personio_credentials = secrets
+        .personio(&spec.personio.credentials_secret_ref)
+        .await?;
+    let personio_ca = secrets
+        .ca_bundle(spec.personio.ca_bundle_ref.as_ref(), "personio.caBundleRef")
+        .await?;
+    let reteach_credentials = secrets
+        .reteach(&spec.reteach.credentials_secret_ref)
+        .await?;
+    let reteach_ca = secrets
+        .ca_bundle(spec.reteach.ca_bundle_ref.as_ref(), "reteach.caBundleRef")
+        .await?;
+    let personio = ctx
+        .upstreams
+        .personio(&spec.personio, &personio_credentials, personio_ca)?;
+    let reteach = ctx
+        .upstreams
+        .reteach(&spec.reteach, &reteach_credentials, reteach_ca)?;
+    Ok((personio, reteach))
+}
+
+/// Reconciles one EmployeeSync.
+pub async fn reconcile(
+    sync: Arc<EmployeeSync>,
+    ctx: Arc<Context>,
+) -> Result<Action, ReconcileError> {
+    let namespace = sync.namespace().unwrap_or_default();
+    let name = sync.name_any();
+    let run = RunContext::of(sync.as_ref(), ctx.clock.now());
+    let previous = sync.status.clone().unwrap_or_default();
+    let due = schedule(
+        &run.schedule_input(&previous, sync.spec.suspend, None),
+        run.now,
+    );
+    let reason = match due {
+        Schedule::Suspended => return Ok(Action::await_change()),
+        Schedule::NotDue(delay) => return Ok(Action::requeue(delay)),
+        Schedule::Due(reason) => reason,
+    };
+    let api: Api<EmployeeSync> = Api::namespaced(ctx.client.clone(), &namespace);
+    let labels = ResourceLabels {
+        kind: KIND.into(),
+        namespace: namespace.clone(),
+        name: name.clone(),
+    };
+    let started = Instant::now();
+    let mut status = previous.clone();
+    let outcome = match settings(&sync, ctx.tunables.minimum_interval) {
+        Err(failure) => Err(failure),
+        Ok(settings) => {
+            if reason != DueReason::Blocked {
+                let mut in_progress = previous.clone();
+                run.reconciling(&mut in_progress, "syncing employees");
+                apply_status(&api, &name, &in_progress, &[]).await?;
+            }
+            let result = execute(&ctx, &namespace, &sync, &previous, &settings, &run, reason).await;
+            Ok((settings, result))
+        }
+    };
+    let (delay, failure) = match outcome {
+        Err(failure) => {
+            let delay = run.fail(
+                &mut status,
+                &failure,
+                Duration::from_secs(300),
+                ctx.tunables.blocked_recheck,
+            );
+            (delay, Some(failure))
+        }
+        Ok((settings, Err(failure))) => {
+            let delay = run.fail(
+                &mut status,
+                &failure,
+                settings.interval,
+                ctx.tunables.blocked_recheck,
+            );
+            (delay, Some(failure))
+        }
+        Ok((settings, Ok(job))) => {
+            let delay =
+                record_success(&mut status, &run, &settings, job, &ctx, &labels, &sync).await;
+            (delay, None)
+        }
+    };
+    if let Some(failure) = &failure {
+        tracing::warn!(
+            namespace,
+            name,
+            reason = failure.reason(),
+            "employee sync failed: {}",
+            failure.message()
+        );
+        if status != previous {
+            publish(
+                &ctx,
+                sync.as_ref(),
+                EventType::Warning,
+                failure.reason(),
+                failure.message(),
+            )
+            .await;
+        }
+    }
+    ctx.metrics.run_finished(
+        &labels,
+        started.elapsed(),
+        failure.as_ref().map(RunFailure::reason),
+    );
+    if status != previous {
+        apply_status(&api, &name, &status, &[]).await?;
+    }
+    Ok(Action::requeue(delay))
+}
+
+async fn execute(
+    ctx: &Context,
+    namespace: &str,
+    sync: &EmployeeSync,
+    previous: &EmployeeSyncStatus,
+    settings: &Settings,
+    run: &RunContext,
+    reason: DueReason,
+) -> Result<EmployeeJobOutcome, RunFailure> {
+    let (personio, reteach) = upstream_clients(ctx, namespace, sync).await?;
+    let cursor = previous
+        .cursor
+        .as_deref()
+        .and_then(|c| DateTime::parse_from_rfc3339(c).ok())
+        .map(|c| c.with_timezone(&Utc));
+    let full_due = previous
+        .last_full_sync_time
+        .is_none_or(|last| run.now - last >= chrono_duration(settings.full_resync_interval));
+    let full = cursor.is_none()
+        || full_due
+        || matches!(
+            reason,
+            DueReason::SpecChanged | DueReason::Requested | DueReason::FirstRun
+        );
+    let input = EmployeeJobInput {
+        now: run.now,
+        tz: settings.time_zone,
+        dry_run: sync.spec.dry_run,
+        full,
+        cursor,
+    };
+    run_employee_sync(personio.as_ref(), reteach.as_ref(), &input)
+        .await
+        .map_err(RunFailure::from)
+}
+
+async fn record_success(
+    status: &mut EmployeeSyncStatus,
+    run: &RunContext,
+    settings: &Settings,
+    job: EmployeeJobOutcome,
+    ctx: &Context,
+    labels: &ResourceLabels,
+    sync: &EmployeeSync,
+) -> Duration {
+    let summary = &job.summary;
+    let message = format!(
+        "{}{} employees: {} created, {} updated ({} locked, {} unlocked), {} unchanged, {} skipped, {} failed",
+        if summary.dry_run { "dry run, would sync " } else { "" },
+        summary.seen,
+        summary.created,
+        summary.updated,
+        summary.locked,
+        summary.unlocked,
+        summary.unchanged,
+        summary.skipped,
+        summary.failed
+    );
+    let delay = run.succeed(status, message.clone(), settings.interval);
+    if summary.mode == crate::api::SyncMode::Full && !summary.dry_run {
+        status.last_full_sync_time = Some(run.now);
+    }
+    if !summary.dry_run {
+        status.cursor = job.next_cursor.map(|c| c.to_rfc3339());
+        ctx.metrics.records(KIND, "created", summary.created);
+        ctx.metrics.records(KIND, "updated", summary.updated);
+        ctx.metrics.records(KIND, "failed", summary.failed);
+    }
+    status.failures = job.failures.into_iter().take(MAX_STATUS_FAILURES).collect();
+    status.planned_actions = job.planned;
+    status.last_run = Some(job.summary.clone());
+    tracing::info!(
+        namespace = labels.namespace,
+        name = labels.name,
+        "{message}"
+    );
+    if summary.created + summary.updated + summary.failed > 0 {
+        publish(
+            ctx,
+            sync,
+            kube::runtime::events::EventType::Normal,
+            "Synced",
+            &message,
+        )
+        .await;
+    }
+    delay
+}

@@ -1,0 +1,190 @@
+//! The bookkeeping both kinds share: the due check inputs, and how a run's result becomes
+//! conditions, times, backoff and the requeue delay.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use kube::ResourceExt;
+
+use super::conditions::{conditions_for, is_blocked, Health};
+use super::failure::RunFailure;
+use super::schedule::{failure_backoff, with_jitter, ScheduleInput};
+use crate::api::{CertificateSyncStatus, Condition, EmployeeSyncStatus, REQUESTED_AT_ANNOTATION};
+
+/// The status fields every kind has.
+pub trait CommonStatus {
+    fn conditions(&self) -> &[Condition];
+    fn set_conditions(&mut self, conditions: Vec<Condition>);
+    fn observed_generation_mut(&mut self) -> &mut Option<i64>;
+    fn observed_generation(&self) -> Option<i64>;
+    fn last_sync_time_mut(&mut self) -> &mut Option<DateTime<Utc>>;
+    fn last_sync_time(&self) -> Option<DateTime<Utc>>;
+    fn last_successful_sync_time_mut(&mut self) -> &mut Option<DateTime<Utc>>;
+    fn next_sync_time_mut(&mut self) -> &mut Option<DateTime<Utc>>;
+    fn next_sync_time(&self) -> Option<DateTime<Utc>>;
+    fn last_handled_mut(&mut self) -> &mut Option<String>;
+    fn last_handled(&self) -> Option<&str>;
+    fn consecutive_failures_mut(&mut self) -> &mut i32;
+}
+
+macro_rules! common_status {
+    ($type:ty) => {
+        impl CommonStatus for $type {
+            fn conditions(&self) -> &[Condition] {
+                &self.conditions
+            }
+            fn set_conditions(&mut self, conditions: Vec<Condition>) {
+                self.conditions = conditions;
+            }
+            fn observed_generation_mut(&mut self) -> &mut Option<i64> {
+                &mut self.observed_generation
+            }
+            fn observed_generation(&self) -> Option<i64> {
+                self.observed_generation
+            }
+            fn last_sync_time_mut(&mut self) -> &mut Option<DateTime<Utc>> {
+                &mut self.last_sync_time
+            }
+            fn last_sync_time(&self) -> Option<DateTime<Utc>> {
+                self.last_sync_time
+            }
+            fn last_successful_sync_time_mut(&mut self) -> &mut Option<DateTime<Utc>> {
+                &mut self.last_successful_sync_time
+            }
+            fn next_sync_time_mut(&mut self) -> &mut Option<DateTime<Utc>> {
+                &mut self.next_sync_time
+            }
+            fn next_sync_time(&self) -> Option<DateTime<Utc>> {
+                self.next_sync_time
+            }
+            fn last_handled_mut(&mut self) -> &mut Option<String> {
+                &mut self.last_handled_reconcile_at
+            }
+            fn last_handled(&self) -> Option<&str> {
+                self.last_handled_reconcile_at.as_deref()
+            }
+            fn consecutive_failures_mut(&mut self) -> &mut i32 {
+                &mut self.consecutive_failures
+            }
+        }
+    };
+}
+
+common_status!(EmployeeSyncStatus);
+common_status!(CertificateSyncStatus);
+
+/// What the reconciler knows about the object when it starts.
+pub struct RunContext {
+    pub now: DateTime<Utc>,
+    pub generation: Option<i64>,
+    pub requested_at: Option<String>,
+}
+
+impl RunContext {
+    /// Reads generation and the requestedAt annotation from the object.
+    pub fn of(object: &impl ResourceExt, now: DateTime<Utc>) -> Self {
+        Self {
+            now,
+            generation: object.meta().generation,
+            requested_at: object.annotations().get(REQUESTED_AT_ANNOTATION).cloned(),
+        }
+    }
+
+    /// Inputs of the due check.
+    pub fn schedule_input<'a>(
+        &'a self,
+        status: &'a impl CommonStatus,
+        suspended: bool,
+        waiting_reason: Option<&str>,
+    ) -> ScheduleInput<'a> {
+        ScheduleInput {
+            suspended,
+            generation: self.generation,
+            observed_generation: status.observed_generation(),
+            requested_at: self.requested_at.as_deref(),
+            last_handled_requested_at: status.last_handled(),
+            last_sync_time: status.last_sync_time(),
+            next_sync_time: status.next_sync_time(),
+            blocked: is_blocked(status.conditions(), waiting_reason),
+        }
+    }
+
+    /// Marks a successful run: Ready, times, cursor of the schedule. Returns the requeue delay.
+    pub fn succeed(
+        &self,
+        status: &mut impl CommonStatus,
+        message: String,
+        interval: Duration,
+    ) -> Duration {
+        let health = Health::Ready {
+            reason: "Succeeded".into(),
+            message,
+        };
+        let delay = with_jitter(interval);
+        self.stamp(status, &health);
+        *status.last_sync_time_mut() = Some(self.now);
+        *status.last_successful_sync_time_mut() = Some(self.now);
+        *status.next_sync_time_mut() = Some(self.now + chrono_duration(delay));
+        *status.consecutive_failures_mut() = 0;
+        delay
+    }
+
+    /// Marks a failed or blocked run. Returns the requeue delay.
+    ///
+    /// Blocked outcomes (Stalled, Waiting) leave times and counters alone, so re-checking an
+    /// unchanged problem produces an identical status, which is not written again.
+    pub fn fail(
+        &self,
+        status: &mut impl CommonStatus,
+        failure: &RunFailure,
+        interval: Duration,
+        blocked_recheck: Duration,
+    ) -> Duration {
+        let reason = failure.reason().to_string();
+        let message = failure.message().to_string();
+        match failure {
+            RunFailure::Stalled { .. } => {
+                self.stamp(status, &Health::Stalled { reason, message });
+                with_jitter(blocked_recheck.max(interval.min(Duration::from_secs(600))))
+            }
+            RunFailure::Waiting { .. } => {
+                self.stamp(status, &Health::NotReady { reason, message });
+                with_jitter(blocked_recheck)
+            }
+            RunFailure::Transient { .. } => {
+                self.stamp(status, &Health::NotReady { reason, message });
+                let failures = status.consecutive_failures_mut();
+                *failures = failures.saturating_add(1);
+                let delay = with_jitter(failure_backoff(*failures, interval));
+                *status.last_sync_time_mut() = Some(self.now);
+                *status.next_sync_time_mut() = Some(self.now + chrono_duration(delay));
+                delay
+            }
+        }
+    }
+
+    /// The status shown while a run is in progress.
+    pub fn reconciling(&self, status: &mut impl CommonStatus, message: &str) {
+        let conditions = conditions_for(
+            &Health::Reconciling {
+                message: message.into(),
+            },
+            status.conditions(),
+            self.generation,
+            self.now,
+        );
+        status.set_conditions(conditions);
+    }
+
+    fn stamp(&self, status: &mut impl CommonStatus, health: &Health) {
+        let conditions = conditions_for(health, status.conditions(), self.generation, self.now);
+        status.set_conditions(conditions);
+        *status.observed_generation_mut() = self.generation;
+        *status.last_handled_mut() = self.requested_at.clone();
+    }
+}
+
+/// `std` → `chrono` duration, saturating.
+pub fn chrono_duration(duration: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX)
+}

@@ -1,0 +1,405 @@
+//! Starting the operator: both controllers in one process with one shutdown signal, the HTTP
+//! server, optional leader election, and the start-up check that the CRDs are installed.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::ListParams;
+use kube::core::PartialObjectMeta;
+use kube::runtime::controller::Action;
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::{watcher, Controller};
+use kube::{Api, Client, Resource, ResourceExt};
+use tokio_util::sync::CancellationToken;
+
+use super::context::{Context, Tunables};
+use super::http::{self, Readiness};
+use super::leader::{become_leader, LeaseSettings};
+use super::metrics::Metrics;
+use super::{certificate, employee, ReconcileError};
+use crate::api::{CertificateSync, EmployeeSync};
+use crate::clock::{Clock, SystemClock};
+
+/// Options of `reteach-personio-operator run`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct RunOptions {
+    /// Address of the HTTP server for /metrics, /healthz and /readyz.
+    #[arg(long, env = "METRICS_ADDR", default_value = "0.0.0.0:8080")]
+    pub metrics_addr: SocketAddr,
+    /// Log format: `text` or `json`. Filter with RUST_LOG (default `info`).
+    #[arg(long, env = "LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
+    /// Only watch these namespaces (repeatable). Default: all namespaces.
+    #[arg(
+        long = "watch-namespace",
+        env = "WATCH_NAMESPACES",
+        value_delimiter = ','
+    )]
+    pub watch_namespaces: Vec<String>,
+    /// Hold a Lease before syncing, so only one replica works at a time.
+    #[arg(long, env = "LEADER_ELECTION")]
+    pub leader_election: bool,
+    /// Namespace of the Lease (default: the pod's namespace, else `default`).
+    #[arg(long, env = "LEASE_NAMESPACE")]
+    pub lease_namespace: Option<String>,
+    /// Name of the Lease.
+    #[arg(long, env = "LEASE_NAME", default_value = "reteach-personio-operator")]
+    pub lease_name: String,
+    /// Seconds a Lease stays valid without renewal.
+    #[arg(long, env = "LEASE_DURATION_SECONDS", default_value_t = 15)]
+    pub lease_duration_seconds: u64,
+}
+
+/// Initialises logging (`RUST_LOG`, text or JSON).
+pub fn init_tracing(format: &str) {
+    use tracing_subscriber::{fmt, EnvFilter};
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = fmt().with_env_filter(filter).with_target(false);
+    let result = if format == "json" {
+        builder.json().flatten_event(true).try_init()
+    } else {
+        builder.try_init()
+    };
+    if result.is_err() {
+        // Already initialised (tests run several operators in one process).
+    }
+}
+
+/// Runs the operator until SIGTERM/SIGINT.
+pub async fn run(options: RunOptions) -> anyhow::Result<()> {
+    init_tracing(&options.log_format);
+    let client = Client::try_default().await?;
+    check_crds_installed(&client).await?;
+    let shutdown = CancellationToken::new();
+    spawn_signal_handler(shutdown.clone());
+    let metrics = Arc::new(Metrics::new());
+    let readiness = Readiness::default();
+    let server = tokio::spawn(http::serve(
+        options.metrics_addr,
+        metrics.clone(),
+        readiness.clone(),
+        shutdown.clone(),
+    ));
+    let lost_leadership = CancellationToken::new();
+    if options.leader_election {
+        let settings = LeaseSettings {
+            namespace: options
+                .lease_namespace
+                .clone()
+                .or_else(|| std::env::var("POD_NAMESPACE").ok())
+                .unwrap_or_else(|| "default".into()),
+            name: options.lease_name.clone(),
+            identity: std::env::var("POD_NAME")
+                .unwrap_or_else(|_| format!("{}-{}", hostname(), std::process::id())),
+            duration_seconds: options.lease_duration_seconds,
+        };
+        let mut leader = tokio::select! {
+            leader = become_leader(client.clone(), &settings) => leader?,
+            _ = shutdown.cancelled() => return Ok(()),
+        };
+        let (shutdown, lost) = (shutdown.clone(), lost_leadership.clone());
+        tokio::spawn(async move {
+            while leader.changed().await.is_ok() {
+                if !*leader.borrow() {
+                    break;
+                }
+            }
+            tracing::error!("lost leadership; stopping");
+            lost.cancel();
+            shutdown.cancel();
+        });
+    }
+    let operator = Operator::new(
+        client,
+        metrics,
+        Arc::new(SystemClock),
+        Tunables::default(),
+        options.watch_namespaces.clone(),
+        shutdown.clone(),
+    );
+    operator.run(readiness).await;
+    shutdown.cancel();
+    let _ = server.await;
+    if lost_leadership.is_cancelled() {
+        anyhow::bail!("lost the leader lease");
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "operator".into())
+}
+
+fn spawn_signal_handler(shutdown: CancellationToken) {
+    tokio::spawn(async move {
+        let terminate = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {},
+            _ = terminate => {},
+        }
+        tracing::info!("shutdown requested; finishing in-flight work");
+        shutdown.cancel();
+    });
+}
+
+/// Fails with install instructions when the CRDs are missing, instead of crashing later.
+pub async fn check_crds_installed(client: &Client) -> anyhow::Result<()> {
+    let probe = ListParams::default().limit(1);
+    for result in [
+        Api::<EmployeeSync>::all(client.clone())
+            .list_metadata(&probe)
+            .await
+            .map(|_| ()),
+        Api::<CertificateSync>::all(client.clone())
+            .list_metadata(&probe)
+            .await
+            .map(|_| ()),
+    ] {
+        if let Err(kube::Error::Api(status)) = &result {
+            if status.code == 404 {
+                anyhow::bail!(
+                    "the CRDs of sync.reteach.io are not installed; run `kubectl apply -f crds/` (or install the Helm chart) first"
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Both controllers over one `Context`.
+pub struct Operator {
+    ctx: Arc<Context>,
+    namespaces: Vec<String>,
+}
+
+impl Operator {
+    /// An operator watching `namespaces` (empty = all).
+    pub fn new(
+        client: Client,
+        metrics: Arc<Metrics>,
+        clock: Arc<dyn Clock>,
+        tunables: Tunables,
+        namespaces: Vec<String>,
+        shutdown: CancellationToken,
+    ) -> Self {
+        let ctx = Arc::new(Context::new(client, metrics, clock, tunables, shutdown));
+        Self { ctx, namespaces }
+    }
+
+    /// The shared context (tests read metrics from it).
+    pub fn context(&self) -> Arc<Context> {
+        self.ctx.clone()
+    }
+
+    /// Runs every controller until the context's shutdown token is cancelled; marks `readiness`
+    /// once all watches have listed.
+    pub async fn run(self, readiness: Readiness) {
+        let scopes: Vec<Option<String>> = if self.namespaces.is_empty() {
+            vec![None]
+        } else {
+            self.namespaces.iter().cloned().map(Some).collect()
+        };
+        let mut runs = Vec::new();
+        let mut stores = Vec::new();
+        for scope in scopes {
+            let (employee_run, employee_store) = self.employee_controller(scope.as_deref());
+            let (certificate_run, certificate_store) =
+                self.certificate_controller(scope.as_deref());
+            runs.push(employee_run);
+            runs.push(certificate_run);
+            stores.push(employee_store);
+            stores.push(certificate_store);
+        }
+        tokio::spawn(async move {
+            for store in stores {
+                store.await;
+            }
+            readiness.set_ready();
+            tracing::info!("watches synced; ready");
+        });
+        futures::future::join_all(runs).await;
+    }
+
+    fn api<K>(&self, namespace: Option<&str>) -> Api<K>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+        K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    {
+        match namespace {
+            Some(ns) => Api::namespaced(self.ctx.client.clone(), ns),
+            None => Api::all(self.ctx.client.clone()),
+        }
+    }
+
+    fn employee_controller(&self, namespace: Option<&str>) -> (RunFuture, ReadyFuture) {
+        let controller = Controller::new(
+            self.api::<EmployeeSync>(namespace),
+            watcher::Config::default(),
+        );
+        let store = controller.store();
+        let ready_store = store.clone();
+        // A Secret change re-checks the EmployeeSyncs that use it (a fixed Secret clears Stalled
+        // at once). Only Secret metadata is watched: secret values are never cached.
+        let secrets = self.api::<PartialObjectMeta<Secret>>(namespace);
+        let controller = controller.watches(secrets, watcher::Config::default(), move |secret| {
+            let namespace = secret.namespace();
+            let name = secret.name_any();
+            store
+                .state()
+                .into_iter()
+                .filter(|sync| {
+                    sync.namespace() == namespace
+                        && (sync.spec.personio.credentials_secret_ref.name == name
+                            || sync.spec.reteach.credentials_secret_ref.name == name)
+                })
+                .map(|sync| ObjectRef::from_obj(sync.as_ref()))
+                .collect::<Vec<_>>()
+        });
+        let ctx = self.ctx.clone();
+        let shutdown = self.ctx.shutdown.clone();
+        let backoff = ErrorBackoff::default();
+        let run = controller
+            .graceful_shutdown_on(async move { shutdown.cancelled().await })
+            .run(
+                {
+                    let backoff = backoff.clone();
+                    move |sync: Arc<EmployeeSync>, ctx| {
+                        let backoff = backoff.clone();
+                        async move {
+                            let key = ErrorBackoff::key(sync.as_ref());
+                            let result = employee::reconcile(sync, ctx).await;
+                            if result.is_ok() {
+                                backoff.reset(&key);
+                            }
+                            result
+                        }
+                    }
+                },
+                move |sync: Arc<EmployeeSync>, error, _ctx| backoff.next(sync.as_ref(), error),
+                ctx,
+            )
+            .for_each(|result| async move {
+                if let Err(error) = result {
+                    tracing::debug!(%error, "employee controller event");
+                }
+            });
+        (
+            Box::pin(run),
+            Box::pin(async move {
+                let _ = ready_store.wait_until_ready().await;
+            }),
+        )
+    }
+
+    fn certificate_controller(&self, namespace: Option<&str>) -> (RunFuture, ReadyFuture) {
+        let controller = Controller::new(
+            self.api::<CertificateSync>(namespace),
+            watcher::Config::default(),
+        );
+        let store = controller.store();
+        let ready_store = store.clone();
+        // An EmployeeSync that succeeds (or changes) wakes the CertificateSyncs that reference it:
+        // that is how "starts by itself once the EmployeeSync has succeeded" happens.
+        let controller = controller.watches(
+            self.api::<EmployeeSync>(namespace),
+            watcher::Config::default(),
+            move |employee_sync| {
+                let namespace = employee_sync.namespace();
+                let name = employee_sync.name_any();
+                store
+                    .state()
+                    .into_iter()
+                    .filter(|sync| {
+                        sync.namespace() == namespace && sync.spec.employee_sync_ref.name == name
+                    })
+                    .map(|sync| ObjectRef::from_obj(sync.as_ref()))
+                    .collect::<Vec<_>>()
+            },
+        );
+        let ctx = self.ctx.clone();
+        let shutdown = self.ctx.shutdown.clone();
+        let backoff = ErrorBackoff::default();
+        let run = controller
+            .graceful_shutdown_on(async move { shutdown.cancelled().await })
+            .run(
+                {
+                    let backoff = backoff.clone();
+                    move |sync: Arc<CertificateSync>, ctx| {
+                        let backoff = backoff.clone();
+                        async move {
+                            let key = ErrorBackoff::key(sync.as_ref());
+                            let result = certificate::reconcile(sync, ctx).await;
+                            if result.is_ok() {
+                                backoff.reset(&key);
+                            }
+                            result
+                        }
+                    }
+                },
+                move |sync: Arc<CertificateSync>, error, _ctx| backoff.next(sync.as_ref(), error),
+                ctx,
+            )
+            .for_each(|result| async move {
+                if let Err(error) = result {
+                    tracing::debug!(%error, "certificate controller event");
+                }
+            });
+        (
+            Box::pin(run),
+            Box::pin(async move {
+                let _ = ready_store.wait_until_ready().await;
+            }),
+        )
+    }
+}
+
+type RunFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+type ReadyFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// Per-object exponential backoff for reconciles that failed to talk to the apiserver
+/// (kube-runtime has none built in; see kube-rs issue #1916). Upstream failures do not come here:
+/// they are recorded in status and rescheduled by the reconciler itself.
+#[derive(Clone, Default)]
+struct ErrorBackoff {
+    failures: Arc<Mutex<HashMap<String, u32>>>,
+}
+
+impl ErrorBackoff {
+    fn key(object: &impl ResourceExt) -> String {
+        format!(
+            "{}/{}",
+            object.namespace().unwrap_or_default(),
+            object.name_any()
+        )
+    }
+
+    fn reset(&self, key: &str) {
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        failures.remove(key);
+    }
+
+    fn next(&self, object: &impl ResourceExt, error: &ReconcileError) -> Action {
+        let key = Self::key(object);
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let count = failures.entry(key.clone()).or_insert(0);
+        *count = count.saturating_add(1);
+        let delay =
+            Duration::from_secs(2u64.saturating_pow((*count).min(8))).min(Duration::from_secs(300));
+        tracing::warn!(object = key, %error, retry_in = ?delay, "reconcile failed");
+        Action::requeue(super::schedule::with_jitter(delay))
+    }
+}
