@@ -82,3 +82,48 @@ pub trait PersonioApi: Send + Sync {
     /// [`PersonioApi::list_documents`] before trying again.
     async fn upload_document(&self, upload: DocumentUpload) -> Result<String, PersonioError>;
 }
+// STUB-BEGIN
+pub struct PersonioClient;
+pub struct PersonioConfig {
+    pub base_url: String,
+    pub client_id: String,
+    pub client_secret: String,
+    pub app_id: String,
+    pub tls: crate::upstream::TlsOptions,
+    pub limits: PersonioRateLimits,
+    pub retry: crate::upstream::RetryPolicy,
+    pub observer: std::sync::Arc<dyn crate::upstream::RequestObserver>,
+}
+#[derive(Default)]
+pub struct PersonioRateLimits;
+impl PersonioClient {
+    pub fn new(_c: PersonioConfig) -> Result<Self, PersonioError> {
+        Ok(Self)
+    }
+}
+#[async_trait]
+impl PersonioApi for PersonioClient {
+    async fn check_credentials(&self) -> Result<(), PersonioError> {
+        todo!()
+    }
+    async fn list_employees(
+        &self,
+        _u: Option<NaiveDateTime>,
+    ) -> Result<EmployeeList, PersonioError> {
+        todo!()
+    }
+    async fn document_categories(&self) -> Result<Vec<DocumentCategory>, PersonioError> {
+        todo!()
+    }
+    async fn list_documents(
+        &self,
+        _e: &str,
+        _c: i64,
+    ) -> Result<Vec<StoredDocument>, PersonioError> {
+        todo!()
+    }
+    async fn upload_document(&self, _u: DocumentUpload) -> Result<String, PersonioError> {
+        todo!()
+    }
+}
+// STUB-END

@@ -60,3 +60,58 @@ pub trait ReteachApi: Send + Sync {
     /// Streams the certificate PDF.
     async fn download_certificate(&self, url: &str) -> Result<PdfStream, ReteachError>;
 }
+// STUB-BEGIN
+pub struct ReteachClient;
+pub struct ReteachConfig {
+    pub base_url: String,
+    pub client_id: String,
+    pub client_secret: String,
+    pub client_code: String,
+    pub tls: crate::upstream::TlsOptions,
+    pub requests_per_second: u32,
+    pub retry: crate::upstream::RetryPolicy,
+    pub observer: std::sync::Arc<dyn crate::upstream::RequestObserver>,
+}
+impl ReteachClient {
+    pub fn new(_c: ReteachConfig) -> Result<Self, ReteachError> {
+        Ok(Self)
+    }
+}
+#[async_trait]
+impl ReteachApi for ReteachClient {
+    async fn me(&self) -> Result<Academy, ReteachError> {
+        todo!()
+    }
+    async fn list_customers(&self) -> Result<Vec<ReteachCustomer>, ReteachError> {
+        todo!()
+    }
+    async fn find_by_external_id(&self, _e: &str) -> Result<Option<ReteachCustomer>, ReteachError> {
+        todo!()
+    }
+    async fn find_by_email(&self, _e: &str) -> Result<Option<ReteachCustomer>, ReteachError> {
+        todo!()
+    }
+    async fn create_customer(&self, _f: &CustomerFields) -> Result<ReteachCustomer, ReteachError> {
+        todo!()
+    }
+    async fn update_customer(
+        &self,
+        _i: &str,
+        _p: &CustomerPatch,
+    ) -> Result<ReteachCustomer, ReteachError> {
+        todo!()
+    }
+    async fn completed_participations(
+        &self,
+        _s: Option<DateTime<Utc>>,
+    ) -> Result<Vec<Completion>, ReteachError> {
+        todo!()
+    }
+    async fn participation(&self, _i: &str) -> Result<Option<Completion>, ReteachError> {
+        todo!()
+    }
+    async fn download_certificate(&self, _u: &str) -> Result<PdfStream, ReteachError> {
+        todo!()
+    }
+}
+// STUB-END
