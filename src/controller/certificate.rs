@@ -250,19 +250,15 @@ async fn employee_sync(
     Ok(employee_sync)
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn record_success(
+/// The status after a successful run (pure; the demo prints the same thing).
+pub fn status_after_success(
     status: &mut CertificateSyncStatus,
     run: &RunContext,
     interval: Duration,
-    outcome: CertificateJobOutcome,
+    outcome: &CertificateJobOutcome,
     category_id: i64,
-    ctx: &Context,
-    labels: &ResourceLabels,
-    sync: &CertificateSync,
-) -> Duration {
+) -> (Duration, String) {
     let summary = &outcome.summary;
-    let pending = summary.pending_pdf + summary.unknown_employee;
     let message = format!(
         "{}{} certificates found: {} uploaded, {} already present, {} pending PDF, {} unknown employee, {} failed",
         if summary.dry_run { "dry run: " } else { "" },
@@ -278,19 +274,37 @@ async fn record_success(
     if !summary.dry_run {
         status.ledger = outcome.ledger.clone();
         status.uploaded_total += summary.uploaded;
-        ctx.metrics.records(KIND, "uploaded", summary.uploaded);
-        ctx.metrics.records(KIND, "failed", summary.failed);
     }
     status.failures = outcome
         .failures
-        .into_iter()
+        .iter()
         .take(MAX_STATUS_FAILURES)
+        .cloned()
         .collect();
-    status.last_run = Some(outcome.summary.clone());
+    status.last_run = Some(summary.clone());
+    (delay, message)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn record_success(
+    status: &mut CertificateSyncStatus,
+    run: &RunContext,
+    interval: Duration,
+    outcome: CertificateJobOutcome,
+    category_id: i64,
+    ctx: &Context,
+    labels: &ResourceLabels,
+    sync: &CertificateSync,
+) -> Duration {
+    let (delay, message) = status_after_success(status, run, interval, &outcome, category_id);
+    let summary = &outcome.summary;
+    if !summary.dry_run {
+        ctx.metrics.records(KIND, "uploaded", summary.uploaded);
+        ctx.metrics.records(KIND, "failed", summary.failed);
+    }
     tracing::info!(
         namespace = labels.namespace,
         name = labels.name,
-        pending,
         "{message}"
     );
     if summary.uploaded + summary.failed > 0 {

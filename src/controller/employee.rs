@@ -215,15 +215,13 @@ async fn execute(
         .map_err(RunFailure::from)
 }
 
-async fn record_success(
+/// The status after a successful run (pure; the demo prints the same thing).
+pub fn status_after_success(
     status: &mut EmployeeSyncStatus,
     run: &RunContext,
-    settings: &Settings,
-    job: EmployeeJobOutcome,
-    ctx: &Context,
-    labels: &ResourceLabels,
-    sync: &EmployeeSync,
-) -> Duration {
+    interval: Duration,
+    job: &EmployeeJobOutcome,
+) -> (Duration, String) {
     let summary = &job.summary;
     let message = format!(
         "{}{} employees: {} created, {} updated ({} locked, {} unlocked), {} unchanged, {} skipped, {} failed",
@@ -237,33 +235,47 @@ async fn record_success(
         summary.skipped,
         summary.failed
     );
-    let delay = run.succeed(status, message.clone(), settings.interval);
+    let delay = run.succeed(status, message.clone(), interval);
     if summary.mode == crate::api::SyncMode::Full && !summary.dry_run {
         status.last_full_sync_time = Some(run.now);
     }
     if !summary.dry_run {
         status.cursor = job.next_cursor.map(|c| c.to_rfc3339());
+    }
+    status.failures = job
+        .failures
+        .iter()
+        .take(MAX_STATUS_FAILURES)
+        .cloned()
+        .collect();
+    status.planned_actions = job.planned.clone();
+    status.last_run = Some(summary.clone());
+    (delay, message)
+}
+
+async fn record_success(
+    status: &mut EmployeeSyncStatus,
+    run: &RunContext,
+    settings: &Settings,
+    job: EmployeeJobOutcome,
+    ctx: &Context,
+    labels: &ResourceLabels,
+    sync: &EmployeeSync,
+) -> Duration {
+    let (delay, message) = status_after_success(status, run, settings.interval, &job);
+    let summary = &job.summary;
+    if !summary.dry_run {
         ctx.metrics.records(KIND, "created", summary.created);
         ctx.metrics.records(KIND, "updated", summary.updated);
         ctx.metrics.records(KIND, "failed", summary.failed);
     }
-    status.failures = job.failures.into_iter().take(MAX_STATUS_FAILURES).collect();
-    status.planned_actions = job.planned;
-    status.last_run = Some(job.summary.clone());
     tracing::info!(
         namespace = labels.namespace,
         name = labels.name,
         "{message}"
     );
     if summary.created + summary.updated + summary.failed > 0 {
-        publish(
-            ctx,
-            sync,
-            kube::runtime::events::EventType::Normal,
-            "Synced",
-            &message,
-        )
-        .await;
+        publish(ctx, sync, EventType::Normal, "Synced", &message).await;
     }
     delay
 }
