@@ -177,6 +177,17 @@ fn checker_rejects_refs_uint_formats_and_cel_rules() {
 }
 
 #[test]
+fn checker_rejects_empty_string_defaults() {
+    let schema = serde_json::json!({"type": "object", "properties": {
+        "message": {"type": "string", "default": ""}}});
+    let violations = violations_of(schema);
+    assert!(
+        violations.iter().any(|v| v.contains("default ''")),
+        "{violations:?}"
+    );
+}
+
+#[test]
 fn checker_rejects_additional_properties_beside_properties() {
     let schema = serde_json::json!({"type": "object", "properties": {"a": {"type": "string"}},
         "additionalProperties": {"type": "string"}});
@@ -268,6 +279,11 @@ fn check_common_rules(object: &serde_json::Map<String, Value>, path: &str, out: 
     if object.contains_key("x-kubernetes-validations") {
         out.push(format!(
             "{path}: x-kubernetes-validations (CEL) is rejected by the v1.20 apiserver we support"
+        ));
+    }
+    if object.get("default") == Some(&Value::String(String::new())) {
+        out.push(format!(
+            "{path}: default '' is read as null by a v1.20 apiserver, which rejects the CRD"
         ));
     }
     if let Some(format) = object.get("format").and_then(Value::as_str) {
