@@ -26,6 +26,7 @@ install_apt_packages() {
   command -v curl >/dev/null || missing+=(curl)
   command -v openssl >/dev/null || missing+=(openssl)
   command -v python3 >/dev/null || missing+=(python3 python3-pip)
+  command -v python3 >/dev/null && ! python3 -c 'import yaml' 2>/dev/null && missing+=(python3-yaml)
   command -v git >/dev/null || missing+=(git)
   command -v cc >/dev/null || missing+=(build-essential)
   command -v pkg-config >/dev/null || missing+=(pkg-config)
