@@ -38,6 +38,9 @@ def rows(schema, prefix, required=()):
         flags = ["required"] if name in required else []
         if "pattern" in child:
             flags.append(f"pattern `{child['pattern']}`")
+        if "oneOf" in child:
+            keys = [", ".join(branch.get("required", [])) for branch in child["oneOf"]]
+            flags.append("exactly one of " + " / ".join(f"`{k}`" for k in keys))
         if "minLength" in child:
             flags.append(f"minLength {child['minLength']}")
         yield f"| `{path}` | {cell(type_of(child))} | {default} | {cell(' · '.join(flags))} | {cell(child.get('description', ''))} |"

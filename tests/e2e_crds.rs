@@ -254,3 +254,36 @@ async fn status_conditions_merge_by_type_under_server_side_apply() {
     );
     support::delete_namespace(&client, &namespace).await;
 }
+
+const CERTIFICATE_SYNC: &str = r#"
+apiVersion: sync.reteach.io/v1alpha1
+kind: CertificateSync
+metadata: {name: category}
+spec:
+  employeeSyncRef: {name: personio}
+  documentCategory: CATEGORY
+"#;
+
+#[tokio::test]
+async fn document_category_needs_exactly_one_of_id_and_name() {
+    let client = support::client().await;
+    install_crds(&client).await;
+    let namespace = support::fresh_namespace(&client, "category").await;
+
+    for category in ["{}", "{id: 7, name: Learning Certificates}"] {
+        let yaml = CERTIFICATE_SYNC.replace("CATEGORY", category);
+        let (code, message) = rejection(&client, &yaml, &namespace).await;
+        assert_eq!(code, 422, "{category}: {message}");
+        assert!(
+            message.contains("spec.documentCategory"),
+            "{category}: {message}"
+        );
+    }
+    for category in ["{id: 7}", "{name: Learning Certificates}"] {
+        let yaml = CERTIFICATE_SYNC.replace("CATEGORY", category);
+        support::try_apply_yaml(&client, &yaml, Some(&namespace))
+            .await
+            .unwrap_or_else(|e| panic!("{category} was rejected: {e}"));
+    }
+    support::delete_namespace(&client, &namespace).await;
+}
