@@ -44,6 +44,7 @@ PY
 }
 
 install_apt_packages
+command -v cargo >/dev/null || die "cargo not found: install Rust 1.89+ (https://rustup.rs)"
 SHARED=$(find_shared || true)
 ensure_control_plane_assets
 ensure_helm
