@@ -73,6 +73,7 @@ pub struct CertificateSyncSpec {
 /// A Personio document category, by id or by exact name (exactly one of the two).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(transform = require_id_or_name)]
 pub struct DocumentCategoryRef {
     /// Category id as shown by Personio's API.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -214,6 +215,15 @@ pub struct CertificateRunSummary {
     pub unknown_employee: i64,
     /// Certificates that failed for another reason.
     pub failed: i64,
+}
+
+/// Lets the apiserver enforce "exactly one of `id` and `name`". A `oneOf` holding only `required`
+/// (no types) keeps the schema structural.
+fn require_id_or_name(schema: &mut schemars::Schema) {
+    schema.insert(
+        "oneOf".into(),
+        serde_json::json!([{"required": ["id"]}, {"required": ["name"]}]),
+    );
 }
 
 fn default_interval() -> String {

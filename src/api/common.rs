@@ -20,13 +20,25 @@ pub struct Condition {
     /// One-word CamelCase reason, e.g. `Succeeded`, `SecretNotFound`, `WaitingForEmployeeSync`.
     pub reason: String,
     /// Human-readable explanation; for errors it says what to fix.
-    #[serde(default)]
+    // Omitted when empty: the v1.20 test apiserver reads `""` in a custom resource as `null` and
+    // rejects the whole status write ("must be of type string").
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[schemars(transform = drop_schema_default)]
     pub message: String,
     /// When the condition last changed its status.
     pub last_transition_time: DateTime<Utc>,
     /// The `metadata.generation` the condition was computed for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
+}
+
+/// Removes the `default` schemars derives from `#[serde(default)]`. A v1.20 apiserver reads an
+/// empty-string default (`default: ''`) as `null` and rejects the whole CRD, and a default in
+/// status is pointless anyway: only the operator writes status.
+fn drop_schema_default(schema: &mut schemars::Schema) {
+    if let Some(object) = schema.as_object_mut() {
+        object.remove("default");
+    }
 }
 
 /// Schema of a conditions array: a list merged by `type` under server-side apply.

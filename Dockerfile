@@ -1,0 +1,26 @@
+# syntax=docker/dockerfile:1.7
+# Multi-stage build: compile with the official Rust image (registry, git and target dirs in BuildKit
+# cache mounts, so rebuilds only compile what changed), ship only the binary on distroless.
+ARG RUST_VERSION=1.95
+
+FROM rust:${RUST_VERSION}-bookworm AS builder
+WORKDIR /src
+COPY . .
+RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
+    --mount=type=cache,target=/usr/local/cargo/git,sharing=locked \
+    --mount=type=cache,target=/src/target,sharing=locked \
+    cargo build --release --locked --bin reteach-personio-operator \
+ && install -D -m 0755 target/release/reteach-personio-operator /out/reteach-personio-operator
+
+# cc (glibc + libgcc) rather than static: the binary links glibc dynamically; TLS is rustls with the
+# webpki roots compiled in, so no OpenSSL and no CA bundle are needed in the image.
+FROM gcr.io/distroless/cc-debian12:nonroot
+LABEL org.opencontainers.image.title="reteach-personio-operator" \
+      org.opencontainers.image.description="Syncs Personio employees into reteach and reteach certificates into Personio" \
+      org.opencontainers.image.licenses="Apache-2.0"
+COPY --from=builder /out/reteach-personio-operator /usr/local/bin/reteach-personio-operator
+# The distroless "nonroot" user; the Helm chart enforces the same uid.
+USER 65532:65532
+EXPOSE 8080
+ENTRYPOINT ["/usr/local/bin/reteach-personio-operator"]
+CMD ["run", "--log-format=json"]

@@ -1,0 +1,71 @@
+{{/* Name of the chart, overridable. */}}
+{{- define "rpo.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Full name of the release's objects. */}}
+{{- define "rpo.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Labels every object carries. */}}
+{{- define "rpo.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{ include "rpo.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/component: operator
+{{- end }}
+
+{{/* Labels that select the operator pod. */}}
+{{- define "rpo.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "rpo.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/* ServiceAccount the operator runs as. */}}
+{{- define "rpo.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "rpo.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* Image reference: digest wins over tag; tag defaults to the appVersion. */}}
+{{- define "rpo.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+{{- end }}
+
+{{/*
+RBAC rules the operator needs in every namespace it watches. Least privilege: it reads its own
+resources and the Secrets they reference, writes only their status (never spec), and records Events
+(kube-runtime's recorder patches repeated events, hence `patch`).
+*/}}
+{{- define "rpo.watchRules" -}}
+- apiGroups: ["sync.reteach.io"]
+  resources: ["employeesyncs", "certificatesyncs"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: ["sync.reteach.io"]
+  resources: ["employeesyncs/status", "certificatesyncs/status"]
+  verbs: ["get", "patch", "update"]
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: ["events.k8s.io"]
+  resources: ["events"]
+  verbs: ["create", "patch"]
+{{- end }}

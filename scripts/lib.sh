@@ -1,0 +1,62 @@
+# Shared by scripts/test.sh and .ci/run (sourced, not executed). Expects REPO to be set.
+
+log() { printf '\n==> %s\n' "$*" >&2; }
+die() { printf '\nERROR: %s\n' "$*" >&2; exit 1; }
+
+# shared/ (tools for the control plane and helm) sits beside the checkout; from a git worktree it
+# sits beside the main checkout. RPO_SHARED_DIR overrides both.
+find_shared() {
+  local candidates=("${RPO_SHARED_DIR:-}" "$REPO/../shared")
+  local common
+  if common=$(git -C "$REPO" rev-parse --path-format=absolute --git-common-dir 2>/dev/null); then
+    candidates+=("$(dirname "$common")/../shared")
+  fi
+  for dir in "${candidates[@]}"; do
+    if [ -n "$dir" ] && [ -x "$dir/tools/kube-control-plane/start.sh" ]; then
+      (cd "$dir" && pwd)
+      return 0
+    fi
+  done
+  return 1
+}
+
+# Debian packages the build and the test scripts need; installs only what is missing.
+install_apt_packages() {
+  local missing=()
+  command -v curl >/dev/null || missing+=(curl)
+  command -v openssl >/dev/null || missing+=(openssl)
+  command -v python3 >/dev/null || missing+=(python3 python3-pip)
+  command -v python3 >/dev/null && ! python3 -c 'import yaml' 2>/dev/null && missing+=(python3-yaml)
+  command -v git >/dev/null || missing+=(git)
+  command -v cc >/dev/null || missing+=(build-essential)
+  command -v pkg-config >/dev/null || missing+=(pkg-config)
+  [ ${#missing[@]} -eq 0 ] && return 0
+  command -v apt-get >/dev/null || die "missing tools (${missing[*]}) and no apt-get to install them"
+  log "installing apt packages: ${missing[*]}"
+  local sudo=()
+  [ "$(id -u)" -eq 0 ] || sudo=(sudo -n)
+  "${sudo[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+# Sets and exports KUBEBUILDER_ASSETS (kube-apiserver, etcd), building them once into ~/.cache.
+ensure_control_plane_assets() {
+  if [ -z "${KUBEBUILDER_ASSETS:-}" ]; then
+    [ -n "${SHARED:-}" ] || die "no control plane: KUBEBUILDER_ASSETS is unset and shared/tools was not found beside the repository ($REPO/../shared); set RPO_SHARED_DIR or KUBEBUILDER_ASSETS (envtest binaries, Kubernetes 1.20+)"
+    log "control plane binaries (built once, cached in ~/.cache/kube-control-plane)"
+    KUBEBUILDER_ASSETS=$("$SHARED/tools/kube-control-plane/install.sh" | tail -1)
+  fi
+  export KUBEBUILDER_ASSETS
+  [ -x "$KUBEBUILDER_ASSETS/kube-apiserver" ] && [ -x "$KUBEBUILDER_ASSETS/etcd" ] ||
+    die "KUBEBUILDER_ASSETS=$KUBEBUILDER_ASSETS holds no kube-apiserver/etcd"
+}
+
+# Sets and exports HELM_BIN, installing helm once into ~/.cache/helm-bin.
+ensure_helm() {
+  if [ -z "${HELM_BIN:-}" ]; then
+    [ -n "${SHARED:-}" ] || die "no helm: HELM_BIN is unset and shared/tools/install-helm.sh was not found; set HELM_BIN or RPO_SHARED_DIR"
+    HELM_BIN=$("$SHARED/tools/install-helm.sh" | tail -1)
+  fi
+  export HELM_BIN
+  [ -x "$HELM_BIN" ] || die "HELM_BIN=$HELM_BIN is not executable"
+}
