@@ -163,15 +163,20 @@ impl PersonioSim {
         (token, ttl.num_seconds().max(1))
     }
 
-    /// Checks the bearer token (any token the simulator issued and that has not expired).
-    pub(super) fn authorize(&self, headers: &HeaderMap, dialect: Dialect) -> Result<(), Response> {
+    /// Checks the bearer token (any token the simulator issued and that has not expired);
+    /// `Some(401 response)` when it is missing, unknown or expired.
+    pub(super) fn refuse_unauthorized(
+        &self,
+        headers: &HeaderMap,
+        dialect: Dialect,
+    ) -> Option<Response> {
         let token = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim);
         let Some(token) = token else {
-            return Err(unauthorized(dialect, "Authorization is not provided"));
+            return Some(unauthorized(dialect, "Authorization is not provided"));
         };
         let now = self.now();
         let mut state = self.state();
@@ -180,13 +185,13 @@ impl PersonioSim {
             .get(token)
             .is_some_and(|issued| issued.expires_at > now);
         if !valid {
-            return Err(unauthorized(
+            return Some(unauthorized(
                 dialect,
                 "The access token is invalid or has expired",
             ));
         }
         state.count_authorized_request(now);
-        Ok(())
+        None
     }
 
     /// 429 when the endpoint's bucket is empty — with no `Retry-After`, as Personio.

@@ -69,7 +69,7 @@ const V2_MAX_LIMIT: usize = 200;
 const V2_DEFAULT_LIMIT: usize = 100;
 
 pub(super) async fn categories(State(sim): State<PersonioSim>, headers: HeaderMap) -> Response {
-    if let Err(denied) = sim.authorize(&headers, Dialect::V1) {
+    if let Some(denied) = sim.refuse_unauthorized(&headers, Dialect::V1) {
         return denied;
     }
     let data: Vec<Value> = sim
@@ -105,7 +105,7 @@ pub(super) async fn upload(
     if let Some(refused) = sim.rate_limit(Limited::Uploads, Dialect::V1) {
         return refused;
     }
-    if let Err(denied) = sim.authorize(&headers, Dialect::V1) {
+    if let Some(denied) = sim.refuse_unauthorized(&headers, Dialect::V1) {
         return denied;
     }
     // Fields sent any other way than as form parts are simply missing (→ 422 "required").
@@ -311,7 +311,7 @@ pub(super) async fn list_v2(
     if let Some(refused) = sim.rate_limit(Limited::Documents, Dialect::V2) {
         return refused;
     }
-    if let Err(denied) = sim.authorize(&headers, Dialect::V2) {
+    if let Some(denied) = sim.refuse_unauthorized(&headers, Dialect::V2) {
         return denied;
     }
     let query: BTreeMap<String, String> =

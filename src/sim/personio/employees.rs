@@ -51,7 +51,7 @@ pub(super) async fn list(State(sim): State<PersonioSim>, uri: Uri, headers: Head
     if let Some(refused) = sim.rate_limit(Limited::Employees, Dialect::V1) {
         return refused;
     }
-    if let Err(denied) = sim.authorize(&headers, Dialect::V1) {
+    if let Some(denied) = sim.refuse_unauthorized(&headers, Dialect::V1) {
         return denied;
     }
     let query = read_query(&uri);
@@ -153,7 +153,7 @@ pub(super) async fn one(
     if let Some(refused) = sim.rate_limit(Limited::Employees, Dialect::V1) {
         return refused;
     }
-    if let Err(denied) = sim.authorize(&headers, Dialect::V1) {
+    if let Some(denied) = sim.refuse_unauthorized(&headers, Dialect::V1) {
         return denied;
     }
     let state = sim.state();
