@@ -7,8 +7,22 @@ use chrono::{NaiveDate, NaiveDateTime};
 use crate::sync::{DocumentCategory, PersonioEmployee, SkippedRecord, StoredDocument};
 use crate::upstream::PdfStream;
 
+mod auth;
+mod client;
+mod config;
+pub mod dates;
+mod documents;
+pub mod employee_record;
+mod employees;
 mod error;
+mod error_body;
+mod upload;
+
+pub use client::PersonioClient;
+pub use config::{PersonioConfig, PersonioRateLimits, RateLimit, DEFAULT_APP_ID};
+pub use employees::PAGE_SIZE;
 pub use error::PersonioError;
+pub use upload::{MAX_FILE_BYTES, MAX_TITLE_CHARS};
 
 /// The employee attributes the setup guide tells customers to whitelist; a response without one of
 /// them means the credential lacks it ([`PersonioError::AttributesNotWhitelisted`]).

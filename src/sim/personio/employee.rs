@@ -1,0 +1,400 @@
+//! Simulated employees and how they are rendered in Personio's v1 attribute envelope, including
+//! the awkward shapes the real API sends (ids as strings, three date shapes, nested or plain
+//! department/office, extra attributes).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, Offset, TimeZone, Utc};
+use chrono_tz::Europe::Berlin;
+use serde_json::{json, Map, Value};
+
+/// How a record's dates are written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DateStyle {
+    /// `2014-11-09T00:00:00+01:00` (the employee list example).
+    #[default]
+    OffsetWithColon,
+    /// `2012-02-01T00:00:00+0100` (the schema example).
+    OffsetWithoutColon,
+    /// `2021-01-01`.
+    Plain,
+}
+
+/// How `department` and `office` values are written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OrgUnitStyle {
+    /// `{type, attributes: {id, name}}`.
+    #[default]
+    Nested,
+    /// A plain string.
+    Plain,
+}
+
+/// A department or office.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OrgUnit {
+    pub id: i64,
+    pub name: String,
+}
+
+/// The data of one employee, as a test or the generator describes it. Build with
+/// [`EmployeeSeed::new`] and the `with_…` methods.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct EmployeeSeed {
+    pub first_name: String,
+    pub last_name: String,
+    pub email: Option<String>,
+    pub position: Option<String>,
+    pub department: Option<OrgUnit>,
+    pub office: Option<OrgUnit>,
+    pub gender: Option<String>,
+    /// `active`, `inactive`, `onboarding`, `leave`.
+    pub status: String,
+    pub hire_date: Option<NaiveDate>,
+    pub termination_date: Option<NaiveDate>,
+    pub contract_end_date: Option<NaiveDate>,
+    pub last_working_day: Option<NaiveDate>,
+    pub supervisor_id: Option<i64>,
+    /// Send `id` as a string instead of a number.
+    pub id_as_string: bool,
+    pub date_style: DateStyle,
+    pub org_unit_style: OrgUnitStyle,
+    /// Raw `value`s that replace the rendered ones (e.g. an impossible date) — edge cases.
+    pub raw_values: BTreeMap<String, Value>,
+}
+
+impl EmployeeSeed {
+    /// An active employee with a name and e-mail address.
+    pub fn new(first_name: &str, last_name: &str, email: &str) -> Self {
+        Self {
+            first_name: first_name.to_string(),
+            last_name: last_name.to_string(),
+            email: Some(email.to_string()),
+            status: "active".to_string(),
+            gender: Some("female".to_string()),
+            position: Some("Engineer".to_string()),
+            ..Self::default()
+        }
+    }
+
+    pub fn with_email(mut self, email: Option<&str>) -> Self {
+        self.email = email.map(str::to_string);
+        self
+    }
+
+    pub fn with_position(mut self, position: &str) -> Self {
+        self.position = Some(position.to_string());
+        self
+    }
+
+    pub fn with_department(mut self, id: i64, name: &str) -> Self {
+        self.department = Some(OrgUnit {
+            id,
+            name: name.to_string(),
+        });
+        self
+    }
+
+    pub fn with_office(mut self, id: i64, name: &str) -> Self {
+        self.office = Some(OrgUnit {
+            id,
+            name: name.to_string(),
+        });
+        self
+    }
+
+    pub fn with_gender(mut self, gender: Option<&str>) -> Self {
+        self.gender = gender.map(str::to_string);
+        self
+    }
+
+    pub fn with_status(mut self, status: &str) -> Self {
+        self.status = status.to_string();
+        self
+    }
+
+    pub fn with_hire_date(mut self, date: NaiveDate) -> Self {
+        self.hire_date = Some(date);
+        self
+    }
+
+    pub fn with_termination_date(mut self, date: NaiveDate) -> Self {
+        self.termination_date = Some(date);
+        self
+    }
+
+    pub fn with_contract_end_date(mut self, date: NaiveDate) -> Self {
+        self.contract_end_date = Some(date);
+        self
+    }
+
+    pub fn with_date_style(mut self, style: DateStyle) -> Self {
+        self.date_style = style;
+        self
+    }
+
+    pub fn with_org_unit_style(mut self, style: OrgUnitStyle) -> Self {
+        self.org_unit_style = style;
+        self
+    }
+
+    pub fn with_id_as_string(mut self) -> Self {
+        self.id_as_string = true;
+        self
+    }
+
+    /// Replaces the rendered `value` of `attribute` with `value` as is.
+    pub fn with_raw_value(mut self, attribute: &str, value: Value) -> Self {
+        self.raw_values.insert(attribute.to_string(), value);
+        self
+    }
+}
+
+/// An employee as the simulator stores it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredEmployee {
+    pub id: i64,
+    pub seed: EmployeeSeed,
+    pub created_at: DateTime<Utc>,
+    pub last_modified_at: DateTime<Utc>,
+}
+
+/// Every attribute key the simulator can send (besides `dynamic_…` ones), in response order.
+pub const ATTRIBUTE_KEYS: [&str; 21] = [
+    "id",
+    "first_name",
+    "last_name",
+    "preferred_name",
+    "email",
+    "gender",
+    "status",
+    "position",
+    "supervisor",
+    "employment_type",
+    "weekly_working_hours",
+    "hire_date",
+    "contract_end_date",
+    "termination_date",
+    "last_working_day",
+    "department",
+    "office",
+    "subcompany",
+    "created_at",
+    "last_modified_at",
+    "dynamic_33400",
+];
+
+impl StoredEmployee {
+    /// All attributes in the v1 envelope `{label, value, type, universal_id}`.
+    pub fn render_attributes(&self) -> Map<String, Value> {
+        let seed = &self.seed;
+        let style = seed.date_style;
+        let id = if seed.id_as_string {
+            json!(self.id.to_string())
+        } else {
+            json!(self.id)
+        };
+        let mut attributes = Map::new();
+        let mut put = |key: &str, label: &str, kind: &str, value: Value| {
+            let value = seed.raw_values.get(key).cloned().unwrap_or(value);
+            let universal = if key.starts_with("dynamic_") {
+                Value::Null
+            } else {
+                json!(key)
+            };
+            attributes.insert(
+                key.to_string(),
+                json!({"label": label, "value": value, "type": kind, "universal_id": universal}),
+            );
+        };
+        put("id", "ID", "integer", id);
+        put(
+            "first_name",
+            "First name",
+            "standard",
+            json!(seed.first_name),
+        );
+        put("last_name", "Last name", "standard", json!(seed.last_name));
+        put("preferred_name", "Preferred name", "standard", json!(""));
+        put("email", "Email", "standard", json!(seed.email));
+        put("gender", "Gender", "standard", json!(seed.gender));
+        put("status", "Status", "standard", json!(seed.status));
+        put("position", "Position", "standard", json!(seed.position));
+        put(
+            "supervisor",
+            "Supervisor",
+            "standard",
+            supervisor(seed.supervisor_id),
+        );
+        put(
+            "employment_type",
+            "Employment type",
+            "standard",
+            json!("internal"),
+        );
+        // Personio sends this number as a string in one example and as a number in another.
+        put(
+            "weekly_working_hours",
+            "Weekly hours",
+            "standard",
+            json!("40"),
+        );
+        put(
+            "hire_date",
+            "Hire date",
+            "date",
+            date(seed.hire_date, style),
+        );
+        let contract_end = date(seed.contract_end_date, style);
+        put("contract_end_date", "Contract ends", "date", contract_end);
+        let termination = date(seed.termination_date, style);
+        put("termination_date", "Termination date", "date", termination);
+        put(
+            "last_working_day",
+            "Last day of work",
+            "date",
+            date(seed.last_working_day, style),
+        );
+        let department = org_unit("Department", seed.department.as_ref(), seed.org_unit_style);
+        put("department", "Department", "standard", department);
+        let office = org_unit("Office", seed.office.as_ref(), seed.org_unit_style);
+        put("office", "Office", "standard", office);
+        let subcompany =
+            json!({"type": "Subcompany", "attributes": {"id": 7033, "name": "Demo GmbH"}});
+        put("subcompany", "Subcompany", "standard", subcompany);
+        put(
+            "created_at",
+            "Created at",
+            "date",
+            instant(self.created_at, style),
+        );
+        put(
+            "last_modified_at",
+            "Last modified",
+            "date",
+            instant(self.last_modified_at, style),
+        );
+        put(
+            "dynamic_33400",
+            "Anniversary Date",
+            "date",
+            json!("2021-01-01"),
+        );
+        attributes
+    }
+}
+
+fn supervisor(id: Option<i64>) -> Value {
+    match id {
+        None => Value::Null,
+        Some(id) => json!({"type": "Employee", "attributes": {
+            "id": {"label": "ID", "value": id, "type": "integer", "universal_id": "id"}
+        }}),
+    }
+}
+
+fn org_unit(kind: &str, unit: Option<&OrgUnit>, style: OrgUnitStyle) -> Value {
+    match (unit, style) {
+        (None, _) => Value::Null,
+        (Some(unit), OrgUnitStyle::Plain) => json!(unit.name),
+        (Some(unit), OrgUnitStyle::Nested) => {
+            json!({"type": kind, "attributes": {"id": unit.id, "name": unit.name}})
+        }
+    }
+}
+
+/// A calendar date as local midnight in Berlin, in the record's style.
+fn date(date: Option<NaiveDate>, style: DateStyle) -> Value {
+    let Some(date) = date else {
+        return Value::Null;
+    };
+    if style == DateStyle::Plain {
+        return json!(date.format("%Y-%m-%d").to_string());
+    }
+    let offset = Berlin.offset_from_utc_date(&date).fix().local_minus_utc();
+    json!(format!(
+        "{}T00:00:00{}",
+        date.format("%Y-%m-%d"),
+        offset_text(offset, style)
+    ))
+}
+
+/// An instant in Berlin local time, in the record's style (plain dates keep the offset form).
+fn instant(at: DateTime<Utc>, style: DateStyle) -> Value {
+    let local = at.with_timezone(&Berlin);
+    let offset = local.offset().fix().local_minus_utc();
+    json!(format!(
+        "{}{}",
+        local.format("%Y-%m-%dT%H:%M:%S"),
+        offset_text(offset, style)
+    ))
+}
+
+fn offset_text(seconds: i32, style: DateStyle) -> String {
+    let sign = if seconds < 0 { '-' } else { '+' };
+    let minutes = seconds.abs() / 60;
+    let (hours, minutes) = (minutes / 60, minutes % 60);
+    match style {
+        DateStyle::OffsetWithoutColon => format!("{sign}{hours:02}{minutes:02}"),
+        _ => format!("{sign}{hours:02}:{minutes:02}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored(seed: EmployeeSeed) -> StoredEmployee {
+        let at = Utc.with_ymd_and_hms(2020, 11, 18, 16, 33, 55).unwrap();
+        StoredEmployee {
+            id: 1,
+            seed,
+            created_at: at,
+            last_modified_at: at,
+        }
+    }
+
+    #[test]
+    fn renders_dates_in_each_style() {
+        let hire = NaiveDate::from_ymd_opt(2014, 11, 9).unwrap();
+        let seed = EmployeeSeed::new("A", "B", "a@example.com").with_hire_date(hire);
+        let render = |style| {
+            stored(seed.clone().with_date_style(style)).render_attributes()["hire_date"]["value"]
+                .clone()
+        };
+        assert_eq!(
+            render(DateStyle::OffsetWithColon),
+            json!("2014-11-09T00:00:00+01:00")
+        );
+        assert_eq!(
+            render(DateStyle::OffsetWithoutColon),
+            json!("2014-11-09T00:00:00+0100")
+        );
+        assert_eq!(render(DateStyle::Plain), json!("2014-11-09"));
+        let modified = stored(seed).render_attributes()["last_modified_at"]["value"].clone();
+        assert_eq!(modified, json!("2020-11-18T17:33:55+01:00"));
+    }
+
+    #[test]
+    fn renders_org_units_nested_plain_or_null() {
+        let seed = EmployeeSeed::new("A", "B", "a@example.com").with_department(5, "Sales");
+        let nested = stored(seed.clone()).render_attributes();
+        assert_eq!(
+            nested["department"]["value"]["attributes"]["name"],
+            json!("Sales")
+        );
+        assert_eq!(nested["office"]["value"], Value::Null);
+        let plain = stored(seed.with_org_unit_style(OrgUnitStyle::Plain)).render_attributes();
+        assert_eq!(plain["department"]["value"], json!("Sales"));
+    }
+
+    #[test]
+    fn raw_values_override_rendering() {
+        let seed = EmployeeSeed::new("A", "B", "a@example.com")
+            .with_raw_value("hire_date", json!("2023-02-30"))
+            .with_id_as_string();
+        let attributes = stored(seed).render_attributes();
+        assert_eq!(attributes["hire_date"]["value"], json!("2023-02-30"));
+        assert_eq!(attributes["id"]["value"], json!("1"));
+    }
+}

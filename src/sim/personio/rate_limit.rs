@@ -1,0 +1,144 @@
+//! Per-endpoint token buckets like Personio's gateway (a Spring Cloud Gateway token bucket). A
+//! refused request gets 429 — and, as observed on the real API, no `Retry-After`.
+
+use std::time::Instant;
+
+/// One bucket's shape: `capacity` requests at once, refilled at `per_minute`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BucketLimit {
+    pub capacity: u32,
+    pub per_minute: f64,
+}
+
+/// The limits of the simulated endpoints (README §6).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SimRateLimits {
+    /// `GET /v1/company/employees[/{id}]`: 300/min, burst 15.
+    pub employees: BucketLimit,
+    /// `POST /v1/company/documents`: 60/min.
+    pub uploads: BucketLimit,
+    /// `POST /v1/auth` and `POST /v2/auth/token`: 60/min.
+    pub auth: BucketLimit,
+    /// v2 document listing: 150/min.
+    pub documents: BucketLimit,
+}
+
+impl Default for SimRateLimits {
+    fn default() -> Self {
+        Self {
+            employees: BucketLimit {
+                capacity: 15,
+                per_minute: 300.0,
+            },
+            uploads: BucketLimit {
+                capacity: 60,
+                per_minute: 60.0,
+            },
+            auth: BucketLimit {
+                capacity: 60,
+                per_minute: 60.0,
+            },
+            documents: BucketLimit {
+                capacity: 150,
+                per_minute: 150.0,
+            },
+        }
+    }
+}
+
+/// The endpoint groups that have their own bucket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Limited {
+    Employees,
+    Uploads,
+    Auth,
+    Documents,
+}
+
+/// A token bucket on the real clock (rate limits are about wall time, even with a manual clock).
+#[derive(Debug)]
+pub(super) struct Bucket {
+    limit: BucketLimit,
+    time_scale: f64,
+    tokens: f64,
+    refilled_at: Instant,
+}
+
+impl Bucket {
+    pub fn new(limit: BucketLimit, time_scale: f64) -> Self {
+        Self {
+            limit,
+            time_scale: if time_scale.is_finite() && time_scale > 0.0 {
+                time_scale
+            } else {
+                1.0
+            },
+            tokens: f64::from(limit.capacity),
+            refilled_at: Instant::now(),
+        }
+    }
+
+    /// Takes one token; `false` = rate limited.
+    pub fn try_take(&mut self) -> bool {
+        let now = Instant::now();
+        let elapsed = now.duration_since(self.refilled_at).as_secs_f64();
+        let per_second = self.limit.per_minute.max(0.0) / 60.0 * self.time_scale;
+        self.tokens = (self.tokens + elapsed * per_second).min(f64::from(self.limit.capacity));
+        self.refilled_at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// All buckets of one simulator.
+#[derive(Debug)]
+pub(super) struct Buckets {
+    employees: Bucket,
+    uploads: Bucket,
+    auth: Bucket,
+    documents: Bucket,
+}
+
+impl Buckets {
+    pub fn new(limits: &SimRateLimits, time_scale: f64) -> Self {
+        Self {
+            employees: Bucket::new(limits.employees, time_scale),
+            uploads: Bucket::new(limits.uploads, time_scale),
+            auth: Bucket::new(limits.auth, time_scale),
+            documents: Bucket::new(limits.documents, time_scale),
+        }
+    }
+
+    pub fn try_take(&mut self, endpoint: Limited) -> bool {
+        match endpoint {
+            Limited::Employees => self.employees.try_take(),
+            Limited::Uploads => self.uploads.try_take(),
+            Limited::Auth => self.auth.try_take(),
+            Limited::Documents => self.documents.try_take(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_allows_its_capacity_then_refuses() {
+        let mut bucket = Bucket::new(
+            BucketLimit {
+                capacity: 3,
+                per_minute: 0.0,
+            },
+            1.0,
+        );
+        assert!(bucket.try_take());
+        assert!(bucket.try_take());
+        assert!(bucket.try_take());
+        assert!(!bucket.try_take());
+    }
+}

@@ -1,0 +1,19 @@
+//! The simulator as a process of its own (`reteach-personio-operator sim`), for demos and manual
+//! exploration with curl.
+
+use std::net::SocketAddr;
+
+use super::PersonioSim;
+
+/// Serves a generated company of `employees` on `addr` until Ctrl-C.
+pub async fn run_standalone(addr: SocketAddr, employees: usize) -> std::io::Result<()> {
+    let sim = PersonioSim::generate(employees, 42);
+    let running = sim.start(addr).await?;
+    let (client_id, client_secret) = sim.credentials();
+    // These are the simulator's fixed demo credentials, not secrets of any real tenant.
+    println!("Personio simulator listening on {}", running.base_url());
+    println!("  employees: {employees}; client_id={client_id} client_secret={client_secret}");
+    tokio::signal::ctrl_c().await?;
+    println!("Personio simulator stopped");
+    Ok(())
+}

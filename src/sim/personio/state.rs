@@ -1,0 +1,129 @@
+//! The simulator's data: employees, document categories, stored documents, issued tokens.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use super::employee::StoredEmployee;
+use super::rate_limit::Buckets;
+
+/// A document stored by an upload. The bytes are not kept, only their size and checksum.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SimDocument {
+    pub id: i64,
+    pub owner_id: i64,
+    pub category_id: i64,
+    pub title: String,
+    pub date: Option<NaiveDate>,
+    pub comment: Option<String>,
+    pub file_name: String,
+    pub size: u64,
+    /// Cheap content checksum (FNV-1a 64) to tell uploads apart in tests.
+    pub checksum: u64,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A document category.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SimCategory {
+    pub id: i64,
+    pub name: String,
+}
+
+/// Which endpoint issued a token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenOrigin {
+    V1Auth,
+    V2Token,
+}
+
+#[derive(Clone, Debug)]
+pub(super) struct IssuedToken {
+    pub origin: TokenOrigin,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Everything the simulator holds; guarded by one mutex.
+#[derive(Debug)]
+pub(super) struct SimState {
+    pub employees: BTreeMap<i64, StoredEmployee>,
+    pub next_employee_id: i64,
+    pub categories: Vec<SimCategory>,
+    pub documents: Vec<SimDocument>,
+    pub next_document_id: i64,
+    pub tokens: HashMap<String, IssuedToken>,
+    /// Attributes the credential may read; `None` = all.
+    pub whitelist: Option<BTreeSet<String>>,
+    /// Expire every token after this many more authorized requests (test hook).
+    pub expire_tokens_after: Option<usize>,
+    /// `X-Personio-App-ID` of every request, in order.
+    pub app_ids: Vec<Option<String>>,
+    pub buckets: Option<Buckets>,
+}
+
+impl SimState {
+    pub fn new(buckets: Option<Buckets>) -> Self {
+        Self {
+            employees: BTreeMap::new(),
+            next_employee_id: 10_001,
+            categories: vec![
+                SimCategory {
+                    id: 1,
+                    name: "Certificates of employment".to_string(),
+                },
+                SimCategory {
+                    id: 2,
+                    name: "Other documents".to_string(),
+                },
+                SimCategory {
+                    id: 3,
+                    name: "Learning Certificates".to_string(),
+                },
+            ],
+            documents: Vec::new(),
+            next_document_id: 900_001,
+            tokens: HashMap::new(),
+            whitelist: None,
+            expire_tokens_after: None,
+            app_ids: Vec::new(),
+            buckets,
+        }
+    }
+
+    /// Whether the credential may read `attribute` (`id` always).
+    pub fn may_read(&self, attribute: &str) -> bool {
+        attribute == "id"
+            || self
+                .whitelist
+                .as_ref()
+                .is_none_or(|whitelist| whitelist.contains(attribute))
+    }
+
+    /// Counts one authorized request for the expiry hook; expires all tokens when it runs out.
+    pub fn count_authorized_request(&mut self, now: DateTime<Utc>) {
+        let Some(remaining) = self.expire_tokens_after.as_mut() else {
+            return;
+        };
+        *remaining = remaining.saturating_sub(1);
+        if *remaining == 0 {
+            self.expire_tokens_after = None;
+            self.expire_all_tokens(now);
+        }
+    }
+
+    pub fn expire_all_tokens(&mut self, now: DateTime<Utc>) {
+        for token in self.tokens.values_mut() {
+            token.expires_at = now;
+        }
+    }
+}
+
+/// FNV-1a, enough to compare uploaded contents in tests without a hashing dependency.
+pub(super) fn fnv1a(hash: u64, bytes: &[u8]) -> u64 {
+    bytes.iter().fold(hash, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// FNV-1a offset basis.
+pub(super) const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;

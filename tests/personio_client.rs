@@ -1,0 +1,679 @@
+//! The Personio client against the Personio simulator: auth, pagination, the change feed,
+//! whitelists, rate limits, faults and uploads.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{NaiveDate, TimeZone, Utc};
+use futures::StreamExt;
+use reteach_personio_operator::clock::ManualClock;
+use reteach_personio_operator::personio::{
+    DocumentUpload, PersonioApi, PersonioClient, PersonioConfig, PersonioError, PersonioRateLimits,
+    MAX_FILE_BYTES, REQUIRED_ATTRIBUTES,
+};
+use reteach_personio_operator::sim::personio::{EmployeeSeed, PersonioSim, PersonioSimConfig};
+use reteach_personio_operator::sim::{Fault, FaultRule, RunningSim};
+use reteach_personio_operator::upstream::{PdfStream, RequestLog, RetryPolicy, TlsOptions};
+
+const EMPLOYEES: &str = "GET /v1/company/employees";
+const UPLOAD: &str = "POST /v1/company/documents";
+const AUTH: &str = "POST /v1/auth";
+
+struct Harness {
+    sim: PersonioSim,
+    running: RunningSim,
+    client: PersonioClient,
+    log: RequestLog,
+}
+
+fn config_for(sim: &PersonioSim, running: &RunningSim, log: &RequestLog) -> PersonioConfig {
+    let (client_id, client_secret) = sim.credentials();
+    let mut config = PersonioConfig::new(running.base_url(), client_id, client_secret);
+    config.tls = TlsOptions {
+        allow_insecure_http: true,
+        timeout: Some(Duration::from_millis(600)),
+        ..TlsOptions::default()
+    };
+    config.limits = PersonioRateLimits::unlimited();
+    config.retry = RetryPolicy {
+        max_attempts: 4,
+        min_delay: Duration::from_millis(5),
+        max_delay: Duration::from_millis(20),
+    };
+    config.observer = Arc::new(log.clone());
+    config
+}
+
+async fn start(sim: PersonioSim) -> Harness {
+    let running = sim.start(([127, 0, 0, 1], 0).into()).await.unwrap();
+    let log = RequestLog::default();
+    let client = PersonioClient::new(config_for(&sim, &running, &log)).unwrap();
+    Harness {
+        sim,
+        running,
+        client,
+        log,
+    }
+}
+
+fn sim_without_limits() -> PersonioSim {
+    PersonioSim::new(PersonioSimConfig {
+        rate_limits: None,
+        ..PersonioSimConfig::default()
+    })
+}
+
+fn add_employees(sim: &PersonioSim, count: usize) -> Vec<i64> {
+    (0..count)
+        .map(|i| {
+            sim.add_employee(
+                EmployeeSeed::new("Test", "Person", &format!("person{i}@example.com"))
+                    .with_department(1, "Engineering")
+                    .with_office(2, "Berlin")
+                    .with_hire_date(NaiveDate::from_ymd_opt(2020, 1, 1).unwrap()),
+            )
+        })
+        .collect()
+}
+
+fn upload(employee_id: i64, category_id: i64, pdf: PdfStream) -> DocumentUpload {
+    DocumentUpload {
+        employee_id: employee_id.to_string(),
+        category_id,
+        title: "Certificate: Safety Basics".to_string(),
+        date: NaiveDate::from_ymd_opt(2026, 11, 20).unwrap(),
+        comment: "reteach-certificate:cert-1".to_string(),
+        file_name: "certificate-cert-1.pdf".to_string(),
+        pdf,
+    }
+}
+
+fn small_pdf() -> PdfStream {
+    PdfStream::from_bytes(&b"%PDF-1.4 certificate"[..])
+}
+
+fn unavailable(result: Result<String, PersonioError>) -> bool {
+    match result {
+        Err(PersonioError::Unavailable { maybe_applied, .. }) => maybe_applied,
+        other => panic!("expected Unavailable, got {other:?}"),
+    }
+}
+
+// --- auth -------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn authenticates_with_body_credentials_and_sends_app_id_everywhere() {
+    let h = start(sim_without_limits()).await;
+    add_employees(&h.sim, 2);
+    h.client.check_credentials().await.unwrap();
+    let list = h.client.list_employees(None).await.unwrap();
+    assert_eq!(list.employees.len(), 2);
+    h.client.document_categories().await.unwrap();
+
+    let requests = h.sim.control().requests();
+    let auth = requests.iter().find(|r| r.path == "/v1/auth").unwrap();
+    assert_eq!(
+        auth.query, None,
+        "credentials must not be in the query string"
+    );
+    assert_eq!(h.sim.control().count(AUTH), 1, "token is cached");
+    let app_ids = h.sim.app_ids();
+    assert!(app_ids.len() >= 3);
+    assert!(app_ids
+        .iter()
+        .all(|id| id.as_deref() == Some("RETEACH_PERSONIO_OPERATOR")));
+}
+
+#[tokio::test]
+async fn wrong_credentials_are_unauthorized_with_personios_message() {
+    let sim = sim_without_limits();
+    let running = sim.start(([127, 0, 0, 1], 0).into()).await.unwrap();
+    let mut config = config_for(&sim, &running, &RequestLog::default());
+    config.client_secret = "wrong".to_string();
+    let client = PersonioClient::new(config).unwrap();
+    match client.check_credentials().await {
+        Err(PersonioError::Unauthorized { message }) => assert_eq!(message, "Wrong credentials"),
+        other => panic!("unexpected {other:?}"),
+    }
+    let error = client.list_employees(None).await.unwrap_err();
+    assert!(!error.is_transient());
+    assert!(
+        !error.to_string().contains("wrong"),
+        "secret must not be echoed"
+    );
+}
+
+#[tokio::test]
+async fn reauthenticates_when_the_token_expires_between_pages() {
+    let h = start(sim_without_limits()).await;
+    add_employees(&h.sim, 150);
+    h.client.check_credentials().await.unwrap();
+    h.sim.expire_tokens_after(1);
+    let list = h.client.list_employees(None).await.unwrap();
+    assert_eq!(list.employees.len(), 150);
+    assert_eq!(h.sim.control().count(AUTH), 2);
+    // page 1, page 2 refused with 401, page 2 again
+    assert_eq!(h.sim.control().count(EMPLOYEES), 3);
+}
+
+#[tokio::test]
+async fn reauthenticates_after_an_expired_token_fault() {
+    let h = start(sim_without_limits()).await;
+    add_employees(&h.sim, 3);
+    h.client.check_credentials().await.unwrap();
+    h.sim
+        .control()
+        .inject(FaultRule::new(EMPLOYEES, Fault::ExpiredToken, 1));
+    let list = h.client.list_employees(None).await.unwrap();
+    assert_eq!(list.employees.len(), 3);
+    assert_eq!(h.sim.control().count(AUTH), 2);
+}
+
+// --- pagination -------------------------------------------------------------------------------
+
+async fn pages_for(count: usize) -> (usize, usize) {
+    let h = start(sim_without_limits()).await;
+    add_employees(&h.sim, count);
+    let list = h.client.list_employees(None).await.unwrap();
+    (list.employees.len(), h.sim.control().count(EMPLOYEES))
+}
+
+#[tokio::test]
+async fn no_employees_take_one_request() {
+    assert_eq!(pages_for(0).await, (0, 1));
+}
+
+#[tokio::test]
+async fn exactly_one_full_page_takes_one_request() {
+    assert_eq!(pages_for(100).await, (100, 1));
+}
+
+#[tokio::test]
+async fn one_more_than_a_page_takes_two_requests() {
+    assert_eq!(pages_for(101).await, (101, 2));
+}
+
+#[tokio::test]
+async fn requests_the_attributes_and_page_size() {
+    let h = start(sim_without_limits()).await;
+    add_employees(&h.sim, 1);
+    h.client.list_employees(None).await.unwrap();
+    let request = h
+        .sim
+        .control()
+        .requests()
+        .into_iter()
+        .find(|r| r.path == "/v1/company/employees")
+        .unwrap();
+    let query = request.query.unwrap();
+    assert!(query.contains("limit=100"));
+    assert!(query.contains("offset=0"));
+    for attribute in REQUIRED_ATTRIBUTES {
+        assert!(
+            query.contains(&format!("attributes%5B%5D={attribute}")),
+            "{attribute} not requested"
+        );
+    }
+}
+
+#[tokio::test]
+async fn updated_since_returns_only_changed_employees() {
+    let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 24, 9, 0, 0).unwrap());
+    let sim = PersonioSim::new(PersonioSimConfig {
+        rate_limits: None,
+        clock: Arc::new(clock.clone()),
+        ..PersonioSimConfig::default()
+    });
+    let ids = add_employees(&sim, 3);
+    clock.advance(chrono::Duration::hours(1));
+    sim.update_employee(ids[1], |e| e.position = Some("Team Lead".into()));
+    add_employees(&sim, 1);
+    let h = start(sim).await;
+
+    let since = NaiveDate::from_ymd_opt(2026, 11, 24)
+        .unwrap()
+        .and_hms_opt(9, 30, 0)
+        .unwrap();
+    let list = h.client.list_employees(Some(since)).await.unwrap();
+    let mut changed: Vec<String> = list.employees.iter().map(|e| e.id.clone()).collect();
+    changed.sort();
+    assert_eq!(changed.len(), 2);
+    assert!(changed.contains(&ids[1].to_string()));
+    let request = h
+        .sim
+        .control()
+        .requests()
+        .into_iter()
+        .find(|r| r.path == "/v1/company/employees")
+        .unwrap();
+    assert!(request
+        .query
+        .unwrap()
+        .contains("updated_since=2026-11-24T09%3A30%3A00"));
+}
+
+#[tokio::test]
+async fn updated_since_accepts_everything_in_one_response() {
+    let h = start(sim_without_limits()).await;
+    add_employees(&h.sim, 150);
+    let since = NaiveDate::from_ymd_opt(2000, 1, 1)
+        .unwrap()
+        .and_hms_opt(0, 0, 0)
+        .unwrap();
+    let list = h.client.list_employees(Some(since)).await.unwrap();
+    assert_eq!(list.employees.len(), 150);
+    assert_eq!(h.sim.control().count(EMPLOYEES), 1);
+}
+
+#[tokio::test]
+async fn exactly_a_page_of_changes_does_not_repeat() {
+    // The simulator ignores offset with updated_since: a second request returns the same 100.
+    let h = start(sim_without_limits()).await;
+    add_employees(&h.sim, 100);
+    let since = NaiveDate::from_ymd_opt(2000, 1, 1)
+        .unwrap()
+        .and_hms_opt(0, 0, 0)
+        .unwrap();
+    let list = h.client.list_employees(Some(since)).await.unwrap();
+    assert_eq!(list.employees.len(), 100);
+    assert!(h.sim.control().count(EMPLOYEES) <= 2);
+}
+
+// --- whitelist and lenient parsing --------------------------------------------------------------
+
+#[tokio::test]
+async fn missing_email_in_the_whitelist_is_named() {
+    let h = start(sim_without_limits()).await;
+    add_employees(&h.sim, 2);
+    let allowed: Vec<&str> = REQUIRED_ATTRIBUTES
+        .iter()
+        .copied()
+        .filter(|a| *a != "email")
+        .collect();
+    h.sim.set_whitelist(Some(&allowed));
+    match h.client.list_employees(None).await {
+        Err(PersonioError::AttributesNotWhitelisted(names)) => {
+            assert_eq!(names, vec!["email".to_string()])
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn status_and_contract_end_are_optional() {
+    let h = start(sim_without_limits()).await;
+    add_employees(&h.sim, 2);
+    h.sim.set_whitelist(Some(&REQUIRED_ATTRIBUTES));
+    let list = h.client.list_employees(None).await.unwrap();
+    assert_eq!(list.employees.len(), 2);
+    assert!(list.employees.iter().all(|e| e.status.is_none()));
+    assert!(list.employees[0].email.is_some());
+}
+
+#[tokio::test]
+async fn generated_company_parses_with_edge_cases_skipped() {
+    let sim = PersonioSim::new(PersonioSimConfig {
+        rate_limits: None,
+        ..PersonioSimConfig::default()
+    });
+    sim.populate(250, 3);
+    let h = start(sim).await;
+    let list = h.client.list_employees(None).await.unwrap();
+    assert_eq!(list.employees.len() + list.skipped.len(), 250);
+    assert_eq!(
+        list.skipped.len(),
+        3,
+        "records 47, 147 and 247: {:?}",
+        list.skipped
+    );
+    assert!(list
+        .skipped
+        .iter()
+        .all(|s| s.reason == "hire_date: unparseable date" && s.id.is_some()));
+    assert!(list.employees.iter().any(|e| e.department.is_none()));
+    assert!(list.employees.iter().all(|e| e.last_modified_at.is_some()));
+    assert_eq!(h.sim.control().count(EMPLOYEES), 3);
+}
+
+// --- rate limits and faults on listing ----------------------------------------------------------
+
+#[tokio::test]
+async fn a_short_429_storm_is_ridden_out() {
+    let h = start(sim_without_limits()).await;
+    add_employees(&h.sim, 2);
+    h.sim
+        .control()
+        .inject(FaultRule::new(EMPLOYEES, Fault::Status(429), 3));
+    let list = h.client.list_employees(None).await.unwrap();
+    assert_eq!(list.employees.len(), 2);
+    assert_eq!(h.sim.control().count(EMPLOYEES), 4);
+    assert_eq!(h.log.count(EMPLOYEES), 4);
+}
+
+#[tokio::test]
+async fn a_permanent_429_is_unavailable() {
+    let h = start(sim_without_limits()).await;
+    add_employees(&h.sim, 2);
+    h.sim
+        .control()
+        .inject(FaultRule::new(EMPLOYEES, Fault::Status(429), 100));
+    match h.client.list_employees(None).await {
+        Err(error @ PersonioError::Unavailable { .. }) => {
+            assert!(error.is_transient());
+            assert!(error.to_string().contains("429"));
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert_eq!(h.sim.control().count(EMPLOYEES), 4, "max_attempts");
+}
+
+#[tokio::test]
+async fn client_side_limits_keep_personios_limit() {
+    // The default simulator enforces Personio's 300/min with a burst of 15; a client with the
+    // default limits sends 20 listings without a single 429.
+    let sim = PersonioSim::default();
+    add_employees(&sim, 1);
+    let running = sim.start(([127, 0, 0, 1], 0).into()).await.unwrap();
+    let mut config = config_for(&sim, &running, &RequestLog::default());
+    config.limits = PersonioRateLimits::default();
+    let client = PersonioClient::new(config).unwrap();
+    for _ in 0..20 {
+        client.list_employees(None).await.unwrap();
+    }
+    assert_eq!(sim.control().count(EMPLOYEES), 20);
+    assert!(sim.control().requests().iter().all(|r| r.status != 429));
+}
+
+#[tokio::test]
+async fn listing_survives_one_fault_of_each_kind() {
+    for fault in [
+        Fault::Status(500),
+        Fault::Status(503),
+        Fault::Delay(Duration::from_secs(2)),
+        Fault::Reset,
+        Fault::ExpiredToken,
+    ] {
+        let h = start(sim_without_limits()).await;
+        add_employees(&h.sim, 2);
+        h.sim
+            .control()
+            .inject(FaultRule::new(EMPLOYEES, fault.clone(), 1));
+        let list = h.client.list_employees(None).await;
+        assert_eq!(list.map(|l| l.employees.len()).ok(), Some(2), "{fault:?}");
+    }
+}
+
+#[tokio::test]
+async fn persistent_faults_on_listing_are_transient_errors() {
+    for fault in [Fault::Status(502), Fault::Reset, Fault::MalformedJson] {
+        let h = start(sim_without_limits()).await;
+        add_employees(&h.sim, 2);
+        h.sim
+            .control()
+            .inject(FaultRule::new(EMPLOYEES, fault.clone(), 100));
+        let error = h.client.list_employees(None).await.unwrap_err();
+        assert!(error.is_transient(), "{fault:?}: {error:?}");
+    }
+}
+
+#[tokio::test]
+async fn malformed_json_is_reported_as_malformed() {
+    let h = start(sim_without_limits()).await;
+    add_employees(&h.sim, 1);
+    h.sim
+        .control()
+        .inject(FaultRule::new(EMPLOYEES, Fault::MalformedJson, 1));
+    assert!(matches!(
+        h.client.list_employees(None).await,
+        Err(PersonioError::Malformed { .. })
+    ));
+}
+
+// --- uploads ------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn uploads_a_streamed_certificate() {
+    let h = start(sim_without_limits()).await;
+    let employee = add_employees(&h.sim, 1)[0];
+    let chunks = vec![
+        Ok(bytes::Bytes::from_static(b"%PDF-1.4 ")),
+        Ok(bytes::Bytes::from_static(b"streamed")),
+    ];
+    let pdf = PdfStream {
+        length: None,
+        body: futures::stream::iter(chunks).boxed(),
+    };
+    let id = h
+        .client
+        .upload_document(upload(employee, 3, pdf))
+        .await
+        .unwrap();
+    let documents = h.sim.documents();
+    assert_eq!(documents.len(), 1);
+    assert_eq!(documents[0].id.to_string(), id);
+    assert_eq!(documents[0].owner_id, employee);
+    assert_eq!(documents[0].category_id, 3);
+    assert_eq!(documents[0].size, 17);
+    assert_eq!(documents[0].file_name, "certificate-cert-1.pdf");
+    assert_eq!(documents[0].date, NaiveDate::from_ymd_opt(2026, 11, 20));
+    assert_eq!(
+        h.sim
+            .count_documents_with_comment("reteach-certificate:cert-1"),
+        1
+    );
+    assert_eq!(h.log.count(UPLOAD), 1);
+}
+
+#[tokio::test]
+async fn upload_with_known_length_is_sent_with_it() {
+    let h = start(sim_without_limits()).await;
+    let employee = add_employees(&h.sim, 1)[0];
+    h.client
+        .upload_document(upload(employee, 3, small_pdf()))
+        .await
+        .unwrap();
+    assert_eq!(h.sim.documents()[0].size, 20);
+}
+
+#[tokio::test]
+async fn refuses_files_over_30_mb_before_sending() {
+    let h = start(sim_without_limits()).await;
+    let employee = add_employees(&h.sim, 1)[0];
+    let pdf = PdfStream {
+        length: Some(MAX_FILE_BYTES + 1),
+        body: futures::stream::empty().boxed(),
+    };
+    let result = h.client.upload_document(upload(employee, 3, pdf)).await;
+    assert!(matches!(result, Err(PersonioError::Rejected { .. })));
+    assert_eq!(h.sim.control().count(UPLOAD), 0);
+}
+
+#[tokio::test]
+async fn personio_rejects_an_oversized_stream_of_unknown_length() {
+    let h = start(sim_without_limits()).await;
+    let employee = add_employees(&h.sim, 1)[0];
+    let chunk = bytes::Bytes::from(vec![b'x'; 1024 * 1024]);
+    let chunks = (0..31).map(move |_| Ok(chunk.clone()));
+    let pdf = PdfStream {
+        length: None,
+        body: futures::stream::iter(chunks).boxed(),
+    };
+    let client = {
+        // A longer timeout: 31 MB through a debug build takes a moment.
+        let mut config = config_for(&h.sim, &h.running, &h.log);
+        config.tls.timeout = Some(Duration::from_secs(30));
+        PersonioClient::new(config).unwrap()
+    };
+    match client.upload_document(upload(employee, 3, pdf)).await {
+        Err(PersonioError::Rejected { message, .. }) => assert!(message.contains("file")),
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(h.sim.documents().is_empty());
+}
+
+#[tokio::test]
+async fn refuses_titles_over_255_characters() {
+    let h = start(sim_without_limits()).await;
+    let employee = add_employees(&h.sim, 1)[0];
+    let mut too_long = upload(employee, 3, small_pdf());
+    too_long.title = "é".repeat(256);
+    assert!(matches!(
+        h.client.upload_document(too_long).await,
+        Err(PersonioError::Rejected { .. })
+    ));
+    let mut longest = upload(employee, 3, small_pdf());
+    longest.title = "é".repeat(255);
+    h.client.upload_document(longest).await.unwrap();
+}
+
+#[tokio::test]
+async fn unknown_employee_or_category_is_not_found() {
+    let h = start(sim_without_limits()).await;
+    let employee = add_employees(&h.sim, 1)[0];
+    let result = h.client.upload_document(upload(999, 3, small_pdf())).await;
+    assert!(
+        matches!(result, Err(PersonioError::NotFound { .. })),
+        "{result:?}"
+    );
+    let result = h
+        .client
+        .upload_document(upload(employee, 77, small_pdf()))
+        .await;
+    match result {
+        Err(PersonioError::NotFound { message, .. }) => {
+            assert!(message.contains("[DocumentCategory] 77"))
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(h.sim.documents().is_empty());
+}
+
+#[tokio::test]
+async fn upload_faults_say_whether_the_document_may_exist() {
+    let cases = [
+        (Fault::Status(429), false),
+        (Fault::Status(500), true),
+        (Fault::Status(502), true),
+        (Fault::Delay(Duration::from_secs(2)), true),
+        (Fault::Reset, true),
+        (Fault::ApplyThenReset, true),
+        (Fault::MalformedJson, true),
+        (Fault::ExpiredToken, false),
+    ];
+    for (fault, expected) in cases {
+        let h = start(sim_without_limits()).await;
+        let employee = add_employees(&h.sim, 1)[0];
+        h.client.check_credentials().await.unwrap();
+        h.sim
+            .control()
+            .inject(FaultRule::new(UPLOAD, fault.clone(), 1));
+        let result = h
+            .client
+            .upload_document(upload(employee, 3, small_pdf()))
+            .await;
+        assert_eq!(unavailable(result), expected, "{fault:?}");
+        assert_eq!(h.log.count(UPLOAD), 1, "{fault:?}: sent once");
+        if fault == Fault::ApplyThenReset {
+            assert_eq!(
+                h.sim.documents().len(),
+                1,
+                "stored although the client never heard"
+            );
+        }
+        // The next upload works (after an expired token: with a fresh one).
+        h.client
+            .upload_document(upload(employee, 3, small_pdf()))
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn upload_to_an_unreachable_personio_was_not_applied() {
+    let sim = sim_without_limits();
+    let employee = add_employees(&sim, 1)[0];
+    let running = sim.start(([127, 0, 0, 1], 0).into()).await.unwrap();
+    let mut config = config_for(&sim, &running, &RequestLog::default());
+    // A port nobody listens on: nothing can reach Personio.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    config.base_url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let client = PersonioClient::new(config).unwrap();
+    let result = client
+        .upload_document(upload(employee, 3, small_pdf()))
+        .await;
+    assert!(!unavailable(result));
+}
+
+// --- documents and categories ---------------------------------------------------------------------
+
+#[tokio::test]
+async fn lists_documents_across_pages_of_one_category() {
+    let h = start(sim_without_limits()).await;
+    let employee = add_employees(&h.sim, 2)[0];
+    for i in 0..250 {
+        h.sim
+            .insert_document(employee, 3, "Certificate", Some(&format!("marker-{i}")));
+    }
+    h.sim.insert_document(employee, 2, "Other", None);
+    h.sim
+        .insert_document(employee + 1, 3, "Someone else's", None);
+    let documents = h
+        .client
+        .list_documents(&employee.to_string(), 3)
+        .await
+        .unwrap();
+    assert_eq!(documents.len(), 250);
+    assert!(documents.iter().all(|d| d.category_id == Some(3)));
+    assert_eq!(documents[249].comment.as_deref(), Some("marker-249"));
+    assert_eq!(
+        h.sim
+            .control()
+            .count("GET /v2/document-management/documents"),
+        3
+    );
+    assert_eq!(h.sim.control().count("POST /v2/auth/token"), 1);
+}
+
+#[tokio::test]
+async fn follows_absolute_next_links() {
+    let sim = PersonioSim::new(PersonioSimConfig {
+        rate_limits: None,
+        absolute_next_links: true,
+        ..PersonioSimConfig::default()
+    });
+    let h = start(sim).await;
+    let employee = add_employees(&h.sim, 1)[0];
+    for _ in 0..120 {
+        h.sim.insert_document(employee, 3, "Certificate", None);
+    }
+    let documents = h
+        .client
+        .list_documents(&employee.to_string(), 3)
+        .await
+        .unwrap();
+    assert_eq!(documents.len(), 120);
+}
+
+#[tokio::test]
+async fn an_employee_without_documents_has_none() {
+    let h = start(sim_without_limits()).await;
+    let employee = add_employees(&h.sim, 1)[0];
+    let documents = h
+        .client
+        .list_documents(&employee.to_string(), 3)
+        .await
+        .unwrap();
+    assert!(documents.is_empty());
+}
+
+#[tokio::test]
+async fn reads_document_categories() {
+    let h = start(sim_without_limits()).await;
+    let id = h.sim.add_category("Weiterbildung");
+    let categories = h.client.document_categories().await.unwrap();
+    assert!(categories
+        .iter()
+        .any(|c| c.id == id && c.name == "Weiterbildung"));
+    assert!(categories.iter().any(|c| c.name == "Learning Certificates"));
+}
