@@ -2,6 +2,7 @@
 //! benchmark. Both share the fault injection, latency and request log in [`faults`].
 
 pub mod faults;
+pub mod reteach;
 
 pub use faults::{Fault, FaultRule, SimControl, SimRequest};
 
