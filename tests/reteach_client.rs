@@ -189,7 +189,10 @@ async fn a_second_401_after_a_fresh_token_is_unauthorized() {
         .control()
         .inject(FaultRule::new("GET /me", Fault::ExpiredToken, 2));
     let error = client.me().await.unwrap_err();
-    assert!(matches!(error, ReteachError::Unauthorized { .. }), "{error:?}");
+    assert!(
+        matches!(error, ReteachError::Unauthorized { .. }),
+        "{error:?}"
+    );
     assert_eq!(env.authorizations(), 2);
 }
 
@@ -219,7 +222,10 @@ async fn exactly_one_full_page_takes_one_request() {
     assert_eq!(count, 250);
     assert_eq!(requests.len(), 1);
     let query = requests[0].clone().unwrap();
-    assert!(query.contains("page=1") && query.contains("limit=250"), "{query}");
+    assert!(
+        query.contains("page=1") && query.contains("limit=250"),
+        "{query}"
+    );
 }
 
 #[tokio::test]
@@ -245,7 +251,12 @@ async fn customers_are_parsed_with_all_owned_fields() {
         registered: true,
         ..SimCustomer::default()
     });
-    let customer = env.client().find_by_external_id("77").await.unwrap().unwrap();
+    let customer = env
+        .client()
+        .find_by_external_id("77")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(customer.gender, Some(Gender::Diverse));
     assert_eq!(customer.location.as_deref(), Some("Berlin"));
     assert_eq!(customer.set_active_at, Some(active));
@@ -276,7 +287,11 @@ async fn lookups_by_external_id_and_email() {
         .unwrap()
         .is_none());
     // The path segment is encoded: a value with a slash cannot reach another route.
-    assert!(client.find_by_email("a/b@acme.example").await.unwrap().is_none());
+    assert!(client
+        .find_by_email("a/b@acme.example")
+        .await
+        .unwrap()
+        .is_none());
 }
 
 #[tokio::test]
@@ -377,7 +392,9 @@ async fn completions_since_a_date_across_pages() {
     let since = start_time() - chrono::Duration::days(30);
     for i in 0..260 {
         let at = since + chrono::Duration::hours(i);
-        env.sim.add_completion(&customer, "Safety", at, true).unwrap();
+        env.sim
+            .add_completion(&customer, "Safety", at, true)
+            .unwrap();
     }
     for i in 1..=5 {
         let at = since - chrono::Duration::days(i);
@@ -513,8 +530,15 @@ async fn non_pdf_and_missing_certificates() {
     let error = env.client().download_certificate(&url).await.unwrap_err();
     assert!(matches!(error, ReteachError::Rejected { .. }), "{error:?}");
 
-    let missing = format!("{}/certificates/cer_missing/download", env.server.base_url());
-    let error = env.client().download_certificate(&missing).await.unwrap_err();
+    let missing = format!(
+        "{}/certificates/cer_missing/download",
+        env.server.base_url()
+    );
+    let error = env
+        .client()
+        .download_certificate(&missing)
+        .await
+        .unwrap_err();
     assert!(matches!(error, ReteachError::NotFound { .. }), "{error:?}");
 }
 
@@ -574,7 +598,10 @@ async fn permanent_429_is_unavailable_after_the_retry_budget() {
         .control()
         .inject(FaultRule::new("GET /customer", Fault::Status(429), 100));
     let error = client.list_customers().await.unwrap_err();
-    assert!(matches!(error, ReteachError::Unavailable { .. }), "{error:?}");
+    assert!(
+        matches!(error, ReteachError::Unavailable { .. }),
+        "{error:?}"
+    );
     assert!(error.is_transient());
     assert_eq!(env.requests_to("GET", "/customer").len(), 4);
 }
@@ -629,9 +656,11 @@ async fn malformed_json_is_malformed() {
     let env = Env::new().await;
     let client = env.client();
     client.me().await.unwrap();
-    env.sim
-        .control()
-        .inject(FaultRule::new("GET /participation", Fault::MalformedJson, 1));
+    env.sim.control().inject(FaultRule::new(
+        "GET /participation",
+        Fault::MalformedJson,
+        1,
+    ));
     let error = client.completed_participations(None).await.unwrap_err();
     assert!(matches!(error, ReteachError::Malformed { .. }), "{error:?}");
 }
