@@ -58,7 +58,6 @@ impl Env {
             ..TlsOptions::default()
         };
         config.requests_per_second = 10_000;
-        config.burst = 10_000;
         config.retry = RetryPolicy {
             max_attempts: 4,
             min_delay: Duration::from_millis(5),

@@ -39,8 +39,7 @@ impl ReteachClient {
         let (http, base) = build_http_client(&config.base_url, &config.tls)
             .map_err(|e| ReteachError::Config(format!("reteach: {e}")))?;
         let rate = NonZeroU32::new(config.requests_per_second).unwrap_or(NonZeroU32::MIN);
-        let burst = NonZeroU32::new(config.burst).unwrap_or(NonZeroU32::MIN);
-        let limiter = RateLimiter::direct(Quota::per_second(rate).allow_burst(burst));
+        let limiter = RateLimiter::direct(Quota::per_second(rate).allow_burst(rate));
         Ok(Self {
             config,
             http,
@@ -154,5 +153,31 @@ pub(crate) fn found<T>(result: Result<T, ReteachError>) -> Result<Option<T>, Ret
         Ok(value) => Ok(Some(value)),
         Err(ReteachError::NotFound { .. }) => Ok(None),
         Err(other) => Err(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_keeps_a_path_prefix_and_encodes_segments() {
+        let config = ReteachConfig::new("https://proxy.example/reteach/", "id", "secret", "code");
+        let client = ReteachClient::new(config).unwrap();
+        let url = client.url(&["customer", "a/b?c@x.example"]).unwrap();
+        assert_eq!(
+            url.as_str(),
+            "https://proxy.example/reteach/customer/a%2Fb%3Fc@x.example"
+        );
+    }
+
+    #[test]
+    fn debug_output_hides_credentials() {
+        let config =
+            ReteachConfig::new("https://api.reteach.io", "the-id", "the-secret", "the-code");
+        let text = format!("{config:?}");
+        assert!(
+            !text.contains("the-secret") && !text.contains("the-code") && !text.contains("the-id")
+        );
     }
 }

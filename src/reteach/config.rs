@@ -5,11 +5,13 @@ use std::sync::Arc;
 
 use crate::upstream::{NoopObserver, RequestObserver, RetryPolicy, TlsOptions};
 
-/// Default client-side request rate (requests per second). reteach documents no rate limit, so
-/// the client stays well below anything a shared API would tolerate.
+/// Default client-side request rate (requests per second; the burst is the same number).
+/// reteach documents no rate limit, so the client stays well below anything a shared API would
+/// tolerate.
 pub const DEFAULT_REQUESTS_PER_SECOND: u32 = 10;
-/// Default burst of the client-side rate limiter.
-pub const DEFAULT_BURST: u32 = 10;
+
+/// reteach's public API.
+pub const DEFAULT_BASE_URL: &str = "https://api.reteach.io";
 
 /// Everything [`super::ReteachClient::new`] needs.
 #[derive(Clone)]
@@ -24,10 +26,8 @@ pub struct ReteachConfig {
     pub client_code: String,
     /// TLS policy and per-request timeout.
     pub tls: TlsOptions,
-    /// Client-side rate limit; 0 is treated as 1.
+    /// Client-side rate limit, also the burst (requests allowed at once); 0 is treated as 1.
     pub requests_per_second: u32,
-    /// Requests allowed at once before the rate applies; 0 is treated as 1.
-    pub burst: u32,
     /// Retries on 429, 5xx and transport errors.
     pub retry: RetryPolicy,
     /// Receives one record per HTTP request (metrics, tests).
@@ -49,10 +49,16 @@ impl ReteachConfig {
             client_code: client_code.into(),
             tls: TlsOptions::default(),
             requests_per_second: DEFAULT_REQUESTS_PER_SECOND,
-            burst: DEFAULT_BURST,
             retry: RetryPolicy::default(),
             observer: Arc::new(NoopObserver),
         }
+    }
+}
+
+impl Default for ReteachConfig {
+    /// reteach's public API without credentials (fill them in from the Secret).
+    fn default() -> Self {
+        Self::new(DEFAULT_BASE_URL, "", "", "")
     }
 }
 
@@ -66,7 +72,6 @@ impl std::fmt::Debug for ReteachConfig {
             .field("client_code", &"<redacted>")
             .field("tls", &self.tls)
             .field("requests_per_second", &self.requests_per_second)
-            .field("burst", &self.burst)
             .field("retry", &self.retry)
             .finish()
     }

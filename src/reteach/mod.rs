@@ -18,7 +18,7 @@ mod response;
 mod wire;
 
 pub use client::ReteachClient;
-pub use config::{ReteachConfig, DEFAULT_BURST, DEFAULT_REQUESTS_PER_SECOND};
+pub use config::{ReteachConfig, DEFAULT_BASE_URL, DEFAULT_REQUESTS_PER_SECOND};
 pub use error::ReteachError;
 
 /// The academy the credentials belong to (`GET /me`).

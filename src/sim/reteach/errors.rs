@@ -9,7 +9,6 @@ use serde_json::{json, Value};
 fn error_name(status: StatusCode) -> &'static str {
     match status {
         StatusCode::NOT_FOUND => "Not found",
-        StatusCode::TOO_MANY_REQUESTS => "ThrottlerException",
         other => other.canonical_reason().unwrap_or("Error"),
     }
 }
