@@ -5,30 +5,45 @@
 pub enum ReteachError {
     /// Credentials rejected. Needs a human: fix the Secret.
     #[error("reteach rejected the credentials: {message}")]
-    Unauthorized { message: String },
+    Unauthorized {
+        /// reteach's message, without e-mail addresses or submitted values.
+        message: String,
+    },
     /// Not allowed (403).
     #[error("reteach denied {endpoint}: {message}")]
     Forbidden {
+        /// Fixed endpoint name, e.g. `PUT /customer/{id}` (no ids or values).
         endpoint: &'static str,
+        /// reteach's message, without e-mail addresses or submitted values.
         message: String,
     },
     /// Unknown id (404).
     #[error("reteach does not know {what}")]
-    NotFound { what: String },
+    NotFound {
+        /// What was looked up, named without personal values.
+        what: String,
+    },
     /// Invalid request (400/422), e.g. an e-mail address reteach refuses. `message` is reteach's
     /// text with any submitted value removed.
     #[error("reteach rejected {endpoint}: {message}")]
     Rejected {
+        /// Fixed endpoint name, e.g. `PUT /customer/{id}` (no ids or values).
         endpoint: &'static str,
+        /// reteach's message, without e-mail addresses or submitted values.
         message: String,
     },
     /// Rate limited, 5xx, timeout or reset even after retries. Try again later.
     #[error("reteach is unavailable: {message}")]
-    Unavailable { message: String },
+    Unavailable {
+        /// What failed last (status or transport error), without URLs or values.
+        message: String,
+    },
     /// A response that does not parse.
     #[error("reteach sent an unreadable response to {endpoint}: {message}")]
     Malformed {
+        /// Fixed endpoint name, e.g. `PUT /customer/{id}` (no ids or values).
         endpoint: &'static str,
+        /// reteach's message, without e-mail addresses or submitted values.
         message: String,
     },
     /// Bad configuration of the client itself (URL, TLS).

@@ -7,13 +7,26 @@ use chrono::{DateTime, Utc};
 use crate::sync::{Completion, CustomerFields, CustomerPatch, ReteachCustomer};
 use crate::upstream::PdfStream;
 
+mod auth;
+mod client;
+mod config;
+mod customers;
+mod download;
 mod error;
+mod participations;
+mod response;
+mod wire;
+
+pub use client::ReteachClient;
+pub use config::{ReteachConfig, DEFAULT_BASE_URL, DEFAULT_REQUESTS_PER_SECOND};
 pub use error::ReteachError;
 
 /// The academy the credentials belong to (`GET /me`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Academy {
+    /// reteach's academy id.
     pub id: String,
+    /// Display name of the academy (empty when reteach sends none).
     pub name: String,
 }
 
@@ -59,4 +72,56 @@ pub trait ReteachApi: Send + Sync {
 
     /// Streams the certificate PDF.
     async fn download_certificate(&self, url: &str) -> Result<PdfStream, ReteachError>;
+}
+
+#[async_trait]
+impl ReteachApi for ReteachClient {
+    async fn me(&self) -> Result<Academy, ReteachError> {
+        self.get_me().await
+    }
+
+    async fn list_customers(&self) -> Result<Vec<ReteachCustomer>, ReteachError> {
+        self.all_customers().await
+    }
+
+    async fn find_by_external_id(
+        &self,
+        external_id: &str,
+    ) -> Result<Option<ReteachCustomer>, ReteachError> {
+        self.customer_by_external_id(external_id).await
+    }
+
+    async fn find_by_email(&self, email: &str) -> Result<Option<ReteachCustomer>, ReteachError> {
+        self.customer_by_email(email).await
+    }
+
+    async fn create_customer(
+        &self,
+        fields: &CustomerFields,
+    ) -> Result<ReteachCustomer, ReteachError> {
+        self.find_or_create(fields).await
+    }
+
+    async fn update_customer(
+        &self,
+        id: &str,
+        patch: &CustomerPatch,
+    ) -> Result<ReteachCustomer, ReteachError> {
+        self.put_customer(id, patch).await
+    }
+
+    async fn completed_participations(
+        &self,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<Vec<Completion>, ReteachError> {
+        self.all_completions(since).await
+    }
+
+    async fn participation(&self, id: &str) -> Result<Option<Completion>, ReteachError> {
+        self.one_completion(id).await
+    }
+
+    async fn download_certificate(&self, url: &str) -> Result<PdfStream, ReteachError> {
+        self.download(url).await
+    }
 }

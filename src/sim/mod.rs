@@ -3,6 +3,7 @@
 
 pub mod faults;
 pub mod personio;
+pub mod reteach;
 
 pub use faults::{Fault, FaultRule, SimControl, SimRequest};
 

@@ -1,0 +1,185 @@
+//! Access tokens for reteach's API.
+//!
+//! reteach's token request is an OAuth "authorization_code" exchange, but the "code" is the
+//! academy's static Client-Code (README §1.2: clients send the same code on every exchange). So
+//! instead of a refresh-token flow whose request shape is undocumented, the client simply redoes
+//! the exchange: 5 minutes before the token expires, and once when a request answers 401 (token
+//! revoked or expired early). The exchange is single-flight: concurrent callers wait on one mutex
+//! and reuse the token the first one fetched.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde::Serialize;
+use serde_json::Value;
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+use super::response::{error_for, read_json, unavailable, BodyError};
+use super::ReteachError;
+use crate::upstream::send_with_retry;
+
+/// Token lifetime when reteach does not say (its documentation says one hour).
+const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
+/// Fetch a new token this long before the current one expires (at most half its lifetime, so a
+/// short-lived token is not re-fetched on every request).
+const REFRESH_MARGIN: Duration = Duration::from_secs(300);
+/// Endpoint name used in metrics and errors.
+pub(crate) const AUTHORIZE: &str = "POST /oauth/authorize";
+
+/// The body of `POST /oauth/authorize`.
+#[derive(Serialize)]
+struct AuthorizeRequest<'a> {
+    grant_type: &'static str,
+    code: &'a str,
+    client_secret: &'a str,
+    client_id: &'a str,
+}
+
+/// A cached access token.
+#[derive(Clone)]
+struct CachedToken {
+    value: String,
+    refresh_at: Instant,
+}
+
+/// Caches the bearer token and fetches a new one when needed.
+#[derive(Default)]
+pub(crate) struct TokenCache {
+    current: Mutex<Option<CachedToken>>,
+}
+
+impl TokenCache {
+    /// A valid token, exchanging the credentials first when there is none or it is about to expire.
+    pub(crate) async fn token(
+        &self,
+        client: &super::ReteachClient,
+    ) -> Result<String, ReteachError> {
+        let mut current = self.current.lock().await;
+        if let Some(token) = current.as_ref() {
+            if Instant::now() < token.refresh_at {
+                return Ok(token.value.clone());
+            }
+        }
+        let fresh = exchange(client).await?;
+        let value = fresh.value.clone();
+        *current = Some(fresh);
+        Ok(value)
+    }
+
+    /// Forgets `rejected` (answered 401) unless another caller already replaced it.
+    pub(crate) async fn invalidate(&self, rejected: &str) {
+        let mut current = self.current.lock().await;
+        if current.as_ref().is_some_and(|t| t.value == rejected) {
+            *current = None;
+        }
+    }
+}
+
+/// One credential exchange.
+async fn exchange(client: &super::ReteachClient) -> Result<CachedToken, ReteachError> {
+    let config = &client.config;
+    let url = client.url(&["oauth", "authorize"])?;
+    let body = AuthorizeRequest {
+        grant_type: "authorization_code",
+        code: &config.client_code,
+        client_secret: &config.client_secret,
+        client_id: &config.client_id,
+    };
+    let secrets = [
+        config.client_code.as_str(),
+        config.client_secret.as_str(),
+        config.client_id.as_str(),
+    ];
+    let attempts = config.retry.max_attempts.max(1);
+    let mut attempt = 0;
+    let value = loop {
+        attempt += 1;
+        let response = send_with_retry(
+            "reteach",
+            AUTHORIZE,
+            &config.retry,
+            config.observer.as_ref(),
+            Some(&client.limiter),
+            || client.http.post(url.clone()).json(&body),
+        )
+        .await
+        .map_err(unavailable)?;
+        let status = response.status();
+        if !status.is_success() {
+            // reteach answers bad credentials with 401 (or 400/403 in some NestJS guards): all of
+            // them need a human to fix the Secret.
+            let error = error_for(AUTHORIZE, response, &secrets).await;
+            return Err(match (status, error) {
+                (
+                    StatusCode::BAD_REQUEST | StatusCode::FORBIDDEN,
+                    ReteachError::Rejected { message, .. },
+                )
+                | (StatusCode::FORBIDDEN, ReteachError::Forbidden { message, .. }) => {
+                    ReteachError::Unauthorized { message }
+                }
+                (_, other) => other,
+            });
+        }
+        match read_json(AUTHORIZE, response).await {
+            Ok(value) => break value,
+            Err(BodyError::Broken(message)) if attempt >= attempts => {
+                return Err(ReteachError::Unavailable { message })
+            }
+            Err(BodyError::Broken(_)) => client.pause_before_retry(attempt).await,
+            Err(BodyError::Final(error)) => return Err(error),
+        }
+    };
+    parse_token(&value)
+}
+
+/// Reads `access_token` and `expires_in`. A `refresh_token` is ignored on purpose (see module docs).
+fn parse_token(value: &Value) -> Result<CachedToken, ReteachError> {
+    let token = value
+        .get("access_token")
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| ReteachError::Malformed {
+            endpoint: AUTHORIZE,
+            message: "no access_token in the response".to_string(),
+        })?;
+    let lifetime = value
+        .get("expires_in")
+        .and_then(Value::as_u64)
+        .map(Duration::from_secs)
+        .unwrap_or(DEFAULT_TOKEN_LIFETIME);
+    Ok(CachedToken {
+        value: token.to_string(),
+        refresh_at: Instant::now() + lifetime - REFRESH_MARGIN.min(lifetime / 2),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn token_without_lifetime_lasts_an_hour_minus_margin() {
+        let token = parse_token(&json!({"access_token": "t", "refresh_token": "r"})).unwrap();
+        let left = token.refresh_at - Instant::now();
+        assert!(left <= Duration::from_secs(3300));
+        assert!(left > Duration::from_secs(3200));
+    }
+
+    #[test]
+    fn short_lived_token_is_refreshed_at_half_its_lifetime() {
+        let token = parse_token(&json!({"access_token": "t", "expires_in": 60})).unwrap();
+        let left = token.refresh_at - Instant::now();
+        assert!(left <= Duration::from_secs(30));
+        assert!(left > Duration::from_secs(20));
+    }
+
+    #[test]
+    fn missing_token_is_malformed() {
+        assert!(matches!(
+            parse_token(&json!({"token": "t"})),
+            Err(ReteachError::Malformed { .. })
+        ));
+    }
+}

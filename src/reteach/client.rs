@@ -1,0 +1,183 @@
+//! [`ReteachClient`]: the HTTP client behind [`super::ReteachApi`]. This file holds construction
+//! and the request plumbing (auth, retries, JSON); the endpoints live in `customers.rs`,
+//! `participations.rs` and `download.rs`.
+
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use reqwest::{RequestBuilder, Response, StatusCode};
+use serde_json::Value;
+use url::Url;
+
+use super::auth::TokenCache;
+use super::response::{error_for, read_json, unavailable, BodyError};
+use super::{ReteachConfig, ReteachError};
+use crate::upstream::{build_http_client, send_with_retry};
+
+/// Talks to one reteach academy. Cheap to share behind an `Arc`; holds one rate limiter and one
+/// token cache for all calls.
+pub struct ReteachClient {
+    pub(crate) config: ReteachConfig,
+    pub(crate) http: reqwest::Client,
+    pub(crate) base: Url,
+    pub(crate) limiter: DefaultDirectRateLimiter,
+    tokens: TokenCache,
+}
+
+impl std::fmt::Debug for ReteachClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReteachClient")
+            .field("base", &self.base.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ReteachClient {
+    /// Checks the base URL and TLS options and builds the client. Does not contact reteach.
+    pub fn new(config: ReteachConfig) -> Result<Self, ReteachError> {
+        let (http, base) = build_http_client(&config.base_url, &config.tls)
+            .map_err(|e| ReteachError::Config(format!("reteach: {e}")))?;
+        let rate = NonZeroU32::new(config.requests_per_second).unwrap_or(NonZeroU32::MIN);
+        let limiter = RateLimiter::direct(Quota::per_second(rate).allow_burst(rate));
+        Ok(Self {
+            config,
+            http,
+            base,
+            limiter,
+            tokens: TokenCache::default(),
+        })
+    }
+
+    /// The base URL with `segments` appended (each one percent-encoded, so an e-mail address or
+    /// id cannot change the path).
+    pub(crate) fn url(&self, segments: &[&str]) -> Result<Url, ReteachError> {
+        let mut url = self.base.clone();
+        url.set_query(None);
+        url.path_segments_mut()
+            .map_err(|_| ReteachError::Config("reteach: base URL cannot have a path".to_string()))?
+            .pop_if_empty()
+            .extend(segments);
+        Ok(url)
+    }
+
+    /// Waits before retrying a response whose body broke off (exponential, capped).
+    pub(crate) async fn pause_before_retry(&self, attempt: usize) {
+        let policy = &self.config.retry;
+        let factor = 1u32 << attempt.saturating_sub(1).min(16);
+        let delay = policy
+            .min_delay
+            .saturating_mul(factor)
+            .min(policy.max_delay);
+        tokio::time::sleep(delay.max(Duration::from_millis(1))).await;
+    }
+
+    /// One request (with retries on 429/5xx/transport errors) carrying `token`.
+    async fn send_with_token(
+        &self,
+        endpoint: &'static str,
+        make: &impl Fn() -> RequestBuilder,
+        token: &str,
+    ) -> Result<Response, ReteachError> {
+        send_with_retry(
+            "reteach",
+            endpoint,
+            &self.config.retry,
+            self.config.observer.as_ref(),
+            Some(&self.limiter),
+            || make().bearer_auth(token),
+        )
+        .await
+        .map_err(unavailable)
+    }
+
+    /// Sends an authenticated request. A 401 drops the token and the request is sent once more
+    /// with a fresh one; a second 401 means the credentials no longer work.
+    pub(crate) async fn send_authorized(
+        &self,
+        endpoint: &'static str,
+        make: impl Fn() -> RequestBuilder,
+    ) -> Result<Response, ReteachError> {
+        let token = self.tokens.token(self).await?;
+        let response = self.send_with_token(endpoint, &make, &token).await?;
+        if response.status() != StatusCode::UNAUTHORIZED {
+            return Ok(response);
+        }
+        tracing::debug!(
+            endpoint,
+            "reteach answered 401; exchanging credentials again"
+        );
+        self.tokens.invalidate(&token).await;
+        let token = self.tokens.token(self).await?;
+        let response = self.send_with_token(endpoint, &make, &token).await?;
+        if response.status() == StatusCode::UNAUTHORIZED {
+            return Err(error_for(endpoint, response, &[]).await);
+        }
+        Ok(response)
+    }
+
+    /// An authenticated call answered with JSON. Non-success statuses become errors (values in
+    /// `submitted` are scrubbed from their messages); a body that breaks off is fetched again.
+    pub(crate) async fn call_json(
+        &self,
+        endpoint: &'static str,
+        submitted: &[&str],
+        make: impl Fn() -> RequestBuilder,
+    ) -> Result<Value, ReteachError> {
+        let attempts = self.config.retry.max_attempts.max(1);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let response = self.send_authorized(endpoint, &make).await?;
+            if !response.status().is_success() {
+                return Err(error_for(endpoint, response, submitted).await);
+            }
+            match read_json(endpoint, response).await {
+                Ok(value) => return Ok(value),
+                Err(BodyError::Final(error)) => return Err(error),
+                Err(BodyError::Broken(message)) if attempt >= attempts => {
+                    return Err(ReteachError::Unavailable { message })
+                }
+                Err(BodyError::Broken(message)) => {
+                    tracing::debug!(endpoint, attempt, %message, "retrying after a broken body");
+                    self.pause_before_retry(attempt).await;
+                }
+            }
+        }
+    }
+}
+
+/// `Ok(None)` for a 404, the value otherwise.
+pub(crate) fn found<T>(result: Result<T, ReteachError>) -> Result<Option<T>, ReteachError> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(ReteachError::NotFound { .. }) => Ok(None),
+        Err(other) => Err(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_keeps_a_path_prefix_and_encodes_segments() {
+        let config = ReteachConfig::new("https://proxy.example/reteach/", "id", "secret", "code");
+        let client = ReteachClient::new(config).unwrap();
+        let url = client.url(&["customer", "a/b?c@x.example"]).unwrap();
+        assert_eq!(
+            url.as_str(),
+            "https://proxy.example/reteach/customer/a%2Fb%3Fc@x.example"
+        );
+    }
+
+    #[test]
+    fn debug_output_hides_credentials() {
+        let config =
+            ReteachConfig::new("https://api.reteach.io", "the-id", "the-secret", "the-code");
+        let text = format!("{config:?}");
+        assert!(
+            !text.contains("the-secret") && !text.contains("the-code") && !text.contains("the-id")
+        );
+    }
+}

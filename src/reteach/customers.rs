@@ -1,0 +1,194 @@
+//! Customer endpoints: list (paged), lookups, find-or-create and partial update.
+
+use std::collections::HashSet;
+
+use super::client::{found, ReteachClient};
+use super::wire;
+use super::{Academy, ReteachError};
+use crate::sync::{CustomerFields, CustomerPatch, ReteachCustomer};
+
+/// reteach's maximum page size.
+pub(crate) const PAGE_LIMIT: u64 = 250;
+/// Guard against a server that never ends a listing (a page count no academy reaches).
+pub(crate) const MAX_PAGES: u64 = 10_000;
+
+const ME: &str = "GET /me";
+const LIST: &str = "GET /customer";
+const GET_ONE: &str = "GET /customer/{identifier}";
+const CREATE: &str = "POST /customer";
+const UPDATE: &str = "PUT /customer/{id}";
+
+/// Whether a listing is complete after `page` (1-based) returned `items` items.
+pub(crate) fn last_page(page: u64, items: usize, total: Option<u64>) -> bool {
+    items == 0
+        || (items as u64) < PAGE_LIMIT
+        || total.is_some_and(|total| page * PAGE_LIMIT >= total)
+        || page >= MAX_PAGES
+}
+
+fn malformed(endpoint: &'static str, what: &str) -> ReteachError {
+    ReteachError::Malformed {
+        endpoint,
+        message: what.to_string(),
+    }
+}
+
+/// The values of `fields` that must never appear in an error message.
+fn personal_values(fields: &CustomerFields) -> Vec<&str> {
+    let mut values = vec![fields.email.as_str(), fields.external_id.as_str()];
+    values.extend(
+        [
+            &fields.first_name,
+            &fields.last_name,
+            &fields.position,
+            &fields.department,
+            &fields.location,
+        ]
+        .into_iter()
+        .flatten()
+        .map(String::as_str),
+    );
+    values
+}
+
+/// The values of `patch` that must never appear in an error message.
+fn patch_values(patch: &CustomerPatch) -> Vec<&str> {
+    [
+        &patch.external_id,
+        &patch.email,
+        &patch.first_name,
+        &patch.last_name,
+        &patch.position,
+        &patch.department,
+        &patch.location,
+    ]
+    .into_iter()
+    .filter_map(|v| v.as_ref().and_then(Option::as_deref))
+    .collect()
+}
+
+impl ReteachClient {
+    pub(crate) async fn get_me(&self) -> Result<Academy, ReteachError> {
+        let url = self.url(&["me"])?;
+        let value = self
+            .call_json(ME, &[], || self.http.get(url.clone()))
+            .await?;
+        Ok(Academy {
+            id: wire::text(&value, "id").ok_or_else(|| malformed(ME, "no academy id"))?,
+            name: wire::text(&value, "name").unwrap_or_default(),
+        })
+    }
+
+    pub(crate) async fn all_customers(&self) -> Result<Vec<ReteachCustomer>, ReteachError> {
+        let url = self.url(&["customer"])?;
+        let mut customers = Vec::new();
+        // Pages have no documented order and may shift while we read: keep each id once.
+        let mut seen = HashSet::new();
+        let mut page = 1u64;
+        loop {
+            let query = [
+                ("page", page.to_string()),
+                ("limit", PAGE_LIMIT.to_string()),
+            ];
+            let value = self
+                .call_json(LIST, &[], || self.http.get(url.clone()).query(&query))
+                .await?;
+            let (items, total) = wire::page(&value).ok_or_else(|| malformed(LIST, "no results"))?;
+            for item in items {
+                match wire::customer(item) {
+                    Some(customer) if seen.insert(customer.id.clone()) => customers.push(customer),
+                    Some(_) => {}
+                    None => tracing::warn!(page, "skipping a reteach customer without id"),
+                }
+            }
+            if last_page(page, items.len(), total) {
+                return Ok(customers);
+            }
+            page += 1;
+        }
+    }
+
+    pub(crate) async fn customer_by_external_id(
+        &self,
+        external_id: &str,
+    ) -> Result<Option<ReteachCustomer>, ReteachError> {
+        let url = self.url(&["customer"])?;
+        let query = [("externalId", external_id), ("limit", "250")];
+        let value = self
+            .call_json(LIST, &[external_id], || {
+                self.http.get(url.clone()).query(&query)
+            })
+            .await?;
+        let (items, _) = wire::page(&value).ok_or_else(|| malformed(LIST, "no results"))?;
+        // Checked again here: a server (or proxy) that ignored the filter must not make us
+        // update somebody else.
+        Ok(items
+            .iter()
+            .filter_map(wire::customer)
+            .find(|c| c.external_id.as_deref() == Some(external_id)))
+    }
+
+    pub(crate) async fn customer_by_email(
+        &self,
+        email: &str,
+    ) -> Result<Option<ReteachCustomer>, ReteachError> {
+        let url = self.url(&["customer", email])?;
+        let value = found(
+            self.call_json(GET_ONE, &[email], || self.http.get(url.clone()))
+                .await,
+        )?;
+        let Some(value) = value else {
+            return Ok(None);
+        };
+        let customer =
+            wire::customer(&value).ok_or_else(|| malformed(GET_ONE, "no customer id"))?;
+        // The identifier also matches ids and usernames; only an e-mail match counts here.
+        let matches = customer
+            .email
+            .as_deref()
+            .is_some_and(|found| found.eq_ignore_ascii_case(email));
+        Ok(matches.then_some(customer))
+    }
+
+    pub(crate) async fn find_or_create(
+        &self,
+        fields: &CustomerFields,
+    ) -> Result<ReteachCustomer, ReteachError> {
+        let url = self.url(&["customer"])?;
+        let value = self
+            .call_json(CREATE, &personal_values(fields), || {
+                self.http.post(url.clone()).json(fields)
+            })
+            .await?;
+        wire::customer(&value).ok_or_else(|| malformed(CREATE, "no customer id"))
+    }
+
+    pub(crate) async fn put_customer(
+        &self,
+        id: &str,
+        patch: &CustomerPatch,
+    ) -> Result<ReteachCustomer, ReteachError> {
+        let url = self.url(&["customer", id])?;
+        let value = self
+            .call_json(UPDATE, &patch_values(patch), || {
+                self.http.put(url.clone()).json(patch)
+            })
+            .await?;
+        wire::customer(&value).ok_or_else(|| malformed(UPDATE, "no customer id"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_edges() {
+        assert!(last_page(1, 0, Some(0)));
+        assert!(last_page(1, 250, Some(250)));
+        assert!(!last_page(1, 250, Some(251)));
+        assert!(last_page(2, 1, Some(251)));
+        assert!(!last_page(1, 250, None));
+        assert!(last_page(1, 10, None));
+    }
+}

@@ -1,0 +1,142 @@
+//! Turning reteach's HTTP answers into values or typed errors. reteach is a NestJS backend: error
+//! bodies are `{statusCode, message, error}` where `message` is a string or (for validation
+//! errors) an array of strings.
+
+use reqwest::{Response, StatusCode};
+use serde_json::Value;
+
+use super::ReteachError;
+use crate::upstream::SendError;
+
+/// Replacement for any e-mail address or submitted value found in an upstream message.
+const REDACTED: &str = "<redacted>";
+
+/// The human-readable message of a NestJS error body, or the status text when the body is not one.
+pub(crate) fn nest_message(status: StatusCode, body: &[u8]) -> String {
+    let fallback = || status.canonical_reason().unwrap_or("error").to_string();
+    let Ok(value) = serde_json::from_slice::<Value>(body) else {
+        return fallback();
+    };
+    match value.get("message") {
+        Some(Value::String(message)) => message.clone(),
+        Some(Value::Array(items)) => {
+            let parts: Vec<&str> = items.iter().filter_map(Value::as_str).collect();
+            if parts.is_empty() {
+                fallback()
+            } else {
+                parts.join("; ")
+            }
+        }
+        _ => value
+            .get("error")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .unwrap_or_else(fallback),
+    }
+}
+
+/// Removes e-mail addresses and the values we submitted from an upstream message, so errors,
+/// logs and status never echo personal data (reteach validation messages may quote the input).
+pub(crate) fn scrub(message: &str, submitted: &[&str]) -> String {
+    let mut text = message.to_string();
+    for value in submitted.iter().filter(|v| v.trim().len() >= 2) {
+        text = text.replace(value, REDACTED);
+    }
+    text.split(' ')
+        .map(|word| if word.contains('@') { REDACTED } else { word })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Maps a non-success status (after retries) to an error; `submitted` are values to scrub.
+pub(crate) async fn error_for(
+    endpoint: &'static str,
+    response: Response,
+    submitted: &[&str],
+) -> ReteachError {
+    let status = response.status();
+    let body = response.bytes().await.unwrap_or_default();
+    let message = scrub(&nest_message(status, &body), submitted);
+    match status {
+        StatusCode::UNAUTHORIZED => ReteachError::Unauthorized { message },
+        StatusCode::FORBIDDEN => ReteachError::Forbidden { endpoint, message },
+        StatusCode::NOT_FOUND => ReteachError::NotFound {
+            what: format!("the resource of {endpoint}"),
+        },
+        StatusCode::TOO_MANY_REQUESTS => ReteachError::Unavailable {
+            message: format!("{endpoint}: rate limited (HTTP 429)"),
+        },
+        s if s.is_server_error() => ReteachError::Unavailable {
+            message: format!("{endpoint}: HTTP {}", s.as_u16()),
+        },
+        _ => ReteachError::Rejected {
+            endpoint,
+            message: format!("HTTP {}: {message}", status.as_u16()),
+        },
+    }
+}
+
+/// Maps a request that got no usable response even after retries.
+pub(crate) fn unavailable(error: SendError) -> ReteachError {
+    ReteachError::Unavailable {
+        message: error.to_string(),
+    }
+}
+
+/// Reads a JSON body; a body that breaks off mid-way is transient, one that is not JSON is
+/// `Malformed`.
+pub(crate) async fn read_json(
+    endpoint: &'static str,
+    response: Response,
+) -> Result<Value, BodyError> {
+    let bytes = response
+        .bytes()
+        .await
+        .map_err(|e| BodyError::Broken(format!("{endpoint}: response body broken: {e}")))?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        BodyError::Final(ReteachError::Malformed {
+            endpoint,
+            message: format!("not JSON: {e}"),
+        })
+    })
+}
+
+/// Why a response body could not be used.
+#[derive(Debug)]
+pub(crate) enum BodyError {
+    /// The connection broke while reading; worth another attempt.
+    Broken(String),
+    /// Retrying will not help.
+    Final(ReteachError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_may_be_an_array() {
+        let body = br#"{"statusCode":422,"message":["email must be an email","gender must be one of"],"error":"Unprocessable Entity"}"#;
+        assert_eq!(
+            nest_message(StatusCode::UNPROCESSABLE_ENTITY, body),
+            "email must be an email; gender must be one of"
+        );
+    }
+
+    #[test]
+    fn non_json_body_falls_back_to_status_text() {
+        assert_eq!(
+            nest_message(StatusCode::BAD_GATEWAY, b"<html>"),
+            "Bad Gateway"
+        );
+    }
+
+    #[test]
+    fn scrub_removes_emails_and_submitted_values() {
+        let text = scrub(
+            "email jane.doe@example.com already used by Jane Doe",
+            &["Jane Doe"],
+        );
+        assert_eq!(text, "email <redacted> already used by <redacted>");
+    }
+}

@@ -1,0 +1,133 @@
+//! Lenient reading of reteach's JSON: unknown fields are ignored, fields of the wrong type count as
+//! absent, and nothing panics. Parsing goes through `serde_json::Value` on purpose: one odd field
+//! in one record must not make a whole page unreadable.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use crate::sync::{Completion, Gender, ReteachCustomer};
+
+/// A string field; numbers are accepted as text (ids), everything else is absent.
+pub(crate) fn text(value: &Value, key: &str) -> Option<String> {
+    match value.get(key)? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// An RFC 3339 timestamp field; unparseable values count as absent.
+pub(crate) fn timestamp(value: &Value, key: &str) -> Option<DateTime<Utc>> {
+    let raw = value.get(key)?.as_str()?;
+    DateTime::parse_from_rfc3339(raw)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// reteach's gender enum; any other value (including new ones reteach may add) is `None`.
+pub(crate) fn gender(value: &Value) -> Option<Gender> {
+    match value.get("gender")?.as_str()? {
+        "MALE" => Some(Gender::Male),
+        "FEMALE" => Some(Gender::Female),
+        "DIVERSE" => Some(Gender::Diverse),
+        _ => None,
+    }
+}
+
+/// A customer object; `None` when it has no id (then it cannot be addressed anyway).
+pub(crate) fn customer(value: &Value) -> Option<ReteachCustomer> {
+    Some(ReteachCustomer {
+        id: text(value, "id")?,
+        external_id: text(value, "externalId"),
+        email: text(value, "email"),
+        first_name: text(value, "firstName"),
+        last_name: text(value, "lastName"),
+        position: text(value, "position"),
+        department: text(value, "department"),
+        location: text(value, "location"),
+        gender: gender(value),
+        set_active_at: timestamp(value, "setActiveAt"),
+        set_inactive_at: timestamp(value, "setInactiveAt"),
+        status: text(value, "status"),
+    })
+}
+
+/// A list page `{results, resultCount}`: the items and the total, when given.
+pub(crate) fn page(value: &Value) -> Option<(&Vec<Value>, Option<u64>)> {
+    let results = value.get("results")?.as_array()?;
+    let count = value.get("resultCount").and_then(Value::as_u64);
+    Some((results, count))
+}
+
+/// A participation as a [`Completion`]; `None` unless it is COMPLETED with a completion time and
+/// belongs to a customer with an id.
+pub(crate) fn completion(value: &Value) -> Option<Completion> {
+    if value.get("status")?.as_str()? != "COMPLETED" {
+        return None;
+    }
+    let completed_at = timestamp(value, "completedAt")?;
+    let customer = value.get("customer")?;
+    let course = value.get("course");
+    let certificate = value.get("certificate").filter(|c| c.is_object());
+    Some(Completion {
+        participation_id: text(value, "id")?,
+        certificate_id: certificate.and_then(|c| text(c, "id")),
+        certificate_url: certificate
+            .and_then(|c| text(c, "url"))
+            .filter(|url| !url.is_empty()),
+        course_name: course.and_then(|c| text(c, "name")).unwrap_or_default(),
+        completed_at,
+        customer_external_id: text(customer, "externalId"),
+        customer_id: text(customer, "id")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn customer_parses_leniently() {
+        let value = json!({
+            "id": 17, "externalId": "42", "email": "a@b.example", "gender": "OTHER",
+            "setActiveAt": "not a date", "setInactiveAt": "2026-01-31T23:00:00.000Z",
+            "status": "ACTIVE", "tags": [{"id": "t", "name": "x"}], "somethingNew": {"a": 1},
+            "firstName": null, "lastName": ["wrong type"]
+        });
+        let customer = customer(&value).unwrap();
+        assert_eq!(customer.id, "17");
+        assert_eq!(customer.gender, None);
+        assert_eq!(customer.set_active_at, None);
+        assert!(customer.set_inactive_at.is_some());
+        assert_eq!(customer.first_name, None);
+        assert_eq!(customer.last_name, None);
+    }
+
+    #[test]
+    fn customer_without_id_is_skipped() {
+        assert!(customer(&json!({"email": "x"})).is_none());
+    }
+
+    #[test]
+    fn completion_requires_completed_status_and_time() {
+        let base = json!({
+            "id": "p1", "status": "COMPLETED", "completedAt": "2026-11-01T10:00:00Z",
+            "customer": {"id": "c1", "externalId": "7"}, "course": {"id": "k", "name": "Safety"},
+            "certificate": {"id": "cert1", "url": null}
+        });
+        let done = completion(&base).unwrap();
+        assert_eq!(done.certificate_id.as_deref(), Some("cert1"));
+        assert_eq!(done.certificate_url, None);
+        assert_eq!(done.course_name, "Safety");
+        let mut started = base.clone();
+        started["status"] = json!("STARTED");
+        assert!(completion(&started).is_none());
+        let mut no_time = base.clone();
+        no_time["completedAt"] = Value::Null;
+        assert!(completion(&no_time).is_none());
+        let mut no_cert = base;
+        no_cert["certificate"] = Value::Null;
+        assert_eq!(completion(&no_cert).unwrap().certificate_id, None);
+    }
+}

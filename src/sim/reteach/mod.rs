@@ -1,0 +1,189 @@
+//! A stateful simulator of reteach's REST API (2022-12 OpenAPI spec plus the newer participation
+//! filters, see `shared/reference/lms/README.md`), for tests, the demo and the benchmark.
+//!
+//! Faithful where the operator depends on it: OAuth-style token exchange, bearer checks, NestJS
+//! error bodies, 1-based pages with `limit` ≤ 250, find-or-create, partial `PUT`, status derived
+//! from `setActiveAt`/`setInactiveAt`, participations with asynchronously generated certificates.
+//! Every request passes the shared fault middleware ([`SimControl`]) first.
+
+mod auth;
+mod certificates;
+mod customers;
+mod errors;
+mod input;
+mod model;
+mod paging;
+mod participations;
+mod rate_limit;
+mod seed;
+mod state;
+
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
+
+use axum::http::{StatusCode, Uri};
+use axum::middleware::from_fn_with_state;
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use governor::{Quota, RateLimiter};
+
+use super::faults::{fault_middleware, FaultLayerState};
+use super::{RunningSim, SimControl};
+use crate::clock::{Clock, SystemClock};
+
+pub use errors::nest_error;
+pub use model::{SimCertificate, SimCustomer, SimParticipation};
+pub use paging::{DEFAULT_LIMIT, MAX_LIMIT};
+pub use rate_limit::RateLimit;
+pub use seed::{SeededCompletion, StandaloneOptions};
+pub use state::{SimCredentials, DEFAULT_PDF_SIZE};
+
+use state::State;
+
+/// The simulated academy. Cheap to clone; clones share state.
+#[derive(Clone)]
+pub struct ReteachSim {
+    state: Arc<Mutex<State>>,
+    clock: Arc<dyn Clock>,
+    control: SimControl,
+}
+
+impl std::fmt::Debug for ReteachSim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReteachSim").finish_non_exhaustive()
+    }
+}
+
+impl ReteachSim {
+    /// An empty academy accepting [`SimCredentials::default`].
+    pub fn new(clock: Arc<dyn Clock>) -> Self {
+        Self::with_credentials(clock, SimCredentials::default())
+    }
+
+    /// An empty academy accepting `credentials`.
+    pub fn with_credentials(clock: Arc<dyn Clock>, credentials: SimCredentials) -> Self {
+        Self {
+            state: Arc::new(Mutex::new(State::new(credentials))),
+            clock,
+            control: SimControl::default(),
+        }
+    }
+
+    /// The credentials the academy accepts.
+    pub fn credentials(&self) -> SimCredentials {
+        self.with_state(|state| state.credentials.clone())
+    }
+
+    /// Fault injection, latency and the request log.
+    pub fn control(&self) -> SimControl {
+        self.control.clone()
+    }
+
+    /// The axum router (fault middleware outermost, then rate limit, then the bearer check).
+    pub fn router(&self) -> Router {
+        let protected = Router::new()
+            .route("/me", get(me))
+            .route("/customer", get(customers::list).post(customers::create))
+            .route(
+                "/customer/{identifier}",
+                get(customers::get_one)
+                    .put(customers::update)
+                    .delete(customers::delete),
+            )
+            .route("/participation", get(participations::list))
+            .route("/participation/{id}", get(participations::get_one))
+            .route("/certificates/{id}/download", get(certificates::download))
+            .route_layer(from_fn_with_state(self.clone(), auth::require_bearer));
+        let faults = FaultLayerState {
+            control: self.control.clone(),
+            error_body: nest_error,
+        };
+        Router::new()
+            .route("/oauth/authorize", post(auth::authorize))
+            .merge(protected)
+            .fallback(unknown_route)
+            .layer(from_fn_with_state(self.clone(), rate_limit::enforce))
+            .layer(from_fn_with_state(faults, fault_middleware))
+            .with_state(self.clone())
+    }
+
+    /// Serves the simulator on `addr` (port 0 = any free port).
+    pub async fn start(&self, addr: SocketAddr) -> std::io::Result<RunningSim> {
+        super::serve(self.router(), addr).await
+    }
+
+    /// Lifetime of newly issued tokens (default one hour, as reteach documents).
+    pub fn set_token_ttl(&self, ttl: chrono::Duration) {
+        self.with_state(|state| state.token_ttl = ttl);
+    }
+
+    /// Invalidates every issued token, as if they had all expired.
+    pub fn expire_all_tokens(&self) {
+        self.with_state(|state| state.tokens.clear());
+    }
+
+    /// Turns the server-side rate limit on (`Some`) or off (`None`, the default).
+    pub fn set_rate_limit(&self, limit: Option<RateLimit>) {
+        let limiter = limit.map(|limit| {
+            let rate = NonZeroU32::new(limit.per_second).unwrap_or(NonZeroU32::MIN);
+            let burst = NonZeroU32::new(limit.burst).unwrap_or(NonZeroU32::MIN);
+            Arc::new(RateLimiter::direct(
+                Quota::per_second(rate).allow_burst(burst),
+            ))
+        });
+        self.with_state(|state| state.rate_limiter = limiter);
+    }
+
+    /// Size of PDFs for certificates added from now on.
+    pub fn set_default_pdf_size(&self, bytes: u64) {
+        self.with_state(|state| state.default_pdf_size = bytes);
+    }
+
+    /// Base of certificate download URLs; `None` (default) = the host the client called.
+    pub fn set_public_base_url(&self, base: Option<String>) {
+        self.with_state(|state| state.public_base_url = base);
+    }
+
+    fn with_state<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
+        let mut guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut guard)
+    }
+}
+
+/// `GET /me`.
+async fn me(axum::extract::State(sim): axum::extract::State<ReteachSim>) -> Response {
+    let body = sim.with_state(|state| {
+        serde_json::json!({
+            "id": state.academy_id,
+            "name": state.academy_name,
+            "baseUrl": "https://academy-sim.reteach.io",
+        })
+    });
+    axum::response::IntoResponse::into_response(axum::Json(body))
+}
+
+/// NestJS' answer for a route that does not exist.
+async fn unknown_route(method: axum::http::Method, uri: Uri) -> Response {
+    nest_error(
+        StatusCode::NOT_FOUND,
+        &format!("Cannot {method} {}", uri.path()),
+    )
+}
+
+/// Runs a seeded simulator on `addr` until Ctrl-C (the `sim` subcommand of the binary).
+pub async fn run_standalone(addr: SocketAddr, options: StandaloneOptions) -> std::io::Result<()> {
+    let sim = ReteachSim::with_credentials(Arc::new(SystemClock), options.credentials.clone());
+    sim.generate(options.customers, options.completions_per_customer);
+    sim.set_rate_limit(options.rate_limit);
+    let running = sim.start(addr).await?;
+    tracing::info!(
+        base_url = %running.base_url(),
+        customers = options.customers,
+        "reteach simulator listening"
+    );
+    tokio::signal::ctrl_c().await?;
+    drop(running);
+    Ok(())
+}

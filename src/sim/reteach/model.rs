@@ -1,0 +1,128 @@
+//! The simulator's records and how they look on the wire (reteach 2022-12 spec shapes, plus the
+//! newer `position`/`location` fields).
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{json, Value};
+
+/// A reteach customer as the simulator stores it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SimCustomer {
+    /// reteach id.
+    pub id: String,
+    /// `externalId` (the Personio employee id when the operator created it).
+    pub external_id: Option<String>,
+    /// Login e-mail, unique (case-insensitive).
+    pub email: Option<String>,
+    /// Alternative login.
+    pub user_name: Option<String>,
+    /// `firstName`.
+    pub first_name: Option<String>,
+    /// `lastName`.
+    pub last_name: Option<String>,
+    /// `position` (newer API).
+    pub position: Option<String>,
+    /// `department`.
+    pub department: Option<String>,
+    /// `location` (newer API).
+    pub location: Option<String>,
+    /// `MALE`, `FEMALE` or `DIVERSE`.
+    pub gender: Option<String>,
+    /// Scheduled activation.
+    pub set_active_at: Option<DateTime<Utc>>,
+    /// Scheduled deactivation.
+    pub set_inactive_at: Option<DateTime<Utc>>,
+    /// Whether the customer accepted an invitation (status `ACTIVE` rather than `ADDED`).
+    pub registered: bool,
+    /// `source`: `REST_API` for customers created through the API, `MANUAL` for seeded ones.
+    pub source: String,
+    /// `registeredAt` (creation time).
+    pub created_at: DateTime<Utc>,
+}
+
+impl SimCustomer {
+    /// The read-only status reteach derives: `INACTIVE` before `setActiveAt` and from
+    /// `setInactiveAt` on, otherwise `ACTIVE` (registered) or `ADDED`.
+    pub fn status(&self, now: DateTime<Utc>) -> &'static str {
+        let not_yet = self.set_active_at.is_some_and(|at| now < at);
+        let over = self.set_inactive_at.is_some_and(|at| now >= at);
+        if not_yet || over {
+            "INACTIVE"
+        } else if self.registered {
+            "ACTIVE"
+        } else {
+            "ADDED"
+        }
+    }
+
+    /// The `Customer` schema.
+    pub fn to_json(&self, now: DateTime<Utc>) -> Value {
+        let display = match (&self.first_name, &self.last_name) {
+            (Some(first), Some(last)) => Some(format!("{first} {last}")),
+            (Some(one), None) | (None, Some(one)) => Some(one.clone()),
+            (None, None) => None,
+        };
+        json!({
+            "id": self.id,
+            "email": self.email,
+            "userName": self.user_name,
+            "firstName": self.first_name,
+            "lastName": self.last_name,
+            "displayName": display,
+            "language": "DE",
+            "company": null,
+            "birthDate": null,
+            "department": self.department,
+            "position": self.position,
+            "location": self.location,
+            "gender": self.gender,
+            "externalId": self.external_id,
+            "note": null,
+            "expiredNotificationMail": null,
+            "source": self.source,
+            "authenticationMethod": "DEFAULT",
+            "setActiveAt": self.set_active_at.map(iso),
+            "setInactiveAt": self.set_inactive_at.map(iso),
+            "lastLoginAt": null,
+            "status": self.status(now),
+            "registeredAt": iso(self.created_at),
+            "tags": [],
+        })
+    }
+}
+
+/// A participation of a customer in a course.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SimParticipation {
+    /// reteach participation id.
+    pub id: String,
+    /// The customer's reteach id.
+    pub customer_id: String,
+    /// Course id.
+    pub course_id: String,
+    /// Course name.
+    pub course_name: String,
+    /// `ADDED` … `COMPLETED`.
+    pub status: String,
+    /// Set when completed.
+    pub completed_at: Option<DateTime<Utc>>,
+    /// The certificate, when the course issues one.
+    pub certificate_id: Option<String>,
+}
+
+/// A course certificate and its (generated on demand) PDF.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SimCertificate {
+    /// reteach certificate id.
+    pub id: String,
+    /// `false` while reteach is still "generating" the PDF (`url: null`).
+    pub pdf_ready: bool,
+    /// Size of the generated PDF in bytes (approximate lower bound: at least a minimal PDF).
+    pub size: u64,
+    /// Serve an HTML page instead of a PDF (a broken storage backend).
+    pub not_pdf: bool,
+}
+
+/// JavaScript-style ISO timestamp, as NestJS renders `Date`s.
+pub fn iso(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}

@@ -1,0 +1,65 @@
+//! `page`/`limit` query parameters as reteach validates them: 1-based pages, default limit 25,
+//! at most 250.
+
+use std::collections::HashMap;
+
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde_json::{json, Value};
+
+use super::errors::nest_validation;
+
+/// Largest page reteach serves.
+pub const MAX_LIMIT: usize = 250;
+/// Page size when none is asked for.
+pub const DEFAULT_LIMIT: usize = 25;
+
+/// A validated page request.
+pub(crate) struct Paging {
+    page: usize,
+    limit: usize,
+}
+
+impl Paging {
+    /// Reads `page` and `limit`; invalid values → 400 with class-validator style messages.
+    pub fn from_query(query: &HashMap<String, String>) -> Result<Self, Box<Response>> {
+        let mut errors = Vec::new();
+        let mut number = |key: &str, default: usize, max: Option<usize>| -> usize {
+            let Some(raw) = query.get(key) else {
+                return default;
+            };
+            match raw.parse::<usize>() {
+                Ok(0) => {
+                    errors.push(format!("{key} must not be less than 1"));
+                    default
+                }
+                Ok(n) if max.is_some_and(|max| n > max) => {
+                    errors.push(format!("{key} must not be greater than {}", MAX_LIMIT));
+                    default
+                }
+                Ok(n) => n,
+                Err(_) => {
+                    errors.push(format!(
+                        "{key} must be a number conforming to the specified constraints"
+                    ));
+                    default
+                }
+            }
+        };
+        let page = number("page", 1, None);
+        let limit = number("limit", DEFAULT_LIMIT, Some(MAX_LIMIT));
+        if errors.is_empty() {
+            Ok(Self { page, limit })
+        } else {
+            Err(Box::new(nest_validation(StatusCode::BAD_REQUEST, errors)))
+        }
+    }
+
+    /// `{results, resultCount}` for this page of `all`.
+    pub fn render(&self, all: Vec<Value>) -> Value {
+        let total = all.len();
+        let start = (self.page - 1).saturating_mul(self.limit);
+        let results: Vec<Value> = all.into_iter().skip(start).take(self.limit).collect();
+        json!({ "results": results, "resultCount": total })
+    }
+}

@@ -1,0 +1,221 @@
+//! Seeding and inspection helpers for tests, the demo and the benchmark. They change state
+//! directly (no HTTP, no fault injection, not counted as writes).
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::model::{SimCertificate, SimCustomer, SimParticipation};
+use super::rate_limit::RateLimit;
+use super::state::SimCredentials;
+use super::ReteachSim;
+
+/// Ids of a seeded completed participation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SeededCompletion {
+    /// Participation id.
+    pub participation_id: String,
+    /// Certificate id.
+    pub certificate_id: String,
+}
+
+/// Settings of [`super::run_standalone`].
+#[derive(Clone, Debug)]
+pub struct StandaloneOptions {
+    /// Customers to generate.
+    pub customers: usize,
+    /// Completed participations (with ready PDFs) per customer.
+    pub completions_per_customer: usize,
+    /// Accepted credentials.
+    pub credentials: SimCredentials,
+    /// Server-side rate limit, off by default.
+    pub rate_limit: Option<RateLimit>,
+}
+
+impl Default for StandaloneOptions {
+    fn default() -> Self {
+        Self {
+            customers: 50,
+            completions_per_customer: 2,
+            credentials: SimCredentials::default(),
+            rate_limit: None,
+        }
+    }
+}
+
+impl ReteachSim {
+    /// Adds a customer as an admin would (source `MANUAL` unless set); an empty `id` gets a fresh
+    /// one. Returns the id.
+    pub fn add_customer(&self, mut customer: SimCustomer) -> String {
+        let now = self.clock.now();
+        self.with_state(|state| {
+            if customer.id.is_empty() {
+                customer.id = state.new_id("cus");
+            }
+            if customer.source.is_empty() {
+                customer.source = "MANUAL".to_string();
+            }
+            if customer.created_at == DateTime::<Utc>::default() {
+                customer.created_at = now;
+            }
+            let id = customer.id.clone();
+            state.customers.push(customer);
+            id
+        })
+    }
+
+    /// Adds a completed participation with a certificate for the customer addressed by
+    /// `customer` (id, e-mail or externalId). `pdf_ready: false` = reteach is still generating the
+    /// PDF (`url: null`) until [`Self::finish_pdf`]. `None` when the customer is unknown.
+    pub fn add_completion(
+        &self,
+        customer: &str,
+        course_name: &str,
+        completed_at: DateTime<Utc>,
+        pdf_ready: bool,
+    ) -> Option<SeededCompletion> {
+        self.with_state(|state| {
+            let customer_id = state.customers[state.customer_index(customer)?].id.clone();
+            let course_id = state.course_id(course_name);
+            let certificate_id = state.new_id("cer");
+            let participation_id = state.new_id("par");
+            state.certificates.insert(
+                certificate_id.clone(),
+                SimCertificate {
+                    id: certificate_id.clone(),
+                    pdf_ready,
+                    size: state.default_pdf_size,
+                    not_pdf: false,
+                },
+            );
+            state.participations.push(SimParticipation {
+                id: participation_id.clone(),
+                customer_id,
+                course_id,
+                course_name: course_name.to_string(),
+                status: "COMPLETED".to_string(),
+                completed_at: Some(completed_at),
+                certificate_id: Some(certificate_id.clone()),
+            });
+            Some(SeededCompletion {
+                participation_id,
+                certificate_id,
+            })
+        })
+    }
+
+    /// Adds a participation without certificate: `status` `COMPLETED` needs `completed_at`;
+    /// other statuses (`STARTED`, …) are in progress. Returns the participation id.
+    pub fn add_participation(
+        &self,
+        customer: &str,
+        course_name: &str,
+        status: &str,
+        completed_at: Option<DateTime<Utc>>,
+    ) -> Option<String> {
+        self.with_state(|state| {
+            let customer_id = state.customers[state.customer_index(customer)?].id.clone();
+            let course_id = state.course_id(course_name);
+            let id = state.new_id("par");
+            state.participations.push(SimParticipation {
+                id: id.clone(),
+                customer_id,
+                course_id,
+                course_name: course_name.to_string(),
+                status: status.to_string(),
+                completed_at,
+                certificate_id: None,
+            });
+            Some(id)
+        })
+    }
+
+    /// Marks a certificate's PDF as generated (its `url` appears). `false` if unknown.
+    pub fn finish_pdf(&self, certificate_id: &str) -> bool {
+        self.edit_certificate(certificate_id, |c| c.pdf_ready = true)
+    }
+
+    /// Sets the size of one certificate's PDF (e.g. > 30 MB; it is streamed, never stored).
+    pub fn set_certificate_size(&self, certificate_id: &str, bytes: u64) -> bool {
+        self.edit_certificate(certificate_id, |c| c.size = bytes)
+    }
+
+    /// Makes a certificate's download return an HTML page instead of a PDF.
+    pub fn break_certificate(&self, certificate_id: &str) -> bool {
+        self.edit_certificate(certificate_id, |c| c.not_pdf = true)
+    }
+
+    fn edit_certificate(&self, id: &str, f: impl FnOnce(&mut SimCertificate)) -> bool {
+        self.with_state(|state| state.certificates.get_mut(id).map(f).is_some())
+    }
+
+    /// Snapshot of every customer, in creation order.
+    pub fn customers(&self) -> Vec<SimCustomer> {
+        self.with_state(|state| state.customers.clone())
+    }
+
+    /// The customer addressed by id, e-mail, username or externalId.
+    pub fn customer(&self, identifier: &str) -> Option<SimCustomer> {
+        self.with_state(|state| {
+            let index = state.customer_index(identifier)?;
+            Some(state.customers[index].clone())
+        })
+    }
+
+    /// The read-only status reteach would report for a customer now.
+    pub fn status_of(&self, identifier: &str) -> Option<&'static str> {
+        let now = self.clock.now();
+        self.customer(identifier).map(|c| c.status(now))
+    }
+
+    /// Create/update requests (POST that created, every PUT) that addressed a customer.
+    pub fn writes(&self, customer_id: &str) -> usize {
+        self.with_state(|state| state.writes.get(customer_id).copied().unwrap_or(0))
+    }
+
+    /// Create/update requests over all customers.
+    pub fn total_writes(&self) -> usize {
+        self.with_state(|state| state.writes.values().sum())
+    }
+
+    /// `DELETE /customer/…` requests received (the operator must never send one).
+    pub fn delete_requests(&self) -> usize {
+        self.control.count("DELETE /customer")
+    }
+
+    /// Edits a customer by hand, as an admin in reteach's UI would (drift); not counted as a
+    /// write. `false` if unknown.
+    pub fn edit_customer(&self, identifier: &str, f: impl FnOnce(&mut SimCustomer)) -> bool {
+        self.with_state(|state| match state.customer_index(identifier) {
+            Some(index) => {
+                f(&mut state.customers[index]);
+                true
+            }
+            None => false,
+        })
+    }
+
+    /// Generates `customers` registered customers (externalId `1000+i`, e-mail
+    /// `employee{i}@sim.example`) with `completions_per_customer` completed courses each, PDFs
+    /// ready. Deterministic. Returns the customer ids.
+    pub fn generate(&self, customers: usize, completions_per_customer: usize) -> Vec<String> {
+        const DEPARTMENTS: [&str; 4] = ["Engineering", "Sales", "Operations", "People"];
+        let now = self.clock.now();
+        let mut ids = Vec::with_capacity(customers);
+        for i in 0..customers {
+            let id = self.add_customer(SimCustomer {
+                external_id: Some((1000 + i).to_string()),
+                email: Some(format!("employee{i}@sim.example")),
+                first_name: Some(format!("Given{i}")),
+                last_name: Some(format!("Family{i}")),
+                department: Some(DEPARTMENTS[i % DEPARTMENTS.len()].to_string()),
+                registered: true,
+                ..SimCustomer::default()
+            });
+            for k in 0..completions_per_customer {
+                let at = now - Duration::days(k as i64 + 1) - Duration::minutes(i as i64);
+                self.add_completion(&id, &format!("Course {k}"), at, true);
+            }
+            ids.push(id);
+        }
+        ids
+    }
+}

@@ -1,0 +1,112 @@
+//! Everything the simulator remembers, behind one mutex (held only for short, synchronous work).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use governor::DefaultDirectRateLimiter;
+
+use super::model::{SimCertificate, SimCustomer, SimParticipation};
+
+/// PDF size when nothing else is configured: a small real-looking certificate.
+pub const DEFAULT_PDF_SIZE: u64 = 2048;
+
+/// The app credentials the simulated academy accepts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SimCredentials {
+    /// Client-ID.
+    pub client_id: String,
+    /// Client-Secret.
+    pub client_secret: String,
+    /// Client-Code.
+    pub client_code: String,
+}
+
+impl Default for SimCredentials {
+    fn default() -> Self {
+        Self {
+            client_id: "sim-client-id".to_string(),
+            client_secret: "sim-client-secret".to_string(),
+            client_code: "sim-client-code".to_string(),
+        }
+    }
+}
+
+/// The simulator's data.
+pub(crate) struct State {
+    pub credentials: SimCredentials,
+    pub academy_id: String,
+    pub academy_name: String,
+    pub token_ttl: Duration,
+    /// Access token → expiry.
+    pub tokens: HashMap<String, DateTime<Utc>>,
+    pub customers: Vec<SimCustomer>,
+    /// Course name → id.
+    pub courses: Vec<(String, String)>,
+    pub participations: Vec<SimParticipation>,
+    pub certificates: HashMap<String, SimCertificate>,
+    /// Customer id → number of create/update requests that addressed it.
+    pub writes: HashMap<String, usize>,
+    pub default_pdf_size: u64,
+    pub rate_limiter: Option<Arc<DefaultDirectRateLimiter>>,
+    /// Base of certificate URLs; `None` = derived from the request's `Host` header.
+    pub public_base_url: Option<String>,
+    next_id: u64,
+}
+
+impl State {
+    pub fn new(credentials: SimCredentials) -> Self {
+        Self {
+            credentials,
+            academy_id: "academy-sim".to_string(),
+            academy_name: "Simulated Academy".to_string(),
+            token_ttl: Duration::hours(1),
+            tokens: HashMap::new(),
+            customers: Vec::new(),
+            courses: Vec::new(),
+            participations: Vec::new(),
+            certificates: HashMap::new(),
+            writes: HashMap::new(),
+            default_pdf_size: DEFAULT_PDF_SIZE,
+            rate_limiter: None,
+            public_base_url: None,
+            next_id: 0,
+        }
+    }
+
+    /// A new opaque id such as `cus_000001`.
+    pub fn new_id(&mut self, prefix: &str) -> String {
+        self.next_id += 1;
+        format!("{prefix}_{:06}", self.next_id)
+    }
+
+    /// Index of the customer addressed by id, e-mail, username or externalId (in that order).
+    pub fn customer_index(&self, identifier: &str) -> Option<usize> {
+        let by = |f: &dyn Fn(&SimCustomer) -> bool| self.customers.iter().position(f);
+        by(&|c| c.id == identifier)
+            .or_else(|| {
+                by(&|c| {
+                    c.email
+                        .as_deref()
+                        .is_some_and(|e| e.eq_ignore_ascii_case(identifier))
+                })
+            })
+            .or_else(|| by(&|c| c.user_name.as_deref() == Some(identifier)))
+            .or_else(|| by(&|c| c.external_id.as_deref() == Some(identifier)))
+    }
+
+    /// Counts a write request against a customer.
+    pub fn count_write(&mut self, customer_id: &str) {
+        *self.writes.entry(customer_id.to_string()).or_default() += 1;
+    }
+
+    /// The course id for `name`, created on first use.
+    pub fn course_id(&mut self, name: &str) -> String {
+        if let Some((id, _)) = self.courses.iter().find(|(_, n)| n == name) {
+            return id.clone();
+        }
+        let id = self.new_id("crs");
+        self.courses.push((id.clone(), name.to_string()));
+        id
+    }
+}

@@ -1,0 +1,687 @@
+//! The reteach client against the reteach simulator: auth, pagination, lookups, writes,
+//! participations, certificate downloads and every fault the simulator can inject.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::http::HeaderMap;
+use axum::routing::get;
+use chrono::{DateTime, TimeZone, Utc};
+use futures::StreamExt;
+use reteach_personio_operator::clock::ManualClock;
+use reteach_personio_operator::reteach::{ReteachApi, ReteachClient, ReteachConfig, ReteachError};
+use reteach_personio_operator::sim::reteach::{ReteachSim, SimCustomer};
+use reteach_personio_operator::sim::{serve, Fault, FaultRule, RunningSim};
+use reteach_personio_operator::sync::{CustomerFields, CustomerPatch, Gender};
+use reteach_personio_operator::upstream::{RequestLog, RetryPolicy, TlsOptions};
+
+fn loopback() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
+}
+
+fn start_time() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 26, 8, 0, 0).unwrap()
+}
+
+struct Env {
+    sim: ReteachSim,
+    clock: ManualClock,
+    server: RunningSim,
+    log: RequestLog,
+}
+
+impl Env {
+    async fn new() -> Self {
+        let clock = ManualClock::new(start_time());
+        let sim = ReteachSim::new(Arc::new(clock.clone()));
+        let server = sim.start(loopback()).await.unwrap();
+        Self {
+            sim,
+            clock,
+            server,
+            log: RequestLog::default(),
+        }
+    }
+
+    fn config(&self) -> ReteachConfig {
+        let credentials = self.sim.credentials();
+        let mut config = ReteachConfig::new(
+            self.server.base_url(),
+            credentials.client_id,
+            credentials.client_secret,
+            credentials.client_code,
+        );
+        config.tls = TlsOptions {
+            allow_insecure_http: true,
+            timeout: Some(Duration::from_secs(5)),
+            ..TlsOptions::default()
+        };
+        config.requests_per_second = 10_000;
+        config.retry = RetryPolicy {
+            max_attempts: 4,
+            min_delay: Duration::from_millis(5),
+            max_delay: Duration::from_millis(20),
+        };
+        config.observer = Arc::new(self.log.clone());
+        config
+    }
+
+    fn client(&self) -> ReteachClient {
+        ReteachClient::new(self.config()).unwrap()
+    }
+
+    /// Requests the simulator saw for exactly `METHOD path`.
+    fn requests_to(&self, method: &str, path: &str) -> Vec<Option<String>> {
+        self.sim
+            .control()
+            .requests()
+            .into_iter()
+            .filter(|r| r.method == method && r.path == path)
+            .map(|r| r.query)
+            .collect()
+    }
+
+    fn authorizations(&self) -> usize {
+        self.sim.control().count("POST /oauth/authorize")
+    }
+
+    fn seed_customer(&self, external_id: &str, email: &str) -> String {
+        self.sim.add_customer(SimCustomer {
+            external_id: Some(external_id.to_string()),
+            email: Some(email.to_string()),
+            first_name: Some("Ada".to_string()),
+            last_name: Some("Lovelace".to_string()),
+            position: Some("Engineer".to_string()),
+            department: Some("Sales".to_string()),
+            registered: true,
+            ..SimCustomer::default()
+        })
+    }
+}
+
+fn fields(external_id: &str, email: &str) -> CustomerFields {
+    CustomerFields {
+        external_id: external_id.to_string(),
+        email: email.to_string(),
+        first_name: Some("Grace".to_string()),
+        last_name: Some("Hopper".to_string()),
+        gender: Some(Gender::Female),
+        ..CustomerFields::default()
+    }
+}
+
+// --- auth -------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn exchanges_credentials_once_and_reuses_the_token() {
+    let env = Env::new().await;
+    let client = env.client();
+    let academy = client.me().await.unwrap();
+    assert_eq!(academy.id, "academy-sim");
+    client.me().await.unwrap();
+    client.list_customers().await.unwrap();
+    assert_eq!(env.authorizations(), 1);
+    assert_eq!(env.log.count("POST /oauth/authorize"), 1);
+    assert_eq!(env.log.count("GET /me"), 2);
+}
+
+#[tokio::test]
+async fn concurrent_first_calls_share_one_exchange() {
+    let env = Env::new().await;
+    let client = Arc::new(env.client());
+    let calls = (0..8).map(|_| {
+        let client = client.clone();
+        tokio::spawn(async move { client.me().await })
+    });
+    for call in futures::future::join_all(calls).await {
+        call.unwrap().unwrap();
+    }
+    assert_eq!(env.authorizations(), 1);
+}
+
+#[tokio::test]
+async fn wrong_credentials_are_unauthorized_with_reteachs_message() {
+    let env = Env::new().await;
+    let mut config = env.config();
+    config.client_secret = "wrong-secret-value".to_string();
+    let client = ReteachClient::new(config).unwrap();
+    let error = client.me().await.unwrap_err();
+    match &error {
+        ReteachError::Unauthorized { message } => {
+            assert!(message.contains("Invalid client credentials"), "{message}")
+        }
+        other => panic!("expected Unauthorized, got {other:?}"),
+    }
+    assert!(!error.to_string().contains("wrong-secret-value"));
+    assert!(!error.is_transient());
+    assert_eq!(env.requests_to("GET", "/me").len(), 0);
+}
+
+#[tokio::test]
+async fn expired_tokens_mid_run_trigger_one_new_exchange() {
+    let env = Env::new().await;
+    let client = env.client();
+    client.me().await.unwrap();
+    env.sim.expire_all_tokens();
+    client.list_customers().await.unwrap();
+    assert_eq!(env.authorizations(), 2);
+
+    // Tokens also expire by the simulator's clock (one hour).
+    env.clock.advance(chrono::Duration::minutes(61));
+    client.me().await.unwrap();
+    assert_eq!(env.authorizations(), 3);
+
+    // And the fault middleware's "expired token" answer.
+    env.sim
+        .control()
+        .inject(FaultRule::new("GET /me", Fault::ExpiredToken, 1));
+    client.me().await.unwrap();
+    assert_eq!(env.authorizations(), 4);
+}
+
+#[tokio::test]
+async fn a_second_401_after_a_fresh_token_is_unauthorized() {
+    let env = Env::new().await;
+    let client = env.client();
+    env.sim
+        .control()
+        .inject(FaultRule::new("GET /me", Fault::ExpiredToken, 2));
+    let error = client.me().await.unwrap_err();
+    assert!(
+        matches!(error, ReteachError::Unauthorized { .. }),
+        "{error:?}"
+    );
+    assert_eq!(env.authorizations(), 2);
+}
+
+// --- customers --------------------------------------------------------------------------------
+
+async fn listing_with(customers: usize) -> (usize, Vec<Option<String>>) {
+    let env = Env::new().await;
+    env.sim.generate(customers, 0);
+    let listed = env.client().list_customers().await.unwrap();
+    let mut ids: Vec<_> = listed.iter().map(|c| c.id.clone()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), listed.len());
+    (listed.len(), env.requests_to("GET", "/customer"))
+}
+
+#[tokio::test]
+async fn empty_academy_takes_one_page() {
+    let (count, requests) = listing_with(0).await;
+    assert_eq!(count, 0);
+    assert_eq!(requests.len(), 1);
+}
+
+#[tokio::test]
+async fn exactly_one_full_page_takes_one_request() {
+    let (count, requests) = listing_with(250).await;
+    assert_eq!(count, 250);
+    assert_eq!(requests.len(), 1);
+    let query = requests[0].clone().unwrap();
+    assert!(
+        query.contains("page=1") && query.contains("limit=250"),
+        "{query}"
+    );
+}
+
+#[tokio::test]
+async fn one_more_than_a_page_takes_two_requests() {
+    let (count, requests) = listing_with(251).await;
+    assert_eq!(count, 251);
+    assert_eq!(requests.len(), 2);
+    assert!(requests[1].clone().unwrap().contains("page=2"));
+}
+
+#[tokio::test]
+async fn customers_are_parsed_with_all_owned_fields() {
+    let env = Env::new().await;
+    let active = start_time() - chrono::Duration::days(10);
+    let inactive = start_time() - chrono::Duration::days(1);
+    env.sim.add_customer(SimCustomer {
+        external_id: Some("77".to_string()),
+        email: Some("left@acme.example".to_string()),
+        gender: Some("DIVERSE".to_string()),
+        location: Some("Berlin".to_string()),
+        set_active_at: Some(active),
+        set_inactive_at: Some(inactive),
+        registered: true,
+        ..SimCustomer::default()
+    });
+    let customer = env
+        .client()
+        .find_by_external_id("77")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(customer.gender, Some(Gender::Diverse));
+    assert_eq!(customer.location.as_deref(), Some("Berlin"));
+    assert_eq!(customer.set_active_at, Some(active));
+    assert_eq!(customer.set_inactive_at, Some(inactive));
+    assert_eq!(customer.status.as_deref(), Some("INACTIVE"));
+}
+
+#[tokio::test]
+async fn lookups_by_external_id_and_email() {
+    let env = Env::new().await;
+    let id = env.seed_customer("42", "ada+test@acme.example");
+    env.seed_customer("43", "other@acme.example");
+    let client = env.client();
+
+    let by_external = client.find_by_external_id("42").await.unwrap().unwrap();
+    assert_eq!(by_external.id, id);
+    assert!(client.find_by_external_id("999").await.unwrap().is_none());
+
+    let by_email = client
+        .find_by_email("ada+test@acme.example")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(by_email.id, id);
+    assert!(client
+        .find_by_email("nobody@acme.example")
+        .await
+        .unwrap()
+        .is_none());
+    // The path segment is encoded: a value with a slash cannot reach another route.
+    assert!(client
+        .find_by_email("a/b@acme.example")
+        .await
+        .unwrap()
+        .is_none());
+}
+
+#[tokio::test]
+async fn find_or_create_creates_once() {
+    let env = Env::new().await;
+    let client = env.client();
+    let created = client
+        .create_customer(&fields("100", "grace@acme.example"))
+        .await
+        .unwrap();
+    assert_eq!(created.external_id.as_deref(), Some("100"));
+    assert_eq!(created.gender, Some(Gender::Female));
+    let again = client
+        .create_customer(&fields("100", "grace@acme.example"))
+        .await
+        .unwrap();
+    assert_eq!(again.id, created.id);
+    assert_eq!(env.sim.customers().len(), 1);
+    assert_eq!(env.sim.writes(&created.id), 1);
+    assert_eq!(env.sim.customer("100").unwrap().source, "REST_API");
+}
+
+#[tokio::test]
+async fn email_of_another_customer_is_rejected_without_echoing_it() {
+    let env = Env::new().await;
+    env.seed_customer("1", "taken@acme.example");
+    let error = env
+        .client()
+        .create_customer(&fields("2", "taken@acme.example"))
+        .await
+        .unwrap_err();
+    match &error {
+        ReteachError::Rejected { message, .. } => assert!(message.contains("422"), "{message}"),
+        other => panic!("expected Rejected, got {other:?}"),
+    }
+    assert!(!error.to_string().contains("taken@acme.example"), "{error}");
+    assert!(!error.to_string().contains('@'), "{error}");
+}
+
+#[tokio::test]
+async fn invalid_email_is_rejected() {
+    let env = Env::new().await;
+    let error = env
+        .client()
+        .create_customer(&fields("3", "not-an-address"))
+        .await
+        .unwrap_err();
+    match error {
+        ReteachError::Rejected { message, .. } => {
+            assert!(message.contains("email must be an email"), "{message}");
+            assert!(!message.contains("not-an-address"));
+        }
+        other => panic!("expected Rejected, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn update_sends_only_changed_fields_and_null_clears() {
+    let env = Env::new().await;
+    let id = env.seed_customer("42", "ada@acme.example");
+    let patch = CustomerPatch {
+        first_name: Some(Some("Augusta".to_string())),
+        department: Some(None),
+        set_inactive_at: Some(Some(start_time() + chrono::Duration::days(30))),
+        ..CustomerPatch::default()
+    };
+    let body = serde_json::to_value(&patch).unwrap();
+    assert_eq!(body.as_object().unwrap().len(), 3, "{body}");
+    assert!(body["department"].is_null());
+
+    let updated = env.client().update_customer(&id, &patch).await.unwrap();
+    assert_eq!(updated.first_name.as_deref(), Some("Augusta"));
+    assert_eq!(updated.department, None);
+    assert_eq!(updated.last_name.as_deref(), Some("Lovelace"));
+    assert_eq!(updated.position.as_deref(), Some("Engineer"));
+    assert_eq!(updated.status.as_deref(), Some("ACTIVE"));
+    assert_eq!(env.sim.writes(&id), 1);
+    assert_eq!(env.sim.delete_requests(), 0);
+}
+
+#[tokio::test]
+async fn update_of_unknown_customer_is_not_found() {
+    let env = Env::new().await;
+    let error = env
+        .client()
+        .update_customer("cus_missing", &CustomerPatch::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(error, ReteachError::NotFound { .. }), "{error:?}");
+}
+
+// --- participations ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn completions_since_a_date_across_pages() {
+    let env = Env::new().await;
+    let customer = env.seed_customer("42", "ada@acme.example");
+    let since = start_time() - chrono::Duration::days(30);
+    for i in 0..260 {
+        let at = since + chrono::Duration::hours(i);
+        env.sim
+            .add_completion(&customer, "Safety", at, true)
+            .unwrap();
+    }
+    for i in 1..=5 {
+        let at = since - chrono::Duration::days(i);
+        env.sim.add_completion(&customer, "Old", at, true).unwrap();
+    }
+    let pending = env
+        .sim
+        .add_completion(&customer, "Pending", start_time(), false)
+        .unwrap();
+    env.sim
+        .add_participation(&customer, "Running", "STARTED", None)
+        .unwrap();
+
+    let completions = env
+        .client()
+        .completed_participations(Some(since))
+        .await
+        .unwrap();
+    assert_eq!(completions.len(), 261);
+    assert!(completions.iter().all(|c| c.completed_at >= since));
+    assert!(completions
+        .iter()
+        .all(|c| c.customer_external_id.as_deref() == Some("42") && c.customer_id == customer));
+    let pending_item = completions
+        .iter()
+        .find(|c| c.participation_id == pending.participation_id)
+        .unwrap();
+    assert_eq!(
+        pending_item.certificate_id.as_deref(),
+        Some(pending.certificate_id.as_str())
+    );
+    assert_eq!(pending_item.certificate_url, None);
+    assert!(completions
+        .iter()
+        .filter(|c| c.participation_id != pending.participation_id)
+        .all(|c| c.certificate_url.is_some()));
+
+    let requests = env.requests_to("GET", "/participation");
+    assert_eq!(requests.len(), 2);
+    let query = requests[0].clone().unwrap();
+    assert!(query.contains("status=COMPLETED"), "{query}");
+    assert!(query.contains("completedAtSince="), "{query}");
+
+    let all = env.client().completed_participations(None).await.unwrap();
+    assert_eq!(all.len(), 266);
+}
+
+#[tokio::test]
+async fn pending_pdf_appears_after_generation() {
+    let env = Env::new().await;
+    let customer = env.seed_customer("42", "ada@acme.example");
+    let seeded = env
+        .sim
+        .add_completion(&customer, "Safety", start_time(), false)
+        .unwrap();
+    let client = env.client();
+    let before = client
+        .participation(&seeded.participation_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(before.certificate_url, None);
+    assert!(env.sim.finish_pdf(&seeded.certificate_id));
+    let after = client
+        .participation(&seeded.participation_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(after.certificate_url.unwrap().ends_with("/download"));
+    assert!(client.participation("par_missing").await.unwrap().is_none());
+}
+
+// --- downloads --------------------------------------------------------------------------------
+
+async fn drain(stream: reteach_personio_operator::upstream::PdfStream) -> (Vec<u8>, u64) {
+    let mut body = stream.body;
+    let mut head = Vec::new();
+    let mut total = 0u64;
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.unwrap();
+        if head.len() < 16 {
+            head.extend_from_slice(&chunk[..chunk.len().min(16)]);
+        }
+        total += chunk.len() as u64;
+    }
+    (head, total)
+}
+
+async fn ready_certificate(env: &Env) -> (String, String) {
+    let customer = env.seed_customer("42", "ada@acme.example");
+    let seeded = env
+        .sim
+        .add_completion(&customer, "Safety", start_time(), true)
+        .unwrap();
+    let completion = env
+        .client()
+        .participation(&seeded.participation_id)
+        .await
+        .unwrap()
+        .unwrap();
+    (seeded.certificate_id, completion.certificate_url.unwrap())
+}
+
+#[tokio::test]
+async fn downloads_a_pdf_with_the_token_on_the_same_origin() {
+    let env = Env::new().await;
+    let (_, url) = ready_certificate(&env).await;
+    // The simulator requires the bearer on the download route: success proves it was sent.
+    let pdf = env.client().download_certificate(&url).await.unwrap();
+    let length = pdf.length.unwrap();
+    let (head, total) = drain(pdf).await;
+    assert!(head.starts_with(b"%PDF-1.4"));
+    assert_eq!(total, length);
+}
+
+#[tokio::test]
+async fn streams_a_certificate_larger_than_30_mb() {
+    let env = Env::new().await;
+    let (certificate, url) = ready_certificate(&env).await;
+    env.sim.set_certificate_size(&certificate, 31 * 1024 * 1024);
+    let pdf = env.client().download_certificate(&url).await.unwrap();
+    assert_eq!(pdf.length, Some(31 * 1024 * 1024));
+    let (head, total) = drain(pdf).await;
+    assert!(head.starts_with(b"%PDF"));
+    assert_eq!(total, 31 * 1024 * 1024);
+}
+
+#[tokio::test]
+async fn non_pdf_and_missing_certificates() {
+    let env = Env::new().await;
+    let (certificate, url) = ready_certificate(&env).await;
+    env.sim.break_certificate(&certificate);
+    let error = env.client().download_certificate(&url).await.unwrap_err();
+    assert!(matches!(error, ReteachError::Rejected { .. }), "{error:?}");
+
+    let missing = format!(
+        "{}/certificates/cer_missing/download",
+        env.server.base_url()
+    );
+    let error = env
+        .client()
+        .download_certificate(&missing)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, ReteachError::NotFound { .. }), "{error:?}");
+}
+
+/// A storage host on another origin that records the Authorization header it receives.
+async fn storage_server(seen: Arc<Mutex<Vec<Option<String>>>>) -> RunningSim {
+    let router = axum::Router::new().route(
+        "/signed/cert.pdf",
+        get(move |headers: HeaderMap| {
+            let seen = seen.clone();
+            async move {
+                let auth = headers
+                    .get("authorization")
+                    .map(|v| v.to_str().unwrap().to_string());
+                seen.lock().unwrap().push(auth);
+                b"%PDF-1.4\n%%EOF\n".to_vec()
+            }
+        }),
+    );
+    serve(router, loopback()).await.unwrap()
+}
+
+#[tokio::test]
+async fn cross_origin_download_gets_no_token() {
+    let env = Env::new().await;
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let storage = storage_server(seen.clone()).await;
+    assert_ne!(storage.addr.port(), env.server.addr.port());
+    let client = env.client();
+    client.me().await.unwrap(); // a token exists and could leak
+    let url = format!("{}/signed/cert.pdf?sig=abc", storage.base_url());
+    let pdf = client.download_certificate(&url).await.unwrap();
+    let (head, _) = drain(pdf).await;
+    assert!(head.starts_with(b"%PDF"));
+    assert_eq!(seen.lock().unwrap().clone(), vec![None]);
+}
+
+// --- faults -----------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_429_storm_then_success() {
+    let env = Env::new().await;
+    let client = env.client();
+    client.me().await.unwrap();
+    env.sim
+        .control()
+        .inject(FaultRule::new("GET /customer", Fault::Status(429), 3));
+    client.list_customers().await.unwrap();
+    assert_eq!(env.requests_to("GET", "/customer").len(), 4);
+}
+
+#[tokio::test]
+async fn permanent_429_is_unavailable_after_the_retry_budget() {
+    let env = Env::new().await;
+    let client = env.client();
+    client.me().await.unwrap();
+    env.sim
+        .control()
+        .inject(FaultRule::new("GET /customer", Fault::Status(429), 100));
+    let error = client.list_customers().await.unwrap_err();
+    assert!(
+        matches!(error, ReteachError::Unavailable { .. }),
+        "{error:?}"
+    );
+    assert!(error.is_transient());
+    assert_eq!(env.requests_to("GET", "/customer").len(), 4);
+}
+
+#[tokio::test]
+async fn server_errors_are_retried() {
+    let env = Env::new().await;
+    env.sim
+        .control()
+        .inject(FaultRule::new("GET /me", Fault::Status(503), 2));
+    env.client().me().await.unwrap();
+    assert_eq!(env.requests_to("GET", "/me").len(), 3);
+}
+
+#[tokio::test]
+async fn a_delay_beyond_the_timeout_is_retried() {
+    let env = Env::new().await;
+    let mut config = env.config();
+    config.tls.timeout = Some(Duration::from_millis(300));
+    let client = ReteachClient::new(config).unwrap();
+    client.me().await.unwrap();
+    env.sim.control().inject(FaultRule::new(
+        "GET /me",
+        Fault::Delay(Duration::from_secs(3)),
+        1,
+    ));
+    client.me().await.unwrap();
+    let timeouts = env
+        .log
+        .records()
+        .iter()
+        .filter(|r| r.endpoint == "GET /me" && r.status == 0)
+        .count();
+    assert_eq!(timeouts, 1);
+}
+
+#[tokio::test]
+async fn a_reset_connection_is_retried() {
+    let env = Env::new().await;
+    let client = env.client();
+    client.me().await.unwrap();
+    env.sim
+        .control()
+        .inject(FaultRule::new("GET /customer", Fault::Reset, 1));
+    env.sim.generate(3, 0);
+    assert_eq!(client.list_customers().await.unwrap().len(), 3);
+    assert_eq!(env.requests_to("GET", "/customer").len(), 2);
+}
+
+#[tokio::test]
+async fn malformed_json_is_malformed() {
+    let env = Env::new().await;
+    let client = env.client();
+    client.me().await.unwrap();
+    env.sim.control().inject(FaultRule::new(
+        "GET /participation",
+        Fault::MalformedJson,
+        1,
+    ));
+    let error = client.completed_participations(None).await.unwrap_err();
+    assert!(matches!(error, ReteachError::Malformed { .. }), "{error:?}");
+}
+
+#[tokio::test]
+async fn forbidden_is_typed() {
+    let env = Env::new().await;
+    let client = env.client();
+    env.sim
+        .control()
+        .inject(FaultRule::new("GET /me", Fault::Status(403), 1));
+    let error = client.me().await.unwrap_err();
+    assert!(matches!(error, ReteachError::Forbidden { .. }), "{error:?}");
+}
+
+#[tokio::test]
+async fn plain_http_needs_the_opt_in() {
+    let env = Env::new().await;
+    let mut config = env.config();
+    config.tls.allow_insecure_http = false;
+    assert!(matches!(
+        ReteachClient::new(config),
+        Err(ReteachError::Config(_))
+    ));
+}
