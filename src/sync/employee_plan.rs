@@ -415,7 +415,7 @@ mod tests {
     fn leaves_matching_user_unchanged() {
         let e = employee("1", "a@example.com");
         assert_eq!(
-            single(&[e.clone()], &[synced("c1", &e)]),
+            single(std::slice::from_ref(&e), &[synced("c1", &e)]),
             EmployeeAction::Unchanged
         );
     }
