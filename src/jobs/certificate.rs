@@ -178,7 +178,9 @@ enum Handled {
 }
 
 /// Runs one CertificateSync pass. Returns `Err` when the run had to stop (credentials, listing,
-/// an unconfirmed upload, a failed save); progress up to that point is already saved.
+/// an unconfirmed upload, a failed save); progress up to that point is already saved, and the
+/// error is a [`JobError::Interrupted`] carrying the counters of the part that ran (so
+/// `uploadedTotal` stays exact).
 pub async fn run_certificate_sync(
     personio: &dyn PersonioApi,
     reteach: &dyn ReteachApi,
@@ -198,41 +200,60 @@ pub async fn run_certificate_sync(
         failures: FailureLog::default(),
         uploaded_total_delta: 0,
     };
-    run.settle_in_flight().await?;
-    let candidates = run.candidates().await?;
-    run.summary.found = i64::try_from(candidates.len()).unwrap_or(i64::MAX);
-    for candidate in &candidates {
-        if input.cancel.is_cancelled() {
-            break;
-        }
-        match run.handle(candidate).await? {
-            Handled::Done => advance_cursor(&mut run.ledger, candidate.completed_at),
-            Handled::PendingFull => {
-                run.failures.push(
-                    None,
-                    None,
-                    "too many pending certificates; the rest waits for the next run",
-                );
-                break;
-            }
-        }
+    match run.execute().await {
+        Ok(()) => Ok(run.into_outcome()),
+        Err(error) => Err(JobError::Interrupted {
+            error: Box::new(error),
+            partial: Box::new(run.into_outcome()),
+        }),
     }
-    prune_recent(&mut run.ledger, input.overlap);
-    run.ledger.in_flight = None;
-    run.persist().await?;
-    Ok(CertificateJobOutcome {
-        summary: run.summary,
-        failures: run.failures.into_vec(),
-        ledger: if input.dry_run {
-            input.ledger.clone()
-        } else {
-            run.ledger
-        },
-        uploaded_total_delta: run.uploaded_total_delta,
-    })
 }
 
 impl Run<'_> {
+    /// Steps 1–5 of the algorithm (see the module docs and DESIGN §4).
+    async fn execute(&mut self) -> Result<(), JobError> {
+        self.settle_in_flight().await?;
+        let candidates = self.candidates().await?;
+        self.summary.found = i64::try_from(candidates.len()).unwrap_or(i64::MAX);
+        for candidate in &candidates {
+            if self.input.cancel.is_cancelled() {
+                break;
+            }
+            match self.handle(candidate).await? {
+                Handled::Done => {
+                    advance_cursor(&mut self.ledger, candidate.completed_at);
+                    // Pruning as the cursor moves keeps every intermediate save small, even
+                    // during a backfill of thousands of certificates.
+                    prune_recent(&mut self.ledger, self.input.overlap);
+                }
+                Handled::PendingFull => {
+                    self.failures.push(
+                        None,
+                        None,
+                        "too many pending certificates; the rest waits for the next run",
+                    );
+                    break;
+                }
+            }
+        }
+        prune_recent(&mut self.ledger, self.input.overlap);
+        self.ledger.in_flight = None;
+        self.persist().await
+    }
+
+    fn into_outcome(self) -> CertificateJobOutcome {
+        CertificateJobOutcome {
+            summary: self.summary,
+            failures: self.failures.into_vec(),
+            ledger: if self.input.dry_run {
+                self.input.ledger.clone()
+            } else {
+                self.ledger
+            },
+            uploaded_total_delta: self.uploaded_total_delta,
+        }
+    }
+
     async fn persist(&self) -> Result<(), JobError> {
         if self.input.dry_run {
             return Ok(());

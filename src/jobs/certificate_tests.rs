@@ -218,7 +218,7 @@ async fn failing_save_prevents_any_upload() {
     )
     .await
     .unwrap_err();
-    assert!(matches!(error, JobError::Ledger(_)));
+    assert!(matches!(error.root(), JobError::Ledger(_)));
     assert!(error.is_transient());
     assert_eq!(*personio.upload_attempts.lock().unwrap(), 0);
     assert_eq!(reteach.calls_of("download"), 0);
@@ -261,6 +261,39 @@ async fn upload_timeout_keeps_in_flight_and_next_run_does_not_duplicate() {
     assert_eq!(personio.documents_for("a"), 1);
     assert_eq!(personio.documents_for("b"), 1);
     assert_eq!(outcome.ledger.cursor, Some(at("2026-01-02T00:00:00Z")));
+}
+
+#[tokio::test]
+async fn interrupted_run_reports_the_uploads_before_the_stop() {
+    let personio = FakePersonio::default();
+    personio.upload_faults.lock().unwrap().extend([
+        UploadFault::Succeed,
+        UploadFault::StoreThenFail(PersonioError::Unavailable {
+            message: "timeout".into(),
+            maybe_applied: true,
+            trace_id: None,
+        }),
+    ]);
+    let reteach = reteach_with(vec![
+        completion("a", Some("1"), "2026-01-01T00:00:00Z"),
+        completion("b", Some("1"), "2026-01-02T00:00:00Z"),
+    ]);
+    let store = MemoryLedgerStore::default();
+    let error = run_certificate_sync(
+        &personio,
+        &reteach,
+        &input(CertificateLedgerStatus::default(), &store),
+    )
+    .await
+    .unwrap_err();
+    assert!(error.is_transient());
+    assert!(matches!(error.root(), JobError::Personio { .. }));
+    let partial = error.partial_outcome().unwrap();
+    assert_eq!(partial.summary.uploaded, 1);
+    assert_eq!(partial.uploaded_total_delta, 1);
+    let saved = store.latest().unwrap();
+    assert_eq!(saved.cursor, Some(at("2026-01-01T00:00:00Z")));
+    assert_eq!(saved.in_flight.unwrap().certificate_id, "b");
 }
 
 #[tokio::test]

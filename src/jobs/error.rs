@@ -4,7 +4,7 @@
 use crate::personio::PersonioError;
 use crate::reteach::ReteachError;
 
-use super::certificate::LedgerError;
+use super::certificate::{CertificateJobOutcome, LedgerError};
 
 /// Why a run stopped. `Display` is the sentence shown to the user in the `Ready` condition: it
 /// names the side that failed and what was being done.
@@ -42,6 +42,15 @@ pub enum JobError {
     /// The certificate ledger could not be persisted; nothing is uploaded without a recorded intent.
     #[error("could not record certificate progress, so nothing was uploaded: {0}")]
     Ledger(#[from] LedgerError),
+    /// A certificate run stopped part-way. What it did before stopping is in `partial` (its ledger
+    /// is the in-memory state; the store holds what was saved). Classified like `error`.
+    #[error("{error}")]
+    Interrupted {
+        /// Why the run stopped.
+        error: Box<JobError>,
+        /// Counters, failures and upload count of the part that ran.
+        partial: Box<CertificateJobOutcome>,
+    },
 }
 
 fn available_sentence(available: &[String]) -> String {
@@ -60,6 +69,23 @@ impl JobError {
             Self::Reteach { source, .. } => !source.is_transient(),
             Self::UnknownCategory { .. } | Self::InvalidCategoryRef => true,
             Self::Ledger(_) => false,
+            Self::Interrupted { error, .. } => error.is_config(),
+        }
+    }
+
+    /// The error that stopped the run, looking through [`JobError::Interrupted`].
+    pub fn root(&self) -> &JobError {
+        match self {
+            Self::Interrupted { error, .. } => error.root(),
+            other => other,
+        }
+    }
+
+    /// What an interrupted certificate run did before it stopped.
+    pub fn partial_outcome(&self) -> Option<&CertificateJobOutcome> {
+        match self {
+            Self::Interrupted { partial, .. } => Some(partial),
+            _ => None,
         }
     }
 

@@ -22,6 +22,8 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// What the next upload does instead of succeeding.
 pub enum UploadFault {
+    /// Succeeds normally (to queue a fault for a later upload).
+    Succeed,
     /// Fails without storing the document.
     FailBefore(PersonioError),
     /// Stores the document, then reports the error (a timeout after Personio saved it).
