@@ -28,6 +28,7 @@ use crate::sync::Completion;
 
 use super::error::JobError;
 use super::failures::FailureLog;
+use super::pdf_check::{check_pdf, PdfCheckError};
 
 /// The ledger could not be persisted (e.g. a status write conflict).
 #[derive(Debug, thiserror::Error)]
@@ -427,6 +428,29 @@ impl Run<'_> {
                     Some(personio_id.to_string()),
                     Some(certificate_id.to_string()),
                     "reteach refused the certificate download",
+                );
+                return Ok(self.pend(completion, PendingReason::Rejected));
+            }
+        };
+        let pdf = match check_pdf(pdf).await {
+            Ok(pdf) => pdf,
+            Err(PdfCheckError::Io(error)) => {
+                self.ledger.in_flight = None;
+                self.persist().await?;
+                return Err(JobError::Reteach {
+                    action: "could not download a certificate from reteach",
+                    source: ReteachError::Unavailable {
+                        message: error.to_string(),
+                    },
+                });
+            }
+            Err(refused) => {
+                self.ledger.in_flight = None;
+                self.summary.failed += 1;
+                self.failures.push(
+                    Some(personio_id.to_string()),
+                    Some(certificate_id.to_string()),
+                    refused.to_string(),
                 );
                 return Ok(self.pend(completion, PendingReason::Rejected));
             }

@@ -438,6 +438,30 @@ async fn rejected_document_is_reported_and_retried_every_run() {
 }
 
 #[tokio::test]
+async fn download_that_is_not_a_pdf_is_never_uploaded() {
+    let personio = FakePersonio::default();
+    let reteach = reteach_with(vec![completion("a", Some("1"), "2026-01-01T00:00:00Z")]);
+    reteach
+        .html_downloads
+        .lock()
+        .unwrap()
+        .insert("https://reteach.test/certificates/a.pdf".into());
+    let store = MemoryLedgerStore::default();
+    let outcome = run_certificate_sync(
+        &personio,
+        &reteach,
+        &input(CertificateLedgerStatus::default(), &store),
+    )
+    .await
+    .unwrap();
+    assert_eq!(*personio.upload_attempts.lock().unwrap(), 0);
+    assert_eq!(outcome.summary.failed, 1);
+    assert_eq!(outcome.failures[0].reason, "certificate file is not a PDF");
+    assert_eq!(outcome.ledger.pending[0].reason, "Rejected");
+    assert_eq!(outcome.ledger.in_flight, None);
+}
+
+#[tokio::test]
 async fn cursor_advances_and_recent_keeps_only_the_overlap() {
     let personio = FakePersonio::default();
     let reteach = reteach_with(vec![

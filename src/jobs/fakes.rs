@@ -200,6 +200,8 @@ pub struct FakeReteach {
     pub calls: Mutex<Vec<&'static str>>,
     /// Certificate URLs whose download fails as unavailable.
     pub failing_downloads: Mutex<HashSet<String>>,
+    /// Certificate URLs that serve an HTML page instead of a PDF.
+    pub html_downloads: Mutex<HashSet<String>>,
 }
 
 impl FakeReteach {
@@ -352,6 +354,9 @@ impl ReteachApi for FakeReteach {
             return Err(ReteachError::Unavailable {
                 message: "HTTP 502".into(),
             });
+        }
+        if lock(&self.html_downloads).contains(url) {
+            return Ok(PdfStream::from_bytes(b"<html>Sign in</html>".to_vec()));
         }
         Ok(PdfStream::from_bytes(b"%PDF-1.4 certificate".to_vec()))
     }

@@ -8,6 +8,7 @@ mod error;
 mod failures;
 #[cfg(test)]
 mod fakes;
+pub mod pdf_check;
 
 pub use certificate::{
     resolve_category, run_certificate_sync, CertificateJobInput, CertificateJobOutcome,

@@ -40,13 +40,19 @@ pub struct DesiredEmployee {
     pub external_id: String,
     /// Trimmed e-mail address (case preserved).
     pub email: String,
+    /// First name, trimmed and shortened to [`MAX_TEXT_CHARS`].
     pub first_name: Option<String>,
+    /// Last name, trimmed and shortened to [`MAX_TEXT_CHARS`].
     pub last_name: Option<String>,
+    /// Position (job title).
     pub position: Option<String>,
+    /// Department; `None` when Personio has none.
     pub department: Option<String>,
-    /// Personio `office`.
+    /// Personio `office`; `None` when Personio has none.
     pub location: Option<String>,
+    /// Gender, when Personio's value is one reteach knows.
     pub gender: Option<Gender>,
+    /// First day of employment.
     pub hire_date: Option<NaiveDate>,
     /// `termination_date`, else `contract_end_date`: the last day of employment.
     pub end_of_employment: Option<NaiveDate>,
