@@ -131,6 +131,8 @@ pub async fn run_employee_sync(
     for entry in &plan.entries {
         if let EmployeeAction::Skip { reason } = entry.action {
             failures.push(Some(entry.personio_id.clone()), None, reason);
+        } else if let Some(warning) = entry.warning {
+            failures.push(Some(entry.personio_id.clone()), None, warning);
         }
     }
 

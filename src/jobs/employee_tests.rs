@@ -442,3 +442,28 @@ async fn run_without_cursor_is_full_even_when_incremental_was_asked() {
     assert_eq!(outcome.summary.mode, SyncMode::Full);
     assert_eq!(personio.listings.lock().unwrap()[0], None);
 }
+
+#[tokio::test]
+async fn incremental_email_change_onto_a_taken_address_syncs_the_rest_and_reports_it() {
+    let personio = personio_with(vec![employee("1"), employee("2")]);
+    let reteach = FakeReteach::default();
+    run_employee_sync(&personio, &reteach, &full())
+        .await
+        .unwrap();
+    touch(&personio, "1", "2026-11-26T08:58:00Z", |e| {
+        e.email = Some("user2@example.com".into());
+        e.termination_date = NaiveDate::from_ymd_opt(2026, 11, 1);
+    });
+    let outcome = run_employee_sync(&personio, &reteach, &incremental("2026-11-26T08:55:00Z"))
+        .await
+        .unwrap();
+    assert_eq!(reteach.calls_of("find_by_email"), 1);
+    assert_eq!((outcome.summary.updated, outcome.summary.locked), (1, 1));
+    let user = reteach.customer("1").unwrap();
+    assert_eq!(user.email.as_deref(), Some("user1@example.com"));
+    assert_eq!(user.set_inactive_at, Some(at("2026-11-02T00:00:00Z")));
+    assert_eq!(outcome.failures.len(), 1);
+    assert!(outcome.failures[0]
+        .reason
+        .starts_with("e-mail address shared with another employee"));
+}

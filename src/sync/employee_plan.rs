@@ -1,12 +1,12 @@
 //! Diffs Personio employees against reteach users and decides, per employee, what to write.
 //! Never deletes: a reteach user holds learning history and certificates.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
-use super::employee_mapping::{map_employee, DesiredEmployee};
+use super::employee_mapping::{map_employee, DesiredEmployee, MappingError};
 use super::lock_window::{is_locked_at, today_in, LockWindow};
 use super::model::{CustomerFields, CustomerPatch, PersonioEmployee, ReteachCustomer};
 
@@ -16,6 +16,12 @@ pub const REASON_SHARED_EMAIL: &str = "e-mail address shared with another employ
 /// Skip reason when the e-mail address belongs to a reteach user that is not linked to any employee
 /// while this employee is already linked to a different reteach user.
 pub const REASON_EMAIL_TAKEN: &str = "e-mail address used by another reteach user";
+/// Warning when a linked employee's new address is shared; the other fields are still synced.
+pub const WARNING_SHARED_EMAIL: &str =
+    "e-mail address shared with another employee; e-mail not changed, other fields synced";
+/// Warning when a linked employee's new address belongs to another reteach user.
+pub const WARNING_EMAIL_TAKEN: &str =
+    "e-mail address used by another reteach user; e-mail not changed, other fields synced";
 
 /// What to do for one employee.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,6 +59,9 @@ pub struct PlannedEmployee {
     pub action: EmployeeAction,
     /// Whether the employee is locked after the action (false for skips).
     pub locked_after: bool,
+    /// A PII-free note for status when part of the change could not be applied (the e-mail
+    /// address collides with another login); the rest of the action still happens.
+    pub warning: Option<&'static str>,
 }
 
 /// Counters of a plan, in the shape of the status summary.
@@ -112,36 +121,36 @@ impl EmployeePlan {
     ) -> Self {
         let index = CustomerIndex::new(customers);
         let today = today_in(now, tz);
-        let mut emails_in_use: HashSet<String> = HashSet::with_capacity(employees.len());
+        let mapped: Vec<_> = employees.iter().map(map_employee).collect();
+        let email_holders = email_holders(&mapped, &index);
         let entries = employees
             .iter()
-            .map(|employee| {
-                let action = match map_employee(employee) {
-                    Err(error) => EmployeeAction::Skip {
-                        reason: error.reason(),
-                    },
-                    Ok(desired) => {
-                        if emails_in_use.insert(desired.email.to_lowercase()) {
-                            let window =
-                                LockWindow::new(desired.hire_date, desired.end_of_employment, tz);
-                            let locked_after = window.is_locked(today);
-                            let action = plan_one(&desired, &window, &index, now);
-                            return PlannedEmployee {
-                                personio_id: employee.id.clone(),
-                                locked_after: locked_after
-                                    && !matches!(action, EmployeeAction::Skip { .. }),
-                                action,
-                            };
-                        }
-                        EmployeeAction::Skip {
-                            reason: REASON_SHARED_EMAIL,
+            .zip(&mapped)
+            .map(|(employee, mapped)| {
+                let desired = match mapped {
+                    Ok(desired) => desired,
+                    Err(error) => {
+                        return PlannedEmployee {
+                            personio_id: employee.id.clone(),
+                            action: EmployeeAction::Skip {
+                                reason: error.reason(),
+                            },
+                            locked_after: false,
+                            warning: None,
                         }
                     }
                 };
+                let holds_email = email_holders
+                    .get(&desired.email.to_lowercase())
+                    .is_some_and(|holder| *holder == desired.external_id.as_str());
+                let window = LockWindow::new(desired.hire_date, desired.end_of_employment, tz);
+                let (action, warning) = plan_one(desired, &window, &index, holds_email, now);
                 PlannedEmployee {
                     personio_id: employee.id.clone(),
+                    locked_after: window.is_locked(today)
+                        && !matches!(action, EmployeeAction::Skip { .. }),
                     action,
-                    locked_after: false,
+                    warning,
                 }
             })
             .collect();
@@ -185,50 +194,87 @@ impl<'a> CustomerIndex<'a> {
     }
 }
 
+/// Decides, per e-mail address shared by several employees, which one may use it: the one whose
+/// reteach user already has it, else the first in Personio's order.
+fn email_holders<'a>(
+    mapped: &'a [Result<DesiredEmployee, MappingError>],
+    index: &CustomerIndex<'_>,
+) -> HashMap<String, &'a str> {
+    let mut holders: HashMap<String, &'a str> = HashMap::with_capacity(mapped.len());
+    for desired in mapped.iter().flatten() {
+        let email = desired.email.to_lowercase();
+        let owns_in_reteach = index
+            .by_email
+            .get(&email)
+            .and_then(|owner| owner.external_id.as_deref())
+            == Some(desired.external_id.as_str());
+        if owns_in_reteach {
+            holders.insert(email, &desired.external_id);
+        } else {
+            holders.entry(email).or_insert(&desired.external_id);
+        }
+    }
+    holders
+}
+
+/// The action for one valid employee, and a warning when the e-mail address could not be applied.
 fn plan_one(
     desired: &DesiredEmployee,
     window: &LockWindow,
     index: &CustomerIndex<'_>,
+    holds_email: bool,
     now: DateTime<Utc>,
-) -> EmployeeAction {
+) -> (EmployeeAction, Option<&'static str>) {
     let email_owner = index.by_email.get(&desired.email.to_lowercase()).copied();
     let linked = index
         .by_external_id
         .get(desired.external_id.as_str())
         .copied();
-    match (linked, email_owner) {
-        (Some(customer), owner) => {
-            if let Some(owner) = owner.filter(|owner| owner.id != customer.id) {
-                // Changing the address would collide with another user's login.
-                return EmployeeAction::Skip {
-                    reason: if linked_elsewhere(owner, &desired.external_id) {
-                        REASON_SHARED_EMAIL
-                    } else {
-                        REASON_EMAIL_TAKEN
-                    },
-                };
+    let skip = |reason| (EmployeeAction::Skip { reason }, None);
+    let Some(customer) = linked else {
+        return match email_owner {
+            _ if !holds_email => skip(REASON_SHARED_EMAIL),
+            Some(owner) if linked_elsewhere(owner, &desired.external_id) => {
+                skip(REASON_SHARED_EMAIL)
             }
-            diff(desired, window, customer, false, now)
-        }
-        (None, Some(owner)) if linked_elsewhere(owner, &desired.external_id) => {
-            EmployeeAction::Skip {
-                reason: REASON_SHARED_EMAIL,
-            }
-        }
-        // Found by e-mail and not linked yet: adopt the user and stamp the Personio id.
-        (None, Some(owner)) => diff(desired, window, owner, true, now),
-        (None, None) => EmployeeAction::Create(CustomerFields {
-            external_id: desired.external_id.clone(),
-            email: desired.email.clone(),
-            first_name: desired.first_name.clone(),
-            last_name: desired.last_name.clone(),
-            position: desired.position.clone(),
-            department: desired.department.clone(),
-            location: desired.location.clone(),
-            gender: desired.gender,
-            set_active_at: window.set_active_at,
-            set_inactive_at: window.set_inactive_at,
-        }),
+            // Found by e-mail and not linked yet: adopt the user and stamp the Personio id.
+            Some(owner) => (diff(desired, window, owner, true, false, now), None),
+            None => (EmployeeAction::Create(create_fields(desired, window)), None),
+        };
+    };
+    // Already linked: the other fields (above all the lock dates) are still synced when the new
+    // address cannot be used, because it would collide with another login.
+    let conflict = if !holds_email {
+        Some(WARNING_SHARED_EMAIL)
+    } else {
+        email_owner
+            .filter(|owner| owner.id != customer.id)
+            .map(|owner| {
+                if linked_elsewhere(owner, &desired.external_id) {
+                    WARNING_SHARED_EMAIL
+                } else {
+                    WARNING_EMAIL_TAKEN
+                }
+            })
+    };
+    (
+        diff(desired, window, customer, false, conflict.is_some(), now),
+        conflict,
+    )
+}
+
+fn create_fields(desired: &DesiredEmployee, window: &LockWindow) -> CustomerFields {
+    CustomerFields {
+        external_id: desired.external_id.clone(),
+        email: desired.email.clone(),
+        first_name: desired.first_name.clone(),
+        last_name: desired.last_name.clone(),
+        position: desired.position.clone(),
+        department: desired.department.clone(),
+        location: desired.location.clone(),
+        gender: desired.gender,
+        set_active_at: window.set_active_at,
+        set_inactive_at: window.set_inactive_at,
     }
 }
 
@@ -260,6 +306,7 @@ fn diff(
     window: &LockWindow,
     customer: &ReteachCustomer,
     stamp_external_id: bool,
+    keep_email: bool,
     now: DateTime<Utc>,
 ) -> EmployeeAction {
     let mut changed = Vec::new();
@@ -273,7 +320,7 @@ fn diff(
         .email
         .as_deref()
         .is_some_and(|current| current.trim().eq_ignore_ascii_case(&desired.email));
-    if !same_email {
+    if !same_email && !keep_email {
         changed.push("email");
         patch.email = Some(Some(desired.email.clone()));
     }
@@ -495,17 +542,55 @@ mod tests {
     }
 
     #[test]
-    fn skips_email_change_onto_another_users_address() {
+    fn keeps_email_but_syncs_other_fields_when_new_address_is_taken() {
         let me = synced("c1", &employee("1", "me@example.com"));
         let mut stranger = synced("c2", &employee("2", "taken@example.com"));
         stranger.external_id = None;
-        let action = single(&[employee("1", "taken@example.com")], &[me, stranger]);
+        let mut changed = employee("1", "taken@example.com");
+        changed.position = Some("Lead".into());
+        let plan = EmployeePlan::build(&[changed], &[me, stranger], now(), UTC);
+        let entry = &plan.entries[0];
+        assert_eq!(entry.warning, Some(WARNING_EMAIL_TAKEN));
+        let EmployeeAction::Update { patch, changed, .. } = &entry.action else {
+            panic!("expected update, got {:?}", entry.action);
+        };
+        assert_eq!(changed, &vec!["position"]);
+        assert_eq!(patch.email, None);
+    }
+
+    #[test]
+    fn locks_leaver_even_when_new_address_collides() {
+        let me = synced("c1", &employee("1", "me@example.com"));
+        let other = synced("c2", &employee("2", "taken@example.com"));
+        let mut leaving = employee("1", "taken@example.com");
+        leaving.termination_date = Some(day(2026, 11, 1));
+        let plan = EmployeePlan::build(&[leaving], &[me, other], now(), UTC);
+        assert_eq!(plan.entries[0].warning, Some(WARNING_SHARED_EMAIL));
+        let EmployeeAction::Update { locks, patch, .. } = &plan.entries[0].action else {
+            panic!("expected update");
+        };
+        assert!(locks);
+        assert_eq!(patch.email, None);
+    }
+
+    #[test]
+    fn shared_email_goes_to_the_employee_whose_user_already_has_it() {
+        let owner = employee("2", "same@example.com");
+        let customer = synced("c2", &owner);
+        let plan = EmployeePlan::build(
+            &[employee("1", "same@example.com"), owner],
+            &[customer],
+            now(),
+            UTC,
+        );
         assert_eq!(
-            action,
+            plan.entries[0].action,
             EmployeeAction::Skip {
-                reason: REASON_EMAIL_TAKEN
+                reason: REASON_SHARED_EMAIL
             }
         );
+        assert_eq!(plan.entries[1].action, EmployeeAction::Unchanged);
+        assert_eq!(plan.entries[1].warning, None);
     }
 
     #[test]
