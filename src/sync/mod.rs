@@ -1,7 +1,15 @@
 //! The sync core: pure functions from upstream data to plans. No Kubernetes, no HTTP, no clock reads:
 //! everything it needs is passed in, so it is tested with plain data.
 
+pub mod certificate_plan;
 pub mod duration;
+pub mod employee_mapping;
+pub mod employee_plan;
+pub mod lock_window;
 pub mod model;
 
+pub use certificate_plan::{certificate_marker, has_marker};
+pub use employee_mapping::{map_employee, DesiredEmployee, MappingError};
+pub use employee_plan::{EmployeeAction, EmployeePlan, PlanCounts, PlannedEmployee};
+pub use lock_window::LockWindow;
 pub use model::*;

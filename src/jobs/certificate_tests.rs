@@ -1,0 +1,673 @@
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::{Europe, UTC};
+
+use super::*;
+use crate::api::{CertificateLedgerStatus, RecentUpload};
+use crate::jobs::fakes::{FakeDocument, FakePersonio, FakeReteach, UploadFault};
+use crate::sync::DocumentCategory;
+
+const CATEGORY: i64 = 7;
+
+fn at(text: &str) -> DateTime<Utc> {
+    text.parse().unwrap()
+}
+
+fn now() -> DateTime<Utc> {
+    at("2026-11-26T09:00:00Z")
+}
+
+fn completion(id: &str, employee: Option<&str>, completed_at: &str) -> Completion {
+    Completion {
+        participation_id: format!("p-{id}"),
+        certificate_id: Some(id.into()),
+        certificate_url: Some(format!("https://reteach.test/certificates/{id}.pdf")),
+        course_name: format!("Course {id}"),
+        completed_at: at(completed_at),
+        customer_external_id: employee.map(Into::into),
+        customer_id: format!("c-{id}"),
+    }
+}
+
+fn reteach_with(completions: Vec<Completion>) -> FakeReteach {
+    let reteach = FakeReteach::default();
+    *reteach.completions.lock().unwrap() = completions;
+    reteach
+}
+
+fn input<'a>(
+    ledger: CertificateLedgerStatus,
+    store: &'a dyn LedgerStore,
+) -> CertificateJobInput<'a> {
+    CertificateJobInput {
+        now: now(),
+        tz: UTC,
+        dry_run: false,
+        category_id: CATEGORY,
+        title_template: "Certificate: {course}".into(),
+        overlap: CertificateJobInput::default_overlap(),
+        ledger,
+        store,
+        cancel: CancellationToken::new(),
+    }
+}
+
+fn present(personio: &FakePersonio, certificate_id: &str, employee: &str) {
+    personio.documents.lock().unwrap().push(FakeDocument {
+        employee_id: employee.into(),
+        category_id: CATEGORY,
+        title: "Certificate".into(),
+        date: NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+        file_name: "certificate.pdf".into(),
+        comment: certificate_marker(certificate_id),
+        size: 1,
+    });
+}
+
+fn in_flight(certificate_id: &str, employee: &str) -> CertificateLedgerStatus {
+    CertificateLedgerStatus {
+        cursor: Some(at("2026-11-20T00:00:00Z")),
+        in_flight: Some(InFlightCertificate {
+            certificate_id: certificate_id.into(),
+            personio_id: employee.into(),
+            started_at: at("2026-11-25T09:00:00Z"),
+        }),
+        ..Default::default()
+    }
+}
+
+/// A store that fails every save.
+struct FailingStore;
+
+#[async_trait]
+impl LedgerStore for FailingStore {
+    async fn save(&self, _: &CertificateLedgerStatus) -> Result<(), LedgerError> {
+        Err(LedgerError("conflict".into()))
+    }
+}
+
+/// A store that records, at every save, the upload in flight and how many documents Personio
+/// already holds for it.
+struct WitnessStore {
+    personio: Arc<FakePersonio>,
+    seen: Mutex<Vec<(String, usize)>>,
+}
+
+#[async_trait]
+impl LedgerStore for WitnessStore {
+    async fn save(&self, ledger: &CertificateLedgerStatus) -> Result<(), LedgerError> {
+        if let Some(in_flight) = &ledger.in_flight {
+            let stored = self.personio.documents_for(&in_flight.certificate_id);
+            self.seen
+                .lock()
+                .unwrap()
+                .push((in_flight.certificate_id.clone(), stored));
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn backfill_uploads_every_past_certificate_once() {
+    let personio = FakePersonio::default();
+    let reteach = reteach_with(vec![
+        completion("b", Some("2"), "2025-03-01T10:00:00Z"),
+        completion("a", Some("1"), "2024-01-01T23:30:00Z"),
+    ]);
+    let store = MemoryLedgerStore::default();
+    let first_input = CertificateJobInput {
+        tz: Europe::Berlin,
+        ..input(CertificateLedgerStatus::default(), &store)
+    };
+    let outcome = run_certificate_sync(&personio, &reteach, &first_input)
+        .await
+        .unwrap();
+    assert!(outcome.summary.backfill);
+    assert_eq!((outcome.summary.found, outcome.summary.uploaded), (2, 2));
+    assert_eq!(outcome.uploaded_total_delta, 2);
+    assert_eq!(outcome.ledger.cursor, Some(at("2025-03-01T10:00:00Z")));
+    assert_eq!(outcome.ledger.in_flight, None);
+    assert_eq!(store.latest(), Some(outcome.ledger.clone()));
+
+    let documents = personio.documents.lock().unwrap().clone();
+    assert_eq!(documents.len(), 2);
+    let first = &documents[0];
+    assert_eq!(first.employee_id, "1");
+    assert_eq!(first.category_id, CATEGORY);
+    assert_eq!(first.title, "Certificate: Course a");
+    // 23:30 UTC is already the next day in Berlin.
+    assert_eq!(first.date, NaiveDate::from_ymd_opt(2024, 1, 2).unwrap());
+    assert_eq!(first.comment, "reteach-certificate:a");
+    assert_eq!(first.file_name, "certificate-a.pdf");
+    assert!(first.size > 0);
+
+    let again = run_certificate_sync(&personio, &reteach, &input(outcome.ledger, &store))
+        .await
+        .unwrap();
+    assert!(!again.summary.backfill);
+    assert_eq!(again.summary.uploaded, 0);
+    assert_eq!(personio.documents.lock().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn records_intent_before_every_upload() {
+    let personio = Arc::new(FakePersonio::default());
+    let reteach = reteach_with(vec![
+        completion("a", Some("1"), "2026-01-01T00:00:00Z"),
+        completion("b", Some("1"), "2026-01-02T00:00:00Z"),
+    ]);
+    let store = WitnessStore {
+        personio: personio.clone(),
+        seen: Mutex::new(Vec::new()),
+    };
+    run_certificate_sync(
+        personio.as_ref(),
+        &reteach,
+        &input(CertificateLedgerStatus::default(), &store),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        *store.seen.lock().unwrap(),
+        [("a".to_string(), 0), ("b".to_string(), 0)]
+    );
+    assert_eq!(personio.documents_for("a"), 1);
+    assert_eq!(personio.documents_for("b"), 1);
+}
+
+#[tokio::test]
+async fn in_flight_certificate_found_in_personio_is_not_uploaded_again() {
+    let personio = FakePersonio::default();
+    present(&personio, "a", "1");
+    let reteach = reteach_with(vec![completion("a", Some("1"), "2026-11-25T08:00:00Z")]);
+    let store = MemoryLedgerStore::default();
+    let outcome = run_certificate_sync(&personio, &reteach, &input(in_flight("a", "1"), &store))
+        .await
+        .unwrap();
+    assert_eq!(outcome.summary.already_present, 1);
+    assert_eq!(outcome.summary.uploaded, 0);
+    assert_eq!(outcome.uploaded_total_delta, 1);
+    assert_eq!(personio.documents_for("a"), 1);
+    assert_eq!(*personio.upload_attempts.lock().unwrap(), 0);
+    assert_eq!(outcome.ledger.in_flight, None);
+}
+
+#[tokio::test]
+async fn in_flight_certificate_missing_in_personio_is_uploaded_once() {
+    let personio = FakePersonio::default();
+    let reteach = reteach_with(vec![completion("a", Some("1"), "2026-11-25T08:00:00Z")]);
+    let store = MemoryLedgerStore::default();
+    let outcome = run_certificate_sync(&personio, &reteach, &input(in_flight("a", "1"), &store))
+        .await
+        .unwrap();
+    assert_eq!(outcome.summary.already_present, 0);
+    assert_eq!(outcome.summary.uploaded, 1);
+    assert_eq!(personio.documents_for("a"), 1);
+}
+
+#[tokio::test]
+async fn failing_save_prevents_any_upload() {
+    let personio = FakePersonio::default();
+    let reteach = reteach_with(vec![completion("a", Some("1"), "2026-01-01T00:00:00Z")]);
+    let error = run_certificate_sync(
+        &personio,
+        &reteach,
+        &input(CertificateLedgerStatus::default(), &FailingStore),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(error.root(), JobError::Ledger(_)));
+    assert!(error.is_transient());
+    assert_eq!(*personio.upload_attempts.lock().unwrap(), 0);
+    assert_eq!(reteach.calls_of("download"), 0);
+}
+
+#[tokio::test]
+async fn upload_timeout_keeps_in_flight_and_next_run_does_not_duplicate() {
+    let personio = FakePersonio::default();
+    personio
+        .upload_faults
+        .lock()
+        .unwrap()
+        .push_back(UploadFault::StoreThenFail(PersonioError::Unavailable {
+            message: "timeout".into(),
+            maybe_applied: true,
+            trace_id: None,
+        }));
+    let reteach = reteach_with(vec![
+        completion("a", Some("1"), "2026-01-01T00:00:00Z"),
+        completion("b", Some("2"), "2026-01-02T00:00:00Z"),
+    ]);
+    let store = MemoryLedgerStore::default();
+    let error = run_certificate_sync(
+        &personio,
+        &reteach,
+        &input(CertificateLedgerStatus::default(), &store),
+    )
+    .await
+    .unwrap_err();
+    assert!(error.is_transient());
+    let saved = store.latest().unwrap();
+    assert_eq!(saved.in_flight.as_ref().unwrap().certificate_id, "a");
+    assert_eq!(personio.documents_for("b"), 0);
+
+    let outcome = run_certificate_sync(&personio, &reteach, &input(saved, &store))
+        .await
+        .unwrap();
+    assert_eq!(outcome.summary.already_present, 1);
+    assert_eq!(outcome.summary.uploaded, 1);
+    assert_eq!(personio.documents_for("a"), 1);
+    assert_eq!(personio.documents_for("b"), 1);
+    assert_eq!(outcome.ledger.cursor, Some(at("2026-01-02T00:00:00Z")));
+}
+
+#[tokio::test]
+async fn interrupted_run_reports_the_uploads_before_the_stop() {
+    let personio = FakePersonio::default();
+    personio.upload_faults.lock().unwrap().extend([
+        UploadFault::Succeed,
+        UploadFault::StoreThenFail(PersonioError::Unavailable {
+            message: "timeout".into(),
+            maybe_applied: true,
+            trace_id: None,
+        }),
+    ]);
+    let reteach = reteach_with(vec![
+        completion("a", Some("1"), "2026-01-01T00:00:00Z"),
+        completion("b", Some("1"), "2026-01-02T00:00:00Z"),
+    ]);
+    let store = MemoryLedgerStore::default();
+    let error = run_certificate_sync(
+        &personio,
+        &reteach,
+        &input(CertificateLedgerStatus::default(), &store),
+    )
+    .await
+    .unwrap_err();
+    assert!(error.is_transient());
+    assert!(matches!(error.root(), JobError::Personio { .. }));
+    let partial = error.partial_outcome().unwrap();
+    assert_eq!(partial.summary.uploaded, 1);
+    assert_eq!(partial.uploaded_total_delta, 1);
+    let saved = store.latest().unwrap();
+    assert_eq!(saved.cursor, Some(at("2026-01-01T00:00:00Z")));
+    assert_eq!(saved.in_flight.unwrap().certificate_id, "b");
+}
+
+#[tokio::test]
+async fn upload_refused_before_sending_clears_intent_and_stops() {
+    let personio = FakePersonio::default();
+    personio
+        .upload_faults
+        .lock()
+        .unwrap()
+        .push_back(UploadFault::FailBefore(PersonioError::Unavailable {
+            message: "HTTP 429".into(),
+            maybe_applied: false,
+            trace_id: None,
+        }));
+    let reteach = reteach_with(vec![completion("a", Some("1"), "2026-01-01T00:00:00Z")]);
+    let store = MemoryLedgerStore::default();
+    let error = run_certificate_sync(
+        &personio,
+        &reteach,
+        &input(CertificateLedgerStatus::default(), &store),
+    )
+    .await
+    .unwrap_err();
+    assert!(error.is_transient());
+    let saved = store.latest().unwrap();
+    assert_eq!(saved.in_flight, None);
+    assert_eq!(saved.cursor, None);
+}
+
+#[tokio::test]
+async fn certificate_waits_for_its_pdf_and_is_uploaded_when_ready() {
+    let personio = FakePersonio::default();
+    let mut generating = completion("a", Some("1"), "2026-01-01T00:00:00Z");
+    generating.certificate_id = None;
+    generating.certificate_url = None;
+    let reteach = reteach_with(vec![
+        generating,
+        completion("b", Some("1"), "2026-02-01T00:00:00Z"),
+    ]);
+    let store = MemoryLedgerStore::default();
+    let first = run_certificate_sync(
+        &personio,
+        &reteach,
+        &input(CertificateLedgerStatus::default(), &store),
+    )
+    .await
+    .unwrap();
+    assert_eq!(first.summary.pending_pdf, 1);
+    assert_eq!(first.summary.uploaded, 1);
+    assert_eq!(first.ledger.pending.len(), 1);
+    assert_eq!(first.ledger.pending[0].reason, "PdfPending");
+    // The cursor may pass it: it is tracked in `pending`.
+    assert_eq!(first.ledger.cursor, Some(at("2026-02-01T00:00:00Z")));
+
+    *reteach.completions.lock().unwrap().first_mut().unwrap() =
+        completion("a", Some("1"), "2026-01-01T00:00:00Z");
+    let second = run_certificate_sync(&personio, &reteach, &input(first.ledger, &store))
+        .await
+        .unwrap();
+    assert_eq!(second.summary.uploaded, 1);
+    assert!(second.ledger.pending.is_empty());
+    assert_eq!(personio.documents_for("a"), 1);
+    assert_eq!(personio.documents_for("b"), 1);
+}
+
+#[tokio::test]
+async fn certificate_of_unknown_employee_is_uploaded_once_the_employee_is_known() {
+    let personio = FakePersonio::default();
+    *personio.known_employees.lock().unwrap() = Some(HashSet::from(["1".to_string()]));
+    let reteach = reteach_with(vec![
+        completion("a", None, "2026-01-01T00:00:00Z"),
+        completion("b", Some("2"), "2026-01-02T00:00:00Z"),
+    ]);
+    let store = MemoryLedgerStore::default();
+    let first = run_certificate_sync(
+        &personio,
+        &reteach,
+        &input(CertificateLedgerStatus::default(), &store),
+    )
+    .await
+    .unwrap();
+    assert_eq!(first.summary.unknown_employee, 2);
+    assert_eq!(first.summary.uploaded, 0);
+    assert_eq!(first.ledger.pending.len(), 2);
+    assert!(first
+        .ledger
+        .pending
+        .iter()
+        .all(|p| p.reason == "UnknownEmployee"));
+    let failure_ids: Vec<_> = first
+        .failures
+        .iter()
+        .map(|f| f.certificate_id.as_deref())
+        .collect();
+    assert_eq!(failure_ids, [Some("a"), Some("b")]);
+
+    // The EmployeeSync links the user; Personio gets the employee.
+    reteach.completions.lock().unwrap()[0].customer_external_id = Some("1".into());
+    personio
+        .known_employees
+        .lock()
+        .unwrap()
+        .as_mut()
+        .unwrap()
+        .insert("2".into());
+    let second = run_certificate_sync(&personio, &reteach, &input(first.ledger, &store))
+        .await
+        .unwrap();
+    assert_eq!(second.summary.uploaded, 2);
+    assert!(second.ledger.pending.is_empty());
+}
+
+#[tokio::test]
+async fn rejected_document_is_reported_and_retried_every_run() {
+    let personio = FakePersonio::default();
+    personio
+        .upload_faults
+        .lock()
+        .unwrap()
+        .push_back(UploadFault::FailBefore(PersonioError::Rejected {
+            endpoint: "documents",
+            message: "file too large".into(),
+        }));
+    let reteach = reteach_with(vec![completion("a", Some("1"), "2026-01-01T00:00:00Z")]);
+    let store = MemoryLedgerStore::default();
+    let first = run_certificate_sync(
+        &personio,
+        &reteach,
+        &input(CertificateLedgerStatus::default(), &store),
+    )
+    .await
+    .unwrap();
+    assert_eq!(first.summary.failed, 1);
+    assert_eq!(first.ledger.pending[0].reason, "Rejected");
+    assert_eq!(first.failures[0].certificate_id.as_deref(), Some("a"));
+
+    let second = run_certificate_sync(&personio, &reteach, &input(first.ledger, &store))
+        .await
+        .unwrap();
+    assert_eq!(second.summary.uploaded, 1);
+    assert!(second.ledger.pending.is_empty());
+}
+
+#[tokio::test]
+async fn download_that_is_not_a_pdf_is_never_uploaded() {
+    let personio = FakePersonio::default();
+    let reteach = reteach_with(vec![completion("a", Some("1"), "2026-01-01T00:00:00Z")]);
+    reteach
+        .html_downloads
+        .lock()
+        .unwrap()
+        .insert("https://reteach.test/certificates/a.pdf".into());
+    let store = MemoryLedgerStore::default();
+    let outcome = run_certificate_sync(
+        &personio,
+        &reteach,
+        &input(CertificateLedgerStatus::default(), &store),
+    )
+    .await
+    .unwrap();
+    assert_eq!(*personio.upload_attempts.lock().unwrap(), 0);
+    assert_eq!(outcome.summary.failed, 1);
+    assert_eq!(outcome.failures[0].reason, "certificate file is not a PDF");
+    assert_eq!(outcome.ledger.pending[0].reason, "Rejected");
+    assert_eq!(outcome.ledger.in_flight, None);
+}
+
+#[tokio::test]
+async fn cursor_advances_and_recent_keeps_only_the_overlap() {
+    let personio = FakePersonio::default();
+    let reteach = reteach_with(vec![
+        completion("old", Some("1"), "2026-01-01T09:00:00Z"),
+        completion("edge", Some("1"), "2026-01-01T09:50:00Z"),
+        completion("last", Some("1"), "2026-01-01T10:00:00Z"),
+    ]);
+    let store = MemoryLedgerStore::default();
+    let outcome = run_certificate_sync(
+        &personio,
+        &reteach,
+        &input(CertificateLedgerStatus::default(), &store),
+    )
+    .await
+    .unwrap();
+    assert_eq!(outcome.ledger.cursor, Some(at("2026-01-01T10:00:00Z")));
+    let recent: Vec<_> = outcome
+        .ledger
+        .recent
+        .iter()
+        .map(|r| r.certificate_id.as_str())
+        .collect();
+    assert_eq!(recent, ["edge", "last"]);
+
+    // A late listing inside the overlap is not uploaded twice; a new one is uploaded.
+    reteach
+        .completions
+        .lock()
+        .unwrap()
+        .push(completion("new", Some("1"), "2026-01-01T11:00:00Z"));
+    let next = run_certificate_sync(&personio, &reteach, &input(outcome.ledger, &store))
+        .await
+        .unwrap();
+    assert_eq!(next.summary.found, 1);
+    assert_eq!(next.summary.uploaded, 1);
+    assert_eq!(personio.documents.lock().unwrap().len(), 4);
+    assert_eq!(
+        next.ledger.recent,
+        [RecentUpload {
+            certificate_id: "new".into(),
+            completed_at: at("2026-01-01T11:00:00Z")
+        }]
+    );
+}
+
+#[tokio::test]
+async fn dry_run_uploads_and_saves_nothing() {
+    let personio = FakePersonio::default();
+    let reteach = reteach_with(vec![
+        completion("a", Some("1"), "2026-01-01T00:00:00Z"),
+        completion("b", None, "2026-01-02T00:00:00Z"),
+    ]);
+    let store = MemoryLedgerStore::default();
+    let dry = CertificateJobInput {
+        dry_run: true,
+        ..input(CertificateLedgerStatus::default(), &store)
+    };
+    let outcome = run_certificate_sync(&personio, &reteach, &dry)
+        .await
+        .unwrap();
+    assert!(outcome.summary.dry_run);
+    assert_eq!(outcome.summary.uploaded, 1);
+    assert_eq!(outcome.summary.unknown_employee, 1);
+    assert_eq!(outcome.ledger, CertificateLedgerStatus::default());
+    assert!(store.history().is_empty());
+    assert_eq!(*personio.upload_attempts.lock().unwrap(), 0);
+    assert_eq!(reteach.calls_of("download"), 0);
+}
+
+#[tokio::test]
+async fn cancelled_run_saves_progress_without_passing_unhandled_certificates() {
+    let personio = FakePersonio::default();
+    let reteach = reteach_with(vec![completion("a", Some("1"), "2026-01-01T00:00:00Z")]);
+    let store = MemoryLedgerStore::default();
+    let cancelled = input(CertificateLedgerStatus::default(), &store);
+    cancelled.cancel.cancel();
+    let outcome = run_certificate_sync(&personio, &reteach, &cancelled)
+        .await
+        .unwrap();
+    assert_eq!(outcome.summary.found, 1);
+    assert_eq!(outcome.summary.uploaded, 0);
+    assert_eq!(outcome.ledger.cursor, None);
+    assert_eq!(*personio.upload_attempts.lock().unwrap(), 0);
+}
+
+#[tokio::test]
+async fn transient_download_failure_stops_without_leaving_an_intent() {
+    let personio = FakePersonio::default();
+    let reteach = reteach_with(vec![completion("a", Some("1"), "2026-01-01T00:00:00Z")]);
+    reteach
+        .failing_downloads
+        .lock()
+        .unwrap()
+        .insert("https://reteach.test/certificates/a.pdf".into());
+    let store = MemoryLedgerStore::default();
+    let error = run_certificate_sync(
+        &personio,
+        &reteach,
+        &input(CertificateLedgerStatus::default(), &store),
+    )
+    .await
+    .unwrap_err();
+    assert!(error.is_transient());
+    assert!(error.to_string().contains("reteach"));
+    assert_eq!(store.latest().unwrap().in_flight, None);
+    assert_eq!(*personio.upload_attempts.lock().unwrap(), 0);
+}
+
+#[tokio::test]
+async fn full_pending_list_stops_the_cursor() {
+    let personio = FakePersonio::default();
+    let completions: Vec<_> = (0..=crate::sync::certificate_plan::MAX_PENDING)
+        .map(|i| {
+            let mut c = completion(&format!("{i:05}"), Some("1"), "2026-01-01T00:00:00Z");
+            c.completed_at += chrono::Duration::seconds(i as i64);
+            c.certificate_url = None;
+            c
+        })
+        .collect();
+    let last_recorded = completions[crate::sync::certificate_plan::MAX_PENDING - 1].completed_at;
+    let reteach = reteach_with(completions);
+    let store = MemoryLedgerStore::default();
+    let outcome = run_certificate_sync(
+        &personio,
+        &reteach,
+        &input(CertificateLedgerStatus::default(), &store),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        outcome.ledger.pending.len(),
+        crate::sync::certificate_plan::MAX_PENDING
+    );
+    assert_eq!(outcome.ledger.cursor, Some(last_recorded));
+    assert!(outcome
+        .failures
+        .iter()
+        .any(|f| f.reason.starts_with("too many pending certificates")));
+}
+
+fn categories() -> FakePersonio {
+    let personio = FakePersonio::default();
+    *personio.categories.lock().unwrap() = vec![
+        DocumentCategory {
+            id: 1,
+            name: "Contracts".into(),
+        },
+        DocumentCategory {
+            id: 7,
+            name: "Learning Certificates".into(),
+        },
+    ];
+    personio
+}
+
+#[tokio::test]
+async fn resolves_category_by_exact_name_or_id() {
+    let personio = categories();
+    let by_name = DocumentCategoryRef {
+        id: None,
+        name: Some("Learning Certificates".into()),
+    };
+    assert_eq!(resolve_category(&personio, &by_name).await.unwrap(), 7);
+    let by_id = DocumentCategoryRef {
+        id: Some(1),
+        name: None,
+    };
+    assert_eq!(resolve_category(&personio, &by_id).await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn unknown_category_names_the_existing_ones() {
+    let personio = categories();
+    let wanted = DocumentCategoryRef {
+        id: None,
+        name: Some("learning certificates".into()),
+    };
+    let error = resolve_category(&personio, &wanted).await.unwrap_err();
+    assert!(error.is_config());
+    assert_eq!(
+        error.to_string(),
+        "the Personio document category \"learning certificates\" does not exist; existing categories: Contracts (id 1), Learning Certificates (id 7)"
+    );
+    let missing_id = DocumentCategoryRef {
+        id: Some(99),
+        name: None,
+    };
+    let error = resolve_category(&personio, &missing_id).await.unwrap_err();
+    assert!(error.to_string().contains("id 99"));
+}
+
+#[tokio::test]
+async fn category_ref_needs_exactly_one_of_id_and_name() {
+    let personio = categories();
+    for wanted in [
+        DocumentCategoryRef {
+            id: None,
+            name: None,
+        },
+        DocumentCategoryRef {
+            id: Some(7),
+            name: Some("Learning Certificates".into()),
+        },
+    ] {
+        let error = resolve_category(&personio, &wanted).await.unwrap_err();
+        assert!(matches!(error, JobError::InvalidCategoryRef));
+        assert!(error.is_config());
+    }
+}

@@ -1,0 +1,358 @@
+//! One EmployeeSync run: read employees from Personio, plan against reteach, apply the plan.
+//!
+//! Writes go out with a bounded concurrency of [`WRITE_CONCURRENCY`]: enough to hide request latency
+//! for a 10,000-employee backfill, small enough to stay well inside reteach's rate limits (the client
+//! throttles and retries on its own). Results are consumed in plan order, so reports are
+//! deterministic.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use chrono_tz::Tz;
+use futures::StreamExt;
+
+use crate::api::{EmployeeRunSummary, PlannedAction, RecordFailure, SyncMode};
+use crate::personio::PersonioApi;
+use crate::reteach::{ReteachApi, ReteachError};
+use crate::sync::employee_mapping::map_employee;
+use crate::sync::{
+    CustomerFields, EmployeeAction, EmployeePlan, PersonioEmployee, PlannedEmployee,
+    ReteachCustomer,
+};
+
+use super::error::JobError;
+use super::failures::FailureLog;
+
+/// Overlap subtracted from the cursor so that changes saved while the previous run read the list
+/// (and small clock differences to Personio) are not missed. Re-reading them is harmless.
+pub const INCREMENTAL_OVERLAP_MINUTES: i64 = 5;
+/// Below this many changed employees, users are looked up one by one instead of listing all.
+pub const LOOKUP_THRESHOLD: usize = 50;
+/// reteach writes in flight at once.
+pub const WRITE_CONCURRENCY: usize = 4;
+/// Most planned actions reported by a dry run.
+pub const MAX_PLANNED_SAMPLE: usize = 50;
+
+/// Everything one run needs besides the clients.
+#[derive(Clone, Debug)]
+pub struct EmployeeJobInput {
+    /// Start of the run; becomes the next cursor on success.
+    pub now: DateTime<Utc>,
+    /// Company time zone: day boundary of the locking rule and zone of Personio's `updated_since`.
+    pub tz: Tz,
+    /// Plan only, write nothing.
+    pub dry_run: bool,
+    /// Compare every employee. Also happens when there is no cursor yet.
+    pub full: bool,
+    /// Watermark of the last successful run.
+    pub cursor: Option<DateTime<Utc>>,
+}
+
+/// What one run did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EmployeeJobOutcome {
+    /// Counters for `status.lastRun`. `finished_at` is left for the caller, which owns the clock.
+    pub summary: EmployeeRunSummary,
+    /// Skipped and failed records (at most `MAX_STATUS_FAILURES`; counters are complete).
+    pub failures: Vec<RecordFailure>,
+    /// With dry run: a sample of what would be written.
+    pub planned: Vec<PlannedAction>,
+    /// Cursor for the next run: `now` on success; the old cursor when a record failed transiently
+    /// (so it is read again) or on a dry run (nothing was written).
+    pub next_cursor: Option<DateTime<Utc>>,
+    /// Records whose write failed in a way a retry can fix.
+    pub transient_failures: i64,
+}
+
+/// Runs one EmployeeSync pass. Run-level failures (credentials, listings) return `Err`; a failing
+/// record is counted and the run continues.
+pub async fn run_employee_sync(
+    personio: &dyn PersonioApi,
+    reteach: &dyn ReteachApi,
+    input: &EmployeeJobInput,
+) -> Result<EmployeeJobOutcome, JobError> {
+    let incremental_since = match (input.full, input.cursor) {
+        (false, Some(cursor)) => Some(updated_since(cursor, input.tz)),
+        _ => None,
+    };
+    let mut summary = EmployeeRunSummary {
+        started_at: input.now,
+        mode: if incremental_since.is_some() {
+            SyncMode::Incremental
+        } else {
+            SyncMode::Full
+        },
+        dry_run: input.dry_run,
+        ..Default::default()
+    };
+    let mut failures = FailureLog::default();
+
+    let list = personio
+        .list_employees(incremental_since)
+        .await
+        .map_err(|source| JobError::Personio {
+            action: "could not read employees from Personio",
+            source,
+        })?;
+    summary.seen = count(list.employees.len() + list.skipped.len());
+    for skipped in &list.skipped {
+        summary.skipped += 1;
+        failures.push(skipped.id.clone(), None, skipped.reason.clone());
+    }
+    let mut outcome = EmployeeJobOutcome {
+        summary,
+        failures: Vec::new(),
+        planned: Vec::new(),
+        next_cursor: if input.dry_run {
+            input.cursor
+        } else {
+            Some(input.now)
+        },
+        transient_failures: 0,
+    };
+    if list.employees.is_empty() {
+        outcome.failures = failures.into_vec();
+        return Ok(outcome);
+    }
+
+    let customers = if incremental_since.is_some() && list.employees.len() < LOOKUP_THRESHOLD {
+        look_up_customers(reteach, &list.employees).await?
+    } else {
+        reteach
+            .list_customers()
+            .await
+            .map_err(|source| JobError::Reteach {
+                action: "could not list users in reteach",
+                source,
+            })?
+    };
+
+    let plan = EmployeePlan::build(&list.employees, &customers, input.now, input.tz);
+    for entry in &plan.entries {
+        if let EmployeeAction::Skip { reason } = entry.action {
+            failures.push(Some(entry.personio_id.clone()), None, reason);
+        } else if let Some(warning) = entry.warning {
+            failures.push(Some(entry.personio_id.clone()), None, warning);
+        }
+    }
+
+    if input.dry_run {
+        let counts = plan.counts();
+        let summary = &mut outcome.summary;
+        summary.created = counts.created;
+        summary.updated = counts.updated;
+        summary.locked = counts.locked;
+        summary.unlocked = counts.unlocked;
+        summary.unchanged = counts.unchanged;
+        summary.skipped += counts.skipped;
+        outcome.planned = plan
+            .entries
+            .iter()
+            .filter_map(planned_action)
+            .take(MAX_PLANNED_SAMPLE)
+            .collect();
+        outcome.failures = failures.into_vec();
+        return Ok(outcome);
+    }
+
+    apply(reteach, &plan, &mut outcome, &mut failures).await?;
+    if outcome.transient_failures > 0 {
+        outcome.next_cursor = input.cursor;
+    }
+    outcome.failures = failures.into_vec();
+    Ok(outcome)
+}
+
+/// Personio's `updated_since`: the cursor minus the overlap, as naive local time of the company.
+pub fn updated_since(cursor: DateTime<Utc>, tz: Tz) -> NaiveDateTime {
+    (cursor - Duration::minutes(INCREMENTAL_OVERLAP_MINUTES))
+        .with_timezone(&tz)
+        .naive_local()
+}
+
+fn count(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// For a handful of changed employees: find their reteach users by Personio id, else by e-mail.
+/// When the linked user's address differs, the new address is looked up too, so the plan can see
+/// whether it is already taken.
+async fn look_up_customers(
+    reteach: &dyn ReteachApi,
+    employees: &[PersonioEmployee],
+) -> Result<Vec<ReteachCustomer>, JobError> {
+    let lookup_failed = |source| JobError::Reteach {
+        action: "could not look up users in reteach",
+        source,
+    };
+    let mut found: Vec<ReteachCustomer> = Vec::new();
+    let mut ids: HashSet<String> = HashSet::new();
+    for employee in employees {
+        let Ok(desired) = map_employee(employee) else {
+            continue;
+        };
+        let linked = reteach
+            .find_by_external_id(&desired.external_id)
+            .await
+            .map_err(lookup_failed)?;
+        let email_needs_lookup = linked.as_ref().is_none_or(|customer| {
+            !customer
+                .email
+                .as_deref()
+                .is_some_and(|email| email.trim().eq_ignore_ascii_case(&desired.email))
+        });
+        let by_email = if email_needs_lookup {
+            reteach
+                .find_by_email(&desired.email)
+                .await
+                .map_err(lookup_failed)?
+        } else {
+            None
+        };
+        for customer in linked.into_iter().chain(by_email) {
+            if ids.insert(customer.id.clone()) {
+                found.push(customer);
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// Writes the plan; stops only when reteach refuses the credentials (every write would fail).
+async fn apply(
+    reteach: &dyn ReteachApi,
+    plan: &EmployeePlan,
+    outcome: &mut EmployeeJobOutcome,
+    failures: &mut FailureLog,
+) -> Result<(), JobError> {
+    let counts = plan.counts();
+    outcome.summary.unchanged = counts.unchanged;
+    outcome.summary.skipped += counts.skipped;
+
+    let writes = plan
+        .entries
+        .iter()
+        .filter(|entry| {
+            matches!(
+                entry.action,
+                EmployeeAction::Create(_) | EmployeeAction::Update { .. }
+            )
+        })
+        .map(|entry| async move { (entry, write_one(reteach, entry).await) });
+    // Dropping the stream on a fatal error cancels the writes still in flight; the next run
+    // re-plans from reteach's actual state, so a cancelled write is simply done again.
+    let mut results = futures::stream::iter(writes).buffered(WRITE_CONCURRENCY);
+    while let Some((entry, result)) = results.next().await {
+        match result {
+            Ok(()) => match &entry.action {
+                EmployeeAction::Create(_) => {
+                    outcome.summary.created += 1;
+                    outcome.summary.locked += i64::from(entry.locked_after);
+                }
+                EmployeeAction::Update { locks, unlocks, .. } => {
+                    outcome.summary.updated += 1;
+                    outcome.summary.locked += i64::from(*locks);
+                    outcome.summary.unlocked += i64::from(*unlocks);
+                }
+                EmployeeAction::Unchanged | EmployeeAction::Skip { .. } => {}
+            },
+            Err(error) if is_fatal(&error) => {
+                return Err(JobError::Reteach {
+                    action: "could not write users to reteach",
+                    source: error,
+                });
+            }
+            Err(error) => {
+                outcome.summary.failed += 1;
+                if error.is_transient() {
+                    outcome.transient_failures += 1;
+                }
+                failures.push(
+                    Some(entry.personio_id.clone()),
+                    None,
+                    write_failure_reason(&entry.action, &error),
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn write_one(reteach: &dyn ReteachApi, entry: &PlannedEmployee) -> Result<(), ReteachError> {
+    match &entry.action {
+        EmployeeAction::Create(fields) => reteach.create_customer(fields).await.map(drop),
+        EmployeeAction::Update {
+            customer_id, patch, ..
+        } => reteach.update_customer(customer_id, patch).await.map(drop),
+        EmployeeAction::Unchanged | EmployeeAction::Skip { .. } => Ok(()),
+    }
+}
+
+fn is_fatal(error: &ReteachError) -> bool {
+    matches!(
+        error,
+        ReteachError::Unauthorized { .. }
+            | ReteachError::Forbidden { .. }
+            | ReteachError::Config(_)
+    )
+}
+
+/// Fixed reasons: reteach's messages may echo the submitted values, so none of them is copied.
+fn write_failure_reason(action: &EmployeeAction, error: &ReteachError) -> &'static str {
+    let creating = matches!(action, EmployeeAction::Create(_));
+    match error {
+        ReteachError::Rejected { .. } if creating => "reteach rejected the new user",
+        ReteachError::Rejected { .. } => "reteach rejected the update",
+        ReteachError::NotFound { .. } => "reteach user no longer exists; it is recreated next run",
+        ReteachError::Unavailable { .. } => "reteach was unavailable; retried next run",
+        ReteachError::Malformed { .. } => "reteach sent an unreadable response; retried next run",
+        ReteachError::Unauthorized { .. }
+        | ReteachError::Forbidden { .. }
+        | ReteachError::Config(_) => "reteach refused the write",
+    }
+}
+
+/// The dry-run report of one entry; unchanged employees are left out.
+fn planned_action(entry: &PlannedEmployee) -> Option<PlannedAction> {
+    let (action, fields) = match &entry.action {
+        EmployeeAction::Create(fields) => ("Create", created_fields(fields)),
+        EmployeeAction::Update { changed, .. } => (
+            "Update",
+            changed.iter().map(|field| (*field).to_string()).collect(),
+        ),
+        EmployeeAction::Skip { .. } => ("Skip", Vec::new()),
+        EmployeeAction::Unchanged => return None,
+    };
+    Some(PlannedAction {
+        personio_id: entry.personio_id.clone(),
+        action: action.into(),
+        fields,
+    })
+}
+
+fn created_fields(fields: &CustomerFields) -> Vec<String> {
+    let optional = [
+        ("firstName", fields.first_name.is_some()),
+        ("lastName", fields.last_name.is_some()),
+        ("position", fields.position.is_some()),
+        ("department", fields.department.is_some()),
+        ("location", fields.location.is_some()),
+        ("gender", fields.gender.is_some()),
+        ("setActiveAt", fields.set_active_at.is_some()),
+        ("setInactiveAt", fields.set_inactive_at.is_some()),
+    ];
+    ["externalId", "email"]
+        .into_iter()
+        .chain(
+            optional
+                .into_iter()
+                .filter(|(_, present)| *present)
+                .map(|(name, _)| name),
+        )
+        .map(String::from)
+        .collect()
+}
+
+#[cfg(test)]
+#[path = "employee_tests.rs"]
+mod tests;

@@ -1,0 +1,469 @@
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::{Europe, UTC};
+
+use super::*;
+use crate::api::MAX_STATUS_FAILURES;
+use crate::jobs::fakes::{FakePersonio, FakeReteach, WriteFault};
+use crate::personio::PersonioError;
+use crate::sync::{Gender, SkippedRecord};
+
+fn at(text: &str) -> DateTime<Utc> {
+    text.parse().unwrap()
+}
+
+fn now() -> DateTime<Utc> {
+    at("2026-11-26T09:00:00Z")
+}
+
+fn employee(id: &str) -> PersonioEmployee {
+    PersonioEmployee {
+        id: id.into(),
+        first_name: Some(format!("First{id}")),
+        last_name: Some("Last".into()),
+        email: Some(format!("user{id}@example.com")),
+        position: Some("Engineer".into()),
+        department: Some("R&D".into()),
+        office: Some("Berlin".into()),
+        gender: Some("female".into()),
+        hire_date: NaiveDate::from_ymd_opt(2020, 1, 1),
+        last_modified_at: Some(at("2026-01-01T00:00:00Z")),
+        ..Default::default()
+    }
+}
+
+fn personio_with(employees: Vec<PersonioEmployee>) -> FakePersonio {
+    let personio = FakePersonio::default();
+    *personio.employees.lock().unwrap() = employees;
+    personio
+}
+
+fn full() -> EmployeeJobInput {
+    EmployeeJobInput {
+        now: now(),
+        tz: UTC,
+        dry_run: false,
+        full: true,
+        cursor: None,
+    }
+}
+
+fn incremental(cursor: &str) -> EmployeeJobInput {
+    EmployeeJobInput {
+        full: false,
+        cursor: Some(at(cursor)),
+        ..full()
+    }
+}
+
+/// Personio changes employee `id` at `when`.
+fn touch(
+    personio: &FakePersonio,
+    id: &str,
+    when: &str,
+    change: impl FnOnce(&mut PersonioEmployee),
+) {
+    let mut employees = personio.employees.lock().unwrap();
+    let employee = employees.iter_mut().find(|e| e.id == id).unwrap();
+    change(employee);
+    employee.last_modified_at = Some(at(when));
+}
+
+#[tokio::test]
+async fn full_run_creates_every_new_employee() {
+    let personio = personio_with(vec![employee("1"), employee("2")]);
+    let reteach = FakeReteach::default();
+    let outcome = run_employee_sync(&personio, &reteach, &full())
+        .await
+        .unwrap();
+    assert_eq!(outcome.summary.mode, SyncMode::Full);
+    assert_eq!(outcome.summary.seen, 2);
+    assert_eq!(outcome.summary.created, 2);
+    assert_eq!(outcome.summary.failed, 0);
+    assert_eq!(outcome.next_cursor, Some(now()));
+    let created = reteach.customer("1").unwrap();
+    assert_eq!(created.email.as_deref(), Some("user1@example.com"));
+    assert_eq!(created.gender, Some(Gender::Female));
+    assert_eq!(created.set_active_at, Some(at("2020-01-01T00:00:00Z")));
+}
+
+#[tokio::test]
+async fn second_full_run_finds_everything_unchanged() {
+    let personio = personio_with(vec![employee("1"), employee("2")]);
+    let reteach = FakeReteach::default();
+    run_employee_sync(&personio, &reteach, &full())
+        .await
+        .unwrap();
+    let writes = reteach.writes();
+    let outcome = run_employee_sync(&personio, &reteach, &full())
+        .await
+        .unwrap();
+    assert_eq!(outcome.summary.unchanged, 2);
+    assert_eq!(outcome.summary.created + outcome.summary.updated, 0);
+    assert_eq!(reteach.writes(), writes);
+}
+
+#[tokio::test]
+async fn full_run_updates_changed_fields_and_repairs_drift() {
+    let personio = personio_with(vec![employee("1")]);
+    let reteach = FakeReteach::default();
+    run_employee_sync(&personio, &reteach, &full())
+        .await
+        .unwrap();
+    // Someone edited the user by hand in reteach.
+    reteach.customers.lock().unwrap()[0].position = Some("Hand-edited".into());
+    let outcome = run_employee_sync(&personio, &reteach, &full())
+        .await
+        .unwrap();
+    assert_eq!(outcome.summary.updated, 1);
+    assert_eq!(
+        reteach.customer("1").unwrap().position.as_deref(),
+        Some("Engineer")
+    );
+}
+
+#[tokio::test]
+async fn skips_bad_records_and_keeps_syncing_the_rest() {
+    let mut no_email = employee("2");
+    no_email.email = None;
+    let personio = personio_with(vec![employee("1"), no_email]);
+    personio.skipped.lock().unwrap().push(SkippedRecord {
+        id: Some("3".into()),
+        reason: "hire_date: unparseable date".into(),
+    });
+    let reteach = FakeReteach::default();
+    let outcome = run_employee_sync(&personio, &reteach, &full())
+        .await
+        .unwrap();
+    assert_eq!(outcome.summary.seen, 3);
+    assert_eq!(outcome.summary.created, 1);
+    assert_eq!(outcome.summary.skipped, 2);
+    let reasons: Vec<_> = outcome
+        .failures
+        .iter()
+        .map(|f| (f.personio_id.as_deref(), f.reason.as_str()))
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            (Some("3"), "hire_date: unparseable date"),
+            (Some("2"), "no e-mail address")
+        ]
+    );
+}
+
+#[tokio::test]
+async fn keeps_failure_list_bounded_but_counts_complete() {
+    let employees = (0..120)
+        .map(|i| {
+            let mut e = employee(&i.to_string());
+            e.email = None;
+            e
+        })
+        .collect();
+    let personio = personio_with(employees);
+    let outcome = run_employee_sync(&personio, &FakeReteach::default(), &full())
+        .await
+        .unwrap();
+    assert_eq!(outcome.summary.skipped, 120);
+    assert_eq!(outcome.failures.len(), MAX_STATUS_FAILURES);
+}
+
+#[tokio::test]
+async fn incremental_run_without_changes_makes_one_request() {
+    let personio = personio_with(vec![employee("1")]);
+    let reteach = FakeReteach::default();
+    let outcome = run_employee_sync(&personio, &reteach, &incremental("2026-11-26T08:55:00Z"))
+        .await
+        .unwrap();
+    assert_eq!(outcome.summary.mode, SyncMode::Incremental);
+    assert_eq!(outcome.summary.seen, 0);
+    assert_eq!(personio.listings.lock().unwrap().len(), 1);
+    assert!(reteach.calls.lock().unwrap().is_empty());
+    assert_eq!(outcome.next_cursor, Some(now()));
+}
+
+#[tokio::test]
+async fn incremental_run_asks_for_changes_since_cursor_minus_overlap_in_company_time() {
+    let personio = FakePersonio::default();
+    let input = EmployeeJobInput {
+        tz: Europe::Berlin,
+        ..incremental("2026-11-26T08:55:00Z")
+    };
+    run_employee_sync(&personio, &FakeReteach::default(), &input)
+        .await
+        .unwrap();
+    let since = personio.listings.lock().unwrap()[0].unwrap();
+    assert_eq!(since.to_string(), "2026-11-26 09:50:00");
+}
+
+#[tokio::test]
+async fn incremental_run_looks_up_few_changed_employees_one_by_one() {
+    let personio = personio_with(vec![employee("1"), employee("2"), employee("3")]);
+    let reteach = FakeReteach::default();
+    run_employee_sync(&personio, &reteach, &full())
+        .await
+        .unwrap();
+    touch(&personio, "2", "2026-11-26T08:58:00Z", |e| {
+        e.position = Some("Lead".into())
+    });
+    reteach.calls.lock().unwrap().clear();
+
+    let outcome = run_employee_sync(&personio, &reteach, &incremental("2026-11-26T08:55:00Z"))
+        .await
+        .unwrap();
+    assert_eq!(outcome.summary.seen, 1);
+    assert_eq!(outcome.summary.updated, 1);
+    assert_eq!(reteach.calls_of("list_customers"), 0);
+    assert_eq!(reteach.calls_of("find_by_external_id"), 1);
+    assert_eq!(
+        reteach.customer("2").unwrap().position.as_deref(),
+        Some("Lead")
+    );
+}
+
+#[tokio::test]
+async fn incremental_run_lists_all_users_when_many_changed() {
+    let employees: Vec<_> = (0..60).map(|i| employee(&i.to_string())).collect();
+    let personio = personio_with(employees);
+    let reteach = FakeReteach::default();
+    for i in 0..60 {
+        touch(&personio, &i.to_string(), "2026-11-26T08:58:00Z", |_| {});
+    }
+    let outcome = run_employee_sync(&personio, &reteach, &incremental("2026-11-26T08:55:00Z"))
+        .await
+        .unwrap();
+    assert_eq!(outcome.summary.created, 60);
+    assert_eq!(reteach.calls_of("list_customers"), 1);
+    assert_eq!(reteach.calls_of("find_by_external_id"), 0);
+}
+
+#[tokio::test]
+async fn incremental_run_follows_an_email_change() {
+    let personio = personio_with(vec![employee("1")]);
+    let reteach = FakeReteach::default();
+    run_employee_sync(&personio, &reteach, &full())
+        .await
+        .unwrap();
+    touch(&personio, "1", "2026-11-26T08:58:00Z", |e| {
+        e.email = Some("renamed@example.com".into())
+    });
+    let outcome = run_employee_sync(&personio, &reteach, &incremental("2026-11-26T08:55:00Z"))
+        .await
+        .unwrap();
+    assert_eq!(outcome.summary.updated, 1);
+    assert_eq!(reteach.customers.lock().unwrap().len(), 1);
+    assert_eq!(
+        reteach.customer("1").unwrap().email.as_deref(),
+        Some("renamed@example.com")
+    );
+}
+
+#[tokio::test]
+async fn incremental_run_adopts_existing_user_found_by_email() {
+    let personio = personio_with(vec![employee("1")]);
+    touch(&personio, "1", "2026-11-26T08:58:00Z", |_| {});
+    let reteach = FakeReteach::default();
+    reteach.customers.lock().unwrap().push(ReteachCustomer {
+        id: "existing".into(),
+        email: Some("USER1@example.com".into()),
+        ..Default::default()
+    });
+    let outcome = run_employee_sync(&personio, &reteach, &incremental("2026-11-26T08:55:00Z"))
+        .await
+        .unwrap();
+    assert_eq!(outcome.summary.updated, 1);
+    assert_eq!(outcome.summary.created, 0);
+    assert_eq!(reteach.customer("1").unwrap().id, "existing");
+}
+
+#[tokio::test]
+async fn locks_leaver_and_unlocks_rehire() {
+    let personio = personio_with(vec![employee("1")]);
+    let reteach = FakeReteach::default();
+    run_employee_sync(&personio, &reteach, &full())
+        .await
+        .unwrap();
+
+    touch(&personio, "1", "2026-11-26T08:00:00Z", |e| {
+        e.termination_date = NaiveDate::from_ymd_opt(2026, 11, 20)
+    });
+    let left = run_employee_sync(&personio, &reteach, &full())
+        .await
+        .unwrap();
+    assert_eq!((left.summary.updated, left.summary.locked), (1, 1));
+    assert_eq!(
+        reteach.customer("1").unwrap().set_inactive_at,
+        Some(at("2026-11-21T00:00:00Z"))
+    );
+
+    touch(&personio, "1", "2026-11-26T08:30:00Z", |e| {
+        e.termination_date = None
+    });
+    let rehired = run_employee_sync(&personio, &reteach, &full())
+        .await
+        .unwrap();
+    assert_eq!((rehired.summary.updated, rehired.summary.unlocked), (1, 1));
+    assert_eq!(reteach.customer("1").unwrap().set_inactive_at, None);
+}
+
+#[tokio::test]
+async fn dry_run_writes_nothing_and_reports_the_plan() {
+    let personio = personio_with(vec![employee("1"), employee("2")]);
+    let reteach = FakeReteach::default();
+    run_employee_sync(&personio, &reteach, &full())
+        .await
+        .unwrap();
+    touch(&personio, "2", "2026-11-26T08:58:00Z", |e| {
+        e.department = Some("Sales".into())
+    });
+    personio.employees.lock().unwrap().push(employee("3"));
+    let writes = reteach.writes();
+
+    let input = EmployeeJobInput {
+        dry_run: true,
+        cursor: Some(at("2026-11-26T08:00:00Z")),
+        ..full()
+    };
+    let outcome = run_employee_sync(&personio, &reteach, &input)
+        .await
+        .unwrap();
+    assert_eq!(reteach.writes(), writes);
+    assert!(outcome.summary.dry_run);
+    assert_eq!(
+        (
+            outcome.summary.created,
+            outcome.summary.updated,
+            outcome.summary.unchanged
+        ),
+        (1, 1, 1)
+    );
+    assert_eq!(outcome.next_cursor, input.cursor);
+    let planned: Vec<_> = outcome
+        .planned
+        .iter()
+        .map(|p| (p.personio_id.as_str(), p.action.as_str(), p.fields.clone()))
+        .collect();
+    assert_eq!(planned[0], ("2", "Update", vec!["department".to_string()]));
+    assert_eq!(planned[1].0, "3");
+    assert_eq!(planned[1].1, "Create");
+    assert!(planned[1].2.contains(&"email".to_string()));
+    assert_eq!(planned.len(), 2);
+}
+
+#[tokio::test]
+async fn transient_write_failure_keeps_the_cursor_and_the_run_going() {
+    let personio = personio_with(vec![employee("1"), employee("2")]);
+    let reteach = FakeReteach::default();
+    reteach
+        .write_faults
+        .lock()
+        .unwrap()
+        .insert("1".into(), WriteFault::Unavailable);
+    let input = EmployeeJobInput {
+        cursor: Some(at("2026-11-26T08:00:00Z")),
+        ..full()
+    };
+    let outcome = run_employee_sync(&personio, &reteach, &input)
+        .await
+        .unwrap();
+    assert_eq!(outcome.summary.created, 1);
+    assert_eq!(outcome.summary.failed, 1);
+    assert_eq!(outcome.transient_failures, 1);
+    assert_eq!(outcome.next_cursor, input.cursor);
+    assert_eq!(outcome.failures[0].personio_id.as_deref(), Some("1"));
+    assert_eq!(
+        outcome.failures[0].reason,
+        "reteach was unavailable; retried next run"
+    );
+}
+
+#[tokio::test]
+async fn rejected_write_is_reported_without_values_and_cursor_advances() {
+    let personio = personio_with(vec![employee("1")]);
+    let reteach = FakeReteach::default();
+    reteach
+        .write_faults
+        .lock()
+        .unwrap()
+        .insert("1".into(), WriteFault::Rejected);
+    let outcome = run_employee_sync(&personio, &reteach, &full())
+        .await
+        .unwrap();
+    assert_eq!(outcome.summary.failed, 1);
+    assert_eq!(outcome.transient_failures, 0);
+    assert_eq!(outcome.next_cursor, Some(now()));
+    assert_eq!(outcome.failures[0].reason, "reteach rejected the new user");
+    assert!(!outcome.failures[0].reason.contains("example.com"));
+}
+
+#[tokio::test]
+async fn rejected_credentials_on_write_stop_the_run() {
+    let personio = personio_with(vec![employee("1")]);
+    let reteach = FakeReteach::default();
+    reteach
+        .write_faults
+        .lock()
+        .unwrap()
+        .insert("1".into(), WriteFault::Unauthorized);
+    let error = run_employee_sync(&personio, &reteach, &full())
+        .await
+        .unwrap_err();
+    assert!(error.is_config());
+    assert!(error
+        .to_string()
+        .starts_with("could not write users to reteach"));
+}
+
+#[tokio::test]
+async fn listing_failure_names_personio_and_what_to_fix() {
+    let personio = FakePersonio::default();
+    *personio.list_error.lock().unwrap() = Some(PersonioError::AttributesNotWhitelisted(vec![
+        "office".into(),
+    ]));
+    let error = run_employee_sync(&personio, &FakeReteach::default(), &full())
+        .await
+        .unwrap_err();
+    assert!(error.is_config());
+    let message = error.to_string();
+    assert!(message.starts_with("could not read employees from Personio"));
+    assert!(message.contains("office"));
+}
+
+#[tokio::test]
+async fn run_without_cursor_is_full_even_when_incremental_was_asked() {
+    let personio = personio_with(vec![employee("1")]);
+    let input = EmployeeJobInput {
+        full: false,
+        ..full()
+    };
+    let outcome = run_employee_sync(&personio, &FakeReteach::default(), &input)
+        .await
+        .unwrap();
+    assert_eq!(outcome.summary.mode, SyncMode::Full);
+    assert_eq!(personio.listings.lock().unwrap()[0], None);
+}
+
+#[tokio::test]
+async fn incremental_email_change_onto_a_taken_address_syncs_the_rest_and_reports_it() {
+    let personio = personio_with(vec![employee("1"), employee("2")]);
+    let reteach = FakeReteach::default();
+    run_employee_sync(&personio, &reteach, &full())
+        .await
+        .unwrap();
+    touch(&personio, "1", "2026-11-26T08:58:00Z", |e| {
+        e.email = Some("user2@example.com".into());
+        e.termination_date = NaiveDate::from_ymd_opt(2026, 11, 1);
+    });
+    let outcome = run_employee_sync(&personio, &reteach, &incremental("2026-11-26T08:55:00Z"))
+        .await
+        .unwrap();
+    assert_eq!(reteach.calls_of("find_by_email"), 1);
+    assert_eq!((outcome.summary.updated, outcome.summary.locked), (1, 1));
+    let user = reteach.customer("1").unwrap();
+    assert_eq!(user.email.as_deref(), Some("user1@example.com"));
+    assert_eq!(user.set_inactive_at, Some(at("2026-11-02T00:00:00Z")));
+    assert_eq!(outcome.failures.len(), 1);
+    assert!(outcome.failures[0]
+        .reason
+        .starts_with("e-mail address shared with another employee"));
+}

@@ -1,0 +1,294 @@
+//! Maps one Personio employee to the reteach fields the operator owns, validating strictly.
+//! Failure reasons are fixed strings: they end up in status and must never carry a value of the record.
+
+use chrono::NaiveDate;
+
+use super::model::{Gender, PersonioEmployee};
+
+/// Longest text reteach accepts in a name or attribute field; longer values are shortened.
+pub const MAX_TEXT_CHARS: usize = 255;
+
+/// Why an employee cannot be transferred. `Display` is the fixed, PII-free reason shown in status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum MappingError {
+    /// The employee has no e-mail address; reteach needs one as the login.
+    #[error("no e-mail address")]
+    NoEmail,
+    /// The e-mail address is not syntactically valid; reteach would refuse it.
+    #[error("invalid e-mail address")]
+    InvalidEmail,
+    /// Termination or contract end lies before the hire date; the lock window would be empty.
+    #[error("end of employment before hire date")]
+    EndBeforeHire,
+}
+
+impl MappingError {
+    /// The reason as a static string, for status entries.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Self::NoEmail => "no e-mail address",
+            Self::InvalidEmail => "invalid e-mail address",
+            Self::EndBeforeHire => "end of employment before hire date",
+        }
+    }
+}
+
+/// The reteach fields an employee should have, before time zones turn dates into instants.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DesiredEmployee {
+    /// Personio id (reteach `externalId`).
+    pub external_id: String,
+    /// Trimmed e-mail address (case preserved).
+    pub email: String,
+    /// First name, trimmed and shortened to [`MAX_TEXT_CHARS`].
+    pub first_name: Option<String>,
+    /// Last name, trimmed and shortened to [`MAX_TEXT_CHARS`].
+    pub last_name: Option<String>,
+    /// Position (job title).
+    pub position: Option<String>,
+    /// Department; `None` when Personio has none.
+    pub department: Option<String>,
+    /// Personio `office`; `None` when Personio has none.
+    pub location: Option<String>,
+    /// Gender, when Personio's value is one reteach knows.
+    pub gender: Option<Gender>,
+    /// First day of employment.
+    pub hire_date: Option<NaiveDate>,
+    /// `termination_date`, else `contract_end_date`: the last day of employment.
+    pub end_of_employment: Option<NaiveDate>,
+}
+
+/// Validates one employee and maps it to the fields reteach should hold.
+pub fn map_employee(employee: &PersonioEmployee) -> Result<DesiredEmployee, MappingError> {
+    let email = clean_text(employee.email.as_deref()).ok_or(MappingError::NoEmail)?;
+    if !is_valid_email(&email) {
+        return Err(MappingError::InvalidEmail);
+    }
+    let end_of_employment = employee.termination_date.or(employee.contract_end_date);
+    if let (Some(hire), Some(end)) = (employee.hire_date, end_of_employment) {
+        if end < hire {
+            return Err(MappingError::EndBeforeHire);
+        }
+    }
+    Ok(DesiredEmployee {
+        external_id: employee.id.clone(),
+        email,
+        first_name: clean_text(employee.first_name.as_deref()),
+        last_name: clean_text(employee.last_name.as_deref()),
+        position: clean_text(employee.position.as_deref()),
+        department: clean_text(employee.department.as_deref()),
+        location: clean_text(employee.office.as_deref()),
+        gender: employee.gender.as_deref().and_then(map_gender),
+        hire_date: employee.hire_date,
+        end_of_employment,
+    })
+}
+
+/// Maps Personio's gender value to reteach's; unknown values (and "prefer not to say") map to none.
+pub fn map_gender(raw: &str) -> Option<Gender> {
+    match raw.trim().to_lowercase().as_str() {
+        "male" | "m" => Some(Gender::Male),
+        "female" | "f" => Some(Gender::Female),
+        "diverse" | "divers" | "d" | "x" => Some(Gender::Diverse),
+        _ => None,
+    }
+}
+
+/// Trims a text value; empty becomes `None`, long values are cut to [`MAX_TEXT_CHARS`].
+fn clean_text(value: Option<&str>) -> Option<String> {
+    let trimmed = value?.trim();
+    if trimmed.is_empty() {
+        None
+    } else {
+        Some(truncate_chars(trimmed, MAX_TEXT_CHARS))
+    }
+}
+
+/// Cuts `text` to at most `max` characters, never splitting a character.
+pub fn truncate_chars(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((byte_index, _)) => text[..byte_index].to_string(),
+        None => text.to_string(),
+    }
+}
+
+/// A deliberately plain syntax check (`local@domain.tld`, no spaces, RFC length limits). It
+/// rejects what reteach would refuse as a login without trying to implement RFC 5322.
+pub fn is_valid_email(email: &str) -> bool {
+    if email.len() > 254 || email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return false;
+    }
+    let Some((local, domain)) = email.split_once('@') else {
+        return false;
+    };
+    if local.is_empty() || local.len() > 64 || domain.contains('@') {
+        return false;
+    }
+    if local.starts_with('.') || local.ends_with('.') || local.contains("..") {
+        return false;
+    }
+    let labels: Vec<&str> = domain.split('.').collect();
+    if labels.len() < 2 {
+        return false;
+    }
+    labels.iter().all(|label| {
+        !label.is_empty()
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label
+                .chars()
+                .all(|c| c.is_alphanumeric() || c == '-' || !c.is_ascii())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn employee() -> PersonioEmployee {
+        PersonioEmployee {
+            id: "17".into(),
+            first_name: Some("Ada".into()),
+            last_name: Some("Lovelace".into()),
+            email: Some("ada@example.com".into()),
+            position: Some("Engineer".into()),
+            department: Some("R&D".into()),
+            office: Some("Berlin".into()),
+            gender: Some("female".into()),
+            hire_date: NaiveDate::from_ymd_opt(2020, 1, 1),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn maps_all_fields_of_a_complete_employee() {
+        let desired = map_employee(&employee()).unwrap();
+        assert_eq!(desired.external_id, "17");
+        assert_eq!(desired.email, "ada@example.com");
+        assert_eq!(desired.first_name.as_deref(), Some("Ada"));
+        assert_eq!(desired.last_name.as_deref(), Some("Lovelace"));
+        assert_eq!(desired.position.as_deref(), Some("Engineer"));
+        assert_eq!(desired.department.as_deref(), Some("R&D"));
+        assert_eq!(desired.location.as_deref(), Some("Berlin"));
+        assert_eq!(desired.gender, Some(Gender::Female));
+        assert_eq!(desired.hire_date, NaiveDate::from_ymd_opt(2020, 1, 1));
+        assert_eq!(desired.end_of_employment, None);
+    }
+
+    #[test]
+    fn skips_employee_without_email() {
+        let mut e = employee();
+        e.email = None;
+        assert_eq!(map_employee(&e), Err(MappingError::NoEmail));
+        e.email = Some("   ".into());
+        assert_eq!(map_employee(&e), Err(MappingError::NoEmail));
+        assert_eq!(MappingError::NoEmail.to_string(), "no e-mail address");
+    }
+
+    #[test]
+    fn skips_employee_with_invalid_email() {
+        for bad in [
+            "ada",
+            "ada@",
+            "@example.com",
+            "ada@example",
+            "ada@@example.com",
+            "a da@example.com",
+            "ada@example..com",
+            ".ada@example.com",
+            "ada@-example.com",
+        ] {
+            let mut e = employee();
+            e.email = Some(bad.into());
+            assert_eq!(map_employee(&e), Err(MappingError::InvalidEmail), "{bad}");
+        }
+        assert_eq!(
+            MappingError::InvalidEmail.reason(),
+            "invalid e-mail address"
+        );
+    }
+
+    #[test]
+    fn accepts_common_email_forms() {
+        for good in [
+            "ada@example.com",
+            "ada.lovelace+lms@mail.example.co.uk",
+            "ADA@EXAMPLE.COM",
+            "jürgen@müller.de",
+        ] {
+            assert!(is_valid_email(good), "{good}");
+        }
+    }
+
+    #[test]
+    fn skips_employee_whose_employment_ends_before_hire() {
+        let mut e = employee();
+        e.termination_date = NaiveDate::from_ymd_opt(2019, 12, 31);
+        assert_eq!(map_employee(&e), Err(MappingError::EndBeforeHire));
+        assert_eq!(
+            MappingError::EndBeforeHire.to_string(),
+            "end of employment before hire date"
+        );
+    }
+
+    #[test]
+    fn accepts_employment_ending_on_hire_day() {
+        let mut e = employee();
+        e.termination_date = NaiveDate::from_ymd_opt(2020, 1, 1);
+        assert!(map_employee(&e).is_ok());
+    }
+
+    #[test]
+    fn termination_date_wins_over_contract_end() {
+        let mut e = employee();
+        e.contract_end_date = NaiveDate::from_ymd_opt(2025, 6, 30);
+        assert_eq!(
+            map_employee(&e).unwrap().end_of_employment,
+            NaiveDate::from_ymd_opt(2025, 6, 30)
+        );
+        e.termination_date = NaiveDate::from_ymd_opt(2024, 3, 31);
+        assert_eq!(
+            map_employee(&e).unwrap().end_of_employment,
+            NaiveDate::from_ymd_opt(2024, 3, 31)
+        );
+    }
+
+    #[test]
+    fn omits_missing_department_and_office() {
+        let mut e = employee();
+        e.department = None;
+        e.office = Some(" ".into());
+        let desired = map_employee(&e).unwrap();
+        assert_eq!(desired.department, None);
+        assert_eq!(desired.location, None);
+    }
+
+    #[test]
+    fn truncates_long_names_at_a_character_boundary() {
+        let mut e = employee();
+        e.first_name = Some("é".repeat(300));
+        let desired = map_employee(&e).unwrap();
+        let first = desired.first_name.unwrap();
+        assert_eq!(first.chars().count(), MAX_TEXT_CHARS);
+        assert!(first.chars().all(|c| c == 'é'));
+    }
+
+    #[test]
+    fn keeps_names_of_exactly_the_limit() {
+        assert_eq!(truncate_chars(&"x".repeat(255), 255).len(), 255);
+        assert_eq!(truncate_chars("short", 255), "short");
+    }
+
+    #[test]
+    fn maps_gender_values_case_insensitively() {
+        assert_eq!(map_gender("Male"), Some(Gender::Male));
+        assert_eq!(map_gender("m"), Some(Gender::Male));
+        assert_eq!(map_gender("FEMALE"), Some(Gender::Female));
+        assert_eq!(map_gender("f"), Some(Gender::Female));
+        for diverse in ["diverse", "Divers", "d", "X"] {
+            assert_eq!(map_gender(diverse), Some(Gender::Diverse), "{diverse}");
+        }
+        assert_eq!(map_gender("prefer not to say"), None);
+        assert_eq!(map_gender(""), None);
+    }
+}

@@ -1,0 +1,733 @@
+//! Diffs Personio employees against reteach users and decides, per employee, what to write.
+//! Never deletes: a reteach user holds learning history and certificates.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+
+use super::employee_mapping::{map_employee, DesiredEmployee, MappingError};
+use super::lock_window::{is_locked_at, today_in, LockWindow};
+use super::model::{CustomerFields, CustomerPatch, PersonioEmployee, ReteachCustomer};
+
+/// Skip reason when two employees (or an employee and a reteach user linked to another employee)
+/// use the same e-mail address; reteach logins must be unique.
+pub const REASON_SHARED_EMAIL: &str = "e-mail address shared with another employee";
+/// Skip reason when the e-mail address belongs to a reteach user that is not linked to any employee
+/// while this employee is already linked to a different reteach user.
+pub const REASON_EMAIL_TAKEN: &str = "e-mail address used by another reteach user";
+/// Warning when a linked employee's new address is shared; the other fields are still synced.
+pub const WARNING_SHARED_EMAIL: &str =
+    "e-mail address shared with another employee; e-mail not changed, other fields synced";
+/// Warning when a linked employee's new address belongs to another reteach user.
+pub const WARNING_EMAIL_TAKEN: &str =
+    "e-mail address used by another reteach user; e-mail not changed, other fields synced";
+
+/// What to do for one employee.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EmployeeAction {
+    /// No reteach user matches: create one.
+    Create(CustomerFields),
+    /// A reteach user matches but differs: send only the changed fields.
+    Update {
+        /// reteach id of the user.
+        customer_id: String,
+        /// The changed fields only.
+        patch: CustomerPatch,
+        /// reteach names of the changed fields (for dry-run reports; never values).
+        changed: Vec<&'static str>,
+        /// The update moves the user from unlocked to locked (at the planning instant).
+        locks: bool,
+        /// The update moves the user from locked to unlocked.
+        unlocks: bool,
+    },
+    /// The reteach user already matches.
+    Unchanged,
+    /// Not transferred, with a fixed PII-free reason.
+    Skip {
+        /// Why, e.g. `no e-mail address`.
+        reason: &'static str,
+    },
+}
+
+/// The decision for one employee.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlannedEmployee {
+    /// Personio employee id.
+    pub personio_id: String,
+    /// What to do.
+    pub action: EmployeeAction,
+    /// Whether the employee is locked after the action (false for skips).
+    pub locked_after: bool,
+    /// A PII-free note for status when part of the change could not be applied (the e-mail
+    /// address collides with another login); the rest of the action still happens.
+    pub warning: Option<&'static str>,
+}
+
+/// Counters of a plan, in the shape of the status summary.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PlanCounts {
+    /// Users to create.
+    pub created: i64,
+    /// Users to update.
+    pub updated: i64,
+    /// Users that end up locked by this run: updates that lock, and creations of locked users.
+    pub locked: i64,
+    /// Updates that unlock a user.
+    pub unlocked: i64,
+    /// Users already up to date.
+    pub unchanged: i64,
+    /// Employees skipped.
+    pub skipped: i64,
+}
+
+impl PlanCounts {
+    /// Adds one planned action to the counters.
+    pub fn add(&mut self, planned: &PlannedEmployee) {
+        match &planned.action {
+            EmployeeAction::Create(_) => {
+                self.created += 1;
+                if planned.locked_after {
+                    self.locked += 1;
+                }
+            }
+            EmployeeAction::Update { locks, unlocks, .. } => {
+                self.updated += 1;
+                self.locked += i64::from(*locks);
+                self.unlocked += i64::from(*unlocks);
+            }
+            EmployeeAction::Unchanged => self.unchanged += 1,
+            EmployeeAction::Skip { .. } => self.skipped += 1,
+        }
+    }
+}
+
+/// One decision per input employee, in input order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EmployeePlan {
+    /// Exactly one entry per employee given to [`EmployeePlan::build`].
+    pub entries: Vec<PlannedEmployee>,
+}
+
+impl EmployeePlan {
+    /// Plans the writes that bring `customers` in line with `employees` at instant `now`, with the
+    /// company day boundary of `tz`. `customers` may be all reteach users or only those that could
+    /// match (incremental runs).
+    pub fn build(
+        employees: &[PersonioEmployee],
+        customers: &[ReteachCustomer],
+        now: DateTime<Utc>,
+        tz: Tz,
+    ) -> Self {
+        let index = CustomerIndex::new(customers);
+        let today = today_in(now, tz);
+        let mapped: Vec<_> = employees.iter().map(map_employee).collect();
+        let email_holders = email_holders(&mapped, &index);
+        let entries = employees
+            .iter()
+            .zip(&mapped)
+            .map(|(employee, mapped)| {
+                let desired = match mapped {
+                    Ok(desired) => desired,
+                    Err(error) => {
+                        return PlannedEmployee {
+                            personio_id: employee.id.clone(),
+                            action: EmployeeAction::Skip {
+                                reason: error.reason(),
+                            },
+                            locked_after: false,
+                            warning: None,
+                        }
+                    }
+                };
+                let holds_email = email_holders
+                    .get(&desired.email.to_lowercase())
+                    .is_some_and(|holder| *holder == desired.external_id.as_str());
+                let window = LockWindow::new(desired.hire_date, desired.end_of_employment, tz);
+                let (action, warning) = plan_one(desired, &window, &index, holds_email, now);
+                PlannedEmployee {
+                    personio_id: employee.id.clone(),
+                    locked_after: window.is_locked(today)
+                        && !matches!(action, EmployeeAction::Skip { .. }),
+                    action,
+                    warning,
+                }
+            })
+            .collect();
+        Self { entries }
+    }
+
+    /// Counters over the whole plan.
+    pub fn counts(&self) -> PlanCounts {
+        let mut counts = PlanCounts::default();
+        for entry in &self.entries {
+            counts.add(entry);
+        }
+        counts
+    }
+}
+
+/// reteach users indexed for O(1) identity lookups.
+struct CustomerIndex<'a> {
+    by_external_id: HashMap<&'a str, &'a ReteachCustomer>,
+    by_email: HashMap<String, &'a ReteachCustomer>,
+}
+
+impl<'a> CustomerIndex<'a> {
+    fn new(customers: &'a [ReteachCustomer]) -> Self {
+        let mut by_external_id = HashMap::with_capacity(customers.len());
+        let mut by_email = HashMap::with_capacity(customers.len());
+        for customer in customers {
+            if let Some(external_id) = customer.external_id.as_deref().filter(|id| !id.is_empty()) {
+                by_external_id.entry(external_id).or_insert(customer);
+            }
+            if let Some(email) = customer.email.as_deref() {
+                by_email
+                    .entry(email.trim().to_lowercase())
+                    .or_insert(customer);
+            }
+        }
+        Self {
+            by_external_id,
+            by_email,
+        }
+    }
+}
+
+/// Decides, per e-mail address shared by several employees, which one may use it: the one whose
+/// reteach user already has it, else the first in Personio's order.
+fn email_holders<'a>(
+    mapped: &'a [Result<DesiredEmployee, MappingError>],
+    index: &CustomerIndex<'_>,
+) -> HashMap<String, &'a str> {
+    let mut holders: HashMap<String, &'a str> = HashMap::with_capacity(mapped.len());
+    for desired in mapped.iter().flatten() {
+        let email = desired.email.to_lowercase();
+        let owns_in_reteach = index
+            .by_email
+            .get(&email)
+            .and_then(|owner| owner.external_id.as_deref())
+            == Some(desired.external_id.as_str());
+        if owns_in_reteach {
+            holders.insert(email, &desired.external_id);
+        } else {
+            holders.entry(email).or_insert(&desired.external_id);
+        }
+    }
+    holders
+}
+
+/// The action for one valid employee, and a warning when the e-mail address could not be applied.
+fn plan_one(
+    desired: &DesiredEmployee,
+    window: &LockWindow,
+    index: &CustomerIndex<'_>,
+    holds_email: bool,
+    now: DateTime<Utc>,
+) -> (EmployeeAction, Option<&'static str>) {
+    let email_owner = index.by_email.get(&desired.email.to_lowercase()).copied();
+    let linked = index
+        .by_external_id
+        .get(desired.external_id.as_str())
+        .copied();
+    let skip = |reason| (EmployeeAction::Skip { reason }, None);
+    let Some(customer) = linked else {
+        return match email_owner {
+            _ if !holds_email => skip(REASON_SHARED_EMAIL),
+            Some(owner) if linked_elsewhere(owner, &desired.external_id) => {
+                skip(REASON_SHARED_EMAIL)
+            }
+            // Found by e-mail and not linked yet: adopt the user and stamp the Personio id.
+            Some(owner) => (diff(desired, window, owner, true, false, now), None),
+            None => (EmployeeAction::Create(create_fields(desired, window)), None),
+        };
+    };
+    // Already linked: the other fields (above all the lock dates) are still synced when the new
+    // address cannot be used, because it would collide with another login.
+    let conflict = if !holds_email {
+        Some(WARNING_SHARED_EMAIL)
+    } else {
+        email_owner
+            .filter(|owner| owner.id != customer.id)
+            .map(|owner| {
+                if linked_elsewhere(owner, &desired.external_id) {
+                    WARNING_SHARED_EMAIL
+                } else {
+                    WARNING_EMAIL_TAKEN
+                }
+            })
+    };
+    (
+        diff(desired, window, customer, false, conflict.is_some(), now),
+        conflict,
+    )
+}
+
+fn create_fields(desired: &DesiredEmployee, window: &LockWindow) -> CustomerFields {
+    CustomerFields {
+        external_id: desired.external_id.clone(),
+        email: desired.email.clone(),
+        first_name: desired.first_name.clone(),
+        last_name: desired.last_name.clone(),
+        position: desired.position.clone(),
+        department: desired.department.clone(),
+        location: desired.location.clone(),
+        gender: desired.gender,
+        set_active_at: window.set_active_at,
+        set_inactive_at: window.set_inactive_at,
+    }
+}
+
+fn linked_elsewhere(customer: &ReteachCustomer, external_id: &str) -> bool {
+    customer
+        .external_id
+        .as_deref()
+        .is_some_and(|other| !other.is_empty() && other != external_id)
+}
+
+/// Compares one field; records it in the patch when it differs. `None` desired clears the field:
+/// the operator owns these fields, so a value removed in Personio is removed in reteach.
+fn compare<T: Clone + PartialEq>(
+    desired: &Option<T>,
+    current: &Option<T>,
+    name: &'static str,
+    changed: &mut Vec<&'static str>,
+) -> Option<Option<T>> {
+    if desired == current {
+        None
+    } else {
+        changed.push(name);
+        Some(desired.clone())
+    }
+}
+
+fn diff(
+    desired: &DesiredEmployee,
+    window: &LockWindow,
+    customer: &ReteachCustomer,
+    stamp_external_id: bool,
+    keep_email: bool,
+    now: DateTime<Utc>,
+) -> EmployeeAction {
+    let mut changed = Vec::new();
+    let mut patch = CustomerPatch::default();
+    if stamp_external_id {
+        changed.push("externalId");
+        patch.external_id = Some(Some(desired.external_id.clone()));
+    }
+    // reteach compares logins case-insensitively; a case-only difference is not a change.
+    let same_email = customer
+        .email
+        .as_deref()
+        .is_some_and(|current| current.trim().eq_ignore_ascii_case(&desired.email));
+    if !same_email && !keep_email {
+        changed.push("email");
+        patch.email = Some(Some(desired.email.clone()));
+    }
+    patch.first_name = compare(
+        &desired.first_name,
+        &customer.first_name,
+        "firstName",
+        &mut changed,
+    );
+    patch.last_name = compare(
+        &desired.last_name,
+        &customer.last_name,
+        "lastName",
+        &mut changed,
+    );
+    patch.position = compare(
+        &desired.position,
+        &customer.position,
+        "position",
+        &mut changed,
+    );
+    patch.department = compare(
+        &desired.department,
+        &customer.department,
+        "department",
+        &mut changed,
+    );
+    patch.location = compare(
+        &desired.location,
+        &customer.location,
+        "location",
+        &mut changed,
+    );
+    patch.gender = compare(&desired.gender, &customer.gender, "gender", &mut changed);
+    patch.set_active_at = compare(
+        &window.set_active_at,
+        &customer.set_active_at,
+        "setActiveAt",
+        &mut changed,
+    );
+    patch.set_inactive_at = compare(
+        &window.set_inactive_at,
+        &customer.set_inactive_at,
+        "setInactiveAt",
+        &mut changed,
+    );
+    if changed.is_empty() {
+        return EmployeeAction::Unchanged;
+    }
+    let was_locked = is_locked_at(customer.set_active_at, customer.set_inactive_at, now);
+    let will_be_locked = is_locked_at(window.set_active_at, window.set_inactive_at, now);
+    EmployeeAction::Update {
+        customer_id: customer.id.clone(),
+        patch,
+        changed,
+        locks: !was_locked && will_be_locked,
+        unlocks: was_locked && !will_be_locked,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sync::model::Gender;
+    use chrono::NaiveDate;
+    use chrono_tz::{Europe, UTC};
+
+    fn now() -> DateTime<Utc> {
+        "2026-11-26T09:00:00Z".parse().unwrap()
+    }
+
+    fn day(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    fn employee(id: &str, email: &str) -> PersonioEmployee {
+        PersonioEmployee {
+            id: id.into(),
+            first_name: Some("First".into()),
+            last_name: Some("Last".into()),
+            email: Some(email.into()),
+            position: Some("Engineer".into()),
+            department: Some("R&D".into()),
+            office: Some("Berlin".into()),
+            gender: Some("male".into()),
+            hire_date: Some(day(2020, 1, 1)),
+            ..Default::default()
+        }
+    }
+
+    /// The reteach user exactly as a previous sync of `employee` left it (UTC zone).
+    fn synced(id: &str, employee: &PersonioEmployee) -> ReteachCustomer {
+        let EmployeeAction::Create(fields) =
+            EmployeePlan::build(std::slice::from_ref(employee), &[], now(), UTC).entries[0]
+                .action
+                .clone()
+        else {
+            panic!("expected create");
+        };
+        ReteachCustomer {
+            id: id.into(),
+            external_id: Some(fields.external_id),
+            email: Some(fields.email),
+            first_name: fields.first_name,
+            last_name: fields.last_name,
+            position: fields.position,
+            department: fields.department,
+            location: fields.location,
+            gender: fields.gender,
+            set_active_at: fields.set_active_at,
+            set_inactive_at: fields.set_inactive_at,
+            status: Some("ACTIVE".into()),
+        }
+    }
+
+    fn single(employees: &[PersonioEmployee], customers: &[ReteachCustomer]) -> EmployeeAction {
+        let plan = EmployeePlan::build(employees, customers, now(), UTC);
+        plan.entries.last().unwrap().action.clone()
+    }
+
+    #[test]
+    fn creates_unknown_employee_with_all_fields() {
+        let action = single(&[employee("1", "a@example.com")], &[]);
+        let EmployeeAction::Create(fields) = action else {
+            panic!("expected create, got {action:?}");
+        };
+        assert_eq!(fields.external_id, "1");
+        assert_eq!(fields.email, "a@example.com");
+        assert_eq!(fields.gender, Some(Gender::Male));
+        assert_eq!(fields.location.as_deref(), Some("Berlin"));
+        assert_eq!(
+            fields.set_active_at,
+            Some("2020-01-01T00:00:00Z".parse().unwrap())
+        );
+        assert_eq!(fields.set_inactive_at, None);
+    }
+
+    #[test]
+    fn leaves_matching_user_unchanged() {
+        let e = employee("1", "a@example.com");
+        assert_eq!(
+            single(std::slice::from_ref(&e), &[synced("c1", &e)]),
+            EmployeeAction::Unchanged
+        );
+    }
+
+    #[test]
+    fn updates_only_the_changed_fields() {
+        let e = employee("1", "a@example.com");
+        let customer = synced("c1", &e);
+        let mut changed = e.clone();
+        changed.position = Some("Lead".into());
+        let action = single(&[changed], &[customer]);
+        assert_eq!(
+            action,
+            EmployeeAction::Update {
+                customer_id: "c1".into(),
+                patch: CustomerPatch {
+                    position: Some(Some("Lead".into())),
+                    ..Default::default()
+                },
+                changed: vec!["position"],
+                locks: false,
+                unlocks: false,
+            }
+        );
+    }
+
+    #[test]
+    fn follows_an_email_change_by_external_id() {
+        let e = employee("1", "old@example.com");
+        let customer = synced("c1", &e);
+        let moved = employee("1", "new@example.com");
+        let EmployeeAction::Update { patch, changed, .. } = single(&[moved], &[customer]) else {
+            panic!("expected update");
+        };
+        assert_eq!(changed, vec!["email"]);
+        assert_eq!(patch.email, Some(Some("new@example.com".into())));
+    }
+
+    #[test]
+    fn ignores_case_only_email_difference() {
+        let e = employee("1", "Ada@Example.com");
+        let mut customer = synced("c1", &e);
+        customer.email = Some("ada@example.com".into());
+        assert_eq!(single(&[e], &[customer]), EmployeeAction::Unchanged);
+    }
+
+    #[test]
+    fn adopts_unlinked_user_found_by_email_and_stamps_external_id() {
+        let e = employee("1", "a@example.com");
+        let mut customer = synced("c1", &e);
+        customer.external_id = None;
+        customer.email = Some("A@EXAMPLE.COM".into());
+        let EmployeeAction::Update {
+            customer_id,
+            patch,
+            changed,
+            ..
+        } = single(&[e], &[customer])
+        else {
+            panic!("expected update");
+        };
+        assert_eq!(customer_id, "c1");
+        assert_eq!(changed, vec!["externalId"]);
+        assert_eq!(patch.external_id, Some(Some("1".into())));
+    }
+
+    #[test]
+    fn skips_email_of_user_linked_to_another_employee() {
+        let other = synced("c9", &employee("9", "a@example.com"));
+        let action = single(&[employee("1", "a@example.com")], &[other]);
+        assert_eq!(
+            action,
+            EmployeeAction::Skip {
+                reason: REASON_SHARED_EMAIL
+            }
+        );
+    }
+
+    #[test]
+    fn keeps_email_but_syncs_other_fields_when_new_address_is_taken() {
+        let me = synced("c1", &employee("1", "me@example.com"));
+        let mut stranger = synced("c2", &employee("2", "taken@example.com"));
+        stranger.external_id = None;
+        let mut changed = employee("1", "taken@example.com");
+        changed.position = Some("Lead".into());
+        let plan = EmployeePlan::build(&[changed], &[me, stranger], now(), UTC);
+        let entry = &plan.entries[0];
+        assert_eq!(entry.warning, Some(WARNING_EMAIL_TAKEN));
+        let EmployeeAction::Update { patch, changed, .. } = &entry.action else {
+            panic!("expected update, got {:?}", entry.action);
+        };
+        assert_eq!(changed, &vec!["position"]);
+        assert_eq!(patch.email, None);
+    }
+
+    #[test]
+    fn locks_leaver_even_when_new_address_collides() {
+        let me = synced("c1", &employee("1", "me@example.com"));
+        let other = synced("c2", &employee("2", "taken@example.com"));
+        let mut leaving = employee("1", "taken@example.com");
+        leaving.termination_date = Some(day(2026, 11, 1));
+        let plan = EmployeePlan::build(&[leaving], &[me, other], now(), UTC);
+        assert_eq!(plan.entries[0].warning, Some(WARNING_SHARED_EMAIL));
+        let EmployeeAction::Update { locks, patch, .. } = &plan.entries[0].action else {
+            panic!("expected update");
+        };
+        assert!(locks);
+        assert_eq!(patch.email, None);
+    }
+
+    #[test]
+    fn shared_email_goes_to_the_employee_whose_user_already_has_it() {
+        let owner = employee("2", "same@example.com");
+        let customer = synced("c2", &owner);
+        let plan = EmployeePlan::build(
+            &[employee("1", "same@example.com"), owner],
+            &[customer],
+            now(),
+            UTC,
+        );
+        assert_eq!(
+            plan.entries[0].action,
+            EmployeeAction::Skip {
+                reason: REASON_SHARED_EMAIL
+            }
+        );
+        assert_eq!(plan.entries[1].action, EmployeeAction::Unchanged);
+        assert_eq!(plan.entries[1].warning, None);
+    }
+
+    #[test]
+    fn skips_later_employees_sharing_an_email() {
+        let plan = EmployeePlan::build(
+            &[
+                employee("1", "same@example.com"),
+                employee("2", "SAME@example.com"),
+                employee("3", "other@example.com"),
+            ],
+            &[],
+            now(),
+            UTC,
+        );
+        assert!(matches!(plan.entries[0].action, EmployeeAction::Create(_)));
+        assert_eq!(
+            plan.entries[1].action,
+            EmployeeAction::Skip {
+                reason: REASON_SHARED_EMAIL
+            }
+        );
+        assert!(matches!(plan.entries[2].action, EmployeeAction::Create(_)));
+    }
+
+    #[test]
+    fn skips_invalid_records_with_fixed_reasons() {
+        let mut no_email = employee("1", "x@example.com");
+        no_email.email = None;
+        assert_eq!(
+            single(&[no_email], &[]),
+            EmployeeAction::Skip {
+                reason: "no e-mail address"
+            }
+        );
+    }
+
+    #[test]
+    fn locks_user_whose_contract_ended_yesterday() {
+        let e = employee("1", "a@example.com");
+        let customer = synced("c1", &e);
+        let mut leaving = e.clone();
+        leaving.termination_date = Some(day(2026, 11, 25));
+        let EmployeeAction::Update {
+            patch,
+            changed,
+            locks,
+            unlocks,
+            ..
+        } = single(&[leaving], &[customer])
+        else {
+            panic!("expected update");
+        };
+        assert_eq!(changed, vec!["setInactiveAt"]);
+        assert_eq!(
+            patch.set_inactive_at,
+            Some(Some("2026-11-26T00:00:00Z".parse().unwrap()))
+        );
+        assert!(locks);
+        assert!(!unlocks);
+    }
+
+    #[test]
+    fn schedules_but_does_not_lock_contract_ending_tomorrow() {
+        let e = employee("1", "a@example.com");
+        let customer = synced("c1", &e);
+        let mut leaving = e.clone();
+        leaving.contract_end_date = Some(day(2026, 11, 27));
+        let EmployeeAction::Update { locks, .. } = single(&[leaving], &[customer]) else {
+            panic!("expected update");
+        };
+        assert!(!locks);
+    }
+
+    #[test]
+    fn unlocks_rehired_user_by_clearing_inactive_date() {
+        let mut left = employee("1", "a@example.com");
+        left.termination_date = Some(day(2025, 6, 30));
+        let customer = synced("c1", &left);
+        let rehired = employee("1", "a@example.com");
+        let EmployeeAction::Update {
+            patch,
+            locks,
+            unlocks,
+            ..
+        } = single(&[rehired], &[customer])
+        else {
+            panic!("expected update");
+        };
+        assert_eq!(patch.set_inactive_at, Some(None));
+        assert!(unlocks);
+        assert!(!locks);
+        let json = serde_json::to_value(&patch).unwrap();
+        assert_eq!(json, serde_json::json!({"setInactiveAt": null}));
+    }
+
+    #[test]
+    fn counts_creation_of_future_hire_as_locked() {
+        let mut future = employee("1", "a@example.com");
+        future.hire_date = Some(day(2027, 1, 1));
+        let plan = EmployeePlan::build(&[future, employee("2", "b@example.com")], &[], now(), UTC);
+        assert_eq!(
+            plan.counts(),
+            PlanCounts {
+                created: 2,
+                locked: 1,
+                ..Default::default()
+            }
+        );
+    }
+
+    #[test]
+    fn uses_company_zone_for_set_active_at() {
+        let e = employee("1", "a@example.com");
+        let plan = EmployeePlan::build(&[e], &[], now(), Europe::Berlin);
+        let EmployeeAction::Create(fields) = &plan.entries[0].action else {
+            panic!("expected create");
+        };
+        assert_eq!(
+            fields.set_active_at,
+            Some("2019-12-31T23:00:00Z".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn never_plans_more_or_fewer_entries_than_employees() {
+        let employees: Vec<_> = (0..10_000)
+            .map(|i| employee(&i.to_string(), &format!("user{i}@example.com")))
+            .collect();
+        let customers: Vec<_> = employees
+            .iter()
+            .take(5_000)
+            .map(|e| synced(&format!("c{}", e.id), e))
+            .collect();
+        let plan = EmployeePlan::build(&employees, &customers, now(), UTC);
+        assert_eq!(plan.entries.len(), employees.len());
+        let counts = plan.counts();
+        assert_eq!(counts.unchanged, 5_000);
+        assert_eq!(counts.created, 5_000);
+    }
+}

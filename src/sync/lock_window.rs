@@ -1,0 +1,229 @@
+//! The locking rule: an employee is locked while the contract has not begun or has ended, judged by
+//! the company's calendar day. reteach flips the state itself at `setActiveAt` / `setInactiveAt`, so
+//! the window is expressed as the two instants where the company's day begins.
+
+use chrono::{DateTime, Duration, LocalResult, NaiveDate, TimeZone, Utc};
+use chrono_tz::Tz;
+
+/// Longest stretch of local time a zone has ever skipped: Samoa skipped all of 2011-12-30.
+const MAX_GAP_MINUTES: i64 = 25 * 60;
+
+/// When a reteach user becomes active and inactive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LockWindow {
+    /// First day of employment.
+    pub hire_date: Option<NaiveDate>,
+    /// Last day of employment (still an active day).
+    pub end_of_employment: Option<NaiveDate>,
+    /// Start of the hire day in the company zone.
+    pub set_active_at: Option<DateTime<Utc>>,
+    /// Start of the day after the end of employment in the company zone.
+    pub set_inactive_at: Option<DateTime<Utc>>,
+}
+
+impl LockWindow {
+    /// The window for an employee hired on `hire_date` whose last day is `end_of_employment`.
+    pub fn new(hire_date: Option<NaiveDate>, end_of_employment: Option<NaiveDate>, tz: Tz) -> Self {
+        Self {
+            hire_date,
+            end_of_employment,
+            set_active_at: hire_date.map(|day| start_of_day(day, tz)),
+            set_inactive_at: end_of_employment.map(|day| {
+                day.succ_opt()
+                    .map_or(DateTime::<Utc>::MAX_UTC, |next| start_of_day(next, tz))
+            }),
+        }
+    }
+
+    /// Whether the employee is locked on the company day `today`: the contract ended before
+    /// today or begins after today.
+    pub fn is_locked(&self, today: NaiveDate) -> bool {
+        self.end_of_employment.is_some_and(|end| end < today)
+            || self.hire_date.is_some_and(|hire| hire > today)
+    }
+}
+
+/// Whether a reteach user with these scheduled instants is locked at `now`. Agrees with
+/// [`LockWindow::is_locked`] for windows built by [`LockWindow::new`].
+pub fn is_locked_at(
+    set_active_at: Option<DateTime<Utc>>,
+    set_inactive_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> bool {
+    set_active_at.is_some_and(|active| now < active)
+        || set_inactive_at.is_some_and(|inactive| now >= inactive)
+}
+
+/// The calendar day in `tz` at the instant `now`.
+pub fn today_in(now: DateTime<Utc>, tz: Tz) -> NaiveDate {
+    now.with_timezone(&tz).date_naive()
+}
+
+/// The instant the day `date` begins in `tz`. Where midnight does not exist (a DST change at
+/// midnight, or Samoa skipping a whole day) the day begins at the first local time that exists;
+/// where midnight happens twice, at the first one.
+pub fn start_of_day(date: NaiveDate, tz: Tz) -> DateTime<Utc> {
+    let midnight = date.and_time(chrono::NaiveTime::MIN);
+    for minutes in 0..=MAX_GAP_MINUTES {
+        match tz.from_local_datetime(&(midnight + Duration::minutes(minutes))) {
+            LocalResult::Single(at) => return at.with_timezone(&Utc),
+            LocalResult::Ambiguous(first, _) => return first.with_timezone(&Utc),
+            LocalResult::None => continue,
+        }
+    }
+    // No zone has a gap this long; fall back to UTC midnight rather than fail.
+    midnight.and_utc()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono_tz::{America, Europe, Pacific, UTC};
+
+    fn day(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    fn utc(text: &str) -> DateTime<Utc> {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn active_from_start_of_hire_day_in_company_zone() {
+        let window = LockWindow::new(Some(day(2026, 3, 1)), None, Europe::Berlin);
+        assert_eq!(window.set_active_at, Some(utc("2026-02-28T23:00:00Z")));
+        assert_eq!(window.set_inactive_at, None);
+    }
+
+    #[test]
+    fn inactive_from_start_of_day_after_last_contract_day() {
+        let window = LockWindow::new(None, Some(day(2026, 7, 31)), Europe::Berlin);
+        // Summer time: Berlin is UTC+2.
+        assert_eq!(window.set_inactive_at, Some(utc("2026-07-31T22:00:00Z")));
+    }
+
+    #[test]
+    fn late_evening_utc_is_already_tomorrow_in_berlin() {
+        let now = utc("2026-11-25T23:30:00Z");
+        assert_eq!(today_in(now, Europe::Berlin), day(2026, 11, 26));
+        assert_eq!(today_in(now, UTC), day(2026, 11, 25));
+        // Contract ended on the 25th: locked in Berlin already, not yet in UTC.
+        let berlin = LockWindow::new(None, Some(day(2026, 11, 25)), Europe::Berlin);
+        let in_utc = LockWindow::new(None, Some(day(2026, 11, 25)), UTC);
+        assert!(berlin.is_locked(today_in(now, Europe::Berlin)));
+        assert!(!in_utc.is_locked(today_in(now, UTC)));
+        assert!(is_locked_at(
+            berlin.set_active_at,
+            berlin.set_inactive_at,
+            now
+        ));
+        assert!(!is_locked_at(
+            in_utc.set_active_at,
+            in_utc.set_inactive_at,
+            now
+        ));
+    }
+
+    #[test]
+    fn zones_a_full_day_apart_disagree_on_today() {
+        // Kiritimati is UTC+14, Pago Pago UTC-11: at the same instant they are on different days.
+        let now = utc("2026-06-15T12:00:00Z");
+        assert_eq!(today_in(now, Pacific::Kiritimati), day(2026, 6, 16));
+        assert_eq!(today_in(now, Pacific::Pago_Pago), day(2026, 6, 15));
+        let hire = Some(day(2026, 6, 16));
+        assert!(!LockWindow::new(hire, None, Pacific::Kiritimati).is_locked(day(2026, 6, 16)));
+        assert!(LockWindow::new(hire, None, Pacific::Pago_Pago).is_locked(day(2026, 6, 15)));
+        assert_eq!(
+            LockWindow::new(hire, None, Pacific::Kiritimati).set_active_at,
+            Some(utc("2026-06-15T10:00:00Z"))
+        );
+        assert_eq!(
+            LockWindow::new(hire, None, Pacific::Pago_Pago).set_active_at,
+            Some(utc("2026-06-16T11:00:00Z"))
+        );
+    }
+
+    #[test]
+    fn keeps_employee_whose_contract_ends_tomorrow_active() {
+        let window = LockWindow::new(Some(day(2020, 1, 1)), Some(day(2026, 11, 27)), UTC);
+        assert!(!window.is_locked(day(2026, 11, 26)));
+    }
+
+    #[test]
+    fn keeps_employee_active_on_last_contract_day() {
+        let window = LockWindow::new(Some(day(2020, 1, 1)), Some(day(2026, 11, 26)), UTC);
+        assert!(!window.is_locked(day(2026, 11, 26)));
+        assert!(!is_locked_at(
+            window.set_active_at,
+            window.set_inactive_at,
+            utc("2026-11-26T23:59:59Z")
+        ));
+    }
+
+    #[test]
+    fn locks_employee_whose_contract_ended_yesterday() {
+        let window = LockWindow::new(Some(day(2020, 1, 1)), Some(day(2026, 11, 25)), UTC);
+        assert!(window.is_locked(day(2026, 11, 26)));
+        assert!(is_locked_at(
+            window.set_active_at,
+            window.set_inactive_at,
+            utc("2026-11-26T00:00:00Z")
+        ));
+    }
+
+    #[test]
+    fn locks_employee_hired_in_the_future() {
+        let window = LockWindow::new(Some(day(2026, 12, 1)), None, Europe::Berlin);
+        assert!(window.is_locked(day(2026, 11, 30)));
+        assert!(!window.is_locked(day(2026, 12, 1)));
+        assert!(is_locked_at(
+            window.set_active_at,
+            None,
+            utc("2026-11-30T22:59:59Z")
+        ));
+        assert!(!is_locked_at(
+            window.set_active_at,
+            None,
+            utc("2026-11-30T23:00:00Z")
+        ));
+    }
+
+    #[test]
+    fn unlocks_rehired_employee_once_end_is_cleared() {
+        let ended = LockWindow::new(Some(day(2020, 1, 1)), Some(day(2025, 1, 31)), UTC);
+        assert!(ended.is_locked(day(2026, 11, 26)));
+        let rehired = LockWindow::new(Some(day(2020, 1, 1)), None, UTC);
+        assert!(!rehired.is_locked(day(2026, 11, 26)));
+        assert_eq!(rehired.set_inactive_at, None);
+    }
+
+    #[test]
+    fn start_of_day_skips_a_midnight_dst_gap() {
+        // São Paulo started summer time at midnight on 2018-11-04: 00:00 did not exist.
+        let start = start_of_day(day(2018, 11, 4), America::Sao_Paulo);
+        assert_eq!(start, utc("2018-11-04T03:00:00Z"));
+        assert_eq!(today_in(start, America::Sao_Paulo), day(2018, 11, 4));
+    }
+
+    #[test]
+    fn start_of_day_survives_a_skipped_day() {
+        // Samoa skipped 2011-12-30 entirely; that "day" begins where 2011-12-31 begins.
+        let start = start_of_day(day(2011, 12, 30), Pacific::Apia);
+        assert_eq!(start, start_of_day(day(2011, 12, 31), Pacific::Apia));
+        assert_eq!(start, utc("2011-12-30T10:00:00Z"));
+    }
+
+    #[test]
+    fn start_of_day_takes_the_first_of_a_repeated_midnight() {
+        // Havana ends summer time at 01:00 → 00:00, so 00:xx on 2026-11-01 happens twice.
+        let start = start_of_day(day(2026, 11, 1), America::Havana);
+        assert_eq!(today_in(start, America::Havana), day(2026, 11, 1));
+        assert_eq!(start, utc("2026-11-01T04:00:00Z"));
+    }
+
+    #[test]
+    fn window_survives_the_last_representable_day() {
+        let window = LockWindow::new(None, Some(NaiveDate::MAX), UTC);
+        assert!(window.set_inactive_at.is_some());
+    }
+}
