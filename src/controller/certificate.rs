@@ -24,7 +24,7 @@ use crate::api::{
     CertificateLedgerStatus, CertificateSync, CertificateSyncStatus, EmployeeSync,
     MAX_STATUS_FAILURES,
 };
-use crate::jobs::certificate::{
+use crate::jobs::{
     resolve_category, run_certificate_sync, CertificateJobInput, CertificateJobOutcome,
     LedgerError, LedgerStore,
 };
@@ -35,27 +35,19 @@ pub const KIND: &str = "CertificateSync";
 /// Ready reason while the referenced EmployeeSync has not succeeded yet.
 pub const WAITING_FOR_EMPLOYEE_SYNC: &str = "WaitingForEmployeeSync";
 /// Status keys owned by the ledger field manager.
-const LEDGER_KEYS: [&str; 2] = ["ledger", "uploadedTotal"];
+const LEDGER_KEYS: [&str; 1] = ["ledger"];
 
-/// Persists the ledger in `status.ledger` (and the running upload total) by server-side apply
-/// under its own field manager, before every upload.
+/// Persists the ledger in `status.ledger` by server-side apply under its own field manager, before
+/// every upload.
 struct StatusLedger {
     api: Api<CertificateSync>,
     name: String,
-    uploaded_total_before: i64,
 }
 
 #[async_trait]
 impl LedgerStore for StatusLedger {
-    async fn save(
-        &self,
-        ledger: &CertificateLedgerStatus,
-        uploaded: i64,
-    ) -> Result<(), LedgerError> {
-        let status = json!({
-            "ledger": ledger,
-            "uploadedTotal": self.uploaded_total_before + uploaded,
-        });
+    async fn save(&self, ledger: &CertificateLedgerStatus) -> Result<(), LedgerError> {
+        let status = json!({ "ledger": ledger });
         apply_raw(&self.api, &self.name, LEDGER_FIELD_MANAGER, status)
             .await
             .map_err(|e| LedgerError(e.to_string()))
@@ -95,20 +87,30 @@ pub async fn reconcile(
     let interval = parse_duration_at_least(&sync.spec.interval, ctx.tunables.minimum_interval)
         .map_err(|e| RunFailure::stalled("InvalidSpec", format!("spec.interval: {e}")));
     let result = match &interval {
-        Err(failure) => Err(failure.clone()),
+        Err(failure) => Err((failure.clone(), None)),
         Ok(_) => execute(&ctx, &api, &namespace, &sync, &previous, &run, reason).await,
     };
     let interval = interval.unwrap_or(Duration::from_secs(1800));
     let (delay, failure) = match result {
-        Err(failure) => (
-            run.fail(
+        Err((failure, partial)) => {
+            // Uploads happened before the run stopped: count them.
+            if let Some(partial) = partial {
+                status.uploaded_total += partial.uploaded_total_delta;
+                status.last_run = Some(partial.summary.clone());
+                status.failures = partial
+                    .failures
+                    .into_iter()
+                    .take(MAX_STATUS_FAILURES)
+                    .collect();
+            }
+            let delay = run.fail(
                 &mut status,
                 &failure,
                 interval,
                 ctx.tunables.blocked_recheck,
-            ),
-            Some(failure),
-        ),
+            );
+            (delay, Some(failure))
+        }
         Ok((outcome, category_id)) => {
             let delay = record_success(
                 &mut status,
@@ -171,28 +173,32 @@ async fn execute(
     previous: &CertificateSyncStatus,
     run: &RunContext,
     reason: DueReason,
-) -> Result<(CertificateJobOutcome, i64), RunFailure> {
-    let employee_sync = employee_sync(ctx, namespace, sync).await?;
+) -> Result<(CertificateJobOutcome, i64), (RunFailure, Option<CertificateJobOutcome>)> {
+    let no_partial = |failure: RunFailure| (failure, None);
+    let employee_sync = employee_sync(ctx, namespace, sync)
+        .await
+        .map_err(no_partial)?;
     let time_zone = employee_sync
         .spec
         .time_zone
         .parse::<chrono_tz::Tz>()
         .unwrap_or(chrono_tz::UTC);
-    let (personio, reteach) = upstream_clients(ctx, namespace, &employee_sync).await?;
+    let (personio, reteach) = upstream_clients(ctx, namespace, &employee_sync)
+        .await
+        .map_err(no_partial)?;
     let category_id = resolve_category(personio.as_ref(), &sync.spec.document_category)
         .await
-        .map_err(RunFailure::from)?;
+        .map_err(|e| no_partial(RunFailure::from(e)))?;
     if reason != DueReason::Blocked {
         let mut in_progress = previous.clone();
         run.reconciling(&mut in_progress, "uploading certificates");
         apply_status(api, &sync.name_any(), &in_progress, &LEDGER_KEYS)
             .await
-            .map_err(|e| RunFailure::transient("StatusWriteFailed", e.to_string()))?;
+            .map_err(|e| no_partial(RunFailure::transient("StatusWriteFailed", e.to_string())))?;
     }
     let store = StatusLedger {
         api: api.clone(),
         name: sync.name_any(),
-        uploaded_total_before: previous.uploaded_total,
     };
     let input = CertificateJobInput {
         now: run.now,
@@ -202,17 +208,16 @@ async fn execute(
         title_template: sync.spec.title.clone(),
         overlap: ctx.tunables.certificate_overlap,
         ledger: previous.ledger.clone(),
+        store: &store,
+        cancel: ctx.shutdown.clone(),
     };
-    let outcome = run_certificate_sync(
-        reteach.as_ref(),
-        personio.as_ref(),
-        &store,
-        &input,
-        ctx.shutdown.clone(),
-    )
-    .await
-    .map_err(RunFailure::from)?;
-    Ok((outcome, category_id))
+    match run_certificate_sync(personio.as_ref(), reteach.as_ref(), &input).await {
+        Ok(outcome) => Ok((outcome, category_id)),
+        Err(error) => {
+            let partial = error.partial_outcome().cloned();
+            Err((RunFailure::from(error), partial))
+        }
+    }
 }
 
 /// The referenced EmployeeSync, once it has succeeded; otherwise why not.
@@ -273,7 +278,7 @@ pub fn status_after_success(
     status.category_id = Some(category_id);
     if !summary.dry_run {
         status.ledger = outcome.ledger.clone();
-        status.uploaded_total += summary.uploaded;
+        status.uploaded_total += outcome.uploaded_total_delta;
     }
     status.failures = outcome
         .failures

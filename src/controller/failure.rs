@@ -2,6 +2,7 @@
 //! configuration (Stalled), a dependency becomes ready (Waiting), or time heals it (Transient).
 
 use super::credentials::CredentialsError;
+use crate::jobs::JobError;
 use crate::personio::PersonioError;
 use crate::reteach::ReteachError;
 
@@ -60,18 +61,23 @@ impl From<CredentialsError> for RunFailure {
     }
 }
 
+/// Condition reason of a Personio error.
+fn personio_reason(error: &PersonioError) -> &'static str {
+    match error {
+        PersonioError::Unauthorized { .. } => "PersonioCredentialsRejected",
+        PersonioError::AttributesNotWhitelisted(_) => "AttributesNotWhitelisted",
+        PersonioError::Forbidden { .. } => "PersonioAccessDenied",
+        PersonioError::Config(_) => "InvalidSpec",
+        PersonioError::NotFound { .. } | PersonioError::Rejected { .. } => "PersonioRejected",
+        PersonioError::Unavailable { .. } | PersonioError::Malformed { .. } => {
+            "PersonioUnavailable"
+        }
+    }
+}
+
 impl From<PersonioError> for RunFailure {
     fn from(error: PersonioError) -> Self {
-        let reason = match &error {
-            PersonioError::Unauthorized { .. } => "PersonioCredentialsRejected",
-            PersonioError::AttributesNotWhitelisted(_) => "AttributesNotWhitelisted",
-            PersonioError::Forbidden { .. } => "PersonioAccessDenied",
-            PersonioError::Config(_) => "InvalidSpec",
-            PersonioError::NotFound { .. } | PersonioError::Rejected { .. } => "PersonioRejected",
-            PersonioError::Unavailable { .. } | PersonioError::Malformed { .. } => {
-                "PersonioUnavailable"
-            }
-        };
+        let reason = personio_reason(&error);
         if error.is_transient() {
             Self::transient(reason, error.to_string())
         } else {
@@ -80,21 +86,47 @@ impl From<PersonioError> for RunFailure {
     }
 }
 
+/// Condition reason of a reteach error.
+fn reteach_reason(error: &ReteachError) -> &'static str {
+    match error {
+        ReteachError::Unauthorized { .. } => "ReteachCredentialsRejected",
+        ReteachError::Forbidden { .. } => "ReteachAccessDenied",
+        ReteachError::Config(_) => "InvalidSpec",
+        ReteachError::NotFound { .. } | ReteachError::Rejected { .. } => "ReteachRejected",
+        ReteachError::Unavailable { .. } | ReteachError::Malformed { .. } => "ReteachUnavailable",
+    }
+}
+
 impl From<ReteachError> for RunFailure {
     fn from(error: ReteachError) -> Self {
-        let reason = match &error {
-            ReteachError::Unauthorized { .. } => "ReteachCredentialsRejected",
-            ReteachError::Forbidden { .. } => "ReteachAccessDenied",
-            ReteachError::Config(_) => "InvalidSpec",
-            ReteachError::NotFound { .. } | ReteachError::Rejected { .. } => "ReteachRejected",
-            ReteachError::Unavailable { .. } | ReteachError::Malformed { .. } => {
-                "ReteachUnavailable"
-            }
-        };
+        let reason = reteach_reason(&error);
         if error.is_transient() {
             Self::transient(reason, error.to_string())
         } else {
             Self::stalled(reason, error.to_string())
+        }
+    }
+}
+
+impl From<JobError> for RunFailure {
+    fn from(error: JobError) -> Self {
+        let message = error.to_string();
+        let (reason, transient) = match error.root() {
+            JobError::Personio { source, .. } => {
+                (personio_reason(source).to_string(), source.is_transient())
+            }
+            JobError::Reteach { source, .. } => {
+                (reteach_reason(source).to_string(), source.is_transient())
+            }
+            JobError::UnknownCategory { .. } => ("UnknownDocumentCategory".into(), false),
+            JobError::InvalidCategoryRef => ("InvalidSpec".into(), false),
+            JobError::Ledger(_) => ("StatusWriteFailed".into(), true),
+            JobError::Interrupted { .. } => ("Interrupted".into(), true),
+        };
+        if transient {
+            Self::Transient { reason, message }
+        } else {
+            Self::Stalled { reason, message }
         }
     }
 }

@@ -229,16 +229,18 @@ async fn apply(
     outcome.summary.unchanged = counts.unchanged;
     outcome.summary.skipped += counts.skipped;
 
-    let writes = plan
-        .entries
-        .iter()
-        .filter(|entry| {
-            matches!(
-                entry.action,
-                EmployeeAction::Create(_) | EmployeeAction::Update { .. }
-            )
-        })
-        .map(|entry| async move { (entry, write_one(reteach, entry).await) });
+    // The futures are built up front (they are lazy) rather than through iterator adapters with
+    // closures: a closure over `&&PlannedEmployee` held across the awaits below makes the run's
+    // future not provably `Send`, which the controller's spawned reconcile needs.
+    let mut writes = Vec::new();
+    for entry in &plan.entries {
+        if matches!(
+            entry.action,
+            EmployeeAction::Create(_) | EmployeeAction::Update { .. }
+        ) {
+            writes.push(write_entry(reteach, entry));
+        }
+    }
     // Dropping the stream on a fatal error cancels the writes still in flight; the next run
     // re-plans from reteach's actual state, so a cancelled write is simply done again.
     let mut results = futures::stream::iter(writes).buffered(WRITE_CONCURRENCY);
@@ -276,6 +278,13 @@ async fn apply(
         }
     }
     Ok(())
+}
+
+async fn write_entry<'a>(
+    reteach: &dyn ReteachApi,
+    entry: &'a PlannedEmployee,
+) -> (&'a PlannedEmployee, Result<(), ReteachError>) {
+    (entry, write_one(reteach, entry).await)
 }
 
 async fn write_one(reteach: &dyn ReteachApi, entry: &PlannedEmployee) -> Result<(), ReteachError> {
