@@ -102,6 +102,68 @@ fn crds_are_namespaced_with_a_status_subresource_and_printer_columns() {
     }
 }
 
+#[test]
+fn every_field_is_documented() {
+    for (name, yaml) in crd_documents().expect("CRDs serialize") {
+        let crd: Value = serde_yaml::from_str(&yaml).expect("CRD YAML parses");
+        for version in crd["spec"]["versions"].as_array().expect("versions") {
+            let mut undocumented = Vec::new();
+            collect_undocumented(&version["schema"]["openAPIV3Schema"], "", &mut undocumented);
+            assert!(
+                undocumented.is_empty(),
+                "{name}: fields without a doc comment (it becomes the CRD description and the README reference): {undocumented:?}"
+            );
+        }
+    }
+}
+
+fn collect_undocumented(node: &Value, path: &str, out: &mut Vec<String>) {
+    for (field, child) in node["properties"].as_object().into_iter().flatten() {
+        let child_path = format!("{path}.{field}");
+        if child["description"].as_str().is_none_or(str::is_empty) {
+            out.push(child_path.clone());
+        }
+        collect_undocumented(child, &child_path, out);
+        collect_undocumented(&child["items"], &format!("{child_path}[]"), out);
+    }
+}
+
+/// The examples parse into the Rust types (the e2e test also applies them to an apiserver).
+#[test]
+fn examples_deserialize_into_the_rust_types() {
+    use reteach_personio_operator::api::{CertificateSync, EmployeeSync};
+    use serde::Deserialize;
+
+    let mut files: Vec<PathBuf> = ["examples", "examples/two-tenants"]
+        .iter()
+        .flat_map(|dir| std::fs::read_dir(repo_root().join(dir)).expect("examples exist"))
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter(|path| path.extension().is_some_and(|ext| ext == "yaml"))
+        .collect();
+    files.sort();
+    let mut kinds = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).expect("example readable");
+        for document in serde_yaml::Deserializer::from_str(&text) {
+            let value = serde_yaml::Value::deserialize(document).expect("example is YAML");
+            let kind = value["kind"].as_str().unwrap_or_default().to_owned();
+            let result = match kind.as_str() {
+                "EmployeeSync" => serde_yaml::from_value::<EmployeeSync>(value).map(|_| ()),
+                "CertificateSync" => serde_yaml::from_value::<CertificateSync>(value).map(|_| ()),
+                _ => Ok(()),
+            };
+            result.unwrap_or_else(|e| panic!("{}: {kind} does not parse: {e}", file.display()));
+            kinds.push(kind);
+        }
+    }
+    for wanted in ["EmployeeSync", "CertificateSync", "Secret"] {
+        assert!(
+            kinds.iter().filter(|k| *k == wanted).count() >= 3,
+            "expected {wanted} in examples/ and both tenants"
+        );
+    }
+}
+
 // --- The checker checks itself: each rule must be able to fail. ---
 
 fn violations_of(schema: Value) -> Vec<String> {

@@ -329,3 +329,60 @@ async fn rendered_chart_is_accepted_by_the_apiserver_namespaced() {
         support::delete_namespace(&client, &namespace).await;
     }
 }
+
+/// `helm install` as the README shows it: installs the CRDs from the chart's `crds/` and the
+/// operator; `helm uninstall` removes the operator but keeps the CRDs (and so every resource).
+#[tokio::test]
+async fn helm_install_and_uninstall_keep_the_crds() {
+    let client = support::client().await;
+    let namespace = support::fresh_namespace(&client, "chart-install").await;
+    let helm = |args: &[&str]| {
+        let output = Command::new(support::helm_bin())
+            .current_dir(support::repo_root())
+            .args(args)
+            .args(["--namespace", &namespace, "--kubeconfig"])
+            .arg(support::kubeconfig_path())
+            .output()
+            .expect("helm runs");
+        assert!(
+            output.status.success(),
+            "helm {args:?} failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+
+    helm(&["install", "rpo-install", CHART]);
+    for crd in [
+        "employeesyncs.sync.reteach.io",
+        "certificatesyncs.sync.reteach.io",
+    ] {
+        support::wait_crd_established(&client, crd).await;
+    }
+    let deployments =
+        kube::Api::<k8s_openapi::api::apps::v1::Deployment>::namespaced(client.clone(), &namespace);
+    let deployment = deployments
+        .get("rpo-install-reteach-personio-operator")
+        .await
+        .expect("helm install created the Deployment");
+    let service_account = deployment
+        .spec
+        .template
+        .spec
+        .and_then(|pod| pod.service_account_name);
+    assert_eq!(
+        service_account.as_deref(),
+        Some("rpo-install-reteach-personio-operator")
+    );
+
+    helm(&["uninstall", "rpo-install"]);
+    assert!(
+        deployments
+            .get_opt("rpo-install-reteach-personio-operator")
+            .await
+            .expect("apiserver answers")
+            .is_none(),
+        "helm uninstall left the Deployment"
+    );
+    support::wait_crd_established(&client, "employeesyncs.sync.reteach.io").await;
+    support::delete_namespace(&client, &namespace).await;
+}
