@@ -651,6 +651,70 @@ async fn a_reset_connection_is_retried() {
 }
 
 #[tokio::test]
+async fn a_write_whose_answer_is_lost_is_sent_again_safely() {
+    let env = Env::new().await;
+    let client = env.client();
+    client.me().await.unwrap();
+
+    env.sim
+        .control()
+        .inject(FaultRule::new("POST /customer", Fault::ApplyThenReset, 1));
+    let created = client
+        .create_customer(&fields("100", "grace@acme.example"))
+        .await
+        .unwrap();
+    assert_eq!(env.requests_to("POST", "/customer").len(), 2);
+    assert_eq!(
+        env.sim.customers().len(),
+        1,
+        "find-or-create must not duplicate"
+    );
+
+    env.sim
+        .control()
+        .inject(FaultRule::new("PUT /customer", Fault::ApplyThenReset, 1));
+    let patch = CustomerPatch {
+        position: Some(Some("Admiral".to_string())),
+        ..CustomerPatch::default()
+    };
+    let updated = client.update_customer(&created.id, &patch).await.unwrap();
+    assert_eq!(updated.position.as_deref(), Some("Admiral"));
+    assert_eq!(env.sim.writes(&created.id), 3);
+}
+
+#[tokio::test]
+async fn broken_bodies_exhaust_into_unavailable_without_personal_data() {
+    let env = Env::new().await;
+    let client = env.client();
+    client.me().await.unwrap();
+    env.sim
+        .control()
+        .inject(FaultRule::new("GET /customer/", Fault::Reset, 100));
+    let error = client
+        .find_by_email("private.person@acme.example")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, ReteachError::Unavailable { .. }),
+        "{error:?}"
+    );
+    assert!(
+        !format!("{error} {error:?}").contains("private.person"),
+        "{error:?}"
+    );
+    assert_eq!(env.sim.control().count("GET /customer/"), 4);
+}
+
+#[tokio::test]
+async fn a_large_academy_lists_in_as_many_requests_as_pages() {
+    let env = Env::new().await;
+    env.sim.generate(1001, 0);
+    let customers = env.client().list_customers().await.unwrap();
+    assert_eq!(customers.len(), 1001);
+    assert_eq!(env.requests_to("GET", "/customer").len(), 5);
+}
+
+#[tokio::test]
 async fn malformed_json_is_malformed() {
     let env = Env::new().await;
     let client = env.client();

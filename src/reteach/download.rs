@@ -60,7 +60,8 @@ async fn into_pdf_stream(response: Response) -> Result<PdfStream, ReteachError> 
     let length = response.content_length();
     let mut body = response
         .bytes_stream()
-        .map_err(|e| std::io::Error::other(e.to_string()));
+        // `without_url`: a signed storage URL is a secret of its own.
+        .map_err(|e| std::io::Error::other(e.without_url().to_string()));
     let mut head = BytesMut::new();
     while head.len() < PDF_MAGIC.len() {
         match body.next().await {
