@@ -4,6 +4,8 @@
 //! spec does not say). The bearer token is sent only to the API's own origin: a storage host must
 //! never see our credentials.
 
+use std::time::Duration;
+
 use bytes::{Bytes, BytesMut};
 use futures::{StreamExt, TryStreamExt};
 use reqwest::{Response, StatusCode};
@@ -15,6 +17,9 @@ use super::ReteachError;
 use crate::upstream::{send_with_retry, PdfStream};
 
 const DOWNLOAD: &str = "GET certificate";
+/// reqwest's timeout covers the whole body, and the body is read at the pace of the Personio
+/// upload it feeds: a 30 MB certificate needs more than the 30 s default of API calls.
+const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(300);
 /// Every PDF starts with this.
 const PDF_MAGIC: &[u8] = b"%PDF";
 
@@ -26,7 +31,7 @@ impl ReteachClient {
             message: "certificate URL is not a valid URL".to_string(),
         })?;
         let response = if target.origin() == self.base.origin() {
-            self.send_authorized(DOWNLOAD, || self.http.get(target.clone()))
+            self.send_authorized(DOWNLOAD, || self.download_request(&target))
                 .await?
         } else {
             self.send_anonymous(&target).await?
@@ -40,6 +45,16 @@ impl ReteachClient {
         }
     }
 
+    fn download_request(&self, target: &Url) -> reqwest::RequestBuilder {
+        let timeout = self
+            .config
+            .tls
+            .timeout
+            .unwrap_or_default()
+            .max(DOWNLOAD_TIMEOUT);
+        self.http.get(target.clone()).timeout(timeout)
+    }
+
     async fn send_anonymous(&self, target: &Url) -> Result<Response, ReteachError> {
         send_with_retry(
             "reteach",
@@ -47,7 +62,7 @@ impl ReteachClient {
             &self.config.retry,
             self.config.observer.as_ref(),
             Some(&self.limiter),
-            || self.http.get(target.clone()),
+            || self.download_request(target),
         )
         .await
         .map_err(unavailable)
