@@ -574,6 +574,42 @@ async fn cross_origin_download_gets_no_token() {
     assert_eq!(seen.lock().unwrap().clone(), vec![None]);
 }
 
+#[tokio::test]
+async fn refused_signed_urls_and_plain_http_storage() {
+    let env = Env::new().await;
+    let router = axum::Router::new().route(
+        "/expired.pdf",
+        get(|| async {
+            (
+                axum::http::StatusCode::FORBIDDEN,
+                "<Error>AccessDenied</Error>",
+            )
+        }),
+    );
+    let storage = serve(router, loopback()).await.unwrap();
+    let client = env.client();
+    let error = client
+        .download_certificate(&format!("{}/expired.pdf", storage.base_url()))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, ReteachError::Rejected { .. }), "{error:?}");
+    assert_eq!(
+        env.authorizations(),
+        0,
+        "no token involved for another origin"
+    );
+
+    let mut config = env.config();
+    config.base_url = "https://api.reteach.example".to_string();
+    config.tls.allow_insecure_http = false;
+    let strict = ReteachClient::new(config).unwrap();
+    let error = strict
+        .download_certificate(&format!("{}/expired.pdf", storage.base_url()))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, ReteachError::Rejected { .. }), "{error:?}");
+}
+
 // --- faults -----------------------------------------------------------------------------------
 
 #[tokio::test]

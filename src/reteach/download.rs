@@ -30,7 +30,16 @@ impl ReteachClient {
             endpoint: DOWNLOAD,
             message: "certificate URL is not a valid URL".to_string(),
         })?;
-        let response = if target.origin() == self.base.origin() {
+        if target.scheme() != "https"
+            && !(target.scheme() == "http" && self.config.tls.allow_insecure_http)
+        {
+            return Err(ReteachError::Rejected {
+                endpoint: DOWNLOAD,
+                message: "certificate URL is not https".to_string(),
+            });
+        }
+        let same_origin = target.origin() == self.base.origin();
+        let response = if same_origin {
             self.send_authorized(DOWNLOAD, || self.download_request(&target))
                 .await?
         } else {
@@ -41,6 +50,17 @@ impl ReteachClient {
             StatusCode::NOT_FOUND => Err(ReteachError::NotFound {
                 what: "the certificate file".to_string(),
             }),
+            // A storage host refusing a (probably expired) signed URL says nothing about our
+            // credentials: re-reading the participation yields a fresh URL.
+            s @ (StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) if !same_origin => {
+                Err(ReteachError::Rejected {
+                    endpoint: DOWNLOAD,
+                    message: format!(
+                        "the storage host refused the certificate URL (HTTP {})",
+                        s.as_u16()
+                    ),
+                })
+            }
             _ => Err(error_for(DOWNLOAD, response, &[]).await),
         }
     }
