@@ -574,6 +574,42 @@ async fn cross_origin_download_gets_no_token() {
     assert_eq!(seen.lock().unwrap().clone(), vec![None]);
 }
 
+#[tokio::test]
+async fn refused_signed_urls_and_plain_http_storage() {
+    let env = Env::new().await;
+    let router = axum::Router::new().route(
+        "/expired.pdf",
+        get(|| async {
+            (
+                axum::http::StatusCode::FORBIDDEN,
+                "<Error>AccessDenied</Error>",
+            )
+        }),
+    );
+    let storage = serve(router, loopback()).await.unwrap();
+    let client = env.client();
+    let error = client
+        .download_certificate(&format!("{}/expired.pdf", storage.base_url()))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, ReteachError::Rejected { .. }), "{error:?}");
+    assert_eq!(
+        env.authorizations(),
+        0,
+        "no token involved for another origin"
+    );
+
+    let mut config = env.config();
+    config.base_url = "https://api.reteach.example".to_string();
+    config.tls.allow_insecure_http = false;
+    let strict = ReteachClient::new(config).unwrap();
+    let error = strict
+        .download_certificate(&format!("{}/expired.pdf", storage.base_url()))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, ReteachError::Rejected { .. }), "{error:?}");
+}
+
 // --- faults -----------------------------------------------------------------------------------
 
 #[tokio::test]
@@ -648,6 +684,70 @@ async fn a_reset_connection_is_retried() {
     env.sim.generate(3, 0);
     assert_eq!(client.list_customers().await.unwrap().len(), 3);
     assert_eq!(env.requests_to("GET", "/customer").len(), 2);
+}
+
+#[tokio::test]
+async fn a_write_whose_answer_is_lost_is_sent_again_safely() {
+    let env = Env::new().await;
+    let client = env.client();
+    client.me().await.unwrap();
+
+    env.sim
+        .control()
+        .inject(FaultRule::new("POST /customer", Fault::ApplyThenReset, 1));
+    let created = client
+        .create_customer(&fields("100", "grace@acme.example"))
+        .await
+        .unwrap();
+    assert_eq!(env.requests_to("POST", "/customer").len(), 2);
+    assert_eq!(
+        env.sim.customers().len(),
+        1,
+        "find-or-create must not duplicate"
+    );
+
+    env.sim
+        .control()
+        .inject(FaultRule::new("PUT /customer", Fault::ApplyThenReset, 1));
+    let patch = CustomerPatch {
+        position: Some(Some("Admiral".to_string())),
+        ..CustomerPatch::default()
+    };
+    let updated = client.update_customer(&created.id, &patch).await.unwrap();
+    assert_eq!(updated.position.as_deref(), Some("Admiral"));
+    assert_eq!(env.sim.writes(&created.id), 3);
+}
+
+#[tokio::test]
+async fn broken_bodies_exhaust_into_unavailable_without_personal_data() {
+    let env = Env::new().await;
+    let client = env.client();
+    client.me().await.unwrap();
+    env.sim
+        .control()
+        .inject(FaultRule::new("GET /customer/", Fault::Reset, 100));
+    let error = client
+        .find_by_email("private.person@acme.example")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, ReteachError::Unavailable { .. }),
+        "{error:?}"
+    );
+    assert!(
+        !format!("{error} {error:?}").contains("private.person"),
+        "{error:?}"
+    );
+    assert_eq!(env.sim.control().count("GET /customer/"), 4);
+}
+
+#[tokio::test]
+async fn a_large_academy_lists_in_as_many_requests_as_pages() {
+    let env = Env::new().await;
+    env.sim.generate(1001, 0);
+    let customers = env.client().list_customers().await.unwrap();
+    assert_eq!(customers.len(), 1001);
+    assert_eq!(env.requests_to("GET", "/customer").len(), 5);
 }
 
 #[tokio::test]

@@ -67,6 +67,14 @@ impl TokenCache {
         Ok(value)
     }
 
+    /// Makes the cached token due for renewal (tests only: real time is not moved in tests).
+    #[cfg(test)]
+    pub(crate) async fn make_due(&self) {
+        if let Some(token) = self.current.lock().await.as_mut() {
+            token.refresh_at = Instant::now();
+        }
+    }
+
     /// Forgets `rejected` (answered 401) unless another caller already replaced it.
     pub(crate) async fn invalidate(&self, rejected: &str) {
         let mut current = self.current.lock().await;
@@ -157,7 +165,39 @@ fn parse_token(value: &Value) -> Result<CachedToken, ReteachError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::SystemClock;
+    use crate::reteach::{ReteachApi, ReteachClient, ReteachConfig};
+    use crate::sim::reteach::ReteachSim;
+    use crate::upstream::{RequestLog, TlsOptions};
     use serde_json::json;
+    use std::sync::Arc;
+
+    #[tokio::test]
+    async fn a_token_due_for_renewal_is_replaced_before_it_is_rejected() {
+        let sim = ReteachSim::new(Arc::new(SystemClock));
+        let server = sim.start(([127, 0, 0, 1], 0).into()).await.unwrap();
+        let credentials = sim.credentials();
+        let mut config = ReteachConfig::new(
+            server.base_url(),
+            credentials.client_id,
+            credentials.client_secret,
+            credentials.client_code,
+        );
+        config.tls = TlsOptions {
+            allow_insecure_http: true,
+            ..TlsOptions::default()
+        };
+        let log = RequestLog::default();
+        config.observer = Arc::new(log.clone());
+        let client = ReteachClient::new(config).unwrap();
+        client.me().await.unwrap();
+        client.me().await.unwrap();
+        assert_eq!(log.count(AUTHORIZE), 1);
+        client.tokens.make_due().await;
+        client.me().await.unwrap();
+        assert_eq!(log.count(AUTHORIZE), 2);
+        assert!(log.records().iter().all(|r| r.status != 401));
+    }
 
     #[test]
     fn token_without_lifetime_lasts_an_hour_minus_margin() {

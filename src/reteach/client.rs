@@ -22,7 +22,7 @@ pub struct ReteachClient {
     pub(crate) http: reqwest::Client,
     pub(crate) base: Url,
     pub(crate) limiter: DefaultDirectRateLimiter,
-    tokens: TokenCache,
+    pub(crate) tokens: TokenCache,
 }
 
 impl std::fmt::Debug for ReteachClient {

@@ -4,6 +4,8 @@
 //! spec does not say). The bearer token is sent only to the API's own origin: a storage host must
 //! never see our credentials.
 
+use std::time::Duration;
+
 use bytes::{Bytes, BytesMut};
 use futures::{StreamExt, TryStreamExt};
 use reqwest::{Response, StatusCode};
@@ -15,6 +17,9 @@ use super::ReteachError;
 use crate::upstream::{send_with_retry, PdfStream};
 
 const DOWNLOAD: &str = "GET certificate";
+/// reqwest's timeout covers the whole body, and the body is read at the pace of the Personio
+/// upload it feeds: a 30 MB certificate needs more than the 30 s default of API calls.
+const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(300);
 /// Every PDF starts with this.
 const PDF_MAGIC: &[u8] = b"%PDF";
 
@@ -25,8 +30,17 @@ impl ReteachClient {
             endpoint: DOWNLOAD,
             message: "certificate URL is not a valid URL".to_string(),
         })?;
-        let response = if target.origin() == self.base.origin() {
-            self.send_authorized(DOWNLOAD, || self.http.get(target.clone()))
+        if target.scheme() != "https"
+            && !(target.scheme() == "http" && self.config.tls.allow_insecure_http)
+        {
+            return Err(ReteachError::Rejected {
+                endpoint: DOWNLOAD,
+                message: "certificate URL is not https".to_string(),
+            });
+        }
+        let same_origin = target.origin() == self.base.origin();
+        let response = if same_origin {
+            self.send_authorized(DOWNLOAD, || self.download_request(&target))
                 .await?
         } else {
             self.send_anonymous(&target).await?
@@ -36,8 +50,29 @@ impl ReteachClient {
             StatusCode::NOT_FOUND => Err(ReteachError::NotFound {
                 what: "the certificate file".to_string(),
             }),
+            // A storage host refusing a (probably expired) signed URL says nothing about our
+            // credentials: re-reading the participation yields a fresh URL.
+            s @ (StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) if !same_origin => {
+                Err(ReteachError::Rejected {
+                    endpoint: DOWNLOAD,
+                    message: format!(
+                        "the storage host refused the certificate URL (HTTP {})",
+                        s.as_u16()
+                    ),
+                })
+            }
             _ => Err(error_for(DOWNLOAD, response, &[]).await),
         }
+    }
+
+    fn download_request(&self, target: &Url) -> reqwest::RequestBuilder {
+        let timeout = self
+            .config
+            .tls
+            .timeout
+            .unwrap_or_default()
+            .max(DOWNLOAD_TIMEOUT);
+        self.http.get(target.clone()).timeout(timeout)
     }
 
     async fn send_anonymous(&self, target: &Url) -> Result<Response, ReteachError> {
@@ -47,7 +82,7 @@ impl ReteachClient {
             &self.config.retry,
             self.config.observer.as_ref(),
             Some(&self.limiter),
-            || self.http.get(target.clone()),
+            || self.download_request(target),
         )
         .await
         .map_err(unavailable)
@@ -60,7 +95,8 @@ async fn into_pdf_stream(response: Response) -> Result<PdfStream, ReteachError> 
     let length = response.content_length();
     let mut body = response
         .bytes_stream()
-        .map_err(|e| std::io::Error::other(e.to_string()));
+        // `without_url`: a signed storage URL is a secret of its own.
+        .map_err(|e| std::io::Error::other(e.without_url().to_string()));
     let mut head = BytesMut::new();
     while head.len() < PDF_MAGIC.len() {
         match body.next().await {

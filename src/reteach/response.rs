@@ -92,7 +92,13 @@ pub(crate) async fn read_json(
     let bytes = response
         .bytes()
         .await
-        .map_err(|e| BodyError::Broken(format!("{endpoint}: response body broken: {e}")))?;
+        // `without_url`: the URL may hold an e-mail address (`GET /customer/{email}`).
+        .map_err(|e| {
+            BodyError::Broken(format!(
+                "{endpoint}: response body broken: {}",
+                e.without_url()
+            ))
+        })?;
     serde_json::from_slice(&bytes).map_err(|e| {
         BodyError::Final(ReteachError::Malformed {
             endpoint,

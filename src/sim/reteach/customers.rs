@@ -92,15 +92,15 @@ pub(crate) async fn list(
     };
     let now = sim.clock.now();
     let external_id = query.get("externalId");
-    let all = sim.with_state(|state| {
-        state
+    let body = sim.with_state(|state| {
+        let matching: Vec<&SimCustomer> = state
             .customers
             .iter()
             .filter(|c| external_id.is_none_or(|id| c.external_id.as_ref() == Some(id)))
-            .map(|c| c.to_json(now))
-            .collect()
+            .collect();
+        paging.render(matching, |c| c.to_json(now))
     });
-    Json(paging.render(all)).into_response()
+    Json(body).into_response()
 }
 
 /// `GET /customer/{identifier}` (id, e-mail, username or externalId).

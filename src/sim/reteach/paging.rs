@@ -55,11 +55,17 @@ impl Paging {
         }
     }
 
-    /// `{results, resultCount}` for this page of `all`.
-    pub fn render(&self, all: Vec<Value>) -> Value {
+    /// `{results, resultCount}`: only the items of the requested page are rendered, so listing a
+    /// large academy page by page stays linear.
+    pub fn render<T>(&self, all: Vec<T>, render: impl FnMut(T) -> Value) -> Value {
         let total = all.len();
         let start = (self.page - 1).saturating_mul(self.limit);
-        let results: Vec<Value> = all.into_iter().skip(start).take(self.limit).collect();
+        let results: Vec<Value> = all
+            .into_iter()
+            .skip(start)
+            .take(self.limit)
+            .map(render)
+            .collect();
         json!({ "results": results, "resultCount": total })
     }
 }

@@ -31,10 +31,8 @@ fn public_base(state: &SimState, headers: &HeaderMap) -> String {
 /// One participation in the `CustomerCourseParticipationReadDto` shape.
 fn render(state: &SimState, p: &SimParticipation, base: &str, now: DateTime<Utc>) -> Value {
     let customer = state
-        .customers
-        .iter()
-        .find(|c| c.id == p.customer_id)
-        .map(|c| c.to_json(now))
+        .customer_index(&p.customer_id)
+        .map(|i| state.customers[i].to_json(now))
         .unwrap_or(Value::Null);
     let certificate = p
         .certificate_id
@@ -101,14 +99,14 @@ pub(crate) async fn list(
     let statuses: Option<Vec<&str>> = query.get("status").map(|s| s.split(',').collect());
     let has_certificate = query.get("hasCertificate").map(|v| v == "true");
     let now = sim.clock.now();
-    let all = sim.with_state(|state| {
+    let body = sim.with_state(|state| {
         let customer_id = query.get("customerIdentifier").map(|ident| {
             state
                 .customer_index(ident)
                 .map(|i| state.customers[i].id.clone())
         });
         let base = public_base(state, &headers);
-        state
+        let matching: Vec<&SimParticipation> = state
             .participations
             .iter()
             .filter(|p| {
@@ -123,10 +121,10 @@ pub(crate) async fn list(
                     .as_ref()
                     .is_none_or(|id| id.as_deref() == Some(p.customer_id.as_str()))
             })
-            .map(|p| render(state, p, &base, now))
-            .collect()
+            .collect();
+        paging.render(matching, |p| render(state, p, &base, now))
     });
-    Json(paging.render(all)).into_response()
+    Json(body).into_response()
 }
 
 /// `GET /participation/{id}`.
