@@ -6,9 +6,11 @@
 //! tests, the demo and the benchmark.
 
 pub mod api;
+pub mod bench;
 pub mod clock;
 pub mod controller;
 pub mod crdgen;
+pub mod demo;
 pub mod jobs;
 pub mod personio;
 pub mod reteach;

@@ -14,6 +14,22 @@ struct Cli {
 enum Command {
     /// Run the operator against the cluster of the current kubeconfig / service account.
     Run(reteach_personio_operator::controller::RunOptions),
+    /// Both syncs end to end against the built-in Personio and reteach simulators; no cluster needed.
+    Demo(reteach_personio_operator::demo::DemoOptions),
+    /// Measure requests, wall time and memory against simulators with latency and rate limits.
+    Bench(reteach_personio_operator::bench::BenchOptions),
+    /// Run the Personio and reteach simulators standalone, for manual tries.
+    Sim {
+        /// Address of the Personio simulator.
+        #[arg(long, default_value = "127.0.0.1:8081")]
+        personio_addr: std::net::SocketAddr,
+        /// Address of the reteach simulator.
+        #[arg(long, default_value = "127.0.0.1:8082")]
+        reteach_addr: std::net::SocketAddr,
+        /// Employees (and reteach customers) to generate.
+        #[arg(long, default_value_t = 50)]
+        employees: usize,
+    },
     /// Write the CRDs to crds/ and the Helm chart (or print them with --stdout).
     Crdgen {
         /// Print to standard output instead of writing files.
@@ -31,6 +47,13 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Run(options) => reteach_personio_operator::controller::run(options).await,
         Command::Crdgen { stdout, root } => crdgen(stdout, &root),
+        Command::Demo(options) => reteach_personio_operator::demo::run(options).await,
+        Command::Bench(options) => reteach_personio_operator::bench::run(options).await,
+        Command::Sim {
+            personio_addr,
+            reteach_addr,
+            employees,
+        } => sim(personio_addr, reteach_addr, employees).await,
     }
 }
 
@@ -45,5 +68,23 @@ fn crdgen(stdout: bool, root: &std::path::Path) -> anyhow::Result<()> {
     for path in crdgen::write_crds(root)? {
         println!("wrote {}", path.display());
     }
+    Ok(())
+}
+
+async fn sim(
+    personio_addr: std::net::SocketAddr,
+    reteach_addr: std::net::SocketAddr,
+    employees: usize,
+) -> anyhow::Result<()> {
+    use reteach_personio_operator::sim::{personio, reteach};
+    reteach_personio_operator::controller::operator::init_tracing("text");
+    let reteach_options = reteach::StandaloneOptions {
+        customers: 0,
+        ..Default::default()
+    };
+    tokio::try_join!(
+        personio::run_standalone(personio_addr, employees),
+        reteach::run_standalone(reteach_addr, reteach_options),
+    )?;
     Ok(())
 }

@@ -52,6 +52,9 @@ pub struct RunOptions {
     /// Seconds a Lease stays valid without renewal.
     #[arg(long, env = "LEASE_DURATION_SECONDS", default_value_t = 15)]
     pub lease_duration_seconds: u64,
+    /// Shortest accepted `spec.interval` (tests lower it to run intervals of seconds).
+    #[arg(long, hide = true, default_value = "1m")]
+    pub minimum_interval: String,
 }
 
 /// Initialises logging (`RUST_LOG`, text or JSON).
@@ -117,7 +120,10 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
         client,
         metrics,
         Arc::new(SystemClock),
-        Tunables::default(),
+        Tunables {
+            minimum_interval: crate::sync::duration::parse_duration(&options.minimum_interval)?,
+            ..Tunables::default()
+        },
         options.watch_namespaces.clone(),
         shutdown.clone(),
     );
