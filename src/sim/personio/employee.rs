@@ -33,7 +33,9 @@ pub enum OrgUnitStyle {
 /// A department or office.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OrgUnit {
+    /// Personio's id of the unit.
     pub id: i64,
+    /// Display name (what the operator transfers).
     pub name: String,
 }
 
@@ -41,23 +43,37 @@ pub struct OrgUnit {
 /// [`EmployeeSeed::new`] and the `with_…` methods.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct EmployeeSeed {
+    /// `first_name`.
     pub first_name: String,
+    /// `last_name`.
     pub last_name: String,
+    /// `email`; `None` renders as `null`.
     pub email: Option<String>,
+    /// `position`, a plain string.
     pub position: Option<String>,
+    /// `department`.
     pub department: Option<OrgUnit>,
+    /// `office` (reteach's location).
     pub office: Option<OrgUnit>,
+    /// `gender`, lowercase as Personio sends it (`male`, `female`, `diverse`, …).
     pub gender: Option<String>,
     /// `active`, `inactive`, `onboarding`, `leave`.
     pub status: String,
+    /// `hire_date`.
     pub hire_date: Option<NaiveDate>,
+    /// `termination_date`.
     pub termination_date: Option<NaiveDate>,
+    /// `contract_end_date` (fixed-term contracts).
     pub contract_end_date: Option<NaiveDate>,
+    /// `last_working_day`.
     pub last_working_day: Option<NaiveDate>,
+    /// `supervisor` (an employee id).
     pub supervisor_id: Option<i64>,
     /// Send `id` as a string instead of a number.
     pub id_as_string: bool,
+    /// How this record's dates are written.
     pub date_style: DateStyle,
+    /// How this record's department and office are written.
     pub org_unit_style: OrgUnitStyle,
     /// Raw `value`s that replace the rendered ones (e.g. an impossible date) — edge cases.
     pub raw_values: BTreeMap<String, Value>,
@@ -77,16 +93,19 @@ impl EmployeeSeed {
         }
     }
 
+    /// Sets or clears the e-mail address.
     pub fn with_email(mut self, email: Option<&str>) -> Self {
         self.email = email.map(str::to_string);
         self
     }
 
+    /// Sets the position.
     pub fn with_position(mut self, position: &str) -> Self {
         self.position = Some(position.to_string());
         self
     }
 
+    /// Sets the department.
     pub fn with_department(mut self, id: i64, name: &str) -> Self {
         self.department = Some(OrgUnit {
             id,
@@ -95,6 +114,7 @@ impl EmployeeSeed {
         self
     }
 
+    /// Sets the office.
     pub fn with_office(mut self, id: i64, name: &str) -> Self {
         self.office = Some(OrgUnit {
             id,
@@ -103,41 +123,49 @@ impl EmployeeSeed {
         self
     }
 
+    /// Sets or clears the gender.
     pub fn with_gender(mut self, gender: Option<&str>) -> Self {
         self.gender = gender.map(str::to_string);
         self
     }
 
+    /// Sets the status (`active`, `inactive`, `onboarding`, `leave`).
     pub fn with_status(mut self, status: &str) -> Self {
         self.status = status.to_string();
         self
     }
 
+    /// Sets the hire date.
     pub fn with_hire_date(mut self, date: NaiveDate) -> Self {
         self.hire_date = Some(date);
         self
     }
 
+    /// Sets the termination date.
     pub fn with_termination_date(mut self, date: NaiveDate) -> Self {
         self.termination_date = Some(date);
         self
     }
 
+    /// Sets the end of a fixed-term contract.
     pub fn with_contract_end_date(mut self, date: NaiveDate) -> Self {
         self.contract_end_date = Some(date);
         self
     }
 
+    /// Chooses how dates are written.
     pub fn with_date_style(mut self, style: DateStyle) -> Self {
         self.date_style = style;
         self
     }
 
+    /// Chooses how department and office are written.
     pub fn with_org_unit_style(mut self, style: OrgUnitStyle) -> Self {
         self.org_unit_style = style;
         self
     }
 
+    /// Sends the id as a string.
     pub fn with_id_as_string(mut self) -> Self {
         self.id_as_string = true;
         self
@@ -153,9 +181,13 @@ impl EmployeeSeed {
 /// An employee as the simulator stores it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StoredEmployee {
+    /// Personio employee id.
     pub id: i64,
+    /// The employee's data.
     pub seed: EmployeeSeed,
+    /// When it was added (simulator clock).
     pub created_at: DateTime<Utc>,
+    /// Last change (simulator clock); drives `updated_since`.
     pub last_modified_at: DateTime<Utc>,
 }
 

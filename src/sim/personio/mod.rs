@@ -46,6 +46,7 @@ pub const MAX_UPLOAD_BYTES: u64 = 30 * 1024 * 1024;
 pub struct PersonioSimConfig {
     /// The one credential the simulator accepts.
     pub client_id: String,
+    /// Secret of that credential.
     pub client_secret: String,
     /// Token lifetime (Personio: 24 h).
     pub token_ttl: Duration,
