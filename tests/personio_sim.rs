@@ -646,3 +646,48 @@ async fn token_ttl_is_configurable() {
         .unwrap();
     assert_eq!(body["data"]["expires_in"], json!(600));
 }
+
+#[tokio::test]
+async fn updated_since_with_attributes_selects_employees_changed_in_them() {
+    let clock = reteach_personio_operator::clock::ManualClock::new(
+        chrono::Utc::now() - chrono::Duration::days(1),
+    );
+    let api = api_with(PersonioSimConfig {
+        rate_limits: None,
+        clock: std::sync::Arc::new(clock.clone()),
+        ..PersonioSimConfig::default()
+    })
+    .await;
+    let ids = add(&api.sim, 3);
+    clock.advance(chrono::Duration::hours(2));
+    api.sim
+        .update_employee(ids[0], |e| e.position = Some("CTO".into()));
+    api.sim
+        .update_employee(ids[1], |e| e.supervisor_id = Some(ids[2]));
+    let since = (clock_now(&clock) - chrono::Duration::hours(1)).format("%Y-%m-%dT%H:%M:%S");
+    let changed = |body: Value| -> Vec<Value> {
+        body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["attributes"]["id"]["value"].clone())
+            .collect()
+    };
+    let (_, all) = api
+        .get(&format!("/v1/company/employees?updated_since={since}"))
+        .await;
+    assert_eq!(changed(all), vec![json!(ids[0]), json!(ids[1])]);
+    let (_, by_position) = api
+        .get(&format!(
+            "/v1/company/employees?updated_since={since}&attributes[]=position&attributes[]=email"
+        ))
+        .await;
+    assert_eq!(changed(by_position), vec![json!(ids[0])]);
+}
+
+fn clock_now(
+    clock: &reteach_personio_operator::clock::ManualClock,
+) -> chrono::DateTime<chrono::Utc> {
+    use reteach_personio_operator::clock::Clock;
+    clock.now()
+}

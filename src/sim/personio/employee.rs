@@ -189,6 +189,9 @@ pub struct StoredEmployee {
     pub created_at: DateTime<Utc>,
     /// Last change (simulator clock); drives `updated_since`.
     pub last_modified_at: DateTime<Utc>,
+    /// When each attribute last changed by an update (absent = since `created_at`). With
+    /// `updated_since`, `attributes[]` selects employees with a change in a listed attribute.
+    pub changed_at: BTreeMap<String, DateTime<Utc>>,
 }
 
 /// Every attribute key the simulator can send (besides `dynamic_…` ones), in response order.
@@ -217,6 +220,30 @@ pub const ATTRIBUTE_KEYS: [&str; 21] = [
 ];
 
 impl StoredEmployee {
+    /// Whether the employee changed at or after `since` — in one of `attributes` when given.
+    pub fn changed_since(&self, since: DateTime<Utc>, attributes: &[String]) -> bool {
+        if self.created_at >= since || attributes.is_empty() {
+            return self.last_modified_at >= since;
+        }
+        attributes
+            .iter()
+            .filter_map(|name| self.changed_at.get(name))
+            .any(|changed| *changed >= since)
+    }
+
+    /// Applies `change` and records which attributes it changed, at `now`.
+    pub fn update(&mut self, now: DateTime<Utc>, change: impl FnOnce(&mut EmployeeSeed)) {
+        let before = self.render_attributes();
+        change(&mut self.seed);
+        let after = self.render_attributes();
+        for (key, value) in &after {
+            if key != "last_modified_at" && before.get(key) != Some(value) {
+                self.changed_at.insert(key.clone(), now);
+            }
+        }
+        self.last_modified_at = now;
+    }
+
     /// All attributes in the v1 envelope `{label, value, type, universal_id}`.
     pub fn render_attributes(&self) -> Map<String, Value> {
         let seed = &self.seed;
@@ -383,6 +410,7 @@ mod tests {
             seed,
             created_at: at,
             last_modified_at: at,
+            changed_at: BTreeMap::new(),
         }
     }
 
@@ -418,6 +446,18 @@ mod tests {
         assert_eq!(nested["office"]["value"], Value::Null);
         let plain = stored(seed.with_org_unit_style(OrgUnitStyle::Plain)).render_attributes();
         assert_eq!(plain["department"]["value"], json!("Sales"));
+    }
+
+    #[test]
+    fn updated_since_with_attributes_selects_by_changed_attribute() {
+        let mut employee = stored(EmployeeSeed::new("A", "B", "a@example.com"));
+        let later = employee.created_at + chrono::Duration::hours(1);
+        employee.update(later, |seed| seed.position = Some("CTO".into()));
+        let since = employee.created_at + chrono::Duration::minutes(30);
+        assert!(employee.changed_since(since, &[]));
+        assert!(employee.changed_since(since, &["position".to_string()]));
+        assert!(!employee.changed_since(since, &["email".to_string()]));
+        assert_eq!(employee.last_modified_at, later);
     }
 
     #[test]

@@ -203,20 +203,21 @@ impl PersonioSim {
                 seed,
                 created_at: now,
                 last_modified_at: now,
+                changed_at: std::collections::BTreeMap::new(),
             },
         );
         id
     }
 
-    /// Changes an employee and touches its `last_modified_at`; `false` when unknown.
+    /// Changes an employee and touches its `last_modified_at` (and the changed attributes'
+    /// change times); `false` when unknown.
     pub fn update_employee(&self, id: i64, change: impl FnOnce(&mut EmployeeSeed)) -> bool {
         let now = self.now();
         let mut state = self.state();
         let Some(employee) = state.employees.get_mut(&id) else {
             return false;
         };
-        change(&mut employee.seed);
-        employee.last_modified_at = now;
+        employee.update(now, change);
         true
     }
 
