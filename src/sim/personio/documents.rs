@@ -349,8 +349,8 @@ pub(super) async fn list_v2(
         .map(document_json)
         .collect();
     let mut links = json!({"self": {"href": sim.link(&query, None)}});
-    if offset + limit < documents.len() {
-        links["next"] = json!({"href": sim.link(&query, Some(offset + limit))});
+    if offset.saturating_add(limit) < documents.len() {
+        links["next"] = json!({"href": sim.link(&query, Some(offset.saturating_add(limit)))});
     }
     (
         StatusCode::OK,
