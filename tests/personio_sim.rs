@@ -544,6 +544,18 @@ async fn upload_for_unknown_employee_or_category_is_404() {
 async fn v2_listing_requires_owner_id_and_valid_limit() {
     let api = api().await;
     let token = api.token().await;
+    let huge_cursor = api
+        .http
+        .get(api.url("/v2/document-management/documents?owner_id=1&cursor=cur_0000000000000000"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        huge_cursor.status(),
+        StatusCode::OK,
+        "a cursor past the end is an empty page"
+    );
     for query in [
         "",
         "?owner_id=1&limit=201",
