@@ -12,6 +12,7 @@ mod rate_limit;
 mod responses;
 mod standalone;
 mod state;
+mod upload;
 
 pub use employee::{
     DateStyle, EmployeeSeed, OrgUnit, OrgUnitStyle, StoredEmployee, ATTRIBUTE_KEYS,
@@ -20,6 +21,7 @@ pub use rate_limit::{BucketLimit, Limited, SimRateLimits};
 pub use responses::v1_error;
 pub use standalone::run_standalone;
 pub use state::{SimCategory, SimDocument, TokenOrigin};
+pub use upload::ALLOWED_EXTENSIONS;
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -175,7 +177,7 @@ impl PersonioSim {
             )
             .route(
                 "/v1/company/documents",
-                post(documents::upload).layer(DefaultBodyLimit::disable()),
+                post(upload::upload).layer(DefaultBodyLimit::disable()),
             )
             .route("/v2/document-management/documents", get(documents::list_v2))
             .layer(middleware::from_fn_with_state(self.clone(), record_app_id))
