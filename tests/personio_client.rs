@@ -267,7 +267,8 @@ async fn updated_since_accepts_everything_in_one_response() {
 
 #[tokio::test]
 async fn exactly_a_page_of_changes_does_not_repeat() {
-    // The simulator ignores offset with updated_since: a second request returns the same 100.
+    // With updated_since the simulator ignores offset; total_elements ends the loop after one
+    // full page (a repeating page is covered by `stops_when_personio_repeats_a_page`).
     let h = start(sim_without_limits()).await;
     add_employees(&h.sim, 100);
     let since = NaiveDate::from_ymd_opt(2000, 1, 1)
@@ -276,7 +277,11 @@ async fn exactly_a_page_of_changes_does_not_repeat() {
         .unwrap();
     let list = h.client.list_employees(Some(since)).await.unwrap();
     assert_eq!(list.employees.len(), 100);
-    assert!(h.sim.control().count(EMPLOYEES) <= 2);
+    assert_eq!(
+        h.sim.control().count(EMPLOYEES),
+        1,
+        "total_elements says there is no more"
+    );
 }
 
 // --- whitelist and lenient parsing --------------------------------------------------------------
@@ -369,13 +374,16 @@ async fn a_permanent_429_is_unavailable() {
 
 #[tokio::test]
 async fn client_side_limits_keep_personios_limit() {
-    // The default simulator enforces Personio's 300/min with a burst of 15; a client with the
-    // default limits sends 20 listings without a single 429.
+    // The default simulator enforces Personio's 300/min with a burst of 15; a client limited
+    // client-side sends 20 listings without a single 429.
     let sim = PersonioSim::default();
     add_employees(&sim, 1);
     let running = sim.start(([127, 0, 0, 1], 0).into()).await.unwrap();
     let mut config = config_for(&sim, &running, &RequestLog::default());
+    // Slightly under Personio's 300/min, so network jitter between the two clocks cannot turn
+    // into a 429.
     config.limits = PersonioRateLimits::default();
+    config.limits.employees.per_minute = 270.0;
     let client = PersonioClient::new(config).unwrap();
     for _ in 0..20 {
         client.list_employees(None).await.unwrap();
@@ -676,4 +684,120 @@ async fn reads_document_categories() {
         .iter()
         .any(|c| c.id == id && c.name == "Weiterbildung"));
     assert!(categories.iter().any(|c| c.name == "Learning Certificates"));
+}
+
+// --- a misbehaving Personio ---------------------------------------------------------------------
+
+/// A server that ignores `offset` and claims more employees than it ever sends, and whose v2
+/// `next` link always points to the same page.
+async fn stuck_personio() -> RunningSim {
+    use axum::routing::{get, post};
+    use serde_json::json;
+    let employee = |id: u32| {
+        let mut attributes = serde_json::Map::new();
+        attributes.insert(
+            "id".into(),
+            json!({"label": "ID", "value": id, "type": "integer", "universal_id": "id"}),
+        );
+        for name in REQUIRED_ATTRIBUTES {
+            attributes.insert(
+                name.into(),
+                json!({"label": name, "value": null, "type": "standard", "universal_id": name}),
+            );
+        }
+        json!({"type": "Employee", "attributes": attributes})
+    };
+    let page: Vec<serde_json::Value> = (1..=100).map(employee).collect();
+    let router = axum::Router::new()
+        .route(
+            "/v1/auth",
+            post(|| async { axum::Json(json!({"success": true, "data": {"token": "papi-x", "expires_in": 86400}})) }),
+        )
+        .route(
+            "/v2/auth/token",
+            post(|| async { axum::Json(json!({"access_token": "papi-y", "token_type": "Bearer", "expires_in": 86400})) }),
+        )
+        .route(
+            "/v1/company/employees",
+            get(move || {
+                let page = page.clone();
+                async move {
+                    axum::Json(json!({"success": true, "metadata": {"total_elements": 100000, "current_page": 0, "total_pages": 1000}, "data": page}))
+                }
+            }),
+        )
+        .route(
+            "/v2/document-management/documents",
+            get(|| async {
+                axum::Json(json!({"_data": [{"id": "1", "name": "x"}], "_meta": {"links": {"next": {"href": "/v2/document-management/documents?owner_id=1&cursor=same"}}}}))
+            }),
+        );
+    reteach_personio_operator::sim::serve(router, ([127, 0, 0, 1], 0).into())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn stops_when_personio_repeats_a_page() {
+    let running = stuck_personio().await;
+    let mut config = PersonioConfig::new(running.base_url(), "id", "secret");
+    config.tls.allow_insecure_http = true;
+    config.limits = PersonioRateLimits::unlimited();
+    let log = RequestLog::default();
+    config.observer = Arc::new(log.clone());
+    let client = PersonioClient::new(config).unwrap();
+    let list = client.list_employees(None).await.unwrap();
+    assert_eq!(list.employees.len(), 100);
+    assert_eq!(log.count(EMPLOYEES), 2, "second page repeated the first");
+}
+
+#[tokio::test]
+async fn stops_when_personio_repeats_a_cursor() {
+    let running = stuck_personio().await;
+    let mut config = PersonioConfig::new(running.base_url(), "id", "secret");
+    config.tls.allow_insecure_http = true;
+    config.limits = PersonioRateLimits::unlimited();
+    let log = RequestLog::default();
+    config.observer = Arc::new(log.clone());
+    let client = PersonioClient::new(config).unwrap();
+    let documents = client.list_documents("1", 3).await.unwrap();
+    assert_eq!(documents.len(), 2);
+    assert_eq!(log.count("GET /v2/document-management/documents"), 2);
+}
+
+#[tokio::test]
+async fn refuses_to_follow_a_next_link_to_another_host() {
+    use axum::routing::{get, post};
+    use serde_json::json;
+    let router = axum::Router::new()
+        .route(
+            "/v2/auth/token",
+            post(|| async { axum::Json(json!({"access_token": "papi-y", "expires_in": 86400})) }),
+        )
+        .route(
+            "/v2/document-management/documents",
+            get(|| async {
+                axum::Json(json!({"_data": [], "_meta": {"links": {"next": {"href": "https://elsewhere.example/v2/document-management/documents?cursor=a"}}}}))
+            }),
+        );
+    let running = reteach_personio_operator::sim::serve(router, ([127, 0, 0, 1], 0).into())
+        .await
+        .unwrap();
+    let mut config = PersonioConfig::new(running.base_url(), "id", "secret");
+    config.tls.allow_insecure_http = true;
+    let client = PersonioClient::new(config).unwrap();
+    assert!(matches!(
+        client.list_documents("1", 3).await,
+        Err(PersonioError::Malformed { .. })
+    ));
+}
+
+#[tokio::test]
+async fn concurrent_calls_share_one_token_request() {
+    let h = start(sim_without_limits()).await;
+    add_employees(&h.sim, 1);
+    let calls = (0..8).map(|_| h.client.document_categories());
+    let results = futures::future::join_all(calls).await;
+    assert!(results.iter().all(Result::is_ok));
+    assert_eq!(h.sim.control().count(AUTH), 1);
 }

@@ -13,14 +13,19 @@ use crate::upstream::{NoopObserver, RequestObserver, RetryPolicy, TlsOptions};
 pub struct PersonioConfig {
     /// e.g. `https://api.personio.de` (a path prefix is kept, for proxies).
     pub base_url: String,
+    /// API credential id (Settings → Integrations → API credentials).
     pub client_id: String,
+    /// API credential secret; never logged.
     pub client_secret: String,
     /// Sent as `X-Personio-App-ID` on every call (Personio asks for UPPER_SNAKE_CASE).
     pub app_id: String,
+    /// TLS, CA bundle, plain-http opt-in and request timeout.
     pub tls: TlsOptions,
+    /// Client-side rate limits per endpoint.
     pub limits: PersonioRateLimits,
     /// Retries of idempotent calls; uploads are always sent once.
     pub retry: RetryPolicy,
+    /// Told about every request (metrics, tests).
     pub observer: Arc<dyn RequestObserver>,
 }
 

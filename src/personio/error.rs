@@ -5,37 +5,53 @@
 pub enum PersonioError {
     /// Credentials rejected (401/403 on auth). Needs a human: fix the Secret.
     #[error("Personio rejected the credentials: {message}")]
-    Unauthorized { message: String },
+    Unauthorized {
+        /// Personio's message.
+        message: String,
+    },
     /// The credential does not whitelist attributes the sync requires. Needs a human.
     #[error("the Personio credential does not return the attributes {}; add them to its readable attributes in Personio (Settings → Integrations → API credentials)", .0.join(", "))]
     AttributesNotWhitelisted(Vec<String>),
     /// The credential lacks an access right (e.g. documents write). Needs a human.
     #[error("Personio denied {endpoint}: {message}")]
     Forbidden {
+        /// Fixed endpoint name.
         endpoint: &'static str,
+        /// Personio's message.
         message: String,
     },
     /// An id that Personio does not know (employee, category).
     #[error("Personio does not know {what}: {message}")]
-    NotFound { what: String, message: String },
+    NotFound {
+        /// What was looked for (endpoint or kind of id).
+        what: String,
+        /// Personio's message (it names ids, not personal data).
+        message: String,
+    },
     /// Personio rejected the request as invalid (422): e.g. file type, size, title.
     #[error("Personio rejected {endpoint}: {message}")]
     Rejected {
+        /// Fixed endpoint name.
         endpoint: &'static str,
+        /// Why, naming fields but never their values.
         message: String,
     },
     /// Rate limited, 5xx, timeout or reset even after retries. Try again later.
     #[error("Personio is unavailable: {message}")]
     Unavailable {
+        /// What failed, without URLs or values.
         message: String,
         /// Whether the request may have reached Personio (e.g. an upload that timed out).
         maybe_applied: bool,
+        /// Personio's `personio_trace_id`, which its support asks for.
         trace_id: Option<String>,
     },
     /// A response that does not parse.
     #[error("Personio sent an unreadable response to {endpoint}: {message}")]
     Malformed {
+        /// Fixed endpoint name.
         endpoint: &'static str,
+        /// What was wrong with it.
         message: String,
     },
     /// Bad configuration of the client itself (URL, TLS).

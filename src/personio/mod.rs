@@ -56,6 +56,7 @@ pub struct EmployeeList {
 pub struct DocumentUpload {
     /// Personio employee id.
     pub employee_id: String,
+    /// Personio document category id.
     pub category_id: i64,
     /// At most 255 characters.
     pub title: String,
@@ -65,6 +66,7 @@ pub struct DocumentUpload {
     pub comment: String,
     /// File name ending in `.pdf`.
     pub file_name: String,
+    /// The PDF, streamed through without buffering.
     pub pdf: PdfStream,
 }
 

@@ -157,7 +157,9 @@ impl PersonioSim {
             token.clone(),
             IssuedToken {
                 origin,
-                expires_at: now + ttl,
+                expires_at: now
+                    .checked_add_signed(ttl)
+                    .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC),
             },
         );
         (token, ttl.num_seconds().max(1))

@@ -33,7 +33,9 @@ pub enum OrgUnitStyle {
 /// A department or office.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OrgUnit {
+    /// Personio's id of the unit.
     pub id: i64,
+    /// Display name (what the operator transfers).
     pub name: String,
 }
 
@@ -41,23 +43,37 @@ pub struct OrgUnit {
 /// [`EmployeeSeed::new`] and the `with_…` methods.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct EmployeeSeed {
+    /// `first_name`.
     pub first_name: String,
+    /// `last_name`.
     pub last_name: String,
+    /// `email`; `None` renders as `null`.
     pub email: Option<String>,
+    /// `position`, a plain string.
     pub position: Option<String>,
+    /// `department`.
     pub department: Option<OrgUnit>,
+    /// `office` (reteach's location).
     pub office: Option<OrgUnit>,
+    /// `gender`, lowercase as Personio sends it (`male`, `female`, `diverse`, …).
     pub gender: Option<String>,
     /// `active`, `inactive`, `onboarding`, `leave`.
     pub status: String,
+    /// `hire_date`.
     pub hire_date: Option<NaiveDate>,
+    /// `termination_date`.
     pub termination_date: Option<NaiveDate>,
+    /// `contract_end_date` (fixed-term contracts).
     pub contract_end_date: Option<NaiveDate>,
+    /// `last_working_day`.
     pub last_working_day: Option<NaiveDate>,
+    /// `supervisor` (an employee id).
     pub supervisor_id: Option<i64>,
     /// Send `id` as a string instead of a number.
     pub id_as_string: bool,
+    /// How this record's dates are written.
     pub date_style: DateStyle,
+    /// How this record's department and office are written.
     pub org_unit_style: OrgUnitStyle,
     /// Raw `value`s that replace the rendered ones (e.g. an impossible date) — edge cases.
     pub raw_values: BTreeMap<String, Value>,
@@ -77,16 +93,19 @@ impl EmployeeSeed {
         }
     }
 
+    /// Sets or clears the e-mail address.
     pub fn with_email(mut self, email: Option<&str>) -> Self {
         self.email = email.map(str::to_string);
         self
     }
 
+    /// Sets the position.
     pub fn with_position(mut self, position: &str) -> Self {
         self.position = Some(position.to_string());
         self
     }
 
+    /// Sets the department.
     pub fn with_department(mut self, id: i64, name: &str) -> Self {
         self.department = Some(OrgUnit {
             id,
@@ -95,6 +114,7 @@ impl EmployeeSeed {
         self
     }
 
+    /// Sets the office.
     pub fn with_office(mut self, id: i64, name: &str) -> Self {
         self.office = Some(OrgUnit {
             id,
@@ -103,41 +123,49 @@ impl EmployeeSeed {
         self
     }
 
+    /// Sets or clears the gender.
     pub fn with_gender(mut self, gender: Option<&str>) -> Self {
         self.gender = gender.map(str::to_string);
         self
     }
 
+    /// Sets the status (`active`, `inactive`, `onboarding`, `leave`).
     pub fn with_status(mut self, status: &str) -> Self {
         self.status = status.to_string();
         self
     }
 
+    /// Sets the hire date.
     pub fn with_hire_date(mut self, date: NaiveDate) -> Self {
         self.hire_date = Some(date);
         self
     }
 
+    /// Sets the termination date.
     pub fn with_termination_date(mut self, date: NaiveDate) -> Self {
         self.termination_date = Some(date);
         self
     }
 
+    /// Sets the end of a fixed-term contract.
     pub fn with_contract_end_date(mut self, date: NaiveDate) -> Self {
         self.contract_end_date = Some(date);
         self
     }
 
+    /// Chooses how dates are written.
     pub fn with_date_style(mut self, style: DateStyle) -> Self {
         self.date_style = style;
         self
     }
 
+    /// Chooses how department and office are written.
     pub fn with_org_unit_style(mut self, style: OrgUnitStyle) -> Self {
         self.org_unit_style = style;
         self
     }
 
+    /// Sends the id as a string.
     pub fn with_id_as_string(mut self) -> Self {
         self.id_as_string = true;
         self
@@ -153,10 +181,17 @@ impl EmployeeSeed {
 /// An employee as the simulator stores it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StoredEmployee {
+    /// Personio employee id.
     pub id: i64,
+    /// The employee's data.
     pub seed: EmployeeSeed,
+    /// When it was added (simulator clock).
     pub created_at: DateTime<Utc>,
+    /// Last change (simulator clock); drives `updated_since`.
     pub last_modified_at: DateTime<Utc>,
+    /// When each attribute last changed by an update (absent = since `created_at`). With
+    /// `updated_since`, `attributes[]` selects employees with a change in a listed attribute.
+    pub changed_at: BTreeMap<String, DateTime<Utc>>,
 }
 
 /// Every attribute key the simulator can send (besides `dynamic_…` ones), in response order.
@@ -185,6 +220,30 @@ pub const ATTRIBUTE_KEYS: [&str; 21] = [
 ];
 
 impl StoredEmployee {
+    /// Whether the employee changed at or after `since` — in one of `attributes` when given.
+    pub fn changed_since(&self, since: DateTime<Utc>, attributes: &[String]) -> bool {
+        if self.created_at >= since || attributes.is_empty() {
+            return self.last_modified_at >= since;
+        }
+        attributes
+            .iter()
+            .filter_map(|name| self.changed_at.get(name))
+            .any(|changed| *changed >= since)
+    }
+
+    /// Applies `change` and records which attributes it changed, at `now`.
+    pub fn update(&mut self, now: DateTime<Utc>, change: impl FnOnce(&mut EmployeeSeed)) {
+        let before = self.render_attributes();
+        change(&mut self.seed);
+        let after = self.render_attributes();
+        for (key, value) in &after {
+            if key != "last_modified_at" && before.get(key) != Some(value) {
+                self.changed_at.insert(key.clone(), now);
+            }
+        }
+        self.last_modified_at = now;
+    }
+
     /// All attributes in the v1 envelope `{label, value, type, universal_id}`.
     pub fn render_attributes(&self) -> Map<String, Value> {
         let seed = &self.seed;
@@ -351,6 +410,7 @@ mod tests {
             seed,
             created_at: at,
             last_modified_at: at,
+            changed_at: BTreeMap::new(),
         }
     }
 
@@ -386,6 +446,18 @@ mod tests {
         assert_eq!(nested["office"]["value"], Value::Null);
         let plain = stored(seed.with_org_unit_style(OrgUnitStyle::Plain)).render_attributes();
         assert_eq!(plain["department"]["value"], json!("Sales"));
+    }
+
+    #[test]
+    fn updated_since_with_attributes_selects_by_changed_attribute() {
+        let mut employee = stored(EmployeeSeed::new("A", "B", "a@example.com"));
+        let later = employee.created_at + chrono::Duration::hours(1);
+        employee.update(later, |seed| seed.position = Some("CTO".into()));
+        let since = employee.created_at + chrono::Duration::minutes(30);
+        assert!(employee.changed_since(since, &[]));
+        assert!(employee.changed_since(since, &["position".to_string()]));
+        assert!(!employee.changed_since(since, &["email".to_string()]));
+        assert_eq!(employee.last_modified_at, later);
     }
 
     #[test]

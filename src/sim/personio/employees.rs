@@ -2,7 +2,8 @@
 //!
 //! As on the real API: `limit` 1..=100 (else 400), `offset` is a record offset, `attributes[]` is a
 //! projection on top of the credential's whitelist (`id` always returned), `updated_since` returns
-//! every changed employee in one response (limit/offset ignored), `email` filters exactly.
+//! every changed employee in one response (limit/offset ignored) and, with `attributes[]`, only
+//! those with a change in a listed attribute; `email` filters exactly.
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
@@ -99,7 +100,7 @@ pub(super) async fn list(State(sim): State<PersonioSim>, uri: Uri, headers: Head
     let selected: Vec<&StoredEmployee> = state
         .employees
         .values()
-        .filter(|e| since.is_none_or(|since| e.last_modified_at.naive_utc() >= since))
+        .filter(|e| since.is_none_or(|since| e.changed_since(since.and_utc(), &query.attributes)))
         .filter(|e| {
             // `email` is ignored together with `updated_since`.
             since.is_some()

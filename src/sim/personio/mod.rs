@@ -12,6 +12,7 @@ mod rate_limit;
 mod responses;
 mod standalone;
 mod state;
+mod upload;
 
 pub use employee::{
     DateStyle, EmployeeSeed, OrgUnit, OrgUnitStyle, StoredEmployee, ATTRIBUTE_KEYS,
@@ -20,6 +21,7 @@ pub use rate_limit::{BucketLimit, Limited, SimRateLimits};
 pub use responses::v1_error;
 pub use standalone::run_standalone;
 pub use state::{SimCategory, SimDocument, TokenOrigin};
+pub use upload::ALLOWED_EXTENSIONS;
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -46,6 +48,7 @@ pub const MAX_UPLOAD_BYTES: u64 = 30 * 1024 * 1024;
 pub struct PersonioSimConfig {
     /// The one credential the simulator accepts.
     pub client_id: String,
+    /// Secret of that credential.
     pub client_secret: String,
     /// Token lifetime (Personio: 24 h).
     pub token_ttl: Duration,
@@ -174,7 +177,7 @@ impl PersonioSim {
             )
             .route(
                 "/v1/company/documents",
-                post(documents::upload).layer(DefaultBodyLimit::disable()),
+                post(upload::upload).layer(DefaultBodyLimit::disable()),
             )
             .route("/v2/document-management/documents", get(documents::list_v2))
             .layer(middleware::from_fn_with_state(self.clone(), record_app_id))
@@ -202,20 +205,21 @@ impl PersonioSim {
                 seed,
                 created_at: now,
                 last_modified_at: now,
+                changed_at: std::collections::BTreeMap::new(),
             },
         );
         id
     }
 
-    /// Changes an employee and touches its `last_modified_at`; `false` when unknown.
+    /// Changes an employee and touches its `last_modified_at` (and the changed attributes'
+    /// change times); `false` when unknown.
     pub fn update_employee(&self, id: i64, change: impl FnOnce(&mut EmployeeSeed)) -> bool {
         let now = self.now();
         let mut state = self.state();
         let Some(employee) = state.employees.get_mut(&id) else {
             return false;
         };
-        change(&mut employee.seed);
-        employee.last_modified_at = now;
+        employee.update(now, change);
         true
     }
 

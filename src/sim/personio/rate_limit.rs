@@ -6,7 +6,9 @@ use std::time::Instant;
 /// One bucket's shape: `capacity` requests at once, refilled at `per_minute`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct BucketLimit {
+    /// Requests accepted back to back.
     pub capacity: u32,
+    /// Refill rate (before `time_scale`).
     pub per_minute: f64,
 }
 
@@ -49,9 +51,13 @@ impl Default for SimRateLimits {
 /// The endpoint groups that have their own bucket.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Limited {
+    /// Employee list and single employee.
     Employees,
+    /// Document uploads.
     Uploads,
+    /// v1 and v2 token endpoints.
     Auth,
+    /// v2 document listing.
     Documents,
 }
 

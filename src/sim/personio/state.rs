@@ -10,30 +10,43 @@ use super::rate_limit::Buckets;
 /// A document stored by an upload. The bytes are not kept, only their size and checksum.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SimDocument {
+    /// Document id (v1 number; v2 lists it as a string).
     pub id: i64,
+    /// Employee the document belongs to.
     pub owner_id: i64,
+    /// Document category.
     pub category_id: i64,
+    /// `title` part (v2 `name`).
     pub title: String,
+    /// `date` part.
     pub date: Option<NaiveDate>,
+    /// `comment` part (the operator's marker).
     pub comment: Option<String>,
+    /// File name of the `file` part.
     pub file_name: String,
+    /// Bytes received in the `file` part.
     pub size: u64,
     /// Cheap content checksum (FNV-1a 64) to tell uploads apart in tests.
     pub checksum: u64,
+    /// When it was stored (simulator clock).
     pub created_at: DateTime<Utc>,
 }
 
 /// A document category.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SimCategory {
+    /// Category id.
     pub id: i64,
+    /// Tenant-defined name.
     pub name: String,
 }
 
 /// Which endpoint issued a token.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TokenOrigin {
+    /// `POST /v1/auth`.
     V1Auth,
+    /// `POST /v2/auth/token`.
     V2Token,
 }
 
