@@ -43,37 +43,34 @@ pub trait LedgerStore: Send + Sync {
     async fn save(&self, ledger: &CertificateLedgerStatus) -> Result<(), LedgerError>;
 }
 
-/// A [`LedgerStore`] in memory (demo, benchmark, tests).
+/// A [`LedgerStore`] in memory (demo, benchmark, tests). Keeps only the latest ledger, so memory
+/// stays flat however many certificates a run uploads.
 #[derive(Debug, Default)]
 pub struct MemoryLedgerStore {
-    saved: Mutex<Vec<CertificateLedgerStatus>>,
+    state: Mutex<(Option<CertificateLedgerStatus>, usize)>,
 }
 
 impl MemoryLedgerStore {
     /// The last saved ledger.
     pub fn latest(&self) -> Option<CertificateLedgerStatus> {
-        self.saved
-            .lock()
-            .ok()
-            .and_then(|saved| saved.last().cloned())
+        self.state.lock().ok().and_then(|state| state.0.clone())
     }
 
-    /// Every saved ledger, oldest first.
-    pub fn history(&self) -> Vec<CertificateLedgerStatus> {
-        self.saved
-            .lock()
-            .map(|saved| saved.clone())
-            .unwrap_or_default()
+    /// How many times the ledger was saved.
+    pub fn saves(&self) -> usize {
+        self.state.lock().map(|state| state.1).unwrap_or_default()
     }
 }
 
 #[async_trait]
 impl LedgerStore for MemoryLedgerStore {
     async fn save(&self, ledger: &CertificateLedgerStatus) -> Result<(), LedgerError> {
-        self.saved
+        let mut state = self
+            .state
             .lock()
-            .map_err(|_| LedgerError("ledger store poisoned".into()))?
-            .push(ledger.clone());
+            .map_err(|_| LedgerError("ledger store poisoned".into()))?;
+        state.0 = Some(ledger.clone());
+        state.1 += 1;
         Ok(())
     }
 }

@@ -467,3 +467,28 @@ async fn incremental_email_change_onto_a_taken_address_syncs_the_rest_and_report
         .reason
         .starts_with("e-mail address shared with another employee"));
 }
+
+#[tokio::test]
+async fn incremental_run_locks_leaver_whose_email_was_removed() {
+    let personio = personio_with(vec![employee("1")]);
+    let reteach = FakeReteach::default();
+    run_employee_sync(&personio, &reteach, &full())
+        .await
+        .unwrap();
+    touch(&personio, "1", "2026-11-26T08:58:00Z", |e| {
+        e.email = None;
+        e.termination_date = NaiveDate::from_ymd_opt(2026, 11, 25);
+    });
+    let outcome = run_employee_sync(&personio, &reteach, &incremental("2026-11-26T08:55:00Z"))
+        .await
+        .unwrap();
+    assert_eq!((outcome.summary.updated, outcome.summary.locked), (1, 1));
+    assert_eq!(outcome.summary.skipped, 0);
+    let user = reteach.customer("1").unwrap();
+    assert_eq!(user.email.as_deref(), Some("user1@example.com"));
+    assert_eq!(user.set_inactive_at, Some(at("2026-11-26T00:00:00Z")));
+    assert_eq!(
+        outcome.failures[0].reason,
+        "no e-mail address; e-mail not changed, other fields synced"
+    );
+}

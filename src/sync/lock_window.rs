@@ -65,7 +65,10 @@ pub fn today_in(now: DateTime<Utc>, tz: Tz) -> NaiveDate {
 pub fn start_of_day(date: NaiveDate, tz: Tz) -> DateTime<Utc> {
     let midnight = date.and_time(chrono::NaiveTime::MIN);
     for minutes in 0..=MAX_GAP_MINUTES {
-        match tz.from_local_datetime(&(midnight + Duration::minutes(minutes))) {
+        let Some(local) = midnight.checked_add_signed(Duration::minutes(minutes)) else {
+            break;
+        };
+        match tz.from_local_datetime(&local) {
             LocalResult::Single(at) => return at.with_timezone(&Utc),
             LocalResult::Ambiguous(first, _) => return first.with_timezone(&Utc),
             LocalResult::None => continue,
