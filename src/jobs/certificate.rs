@@ -285,6 +285,11 @@ impl Run<'_> {
             .iter()
             .any(|doc| has_marker(doc.comment.as_deref(), &in_flight.certificate_id))
         {
+            tracing::info!(
+                certificate_id = in_flight.certificate_id.as_str(),
+                personio_id = in_flight.personio_id.as_str(),
+                "interrupted certificate upload found in Personio; not uploading again"
+            );
             self.summary.already_present += 1;
             self.uploaded_total_delta += 1;
             // The completion time is not in the ledger; the start of the upload is later, so the
@@ -463,7 +468,13 @@ impl Run<'_> {
             pdf,
         };
         match self.personio.upload_document(upload).await {
-            Ok(_) => {
+            Ok(document_id) => {
+                tracing::info!(
+                    certificate_id,
+                    personio_id,
+                    document_id = document_id.as_str(),
+                    "certificate uploaded to Personio"
+                );
                 self.ledger.in_flight = None;
                 record_uploaded(
                     &mut self.ledger,
