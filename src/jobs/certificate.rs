@@ -43,37 +43,34 @@ pub trait LedgerStore: Send + Sync {
     async fn save(&self, ledger: &CertificateLedgerStatus) -> Result<(), LedgerError>;
 }
 
-/// A [`LedgerStore`] in memory (demo, benchmark, tests).
+/// A [`LedgerStore`] in memory (demo, benchmark, tests). Keeps only the latest ledger, so memory
+/// stays flat however many certificates a run uploads.
 #[derive(Debug, Default)]
 pub struct MemoryLedgerStore {
-    saved: Mutex<Vec<CertificateLedgerStatus>>,
+    state: Mutex<(Option<CertificateLedgerStatus>, usize)>,
 }
 
 impl MemoryLedgerStore {
     /// The last saved ledger.
     pub fn latest(&self) -> Option<CertificateLedgerStatus> {
-        self.saved
-            .lock()
-            .ok()
-            .and_then(|saved| saved.last().cloned())
+        self.state.lock().ok().and_then(|state| state.0.clone())
     }
 
-    /// Every saved ledger, oldest first.
-    pub fn history(&self) -> Vec<CertificateLedgerStatus> {
-        self.saved
-            .lock()
-            .map(|saved| saved.clone())
-            .unwrap_or_default()
+    /// How many times the ledger was saved.
+    pub fn saves(&self) -> usize {
+        self.state.lock().map(|state| state.1).unwrap_or_default()
     }
 }
 
 #[async_trait]
 impl LedgerStore for MemoryLedgerStore {
     async fn save(&self, ledger: &CertificateLedgerStatus) -> Result<(), LedgerError> {
-        self.saved
+        let mut state = self
+            .state
             .lock()
-            .map_err(|_| LedgerError("ledger store poisoned".into()))?
-            .push(ledger.clone());
+            .map_err(|_| LedgerError("ledger store poisoned".into()))?;
+        state.0 = Some(ledger.clone());
+        state.1 += 1;
         Ok(())
     }
 }
@@ -288,6 +285,11 @@ impl Run<'_> {
             .iter()
             .any(|doc| has_marker(doc.comment.as_deref(), &in_flight.certificate_id))
         {
+            tracing::info!(
+                certificate_id = in_flight.certificate_id.as_str(),
+                personio_id = in_flight.personio_id.as_str(),
+                "interrupted certificate upload found in Personio; not uploading again"
+            );
             self.summary.already_present += 1;
             self.uploaded_total_delta += 1;
             // The completion time is not in the ledger; the start of the upload is later, so the
@@ -466,7 +468,13 @@ impl Run<'_> {
             pdf,
         };
         match self.personio.upload_document(upload).await {
-            Ok(_) => {
+            Ok(document_id) => {
+                tracing::info!(
+                    certificate_id,
+                    personio_id,
+                    document_id = document_id.as_str(),
+                    "certificate uploaded to Personio"
+                );
                 self.ledger.in_flight = None;
                 record_uploaded(
                     &mut self.ledger,

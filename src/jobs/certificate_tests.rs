@@ -526,7 +526,7 @@ async fn dry_run_uploads_and_saves_nothing() {
     assert_eq!(outcome.summary.uploaded, 1);
     assert_eq!(outcome.summary.unknown_employee, 1);
     assert_eq!(outcome.ledger, CertificateLedgerStatus::default());
-    assert!(store.history().is_empty());
+    assert_eq!(store.saves(), 0);
     assert_eq!(*personio.upload_attempts.lock().unwrap(), 0);
     assert_eq!(reteach.calls_of("download"), 0);
 }
@@ -669,5 +669,98 @@ async fn category_ref_needs_exactly_one_of_id_and_name() {
         let error = resolve_category(&personio, &wanted).await.unwrap_err();
         assert!(matches!(error, JobError::InvalidCategoryRef));
         assert!(error.is_config());
+    }
+}
+
+/// A store that fails the saves whose numbers are listed (a crash or a conflict at that point).
+struct FlakyStore {
+    inner: MemoryLedgerStore,
+    attempts: Mutex<usize>,
+    failing: HashSet<usize>,
+}
+
+#[async_trait]
+impl LedgerStore for FlakyStore {
+    async fn save(&self, ledger: &CertificateLedgerStatus) -> Result<(), LedgerError> {
+        let attempt = {
+            let mut attempts = self.attempts.lock().unwrap();
+            *attempts += 1;
+            *attempts
+        };
+        if self.failing.contains(&attempt) {
+            return Err(LedgerError("conflict".into()));
+        }
+        self.inner.save(ledger).await
+    }
+}
+
+fn fault(kind: u8) -> UploadFault {
+    match kind % 5 {
+        0 => UploadFault::Succeed,
+        1 => UploadFault::StoreThenFail(PersonioError::Unavailable {
+            message: "timeout".into(),
+            maybe_applied: true,
+            trace_id: None,
+        }),
+        2 => UploadFault::FailBefore(PersonioError::Unavailable {
+            message: "HTTP 503".into(),
+            maybe_applied: false,
+            trace_id: None,
+        }),
+        3 => UploadFault::FailBefore(PersonioError::Rejected {
+            endpoint: "documents",
+            message: "busy".into(),
+        }),
+        _ => UploadFault::StoreThenFail(PersonioError::Malformed {
+            endpoint: "documents",
+            message: "truncated".into(),
+        }),
+    }
+}
+
+proptest::proptest! {
+    /// Whatever fails in between (timeouts after storing, refusals, failed saves), once the
+    /// faults stop every certificate is in Personio exactly once and nothing is left pending.
+    #[test]
+    fn every_certificate_lands_exactly_once_despite_faults(
+        faults in proptest::collection::vec(0u8..5, 0..12),
+        failing_saves in proptest::collection::hash_set(1usize..20, 0..4),
+    ) {
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        runtime.block_on(async {
+            let personio = FakePersonio::default();
+            personio
+                .upload_faults
+                .lock()
+                .unwrap()
+                .extend(faults.iter().map(|kind| fault(*kind)));
+            let ids = ["a", "b", "c", "d", "e"];
+            let reteach = reteach_with(
+                ids.iter()
+                    .enumerate()
+                    .map(|(i, id)| completion(id, Some("1"), &format!("2026-01-0{}T00:00:00Z", i + 1)))
+                    .collect(),
+            );
+            let store = FlakyStore {
+                inner: MemoryLedgerStore::default(),
+                attempts: Mutex::new(0),
+                failing: failing_saves.clone(),
+            };
+            let mut clean_runs = 0;
+            for _ in 0..60 {
+                let ledger = store.inner.latest().unwrap_or_default();
+                match run_certificate_sync(&personio, &reteach, &input(ledger, &store)).await {
+                    Ok(outcome) if outcome.ledger.pending.is_empty() => clean_runs += 1,
+                    _ => clean_runs = 0,
+                }
+                if clean_runs == 2 {
+                    break;
+                }
+            }
+            assert_eq!(clean_runs, 2, "never settled");
+            for id in ids {
+                assert_eq!(personio.documents_for(id), 1, "certificate {id}");
+            }
+        });
     }
 }

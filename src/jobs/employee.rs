@@ -14,7 +14,7 @@ use futures::StreamExt;
 use crate::api::{EmployeeRunSummary, PlannedAction, RecordFailure, SyncMode};
 use crate::personio::PersonioApi;
 use crate::reteach::{ReteachApi, ReteachError};
-use crate::sync::employee_mapping::map_employee;
+use crate::sync::employee_mapping::{map_employee, MappingError};
 use crate::sync::{
     CustomerFields, EmployeeAction, EmployeePlan, PersonioEmployee, PlannedEmployee,
     ReteachCustomer,
@@ -165,7 +165,9 @@ pub async fn run_employee_sync(
 
 /// Personio's `updated_since`: the cursor minus the overlap, as naive local time of the company.
 pub fn updated_since(cursor: DateTime<Utc>, tz: Tz) -> NaiveDateTime {
-    (cursor - Duration::minutes(INCREMENTAL_OVERLAP_MINUTES))
+    cursor
+        .checked_sub_signed(Duration::minutes(INCREMENTAL_OVERLAP_MINUTES))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
         .with_timezone(&tz)
         .naive_local()
 }
@@ -174,7 +176,7 @@ fn count(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-/// For a handful of changed employees: find their reteach users by Personio id, else by e-mail.
+/// For a handful of changed employees: find their reteach users by Personio id, and by e-mail.
 /// When the linked user's address differs, the new address is looked up too, so the plan can see
 /// whether it is already taken.
 async fn look_up_customers(
@@ -188,13 +190,19 @@ async fn look_up_customers(
     let mut found: Vec<ReteachCustomer> = Vec::new();
     let mut ids: HashSet<String> = HashSet::new();
     for employee in employees {
-        let Ok(desired) = map_employee(employee) else {
+        let mapped = map_employee(employee);
+        if matches!(mapped, Err(MappingError::EndBeforeHire)) {
             continue;
-        };
+        }
+        // Also for a missing or invalid address: a linked user still gets its other fields.
         let linked = reteach
-            .find_by_external_id(&desired.external_id)
+            .find_by_external_id(&employee.id)
             .await
             .map_err(lookup_failed)?;
+        let Ok(desired) = mapped else {
+            found.extend(linked.filter(|customer| ids.insert(customer.id.clone())));
+            continue;
+        };
         let email_needs_lookup = linked.as_ref().is_none_or(|customer| {
             !customer
                 .email

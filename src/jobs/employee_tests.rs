@@ -467,3 +467,123 @@ async fn incremental_email_change_onto_a_taken_address_syncs_the_rest_and_report
         .reason
         .starts_with("e-mail address shared with another employee"));
 }
+
+#[tokio::test]
+async fn incremental_run_locks_leaver_whose_email_was_removed() {
+    let personio = personio_with(vec![employee("1")]);
+    let reteach = FakeReteach::default();
+    run_employee_sync(&personio, &reteach, &full())
+        .await
+        .unwrap();
+    touch(&personio, "1", "2026-11-26T08:58:00Z", |e| {
+        e.email = None;
+        e.termination_date = NaiveDate::from_ymd_opt(2026, 11, 25);
+    });
+    let outcome = run_employee_sync(&personio, &reteach, &incremental("2026-11-26T08:55:00Z"))
+        .await
+        .unwrap();
+    assert_eq!((outcome.summary.updated, outcome.summary.locked), (1, 1));
+    assert_eq!(outcome.summary.skipped, 0);
+    let user = reteach.customer("1").unwrap();
+    assert_eq!(user.email.as_deref(), Some("user1@example.com"));
+    assert_eq!(user.set_inactive_at, Some(at("2026-11-26T00:00:00Z")));
+    assert_eq!(
+        outcome.failures[0].reason,
+        "no e-mail address; e-mail not changed, other fields synced"
+    );
+}
+
+mod convergence {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::HashSet;
+
+    const EMAILS: [Option<&str>; 6] = [
+        Some("a@x.io"),
+        Some("b@x.io"),
+        Some("A@X.io"),
+        Some("c@x.io"),
+        None,
+        Some("not-an-address"),
+    ];
+
+    fn arbitrary_employee() -> impl Strategy<Value = PersonioEmployee> {
+        (
+            1u8..8,
+            0usize..EMAILS.len(),
+            proptest::option::of(0i64..3_000),
+            proptest::option::of(0i64..3_000),
+            proptest::option::of(prop::sample::select(vec!["m", "female", "x", "other"])),
+        )
+            .prop_map(|(id, email, hire, end, gender)| {
+                let base = NaiveDate::from_ymd_opt(2020, 1, 1).unwrap();
+                PersonioEmployee {
+                    id: id.to_string(),
+                    email: EMAILS[email].map(String::from),
+                    hire_date: hire.map(|d| base + chrono::Duration::days(d)),
+                    termination_date: end.map(|d| base + chrono::Duration::days(d)),
+                    gender: gender.map(String::from),
+                    ..employee(&id.to_string())
+                }
+            })
+    }
+
+    proptest! {
+        /// Repeated runs settle (a run with nothing to write); no user is lost, no login or
+        /// Personio id is used twice.
+        #[test]
+        fn repeated_full_runs_settle(
+            employees in proptest::collection::vec(arbitrary_employee(), 0..10),
+            existing in proptest::collection::btree_map(0usize..4, proptest::option::of(1u8..8), 0..4),
+        ) {
+            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            runtime.block_on(async {
+                // Personio ids are unique.
+                let mut seen = HashSet::new();
+                let employees: Vec<_> =
+                    employees.into_iter().filter(|e| seen.insert(e.id.clone())).collect();
+                let personio = personio_with(employees);
+                let reteach = FakeReteach::default();
+                let mut linked = HashSet::new();
+                for (email, external) in &existing {
+                    // Distinct addresses; each Personio id linked at most once.
+                    let external = external.filter(|id| linked.insert(*id));
+                    reteach.customers.lock().unwrap().push(ReteachCustomer {
+                        id: format!("pre{email}"),
+                        // Addresses distinct even ignoring case, as reteach enforces.
+                        email: [Some("a@x.io"), Some("b@x.io"), Some("c@x.io"), None][*email]
+                            .map(String::from),
+                        external_id: external.map(|id| id.to_string()),
+                        ..Default::default()
+                    });
+                }
+                let before = reteach.customers.lock().unwrap().len();
+
+                // An address freed by one employee's change is only taken by another in the
+                // next run (the plan sees reteach as it was), so chains settle one link per run.
+                let mut settled = false;
+                for _ in 0..6 {
+                    let run = run_employee_sync(&personio, &reteach, &full()).await.unwrap();
+                    if run.summary.created + run.summary.updated == 0 {
+                        settled = true;
+                        break;
+                    }
+                }
+                assert!(settled, "still writing after six runs");
+
+                let customers = reteach.customers.lock().unwrap().clone();
+                assert!(customers.len() >= before);
+                let mut emails = HashSet::new();
+                let mut externals = HashSet::new();
+                for customer in &customers {
+                    if let Some(email) = &customer.email {
+                        assert!(emails.insert(email.to_lowercase()), "login used twice");
+                    }
+                    if let Some(external) = &customer.external_id {
+                        assert!(externals.insert(external.clone()), "Personio id used twice");
+                    }
+                }
+            });
+        }
+    }
+}

@@ -17,12 +17,19 @@ impl FailureLog {
         certificate_id: Option<String>,
         reason: impl Into<String>,
     ) {
+        let reason = reason.into();
+        tracing::debug!(
+            personio_id = personio_id.as_deref(),
+            certificate_id = certificate_id.as_deref(),
+            reason = reason.as_str(),
+            "record not synced"
+        );
         self.total += 1;
         if self.kept.len() < MAX_STATUS_FAILURES {
             self.kept.push(RecordFailure {
                 personio_id,
                 certificate_id,
-                reason: reason.into(),
+                reason,
             });
         }
     }

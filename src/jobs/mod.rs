@@ -1,6 +1,18 @@
 //! One run of each sync, written against the client traits so the controllers, the demo and the benchmark share it.
 //! Jobs take everything as input (time, time zone, previous state) and return an outcome; they know
 //! nothing about Kubernetes.
+//!
+//! For callers:
+//! - [`run_employee_sync`]: write `outcome.summary` to `status.lastRun` (setting `finishedAt`),
+//!   `failures`, `planned` (dry run) and `next_cursor` to `status.cursor`. Writes go out with a
+//!   concurrency of [`employee::WRITE_CONCURRENCY`].
+//! - [`run_certificate_sync`]: the [`LedgerStore`] must persist `status.ledger` durably before it
+//!   returns (the controller's server-side apply of status); the job calls it before every upload.
+//!   On `Ok`, add `uploaded_total_delta` to `status.uploadedTotal`; on `Err`,
+//!   [`JobError::partial_outcome`] carries the counters of the part that ran (the ledger is
+//!   already in the store).
+//! - [`JobError::is_config`] → `Stalled` (a human must act; the message says what),
+//!   [`JobError::is_transient`] → backoff.
 
 pub mod certificate;
 pub mod employee;

@@ -200,7 +200,11 @@ pub fn advance_cursor(ledger: &mut CertificateLedgerStatus, completed_at: DateTi
 
 /// The `since` of the next listing: the cursor minus the overlap; `None` means backfill everything.
 pub fn listing_since(ledger: &CertificateLedgerStatus, overlap: Duration) -> Option<DateTime<Utc>> {
-    ledger.cursor.map(|cursor| cursor - overlap)
+    ledger.cursor.map(|cursor| {
+        cursor
+            .checked_sub_signed(overlap)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC)
+    })
 }
 
 /// Forgets recent uploads that the next listing (cursor − overlap) can no longer return.

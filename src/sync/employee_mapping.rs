@@ -64,6 +64,19 @@ pub fn map_employee(employee: &PersonioEmployee) -> Result<DesiredEmployee, Mapp
     if !is_valid_email(&email) {
         return Err(MappingError::InvalidEmail);
     }
+    map_fields(employee, email)
+}
+
+/// Maps every field but the e-mail address, which is left empty. For employees already linked to
+/// a reteach user whose address is missing or invalid in Personio (often removed when someone
+/// leaves): their lock dates must still reach reteach, while their login stays as it is.
+pub fn map_employee_except_email(
+    employee: &PersonioEmployee,
+) -> Result<DesiredEmployee, MappingError> {
+    map_fields(employee, String::new())
+}
+
+fn map_fields(employee: &PersonioEmployee, email: String) -> Result<DesiredEmployee, MappingError> {
     let end_of_employment = employee.termination_date.or(employee.contract_end_date);
     if let (Some(hire), Some(end)) = (employee.hire_date, end_of_employment) {
         if end < hire {
@@ -277,6 +290,20 @@ mod tests {
     fn keeps_names_of_exactly_the_limit() {
         assert_eq!(truncate_chars(&"x".repeat(255), 255).len(), 255);
         assert_eq!(truncate_chars("short", 255), "short");
+    }
+
+    #[test]
+    fn maps_everything_but_the_email_for_linked_users() {
+        let mut e = employee();
+        e.email = None;
+        let desired = map_employee_except_email(&e).unwrap();
+        assert_eq!(desired.email, "");
+        assert_eq!(desired.first_name.as_deref(), Some("Ada"));
+        e.termination_date = NaiveDate::from_ymd_opt(2019, 1, 1);
+        assert_eq!(
+            map_employee_except_email(&e),
+            Err(MappingError::EndBeforeHire)
+        );
     }
 
     #[test]

@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
-use super::employee_mapping::{map_employee, DesiredEmployee, MappingError};
+use super::employee_mapping::{
+    map_employee, map_employee_except_email, DesiredEmployee, MappingError,
+};
 use super::lock_window::{is_locked_at, today_in, LockWindow};
 use super::model::{CustomerFields, CustomerPatch, PersonioEmployee, ReteachCustomer};
 
@@ -16,6 +18,11 @@ pub const REASON_SHARED_EMAIL: &str = "e-mail address shared with another employ
 /// Skip reason when the e-mail address belongs to a reteach user that is not linked to any employee
 /// while this employee is already linked to a different reteach user.
 pub const REASON_EMAIL_TAKEN: &str = "e-mail address used by another reteach user";
+/// Warning when a linked employee has no e-mail address in Personio any more.
+pub const WARNING_NO_EMAIL: &str = "no e-mail address; e-mail not changed, other fields synced";
+/// Warning when a linked employee's e-mail address in Personio is invalid.
+pub const WARNING_INVALID_EMAIL: &str =
+    "invalid e-mail address; e-mail not changed, other fields synced";
 /// Warning when a linked employee's new address is shared; the other fields are still synced.
 pub const WARNING_SHARED_EMAIL: &str =
     "e-mail address shared with another employee; e-mail not changed, other fields synced";
@@ -130,14 +137,7 @@ impl EmployeePlan {
                 let desired = match mapped {
                     Ok(desired) => desired,
                     Err(error) => {
-                        return PlannedEmployee {
-                            personio_id: employee.id.clone(),
-                            action: EmployeeAction::Skip {
-                                reason: error.reason(),
-                            },
-                            locked_after: false,
-                            warning: None,
-                        }
+                        return plan_invalid_email(employee, *error, &index, today, tz, now)
                     }
                 };
                 let holds_email = email_holders
@@ -191,6 +191,45 @@ impl<'a> CustomerIndex<'a> {
             by_external_id,
             by_email,
         }
+    }
+}
+
+/// An employee whose mapping failed. When only the e-mail address is missing or invalid and the
+/// employee is already linked to a reteach user, everything but the address is still synced (a
+/// leaver must still be locked); otherwise the employee is skipped.
+fn plan_invalid_email(
+    employee: &PersonioEmployee,
+    error: MappingError,
+    index: &CustomerIndex<'_>,
+    today: chrono::NaiveDate,
+    tz: Tz,
+    now: DateTime<Utc>,
+) -> PlannedEmployee {
+    let skip = PlannedEmployee {
+        personio_id: employee.id.clone(),
+        action: EmployeeAction::Skip {
+            reason: error.reason(),
+        },
+        locked_after: false,
+        warning: None,
+    };
+    let warning = match error {
+        MappingError::NoEmail => WARNING_NO_EMAIL,
+        MappingError::InvalidEmail => WARNING_INVALID_EMAIL,
+        MappingError::EndBeforeHire => return skip,
+    };
+    let Some(customer) = index.by_external_id.get(employee.id.as_str()) else {
+        return skip;
+    };
+    let Ok(desired) = map_employee_except_email(employee) else {
+        return skip;
+    };
+    let window = LockWindow::new(desired.hire_date, desired.end_of_employment, tz);
+    PlannedEmployee {
+        personio_id: employee.id.clone(),
+        action: diff(&desired, &window, customer, false, true, now),
+        locked_after: window.is_locked(today),
+        warning: Some(warning),
     }
 }
 
@@ -625,6 +664,30 @@ mod tests {
                 reason: "no e-mail address"
             }
         );
+    }
+
+    #[test]
+    fn still_locks_linked_leaver_whose_email_was_removed() {
+        let e = employee("1", "a@example.com");
+        let customer = synced("c1", &e);
+        let mut leaving = e.clone();
+        leaving.email = None;
+        leaving.termination_date = Some(day(2026, 11, 25));
+        let plan = EmployeePlan::build(&[leaving], &[customer], now(), UTC);
+        let entry = &plan.entries[0];
+        assert_eq!(entry.warning, Some(WARNING_NO_EMAIL));
+        let EmployeeAction::Update {
+            patch,
+            changed,
+            locks,
+            ..
+        } = &entry.action
+        else {
+            panic!("expected update, got {:?}", entry.action);
+        };
+        assert_eq!(changed, &vec!["setInactiveAt"]);
+        assert_eq!(patch.email, None);
+        assert!(locks);
     }
 
     #[test]

@@ -65,7 +65,10 @@ pub fn today_in(now: DateTime<Utc>, tz: Tz) -> NaiveDate {
 pub fn start_of_day(date: NaiveDate, tz: Tz) -> DateTime<Utc> {
     let midnight = date.and_time(chrono::NaiveTime::MIN);
     for minutes in 0..=MAX_GAP_MINUTES {
-        match tz.from_local_datetime(&(midnight + Duration::minutes(minutes))) {
+        let Some(local) = midnight.checked_add_signed(Duration::minutes(minutes)) else {
+            break;
+        };
+        match tz.from_local_datetime(&local) {
             LocalResult::Single(at) => return at.with_timezone(&Utc),
             LocalResult::Ambiguous(first, _) => return first.with_timezone(&Utc),
             LocalResult::None => continue,
@@ -225,5 +228,59 @@ mod tests {
     fn window_survives_the_last_representable_day() {
         let window = LockWindow::new(None, Some(NaiveDate::MAX), UTC);
         assert!(window.set_inactive_at.is_some());
+    }
+
+    mod invariants {
+        use super::*;
+        use proptest::prelude::*;
+
+        const ZONES: [Tz; 8] = [
+            UTC,
+            Europe::Berlin,
+            America::Sao_Paulo,
+            America::Havana,
+            Pacific::Apia,
+            Pacific::Kiritimati,
+            Pacific::Pago_Pago,
+            chrono_tz::Australia::Lord_Howe,
+        ];
+
+        fn date(offset: i64) -> NaiveDate {
+            day(2000, 1, 1) + Duration::days(offset)
+        }
+
+        proptest! {
+            /// The instants sent to reteach lock exactly on the days the rule says, in every zone.
+            #[test]
+            fn instants_agree_with_the_day_rule(
+                zone in 0usize..ZONES.len(),
+                hire in proptest::option::of(0i64..11_000),
+                length in proptest::option::of(0i64..4_000),
+                seconds in 0i64..(11_000 * 86_400),
+            ) {
+                let tz = ZONES[zone];
+                let hire_date = hire.map(date);
+                let end = match (hire, length) {
+                    (Some(h), Some(l)) => Some(date(h + l)),
+                    (None, Some(l)) => Some(date(l)),
+                    _ => None,
+                };
+                let window = LockWindow::new(hire_date, end, tz);
+                let now = date(0).and_time(chrono::NaiveTime::MIN).and_utc()
+                    + Duration::seconds(seconds);
+                // Any instant, plus both sides of each boundary where a mistake would hide.
+                let boundaries = [window.set_active_at, window.set_inactive_at]
+                    .into_iter()
+                    .flatten()
+                    .flat_map(|at| [at, at - Duration::seconds(1)]);
+                for at in std::iter::once(now).chain(boundaries) {
+                    prop_assert_eq!(
+                        window.is_locked(today_in(at, tz)),
+                        is_locked_at(window.set_active_at, window.set_inactive_at, at),
+                        "at {}", at
+                    );
+                }
+            }
+        }
     }
 }
