@@ -111,7 +111,8 @@ pub async fn reconcile(
             );
             (delay, Some(failure))
         }
-        Ok((outcome, category_id)) => {
+        Ok((mut outcome, category_id)) => {
+            outcome.summary.finished_at = Some(ctx.clock.now());
             let delay = record_success(
                 &mut status,
                 &run,

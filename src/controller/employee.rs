@@ -143,7 +143,8 @@ pub async fn reconcile(
             );
             (delay, Some(failure))
         }
-        Ok((settings, Ok(job))) => {
+        Ok((settings, Ok(mut job))) => {
+            job.summary.finished_at = Some(ctx.clock.now());
             let delay =
                 record_success(&mut status, &run, &settings, job, &ctx, &labels, &sync).await;
             (delay, None)
