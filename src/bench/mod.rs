@@ -1,10 +1,138 @@
 //! `bench`: the real sync code against the simulators with latency and rate limits.
+//!
+//! The parent process starts the simulators on loopback, prepares their state and re-executes
+//! this binary (`bench --child`) for every measured run, so the peak resident memory it reports
+//! is that of the sync code and its clients alone. Every run uses the real
+//! [`crate::jobs::run_employee_sync`] / [`crate::jobs::run_certificate_sync`], the real clients
+//! with their rate limits (scaled by `--time-scale`, like the simulators' buckets) and a
+//! [`crate::upstream::RequestLog`] that counts requests by endpoint. See `BENCHMARKS.md`.
+
+pub mod child;
+pub mod clients;
+pub mod figures;
+pub mod memory;
+pub mod report;
+pub mod scenarios;
+pub mod tenant;
+
+use std::time::Duration;
+
+pub use scenarios::{run_all, ScenarioReport, Settings};
 
 /// Options of `reteach-personio-operator bench`.
-#[derive(clap::Args, Debug, Clone, Default)]
-pub struct BenchOptions {}
+#[derive(clap::Args, Debug, Clone)]
+pub struct BenchOptions {
+    /// Employees of the simulated company.
+    #[arg(long, default_value_t = 10_000)]
+    pub employees: usize,
+    /// Certificates of the backfill.
+    #[arg(long, default_value_t = 10_000)]
+    pub certificates: usize,
+    /// Latency the simulators add to every request, in milliseconds.
+    #[arg(long, default_value_t = 20)]
+    pub latency_ms: u64,
+    /// Every rate limit (client limiters and simulator buckets) runs this many times faster.
+    #[arg(long, default_value_t = 15.0)]
+    pub time_scale: f64,
+    /// Run only these scenarios (repeatable; default: all).
+    #[arg(long, value_enum)]
+    pub scenario: Vec<Scenario>,
+    /// EmployeeSync resources of the idle scenario (the employees are spread over them).
+    #[arg(long, default_value_t = 100)]
+    pub resources: usize,
+    /// Size of every certificate PDF in KiB.
+    #[arg(long, default_value_t = 128)]
+    pub pdf_kib: u64,
+    /// Internal: run one measured task read from stdin (the parent re-executes itself).
+    #[arg(long, hide = true)]
+    pub child: bool,
+}
 
-/// Runs the benchmark and prints the figures.
-pub async fn run(_options: BenchOptions) -> anyhow::Result<()> {
-    anyhow::bail!("the benchmark is not implemented yet")
+impl Default for BenchOptions {
+    fn default() -> Self {
+        Self {
+            employees: 10_000,
+            certificates: 10_000,
+            latency_ms: 20,
+            time_scale: 15.0,
+            scenario: Vec::new(),
+            resources: 100,
+            pdf_kib: 128,
+            child: false,
+        }
+    }
+}
+
+impl BenchOptions {
+    /// The settings these options describe.
+    pub fn settings(&self) -> Settings {
+        Settings {
+            employees: self.employees,
+            certificates: self.certificates,
+            latency: Duration::from_millis(self.latency_ms),
+            time_scale: if self.time_scale.is_finite() && self.time_scale > 0.0 {
+                self.time_scale
+            } else {
+                1.0
+            },
+            resources: self.resources,
+            pdf_bytes: self.pdf_kib.saturating_mul(1024),
+            scenarios: self.scenario.clone(),
+        }
+    }
+}
+
+/// The scenarios of issue 8.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scenario {
+    /// First run against an empty reteach.
+    Initial,
+    /// Incremental run with nothing changed.
+    Steady,
+    /// Incremental run with 1 % of the employees changed.
+    Changed,
+    /// Full run correcting users edited by hand in reteach.
+    Drift,
+    /// First CertificateSync run over every certificate issued so far.
+    Backfill,
+    /// Many EmployeeSync resources in one process, idle after their first run.
+    Idle,
+}
+
+impl Scenario {
+    /// Short name (as on the command line).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Initial => "initial",
+            Self::Steady => "steady",
+            Self::Changed => "changed",
+            Self::Drift => "drift",
+            Self::Backfill => "backfill",
+            Self::Idle => "idle",
+        }
+    }
+
+    /// Heading of its report.
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::Initial => "initial sync (empty reteach)",
+            Self::Steady => "steady state (incremental, nothing changed)",
+            Self::Changed => "1 % of the employees changed (incremental)",
+            Self::Drift => "full drift-correction run (1 % of users edited in reteach)",
+            Self::Backfill => "certificate backfill",
+            Self::Idle => "EmployeeSync resources idle in one operator",
+        }
+    }
+}
+
+/// Runs the benchmark and prints the figures (or, with `--child`, one measured task).
+pub async fn run(options: BenchOptions) -> anyhow::Result<()> {
+    if options.child {
+        return child::serve_child().await;
+    }
+    let settings = options.settings();
+    let exe = std::env::current_exe()?;
+    let reports = run_all(&settings, &exe).await?;
+    print!("{}", report::render(&settings, &reports));
+    Ok(())
 }

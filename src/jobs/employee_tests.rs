@@ -183,7 +183,7 @@ async fn incremental_run_without_changes_makes_one_request() {
 }
 
 #[tokio::test]
-async fn incremental_run_asks_for_changes_since_cursor_minus_overlap_in_company_time() {
+async fn incremental_run_asks_for_changes_since_cursor_minus_overlap_in_utc_east_of_utc() {
     let personio = FakePersonio::default();
     let input = EmployeeJobInput {
         tz: Europe::Berlin,
@@ -192,8 +192,23 @@ async fn incremental_run_asks_for_changes_since_cursor_minus_overlap_in_company_
     run_employee_sync(&personio, &FakeReteach::default(), &input)
         .await
         .unwrap();
+    // Company time would say 09:50; if Personio read that as UTC, 08:50–09:50 would be missed.
     let since = personio.listings.lock().unwrap()[0].unwrap();
-    assert_eq!(since.to_string(), "2026-11-26 09:50:00");
+    assert_eq!(since.to_string(), "2026-11-26 08:50:00");
+}
+
+#[tokio::test]
+async fn incremental_run_asks_for_changes_since_cursor_minus_overlap_in_company_time_west_of_utc() {
+    let personio = FakePersonio::default();
+    let input = EmployeeJobInput {
+        tz: chrono_tz::America::New_York,
+        ..incremental("2026-11-26T08:55:00Z")
+    };
+    run_employee_sync(&personio, &FakeReteach::default(), &input)
+        .await
+        .unwrap();
+    let since = personio.listings.lock().unwrap()[0].unwrap();
+    assert_eq!(since.to_string(), "2026-11-26 03:50:00");
 }
 
 #[tokio::test]

@@ -1,0 +1,301 @@
+//! The measured part of a scenario, run in a child process of the same binary so that its peak
+//! resident memory (`VmHWM`) belongs to the sync code alone: the simulators, their data and the
+//! setup stay in the parent. The parent writes a [`ChildRequest`] as JSON to the child's stdin;
+//! the child answers with one [`ChildResult`] line on stdout.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_util::sync::CancellationToken;
+
+use super::clients::{self, Limits};
+use super::memory::Memory;
+use crate::api::CertificateLedgerStatus;
+use crate::jobs::{
+    run_certificate_sync, run_employee_sync, CertificateJobInput, EmployeeJobInput,
+    MemoryLedgerStore,
+};
+use crate::upstream::RequestLog;
+
+/// Marks the result line on the child's stdout.
+const RESULT_PREFIX: &str = "BENCH-RESULT ";
+
+/// Company time zone of every benchmark run (the Personio simulator's zone).
+pub const TIME_ZONE: Tz = chrono_tz::Europe::Berlin;
+
+/// Where one tenant's simulators listen.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Upstream {
+    /// Base URL of the Personio simulator.
+    pub personio_url: String,
+    /// Base URL of the reteach simulator.
+    pub reteach_url: String,
+}
+
+/// What the child runs.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum ChildTask {
+    /// One EmployeeSync run.
+    Employees {
+        /// The tenant.
+        upstream: Upstream,
+        /// Start of the run.
+        now: DateTime<Utc>,
+        /// Cursor of the previous run (`None` = first run).
+        cursor: Option<DateTime<Utc>>,
+        /// Compare every employee.
+        full: bool,
+    },
+    /// One CertificateSync run from an empty ledger (the backfill).
+    Certificates {
+        /// The tenant.
+        upstream: Upstream,
+        /// Start of the run.
+        now: DateTime<Utc>,
+        /// Personio document category to upload into.
+        category_id: i64,
+    },
+    /// Many EmployeeSync resources, one tenant each: every one runs once, then all stay idle
+    /// holding their clients and last outcome, as the operator's client cache and status do.
+    Idle {
+        /// One tenant per resource.
+        tenants: Vec<Upstream>,
+        /// Start of the runs.
+        now: DateTime<Utc>,
+    },
+    /// Nothing: the resident memory of the runtime alone, for comparison.
+    Baseline,
+}
+
+/// The child's input.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ChildRequest {
+    /// Rate limits run this many times faster.
+    pub time_scale: f64,
+    /// The work.
+    pub task: ChildTask,
+}
+
+/// Requests to one endpoint.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndpointCount {
+    /// `personio` or `reteach`.
+    pub api: String,
+    /// Fixed endpoint name, e.g. `GET /v1/company/employees`.
+    pub endpoint: String,
+    /// Requests sent, retries included.
+    pub count: usize,
+}
+
+/// What the child measured.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ChildResult {
+    /// Wall time of the measured work in seconds.
+    pub wall_secs: f64,
+    /// Resident memory after the work.
+    pub memory: Memory,
+    /// Requests by endpoint, in first-use order.
+    pub requests: Vec<EndpointCount>,
+    /// Responses with status 429.
+    pub too_many_requests: usize,
+    /// The run's summary counters (`status.lastRun`), for the record.
+    pub summary: serde_json::Value,
+    /// Set when the run failed; the figures then cover the part that ran.
+    pub error: Option<String>,
+}
+
+impl ChildResult {
+    /// All requests.
+    pub fn total_requests(&self) -> usize {
+        self.requests.iter().map(|r| r.count).sum()
+    }
+
+    /// Requests to one endpoint.
+    pub fn count(&self, endpoint: &str) -> usize {
+        self.requests
+            .iter()
+            .filter(|r| r.endpoint == endpoint)
+            .map(|r| r.count)
+            .sum()
+    }
+}
+
+/// Child side: reads the request from stdin, runs it, prints the result line.
+pub async fn serve_child() -> anyhow::Result<()> {
+    let mut input = String::new();
+    tokio::io::stdin().read_to_string(&mut input).await?;
+    let request: ChildRequest = serde_json::from_str(&input)?;
+    let result = execute(&request).await;
+    println!("{RESULT_PREFIX}{}", serde_json::to_string(&result)?);
+    Ok(())
+}
+
+/// Runs the task in this process and measures it.
+pub async fn execute(request: &ChildRequest) -> ChildResult {
+    let log = RequestLog::default();
+    let limits = Limits::scaled(request.time_scale);
+    let started = Instant::now();
+    let (summary, error) = match run_task(&request.task, limits, &log).await {
+        Ok(summary) => (summary, None),
+        Err(error) => (serde_json::Value::Null, Some(format!("{error:#}"))),
+    };
+    let wall_secs = started.elapsed().as_secs_f64();
+    let records = log.records();
+    let mut counts: BTreeMap<(&str, &str), (usize, usize)> = BTreeMap::new();
+    for (order, record) in records.iter().enumerate() {
+        counts
+            .entry((record.api, record.endpoint))
+            .or_insert((order, 0))
+            .1 += 1;
+    }
+    let mut requests: Vec<(usize, EndpointCount)> = counts
+        .into_iter()
+        .map(|((api, endpoint), (order, count))| {
+            (
+                order,
+                EndpointCount {
+                    api: api.to_string(),
+                    endpoint: endpoint.to_string(),
+                    count,
+                },
+            )
+        })
+        .collect();
+    requests.sort_by_key(|(order, _)| *order);
+    ChildResult {
+        wall_secs,
+        memory: Memory::read(),
+        requests: requests.into_iter().map(|(_, count)| count).collect(),
+        too_many_requests: records.iter().filter(|r| r.status == 429).count(),
+        summary,
+        error,
+    }
+}
+
+async fn run_task(
+    task: &ChildTask,
+    limits: Limits,
+    log: &RequestLog,
+) -> anyhow::Result<serde_json::Value> {
+    match task {
+        ChildTask::Employees {
+            upstream,
+            now,
+            cursor,
+            full,
+        } => {
+            let outcome = employee_run(upstream, limits, log, *now, *cursor, *full).await?;
+            Ok(serde_json::to_value(&outcome.summary)?)
+        }
+        ChildTask::Certificates {
+            upstream,
+            now,
+            category_id,
+        } => {
+            let personio = clients::personio(&upstream.personio_url, limits, log)?;
+            let reteach = clients::reteach(&upstream.reteach_url, limits, log)?;
+            let store = MemoryLedgerStore::default();
+            // The controller resolves the category before the run; that request counts too.
+            let wanted = crate::api::DocumentCategoryRef {
+                id: Some(*category_id),
+                name: None,
+            };
+            let category_id = crate::jobs::resolve_category(&personio, &wanted).await?;
+            let input = CertificateJobInput {
+                now: *now,
+                tz: TIME_ZONE,
+                dry_run: false,
+                category_id,
+                title_template: "Certificate: {course}".to_string(),
+                overlap: CertificateJobInput::default_overlap(),
+                ledger: CertificateLedgerStatus::default(),
+                store: &store,
+                cancel: CancellationToken::new(),
+            };
+            let outcome = run_certificate_sync(&personio, &reteach, &input).await?;
+            Ok(serde_json::to_value(&outcome.summary)?)
+        }
+        ChildTask::Idle { tenants, now } => {
+            let mut held = Vec::with_capacity(tenants.len());
+            for upstream in tenants {
+                let personio = clients::personio(&upstream.personio_url, limits, log)?;
+                let reteach = clients::reteach(&upstream.reteach_url, limits, log)?;
+                let input = EmployeeJobInput {
+                    now: *now,
+                    tz: TIME_ZONE,
+                    dry_run: false,
+                    full: true,
+                    cursor: None,
+                };
+                let outcome = run_employee_sync(&personio, &reteach, &input).await?;
+                held.push((personio, reteach, outcome));
+            }
+            let created: i64 = held.iter().map(|(_, _, o)| o.summary.created).sum();
+            let unchanged: i64 = held.iter().map(|(_, _, o)| o.summary.unchanged).sum();
+            Ok(serde_json::json!({
+                "resources": held.len(),
+                "created": created,
+                "unchanged": unchanged,
+            }))
+        }
+        ChildTask::Baseline => Ok(serde_json::Value::Null),
+    }
+}
+
+/// One EmployeeSync run with fresh clients (also used by the parent for unmeasured setup).
+pub async fn employee_run(
+    upstream: &Upstream,
+    limits: Limits,
+    log: &RequestLog,
+    now: DateTime<Utc>,
+    cursor: Option<DateTime<Utc>>,
+    full: bool,
+) -> anyhow::Result<crate::jobs::EmployeeJobOutcome> {
+    let personio = clients::personio(&upstream.personio_url, limits, log)?;
+    let reteach = clients::reteach(&upstream.reteach_url, limits, log)?;
+    let input = EmployeeJobInput {
+        now,
+        tz: TIME_ZONE,
+        dry_run: false,
+        full,
+        cursor,
+    };
+    Ok(run_employee_sync(&personio, &reteach, &input).await?)
+}
+
+/// Parent side: runs `request` in a child process of `exe` (`exe bench --child`).
+pub async fn spawn(exe: &Path, request: &ChildRequest) -> anyhow::Result<ChildResult> {
+    let mut child = tokio::process::Command::new(exe)
+        .args(["bench", "--child"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()?;
+    let mut stdin = child
+        .stdin
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("child has no stdin"))?;
+    stdin
+        .write_all(serde_json::to_string(request)?.as_bytes())
+        .await?;
+    drop(stdin);
+    let output = child.wait_with_output().await?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout
+        .lines()
+        .find_map(|line| line.strip_prefix(RESULT_PREFIX))
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "benchmark child exited with {} without a result",
+                output.status
+            )
+        })?;
+    Ok(serde_json::from_str(line)?)
+}
