@@ -1,0 +1,122 @@
+//! The benchmark harness on a tiny company (100 employees, 20 certificates, no latency, rate
+//! limits 1000 × faster): every scenario runs in a child process of the real binary and produces
+//! its figures. Request counts are checked against their known minimum; nothing is timed.
+
+use std::path::Path;
+use std::time::Duration;
+
+use reteach_personio_operator::bench::figures::{personio, reteach};
+use reteach_personio_operator::bench::{report, run_all, Scenario, ScenarioReport, Settings};
+
+fn exe() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_reteach-personio-operator"))
+}
+
+fn tiny(scenarios: &[Scenario]) -> Settings {
+    Settings {
+        employees: 100,
+        certificates: 20,
+        latency: Duration::ZERO,
+        time_scale: 1000.0,
+        resources: 3,
+        pdf_bytes: 16 * 1024,
+        scenarios: scenarios.to_vec(),
+    }
+}
+
+async fn run_one(scenario: Scenario) -> ScenarioReport {
+    let mut reports = run_all(&tiny(&[scenario]), exe()).await.unwrap();
+    assert_eq!(reports.len(), 1, "one report per selected scenario");
+    let report = reports.remove(0);
+    assert_eq!(report.scenario, scenario);
+    assert_eq!(report.result.error, None, "the measured run failed");
+    assert!(
+        report.result.memory.peak_kib > 0,
+        "peak RSS comes from the child's /proc/self/status"
+    );
+    assert_eq!(report.result.too_many_requests, 0);
+    report
+}
+
+#[tokio::test]
+async fn initial_sync_creates_every_user_with_the_minimum_requests() {
+    let report = run_one(Scenario::Initial).await;
+    let created = report.result.summary["created"].as_u64().unwrap();
+    assert!(created > 0);
+    assert_eq!(report.result.count(reteach::CREATE) as u64, created);
+    assert_eq!(report.result.count(personio::EMPLOYEES), 1);
+    assert_eq!(report.result.total_requests(), report.minimum);
+    assert!(report.bound.is_some());
+}
+
+#[tokio::test]
+async fn steady_state_run_asks_personio_once_for_changes_and_nothing_else() {
+    let report = run_one(Scenario::Steady).await;
+    assert_eq!(report.minimum, 2);
+    assert_eq!(report.result.total_requests(), 2);
+    assert_eq!(report.result.count(personio::AUTH), 1);
+    assert_eq!(report.result.count(personio::EMPLOYEES), 1);
+    assert!(report.passed(), "{:?}", report.targets);
+}
+
+#[tokio::test]
+async fn run_with_one_percent_changed_writes_exactly_the_changed_employees() {
+    let report = run_one(Scenario::Changed).await;
+    assert_eq!(report.result.summary["updated"], 1);
+    assert_eq!(report.result.count(reteach::UPDATE), 1);
+    assert_eq!(report.result.total_requests(), report.minimum);
+    assert!(report.passed(), "{:?}", report.targets);
+}
+
+#[tokio::test]
+async fn drift_correction_run_rewrites_only_the_users_edited_in_reteach() {
+    let report = run_one(Scenario::Drift).await;
+    assert_eq!(report.result.summary["mode"], "Full");
+    assert_eq!(report.result.count(reteach::UPDATE), 1);
+    assert_eq!(report.result.total_requests(), report.minimum);
+}
+
+#[tokio::test]
+async fn certificate_backfill_uploads_every_certificate_once() {
+    let report = run_one(Scenario::Backfill).await;
+    assert_eq!(report.result.summary["uploaded"], 20);
+    assert_eq!(report.result.count(personio::UPLOAD), 20);
+    assert_eq!(report.result.count(reteach::DOWNLOAD), 20);
+    assert_eq!(report.result.total_requests(), report.minimum);
+    assert!(
+        report.notes.iter().any(|note| note.contains("peak RSS")),
+        "the small comparison run is reported: {:?}",
+        report.notes
+    );
+}
+
+#[tokio::test]
+async fn idle_resources_each_run_once_and_report_their_memory() {
+    let report = run_one(Scenario::Idle).await;
+    assert_eq!(report.result.summary["resources"], 3);
+    assert_eq!(report.result.count(personio::AUTH), 3);
+    assert_eq!(report.result.total_requests(), report.minimum);
+    assert!(report.bound.is_none());
+    assert!(report.notes.iter().any(|note| note.contains("baseline")));
+}
+
+#[tokio::test]
+async fn report_shows_every_figure_and_a_verdict_per_scenario() {
+    let settings = tiny(&[Scenario::Steady]);
+    let reports = run_all(&settings, exe()).await.unwrap();
+    let text = report::render(&settings, &reports);
+    for expected in [
+        "steady state",
+        "POST /v1/auth",
+        "GET /v1/company/employees",
+        "requests 2 / minimum 2 = 1.000",
+        "wall",
+        "bound",
+        "peak RSS",
+        "429s received 0",
+        "[pass] requests ≤ 3: 2",
+        "pass  steady",
+    ] {
+        assert!(text.contains(expected), "{expected:?} missing in:\n{text}");
+    }
+}
