@@ -102,7 +102,7 @@ pub struct Sims {
 
 impl Sims {
     /// Starts both simulators (Personio without its rate limits, so tests stay fast) with
-    /// [`CATEGORY`] added.
+    /// [`CATEGORY`] present.
     pub async fn start() -> Self {
         let clock = ManualClock::new(start_time());
         let personio = PersonioSim::new(PersonioSimConfig {
@@ -110,7 +110,11 @@ impl Sims {
             clock: Arc::new(clock.clone()),
             ..PersonioSimConfig::default()
         });
-        let category_id = personio.add_category(CATEGORY);
+        let category_id = personio
+            .categories()
+            .iter()
+            .find(|category| category.name == CATEGORY)
+            .map_or_else(|| personio.add_category(CATEGORY), |category| category.id);
         let reteach = ReteachSim::new(Arc::new(clock.clone()));
         let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
         let personio_server = personio.start(loopback).await.expect("start Personio sim");
