@@ -102,6 +102,29 @@ fn inject(sims: &Sims, side: Side, prefix: &str, kind: FaultKind) {
     }
 }
 
+/// Prints the observed outcome of a row (`cargo test --test fault_matrix -- --nocapture` lists
+/// them all; `RELIABILITY.md` is written from that list).
+fn report(row: &str, observed: &Result<String, &JobError>) {
+    let line = match observed {
+        Ok(summary) => summary.clone(),
+        Err(error) => format!(
+            "run stopped, {}: {error}",
+            if error.is_config() {
+                "configuration (Stalled)"
+            } else {
+                "transient (backoff)"
+            }
+        ),
+    };
+    println!("ROW | {row} | {line}");
+}
+
+fn reasons(failures: &[reteach_personio_operator::api::RecordFailure]) -> String {
+    let mut reasons: Vec<&str> = failures.iter().map(|f| f.reason.as_str()).collect();
+    reasons.dedup();
+    reasons.join("; ")
+}
+
 fn side_name(side: Side) -> &'static str {
     match side {
         Side::Personio => "Personio",
@@ -151,7 +174,7 @@ impl EmployeeStep {
 }
 
 /// One employee row: fault at `step`, then a clean run; users exactly once, all fields arrived.
-async fn employee_row(step: EmployeeStep, kind: FaultKind, expect: Expect) {
+async fn employee_row(row: &str, step: EmployeeStep, kind: FaultKind, expect: Expect) {
     let sims = Sims::start().await;
     let ids = sims.add_employees(EMPLOYEES);
     if matches!(step, EmployeeStep::UpdateUsers) {
@@ -167,6 +190,18 @@ async fn employee_row(step: EmployeeStep, kind: FaultKind, expect: Expect) {
     inject(&sims, side, prefix, kind);
 
     let faulty = sims.employee_run(true).await;
+    report(
+        row,
+        &faulty.as_ref().map(|o| {
+            format!(
+                "run ok: {} created, {} updated, {} failed ({})",
+                o.summary.created,
+                o.summary.updated,
+                o.summary.failed,
+                reasons(&o.failures)
+            )
+        }),
+    );
     match (&faulty, expect) {
         (Ok(outcome), Expect::Succeeds) => assert_eq!(outcome.summary.failed, 0, "{outcome:?}"),
         (Ok(outcome), Expect::RecordsFail) => {
@@ -228,7 +263,7 @@ impl CertificateStep {
 }
 
 /// One certificate row: fault at `step`, then clean runs; every certificate exactly once.
-async fn certificate_row(step: CertificateStep, kind: FaultKind, expect: Expect) {
+async fn certificate_row(row: &str, step: CertificateStep, kind: FaultKind, expect: Expect) {
     let sims = Sims::start().await;
     let certificates = sims.employees_with_certificates(CERTIFICATES).await;
     warm_up(&sims).await;
@@ -236,6 +271,17 @@ async fn certificate_row(step: CertificateStep, kind: FaultKind, expect: Expect)
     inject(&sims, side, prefix, kind);
 
     let faulty = sims.certificate_run().await;
+    report(
+        row,
+        &faulty.as_ref().map(|o| {
+            format!(
+                "run ok: {} uploaded, {} failed ({})",
+                o.summary.uploaded,
+                o.summary.failed,
+                reasons(&o.failures)
+            )
+        }),
+    );
     match (&faulty, expect) {
         (Ok(outcome), Expect::Succeeds) => {
             assert_eq!(outcome.summary.failed, 0, "{outcome:?}");
@@ -279,7 +325,7 @@ macro_rules! employee_rows {
     ($($name:ident: $step:ident, $kind:ident => $expect:ident;)*) => {$(
         #[tokio::test]
         async fn $name() {
-            employee_row(EmployeeStep::$step, FaultKind::$kind, Expect::$expect).await;
+            employee_row(stringify!($name), EmployeeStep::$step, FaultKind::$kind, Expect::$expect).await;
         }
     )*};
 }
@@ -288,7 +334,7 @@ macro_rules! certificate_rows {
     ($($name:ident: $step:ident, $kind:ident => $expect:ident;)*) => {$(
         #[tokio::test]
         async fn $name() {
-            certificate_row(CertificateStep::$step, FaultKind::$kind, Expect::$expect).await;
+            certificate_row(stringify!($name), CertificateStep::$step, FaultKind::$kind, Expect::$expect).await;
         }
     )*};
 }
@@ -310,19 +356,19 @@ employee_rows! {
     reteach_user_listing_expired_token_reauthenticates_and_succeeds: ListUsers, ExpiredToken => Succeeds;
     reteach_user_listing_revoked_credentials_stall_then_recover: ListUsers, RevokedCredentials => Config;
 
-    reteach_user_create_429_storm_fails_the_records_then_creates_once: CreateUsers, RateLimitStorm => RecordsFail;
-    reteach_user_create_5xx_fails_the_records_then_creates_once: CreateUsers, ServerError => RecordsFail;
-    reteach_user_create_timeout_fails_the_records_then_creates_once: CreateUsers, Timeout => RecordsFail;
-    reteach_user_create_reset_fails_the_records_then_creates_once: CreateUsers, ConnectionReset => RecordsFail;
-    reteach_user_create_malformed_json_fails_the_records_then_creates_once: CreateUsers, MalformedJson => RecordsFail;
+    reteach_user_create_429_storm_fails_transiently_then_creates_once: CreateUsers, RateLimitStorm => Transient;
+    reteach_user_create_5xx_fails_transiently_then_creates_once: CreateUsers, ServerError => Transient;
+    reteach_user_create_timeout_fails_transiently_then_creates_once: CreateUsers, Timeout => Transient;
+    reteach_user_create_reset_fails_transiently_then_creates_once: CreateUsers, ConnectionReset => Transient;
+    reteach_user_create_malformed_json_fails_transiently_then_creates_once: CreateUsers, MalformedJson => Transient;
     reteach_user_create_expired_token_reauthenticates_and_succeeds: CreateUsers, ExpiredToken => Succeeds;
     reteach_user_create_revoked_credentials_stall_then_recover: CreateUsers, RevokedCredentials => Config;
 
-    reteach_user_update_429_storm_fails_the_records_then_updates: UpdateUsers, RateLimitStorm => RecordsFail;
-    reteach_user_update_5xx_fails_the_records_then_updates: UpdateUsers, ServerError => RecordsFail;
-    reteach_user_update_timeout_fails_the_records_then_updates: UpdateUsers, Timeout => RecordsFail;
-    reteach_user_update_reset_fails_the_records_then_updates: UpdateUsers, ConnectionReset => RecordsFail;
-    reteach_user_update_malformed_json_fails_the_records_then_updates: UpdateUsers, MalformedJson => RecordsFail;
+    reteach_user_update_429_storm_fails_transiently_then_updates: UpdateUsers, RateLimitStorm => Transient;
+    reteach_user_update_5xx_fails_transiently_then_updates: UpdateUsers, ServerError => Transient;
+    reteach_user_update_timeout_fails_transiently_then_updates: UpdateUsers, Timeout => Transient;
+    reteach_user_update_reset_fails_transiently_then_updates: UpdateUsers, ConnectionReset => Transient;
+    reteach_user_update_malformed_json_fails_transiently_then_updates: UpdateUsers, MalformedJson => Transient;
     reteach_user_update_expired_token_reauthenticates_and_succeeds: UpdateUsers, ExpiredToken => Succeeds;
     reteach_user_update_revoked_credentials_stall_then_recover: UpdateUsers, RevokedCredentials => Config;
 }

@@ -234,7 +234,8 @@ async fn look_up_customers(
     Ok(found)
 }
 
-/// Writes the plan; stops only when reteach refuses the credentials (every write would fail).
+/// Writes the plan; stops when reteach refuses the credentials (every write would fail), and
+/// reports an error when every write that was tried failed transiently.
 async fn apply(
     reteach: &dyn ReteachApi,
     plan: &EmployeePlan,
@@ -260,6 +261,7 @@ async fn apply(
     // Dropping the stream on a fatal error cancels the writes still in flight; the next run
     // re-plans from reteach's actual state, so a cancelled write is simply done again.
     let mut results = futures::stream::iter(writes).buffered(WRITE_CONCURRENCY);
+    let mut last_transient = None;
     while let Some((entry, result)) = results.next().await {
         match result {
             Ok(()) => match &entry.action {
@@ -282,15 +284,27 @@ async fn apply(
             }
             Err(error) => {
                 outcome.summary.failed += 1;
-                if error.is_transient() {
-                    outcome.transient_failures += 1;
-                }
                 failures.push(
                     Some(entry.personio_id.clone()),
                     None,
                     write_failure_reason(&entry.action, &error),
                 );
+                if error.is_transient() {
+                    outcome.transient_failures += 1;
+                    last_transient = Some(error);
+                }
             }
+        }
+    }
+    // Not one write went through and some failed for a reason time heals: reteach is down or
+    // throttling. Report that as the run's condition (→ backoff) rather than success with failed
+    // records; the next run re-plans from reteach's actual state.
+    if let Some(source) = last_transient {
+        if outcome.summary.created + outcome.summary.updated == 0 {
+            return Err(JobError::Reteach {
+                action: "could not write any user to reteach",
+                source,
+            });
         }
     }
     Ok(())

@@ -386,6 +386,29 @@ async fn transient_write_failure_keeps_the_cursor_and_the_run_going() {
 }
 
 #[tokio::test]
+async fn run_fails_transiently_when_every_write_fails_transiently() {
+    let personio = personio_with(vec![employee("1"), employee("2")]);
+    let reteach = FakeReteach::default();
+    for id in ["1", "2"] {
+        reteach
+            .write_faults
+            .lock()
+            .unwrap()
+            .insert(id.into(), WriteFault::Unavailable);
+    }
+    let error = run_employee_sync(&personio, &reteach, &full())
+        .await
+        .unwrap_err();
+    assert!(error.is_transient(), "{error}");
+    assert!(
+        error
+            .to_string()
+            .starts_with("could not write any user to reteach"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
 async fn rejected_write_is_reported_without_values_and_cursor_advances() {
     let personio = personio_with(vec![employee("1")]);
     let reteach = FakeReteach::default();
