@@ -132,7 +132,7 @@ fn refuses_plain_http_without_the_opt_in() {
 }
 
 #[tokio::test]
-async fn never_downgrades_to_plain_http_through_a_redirect_or_link_without_the_opt_in() {
+async fn client_without_the_opt_in_refuses_every_plain_http_request() {
     let (client, _) =
         build_http_client("https://localhost:1/", &TlsOptions::default()).expect("client");
     let error = client
