@@ -1,4 +1,5 @@
-//! Harness for end-to-end tests against a real kube-apiserver started by `scripts/test.sh`.
+//! Harness for end-to-end tests against a real kube-apiserver started by `scripts/test.sh`;
+//! [`sims`] wires both simulators to the real clients and jobs for tests without Kubernetes.
 //!
 //! The script exports `RPO_E2E_KUBECONFIG` (and `HELM_BIN`). Without them the tests panic instead of
 //! skipping: a green run must mean the tests ran.
