@@ -161,3 +161,26 @@ fn output_carries_no_credentials() {
         assert!(!output.contains(secret), "{secret} printed");
     }
 }
+
+#[test]
+fn readme_sample_shows_what_the_demo_prints() {
+    let readme = include_str!("../README.md");
+    let output = demo_output();
+    for needle in [
+        "50 employees: 13 created, 11 updated (5 locked, 0 unlocked), 25 unchanged, 1 skipped",
+        "33 certificates found: 31 uploaded, 0 already present, 1 pending PDF, 1 unknown employee",
+        "employee 10050           no e-mail address",
+        "0 employees: 0 created, 0 updated (0 locked, 0 unlocked), 0 unchanged, 0 skipped",
+    ] {
+        assert!(output.contains(needle), "demo no longer prints {needle:?}");
+        assert!(readme.contains(needle), "README sample lacks {needle:?}");
+    }
+    let total = output
+        .lines()
+        .rfind(|line| line.starts_with("  total "))
+        .expect("a totals row of both runs");
+    assert!(
+        readme.contains(total),
+        "README sample lacks the totals row {total:?}"
+    );
+}
