@@ -16,7 +16,7 @@ use reteach_personio_operator::personio::PersonioApi;
 use reteach_personio_operator::reteach::ReteachApi;
 use reteach_personio_operator::sim::{Fault, FaultRule, SimControl};
 
-use support::sims::{personio_paths as p, reteach_paths as r, Sims, SLOW};
+use support::sims::{personio_paths as p, reteach_paths as r, Sims, FAULT_TIMEOUT, SLOW};
 
 /// Enough to outlast every retry of every request of a run.
 const STORM: usize = 1_000;
@@ -175,7 +175,7 @@ impl EmployeeStep {
 
 /// One employee row: fault at `step`, then a clean run; users exactly once, all fields arrived.
 async fn employee_row(row: &str, step: EmployeeStep, kind: FaultKind, expect: Expect) {
-    let sims = Sims::start().await;
+    let sims = Sims::start_with_timeout(FAULT_TIMEOUT).await;
     let ids = sims.add_employees(EMPLOYEES);
     if matches!(step, EmployeeStep::UpdateUsers) {
         sims.sync_employees().await;
@@ -264,7 +264,7 @@ impl CertificateStep {
 
 /// One certificate row: fault at `step`, then clean runs; every certificate exactly once.
 async fn certificate_row(row: &str, step: CertificateStep, kind: FaultKind, expect: Expect) {
-    let sims = Sims::start().await;
+    let sims = Sims::start_with_timeout(FAULT_TIMEOUT).await;
     let certificates = sims.employees_with_certificates(CERTIFICATES).await;
     warm_up(&sims).await;
     let (side, prefix) = step.target();
@@ -410,7 +410,7 @@ certificate_rows! {
 /// A write that reached reteach but whose answer was lost must not create the user twice.
 #[tokio::test]
 async fn reteach_create_applied_but_answer_lost_creates_each_user_once() {
-    let sims = Sims::start().await;
+    let sims = Sims::start_with_timeout(FAULT_TIMEOUT).await;
     sims.add_employees(EMPLOYEES);
     sims.reteach.control().inject(FaultRule::new(
         r::CREATE_CUSTOMER,
@@ -429,7 +429,7 @@ async fn reteach_create_applied_but_answer_lost_creates_each_user_once() {
 /// uploaded again.
 #[tokio::test]
 async fn personio_upload_applied_but_answer_lost_is_found_by_marker_not_reuploaded() {
-    let sims = Sims::start().await;
+    let sims = Sims::start_with_timeout(FAULT_TIMEOUT).await;
     let certificates = sims.employees_with_certificates(CERTIFICATES).await;
     sims.personio
         .control()
@@ -462,7 +462,7 @@ async fn personio_upload_applied_but_answer_lost_is_found_by_marker_not_reupload
 /// forgotten.
 #[tokio::test]
 async fn unconfirmed_upload_waits_while_personio_document_listing_fails() {
-    let sims = Sims::start().await;
+    let sims = Sims::start_with_timeout(FAULT_TIMEOUT).await;
     let certificates = sims.employees_with_certificates(CERTIFICATES).await;
     sims.personio
         .control()
@@ -496,7 +496,7 @@ async fn unconfirmed_upload_waits_while_personio_document_listing_fails() {
 /// A short 429 burst is absorbed by the client's retries within the run.
 #[tokio::test]
 async fn short_429_burst_on_each_side_is_retried_within_the_run() {
-    let sims = Sims::start().await;
+    let sims = Sims::start_with_timeout(FAULT_TIMEOUT).await;
     let certificates = sims.employees_with_certificates(CERTIFICATES).await;
     let burst = support::sims::ATTEMPTS - 1;
     sims.personio

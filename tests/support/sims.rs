@@ -25,10 +25,14 @@ use reteach_personio_operator::sim::RunningSim;
 use reteach_personio_operator::sync::certificate_plan::certificate_marker;
 use reteach_personio_operator::upstream::{RetryPolicy, TlsOptions};
 
-/// Per-request timeout of both clients; `Fault::Delay(SLOW)` is a timeout.
-pub const CLIENT_TIMEOUT: Duration = Duration::from_millis(400);
-/// A delay beyond [`CLIENT_TIMEOUT`].
-pub const SLOW: Duration = Duration::from_millis(1_500);
+/// Per-request timeout of both clients: generous, so a busy CI machine never turns a clean run
+/// into a timeout.
+pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Per-request timeout for fault tests ([`Sims::start_with_timeout`]): `Fault::Delay(SLOW)` is a
+/// timeout, while a normal answer from the loopback simulators arrives far within it.
+pub const FAULT_TIMEOUT: Duration = Duration::from_secs(1);
+/// A delay beyond [`FAULT_TIMEOUT`].
+pub const SLOW: Duration = Duration::from_secs(3);
 /// Attempts per idempotent request (the first plus two retries).
 pub const ATTEMPTS: usize = 3;
 /// Name of the document category the certificate runs upload into.
@@ -104,6 +108,11 @@ impl Sims {
     /// Starts both simulators (Personio without its rate limits, so tests stay fast) with
     /// [`CATEGORY`] present.
     pub async fn start() -> Self {
+        Self::start_with_timeout(CLIENT_TIMEOUT).await
+    }
+
+    /// [`Sims::start`] with clients that give up on a request after `timeout`.
+    pub async fn start_with_timeout(timeout: Duration) -> Self {
         let clock = ManualClock::new(start_time());
         let personio = PersonioSim::new(PersonioSimConfig {
             rate_limits: None,
@@ -119,10 +128,12 @@ impl Sims {
         let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
         let personio_server = personio.start(loopback).await.expect("start Personio sim");
         let reteach_server = reteach.start(loopback).await.expect("start reteach sim");
-        let personio_client = PersonioClient::new(personio_config(&personio, &personio_server))
-            .expect("Personio client");
-        let reteach_client =
-            ReteachClient::new(reteach_config(&reteach, &reteach_server)).expect("reteach client");
+        let mut personio_settings = personio_config(&personio, &personio_server);
+        personio_settings.tls.timeout = Some(timeout);
+        let personio_client = PersonioClient::new(personio_settings).expect("Personio client");
+        let mut reteach_settings = reteach_config(&reteach, &reteach_server);
+        reteach_settings.tls.timeout = Some(timeout);
+        let reteach_client = ReteachClient::new(reteach_settings).expect("reteach client");
         Self {
             clock,
             personio,
