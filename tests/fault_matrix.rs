@@ -509,3 +509,107 @@ async fn short_429_burst_on_each_side_is_retried_within_the_run() {
     assert_eq!(outcome.summary.uploaded, CERTIFICATES as i64);
     sims.assert_each_certificate_once(&certificates);
 }
+
+/// One user's update failing through every retry is that record's failure; the others update
+/// and the run completes (its cursor stays, so the next run tries again).
+#[tokio::test]
+async fn one_failing_update_is_reported_for_that_employee_and_the_rest_update() {
+    let sims = Sims::start_with_timeout(FAULT_TIMEOUT).await;
+    let ids = sims.add_employees(EMPLOYEES);
+    sims.sync_employees().await;
+    for id in &ids {
+        sims.personio
+            .update_employee(*id, |seed| seed.position = Some("Team Lead".into()));
+    }
+    sims.clock.advance(ChronoDuration::minutes(10));
+    let victim = ids[2];
+    let customer = sims.reteach.customer(&victim.to_string()).expect("user").id;
+    sims.reteach.control().inject(FaultRule::new(
+        format!("{}{customer}", r::UPDATE_CUSTOMER),
+        Fault::Status(503),
+        STORM,
+    ));
+    let outcome = sims.employee_run(true).await.expect("run completes");
+    assert_eq!(outcome.summary.updated, EMPLOYEES as i64 - 1, "{outcome:?}");
+    assert_eq!(outcome.summary.failed, 1);
+    assert_eq!(outcome.failures.len(), 1);
+    assert_eq!(
+        outcome.failures[0].personio_id.as_deref(),
+        Some(victim.to_string().as_str())
+    );
+    assert_eq!(
+        outcome.failures[0].reason,
+        "reteach was unavailable; retried next run"
+    );
+
+    sims.reteach.control().clear_faults();
+    sims.clock.advance(ChronoDuration::minutes(5));
+    let next = sims.employee_run(false).await.expect("next run");
+    assert_eq!(next.summary.failed, 0, "{next:?}");
+    let user = sims.reteach.customer(&victim.to_string()).expect("user");
+    assert_eq!(user.position.as_deref(), Some("Team Lead"));
+    sims.assert_one_user_per_employee();
+}
+
+/// reteach refusing one download (403) is that certificate's failure; it stays pending and is
+/// uploaded once reteach allows it.
+#[tokio::test]
+async fn forbidden_download_is_refused_for_that_certificate_and_retried_later() {
+    let sims = Sims::start_with_timeout(FAULT_TIMEOUT).await;
+    let certificates = sims.employees_with_certificates(CERTIFICATES).await;
+    let refused = &certificates[1];
+    sims.reteach.control().inject(FaultRule::new(
+        format!("{}{refused}", r::DOWNLOAD),
+        Fault::Status(403),
+        STORM,
+    ));
+    let outcome = sims.certificate_run().await.expect("run completes");
+    assert_eq!(
+        outcome.summary.uploaded,
+        CERTIFICATES as i64 - 1,
+        "{outcome:?}"
+    );
+    assert_eq!(outcome.failures.len(), 1);
+    assert_eq!(
+        outcome.failures[0].certificate_id.as_deref(),
+        Some(refused.as_str())
+    );
+    assert_eq!(
+        outcome.failures[0].reason,
+        "reteach refused the certificate download: the app lacks access to it"
+    );
+
+    sims.reteach.control().clear_faults();
+    sims.clock.advance(ChronoDuration::minutes(30));
+    let next = sims.sync_certificates().await;
+    assert_eq!(next.summary.uploaded, 1, "{next:?}");
+    sims.assert_each_certificate_once(&certificates);
+}
+
+/// A credential without the right to write documents stops the run as a configuration problem
+/// that names the endpoint; nothing is uploaded and nothing is lost.
+#[tokio::test]
+async fn personio_denying_uploads_stalls_naming_the_endpoint() {
+    let sims = Sims::start_with_timeout(FAULT_TIMEOUT).await;
+    let certificates = sims.employees_with_certificates(CERTIFICATES).await;
+    sims.personio
+        .control()
+        .inject(FaultRule::new(p::UPLOAD, Fault::Status(403), STORM));
+    let error = sims.certificate_run().await.expect_err("cannot upload");
+    assert!(error.is_config(), "{error}");
+    assert!(
+        error
+            .to_string()
+            .contains("Personio denied POST /v1/company/documents"),
+        "{error}"
+    );
+    assert!(sims.personio.documents().is_empty());
+    assert!(
+        sims.saved_ledger().in_flight.is_none(),
+        "a refusal stored nothing"
+    );
+
+    sims.personio.control().clear_faults();
+    sims.sync_certificates().await;
+    sims.assert_each_certificate_once(&certificates);
+}
