@@ -15,9 +15,9 @@ use super::context::Context;
 use super::employee::upstream_clients;
 use super::events::publish;
 use super::failure::RunFailure;
-use super::lifecycle::RunContext;
+use super::lifecycle::{read_fresh, RunContext};
 use super::metrics::ResourceLabels;
-use super::schedule::{schedule, DueReason, Schedule};
+use super::schedule::DueReason;
 use super::status::{apply_raw, apply_status, LEDGER_FIELD_MANAGER};
 use super::ReconcileError;
 use crate::api::{
@@ -61,22 +61,23 @@ pub async fn reconcile(
 ) -> Result<Action, ReconcileError> {
     let namespace = sync.namespace().unwrap_or_default();
     let name = sync.name_any();
-    let run = RunContext::of(sync.as_ref(), ctx.clock.now());
-    let previous = sync.status.clone().unwrap_or_default();
-    let due = schedule(
-        &run.schedule_input(
-            &previous,
-            sync.spec.suspend,
-            Some(WAITING_FOR_EMPLOYEE_SYNC),
-        ),
-        run.now,
-    );
-    let reason = match due {
-        Schedule::Suspended => return Ok(Action::await_change()),
-        Schedule::NotDue(delay) => return Ok(Action::requeue(delay)),
-        Schedule::Due(reason) => reason,
-    };
+    let cached = RunContext::of(sync.as_ref(), ctx.clock.now());
+    let cached_status = sync.status.clone().unwrap_or_default();
+    let waiting = Some(WAITING_FOR_EMPLOYEE_SYNC);
+    if let Err(action) = cached.decide(&cached_status, sync.spec.suspend, waiting) {
+        return Ok(action);
+    }
+    // Fresh, not cached: the ledger and uploadedTotal of a run must build on the latest ones.
     let api: Api<CertificateSync> = Api::namespaced(ctx.client.clone(), &namespace);
+    let Some(sync) = read_fresh(&api, &name).await? else {
+        return Ok(Action::await_change());
+    };
+    let run = RunContext::of(&sync, ctx.clock.now());
+    let previous = sync.status.clone().unwrap_or_default();
+    let reason = match run.decide(&previous, sync.spec.suspend, waiting) {
+        Ok(reason) => reason,
+        Err(action) => return Ok(action),
+    };
     let labels = ResourceLabels {
         kind: KIND.into(),
         namespace: namespace.clone(),
@@ -145,7 +146,7 @@ pub async fn reconcile(
             };
             publish(
                 &ctx,
-                sync.as_ref(),
+                &sync,
                 type_,
                 failure.reason(),
                 failure.message(),

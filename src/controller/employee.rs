@@ -12,9 +12,9 @@ use super::context::Context;
 use super::credentials::SecretReader;
 use super::events::publish;
 use super::failure::RunFailure;
-use super::lifecycle::{chrono_duration, RunContext};
+use super::lifecycle::{chrono_duration, read_fresh, RunContext};
 use super::metrics::ResourceLabels;
-use super::schedule::{schedule, DueReason, Schedule};
+use super::schedule::DueReason;
 use super::status::apply_status;
 use super::ReconcileError;
 use crate::api::{EmployeeSync, EmployeeSyncStatus, MAX_STATUS_FAILURES};
@@ -93,18 +93,21 @@ pub async fn reconcile(
 ) -> Result<Action, ReconcileError> {
     let namespace = sync.namespace().unwrap_or_default();
     let name = sync.name_any();
-    let run = RunContext::of(sync.as_ref(), ctx.clock.now());
-    let previous = sync.status.clone().unwrap_or_default();
-    let due = schedule(
-        &run.schedule_input(&previous, sync.spec.suspend, None),
-        run.now,
-    );
-    let reason = match due {
-        Schedule::Suspended => return Ok(Action::await_change()),
-        Schedule::NotDue(delay) => return Ok(Action::requeue(delay)),
-        Schedule::Due(reason) => reason,
-    };
+    let cached = RunContext::of(sync.as_ref(), ctx.clock.now());
+    let cached_status = sync.status.clone().unwrap_or_default();
+    if let Err(action) = cached.decide(&cached_status, sync.spec.suspend, None) {
+        return Ok(action);
+    }
     let api: Api<EmployeeSync> = Api::namespaced(ctx.client.clone(), &namespace);
+    let Some(sync) = read_fresh(&api, &name).await? else {
+        return Ok(Action::await_change());
+    };
+    let run = RunContext::of(&sync, ctx.clock.now());
+    let previous = sync.status.clone().unwrap_or_default();
+    let reason = match run.decide(&previous, sync.spec.suspend, None) {
+        Ok(reason) => reason,
+        Err(action) => return Ok(action),
+    };
     let labels = ResourceLabels {
         kind: KIND.into(),
         namespace: namespace.clone(),
@@ -161,7 +164,7 @@ pub async fn reconcile(
         if status != previous {
             publish(
                 &ctx,
-                sync.as_ref(),
+                &sync,
                 EventType::Warning,
                 failure.reason(),
                 failure.message(),

@@ -4,11 +4,13 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use kube::ResourceExt;
+use kube::runtime::controller::Action;
+use kube::{Api, Resource, ResourceExt};
+use serde::de::DeserializeOwned;
 
 use super::conditions::{conditions_for, is_blocked, Health};
 use super::failure::RunFailure;
-use super::schedule::{failure_backoff, with_jitter, ScheduleInput};
+use super::schedule::{failure_backoff, schedule, with_jitter, DueReason, Schedule, ScheduleInput};
 use crate::api::{CertificateSyncStatus, Condition, EmployeeSyncStatus, REQUESTED_AT_ANNOTATION};
 
 /// The status fields every kind has.
@@ -109,6 +111,23 @@ impl RunContext {
         }
     }
 
+    /// Whether a run is due (`Ok(why)`), or what to tell kube-runtime instead (`Err(action)`).
+    pub fn decide(
+        &self,
+        status: &impl CommonStatus,
+        suspended: bool,
+        waiting_reason: Option<&str>,
+    ) -> Result<DueReason, Action> {
+        match schedule(
+            &self.schedule_input(status, suspended, waiting_reason),
+            self.now,
+        ) {
+            Schedule::Suspended => Err(Action::await_change()),
+            Schedule::NotDue(delay) => Err(Action::requeue(delay)),
+            Schedule::Due(reason) => Ok(reason),
+        }
+    }
+
     /// Marks a successful run: Ready, times, cursor of the schedule. Returns the requeue delay.
     pub fn succeed(
         &self,
@@ -182,6 +201,20 @@ impl RunContext {
         *status.observed_generation_mut() = self.generation;
         *status.last_handled_mut() = self.requested_at.clone();
     }
+}
+
+/// The object as the apiserver has it now (`None` once deleted).
+///
+/// kube-runtime hands the reconciler the object from its watch cache, which can lag behind the
+/// reconciler's own last status write (the trigger was an earlier write of the same run, e.g.
+/// `Reconciling`). Deciding on that copy starts a finished run again, and a run built on that
+/// copy's status would overwrite newer counters and ledger. So the cached copy only tells whether
+/// to look closer; a run is decided and built on this fresh read.
+pub async fn read_fresh<K>(api: &Api<K>, name: &str) -> Result<Option<K>, kube::Error>
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
+{
+    api.get_opt(name).await
 }
 
 /// `std` → `chrono` duration, saturating.

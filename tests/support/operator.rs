@@ -351,6 +351,19 @@ impl World {
             .unwrap_or_else(|e| panic!("cannot annotate {name}: {e}"));
     }
 
+    /// Waits for an Event about `name` with `reason` whose note contains `note`: runs are recorded
+    /// there for good, while `status.lastRun` shows only the latest one.
+    pub async fn wait_event(&self, name: &str, reason: &str, note: &str) -> Event {
+        let what = format!("an event {reason} about {name} with {note:?}");
+        poll_until(&what, RUN_WAIT, || async {
+            self.events_about(name).await.into_iter().find(|event| {
+                event.reason.as_deref() == Some(reason)
+                    && event.note.as_deref().is_some_and(|n| n.contains(note))
+            })
+        })
+        .await
+    }
+
     /// The events.k8s.io Events about the object `name` in the namespace.
     pub async fn events_about(&self, name: &str) -> Vec<Event> {
         Api::<Event>::namespaced(self.client.clone(), &self.namespace)
