@@ -62,7 +62,13 @@ fn at(text: &str) -> DateTime<Utc> {
 }
 
 /// Adds a completed course with a certificate; returns the certificate id.
-fn complete(world: &World, customer: &str, course: &str, at: DateTime<Utc>, pdf_ready: bool) -> String {
+fn complete(
+    world: &World,
+    customer: &str,
+    course: &str,
+    at: DateTime<Utc>,
+    pdf_ready: bool,
+) -> String {
     world
         .reteach
         .sim
@@ -86,7 +92,11 @@ fn has_stalled(status: &CertificateSyncStatus) -> bool {
     condition(&status.conditions, "Stalled").is_some_and(|c| c.status == "True")
 }
 
-async fn start_both(world: &World, employee_spec: serde_json::Value, certificate_spec: serde_json::Value) {
+async fn start_both(
+    world: &World,
+    employee_spec: serde_json::Value,
+    certificate_spec: serde_json::Value,
+) {
     world
         .apply(world.employee_sync(EMPLOYEES, employee_spec))
         .await;
@@ -120,8 +130,8 @@ async fn waits_for_the_employee_sync_and_starts_by_itself_once_it_succeeded() {
     assert!(world.personio.sim.documents().is_empty());
     assert_eq!(world.personio.sim.control().count(UPLOADS), 0);
     let still = world.certificate_sync_now(CERTIFICATES).await;
-    let reason = condition(&still.status.expect("status").conditions, "Ready")
-        .map(|c| c.reason.clone());
+    let reason =
+        condition(&still.status.expect("status").conditions, "Ready").map(|c| c.reason.clone());
     assert_eq!(reason.as_deref(), Some("WaitingForEmployeeSync"));
 
     let (client_id, client_secret) = world.personio.sim.credentials();
@@ -152,20 +162,38 @@ async fn backfills_every_past_certificate_exactly_once_then_uploads_only_new_one
     // (certificate, owner, course, completion date in Europe/Berlin)
     let past = [
         (
-            complete(&world, &anna, "Datenschutz", at("2025-03-10T10:00:00Z"), true),
+            complete(
+                &world,
+                &anna,
+                "Datenschutz",
+                at("2025-03-10T10:00:00Z"),
+                true,
+            ),
             academy.anna,
             "Datenschutz",
             NaiveDate::from_ymd_opt(2025, 3, 10),
         ),
         (
             // 23:30 UTC is already the next day in Berlin.
-            complete(&world, &anna, "Arbeitssicherheit", at("2026-06-01T23:30:00Z"), true),
+            complete(
+                &world,
+                &anna,
+                "Arbeitssicherheit",
+                at("2026-06-01T23:30:00Z"),
+                true,
+            ),
             academy.anna,
             "Arbeitssicherheit",
             NaiveDate::from_ymd_opt(2026, 6, 2),
         ),
         (
-            complete(&world, &ben, "Datenschutz", at("2026-01-15T08:00:00Z"), true),
+            complete(
+                &world,
+                &ben,
+                "Datenschutz",
+                at("2026-01-15T08:00:00Z"),
+                true,
+            ),
             academy.ben,
             "Datenschutz",
             NaiveDate::from_ymd_opt(2026, 1, 15),
@@ -218,7 +246,11 @@ async fn backfills_every_past_certificate_exactly_once_then_uploads_only_new_one
         })
         .await;
     world
-        .wait_event(CERTIFICATES, "Uploaded", "found: 1 uploaded, 0 already present")
+        .wait_event(
+            CERTIFICATES,
+            "Uploaded",
+            "found: 1 uploaded, 0 already present",
+        )
         .await;
     let uploaded_at = later
         .status
@@ -247,9 +279,7 @@ async fn category_is_found_by_name_and_an_unknown_one_stalls_naming_the_existing
         at("2026-02-02T12:00:00Z"),
         true,
     );
-    world
-        .apply(world.employee_sync(EMPLOYEES, json!({})))
-        .await;
+    world.apply(world.employee_sync(EMPLOYEES, json!({}))).await;
     world
         .apply(world.certificate_sync(
             "by-name",

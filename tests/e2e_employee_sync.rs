@@ -154,7 +154,11 @@ async fn applied_employee_sync_becomes_ready_and_creates_the_right_reteach_users
     .iter()
     .map(i64::to_string)
     .collect();
-    assert_eq!(customers.len(), 4, "exactly one user per employee with e-mail");
+    assert_eq!(
+        customers.len(),
+        4,
+        "exactly one user per employee with e-mail"
+    );
     assert_eq!(external_ids, expected, "externalId = Personio id");
 
     let reteach = &world.reteach.sim;
@@ -163,16 +167,34 @@ async fn applied_employee_sync_becomes_ready_and_creates_the_right_reteach_users
     assert_eq!(active.email.as_deref(), Some("anna@acme.example"));
     assert_eq!(active.department.as_deref(), Some("Engineering"));
     assert_eq!(active.location.as_deref(), Some("Munich"));
-    assert_ne!(reteach.status_of(&company.active.to_string()), Some("INACTIVE"));
-    assert!(user(company.leaver).set_inactive_at.is_some_and(|at| at <= Utc::now()));
-    assert_eq!(reteach.status_of(&company.leaver.to_string()), Some("INACTIVE"));
-    assert!(user(company.future_hire).set_active_at.is_some_and(|at| at > Utc::now()));
-    assert_eq!(reteach.status_of(&company.future_hire.to_string()), Some("INACTIVE"));
+    assert_ne!(
+        reteach.status_of(&company.active.to_string()),
+        Some("INACTIVE")
+    );
+    assert!(user(company.leaver)
+        .set_inactive_at
+        .is_some_and(|at| at <= Utc::now()));
+    assert_eq!(
+        reteach.status_of(&company.leaver.to_string()),
+        Some("INACTIVE")
+    );
+    assert!(user(company.future_hire)
+        .set_active_at
+        .is_some_and(|at| at > Utc::now()));
+    assert_eq!(
+        reteach.status_of(&company.future_hire.to_string()),
+        Some("INACTIVE")
+    );
     assert!(
-        user(company.fixed_term).set_inactive_at.is_some_and(|at| at > Utc::now()),
+        user(company.fixed_term)
+            .set_inactive_at
+            .is_some_and(|at| at > Utc::now()),
         "a contract ending in 30 days is locked by reteach itself on that day"
     );
-    assert_ne!(reteach.status_of(&company.fixed_term.to_string()), Some("INACTIVE"));
+    assert_ne!(
+        reteach.status_of(&company.fixed_term.to_string()),
+        Some("INACTIVE")
+    );
     assert_eq!(reteach.delete_requests(), 0);
 
     let events = support::poll_until("a Synced event", support::WAIT, || async {
@@ -202,21 +224,30 @@ async fn personio_change_arrives_on_the_next_interval_in_an_incremental_run() {
     let first_run = first.status.and_then(|s| s.last_successful_sync_time);
 
     let changed_at = Utc::now();
-    world.personio.sim.update_employee(company.active, |employee| {
-        employee.position = Some("Team Lead".into());
-        employee.termination_date = Some(days_ago(1));
-    });
+    world
+        .personio
+        .sim
+        .update_employee(company.active, |employee| {
+            employee.position = Some("Team Lead".into());
+            employee.termination_date = Some(days_ago(1));
+        });
     let changed = world
         .wait_employee_sync(SYNC, "a run after the change", |s| {
             s.last_successful_sync_time > first_run
-                && s.last_run.as_ref().is_some_and(|r| r.started_at > changed_at)
+                && s.last_run
+                    .as_ref()
+                    .is_some_and(|r| r.started_at > changed_at)
         })
         .await;
     let run = changed.status.and_then(|s| s.last_run).expect("lastRun");
     assert_eq!(run.mode, SyncMode::Incremental, "{run:?}");
     // Only the changed employee is read: the run that carried the change says so for good.
     world
-        .wait_event(SYNC, "Synced", "1 employees: 0 created, 1 updated (1 locked")
+        .wait_event(
+            SYNC,
+            "Synced",
+            "1 employees: 0 created, 1 updated (1 locked",
+        )
         .await;
     let user = world
         .reteach
@@ -285,9 +316,12 @@ async fn requested_at_annotation_forces_a_run_and_is_echoed() {
         .and_then(|s| s.last_successful_sync_time)
         .expect("synced");
 
-    world.personio.sim.update_employee(company.active, |employee| {
-        employee.position = Some("Principal Engineer".into());
-    });
+    world
+        .personio
+        .sim
+        .update_employee(company.active, |employee| {
+            employee.position = Some("Principal Engineer".into());
+        });
     world
         .annotate(
             &world.employee_syncs(),

@@ -144,14 +144,7 @@ pub async fn reconcile(
             } else {
                 EventType::Warning
             };
-            publish(
-                &ctx,
-                &sync,
-                type_,
-                failure.reason(),
-                failure.message(),
-            )
-            .await;
+            publish(&ctx, &sync, type_, failure.reason(), failure.message()).await;
         }
     }
     if !matches!(failure, Some(RunFailure::Waiting { .. })) {

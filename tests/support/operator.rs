@@ -24,7 +24,9 @@ use reteach_personio_operator::sim::RunningSim;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
-use super::{apply_path, fresh_namespace, poll_until, repo_root, try_apply_yaml, wait_crd_established};
+use super::{
+    apply_path, fresh_namespace, poll_until, repo_root, try_apply_yaml, wait_crd_established,
+};
 
 /// Name of the Secret with the Personio credentials.
 pub const PERSONIO_SECRET: &str = "personio-api";
@@ -253,7 +255,12 @@ impl World {
 
     /// A CertificateSync of the EmployeeSync `employee_sync` into the category "Learning
     /// Certificates" (interval [`INTERVAL`]), with `spec_overrides` merged into the spec.
-    pub fn certificate_sync(&self, name: &str, employee_sync: &str, spec_overrides: Value) -> Value {
+    pub fn certificate_sync(
+        &self,
+        name: &str,
+        employee_sync: &str,
+        spec_overrides: Value,
+    ) -> Value {
         let mut spec = json!({
             "interval": INTERVAL,
             "employeeSyncRef": {"name": employee_sync},
