@@ -11,7 +11,7 @@ use reteach_personio_operator::api::{EmployeeSyncStatus, SyncMode, REQUESTED_AT_
 use reteach_personio_operator::sim::personio::EmployeeSeed;
 use serde_json::json;
 use support::operator::{
-    condition, is_ready, PersonioServer, World, BLOCKED_RECHECK, PERSONIO_SECRET,
+    condition, is_ready, PersonioServer, World, BLOCKED_RECHECK, PERSONIO_SECRET, RETEACH_SECRET,
 };
 
 const SYNC: &str = "personio";
@@ -387,6 +387,35 @@ async fn broken_secret_stalls_and_fixing_the_secret_recovers_without_touching_th
         .await;
     assert_eq!(recovered.metadata.generation, generation, "spec untouched");
     assert_eq!(world.reteach.sim.customers().len(), 4);
+}
+
+#[tokio::test]
+async fn rejected_credentials_stall_naming_the_secret_to_fix() {
+    let world = World::with_secrets("esync-rejected").await;
+    seed_company(&world);
+    world
+        .apply_secret(
+            RETEACH_SECRET,
+            json!({"clientId": "wrong", "clientSecret": "wrong", "clientCode": "wrong"}),
+        )
+        .await;
+    world.apply(world.employee_sync(SYNC, json!({}))).await;
+
+    let stalled = world
+        .wait_employee_sync(SYNC, "Stalled=True", has_stalled)
+        .await;
+    let stalled = condition(&stalled.status.expect("status").conditions, "Stalled")
+        .expect("Stalled")
+        .clone();
+    assert_eq!(stalled.reason, "ReteachCredentialsRejected");
+    assert!(
+        stalled
+            .message
+            .contains(&format!("Secret {}/{RETEACH_SECRET}", world.namespace)),
+        "names the Secret: {}",
+        stalled.message
+    );
+    assert!(world.reteach.sim.customers().is_empty());
 }
 
 #[tokio::test]

@@ -12,7 +12,7 @@ use kube::{Api, ResourceExt};
 use serde_json::json;
 
 use super::context::Context;
-use super::employee::upstream_clients;
+use super::employee::{naming_secrets, upstream_clients};
 use super::events::publish;
 use super::failure::RunFailure;
 use super::lifecycle::{read_fresh, RunContext};
@@ -181,9 +181,10 @@ async fn execute(
     let (personio, reteach) = upstream_clients(ctx, namespace, &employee_sync)
         .await
         .map_err(no_partial)?;
+    let failed = |error| naming_secrets(RunFailure::from(error), namespace, &employee_sync);
     let category_id = resolve_category(personio.as_ref(), &sync.spec.document_category)
         .await
-        .map_err(|e| no_partial(RunFailure::from(e)))?;
+        .map_err(|e| no_partial(failed(e)))?;
     if reason != DueReason::Blocked {
         let mut in_progress = previous.clone();
         run.reconciling(&mut in_progress, "uploading certificates");
@@ -210,7 +211,7 @@ async fn execute(
         Ok(outcome) => Ok((outcome, category_id)),
         Err(error) => {
             let partial = error.partial_outcome().cloned();
-            Err((RunFailure::from(error), partial))
+            Err((failed(error), partial))
         }
     }
 }

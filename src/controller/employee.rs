@@ -86,6 +86,23 @@ pub async fn upstream_clients(
     Ok((personio, reteach))
 }
 
+/// A failure of a run with the clients of `sync`, naming the Secret keys to check when an upstream
+/// rejected the credentials (also used by CertificateSync, which borrows them).
+pub fn naming_secrets(failure: RunFailure, namespace: &str, sync: &EmployeeSync) -> RunFailure {
+    let personio = &sync.spec.personio.credentials_secret_ref;
+    let reteach = &sync.spec.reteach.credentials_secret_ref;
+    failure.naming_credentials(
+        &format!(
+            "the keys {} and {} of Secret {namespace}/{}",
+            personio.client_id_key, personio.client_secret_key, personio.name
+        ),
+        &format!(
+            "the keys {}, {} and {} of Secret {namespace}/{}",
+            reteach.client_id_key, reteach.client_secret_key, reteach.client_code_key, reteach.name
+        ),
+    )
+}
+
 /// Reconciles one EmployeeSync.
 pub async fn reconcile(
     sync: Arc<EmployeeSync>,
@@ -216,7 +233,7 @@ async fn execute(
     };
     run_employee_sync(personio.as_ref(), reteach.as_ref(), &input)
         .await
-        .map_err(RunFailure::from)
+        .map_err(|e| naming_secrets(RunFailure::from(e), namespace, sync))
 }
 
 /// The status after a successful run (pure; the demo prints the same thing).
