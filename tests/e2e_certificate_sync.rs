@@ -10,6 +10,7 @@ use chrono::{DateTime, Days, NaiveDate, Utc};
 use reteach_personio_operator::api::CertificateSyncStatus;
 use reteach_personio_operator::sim::personio::EmployeeSeed;
 use reteach_personio_operator::sim::reteach::SimCustomer;
+use reteach_personio_operator::sim::{Fault, FaultRule};
 use reteach_personio_operator::sync::has_marker;
 use serde_json::json;
 use support::operator::{condition, is_ready, World, BLOCKED_RECHECK, PERSONIO_SECRET};
@@ -437,4 +438,41 @@ async fn dry_run_reports_what_would_be_uploaded_and_uploads_nothing() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert!(world.personio.sim.documents().is_empty());
     assert_eq!(world.personio.sim.control().count(UPLOADS), 0);
+}
+
+#[tokio::test]
+async fn upload_lost_after_personio_stored_it_is_not_uploaded_again() {
+    let world = World::with_secrets("csync-lost-answer").await;
+    let academy = seed_academy(&world);
+    let first = complete(
+        &world,
+        &academy.anna.to_string(),
+        "Datenschutz",
+        at("2026-04-01T10:00:00Z"),
+        true,
+    );
+    let second = complete(
+        &world,
+        &academy.ben.to_string(),
+        "Datenschutz",
+        at("2026-04-02T10:00:00Z"),
+        true,
+    );
+    // Personio stores the first upload, then the connection breaks before the answer arrives.
+    world
+        .personio
+        .sim
+        .control()
+        .inject(FaultRule::new(UPLOADS, Fault::ApplyThenReset, 1));
+    start_both(&world, json!({}), json!({})).await;
+
+    let done = world
+        .wait_certificate_sync(CERTIFICATES, "both certificates accounted for", |s| {
+            is_ready(&s.conditions) && s.uploaded_total == 2
+        })
+        .await;
+    assert_eq!(done.status.expect("status").ledger.in_flight, None);
+    assert_eq!(copies(&world, &first), 1, "no duplicate of the lost answer");
+    assert_eq!(copies(&world, &second), 1);
+    assert_eq!(world.personio.sim.documents().len(), 2);
 }
