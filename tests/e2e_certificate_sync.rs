@@ -13,7 +13,7 @@ use reteach_personio_operator::sim::reteach::SimCustomer;
 use reteach_personio_operator::sim::{Fault, FaultRule};
 use reteach_personio_operator::sync::has_marker;
 use serde_json::json;
-use support::operator::{condition, is_ready, World, BLOCKED_RECHECK, PERSONIO_SECRET};
+use support::operator::{condition, is_ready, World, NO_RECHECK, PERSONIO_SECRET};
 
 const EMPLOYEES: &str = "personio";
 const CERTIFICATES: &str = "certificates";
@@ -108,7 +108,8 @@ async fn start_both(
 
 #[tokio::test]
 async fn waits_for_the_employee_sync_and_starts_by_itself_once_it_succeeded() {
-    let world = World::start("csync-waits").await;
+    // Blocked resources are not re-checked on a timer here: only the watches can wake them.
+    let world = World::start_with_recheck("csync-waits", NO_RECHECK).await;
     world.apply_reteach_secret().await;
     let academy = seed_academy(&world);
     let certificate = complete(
@@ -127,7 +128,7 @@ async fn waits_for_the_employee_sync_and_starts_by_itself_once_it_succeeded() {
                 .is_some_and(|c| c.status == "False" && c.reason == "WaitingForEmployeeSync")
         })
         .await;
-    tokio::time::sleep(BLOCKED_RECHECK * 2).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
     assert!(world.personio.sim.documents().is_empty());
     assert_eq!(world.personio.sim.control().count(UPLOADS), 0);
     let still = world.certificate_sync_now(CERTIFICATES).await;

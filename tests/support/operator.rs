@@ -38,6 +38,8 @@ pub const INTERVAL: &str = "2s";
 pub const RUN_WAIT: Duration = Duration::from_secs(45);
 /// The operator's re-check period of blocked resources in these tests.
 pub const BLOCKED_RECHECK: Duration = Duration::from_secs(2);
+/// A re-check period no test waits for.
+pub const NO_RECHECK: Duration = Duration::from_secs(3600);
 
 const CRD_NAMES: [&str; 2] = [
     "employeesyncs.sync.reteach.io",
@@ -141,6 +143,12 @@ impl World {
     /// CRDs installed, a fresh namespace, both simulators running (empty), and an operator
     /// watching the namespace. No Secrets yet: see [`World::apply_secrets`].
     pub async fn start(prefix: &str) -> Self {
+        Self::start_with_recheck(prefix, BLOCKED_RECHECK).await
+    }
+
+    /// Like [`World::start`], with blocked resources re-checked only every `blocked_recheck`: with
+    /// a long one, only a watch can be what wakes a blocked resource within a test.
+    pub async fn start_with_recheck(prefix: &str, blocked_recheck: Duration) -> Self {
         init_tracing_when_asked();
         let client = super::client().await;
         install_crds(&client).await;
@@ -154,7 +162,7 @@ impl World {
             Arc::new(SystemClock),
             Tunables {
                 minimum_interval: Duration::from_secs(1),
-                blocked_recheck: BLOCKED_RECHECK,
+                blocked_recheck,
                 ..Tunables::default()
             },
             vec![namespace.clone()],
