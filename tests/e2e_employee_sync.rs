@@ -9,6 +9,7 @@ use std::time::Duration;
 use chrono::{Days, NaiveDate, Utc};
 use reteach_personio_operator::api::{EmployeeSyncStatus, SyncMode, REQUESTED_AT_ANNOTATION};
 use reteach_personio_operator::sim::personio::EmployeeSeed;
+use reteach_personio_operator::sim::{Fault, FaultRule};
 use serde_json::json;
 use support::operator::{
     condition, is_ready, PersonioServer, World, BLOCKED_RECHECK, NO_RECHECK, PERSONIO_SECRET,
@@ -464,6 +465,50 @@ async fn credential_without_email_stalls_naming_it_while_other_syncs_keep_runnin
     let still = world.employee_sync_now("restricted").await;
     assert!(has_stalled(&still.status.expect("status")));
     assert!(world.reteach.sim.customer("fritz@acme.example").is_none());
+}
+
+#[tokio::test]
+async fn personio_outage_sets_ready_false_and_the_next_attempt_recovers() {
+    let world = World::with_secrets("esync-outage").await;
+    seed_company(&world);
+    // More 503s than the client retries within one run (five attempts).
+    world.personio.sim.control().inject(FaultRule::new(
+        "GET /v1/company/employees",
+        Fault::Status(503),
+        5,
+    ));
+    world.apply(world.employee_sync(SYNC, json!({}))).await;
+
+    let failed = world
+        .wait_employee_sync(SYNC, "Ready=False after the outage", |s| {
+            condition(&s.conditions, "Ready").is_some_and(|c| c.status == "False")
+                && s.consecutive_failures >= 1
+        })
+        .await;
+    let status = failed.status.expect("status");
+    let ready = condition(&status.conditions, "Ready").expect("Ready");
+    assert_eq!(ready.reason, "PersonioUnavailable");
+    assert!(
+        !has_stalled(&status),
+        "an outage is not a configuration error"
+    );
+    // The client spent more than ten seconds on its own retries (1 + 2 + 4 + 8 s): the backoff
+    // counts from the end of the failed run, or the run's own status write would restart it.
+    let started = status.last_sync_time.expect("lastSyncTime");
+    assert!(
+        status.next_sync_time > Some(started + chrono::Duration::seconds(10)),
+        "retry scheduled from the end of the failed run: {:?} vs start {started}",
+        status.next_sync_time
+    );
+
+    let recovered = world
+        .wait_employee_sync(SYNC, "Ready=True once Personio answers", |s| {
+            is_ready(&s.conditions)
+        })
+        .await;
+    let status = recovered.status.expect("status");
+    assert_eq!(status.consecutive_failures, 0);
+    assert_eq!(world.reteach.sim.customers().len(), 4);
 }
 
 #[tokio::test]

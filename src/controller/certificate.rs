@@ -109,6 +109,7 @@ pub async fn reconcile(
                 &failure,
                 interval,
                 ctx.tunables.blocked_recheck,
+                ctx.clock.now(),
             );
             (delay, Some(failure))
         }

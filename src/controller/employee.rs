@@ -151,6 +151,7 @@ pub async fn reconcile(
                 &failure,
                 Duration::from_secs(300),
                 ctx.tunables.blocked_recheck,
+                ctx.clock.now(),
             );
             (delay, Some(failure))
         }
@@ -160,6 +161,7 @@ pub async fn reconcile(
                 &failure,
                 settings.interval,
                 ctx.tunables.blocked_recheck,
+                ctx.clock.now(),
             );
             (delay, Some(failure))
         }

@@ -148,16 +148,20 @@ impl RunContext {
         delay
     }
 
-    /// Marks a failed or blocked run. Returns the requeue delay.
+    /// Marks a failed or blocked run that ended at `ended`. Returns the requeue delay.
     ///
     /// Blocked outcomes (Stalled, Waiting) leave times and counters alone, so re-checking an
-    /// unchanged problem produces an identical status, which is not written again.
+    /// unchanged problem produces an identical status, which is not written again. The backoff of
+    /// a transient failure counts from the end of the failed run: a run that spent its retries
+    /// for longer than the backoff would otherwise be due again at once, re-triggered by its own
+    /// status write.
     pub fn fail(
         &self,
         status: &mut impl CommonStatus,
         failure: &RunFailure,
         interval: Duration,
         blocked_recheck: Duration,
+        ended: DateTime<Utc>,
     ) -> Duration {
         let reason = failure.reason().to_string();
         let message = failure.message().to_string();
@@ -176,7 +180,7 @@ impl RunContext {
                 *failures = failures.saturating_add(1);
                 let delay = with_jitter(failure_backoff(*failures, interval));
                 *status.last_sync_time_mut() = Some(self.now);
-                *status.next_sync_time_mut() = Some(self.now + chrono_duration(delay));
+                *status.next_sync_time_mut() = Some(ended.max(self.now) + chrono_duration(delay));
                 delay
             }
         }
@@ -220,4 +224,40 @@ where
 /// `std` → `chrono` duration, saturating.
 pub fn chrono_duration(duration: Duration) -> chrono::Duration {
     chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> DateTime<Utc> {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn transient_failure_backs_off_from_the_end_of_the_failed_run() {
+        let run = RunContext {
+            now: at("2026-11-26T10:00:00Z"),
+            generation: Some(1),
+            requested_at: None,
+        };
+        let mut status = EmployeeSyncStatus::default();
+        let failure = RunFailure::transient("PersonioUnavailable", "503");
+        let ended = at("2026-11-26T10:02:00Z");
+        let delay = run.fail(
+            &mut status,
+            &failure,
+            Duration::from_secs(300),
+            Duration::from_secs(120),
+            ended,
+        );
+        assert!(delay >= Duration::from_secs(30));
+        assert_eq!(status.last_sync_time, Some(run.now));
+        assert_eq!(
+            status.next_sync_time,
+            Some(ended + chrono_duration(delay)),
+            "not already due when the failure is written"
+        );
+        assert_eq!(status.consecutive_failures, 1);
+    }
 }
