@@ -6,6 +6,8 @@
 // Each test binary uses a different subset of the helpers.
 #![allow(dead_code)]
 
+pub mod process;
+
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
