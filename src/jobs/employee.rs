@@ -163,13 +163,15 @@ pub async fn run_employee_sync(
     Ok(outcome)
 }
 
-/// Personio's `updated_since`: the cursor minus the overlap, as naive local time of the company.
+/// Personio's `updated_since`: the cursor minus the overlap, as a naive time. Personio does not
+/// document the zone it reads it in (company time or UTC), so the earlier of both readings is
+/// sent: re-reading a few changes is harmless, missing them (company time east of UTC read as
+/// UTC lies in the future) would hide every change until the next full resync.
 pub fn updated_since(cursor: DateTime<Utc>, tz: Tz) -> NaiveDateTime {
-    cursor
+    let since = cursor
         .checked_sub_signed(Duration::minutes(INCREMENTAL_OVERLAP_MINUTES))
-        .unwrap_or(DateTime::<Utc>::MIN_UTC)
-        .with_timezone(&tz)
-        .naive_local()
+        .unwrap_or(DateTime::<Utc>::MIN_UTC);
+    since.with_timezone(&tz).naive_local().min(since.naive_utc())
 }
 
 fn count(n: usize) -> i64 {

@@ -1,0 +1,150 @@
+//! The kube-apiserver restarted while the operator runs: the operator reconnects and carries on
+//! (issue 9). The test stops the apiserver that `scripts/test.sh` started (its pid is in the run
+//! directory next to the kubeconfig) and starts it again with the very same command line, so it
+//! keeps its port, certificates and etcd. A separate test binary, because every other test of a
+//! binary would see the outage. Run: `scripts/test.sh --test e2e_apiserver_restart`.
+
+mod support;
+
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+
+use support::process::{
+    install_crds, log_dir, OperatorOptions, OperatorProcess, Tenant, TenantCredentials, LONG_WAIT,
+};
+
+/// The apiserver process of the control plane in `run_dir`.
+struct Apiserver {
+    run_dir: PathBuf,
+}
+
+impl Apiserver {
+    fn of_test_cluster() -> Self {
+        let kubeconfig = support::kubeconfig_path();
+        let run_dir = kubeconfig
+            .parent()
+            .unwrap_or_else(|| panic!("kubeconfig {} has no directory", kubeconfig.display()))
+            .to_path_buf();
+        Self { run_dir }
+    }
+
+    fn pid_file(&self) -> PathBuf {
+        self.run_dir.join("apiserver.pid")
+    }
+
+    fn pid(&self) -> String {
+        let file = self.pid_file();
+        std::fs::read_to_string(&file)
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot read {} ({e}): the test needs the control plane of scripts/test.sh",
+                    file.display()
+                )
+            })
+            .trim()
+            .to_string()
+    }
+
+    /// Stops the apiserver (SIGTERM), waits until it is gone, and starts it again with the same
+    /// command line and working directory; records the new pid where `stop.sh` looks for it.
+    async fn restart(&self) {
+        let pid = self.pid();
+        let proc_dir = Path::new("/proc").join(&pid);
+        let cmdline = std::fs::read(proc_dir.join("cmdline"))
+            .unwrap_or_else(|e| panic!("cannot read the apiserver's command line: {e}"));
+        let args: Vec<String> = cmdline
+            .split(|b| *b == 0)
+            .filter(|a| !a.is_empty())
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        assert!(
+            args.first().is_some_and(|a| a.ends_with("kube-apiserver")),
+            "pid {pid} is not a kube-apiserver: {args:?}"
+        );
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap_or_else(|e| panic!("cannot run kill: {e}"));
+        assert!(sent.success(), "kill -TERM {pid} failed");
+        support::poll_until("the apiserver to stop", support::WAIT, || {
+            let gone = !proc_dir.join("cmdline").exists() || is_zombie(&proc_dir);
+            async move { gone.then_some(()) }
+        })
+        .await;
+        let log = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(self.run_dir.join("apiserver.log"))
+            .unwrap_or_else(|e| panic!("cannot open the apiserver log: {e}"));
+        let err = log
+            .try_clone()
+            .unwrap_or_else(|e| panic!("cannot clone a file handle: {e}"));
+        // Its own process group, like start.sh's setsid: it outlives this test and stop.sh ends it.
+        let child = std::process::Command::new(&args[0])
+            .args(&args[1..])
+            .current_dir(&self.run_dir)
+            .stdin(std::process::Stdio::null())
+            .stdout(log)
+            .stderr(err)
+            .process_group(0)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start the apiserver again: {e}"));
+        std::fs::write(self.pid_file(), format!("{}\n", child.id()))
+            .unwrap_or_else(|e| panic!("cannot record the apiserver pid: {e}"));
+    }
+}
+
+fn is_zombie(proc_dir: &Path) -> bool {
+    std::fs::read_to_string(proc_dir.join("stat"))
+        .map(|stat| {
+            stat.rsplit(')')
+                .next()
+                .is_some_and(|rest| rest.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(true)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_reconnects_after_the_apiserver_restarts_and_keeps_syncing() {
+    let client = support::client().await;
+    install_crds(&client).await;
+    let logs = log_dir("apiserver-restart");
+    let namespace = support::fresh_namespace(&client, "apiserver-restart").await;
+    let tenant = Tenant::start(&client, &namespace, TenantCredentials::default()).await;
+    tenant.seed_employees(3, "ar");
+    tenant.apply_employee_sync(&client, "1s").await;
+    let mut operator = OperatorProcess::spawn(&OperatorOptions::new(&namespace), &logs);
+    tenant
+        .wait_employee_sync_succeeded(&client, support::WAIT)
+        .await;
+
+    Apiserver::of_test_cluster().restart().await;
+    // While the apiserver is away the operator must neither exit nor give up.
+    let late = tenant.seed_employees(1, "late")[0];
+    let client = support::poll_until("the apiserver to answer again", LONG_WAIT, || async {
+        let client = support::client().await;
+        client.apiserver_version().await.ok().map(|_| client)
+    })
+    .await;
+    assert!(
+        operator.exited().is_none(),
+        "the operator exited during the apiserver restart; logs:\n{}",
+        operator.logs()
+    );
+    let restarted_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    support::poll_until(
+        "the operator to sync an employee added during the restart",
+        LONG_WAIT,
+        || async { (tenant.customers_with_external_id(late).len() == 1).then_some(()) },
+    )
+    .await;
+    // Status writes work again too: a run after the restart is recorded.
+    support::poll_until("a successful run recorded after the restart", LONG_WAIT, || async {
+        let sync = tenant.employee_sync(&client).await;
+        let last = sync["status"]["lastSuccessfulSyncTime"].as_str()?.to_string();
+        (last > restarted_at).then_some(())
+    })
+    .await;
+    assert!(operator.exited().is_none(), "the operator keeps running");
+    support::delete_namespace(&client, &namespace).await;
+}
