@@ -45,8 +45,9 @@ impl Apiserver {
             .to_string()
     }
 
-    /// Stops the apiserver (SIGTERM), waits until it is gone, and starts it again with the same
-    /// command line and working directory; records the new pid where `stop.sh` looks for it.
+    /// Kills the apiserver (SIGKILL: a crash; SIGTERM makes it drain watches for a minute), waits
+    /// until it is gone, and starts it again with the same command line and working directory;
+    /// records the new pid where `stop.sh` looks for it.
     async fn restart(&self) {
         let pid = self.pid();
         let proc_dir = Path::new("/proc").join(&pid);
@@ -62,10 +63,10 @@ impl Apiserver {
             "pid {pid} is not a kube-apiserver: {args:?}"
         );
         let sent = std::process::Command::new("kill")
-            .args(["-TERM", &pid])
+            .args(["-KILL", &pid])
             .status()
             .unwrap_or_else(|e| panic!("cannot run kill: {e}"));
-        assert!(sent.success(), "kill -TERM {pid} failed");
+        assert!(sent.success(), "kill -KILL {pid} failed");
         support::poll_until("the apiserver to stop", support::WAIT, || {
             let gone = !proc_dir.join("cmdline").exists() || is_zombie(&proc_dir);
             async move { gone.then_some(()) }
