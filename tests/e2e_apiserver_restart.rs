@@ -92,6 +92,9 @@ impl Apiserver {
             .unwrap_or_else(|e| panic!("cannot start the apiserver again: {e}"));
         std::fs::write(self.pid_file(), format!("{}\n", child.id()))
             .unwrap_or_else(|e| panic!("cannot record the apiserver pid: {e}"));
+        // Reaps it should it exit while this test binary still runs (no zombie for stop.sh).
+        let mut child = child;
+        std::thread::spawn(move || child.wait());
     }
 }
 
@@ -140,11 +143,17 @@ async fn operator_reconnects_after_the_apiserver_restarts_and_keeps_syncing() {
     )
     .await;
     // Status writes work again too: a run after the restart is recorded.
-    support::poll_until("a successful run recorded after the restart", LONG_WAIT, || async {
-        let sync = tenant.employee_sync(&client).await;
-        let last = sync["status"]["lastSuccessfulSyncTime"].as_str()?.to_string();
-        (last > restarted_at).then_some(())
-    })
+    support::poll_until(
+        "a successful run recorded after the restart",
+        LONG_WAIT,
+        || async {
+            let sync = tenant.employee_sync(&client).await;
+            let last = sync["status"]["lastSuccessfulSyncTime"]
+                .as_str()?
+                .to_string();
+            (last > restarted_at).then_some(())
+        },
+    )
     .await;
     assert!(operator.exited().is_none(), "the operator keeps running");
     support::delete_namespace(&client, &namespace).await;

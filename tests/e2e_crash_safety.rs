@@ -50,18 +50,14 @@ async fn tenant_with_certificates(
 
 /// Waits until Personio holds at least `count` documents (or the process exits).
 async fn wait_for_documents(tenant: &Tenant, operator: &mut OperatorProcess, count: usize) {
-    support::poll_until(
-        &format!("{count} documents in Personio"),
-        LONG_WAIT,
-        || {
-            let exited = operator.exited();
-            let documents = tenant.personio.documents().len();
-            async move {
-                assert!(exited.is_none(), "the operator exited early: {exited:?}");
-                (documents >= count).then_some(())
-            }
-        },
-    )
+    support::poll_until(&format!("{count} documents in Personio"), LONG_WAIT, || {
+        let exited = operator.exited();
+        let documents = tenant.personio.documents().len();
+        async move {
+            assert!(exited.is_none(), "the operator exited early: {exited:?}");
+            (documents >= count).then_some(())
+        }
+    })
     .await
 }
 

@@ -35,7 +35,10 @@ async fn only_the_lease_holder_syncs_and_the_other_takes_over_when_it_is_killed(
         lease_holder(&client, &namespace)
     })
     .await;
-    assert_eq!(holder, "operator-a", "the first operator takes the free lease");
+    assert_eq!(
+        holder, "operator-a",
+        "the first operator takes the free lease"
+    );
     tenant
         .wait_employee_sync_succeeded(&client, support::WAIT)
         .await;
@@ -61,7 +64,10 @@ async fn only_the_lease_holder_syncs_and_the_other_takes_over_when_it_is_killed(
         lease_holder(&client, &namespace).await.as_deref(),
         Some("operator-a")
     );
-    assert!(second.exited().is_none(), "the waiting replica must keep running");
+    assert!(
+        second.exited().is_none(),
+        "the waiting replica must keep running"
+    );
 
     first.kill().await;
     let newcomer = tenant.seed_employees(1, "late")[0];
@@ -69,9 +75,11 @@ async fn only_the_lease_holder_syncs_and_the_other_takes_over_when_it_is_killed(
         (lease_holder(&client, &namespace).await.as_deref() == Some("operator-b")).then_some(())
     })
     .await;
-    support::poll_until("the new leader to sync the new employee", LONG_WAIT, || async {
-        (tenant.customers_with_external_id(newcomer).len() == 1).then_some(())
-    })
+    support::poll_until(
+        "the new leader to sync the new employee",
+        LONG_WAIT,
+        || async { (tenant.customers_with_external_id(newcomer).len() == 1).then_some(()) },
+    )
     .await;
     assert!(metric_sum(&second.metrics().await, UPSTREAM_REQUESTS) > 0.0);
     support::delete_namespace(&client, &namespace).await;
@@ -229,7 +237,12 @@ async fn full_run(client: &Client, prefix: &str, format: &'static str, logs: &Pa
     let certificates = tenant.seed_certificates(&[employee], 2);
     tenant
         .reteach
-        .add_completion("999999", "Course of an unknown employee", chrono::Utc::now(), true)
+        .add_completion(
+            "999999",
+            "Course of an unknown employee",
+            chrono::Utc::now(),
+            true,
+        )
         .unwrap_or_else(|| panic!("the unknown employee is in reteach"));
     tenant.apply_certificate_sync(client, "1m").await;
     let sync = tenant

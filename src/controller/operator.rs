@@ -310,10 +310,7 @@ impl Operator {
                     tracing::debug!(%error, "employee controller event");
                 }
             });
-        (
-            Box::pin(run),
-            Box::pin(wait_until_listed(ready_store)),
-        )
+        (Box::pin(run), Box::pin(wait_until_listed(ready_store)))
     }
 
     fn certificate_controller(&self, namespace: Option<&str>) -> (RunFuture, ReadyFuture) {
@@ -370,10 +367,7 @@ impl Operator {
                     tracing::debug!(%error, "certificate controller event");
                 }
             });
-        (
-            Box::pin(run),
-            Box::pin(wait_until_listed(ready_store)),
-        )
+        (Box::pin(run), Box::pin(wait_until_listed(ready_store)))
     }
 }
 

@@ -171,7 +171,10 @@ pub fn updated_since(cursor: DateTime<Utc>, tz: Tz) -> NaiveDateTime {
     let since = cursor
         .checked_sub_signed(Duration::minutes(INCREMENTAL_OVERLAP_MINUTES))
         .unwrap_or(DateTime::<Utc>::MIN_UTC);
-    since.with_timezone(&tz).naive_local().min(since.naive_utc())
+    since
+        .with_timezone(&tz)
+        .naive_local()
+        .min(since.naive_utc())
 }
 
 fn count(n: usize) -> i64 {

@@ -317,7 +317,8 @@ impl Tenant {
             ..PersonioSimConfig::default()
         });
         personio.add_category(CATEGORY);
-        let reteach = ReteachSim::with_credentials(Arc::new(SystemClock), credentials.reteach.clone());
+        let reteach =
+            ReteachSim::with_credentials(Arc::new(SystemClock), credentials.reteach.clone());
         let loopback: SocketAddr = ([127, 0, 0, 1], 0).into();
         let personio_server = personio
             .start(loopback)
@@ -509,7 +510,9 @@ spec:
         poll_until("the CertificateSync to succeed", timeout, || async {
             let sync = self.certificate_sync(client).await;
             let ready = super::condition_status(&sync, "Ready").as_deref() == Some("True");
-            let last = sync["status"]["lastSuccessfulSyncTime"].as_str()?.to_string();
+            let last = sync["status"]["lastSuccessfulSyncTime"]
+                .as_str()?
+                .to_string();
             let newer = after.is_none_or(|after| last.as_str() > after);
             (ready && newer).then_some(sync)
         })
@@ -519,10 +522,7 @@ spec:
 
 /// A temporary directory for captured operator output, kept (and printed) when a test fails.
 pub fn log_dir(test: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "rpo-e2e-{test}-{:08x}",
-        rand::random::<u32>()
-    ));
+    let dir = std::env::temp_dir().join(format!("rpo-e2e-{test}-{:08x}", rand::random::<u32>()));
     std::fs::create_dir_all(&dir)
         .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
     dir
