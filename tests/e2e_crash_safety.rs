@@ -61,6 +61,22 @@ async fn wait_for_documents(tenant: &Tenant, operator: &mut OperatorProcess, cou
     .await
 }
 
+/// SIGKILLs the operator as soon as Personio holds `count` documents (checked every millisecond).
+async fn kill_when_documents_reach(tenant: &Tenant, operator: &mut OperatorProcess, count: usize) {
+    let reached = tokio::time::timeout(LONG_WAIT, async {
+        while tenant.personio.documents().len() < count {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    })
+    .await;
+    operator.kill().await;
+    assert!(
+        reached.is_ok(),
+        "Personio never held {count} documents; logs:\n{}",
+        operator.logs()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn certificate_backfill_killed_five_times_uploads_every_certificate_exactly_once() {
     let client = support::client().await;
@@ -73,11 +89,18 @@ async fn certificate_backfill_killed_five_times_uploads_every_certificate_exactl
     for kill in 1..=KILLS {
         let mut operator = OperatorProcess::spawn(&options, &logs);
         let before = tenant.personio.documents().len();
-        // At least one new upload proves the backfill is under way; the random pause moves the
-        // kill anywhere in the next download → intent → upload → ledger cycle.
-        wait_for_documents(&tenant, &mut operator, before + rng.random_range(1..=3)).await;
-        tokio::time::sleep(Duration::from_millis(rng.random_range(0..1200))).await;
-        operator.kill().await;
+        let target = before + rng.random_range(1..=3);
+        if kill % 2 == 1 {
+            // The moment Personio has stored a document, before the operator can record it in
+            // its ledger: the restart must find the upload by its marker, not upload it again.
+            kill_when_documents_reach(&tenant, &mut operator, target).await;
+        } else {
+            // At least one new upload proves the backfill is under way; the random pause moves
+            // the kill anywhere in the next download → intent → upload → ledger cycle.
+            wait_for_documents(&tenant, &mut operator, target).await;
+            tokio::time::sleep(Duration::from_millis(rng.random_range(0..1200))).await;
+            operator.kill().await;
+        }
         let uploaded = tenant.personio.documents().len();
         assert!(
             uploaded < certificates.len(),
@@ -113,7 +136,8 @@ async fn employee_sync_killed_five_times_ends_with_one_reteach_user_per_employee
     let logs = log_dir("employees-kill");
     let namespace = support::fresh_namespace(&client, "employees-kill").await;
     let tenant = Tenant::start(&client, &namespace, TenantCredentials::default()).await;
-    let employees = tenant.seed_employees(60, "ek");
+    // Enough employees that five kills always land before the end (reteach writes run 4 at once).
+    let employees = tenant.seed_employees(200, "ek");
     tenant
         .reteach
         .control()
@@ -134,7 +158,7 @@ async fn employee_sync_killed_five_times_ends_with_one_reteach_user_per_employee
             }
         })
         .await;
-        tokio::time::sleep(Duration::from_millis(rng.random_range(0..300))).await;
+        tokio::time::sleep(Duration::from_millis(rng.random_range(0..150))).await;
         operator.kill().await;
         let synced = tenant.reteach.customers().len();
         assert!(
