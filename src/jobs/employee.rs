@@ -38,7 +38,7 @@ pub const MAX_PLANNED_SAMPLE: usize = 50;
 pub struct EmployeeJobInput {
     /// Start of the run; becomes the next cursor on success.
     pub now: DateTime<Utc>,
-    /// Company time zone: day boundary of the locking rule and zone of Personio's `updated_since`.
+    /// Company time zone: day boundary of the locking rule; see [`updated_since`] for the change feed.
     pub tz: Tz,
     /// Plan only, write nothing.
     pub dry_run: bool,
@@ -163,18 +163,21 @@ pub async fn run_employee_sync(
     Ok(outcome)
 }
 
-/// Personio's `updated_since`: the cursor minus the overlap, as a naive time. Personio does not
-/// document the zone it reads it in (company time or UTC), so the earlier of both readings is
-/// sent: re-reading a few changes is harmless, missing them (company time east of UTC read as
-/// UTC lies in the future) would hide every change until the next full resync.
+/// Personio's `updated_since`: the cursor minus the overlap, as a naive date-time.
+///
+/// Personio does not document in which zone it reads the value (README of the reference, "verify
+/// on a real tenant"). Read in the other zone than meant, a naive value is off by the zone offset:
+/// east of UTC, company time read as UTC lies in the future of every recent change, and every
+/// incremental run would miss them until the next full run. So the earlier of the two readings is
+/// sent — UTC and company time — which is at or before the cursor either way; re-reading a few
+/// unchanged employees is harmless.
 pub fn updated_since(cursor: DateTime<Utc>, tz: Tz) -> NaiveDateTime {
     let since = cursor
         .checked_sub_signed(Duration::minutes(INCREMENTAL_OVERLAP_MINUTES))
         .unwrap_or(DateTime::<Utc>::MIN_UTC);
     since
-        .with_timezone(&tz)
-        .naive_local()
-        .min(since.naive_utc())
+        .naive_utc()
+        .min(since.with_timezone(&tz).naive_local())
 }
 
 fn count(n: usize) -> i64 {

@@ -183,29 +183,25 @@ async fn incremental_run_without_changes_makes_one_request() {
 }
 
 #[tokio::test]
-async fn incremental_run_asks_for_changes_since_cursor_minus_overlap_in_the_earlier_of_company_and_utc_time(
-) {
-    let personio = FakePersonio::default();
-    let input = EmployeeJobInput {
-        tz: Europe::Berlin,
-        ..incremental("2026-11-26T08:55:00Z")
-    };
-    run_employee_sync(&personio, &FakeReteach::default(), &input)
-        .await
-        .unwrap();
-    let since = personio.listings.lock().unwrap()[0].unwrap();
-    // Berlin is UTC+1: UTC is the earlier reading.
-    assert_eq!(since.to_string(), "2026-11-26 08:50:00");
-    let input = EmployeeJobInput {
-        tz: chrono_tz::America::New_York,
-        ..incremental("2026-11-26T08:55:00Z")
-    };
-    run_employee_sync(&personio, &FakeReteach::default(), &input)
-        .await
-        .unwrap();
-    let since = personio.listings.lock().unwrap()[1].unwrap();
-    // New York is UTC-5: company time is the earlier reading.
-    assert_eq!(since.to_string(), "2026-11-26 03:50:00");
+async fn incremental_run_asks_for_changes_since_cursor_minus_overlap_in_either_zone_reading() {
+    // East of UTC the UTC reading is the earlier one, west of UTC company time is: whichever zone
+    // Personio reads `updated_since` in, the value lies at or before the cursor minus the overlap.
+    for (tz, expected) in [
+        (Europe::Berlin, "2026-11-26 08:50:00"),
+        (chrono_tz::America::New_York, "2026-11-26 03:50:00"),
+        (UTC, "2026-11-26 08:50:00"),
+    ] {
+        let personio = FakePersonio::default();
+        let input = EmployeeJobInput {
+            tz,
+            ..incremental("2026-11-26T08:55:00Z")
+        };
+        run_employee_sync(&personio, &FakeReteach::default(), &input)
+            .await
+            .unwrap();
+        let since = personio.listings.lock().unwrap()[0].unwrap();
+        assert_eq!(since.to_string(), expected, "{tz}");
+    }
 }
 
 #[tokio::test]
