@@ -6,8 +6,6 @@
 // Each test binary uses a different subset of the helpers.
 #![allow(dead_code)]
 
-pub mod process;
-
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -23,6 +21,9 @@ use kube::{Client, Config, Resource};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+/// The operator binary as a subprocess, with simulators and a tenant namespace.
+pub mod process;
 
 /// Environment variable holding the path of the test cluster's kubeconfig.
 pub const KUBECONFIG_ENV: &str = "RPO_E2E_KUBECONFIG";
