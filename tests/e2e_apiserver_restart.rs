@@ -47,7 +47,7 @@ impl Apiserver {
 
     /// Kills the apiserver (SIGKILL: a crash; SIGTERM makes it drain watches for a minute), waits
     /// until it is gone, and starts it again with the same command line and working directory;
-    /// records the new pid where `stop.sh` looks for it.
+    /// returns once it answers.
     async fn restart(&self) {
         let pid = self.pid();
         let proc_dir = Path::new("/proc").join(&pid);
@@ -72,6 +72,45 @@ impl Apiserver {
             async move { gone.then_some(()) }
         })
         .await;
+        // A killed multi-threaded process is listed as a zombie before its last thread has closed
+        // the listening socket: also wait until the port is free, and start again should the new
+        // apiserver still lose the race for it.
+        let port = secure_port(&args);
+        for attempt in 1..=3 {
+            support::poll_until("the apiserver port to be free", support::WAIT, || {
+                let free = std::net::TcpListener::bind(("127.0.0.1", port)).is_ok();
+                async move { free.then_some(()) }
+            })
+            .await;
+            let mut child = self.spawn(&args);
+            let answered =
+                support::poll_until("the apiserver to answer or exit", LONG_WAIT, || {
+                    let exited = child.try_wait().ok().flatten().is_some();
+                    async move {
+                        if exited {
+                            return Some(false);
+                        }
+                        let answers = support::client().await.apiserver_version().await.is_ok();
+                        answers.then_some(true)
+                    }
+                })
+                .await;
+            if answered {
+                // Reaps it should it exit while this test binary still runs.
+                std::thread::spawn(move || child.wait());
+                return;
+            }
+            eprintln!("the restarted apiserver exited (attempt {attempt}); starting it again");
+        }
+        panic!(
+            "the apiserver did not come back; see {}",
+            self.run_dir.join("apiserver.log").display()
+        );
+    }
+
+    /// Starts `args` in its own process group, like start.sh's setsid (it outlives this test and
+    /// stop.sh ends it), logging where start.sh does; records its pid where stop.sh looks.
+    fn spawn(&self, args: &[String]) -> std::process::Child {
         let log = std::fs::OpenOptions::new()
             .append(true)
             .create(true)
@@ -80,7 +119,6 @@ impl Apiserver {
         let err = log
             .try_clone()
             .unwrap_or_else(|e| panic!("cannot clone a file handle: {e}"));
-        // Its own process group, like start.sh's setsid: it outlives this test and stop.sh ends it.
         let child = std::process::Command::new(&args[0])
             .args(&args[1..])
             .current_dir(&self.run_dir)
@@ -92,10 +130,15 @@ impl Apiserver {
             .unwrap_or_else(|e| panic!("cannot start the apiserver again: {e}"));
         std::fs::write(self.pid_file(), format!("{}\n", child.id()))
             .unwrap_or_else(|e| panic!("cannot record the apiserver pid: {e}"));
-        // Reaps it should it exit while this test binary still runs (no zombie for stop.sh).
-        let mut child = child;
-        std::thread::spawn(move || child.wait());
+        child
     }
+}
+
+/// The `--secure-port=N` of an apiserver command line.
+fn secure_port(args: &[String]) -> u16 {
+    args.iter()
+        .find_map(|a| a.strip_prefix("--secure-port=")?.parse().ok())
+        .unwrap_or_else(|| panic!("no --secure-port in {args:?}"))
 }
 
 fn is_zombie(proc_dir: &Path) -> bool {
@@ -123,13 +166,10 @@ async fn operator_reconnects_after_the_apiserver_restarts_and_keeps_syncing() {
         .await;
 
     Apiserver::of_test_cluster().restart().await;
-    // While the apiserver is away the operator must neither exit nor give up.
+    // The operator must neither exit nor give up while the apiserver is away, and pick up work
+    // that arrives afterwards.
     let late = tenant.seed_employees(1, "late")[0];
-    let client = support::poll_until("the apiserver to answer again", LONG_WAIT, || async {
-        let client = support::client().await;
-        client.apiserver_version().await.ok().map(|_| client)
-    })
-    .await;
+    let client = support::client().await;
     assert!(
         operator.exited().is_none(),
         "the operator exited during the apiserver restart; logs:\n{}",
@@ -137,7 +177,7 @@ async fn operator_reconnects_after_the_apiserver_restarts_and_keeps_syncing() {
     );
     let restarted_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     support::poll_until(
-        "the operator to sync an employee added during the restart",
+        "the operator to sync an employee added after the restart",
         LONG_WAIT,
         || async { (tenant.customers_with_external_id(late).len() == 1).then_some(()) },
     )
