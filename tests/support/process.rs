@@ -520,7 +520,8 @@ spec:
     }
 }
 
-/// A temporary directory for captured operator output, kept (and printed) when a test fails.
+/// A fresh directory under the system temp dir for captured operator output; left in place so a
+/// failed run can be inspected (failure messages name it or print the logs).
 pub fn log_dir(test: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("rpo-e2e-{test}-{:08x}", rand::random::<u32>()));
     std::fs::create_dir_all(&dir)
