@@ -15,6 +15,7 @@ use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{watcher, Controller};
 use kube::{Api, Client, Resource, ResourceExt};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use super::context::{Context, Tunables};
 use super::http::{self, Readiness};
@@ -61,7 +62,12 @@ pub struct RunOptions {
 pub fn init_tracing(format: &str) {
     use tracing_subscriber::{fmt, EnvFilter};
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = fmt().with_env_filter(filter).with_target(false);
+    // Colour codes only on a terminal: in `kubectl logs` and log files they are noise.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let builder = fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_ansi(ansi);
     let result = if format == "json" {
         builder.json().flatten_event(true).try_init()
     } else {
@@ -287,7 +293,8 @@ impl Operator {
                         let backoff = backoff.clone();
                         async move {
                             let key = ErrorBackoff::key(sync.as_ref());
-                            let result = employee::reconcile(sync, ctx).await;
+                            let span = resource_span("EmployeeSync", sync.as_ref());
+                            let result = employee::reconcile(sync, ctx).instrument(span).await;
                             if result.is_ok() {
                                 backoff.reset(&key);
                             }
@@ -303,12 +310,7 @@ impl Operator {
                     tracing::debug!(%error, "employee controller event");
                 }
             });
-        (
-            Box::pin(run),
-            Box::pin(async move {
-                let _ = ready_store.wait_until_ready().await;
-            }),
-        )
+        (Box::pin(run), Box::pin(wait_until_listed(ready_store)))
     }
 
     fn certificate_controller(&self, namespace: Option<&str>) -> (RunFuture, ReadyFuture) {
@@ -348,7 +350,8 @@ impl Operator {
                         let backoff = backoff.clone();
                         async move {
                             let key = ErrorBackoff::key(sync.as_ref());
-                            let result = certificate::reconcile(sync, ctx).await;
+                            let span = resource_span("CertificateSync", sync.as_ref());
+                            let result = certificate::reconcile(sync, ctx).instrument(span).await;
                             if result.is_ok() {
                                 backoff.reset(&key);
                             }
@@ -364,13 +367,37 @@ impl Operator {
                     tracing::debug!(%error, "certificate controller event");
                 }
             });
-        (
-            Box::pin(run),
-            Box::pin(async move {
-                let _ = ready_store.wait_until_ready().await;
-            }),
-        )
+        (Box::pin(run), Box::pin(wait_until_listed(ready_store)))
     }
+}
+
+/// Resolves once the store has listed its objects. kube-runtime's `Store::wait_until_ready` wakes
+/// only the waiter that polled it last (its `DelayedInit` keeps one waker), and the controller's
+/// own runner waits on the same store, so a lone `.await` here would never wake up and `/readyz`
+/// would stay 503 forever. Polling again now and then picks up the stored value.
+async fn wait_until_listed<K>(store: kube::runtime::reflector::Store<K>)
+where
+    K: Resource + Clone + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    loop {
+        let wait = tokio::time::timeout(Duration::from_millis(250), store.wait_until_ready());
+        if wait.await.is_ok() {
+            return;
+        }
+    }
+}
+
+/// The span every line logged during one reconcile carries, so a JSON line about a record (a
+/// certificate upload, a skipped employee) still names its resource. The field is `resource`, not
+/// `name`: the JSON formatter writes the span's own name under `name`.
+fn resource_span(kind: &'static str, object: &impl ResourceExt) -> tracing::Span {
+    tracing::info_span!(
+        "sync",
+        kind,
+        namespace = object.namespace().unwrap_or_default(),
+        resource = object.name_any()
+    )
 }
 
 type RunFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
@@ -405,7 +432,13 @@ impl ErrorBackoff {
         *count = count.saturating_add(1);
         let delay =
             Duration::from_secs(2u64.saturating_pow((*count).min(8))).min(Duration::from_secs(300));
-        tracing::warn!(object = key, %error, retry_in = ?delay, "reconcile failed");
+        tracing::warn!(
+            namespace = object.namespace().unwrap_or_default(),
+            name = object.name_any(),
+            %error,
+            retry_in = ?delay,
+            "reconcile failed"
+        );
         Action::requeue(super::schedule::with_jitter(delay))
     }
 }

@@ -26,6 +26,9 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+/// The operator binary as a subprocess, with simulators and a tenant namespace.
+pub mod process;
+
 /// Environment variable holding the path of the test cluster's kubeconfig.
 pub const KUBECONFIG_ENV: &str = "RPO_E2E_KUBECONFIG";
 /// Environment variable holding the path of the helm binary.
