@@ -14,6 +14,7 @@ use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{watcher, Controller};
 use kube::{Api, Client, Resource, ResourceExt};
+use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -281,36 +282,13 @@ impl Operator {
                 .map(|sync| ObjectRef::from_obj(sync.as_ref()))
                 .collect::<Vec<_>>()
         });
-        let ctx = self.ctx.clone();
-        let shutdown = self.ctx.shutdown.clone();
-        let backoff = ErrorBackoff::default();
-        let run = controller
-            .graceful_shutdown_on(async move { shutdown.cancelled().await })
-            .run(
-                {
-                    let backoff = backoff.clone();
-                    move |sync: Arc<EmployeeSync>, ctx| {
-                        let backoff = backoff.clone();
-                        async move {
-                            let key = ErrorBackoff::key(sync.as_ref());
-                            let span = resource_span("EmployeeSync", sync.as_ref());
-                            let result = employee::reconcile(sync, ctx).instrument(span).await;
-                            if result.is_ok() {
-                                backoff.reset(&key);
-                            }
-                            result
-                        }
-                    }
-                },
-                move |sync: Arc<EmployeeSync>, error, _ctx| backoff.next(sync.as_ref(), error),
-                ctx,
-            )
-            .for_each(|result| async move {
-                if let Err(error) = result {
-                    tracing::debug!(%error, "employee controller event");
-                }
-            });
-        (Box::pin(run), Box::pin(wait_until_listed(ready_store)))
+        let run = drive(
+            controller,
+            "EmployeeSync",
+            employee::reconcile,
+            self.ctx.clone(),
+        );
+        (run, Box::pin(wait_until_listed(ready_store)))
     }
 
     fn certificate_controller(&self, namespace: Option<&str>) -> (RunFuture, ReadyFuture) {
@@ -338,37 +316,62 @@ impl Operator {
                     .collect::<Vec<_>>()
             },
         );
-        let ctx = self.ctx.clone();
-        let shutdown = self.ctx.shutdown.clone();
-        let backoff = ErrorBackoff::default();
-        let run = controller
-            .graceful_shutdown_on(async move { shutdown.cancelled().await })
-            .run(
-                {
-                    let backoff = backoff.clone();
-                    move |sync: Arc<CertificateSync>, ctx| {
-                        let backoff = backoff.clone();
-                        async move {
-                            let key = ErrorBackoff::key(sync.as_ref());
-                            let span = resource_span("CertificateSync", sync.as_ref());
-                            let result = certificate::reconcile(sync, ctx).instrument(span).await;
-                            if result.is_ok() {
-                                backoff.reset(&key);
-                            }
-                            result
-                        }
-                    }
-                },
-                move |sync: Arc<CertificateSync>, error, _ctx| backoff.next(sync.as_ref(), error),
-                ctx,
-            )
-            .for_each(|result| async move {
-                if let Err(error) = result {
-                    tracing::debug!(%error, "certificate controller event");
-                }
-            });
-        (Box::pin(run), Box::pin(wait_until_listed(ready_store)))
+        let run = drive(
+            controller,
+            "CertificateSync",
+            certificate::reconcile,
+            self.ctx.clone(),
+        );
+        (run, Box::pin(wait_until_listed(ready_store)))
     }
+}
+
+/// Runs `controller` with `reconcile` until the context's shutdown token fires: each reconcile in
+/// a span naming its resource, apiserver failures retried with per-object backoff.
+fn drive<K, F, Fut>(
+    controller: Controller<K>,
+    kind: &'static str,
+    reconcile: F,
+    ctx: Arc<Context>,
+) -> RunFuture
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+    F: Fn(Arc<K>, Arc<Context>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<Action, ReconcileError>> + Send + 'static,
+{
+    let shutdown = ctx.shutdown.clone();
+    let backoff = ErrorBackoff::default();
+    let reset = backoff.clone();
+    let run = controller
+        .graceful_shutdown_on(async move { shutdown.cancelled().await })
+        .run(
+            move |object: Arc<K>, ctx| {
+                let (backoff, reconcile) = (reset.clone(), reconcile.clone());
+                async move {
+                    let key = ErrorBackoff::key(object.as_ref());
+                    let span = resource_span(kind, object.as_ref());
+                    let result = reconcile(object, ctx).instrument(span).await;
+                    if result.is_ok() {
+                        backoff.reset(&key);
+                    }
+                    result
+                }
+            },
+            move |object: Arc<K>, error, _ctx| backoff.next(object.as_ref(), error),
+            ctx,
+        )
+        .for_each(move |result| async move {
+            if let Err(error) = result {
+                tracing::debug!(%error, kind, "controller event");
+            }
+        });
+    Box::pin(run)
 }
 
 /// Resolves once the store has listed its objects. kube-runtime's `Store::wait_until_ready` wakes
