@@ -12,12 +12,12 @@ use kube::{Api, ResourceExt};
 use serde_json::json;
 
 use super::context::Context;
-use super::employee::upstream_clients;
+use super::employee::{naming_secrets, upstream_clients};
 use super::events::publish;
 use super::failure::RunFailure;
-use super::lifecycle::RunContext;
+use super::lifecycle::{read_fresh, RunContext};
 use super::metrics::ResourceLabels;
-use super::schedule::{schedule, DueReason, Schedule};
+use super::schedule::DueReason;
 use super::status::{apply_raw, apply_status, LEDGER_FIELD_MANAGER};
 use super::ReconcileError;
 use crate::api::{
@@ -61,22 +61,23 @@ pub async fn reconcile(
 ) -> Result<Action, ReconcileError> {
     let namespace = sync.namespace().unwrap_or_default();
     let name = sync.name_any();
-    let run = RunContext::of(sync.as_ref(), ctx.clock.now());
-    let previous = sync.status.clone().unwrap_or_default();
-    let due = schedule(
-        &run.schedule_input(
-            &previous,
-            sync.spec.suspend,
-            Some(WAITING_FOR_EMPLOYEE_SYNC),
-        ),
-        run.now,
-    );
-    let reason = match due {
-        Schedule::Suspended => return Ok(Action::await_change()),
-        Schedule::NotDue(delay) => return Ok(Action::requeue(delay)),
-        Schedule::Due(reason) => reason,
-    };
+    let cached = RunContext::of(sync.as_ref(), ctx.clock.now());
+    let cached_status = sync.status.clone().unwrap_or_default();
+    let waiting = Some(WAITING_FOR_EMPLOYEE_SYNC);
+    if let Err(action) = cached.decide(&cached_status, sync.spec.suspend, waiting) {
+        return Ok(action);
+    }
+    // Fresh, not cached: the ledger and uploadedTotal of a run must build on the latest ones.
     let api: Api<CertificateSync> = Api::namespaced(ctx.client.clone(), &namespace);
+    let Some(sync) = read_fresh(&api, &name).await? else {
+        return Ok(Action::await_change());
+    };
+    let run = RunContext::of(&sync, ctx.clock.now());
+    let previous = sync.status.clone().unwrap_or_default();
+    let reason = match run.decide(&previous, sync.spec.suspend, waiting) {
+        Ok(reason) => reason,
+        Err(action) => return Ok(action),
+    };
     let labels = ResourceLabels {
         kind: KIND.into(),
         namespace: namespace.clone(),
@@ -108,6 +109,7 @@ pub async fn reconcile(
                 &failure,
                 interval,
                 ctx.tunables.blocked_recheck,
+                ctx.clock.now(),
             );
             (delay, Some(failure))
         }
@@ -143,14 +145,7 @@ pub async fn reconcile(
             } else {
                 EventType::Warning
             };
-            publish(
-                &ctx,
-                sync.as_ref(),
-                type_,
-                failure.reason(),
-                failure.message(),
-            )
-            .await;
+            publish(&ctx, &sync, type_, failure.reason(), failure.message()).await;
         }
     }
     if !matches!(failure, Some(RunFailure::Waiting { .. })) {
@@ -187,9 +182,10 @@ async fn execute(
     let (personio, reteach) = upstream_clients(ctx, namespace, &employee_sync)
         .await
         .map_err(no_partial)?;
+    let failed = |error| naming_secrets(RunFailure::from(error), namespace, &employee_sync);
     let category_id = resolve_category(personio.as_ref(), &sync.spec.document_category)
         .await
-        .map_err(|e| no_partial(RunFailure::from(e)))?;
+        .map_err(|e| no_partial(failed(e)))?;
     if reason != DueReason::Blocked {
         let mut in_progress = previous.clone();
         run.reconciling(&mut in_progress, "uploading certificates");
@@ -216,7 +212,7 @@ async fn execute(
         Ok(outcome) => Ok((outcome, category_id)),
         Err(error) => {
             let partial = error.partial_outcome().cloned();
-            Err((RunFailure::from(error), partial))
+            Err((failed(error), partial))
         }
     }
 }

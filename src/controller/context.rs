@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::Reporter;
 use kube::Client;
 use tokio_util::sync::CancellationToken;
 
@@ -36,7 +36,8 @@ impl Default for Tunables {
 /// Shared state of both controllers.
 pub struct Context {
     pub client: Client,
-    pub recorder: Recorder,
+    /// Who publishes the Events (see [`super::events::publish`]).
+    pub reporter: Reporter,
     pub metrics: Arc<Metrics>,
     pub clock: Arc<dyn Clock>,
     pub upstreams: UpstreamClients,
@@ -63,7 +64,7 @@ impl Context {
         };
         let upstreams = UpstreamClients::new(metrics.clone());
         Self {
-            recorder: Recorder::new(client.clone(), reporter),
+            reporter,
             client,
             metrics,
             clock,

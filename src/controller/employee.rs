@@ -12,9 +12,9 @@ use super::context::Context;
 use super::credentials::SecretReader;
 use super::events::publish;
 use super::failure::RunFailure;
-use super::lifecycle::{chrono_duration, RunContext};
+use super::lifecycle::{chrono_duration, read_fresh, RunContext};
 use super::metrics::ResourceLabels;
-use super::schedule::{schedule, DueReason, Schedule};
+use super::schedule::DueReason;
 use super::status::apply_status;
 use super::ReconcileError;
 use crate::api::{EmployeeSync, EmployeeSyncStatus, MAX_STATUS_FAILURES};
@@ -86,6 +86,23 @@ pub async fn upstream_clients(
     Ok((personio, reteach))
 }
 
+/// A failure of a run with the clients of `sync`, naming the Secret keys to check when an upstream
+/// rejected the credentials (also used by CertificateSync, which borrows them).
+pub fn naming_secrets(failure: RunFailure, namespace: &str, sync: &EmployeeSync) -> RunFailure {
+    let personio = &sync.spec.personio.credentials_secret_ref;
+    let reteach = &sync.spec.reteach.credentials_secret_ref;
+    failure.naming_credentials(
+        &format!(
+            "the keys {} and {} of Secret {namespace}/{}",
+            personio.client_id_key, personio.client_secret_key, personio.name
+        ),
+        &format!(
+            "the keys {}, {} and {} of Secret {namespace}/{}",
+            reteach.client_id_key, reteach.client_secret_key, reteach.client_code_key, reteach.name
+        ),
+    )
+}
+
 /// Reconciles one EmployeeSync.
 pub async fn reconcile(
     sync: Arc<EmployeeSync>,
@@ -93,18 +110,21 @@ pub async fn reconcile(
 ) -> Result<Action, ReconcileError> {
     let namespace = sync.namespace().unwrap_or_default();
     let name = sync.name_any();
-    let run = RunContext::of(sync.as_ref(), ctx.clock.now());
-    let previous = sync.status.clone().unwrap_or_default();
-    let due = schedule(
-        &run.schedule_input(&previous, sync.spec.suspend, None),
-        run.now,
-    );
-    let reason = match due {
-        Schedule::Suspended => return Ok(Action::await_change()),
-        Schedule::NotDue(delay) => return Ok(Action::requeue(delay)),
-        Schedule::Due(reason) => reason,
-    };
+    let cached = RunContext::of(sync.as_ref(), ctx.clock.now());
+    let cached_status = sync.status.clone().unwrap_or_default();
+    if let Err(action) = cached.decide(&cached_status, sync.spec.suspend, None) {
+        return Ok(action);
+    }
     let api: Api<EmployeeSync> = Api::namespaced(ctx.client.clone(), &namespace);
+    let Some(sync) = read_fresh(&api, &name).await? else {
+        return Ok(Action::await_change());
+    };
+    let run = RunContext::of(&sync, ctx.clock.now());
+    let previous = sync.status.clone().unwrap_or_default();
+    let reason = match run.decide(&previous, sync.spec.suspend, None) {
+        Ok(reason) => reason,
+        Err(action) => return Ok(action),
+    };
     let labels = ResourceLabels {
         kind: KIND.into(),
         namespace: namespace.clone(),
@@ -131,6 +151,7 @@ pub async fn reconcile(
                 &failure,
                 Duration::from_secs(300),
                 ctx.tunables.blocked_recheck,
+                ctx.clock.now(),
             );
             (delay, Some(failure))
         }
@@ -140,6 +161,7 @@ pub async fn reconcile(
                 &failure,
                 settings.interval,
                 ctx.tunables.blocked_recheck,
+                ctx.clock.now(),
             );
             (delay, Some(failure))
         }
@@ -161,7 +183,7 @@ pub async fn reconcile(
         if status != previous {
             publish(
                 &ctx,
-                sync.as_ref(),
+                &sync,
                 EventType::Warning,
                 failure.reason(),
                 failure.message(),
@@ -213,7 +235,7 @@ async fn execute(
     };
     run_employee_sync(personio.as_ref(), reteach.as_ref(), &input)
         .await
-        .map_err(RunFailure::from)
+        .map_err(|e| naming_secrets(RunFailure::from(e), namespace, sync))
 }
 
 /// The status after a successful run (pure; the demo prints the same thing).

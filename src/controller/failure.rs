@@ -32,6 +32,26 @@ impl RunFailure {
         }
     }
 
+    /// Says which Secret keys to fix when an upstream rejected the credentials (the upstream's
+    /// own message cannot know where they came from). Other failures pass unchanged.
+    pub fn naming_credentials(self, personio_keys: &str, reteach_keys: &str) -> Self {
+        match self {
+            Self::Stalled { reason, message } => {
+                let keys = match reason.as_str() {
+                    PERSONIO_CREDENTIALS_REJECTED => Some(personio_keys),
+                    RETEACH_CREDENTIALS_REJECTED => Some(reteach_keys),
+                    _ => None,
+                };
+                let message = match keys {
+                    Some(keys) => format!("{message}; check {keys}"),
+                    None => message,
+                };
+                Self::Stalled { reason, message }
+            }
+            other => other,
+        }
+    }
+
     /// Condition reason.
     pub fn reason(&self) -> &str {
         match self {
@@ -61,10 +81,15 @@ impl From<CredentialsError> for RunFailure {
     }
 }
 
+/// Condition reason when Personio refuses the credentials.
+pub const PERSONIO_CREDENTIALS_REJECTED: &str = "PersonioCredentialsRejected";
+/// Condition reason when reteach refuses the credentials.
+pub const RETEACH_CREDENTIALS_REJECTED: &str = "ReteachCredentialsRejected";
+
 /// Condition reason of a Personio error.
 fn personio_reason(error: &PersonioError) -> &'static str {
     match error {
-        PersonioError::Unauthorized { .. } => "PersonioCredentialsRejected",
+        PersonioError::Unauthorized { .. } => PERSONIO_CREDENTIALS_REJECTED,
         PersonioError::AttributesNotWhitelisted(_) => "AttributesNotWhitelisted",
         PersonioError::Forbidden { .. } => "PersonioAccessDenied",
         PersonioError::Config(_) => "InvalidSpec",
@@ -89,7 +114,7 @@ impl From<PersonioError> for RunFailure {
 /// Condition reason of a reteach error.
 fn reteach_reason(error: &ReteachError) -> &'static str {
     match error {
-        ReteachError::Unauthorized { .. } => "ReteachCredentialsRejected",
+        ReteachError::Unauthorized { .. } => RETEACH_CREDENTIALS_REJECTED,
         ReteachError::Forbidden { .. } => "ReteachAccessDenied",
         ReteachError::Config(_) => "InvalidSpec",
         ReteachError::NotFound { .. } | ReteachError::Rejected { .. } => "ReteachRejected",
@@ -128,5 +153,36 @@ impl From<JobError> for RunFailure {
         } else {
             Self::Stalled { reason, message }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejected_credentials_name_the_secret_keys_to_check() {
+        let failure = RunFailure::stalled(
+            RETEACH_CREDENTIALS_REJECTED,
+            "reteach rejected the credentials: 401",
+        )
+        .naming_credentials(
+            "personio keys",
+            "the keys clientId of Secret ns/reteach-api",
+        );
+        assert_eq!(
+            failure.message(),
+            "reteach rejected the credentials: 401; check the keys clientId of Secret ns/reteach-api"
+        );
+    }
+
+    #[test]
+    fn other_failures_keep_their_message() {
+        let failure = RunFailure::stalled("UnknownDocumentCategory", "no such category")
+            .naming_credentials("personio keys", "reteach keys");
+        assert_eq!(failure.message(), "no such category");
+        let transient = RunFailure::transient(PERSONIO_CREDENTIALS_REJECTED, "503")
+            .naming_credentials("personio keys", "reteach keys");
+        assert_eq!(transient.message(), "503");
     }
 }

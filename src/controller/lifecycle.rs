@@ -4,11 +4,13 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use kube::ResourceExt;
+use kube::runtime::controller::Action;
+use kube::{Api, Resource, ResourceExt};
+use serde::de::DeserializeOwned;
 
 use super::conditions::{conditions_for, is_blocked, Health};
 use super::failure::RunFailure;
-use super::schedule::{failure_backoff, with_jitter, ScheduleInput};
+use super::schedule::{failure_backoff, schedule, with_jitter, DueReason, Schedule, ScheduleInput};
 use crate::api::{CertificateSyncStatus, Condition, EmployeeSyncStatus, REQUESTED_AT_ANNOTATION};
 
 /// The status fields every kind has.
@@ -109,6 +111,23 @@ impl RunContext {
         }
     }
 
+    /// Whether a run is due (`Ok(why)`), or what to tell kube-runtime instead (`Err(action)`).
+    pub fn decide(
+        &self,
+        status: &impl CommonStatus,
+        suspended: bool,
+        waiting_reason: Option<&str>,
+    ) -> Result<DueReason, Action> {
+        match schedule(
+            &self.schedule_input(status, suspended, waiting_reason),
+            self.now,
+        ) {
+            Schedule::Suspended => Err(Action::await_change()),
+            Schedule::NotDue(delay) => Err(Action::requeue(delay)),
+            Schedule::Due(reason) => Ok(reason),
+        }
+    }
+
     /// Marks a successful run: Ready, times, cursor of the schedule. Returns the requeue delay.
     pub fn succeed(
         &self,
@@ -129,16 +148,20 @@ impl RunContext {
         delay
     }
 
-    /// Marks a failed or blocked run. Returns the requeue delay.
+    /// Marks a failed or blocked run that ended at `ended`. Returns the requeue delay.
     ///
     /// Blocked outcomes (Stalled, Waiting) leave times and counters alone, so re-checking an
-    /// unchanged problem produces an identical status, which is not written again.
+    /// unchanged problem produces an identical status, which is not written again. The backoff of
+    /// a transient failure counts from the end of the failed run: a run that spent its retries
+    /// for longer than the backoff would otherwise be due again at once, re-triggered by its own
+    /// status write.
     pub fn fail(
         &self,
         status: &mut impl CommonStatus,
         failure: &RunFailure,
         interval: Duration,
         blocked_recheck: Duration,
+        ended: DateTime<Utc>,
     ) -> Duration {
         let reason = failure.reason().to_string();
         let message = failure.message().to_string();
@@ -157,7 +180,7 @@ impl RunContext {
                 *failures = failures.saturating_add(1);
                 let delay = with_jitter(failure_backoff(*failures, interval));
                 *status.last_sync_time_mut() = Some(self.now);
-                *status.next_sync_time_mut() = Some(self.now + chrono_duration(delay));
+                *status.next_sync_time_mut() = Some(ended.max(self.now) + chrono_duration(delay));
                 delay
             }
         }
@@ -184,7 +207,57 @@ impl RunContext {
     }
 }
 
+/// The object as the apiserver has it now (`None` once deleted).
+///
+/// kube-runtime hands the reconciler the object from its watch cache, which can lag behind the
+/// reconciler's own last status write (the trigger was an earlier write of the same run, e.g.
+/// `Reconciling`). Deciding on that copy starts a finished run again, and a run built on that
+/// copy's status would overwrite newer counters and ledger. So the cached copy only tells whether
+/// to look closer; a run is decided and built on this fresh read.
+pub async fn read_fresh<K>(api: &Api<K>, name: &str) -> Result<Option<K>, kube::Error>
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
+{
+    api.get_opt(name).await
+}
+
 /// `std` → `chrono` duration, saturating.
 pub fn chrono_duration(duration: Duration) -> chrono::Duration {
     chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> DateTime<Utc> {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn transient_failure_backs_off_from_the_end_of_the_failed_run() {
+        let run = RunContext {
+            now: at("2026-11-26T10:00:00Z"),
+            generation: Some(1),
+            requested_at: None,
+        };
+        let mut status = EmployeeSyncStatus::default();
+        let failure = RunFailure::transient("PersonioUnavailable", "503");
+        let ended = at("2026-11-26T10:02:00Z");
+        let delay = run.fail(
+            &mut status,
+            &failure,
+            Duration::from_secs(300),
+            Duration::from_secs(120),
+            ended,
+        );
+        assert!(delay >= Duration::from_secs(30));
+        assert_eq!(status.last_sync_time, Some(run.now));
+        assert_eq!(
+            status.next_sync_time,
+            Some(ended + chrono_duration(delay)),
+            "not already due when the failure is written"
+        );
+        assert_eq!(status.consecutive_failures, 1);
+    }
 }

@@ -14,7 +14,9 @@ use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{watcher, Controller};
 use kube::{Api, Client, Resource, ResourceExt};
+use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use super::context::{Context, Tunables};
 use super::http::{self, Readiness};
@@ -61,7 +63,12 @@ pub struct RunOptions {
 pub fn init_tracing(format: &str) {
     use tracing_subscriber::{fmt, EnvFilter};
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = fmt().with_env_filter(filter).with_target(false);
+    // Colour codes only on a terminal: in `kubectl logs` and log files they are noise.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let builder = fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_ansi(ansi);
     let result = if format == "json" {
         builder.json().flatten_event(true).try_init()
     } else {
@@ -275,40 +282,13 @@ impl Operator {
                 .map(|sync| ObjectRef::from_obj(sync.as_ref()))
                 .collect::<Vec<_>>()
         });
-        let ctx = self.ctx.clone();
-        let shutdown = self.ctx.shutdown.clone();
-        let backoff = ErrorBackoff::default();
-        let run = controller
-            .graceful_shutdown_on(async move { shutdown.cancelled().await })
-            .run(
-                {
-                    let backoff = backoff.clone();
-                    move |sync: Arc<EmployeeSync>, ctx| {
-                        let backoff = backoff.clone();
-                        async move {
-                            let key = ErrorBackoff::key(sync.as_ref());
-                            let result = employee::reconcile(sync, ctx).await;
-                            if result.is_ok() {
-                                backoff.reset(&key);
-                            }
-                            result
-                        }
-                    }
-                },
-                move |sync: Arc<EmployeeSync>, error, _ctx| backoff.next(sync.as_ref(), error),
-                ctx,
-            )
-            .for_each(|result| async move {
-                if let Err(error) = result {
-                    tracing::debug!(%error, "employee controller event");
-                }
-            });
-        (
-            Box::pin(run),
-            Box::pin(async move {
-                let _ = ready_store.wait_until_ready().await;
-            }),
-        )
+        let run = drive(
+            controller,
+            "EmployeeSync",
+            employee::reconcile,
+            self.ctx.clone(),
+        );
+        (run, Box::pin(wait_until_listed(ready_store)))
     }
 
     fn certificate_controller(&self, namespace: Option<&str>) -> (RunFuture, ReadyFuture) {
@@ -336,41 +316,91 @@ impl Operator {
                     .collect::<Vec<_>>()
             },
         );
-        let ctx = self.ctx.clone();
-        let shutdown = self.ctx.shutdown.clone();
-        let backoff = ErrorBackoff::default();
-        let run = controller
-            .graceful_shutdown_on(async move { shutdown.cancelled().await })
-            .run(
-                {
-                    let backoff = backoff.clone();
-                    move |sync: Arc<CertificateSync>, ctx| {
-                        let backoff = backoff.clone();
-                        async move {
-                            let key = ErrorBackoff::key(sync.as_ref());
-                            let result = certificate::reconcile(sync, ctx).await;
-                            if result.is_ok() {
-                                backoff.reset(&key);
-                            }
-                            result
-                        }
-                    }
-                },
-                move |sync: Arc<CertificateSync>, error, _ctx| backoff.next(sync.as_ref(), error),
-                ctx,
-            )
-            .for_each(|result| async move {
-                if let Err(error) = result {
-                    tracing::debug!(%error, "certificate controller event");
-                }
-            });
-        (
-            Box::pin(run),
-            Box::pin(async move {
-                let _ = ready_store.wait_until_ready().await;
-            }),
-        )
+        let run = drive(
+            controller,
+            "CertificateSync",
+            certificate::reconcile,
+            self.ctx.clone(),
+        );
+        (run, Box::pin(wait_until_listed(ready_store)))
     }
+}
+
+/// Runs `controller` with `reconcile` until the context's shutdown token fires: each reconcile in
+/// a span naming its resource, apiserver failures retried with per-object backoff.
+fn drive<K, F, Fut>(
+    controller: Controller<K>,
+    kind: &'static str,
+    reconcile: F,
+    ctx: Arc<Context>,
+) -> RunFuture
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+    F: Fn(Arc<K>, Arc<Context>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<Action, ReconcileError>> + Send + 'static,
+{
+    let shutdown = ctx.shutdown.clone();
+    let backoff = ErrorBackoff::default();
+    let reset = backoff.clone();
+    let run = controller
+        .graceful_shutdown_on(async move { shutdown.cancelled().await })
+        .run(
+            move |object: Arc<K>, ctx| {
+                let (backoff, reconcile) = (reset.clone(), reconcile.clone());
+                async move {
+                    let key = ErrorBackoff::key(object.as_ref());
+                    let span = resource_span(kind, object.as_ref());
+                    let result = reconcile(object, ctx).instrument(span).await;
+                    if result.is_ok() {
+                        backoff.reset(&key);
+                    }
+                    result
+                }
+            },
+            move |object: Arc<K>, error, _ctx| backoff.next(object.as_ref(), error),
+            ctx,
+        )
+        .for_each(move |result| async move {
+            if let Err(error) = result {
+                tracing::debug!(%error, kind, "controller event");
+            }
+        });
+    Box::pin(run)
+}
+
+/// Resolves once the store has listed its objects. kube-runtime's `Store::wait_until_ready` wakes
+/// only the waiter that polled it last (its `DelayedInit` keeps one waker), and the controller's
+/// own runner waits on the same store, so a lone `.await` here would never wake up and `/readyz`
+/// would stay 503 forever. Polling again now and then picks up the stored value.
+async fn wait_until_listed<K>(store: kube::runtime::reflector::Store<K>)
+where
+    K: Resource + Clone + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    loop {
+        let wait = tokio::time::timeout(Duration::from_millis(250), store.wait_until_ready());
+        if wait.await.is_ok() {
+            return;
+        }
+    }
+}
+
+/// The span every line logged during one reconcile carries, so a JSON line about a record (a
+/// certificate upload, a skipped employee) still names its resource. The field is `resource`, not
+/// `name`: the JSON formatter writes the span's own name under `name`.
+fn resource_span(kind: &'static str, object: &impl ResourceExt) -> tracing::Span {
+    tracing::info_span!(
+        "sync",
+        kind,
+        namespace = object.namespace().unwrap_or_default(),
+        resource = object.name_any()
+    )
 }
 
 type RunFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
@@ -405,7 +435,13 @@ impl ErrorBackoff {
         *count = count.saturating_add(1);
         let delay =
             Duration::from_secs(2u64.saturating_pow((*count).min(8))).min(Duration::from_secs(300));
-        tracing::warn!(object = key, %error, retry_in = ?delay, "reconcile failed");
+        tracing::warn!(
+            namespace = object.namespace().unwrap_or_default(),
+            name = object.name_any(),
+            %error,
+            retry_in = ?delay,
+            "reconcile failed"
+        );
         Action::requeue(super::schedule::with_jitter(delay))
     }
 }

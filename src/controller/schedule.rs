@@ -50,17 +50,20 @@ pub fn schedule(input: &ScheduleInput<'_>, now: DateTime<Utc>) -> Schedule {
     if input.suspended {
         return Schedule::Suspended;
     }
-    if input.last_sync_time.is_none() {
-        return Schedule::Due(DueReason::FirstRun);
-    }
     if input.generation.is_some() && input.generation != input.observed_generation {
         return Schedule::Due(DueReason::SpecChanged);
     }
     if input.requested_at.is_some() && input.requested_at != input.last_handled_requested_at {
         return Schedule::Due(DueReason::Requested);
     }
+    // Before "first run": a resource that stalled on its first attempt has no lastSyncTime yet,
+    // and must be re-checked quietly, not started over (which writes Reconciling, whose watch
+    // event starts it over again: a hot loop).
     if input.blocked {
         return Schedule::Due(DueReason::Blocked);
+    }
+    if input.last_sync_time.is_none() {
+        return Schedule::Due(DueReason::FirstRun);
     }
     match input.next_sync_time {
         Some(next) if next > now => {
@@ -162,6 +165,29 @@ mod tests {
             ..input
         };
         assert!(matches!(schedule(&handled, now()), Schedule::NotDue(_)));
+    }
+
+    #[test]
+    fn resource_stalled_before_its_first_sync_is_rechecked_not_restarted() {
+        let input = ScheduleInput {
+            generation: Some(1),
+            observed_generation: Some(1),
+            blocked: true,
+            ..ScheduleInput::default()
+        };
+        assert_eq!(schedule(&input, now()), Schedule::Due(DueReason::Blocked));
+    }
+
+    #[test]
+    fn new_resource_is_due_as_a_spec_change() {
+        let input = ScheduleInput {
+            generation: Some(1),
+            ..ScheduleInput::default()
+        };
+        assert_eq!(
+            schedule(&input, now()),
+            Schedule::Due(DueReason::SpecChanged)
+        );
     }
 
     #[test]

@@ -415,7 +415,16 @@ impl Run<'_> {
                 self.summary.pending_pdf += 1;
                 return Ok(self.pend(completion, PendingReason::PdfPending));
             }
-            Err(source) if source.is_transient() => {
+            // An outage, or credentials reteach no longer accepts: every further download would
+            // fail the same way, so the run stops (transient → backoff, credentials → Stalled)
+            // instead of marking each certificate as refused.
+            Err(source)
+                if source.is_transient()
+                    || matches!(
+                        source,
+                        ReteachError::Unauthorized { .. } | ReteachError::Config(_)
+                    ) =>
+            {
                 self.ledger.in_flight = None;
                 self.persist().await?;
                 return Err(JobError::Reteach {
@@ -423,13 +432,13 @@ impl Run<'_> {
                     source,
                 });
             }
-            Err(_) => {
+            Err(refused) => {
                 self.ledger.in_flight = None;
                 self.summary.failed += 1;
                 self.failures.push(
                     Some(personio_id.to_string()),
                     Some(certificate_id.to_string()),
-                    "reteach refused the certificate download",
+                    download_refusal_reason(&refused),
                 );
                 return Ok(self.pend(completion, PendingReason::Rejected));
             }
@@ -529,6 +538,23 @@ impl Run<'_> {
                 })
             }
         }
+    }
+}
+
+/// Why reteach refused a certificate download. Fixed sentences only: the download carries no
+/// submitted values, but reteach's own message is not copied into status either.
+fn download_refusal_reason(error: &ReteachError) -> &'static str {
+    match error {
+        ReteachError::Rejected { message, .. } if message.contains("not a PDF") => {
+            "certificate file is not a PDF"
+        }
+        ReteachError::Rejected { message, .. } if message.contains("not https") => {
+            "reteach refused the certificate download: the certificate URL is not https"
+        }
+        ReteachError::Forbidden { .. } => {
+            "reteach refused the certificate download: the app lacks access to it"
+        }
+        _ => "reteach refused the certificate download",
     }
 }
 

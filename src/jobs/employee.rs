@@ -38,7 +38,7 @@ pub const MAX_PLANNED_SAMPLE: usize = 50;
 pub struct EmployeeJobInput {
     /// Start of the run; becomes the next cursor on success.
     pub now: DateTime<Utc>,
-    /// Company time zone: day boundary of the locking rule; one reading of Personio's `updated_since`.
+    /// Company time zone: day boundary of the locking rule; see [`updated_since`] for the change feed.
     pub tz: Tz,
     /// Plan only, write nothing.
     pub dry_run: bool,
@@ -163,22 +163,21 @@ pub async fn run_employee_sync(
     Ok(outcome)
 }
 
-/// Personio's `updated_since`: the cursor minus the overlap, as a naive time.
+/// Personio's `updated_since`: the cursor minus the overlap, as a naive date-time.
 ///
-/// Personio does not document the zone it reads that naive time in (company time or UTC), so
-/// this sends the earlier of the two readings. Reading too early only re-reads a few changed
-/// employees (writes are idempotent); reading too late would miss changes for good. East of UTC
-/// (e.g. Europe/Berlin) company time would be up to two hours too late if Personio meant UTC —
-/// the benchmark against the simulator, which reads it as UTC, showed the 1 % change run
-/// finding nothing.
+/// Personio does not document in which zone it reads the value (README of the reference, "verify
+/// on a real tenant"). Read in the other zone than meant, a naive value is off by the zone offset:
+/// east of UTC, company time read as UTC lies in the future of every recent change, and every
+/// incremental run would miss them until the next full run. So the earlier of the two readings is
+/// sent — UTC and company time — which is at or before the cursor either way; re-reading a few
+/// unchanged employees is harmless.
 pub fn updated_since(cursor: DateTime<Utc>, tz: Tz) -> NaiveDateTime {
     let since = cursor
         .checked_sub_signed(Duration::minutes(INCREMENTAL_OVERLAP_MINUTES))
         .unwrap_or(DateTime::<Utc>::MIN_UTC);
     since
-        .with_timezone(&tz)
-        .naive_local()
-        .min(since.naive_utc())
+        .naive_utc()
+        .min(since.with_timezone(&tz).naive_local())
 }
 
 fn count(n: usize) -> i64 {
@@ -235,7 +234,8 @@ async fn look_up_customers(
     Ok(found)
 }
 
-/// Writes the plan; stops only when reteach refuses the credentials (every write would fail).
+/// Writes the plan; stops when reteach refuses the credentials (every write would fail), and
+/// reports an error when every write that was tried failed transiently.
 async fn apply(
     reteach: &dyn ReteachApi,
     plan: &EmployeePlan,
@@ -261,6 +261,7 @@ async fn apply(
     // Dropping the stream on a fatal error cancels the writes still in flight; the next run
     // re-plans from reteach's actual state, so a cancelled write is simply done again.
     let mut results = futures::stream::iter(writes).buffered(WRITE_CONCURRENCY);
+    let mut last_transient = None;
     while let Some((entry, result)) = results.next().await {
         match result {
             Ok(()) => match &entry.action {
@@ -283,15 +284,27 @@ async fn apply(
             }
             Err(error) => {
                 outcome.summary.failed += 1;
-                if error.is_transient() {
-                    outcome.transient_failures += 1;
-                }
                 failures.push(
                     Some(entry.personio_id.clone()),
                     None,
                     write_failure_reason(&entry.action, &error),
                 );
+                if error.is_transient() {
+                    outcome.transient_failures += 1;
+                    last_transient = Some(error);
+                }
             }
+        }
+    }
+    // Not one write went through and some failed for a reason time heals: reteach is down or
+    // throttling. Report that as the run's condition (→ backoff) rather than success with failed
+    // records; the next run re-plans from reteach's actual state.
+    if let Some(source) = last_transient {
+        if outcome.summary.created + outcome.summary.updated == 0 {
+            return Err(JobError::Reteach {
+                action: "could not write any user to reteach",
+                source,
+            });
         }
     }
     Ok(())

@@ -183,32 +183,25 @@ async fn incremental_run_without_changes_makes_one_request() {
 }
 
 #[tokio::test]
-async fn incremental_run_asks_for_changes_since_cursor_minus_overlap_in_utc_east_of_utc() {
-    let personio = FakePersonio::default();
-    let input = EmployeeJobInput {
-        tz: Europe::Berlin,
-        ..incremental("2026-11-26T08:55:00Z")
-    };
-    run_employee_sync(&personio, &FakeReteach::default(), &input)
-        .await
-        .unwrap();
-    // Company time would say 09:50; if Personio read that as UTC, 08:50–09:50 would be missed.
-    let since = personio.listings.lock().unwrap()[0].unwrap();
-    assert_eq!(since.to_string(), "2026-11-26 08:50:00");
-}
-
-#[tokio::test]
-async fn incremental_run_asks_for_changes_since_cursor_minus_overlap_in_company_time_west_of_utc() {
-    let personio = FakePersonio::default();
-    let input = EmployeeJobInput {
-        tz: chrono_tz::America::New_York,
-        ..incremental("2026-11-26T08:55:00Z")
-    };
-    run_employee_sync(&personio, &FakeReteach::default(), &input)
-        .await
-        .unwrap();
-    let since = personio.listings.lock().unwrap()[0].unwrap();
-    assert_eq!(since.to_string(), "2026-11-26 03:50:00");
+async fn incremental_run_asks_for_changes_since_cursor_minus_overlap_in_either_zone_reading() {
+    // East of UTC the UTC reading is the earlier one, west of UTC company time is: whichever zone
+    // Personio reads `updated_since` in, the value lies at or before the cursor minus the overlap.
+    for (tz, expected) in [
+        (Europe::Berlin, "2026-11-26 08:50:00"),
+        (chrono_tz::America::New_York, "2026-11-26 03:50:00"),
+        (UTC, "2026-11-26 08:50:00"),
+    ] {
+        let personio = FakePersonio::default();
+        let input = EmployeeJobInput {
+            tz,
+            ..incremental("2026-11-26T08:55:00Z")
+        };
+        run_employee_sync(&personio, &FakeReteach::default(), &input)
+            .await
+            .unwrap();
+        let since = personio.listings.lock().unwrap()[0].unwrap();
+        assert_eq!(since.to_string(), expected, "{tz}");
+    }
 }
 
 #[tokio::test]
@@ -389,6 +382,29 @@ async fn transient_write_failure_keeps_the_cursor_and_the_run_going() {
     assert_eq!(
         outcome.failures[0].reason,
         "reteach was unavailable; retried next run"
+    );
+}
+
+#[tokio::test]
+async fn run_fails_transiently_when_every_write_fails_transiently() {
+    let personio = personio_with(vec![employee("1"), employee("2")]);
+    let reteach = FakeReteach::default();
+    for id in ["1", "2"] {
+        reteach
+            .write_faults
+            .lock()
+            .unwrap()
+            .insert(id.into(), WriteFault::Unavailable);
+    }
+    let error = run_employee_sync(&personio, &reteach, &full())
+        .await
+        .unwrap_err();
+    assert!(error.is_transient(), "{error}");
+    assert!(
+        error
+            .to_string()
+            .starts_with("could not write any user to reteach"),
+        "{error}"
     );
 }
 

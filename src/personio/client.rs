@@ -38,6 +38,8 @@ pub struct PersonioClient {
     pub(super) limiters: Limiters,
     pub(super) retry: RetryPolicy,
     pub(super) observer: Arc<dyn RequestObserver>,
+    /// Whole-request timeout of an upload (see [`super::upload::UPLOAD_TIMEOUT`]).
+    pub(super) upload_timeout: std::time::Duration,
     pub(super) v1_token: TokenCache,
     pub(super) v2_token: TokenCache,
 }
@@ -72,6 +74,11 @@ impl PersonioClient {
             limiters: Limiters::new(&config.limits),
             retry: config.retry,
             observer: config.observer,
+            upload_timeout: config
+                .tls
+                .timeout
+                .unwrap_or_default()
+                .max(super::upload::UPLOAD_TIMEOUT),
             v1_token: TokenCache::new(TokenKind::V1),
             v2_token: TokenCache::new(TokenKind::V2),
         })

@@ -19,6 +19,10 @@ const UPLOAD: &str = "POST /v1/company/documents";
 pub const MAX_TITLE_CHARS: usize = 255;
 /// Personio's file size limit (30 MB).
 pub const MAX_FILE_BYTES: u64 = 30 * 1024 * 1024;
+/// reqwest's timeout covers the whole request, and the body streams at the pace of the reteach
+/// download feeding it: a 30 MB certificate needs more than the 30 s of an API call (the reteach
+/// download allows the same).
+pub(super) const UPLOAD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
 
 impl PersonioClient {
     pub(super) async fn send_document(
@@ -35,7 +39,11 @@ impl PersonioClient {
                 &RetryPolicy::once(),
                 Some(&self.limiters.uploads),
                 || {
-                    let request = self.http.post(url.clone()).bearer_auth(&token.0);
+                    let request = self
+                        .http
+                        .post(url.clone())
+                        .timeout(self.upload_timeout)
+                        .bearer_auth(&token.0);
                     match form.take() {
                         Some(form) => request.multipart(form),
                         // Only reachable if the policy allowed a second attempt: send nothing.
@@ -61,8 +69,11 @@ impl PersonioClient {
             });
         }
         if status == StatusCode::UNAUTHORIZED {
-            // The stream is spent, so it cannot be re-sent here; the next attempt re-authenticates.
+            // The stream is spent, so it cannot be re-sent here; the next attempt uploads again.
+            // Re-authenticating now tells an expired token (transient) from revoked credentials,
+            // which must stop the sync as a configuration problem rather than look like an outage.
             self.invalidate(TokenKind::V1, &token).await;
+            self.token(TokenKind::V1).await?;
         }
         Err(upload_error(status.as_u16(), &body))
     }

@@ -145,4 +145,40 @@ mod tests {
         );
         assert_eq!(text, "email <redacted> already used by <redacted>");
     }
+
+    mod never_panics {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn reading_an_error_body_never_panics(
+                status in 100u16..600,
+                body in prop::collection::vec(any::<u8>(), 0..200),
+            ) {
+                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+                let _ = nest_message(status, &body);
+            }
+
+            #[test]
+            fn reading_a_nest_shaped_body_never_panics(
+                message in ".{0,40}",
+                parts in prop::collection::vec(".{0,20}", 0..4),
+            ) {
+                let body = serde_json::json!({"statusCode": 400, "message": parts, "error": message});
+                let _ = nest_message(StatusCode::BAD_REQUEST, body.to_string().as_bytes());
+            }
+
+            #[test]
+            fn scrubbing_never_panics_and_removes_the_submitted_values(
+                message in ".{0,60}",
+                // Upper case: a value can never be part of the lower-case replacement text.
+                value in "[A-Z0-9]{2,12}",
+            ) {
+                let text = format!("{message} {value} {message}");
+                let scrubbed = scrub(&text, &[value.as_str()]);
+                prop_assert!(!scrubbed.contains(&value));
+            }
+        }
+    }
 }

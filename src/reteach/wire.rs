@@ -130,4 +130,93 @@ mod tests {
         no_cert["certificate"] = Value::Null;
         assert_eq!(completion(&no_cert).unwrap().certificate_id, None);
     }
+
+    mod never_panics {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        /// Any JSON value, nested a few levels.
+        fn any_json() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::Bool),
+                any::<i64>().prop_map(Value::from),
+                any::<f64>().prop_map(Value::from),
+                ".{0,20}".prop_map(Value::String),
+                "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{1,3})?(Z|[+-][0-9]{2}:[0-9]{2})?"
+                    .prop_map(Value::String),
+            ];
+            leaf.prop_recursive(3, 32, 6, |inner| {
+                prop_oneof![
+                    proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                    proptest::collection::btree_map(field_name(), inner, 0..6)
+                        .prop_map(|map| Value::Object(map.into_iter().collect())),
+                ]
+            })
+        }
+
+        /// Mostly the field names the parsers look for, so the values reach them.
+        fn field_name() -> impl Strategy<Value = String> {
+            prop_oneof![
+                prop::sample::select(vec![
+                    "id",
+                    "externalId",
+                    "email",
+                    "firstName",
+                    "lastName",
+                    "position",
+                    "department",
+                    "location",
+                    "gender",
+                    "setActiveAt",
+                    "setInactiveAt",
+                    "status",
+                    "results",
+                    "resultCount",
+                    "completedAt",
+                    "customer",
+                    "course",
+                    "certificate",
+                    "url",
+                    "name",
+                ])
+                .prop_map(str::to_string),
+                "[a-zA-Z]{1,8}",
+            ]
+        }
+
+        proptest! {
+            #[test]
+            fn customer_and_page_parsing_never_panics(value in any_json()) {
+                let _ = customer(&value);
+                if let Some((items, _)) = page(&value) {
+                    for item in items {
+                        let _ = customer(item);
+                        let _ = completion(item);
+                    }
+                }
+            }
+
+            #[test]
+            fn completion_parsing_never_panics(
+                status in prop::sample::select(vec!["COMPLETED", "STARTED", ""]),
+                rest in any_json(),
+            ) {
+                let mut value = rest;
+                if let Value::Object(map) = &mut value {
+                    map.insert("status".into(), Value::String(status.into()));
+                }
+                let _ = completion(&value);
+            }
+
+            #[test]
+            fn parsing_a_whole_body_never_panics(body in ".{0,200}") {
+                if let Ok(value) = serde_json::from_str::<Value>(&body) {
+                    let _ = customer(&value);
+                    let _ = completion(&value);
+                    let _ = page(&value);
+                }
+            }
+        }
+    }
 }

@@ -1,10 +1,14 @@
-//! Harness for end-to-end tests against a real kube-apiserver started by `scripts/test.sh`.
+//! Harness for end-to-end tests against a real kube-apiserver started by `scripts/test.sh`;
+//! [`sims`] wires both simulators to the real clients and jobs for tests without Kubernetes.
 //!
 //! The script exports `RPO_E2E_KUBECONFIG` (and `HELM_BIN`). Without them the tests panic instead of
 //! skipping: a green run must mean the tests ran.
 
 // Each test binary uses a different subset of the helpers.
 #![allow(dead_code)]
+
+pub mod operator;
+pub mod sims;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -21,6 +25,9 @@ use kube::{Client, Config, Resource};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+/// The operator binary as a subprocess, with simulators and a tenant namespace.
+pub mod process;
 
 /// Environment variable holding the path of the test cluster's kubeconfig.
 pub const KUBECONFIG_ENV: &str = "RPO_E2E_KUBECONFIG";

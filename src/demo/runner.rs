@@ -1,0 +1,215 @@
+//! One demo pass: the real jobs with the real clients, then the status each resource would carry,
+//! computed with the controllers' own pure functions. Only the Kubernetes parts are left out: the
+//! status stays in memory and the ledger lives in a [`MemoryLedgerStore`].
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use tokio_util::sync::CancellationToken;
+
+use super::resources::DemoResources;
+use crate::api::{CertificateSyncStatus, EmployeeSyncStatus};
+use crate::controller::certificate::WAITING_FOR_EMPLOYEE_SYNC;
+use crate::controller::lifecycle::{chrono_duration, RunContext};
+use crate::controller::{certificate, employee};
+use crate::jobs::{
+    resolve_category, run_certificate_sync, run_employee_sync, CertificateJobInput,
+    CertificateJobOutcome, EmployeeJobInput, EmployeeJobOutcome, JobError, MemoryLedgerStore,
+};
+use crate::personio::PersonioClient;
+use crate::reteach::ReteachClient;
+use crate::sync::duration::{parse_duration_at_least, DurationError};
+
+/// The shortest interval the operator accepts (`spec.interval` minimum).
+const MINIMUM_INTERVAL: Duration = Duration::from_secs(60);
+/// `metadata.generation` of the freshly applied examples.
+const GENERATION: i64 = 1;
+
+/// Why a demo pass failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PassError {
+    /// A spec value of an example is invalid.
+    #[error("examples: spec.{field}: {source}")]
+    Duration {
+        /// The field.
+        field: &'static str,
+        /// What is wrong with it.
+        source: DurationError,
+    },
+    /// `spec.timeZone` is not an IANA zone.
+    #[error("examples: spec.timeZone {0:?} is not an IANA time zone")]
+    TimeZone(String),
+    /// The EmployeeSync run failed.
+    #[error("EmployeeSync failed: {0}")]
+    EmployeeSync(JobError),
+    /// The CertificateSync did not start because the EmployeeSync has not succeeded.
+    #[error("CertificateSync is {WAITING_FOR_EMPLOYEE_SYNC}")]
+    Waiting,
+    /// The CertificateSync run failed.
+    #[error("CertificateSync failed: {0}")]
+    CertificateSync(JobError),
+}
+
+/// What one pass did.
+#[derive(Clone, Debug)]
+pub struct PassOutcome {
+    /// The EmployeeSync job's outcome.
+    pub employees: EmployeeJobOutcome,
+    /// The CertificateSync job's outcome.
+    pub certificates: CertificateJobOutcome,
+    /// The resolved Personio document category.
+    pub category_id: i64,
+}
+
+/// Runs both syncs, keeping their status between passes as the API server would.
+pub struct Runner {
+    resources: DemoResources,
+    personio: PersonioClient,
+    reteach: ReteachClient,
+    tz: Tz,
+    employee_interval: Duration,
+    full_resync_interval: Duration,
+    certificate_interval: Duration,
+    ledger: MemoryLedgerStore,
+    /// `status` of the EmployeeSync after the latest pass.
+    pub employee_status: EmployeeSyncStatus,
+    /// `status` of the CertificateSync after the latest pass.
+    pub certificate_status: CertificateSyncStatus,
+}
+
+impl Runner {
+    /// Validates the spec values the controllers validate and keeps the clients for all passes
+    /// (the controller caches them per tenant too, so tokens survive between runs).
+    pub fn new(
+        resources: DemoResources,
+        personio: PersonioClient,
+        reteach: ReteachClient,
+    ) -> Result<Self, PassError> {
+        let duration = |field: &'static str, text: &str| {
+            parse_duration_at_least(text, MINIMUM_INTERVAL)
+                .map_err(|source| PassError::Duration { field, source })
+        };
+        let employee_spec = &resources.employee_sync.spec;
+        let employee_interval = duration("interval", &employee_spec.interval)?;
+        let full_resync_interval =
+            duration("fullResyncInterval", &employee_spec.full_resync_interval)?;
+        let certificate_interval = duration("interval", &resources.certificate_sync.spec.interval)?;
+        let tz = employee_spec
+            .time_zone
+            .parse::<Tz>()
+            .map_err(|_| PassError::TimeZone(employee_spec.time_zone.clone()))?;
+        Ok(Self {
+            resources,
+            personio,
+            reteach,
+            tz,
+            employee_interval,
+            full_resync_interval,
+            certificate_interval,
+            ledger: MemoryLedgerStore::default(),
+            employee_status: EmployeeSyncStatus::default(),
+            certificate_status: CertificateSyncStatus::default(),
+        })
+    }
+
+    /// The company time zone (`spec.timeZone` of the EmployeeSync).
+    pub fn time_zone(&self) -> Tz {
+        self.tz
+    }
+
+    /// The resources the passes run for.
+    pub fn resources(&self) -> &DemoResources {
+        &self.resources
+    }
+
+    /// One EmployeeSync run followed by one CertificateSync run, starting at `now`.
+    pub async fn pass(&mut self, now: DateTime<Utc>) -> Result<PassOutcome, PassError> {
+        let employees = self.employee_sync(now).await?;
+        let (certificates, category_id) = self.certificate_sync(Utc::now()).await?;
+        Ok(PassOutcome {
+            employees,
+            certificates,
+            category_id,
+        })
+    }
+
+    async fn employee_sync(&mut self, now: DateTime<Utc>) -> Result<EmployeeJobOutcome, PassError> {
+        let previous = &self.employee_status;
+        let cursor = previous
+            .cursor
+            .as_deref()
+            .and_then(|c| DateTime::parse_from_rfc3339(c).ok())
+            .map(|c| c.with_timezone(&Utc));
+        // The controller's rule: full on the first run and once per fullResyncInterval.
+        let full_due = previous
+            .last_full_sync_time
+            .is_none_or(|last| now - last >= chrono_duration(self.full_resync_interval));
+        let input = EmployeeJobInput {
+            now,
+            tz: self.tz,
+            dry_run: self.resources.employee_sync.spec.dry_run,
+            full: cursor.is_none() || full_due,
+            cursor,
+        };
+        let mut outcome = run_employee_sync(&self.personio, &self.reteach, &input)
+            .await
+            .map_err(PassError::EmployeeSync)?;
+        outcome.summary.finished_at = Some(Utc::now());
+        let run = run_context(now);
+        employee::status_after_success(
+            &mut self.employee_status,
+            &run,
+            self.employee_interval,
+            &outcome,
+        );
+        Ok(outcome)
+    }
+
+    async fn certificate_sync(
+        &mut self,
+        now: DateTime<Utc>,
+    ) -> Result<(CertificateJobOutcome, i64), PassError> {
+        // The controller's precondition: the referenced EmployeeSync has succeeded once.
+        if self.employee_status.last_successful_sync_time.is_none() {
+            return Err(PassError::Waiting);
+        }
+        let spec = &self.resources.certificate_sync.spec;
+        let category_id = resolve_category(&self.personio, &spec.document_category)
+            .await
+            .map_err(PassError::CertificateSync)?;
+        let input = CertificateJobInput {
+            now,
+            tz: self.tz,
+            dry_run: spec.dry_run,
+            category_id,
+            title_template: spec.title.clone(),
+            overlap: CertificateJobInput::default_overlap(),
+            ledger: self.certificate_status.ledger.clone(),
+            store: &self.ledger,
+            cancel: CancellationToken::new(),
+        };
+        let mut outcome = run_certificate_sync(&self.personio, &self.reteach, &input)
+            .await
+            .map_err(PassError::CertificateSync)?;
+        outcome.summary.finished_at = Some(Utc::now());
+        let run = run_context(now);
+        certificate::status_after_success(
+            &mut self.certificate_status,
+            &run,
+            self.certificate_interval,
+            &outcome,
+            category_id,
+        );
+        Ok((outcome, category_id))
+    }
+}
+
+/// What the reconciler would know about a freshly applied example.
+fn run_context(now: DateTime<Utc>) -> RunContext {
+    RunContext {
+        now,
+        generation: Some(GENERATION),
+        requested_at: None,
+    }
+}
