@@ -15,7 +15,7 @@ use super::context::Context;
 use super::employee::{naming_secrets, upstream_clients};
 use super::events::publish;
 use super::failure::RunFailure;
-use super::lifecycle::{read_fresh, RunContext};
+use super::lifecycle::{due_run, DueRun, RunContext};
 use super::metrics::ResourceLabels;
 use super::schedule::DueReason;
 use super::status::{apply_raw, apply_status, LEDGER_FIELD_MANAGER};
@@ -61,21 +61,16 @@ pub async fn reconcile(
 ) -> Result<Action, ReconcileError> {
     let namespace = sync.namespace().unwrap_or_default();
     let name = sync.name_any();
-    let cached = RunContext::of(sync.as_ref(), ctx.clock.now());
-    let cached_status = sync.status.clone().unwrap_or_default();
     let waiting = Some(WAITING_FOR_EMPLOYEE_SYNC);
-    if let Err(action) = cached.decide(&cached_status, sync.spec.suspend, waiting) {
-        return Ok(action);
-    }
     // Fresh, not cached: the ledger and uploadedTotal of a run must build on the latest ones.
     let api: Api<CertificateSync> = Api::namespaced(ctx.client.clone(), &namespace);
-    let Some(sync) = read_fresh(&api, &name).await? else {
-        return Ok(Action::await_change());
-    };
-    let run = RunContext::of(&sync, ctx.clock.now());
-    let previous = sync.status.clone().unwrap_or_default();
-    let reason = match run.decide(&previous, sync.spec.suspend, waiting) {
-        Ok(reason) => reason,
+    let DueRun {
+        object: sync,
+        run,
+        previous,
+        reason,
+    } = match due_run(sync.as_ref(), &api, ctx.clock.as_ref(), waiting).await? {
+        Ok(due) => due,
         Err(action) => return Ok(action),
     };
     let labels = ResourceLabels {

@@ -12,7 +12,7 @@ use super::context::Context;
 use super::credentials::SecretReader;
 use super::events::publish;
 use super::failure::RunFailure;
-use super::lifecycle::{chrono_duration, read_fresh, RunContext};
+use super::lifecycle::{chrono_duration, due_run, DueRun, RunContext};
 use super::metrics::ResourceLabels;
 use super::schedule::DueReason;
 use super::status::apply_status;
@@ -110,19 +110,14 @@ pub async fn reconcile(
 ) -> Result<Action, ReconcileError> {
     let namespace = sync.namespace().unwrap_or_default();
     let name = sync.name_any();
-    let cached = RunContext::of(sync.as_ref(), ctx.clock.now());
-    let cached_status = sync.status.clone().unwrap_or_default();
-    if let Err(action) = cached.decide(&cached_status, sync.spec.suspend, None) {
-        return Ok(action);
-    }
     let api: Api<EmployeeSync> = Api::namespaced(ctx.client.clone(), &namespace);
-    let Some(sync) = read_fresh(&api, &name).await? else {
-        return Ok(Action::await_change());
-    };
-    let run = RunContext::of(&sync, ctx.clock.now());
-    let previous = sync.status.clone().unwrap_or_default();
-    let reason = match run.decide(&previous, sync.spec.suspend, None) {
-        Ok(reason) => reason,
+    let DueRun {
+        object: sync,
+        run,
+        previous,
+        reason,
+    } = match due_run(sync.as_ref(), &api, ctx.clock.as_ref(), None).await? {
+        Ok(due) => due,
         Err(action) => return Ok(action),
     };
     let labels = ResourceLabels {

@@ -11,7 +11,11 @@ use serde::de::DeserializeOwned;
 use super::conditions::{conditions_for, is_blocked, Health};
 use super::failure::RunFailure;
 use super::schedule::{failure_backoff, schedule, with_jitter, DueReason, Schedule, ScheduleInput};
-use crate::api::{CertificateSyncStatus, Condition, EmployeeSyncStatus, REQUESTED_AT_ANNOTATION};
+use crate::api::{
+    CertificateSync, CertificateSyncStatus, Condition, EmployeeSync, EmployeeSyncStatus,
+    REQUESTED_AT_ANNOTATION,
+};
+use crate::clock::Clock;
 
 /// The status fields every kind has.
 pub trait CommonStatus {
@@ -207,18 +211,77 @@ impl RunContext {
     }
 }
 
-/// The object as the apiserver has it now (`None` once deleted).
+/// What the due check needs to know about a custom resource of this operator.
+pub trait Scheduled:
+    Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug
+{
+    /// The status type of the kind.
+    type Status: CommonStatus + Clone + Default;
+    /// `spec.suspend`.
+    fn suspended(&self) -> bool;
+    /// The current status, if any.
+    fn current_status(&self) -> Option<&Self::Status>;
+}
+
+impl Scheduled for EmployeeSync {
+    type Status = EmployeeSyncStatus;
+    fn suspended(&self) -> bool {
+        self.spec.suspend
+    }
+    fn current_status(&self) -> Option<&EmployeeSyncStatus> {
+        self.status.as_ref()
+    }
+}
+
+impl Scheduled for CertificateSync {
+    type Status = CertificateSyncStatus;
+    fn suspended(&self) -> bool {
+        self.spec.suspend
+    }
+    fn current_status(&self) -> Option<&CertificateSyncStatus> {
+        self.status.as_ref()
+    }
+}
+
+/// A run that is due: the object as the apiserver has it now, its status before the run, and why.
+pub struct DueRun<K: Scheduled> {
+    pub object: K,
+    pub run: RunContext,
+    pub previous: K::Status,
+    pub reason: DueReason,
+}
+
+/// Decides whether a run is due; `Err` is what to do instead (requeue, wait for a change).
 ///
 /// kube-runtime hands the reconciler the object from its watch cache, which can lag behind the
 /// reconciler's own last status write (the trigger was an earlier write of the same run, e.g.
 /// `Reconciling`). Deciding on that copy starts a finished run again, and a run built on that
 /// copy's status would overwrite newer counters and ledger. So the cached copy only tells whether
-/// to look closer; a run is decided and built on this fresh read.
-pub async fn read_fresh<K>(api: &Api<K>, name: &str) -> Result<Option<K>, kube::Error>
-where
-    K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
-{
-    api.get_opt(name).await
+/// to look closer; a run is decided and built on a fresh read.
+pub async fn due_run<K: Scheduled>(
+    cached: &K,
+    api: &Api<K>,
+    clock: &dyn Clock,
+    waiting_reason: Option<&str>,
+) -> Result<Result<DueRun<K>, Action>, kube::Error> {
+    let cached_status = cached.current_status().cloned().unwrap_or_default();
+    let glance = RunContext::of(cached, clock.now());
+    if let Err(action) = glance.decide(&cached_status, cached.suspended(), waiting_reason) {
+        return Ok(Err(action));
+    }
+    let Some(object) = api.get_opt(&cached.name_any()).await? else {
+        return Ok(Err(Action::await_change()));
+    };
+    let run = RunContext::of(&object, clock.now());
+    let previous = object.current_status().cloned().unwrap_or_default();
+    Ok(run
+        .decide(&previous, object.suspended(), waiting_reason)
+        .map(|reason| DueRun {
+            object,
+            run,
+            previous,
+            reason,
+        }))
 }
 
 /// `std` → `chrono` duration, saturating.
