@@ -8,7 +8,7 @@ use std::time::Duration;
 use axum::http::HeaderMap;
 use axum::routing::get;
 use chrono::{DateTime, TimeZone, Utc};
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use reteach_personio_operator::clock::ManualClock;
 use reteach_personio_operator::reteach::{ReteachApi, ReteachClient, ReteachConfig, ReteachError};
 use reteach_personio_operator::sim::reteach::{ReteachSim, SimCustomer};
@@ -410,6 +410,7 @@ async fn completions_since_a_date_across_pages() {
     let completions = env
         .client()
         .completed_participations(Some(since))
+        .try_collect::<Vec<_>>()
         .await
         .unwrap();
     assert_eq!(completions.len(), 261);
@@ -437,7 +438,12 @@ async fn completions_since_a_date_across_pages() {
     assert!(query.contains("status=COMPLETED"), "{query}");
     assert!(query.contains("completedAtSince="), "{query}");
 
-    let all = env.client().completed_participations(None).await.unwrap();
+    let all = env
+        .client()
+        .completed_participations(None)
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap();
     assert_eq!(all.len(), 266);
 }
 
@@ -760,7 +766,11 @@ async fn malformed_json_is_malformed() {
         Fault::MalformedJson,
         1,
     ));
-    let error = client.completed_participations(None).await.unwrap_err();
+    let error = client
+        .completed_participations(None)
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap_err();
     assert!(matches!(error, ReteachError::Malformed { .. }), "{error:?}");
 }
 

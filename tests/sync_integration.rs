@@ -6,6 +6,7 @@ mod support;
 use chrono::{Duration, NaiveDate};
 use reteach_personio_operator::clock::Clock;
 use reteach_personio_operator::sim::reteach::SimCustomer;
+use reteach_personio_operator::sync::certificate_marker;
 use reteach_personio_operator::sync::lock_window::start_of_day;
 
 use support::sims::{date, employee, Sims, CATEGORY, TZ};
@@ -275,6 +276,51 @@ async fn backfill_of_one_certificate_uploads_it_once() {
 #[tokio::test]
 async fn backfill_of_500_certificates_uploads_each_once() {
     backfills(500).await;
+}
+
+#[tokio::test]
+async fn backfill_in_small_passes_uploads_in_completion_order_whatever_the_listing_order() {
+    // reteach lists in no documented order; the simulator lists in creation order, so completion
+    // times are scrambled against it. Passes of 64 over 600 completions cross the 250-item page
+    // boundaries many times.
+    let sims = Sims::start().await;
+    sims.batch_size
+        .store(64, std::sync::atomic::Ordering::Relaxed);
+    let employees = sims.add_employees(600);
+    sims.sync_employees().await;
+    let start = sims.clock.now() - Duration::days(30);
+    let mut completed_at = std::collections::HashMap::new();
+    for (i, id) in employees.iter().enumerate() {
+        let at = start + Duration::minutes(((i * 7919) % 600 / 2) as i64);
+        let seeded = sims
+            .reteach
+            .add_completion(&id.to_string(), "Safety Basics", at, true)
+            .expect("customer synced");
+        completed_at.insert(certificate_marker(&seeded.certificate_id), at);
+    }
+
+    let outcome = sims.sync_certificates().await;
+    assert_eq!(
+        (outcome.summary.found, outcome.summary.uploaded),
+        (600, 600)
+    );
+    let order: Vec<_> = sims
+        .personio
+        .documents()
+        .iter()
+        .map(|d| completed_at[d.comment.as_deref().expect("marker")])
+        .collect();
+    assert_eq!(order.len(), 600);
+    assert!(
+        order.windows(2).all(|w| w[0] <= w[1]),
+        "uploaded in completion order"
+    );
+    assert_eq!(outcome.ledger.cursor, order.last().copied());
+
+    sims.clock.advance(Duration::minutes(30));
+    let again = sims.sync_certificates().await;
+    assert_eq!(again.summary.uploaded, 0, "{again:?}");
+    assert_eq!(sims.personio.documents().len(), 600);
 }
 
 #[tokio::test]

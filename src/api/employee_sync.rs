@@ -112,6 +112,11 @@ pub struct EmployeeSyncStatus {
     /// With `dryRun`: a sample of the planned actions (at most 50; ids only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub planned_actions: Vec<PlannedAction>,
+    /// Users in the reteach academy at the latest run that listed them all. Incremental runs use
+    /// it to choose the cheaper way to find the changed employees' users: one lookup each, or
+    /// listing every user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reteach_users: Option<i64>,
 }
 
 /// Counters of one EmployeeSync run.

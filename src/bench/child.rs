@@ -3,7 +3,6 @@
 //! setup stay in the parent. The parent writes a [`ChildRequest`] as JSON to the child's stdin;
 //! the child answers with one [`ChildResult`] line on stdout.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Instant;
@@ -16,12 +15,12 @@ use tokio_util::sync::CancellationToken;
 
 use super::clients::{self, Limits};
 use super::memory::Memory;
+use super::tally::RequestTally;
 use crate::api::CertificateLedgerStatus;
 use crate::jobs::{
     run_certificate_sync, run_employee_sync, CertificateJobInput, EmployeeJobInput,
     MemoryLedgerStore,
 };
-use crate::upstream::RequestLog;
 
 /// Marks the result line on the child's stdout.
 const RESULT_PREFIX: &str = "BENCH-RESULT ";
@@ -51,6 +50,9 @@ pub enum ChildTask {
         cursor: Option<DateTime<Utc>>,
         /// Compare every employee.
         full: bool,
+        /// `status.reteachUsers` after the previous run (`None` = never listed).
+        #[serde(default)]
+        reteach_users: Option<u64>,
     },
     /// One CertificateSync run from an empty ledger (the backfill).
     Certificates {
@@ -138,7 +140,7 @@ pub async fn serve_child() -> anyhow::Result<()> {
 
 /// Runs the task in this process and measures it.
 pub async fn execute(request: &ChildRequest) -> ChildResult {
-    let log = RequestLog::default();
+    let log = RequestTally::default();
     let limits = Limits::scaled(request.time_scale);
     let started = Instant::now();
     let (summary, error) = match run_task(&request.task, limits, &log).await {
@@ -146,33 +148,19 @@ pub async fn execute(request: &ChildRequest) -> ChildResult {
         Err(error) => (serde_json::Value::Null, Some(format!("{error:#}"))),
     };
     let wall_secs = started.elapsed().as_secs_f64();
-    let records = log.records();
-    let mut counts: BTreeMap<(&str, &str), (usize, usize)> = BTreeMap::new();
-    for (order, record) in records.iter().enumerate() {
-        counts
-            .entry((record.api, record.endpoint))
-            .or_insert((order, 0))
-            .1 += 1;
-    }
-    let mut requests: Vec<(usize, EndpointCount)> = counts
-        .into_iter()
-        .map(|((api, endpoint), (order, count))| {
-            (
-                order,
-                EndpointCount {
-                    api: api.to_string(),
-                    endpoint: endpoint.to_string(),
-                    count,
-                },
-            )
-        })
-        .collect();
-    requests.sort_by_key(|(order, _)| *order);
     ChildResult {
         wall_secs,
         memory: Memory::read(),
-        requests: requests.into_iter().map(|(_, count)| count).collect(),
-        too_many_requests: records.iter().filter(|r| r.status == 429).count(),
+        requests: log
+            .endpoints()
+            .into_iter()
+            .map(|tally| EndpointCount {
+                api: tally.api.to_string(),
+                endpoint: tally.endpoint.to_string(),
+                count: tally.count,
+            })
+            .collect(),
+        too_many_requests: log.too_many_requests(),
         summary,
         error,
     }
@@ -181,7 +169,7 @@ pub async fn execute(request: &ChildRequest) -> ChildResult {
 async fn run_task(
     task: &ChildTask,
     limits: Limits,
-    log: &RequestLog,
+    log: &RequestTally,
 ) -> anyhow::Result<serde_json::Value> {
     match task {
         ChildTask::Employees {
@@ -189,8 +177,17 @@ async fn run_task(
             now,
             cursor,
             full,
+            reteach_users,
         } => {
-            let outcome = employee_run(upstream, limits, log, *now, *cursor, *full).await?;
+            let outcome = employee_run(
+                upstream,
+                limits,
+                log,
+                *now,
+                (*cursor, *reteach_users),
+                *full,
+            )
+            .await?;
             Ok(serde_json::to_value(&outcome.summary)?)
         }
         ChildTask::Certificates {
@@ -217,6 +214,7 @@ async fn run_task(
                 ledger: CertificateLedgerStatus::default(),
                 store: &store,
                 cancel: CancellationToken::new(),
+                batch_size: crate::sync::candidate_batch::DEFAULT_BATCH_SIZE,
             };
             let outcome = run_certificate_sync(&personio, &reteach, &input).await?;
             Ok(serde_json::to_value(&outcome.summary)?)
@@ -232,6 +230,7 @@ async fn run_task(
                     dry_run: false,
                     full: true,
                     cursor: None,
+                    reteach_users: None,
                 };
                 let outcome = run_employee_sync(&personio, &reteach, &input).await?;
                 held.push((personio, reteach, outcome));
@@ -252,9 +251,9 @@ async fn run_task(
 pub async fn employee_run(
     upstream: &Upstream,
     limits: Limits,
-    log: &RequestLog,
+    log: &RequestTally,
     now: DateTime<Utc>,
-    cursor: Option<DateTime<Utc>>,
+    (cursor, reteach_users): (Option<DateTime<Utc>>, Option<u64>),
     full: bool,
 ) -> anyhow::Result<crate::jobs::EmployeeJobOutcome> {
     let personio = clients::personio(&upstream.personio_url, limits, log)?;
@@ -265,6 +264,7 @@ pub async fn employee_run(
         dry_run: false,
         full,
         cursor,
+        reteach_users,
     };
     Ok(run_employee_sync(&personio, &reteach, &input).await?)
 }

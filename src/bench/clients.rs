@@ -4,11 +4,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::tally::RequestTally;
 use crate::personio::{PersonioClient, PersonioConfig, PersonioError, PersonioRateLimits};
 use crate::reteach::{ReteachClient, ReteachConfig, ReteachError, DEFAULT_REQUESTS_PER_SECOND};
 use crate::sim::personio::PersonioSimConfig;
 use crate::sim::reteach::SimCredentials;
-use crate::upstream::{RequestLog, RetryPolicy, TlsOptions};
+use crate::upstream::{RetryPolicy, TlsOptions};
 
 /// Per-request timeout of the benchmark clients (generous: waits in the limiter do not count).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
@@ -63,7 +64,7 @@ fn tls() -> TlsOptions {
 pub fn personio(
     base_url: &str,
     limits: Limits,
-    log: &RequestLog,
+    log: &RequestTally,
 ) -> Result<PersonioClient, PersonioError> {
     let sim = PersonioSimConfig::default();
     let mut config = PersonioConfig::new(base_url, sim.client_id, sim.client_secret);
@@ -78,7 +79,7 @@ pub fn personio(
 pub fn reteach(
     base_url: &str,
     limits: Limits,
-    log: &RequestLog,
+    log: &RequestTally,
 ) -> Result<ReteachClient, ReteachError> {
     let sim = SimCredentials::default();
     let mut config =

@@ -5,7 +5,7 @@
 //! is that of the sync code and its clients alone. Every run uses the real
 //! [`crate::jobs::run_employee_sync`] / [`crate::jobs::run_certificate_sync`], the real clients
 //! with their rate limits (scaled by `--time-scale`, like the simulators' buckets) and a
-//! [`crate::upstream::RequestLog`] that counts requests by endpoint. See `BENCHMARKS.md`.
+//! [`tally::RequestTally`] that counts requests by endpoint in constant memory. See `BENCHMARKS.md`.
 
 pub mod child;
 pub mod clients;
@@ -13,6 +13,7 @@ pub mod figures;
 pub mod memory;
 pub mod report;
 pub mod scenarios;
+pub mod tally;
 pub mod tenant;
 
 use std::time::Duration;

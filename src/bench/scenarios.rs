@@ -10,10 +10,10 @@ use super::child::{self, ChildRequest, ChildResult, ChildTask};
 use super::clients::Limits;
 use super::figures::{self, Bound, Target};
 use super::memory::mib;
+use super::tally::RequestTally;
 use super::tenant::Tenant;
 use super::Scenario;
 use crate::sim::reteach::SimCustomer;
-use crate::upstream::RequestLog;
 
 /// Seed of the generated companies (reproducible runs).
 const SEED: u64 = 8;
@@ -159,9 +159,9 @@ async fn setup_run(
     let outcome = child::employee_run(
         &tenant.upstream,
         Limits::setup(settings.time_scale),
-        &RequestLog::default(),
+        &RequestTally::default(),
         now,
-        cursor,
+        (cursor, Some(tenant.reteach_users())),
         cursor.is_none(),
     )
     .await;
@@ -215,6 +215,7 @@ async fn employee_chain(settings: &Settings, exe: &Path) -> anyhow::Result<Vec<S
             now,
             cursor: None,
             full: true,
+            reteach_users: None,
         };
         let result = measure(&[&tenant], settings, exe, task).await?;
         let created = tenant.reteach.customers().len();
@@ -255,6 +256,8 @@ async fn employee_chain(settings: &Settings, exe: &Path) -> anyhow::Result<Vec<S
             now,
             cursor: Some(cursor),
             full: false,
+            // What status.reteachUsers holds after the previous (full) run.
+            reteach_users: Some(tenant.reteach_users()),
         };
         let result = measure(&[&tenant], settings, exe, task).await?;
         let total = result.total_requests();
@@ -286,6 +289,8 @@ async fn employee_chain(settings: &Settings, exe: &Path) -> anyhow::Result<Vec<S
             now,
             cursor: Some(cursor),
             full: false,
+            // What status.reteachUsers holds after the previous (full) run.
+            reteach_users: Some(tenant.reteach_users()),
         };
         let result = measure(&[&tenant], settings, exe, task).await?;
         let customers = tenant.reteach.customers().len();
@@ -322,6 +327,7 @@ async fn employee_chain(settings: &Settings, exe: &Path) -> anyhow::Result<Vec<S
             now,
             cursor: Some(cursor),
             full: true,
+            reteach_users: Some(tenant.reteach_users()),
         };
         let result = measure(&[&tenant], settings, exe, task).await?;
         let minimum =

@@ -80,6 +80,12 @@ impl Tenant {
         self.clock.now()
     }
 
+    /// Users in the reteach simulator: what `status.reteachUsers` holds after a run that listed
+    /// them all.
+    pub fn reteach_users(&self) -> u64 {
+        u64::try_from(self.reteach.customers().len()).unwrap_or(u64::MAX)
+    }
+
     /// Now on the tenant's clock.
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()

@@ -202,6 +202,7 @@ async fn execute(
         ledger: previous.ledger.clone(),
         store: &store,
         cancel: ctx.shutdown.clone(),
+        batch_size: crate::sync::candidate_batch::DEFAULT_BATCH_SIZE,
     };
     match run_certificate_sync(personio.as_ref(), reteach.as_ref(), &input).await {
         Ok(outcome) => Ok((outcome, category_id)),

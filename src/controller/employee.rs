@@ -227,6 +227,9 @@ async fn execute(
         dry_run: sync.spec.dry_run,
         full,
         cursor,
+        reteach_users: previous
+            .reteach_users
+            .and_then(|users| u64::try_from(users).ok()),
     };
     run_employee_sync(personio.as_ref(), reteach.as_ref(), &input)
         .await
@@ -259,6 +262,9 @@ pub fn status_after_success(
     }
     if !summary.dry_run {
         status.cursor = job.next_cursor.map(|c| c.to_rfc3339());
+    }
+    if let Some(users) = job.reteach_users {
+        status.reteach_users = i64::try_from(users).ok();
     }
     status.failures = job
         .failures

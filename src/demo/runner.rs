@@ -151,6 +151,9 @@ impl Runner {
             dry_run: self.resources.employee_sync.spec.dry_run,
             full: cursor.is_none() || full_due,
             cursor,
+            reteach_users: previous
+                .reteach_users
+                .and_then(|users| u64::try_from(users).ok()),
         };
         let mut outcome = run_employee_sync(&self.personio, &self.reteach, &input)
             .await
@@ -188,6 +191,7 @@ impl Runner {
             ledger: self.certificate_status.ledger.clone(),
             store: &self.ledger,
             cancel: CancellationToken::new(),
+            batch_size: crate::sync::candidate_batch::DEFAULT_BATCH_SIZE,
         };
         let mut outcome = run_certificate_sync(&self.personio, &self.reteach, &input)
             .await

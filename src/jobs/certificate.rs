@@ -5,12 +5,18 @@
 //! through the [`LedgerStore`] before each upload and, on the next run, looks for the marker of an
 //! unconfirmed upload in Personio before uploading anything else. The cursor only passes
 //! certificates that are uploaded or recorded in `pending`.
+//!
+//! reteach lists completions in no documented order, so the run walks the listing in passes of
+//! at most `batch_size` completions (`sync::candidate_batch`): memory stays flat however many
+//! certificates a backfill has.
 
+use std::collections::HashSet;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
+use futures::TryStreamExt;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{
@@ -19,10 +25,11 @@ use crate::api::{
 };
 use crate::personio::{DocumentUpload, PersonioApi, PersonioError};
 use crate::reteach::{ReteachApi, ReteachError};
+use crate::sync::candidate_batch::{sort_candidates, CandidateBatch, ProcessingKey};
 use crate::sync::certificate_plan::{
-    advance_cursor, certificate_file_name, certificate_marker, completion_date, dedupe_candidates,
-    document_title, has_marker, is_recent, listing_since, prune_recent, record_uploaded,
-    remove_pending, sort_candidates, upsert_pending, PendingReason, DEFAULT_OVERLAP_MINUTES,
+    advance_cursor, certificate_file_name, certificate_marker, completion_date, document_title,
+    has_marker, is_recent, listing_since, prune_recent, record_uploaded, remove_pending,
+    upsert_pending, PendingReason, DEFAULT_OVERLAP_MINUTES,
 };
 use crate::sync::Completion;
 
@@ -95,6 +102,9 @@ pub struct CertificateJobInput<'a> {
     pub store: &'a dyn LedgerStore,
     /// Checked between certificates; a cancelled run saves its progress and returns.
     pub cancel: CancellationToken,
+    /// Most completions one pass over the reteach listing holds in memory
+    /// ([`DEFAULT_BATCH_SIZE`](crate::sync::candidate_batch::DEFAULT_BATCH_SIZE)).
+    pub batch_size: usize,
 }
 
 impl CertificateJobInput<'_> {
@@ -167,6 +177,13 @@ struct Run<'a> {
     uploaded_total_delta: i64,
 }
 
+/// Whether the run goes on after a group of candidates.
+#[derive(PartialEq, Eq)]
+enum Flow {
+    Continue,
+    Stop,
+}
+
 /// How handling one candidate ended.
 enum Handled {
     /// Done (uploaded or recorded as pending): the cursor may pass it.
@@ -211,11 +228,42 @@ impl Run<'_> {
     /// Steps 1–5 of the algorithm (see the module docs and DESIGN §4).
     async fn execute(&mut self) -> Result<(), JobError> {
         self.settle_in_flight().await?;
-        let candidates = self.candidates().await?;
-        self.summary.found = i64::try_from(candidates.len()).unwrap_or(i64::MAX);
+        let pending = self.reread_pending().await?;
+        let pending_found = pending.len();
+        self.summary.found = count(pending_found);
+        if self.handle_in_order(pending).await? == Flow::Continue {
+            // Listed completions handled by earlier passes of this run.
+            let mut handled = 0usize;
+            let mut after = None;
+            loop {
+                let batch = match self.next_batch(after.clone()).await {
+                    Ok(batch) => batch,
+                    Err(error) => {
+                        // Earlier passes may have uploaded: save how far they got.
+                        self.persist().await?;
+                        return Err(error);
+                    }
+                };
+                self.summary.found = count(pending_found + handled + batch.eligible());
+                let more = batch.is_truncated();
+                let candidates = batch.into_sorted();
+                handled += candidates.len();
+                after = candidates.last().map(ProcessingKey::of).or(after);
+                if self.handle_in_order(candidates).await? == Flow::Stop || !more {
+                    break;
+                }
+            }
+        }
+        prune_recent(&mut self.ledger, self.input.overlap);
+        self.ledger.in_flight = None;
+        self.persist().await
+    }
+
+    /// Step 3 for each candidate in order, moving the cursor over every handled one.
+    async fn handle_in_order(&mut self, candidates: Vec<Completion>) -> Result<Flow, JobError> {
         for candidate in &candidates {
             if self.input.cancel.is_cancelled() {
-                break;
+                return Ok(Flow::Stop);
             }
             match self.handle(candidate).await? {
                 Handled::Done => {
@@ -230,13 +278,11 @@ impl Run<'_> {
                         None,
                         "too many pending certificates; the rest waits for the next run",
                     );
-                    break;
+                    return Ok(Flow::Stop);
                 }
             }
         }
-        prune_recent(&mut self.ledger, self.input.overlap);
-        self.ledger.in_flight = None;
-        self.persist().await
+        Ok(Flow::Continue)
     }
 
     fn into_outcome(self) -> CertificateJobOutcome {
@@ -305,21 +351,23 @@ impl Run<'_> {
         self.persist().await
     }
 
-    /// Step 2: new completions since the cursor (minus overlap) plus the pending ones re-read,
-    /// without duplicates and without recent uploads, in processing order.
-    async fn candidates(&mut self) -> Result<Vec<Completion>, JobError> {
-        let since = listing_since(&self.ledger, self.input.overlap);
-        let mut candidates =
-            self.reteach
-                .completed_participations(since)
-                .await
-                .map_err(|source| JobError::Reteach {
-                    action: "could not list completed courses in reteach",
-                    source,
-                })?;
+    /// Step 2a: the pending certificates re-read (at most `MAX_PENDING`), without recent uploads,
+    /// in processing order. Gone participations leave `pending` with a failure entry.
+    async fn reread_pending(&mut self) -> Result<Vec<Completion>, JobError> {
+        let mut candidates = Vec::with_capacity(self.ledger.pending.len());
         for pending in self.ledger.pending.clone() {
             match self.reteach.participation(&pending.participation_id).await {
-                Ok(Some(completion)) => candidates.push(completion),
+                Ok(Some(completion)) => {
+                    let uploaded = completion
+                        .certificate_id
+                        .as_deref()
+                        .is_some_and(|id| is_recent(&self.ledger, id));
+                    if uploaded {
+                        remove_pending(&mut self.ledger, &pending.participation_id);
+                    } else {
+                        candidates.push(completion);
+                    }
+                }
                 Ok(None) | Err(ReteachError::NotFound { .. }) => {
                     remove_pending(&mut self.ledger, &pending.participation_id);
                     self.summary.failed += 1;
@@ -337,22 +385,50 @@ impl Run<'_> {
                 }
             }
         }
-        let mut candidates = dedupe_candidates(candidates);
-        let already: Vec<String> = candidates
-            .iter()
-            .filter(|c| {
-                c.certificate_id
-                    .as_deref()
-                    .is_some_and(|id| is_recent(&self.ledger, id))
-            })
-            .map(|c| c.participation_id.clone())
-            .collect();
-        for participation_id in &already {
-            remove_pending(&mut self.ledger, participation_id);
-        }
-        candidates.retain(|c| !already.contains(&c.participation_id));
         sort_candidates(&mut candidates);
         Ok(candidates)
+    }
+
+    /// Step 2b: one pass over the completions listed since the cursor (minus overlap), keeping
+    /// the earliest `batch_size` not handled yet: not after `after` (earlier passes), not in
+    /// `pending` (re-read above, or pended by an earlier pass) and not uploaded recently.
+    async fn next_batch(
+        &mut self,
+        after: Option<ProcessingKey>,
+    ) -> Result<CandidateBatch, JobError> {
+        let since = listing_since(&self.ledger, self.input.overlap);
+        let pending: HashSet<&str> = self
+            .ledger
+            .pending
+            .iter()
+            .map(|p| p.participation_id.as_str())
+            .collect();
+        let recent: HashSet<&str> = self
+            .ledger
+            .recent
+            .iter()
+            .map(|r| r.certificate_id.as_str())
+            .collect();
+        let mut batch = CandidateBatch::new(self.input.batch_size, after);
+        let mut listing = self.reteach.completed_participations(since);
+        let listed = async {
+            while let Some(completion) = listing.try_next().await? {
+                let handled = pending.contains(completion.participation_id.as_str())
+                    || completion
+                        .certificate_id
+                        .as_deref()
+                        .is_some_and(|id| recent.contains(id));
+                if !handled {
+                    batch.offer(completion);
+                }
+            }
+            Ok(())
+        };
+        listed.await.map_err(|source| JobError::Reteach {
+            action: "could not list completed courses in reteach",
+            source,
+        })?;
+        Ok(batch)
     }
 
     fn pend(&mut self, completion: &Completion, reason: PendingReason) -> Handled {
@@ -541,6 +617,10 @@ impl Run<'_> {
     }
 }
 
+fn count(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
 /// Why reteach refused a certificate download. Fixed sentences only: the download carries no
 /// submitted values, but reteach's own message is not copied into status either.
 fn download_refusal_reason(error: &ReteachError) -> &'static str {
@@ -561,3 +641,7 @@ fn download_refusal_reason(error: &ReteachError) -> &'static str {
 #[cfg(test)]
 #[path = "certificate_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "certificate_batch_tests.rs"]
+mod batch_tests;

@@ -11,7 +11,7 @@ use crate::sync::DocumentCategory;
 
 const CATEGORY: i64 = 7;
 
-fn at(text: &str) -> DateTime<Utc> {
+pub(super) fn at(text: &str) -> DateTime<Utc> {
     text.parse().unwrap()
 }
 
@@ -19,7 +19,7 @@ fn now() -> DateTime<Utc> {
     at("2026-11-26T09:00:00Z")
 }
 
-fn completion(id: &str, employee: Option<&str>, completed_at: &str) -> Completion {
+pub(super) fn completion(id: &str, employee: Option<&str>, completed_at: &str) -> Completion {
     Completion {
         participation_id: format!("p-{id}"),
         certificate_id: Some(id.into()),
@@ -31,13 +31,13 @@ fn completion(id: &str, employee: Option<&str>, completed_at: &str) -> Completio
     }
 }
 
-fn reteach_with(completions: Vec<Completion>) -> FakeReteach {
+pub(super) fn reteach_with(completions: Vec<Completion>) -> FakeReteach {
     let reteach = FakeReteach::default();
     *reteach.completions.lock().unwrap() = completions;
     reteach
 }
 
-fn input<'a>(
+pub(super) fn input<'a>(
     ledger: CertificateLedgerStatus,
     store: &'a dyn LedgerStore,
 ) -> CertificateJobInput<'a> {
@@ -51,6 +51,7 @@ fn input<'a>(
         ledger,
         store,
         cancel: CancellationToken::new(),
+        batch_size: crate::sync::candidate_batch::DEFAULT_BATCH_SIZE,
     }
 }
 

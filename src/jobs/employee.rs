@@ -26,8 +26,11 @@ use super::failures::FailureLog;
 /// Overlap subtracted from the cursor so that changes saved while the previous run read the list
 /// (and small clock differences to Personio) are not missed. Re-reading them is harmless.
 pub const INCREMENTAL_OVERLAP_MINUTES: i64 = 5;
-/// Below this many changed employees, users are looked up one by one instead of listing all.
+/// When the academy's size is unknown: below this many changed employees, users are looked up one
+/// by one instead of listing all (see [`prefer_lookups`]).
 pub const LOOKUP_THRESHOLD: usize = 50;
+/// Users per page of the reteach user listing.
+const USERS_PER_PAGE: u64 = 250;
 /// reteach writes in flight at once.
 pub const WRITE_CONCURRENCY: usize = 4;
 /// Most planned actions reported by a dry run.
@@ -46,6 +49,9 @@ pub struct EmployeeJobInput {
     pub full: bool,
     /// Watermark of the last successful run.
     pub cursor: Option<DateTime<Utc>>,
+    /// Users in the reteach academy when it was last listed (`status.reteachUsers`); decides
+    /// whether an incremental run looks its changed employees up or lists every user.
+    pub reteach_users: Option<u64>,
 }
 
 /// What one run did.
@@ -62,6 +68,8 @@ pub struct EmployeeJobOutcome {
     pub next_cursor: Option<DateTime<Utc>>,
     /// Records whose write failed in a way a retry can fix.
     pub transient_failures: i64,
+    /// Users in the reteach academy, when this run listed them all.
+    pub reteach_users: Option<u64>,
 }
 
 /// Runs one EmployeeSync pass. Run-level failures (credentials, listings) return `Err`; a failing
@@ -109,22 +117,27 @@ pub async fn run_employee_sync(
             Some(input.now)
         },
         transient_failures: 0,
+        reteach_users: None,
     };
     if list.employees.is_empty() {
         outcome.failures = failures.into_vec();
         return Ok(outcome);
     }
 
-    let customers = if incremental_since.is_some() && list.employees.len() < LOOKUP_THRESHOLD {
+    let customers = if incremental_since.is_some()
+        && prefer_lookups(list.employees.len(), input.reteach_users)
+    {
         look_up_customers(reteach, &list.employees).await?
     } else {
-        reteach
+        let all = reteach
             .list_customers()
             .await
             .map_err(|source| JobError::Reteach {
                 action: "could not list users in reteach",
                 source,
-            })?
+            })?;
+        outcome.reteach_users = u64::try_from(all.len()).ok();
+        all
     };
 
     let plan = EmployeePlan::build(&list.employees, &customers, input.now, input.tz);
@@ -178,6 +191,20 @@ pub fn updated_since(cursor: DateTime<Utc>, tz: Tz) -> NaiveDateTime {
     since
         .naive_utc()
         .min(since.with_timezone(&tz).naive_local())
+}
+
+/// Whether looking `changed` employees up one by one (one request each, a second one for a new or
+/// changed e-mail address) costs fewer requests than listing every user (one request per 250).
+/// With the academy's size unknown (no listing yet), [`LOOKUP_THRESHOLD`] decides. Ties go to the
+/// listing, which also refreshes the size.
+pub fn prefer_lookups(changed: usize, reteach_users: Option<u64>) -> bool {
+    match reteach_users {
+        Some(users) => {
+            let pages = users.div_ceil(USERS_PER_PAGE).max(1);
+            u64::try_from(changed).is_ok_and(|changed| changed < pages)
+        }
+        None => changed < LOOKUP_THRESHOLD,
+    }
 }
 
 fn count(n: usize) -> i64 {

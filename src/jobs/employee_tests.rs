@@ -44,6 +44,7 @@ fn full() -> EmployeeJobInput {
         dry_run: false,
         full: true,
         cursor: None,
+        reteach_users: None,
     }
 }
 
@@ -243,6 +244,71 @@ async fn incremental_run_lists_all_users_when_many_changed() {
     assert_eq!(outcome.summary.created, 60);
     assert_eq!(reteach.calls_of("list_customers"), 1);
     assert_eq!(reteach.calls_of("find_by_external_id"), 0);
+}
+
+#[test]
+fn lookups_are_chosen_only_when_cheaper_than_listing() {
+    // Size unknown: the fixed threshold.
+    assert!(prefer_lookups(LOOKUP_THRESHOLD - 1, None));
+    assert!(!prefer_lookups(LOOKUP_THRESHOLD, None));
+    // 2,000 users = 8 pages: 7 lookups are cheaper, 8 are not.
+    assert!(prefer_lookups(7, Some(2_000)));
+    assert!(!prefer_lookups(8, Some(2_000)));
+    // A small academy is one page: listing always wins.
+    assert!(!prefer_lookups(1, Some(0)));
+    assert!(!prefer_lookups(1, Some(250)));
+    // 100,000 users = 400 pages: even 60 changes are looked up.
+    assert!(prefer_lookups(60, Some(100_000)));
+}
+
+#[tokio::test]
+async fn incremental_run_lists_a_small_academy_and_remembers_its_size() {
+    let employees: Vec<_> = (0..5).map(|i| employee(&i.to_string())).collect();
+    let personio = personio_with(employees);
+    let reteach = FakeReteach::default();
+    let first = run_employee_sync(&personio, &reteach, &full())
+        .await
+        .unwrap();
+    assert_eq!(first.reteach_users, Some(0), "the full run listed reteach");
+    for i in 0..2 {
+        touch(&personio, &i.to_string(), "2026-11-26T08:58:00Z", |e| {
+            e.position = Some("Lead".into())
+        });
+    }
+    reteach.calls.lock().unwrap().clear();
+
+    let known = EmployeeJobInput {
+        reteach_users: Some(5),
+        ..incremental("2026-11-26T08:55:00Z")
+    };
+    let outcome = run_employee_sync(&personio, &reteach, &known)
+        .await
+        .unwrap();
+    assert_eq!(outcome.summary.updated, 2);
+    assert_eq!(reteach.calls_of("list_customers"), 1);
+    assert_eq!(reteach.calls_of("find_by_external_id"), 0);
+    assert_eq!(outcome.reteach_users, Some(5));
+}
+
+#[tokio::test]
+async fn incremental_run_looks_up_many_changes_in_a_large_academy() {
+    let employees: Vec<_> = (0..60).map(|i| employee(&i.to_string())).collect();
+    let personio = personio_with(employees);
+    let reteach = FakeReteach::default();
+    for i in 0..60 {
+        touch(&personio, &i.to_string(), "2026-11-26T08:58:00Z", |_| {});
+    }
+    let large = EmployeeJobInput {
+        reteach_users: Some(100_000),
+        ..incremental("2026-11-26T08:55:00Z")
+    };
+    let outcome = run_employee_sync(&personio, &reteach, &large)
+        .await
+        .unwrap();
+    assert_eq!(outcome.summary.created, 60);
+    assert_eq!(reteach.calls_of("list_customers"), 0);
+    assert_eq!(reteach.calls_of("find_by_external_id"), 60);
+    assert_eq!(outcome.reteach_users, None, "not listed, size unknown");
 }
 
 #[tokio::test]

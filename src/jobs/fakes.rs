@@ -6,7 +6,8 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDateTime, Utc};
-use futures::TryStreamExt;
+use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
 
 use crate::personio::{DocumentUpload, EmployeeList, PersonioApi, PersonioError};
 use crate::reteach::{Academy, ReteachApi, ReteachError};
@@ -202,11 +203,19 @@ pub struct FakeReteach {
     pub failing_downloads: Mutex<HashSet<String>>,
     /// Certificate URLs that serve an HTML page instead of a PDF.
     pub html_downloads: Mutex<HashSet<String>>,
+    /// Listings that succeed before every further one breaks off (after its first item) as
+    /// unavailable; `None` = never.
+    pub listings_before_failure: Mutex<Option<usize>>,
 }
 
 impl FakeReteach {
     pub fn calls_of(&self, name: &str) -> usize {
         lock(&self.calls).iter().filter(|c| **c == name).count()
+    }
+
+    /// Lets `n` listings of completions succeed, then breaks off every later one.
+    pub fn fail_listing_after(&self, n: usize) {
+        *lock(&self.listings_before_failure) = Some(n);
     }
 
     pub fn writes(&self) -> usize {
@@ -328,16 +337,26 @@ impl ReteachApi for FakeReteach {
         Ok(customer.clone())
     }
 
-    async fn completed_participations(
+    fn completed_participations(
         &self,
         since: Option<DateTime<Utc>>,
-    ) -> Result<Vec<Completion>, ReteachError> {
+    ) -> BoxStream<'_, Result<Completion, ReteachError>> {
         lock(&self.calls).push("completed_participations");
-        Ok(lock(&self.completions)
+        let mut listed: Vec<_> = lock(&self.completions)
             .iter()
             .filter(|c| since.is_none_or(|since| c.completed_at >= since))
             .cloned()
-            .collect())
+            .map(Ok)
+            .collect();
+        let failing = (*lock(&self.listings_before_failure))
+            .is_some_and(|n| self.calls_of("completed_participations") > n);
+        if failing {
+            listed.truncate(1);
+            listed.push(Err(ReteachError::Unavailable {
+                message: "HTTP 503".into(),
+            }));
+        }
+        futures::stream::iter(listed).boxed()
     }
 
     async fn participation(&self, id: &str) -> Result<Option<Completion>, ReteachError> {

@@ -3,6 +3,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use futures::stream::BoxStream;
 
 use crate::sync::{Completion, CustomerFields, CustomerPatch, ReteachCustomer};
 use crate::upstream::PdfStream;
@@ -61,11 +62,13 @@ pub trait ReteachApi: Send + Sync {
         patch: &CustomerPatch,
     ) -> Result<ReteachCustomer, ReteachError>;
 
-    /// Completed participations, all pages; with `since`, only those completed at or after it.
-    async fn completed_participations(
+    /// Completed participations as reteach lists them (in no documented order, possibly with a
+    /// participation repeated when pages shift), streamed page by page so a backfill is never held
+    /// in memory; with `since`, only those completed at or after it.
+    fn completed_participations(
         &self,
         since: Option<DateTime<Utc>>,
-    ) -> Result<Vec<Completion>, ReteachError>;
+    ) -> BoxStream<'_, Result<Completion, ReteachError>>;
 
     /// One participation, re-read (for pending certificates).
     async fn participation(&self, id: &str) -> Result<Option<Completion>, ReteachError>;
@@ -110,11 +113,11 @@ impl ReteachApi for ReteachClient {
         self.put_customer(id, patch).await
     }
 
-    async fn completed_participations(
+    fn completed_participations(
         &self,
         since: Option<DateTime<Utc>>,
-    ) -> Result<Vec<Completion>, ReteachError> {
-        self.all_completions(since).await
+    ) -> BoxStream<'_, Result<Completion, ReteachError>> {
+        self.completions(since)
     }
 
     async fn participation(&self, id: &str) -> Result<Option<Completion>, ReteachError> {

@@ -1,8 +1,9 @@
-//! Participation endpoints: completed participations with their certificates.
-
-use std::collections::HashSet;
+//! Participation endpoints: completed participations with their certificates. The listing is
+//! streamed page by page; duplicates from shifting pages are left to the caller, which keeps
+//! only a bounded batch (see `sync::candidate_batch`).
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 
 use super::client::{found, ReteachClient};
 use super::customers::{last_page, PAGE_LIMIT};
@@ -14,47 +15,53 @@ const LIST: &str = "GET /participation";
 const GET_ONE: &str = "GET /participation/{id}";
 
 impl ReteachClient {
-    pub(crate) async fn all_completions(
+    /// Streams completed participations page by page, holding one page at a time.
+    pub(crate) fn completions(
         &self,
         since: Option<DateTime<Utc>>,
-    ) -> Result<Vec<Completion>, ReteachError> {
+    ) -> BoxStream<'_, Result<Completion, ReteachError>> {
+        stream::try_unfold(Some(1u64), move |next| async move {
+            let Some(page) = next else {
+                return Ok(None);
+            };
+            let (completions, last) = self.completion_page(since, page).await?;
+            Ok(Some((completions, (!last).then_some(page + 1))))
+        })
+        .map_ok(|page| stream::iter(page.into_iter().map(Ok)))
+        .try_flatten()
+        .boxed()
+    }
+
+    /// One page of the listing and whether it is the last one.
+    async fn completion_page(
+        &self,
+        since: Option<DateTime<Utc>>,
+        page: u64,
+    ) -> Result<(Vec<Completion>, bool), ReteachError> {
         let url = self.url(&["participation"])?;
-        let mut filters = vec![("status", "COMPLETED".to_string())];
+        let mut query = vec![("status", "COMPLETED".to_string())];
         if let Some(since) = since {
-            filters.push((
+            query.push((
                 "completedAtSince",
                 since.to_rfc3339_opts(SecondsFormat::Millis, true),
             ));
         }
-        let mut completions = Vec::new();
-        let mut seen = HashSet::new();
-        let mut page = 1u64;
-        loop {
-            let mut query = filters.clone();
-            query.push(("page", page.to_string()));
-            query.push(("limit", PAGE_LIMIT.to_string()));
-            let value = self
-                .call_json(LIST, &[], || self.http.get(url.clone()).query(&query))
-                .await?;
-            let (items, total) = wire::page(&value).ok_or_else(|| ReteachError::Malformed {
-                endpoint: LIST,
-                message: "no results".to_string(),
-            })?;
-            // The filters are newer than the 2022 spec: filter again, in case they are ignored.
-            let wanted = items
-                .iter()
-                .filter_map(wire::completion)
-                .filter(|c| since.is_none_or(|since| c.completed_at >= since));
-            for completion in wanted {
-                if seen.insert(completion.participation_id.clone()) {
-                    completions.push(completion);
-                }
-            }
-            if last_page(page, items.len(), total) {
-                return Ok(completions);
-            }
-            page += 1;
-        }
+        query.push(("page", page.to_string()));
+        query.push(("limit", PAGE_LIMIT.to_string()));
+        let value = self
+            .call_json(LIST, &[], || self.http.get(url.clone()).query(&query))
+            .await?;
+        let (items, total) = wire::page(&value).ok_or_else(|| ReteachError::Malformed {
+            endpoint: LIST,
+            message: "no results".to_string(),
+        })?;
+        // The filters are newer than the 2022 spec: filter again, in case they are ignored.
+        let completions = items
+            .iter()
+            .filter_map(wire::completion)
+            .filter(|c| since.is_none_or(|since| c.completed_at >= since))
+            .collect();
+        Ok((completions, last_page(page, items.len(), total)))
     }
 
     pub(crate) async fn one_completion(

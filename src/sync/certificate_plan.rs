@@ -1,7 +1,5 @@
 //! Pure parts of the certificate sync: document titles, the marker that recognises our own uploads,
-//! candidate ordering and the exactly-once ledger bookkeeping (see DESIGN §4).
-
-use std::collections::HashSet;
+//! and the exactly-once ledger bookkeeping (see DESIGN §4).
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use chrono_tz::Tz;
@@ -99,26 +97,6 @@ pub fn certificate_file_name(certificate_id: &str) -> String {
 /// The completion date as the company sees it.
 pub fn completion_date(completed_at: DateTime<Utc>, tz: Tz) -> NaiveDate {
     completed_at.with_timezone(&tz).date_naive()
-}
-
-/// Orders candidates for processing: by completion time, then by certificate (or participation) id,
-/// so the cursor only ever moves forward over handled certificates.
-pub fn sort_candidates(candidates: &mut [Completion]) {
-    candidates.sort_by(|a, b| {
-        a.completed_at
-            .cmp(&b.completed_at)
-            .then_with(|| ledger_key(a).cmp(ledger_key(b)))
-    });
-}
-
-/// Removes repeated participations (the listing and a pending re-read can return the same one),
-/// keeping the first.
-pub fn dedupe_candidates(candidates: Vec<Completion>) -> Vec<Completion> {
-    let mut seen = HashSet::with_capacity(candidates.len());
-    candidates
-        .into_iter()
-        .filter(|c| seen.insert(c.participation_id.clone()))
-        .collect()
 }
 
 /// The id a completion is tracked by in the ledger: its certificate id, or the participation id
@@ -294,31 +272,6 @@ mod tests {
             completion_date(late, Europe::Berlin),
             NaiveDate::from_ymd_opt(2026, 11, 26).unwrap()
         );
-    }
-
-    #[test]
-    fn orders_candidates_by_completion_then_id() {
-        let mut candidates = vec![
-            completion("p3", Some("b"), "2026-01-02T00:00:00Z"),
-            completion("p2", Some("b"), "2026-01-01T00:00:00Z"),
-            completion("p1", Some("a"), "2026-01-01T00:00:00Z"),
-        ];
-        sort_candidates(&mut candidates);
-        let order: Vec<_> = candidates
-            .iter()
-            .map(|c| c.participation_id.as_str())
-            .collect();
-        assert_eq!(order, ["p1", "p2", "p3"]);
-    }
-
-    #[test]
-    fn dedupes_by_participation() {
-        let candidates = dedupe_candidates(vec![
-            completion("p1", Some("a"), "2026-01-01T00:00:00Z"),
-            completion("p1", Some("a"), "2026-01-01T00:00:00Z"),
-            completion("p2", Some("b"), "2026-01-01T00:00:00Z"),
-        ]);
-        assert_eq!(candidates.len(), 2);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The sync core: pure functions from upstream data to plans. No Kubernetes, no HTTP, no clock reads:
 //! everything it needs is passed in, so it is tested with plain data.
 
+pub mod candidate_batch;
 pub mod certificate_plan;
 pub mod duration;
 pub mod employee_mapping;

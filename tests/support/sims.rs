@@ -4,6 +4,7 @@
 //! The harness keeps what the controller would keep between runs — the employee cursor and the
 //! certificate ledger — so a test reads like a sequence of scheduled runs.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -22,6 +23,7 @@ use reteach_personio_operator::reteach::{ReteachClient, ReteachConfig};
 use reteach_personio_operator::sim::personio::{EmployeeSeed, PersonioSim, PersonioSimConfig};
 use reteach_personio_operator::sim::reteach::ReteachSim;
 use reteach_personio_operator::sim::RunningSim;
+use reteach_personio_operator::sync::candidate_batch::DEFAULT_BATCH_SIZE;
 use reteach_personio_operator::sync::certificate_plan::certificate_marker;
 use reteach_personio_operator::upstream::{RetryPolicy, TlsOptions};
 
@@ -96,12 +98,16 @@ pub struct Sims {
     pub reteach_server: RunningSim,
     /// Employee cursor after the last successful run.
     pub cursor: Mutex<Option<DateTime<Utc>>>,
+    /// reteach users at the last run that listed them all (`status.reteachUsers`).
+    pub reteach_users: Mutex<Option<u64>>,
     /// Where certificate runs persist their ledger (survives failed runs, like status does).
     pub ledger: Arc<MemoryLedgerStore>,
     /// Documents uploaded over all certificate runs (what `status.uploadedTotal` would say).
     pub uploaded_total: Mutex<i64>,
     /// The certificate category in the Personio simulator.
     pub category_id: i64,
+    /// Completions one pass of a certificate run holds (`CertificateJobInput::batch_size`).
+    pub batch_size: AtomicUsize,
 }
 
 impl Sims {
@@ -143,9 +149,11 @@ impl Sims {
             personio_server,
             reteach_server,
             cursor: Mutex::new(None),
+            reteach_users: Mutex::new(None),
             ledger: Arc::new(MemoryLedgerStore::default()),
             uploaded_total: Mutex::new(0),
             category_id,
+            batch_size: AtomicUsize::new(DEFAULT_BATCH_SIZE),
         }
     }
 
@@ -165,10 +173,14 @@ impl Sims {
             dry_run: false,
             full,
             cursor: *self.cursor.lock().expect("cursor"),
+            reteach_users: *self.reteach_users.lock().expect("reteach users"),
         };
         let outcome =
             run_employee_sync(&self.personio_client, &self.reteach_client, &input).await?;
         *self.cursor.lock().expect("cursor") = outcome.next_cursor;
+        if outcome.reteach_users.is_some() {
+            *self.reteach_users.lock().expect("reteach users") = outcome.reteach_users;
+        }
         Ok(outcome)
     }
 
@@ -200,6 +212,7 @@ impl Sims {
             ledger: self.ledger.latest().unwrap_or_default(),
             store: self.ledger.as_ref(),
             cancel: CancellationToken::new(),
+            batch_size: self.batch_size.load(Ordering::Relaxed),
         };
         let result =
             run_certificate_sync(&self.personio_client, &self.reteach_client, &input).await;

@@ -1,0 +1,199 @@
+//! The certificate job walking the reteach listing in passes of `batch_size` (bounded memory):
+//! every certificate handled exactly once, in completion order, whatever order reteach lists in.
+
+use chrono::Duration;
+
+use super::tests::{at, completion, input, reteach_with};
+use super::*;
+use crate::api::{CertificateLedgerStatus, PendingCertificate};
+use crate::jobs::fakes::FakePersonio;
+
+/// `n` completions listed in scrambled order, several sharing a completion time.
+fn scrambled(n: usize) -> Vec<Completion> {
+    (0..n)
+        .map(|i| {
+            let k = (i * 7) % n;
+            let mut c = completion(&format!("{k:03}"), Some("1"), "2026-01-01T00:00:00Z");
+            c.completed_at += Duration::minutes((k / 3) as i64);
+            c
+        })
+        .collect()
+}
+
+fn uploaded_order(personio: &FakePersonio) -> Vec<String> {
+    personio
+        .documents
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|d| d.file_name.clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn backfill_in_passes_uploads_in_completion_order_exactly_once() {
+    let personio = FakePersonio::default();
+    let reteach = reteach_with(scrambled(23));
+    let store = MemoryLedgerStore::default();
+    let run = CertificateJobInput {
+        batch_size: 4,
+        ..input(CertificateLedgerStatus::default(), &store)
+    };
+    let outcome = run_certificate_sync(&personio, &reteach, &run)
+        .await
+        .unwrap();
+
+    assert_eq!((outcome.summary.found, outcome.summary.uploaded), (23, 23));
+    let expected: Vec<String> = (0..23).map(|k| format!("certificate-{k:03}.pdf")).collect();
+    assert_eq!(uploaded_order(&personio), expected);
+    // ⌈23 / 4⌉ passes, each one listing.
+    assert_eq!(reteach.calls_of("completed_participations"), 6);
+    assert_eq!(
+        outcome.ledger.cursor,
+        Some(at("2026-01-01T00:07:00Z")),
+        "cursor at the last completion"
+    );
+
+    // The next run finds nothing new: the overlap re-reads are in `recent`.
+    let again = run_certificate_sync(
+        &personio,
+        &reteach,
+        &CertificateJobInput {
+            batch_size: 4,
+            ..input(outcome.ledger, &store)
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!((again.summary.found, again.summary.uploaded), (0, 0));
+    assert_eq!(personio.documents.lock().unwrap().len(), 23);
+}
+
+#[tokio::test]
+async fn pending_certificate_also_listed_is_handled_once() {
+    let personio = FakePersonio::default();
+    let ready = completion("late", Some("1"), "2026-01-01T00:05:00Z");
+    let mut listed = scrambled(5);
+    listed.push(ready.clone());
+    let reteach = reteach_with(listed);
+    let ledger = CertificateLedgerStatus {
+        cursor: Some(at("2026-01-01T00:00:30Z")),
+        pending: vec![PendingCertificate {
+            certificate_id: "late".into(),
+            participation_id: ready.participation_id.clone(),
+            completed_at: ready.completed_at,
+            reason: "PdfPending".into(),
+        }],
+        ..Default::default()
+    };
+    let store = MemoryLedgerStore::default();
+    let outcome = run_certificate_sync(
+        &personio,
+        &reteach,
+        &CertificateJobInput {
+            batch_size: 2,
+            ..input(ledger, &store)
+        },
+    )
+    .await
+    .unwrap();
+
+    assert_eq!(personio.documents_for("late"), 1);
+    assert_eq!((outcome.summary.found, outcome.summary.uploaded), (6, 6));
+    assert!(outcome.ledger.pending.is_empty());
+}
+
+#[tokio::test]
+async fn certificate_pended_in_one_pass_is_not_counted_again_in_the_next() {
+    let personio = FakePersonio::default();
+    let mut listed = scrambled(6);
+    // The earliest one has no PDF yet: it is pended by the first pass and lies in the overlap
+    // window of every later pass.
+    listed
+        .iter_mut()
+        .find(|c| c.certificate_id.as_deref() == Some("000"))
+        .unwrap()
+        .certificate_url = None;
+    let reteach = reteach_with(listed);
+    let store = MemoryLedgerStore::default();
+    let outcome = run_certificate_sync(
+        &personio,
+        &reteach,
+        &CertificateJobInput {
+            batch_size: 2,
+            ..input(CertificateLedgerStatus::default(), &store)
+        },
+    )
+    .await
+    .unwrap();
+
+    assert_eq!(outcome.summary.found, 6);
+    assert_eq!(
+        (outcome.summary.uploaded, outcome.summary.pending_pdf),
+        (5, 1)
+    );
+    assert_eq!(outcome.ledger.pending.len(), 1);
+    assert_eq!(personio.documents.lock().unwrap().len(), 5);
+}
+
+#[tokio::test]
+async fn dry_run_counts_every_certificate_once_across_passes() {
+    let personio = FakePersonio::default();
+    let reteach = reteach_with(scrambled(10));
+    let store = MemoryLedgerStore::default();
+    let dry = CertificateJobInput {
+        dry_run: true,
+        batch_size: 3,
+        ..input(CertificateLedgerStatus::default(), &store)
+    };
+    let outcome = run_certificate_sync(&personio, &reteach, &dry)
+        .await
+        .unwrap();
+
+    assert_eq!((outcome.summary.found, outcome.summary.uploaded), (10, 10));
+    assert_eq!(reteach.calls_of("completed_participations"), 4);
+    assert!(personio.documents.lock().unwrap().is_empty());
+    assert_eq!(store.saves(), 0);
+}
+
+#[tokio::test]
+async fn listing_failure_in_a_later_pass_keeps_the_progress_of_earlier_ones() {
+    let personio = FakePersonio::default();
+    let reteach = reteach_with(scrambled(6));
+    reteach.fail_listing_after(1);
+    let store = MemoryLedgerStore::default();
+    let error = run_certificate_sync(
+        &personio,
+        &reteach,
+        &CertificateJobInput {
+            batch_size: 4,
+            ..input(CertificateLedgerStatus::default(), &store)
+        },
+    )
+    .await
+    .unwrap_err();
+
+    let JobError::Interrupted { partial, .. } = &error else {
+        panic!("{error:?}");
+    };
+    assert_eq!(partial.summary.uploaded, 4);
+    assert!(error.is_transient());
+    let saved = store.latest().unwrap();
+    assert_eq!(saved.cursor, Some(at("2026-01-01T00:01:00Z")));
+    assert_eq!(saved.in_flight, None);
+
+    // The next run continues after the cursor and uploads only the rest.
+    *reteach.listings_before_failure.lock().unwrap() = None;
+    let rest = run_certificate_sync(
+        &personio,
+        &reteach,
+        &CertificateJobInput {
+            batch_size: 4,
+            ..input(saved, &store)
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(rest.summary.uploaded, 2);
+    assert_eq!(personio.documents.lock().unwrap().len(), 6);
+}
