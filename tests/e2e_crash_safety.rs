@@ -126,6 +126,13 @@ async fn certificate_backfill_killed_five_times_uploads_every_certificate_exactl
         "no upload may be left in flight: {}",
         sync["status"]
     );
+    // Every upload counted once although no killed run reached its final status write.
+    assert_eq!(
+        sync["status"]["uploadedTotal"].as_i64(),
+        Some(certificates.len() as i64),
+        "{}",
+        sync["status"]
+    );
     support::delete_namespace(&client, &tenant.namespace).await;
 }
 

@@ -38,16 +38,26 @@ pub const WAITING_FOR_EMPLOYEE_SYNC: &str = "WaitingForEmployeeSync";
 const LEDGER_KEYS: [&str; 1] = ["ledger"];
 
 /// Persists the ledger in `status.ledger` by server-side apply under its own field manager, before
-/// every upload.
+/// every upload, together with `status.uploadedTotal` so far: a process killed mid-run leaves an
+/// exact total behind (the main status apply writes the same value when the run ends).
 struct StatusLedger {
     api: Api<CertificateSync>,
     name: String,
+    /// `status.uploadedTotal` when the run started.
+    uploaded_before: i64,
 }
 
 #[async_trait]
 impl LedgerStore for StatusLedger {
-    async fn save(&self, ledger: &CertificateLedgerStatus) -> Result<(), LedgerError> {
-        let status = json!({ "ledger": ledger });
+    async fn save(
+        &self,
+        ledger: &CertificateLedgerStatus,
+        uploaded: i64,
+    ) -> Result<(), LedgerError> {
+        let status = json!({
+            "ledger": ledger,
+            "uploadedTotal": self.uploaded_before.saturating_add(uploaded),
+        });
         apply_raw(&self.api, &self.name, LEDGER_FIELD_MANAGER, status)
             .await
             .map_err(|e| LedgerError(e.to_string()))
@@ -191,6 +201,7 @@ async fn execute(
     let store = StatusLedger {
         api: api.clone(),
         name: sync.name_any(),
+        uploaded_before: previous.uploaded_total,
     };
     let input = CertificateJobInput {
         now: run.now,

@@ -33,6 +33,7 @@ use crate::sync::certificate_plan::{
 };
 use crate::sync::Completion;
 
+use super::count;
 use super::error::JobError;
 use super::failures::FailureLog;
 use super::pdf_check::{check_pdf, PdfCheckError};
@@ -46,38 +47,70 @@ pub struct LedgerError(pub String);
 /// memory. A save must be durable when it returns `Ok`.
 #[async_trait]
 pub trait LedgerStore: Send + Sync {
-    /// Persists the ledger.
-    async fn save(&self, ledger: &CertificateLedgerStatus) -> Result<(), LedgerError>;
+    /// Persists the ledger, with `uploaded`: the documents this run has put into Personio so far
+    /// (confirmed uploads plus interrupted ones found present), so that `status.uploadedTotal`
+    /// stays exact even when the process dies before the run ends.
+    async fn save(
+        &self,
+        ledger: &CertificateLedgerStatus,
+        uploaded: i64,
+    ) -> Result<(), LedgerError>;
 }
 
 /// A [`LedgerStore`] in memory (demo, benchmark, tests). Keeps only the latest ledger, so memory
 /// stays flat however many certificates a run uploads.
 #[derive(Debug, Default)]
 pub struct MemoryLedgerStore {
-    state: Mutex<(Option<CertificateLedgerStatus>, usize)>,
+    state: Mutex<MemoryLedger>,
+}
+
+#[derive(Debug, Default)]
+struct MemoryLedger {
+    latest: Option<CertificateLedgerStatus>,
+    saves: usize,
+    uploaded: i64,
 }
 
 impl MemoryLedgerStore {
     /// The last saved ledger.
     pub fn latest(&self) -> Option<CertificateLedgerStatus> {
-        self.state.lock().ok().and_then(|state| state.0.clone())
+        self.state
+            .lock()
+            .ok()
+            .and_then(|state| state.latest.clone())
     }
 
     /// How many times the ledger was saved.
     pub fn saves(&self) -> usize {
-        self.state.lock().map(|state| state.1).unwrap_or_default()
+        self.state
+            .lock()
+            .map(|state| state.saves)
+            .unwrap_or_default()
+    }
+
+    /// The run's document count passed with the last save.
+    pub fn uploaded(&self) -> i64 {
+        self.state
+            .lock()
+            .map(|state| state.uploaded)
+            .unwrap_or_default()
     }
 }
 
 #[async_trait]
 impl LedgerStore for MemoryLedgerStore {
-    async fn save(&self, ledger: &CertificateLedgerStatus) -> Result<(), LedgerError> {
+    async fn save(
+        &self,
+        ledger: &CertificateLedgerStatus,
+        uploaded: i64,
+    ) -> Result<(), LedgerError> {
         let mut state = self
             .state
             .lock()
             .map_err(|_| LedgerError("ledger store poisoned".into()))?;
-        state.0 = Some(ledger.clone());
-        state.1 += 1;
+        state.latest = Some(ledger.clone());
+        state.saves += 1;
+        state.uploaded = uploaded;
         Ok(())
     }
 }
@@ -302,7 +335,10 @@ impl Run<'_> {
         if self.input.dry_run {
             return Ok(());
         }
-        self.input.store.save(&self.ledger).await?;
+        self.input
+            .store
+            .save(&self.ledger, self.uploaded_total_delta)
+            .await?;
         Ok(())
     }
 
@@ -615,10 +651,6 @@ impl Run<'_> {
             }
         }
     }
-}
-
-fn count(n: usize) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 /// Why reteach refused a certificate download. Fixed sentences only: the download carries no

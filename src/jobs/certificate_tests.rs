@@ -84,7 +84,7 @@ struct FailingStore;
 
 #[async_trait]
 impl LedgerStore for FailingStore {
-    async fn save(&self, _: &CertificateLedgerStatus) -> Result<(), LedgerError> {
+    async fn save(&self, _: &CertificateLedgerStatus, _: i64) -> Result<(), LedgerError> {
         Err(LedgerError("conflict".into()))
     }
 }
@@ -98,7 +98,7 @@ struct WitnessStore {
 
 #[async_trait]
 impl LedgerStore for WitnessStore {
-    async fn save(&self, ledger: &CertificateLedgerStatus) -> Result<(), LedgerError> {
+    async fn save(&self, ledger: &CertificateLedgerStatus, _: i64) -> Result<(), LedgerError> {
         if let Some(in_flight) = &ledger.in_flight {
             let stored = self.personio.documents_for(&in_flight.certificate_id);
             self.seen
@@ -128,6 +128,7 @@ async fn backfill_uploads_every_past_certificate_once() {
     assert!(outcome.summary.backfill);
     assert_eq!((outcome.summary.found, outcome.summary.uploaded), (2, 2));
     assert_eq!(outcome.uploaded_total_delta, 2);
+    assert_eq!(store.uploaded(), 2, "the last save carries the run's count");
     assert_eq!(outcome.ledger.cursor, Some(at("2025-03-01T10:00:00Z")));
     assert_eq!(outcome.ledger.in_flight, None);
     assert_eq!(store.latest(), Some(outcome.ledger.clone()));
@@ -295,6 +296,8 @@ async fn interrupted_run_reports_the_uploads_before_the_stop() {
     let saved = store.latest().unwrap();
     assert_eq!(saved.cursor, Some(at("2026-01-01T00:00:00Z")));
     assert_eq!(saved.in_flight.unwrap().certificate_id, "b");
+    // Saved with the intent for "b": "a" is counted, "b" is not (its outcome is unknown).
+    assert_eq!(store.uploaded(), 1);
 }
 
 #[tokio::test]
@@ -682,7 +685,11 @@ struct FlakyStore {
 
 #[async_trait]
 impl LedgerStore for FlakyStore {
-    async fn save(&self, ledger: &CertificateLedgerStatus) -> Result<(), LedgerError> {
+    async fn save(
+        &self,
+        ledger: &CertificateLedgerStatus,
+        uploaded: i64,
+    ) -> Result<(), LedgerError> {
         let attempt = {
             let mut attempts = self.attempts.lock().unwrap();
             *attempts += 1;
@@ -691,7 +698,7 @@ impl LedgerStore for FlakyStore {
         if self.failing.contains(&attempt) {
             return Err(LedgerError("conflict".into()));
         }
-        self.inner.save(ledger).await
+        self.inner.save(ledger, uploaded).await
     }
 }
 

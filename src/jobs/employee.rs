@@ -13,13 +13,14 @@ use futures::StreamExt;
 
 use crate::api::{EmployeeRunSummary, PlannedAction, RecordFailure, SyncMode};
 use crate::personio::PersonioApi;
-use crate::reteach::{ReteachApi, ReteachError};
+use crate::reteach::{ReteachApi, ReteachError, USERS_PER_PAGE};
 use crate::sync::employee_mapping::{map_employee, MappingError};
 use crate::sync::{
     CustomerFields, EmployeeAction, EmployeePlan, PersonioEmployee, PlannedEmployee,
     ReteachCustomer,
 };
 
+use super::count;
 use super::error::JobError;
 use super::failures::FailureLog;
 
@@ -29,8 +30,6 @@ pub const INCREMENTAL_OVERLAP_MINUTES: i64 = 5;
 /// When the academy's size is unknown: below this many changed employees, users are looked up one
 /// by one instead of listing all (see [`prefer_lookups`]).
 pub const LOOKUP_THRESHOLD: usize = 50;
-/// Users per page of the reteach user listing.
-const USERS_PER_PAGE: u64 = 250;
 /// reteach writes in flight at once.
 pub const WRITE_CONCURRENCY: usize = 4;
 /// Most planned actions reported by a dry run.
@@ -205,10 +204,6 @@ pub fn prefer_lookups(changed: usize, reteach_users: Option<u64>) -> bool {
         }
         None => changed < LOOKUP_THRESHOLD,
     }
-}
-
-fn count(n: usize) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 /// For a handful of changed employees: find their reteach users by Personio id, and by e-mail.

@@ -28,3 +28,8 @@ pub use certificate::{
 };
 pub use employee::{run_employee_sync, EmployeeJobInput, EmployeeJobOutcome};
 pub use error::JobError;
+
+/// A count for a status counter (Kubernetes integers are `i64`).
+fn count(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}

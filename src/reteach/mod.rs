@@ -22,6 +22,10 @@ pub use client::ReteachClient;
 pub use config::{ReteachConfig, DEFAULT_BASE_URL, DEFAULT_REQUESTS_PER_SECOND};
 pub use error::ReteachError;
 
+/// Items per page of reteach's list endpoints (its maximum); one user listing request covers
+/// this many users.
+pub const USERS_PER_PAGE: u64 = customers::PAGE_LIMIT;
+
 /// The academy the credentials belong to (`GET /me`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Academy {
