@@ -78,7 +78,7 @@ impl Ord for Ordered {
 pub struct CandidateBatch {
     capacity: usize,
     after: Option<ProcessingKey>,
-    /// Max-heap: the latest kept completion is evicted first when a earlier one arrives.
+    /// Max-heap: the latest kept completion is evicted first when an earlier one arrives.
     heap: BinaryHeap<Ordered>,
     kept: HashSet<String>,
     eligible: usize,
