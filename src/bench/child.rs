@@ -18,8 +18,8 @@ use super::memory::Memory;
 use super::tally::RequestTally;
 use crate::api::CertificateLedgerStatus;
 use crate::jobs::{
-    run_certificate_sync, run_employee_sync, CertificateJobInput, EmployeeJobInput,
-    MemoryLedgerStore,
+    run_certificate_sync, run_employee_sync, CertificateJobInput, CertificateRunRequest,
+    EmployeeJobInput, MemoryLedgerStore,
 };
 
 /// Marks the result line on the child's stdout.
@@ -204,18 +204,26 @@ async fn run_task(
                 name: None,
             };
             let category_id = crate::jobs::resolve_category(&personio, &wanted).await?;
-            let input = CertificateJobInput {
+            let spec: crate::api::CertificateSyncSpec =
+                serde_json::from_value(serde_json::json!({
+                    "employeeSyncRef": {"name": "bench"},
+                    "documentCategory": {"id": category_id},
+                }))?;
+            let request = CertificateRunRequest {
                 now: *now,
                 tz: TIME_ZONE,
-                dry_run: false,
                 category_id,
-                title_template: "Certificate: {course}".to_string(),
-                overlap: CertificateJobInput::default_overlap(),
-                ledger: CertificateLedgerStatus::default(),
-                store: &store,
-                cancel: CancellationToken::new(),
-                batch_size: crate::sync::candidate_batch::DEFAULT_BATCH_SIZE,
+                full_resync_interval: chrono::Duration::hours(24),
+                requested: false,
+                linked_since: None,
             };
+            let input = CertificateJobInput::new(
+                &spec,
+                &CertificateLedgerStatus::default(),
+                request,
+                &store,
+                CancellationToken::new(),
+            );
             let outcome = run_certificate_sync(&personio, &reteach, &input).await?;
             Ok(serde_json::to_value(&outcome.summary)?)
         }

@@ -15,6 +15,7 @@
 //!   [`JobError::is_transient`] → backoff.
 
 pub mod certificate;
+mod certificate_transfer;
 pub mod employee;
 mod error;
 mod failures;
@@ -24,7 +25,7 @@ pub mod pdf_check;
 
 pub use certificate::{
     resolve_category, run_certificate_sync, CertificateJobInput, CertificateJobOutcome,
-    LedgerError, LedgerStore, MemoryLedgerStore,
+    CertificateRunRequest, LedgerError, LedgerStore, MemoryLedgerStore,
 };
 pub use employee::{run_employee_sync, EmployeeJobInput, EmployeeJobOutcome};
 pub use error::JobError;
