@@ -54,7 +54,7 @@ pub enum ChildTask {
         #[serde(default)]
         reteach_users: Option<u64>,
     },
-    /// One CertificateSync run from an empty ledger (the backfill).
+    /// One CertificateSync run (from an empty ledger: the backfill).
     Certificates {
         /// The tenant.
         upstream: Upstream,
@@ -62,6 +62,12 @@ pub enum ChildTask {
         now: DateTime<Utc>,
         /// Personio document category to upload into.
         category_id: i64,
+        /// The ledger the run starts from (`None`: a new resource).
+        #[serde(default)]
+        ledger: Option<Box<CertificateLedgerStatus>>,
+        /// Run a full pass even with a ledger.
+        #[serde(default)]
+        full_pass: bool,
     },
     /// Many EmployeeSync resources, one tenant each: every one runs once, then all stay idle
     /// holding their clients and last outcome, as the operator's client cache and status do.
@@ -194,6 +200,8 @@ async fn run_task(
             upstream,
             now,
             category_id,
+            ledger,
+            full_pass,
         } => {
             let personio = clients::personio(&upstream.personio_url, limits, log)?;
             let reteach = clients::reteach(&upstream.reteach_url, limits, log)?;
@@ -214,18 +222,25 @@ async fn run_task(
                 tz: TIME_ZONE,
                 category_id,
                 full_resync_interval: chrono::Duration::hours(24),
-                requested: false,
+                requested: *full_pass,
                 linked_since: None,
             };
             let input = CertificateJobInput::new(
                 &spec,
-                &CertificateLedgerStatus::default(),
+                &ledger.as_deref().cloned().unwrap_or_default(),
                 request,
                 &store,
                 CancellationToken::new(),
             );
             let outcome = run_certificate_sync(&personio, &reteach, &input).await?;
-            Ok(serde_json::to_value(&outcome.summary)?)
+            let (max_bytes, total_bytes) = store.bytes();
+            Ok(serde_json::json!({
+                "run": outcome.summary,
+                "ledger": outcome.ledger,
+                "ledgerSaves": store.saves(),
+                "ledgerMaxBytes": max_bytes,
+                "ledgerTotalBytes": total_bytes,
+            }))
         }
         ChildTask::Idle { tenants, now } => {
             let mut held = Vec::with_capacity(tenants.len());

@@ -324,6 +324,7 @@ async fn execute(
     );
     input.overlap = ctx.tunables.certificate_overlap;
     input.deadline = Some(tokio::time::Instant::now() + RUN_DEADLINE);
+    input.fence = ctx.fence.clone();
     match run_certificate_sync(personio.as_ref(), reteach.as_ref(), &input).await {
         Ok(outcome) => Ok((outcome, category_id)),
         Err(error) if matches!(error.root(), JobError::Ledger(LedgerError::Fenced)) => {

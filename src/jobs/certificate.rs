@@ -43,6 +43,7 @@ use super::certificate_transfer::{transfer, Transfer};
 use super::count;
 use super::error::JobError;
 use super::failures::FailureLog;
+use super::fence::Fence;
 
 /// The ledger could not be persisted.
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +83,10 @@ struct MemoryLedger {
     latest: Option<CertificateLedgerStatus>,
     saves: usize,
     uploaded: i64,
+    /// Largest ledger saved, and all saves together, in bytes of JSON (what a status write
+    /// carries).
+    max_bytes: usize,
+    total_bytes: usize,
 }
 
 impl MemoryLedgerStore {
@@ -98,6 +103,14 @@ impl MemoryLedgerStore {
         self.state
             .lock()
             .map(|state| state.saves)
+            .unwrap_or_default()
+    }
+
+    /// Largest ledger saved, in bytes of JSON, and the bytes of all saves together.
+    pub fn bytes(&self) -> (usize, usize) {
+        self.state
+            .lock()
+            .map(|state| (state.max_bytes, state.total_bytes))
             .unwrap_or_default()
     }
 
@@ -121,6 +134,11 @@ impl LedgerStore for MemoryLedgerStore {
             .state
             .lock()
             .map_err(|_| LedgerError::Write("ledger store poisoned".into()))?;
+        let bytes = serde_json::to_vec(ledger)
+            .map(|json| json.len())
+            .unwrap_or_default();
+        state.max_bytes = state.max_bytes.max(bytes);
+        state.total_bytes = state.total_bytes.saturating_add(bytes);
         state.latest = Some(ledger.clone());
         state.saves += 1;
         state.uploaded = uploaded;
@@ -161,6 +179,9 @@ pub struct CertificateJobInput<'a> {
     pub max_attempts: i32,
     /// The run saves its progress and ends at this time; the next run goes on.
     pub deadline: Option<tokio::time::Instant>,
+    /// Closed when this replica may have lost its Lease: no upload starts, a running transfer
+    /// is cut off.
+    pub fence: Fence,
 }
 
 /// What the caller knows about a run besides spec and ledger.
@@ -216,6 +237,7 @@ impl<'a> CertificateJobInput<'a> {
             cancel,
             batch_size: DEFAULT_BATCH_SIZE,
             deadline: None,
+            fence: Fence::open(),
         }
     }
 }
@@ -690,7 +712,7 @@ impl Run<'_> {
         url: &str,
         personio_id: &str,
     ) -> Result<(), JobError> {
-        if self.input.cancel.is_cancelled() {
+        if !self.input.fence.holds() {
             return Err(JobError::Ledger(LedgerError::Fenced));
         }
         // Intent first: never upload what the next run could not check for.

@@ -58,6 +58,7 @@ pub(super) fn input<'a>(
         retry_set_aside: false,
         max_attempts: 5,
         deadline: None,
+        fence: Fence::open(),
     }
 }
 

@@ -47,10 +47,12 @@ pub(crate) async fn transfer(
         Ok(pdf) => pdf,
         Err(error) => return after_download_error(error),
     };
-    let pdf = match check_pdf(pdf).await {
+    let mut pdf = match check_pdf(pdf).await {
         Ok(pdf) => pdf,
         Err(error) => return after_pdf_check_error(error),
     };
+    // A replica paused past its Lease must not finish a transfer another replica may redo.
+    pdf.body = input.fence.guard(pdf.body);
     let upload = DocumentUpload {
         employee_id: personio_id.to_string(),
         category_id: input.category_id,

@@ -21,6 +21,7 @@ mod error;
 mod failures;
 #[cfg(test)]
 mod fakes;
+mod fence;
 pub mod pdf_check;
 
 pub use certificate::{
@@ -29,6 +30,7 @@ pub use certificate::{
 };
 pub use employee::{run_employee_sync, EmployeeJobInput, EmployeeJobOutcome};
 pub use error::JobError;
+pub use fence::Fence;
 
 /// A count for a status counter (Kubernetes integers are `i64`).
 fn count(n: usize) -> i64 {
