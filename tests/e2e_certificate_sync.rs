@@ -222,7 +222,7 @@ async fn backfills_every_past_certificate_exactly_once_then_uploads_only_new_one
         .wait_event(
             CERTIFICATES,
             "Uploaded",
-            "3 certificates found: 3 uploaded, 0 already present",
+            "3 certificates handled (full pass): 3 uploaded, 0 already present",
         )
         .await;
     assert_eq!(status.category_id, Some(LEARNING_CERTIFICATES));

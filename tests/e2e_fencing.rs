@@ -32,13 +32,6 @@ async fn a_leader_frozen_past_its_lease_uploads_nothing_twice_after_it_resumes()
     let tenant = Tenant::start(&client, &namespace, TenantCredentials::default()).await;
     let employees = tenant.seed_employees(6, "fe");
     tenant.apply_employee_sync(&client, "10m").await;
-    let certificates = tenant.seed_certificates(&employees, CERTIFICATES);
-    tenant.apply_certificate_sync(&client, "2s").await;
-    // Slow uploads: the freeze lands in the middle of the backfill.
-    tenant
-        .personio
-        .control()
-        .set_latency(Duration::from_millis(150));
 
     let options = OperatorOptions::new(&namespace);
     let mut old = OperatorProcess::spawn(&options.clone().leader("operator-a"), &logs);
@@ -46,6 +39,16 @@ async fn a_leader_frozen_past_its_lease_uploads_nothing_twice_after_it_resumes()
         (lease_holder(&client, &namespace).await.as_deref() == Some("operator-a")).then_some(())
     })
     .await;
+    tenant
+        .wait_employee_sync_succeeded(&client, support::WAIT)
+        .await;
+    let certificates = tenant.seed_certificates(&employees, CERTIFICATES);
+    // Slow uploads: the freeze lands in the middle of the backfill.
+    tenant
+        .personio
+        .control()
+        .set_latency(Duration::from_millis(150));
+    tenant.apply_certificate_sync(&client, "2s").await;
     let standby = OperatorProcess::spawn(&options.clone().leader("operator-b"), &logs);
     support::poll_until("the backfill to start", LONG_WAIT, || async {
         (tenant.personio.documents().len() >= 4).then_some(())

@@ -226,6 +226,17 @@ pub fn skipped(
             ));
         }
     }
+    let unlinked = certificates
+        .last_run
+        .as_ref()
+        .map_or(0, |run| run.unknown_employee);
+    if unlinked > 0 {
+        rows.push((
+            format!("{unlinked} certificates"),
+            "of reteach users without a Personio id; not owed until the EmployeeSync links them"
+                .into(),
+        ));
+    }
     if rows.is_empty() {
         out.push_str("  nothing\n");
     }
