@@ -61,6 +61,7 @@ pub struct Metrics {
     upstream_duration: Family<KindLabels, Histogram>,
     records: Family<RecordLabels, Counter>,
     last_success: Family<ResourceLabels, Gauge>,
+    leader: Gauge,
 }
 
 impl Default for Metrics {
@@ -115,6 +116,12 @@ impl Metrics {
             "Unix time of the last successful run per resource",
             last_success.clone(),
         );
+        let leader = Gauge::default();
+        registry.register(
+            "leader",
+            "1 while this replica does the work (holds the Lease, or runs without leader election), 0 while it stands by",
+            leader.clone(),
+        );
         Self {
             registry,
             runs,
@@ -124,7 +131,13 @@ impl Metrics {
             upstream_duration,
             records,
             last_success,
+            leader,
         }
+    }
+
+    /// Records whether this replica does the work (holds the Lease) or stands by.
+    pub fn set_leader(&self, leader: bool) {
+        self.leader.set(i64::from(leader));
     }
 
     /// Records a finished run.

@@ -54,6 +54,10 @@ pub struct RunOptions {
     /// Seconds a Lease stays valid without renewal.
     #[arg(long, env = "LEASE_DURATION_SECONDS", default_value_t = 15)]
     pub lease_duration_seconds: u64,
+    /// Seconds in-flight runs get to finish after SIGTERM before they are abandoned and the
+    /// Lease is released; keep it below the pod's `terminationGracePeriodSeconds`.
+    #[arg(long, env = "SHUTDOWN_TIMEOUT_SECONDS", default_value_t = 45)]
+    pub shutdown_timeout_seconds: u64,
     /// Shortest accepted `spec.interval` (tests lower it to run intervals of seconds).
     #[arg(long, hide = true, default_value = "1m")]
     pub minimum_interval: String,
@@ -95,6 +99,7 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
         shutdown.clone(),
     ));
     let lost_leadership = CancellationToken::new();
+    let mut leadership = None;
     if options.leader_election {
         let settings = LeaseSettings {
             namespace: options
@@ -107,21 +112,41 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
                 .unwrap_or_else(|_| format!("{}-{}", hostname(), std::process::id())),
             duration_seconds: options.lease_duration_seconds,
         };
-        let mut leader = tokio::select! {
+        // Ready while standing by: the client works (the CRD check above passed), and a
+        // standby that is not ready would stall every rolling update.
+        readiness.set_standby(true);
+        readiness.set_ready();
+        metrics.set_leader(false);
+        let leader = tokio::select! {
             leader = become_leader(client.clone(), &settings) => leader?,
             _ = shutdown.cancelled() => return Ok(()),
         };
-        let (shutdown, lost) = (shutdown.clone(), lost_leadership.clone());
+        readiness.set_standby(false);
+        metrics.set_leader(true);
+        let (shutdown, lost, metrics) =
+            (shutdown.clone(), lost_leadership.clone(), metrics.clone());
+        let mut changes = leader.subscribe();
         tokio::spawn(async move {
-            while leader.changed().await.is_ok() {
-                if !*leader.borrow() {
-                    break;
+            loop {
+                tokio::select! {
+                    changed = changes.changed() => {
+                        if changed.is_ok() && *changes.borrow() {
+                            continue;
+                        }
+                    }
+                    // Drops `changes` so the Lease can be released after the work stopped.
+                    _ = shutdown.cancelled() => return,
                 }
+                tracing::error!("lost leadership; stopping");
+                metrics.set_leader(false);
+                lost.cancel();
+                shutdown.cancel();
+                return;
             }
-            tracing::error!("lost leadership; stopping");
-            lost.cancel();
-            shutdown.cancel();
         });
+        leadership = Some(leader);
+    } else {
+        metrics.set_leader(true);
     }
     let operator = Operator::new(
         client,
@@ -134,14 +159,41 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
         options.watch_namespaces.clone(),
         shutdown.clone(),
     );
-    operator.run(readiness).await;
+    let drain = Duration::from_secs(options.shutdown_timeout_seconds);
+    run_until_drained(operator.run(readiness), &shutdown, drain).await;
     shutdown.cancel();
+    // Only now, with no run left in this process, may a standby start working.
+    if let Some(leadership) = leadership {
+        leadership.release(Duration::from_secs(5)).await;
+    }
     let _ = server.await;
     if lost_leadership.is_cancelled() {
         anyhow::bail!("lost the leader lease");
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Runs the controllers; after shutdown is requested, gives in-flight runs `drain` to finish, then
+/// abandons them. Abandoning is safe: a certificate upload in flight is recorded in the ledger
+/// before it starts and checked against Personio by the next run, and employee writes are
+/// idempotent (users are found by `externalId`), so an interrupted run is simply repeated.
+async fn run_until_drained(
+    work: impl std::future::Future<Output = ()>,
+    shutdown: &CancellationToken,
+    drain: Duration,
+) {
+    tokio::pin!(work);
+    tokio::select! {
+        _ = &mut work => return,
+        _ = shutdown.cancelled() => {}
+    }
+    if tokio::time::timeout(drain, work).await.is_err() {
+        tracing::warn!(
+            ?drain,
+            "in-flight runs did not finish in time after the shutdown request; abandoning them"
+        );
+    }
 }
 
 fn hostname() -> String {
