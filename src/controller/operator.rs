@@ -21,7 +21,7 @@ use tracing::Instrument;
 use super::context::{Context, Tunables};
 use super::http::{self, Readiness};
 use super::leader::{become_leader, LeaseSettings};
-use super::metrics::Metrics;
+use super::metrics::{forget_deleted, Metrics};
 use super::{certificate, employee, ReconcileError};
 use crate::api::{CertificateSync, EmployeeSync};
 use crate::clock::{Clock, SystemClock};
@@ -286,6 +286,7 @@ impl Operator {
                 self.certificate_controller(scope.as_deref());
             runs.push(employee_run);
             runs.push(certificate_run);
+            runs.extend(self.metrics_cleanup(scope.as_deref()));
             stores.push(employee_store);
             stores.push(certificate_store);
         }
@@ -308,6 +309,28 @@ impl Operator {
             Some(ns) => Api::namespaced(self.ctx.client.clone(), ns),
             None => Api::all(self.ctx.client.clone()),
         }
+    }
+
+    /// Drops the metric series of deleted resources (see [`forget_deleted`]).
+    fn metrics_cleanup(&self, namespace: Option<&str>) -> [RunFuture; 2] {
+        let scope = namespace.map(str::to_string);
+        let (metrics, shutdown) = (self.ctx.metrics.clone(), self.ctx.shutdown.clone());
+        [
+            Box::pin(forget_deleted(
+                self.api::<PartialObjectMeta<EmployeeSync>>(namespace),
+                employee::KIND,
+                scope.clone(),
+                metrics.clone(),
+                shutdown.clone(),
+            )),
+            Box::pin(forget_deleted(
+                self.api::<PartialObjectMeta<CertificateSync>>(namespace),
+                certificate::KIND,
+                scope,
+                metrics,
+                shutdown,
+            )),
+        ]
     }
 
     fn employee_controller(&self, namespace: Option<&str>) -> (RunFuture, ReadyFuture) {
