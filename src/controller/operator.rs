@@ -25,6 +25,7 @@ use super::metrics::{forget_deleted, Metrics};
 use super::{certificate, employee, ReconcileError};
 use crate::api::{CertificateSync, EmployeeSync};
 use crate::clock::{Clock, SystemClock};
+use crate::jobs::Fence;
 
 /// Options of `reteach-personio-operator run`.
 #[derive(clap::Args, Debug, Clone)]
@@ -100,6 +101,7 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
     ));
     let lost_leadership = CancellationToken::new();
     let mut leadership = None;
+    let mut fence = Fence::open();
     if options.leader_election {
         let settings = LeaseSettings {
             namespace: options
@@ -123,6 +125,11 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
         };
         readiness.set_standby(false);
         metrics.set_leader(true);
+        // A pause longer than half the Lease may have let another replica take over.
+        fence = Fence::heartbeat(
+            Duration::from_secs(options.lease_duration_seconds.max(2)) / 2,
+            lost_leadership.clone(),
+        );
         let (shutdown, lost, metrics) =
             (shutdown.clone(), lost_leadership.clone(), metrics.clone());
         let mut changes = leader.subscribe();
@@ -134,6 +141,7 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
                             continue;
                         }
                     }
+                    _ = lost.cancelled() => {}
                     // Drops `changes` so the Lease can be released after the work stopped.
                     _ = shutdown.cancelled() => return,
                 }
@@ -158,7 +166,8 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
         },
         options.watch_namespaces.clone(),
         shutdown.clone(),
-    );
+    )
+    .with_fence(fence);
     let drain = Duration::from_secs(options.shutdown_timeout_seconds);
     run_until_drained(operator.run(readiness), &shutdown, drain).await;
     shutdown.cancel();
@@ -263,6 +272,15 @@ impl Operator {
     ) -> Self {
         let ctx = Arc::new(Context::new(client, metrics, clock, tunables, shutdown));
         Self { ctx, namespaces }
+    }
+
+    /// Fences this replica's writes (leader election): see [`Fence`].
+    pub fn with_fence(mut self, fence: Fence) -> Self {
+        match Arc::get_mut(&mut self.ctx) {
+            Some(ctx) => ctx.fence = fence,
+            None => tracing::error!("fence set after the context was shared; ignored"),
+        }
+        self
     }
 
     /// The shared context (tests read metrics from it).
