@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1.7
 # Multi-stage build: compile with the official Rust image (registry, git and target dirs in BuildKit
-# cache mounts, so rebuilds only compile what changed), ship only the binary on distroless.
+# cache mounts, so rebuilds only compile what changed), ship only the binary on distroless. The
+# production build leaves the simulators, `demo` and `bench` out (Cargo feature `dev-tools`).
 ARG RUST_VERSION=1.95
 
 FROM rust:${RUST_VERSION}-bookworm AS builder
@@ -9,7 +10,7 @@ COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
     --mount=type=cache,target=/usr/local/cargo/git,sharing=locked \
     --mount=type=cache,target=/src/target,sharing=locked \
-    cargo build --release --locked --bin reteach-personio-operator \
+    cargo build --release --locked --no-default-features --bin reteach-personio-operator \
  && install -D -m 0755 target/release/reteach-personio-operator /out/reteach-personio-operator
 
 # cc (glibc + libgcc) rather than static: the binary links glibc dynamically; TLS is rustls with the

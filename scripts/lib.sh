@@ -30,6 +30,7 @@ install_apt_packages() {
   command -v git >/dev/null || missing+=(git)
   command -v cc >/dev/null || missing+=(build-essential)
   command -v pkg-config >/dev/null || missing+=(pkg-config)
+  command -v promtool >/dev/null || missing+=(prometheus) # promtool checks the chart's PrometheusRule
   [ ${#missing[@]} -eq 0 ] && return 0
   command -v apt-get >/dev/null || die "missing tools (${missing[*]}) and no apt-get to install them"
   log "installing apt packages: ${missing[*]}"

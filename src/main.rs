@@ -1,4 +1,5 @@
-//! Command line of the operator: `run`, `crdgen`, `demo`, `bench`, `sim`.
+//! Command line of the operator: `run`, `crdgen`, and with the `dev-tools` feature (default) `demo`,
+//! `bench`, `sim`.
 
 use clap::{Parser, Subcommand};
 
@@ -14,10 +15,13 @@ struct Cli {
 enum Command {
     /// Run the operator against the cluster of the current kubeconfig / service account.
     Run(reteach_personio_operator::controller::RunOptions),
+    #[cfg(feature = "dev-tools")]
     /// Both syncs end to end against the built-in Personio and reteach simulators; no cluster needed.
     Demo(reteach_personio_operator::demo::DemoOptions),
+    #[cfg(feature = "dev-tools")]
     /// Measure requests, wall time and memory against simulators with latency and rate limits.
     Bench(reteach_personio_operator::bench::BenchOptions),
+    #[cfg(feature = "dev-tools")]
     /// Run the Personio and reteach simulators standalone, for manual tries.
     Sim {
         /// Address of the Personio simulator.
@@ -47,8 +51,11 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Run(options) => reteach_personio_operator::controller::run(options).await,
         Command::Crdgen { stdout, root } => crdgen(stdout, &root),
+        #[cfg(feature = "dev-tools")]
         Command::Demo(options) => reteach_personio_operator::demo::run(options).await,
+        #[cfg(feature = "dev-tools")]
         Command::Bench(options) => reteach_personio_operator::bench::run(options).await,
+        #[cfg(feature = "dev-tools")]
         Command::Sim {
             personio_addr,
             reteach_addr,
@@ -71,6 +78,7 @@ fn crdgen(stdout: bool, root: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+#[cfg(feature = "dev-tools")]
 async fn sim(
     personio_addr: std::net::SocketAddr,
     reteach_addr: std::net::SocketAddr,

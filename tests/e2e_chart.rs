@@ -100,6 +100,7 @@ fn assert_least_privilege(objects: &[DynamicObject]) {
     let rbac: Vec<&DynamicObject> = objects
         .iter()
         .filter(|o| ["Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"].contains(&kind(o)))
+        .filter(|o| !is_tenant_role(o))
         .collect();
     assert!(!rbac.is_empty(), "the chart renders no RBAC");
     for object in rbac {
@@ -136,6 +137,18 @@ fn assert_least_privilege(objects: &[DynamicObject]) {
             }
         }
     }
+}
+
+/// A ClusterRole aggregated into Kubernetes' `admin`/`edit`/`view` for the tenants who create
+/// the resources; never bound to the operator.
+fn is_tenant_role(object: &DynamicObject) -> bool {
+    kind(object) == "ClusterRole"
+        && object
+            .metadata
+            .labels
+            .iter()
+            .flatten()
+            .any(|(key, _)| key.starts_with("rbac.authorization.k8s.io/aggregate-to-"))
 }
 
 fn rules_of(object: &DynamicObject) -> Vec<Value> {
@@ -175,7 +188,10 @@ fn default_values_grant_cluster_wide_read_and_status_write_only() {
     let objects = render("operators", &[]);
 
     assert_least_privilege(&objects);
-    let cluster_roles = of_kind(&objects, "ClusterRole");
+    let cluster_roles: Vec<_> = of_kind(&objects, "ClusterRole")
+        .into_iter()
+        .filter(|r| !is_tenant_role(r))
+        .collect();
     assert_eq!(cluster_roles.len(), 1);
     assert!(grants(cluster_roles[0], "employeesyncs/status"));
     assert!(grants(cluster_roles[0], "secrets"));
@@ -189,7 +205,152 @@ fn default_values_grant_cluster_wide_read_and_status_write_only() {
         "lease rights without leader election"
     );
     let deployment = deployment(&objects);
-    assert_eq!(args_of(&deployment), ["run", "--log-format=json"]);
+    assert_eq!(
+        args_of(&deployment),
+        ["run", "--log-format=json", "--shutdown-timeout-seconds=50"]
+    );
+    assert_eq!(
+        deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"],
+        60
+    );
+    assert!(
+        of_kind(&objects, "PodDisruptionBudget").is_empty(),
+        "no PDB for one replica: it would block node drains"
+    );
+}
+
+#[test]
+fn tenants_get_the_two_kinds_through_the_built_in_roles_but_never_their_status() {
+    let objects = render("operators", &[]);
+    let tenant_roles: Vec<_> = objects.iter().filter(|o| is_tenant_role(o)).collect();
+    assert_eq!(tenant_roles.len(), 2, "an edit and a view role");
+    let label = |role: &DynamicObject, key: &str| {
+        role.metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(&format!("rbac.authorization.k8s.io/{key}")))
+            .cloned()
+    };
+    let verbs_on = |role: &DynamicObject, resource: &str| -> Vec<String> {
+        rules_of(role)
+            .iter()
+            .filter(|rule| as_strings(&rule["resources"]).contains(&resource))
+            .flat_map(|rule| {
+                as_strings(&rule["verbs"])
+                    .into_iter()
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    let edit = tenant_roles
+        .iter()
+        .find(|r| label(r, "aggregate-to-edit").as_deref() == Some("true"))
+        .expect("a role aggregated into edit");
+    assert_eq!(label(edit, "aggregate-to-admin").as_deref(), Some("true"));
+    let view = tenant_roles
+        .iter()
+        .find(|r| label(r, "aggregate-to-view").as_deref() == Some("true"))
+        .expect("a role aggregated into view");
+    for resource in ["employeesyncs", "certificatesyncs"] {
+        for verb in ["create", "update", "patch", "delete"] {
+            assert!(
+                verbs_on(edit, resource).iter().any(|v| v == verb),
+                "edit lacks {verb} on {resource}"
+            );
+        }
+        assert_eq!(verbs_on(view, resource), ["get", "list", "watch"]);
+        for role in [edit, view] {
+            let status = format!("{resource}/status");
+            assert!(
+                verbs_on(role, &status)
+                    .iter()
+                    .all(|v| ["get", "list", "watch"].contains(&v.as_str())),
+                "tenants may not write {status}"
+            );
+        }
+    }
+    for role in &tenant_roles {
+        assert!(!contains_wildcard(
+            &serde_json::to_value(role).unwrap_or_default()
+        ));
+        let name = role.metadata.name.clone().unwrap_or_default();
+        assert!(
+            !objects
+                .iter()
+                .any(|o| o.data["roleRef"]["name"] == name.as_str()),
+            "{name} is aggregated, never bound by the chart"
+        );
+    }
+    let off = render("operators", &["rbac.aggregateToDefaultRoles=false".into()]);
+    assert!(!off.iter().any(is_tenant_role));
+}
+
+#[test]
+fn several_replicas_get_a_disruption_budget_a_spread_and_a_per_release_lease() {
+    let objects = render(
+        "operators",
+        &[
+            "replicaCount=2".into(),
+            "leaderElection.enabled=true".into(),
+        ],
+    );
+    let budgets = of_kind(&objects, "PodDisruptionBudget");
+    assert_eq!(budgets.len(), 1);
+    let budget = serde_json::to_value(budgets[0]).unwrap_or_default();
+    assert_eq!(budget["spec"]["maxUnavailable"], 1);
+    let deployment = deployment(&objects);
+    let pod = &deployment["spec"]["template"];
+    assert_eq!(
+        budget["spec"]["selector"]["matchLabels"],
+        deployment["spec"]["selector"]["matchLabels"]
+    );
+    let spread = &pod["spec"]["topologySpreadConstraints"][0];
+    assert_eq!(spread["topologyKey"], "kubernetes.io/hostname");
+    assert_eq!(
+        spread["labelSelector"]["matchLabels"],
+        deployment["spec"]["selector"]["matchLabels"]
+    );
+    let args = args_of(&deployment);
+    assert!(
+        args.contains(&"--lease-name=rpo-reteach-personio-operator-leader"),
+        "{args:?}"
+    );
+    assert!(args.contains(&"--lease-duration-seconds=15"), "{args:?}");
+    for key in [
+        "app.kubernetes.io/name",
+        "app.kubernetes.io/instance",
+        "app.kubernetes.io/version",
+        "app.kubernetes.io/component",
+        "app.kubernetes.io/part-of",
+        "app.kubernetes.io/managed-by",
+    ] {
+        assert!(
+            pod["metadata"]["labels"][key].is_string(),
+            "pod label {key} missing"
+        );
+    }
+
+    let zoned = render(
+        "operators",
+        &[
+            "replicaCount=2".into(),
+            "leaderElection.enabled=true".into(),
+            "leaderElection.leaseName=team-lease".into(),
+            "topologySpreadConstraints[0].maxSkew=1".into(),
+            "topologySpreadConstraints[0].topologyKey=topology.kubernetes.io/zone".into(),
+            "topologySpreadConstraints[0].whenUnsatisfiable=DoNotSchedule".into(),
+        ],
+    );
+    let deployment = self::deployment(&zoned);
+    let spread = &deployment["spec"]["template"]["spec"]["topologySpreadConstraints"];
+    assert_eq!(spread.as_array().map(Vec::len), Some(1));
+    assert_eq!(spread[0]["topologyKey"], "topology.kubernetes.io/zone");
+    assert_eq!(
+        spread[0]["labelSelector"]["matchLabels"],
+        deployment["spec"]["selector"]["matchLabels"]
+    );
+    assert!(args_of(&deployment).contains(&"--lease-name=team-lease"));
 }
 
 #[test]
@@ -203,7 +364,12 @@ fn watch_namespaces_and_leader_election_use_roles_only() {
     );
 
     assert_least_privilege(&objects);
-    assert!(of_kind(&objects, "ClusterRole").is_empty());
+    assert!(
+        of_kind(&objects, "ClusterRole")
+            .iter()
+            .all(|r| is_tenant_role(r)),
+        "no cluster-wide rights for the operator"
+    );
     assert!(of_kind(&objects, "ClusterRoleBinding").is_empty());
     let roles = of_kind(&objects, "Role");
     for namespace in ["team-a", "team-b"] {
@@ -279,6 +445,25 @@ fn service_monitor_and_network_policy_render_when_enabled() {
     let monitors = of_kind(&objects, "ServiceMonitor");
     assert_eq!(monitors.len(), 1);
     assert_eq!(monitors[0].data["spec"]["endpoints"][0]["port"], "http");
+    assert_eq!(
+        monitors[0].data["spec"]["endpoints"][0]["honorLabels"],
+        true
+    );
+    let renamed = render(
+        "operators",
+        &[
+            "metrics.serviceMonitor.enabled=true".into(),
+            "metrics.serviceMonitor.honorLabels=false".into(),
+        ],
+    );
+    assert_eq!(
+        of_kind(&renamed, "ServiceMonitor")[0].data["spec"]["endpoints"][0]["honorLabels"],
+        false
+    );
+    assert!(
+        of_kind(&objects, "PrometheusRule").is_empty(),
+        "the PrometheusRule is opt-in"
+    );
     let policies = of_kind(&objects, "NetworkPolicy");
     assert_eq!(policies.len(), 1);
     let egress = policies[0].data["spec"]["egress"].to_string();
@@ -385,4 +570,111 @@ async fn helm_install_and_uninstall_keep_the_crds() {
     );
     support::wait_crd_established(&client, "employeesyncs.sync.reteach.io").await;
     support::delete_namespace(&client, &namespace).await;
+}
+
+/// The alerts in the README's Metrics section, as `(name, expr)`.
+fn readme_alerts() -> Vec<(String, String)> {
+    let readme = std::fs::read_to_string(support::repo_root().join("README.md"))
+        .unwrap_or_else(|e| panic!("cannot read README.md: {e}"));
+    let block = readme
+        .split("```yaml\n")
+        .find(|block| block.starts_with("- alert: ReteachPersonio"))
+        .and_then(|block| block.split("```").next())
+        .unwrap_or_else(|| panic!("no alert block in README.md"));
+    let alerts: Vec<Value> =
+        serde_yaml::from_str(block).unwrap_or_else(|e| panic!("README alerts are not YAML: {e}"));
+    alerts
+        .iter()
+        .map(|a| {
+            (
+                a["alert"].as_str().unwrap_or_default().to_string(),
+                a["expr"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// `promtool` from Debian's `prometheus` package (scripts/lib.sh installs it).
+fn promtool(args: &[&str], dir: &std::path::Path) -> String {
+    let output = Command::new("promtool")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run promtool (apt-get install prometheus): {e}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "promtool {args:?} failed:\n{text}");
+    text
+}
+
+#[test]
+fn prometheus_rule_holds_the_readme_alerts_and_passes_promtool() {
+    let objects = render(
+        "operators",
+        &[
+            "metrics.prometheusRule.enabled=true".into(),
+            "metrics.prometheusRule.labels.release=kube-prometheus".into(),
+        ],
+    );
+    let rules = of_kind(&objects, "PrometheusRule");
+    assert_eq!(rules.len(), 1);
+    let rule = rules[0];
+    assert_eq!(
+        rule.metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get("release"))
+            .map(String::as_str),
+        Some("kube-prometheus")
+    );
+    let spec = &rule.data["spec"];
+    let rendered: Vec<(String, String)> = spec["groups"][0]["rules"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            (
+                r["alert"].as_str().unwrap_or_default().to_string(),
+                r["expr"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rendered,
+        readme_alerts(),
+        "the chart's alerts are the README's"
+    );
+
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("no temp dir: {e}"));
+    let yaml = serde_yaml::to_string(spec).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(dir.path().join("rules.yaml"), yaml).unwrap_or_else(|e| panic!("{e}"));
+    let checked = promtool(&["check", "rules", "rules.yaml"], dir.path());
+    assert!(checked.contains("SUCCESS: 5 rules found"), "{checked}");
+
+    // The stale alert fires once a resource has not succeeded for an hour (plus `for: 10m`).
+    let unit_test = r#"
+rule_files: [rules.yaml]
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: 'reteach_personio_last_success_timestamp_seconds{kind="EmployeeSync",namespace="academy",name="personio"}'
+        values: '0x120'
+    alert_rule_test:
+      - eval_time: 65m
+        alertname: ReteachPersonioSyncStale
+        exp_alerts: []
+      - eval_time: 75m
+        alertname: ReteachPersonioSyncStale
+        exp_alerts:
+          - exp_labels: {severity: warning, kind: EmployeeSync, namespace: academy, name: personio}
+            exp_annotations:
+              summary: EmployeeSync academy/personio has not succeeded for a while.
+              description: Check `kubectl -n academy describe esync personio`; the Ready condition says why.
+"#;
+    std::fs::write(dir.path().join("rules_test.yaml"), unit_test).unwrap_or_else(|e| panic!("{e}"));
+    promtool(&["test", "rules", "rules_test.yaml"], dir.path());
 }

@@ -100,8 +100,10 @@ pub struct DocumentCategoryRef {
 /// What the operator observed and did; written only by the operator.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(transform = super::common::status_defaults)]
 pub struct CertificateSyncStatus {
-    /// The `metadata.generation` the status was computed for.
+    /// The `metadata.generation` the status was computed for; `-1` until the operator has looked at
+    /// a new object.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
     /// `Ready` (always; reason `WaitingForEmployeeSync` until the EmployeeSync has succeeded),

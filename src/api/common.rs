@@ -41,6 +41,22 @@ fn drop_schema_default(schema: &mut schemars::Schema) {
     }
 }
 
+/// Gives every new object `status: {observedGeneration: -1}`, as Flux's CRDs do. The apiserver
+/// applies this schema default whenever an object without status is read, so until the operator
+/// has looked at a new object its observed generation lags behind `metadata.generation` (1 or
+/// more) and kstatus, Flux's `wait` and Argo CD count it as in progress, not as current.
+pub fn status_defaults(schema: &mut schemars::Schema) {
+    if let Some(object) = schema.as_object_mut() {
+        object.insert(
+            "default".into(),
+            serde_json::json!({ "observedGeneration": NOT_OBSERVED }),
+        );
+    }
+}
+
+/// `status.observedGeneration` of an object the operator has not looked at yet.
+pub const NOT_OBSERVED: i64 = -1;
+
 /// Schema of a conditions array: a list merged by `type` under server-side apply.
 pub fn conditions_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
     let mut schema = generator.subschema_for::<Vec<Condition>>();

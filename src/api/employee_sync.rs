@@ -74,8 +74,10 @@ pub struct EmployeeSyncSpec {
 /// What the operator observed and did; written only by the operator.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(transform = super::common::status_defaults)]
 pub struct EmployeeSyncStatus {
-    /// The `metadata.generation` the status was computed for.
+    /// The `metadata.generation` the status was computed for; `-1` until the operator has looked at
+    /// a new object.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
     /// `Ready` (always), `Reconciling` and `Stalled` (only while true).

@@ -22,6 +22,8 @@ pub enum Health {
 pub const READY: &str = "Ready";
 pub const RECONCILING: &str = "Reconciling";
 pub const STALLED: &str = "Stalled";
+/// Reason of `Ready=True` while `spec.suspend` is true.
+pub const SUSPENDED: &str = "Suspended";
 
 /// The conditions for `health`, keeping `lastTransitionTime` of conditions whose status is
 /// unchanged compared with `previous`.

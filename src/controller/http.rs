@@ -1,5 +1,10 @@
 //! The operator's HTTP endpoints: `/metrics` (Prometheus text format), `/healthz` (the process
-//! runs) and `/readyz` (the watches have synced; until then the pod gets no traffic).
+//! runs) and `/readyz` (the replica can serve).
+//!
+//! Readiness means "can serve", not "is leader": a replica that works is ready once its watches
+//! have synced; a standby (leader election on, Lease held by another replica) is ready once its
+//! Kubernetes client has proved to work, so a rolling update of two replicas can complete. Who
+//! holds the Lease is reported by the `reteach_personio_leader` gauge and the `/readyz` body.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,19 +19,32 @@ use tokio_util::sync::CancellationToken;
 
 use super::metrics::Metrics;
 
-/// Readiness shared between the controllers and the HTTP server.
+/// Readiness shared between the controllers, the leader election and the HTTP server.
 #[derive(Clone, Default)]
-pub struct Readiness(Arc<AtomicBool>);
+pub struct Readiness {
+    ready: Arc<AtomicBool>,
+    standby: Arc<AtomicBool>,
+}
 
 impl Readiness {
-    /// Marks the operator ready.
+    /// Marks the operator ready (its watches have synced, or it stands by with a working client).
     pub fn set_ready(&self) {
-        self.0.store(true, Ordering::SeqCst);
+        self.ready.store(true, Ordering::SeqCst);
     }
 
     /// Whether the operator is ready.
     pub fn is_ready(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
+        self.ready.load(Ordering::SeqCst)
+    }
+
+    /// Records whether this replica waits for the Lease (`true`) or does the work (`false`).
+    pub fn set_standby(&self, standby: bool) {
+        self.standby.store(standby, Ordering::SeqCst);
+    }
+
+    /// Whether this replica waits for the Lease.
+    pub fn is_standby(&self) -> bool {
+        self.standby.load(Ordering::SeqCst)
     }
 }
 
@@ -56,10 +74,12 @@ async fn metrics_handler(State(state): State<ServerState>) -> impl IntoResponse 
 }
 
 async fn readyz(State(state): State<ServerState>) -> impl IntoResponse {
-    if state.readiness.is_ready() {
-        (StatusCode::OK, "ok")
-    } else {
+    if !state.readiness.is_ready() {
         (StatusCode::SERVICE_UNAVAILABLE, "watches not synced yet")
+    } else if state.readiness.is_standby() {
+        (StatusCode::OK, "ok: standby, waiting for the leader Lease")
+    } else {
+        (StatusCode::OK, "ok")
     }
 }
 
@@ -75,4 +95,55 @@ pub async fn serve(
     axum::serve(listener, router(metrics, readiness))
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    async fn get(router: Router, path: &str) -> (StatusCode, String) {
+        let request = Request::get(path).body(Body::empty()).unwrap();
+        let response = router.oneshot(request).await.unwrap();
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        (status, String::from_utf8(body.to_vec()).unwrap())
+    }
+
+    #[tokio::test]
+    async fn standby_with_a_working_client_is_ready_and_says_so() {
+        let readiness = Readiness::default();
+        let metrics = Arc::new(Metrics::new());
+        let app = router(metrics, readiness.clone());
+        assert_eq!(
+            get(app.clone(), "/readyz").await.0,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        readiness.set_standby(true);
+        readiness.set_ready();
+        let (status, body) = get(app.clone(), "/readyz").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(body.contains("standby"), "{body}");
+        readiness.set_standby(false);
+        assert_eq!(get(app, "/readyz").await, (StatusCode::OK, "ok".into()));
+    }
+
+    #[tokio::test]
+    async fn leader_gauge_reports_whether_this_replica_works() {
+        let metrics = Arc::new(Metrics::new());
+        let app = router(metrics.clone(), Readiness::default());
+        assert!(get(app.clone(), "/metrics")
+            .await
+            .1
+            .contains("reteach_personio_leader 0"));
+        metrics.set_leader(true);
+        assert!(get(app, "/metrics")
+            .await
+            .1
+            .contains("reteach_personio_leader 1"));
+    }
 }

@@ -8,9 +8,10 @@ use kube::runtime::controller::Action;
 use kube::{Api, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 
-use super::conditions::{conditions_for, is_blocked, Health};
+use super::conditions::{conditions_for, is_blocked, ready, Health, SUSPENDED};
 use super::failure::RunFailure;
 use super::schedule::{failure_backoff, schedule, with_jitter, DueReason, Schedule, ScheduleInput};
+use super::status::apply_status;
 use crate::api::{
     CertificateSync, CertificateSyncStatus, Condition, EmployeeSync, EmployeeSyncStatus,
     REQUESTED_AT_ANNOTATION,
@@ -26,6 +27,7 @@ pub trait CommonStatus {
     fn last_sync_time_mut(&mut self) -> &mut Option<DateTime<Utc>>;
     fn last_sync_time(&self) -> Option<DateTime<Utc>>;
     fn last_successful_sync_time_mut(&mut self) -> &mut Option<DateTime<Utc>>;
+    fn last_successful_sync_time(&self) -> Option<DateTime<Utc>>;
     fn next_sync_time_mut(&mut self) -> &mut Option<DateTime<Utc>>;
     fn next_sync_time(&self) -> Option<DateTime<Utc>>;
     fn last_handled_mut(&mut self) -> &mut Option<String>;
@@ -56,6 +58,9 @@ macro_rules! common_status {
             }
             fn last_successful_sync_time_mut(&mut self) -> &mut Option<DateTime<Utc>> {
                 &mut self.last_successful_sync_time
+            }
+            fn last_successful_sync_time(&self) -> Option<DateTime<Utc>> {
+                self.last_successful_sync_time
             }
             fn next_sync_time_mut(&mut self) -> &mut Option<DateTime<Utc>> {
                 &mut self.next_sync_time
@@ -207,6 +212,25 @@ impl RunContext {
         }
     }
 
+    /// The status of a suspended resource: the generation is observed (kstatus and Flux's
+    /// `wait` count it as current), `Ready` is `True` with reason `Suspended`, and `Reconciling` /
+    /// `Stalled` are gone: nothing runs, so nothing is in progress or stuck. Times, counters and
+    /// the `requestedAt` token are kept for when it is resumed.
+    pub fn suspend(&self, status: &mut impl CommonStatus) {
+        let last = status
+            .last_successful_sync_time()
+            .map_or_else(|| "never".to_string(), |t| t.to_rfc3339());
+        let health = Health::Ready {
+            reason: SUSPENDED.into(),
+            message: format!(
+                "spec.suspend is true: no runs until it is false (last successful run: {last})"
+            ),
+        };
+        let conditions = conditions_for(&health, status.conditions(), self.generation, self.now);
+        status.set_conditions(conditions);
+        *status.observed_generation_mut() = self.generation;
+    }
+
     /// The status shown while a run is in progress.
     pub fn reconciling(&self, status: &mut impl CommonStatus, message: &str) {
         let conditions = conditions_for(
@@ -233,7 +257,10 @@ pub trait Scheduled:
     Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug
 {
     /// The status type of the kind.
-    type Status: CommonStatus + Clone + Default;
+    type Status: CommonStatus + Clone + Default + PartialEq + serde::Serialize;
+    /// Top-level status keys written by another field manager (the certificate ledger), left out
+    /// of the status writes made here.
+    const OTHER_MANAGERS_KEYS: &'static [&'static str];
     /// `spec.suspend`.
     fn suspended(&self) -> bool;
     /// The current status, if any.
@@ -242,6 +269,7 @@ pub trait Scheduled:
 
 impl Scheduled for EmployeeSync {
     type Status = EmployeeSyncStatus;
+    const OTHER_MANAGERS_KEYS: &'static [&'static str] = &[];
     fn suspended(&self) -> bool {
         self.spec.suspend
     }
@@ -252,6 +280,7 @@ impl Scheduled for EmployeeSync {
 
 impl Scheduled for CertificateSync {
     type Status = CertificateSyncStatus;
+    const OTHER_MANAGERS_KEYS: &'static [&'static str] = &["ledger"];
     fn suspended(&self) -> bool {
         self.spec.suspend
     }
@@ -283,7 +312,11 @@ pub async fn due_run<K: Scheduled>(
 ) -> Result<Result<DueRun<K>, Action>, kube::Error> {
     let cached_status = cached.current_status().cloned().unwrap_or_default();
     let glance = RunContext::of(cached, clock.now());
-    if let Err(action) = glance.decide(&cached_status, cached.suspended(), waiting_reason) {
+    if cached.suspended() {
+        if shows_suspended(&glance, &cached_status) {
+            return Ok(Err(Action::await_change()));
+        }
+    } else if let Err(action) = glance.decide(&cached_status, false, waiting_reason) {
         return Ok(Err(action));
     }
     let Some(object) = api.get_opt(&cached.name_any()).await? else {
@@ -291,6 +324,14 @@ pub async fn due_run<K: Scheduled>(
     };
     let run = RunContext::of(&object, clock.now());
     let previous = object.current_status().cloned().unwrap_or_default();
+    if object.suspended() {
+        if !shows_suspended(&run, &previous) {
+            let mut status = previous.clone();
+            run.suspend(&mut status);
+            apply_status(api, &object.name_any(), &status, K::OTHER_MANAGERS_KEYS).await?;
+        }
+        return Ok(Err(Action::await_change()));
+    }
     Ok(run
         .decide(&previous, object.suspended(), waiting_reason)
         .map(|reason| DueRun {
@@ -299,6 +340,13 @@ pub async fn due_run<K: Scheduled>(
             previous,
             reason,
         }))
+}
+
+/// Whether `status` already reports the suspension of this generation (then nothing is written).
+fn shows_suspended(run: &RunContext, status: &impl CommonStatus) -> bool {
+    status.observed_generation() == run.generation
+        && status.conditions().len() == 1
+        && ready(status.conditions()).is_some_and(|c| c.reason == SUSPENDED)
 }
 
 /// `std` → `chrono` duration, saturating.
@@ -312,6 +360,66 @@ mod tests {
 
     fn at(text: &str) -> DateTime<Utc> {
         text.parse().unwrap()
+    }
+
+    #[test]
+    fn suspending_a_stalled_resource_observes_its_generation_and_reports_ready_suspended() {
+        let run = RunContext {
+            now: at("2026-11-26T10:00:00Z"),
+            generation: Some(3),
+            requested_at: Some("token".into()),
+        };
+        let mut status = EmployeeSyncStatus {
+            observed_generation: Some(2),
+            ..EmployeeSyncStatus::default()
+        };
+        let failure = RunFailure::stalled("SecretNotFound", "Secret x not found");
+        run.fail(
+            &mut status,
+            &failure,
+            Duration::from_secs(300),
+            Duration::from_secs(120),
+            run.now,
+        );
+        status.observed_generation = Some(2);
+        status.last_handled_reconcile_at = None;
+        assert!(!shows_suspended(&run, &status));
+
+        run.suspend(&mut status);
+        assert_eq!(status.observed_generation, Some(3));
+        assert_eq!(status.conditions.len(), 1, "{:?}", status.conditions);
+        let ready = &status.conditions[0];
+        assert_eq!(
+            (
+                ready.type_.as_str(),
+                ready.status.as_str(),
+                ready.reason.as_str()
+            ),
+            ("Ready", "True", "Suspended")
+        );
+        assert_eq!(ready.observed_generation, Some(3));
+        assert!(ready.message.contains("never"), "{}", ready.message);
+        assert_eq!(
+            status.last_handled_reconcile_at, None,
+            "a suspended resource does not consume a requested run"
+        );
+        assert!(shows_suspended(&run, &status));
+    }
+
+    #[test]
+    fn a_new_generation_of_a_suspended_resource_is_not_shown_as_suspended_yet() {
+        let run = RunContext {
+            now: at("2026-11-26T10:00:00Z"),
+            generation: Some(1),
+            requested_at: None,
+        };
+        let mut status = EmployeeSyncStatus::default();
+        run.suspend(&mut status);
+        let newer = RunContext {
+            generation: Some(2),
+            ..run
+        };
+        assert!(!shows_suspended(&newer, &status));
     }
 
     #[test]

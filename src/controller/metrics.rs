@@ -1,7 +1,8 @@
 //! Prometheus metrics (prometheus-client). Labels carry kinds, resource names, endpoints and
 //! reasons — never personal data.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -38,6 +39,13 @@ struct KindLabels {
     kind: String,
 }
 
+/// The upstream API (`personio`, `reteach`): the same label name on the request counter and the
+/// latency histogram, so the two join in PromQL.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ApiLabels {
+    api: String,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct UpstreamLabels {
     api: String,
@@ -58,9 +66,12 @@ pub struct Metrics {
     failures: Family<FailureLabels, Counter>,
     duration: Family<KindLabels, Histogram>,
     upstream_requests: Family<UpstreamLabels, Counter>,
-    upstream_duration: Family<KindLabels, Histogram>,
+    upstream_duration: Family<ApiLabels, Histogram>,
     records: Family<RecordLabels, Counter>,
     last_success: Family<ResourceLabels, Gauge>,
+    /// The resources that have per-resource series, so those of deleted resources can be found.
+    resources: Mutex<HashSet<ResourceLabels>>,
+    leader: Gauge,
 }
 
 impl Default for Metrics {
@@ -95,7 +106,7 @@ impl Metrics {
             "Requests to Personio and reteach by API, endpoint and HTTP status (0 = no response)",
             upstream_requests.clone(),
         );
-        let upstream_duration = Family::<KindLabels, Histogram>::new_with_constructor(|| {
+        let upstream_duration = Family::<ApiLabels, Histogram>::new_with_constructor(|| {
             Histogram::new(exponential_buckets(0.005, 2.0, 14))
         });
         registry.register(
@@ -115,6 +126,12 @@ impl Metrics {
             "Unix time of the last successful run per resource",
             last_success.clone(),
         );
+        let leader = Gauge::default();
+        registry.register(
+            "leader",
+            "1 while this replica does the work (holds the Lease, or runs without leader election), 0 while it stands by",
+            leader.clone(),
+        );
         Self {
             registry,
             runs,
@@ -124,7 +141,14 @@ impl Metrics {
             upstream_duration,
             records,
             last_success,
+            resources: Mutex::default(),
+            leader,
         }
+    }
+
+    /// Records whether this replica does the work (holds the Lease) or stands by.
+    pub fn set_leader(&self, leader: bool) {
+        self.leader.set(i64::from(leader));
     }
 
     /// Records a finished run.
@@ -159,6 +183,7 @@ impl Metrics {
                     .inc();
             }
             None => {
+                self.tracked().insert(resource.clone());
                 self.last_success
                     .get_or_create(resource)
                     .set(chrono::Utc::now().timestamp());
@@ -180,7 +205,32 @@ impl Metrics {
 
     /// Drops the per-resource series of a deleted resource.
     pub fn forget(&self, resource: &ResourceLabels) {
+        self.tracked().remove(resource);
         self.last_success.remove(resource);
+    }
+
+    /// Drops the per-resource series of every resource of `kind` in `namespace` (`None`: all
+    /// namespaces) that `exists` says is gone; for deletions missed while a watch was down.
+    pub fn forget_missing(
+        &self,
+        kind: &str,
+        namespace: Option<&str>,
+        exists: impl Fn(&ResourceLabels) -> bool,
+    ) {
+        let gone: Vec<ResourceLabels> = self
+            .tracked()
+            .iter()
+            .filter(|r| r.kind == kind && namespace.is_none_or(|ns| r.namespace == ns))
+            .filter(|r| !exists(r))
+            .cloned()
+            .collect();
+        for resource in &gone {
+            self.forget(resource);
+        }
+    }
+
+    fn tracked(&self) -> std::sync::MutexGuard<'_, HashSet<ResourceLabels>> {
+        self.resources.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The text exposition format.
@@ -208,9 +258,137 @@ impl RequestObserver for MetricsObserver {
             .inc();
         self.0
             .upstream_duration
-            .get_or_create(&KindLabels {
-                kind: record.api.into(),
+            .get_or_create(&ApiLabels {
+                api: record.api.into(),
             })
             .observe(record.elapsed.as_secs_f64());
+    }
+}
+
+/// Removes the series of resources of `kind` when they are deleted: a metadata watch (no spec or
+/// status is cached) sees deletions as they happen, and each (re-)list drops the series of
+/// resources deleted while the watch was down. Runs until `shutdown`.
+pub async fn forget_deleted<K>(
+    api: kube::Api<kube::core::PartialObjectMeta<K>>,
+    kind: &'static str,
+    namespace: Option<String>,
+    metrics: Arc<Metrics>,
+    shutdown: tokio_util::sync::CancellationToken,
+) where
+    K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    K: Send + Sync + 'static,
+{
+    use futures::StreamExt;
+    use kube::runtime::watcher::{self, Event};
+    use kube::runtime::WatchStreamExt;
+    use kube::ResourceExt;
+
+    let labels = |object: &kube::core::PartialObjectMeta<K>| ResourceLabels {
+        kind: kind.into(),
+        namespace: object.namespace().unwrap_or_default(),
+        name: object.name_any(),
+    };
+    let events = watcher::watcher(api, watcher::Config::default())
+        .default_backoff()
+        .take_until(shutdown.cancelled_owned());
+    futures::pin_mut!(events);
+    let mut listed: Option<HashSet<ResourceLabels>> = None;
+    while let Some(event) = events.next().await {
+        match event {
+            Ok(Event::Delete(object)) => metrics.forget(&labels(&object)),
+            Ok(Event::Init) => listed = Some(HashSet::new()),
+            Ok(Event::InitApply(object)) => {
+                if let Some(listed) = listed.as_mut() {
+                    listed.insert(labels(&object));
+                }
+            }
+            Ok(Event::InitDone) => {
+                if let Some(live) = listed.take() {
+                    metrics.forget_missing(kind, namespace.as_deref(), |r| live.contains(r));
+                }
+            }
+            Ok(Event::Apply(_)) => {}
+            Err(error) => tracing::debug!(%error, kind, "metrics deletion watch"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resource(kind: &str, namespace: &str, name: &str) -> ResourceLabels {
+        ResourceLabels {
+            kind: kind.into(),
+            namespace: namespace.into(),
+            name: name.into(),
+        }
+    }
+
+    fn series_of(metrics: &Metrics, name: &str) -> usize {
+        metrics
+            .encode()
+            .lines()
+            .filter(|l| l.starts_with("reteach_personio_last_success_timestamp_seconds{"))
+            .filter(|l| l.contains(&format!("name=\"{name}\"")))
+            .count()
+    }
+
+    #[test]
+    fn forgetting_a_deleted_resource_removes_its_series_only() {
+        let metrics = Metrics::new();
+        let gone = resource("EmployeeSync", "a", "gone");
+        let kept = resource("EmployeeSync", "a", "kept");
+        metrics.run_finished(&gone, Duration::from_secs(1), None);
+        metrics.run_finished(&kept, Duration::from_secs(1), None);
+        assert_eq!(series_of(&metrics, "gone"), 1);
+        metrics.forget(&gone);
+        assert_eq!(series_of(&metrics, "gone"), 0);
+        assert_eq!(series_of(&metrics, "kept"), 1);
+    }
+
+    #[test]
+    fn a_relist_forgets_resources_deleted_while_the_watch_was_down_in_its_own_scope_only() {
+        let metrics = Metrics::new();
+        let deleted = resource("CertificateSync", "a", "deleted");
+        let listed = resource("CertificateSync", "a", "listed");
+        let other_namespace = resource("CertificateSync", "b", "elsewhere");
+        let other_kind = resource("EmployeeSync", "a", "deleted");
+        for r in [&deleted, &listed, &other_namespace, &other_kind] {
+            metrics.run_finished(r, Duration::from_secs(1), None);
+        }
+        metrics.forget_missing("CertificateSync", Some("a"), |r| r == &listed);
+        let text = metrics.encode();
+        assert_eq!(
+            series_of(&metrics, "deleted"),
+            1,
+            "only the EmployeeSync:\n{text}"
+        );
+        assert!(text.contains("kind=\"EmployeeSync\",namespace=\"a\",name=\"deleted\""));
+        assert_eq!(series_of(&metrics, "listed"), 1);
+        assert_eq!(series_of(&metrics, "elsewhere"), 1);
+    }
+
+    #[test]
+    fn request_counter_and_latency_histogram_name_the_api_alike() {
+        let metrics = Arc::new(Metrics::new());
+        MetricsObserver(metrics.clone()).observe(RequestRecord {
+            api: "personio",
+            endpoint: "GET /v1/company/employees",
+            status: 200,
+            elapsed: Duration::from_millis(20),
+        });
+        let text = metrics.encode();
+        for family in [
+            "reteach_personio_upstream_requests_total{",
+            "reteach_personio_upstream_request_duration_seconds_count{",
+        ] {
+            let line = text
+                .lines()
+                .find(|l| l.starts_with(family))
+                .unwrap_or_else(|| panic!("no {family} series:\n{text}"));
+            assert!(line.contains("api=\"personio\""), "{line}");
+            assert!(!line.contains("kind="), "{line}");
+        }
     }
 }

@@ -21,7 +21,7 @@ use tracing::Instrument;
 use super::context::{Context, Tunables};
 use super::http::{self, Readiness};
 use super::leader::{become_leader, LeaseSettings};
-use super::metrics::Metrics;
+use super::metrics::{forget_deleted, Metrics};
 use super::{certificate, employee, ReconcileError};
 use crate::api::{CertificateSync, EmployeeSync};
 use crate::clock::{Clock, SystemClock};
@@ -55,6 +55,10 @@ pub struct RunOptions {
     /// Seconds a Lease stays valid without renewal.
     #[arg(long, env = "LEASE_DURATION_SECONDS", default_value_t = 15)]
     pub lease_duration_seconds: u64,
+    /// Seconds in-flight runs get to finish after SIGTERM before they are abandoned and the
+    /// Lease is released; keep it below the pod's `terminationGracePeriodSeconds`.
+    #[arg(long, env = "SHUTDOWN_TIMEOUT_SECONDS", default_value_t = 45)]
+    pub shutdown_timeout_seconds: u64,
     /// Shortest accepted `spec.interval` (tests lower it to run intervals of seconds).
     #[arg(long, hide = true, default_value = "1m")]
     pub minimum_interval: String,
@@ -96,6 +100,7 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
         shutdown.clone(),
     ));
     let lost_leadership = CancellationToken::new();
+    let mut leadership = None;
     let mut fence = Fence::open();
     if options.leader_election {
         let settings = LeaseSettings {
@@ -109,31 +114,47 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
                 .unwrap_or_else(|_| format!("{}-{}", hostname(), std::process::id())),
             duration_seconds: options.lease_duration_seconds,
         };
-        let mut leader = tokio::select! {
+        // Ready while standing by: the client works (the CRD check above passed), and a
+        // standby that is not ready would stall every rolling update.
+        readiness.set_standby(true);
+        readiness.set_ready();
+        metrics.set_leader(false);
+        let leader = tokio::select! {
             leader = become_leader(client.clone(), &settings) => leader?,
             _ = shutdown.cancelled() => return Ok(()),
         };
+        readiness.set_standby(false);
+        metrics.set_leader(true);
         // A pause longer than half the Lease may have let another replica take over.
         fence = Fence::heartbeat(
             Duration::from_secs(options.lease_duration_seconds.max(2)) / 2,
             lost_leadership.clone(),
         );
-        let (shutdown, lost) = (shutdown.clone(), lost_leadership.clone());
+        let (shutdown, lost, metrics) =
+            (shutdown.clone(), lost_leadership.clone(), metrics.clone());
+        let mut changes = leader.subscribe();
         tokio::spawn(async move {
             loop {
                 tokio::select! {
-                    changed = leader.changed() => {
-                        if changed.is_err() || !*leader.borrow() {
-                            break;
+                    changed = changes.changed() => {
+                        if changed.is_ok() && *changes.borrow() {
+                            continue;
                         }
                     }
-                    _ = lost.cancelled() => break,
+                    _ = lost.cancelled() => {}
+                    // Drops `changes` so the Lease can be released after the work stopped.
+                    _ = shutdown.cancelled() => return,
                 }
+                tracing::error!("lost leadership; stopping");
+                metrics.set_leader(false);
+                lost.cancel();
+                shutdown.cancel();
+                return;
             }
-            tracing::error!("lost leadership; stopping");
-            lost.cancel();
-            shutdown.cancel();
         });
+        leadership = Some(leader);
+    } else {
+        metrics.set_leader(true);
     }
     let operator = Operator::new(
         client,
@@ -147,14 +168,41 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
         shutdown.clone(),
     )
     .with_fence(fence);
-    operator.run(readiness).await;
+    let drain = Duration::from_secs(options.shutdown_timeout_seconds);
+    run_until_drained(operator.run(readiness), &shutdown, drain).await;
     shutdown.cancel();
+    // Only now, with no run left in this process, may a standby start working.
+    if let Some(leadership) = leadership {
+        leadership.release(Duration::from_secs(5)).await;
+    }
     let _ = server.await;
     if lost_leadership.is_cancelled() {
         anyhow::bail!("lost the leader lease");
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Runs the controllers; after shutdown is requested, gives in-flight runs `drain` to finish, then
+/// abandons them. Abandoning is safe: a certificate upload in flight is recorded in the ledger
+/// before it starts and checked against Personio by the next run, and employee writes are
+/// idempotent (users are found by `externalId`), so an interrupted run is simply repeated.
+async fn run_until_drained(
+    work: impl std::future::Future<Output = ()>,
+    shutdown: &CancellationToken,
+    drain: Duration,
+) {
+    tokio::pin!(work);
+    tokio::select! {
+        _ = &mut work => return,
+        _ = shutdown.cancelled() => {}
+    }
+    if tokio::time::timeout(drain, work).await.is_err() {
+        tracing::warn!(
+            ?drain,
+            "in-flight runs did not finish in time after the shutdown request; abandoning them"
+        );
+    }
 }
 
 fn hostname() -> String {
@@ -256,6 +304,7 @@ impl Operator {
                 self.certificate_controller(scope.as_deref());
             runs.push(employee_run);
             runs.push(certificate_run);
+            runs.extend(self.metrics_cleanup(scope.as_deref()));
             stores.push(employee_store);
             stores.push(certificate_store);
         }
@@ -278,6 +327,28 @@ impl Operator {
             Some(ns) => Api::namespaced(self.ctx.client.clone(), ns),
             None => Api::all(self.ctx.client.clone()),
         }
+    }
+
+    /// Drops the metric series of deleted resources (see [`forget_deleted`]).
+    fn metrics_cleanup(&self, namespace: Option<&str>) -> [RunFuture; 2] {
+        let scope = namespace.map(str::to_string);
+        let (metrics, shutdown) = (self.ctx.metrics.clone(), self.ctx.shutdown.clone());
+        [
+            Box::pin(forget_deleted(
+                self.api::<PartialObjectMeta<EmployeeSync>>(namespace),
+                employee::KIND,
+                scope.clone(),
+                metrics.clone(),
+                shutdown.clone(),
+            )),
+            Box::pin(forget_deleted(
+                self.api::<PartialObjectMeta<CertificateSync>>(namespace),
+                certificate::KIND,
+                scope,
+                metrics,
+                shutdown,
+            )),
+        ]
     }
 
     fn employee_controller(&self, namespace: Option<&str>) -> (RunFuture, ReadyFuture) {

@@ -20,16 +20,27 @@
 {{/* Labels every object carries. */}}
 {{- define "rpo.labels" -}}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{ include "rpo.recommendedLabels" . }}
+{{- end }}
+
+{{/* Kubernetes' recommended labels (app.kubernetes.io/*), on every object and on the pods. */}}
+{{- define "rpo.recommendedLabels" -}}
 {{ include "rpo.selectorLabels" . }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
-app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/component: operator
+app.kubernetes.io/part-of: reteach-personio-operator
+app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 
 {{/* Labels that select the operator pod. */}}
 {{- define "rpo.selectorLabels" -}}
 app.kubernetes.io/name: {{ include "rpo.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/* Name of the leader-election Lease: per release, so releases in one namespace never share it. */}}
+{{- define "rpo.leaseName" -}}
+{{- default (printf "%s-leader" (include "rpo.fullname" .)) .Values.leaderElection.leaseName }}
 {{- end }}
 
 {{/* ServiceAccount the operator runs as. */}}
@@ -68,4 +79,13 @@ resources and the Secrets they reference, writes only their status (never spec),
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create", "patch"]
+{{- end }}
+
+{{/* PodDisruptionBudget API: policy/v1 from Kubernetes 1.21, policy/v1beta1 before. */}}
+{{- define "rpo.pdbApiVersion" -}}
+{{- if semverCompare ">=1.21-0" .Capabilities.KubeVersion.Version -}}
+policy/v1
+{{- else -}}
+policy/v1beta1
+{{- end }}
 {{- end }}

@@ -1,0 +1,92 @@
+//! Two operator processes with leader election on the real apiserver, as a Deployment of two
+//! replicas runs them (issue 15): the standby is Ready while it waits, and a leader stopped with
+//! SIGTERM finishes, releases the Lease and exits, so the standby takes over in seconds.
+//! Run: `scripts/test.sh --test e2e_leader_handover`.
+
+mod support;
+
+use std::time::Duration;
+
+use support::process::{
+    install_crds, lease_holder, log_dir, metric_sum, OperatorOptions, OperatorProcess, Tenant,
+    TenantCredentials, LONG_WAIT,
+};
+
+const LEADER_GAUGE: &str = "reteach_personio_leader";
+/// The test processes' Lease lasts 4 s; taking over after a release needs at most one Lease
+/// period plus the lease manager's jitter. A generous bound, not a timing assertion.
+const TAKEOVER_BOUND: Duration = Duration::from_secs(20);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn standby_is_ready_and_takes_over_when_the_leader_is_stopped() {
+    let client = support::client().await;
+    install_crds(&client).await;
+    let logs = log_dir("handover");
+    let namespace = support::fresh_namespace(&client, "handover").await;
+    let tenant = Tenant::start(&client, &namespace, TenantCredentials::default()).await;
+    tenant.seed_employees(3, "ho");
+    tenant.apply_employee_sync(&client, "1s").await;
+
+    let options = OperatorOptions::new(&namespace);
+    let mut leader = OperatorProcess::spawn(&options.clone().leader("operator-a"), &logs);
+    support::poll_until("operator-a to hold the Lease", support::WAIT, || async {
+        (lease_holder(&client, &namespace).await.as_deref() == Some("operator-a")).then_some(())
+    })
+    .await;
+    tenant
+        .wait_employee_sync_succeeded(&client, support::WAIT)
+        .await;
+    let mut standby = OperatorProcess::spawn(&options.clone().leader("operator-b"), &logs);
+
+    // Readiness is "can serve", not "is leader": a rolling update waits for this 200.
+    standby.wait_ready().await;
+    let (_, body) = standby.get("/readyz").await.unwrap_or_default();
+    assert!(body.contains("standby"), "/readyz of the standby: {body}");
+    leader.wait_ready().await;
+    assert_eq!(metric_sum(&leader.metrics().await, LEADER_GAUGE), 1.0);
+    assert_eq!(metric_sum(&standby.metrics().await, LEADER_GAUGE), 0.0);
+    assert_eq!(
+        lease_holder(&client, &namespace).await.as_deref(),
+        Some("operator-a"),
+        "the standby must not take a held Lease"
+    );
+
+    // SIGTERM while the leader syncs every second: it stops its work, releases the Lease, exits 0.
+    let status = leader.terminate(Duration::from_secs(30)).await;
+    assert!(
+        status.success(),
+        "the leader exits cleanly: {status}\n{}",
+        leader.logs()
+    );
+    assert_ne!(
+        lease_holder(&client, &namespace).await.as_deref(),
+        Some("operator-a"),
+        "a stopped leader releases the Lease before it exits; logs:\n{}",
+        leader.logs()
+    );
+    assert!(leader.logs().contains("released the leader Lease"));
+
+    support::poll_until("operator-b to take the Lease", TAKEOVER_BOUND, || async {
+        (lease_holder(&client, &namespace).await.as_deref() == Some("operator-b")).then_some(())
+    })
+    .await;
+    support::poll_until(
+        "operator-b to report itself leader",
+        support::WAIT,
+        || async { (metric_sum(&standby.metrics().await, LEADER_GAUGE) == 1.0).then_some(()) },
+    )
+    .await;
+    assert_eq!(
+        standby.get("/readyz").await,
+        Some((200, "ok".to_string())),
+        "the new leader is ready and no longer a standby"
+    );
+    let newcomer = tenant.seed_employees(1, "after")[0];
+    support::poll_until(
+        "the new leader to sync a new employee",
+        LONG_WAIT,
+        || async { (tenant.customers_with_external_id(newcomer).len() == 1).then_some(()) },
+    )
+    .await;
+    support::delete_namespace(&client, &namespace).await;
+}
