@@ -28,7 +28,7 @@ use crate::jobs::{
     resolve_category, run_certificate_sync, CertificateJobInput, CertificateJobOutcome,
     LedgerError, LedgerStore,
 };
-use crate::sync::duration::parse_duration_at_least;
+use crate::sync::duration::parse_interval;
 
 /// Kind label of metrics and logs.
 pub const KIND: &str = "CertificateSync";
@@ -90,7 +90,7 @@ pub async fn reconcile(
     };
     let started = Instant::now();
     let mut status = previous.clone();
-    let interval = parse_duration_at_least(&sync.spec.interval, ctx.tunables.minimum_interval)
+    let interval = parse_interval(&sync.spec.interval, ctx.tunables.minimum_interval)
         .map_err(|e| RunFailure::stalled("InvalidSpec", format!("spec.interval: {e}")));
     let result = match &interval {
         Err(failure) => Err((failure.clone(), None)),

@@ -16,6 +16,7 @@ use crate::api::{
     REQUESTED_AT_ANNOTATION,
 };
 use crate::clock::Clock;
+use crate::sync::duration::saturating_after;
 
 /// The status fields every kind has.
 pub trait CommonStatus {
@@ -147,7 +148,7 @@ impl RunContext {
         self.stamp(status, &health);
         *status.last_sync_time_mut() = Some(self.now);
         *status.last_successful_sync_time_mut() = Some(self.now);
-        *status.next_sync_time_mut() = Some(self.now + chrono_duration(delay));
+        *status.next_sync_time_mut() = Some(saturating_after(self.now, delay));
         *status.consecutive_failures_mut() = 0;
         delay
     }
@@ -184,7 +185,7 @@ impl RunContext {
                 *failures = failures.saturating_add(1);
                 let delay = with_jitter(failure_backoff(*failures, interval));
                 *status.last_sync_time_mut() = Some(self.now);
-                *status.next_sync_time_mut() = Some(ended.max(self.now) + chrono_duration(delay));
+                *status.next_sync_time_mut() = Some(saturating_after(ended.max(self.now), delay));
                 delay
             }
         }
@@ -216,7 +217,10 @@ pub trait Scheduled:
     Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug
 {
     /// The status type of the kind.
-    type Status: CommonStatus + Clone + Default;
+    type Status: CommonStatus + Clone + Default + PartialEq + serde::Serialize + Send + Sync;
+    /// Top-level status keys written by another field manager, left out of a whole-status apply
+    /// (see `status::apply_status`).
+    const STATUS_KEYS_OWNED_ELSEWHERE: &'static [&'static str];
     /// `spec.suspend`.
     fn suspended(&self) -> bool;
     /// The current status, if any.
@@ -225,6 +229,7 @@ pub trait Scheduled:
 
 impl Scheduled for EmployeeSync {
     type Status = EmployeeSyncStatus;
+    const STATUS_KEYS_OWNED_ELSEWHERE: &'static [&'static str] = &[];
     fn suspended(&self) -> bool {
         self.spec.suspend
     }
@@ -235,6 +240,8 @@ impl Scheduled for EmployeeSync {
 
 impl Scheduled for CertificateSync {
     type Status = CertificateSyncStatus;
+    // The certificate ledger has its own field manager (`status::LEDGER_FIELD_MANAGER`).
+    const STATUS_KEYS_OWNED_ELSEWHERE: &'static [&'static str] = &["ledger"];
     fn suspended(&self) -> bool {
         self.spec.suspend
     }
@@ -284,10 +291,7 @@ pub async fn due_run<K: Scheduled>(
         }))
 }
 
-/// `std` → `chrono` duration, saturating.
-pub fn chrono_duration(duration: Duration) -> chrono::Duration {
-    chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX)
-}
+pub use crate::sync::duration::chrono_duration;
 
 #[cfg(test)]
 mod tests {

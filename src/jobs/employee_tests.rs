@@ -39,6 +39,7 @@ fn personio_with(employees: Vec<PersonioEmployee>) -> FakePersonio {
 
 fn full() -> EmployeeJobInput {
     EmployeeJobInput {
+        guard: None,
         now: now(),
         tz: UTC,
         dry_run: false,
@@ -50,6 +51,7 @@ fn full() -> EmployeeJobInput {
 
 fn incremental(cursor: &str) -> EmployeeJobInput {
     EmployeeJobInput {
+        guard: None,
         full: false,
         cursor: Some(at(cursor)),
         ..full()
@@ -194,6 +196,7 @@ async fn incremental_run_asks_for_changes_since_cursor_minus_overlap_in_either_z
     ] {
         let personio = FakePersonio::default();
         let input = EmployeeJobInput {
+            guard: None,
             tz,
             ..incremental("2026-11-26T08:55:00Z")
         };
@@ -278,6 +281,7 @@ async fn incremental_run_lists_a_small_academy_and_remembers_its_size() {
     reteach.calls.lock().unwrap().clear();
 
     let known = EmployeeJobInput {
+        guard: None,
         reteach_users: Some(5),
         ..incremental("2026-11-26T08:55:00Z")
     };
@@ -299,6 +303,7 @@ async fn incremental_run_looks_up_many_changes_in_a_large_academy() {
         touch(&personio, &i.to_string(), "2026-11-26T08:58:00Z", |_| {});
     }
     let large = EmployeeJobInput {
+        guard: None,
         reteach_users: Some(100_000),
         ..incremental("2026-11-26T08:55:00Z")
     };
@@ -394,6 +399,7 @@ async fn dry_run_writes_nothing_and_reports_the_plan() {
     let writes = reteach.writes();
 
     let input = EmployeeJobInput {
+        guard: None,
         dry_run: true,
         cursor: Some(at("2026-11-26T08:00:00Z")),
         ..full()
@@ -434,6 +440,7 @@ async fn transient_write_failure_keeps_the_cursor_and_the_run_going() {
         .unwrap()
         .insert("1".into(), WriteFault::Unavailable);
     let input = EmployeeJobInput {
+        guard: None,
         cursor: Some(at("2026-11-26T08:00:00Z")),
         ..full()
     };
@@ -530,6 +537,7 @@ async fn listing_failure_names_personio_and_what_to_fix() {
 async fn run_without_cursor_is_full_even_when_incremental_was_asked() {
     let personio = personio_with(vec![employee("1")]);
     let input = EmployeeJobInput {
+        guard: None,
         full: false,
         ..full()
     };

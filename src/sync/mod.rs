@@ -7,6 +7,7 @@ pub mod duration;
 pub mod employee_mapping;
 pub mod employee_plan;
 pub mod lock_window;
+pub mod mass_change;
 pub mod model;
 
 pub use certificate_plan::{certificate_marker, has_marker};

@@ -15,6 +15,8 @@ use reteach_personio_operator::api::{
     CertificateSync, CertificateSyncStatus, EmployeeSync, EmployeeSyncStatus,
 };
 use reteach_personio_operator::clock::{Clock, SystemClock};
+use reteach_personio_operator::controller::allowlist::UpstreamPolicy;
+use reteach_personio_operator::controller::credentials::CREDENTIALS_LABEL;
 use reteach_personio_operator::controller::http::Readiness;
 use reteach_personio_operator::controller::metrics::Metrics;
 use reteach_personio_operator::controller::{Operator, Tunables};
@@ -120,6 +122,11 @@ impl ReteachServer {
     }
 }
 
+/// What the operators of these tests allow: the simulators, on loopback, over plain http.
+pub fn loopback_policy() -> UpstreamPolicy {
+    UpstreamPolicy::new(&["127.0.0.1"], true).unwrap_or_else(|e| panic!("{e}"))
+}
+
 fn loopback() -> std::net::SocketAddr {
     std::net::SocketAddr::from(([127, 0, 0, 1], 0))
 }
@@ -163,6 +170,7 @@ impl World {
             Tunables {
                 minimum_interval: Duration::from_secs(1),
                 blocked_recheck,
+                upstream: loopback_policy(),
                 ..Tunables::default()
             },
             vec![namespace.clone()],
@@ -210,8 +218,21 @@ impl World {
         .await;
     }
 
-    /// Applies (creates or replaces) a Secret with these `stringData` entries.
+    /// Applies (creates or replaces) a Secret with these `stringData` entries, labelled for use
+    /// by sync resources.
     pub async fn apply_secret(&self, name: &str, string_data: Value) {
+        self.apply(json!({
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": name, "labels": {CREDENTIALS_LABEL: "true"}},
+            "type": "Opaque",
+            "stringData": string_data,
+        }))
+        .await;
+    }
+
+    /// Applies a Secret with these `stringData` entries without the opt-in label.
+    pub async fn apply_unlabelled_secret(&self, name: &str, string_data: Value) {
         self.apply(json!({
             "apiVersion": "v1",
             "kind": "Secret",
