@@ -89,7 +89,8 @@ fn assert_least_privilege(objects: &[DynamicObject]) {
             "certificatesyncs/status",
             &["get", "patch", "update"],
         ),
-        ("", "secrets", &["get", "list", "watch"]),
+        // Only `get`: no list/watch on Secrets anywhere (each run GETs the two it names).
+        ("", "secrets", &["get"]),
         ("events.k8s.io", "events", &["create", "patch"]),
         (
             "coordination.k8s.io",
@@ -189,7 +190,34 @@ fn default_values_grant_cluster_wide_read_and_status_write_only() {
         "lease rights without leader election"
     );
     let deployment = deployment(&objects);
-    assert_eq!(args_of(&deployment), ["run", "--log-format=json"]);
+    assert_eq!(
+        args_of(&deployment),
+        [
+            "run",
+            "--log-format=json",
+            "--allowed-upstream-hosts=api.personio.de,api.reteach.io"
+        ],
+        "only the official API hosts, and no plain http"
+    );
+}
+
+#[test]
+fn allowed_upstream_hosts_and_insecure_http_are_chart_values() {
+    let objects = render(
+        "operators",
+        &[
+            "allowedUpstreamHosts={api.personio.de,proxy.internal:8443}".into(),
+            "allowInsecureHttp=true".into(),
+        ],
+    );
+    let deployment = deployment(&objects);
+    let args = args_of(&deployment);
+    for wanted in [
+        "--allowed-upstream-hosts=api.personio.de,proxy.internal:8443",
+        "--allow-insecure-http",
+    ] {
+        assert!(args.contains(&wanted), "args {args:?} lack {wanted}");
+    }
 }
 
 #[test]
