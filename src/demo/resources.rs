@@ -29,7 +29,7 @@ pub enum SetupError {
         /// The expected kind.
         kind: &'static str,
         /// The parse error.
-        source: serde_yaml::Error,
+        source: serde_norway::Error,
     },
     /// The Personio client refused its configuration.
     #[error("could not build the Personio client: {0}")]
@@ -53,12 +53,12 @@ impl DemoResources {
     /// loopback, which the spec only allows with `allowInsecureHttp`).
     pub fn load(personio_url: &str, reteach_url: &str) -> Result<Self, SetupError> {
         let mut employee_sync: EmployeeSync =
-            serde_yaml::from_str(EMPLOYEE_SYNC_YAML).map_err(|source| SetupError::Example {
+            serde_norway::from_str(EMPLOYEE_SYNC_YAML).map_err(|source| SetupError::Example {
                 file: "examples/employeesync.yaml",
                 kind: "EmployeeSync",
                 source,
             })?;
-        let certificate_sync: CertificateSync = serde_yaml::from_str(CERTIFICATE_SYNC_YAML)
+        let certificate_sync: CertificateSync = serde_norway::from_str(CERTIFICATE_SYNC_YAML)
             .map_err(|source| SetupError::Example {
                 file: "examples/certificatesync.yaml",
                 kind: "CertificateSync",
