@@ -260,3 +260,38 @@ fn default_min_seen_percent() -> i32 {
 fn default_time_zone() -> String {
     "UTC".into()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn guard_limits_stay_within_their_bounds_whatever_the_spec_says(
+            max_change_percent in any::<i32>(),
+            min_users in any::<i32>(),
+            min_seen_percent in any::<i32>(),
+        ) {
+            let spec = MassChangeGuardSpec {
+                enabled: true,
+                max_change_percent,
+                min_users,
+                min_seen_percent,
+            };
+            let limits = spec.limits().expect("enabled");
+            prop_assert!((1..=100).contains(&limits.max_change_percent));
+            prop_assert!(limits.min_users <= 100_000);
+            prop_assert!(limits.min_seen_percent <= 100);
+        }
+    }
+
+    #[test]
+    fn a_disabled_guard_has_no_limits() {
+        let spec = MassChangeGuardSpec {
+            enabled: false,
+            ..MassChangeGuardSpec::default()
+        };
+        assert_eq!(spec.limits(), None);
+    }
+}

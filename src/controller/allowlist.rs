@@ -256,4 +256,26 @@ mod tests {
             "api.personio.de"
         );
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn checking_any_base_url_never_panics(url in "\\PC{0,80}", insecure in any::<bool>()) {
+                let policy = UpstreamPolicy::new(&["127.0.0.1:8080", "api.personio.de"], false).unwrap();
+                let _ = policy.check("personio", &url, insecure);
+                let _ = url.parse::<AllowedHost>();
+            }
+
+            #[test]
+            fn only_an_allowed_host_passes(host in "[a-z]{1,12}\\.[a-z]{2,5}") {
+                let policy = UpstreamPolicy::default();
+                let allowed = DEFAULT_ALLOWED_HOSTS.contains(&host.as_str());
+                let url = format!("https://{host}");
+                prop_assert_eq!(policy.check("reteach", &url, false).is_ok(), allowed);
+            }
+        }
+    }
 }
