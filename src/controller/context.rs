@@ -8,6 +8,8 @@ use kube::runtime::events::Reporter;
 use kube::Client;
 use tokio_util::sync::CancellationToken;
 
+use crate::jobs::Fence;
+
 use super::allowlist::UpstreamPolicy;
 use super::clients::UpstreamClients;
 use super::metrics::Metrics;
@@ -48,6 +50,9 @@ pub struct Context {
     pub tunables: Tunables,
     /// Cancelled on shutdown: long runs (certificate backfills) stop between two uploads.
     pub shutdown: CancellationToken,
+    /// Closed when this replica may have lost its Lease (see [`Fence`]); open without leader
+    /// election.
+    pub fence: Fence,
 }
 
 /// Field manager of every status patch.
@@ -75,6 +80,7 @@ impl Context {
             upstreams,
             tunables,
             shutdown,
+            fence: Fence::open(),
         }
     }
 }

@@ -90,6 +90,9 @@ pub struct EmployeeJobOutcome {
     pub reteach_users: Option<u64>,
     /// The approved plan id this run applied (an approval is good for one run).
     pub applied_approval: Option<String>,
+    /// Existing reteach users this run linked to their Personio employee (found by e-mail and
+    /// given the Personio id): their earlier certificates are owed to Personio now.
+    pub linked: i64,
 }
 
 /// Runs one EmployeeSync pass. Run-level failures (credentials, listings) return `Err`; a failing
@@ -139,6 +142,7 @@ pub async fn run_employee_sync(
         transient_failures: 0,
         reteach_users: None,
         applied_approval: None,
+        linked: 0,
     };
     if list.employees.is_empty() {
         // Nothing to write, but "Personio suddenly returns nobody" is the worst shrink of all.
@@ -354,7 +358,13 @@ async fn apply(
                     outcome.summary.created += 1;
                     outcome.summary.locked += i64::from(entry.locked_after);
                 }
-                EmployeeAction::Update { locks, unlocks, .. } => {
+                EmployeeAction::Update {
+                    locks,
+                    unlocks,
+                    patch,
+                    ..
+                } => {
+                    outcome.linked += i64::from(patch.external_id.is_some());
                     outcome.summary.updated += 1;
                     outcome.summary.locked += i64::from(*locks);
                     outcome.summary.unlocked += i64::from(*unlocks);
