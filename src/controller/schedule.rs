@@ -227,4 +227,26 @@ mod tests {
             assert!(delay >= base && delay <= base + Duration::from_secs(30));
         }
     }
+
+    #[test]
+    fn a_next_sync_far_in_the_future_is_looked_at_again_within_a_day() {
+        let mut input = synced(0);
+        input.next_sync_time = Some(DateTime::<Utc>::MAX_UTC);
+        match schedule(&input, now()) {
+            Schedule::NotDue(delay) => assert!(delay <= MAX_REQUEUE, "{delay:?}"),
+            other => panic!("expected NotDue, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn jitter_never_exceeds_the_requeue_cap() {
+        for delay in [
+            Duration::ZERO,
+            MAX_INTERVAL,
+            Duration::from_secs(u64::MAX),
+            Duration::MAX,
+        ] {
+            assert!(with_jitter(delay) <= MAX_REQUEUE, "{delay:?}");
+        }
+    }
 }
