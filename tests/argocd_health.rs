@@ -31,13 +31,13 @@ fn cases(kind: &str) -> Vec<(HealthTest, Value)> {
         std::fs::read_to_string(&path)
             .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
     };
-    let tests: HealthTests = serde_yaml::from_str(&read("health_test.yaml"))
+    let tests: HealthTests = serde_norway::from_str(&read("health_test.yaml"))
         .unwrap_or_else(|e| panic!("invalid health_test.yaml of {kind}: {e}"));
     tests
         .tests
         .into_iter()
         .map(|test| {
-            let object: Value = serde_yaml::from_str(&read(&test.input_path))
+            let object: Value = serde_norway::from_str(&read(&test.input_path))
                 .unwrap_or_else(|e| panic!("invalid {}: {e}", test.input_path));
             (test, object)
         })

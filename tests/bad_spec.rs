@@ -14,7 +14,10 @@ use reteach_personio_operator::controller::failure::RunFailure;
 use reteach_personio_operator::jobs::{resolve_category, JobError};
 use reteach_personio_operator::personio::{PersonioApi, PersonioClient, PersonioConfig};
 use reteach_personio_operator::reteach::{ReteachApi, ReteachClient, ReteachConfig};
-use reteach_personio_operator::sync::duration::{parse_duration_at_least, DurationError};
+use reteach_personio_operator::sync::duration::{
+    parse_duration_at_least, parse_full_resync_interval, parse_interval, DurationError,
+    MAX_INTERVAL,
+};
 use reteach_personio_operator::upstream::{build_http_client, TlsOptions, UrlPolicyError};
 
 use support::sims::{personio_config, reteach_config, Sims, CATEGORY};
@@ -79,6 +82,26 @@ fn accepts_compound_intervals_at_or_above_the_minimum() {
         parse_duration_at_least("1h30m", MINUTE),
         Ok(Duration::from_secs(5_400))
     );
+}
+
+#[test]
+fn rejects_an_interval_above_one_day_naming_the_maximum() {
+    let error = parse_interval("3000000000h", MINUTE).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "\"3000000000h\" is longer than the maximum of 24h"
+    );
+    assert!(parse_interval("25h", MINUTE).is_err());
+    assert_eq!(parse_interval("24h", MINUTE), Ok(MAX_INTERVAL));
+}
+
+#[test]
+fn rejects_a_full_resync_interval_above_thirty_days() {
+    assert!(matches!(
+        parse_full_resync_interval("721h", MINUTE),
+        Err(DurationError::TooLong { .. })
+    ));
+    assert!(parse_full_resync_interval("720h", MINUTE).is_ok());
 }
 
 // ---- Secrets ----

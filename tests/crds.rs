@@ -41,7 +41,7 @@ fn checked_in_crds_match_the_rust_types() {
 #[test]
 fn generated_schemas_are_structural() {
     for (name, yaml) in crd_documents().expect("CRDs serialize") {
-        let crd: Value = serde_yaml::from_str(&yaml).expect("CRD YAML parses");
+        let crd: Value = serde_norway::from_str(&yaml).expect("CRD YAML parses");
         let versions = crd["spec"]["versions"]
             .as_array()
             .expect("CRD has versions");
@@ -62,7 +62,7 @@ fn generated_schemas_are_structural() {
 #[test]
 fn every_status_has_a_conditions_list_merged_by_type() {
     for (name, yaml) in crd_documents().expect("CRDs serialize") {
-        let crd: Value = serde_yaml::from_str(&yaml).expect("CRD YAML parses");
+        let crd: Value = serde_norway::from_str(&yaml).expect("CRD YAML parses");
         for version in crd["spec"]["versions"].as_array().expect("versions") {
             let status = &version["schema"]["openAPIV3Schema"]["properties"]["status"];
             assert!(
@@ -78,7 +78,7 @@ fn every_status_has_a_conditions_list_merged_by_type() {
 #[test]
 fn crds_are_namespaced_with_a_status_subresource_and_printer_columns() {
     for (name, yaml) in crd_documents().expect("CRDs serialize") {
-        let crd: Value = serde_yaml::from_str(&yaml).expect("CRD YAML parses");
+        let crd: Value = serde_norway::from_str(&yaml).expect("CRD YAML parses");
         assert_eq!(crd["spec"]["group"], "sync.reteach.io", "{name}");
         assert_eq!(crd["spec"]["scope"], "Namespaced", "{name}");
         let categories = crd["spec"]["names"]["categories"].as_array();
@@ -105,7 +105,7 @@ fn crds_are_namespaced_with_a_status_subresource_and_printer_columns() {
 #[test]
 fn every_field_is_documented() {
     for (name, yaml) in crd_documents().expect("CRDs serialize") {
-        let crd: Value = serde_yaml::from_str(&yaml).expect("CRD YAML parses");
+        let crd: Value = serde_norway::from_str(&yaml).expect("CRD YAML parses");
         for version in crd["spec"]["versions"].as_array().expect("versions") {
             let mut undocumented = Vec::new();
             collect_undocumented(&version["schema"]["openAPIV3Schema"], "", &mut undocumented);
@@ -144,12 +144,12 @@ fn examples_deserialize_into_the_rust_types() {
     let mut kinds = Vec::new();
     for file in files {
         let text = std::fs::read_to_string(&file).expect("example readable");
-        for document in serde_yaml::Deserializer::from_str(&text) {
-            let value = serde_yaml::Value::deserialize(document).expect("example is YAML");
+        for document in serde_norway::Deserializer::from_str(&text) {
+            let value = serde_norway::Value::deserialize(document).expect("example is YAML");
             let kind = value["kind"].as_str().unwrap_or_default().to_owned();
             let result = match kind.as_str() {
-                "EmployeeSync" => serde_yaml::from_value::<EmployeeSync>(value).map(|_| ()),
-                "CertificateSync" => serde_yaml::from_value::<CertificateSync>(value).map(|_| ()),
+                "EmployeeSync" => serde_norway::from_value::<EmployeeSync>(value).map(|_| ()),
+                "CertificateSync" => serde_norway::from_value::<CertificateSync>(value).map(|_| ()),
                 _ => Ok(()),
             };
             result.unwrap_or_else(|e| panic!("{}: {kind} does not parse: {e}", file.display()));

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use chrono::{DateTime, Days, NaiveDate, Utc};
-use reteach_personio_operator::api::CertificateSyncStatus;
+use reteach_personio_operator::api::{CertificateSyncStatus, REQUESTED_AT_ANNOTATION};
 use reteach_personio_operator::sim::personio::EmployeeSeed;
 use reteach_personio_operator::sim::reteach::SimCustomer;
 use reteach_personio_operator::sim::{Fault, FaultRule};
@@ -141,6 +141,16 @@ async fn waits_for_the_employee_sync_and_starts_by_itself_once_it_succeeded() {
         .apply_secret(
             PERSONIO_SECRET,
             json!({"clientId": client_id, "clientSecret": client_secret}),
+        )
+        .await;
+    // Secrets are not watched (the operator may only GET them): the user asks for a run, as
+    // `flux reconcile` would. The CertificateSync then starts by itself through the watch.
+    world
+        .annotate(
+            &world.employee_syncs(),
+            EMPLOYEES,
+            REQUESTED_AT_ANNOTATION,
+            "secret-fixed",
         )
         .await;
     let started = world

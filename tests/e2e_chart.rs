@@ -89,7 +89,8 @@ fn assert_least_privilege(objects: &[DynamicObject]) {
             "certificatesyncs/status",
             &["get", "patch", "update"],
         ),
-        ("", "secrets", &["get", "list", "watch"]),
+        // Only `get`: no list/watch on Secrets anywhere (each run GETs the two it names).
+        ("", "secrets", &["get"]),
         ("events.k8s.io", "events", &["create", "patch"]),
         (
             "coordination.k8s.io",
@@ -207,7 +208,13 @@ fn default_values_grant_cluster_wide_read_and_status_write_only() {
     let deployment = deployment(&objects);
     assert_eq!(
         args_of(&deployment),
-        ["run", "--log-format=json", "--shutdown-timeout-seconds=50"]
+        [
+            "run",
+            "--log-format=json",
+            "--shutdown-timeout-seconds=50",
+            "--allowed-upstream-hosts=api.personio.de,api.reteach.io"
+        ],
+        "only the official API hosts, and no plain http"
     );
     assert_eq!(
         deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"],
@@ -351,6 +358,25 @@ fn several_replicas_get_a_disruption_budget_a_spread_and_a_per_release_lease() {
         deployment["spec"]["selector"]["matchLabels"]
     );
     assert!(args_of(&deployment).contains(&"--lease-name=team-lease"));
+}
+
+#[test]
+fn allowed_upstream_hosts_and_insecure_http_are_chart_values() {
+    let objects = render(
+        "operators",
+        &[
+            "allowedUpstreamHosts={api.personio.de,proxy.internal:8443}".into(),
+            "allowInsecureHttp=true".into(),
+        ],
+    );
+    let deployment = deployment(&objects);
+    let args = args_of(&deployment);
+    for wanted in [
+        "--allowed-upstream-hosts=api.personio.de,proxy.internal:8443",
+        "--allow-insecure-http",
+    ] {
+        assert!(args.contains(&wanted), "args {args:?} lack {wanted}");
+    }
 }
 
 #[test]
@@ -582,7 +608,7 @@ fn readme_alerts() -> Vec<(String, String)> {
         .and_then(|block| block.split("```").next())
         .unwrap_or_else(|| panic!("no alert block in README.md"));
     let alerts: Vec<Value> =
-        serde_yaml::from_str(block).unwrap_or_else(|e| panic!("README alerts are not YAML: {e}"));
+        serde_norway::from_str(block).unwrap_or_else(|e| panic!("README alerts are not YAML: {e}"));
     alerts
         .iter()
         .map(|a| {
@@ -649,7 +675,7 @@ fn prometheus_rule_holds_the_readme_alerts_and_passes_promtool() {
     );
 
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("no temp dir: {e}"));
-    let yaml = serde_yaml::to_string(spec).unwrap_or_else(|e| panic!("{e}"));
+    let yaml = serde_norway::to_string(spec).unwrap_or_else(|e| panic!("{e}"));
     std::fs::write(dir.path().join("rules.yaml"), yaml).unwrap_or_else(|e| panic!("{e}"));
     let checked = promtool(&["check", "rules", "rules.yaml"], dir.path());
     assert!(checked.contains("SUCCESS: 5 rules found"), "{checked}");

@@ -12,8 +12,7 @@ use reteach_personio_operator::sim::personio::EmployeeSeed;
 use reteach_personio_operator::sim::{Fault, FaultRule};
 use serde_json::json;
 use support::operator::{
-    condition, is_ready, PersonioServer, World, BLOCKED_RECHECK, NO_RECHECK, PERSONIO_SECRET,
-    RETEACH_SECRET,
+    condition, is_ready, PersonioServer, World, BLOCKED_RECHECK, PERSONIO_SECRET, RETEACH_SECRET,
 };
 
 const SYNC: &str = "personio";
@@ -350,8 +349,9 @@ async fn requested_at_annotation_forces_a_run_and_is_echoed() {
 
 #[tokio::test]
 async fn broken_secret_stalls_and_fixing_the_secret_recovers_without_touching_the_sync() {
-    // Blocked resources are not re-checked on a timer here: only the Secret watch can wake it.
-    let world = World::start_with_recheck("esync-secret", NO_RECHECK).await;
+    // Secrets are not watched (the operator may only GET them): the blocked re-check, every
+    // BLOCKED_RECHECK here, picks the fixed Secret up.
+    let world = World::start("esync-secret").await;
     world.apply_reteach_secret().await;
     let (client_id, client_secret) = world.personio.sim.credentials();
     world

@@ -118,7 +118,7 @@ fn record(kind: &str, phase: &str, object: &Value) {
     let path = health_lua::check_dir(kind)
         .join("testdata")
         .join(format!("{phase}.yaml"));
-    let yaml = serde_yaml::to_string(&object).unwrap_or_else(|e| panic!("{e}"));
+    let yaml = serde_norway::to_string(&object).unwrap_or_else(|e| panic!("{e}"));
     std::fs::write(&path, yaml).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
 }
 

@@ -48,9 +48,10 @@ use super::common::{conditions_schema, Condition, LocalObjectReference, RecordFa
 )]
 #[serde(rename_all = "camelCase")]
 pub struct CertificateSyncSpec {
-    /// How often to look for new certificates, as a Go-style duration. Minimum `1m`. Default `30m`.
+    /// How often to look for new certificates, as a Go-style duration. Minimum `1m`, maximum
+    /// `24h`. Default `30m`.
     #[serde(default = "default_interval")]
-    #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"))]
+    #[schemars(schema_with = "crate::sync::duration::interval_schema")]
     pub interval: String,
     /// Stop syncing while true. Status is kept.
     #[serde(default)]
@@ -71,9 +72,10 @@ pub struct CertificateSyncSpec {
     /// How often every completion in reteach is compared with the documents in Personio (by the
     /// marker in each document's comment), as a Go-style duration. Catches back-dated and late
     /// completions, and certificates of users linked to Personio since. A requested run
-    /// (`reconcile.fluxcd.io/requestedAt`) is always a full pass. Minimum `1h`, default `24h`.
+    /// (`reconcile.fluxcd.io/requestedAt`) is always a full pass. Minimum `1h`, maximum `720h`,
+    /// default `24h`.
     #[serde(default = "default_full_resync_interval")]
-    #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"))]
+    #[schemars(schema_with = "crate::sync::duration::full_resync_interval_schema")]
     pub full_resync_interval: String,
     /// Failed attempts (across runs) after which a certificate is set aside until a run is
     /// requested. Default 5.
@@ -89,11 +91,11 @@ pub struct CertificateSyncSpec {
 pub struct DocumentCategoryRef {
     /// Category id as shown by Personio's API.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 1, max = 9_007_199_254_740_991i64))]
     pub id: Option<i64>,
     /// Exact category name, e.g. `Learning Certificates`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 255))]
     pub name: Option<String>,
 }
 

@@ -8,6 +8,20 @@ use serde::{Deserialize, Serialize};
 /// units `ms`, `s`, `m`, `h`.
 pub const DURATION_PATTERN: &str = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$";
 
+/// Name of an object another field refers to (DNS-1123 subdomain, as Kubernetes requires of Secret
+/// and custom resource names).
+pub const OBJECT_NAME_PATTERN: &str =
+    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
+/// Longest object name Kubernetes accepts.
+pub const MAX_OBJECT_NAME_LENGTH: u32 = 253;
+/// A key of a Secret's `data`, as Kubernetes allows them.
+pub const SECRET_KEY_PATTERN: &str = r"^[-._a-zA-Z0-9]+$";
+/// An `http(s)` base URL: scheme, host (optionally with port) and an optional path; no user
+/// info (credentials do not belong in a URL), no query, no fragment.
+pub const BASE_URL_PATTERN: &str = r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[^\s?#@]*)?$";
+/// Longest base URL accepted.
+pub const MAX_BASE_URL_LENGTH: u32 = 512;
+
 /// A `Ready`, `Reconciling` or `Stalled` condition, following the Kubernetes API conventions.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -75,7 +89,7 @@ pub fn conditions_schema(generator: &mut schemars::SchemaGenerator) -> schemars:
 #[serde(rename_all = "camelCase")]
 pub struct LocalObjectReference {
     /// Name of the object, in the namespace of the referring resource.
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = MAX_OBJECT_NAME_LENGTH), regex(pattern = OBJECT_NAME_PATTERN))]
     pub name: String,
 }
 
@@ -84,14 +98,17 @@ pub struct LocalObjectReference {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PersonioCredentialsRef {
-    /// Name of the Secret, in the namespace of this resource.
-    #[schemars(length(min = 1))]
+    /// Name of the Secret, in the namespace of this resource. The Secret must carry the label
+    /// `sync.reteach.io/credentials: "true"`.
+    #[schemars(length(min = 1, max = MAX_OBJECT_NAME_LENGTH), regex(pattern = OBJECT_NAME_PATTERN))]
     pub name: String,
     /// Key of the Personio client id in the Secret.
     #[serde(default = "default_client_id_key")]
+    #[schemars(length(min = 1, max = MAX_OBJECT_NAME_LENGTH), regex(pattern = SECRET_KEY_PATTERN))]
     pub client_id_key: String,
     /// Key of the Personio client secret in the Secret.
     #[serde(default = "default_client_secret_key")]
+    #[schemars(length(min = 1, max = MAX_OBJECT_NAME_LENGTH), regex(pattern = SECRET_KEY_PATTERN))]
     pub client_secret_key: String,
 }
 
@@ -101,17 +118,21 @@ pub struct PersonioCredentialsRef {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ReteachCredentialsRef {
-    /// Name of the Secret, in the namespace of this resource.
-    #[schemars(length(min = 1))]
+    /// Name of the Secret, in the namespace of this resource. The Secret must carry the label
+    /// `sync.reteach.io/credentials: "true"`.
+    #[schemars(length(min = 1, max = MAX_OBJECT_NAME_LENGTH), regex(pattern = OBJECT_NAME_PATTERN))]
     pub name: String,
     /// Key of the reteach client id in the Secret.
     #[serde(default = "default_client_id_key")]
+    #[schemars(length(min = 1, max = MAX_OBJECT_NAME_LENGTH), regex(pattern = SECRET_KEY_PATTERN))]
     pub client_id_key: String,
     /// Key of the reteach client secret in the Secret.
     #[serde(default = "default_client_secret_key")]
+    #[schemars(length(min = 1, max = MAX_OBJECT_NAME_LENGTH), regex(pattern = SECRET_KEY_PATTERN))]
     pub client_secret_key: String,
     /// Key of the reteach client code in the Secret.
     #[serde(default = "default_client_code_key")]
+    #[schemars(length(min = 1, max = MAX_OBJECT_NAME_LENGTH), regex(pattern = SECRET_KEY_PATTERN))]
     pub client_code_key: String,
 }
 
@@ -120,11 +141,13 @@ pub struct ReteachCredentialsRef {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CaBundleRef {
-    /// Name of the Secret, in the namespace of this resource.
-    #[schemars(length(min = 1))]
+    /// Name of the Secret, in the namespace of this resource. The Secret must carry the label
+    /// `sync.reteach.io/credentials: "true"`.
+    #[schemars(length(min = 1, max = MAX_OBJECT_NAME_LENGTH), regex(pattern = OBJECT_NAME_PATTERN))]
     pub name: String,
     /// Key holding the PEM bundle.
     #[serde(default = "default_ca_key")]
+    #[schemars(length(min = 1, max = MAX_OBJECT_NAME_LENGTH), regex(pattern = SECRET_KEY_PATTERN))]
     pub key: String,
 }
 
@@ -134,13 +157,13 @@ pub struct CaBundleRef {
 pub struct PersonioConnection {
     /// Base URL of the Personio API. Must be `https://` unless `allowInsecureHttp` is set.
     #[serde(default = "default_personio_url")]
-    #[schemars(regex(pattern = r"^https?://[^\s]+$"))]
+    #[schemars(length(min = 1, max = MAX_BASE_URL_LENGTH), regex(pattern = BASE_URL_PATTERN))]
     pub base_url: String,
     /// Secret with the API credentials (Settings → Integrations → API credentials in Personio).
     pub credentials_secret_ref: PersonioCredentialsRef,
     /// Value of the `X-Personio-App-ID` header Personio asks integrations to send (UPPER_SNAKE_CASE).
     #[serde(default = "default_app_id")]
-    #[schemars(regex(pattern = r"^[A-Z0-9_]+$"))]
+    #[schemars(length(min = 1, max = 64), regex(pattern = r"^[A-Z0-9_]+$"))]
     pub app_id: String,
     /// Extra CA certificates to trust for this endpoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -156,7 +179,7 @@ pub struct PersonioConnection {
 pub struct ReteachConnection {
     /// Base URL of the reteach API. Must be `https://` unless `allowInsecureHttp` is set.
     #[serde(default = "default_reteach_url")]
-    #[schemars(regex(pattern = r"^https?://[^\s]+$"))]
+    #[schemars(length(min = 1, max = MAX_BASE_URL_LENGTH), regex(pattern = BASE_URL_PATTERN))]
     pub base_url: String,
     /// Secret with the academy's app credentials (Settings → Integrations → API access in reteach).
     pub credentials_secret_ref: ReteachCredentialsRef,

@@ -45,9 +45,10 @@ use super::common::{
 )]
 #[serde(rename_all = "camelCase")]
 pub struct EmployeeSyncSpec {
-    /// How often to sync, as a Go-style duration (`5m`, `1h`). Minimum `1m`. Default `5m`.
+    /// How often to sync, as a Go-style duration (`5m`, `1h`). Minimum `1m`, maximum `24h`.
+    /// Default `5m`.
     #[serde(default = "default_interval")]
-    #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"))]
+    #[schemars(schema_with = "crate::sync::duration::interval_schema")]
     pub interval: String,
     /// Stop syncing while true (the hosted flow's "Deactivate"). Status is kept.
     #[serde(default)]
@@ -58,17 +59,73 @@ pub struct EmployeeSyncSpec {
     /// IANA time zone of the company (e.g. `Europe/Berlin`): decides on which day a contract has ended
     /// or begun for the locking rule. Default `UTC`.
     #[serde(default = "default_time_zone")]
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 64), regex(pattern = r"^[A-Za-z0-9_+/-]+$"))]
     pub time_zone: String,
     /// How often a run compares every employee instead of only those Personio reports as changed;
-    /// a full run also repairs changes made by hand in reteach. Go-style duration, default `24h`.
+    /// a full run also repairs changes made by hand in reteach. Go-style duration, at least the
+    /// operator's minimum interval (`1m`), at most `720h`; default `24h`.
     #[serde(default = "default_full_resync_interval")]
-    #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"))]
+    #[schemars(schema_with = "crate::sync::duration::full_resync_interval_schema")]
     pub full_resync_interval: String,
+    /// Holds a run that would lock or unlock an unusual share of the academy, or that sees far
+    /// fewer employees than the previous full run, until it is approved (see
+    /// `sync.reteach.io/approve-plan`). On by default.
+    #[serde(default)]
+    pub mass_change_guard: MassChangeGuardSpec,
     /// Where and how to read employees from Personio.
     pub personio: PersonioConnection,
     /// Where and how to write users into reteach.
     pub reteach: ReteachConnection,
+}
+
+/// Limits of the mass-change guard. A held run writes nothing, turns `Stalled` with reason
+/// `MassChangeHeld` (counts and a plan id in the message) and emits a Warning Event; the annotation
+/// `sync.reteach.io/approve-plan: <plan id>` approves exactly that plan, for one run.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MassChangeGuardSpec {
+    /// Whether the guard is on. Default `true`.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Most users one run may lock plus unlock without approval, in percent of the academy's
+    /// users. Default `10`.
+    #[serde(default = "default_max_change_percent")]
+    #[schemars(range(min = 1, max = 100))]
+    pub max_change_percent: i32,
+    /// Changes of up to this many users always pass (small academies). Default `5`.
+    #[serde(default = "default_min_users")]
+    #[schemars(range(min = 0, max = 100000))]
+    pub min_users: i32,
+    /// A full run that sees fewer employees than this percentage of the previous full run's
+    /// (and at least `minUsers` fewer) is held. `0` turns this check off. Default `50`.
+    #[serde(default = "default_min_seen_percent")]
+    #[schemars(range(min = 0, max = 100))]
+    pub min_seen_percent: i32,
+}
+
+impl Default for MassChangeGuardSpec {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            max_change_percent: default_max_change_percent(),
+            min_users: default_min_users(),
+            min_seen_percent: default_min_seen_percent(),
+        }
+    }
+}
+
+impl MassChangeGuardSpec {
+    /// The guard's limits, clamped to the schema's bounds (the schema may not have checked an
+    /// object stored before an upgrade); `None` when the guard is off.
+    pub fn limits(&self) -> Option<crate::sync::mass_change::MassChangeLimits> {
+        let clamp = |value: i32, min: i32, max: i32| value.clamp(min, max).unsigned_abs();
+        self.enabled
+            .then(|| crate::sync::mass_change::MassChangeLimits {
+                max_change_percent: clamp(self.max_change_percent, 1, 100),
+                min_users: clamp(self.min_users, 0, 100_000),
+                min_seen_percent: clamp(self.min_seen_percent, 0, 100),
+            })
+    }
 }
 
 /// What the operator observed and did; written only by the operator.
@@ -114,6 +171,14 @@ pub struct EmployeeSyncStatus {
     /// With `dryRun`: a sample of the planned actions (at most 50; ids only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub planned_actions: Vec<PlannedAction>,
+    /// Employees seen by the latest successful full run; the mass-change guard compares the next
+    /// full run with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_full_sync_seen: Option<i64>,
+    /// The approved plan id (`sync.reteach.io/approve-plan`) the latest approved run applied; an
+    /// approval is good for one run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied_plan_approval: Option<String>,
     /// Users in the reteach academy at the latest run that listed them all. Incremental runs use
     /// it to choose the cheaper way to find the changed employees' users: one lookup each, or
     /// listing every user.
@@ -187,6 +252,53 @@ fn default_interval() -> String {
 fn default_full_resync_interval() -> String {
     "24h".into()
 }
+fn default_true() -> bool {
+    true
+}
+fn default_max_change_percent() -> i32 {
+    10
+}
+fn default_min_users() -> i32 {
+    5
+}
+fn default_min_seen_percent() -> i32 {
+    50
+}
 fn default_time_zone() -> String {
     "UTC".into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn guard_limits_stay_within_their_bounds_whatever_the_spec_says(
+            max_change_percent in any::<i32>(),
+            min_users in any::<i32>(),
+            min_seen_percent in any::<i32>(),
+        ) {
+            let spec = MassChangeGuardSpec {
+                enabled: true,
+                max_change_percent,
+                min_users,
+                min_seen_percent,
+            };
+            let limits = spec.limits().expect("enabled");
+            prop_assert!((1..=100).contains(&limits.max_change_percent));
+            prop_assert!(limits.min_users <= 100_000);
+            prop_assert!(limits.min_seen_percent <= 100);
+        }
+    }
+
+    #[test]
+    fn a_disabled_guard_has_no_limits() {
+        let spec = MassChangeGuardSpec {
+            enabled: false,
+            ..MassChangeGuardSpec::default()
+        };
+        assert_eq!(spec.limits(), None);
+    }
 }

@@ -15,3 +15,6 @@ pub const GROUP: &str = "sync.reteach.io";
 /// Annotation that forces a run, as in Flux: any new value triggers one sync, echoed back in
 /// `status.lastHandledReconcileAt`.
 pub const REQUESTED_AT_ANNOTATION: &str = "reconcile.fluxcd.io/requestedAt";
+/// Annotation approving one EmployeeSync run the mass-change guard held: its value is the plan id
+/// from the `Stalled` message. It approves exactly that plan, once.
+pub const APPROVE_PLAN_ANNOTATION: &str = "sync.reteach.io/approve-plan";

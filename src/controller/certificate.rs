@@ -30,7 +30,7 @@ use crate::jobs::{
     resolve_category, run_certificate_sync, CertificateJobInput, CertificateJobOutcome,
     CertificateRunRequest, JobError, LedgerError, LedgerStore,
 };
-use crate::sync::duration::parse_duration_at_least;
+use crate::sync::duration::{parse_duration_between, parse_interval, MAX_FULL_RESYNC_INTERVAL};
 
 /// Kind label of metrics and logs.
 pub const KIND: &str = "CertificateSync";
@@ -237,11 +237,14 @@ impl RunSettings {
         let invalid = |field: &str, error: String| {
             RunFailure::stalled("InvalidSpec", format!("spec.{field}: {error}"))
         };
-        let interval = parse_duration_at_least(&spec.interval, minimum_interval)
+        let interval = parse_interval(&spec.interval, minimum_interval)
             .map_err(|e| invalid("interval", e.to_string()))?;
-        let full_resync_interval =
-            parse_duration_at_least(&spec.full_resync_interval, Duration::from_secs(3600))
-                .map_err(|e| invalid("fullResyncInterval", e.to_string()))?;
+        let full_resync_interval = parse_duration_between(
+            &spec.full_resync_interval,
+            Duration::from_secs(3600),
+            MAX_FULL_RESYNC_INTERVAL,
+        )
+        .map_err(|e| invalid("fullResyncInterval", e.to_string()))?;
         Ok(Self {
             interval,
             full_resync_interval,

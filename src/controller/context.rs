@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::jobs::Fence;
 
+use super::allowlist::UpstreamPolicy;
 use super::clients::UpstreamClients;
 use super::metrics::Metrics;
 use crate::clock::Clock;
@@ -23,6 +24,8 @@ pub struct Tunables {
     pub blocked_recheck: Duration,
     /// Overlap when re-reading certificates completed just before the cursor.
     pub certificate_overlap: chrono::Duration,
+    /// Upstream hosts resources may use, and whether plain HTTP may be.
+    pub upstream: UpstreamPolicy,
 }
 
 impl Default for Tunables {
@@ -31,6 +34,7 @@ impl Default for Tunables {
             minimum_interval: Duration::from_secs(60),
             blocked_recheck: Duration::from_secs(120),
             certificate_overlap: chrono::Duration::minutes(10),
+            upstream: UpstreamPolicy::default(),
         }
     }
 }

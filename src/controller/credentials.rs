@@ -1,5 +1,11 @@
 //! Reading credentials from Secrets in the resource's own namespace. Every failure names the Secret
 //! and key to fix, never a value.
+//!
+//! A Secret is used only when it opts in with the label [`CREDENTIALS_LABEL`]`: "true"`: whoever may
+//! write an EmployeeSync can name any Secret of the namespace, and must not thereby send, say, the
+//! database password to reteach. The label is checked on the Secret's metadata before its data is
+//! fetched. Secrets are read by GET at the start of every run (no cache, no watch), so a rotated
+//! value is used by the next run.
 
 use std::collections::BTreeMap;
 
@@ -30,6 +36,8 @@ pub enum CredentialsError {
         name: String,
         key: String,
     },
+    #[error("Secret {namespace}/{name} is not marked for use by sync resources; if this resource may use it, label it: kubectl label secret -n {namespace} {name} {label}=true", label = CREDENTIALS_LABEL)]
+    NotOptedIn { namespace: String, name: String },
     #[error("cannot read Secret {namespace}/{name}: {message}")]
     Api {
         namespace: String,
@@ -56,9 +64,20 @@ impl CredentialsError {
         match self {
             Self::SecretNotFound { .. } => "SecretNotFound",
             Self::KeyMissing { .. } | Self::NotUtf8 { .. } => "SecretKeyMissing",
+            Self::NotOptedIn { .. } => "SecretNotOptedIn",
             Self::Api { .. } => "SecretUnreadable",
         }
     }
+}
+
+/// Label a Secret must carry (with the value `"true"`) to be usable by a resource.
+pub const CREDENTIALS_LABEL: &str = "sync.reteach.io/credentials";
+
+/// Whether a Secret with these labels opted in to be used by sync resources.
+pub fn opted_in(labels: Option<&BTreeMap<String, String>>) -> bool {
+    labels
+        .and_then(|labels| labels.get(CREDENTIALS_LABEL))
+        .is_some_and(|value| value == "true")
 }
 
 /// Personio API credentials.
@@ -104,8 +123,46 @@ impl SecretReader {
         }
     }
 
+    fn api_error(&self, name: &str, error: kube::Error) -> CredentialsError {
+        CredentialsError::Api {
+            namespace: self.namespace.clone(),
+            name: name.to_string(),
+            transient: !matches!(&error, kube::Error::Api(status) if status.code == 403),
+            message: error.to_string(),
+        }
+    }
+
+    fn not_found(&self, name: &str, keys: &[&str]) -> CredentialsError {
+        CredentialsError::SecretNotFound {
+            namespace: self.namespace.clone(),
+            name: name.to_string(),
+            keys: keys.join(", "),
+        }
+    }
+
+    fn not_opted_in(&self, name: &str) -> CredentialsError {
+        CredentialsError::NotOptedIn {
+            namespace: self.namespace.clone(),
+            name: name.to_string(),
+        }
+    }
+
     async fn data(&self, name: &str, keys: &[&str]) -> Result<SecretData, CredentialsError> {
+        // Metadata first: the values of a Secret that did not opt in are never fetched.
+        let metadata = self
+            .api
+            .get_metadata_opt(name)
+            .await
+            .map_err(|e| self.api_error(name, e))?
+            .ok_or_else(|| self.not_found(name, keys))?;
+        if !opted_in(metadata.metadata.labels.as_ref()) {
+            return Err(self.not_opted_in(name));
+        }
         match self.api.get_opt(name).await {
+            // Checked again on the object itself: the label may have been removed in between.
+            Ok(Some(secret)) if !opted_in(secret.metadata.labels.as_ref()) => {
+                Err(self.not_opted_in(name))
+            }
             Ok(Some(secret)) => Ok(SecretData {
                 namespace: self.namespace.clone(),
                 name: name.to_string(),
@@ -123,17 +180,8 @@ impl SecretReader {
                     )
                     .collect(),
             }),
-            Ok(None) => Err(CredentialsError::SecretNotFound {
-                namespace: self.namespace.clone(),
-                name: name.to_string(),
-                keys: keys.join(", "),
-            }),
-            Err(error) => Err(CredentialsError::Api {
-                namespace: self.namespace.clone(),
-                name: name.to_string(),
-                transient: !matches!(&error, kube::Error::Api(status) if status.code == 403),
-                message: error.to_string(),
-            }),
+            Ok(None) => Err(self.not_found(name, keys)),
+            Err(error) => Err(self.api_error(name, error)),
         }
     }
 
@@ -229,5 +277,43 @@ impl SecretData {
             key: key.to_string(),
         })?;
         Ok(text.trim().to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn only_a_secret_labelled_true_opts_in() {
+        assert!(opted_in(Some(&labels(&[(CREDENTIALS_LABEL, "true")]))));
+        assert!(!opted_in(None));
+        assert!(!opted_in(Some(&labels(&[]))));
+        assert!(!opted_in(Some(&labels(&[(CREDENTIALS_LABEL, "false")]))));
+        assert!(!opted_in(Some(&labels(&[(CREDENTIALS_LABEL, "True ")]))));
+        assert!(!opted_in(Some(&labels(&[("credentials", "true")]))));
+    }
+
+    #[test]
+    fn a_secret_that_did_not_opt_in_stalls_saying_how_to_label_it() {
+        let error = CredentialsError::NotOptedIn {
+            namespace: "academy".into(),
+            name: "db-password".into(),
+        };
+        assert!(error.is_config());
+        assert_eq!(error.reason(), "SecretNotOptedIn");
+        assert_eq!(
+            error.to_string(),
+            "Secret academy/db-password is not marked for use by sync resources; if this resource \
+             may use it, label it: kubectl label secret -n academy db-password \
+             sync.reteach.io/credentials=true"
+        );
     }
 }

@@ -17,11 +17,13 @@ use super::metrics::ResourceLabels;
 use super::schedule::DueReason;
 use super::status::apply_status;
 use super::ReconcileError;
-use crate::api::{EmployeeSync, EmployeeSyncStatus, MAX_STATUS_FAILURES};
-use crate::jobs::employee::{run_employee_sync, EmployeeJobInput, EmployeeJobOutcome};
+use crate::api::{EmployeeSync, EmployeeSyncStatus, APPROVE_PLAN_ANNOTATION, MAX_STATUS_FAILURES};
+use crate::jobs::employee::{
+    run_employee_sync, EmployeeJobInput, EmployeeJobOutcome, MassChangeGuard,
+};
 use crate::personio::PersonioApi;
 use crate::reteach::ReteachApi;
-use crate::sync::duration::parse_duration_at_least;
+use crate::sync::duration::{parse_full_resync_interval, parse_interval};
 
 /// Kind label of metrics and logs.
 pub const KIND: &str = "EmployeeSync";
@@ -37,9 +39,9 @@ fn settings(sync: &EmployeeSync, minimum: Duration) -> Result<Settings, RunFailu
     let invalid = |field: &str, error: String| {
         RunFailure::stalled("InvalidSpec", format!("spec.{field}: {error}"))
     };
-    let interval = parse_duration_at_least(&sync.spec.interval, minimum)
+    let interval = parse_interval(&sync.spec.interval, minimum)
         .map_err(|e| invalid("interval", e.to_string()))?;
-    let full_resync_interval = parse_duration_at_least(&sync.spec.full_resync_interval, minimum)
+    let full_resync_interval = parse_full_resync_interval(&sync.spec.full_resync_interval, minimum)
         .map_err(|e| invalid("fullResyncInterval", e.to_string()))?;
     let time_zone = sync.spec.time_zone.parse::<chrono_tz::Tz>().map_err(|_| {
         invalid(
@@ -63,8 +65,20 @@ pub async fn upstream_clients(
     namespace: &str,
     sync: &EmployeeSync,
 ) -> Result<(Arc<dyn PersonioApi>, Arc<dyn ReteachApi>), RunFailure> {
-    let secrets = SecretReader::new(ctx.client.clone(), namespace);
     let spec = &sync.spec;
+    // Before any Secret is read: a resource pointing elsewhere never gets its Secret's values.
+    let policy = &ctx.tunables.upstream;
+    policy.check(
+        "personio",
+        &spec.personio.base_url,
+        spec.personio.allow_insecure_http,
+    )?;
+    policy.check(
+        "reteach",
+        &spec.reteach.base_url,
+        spec.reteach.allow_insecure_http,
+    )?;
+    let secrets = SecretReader::new(ctx.client.clone(), namespace);
     let personio_credentials = secrets
         .personio(&spec.personio.credentials_secret_ref)
         .await?;
@@ -230,6 +244,18 @@ async fn execute(
         reteach_users: previous
             .reteach_users
             .and_then(|users| u64::try_from(users).ok()),
+        guard: sync
+            .spec
+            .mass_change_guard
+            .limits()
+            .map(|limits| MassChangeGuard {
+                limits,
+                previous_full_seen: previous
+                    .last_full_sync_seen
+                    .and_then(|seen| u64::try_from(seen).ok()),
+                approved_plan: sync.annotations().get(APPROVE_PLAN_ANNOTATION).cloned(),
+                consumed_approval: previous.applied_plan_approval.clone(),
+            }),
     };
     run_employee_sync(personio.as_ref(), reteach.as_ref(), &input)
         .await
@@ -259,6 +285,10 @@ pub fn status_after_success(
     let delay = run.succeed(status, message.clone(), interval);
     if summary.mode == crate::api::SyncMode::Full && !summary.dry_run {
         status.last_full_sync_time = Some(run.now);
+        status.last_full_sync_seen = Some(summary.seen);
+    }
+    if let Some(approval) = &job.applied_approval {
+        status.applied_plan_approval = Some(approval.clone());
     }
     if !summary.dry_run {
         status.cursor = job.next_cursor.map(|c| c.to_rfc3339());

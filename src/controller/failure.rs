@@ -89,6 +89,8 @@ impl From<CredentialsError> for RunFailure {
     }
 }
 
+/// Condition reason of an EmployeeSync run held by the mass-change guard.
+pub const MASS_CHANGE_HELD: &str = "MassChangeHeld";
 /// Condition reason when Personio refuses the credentials.
 pub const PERSONIO_CREDENTIALS_REJECTED: &str = "PersonioCredentialsRejected";
 /// Condition reason when reteach refuses the credentials.
@@ -153,6 +155,7 @@ impl From<JobError> for RunFailure {
             }
             JobError::UnknownCategory { .. } => ("UnknownDocumentCategory".into(), false),
             JobError::InvalidCategoryRef => ("InvalidSpec".into(), false),
+            JobError::MassChangeHeld { .. } => (MASS_CHANGE_HELD.into(), false),
             JobError::Ledger(_) => ("StatusWriteFailed".into(), true),
             JobError::Interrupted { .. } => ("Interrupted".into(), true),
         };

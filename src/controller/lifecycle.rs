@@ -17,6 +17,7 @@ use crate::api::{
     REQUESTED_AT_ANNOTATION,
 };
 use crate::clock::Clock;
+use crate::sync::duration::saturating_after;
 
 /// The status fields every kind has.
 pub trait CommonStatus {
@@ -167,10 +168,7 @@ impl RunContext {
             *status.last_successful_sync_time_mut() = Some(self.now);
             *status.consecutive_failures_mut() = 0;
         }
-        *status.next_sync_time_mut() = self
-            .now
-            .checked_add_signed(chrono_duration(delay))
-            .or(Some(DateTime::<Utc>::MAX_UTC));
+        *status.next_sync_time_mut() = Some(saturating_after(self.now, delay));
         delay
     }
 
@@ -206,7 +204,7 @@ impl RunContext {
                 *failures = failures.saturating_add(1);
                 let delay = with_jitter(failure_backoff(*failures, interval));
                 *status.last_sync_time_mut() = Some(self.now);
-                *status.next_sync_time_mut() = Some(ended.max(self.now) + chrono_duration(delay));
+                *status.next_sync_time_mut() = Some(saturating_after(ended.max(self.now), delay));
                 delay
             }
         }
@@ -257,10 +255,10 @@ pub trait Scheduled:
     Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug
 {
     /// The status type of the kind.
-    type Status: CommonStatus + Clone + Default + PartialEq + serde::Serialize;
-    /// Top-level status keys written by another field manager (the certificate ledger), left out
-    /// of the status writes made here.
-    const OTHER_MANAGERS_KEYS: &'static [&'static str];
+    type Status: CommonStatus + Clone + Default + PartialEq + serde::Serialize + Send + Sync;
+    /// Top-level status keys written by another field manager, left out of a whole-status apply
+    /// (see `status::apply_status`).
+    const STATUS_KEYS_OWNED_ELSEWHERE: &'static [&'static str];
     /// `spec.suspend`.
     fn suspended(&self) -> bool;
     /// The current status, if any.
@@ -269,7 +267,7 @@ pub trait Scheduled:
 
 impl Scheduled for EmployeeSync {
     type Status = EmployeeSyncStatus;
-    const OTHER_MANAGERS_KEYS: &'static [&'static str] = &[];
+    const STATUS_KEYS_OWNED_ELSEWHERE: &'static [&'static str] = &[];
     fn suspended(&self) -> bool {
         self.spec.suspend
     }
@@ -280,7 +278,8 @@ impl Scheduled for EmployeeSync {
 
 impl Scheduled for CertificateSync {
     type Status = CertificateSyncStatus;
-    const OTHER_MANAGERS_KEYS: &'static [&'static str] = &["ledger"];
+    // The certificate ledger has its own field manager (`status::LEDGER_FIELD_MANAGER`).
+    const STATUS_KEYS_OWNED_ELSEWHERE: &'static [&'static str] = &["ledger"];
     fn suspended(&self) -> bool {
         self.spec.suspend
     }
@@ -328,7 +327,7 @@ pub async fn due_run<K: Scheduled>(
         if !shows_suspended(&run, &previous) {
             let mut status = previous.clone();
             run.suspend(&mut status);
-            apply_status(api, &object.name_any(), &status, K::OTHER_MANAGERS_KEYS).await?;
+            apply_status(api, &object.name_any(), &status, K::STATUS_KEYS_OWNED_ELSEWHERE).await?;
         }
         return Ok(Err(Action::await_change()));
     }
@@ -349,10 +348,7 @@ fn shows_suspended(run: &RunContext, status: &impl CommonStatus) -> bool {
         && ready(status.conditions()).is_some_and(|c| c.reason == SUSPENDED)
 }
 
-/// `std` → `chrono` duration, saturating.
-pub fn chrono_duration(duration: Duration) -> chrono::Duration {
-    chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX)
-}
+pub use crate::sync::duration::chrono_duration;
 
 #[cfg(test)]
 mod tests {

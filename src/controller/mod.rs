@@ -1,6 +1,7 @@
 //! kube-runtime wiring: the two controllers, due checks, status writes, events, backoff, metrics,
 //! health endpoints and leader election.
 
+pub mod allowlist;
 pub mod certificate;
 pub mod clients;
 pub mod conditions;
@@ -14,6 +15,7 @@ pub mod leader;
 pub mod lifecycle;
 pub mod metrics;
 pub mod operator;
+pub mod panic_guard;
 pub mod schedule;
 pub mod status;
 

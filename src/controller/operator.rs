@@ -7,21 +7,22 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::Secret;
 use kube::api::ListParams;
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{watcher, Controller};
 use kube::{Api, Client, Resource, ResourceExt};
-use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use super::allowlist::{AllowedHost, UpstreamPolicy};
 use super::context::{Context, Tunables};
 use super::http::{self, Readiness};
 use super::leader::{become_leader, LeaseSettings};
+use super::lifecycle::Scheduled;
 use super::metrics::{forget_deleted, Metrics};
+use super::panic_guard::reconcile_guarded;
 use super::{certificate, employee, ReconcileError};
 use crate::api::{CertificateSync, EmployeeSync};
 use crate::clock::{Clock, SystemClock};
@@ -59,6 +60,19 @@ pub struct RunOptions {
     /// Lease is released; keep it below the pod's `terminationGracePeriodSeconds`.
     #[arg(long, env = "SHUTDOWN_TIMEOUT_SECONDS", default_value_t = 45)]
     pub shutdown_timeout_seconds: u64,
+    /// Hosts (`host` or `host:port`) the resources' base URLs may point at; a resource pointing
+    /// elsewhere is Stalled (reason `UpstreamNotAllowed`) and its Secrets are never read.
+    #[arg(
+        long = "allowed-upstream-hosts",
+        env = "ALLOWED_UPSTREAM_HOSTS",
+        value_delimiter = ',',
+        default_value = "api.personio.de,api.reteach.io"
+    )]
+    pub allowed_upstream_hosts: Vec<AllowedHost>,
+    /// Let `allowInsecureHttp: true` in a resource take effect (plain-HTTP simulators in tests and
+    /// demos). Without it such a resource is Stalled.
+    #[arg(long, env = "ALLOW_INSECURE_HTTP")]
+    pub allow_insecure_http: bool,
     /// Shortest accepted `spec.interval` (tests lower it to run intervals of seconds).
     #[arg(long, hide = true, default_value = "1m")]
     pub minimum_interval: String,
@@ -162,6 +176,10 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
         Arc::new(SystemClock),
         Tunables {
             minimum_interval: crate::sync::duration::parse_duration(&options.minimum_interval)?,
+            upstream: UpstreamPolicy {
+                allowed_hosts: options.allowed_upstream_hosts.clone(),
+                allow_insecure_http: options.allow_insecure_http,
+            },
             ..Tunables::default()
         },
         options.watch_namespaces.clone(),
@@ -356,25 +374,11 @@ impl Operator {
             self.api::<EmployeeSync>(namespace),
             watcher::Config::default(),
         );
-        let store = controller.store();
-        let ready_store = store.clone();
-        // A Secret change re-checks the EmployeeSyncs that use it (a fixed Secret clears Stalled
-        // at once). Only Secret metadata is watched: secret values are never cached.
-        let secrets = self.api::<PartialObjectMeta<Secret>>(namespace);
-        let controller = controller.watches(secrets, watcher::Config::default(), move |secret| {
-            let namespace = secret.namespace();
-            let name = secret.name_any();
-            store
-                .state()
-                .into_iter()
-                .filter(|sync| {
-                    sync.namespace() == namespace
-                        && (sync.spec.personio.credentials_secret_ref.name == name
-                            || sync.spec.reteach.credentials_secret_ref.name == name)
-                })
-                .map(|sync| ObjectRef::from_obj(sync.as_ref()))
-                .collect::<Vec<_>>()
-        });
+        // Secrets are not watched: that needs list/watch on every Secret of the watched
+        // namespaces, more than an operator that GETs two named Secrets per run should hold. A
+        // resource stalled on a missing or unlabelled Secret is re-checked every
+        // `blocked_recheck` (2 minutes) instead, and every run reads the Secrets afresh.
+        let ready_store = controller.store();
         let run = drive(
             controller,
             "EmployeeSync",
@@ -420,21 +424,17 @@ impl Operator {
 }
 
 /// Runs `controller` with `reconcile` until the context's shutdown token fires: each reconcile in
-/// a span naming its resource, apiserver failures retried with per-object backoff.
-fn drive<K, F, Fut>(
+/// a span naming its resource, guarded against panics (the resource turns `Stalled`, the others
+/// go on), apiserver failures retried with per-object backoff. Public so that tests can drive a
+/// controller with a reconcile that misbehaves.
+pub fn drive<K, F, Fut>(
     controller: Controller<K>,
     kind: &'static str,
     reconcile: F,
     ctx: Arc<Context>,
 ) -> RunFuture
 where
-    K: Resource<DynamicType = ()>
-        + Clone
-        + DeserializeOwned
-        + std::fmt::Debug
-        + Send
-        + Sync
-        + 'static,
+    K: Scheduled<Scope = k8s_openapi::NamespaceResourceScope> + Send + Sync + 'static,
     F: Fn(Arc<K>, Arc<Context>) -> Fut + Clone + Send + Sync + 'static,
     Fut: std::future::Future<Output = Result<Action, ReconcileError>> + Send + 'static,
 {
@@ -449,7 +449,9 @@ where
                 async move {
                     let key = ErrorBackoff::key(object.as_ref());
                     let span = resource_span(kind, object.as_ref());
-                    let result = reconcile(object, ctx).instrument(span).await;
+                    let result = reconcile_guarded(kind, object, ctx, reconcile)
+                        .instrument(span)
+                        .await;
                     if result.is_ok() {
                         backoff.reset(&key);
                     }
@@ -496,7 +498,8 @@ fn resource_span(kind: &'static str, object: &impl ResourceExt) -> tracing::Span
     )
 }
 
-type RunFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+/// A controller running until shutdown (see [`drive`]).
+pub type RunFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 type ReadyFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
 /// Per-object exponential backoff for reconciles that failed to talk to the apiserver

@@ -6,6 +6,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use rand::Rng;
 
+use crate::sync::duration::MAX_INTERVAL;
+
 /// Everything the due check looks at.
 #[derive(Clone, Debug, Default)]
 pub struct ScheduleInput<'a> {
@@ -67,7 +69,8 @@ pub fn schedule(input: &ScheduleInput<'_>, now: DateTime<Utc>) -> Schedule {
     }
     match input.next_sync_time {
         Some(next) if next > now => {
-            Schedule::NotDue((next - now).to_std().unwrap_or(Duration::from_secs(1)))
+            let delay = (next - now).to_std().unwrap_or(Duration::from_secs(1));
+            Schedule::NotDue(delay.min(MAX_REQUEUE))
         }
         _ => Schedule::Due(DueReason::IntervalElapsed),
     }
@@ -81,13 +84,21 @@ pub fn failure_backoff(consecutive_failures: i32, interval: Duration) -> Duratio
     delay.min(interval)
 }
 
+/// Longest delay ever handed to kube-runtime: the longest interval plus its jitter. A `nextSyncTime`
+/// far in the future (a status written by hand, a clock that jumped) is looked at again after this.
+pub const MAX_REQUEUE: Duration = Duration::from_secs(MAX_INTERVAL.as_secs() + 60);
+
 /// Adds up to 10 % random delay so that many resources created together do not fire together.
+/// The result never exceeds [`MAX_REQUEUE`].
 pub fn with_jitter(delay: Duration) -> Duration {
+    let delay = delay.min(MAX_INTERVAL);
     let max_jitter_ms = (delay.as_millis() / 10).min(60_000) as u64;
     if max_jitter_ms == 0 {
         return delay;
     }
-    delay + Duration::from_millis(rand::rng().random_range(0..=max_jitter_ms))
+    delay.saturating_add(Duration::from_millis(
+        rand::rng().random_range(0..=max_jitter_ms),
+    ))
 }
 
 #[cfg(test)]
@@ -214,6 +225,28 @@ mod tests {
         for _ in 0..100 {
             let delay = with_jitter(base);
             assert!(delay >= base && delay <= base + Duration::from_secs(30));
+        }
+    }
+
+    #[test]
+    fn a_next_sync_far_in_the_future_is_looked_at_again_within_a_day() {
+        let mut input = synced(0);
+        input.next_sync_time = Some(DateTime::<Utc>::MAX_UTC);
+        match schedule(&input, now()) {
+            Schedule::NotDue(delay) => assert!(delay <= MAX_REQUEUE, "{delay:?}"),
+            other => panic!("expected NotDue, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn jitter_never_exceeds_the_requeue_cap() {
+        for delay in [
+            Duration::ZERO,
+            MAX_INTERVAL,
+            Duration::from_secs(u64::MAX),
+            Duration::MAX,
+        ] {
+            assert!(with_jitter(delay) <= MAX_REQUEUE, "{delay:?}");
         }
     }
 }

@@ -49,7 +49,7 @@ pub enum DemoError {
     Pass(#[from] PassError),
     /// A status could not be rendered as YAML.
     #[error("could not render status as YAML: {0}")]
-    Yaml(#[from] serde_yaml::Error),
+    Yaml(#[from] serde_norway::Error),
 }
 
 /// Runs the demo and prints what happened.
@@ -229,7 +229,7 @@ fn name_of(name: &Option<String>) -> &str {
     name.as_deref().unwrap_or("-")
 }
 
-fn statuses(text: &mut String, runner: &Runner) -> Result<(), serde_yaml::Error> {
+fn statuses(text: &mut String, runner: &Runner) -> Result<(), serde_norway::Error> {
     let resources = runner.resources();
     text.push('\n');
     report::status_yaml(

@@ -54,8 +54,8 @@ pub fn status_yaml(
     kind: &str,
     name: &str,
     status: &impl Serialize,
-) -> Result<(), serde_yaml::Error> {
-    let yaml = serde_yaml::to_string(status)?;
+) -> Result<(), serde_norway::Error> {
+    let yaml = serde_norway::to_string(status)?;
     let _ = writeln!(out, "# kubectl get {kind} {name} -o yaml  (status only)");
     out.push_str("status:\n");
     for line in yaml.lines() {

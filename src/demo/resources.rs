@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use crate::api::{CertificateSync, EmployeeSync};
+use crate::controller::allowlist::UpstreamPolicy;
 use crate::personio::{PersonioClient, PersonioConfig, PersonioError, PersonioRateLimits};
 use crate::reteach::{ReteachClient, ReteachConfig, ReteachError};
 use crate::sim::reteach::SimCredentials;
@@ -29,7 +30,7 @@ pub enum SetupError {
         /// The expected kind.
         kind: &'static str,
         /// The parse error.
-        source: serde_yaml::Error,
+        source: serde_norway::Error,
     },
     /// The Personio client refused its configuration.
     #[error("could not build the Personio client: {0}")]
@@ -37,6 +38,9 @@ pub enum SetupError {
     /// The reteach client refused its configuration.
     #[error("could not build the reteach client: {0}")]
     Reteach(#[from] ReteachError),
+    /// The demo's own upstream policy refused a base URL (as the operator's would).
+    #[error("{0}")]
+    Upstream(String),
 }
 
 /// Both example resources, with their base URLs pointing at the simulators.
@@ -53,12 +57,12 @@ impl DemoResources {
     /// loopback, which the spec only allows with `allowInsecureHttp`).
     pub fn load(personio_url: &str, reteach_url: &str) -> Result<Self, SetupError> {
         let mut employee_sync: EmployeeSync =
-            serde_yaml::from_str(EMPLOYEE_SYNC_YAML).map_err(|source| SetupError::Example {
+            serde_norway::from_str(EMPLOYEE_SYNC_YAML).map_err(|source| SetupError::Example {
                 file: "examples/employeesync.yaml",
                 kind: "EmployeeSync",
                 source,
             })?;
-        let certificate_sync: CertificateSync = serde_yaml::from_str(CERTIFICATE_SYNC_YAML)
+        let certificate_sync: CertificateSync = serde_norway::from_str(CERTIFICATE_SYNC_YAML)
             .map_err(|source| SetupError::Example {
                 file: "examples/certificatesync.yaml",
                 kind: "CertificateSync",
@@ -69,6 +73,15 @@ impl DemoResources {
         spec.personio.allow_insecure_http = true;
         spec.reteach.base_url = reteach_url.to_string();
         spec.reteach.allow_insecure_http = true;
+        // The same check the operator makes, with what the demo's operator would be started
+        // with: the loopback simulators allowed explicitly, plain http allowed explicitly.
+        let policy = UpstreamPolicy::new(&["127.0.0.1"], true)
+            .map_err(|e| SetupError::Upstream(e.to_string()))?;
+        for (field, url) in [("personio", personio_url), ("reteach", reteach_url)] {
+            policy
+                .check(field, url, true)
+                .map_err(|failure| SetupError::Upstream(failure.message().to_string()))?;
+        }
         Ok(Self {
             employee_sync,
             certificate_sync,

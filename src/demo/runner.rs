@@ -20,7 +20,7 @@ use crate::jobs::{
 };
 use crate::personio::PersonioClient;
 use crate::reteach::ReteachClient;
-use crate::sync::duration::{parse_duration_at_least, DurationError};
+use crate::sync::duration::{parse_full_resync_interval, parse_interval, DurationError};
 
 /// The shortest interval the operator accepts (`spec.interval` minimum).
 const MINIMUM_INTERVAL: Duration = Duration::from_secs(60);
@@ -88,13 +88,17 @@ impl Runner {
         reteach: ReteachClient,
     ) -> Result<Self, PassError> {
         let duration = |field: &'static str, text: &str| {
-            parse_duration_at_least(text, MINIMUM_INTERVAL)
+            parse_interval(text, MINIMUM_INTERVAL)
                 .map_err(|source| PassError::Duration { field, source })
         };
         let employee_spec = &resources.employee_sync.spec;
         let employee_interval = duration("interval", &employee_spec.interval)?;
         let full_resync_interval =
-            duration("fullResyncInterval", &employee_spec.full_resync_interval)?;
+            parse_full_resync_interval(&employee_spec.full_resync_interval, MINIMUM_INTERVAL)
+                .map_err(|source| PassError::Duration {
+                    field: "fullResyncInterval",
+                    source,
+                })?;
         let certificate_interval = duration("interval", &resources.certificate_sync.spec.interval)?;
         let tz = employee_spec
             .time_zone
@@ -147,6 +151,7 @@ impl Runner {
             .last_full_sync_time
             .is_none_or(|last| now - last >= chrono_duration(self.full_resync_interval));
         let input = EmployeeJobInput {
+            guard: None,
             now,
             tz: self.tz,
             dry_run: self.resources.employee_sync.spec.dry_run,

@@ -11,10 +11,15 @@ use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use chrono_tz::Tz;
 use futures::StreamExt;
 
-use crate::api::{EmployeeRunSummary, PlannedAction, RecordFailure, SyncMode};
+use crate::api::{
+    EmployeeRunSummary, PlannedAction, RecordFailure, SyncMode, APPROVE_PLAN_ANNOTATION,
+};
 use crate::personio::PersonioApi;
 use crate::reteach::{ReteachApi, ReteachError, USERS_PER_PAGE};
 use crate::sync::employee_mapping::{map_employee, MappingError};
+use crate::sync::mass_change::{
+    approved_plan_id, check_mass_change, MassChangeInput, MassChangeLimits,
+};
 use crate::sync::{
     CustomerFields, EmployeeAction, EmployeePlan, PersonioEmployee, PlannedEmployee,
     ReteachCustomer,
@@ -51,6 +56,20 @@ pub struct EmployeeJobInput {
     /// Users in the reteach academy when it was last listed (`status.reteachUsers`); decides
     /// whether an incremental run looks its changed employees up or lists every user.
     pub reteach_users: Option<u64>,
+    /// The mass-change guard, if on.
+    pub guard: Option<MassChangeGuard>,
+}
+
+/// The mass-change guard of one run (see [`crate::sync::mass_change`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MassChangeGuard {
+    pub limits: MassChangeLimits,
+    /// Employees seen by the previous successful full run.
+    pub previous_full_seen: Option<u64>,
+    /// The plan id the approval annotation names.
+    pub approved_plan: Option<String>,
+    /// The approval an earlier run already used.
+    pub consumed_approval: Option<String>,
 }
 
 /// What one run did.
@@ -69,6 +88,8 @@ pub struct EmployeeJobOutcome {
     pub transient_failures: i64,
     /// Users in the reteach academy, when this run listed them all.
     pub reteach_users: Option<u64>,
+    /// The approved plan id this run applied (an approval is good for one run).
+    pub applied_approval: Option<String>,
     /// Existing reteach users this run linked to their Personio employee (found by e-mail and
     /// given the Personio id): their earlier certificates are owed to Personio now.
     pub linked: i64,
@@ -120,9 +141,19 @@ pub async fn run_employee_sync(
         },
         transient_failures: 0,
         reteach_users: None,
+        applied_approval: None,
         linked: 0,
     };
     if list.employees.is_empty() {
+        // Nothing to write, but "Personio suddenly returns nobody" is the worst shrink of all.
+        if let (false, Some(guard)) = (input.dry_run, &input.guard) {
+            outcome.applied_approval = guard_plan(
+                guard,
+                &EmployeePlan::default(),
+                &outcome,
+                input.reteach_users,
+            )?;
+        }
         outcome.failures = failures.into_vec();
         return Ok(outcome);
     }
@@ -152,6 +183,13 @@ pub async fn run_employee_sync(
         }
     }
 
+    if !input.dry_run {
+        if let Some(guard) = &input.guard {
+            let academy_users = outcome.reteach_users.or(input.reteach_users);
+            outcome.applied_approval = guard_plan(guard, &plan, &outcome, academy_users)?;
+        }
+    }
+
     if input.dry_run {
         let counts = plan.counts();
         let summary = &mut outcome.summary;
@@ -177,6 +215,31 @@ pub async fn run_employee_sync(
     }
     outcome.failures = failures.into_vec();
     Ok(outcome)
+}
+
+/// Holds the run when the plan changes too much (`Err`), or returns the approval it uses.
+fn guard_plan(
+    guard: &MassChangeGuard,
+    plan: &EmployeePlan,
+    outcome: &EmployeeJobOutcome,
+    academy_users: Option<u64>,
+) -> Result<Option<String>, JobError> {
+    let check = MassChangeInput {
+        plan,
+        academy_users,
+        seen: u64::try_from(outcome.summary.seen).unwrap_or(0),
+        full: outcome.summary.mode == SyncMode::Full,
+        previous_full_seen: guard.previous_full_seen,
+        approved_plan: guard.approved_plan.as_deref(),
+        consumed_approval: guard.consumed_approval.as_deref(),
+    };
+    if let Some(held) = check_mass_change(&guard.limits, &check) {
+        return Err(JobError::MassChangeHeld {
+            message: held.message(APPROVE_PLAN_ANNOTATION),
+            plan: Box::new(held),
+        });
+    }
+    Ok(approved_plan_id(&guard.limits, &check))
 }
 
 /// Personio's `updated_since`: the cursor minus the overlap, as a naive date-time.

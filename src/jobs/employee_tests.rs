@@ -39,6 +39,7 @@ fn personio_with(employees: Vec<PersonioEmployee>) -> FakePersonio {
 
 fn full() -> EmployeeJobInput {
     EmployeeJobInput {
+        guard: None,
         now: now(),
         tz: UTC,
         dry_run: false,
@@ -50,6 +51,7 @@ fn full() -> EmployeeJobInput {
 
 fn incremental(cursor: &str) -> EmployeeJobInput {
     EmployeeJobInput {
+        guard: None,
         full: false,
         cursor: Some(at(cursor)),
         ..full()
@@ -194,6 +196,7 @@ async fn incremental_run_asks_for_changes_since_cursor_minus_overlap_in_either_z
     ] {
         let personio = FakePersonio::default();
         let input = EmployeeJobInput {
+            guard: None,
             tz,
             ..incremental("2026-11-26T08:55:00Z")
         };
@@ -278,6 +281,7 @@ async fn incremental_run_lists_a_small_academy_and_remembers_its_size() {
     reteach.calls.lock().unwrap().clear();
 
     let known = EmployeeJobInput {
+        guard: None,
         reteach_users: Some(5),
         ..incremental("2026-11-26T08:55:00Z")
     };
@@ -299,6 +303,7 @@ async fn incremental_run_looks_up_many_changes_in_a_large_academy() {
         touch(&personio, &i.to_string(), "2026-11-26T08:58:00Z", |_| {});
     }
     let large = EmployeeJobInput {
+        guard: None,
         reteach_users: Some(100_000),
         ..incremental("2026-11-26T08:55:00Z")
     };
@@ -394,6 +399,7 @@ async fn dry_run_writes_nothing_and_reports_the_plan() {
     let writes = reteach.writes();
 
     let input = EmployeeJobInput {
+        guard: None,
         dry_run: true,
         cursor: Some(at("2026-11-26T08:00:00Z")),
         ..full()
@@ -434,6 +440,7 @@ async fn transient_write_failure_keeps_the_cursor_and_the_run_going() {
         .unwrap()
         .insert("1".into(), WriteFault::Unavailable);
     let input = EmployeeJobInput {
+        guard: None,
         cursor: Some(at("2026-11-26T08:00:00Z")),
         ..full()
     };
@@ -530,6 +537,7 @@ async fn listing_failure_names_personio_and_what_to_fix() {
 async fn run_without_cursor_is_full_even_when_incremental_was_asked() {
     let personio = personio_with(vec![employee("1")]);
     let input = EmployeeJobInput {
+        guard: None,
         full: false,
         ..full()
     };
@@ -683,4 +691,126 @@ mod convergence {
             });
         }
     }
+}
+
+// ---- mass-change guard ----
+
+const GUARD_LIMITS: MassChangeLimits = MassChangeLimits {
+    max_change_percent: 10,
+    min_users: 5,
+    min_seen_percent: 50,
+};
+
+fn guarded(approved_plan: Option<&str>, consumed: Option<&str>) -> EmployeeJobInput {
+    EmployeeJobInput {
+        guard: Some(MassChangeGuard {
+            limits: GUARD_LIMITS,
+            previous_full_seen: Some(20),
+            approved_plan: approved_plan.map(String::from),
+            consumed_approval: consumed.map(String::from),
+        }),
+        ..full()
+    }
+}
+
+/// Twenty employees synced, then every contract ended on the 20th.
+async fn everyone_left() -> (FakePersonio, FakeReteach) {
+    let ids: Vec<String> = (1..=20).map(|i| i.to_string()).collect();
+    let personio = personio_with(ids.iter().map(|id| employee(id)).collect());
+    let reteach = FakeReteach::default();
+    run_employee_sync(&personio, &reteach, &guarded(None, None))
+        .await
+        .unwrap();
+    for id in &ids {
+        touch(&personio, id, "2026-11-26T08:00:00Z", |e| {
+            e.termination_date = NaiveDate::from_ymd_opt(2026, 11, 20)
+        });
+    }
+    (personio, reteach)
+}
+
+fn held_plan(error: JobError) -> Box<crate::sync::mass_change::HeldPlan> {
+    match error {
+        JobError::MassChangeHeld { plan, .. } => plan,
+        other => panic!("expected a held run, got {other}"),
+    }
+}
+
+#[tokio::test]
+async fn holds_a_run_that_would_lock_every_employee_and_writes_nothing() {
+    let (personio, reteach) = everyone_left().await;
+    let writes = reteach.writes();
+    let error = run_employee_sync(&personio, &reteach, &guarded(None, None))
+        .await
+        .unwrap_err();
+    assert!(error.is_config(), "needs a human");
+    assert!(
+        error
+            .to_string()
+            .contains("lock 20 and unlock 0 of 20 users"),
+        "{error}"
+    );
+    let plan = held_plan(error);
+    assert_eq!(plan.locks, 20);
+    assert_eq!(reteach.writes(), writes, "nothing written");
+    assert!(reteach.customer("1").unwrap().set_inactive_at.is_none());
+}
+
+#[tokio::test]
+async fn an_approved_plan_is_applied_and_reported_once() {
+    let (personio, reteach) = everyone_left().await;
+    let id = held_plan(
+        run_employee_sync(&personio, &reteach, &guarded(None, None))
+            .await
+            .unwrap_err(),
+    )
+    .plan_id;
+    let outcome = run_employee_sync(&personio, &reteach, &guarded(Some(&id), None))
+        .await
+        .unwrap();
+    assert_eq!(outcome.summary.locked, 20);
+    assert_eq!(outcome.applied_approval.as_deref(), Some(id.as_str()));
+    assert!(reteach.customer("1").unwrap().set_inactive_at.is_some());
+}
+
+#[tokio::test]
+async fn an_approval_already_used_does_not_approve_the_same_plan_again() {
+    let (personio, reteach) = everyone_left().await;
+    let id = held_plan(
+        run_employee_sync(&personio, &reteach, &guarded(None, None))
+            .await
+            .unwrap_err(),
+    )
+    .plan_id;
+    let error = run_employee_sync(&personio, &reteach, &guarded(Some(&id), Some(&id)))
+        .await
+        .unwrap_err();
+    assert_eq!(held_plan(error).plan_id, id);
+}
+
+#[tokio::test]
+async fn holds_a_full_run_when_personio_returns_nobody() {
+    let personio = personio_with(Vec::new());
+    let reteach = FakeReteach::default();
+    let error = run_employee_sync(&personio, &reteach, &guarded(None, None))
+        .await
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("Personio returned 0 employees"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn dry_run_is_never_held() {
+    let (personio, reteach) = everyone_left().await;
+    let input = EmployeeJobInput {
+        dry_run: true,
+        ..guarded(None, None)
+    };
+    let outcome = run_employee_sync(&personio, &reteach, &input)
+        .await
+        .unwrap();
+    assert_eq!(outcome.summary.locked, 20);
+    assert!(reteach.customer("1").unwrap().set_inactive_at.is_none());
 }

@@ -3,6 +3,7 @@
 
 use crate::personio::PersonioError;
 use crate::reteach::ReteachError;
+use crate::sync::mass_change::HeldPlan;
 
 use super::certificate::{CertificateJobOutcome, LedgerError};
 
@@ -42,6 +43,14 @@ pub enum JobError {
     /// The certificate ledger could not be persisted; nothing is uploaded without a recorded intent.
     #[error("could not record certificate progress, so nothing was uploaded: {0}")]
     Ledger(#[from] LedgerError),
+    /// The mass-change guard held the run: nothing was written.
+    #[error("{message}")]
+    MassChangeHeld {
+        /// Counts and plan id.
+        plan: Box<HeldPlan>,
+        /// The sentence for the condition (how to approve).
+        message: String,
+    },
     /// A certificate run stopped part-way. What it did before stopping is in `partial` (its ledger
     /// is the in-memory state; the store holds what was saved). Classified like `error`.
     #[error("{error}")]
@@ -67,7 +76,9 @@ impl JobError {
         match self {
             Self::Personio { source, .. } => !source.is_transient(),
             Self::Reteach { source, .. } => !source.is_transient(),
-            Self::UnknownCategory { .. } | Self::InvalidCategoryRef => true,
+            Self::UnknownCategory { .. }
+            | Self::InvalidCategoryRef
+            | Self::MassChangeHeld { .. } => true,
             Self::Ledger(_) => false,
             Self::Interrupted { error, .. } => error.is_config(),
         }

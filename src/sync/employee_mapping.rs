@@ -34,7 +34,8 @@ impl MappingError {
 }
 
 /// The reteach fields an employee should have, before time zones turn dates into instants.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// `Debug` redacts names and the e-mail address.
+#[derive(Clone, PartialEq, Eq)]
 pub struct DesiredEmployee {
     /// Personio id (reteach `externalId`).
     pub external_id: String,
@@ -152,6 +153,24 @@ pub fn is_valid_email(email: &str) -> bool {
                 .chars()
                 .all(|c| c.is_alphanumeric() || c == '-' || !c.is_ascii())
     })
+}
+
+impl std::fmt::Debug for DesiredEmployee {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use super::redact::Redacted;
+        f.debug_struct("DesiredEmployee")
+            .field("external_id", &self.external_id)
+            .field("email", &Redacted(&self.email))
+            .field("first_name", &Redacted(&self.first_name))
+            .field("last_name", &Redacted(&self.last_name))
+            .field("position", &self.position)
+            .field("department", &self.department)
+            .field("location", &self.location)
+            .field("gender", &self.gender)
+            .field("hire_date", &self.hire_date)
+            .field("end_of_employment", &self.end_of_employment)
+            .finish()
+    }
 }
 
 #[cfg(test)]

@@ -8,7 +8,9 @@ pub mod duration;
 pub mod employee_mapping;
 pub mod employee_plan;
 pub mod lock_window;
+pub mod mass_change;
 pub mod model;
+pub mod redact;
 
 pub use certificate_plan::{certificate_marker, has_marker};
 pub use employee_mapping::{map_employee, DesiredEmployee, MappingError};

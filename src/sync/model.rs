@@ -3,9 +3,12 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::redact::Redacted;
+
 /// A Personio employee after lenient parsing: only the fields the operator may transfer.
 /// Required-but-empty values stay `None`; the sync core decides whether that is acceptable.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// `Debug` redacts names and the e-mail address.
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct PersonioEmployee {
     /// Personio employee id (becomes reteach `externalId`).
     pub id: String,
@@ -44,8 +47,9 @@ pub enum Gender {
     Diverse,
 }
 
-/// A reteach user ("customer") as read from reteach.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// A reteach user ("customer") as read from reteach. `Debug` redacts names and the e-mail
+/// address.
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct ReteachCustomer {
     /// reteach's own id.
     pub id: String,
@@ -64,8 +68,9 @@ pub struct ReteachCustomer {
 }
 
 /// The reteach fields the operator owns, as they should be. Serialized as the body of
-/// `POST /customer` (camelCase, absent fields omitted).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+/// `POST /customer` (camelCase, absent fields omitted). `Debug` redacts names and the e-mail
+/// address.
+#[derive(Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CustomerFields {
     pub external_id: String,
@@ -90,7 +95,8 @@ pub struct CustomerFields {
 
 /// Only the changed fields of a reteach user, as the body of `PUT /customer/{id}`.
 /// `None` = leave unchanged (omitted), `Some(None)` = clear (JSON `null`), `Some(Some(v))` = set.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+/// `Debug` redacts names and the e-mail address.
+#[derive(Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CustomerPatch {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -146,4 +152,144 @@ pub struct StoredDocument {
     pub name: String,
     pub comment: Option<String>,
     pub category_id: Option<i64>,
+}
+
+impl std::fmt::Debug for PersonioEmployee {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PersonioEmployee")
+            .field("id", &self.id)
+            .field("first_name", &Redacted(&self.first_name))
+            .field("last_name", &Redacted(&self.last_name))
+            .field("email", &Redacted(&self.email))
+            .field("position", &self.position)
+            .field("department", &self.department)
+            .field("office", &self.office)
+            .field("gender", &self.gender)
+            .field("hire_date", &self.hire_date)
+            .field("termination_date", &self.termination_date)
+            .field("contract_end_date", &self.contract_end_date)
+            .field("status", &self.status)
+            .field("last_modified_at", &self.last_modified_at)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for ReteachCustomer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReteachCustomer")
+            .field("id", &self.id)
+            .field("external_id", &self.external_id)
+            .field("email", &Redacted(&self.email))
+            .field("first_name", &Redacted(&self.first_name))
+            .field("last_name", &Redacted(&self.last_name))
+            .field("position", &self.position)
+            .field("department", &self.department)
+            .field("location", &self.location)
+            .field("gender", &self.gender)
+            .field("set_active_at", &self.set_active_at)
+            .field("set_inactive_at", &self.set_inactive_at)
+            .field("status", &self.status)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for CustomerFields {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CustomerFields")
+            .field("external_id", &self.external_id)
+            .field("email", &Redacted(&self.email))
+            .field("first_name", &Redacted(&self.first_name))
+            .field("last_name", &Redacted(&self.last_name))
+            .field("position", &self.position)
+            .field("department", &self.department)
+            .field("location", &self.location)
+            .field("gender", &self.gender)
+            .field("set_active_at", &self.set_active_at)
+            .field("set_inactive_at", &self.set_inactive_at)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for CustomerPatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CustomerPatch")
+            .field("external_id", &self.external_id)
+            .field("email", &Redacted(&self.email))
+            .field("first_name", &Redacted(&self.first_name))
+            .field("last_name", &Redacted(&self.last_name))
+            .field("position", &self.position)
+            .field("department", &self.department)
+            .field("location", &self.location)
+            .field("gender", &self.gender)
+            .field("set_active_at", &self.set_active_at)
+            .field("set_inactive_at", &self.set_inactive_at)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod debug_tests {
+    use super::*;
+
+    const PERSONAL: [&str; 3] = ["Anna", "Active", "anna@acme.example"];
+
+    fn assert_redacted(debug: String) {
+        for value in PERSONAL {
+            assert!(!debug.contains(value), "{value:?} in {debug}");
+        }
+        assert!(debug.contains("<redacted>"), "{debug}");
+    }
+
+    fn named<T>(make: impl FnOnce(Option<String>, Option<String>, String) -> T) -> T {
+        make(
+            Some("Anna".into()),
+            Some("Active".into()),
+            "anna@acme.example".into(),
+        )
+    }
+
+    #[test]
+    fn debug_of_an_employee_hides_names_and_email() {
+        let employee = named(|first_name, last_name, email| PersonioEmployee {
+            id: "7".into(),
+            first_name,
+            last_name,
+            email: Some(email),
+            position: Some("Engineer".into()),
+            ..Default::default()
+        });
+        let debug = format!("{employee:?}");
+        assert_redacted(debug.clone());
+        assert!(
+            debug.contains("\"7\"") && debug.contains("Engineer"),
+            "{debug}"
+        );
+    }
+
+    #[test]
+    fn debug_of_a_reteach_user_and_its_writes_hides_names_and_email() {
+        let customer = named(|first_name, last_name, email| ReteachCustomer {
+            id: "c1".into(),
+            first_name,
+            last_name,
+            email: Some(email),
+            ..Default::default()
+        });
+        assert_redacted(format!("{customer:?}"));
+        let fields = named(|first_name, last_name, email| CustomerFields {
+            external_id: "7".into(),
+            email,
+            first_name,
+            last_name,
+            ..Default::default()
+        });
+        assert_redacted(format!("{fields:?}"));
+        let patch = named(|first_name, last_name, email| CustomerPatch {
+            email: Some(Some(email)),
+            first_name: Some(first_name),
+            last_name: Some(last_name),
+            ..Default::default()
+        });
+        assert_redacted(format!("{patch:?}"));
+    }
 }

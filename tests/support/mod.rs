@@ -152,8 +152,8 @@ fn collect_yaml_files(path: &Path, out: &mut Vec<PathBuf>) {
 /// Parses a multi-document YAML stream into objects, skipping empty documents.
 pub fn parse_manifests(yaml: &str) -> Result<Vec<DynamicObject>, String> {
     let mut objects = Vec::new();
-    for document in serde_yaml::Deserializer::from_str(yaml) {
-        let value = serde_yaml::Value::deserialize(document).map_err(|e| e.to_string())?;
+    for document in serde_norway::Deserializer::from_str(yaml) {
+        let value = serde_norway::Value::deserialize(document).map_err(|e| e.to_string())?;
         if value.is_null() {
             continue;
         }

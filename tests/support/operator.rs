@@ -15,8 +15,11 @@ use reteach_personio_operator::api::{
     CertificateSync, CertificateSyncStatus, EmployeeSync, EmployeeSyncStatus,
 };
 use reteach_personio_operator::clock::{Clock, SystemClock};
+use reteach_personio_operator::controller::allowlist::UpstreamPolicy;
+use reteach_personio_operator::controller::credentials::CREDENTIALS_LABEL;
 use reteach_personio_operator::controller::http::Readiness;
 use reteach_personio_operator::controller::metrics::Metrics;
+use reteach_personio_operator::controller::operator::RunFuture;
 use reteach_personio_operator::controller::{Operator, Tunables};
 use reteach_personio_operator::sim::personio::{PersonioSim, PersonioSimConfig};
 use reteach_personio_operator::sim::reteach::ReteachSim;
@@ -120,6 +123,21 @@ impl ReteachServer {
     }
 }
 
+/// The operator settings of these tests: intervals of seconds, the simulators allowed.
+pub fn test_tunables(blocked_recheck: Duration) -> Tunables {
+    Tunables {
+        minimum_interval: Duration::from_secs(1),
+        blocked_recheck,
+        upstream: loopback_policy(),
+        ..Tunables::default()
+    }
+}
+
+/// What the operators of these tests allow: the simulators, on loopback, over plain http.
+pub fn loopback_policy() -> UpstreamPolicy {
+    UpstreamPolicy::new(&["127.0.0.1"], true).unwrap_or_else(|e| panic!("{e}"))
+}
+
 fn loopback() -> std::net::SocketAddr {
     std::net::SocketAddr::from(([127, 0, 0, 1], 0))
 }
@@ -149,6 +167,32 @@ impl World {
     /// Like [`World::start`], with blocked resources re-checked only every `blocked_recheck`: with
     /// a long one, only a watch can be what wakes a blocked resource within a test.
     pub async fn start_with_recheck(prefix: &str, blocked_recheck: Duration) -> Self {
+        Self::start_with_tunables(prefix, test_tunables(blocked_recheck)).await
+    }
+
+    /// Like [`World::start`], with an operator that allows these upstreams.
+    pub async fn start_with_policy(prefix: &str, upstream: UpstreamPolicy) -> Self {
+        let tunables = Tunables {
+            upstream,
+            ..test_tunables(BLOCKED_RECHECK)
+        };
+        Self::start_with_tunables(prefix, tunables).await
+    }
+
+    async fn start_with_tunables(prefix: &str, tunables: Tunables) -> Self {
+        Self::start_driving(prefix, tunables, |operator, _| {
+            Box::pin(operator.run(Readiness::default()))
+        })
+        .await
+    }
+
+    /// Like [`World::start`], with the controllers `run` builds from the operator and the
+    /// namespace (tests that drive a controller with a misbehaving reconcile).
+    pub async fn start_driving(
+        prefix: &str,
+        tunables: Tunables,
+        run: impl FnOnce(Operator, &str) -> RunFuture,
+    ) -> Self {
         init_tracing_when_asked();
         let client = super::client().await;
         install_crds(&client).await;
@@ -160,15 +204,11 @@ impl World {
             client.clone(),
             Arc::new(Metrics::new()),
             Arc::new(SystemClock),
-            Tunables {
-                minimum_interval: Duration::from_secs(1),
-                blocked_recheck,
-                ..Tunables::default()
-            },
+            tunables,
             vec![namespace.clone()],
             shutdown.clone(),
         );
-        tokio::spawn(operator.run(Readiness::default()));
+        tokio::spawn(run(operator, &namespace));
         Self {
             client,
             namespace,
@@ -210,8 +250,21 @@ impl World {
         .await;
     }
 
-    /// Applies (creates or replaces) a Secret with these `stringData` entries.
+    /// Applies (creates or replaces) a Secret with these `stringData` entries, labelled for use
+    /// by sync resources.
     pub async fn apply_secret(&self, name: &str, string_data: Value) {
+        self.apply(json!({
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": name, "labels": {CREDENTIALS_LABEL: "true"}},
+            "type": "Opaque",
+            "stringData": string_data,
+        }))
+        .await;
+    }
+
+    /// Applies a Secret with these `stringData` entries without the opt-in label.
+    pub async fn apply_unlabelled_secret(&self, name: &str, string_data: Value) {
         self.apply(json!({
             "apiVersion": "v1",
             "kind": "Secret",

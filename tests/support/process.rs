@@ -133,6 +133,10 @@ impl OperatorProcess {
             .arg("1s")
             .arg("--watch-namespace")
             .arg(&options.namespace)
+            // The simulators listen on plain http on loopback.
+            .arg("--allowed-upstream-hosts")
+            .arg("127.0.0.1")
+            .arg("--allow-insecure-http")
             .arg("--log-format")
             .arg(options.log_format)
             .env("KUBECONFIG", kubeconfig_path())
@@ -352,12 +356,12 @@ impl Tenant {
         format!(
             r#"apiVersion: v1
 kind: Secret
-metadata: {{name: personio-api}}
+metadata: {{name: personio-api, labels: {{sync.reteach.io/credentials: "true"}}}}
 stringData: {{clientId: "{id}", clientSecret: "{secret}"}}
 ---
 apiVersion: v1
 kind: Secret
-metadata: {{name: reteach-api}}
+metadata: {{name: reteach-api, labels: {{sync.reteach.io/credentials: "true"}}}}
 stringData: {{clientId: "{}", clientSecret: "{}", clientCode: "{}"}}
 "#,
             reteach.client_id, reteach.client_secret, reteach.client_code

@@ -171,6 +171,7 @@ impl Sims {
     /// the cursor moves on like the controller's status does.
     pub async fn employee_run(&self, full: bool) -> Result<EmployeeJobOutcome, JobError> {
         let input = EmployeeJobInput {
+            guard: None,
             now: self.clock.now(),
             tz: TZ,
             dry_run: false,

@@ -73,9 +73,11 @@ resources and the Secrets they reference, writes only their status (never spec),
 - apiGroups: ["sync.reteach.io"]
   resources: ["employeesyncs/status", "certificatesyncs/status"]
   verbs: ["get", "patch", "update"]
+# Only `get`: each run reads the two Secrets its resource names (and uses them only when they carry
+# the label sync.reteach.io/credentials=true). No list/watch: Secrets are never cached.
 - apiGroups: [""]
   resources: ["secrets"]
-  verbs: ["get", "list", "watch"]
+  verbs: ["get"]
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create", "patch"]

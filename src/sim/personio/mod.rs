@@ -223,6 +223,24 @@ impl PersonioSim {
         true
     }
 
+    /// A bulk edit in one step (a listing sees all of it or nothing): `edit` may change each
+    /// employee, and deletes it by returning `false`.
+    pub fn bulk_edit(&self, edit: impl Fn(i64, &mut EmployeeSeed) -> bool) {
+        let now = self.now();
+        let mut state = self.state();
+        let mut deleted = Vec::new();
+        for (id, employee) in state.employees.iter_mut() {
+            let mut keep = true;
+            employee.update(now, |seed| keep = edit(*id, seed));
+            if !keep {
+                deleted.push(*id);
+            }
+        }
+        for id in deleted {
+            state.employees.remove(&id);
+        }
+    }
+
     /// Deletes an employee (deleted employees simply disappear from Personio's list).
     pub fn remove_employee(&self, id: i64) -> bool {
         self.state().employees.remove(&id).is_some()
