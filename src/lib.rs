@@ -13,6 +13,7 @@ pub mod crdgen;
 pub mod demo;
 pub mod jobs;
 pub mod personio;
+pub mod preflight;
 pub mod reteach;
 pub mod sim;
 pub mod sync;

@@ -1,4 +1,4 @@
-//! Command line of the operator: `run`, `crdgen`, `demo`, `bench`, `sim`.
+//! Command line of the operator: `run`, `crdgen`, `demo`, `bench`, `preflight`, `sim`.
 
 use clap::{Parser, Subcommand};
 
@@ -18,6 +18,8 @@ enum Command {
     Demo(reteach_personio_operator::demo::DemoOptions),
     /// Measure requests, wall time and memory against simulators with latency and rate limits.
     Bench(reteach_personio_operator::bench::BenchOptions),
+    /// Read-only probes of both APIs for one resource: which rights and data it needs are there.
+    Preflight(reteach_personio_operator::preflight::PreflightOptions),
     /// Run the Personio and reteach simulators standalone, for manual tries.
     Sim {
         /// Address of the Personio simulator.
@@ -49,6 +51,9 @@ async fn main() -> anyhow::Result<()> {
         Command::Crdgen { stdout, root } => crdgen(stdout, &root),
         Command::Demo(options) => reteach_personio_operator::demo::run(options).await,
         Command::Bench(options) => reteach_personio_operator::bench::run(options).await,
+        Command::Preflight(options) => {
+            std::process::exit(reteach_personio_operator::preflight::run(options).await)
+        }
         Command::Sim {
             personio_addr,
             reteach_addr,

@@ -318,6 +318,14 @@ impl PersonioSim {
         }
     }
 
+    /// Every request so far that could have changed Personio's data (uploads, and any other
+    /// non-read method), token requests left out.
+    pub fn write_requests(&self) -> Vec<super::SimRequest> {
+        self.shared
+            .control
+            .write_requests(&["/v1/auth", "/v2/auth/token"])
+    }
+
     /// The `X-Personio-App-ID` header of every request so far (`None` = missing).
     pub fn app_ids(&self) -> Vec<Option<String>> {
         self.state().app_ids.clone()

@@ -1,0 +1,262 @@
+//! The Personio rows of a preflight: token, attribute whitelist, document category, v2 document
+//! listing and (from the token's scopes) the upload right. Every call is a read.
+
+use crate::api::DocumentCategoryRef;
+use crate::jobs::{resolve_category, JobError};
+use crate::personio::{PersonioApi, PersonioClient, PersonioError, REQUIRED_ATTRIBUTES};
+
+use super::report::{Capability, Finding, State};
+
+const CREDENTIALS_PAGE: &str = "Personio: Settings → Integrations → API credentials";
+
+/// Where the Personio probes look and what they name in their advice.
+pub struct PersonioPlan<'a> {
+    /// Where the credential lives (e.g. `the keys clientId and clientSecret of Secret ns/name`).
+    pub credentials_hint: &'a str,
+    /// The CertificateSync's category; `None` for an EmployeeSync.
+    pub category: Option<&'a DocumentCategoryRef>,
+    /// Employee whose documents the v2 listing probe reads; `None` = the first one Personio lists.
+    pub employee_id: Option<&'a str>,
+}
+
+/// Runs the Personio probes in order; later ones are skipped when the token is refused.
+pub async fn probe_personio(client: &PersonioClient, plan: &PersonioPlan<'_>) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let token = probe_token(client, plan.credentials_hint).await;
+    let token_ok = token.state == State::Ok;
+    findings.push(token);
+    if !token_ok {
+        findings.push(Finding::skipped(
+            Capability::PersonioAttributes,
+            Capability::PersonioToken,
+        ));
+        if plan.category.is_some() {
+            for capability in [
+                Capability::PersonioDocumentCategory,
+                Capability::PersonioDocumentListing,
+                Capability::PersonioDocumentUpload,
+            ] {
+                findings.push(Finding::skipped(capability, Capability::PersonioToken));
+            }
+        }
+        return findings;
+    }
+    let (attributes, first_employee) = probe_attributes(client).await;
+    findings.push(attributes);
+    let Some(category) = plan.category else {
+        return findings;
+    };
+    let (category_finding, category_id) = probe_category(client, category).await;
+    findings.push(category_finding);
+    let employee = plan.employee_id.map(str::to_string).or(first_employee);
+    findings.push(probe_listing(client, employee.as_deref(), category_id).await);
+    findings.push(probe_upload_scope(client).await);
+    findings
+}
+
+async fn probe_token(client: &PersonioClient, credentials_hint: &str) -> Finding {
+    let capability = Capability::PersonioToken;
+    match client.check_credentials().await {
+        Ok(()) => Finding::ok(capability, "POST /v1/auth accepted the credential"),
+        Err(PersonioError::Unauthorized { message }) => Finding::missing(
+            capability,
+            format!("Personio rejected the credential: {message}"),
+            format!(
+                "check {credentials_hint}; create a new credential under {CREDENTIALS_PAGE} if it was deleted"
+            ),
+        ),
+        Err(error) => unknown(capability, &error),
+    }
+}
+
+/// The attribute row, and the first employee id for the listing probe.
+async fn probe_attributes(client: &PersonioClient) -> (Finding, Option<String>) {
+    let capability = Capability::PersonioAttributes;
+    let sample = match client.sample_employees().await {
+        Ok(sample) => sample,
+        Err(PersonioError::Forbidden { message, .. }) => {
+            return (
+                Finding::missing(
+                    capability,
+                    format!("the credential may not read employees: {message}"),
+                    format!("grant the access right \"Employees: read\" under {CREDENTIALS_PAGE}"),
+                ),
+                None,
+            )
+        }
+        Err(error) => return (unknown(capability, &error), None),
+    };
+    let first = sample.ids.first().cloned();
+    if sample.records == 0 {
+        return (
+            Finding::unknown(
+                capability,
+                "Personio lists no employees, so the whitelist cannot be seen",
+                "add an employee (or check the credential's employee access), then run preflight again",
+            ),
+            first,
+        );
+    }
+    let missing = sample.missing_required();
+    if !missing.is_empty() {
+        return (
+            Finding::missing(
+                capability,
+                format!("not returned: {}", missing.join(", ")),
+                format!(
+                    "add {} to the credential's readable employee attributes under {CREDENTIALS_PAGE}",
+                    missing.join(", ")
+                ),
+            ),
+            first,
+        );
+    }
+    let mut detail = format!(
+        "all {} required attributes returned (first {} employees)",
+        REQUIRED_ATTRIBUTES.len(),
+        sample.records
+    );
+    let optional = sample.missing_optional();
+    if !optional.is_empty() {
+        detail.push_str(&format!(
+            "; optional, not returned: {} (used when present)",
+            optional.join(", ")
+        ));
+    }
+    (Finding::ok(capability, detail), first)
+}
+
+async fn probe_category(
+    client: &PersonioClient,
+    wanted: &DocumentCategoryRef,
+) -> (Finding, Option<i64>) {
+    let capability = Capability::PersonioDocumentCategory;
+    match resolve_category(client, wanted).await {
+        Ok(id) => (Finding::ok(capability, format!("category id {id}")), Some(id)),
+        Err(error @ (JobError::UnknownCategory { .. } | JobError::InvalidCategoryRef)) => (
+            Finding::missing(
+                capability,
+                error.to_string(),
+                "set spec.documentCategory to an existing category (by id or exact name), or create it in Personio (Settings → People → Documents → Categories) and give the credential access to it",
+            ),
+            None,
+        ),
+        Err(JobError::Personio {
+            source: PersonioError::Forbidden { message, .. },
+            ..
+        }) => (
+            Finding::missing(
+                capability,
+                format!("the credential may not read document categories: {message}"),
+                format!("grant the access right \"Documents: read\" under {CREDENTIALS_PAGE}"),
+            ),
+            None,
+        ),
+        Err(error) => (
+            Finding::unknown(capability, error.to_string(), RETRY_ADVICE),
+            None,
+        ),
+    }
+}
+
+async fn probe_listing(
+    client: &PersonioClient,
+    employee: Option<&str>,
+    category_id: Option<i64>,
+) -> Finding {
+    let capability = Capability::PersonioDocumentListing;
+    let Some(employee) = employee else {
+        return Finding::unknown(
+            capability,
+            "no employee to list documents for",
+            "run preflight with --employee-id set to the id of any employee",
+        );
+    };
+    let in_category = category_id
+        .map(|id| format!(" in category {id}"))
+        .unwrap_or_default();
+    match client.sample_documents(employee, category_id).await {
+        Ok(sample) if sample.other_owners > 0 => Finding::missing(
+            capability,
+            format!(
+                "owner_id={employee} returned {} document(s) of other owners: owner_id is not the v1 employee id",
+                sample.other_owners
+            ),
+            "do not rely on the upload marker check; interrupted uploads will be set aside for a human (report this to the operator's maintainers)",
+        ),
+        Ok(sample) => Finding::ok(
+            capability,
+            format!(
+                "v2 listing answered for employee {employee}: {} document(s){in_category}",
+                sample.documents
+            ),
+        ),
+        Err(PersonioError::Unauthorized { message }) => Finding::missing(
+            capability,
+            format!("POST /v2/auth/token or the v2 listing refused the credential: {message}"),
+            format!("allow the credential to use API v2 under {CREDENTIALS_PAGE}"),
+        ),
+        Err(PersonioError::Forbidden { message, .. }) => Finding::missing(
+            capability,
+            format!("v2 document listing denied: {message}"),
+            format!(
+                "grant the credential document read access for API v2 (scope documents:read) under {CREDENTIALS_PAGE}; without it an interrupted upload is set aside for a human"
+            ),
+        ),
+        Err(PersonioError::NotFound { message, .. }) => Finding::missing(
+            capability,
+            format!("v2 listing does not know owner_id={employee} (HTTP 404: {message})"),
+            "owner_id may not be the v1 employee id on this tenant; without the listing an interrupted upload is set aside for a human",
+        ),
+        Err(error) => unknown(capability, &error),
+    }
+}
+
+async fn probe_upload_scope(client: &PersonioClient) -> Finding {
+    let capability = Capability::PersonioDocumentUpload;
+    let advice = format!(
+        "check the access right \"Documents: write\" under {CREDENTIALS_PAGE}; an upload cannot be tried without writing"
+    );
+    match client.probe_token_scope().await {
+        Ok(Some(scope)) if grants_document_write(&scope) => {
+            Finding::ok(capability, format!("token scopes: {scope}"))
+        }
+        Ok(Some(scope)) => Finding::missing(
+            capability,
+            format!("token scopes: {scope} (none for writing documents)"),
+            advice,
+        ),
+        Ok(None) => Finding::unknown(capability, "Personio reports no token scopes", advice),
+        Err(error) => unknown(capability, &error),
+    }
+}
+
+/// Personio's scope names for documents are not documented (`documents:write` in the spec
+/// example); any scope naming documents and write counts.
+fn grants_document_write(scope: &str) -> bool {
+    scope.split_whitespace().any(|term| {
+        let term = term.to_ascii_lowercase();
+        term.contains("document") && term.contains("write")
+    })
+}
+
+const RETRY_ADVICE: &str = "run preflight again; if it persists, check the network path to the API";
+
+fn unknown(capability: Capability, error: &PersonioError) -> Finding {
+    Finding::unknown(capability, error.to_string(), RETRY_ADVICE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn document_write_scope_is_recognised_in_any_spelling() {
+        assert!(grants_document_write(
+            "employees:read documents:read documents:write"
+        ));
+        assert!(grants_document_write("personio:documents:write"));
+        assert!(!grants_document_write("employees:read absences:read"));
+        assert!(!grants_document_write("documents:read"));
+    }
+}
