@@ -103,6 +103,26 @@ mod tests {
     }
 
     #[test]
+    fn capabilities_land_in_status_as_camel_case_json() {
+        let status = crate::api::CertificateSyncStatus {
+            capabilities: capability_status(&report()),
+            ..Default::default()
+        };
+        let json = serde_json::to_value(&status).unwrap();
+        assert_eq!(
+            json["capabilities"][1],
+            serde_json::json!({
+                "name": "personio-attributes",
+                "state": "Missing",
+                "required": true,
+                "message": "not returned: email; whitelist email",
+            })
+        );
+        let empty = serde_json::to_value(crate::api::EmployeeSyncStatus::default()).unwrap();
+        assert!(empty.get("capabilities").is_none());
+    }
+
+    #[test]
     fn long_messages_are_cut() {
         let mut long = report();
         long.findings[0].detail = "x".repeat(1000);
