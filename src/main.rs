@@ -31,6 +31,10 @@ enum Command {
         /// Employees (and reteach customers) to generate.
         #[arg(long, default_value_t = 50)]
         employees: usize,
+        /// reteach users to seed, each with two completed courses and their certificates (for
+        /// trying `preflight` and the certificate sync by hand).
+        #[arg(long, default_value_t = 0)]
+        reteach_customers: usize,
     },
     /// Write the CRDs to crds/ and the Helm chart (or print them with --stdout).
     Crdgen {
@@ -58,7 +62,8 @@ async fn main() -> anyhow::Result<()> {
             personio_addr,
             reteach_addr,
             employees,
-        } => sim(personio_addr, reteach_addr, employees).await,
+            reteach_customers,
+        } => sim(personio_addr, reteach_addr, employees, reteach_customers).await,
     }
 }
 
@@ -80,11 +85,12 @@ async fn sim(
     personio_addr: std::net::SocketAddr,
     reteach_addr: std::net::SocketAddr,
     employees: usize,
+    reteach_customers: usize,
 ) -> anyhow::Result<()> {
     use reteach_personio_operator::sim::{personio, reteach};
     reteach_personio_operator::controller::operator::init_tracing("text");
     let reteach_options = reteach::StandaloneOptions {
-        customers: 0,
+        customers: reteach_customers,
         ..Default::default()
     };
     tokio::try_join!(
