@@ -148,3 +148,79 @@ async fn a_resource_that_does_not_exist_is_an_error_not_a_report() {
     );
     support::delete_namespace(&client, &namespace).await;
 }
+
+/// The report as `status.capabilities` is accepted by the apiserver's schema and merges by name
+/// under server-side apply: a second apply of one entry changes that entry only.
+#[tokio::test]
+async fn capabilities_status_is_accepted_and_merges_by_name() {
+    use kube::api::{Api, Patch, PatchParams};
+    use reteach_personio_operator::api::CertificateSync;
+    use reteach_personio_operator::preflight::status::capability_status;
+    use reteach_personio_operator::preflight::{Finding, Report};
+
+    let client = support::client().await;
+    install_crds(&client).await;
+    let namespace = support::fresh_namespace(&client, "preflight-status").await;
+    let tenant = Tenant::start().await;
+    let (_, personio_secret) = tenant.personio.credentials();
+    support::try_apply_yaml(
+        &client,
+        &manifests_with_secrets(&tenant, &personio_secret),
+        Some(&namespace),
+    )
+    .await
+    .unwrap();
+    let subject = from_cluster(
+        client.clone(),
+        &namespace,
+        Kind::CertificateSync,
+        "certificates",
+    )
+    .await
+    .unwrap();
+    let report = preflight(&subject, None, fast_retries()).await;
+    let api: Api<CertificateSync> = Api::namespaced(client.clone(), &namespace);
+    let params = PatchParams::apply("rpo-preflight-test").force();
+    let status = serde_json::json!({
+        "apiVersion": "sync.reteach.io/v1alpha1",
+        "kind": "CertificateSync",
+        "status": {"capabilities": capability_status(&report)},
+    });
+    api.patch_status("certificates", &params, &Patch::Apply(&status))
+        .await
+        .unwrap();
+    let changed = Report {
+        resource: report.resource.clone(),
+        findings: vec![Finding::missing(
+            Capability::PersonioAttributes,
+            "not returned: email",
+            "whitelist email",
+        )],
+    };
+    let status = serde_json::json!({
+        "apiVersion": "sync.reteach.io/v1alpha1",
+        "kind": "CertificateSync",
+        "status": {"capabilities": capability_status(&changed)},
+    });
+    api.patch_status(
+        "certificates",
+        &PatchParams::apply("rpo-preflight-other").force(),
+        &Patch::Apply(&status),
+    )
+    .await
+    .unwrap();
+    let stored = api.get_status("certificates").await.unwrap();
+    let capabilities = stored.status.unwrap_or_default().capabilities;
+    assert_eq!(capabilities.len(), 10);
+    let attributes = capabilities
+        .iter()
+        .find(|c| c.name == "personio-attributes")
+        .unwrap();
+    assert_eq!(attributes.state, "Missing");
+    assert!(attributes.required);
+    assert!(capabilities
+        .iter()
+        .filter(|c| c.name != "personio-attributes")
+        .all(|c| c.state == "Ok"));
+    support::delete_namespace(&client, &namespace).await;
+}
