@@ -3,7 +3,7 @@
 //!
 //! Data flows one way: Secret → clients ([`personio`], [`reteach`]) → plan ([`sync`]) → apply
 //! ([`jobs`]) → status ([`controller`]). [`sim`] holds stateful simulators of both upstreams for
-//! tests, the demo and the benchmark.
+//! tests, the demo and the benchmark; [`preflight`] probes a tenant read-only before a first run.
 
 pub mod api;
 pub mod bench;

@@ -450,3 +450,36 @@ async fn subcommand_prints_the_table_and_exits_by_the_verdict() {
     );
     tenant.assert_nothing_written(&reteach_personio_operator::preflight::Report::default());
 }
+
+#[tokio::test]
+async fn credential_without_document_read_cannot_resolve_the_category() {
+    let tenant = Tenant::start().await;
+    tenant.personio.control().inject(FaultRule::new(
+        "GET /v1/company/document-categories",
+        Fault::Status(403),
+        100,
+    ));
+    let report = tenant.check_certificates().await;
+    assert_eq!(
+        state(&report, Capability::PersonioDocumentCategory),
+        State::Missing
+    );
+    assert!(action(&report, Capability::PersonioDocumentCategory).contains("Documents: read"));
+    assert_eq!(report.exit_code(), EXIT_MISSING);
+}
+
+#[tokio::test]
+async fn plain_http_base_url_without_the_opt_in_points_at_the_spec() {
+    let tenant = Tenant::start().await;
+    let manifests = tenant.manifests(CATEGORY).replacen(
+        "allowInsecureHttp: true",
+        "allowInsecureHttp: false",
+        1,
+    );
+    let report = tenant.check(&manifests, None, &tenant.environment()).await;
+    assert_eq!(state(&report, Capability::PersonioToken), State::Missing);
+    assert!(detail(&report, Capability::PersonioToken).contains("https"));
+    assert!(action(&report, Capability::PersonioToken).contains("fix spec.personio"));
+    assert_eq!(tenant.personio.control().requests(), vec![]);
+    assert_eq!(state(&report, Capability::ReteachToken), State::Ok);
+}

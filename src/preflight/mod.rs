@@ -88,7 +88,7 @@ pub async fn preflight(subject: &Subject, employee_id: Option<&str>, retry: Retr
     let mut findings = Vec::new();
     let spec = &subject.employee_sync;
     let certificates = subject.category.is_some();
-    let personio = subject.personio.clone().and_then(|(credentials, ca)| {
+    let personio = subject.personio.clone().map(|(credentials, ca)| {
         PersonioClient::new(PersonioConfig {
             base_url: spec.personio.base_url.clone(),
             client_id: credentials.client_id,
@@ -103,10 +103,9 @@ pub async fn preflight(subject: &Subject, employee_id: Option<&str>, retry: Retr
             retry: retry.clone(),
             observer: Arc::new(NoopObserver),
         })
-        .map_err(|e| e.to_string())
     });
     match personio {
-        Ok(client) => {
+        Ok(Ok(client)) => {
             let plan = PersonioPlan {
                 credentials_hint: &subject.personio_hint,
                 category: subject.category.as_ref(),
@@ -114,14 +113,21 @@ pub async fn preflight(subject: &Subject, employee_id: Option<&str>, retry: Retr
             };
             findings.extend(probe_personio(&client, &plan).await);
         }
+        Ok(Err(error)) => findings.extend(unusable(
+            Capability::PersonioToken,
+            error.to_string(),
+            "fix spec.personio of the EmployeeSync (baseUrl, allowInsecureHttp, caBundleRef)"
+                .into(),
+            personio_rows(certificates),
+        )),
         Err(message) => findings.extend(unusable(
             Capability::PersonioToken,
             message,
-            &subject.personio_hint,
+            format!("provide {}", subject.personio_hint),
             personio_rows(certificates),
         )),
     }
-    let reteach = subject.reteach.clone().and_then(|(credentials, ca)| {
+    let reteach = subject.reteach.clone().map(|(credentials, ca)| {
         ReteachClient::new(ReteachConfig {
             base_url: spec.reteach.base_url.clone(),
             client_id: credentials.client_id,
@@ -136,20 +142,25 @@ pub async fn preflight(subject: &Subject, employee_id: Option<&str>, retry: Retr
             retry,
             observer: Arc::new(NoopObserver),
         })
-        .map_err(|e| e.to_string())
     });
     match reteach {
-        Ok(client) => {
+        Ok(Ok(client)) => {
             let plan = ReteachPlan {
                 credentials_hint: &subject.reteach_hint,
                 certificates,
             };
             findings.extend(probe_reteach(&client, &plan).await);
         }
+        Ok(Err(error)) => findings.extend(unusable(
+            Capability::ReteachToken,
+            error.to_string(),
+            "fix spec.reteach of the EmployeeSync (baseUrl, allowInsecureHttp, caBundleRef)".into(),
+            reteach_rows(certificates),
+        )),
         Err(message) => findings.extend(unusable(
             Capability::ReteachToken,
             message,
-            &subject.reteach_hint,
+            format!("provide {}", subject.reteach_hint),
             reteach_rows(certificates),
         )),
     }
@@ -187,10 +198,10 @@ fn reteach_rows(certificates: bool) -> Vec<Capability> {
 fn unusable(
     token: Capability,
     message: String,
-    hint: &str,
+    action: String,
     later: Vec<Capability>,
 ) -> Vec<Finding> {
-    let mut findings = vec![Finding::missing(token, message, format!("provide {hint}"))];
+    let mut findings = vec![Finding::missing(token, message, action)];
     findings.extend(later.into_iter().map(|c| Finding::skipped(c, token)));
     findings
 }

@@ -37,7 +37,9 @@ pub struct Subject {
     pub employee_sync: EmployeeSyncSpec,
     /// The CertificateSync's document category; `None` for an EmployeeSync.
     pub category: Option<DocumentCategoryRef>,
+    /// Personio credentials and the CA bundle the spec asks for.
     pub personio: Loaded<(PersonioCredentials, Option<Vec<u8>>)>,
+    /// reteach app credentials and the CA bundle the spec asks for.
     pub reteach: Loaded<(ReteachCredentials, Option<Vec<u8>>)>,
     /// Where the Personio credential lives, for advice.
     pub personio_hint: String,
@@ -48,14 +50,17 @@ pub struct Subject {
 /// Why a subject could not be assembled at all.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
+    /// The `kind/name` argument is not one of ours.
     #[error("{0:?} is not a resource; use employeesync/NAME or certificatesync/NAME")]
     BadResource(String),
+    /// The resource (or the EmployeeSync it references) does not exist.
     #[error("{kind} {namespace}/{name} not found")]
     NotFound {
         kind: &'static str,
         namespace: String,
         name: String,
     },
+    /// The apiserver refused or failed the read.
     #[error("cannot read {kind} {namespace}/{name}: {message}")]
     Kube {
         kind: &'static str,
@@ -63,8 +68,10 @@ pub enum SourceError {
         name: String,
         message: String,
     },
+    /// The file is unreadable or holds an invalid resource.
     #[error("cannot read {path}: {message}")]
     File { path: String, message: String },
+    /// The file holds no resource to check, or several without `--name`.
     #[error("{0}")]
     Choice(String),
 }
@@ -72,7 +79,9 @@ pub enum SourceError {
 /// Which kind a `kind/name` argument names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
+    /// `employeesync/NAME` (short name `esync`).
     EmployeeSync,
+    /// `certificatesync/NAME` (short name `csync`).
     CertificateSync,
 }
 
