@@ -10,12 +10,12 @@ use reteach_personio_operator::preflight::report::{EXIT_MISSING, EXIT_READY, EXI
 use reteach_personio_operator::preflight::source::{
     PERSONIO_CLIENT_SECRET, RETEACH_CLIENT_CODE, RETEACH_CLIENT_ID,
 };
-use reteach_personio_operator::preflight::{Capability, State};
+use reteach_personio_operator::preflight::{preflight, Capability, State};
 use reteach_personio_operator::sim::personio::{PersonioSim, PersonioSimConfig};
 use reteach_personio_operator::sim::reteach::ReteachSim;
 use reteach_personio_operator::sim::{Fault, FaultRule};
 
-use preflight_support::{action, detail, state, Tenant, CATEGORY};
+use preflight_support::{action, detail, fast_retries, state, Tenant, CATEGORY};
 
 const CERTIFICATE_ROWS: [Capability; 10] = [
     Capability::PersonioToken,
@@ -44,7 +44,7 @@ async fn complete_tenant_is_ready_and_nothing_is_written() {
     let listing = detail(&report, Capability::PersonioDocumentListing);
     assert!(
         listing.contains(&format!(
-            "employee {}: 1 document(s) in category 3",
+            "employee {}: 1 document(s), all of that owner",
             tenant.first_employee
         )),
         "{listing}"
@@ -482,4 +482,40 @@ async fn plain_http_base_url_without_the_opt_in_points_at_the_spec() {
     assert!(action(&report, Capability::PersonioToken).contains("fix spec.personio"));
     assert_eq!(tenant.personio.control().requests(), vec![]);
     assert_eq!(state(&report, Capability::ReteachToken), State::Ok);
+}
+
+#[tokio::test]
+async fn employee_without_documents_leaves_owner_id_semantics_unconfirmed() {
+    let tenant = Tenant::start().await;
+    let second = tenant.first_employee + 1;
+    let subject = tenant.subject(&tenant.manifests(CATEGORY), None, &tenant.environment());
+    let report = preflight(&subject, Some(&second.to_string()), fast_retries()).await;
+    tenant.assert_nothing_written(&report);
+    assert_eq!(
+        state(&report, Capability::PersonioDocumentListing),
+        State::Unknown
+    );
+    let listing = detail(&report, Capability::PersonioDocumentListing);
+    assert!(
+        listing.contains(&format!("employee {second} (access ok)")),
+        "{listing}"
+    );
+    assert!(action(&report, Capability::PersonioDocumentListing).contains("--employee-id"));
+    assert_eq!(report.exit_code(), EXIT_READY);
+}
+
+#[tokio::test]
+async fn listing_that_returns_other_owners_documents_is_missing() {
+    let tenant = Tenant::start().await;
+    tenant
+        .personio
+        .insert_document(tenant.first_employee + 1, 3, "Someone else's", None);
+    tenant.personio.set_ignore_owner_filter(true);
+    let report = tenant.check_certificates().await;
+    assert_eq!(
+        state(&report, Capability::PersonioDocumentListing),
+        State::Missing
+    );
+    assert!(detail(&report, Capability::PersonioDocumentListing)
+        .contains("1 document(s) of other owners"));
 }

@@ -46,10 +46,9 @@ pub async fn probe_personio(client: &PersonioClient, plan: &PersonioPlan<'_>) ->
     let Some(category) = plan.category else {
         return findings;
     };
-    let (category_finding, category_id) = probe_category(client, category).await;
-    findings.push(category_finding);
+    findings.push(probe_category(client, category).await);
     let employee = plan.employee_id.map(str::to_string).or(first_employee);
-    findings.push(probe_listing(client, employee.as_deref(), category_id).await);
+    findings.push(probe_listing(client, employee.as_deref()).await);
     findings.push(probe_upload_scope(client).await);
     findings
 }
@@ -126,56 +125,42 @@ async fn probe_attributes(client: &PersonioClient) -> (Finding, Option<String>) 
     (Finding::ok(capability, detail), first)
 }
 
-async fn probe_category(
-    client: &PersonioClient,
-    wanted: &DocumentCategoryRef,
-) -> (Finding, Option<i64>) {
+async fn probe_category(client: &PersonioClient, wanted: &DocumentCategoryRef) -> Finding {
     let capability = Capability::PersonioDocumentCategory;
     match resolve_category(client, wanted).await {
-        Ok(id) => (Finding::ok(capability, format!("category id {id}")), Some(id)),
-        Err(error @ (JobError::UnknownCategory { .. } | JobError::InvalidCategoryRef)) => (
+        Ok(id) => Finding::ok(capability, format!("category id {id}")),
+        Err(error @ (JobError::UnknownCategory { .. } | JobError::InvalidCategoryRef)) => {
             Finding::missing(
                 capability,
                 error.to_string(),
                 "set spec.documentCategory to an existing category (by id or exact name), or create it in Personio (Settings → People → Documents → Categories) and give the credential access to it",
-            ),
-            None,
-        ),
+            )
+        }
         Err(JobError::Personio {
             source: PersonioError::Forbidden { message, .. },
             ..
-        }) => (
-            Finding::missing(
-                capability,
-                format!("the credential may not read document categories: {message}"),
-                format!("grant the access right \"Documents: read\" under {CREDENTIALS_PAGE}"),
-            ),
-            None,
+        }) => Finding::missing(
+            capability,
+            format!("the credential may not read document categories: {message}"),
+            format!("grant the access right \"Documents: read\" under {CREDENTIALS_PAGE}"),
         ),
-        Err(error) => (
-            Finding::unknown(capability, error.to_string(), RETRY_ADVICE),
-            None,
-        ),
+        Err(error) => Finding::unknown(capability, error.to_string(), RETRY_ADVICE),
     }
 }
 
-async fn probe_listing(
-    client: &PersonioClient,
-    employee: Option<&str>,
-    category_id: Option<i64>,
-) -> Finding {
+/// Lists the employee's documents in every category: the access right shows in the answer, and a
+/// document owned by the employee confirms that `owner_id` takes the v1 employee id.
+async fn probe_listing(client: &PersonioClient, employee: Option<&str>) -> Finding {
     let capability = Capability::PersonioDocumentListing;
+    let with_document = "run preflight with --employee-id set to the id of an employee who has a document in Personio";
     let Some(employee) = employee else {
         return Finding::unknown(
             capability,
             "no employee to list documents for",
-            "run preflight with --employee-id set to the id of any employee",
+            with_document,
         );
     };
-    let in_category = category_id
-        .map(|id| format!(" in category {id}"))
-        .unwrap_or_default();
-    match client.sample_documents(employee, category_id).await {
+    match client.sample_documents(employee, None).await {
         Ok(sample) if sample.other_owners > 0 => Finding::missing(
             capability,
             format!(
@@ -184,10 +169,17 @@ async fn probe_listing(
             ),
             "do not rely on the upload marker check; interrupted uploads will be set aside for a human (report this to the operator's maintainers)",
         ),
+        Ok(sample) if sample.documents == 0 => Finding::unknown(
+            capability,
+            format!(
+                "v2 listing answered for employee {employee} (access ok), but that employee has no documents, so owner_id = v1 employee id is unconfirmed"
+            ),
+            with_document,
+        ),
         Ok(sample) => Finding::ok(
             capability,
             format!(
-                "v2 listing answered for employee {employee}: {} document(s){in_category}",
+                "v2 listing answered for employee {employee}: {} document(s), all of that owner",
                 sample.documents
             ),
         ),

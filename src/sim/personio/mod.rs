@@ -302,6 +302,12 @@ impl PersonioSim {
             .count()
     }
 
+    /// Makes the v2 document listing ignore `owner_id` and list every document (a tenant where
+    /// `owner_id` is not the v1 employee id would show other owners' documents like this).
+    pub fn set_ignore_owner_filter(&self, ignore: bool) {
+        self.state().ignore_owner_filter = ignore;
+    }
+
     /// Expires every issued token now; the next call with one gets 401.
     pub fn expire_all_tokens(&self) {
         let now = self.now();
