@@ -10,7 +10,7 @@ use reteach_personio_operator::preflight::report::{EXIT_MISSING, EXIT_READY, EXI
 use reteach_personio_operator::preflight::source::{
     PERSONIO_CLIENT_SECRET, RETEACH_CLIENT_CODE, RETEACH_CLIENT_ID,
 };
-use reteach_personio_operator::preflight::{preflight, Capability, State};
+use reteach_personio_operator::preflight::{from_file, preflight, Capability, State};
 use reteach_personio_operator::sim::personio::{PersonioSim, PersonioSimConfig};
 use reteach_personio_operator::sim::reteach::ReteachSim;
 use reteach_personio_operator::sim::{Fault, FaultRule};
@@ -518,4 +518,60 @@ async fn listing_that_returns_other_owners_documents_is_missing() {
     );
     assert!(detail(&report, Capability::PersonioDocumentListing)
         .contains("1 document(s) of other owners"));
+}
+
+#[tokio::test]
+async fn resources_split_over_several_files_are_read_together() {
+    let tenant = Tenant::start().await;
+    let manifests = tenant.manifests(CATEGORY);
+    let (employee_part, certificate_part) = manifests
+        .rsplit_once("---\n")
+        .expect("the certificate sync is the last document");
+    let dir = tempfile::tempdir().unwrap();
+    let employee_file = dir.path().join("employeesync.yaml");
+    let certificate_file = dir.path().join("certificatesync.yaml");
+    std::fs::write(&employee_file, employee_part).unwrap();
+    std::fs::write(&certificate_file, certificate_part).unwrap();
+    let env = tenant.environment();
+    let lookup = |key: &str| env.get(key).cloned();
+    let subject = from_file(&[employee_file, certificate_file], None, &lookup).unwrap();
+    assert!(subject
+        .resource
+        .starts_with("CertificateSync certificates (EmployeeSync personio) from "));
+    assert!(subject.category.is_some());
+    let report = preflight(&subject, None, fast_retries()).await;
+    tenant.assert_nothing_written(&report);
+    assert_eq!(report.findings.len(), 10);
+}
+
+#[test]
+fn a_certificate_sync_without_its_employee_sync_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("certificatesync.yaml");
+    std::fs::write(
+        &file,
+        "apiVersion: sync.reteach.io/v1alpha1\nkind: CertificateSync\nmetadata: {name: c}\nspec:\n  employeeSyncRef: {name: personio}\n  documentCategory: {id: 3}\n",
+    )
+    .unwrap();
+    let error = from_file(&[file], None, &|_: &str| None).unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .ends_with("holds no matching EmployeeSync named \"personio\""),
+        "{error}"
+    );
+}
+
+#[test]
+fn subcommand_that_cannot_run_exits_with_3() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_reteach-personio-operator"))
+        .args(["preflight", "--file", "/nonexistent/sync.yaml"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("cannot read /nonexistent/sync.yaml"),
+        "{stderr}"
+    );
 }

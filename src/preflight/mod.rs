@@ -39,10 +39,11 @@ pub struct PreflightOptions {
     /// Namespace of the resource.
     #[arg(short, long, default_value = "default")]
     pub namespace: String,
-    /// Check the resource in this YAML file instead (credentials from PERSONIO_CLIENT_ID,
-    /// PERSONIO_CLIENT_SECRET, RETEACH_CLIENT_ID, RETEACH_CLIENT_SECRET, RETEACH_CLIENT_CODE).
+    /// Check the resource in these YAML files instead (repeat -f for several; credentials from
+    /// PERSONIO_CLIENT_ID, PERSONIO_CLIENT_SECRET, RETEACH_CLIENT_ID, RETEACH_CLIENT_SECRET,
+    /// RETEACH_CLIENT_CODE).
     #[arg(short, long)]
-    pub file: Option<PathBuf>,
+    pub file: Vec<PathBuf>,
     /// With --file: the name of the resource to check when the file holds several.
     #[arg(long, requires = "file")]
     pub name: Option<String>,
@@ -73,9 +74,9 @@ pub async fn run(options: PreflightOptions) -> i32 {
 }
 
 async fn load(options: &PreflightOptions) -> anyhow::Result<Subject> {
-    if let Some(path) = &options.file {
+    if !options.file.is_empty() {
         let env = |name: &str| std::env::var(name).ok();
-        return Ok(from_file(path, options.name.as_deref(), &env)?);
+        return Ok(from_file(&options.file, options.name.as_deref(), &env)?);
     }
     let argument = options.resource.as_deref().unwrap_or_default();
     let (kind, name) = parse_resource(argument)?;

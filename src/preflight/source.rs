@@ -1,7 +1,7 @@
 //! Where the resource to check comes from: the cluster (the resource and its Secrets, read with the
 //! user's kubeconfig) or a YAML file with the credentials in environment variables.
 
-use std::path::Path;
+use std::path::PathBuf;
 
 use kube::{Api, Client};
 use serde::Deserialize;
@@ -204,35 +204,42 @@ where
     }
 }
 
-/// Reads the resource from a YAML file (one or more documents; other kinds such as Secrets are
-/// ignored, so `examples/` files work as they are) and the credentials from `env`.
+/// Reads the resource from YAML files (one or more documents each; other kinds such as Secrets
+/// are ignored, so `examples/` files work as they are) and the credentials from `env`.
 ///
-/// Without `name`, the file's CertificateSync is checked when it has exactly one (its EmployeeSync
-/// must be in the file too), else its only EmployeeSync.
+/// Without `name`, the CertificateSync is checked when the files hold exactly one (its
+/// EmployeeSync must be in the files too), else the only EmployeeSync.
 pub fn from_file(
-    path: &Path,
+    paths: &[PathBuf],
     name: Option<&str>,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Subject, SourceError> {
-    let file_error = |message: String| SourceError::File {
-        path: path.display().to_string(),
-        message,
-    };
-    let text = std::fs::read_to_string(path).map_err(|e| file_error(e.to_string()))?;
+    let shown = paths
+        .iter()
+        .map(|path| path.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
     let mut employee_syncs = Vec::new();
     let mut certificate_syncs = Vec::new();
-    for document in serde_yaml::Deserializer::from_str(&text) {
-        let value = Value::deserialize(document).map_err(|e| file_error(e.to_string()))?;
-        match value.get("kind").and_then(Value::as_str) {
-            Some("EmployeeSync") => employee_syncs.push(
-                serde_json::from_value::<EmployeeSync>(value)
-                    .map_err(|e| file_error(format!("EmployeeSync: {e}")))?,
-            ),
-            Some("CertificateSync") => certificate_syncs.push(
-                serde_json::from_value::<CertificateSync>(value)
-                    .map_err(|e| file_error(format!("CertificateSync: {e}")))?,
-            ),
-            _ => {}
+    for path in paths {
+        let file_error = |message: String| SourceError::File {
+            path: path.display().to_string(),
+            message,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| file_error(e.to_string()))?;
+        for document in serde_yaml::Deserializer::from_str(&text) {
+            let value = Value::deserialize(document).map_err(|e| file_error(e.to_string()))?;
+            match value.get("kind").and_then(Value::as_str) {
+                Some("EmployeeSync") => employee_syncs.push(
+                    serde_json::from_value::<EmployeeSync>(value)
+                        .map_err(|e| file_error(format!("EmployeeSync: {e}")))?,
+                ),
+                Some("CertificateSync") => certificate_syncs.push(
+                    serde_json::from_value::<CertificateSync>(value)
+                        .map_err(|e| file_error(format!("CertificateSync: {e}")))?,
+                ),
+                _ => {}
+            }
         }
     }
     let named =
@@ -248,7 +255,7 @@ pub fn from_file(
             (
                 format!(
                     "CertificateSync {own} (EmployeeSync {reference}) from {}",
-                    path.display()
+                    shown
                 ),
                 Some(reference),
                 Some(sync.spec.document_category.clone()),
@@ -258,7 +265,7 @@ pub fn from_file(
         _ => {
             return Err(SourceError::Choice(format!(
                 "{} holds several CertificateSyncs; choose one with --name",
-                path.display()
+                shown
             )))
         }
     };
@@ -275,7 +282,7 @@ pub fn from_file(
         [] => {
             return Err(SourceError::Choice(format!(
                 "{} holds no matching EmployeeSync{}",
-                path.display(),
+                shown,
                 employee_name
                     .map(|n| format!(" named {n:?}"))
                     .unwrap_or_default()
@@ -284,7 +291,7 @@ pub fn from_file(
         _ => {
             return Err(SourceError::Choice(format!(
                 "{} holds several EmployeeSyncs; choose one with --name",
-                path.display()
+                shown
             )))
         }
     };
@@ -292,7 +299,7 @@ pub fn from_file(
         format!(
             "EmployeeSync {} from {}",
             object_name(&employee_sync.metadata.name),
-            path.display()
+            shown
         )
     } else {
         resource

@@ -148,7 +148,7 @@ spec:
         let mut file = tempfile::NamedTempFile::new().unwrap();
         file.write_all(manifests.as_bytes()).unwrap();
         let lookup = |key: &str| env.get(key).cloned();
-        from_file(file.path(), name, &lookup).expect("the manifests parse")
+        from_file(&[file.path().to_path_buf()], name, &lookup).expect("the manifests parse")
     }
 
     /// Preflight of the CertificateSync (which covers its EmployeeSync's rows too).
