@@ -84,6 +84,20 @@ async fn load(options: &PreflightOptions) -> anyhow::Result<Subject> {
     Ok(from_cluster(client, &options.namespace, kind, &name).await?)
 }
 
+/// The probes for one resource in the cluster, as a controller runs them before the resource's
+/// first run: reads the resource, its EmployeeSync and their Secrets (with `client`) and probes
+/// both upstreams. Put [`status::capability_status`] of the report into `status.capabilities`, and
+/// turn [`status::stalled_message`] (when `Some`) into a `Stalled` condition.
+pub async fn probe_resource(
+    client: kube::Client,
+    namespace: &str,
+    kind: Kind,
+    name: &str,
+) -> Result<Report, source::SourceError> {
+    let subject = from_cluster(client, namespace, kind, name).await?;
+    Ok(preflight(&subject, None, RetryPolicy::default()).await)
+}
+
 /// Probes both upstreams for `subject`. `retry` is the clients' retry policy (tests shorten it).
 pub async fn preflight(subject: &Subject, employee_id: Option<&str>, retry: RetryPolicy) -> Report {
     let mut findings = Vec::new();
