@@ -132,7 +132,7 @@ async fn optional_attributes_left_out_are_noted_but_ok() {
 }
 
 #[tokio::test]
-async fn forbidden_v2_listing_is_named_without_blocking() {
+async fn forbidden_v2_listing_is_missing() {
     let tenant = Tenant::start().await;
     tenant.personio.control().inject(FaultRule::new(
         "GET /v2/document-management/documents",
@@ -146,8 +146,8 @@ async fn forbidden_v2_listing_is_named_without_blocking() {
     );
     assert!(detail(&report, Capability::PersonioDocumentListing).contains("denied"));
     assert!(action(&report, Capability::PersonioDocumentListing).contains("documents:read"));
-    // Recommended: the sync runs without it (interrupted uploads are set aside for a human).
-    assert_eq!(report.exit_code(), EXIT_READY);
+    // Required: without it no certificate of the backfill can be checked, so none is uploaded.
+    assert_eq!(report.exit_code(), EXIT_MISSING);
 }
 
 #[tokio::test]
@@ -169,7 +169,7 @@ async fn v2_listing_that_does_not_know_the_owner_is_named() {
         "{detail}"
     );
     assert!(
-        action(&report, Capability::PersonioDocumentListing).contains("not be the v1 employee id")
+        action(&report, Capability::PersonioDocumentListing).contains("owner_id takes another id")
     );
 }
 
@@ -497,10 +497,27 @@ async fn employee_without_documents_leaves_owner_id_semantics_unconfirmed() {
     );
     let listing = detail(&report, Capability::PersonioDocumentListing);
     assert!(
-        listing.contains(&format!("employee {second} (access ok)")),
+        listing.contains(&format!("employee(s) {second} have no documents")),
         "{listing}"
     );
     assert!(action(&report, Capability::PersonioDocumentListing).contains("--employee-id"));
+    assert_eq!(report.exit_code(), EXIT_UNDECIDED);
+}
+
+#[tokio::test]
+async fn listing_probe_tries_the_next_employees_until_one_has_a_document() {
+    let tenant = Tenant::start_with_document_of(1).await;
+    let report = tenant.check_certificates().await;
+    assert_eq!(
+        state(&report, Capability::PersonioDocumentListing),
+        State::Ok
+    );
+    let second = tenant.first_employee + 1;
+    assert!(
+        detail(&report, Capability::PersonioDocumentListing).contains(&format!(
+            "employee {second}: 1 document(s), all of that owner"
+        ))
+    );
     assert_eq!(report.exit_code(), EXIT_READY);
 }
 

@@ -15,7 +15,8 @@ pub struct PersonioPlan<'a> {
     pub credentials_hint: &'a str,
     /// The CertificateSync's category; `None` for an EmployeeSync.
     pub category: Option<&'a DocumentCategoryRef>,
-    /// Employee whose documents the v2 listing probe reads; `None` = the first one Personio lists.
+    /// Employee whose documents the v2 listing probe reads; `None` = the first listed employees,
+    /// until one has a document.
     pub employee_id: Option<&'a str>,
 }
 
@@ -41,14 +42,13 @@ pub async fn probe_personio(client: &PersonioClient, plan: &PersonioPlan<'_>) ->
         }
         return findings;
     }
-    let (attributes, first_employee) = probe_attributes(client).await;
+    let (attributes, listed) = probe_attributes(client).await;
     findings.push(attributes);
     let Some(category) = plan.category else {
         return findings;
     };
     findings.push(probe_category(client, category).await);
-    let employee = plan.employee_id.map(str::to_string).or(first_employee);
-    findings.push(probe_listing(client, employee.as_deref()).await);
+    findings.push(probe_listing(client, plan.employee_id, &listed).await);
     findings.push(probe_upload_scope(client).await);
     findings
 }
@@ -68,8 +68,8 @@ async fn probe_token(client: &PersonioClient, credentials_hint: &str) -> Finding
     }
 }
 
-/// The attribute row, and the first employee id for the listing probe.
-async fn probe_attributes(client: &PersonioClient) -> (Finding, Option<String>) {
+/// The attribute row, and the employee ids Personio listed (for the listing probe).
+async fn probe_attributes(client: &PersonioClient) -> (Finding, Vec<String>) {
     let capability = Capability::PersonioAttributes;
     let sample = match client.sample_employees().await {
         Ok(sample) => sample,
@@ -80,12 +80,12 @@ async fn probe_attributes(client: &PersonioClient) -> (Finding, Option<String>) 
                     format!("the credential may not read employees: {message}"),
                     format!("grant the access right \"Employees: read\" under {CREDENTIALS_PAGE}"),
                 ),
-                None,
+                Vec::new(),
             )
         }
-        Err(error) => return (unknown(capability, &error), None),
+        Err(error) => return (unknown(capability, &error), Vec::new()),
     };
-    let first = sample.ids.first().cloned();
+    let listed = sample.ids.clone();
     if sample.records == 0 {
         return (
             Finding::unknown(
@@ -93,7 +93,7 @@ async fn probe_attributes(client: &PersonioClient) -> (Finding, Option<String>) 
                 "Personio lists no employees, so the whitelist cannot be seen",
                 "add an employee (or check the credential's employee access), then run preflight again",
             ),
-            first,
+            listed,
         );
     }
     let missing = sample.missing_required();
@@ -107,7 +107,7 @@ async fn probe_attributes(client: &PersonioClient) -> (Finding, Option<String>) 
                     missing.join(", ")
                 ),
             ),
-            first,
+            listed,
         );
     }
     let mut detail = format!(
@@ -122,7 +122,7 @@ async fn probe_attributes(client: &PersonioClient) -> (Finding, Option<String>) 
             optional.join(", ")
         ));
     }
-    (Finding::ok(capability, detail), first)
+    (Finding::ok(capability, detail), listed)
 }
 
 async fn probe_category(client: &PersonioClient, wanted: &DocumentCategoryRef) -> Finding {
@@ -148,33 +148,65 @@ async fn probe_category(client: &PersonioClient, wanted: &DocumentCategoryRef) -
     }
 }
 
-/// Lists the employee's documents in every category: the access right shows in the answer, and a
-/// document owned by the employee confirms that `owner_id` takes the v1 employee id.
-async fn probe_listing(client: &PersonioClient, employee: Option<&str>) -> Finding {
+/// Employees tried, in the order Personio listed them, until one has a document.
+const LISTING_TRIES: usize = 5;
+
+/// Lists documents of the chosen employee (or of the first listed employees, until one has a
+/// document) in every category: the access right shows in the answer, and a document owned by
+/// the employee confirms that `owner_id` takes the v1 employee id.
+async fn probe_listing(
+    client: &PersonioClient,
+    chosen: Option<&str>,
+    listed: &[String],
+) -> Finding {
     let capability = Capability::PersonioDocumentListing;
     let with_document = "run preflight with --employee-id set to the id of an employee who has a document in Personio";
-    let Some(employee) = employee else {
+    let candidates: Vec<&str> = match chosen {
+        Some(employee) => vec![employee],
+        None => listed
+            .iter()
+            .take(LISTING_TRIES)
+            .map(String::as_str)
+            .collect(),
+    };
+    if candidates.is_empty() {
         return Finding::unknown(
             capability,
             "no employee to list documents for",
             with_document,
         );
-    };
-    match client.sample_documents(employee, None).await {
+    }
+    for employee in &candidates {
+        let employee = *employee;
+        let result = client.sample_documents(employee, None).await;
+        if matches!(&result, Ok(sample) if sample.documents == 0) {
+            continue;
+        }
+        return listing_finding(employee, result);
+    }
+    Finding::unknown(
+        capability,
+        format!(
+            "v2 listing answered (access ok), but employee(s) {} have no documents, so owner_id = v1 employee id is unconfirmed",
+            candidates.join(", ")
+        ),
+        with_document,
+    )
+}
+
+fn listing_finding(
+    employee: &str,
+    result: Result<crate::personio::DocumentListingSample, PersonioError>,
+) -> Finding {
+    let capability = Capability::PersonioDocumentListing;
+    match result {
         Ok(sample) if sample.other_owners > 0 => Finding::missing(
             capability,
             format!(
                 "owner_id={employee} returned {} document(s) of other owners: owner_id is not the v1 employee id",
                 sample.other_owners
             ),
-            "do not rely on the upload marker check; interrupted uploads will be set aside for a human (report this to the operator's maintainers)",
-        ),
-        Ok(sample) if sample.documents == 0 => Finding::unknown(
-            capability,
-            format!(
-                "v2 listing answered for employee {employee} (access ok), but that employee has no documents, so owner_id = v1 employee id is unconfirmed"
-            ),
-            with_document,
+            "the marker check cannot trust this listing, so certificates cannot be checked before upload; report this to the operator's maintainers",
         ),
         Ok(sample) => Finding::ok(
             capability,
@@ -192,13 +224,13 @@ async fn probe_listing(client: &PersonioClient, employee: Option<&str>) -> Findi
             capability,
             format!("v2 document listing denied: {message}"),
             format!(
-                "grant the credential document read access for API v2 (scope documents:read) under {CREDENTIALS_PAGE}; without it an interrupted upload is set aside for a human"
+                "grant the credential document read access for API v2 (scope documents:read) under {CREDENTIALS_PAGE}; without it no certificate can be checked against Personio, so the backfill uploads nothing"
             ),
         ),
         Err(PersonioError::NotFound { message, .. }) => Finding::missing(
             capability,
             format!("v2 listing does not know owner_id={employee} (HTTP 404: {message})"),
-            "owner_id may not be the v1 employee id on this tenant; without the listing an interrupted upload is set aside for a human",
+            "Personio just listed this v1 employee id, so owner_id takes another id on this tenant: every certificate would fail with \"employee not found in Personio\"; report this to the operator's maintainers",
         ),
         Err(error) => unknown(capability, &error),
     }

@@ -79,10 +79,10 @@ impl Capability {
 
     /// Whether the sync stalls without it.
     pub fn need(self) -> Need {
+        // The v2 listing is required: without a cursor (the first run's backfill, every full
+        // pass) each certificate is checked against Personio's markers before it is uploaded.
         match self {
-            Self::PersonioDocumentListing
-            | Self::PersonioDocumentUpload
-            | Self::ReteachParticipationFilters => Need::Recommended,
+            Self::PersonioDocumentUpload | Self::ReteachParticipationFilters => Need::Recommended,
             _ => Need::Required,
         }
     }

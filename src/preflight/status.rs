@@ -71,9 +71,9 @@ mod tests {
                     "whitelist email",
                 ),
                 Finding::missing(
-                    Capability::PersonioDocumentListing,
-                    "v2 listing denied",
-                    "grant documents:read",
+                    Capability::ReteachParticipationFilters,
+                    "completedAtSince ignored",
+                    "ask reteach",
                 ),
             ],
         }
@@ -96,7 +96,7 @@ mod tests {
     fn stalls_only_on_missing_required_capabilities() {
         let message = stalled_message(&report()).unwrap();
         assert!(message.contains("personio-attributes: not returned: email (whitelist email)"));
-        assert!(!message.contains("personio-document-listing"));
+        assert!(!message.contains("reteach-participation-filters"));
         let mut fine = report();
         fine.findings.remove(1);
         assert_eq!(stalled_message(&fine), None);

@@ -40,6 +40,11 @@ pub struct Tenant {
 
 impl Tenant {
     pub async fn start() -> Self {
+        Self::start_with_document_of(0).await
+    }
+
+    /// [`Tenant::start`] with the one Personio document owned by the `owner`-th employee.
+    pub async fn start_with_document_of(owner: usize) -> Self {
         let personio = PersonioSim::new(PersonioSimConfig {
             rate_limits: None,
             ..PersonioSimConfig::default()
@@ -81,7 +86,8 @@ impl Tenant {
             .find(|c| c.name == CATEGORY)
             .expect("the simulator has the category")
             .id;
-        personio.insert_document(first_employee, category, "Old certificate", None);
+        let owner_id = first_employee + i64::try_from(owner).expect("small index");
+        personio.insert_document(owner_id, category, "Old certificate", None);
         let personio_server = personio.start(([127, 0, 0, 1], 0).into()).await.unwrap();
         let reteach_server = reteach.start(([127, 0, 0, 1], 0).into()).await.unwrap();
         Self {
