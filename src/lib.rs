@@ -4,7 +4,8 @@
 //! Data flows one way: Secret → clients ([`personio`], [`reteach`]) → plan ([`sync`]) → apply
 //! ([`jobs`]) → status ([`controller`]). `sim` holds stateful simulators of both upstreams for
 //! tests, the demo and the benchmark; it, `demo` and `bench` exist only with the `dev-tools`
-//! feature (on by default, off in the production image).
+//! feature (on by default, off in the production image). [`preflight`] probes a tenant
+//! read-only before a first run.
 
 pub mod api;
 #[cfg(feature = "dev-tools")]
@@ -16,6 +17,7 @@ pub mod crdgen;
 pub mod demo;
 pub mod jobs;
 pub mod personio;
+pub mod preflight;
 pub mod reteach;
 #[cfg(feature = "dev-tools")]
 pub mod sim;

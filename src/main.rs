@@ -1,5 +1,5 @@
-//! Command line of the operator: `run`, `crdgen`, and with the `dev-tools` feature (default) `demo`,
-//! `bench`, `sim`.
+//! Command line of the operator: `run`, `crdgen`, `preflight`, and with the `dev-tools` feature
+//! (default) `demo`, `bench`, `sim`.
 
 use clap::{Parser, Subcommand};
 
@@ -21,6 +21,8 @@ enum Command {
     #[cfg(feature = "dev-tools")]
     /// Measure requests, wall time and memory against simulators with latency and rate limits.
     Bench(reteach_personio_operator::bench::BenchOptions),
+    /// Read-only probes of both APIs for one resource: which rights and data it needs are there.
+    Preflight(reteach_personio_operator::preflight::PreflightOptions),
     #[cfg(feature = "dev-tools")]
     /// Run the Personio and reteach simulators standalone, for manual tries.
     Sim {
@@ -33,6 +35,10 @@ enum Command {
         /// Employees (and reteach customers) to generate.
         #[arg(long, default_value_t = 50)]
         employees: usize,
+        /// reteach users to seed, each with two completed courses and their certificates (for
+        /// trying `preflight` and the certificate sync by hand).
+        #[arg(long, default_value_t = 0)]
+        reteach_customers: usize,
     },
     /// Write the CRDs to crds/ and the Helm chart (or print them with --stdout).
     Crdgen {
@@ -55,12 +61,16 @@ async fn main() -> anyhow::Result<()> {
         Command::Demo(options) => reteach_personio_operator::demo::run(options).await,
         #[cfg(feature = "dev-tools")]
         Command::Bench(options) => reteach_personio_operator::bench::run(options).await,
+        Command::Preflight(options) => {
+            std::process::exit(reteach_personio_operator::preflight::run(options).await)
+        }
         #[cfg(feature = "dev-tools")]
         Command::Sim {
             personio_addr,
             reteach_addr,
             employees,
-        } => sim(personio_addr, reteach_addr, employees).await,
+            reteach_customers,
+        } => sim(personio_addr, reteach_addr, employees, reteach_customers).await,
     }
 }
 
@@ -83,11 +93,12 @@ async fn sim(
     personio_addr: std::net::SocketAddr,
     reteach_addr: std::net::SocketAddr,
     employees: usize,
+    reteach_customers: usize,
 ) -> anyhow::Result<()> {
     use reteach_personio_operator::sim::{personio, reteach};
     reteach_personio_operator::controller::operator::init_tracing("text");
     let reteach_options = reteach::StandaloneOptions {
-        customers: 0,
+        customers: reteach_customers,
         ..Default::default()
     };
     tokio::try_join!(

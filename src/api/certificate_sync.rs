@@ -5,6 +5,7 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::capability::{capabilities_schema, CapabilityCheck};
 use super::common::{conditions_schema, Condition, LocalObjectReference, RecordFailure};
 
 /// Uploads each course certificate (PDF) earned in reteach as a document of the employee in Personio,
@@ -144,6 +145,11 @@ pub struct CertificateSyncStatus {
     /// Runs that failed in a row; drives the retry backoff.
     #[serde(default)]
     pub consecutive_failures: i32,
+    /// What the read-only preflight probes found before the first run (the rows of
+    /// `reteach-personio-operator preflight`): each upstream right the sync needs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "capabilities_schema")]
+    pub capabilities: Vec<CapabilityCheck>,
 }
 
 /// Exactly-once bookkeeping of a CertificateSync (see README "Certificates exactly once").

@@ -5,6 +5,7 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::capability::{capabilities_schema, CapabilityCheck};
 use super::common::{
     conditions_schema, Condition, PersonioConnection, RecordFailure, ReteachConnection,
 };
@@ -189,6 +190,11 @@ pub struct EmployeeSyncStatus {
     /// certificates those users earned before are uploaded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_link_time: Option<DateTime<Utc>>,
+    /// What the read-only preflight probes found before the first run (the rows of
+    /// `reteach-personio-operator preflight`): each upstream right and attribute the sync needs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "capabilities_schema")]
+    pub capabilities: Vec<CapabilityCheck>,
 }
 
 /// Counters of one EmployeeSync run.

@@ -2,10 +2,12 @@
 //! operator reports (`status`). Nothing in here talks to Kubernetes or to an upstream; the controllers,
 //! `crdgen` and the demo all share these types.
 
+mod capability;
 mod certificate_sync;
 mod common;
 mod employee_sync;
 
+pub use capability::*;
 pub use certificate_sync::*;
 pub use common::*;
 pub use employee_sync::*;

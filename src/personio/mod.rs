@@ -16,12 +16,14 @@ pub mod employee_record;
 mod employees;
 mod error;
 mod error_body;
+mod probe;
 mod upload;
 
 pub use client::PersonioClient;
 pub use config::{PersonioConfig, PersonioRateLimits, RateLimit, DEFAULT_APP_ID};
 pub use employees::PAGE_SIZE;
 pub use error::PersonioError;
+pub use probe::{DocumentListingSample, EmployeeSample};
 pub use upload::{MAX_FILE_BYTES, MAX_TITLE_CHARS};
 
 /// The employee attributes the setup guide tells customers to whitelist; a response without one of

@@ -15,12 +15,14 @@ mod customers;
 mod download;
 mod error;
 mod participations;
+mod probe;
 mod response;
 mod wire;
 
 pub use client::ReteachClient;
 pub use config::{ReteachConfig, DEFAULT_BASE_URL, DEFAULT_REQUESTS_PER_SECOND};
 pub use error::ReteachError;
+pub use probe::{CertificateHead, CustomerSample, ParticipationSample, ParticipationSeen};
 
 /// Items per page of reteach's list endpoints (its maximum); one user listing request covers
 /// this many users.

@@ -102,6 +102,20 @@ impl SimControl {
         })
     }
 
+    /// Requests that could change upstream data (any method but GET, HEAD and OPTIONS), leaving
+    /// out the token endpoints in `token_paths` (a token request changes nothing a sync owns).
+    pub fn write_requests(&self, token_paths: &[&str]) -> Vec<SimRequest> {
+        self.with(|inner| {
+            inner
+                .log
+                .iter()
+                .filter(|r| !matches!(r.method.as_str(), "GET" | "HEAD" | "OPTIONS"))
+                .filter(|r| !token_paths.contains(&r.path.as_str()))
+                .cloned()
+                .collect()
+        })
+    }
+
     /// Forgets the request log.
     pub fn clear_log(&self) {
         self.with(|inner| inner.log.clear());

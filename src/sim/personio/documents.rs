@@ -83,10 +83,12 @@ pub(super) async fn list_v2(
         Some(Some(offset)) => offset,
         Some(None) => return bad("Invalid cursor."),
     };
+    let any_owner = sim.state().ignore_owner_filter;
     let documents: Vec<SimDocument> = sim
         .documents()
         .into_iter()
-        .filter(|d| d.owner_id == owner_id && category_id.is_none_or(|c| d.category_id == c))
+        .filter(|d| any_owner || d.owner_id == owner_id)
+        .filter(|d| category_id.is_none_or(|c| d.category_id == c))
         .collect();
     let data: Vec<Value> = documents
         .iter()

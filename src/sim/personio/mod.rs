@@ -320,6 +320,12 @@ impl PersonioSim {
             .count()
     }
 
+    /// Makes the v2 document listing ignore `owner_id` and list every document (a tenant where
+    /// `owner_id` is not the v1 employee id would show other owners' documents like this).
+    pub fn set_ignore_owner_filter(&self, ignore: bool) {
+        self.state().ignore_owner_filter = ignore;
+    }
+
     /// Expires every issued token now; the next call with one gets 401.
     pub fn expire_all_tokens(&self) {
         let now = self.now();
@@ -334,6 +340,14 @@ impl PersonioSim {
         } else {
             self.state().expire_tokens_after = Some(requests);
         }
+    }
+
+    /// Every request so far that could have changed Personio's data (uploads, and any other
+    /// non-read method), token requests left out.
+    pub fn write_requests(&self) -> Vec<super::SimRequest> {
+        self.shared
+            .control
+            .write_requests(&["/v1/auth", "/v2/auth/token"])
     }
 
     /// The `X-Personio-App-ID` header of every request so far (`None` = missing).

@@ -8,6 +8,11 @@ use super::PersonioSim;
 /// Serves a generated company of `employees` on `addr` until Ctrl-C.
 pub async fn run_standalone(addr: SocketAddr, employees: usize) -> std::io::Result<()> {
     let sim = PersonioSim::generate(employees, 42);
+    // One document already in an employee file, as in any real company: `preflight` confirms
+    // with it that the v2 listing's `owner_id` takes the v1 employee id.
+    if let Some(first) = sim.employee_ids().first() {
+        sim.insert_document(*first, 2, "Employment contract", None);
+    }
     let running = sim.start(addr).await?;
     let (client_id, client_secret) = sim.credentials();
     // These are the simulator's fixed demo credentials, not secrets of any real tenant.

@@ -71,6 +71,9 @@ pub(super) struct SimState {
     pub expire_tokens_after: Option<usize>,
     /// `X-Personio-App-ID` of every request, in order.
     pub app_ids: Vec<Option<String>>,
+    /// The v2 listing ignores `owner_id` (as if it expected another id than the v1 employee id
+    /// and fell back to every document the credential sees).
+    pub ignore_owner_filter: bool,
     pub buckets: Option<Buckets>,
 }
 
@@ -99,6 +102,7 @@ impl SimState {
             whitelist: None,
             expire_tokens_after: None,
             app_ids: Vec::new(),
+            ignore_owner_filter: false,
             buckets,
         }
     }

@@ -146,6 +146,12 @@ impl ReteachSim {
         self.with_state(|state| state.public_base_url = base);
     }
 
+    /// Ignore the newer participation filters (`status`, `completedAtSince`, `hasCertificate`),
+    /// as an academy on the 2022 API would.
+    pub fn set_ignore_participation_filters(&self, ignore: bool) {
+        self.with_state(|state| state.ignore_participation_filters = ignore);
+    }
+
     fn with_state<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
         let mut guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut guard)

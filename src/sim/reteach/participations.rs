@@ -100,6 +100,11 @@ pub(crate) async fn list(
     let has_certificate = query.get("hasCertificate").map(|v| v == "true");
     let now = sim.clock.now();
     let body = sim.with_state(|state| {
+        let (statuses, since, has_certificate) = if state.ignore_participation_filters {
+            (None, None, None)
+        } else {
+            (statuses.clone(), since, has_certificate)
+        };
         let customer_id = query.get("customerIdentifier").map(|ident| {
             state
                 .customer_index(ident)

@@ -176,6 +176,12 @@ impl ReteachSim {
         self.with_state(|state| state.writes.values().sum())
     }
 
+    /// Every request so far that could have changed the academy (any non-read method), the token
+    /// request left out.
+    pub fn write_requests(&self) -> Vec<crate::sim::SimRequest> {
+        self.control.write_requests(&["/oauth/authorize"])
+    }
+
     /// `DELETE /customer/…` requests received (the operator must never send one).
     pub fn delete_requests(&self) -> usize {
         self.control.count("DELETE /customer")

@@ -51,6 +51,9 @@ pub(crate) struct State {
     pub rate_limiter: Option<Arc<DefaultDirectRateLimiter>>,
     /// Base of certificate URLs; `None` = derived from the request's `Host` header.
     pub public_base_url: Option<String>,
+    /// Answer `GET /participation` as the 2022 spec does: `status`, `completedAtSince` and
+    /// `hasCertificate` ignored.
+    pub ignore_participation_filters: bool,
     next_id: u64,
 }
 
@@ -70,6 +73,7 @@ impl State {
             default_pdf_size: DEFAULT_PDF_SIZE,
             rate_limiter: None,
             public_base_url: None,
+            ignore_participation_filters: false,
             next_id: 0,
         }
     }

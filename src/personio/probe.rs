@@ -1,0 +1,212 @@
+//! Read-only probes for `preflight`: small, single-page reads that tell whether the credential has
+//! what a sync needs, without reading the whole company. Nothing here writes to Personio.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+use super::auth::TokenKind;
+use super::client::PersonioClient;
+use super::employee_record::{attribute_names, record_id};
+use super::{PersonioError, OPTIONAL_ATTRIBUTES, REQUIRED_ATTRIBUTES};
+
+const EMPLOYEES: &str = "GET /v1/company/employees";
+const DOCUMENTS: &str = "GET /v2/document-management/documents";
+const AUTH: &str = "POST /v1/auth";
+
+/// Employees in the sample page: enough to see which attributes the whitelist lets through
+/// (Personio omits a non-whitelisted attribute from every record, and keeps a whitelisted one even
+/// when its value is empty).
+const SAMPLE_SIZE: usize = 10;
+
+/// First employees of the company as the credential sees them. Holds ids and attribute names
+/// only; the records themselves are dropped.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EmployeeSample {
+    /// Records in the page.
+    pub records: usize,
+    /// Employee ids, in the order Personio sent them.
+    pub ids: Vec<String>,
+    /// Attribute names seen in any record.
+    pub attributes: BTreeSet<String>,
+}
+
+impl EmployeeSample {
+    /// Required attributes no record carried (empty when there are no records).
+    pub fn missing_required(&self) -> Vec<&'static str> {
+        self.absent(&REQUIRED_ATTRIBUTES)
+    }
+
+    /// Optional attributes no record carried (empty when there are no records).
+    pub fn missing_optional(&self) -> Vec<&'static str> {
+        self.absent(&OPTIONAL_ATTRIBUTES)
+    }
+
+    fn absent(&self, names: &[&'static str]) -> Vec<&'static str> {
+        if self.records == 0 {
+            return Vec::new();
+        }
+        names
+            .iter()
+            .copied()
+            .filter(|name| !self.attributes.contains(*name))
+            .collect()
+    }
+}
+
+/// One page of the v2 document listing of one owner.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DocumentListingSample {
+    /// Documents on the first page.
+    pub documents: usize,
+    /// Documents whose `owner.id` is not the requested `owner_id` (a listing that does not filter
+    /// by the v1 employee id would show them).
+    pub other_owners: usize,
+}
+
+impl PersonioClient {
+    /// The scopes `POST /v1/auth` reports for the credential (`None` when Personio sends none).
+    /// Personio hands out the same token for 24 h, so this is a second look at the same token.
+    pub async fn probe_token_scope(&self) -> Result<Option<String>, PersonioError> {
+        let url = self.url("/v1/auth")?;
+        let body = serde_json::json!({
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+        });
+        let response = self
+            .send(AUTH, Some(&self.limiters.auth), || {
+                self.http.post(url.clone()).json(&body)
+            })
+            .await?;
+        let (status, bytes) = self.read_body(AUTH, response).await?;
+        if !status.is_success() {
+            return Err(super::client::resource_error(AUTH, status.as_u16(), &bytes));
+        }
+        let json: Value = serde_json::from_slice(&bytes).map_err(|_| PersonioError::Malformed {
+            endpoint: AUTH,
+            message: "auth response is not JSON".to_string(),
+        })?;
+        Ok(json
+            .pointer("/data/scope")
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|scope| !scope.is_empty())
+            .map(str::to_string))
+    }
+
+    /// The first page of employees (at most [`SAMPLE_SIZE`]), asking for the attributes a sync
+    /// reads.
+    pub async fn sample_employees(&self) -> Result<EmployeeSample, PersonioError> {
+        let mut url = self.url("/v1/company/employees")?;
+        {
+            let mut query = url.query_pairs_mut();
+            query
+                .append_pair("limit", &SAMPLE_SIZE.to_string())
+                .append_pair("offset", "0");
+            for attribute in REQUIRED_ATTRIBUTES.iter().chain(OPTIONAL_ATTRIBUTES.iter()) {
+                query.append_pair("attributes[]", attribute);
+            }
+        }
+        let json = self
+            .get_json(
+                EMPLOYEES,
+                TokenKind::V1,
+                Some(&self.limiters.employees),
+                &url,
+            )
+            .await?;
+        let records =
+            json.get("data")
+                .and_then(Value::as_array)
+                .ok_or_else(|| PersonioError::Malformed {
+                    endpoint: EMPLOYEES,
+                    message: "response has no data array".to_string(),
+                })?;
+        let mut sample = EmployeeSample {
+            records: records.len(),
+            ..EmployeeSample::default()
+        };
+        for record in records {
+            sample
+                .attributes
+                .extend(attribute_names(record).map(str::to_string));
+            sample.ids.extend(record_id(record));
+        }
+        Ok(sample)
+    }
+
+    /// The first page of the v2 document listing for `owner_id` (the v1 employee id), in
+    /// `category_id` when given.
+    pub async fn sample_documents(
+        &self,
+        owner_id: &str,
+        category_id: Option<i64>,
+    ) -> Result<DocumentListingSample, PersonioError> {
+        let mut url = self.url("/v2/document-management/documents")?;
+        {
+            let mut query = url.query_pairs_mut();
+            query.append_pair("owner_id", owner_id);
+            if let Some(category_id) = category_id {
+                query.append_pair("category_id", &category_id.to_string());
+            }
+            query.append_pair("limit", "50");
+        }
+        let json = self
+            .get_json(
+                DOCUMENTS,
+                TokenKind::V2,
+                Some(&self.limiters.documents),
+                &url,
+            )
+            .await?;
+        let data = json.get("_data").and_then(Value::as_array).ok_or_else(|| {
+            PersonioError::Malformed {
+                endpoint: DOCUMENTS,
+                message: "response has no _data array".to_string(),
+            }
+        })?;
+        let other_owners = data
+            .iter()
+            .filter_map(|document| document.pointer("/owner/id"))
+            .filter(|owner| owner_text(owner).as_deref() != Some(owner_id))
+            .count();
+        Ok(DocumentListingSample {
+            documents: data.len(),
+            other_owners,
+        })
+    }
+}
+
+fn owner_text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(text) => Some(text.trim().to_string()),
+        Value::Number(number) => Some(number.to_string()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_sample_misses_nothing() {
+        let sample = EmployeeSample::default();
+        assert!(sample.missing_required().is_empty());
+    }
+
+    #[test]
+    fn names_required_attributes_absent_from_every_record() {
+        let sample = EmployeeSample {
+            records: 2,
+            ids: vec!["1".into(), "2".into()],
+            attributes: REQUIRED_ATTRIBUTES
+                .iter()
+                .filter(|name| **name != "gender")
+                .map(|name| name.to_string())
+                .collect(),
+        };
+        assert_eq!(sample.missing_required(), vec!["gender"]);
+        assert_eq!(sample.missing_optional(), OPTIONAL_ATTRIBUTES.to_vec());
+    }
+}

@@ -1,0 +1,286 @@
+//! The Personio rows of a preflight: token, attribute whitelist, document category, v2 document
+//! listing and (from the token's scopes) the upload right. Every call is a read.
+
+use crate::api::DocumentCategoryRef;
+use crate::jobs::{resolve_category, JobError};
+use crate::personio::{PersonioApi, PersonioClient, PersonioError, REQUIRED_ATTRIBUTES};
+
+use super::report::{Capability, Finding, State};
+
+const CREDENTIALS_PAGE: &str = "Personio: Settings → Integrations → API credentials";
+
+/// Where the Personio probes look and what they name in their advice.
+pub struct PersonioPlan<'a> {
+    /// Where the credential lives (e.g. `the keys clientId and clientSecret of Secret ns/name`).
+    pub credentials_hint: &'a str,
+    /// The CertificateSync's category; `None` for an EmployeeSync.
+    pub category: Option<&'a DocumentCategoryRef>,
+    /// Employee whose documents the v2 listing probe reads; `None` = the first listed employees,
+    /// until one has a document.
+    pub employee_id: Option<&'a str>,
+}
+
+/// Runs the Personio probes in order; later ones are skipped when the token is refused.
+pub async fn probe_personio(client: &PersonioClient, plan: &PersonioPlan<'_>) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let token = probe_token(client, plan.credentials_hint).await;
+    let token_ok = token.state == State::Ok;
+    findings.push(token);
+    if !token_ok {
+        findings.push(Finding::skipped(
+            Capability::PersonioAttributes,
+            Capability::PersonioToken,
+        ));
+        if plan.category.is_some() {
+            for capability in [
+                Capability::PersonioDocumentCategory,
+                Capability::PersonioDocumentListing,
+                Capability::PersonioDocumentUpload,
+            ] {
+                findings.push(Finding::skipped(capability, Capability::PersonioToken));
+            }
+        }
+        return findings;
+    }
+    let (attributes, listed) = probe_attributes(client).await;
+    findings.push(attributes);
+    let Some(category) = plan.category else {
+        return findings;
+    };
+    findings.push(probe_category(client, category).await);
+    findings.push(probe_listing(client, plan.employee_id, &listed).await);
+    findings.push(probe_upload_scope(client).await);
+    findings
+}
+
+async fn probe_token(client: &PersonioClient, credentials_hint: &str) -> Finding {
+    let capability = Capability::PersonioToken;
+    match client.check_credentials().await {
+        Ok(()) => Finding::ok(capability, "POST /v1/auth accepted the credential"),
+        Err(PersonioError::Unauthorized { message }) => Finding::missing(
+            capability,
+            format!("Personio rejected the credential: {message}"),
+            format!(
+                "check {credentials_hint}; create a new credential under {CREDENTIALS_PAGE} if it was deleted"
+            ),
+        ),
+        Err(error) => unknown(capability, &error),
+    }
+}
+
+/// The attribute row, and the employee ids Personio listed (for the listing probe).
+async fn probe_attributes(client: &PersonioClient) -> (Finding, Vec<String>) {
+    let capability = Capability::PersonioAttributes;
+    let sample = match client.sample_employees().await {
+        Ok(sample) => sample,
+        Err(PersonioError::Forbidden { message, .. }) => {
+            return (
+                Finding::missing(
+                    capability,
+                    format!("the credential may not read employees: {message}"),
+                    format!("grant the access right \"Employees: read\" under {CREDENTIALS_PAGE}"),
+                ),
+                Vec::new(),
+            )
+        }
+        Err(error) => return (unknown(capability, &error), Vec::new()),
+    };
+    let listed = sample.ids.clone();
+    if sample.records == 0 {
+        return (
+            Finding::unknown(
+                capability,
+                "Personio lists no employees, so the whitelist cannot be seen",
+                "add an employee (or check the credential's employee access), then run preflight again",
+            ),
+            listed,
+        );
+    }
+    let missing = sample.missing_required();
+    if !missing.is_empty() {
+        return (
+            Finding::missing(
+                capability,
+                format!("not returned: {}", missing.join(", ")),
+                format!(
+                    "add {} to the credential's readable employee attributes under {CREDENTIALS_PAGE}",
+                    missing.join(", ")
+                ),
+            ),
+            listed,
+        );
+    }
+    let mut detail = format!(
+        "all {} required attributes returned (first {} employees)",
+        REQUIRED_ATTRIBUTES.len(),
+        sample.records
+    );
+    let optional = sample.missing_optional();
+    if !optional.is_empty() {
+        detail.push_str(&format!(
+            "; optional, not returned: {} (used when present)",
+            optional.join(", ")
+        ));
+    }
+    (Finding::ok(capability, detail), listed)
+}
+
+async fn probe_category(client: &PersonioClient, wanted: &DocumentCategoryRef) -> Finding {
+    let capability = Capability::PersonioDocumentCategory;
+    match resolve_category(client, wanted).await {
+        Ok(id) => Finding::ok(capability, format!("category id {id}")),
+        Err(error @ (JobError::UnknownCategory { .. } | JobError::InvalidCategoryRef)) => {
+            Finding::missing(
+                capability,
+                error.to_string(),
+                "set spec.documentCategory to an existing category (by id or exact name), or create it in Personio (Settings → People → Documents → Categories) and give the credential access to it",
+            )
+        }
+        Err(JobError::Personio {
+            source: PersonioError::Forbidden { message, .. },
+            ..
+        }) => Finding::missing(
+            capability,
+            format!("the credential may not read document categories: {message}"),
+            format!("grant the access right \"Documents: read\" under {CREDENTIALS_PAGE}"),
+        ),
+        Err(error) => Finding::unknown(capability, error.to_string(), RETRY_ADVICE),
+    }
+}
+
+/// Employees tried, in the order Personio listed them, until one has a document.
+const LISTING_TRIES: usize = 5;
+
+/// Lists documents of the chosen employee (or of the first listed employees, until one has a
+/// document) in every category: the access right shows in the answer, and a document owned by
+/// the employee confirms that `owner_id` takes the v1 employee id.
+async fn probe_listing(
+    client: &PersonioClient,
+    chosen: Option<&str>,
+    listed: &[String],
+) -> Finding {
+    let capability = Capability::PersonioDocumentListing;
+    let with_document = "run preflight with --employee-id set to the id of an employee who has a document in Personio";
+    let candidates: Vec<&str> = match chosen {
+        Some(employee) => vec![employee],
+        None => listed
+            .iter()
+            .take(LISTING_TRIES)
+            .map(String::as_str)
+            .collect(),
+    };
+    if candidates.is_empty() {
+        return Finding::unknown(
+            capability,
+            "no employee to list documents for",
+            with_document,
+        );
+    }
+    for employee in &candidates {
+        let employee = *employee;
+        let result = client.sample_documents(employee, None).await;
+        if matches!(&result, Ok(sample) if sample.documents == 0) {
+            continue;
+        }
+        return listing_finding(employee, result);
+    }
+    Finding::unknown(
+        capability,
+        format!(
+            "v2 listing answered (access ok), but employee(s) {} have no documents, so owner_id = v1 employee id is unconfirmed",
+            candidates.join(", ")
+        ),
+        with_document,
+    )
+}
+
+fn listing_finding(
+    employee: &str,
+    result: Result<crate::personio::DocumentListingSample, PersonioError>,
+) -> Finding {
+    let capability = Capability::PersonioDocumentListing;
+    match result {
+        Ok(sample) if sample.other_owners > 0 => Finding::missing(
+            capability,
+            format!(
+                "owner_id={employee} returned {} document(s) of other owners: owner_id is not the v1 employee id",
+                sample.other_owners
+            ),
+            "the marker check cannot trust this listing, so certificates cannot be checked before upload; report this to the operator's maintainers",
+        ),
+        Ok(sample) => Finding::ok(
+            capability,
+            format!(
+                "v2 listing answered for employee {employee}: {} document(s), all of that owner",
+                sample.documents
+            ),
+        ),
+        Err(PersonioError::Unauthorized { message }) => Finding::missing(
+            capability,
+            format!("POST /v2/auth/token or the v2 listing refused the credential: {message}"),
+            format!("allow the credential to use API v2 under {CREDENTIALS_PAGE}"),
+        ),
+        Err(PersonioError::Forbidden { message, .. }) => Finding::missing(
+            capability,
+            format!("v2 document listing denied: {message}"),
+            format!(
+                "grant the credential document read access for API v2 (scope documents:read) under {CREDENTIALS_PAGE}; without it no certificate can be checked against Personio, so the backfill uploads nothing"
+            ),
+        ),
+        Err(PersonioError::NotFound { message, .. }) => Finding::missing(
+            capability,
+            format!("v2 listing does not know owner_id={employee} (HTTP 404: {message})"),
+            "Personio just listed this v1 employee id, so owner_id takes another id on this tenant: every certificate would fail with \"employee not found in Personio\"; report this to the operator's maintainers",
+        ),
+        Err(error) => unknown(capability, &error),
+    }
+}
+
+async fn probe_upload_scope(client: &PersonioClient) -> Finding {
+    let capability = Capability::PersonioDocumentUpload;
+    let advice = format!(
+        "check the access right \"Documents: write\" under {CREDENTIALS_PAGE}; an upload cannot be tried without writing"
+    );
+    match client.probe_token_scope().await {
+        Ok(Some(scope)) if grants_document_write(&scope) => {
+            Finding::ok(capability, format!("token scopes: {scope}"))
+        }
+        Ok(Some(scope)) => Finding::missing(
+            capability,
+            format!("token scopes: {scope} (none for writing documents)"),
+            advice,
+        ),
+        Ok(None) => Finding::unknown(capability, "Personio reports no token scopes", advice),
+        Err(error) => unknown(capability, &error),
+    }
+}
+
+/// Personio's scope names for documents are not documented (`documents:write` in the spec
+/// example); any scope naming documents and write counts.
+fn grants_document_write(scope: &str) -> bool {
+    scope.split_whitespace().any(|term| {
+        let term = term.to_ascii_lowercase();
+        term.contains("document") && term.contains("write")
+    })
+}
+
+const RETRY_ADVICE: &str = "run preflight again; if it persists, check the network path to the API";
+
+fn unknown(capability: Capability, error: &PersonioError) -> Finding {
+    Finding::unknown(capability, error.to_string(), RETRY_ADVICE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn document_write_scope_is_recognised_in_any_spelling() {
+        assert!(grants_document_write(
+            "employees:read documents:read documents:write"
+        ));
+        assert!(grants_document_write("personio:documents:write"));
+        assert!(!grants_document_write("employees:read absences:read"));
+        assert!(!grants_document_write("documents:read"));
+    }
+}

@@ -1,0 +1,419 @@
+//! Where the resource to check comes from: the cluster (the resource and its Secrets, read with the
+//! user's kubeconfig) or a YAML file with the credentials in environment variables.
+
+use std::path::PathBuf;
+
+use kube::{Api, Client};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::api::{
+    CaBundleRef, CertificateSync, DocumentCategoryRef, EmployeeSync, EmployeeSyncSpec,
+};
+use crate::controller::credentials::{
+    CredentialsError, PersonioCredentials, ReteachCredentials, SecretReader,
+};
+
+/// Environment variables the file source reads the credentials from.
+pub const PERSONIO_CLIENT_ID: &str = "PERSONIO_CLIENT_ID";
+pub const PERSONIO_CLIENT_SECRET: &str = "PERSONIO_CLIENT_SECRET";
+pub const RETEACH_CLIENT_ID: &str = "RETEACH_CLIENT_ID";
+pub const RETEACH_CLIENT_SECRET: &str = "RETEACH_CLIENT_SECRET";
+pub const RETEACH_CLIENT_CODE: &str = "RETEACH_CLIENT_CODE";
+/// Optional PEM files for a spec that sets a `caBundleRef` (file source only).
+pub const PERSONIO_CA_FILE: &str = "PERSONIO_CA_FILE";
+pub const RETEACH_CA_FILE: &str = "RETEACH_CA_FILE";
+
+/// Credentials of one side, or the sentence saying why they could not be read (it becomes the
+/// token row's detail, so a missing Secret shows up in the table like any other missing right).
+pub type Loaded<T> = Result<T, String>;
+
+/// Everything a preflight needs about one resource.
+#[derive(Debug)]
+pub struct Subject {
+    /// `EmployeeSync ns/name` or `CertificateSync ns/name (EmployeeSync ns/ref)`.
+    pub resource: String,
+    /// The EmployeeSync (the resource itself, or the one a CertificateSync references).
+    pub employee_sync: EmployeeSyncSpec,
+    /// The CertificateSync's document category; `None` for an EmployeeSync.
+    pub category: Option<DocumentCategoryRef>,
+    /// Personio credentials and the CA bundle the spec asks for.
+    pub personio: Loaded<(PersonioCredentials, Option<Vec<u8>>)>,
+    /// reteach app credentials and the CA bundle the spec asks for.
+    pub reteach: Loaded<(ReteachCredentials, Option<Vec<u8>>)>,
+    /// Where the Personio credential lives, for advice.
+    pub personio_hint: String,
+    /// Where the reteach credentials live, for advice.
+    pub reteach_hint: String,
+}
+
+/// Why a subject could not be assembled at all.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// The `kind/name` argument is not one of ours.
+    #[error("{0:?} is not a resource; use employeesync/NAME or certificatesync/NAME")]
+    BadResource(String),
+    /// The resource (or the EmployeeSync it references) does not exist.
+    #[error("{kind} {namespace}/{name} not found")]
+    NotFound {
+        kind: &'static str,
+        namespace: String,
+        name: String,
+    },
+    /// The apiserver refused or failed the read.
+    #[error("cannot read {kind} {namespace}/{name}: {message}")]
+    Kube {
+        kind: &'static str,
+        namespace: String,
+        name: String,
+        message: String,
+    },
+    /// The file is unreadable or holds an invalid resource.
+    #[error("cannot read {path}: {message}")]
+    File { path: String, message: String },
+    /// The file holds no resource to check, or several without `--name`.
+    #[error("{0}")]
+    Choice(String),
+}
+
+/// Which kind a `kind/name` argument names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// `employeesync/NAME` (short name `esync`).
+    EmployeeSync,
+    /// `certificatesync/NAME` (short name `csync`).
+    CertificateSync,
+}
+
+/// Parses `employeesync/NAME` or `certificatesync/NAME` (also the short names and the
+/// `kind.group` forms kubectl prints).
+pub fn parse_resource(argument: &str) -> Result<(Kind, String), SourceError> {
+    let bad = || SourceError::BadResource(argument.to_string());
+    let (kind, name) = argument.split_once('/').ok_or_else(bad)?;
+    let kind = kind
+        .split('.')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let kind = match kind.as_str() {
+        "employeesync" | "employeesyncs" | "esync" => Kind::EmployeeSync,
+        "certificatesync" | "certificatesyncs" | "csync" => Kind::CertificateSync,
+        _ => return Err(bad()),
+    };
+    if name.trim().is_empty() {
+        return Err(bad());
+    }
+    Ok((kind, name.trim().to_string()))
+}
+
+/// Reads the resource, the EmployeeSync it borrows credentials from, and their Secrets.
+pub async fn from_cluster(
+    client: Client,
+    namespace: &str,
+    kind: Kind,
+    name: &str,
+) -> Result<Subject, SourceError> {
+    let (resource, employee_name, category) = match kind {
+        Kind::EmployeeSync => (
+            format!("EmployeeSync {namespace}/{name}"),
+            name.to_string(),
+            None,
+        ),
+        Kind::CertificateSync => {
+            let api: Api<CertificateSync> = Api::namespaced(client.clone(), namespace);
+            let sync = get(&api, "CertificateSync", namespace, name).await?;
+            let reference = sync.spec.employee_sync_ref.name.clone();
+            (
+                format!(
+                    "CertificateSync {namespace}/{name} (EmployeeSync {namespace}/{reference})"
+                ),
+                reference,
+                Some(sync.spec.document_category),
+            )
+        }
+    };
+    let api: Api<EmployeeSync> = Api::namespaced(client.clone(), namespace);
+    let employee_sync = get(&api, "EmployeeSync", namespace, &employee_name)
+        .await?
+        .spec;
+    let secrets = SecretReader::new(client, namespace);
+    let personio_ref = &employee_sync.personio.credentials_secret_ref;
+    let reteach_ref = &employee_sync.reteach.credentials_secret_ref;
+    let personio = match secrets.personio(personio_ref).await {
+        Ok(credentials) => secrets
+            .ca_bundle(
+                employee_sync.personio.ca_bundle_ref.as_ref(),
+                "personio.caBundleRef",
+            )
+            .await
+            .map(|ca| (credentials, ca)),
+        Err(error) => Err(error),
+    };
+    let reteach = match secrets.reteach(reteach_ref).await {
+        Ok(credentials) => secrets
+            .ca_bundle(
+                employee_sync.reteach.ca_bundle_ref.as_ref(),
+                "reteach.caBundleRef",
+            )
+            .await
+            .map(|ca| (credentials, ca)),
+        Err(error) => Err(error),
+    };
+    Ok(Subject {
+        resource,
+        category,
+        personio: personio.map_err(|e: CredentialsError| e.to_string()),
+        reteach: reteach.map_err(|e: CredentialsError| e.to_string()),
+        personio_hint: format!(
+            "the keys {} and {} of Secret {namespace}/{}",
+            personio_ref.client_id_key, personio_ref.client_secret_key, personio_ref.name
+        ),
+        reteach_hint: format!(
+            "the keys {}, {} and {} of Secret {namespace}/{}",
+            reteach_ref.client_id_key,
+            reteach_ref.client_secret_key,
+            reteach_ref.client_code_key,
+            reteach_ref.name
+        ),
+        employee_sync,
+    })
+}
+
+async fn get<K>(
+    api: &Api<K>,
+    kind: &'static str,
+    namespace: &str,
+    name: &str,
+) -> Result<K, SourceError>
+where
+    K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    match api.get_opt(name).await {
+        Ok(Some(object)) => Ok(object),
+        Ok(None) => Err(SourceError::NotFound {
+            kind,
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+        }),
+        Err(error) => Err(SourceError::Kube {
+            kind,
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+            message: error.to_string(),
+        }),
+    }
+}
+
+/// Reads the resource from YAML files (one or more documents each; other kinds such as Secrets
+/// are ignored, so `examples/` files work as they are) and the credentials from `env`.
+///
+/// Without `name`, the CertificateSync is checked when the files hold exactly one (its
+/// EmployeeSync must be in the files too), else the only EmployeeSync.
+pub fn from_file(
+    paths: &[PathBuf],
+    name: Option<&str>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Subject, SourceError> {
+    let shown = paths
+        .iter()
+        .map(|path| path.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut employee_syncs = Vec::new();
+    let mut certificate_syncs = Vec::new();
+    for path in paths {
+        let file_error = |message: String| SourceError::File {
+            path: path.display().to_string(),
+            message,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| file_error(e.to_string()))?;
+        for document in serde_norway::Deserializer::from_str(&text) {
+            let value = Value::deserialize(document).map_err(|e| file_error(e.to_string()))?;
+            match value.get("kind").and_then(Value::as_str) {
+                Some("EmployeeSync") => employee_syncs.push(
+                    serde_json::from_value::<EmployeeSync>(value)
+                        .map_err(|e| file_error(format!("EmployeeSync: {e}")))?,
+                ),
+                Some("CertificateSync") => certificate_syncs.push(
+                    serde_json::from_value::<CertificateSync>(value)
+                        .map_err(|e| file_error(format!("CertificateSync: {e}")))?,
+                ),
+                _ => {}
+            }
+        }
+    }
+    let named =
+        |object_name: &Option<String>| name.is_none_or(|n| object_name.as_deref() == Some(n));
+    let certificate = certificate_syncs
+        .into_iter()
+        .filter(|sync| named(&sync.metadata.name))
+        .collect::<Vec<_>>();
+    let (resource, employee_name, category) = match certificate.as_slice() {
+        [sync] => {
+            let own = object_name(&sync.metadata.name);
+            let reference = sync.spec.employee_sync_ref.name.clone();
+            (
+                format!(
+                    "CertificateSync {own} (EmployeeSync {reference}) from {}",
+                    shown
+                ),
+                Some(reference),
+                Some(sync.spec.document_category.clone()),
+            )
+        }
+        [] => (String::new(), name.map(str::to_string), None),
+        _ => {
+            return Err(SourceError::Choice(format!(
+                "{} holds several CertificateSyncs; choose one with --name",
+                shown
+            )))
+        }
+    };
+    let candidates: Vec<&EmployeeSync> = employee_syncs
+        .iter()
+        .filter(|sync| {
+            employee_name
+                .as_deref()
+                .is_none_or(|wanted| sync.metadata.name.as_deref() == Some(wanted))
+        })
+        .collect();
+    let employee_sync = match candidates.as_slice() {
+        [sync] => *sync,
+        [] => {
+            return Err(SourceError::Choice(format!(
+                "{} holds no matching EmployeeSync{}",
+                shown,
+                employee_name
+                    .map(|n| format!(" named {n:?}"))
+                    .unwrap_or_default()
+            )))
+        }
+        _ => {
+            return Err(SourceError::Choice(format!(
+                "{} holds several EmployeeSyncs; choose one with --name",
+                shown
+            )))
+        }
+    };
+    let resource = if resource.is_empty() {
+        format!(
+            "EmployeeSync {} from {}",
+            object_name(&employee_sync.metadata.name),
+            shown
+        )
+    } else {
+        resource
+    };
+    let spec = employee_sync.spec.clone();
+    let personio =
+        env_credentials(env, &[PERSONIO_CLIENT_ID, PERSONIO_CLIENT_SECRET]).and_then(|values| {
+            let ca = ca_file(env, PERSONIO_CA_FILE, spec.personio.ca_bundle_ref.as_ref())?;
+            Ok((
+                PersonioCredentials {
+                    client_id: values[0].clone(),
+                    client_secret: values[1].clone(),
+                },
+                ca,
+            ))
+        });
+    let reteach = env_credentials(
+        env,
+        &[
+            RETEACH_CLIENT_ID,
+            RETEACH_CLIENT_SECRET,
+            RETEACH_CLIENT_CODE,
+        ],
+    )
+    .and_then(|values| {
+        let ca = ca_file(env, RETEACH_CA_FILE, spec.reteach.ca_bundle_ref.as_ref())?;
+        Ok((
+            ReteachCredentials {
+                client_id: values[0].clone(),
+                client_secret: values[1].clone(),
+                client_code: values[2].clone(),
+            },
+            ca,
+        ))
+    });
+    Ok(Subject {
+        resource,
+        category,
+        personio,
+        reteach,
+        personio_hint: format!("{PERSONIO_CLIENT_ID} and {PERSONIO_CLIENT_SECRET}"),
+        reteach_hint: format!(
+            "{RETEACH_CLIENT_ID}, {RETEACH_CLIENT_SECRET} and {RETEACH_CLIENT_CODE}"
+        ),
+        employee_sync: spec,
+    })
+}
+
+fn object_name(name: &Option<String>) -> String {
+    name.clone().unwrap_or_else(|| "(unnamed)".to_string())
+}
+
+/// The values of `names` (trimmed), or a sentence naming the unset ones.
+fn env_credentials(env: &dyn Fn(&str) -> Option<String>, names: &[&str]) -> Loaded<Vec<String>> {
+    let values: Vec<Option<String>> = names
+        .iter()
+        .map(|name| {
+            env(name)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        })
+        .collect();
+    let unset: Vec<&str> = names
+        .iter()
+        .zip(&values)
+        .filter(|(_, value)| value.is_none())
+        .map(|(name, _)| *name)
+        .collect();
+    if unset.is_empty() {
+        Ok(values.into_iter().flatten().collect())
+    } else {
+        Err(format!(
+            "environment variable(s) {} not set",
+            unset.join(", ")
+        ))
+    }
+}
+
+/// The PEM bundle a spec asks for, from the file named by `variable`.
+fn ca_file(
+    env: &dyn Fn(&str) -> Option<String>,
+    variable: &str,
+    reference: Option<&CaBundleRef>,
+) -> Loaded<Option<Vec<u8>>> {
+    let Some(reference) = reference else {
+        return Ok(None);
+    };
+    let Some(path) = env(variable) else {
+        return Err(format!(
+            "the spec trusts the CA bundle in Secret {} key {}; set {variable} to a file holding it",
+            reference.name, reference.key
+        ));
+    };
+    std::fs::read(&path)
+        .map(Some)
+        .map_err(|e| format!("cannot read {variable}={path}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_kubectl_style_resource_arguments() {
+        assert_eq!(
+            parse_resource("csync/certs").unwrap(),
+            (Kind::CertificateSync, "certs".to_string())
+        );
+        assert_eq!(
+            parse_resource("employeesyncs.sync.reteach.io/personio").unwrap(),
+            (Kind::EmployeeSync, "personio".to_string())
+        );
+        assert!(parse_resource("personio").is_err());
+        assert!(parse_resource("secret/x").is_err());
+        assert!(parse_resource("esync/").is_err());
+    }
+}
