@@ -802,3 +802,101 @@ async fn concurrent_calls_share_one_token_request() {
     assert!(results.iter().all(Result::is_ok));
     assert_eq!(h.sim.control().count(AUTH), 1);
 }
+
+/// A fake Personio whose `route` answers `status` with a body that never ends (chunked, no
+/// Content-Length); `/v1/auth` works unless it is the route.
+async fn endless_personio(route: &'static str, status: u16) -> RunningSim {
+    use axum::routing::{get, post};
+    use serde_json::json;
+    let endless = move || async move {
+        let chunks = futures::stream::repeat(bytes::Bytes::from_static(
+            br#"{"type":"Employee","attributes":{"first_name":{"value":"xxxxxxxxxxxxxxxxxxxxxxxx"}}},"#,
+        ))
+        .map(Ok::<_, std::io::Error>);
+        let mut response = axum::response::Response::new(axum::body::Body::from_stream(chunks));
+        *response.status_mut() = axum::http::StatusCode::from_u16(status).unwrap();
+        response
+    };
+    let mut router = axum::Router::new().route(route, get(endless).post(endless));
+    if route != "/v1/auth" {
+        router = router.route(
+            "/v1/auth",
+            post(|| async {
+                axum::Json(
+                    json!({"success": true, "data": {"token": "papi-x", "expires_in": 86400}}),
+                )
+            }),
+        );
+    }
+    reteach_personio_operator::sim::serve(router, ([127, 0, 0, 1], 0).into())
+        .await
+        .unwrap()
+}
+
+fn plain_client(running: &RunningSim) -> PersonioClient {
+    let mut config = PersonioConfig::new(running.base_url(), "id", "secret");
+    config.tls.allow_insecure_http = true;
+    config.tls.timeout = Some(Duration::from_secs(60));
+    config.limits = PersonioRateLimits::unlimited();
+    config.retry = RetryPolicy {
+        max_attempts: 2,
+        min_delay: Duration::from_millis(5),
+        max_delay: Duration::from_millis(5),
+    };
+    PersonioClient::new(config).unwrap()
+}
+
+/// Fails instead of hanging when the client reads an endless body.
+async fn bounded<T>(future: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(120), future)
+        .await
+        .expect("the client kept reading an endless body")
+}
+
+#[tokio::test]
+async fn an_endless_employee_page_is_cut_at_the_cap_and_reported() {
+    let running = endless_personio("/v1/company/employees", 200).await;
+    let error = bounded(plain_client(&running).list_employees(None))
+        .await
+        .unwrap_err();
+    match error {
+        PersonioError::Malformed { message, .. } => {
+            assert!(message.contains("8388608-byte limit"), "{message}")
+        }
+        other => panic!("expected Malformed, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn an_endless_change_feed_is_cut_at_its_larger_cap() {
+    let running = endless_personio("/v1/company/employees", 200).await;
+    let since = NaiveDate::from_ymd_opt(2026, 11, 1)
+        .unwrap()
+        .and_hms_opt(0, 0, 0)
+        .unwrap();
+    let error = bounded(plain_client(&running).list_employees(Some(since)))
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("67108864-byte limit"), "{error}");
+}
+
+#[tokio::test]
+async fn an_endless_token_answer_is_cut_and_an_endless_error_body_is_read_only_in_part() {
+    let running = endless_personio("/v1/auth", 200).await;
+    let error = bounded(plain_client(&running).check_credentials())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, PersonioError::Malformed { .. }),
+        "{error:?}"
+    );
+
+    let running = endless_personio("/v1/auth", 401).await;
+    let error = bounded(plain_client(&running).check_credentials())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, PersonioError::Unauthorized { .. }),
+        "{error:?}"
+    );
+}

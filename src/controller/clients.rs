@@ -11,7 +11,7 @@ use super::credentials::{PersonioCredentials, ReteachCredentials};
 use super::metrics::{Metrics, MetricsObserver};
 use crate::api::{PersonioConnection, ReteachConnection};
 use crate::personio::{PersonioApi, PersonioClient, PersonioConfig, PersonioError};
-use crate::reteach::{ReteachApi, ReteachClient, ReteachConfig, ReteachError};
+use crate::reteach::{DownloadPolicy, ReteachApi, ReteachClient, ReteachConfig, ReteachError};
 use crate::upstream::{RetryPolicy, TlsOptions};
 
 /// Factory and cache of upstream clients.
@@ -108,6 +108,9 @@ impl UpstreamClients {
             requests_per_second: 10,
             retry: RetryPolicy::default(),
             observer: Arc::new(MetricsObserver(self.metrics.clone())),
+            // TODO(lead): wire --allowed-download-hosts, --allow-private-download-addresses and
+            // --scratch-dir here.
+            downloads: DownloadPolicy::default(),
         })?);
         cache.insert(key, client.clone());
         Ok(client)

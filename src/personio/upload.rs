@@ -12,7 +12,9 @@ use super::auth::TokenKind;
 use super::client::{with_fields, PersonioClient};
 use super::error_body::parse_error_body;
 use super::{DocumentUpload, PersonioError};
-use crate::upstream::RetryPolicy;
+use crate::upstream::{
+    read_capped, read_error_body, RetryPolicy, MAX_ERROR_BODY_BYTES, MAX_JSON_BYTES,
+};
 
 const UPLOAD: &str = "POST /v1/company/documents";
 /// Personio's title limit.
@@ -54,12 +56,21 @@ impl PersonioClient {
             .await;
         let response = sent.map_err(|failure| failure.into_personio(true))?;
         let status = response.status();
-        let Ok(body) = response.bytes().await else {
-            return Err(PersonioError::Unavailable {
-                message: format!("{UPLOAD}: connection broke after HTTP {status}"),
-                maybe_applied: status.is_success(),
-                trace_id: None,
-            });
+        let body = if status.is_success() {
+            match read_capped(response, MAX_JSON_BYTES).await {
+                Ok(body) => body,
+                Err(error) => {
+                    return Err(PersonioError::Unavailable {
+                        message: format!(
+                            "{UPLOAD}: HTTP {status} but the answer was unusable: {error}"
+                        ),
+                        maybe_applied: true,
+                        trace_id: None,
+                    })
+                }
+            }
+        } else {
+            read_error_body(response, MAX_ERROR_BODY_BYTES).await
         };
         if status.is_success() {
             return document_id(&body).ok_or_else(|| PersonioError::Unavailable {

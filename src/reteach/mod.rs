@@ -13,13 +13,14 @@ mod client;
 mod config;
 mod customers;
 mod download;
+mod download_policy;
 mod error;
 mod participations;
 mod response;
 mod wire;
 
 pub use client::ReteachClient;
-pub use config::{ReteachConfig, DEFAULT_BASE_URL, DEFAULT_REQUESTS_PER_SECOND};
+pub use config::{DownloadPolicy, ReteachConfig, DEFAULT_BASE_URL, DEFAULT_REQUESTS_PER_SECOND};
 pub use error::ReteachError;
 
 /// Items per page of reteach's list endpoints (its maximum); one user listing request covers

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use governor::DefaultDirectRateLimiter;
 
+use super::auth::BadTokenAnswer;
 use super::model::{SimCertificate, SimCustomer, SimParticipation};
+use super::storage::{CertificateUrls, StorageRequest};
 
 /// PDF size when nothing else is configured: a small real-looking certificate.
 pub const DEFAULT_PDF_SIZE: u64 = 2048;
@@ -40,6 +42,8 @@ pub(crate) struct State {
     pub token_ttl: Duration,
     /// Access token → expiry.
     pub tokens: HashMap<String, DateTime<Utc>>,
+    /// Status for a missing, expired or revoked token.
+    pub bad_token_answer: BadTokenAnswer,
     pub customers: Vec<SimCustomer>,
     /// Course name → id.
     pub courses: Vec<(String, String)>,
@@ -51,6 +55,14 @@ pub(crate) struct State {
     pub rate_limiter: Option<Arc<DefaultDirectRateLimiter>>,
     /// Base of certificate URLs; `None` = derived from the request's `Host` header.
     pub public_base_url: Option<String>,
+    /// What certificate URLs point at.
+    pub certificate_urls: CertificateUrls,
+    /// Host name of the simulated storage host (the simulator itself under another name).
+    pub storage_host: String,
+    /// Every request the storage host received.
+    pub storage_requests: Vec<StorageRequest>,
+    /// Send `Content-Length` with PDFs (off: chunked, length unknown until the end).
+    pub announce_pdf_length: bool,
     next_id: u64,
 }
 
@@ -62,6 +74,7 @@ impl State {
             academy_name: "Simulated Academy".to_string(),
             token_ttl: Duration::hours(1),
             tokens: HashMap::new(),
+            bad_token_answer: BadTokenAnswer::default(),
             customers: Vec::new(),
             courses: Vec::new(),
             participations: Vec::new(),
@@ -70,6 +83,10 @@ impl State {
             default_pdf_size: DEFAULT_PDF_SIZE,
             rate_limiter: None,
             public_base_url: None,
+            certificate_urls: CertificateUrls::default(),
+            storage_host: "localhost".to_string(),
+            storage_requests: Vec::new(),
+            announce_pdf_length: true,
             next_id: 0,
         }
     }
