@@ -442,6 +442,8 @@ async fn malformed_json_is_reported_as_malformed() {
 #[tokio::test]
 async fn uploads_a_streamed_certificate() {
     let h = start(sim_without_limits()).await;
+    // Like a server that refuses chunked bodies: the upload must announce its length.
+    h.sim.set_require_content_length(true);
     let employee = add_employees(&h.sim, 1)[0];
     let chunks = vec![
         Ok(bytes::Bytes::from_static(b"%PDF-1.4 ")),
@@ -462,6 +464,11 @@ async fn uploads_a_streamed_certificate() {
     assert_eq!(documents[0].owner_id, employee);
     assert_eq!(documents[0].category_id, 3);
     assert_eq!(documents[0].size, 17);
+    let announced = documents[0].request_content_length.unwrap();
+    assert!(
+        announced > 17,
+        "multipart envelope plus the file: {announced}"
+    );
     assert_eq!(documents[0].file_name, "certificate-cert-1.pdf");
     assert_eq!(documents[0].date, NaiveDate::from_ymd_opt(2026, 11, 20));
     assert_eq!(
@@ -475,12 +482,55 @@ async fn uploads_a_streamed_certificate() {
 #[tokio::test]
 async fn upload_with_known_length_is_sent_with_it() {
     let h = start(sim_without_limits()).await;
+    h.sim.set_require_content_length(true);
     let employee = add_employees(&h.sim, 1)[0];
     h.client
         .upload_document(upload(employee, 3, small_pdf()))
         .await
         .unwrap();
     assert_eq!(h.sim.documents()[0].size, 20);
+    assert!(h.sim.documents()[0].request_content_length.is_some());
+}
+
+#[tokio::test]
+async fn a_server_requiring_a_length_refuses_a_chunked_upload() {
+    // The simulator mode the client is tested against does refuse chunked bodies.
+    let h = start(sim_without_limits()).await;
+    h.sim.set_require_content_length(true);
+    let employee = add_employees(&h.sim, 1)[0];
+    let token = {
+        let (id, secret) = h.sim.credentials();
+        let auth: serde_json::Value = reqwest::Client::new()
+            .post(format!("{}/v1/auth", h.running.base_url()))
+            .json(&serde_json::json!({"client_id": id, "client_secret": secret}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        auth["data"]["token"].as_str().unwrap().to_string()
+    };
+    let file =
+        reqwest::multipart::Part::stream(reqwest::Body::wrap_stream(futures::stream::iter(vec![
+            Ok::<_, std::io::Error>(bytes::Bytes::from_static(b"%PDF-1.4")),
+        ])))
+        .file_name("c.pdf");
+    let form = reqwest::multipart::Form::new()
+        .part("file", file)
+        .text("title", "t")
+        .text("employee_id", employee.to_string())
+        .text("category_id", "3");
+    let response = reqwest::Client::new()
+        .post(format!("{}/v1/company/documents", h.running.base_url()))
+        .bearer_auth(token)
+        .header("X-Personio-App-ID", "TEST")
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 411);
+    assert!(h.sim.documents().is_empty());
 }
 
 #[tokio::test]
@@ -497,7 +547,7 @@ async fn refuses_files_over_30_mb_before_sending() {
 }
 
 #[tokio::test]
-async fn personio_rejects_an_oversized_stream_of_unknown_length() {
+async fn an_oversized_stream_of_unknown_length_is_refused_before_sending() {
     let h = start(sim_without_limits()).await;
     let employee = add_employees(&h.sim, 1)[0];
     let chunk = bytes::Bytes::from(vec![b'x'; 1024 * 1024]);
@@ -517,6 +567,7 @@ async fn personio_rejects_an_oversized_stream_of_unknown_length() {
         other => panic!("unexpected {other:?}"),
     }
     assert!(h.sim.documents().is_empty());
+    assert_eq!(h.sim.control().count(UPLOAD), 0, "refused before sending");
 }
 
 #[tokio::test]

@@ -1185,3 +1185,49 @@ async fn an_endless_error_body_is_read_only_up_to_the_cap() {
     let error = bounded(client_for(&server).me()).await.unwrap_err();
     assert!(matches!(error, ReteachError::Rejected { .. }), "{error:?}");
 }
+
+// --- download into upload ---------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_chunked_download_reaches_personio_with_a_content_length() {
+    use reteach_personio_operator::personio::{
+        DocumentUpload, PersonioApi, PersonioClient, PersonioConfig, PersonioRateLimits,
+    };
+    use reteach_personio_operator::sim::personio::{EmployeeSeed, PersonioSim, PersonioSimConfig};
+
+    let env = Env::new().await;
+    let (certificate, url) = ready_certificate(&env).await;
+    env.sim.set_announce_pdf_length(false);
+    env.sim.set_certificate_size(&certificate, 1024 * 1024);
+
+    let personio = PersonioSim::new(PersonioSimConfig {
+        rate_limits: None,
+        ..PersonioSimConfig::default()
+    });
+    personio.set_require_content_length(true);
+    let employee = personio.add_employee(EmployeeSeed::new("Ada", "Lovelace", "ada@acme.example"));
+    let running = personio.start(loopback()).await.unwrap();
+    let (id, secret) = personio.credentials();
+    let mut config = PersonioConfig::new(running.base_url(), id, secret);
+    config.tls.allow_insecure_http = true;
+    config.limits = PersonioRateLimits::unlimited();
+    let uploader = PersonioClient::new(config).unwrap();
+
+    let pdf = env.client().download_certificate(&url).await.unwrap();
+    uploader
+        .upload_document(DocumentUpload {
+            employee_id: employee.to_string(),
+            category_id: 3,
+            title: "Certificate".to_string(),
+            date: chrono::NaiveDate::from_ymd_opt(2026, 11, 26).unwrap(),
+            comment: format!("reteach-certificate:{certificate}"),
+            file_name: "certificate.pdf".to_string(),
+            pdf,
+        })
+        .await
+        .unwrap();
+    let stored = personio.documents();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].size, 1024 * 1024);
+    assert!(stored[0].request_content_length.is_some());
+}

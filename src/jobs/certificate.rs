@@ -656,6 +656,9 @@ impl Run<'_> {
 /// Why reteach refused a certificate download. Fixed sentences only: the download carries no
 /// submitted values, but reteach's own message is not copied into status either.
 fn download_refusal_reason(error: &ReteachError) -> &'static str {
+    if let Some(reason) = error.download_refusal() {
+        return reason;
+    }
     match error {
         ReteachError::Rejected { message, .. } if message.contains("not a PDF") => {
             "certificate file is not a PDF"

@@ -39,6 +39,50 @@ const PDF_MAGIC: &[u8] = b"%PDF-";
 /// How far into the file the header may start (the PDF spec tolerates leading bytes).
 const HEADER_WINDOW: usize = 1024;
 
+/// Fixed, URL-free sentences for the per-certificate refusals of a download, keyed by a phrase of
+/// the error message (see [`ReteachError::download_refusal`]). Status and events show these.
+const REFUSALS: [(&str, &str); 6] = [
+    ("not a PDF", "certificate file is not a PDF"),
+    (
+        "larger than Personio accepts",
+        "certificate file is larger than Personio accepts (30 MB)",
+    ),
+    (
+        "not an allowed download host",
+        "certificate URL points at a host that is not an allowed download host",
+    ),
+    (
+        "loopback, private or link-local",
+        "certificate URL points at a loopback, private or link-local address",
+    ),
+    (
+        "redirects more than",
+        "certificate URL redirects more than 3 times",
+    ),
+    (
+        "storage host refused",
+        "the storage host refused the certificate URL (expired signature?); retried with a fresh URL",
+    ),
+];
+
+impl ReteachError {
+    /// For a download refused because of this certificate (not a PDF, too large, a host or
+    /// address that is not allowed, too many redirects, a refused signed URL): a fixed sentence
+    /// without URL for the per-certificate failure in status. `None` for every other error.
+    pub fn download_refusal(&self) -> Option<&'static str> {
+        let Self::Rejected { endpoint, message } = self else {
+            return None;
+        };
+        if *endpoint != DOWNLOAD {
+            return None;
+        }
+        REFUSALS
+            .iter()
+            .find(|(phrase, _)| message.contains(phrase))
+            .map(|(_, sentence)| *sentence)
+    }
+}
+
 fn refused(message: impl Into<String>) -> ReteachError {
     ReteachError::Rejected {
         endpoint: DOWNLOAD,
@@ -241,6 +285,33 @@ fn non_pdf_content_type(response: &Response) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_download_refusal_has_a_fixed_sentence() {
+        for message in [
+            "the certificate file is not a PDF (content type text/html)".to_string(),
+            too_large_message(),
+            super::super::download_policy::Refusal::HostNotAllowed {
+                host: "evil.example".to_string(),
+            }
+            .to_string(),
+            super::super::download_policy::Refusal::NonPublicAddress {
+                host: "10.0.0.1".to_string(),
+            }
+            .to_string(),
+            format!("the certificate URL redirects more than {MAX_REDIRECTS} times"),
+            "the storage host refused the certificate URL (HTTP 403)".to_string(),
+        ] {
+            let sentence = refused(message.clone()).download_refusal();
+            assert!(sentence.is_some(), "{message}");
+            assert!(!sentence.unwrap_or_default().contains("evil.example"));
+        }
+        let other = ReteachError::Rejected {
+            endpoint: "GET /me",
+            message: "not a PDF".to_string(),
+        };
+        assert_eq!(other.download_refusal(), None);
+    }
 
     #[test]
     fn a_pdf_header_may_follow_a_few_leading_bytes() {
