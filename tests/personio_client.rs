@@ -305,6 +305,18 @@ async fn missing_email_in_the_whitelist_is_named() {
 }
 
 #[tokio::test]
+async fn a_credential_without_last_modified_at_syncs() {
+    let h = start(sim_without_limits()).await;
+    add_employees(&h.sim, 2);
+    assert!(!REQUIRED_ATTRIBUTES.contains(&"last_modified_at"));
+    h.sim.set_whitelist(Some(&REQUIRED_ATTRIBUTES));
+    let list = h.client.list_employees(None).await.unwrap();
+    assert_eq!(list.employees.len(), 2);
+    assert!(list.skipped.is_empty());
+    assert!(list.employees.iter().all(|e| e.last_modified_at.is_none()));
+}
+
+#[tokio::test]
 async fn status_and_contract_end_are_optional() {
     let h = start(sim_without_limits()).await;
     add_employees(&h.sim, 2);
