@@ -36,7 +36,7 @@ use crate::clock::{Clock, SystemClock};
 
 pub use auth::BadTokenAnswer;
 pub use errors::nest_error;
-pub use model::{SimCertificate, SimCustomer, SimParticipation};
+pub use model::{LockDateEcho, SimCertificate, SimCustomer, SimParticipation};
 pub use paging::{DEFAULT_LIMIT, MAX_LIMIT};
 pub use rate_limit::RateLimit;
 pub use seed::{SeededCompletion, StandaloneOptions};
@@ -181,8 +181,17 @@ impl ReteachSim {
         self.with_state(|state| state.announce_pdf_length = announce);
     }
 
+    /// What `setActiveAt`/`setInactiveAt` look like once written (kept, cleared once fired, or
+    /// rewritten in another format); reteach does not document it.
+    pub fn set_lock_date_echo(&self, echo: LockDateEcho) {
+        self.with_state(|state| state.lock_dates = echo);
+    }
+
     fn with_state<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
+        let now = self.clock.now();
         let mut guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        // Dates fire as time passes, whatever request comes next.
+        guard.fire_lock_dates(now);
         f(&mut guard)
     }
 }

@@ -33,7 +33,7 @@ pub(crate) fn public_base(state: &SimState, headers: &HeaderMap) -> String {
 fn render(state: &SimState, p: &SimParticipation, base: &str, now: DateTime<Utc>) -> Value {
     let customer = state
         .customer_index(&p.customer_id)
-        .map(|i| state.customers[i].to_json(now))
+        .map(|i| state.render_customer(&state.customers[i], now))
         .unwrap_or(Value::Null);
     let certificate = p
         .certificate_id

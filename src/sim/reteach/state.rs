@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 use governor::DefaultDirectRateLimiter;
 
 use super::auth::BadTokenAnswer;
-use super::model::{SimCertificate, SimCustomer, SimParticipation};
+use super::model::{normalised, LockDateEcho, SimCertificate, SimCustomer, SimParticipation};
 use super::storage::{CertificateUrls, StorageRequest};
 
 /// PDF size when nothing else is configured: a small real-looking certificate.
@@ -61,6 +61,8 @@ pub(crate) struct State {
     pub storage_host: String,
     /// Every request the storage host received.
     pub storage_requests: Vec<StorageRequest>,
+    /// What `setActiveAt`/`setInactiveAt` look like once written and fired.
+    pub lock_dates: LockDateEcho,
     /// Send `Content-Length` with PDFs (off: chunked, length unknown until the end).
     pub announce_pdf_length: bool,
     next_id: u64,
@@ -87,8 +89,34 @@ impl State {
             storage_host: "localhost".to_string(),
             storage_requests: Vec::new(),
             announce_pdf_length: true,
+            lock_dates: LockDateEcho::default(),
             next_id: 0,
         }
+    }
+
+    /// Lets fired lock dates act and disappear, in [`LockDateEcho::ClearedOnceFired`] mode.
+    pub fn fire_lock_dates(&mut self, now: DateTime<Utc>) {
+        if self.lock_dates == LockDateEcho::ClearedOnceFired {
+            for customer in &mut self.customers {
+                customer.fire_lock_dates(now);
+            }
+        }
+    }
+
+    /// The `Customer` JSON of `customer`, lock dates in the configured format.
+    pub fn render_customer(&self, customer: &SimCustomer, now: DateTime<Utc>) -> serde_json::Value {
+        let mut json = customer.to_json(now);
+        if self.lock_dates == LockDateEcho::Normalised {
+            for (key, at) in [
+                ("setActiveAt", customer.set_active_at),
+                ("setInactiveAt", customer.set_inactive_at),
+            ] {
+                if let Some(at) = at {
+                    json[key] = serde_json::Value::String(normalised(at));
+                }
+            }
+        }
+        json
     }
 
     /// A new opaque id such as `cus_000001`.
