@@ -131,13 +131,18 @@ impl ReteachClient {
             policy,
             self.config.tls.allow_insecure_http,
         )
-        .map_err(|refusal| refused(refusal.to_string()))?;
+        .map_err(|refusal| {
+            // Host names only (never the path or query, which may hold a signature).
+            tracing::warn!(%refusal, "certificate download refused");
+            refused(refusal.to_string())
+        })?;
         if hop == Hop::Foreign && !policy.allow_private_addresses {
             if let Some(url::Host::Domain(host)) = target.host() {
                 // The download client's resolver enforces this again at connect time (DNS
                 // rebinding); checking here first makes the refusal a clear per-certificate one.
                 if let Err(error) = public_addresses(host, false).await {
                     if error.downcast_ref::<NonPublicHost>().is_some() {
+                        tracing::warn!(host, "certificate download refused: non-public address");
                         return Err(refused(format!(
                             "the certificate URL points at {host}, which resolves to a loopback, private or link-local address"
                         )));
