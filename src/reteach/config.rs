@@ -61,6 +61,28 @@ pub struct DownloadPolicy {
     pub scratch_dir: Option<PathBuf>,
 }
 
+impl DownloadPolicy {
+    /// Checks host patterns as an operator passes them (`--allowed-download-hosts`): a host name
+    /// or IP address, optionally with `:port`, or `*.domain`. Names the first bad entry, e.g. a
+    /// URL with a scheme or path, so the operator refuses to start rather than allow nothing.
+    pub fn check_hosts(patterns: &[String]) -> Result<(), String> {
+        for pattern in patterns {
+            let trimmed = pattern.trim();
+            let bare = trimmed.strip_prefix("*.").unwrap_or(trimmed);
+            let parsed = url::Url::parse(&format!("https://{bare}/"));
+            let plain = !bare.is_empty()
+                && !bare.contains(['/', '@', '?', '#', '*'])
+                && parsed.is_ok_and(|url| url.host_str().is_some());
+            if !plain {
+                return Err(format!(
+                    "download host {pattern:?} is not a host name, host:port or *.domain"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 impl ReteachConfig {
     /// A configuration with default TLS, rate limit, retries and no observer.
     pub fn new(
@@ -103,5 +125,41 @@ impl std::fmt::Debug for ReteachConfig {
             .field("retry", &self.retry)
             .field("downloads", &self.downloads)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hosts(items: &[&str]) -> Vec<String> {
+        items.iter().map(|h| h.to_string()).collect()
+    }
+
+    #[test]
+    fn accepts_host_names_ports_and_wildcards() {
+        let ok = hosts(&[
+            "storage.example.com",
+            "storage.example.com:8443",
+            "*.blob.example.net",
+            "10.0.0.7",
+            "[fd00::1]:9000",
+        ]);
+        assert_eq!(DownloadPolicy::check_hosts(&ok), Ok(()));
+    }
+
+    #[test]
+    fn refuses_urls_paths_and_stray_wildcards() {
+        for bad in [
+            "https://storage.example.com",
+            "storage.example.com/certs",
+            "",
+            "*",
+            "a.*.example.com",
+            "user@storage.example.com",
+        ] {
+            let error = DownloadPolicy::check_hosts(&hosts(&[bad])).unwrap_err();
+            assert!(error.contains(&format!("{bad:?}")), "{error}");
+        }
     }
 }
