@@ -79,7 +79,7 @@ async fn drift_correction_run_rewrites_only_the_users_edited_in_reteach() {
 #[tokio::test]
 async fn certificate_backfill_uploads_every_certificate_once() {
     let report = run_one(Scenario::Backfill).await;
-    assert_eq!(report.result.summary["uploaded"], 20);
+    assert_eq!(report.result.summary["run"]["uploaded"], 20);
     assert_eq!(report.result.count(personio::UPLOAD), 20);
     assert_eq!(report.result.count(reteach::DOWNLOAD), 20);
     assert_eq!(report.result.total_requests(), report.minimum);
@@ -88,6 +88,34 @@ async fn certificate_backfill_uploads_every_certificate_once() {
         "the small comparison run is reported: {:?}",
         report.notes
     );
+}
+
+#[tokio::test]
+async fn recreated_certificate_sync_uploads_only_the_missing_half() {
+    let report = run_one(Scenario::HalfPresent).await;
+    assert_eq!(report.result.summary["run"]["alreadyPresent"], 10);
+    assert_eq!(report.result.summary["run"]["uploaded"], 10);
+    assert_eq!(report.result.count(personio::UPLOAD), 10);
+    assert_eq!(report.result.total_requests(), report.minimum);
+    assert!(report.passed(), "{:?}", report.targets);
+}
+
+#[tokio::test]
+async fn full_pass_lists_each_employee_once_and_uploads_nothing() {
+    let report = run_one(Scenario::FullPass).await;
+    assert_eq!(report.result.summary["run"]["fullPass"], true);
+    assert_eq!(report.result.count(personio::UPLOAD), 0);
+    assert!(report.result.total_requests() <= report.minimum);
+    assert!(report.passed(), "{:?}", report.targets);
+}
+
+#[tokio::test]
+async fn bulk_import_keeps_the_ledger_within_its_budget() {
+    let report = run_one(Scenario::BulkImport).await;
+    assert_eq!(report.result.summary["run"]["uploaded"], 40);
+    let max = report.result.summary["ledgerMaxBytes"].as_u64().unwrap();
+    assert!(max <= 64 * 1024, "{max}");
+    assert!(report.passed(), "{:?}", report.targets);
 }
 
 #[tokio::test]

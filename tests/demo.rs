@@ -80,8 +80,8 @@ fn first_run_syncs_the_simulated_company_and_reports_its_status() {
     );
     assert!(
         run.contains(
-            "33 certificates found: 31 uploaded, 0 already present, 1 pending PDF, \
-             1 unknown employee, 0 failed"
+            "33 certificates handled (full pass): 31 uploaded, 0 already present, \
+             1 waiting for a PDF, 1 of users without a Personio id, 0 failed"
         ),
         "{run}"
     );
@@ -129,7 +129,7 @@ fn first_run_says_what_was_skipped_and_why() {
         "{skipped}"
     );
     assert!(
-        skipped.contains("reteach user has no Personio id yet"),
+        skipped.contains("of reteach users without a Personio id"),
         "{skipped}"
     );
     assert!(skipped.contains("PdfPending"), "{skipped}");
@@ -168,7 +168,7 @@ fn readme_sample_shows_what_the_demo_prints() {
     let output = demo_output();
     for needle in [
         "50 employees: 13 created, 11 updated (5 locked, 0 unlocked), 25 unchanged, 1 skipped",
-        "33 certificates found: 31 uploaded, 0 already present, 1 pending PDF, 1 unknown employee",
+        "33 certificates handled (full pass): 31 uploaded, 0 already present, 1 waiting for a PDF",
         "employee 10050           no e-mail address",
         "0 employees: 0 created, 0 updated (0 locked, 0 unlocked), 0 unchanged, 0 skipped",
     ] {

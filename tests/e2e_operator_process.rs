@@ -250,8 +250,8 @@ async fn full_run(client: &Client, prefix: &str, format: &'static str, logs: &Pa
         .await;
     tenant.assert_each_certificate_once(&certificates);
     assert_eq!(
-        sync["status"]["lastRun"]["unknownEmployee"], 1,
-        "the certificate of the unknown employee is reported: {}",
+        sync["status"]["lastRun"]["failed"], 1,
+        "the certificate of the employee Personio does not know is reported: {}",
         sync["status"]
     );
     let employees = tenant.employee_sync(client).await;

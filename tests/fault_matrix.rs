@@ -396,7 +396,7 @@ certificate_rows! {
     personio_upload_slower_than_api_timeout_succeeds_within_upload_budget: Upload, Timeout => Succeeds;
     personio_upload_reset_fails_transiently_then_uploads_once: Upload, ConnectionReset => Transient;
     personio_upload_malformed_json_fails_transiently_then_uploads_once: Upload, MalformedJson => Transient;
-    personio_upload_expired_token_fails_transiently_then_uploads_once: Upload, ExpiredToken => Transient;
+    personio_upload_expired_token_is_a_failed_attempt_then_uploads_once: Upload, ExpiredToken => RecordsFail;
     personio_upload_revoked_credentials_stall_then_upload_once: Upload, RevokedCredentials => Config;
 
     reteach_completion_listing_429_storm_fails_transiently_then_uploads_once: ListCompletions, RateLimitStorm => Transient;

@@ -68,6 +68,18 @@ pub struct CertificateSyncSpec {
     #[serde(default = "default_title")]
     #[schemars(length(min = 1, max = 255))]
     pub title: String,
+    /// How often every completion in reteach is compared with the documents in Personio (by the
+    /// marker in each document's comment), as a Go-style duration. Catches back-dated and late
+    /// completions, and certificates of users linked to Personio since. A requested run
+    /// (`reconcile.fluxcd.io/requestedAt`) is always a full pass. Minimum `1h`, default `24h`.
+    #[serde(default = "default_full_resync_interval")]
+    #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"))]
+    pub full_resync_interval: String,
+    /// Failed attempts (across runs) after which a certificate is set aside until a run is
+    /// requested. Default 5.
+    #[serde(default = "default_max_attempts")]
+    #[schemars(range(min = 1, max = 100))]
+    pub max_attempts: i32,
 }
 
 /// A Personio document category, by id or by exact name (exactly one of the two).
@@ -131,25 +143,78 @@ pub struct CertificateSyncStatus {
 }
 
 /// Exactly-once bookkeeping of a CertificateSync (see README "Certificates exactly once").
+///
+/// Its size is bounded by design (every list has a fixed maximum), so it stays far below etcd's
+/// object size limit whatever the academy holds. The truth about what was uploaded lives in
+/// Personio (the marker in each document's comment); the ledger only saves requests.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CertificateLedgerStatus {
-    /// Completion-time watermark: every certificate completed before it is uploaded or listed in
-    /// `pending`. Absent until the backfill has finished once.
+    /// Completion-time watermark: every completion up to it (ties broken by
+    /// `cursorParticipationId`) has been handled once. Absent until the first full pass has
+    /// finished; never later than the start of the run that set it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cursor: Option<DateTime<Utc>>,
+    /// Participation id of the last completion handled at `cursor`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 128))]
+    pub cursor_participation_id: Option<String>,
     /// The certificate being uploaded right now. After a crash it is checked against Personio's
     /// document list (by the marker in the document comment) before any new upload.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub in_flight: Option<InFlightCertificate>,
-    /// Certificates uploaded whose completion time lies within the overlap window before `cursor`;
-    /// they are not uploaded again when the window is re-read.
+    /// Certificates handled recently (within the overlap window before the cursor), so that
+    /// re-reading the window costs no Personio requests. At most 128 entries.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 128))]
     pub recent: Vec<RecentUpload>,
-    /// Certificates seen but not uploadable yet (PDF still generating, employee unknown); retried
-    /// every run, never dropped.
+    /// Set when `recent` overflowed (a bulk import): completions of the overlap window before
+    /// this key are left to the next full pass instead of being checked in Personio every run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recent_from: Option<CompletionKey>,
+    /// Certificates waiting to be retried: the PDF is not generated yet, or an attempt failed.
+    /// At most 100 entries; what does not fit is found again by the next full pass.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 100))]
     pub pending: Vec<PendingCertificate>,
+    /// Certificates set aside after `spec.maxAttempts` failed attempts. They are not retried
+    /// until a run is requested (`reconcile.fluxcd.io/requestedAt`). At most 50 entries.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 50))]
+    pub set_aside: Vec<SetAsideCertificate>,
+    /// A full pass in progress: every completion is compared with the markers in Personio.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full_pass: Option<FullPassProgress>,
+    /// When the last full pass started that has finished since.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_full_pass_time: Option<DateTime<Utc>>,
+    /// Token of the run that owns the ledger; a replica that lost its Lease cannot write over a
+    /// newer run's ledger (every checkpoint is conditional on it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 253))]
+    pub writer: Option<String>,
+}
+
+/// Where a completion sorts: by completion time, then participation id.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CompletionKey {
+    /// Completion time of the course.
+    pub completed_at: DateTime<Utc>,
+    /// reteach participation id.
+    #[schemars(length(max = 128))]
+    pub participation_id: String,
+}
+
+/// A full pass in progress.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FullPassProgress {
+    /// When the pass started.
+    pub started_at: DateTime<Utc>,
+    /// The last completion the pass has handled; an interrupted pass resumes after it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<CompletionKey>,
 }
 
 /// The certificate whose upload has started but not been confirmed.
@@ -162,9 +227,15 @@ pub struct InFlightCertificate {
     pub personio_id: String,
     /// When the upload started.
     pub started_at: DateTime<Utc>,
+    /// reteach participation id (absent in ledgers written by older versions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub participation_id: Option<String>,
+    /// Completion time of the course (absent in ledgers written by older versions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed_at: Option<DateTime<Utc>>,
 }
 
-/// A certificate uploaded recently (within the overlap window before the cursor).
+/// A certificate handled recently (within the overlap window before the cursor).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RecentUpload {
@@ -172,9 +243,12 @@ pub struct RecentUpload {
     pub certificate_id: String,
     /// Completion time of the course.
     pub completed_at: DateTime<Utc>,
+    /// reteach participation id (absent in ledgers written by older versions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub participation_id: Option<String>,
 }
 
-/// A certificate waiting for a condition to clear before it can be uploaded.
+/// A certificate waiting to be retried.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PendingCertificate {
@@ -184,8 +258,33 @@ pub struct PendingCertificate {
     pub participation_id: String,
     /// Completion time of the course.
     pub completed_at: DateTime<Utc>,
-    /// `PdfPending` or `UnknownEmployee`.
+    /// `PdfPending` (waiting for reteach) or `Failed` (an attempt failed; see `lastError`).
     pub reason: String,
+    /// Failed attempts so far (a pending PDF is no failure).
+    #[serde(default)]
+    pub attempts: i32,
+    /// Why the last attempt failed (a fixed sentence, no personal data).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+/// A certificate set aside after repeated failures; it waits for a human.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SetAsideCertificate {
+    /// reteach certificate id.
+    pub certificate_id: String,
+    /// reteach participation id.
+    pub participation_id: String,
+    /// Personio employee id, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub personio_id: Option<String>,
+    /// Why the last attempt failed (a fixed sentence, no personal data).
+    pub reason: String,
+    /// Failed attempts.
+    pub attempts: i32,
+    /// When it was set aside.
+    pub since: DateTime<Utc>,
 }
 
 /// Counters of one CertificateSync run.
@@ -211,10 +310,26 @@ pub struct CertificateRunSummary {
     pub already_present: i64,
     /// Certificates whose PDF is not generated yet; retried later.
     pub pending_pdf: i64,
-    /// Certificates of users with no Personio id; retried later.
+    /// Certificates of reteach users with no Personio id (external trainers, guests): not owed
+    /// to Personio until the user is linked; found by the next full pass then.
     pub unknown_employee: i64,
-    /// Certificates that failed for another reason.
+    /// Certificates whose attempt failed in this run; retried in later runs.
     pub failed: i64,
+    /// Whether this run compared every completion with the markers in Personio (a full pass,
+    /// or part of one).
+    #[serde(default)]
+    pub full_pass: bool,
+    /// Certificates set aside in this run after their last allowed attempt.
+    #[serde(default)]
+    pub set_aside: i64,
+    /// Completions dated in the future (reteach's clock ahead, or a data error); handled once
+    /// their time has come.
+    #[serde(default)]
+    pub deferred: i64,
+    /// Certificates that could not be checked against Personio's document list (listing
+    /// unavailable); neither uploaded nor given up.
+    #[serde(default)]
+    pub unverified: i64,
 }
 
 /// Lets the apiserver enforce "exactly one of `id` and `name`". A `oneOf` holding only `required`
@@ -228,6 +343,12 @@ fn require_id_or_name(schema: &mut schemars::Schema) {
 
 fn default_interval() -> String {
     "30m".into()
+}
+fn default_full_resync_interval() -> String {
+    "24h".into()
+}
+fn default_max_attempts() -> i32 {
+    5
 }
 fn default_title() -> String {
     "Certificate: {course}".into()

@@ -117,6 +117,11 @@ pub struct EmployeeSyncStatus {
     /// listing every user.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reteach_users: Option<i64>,
+    /// Start of the latest run that linked existing reteach users to their Personio employees.
+    /// A CertificateSync referencing this resource makes its next run a full pass, so the
+    /// certificates those users earned before are uploaded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_link_time: Option<DateTime<Utc>>,
 }
 
 /// Counters of one EmployeeSync run.

@@ -18,8 +18,8 @@ use super::memory::Memory;
 use super::tally::RequestTally;
 use crate::api::CertificateLedgerStatus;
 use crate::jobs::{
-    run_certificate_sync, run_employee_sync, CertificateJobInput, EmployeeJobInput,
-    MemoryLedgerStore,
+    run_certificate_sync, run_employee_sync, CertificateJobInput, CertificateRunRequest,
+    EmployeeJobInput, MemoryLedgerStore,
 };
 
 /// Marks the result line on the child's stdout.
@@ -54,7 +54,7 @@ pub enum ChildTask {
         #[serde(default)]
         reteach_users: Option<u64>,
     },
-    /// One CertificateSync run from an empty ledger (the backfill).
+    /// One CertificateSync run (from an empty ledger: the backfill).
     Certificates {
         /// The tenant.
         upstream: Upstream,
@@ -62,6 +62,12 @@ pub enum ChildTask {
         now: DateTime<Utc>,
         /// Personio document category to upload into.
         category_id: i64,
+        /// The ledger the run starts from (`None`: a new resource).
+        #[serde(default)]
+        ledger: Option<Box<CertificateLedgerStatus>>,
+        /// Run a full pass even with a ledger.
+        #[serde(default)]
+        full_pass: bool,
     },
     /// Many EmployeeSync resources, one tenant each: every one runs once, then all stay idle
     /// holding their clients and last outcome, as the operator's client cache and status do.
@@ -194,6 +200,8 @@ async fn run_task(
             upstream,
             now,
             category_id,
+            ledger,
+            full_pass,
         } => {
             let personio = clients::personio(&upstream.personio_url, limits, log)?;
             let reteach = clients::reteach(&upstream.reteach_url, limits, log)?;
@@ -204,20 +212,35 @@ async fn run_task(
                 name: None,
             };
             let category_id = crate::jobs::resolve_category(&personio, &wanted).await?;
-            let input = CertificateJobInput {
+            let spec: crate::api::CertificateSyncSpec =
+                serde_json::from_value(serde_json::json!({
+                    "employeeSyncRef": {"name": "bench"},
+                    "documentCategory": {"id": category_id},
+                }))?;
+            let request = CertificateRunRequest {
                 now: *now,
                 tz: TIME_ZONE,
-                dry_run: false,
                 category_id,
-                title_template: "Certificate: {course}".to_string(),
-                overlap: CertificateJobInput::default_overlap(),
-                ledger: CertificateLedgerStatus::default(),
-                store: &store,
-                cancel: CancellationToken::new(),
-                batch_size: crate::sync::candidate_batch::DEFAULT_BATCH_SIZE,
+                full_resync_interval: chrono::Duration::hours(24),
+                requested: *full_pass,
+                linked_since: None,
             };
+            let input = CertificateJobInput::new(
+                &spec,
+                &ledger.as_deref().cloned().unwrap_or_default(),
+                request,
+                &store,
+                CancellationToken::new(),
+            );
             let outcome = run_certificate_sync(&personio, &reteach, &input).await?;
-            Ok(serde_json::to_value(&outcome.summary)?)
+            let (max_bytes, total_bytes) = store.bytes();
+            Ok(serde_json::json!({
+                "run": outcome.summary,
+                "ledger": outcome.ledger,
+                "ledgerSaves": store.saves(),
+                "ledgerMaxBytes": max_bytes,
+                "ledgerTotalBytes": total_bytes,
+            }))
         }
         ChildTask::Idle { tenants, now } => {
             let mut held = Vec::with_capacity(tenants.len());

@@ -7,6 +7,7 @@
 //! with their rate limits (scaled by `--time-scale`, like the simulators' buckets) and a
 //! [`tally::RequestTally`] that counts requests by endpoint in constant memory. See `BENCHMARKS.md`.
 
+pub mod certificate_scenarios;
 pub mod child;
 pub mod clients;
 pub mod figures;
@@ -98,6 +99,12 @@ pub enum Scenario {
     Backfill,
     /// Many EmployeeSync resources in one process, idle after their first run.
     Idle,
+    /// First run of a recreated CertificateSync: half of the documents already in Personio.
+    HalfPresent,
+    /// A full pass over every certificate after the backfill.
+    FullPass,
+    /// A bulk import: twice the certificates, all completed at one instant.
+    BulkImport,
 }
 
 impl Scenario {
@@ -110,6 +117,9 @@ impl Scenario {
             Self::Drift => "drift",
             Self::Backfill => "backfill",
             Self::Idle => "idle",
+            Self::HalfPresent => "half-present",
+            Self::FullPass => "full-pass",
+            Self::BulkImport => "bulk-import",
         }
     }
 
@@ -122,6 +132,11 @@ impl Scenario {
             Self::Drift => "full drift-correction run (1 % of users edited in reteach)",
             Self::Backfill => "certificate backfill",
             Self::Idle => "EmployeeSync resources idle in one operator",
+            Self::HalfPresent => {
+                "backfill of a recreated CertificateSync (half already in Personio)"
+            }
+            Self::FullPass => "certificate full pass after the backfill",
+            Self::BulkImport => "bulk import (every completion at one instant)",
         }
     }
 }

@@ -80,8 +80,13 @@ fn render_one(out: &mut String, report: &ScenarioReport) {
         mib(result.memory.peak_kib),
         result.too_many_requests
     );
-    if !result.summary.is_null() {
-        let _ = writeln!(out, "  run summary: {}", result.summary);
+    // Certificate runs also return their ledger: print the counters only.
+    let summary = match result.summary.get("run") {
+        Some(run) => run,
+        None => &result.summary,
+    };
+    if !summary.is_null() {
+        let _ = writeln!(out, "  run summary: {summary}");
     }
     for note in &report.notes {
         let _ = writeln!(out, "  {note}");

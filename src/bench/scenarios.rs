@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, DurationRound, Utc};
 
+use super::certificate_scenarios::{self, certificate_company, certificate_run, compared_minimum};
 use super::child::{self, ChildRequest, ChildResult, ChildTask};
 use super::clients::Limits;
 use super::figures::{self, Bound, Target};
@@ -20,7 +21,7 @@ const SEED: u64 = 8;
 /// Personio's employee page size (`limit` ≤ 100).
 const PERSONIO_PAGE: usize = 100;
 /// reteach's largest page.
-const RETEACH_PAGE: usize = 250;
+pub(super) const RETEACH_PAGE: usize = 250;
 /// Peak RSS allowed at 10,000 employees.
 pub const RSS_LIMIT_MIB: f64 = 64.0;
 /// How much more the big backfill may peak than the one with a hundredth of the certificates and
@@ -107,13 +108,22 @@ pub async fn run_all(settings: &Settings, exe: &Path) -> anyhow::Result<Vec<Scen
     if settings.wants(Scenario::Backfill) {
         reports.push(backfill(settings, exe).await?);
     }
+    if settings.wants(Scenario::HalfPresent) {
+        reports.push(certificate_scenarios::half_present(settings, exe).await?);
+    }
+    if settings.wants(Scenario::FullPass) {
+        reports.push(certificate_scenarios::full_pass(settings, exe).await?);
+    }
+    if settings.wants(Scenario::BulkImport) {
+        reports.push(certificate_scenarios::bulk_import(settings, exe).await?);
+    }
     if settings.wants(Scenario::Idle) {
         reports.push(idle(settings, exe).await?);
     }
     Ok(reports)
 }
 
-fn start_time() -> DateTime<Utc> {
+pub(super) fn start_time() -> DateTime<Utc> {
     let now = Utc::now();
     now.duration_trunc(chrono::Duration::seconds(1))
         .unwrap_or(now)
@@ -123,12 +133,12 @@ fn minutes(n: i64) -> chrono::Duration {
     chrono::Duration::minutes(n)
 }
 
-fn pages(items: usize, page: usize) -> usize {
+pub(super) fn pages(items: usize, page: usize) -> usize {
     items.div_ceil(page).max(1)
 }
 
 /// Runs `task` in a child while the tenant adds latency.
-async fn measure(
+pub(super) async fn measure(
     tenants: &[&Tenant],
     settings: &Settings,
     exe: &Path,
@@ -412,48 +422,12 @@ async fn backfill_run(
     exe: &Path,
     certificates: usize,
 ) -> anyhow::Result<(ChildResult, usize)> {
-    let tenant = Tenant::start(start_time(), settings.time_scale).await?;
-    tenant.reteach.set_default_pdf_size(settings.pdf_bytes);
-    tenant
-        .personio
-        .populate(settings.employees.min(certificates).max(1), SEED);
-    let customers: Vec<String> = tenant
-        .personio
-        .employee_ids()
-        .into_iter()
-        .map(|id| {
-            tenant.reteach.add_customer(SimCustomer {
-                external_id: Some(id.to_string()),
-                email: Some(format!("bench-{id}@sim.example")),
-                registered: true,
-                ..SimCustomer::default()
-            })
-        })
-        .collect();
-    let first = tenant.now() - chrono::Duration::days(30);
-    for n in 0..certificates {
-        let customer = &customers[n % customers.len()];
-        let completed_at = first + chrono::Duration::seconds(n as i64);
-        tenant
-            .reteach
-            .add_completion(customer, &format!("Course {}", n % 25), completed_at, true)
-            .ok_or_else(|| anyhow::anyhow!("benchmark customer vanished"))?;
-    }
-    let category_id = tenant
-        .personio
-        .categories()
-        .first()
-        .map(|category| category.id)
-        .ok_or_else(|| anyhow::anyhow!("the Personio simulator has no document category"))?;
-    let now = tenant.advance(minutes(10));
-    let task = ChildTask::Certificates {
-        upstream: tenant.upstream.clone(),
-        now,
-        category_id,
-    };
-    let result = measure(&[&tenant], settings, exe, task).await?;
-    let minimum = 1 + 1 + certificates + 1 + pages(certificates, RETEACH_PAGE) + certificates;
-    Ok((result, minimum))
+    let company = certificate_company(settings, certificates, false).await?;
+    let result = certificate_run(settings, exe, &company, None, false).await?;
+    Ok((
+        result,
+        compared_minimum(certificates, company.employees, certificates),
+    ))
 }
 
 /// Certificate backfill, plus a run with a hundredth of the certificates to show that memory
@@ -507,8 +481,9 @@ async fn backfill(settings: &Settings, exe: &Path) -> anyhow::Result<ScenarioRep
     Ok(ScenarioReport {
         scenario: Scenario::Backfill,
         minimum_rule: format!(
-            "1 Personio token + 1 category list + {c} uploads + 1 reteach token + {} participation pages of 250 + {c} PDF downloads",
+            "1 Personio token + 1 category list + {c} uploads + 1 reteach token + {} participation pages of 250 + {c} PDF downloads + 1 v2 token and {} document listings (a new resource checks each employee's documents for markers once)",
             pages(settings.certificates, RETEACH_PAGE),
+            settings.employees.min(settings.certificates).max(1),
             c = settings.certificates
         ),
         notes: vec![format!(

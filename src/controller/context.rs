@@ -8,6 +8,8 @@ use kube::runtime::events::Reporter;
 use kube::Client;
 use tokio_util::sync::CancellationToken;
 
+use crate::jobs::Fence;
+
 use super::clients::UpstreamClients;
 use super::metrics::Metrics;
 use crate::clock::Clock;
@@ -44,6 +46,9 @@ pub struct Context {
     pub tunables: Tunables,
     /// Cancelled on shutdown: long runs (certificate backfills) stop between two uploads.
     pub shutdown: CancellationToken,
+    /// Closed when this replica may have lost its Lease (see [`Fence`]); open without leader
+    /// election.
+    pub fence: Fence,
 }
 
 /// Field manager of every status patch.
@@ -71,6 +76,7 @@ impl Context {
             upstreams,
             tunables,
             shutdown,
+            fence: Fence::open(),
         }
     }
 }

@@ -266,6 +266,9 @@ pub fn status_after_success(
     if let Some(users) = job.reteach_users {
         status.reteach_users = i64::try_from(users).ok();
     }
+    if job.linked > 0 {
+        status.last_link_time = Some(run.now);
+    }
     status.failures = job
         .failures
         .iter()

@@ -15,7 +15,13 @@ pub enum RunFailure {
     Waiting { reason: String, message: String },
     /// Upstream outage or similar: `Ready=False`, retried with exponential backoff.
     Transient { reason: String, message: String },
+    /// Another replica's run owns the resource's ledger now: this replica writes nothing more.
+    Fenced,
 }
+
+/// Condition reason of [`RunFailure::Fenced`] (never written by the fenced replica itself).
+const FENCED: &str = "LedgerFenced";
+const FENCED_MESSAGE: &str = "another replica has taken over this resource";
 
 impl RunFailure {
     pub fn stalled(reason: &str, message: impl Into<String>) -> Self {
@@ -58,6 +64,7 @@ impl RunFailure {
             Self::Stalled { reason, .. }
             | Self::Waiting { reason, .. }
             | Self::Transient { reason, .. } => reason,
+            Self::Fenced => FENCED,
         }
     }
 
@@ -67,6 +74,7 @@ impl RunFailure {
             Self::Stalled { message, .. }
             | Self::Waiting { message, .. }
             | Self::Transient { message, .. } => message,
+            Self::Fenced => FENCED_MESSAGE,
         }
     }
 }

@@ -143,12 +143,29 @@ impl RunContext {
             reason: "Succeeded".into(),
             message,
         };
+        self.complete(status, &health, interval)
+    }
+
+    /// Marks a run that went through to its end with `health`: `Ready` counts as a success;
+    /// a run that could not make progress (`NotReady`) keeps `lastSuccessfulSyncTime` and
+    /// `consecutiveFailures` as they were. Next run after `interval` either way.
+    pub fn complete(
+        &self,
+        status: &mut impl CommonStatus,
+        health: &Health,
+        interval: Duration,
+    ) -> Duration {
         let delay = with_jitter(interval);
-        self.stamp(status, &health);
+        self.stamp(status, health);
         *status.last_sync_time_mut() = Some(self.now);
-        *status.last_successful_sync_time_mut() = Some(self.now);
-        *status.next_sync_time_mut() = Some(self.now + chrono_duration(delay));
-        *status.consecutive_failures_mut() = 0;
+        if matches!(health, Health::Ready { .. }) {
+            *status.last_successful_sync_time_mut() = Some(self.now);
+            *status.consecutive_failures_mut() = 0;
+        }
+        *status.next_sync_time_mut() = self
+            .now
+            .checked_add_signed(chrono_duration(delay))
+            .or(Some(DateTime::<Utc>::MAX_UTC));
         delay
     }
 
@@ -178,7 +195,7 @@ impl RunContext {
                 self.stamp(status, &Health::NotReady { reason, message });
                 with_jitter(blocked_recheck)
             }
-            RunFailure::Transient { .. } => {
+            RunFailure::Transient { .. } | RunFailure::Fenced => {
                 self.stamp(status, &Health::NotReady { reason, message });
                 let failures = status.consecutive_failures_mut();
                 *failures = failures.saturating_add(1);

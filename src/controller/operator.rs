@@ -25,6 +25,7 @@ use super::metrics::Metrics;
 use super::{certificate, employee, ReconcileError};
 use crate::api::{CertificateSync, EmployeeSync};
 use crate::clock::{Clock, SystemClock};
+use crate::jobs::Fence;
 
 /// Options of `reteach-personio-operator run`.
 #[derive(clap::Args, Debug, Clone)]
@@ -95,6 +96,7 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
         shutdown.clone(),
     ));
     let lost_leadership = CancellationToken::new();
+    let mut fence = Fence::open();
     if options.leader_election {
         let settings = LeaseSettings {
             namespace: options
@@ -111,11 +113,21 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
             leader = become_leader(client.clone(), &settings) => leader?,
             _ = shutdown.cancelled() => return Ok(()),
         };
+        // A pause longer than half the Lease may have let another replica take over.
+        fence = Fence::heartbeat(
+            Duration::from_secs(options.lease_duration_seconds.max(2)) / 2,
+            lost_leadership.clone(),
+        );
         let (shutdown, lost) = (shutdown.clone(), lost_leadership.clone());
         tokio::spawn(async move {
-            while leader.changed().await.is_ok() {
-                if !*leader.borrow() {
-                    break;
+            loop {
+                tokio::select! {
+                    changed = leader.changed() => {
+                        if changed.is_err() || !*leader.borrow() {
+                            break;
+                        }
+                    }
+                    _ = lost.cancelled() => break,
                 }
             }
             tracing::error!("lost leadership; stopping");
@@ -133,7 +145,8 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
         },
         options.watch_namespaces.clone(),
         shutdown.clone(),
-    );
+    )
+    .with_fence(fence);
     operator.run(readiness).await;
     shutdown.cancel();
     let _ = server.await;
@@ -211,6 +224,15 @@ impl Operator {
     ) -> Self {
         let ctx = Arc::new(Context::new(client, metrics, clock, tunables, shutdown));
         Self { ctx, namespaces }
+    }
+
+    /// Fences this replica's writes (leader election): see [`Fence`].
+    pub fn with_fence(mut self, fence: Fence) -> Self {
+        match Arc::get_mut(&mut self.ctx) {
+            Some(ctx) => ctx.fence = fence,
+            None => tracing::error!("fence set after the context was shared; ignored"),
+        }
+        self
     }
 
     /// The shared context (tests read metrics from it).

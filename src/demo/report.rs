@@ -11,8 +11,8 @@ use serde::Serialize;
 use crate::api::{CertificateSyncStatus, RecordFailure};
 use crate::sim::personio::{PersonioSim, SimDocument};
 use crate::sim::reteach::{ReteachSim, SimCustomer};
+use crate::sync::certificate_ledger::REASON_PDF_PENDING;
 use crate::sync::certificate_marker;
-use crate::sync::certificate_plan::PendingReason;
 use crate::upstream::RequestRecord;
 
 /// Width the id lists are wrapped at.
@@ -219,12 +219,23 @@ pub fn skipped(
         rows.push((what, failure.reason.clone()));
     }
     for pending in &certificates.ledger.pending {
-        if pending.reason == PendingReason::PdfPending.as_str() {
+        if pending.reason == REASON_PDF_PENDING {
             rows.push((
                 format!("certificate {}", pending.certificate_id),
                 "PDF not generated yet (PdfPending); retried every run".into(),
             ));
         }
+    }
+    let unlinked = certificates
+        .last_run
+        .as_ref()
+        .map_or(0, |run| run.unknown_employee);
+    if unlinked > 0 {
+        rows.push((
+            format!("{unlinked} certificates"),
+            "of reteach users without a Personio id; not owed until the EmployeeSync links them"
+                .into(),
+        ));
     }
     if rows.is_empty() {
         out.push_str("  nothing\n");

@@ -15,7 +15,8 @@ use crate::controller::lifecycle::{chrono_duration, RunContext};
 use crate::controller::{certificate, employee};
 use crate::jobs::{
     resolve_category, run_certificate_sync, run_employee_sync, CertificateJobInput,
-    CertificateJobOutcome, EmployeeJobInput, EmployeeJobOutcome, JobError, MemoryLedgerStore,
+    CertificateJobOutcome, CertificateRunRequest, EmployeeJobInput, EmployeeJobOutcome, JobError,
+    MemoryLedgerStore,
 };
 use crate::personio::PersonioClient;
 use crate::reteach::ReteachClient;
@@ -181,18 +182,21 @@ impl Runner {
         let category_id = resolve_category(&self.personio, &spec.document_category)
             .await
             .map_err(PassError::CertificateSync)?;
-        let input = CertificateJobInput {
+        let request = CertificateRunRequest {
             now,
             tz: self.tz,
-            dry_run: spec.dry_run,
             category_id,
-            title_template: spec.title.clone(),
-            overlap: CertificateJobInput::default_overlap(),
-            ledger: self.certificate_status.ledger.clone(),
-            store: &self.ledger,
-            cancel: CancellationToken::new(),
-            batch_size: crate::sync::candidate_batch::DEFAULT_BATCH_SIZE,
+            full_resync_interval: chrono::Duration::hours(24),
+            requested: false,
+            linked_since: None,
         };
+        let input = CertificateJobInput::new(
+            spec,
+            &self.certificate_status.ledger,
+            request,
+            &self.ledger,
+            CancellationToken::new(),
+        );
         let mut outcome = run_certificate_sync(&self.personio, &self.reteach, &input)
             .await
             .map_err(PassError::CertificateSync)?;

@@ -3,14 +3,18 @@
 //!
 //! Personio uploads have no idempotency key, so the run records its intent (`ledger.inFlight`)
 //! through the [`LedgerStore`] before each upload and, on the next run, looks for the marker of an
-//! unconfirmed upload in Personio before uploading anything else. The cursor only passes
-//! certificates that are uploaded or recorded in `pending`.
+//! unconfirmed upload in Personio before uploading anything else. Completions after the cursor
+//! are new; anything else (no ledger yet, a full pass, the overlap window) is compared with the
+//! markers of the employee's documents first, one listing per employee and run
+//! (`sync::certificate_ledger`). Nothing holds the cursor: users without a Personio id, PDFs not
+//! generated yet and failing certificates are counted, retried from a bounded list or found
+//! again by the next full pass.
 //!
 //! reteach lists completions in no documented order, so the run walks the listing in passes of
 //! at most `batch_size` completions (`sync::candidate_batch`): memory stays flat however many
 //! certificates a backfill has.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
@@ -20,28 +24,38 @@ use futures::TryStreamExt;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{
-    CertificateLedgerStatus, CertificateRunSummary, DocumentCategoryRef, InFlightCertificate,
-    RecordFailure,
+    CertificateLedgerStatus, CertificateRunSummary, CertificateSyncSpec, DocumentCategoryRef,
+    InFlightCertificate, RecordFailure, SetAsideCertificate,
 };
-use crate::personio::{DocumentUpload, PersonioApi, PersonioError};
+use crate::personio::{PersonioApi, PersonioError};
 use crate::reteach::{ReteachApi, ReteachError};
-use crate::sync::candidate_batch::{sort_candidates, CandidateBatch, ProcessingKey};
-use crate::sync::certificate_plan::{
-    advance_cursor, certificate_file_name, certificate_marker, completion_date, document_title,
-    has_marker, is_recent, listing_since, prune_recent, record_uploaded, remove_pending,
-    upsert_pending, PendingReason, DEFAULT_OVERLAP_MINUTES,
+use crate::sync::candidate_batch::{CandidateBatch, ProcessingKey, DEFAULT_BATCH_SIZE};
+use crate::sync::certificate_ledger::{
+    advance_cursor, finish_full_pass, forgive_attempt, full_pass_after, full_pass_due,
+    full_pass_handled, listing_since, normalize, prune_recent, record_failed_attempt,
+    record_in_personio, record_pdf_pending, remove_pending, set_aside_exhausted,
+    set_aside_unverifiable, start_full_pass, triage, Triage,
 };
+use crate::sync::certificate_plan::{marker_ids, DEFAULT_OVERLAP_MINUTES};
 use crate::sync::Completion;
 
+use super::certificate_transfer::{transfer, Transfer};
 use super::count;
 use super::error::JobError;
 use super::failures::FailureLog;
-use super::pdf_check::{check_pdf, PdfCheckError};
+use super::fence::Fence;
 
-/// The ledger could not be persisted (e.g. a status write conflict).
+/// The ledger could not be persisted.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct LedgerError(pub String);
+pub enum LedgerError {
+    /// Another run (a replica that took over the Lease) owns the ledger now; this run must
+    /// stop without writing anything more.
+    #[error("another replica has taken over this resource's certificate ledger; this run stops")]
+    Fenced,
+    /// The write failed (API server unavailable, conflict).
+    #[error("{0}")]
+    Write(String),
+}
 
 /// Where the run persists its ledger: the controller writes it to status, the demo keeps it in
 /// memory. A save must be durable when it returns `Ok`.
@@ -69,6 +83,10 @@ struct MemoryLedger {
     latest: Option<CertificateLedgerStatus>,
     saves: usize,
     uploaded: i64,
+    /// Largest ledger saved, and all saves together, in bytes of JSON (what a status write
+    /// carries).
+    max_bytes: usize,
+    total_bytes: usize,
 }
 
 impl MemoryLedgerStore {
@@ -85,6 +103,14 @@ impl MemoryLedgerStore {
         self.state
             .lock()
             .map(|state| state.saves)
+            .unwrap_or_default()
+    }
+
+    /// Largest ledger saved, in bytes of JSON, and the bytes of all saves together.
+    pub fn bytes(&self) -> (usize, usize) {
+        self.state
+            .lock()
+            .map(|state| (state.max_bytes, state.total_bytes))
             .unwrap_or_default()
     }
 
@@ -107,7 +133,12 @@ impl LedgerStore for MemoryLedgerStore {
         let mut state = self
             .state
             .lock()
-            .map_err(|_| LedgerError("ledger store poisoned".into()))?;
+            .map_err(|_| LedgerError::Write("ledger store poisoned".into()))?;
+        let bytes = serde_json::to_vec(ledger)
+            .map(|json| json.len())
+            .unwrap_or_default();
+        state.max_bytes = state.max_bytes.max(bytes);
+        state.total_bytes = state.total_bytes.saturating_add(bytes);
         state.latest = Some(ledger.clone());
         state.saves += 1;
         state.uploaded = uploaded;
@@ -138,12 +169,76 @@ pub struct CertificateJobInput<'a> {
     /// Most completions one pass over the reteach listing holds in memory
     /// ([`DEFAULT_BATCH_SIZE`](crate::sync::candidate_batch::DEFAULT_BATCH_SIZE)).
     pub batch_size: usize,
+    /// Compare every completion with Personio's markers (see
+    /// [`full_pass_due`](crate::sync::certificate_ledger::full_pass_due)). An interrupted full
+    /// pass always resumes.
+    pub full_pass: bool,
+    /// Give set-aside certificates another chance (a run requested by a human).
+    pub retry_set_aside: bool,
+    /// Failed attempts after which a certificate is set aside.
+    pub max_attempts: i32,
+    /// The run saves its progress and ends at this time; the next run goes on.
+    pub deadline: Option<tokio::time::Instant>,
+    /// Closed when this replica may have lost its Lease: no upload starts, a running transfer
+    /// is cut off.
+    pub fence: Fence,
 }
 
-impl CertificateJobInput<'_> {
+/// What the caller knows about a run besides spec and ledger.
+pub struct CertificateRunRequest {
+    /// Start of the run.
+    pub now: DateTime<Utc>,
+    /// Company time zone (of the referenced EmployeeSync).
+    pub tz: Tz,
+    /// Resolved Personio document category.
+    pub category_id: i64,
+    /// `spec.fullResyncInterval`, validated.
+    pub full_resync_interval: Duration,
+    /// A human requested this run (`reconcile.fluxcd.io/requestedAt`): a full pass that also
+    /// retries set-aside certificates.
+    pub requested: bool,
+    /// When the EmployeeSync last linked existing reteach users to Personio employees.
+    pub linked_since: Option<DateTime<Utc>>,
+}
+
+impl<'a> CertificateJobInput<'a> {
     /// The default overlap (10 minutes).
     pub fn default_overlap() -> Duration {
         Duration::minutes(DEFAULT_OVERLAP_MINUTES)
+    }
+
+    /// The input of a run of `spec` from `ledger` (the one way the controller, the demo, the
+    /// benchmark and the tests build it).
+    pub fn new(
+        spec: &CertificateSyncSpec,
+        ledger: &CertificateLedgerStatus,
+        request: CertificateRunRequest,
+        store: &'a dyn LedgerStore,
+        cancel: CancellationToken,
+    ) -> Self {
+        Self {
+            now: request.now,
+            tz: request.tz,
+            dry_run: spec.dry_run,
+            category_id: request.category_id,
+            title_template: spec.title.clone(),
+            overlap: Self::default_overlap(),
+            full_pass: full_pass_due(
+                ledger,
+                request.now,
+                request.full_resync_interval,
+                request.requested,
+                request.linked_since,
+            ),
+            retry_set_aside: request.requested,
+            max_attempts: spec.max_attempts.clamp(1, 100),
+            ledger: ledger.clone(),
+            store,
+            cancel,
+            batch_size: DEFAULT_BATCH_SIZE,
+            deadline: None,
+            fence: Fence::open(),
+        }
     }
 }
 
@@ -158,6 +253,15 @@ pub struct CertificateJobOutcome {
     pub ledger: CertificateLedgerStatus,
     /// Documents newly known to be in Personio: uploads plus interrupted uploads found present.
     pub uploaded_total_delta: i64,
+    /// Certificates set aside in this run (for a Warning Event and the metric).
+    pub newly_set_aside: Vec<SetAsideCertificate>,
+    /// Why Personio's document list could not be read, when it could not.
+    pub listing_unavailable: Option<String>,
+    /// Why the run ended before it had handled everything (deadline, shutdown), if it did.
+    pub stopped_early: Option<&'static str>,
+    /// Certificates that waited but did not fit into the bounded `pending` list; the next full
+    /// pass finds them.
+    pub not_recorded: i64,
 }
 
 /// Resolves `spec.documentCategory` to a category id that exists in Personio.
@@ -199,6 +303,10 @@ pub async fn resolve_category(
     })
 }
 
+/// Consecutive transient per-certificate failures after which the run concludes the upstream is
+/// down, takes those attempts back and stops.
+const OUTAGE_STREAK: usize = 3;
+
 /// The state one run carries around.
 struct Run<'a> {
     personio: &'a dyn PersonioApi,
@@ -208,45 +316,60 @@ struct Run<'a> {
     summary: CertificateRunSummary,
     failures: FailureLog,
     uploaded_total_delta: i64,
+    /// Certificate ids found in the markers of each employee's documents (one listing per
+    /// employee and run).
+    markers: HashMap<String, HashSet<String>>,
+    listing_unavailable: Option<String>,
+    /// Participations handled in this run: not retried from `pending` again in the same run.
+    touched: HashSet<String>,
+    /// Personio ids of certificates that failed in this run (for set-aside entries).
+    personio_ids: HashMap<String, String>,
+    /// Participations whose transient failures came in a row.
+    streak: Vec<String>,
+    newly_set_aside: Vec<SetAsideCertificate>,
+    stopped_early: Option<&'static str>,
+    not_recorded: i64,
 }
 
-/// Whether the run goes on after a group of candidates.
+/// Whether the run goes on.
 #[derive(PartialEq, Eq)]
 enum Flow {
     Continue,
     Stop,
 }
 
-/// How handling one candidate ended.
-enum Handled {
-    /// Done (uploaded or recorded as pending): the cursor may pass it.
-    Done,
-    /// `pending` is full: stop here so the cursor does not pass what cannot be recorded.
-    PendingFull,
-}
-
-/// Runs one CertificateSync pass. Returns `Err` when the run had to stop (credentials, listing,
-/// an unconfirmed upload, a failed save); progress up to that point is already saved, and the
-/// error is a [`JobError::Interrupted`] carrying the counters of the part that ran (so
+/// Runs one CertificateSync pass. Returns `Err` when the run had to stop (credentials, an
+/// outage, an unconfirmed upload, a failed save); progress up to that point is already saved,
+/// and the error is a [`JobError::Interrupted`] carrying the counters of the part that ran (so
 /// `uploadedTotal` stays exact).
 pub async fn run_certificate_sync(
     personio: &dyn PersonioApi,
     reteach: &dyn ReteachApi,
     input: &CertificateJobInput<'_>,
 ) -> Result<CertificateJobOutcome, JobError> {
+    let mut ledger = input.ledger.clone();
+    normalize(&mut ledger);
     let mut run = Run {
         personio,
         reteach,
         input,
-        ledger: input.ledger.clone(),
         summary: CertificateRunSummary {
             started_at: input.now,
             dry_run: input.dry_run,
-            backfill: input.ledger.cursor.is_none(),
+            backfill: ledger.cursor.is_none(),
             ..Default::default()
         },
+        ledger,
         failures: FailureLog::default(),
         uploaded_total_delta: 0,
+        markers: HashMap::new(),
+        listing_unavailable: None,
+        touched: HashSet::new(),
+        personio_ids: HashMap::new(),
+        streak: Vec::new(),
+        newly_set_aside: Vec::new(),
+        stopped_early: None,
+        not_recorded: 0,
     };
     match run.execute().await {
         Ok(()) => Ok(run.into_outcome()),
@@ -258,64 +381,48 @@ pub async fn run_certificate_sync(
 }
 
 impl Run<'_> {
-    /// Steps 1–5 of the algorithm (see the module docs and DESIGN §4).
     async fn execute(&mut self) -> Result<(), JobError> {
         self.settle_in_flight().await?;
-        let pending = self.reread_pending().await?;
-        let pending_found = pending.len();
-        self.summary.found = count(pending_found);
-        if self.handle_in_order(pending).await? == Flow::Continue {
-            // Listed completions handled by earlier passes of this run.
-            let mut handled = 0usize;
-            let mut after = None;
-            loop {
-                let batch = match self.next_batch(after.clone()).await {
-                    Ok(batch) => batch,
-                    Err(error) => {
-                        // Earlier passes may have uploaded: save how far they got.
-                        self.persist().await?;
-                        return Err(error);
-                    }
-                };
-                self.summary.found = count(pending_found + handled + batch.eligible());
-                let more = batch.is_truncated();
-                let candidates = batch.into_sorted();
-                handled += candidates.len();
-                after = candidates.last().map(ProcessingKey::of).or(after);
-                if self.handle_in_order(candidates).await? == Flow::Stop || !more {
-                    break;
-                }
-            }
+        if self.input.full_pass || self.ledger.full_pass.is_some() {
+            start_full_pass(&mut self.ledger, self.input.now, self.input.retry_set_aside);
         }
-        prune_recent(&mut self.ledger, self.input.overlap);
-        self.ledger.in_flight = None;
+        self.summary.full_pass = self.ledger.full_pass.is_some();
+        let result = self.walk_listing().await;
+        let result = match result {
+            Ok(Flow::Continue) => self.retry_pending().await,
+            other => other,
+        };
+        let flow = match result {
+            Ok(flow) => flow,
+            Err(error) => {
+                self.wrap_up(false);
+                // Progress so far is kept, unless another replica owns the ledger now.
+                if !matches!(error, JobError::Ledger(LedgerError::Fenced)) {
+                    self.persist().await?;
+                }
+                return Err(error);
+            }
+        };
+        self.wrap_up(flow == Flow::Continue);
         self.persist().await
     }
 
-    /// Step 3 for each candidate in order, moving the cursor over every handled one.
-    async fn handle_in_order(&mut self, candidates: Vec<Completion>) -> Result<Flow, JobError> {
-        for candidate in &candidates {
-            if self.input.cancel.is_cancelled() {
-                return Ok(Flow::Stop);
-            }
-            match self.handle(candidate).await? {
-                Handled::Done => {
-                    advance_cursor(&mut self.ledger, candidate.completed_at);
-                    // Pruning as the cursor moves keeps every intermediate save small, even
-                    // during a backfill of thousands of certificates.
-                    prune_recent(&mut self.ledger, self.input.overlap);
-                }
-                Handled::PendingFull => {
-                    self.failures.push(
-                        None,
-                        None,
-                        "too many pending certificates; the rest waits for the next run",
-                    );
-                    return Ok(Flow::Stop);
-                }
-            }
+    /// End of a run: a complete full pass moves the cursor, exhausted certificates are set aside.
+    fn wrap_up(&mut self, complete: bool) {
+        if complete && self.ledger.full_pass.is_some() && self.listing_unavailable.is_none() {
+            finish_full_pass(&mut self.ledger, self.input.now);
         }
-        Ok(Flow::Continue)
+        let ids = self.personio_ids.clone();
+        let lookup = move |participation: &str| ids.get(participation).cloned();
+        let newly = set_aside_exhausted(
+            &mut self.ledger,
+            self.input.max_attempts,
+            &lookup,
+            self.input.now,
+        );
+        self.summary.set_aside += count(newly.len());
+        self.newly_set_aside.extend(newly);
+        prune_recent(&mut self.ledger, self.input.overlap);
     }
 
     fn into_outcome(self) -> CertificateJobOutcome {
@@ -328,6 +435,10 @@ impl Run<'_> {
                 self.ledger
             },
             uploaded_total_delta: self.uploaded_total_delta,
+            newly_set_aside: self.newly_set_aside,
+            listing_unavailable: self.listing_unavailable,
+            stopped_early: self.stopped_early,
+            not_recorded: self.not_recorded,
         }
     }
 
@@ -342,120 +453,141 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// Step 1: an upload of an earlier run was not confirmed. If Personio has the document (by
-    /// marker) it counts as uploaded; otherwise it is simply a candidate again.
+    /// Whether the run must end now (shutdown, lost Lease, deadline); records why.
+    fn must_stop(&mut self) -> bool {
+        if self.input.cancel.is_cancelled() {
+            self.stopped_early = Some("the operator is shutting down");
+        } else if self
+            .input
+            .deadline
+            .is_some_and(|deadline| tokio::time::Instant::now() >= deadline)
+        {
+            self.stopped_early = Some("the run reached its deadline; the next run goes on");
+        }
+        self.stopped_early.is_some()
+    }
+
+    /// An upload of an earlier run was not confirmed. If Personio has the document (by marker)
+    /// it counts as uploaded; if not, it was an attempt that failed. If Personio's document list
+    /// cannot be read, it is set aside for a human rather than uploaded again blindly.
     async fn settle_in_flight(&mut self) -> Result<(), JobError> {
         let Some(in_flight) = self.ledger.in_flight.clone() else {
             return Ok(());
         };
-        let documents = match self
-            .personio
-            .list_documents(&in_flight.personio_id, self.input.category_id)
-            .await
-        {
-            Ok(documents) => documents,
-            // The employee is gone, so the document cannot be there either.
-            Err(PersonioError::NotFound { .. }) => Vec::new(),
-            Err(source) => {
+        let key = ProcessingKey {
+            completed_at: in_flight.completed_at.unwrap_or(in_flight.started_at),
+            participation_id: in_flight.participation_id.clone().unwrap_or_default(),
+        };
+        match self.personio_markers(&in_flight.personio_id).await {
+            Ok(markers) if markers.contains(&in_flight.certificate_id) => {
+                tracing::info!(
+                    certificate_id = in_flight.certificate_id.as_str(),
+                    personio_id = in_flight.personio_id.as_str(),
+                    "interrupted certificate upload found in Personio; not uploading again"
+                );
+                self.summary.already_present += 1;
+                self.uploaded_total_delta += 1;
+                record_in_personio(
+                    &mut self.ledger,
+                    &in_flight.certificate_id,
+                    &key,
+                    self.input.overlap,
+                );
+            }
+            Ok(_) | Err(Markers::EmployeeUnknown) => {
+                if let Some(participation_id) = &in_flight.participation_id {
+                    let completion = in_flight_completion(&in_flight, participation_id, &key);
+                    self.personio_ids
+                        .insert(participation_id.clone(), in_flight.personio_id.clone());
+                    if record_failed_attempt(
+                        &mut self.ledger,
+                        &completion,
+                        "the upload was interrupted before Personio confirmed it",
+                    )
+                    .is_none()
+                    {
+                        self.not_recorded += 1;
+                    }
+                }
+            }
+            Err(Markers::Unavailable(why)) => {
+                tracing::warn!(
+                    certificate_id = in_flight.certificate_id.as_str(),
+                    personio_id = in_flight.personio_id.as_str(),
+                    "interrupted upload set aside: Personio's document list cannot be read"
+                );
+                let entry = SetAsideCertificate {
+                    certificate_id: in_flight.certificate_id.clone(),
+                    participation_id: in_flight.participation_id.clone().unwrap_or_default(),
+                    personio_id: Some(in_flight.personio_id.clone()),
+                    reason: "the upload was interrupted and Personio's document list cannot be read to check for it; look for the document in the employee's file, then request a run".into(),
+                    attempts: 1,
+                    since: self.input.now,
+                };
+                set_aside_unverifiable(&mut self.ledger, entry.clone());
+                self.newly_set_aside.push(entry);
+                self.summary.set_aside += 1;
+                self.listing_unavailable = Some(why);
+            }
+            Err(Markers::Transient(source)) => {
                 return Err(JobError::Personio {
                     action: "could not check Personio for an interrupted certificate upload",
                     source,
                 })
             }
-        };
-        if documents
-            .iter()
-            .any(|doc| has_marker(doc.comment.as_deref(), &in_flight.certificate_id))
-        {
-            tracing::info!(
-                certificate_id = in_flight.certificate_id.as_str(),
-                personio_id = in_flight.personio_id.as_str(),
-                "interrupted certificate upload found in Personio; not uploading again"
-            );
-            self.summary.already_present += 1;
-            self.uploaded_total_delta += 1;
-            // The completion time is not in the ledger; the start of the upload is later, so the
-            // entry stays at least as long as the overlap can return the certificate.
-            record_uploaded(
-                &mut self.ledger,
-                &in_flight.certificate_id,
-                None,
-                in_flight.started_at,
-            );
         }
         self.ledger.in_flight = None;
         self.persist().await
     }
 
-    /// Step 2a: the pending certificates re-read (at most `MAX_PENDING`), without recent uploads,
-    /// in processing order. Gone participations leave `pending` with a failure entry.
-    async fn reread_pending(&mut self) -> Result<Vec<Completion>, JobError> {
-        let mut candidates = Vec::with_capacity(self.ledger.pending.len());
-        for pending in self.ledger.pending.clone() {
-            match self.reteach.participation(&pending.participation_id).await {
-                Ok(Some(completion)) => {
-                    let uploaded = completion
-                        .certificate_id
-                        .as_deref()
-                        .is_some_and(|id| is_recent(&self.ledger, id));
-                    if uploaded {
-                        remove_pending(&mut self.ledger, &pending.participation_id);
-                    } else {
-                        candidates.push(completion);
-                    }
+    /// Walks the listing in passes of `batch_size`, in completion order.
+    async fn walk_listing(&mut self) -> Result<Flow, JobError> {
+        let mut after = full_pass_after(&self.ledger);
+        let mut first = true;
+        loop {
+            let batch = self.next_batch(after.clone(), first).await?;
+            first = false;
+            let more = batch.is_truncated();
+            let candidates = batch.into_sorted();
+            after = candidates.last().map(ProcessingKey::of).or(after);
+            for candidate in &candidates {
+                if self.must_stop() {
+                    return Ok(Flow::Stop);
                 }
-                Ok(None) | Err(ReteachError::NotFound { .. }) => {
-                    remove_pending(&mut self.ledger, &pending.participation_id);
-                    self.summary.failed += 1;
-                    self.failures.push(
-                        None,
-                        Some(pending.certificate_id.clone()),
-                        "participation no longer exists in reteach",
-                    );
+                let treatment = triage(&self.ledger, candidate, self.input.now);
+                let key = ProcessingKey::of(candidate);
+                self.summary.found += 1;
+                self.handle(candidate, treatment).await?;
+                if treatment == Triage::New && self.ledger.full_pass.is_none() {
+                    advance_cursor(&mut self.ledger, &key);
                 }
-                Err(source) => {
-                    return Err(JobError::Reteach {
-                        action: "could not re-read a pending certificate in reteach",
-                        source,
-                    })
-                }
+                full_pass_handled(&mut self.ledger, &key);
+            }
+            if !more {
+                return Ok(Flow::Continue);
             }
         }
-        sort_candidates(&mut candidates);
-        Ok(candidates)
     }
 
-    /// Step 2b: one pass over the completions listed since the cursor (minus overlap), keeping
-    /// the earliest `batch_size` not handled yet: not after `after` (earlier passes), not in
-    /// `pending` (re-read above, or pended by an earlier pass) and not uploaded recently.
+    /// One pass over the listing, keeping the earliest `batch_size` completions after `after`
+    /// that need handling.
     async fn next_batch(
         &mut self,
         after: Option<ProcessingKey>,
+        first: bool,
     ) -> Result<CandidateBatch, JobError> {
         let since = listing_since(&self.ledger, self.input.overlap);
-        let pending: HashSet<&str> = self
-            .ledger
-            .pending
-            .iter()
-            .map(|p| p.participation_id.as_str())
-            .collect();
-        let recent: HashSet<&str> = self
-            .ledger
-            .recent
-            .iter()
-            .map(|r| r.certificate_id.as_str())
-            .collect();
         let mut batch = CandidateBatch::new(self.input.batch_size, after);
+        let mut deferred = 0i64;
+        let ledger = &self.ledger;
+        let now = self.input.now;
         let mut listing = self.reteach.completed_participations(since);
         let listed = async {
             while let Some(completion) = listing.try_next().await? {
-                let handled = pending.contains(completion.participation_id.as_str())
-                    || completion
-                        .certificate_id
-                        .as_deref()
-                        .is_some_and(|id| recent.contains(id));
-                if !handled {
-                    batch.offer(completion);
+                match triage(ledger, &completion, now) {
+                    Triage::New | Triage::Verify => batch.offer(completion),
+                    Triage::Deferred => deferred += 1,
+                    Triage::Known | Triage::LeftToFullPass => {}
                 }
             }
             Ok(())
@@ -464,42 +596,110 @@ impl Run<'_> {
             action: "could not list completed courses in reteach",
             source,
         })?;
+        if first {
+            self.summary.deferred = deferred;
+        }
         Ok(batch)
     }
 
-    fn pend(&mut self, completion: &Completion, reason: PendingReason) -> Handled {
-        if upsert_pending(&mut self.ledger, completion, reason) {
-            Handled::Done
-        } else {
-            Handled::PendingFull
+    /// The certificates waiting in `pending`, re-read from reteach, after everything new.
+    async fn retry_pending(&mut self) -> Result<Flow, JobError> {
+        let waiting: Vec<_> = self
+            .ledger
+            .pending
+            .iter()
+            .filter(|p| !self.touched.contains(&p.participation_id))
+            .map(|p| (p.participation_id.clone(), p.certificate_id.clone()))
+            .collect();
+        for (participation_id, certificate_id) in waiting {
+            if self.must_stop() {
+                return Ok(Flow::Stop);
+            }
+            match self.reteach.participation(&participation_id).await {
+                Ok(Some(completion)) => {
+                    self.summary.found += 1;
+                    self.handle(&completion, Triage::New).await?;
+                }
+                Ok(None) | Err(ReteachError::NotFound { .. }) => {
+                    remove_pending(&mut self.ledger, &participation_id);
+                    self.failures.push(
+                        None,
+                        Some(certificate_id),
+                        "participation no longer exists in reteach",
+                    );
+                }
+                Err(source) => {
+                    return Err(JobError::Reteach {
+                        action: "could not re-read a waiting certificate in reteach",
+                        source,
+                    })
+                }
+            }
         }
+        Ok(Flow::Continue)
     }
 
-    /// Step 3 for one certificate.
-    async fn handle(&mut self, completion: &Completion) -> Result<Handled, JobError> {
+    /// One certificate.
+    async fn handle(&mut self, completion: &Completion, treatment: Triage) -> Result<(), JobError> {
+        self.touched.insert(completion.participation_id.clone());
         let (Some(certificate_id), Some(url)) = (
             completion.certificate_id.as_deref(),
             completion.certificate_url.as_deref(),
         ) else {
             self.summary.pending_pdf += 1;
-            return Ok(self.pend(completion, PendingReason::PdfPending));
+            if !record_pdf_pending(&mut self.ledger, completion) {
+                self.not_recorded += 1;
+            }
+            return Ok(());
         };
         let Some(personio_id) = completion
             .customer_external_id
             .as_deref()
             .filter(|id| !id.is_empty())
         else {
+            // Not owed to Personio until the user is linked; the full pass after the link finds it.
             self.summary.unknown_employee += 1;
-            self.failures.push(
-                None,
-                Some(certificate_id.to_string()),
-                "reteach user has no Personio id yet",
-            );
-            return Ok(self.pend(completion, PendingReason::UnknownEmployee));
+            remove_pending(&mut self.ledger, &completion.participation_id);
+            return Ok(());
         };
+        let key = ProcessingKey::of(completion);
+        if treatment == Triage::Verify {
+            match self.personio_markers(personio_id).await {
+                Ok(markers) if markers.contains(certificate_id) => {
+                    self.summary.already_present += 1;
+                    record_in_personio(&mut self.ledger, certificate_id, &key, self.input.overlap);
+                    return Ok(());
+                }
+                Ok(_) => {}
+                Err(Markers::Unavailable(why)) => {
+                    self.summary.unverified += 1;
+                    self.listing_unavailable = Some(why);
+                    return Ok(());
+                }
+                Err(Markers::EmployeeUnknown) => {
+                    return self.fail(
+                        completion,
+                        personio_id,
+                        "employee not found in Personio",
+                        None,
+                    );
+                }
+                Err(Markers::Transient(source)) => {
+                    return self.fail(
+                        completion,
+                        personio_id,
+                        "Personio's document list was unavailable",
+                        Some(JobError::Personio {
+                            action: "could not read an employee's documents in Personio",
+                            source,
+                        }),
+                    );
+                }
+            }
+        }
         if self.input.dry_run {
             self.summary.uploaded += 1;
-            return Ok(Handled::Done);
+            return Ok(());
         }
         self.upload(completion, certificate_id, url, personio_id)
             .await
@@ -511,165 +711,161 @@ impl Run<'_> {
         certificate_id: &str,
         url: &str,
         personio_id: &str,
-    ) -> Result<Handled, JobError> {
+    ) -> Result<(), JobError> {
+        if !self.input.fence.holds() {
+            return Err(JobError::Ledger(LedgerError::Fenced));
+        }
         // Intent first: never upload what the next run could not check for.
         self.ledger.in_flight = Some(InFlightCertificate {
             certificate_id: certificate_id.to_string(),
             personio_id: personio_id.to_string(),
             started_at: self.input.now,
+            participation_id: Some(completion.participation_id.clone()),
+            completed_at: Some(completion.completed_at),
         });
         self.persist().await?;
-
-        let pdf = match self.reteach.download_certificate(url).await {
-            Ok(pdf) => pdf,
-            Err(ReteachError::NotFound { .. }) => {
-                self.ledger.in_flight = None;
-                self.summary.pending_pdf += 1;
-                return Ok(self.pend(completion, PendingReason::PdfPending));
-            }
-            // An outage, or credentials reteach no longer accepts: every further download would
-            // fail the same way, so the run stops (transient → backoff, credentials → Stalled)
-            // instead of marking each certificate as refused.
-            Err(source)
-                if source.is_transient()
-                    || matches!(
-                        source,
-                        ReteachError::Unauthorized { .. } | ReteachError::Config(_)
-                    ) =>
-            {
-                self.ledger.in_flight = None;
-                self.persist().await?;
-                return Err(JobError::Reteach {
-                    action: "could not download a certificate from reteach",
-                    source,
-                });
-            }
-            Err(refused) => {
-                self.ledger.in_flight = None;
-                self.summary.failed += 1;
-                self.failures.push(
-                    Some(personio_id.to_string()),
-                    Some(certificate_id.to_string()),
-                    download_refusal_reason(&refused),
-                );
-                return Ok(self.pend(completion, PendingReason::Rejected));
-            }
-        };
-        let pdf = match check_pdf(pdf).await {
-            Ok(pdf) => pdf,
-            Err(PdfCheckError::Io(error)) => {
-                self.ledger.in_flight = None;
-                self.persist().await?;
-                return Err(JobError::Reteach {
-                    action: "could not download a certificate from reteach",
-                    source: ReteachError::Unavailable {
-                        message: error.to_string(),
-                    },
-                });
-            }
-            Err(refused) => {
-                self.ledger.in_flight = None;
-                self.summary.failed += 1;
-                self.failures.push(
-                    Some(personio_id.to_string()),
-                    Some(certificate_id.to_string()),
-                    refused.to_string(),
-                );
-                return Ok(self.pend(completion, PendingReason::Rejected));
-            }
-        };
-
-        let upload = DocumentUpload {
-            employee_id: personio_id.to_string(),
-            category_id: self.input.category_id,
-            title: document_title(&self.input.title_template, &completion.course_name),
-            date: completion_date(completion.completed_at, self.input.tz),
-            comment: certificate_marker(certificate_id),
-            file_name: certificate_file_name(certificate_id),
-            pdf,
-        };
-        match self.personio.upload_document(upload).await {
-            Ok(document_id) => {
-                tracing::info!(
-                    certificate_id,
-                    personio_id,
-                    document_id = document_id.as_str(),
-                    "certificate uploaded to Personio"
-                );
-                self.ledger.in_flight = None;
-                record_uploaded(
-                    &mut self.ledger,
-                    certificate_id,
-                    Some(&completion.participation_id),
-                    completion.completed_at,
-                );
+        let outcome = transfer(
+            self.personio,
+            self.reteach,
+            self.input,
+            completion,
+            certificate_id,
+            url,
+            personio_id,
+        )
+        .await;
+        if !matches!(outcome, Transfer::Uncertain(_)) {
+            self.ledger.in_flight = None;
+        }
+        match outcome {
+            Transfer::Uploaded => {
+                self.streak.clear();
                 self.summary.uploaded += 1;
                 self.uploaded_total_delta += 1;
-                Ok(Handled::Done)
-            }
-            Err(PersonioError::NotFound { .. }) => {
-                // Not synced to Personio yet (or a stale id): retried every run.
-                self.ledger.in_flight = None;
-                self.summary.unknown_employee += 1;
-                self.failures.push(
-                    Some(personio_id.to_string()),
-                    Some(certificate_id.to_string()),
-                    "employee not found in Personio",
+                self.markers
+                    .entry(personio_id.to_string())
+                    .or_default()
+                    .insert(certificate_id.to_string());
+                record_in_personio(
+                    &mut self.ledger,
+                    certificate_id,
+                    &ProcessingKey::of(completion),
+                    self.input.overlap,
                 );
-                Ok(self.pend(completion, PendingReason::UnknownEmployee))
+                Ok(())
             }
-            Err(PersonioError::Rejected { .. }) => {
-                self.ledger.in_flight = None;
-                self.summary.failed += 1;
-                self.failures.push(
-                    Some(personio_id.to_string()),
-                    Some(certificate_id.to_string()),
-                    "Personio rejected the document (file type, size or title)",
-                );
-                Ok(self.pend(completion, PendingReason::Rejected))
+            Transfer::PdfNotReady => {
+                self.summary.pending_pdf += 1;
+                if !record_pdf_pending(&mut self.ledger, completion) {
+                    self.not_recorded += 1;
+                }
+                Ok(())
             }
-            Err(
-                source @ PersonioError::Unavailable {
-                    maybe_applied: true,
-                    ..
-                },
-            )
-            | Err(source @ PersonioError::Malformed { .. }) => {
-                // The document may exist: keep the intent, the next run checks the marker first.
-                Err(JobError::Personio {
-                    action: "could not confirm a certificate upload to Personio; the next run checks for it before retrying",
-                    source,
-                })
+            Transfer::Refused(reason) => self.fail(completion, personio_id, &reason, None),
+            Transfer::Transient { reason, error } => {
+                self.fail(completion, personio_id, reason, Some(error))
             }
-            Err(source) => {
-                self.ledger.in_flight = None;
+            Transfer::Uncertain(error) | Transfer::Fatal(error) => {
                 self.persist().await?;
-                Err(JobError::Personio {
-                    action: "could not upload a certificate to Personio",
-                    source,
-                })
+                Err(error)
             }
+        }
+    }
+
+    /// A failed attempt: counted, retried in a later run (set aside after `maxAttempts`). With
+    /// `transient`, several in a row mean the upstream is down: those attempts are taken back and
+    /// the run stops with that error.
+    fn fail(
+        &mut self,
+        completion: &Completion,
+        personio_id: &str,
+        reason: &str,
+        transient: Option<JobError>,
+    ) -> Result<(), JobError> {
+        self.summary.failed += 1;
+        self.failures.push(
+            Some(personio_id.to_string()),
+            completion.certificate_id.clone(),
+            reason,
+        );
+        self.personio_ids
+            .insert(completion.participation_id.clone(), personio_id.to_string());
+        if record_failed_attempt(&mut self.ledger, completion, reason).is_none() {
+            self.not_recorded += 1;
+        }
+        let Some(error) = transient else {
+            self.streak.clear();
+            return Ok(());
+        };
+        self.streak.push(completion.participation_id.clone());
+        if self.streak.len() < OUTAGE_STREAK {
+            return Ok(());
+        }
+        for participation_id in std::mem::take(&mut self.streak) {
+            forgive_attempt(&mut self.ledger, &participation_id);
+        }
+        Err(error)
+    }
+
+    /// The certificate ids in the markers of one employee's documents (listed once per run).
+    async fn personio_markers(&mut self, personio_id: &str) -> Result<&HashSet<String>, Markers> {
+        if let Some(why) = &self.listing_unavailable {
+            return Err(Markers::Unavailable(why.clone()));
+        }
+        if !self.markers.contains_key(personio_id) {
+            let documents = self
+                .personio
+                .list_documents(personio_id, self.input.category_id)
+                .await
+                .map_err(Markers::from)?;
+            let ids = documents
+                .iter()
+                .filter_map(|doc| doc.comment.as_deref())
+                .flat_map(marker_ids)
+                .map(str::to_string)
+                .collect();
+            self.markers.insert(personio_id.to_string(), ids);
+        }
+        Ok(self.markers.entry(personio_id.to_string()).or_default())
+    }
+}
+
+/// Why the markers of an employee's documents are not known.
+enum Markers {
+    /// Personio does not know the employee (404 for the owner).
+    EmployeeUnknown,
+    /// The listing is not available to this credential (scope, access right, endpoint): no
+    /// certificate can be checked in this run.
+    Unavailable(String),
+    /// An outage; a later attempt may succeed.
+    Transient(PersonioError),
+}
+
+impl From<PersonioError> for Markers {
+    fn from(error: PersonioError) -> Self {
+        match error {
+            PersonioError::NotFound { .. } => Self::EmployeeUnknown,
+            error if error.is_transient() => Self::Transient(error),
+            error => Self::Unavailable(format!(
+                "Personio's document list (GET /v2/document-management/documents) could not be read: {error}"
+            )),
         }
     }
 }
 
-/// Why reteach refused a certificate download. Fixed sentences only: the download carries no
-/// submitted values, but reteach's own message is not copied into status either.
-fn download_refusal_reason(error: &ReteachError) -> &'static str {
-    if let Some(reason) = error.download_refusal() {
-        return reason;
-    }
-    match error {
-        ReteachError::Rejected { message, .. } if message.contains("not a PDF") => {
-            "certificate file is not a PDF"
-        }
-        ReteachError::Rejected { message, .. } if message.contains("not https") => {
-            "reteach refused the certificate download: the certificate URL is not https"
-        }
-        ReteachError::Forbidden { .. } => {
-            "reteach refused the certificate download: the app lacks access to it"
-        }
-        _ => "reteach refused the certificate download",
+fn in_flight_completion(
+    in_flight: &InFlightCertificate,
+    participation_id: &str,
+    key: &ProcessingKey,
+) -> Completion {
+    Completion {
+        participation_id: participation_id.to_string(),
+        certificate_id: Some(in_flight.certificate_id.clone()),
+        certificate_url: None,
+        course_name: String::new(),
+        completed_at: key.completed_at,
+        customer_external_id: Some(in_flight.personio_id.clone()),
+        customer_id: String::new(),
     }
 }
 
@@ -680,3 +876,7 @@ mod tests;
 #[cfg(test)]
 #[path = "certificate_batch_tests.rs"]
 mod batch_tests;
+
+#[cfg(test)]
+#[path = "certificate_scenario_tests.rs"]
+mod scenario_tests;

@@ -83,7 +83,10 @@ async fn pending_certificate_also_listed_is_handled_once() {
             participation_id: ready.participation_id.clone(),
             completed_at: ready.completed_at,
             reason: "PdfPending".into(),
+            attempts: 0,
+            last_error: None,
         }],
+        last_full_pass_time: Some(at("2026-01-01T00:00:30Z")),
         ..Default::default()
     };
     let store = MemoryLedgerStore::default();
@@ -179,7 +182,18 @@ async fn listing_failure_in_a_later_pass_keeps_the_progress_of_earlier_ones() {
     assert_eq!(partial.summary.uploaded, 4);
     assert!(error.is_transient());
     let saved = store.latest().unwrap();
-    assert_eq!(saved.cursor, Some(at("2026-01-01T00:01:00Z")));
+    // The first full pass resumes after what it handled.
+    assert_eq!(
+        saved
+            .full_pass
+            .as_ref()
+            .unwrap()
+            .after
+            .as_ref()
+            .unwrap()
+            .completed_at,
+        at("2026-01-01T00:01:00Z")
+    );
     assert_eq!(saved.in_flight, None);
 
     // The next run continues after the cursor and uploads only the rest.

@@ -7,6 +7,7 @@ use chrono_tz::{Europe, UTC};
 use super::*;
 use crate::api::{CertificateLedgerStatus, RecentUpload};
 use crate::jobs::fakes::{FakeDocument, FakePersonio, FakeReteach, UploadFault};
+use crate::sync::certificate_plan::certificate_marker;
 use crate::sync::DocumentCategory;
 
 const CATEGORY: i64 = 7;
@@ -41,6 +42,7 @@ pub(super) fn input<'a>(
     ledger: CertificateLedgerStatus,
     store: &'a dyn LedgerStore,
 ) -> CertificateJobInput<'a> {
+    let full_pass = full_pass_due(&ledger, now(), Duration::hours(24), false, None);
     CertificateJobInput {
         now: now(),
         tz: UTC,
@@ -52,6 +54,11 @@ pub(super) fn input<'a>(
         store,
         cancel: CancellationToken::new(),
         batch_size: crate::sync::candidate_batch::DEFAULT_BATCH_SIZE,
+        full_pass,
+        retry_set_aside: false,
+        max_attempts: 5,
+        deadline: None,
+        fence: Fence::open(),
     }
 }
 
@@ -70,10 +77,13 @@ fn present(personio: &FakePersonio, certificate_id: &str, employee: &str) {
 fn in_flight(certificate_id: &str, employee: &str) -> CertificateLedgerStatus {
     CertificateLedgerStatus {
         cursor: Some(at("2026-11-20T00:00:00Z")),
+        last_full_pass_time: Some(at("2026-11-26T00:00:00Z")),
         in_flight: Some(InFlightCertificate {
             certificate_id: certificate_id.into(),
             personio_id: employee.into(),
             started_at: at("2026-11-25T09:00:00Z"),
+            participation_id: Some(format!("p-{certificate_id}")),
+            completed_at: Some(at("2026-11-21T00:00:00Z")),
         }),
         ..Default::default()
     }
@@ -85,7 +95,7 @@ struct FailingStore;
 #[async_trait]
 impl LedgerStore for FailingStore {
     async fn save(&self, _: &CertificateLedgerStatus, _: i64) -> Result<(), LedgerError> {
-        Err(LedgerError("conflict".into()))
+        Err(LedgerError::Write("conflict".into()))
     }
 }
 
@@ -294,14 +304,19 @@ async fn interrupted_run_reports_the_uploads_before_the_stop() {
     assert_eq!(partial.summary.uploaded, 1);
     assert_eq!(partial.uploaded_total_delta, 1);
     let saved = store.latest().unwrap();
-    assert_eq!(saved.cursor, Some(at("2026-01-01T00:00:00Z")));
+    // The first full pass is still in progress: it has handled "a".
+    assert_eq!(saved.cursor, None);
+    assert_eq!(
+        saved.full_pass.unwrap().after.unwrap().participation_id,
+        "p-a"
+    );
     assert_eq!(saved.in_flight.unwrap().certificate_id, "b");
     // Saved with the intent for "b": "a" is counted, "b" is not (its outcome is unknown).
     assert_eq!(store.uploaded(), 1);
 }
 
 #[tokio::test]
-async fn upload_refused_before_sending_clears_intent_and_stops() {
+async fn upload_refused_before_sending_clears_intent_and_counts_an_attempt() {
     let personio = FakePersonio::default();
     personio
         .upload_faults
@@ -314,19 +329,22 @@ async fn upload_refused_before_sending_clears_intent_and_stops() {
         }));
     let reteach = reteach_with(vec![completion("a", Some("1"), "2026-01-01T00:00:00Z")]);
     let store = MemoryLedgerStore::default();
-    let error = run_certificate_sync(
+    let outcome = run_certificate_sync(
         &personio,
         &reteach,
         &input(CertificateLedgerStatus::default(), &store),
     )
     .await
-    .unwrap_err();
-    assert!(error.is_transient());
-    let saved = store.latest().unwrap();
-    assert_eq!(saved.in_flight, None);
-    assert_eq!(saved.cursor, None);
+    .unwrap();
+    assert_eq!(outcome.summary.failed, 1);
+    assert_eq!(outcome.ledger.in_flight, None);
+    assert_eq!(outcome.ledger.pending[0].attempts, 1);
+    let again = run_certificate_sync(&personio, &reteach, &input(outcome.ledger, &store))
+        .await
+        .unwrap();
+    assert_eq!(again.summary.uploaded, 1);
+    assert_eq!(personio.documents_for("a"), 1);
 }
-
 #[tokio::test]
 async fn certificate_waits_for_its_pdf_and_is_uploaded_when_ready() {
     let personio = FakePersonio::default();
@@ -379,22 +397,17 @@ async fn certificate_of_unknown_employee_is_uploaded_once_the_employee_is_known(
     )
     .await
     .unwrap();
-    assert_eq!(first.summary.unknown_employee, 2);
+    // A user without a Personio id is counted, never stored one by one; an id Personio does
+    // not know is a failed attempt, retried.
+    assert_eq!(first.summary.unknown_employee, 1);
+    assert_eq!(first.summary.failed, 1);
     assert_eq!(first.summary.uploaded, 0);
-    assert_eq!(first.ledger.pending.len(), 2);
-    assert!(first
-        .ledger
-        .pending
-        .iter()
-        .all(|p| p.reason == "UnknownEmployee"));
-    let failure_ids: Vec<_> = first
-        .failures
-        .iter()
-        .map(|f| f.certificate_id.as_deref())
-        .collect();
-    assert_eq!(failure_ids, [Some("a"), Some("b")]);
+    assert_eq!(first.ledger.pending.len(), 1);
+    assert_eq!(first.ledger.pending[0].certificate_id, "b");
+    assert_eq!(first.ledger.cursor, Some(at("2026-01-02T00:00:00Z")));
 
-    // The EmployeeSync links the user; Personio gets the employee.
+    // The EmployeeSync links the user; Personio gets the employee. The link makes the next
+    // run a full pass.
     reteach.completions.lock().unwrap()[0].customer_external_id = Some("1".into());
     personio
         .known_employees
@@ -403,13 +416,16 @@ async fn certificate_of_unknown_employee_is_uploaded_once_the_employee_is_known(
         .as_mut()
         .unwrap()
         .insert("2".into());
-    let second = run_certificate_sync(&personio, &reteach, &input(first.ledger, &store))
+    let mut next = input(first.ledger, &store);
+    next.full_pass = true;
+    let second = run_certificate_sync(&personio, &reteach, &next)
         .await
         .unwrap();
     assert_eq!(second.summary.uploaded, 2);
     assert!(second.ledger.pending.is_empty());
+    assert_eq!(personio.documents_for("a"), 1);
+    assert_eq!(personio.documents_for("b"), 1);
 }
-
 #[tokio::test]
 async fn rejected_document_is_reported_and_retried_every_run() {
     let personio = FakePersonio::default();
@@ -431,7 +447,8 @@ async fn rejected_document_is_reported_and_retried_every_run() {
     .await
     .unwrap();
     assert_eq!(first.summary.failed, 1);
-    assert_eq!(first.ledger.pending[0].reason, "Rejected");
+    assert_eq!(first.ledger.pending[0].reason, "Failed");
+    assert_eq!(first.ledger.pending[0].attempts, 1);
     assert_eq!(first.failures[0].certificate_id.as_deref(), Some("a"));
 
     let second = run_certificate_sync(&personio, &reteach, &input(first.ledger, &store))
@@ -461,7 +478,7 @@ async fn download_that_is_not_a_pdf_is_never_uploaded() {
     assert_eq!(*personio.upload_attempts.lock().unwrap(), 0);
     assert_eq!(outcome.summary.failed, 1);
     assert_eq!(outcome.failures[0].reason, "certificate file is not a PDF");
-    assert_eq!(outcome.ledger.pending[0].reason, "Rejected");
+    assert_eq!(outcome.ledger.pending[0].reason, "Failed");
     assert_eq!(outcome.ledger.in_flight, None);
 }
 
@@ -506,7 +523,8 @@ async fn cursor_advances_and_recent_keeps_only_the_overlap() {
         next.ledger.recent,
         [RecentUpload {
             certificate_id: "new".into(),
-            completed_at: at("2026-01-01T11:00:00Z")
+            completed_at: at("2026-01-01T11:00:00Z"),
+            participation_id: Some("p-new".into()),
         }]
     );
 }
@@ -545,21 +563,82 @@ async fn cancelled_run_saves_progress_without_passing_unhandled_certificates() {
     let outcome = run_certificate_sync(&personio, &reteach, &cancelled)
         .await
         .unwrap();
-    assert_eq!(outcome.summary.found, 1);
+    assert_eq!(outcome.summary.found, 0);
+    assert!(outcome.stopped_early.is_some());
     assert_eq!(outcome.summary.uploaded, 0);
     assert_eq!(outcome.ledger.cursor, None);
     assert_eq!(*personio.upload_attempts.lock().unwrap(), 0);
 }
 
 #[tokio::test]
-async fn transient_download_failure_stops_without_leaving_an_intent() {
+async fn one_failing_download_never_holds_back_later_certificates() {
     let personio = FakePersonio::default();
-    let reteach = reteach_with(vec![completion("a", Some("1"), "2026-01-01T00:00:00Z")]);
+    let reteach = reteach_with(vec![
+        completion("a", Some("1"), "2026-01-01T00:00:00Z"),
+        completion("b", Some("1"), "2026-01-02T00:00:00Z"),
+    ]);
     reteach
         .failing_downloads
         .lock()
         .unwrap()
         .insert("https://reteach.test/certificates/a.pdf".into());
+    let store = MemoryLedgerStore::default();
+    let mut ledger = CertificateLedgerStatus::default();
+    for run in 1..=5 {
+        let outcome = run_certificate_sync(&personio, &reteach, &input(ledger, &store))
+            .await
+            .unwrap();
+        assert_eq!(outcome.ledger.in_flight, None);
+        if run < 5 {
+            assert_eq!(outcome.ledger.pending[0].attempts, run);
+        } else {
+            // Set aside after the fifth attempt, with a reason and without personal data.
+            assert!(outcome.ledger.pending.is_empty());
+            assert_eq!(outcome.newly_set_aside.len(), 1);
+            assert_eq!(outcome.ledger.set_aside[0].certificate_id, "a");
+            assert_eq!(
+                outcome.ledger.set_aside[0].personio_id.as_deref(),
+                Some("1")
+            );
+        }
+        ledger = outcome.ledger;
+    }
+    assert_eq!(personio.documents_for("b"), 1);
+    assert_eq!(personio.documents_for("a"), 0);
+    // Set aside: no further attempts, until a human requests a run.
+    let quiet = run_certificate_sync(&personio, &reteach, &input(ledger.clone(), &store))
+        .await
+        .unwrap();
+    assert_eq!(quiet.summary.failed, 0);
+    reteach.failing_downloads.lock().unwrap().clear();
+    let mut requested = input(ledger, &store);
+    requested.full_pass = true;
+    requested.retry_set_aside = true;
+    let retried = run_certificate_sync(&personio, &reteach, &requested)
+        .await
+        .unwrap();
+    assert_eq!(retried.summary.uploaded, 1);
+    assert!(retried.ledger.set_aside.is_empty());
+    assert_eq!(personio.documents_for("a"), 1);
+}
+
+#[tokio::test]
+async fn an_outage_stops_the_run_and_costs_no_attempts() {
+    let personio = FakePersonio::default();
+    let ids = ["a", "b", "c", "d"];
+    let reteach = reteach_with(
+        ids.iter()
+            .enumerate()
+            .map(|(i, id)| completion(id, Some("1"), &format!("2026-01-0{}T00:00:00Z", i + 1)))
+            .collect(),
+    );
+    for id in ids {
+        reteach
+            .failing_downloads
+            .lock()
+            .unwrap()
+            .insert(format!("https://reteach.test/certificates/{id}.pdf"));
+    }
     let store = MemoryLedgerStore::default();
     let error = run_certificate_sync(
         &personio,
@@ -570,14 +649,17 @@ async fn transient_download_failure_stops_without_leaving_an_intent() {
     .unwrap_err();
     assert!(error.is_transient());
     assert!(error.to_string().contains("reteach"));
-    assert_eq!(store.latest().unwrap().in_flight, None);
+    let saved = store.latest().unwrap();
+    assert_eq!(saved.in_flight, None);
+    assert!(saved.pending.iter().all(|p| p.attempts == 0));
+    assert_eq!(reteach.calls_of("download"), 3);
     assert_eq!(*personio.upload_attempts.lock().unwrap(), 0);
 }
-
 #[tokio::test]
-async fn full_pending_list_stops_the_cursor() {
+async fn full_pending_list_never_stops_the_cursor() {
+    use crate::sync::certificate_ledger::MAX_PENDING;
     let personio = FakePersonio::default();
-    let completions: Vec<_> = (0..=crate::sync::certificate_plan::MAX_PENDING)
+    let mut completions: Vec<_> = (0..=MAX_PENDING)
         .map(|i| {
             let mut c = completion(&format!("{i:05}"), Some("1"), "2026-01-01T00:00:00Z");
             c.completed_at += chrono::Duration::seconds(i as i64);
@@ -585,7 +667,7 @@ async fn full_pending_list_stops_the_cursor() {
             c
         })
         .collect();
-    let last_recorded = completions[crate::sync::certificate_plan::MAX_PENDING - 1].completed_at;
+    completions.push(completion("ready", Some("1"), "2026-01-02T00:00:00Z"));
     let reteach = reteach_with(completions);
     let store = MemoryLedgerStore::default();
     let outcome = run_certificate_sync(
@@ -595,15 +677,10 @@ async fn full_pending_list_stops_the_cursor() {
     )
     .await
     .unwrap();
-    assert_eq!(
-        outcome.ledger.pending.len(),
-        crate::sync::certificate_plan::MAX_PENDING
-    );
-    assert_eq!(outcome.ledger.cursor, Some(last_recorded));
-    assert!(outcome
-        .failures
-        .iter()
-        .any(|f| f.reason.starts_with("too many pending certificates")));
+    assert_eq!(outcome.ledger.pending.len(), MAX_PENDING);
+    assert_eq!(outcome.not_recorded, 1);
+    assert_eq!(outcome.summary.uploaded, 1);
+    assert_eq!(outcome.ledger.cursor, Some(at("2026-01-02T00:00:00Z")));
 }
 
 fn categories() -> FakePersonio {
@@ -696,7 +773,7 @@ impl LedgerStore for FlakyStore {
             *attempts
         };
         if self.failing.contains(&attempt) {
-            return Err(LedgerError("conflict".into()));
+            return Err(LedgerError::Write("conflict".into()));
         }
         self.inner.save(ledger, uploaded).await
     }
@@ -757,7 +834,10 @@ proptest::proptest! {
             let mut clean_runs = 0;
             for _ in 0..60 {
                 let ledger = store.inner.latest().unwrap_or_default();
-                match run_certificate_sync(&personio, &reteach, &input(ledger, &store)).await {
+                let mut run = input(ledger, &store);
+                // Attempts are not the subject here: nothing is set aside.
+                run.max_attempts = 100;
+                match run_certificate_sync(&personio, &reteach, &run).await {
                     Ok(outcome) if outcome.ledger.pending.is_empty() => clean_runs += 1,
                     _ => clean_runs = 0,
                 }

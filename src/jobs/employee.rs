@@ -69,6 +69,9 @@ pub struct EmployeeJobOutcome {
     pub transient_failures: i64,
     /// Users in the reteach academy, when this run listed them all.
     pub reteach_users: Option<u64>,
+    /// Existing reteach users this run linked to their Personio employee (found by e-mail and
+    /// given the Personio id): their earlier certificates are owed to Personio now.
+    pub linked: i64,
 }
 
 /// Runs one EmployeeSync pass. Run-level failures (credentials, listings) return `Err`; a failing
@@ -117,6 +120,7 @@ pub async fn run_employee_sync(
         },
         transient_failures: 0,
         reteach_users: None,
+        linked: 0,
     };
     if list.employees.is_empty() {
         outcome.failures = failures.into_vec();
@@ -291,7 +295,13 @@ async fn apply(
                     outcome.summary.created += 1;
                     outcome.summary.locked += i64::from(entry.locked_after);
                 }
-                EmployeeAction::Update { locks, unlocks, .. } => {
+                EmployeeAction::Update {
+                    locks,
+                    unlocks,
+                    patch,
+                    ..
+                } => {
+                    outcome.linked += i64::from(patch.external_id.is_some());
                     outcome.summary.updated += 1;
                     outcome.summary.locked += i64::from(*locks);
                     outcome.summary.unlocked += i64::from(*unlocks);

@@ -57,6 +57,9 @@ pub struct FakePersonio {
     pub listings: Mutex<Vec<Option<NaiveDateTime>>>,
     pub list_error: Mutex<Option<PersonioError>>,
     pub upload_attempts: Mutex<usize>,
+    /// Document listings served (v2), and an error to answer them with instead.
+    pub document_listings: Mutex<usize>,
+    pub document_list_error: Mutex<Option<fn() -> PersonioError>>,
 }
 
 impl FakePersonio {
@@ -110,6 +113,10 @@ impl PersonioApi for FakePersonio {
         employee_id: &str,
         category_id: i64,
     ) -> Result<Vec<StoredDocument>, PersonioError> {
+        *lock(&self.document_listings) += 1;
+        if let Some(error) = *lock(&self.document_list_error) {
+            return Err(error());
+        }
         Ok(lock(&self.documents)
             .iter()
             .enumerate()

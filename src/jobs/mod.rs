@@ -15,19 +15,22 @@
 //!   [`JobError::is_transient`] → backoff.
 
 pub mod certificate;
+mod certificate_transfer;
 pub mod employee;
 mod error;
 mod failures;
 #[cfg(test)]
 mod fakes;
+mod fence;
 pub mod pdf_check;
 
 pub use certificate::{
     resolve_category, run_certificate_sync, CertificateJobInput, CertificateJobOutcome,
-    LedgerError, LedgerStore, MemoryLedgerStore,
+    CertificateRunRequest, LedgerError, LedgerStore, MemoryLedgerStore,
 };
 pub use employee::{run_employee_sync, EmployeeJobInput, EmployeeJobOutcome};
 pub use error::JobError;
+pub use fence::Fence;
 
 /// A count for a status counter (Kubernetes integers are `i64`).
 fn count(n: usize) -> i64 {

@@ -2,6 +2,7 @@
 //! everything it needs is passed in, so it is tested with plain data.
 
 pub mod candidate_batch;
+pub mod certificate_ledger;
 pub mod certificate_plan;
 pub mod duration;
 pub mod employee_mapping;

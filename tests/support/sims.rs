@@ -12,11 +12,14 @@ use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 use tokio_util::sync::CancellationToken;
 
-use reteach_personio_operator::api::{CertificateLedgerStatus, DocumentCategoryRef};
+use reteach_personio_operator::api::{
+    CertificateLedgerStatus, CertificateSyncSpec, DocumentCategoryRef,
+};
 use reteach_personio_operator::clock::{Clock, ManualClock};
 use reteach_personio_operator::jobs::{
     resolve_category, run_certificate_sync, run_employee_sync, CertificateJobInput,
-    CertificateJobOutcome, EmployeeJobInput, EmployeeJobOutcome, JobError, MemoryLedgerStore,
+    CertificateJobOutcome, CertificateRunRequest, EmployeeJobInput, EmployeeJobOutcome, JobError,
+    MemoryLedgerStore,
 };
 use reteach_personio_operator::personio::{PersonioClient, PersonioConfig, PersonioRateLimits};
 use reteach_personio_operator::reteach::{DownloadPolicy, ReteachClient, ReteachConfig};
@@ -202,18 +205,27 @@ impl Sims {
             },
         )
         .await?;
-        let input = CertificateJobInput {
+        let spec: CertificateSyncSpec = serde_json::from_value(serde_json::json!({
+            "employeeSyncRef": {"name": "sims"},
+            "documentCategory": {"id": category_id},
+        }))
+        .expect("certificate spec");
+        let request = CertificateRunRequest {
             now: self.clock.now(),
             tz: TZ,
-            dry_run: false,
             category_id,
-            title_template: "Certificate: {course}".to_string(),
-            overlap: CertificateJobInput::default_overlap(),
-            ledger: self.ledger.latest().unwrap_or_default(),
-            store: self.ledger.as_ref(),
-            cancel: CancellationToken::new(),
-            batch_size: self.batch_size.load(Ordering::Relaxed),
+            full_resync_interval: chrono::Duration::hours(24),
+            requested: false,
+            linked_since: None,
         };
+        let mut input = CertificateJobInput::new(
+            &spec,
+            &self.ledger.latest().unwrap_or_default(),
+            request,
+            self.ledger.as_ref(),
+            CancellationToken::new(),
+        );
+        input.batch_size = self.batch_size.load(Ordering::Relaxed);
         let result =
             run_certificate_sync(&self.personio_client, &self.reteach_client, &input).await;
         let delta = match &result {

@@ -1,0 +1,301 @@
+//! Certificate scenarios of what real academies hold (issue 13): a backfill into a category that
+//! already holds half of the documents (a recreated resource), a full pass over every certificate,
+//! and a bulk import of completions sharing one timestamp.
+
+use std::path::Path;
+
+use super::child::{ChildResult, ChildTask};
+use super::figures::{self, Target};
+use super::scenarios::{measure, pages, ScenarioReport, Settings, RETEACH_PAGE};
+use super::tenant::Tenant;
+use super::Scenario;
+use crate::api::CertificateLedgerStatus;
+use crate::sim::reteach::SimCustomer;
+use crate::sync::certificate_marker;
+
+/// Largest ledger allowed in status, in bytes of JSON.
+pub const LEDGER_BUDGET_BYTES: u64 = 64 * 1024;
+/// Seed of the generated companies.
+const SEED: u64 = 13;
+
+/// Requests every certificate run makes before its first upload: Personio v1 token, category
+/// list, reteach token.
+const FIXED: usize = 3;
+
+/// A company whose employees have `certificates` completed courses (PDFs ready). With
+/// `one_timestamp` they all share one completion time (a bulk import).
+pub struct CertificateCompany {
+    pub tenant: Tenant,
+    pub category_id: i64,
+    /// `(certificate id, Personio employee id)`.
+    pub certificates: Vec<(String, i64)>,
+    /// Employees holding at least one certificate.
+    pub employees: usize,
+}
+
+/// Builds the company (unmeasured).
+pub async fn certificate_company(
+    settings: &Settings,
+    certificates: usize,
+    one_timestamp: bool,
+) -> anyhow::Result<CertificateCompany> {
+    let tenant = Tenant::start(super::scenarios::start_time(), settings.time_scale).await?;
+    tenant.reteach.set_default_pdf_size(settings.pdf_bytes);
+    let employees = settings.employees.min(certificates).max(1);
+    tenant.personio.populate(employees, SEED);
+    let people: Vec<(String, i64)> = tenant
+        .personio
+        .employee_ids()
+        .into_iter()
+        .map(|id| {
+            let customer = tenant.reteach.add_customer(SimCustomer {
+                external_id: Some(id.to_string()),
+                email: Some(format!("bench-{id}@sim.example")),
+                registered: true,
+                ..SimCustomer::default()
+            });
+            (customer, id)
+        })
+        .collect();
+    let first = tenant.now() - chrono::Duration::days(30);
+    let mut seeded = Vec::with_capacity(certificates);
+    for n in 0..certificates {
+        let (customer, employee) = &people[n % people.len()];
+        let completed_at = if one_timestamp {
+            first
+        } else {
+            first + chrono::Duration::seconds(n as i64)
+        };
+        let completion = tenant
+            .reteach
+            .add_completion(customer, &format!("Course {}", n % 25), completed_at, true)
+            .ok_or_else(|| anyhow::anyhow!("benchmark customer vanished"))?;
+        seeded.push((completion.certificate_id, *employee));
+    }
+    let category_id = tenant
+        .personio
+        .categories()
+        .first()
+        .map(|category| category.id)
+        .ok_or_else(|| anyhow::anyhow!("the Personio simulator has no document category"))?;
+    Ok(CertificateCompany {
+        tenant,
+        category_id,
+        certificates: seeded,
+        employees: employees.min(certificates),
+    })
+}
+
+/// One measured CertificateSync run of `company` from `ledger`.
+pub async fn certificate_run(
+    settings: &Settings,
+    exe: &Path,
+    company: &CertificateCompany,
+    ledger: Option<CertificateLedgerStatus>,
+    full_pass: bool,
+) -> anyhow::Result<ChildResult> {
+    let now = company.tenant.advance(chrono::Duration::minutes(10));
+    let task = ChildTask::Certificates {
+        upstream: company.tenant.upstream.clone(),
+        now,
+        category_id: company.category_id,
+        ledger: ledger.map(Box::new),
+        full_pass,
+    };
+    measure(&[&company.tenant], settings, exe, task).await
+}
+
+/// The minimum requests of a run that compares `certificates` completions with the markers of
+/// `employees` employees and uploads `uploads` of them.
+pub fn compared_minimum(certificates: usize, employees: usize, uploads: usize) -> usize {
+    // + the v2 token of the document listing, one listing per employee.
+    FIXED + 1 + employees + pages(certificates, RETEACH_PAGE) + 2 * uploads
+}
+
+fn run_counter(result: &ChildResult, name: &str) -> i64 {
+    result.summary["run"][name].as_i64().unwrap_or(-1)
+}
+
+fn ledger_of(result: &ChildResult) -> Option<CertificateLedgerStatus> {
+    serde_json::from_value(result.summary["ledger"].clone()).ok()
+}
+
+fn ledger_bytes(result: &ChildResult) -> (u64, u64, u64) {
+    let max = result.summary["ledgerMaxBytes"]
+        .as_u64()
+        .unwrap_or(u64::MAX);
+    let total = result.summary["ledgerTotalBytes"].as_u64().unwrap_or(0);
+    let saves = result.summary["ledgerSaves"].as_u64().unwrap_or(0);
+    (max, total, saves)
+}
+
+fn ratio_target(result: &ChildResult, minimum: usize) -> Target {
+    let total = result.total_requests();
+    let ratio = total as f64 / minimum.max(1) as f64;
+    Target::new(
+        "requests = 1.000 × minimum",
+        total == minimum,
+        format!("{ratio:.3} ({total} for {minimum})"),
+    )
+}
+
+fn no_429(result: &ChildResult) -> Target {
+    Target::new(
+        "zero 429s",
+        result.too_many_requests == 0,
+        result.too_many_requests.to_string(),
+    )
+}
+
+/// A recreated CertificateSync: half of the certificates are already in Personio (with their
+/// markers); the first run must upload exactly the other half.
+pub async fn half_present(settings: &Settings, exe: &Path) -> anyhow::Result<ScenarioReport> {
+    let count = settings.certificates;
+    eprintln!("bench: backfill of {count} certificates, half of them already in Personio");
+    let company = certificate_company(settings, count, false).await?;
+    for (certificate, employee) in company.certificates.iter().step_by(2) {
+        company.tenant.personio.insert_document(
+            *employee,
+            company.category_id,
+            "Certificate",
+            Some(&certificate_marker(certificate)),
+        );
+    }
+    let present = count.div_ceil(2);
+    let result = certificate_run(settings, exe, &company, None, false).await?;
+    let uploads = count - present;
+    let minimum = compared_minimum(count, company.employees, uploads);
+    let targets = vec![
+        Target::new(
+            "no document uploaded twice",
+            run_counter(&result, "alreadyPresent") == present as i64
+                && run_counter(&result, "uploaded") == uploads as i64,
+            format!(
+                "{} already present, {} uploaded",
+                run_counter(&result, "alreadyPresent"),
+                run_counter(&result, "uploaded")
+            ),
+        ),
+        ratio_target(&result, minimum),
+        no_429(&result),
+    ];
+    Ok(ScenarioReport {
+        scenario: Scenario::HalfPresent,
+        minimum_rule: format!(
+            "3 tokens and the category list + {} document listings (one per employee) + {} participation pages + {uploads} downloads + {uploads} uploads",
+            company.employees,
+            pages(count, RETEACH_PAGE)
+        ),
+        notes: Vec::new(),
+        bound: Some(figures::certificate_bound(
+            &result,
+            settings.latency,
+            settings.time_scale,
+        )),
+        result,
+        minimum,
+        targets,
+    })
+}
+
+/// A full pass over every certificate after the backfill: nothing to upload, one document
+/// listing per employee.
+pub async fn full_pass(settings: &Settings, exe: &Path) -> anyhow::Result<ScenarioReport> {
+    let count = settings.certificates;
+    eprintln!("bench: full pass over {count} certificates after the backfill");
+    let company = certificate_company(settings, count, false).await?;
+    let backfill = certificate_run(settings, exe, &company, None, false).await?;
+    let ledger =
+        ledger_of(&backfill).ok_or_else(|| anyhow::anyhow!("the backfill returned no ledger"))?;
+    let result = certificate_run(settings, exe, &company, Some(ledger), true).await?;
+    let minimum = FIXED + 1 + company.employees + pages(count, RETEACH_PAGE);
+    let targets = vec![
+        Target::new(
+            "uploads nothing again",
+            run_counter(&result, "uploaded") == 0,
+            format!(
+                "{} uploaded, {} already present (the rest known from the overlap window)",
+                run_counter(&result, "uploaded"),
+                run_counter(&result, "alreadyPresent")
+            ),
+        ),
+        Target::new(
+            "at most one document listing per employee",
+            result.total_requests() <= minimum,
+            format!("{} requests for {minimum}", result.total_requests()),
+        ),
+        no_429(&result),
+    ];
+    Ok(ScenarioReport {
+        scenario: Scenario::FullPass,
+        minimum_rule: format!(
+            "3 tokens and the category list + {} document listings + {} participation pages",
+            company.employees,
+            pages(count, RETEACH_PAGE)
+        ),
+        notes: vec![format!(
+            "backfill before it: {} requests, {:.1} s",
+            backfill.total_requests(),
+            backfill.wall_secs
+        )],
+        bound: None,
+        result,
+        minimum,
+        targets,
+    })
+}
+
+/// A bulk import: every completion shares one timestamp. Status must stay within its budget and
+/// the bytes written per upload must not grow with the backfill.
+pub async fn bulk_import(settings: &Settings, exe: &Path) -> anyhow::Result<ScenarioReport> {
+    let count = settings.certificates.saturating_mul(2);
+    let small = (count / 20).max(1);
+    eprintln!("bench: bulk import of {small} and of {count} completions sharing one timestamp");
+    let small_company = certificate_company(settings, small, true).await?;
+    let small_result = certificate_run(settings, exe, &small_company, None, false).await?;
+    let company = certificate_company(settings, count, true).await?;
+    let result = certificate_run(settings, exe, &company, None, false).await?;
+    let (max, total, saves) = ledger_bytes(&result);
+    let (_, small_total, small_saves) = ledger_bytes(&small_result);
+    let per_save = total / saves.max(1);
+    let small_per_save = small_total / small_saves.max(1);
+    let minimum = compared_minimum(count, company.employees, count);
+    let targets = vec![
+        Target::new(
+            format!("status ledger ≤ {} KiB", LEDGER_BUDGET_BYTES / 1024),
+            max <= LEDGER_BUDGET_BYTES,
+            format!("{:.1} KiB at most", max as f64 / 1024.0),
+        ),
+        Target::new(
+            "bytes per ledger write flat in the import size",
+            per_save <= small_per_save.saturating_mul(2).max(2_048),
+            format!("{per_save} B per write at {count}, {small_per_save} B at {small}"),
+        ),
+        Target::new(
+            "every certificate uploaded once",
+            run_counter(&result, "uploaded") == count as i64,
+            run_counter(&result, "uploaded").to_string(),
+        ),
+        ratio_target(&result, minimum),
+        no_429(&result),
+    ];
+    Ok(ScenarioReport {
+        scenario: Scenario::BulkImport,
+        minimum_rule: format!(
+            "3 tokens and the category list + {} document listings + {} participation pages + {count} downloads + {count} uploads",
+            company.employees,
+            pages(count, RETEACH_PAGE)
+        ),
+        notes: vec![format!(
+            "{saves} ledger writes, {total} bytes in all; the run of {small} wrote {small_saves}"
+        )],
+        bound: Some(figures::certificate_bound(
+            &result,
+            settings.latency,
+            settings.time_scale,
+        )),
+        result,
+        minimum,
+        targets,
+    })
+}
