@@ -6,10 +6,12 @@ mod support;
 
 use reteach_personio_operator::api::RecordFailure;
 use reteach_personio_operator::clock::Clock;
-use reteach_personio_operator::jobs::EmployeeJobOutcome;
+use reteach_personio_operator::jobs::{
+    CertificateJobOutcome as CertificateOutcome, EmployeeJobOutcome,
+};
 use reteach_personio_operator::personio::REQUIRED_ATTRIBUTES;
 use reteach_personio_operator::sim::personio::EmployeeSeed;
-use reteach_personio_operator::sim::reteach::SimCustomer;
+use reteach_personio_operator::sim::reteach::{CertificateUrls, SimCustomer};
 use reteach_personio_operator::sync::certificate_plan::UNNAMED_COURSE;
 use reteach_personio_operator::sync::employee_mapping::MAX_TEXT_CHARS;
 use reteach_personio_operator::sync::employee_plan::REASON_SHARED_EMAIL;
@@ -458,6 +460,69 @@ async fn refuses_a_download_that_is_not_a_pdf() {
     assert_eq!(failure.reason, "certificate file is not a PDF");
     assert_eq!(sims.documents_for(&broken.certificate_id), 0);
     sims.assert_each_certificate_once(&good);
+}
+
+/// Runs the certificate sync with every certificate URL of one kind; returns the outcome.
+async fn certificates_behind(urls: CertificateUrls) -> (Sims, Vec<String>, CertificateOutcome) {
+    let sims = Sims::start().await;
+    sims.reteach.set_certificate_urls(urls);
+    let certificates = certificates_with(&sims).await;
+    let outcome = sims.sync_certificates().await;
+    (sims, certificates, outcome)
+}
+
+#[tokio::test]
+async fn uploads_certificates_from_signed_storage_urls_without_sending_the_token() {
+    let (sims, certificates, outcome) = certificates_behind(CertificateUrls::SignedStorage).await;
+    assert_eq!(outcome.summary.uploaded, GOOD as i64, "{outcome:?}");
+    sims.assert_each_certificate_once(&certificates);
+    let storage = sims.reteach.storage_requests();
+    assert_eq!(storage.len(), GOOD);
+    assert!(storage.iter().all(|r| !r.had_authorization));
+}
+
+#[tokio::test]
+async fn follows_a_redirect_chain_to_signed_storage() {
+    let (sims, certificates, outcome) = certificates_behind(CertificateUrls::Redirects(3)).await;
+    assert_eq!(outcome.summary.uploaded, GOOD as i64, "{outcome:?}");
+    sims.assert_each_certificate_once(&certificates);
+    assert!(sims
+        .reteach
+        .storage_requests()
+        .iter()
+        .all(|r| !r.had_authorization));
+}
+
+#[tokio::test]
+async fn refuses_each_certificate_whose_url_is_a_web_page() {
+    let (sims, certificates, outcome) = certificates_behind(CertificateUrls::NotPdfPage).await;
+    assert_eq!(outcome.summary.uploaded, 0, "{outcome:?}");
+    assert_eq!(outcome.summary.failed, GOOD as i64, "{outcome:?}");
+    assert!(outcome
+        .failures
+        .iter()
+        .all(|f| f.reason == "certificate file is not a PDF"));
+    for certificate in &certificates {
+        assert_eq!(sims.documents_for(certificate), 0);
+    }
+}
+
+#[tokio::test]
+async fn refuses_each_certificate_on_a_host_outside_the_download_allowlist() {
+    let sims = Sims::start().await;
+    sims.reteach
+        .set_certificate_urls(CertificateUrls::SignedStorage);
+    sims.reteach.set_storage_host("storage.example.invalid");
+    let certificates = certificates_with(&sims).await;
+    let outcome = sims.sync_certificates().await;
+    assert_eq!(outcome.summary.failed, GOOD as i64, "{outcome:?}");
+    assert!(outcome.failures.iter().all(
+        |f| f.reason == "certificate URL points at a host that is not an allowed download host"
+    ));
+    for certificate in &certificates {
+        assert_eq!(sims.documents_for(certificate), 0);
+    }
+    assert!(sims.reteach.storage_requests().is_empty());
 }
 
 async fn upload_course(course: &str) -> (Sims, String) {

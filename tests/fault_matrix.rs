@@ -45,6 +45,9 @@ enum FaultKind {
     MalformedJson,
     /// One 401 as if the token had just expired (the client must re-authenticate and go on).
     ExpiredToken,
+    /// One 403 "Forbidden resource" to a cached token, as reteach's published spec answers a dead
+    /// token (the client must re-authenticate once and go on).
+    DeadTokenAnswered403,
     /// Every request 401 and the credentials no longer accepted (revoked mid-run).
     RevokedCredentials,
 }
@@ -95,6 +98,9 @@ fn inject(sims: &Sims, side: Side, prefix: &str, kind: FaultKind) {
         FaultKind::ConnectionReset => control.inject(rule(Fault::Reset)),
         FaultKind::MalformedJson => control.inject(rule(Fault::MalformedJson)),
         FaultKind::ExpiredToken => control.inject(FaultRule::new(prefix, Fault::ExpiredToken, 1)),
+        FaultKind::DeadTokenAnswered403 => {
+            control.inject(FaultRule::new(prefix, Fault::Status(403), 1))
+        }
         FaultKind::RevokedCredentials => {
             control.inject(rule(Fault::ExpiredToken));
             control.inject(FaultRule::new(auth_path(side), Fault::Status(401), STORM));
@@ -354,6 +360,7 @@ employee_rows! {
     reteach_user_listing_reset_fails_transiently_then_recovers: ListUsers, ConnectionReset => Transient;
     reteach_user_listing_malformed_json_fails_transiently_then_recovers: ListUsers, MalformedJson => Transient;
     reteach_user_listing_expired_token_reauthenticates_and_succeeds: ListUsers, ExpiredToken => Succeeds;
+    reteach_user_listing_dead_token_answered_403_reauthenticates_and_succeeds: ListUsers, DeadTokenAnswered403 => Succeeds;
     reteach_user_listing_revoked_credentials_stall_then_recover: ListUsers, RevokedCredentials => Config;
 
     reteach_user_create_429_storm_fails_transiently_then_creates_once: CreateUsers, RateLimitStorm => Transient;
@@ -362,6 +369,7 @@ employee_rows! {
     reteach_user_create_reset_fails_transiently_then_creates_once: CreateUsers, ConnectionReset => Transient;
     reteach_user_create_malformed_json_fails_transiently_then_creates_once: CreateUsers, MalformedJson => Transient;
     reteach_user_create_expired_token_reauthenticates_and_succeeds: CreateUsers, ExpiredToken => Succeeds;
+    reteach_user_create_dead_token_answered_403_reauthenticates_and_succeeds: CreateUsers, DeadTokenAnswered403 => Succeeds;
     reteach_user_create_revoked_credentials_stall_then_recover: CreateUsers, RevokedCredentials => Config;
 
     reteach_user_update_429_storm_fails_transiently_then_updates: UpdateUsers, RateLimitStorm => Transient;
@@ -370,6 +378,7 @@ employee_rows! {
     reteach_user_update_reset_fails_transiently_then_updates: UpdateUsers, ConnectionReset => Transient;
     reteach_user_update_malformed_json_fails_transiently_then_updates: UpdateUsers, MalformedJson => Transient;
     reteach_user_update_expired_token_reauthenticates_and_succeeds: UpdateUsers, ExpiredToken => Succeeds;
+    reteach_user_update_dead_token_answered_403_reauthenticates_and_succeeds: UpdateUsers, DeadTokenAnswered403 => Succeeds;
     reteach_user_update_revoked_credentials_stall_then_recover: UpdateUsers, RevokedCredentials => Config;
 }
 
@@ -396,6 +405,7 @@ certificate_rows! {
     reteach_completion_listing_reset_fails_transiently_then_uploads_once: ListCompletions, ConnectionReset => Transient;
     reteach_completion_listing_malformed_json_fails_transiently_then_uploads_once: ListCompletions, MalformedJson => Transient;
     reteach_completion_listing_expired_token_reauthenticates_and_uploads_once: ListCompletions, ExpiredToken => Succeeds;
+    reteach_completion_listing_dead_token_answered_403_reauthenticates_and_uploads_once: ListCompletions, DeadTokenAnswered403 => Succeeds;
     reteach_completion_listing_revoked_credentials_stall_then_upload_once: ListCompletions, RevokedCredentials => Config;
 
     reteach_download_429_storm_fails_transiently_then_uploads_once: Download, RateLimitStorm => Transient;
@@ -404,6 +414,7 @@ certificate_rows! {
     reteach_download_reset_fails_transiently_then_uploads_once: Download, ConnectionReset => Transient;
     reteach_download_malformed_body_is_refused_then_uploaded_next_run: Download, MalformedJson => RecordsFail;
     reteach_download_expired_token_reauthenticates_and_uploads_once: Download, ExpiredToken => Succeeds;
+    reteach_download_dead_token_answered_403_reauthenticates_and_uploads_once: Download, DeadTokenAnswered403 => Succeeds;
     reteach_download_revoked_credentials_stall_then_upload_once: Download, RevokedCredentials => Config;
 }
 

@@ -305,6 +305,18 @@ async fn missing_email_in_the_whitelist_is_named() {
 }
 
 #[tokio::test]
+async fn a_credential_without_last_modified_at_syncs() {
+    let h = start(sim_without_limits()).await;
+    add_employees(&h.sim, 2);
+    assert!(!REQUIRED_ATTRIBUTES.contains(&"last_modified_at"));
+    h.sim.set_whitelist(Some(&REQUIRED_ATTRIBUTES));
+    let list = h.client.list_employees(None).await.unwrap();
+    assert_eq!(list.employees.len(), 2);
+    assert!(list.skipped.is_empty());
+    assert!(list.employees.iter().all(|e| e.last_modified_at.is_none()));
+}
+
+#[tokio::test]
 async fn status_and_contract_end_are_optional() {
     let h = start(sim_without_limits()).await;
     add_employees(&h.sim, 2);
@@ -442,6 +454,8 @@ async fn malformed_json_is_reported_as_malformed() {
 #[tokio::test]
 async fn uploads_a_streamed_certificate() {
     let h = start(sim_without_limits()).await;
+    // Like a server that refuses chunked bodies: the upload must announce its length.
+    h.sim.set_require_content_length(true);
     let employee = add_employees(&h.sim, 1)[0];
     let chunks = vec![
         Ok(bytes::Bytes::from_static(b"%PDF-1.4 ")),
@@ -462,6 +476,11 @@ async fn uploads_a_streamed_certificate() {
     assert_eq!(documents[0].owner_id, employee);
     assert_eq!(documents[0].category_id, 3);
     assert_eq!(documents[0].size, 17);
+    let announced = documents[0].request_content_length.unwrap();
+    assert!(
+        announced > 17,
+        "multipart envelope plus the file: {announced}"
+    );
     assert_eq!(documents[0].file_name, "certificate-cert-1.pdf");
     assert_eq!(documents[0].date, NaiveDate::from_ymd_opt(2026, 11, 20));
     assert_eq!(
@@ -475,12 +494,55 @@ async fn uploads_a_streamed_certificate() {
 #[tokio::test]
 async fn upload_with_known_length_is_sent_with_it() {
     let h = start(sim_without_limits()).await;
+    h.sim.set_require_content_length(true);
     let employee = add_employees(&h.sim, 1)[0];
     h.client
         .upload_document(upload(employee, 3, small_pdf()))
         .await
         .unwrap();
     assert_eq!(h.sim.documents()[0].size, 20);
+    assert!(h.sim.documents()[0].request_content_length.is_some());
+}
+
+#[tokio::test]
+async fn a_server_requiring_a_length_refuses_a_chunked_upload() {
+    // The simulator mode the client is tested against does refuse chunked bodies.
+    let h = start(sim_without_limits()).await;
+    h.sim.set_require_content_length(true);
+    let employee = add_employees(&h.sim, 1)[0];
+    let token = {
+        let (id, secret) = h.sim.credentials();
+        let auth: serde_json::Value = reqwest::Client::new()
+            .post(format!("{}/v1/auth", h.running.base_url()))
+            .json(&serde_json::json!({"client_id": id, "client_secret": secret}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        auth["data"]["token"].as_str().unwrap().to_string()
+    };
+    let file =
+        reqwest::multipart::Part::stream(reqwest::Body::wrap_stream(futures::stream::iter(vec![
+            Ok::<_, std::io::Error>(bytes::Bytes::from_static(b"%PDF-1.4")),
+        ])))
+        .file_name("c.pdf");
+    let form = reqwest::multipart::Form::new()
+        .part("file", file)
+        .text("title", "t")
+        .text("employee_id", employee.to_string())
+        .text("category_id", "3");
+    let response = reqwest::Client::new()
+        .post(format!("{}/v1/company/documents", h.running.base_url()))
+        .bearer_auth(token)
+        .header("X-Personio-App-ID", "TEST")
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 411);
+    assert!(h.sim.documents().is_empty());
 }
 
 #[tokio::test]
@@ -497,7 +559,7 @@ async fn refuses_files_over_30_mb_before_sending() {
 }
 
 #[tokio::test]
-async fn personio_rejects_an_oversized_stream_of_unknown_length() {
+async fn an_oversized_stream_of_unknown_length_is_refused_before_sending() {
     let h = start(sim_without_limits()).await;
     let employee = add_employees(&h.sim, 1)[0];
     let chunk = bytes::Bytes::from(vec![b'x'; 1024 * 1024]);
@@ -517,6 +579,7 @@ async fn personio_rejects_an_oversized_stream_of_unknown_length() {
         other => panic!("unexpected {other:?}"),
     }
     assert!(h.sim.documents().is_empty());
+    assert_eq!(h.sim.control().count(UPLOAD), 0, "refused before sending");
 }
 
 #[tokio::test]
@@ -801,4 +864,102 @@ async fn concurrent_calls_share_one_token_request() {
     let results = futures::future::join_all(calls).await;
     assert!(results.iter().all(Result::is_ok));
     assert_eq!(h.sim.control().count(AUTH), 1);
+}
+
+/// A fake Personio whose `route` answers `status` with a body that never ends (chunked, no
+/// Content-Length); `/v1/auth` works unless it is the route.
+async fn endless_personio(route: &'static str, status: u16) -> RunningSim {
+    use axum::routing::{get, post};
+    use serde_json::json;
+    let endless = move || async move {
+        let chunks = futures::stream::repeat(bytes::Bytes::from_static(
+            br#"{"type":"Employee","attributes":{"first_name":{"value":"xxxxxxxxxxxxxxxxxxxxxxxx"}}},"#,
+        ))
+        .map(Ok::<_, std::io::Error>);
+        let mut response = axum::response::Response::new(axum::body::Body::from_stream(chunks));
+        *response.status_mut() = axum::http::StatusCode::from_u16(status).unwrap();
+        response
+    };
+    let mut router = axum::Router::new().route(route, get(endless).post(endless));
+    if route != "/v1/auth" {
+        router = router.route(
+            "/v1/auth",
+            post(|| async {
+                axum::Json(
+                    json!({"success": true, "data": {"token": "papi-x", "expires_in": 86400}}),
+                )
+            }),
+        );
+    }
+    reteach_personio_operator::sim::serve(router, ([127, 0, 0, 1], 0).into())
+        .await
+        .unwrap()
+}
+
+fn plain_client(running: &RunningSim) -> PersonioClient {
+    let mut config = PersonioConfig::new(running.base_url(), "id", "secret");
+    config.tls.allow_insecure_http = true;
+    config.tls.timeout = Some(Duration::from_secs(60));
+    config.limits = PersonioRateLimits::unlimited();
+    config.retry = RetryPolicy {
+        max_attempts: 2,
+        min_delay: Duration::from_millis(5),
+        max_delay: Duration::from_millis(5),
+    };
+    PersonioClient::new(config).unwrap()
+}
+
+/// Fails instead of hanging when the client reads an endless body.
+async fn bounded<T>(future: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(120), future)
+        .await
+        .expect("the client kept reading an endless body")
+}
+
+#[tokio::test]
+async fn an_endless_employee_page_is_cut_at_the_cap_and_reported() {
+    let running = endless_personio("/v1/company/employees", 200).await;
+    let error = bounded(plain_client(&running).list_employees(None))
+        .await
+        .unwrap_err();
+    match error {
+        PersonioError::Malformed { message, .. } => {
+            assert!(message.contains("8388608-byte limit"), "{message}")
+        }
+        other => panic!("expected Malformed, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn an_endless_change_feed_is_cut_at_its_larger_cap() {
+    let running = endless_personio("/v1/company/employees", 200).await;
+    let since = NaiveDate::from_ymd_opt(2026, 11, 1)
+        .unwrap()
+        .and_hms_opt(0, 0, 0)
+        .unwrap();
+    let error = bounded(plain_client(&running).list_employees(Some(since)))
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("67108864-byte limit"), "{error}");
+}
+
+#[tokio::test]
+async fn an_endless_token_answer_is_cut_and_an_endless_error_body_is_read_only_in_part() {
+    let running = endless_personio("/v1/auth", 200).await;
+    let error = bounded(plain_client(&running).check_credentials())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, PersonioError::Malformed { .. }),
+        "{error:?}"
+    );
+
+    let running = endless_personio("/v1/auth", 401).await;
+    let error = bounded(plain_client(&running).check_credentials())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, PersonioError::Unauthorized { .. }),
+        "{error:?}"
+    );
 }

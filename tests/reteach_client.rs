@@ -10,8 +10,12 @@ use axum::routing::get;
 use chrono::{DateTime, TimeZone, Utc};
 use futures::{StreamExt, TryStreamExt};
 use reteach_personio_operator::clock::ManualClock;
-use reteach_personio_operator::reteach::{ReteachApi, ReteachClient, ReteachConfig, ReteachError};
-use reteach_personio_operator::sim::reteach::{ReteachSim, SimCustomer};
+use reteach_personio_operator::reteach::{
+    DownloadPolicy, ReteachApi, ReteachClient, ReteachConfig, ReteachError,
+};
+use reteach_personio_operator::sim::reteach::{
+    BadTokenAnswer, CertificateUrls, ReteachSim, SimCustomer, StorageRequest,
+};
 use reteach_personio_operator::sim::{serve, Fault, FaultRule, RunningSim};
 use reteach_personio_operator::sync::{CustomerFields, CustomerPatch, Gender};
 use reteach_personio_operator::upstream::{RequestLog, RetryPolicy, TlsOptions};
@@ -193,6 +197,82 @@ async fn a_second_401_after_a_fresh_token_is_unauthorized() {
         "{error:?}"
     );
     assert_eq!(env.authorizations(), 2);
+}
+
+#[tokio::test]
+async fn a_revoked_token_answered_403_is_exchanged_once_and_the_call_retried() {
+    let env = Env::new().await;
+    env.sim.set_bad_token_answer(BadTokenAnswer::Forbidden);
+    let client = env.client();
+    client.me().await.unwrap();
+    env.sim.expire_all_tokens();
+    client.list_customers().await.unwrap();
+    assert_eq!(env.authorizations(), 2);
+    let answered_403 = env
+        .sim
+        .control()
+        .requests()
+        .iter()
+        .filter(|r| r.status == 403)
+        .count();
+    assert_eq!(answered_403, 1, "only the dead token was refused");
+}
+
+#[tokio::test]
+async fn a_token_expired_by_the_clock_and_answered_403_is_replaced() {
+    let env = Env::new().await;
+    env.sim.set_bad_token_answer(BadTokenAnswer::Forbidden);
+    let client = env.client();
+    client.me().await.unwrap();
+    env.clock.advance(chrono::Duration::minutes(61));
+    client.me().await.unwrap();
+    assert_eq!(env.authorizations(), 2);
+}
+
+#[tokio::test]
+async fn a_403_to_a_freshly_issued_token_is_access_denied_without_another_exchange() {
+    let env = Env::new().await;
+    env.sim.set_bad_token_answer(BadTokenAnswer::Forbidden);
+    env.sim
+        .control()
+        .inject(FaultRule::new("GET /me", Fault::Status(403), 2));
+    let error = env.client().me().await.unwrap_err();
+    assert!(matches!(error, ReteachError::Forbidden { .. }), "{error:?}");
+    assert!(!error.is_transient());
+    assert_eq!(env.authorizations(), 1);
+    assert_eq!(env.requests_to("GET", "/me").len(), 1);
+}
+
+#[tokio::test]
+async fn a_403_that_persists_with_a_fresh_token_is_access_denied() {
+    let env = Env::new().await;
+    let client = env.client();
+    client.me().await.unwrap();
+    env.sim
+        .control()
+        .inject(FaultRule::new("GET /me", Fault::Status(403), 2));
+    let error = client.me().await.unwrap_err();
+    assert!(matches!(error, ReteachError::Forbidden { .. }), "{error:?}");
+    assert_eq!(env.authorizations(), 2, "one refresh, no more");
+    assert_eq!(env.requests_to("GET", "/me").len(), 3);
+}
+
+#[tokio::test]
+async fn a_401_to_a_cached_token_is_exchanged_once_in_the_default_mode() {
+    let env = Env::new().await;
+    let client = env.client();
+    client.me().await.unwrap();
+    env.sim.expire_all_tokens();
+    client.me().await.unwrap();
+    assert_eq!(env.authorizations(), 2);
+    let answered_401 = env
+        .sim
+        .control()
+        .requests()
+        .iter()
+        .filter(|r| r.status == 401)
+        .count();
+    assert_eq!(answered_401, 1);
 }
 
 // --- customers --------------------------------------------------------------------------------
@@ -515,16 +595,241 @@ async fn downloads_a_pdf_with_the_token_on_the_same_origin() {
     assert_eq!(total, length);
 }
 
+fn rejection(error: ReteachError) -> String {
+    match error {
+        ReteachError::Rejected { message, .. } => message,
+        other => panic!("expected a per-certificate refusal, got {other:?}"),
+    }
+}
+
+/// A policy letting the simulator's storage host (`localhost`, a loopback name) serve PDFs.
+fn storage_allowed() -> DownloadPolicy {
+    DownloadPolicy {
+        allowed_hosts: vec!["localhost".to_string()],
+        allow_private_addresses: true,
+        ..DownloadPolicy::default()
+    }
+}
+
+fn client_with(env: &Env, downloads: DownloadPolicy) -> ReteachClient {
+    let mut config = env.config();
+    config.downloads = downloads;
+    ReteachClient::new(config).unwrap()
+}
+
 #[tokio::test]
-async fn streams_a_certificate_larger_than_30_mb() {
+async fn refuses_a_certificate_announced_larger_than_30_mb() {
     let env = Env::new().await;
     let (certificate, url) = ready_certificate(&env).await;
     env.sim.set_certificate_size(&certificate, 31 * 1024 * 1024);
+    let error = env.client().download_certificate(&url).await.unwrap_err();
+    assert!(rejection(error).contains("larger than"));
+}
+
+#[tokio::test]
+async fn refuses_a_chunked_certificate_once_more_than_30_mb_arrived() {
+    let env = Env::new().await;
+    let (certificate, url) = ready_certificate(&env).await;
+    env.sim.set_announce_pdf_length(false);
+    env.sim.set_certificate_size(&certificate, 31 * 1024 * 1024);
+    let error = env.client().download_certificate(&url).await.unwrap_err();
+    assert!(!error.is_transient());
+    assert!(rejection(error).contains("larger than"));
+}
+
+#[tokio::test]
+async fn a_chunked_certificate_gets_its_exact_length() {
+    let env = Env::new().await;
+    let (certificate, url) = ready_certificate(&env).await;
+    env.sim.set_announce_pdf_length(false);
+    env.sim.set_certificate_size(&certificate, 300_000);
     let pdf = env.client().download_certificate(&url).await.unwrap();
-    assert_eq!(pdf.length, Some(31 * 1024 * 1024));
+    assert_eq!(pdf.length, Some(300_000));
     let (head, total) = drain(pdf).await;
     assert!(head.starts_with(b"%PDF"));
-    assert_eq!(total, 31 * 1024 * 1024);
+    assert_eq!(total, 300_000);
+}
+
+#[tokio::test]
+async fn a_certificate_is_spooled_in_the_scratch_directory_and_leaves_nothing_behind() {
+    let env = Env::new().await;
+    let (certificate, url) = ready_certificate(&env).await;
+    env.sim.set_announce_pdf_length(false);
+    env.sim.set_certificate_size(&certificate, 2 * 1024 * 1024);
+    let scratch = tempfile::tempdir().unwrap();
+    let client = client_with(
+        &env,
+        DownloadPolicy {
+            scratch_dir: Some(scratch.path().to_path_buf()),
+            ..DownloadPolicy::default()
+        },
+    );
+    let pdf = client.download_certificate(&url).await.unwrap();
+    assert_eq!(pdf.length, Some(2 * 1024 * 1024));
+    let (head, total) = drain(pdf).await;
+    assert!(head.starts_with(b"%PDF"));
+    assert_eq!(total, 2 * 1024 * 1024);
+    assert_eq!(std::fs::read_dir(scratch.path()).unwrap().count(), 0);
+}
+
+#[tokio::test]
+async fn an_unusable_scratch_directory_is_transient_and_named() {
+    let env = Env::new().await;
+    let (_, url) = ready_certificate(&env).await;
+    let client = client_with(
+        &env,
+        DownloadPolicy {
+            scratch_dir: Some("/nonexistent/scratch".into()),
+            ..DownloadPolicy::default()
+        },
+    );
+    let error = client.download_certificate(&url).await.unwrap_err();
+    assert!(error.is_transient(), "{error:?}");
+    assert!(
+        error.to_string().contains("/nonexistent/scratch"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn signed_storage_url_on_another_host_never_gets_the_token() {
+    let env = Env::new().await;
+    env.sim.set_certificate_urls(CertificateUrls::SignedStorage);
+    let (certificate, url) = ready_certificate(&env).await;
+    assert!(url.starts_with("http://localhost:"), "{url}");
+    let client = client_with(&env, storage_allowed());
+    client.me().await.unwrap(); // a token exists and could leak
+    let pdf = client.download_certificate(&url).await.unwrap();
+    let (head, _) = drain(pdf).await;
+    assert!(head.starts_with(b"%PDF"));
+    assert_eq!(
+        env.sim.storage_requests(),
+        vec![StorageRequest {
+            certificate_id: certificate,
+            had_authorization: false,
+        }]
+    );
+}
+
+#[tokio::test]
+async fn a_storage_host_outside_the_allowlist_is_refused_before_any_request() {
+    let env = Env::new().await;
+    env.sim.set_certificate_urls(CertificateUrls::SignedStorage);
+    let (_, url) = ready_certificate(&env).await;
+    let strict = client_with(
+        &env,
+        DownloadPolicy {
+            allow_private_addresses: true,
+            ..DownloadPolicy::default()
+        },
+    );
+    let message = rejection(strict.download_certificate(&url).await.unwrap_err());
+    assert!(
+        message.contains("not an allowed download host"),
+        "{message}"
+    );
+    assert!(
+        !message.contains("signature"),
+        "no URL in the reason: {message}"
+    );
+    assert!(env.sim.storage_requests().is_empty());
+}
+
+#[tokio::test]
+async fn a_download_host_resolving_to_loopback_is_refused_unless_allowed() {
+    let env = Env::new().await;
+    env.sim.set_certificate_urls(CertificateUrls::SignedStorage);
+    let (_, url) = ready_certificate(&env).await;
+    let guarded = client_with(
+        &env,
+        DownloadPolicy {
+            allowed_hosts: vec!["localhost".to_string()],
+            ..DownloadPolicy::default()
+        },
+    );
+    let message = rejection(guarded.download_certificate(&url).await.unwrap_err());
+    assert!(
+        message.contains("loopback, private or link-local"),
+        "{message}"
+    );
+    assert!(env.sim.storage_requests().is_empty());
+
+    // A literal address is refused without a lookup (another port: not the API origin).
+    let other_port = format!(
+        "http://127.0.0.1:{}/storage/x.pdf",
+        env.server.addr.port().wrapping_add(1)
+    );
+    let guarded = client_with(
+        &env,
+        DownloadPolicy {
+            allowed_hosts: vec!["127.0.0.1".to_string()],
+            ..DownloadPolicy::default()
+        },
+    );
+    let message = rejection(guarded.download_certificate(&other_port).await.unwrap_err());
+    assert!(
+        message.contains("loopback, private or link-local"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn a_web_page_instead_of_a_pdf_is_refused_with_its_content_type() {
+    let env = Env::new().await;
+    env.sim.set_certificate_urls(CertificateUrls::NotPdfPage);
+    let (_, url) = ready_certificate(&env).await;
+    let message = rejection(env.client().download_certificate(&url).await.unwrap_err());
+    assert!(message.contains("not a PDF"), "{message}");
+    assert!(message.contains("text/html"), "{message}");
+}
+
+#[tokio::test]
+async fn a_redirect_chain_keeps_the_token_inside_the_api_only() {
+    let env = Env::new().await;
+    env.sim.set_certificate_urls(CertificateUrls::Redirects(3));
+    let (certificate, url) = ready_certificate(&env).await;
+    let client = client_with(&env, storage_allowed());
+    let pdf = client.download_certificate(&url).await.unwrap();
+    let (head, _) = drain(pdf).await;
+    assert!(head.starts_with(b"%PDF"));
+    // The hops inside the API need the bearer (the simulator checks it) ...
+    let hops = env
+        .sim
+        .control()
+        .count(&format!("GET /certificates/{certificate}/hop/"));
+    assert_eq!(hops, 2);
+    // ... the storage host never sees it.
+    assert_eq!(
+        env.sim.storage_requests(),
+        vec![StorageRequest {
+            certificate_id: certificate,
+            had_authorization: false,
+        }]
+    );
+}
+
+#[tokio::test]
+async fn more_than_three_redirects_are_refused() {
+    let env = Env::new().await;
+    env.sim.set_certificate_urls(CertificateUrls::Redirects(4));
+    let (_, url) = ready_certificate(&env).await;
+    let client = client_with(&env, storage_allowed());
+    let message = rejection(client.download_certificate(&url).await.unwrap_err());
+    assert!(message.contains("more than 3"), "{message}");
+    assert!(env.sim.storage_requests().is_empty());
+}
+
+#[tokio::test]
+async fn a_redirect_to_a_host_outside_the_allowlist_is_refused() {
+    let env = Env::new().await;
+    env.sim.set_certificate_urls(CertificateUrls::Redirects(1));
+    let (_, url) = ready_certificate(&env).await;
+    let message = rejection(env.client().download_certificate(&url).await.unwrap_err());
+    assert!(
+        message.contains("not an allowed download host"),
+        "{message}"
+    );
+    assert!(env.sim.storage_requests().is_empty());
 }
 
 #[tokio::test]
@@ -571,7 +876,14 @@ async fn cross_origin_download_gets_no_token() {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let storage = storage_server(seen.clone()).await;
     assert_ne!(storage.addr.port(), env.server.addr.port());
-    let client = env.client();
+    let client = client_with(
+        &env,
+        DownloadPolicy {
+            allowed_hosts: vec![format!("127.0.0.1:{}", storage.addr.port())],
+            allow_private_addresses: true,
+            ..DownloadPolicy::default()
+        },
+    );
     client.me().await.unwrap(); // a token exists and could leak
     let url = format!("{}/signed/cert.pdf?sig=abc", storage.base_url());
     let pdf = client.download_certificate(&url).await.unwrap();
@@ -593,12 +905,19 @@ async fn refused_signed_urls_and_plain_http_storage() {
         }),
     );
     let storage = serve(router, loopback()).await.unwrap();
-    let client = env.client();
+    let client = client_with(
+        &env,
+        DownloadPolicy {
+            allowed_hosts: vec!["127.0.0.1".to_string()],
+            allow_private_addresses: true,
+            ..DownloadPolicy::default()
+        },
+    );
     let error = client
         .download_certificate(&format!("{}/expired.pdf", storage.base_url()))
         .await
         .unwrap_err();
-    assert!(matches!(error, ReteachError::Rejected { .. }), "{error:?}");
+    assert!(rejection(error).contains("storage host refused"));
     assert_eq!(
         env.authorizations(),
         0,
@@ -794,4 +1113,121 @@ async fn plain_http_needs_the_opt_in() {
         ReteachClient::new(config),
         Err(ReteachError::Config(_))
     ));
+}
+
+// --- body caps --------------------------------------------------------------------------------
+
+/// A fake reteach whose token endpoint works and whose `/me` answers `status` with a body that
+/// never ends (chunked, no Content-Length).
+async fn endless_server(status: u16) -> RunningSim {
+    let router = axum::Router::new()
+        .route(
+            "/oauth/authorize",
+            axum::routing::post(|| async {
+                axum::Json(serde_json::json!({"access_token": "t", "expires_in": 3600}))
+            }),
+        )
+        .route(
+            "/me",
+            get(move || async move {
+                let endless = futures::stream::repeat(bytes::Bytes::from_static(
+                    br#"{"id":"academy","name":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"},"#,
+                ))
+                .map(Ok::<_, std::io::Error>);
+                let mut response = axum::response::Response::new(axum::body::Body::from_stream(endless));
+                *response.status_mut() = axum::http::StatusCode::from_u16(status).unwrap();
+                response
+            }),
+        );
+    serve(router, loopback()).await.unwrap()
+}
+
+fn client_for(server: &RunningSim) -> ReteachClient {
+    let mut config = ReteachConfig::new(server.base_url(), "id", "secret", "code");
+    config.tls = TlsOptions {
+        allow_insecure_http: true,
+        timeout: Some(Duration::from_secs(30)),
+        ..TlsOptions::default()
+    };
+    config.retry = RetryPolicy {
+        max_attempts: 2,
+        min_delay: Duration::from_millis(5),
+        max_delay: Duration::from_millis(5),
+    };
+    ReteachClient::new(config).unwrap()
+}
+
+/// Fails instead of hanging when a client reads an endless body.
+async fn bounded<T>(future: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(120), future)
+        .await
+        .expect("the client kept reading an endless body")
+}
+
+#[tokio::test]
+async fn an_endless_json_body_is_cut_at_the_cap_and_reported() {
+    let server = endless_server(200).await;
+    let error = bounded(client_for(&server).me()).await.unwrap_err();
+    match error {
+        ReteachError::Malformed { message, .. } => {
+            assert!(
+                message.contains("larger than the 8388608-byte limit"),
+                "{message}"
+            )
+        }
+        other => panic!("expected Malformed, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn an_endless_error_body_is_read_only_up_to_the_cap() {
+    let server = endless_server(400).await;
+    let error = bounded(client_for(&server).me()).await.unwrap_err();
+    assert!(matches!(error, ReteachError::Rejected { .. }), "{error:?}");
+}
+
+// --- download into upload ---------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_chunked_download_reaches_personio_with_a_content_length() {
+    use reteach_personio_operator::personio::{
+        DocumentUpload, PersonioApi, PersonioClient, PersonioConfig, PersonioRateLimits,
+    };
+    use reteach_personio_operator::sim::personio::{EmployeeSeed, PersonioSim, PersonioSimConfig};
+
+    let env = Env::new().await;
+    let (certificate, url) = ready_certificate(&env).await;
+    env.sim.set_announce_pdf_length(false);
+    env.sim.set_certificate_size(&certificate, 1024 * 1024);
+
+    let personio = PersonioSim::new(PersonioSimConfig {
+        rate_limits: None,
+        ..PersonioSimConfig::default()
+    });
+    personio.set_require_content_length(true);
+    let employee = personio.add_employee(EmployeeSeed::new("Ada", "Lovelace", "ada@acme.example"));
+    let running = personio.start(loopback()).await.unwrap();
+    let (id, secret) = personio.credentials();
+    let mut config = PersonioConfig::new(running.base_url(), id, secret);
+    config.tls.allow_insecure_http = true;
+    config.limits = PersonioRateLimits::unlimited();
+    let uploader = PersonioClient::new(config).unwrap();
+
+    let pdf = env.client().download_certificate(&url).await.unwrap();
+    uploader
+        .upload_document(DocumentUpload {
+            employee_id: employee.to_string(),
+            category_id: 3,
+            title: "Certificate".to_string(),
+            date: chrono::NaiveDate::from_ymd_opt(2026, 11, 26).unwrap(),
+            comment: format!("reteach-certificate:{certificate}"),
+            file_name: "certificate.pdf".to_string(),
+            pdf,
+        })
+        .await
+        .unwrap();
+    let stored = personio.documents();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].size, 1024 * 1024);
+    assert!(stored[0].request_content_length.is_some());
 }

@@ -11,12 +11,13 @@ use super::credentials::{PersonioCredentials, ReteachCredentials};
 use super::metrics::{Metrics, MetricsObserver};
 use crate::api::{PersonioConnection, ReteachConnection};
 use crate::personio::{PersonioApi, PersonioClient, PersonioConfig, PersonioError};
-use crate::reteach::{ReteachApi, ReteachClient, ReteachConfig, ReteachError};
+use crate::reteach::{DownloadPolicy, ReteachApi, ReteachClient, ReteachConfig, ReteachError};
 use crate::upstream::{RetryPolicy, TlsOptions};
 
 /// Factory and cache of upstream clients.
 pub struct UpstreamClients {
     metrics: Arc<Metrics>,
+    downloads: DownloadPolicy,
     personio: Mutex<HashMap<u64, Arc<dyn PersonioApi>>>,
     reteach: Mutex<HashMap<u64, Arc<dyn ReteachApi>>>,
 }
@@ -31,9 +32,10 @@ fn fingerprint(parts: &[&[u8]]) -> u64 {
 
 impl UpstreamClients {
     /// An empty cache whose clients report to `metrics`.
-    pub fn new(metrics: Arc<Metrics>) -> Self {
+    pub fn new(metrics: Arc<Metrics>, downloads: DownloadPolicy) -> Self {
         Self {
             metrics,
+            downloads,
             personio: Mutex::default(),
             reteach: Mutex::default(),
         }
@@ -108,6 +110,7 @@ impl UpstreamClients {
             requests_per_second: 10,
             retry: RetryPolicy::default(),
             observer: Arc::new(MetricsObserver(self.metrics.clone())),
+            downloads: self.downloads.clone(),
         })?);
         cache.insert(key, client.clone());
         Ok(client)

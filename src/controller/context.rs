@@ -9,6 +9,7 @@ use kube::Client;
 use tokio_util::sync::CancellationToken;
 
 use crate::jobs::Fence;
+use crate::reteach::DownloadPolicy;
 
 use super::allowlist::UpstreamPolicy;
 use super::clients::UpstreamClients;
@@ -26,6 +27,8 @@ pub struct Tunables {
     pub certificate_overlap: chrono::Duration,
     /// Upstream hosts resources may use, and whether plain HTTP may be.
     pub upstream: UpstreamPolicy,
+    /// Where certificate PDFs may come from, and where they wait in transit.
+    pub downloads: DownloadPolicy,
 }
 
 impl Default for Tunables {
@@ -35,6 +38,7 @@ impl Default for Tunables {
             blocked_recheck: Duration::from_secs(120),
             certificate_overlap: chrono::Duration::minutes(10),
             upstream: UpstreamPolicy::default(),
+            downloads: DownloadPolicy::default(),
         }
     }
 }
@@ -71,7 +75,7 @@ impl Context {
             controller: FIELD_MANAGER.into(),
             instance: std::env::var("POD_NAME").ok(),
         };
-        let upstreams = UpstreamClients::new(metrics.clone());
+        let upstreams = UpstreamClients::new(metrics.clone(), tunables.downloads.clone());
         Self {
             reporter,
             client,

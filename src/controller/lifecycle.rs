@@ -327,7 +327,13 @@ pub async fn due_run<K: Scheduled>(
         if !shows_suspended(&run, &previous) {
             let mut status = previous.clone();
             run.suspend(&mut status);
-            apply_status(api, &object.name_any(), &status, K::STATUS_KEYS_OWNED_ELSEWHERE).await?;
+            apply_status(
+                api,
+                &object.name_any(),
+                &status,
+                K::STATUS_KEYS_OWNED_ELSEWHERE,
+            )
+            .await?;
         }
         return Ok(Err(Action::await_change()));
     }

@@ -27,6 +27,7 @@ use super::{certificate, employee, ReconcileError};
 use crate::api::{CertificateSync, EmployeeSync};
 use crate::clock::{Clock, SystemClock};
 use crate::jobs::Fence;
+use crate::reteach::DownloadPolicy;
 
 /// Options of `reteach-personio-operator run`.
 #[derive(clap::Args, Debug, Clone)]
@@ -73,6 +74,21 @@ pub struct RunOptions {
     /// demos). Without it such a resource is Stalled.
     #[arg(long, env = "ALLOW_INSECURE_HTTP")]
     pub allow_insecure_http: bool,
+    /// Hosts besides the reteach API that may serve certificate PDFs (`host`, `host:port` or
+    /// `*.domain`); they never receive the reteach token. Empty: only the API origin.
+    #[arg(
+        long = "allowed-download-hosts",
+        env = "ALLOWED_DOWNLOAD_HOSTS",
+        value_delimiter = ','
+    )]
+    pub allowed_download_hosts: Vec<String>,
+    /// Let certificate downloads reach loopback, private and link-local addresses (tests, demo).
+    #[arg(long, env = "ALLOW_PRIVATE_DOWNLOAD_ADDRESSES")]
+    pub allow_private_download_addresses: bool,
+    /// Directory for PDFs in transit (e.g. an `emptyDir` with a read-only root file system);
+    /// unset: each PDF (≤ 30 MB) is held in memory.
+    #[arg(long, env = "SCRATCH_DIR")]
+    pub scratch_dir: Option<std::path::PathBuf>,
     /// Shortest accepted `spec.interval` (tests lower it to run intervals of seconds).
     #[arg(long, hide = true, default_value = "1m")]
     pub minimum_interval: String,
@@ -179,6 +195,15 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
             upstream: UpstreamPolicy {
                 allowed_hosts: options.allowed_upstream_hosts.clone(),
                 allow_insecure_http: options.allow_insecure_http,
+            },
+            downloads: {
+                DownloadPolicy::check_hosts(&options.allowed_download_hosts)
+                    .map_err(|e| anyhow::anyhow!("--allowed-download-hosts: {e}"))?;
+                DownloadPolicy {
+                    allowed_hosts: options.allowed_download_hosts.clone(),
+                    allow_private_addresses: options.allow_private_download_addresses,
+                    scratch_dir: options.scratch_dir.clone(),
+                }
             },
             ..Tunables::default()
         },

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::api::{CertificateSync, EmployeeSync};
 use crate::controller::allowlist::UpstreamPolicy;
 use crate::personio::{PersonioClient, PersonioConfig, PersonioError, PersonioRateLimits};
-use crate::reteach::{ReteachClient, ReteachConfig, ReteachError};
+use crate::reteach::{DownloadPolicy, ReteachClient, ReteachConfig, ReteachError};
 use crate::sim::reteach::SimCredentials;
 use crate::upstream::{RequestLog, RetryPolicy, TlsOptions};
 
@@ -126,6 +126,11 @@ impl DemoResources {
             requests_per_second: DEMO_RETEACH_REQUESTS_PER_SECOND,
             retry: RetryPolicy::default(),
             observer: Arc::new(log.clone()),
+            // The demo's simulators listen on loopback.
+            downloads: DownloadPolicy {
+                allow_private_addresses: true,
+                ..DownloadPolicy::default()
+            },
         })?)
     }
 }

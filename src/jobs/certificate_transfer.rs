@@ -148,6 +148,9 @@ pub(crate) fn after_upload_error(error: PersonioError) -> Transfer {
 /// Why reteach refused a certificate download. Fixed sentences only: the download carries no
 /// submitted values, but reteach's own message is not copied into status either.
 fn download_refusal_reason(error: &ReteachError) -> &'static str {
+    if let Some(reason) = error.download_refusal() {
+        return reason;
+    }
     match error {
         ReteachError::Rejected { message, .. } if message.contains("not a PDF") => {
             "certificate file is not a PDF"

@@ -11,11 +11,10 @@ use tokio::time::Instant;
 use super::client::PersonioClient;
 use super::error_body::parse_error_body;
 use super::PersonioError;
+use crate::upstream::token_lifetime;
 
 /// Lifetime assumed when Personio omits `expires_in`.
 const DEFAULT_TTL: Duration = Duration::from_secs(24 * 60 * 60);
-/// Longest lifetime believed (a week).
-const MAX_TTL_SECS: u64 = 7 * 24 * 60 * 60;
 /// Refresh this long before the token expires.
 const REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
 
@@ -152,18 +151,11 @@ impl PersonioClient {
     }
 }
 
-/// `expires_in` seconds (number or string); missing or nonsense → 24 h.
+/// `expires_in` seconds (number or string); missing or unreadable → 24 h. Bounded to 30 s … 24 h
+/// so a nonsense lifetime can neither overflow the clock arithmetic nor keep a token for longer
+/// than Personio's documented day.
 fn expires_in(value: Option<&Value>) -> Duration {
-    let seconds = match value {
-        Some(Value::Number(number)) => number.as_u64(),
-        Some(Value::String(text)) => text.trim().parse().ok(),
-        _ => None,
-    };
-    seconds
-        .filter(|seconds| *seconds > 0)
-        // Capped so a nonsense lifetime cannot overflow the clock arithmetic.
-        .map(|seconds| Duration::from_secs(seconds.min(MAX_TTL_SECS)))
-        .unwrap_or(DEFAULT_TTL)
+    token_lifetime(value, DEFAULT_TTL)
 }
 
 /// 400/401/403 on the token endpoints mean the credentials are wrong; others are outages.
@@ -198,7 +190,7 @@ mod tests {
     #[test]
     fn expires_in_defaults_to_a_day() {
         assert_eq!(expires_in(None), DEFAULT_TTL);
-        assert_eq!(expires_in(Some(&serde_json::json!(0))), DEFAULT_TTL);
+        assert_eq!(expires_in(Some(&serde_json::json!("never"))), DEFAULT_TTL);
         assert_eq!(
             expires_in(Some(&serde_json::json!("600"))),
             Duration::from_secs(600)
@@ -207,6 +199,24 @@ mod tests {
             expires_in(Some(&serde_json::json!(86400))),
             Duration::from_secs(86400)
         );
+    }
+
+    #[test]
+    fn absurd_lifetimes_are_bounded_to_thirty_seconds_and_a_day() {
+        for value in [
+            serde_json::json!(0),
+            serde_json::json!(-86400),
+            serde_json::json!("-1"),
+        ] {
+            assert_eq!(expires_in(Some(&value)), Duration::from_secs(30), "{value}");
+        }
+        for value in [
+            serde_json::json!(u64::MAX),
+            serde_json::json!(7 * 86400),
+            serde_json::json!("1e40"),
+        ] {
+            assert_eq!(expires_in(Some(&value)), DEFAULT_TTL, "{value}");
+        }
     }
 
     #[test]

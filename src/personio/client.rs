@@ -19,7 +19,8 @@ use super::error_body::parse_error_body;
 use super::{DocumentUpload, EmployeeList, PersonioApi, PersonioError};
 use crate::sync::{DocumentCategory, StoredDocument};
 use crate::upstream::{
-    build_http_client, send_with_retry, RequestObserver, RetryPolicy, SendError,
+    build_http_client, read_capped, read_error_body, send_with_retry, BodyReadError,
+    RequestObserver, RetryPolicy, SendError, MAX_ERROR_BODY_BYTES, MAX_JSON_BYTES,
 };
 
 /// Name of the API in request records and metrics.
@@ -146,32 +147,67 @@ impl PersonioClient {
         }
     }
 
-    /// Reads the whole body; a broken connection is an outage.
+    /// Reads the body: a success of at most [`MAX_JSON_BYTES`], an error body cut at
+    /// [`MAX_ERROR_BODY_BYTES`]. A broken connection is an outage, a larger success body
+    /// `Malformed`.
     pub(super) async fn read_body(
         &self,
         endpoint: &'static str,
         response: Response,
     ) -> Result<(StatusCode, Bytes), PersonioError> {
-        let status = response.status();
-        let bytes = response
-            .bytes()
+        self.read_body_within(endpoint, response, MAX_JSON_BYTES)
             .await
-            .map_err(|_| PersonioError::Unavailable {
+    }
+
+    /// [`Self::read_body`] with another cap for a success body.
+    pub(super) async fn read_body_within(
+        &self,
+        endpoint: &'static str,
+        response: Response,
+        max_bytes: usize,
+    ) -> Result<(StatusCode, Bytes), PersonioError> {
+        let status = response.status();
+        if !status.is_success() {
+            return Ok((
+                status,
+                read_error_body(response, MAX_ERROR_BODY_BYTES).await,
+            ));
+        }
+        match read_capped(response, max_bytes).await {
+            Ok(bytes) => Ok((status, bytes)),
+            Err(BodyReadError::Broken(_)) => Err(PersonioError::Unavailable {
                 message: format!("{endpoint}: connection broke while reading the response"),
                 maybe_applied: false,
                 trace_id: None,
-            })?;
-        Ok((status, bytes))
+            }),
+            Err(too_large @ BodyReadError::TooLarge { .. }) => Err(PersonioError::Malformed {
+                endpoint,
+                message: too_large.to_string(),
+            }),
+        }
     }
 
-    /// An authorized, idempotent GET returning JSON: refreshes the token once on a 401 and
-    /// retries a response whose body broke off.
+    /// An authorized, idempotent GET returning JSON of at most [`MAX_JSON_BYTES`].
     pub(super) async fn get_json(
         &self,
         endpoint: &'static str,
         kind: TokenKind,
         limiter: Option<&DefaultDirectRateLimiter>,
         url: &Url,
+    ) -> Result<Value, PersonioError> {
+        self.get_json_within(endpoint, kind, limiter, url, MAX_JSON_BYTES)
+            .await
+    }
+
+    /// An authorized, idempotent GET returning JSON of at most `max_bytes`: refreshes the token
+    /// once on a 401 and retries a response whose body broke off.
+    pub(super) async fn get_json_within(
+        &self,
+        endpoint: &'static str,
+        kind: TokenKind,
+        limiter: Option<&DefaultDirectRateLimiter>,
+        url: &Url,
+        max_bytes: usize,
     ) -> Result<Value, PersonioError> {
         let mut refreshed = false;
         let mut broken_bodies = 0;
@@ -182,9 +218,9 @@ impl PersonioClient {
                     self.http.get(url.clone()).bearer_auth(&token.0)
                 })
                 .await?;
-            let (status, bytes) = match self.read_body(endpoint, response).await {
+            let (status, bytes) = match self.read_body_within(endpoint, response, max_bytes).await {
                 Ok(read) => read,
-                Err(error) => {
+                Err(error @ PersonioError::Unavailable { .. }) => {
                     broken_bodies += 1;
                     if broken_bodies >= self.retry.max_attempts {
                         return Err(error);
@@ -192,6 +228,7 @@ impl PersonioClient {
                     tokio::time::sleep(self.retry.min_delay).await;
                     continue;
                 }
+                Err(error) => return Err(error),
             };
             if status == StatusCode::UNAUTHORIZED && !refreshed {
                 // Tokens live 24 h but may be revoked or expire early: fetch a new one once.
@@ -248,7 +285,7 @@ impl SendFailure {
                 attempts,
                 response,
             } => {
-                let body = response.0.bytes().await.unwrap_or_default();
+                let body = read_error_body(response.0, MAX_ERROR_BODY_BYTES).await;
                 let parsed = parse_error_body(status, &body);
                 Self::Status {
                     endpoint,

@@ -26,8 +26,9 @@ pub fn parse_employee(record: &Value) -> Result<PersonioEmployee, SkippedRecord>
     let hire_date = date("hire_date")?;
     let termination_date = date("termination_date")?;
     let contract_end_date = date("contract_end_date")?;
-    let last_modified_at = parse_instant_value(attribute_value(attributes, "last_modified_at"))
-        .map_err(|error| skipped(Some(&id), &date_reason("last_modified_at", error)))?;
+    // Informative only: an unreadable value must not cost the employee its sync.
+    let last_modified_at =
+        parse_instant_value(attribute_value(attributes, "last_modified_at")).unwrap_or(None);
     let text = |name: &str| attribute_value(attributes, name).and_then(plain_text);
     Ok(PersonioEmployee {
         first_name: text("first_name"),
@@ -180,6 +181,35 @@ mod tests {
             employee.last_modified_at.unwrap().to_rfc3339(),
             "2020-11-18T16:33:55+00:00"
         );
+    }
+
+    #[test]
+    fn an_unreadable_or_missing_last_modified_at_does_not_skip_the_employee() {
+        let odd = record(&[
+            ("id", json!(7)),
+            ("last_modified_at", json!("last tuesday")),
+        ]);
+        let employee = parse_employee(&odd).unwrap();
+        assert_eq!(employee.id, "7");
+        assert_eq!(employee.last_modified_at, None);
+        let without = parse_employee(&record(&[("id", json!(8))])).unwrap();
+        assert_eq!(without.last_modified_at, None);
+    }
+
+    #[test]
+    fn every_required_attribute_feeds_a_field_of_the_employee() {
+        let base = parse_employee(&record(&[("id", json!(1))])).unwrap();
+        for name in crate::personio::REQUIRED_ATTRIBUTES {
+            let value = match name {
+                "hire_date" | "termination_date" => json!("2024-05-01"),
+                "department" | "office" => {
+                    json!({"type": "Department", "attributes": {"id": 1, "name": "Sales"}})
+                }
+                _ => json!("x@example.com"),
+            };
+            let with = parse_employee(&record(&[("id", json!(1)), (name, value)])).unwrap();
+            assert_ne!(with, base, "{name} must change what is synced");
+        }
     }
 
     #[test]

@@ -16,6 +16,7 @@ use super::client::PersonioClient;
 use super::dates::format_updated_since;
 use super::employee_record::{attribute_names, parse_employee};
 use super::{EmployeeList, PersonioError, OPTIONAL_ATTRIBUTES, REQUIRED_ATTRIBUTES};
+use crate::upstream::{MAX_CHANGE_FEED_BYTES, MAX_JSON_BYTES};
 
 const ENDPOINT: &str = "GET /v1/company/employees";
 /// Personio's maximum page size since 2025-01-31.
@@ -101,12 +102,19 @@ impl PersonioClient {
                 query.append_pair("updated_since", &format_updated_since(since));
             }
         }
+        // With `updated_since` Personio ignores paging and sends every change at once.
+        let max_bytes = if updated_since.is_some() {
+            MAX_CHANGE_FEED_BYTES
+        } else {
+            MAX_JSON_BYTES
+        };
         let json = self
-            .get_json(
+            .get_json_within(
                 ENDPOINT,
                 TokenKind::V1,
                 Some(&self.limiters.employees),
                 &url,
+                max_bytes,
             )
             .await?;
         parse_page(&json)

@@ -26,9 +26,9 @@ pub use error::PersonioError;
 pub use probe::{DocumentListingSample, EmployeeSample};
 pub use upload::{MAX_FILE_BYTES, MAX_TITLE_CHARS};
 
-/// The employee attributes the setup guide tells customers to whitelist; a response without one of
-/// them means the credential lacks it ([`PersonioError::AttributesNotWhitelisted`]).
-pub const REQUIRED_ATTRIBUTES: [&str; 10] = [
+/// The employee attributes the sync uses and therefore requires: a response without one of them
+/// means the credential lacks it ([`PersonioError::AttributesNotWhitelisted`]).
+pub const REQUIRED_ATTRIBUTES: [&str; 9] = [
     "first_name",
     "last_name",
     "email",
@@ -38,11 +38,12 @@ pub const REQUIRED_ATTRIBUTES: [&str; 10] = [
     "gender",
     "hire_date",
     "termination_date",
-    "last_modified_at",
 ];
 
-/// Attributes used when present, never required.
-pub const OPTIONAL_ATTRIBUTES: [&str; 2] = ["status", "contract_end_date"];
+/// Attributes asked for and used when present, never required: `status` and `contract_end_date`
+/// refine the locking rule; `last_modified_at` is only informative (the change feed is filtered by
+/// Personio itself through `updated_since`), so a credential without it syncs all the same.
+pub const OPTIONAL_ATTRIBUTES: [&str; 3] = ["status", "contract_end_date", "last_modified_at"];
 
 /// Employees read in one call of [`PersonioApi::list_employees`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

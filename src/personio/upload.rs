@@ -1,4 +1,9 @@
-//! `POST /v1/company/documents`: multipart upload of one certificate, the PDF streamed through.
+//! `POST /v1/company/documents`: multipart upload of one certificate.
+//!
+//! The request always carries a `Content-Length`: whether Personio accepts a chunked upload is
+//! undocumented, while every server accepts a known length. A PDF of known length (the reteach
+//! client spools every download and knows its exact size) is streamed through; one of unknown
+//! length is first read into memory, at most [`MAX_FILE_BYTES`].
 //!
 //! Personio has no idempotency key, so the request is sent exactly once. The error says whether
 //! Personio may have stored the document anyway (`maybe_applied`): a timeout, reset or 5xx after
@@ -12,13 +17,16 @@ use super::auth::TokenKind;
 use super::client::{with_fields, PersonioClient};
 use super::error_body::parse_error_body;
 use super::{DocumentUpload, PersonioError};
-use crate::upstream::RetryPolicy;
+use crate::upstream::{
+    read_capped, read_error_body, spool, PdfStream, RetryPolicy, SpoolError, SpoolOptions,
+    MAX_ERROR_BODY_BYTES, MAX_JSON_BYTES,
+};
 
 const UPLOAD: &str = "POST /v1/company/documents";
 /// Personio's title limit.
 pub const MAX_TITLE_CHARS: usize = 255;
 /// Personio's file size limit (30 MB).
-pub const MAX_FILE_BYTES: u64 = 30 * 1024 * 1024;
+pub const MAX_FILE_BYTES: u64 = crate::upstream::MAX_PDF_BYTES;
 /// reqwest's timeout covers the whole request, and the body streams at the pace of the reteach
 /// download feeding it: a 30 MB certificate needs more than the 30 s of an API call (the reteach
 /// download allows the same).
@@ -30,6 +38,7 @@ impl PersonioClient {
         upload: DocumentUpload,
     ) -> Result<String, PersonioError> {
         validate(&upload)?;
+        let upload = with_known_length(upload).await?;
         let token = self.token(TokenKind::V1).await?;
         let url = self.url("/v1/company/documents")?;
         let mut form = Some(build_form(upload)?);
@@ -54,12 +63,21 @@ impl PersonioClient {
             .await;
         let response = sent.map_err(|failure| failure.into_personio(true))?;
         let status = response.status();
-        let Ok(body) = response.bytes().await else {
-            return Err(PersonioError::Unavailable {
-                message: format!("{UPLOAD}: connection broke after HTTP {status}"),
-                maybe_applied: status.is_success(),
-                trace_id: None,
-            });
+        let body = if status.is_success() {
+            match read_capped(response, MAX_JSON_BYTES).await {
+                Ok(body) => body,
+                Err(error) => {
+                    return Err(PersonioError::Unavailable {
+                        message: format!(
+                            "{UPLOAD}: HTTP {status} but the answer was unusable: {error}"
+                        ),
+                        maybe_applied: true,
+                        trace_id: None,
+                    })
+                }
+            }
+        } else {
+            read_error_body(response, MAX_ERROR_BODY_BYTES).await
         };
         if status.is_success() {
             return document_id(&body).ok_or_else(|| PersonioError::Unavailable {
@@ -104,6 +122,29 @@ fn validate(upload: &DocumentUpload) -> Result<(), PersonioError> {
     Ok(())
 }
 
+/// The upload with a PDF of known length: as it is, or read into memory (bounded) when its length
+/// is unknown. Nothing is sent to Personio before this succeeds.
+async fn with_known_length(mut upload: DocumentUpload) -> Result<DocumentUpload, PersonioError> {
+    if upload.pdf.length.is_some() {
+        return Ok(upload);
+    }
+    let pdf = std::mem::replace(&mut upload.pdf, PdfStream::from_bytes(Vec::new()));
+    upload.pdf = spool(pdf.body, MAX_FILE_BYTES, &SpoolOptions::default())
+        .await
+        .map_err(|error| match error {
+            SpoolError::TooLarge { .. } => PersonioError::Rejected {
+                endpoint: UPLOAD,
+                message: format!("the file has more than {MAX_FILE_BYTES} bytes; Personio allows {MAX_FILE_BYTES}"),
+            },
+            other => PersonioError::Unavailable {
+                message: format!("{UPLOAD}: the file could not be read before the upload: {other}"),
+                maybe_applied: false,
+                trace_id: None,
+            },
+        })?;
+    Ok(upload)
+}
+
 fn build_form(upload: DocumentUpload) -> Result<Form, PersonioError> {
     let DocumentUpload {
         employee_id,
@@ -115,10 +156,8 @@ fn build_form(upload: DocumentUpload) -> Result<Form, PersonioError> {
         pdf,
     } = upload;
     let body = reqwest::Body::wrap_stream(pdf.body);
-    let part = match pdf.length {
-        Some(length) => Part::stream_with_length(body, length),
-        None => Part::stream(body),
-    };
+    // Every part has a length, so reqwest sends the request's `Content-Length`.
+    let part = Part::stream_with_length(body, pdf.length.unwrap_or_default());
     let file_name = if file_name.trim().is_empty() {
         "certificate.pdf".to_string()
     } else {

@@ -156,6 +156,7 @@ pub async fn preflight(subject: &Subject, employee_id: Option<&str>, retry: Retr
             requests_per_second: crate::reteach::DEFAULT_REQUESTS_PER_SECOND,
             retry,
             observer: Arc::new(NoopObserver),
+            downloads: crate::reteach::DownloadPolicy::default(),
         })
     });
     match reteach {

@@ -3,9 +3,11 @@
 //! reteach's token request is an OAuth "authorization_code" exchange, but the "code" is the
 //! academy's static Client-Code (README §1.2: clients send the same code on every exchange). So
 //! instead of a refresh-token flow whose request shape is undocumented, the client simply redoes
-//! the exchange: 5 minutes before the token expires, and once when a request answers 401 (token
-//! revoked or expired early). The exchange is single-flight: concurrent callers wait on one mutex
-//! and reuse the token the first one fetched.
+//! the exchange: 5 minutes before the token expires, and once when a request made with a cached
+//! token answers 401 or 403 (token revoked or expired early: reteach's published spec declares
+//! `403 Forbidden resource` on every operation and never 401, so a dead token most likely looks
+//! like a 403). The exchange is single-flight: concurrent callers wait on one mutex and reuse the
+//! token the first one fetched.
 
 use std::time::Duration;
 
@@ -17,7 +19,7 @@ use tokio::time::Instant;
 
 use super::response::{error_for, read_json, unavailable, BodyError};
 use super::ReteachError;
-use crate::upstream::send_with_retry;
+use crate::upstream::{send_with_retry, token_lifetime};
 
 /// Token lifetime when reteach does not say (its documentation says one hour).
 const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
@@ -43,6 +45,16 @@ struct CachedToken {
     refresh_at: Instant,
 }
 
+/// A token handed to a caller, and whether it was cached from an earlier exchange (then a 401 or
+/// 403 may only mean that it died) or was issued for this call (then a 403 is a real refusal).
+#[derive(Clone, Debug)]
+pub(crate) struct IssuedToken {
+    /// The bearer value.
+    pub value: String,
+    /// Taken from the cache rather than exchanged just now.
+    pub cached: bool,
+}
+
 /// Caches the bearer token and fetches a new one when needed.
 #[derive(Default)]
 pub(crate) struct TokenCache {
@@ -54,17 +66,23 @@ impl TokenCache {
     pub(crate) async fn token(
         &self,
         client: &super::ReteachClient,
-    ) -> Result<String, ReteachError> {
+    ) -> Result<IssuedToken, ReteachError> {
         let mut current = self.current.lock().await;
         if let Some(token) = current.as_ref() {
             if Instant::now() < token.refresh_at {
-                return Ok(token.value.clone());
+                return Ok(IssuedToken {
+                    value: token.value.clone(),
+                    cached: true,
+                });
             }
         }
         let fresh = exchange(client).await?;
         let value = fresh.value.clone();
         *current = Some(fresh);
-        Ok(value)
+        Ok(IssuedToken {
+            value,
+            cached: false,
+        })
     }
 
     /// Makes the cached token due for renewal (tests only: real time is not moved in tests).
@@ -75,7 +93,7 @@ impl TokenCache {
         }
     }
 
-    /// Forgets `rejected` (answered 401) unless another caller already replaced it.
+    /// Forgets `rejected` (answered 401 or 403) unless another caller already replaced it.
     pub(crate) async fn invalidate(&self, rejected: &str) {
         let mut current = self.current.lock().await;
         if current.as_ref().is_some_and(|t| t.value == rejected) {
@@ -151,14 +169,13 @@ fn parse_token(value: &Value) -> Result<CachedToken, ReteachError> {
             endpoint: AUTHORIZE,
             message: "no access_token in the response".to_string(),
         })?;
-    let lifetime = value
-        .get("expires_in")
-        .and_then(Value::as_u64)
-        .map(Duration::from_secs)
-        .unwrap_or(DEFAULT_TOKEN_LIFETIME);
+    // Bounded (30 s … 24 h): an absurd `expires_in` can neither overflow the clock nor keep a
+    // token in use for longer than a day.
+    let lifetime = token_lifetime(value.get("expires_in"), DEFAULT_TOKEN_LIFETIME);
+    let usable = lifetime.saturating_sub(REFRESH_MARGIN.min(lifetime / 2));
     Ok(CachedToken {
         value: token.to_string(),
-        refresh_at: Instant::now() + lifetime - REFRESH_MARGIN.min(lifetime / 2),
+        refresh_at: Instant::now() + usable,
     })
 }
 
@@ -213,6 +230,33 @@ mod tests {
         let left = token.refresh_at - Instant::now();
         assert!(left <= Duration::from_secs(30));
         assert!(left > Duration::from_secs(20));
+    }
+
+    #[test]
+    fn absurd_lifetimes_neither_panic_nor_outlive_a_day() {
+        for expires_in in [
+            json!(u64::MAX),
+            json!(1e300),
+            json!("1e30"),
+            json!(i64::MAX),
+        ] {
+            let token =
+                parse_token(&json!({"access_token": "t", "expires_in": expires_in})).unwrap();
+            let left = token.refresh_at - Instant::now();
+            assert!(left <= Duration::from_secs(24 * 3600), "{expires_in}");
+            assert!(left > Duration::from_secs(23 * 3600), "{expires_in}");
+        }
+    }
+
+    #[test]
+    fn zero_or_negative_lifetimes_still_leave_a_short_usable_token() {
+        for expires_in in [json!(0), json!(-3600), json!(i64::MIN), json!("-1")] {
+            let token =
+                parse_token(&json!({"access_token": "t", "expires_in": expires_in})).unwrap();
+            let left = token.refresh_at - Instant::now();
+            assert!(left <= Duration::from_secs(15), "{expires_in}");
+            assert!(left > Duration::from_secs(5), "{expires_in}");
+        }
     }
 
     #[test]

@@ -13,13 +13,15 @@ use url::Url;
 use super::auth::TokenCache;
 use super::response::{error_for, read_json, unavailable, BodyError};
 use super::{ReteachConfig, ReteachError};
-use crate::upstream::{build_http_client, send_with_retry};
+use crate::upstream::{build_download_client, build_http_client, send_with_retry, GuardedResolver};
 
 /// Talks to one reteach academy. Cheap to share behind an `Arc`; holds one rate limiter and one
 /// token cache for all calls.
 pub struct ReteachClient {
     pub(crate) config: ReteachConfig,
     pub(crate) http: reqwest::Client,
+    /// Certificate downloads: no automatic redirects, non-public addresses guarded.
+    pub(crate) download_http: reqwest::Client,
     pub(crate) base: Url,
     pub(crate) limiter: DefaultDirectRateLimiter,
     pub(crate) tokens: TokenCache,
@@ -38,11 +40,18 @@ impl ReteachClient {
     pub fn new(config: ReteachConfig) -> Result<Self, ReteachError> {
         let (http, base) = build_http_client(&config.base_url, &config.tls)
             .map_err(|e| ReteachError::Config(format!("reteach: {e}")))?;
+        let resolver = GuardedResolver {
+            exempt_host: base.host_str().unwrap_or_default().to_ascii_lowercase(),
+            allow_private: config.downloads.allow_private_addresses,
+        };
+        let download_http = build_download_client(&config.tls, resolver)
+            .map_err(|e| ReteachError::Config(format!("reteach: {e}")))?;
         let rate = NonZeroU32::new(config.requests_per_second).unwrap_or(NonZeroU32::MIN);
         let limiter = RateLimiter::direct(Quota::per_second(rate).allow_burst(rate));
         Ok(Self {
             config,
             http,
+            download_http,
             base,
             limiter,
             tokens: TokenCache::default(),
@@ -91,25 +100,29 @@ impl ReteachClient {
         .map_err(unavailable)
     }
 
-    /// Sends an authenticated request. A 401 drops the token and the request is sent once more
-    /// with a fresh one; a second 401 means the credentials no longer work.
+    /// Sends an authenticated request. A 401, or a 403 to a token taken from the cache, drops the
+    /// token and the request is sent once more with a fresh one (reteach's spec answers every
+    /// operation with `403 Forbidden resource` and never documents 401, so a revoked or expired
+    /// token most likely looks like a 403). Only an answer to a freshly issued token is final: a
+    /// second 401 means the credentials no longer work, a 403 that the app lacks the right.
     pub(crate) async fn send_authorized(
         &self,
         endpoint: &'static str,
         make: impl Fn() -> RequestBuilder,
     ) -> Result<Response, ReteachError> {
         let token = self.tokens.token(self).await?;
-        let response = self.send_with_token(endpoint, &make, &token).await?;
-        if response.status() != StatusCode::UNAUTHORIZED {
+        let response = self.send_with_token(endpoint, &make, &token.value).await?;
+        if !may_be_a_dead_token(response.status(), token.cached) {
             return Ok(response);
         }
         tracing::debug!(
             endpoint,
-            "reteach answered 401; exchanging credentials again"
+            status = response.status().as_u16(),
+            "reteach refused the cached token; exchanging credentials again"
         );
-        self.tokens.invalidate(&token).await;
+        self.tokens.invalidate(&token.value).await;
         let token = self.tokens.token(self).await?;
-        let response = self.send_with_token(endpoint, &make, &token).await?;
+        let response = self.send_with_token(endpoint, &make, &token.value).await?;
         if response.status() == StatusCode::UNAUTHORIZED {
             return Err(error_for(endpoint, response, &[]).await);
         }
@@ -147,6 +160,13 @@ impl ReteachClient {
     }
 }
 
+/// Whether `status` may only say that the token died, so that one fresh token deserves a retry: a
+/// 401 always, a 403 only when the token came from the cache (to a token issued for this very call
+/// it is a real refusal).
+fn may_be_a_dead_token(status: StatusCode, cached: bool) -> bool {
+    status == StatusCode::UNAUTHORIZED || (status == StatusCode::FORBIDDEN && cached)
+}
+
 /// `Ok(None)` for a 404, the value otherwise.
 pub(crate) fn found<T>(result: Result<T, ReteachError>) -> Result<Option<T>, ReteachError> {
     match result {
@@ -169,6 +189,16 @@ mod tests {
             url.as_str(),
             "https://proxy.example/reteach/customer/a%2Fb%3Fc@x.example"
         );
+    }
+
+    #[test]
+    fn only_401_or_403_to_a_cached_token_earns_a_retry() {
+        assert!(may_be_a_dead_token(StatusCode::UNAUTHORIZED, true));
+        assert!(may_be_a_dead_token(StatusCode::UNAUTHORIZED, false));
+        assert!(may_be_a_dead_token(StatusCode::FORBIDDEN, true));
+        assert!(!may_be_a_dead_token(StatusCode::FORBIDDEN, false));
+        assert!(!may_be_a_dead_token(StatusCode::NOT_FOUND, true));
+        assert!(!may_be_a_dead_token(StatusCode::OK, true));
     }
 
     #[test]

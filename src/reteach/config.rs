@@ -1,6 +1,7 @@
 //! Settings of one [`super::ReteachClient`]: where reteach lives, the app credentials and how
 //! politely to call it.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::upstream::{NoopObserver, RequestObserver, RetryPolicy, TlsOptions};
@@ -32,6 +33,54 @@ pub struct ReteachConfig {
     pub retry: RetryPolicy,
     /// Receives one record per HTTP request (metrics, tests).
     pub observer: Arc<dyn RequestObserver>,
+    /// Where certificate PDFs may be fetched from, and where they are held in transit.
+    pub downloads: DownloadPolicy,
+}
+
+/// Where certificate PDFs may come from. `certificate.url` is data from reteach and may point at
+/// the API itself (sent with the bearer token), at a signed storage URL on another host, or
+/// anywhere else; redirects are followed by hand (at most 3) and every hop is checked again.
+///
+/// - The reteach API origin (scheme, host and port of the base URL) is always allowed and is the
+///   only place the bearer token is ever sent.
+/// - Other hosts only when listed in `allowed_hosts`; they never receive the token.
+/// - Hosts other than the API's must resolve to public addresses: loopback, private (RFC 1918,
+///   IPv6 ULA) and link-local addresses are refused unless `allow_private_addresses`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DownloadPolicy {
+    /// Hosts besides the API's own that may serve certificate PDFs (operator flag
+    /// `--allowed-download-hosts`): `storage.example.com` (any port), `storage.example.com:8443`
+    /// (that port only) or `*.example.com` (every subdomain). Matched without case. Default empty:
+    /// downloads only from the API origin.
+    pub allowed_hosts: Vec<String>,
+    /// Let download hosts resolve to loopback, private and link-local addresses (tests and the
+    /// demo, whose simulators listen on 127.0.0.1). Off by default.
+    pub allow_private_addresses: bool,
+    /// Directory for PDFs in transit (operator flag `--scratch-dir`, e.g. an `emptyDir` mount
+    /// with a read-only root file system); `None` holds each PDF (at most 30 MB) in memory.
+    pub scratch_dir: Option<PathBuf>,
+}
+
+impl DownloadPolicy {
+    /// Checks host patterns as an operator passes them (`--allowed-download-hosts`): a host name
+    /// or IP address, optionally with `:port`, or `*.domain`. Names the first bad entry, e.g. a
+    /// URL with a scheme or path, so the operator refuses to start rather than allow nothing.
+    pub fn check_hosts(patterns: &[String]) -> Result<(), String> {
+        for pattern in patterns {
+            let trimmed = pattern.trim();
+            let bare = trimmed.strip_prefix("*.").unwrap_or(trimmed);
+            let parsed = url::Url::parse(&format!("https://{bare}/"));
+            let plain = !bare.is_empty()
+                && !bare.contains(['/', '@', '?', '#', '*'])
+                && parsed.is_ok_and(|url| url.host_str().is_some());
+            if !plain {
+                return Err(format!(
+                    "download host {pattern:?} is not a host name, host:port or *.domain"
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 impl ReteachConfig {
@@ -51,6 +100,7 @@ impl ReteachConfig {
             requests_per_second: DEFAULT_REQUESTS_PER_SECOND,
             retry: RetryPolicy::default(),
             observer: Arc::new(NoopObserver),
+            downloads: DownloadPolicy::default(),
         }
     }
 }
@@ -73,6 +123,43 @@ impl std::fmt::Debug for ReteachConfig {
             .field("tls", &self.tls)
             .field("requests_per_second", &self.requests_per_second)
             .field("retry", &self.retry)
+            .field("downloads", &self.downloads)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hosts(items: &[&str]) -> Vec<String> {
+        items.iter().map(|h| h.to_string()).collect()
+    }
+
+    #[test]
+    fn accepts_host_names_ports_and_wildcards() {
+        let ok = hosts(&[
+            "storage.example.com",
+            "storage.example.com:8443",
+            "*.blob.example.net",
+            "10.0.0.7",
+            "[fd00::1]:9000",
+        ]);
+        assert_eq!(DownloadPolicy::check_hosts(&ok), Ok(()));
+    }
+
+    #[test]
+    fn refuses_urls_paths_and_stray_wildcards() {
+        for bad in [
+            "https://storage.example.com",
+            "storage.example.com/certs",
+            "",
+            "*",
+            "a.*.example.com",
+            "user@storage.example.com",
+        ] {
+            let error = DownloadPolicy::check_hosts(&hosts(&[bad])).unwrap_err();
+            assert!(error.contains(&format!("{bad:?}")), "{error}");
+        }
     }
 }

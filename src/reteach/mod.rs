@@ -13,6 +13,7 @@ mod client;
 mod config;
 mod customers;
 mod download;
+mod download_policy;
 mod error;
 mod participations;
 mod probe;
@@ -20,7 +21,7 @@ mod response;
 mod wire;
 
 pub use client::ReteachClient;
-pub use config::{ReteachConfig, DEFAULT_BASE_URL, DEFAULT_REQUESTS_PER_SECOND};
+pub use config::{DownloadPolicy, ReteachConfig, DEFAULT_BASE_URL, DEFAULT_REQUESTS_PER_SECOND};
 pub use error::ReteachError;
 pub use probe::{CertificateHead, CustomerSample, ParticipationSample, ParticipationSeen};
 

@@ -6,7 +6,9 @@ use reqwest::{Response, StatusCode};
 use serde_json::Value;
 
 use super::ReteachError;
-use crate::upstream::SendError;
+use crate::upstream::{
+    read_capped, read_error_body, BodyReadError, SendError, MAX_ERROR_BODY_BYTES, MAX_JSON_BYTES,
+};
 
 /// Replacement for any e-mail address or submitted value found in an upstream message.
 const REDACTED: &str = "<redacted>";
@@ -55,7 +57,7 @@ pub(crate) async fn error_for(
     submitted: &[&str],
 ) -> ReteachError {
     let status = response.status();
-    let body = response.bytes().await.unwrap_or_default();
+    let body = read_error_body(response, MAX_ERROR_BODY_BYTES).await;
     let message = scrub(&nest_message(status, &body), submitted);
     match status {
         StatusCode::UNAUTHORIZED => ReteachError::Unauthorized { message },
@@ -83,21 +85,24 @@ pub(crate) fn unavailable(error: SendError) -> ReteachError {
     }
 }
 
-/// Reads a JSON body; a body that breaks off mid-way is transient, one that is not JSON is
-/// `Malformed`.
+/// Reads a JSON body of at most [`MAX_JSON_BYTES`]; a body that breaks off mid-way is transient,
+/// one that is not JSON or too large is `Malformed`.
 pub(crate) async fn read_json(
     endpoint: &'static str,
     response: Response,
 ) -> Result<Value, BodyError> {
-    let bytes = response
-        .bytes()
+    let bytes = read_capped(response, MAX_JSON_BYTES)
         .await
-        // `without_url`: the URL may hold an e-mail address (`GET /customer/{email}`).
-        .map_err(|e| {
-            BodyError::Broken(format!(
-                "{endpoint}: response body broken: {}",
-                e.without_url()
-            ))
+        .map_err(|error| match error {
+            BodyReadError::Broken(message) => {
+                BodyError::Broken(format!("{endpoint}: response body broken: {message}"))
+            }
+            too_large @ BodyReadError::TooLarge { .. } => {
+                BodyError::Final(ReteachError::Malformed {
+                    endpoint,
+                    message: too_large.to_string(),
+                })
+            }
         })?;
     serde_json::from_slice(&bytes).map_err(|e| {
         BodyError::Final(ReteachError::Malformed {

@@ -9,7 +9,9 @@ use chrono_tz::Tz;
 use super::employee_mapping::{
     map_employee, map_employee_except_email, DesiredEmployee, MappingError,
 };
-use super::lock_window::{is_locked_at, today_in, LockWindow};
+use super::lock_window::{
+    active_at_satisfied, inactive_at_satisfied, is_locked_at, today_in, LockWindow, ReportedLock,
+};
 use super::model::{CustomerFields, CustomerPatch, PersonioEmployee, ReteachCustomer};
 
 /// Skip reason when two employees (or an employee and a reteach user linked to another employee)
@@ -394,22 +396,24 @@ fn diff(
         &mut changed,
     );
     patch.gender = compare(&desired.gender, &customer.gender, "gender", &mut changed);
-    patch.set_active_at = compare(
-        &window.set_active_at,
-        &customer.set_active_at,
-        "setActiveAt",
-        &mut changed,
-    );
-    patch.set_inactive_at = compare(
-        &window.set_inactive_at,
-        &customer.set_inactive_at,
-        "setInactiveAt",
-        &mut changed,
-    );
+    // Lock dates by meaning, not by value: reteach may clear or rewrite a date once it fired.
+    let reported = ReportedLock {
+        set_active_at: customer.set_active_at,
+        set_inactive_at: customer.set_inactive_at,
+        status: customer.status.as_deref(),
+    };
+    if !active_at_satisfied(window, &reported, now) {
+        changed.push("setActiveAt");
+        patch.set_active_at = Some(window.set_active_at);
+    }
+    if !inactive_at_satisfied(window, &reported, now) {
+        changed.push("setInactiveAt");
+        patch.set_inactive_at = Some(window.set_inactive_at);
+    }
     if changed.is_empty() {
         return EmployeeAction::Unchanged;
     }
-    let was_locked = is_locked_at(customer.set_active_at, customer.set_inactive_at, now);
+    let was_locked = reported.is_locked(now);
     let will_be_locked = is_locked_at(window.set_active_at, window.set_inactive_at, now);
     EmployeeAction::Update {
         customer_id: customer.id.clone(),
@@ -471,7 +475,15 @@ mod tests {
             gender: fields.gender,
             set_active_at: fields.set_active_at,
             set_inactive_at: fields.set_inactive_at,
-            status: Some("ACTIVE".into()),
+            // As reteach derives it from the dates.
+            status: Some(
+                if is_locked_at(fields.set_active_at, fields.set_inactive_at, now()) {
+                    "INACTIVE"
+                } else {
+                    "ACTIVE"
+                }
+                .into(),
+            ),
         }
     }
 
@@ -725,6 +737,42 @@ mod tests {
             panic!("expected update");
         };
         assert!(!locks);
+    }
+
+    #[test]
+    fn leaves_alone_a_user_whose_fired_dates_reteach_cleared() {
+        let mut left = employee("1", "a@example.com");
+        left.termination_date = Some(day(2025, 6, 30));
+        let mut customer = synced("c1", &left);
+        assert_eq!(customer.status.as_deref(), Some("INACTIVE"));
+        customer.set_active_at = None;
+        customer.set_inactive_at = None;
+        assert!(matches!(
+            single(&[left], &[customer]),
+            EmployeeAction::Unchanged
+        ));
+
+        let active = employee("2", "b@example.com");
+        let mut customer = synced("c2", &active);
+        customer.set_active_at = None;
+        assert!(matches!(
+            single(&[active], &[customer]),
+            EmployeeAction::Unchanged
+        ));
+    }
+
+    #[test]
+    fn locks_again_a_user_whose_cleared_end_date_left_them_active() {
+        let mut left = employee("1", "a@example.com");
+        left.termination_date = Some(day(2025, 6, 30));
+        let mut customer = synced("c1", &left);
+        customer.set_inactive_at = None;
+        customer.status = Some("ACTIVE".into());
+        let EmployeeAction::Update { patch, locks, .. } = single(&[left], &[customer]) else {
+            panic!("expected update");
+        };
+        assert!(matches!(patch.set_inactive_at, Some(Some(_))));
+        assert!(locks);
     }
 
     #[test]

@@ -54,6 +54,71 @@ pub fn is_locked_at(
         || set_inactive_at.is_some_and(|inactive| now >= inactive)
 }
 
+/// What reteach reports about a user's lock: the two scheduled instants and the read-only status
+/// (`INACTIVE` when locked; `None` when reteach sent none).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReportedLock<'a> {
+    /// `setActiveAt` as reteach returns it.
+    pub set_active_at: Option<DateTime<Utc>>,
+    /// `setInactiveAt` as reteach returns it.
+    pub set_inactive_at: Option<DateTime<Utc>>,
+    /// `status` (`ADDED`, `INVITED`, `ACTIVE`, `INACTIVE`).
+    pub status: Option<&'a str>,
+}
+
+impl ReportedLock<'_> {
+    /// Whether the user is locked now: reteach says `INACTIVE` (also after it cleared the date
+    /// that locked them), or the instants it reports lock them (when the status lags or is absent).
+    pub fn is_locked(&self, now: DateTime<Utc>) -> bool {
+        let inactive = self
+            .status
+            .is_some_and(|status| status.trim().eq_ignore_ascii_case("INACTIVE"));
+        inactive || is_locked_at(self.set_active_at, self.set_inactive_at, now)
+    }
+}
+
+/// Whether the `setActiveAt` reteach reports already does what `window` asks for, compared by
+/// meaning rather than by value. Whether reteach keeps a date once it has fired, clears it or
+/// rewrites it is undocumented, so a fired date is judged by the user's state:
+/// - a future `setActiveAt` must be scheduled exactly (it has yet to act);
+/// - a past one (or none) is satisfied when reteach holds no future activation and the user is
+///   active — or is meant to be locked anyway (a past `setInactiveAt`).
+pub fn active_at_satisfied(
+    window: &LockWindow,
+    reported: &ReportedLock<'_>,
+    now: DateTime<Utc>,
+) -> bool {
+    if window.set_active_at == reported.set_active_at {
+        return true;
+    }
+    if window.set_active_at.is_some_and(|at| at > now) {
+        return false;
+    }
+    let pending_elsewhere = reported.set_active_at.is_some_and(|at| at > now);
+    let meant_locked = is_locked_at(window.set_active_at, window.set_inactive_at, now);
+    !pending_elsewhere && (!reported.is_locked(now) || meant_locked)
+}
+
+/// Whether the `setInactiveAt` reteach reports already does what `window` asks for, by meaning:
+/// - a future `setInactiveAt` must be scheduled exactly;
+/// - a past one is satisfied by a locked user, whatever reteach returns for the field (kept,
+///   cleared or rewritten);
+/// - none must be none (a leftover date would lock the user).
+pub fn inactive_at_satisfied(
+    window: &LockWindow,
+    reported: &ReportedLock<'_>,
+    now: DateTime<Utc>,
+) -> bool {
+    if window.set_inactive_at == reported.set_inactive_at {
+        return true;
+    }
+    match window.set_inactive_at {
+        None => false,
+        Some(at) if at > now => false,
+        Some(_) => reported.is_locked(now),
+    }
+}
+
 /// The calendar day in `tz` at the instant `now`.
 pub fn today_in(now: DateTime<Utc>, tz: Tz) -> NaiveDate {
     now.with_timezone(&tz).date_naive()
@@ -82,6 +147,157 @@ pub fn start_of_day(date: NaiveDate, tz: Tz) -> DateTime<Utc> {
 mod tests {
     use super::*;
     use chrono_tz::{America, Europe, Pacific, UTC};
+
+    mod by_meaning {
+        use super::super::*;
+
+        fn at(text: &str) -> DateTime<Utc> {
+            text.parse().unwrap()
+        }
+
+        fn now() -> DateTime<Utc> {
+            at("2026-11-26T09:00:00Z")
+        }
+
+        fn window(active: Option<&str>, inactive: Option<&str>) -> LockWindow {
+            LockWindow {
+                hire_date: None,
+                end_of_employment: None,
+                set_active_at: active.map(at),
+                set_inactive_at: inactive.map(at),
+            }
+        }
+
+        fn reported<'a>(
+            active: Option<&str>,
+            inactive: Option<&str>,
+            status: Option<&'a str>,
+        ) -> ReportedLock<'a> {
+            ReportedLock {
+                set_active_at: active.map(at),
+                set_inactive_at: inactive.map(at),
+                status,
+            }
+        }
+
+        const PAST: &str = "2020-01-31T23:00:00Z";
+        const LAST_WEEK: &str = "2026-11-19T23:00:00Z";
+        const FUTURE: &str = "2027-01-31T23:00:00Z";
+
+        #[test]
+        fn past_set_active_at_is_satisfied_by_an_active_user_whatever_the_field_says() {
+            let wanted = window(Some(PAST), None);
+            for field in [None, Some(PAST), Some(LAST_WEEK)] {
+                assert!(active_at_satisfied(
+                    &wanted,
+                    &reported(field, None, Some("ACTIVE")),
+                    now()
+                ));
+            }
+            // Cleared, and reteach sent no status: judged by the instants (nothing pending).
+            assert!(active_at_satisfied(
+                &wanted,
+                &reported(None, None, None),
+                now()
+            ));
+        }
+
+        #[test]
+        fn past_set_active_at_is_not_satisfied_by_an_inactive_user_meant_to_be_active() {
+            let wanted = window(Some(PAST), None);
+            assert!(!active_at_satisfied(
+                &wanted,
+                &reported(None, None, Some("INACTIVE")),
+                now()
+            ));
+        }
+
+        #[test]
+        fn past_set_active_at_is_not_satisfied_while_another_activation_is_pending() {
+            let wanted = window(Some(PAST), None);
+            assert!(!active_at_satisfied(
+                &wanted,
+                &reported(Some(FUTURE), None, Some("INACTIVE")),
+                now()
+            ));
+        }
+
+        #[test]
+        fn past_set_active_at_of_a_user_meant_to_be_locked_needs_no_write() {
+            let wanted = window(Some(PAST), Some(LAST_WEEK));
+            assert!(active_at_satisfied(
+                &wanted,
+                &reported(None, None, Some("INACTIVE")),
+                now()
+            ));
+        }
+
+        #[test]
+        fn future_dates_must_be_scheduled_exactly() {
+            let wanted = window(Some(FUTURE), Some(FUTURE));
+            let other = reported(Some(PAST), Some(LAST_WEEK), Some("INACTIVE"));
+            assert!(!active_at_satisfied(&wanted, &other, now()));
+            assert!(!inactive_at_satisfied(&wanted, &other, now()));
+            let same = reported(Some(FUTURE), Some(FUTURE), Some("INACTIVE"));
+            assert!(active_at_satisfied(&wanted, &same, now()));
+            assert!(inactive_at_satisfied(&wanted, &same, now()));
+        }
+
+        #[test]
+        fn past_set_inactive_at_is_satisfied_by_an_inactive_user_whatever_the_field_says() {
+            let wanted = window(None, Some(LAST_WEEK));
+            for field in [None, Some(LAST_WEEK), Some(PAST)] {
+                assert!(inactive_at_satisfied(
+                    &wanted,
+                    &reported(None, field, Some("INACTIVE")),
+                    now()
+                ));
+            }
+            assert!(inactive_at_satisfied(
+                &wanted,
+                &reported(None, Some(PAST), None),
+                now()
+            ));
+        }
+
+        #[test]
+        fn past_set_inactive_at_is_not_satisfied_by_an_active_user() {
+            let wanted = window(None, Some(LAST_WEEK));
+            assert!(!inactive_at_satisfied(
+                &wanted,
+                &reported(None, None, Some("ACTIVE")),
+                now()
+            ));
+            assert!(!inactive_at_satisfied(
+                &wanted,
+                &reported(None, None, None),
+                now()
+            ));
+        }
+
+        #[test]
+        fn a_user_is_locked_by_status_or_by_the_dates_reported() {
+            assert!(reported(None, None, Some("INACTIVE")).is_locked(now()));
+            assert!(reported(None, Some(LAST_WEEK), Some("ADDED")).is_locked(now()));
+            assert!(reported(Some(FUTURE), None, None).is_locked(now()));
+            assert!(!reported(Some(PAST), Some(FUTURE), Some("ACTIVE")).is_locked(now()));
+        }
+
+        #[test]
+        fn no_set_inactive_at_wanted_means_a_leftover_one_is_cleared() {
+            let wanted = window(Some(PAST), None);
+            assert!(!inactive_at_satisfied(
+                &wanted,
+                &reported(None, Some(LAST_WEEK), Some("INACTIVE")),
+                now()
+            ));
+            assert!(inactive_at_satisfied(
+                &wanted,
+                &reported(None, None, Some("ACTIVE")),
+                now()
+            ));
+        }
+    }
 
     fn day(y: i32, m: u32, d: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, d).unwrap()

@@ -1,12 +1,25 @@
 //! Plumbing both upstream clients share: retries with backoff, request observation (metrics),
 //! streamed PDFs and TLS settings. Knows HTTP, knows nothing about Personio or reteach.
 
+mod address;
+mod body;
+mod lifetime;
 mod observe;
 mod pdf;
 mod retry;
+mod spool;
 mod tls;
 
+pub use address::{is_public_address, public_addresses, GuardedResolver, NonPublicHost};
+pub use body::{
+    read_capped, read_error_body, BodyReadError, MAX_CHANGE_FEED_BYTES, MAX_ERROR_BODY_BYTES,
+    MAX_JSON_BYTES, MAX_PDF_BYTES,
+};
+pub use lifetime::{
+    retry_after, token_lifetime, MAX_RETRY_AFTER, MAX_TOKEN_LIFETIME, MIN_TOKEN_LIFETIME,
+};
 pub use observe::{NoopObserver, RequestLog, RequestObserver, RequestRecord};
 pub use pdf::PdfStream;
 pub use retry::{send_with_retry, RetryPolicy, SendError};
-pub use tls::{build_http_client, TlsOptions, UrlPolicyError};
+pub use spool::{spool, SpoolError, SpoolOptions};
+pub use tls::{build_download_client, build_http_client, TlsOptions, UrlPolicyError};

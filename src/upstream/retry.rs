@@ -1,6 +1,7 @@
 //! One upstream request with client-side rate limiting and retries on 429, 5xx and transport errors.
 //! Delays come from backon's exponential builder (with jitter); a `Retry-After` header wins when the
-//! server sends one (Personio does not, but a proxy might).
+//! server sends one (Personio does not, but a proxy might), capped at
+//! [`super::MAX_RETRY_AFTER`] so a server cannot park a run for hours.
 
 use std::time::{Duration, Instant};
 
@@ -75,13 +76,13 @@ fn is_retryable(status: StatusCode) -> bool {
 
 fn retry_after(response: &Response) -> Option<Duration> {
     let value = response.headers().get(reqwest::header::RETRY_AFTER)?;
-    value
-        .to_str()
-        .ok()?
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .map(Duration::from_secs)
+    super::retry_after(value.to_str().ok()?, std::time::SystemTime::now())
+}
+
+/// The pause before the next attempt: the server's `Retry-After` (already capped) when it asks
+/// for more than our own backoff, the backoff otherwise.
+fn pause(server_delay: Option<Duration>, backoff: Duration) -> Duration {
+    server_delay.unwrap_or(backoff).max(backoff)
 }
 
 /// Sends the request built by `make` (called once per attempt), waiting on `limiter` before each
@@ -137,7 +138,7 @@ pub async fn send_with_retry(
             });
         };
         tracing::debug!(api, endpoint, status, attempts, "retrying upstream request");
-        tokio::time::sleep(server_delay.unwrap_or(delay).max(delay)).await;
+        tokio::time::sleep(pause(server_delay, delay)).await;
     }
 }
 
@@ -162,5 +163,34 @@ fn transport_message(error: &reqwest::Error) -> String {
         kind.to_string()
     } else {
         format!("{kind} ({detail})")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::upstream::MAX_RETRY_AFTER;
+
+    #[test]
+    fn a_longer_retry_after_wins_over_the_backoff() {
+        let backoff = Duration::from_secs(2);
+        assert_eq!(pause(None, backoff), backoff);
+        assert_eq!(pause(Some(Duration::from_secs(1)), backoff), backoff);
+        assert_eq!(
+            pause(Some(Duration::from_secs(9)), backoff),
+            Duration::from_secs(9)
+        );
+    }
+
+    #[test]
+    fn an_absurd_retry_after_header_waits_at_most_five_minutes() {
+        let response: Response = axum::http::Response::builder()
+            .status(429)
+            .header("retry-after", "3000000000")
+            .body(Vec::<u8>::new())
+            .map(Response::from)
+            .unwrap();
+        let wait = pause(retry_after(&response), Duration::from_secs(1));
+        assert_eq!(wait, MAX_RETRY_AFTER);
     }
 }

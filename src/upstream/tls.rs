@@ -42,6 +42,27 @@ pub fn build_http_client(
         "http" => return Err(UrlPolicyError::InsecureScheme(base_url.to_string())),
         _ => return Err(UrlPolicyError::InvalidUrl(base_url.to_string())),
     }
+    let client = client_builder(options)?
+        .build()
+        .map_err(|e| UrlPolicyError::Client(e.to_string()))?;
+    Ok((client, url))
+}
+
+/// A client for certificate downloads: the same TLS settings, but redirects are never followed
+/// automatically (each hop is checked by the caller) and names resolve through `resolver`, which
+/// keeps non-public addresses away from hosts other than the API.
+pub fn build_download_client(
+    options: &TlsOptions,
+    resolver: super::GuardedResolver,
+) -> Result<reqwest::Client, UrlPolicyError> {
+    client_builder(options)?
+        .redirect(reqwest::redirect::Policy::none())
+        .dns_resolver(std::sync::Arc::new(resolver))
+        .build()
+        .map_err(|e| UrlPolicyError::Client(e.to_string()))
+}
+
+fn client_builder(options: &TlsOptions) -> Result<reqwest::ClientBuilder, UrlPolicyError> {
     let mut builder = reqwest::Client::builder()
         .use_rustls_tls()
         .https_only(!options.allow_insecure_http)
@@ -64,10 +85,7 @@ pub fn build_http_client(
             builder = builder.add_root_certificate(cert);
         }
     }
-    let client = builder
-        .build()
-        .map_err(|e| UrlPolicyError::Client(e.to_string()))?;
-    Ok((client, url))
+    Ok(builder)
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ use reteach_personio_operator::jobs::{
     MemoryLedgerStore,
 };
 use reteach_personio_operator::personio::{PersonioClient, PersonioConfig, PersonioRateLimits};
-use reteach_personio_operator::reteach::{ReteachClient, ReteachConfig};
+use reteach_personio_operator::reteach::{DownloadPolicy, ReteachClient, ReteachConfig};
 use reteach_personio_operator::sim::personio::{EmployeeSeed, PersonioSim, PersonioSimConfig};
 use reteach_personio_operator::sim::reteach::ReteachSim;
 use reteach_personio_operator::sim::RunningSim;
@@ -356,6 +356,12 @@ pub fn reteach_config(sim: &ReteachSim, server: &RunningSim) -> ReteachConfig {
     config.tls = test_tls();
     config.requests_per_second = 10_000;
     config.retry = fast_retry();
+    // The simulator's storage host is itself under the name `localhost`, a loopback address.
+    config.downloads = DownloadPolicy {
+        allowed_hosts: vec!["localhost".to_string()],
+        allow_private_addresses: true,
+        ..DownloadPolicy::default()
+    };
     config
 }
 

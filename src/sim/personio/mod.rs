@@ -300,10 +300,17 @@ impl PersonioSim {
             comment: comment.map(str::to_string),
             file_name: "document.pdf".to_string(),
             size: 0,
+            request_content_length: None,
             checksum: state::FNV_OFFSET,
             created_at: now,
         });
         id
+    }
+
+    /// Refuse uploads sent without `Content-Length` with 411 Length Required, as servers that do
+    /// not accept chunked request bodies do (whether Personio does is undocumented).
+    pub fn set_require_content_length(&self, require: bool) {
+        self.state().require_content_length = require;
     }
 
     /// Every stored document, in upload order.

@@ -26,6 +26,8 @@ pub struct SimDocument {
     pub file_name: String,
     /// Bytes received in the `file` part.
     pub size: u64,
+    /// `Content-Length` of the upload request (`None`: sent chunked, length unknown).
+    pub request_content_length: Option<u64>,
     /// Cheap content checksum (FNV-1a 64) to tell uploads apart in tests.
     pub checksum: u64,
     /// When it was stored (simulator clock).
@@ -75,6 +77,8 @@ pub(super) struct SimState {
     /// and fell back to every document the credential sees).
     pub ignore_owner_filter: bool,
     pub buckets: Option<Buckets>,
+    /// Answer an upload without `Content-Length` with 411 (a server that refuses chunked bodies).
+    pub require_content_length: bool,
 }
 
 impl SimState {
@@ -101,6 +105,7 @@ impl SimState {
             tokens: HashMap::new(),
             whitelist: None,
             expire_tokens_after: None,
+            require_content_length: false,
             app_ids: Vec::new(),
             ignore_owner_filter: false,
             buckets,

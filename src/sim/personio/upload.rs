@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use axum::extract::multipart::{Field, Multipart, MultipartRejection};
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::NaiveDate;
 use serde_json::{json, Value};
@@ -51,6 +51,13 @@ pub(super) async fn upload(
     if let Some(denied) = sim.refuse_unauthorized(&headers, Dialect::V1) {
         return denied;
     }
+    let content_length = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if content_length.is_none() && sim.state().require_content_length {
+        return v1_error_with_code(StatusCode::LENGTH_REQUIRED, 0, "Length Required");
+    }
     // Fields sent any other way than as form parts are simply missing (→ 422 "required").
     let parts = match multipart {
         Ok(multipart) => match read_parts(multipart).await {
@@ -69,7 +76,7 @@ pub(super) async fn upload(
     ) else {
         return v1_validation_error(&BTreeMap::new());
     };
-    store_upload(&sim, parts, employee_id, category_id)
+    store_upload(&sim, parts, employee_id, category_id, content_length)
 }
 
 async fn read_parts(mut multipart: Multipart) -> Result<UploadParts, String> {
@@ -179,6 +186,7 @@ fn store_upload(
     parts: UploadParts,
     employee_id: i64,
     category_id: i64,
+    content_length: Option<u64>,
 ) -> Response {
     let now = sim.now();
     let mut state = sim.state();
@@ -209,6 +217,7 @@ fn store_upload(
         comment: parts.comment.filter(|c| !c.is_empty()),
         file_name: parts.file_name.unwrap_or_default(),
         size: parts.size,
+        request_content_length: content_length,
         checksum: parts.checksum,
         created_at: now,
     };

@@ -11,6 +11,17 @@ use serde_json::{json, Value};
 use super::errors::nest_error;
 use super::ReteachSim;
 
+/// How the simulator answers a request whose bearer token is missing, unknown, expired or revoked.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum BadTokenAnswer {
+    /// `401 Unauthorized` (NestJS' default for a failed `AuthGuard`).
+    #[default]
+    Unauthorized,
+    /// `403 Forbidden resource`, the only error reteach's published spec declares on its
+    /// operations (a guard returning `false` answers this way).
+    Forbidden,
+}
+
 /// Exchanges the app credentials for a bearer token (201, as NestJS answers POSTs).
 pub(crate) async fn authorize(State(sim): State<ReteachSim>, body: Bytes) -> Response {
     let Ok(request) = serde_json::from_slice::<Value>(&body) else {
@@ -61,12 +72,17 @@ pub(crate) async fn require_bearer(
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::to_string);
     let now = sim.clock.now();
-    let valid = token.is_some_and(|token| {
-        sim.with_state(|state| state.tokens.get(&token).is_some_and(|exp| now < *exp))
+    let (valid, answer) = sim.with_state(|state| {
+        let valid = token
+            .as_ref()
+            .is_some_and(|token| state.tokens.get(token).is_some_and(|exp| now < *exp));
+        (valid, state.bad_token_answer)
     });
     if valid {
-        next.run(request).await
-    } else {
-        nest_error(StatusCode::UNAUTHORIZED, "Unauthorized")
+        return next.run(request).await;
+    }
+    match answer {
+        BadTokenAnswer::Unauthorized => nest_error(StatusCode::UNAUTHORIZED, "Unauthorized"),
+        BadTokenAnswer::Forbidden => nest_error(StatusCode::FORBIDDEN, "Forbidden resource"),
     }
 }

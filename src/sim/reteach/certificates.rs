@@ -3,12 +3,13 @@
 
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures::stream::{self, StreamExt};
 
 use super::errors::nest_error;
+use super::model::SimCertificate;
 use super::ReteachSim;
 
 const HEADER: &[u8] = b"%PDF-1.4\n";
@@ -82,11 +83,24 @@ pub(crate) fn pdf_body(size: u64) -> (u64, Body) {
 }
 
 /// `GET /certificates/{id}/download` (bearer required, like the API).
-pub(crate) async fn download(State(sim): State<ReteachSim>, Path(id): Path<String>) -> Response {
+pub(crate) async fn download(
+    State(sim): State<ReteachSim>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     let certificate = sim.with_state(|state| state.certificates.get(&id).cloned());
     let Some(certificate) = certificate.filter(|c| c.pdf_ready) else {
         return nest_error(StatusCode::NOT_FOUND, "Certificate not found");
     };
+    if let Some(redirect) = super::storage::first_redirect(&sim, &id, &headers) {
+        return redirect;
+    }
+    pdf_response(&sim, &certificate)
+}
+
+/// The PDF of `certificate` (or the HTML page of a broken one), with `Content-Length` unless the
+/// simulator is told to stream without it.
+pub(crate) fn pdf_response(sim: &ReteachSim, certificate: &SimCertificate) -> Response {
     if certificate.not_pdf {
         return (
             StatusCode::OK,
@@ -95,6 +109,7 @@ pub(crate) async fn download(State(sim): State<ReteachSim>, Path(id): Path<Strin
         )
             .into_response();
     }
+    let announce = sim.with_state(|state| state.announce_pdf_length);
     let (length, body) = pdf_body(certificate.size);
     let mut response = Response::new(body);
     let headers = response.headers_mut();
@@ -102,7 +117,9 @@ pub(crate) async fn download(State(sim): State<ReteachSim>, Path(id): Path<Strin
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/pdf"),
     );
-    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    if announce {
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    }
     headers.insert(
         header::CONTENT_DISPOSITION,
         HeaderValue::from_static("attachment; filename=\"certificate.pdf\""),

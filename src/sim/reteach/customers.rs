@@ -98,7 +98,7 @@ pub(crate) async fn list(
             .iter()
             .filter(|c| external_id.is_none_or(|id| c.external_id.as_ref() == Some(id)))
             .collect();
-        paging.render(matching, |c| c.to_json(now))
+        paging.render(matching, |c| state.render_customer(c, now))
     });
     Json(body).into_response()
 }
@@ -112,7 +112,7 @@ pub(crate) async fn get_one(
     let found = sim.with_state(|state| {
         state
             .customer_index(&identifier)
-            .map(|i| state.customers[i].to_json(now))
+            .map(|i| state.render_customer(&state.customers[i], now))
     });
     match found {
         Some(customer) => Json(customer).into_response(),
@@ -147,7 +147,8 @@ pub(crate) async fn create(State(sim): State<ReteachSim>, body: Bytes) -> Respon
             (None, None) => None,
         };
         if let Some(index) = existing {
-            return (StatusCode::OK, Json(state.customers[index].to_json(now))).into_response();
+            let body = state.render_customer(&state.customers[index], now);
+            return (StatusCode::OK, Json(body)).into_response();
         }
         if email.is_none() && set(&input.user_name).is_none() {
             return nest_validation(
@@ -166,8 +167,12 @@ pub(crate) async fn create(State(sim): State<ReteachSim>, body: Bytes) -> Respon
         };
         input.apply(&mut customer);
         state.count_write(&customer.id);
-        let body = customer.to_json(now);
         state.customers.push(customer);
+        state.fire_lock_dates(now);
+        let body = match state.customers.last() {
+            Some(created) => state.render_customer(created, now),
+            None => serde_json::Value::Null,
+        };
         (StatusCode::CREATED, Json(body)).into_response()
     })
 }
@@ -196,9 +201,9 @@ pub(crate) async fn update(
             return response;
         }
         state.count_write(&id);
-        let customer = &mut state.customers[index];
-        input.apply(customer);
-        Json(customer.to_json(now)).into_response()
+        input.apply(&mut state.customers[index]);
+        state.fire_lock_dates(now);
+        Json(state.render_customer(&state.customers[index], now)).into_response()
     })
 }
 

@@ -17,6 +17,7 @@ mod participations;
 mod rate_limit;
 mod seed;
 mod state;
+mod storage;
 
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
@@ -33,12 +34,14 @@ use super::faults::{fault_middleware, FaultLayerState};
 use super::{RunningSim, SimControl};
 use crate::clock::{Clock, SystemClock};
 
+pub use auth::BadTokenAnswer;
 pub use errors::nest_error;
-pub use model::{SimCertificate, SimCustomer, SimParticipation};
+pub use model::{LockDateEcho, SimCertificate, SimCustomer, SimParticipation};
 pub use paging::{DEFAULT_LIMIT, MAX_LIMIT};
 pub use rate_limit::RateLimit;
 pub use seed::{SeededCompletion, StandaloneOptions};
 pub use state::{SimCredentials, DEFAULT_PDF_SIZE};
+pub use storage::{CertificateUrls, StorageRequest};
 
 use state::State;
 
@@ -95,6 +98,7 @@ impl ReteachSim {
             .route("/participation", get(participations::list))
             .route("/participation/{id}", get(participations::get_one))
             .route("/certificates/{id}/download", get(certificates::download))
+            .route("/certificates/{id}/hop/{n}", get(storage::hop))
             .route_layer(from_fn_with_state(self.clone(), auth::require_bearer));
         let faults = FaultLayerState {
             control: self.control.clone(),
@@ -102,6 +106,9 @@ impl ReteachSim {
         };
         Router::new()
             .route("/oauth/authorize", post(auth::authorize))
+            // Outside the bearer check: a web page and the storage host.
+            .route("/certificates/{id}/view", get(storage::view))
+            .route("/storage/{file}", get(storage::object))
             .merge(protected)
             .fallback(unknown_route)
             .layer(from_fn_with_state(self.clone(), rate_limit::enforce))
@@ -119,9 +126,15 @@ impl ReteachSim {
         self.with_state(|state| state.token_ttl = ttl);
     }
 
-    /// Invalidates every issued token, as if they had all expired.
+    /// Invalidates every issued token, as if they had all expired (or been revoked).
     pub fn expire_all_tokens(&self) {
         self.with_state(|state| state.tokens.clear());
+    }
+
+    /// How a missing, expired or revoked token is answered: 401 (default) or 403 "Forbidden
+    /// resource" as reteach's published spec declares.
+    pub fn set_bad_token_answer(&self, answer: BadTokenAnswer) {
+        self.with_state(|state| state.bad_token_answer = answer);
     }
 
     /// Turns the server-side rate limit on (`Some`) or off (`None`, the default).
@@ -152,8 +165,39 @@ impl ReteachSim {
         self.with_state(|state| state.ignore_participation_filters = ignore);
     }
 
+    /// What certificate URLs point at from now on (see [`CertificateUrls`]).
+    pub fn set_certificate_urls(&self, mode: CertificateUrls) {
+        self.with_state(|state| state.certificate_urls = mode);
+    }
+
+    /// Host name of the storage host in signed URLs (default `localhost`: the simulator itself
+    /// under a name other than the `127.0.0.1` clients use).
+    pub fn set_storage_host(&self, host: impl Into<String>) {
+        let host = host.into();
+        self.with_state(|state| state.storage_host = host);
+    }
+
+    /// Every request the storage host received, in order.
+    pub fn storage_requests(&self) -> Vec<StorageRequest> {
+        self.with_state(|state| state.storage_requests.clone())
+    }
+
+    /// Whether PDFs are sent with `Content-Length` (default) or chunked without it.
+    pub fn set_announce_pdf_length(&self, announce: bool) {
+        self.with_state(|state| state.announce_pdf_length = announce);
+    }
+
+    /// What `setActiveAt`/`setInactiveAt` look like once written (kept, cleared once fired, or
+    /// rewritten in another format); reteach does not document it.
+    pub fn set_lock_date_echo(&self, echo: LockDateEcho) {
+        self.with_state(|state| state.lock_dates = echo);
+    }
+
     fn with_state<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
+        let now = self.clock.now();
         let mut guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        // Dates fire as time passes, whatever request comes next.
+        guard.fire_lock_dates(now);
         f(&mut guard)
     }
 }

@@ -1,7 +1,7 @@
 //! The simulator's records and how they look on the wire (reteach 2022-12 spec shapes, plus the
 //! newer `position`/`location` fields).
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Offset, SecondsFormat, Utc};
 use serde_json::{json, Value};
 
 /// A reteach customer as the simulator stores it.
@@ -33,6 +33,9 @@ pub struct SimCustomer {
     pub set_inactive_at: Option<DateTime<Utc>>,
     /// Whether the customer accepted an invitation (status `ACTIVE` rather than `ADDED`).
     pub registered: bool,
+    /// Deactivated by a `setInactiveAt` that fired and was cleared ([`LockDateEcho::ClearedOnceFired`]);
+    /// a later activation that fires reactivates.
+    pub deactivated: bool,
     /// `source`: `REST_API` for customers created through the API, `MANUAL` for seeded ones.
     pub source: String,
     /// `registeredAt` (creation time).
@@ -45,7 +48,7 @@ impl SimCustomer {
     pub fn status(&self, now: DateTime<Utc>) -> &'static str {
         let not_yet = self.set_active_at.is_some_and(|at| now < at);
         let over = self.set_inactive_at.is_some_and(|at| now >= at);
-        if not_yet || over {
+        if not_yet || over || self.deactivated {
             "INACTIVE"
         } else if self.registered {
             "ACTIVE"
@@ -88,6 +91,45 @@ impl SimCustomer {
             "tags": [],
         })
     }
+}
+
+/// What the simulator returns for `setActiveAt`/`setInactiveAt` (undocumented for reteach).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LockDateEcho {
+    /// The dates stay as written, in the JavaScript ISO format (the default).
+    #[default]
+    Kept,
+    /// A date is cleared once it has fired; the state it caused (active or inactive) stays.
+    ClearedOnceFired,
+    /// The dates stay but come back in another format: no milliseconds, a `+01:00` offset.
+    Normalised,
+}
+
+impl SimCustomer {
+    /// Applies the dates that have fired by `now` in the order they fired, then clears them
+    /// ([`LockDateEcho::ClearedOnceFired`]).
+    pub(crate) fn fire_lock_dates(&mut self, now: DateTime<Utc>) {
+        let mut fired: Vec<(DateTime<Utc>, bool)> = Vec::new();
+        if let Some(at) = self.set_active_at.filter(|at| *at <= now) {
+            fired.push((at, false));
+            self.set_active_at = None;
+        }
+        if let Some(at) = self.set_inactive_at.filter(|at| *at <= now) {
+            fired.push((at, true));
+            self.set_inactive_at = None;
+        }
+        fired.sort();
+        for (_, deactivates) in fired {
+            self.deactivated = deactivates;
+        }
+    }
+}
+
+/// A date in the [`LockDateEcho::Normalised`] format.
+pub(crate) fn normalised(at: DateTime<Utc>) -> String {
+    let plus_one = chrono::FixedOffset::east_opt(3600).unwrap_or_else(|| Utc.fix());
+    at.with_timezone(&plus_one)
+        .to_rfc3339_opts(SecondsFormat::Secs, false)
 }
 
 /// A participation of a customer in a course.

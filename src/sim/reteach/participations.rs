@@ -14,10 +14,11 @@ use super::errors::{nest_error, nest_validation};
 use super::model::{iso, SimParticipation};
 use super::paging::Paging;
 use super::state::State as SimState;
+use super::storage::certificate_url;
 use super::ReteachSim;
 
 /// Where certificate URLs point: the configured public URL or the address the client used.
-fn public_base(state: &SimState, headers: &HeaderMap) -> String {
+pub(crate) fn public_base(state: &SimState, headers: &HeaderMap) -> String {
     if let Some(base) = &state.public_base_url {
         return base.trim_end_matches('/').to_string();
     }
@@ -32,7 +33,7 @@ fn public_base(state: &SimState, headers: &HeaderMap) -> String {
 fn render(state: &SimState, p: &SimParticipation, base: &str, now: DateTime<Utc>) -> Value {
     let customer = state
         .customer_index(&p.customer_id)
-        .map(|i| state.customers[i].to_json(now))
+        .map(|i| state.render_customer(&state.customers[i], now))
         .unwrap_or(Value::Null);
     let certificate = p
         .certificate_id
@@ -41,7 +42,7 @@ fn render(state: &SimState, p: &SimParticipation, base: &str, now: DateTime<Utc>
         .map(|c| {
             let url = c
                 .pdf_ready
-                .then(|| format!("{base}/certificates/{}/download", c.id));
+                .then(|| certificate_url(state.certificate_urls, base, &state.storage_host, &c.id));
             json!({ "id": c.id, "url": url })
         })
         .unwrap_or(Value::Null);

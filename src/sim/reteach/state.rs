@@ -6,7 +6,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use governor::DefaultDirectRateLimiter;
 
-use super::model::{SimCertificate, SimCustomer, SimParticipation};
+use super::auth::BadTokenAnswer;
+use super::model::{normalised, LockDateEcho, SimCertificate, SimCustomer, SimParticipation};
+use super::storage::{CertificateUrls, StorageRequest};
 
 /// PDF size when nothing else is configured: a small real-looking certificate.
 pub const DEFAULT_PDF_SIZE: u64 = 2048;
@@ -40,6 +42,8 @@ pub(crate) struct State {
     pub token_ttl: Duration,
     /// Access token → expiry.
     pub tokens: HashMap<String, DateTime<Utc>>,
+    /// Status for a missing, expired or revoked token.
+    pub bad_token_answer: BadTokenAnswer,
     pub customers: Vec<SimCustomer>,
     /// Course name → id.
     pub courses: Vec<(String, String)>,
@@ -54,6 +58,16 @@ pub(crate) struct State {
     /// Answer `GET /participation` as the 2022 spec does: `status`, `completedAtSince` and
     /// `hasCertificate` ignored.
     pub ignore_participation_filters: bool,
+    /// What certificate URLs point at.
+    pub certificate_urls: CertificateUrls,
+    /// Host name of the simulated storage host (the simulator itself under another name).
+    pub storage_host: String,
+    /// Every request the storage host received.
+    pub storage_requests: Vec<StorageRequest>,
+    /// What `setActiveAt`/`setInactiveAt` look like once written and fired.
+    pub lock_dates: LockDateEcho,
+    /// Send `Content-Length` with PDFs (off: chunked, length unknown until the end).
+    pub announce_pdf_length: bool,
     next_id: u64,
 }
 
@@ -65,6 +79,7 @@ impl State {
             academy_name: "Simulated Academy".to_string(),
             token_ttl: Duration::hours(1),
             tokens: HashMap::new(),
+            bad_token_answer: BadTokenAnswer::default(),
             customers: Vec::new(),
             courses: Vec::new(),
             participations: Vec::new(),
@@ -74,8 +89,38 @@ impl State {
             rate_limiter: None,
             public_base_url: None,
             ignore_participation_filters: false,
+            certificate_urls: CertificateUrls::default(),
+            storage_host: "localhost".to_string(),
+            storage_requests: Vec::new(),
+            announce_pdf_length: true,
+            lock_dates: LockDateEcho::default(),
             next_id: 0,
         }
+    }
+
+    /// Lets fired lock dates act and disappear, in [`LockDateEcho::ClearedOnceFired`] mode.
+    pub fn fire_lock_dates(&mut self, now: DateTime<Utc>) {
+        if self.lock_dates == LockDateEcho::ClearedOnceFired {
+            for customer in &mut self.customers {
+                customer.fire_lock_dates(now);
+            }
+        }
+    }
+
+    /// The `Customer` JSON of `customer`, lock dates in the configured format.
+    pub fn render_customer(&self, customer: &SimCustomer, now: DateTime<Utc>) -> serde_json::Value {
+        let mut json = customer.to_json(now);
+        if self.lock_dates == LockDateEcho::Normalised {
+            for (key, at) in [
+                ("setActiveAt", customer.set_active_at),
+                ("setInactiveAt", customer.set_inactive_at),
+            ] {
+                if let Some(at) = at {
+                    json[key] = serde_json::Value::String(normalised(at));
+                }
+            }
+        }
+        json
     }
 
     /// A new opaque id such as `cus_000001`.
