@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the project, end-to-end tests included, against a fresh local control plane.
 #
-#   scripts/test.sh [extra cargo test args...]     e.g. scripts/test.sh --test e2e_crds
+#   scripts/test.sh [extra cargo test args...]     e.g. scripts/test.sh --test e2e_crds (only that target)
 #
 # What it does (idempotent; safe to run in parallel — each run gets its own ports and temp dir):
 #   1. installs what is missing: apt packages, kube-apiserver + etcd (KUBEBUILDER_ASSETS, built once into
@@ -79,7 +79,13 @@ done
 [ -n "$started" ] || die "the control plane did not start; logs in $RUN_DIR"
 export RPO_E2E_KUBECONFIG=$RUN_DIR/kubeconfig
 
-log "cargo test --all-targets $*"
+# Every target unless the caller picks some (`--test NAME`, `--lib`): `--all-targets` would add
+# all the others back.
+targets=(--all-targets)
+for arg in "$@"; do
+  case "$arg" in --test | --test=* | --lib | --bins | --bin | --bin=*) targets=() ;; esac
+done
+log "cargo test ${targets[*]} $*"
 cd "$REPO"
-cargo test --all-targets "$@"
+cargo test "${targets[@]}" "$@"
 log "all tests passed"

@@ -123,12 +123,11 @@ async fn thousands_of_unlinked_users_never_hold_back_an_employee_and_a_linked_on
 
     // HR enters guest 7 as an employee: the EmployeeSync links the reteach user by e-mail, and
     // the next certificate run is a full pass that delivers exactly their 50 certificates.
-    world.personio.clock.set_behind(chrono::Duration::hours(2));
+    // Entered now, so the EmployeeSync's change feed reports it.
     world.personio.sim.add_employee(
         EmployeeSeed::new("Gina", "Guest", "guest7@partner.example")
             .with_hire_date(Utc::now().date_naive() - Days::new(30)),
     );
-    world.personio.clock.set_behind(chrono::Duration::zero());
     let linked = world
         .wait_certificate_sync(CERTIFICATES, "guest 7's certificates uploaded", |s| {
             s.uploaded_total == 51 && is_ready(&s.conditions)
@@ -267,4 +266,76 @@ async fn a_completion_back_dated_after_the_backfill_is_delivered_by_the_full_pas
     assert_eq!(copies(&world, &first), 1);
     let ready = condition(&status.conditions, "Ready").expect("Ready");
     assert_eq!(ready.reason, "Succeeded");
+}
+
+#[tokio::test]
+async fn the_preflight_probes_run_before_the_first_run_and_name_what_is_missing() {
+    let world = World::with_preflight("csync-preflight").await;
+    let anna = seed_employee(&world, "Anna", "anna@acme.example");
+    complete(
+        &world,
+        &anna,
+        "Datenschutz",
+        Utc::now() - chrono::Duration::hours(1),
+    );
+    // The credential may read employees but not the attribute `position`.
+    world.personio.sim.set_whitelist(Some(&[
+        "first_name",
+        "last_name",
+        "email",
+        "department",
+        "office",
+        "gender",
+        "hire_date",
+        "termination_date",
+    ]));
+    world.apply(world.employee_sync(EMPLOYEES, json!({}))).await;
+    let employees = world
+        .wait_employee_sync(EMPLOYEES, "capabilities recorded", |s| {
+            !s.capabilities.is_empty()
+        })
+        .await;
+    let capabilities = employees.status.expect("status").capabilities;
+    let attributes = capabilities
+        .iter()
+        .find(|c| c.name == "personio-attributes")
+        .expect("an attribute row");
+    assert_eq!(attributes.state, "Missing", "{capabilities:?}");
+    assert!(
+        attributes.message.contains("position"),
+        "{}",
+        attributes.message
+    );
+    assert!(capabilities
+        .iter()
+        .any(|c| c.name == "personio-token" && c.state == "Ok"));
+    world
+        .wait_event(EMPLOYEES, "PreflightMissing", "personio-attributes")
+        .await;
+
+    // With the whitelist fixed, the CertificateSync records its own rows before its first run.
+    world.personio.sim.set_whitelist(None);
+    world
+        .annotate(
+            &world.employee_syncs(),
+            EMPLOYEES,
+            REQUESTED_AT_ANNOTATION,
+            "fixed",
+        )
+        .await;
+    world
+        .apply(world.certificate_sync(CERTIFICATES, EMPLOYEES, json!({})))
+        .await;
+    let certificates = world
+        .wait_certificate_sync(CERTIFICATES, "capabilities and the upload", |s| {
+            !s.capabilities.is_empty() && s.uploaded_total == 1
+        })
+        .await;
+    let rows = certificates.status.expect("status").capabilities;
+    for name in ["personio-document-category", "reteach-certificate-download"] {
+        assert!(rows.iter().any(|c| c.name == name), "{name} in {rows:?}");
+    }
+    assert!(!serde_json::to_string(&rows)
+        .unwrap()
+        .contains("anna@acme.example"));
 }

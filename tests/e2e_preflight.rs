@@ -31,12 +31,12 @@ fn manifests_with_secrets(tenant: &Tenant, personio_secret: &str) -> String {
     let secrets = format!(
         r#"apiVersion: v1
 kind: Secret
-metadata: {{name: personio-api}}
+metadata: {{name: personio-api, labels: {{sync.reteach.io/credentials: "true"}}}}
 stringData: {{clientId: {personio_id}, clientSecret: {personio_secret}}}
 ---
 apiVersion: v1
 kind: Secret
-metadata: {{name: reteach-api}}
+metadata: {{name: reteach-api, labels: {{sync.reteach.io/credentials: "true"}}}}
 stringData: {{clientId: {}, clientSecret: {}, clientCode: {}}}
 ---
 "#,

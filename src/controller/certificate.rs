@@ -12,6 +12,7 @@ use kube::runtime::events::EventType;
 use kube::{Api, ResourceExt};
 use serde_json::json;
 
+use super::capabilities::probe_when_due;
 use super::conditions::Health;
 use super::context::Context;
 use super::employee::{naming_secrets, upstream_clients};
@@ -30,6 +31,7 @@ use crate::jobs::{
     resolve_category, run_certificate_sync, CertificateJobInput, CertificateJobOutcome,
     CertificateRunRequest, JobError, LedgerError, LedgerStore,
 };
+use crate::preflight::Kind;
 use crate::sync::duration::{parse_duration_between, parse_interval, MAX_FULL_RESYNC_INTERVAL};
 
 /// Kind label of metrics and logs.
@@ -133,13 +135,16 @@ pub async fn reconcile(
     let started = Instant::now();
     let mut status = previous.clone();
     let settings = RunSettings::from_spec(&sync.spec, ctx.tunables.minimum_interval);
+    let mut capabilities = None;
     let result = match &settings {
         Err(failure) => Err((failure.clone(), None)),
         Ok(settings) => {
-            execute(
-                &ctx, &api, &namespace, &sync, &previous, &run, reason, settings,
-            )
-            .await
+            let run_settings = RunInputs {
+                reason,
+                settings,
+                capabilities: &mut capabilities,
+            };
+            execute(&ctx, &api, &namespace, &sync, &previous, &run, run_settings).await
         }
     };
     let interval = settings
@@ -217,6 +222,9 @@ pub async fn reconcile(
             failure.as_ref().map(RunFailure::reason),
         );
     }
+    if let Some(capabilities) = capabilities {
+        status.capabilities = capabilities;
+    }
     if status != previous {
         apply_status(&api, &name, &status, &LEDGER_KEYS).await?;
     }
@@ -255,7 +263,14 @@ impl RunSettings {
 /// Longest a run goes on before it saves its progress and leaves the rest to the next run.
 const RUN_DEADLINE: Duration = Duration::from_secs(3600);
 
-#[allow(clippy::too_many_arguments)]
+/// What a run knows besides the object: why it runs, its validated settings, and where the
+/// preflight findings go.
+struct RunInputs<'a> {
+    reason: DueReason,
+    settings: &'a RunSettings,
+    capabilities: &'a mut Option<Vec<crate::api::CapabilityCheck>>,
+}
+
 async fn execute(
     ctx: &Context,
     api: &Api<CertificateSync>,
@@ -263,9 +278,13 @@ async fn execute(
     sync: &CertificateSync,
     previous: &CertificateSyncStatus,
     run: &RunContext,
-    reason: DueReason,
-    settings: &RunSettings,
+    inputs: RunInputs<'_>,
 ) -> Result<(CertificateJobOutcome, i64), (RunFailure, Option<CertificateJobOutcome>)> {
+    let RunInputs {
+        reason,
+        settings,
+        capabilities,
+    } = inputs;
     let no_partial = |failure: RunFailure| (failure, None);
     let employee_sync = employee_sync(ctx, namespace, sync)
         .await
@@ -287,6 +306,16 @@ async fn execute(
     let (personio, reteach) = upstream_clients(ctx, namespace, &employee_sync)
         .await
         .map_err(no_partial)?;
+    *capabilities = probe_when_due(
+        ctx,
+        sync,
+        Kind::CertificateSync,
+        namespace,
+        &sync.name_any(),
+        &previous.capabilities,
+        reason == DueReason::Requested,
+    )
+    .await;
     let failed = |error| naming_secrets(RunFailure::from(error), namespace, &employee_sync);
     let category_id = resolve_category(personio.as_ref(), &sync.spec.document_category)
         .await

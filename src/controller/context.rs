@@ -29,6 +29,9 @@ pub struct Tunables {
     pub upstream: UpstreamPolicy,
     /// Where certificate PDFs may come from, and where they wait in transit.
     pub downloads: DownloadPolicy,
+    /// Run the read-only preflight probes before a resource's first run and on requested runs
+    /// (`status.capabilities`).
+    pub preflight: bool,
 }
 
 impl Default for Tunables {
@@ -39,6 +42,7 @@ impl Default for Tunables {
             certificate_overlap: chrono::Duration::minutes(10),
             upstream: UpstreamPolicy::default(),
             downloads: DownloadPolicy::default(),
+            preflight: true,
         }
     }
 }

@@ -8,6 +8,7 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::{Api, ResourceExt};
 
+use super::capabilities::probe_when_due;
 use super::context::Context;
 use super::credentials::SecretReader;
 use super::events::publish;
@@ -17,11 +18,14 @@ use super::metrics::ResourceLabels;
 use super::schedule::DueReason;
 use super::status::apply_status;
 use super::ReconcileError;
-use crate::api::{EmployeeSync, EmployeeSyncStatus, APPROVE_PLAN_ANNOTATION, MAX_STATUS_FAILURES};
+use crate::api::{
+    CapabilityCheck, EmployeeSync, EmployeeSyncStatus, APPROVE_PLAN_ANNOTATION, MAX_STATUS_FAILURES,
+};
 use crate::jobs::employee::{
     run_employee_sync, EmployeeJobInput, EmployeeJobOutcome, MassChangeGuard,
 };
 use crate::personio::PersonioApi;
+use crate::preflight::Kind;
 use crate::reteach::ReteachApi;
 use crate::sync::duration::{parse_full_resync_interval, parse_interval};
 
@@ -141,6 +145,7 @@ pub async fn reconcile(
     };
     let started = Instant::now();
     let mut status = previous.clone();
+    let mut capabilities = None;
     let outcome = match settings(&sync, ctx.tunables.minimum_interval) {
         Err(failure) => Err(failure),
         Ok(settings) => {
@@ -149,7 +154,17 @@ pub async fn reconcile(
                 run.reconciling(&mut in_progress, "syncing employees");
                 apply_status(&api, &name, &in_progress, &[]).await?;
             }
-            let result = execute(&ctx, &namespace, &sync, &previous, &settings, &run, reason).await;
+            let result = execute(
+                &ctx,
+                &namespace,
+                &sync,
+                &previous,
+                &settings,
+                &run,
+                reason,
+                &mut capabilities,
+            )
+            .await;
             Ok((settings, result))
         }
     };
@@ -205,12 +220,16 @@ pub async fn reconcile(
         started.elapsed(),
         failure.as_ref().map(RunFailure::reason),
     );
+    if let Some(capabilities) = capabilities {
+        status.capabilities = capabilities;
+    }
     if status != previous {
         apply_status(&api, &name, &status, &[]).await?;
     }
     Ok(Action::requeue(delay))
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn execute(
     ctx: &Context,
     namespace: &str,
@@ -219,8 +238,19 @@ async fn execute(
     settings: &Settings,
     run: &RunContext,
     reason: DueReason,
+    capabilities: &mut Option<Vec<CapabilityCheck>>,
 ) -> Result<EmployeeJobOutcome, RunFailure> {
     let (personio, reteach) = upstream_clients(ctx, namespace, sync).await?;
+    *capabilities = probe_when_due(
+        ctx,
+        sync,
+        Kind::EmployeeSync,
+        namespace,
+        &sync.name_any(),
+        &previous.capabilities,
+        reason == DueReason::Requested,
+    )
+    .await;
     let cursor = previous
         .cursor
         .as_deref()

@@ -2,6 +2,7 @@
 //! health endpoints and leader election.
 
 pub mod allowlist;
+pub mod capabilities;
 pub mod certificate;
 pub mod clients;
 pub mod conditions;

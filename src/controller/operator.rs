@@ -89,6 +89,9 @@ pub struct RunOptions {
     /// unset: each PDF (≤ 30 MB) is held in memory.
     #[arg(long, env = "SCRATCH_DIR")]
     pub scratch_dir: Option<std::path::PathBuf>,
+    /// Do not run the read-only preflight probes before a resource's first run.
+    #[arg(long, env = "SKIP_PREFLIGHT")]
+    pub skip_preflight: bool,
     /// Shortest accepted `spec.interval` (tests lower it to run intervals of seconds).
     #[arg(long, hide = true, default_value = "1m")]
     pub minimum_interval: String,
@@ -205,6 +208,7 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
                     scratch_dir: options.scratch_dir.clone(),
                 }
             },
+            preflight: !options.skip_preflight,
             ..Tunables::default()
         },
         options.watch_namespaces.clone(),

@@ -129,6 +129,9 @@ pub fn test_tunables(blocked_recheck: Duration) -> Tunables {
         minimum_interval: Duration::from_secs(1),
         blocked_recheck,
         upstream: loopback_policy(),
+        // Most tests count requests and inject faults by count: the probes are tested on their own
+        // (`World::with_preflight`).
+        preflight: false,
         ..Tunables::default()
     }
 }
@@ -168,6 +171,18 @@ impl World {
     /// a long one, only a watch can be what wakes a blocked resource within a test.
     pub async fn start_with_recheck(prefix: &str, blocked_recheck: Duration) -> Self {
         Self::start_with_tunables(prefix, test_tunables(blocked_recheck)).await
+    }
+
+    /// Like [`World::with_secrets`], with an operator that runs the preflight probes before a
+    /// resource's first run.
+    pub async fn with_preflight(prefix: &str) -> Self {
+        let tunables = Tunables {
+            preflight: true,
+            ..test_tunables(BLOCKED_RECHECK)
+        };
+        let world = Self::start_with_tunables(prefix, tunables).await;
+        world.apply_secrets().await;
+        world
     }
 
     /// Like [`World::start`], with an operator that allows these upstreams.
