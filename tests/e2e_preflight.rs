@@ -98,7 +98,7 @@ async fn missing_secret_and_wrong_secret_value_are_named_with_the_keys_to_fix() 
     // Drop the reteach Secret: its absence must show up as a row, not as a crash.
     let without_reteach: Vec<&str> = manifests
         .split("---\n")
-        .filter(|document| !document.contains("name: reteach-api}\nstringData"))
+        .filter(|document| !document.contains("name: reteach-api,"))
         .collect();
     support::try_apply_yaml(&client, &without_reteach.join("---\n"), Some(&namespace))
         .await
