@@ -132,15 +132,21 @@ fn ledger_bytes(result: &ChildResult) -> (u64, u64, u64) {
     (max, total, saves)
 }
 
+/// The minimum reads the reteach listing once; the job re-reads it once per pass of 1,000
+/// completions to keep memory flat (BENCHMARKS.md, finding 2), which costs a few percent at
+/// 10,000 certificates and more in a bulk import twice that size.
 fn ratio_target(result: &ChildResult, minimum: usize) -> Target {
     let total = result.total_requests();
     let ratio = total as f64 / minimum.max(1) as f64;
     Target::new(
-        "requests = 1.000 × minimum",
-        total == minimum,
+        format!("requests ≤ {RATIO_LIMIT:.2} × minimum"),
+        ratio <= RATIO_LIMIT,
         format!("{ratio:.3} ({total} for {minimum})"),
     )
 }
+
+/// Request budget over the minimum (the listing passes, see [`ratio_target`]).
+const RATIO_LIMIT: f64 = 1.05;
 
 fn no_429(result: &ChildResult) -> Target {
     Target::new(
@@ -224,9 +230,14 @@ pub async fn full_pass(settings: &Settings, exe: &Path) -> anyhow::Result<Scenar
         ),
         Target::new(
             "at most one document listing per employee",
-            result.total_requests() <= minimum,
-            format!("{} requests for {minimum}", result.total_requests()),
+            result.count(figures::personio::DOCUMENTS) <= company.employees,
+            format!(
+                "{} listings for {} employees",
+                result.count(figures::personio::DOCUMENTS),
+                company.employees
+            ),
         ),
+        ratio_target(&result, minimum),
         no_429(&result),
     ];
     Ok(ScenarioReport {

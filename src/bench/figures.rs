@@ -17,6 +17,8 @@ pub mod personio {
     pub const CATEGORIES: &str = "GET /v1/company/document-categories";
     /// Document upload.
     pub const UPLOAD: &str = "POST /v1/company/documents";
+    /// One employee's documents (v2), read for the upload markers.
+    pub const DOCUMENTS: &str = "GET /v2/document-management/documents";
 }
 
 /// reteach endpoint names as the client records them.

@@ -36,7 +36,7 @@ use crate::sync::certificate_ledger::{
     record_in_personio, record_pdf_pending, remove_pending, set_aside_exhausted,
     set_aside_unverifiable, start_full_pass, triage, Triage,
 };
-use crate::sync::certificate_plan::{marker_ids, DEFAULT_OVERLAP_MINUTES};
+use crate::sync::certificate_plan::DEFAULT_OVERLAP_MINUTES;
 use crate::sync::Completion;
 
 use super::certificate_transfer::{transfer, Transfer};
@@ -44,6 +44,10 @@ use super::count;
 use super::error::JobError;
 use super::failures::FailureLog;
 use super::fence::Fence;
+use super::marker_cache::{list_markers, MarkerCache};
+
+/// How many upcoming candidates are looked at for an employee to list ahead of time.
+const PREFETCH_WINDOW: usize = 8;
 
 /// The ledger could not be persisted.
 #[derive(Debug, thiserror::Error)]
@@ -316,13 +320,14 @@ struct Run<'a> {
     summary: CertificateRunSummary,
     failures: FailureLog,
     uploaded_total_delta: i64,
-    /// Certificate ids found in the markers of each employee's documents (one listing per
-    /// employee and run).
-    markers: HashMap<String, HashSet<String>>,
+    /// What the document listings of this run showed (one listing per employee and run).
+    markers: MarkerCache,
     listing_unavailable: Option<String>,
-    /// Participations handled in this run: not retried from `pending` again in the same run.
-    touched: HashSet<String>,
-    /// Personio ids of certificates that failed in this run (for set-aside entries).
+    /// Participations waiting in `pending` when the run started and not handled yet: retried
+    /// after everything new (at most `MAX_PENDING`).
+    retry: HashSet<String>,
+    /// Personio ids of certificates recorded as failed in this run (for set-aside entries;
+    /// bounded by `pending`).
     personio_ids: HashMap<String, String>,
     /// Participations whose transient failures came in a row.
     streak: Vec<String>,
@@ -362,9 +367,9 @@ pub async fn run_certificate_sync(
         ledger,
         failures: FailureLog::default(),
         uploaded_total_delta: 0,
-        markers: HashMap::new(),
+        markers: MarkerCache::default(),
         listing_unavailable: None,
-        touched: HashSet::new(),
+        retry: HashSet::new(),
         personio_ids: HashMap::new(),
         streak: Vec::new(),
         newly_set_aside: Vec::new(),
@@ -383,6 +388,12 @@ pub async fn run_certificate_sync(
 impl Run<'_> {
     async fn execute(&mut self) -> Result<(), JobError> {
         self.settle_in_flight().await?;
+        self.retry = self
+            .ledger
+            .pending
+            .iter()
+            .map(|p| p.participation_id.clone())
+            .collect();
         if self.input.full_pass || self.ledger.full_pass.is_some() {
             start_full_pass(&mut self.ledger, self.input.now, self.input.retry_set_aside);
         }
@@ -478,8 +489,13 @@ impl Run<'_> {
             completed_at: in_flight.completed_at.unwrap_or(in_flight.started_at),
             participation_id: in_flight.participation_id.clone().unwrap_or_default(),
         };
-        match self.personio_markers(&in_flight.personio_id).await {
-            Ok(markers) if markers.contains(&in_flight.certificate_id) => {
+        let listed = self.personio_markers(&in_flight.personio_id).await;
+        match listed {
+            Ok(())
+                if self
+                    .markers
+                    .contains(&in_flight.personio_id, &in_flight.certificate_id) =>
+            {
                 tracing::info!(
                     certificate_id = in_flight.certificate_id.as_str(),
                     personio_id = in_flight.personio_id.as_str(),
@@ -497,15 +513,16 @@ impl Run<'_> {
             Ok(_) | Err(Markers::EmployeeUnknown) => {
                 if let Some(participation_id) = &in_flight.participation_id {
                     let completion = in_flight_completion(&in_flight, participation_id, &key);
-                    self.personio_ids
-                        .insert(participation_id.clone(), in_flight.personio_id.clone());
                     if record_failed_attempt(
                         &mut self.ledger,
                         &completion,
                         "the upload was interrupted before Personio confirmed it",
                     )
-                    .is_none()
+                    .is_some()
                     {
+                        self.personio_ids
+                            .insert(participation_id.clone(), in_flight.personio_id.clone());
+                    } else {
                         self.not_recorded += 1;
                     }
                 }
@@ -550,14 +567,34 @@ impl Run<'_> {
             let more = batch.is_truncated();
             let candidates = batch.into_sorted();
             after = candidates.last().map(ProcessingKey::of).or(after);
-            for candidate in &candidates {
+            for (index, candidate) in candidates.iter().enumerate() {
                 if self.must_stop() {
                     return Ok(Flow::Stop);
                 }
                 let treatment = triage(&self.ledger, candidate, self.input.now);
                 let key = ProcessingKey::of(candidate);
                 self.summary.found += 1;
-                self.handle(candidate, treatment).await?;
+                // The next employee's document listing goes out while this certificate moves, so
+                // the marker check adds no latency to the chain of uploads.
+                let next = self.next_to_list(candidate, &candidates[index + 1..]);
+                let personio = self.personio;
+                let category_id = self.input.category_id;
+                let prefetch = async move {
+                    match next {
+                        Some(employee) => {
+                            let listed = list_markers(personio, &employee, category_id).await;
+                            Some((employee, listed))
+                        }
+                        None => None,
+                    }
+                };
+                let (handled, prefetched) =
+                    futures::join!(self.handle(candidate, treatment), prefetch);
+                if let Some((employee, Ok(certificates))) = prefetched {
+                    self.markers
+                        .record(&employee, certificates.iter().map(String::as_str));
+                }
+                handled?;
                 if treatment == Triage::New && self.ledger.full_pass.is_none() {
                     advance_cursor(&mut self.ledger, &key);
                 }
@@ -567,6 +604,27 @@ impl Run<'_> {
                 return Ok(Flow::Continue);
             }
         }
+    }
+
+    /// The employee of the next few candidates whose documents this run has not listed yet and
+    /// that the current candidate does not list itself.
+    fn next_to_list(&self, current: &Completion, upcoming: &[Completion]) -> Option<String> {
+        if self.listing_unavailable.is_some() {
+            return None;
+        }
+        let current_employee = current.customer_external_id.as_deref();
+        upcoming
+            .iter()
+            .take(PREFETCH_WINDOW)
+            .filter(|c| c.certificate_id.is_some())
+            .filter(|c| triage(&self.ledger, c, self.input.now) == Triage::Verify)
+            .filter_map(|c| c.customer_external_id.as_deref())
+            .find(|employee| {
+                !employee.is_empty()
+                    && Some(*employee) != current_employee
+                    && !self.markers.is_listed(employee)
+            })
+            .map(str::to_string)
     }
 
     /// One pass over the listing, keeping the earliest `batch_size` completions after `after`
@@ -608,7 +666,7 @@ impl Run<'_> {
             .ledger
             .pending
             .iter()
-            .filter(|p| !self.touched.contains(&p.participation_id))
+            .filter(|p| self.retry.contains(&p.participation_id))
             .map(|p| (p.participation_id.clone(), p.certificate_id.clone()))
             .collect();
         for (participation_id, certificate_id) in waiting {
@@ -641,7 +699,7 @@ impl Run<'_> {
 
     /// One certificate.
     async fn handle(&mut self, completion: &Completion, treatment: Triage) -> Result<(), JobError> {
-        self.touched.insert(completion.participation_id.clone());
+        self.retry.remove(&completion.participation_id);
         let (Some(certificate_id), Some(url)) = (
             completion.certificate_id.as_deref(),
             completion.certificate_url.as_deref(),
@@ -664,8 +722,9 @@ impl Run<'_> {
         };
         let key = ProcessingKey::of(completion);
         if treatment == Triage::Verify {
-            match self.personio_markers(personio_id).await {
-                Ok(markers) if markers.contains(certificate_id) => {
+            let listed = self.personio_markers(personio_id).await;
+            match listed {
+                Ok(()) if self.markers.contains(personio_id, certificate_id) => {
                     self.summary.already_present += 1;
                     record_in_personio(&mut self.ledger, certificate_id, &key, self.input.overlap);
                     return Ok(());
@@ -742,10 +801,7 @@ impl Run<'_> {
                 self.streak.clear();
                 self.summary.uploaded += 1;
                 self.uploaded_total_delta += 1;
-                self.markers
-                    .entry(personio_id.to_string())
-                    .or_default()
-                    .insert(certificate_id.to_string());
+                self.markers.add(personio_id, certificate_id);
                 record_in_personio(
                     &mut self.ledger,
                     certificate_id,
@@ -788,9 +844,10 @@ impl Run<'_> {
             completion.certificate_id.clone(),
             reason,
         );
-        self.personio_ids
-            .insert(completion.participation_id.clone(), personio_id.to_string());
-        if record_failed_attempt(&mut self.ledger, completion, reason).is_none() {
+        if record_failed_attempt(&mut self.ledger, completion, reason).is_some() {
+            self.personio_ids
+                .insert(completion.participation_id.clone(), personio_id.to_string());
+        } else {
             self.not_recorded += 1;
         }
         let Some(error) = transient else {
@@ -807,26 +864,19 @@ impl Run<'_> {
         Err(error)
     }
 
-    /// The certificate ids in the markers of one employee's documents (listed once per run).
-    async fn personio_markers(&mut self, personio_id: &str) -> Result<&HashSet<String>, Markers> {
+    /// Lists one employee's documents unless this run already did (see [`MarkerCache`]).
+    async fn personio_markers(&mut self, personio_id: &str) -> Result<(), Markers> {
         if let Some(why) = &self.listing_unavailable {
             return Err(Markers::Unavailable(why.clone()));
         }
-        if !self.markers.contains_key(personio_id) {
-            let documents = self
-                .personio
-                .list_documents(personio_id, self.input.category_id)
+        if !self.markers.is_listed(personio_id) {
+            let certificates = list_markers(self.personio, personio_id, self.input.category_id)
                 .await
                 .map_err(Markers::from)?;
-            let ids = documents
-                .iter()
-                .filter_map(|doc| doc.comment.as_deref())
-                .flat_map(marker_ids)
-                .map(str::to_string)
-                .collect();
-            self.markers.insert(personio_id.to_string(), ids);
+            self.markers
+                .record(personio_id, certificates.iter().map(String::as_str));
         }
-        Ok(self.markers.entry(personio_id.to_string()).or_default())
+        Ok(())
     }
 }
 

@@ -22,6 +22,7 @@ mod failures;
 #[cfg(test)]
 mod fakes;
 mod fence;
+mod marker_cache;
 pub mod pdf_check;
 
 pub use certificate::{
