@@ -616,7 +616,8 @@ impl Run<'_> {
         upcoming
             .iter()
             .take(PREFETCH_WINDOW)
-            .filter(|c| c.certificate_id.is_some())
+            // Only what `handle` would list for: a certificate with its PDF, to be verified.
+            .filter(|c| c.certificate_id.is_some() && c.certificate_url.is_some())
             .filter(|c| triage(&self.ledger, c, self.input.now) == Triage::Verify)
             .filter_map(|c| c.customer_external_id.as_deref())
             .find(|employee| {
