@@ -6,7 +6,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::capability::{capabilities_schema, CapabilityCheck};
-use super::common::{conditions_schema, Condition, LocalObjectReference, RecordFailure};
+use super::common::{LocalObjectReference, RecordFailure, SyncStatusCommon};
 
 /// Uploads each course certificate (PDF) earned in reteach as a document of the employee in Personio,
 /// exactly once. The first run uploads every certificate issued in the past; later runs only new ones.
@@ -105,27 +105,9 @@ pub struct DocumentCategoryRef {
 #[serde(rename_all = "camelCase")]
 #[schemars(transform = super::common::status_defaults)]
 pub struct CertificateSyncStatus {
-    /// The `metadata.generation` the status was computed for; `-1` until the operator has looked at
-    /// a new object.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub observed_generation: Option<i64>,
-    /// `Ready` (always; reason `WaitingForEmployeeSync` until the EmployeeSync has succeeded),
-    /// `Reconciling` and `Stalled` (only while true).
-    #[serde(default)]
-    #[schemars(schema_with = "conditions_schema")]
-    pub conditions: Vec<Condition>,
-    /// Start of the latest run, successful or not.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_sync_time: Option<DateTime<Utc>>,
-    /// Start of the latest successful run.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_successful_sync_time: Option<DateTime<Utc>>,
-    /// When the next run is due.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub next_sync_time: Option<DateTime<Utc>>,
-    /// The last `reconcile.fluxcd.io/requestedAt` value acted upon.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_handled_reconcile_at: Option<String>,
+    /// Fields both kinds share (conditions, times, observed generation, backoff counter).
+    #[serde(flatten)]
+    pub common: SyncStatusCommon,
     /// The resolved Personio document category id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub category_id: Option<i64>,
@@ -142,9 +124,6 @@ pub struct CertificateSyncStatus {
     /// certificates. Persisted before every upload.
     #[serde(default)]
     pub ledger: CertificateLedgerStatus,
-    /// Runs that failed in a row; drives the retry backoff.
-    #[serde(default)]
-    pub consecutive_failures: i32,
     /// What the read-only preflight probes found before the first run (the rows of
     /// `reteach-personio-operator preflight`): each upstream right the sync needs.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

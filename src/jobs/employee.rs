@@ -28,6 +28,7 @@ use crate::sync::{
 use super::count;
 use super::error::JobError;
 use super::failures::FailureLog;
+use super::reason::{Classify, Disposition, Reason};
 
 /// Overlap subtracted from the cursor so that changes saved while the previous run read the list
 /// (and small clock differences to Personio) are not missed. Re-reading them is harmless.
@@ -422,13 +423,12 @@ async fn write_one(reteach: &dyn ReteachApi, entry: &PlannedEmployee) -> Result<
     }
 }
 
+/// A write error that stops the run: one a human must fix that is not about the record itself
+/// (a rejected record is counted and the run goes on).
 fn is_fatal(error: &ReteachError) -> bool {
-    matches!(
-        error,
-        ReteachError::Unauthorized { .. }
-            | ReteachError::Forbidden { .. }
-            | ReteachError::Config(_)
-    )
+    let classification = error.classify();
+    classification.disposition == Disposition::Stalled
+        && classification.reason != Reason::ReteachRejected
 }
 
 /// Fixed reasons: reteach's messages may echo the submitted values, so none of them is copied.
