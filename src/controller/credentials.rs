@@ -76,33 +76,7 @@ pub fn opted_in(labels: Option<&BTreeMap<String, String>>) -> bool {
         .is_some_and(|value| value == "true")
 }
 
-/// Personio API credentials.
-#[derive(Clone, PartialEq, Eq)]
-pub struct PersonioCredentials {
-    pub client_id: String,
-    pub client_secret: String,
-}
-
-/// reteach app credentials.
-#[derive(Clone, PartialEq, Eq)]
-pub struct ReteachCredentials {
-    pub client_id: String,
-    pub client_secret: String,
-    pub client_code: String,
-}
-
-// Hand-written so that secret values can never reach a log line through `{:?}`.
-impl std::fmt::Debug for PersonioCredentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("PersonioCredentials(<redacted>)")
-    }
-}
-
-impl std::fmt::Debug for ReteachCredentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ReteachCredentials(<redacted>)")
-    }
-}
+pub use crate::jobs::connection::{PersonioCredentials, ReteachCredentials};
 
 /// Reads Secrets of one namespace.
 pub struct SecretReader {

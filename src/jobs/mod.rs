@@ -17,6 +17,7 @@
 pub mod bookkeeping;
 pub mod certificate;
 mod certificate_transfer;
+pub mod connection;
 pub mod employee;
 mod error;
 mod failures;
