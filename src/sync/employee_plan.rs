@@ -6,12 +6,11 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
+use super::employee_fields::{create_fields, diff_fields, ReteachField, Target, EMPLOYEE_FIELDS};
 use super::employee_mapping::{
     map_employee, map_employee_except_email, DesiredEmployee, MappingError,
 };
-use super::lock_window::{
-    active_at_satisfied, inactive_at_satisfied, is_locked_at, today_in, LockWindow, ReportedLock,
-};
+use super::lock_window::{is_locked_at, today_in, LockWindow, ReportedLock};
 use super::model::{CustomerFields, CustomerPatch, PersonioEmployee, ReteachCustomer};
 
 /// Skip reason when two employees (or an employee and a reteach user linked to another employee)
@@ -229,7 +228,7 @@ fn plan_invalid_email(
     let window = LockWindow::new(desired.hire_date, desired.end_of_employment, tz);
     PlannedEmployee {
         personio_id: employee.id.clone(),
-        action: diff(&desired, &window, customer, false, true, now),
+        action: diff(&desired, &window, Target::Linked(customer), KEEP_EMAIL, now),
         locked_after: window.is_locked(today),
         warning: Some(warning),
     }
@@ -279,8 +278,14 @@ fn plan_one(
                 skip(REASON_SHARED_EMAIL)
             }
             // Found by e-mail and not linked yet: adopt the user and stamp the Personio id.
-            Some(owner) => (diff(desired, window, owner, true, false, now), None),
-            None => (EmployeeAction::Create(create_fields(desired, window)), None),
+            Some(owner) => (
+                diff(desired, window, Target::Adopted(owner), &[], now),
+                None,
+            ),
+            None => (
+                EmployeeAction::Create(create_fields(&EMPLOYEE_FIELDS, desired, window, now)),
+                None,
+            ),
         };
     };
     // Already linked: the other fields (above all the lock dates) are still synced when the new
@@ -298,25 +303,11 @@ fn plan_one(
                 }
             })
     };
+    let kept = if conflict.is_some() { KEEP_EMAIL } else { &[] };
     (
-        diff(desired, window, customer, false, conflict.is_some(), now),
+        diff(desired, window, Target::Linked(customer), kept, now),
         conflict,
     )
-}
-
-fn create_fields(desired: &DesiredEmployee, window: &LockWindow) -> CustomerFields {
-    CustomerFields {
-        external_id: desired.external_id.clone(),
-        email: desired.email.clone(),
-        first_name: desired.first_name.clone(),
-        last_name: desired.last_name.clone(),
-        position: desired.position.clone(),
-        department: desired.department.clone(),
-        location: desired.location.clone(),
-        gender: desired.gender,
-        set_active_at: window.set_active_at,
-        set_inactive_at: window.set_inactive_at,
-    }
 }
 
 fn linked_elsewhere(customer: &ReteachCustomer, external_id: &str) -> bool {
@@ -326,99 +317,39 @@ fn linked_elsewhere(customer: &ReteachCustomer, external_id: &str) -> bool {
         .is_some_and(|other| !other.is_empty() && other != external_id)
 }
 
-/// Compares one field; records it in the patch when it differs. `None` desired clears the field:
-/// the operator owns these fields, so a value removed in Personio is removed in reteach.
-fn compare<T: Clone + PartialEq>(
-    desired: &Option<T>,
-    current: &Option<T>,
-    name: &'static str,
-    changed: &mut Vec<&'static str>,
-) -> Option<Option<T>> {
-    if desired == current {
-        None
-    } else {
-        changed.push(name);
-        Some(desired.clone())
-    }
-}
+/// The fields left alone when the e-mail address cannot be applied.
+const KEEP_EMAIL: &[ReteachField] = &[ReteachField::Email];
 
+/// The update (or none) that brings `target` in line with `desired`, leaving the fields in
+/// `kept` alone.
 fn diff(
     desired: &DesiredEmployee,
     window: &LockWindow,
-    customer: &ReteachCustomer,
-    stamp_external_id: bool,
-    keep_email: bool,
+    target: Target<'_>,
+    kept: &[ReteachField],
     now: DateTime<Utc>,
 ) -> EmployeeAction {
-    let mut changed = Vec::new();
-    let mut patch = CustomerPatch::default();
-    if stamp_external_id {
-        changed.push("externalId");
-        patch.external_id = Some(Some(desired.external_id.clone()));
+    let customer = match target {
+        Target::Linked(customer) | Target::Adopted(customer) => customer,
+        Target::New => {
+            return EmployeeAction::Create(create_fields(&EMPLOYEE_FIELDS, desired, window, now))
+        }
+    };
+    let changes = diff_fields(&EMPLOYEE_FIELDS, desired, window, target, kept, now);
+    if changes.changed.is_empty() {
+        return EmployeeAction::Unchanged;
     }
-    // reteach compares logins case-insensitively; a case-only difference is not a change.
-    let same_email = customer
-        .email
-        .as_deref()
-        .is_some_and(|current| current.trim().eq_ignore_ascii_case(&desired.email));
-    if !same_email && !keep_email {
-        changed.push("email");
-        patch.email = Some(Some(desired.email.clone()));
-    }
-    patch.first_name = compare(
-        &desired.first_name,
-        &customer.first_name,
-        "firstName",
-        &mut changed,
-    );
-    patch.last_name = compare(
-        &desired.last_name,
-        &customer.last_name,
-        "lastName",
-        &mut changed,
-    );
-    patch.position = compare(
-        &desired.position,
-        &customer.position,
-        "position",
-        &mut changed,
-    );
-    patch.department = compare(
-        &desired.department,
-        &customer.department,
-        "department",
-        &mut changed,
-    );
-    patch.location = compare(
-        &desired.location,
-        &customer.location,
-        "location",
-        &mut changed,
-    );
-    patch.gender = compare(&desired.gender, &customer.gender, "gender", &mut changed);
-    // Lock dates by meaning, not by value: reteach may clear or rewrite a date once it fired.
     let reported = ReportedLock {
         set_active_at: customer.set_active_at,
         set_inactive_at: customer.set_inactive_at,
         status: customer.status.as_deref(),
     };
-    if !active_at_satisfied(window, &reported, now) {
-        changed.push("setActiveAt");
-        patch.set_active_at = Some(window.set_active_at);
-    }
-    if !inactive_at_satisfied(window, &reported, now) {
-        changed.push("setInactiveAt");
-        patch.set_inactive_at = Some(window.set_inactive_at);
-    }
-    if changed.is_empty() {
-        return EmployeeAction::Unchanged;
-    }
     let was_locked = reported.is_locked(now);
     let will_be_locked = is_locked_at(window.set_active_at, window.set_inactive_at, now);
     EmployeeAction::Update {
         customer_id: customer.id.clone(),
-        patch,
-        changed,
+        patch: changes.patch,
+        changed: changes.changed,
         locks: !was_locked && will_be_locked,
         unlocks: was_locked && !will_be_locked,
     }
