@@ -16,14 +16,11 @@ use crate::api::{
 };
 use crate::personio::PersonioApi;
 use crate::reteach::{ReteachApi, ReteachError, USERS_PER_PAGE};
-use crate::sync::employee_mapping::{map_employee, MappingError};
+use crate::sync::employee_mapping::{map_record, MappedEmployee, MappingError};
 use crate::sync::mass_change::{
     approved_plan_id, check_mass_change, MassChangeInput, MassChangeLimits,
 };
-use crate::sync::{
-    CustomerFields, EmployeeAction, EmployeePlan, PersonioEmployee, PlannedEmployee,
-    ReteachCustomer,
-};
+use crate::sync::{CustomerFields, EmployeeAction, EmployeePlan, PlannedEmployee, ReteachCustomer};
 
 use super::count;
 use super::error::JobError;
@@ -159,10 +156,12 @@ pub async fn run_employee_sync(
         return Ok(outcome);
     }
 
+    // Each record is mapped once: the lookups and the plan share the result.
+    let mapped: Vec<MappedEmployee> = list.employees.iter().map(map_record).collect();
     let customers = if incremental_since.is_some()
         && prefer_lookups(list.employees.len(), input.reteach_users)
     {
-        look_up_customers(reteach, &list.employees).await?
+        look_up_customers(reteach, &mapped).await?
     } else {
         let all = reteach
             .list_customers()
@@ -175,7 +174,7 @@ pub async fn run_employee_sync(
         all
     };
 
-    let plan = EmployeePlan::build(&list.employees, &customers, input.now, input.tz);
+    let plan = EmployeePlan::build_mapped(&mapped, &customers, input.now, input.tz);
     for entry in &plan.entries {
         if let EmployeeAction::Skip { reason } = entry.action {
             failures.push(Some(entry.personio_id.clone()), None, reason);
@@ -279,7 +278,7 @@ pub fn prefer_lookups(changed: usize, reteach_users: Option<u64>) -> bool {
 /// whether it is already taken.
 async fn look_up_customers(
     reteach: &dyn ReteachApi,
-    employees: &[PersonioEmployee],
+    employees: &[MappedEmployee],
 ) -> Result<Vec<ReteachCustomer>, JobError> {
     let lookup_failed = |source| JobError::Reteach {
         action: "could not look up users in reteach",
@@ -288,13 +287,13 @@ async fn look_up_customers(
     let mut found: Vec<ReteachCustomer> = Vec::new();
     let mut ids: HashSet<String> = HashSet::new();
     for employee in employees {
-        let mapped = map_employee(employee);
+        let mapped = &employee.result;
         if matches!(mapped, Err(MappingError::EndBeforeHire)) {
             continue;
         }
         // Also for a missing or invalid address: a linked user still gets its other fields.
         let linked = reteach
-            .find_by_external_id(&employee.id)
+            .find_by_external_id(&employee.personio_id)
             .await
             .map_err(lookup_failed)?;
         let Ok(desired) = mapped else {

@@ -7,9 +7,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 use super::employee_fields::{create_fields, diff_fields, ReteachField, Target, EMPLOYEE_FIELDS};
-use super::employee_mapping::{
-    map_employee, map_employee_except_email, DesiredEmployee, MappingError,
-};
+use super::employee_mapping::{map_record, DesiredEmployee, MappedEmployee, MappingError};
 use super::lock_window::{is_locked_at, today_in, LockWindow, ReportedLock};
 use super::model::{CustomerFields, CustomerPatch, PersonioEmployee, ReteachCustomer};
 
@@ -127,15 +125,25 @@ impl EmployeePlan {
         now: DateTime<Utc>,
         tz: Tz,
     ) -> Self {
+        let mapped: Vec<MappedEmployee> = employees.iter().map(map_record).collect();
+        Self::build_mapped(&mapped, customers, now, tz)
+    }
+
+    /// [`EmployeePlan::build`] for employees the caller has mapped already (each record is
+    /// mapped once per run).
+    pub fn build_mapped(
+        mapped: &[MappedEmployee],
+        customers: &[ReteachCustomer],
+        now: DateTime<Utc>,
+        tz: Tz,
+    ) -> Self {
         let index = CustomerIndex::new(customers);
         let today = today_in(now, tz);
-        let mapped: Vec<_> = employees.iter().map(map_employee).collect();
-        let email_holders = email_holders(&mapped, &index);
-        let entries = employees
+        let email_holders = email_holders(mapped, &index);
+        let entries = mapped
             .iter()
-            .zip(&mapped)
-            .map(|(employee, mapped)| {
-                let desired = match mapped {
+            .map(|employee| {
+                let desired = match &employee.result {
                     Ok(desired) => desired,
                     Err(error) => {
                         return plan_invalid_email(employee, *error, &index, today, tz, now)
@@ -147,7 +155,7 @@ impl EmployeePlan {
                 let window = LockWindow::new(desired.hire_date, desired.end_of_employment, tz);
                 let (action, warning) = plan_one(desired, &window, &index, holds_email, now);
                 PlannedEmployee {
-                    personio_id: employee.id.clone(),
+                    personio_id: employee.personio_id.clone(),
                     locked_after: window.is_locked(today)
                         && !matches!(action, EmployeeAction::Skip { .. }),
                     action,
@@ -199,7 +207,7 @@ impl<'a> CustomerIndex<'a> {
 /// employee is already linked to a reteach user, everything but the address is still synced (a
 /// leaver must still be locked); otherwise the employee is skipped.
 fn plan_invalid_email(
-    employee: &PersonioEmployee,
+    employee: &MappedEmployee,
     error: MappingError,
     index: &CustomerIndex<'_>,
     today: chrono::NaiveDate,
@@ -207,7 +215,7 @@ fn plan_invalid_email(
     now: DateTime<Utc>,
 ) -> PlannedEmployee {
     let skip = PlannedEmployee {
-        personio_id: employee.id.clone(),
+        personio_id: employee.personio_id.clone(),
         action: EmployeeAction::Skip {
             reason: error.reason(),
         },
@@ -219,16 +227,16 @@ fn plan_invalid_email(
         MappingError::InvalidEmail => WARNING_INVALID_EMAIL,
         MappingError::EndBeforeHire => return skip,
     };
-    let Some(customer) = index.by_external_id.get(employee.id.as_str()) else {
+    let Some(customer) = index.by_external_id.get(employee.personio_id.as_str()) else {
         return skip;
     };
-    let Ok(desired) = map_employee_except_email(employee) else {
+    let Some(desired) = &employee.without_email else {
         return skip;
     };
     let window = LockWindow::new(desired.hire_date, desired.end_of_employment, tz);
     PlannedEmployee {
-        personio_id: employee.id.clone(),
-        action: diff(&desired, &window, Target::Linked(customer), KEEP_EMAIL, now),
+        personio_id: employee.personio_id.clone(),
+        action: diff(desired, &window, Target::Linked(customer), KEEP_EMAIL, now),
         locked_after: window.is_locked(today),
         warning: Some(warning),
     }
@@ -237,11 +245,11 @@ fn plan_invalid_email(
 /// Decides, per e-mail address shared by several employees, which one may use it: the one whose
 /// reteach user already has it, else the first in Personio's order.
 fn email_holders<'a>(
-    mapped: &'a [Result<DesiredEmployee, MappingError>],
+    mapped: &'a [MappedEmployee],
     index: &CustomerIndex<'_>,
 ) -> HashMap<String, &'a str> {
     let mut holders: HashMap<String, &'a str> = HashMap::with_capacity(mapped.len());
-    for desired in mapped.iter().flatten() {
+    for desired in mapped.iter().filter_map(|m| m.result.as_ref().ok()) {
         let email = desired.email.to_lowercase();
         let owns_in_reteach = index
             .by_email
