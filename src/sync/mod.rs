@@ -3,6 +3,7 @@
 
 pub mod candidate_batch;
 pub mod certificate_ledger;
+pub mod certificate_ledger_state;
 pub mod certificate_plan;
 pub mod duration;
 pub mod employee_fields;
