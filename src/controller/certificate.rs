@@ -12,14 +12,13 @@ use kube::runtime::events::EventType;
 use kube::{Api, ResourceExt};
 use serde_json::json;
 
-use super::capabilities::probe_when_due;
 use super::conditions::Health;
 use super::context::Context;
 use super::employee::{naming_secrets, upstream_clients};
 use super::events::publish;
 use super::failure::RunFailure;
 use super::lifecycle::{chrono_duration, RunContext};
-use super::reconcile::{RunInputs, RunStop, SyncKind};
+use super::reconcile::{preflight, RunInputs, RunStop, SyncKind};
 use super::schedule::DueReason;
 use super::status::LEDGER_FIELD_MANAGER;
 use super::ReconcileError;
@@ -166,16 +165,7 @@ impl SyncKind for CertificateSync {
             CertificateSettings::with_company(&employee_sync.spec, &employee_sync.name_any())
                 .map_err(|e| RunFailure::stalled(Reason::InvalidSpec, e.to_string()))?;
         let (personio, reteach) = upstream_clients(ctx, namespace, &employee_sync).await?;
-        *capabilities = probe_when_due(
-            ctx,
-            self,
-            Kind::CertificateSync,
-            namespace,
-            &self.name_any(),
-            &inputs.previous.capabilities,
-            inputs.reason == DueReason::Requested,
-        )
-        .await;
+        *capabilities = preflight(ctx, self, inputs).await;
         let category_id = resolve_category(personio.as_ref(), &self.spec.document_category)
             .await
             .map_err(|e| naming_secrets(RunFailure::from(e), namespace, &employee_sync))?;
@@ -281,6 +271,12 @@ impl SyncKind for CertificateSync {
 
     async fn announce(&self, ctx: &Context, run: &CertificateRun, message: &str) {
         announce_run(ctx, self, &run.outcome, message).await;
+    }
+
+    const PREFLIGHT: Kind = Kind::CertificateSync;
+
+    fn capabilities(status: &Self::Status) -> &[CapabilityCheck] {
+        &status.capabilities
     }
 
     fn capabilities_mut(status: &mut CertificateSyncStatus) -> &mut Vec<CapabilityCheck> {

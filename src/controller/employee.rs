@@ -9,13 +9,12 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::{Api, ResourceExt};
 
-use super::capabilities::probe_when_due;
 use super::context::Context;
 use super::credentials::SecretReader;
 use super::events::publish;
 use super::failure::RunFailure;
 use super::lifecycle::RunContext;
-use super::reconcile::{RunInputs, RunStop, SyncKind};
+use super::reconcile::{preflight, RunInputs, RunStop, SyncKind};
 use super::schedule::DueReason;
 use super::ReconcileError;
 use crate::api::{CapabilityCheck, EmployeeSync, EmployeeSyncStatus, APPROVE_PLAN_ANNOTATION};
@@ -130,16 +129,7 @@ impl SyncKind for EmployeeSync {
         capabilities: &mut Option<Vec<CapabilityCheck>>,
     ) -> Result<Connected, RunFailure> {
         let (personio, reteach) = upstream_clients(ctx, inputs.namespace, self).await?;
-        *capabilities = probe_when_due(
-            ctx,
-            self,
-            Kind::EmployeeSync,
-            inputs.namespace,
-            &self.name_any(),
-            &inputs.previous.capabilities,
-            inputs.reason == DueReason::Requested,
-        )
-        .await;
+        *capabilities = preflight(ctx, self, inputs).await;
         Ok(Connected { personio, reteach })
     }
 
@@ -203,6 +193,12 @@ impl SyncKind for EmployeeSync {
             )
             .await;
         }
+    }
+
+    const PREFLIGHT: Kind = Kind::EmployeeSync;
+
+    fn capabilities(status: &Self::Status) -> &[CapabilityCheck] {
+        &status.capabilities
     }
 
     fn capabilities_mut(status: &mut EmployeeSyncStatus) -> &mut Vec<CapabilityCheck> {

@@ -12,6 +12,7 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::{Api, ResourceExt};
 
+use super::capabilities::probe_when_due;
 use super::context::Context;
 use super::events::publish;
 use super::failure::RunFailure;
@@ -23,6 +24,7 @@ use super::ReconcileError;
 use crate::api::CapabilityCheck;
 use crate::jobs::settings::SpecError;
 use crate::jobs::Reason;
+use crate::preflight::Kind;
 
 /// The interval a resource with an invalid spec is treated with (its own cannot be read): the
 /// stalled re-check is then the slowest one, the same for both kinds.
@@ -127,6 +129,35 @@ where
 
     /// The preflight findings in `status`.
     fn capabilities_mut(status: &mut Self::Status) -> &mut Vec<CapabilityCheck>;
+
+    /// The preflight findings in `status`.
+    fn capabilities(status: &Self::Status) -> &[CapabilityCheck];
+
+    /// Which preflight probes apply to the kind.
+    const PREFLIGHT: Kind;
+}
+
+/// Runs the read-only preflight probes when they are due (first run, requested run) once the
+/// clients can be built; `None` when they did not run.
+pub async fn preflight<K>(
+    ctx: &Context,
+    object: &K,
+    inputs: &RunInputs<'_, K>,
+) -> Option<Vec<CapabilityCheck>>
+where
+    K: SyncKind,
+    K::Status: SyncStatus,
+{
+    probe_when_due(
+        ctx,
+        object,
+        K::PREFLIGHT,
+        inputs.namespace,
+        &object.name_any(),
+        K::capabilities(inputs.previous),
+        inputs.reason == DueReason::Requested,
+    )
+    .await
 }
 
 /// Reconciles one resource of kind `K`.
@@ -267,24 +298,11 @@ where
 {
     let namespace = object.namespace().unwrap_or_default();
     let name = object.name_any();
+    let reason = failure.reason();
     if failure.disposition.log_level() == tracing::Level::WARN {
-        tracing::warn!(
-            namespace,
-            name,
-            kind = K::KIND,
-            reason = failure.reason(),
-            "run failed: {}",
-            failure.message()
-        );
+        tracing::warn!(namespace, name, reason, "run failed: {}", failure.message());
     } else {
-        tracing::info!(
-            namespace,
-            name,
-            kind = K::KIND,
-            reason = failure.reason(),
-            "run waiting: {}",
-            failure.message()
-        );
+        tracing::info!(namespace, name, reason, "run waits: {}", failure.message());
     }
     if changed {
         let type_ = if failure.disposition.is_warning() {

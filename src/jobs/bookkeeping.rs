@@ -8,7 +8,9 @@ use chrono::{DateTime, Utc};
 use super::certificate::CertificateJobOutcome;
 use super::employee::{EmployeeJobInput, EmployeeJobOutcome, MassChangeGuard};
 use super::settings::EmployeeSettings;
-use crate::api::{CertificateSyncStatus, EmployeeSyncStatus, SyncMode, MAX_STATUS_FAILURES};
+use crate::api::{
+    CertificateSyncStatus, EmployeeSyncStatus, RecordFailure, SyncMode, MAX_STATUS_FAILURES,
+};
 use crate::sync::duration::chrono_duration;
 use crate::sync::mass_change::MassChangeLimits;
 
@@ -104,12 +106,7 @@ pub fn record_employee_outcome(
     if outcome.linked > 0 {
         status.last_link_time = Some(now);
     }
-    status.failures = outcome
-        .failures
-        .iter()
-        .take(MAX_STATUS_FAILURES)
-        .cloned()
-        .collect();
+    status.failures = bounded(&outcome.failures);
     status.planned_actions = outcome.planned.clone();
     status.last_run = Some(summary.clone());
 }
@@ -139,13 +136,13 @@ pub fn record_certificate_partial(
 }
 
 fn record_certificate_counts(status: &mut CertificateSyncStatus, outcome: &CertificateJobOutcome) {
-    status.failures = outcome
-        .failures
-        .iter()
-        .take(MAX_STATUS_FAILURES)
-        .cloned()
-        .collect();
+    status.failures = bounded(&outcome.failures);
     status.last_run = Some(outcome.summary.clone());
+}
+
+/// The failures kept in status: the first [`MAX_STATUS_FAILURES`] (the counters are complete).
+fn bounded(failures: &[RecordFailure]) -> Vec<RecordFailure> {
+    failures.iter().take(MAX_STATUS_FAILURES).cloned().collect()
 }
 
 #[cfg(test)]

@@ -100,62 +100,23 @@ const fn row(
 }
 
 /// The mapping every resource uses: the nine fields of the product brief, in reteach's order.
-pub const EMPLOYEE_FIELDS: [FieldMapping; 9] = [
-    row(
-        ReteachField::Email,
-        Source::Attribute("email"),
-        Comparison::IgnoringCase,
-        false,
-    ),
-    row(
-        ReteachField::FirstName,
-        Source::Attribute("first_name"),
-        Comparison::Exact,
-        true,
-    ),
-    row(
-        ReteachField::LastName,
-        Source::Attribute("last_name"),
-        Comparison::Exact,
-        true,
-    ),
-    row(
-        ReteachField::Position,
-        Source::Attribute("position"),
-        Comparison::Exact,
-        true,
-    ),
-    row(
-        ReteachField::Department,
-        Source::Attribute("department"),
-        Comparison::Exact,
-        true,
-    ),
-    row(
-        ReteachField::Location,
-        Source::Attribute("office"),
-        Comparison::Exact,
-        true,
-    ),
-    row(
-        ReteachField::Gender,
-        Source::Attribute("gender"),
-        Comparison::Exact,
-        true,
-    ),
-    row(
-        ReteachField::SetActiveAt,
-        Source::LockWindow,
-        Comparison::LockByMeaning,
-        true,
-    ),
-    row(
-        ReteachField::SetInactiveAt,
-        Source::LockWindow,
-        Comparison::LockByMeaning,
-        true,
-    ),
-];
+#[rustfmt::skip]
+pub const EMPLOYEE_FIELDS: [FieldMapping; 9] = {
+    use Comparison::{Exact, IgnoringCase, LockByMeaning};
+    use ReteachField as F;
+    use Source::{Attribute, LockWindow};
+    [
+        row(F::Email, Attribute("email"), IgnoringCase, false),
+        row(F::FirstName, Attribute("first_name"), Exact, true),
+        row(F::LastName, Attribute("last_name"), Exact, true),
+        row(F::Position, Attribute("position"), Exact, true),
+        row(F::Department, Attribute("department"), Exact, true),
+        row(F::Location, Attribute("office"), Exact, true),
+        row(F::Gender, Attribute("gender"), Exact, true),
+        row(F::SetActiveAt, LockWindow, LockByMeaning, true),
+        row(F::SetInactiveAt, LockWindow, LockByMeaning, true),
+    ]
+};
 
 /// A field's value, wanted or held. Deliberately without `Debug`: it may be a name.
 #[derive(Clone, PartialEq, Eq)]
