@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::capability::{capabilities_schema, CapabilityCheck};
 use super::common::{PersonioConnection, RecordFailure, ReteachConnection, SyncStatusCommon};
+use super::mapping::{EmployeeMappingSpec, EmployeeSelectorSpec};
 
 /// Copies employees one way from Personio into reteach (first name, last name, e-mail, position,
 /// department, location, gender, hire date, end of employment) every `interval`. Employees whose
@@ -71,6 +72,12 @@ pub struct EmployeeSyncSpec {
     /// `sync.reteach.io/approve-plan`). On by default.
     #[serde(default)]
     pub mass_change_guard: MassChangeGuardSpec,
+    /// Where the reteach fields take their values from; fields left out keep today's source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mapping: Option<EmployeeMappingSpec>,
+    /// Which employees are synced (default: everyone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selector: Option<EmployeeSelectorSpec>,
     /// Where and how to read employees from Personio.
     pub personio: PersonioConnection,
     /// Where and how to write users into reteach.
@@ -173,6 +180,11 @@ pub struct EmployeeSyncStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "capabilities_schema")]
     pub capabilities: Vec<CapabilityCheck>,
+    /// The Personio attributes this resource reads and therefore needs whitelisted on its
+    /// credential: exactly those its mapping, selector and the locking rule use (`status`,
+    /// `contract_end_date` and `last_modified_at` are asked for too, never required).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub personio_attributes: Vec<String>,
 }
 
 /// Counters of one EmployeeSync run.

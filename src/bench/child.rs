@@ -248,6 +248,7 @@ async fn run_task(
                 let personio = clients::personio(&upstream.personio_url, limits, log)?;
                 let reteach = clients::reteach(&upstream.reteach_url, limits, log)?;
                 let input = EmployeeJobInput {
+                    config: Default::default(),
                     guard: None,
                     now: *now,
                     tz: TIME_ZONE,
@@ -283,6 +284,7 @@ pub async fn employee_run(
     let personio = clients::personio(&upstream.personio_url, limits, log)?;
     let reteach = clients::reteach(&upstream.reteach_url, limits, log)?;
     let input = EmployeeJobInput {
+        config: Default::default(),
         guard: None,
         now,
         tz: TIME_ZONE,

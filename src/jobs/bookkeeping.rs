@@ -46,6 +46,7 @@ pub fn employee_input(
     EmployeeJobInput {
         now: request.now,
         tz: settings.time_zone.get(),
+        config: settings.config.clone(),
         dry_run: request.dry_run,
         full: cursor.is_none() || full_due || request.force_full,
         cursor,
@@ -108,6 +109,7 @@ pub fn record_employee_outcome(
     }
     status.failures = bounded(&outcome.failures);
     status.planned_actions = outcome.planned.clone();
+    status.personio_attributes = outcome.personio_attributes.clone();
     status.last_run = Some(summary.clone());
 }
 
@@ -157,6 +159,7 @@ mod tests {
 
     fn settings() -> EmployeeSettings {
         EmployeeSettings {
+            config: Default::default(),
             interval: Interval::parse("5m", Duration::from_secs(60)).unwrap(),
             full_resync_interval: Duration::from_secs(24 * 3600),
             time_zone: TimeZone::parse("Europe/Berlin").unwrap(),
@@ -204,6 +207,7 @@ mod tests {
     fn the_outcome_round_trips_through_status_into_the_next_input() {
         let mut status = EmployeeSyncStatus::default();
         let outcome = EmployeeJobOutcome {
+            personio_attributes: Vec::new(),
             summary: crate::api::EmployeeRunSummary {
                 started_at: at("2026-11-26T10:00:00Z"),
                 mode: SyncMode::Full,

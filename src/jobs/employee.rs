@@ -14,8 +14,9 @@ use futures::StreamExt;
 use crate::api::{
     EmployeeRunSummary, PlannedAction, RecordFailure, SyncMode, APPROVE_PLAN_ANNOTATION,
 };
-use crate::personio::PersonioApi;
+use crate::personio::{AttributeRequest, PersonioApi};
 use crate::reteach::{ReteachApi, ReteachError, USERS_PER_PAGE};
+use crate::sync::employee_config::EmployeeConfig;
 use crate::sync::employee_mapping::{map_record, MappedEmployee, MappingError};
 use crate::sync::mass_change::{
     approved_plan_id, check_mass_change, MassChangeInput, MassChangeLimits,
@@ -56,6 +57,8 @@ pub struct EmployeeJobInput {
     pub reteach_users: Option<u64>,
     /// The mass-change guard, if on.
     pub guard: Option<MassChangeGuard>,
+    /// The resource's mapping and selector (`spec.mapping`, `spec.selector`).
+    pub config: EmployeeConfig,
 }
 
 /// The mass-change guard of one run (see [`crate::sync::mass_change`]).
@@ -91,6 +94,8 @@ pub struct EmployeeJobOutcome {
     /// Existing reteach users this run linked to their Personio employee (found by e-mail and
     /// given the Personio id): their earlier certificates are owed to Personio now.
     pub linked: i64,
+    /// The Personio attributes the run required (`status.personioAttributes`).
+    pub personio_attributes: Vec<String>,
 }
 
 /// Runs one EmployeeSync pass. Run-level failures (credentials, listings) return `Err`; a failing
@@ -116,8 +121,9 @@ pub async fn run_employee_sync(
     };
     let mut failures = FailureLog::default();
 
+    let attributes = AttributeRequest::new(input.config.attributes());
     let list = personio
-        .list_employees(incremental_since)
+        .list_employees_with(incremental_since, &attributes)
         .await
         .map_err(|source| JobError::Personio {
             action: "could not read employees from Personio",
@@ -141,6 +147,7 @@ pub async fn run_employee_sync(
         reteach_users: None,
         applied_approval: None,
         linked: 0,
+        personio_attributes: attributes.required().to_vec(),
     };
     if list.employees.is_empty() {
         // Nothing to write, but "Personio suddenly returns nobody" is the worst shrink of all.
@@ -157,7 +164,11 @@ pub async fn run_employee_sync(
     }
 
     // Each record is mapped once: the lookups and the plan share the result.
-    let mapped: Vec<MappedEmployee> = list.employees.iter().map(map_record).collect();
+    let mapped: Vec<MappedEmployee> = list
+        .employees
+        .iter()
+        .map(|employee| map_record(employee, &input.config))
+        .collect();
     let customers = if incremental_since.is_some()
         && prefer_lookups(list.employees.len(), input.reteach_users)
     {
@@ -174,7 +185,8 @@ pub async fn run_employee_sync(
         all
     };
 
-    let plan = EmployeePlan::build_mapped(&mapped, &customers, input.now, input.tz);
+    let table = input.config.table();
+    let plan = EmployeePlan::build_with_table(&table, &mapped, &customers, input.now, input.tz);
     for entry in &plan.entries {
         if let EmployeeAction::Skip { reason } = entry.action {
             failures.push(Some(entry.personio_id.clone()), None, reason);

@@ -39,6 +39,7 @@ fn personio_with(employees: Vec<PersonioEmployee>) -> FakePersonio {
 
 fn full() -> EmployeeJobInput {
     EmployeeJobInput {
+        config: Default::default(),
         guard: None,
         now: now(),
         tz: UTC,
@@ -51,6 +52,7 @@ fn full() -> EmployeeJobInput {
 
 fn incremental(cursor: &str) -> EmployeeJobInput {
     EmployeeJobInput {
+        config: Default::default(),
         guard: None,
         full: false,
         cursor: Some(at(cursor)),
@@ -196,6 +198,7 @@ async fn incremental_run_asks_for_changes_since_cursor_minus_overlap_in_either_z
     ] {
         let personio = FakePersonio::default();
         let input = EmployeeJobInput {
+            config: Default::default(),
             guard: None,
             tz,
             ..incremental("2026-11-26T08:55:00Z")
@@ -281,6 +284,7 @@ async fn incremental_run_lists_a_small_academy_and_remembers_its_size() {
     reteach.calls.lock().unwrap().clear();
 
     let known = EmployeeJobInput {
+        config: Default::default(),
         guard: None,
         reteach_users: Some(5),
         ..incremental("2026-11-26T08:55:00Z")
@@ -303,6 +307,7 @@ async fn incremental_run_looks_up_many_changes_in_a_large_academy() {
         touch(&personio, &i.to_string(), "2026-11-26T08:58:00Z", |_| {});
     }
     let large = EmployeeJobInput {
+        config: Default::default(),
         guard: None,
         reteach_users: Some(100_000),
         ..incremental("2026-11-26T08:55:00Z")
@@ -399,6 +404,7 @@ async fn dry_run_writes_nothing_and_reports_the_plan() {
     let writes = reteach.writes();
 
     let input = EmployeeJobInput {
+        config: Default::default(),
         guard: None,
         dry_run: true,
         cursor: Some(at("2026-11-26T08:00:00Z")),
@@ -440,6 +446,7 @@ async fn transient_write_failure_keeps_the_cursor_and_the_run_going() {
         .unwrap()
         .insert("1".into(), WriteFault::Unavailable);
     let input = EmployeeJobInput {
+        config: Default::default(),
         guard: None,
         cursor: Some(at("2026-11-26T08:00:00Z")),
         ..full()
@@ -537,6 +544,7 @@ async fn listing_failure_names_personio_and_what_to_fix() {
 async fn run_without_cursor_is_full_even_when_incremental_was_asked() {
     let personio = personio_with(vec![employee("1")]);
     let input = EmployeeJobInput {
+        config: Default::default(),
         guard: None,
         full: false,
         ..full()
@@ -703,6 +711,7 @@ const GUARD_LIMITS: MassChangeLimits = MassChangeLimits {
 
 fn guarded(approved_plan: Option<&str>, consumed: Option<&str>) -> EmployeeJobInput {
     EmployeeJobInput {
+        config: Default::default(),
         guard: Some(MassChangeGuard {
             limits: GUARD_LIMITS,
             previous_full_seen: Some(20),
@@ -805,6 +814,7 @@ async fn holds_a_full_run_when_personio_returns_nobody() {
 async fn dry_run_is_never_held() {
     let (personio, reteach) = everyone_left().await;
     let input = EmployeeJobInput {
+        config: Default::default(),
         dry_run: true,
         ..guarded(None, None)
     };

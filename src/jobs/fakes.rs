@@ -55,6 +55,8 @@ pub struct FakePersonio {
     pub upload_faults: Mutex<VecDeque<UploadFault>>,
     /// `updated_since` values of every employee listing.
     pub listings: Mutex<Vec<Option<NaiveDateTime>>>,
+    /// The required attributes each listing asked for.
+    pub requested_attributes: Mutex<Vec<Vec<String>>>,
     pub list_error: Mutex<Option<PersonioError>>,
     pub upload_attempts: Mutex<usize>,
     /// Document listings served (v2), and an error to answer them with instead.
@@ -78,11 +80,13 @@ impl PersonioApi for FakePersonio {
         Ok(())
     }
 
-    async fn list_employees(
+    async fn list_employees_with(
         &self,
         updated_since: Option<NaiveDateTime>,
+        attributes: &crate::personio::AttributeRequest,
     ) -> Result<EmployeeList, PersonioError> {
         lock(&self.listings).push(updated_since);
+        lock(&self.requested_attributes).push(attributes.required().to_vec());
         if let Some(error) = lock(&self.list_error).take() {
             return Err(error);
         }

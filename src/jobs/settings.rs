@@ -6,10 +6,13 @@ use std::time::Duration;
 
 use chrono_tz::Tz;
 
-use crate::api::{CertificateSyncSpec, EmployeeSyncSpec};
+use crate::api::{AttributeMatchSpec, CertificateSyncSpec, EmployeeSyncSpec, FieldSourceSpec};
 use crate::sync::duration::{
     parse_duration_between, parse_full_resync_interval, parse_interval, DurationError,
     MAX_FULL_RESYNC_INTERVAL,
+};
+use crate::sync::employee_config::{
+    check_attribute_name, template_attributes, AttributeMatch, EmployeeConfig, FieldSource,
 };
 
 /// Shortest `fullResyncInterval` of a CertificateSync: a full pass lists every completion.
@@ -27,6 +30,15 @@ pub enum SpecError {
         field: &'static str,
         /// What is wrong with it.
         source: DurationError,
+    },
+    /// A value of `mapping` or `selector` is invalid; `field` is its path, e.g.
+    /// `mapping.position.template`.
+    #[error("spec.{field}: {message}")]
+    Mapping {
+        /// The path below `spec`.
+        field: String,
+        /// What is wrong with it.
+        message: String,
     },
     /// `timeZone` is not an IANA time zone.
     #[error(
@@ -81,8 +93,10 @@ impl TimeZone {
 }
 
 /// The validated spec values of an EmployeeSync.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EmployeeSettings {
+    /// `spec.mapping` and `spec.selector`.
+    pub config: EmployeeConfig,
     /// `spec.interval`.
     pub interval: Interval,
     /// `spec.fullResyncInterval`.
@@ -99,8 +113,115 @@ impl EmployeeSettings {
             full_resync_interval: parse_full_resync_interval(&spec.full_resync_interval, minimum)
                 .map_err(|source| duration_error("fullResyncInterval", source))?,
             time_zone: TimeZone::parse(&spec.time_zone)?,
+            config: employee_config(spec)?,
         })
     }
+}
+
+/// `spec.mapping` and `spec.selector` as the sync core's configuration.
+fn employee_config(spec: &EmployeeSyncSpec) -> Result<EmployeeConfig, SpecError> {
+    let mut config = EmployeeConfig::default();
+    if let Some(mapping) = &spec.mapping {
+        let slots = [
+            (
+                "firstName",
+                &mapping.first_name,
+                &mut config.mapping.first_name,
+            ),
+            (
+                "lastName",
+                &mapping.last_name,
+                &mut config.mapping.last_name,
+            ),
+            ("position", &mapping.position, &mut config.mapping.position),
+            (
+                "department",
+                &mapping.department,
+                &mut config.mapping.department,
+            ),
+            ("location", &mapping.location, &mut config.mapping.location),
+            ("gender", &mapping.gender, &mut config.mapping.gender),
+        ];
+        for (name, given, slot) in slots {
+            if let Some(given) = given {
+                *slot = field_source(name, given)?;
+            }
+        }
+    }
+    if let Some(selector) = &spec.selector {
+        config.selector.include = conditions("selector.include", &selector.include)?;
+        config.selector.exclude = conditions("selector.exclude", &selector.exclude)?;
+    }
+    Ok(config)
+}
+
+fn field_source(name: &str, given: &FieldSourceSpec) -> Result<FieldSource, SpecError> {
+    let invalid = |field: String, message: String| SpecError::Mapping { field, message };
+    let chosen = [
+        given.attribute.is_some(),
+        given.constant.is_some(),
+        given.template.is_some(),
+        given.unmapped,
+    ]
+    .into_iter()
+    .filter(|set| *set)
+    .count();
+    if chosen != 1 {
+        return Err(invalid(
+            format!("mapping.{name}"),
+            "set exactly one of attribute, constant, template or unmapped".to_string(),
+        ));
+    }
+    if !given.values.is_empty() && given.attribute.is_none() {
+        return Err(invalid(
+            format!("mapping.{name}.values"),
+            "a value map needs an attribute".to_string(),
+        ));
+    }
+    if let Some(attribute) = &given.attribute {
+        check_attribute_name(attribute)
+            .map_err(|error| invalid(format!("mapping.{name}.attribute"), error.to_string()))?;
+        return Ok(FieldSource::Attribute {
+            name: attribute.clone(),
+            values: given
+                .values
+                .iter()
+                .map(|(from, to)| (from.trim().to_string(), to.clone()))
+                .collect(),
+        });
+    }
+    if let Some(template) = &given.template {
+        template_attributes(template)
+            .map_err(|error| invalid(format!("mapping.{name}.template"), error.to_string()))?;
+        return Ok(FieldSource::Template(template.clone()));
+    }
+    if let Some(constant) = &given.constant {
+        return Ok(FieldSource::Constant(constant.clone()));
+    }
+    Ok(FieldSource::Unmapped)
+}
+
+fn conditions(path: &str, given: &[AttributeMatchSpec]) -> Result<Vec<AttributeMatch>, SpecError> {
+    given
+        .iter()
+        .enumerate()
+        .map(|(index, condition)| {
+            check_attribute_name(&condition.attribute).map_err(|error| SpecError::Mapping {
+                field: format!("{path}[{index}].attribute"),
+                message: error.to_string(),
+            })?;
+            if condition.values.is_empty() {
+                return Err(SpecError::Mapping {
+                    field: format!("{path}[{index}].values"),
+                    message: "name at least one value".to_string(),
+                });
+            }
+            Ok(AttributeMatch {
+                attribute: condition.attribute.clone(),
+                values: condition.values.clone(),
+            })
+        })
+        .collect()
 }
 
 /// The validated spec values of a CertificateSync. Its time zone is the one of the EmployeeSync
@@ -191,6 +312,78 @@ mod tests {
             Duration::from_secs(24 * 3600)
         );
         assert_eq!(settings.time_zone.get(), chrono_tz::Europe::Berlin);
+    }
+
+    #[test]
+    fn no_mapping_and_no_selector_is_the_default_configuration() {
+        let settings =
+            EmployeeSettings::from_spec(&employee_spec("Europe/Berlin"), MINUTE).unwrap();
+        assert_eq!(settings.config, EmployeeConfig::default());
+    }
+
+    #[test]
+    fn a_mapping_and_a_selector_become_the_configuration() {
+        let mut spec = employee_spec("UTC");
+        spec.mapping = serde_json::from_value(serde_json::json!({
+            "position": {"template": "{position} ({dynamic_1})"},
+            "gender": {"attribute": "gender", "values": {" m ": "male"}},
+            "department": {"unmapped": true},
+        }))
+        .unwrap();
+        spec.selector = serde_json::from_value(serde_json::json!({
+            "exclude": [{"attribute": "employment_type", "values": ["external"]}],
+        }))
+        .unwrap();
+        let config = EmployeeSettings::from_spec(&spec, MINUTE).unwrap().config;
+        assert_eq!(
+            config.mapping.position,
+            FieldSource::Template("{position} ({dynamic_1})".into())
+        );
+        assert_eq!(config.mapping.department, FieldSource::Unmapped);
+        assert_eq!(
+            config.mapping.gender,
+            FieldSource::Attribute {
+                name: "gender".into(),
+                values: [("m".to_string(), "male".to_string())].into()
+            }
+        );
+        assert_eq!(config.mapping.location, FieldSource::attribute("office"));
+        assert_eq!(config.selector.exclude[0].attribute, "employment_type");
+    }
+
+    #[test]
+    fn an_invalid_mapping_or_selector_names_the_field() {
+        let cases = [
+            (
+                serde_json::json!({"mapping": {"position": {}}}),
+                "spec.mapping.position: set exactly one of attribute, constant, template or unmapped",
+            ),
+            (
+                serde_json::json!({"mapping": {"location": {"constant": "HQ", "values": {"a": "b"}}}}),
+                "spec.mapping.location.values: a value map needs an attribute",
+            ),
+            (
+                serde_json::json!({"mapping": {"department": {"template": "team-{department"}}}),
+                "spec.mapping.department.template: invalid template: '{' without '}'",
+            ),
+            (
+                serde_json::json!({"mapping": {"firstName": {"attribute": "First Name"}}}),
+                "spec.mapping.firstName.attribute: \"First Name\" is not a Personio attribute name (lowercase letters, digits and _)",
+            ),
+            (
+                serde_json::json!({"selector": {"include": [{"attribute": "office", "values": []}]}}),
+                "spec.selector.include[0].values: name at least one value",
+            ),
+        ];
+        for (patch, message) in cases {
+            let mut spec = serde_json::to_value(employee_spec("UTC")).unwrap();
+            for (key, value) in patch.as_object().unwrap() {
+                spec[key] = value.clone();
+            }
+            let spec: EmployeeSyncSpec = serde_json::from_value(spec).unwrap();
+            let error = EmployeeSettings::from_spec(&spec, MINUTE).unwrap_err();
+            assert_eq!(error.to_string(), message);
+        }
     }
 
     #[test]

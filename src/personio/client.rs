@@ -16,7 +16,7 @@ use url::Url;
 use super::auth::{TokenCache, TokenKind};
 use super::config::{Limiters, PersonioConfig};
 use super::error_body::parse_error_body;
-use super::{DocumentUpload, EmployeeList, PersonioApi, PersonioError};
+use super::{AttributeRequest, DocumentUpload, EmployeeList, PersonioApi, PersonioError};
 use crate::sync::{DocumentCategory, StoredDocument};
 use crate::upstream::{
     build_http_client, read_capped, read_error_body, send_with_retry, BodyReadError,
@@ -382,11 +382,12 @@ impl PersonioApi for PersonioClient {
         self.token(TokenKind::V1).await.map(|_| ())
     }
 
-    async fn list_employees(
+    async fn list_employees_with(
         &self,
         updated_since: Option<NaiveDateTime>,
+        attributes: &AttributeRequest,
     ) -> Result<EmployeeList, PersonioError> {
-        self.fetch_employees(updated_since).await
+        self.fetch_employees(updated_since, attributes).await
     }
 
     async fn document_categories(&self) -> Result<Vec<DocumentCategory>, PersonioError> {

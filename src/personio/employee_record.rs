@@ -43,8 +43,39 @@ pub fn parse_employee(record: &Value) -> Result<PersonioEmployee, SkippedRecord>
         termination_date,
         contract_end_date,
         last_modified_at,
+        other: other_attributes(attributes),
         id,
     })
+}
+
+/// Attributes read into typed fields of [`PersonioEmployee`].
+const TYPED: [&str; 13] = [
+    "id",
+    "first_name",
+    "last_name",
+    "email",
+    "position",
+    "department",
+    "office",
+    "gender",
+    "status",
+    "hire_date",
+    "termination_date",
+    "contract_end_date",
+    "last_modified_at",
+];
+
+/// The other attributes the request asked for (custom `dynamic_…`, `employment_type`,
+/// `subcompany`, …) as text; objects such as `subcompany` by their name.
+fn other_attributes(attributes: &Map<String, Value>) -> std::collections::BTreeMap<String, String> {
+    attributes
+        .keys()
+        .filter(|key| !TYPED.contains(&key.as_str()))
+        .filter_map(|key| {
+            let value = attribute_value(attributes, key).and_then(named_object)?;
+            Some((key.clone(), value))
+        })
+        .collect()
 }
 
 /// Attribute names a record carries (whitelisted ones appear even when their value is `null`).
@@ -181,6 +212,22 @@ mod tests {
             employee.last_modified_at.unwrap().to_rfc3339(),
             "2020-11-18T16:33:55+00:00"
         );
+    }
+
+    #[test]
+    fn keeps_custom_and_other_attributes_as_text() {
+        let record = json!({"type": "Employee", "attributes": {
+            "id": {"label": "ID", "value": 1, "type": "integer", "universal_id": "id"},
+            "dynamic_33400": {"label": "Employee no", "value": " E-17 ", "type": "standard", "universal_id": null},
+            "subcompany": {"label": "Subcompany", "value": {"type": "Subcompany", "attributes": {"id": 7, "name": "Demo GmbH"}}, "type": "standard", "universal_id": "subcompany"},
+            "employment_type": {"label": "Employment type", "value": "internal", "type": "standard", "universal_id": "employment_type"},
+            "cost_centers": {"label": "Cost centers", "value": [], "type": "list", "universal_id": "cost_centers"}
+        }});
+        let employee = parse_employee(&record).unwrap();
+        assert_eq!(employee.attribute("dynamic_33400"), Some("E-17"));
+        assert_eq!(employee.attribute("subcompany"), Some("Demo GmbH"));
+        assert_eq!(employee.attribute("employment_type"), Some("internal"));
+        assert_eq!(employee.attribute("cost_centers"), None);
     }
 
     #[test]

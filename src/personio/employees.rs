@@ -15,7 +15,7 @@ use super::auth::TokenKind;
 use super::client::PersonioClient;
 use super::dates::format_updated_since;
 use super::employee_record::{attribute_names, parse_employee};
-use super::{EmployeeList, PersonioError, OPTIONAL_ATTRIBUTES, REQUIRED_ATTRIBUTES};
+use super::{AttributeRequest, EmployeeList, PersonioError};
 use crate::upstream::{MAX_CHANGE_FEED_BYTES, MAX_JSON_BYTES};
 
 const ENDPOINT: &str = "GET /v1/company/employees";
@@ -34,6 +34,7 @@ impl PersonioClient {
     pub(super) async fn fetch_employees(
         &self,
         updated_since: Option<NaiveDateTime>,
+        attributes: &AttributeRequest,
     ) -> Result<EmployeeList, PersonioError> {
         let mut list = EmployeeList::default();
         let mut seen_ids = HashSet::new();
@@ -42,7 +43,9 @@ impl PersonioClient {
         let mut previous_ids: Option<Vec<String>> = None;
         let mut offset = 0usize;
         for _ in 0..MAX_PAGES {
-            let page = self.employee_page(offset, updated_since).await?;
+            let page = self
+                .employee_page(offset, updated_since, attributes)
+                .await?;
             let page_ids: Vec<String> = page
                 .records
                 .iter()
@@ -80,7 +83,7 @@ impl PersonioClient {
             }
             previous_ids = Some(page_ids);
         }
-        check_required_attributes(records_total, &seen_attributes)?;
+        check_required_attributes(attributes.required(), records_total, &seen_attributes)?;
         Ok(list)
     }
 
@@ -88,6 +91,7 @@ impl PersonioClient {
         &self,
         offset: usize,
         updated_since: Option<NaiveDateTime>,
+        attributes: &AttributeRequest,
     ) -> Result<Page, PersonioError> {
         let mut url = self.url("/v1/company/employees")?;
         {
@@ -95,7 +99,7 @@ impl PersonioClient {
             query
                 .append_pair("limit", &PAGE_SIZE.to_string())
                 .append_pair("offset", &offset.to_string());
-            for attribute in REQUIRED_ATTRIBUTES.iter().chain(OPTIONAL_ATTRIBUTES.iter()) {
+            for attribute in attributes.requested() {
                 query.append_pair("attributes[]", attribute);
             }
             if let Some(since) = updated_since {
@@ -156,14 +160,18 @@ fn lenient_u64(value: &Value) -> Option<u64> {
 
 /// A required attribute missing from every record means the credential does not whitelist it
 /// (Personio omits such attributes silently).
-fn check_required_attributes(records: usize, seen: &BTreeSet<String>) -> Result<(), PersonioError> {
+fn check_required_attributes(
+    required: &[String],
+    records: usize,
+    seen: &BTreeSet<String>,
+) -> Result<(), PersonioError> {
     if records == 0 {
         return Ok(());
     }
-    let missing: Vec<String> = REQUIRED_ATTRIBUTES
+    let missing: Vec<String> = required
         .iter()
-        .filter(|name| !seen.contains(**name))
-        .map(|name| name.to_string())
+        .filter(|name| !seen.contains(name.as_str()))
+        .cloned()
         .collect();
     if missing.is_empty() {
         Ok(())
@@ -201,17 +209,42 @@ mod tests {
 
     #[test]
     fn names_missing_required_attributes() {
-        let seen: BTreeSet<String> = REQUIRED_ATTRIBUTES
+        let request = AttributeRequest::default();
+        let seen: BTreeSet<String> = request
+            .required()
             .iter()
-            .filter(|name| **name != "email")
-            .map(|name| name.to_string())
+            .filter(|name| *name != "email")
+            .cloned()
             .collect();
-        match check_required_attributes(1, &seen) {
+        match check_required_attributes(request.required(), 1, &seen) {
             Err(PersonioError::AttributesNotWhitelisted(names)) => {
                 assert_eq!(names, vec!["email".to_string()])
             }
             other => panic!("unexpected {other:?}"),
         }
-        assert!(check_required_attributes(0, &BTreeSet::new()).is_ok());
+        assert!(check_required_attributes(request.required(), 0, &BTreeSet::new()).is_ok());
+        let custom = AttributeRequest::new(["email".to_string(), "dynamic_7".to_string()]);
+        match check_required_attributes(custom.required(), 1, &seen) {
+            Err(PersonioError::AttributesNotWhitelisted(names)) => {
+                assert_eq!(names, vec!["email".to_string(), "dynamic_7".to_string()])
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_default_request_is_todays_fixed_set_and_a_custom_one_keeps_the_order() {
+        let request = AttributeRequest::default();
+        let requested: Vec<&str> = request.requested().collect();
+        let today: Vec<&str> = super::super::REQUIRED_ATTRIBUTES
+            .iter()
+            .chain(super::super::OPTIONAL_ATTRIBUTES.iter())
+            .copied()
+            .collect();
+        assert_eq!(requested, today);
+        let custom = AttributeRequest::new(
+            ["dynamic_7", "status", "office", "email", "office"].map(String::from),
+        );
+        assert_eq!(custom.required(), ["email", "office", "dynamic_7"]);
     }
 }

@@ -45,6 +45,54 @@ pub const REQUIRED_ATTRIBUTES: [&str; 9] = [
 /// Personio itself through `updated_since`), so a credential without it syncs all the same.
 pub const OPTIONAL_ATTRIBUTES: [&str; 3] = ["status", "contract_end_date", "last_modified_at"];
 
+/// The attributes one employee listing asks for (`attributes[]`) and requires: those the
+/// resource's mapping, selector and the locking rule read (see
+/// [`crate::sync::employee_config::EmployeeConfig::attributes`]), plus
+/// [`OPTIONAL_ATTRIBUTES`], asked for but never required. The default is today's fixed set.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AttributeRequest {
+    required: Vec<String>,
+}
+
+impl Default for AttributeRequest {
+    fn default() -> Self {
+        Self::new(REQUIRED_ATTRIBUTES.iter().map(|name| name.to_string()))
+    }
+}
+
+impl AttributeRequest {
+    /// Requires `names` (in [`REQUIRED_ATTRIBUTES`]' order first, then the others as given),
+    /// without duplicates and without the optional ones.
+    pub fn new(names: impl IntoIterator<Item = String>) -> Self {
+        let mut names: Vec<String> = names
+            .into_iter()
+            .filter(|name| !OPTIONAL_ATTRIBUTES.contains(&name.as_str()) && name != "id")
+            .collect();
+        names.sort_by_key(|name| {
+            REQUIRED_ATTRIBUTES
+                .iter()
+                .position(|known| known == name)
+                .unwrap_or(REQUIRED_ATTRIBUTES.len())
+        });
+        let mut seen = std::collections::HashSet::new();
+        names.retain(|name| seen.insert(name.clone()));
+        Self { required: names }
+    }
+
+    /// The attributes a response must carry.
+    pub fn required(&self) -> &[String] {
+        &self.required
+    }
+
+    /// Every attribute asked for: the required ones, then the optional ones.
+    pub fn requested(&self) -> impl Iterator<Item = &str> {
+        self.required
+            .iter()
+            .map(String::as_str)
+            .chain(OPTIONAL_ATTRIBUTES.iter().copied())
+    }
+}
+
 /// Employees read in one call of [`PersonioApi::list_employees`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct EmployeeList {
@@ -79,11 +127,22 @@ pub trait PersonioApi: Send + Sync {
     /// Checks that the credentials are accepted (obtains a token).
     async fn check_credentials(&self) -> Result<(), PersonioError>;
 
-    /// Every employee (`limit=100` pages) or, with `updated_since`, those changed since then.
-    /// Fails with [`PersonioError::AttributesNotWhitelisted`] when required attributes are missing.
+    /// Every employee (`limit=100` pages) or, with `updated_since`, those changed since then,
+    /// with today's fixed attributes ([`AttributeRequest::default`]).
     async fn list_employees(
         &self,
         updated_since: Option<NaiveDateTime>,
+    ) -> Result<EmployeeList, PersonioError> {
+        self.list_employees_with(updated_since, &AttributeRequest::default())
+            .await
+    }
+
+    /// [`PersonioApi::list_employees`] asking for `attributes`. Fails with
+    /// [`PersonioError::AttributesNotWhitelisted`] when required attributes are missing.
+    async fn list_employees_with(
+        &self,
+        updated_since: Option<NaiveDateTime>,
+        attributes: &AttributeRequest,
     ) -> Result<EmployeeList, PersonioError>;
 
     /// All document categories of the company.

@@ -3,6 +3,7 @@
 
 use chrono::NaiveDate;
 
+use super::employee_config::EmployeeConfig;
 use super::model::{Gender, PersonioEmployee};
 
 /// Longest text reteach accepts in a name or attribute field; longer values are shortened.
@@ -59,13 +60,22 @@ pub struct DesiredEmployee {
     pub end_of_employment: Option<NaiveDate>,
 }
 
-/// Validates one employee and maps it to the fields reteach should hold.
+/// Validates one employee and maps it to the fields reteach should hold, with the default
+/// mapping.
 pub fn map_employee(employee: &PersonioEmployee) -> Result<DesiredEmployee, MappingError> {
+    map_configured(employee, &EmployeeConfig::default())
+}
+
+/// [`map_employee`] with the resource's mapping.
+fn map_configured(
+    employee: &PersonioEmployee,
+    config: &EmployeeConfig,
+) -> Result<DesiredEmployee, MappingError> {
     let email = clean_text(employee.email.as_deref()).ok_or(MappingError::NoEmail)?;
     if !is_valid_email(&email) {
         return Err(MappingError::InvalidEmail);
     }
-    map_fields(employee, email)
+    map_fields(employee, email, config)
 }
 
 /// One employee, mapped once for the whole run (the reteach lookups and the plan both use it).
@@ -79,14 +89,18 @@ pub struct MappedEmployee {
     /// left empty. Employees already linked to a reteach user (often leavers whose address was
     /// removed) still get their lock dates, while their login stays as it is.
     pub without_email: Option<DesiredEmployee>,
+    /// Whether the resource's selector selects the employee. One it does not select is only
+    /// locked, when already linked to a reteach user, like one whose contract ended.
+    pub selected: bool,
 }
 
-/// Maps one employee once: [`map_employee`], and for an address problem the other fields too.
-pub fn map_record(employee: &PersonioEmployee) -> MappedEmployee {
-    let result = map_employee(employee);
+/// Maps one employee once with the resource's `config`: [`map_employee`], and for an address
+/// problem the other fields too.
+pub fn map_record(employee: &PersonioEmployee, config: &EmployeeConfig) -> MappedEmployee {
+    let result = map_configured(employee, config);
     let without_email = match result {
         Err(MappingError::NoEmail | MappingError::InvalidEmail) => {
-            map_fields(employee, String::new()).ok()
+            map_fields(employee, String::new(), config).ok()
         }
         _ => None,
     };
@@ -94,25 +108,38 @@ pub fn map_record(employee: &PersonioEmployee) -> MappedEmployee {
         personio_id: employee.id.clone(),
         result,
         without_email,
+        selected: config.selector.selects(employee),
     }
 }
 
-fn map_fields(employee: &PersonioEmployee, email: String) -> Result<DesiredEmployee, MappingError> {
+fn map_fields(
+    employee: &PersonioEmployee,
+    email: String,
+    config: &EmployeeConfig,
+) -> Result<DesiredEmployee, MappingError> {
     let end_of_employment = employee.termination_date.or(employee.contract_end_date);
     if let (Some(hire), Some(end)) = (employee.hire_date, end_of_employment) {
         if end < hire {
             return Err(MappingError::EndBeforeHire);
         }
     }
+    let mapping = &config.mapping;
+    let text = |source: &super::employee_config::FieldSource| {
+        clean_text(source.value(employee).as_deref())
+    };
     Ok(DesiredEmployee {
         external_id: employee.id.clone(),
         email,
-        first_name: clean_text(employee.first_name.as_deref()),
-        last_name: clean_text(employee.last_name.as_deref()),
-        position: clean_text(employee.position.as_deref()),
-        department: clean_text(employee.department.as_deref()),
-        location: clean_text(employee.office.as_deref()),
-        gender: employee.gender.as_deref().and_then(map_gender),
+        first_name: text(&mapping.first_name),
+        last_name: text(&mapping.last_name),
+        position: text(&mapping.position),
+        department: text(&mapping.department),
+        location: text(&mapping.location),
+        gender: mapping
+            .gender
+            .value(employee)
+            .as_deref()
+            .and_then(map_gender),
         hire_date: employee.hire_date,
         end_of_employment,
     })
@@ -335,15 +362,48 @@ mod tests {
     fn maps_everything_but_the_email_for_linked_users() {
         let mut e = employee();
         e.email = None;
-        let mapped = map_record(&e);
+        let mapped = map_record(&e, &EmployeeConfig::default());
         assert_eq!(mapped.result, Err(MappingError::NoEmail));
         let desired = mapped.without_email.unwrap();
         assert_eq!(desired.email, "");
         assert_eq!(desired.first_name.as_deref(), Some("Ada"));
         e.termination_date = NaiveDate::from_ymd_opt(2019, 1, 1);
-        assert_eq!(map_record(&e).without_email, None);
+        assert_eq!(
+            map_record(&e, &EmployeeConfig::default()).without_email,
+            None
+        );
         e.email = Some("ada@example.com".into());
-        assert_eq!(map_record(&e).result, Err(MappingError::EndBeforeHire));
+        assert_eq!(
+            map_record(&e, &EmployeeConfig::default()).result,
+            Err(MappingError::EndBeforeHire)
+        );
+    }
+
+    #[test]
+    fn a_configured_mapping_fills_the_fields_from_its_sources() {
+        use super::super::employee_config::{AttributeMatch, FieldSource};
+        let mut e = employee();
+        e.other.insert("dynamic_1".into(), "E-17".into());
+        let mut config = EmployeeConfig::default();
+        config.mapping.position = FieldSource::Template("{position} ({dynamic_1})".into());
+        config.mapping.location = FieldSource::Constant("HQ".into());
+        config.mapping.gender = FieldSource::Attribute {
+            name: "gender".into(),
+            values: [("female".to_string(), "d".to_string())].into(),
+        };
+        config.mapping.department = FieldSource::Unmapped;
+        config.selector.include.push(AttributeMatch {
+            attribute: "office".into(),
+            values: vec!["Munich".into()],
+        });
+        let mapped = map_record(&e, &config);
+        let desired = mapped.result.unwrap();
+        assert_eq!(desired.position.as_deref(), Some("Engineer (E-17)"));
+        assert_eq!(desired.location.as_deref(), Some("HQ"));
+        assert_eq!(desired.gender, Some(Gender::Diverse));
+        assert_eq!(desired.department, None);
+        assert!(!mapped.selected, "office Berlin is not in the selection");
+        assert!(map_record(&e, &EmployeeConfig::default()).selected);
     }
 
     #[test]

@@ -3,10 +3,13 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 
-use super::employee_fields::{create_fields, diff_fields, ReteachField, Target, EMPLOYEE_FIELDS};
+use super::employee_config::EmployeeConfig;
+use super::employee_fields::{
+    create_fields, diff_fields, FieldMapping, ReteachField, Target, EMPLOYEE_FIELDS,
+};
 use super::employee_mapping::{map_record, DesiredEmployee, MappedEmployee, MappingError};
 use super::lock_window::{is_locked_at, today_in, LockWindow, ReportedLock};
 use super::model::{CustomerFields, CustomerPatch, PersonioEmployee, ReteachCustomer};
@@ -125,7 +128,11 @@ impl EmployeePlan {
         now: DateTime<Utc>,
         tz: Tz,
     ) -> Self {
-        let mapped: Vec<MappedEmployee> = employees.iter().map(map_record).collect();
+        let config = EmployeeConfig::default();
+        let mapped: Vec<MappedEmployee> = employees
+            .iter()
+            .map(|employee| map_record(employee, &config))
+            .collect();
         Self::build_mapped(&mapped, customers, now, tz)
     }
 
@@ -137,23 +144,43 @@ impl EmployeePlan {
         now: DateTime<Utc>,
         tz: Tz,
     ) -> Self {
+        Self::build_with_table(&EMPLOYEE_FIELDS, mapped, customers, now, tz)
+    }
+
+    /// [`EmployeePlan::build_mapped`] along the resource's field `table`. An employee the
+    /// selector does not select ([`MappedEmployee::selected`]) is left out when no reteach user
+    /// is linked to them, and otherwise treated like one whose contract ended yesterday: locked,
+    /// never deleted.
+    pub fn build_with_table(
+        table: &[FieldMapping],
+        mapped: &[MappedEmployee],
+        customers: &[ReteachCustomer],
+        now: DateTime<Utc>,
+        tz: Tz,
+    ) -> Self {
         let index = CustomerIndex::new(customers);
         let today = today_in(now, tz);
         let email_holders = email_holders(mapped, &index);
         let entries = mapped
             .iter()
+            .filter(|employee| {
+                employee.selected
+                    || index
+                        .by_external_id
+                        .contains_key(employee.personio_id.as_str())
+            })
             .map(|employee| {
                 let desired = match &employee.result {
                     Ok(desired) => desired,
                     Err(error) => {
-                        return plan_invalid_email(employee, *error, &index, today, tz, now)
+                        return plan_invalid_email(table, employee, *error, &index, today, tz, now)
                     }
                 };
                 let holds_email = email_holders
                     .get(&desired.email.to_lowercase())
                     .is_some_and(|holder| *holder == desired.external_id.as_str());
-                let window = LockWindow::new(desired.hire_date, desired.end_of_employment, tz);
-                let (action, warning) = plan_one(desired, &window, &index, holds_email, now);
+                let window = lock_window(desired, employee.selected, today, tz);
+                let (action, warning) = plan_one(table, desired, &window, &index, holds_email, now);
                 PlannedEmployee {
                     personio_id: employee.personio_id.clone(),
                     locked_after: window.is_locked(today)
@@ -207,6 +234,7 @@ impl<'a> CustomerIndex<'a> {
 /// employee is already linked to a reteach user, everything but the address is still synced (a
 /// leaver must still be locked); otherwise the employee is skipped.
 fn plan_invalid_email(
+    table: &[FieldMapping],
     employee: &MappedEmployee,
     error: MappingError,
     index: &CustomerIndex<'_>,
@@ -233,13 +261,34 @@ fn plan_invalid_email(
     let Some(desired) = &employee.without_email else {
         return skip;
     };
-    let window = LockWindow::new(desired.hire_date, desired.end_of_employment, tz);
+    let window = lock_window(desired, employee.selected, today, tz);
     PlannedEmployee {
         personio_id: employee.personio_id.clone(),
-        action: diff(desired, &window, Target::Linked(customer), KEEP_EMAIL, now),
+        action: diff(
+            table,
+            desired,
+            &window,
+            Target::Linked(customer),
+            KEEP_EMAIL,
+            now,
+        ),
         locked_after: window.is_locked(today),
         warning: Some(warning),
     }
+}
+
+/// The lock window of `desired`; for an employee outside the selection, the window of a
+/// contract that ended yesterday (or earlier, when it did), so the user is locked at once.
+fn lock_window(desired: &DesiredEmployee, selected: bool, today: NaiveDate, tz: Tz) -> LockWindow {
+    if selected {
+        return LockWindow::new(desired.hire_date, desired.end_of_employment, tz);
+    }
+    let yesterday = today.pred_opt().unwrap_or(today);
+    let end = desired
+        .end_of_employment
+        .map_or(yesterday, |end| end.min(yesterday));
+    let hire = desired.hire_date.map(|hire| hire.min(end));
+    LockWindow::new(hire, Some(end), tz)
 }
 
 /// Decides, per e-mail address shared by several employees, which one may use it: the one whose
@@ -267,6 +316,7 @@ fn email_holders<'a>(
 
 /// The action for one valid employee, and a warning when the e-mail address could not be applied.
 fn plan_one(
+    table: &[FieldMapping],
     desired: &DesiredEmployee,
     window: &LockWindow,
     index: &CustomerIndex<'_>,
@@ -287,11 +337,11 @@ fn plan_one(
             }
             // Found by e-mail and not linked yet: adopt the user and stamp the Personio id.
             Some(owner) => (
-                diff(desired, window, Target::Adopted(owner), &[], now),
+                diff(table, desired, window, Target::Adopted(owner), &[], now),
                 None,
             ),
             None => (
-                EmployeeAction::Create(create_fields(&EMPLOYEE_FIELDS, desired, window, now)),
+                EmployeeAction::Create(create_fields(table, desired, window, now)),
                 None,
             ),
         };
@@ -313,7 +363,7 @@ fn plan_one(
     };
     let kept = if conflict.is_some() { KEEP_EMAIL } else { &[] };
     (
-        diff(desired, window, Target::Linked(customer), kept, now),
+        diff(table, desired, window, Target::Linked(customer), kept, now),
         conflict,
     )
 }
@@ -331,6 +381,7 @@ const KEEP_EMAIL: &[ReteachField] = &[ReteachField::Email];
 /// The update (or none) that brings `target` in line with `desired`, leaving the fields in
 /// `kept` alone.
 fn diff(
+    table: &[FieldMapping],
     desired: &DesiredEmployee,
     window: &LockWindow,
     target: Target<'_>,
@@ -339,11 +390,9 @@ fn diff(
 ) -> EmployeeAction {
     let customer = match target {
         Target::Linked(customer) | Target::Adopted(customer) => customer,
-        Target::New => {
-            return EmployeeAction::Create(create_fields(&EMPLOYEE_FIELDS, desired, window, now))
-        }
+        Target::New => return EmployeeAction::Create(create_fields(table, desired, window, now)),
     };
-    let changes = diff_fields(&EMPLOYEE_FIELDS, desired, window, target, kept, now);
+    let changes = diff_fields(table, desired, window, target, kept, now);
     if changes.changed.is_empty() {
         return EmployeeAction::Unchanged;
     }
@@ -429,6 +478,87 @@ mod tests {
     fn single(employees: &[PersonioEmployee], customers: &[ReteachCustomer]) -> EmployeeAction {
         let plan = EmployeePlan::build(employees, customers, now(), UTC);
         plan.entries.last().unwrap().action.clone()
+    }
+
+    /// The plan of `employees` under `config` (UTC).
+    fn configured(
+        config: &EmployeeConfig,
+        employees: &[PersonioEmployee],
+        customers: &[ReteachCustomer],
+    ) -> EmployeePlan {
+        let mapped: Vec<MappedEmployee> = employees.iter().map(|e| map_record(e, config)).collect();
+        EmployeePlan::build_with_table(&config.table(), &mapped, customers, now(), UTC)
+    }
+
+    fn only_munich() -> EmployeeConfig {
+        let mut config = EmployeeConfig::default();
+        config
+            .selector
+            .include
+            .push(crate::sync::employee_config::AttributeMatch {
+                attribute: "office".into(),
+                values: vec!["Munich".into()],
+            });
+        config
+    }
+
+    #[test]
+    fn an_employee_outside_the_selection_without_a_user_is_left_out() {
+        let plan = configured(&only_munich(), &[employee("1", "a@example.com")], &[]);
+        assert!(plan.entries.is_empty(), "{:?}", plan.entries);
+    }
+
+    #[test]
+    fn an_employee_who_leaves_the_selection_is_locked_like_a_leaver_and_stays_locked() {
+        let ada = employee("1", "a@example.com");
+        let user = synced("c1", &ada);
+        let plan = configured(&only_munich(), std::slice::from_ref(&ada), &[user.clone()]);
+        let EmployeeAction::Update {
+            changed,
+            locks,
+            patch,
+            ..
+        } = &plan.entries[0].action
+        else {
+            panic!("expected a lock: {:?}", plan.entries);
+        };
+        assert!(*locks);
+        assert_eq!(changed, &vec!["setInactiveAt"]);
+        assert!(plan.entries[0].locked_after);
+        let inactive_at = patch.set_inactive_at.flatten().unwrap();
+        assert!(inactive_at <= now(), "locked at once");
+        // Once reteach locked the user, the next runs (also on later days) change nothing.
+        let locked = ReteachCustomer {
+            set_inactive_at: Some(inactive_at),
+            status: Some("INACTIVE".into()),
+            ..user
+        };
+        let later = configured(&only_munich(), &[ada], &[locked]);
+        assert_eq!(later.entries[0].action, EmployeeAction::Unchanged);
+    }
+
+    #[test]
+    fn an_employee_who_enters_the_selection_is_synced() {
+        let mut ada = employee("1", "a@example.com");
+        ada.office = Some("Munich".into());
+        let plan = configured(&only_munich(), &[ada], &[]);
+        assert!(matches!(plan.entries[0].action, EmployeeAction::Create(_)));
+    }
+
+    #[test]
+    fn an_unmapped_field_is_neither_written_nor_cleared() {
+        let ada = employee("1", "a@example.com");
+        let mut user = synced("c1", &ada);
+        user.department = Some("Set by hand".into());
+        let mut config = EmployeeConfig::default();
+        config.mapping.department = crate::sync::employee_config::FieldSource::Unmapped;
+        let plan = configured(&config, std::slice::from_ref(&ada), &[user]);
+        assert_eq!(plan.entries[0].action, EmployeeAction::Unchanged);
+        let EmployeeAction::Create(fields) = &configured(&config, &[ada], &[]).entries[0].action
+        else {
+            panic!("expected create");
+        };
+        assert_eq!(fields.department, None);
     }
 
     #[test]

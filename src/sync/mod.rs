@@ -6,6 +6,7 @@ pub mod certificate_ledger;
 pub mod certificate_ledger_state;
 pub mod certificate_plan;
 pub mod duration;
+pub mod employee_config;
 pub mod employee_fields;
 pub mod employee_mapping;
 pub mod employee_plan;

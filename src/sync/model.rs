@@ -1,5 +1,7 @@
 //! Plain data shared by the sync core and the upstream clients. No I/O here.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -27,6 +29,27 @@ pub struct PersonioEmployee {
     /// Personio `status` (`active`, `inactive`, `onboarding`, `leave`) when the credential returns it.
     pub status: Option<String>,
     pub last_modified_at: Option<DateTime<Utc>>,
+    /// Further attributes the configuration asked for (custom `dynamic_…` ones,
+    /// `employment_type`, `subcompany`, …), by API name, as trimmed text.
+    pub other: BTreeMap<String, String>,
+}
+
+impl PersonioEmployee {
+    /// An attribute's value by its API name: the typed fields first, then [`Self::other`].
+    pub fn attribute(&self, name: &str) -> Option<&str> {
+        let typed = match name {
+            "first_name" => &self.first_name,
+            "last_name" => &self.last_name,
+            "email" => &self.email,
+            "position" => &self.position,
+            "department" => &self.department,
+            "office" => &self.office,
+            "gender" => &self.gender,
+            "status" => &self.status,
+            _ => return self.other.get(name).map(String::as_str),
+        };
+        typed.as_deref()
+    }
 }
 
 /// A record that could not be read, with a PII-free reason.
@@ -170,6 +193,7 @@ impl std::fmt::Debug for PersonioEmployee {
             .field("contract_end_date", &self.contract_end_date)
             .field("status", &self.status)
             .field("last_modified_at", &self.last_modified_at)
+            .field("other", &self.other.keys().collect::<Vec<_>>())
             .finish()
     }
 }

@@ -33,6 +33,7 @@ use reteach_personio_operator::sim::reteach::ReteachSim;
 use reteach_personio_operator::sim::RunningSim;
 use reteach_personio_operator::sync::candidate_batch::DEFAULT_BATCH_SIZE;
 use reteach_personio_operator::sync::certificate_plan::certificate_marker;
+use reteach_personio_operator::sync::employee_config::EmployeeConfig;
 use reteach_personio_operator::upstream::{RetryPolicy, TlsOptions};
 
 /// Per-request timeout of both clients: generous, so a busy CI machine never turns a clean run
@@ -115,6 +116,8 @@ pub struct Sims {
     pub category_id: i64,
     /// Completions one pass of a certificate run holds (`CertificateJobInput::batch_size`).
     pub batch_size: AtomicUsize,
+    /// Mapping and selector of the EmployeeSync runs.
+    pub employee_config: Mutex<EmployeeConfig>,
 }
 
 impl Sims {
@@ -160,7 +163,13 @@ impl Sims {
             uploaded_total: Mutex::new(0),
             category_id,
             batch_size: AtomicUsize::new(DEFAULT_BATCH_SIZE),
+            employee_config: Mutex::new(EmployeeConfig::default()),
         }
+    }
+
+    /// Sets the mapping and selector of the following EmployeeSync runs.
+    pub fn set_employee_config(&self, config: EmployeeConfig) {
+        *self.employee_config.lock().expect("config") = config;
     }
 
     /// Adds `count` employees built by [`employee`]; returns their Personio ids.
@@ -178,6 +187,7 @@ impl Sims {
             interval: Interval::parse("5m", Duration::from_secs(60)).expect("interval"),
             full_resync_interval: Duration::from_secs(24 * 3600),
             time_zone: CompanyTimeZone::parse(TZ.name()).expect("time zone"),
+            config: self.employee_config.lock().expect("config").clone(),
         };
         let now = self.clock.now();
         let request = EmployeeRunRequest {

@@ -77,6 +77,11 @@ pub struct EmployeeSeed {
     pub org_unit_style: OrgUnitStyle,
     /// Raw `value`s that replace the rendered ones (e.g. an impossible date) — edge cases.
     pub raw_values: BTreeMap<String, Value>,
+    /// Custom attributes (`dynamic_<id>` → text), sent like Personio sends them: label, value,
+    /// `type` `standard`, `universal_id` `null`.
+    pub custom: BTreeMap<String, String>,
+    /// `employment_type` (`internal` or `external`); `internal` when `None`.
+    pub employment_type: Option<String>,
 }
 
 impl EmployeeSeed {
@@ -96,6 +101,18 @@ impl EmployeeSeed {
     /// Sets or clears the e-mail address.
     pub fn with_email(mut self, email: Option<&str>) -> Self {
         self.email = email.map(str::to_string);
+        self
+    }
+
+    /// Sets a custom attribute (`key` is `dynamic_<id>`).
+    pub fn with_custom(mut self, key: &str, value: &str) -> Self {
+        self.custom.insert(key.to_string(), value.to_string());
+        self
+    }
+
+    /// Sets the employment type (`internal`, `external`).
+    pub fn with_employment_type(mut self, value: &str) -> Self {
+        self.employment_type = Some(value.to_string());
         self
     }
 
@@ -289,7 +306,7 @@ impl StoredEmployee {
             "employment_type",
             "Employment type",
             "standard",
-            json!("internal"),
+            json!(seed.employment_type.as_deref().unwrap_or("internal")),
         );
         // Personio sends this number as a string in one example and as a number in another.
         put(
@@ -339,6 +356,9 @@ impl StoredEmployee {
             "date",
             json!("2021-01-01"),
         );
+        for (key, value) in &seed.custom {
+            put(key, "Custom attribute", "standard", json!(value));
+        }
         attributes
     }
 }

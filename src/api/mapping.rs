@@ -1,0 +1,92 @@
+//! `spec.mapping` and `spec.selector` of an EmployeeSync (issue 17): where each reteach field takes
+//! its value from, and which employees are synced. Validated further in
+//! [`crate::jobs::settings`], which names the field of an invalid value.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Where the reteach fields take their values from. A field left out keeps its default source
+/// (shown in brackets); `email`, the Personio id and the lock dates are not configurable.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EmployeeMappingSpec {
+    /// reteach `firstName` (`first_name`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_name: Option<FieldSourceSpec>,
+    /// reteach `lastName` (`last_name`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_name: Option<FieldSourceSpec>,
+    /// reteach `position` (`position`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<FieldSourceSpec>,
+    /// reteach `department` (`department`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub department: Option<FieldSourceSpec>,
+    /// reteach `location` (`office`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<FieldSourceSpec>,
+    /// reteach `gender` (`gender`). After the value map, the value must be one of `male`/`m`,
+    /// `female`/`f`, `diverse`/`d`/`x`; any other value leaves the user without a gender.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gender: Option<FieldSourceSpec>,
+}
+
+/// One field's source: exactly one of `attribute`, `constant`, `template` or `unmapped: true`.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FieldSourceSpec {
+    /// A Personio attribute by its API name: a standard one (`office`, `employment_type`,
+    /// `subcompany`, …) or a custom one (`dynamic_12345`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64), regex(pattern = r"^[a-z0-9_]+$"))]
+    pub attribute: Option<String>,
+    /// The same value for everyone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 255))]
+    pub constant: Option<String>,
+    /// Text with `{attribute}` placeholders, e.g. `{position} ({dynamic_12345})`. An empty
+    /// attribute renders as nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 255))]
+    pub template: Option<String>,
+    /// With `attribute`: Personio value → reteach value (compared after trimming); other values
+    /// pass through unchanged.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub values: BTreeMap<String, String>,
+    /// The operator neither writes nor compares this field; reteach keeps what it has.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unmapped: bool,
+}
+
+/// Which employees the resource syncs, by attribute values: those matching every `include`
+/// condition and none of the `exclude` conditions. An employee who leaves the selection is
+/// treated like one whose contract ended: their reteach user is locked, never deleted. One who
+/// enters it is synced on the next run.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EmployeeSelectorSpec {
+    /// Conditions that must all match.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 20))]
+    pub include: Vec<AttributeMatchSpec>,
+    /// Conditions none of which may match.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 20))]
+    pub exclude: Vec<AttributeMatchSpec>,
+}
+
+/// The attribute's value is one of `values` (compared trimmed, ignoring case). An employee
+/// without a value matches no condition.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AttributeMatchSpec {
+    /// A Personio attribute by its API name (`department`, `office`, `employment_type`,
+    /// `subcompany`, `dynamic_12345`, …).
+    #[schemars(length(min = 1, max = 64), regex(pattern = r"^[a-z0-9_]+$"))]
+    pub attribute: String,
+    /// Accepted values.
+    #[schemars(length(min = 1, max = 100))]
+    pub values: Vec<String>,
+}

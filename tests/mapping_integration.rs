@@ -1,0 +1,154 @@
+//! Issue 17 without Kubernetes: `spec.mapping` and `spec.selector` through the real clients and
+//! job against both simulators — custom `dynamic_…` attributes, data minimisation (the request
+//! and the whitelist check follow the configuration), an employee leaving and entering the
+//! selection on incremental runs.
+
+mod support;
+
+use std::collections::BTreeMap;
+
+use chrono::Duration;
+use reteach_personio_operator::sync::employee_config::{
+    AttributeMatch, EmployeeConfig, FieldSource,
+};
+
+use support::sims::{employee, Sims};
+
+const EMPLOYEE_NO: &str = "dynamic_44101";
+
+/// Position from a template over a custom attribute, a constant location, gender mapped from
+/// Personio's words, department left alone, external staff excluded.
+fn config() -> EmployeeConfig {
+    let mut config = EmployeeConfig::default();
+    config.mapping.position = FieldSource::Template(format!("{{position}} #{{{EMPLOYEE_NO}}}"));
+    config.mapping.location = FieldSource::Constant("HQ".into());
+    config.mapping.gender = FieldSource::Attribute {
+        name: "gender".into(),
+        values: BTreeMap::from([("female".to_string(), "diverse".to_string())]),
+    };
+    config.mapping.department = FieldSource::Unmapped;
+    config.selector.exclude.push(AttributeMatch {
+        attribute: "employment_type".into(),
+        values: vec!["external".into()],
+    });
+    config
+}
+
+#[tokio::test]
+async fn a_mapping_with_a_custom_attribute_fills_the_fields_and_asks_for_exactly_its_attributes() {
+    let sims = Sims::start().await;
+    let ada = sims
+        .personio
+        .add_employee(employee(1).with_custom(EMPLOYEE_NO, "E-17"));
+    let external = sims
+        .personio
+        .add_employee(employee(2).with_employment_type("external"));
+    sims.set_employee_config(config());
+    let outcome = sims.sync_employees().await;
+    assert_eq!(outcome.summary.created, 1, "{outcome:?}");
+    assert!(sims.reteach.customer(&external.to_string()).is_none());
+    let user = sims.reteach.customer(&ada.to_string()).expect("user");
+    assert_eq!(user.position.as_deref(), Some("Engineer #E-17"));
+    assert_eq!(user.location.as_deref(), Some("HQ"));
+    assert_eq!(user.gender.as_deref(), Some("DIVERSE"));
+    assert_eq!(user.department, None, "an unmapped field is not written");
+
+    let status = sims.employee_status.lock().expect("status").clone();
+    assert_eq!(
+        status.personio_attributes,
+        [
+            "first_name",
+            "last_name",
+            "email",
+            "position",
+            "gender",
+            "hire_date",
+            "termination_date",
+            EMPLOYEE_NO,
+            "employment_type",
+        ]
+    );
+    // Exactly those are asked for (and the optional ones): no `office`, no `department`.
+    let listing = sims
+        .personio
+        .control()
+        .requests()
+        .into_iter()
+        .rev()
+        .find(|request| request.path.starts_with("/v1/company/employees"))
+        .and_then(|request| request.query)
+        .expect("a listing");
+    assert!(listing.contains(EMPLOYEE_NO), "{listing}");
+    assert!(!listing.contains("office"), "{listing}");
+    assert!(!listing.contains("department"), "{listing}");
+
+    sims.clock.advance(Duration::minutes(10));
+    let again = sims.sync_employees().await;
+    assert_eq!(
+        again.summary.unchanged, 1,
+        "a mapped value is stable: {again:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_custom_attribute_missing_from_the_whitelist_is_named() {
+    let sims = Sims::start().await;
+    sims.personio
+        .add_employee(employee(1).with_custom(EMPLOYEE_NO, "E-17"));
+    sims.set_employee_config(config());
+    let mut whitelist: Vec<String> = config().attributes();
+    whitelist.retain(|name| name != EMPLOYEE_NO);
+    let whitelist: Vec<&str> = whitelist.iter().map(String::as_str).collect();
+    sims.personio.set_whitelist(Some(&whitelist));
+    let error = sims.employee_run(true).await.expect_err("cannot sync");
+    assert!(error.is_config(), "{error}");
+    assert!(error.to_string().contains(EMPLOYEE_NO), "{error}");
+
+    // The configuration's own list is enough: `office` and `department` need no whitelisting.
+    let full: Vec<String> = config().attributes();
+    let full: Vec<&str> = full.iter().map(String::as_str).collect();
+    sims.personio.set_whitelist(Some(&full));
+    let outcome = sims.sync_employees().await;
+    assert_eq!(outcome.summary.created, 1, "{outcome:?}");
+}
+
+#[tokio::test]
+async fn leaving_the_selection_locks_and_entering_it_syncs_on_incremental_runs() {
+    let sims = Sims::start().await;
+    let ada = sims
+        .personio
+        .add_employee(employee(1).with_custom(EMPLOYEE_NO, "E-1"));
+    let bob = sims.personio.add_employee(
+        employee(2)
+            .with_custom(EMPLOYEE_NO, "E-2")
+            .with_employment_type("external"),
+    );
+    sims.set_employee_config(config());
+    sims.sync_employees().await;
+    assert!(sims.reteach.customer(&bob.to_string()).is_none());
+
+    sims.clock.advance(Duration::minutes(10));
+    sims.personio
+        .update_employee(ada, |seed| seed.employment_type = Some("external".into()));
+    sims.personio
+        .update_employee(bob, |seed| seed.employment_type = Some("internal".into()));
+    let outcome = sims.employee_run(false).await.expect("incremental run");
+    assert_eq!(outcome.summary.locked, 1, "{outcome:?}");
+    assert_eq!(outcome.summary.created, 1, "{outcome:?}");
+    assert_eq!(sims.reteach.status_of(&ada.to_string()), Some("INACTIVE"));
+    assert!(
+        sims.reteach.customer(&ada.to_string()).is_some(),
+        "never deleted"
+    );
+    assert!(sims.reteach.customer(&bob.to_string()).is_some());
+
+    sims.clock.advance(Duration::days(2));
+    let writes = sims.reteach.total_writes();
+    let later = sims.sync_employees().await;
+    assert_eq!(later.summary.unchanged, 2, "{later:?}");
+    assert_eq!(
+        sims.reteach.total_writes(),
+        writes,
+        "a locked leaver is not rewritten"
+    );
+}
