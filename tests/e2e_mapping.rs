@@ -1,0 +1,124 @@
+//! End-to-end (issue 17): `spec.mapping` and `spec.selector` of an EmployeeSync on a real
+//! kube-apiserver against the simulators — a custom attribute mapped, employees filtered in and
+//! out, the attributes to whitelist in status, an invalid mapping stalled naming the field. Run
+//! with `scripts/test.sh --test e2e_mapping`.
+
+mod support;
+
+use chrono::{Days, Utc};
+use reteach_personio_operator::api::EmployeeSyncStatus;
+use reteach_personio_operator::sim::personio::EmployeeSeed;
+use serde_json::json;
+use support::operator::{condition, is_ready, World};
+
+const SYNC: &str = "mapped";
+const EMPLOYEE_NO: &str = "dynamic_44101";
+
+fn ready_message(status: &EmployeeSyncStatus) -> String {
+    condition(&status.common.conditions, "Ready")
+        .map(|c| c.message.clone())
+        .unwrap_or_default()
+}
+
+fn seed(first: &str, email: &str, department: &str, number: &str) -> EmployeeSeed {
+    EmployeeSeed::new(first, "Mapped", email)
+        .with_hire_date(Utc::now().date_naive() - Days::new(300))
+        .with_department(1, department)
+        .with_office(2, "Munich")
+        .with_custom(EMPLOYEE_NO, number)
+}
+
+#[tokio::test]
+async fn a_mapping_and_a_selector_sync_part_of_the_company_and_lock_who_leaves_it() {
+    let world = World::with_secrets("esync-mapping").await;
+    let personio = &world.personio.sim;
+    let sales = personio.add_employee(seed("Sam", "sam@acme.example", "Sales", "E-1"));
+    let support = personio.add_employee(seed("Sue", "sue@acme.example", "Support", "E-2"));
+    let spec = json!({
+        "mapping": {
+            "position": {"template": format!("{{position}} #{{{EMPLOYEE_NO}}}")},
+            "location": {"constant": "HQ"},
+        },
+        "selector": {"include": [{"attribute": "department", "values": ["sales"]}]},
+    });
+    world.apply(world.employee_sync(SYNC, spec)).await;
+    let sync = world
+        .wait_employee_sync(SYNC, "Ready=True", |s| is_ready(&s.common.conditions))
+        .await;
+    let status = sync.status.expect("status");
+    assert!(
+        status.personio_attributes.iter().any(|a| a == EMPLOYEE_NO),
+        "{:?}",
+        status.personio_attributes
+    );
+    assert!(
+        !status.personio_attributes.iter().any(|a| a == "office"),
+        "a constant location needs no office: {:?}",
+        status.personio_attributes
+    );
+    let user = world
+        .reteach
+        .sim
+        .customer(&sales.to_string())
+        .expect("the selected employee is synced");
+    assert_eq!(user.position.as_deref(), Some("Engineer #E-1"));
+    assert_eq!(user.location.as_deref(), Some("HQ"));
+    assert!(
+        world.reteach.sim.customer(&support.to_string()).is_none(),
+        "an employee outside the selection is not created"
+    );
+
+    // Sam moves to Support (leaves the selection), Sue to Sales (enters it).
+    let changed_at = Utc::now();
+    personio.update_employee(sales, |seed| {
+        seed.department.as_mut().expect("unit").name = "Support".into()
+    });
+    personio.update_employee(support, |seed| {
+        seed.department.as_mut().expect("unit").name = "Sales".into()
+    });
+    world
+        .wait_employee_sync(SYNC, "a run after the moves", |s| {
+            s.last_run
+                .as_ref()
+                .is_some_and(|r| r.started_at > changed_at)
+                && is_ready(&s.common.conditions)
+        })
+        .await;
+    assert_eq!(
+        world.reteach.sim.status_of(&sales.to_string()),
+        Some("INACTIVE"),
+        "who leaves the selection is locked"
+    );
+    assert!(world.reteach.sim.customer(&sales.to_string()).is_some());
+    assert_eq!(world.reteach.sim.delete_requests(), 0, "never deleted");
+    assert!(
+        world.reteach.sim.customer(&support.to_string()).is_some(),
+        "who enters the selection is synced"
+    );
+}
+
+#[tokio::test]
+async fn an_invalid_mapping_stalls_naming_the_field() {
+    let world = World::with_secrets("esync-bad-mapping").await;
+    world
+        .personio
+        .sim
+        .add_employee(seed("Sam", "sam@acme.example", "Sales", "E-1"));
+    let spec = json!({"mapping": {"position": {"constant": "Staff", "template": "{position}"}}});
+    world.apply(world.employee_sync(SYNC, spec)).await;
+    let sync = world
+        .wait_employee_sync(SYNC, "Stalled=True", |s| {
+            condition(&s.common.conditions, "Stalled").is_some_and(|c| c.status == "True")
+        })
+        .await;
+    let status = sync.status.expect("status");
+    let stalled = condition(&status.common.conditions, "Stalled").expect("Stalled");
+    assert_eq!(stalled.reason, "InvalidSpec");
+    assert!(
+        stalled.message.contains("spec.mapping.position"),
+        "{}",
+        stalled.message
+    );
+    assert!(!ready_message(&status).is_empty());
+    assert!(world.reteach.sim.customers().is_empty(), "nothing written");
+}
