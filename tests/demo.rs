@@ -171,6 +171,9 @@ fn readme_sample_shows_what_the_demo_prints() {
         "33 certificates handled (full pass): 31 uploaded, 0 already present, 1 waiting for a PDF",
         "employee 10050           no e-mail address",
         "0 employees: 0 created, 0 updated (0 locked, 0 unlocked), 0 unchanged, 0 skipped",
+        // The example's selector reads `employment_type`: it is asked for and must be whitelisted.
+        "  personioAttributes:",
+        "  - employment_type",
     ] {
         assert!(output.contains(needle), "demo no longer prints {needle:?}");
         assert!(readme.contains(needle), "README sample lacks {needle:?}");
