@@ -512,7 +512,11 @@ mod tests {
     fn an_employee_who_leaves_the_selection_is_locked_like_a_leaver_and_stays_locked() {
         let ada = employee("1", "a@example.com");
         let user = synced("c1", &ada);
-        let plan = configured(&only_munich(), std::slice::from_ref(&ada), &[user.clone()]);
+        let plan = configured(
+            &only_munich(),
+            std::slice::from_ref(&ada),
+            std::slice::from_ref(&user),
+        );
         let EmployeeAction::Update {
             changed,
             locks,
