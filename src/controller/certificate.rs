@@ -22,6 +22,7 @@ use super::lifecycle::{chrono_duration, due_run, DueRun, RunContext};
 use super::metrics::ResourceLabels;
 use super::schedule::DueReason;
 use super::status::{apply_status, LEDGER_FIELD_MANAGER};
+use super::webhook;
 use super::ReconcileError;
 use crate::api::{
     CertificateLedgerStatus, CertificateSync, CertificateSyncStatus, EmployeeSync,
@@ -118,12 +119,27 @@ pub async fn reconcile(
     let waiting = Some(WAITING_FOR_EMPLOYEE_SYNC);
     // Fresh, not cached: the ledger and uploadedTotal of a run must build on the latest ones.
     let api: Api<CertificateSync> = Api::namespaced(ctx.client.clone(), &namespace);
+    if let Some(action) = webhook::finalize(&ctx, sync.as_ref()).await? {
+        return Ok(action);
+    }
+    if let Some(keys) = webhook::refresh_receiver(&ctx, sync.as_ref()).await {
+        webhook::keep_subscriptions(&ctx, sync.as_ref(), &keys).await;
+    }
+    let notification = ctx.webhooks.notification(webhook::key_of(sync.as_ref()));
     let DueRun {
         object: sync,
         run,
         previous,
         reason,
-    } = match due_run(sync.as_ref(), &api, ctx.clock.as_ref(), waiting).await? {
+    } = match due_run(
+        sync.as_ref(),
+        &api,
+        ctx.clock.as_ref(),
+        waiting,
+        Some(&notification),
+    )
+    .await?
+    {
         Ok(due) => due,
         Err(action) => return Ok(action),
     };

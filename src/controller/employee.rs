@@ -17,6 +17,7 @@ use super::lifecycle::{chrono_duration, due_run, DueRun, RunContext};
 use super::metrics::ResourceLabels;
 use super::schedule::DueReason;
 use super::status::apply_status;
+use super::webhook;
 use super::ReconcileError;
 use crate::api::{
     CapabilityCheck, EmployeeSync, EmployeeSyncStatus, APPROVE_PLAN_ANNOTATION, MAX_STATUS_FAILURES,
@@ -129,12 +130,22 @@ pub async fn reconcile(
     let namespace = sync.namespace().unwrap_or_default();
     let name = sync.name_any();
     let api: Api<EmployeeSync> = Api::namespaced(ctx.client.clone(), &namespace);
+    webhook::refresh_receiver(&ctx, sync.as_ref()).await;
+    let notification = ctx.webhooks.notification(webhook::key_of(sync.as_ref()));
     let DueRun {
         object: sync,
         run,
         previous,
         reason,
-    } = match due_run(sync.as_ref(), &api, ctx.clock.as_ref(), None).await? {
+    } = match due_run(
+        sync.as_ref(),
+        &api,
+        ctx.clock.as_ref(),
+        None,
+        Some(&notification),
+    )
+    .await?
+    {
         Ok(due) => due,
         Err(action) => return Ok(action),
     };

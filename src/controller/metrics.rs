@@ -54,6 +54,12 @@ struct UpstreamLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WebhookLabels {
+    source: String,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RecordLabels {
     kind: String,
     action: String,
@@ -69,6 +75,7 @@ pub struct Metrics {
     upstream_duration: Family<ApiLabels, Histogram>,
     records: Family<RecordLabels, Counter>,
     last_success: Family<ResourceLabels, Gauge>,
+    webhook_requests: Family<WebhookLabels, Counter>,
     /// The resources that have per-resource series, so those of deleted resources can be found.
     resources: Mutex<HashSet<ResourceLabels>>,
     leader: Gauge,
@@ -126,6 +133,12 @@ impl Metrics {
             "Unix time of the last successful run per resource",
             last_success.clone(),
         );
+        let webhook_requests = Family::<WebhookLabels, Counter>::default();
+        registry.register(
+            "webhook_requests",
+            "Requests to the webhook receiver by source (personio, reteach) and outcome (accepted, ignored, or the rejection: unauthenticated, replayed, oversized, malformed, unsupported_media_type)",
+            webhook_requests.clone(),
+        );
         let leader = Gauge::default();
         registry.register(
             "leader",
@@ -141,6 +154,7 @@ impl Metrics {
             upstream_duration,
             records,
             last_success,
+            webhook_requests,
             resources: Mutex::default(),
             leader,
         }
@@ -201,6 +215,17 @@ impl Metrics {
                 })
                 .inc_by(count as u64);
         }
+    }
+
+    /// Counts one request to the webhook receiver. Both labels come from fixed sets (never from
+    /// the request), so a flood of junk cannot grow the series.
+    pub fn webhook_request(&self, source: &'static str, outcome: &'static str) {
+        self.webhook_requests
+            .get_or_create(&WebhookLabels {
+                source: source.into(),
+                outcome: outcome.into(),
+            })
+            .inc();
     }
 
     /// Drops the per-resource series of a deleted resource.
