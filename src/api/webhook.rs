@@ -44,7 +44,8 @@ pub struct WebhookSecretRef {
     /// Name of the Secret, in the namespace of this resource.
     #[schemars(length(min = 1, max = MAX_OBJECT_NAME_LENGTH), regex(pattern = OBJECT_NAME_PATTERN))]
     pub name: String,
-    /// Key of the path token: at least 32 characters of `A-Z a-z 0-9 - _`. Default `token`.
+    /// Key of the path token: at least 32 characters of `A-Z a-z 0-9 - _ . ~` (e.g.
+    /// `openssl rand -hex 32`). Default `token`.
     #[serde(default = "default_token_key")]
     #[schemars(length(min = 1, max = MAX_OBJECT_NAME_LENGTH), regex(pattern = SECRET_KEY_PATTERN))]
     pub token_key: String,

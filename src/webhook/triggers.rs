@@ -16,9 +16,12 @@ use kube::runtime::reflector::ObjectRef;
 use super::{ResourceKey, Source};
 use crate::api::{CertificateSync, EmployeeSync};
 
-/// Senders of one kind, each with the namespace its controller watches (`None`: all).
+/// The wake-up channel of one controller and the namespace it watches (`None`: all).
+type Waker<K> = (Option<String>, UnboundedSender<ObjectRef<K>>);
+
+/// Senders of one kind.
 struct Wakers<K: kube::Resource<DynamicType = ()>> {
-    senders: Mutex<Vec<(Option<String>, UnboundedSender<ObjectRef<K>>)>>,
+    senders: Mutex<Vec<Waker<K>>>,
 }
 
 impl<K: kube::Resource<DynamicType = ()>> Default for Wakers<K> {
