@@ -704,6 +704,9 @@ fn clock_now(
     clock.now()
 }
 
+/// What a webhook receiver got: the `Authorization` header and the body.
+type Received = (Option<String>, Value);
+
 #[tokio::test]
 async fn webhooks_are_managed_through_v2_and_deliver_dataless_events_with_the_token() {
     let api = api().await;
@@ -726,8 +729,7 @@ async fn webhooks_are_managed_through_v2_and_deliver_dataless_events_with_the_to
     let bearer = token["access_token"].as_str().unwrap().to_string();
 
     // A receiver that records headers and bodies.
-    let seen: std::sync::Arc<std::sync::Mutex<Vec<(Option<String>, Value)>>> =
-        std::sync::Arc::default();
+    let seen: std::sync::Arc<std::sync::Mutex<Vec<Received>>> = std::sync::Arc::default();
     let sink = seen.clone();
     let router = axum::Router::new().route(
         "/hook",

@@ -292,13 +292,15 @@ impl RequestObserver for MetricsObserver {
 
 /// Removes the series of resources of `kind` when they are deleted: a metadata watch (no spec or
 /// status is cached) sees deletions as they happen, and each (re-)list drops the series of
-/// resources deleted while the watch was down. Runs until `shutdown`.
+/// resources deleted while the watch was down. `on_deleted` hears of each deletion seen as it
+/// happens (the webhook receivers close there). Runs until `shutdown`.
 pub async fn forget_deleted<K>(
     api: kube::Api<kube::core::PartialObjectMeta<K>>,
     kind: &'static str,
     namespace: Option<String>,
     metrics: Arc<Metrics>,
     shutdown: tokio_util::sync::CancellationToken,
+    on_deleted: impl Fn(&ResourceLabels) + Send + 'static,
 ) where
     K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
     K: Send + Sync + 'static,
@@ -320,7 +322,11 @@ pub async fn forget_deleted<K>(
     let mut listed: Option<HashSet<ResourceLabels>> = None;
     while let Some(event) = events.next().await {
         match event {
-            Ok(Event::Delete(object)) => metrics.forget(&labels(&object)),
+            Ok(Event::Delete(object)) => {
+                let deleted = labels(&object);
+                metrics.forget(&deleted);
+                on_deleted(&deleted);
+            }
             Ok(Event::Init) => listed = Some(HashSet::new()),
             Ok(Event::InitApply(object)) => {
                 if let Some(listed) = listed.as_mut() {

@@ -28,6 +28,7 @@ use crate::api::{CertificateSync, EmployeeSync};
 use crate::clock::{Clock, SystemClock};
 use crate::jobs::Fence;
 use crate::reteach::DownloadPolicy;
+use crate::webhook::{ResourceKey, Source};
 
 /// Options of `reteach-personio-operator run`.
 #[derive(clap::Args, Debug, Clone)]
@@ -415,10 +416,19 @@ impl Operator {
         }
     }
 
-    /// Drops the metric series of deleted resources (see [`forget_deleted`]).
+    /// Drops the metric series and closes the webhook receivers of deleted resources (see
+    /// [`forget_deleted`]).
     fn metrics_cleanup(&self, namespace: Option<&str>) -> [RunFuture; 2] {
         let scope = namespace.map(str::to_string);
         let (metrics, shutdown) = (self.ctx.metrics.clone(), self.ctx.shutdown.clone());
+        let close = |source: Source| {
+            let webhooks = self.ctx.webhooks.clone();
+            move |deleted: &super::metrics::ResourceLabels| {
+                let key = ResourceKey::new(source, &deleted.namespace, &deleted.name);
+                webhooks.receivers.close(&key);
+                webhooks.triggers.clear(&key);
+            }
+        };
         [
             Box::pin(forget_deleted(
                 self.api::<PartialObjectMeta<EmployeeSync>>(namespace),
@@ -426,6 +436,7 @@ impl Operator {
                 scope.clone(),
                 metrics.clone(),
                 shutdown.clone(),
+                close(Source::Personio),
             )),
             Box::pin(forget_deleted(
                 self.api::<PartialObjectMeta<CertificateSync>>(namespace),
@@ -433,6 +444,7 @@ impl Operator {
                 scope,
                 metrics,
                 shutdown,
+                close(Source::Reteach),
             )),
         ]
     }

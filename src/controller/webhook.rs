@@ -85,7 +85,7 @@ pub async fn refresh_receiver<K: Webhooked>(ctx: &Context, object: &K) -> Option
             Some(keys)
         }
         Err(message) => {
-            receivers.close(&key);
+            receivers.fail(key.clone(), generation, now);
             tracing::warn!(
                 namespace = key.namespace,
                 resource = key.name,

@@ -14,7 +14,8 @@ use super::{ReceiverKeys, ResourceKey};
 pub const REFRESH_AFTER: std::time::Duration = std::time::Duration::from_secs(300);
 
 struct Entry {
-    keys: ReceiverKeys,
+    /// `None`: the Secret was unusable at `loaded_at`; tried again when stale.
+    keys: Option<ReceiverKeys>,
     generation: Option<i64>,
     loaded_at: DateTime<Utc>,
 }
@@ -29,7 +30,7 @@ impl Receivers {
     /// The keys of `key`'s receiver, if it has one.
     pub fn keys(&self, key: &ResourceKey) -> Option<ReceiverKeys> {
         let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
-        entries.get(key).map(|entry| entry.keys.clone())
+        entries.get(key).and_then(|entry| entry.keys.clone())
     }
 
     /// Whether the keys of `key` were loaded for `generation` less than `max_age` ago.
@@ -59,14 +60,29 @@ impl Receivers {
         entries.insert(
             key,
             Entry {
-                keys,
+                keys: Some(keys),
                 generation,
                 loaded_at: now,
             },
         );
     }
 
-    /// Every open receiver.
+    /// Records that the keys of `key` could not be loaded: the receiver refuses everything, and
+    /// the Secret is tried again only when the record is stale (one Warning Event per refresh,
+    /// not one per reconcile).
+    pub fn fail(&self, key: ResourceKey, generation: Option<i64>, now: DateTime<Utc>) {
+        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
+        entries.insert(
+            key,
+            Entry {
+                keys: None,
+                generation,
+                loaded_at: now,
+            },
+        );
+    }
+
+    /// Every resource with a receiver (open or failed).
     pub fn open_keys(&self) -> Vec<ResourceKey> {
         let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
         entries.keys().cloned().collect()
@@ -103,5 +119,15 @@ mod tests {
         assert!(!receivers.is_fresh(&key, Some(1), now + Duration::minutes(5), max_age));
         assert!(receivers.close(&key));
         assert_eq!(receivers.keys(&key), None);
+        receivers.fail(key.clone(), Some(1), now);
+        assert_eq!(
+            receivers.keys(&key),
+            None,
+            "a failed receiver accepts nothing"
+        );
+        assert!(
+            receivers.is_fresh(&key, Some(1), now, max_age),
+            "and is not retried at once"
+        );
     }
 }
