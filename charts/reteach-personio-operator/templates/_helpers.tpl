@@ -81,6 +81,13 @@ resources and the Secrets they reference, writes only their status (never spec),
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create", "patch"]
+{{- if .Values.webhook.enabled }}
+# Webhooks: the finalizer sync.reteach.io/reteach-subscriptions on CertificateSyncs with
+# `spec.webhook.register` (a merge patch of metadata.finalizers only; the operator never writes spec).
+- apiGroups: ["sync.reteach.io"]
+  resources: ["certificatesyncs"]
+  verbs: ["patch"]
+{{- end }}
 {{- end }}
 
 {{/* PodDisruptionBudget API: policy/v1 from Kubernetes 1.21, policy/v1beta1 before. */}}
