@@ -190,6 +190,52 @@ async fn a_personio_notification_brings_a_new_hire_into_reteach_without_waiting_
 }
 
 #[tokio::test]
+async fn a_webhook_secret_that_cannot_be_used_closes_the_receiver_with_a_warning_and_polling_goes_on(
+) {
+    let HookWorld {
+        world, receiver, ..
+    } = start("hooks-bad-secret").await;
+    world
+        .apply_secret("short", json!({"token": "too-short", "authorization": "x"}))
+        .await;
+    for (name, secret) in [("missing", "no-such-secret"), ("short", "short")] {
+        world
+            .apply(world.employee_sync(
+                name,
+                json!({"interval": HOURLY, "webhook": {"secretRef": {"name": secret}}}),
+            ))
+            .await;
+    }
+    world
+        .wait_event("missing", "WebhookUnavailable", "no-such-secret not found")
+        .await;
+    world
+        .wait_event("short", "WebhookUnavailable", "at least 32 characters")
+        .await;
+    // The syncs themselves run as usual.
+    for name in ["missing", "short"] {
+        world
+            .wait_employee_sync(name, "a successful run", |s| is_ready(&s.conditions))
+            .await;
+    }
+    let refused = reqwest::Client::new()
+        .post(format!(
+            "{receiver}/personio/{}/short/too-short",
+            world.namespace
+        ))
+        .header("Authorization", "x")
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        refused.status().as_u16(),
+        404,
+        "a closed receiver accepts nothing"
+    );
+}
+
+#[tokio::test]
 async fn reteach_hooks_are_registered_repaired_deliver_a_certificate_and_go_with_the_resource() {
     let HookWorld {
         world,
