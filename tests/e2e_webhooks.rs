@@ -348,3 +348,72 @@ async fn reteach_hooks_are_registered_repaired_deliver_a_certificate_and_go_with
     })
     .await;
 }
+
+#[tokio::test]
+async fn an_employee_sync_registers_its_personio_webhook_and_removes_it_when_deleted() {
+    let HookWorld {
+        world, receiver, ..
+    } = start("hooks-personio-register").await;
+    world
+        .apply(world.employee_sync(
+            "personio",
+            json!({"interval": HOURLY, "webhook": {
+                "secretRef": {"name": HOOK_SECRET}, "url": receiver, "register": true}}),
+        ))
+        .await;
+    let target = format!("{receiver}/personio/{}/personio/{TOKEN}", world.namespace);
+    let sim = world.personio.sim.clone();
+    let registered = poll_until("the Personio webhook registered", RUN_WAIT, || {
+        let sim = sim.clone();
+        let target = target.clone();
+        async move {
+            let ours: Vec<_> = sim
+                .webhooks()
+                .into_iter()
+                .filter(|w| w.url == target)
+                .collect();
+            (ours.len() == 1).then(|| ours[0].clone())
+        }
+    })
+    .await;
+    assert_eq!(registered.status, "ENABLED");
+    assert_eq!(registered.auth_type, "TOKEN");
+    assert_eq!(registered.token.as_deref(), Some(PERSONIO_AUTHORIZATION));
+    assert!(registered
+        .enabled_events
+        .iter()
+        .any(|e| e == "person.created"));
+    world
+        .wait_employee_sync("personio", "the first run", |s| is_ready(&s.conditions))
+        .await;
+
+    let hired = Utc::now().date_naive() - Days::new(10);
+    let ben = world.personio.sim.add_employee(
+        EmployeeSeed::new("Ben", "Brandnew", "ben@acme.example").with_hire_date(hired),
+    );
+    poll_until("Ben in reteach", RUN_WAIT, || async {
+        world.reteach.sim.customer(&ben.to_string())
+    })
+    .await;
+
+    world
+        .employee_syncs()
+        .delete("personio", &Default::default())
+        .await
+        .unwrap();
+    poll_until("the Personio webhook deleted", RUN_WAIT, || {
+        let sim = sim.clone();
+        async move { sim.webhooks().is_empty().then_some(()) }
+    })
+    .await;
+    let api = world.employee_syncs();
+    poll_until("the EmployeeSync gone", RUN_WAIT, || async {
+        api.get_opt("personio")
+            .await
+            .ok()
+            .flatten()
+            .is_none()
+            .then_some(())
+    })
+    .await;
+}

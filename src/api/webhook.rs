@@ -25,14 +25,17 @@ pub struct WebhookSpec {
     pub secret_ref: WebhookSecretRef,
     /// Public URL under which the operator's receiver port is reachable (e.g. through the chart's
     /// Ingress), e.g. `https://hooks.example.com`. The operator derives the target
-    /// `<url>/<personio|reteach>/<namespace>/<name>/<token>` from it for automatic registration
-    /// (reteach). Without it, register the target by hand (README "Webhooks").
+    /// `<url>/<personio|reteach>/<namespace>/<name>/<token>` from it for automatic registration.
+    /// Without it, register the target by hand (README "Webhooks").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = MAX_BASE_URL_LENGTH), regex(pattern = BASE_URL_PATTERN))]
     pub url: Option<String>,
-    /// CertificateSync only: create the reteach subscriptions (`POST /subscription`) for the
-    /// target, re-create them when they disappear, and delete them when this resource is deleted
-    /// (a finalizer guards it). Needs `url`. Default false: register by hand (README "Webhooks").
+    /// Let the operator register the target upstream, re-create it when it disappears, and delete
+    /// it when this resource is deleted (a finalizer guards it). CertificateSync: the reteach
+    /// subscriptions (`POST /subscription`). EmployeeSync: one Personio webhook (`POST
+    /// /v2/webhooks`, auth type `TOKEN` with the Secret's `authorization` value), which needs the
+    /// scope `personio:webhooks:write` on the Personio credential. Needs `url`. Default false:
+    /// register by hand (README "Webhooks").
     #[serde(default)]
     pub register: bool,
 }

@@ -123,7 +123,7 @@ pub async fn reconcile(
         return Ok(action);
     }
     if let Some(keys) = webhook::refresh_receiver(&ctx, sync.as_ref()).await {
-        webhook::keep_subscriptions(&ctx, sync.as_ref(), &keys).await;
+        webhook::keep_registration(&ctx, sync.as_ref(), &keys).await;
     }
     let notification = ctx.webhooks.notification(webhook::key_of(sync.as_ref()));
     let DueRun {

@@ -130,7 +130,12 @@ pub async fn reconcile(
     let namespace = sync.namespace().unwrap_or_default();
     let name = sync.name_any();
     let api: Api<EmployeeSync> = Api::namespaced(ctx.client.clone(), &namespace);
-    webhook::refresh_receiver(&ctx, sync.as_ref()).await;
+    if let Some(action) = webhook::finalize(&ctx, sync.as_ref()).await? {
+        return Ok(action);
+    }
+    if let Some(keys) = webhook::refresh_receiver(&ctx, sync.as_ref()).await {
+        webhook::keep_registration(&ctx, sync.as_ref(), &keys).await;
+    }
     let notification = ctx.webhooks.notification(webhook::key_of(sync.as_ref()));
     let DueRun {
         object: sync,

@@ -1,14 +1,18 @@
 //! The controllers' side of webhooks, kept to three calls from the reconcilers: load a resource's
-//! receiver keys from its Secret ([`refresh_receiver`]), keep its reteach subscriptions registered
-//! ([`keep_subscriptions`]), and remove them when it is deleted ([`finalize`]). Problems here
+//! receiver keys from its Secret ([`refresh_receiver`]), keep its registration upstream in step
+//! ([`keep_registration`]: reteach subscriptions, a Personio webhook), and remove it when the
+//! resource is deleted ([`finalize`]). Problems here
 //! never fail a sync: polling goes on, and a Warning Event says what to fix.
 
 use std::sync::Arc;
 
+use async_trait::async_trait;
+use k8s_openapi::NamespaceResourceScope;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::{Api, Resource, ResourceExt};
+use serde::de::DeserializeOwned;
 use serde_json::json;
 
 use super::context::Context;
@@ -17,31 +21,116 @@ use super::events::publish;
 use super::ReconcileError;
 use crate::api::{CertificateSync, EmployeeSync, WebhookSpec, MIN_WEBHOOK_TOKEN_LENGTH};
 use crate::reteach::ReteachApi;
-use crate::webhook::{plan_subscriptions, ReceiverKeys, ResourceKey, Source};
+use crate::webhook::{
+    plan_personio_webhooks, plan_subscriptions, ReceiverKeys, ResourceKey, Source,
+};
 
 /// Finalizer of a CertificateSync whose reteach subscriptions the operator manages: they are
 /// deleted before the resource goes.
 pub const SUBSCRIPTIONS_FINALIZER: &str = "sync.reteach.io/reteach-subscriptions";
 
+/// Finalizer of an EmployeeSync whose Personio webhook the operator manages.
+pub const PERSONIO_WEBHOOK_FINALIZER: &str = "sync.reteach.io/personio-webhook";
+
 /// A kind that can be woken by webhooks.
-pub trait Webhooked: Resource<DynamicType = ()> + ResourceExt {
+#[async_trait]
+pub trait Webhooked:
+    Resource<DynamicType = (), Scope = NamespaceResourceScope>
+    + ResourceExt
+    + Clone
+    + DeserializeOwned
+    + std::fmt::Debug
+    + Send
+    + Sync
+{
     /// Who notifies it.
     const SOURCE: Source;
+    /// The finalizer guarding its registration upstream.
+    const FINALIZER: &'static str;
     /// `spec.webhook`.
     fn webhook(&self) -> Option<&WebhookSpec>;
+    /// Brings the upstream's registrations under `ours` in line with `target` (`None`: delete
+    /// all of ours); returns how many were created.
+    async fn register(
+        &self,
+        ctx: &Context,
+        ours: &str,
+        target: Option<(&str, &ReceiverKeys)>,
+    ) -> Result<usize, String>;
 }
 
+#[async_trait]
 impl Webhooked for EmployeeSync {
     const SOURCE: Source = Source::Personio;
+    const FINALIZER: &'static str = PERSONIO_WEBHOOK_FINALIZER;
     fn webhook(&self) -> Option<&WebhookSpec> {
         self.spec.webhook.as_ref()
     }
+    async fn register(
+        &self,
+        ctx: &Context,
+        ours: &str,
+        target: Option<(&str, &ReceiverKeys)>,
+    ) -> Result<usize, String> {
+        let namespace = self.namespace().unwrap_or_default();
+        let (personio, _) = super::employee::upstream_clients(ctx, &namespace, self)
+            .await
+            .map_err(|failure| failure.message().to_string())?;
+        let existing = personio.list_webhooks().await.map_err(|e| e.to_string())?;
+        let plan = plan_personio_webhooks(&existing, ours, target.map(|(url, _)| url));
+        for id in &plan.delete {
+            personio
+                .delete_webhook(id)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        let Some((url, keys)) = target.filter(|_| !plan.create.is_empty()) else {
+            return Ok(0);
+        };
+        let token = keys.authorization.as_deref().unwrap_or_default();
+        personio
+            .create_webhook(url, token, &plan.create)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(1)
+    }
 }
 
+#[async_trait]
 impl Webhooked for CertificateSync {
     const SOURCE: Source = Source::Reteach;
+    const FINALIZER: &'static str = SUBSCRIPTIONS_FINALIZER;
     fn webhook(&self) -> Option<&WebhookSpec> {
         self.spec.webhook.as_ref()
+    }
+    async fn register(
+        &self,
+        ctx: &Context,
+        ours: &str,
+        target: Option<(&str, &ReceiverKeys)>,
+    ) -> Result<usize, String> {
+        let reteach = reteach_client(ctx, self).await?;
+        let existing = reteach
+            .list_subscriptions()
+            .await
+            .map_err(|e| e.to_string())?;
+        let target = target.map(|(url, _)| url);
+        let plan = plan_subscriptions(&existing, ours, target);
+        for id in &plan.delete {
+            reteach
+                .delete_subscription(id)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        if let Some(target) = target {
+            for event in &plan.create {
+                reteach
+                    .create_subscription(target, event)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+        Ok(plan.create.len())
     }
 }
 
@@ -111,26 +200,27 @@ fn check_token(token: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Keeps the reteach subscriptions of `sync` as its spec wants them: with `register: true`, its
-/// target subscribed to each event once (a vanished one is re-created, one with an old token
-/// deleted); without, none of ours, and the finalizer gone. Called when the receiver keys were
-/// loaded (at most every few minutes).
-pub async fn keep_subscriptions(ctx: &Context, sync: &CertificateSync, keys: &ReceiverKeys) {
-    let Some(spec) = sync.spec.webhook.as_ref() else {
+/// Keeps the upstream registration of `object` as its spec wants it: with `register: true`, its
+/// receiver registered (reteach: the target subscribed to each event once; Personio: one enabled
+/// webhook with the target and the Secret's `authorization` as its token), a vanished one
+/// re-created, one with an old token deleted; without, none of ours, and the finalizer gone.
+/// Called when the receiver keys were loaded (at most every `webhook_refresh`).
+pub async fn keep_registration<K: Webhooked>(ctx: &Context, object: &K, keys: &ReceiverKeys) {
+    let Some(spec) = object.webhook() else {
         return;
     };
-    let key = key_of(sync);
+    let key = key_of(object);
     let outcome = match (spec.register, spec.url.as_deref()) {
         (false, url) => {
-            if !has_finalizer(sync) {
+            if !has_finalizer(object) {
                 return;
             }
             let removed = match url {
-                Some(url) => apply_plan(ctx, sync, &key.target(url, ""), None).await,
+                Some(url) => object.register(ctx, &key.target(url, ""), None).await,
                 None => Ok(0),
             };
             match removed {
-                Ok(_) => set_finalizer(ctx, sync, false)
+                Ok(_) => set_finalizer(ctx, object, false)
                     .await
                     .map(|()| 0)
                     .map_err(|e| e.to_string()),
@@ -140,151 +230,124 @@ pub async fn keep_subscriptions(ctx: &Context, sync: &CertificateSync, keys: &Re
         (true, None) => Err("spec.webhook.register needs spec.webhook.url".to_string()),
         (true, Some(url)) => {
             let target = key.target(url, &keys.token);
-            match set_finalizer(ctx, sync, true).await {
+            match set_finalizer(ctx, object, true).await {
                 Err(error) => Err(error.to_string()),
-                Ok(()) => apply_plan(ctx, sync, &key.target(url, ""), Some(&target)).await,
+                Ok(()) => {
+                    object
+                        .register(ctx, &key.target(url, ""), Some((&target, keys)))
+                        .await
+                }
             }
         }
     };
+    let upstream = key.source.as_str();
     match outcome {
         Ok(0) => {}
         Ok(created) => {
-            let note = format!("registered {created} reteach subscription(s) for the webhook");
+            let note = format!("registered {created} {upstream} webhook subscription(s)");
             tracing::info!(namespace = key.namespace, resource = key.name, "{note}");
-            publish(
-                ctx,
-                sync,
-                EventType::Normal,
-                "SubscriptionsRegistered",
-                &note,
-            )
-            .await;
+            publish(ctx, object, EventType::Normal, "WebhookRegistered", &note).await;
         }
         Err(message) => {
             tracing::warn!(
                 namespace = key.namespace,
                 resource = key.name,
-                "reteach subscriptions not in step: {message}"
+                "{upstream} webhook registration not in step: {message}"
             );
-            let note = format!("reteach subscriptions not in step (polling goes on): {message}");
-            publish(ctx, sync, EventType::Warning, "SubscriptionsFailed", &note).await;
-        }
-    }
-}
-
-/// Deletes the reteach subscriptions of a CertificateSync that is being deleted, then lets it go.
-/// `None` when `sync` is not being deleted. When reteach cannot be reached (its EmployeeSync or
-/// Secret already deleted), a Warning Event says so and the resource goes anyway: a stale
-/// subscription only causes refused notifications, while a stuck deletion blocks GitOps.
-pub async fn finalize(
-    ctx: &Context,
-    sync: &CertificateSync,
-) -> Result<Option<Action>, ReconcileError> {
-    if sync.meta().deletion_timestamp.is_none() {
-        return Ok(None);
-    }
-    let key = key_of(sync);
-    ctx.webhooks.receivers.close(&key);
-    ctx.webhooks.triggers.clear(&key);
-    if !has_finalizer(sync) {
-        return Ok(Some(Action::await_change()));
-    }
-    let url = sync.spec.webhook.as_ref().and_then(|w| w.url.as_deref());
-    if let Some(url) = url {
-        if let Err(message) = apply_plan(ctx, sync, &key.target(url, ""), None).await {
-            tracing::warn!(
-                namespace = key.namespace,
-                resource = key.name,
-                "reteach subscriptions left behind: {message}"
-            );
-            let note = format!(
-                "could not delete the reteach subscriptions (delete them in reteach by hand): {message}"
-            );
+            let note =
+                format!("{upstream} webhook registration not in step (polling goes on): {message}");
             publish(
                 ctx,
-                sync,
+                object,
                 EventType::Warning,
-                "SubscriptionsLeftBehind",
+                "WebhookRegistrationFailed",
                 &note,
             )
             .await;
         }
     }
-    set_finalizer(ctx, sync, false).await?;
+}
+
+/// Deletes the upstream registration of an object that is being deleted, then lets it go.
+/// `None` when `object` is not being deleted. When the upstream cannot be reached (its
+/// EmployeeSync or Secret already deleted), a Warning Event says so and the resource goes anyway:
+/// a stale registration only causes refused notifications, while a stuck deletion blocks GitOps.
+pub async fn finalize<K: Webhooked>(
+    ctx: &Context,
+    object: &K,
+) -> Result<Option<Action>, ReconcileError> {
+    if object.meta().deletion_timestamp.is_none() {
+        return Ok(None);
+    }
+    let key = key_of(object);
+    ctx.webhooks.receivers.close(&key);
+    ctx.webhooks.triggers.clear(&key);
+    if !has_finalizer(object) {
+        return Ok(Some(Action::await_change()));
+    }
+    let url = object.webhook().and_then(|w| w.url.as_deref());
+    if let Some(url) = url {
+        if let Err(message) = object.register(ctx, &key.target(url, ""), None).await {
+            let upstream = key.source.as_str();
+            tracing::warn!(
+                namespace = key.namespace,
+                resource = key.name,
+                "{upstream} webhook registration left behind: {message}"
+            );
+            let note = format!(
+                "could not delete the {upstream} webhook registration (delete it there by hand): {message}"
+            );
+            publish(
+                ctx,
+                object,
+                EventType::Warning,
+                "WebhookRegistrationLeftBehind",
+                &note,
+            )
+            .await;
+        }
+    }
+    set_finalizer(ctx, object, false).await?;
     Ok(Some(Action::await_change()))
 }
 
-fn has_finalizer(sync: &CertificateSync) -> bool {
-    sync.finalizers()
-        .iter()
-        .any(|f| f == SUBSCRIPTIONS_FINALIZER)
+fn has_finalizer<K: Webhooked>(object: &K) -> bool {
+    object.finalizers().iter().any(|f| f == K::FINALIZER)
 }
 
 /// Adds or removes our finalizer; the resourceVersion makes it fail rather than drop a finalizer
 /// someone else added meanwhile.
-async fn set_finalizer(
+async fn set_finalizer<K: Webhooked>(
     ctx: &Context,
-    sync: &CertificateSync,
+    object: &K,
     present: bool,
 ) -> Result<(), kube::Error> {
-    if has_finalizer(sync) == present {
+    if has_finalizer(object) == present {
         return Ok(());
     }
-    let mut finalizers: Vec<String> = sync
+    let mut finalizers: Vec<String> = object
         .finalizers()
         .iter()
-        .filter(|f| *f != SUBSCRIPTIONS_FINALIZER)
+        .filter(|f| *f != K::FINALIZER)
         .cloned()
         .collect();
     if present {
-        finalizers.push(SUBSCRIPTIONS_FINALIZER.to_string());
+        finalizers.push(K::FINALIZER.to_string());
     }
-    let api: Api<CertificateSync> =
-        Api::namespaced(ctx.client.clone(), &sync.namespace().unwrap_or_default());
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), &object.namespace().unwrap_or_default());
     let patch = json!({
         "metadata": {
             "finalizers": finalizers,
-            "resourceVersion": sync.resource_version(),
+            "resourceVersion": object.resource_version(),
         }
     });
     api.patch(
-        &sync.name_any(),
+        &object.name_any(),
         &PatchParams::default(),
         &Patch::Merge(&patch),
     )
     .await?;
     Ok(())
-}
-
-/// Lists reteach's subscriptions and applies [`plan_subscriptions`]; returns how many were
-/// created.
-async fn apply_plan(
-    ctx: &Context,
-    sync: &CertificateSync,
-    ours: &str,
-    target: Option<&str>,
-) -> Result<usize, String> {
-    let reteach = reteach_client(ctx, sync).await?;
-    let existing = reteach
-        .list_subscriptions()
-        .await
-        .map_err(|e| e.to_string())?;
-    let plan = plan_subscriptions(&existing, ours, target);
-    for id in &plan.delete {
-        reteach
-            .delete_subscription(id)
-            .await
-            .map_err(|e| e.to_string())?;
-    }
-    if let Some(target) = target {
-        for event in &plan.create {
-            reteach
-                .create_subscription(target, event)
-                .await
-                .map_err(|e| e.to_string())?;
-        }
-    }
-    Ok(plan.create.len())
 }
 
 /// The reteach client of the EmployeeSync `sync` borrows its credentials from.

@@ -24,7 +24,8 @@ pub use check::{
 pub use receivers::{Receivers, REFRESH_AFTER};
 pub use server::{router, serve, ReceiverState};
 pub use subscriptions::{
-    plan_subscriptions, ReteachSubscription, SubscriptionPlan, RETEACH_EVENTS,
+    plan_personio_webhooks, plan_subscriptions, PersonioWebhook, ReteachSubscription,
+    SubscriptionPlan, PERSONIO_EVENTS, RETEACH_EVENTS,
 };
 pub use triggers::{Notification, Triggers};
 

@@ -56,6 +56,49 @@ pub fn plan_subscriptions(
     plan
 }
 
+/// The Personio events that mean "an employee may have changed" (the person and employment
+/// events of Personio's event catalog).
+pub const PERSONIO_EVENTS: [&str; 6] = [
+    "person.created",
+    "person.updated",
+    "person.deleted",
+    "employment.created",
+    "employment.updated",
+    "employment.deleted",
+];
+
+/// One Personio webhook as `GET /v2/webhooks` lists it (the token is never listed).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PersonioWebhook {
+    /// Personio's id.
+    pub id: String,
+    /// Where Personio posts.
+    pub url: String,
+}
+
+/// The Personio side of [`plan_subscriptions`]: one webhook with `target` (all
+/// [`PERSONIO_EVENTS`] in it), created when missing; ours with another URL (an old path token)
+/// and duplicates deleted; `None` deletes all of ours. Only webhooks under `ours` are touched.
+pub fn plan_personio_webhooks(
+    existing: &[PersonioWebhook],
+    ours: &str,
+    target: Option<&str>,
+) -> SubscriptionPlan {
+    let mut plan = SubscriptionPlan::default();
+    let mut kept = false;
+    for webhook in existing.iter().filter(|w| w.url.starts_with(ours)) {
+        if !kept && target == Some(webhook.url.as_str()) {
+            kept = true;
+        } else {
+            plan.delete.push(webhook.id.clone());
+        }
+    }
+    if target.is_some() && !kept {
+        plan.create = PERSONIO_EVENTS.to_vec();
+    }
+    plan
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,6 +146,29 @@ mod tests {
         let plan = plan_subscriptions(&existing, OURS, Some(&target));
         assert!(plan.create.is_empty());
         assert_eq!(plan.delete, vec!["1", "3", "4"]);
+    }
+
+    #[test]
+    fn one_personio_webhook_per_target_and_old_tokens_go() {
+        const PERSONIO: &str = "https://hooks.example.com/personio/hr/staff/";
+        let hook = |id: &str, url: &str| PersonioWebhook {
+            id: id.into(),
+            url: url.into(),
+        };
+        let target = format!("{PERSONIO}new");
+        let fresh = plan_personio_webhooks(&[], PERSONIO, Some(&target));
+        assert_eq!(fresh.create, PERSONIO_EVENTS.to_vec());
+        let existing = [
+            hook("1", &format!("{PERSONIO}old")),
+            hook("2", &target),
+            hook("3", &target),
+            hook("4", "https://other.example/hook"),
+        ];
+        let plan = plan_personio_webhooks(&existing, PERSONIO, Some(&target));
+        assert!(plan.create.is_empty());
+        assert_eq!(plan.delete, vec!["1", "3"]);
+        let removal = plan_personio_webhooks(&existing, PERSONIO, None);
+        assert_eq!(removal.delete, vec!["1", "2", "3"]);
     }
 
     #[test]

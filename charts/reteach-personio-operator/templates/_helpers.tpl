@@ -82,10 +82,11 @@ resources and the Secrets they reference, writes only their status (never spec),
   resources: ["events"]
   verbs: ["create", "patch"]
 {{- if .Values.webhook.enabled }}
-# Webhooks: the finalizer sync.reteach.io/reteach-subscriptions on CertificateSyncs with
-# `spec.webhook.register` (a merge patch of metadata.finalizers only; the operator never writes spec).
+# Webhooks: the finalizers sync.reteach.io/personio-webhook and sync.reteach.io/reteach-subscriptions
+# of resources with `spec.webhook.register` (a merge patch of metadata.finalizers only; the
+# operator never writes spec).
 - apiGroups: ["sync.reteach.io"]
-  resources: ["certificatesyncs"]
+  resources: ["employeesyncs", "certificatesyncs"]
   verbs: ["patch"]
 {{- end }}
 {{- end }}
