@@ -111,7 +111,9 @@ async fn employee_world(prefix: &str, webhooks: bool) -> World {
     };
     world.apply(world.employee_sync("personio", spec)).await;
     world
-        .wait_employee_sync("personio", "the first run", |s| is_ready(&s.conditions))
+        .wait_employee_sync("personio", "the first run", |s| {
+            is_ready(&s.common.conditions)
+        })
         .await;
     if webhooks {
         let target = format!("{receiver}/personio/{}/personio/{TOKEN}", world.namespace);
@@ -160,7 +162,9 @@ async fn certificate_world(prefix: &str, webhooks: bool) -> (World, i64) {
         .apply(world.certificate_sync("certificates", "personio", spec))
         .await;
     world
-        .wait_certificate_sync("certificates", "the first run", |s| is_ready(&s.conditions))
+        .wait_certificate_sync("certificates", "the first run", |s| {
+            is_ready(&s.common.conditions)
+        })
         .await;
     if webhooks {
         let sim = world.reteach.sim.clone();

@@ -103,7 +103,7 @@ async fn a_personio_notification_brings_a_new_hire_into_reteach_without_waiting_
         .await;
     world
         .wait_employee_sync("personio", "the first run", |s| {
-            is_ready(&s.conditions) && s.last_run.as_ref().is_some_and(|r| r.created == 1)
+            is_ready(&s.common.conditions) && s.last_run.as_ref().is_some_and(|r| r.created == 1)
         })
         .await;
     let path = format!("{receiver}/personio/{}/personio/{TOKEN}", world.namespace);
@@ -215,7 +215,7 @@ async fn a_webhook_secret_that_cannot_be_used_closes_the_receiver_with_a_warning
     // The syncs themselves run as usual.
     for name in ["missing", "short"] {
         world
-            .wait_employee_sync(name, "a successful run", |s| is_ready(&s.conditions))
+            .wait_employee_sync(name, "a successful run", |s| is_ready(&s.common.conditions))
             .await;
     }
     let refused = reqwest::Client::new()
@@ -289,7 +289,7 @@ async fn reteach_hooks_are_registered_repaired_deliver_a_certificate_and_go_with
     assert_eq!(events, ["certificate.processed", "participation.completed"]);
     let synced = world
         .wait_certificate_sync("certificates", "the first (empty) run", |s| {
-            is_ready(&s.conditions)
+            is_ready(&s.common.conditions)
         })
         .await;
     assert!(synced
@@ -384,7 +384,9 @@ async fn an_employee_sync_registers_its_personio_webhook_and_removes_it_when_del
         .iter()
         .any(|e| e == "person.created"));
     world
-        .wait_employee_sync("personio", "the first run", |s| is_ready(&s.conditions))
+        .wait_employee_sync("personio", "the first run", |s| {
+            is_ready(&s.common.conditions)
+        })
         .await;
 
     let hired = Utc::now().date_naive() - Days::new(10);

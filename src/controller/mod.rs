@@ -17,6 +17,7 @@ pub mod lifecycle;
 pub mod metrics;
 pub mod operator;
 pub mod panic_guard;
+pub mod reconcile;
 pub mod schedule;
 pub mod status;
 pub mod webhook;
