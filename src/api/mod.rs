@@ -7,12 +7,14 @@ mod certificate_sync;
 mod common;
 mod employee_sync;
 mod mapping;
+mod webhook;
 
 pub use capability::*;
 pub use certificate_sync::*;
 pub use common::*;
 pub use employee_sync::*;
 pub use mapping::*;
+pub use webhook::*;
 
 /// The API group of every resource of this operator.
 pub const GROUP: &str = "sync.reteach.io";
