@@ -19,6 +19,7 @@ pub mod operator;
 pub mod panic_guard;
 pub mod schedule;
 pub mod status;
+pub mod tenant_cache;
 
 pub use context::{Context, Tunables};
 pub use operator::{run, Operator, RunOptions};

@@ -1,7 +1,11 @@
 //! HTTP client construction: TLS verification always on, optional extra CA bundle, plain `http://`
-//! only with an explicit opt-in.
+//! only with an explicit opt-in. Clients come from the process's [`HttpPool`]: tenants with the
+//! same settings share one.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use super::pool::{ClientPurpose, HttpPool, TransportKey};
 
 /// TLS and transport options of one upstream.
 #[derive(Clone, Debug, Default)]
@@ -29,7 +33,7 @@ pub enum UrlPolicyError {
     Client(String),
 }
 
-/// Checks the base URL and builds a `reqwest::Client` for it.
+/// Checks the base URL and returns the (shared) `reqwest::Client` for it.
 pub fn build_http_client(
     base_url: &str,
     options: &TlsOptions,
@@ -42,9 +46,11 @@ pub fn build_http_client(
         "http" => return Err(UrlPolicyError::InsecureScheme(base_url.to_string())),
         _ => return Err(UrlPolicyError::InvalidUrl(base_url.to_string())),
     }
-    let client = client_builder(options)?
-        .build()
-        .map_err(|e| UrlPolicyError::Client(e.to_string()))?;
+    let client = HttpPool::shared().client(&transport_key(options, ClientPurpose::Api), || {
+        client_builder(options)?
+            .build()
+            .map_err(|e| UrlPolicyError::Client(e.to_string()))
+    })?;
     Ok((client, url))
 }
 
@@ -55,18 +61,37 @@ pub fn build_download_client(
     options: &TlsOptions,
     resolver: super::GuardedResolver,
 ) -> Result<reqwest::Client, UrlPolicyError> {
-    client_builder(options)?
-        .redirect(reqwest::redirect::Policy::none())
-        .dns_resolver(std::sync::Arc::new(resolver))
-        .build()
-        .map_err(|e| UrlPolicyError::Client(e.to_string()))
+    let purpose = ClientPurpose::Download {
+        exempt_host: resolver.exempt_host.clone(),
+        allow_private: resolver.allow_private,
+    };
+    HttpPool::shared().client(&transport_key(options, purpose), || {
+        client_builder(options)?
+            .redirect(reqwest::redirect::Policy::none())
+            .dns_resolver(Arc::new(resolver))
+            .build()
+            .map_err(|e| UrlPolicyError::Client(e.to_string()))
+    })
+}
+
+fn transport_key(options: &TlsOptions, purpose: ClientPurpose) -> TransportKey {
+    TransportKey {
+        ca_bundle_pem: options.ca_bundle_pem.as_deref().map(Arc::from),
+        allow_insecure_http: options.allow_insecure_http,
+        timeout: request_timeout(options),
+        purpose,
+    }
+}
+
+fn request_timeout(options: &TlsOptions) -> Duration {
+    options.timeout.unwrap_or(Duration::from_secs(30))
 }
 
 fn client_builder(options: &TlsOptions) -> Result<reqwest::ClientBuilder, UrlPolicyError> {
     let mut builder = reqwest::Client::builder()
         .use_rustls_tls()
         .https_only(!options.allow_insecure_http)
-        .timeout(options.timeout.unwrap_or(Duration::from_secs(30)))
+        .timeout(request_timeout(options))
         .connect_timeout(Duration::from_secs(10))
         .pool_idle_timeout(Duration::from_secs(60))
         .user_agent(concat!(
