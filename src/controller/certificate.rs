@@ -18,6 +18,7 @@ use super::context::Context;
 use super::employee::{naming_secrets, upstream_clients};
 use super::events::publish;
 use super::failure::RunFailure;
+use super::handover::{process_writer_prefix, same_checkpoint};
 use super::lifecycle::{chrono_duration, due_run, DueRun, RunContext};
 use super::metrics::ResourceLabels;
 use super::schedule::DueReason;
@@ -58,8 +59,9 @@ struct StatusLedger {
 }
 
 impl StatusLedger {
-    /// Makes this run the ledger's writer (unconditionally: only the Lease holder runs).
-    async fn claim(&self) -> Result<(), kube::Error> {
+    /// Makes this run the ledger's writer (unconditionally: only the Lease holder runs) and
+    /// returns the ledger as it stands after the claim.
+    async fn claim(&self) -> Result<CertificateLedgerStatus, kube::Error> {
         let patch = json!({"status": {"ledger": {"writer": self.writer}}});
         self.api
             .patch_status(
@@ -68,7 +70,7 @@ impl StatusLedger {
                 &Patch::Merge(&patch),
             )
             .await
-            .map(drop)
+            .map(|sync| sync.status.unwrap_or_default().ledger)
     }
 }
 
@@ -127,6 +129,14 @@ pub async fn reconcile(
         Ok(due) => due,
         Err(action) => return Ok(action),
     };
+    let resource = format!("{namespace}/{name}");
+    if let Some(wait) = ctx
+        .handover
+        .wait(&resource, &previous.ledger, ctx.clock.now())
+    {
+        tracing::info!(namespace, name, "another process may still be uploading a certificate of this resource; taking it over once that has ended");
+        return Ok(Action::requeue(wait));
+    }
     let labels = ResourceLabels {
         kind: KIND.into(),
         namespace: namespace.clone(),
@@ -334,10 +344,14 @@ async fn execute(
         writer: writer_token(),
     };
     if !sync.spec.dry_run {
-        store
+        let claimed = store
             .claim()
             .await
             .map_err(|e| no_partial(RunFailure::transient("StatusWriteFailed", e.to_string())))?;
+        if !same_checkpoint(&previous.ledger, &claimed) {
+            // Another process wrote a checkpoint after this run read the ledger (see `handover`).
+            return Err(no_partial(RunFailure::Fenced));
+        }
     }
     let request = CertificateRunRequest {
         now: run.now,
@@ -371,15 +385,7 @@ async fn execute(
 
 /// A token naming this run: the pod (or process) and a random part.
 fn writer_token() -> String {
-    let host = std::env::var("POD_NAME")
-        .or_else(|_| std::env::var("HOSTNAME"))
-        .unwrap_or_else(|_| "operator".into());
-    let host: String = host.chars().take(200).collect();
-    format!(
-        "{host}/{}/{:016x}",
-        std::process::id(),
-        rand::random::<u64>()
-    )
+    format!("{}{:016x}", process_writer_prefix(), rand::random::<u64>())
 }
 
 /// The referenced EmployeeSync, once it has succeeded; otherwise why not.

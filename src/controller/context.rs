@@ -13,7 +13,9 @@ use crate::reteach::DownloadPolicy;
 
 use super::allowlist::UpstreamPolicy;
 use super::clients::UpstreamClients;
+use super::handover::{process_writer_prefix, Handover};
 use super::metrics::Metrics;
+use super::pacing::Pacing;
 use crate::clock::Clock;
 
 /// Tunables of the reconcilers (defaults are production values; tests shorten some).
@@ -29,6 +31,9 @@ pub struct Tunables {
     pub upstream: UpstreamPolicy,
     /// Where certificate PDFs may come from, and where they wait in transit.
     pub downloads: DownloadPolicy,
+    /// How long a foreign in-flight certificate upload must stand still before this process takes
+    /// the resource over (see [`super::handover`]).
+    pub handover_grace: Duration,
     /// Run the read-only preflight probes before a resource's first run and on requested runs
     /// (`status.capabilities`).
     pub preflight: bool,
@@ -42,6 +47,7 @@ impl Default for Tunables {
             certificate_overlap: chrono::Duration::minutes(10),
             upstream: UpstreamPolicy::default(),
             downloads: DownloadPolicy::default(),
+            handover_grace: super::handover::DEFAULT_HANDOVER_GRACE,
             preflight: true,
         }
     }
@@ -61,6 +67,10 @@ pub struct Context {
     /// Closed when this replica may have lost its Lease (see [`Fence`]); open without leader
     /// election.
     pub fence: Fence,
+    /// Start-up spread and run slots; off unless the operator is started with them.
+    pub pacing: Pacing,
+    /// Foreign in-flight uploads being waited out before a takeover.
+    pub handover: Handover,
 }
 
 /// Field manager of every status patch.
@@ -80,6 +90,7 @@ impl Context {
             instance: std::env::var("POD_NAME").ok(),
         };
         let upstreams = UpstreamClients::new(metrics.clone(), tunables.downloads.clone());
+        let handover = Handover::new(tunables.handover_grace, process_writer_prefix());
         Self {
             reporter,
             client,
@@ -89,6 +100,8 @@ impl Context {
             tunables,
             shutdown,
             fence: Fence::open(),
+            pacing: Pacing::off(),
+            handover,
         }
     }
 }

@@ -11,13 +11,16 @@ pub mod credentials;
 pub mod employee;
 pub mod events;
 pub mod failure;
+pub mod handover;
 pub mod http;
 pub mod leader;
 pub mod lifecycle;
 pub mod metrics;
 pub mod operator;
+pub mod pacing;
 pub mod panic_guard;
 pub mod schedule;
+pub mod shard;
 pub mod status;
 pub mod tenant_cache;
 
