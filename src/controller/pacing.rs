@@ -3,8 +3,8 @@
 //!
 //! - **Start-up spread.** A resource whose run was already due when this process started (its
 //!   `nextSyncTime` lies before the start, or it never ran and existed before the start) runs at
-//!   `start + offset`, where the offset is a hash of its uid into its interval (capped by
-//!   `--startup-spread`). The offset is deterministic: the same resource lands at the same point of
+//!   `start + offset`, where the offset is a hash of its uid into the first 90 % of its interval
+//!   (capped by `--startup-spread`; the rest leaves room for the wait for a run slot). The offset is deterministic: the same resource lands at the same point of
 //!   the window after every restart, so its schedule does not drift and 1,000 resources fill the
 //!   window evenly. Spec changes, requested runs and resources created after the start are not
 //!   held.
@@ -56,6 +56,17 @@ pub fn startup_offset(uid: &str, window: Duration) -> Duration {
     Duration::from_millis(hash % window_ms)
 }
 
+/// The part of a resource's interval its first run after the start falls into: the interval
+/// (5 minutes when it does not parse) capped by `limit`, of which the first 90 %, so that a run
+/// that also waits for a slot still starts within its interval.
+pub fn spread_window(interval: Option<Duration>, limit: Duration) -> Duration {
+    interval
+        .unwrap_or(Duration::from_secs(300))
+        .min(limit)
+        .min(MAX_INTERVAL)
+        .mul_f64(0.9)
+}
+
 /// What the start-up spread looks at of one resource.
 #[derive(Clone, Debug)]
 pub struct SpreadInput<'a> {
@@ -91,11 +102,7 @@ impl StartupSpread {
         if !overdue_at_start {
             return None;
         }
-        let window = input
-            .interval
-            .unwrap_or(Duration::from_secs(300))
-            .min(self.limit)
-            .min(MAX_INTERVAL);
+        let window = spread_window(input.interval, self.limit);
         let offset = chrono::Duration::from_std(startup_offset(input.uid, window)).ok()?;
         (self.started + offset - now)
             .to_std()

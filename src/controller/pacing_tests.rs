@@ -54,7 +54,14 @@ fn a_thousand_overdue_resources_fill_their_interval_evenly() {
 #[test]
 fn an_overdue_resource_waits_for_its_offset_after_the_start() {
     let input = overdue("9b2e7c41-5d3a-4f6e-8a1b-000000000042");
-    let offset = startup_offset(input.uid, Duration::from_secs(300));
+    let offset = startup_offset(
+        input.uid,
+        spread_window(Some(Duration::from_secs(300)), Duration::MAX),
+    );
+    assert!(
+        offset < Duration::from_secs(270),
+        "within the first 90 % of the interval"
+    );
     assert!(!offset.is_zero());
     assert_eq!(spread().hold(&input, start()), Some(offset));
     let later = start() + chrono::Duration::from_std(offset).unwrap();
