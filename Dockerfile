@@ -11,7 +11,8 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
     --mount=type=cache,target=/usr/local/cargo/git,sharing=locked \
     --mount=type=cache,target=/src/target,sharing=locked \
     cargo build --release --locked --no-default-features --bin reteach-personio-operator \
- && install -D -m 0755 target/release/reteach-personio-operator /out/reteach-personio-operator
+ && install -D -m 0755 target/release/reteach-personio-operator /out/reteach-personio-operator \
+ && strip --strip-unneeded /out/reteach-personio-operator
 
 # cc (glibc + libgcc) rather than static: the binary links glibc dynamically; TLS is rustls with the
 # webpki roots compiled in, so no OpenSSL and no CA bundle are needed in the image.

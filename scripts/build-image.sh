@@ -38,6 +38,8 @@ trap cleanup EXIT
 mkdir -p "$ROOT/usr/local/bin" "$ROOT/etc" "$ROOT/tmp" "$ROOT/home/nonroot"
 chmod 1777 "$ROOT/tmp"
 install -m 0755 "$BINARY" "$ROOT/usr/local/bin/$NAME"
+# Symbols only serve a debugger, which the image has not: strip them (as the Dockerfile does).
+strip --strip-unneeded "$ROOT/usr/local/bin/$NAME"
 for lib in $(ldd "$BINARY" | grep -o '/[^ ]*'); do
   mkdir -p "$ROOT$(dirname "$lib")"
   cp -L "$lib" "$ROOT$lib"
@@ -65,7 +67,7 @@ SIZE=$("${B[@]}" inspect --format '{{.ImageSize}}' 2>/dev/null "localhost/$NAME:
 ARCHIVE="$OUT/$NAME-$TAG.tar"
 "${B[@]}" push -q "localhost/$NAME:$TAG" "docker-archive:$ARCHIVE.tmp:localhost/$NAME:$TAG"
 mv "$ARCHIVE.tmp" "$ARCHIVE"
-binary_mib=$(awk -v b="$(stat -c %s "$BINARY")" 'BEGIN{printf "%.1f", b/1048576}')
-rootfs_mib=$(du -sm --apparent-size "$ROOT" | cut -f1)
-echo "image localhost/$NAME:$TAG: root file system ${rootfs_mib} MiB (binary ${binary_mib} MiB), archive $(du -m "$ARCHIVE" | cut -f1) MiB${SIZE:+, buildah size $SIZE}" >&2
+binary_mib=$(awk -v b="$(stat -c %s "$ROOT/usr/local/bin/$NAME")" 'BEGIN{printf "%.1f", b/1048576}')
+rootfs_mib=$(du -s --apparent-size -B1 "$ROOT" | awk '{printf "%.1f", $1/1048576}')
+echo "image localhost/$NAME:$TAG: root file system ${rootfs_mib} MiB (binary ${binary_mib} MiB), archive $(stat -c %s "$ARCHIVE" | awk '{printf "%.1f", $1/1048576}') MiB${SIZE:+, buildah size $SIZE}" >&2
 echo "$ARCHIVE"

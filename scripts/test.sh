@@ -2,6 +2,7 @@
 # Runs every test of the project, end-to-end tests included, against a fresh local control plane.
 #
 #   scripts/test.sh [extra cargo test args...]     e.g. scripts/test.sh --test e2e_crds (only that target)
+#   scripts/test.sh --no-cluster                   every cargo test, not the cluster tests
 #
 # What it does (idempotent; safe to run in parallel — each run gets its own ports and temp dir):
 #   1. installs what is missing: apt packages, kube-apiserver + etcd (KUBEBUILDER_ASSETS, built once into
@@ -9,7 +10,9 @@
 #      sits beside the checkout, else with the project's own copies in scripts/kube/;
 #   2. starts etcd + kube-apiserver on free loopback ports in a temp dir;
 #   3. runs `cargo test --all-targets` with RPO_E2E_KUBECONFIG and HELM_BIN exported;
-#   4. stops the control plane on exit, whatever happened.
+#   4. stops the control plane on exit, whatever happened;
+#   5. runs the cluster tests (tests/cluster/run.sh): the operator's image on a real single-node
+#      cluster with helm install/upgrade. Not with selected targets or `--no-cluster`.
 # Environment: KUBEBUILDER_ASSETS (skip the install; setup-envtest's binaries work too), HELM_BIN,
 # RPO_SHARED_DIR (where shared/tools lives; optional), CARGO_TARGET_DIR (default ~/.cache/reteach-target),
 # RPO_KEEP_CONTROL_PLANE=1 (leave the run dir for debugging; processes are still stopped).
@@ -81,12 +84,26 @@ done
 export RPO_E2E_KUBECONFIG=$RUN_DIR/kubeconfig
 
 # Every target unless the caller picks some (`--test NAME`, `--lib`): `--all-targets` would add
-# all the others back.
+# all the others back. The cluster tests run after a whole run only; `--no-cluster` leaves them
+# out (said so at the end, never silently).
 targets=(--all-targets)
+cluster=1
+cargo_args=()
 for arg in "$@"; do
-  case "$arg" in --test | --test=* | --lib | --bins | --bin | --bin=*) targets=() ;; esac
+  case "$arg" in
+  --no-cluster) cluster=0 && continue ;;
+  --test | --test=* | --lib | --bins | --bin | --bin=*) targets=() && cluster=0 ;;
+  esac
+  cargo_args+=("$arg")
 done
-log "cargo test ${targets[*]} $*"
+log "cargo test ${targets[*]} ${cargo_args[*]}"
 cd "$REPO"
-cargo test "${targets[@]}" "$@"
-log "all tests passed"
+cargo test "${targets[@]}" "${cargo_args[@]}"
+"$CP_STOP" "$RUN_DIR" >/dev/null 2>&1 || true
+if [ "$cluster" = 1 ]; then
+  log "cluster tests (tests/cluster/run.sh: image, helm install, upgrades, RBAC on a real node)"
+  "$REPO/tests/cluster/run.sh"
+  log "all tests passed, the cluster tests included"
+else
+  log "cargo tests passed; the cluster tests (tests/cluster/run.sh) were NOT run (--no-cluster or selected targets)"
+fi

@@ -41,6 +41,10 @@ enum Command {
         /// trying `preflight` and the certificate sync by hand).
         #[arg(long, default_value_t = 0)]
         reteach_customers: usize,
+        /// Give the seeded reteach users the Personio simulator's employee ids (10001, 10002, …)
+        /// as `externalId`, so their certificates belong to Personio employees.
+        #[arg(long)]
+        link_reteach_customers: bool,
     },
     /// Write the CRDs to crds/ and the Helm chart (or print them with --stdout).
     Crdgen {
@@ -72,7 +76,17 @@ async fn main() -> anyhow::Result<()> {
             reteach_addr,
             employees,
             reteach_customers,
-        } => sim(personio_addr, reteach_addr, employees, reteach_customers).await,
+            link_reteach_customers,
+        } => {
+            sim(
+                personio_addr,
+                reteach_addr,
+                employees,
+                reteach_customers,
+                link_reteach_customers,
+            )
+            .await
+        }
     }
 }
 
@@ -96,13 +110,17 @@ async fn sim(
     reteach_addr: std::net::SocketAddr,
     employees: usize,
     reteach_customers: usize,
+    link_reteach_customers: bool,
 ) -> anyhow::Result<()> {
     use reteach_personio_operator::sim::{personio, reteach};
     reteach_personio_operator::controller::operator::init_tracing("text");
-    let reteach_options = reteach::StandaloneOptions {
+    let mut reteach_options = reteach::StandaloneOptions {
         customers: reteach_customers,
         ..Default::default()
     };
+    if link_reteach_customers {
+        reteach_options.first_external_id = personio::FIRST_EMPLOYEE_ID;
+    }
     tokio::try_join!(
         personio::run_standalone(personio_addr, employees),
         reteach::run_standalone(reteach_addr, reteach_options),

@@ -124,11 +124,22 @@ impl SecretReader {
     }
 
     fn api_error(&self, name: &str, error: kube::Error) -> CredentialsError {
+        let forbidden = matches!(&error, kube::Error::Api(status) if status.code == 403);
+        // The apiserver's own sentence names the user, verb and resource; kube's Display of the
+        // whole Status (with its Debug dump) would bury it.
+        let message = match &error {
+            kube::Error::Api(status) if forbidden => format!(
+                "{}; the operator's role needs `get` on `secrets` in this namespace (Helm: rbac.create)",
+                status.message
+            ),
+            kube::Error::Api(status) => format!("{} (HTTP {})", status.message, status.code),
+            other => other.to_string(),
+        };
         CredentialsError::Api {
             namespace: self.namespace.clone(),
             name: name.to_string(),
-            transient: !matches!(&error, kube::Error::Api(status) if status.code == 403),
-            message: error.to_string(),
+            transient: !forbidden,
+            message,
         }
     }
 

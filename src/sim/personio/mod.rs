@@ -43,6 +43,9 @@ use state::SimState;
 /// Personio's upload limit (30 MB).
 pub const MAX_UPLOAD_BYTES: u64 = 30 * 1024 * 1024;
 
+/// Id of the first employee the simulator creates; later ones count up.
+pub const FIRST_EMPLOYEE_ID: u64 = 10_001;
+
 /// How the simulator behaves.
 #[derive(Clone)]
 pub struct PersonioSimConfig {

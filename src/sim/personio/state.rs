@@ -85,7 +85,7 @@ impl SimState {
     pub fn new(buckets: Option<Buckets>) -> Self {
         Self {
             employees: BTreeMap::new(),
-            next_employee_id: 10_001,
+            next_employee_id: super::FIRST_EMPLOYEE_ID as i64,
             categories: vec![
                 SimCategory {
                     id: 1,

@@ -225,7 +225,11 @@ async fn unknown_route(method: axum::http::Method, uri: Uri) -> Response {
 /// Runs a seeded simulator on `addr` until Ctrl-C (the `sim` subcommand of the binary).
 pub async fn run_standalone(addr: SocketAddr, options: StandaloneOptions) -> std::io::Result<()> {
     let sim = ReteachSim::with_credentials(Arc::new(SystemClock), options.credentials.clone());
-    sim.generate(options.customers, options.completions_per_customer);
+    sim.generate_from(
+        options.first_external_id,
+        options.customers,
+        options.completions_per_customer,
+    );
     sim.set_rate_limit(options.rate_limit);
     let running = sim.start(addr).await?;
     tracing::info!(

@@ -28,6 +28,9 @@ pub struct StandaloneOptions {
     pub credentials: SimCredentials,
     /// Server-side rate limit, off by default.
     pub rate_limit: Option<RateLimit>,
+    /// `externalId` of the first generated customer (the next ones count up). 1000 by default;
+    /// the Personio simulator's first employee id (10001) links them to its employees.
+    pub first_external_id: u64,
 }
 
 impl Default for StandaloneOptions {
@@ -37,6 +40,7 @@ impl Default for StandaloneOptions {
             completions_per_customer: 2,
             credentials: SimCredentials::default(),
             rate_limit: None,
+            first_external_id: 1000,
         }
     }
 }
@@ -203,12 +207,22 @@ impl ReteachSim {
     /// `employee{i}@sim.example`) with `completions_per_customer` completed courses each, PDFs
     /// ready. Deterministic. Returns the customer ids.
     pub fn generate(&self, customers: usize, completions_per_customer: usize) -> Vec<String> {
+        self.generate_from(1000, customers, completions_per_customer)
+    }
+
+    /// [`Self::generate`] with external ids counting up from `first_external_id`.
+    pub fn generate_from(
+        &self,
+        first_external_id: u64,
+        customers: usize,
+        completions_per_customer: usize,
+    ) -> Vec<String> {
         const DEPARTMENTS: [&str; 4] = ["Engineering", "Sales", "Operations", "People"];
         let now = self.clock.now();
         let mut ids = Vec::with_capacity(customers);
         for i in 0..customers {
             let id = self.add_customer(SimCustomer {
-                external_id: Some((1000 + i).to_string()),
+                external_id: Some((first_external_id + i as u64).to_string()),
                 email: Some(format!("employee{i}@sim.example")),
                 first_name: Some(format!("Given{i}")),
                 last_name: Some(format!("Family{i}")),
