@@ -212,6 +212,8 @@ fn default_values_grant_cluster_wide_read_and_status_write_only() {
             "run",
             "--log-format=json",
             "--shutdown-timeout-seconds=50",
+            "--max-concurrent-runs=32",
+            "--startup-spread=1h",
             "--allowed-upstream-hosts=api.personio.de,api.reteach.io"
         ],
         "only the official API hosts, and no plain http"
@@ -624,7 +626,6 @@ async fn sharded_chart_is_accepted_by_the_apiserver() {
     let values = [
         "sharding.shards={b,c}".into(),
         "leaderElection.enabled=true".into(),
-        "replicaCount=2".into(),
     ];
 
     dry_run_apply(&client, render(&namespace, &values)).await;
