@@ -11,6 +11,7 @@ use std::time::Duration;
 use reteach_personio_operator::api::DocumentCategoryRef;
 use reteach_personio_operator::controller::credentials::CredentialsError;
 use reteach_personio_operator::controller::failure::RunFailure;
+use reteach_personio_operator::jobs::Disposition;
 use reteach_personio_operator::jobs::{resolve_category, JobError};
 use reteach_personio_operator::personio::{PersonioApi, PersonioClient, PersonioConfig};
 use reteach_personio_operator::reteach::{ReteachApi, ReteachClient, ReteachConfig};
@@ -25,10 +26,13 @@ use support::sims::{personio_config, reteach_config, Sims, CATEGORY};
 const MINUTE: Duration = Duration::from_secs(60);
 
 fn stalled(failure: impl Into<RunFailure>) -> (String, String) {
-    match failure.into() {
-        RunFailure::Stalled { reason, message } => (reason, message),
-        other => panic!("expected Stalled, got {other:?}"),
-    }
+    let failure = failure.into();
+    assert_eq!(
+        failure.disposition,
+        Disposition::Stalled,
+        "expected Stalled, got {failure:?}"
+    );
+    (failure.reason.to_string(), failure.message)
 }
 
 // ---- intervals ----
@@ -158,10 +162,7 @@ fn retries_an_apiserver_hiccup_reading_a_secret_instead_of_stalling() {
         message: "connection refused".into(),
         transient: true,
     });
-    assert!(
-        matches!(failure, RunFailure::Transient { .. }),
-        "{failure:?}"
-    );
+    assert!(failure.disposition == Disposition::Retry, "{failure:?}");
 }
 
 #[tokio::test]

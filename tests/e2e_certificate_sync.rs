@@ -90,7 +90,7 @@ fn copies(world: &World, certificate_id: &str) -> usize {
 }
 
 fn has_stalled(status: &CertificateSyncStatus) -> bool {
-    condition(&status.conditions, "Stalled").is_some_and(|c| c.status == "True")
+    condition(&status.common.conditions, "Stalled").is_some_and(|c| c.status == "True")
 }
 
 async fn start_both(
@@ -124,7 +124,7 @@ async fn waits_for_the_employee_sync_and_starts_by_itself_once_it_succeeded() {
 
     let waiting = world
         .wait_certificate_sync(CERTIFICATES, "Ready=False WaitingForEmployeeSync", |s| {
-            condition(&s.conditions, "Ready")
+            condition(&s.common.conditions, "Ready")
                 .is_some_and(|c| c.status == "False" && c.reason == "WaitingForEmployeeSync")
         })
         .await;
@@ -132,8 +132,8 @@ async fn waits_for_the_employee_sync_and_starts_by_itself_once_it_succeeded() {
     assert!(world.personio.sim.documents().is_empty());
     assert_eq!(world.personio.sim.control().count(UPLOADS), 0);
     let still = world.certificate_sync_now(CERTIFICATES).await;
-    let reason =
-        condition(&still.status.expect("status").conditions, "Ready").map(|c| c.reason.clone());
+    let reason = condition(&still.status.expect("status").common.conditions, "Ready")
+        .map(|c| c.reason.clone());
     assert_eq!(reason.as_deref(), Some("WaitingForEmployeeSync"));
 
     let (client_id, client_secret) = world.personio.sim.credentials();
@@ -155,7 +155,7 @@ async fn waits_for_the_employee_sync_and_starts_by_itself_once_it_succeeded() {
         .await;
     let started = world
         .wait_certificate_sync(CERTIFICATES, "the certificate uploaded", |s| {
-            is_ready(&s.conditions) && s.uploaded_total == 1
+            is_ready(&s.common.conditions) && s.uploaded_total == 1
         })
         .await;
     assert_eq!(
@@ -224,7 +224,7 @@ async fn backfills_every_past_certificate_exactly_once_then_uploads_only_new_one
 
     let backfilled = world
         .wait_certificate_sync(CERTIFICATES, "the backfill", |s| {
-            is_ready(&s.conditions) && s.uploaded_total == 3
+            is_ready(&s.common.conditions) && s.uploaded_total == 3
         })
         .await;
     let status = backfilled.status.expect("status");
@@ -266,11 +266,11 @@ async fn backfills_every_past_certificate_exactly_once_then_uploads_only_new_one
         .await;
     let uploaded_at = later
         .status
-        .and_then(|s| s.last_successful_sync_time)
+        .and_then(|s| s.common.last_successful_sync_time)
         .expect("synced");
     let after = world
         .wait_certificate_sync(CERTIFICATES, "one more run", |s| {
-            s.last_successful_sync_time > Some(uploaded_at)
+            s.common.last_successful_sync_time > Some(uploaded_at)
         })
         .await;
     assert_eq!(after.status.expect("status").uploaded_total, 4);
@@ -309,17 +309,20 @@ async fn category_is_found_by_name_and_an_unknown_one_stalls_naming_the_existing
 
     let by_name = world
         .wait_certificate_sync("by-name", "uploaded", |s| {
-            is_ready(&s.conditions) && s.uploaded_total == 1
+            is_ready(&s.common.conditions) && s.uploaded_total == 1
         })
         .await;
     assert_eq!(by_name.status.expect("status").category_id, Some(2));
     let stalled = world
         .wait_certificate_sync("unknown", "Stalled=True", has_stalled)
         .await;
-    let message = condition(&stalled.status.expect("status").conditions, "Stalled")
-        .expect("Stalled")
-        .message
-        .clone();
+    let message = condition(
+        &stalled.status.expect("status").common.conditions,
+        "Stalled",
+    )
+    .expect("Stalled")
+    .message
+    .clone();
     for wanted in [
         "Zertifikate",
         "Learning Certificates",
@@ -366,7 +369,7 @@ async fn pending_pdf_is_uploaded_once_ready_and_a_user_without_personio_id_is_co
 
     let first = world
         .wait_certificate_sync(CERTIFICATES, "the ready certificate uploaded", |s| {
-            is_ready(&s.conditions) && s.uploaded_total == 1
+            is_ready(&s.common.conditions) && s.uploaded_total == 1
         })
         .await;
     let status = first.status.expect("status");
@@ -377,7 +380,7 @@ async fn pending_pdf_is_uploaded_once_ready_and_a_user_without_personio_id_is_co
         "counted: {run:?}"
     );
     // Waiting for reteach is Ready, and says so.
-    let ready_condition = condition(&status.conditions, "Ready").expect("Ready");
+    let ready_condition = condition(&status.common.conditions, "Ready").expect("Ready");
     assert_eq!(ready_condition.reason, "WaitingForPdf");
     // The PDF waits in the bounded retry list; the guest is not owed to Personio until linked,
     // so it is not stored one by one.
@@ -432,14 +435,14 @@ async fn dry_run_reports_what_would_be_uploaded_and_uploads_nothing() {
 
     let sync = world
         .wait_certificate_sync(CERTIFICATES, "a dry run", |s| {
-            is_ready(&s.conditions) && s.last_run.as_ref().is_some_and(|r| r.dry_run)
+            is_ready(&s.common.conditions) && s.last_run.as_ref().is_some_and(|r| r.dry_run)
         })
         .await;
     let status = sync.status.expect("status");
     let run = status.last_run.clone().expect("lastRun");
     assert_eq!(run.found, 2, "{run:?}");
     assert_eq!(run.uploaded, 2, "would upload both: {run:?}");
-    let message = condition(&status.conditions, "Ready")
+    let message = condition(&status.common.conditions, "Ready")
         .expect("Ready")
         .message
         .clone();
@@ -478,7 +481,7 @@ async fn upload_lost_after_personio_stored_it_is_not_uploaded_again() {
 
     let done = world
         .wait_certificate_sync(CERTIFICATES, "both certificates accounted for", |s| {
-            is_ready(&s.conditions) && s.uploaded_total == 2
+            is_ready(&s.common.conditions) && s.uploaded_total == 2
         })
         .await;
     assert_eq!(done.status.expect("status").ledger.in_flight, None);

@@ -58,7 +58,7 @@ fn seed_employee(world: &World, first: &str, email: &str) -> String {
 }
 
 fn ran_after(status: &CertificateSyncStatus, after: Option<DateTime<Utc>>) -> bool {
-    status.last_sync_time > after && status.last_sync_time.is_some()
+    status.common.last_sync_time > after && status.common.last_sync_time.is_some()
 }
 
 #[tokio::test]
@@ -90,7 +90,7 @@ async fn thousands_of_unlinked_users_never_hold_back_an_employee_and_a_linked_on
         .await;
     let first = world
         .wait_certificate_sync(CERTIFICATES, "the first full pass", |s| {
-            is_ready(&s.conditions) && s.ledger.last_full_pass_time.is_some()
+            is_ready(&s.common.conditions) && s.ledger.last_full_pass_time.is_some()
         })
         .await;
     let status = first.status.expect("status");
@@ -131,7 +131,7 @@ async fn thousands_of_unlinked_users_never_hold_back_an_employee_and_a_linked_on
     );
     let linked = world
         .wait_certificate_sync(CERTIFICATES, "guest 7's certificates uploaded", |s| {
-            s.uploaded_total == 11 && is_ready(&s.conditions)
+            s.uploaded_total == 11 && is_ready(&s.common.conditions)
         })
         .await;
     for certificate in &guest_certificates[7] {
@@ -143,7 +143,7 @@ async fn thousands_of_unlinked_users_never_hold_back_an_employee_and_a_linked_on
         }
     }
     assert_eq!(world.personio.sim.control().count(UPLOADS), 11);
-    let after_link = linked.status.and_then(|s| s.last_sync_time);
+    let after_link = linked.status.and_then(|s| s.common.last_sync_time);
     let later = world
         .wait_certificate_sync(CERTIFICATES, "another run", |s| ran_after(s, after_link))
         .await;
@@ -200,7 +200,7 @@ async fn a_deleted_and_reapplied_certificate_sync_uploads_no_document_again() {
         .await;
     let again = world
         .wait_certificate_sync(CERTIFICATES, "the first run of the new object", |s| {
-            is_ready(&s.conditions) && s.ledger.last_full_pass_time.is_some()
+            is_ready(&s.common.conditions) && s.ledger.last_full_pass_time.is_some()
         })
         .await;
     let run = again.status.expect("status").last_run.expect("last run");
@@ -236,7 +236,7 @@ async fn a_completion_back_dated_after_the_backfill_is_delivered_by_the_full_pas
         "Erste Hilfe",
         Utc::now() - chrono::Duration::days(3),
     );
-    let before = backfilled.status.and_then(|s| s.last_sync_time);
+    let before = backfilled.status.and_then(|s| s.common.last_sync_time);
     let incremental = world
         .wait_certificate_sync(CERTIFICATES, "an incremental run", |s| {
             ran_after(s, before) && s.last_run.as_ref().is_some_and(|r| !r.full_pass)
@@ -255,7 +255,7 @@ async fn a_completion_back_dated_after_the_backfill_is_delivered_by_the_full_pas
         .await;
     let compared = world
         .wait_certificate_sync(CERTIFICATES, "the requested full pass", |s| {
-            s.last_handled_reconcile_at.as_deref() == Some("compare-everything")
+            s.common.last_handled_reconcile_at.as_deref() == Some("compare-everything")
         })
         .await;
     let status = compared.status.expect("status");
@@ -265,7 +265,7 @@ async fn a_completion_back_dated_after_the_backfill_is_delivered_by_the_full_pas
     assert_eq!(status.uploaded_total, 2);
     assert_eq!(copies(&world, &late), 1);
     assert_eq!(copies(&world, &first), 1);
-    let ready = condition(&status.conditions, "Ready").expect("Ready");
+    let ready = condition(&status.common.conditions, "Ready").expect("Ready");
     assert_eq!(ready.reason, "Succeeded");
 }
 

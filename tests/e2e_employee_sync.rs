@@ -95,11 +95,11 @@ fn add_employees(world: &World) -> Company {
 }
 
 fn has_stalled(status: &EmployeeSyncStatus) -> bool {
-    condition(&status.conditions, "Stalled").is_some_and(|c| c.status == "True")
+    condition(&status.common.conditions, "Stalled").is_some_and(|c| c.status == "True")
 }
 
 fn ready_message(status: &EmployeeSyncStatus) -> String {
-    condition(&status.conditions, "Ready")
+    condition(&status.common.conditions, "Ready")
         .map(|c| c.message.clone())
         .unwrap_or_default()
 }
@@ -114,10 +114,10 @@ async fn applied_employee_sync_becomes_ready_and_creates_the_right_reteach_users
         .await;
 
     let sync = world
-        .wait_employee_sync(SYNC, "Ready=True", |s| is_ready(&s.conditions))
+        .wait_employee_sync(SYNC, "Ready=True", |s| is_ready(&s.common.conditions))
         .await;
     let status = sync.status.clone().expect("status");
-    assert_eq!(status.observed_generation, sync.metadata.generation);
+    assert_eq!(status.common.observed_generation, sync.metadata.generation);
     let run = status.last_run.clone().expect("lastRun");
     assert_eq!(run.mode, SyncMode::Full, "the first run compares everyone");
     assert_eq!(
@@ -127,7 +127,7 @@ async fn applied_employee_sync_becomes_ready_and_creates_the_right_reteach_users
     );
     assert!(run.finished_at.is_some());
     assert!(status.cursor.is_some(), "a successful run sets the cursor");
-    assert!(status.next_sync_time > status.last_sync_time);
+    assert!(status.common.next_sync_time > status.common.last_sync_time);
     assert_eq!(status.failures.len(), 1, "{:?}", status.failures);
     assert_eq!(
         status.failures[0].personio_id.as_deref(),
@@ -220,9 +220,11 @@ async fn personio_change_arrives_on_the_next_interval_in_an_incremental_run() {
     let company = seed_company(&world);
     world.apply(world.employee_sync(SYNC, json!({}))).await;
     let first = world
-        .wait_employee_sync(SYNC, "Ready=True", |s| is_ready(&s.conditions))
+        .wait_employee_sync(SYNC, "Ready=True", |s| is_ready(&s.common.conditions))
         .await;
-    let first_run = first.status.and_then(|s| s.last_successful_sync_time);
+    let first_run = first
+        .status
+        .and_then(|s| s.common.last_successful_sync_time);
 
     let changed_at = Utc::now();
     world
@@ -234,7 +236,7 @@ async fn personio_change_arrives_on_the_next_interval_in_an_incremental_run() {
         });
     let changed = world
         .wait_employee_sync(SYNC, "a run after the change", |s| {
-            s.last_successful_sync_time > first_run
+            s.common.last_successful_sync_time > first_run
                 && s.last_run
                     .as_ref()
                     .is_some_and(|r| r.started_at > changed_at)
@@ -269,7 +271,7 @@ async fn suspend_stops_runs_and_unsuspend_resumes_them() {
     seed_company(&world);
     world.apply(world.employee_sync(SYNC, json!({}))).await;
     world
-        .wait_employee_sync(SYNC, "Ready=True", |s| is_ready(&s.conditions))
+        .wait_employee_sync(SYNC, "Ready=True", |s| is_ready(&s.common.conditions))
         .await;
 
     world
@@ -278,7 +280,7 @@ async fn suspend_stops_runs_and_unsuspend_resumes_them() {
     // A run that had already started before the spec changed may still finish.
     let settled = world
         .wait_employee_sync(SYNC, "no run in progress", |s| {
-            condition(&s.conditions, "Reconciling").is_none()
+            condition(&s.common.conditions, "Reconciling").is_none()
         })
         .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -293,7 +295,7 @@ async fn suspend_stops_runs_and_unsuspend_resumes_them() {
 
     let suspended_at = settled
         .status
-        .and_then(|s| s.last_successful_sync_time)
+        .and_then(|s| s.common.last_successful_sync_time)
         .expect("synced before");
     world
         .apply(world.employee_sync(SYNC, json!({"suspend": false})))
@@ -310,11 +312,11 @@ async fn requested_at_annotation_forces_a_run_and_is_echoed() {
         .apply(world.employee_sync(SYNC, json!({"interval": "1h"})))
         .await;
     let first = world
-        .wait_employee_sync(SYNC, "Ready=True", |s| is_ready(&s.conditions))
+        .wait_employee_sync(SYNC, "Ready=True", |s| is_ready(&s.common.conditions))
         .await;
     let first_run = first
         .status
-        .and_then(|s| s.last_successful_sync_time)
+        .and_then(|s| s.common.last_successful_sync_time)
         .expect("synced");
 
     world
@@ -333,12 +335,12 @@ async fn requested_at_annotation_forces_a_run_and_is_echoed() {
         .await;
     let forced = world
         .wait_employee_sync(SYNC, "the requested run to be handled", |s| {
-            s.last_handled_reconcile_at.as_deref() == Some("2026-11-26T09:00:00Z")
+            s.common.last_handled_reconcile_at.as_deref() == Some("2026-11-26T09:00:00Z")
         })
         .await;
     let status = forced.status.expect("status");
-    assert!(status.last_successful_sync_time > Some(first_run));
-    assert!(is_ready(&status.conditions));
+    assert!(status.common.last_successful_sync_time > Some(first_run));
+    assert!(is_ready(&status.common.conditions));
     let user = world
         .reteach
         .sim
@@ -364,9 +366,9 @@ async fn broken_secret_stalls_and_fixing_the_secret_recovers_without_touching_th
         .wait_employee_sync(SYNC, "Stalled=True", has_stalled)
         .await;
     let status = stalled.status.clone().expect("status");
-    let ready = condition(&status.conditions, "Ready").expect("Ready is always present");
+    let ready = condition(&status.common.conditions, "Ready").expect("Ready is always present");
     assert_eq!(ready.status, "False");
-    let stalled_condition = condition(&status.conditions, "Stalled").expect("Stalled");
+    let stalled_condition = condition(&status.common.conditions, "Stalled").expect("Stalled");
     assert!(
         stalled_condition.message.contains(PERSONIO_SECRET)
             && stalled_condition.message.contains("clientSecret"),
@@ -385,7 +387,7 @@ async fn broken_secret_stalls_and_fixing_the_secret_recovers_without_touching_th
         .await;
     let recovered = world
         .wait_employee_sync(SYNC, "Ready=True after the fix", |s| {
-            is_ready(&s.conditions) && !has_stalled(s)
+            is_ready(&s.common.conditions) && !has_stalled(s)
         })
         .await;
     assert_eq!(recovered.metadata.generation, generation, "spec untouched");
@@ -407,9 +409,12 @@ async fn rejected_credentials_stall_naming_the_secret_to_fix() {
     let stalled = world
         .wait_employee_sync(SYNC, "Stalled=True", has_stalled)
         .await;
-    let stalled = condition(&stalled.status.expect("status").conditions, "Stalled")
-        .expect("Stalled")
-        .clone();
+    let stalled = condition(
+        &stalled.status.expect("status").common.conditions,
+        "Stalled",
+    )
+    .expect("Stalled")
+    .clone();
     assert_eq!(stalled.reason, "ReteachCredentialsRejected");
     assert!(
         stalled
@@ -448,18 +453,21 @@ async fn credential_without_email_stalls_naming_it_while_other_syncs_keep_runnin
     let stalled = world
         .wait_employee_sync("restricted", "Stalled=True", has_stalled)
         .await;
-    let message = condition(&stalled.status.expect("status").conditions, "Stalled")
-        .expect("Stalled")
-        .message
-        .clone();
+    let message = condition(
+        &stalled.status.expect("status").common.conditions,
+        "Stalled",
+    )
+    .expect("Stalled")
+    .message
+    .clone();
     assert!(message.contains("email"), "names the attribute: {message}");
 
     let healthy = world
-        .wait_employee_sync(SYNC, "Ready=True", |s| is_ready(&s.conditions))
+        .wait_employee_sync(SYNC, "Ready=True", |s| is_ready(&s.common.conditions))
         .await;
     let first = healthy
         .status
-        .and_then(|s| s.last_successful_sync_time)
+        .and_then(|s| s.common.last_successful_sync_time)
         .expect("synced");
     world.wait_employee_run_after(SYNC, first).await;
     let still = world.employee_sync_now("restricted").await;
@@ -481,12 +489,12 @@ async fn personio_outage_sets_ready_false_and_the_next_attempt_recovers() {
 
     let failed = world
         .wait_employee_sync(SYNC, "Ready=False after the outage", |s| {
-            condition(&s.conditions, "Ready").is_some_and(|c| c.status == "False")
-                && s.consecutive_failures >= 1
+            condition(&s.common.conditions, "Ready").is_some_and(|c| c.status == "False")
+                && s.common.consecutive_failures >= 1
         })
         .await;
     let status = failed.status.expect("status");
-    let ready = condition(&status.conditions, "Ready").expect("Ready");
+    let ready = condition(&status.common.conditions, "Ready").expect("Ready");
     assert_eq!(ready.reason, "PersonioUnavailable");
     assert!(
         !has_stalled(&status),
@@ -494,20 +502,20 @@ async fn personio_outage_sets_ready_false_and_the_next_attempt_recovers() {
     );
     // The client spent more than ten seconds on its own retries (1 + 2 + 4 + 8 s): the backoff
     // counts from the end of the failed run, or the run's own status write would restart it.
-    let started = status.last_sync_time.expect("lastSyncTime");
+    let started = status.common.last_sync_time.expect("lastSyncTime");
     assert!(
-        status.next_sync_time > Some(started + chrono::Duration::seconds(10)),
+        status.common.next_sync_time > Some(started + chrono::Duration::seconds(10)),
         "retry scheduled from the end of the failed run: {:?} vs start {started}",
-        status.next_sync_time
+        status.common.next_sync_time
     );
 
     let recovered = world
         .wait_employee_sync(SYNC, "Ready=True once Personio answers", |s| {
-            is_ready(&s.conditions)
+            is_ready(&s.common.conditions)
         })
         .await;
     let status = recovered.status.expect("status");
-    assert_eq!(status.consecutive_failures, 0);
+    assert_eq!(status.common.consecutive_failures, 0);
     assert_eq!(world.reteach.sim.customers().len(), 4);
 }
 
@@ -520,7 +528,8 @@ async fn idle_sync_is_not_retriggered_by_its_own_status_writes() {
         .await;
     let synced = world
         .wait_employee_sync(SYNC, "Ready=True", |s| {
-            is_ready(&s.conditions) && condition(&s.conditions, "Reconciling").is_none()
+            is_ready(&s.common.conditions)
+                && condition(&s.common.conditions, "Reconciling").is_none()
         })
         .await;
     let personio = world.personio.sim.control();
@@ -551,7 +560,7 @@ async fn dry_run_reports_counts_and_planned_actions_without_writing_to_reteach()
         .await;
 
     let sync = world
-        .wait_employee_sync(SYNC, "Ready=True", |s| is_ready(&s.conditions))
+        .wait_employee_sync(SYNC, "Ready=True", |s| is_ready(&s.common.conditions))
         .await;
     let status = sync.status.expect("status");
     let run = status.last_run.clone().expect("lastRun");

@@ -39,7 +39,7 @@ async fn synced_company(world: &World) -> Vec<i64> {
         .await;
     world
         .wait_employee_sync(SYNC, "the company synced", |s| {
-            is_ready(&s.conditions) && s.last_full_sync_seen == Some(COMPANY_SIZE as i64)
+            is_ready(&s.common.conditions) && s.last_full_sync_seen == Some(COMPANY_SIZE as i64)
         })
         .await;
     assert_eq!(world.reteach.sim.customers().len(), COMPANY_SIZE);
@@ -47,14 +47,14 @@ async fn synced_company(world: &World) -> Vec<i64> {
 }
 
 fn held(status: &EmployeeSyncStatus) -> bool {
-    condition(&status.conditions, "Stalled")
+    condition(&status.common.conditions, "Stalled")
         .is_some_and(|c| c.status == "True" && c.reason == "MassChangeHeld")
 }
 
 fn held_message(sync: &EmployeeSync) -> String {
     sync.status
         .as_ref()
-        .and_then(|s| condition(&s.conditions, "Stalled"))
+        .and_then(|s| condition(&s.common.conditions, "Stalled"))
         .map(|c| c.message.clone())
         .unwrap_or_default()
 }
@@ -115,7 +115,8 @@ async fn every_contract_ended_yesterday_is_held_then_applied_once_when_approved(
     approve(&world, &plan).await;
     let applied = world
         .wait_employee_sync(SYNC, "the approved plan applied", |s| {
-            is_ready(&s.conditions) && s.applied_plan_approval.as_deref() == Some(plan.as_str())
+            is_ready(&s.common.conditions)
+                && s.applied_plan_approval.as_deref() == Some(plan.as_str())
         })
         .await;
     assert_eq!(inactive(&world, &ids), COMPANY_SIZE, "everyone locked");
@@ -173,7 +174,7 @@ async fn personio_suddenly_returning_forty_percent_of_the_employees_is_held() {
     approve(&world, &plan).await;
     world
         .wait_employee_sync(SYNC, "the approved plan applied", |s| {
-            is_ready(&s.conditions) && s.last_full_sync_seen == Some(8)
+            is_ready(&s.common.conditions) && s.last_full_sync_seen == Some(8)
         })
         .await;
     assert_eq!(inactive(&world, &ids), 1, "the leaver is locked");
@@ -200,7 +201,7 @@ async fn a_disabled_guard_lets_a_mass_change_through() {
     });
     world
         .wait_employee_sync(SYNC, "everyone locked", |s| {
-            is_ready(&s.conditions) && !held(s)
+            is_ready(&s.common.conditions) && !held(s)
         })
         .await;
     support::poll_until("everyone locked", support::WAIT, || async {

@@ -31,7 +31,7 @@ const HEALTHY: &str = "healthy";
 const ABSURD: &str = "absurd";
 
 fn stalled_reason(status: &EmployeeSyncStatus) -> Option<String> {
-    condition(&status.conditions, "Stalled")
+    condition(&status.common.conditions, "Stalled")
         .filter(|c| c.status == "True")
         .map(|c| c.reason.clone())
 }
@@ -39,7 +39,7 @@ fn stalled_reason(status: &EmployeeSyncStatus) -> Option<String> {
 fn stalled_message(sync: &EmployeeSync) -> String {
     sync.status
         .as_ref()
-        .and_then(|s| condition(&s.conditions, "Stalled"))
+        .and_then(|s| condition(&s.common.conditions, "Stalled"))
         .map(|c| c.message.clone())
         .unwrap_or_default()
 }
@@ -133,7 +133,7 @@ async fn a_value_the_schema_allows_but_the_code_refuses_stalls_only_its_resource
         stalled_message(&absurd)
     );
     world
-        .wait_employee_sync(HEALTHY, "Ready=True", |s| is_ready(&s.conditions))
+        .wait_employee_sync(HEALTHY, "Ready=True", |s| is_ready(&s.common.conditions))
         .await;
 }
 
@@ -175,8 +175,11 @@ async fn a_panicking_reconcile_stalls_its_resource_and_the_healthy_one_keeps_syn
     let message = stalled_message(&absurd);
     assert_eq!(message, INTERNAL_ERROR_MESSAGE, "a fixed message");
     assert!(!message.contains("anna"), "nothing of the panic leaks");
-    let ready =
-        condition(&absurd.status.as_ref().expect("status").conditions, "Ready").expect("Ready");
+    let ready = condition(
+        &absurd.status.as_ref().expect("status").common.conditions,
+        "Ready",
+    )
+    .expect("Ready");
     assert_eq!(
         (ready.status.as_str(), ready.reason.as_str()),
         ("False", INTERNAL_ERROR)
@@ -188,7 +191,7 @@ async fn a_panicking_reconcile_stalls_its_resource_and_the_healthy_one_keeps_syn
     // The controller survived the panic: the healthy resource keeps running on its interval.
     let after_panic = Utc::now();
     let healthy = world.wait_employee_run_after(HEALTHY, after_panic).await;
-    assert!(is_ready(&healthy.status.expect("status").conditions));
+    assert!(is_ready(&healthy.status.expect("status").common.conditions));
     assert_eq!(world.reteach.sim.customers().len(), 1);
     let second = Utc::now();
     world.wait_employee_run_after(HEALTHY, second).await;
@@ -232,7 +235,7 @@ async fn a_base_url_outside_the_allowlist_stalls_before_any_secret_is_read() {
         .await;
     world
         .wait_employee_sync(ABSURD, "the request handled", |s| {
-            s.last_handled_reconcile_at.as_deref() == Some("1")
+            s.common.last_handled_reconcile_at.as_deref() == Some("1")
         })
         .await;
     let still = world.employee_sync_now(ABSURD).await;
@@ -303,7 +306,7 @@ async fn a_secret_without_the_opt_in_label_is_not_used_until_labelled() {
     // Labelling it is all it takes; the blocked re-check picks it up (Secrets are not watched).
     world.apply_secret(PERSONIO_SECRET, credentials).await;
     world
-        .wait_employee_sync(ABSURD, "Ready=True", |s| is_ready(&s.conditions))
+        .wait_employee_sync(ABSURD, "Ready=True", |s| is_ready(&s.common.conditions))
         .await;
     assert_eq!(world.reteach.sim.customers().len(), 1);
 }

@@ -6,7 +6,12 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::capability::{capabilities_schema, CapabilityCheck};
-use super::common::{conditions_schema, Condition, LocalObjectReference, RecordFailure};
+pub use crate::sync::certificate_ledger_state::{
+    CertificateLedger as CertificateLedgerStatus, CompletionKey, FullPassProgress,
+    InFlightCertificate, PendingCertificate, RecentUpload, SetAsideCertificate,
+};
+
+use super::common::{LocalObjectReference, RecordFailure, SyncStatusCommon};
 
 /// Uploads each course certificate (PDF) earned in reteach as a document of the employee in Personio,
 /// exactly once. The first run uploads every certificate issued in the past; later runs only new ones.
@@ -105,27 +110,9 @@ pub struct DocumentCategoryRef {
 #[serde(rename_all = "camelCase")]
 #[schemars(transform = super::common::status_defaults)]
 pub struct CertificateSyncStatus {
-    /// The `metadata.generation` the status was computed for; `-1` until the operator has looked at
-    /// a new object.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub observed_generation: Option<i64>,
-    /// `Ready` (always; reason `WaitingForEmployeeSync` until the EmployeeSync has succeeded),
-    /// `Reconciling` and `Stalled` (only while true).
-    #[serde(default)]
-    #[schemars(schema_with = "conditions_schema")]
-    pub conditions: Vec<Condition>,
-    /// Start of the latest run, successful or not.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_sync_time: Option<DateTime<Utc>>,
-    /// Start of the latest successful run.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_successful_sync_time: Option<DateTime<Utc>>,
-    /// When the next run is due.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub next_sync_time: Option<DateTime<Utc>>,
-    /// The last `reconcile.fluxcd.io/requestedAt` value acted upon.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_handled_reconcile_at: Option<String>,
+    /// Fields both kinds share (conditions, times, observed generation, backoff counter).
+    #[serde(flatten)]
+    pub common: SyncStatusCommon,
     /// The resolved Personio document category id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub category_id: Option<i64>,
@@ -142,159 +129,11 @@ pub struct CertificateSyncStatus {
     /// certificates. Persisted before every upload.
     #[serde(default)]
     pub ledger: CertificateLedgerStatus,
-    /// Runs that failed in a row; drives the retry backoff.
-    #[serde(default)]
-    pub consecutive_failures: i32,
     /// What the read-only preflight probes found before the first run (the rows of
     /// `reteach-personio-operator preflight`): each upstream right the sync needs.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "capabilities_schema")]
     pub capabilities: Vec<CapabilityCheck>,
-}
-
-/// Exactly-once bookkeeping of a CertificateSync (see README "Certificates exactly once").
-///
-/// Its size is bounded by design (every list has a fixed maximum), so it stays far below etcd's
-/// object size limit whatever the academy holds. The truth about what was uploaded lives in
-/// Personio (the marker in each document's comment); the ledger only saves requests.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct CertificateLedgerStatus {
-    /// Completion-time watermark: every completion up to it (ties broken by
-    /// `cursorParticipationId`) has been handled once. Absent until the first full pass has
-    /// finished; never later than the start of the run that set it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cursor: Option<DateTime<Utc>>,
-    /// Participation id of the last completion handled at `cursor`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 128))]
-    pub cursor_participation_id: Option<String>,
-    /// The certificate being uploaded right now. After a crash it is checked against Personio's
-    /// document list (by the marker in the document comment) before any new upload.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub in_flight: Option<InFlightCertificate>,
-    /// Certificates handled recently (within the overlap window before the cursor), so that
-    /// re-reading the window costs no Personio requests. At most 128 entries.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 128))]
-    pub recent: Vec<RecentUpload>,
-    /// Set when `recent` overflowed (a bulk import): completions of the overlap window before
-    /// this key are left to the next full pass instead of being checked in Personio every run.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub recent_from: Option<CompletionKey>,
-    /// Certificates waiting to be retried: the PDF is not generated yet, or an attempt failed.
-    /// At most 100 entries; what does not fit is found again by the next full pass.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 100))]
-    pub pending: Vec<PendingCertificate>,
-    /// Certificates set aside after `spec.maxAttempts` failed attempts. They are not retried
-    /// until a run is requested (`reconcile.fluxcd.io/requestedAt`). At most 50 entries.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 50))]
-    pub set_aside: Vec<SetAsideCertificate>,
-    /// A full pass in progress: every completion is compared with the markers in Personio.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub full_pass: Option<FullPassProgress>,
-    /// When the last full pass started that has finished since.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_full_pass_time: Option<DateTime<Utc>>,
-    /// Token of the run that owns the ledger; a replica that lost its Lease cannot write over a
-    /// newer run's ledger (every checkpoint is conditional on it).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 253))]
-    pub writer: Option<String>,
-}
-
-/// Where a completion sorts: by completion time, then participation id.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct CompletionKey {
-    /// Completion time of the course.
-    pub completed_at: DateTime<Utc>,
-    /// reteach participation id.
-    #[schemars(length(max = 128))]
-    pub participation_id: String,
-}
-
-/// A full pass in progress.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct FullPassProgress {
-    /// When the pass started.
-    pub started_at: DateTime<Utc>,
-    /// The last completion the pass has handled; an interrupted pass resumes after it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub after: Option<CompletionKey>,
-}
-
-/// The certificate whose upload has started but not been confirmed.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct InFlightCertificate {
-    /// reteach certificate id.
-    pub certificate_id: String,
-    /// Personio employee id the document belongs to.
-    pub personio_id: String,
-    /// When the upload started.
-    pub started_at: DateTime<Utc>,
-    /// reteach participation id (absent in ledgers written by older versions).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub participation_id: Option<String>,
-    /// Completion time of the course (absent in ledgers written by older versions).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub completed_at: Option<DateTime<Utc>>,
-}
-
-/// A certificate handled recently (within the overlap window before the cursor).
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct RecentUpload {
-    /// reteach certificate id.
-    pub certificate_id: String,
-    /// Completion time of the course.
-    pub completed_at: DateTime<Utc>,
-    /// reteach participation id (absent in ledgers written by older versions).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub participation_id: Option<String>,
-}
-
-/// A certificate waiting to be retried.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct PendingCertificate {
-    /// reteach certificate id (or participation id while no certificate exists yet).
-    pub certificate_id: String,
-    /// reteach participation id, used to re-read it.
-    pub participation_id: String,
-    /// Completion time of the course.
-    pub completed_at: DateTime<Utc>,
-    /// `PdfPending` (waiting for reteach) or `Failed` (an attempt failed; see `lastError`).
-    pub reason: String,
-    /// Failed attempts so far (a pending PDF is no failure).
-    #[serde(default)]
-    pub attempts: i32,
-    /// Why the last attempt failed (a fixed sentence, no personal data).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_error: Option<String>,
-}
-
-/// A certificate set aside after repeated failures; it waits for a human.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct SetAsideCertificate {
-    /// reteach certificate id.
-    pub certificate_id: String,
-    /// reteach participation id.
-    pub participation_id: String,
-    /// Personio employee id, when known.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub personio_id: Option<String>,
-    /// Why the last attempt failed (a fixed sentence, no personal data).
-    pub reason: String,
-    /// Failed attempts.
-    pub attempts: i32,
-    /// When it was set aside.
-    pub since: DateTime<Utc>,
 }
 
 /// Counters of one CertificateSync run.

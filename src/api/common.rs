@@ -46,6 +46,37 @@ pub struct Condition {
     pub observed_generation: Option<i64>,
 }
 
+/// The status fields both kinds share, declared once and flattened into each kind's status (the
+/// generated schema lists them as before).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncStatusCommon {
+    /// The `metadata.generation` the status was computed for; `-1` until the operator has looked at
+    /// a new object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// `Ready` (always), `Reconciling` and `Stalled` (only while true). A CertificateSync is
+    /// `Ready=False` with reason `WaitingForEmployeeSync` until its EmployeeSync has succeeded.
+    #[serde(default)]
+    #[schemars(schema_with = "conditions_schema")]
+    pub conditions: Vec<Condition>,
+    /// Start of the latest run, successful or not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_sync_time: Option<DateTime<Utc>>,
+    /// Start of the latest successful run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_successful_sync_time: Option<DateTime<Utc>>,
+    /// When the next run is due.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_sync_time: Option<DateTime<Utc>>,
+    /// The last `reconcile.fluxcd.io/requestedAt` value acted upon.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_handled_reconcile_at: Option<String>,
+    /// Runs that failed in a row; drives the retry backoff.
+    #[serde(default)]
+    pub consecutive_failures: i32,
+}
+
 /// Removes the `default` schemars derives from `#[serde(default)]`. A v1.20 apiserver reads an
 /// empty-string default (`default: ''`) as `null` and rejects the whole CRD, and a default in
 /// status is pointless anyway: only the operator writes status.

@@ -6,9 +6,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::capability::{capabilities_schema, CapabilityCheck};
-use super::common::{
-    conditions_schema, Condition, PersonioConnection, RecordFailure, ReteachConnection,
-};
+use super::common::{PersonioConnection, RecordFailure, ReteachConnection, SyncStatusCommon};
 
 /// Copies employees one way from Personio into reteach (first name, last name, e-mail, position,
 /// department, location, gender, hire date, end of employment) every `interval`. Employees whose
@@ -134,29 +132,12 @@ impl MassChangeGuardSpec {
 #[serde(rename_all = "camelCase")]
 #[schemars(transform = super::common::status_defaults)]
 pub struct EmployeeSyncStatus {
-    /// The `metadata.generation` the status was computed for; `-1` until the operator has looked at
-    /// a new object.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub observed_generation: Option<i64>,
-    /// `Ready` (always), `Reconciling` and `Stalled` (only while true).
-    #[serde(default)]
-    #[schemars(schema_with = "conditions_schema")]
-    pub conditions: Vec<Condition>,
-    /// Start of the latest run, successful or not.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_sync_time: Option<DateTime<Utc>>,
-    /// Start of the latest successful run.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_successful_sync_time: Option<DateTime<Utc>>,
+    /// Fields both kinds share (conditions, times, observed generation, backoff counter).
+    #[serde(flatten)]
+    pub common: SyncStatusCommon,
     /// Start of the latest successful full run (every employee compared).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_full_sync_time: Option<DateTime<Utc>>,
-    /// When the next run is due.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub next_sync_time: Option<DateTime<Utc>>,
-    /// The last `reconcile.fluxcd.io/requestedAt` value acted upon.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_handled_reconcile_at: Option<String>,
     /// Counters of the latest run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_run: Option<EmployeeRunSummary>,
@@ -166,9 +147,6 @@ pub struct EmployeeSyncStatus {
     /// Change-feed watermark: Personio `updated_since` for the next incremental run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cursor: Option<String>,
-    /// Runs that failed in a row; drives the retry backoff.
-    #[serde(default)]
-    pub consecutive_failures: i32,
     /// With `dryRun`: a sample of the planned actions (at most 50; ids only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub planned_actions: Vec<PlannedAction>,

@@ -5,11 +5,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::tally::RequestTally;
-use crate::personio::{PersonioClient, PersonioConfig, PersonioError, PersonioRateLimits};
-use crate::reteach::{ReteachClient, ReteachConfig, ReteachError, DEFAULT_REQUESTS_PER_SECOND};
+use crate::jobs::connection::{
+    ClientOptions, ConnectionClients, PersonioCredentials, PersonioEndpoint, ReteachCredentials,
+    ReteachEndpoint,
+};
+use crate::personio::{PersonioClient, PersonioError, PersonioRateLimits};
+use crate::reteach::{ReteachClient, ReteachError, DEFAULT_REQUESTS_PER_SECOND};
 use crate::sim::personio::PersonioSimConfig;
 use crate::sim::reteach::SimCredentials;
-use crate::upstream::{RetryPolicy, TlsOptions};
 
 /// Per-request timeout of the benchmark clients (generous: waits in the limiter do not count).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
@@ -52,12 +55,15 @@ pub fn scaled_reteach_rate(time_scale: f64) -> u32 {
     }
 }
 
-fn tls() -> TlsOptions {
-    TlsOptions {
-        allow_insecure_http: true,
+/// The operator's client settings with the benchmark's limits, timeout and request tally.
+fn clients(limits: Limits, log: &RequestTally) -> ConnectionClients {
+    ConnectionClients::new(ClientOptions {
+        observer: Arc::new(log.clone()),
+        personio_limits: limits.personio,
+        reteach_requests_per_second: limits.reteach_per_second,
         timeout: Some(REQUEST_TIMEOUT),
-        ..TlsOptions::default()
-    }
+        ..ClientOptions::default()
+    })
 }
 
 /// A Personio client for the simulator at `base_url` that reports every request to `log`.
@@ -67,12 +73,11 @@ pub fn personio(
     log: &RequestTally,
 ) -> Result<PersonioClient, PersonioError> {
     let sim = PersonioSimConfig::default();
-    let mut config = PersonioConfig::new(base_url, sim.client_id, sim.client_secret);
-    config.tls = tls();
-    config.limits = limits.personio;
-    config.retry = RetryPolicy::default();
-    config.observer = Arc::new(log.clone());
-    PersonioClient::new(config)
+    let credentials = PersonioCredentials {
+        client_id: sim.client_id,
+        client_secret: sim.client_secret,
+    };
+    clients(limits, log).personio(&PersonioEndpoint::simulator(base_url), &credentials, None)
 }
 
 /// A reteach client for the simulator at `base_url` that reports every request to `log`.
@@ -82,13 +87,12 @@ pub fn reteach(
     log: &RequestTally,
 ) -> Result<ReteachClient, ReteachError> {
     let sim = SimCredentials::default();
-    let mut config =
-        ReteachConfig::new(base_url, sim.client_id, sim.client_secret, sim.client_code);
-    config.tls = tls();
-    config.requests_per_second = limits.reteach_per_second;
-    config.retry = RetryPolicy::default();
-    config.observer = Arc::new(log.clone());
-    ReteachClient::new(config)
+    let credentials = ReteachCredentials {
+        client_id: sim.client_id,
+        client_secret: sim.client_secret,
+        client_code: sim.client_code,
+    };
+    clients(limits, log).reteach(&ReteachEndpoint::simulator(base_url), &credentials, None)
 }
 
 #[cfg(test)]

@@ -6,11 +6,12 @@
 use std::fmt;
 
 use super::failure::RunFailure;
+use crate::jobs::Reason;
 
 /// Condition reason of a resource whose base URL is not allowlisted.
-pub const UPSTREAM_NOT_ALLOWED: &str = "UpstreamNotAllowed";
+pub const UPSTREAM_NOT_ALLOWED: &str = Reason::UpstreamNotAllowed.as_str();
 /// Condition reason of a resource asking for plain HTTP when the operator does not allow it.
-pub const INSECURE_HTTP_NOT_ALLOWED: &str = "InsecureHttpNotAllowed";
+pub const INSECURE_HTTP_NOT_ALLOWED: &str = Reason::InsecureHttpNotAllowed.as_str();
 
 /// The official API hosts, allowed by default.
 pub const DEFAULT_ALLOWED_HOSTS: [&str; 2] = ["api.personio.de", "api.reteach.io"];
@@ -105,13 +106,13 @@ impl UpstreamPolicy {
     ) -> Result<(), RunFailure> {
         let url = url::Url::parse(base_url).map_err(|e| {
             RunFailure::stalled(
-                "InvalidSpec",
+                Reason::InvalidSpec,
                 format!("spec.{field}.baseUrl: {base_url:?} is not a URL: {e}"),
             )
         })?;
         let Some(host) = url.host_str() else {
             return Err(RunFailure::stalled(
-                "InvalidSpec",
+                Reason::InvalidSpec,
                 format!("spec.{field}.baseUrl: {base_url:?} has no host"),
             ));
         };
@@ -126,7 +127,7 @@ impl UpstreamPolicy {
                 None => host.to_string(),
             };
             return Err(RunFailure::stalled(
-                UPSTREAM_NOT_ALLOWED,
+                Reason::UpstreamNotAllowed,
                 format!(
                     "spec.{field}.baseUrl: the operator does not allow connections to {authority} \
                      (allowed: {}); use an allowed host, or ask the operator's administrator to \
@@ -137,7 +138,7 @@ impl UpstreamPolicy {
         }
         if url.scheme() == "http" && insecure_http_requested && !self.allow_insecure_http {
             return Err(RunFailure::stalled(
-                INSECURE_HTTP_NOT_ALLOWED,
+                Reason::InsecureHttpNotAllowed,
                 format!(
                     "spec.{field}.allowInsecureHttp: this operator does not allow plain http \
                      (it runs without --allow-insecure-http, meant for tests and demos only); \
@@ -203,7 +204,7 @@ mod tests {
         ] {
             assert_eq!(
                 reason(policy.check("personio", url, false)),
-                UPSTREAM_NOT_ALLOWED,
+                Reason::UpstreamNotAllowed,
                 "{url}"
             );
         }

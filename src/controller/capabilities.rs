@@ -14,7 +14,7 @@ use crate::preflight::status::{capability_status, stalled_message};
 use crate::preflight::{probe_resource, Kind};
 
 /// Event reason when a required capability is missing.
-pub const PREFLIGHT_MISSING: &str = "PreflightMissing";
+pub const PREFLIGHT_MISSING: &str = crate::jobs::Reason::PreflightMissing.as_str();
 
 /// Probes when due (no capabilities recorded yet, or a requested run); `None` when not due, turned
 /// off by the operator's `--skip-preflight`, or when the probes could not run at all (logged).

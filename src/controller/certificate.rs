@@ -3,7 +3,7 @@
 //! status → status and events.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use kube::api::{Patch, PatchParams};
@@ -12,35 +12,34 @@ use kube::runtime::events::EventType;
 use kube::{Api, ResourceExt};
 use serde_json::json;
 
-use super::capabilities::probe_when_due;
 use super::conditions::Health;
 use super::context::Context;
 use super::employee::{naming_secrets, upstream_clients};
 use super::events::publish;
 use super::failure::RunFailure;
 use super::handover::{process_writer_prefix, same_checkpoint};
-use super::lifecycle::{chrono_duration, due_run, DueRun, RunContext};
-use super::metrics::ResourceLabels;
+use super::lifecycle::{chrono_duration, RunContext};
+use super::reconcile::{preflight, RunInputs, RunStop, SyncKind};
 use super::schedule::DueReason;
-use super::status::{apply_status, LEDGER_FIELD_MANAGER};
+use super::status::LEDGER_FIELD_MANAGER;
 use super::ReconcileError;
 use crate::api::{
-    CertificateLedgerStatus, CertificateSync, CertificateSyncStatus, EmployeeSync,
-    MAX_STATUS_FAILURES,
+    CapabilityCheck, CertificateLedgerStatus, CertificateSync, CertificateSyncStatus, EmployeeSync,
 };
+use crate::jobs::bookkeeping::{record_certificate_outcome, record_certificate_partial};
+use crate::jobs::settings::{CertificateSettings, SpecError, TimeZone};
 use crate::jobs::{
     resolve_category, run_certificate_sync, CertificateJobInput, CertificateJobOutcome,
-    CertificateRunRequest, JobError, LedgerError, LedgerStore,
+    CertificateRunRequest, JobError, LedgerError, LedgerStore, Reason,
 };
+use crate::personio::PersonioApi;
 use crate::preflight::Kind;
-use crate::sync::duration::{parse_duration_between, parse_interval, MAX_FULL_RESYNC_INTERVAL};
+use crate::reteach::ReteachApi;
 
 /// Kind label of metrics and logs.
 pub const KIND: &str = "CertificateSync";
 /// Ready reason while the referenced EmployeeSync has not succeeded yet.
-pub const WAITING_FOR_EMPLOYEE_SYNC: &str = "WaitingForEmployeeSync";
-/// Status keys owned by the ledger field manager.
-const LEDGER_KEYS: [&str; 1] = ["ledger"];
+pub const WAITING_FOR_EMPLOYEE_SYNC: &str = Reason::WaitingForEmployeeSync.as_str();
 
 /// Persists the ledger in `status.ledger` before every upload, together with
 /// `status.uploadedTotal` so far: a process killed mid-run leaves an exact total behind (the main
@@ -115,271 +114,189 @@ pub async fn reconcile(
     sync: Arc<CertificateSync>,
     ctx: Arc<Context>,
 ) -> Result<Action, ReconcileError> {
-    let namespace = sync.namespace().unwrap_or_default();
-    let name = sync.name_any();
-    let waiting = Some(WAITING_FOR_EMPLOYEE_SYNC);
-    // Fresh, not cached: the ledger and uploadedTotal of a run must build on the latest ones.
-    let api: Api<CertificateSync> = Api::namespaced(ctx.client.clone(), &namespace);
-    let DueRun {
-        object: sync,
-        run,
-        previous,
-        reason,
-    } = match due_run(sync.as_ref(), &api, ctx.clock.as_ref(), waiting).await? {
-        Ok(due) => due,
-        Err(action) => return Ok(action),
-    };
-    let resource = format!("{namespace}/{name}");
-    if let Some(wait) = ctx
-        .handover
-        .wait(&resource, &previous.ledger, ctx.clock.now())
-    {
-        tracing::info!(namespace, name, "another process may still be uploading a certificate of this resource; taking it over once that has ended");
-        return Ok(Action::requeue(wait));
-    }
-    let labels = ResourceLabels {
-        kind: KIND.into(),
-        namespace: namespace.clone(),
-        name: name.clone(),
-    };
-    let started = Instant::now();
-    let mut status = previous.clone();
-    let settings = RunSettings::from_spec(&sync.spec, ctx.tunables.minimum_interval);
-    let mut capabilities = None;
-    let result = match &settings {
-        Err(failure) => Err((failure.clone(), None)),
-        Ok(settings) => {
-            let run_settings = RunInputs {
-                reason,
-                settings,
-                capabilities: &mut capabilities,
-            };
-            execute(&ctx, &api, &namespace, &sync, &previous, &run, run_settings).await
-        }
-    };
-    let interval = settings
-        .as_ref()
-        .map_or(Duration::from_secs(1800), |s| s.interval);
-    if let Err((RunFailure::Fenced, _)) = &result {
-        // Another replica runs this resource now; its status is the truth.
-        tracing::warn!(
-            namespace,
-            name,
-            "lost the certificate ledger to another run; not writing status"
-        );
-        return Ok(Action::await_change());
-    }
-    let (delay, failure) = match result {
-        Err((failure, partial)) => {
-            // Uploads happened before the run stopped: count them.
-            if let Some(partial) = partial {
-                status.uploaded_total += partial.uploaded_total_delta;
-                status.last_run = Some(partial.summary.clone());
-                status.failures = partial
-                    .failures
-                    .into_iter()
-                    .take(MAX_STATUS_FAILURES)
-                    .collect();
-            }
-            let delay = run.fail(
-                &mut status,
-                &failure,
-                interval,
-                ctx.tunables.blocked_recheck,
-                ctx.clock.now(),
-            );
-            (delay, Some(failure))
-        }
-        Ok((mut outcome, category_id)) => {
-            outcome.summary.finished_at = Some(ctx.clock.now());
-            let delay = record_success(
-                &mut status,
-                &run,
-                interval,
-                outcome,
-                category_id,
-                &ctx,
-                &labels,
-                &sync,
-            )
-            .await;
-            (delay, None)
-        }
-    };
-    if let Some(failure) = &failure {
-        if !matches!(failure, RunFailure::Waiting { .. }) {
-            tracing::warn!(
-                namespace,
-                name,
-                reason = failure.reason(),
-                "certificate sync failed: {}",
-                failure.message()
-            );
-        }
-        if status.conditions != previous.conditions {
-            let type_ = if matches!(failure, RunFailure::Waiting { .. }) {
-                EventType::Normal
-            } else {
-                EventType::Warning
-            };
-            publish(&ctx, &sync, type_, failure.reason(), failure.message()).await;
-        }
-    }
-    if !matches!(failure, Some(RunFailure::Waiting { .. })) {
-        ctx.metrics.run_finished(
-            &labels,
-            started.elapsed(),
-            failure.as_ref().map(RunFailure::reason),
-        );
-    }
-    if let Some(capabilities) = capabilities {
-        status.capabilities = capabilities;
-    }
-    if status != previous {
-        apply_status(&api, &name, &status, &LEDGER_KEYS).await?;
-    }
-    Ok(Action::requeue(delay))
-}
-
-/// The validated spec values a run needs.
-struct RunSettings {
-    interval: Duration,
-    full_resync_interval: Duration,
-}
-
-impl RunSettings {
-    fn from_spec(
-        spec: &crate::api::CertificateSyncSpec,
-        minimum_interval: Duration,
-    ) -> Result<Self, RunFailure> {
-        let invalid = |field: &str, error: String| {
-            RunFailure::stalled("InvalidSpec", format!("spec.{field}: {error}"))
-        };
-        let interval = parse_interval(&spec.interval, minimum_interval)
-            .map_err(|e| invalid("interval", e.to_string()))?;
-        let full_resync_interval = parse_duration_between(
-            &spec.full_resync_interval,
-            Duration::from_secs(3600),
-            MAX_FULL_RESYNC_INTERVAL,
-        )
-        .map_err(|e| invalid("fullResyncInterval", e.to_string()))?;
-        Ok(Self {
-            interval,
-            full_resync_interval,
-        })
-    }
+    super::reconcile::reconcile(sync, ctx).await
 }
 
 /// Longest a run goes on before it saves its progress and leaves the rest to the next run.
 const RUN_DEADLINE: Duration = Duration::from_secs(3600);
 
-/// What a run knows besides the object: why it runs, its validated settings, and where the
-/// preflight findings go.
-struct RunInputs<'a> {
-    reason: DueReason,
-    settings: &'a RunSettings,
-    capabilities: &'a mut Option<Vec<crate::api::CapabilityCheck>>,
+/// What a run needs once the EmployeeSync has succeeded: its clients, the company time zone and
+/// the resolved document category.
+pub struct Connected {
+    employee_sync: EmployeeSync,
+    time_zone: TimeZone,
+    personio: Arc<dyn PersonioApi>,
+    reteach: Arc<dyn ReteachApi>,
+    category_id: i64,
 }
 
-async fn execute(
-    ctx: &Context,
-    api: &Api<CertificateSync>,
-    namespace: &str,
-    sync: &CertificateSync,
-    previous: &CertificateSyncStatus,
-    run: &RunContext,
-    inputs: RunInputs<'_>,
-) -> Result<(CertificateJobOutcome, i64), (RunFailure, Option<CertificateJobOutcome>)> {
-    let RunInputs {
-        reason,
-        settings,
-        capabilities,
-    } = inputs;
-    let no_partial = |failure: RunFailure| (failure, None);
-    let employee_sync = employee_sync(ctx, namespace, sync)
-        .await
-        .map_err(no_partial)?;
-    let time_zone = employee_sync
-        .spec
-        .time_zone
-        .parse::<chrono_tz::Tz>()
-        .map_err(|_| {
-            no_partial(RunFailure::stalled(
-                "InvalidSpec",
-                format!(
-                    "EmployeeSync {}: spec.timeZone {:?} is not an IANA time zone (e.g. Europe/Berlin); the certificate dates follow it",
-                    employee_sync.name_any(),
-                    employee_sync.spec.time_zone
-                ),
-            ))
-        })?;
-    let (personio, reteach) = upstream_clients(ctx, namespace, &employee_sync)
-        .await
-        .map_err(no_partial)?;
-    *capabilities = probe_when_due(
-        ctx,
-        sync,
-        Kind::CertificateSync,
-        namespace,
-        &sync.name_any(),
-        &previous.capabilities,
-        reason == DueReason::Requested,
-    )
-    .await;
-    let failed = |error| naming_secrets(RunFailure::from(error), namespace, &employee_sync);
-    let category_id = resolve_category(personio.as_ref(), &sync.spec.document_category)
-        .await
-        .map_err(|e| no_partial(failed(e)))?;
-    if reason != DueReason::Blocked {
-        let mut in_progress = previous.clone();
-        run.reconciling(&mut in_progress, "uploading certificates");
-        apply_status(api, &sync.name_any(), &in_progress, &LEDGER_KEYS)
-            .await
-            .map_err(|e| no_partial(RunFailure::transient("StatusWriteFailed", e.to_string())))?;
+/// What a run that went through did, with the category it resolved.
+pub struct CertificateRun {
+    outcome: CertificateJobOutcome,
+    category_id: i64,
+}
+
+#[async_trait]
+impl SyncKind for CertificateSync {
+    const KIND: &'static str = KIND;
+    const WAITING_REASON: Option<Reason> = Some(Reason::WaitingForEmployeeSync);
+    const RECONCILING_MESSAGE: &'static str = "uploading certificates";
+    type Settings = CertificateSettings;
+    type Prepared = Connected;
+    type Outcome = CertificateRun;
+    type Partial = CertificateJobOutcome;
+
+    fn settings(&self, ctx: &Context) -> Result<CertificateSettings, SpecError> {
+        CertificateSettings::from_spec(&self.spec, ctx.tunables.minimum_interval)
     }
-    let store = StatusLedger {
-        api: api.clone(),
-        name: sync.name_any(),
-        uploaded_before: previous.uploaded_total,
-        writer: writer_token(),
-    };
-    if !sync.spec.dry_run {
-        let claimed = store
-            .claim()
+
+    fn interval(settings: &CertificateSettings) -> Duration {
+        settings.interval.get()
+    }
+
+    async fn prepare(
+        &self,
+        ctx: &Context,
+        inputs: &RunInputs<'_, Self>,
+        _settings: &CertificateSettings,
+        capabilities: &mut Option<Vec<CapabilityCheck>>,
+    ) -> Result<Connected, RunFailure> {
+        let namespace = inputs.namespace;
+        let employee_sync = employee_sync(ctx, namespace, self).await?;
+        let time_zone =
+            CertificateSettings::with_company(&employee_sync.spec, &employee_sync.name_any())
+                .map_err(|e| RunFailure::stalled(Reason::InvalidSpec, e.to_string()))?;
+        let (personio, reteach) = upstream_clients(ctx, namespace, &employee_sync).await?;
+        *capabilities = preflight(ctx, self, inputs).await;
+        let category_id = resolve_category(personio.as_ref(), &self.spec.document_category)
             .await
-            .map_err(|e| no_partial(RunFailure::transient("StatusWriteFailed", e.to_string())))?;
-        if !same_checkpoint(&previous.ledger, &claimed) {
-            // Another process wrote a checkpoint after this run read the ledger (see `handover`).
-            return Err(no_partial(RunFailure::Fenced));
+            .map_err(|e| naming_secrets(RunFailure::from(e), namespace, &employee_sync))?;
+        Ok(Connected {
+            employee_sync,
+            time_zone,
+            personio,
+            reteach,
+            category_id,
+        })
+    }
+
+    async fn run(
+        &self,
+        ctx: &Context,
+        api: &Api<Self>,
+        inputs: &RunInputs<'_, Self>,
+        settings: &CertificateSettings,
+        connected: Connected,
+    ) -> Result<CertificateRun, RunStop<CertificateJobOutcome>> {
+        let previous = inputs.previous;
+        let resource = format!("{}/{}", inputs.namespace, self.name_any());
+        if let Some(wait) = ctx
+            .handover
+            .wait(&resource, &previous.ledger, ctx.clock.now())
+        {
+            tracing::info!(
+                "another process may still be uploading a certificate of this resource; taking it over once that has ended"
+            );
+            return Err(RunStop::Later(wait));
+        }
+        let store = StatusLedger {
+            api: api.clone(),
+            name: self.name_any(),
+            uploaded_before: previous.uploaded_total,
+            writer: writer_token(),
+        };
+        if !self.spec.dry_run {
+            let claimed = store
+                .claim()
+                .await
+                .map_err(|e| RunFailure::transient(Reason::StatusWriteFailed, e.to_string()))?;
+            if !same_checkpoint(&previous.ledger, &claimed) {
+                // Another process wrote a checkpoint after this run read the ledger (`handover`).
+                return Err(RunStop::Fenced);
+            }
+        }
+        let request = CertificateRunRequest {
+            now: inputs.run.now,
+            tz: connected.time_zone.get(),
+            category_id: connected.category_id,
+            full_resync_interval: chrono_duration(settings.full_resync_interval),
+            requested: inputs.reason == DueReason::Requested,
+            linked_since: connected
+                .employee_sync
+                .status
+                .as_ref()
+                .and_then(|s| s.last_link_time),
+        };
+        let mut input = CertificateJobInput::new(
+            &self.spec,
+            &previous.ledger,
+            request,
+            &store,
+            ctx.shutdown.clone(),
+        );
+        input.overlap = ctx.tunables.certificate_overlap;
+        input.deadline = Some(tokio::time::Instant::now() + RUN_DEADLINE);
+        input.fence = ctx.fence.clone();
+        match run_certificate_sync(
+            connected.personio.as_ref(),
+            connected.reteach.as_ref(),
+            &input,
+        )
+        .await
+        {
+            Ok(mut outcome) => {
+                outcome.summary.finished_at = Some(ctx.clock.now());
+                Ok(CertificateRun {
+                    outcome,
+                    category_id: connected.category_id,
+                })
+            }
+            Err(error) if matches!(error.root(), JobError::Ledger(LedgerError::Fenced)) => {
+                Err(RunStop::Fenced)
+            }
+            Err(error) => {
+                let partial = error.partial_outcome().cloned();
+                let failure = naming_secrets(
+                    RunFailure::from(error),
+                    inputs.namespace,
+                    &connected.employee_sync,
+                );
+                Err(RunStop::Failed { failure, partial })
+            }
         }
     }
-    let request = CertificateRunRequest {
-        now: run.now,
-        tz: time_zone,
-        category_id,
-        full_resync_interval: chrono_duration(settings.full_resync_interval),
-        requested: reason == DueReason::Requested,
-        linked_since: employee_sync.status.as_ref().and_then(|s| s.last_link_time),
-    };
-    let mut input = CertificateJobInput::new(
-        &sync.spec,
-        &previous.ledger,
-        request,
-        &store,
-        ctx.shutdown.clone(),
-    );
-    input.overlap = ctx.tunables.certificate_overlap;
-    input.deadline = Some(tokio::time::Instant::now() + RUN_DEADLINE);
-    input.fence = ctx.fence.clone();
-    match run_certificate_sync(personio.as_ref(), reteach.as_ref(), &input).await {
-        Ok(outcome) => Ok((outcome, category_id)),
-        Err(error) if matches!(error.root(), JobError::Ledger(LedgerError::Fenced)) => {
-            Err((RunFailure::Fenced, None))
-        }
-        Err(error) => {
-            let partial = error.partial_outcome().cloned();
-            Err((failed(error), partial))
-        }
+
+    fn record_outcome(
+        status: &mut CertificateSyncStatus,
+        run: &RunContext,
+        settings: &CertificateSettings,
+        outcome: &CertificateRun,
+    ) -> (Duration, String) {
+        status_after_success(
+            status,
+            run,
+            settings.interval.get(),
+            &outcome.outcome,
+            outcome.category_id,
+        )
+    }
+
+    fn record_partial(status: &mut CertificateSyncStatus, partial: CertificateJobOutcome) {
+        record_certificate_partial(status, &partial);
+    }
+
+    async fn announce(&self, ctx: &Context, run: &CertificateRun, message: &str) {
+        announce_run(ctx, self, &run.outcome, message).await;
+    }
+
+    const PREFLIGHT: Kind = Kind::CertificateSync;
+
+    fn capabilities(status: &Self::Status) -> &[CapabilityCheck] {
+        &status.capabilities
+    }
+
+    fn capabilities_mut(status: &mut CertificateSyncStatus) -> &mut Vec<CapabilityCheck> {
+        &mut status.capabilities
     }
 }
 
@@ -399,10 +316,10 @@ async fn employee_sync(
     let employee_sync = api
         .get_opt(reference)
         .await
-        .map_err(|e| RunFailure::transient("KubernetesApiError", e.to_string()))?
+        .map_err(|e| RunFailure::transient(Reason::KubernetesApiError, e.to_string()))?
         .ok_or_else(|| {
             RunFailure::stalled(
-                "EmployeeSyncNotFound",
+                Reason::EmployeeSyncNotFound,
                 format!(
                     "EmployeeSync {namespace}/{reference} not found; create it or fix spec.employeeSyncRef.name"
                 ),
@@ -411,14 +328,14 @@ async fn employee_sync(
     let succeeded = employee_sync
         .status
         .as_ref()
-        .is_some_and(|s| s.last_successful_sync_time.is_some());
+        .is_some_and(|s| s.common.last_successful_sync_time.is_some());
     if !succeeded {
-        return Err(RunFailure::Waiting {
-            reason: WAITING_FOR_EMPLOYEE_SYNC.into(),
-            message: format!(
+        return Err(RunFailure::waiting(
+            Reason::WaitingForEmployeeSync,
+            format!(
                 "waiting for EmployeeSync {reference} to succeed once before uploading certificates"
             ),
-        });
+        ));
     }
     Ok(employee_sync)
 }
@@ -463,7 +380,7 @@ pub fn health_after(outcome: &CertificateJobOutcome, ledger: &CertificateLedgerS
     let progress = summary.uploaded + summary.already_present > 0;
     if let Some(why) = &outcome.listing_unavailable {
         return Health::NotReady {
-            reason: REASON_LISTING_UNAVAILABLE.into(),
+            reason: Reason::DocumentListingUnavailable,
             message: message(Some(format!(
                 "{} certificates could not be checked for an earlier upload and were left alone: {why}; grant the credential read access to documents (v2 document management) and run `reteach-personio-operator preflight`",
                 summary.unverified
@@ -472,7 +389,7 @@ pub fn health_after(outcome: &CertificateJobOutcome, ledger: &CertificateLedgerS
     }
     if summary.failed > 0 && !progress {
         return Health::NotReady {
-            reason: REASON_NO_PROGRESS.into(),
+            reason: Reason::NoProgress,
             message: message(Some(format!(
                 "no certificate could be delivered; each is retried in later runs and set aside after {} attempts (see status.failures)",
                 outcome_max_attempts_hint(ledger)
@@ -481,7 +398,7 @@ pub fn health_after(outcome: &CertificateJobOutcome, ledger: &CertificateLedgerS
     }
     if !ledger.set_aside.is_empty() {
         return Health::NotReady {
-            reason: REASON_SET_ASIDE.into(),
+            reason: Reason::CertificatesSetAside,
             message: message(Some(format!(
                 "{} certificates set aside after repeated failures (status.ledger.setAside); fix the cause, then request a run (reconcile.fluxcd.io/requestedAt) to retry them",
                 ledger.set_aside.len()
@@ -494,14 +411,14 @@ pub fn health_after(outcome: &CertificateJobOutcome, ledger: &CertificateLedgerS
         .filter(|p| p.reason == crate::sync::certificate_ledger::REASON_PDF_PENDING)
         .count();
     let reason = if summary.failed > 0 {
-        REASON_RETRYING
+        Reason::PartiallySucceeded
     } else if waiting_pdf > 0 {
-        REASON_WAITING_FOR_PDF
+        Reason::WaitingForPdf
     } else {
-        "Succeeded"
+        Reason::Succeeded
     };
     Health::Ready {
-        reason: reason.into(),
+        reason,
         message: message(None),
     }
 }
@@ -514,15 +431,15 @@ fn outcome_max_attempts_hint(ledger: &CertificateLedgerStatus) -> String {
 }
 
 /// Ready=False: a run could not deliver any certificate.
-pub const REASON_NO_PROGRESS: &str = "NoProgress";
+pub const REASON_NO_PROGRESS: &str = Reason::NoProgress.as_str();
 /// Ready=False: certificates were set aside and wait for a human.
-pub const REASON_SET_ASIDE: &str = "CertificatesSetAside";
+pub const REASON_SET_ASIDE: &str = Reason::CertificatesSetAside.as_str();
 /// Ready=False: Personio's document list cannot be read, so nothing can be checked.
-pub const REASON_LISTING_UNAVAILABLE: &str = "DocumentListingUnavailable";
+pub const REASON_LISTING_UNAVAILABLE: &str = Reason::DocumentListingUnavailable.as_str();
 /// Ready=True: everything owed is in Personio except PDFs reteach has not generated yet.
-pub const REASON_WAITING_FOR_PDF: &str = "WaitingForPdf";
+pub const REASON_WAITING_FOR_PDF: &str = Reason::WaitingForPdf.as_str();
 /// Ready=True: progress made, some certificates failed and are retried.
-pub const REASON_RETRYING: &str = "PartiallySucceeded";
+pub const REASON_RETRYING: &str = Reason::PartiallySucceeded.as_str();
 
 /// The status after a run that went through (pure; the demo prints the same thing).
 pub fn status_after_success(
@@ -532,8 +449,7 @@ pub fn status_after_success(
     outcome: &CertificateJobOutcome,
     category_id: i64,
 ) -> (Duration, String) {
-    let summary = &outcome.summary;
-    let ledger = if summary.dry_run {
+    let ledger = if outcome.summary.dry_run {
         &status.ledger
     } else {
         &outcome.ledger
@@ -545,34 +461,18 @@ pub fn status_after_success(
         | Health::Stalled { message, .. }
         | Health::Reconciling { message } => message.clone(),
     };
-    let delay = run.complete(status, &health, interval);
-    status.category_id = Some(category_id);
-    if !summary.dry_run {
-        status.ledger = outcome.ledger.clone();
-        status.uploaded_total += outcome.uploaded_total_delta;
-    }
-    status.failures = outcome
-        .failures
-        .iter()
-        .take(MAX_STATUS_FAILURES)
-        .cloned()
-        .collect();
-    status.last_run = Some(summary.clone());
+    let delay = run.complete(&mut status.common, &health, interval);
+    record_certificate_outcome(status, outcome, category_id);
     (delay, message)
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn record_success(
-    status: &mut CertificateSyncStatus,
-    run: &RunContext,
-    interval: Duration,
-    outcome: CertificateJobOutcome,
-    category_id: i64,
+/// Metrics and Events of a run that went through.
+async fn announce_run(
     ctx: &Context,
-    labels: &ResourceLabels,
     sync: &CertificateSync,
-) -> Duration {
-    let (delay, message) = status_after_success(status, run, interval, &outcome, category_id);
+    outcome: &CertificateJobOutcome,
+    message: &str,
+) {
     let summary = &outcome.summary;
     if !summary.dry_run {
         for (action, count) in [
@@ -587,11 +487,6 @@ async fn record_success(
             ctx.metrics.records(KIND, action, count);
         }
     }
-    tracing::info!(
-        namespace = labels.namespace,
-        name = labels.name,
-        "{message}"
-    );
     if !outcome.newly_set_aside.is_empty() {
         let ids: Vec<&str> = outcome
             .newly_set_aside
@@ -614,7 +509,6 @@ async fn record_success(
         } else {
             EventType::Normal
         };
-        publish(ctx, sync, type_, "Uploaded", &message).await;
+        publish(ctx, sync, type_, Reason::Uploaded.as_str(), message).await;
     }
-    delay
 }

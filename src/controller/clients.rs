@@ -11,14 +11,15 @@ use super::credentials::{PersonioCredentials, ReteachCredentials};
 use super::metrics::{Metrics, MetricsObserver};
 use super::tenant_cache::{TenantCache, TenantKey};
 use crate::api::{PersonioConnection, ReteachConnection};
-use crate::personio::{PersonioApi, PersonioClient, PersonioConfig, PersonioError};
-use crate::reteach::{DownloadPolicy, ReteachApi, ReteachClient, ReteachConfig, ReteachError};
-use crate::upstream::{RetryPolicy, TlsOptions};
+use crate::jobs::connection::{
+    ClientOptions, ConnectionClients, PersonioEndpoint, ReteachEndpoint,
+};
+use crate::personio::{PersonioApi, PersonioError};
+use crate::reteach::{DownloadPolicy, ReteachApi, ReteachError};
 
-/// Factory and cache of upstream clients.
+/// Cache of upstream clients, built by [`ConnectionClients`].
 pub struct UpstreamClients {
-    metrics: Arc<Metrics>,
-    downloads: DownloadPolicy,
+    builder: ConnectionClients,
     personio: TenantCache<Arc<dyn PersonioApi>>,
     reteach: TenantCache<Arc<dyn ReteachApi>>,
 }
@@ -26,9 +27,13 @@ pub struct UpstreamClients {
 impl UpstreamClients {
     /// An empty cache whose clients report to `metrics`.
     pub fn new(metrics: Arc<Metrics>, downloads: DownloadPolicy) -> Self {
-        Self {
-            metrics,
+        let builder = ConnectionClients::new(ClientOptions {
+            observer: Arc::new(MetricsObserver(metrics)),
             downloads,
+            ..ClientOptions::default()
+        });
+        Self {
+            builder,
             personio: TenantCache::default(),
             reteach: TenantCache::default(),
         }
@@ -54,20 +59,11 @@ impl UpstreamClients {
             ],
         );
         self.personio.get_or_build(key, Instant::now(), || {
-            let client: Arc<dyn PersonioApi> = Arc::new(PersonioClient::new(PersonioConfig {
-                base_url: connection.base_url.clone(),
-                client_id: credentials.client_id.clone(),
-                client_secret: credentials.client_secret.clone(),
-                app_id: connection.app_id.clone(),
-                tls: TlsOptions {
-                    ca_bundle_pem: ca_bundle,
-                    allow_insecure_http: connection.allow_insecure_http,
-                    timeout: None,
-                },
-                limits: Default::default(),
-                retry: RetryPolicy::default(),
-                observer: Arc::new(MetricsObserver(self.metrics.clone())),
-            })?);
+            let client: Arc<dyn PersonioApi> = Arc::new(self.builder.personio(
+                &PersonioEndpoint::from(connection),
+                credentials,
+                ca_bundle,
+            )?);
             Ok(client)
         })
     }
@@ -92,21 +88,11 @@ impl UpstreamClients {
             ],
         );
         self.reteach.get_or_build(key, Instant::now(), || {
-            let client: Arc<dyn ReteachApi> = Arc::new(ReteachClient::new(ReteachConfig {
-                base_url: connection.base_url.clone(),
-                client_id: credentials.client_id.clone(),
-                client_secret: credentials.client_secret.clone(),
-                client_code: credentials.client_code.clone(),
-                tls: TlsOptions {
-                    ca_bundle_pem: ca_bundle,
-                    allow_insecure_http: connection.allow_insecure_http,
-                    timeout: None,
-                },
-                requests_per_second: 10,
-                retry: RetryPolicy::default(),
-                observer: Arc::new(MetricsObserver(self.metrics.clone())),
-                downloads: self.downloads.clone(),
-            })?);
+            let client: Arc<dyn ReteachApi> = Arc::new(self.builder.reteach(
+                &ReteachEndpoint::from(connection),
+                credentials,
+                ca_bundle,
+            )?);
             Ok(client)
         })
     }

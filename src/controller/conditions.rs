@@ -4,18 +4,19 @@
 use chrono::{DateTime, Utc};
 
 use crate::api::Condition;
+use crate::jobs::Reason;
 
 /// The one-line state of a resource after a reconcile, from which all conditions follow.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Health {
     /// The latest run succeeded.
-    Ready { reason: String, message: String },
+    Ready { reason: Reason, message: String },
     /// A run is in progress.
     Reconciling { message: String },
     /// Needs a human: the message says what to fix.
-    Stalled { reason: String, message: String },
+    Stalled { reason: Reason, message: String },
     /// Waits for something outside (a dependency, an upstream outage); retried by itself.
-    NotReady { reason: String, message: String },
+    NotReady { reason: Reason, message: String },
 }
 
 /// Condition types.
@@ -23,7 +24,7 @@ pub const READY: &str = "Ready";
 pub const RECONCILING: &str = "Reconciling";
 pub const STALLED: &str = "Stalled";
 /// Reason of `Ready=True` while `spec.suspend` is true.
-pub const SUSPENDED: &str = "Suspended";
+pub const SUSPENDED: &str = crate::jobs::Reason::Suspended.as_str();
 
 /// The conditions for `health`, keeping `lastTransitionTime` of conditions whose status is
 /// unchanged compared with `previous`.
@@ -33,7 +34,7 @@ pub fn conditions_for(
     generation: Option<i64>,
     now: DateTime<Utc>,
 ) -> Vec<Condition> {
-    let make = |type_: &str, status: &str, reason: &str, message: &str| {
+    let make = |type_: &str, status: &str, reason: Reason, message: &str| {
         let last_transition_time = previous
             .iter()
             .find(|c| c.type_ == type_ && c.status == status)
@@ -49,20 +50,23 @@ pub fn conditions_for(
         }
     };
     match health {
-        Health::Ready { reason, message } => vec![make(READY, "True", reason, message)],
+        Health::Ready { reason, message } => vec![make(READY, "True", *reason, message)],
         Health::Reconciling { message } => {
             let ready = previous
                 .iter()
                 .find(|c| c.type_ == READY)
                 .cloned()
-                .unwrap_or_else(|| make(READY, "Unknown", "Progressing", message));
-            vec![ready, make(RECONCILING, "True", "Progressing", message)]
+                .unwrap_or_else(|| make(READY, "Unknown", Reason::Progressing, message));
+            vec![
+                ready,
+                make(RECONCILING, "True", Reason::Progressing, message),
+            ]
         }
         Health::Stalled { reason, message } => vec![
-            make(READY, "False", reason, message),
-            make(STALLED, "True", reason, message),
+            make(READY, "False", *reason, message),
+            make(STALLED, "True", *reason, message),
         ],
-        Health::NotReady { reason, message } => vec![make(READY, "False", reason, message)],
+        Health::NotReady { reason, message } => vec![make(READY, "False", *reason, message)],
     }
 }
 
@@ -72,12 +76,12 @@ pub fn ready(conditions: &[Condition]) -> Option<&Condition> {
 }
 
 /// Whether the resource is blocked on a human (Stalled) or a dependency (`waiting_reason`).
-pub fn is_blocked(conditions: &[Condition], waiting_reason: Option<&str>) -> bool {
+pub fn is_blocked(conditions: &[Condition], waiting_reason: Option<Reason>) -> bool {
     conditions
         .iter()
         .any(|c| c.type_ == STALLED && c.status == "True")
         || ready(conditions)
-            .is_some_and(|c| c.status == "False" && Some(c.reason.as_str()) == waiting_reason)
+            .is_some_and(|c| c.status == "False" && waiting_reason.is_some_and(|w| c.reason == w))
 }
 
 #[cfg(test)]
@@ -93,7 +97,7 @@ mod tests {
 
     fn ready_health() -> Health {
         Health::Ready {
-            reason: "Succeeded".into(),
+            reason: Reason::Succeeded,
             message: "ok".into(),
         }
     }
@@ -109,7 +113,7 @@ mod tests {
     #[test]
     fn stalled_sets_ready_false_and_stalled_true() {
         let health = Health::Stalled {
-            reason: "SecretNotFound".into(),
+            reason: Reason::SecretNotFound,
             message: "Secret x not found".into(),
         };
         let conditions = conditions_for(&health, &[], Some(1), t(0));
@@ -123,7 +127,7 @@ mod tests {
         let second = conditions_for(&ready_health(), &first, Some(1), t(5));
         assert_eq!(second[0].last_transition_time, t(0));
         let failed = Health::NotReady {
-            reason: "PersonioUnavailable".into(),
+            reason: Reason::PersonioUnavailable,
             message: "503".into(),
         };
         let third = conditions_for(&failed, &second, Some(1), t(9));
@@ -133,11 +137,14 @@ mod tests {
     #[test]
     fn waiting_reason_counts_as_blocked() {
         let health = Health::NotReady {
-            reason: "WaitingForEmployeeSync".into(),
+            reason: Reason::WaitingForEmployeeSync,
             message: "waiting".into(),
         };
         let conditions = conditions_for(&health, &[], Some(1), t(0));
-        assert!(is_blocked(&conditions, Some("WaitingForEmployeeSync")));
+        assert!(is_blocked(
+            &conditions,
+            Some(Reason::WaitingForEmployeeSync)
+        ));
         assert!(!is_blocked(&conditions, None));
     }
 }

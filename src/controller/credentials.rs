@@ -13,6 +13,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::{Api, Client};
 
 use crate::api::{CaBundleRef, PersonioCredentialsRef, ReteachCredentialsRef};
+use crate::jobs::{Classification, Classify, Reason};
 
 /// A Secret or key that is missing or unusable. The message is the Stalled condition's text.
 #[derive(Debug, thiserror::Error)]
@@ -47,25 +48,20 @@ pub enum CredentialsError {
     },
 }
 
-impl CredentialsError {
-    /// Whether the problem needs a human (vs. an apiserver hiccup).
-    pub fn is_config(&self) -> bool {
-        !matches!(
-            self,
-            Self::Api {
-                transient: true,
-                ..
-            }
-        )
-    }
-
-    /// Condition reason.
-    pub fn reason(&self) -> &'static str {
+impl Classify for CredentialsError {
+    /// A missing or unusable Secret needs a human; an apiserver hiccup is retried.
+    fn classify(&self) -> Classification {
+        let reason = match self {
+            Self::SecretNotFound { .. } => Reason::SecretNotFound,
+            Self::KeyMissing { .. } | Self::NotUtf8 { .. } => Reason::SecretKeyMissing,
+            Self::NotOptedIn { .. } => Reason::SecretNotOptedIn,
+            Self::Api { .. } => Reason::SecretUnreadable,
+        };
         match self {
-            Self::SecretNotFound { .. } => "SecretNotFound",
-            Self::KeyMissing { .. } | Self::NotUtf8 { .. } => "SecretKeyMissing",
-            Self::NotOptedIn { .. } => "SecretNotOptedIn",
-            Self::Api { .. } => "SecretUnreadable",
+            Self::Api {
+                transient: true, ..
+            } => Classification::retry(reason),
+            _ => Classification::stalled(reason),
         }
     }
 }
@@ -80,33 +76,7 @@ pub fn opted_in(labels: Option<&BTreeMap<String, String>>) -> bool {
         .is_some_and(|value| value == "true")
 }
 
-/// Personio API credentials.
-#[derive(Clone, PartialEq, Eq)]
-pub struct PersonioCredentials {
-    pub client_id: String,
-    pub client_secret: String,
-}
-
-/// reteach app credentials.
-#[derive(Clone, PartialEq, Eq)]
-pub struct ReteachCredentials {
-    pub client_id: String,
-    pub client_secret: String,
-    pub client_code: String,
-}
-
-// Hand-written so that secret values can never reach a log line through `{:?}`.
-impl std::fmt::Debug for PersonioCredentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("PersonioCredentials(<redacted>)")
-    }
-}
-
-impl std::fmt::Debug for ReteachCredentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ReteachCredentials(<redacted>)")
-    }
-}
+pub use crate::jobs::connection::{PersonioCredentials, ReteachCredentials};
 
 /// Reads Secrets of one namespace.
 pub struct SecretReader {
@@ -318,8 +288,10 @@ mod tests {
             namespace: "academy".into(),
             name: "db-password".into(),
         };
-        assert!(error.is_config());
-        assert_eq!(error.reason(), "SecretNotOptedIn");
+        assert_eq!(
+            error.classify(),
+            Classification::stalled(Reason::SecretNotOptedIn)
+        );
         assert_eq!(
             error.to_string(),
             "Secret academy/db-password is not marked for use by sync resources; if this resource \

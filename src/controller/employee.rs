@@ -1,67 +1,35 @@
-//! Reconciler of `EmployeeSync`: due check → Secrets → clients → job → status and events.
+//! EmployeeSync in the one reconcile path ([`super::reconcile`]): its settings, its clients and
+//! its job. The clients of an EmployeeSync are also the CertificateSync's.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use async_trait::async_trait;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::{Api, ResourceExt};
 
-use super::capabilities::probe_when_due;
 use super::context::Context;
 use super::credentials::SecretReader;
 use super::events::publish;
 use super::failure::RunFailure;
-use super::lifecycle::{chrono_duration, due_run, DueRun, RunContext};
-use super::metrics::ResourceLabels;
+use super::lifecycle::RunContext;
+use super::reconcile::{preflight, RunInputs, RunStop, SyncKind};
 use super::schedule::DueReason;
-use super::status::apply_status;
 use super::ReconcileError;
-use crate::api::{
-    CapabilityCheck, EmployeeSync, EmployeeSyncStatus, APPROVE_PLAN_ANNOTATION, MAX_STATUS_FAILURES,
+use crate::api::{CapabilityCheck, EmployeeSync, EmployeeSyncStatus, APPROVE_PLAN_ANNOTATION};
+use crate::jobs::bookkeeping::{
+    employee_input, employee_message, record_employee_outcome, EmployeeRunRequest,
 };
-use crate::jobs::employee::{
-    run_employee_sync, EmployeeJobInput, EmployeeJobOutcome, MassChangeGuard,
-};
+use crate::jobs::employee::{run_employee_sync, EmployeeJobOutcome};
+use crate::jobs::settings::{EmployeeSettings, SpecError};
+use crate::jobs::Reason;
 use crate::personio::PersonioApi;
 use crate::preflight::Kind;
 use crate::reteach::ReteachApi;
-use crate::sync::duration::{parse_full_resync_interval, parse_interval};
 
 /// Kind label of metrics and logs.
 pub const KIND: &str = "EmployeeSync";
-
-/// The validated spec values a run needs.
-struct Settings {
-    interval: Duration,
-    full_resync_interval: Duration,
-    time_zone: chrono_tz::Tz,
-}
-
-fn settings(sync: &EmployeeSync, minimum: Duration) -> Result<Settings, RunFailure> {
-    let invalid = |field: &str, error: String| {
-        RunFailure::stalled("InvalidSpec", format!("spec.{field}: {error}"))
-    };
-    let interval = parse_interval(&sync.spec.interval, minimum)
-        .map_err(|e| invalid("interval", e.to_string()))?;
-    let full_resync_interval = parse_full_resync_interval(&sync.spec.full_resync_interval, minimum)
-        .map_err(|e| invalid("fullResyncInterval", e.to_string()))?;
-    let time_zone = sync.spec.time_zone.parse::<chrono_tz::Tz>().map_err(|_| {
-        invalid(
-            "timeZone",
-            format!(
-                "{:?} is not an IANA time zone; use e.g. Europe/Berlin or UTC",
-                sync.spec.time_zone
-            ),
-        )
-    })?;
-    Ok(Settings {
-        interval,
-        full_resync_interval,
-        time_zone,
-    })
-}
 
 /// Both clients of an EmployeeSync, built from its spec and Secrets (also used by CertificateSync).
 pub async fn upstream_clients(
@@ -126,170 +94,116 @@ pub async fn reconcile(
     sync: Arc<EmployeeSync>,
     ctx: Arc<Context>,
 ) -> Result<Action, ReconcileError> {
-    let namespace = sync.namespace().unwrap_or_default();
-    let name = sync.name_any();
-    let api: Api<EmployeeSync> = Api::namespaced(ctx.client.clone(), &namespace);
-    let DueRun {
-        object: sync,
-        run,
-        previous,
-        reason,
-    } = match due_run(sync.as_ref(), &api, ctx.clock.as_ref(), None).await? {
-        Ok(due) => due,
-        Err(action) => return Ok(action),
-    };
-    let labels = ResourceLabels {
-        kind: KIND.into(),
-        namespace: namespace.clone(),
-        name: name.clone(),
-    };
-    let started = Instant::now();
-    let mut status = previous.clone();
-    let mut capabilities = None;
-    let outcome = match settings(&sync, ctx.tunables.minimum_interval) {
-        Err(failure) => Err(failure),
-        Ok(settings) => {
-            if reason != DueReason::Blocked {
-                let mut in_progress = previous.clone();
-                run.reconciling(&mut in_progress, "syncing employees");
-                apply_status(&api, &name, &in_progress, &[]).await?;
-            }
-            let result = execute(
-                &ctx,
-                &namespace,
-                &sync,
-                &previous,
-                &settings,
-                &run,
-                reason,
-                &mut capabilities,
-            )
-            .await;
-            Ok((settings, result))
-        }
-    };
-    let (delay, failure) = match outcome {
-        Err(failure) => {
-            let delay = run.fail(
-                &mut status,
-                &failure,
-                Duration::from_secs(300),
-                ctx.tunables.blocked_recheck,
-                ctx.clock.now(),
-            );
-            (delay, Some(failure))
-        }
-        Ok((settings, Err(failure))) => {
-            let delay = run.fail(
-                &mut status,
-                &failure,
-                settings.interval,
-                ctx.tunables.blocked_recheck,
-                ctx.clock.now(),
-            );
-            (delay, Some(failure))
-        }
-        Ok((settings, Ok(mut job))) => {
-            job.summary.finished_at = Some(ctx.clock.now());
-            let delay =
-                record_success(&mut status, &run, &settings, job, &ctx, &labels, &sync).await;
-            (delay, None)
-        }
-    };
-    if let Some(failure) = &failure {
-        tracing::warn!(
-            namespace,
-            name,
-            reason = failure.reason(),
-            "employee sync failed: {}",
-            failure.message()
-        );
-        if status != previous {
-            publish(
-                &ctx,
-                &sync,
-                EventType::Warning,
-                failure.reason(),
-                failure.message(),
-            )
-            .await;
-        }
-    }
-    ctx.metrics.run_finished(
-        &labels,
-        started.elapsed(),
-        failure.as_ref().map(RunFailure::reason),
-    );
-    if let Some(capabilities) = capabilities {
-        status.capabilities = capabilities;
-    }
-    if status != previous {
-        apply_status(&api, &name, &status, &[]).await?;
-    }
-    Ok(Action::requeue(delay))
+    super::reconcile::reconcile(sync, ctx).await
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn execute(
-    ctx: &Context,
-    namespace: &str,
-    sync: &EmployeeSync,
-    previous: &EmployeeSyncStatus,
-    settings: &Settings,
-    run: &RunContext,
-    reason: DueReason,
-    capabilities: &mut Option<Vec<CapabilityCheck>>,
-) -> Result<EmployeeJobOutcome, RunFailure> {
-    let (personio, reteach) = upstream_clients(ctx, namespace, sync).await?;
-    *capabilities = probe_when_due(
-        ctx,
-        sync,
-        Kind::EmployeeSync,
-        namespace,
-        &sync.name_any(),
-        &previous.capabilities,
-        reason == DueReason::Requested,
-    )
-    .await;
-    let cursor = previous
-        .cursor
-        .as_deref()
-        .and_then(|c| DateTime::parse_from_rfc3339(c).ok())
-        .map(|c| c.with_timezone(&Utc));
-    let full_due = previous
-        .last_full_sync_time
-        .is_none_or(|last| run.now - last >= chrono_duration(settings.full_resync_interval));
-    let full = cursor.is_none()
-        || full_due
-        || matches!(
-            reason,
-            DueReason::SpecChanged | DueReason::Requested | DueReason::FirstRun
-        );
-    let input = EmployeeJobInput {
-        now: run.now,
-        tz: settings.time_zone,
-        dry_run: sync.spec.dry_run,
-        full,
-        cursor,
-        reteach_users: previous
-            .reteach_users
-            .and_then(|users| u64::try_from(users).ok()),
-        guard: sync
-            .spec
-            .mass_change_guard
-            .limits()
-            .map(|limits| MassChangeGuard {
-                limits,
-                previous_full_seen: previous
-                    .last_full_sync_seen
-                    .and_then(|seen| u64::try_from(seen).ok()),
-                approved_plan: sync.annotations().get(APPROVE_PLAN_ANNOTATION).cloned(),
-                consumed_approval: previous.applied_plan_approval.clone(),
+/// Both clients of a run.
+pub struct Connected {
+    personio: Arc<dyn PersonioApi>,
+    reteach: Arc<dyn ReteachApi>,
+}
+
+#[async_trait]
+impl SyncKind for EmployeeSync {
+    const KIND: &'static str = KIND;
+    const WAITING_REASON: Option<Reason> = None;
+    const RECONCILING_MESSAGE: &'static str = "syncing employees";
+    type Settings = EmployeeSettings;
+    type Prepared = Connected;
+    type Outcome = EmployeeJobOutcome;
+    type Partial = ();
+
+    fn settings(&self, ctx: &Context) -> Result<EmployeeSettings, SpecError> {
+        EmployeeSettings::from_spec(&self.spec, ctx.tunables.minimum_interval)
+    }
+
+    fn interval(settings: &EmployeeSettings) -> Duration {
+        settings.interval.get()
+    }
+
+    async fn prepare(
+        &self,
+        ctx: &Context,
+        inputs: &RunInputs<'_, Self>,
+        _settings: &EmployeeSettings,
+        capabilities: &mut Option<Vec<CapabilityCheck>>,
+    ) -> Result<Connected, RunFailure> {
+        let (personio, reteach) = upstream_clients(ctx, inputs.namespace, self).await?;
+        *capabilities = preflight(ctx, self, inputs).await;
+        Ok(Connected { personio, reteach })
+    }
+
+    async fn run(
+        &self,
+        ctx: &Context,
+        _api: &Api<Self>,
+        inputs: &RunInputs<'_, Self>,
+        settings: &EmployeeSettings,
+        connected: Connected,
+    ) -> Result<EmployeeJobOutcome, RunStop<()>> {
+        let request = EmployeeRunRequest {
+            now: inputs.run.now,
+            dry_run: self.spec.dry_run,
+            force_full: matches!(
+                inputs.reason,
+                DueReason::SpecChanged | DueReason::Requested | DueReason::FirstRun
+            ),
+            guard: self.spec.mass_change_guard.limits().map(|limits| {
+                let approved = self.annotations().get(APPROVE_PLAN_ANNOTATION).cloned();
+                (limits, approved)
             }),
-    };
-    run_employee_sync(personio.as_ref(), reteach.as_ref(), &input)
+        };
+        let input = employee_input(inputs.previous, settings, request);
+        let mut outcome = run_employee_sync(
+            connected.personio.as_ref(),
+            connected.reteach.as_ref(),
+            &input,
+        )
         .await
-        .map_err(|e| naming_secrets(RunFailure::from(e), namespace, sync))
+        .map_err(|e| naming_secrets(RunFailure::from(e), inputs.namespace, self))?;
+        outcome.summary.finished_at = Some(ctx.clock.now());
+        Ok(outcome)
+    }
+
+    fn record_outcome(
+        status: &mut EmployeeSyncStatus,
+        run: &RunContext,
+        settings: &EmployeeSettings,
+        outcome: &EmployeeJobOutcome,
+    ) -> (Duration, String) {
+        status_after_success(status, run, settings.interval.get(), outcome)
+    }
+
+    fn record_partial(_status: &mut EmployeeSyncStatus, _partial: ()) {}
+
+    async fn announce(&self, ctx: &Context, outcome: &EmployeeJobOutcome, message: &str) {
+        let summary = &outcome.summary;
+        if !summary.dry_run {
+            ctx.metrics.records(KIND, "created", summary.created);
+            ctx.metrics.records(KIND, "updated", summary.updated);
+            ctx.metrics.records(KIND, "failed", summary.failed);
+        }
+        if summary.created + summary.updated + summary.failed > 0 {
+            publish(
+                ctx,
+                self,
+                EventType::Normal,
+                Reason::Synced.as_str(),
+                message,
+            )
+            .await;
+        }
+    }
+
+    const PREFLIGHT: Kind = Kind::EmployeeSync;
+
+    fn capabilities(status: &Self::Status) -> &[CapabilityCheck] {
+        &status.capabilities
+    }
+
+    fn capabilities_mut(status: &mut EmployeeSyncStatus) -> &mut Vec<CapabilityCheck> {
+        &mut status.capabilities
+    }
 }
 
 /// The status after a successful run (pure; the demo prints the same thing).
@@ -299,70 +213,8 @@ pub fn status_after_success(
     interval: Duration,
     job: &EmployeeJobOutcome,
 ) -> (Duration, String) {
-    let summary = &job.summary;
-    let message = format!(
-        "{}{} employees: {} created, {} updated ({} locked, {} unlocked), {} unchanged, {} skipped, {} failed",
-        if summary.dry_run { "dry run, would sync " } else { "" },
-        summary.seen,
-        summary.created,
-        summary.updated,
-        summary.locked,
-        summary.unlocked,
-        summary.unchanged,
-        summary.skipped,
-        summary.failed
-    );
-    let delay = run.succeed(status, message.clone(), interval);
-    if summary.mode == crate::api::SyncMode::Full && !summary.dry_run {
-        status.last_full_sync_time = Some(run.now);
-        status.last_full_sync_seen = Some(summary.seen);
-    }
-    if let Some(approval) = &job.applied_approval {
-        status.applied_plan_approval = Some(approval.clone());
-    }
-    if !summary.dry_run {
-        status.cursor = job.next_cursor.map(|c| c.to_rfc3339());
-    }
-    if let Some(users) = job.reteach_users {
-        status.reteach_users = i64::try_from(users).ok();
-    }
-    if job.linked > 0 {
-        status.last_link_time = Some(run.now);
-    }
-    status.failures = job
-        .failures
-        .iter()
-        .take(MAX_STATUS_FAILURES)
-        .cloned()
-        .collect();
-    status.planned_actions = job.planned.clone();
-    status.last_run = Some(summary.clone());
+    let message = employee_message(job);
+    let delay = run.succeed(&mut status.common, message.clone(), interval);
+    record_employee_outcome(status, run.now, job);
     (delay, message)
-}
-
-async fn record_success(
-    status: &mut EmployeeSyncStatus,
-    run: &RunContext,
-    settings: &Settings,
-    job: EmployeeJobOutcome,
-    ctx: &Context,
-    labels: &ResourceLabels,
-    sync: &EmployeeSync,
-) -> Duration {
-    let (delay, message) = status_after_success(status, run, settings.interval, &job);
-    let summary = &job.summary;
-    if !summary.dry_run {
-        ctx.metrics.records(KIND, "created", summary.created);
-        ctx.metrics.records(KIND, "updated", summary.updated);
-        ctx.metrics.records(KIND, "failed", summary.failed);
-    }
-    tracing::info!(
-        namespace = labels.namespace,
-        name = labels.name,
-        "{message}"
-    );
-    if summary.created + summary.updated + summary.failed > 0 {
-        publish(ctx, sync, EventType::Normal, "Synced", &message).await;
-    }
-    delay
 }

@@ -1,169 +1,101 @@
-//! Why a run did not succeed, typed by what has to happen next (as Flux does): a human fixes the
-//! configuration (Stalled), a dependency becomes ready (Waiting), or time heals it (Transient).
+//! Why a run did not succeed: the reason and disposition of the error that stopped it (see
+//! [`crate::jobs::reason`], the one vocabulary) and the user-facing sentence for the condition.
 
 use super::credentials::CredentialsError;
-use crate::jobs::JobError;
+use crate::jobs::{Classification, Classify, Disposition, JobError, Reason};
 use crate::personio::PersonioError;
 use crate::reteach::ReteachError;
 
 /// A failed or blocked run. `message` is the user-facing sentence for the condition.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum RunFailure {
-    /// Needs a human: `Stalled=True`, retried slowly and whenever the resource or a Secret changes.
-    Stalled { reason: String, message: String },
-    /// Waits for another resource: `Ready=False`, re-checked when it changes.
-    Waiting { reason: String, message: String },
-    /// Upstream outage or similar: `Ready=False`, retried with exponential backoff.
-    Transient { reason: String, message: String },
-    /// Another replica's run owns the resource's ledger now: this replica writes nothing more.
-    Fenced,
+pub struct RunFailure {
+    /// Condition reason.
+    pub reason: Reason,
+    /// Stalled, retry or waiting: decides condition, Event type, log level and requeue.
+    pub disposition: Disposition,
+    /// Condition message.
+    pub message: String,
 }
 
-/// Condition reason of [`RunFailure::Fenced`] (never written by the fenced replica itself).
-const FENCED: &str = "LedgerFenced";
-const FENCED_MESSAGE: &str = "another replica has taken over this resource";
-
 impl RunFailure {
-    pub fn stalled(reason: &str, message: impl Into<String>) -> Self {
-        Self::Stalled {
-            reason: reason.into(),
+    /// A failure classified as `classification`.
+    pub fn new(classification: Classification, message: impl Into<String>) -> Self {
+        Self {
+            reason: classification.reason,
+            disposition: classification.disposition,
             message: message.into(),
         }
     }
 
-    pub fn transient(reason: &str, message: impl Into<String>) -> Self {
-        Self::Transient {
-            reason: reason.into(),
-            message: message.into(),
-        }
+    /// A configuration error: a human must act.
+    pub fn stalled(reason: Reason, message: impl Into<String>) -> Self {
+        Self::new(Classification::stalled(reason), message)
+    }
+
+    /// A failure a retry may heal.
+    pub fn transient(reason: Reason, message: impl Into<String>) -> Self {
+        Self::new(Classification::retry(reason), message)
+    }
+
+    /// An unmet dependency.
+    pub fn waiting(reason: Reason, message: impl Into<String>) -> Self {
+        Self::new(Classification::waiting(reason), message)
+    }
+
+    /// The failure of `error`, classified by its one classification.
+    pub fn of(error: &(impl Classify + std::fmt::Display)) -> Self {
+        Self::new(error.classify(), error.to_string())
     }
 
     /// Says which Secret keys to fix when an upstream rejected the credentials (the upstream's
     /// own message cannot know where they came from). Other failures pass unchanged.
     pub fn naming_credentials(self, personio_keys: &str, reteach_keys: &str) -> Self {
-        match self {
-            Self::Stalled { reason, message } => {
-                let keys = match reason.as_str() {
-                    PERSONIO_CREDENTIALS_REJECTED => Some(personio_keys),
-                    RETEACH_CREDENTIALS_REJECTED => Some(reteach_keys),
-                    _ => None,
-                };
-                let message = match keys {
-                    Some(keys) => format!("{message}; check {keys}"),
-                    None => message,
-                };
-                Self::Stalled { reason, message }
-            }
-            other => other,
+        if self.disposition != Disposition::Stalled {
+            return self;
+        }
+        let keys = match self.reason {
+            Reason::PersonioCredentialsRejected => personio_keys,
+            Reason::ReteachCredentialsRejected => reteach_keys,
+            _ => return self,
+        };
+        Self {
+            message: format!("{}; check {keys}", self.message),
+            ..self
         }
     }
 
     /// Condition reason.
-    pub fn reason(&self) -> &str {
-        match self {
-            Self::Stalled { reason, .. }
-            | Self::Waiting { reason, .. }
-            | Self::Transient { reason, .. } => reason,
-            Self::Fenced => FENCED,
-        }
+    pub fn reason(&self) -> &'static str {
+        self.reason.as_str()
     }
 
     /// Condition message.
     pub fn message(&self) -> &str {
-        match self {
-            Self::Stalled { message, .. }
-            | Self::Waiting { message, .. }
-            | Self::Transient { message, .. } => message,
-            Self::Fenced => FENCED_MESSAGE,
-        }
+        &self.message
     }
 }
 
 impl From<CredentialsError> for RunFailure {
     fn from(error: CredentialsError) -> Self {
-        if error.is_config() {
-            Self::stalled(error.reason(), error.to_string())
-        } else {
-            Self::transient(error.reason(), error.to_string())
-        }
-    }
-}
-
-/// Condition reason of an EmployeeSync run held by the mass-change guard.
-pub const MASS_CHANGE_HELD: &str = "MassChangeHeld";
-/// Condition reason when Personio refuses the credentials.
-pub const PERSONIO_CREDENTIALS_REJECTED: &str = "PersonioCredentialsRejected";
-/// Condition reason when reteach refuses the credentials.
-pub const RETEACH_CREDENTIALS_REJECTED: &str = "ReteachCredentialsRejected";
-
-/// Condition reason of a Personio error.
-fn personio_reason(error: &PersonioError) -> &'static str {
-    match error {
-        PersonioError::Unauthorized { .. } => PERSONIO_CREDENTIALS_REJECTED,
-        PersonioError::AttributesNotWhitelisted(_) => "AttributesNotWhitelisted",
-        PersonioError::Forbidden { .. } => "PersonioAccessDenied",
-        PersonioError::Config(_) => "InvalidSpec",
-        PersonioError::NotFound { .. } | PersonioError::Rejected { .. } => "PersonioRejected",
-        PersonioError::Unavailable { .. } | PersonioError::Malformed { .. } => {
-            "PersonioUnavailable"
-        }
+        Self::of(&error)
     }
 }
 
 impl From<PersonioError> for RunFailure {
     fn from(error: PersonioError) -> Self {
-        let reason = personio_reason(&error);
-        if error.is_transient() {
-            Self::transient(reason, error.to_string())
-        } else {
-            Self::stalled(reason, error.to_string())
-        }
-    }
-}
-
-/// Condition reason of a reteach error.
-fn reteach_reason(error: &ReteachError) -> &'static str {
-    match error {
-        ReteachError::Unauthorized { .. } => RETEACH_CREDENTIALS_REJECTED,
-        ReteachError::Forbidden { .. } => "ReteachAccessDenied",
-        ReteachError::Config(_) => "InvalidSpec",
-        ReteachError::NotFound { .. } | ReteachError::Rejected { .. } => "ReteachRejected",
-        ReteachError::Unavailable { .. } | ReteachError::Malformed { .. } => "ReteachUnavailable",
+        Self::of(&error)
     }
 }
 
 impl From<ReteachError> for RunFailure {
     fn from(error: ReteachError) -> Self {
-        let reason = reteach_reason(&error);
-        if error.is_transient() {
-            Self::transient(reason, error.to_string())
-        } else {
-            Self::stalled(reason, error.to_string())
-        }
+        Self::of(&error)
     }
 }
 
 impl From<JobError> for RunFailure {
     fn from(error: JobError) -> Self {
-        let message = error.to_string();
-        let (reason, transient) = match error.root() {
-            JobError::Personio { source, .. } => {
-                (personio_reason(source).to_string(), source.is_transient())
-            }
-            JobError::Reteach { source, .. } => {
-                (reteach_reason(source).to_string(), source.is_transient())
-            }
-            JobError::UnknownCategory { .. } => ("UnknownDocumentCategory".into(), false),
-            JobError::InvalidCategoryRef => ("InvalidSpec".into(), false),
-            JobError::MassChangeHeld { .. } => (MASS_CHANGE_HELD.into(), false),
-            JobError::Ledger(_) => ("StatusWriteFailed".into(), true),
-            JobError::Interrupted { .. } => ("Interrupted".into(), true),
-        };
-        if transient {
-            Self::Transient { reason, message }
-        } else {
-            Self::Stalled { reason, message }
-        }
+        Self::of(&error)
     }
 }
 
@@ -174,7 +106,7 @@ mod tests {
     #[test]
     fn rejected_credentials_name_the_secret_keys_to_check() {
         let failure = RunFailure::stalled(
-            RETEACH_CREDENTIALS_REJECTED,
+            Reason::ReteachCredentialsRejected,
             "reteach rejected the credentials: 401",
         )
         .naming_credentials(
@@ -189,11 +121,22 @@ mod tests {
 
     #[test]
     fn other_failures_keep_their_message() {
-        let failure = RunFailure::stalled("UnknownDocumentCategory", "no such category")
+        let failure = RunFailure::stalled(Reason::UnknownDocumentCategory, "no such category")
             .naming_credentials("personio keys", "reteach keys");
         assert_eq!(failure.message(), "no such category");
-        let transient = RunFailure::transient(PERSONIO_CREDENTIALS_REJECTED, "503")
+        let transient = RunFailure::transient(Reason::PersonioCredentialsRejected, "503")
             .naming_credentials("personio keys", "reteach keys");
         assert_eq!(transient.message(), "503");
+    }
+
+    #[test]
+    fn a_job_error_keeps_its_sentence_and_its_classification() {
+        let failure = RunFailure::from(JobError::InvalidCategoryRef);
+        assert_eq!(failure.reason, Reason::InvalidSpec);
+        assert_eq!(failure.disposition, Disposition::Stalled);
+        assert_eq!(
+            failure.message,
+            "spec.documentCategory must set exactly one of id or name"
+        );
     }
 }

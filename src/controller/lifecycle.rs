@@ -13,77 +13,39 @@ use super::failure::RunFailure;
 use super::schedule::{failure_backoff, schedule, with_jitter, DueReason, Schedule, ScheduleInput};
 use super::status::apply_status;
 use crate::api::{
-    CertificateSync, CertificateSyncStatus, Condition, EmployeeSync, EmployeeSyncStatus,
+    CertificateSync, CertificateSyncStatus, EmployeeSync, EmployeeSyncStatus, SyncStatusCommon,
     REQUESTED_AT_ANNOTATION,
 };
 use crate::clock::Clock;
+use crate::jobs::{Disposition, Reason};
 use crate::sync::duration::saturating_after;
 
-/// The status fields every kind has.
-pub trait CommonStatus {
-    fn conditions(&self) -> &[Condition];
-    fn set_conditions(&mut self, conditions: Vec<Condition>);
-    fn observed_generation_mut(&mut self) -> &mut Option<i64>;
-    fn observed_generation(&self) -> Option<i64>;
-    fn last_sync_time_mut(&mut self) -> &mut Option<DateTime<Utc>>;
-    fn last_sync_time(&self) -> Option<DateTime<Utc>>;
-    fn last_successful_sync_time_mut(&mut self) -> &mut Option<DateTime<Utc>>;
-    fn last_successful_sync_time(&self) -> Option<DateTime<Utc>>;
-    fn next_sync_time_mut(&mut self) -> &mut Option<DateTime<Utc>>;
-    fn next_sync_time(&self) -> Option<DateTime<Utc>>;
-    fn last_handled_mut(&mut self) -> &mut Option<String>;
-    fn last_handled(&self) -> Option<&str>;
-    fn consecutive_failures_mut(&mut self) -> &mut i32;
+/// A kind's status, which embeds the fields every kind has (declared once in
+/// [`SyncStatusCommon`]).
+pub trait SyncStatus {
+    /// The shared fields.
+    fn common(&self) -> &SyncStatusCommon;
+    /// The shared fields, to change them.
+    fn common_mut(&mut self) -> &mut SyncStatusCommon;
 }
 
-macro_rules! common_status {
-    ($type:ty) => {
-        impl CommonStatus for $type {
-            fn conditions(&self) -> &[Condition] {
-                &self.conditions
-            }
-            fn set_conditions(&mut self, conditions: Vec<Condition>) {
-                self.conditions = conditions;
-            }
-            fn observed_generation_mut(&mut self) -> &mut Option<i64> {
-                &mut self.observed_generation
-            }
-            fn observed_generation(&self) -> Option<i64> {
-                self.observed_generation
-            }
-            fn last_sync_time_mut(&mut self) -> &mut Option<DateTime<Utc>> {
-                &mut self.last_sync_time
-            }
-            fn last_sync_time(&self) -> Option<DateTime<Utc>> {
-                self.last_sync_time
-            }
-            fn last_successful_sync_time_mut(&mut self) -> &mut Option<DateTime<Utc>> {
-                &mut self.last_successful_sync_time
-            }
-            fn last_successful_sync_time(&self) -> Option<DateTime<Utc>> {
-                self.last_successful_sync_time
-            }
-            fn next_sync_time_mut(&mut self) -> &mut Option<DateTime<Utc>> {
-                &mut self.next_sync_time
-            }
-            fn next_sync_time(&self) -> Option<DateTime<Utc>> {
-                self.next_sync_time
-            }
-            fn last_handled_mut(&mut self) -> &mut Option<String> {
-                &mut self.last_handled_reconcile_at
-            }
-            fn last_handled(&self) -> Option<&str> {
-                self.last_handled_reconcile_at.as_deref()
-            }
-            fn consecutive_failures_mut(&mut self) -> &mut i32 {
-                &mut self.consecutive_failures
-            }
-        }
-    };
+impl SyncStatus for EmployeeSyncStatus {
+    fn common(&self) -> &SyncStatusCommon {
+        &self.common
+    }
+    fn common_mut(&mut self) -> &mut SyncStatusCommon {
+        &mut self.common
+    }
 }
 
-common_status!(EmployeeSyncStatus);
-common_status!(CertificateSyncStatus);
+impl SyncStatus for CertificateSyncStatus {
+    fn common(&self) -> &SyncStatusCommon {
+        &self.common
+    }
+    fn common_mut(&mut self) -> &mut SyncStatusCommon {
+        &mut self.common
+    }
+}
 
 /// What the reconciler knows about the object when it starts.
 pub struct RunContext {
@@ -105,28 +67,28 @@ impl RunContext {
     /// Inputs of the due check.
     pub fn schedule_input<'a>(
         &'a self,
-        status: &'a impl CommonStatus,
+        status: &'a SyncStatusCommon,
         suspended: bool,
-        waiting_reason: Option<&str>,
+        waiting_reason: Option<Reason>,
     ) -> ScheduleInput<'a> {
         ScheduleInput {
             suspended,
             generation: self.generation,
-            observed_generation: status.observed_generation(),
+            observed_generation: status.observed_generation,
             requested_at: self.requested_at.as_deref(),
-            last_handled_requested_at: status.last_handled(),
-            last_sync_time: status.last_sync_time(),
-            next_sync_time: status.next_sync_time(),
-            blocked: is_blocked(status.conditions(), waiting_reason),
+            last_handled_requested_at: status.last_handled_reconcile_at.as_deref(),
+            last_sync_time: status.last_sync_time,
+            next_sync_time: status.next_sync_time,
+            blocked: is_blocked(&status.conditions, waiting_reason),
         }
     }
 
     /// Whether a run is due (`Ok(why)`), or what to tell kube-runtime instead (`Err(action)`).
     pub fn decide(
         &self,
-        status: &impl CommonStatus,
+        status: &SyncStatusCommon,
         suspended: bool,
-        waiting_reason: Option<&str>,
+        waiting_reason: Option<Reason>,
     ) -> Result<DueReason, Action> {
         match schedule(
             &self.schedule_input(status, suspended, waiting_reason),
@@ -141,12 +103,12 @@ impl RunContext {
     /// Marks a successful run: Ready, times, cursor of the schedule. Returns the requeue delay.
     pub fn succeed(
         &self,
-        status: &mut impl CommonStatus,
+        status: &mut SyncStatusCommon,
         message: String,
         interval: Duration,
     ) -> Duration {
         let health = Health::Ready {
-            reason: "Succeeded".into(),
+            reason: Reason::Succeeded,
             message,
         };
         self.complete(status, &health, interval)
@@ -157,18 +119,18 @@ impl RunContext {
     /// `consecutiveFailures` as they were. Next run after `interval` either way.
     pub fn complete(
         &self,
-        status: &mut impl CommonStatus,
+        status: &mut SyncStatusCommon,
         health: &Health,
         interval: Duration,
     ) -> Duration {
         let delay = with_jitter(interval);
         self.stamp(status, health);
-        *status.last_sync_time_mut() = Some(self.now);
+        status.last_sync_time = Some(self.now);
         if matches!(health, Health::Ready { .. }) {
-            *status.last_successful_sync_time_mut() = Some(self.now);
-            *status.consecutive_failures_mut() = 0;
+            status.last_successful_sync_time = Some(self.now);
+            status.consecutive_failures = 0;
         }
-        *status.next_sync_time_mut() = Some(saturating_after(self.now, delay));
+        status.next_sync_time = Some(saturating_after(self.now, delay));
         delay
     }
 
@@ -181,30 +143,29 @@ impl RunContext {
     /// status write.
     pub fn fail(
         &self,
-        status: &mut impl CommonStatus,
+        status: &mut SyncStatusCommon,
         failure: &RunFailure,
         interval: Duration,
         blocked_recheck: Duration,
         ended: DateTime<Utc>,
     ) -> Duration {
-        let reason = failure.reason().to_string();
-        let message = failure.message().to_string();
-        match failure {
-            RunFailure::Stalled { .. } => {
+        let reason = failure.reason;
+        let message = failure.message.clone();
+        match failure.disposition {
+            Disposition::Stalled => {
                 self.stamp(status, &Health::Stalled { reason, message });
                 with_jitter(blocked_recheck.max(interval.min(Duration::from_secs(600))))
             }
-            RunFailure::Waiting { .. } => {
+            Disposition::Waiting => {
                 self.stamp(status, &Health::NotReady { reason, message });
                 with_jitter(blocked_recheck)
             }
-            RunFailure::Transient { .. } | RunFailure::Fenced => {
+            Disposition::Retry => {
                 self.stamp(status, &Health::NotReady { reason, message });
-                let failures = status.consecutive_failures_mut();
-                *failures = failures.saturating_add(1);
-                let delay = with_jitter(failure_backoff(*failures, interval));
-                *status.last_sync_time_mut() = Some(self.now);
-                *status.next_sync_time_mut() = Some(saturating_after(ended.max(self.now), delay));
+                status.consecutive_failures = status.consecutive_failures.saturating_add(1);
+                let delay = with_jitter(failure_backoff(status.consecutive_failures, interval));
+                status.last_sync_time = Some(self.now);
+                status.next_sync_time = Some(saturating_after(ended.max(self.now), delay));
                 delay
             }
         }
@@ -214,39 +175,39 @@ impl RunContext {
     /// `wait` count it as current), `Ready` is `True` with reason `Suspended`, and `Reconciling` /
     /// `Stalled` are gone: nothing runs, so nothing is in progress or stuck. Times, counters and
     /// the `requestedAt` token are kept for when it is resumed.
-    pub fn suspend(&self, status: &mut impl CommonStatus) {
+    pub fn suspend(&self, status: &mut SyncStatusCommon) {
         let last = status
-            .last_successful_sync_time()
+            .last_successful_sync_time
             .map_or_else(|| "never".to_string(), |t| t.to_rfc3339());
         let health = Health::Ready {
-            reason: SUSPENDED.into(),
+            reason: Reason::Suspended,
             message: format!(
                 "spec.suspend is true: no runs until it is false (last successful run: {last})"
             ),
         };
-        let conditions = conditions_for(&health, status.conditions(), self.generation, self.now);
-        status.set_conditions(conditions);
-        *status.observed_generation_mut() = self.generation;
+        let conditions = conditions_for(&health, &status.conditions, self.generation, self.now);
+        status.conditions = conditions;
+        status.observed_generation = self.generation;
     }
 
     /// The status shown while a run is in progress.
-    pub fn reconciling(&self, status: &mut impl CommonStatus, message: &str) {
+    pub fn reconciling(&self, status: &mut SyncStatusCommon, message: &str) {
         let conditions = conditions_for(
             &Health::Reconciling {
                 message: message.into(),
             },
-            status.conditions(),
+            &status.conditions,
             self.generation,
             self.now,
         );
-        status.set_conditions(conditions);
+        status.conditions = conditions;
     }
 
-    fn stamp(&self, status: &mut impl CommonStatus, health: &Health) {
-        let conditions = conditions_for(health, status.conditions(), self.generation, self.now);
-        status.set_conditions(conditions);
-        *status.observed_generation_mut() = self.generation;
-        *status.last_handled_mut() = self.requested_at.clone();
+    fn stamp(&self, status: &mut SyncStatusCommon, health: &Health) {
+        let conditions = conditions_for(health, &status.conditions, self.generation, self.now);
+        status.conditions = conditions;
+        status.observed_generation = self.generation;
+        status.last_handled_reconcile_at = self.requested_at.clone();
     }
 }
 
@@ -255,7 +216,7 @@ pub trait Scheduled:
     Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug
 {
     /// The status type of the kind.
-    type Status: CommonStatus + Clone + Default + PartialEq + serde::Serialize + Send + Sync;
+    type Status: SyncStatus + Clone + Default + PartialEq + serde::Serialize + Send + Sync;
     /// Top-level status keys written by another field manager, left out of a whole-status apply
     /// (see `status::apply_status`).
     const STATUS_KEYS_OWNED_ELSEWHERE: &'static [&'static str];
@@ -307,15 +268,15 @@ pub async fn due_run<K: Scheduled>(
     cached: &K,
     api: &Api<K>,
     clock: &dyn Clock,
-    waiting_reason: Option<&str>,
+    waiting_reason: Option<Reason>,
 ) -> Result<Result<DueRun<K>, Action>, kube::Error> {
     let cached_status = cached.current_status().cloned().unwrap_or_default();
     let glance = RunContext::of(cached, clock.now());
     if cached.suspended() {
-        if shows_suspended(&glance, &cached_status) {
+        if shows_suspended(&glance, cached_status.common()) {
             return Ok(Err(Action::await_change()));
         }
-    } else if let Err(action) = glance.decide(&cached_status, false, waiting_reason) {
+    } else if let Err(action) = glance.decide(cached_status.common(), false, waiting_reason) {
         return Ok(Err(action));
     }
     let Some(object) = api.get_opt(&cached.name_any()).await? else {
@@ -324,9 +285,9 @@ pub async fn due_run<K: Scheduled>(
     let run = RunContext::of(&object, clock.now());
     let previous = object.current_status().cloned().unwrap_or_default();
     if object.suspended() {
-        if !shows_suspended(&run, &previous) {
+        if !shows_suspended(&run, previous.common()) {
             let mut status = previous.clone();
-            run.suspend(&mut status);
+            run.suspend(status.common_mut());
             apply_status(
                 api,
                 &object.name_any(),
@@ -338,7 +299,7 @@ pub async fn due_run<K: Scheduled>(
         return Ok(Err(Action::await_change()));
     }
     Ok(run
-        .decide(&previous, object.suspended(), waiting_reason)
+        .decide(previous.common(), object.suspended(), waiting_reason)
         .map(|reason| DueRun {
             object,
             run,
@@ -348,10 +309,10 @@ pub async fn due_run<K: Scheduled>(
 }
 
 /// Whether `status` already reports the suspension of this generation (then nothing is written).
-fn shows_suspended(run: &RunContext, status: &impl CommonStatus) -> bool {
-    status.observed_generation() == run.generation
-        && status.conditions().len() == 1
-        && ready(status.conditions()).is_some_and(|c| c.reason == SUSPENDED)
+fn shows_suspended(run: &RunContext, status: &SyncStatusCommon) -> bool {
+    status.observed_generation == run.generation
+        && status.conditions.len() == 1
+        && ready(&status.conditions).is_some_and(|c| c.reason == SUSPENDED)
 }
 
 pub use crate::sync::duration::chrono_duration;
@@ -371,11 +332,11 @@ mod tests {
             generation: Some(3),
             requested_at: Some("token".into()),
         };
-        let mut status = EmployeeSyncStatus {
+        let mut status = SyncStatusCommon {
             observed_generation: Some(2),
-            ..EmployeeSyncStatus::default()
+            ..SyncStatusCommon::default()
         };
-        let failure = RunFailure::stalled("SecretNotFound", "Secret x not found");
+        let failure = RunFailure::stalled(Reason::SecretNotFound, "Secret x not found");
         run.fail(
             &mut status,
             &failure,
@@ -415,7 +376,7 @@ mod tests {
             generation: Some(1),
             requested_at: None,
         };
-        let mut status = EmployeeSyncStatus::default();
+        let mut status = SyncStatusCommon::default();
         run.suspend(&mut status);
         let newer = RunContext {
             generation: Some(2),
@@ -431,8 +392,8 @@ mod tests {
             generation: Some(1),
             requested_at: None,
         };
-        let mut status = EmployeeSyncStatus::default();
-        let failure = RunFailure::transient("PersonioUnavailable", "503");
+        let mut status = SyncStatusCommon::default();
+        let failure = RunFailure::transient(Reason::PersonioUnavailable, "503");
         let ended = at("2026-11-26T10:02:00Z");
         let delay = run.fail(
             &mut status,

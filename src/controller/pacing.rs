@@ -20,7 +20,7 @@ use kube::runtime::controller::Action;
 use kube::ResourceExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::lifecycle::{CommonStatus, RunContext, Scheduled};
+use super::lifecycle::{RunContext, Scheduled, SyncStatus};
 use super::schedule::DueReason;
 use crate::api::{CertificateSync, EmployeeSync};
 use crate::sync::duration::{parse_duration, MAX_INTERVAL};
@@ -194,7 +194,7 @@ impl Pacing {
     pub fn gate<K: Scheduled + Interval>(&self, object: &K, now: DateTime<Utc>) -> Gate {
         let glance = RunContext::of(object, now);
         let status = object.current_status().cloned().unwrap_or_default();
-        let Ok(reason) = glance.decide(&status, object.suspended(), None) else {
+        let Ok(reason) = glance.decide(status.common(), object.suspended(), None) else {
             return Gate::NotDue;
         };
         let uid = object.uid().unwrap_or_default();
@@ -202,7 +202,7 @@ impl Pacing {
             uid: &uid,
             created: object.meta().creation_timestamp.as_ref().map(to_chrono),
             interval: object.interval(),
-            next_sync_time: status.next_sync_time(),
+            next_sync_time: status.common().next_sync_time,
             reason,
         };
         match self.spread.hold(&input, now) {

@@ -15,13 +15,14 @@ use kube::{Api, ResourceExt};
 use super::context::Context;
 use super::events::publish;
 use super::failure::RunFailure;
-use super::lifecycle::{RunContext, Scheduled};
+use super::lifecycle::{RunContext, Scheduled, SyncStatus};
 use super::metrics::ResourceLabels;
 use super::status::apply_status;
 use super::ReconcileError;
+use crate::jobs::Reason;
 
 /// Condition reason of a resource whose reconcile panicked.
-pub const INTERNAL_ERROR: &str = "InternalError";
+pub const INTERNAL_ERROR: &str = Reason::InternalError.as_str();
 
 /// The condition message of a panicked reconcile. Fixed on purpose: a panic message may carry
 /// anything (a value from upstream, a name), and status is readable by every resource author.
@@ -89,9 +90,9 @@ where
     let previous = object.current_status().cloned().unwrap_or_default();
     let mut status = previous.clone();
     let run = RunContext::of(&object, ctx.clock.now());
-    let failure = RunFailure::stalled(INTERNAL_ERROR, INTERNAL_ERROR_MESSAGE);
+    let failure = RunFailure::stalled(Reason::InternalError, INTERNAL_ERROR_MESSAGE);
     run.fail(
-        &mut status,
+        status.common_mut(),
         &failure,
         PANIC_RECHECK,
         ctx.tunables.blocked_recheck,

@@ -260,7 +260,7 @@ fn summary_lines(text: &mut String, pass: &PassOutcome, runner: &Runner) {
     let _ = writeln!(
         text,
         "  EmployeeSync ({mode}): {}",
-        ready(&runner.employee_status.conditions)
+        ready(&runner.employee_status.common.conditions)
     );
     if pass.employees.summary.seen == 0 {
         let _ = writeln!(
@@ -273,7 +273,7 @@ fn summary_lines(text: &mut String, pass: &PassOutcome, runner: &Runner) {
     let _ = writeln!(
         text,
         "  CertificateSync: {}",
-        ready(&runner.certificate_status.conditions)
+        ready(&runner.certificate_status.common.conditions)
     );
     let _ = writeln!(
         text,

@@ -5,10 +5,14 @@ use std::sync::Arc;
 
 use crate::api::{CertificateSync, EmployeeSync};
 use crate::controller::allowlist::UpstreamPolicy;
-use crate::personio::{PersonioClient, PersonioConfig, PersonioError, PersonioRateLimits};
-use crate::reteach::{DownloadPolicy, ReteachClient, ReteachConfig, ReteachError};
+use crate::jobs::connection::{
+    ClientOptions, ConnectionClients, PersonioCredentials, PersonioEndpoint, ReteachCredentials,
+    ReteachEndpoint,
+};
+use crate::personio::{PersonioClient, PersonioError, PersonioRateLimits};
+use crate::reteach::{DownloadPolicy, ReteachClient, ReteachError};
 use crate::sim::reteach::SimCredentials;
-use crate::upstream::{RequestLog, RetryPolicy, TlsOptions};
+use crate::upstream::RequestLog;
 
 /// `examples/employeesync.yaml`, as shipped.
 const EMPLOYEE_SYNC_YAML: &str = include_str!("../../examples/employeesync.yaml");
@@ -96,18 +100,13 @@ impl DemoResources {
         credentials: (String, String),
         log: &RequestLog,
     ) -> Result<PersonioClient, SetupError> {
-        let connection = &self.employee_sync.spec.personio;
         let (client_id, client_secret) = credentials;
-        Ok(PersonioClient::new(PersonioConfig {
-            base_url: connection.base_url.clone(),
+        let credentials = PersonioCredentials {
             client_id,
             client_secret,
-            app_id: connection.app_id.clone(),
-            tls: tls(connection.allow_insecure_http),
-            limits: PersonioRateLimits::unlimited(),
-            retry: RetryPolicy::default(),
-            observer: Arc::new(log.clone()),
-        })?)
+        };
+        let endpoint = PersonioEndpoint::from(&self.employee_sync.spec.personio);
+        Ok(clients(log).personio(&endpoint, &credentials, None)?)
     }
 
     /// The reteach client of the EmployeeSync (CertificateSync reuses it, as the controller does).
@@ -116,29 +115,27 @@ impl DemoResources {
         credentials: SimCredentials,
         log: &RequestLog,
     ) -> Result<ReteachClient, SetupError> {
-        let connection = &self.employee_sync.spec.reteach;
-        Ok(ReteachClient::new(ReteachConfig {
-            base_url: connection.base_url.clone(),
+        let credentials = ReteachCredentials {
             client_id: credentials.client_id,
             client_secret: credentials.client_secret,
             client_code: credentials.client_code,
-            tls: tls(connection.allow_insecure_http),
-            requests_per_second: DEMO_RETEACH_REQUESTS_PER_SECOND,
-            retry: RetryPolicy::default(),
-            observer: Arc::new(log.clone()),
-            // The demo's simulators listen on loopback.
-            downloads: DownloadPolicy {
-                allow_private_addresses: true,
-                ..DownloadPolicy::default()
-            },
-        })?)
+        };
+        let endpoint = ReteachEndpoint::from(&self.employee_sync.spec.reteach);
+        Ok(clients(log).reteach(&endpoint, &credentials, None)?)
     }
 }
 
-fn tls(allow_insecure_http: bool) -> TlsOptions {
-    TlsOptions {
-        ca_bundle_pem: None,
-        allow_insecure_http,
-        timeout: None,
-    }
+/// The demo's client options: requests go to `log`; client-side rate limits are lifted (the
+/// simulators enforce none in the demo) and downloads may reach the loopback simulators.
+fn clients(log: &RequestLog) -> ConnectionClients {
+    ConnectionClients::new(ClientOptions {
+        observer: Arc::new(log.clone()),
+        personio_limits: PersonioRateLimits::unlimited(),
+        reteach_requests_per_second: DEMO_RETEACH_REQUESTS_PER_SECOND,
+        downloads: DownloadPolicy {
+            allow_private_addresses: true,
+            ..DownloadPolicy::default()
+        },
+        ..ClientOptions::default()
+    })
 }

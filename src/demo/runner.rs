@@ -11,16 +11,16 @@ use tokio_util::sync::CancellationToken;
 use super::resources::DemoResources;
 use crate::api::{CertificateSyncStatus, EmployeeSyncStatus};
 use crate::controller::certificate::WAITING_FOR_EMPLOYEE_SYNC;
-use crate::controller::lifecycle::{chrono_duration, RunContext};
+use crate::controller::lifecycle::RunContext;
 use crate::controller::{certificate, employee};
+use crate::jobs::bookkeeping::{employee_input, EmployeeRunRequest};
+use crate::jobs::settings::{CertificateSettings, EmployeeSettings, SpecError};
 use crate::jobs::{
     resolve_category, run_certificate_sync, run_employee_sync, CertificateJobInput,
-    CertificateJobOutcome, CertificateRunRequest, EmployeeJobInput, EmployeeJobOutcome, JobError,
-    MemoryLedgerStore,
+    CertificateJobOutcome, CertificateRunRequest, EmployeeJobOutcome, JobError, MemoryLedgerStore,
 };
 use crate::personio::PersonioClient;
 use crate::reteach::ReteachClient;
-use crate::sync::duration::{parse_full_resync_interval, parse_interval, DurationError};
 
 /// The shortest interval the operator accepts (`spec.interval` minimum).
 const MINIMUM_INTERVAL: Duration = Duration::from_secs(60);
@@ -30,17 +30,9 @@ const GENERATION: i64 = 1;
 /// Why a demo pass failed.
 #[derive(Debug, thiserror::Error)]
 pub enum PassError {
-    /// A spec value of an example is invalid.
-    #[error("examples: spec.{field}: {source}")]
-    Duration {
-        /// The field.
-        field: &'static str,
-        /// What is wrong with it.
-        source: DurationError,
-    },
-    /// `spec.timeZone` is not an IANA zone.
-    #[error("examples: spec.timeZone {0:?} is not an IANA time zone")]
-    TimeZone(String),
+    /// A spec value of an example is invalid (the controllers' own validation).
+    #[error("examples: {0}")]
+    Spec(#[from] SpecError),
     /// The EmployeeSync run failed.
     #[error("EmployeeSync failed: {0}")]
     EmployeeSync(JobError),
@@ -68,9 +60,7 @@ pub struct Runner {
     resources: DemoResources,
     personio: PersonioClient,
     reteach: ReteachClient,
-    tz: Tz,
-    employee_interval: Duration,
-    full_resync_interval: Duration,
+    employee_settings: EmployeeSettings,
     certificate_interval: Duration,
     ledger: MemoryLedgerStore,
     /// `status` of the EmployeeSync after the latest pass.
@@ -87,30 +77,17 @@ impl Runner {
         personio: PersonioClient,
         reteach: ReteachClient,
     ) -> Result<Self, PassError> {
-        let duration = |field: &'static str, text: &str| {
-            parse_interval(text, MINIMUM_INTERVAL)
-                .map_err(|source| PassError::Duration { field, source })
-        };
-        let employee_spec = &resources.employee_sync.spec;
-        let employee_interval = duration("interval", &employee_spec.interval)?;
-        let full_resync_interval =
-            parse_full_resync_interval(&employee_spec.full_resync_interval, MINIMUM_INTERVAL)
-                .map_err(|source| PassError::Duration {
-                    field: "fullResyncInterval",
-                    source,
-                })?;
-        let certificate_interval = duration("interval", &resources.certificate_sync.spec.interval)?;
-        let tz = employee_spec
-            .time_zone
-            .parse::<Tz>()
-            .map_err(|_| PassError::TimeZone(employee_spec.time_zone.clone()))?;
+        let employee_settings =
+            EmployeeSettings::from_spec(&resources.employee_sync.spec, MINIMUM_INTERVAL)?;
+        let certificate_interval =
+            CertificateSettings::from_spec(&resources.certificate_sync.spec, MINIMUM_INTERVAL)?
+                .interval
+                .get();
         Ok(Self {
             resources,
             personio,
             reteach,
-            tz,
-            employee_interval,
-            full_resync_interval,
+            employee_settings,
             certificate_interval,
             ledger: MemoryLedgerStore::default(),
             employee_status: EmployeeSyncStatus::default(),
@@ -120,7 +97,7 @@ impl Runner {
 
     /// The company time zone (`spec.timeZone` of the EmployeeSync).
     pub fn time_zone(&self) -> Tz {
-        self.tz
+        self.employee_settings.time_zone.get()
     }
 
     /// The resources the passes run for.
@@ -140,27 +117,14 @@ impl Runner {
     }
 
     async fn employee_sync(&mut self, now: DateTime<Utc>) -> Result<EmployeeJobOutcome, PassError> {
-        let previous = &self.employee_status;
-        let cursor = previous
-            .cursor
-            .as_deref()
-            .and_then(|c| DateTime::parse_from_rfc3339(c).ok())
-            .map(|c| c.with_timezone(&Utc));
-        // The controller's rule: full on the first run and once per fullResyncInterval.
-        let full_due = previous
-            .last_full_sync_time
-            .is_none_or(|last| now - last >= chrono_duration(self.full_resync_interval));
-        let input = EmployeeJobInput {
-            guard: None,
+        // The controller's own rule: full on the first run and once per fullResyncInterval.
+        let request = EmployeeRunRequest {
             now,
-            tz: self.tz,
             dry_run: self.resources.employee_sync.spec.dry_run,
-            full: cursor.is_none() || full_due,
-            cursor,
-            reteach_users: previous
-                .reteach_users
-                .and_then(|users| u64::try_from(users).ok()),
+            force_full: false,
+            guard: None,
         };
+        let input = employee_input(&self.employee_status, &self.employee_settings, request);
         let mut outcome = run_employee_sync(&self.personio, &self.reteach, &input)
             .await
             .map_err(PassError::EmployeeSync)?;
@@ -169,7 +133,7 @@ impl Runner {
         employee::status_after_success(
             &mut self.employee_status,
             &run,
-            self.employee_interval,
+            self.employee_settings.interval.get(),
             &outcome,
         );
         Ok(outcome)
@@ -180,7 +144,12 @@ impl Runner {
         now: DateTime<Utc>,
     ) -> Result<(CertificateJobOutcome, i64), PassError> {
         // The controller's precondition: the referenced EmployeeSync has succeeded once.
-        if self.employee_status.last_successful_sync_time.is_none() {
+        if self
+            .employee_status
+            .common
+            .last_successful_sync_time
+            .is_none()
+        {
             return Err(PassError::Waiting);
         }
         let spec = &self.resources.certificate_sync.spec;
@@ -189,7 +158,7 @@ impl Runner {
             .map_err(PassError::CertificateSync)?;
         let request = CertificateRunRequest {
             now,
-            tz: self.tz,
+            tz: self.time_zone(),
             category_id,
             full_resync_interval: chrono::Duration::hours(24),
             requested: false,

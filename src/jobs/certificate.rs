@@ -30,12 +30,7 @@ use crate::api::{
 use crate::personio::{PersonioApi, PersonioError};
 use crate::reteach::{ReteachApi, ReteachError};
 use crate::sync::candidate_batch::{CandidateBatch, ProcessingKey, DEFAULT_BATCH_SIZE};
-use crate::sync::certificate_ledger::{
-    advance_cursor, finish_full_pass, forgive_attempt, full_pass_after, full_pass_due,
-    full_pass_handled, listing_since, normalize, prune_recent, record_failed_attempt,
-    record_in_personio, record_pdf_pending, remove_pending, set_aside_exhausted,
-    set_aside_unverifiable, start_full_pass, triage, Triage,
-};
+use crate::sync::certificate_ledger::Triage;
 use crate::sync::certificate_plan::DEFAULT_OVERLAP_MINUTES;
 use crate::sync::Completion;
 
@@ -227,8 +222,7 @@ impl<'a> CertificateJobInput<'a> {
             category_id: request.category_id,
             title_template: spec.title.clone(),
             overlap: Self::default_overlap(),
-            full_pass: full_pass_due(
-                ledger,
+            full_pass: ledger.full_pass_due(
                 request.now,
                 request.full_resync_interval,
                 request.requested,
@@ -353,7 +347,7 @@ pub async fn run_certificate_sync(
     input: &CertificateJobInput<'_>,
 ) -> Result<CertificateJobOutcome, JobError> {
     let mut ledger = input.ledger.clone();
-    normalize(&mut ledger);
+    ledger.normalize();
     let mut run = Run {
         personio,
         reteach,
@@ -395,7 +389,8 @@ impl Run<'_> {
             .map(|p| p.participation_id.clone())
             .collect();
         if self.input.full_pass || self.ledger.full_pass.is_some() {
-            start_full_pass(&mut self.ledger, self.input.now, self.input.retry_set_aside);
+            self.ledger
+                .start_full_pass(self.input.now, self.input.retry_set_aside);
         }
         self.summary.full_pass = self.ledger.full_pass.is_some();
         let result = self.walk_listing().await;
@@ -421,19 +416,16 @@ impl Run<'_> {
     /// End of a run: a complete full pass moves the cursor, exhausted certificates are set aside.
     fn wrap_up(&mut self, complete: bool) {
         if complete && self.ledger.full_pass.is_some() && self.listing_unavailable.is_none() {
-            finish_full_pass(&mut self.ledger, self.input.now);
+            self.ledger.finish_full_pass(self.input.now);
         }
         let ids = self.personio_ids.clone();
         let lookup = move |participation: &str| ids.get(participation).cloned();
-        let newly = set_aside_exhausted(
-            &mut self.ledger,
-            self.input.max_attempts,
-            &lookup,
-            self.input.now,
-        );
+        let newly =
+            self.ledger
+                .set_aside_exhausted(self.input.max_attempts, &lookup, self.input.now);
         self.summary.set_aside += count(newly.len());
         self.newly_set_aside.extend(newly);
-        prune_recent(&mut self.ledger, self.input.overlap);
+        self.ledger.prune_recent(self.input.overlap);
     }
 
     fn into_outcome(self) -> CertificateJobOutcome {
@@ -503,22 +495,19 @@ impl Run<'_> {
                 );
                 self.summary.already_present += 1;
                 self.uploaded_total_delta += 1;
-                record_in_personio(
-                    &mut self.ledger,
-                    &in_flight.certificate_id,
-                    &key,
-                    self.input.overlap,
-                );
+                self.ledger
+                    .record_in_personio(&in_flight.certificate_id, &key, self.input.overlap);
             }
             Ok(_) | Err(Markers::EmployeeUnknown) => {
                 if let Some(participation_id) = &in_flight.participation_id {
                     let completion = in_flight_completion(&in_flight, participation_id, &key);
-                    if record_failed_attempt(
-                        &mut self.ledger,
-                        &completion,
-                        "the upload was interrupted before Personio confirmed it",
-                    )
-                    .is_some()
+                    if self
+                        .ledger
+                        .record_failed_attempt(
+                            &completion,
+                            "the upload was interrupted before Personio confirmed it",
+                        )
+                        .is_some()
                     {
                         self.personio_ids
                             .insert(participation_id.clone(), in_flight.personio_id.clone());
@@ -541,7 +530,7 @@ impl Run<'_> {
                     attempts: 1,
                     since: self.input.now,
                 };
-                set_aside_unverifiable(&mut self.ledger, entry.clone());
+                self.ledger.set_aside_unverifiable(entry.clone());
                 self.newly_set_aside.push(entry);
                 self.summary.set_aside += 1;
                 self.listing_unavailable = Some(why);
@@ -559,7 +548,7 @@ impl Run<'_> {
 
     /// Walks the listing in passes of `batch_size`, in completion order.
     async fn walk_listing(&mut self) -> Result<Flow, JobError> {
-        let mut after = full_pass_after(&self.ledger);
+        let mut after = self.ledger.full_pass_after();
         let mut first = true;
         loop {
             let batch = self.next_batch(after.clone(), first).await?;
@@ -571,7 +560,7 @@ impl Run<'_> {
                 if self.must_stop() {
                     return Ok(Flow::Stop);
                 }
-                let treatment = triage(&self.ledger, candidate, self.input.now);
+                let treatment = self.ledger.triage(candidate, self.input.now);
                 let key = ProcessingKey::of(candidate);
                 self.summary.found += 1;
                 // The next employee's document listing goes out while this certificate moves, so
@@ -596,9 +585,9 @@ impl Run<'_> {
                 }
                 handled?;
                 if treatment == Triage::New && self.ledger.full_pass.is_none() {
-                    advance_cursor(&mut self.ledger, &key);
+                    self.ledger.advance_cursor(&key);
                 }
-                full_pass_handled(&mut self.ledger, &key);
+                self.ledger.full_pass_handled(&key);
             }
             if !more {
                 return Ok(Flow::Continue);
@@ -618,7 +607,7 @@ impl Run<'_> {
             .take(PREFETCH_WINDOW)
             // Only what `handle` would list for: a certificate with its PDF, to be verified.
             .filter(|c| c.certificate_id.is_some() && c.certificate_url.is_some())
-            .filter(|c| triage(&self.ledger, c, self.input.now) == Triage::Verify)
+            .filter(|c| self.ledger.triage(c, self.input.now) == Triage::Verify)
             .filter_map(|c| c.customer_external_id.as_deref())
             .find(|employee| {
                 !employee.is_empty()
@@ -635,7 +624,7 @@ impl Run<'_> {
         after: Option<ProcessingKey>,
         first: bool,
     ) -> Result<CandidateBatch, JobError> {
-        let since = listing_since(&self.ledger, self.input.overlap);
+        let since = self.ledger.listing_since(self.input.overlap);
         let mut batch = CandidateBatch::new(self.input.batch_size, after);
         let mut deferred = 0i64;
         let ledger = &self.ledger;
@@ -643,7 +632,7 @@ impl Run<'_> {
         let mut listing = self.reteach.completed_participations(since);
         let listed = async {
             while let Some(completion) = listing.try_next().await? {
-                match triage(ledger, &completion, now) {
+                match ledger.triage(&completion, now) {
                     Triage::New | Triage::Verify => batch.offer(completion),
                     Triage::Deferred => deferred += 1,
                     Triage::Known | Triage::LeftToFullPass => {}
@@ -680,7 +669,7 @@ impl Run<'_> {
                     self.handle(&completion, Triage::New).await?;
                 }
                 Ok(None) | Err(ReteachError::NotFound { .. }) => {
-                    remove_pending(&mut self.ledger, &participation_id);
+                    self.ledger.remove_pending(&participation_id);
                     self.failures.push(
                         None,
                         Some(certificate_id),
@@ -706,7 +695,7 @@ impl Run<'_> {
             completion.certificate_url.as_deref(),
         ) else {
             self.summary.pending_pdf += 1;
-            if !record_pdf_pending(&mut self.ledger, completion) {
+            if !self.ledger.record_pdf_pending(completion) {
                 self.not_recorded += 1;
             }
             return Ok(());
@@ -718,7 +707,7 @@ impl Run<'_> {
         else {
             // Not owed to Personio until the user is linked; the full pass after the link finds it.
             self.summary.unknown_employee += 1;
-            remove_pending(&mut self.ledger, &completion.participation_id);
+            self.ledger.remove_pending(&completion.participation_id);
             return Ok(());
         };
         let key = ProcessingKey::of(completion);
@@ -727,7 +716,8 @@ impl Run<'_> {
             match listed {
                 Ok(()) if self.markers.contains(personio_id, certificate_id) => {
                     self.summary.already_present += 1;
-                    record_in_personio(&mut self.ledger, certificate_id, &key, self.input.overlap);
+                    self.ledger
+                        .record_in_personio(certificate_id, &key, self.input.overlap);
                     return Ok(());
                 }
                 Ok(_) => {}
@@ -803,8 +793,7 @@ impl Run<'_> {
                 self.summary.uploaded += 1;
                 self.uploaded_total_delta += 1;
                 self.markers.add(personio_id, certificate_id);
-                record_in_personio(
-                    &mut self.ledger,
+                self.ledger.record_in_personio(
                     certificate_id,
                     &ProcessingKey::of(completion),
                     self.input.overlap,
@@ -813,7 +802,7 @@ impl Run<'_> {
             }
             Transfer::PdfNotReady => {
                 self.summary.pending_pdf += 1;
-                if !record_pdf_pending(&mut self.ledger, completion) {
+                if !self.ledger.record_pdf_pending(completion) {
                     self.not_recorded += 1;
                 }
                 Ok(())
@@ -845,7 +834,11 @@ impl Run<'_> {
             completion.certificate_id.clone(),
             reason,
         );
-        if record_failed_attempt(&mut self.ledger, completion, reason).is_some() {
+        if self
+            .ledger
+            .record_failed_attempt(completion, reason)
+            .is_some()
+        {
             self.personio_ids
                 .insert(completion.participation_id.clone(), personio_id.to_string());
         } else {
@@ -860,7 +853,7 @@ impl Run<'_> {
             return Ok(());
         }
         for participation_id in std::mem::take(&mut self.streak) {
-            forgive_attempt(&mut self.ledger, &participation_id);
+            self.ledger.forgive_attempt(&participation_id);
         }
         Err(error)
     }

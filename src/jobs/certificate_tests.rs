@@ -42,7 +42,7 @@ pub(super) fn input<'a>(
     ledger: CertificateLedgerStatus,
     store: &'a dyn LedgerStore,
 ) -> CertificateJobInput<'a> {
-    let full_pass = full_pass_due(&ledger, now(), Duration::hours(24), false, None);
+    let full_pass = ledger.full_pass_due(now(), Duration::hours(24), false, None);
     CertificateJobInput {
         now: now(),
         tz: UTC,

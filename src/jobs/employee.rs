@@ -16,18 +16,16 @@ use crate::api::{
 };
 use crate::personio::PersonioApi;
 use crate::reteach::{ReteachApi, ReteachError, USERS_PER_PAGE};
-use crate::sync::employee_mapping::{map_employee, MappingError};
+use crate::sync::employee_mapping::{map_record, MappedEmployee, MappingError};
 use crate::sync::mass_change::{
     approved_plan_id, check_mass_change, MassChangeInput, MassChangeLimits,
 };
-use crate::sync::{
-    CustomerFields, EmployeeAction, EmployeePlan, PersonioEmployee, PlannedEmployee,
-    ReteachCustomer,
-};
+use crate::sync::{CustomerFields, EmployeeAction, EmployeePlan, PlannedEmployee, ReteachCustomer};
 
 use super::count;
 use super::error::JobError;
 use super::failures::FailureLog;
+use super::reason::{Classify, Disposition, Reason};
 
 /// Overlap subtracted from the cursor so that changes saved while the previous run read the list
 /// (and small clock differences to Personio) are not missed. Re-reading them is harmless.
@@ -158,10 +156,12 @@ pub async fn run_employee_sync(
         return Ok(outcome);
     }
 
+    // Each record is mapped once: the lookups and the plan share the result.
+    let mapped: Vec<MappedEmployee> = list.employees.iter().map(map_record).collect();
     let customers = if incremental_since.is_some()
         && prefer_lookups(list.employees.len(), input.reteach_users)
     {
-        look_up_customers(reteach, &list.employees).await?
+        look_up_customers(reteach, &mapped).await?
     } else {
         let all = reteach
             .list_customers()
@@ -174,7 +174,7 @@ pub async fn run_employee_sync(
         all
     };
 
-    let plan = EmployeePlan::build(&list.employees, &customers, input.now, input.tz);
+    let plan = EmployeePlan::build_mapped(&mapped, &customers, input.now, input.tz);
     for entry in &plan.entries {
         if let EmployeeAction::Skip { reason } = entry.action {
             failures.push(Some(entry.personio_id.clone()), None, reason);
@@ -278,7 +278,7 @@ pub fn prefer_lookups(changed: usize, reteach_users: Option<u64>) -> bool {
 /// whether it is already taken.
 async fn look_up_customers(
     reteach: &dyn ReteachApi,
-    employees: &[PersonioEmployee],
+    employees: &[MappedEmployee],
 ) -> Result<Vec<ReteachCustomer>, JobError> {
     let lookup_failed = |source| JobError::Reteach {
         action: "could not look up users in reteach",
@@ -287,13 +287,13 @@ async fn look_up_customers(
     let mut found: Vec<ReteachCustomer> = Vec::new();
     let mut ids: HashSet<String> = HashSet::new();
     for employee in employees {
-        let mapped = map_employee(employee);
+        let mapped = &employee.result;
         if matches!(mapped, Err(MappingError::EndBeforeHire)) {
             continue;
         }
         // Also for a missing or invalid address: a linked user still gets its other fields.
         let linked = reteach
-            .find_by_external_id(&employee.id)
+            .find_by_external_id(&employee.personio_id)
             .await
             .map_err(lookup_failed)?;
         let Ok(desired) = mapped else {
@@ -422,13 +422,12 @@ async fn write_one(reteach: &dyn ReteachApi, entry: &PlannedEmployee) -> Result<
     }
 }
 
+/// A write error that stops the run: one a human must fix that is not about the record itself
+/// (a rejected record is counted and the run goes on).
 fn is_fatal(error: &ReteachError) -> bool {
-    matches!(
-        error,
-        ReteachError::Unauthorized { .. }
-            | ReteachError::Forbidden { .. }
-            | ReteachError::Config(_)
-    )
+    let classification = error.classify();
+    classification.disposition == Disposition::Stalled
+        && classification.reason != Reason::ReteachRejected
 }
 
 /// Fixed reasons: reteach's messages may echo the submitted values, so none of them is copied.

@@ -6,6 +6,7 @@ use crate::reteach::ReteachError;
 use crate::sync::mass_change::HeldPlan;
 
 use super::certificate::{CertificateJobOutcome, LedgerError};
+use super::reason::{Classify, Disposition};
 
 /// Why a run stopped. `Display` is the sentence shown to the user in the `Ready` condition: it
 /// names the side that failed and what was being done.
@@ -71,17 +72,10 @@ fn available_sentence(available: &[String]) -> String {
 }
 
 impl JobError {
-    /// Needs a human to change configuration or credentials (→ `Stalled`, retried slowly).
+    /// Needs a human to change configuration or credentials (→ `Stalled`, retried slowly); the
+    /// same answer as [`Classify::classify`], which also gives the reason.
     pub fn is_config(&self) -> bool {
-        match self {
-            Self::Personio { source, .. } => !source.is_transient(),
-            Self::Reteach { source, .. } => !source.is_transient(),
-            Self::UnknownCategory { .. }
-            | Self::InvalidCategoryRef
-            | Self::MassChangeHeld { .. } => true,
-            Self::Ledger(_) => false,
-            Self::Interrupted { error, .. } => error.is_config(),
-        }
+        self.classify().disposition == Disposition::Stalled
     }
 
     /// The error that stopped the run, looking through [`JobError::Interrupted`].

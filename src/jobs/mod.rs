@@ -11,11 +11,13 @@
 //!   On `Ok`, add `uploaded_total_delta` to `status.uploadedTotal`; on `Err`,
 //!   [`JobError::partial_outcome`] carries the counters of the part that ran (the ledger is
 //!   already in the store).
-//! - [`JobError::is_config`] → `Stalled` (a human must act; the message says what),
-//!   [`JobError::is_transient`] → backoff.
+//! - [`reason::Classify`] gives every error its one condition reason and disposition:
+//!   stalled (a human must act; the message says what), retry (backoff) or waiting.
 
+pub mod bookkeeping;
 pub mod certificate;
 mod certificate_transfer;
+pub mod connection;
 pub mod employee;
 mod error;
 mod failures;
@@ -24,6 +26,8 @@ mod fakes;
 mod fence;
 mod marker_cache;
 pub mod pdf_check;
+pub mod reason;
+pub mod settings;
 
 pub use certificate::{
     resolve_category, run_certificate_sync, CertificateJobInput, CertificateJobOutcome,
@@ -32,6 +36,7 @@ pub use certificate::{
 pub use employee::{run_employee_sync, EmployeeJobInput, EmployeeJobOutcome};
 pub use error::JobError;
 pub use fence::Fence;
+pub use reason::{Classification, Classify, Disposition, Reason};
 
 /// A count for a status counter (Kubernetes integers are `i64`).
 fn count(n: usize) -> i64 {

@@ -271,12 +271,13 @@ impl SendFailure {
     async fn read(error: SendError) -> Self {
         match error {
             SendError::Transport {
-                endpoint, message, ..
+                endpoint,
+                connected,
+                message,
+                ..
             } => Self::Transport {
                 endpoint,
-                // `send_with_retry` words connect failures this way (it keeps the reqwest
-                // error kind only in the message).
-                never_connected: message.starts_with("connection failed"),
+                never_connected: !connected,
                 message,
             },
             SendError::Status {

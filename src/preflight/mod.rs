@@ -15,11 +15,11 @@ pub mod source;
 pub mod status;
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
-use crate::personio::{PersonioClient, PersonioConfig};
-use crate::reteach::{ReteachClient, ReteachConfig};
-use crate::upstream::{NoopObserver, RetryPolicy, TlsOptions};
+use crate::jobs::connection::{
+    ClientOptions, ConnectionClients, PersonioEndpoint, ReteachEndpoint,
+};
+use crate::upstream::RetryPolicy;
 
 pub use personio_probes::{probe_personio, PersonioPlan};
 pub use report::{Capability, Finding, Need, Report, State};
@@ -103,21 +103,13 @@ pub async fn preflight(subject: &Subject, employee_id: Option<&str>, retry: Retr
     let mut findings = Vec::new();
     let spec = &subject.employee_sync;
     let certificates = subject.category.is_some();
+    // The operator's own client settings, without metrics.
+    let clients = ConnectionClients::new(ClientOptions {
+        retry,
+        ..ClientOptions::default()
+    });
     let personio = subject.personio.clone().map(|(credentials, ca)| {
-        PersonioClient::new(PersonioConfig {
-            base_url: spec.personio.base_url.clone(),
-            client_id: credentials.client_id,
-            client_secret: credentials.client_secret,
-            app_id: spec.personio.app_id.clone(),
-            tls: TlsOptions {
-                ca_bundle_pem: ca,
-                allow_insecure_http: spec.personio.allow_insecure_http,
-                timeout: None,
-            },
-            limits: Default::default(),
-            retry: retry.clone(),
-            observer: Arc::new(NoopObserver),
-        })
+        clients.personio(&PersonioEndpoint::from(&spec.personio), &credentials, ca)
     });
     match personio {
         Ok(Ok(client)) => {
@@ -143,21 +135,7 @@ pub async fn preflight(subject: &Subject, employee_id: Option<&str>, retry: Retr
         )),
     }
     let reteach = subject.reteach.clone().map(|(credentials, ca)| {
-        ReteachClient::new(ReteachConfig {
-            base_url: spec.reteach.base_url.clone(),
-            client_id: credentials.client_id,
-            client_secret: credentials.client_secret,
-            client_code: credentials.client_code,
-            tls: TlsOptions {
-                ca_bundle_pem: ca,
-                allow_insecure_http: spec.reteach.allow_insecure_http,
-                timeout: None,
-            },
-            requests_per_second: crate::reteach::DEFAULT_REQUESTS_PER_SECOND,
-            retry,
-            observer: Arc::new(NoopObserver),
-            downloads: crate::reteach::DownloadPolicy::default(),
-        })
+        clients.reteach(&ReteachEndpoint::from(&spec.reteach), &credentials, ca)
     });
     match reteach {
         Ok(Ok(client)) => {

@@ -23,9 +23,9 @@ fn key(participation: &str, completed_at: &str) -> ProcessingKey {
     }
 }
 
-fn ledger_at(cursor: &str, participation: &str) -> CertificateLedgerStatus {
-    let mut ledger = CertificateLedgerStatus::default();
-    advance_cursor(&mut ledger, &key(participation, cursor));
+fn ledger_at(cursor: &str, participation: &str) -> CertificateLedger {
+    let mut ledger = CertificateLedger::default();
+    ledger.advance_cursor(&key(participation, cursor));
     ledger.last_full_pass_time = Some(at(cursor));
     ledger
 }
@@ -34,9 +34,9 @@ const NOW: &str = "2026-06-01T12:00:00Z";
 
 #[test]
 fn everything_is_verified_without_a_cursor() {
-    let ledger = CertificateLedgerStatus::default();
+    let ledger = CertificateLedger::default();
     let c = completion("p1", Some("c1"), "2026-01-01T00:00:00Z");
-    assert_eq!(triage(&ledger, &c, at(NOW)), Triage::Verify);
+    assert_eq!(ledger.triage(&c, at(NOW)), Triage::Verify);
 }
 
 #[test]
@@ -44,15 +44,15 @@ fn completions_after_the_cursor_are_new_ties_broken_by_participation() {
     let ledger = ledger_at("2026-01-01T00:00:00Z", "p5");
     let same_time_later = completion("p6", Some("c6"), "2026-01-01T00:00:00Z");
     let same_time_earlier = completion("p4", Some("c4"), "2026-01-01T00:00:00Z");
-    assert_eq!(triage(&ledger, &same_time_later, at(NOW)), Triage::New);
-    assert_eq!(triage(&ledger, &same_time_earlier, at(NOW)), Triage::Verify);
+    assert_eq!(ledger.triage(&same_time_later, at(NOW)), Triage::New);
+    assert_eq!(ledger.triage(&same_time_earlier, at(NOW)), Triage::Verify);
 }
 
 #[test]
 fn future_completions_wait_for_their_time() {
     let ledger = ledger_at("2026-01-01T00:00:00Z", "p1");
     let c = completion("p2", Some("c2"), "2026-06-01T12:00:01Z");
-    assert_eq!(triage(&ledger, &c, at(NOW)), Triage::Deferred);
+    assert_eq!(ledger.triage(&c, at(NOW)), Triage::Deferred);
 }
 
 #[test]
@@ -61,8 +61,8 @@ fn overlap_skips_users_without_personio_id_and_pdf_less_completions() {
     let mut unlinked = completion("p1", Some("c1"), "2026-01-01T00:05:00Z");
     unlinked.customer_external_id = None;
     let no_pdf = completion("p2", None, "2026-01-01T00:05:00Z");
-    assert_eq!(triage(&ledger, &unlinked, at(NOW)), Triage::LeftToFullPass);
-    assert_eq!(triage(&ledger, &no_pdf, at(NOW)), Triage::LeftToFullPass);
+    assert_eq!(ledger.triage(&unlinked, at(NOW)), Triage::LeftToFullPass);
+    assert_eq!(ledger.triage(&no_pdf, at(NOW)), Triage::LeftToFullPass);
 }
 
 #[test]
@@ -70,22 +70,17 @@ fn full_pass_verifies_everything_before_the_cursor() {
     let mut ledger = ledger_at("2026-01-01T00:10:00Z", "p9");
     let mut unlinked = completion("p1", Some("c1"), "2025-01-01T00:05:00Z");
     unlinked.customer_external_id = None;
-    start_full_pass(&mut ledger, at(NOW), false);
-    assert_eq!(triage(&ledger, &unlinked, at(NOW)), Triage::Verify);
-    assert_eq!(listing_since(&ledger, Duration::minutes(10)), None);
+    ledger.start_full_pass(at(NOW), false);
+    assert_eq!(ledger.triage(&unlinked, at(NOW)), Triage::Verify);
+    assert_eq!(ledger.listing_since(Duration::minutes(10)), None);
 }
 
 #[test]
 fn known_certificates_cost_nothing() {
     let mut ledger = ledger_at("2026-01-01T00:10:00Z", "p9");
     let c = completion("p1", Some("c1"), "2026-01-01T00:05:00Z");
-    record_in_personio(
-        &mut ledger,
-        "c1",
-        &ProcessingKey::of(&c),
-        Duration::minutes(10),
-    );
-    assert_eq!(triage(&ledger, &c, at(NOW)), Triage::Known);
+    ledger.record_in_personio("c1", &ProcessingKey::of(&c), Duration::minutes(10));
+    assert_eq!(ledger.triage(&c, at(NOW)), Triage::Known);
 }
 
 #[test]
@@ -94,15 +89,15 @@ fn recent_stays_bounded_in_a_bulk_import_and_remembers_where_it_starts() {
     let overlap = Duration::minutes(10);
     for i in 0..(MAX_RECENT + 50) {
         let k = key(&format!("q{i:05}"), "2026-01-01T00:00:00Z");
-        record_in_personio(&mut ledger, &format!("c{i}"), &k, overlap);
-        advance_cursor(&mut ledger, &k);
+        ledger.record_in_personio(&format!("c{i}"), &k, overlap);
+        ledger.advance_cursor(&k);
     }
     assert_eq!(ledger.recent.len(), MAX_RECENT);
     let from = ledger.recent_from.clone().unwrap();
     assert_eq!(from.participation_id, "q00050");
     // Handled before the kept part of `recent`: left to the full pass, no Personio request.
     let dropped = completion("q00010", Some("c10"), "2026-01-01T00:00:00Z");
-    assert_eq!(triage(&ledger, &dropped, at(NOW)), Triage::LeftToFullPass);
+    assert_eq!(ledger.triage(&dropped, at(NOW)), Triage::LeftToFullPass);
 }
 
 #[test]
@@ -120,7 +115,7 @@ fn prunes_recent_outside_the_overlap() {
             participation_id: None,
         });
     }
-    prune_recent(&mut ledger, overlap);
+    ledger.prune_recent(overlap);
     let kept: Vec<_> = ledger
         .recent
         .iter()
@@ -131,80 +126,80 @@ fn prunes_recent_outside_the_overlap() {
 
 #[test]
 fn cursor_only_moves_forward() {
-    let mut ledger = CertificateLedgerStatus::default();
-    advance_cursor(&mut ledger, &key("b", "2026-01-02T00:00:00Z"));
-    advance_cursor(&mut ledger, &key("z", "2026-01-01T00:00:00Z"));
-    assert_eq!(cursor_key(&ledger), Some(key("b", "2026-01-02T00:00:00Z")));
+    let mut ledger = CertificateLedger::default();
+    ledger.advance_cursor(&key("b", "2026-01-02T00:00:00Z"));
+    ledger.advance_cursor(&key("z", "2026-01-01T00:00:00Z"));
+    assert_eq!(ledger.cursor_key(), Some(key("b", "2026-01-02T00:00:00Z")));
 }
 
 #[test]
 fn failed_attempts_add_up_and_exhausted_ones_are_set_aside() {
-    let mut ledger = CertificateLedgerStatus::default();
+    let mut ledger = CertificateLedger::default();
     let c = completion("p1", Some("c1"), "2026-01-01T00:00:00Z");
     for expected in 1..=3 {
         assert_eq!(
-            record_failed_attempt(&mut ledger, &c, "Personio rejected the document"),
+            ledger.record_failed_attempt(&c, "Personio rejected the document"),
             Some(expected)
         );
     }
     let personio = |_: &str| Some("7".to_string());
-    assert!(set_aside_exhausted(&mut ledger, 4, &personio, at(NOW)).is_empty());
-    record_failed_attempt(&mut ledger, &c, "Personio rejected the document");
-    let newly = set_aside_exhausted(&mut ledger, 4, &personio, at(NOW));
+    assert!(ledger.set_aside_exhausted(4, &personio, at(NOW)).is_empty());
+    ledger.record_failed_attempt(&c, "Personio rejected the document");
+    let newly = ledger.set_aside_exhausted(4, &personio, at(NOW));
     assert_eq!(newly.len(), 1);
     assert_eq!(newly[0].certificate_id, "c1");
     assert_eq!(newly[0].personio_id.as_deref(), Some("7"));
     assert_eq!(newly[0].reason, "Personio rejected the document");
     assert!(ledger.pending.is_empty());
-    assert_eq!(triage(&ledger, &c, at(NOW)), Triage::Known);
+    assert_eq!(ledger.triage(&c, at(NOW)), Triage::Known);
 }
 
 #[test]
 fn a_requested_full_pass_gives_set_aside_certificates_another_chance() {
-    let mut ledger = CertificateLedgerStatus::default();
+    let mut ledger = CertificateLedger::default();
     let c = completion("p1", Some("c1"), "2026-01-01T00:00:00Z");
-    record_failed_attempt(&mut ledger, &c, "x");
-    set_aside_exhausted(&mut ledger, 1, &|_| None, at(NOW));
+    ledger.record_failed_attempt(&c, "x");
+    ledger.set_aside_exhausted(1, &|_| None, at(NOW));
     assert_eq!(ledger.set_aside.len(), 1);
-    start_full_pass(&mut ledger, at(NOW), true);
+    ledger.start_full_pass(at(NOW), true);
     assert!(ledger.set_aside.is_empty());
-    assert_eq!(triage(&ledger, &c, at(NOW)), Triage::Verify);
+    assert_eq!(ledger.triage(&c, at(NOW)), Triage::Verify);
 }
 
 #[test]
 fn forgiven_attempts_do_not_count() {
-    let mut ledger = CertificateLedgerStatus::default();
+    let mut ledger = CertificateLedger::default();
     let c = completion("p1", Some("c1"), "2026-01-01T00:00:00Z");
-    record_failed_attempt(&mut ledger, &c, "x");
-    record_failed_attempt(&mut ledger, &c, "x");
-    forgive_attempt(&mut ledger, "p1");
-    assert_eq!(pending_attempts(&ledger, "p1"), 1);
+    ledger.record_failed_attempt(&c, "x");
+    ledger.record_failed_attempt(&c, "x");
+    ledger.forgive_attempt("p1");
+    assert_eq!(ledger.pending_attempts("p1"), 1);
 }
 
 #[test]
 fn pending_is_bounded() {
-    let mut ledger = CertificateLedgerStatus::default();
+    let mut ledger = CertificateLedger::default();
     for i in 0..MAX_PENDING {
         let c = completion(&format!("p{i}"), None, "2026-01-01T00:00:00Z");
-        assert!(record_pdf_pending(&mut ledger, &c));
+        assert!(ledger.record_pdf_pending(&c));
     }
     let extra = completion("extra", None, "2026-01-01T00:00:00Z");
-    assert!(!record_pdf_pending(&mut ledger, &extra));
-    assert_eq!(record_failed_attempt(&mut ledger, &extra, "x"), None);
+    assert!(!ledger.record_pdf_pending(&extra));
+    assert_eq!(ledger.record_failed_attempt(&extra, "x"), None);
     assert_eq!(ledger.pending.len(), MAX_PENDING);
 }
 
 #[test]
 fn set_aside_keeps_the_newest_within_its_bound() {
-    let mut ledger = CertificateLedgerStatus::default();
+    let mut ledger = CertificateLedger::default();
     for i in 0..(MAX_SET_ASIDE + 5) {
         let c = completion(
             &format!("p{i}"),
             Some(&format!("c{i}")),
             "2026-01-01T00:00:00Z",
         );
-        record_failed_attempt(&mut ledger, &c, "x");
-        set_aside_exhausted(&mut ledger, 1, &|_| None, at(NOW));
+        ledger.record_failed_attempt(&c, "x");
+        ledger.set_aside_exhausted(1, &|_| None, at(NOW));
     }
     assert_eq!(ledger.set_aside.len(), MAX_SET_ASIDE);
     assert_eq!(ledger.set_aside[0].certificate_id, "c5");
@@ -212,64 +207,46 @@ fn set_aside_keeps_the_newest_within_its_bound() {
 
 #[test]
 fn a_finished_full_pass_moves_the_cursor_over_what_it_handled() {
-    let mut ledger = CertificateLedgerStatus::default();
-    start_full_pass(&mut ledger, at(NOW), false);
-    full_pass_handled(&mut ledger, &key("p2", "2026-03-01T00:00:00Z"));
-    full_pass_handled(&mut ledger, &key("p1", "2026-02-01T00:00:00Z"));
+    let mut ledger = CertificateLedger::default();
+    ledger.start_full_pass(at(NOW), false);
+    ledger.full_pass_handled(&key("p2", "2026-03-01T00:00:00Z"));
+    ledger.full_pass_handled(&key("p1", "2026-02-01T00:00:00Z"));
     assert_eq!(
-        full_pass_after(&ledger),
+        ledger.full_pass_after(),
         Some(key("p2", "2026-03-01T00:00:00Z"))
     );
-    finish_full_pass(&mut ledger, at(NOW));
-    assert_eq!(cursor_key(&ledger), Some(key("p2", "2026-03-01T00:00:00Z")));
+    ledger.finish_full_pass(at(NOW));
+    assert_eq!(ledger.cursor_key(), Some(key("p2", "2026-03-01T00:00:00Z")));
     assert_eq!(ledger.last_full_pass_time, Some(at(NOW)));
     assert!(ledger.full_pass.is_none());
 }
 
 #[test]
 fn an_empty_academy_starts_its_cursor_at_the_first_pass() {
-    let mut ledger = CertificateLedgerStatus::default();
-    start_full_pass(&mut ledger, at(NOW), false);
-    finish_full_pass(&mut ledger, at(NOW));
+    let mut ledger = CertificateLedger::default();
+    ledger.start_full_pass(at(NOW), false);
+    ledger.finish_full_pass(at(NOW));
     assert_eq!(ledger.cursor, Some(at(NOW)));
 }
 
 #[test]
 fn full_pass_is_due_by_interval_request_link_or_missing_ledger() {
     let day = Duration::hours(24);
-    let fresh = CertificateLedgerStatus::default();
-    assert!(full_pass_due(&fresh, at(NOW), day, false, None));
+    let fresh = CertificateLedger::default();
+    assert!(fresh.full_pass_due(at(NOW), day, false, None));
     let ledger = ledger_at("2026-06-01T00:00:00Z", "p");
-    assert!(!full_pass_due(&ledger, at(NOW), day, false, None));
-    assert!(full_pass_due(&ledger, at(NOW), day, true, None));
-    assert!(full_pass_due(
-        &ledger,
-        at(NOW),
-        day,
-        false,
-        Some(at("2026-06-01T06:00:00Z"))
-    ));
-    assert!(!full_pass_due(
-        &ledger,
-        at(NOW),
-        day,
-        false,
-        Some(at("2026-05-31T06:00:00Z"))
-    ));
-    assert!(full_pass_due(
-        &ledger,
-        at("2026-06-02T00:00:00Z"),
-        day,
-        false,
-        None
-    ));
+    assert!(!ledger.full_pass_due(at(NOW), day, false, None));
+    assert!(ledger.full_pass_due(at(NOW), day, true, None));
+    assert!(ledger.full_pass_due(at(NOW), day, false, Some(at("2026-06-01T06:00:00Z"))));
+    assert!(!ledger.full_pass_due(at(NOW), day, false, Some(at("2026-05-31T06:00:00Z"))));
+    assert!(ledger.full_pass_due(at("2026-06-02T00:00:00Z"), day, false, None));
     // Absurd intervals never panic.
-    assert!(!full_pass_due(&ledger, at(NOW), Duration::MAX, false, None));
+    assert!(!ledger.full_pass_due(at(NOW), Duration::MAX, false, None));
 }
 
 #[test]
 fn normalizes_ledgers_of_older_versions() {
-    let mut ledger = CertificateLedgerStatus::default();
+    let mut ledger = CertificateLedger::default();
     for i in 0..1_000 {
         ledger.pending.push(PendingCertificate {
             certificate_id: format!("c{i}"),
@@ -284,7 +261,7 @@ fn normalizes_ledgers_of_older_versions() {
             last_error: None,
         });
     }
-    normalize(&mut ledger);
+    ledger.normalize();
     assert_eq!(ledger.pending.len(), MAX_PENDING);
     assert!(ledger
         .pending

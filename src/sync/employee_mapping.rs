@@ -68,13 +68,33 @@ pub fn map_employee(employee: &PersonioEmployee) -> Result<DesiredEmployee, Mapp
     map_fields(employee, email)
 }
 
-/// Maps every field but the e-mail address, which is left empty. For employees already linked to
-/// a reteach user whose address is missing or invalid in Personio (often removed when someone
-/// leaves): their lock dates must still reach reteach, while their login stays as it is.
-pub fn map_employee_except_email(
-    employee: &PersonioEmployee,
-) -> Result<DesiredEmployee, MappingError> {
-    map_fields(employee, String::new())
+/// One employee, mapped once for the whole run (the reteach lookups and the plan both use it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MappedEmployee {
+    /// Personio employee id.
+    pub personio_id: String,
+    /// The fields reteach should hold, or why the employee cannot be transferred.
+    pub result: Result<DesiredEmployee, MappingError>,
+    /// When only the e-mail address is missing or invalid: every other field, with the address
+    /// left empty. Employees already linked to a reteach user (often leavers whose address was
+    /// removed) still get their lock dates, while their login stays as it is.
+    pub without_email: Option<DesiredEmployee>,
+}
+
+/// Maps one employee once: [`map_employee`], and for an address problem the other fields too.
+pub fn map_record(employee: &PersonioEmployee) -> MappedEmployee {
+    let result = map_employee(employee);
+    let without_email = match result {
+        Err(MappingError::NoEmail | MappingError::InvalidEmail) => {
+            map_fields(employee, String::new()).ok()
+        }
+        _ => None,
+    };
+    MappedEmployee {
+        personio_id: employee.id.clone(),
+        result,
+        without_email,
+    }
 }
 
 fn map_fields(employee: &PersonioEmployee, email: String) -> Result<DesiredEmployee, MappingError> {
@@ -315,14 +335,15 @@ mod tests {
     fn maps_everything_but_the_email_for_linked_users() {
         let mut e = employee();
         e.email = None;
-        let desired = map_employee_except_email(&e).unwrap();
+        let mapped = map_record(&e);
+        assert_eq!(mapped.result, Err(MappingError::NoEmail));
+        let desired = mapped.without_email.unwrap();
         assert_eq!(desired.email, "");
         assert_eq!(desired.first_name.as_deref(), Some("Ada"));
         e.termination_date = NaiveDate::from_ymd_opt(2019, 1, 1);
-        assert_eq!(
-            map_employee_except_email(&e),
-            Err(MappingError::EndBeforeHire)
-        );
+        assert_eq!(map_record(&e).without_email, None);
+        e.email = Some("ada@example.com".into());
+        assert_eq!(map_record(&e).result, Err(MappingError::EndBeforeHire));
     }
 
     #[test]

@@ -6,12 +6,9 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
-use super::employee_mapping::{
-    map_employee, map_employee_except_email, DesiredEmployee, MappingError,
-};
-use super::lock_window::{
-    active_at_satisfied, inactive_at_satisfied, is_locked_at, today_in, LockWindow, ReportedLock,
-};
+use super::employee_fields::{create_fields, diff_fields, ReteachField, Target, EMPLOYEE_FIELDS};
+use super::employee_mapping::{map_record, DesiredEmployee, MappedEmployee, MappingError};
+use super::lock_window::{is_locked_at, today_in, LockWindow, ReportedLock};
 use super::model::{CustomerFields, CustomerPatch, PersonioEmployee, ReteachCustomer};
 
 /// Skip reason when two employees (or an employee and a reteach user linked to another employee)
@@ -128,15 +125,25 @@ impl EmployeePlan {
         now: DateTime<Utc>,
         tz: Tz,
     ) -> Self {
+        let mapped: Vec<MappedEmployee> = employees.iter().map(map_record).collect();
+        Self::build_mapped(&mapped, customers, now, tz)
+    }
+
+    /// [`EmployeePlan::build`] for employees the caller has mapped already (each record is
+    /// mapped once per run).
+    pub fn build_mapped(
+        mapped: &[MappedEmployee],
+        customers: &[ReteachCustomer],
+        now: DateTime<Utc>,
+        tz: Tz,
+    ) -> Self {
         let index = CustomerIndex::new(customers);
         let today = today_in(now, tz);
-        let mapped: Vec<_> = employees.iter().map(map_employee).collect();
-        let email_holders = email_holders(&mapped, &index);
-        let entries = employees
+        let email_holders = email_holders(mapped, &index);
+        let entries = mapped
             .iter()
-            .zip(&mapped)
-            .map(|(employee, mapped)| {
-                let desired = match mapped {
+            .map(|employee| {
+                let desired = match &employee.result {
                     Ok(desired) => desired,
                     Err(error) => {
                         return plan_invalid_email(employee, *error, &index, today, tz, now)
@@ -148,7 +155,7 @@ impl EmployeePlan {
                 let window = LockWindow::new(desired.hire_date, desired.end_of_employment, tz);
                 let (action, warning) = plan_one(desired, &window, &index, holds_email, now);
                 PlannedEmployee {
-                    personio_id: employee.id.clone(),
+                    personio_id: employee.personio_id.clone(),
                     locked_after: window.is_locked(today)
                         && !matches!(action, EmployeeAction::Skip { .. }),
                     action,
@@ -200,7 +207,7 @@ impl<'a> CustomerIndex<'a> {
 /// employee is already linked to a reteach user, everything but the address is still synced (a
 /// leaver must still be locked); otherwise the employee is skipped.
 fn plan_invalid_email(
-    employee: &PersonioEmployee,
+    employee: &MappedEmployee,
     error: MappingError,
     index: &CustomerIndex<'_>,
     today: chrono::NaiveDate,
@@ -208,7 +215,7 @@ fn plan_invalid_email(
     now: DateTime<Utc>,
 ) -> PlannedEmployee {
     let skip = PlannedEmployee {
-        personio_id: employee.id.clone(),
+        personio_id: employee.personio_id.clone(),
         action: EmployeeAction::Skip {
             reason: error.reason(),
         },
@@ -220,16 +227,16 @@ fn plan_invalid_email(
         MappingError::InvalidEmail => WARNING_INVALID_EMAIL,
         MappingError::EndBeforeHire => return skip,
     };
-    let Some(customer) = index.by_external_id.get(employee.id.as_str()) else {
+    let Some(customer) = index.by_external_id.get(employee.personio_id.as_str()) else {
         return skip;
     };
-    let Ok(desired) = map_employee_except_email(employee) else {
+    let Some(desired) = &employee.without_email else {
         return skip;
     };
     let window = LockWindow::new(desired.hire_date, desired.end_of_employment, tz);
     PlannedEmployee {
-        personio_id: employee.id.clone(),
-        action: diff(&desired, &window, customer, false, true, now),
+        personio_id: employee.personio_id.clone(),
+        action: diff(desired, &window, Target::Linked(customer), KEEP_EMAIL, now),
         locked_after: window.is_locked(today),
         warning: Some(warning),
     }
@@ -238,11 +245,11 @@ fn plan_invalid_email(
 /// Decides, per e-mail address shared by several employees, which one may use it: the one whose
 /// reteach user already has it, else the first in Personio's order.
 fn email_holders<'a>(
-    mapped: &'a [Result<DesiredEmployee, MappingError>],
+    mapped: &'a [MappedEmployee],
     index: &CustomerIndex<'_>,
 ) -> HashMap<String, &'a str> {
     let mut holders: HashMap<String, &'a str> = HashMap::with_capacity(mapped.len());
-    for desired in mapped.iter().flatten() {
+    for desired in mapped.iter().filter_map(|m| m.result.as_ref().ok()) {
         let email = desired.email.to_lowercase();
         let owns_in_reteach = index
             .by_email
@@ -279,8 +286,14 @@ fn plan_one(
                 skip(REASON_SHARED_EMAIL)
             }
             // Found by e-mail and not linked yet: adopt the user and stamp the Personio id.
-            Some(owner) => (diff(desired, window, owner, true, false, now), None),
-            None => (EmployeeAction::Create(create_fields(desired, window)), None),
+            Some(owner) => (
+                diff(desired, window, Target::Adopted(owner), &[], now),
+                None,
+            ),
+            None => (
+                EmployeeAction::Create(create_fields(&EMPLOYEE_FIELDS, desired, window, now)),
+                None,
+            ),
         };
     };
     // Already linked: the other fields (above all the lock dates) are still synced when the new
@@ -298,25 +311,11 @@ fn plan_one(
                 }
             })
     };
+    let kept = if conflict.is_some() { KEEP_EMAIL } else { &[] };
     (
-        diff(desired, window, customer, false, conflict.is_some(), now),
+        diff(desired, window, Target::Linked(customer), kept, now),
         conflict,
     )
-}
-
-fn create_fields(desired: &DesiredEmployee, window: &LockWindow) -> CustomerFields {
-    CustomerFields {
-        external_id: desired.external_id.clone(),
-        email: desired.email.clone(),
-        first_name: desired.first_name.clone(),
-        last_name: desired.last_name.clone(),
-        position: desired.position.clone(),
-        department: desired.department.clone(),
-        location: desired.location.clone(),
-        gender: desired.gender,
-        set_active_at: window.set_active_at,
-        set_inactive_at: window.set_inactive_at,
-    }
 }
 
 fn linked_elsewhere(customer: &ReteachCustomer, external_id: &str) -> bool {
@@ -326,99 +325,39 @@ fn linked_elsewhere(customer: &ReteachCustomer, external_id: &str) -> bool {
         .is_some_and(|other| !other.is_empty() && other != external_id)
 }
 
-/// Compares one field; records it in the patch when it differs. `None` desired clears the field:
-/// the operator owns these fields, so a value removed in Personio is removed in reteach.
-fn compare<T: Clone + PartialEq>(
-    desired: &Option<T>,
-    current: &Option<T>,
-    name: &'static str,
-    changed: &mut Vec<&'static str>,
-) -> Option<Option<T>> {
-    if desired == current {
-        None
-    } else {
-        changed.push(name);
-        Some(desired.clone())
-    }
-}
+/// The fields left alone when the e-mail address cannot be applied.
+const KEEP_EMAIL: &[ReteachField] = &[ReteachField::Email];
 
+/// The update (or none) that brings `target` in line with `desired`, leaving the fields in
+/// `kept` alone.
 fn diff(
     desired: &DesiredEmployee,
     window: &LockWindow,
-    customer: &ReteachCustomer,
-    stamp_external_id: bool,
-    keep_email: bool,
+    target: Target<'_>,
+    kept: &[ReteachField],
     now: DateTime<Utc>,
 ) -> EmployeeAction {
-    let mut changed = Vec::new();
-    let mut patch = CustomerPatch::default();
-    if stamp_external_id {
-        changed.push("externalId");
-        patch.external_id = Some(Some(desired.external_id.clone()));
+    let customer = match target {
+        Target::Linked(customer) | Target::Adopted(customer) => customer,
+        Target::New => {
+            return EmployeeAction::Create(create_fields(&EMPLOYEE_FIELDS, desired, window, now))
+        }
+    };
+    let changes = diff_fields(&EMPLOYEE_FIELDS, desired, window, target, kept, now);
+    if changes.changed.is_empty() {
+        return EmployeeAction::Unchanged;
     }
-    // reteach compares logins case-insensitively; a case-only difference is not a change.
-    let same_email = customer
-        .email
-        .as_deref()
-        .is_some_and(|current| current.trim().eq_ignore_ascii_case(&desired.email));
-    if !same_email && !keep_email {
-        changed.push("email");
-        patch.email = Some(Some(desired.email.clone()));
-    }
-    patch.first_name = compare(
-        &desired.first_name,
-        &customer.first_name,
-        "firstName",
-        &mut changed,
-    );
-    patch.last_name = compare(
-        &desired.last_name,
-        &customer.last_name,
-        "lastName",
-        &mut changed,
-    );
-    patch.position = compare(
-        &desired.position,
-        &customer.position,
-        "position",
-        &mut changed,
-    );
-    patch.department = compare(
-        &desired.department,
-        &customer.department,
-        "department",
-        &mut changed,
-    );
-    patch.location = compare(
-        &desired.location,
-        &customer.location,
-        "location",
-        &mut changed,
-    );
-    patch.gender = compare(&desired.gender, &customer.gender, "gender", &mut changed);
-    // Lock dates by meaning, not by value: reteach may clear or rewrite a date once it fired.
     let reported = ReportedLock {
         set_active_at: customer.set_active_at,
         set_inactive_at: customer.set_inactive_at,
         status: customer.status.as_deref(),
     };
-    if !active_at_satisfied(window, &reported, now) {
-        changed.push("setActiveAt");
-        patch.set_active_at = Some(window.set_active_at);
-    }
-    if !inactive_at_satisfied(window, &reported, now) {
-        changed.push("setInactiveAt");
-        patch.set_inactive_at = Some(window.set_inactive_at);
-    }
-    if changed.is_empty() {
-        return EmployeeAction::Unchanged;
-    }
     let was_locked = reported.is_locked(now);
     let will_be_locked = is_locked_at(window.set_active_at, window.set_inactive_at, now);
     EmployeeAction::Update {
         customer_id: customer.id.clone(),
-        patch,
-        changed,
+        patch: changes.patch,
+        changed: changes.changed,
         locks: !was_locked && will_be_locked,
         unlocks: was_locked && !will_be_locked,
     }

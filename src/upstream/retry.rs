@@ -49,6 +49,9 @@ pub enum SendError {
         endpoint: &'static str,
         attempts: usize,
         timeout: bool,
+        /// Whether a connection was made at all: `false` when connecting failed, so the request
+        /// cannot have reached the server (decides whether an upload may have been applied).
+        connected: bool,
         message: String,
     },
     /// The server kept answering 429 or 5xx.
@@ -133,6 +136,7 @@ pub async fn send_with_retry(
                     endpoint,
                     attempts,
                     timeout: error.is_timeout(),
+                    connected: !error.is_connect(),
                     message: transport_message(&error),
                 },
             });

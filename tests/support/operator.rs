@@ -418,7 +418,8 @@ impl World {
     /// Waits until the EmployeeSync `name` has finished a successful run started after `after`.
     pub async fn wait_employee_run_after(&self, name: &str, after: DateTime<Utc>) -> EmployeeSync {
         self.wait_employee_sync(name, &format!("a successful run after {after}"), |status| {
-            is_ready(&status.conditions) && status.last_successful_sync_time > Some(after)
+            is_ready(&status.common.conditions)
+                && status.common.last_successful_sync_time > Some(after)
         })
         .await
     }

@@ -13,13 +13,18 @@ use chrono_tz::Tz;
 use tokio_util::sync::CancellationToken;
 
 use reteach_personio_operator::api::{
-    CertificateLedgerStatus, CertificateSyncSpec, DocumentCategoryRef,
+    CertificateLedgerStatus, CertificateSyncSpec, DocumentCategoryRef, EmployeeSyncStatus,
 };
 use reteach_personio_operator::clock::{Clock, ManualClock};
+use reteach_personio_operator::jobs::bookkeeping::{
+    employee_input, record_employee_outcome, EmployeeRunRequest,
+};
+use reteach_personio_operator::jobs::settings::{
+    EmployeeSettings, Interval, TimeZone as CompanyTimeZone,
+};
 use reteach_personio_operator::jobs::{
     resolve_category, run_certificate_sync, run_employee_sync, CertificateJobInput,
-    CertificateJobOutcome, CertificateRunRequest, EmployeeJobInput, EmployeeJobOutcome, JobError,
-    MemoryLedgerStore,
+    CertificateJobOutcome, CertificateRunRequest, EmployeeJobOutcome, JobError, MemoryLedgerStore,
 };
 use reteach_personio_operator::personio::{PersonioClient, PersonioConfig, PersonioRateLimits};
 use reteach_personio_operator::reteach::{DownloadPolicy, ReteachClient, ReteachConfig};
@@ -99,10 +104,9 @@ pub struct Sims {
     pub reteach_client: ReteachClient,
     pub personio_server: RunningSim,
     pub reteach_server: RunningSim,
-    /// Employee cursor after the last successful run.
-    pub cursor: Mutex<Option<DateTime<Utc>>>,
-    /// reteach users at the last run that listed them all (`status.reteachUsers`).
-    pub reteach_users: Mutex<Option<u64>>,
+    /// The EmployeeSync's own status fields (cursor, last full run, `reteachUsers`), kept by the
+    /// controller's bookkeeping functions.
+    pub employee_status: Mutex<EmployeeSyncStatus>,
     /// Where certificate runs persist their ledger (survives failed runs, like status does).
     pub ledger: Arc<MemoryLedgerStore>,
     /// Documents uploaded over all certificate runs (what `status.uploadedTotal` would say).
@@ -151,8 +155,7 @@ impl Sims {
             reteach_client,
             personio_server,
             reteach_server,
-            cursor: Mutex::new(None),
-            reteach_users: Mutex::new(None),
+            employee_status: Mutex::new(EmployeeSyncStatus::default()),
             ledger: Arc::new(MemoryLedgerStore::default()),
             uploaded_total: Mutex::new(0),
             category_id,
@@ -167,24 +170,34 @@ impl Sims {
             .collect()
     }
 
-    /// One EmployeeSync run (incremental when a cursor exists and `full` is false); on success
-    /// the cursor moves on like the controller's status does.
+    /// One EmployeeSync run (incremental when a cursor exists, the last full run is less than a
+    /// day old and `full` is false); on success the status moves on through the controller's own
+    /// bookkeeping (`jobs::bookkeeping`), so the tests check the code the controller runs.
     pub async fn employee_run(&self, full: bool) -> Result<EmployeeJobOutcome, JobError> {
-        let input = EmployeeJobInput {
-            guard: None,
-            now: self.clock.now(),
-            tz: TZ,
-            dry_run: false,
-            full,
-            cursor: *self.cursor.lock().expect("cursor"),
-            reteach_users: *self.reteach_users.lock().expect("reteach users"),
+        let settings = EmployeeSettings {
+            interval: Interval::parse("5m", Duration::from_secs(60)).expect("interval"),
+            full_resync_interval: Duration::from_secs(24 * 3600),
+            time_zone: CompanyTimeZone::parse(TZ.name()).expect("time zone"),
         };
+        let now = self.clock.now();
+        let request = EmployeeRunRequest {
+            now,
+            dry_run: false,
+            force_full: full,
+            guard: None,
+        };
+        let input = employee_input(
+            &self.employee_status.lock().expect("status"),
+            &settings,
+            request,
+        );
         let outcome =
             run_employee_sync(&self.personio_client, &self.reteach_client, &input).await?;
-        *self.cursor.lock().expect("cursor") = outcome.next_cursor;
-        if outcome.reteach_users.is_some() {
-            *self.reteach_users.lock().expect("reteach users") = outcome.reteach_users;
-        }
+        record_employee_outcome(
+            &mut self.employee_status.lock().expect("status"),
+            now,
+            &outcome,
+        );
         Ok(outcome)
     }
 

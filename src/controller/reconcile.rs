@@ -1,0 +1,319 @@
+//! The one reconcile path of both kinds: due check → validated spec → preconditions and clients →
+//! `Reconciling` → run → status, Event, log line and metrics. A kind brings only what differs
+//! ([`SyncKind`]): its settings, how it connects, its job, and what its outcome means for status.
+//! Every failure goes through the same classification (stalled, retry, waiting), so both kinds
+//! react to the same problem in the same way.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+use kube::{Api, ResourceExt};
+
+use super::capabilities::probe_when_due;
+use super::context::Context;
+use super::events::publish;
+use super::failure::RunFailure;
+use super::lifecycle::{due_run, DueRun, RunContext, Scheduled, SyncStatus};
+use super::metrics::ResourceLabels;
+use super::schedule::DueReason;
+use super::status::apply_status;
+use super::ReconcileError;
+use crate::api::CapabilityCheck;
+use crate::jobs::settings::SpecError;
+use crate::jobs::Reason;
+use crate::preflight::Kind;
+
+/// The interval a resource with an invalid spec is treated with (its own cannot be read): the
+/// stalled re-check is then the slowest one, the same for both kinds.
+pub const INVALID_SPEC_INTERVAL: Duration = Duration::from_secs(600);
+
+/// Why a run stopped.
+#[derive(Debug)]
+pub enum RunStop<P> {
+    /// The run failed; `partial` is what it did before (recorded in status).
+    Failed {
+        /// Classified failure.
+        failure: RunFailure,
+        /// What the run did before it stopped, if anything.
+        partial: Option<P>,
+    },
+    /// Another replica's run owns the resource now: write nothing.
+    Fenced,
+    /// Not yet: look again after this long, writing nothing (a takeover waiting out another
+    /// process's in-flight upload, see `handover`).
+    Later(std::time::Duration),
+}
+
+impl<P> From<RunFailure> for RunStop<P> {
+    fn from(failure: RunFailure) -> Self {
+        Self::Failed {
+            failure,
+            partial: None,
+        }
+    }
+}
+
+/// What a run knows besides the object: why it runs, the status before it, and the clock reading.
+pub struct RunInputs<'a, K: Scheduled> {
+    /// The resource's namespace.
+    pub namespace: &'a str,
+    /// Why the run is due.
+    pub reason: DueReason,
+    /// Status before the run.
+    pub previous: &'a K::Status,
+    /// Time, generation and requested-run token.
+    pub run: &'a RunContext,
+}
+
+/// The kind-specific parts of a reconcile.
+#[async_trait]
+pub trait SyncKind:
+    Scheduled<Scope = k8s_openapi::NamespaceResourceScope> + Send + Sync + 'static
+where
+    Self::Status: SyncStatus,
+{
+    /// Kind label of metrics and logs.
+    const KIND: &'static str;
+    /// `Ready=False` reason while a dependency is unmet (re-checked on every trigger).
+    const WAITING_REASON: Option<Reason>;
+    /// The `Reconciling` message.
+    const RECONCILING_MESSAGE: &'static str;
+    /// The validated spec values.
+    type Settings: Send + Sync;
+    /// What a run needs once its preconditions hold (clients, resolved ids).
+    type Prepared: Send + Sync;
+    /// What a run that went through did.
+    type Outcome: Send + Sync;
+    /// What a failed run did before it stopped.
+    type Partial: Send;
+
+    /// Validates the spec (the same rules wherever the kind is run).
+    fn settings(&self, ctx: &Context) -> Result<Self::Settings, SpecError>;
+
+    /// `spec.interval` from the settings.
+    fn interval(settings: &Self::Settings) -> Duration;
+
+    /// Checks the preconditions and builds the clients; stores the preflight findings in
+    /// `capabilities` when the probes ran.
+    async fn prepare(
+        &self,
+        ctx: &Context,
+        inputs: &RunInputs<'_, Self>,
+        settings: &Self::Settings,
+        capabilities: &mut Option<Vec<CapabilityCheck>>,
+    ) -> Result<Self::Prepared, RunFailure>;
+
+    /// Runs the job.
+    async fn run(
+        &self,
+        ctx: &Context,
+        api: &Api<Self>,
+        inputs: &RunInputs<'_, Self>,
+        settings: &Self::Settings,
+        prepared: Self::Prepared,
+    ) -> Result<Self::Outcome, RunStop<Self::Partial>>;
+
+    /// Records a run that went through in `status`; returns the requeue delay and the message.
+    fn record_outcome(
+        status: &mut Self::Status,
+        run: &RunContext,
+        settings: &Self::Settings,
+        outcome: &Self::Outcome,
+    ) -> (Duration, String);
+
+    /// Records what a failed run did before it stopped.
+    fn record_partial(status: &mut Self::Status, partial: Self::Partial);
+
+    /// Metrics and Events of a run that went through.
+    async fn announce(&self, ctx: &Context, outcome: &Self::Outcome, message: &str);
+
+    /// The preflight findings in `status`.
+    fn capabilities_mut(status: &mut Self::Status) -> &mut Vec<CapabilityCheck>;
+
+    /// The preflight findings in `status`.
+    fn capabilities(status: &Self::Status) -> &[CapabilityCheck];
+
+    /// Which preflight probes apply to the kind.
+    const PREFLIGHT: Kind;
+}
+
+/// Runs the read-only preflight probes when they are due (first run, requested run) once the
+/// clients can be built; `None` when they did not run.
+pub async fn preflight<K>(
+    ctx: &Context,
+    object: &K,
+    inputs: &RunInputs<'_, K>,
+) -> Option<Vec<CapabilityCheck>>
+where
+    K: SyncKind,
+    K::Status: SyncStatus,
+{
+    probe_when_due(
+        ctx,
+        object,
+        K::PREFLIGHT,
+        inputs.namespace,
+        &object.name_any(),
+        K::capabilities(inputs.previous),
+        inputs.reason == DueReason::Requested,
+    )
+    .await
+}
+
+/// Reconciles one resource of kind `K`.
+pub async fn reconcile<K>(object: Arc<K>, ctx: Arc<Context>) -> Result<Action, ReconcileError>
+where
+    K: SyncKind,
+    K::Status: SyncStatus,
+{
+    let namespace = object.namespace().unwrap_or_default();
+    let name = object.name_any();
+    // Fresh, not cached: a run must build on the latest status (see `due_run`).
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), &namespace);
+    let DueRun {
+        object,
+        run,
+        previous,
+        reason,
+    } = match due_run(object.as_ref(), &api, ctx.clock.as_ref(), K::WAITING_REASON).await? {
+        Ok(due) => due,
+        Err(action) => return Ok(action),
+    };
+    let labels = ResourceLabels {
+        kind: K::KIND.into(),
+        namespace: namespace.clone(),
+        name: name.clone(),
+    };
+    let started = Instant::now();
+    let inputs = RunInputs {
+        namespace: &namespace,
+        reason,
+        previous: &previous,
+        run: &run,
+    };
+    let mut capabilities = None;
+    let settings = object.settings(&ctx);
+    let interval = settings.as_ref().map_or(INVALID_SPEC_INTERVAL, K::interval);
+    let result = match settings {
+        Err(error) => Err(RunStop::from(RunFailure::stalled(
+            Reason::InvalidSpec,
+            error.to_string(),
+        ))),
+        Ok(settings) => attempt(&object, &ctx, &api, &inputs, settings, &mut capabilities).await,
+    };
+    let mut status = previous.clone();
+    let failure = match result {
+        Err(RunStop::Later(delay)) => return Ok(Action::requeue(delay)),
+        Err(RunStop::Fenced) => {
+            // Another replica runs this resource now; its status is the truth.
+            tracing::warn!(
+                namespace,
+                name,
+                kind = K::KIND,
+                "lost the resource to another run; not writing status"
+            );
+            return Ok(Action::await_change());
+        }
+        Err(RunStop::Failed { failure, partial }) => {
+            if let Some(partial) = partial {
+                K::record_partial(&mut status, partial);
+            }
+            Err(failure)
+        }
+        Ok((settings, outcome)) => {
+            let (delay, message) = K::record_outcome(&mut status, &run, &settings, &outcome);
+            Ok((delay, outcome, message))
+        }
+    };
+    let delay = match failure {
+        Ok((delay, outcome, message)) => {
+            tracing::info!(namespace, name, "{message}");
+            object.announce(&ctx, &outcome, &message).await;
+            ctx.metrics.run_finished(&labels, started.elapsed(), None);
+            delay
+        }
+        Err(failure) => {
+            let delay = run.fail(
+                status.common_mut(),
+                &failure,
+                interval,
+                ctx.tunables.blocked_recheck,
+                ctx.clock.now(),
+            );
+            report_failure(&ctx, &object, &failure, status != previous).await;
+            if failure.disposition.counts_as_failed_run() {
+                ctx.metrics
+                    .run_finished(&labels, started.elapsed(), Some(failure.reason()));
+            }
+            delay
+        }
+    };
+    if let Some(capabilities) = capabilities {
+        *K::capabilities_mut(&mut status) = capabilities;
+    }
+    if status != previous {
+        apply_status(&api, &name, &status, K::STATUS_KEYS_OWNED_ELSEWHERE).await?;
+    }
+    Ok(Action::requeue(delay))
+}
+
+/// Preconditions, `Reconciling`, the job.
+async fn attempt<K>(
+    object: &K,
+    ctx: &Context,
+    api: &Api<K>,
+    inputs: &RunInputs<'_, K>,
+    settings: K::Settings,
+    capabilities: &mut Option<Vec<CapabilityCheck>>,
+) -> Result<(K::Settings, K::Outcome), RunStop<K::Partial>>
+where
+    K: SyncKind,
+    K::Status: SyncStatus,
+{
+    let prepared = object.prepare(ctx, inputs, &settings, capabilities).await?;
+    // A blocked resource that is re-checked shows no `Reconciling`: its status stays unchanged
+    // unless the outcome changes (no write, no watch event, no loop).
+    if inputs.reason != DueReason::Blocked {
+        let mut in_progress = inputs.previous.clone();
+        inputs
+            .run
+            .reconciling(in_progress.common_mut(), K::RECONCILING_MESSAGE);
+        apply_status(
+            api,
+            &object.name_any(),
+            &in_progress,
+            K::STATUS_KEYS_OWNED_ELSEWHERE,
+        )
+        .await
+        .map_err(|e| RunFailure::transient(Reason::StatusWriteFailed, e.to_string()))?;
+    }
+    let outcome = object.run(ctx, api, inputs, &settings, prepared).await?;
+    Ok((settings, outcome))
+}
+
+/// Log line and Event of a failed run, by its disposition.
+async fn report_failure<K>(ctx: &Context, object: &K, failure: &RunFailure, changed: bool)
+where
+    K: SyncKind,
+    K::Status: SyncStatus,
+{
+    let namespace = object.namespace().unwrap_or_default();
+    let name = object.name_any();
+    let reason = failure.reason();
+    if failure.disposition.log_level() == tracing::Level::WARN {
+        tracing::warn!(namespace, name, reason, "run failed: {}", failure.message());
+    } else {
+        tracing::info!(namespace, name, reason, "run waits: {}", failure.message());
+    }
+    if changed {
+        let type_ = if failure.disposition.is_warning() {
+            EventType::Warning
+        } else {
+            EventType::Normal
+        };
+        publish(ctx, object, type_, failure.reason(), failure.message()).await;
+    }
+}

@@ -1,0 +1,228 @@
+//! Run bookkeeping of both kinds, free of Kubernetes: the status a run starts from becomes the
+//! job's input, and the job's outcome becomes the kind's own status fields. The controller, the
+//! demo, the benchmark and the tests call these same functions (the conditions and times every
+//! kind shares are stamped by `controller::lifecycle`).
+
+use chrono::{DateTime, Utc};
+
+use super::certificate::CertificateJobOutcome;
+use super::employee::{EmployeeJobInput, EmployeeJobOutcome, MassChangeGuard};
+use super::settings::EmployeeSettings;
+use crate::api::{
+    CertificateSyncStatus, EmployeeSyncStatus, RecordFailure, SyncMode, MAX_STATUS_FAILURES,
+};
+use crate::sync::duration::chrono_duration;
+use crate::sync::mass_change::MassChangeLimits;
+
+/// What decides an EmployeeSync run besides its status.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EmployeeRunRequest {
+    /// Start of the run.
+    pub now: DateTime<Utc>,
+    /// `spec.dryRun`.
+    pub dry_run: bool,
+    /// Compare every employee regardless of the cursor (first run, changed spec, requested run).
+    pub force_full: bool,
+    /// The mass-change guard's limits when it is on, and the plan id an approval names.
+    pub guard: Option<(MassChangeLimits, Option<String>)>,
+}
+
+/// The input of an EmployeeSync run from the status it starts from: a full run when there is no
+/// cursor, when it is forced, or once per `fullResyncInterval`; otherwise the changes since the
+/// cursor.
+pub fn employee_input(
+    previous: &EmployeeSyncStatus,
+    settings: &EmployeeSettings,
+    request: EmployeeRunRequest,
+) -> EmployeeJobInput {
+    let cursor = previous
+        .cursor
+        .as_deref()
+        .and_then(|c| DateTime::parse_from_rfc3339(c).ok())
+        .map(|c| c.with_timezone(&Utc));
+    let full_due = previous
+        .last_full_sync_time
+        .is_none_or(|last| request.now - last >= chrono_duration(settings.full_resync_interval));
+    EmployeeJobInput {
+        now: request.now,
+        tz: settings.time_zone.get(),
+        dry_run: request.dry_run,
+        full: cursor.is_none() || full_due || request.force_full,
+        cursor,
+        reteach_users: previous
+            .reteach_users
+            .and_then(|users| u64::try_from(users).ok()),
+        guard: request
+            .guard
+            .map(|(limits, approved_plan)| MassChangeGuard {
+                limits,
+                previous_full_seen: previous
+                    .last_full_sync_seen
+                    .and_then(|seen| u64::try_from(seen).ok()),
+                approved_plan,
+                consumed_approval: previous.applied_plan_approval.clone(),
+            }),
+    }
+}
+
+/// The one-line summary of an EmployeeSync run (the `Ready` message and the log line).
+pub fn employee_message(outcome: &EmployeeJobOutcome) -> String {
+    let summary = &outcome.summary;
+    format!(
+        "{}{} employees: {} created, {} updated ({} locked, {} unlocked), {} unchanged, {} skipped, {} failed",
+        if summary.dry_run { "dry run, would sync " } else { "" },
+        summary.seen,
+        summary.created,
+        summary.updated,
+        summary.locked,
+        summary.unlocked,
+        summary.unchanged,
+        summary.skipped,
+        summary.failed
+    )
+}
+
+/// Writes the outcome of an EmployeeSync run that started at `now` into the kind's own status
+/// fields.
+pub fn record_employee_outcome(
+    status: &mut EmployeeSyncStatus,
+    now: DateTime<Utc>,
+    outcome: &EmployeeJobOutcome,
+) {
+    let summary = &outcome.summary;
+    if summary.mode == SyncMode::Full && !summary.dry_run {
+        status.last_full_sync_time = Some(now);
+        status.last_full_sync_seen = Some(summary.seen);
+    }
+    if let Some(approval) = &outcome.applied_approval {
+        status.applied_plan_approval = Some(approval.clone());
+    }
+    if !summary.dry_run {
+        status.cursor = outcome.next_cursor.map(|c| c.to_rfc3339());
+    }
+    if let Some(users) = outcome.reteach_users {
+        status.reteach_users = i64::try_from(users).ok();
+    }
+    if outcome.linked > 0 {
+        status.last_link_time = Some(now);
+    }
+    status.failures = bounded(&outcome.failures);
+    status.planned_actions = outcome.planned.clone();
+    status.last_run = Some(summary.clone());
+}
+
+/// Writes the outcome of a CertificateSync run that went through into the kind's own status
+/// fields (a dry run keeps the ledger and the total).
+pub fn record_certificate_outcome(
+    status: &mut CertificateSyncStatus,
+    outcome: &CertificateJobOutcome,
+    category_id: i64,
+) {
+    status.category_id = Some(category_id);
+    if !outcome.summary.dry_run {
+        status.ledger = outcome.ledger.clone();
+        status.uploaded_total += outcome.uploaded_total_delta;
+    }
+    record_certificate_counts(status, outcome);
+}
+
+/// Writes what a CertificateSync run did before it stopped: its uploads count.
+pub fn record_certificate_partial(
+    status: &mut CertificateSyncStatus,
+    partial: &CertificateJobOutcome,
+) {
+    status.uploaded_total += partial.uploaded_total_delta;
+    record_certificate_counts(status, partial);
+}
+
+fn record_certificate_counts(status: &mut CertificateSyncStatus, outcome: &CertificateJobOutcome) {
+    status.failures = bounded(&outcome.failures);
+    status.last_run = Some(outcome.summary.clone());
+}
+
+/// The failures kept in status: the first [`MAX_STATUS_FAILURES`] (the counters are complete).
+fn bounded(failures: &[RecordFailure]) -> Vec<RecordFailure> {
+    failures.iter().take(MAX_STATUS_FAILURES).cloned().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jobs::settings::{Interval, TimeZone};
+    use std::time::Duration;
+
+    fn at(text: &str) -> DateTime<Utc> {
+        text.parse().unwrap()
+    }
+
+    fn settings() -> EmployeeSettings {
+        EmployeeSettings {
+            interval: Interval::parse("5m", Duration::from_secs(60)).unwrap(),
+            full_resync_interval: Duration::from_secs(24 * 3600),
+            time_zone: TimeZone::parse("Europe/Berlin").unwrap(),
+        }
+    }
+
+    fn request(now: &str) -> EmployeeRunRequest {
+        EmployeeRunRequest {
+            now: at(now),
+            dry_run: false,
+            force_full: false,
+            guard: None,
+        }
+    }
+
+    #[test]
+    fn the_first_run_is_full() {
+        let input = employee_input(
+            &EmployeeSyncStatus::default(),
+            &settings(),
+            request("2026-11-26T10:00:00Z"),
+        );
+        assert!(input.full);
+        assert_eq!(input.cursor, None);
+        assert_eq!(input.tz, chrono_tz::Europe::Berlin);
+    }
+
+    #[test]
+    fn a_run_within_the_full_resync_interval_continues_from_the_cursor() {
+        let status = EmployeeSyncStatus {
+            cursor: Some("2026-11-26T09:55:00+00:00".into()),
+            last_full_sync_time: Some(at("2026-11-26T00:00:00Z")),
+            reteach_users: Some(40),
+            ..EmployeeSyncStatus::default()
+        };
+        let input = employee_input(&status, &settings(), request("2026-11-26T10:00:00Z"));
+        assert!(!input.full);
+        assert_eq!(input.cursor, Some(at("2026-11-26T09:55:00Z")));
+        assert_eq!(input.reteach_users, Some(40));
+        let next_day = employee_input(&status, &settings(), request("2026-11-27T00:00:00Z"));
+        assert!(next_day.full, "a day after the last full run");
+    }
+
+    #[test]
+    fn the_outcome_round_trips_through_status_into_the_next_input() {
+        let mut status = EmployeeSyncStatus::default();
+        let outcome = EmployeeJobOutcome {
+            summary: crate::api::EmployeeRunSummary {
+                started_at: at("2026-11-26T10:00:00Z"),
+                mode: SyncMode::Full,
+                seen: 3,
+                ..crate::api::EmployeeRunSummary::default()
+            },
+            failures: Vec::new(),
+            planned: Vec::new(),
+            next_cursor: Some(at("2026-11-26T10:00:00Z")),
+            transient_failures: 0,
+            reteach_users: Some(12),
+            applied_approval: None,
+            linked: 0,
+        };
+        record_employee_outcome(&mut status, at("2026-11-26T10:00:00Z"), &outcome);
+        assert_eq!(status.last_full_sync_time, Some(at("2026-11-26T10:00:00Z")));
+        let input = employee_input(&status, &settings(), request("2026-11-26T10:05:00Z"));
+        assert_eq!(input.cursor, Some(at("2026-11-26T10:00:00Z")));
+        assert_eq!(input.reteach_users, Some(12));
+        assert!(!input.full);
+    }
+}

@@ -1,0 +1,241 @@
+//! The one way to build the clients of a connection: where an upstream is (the spec's
+//! `personio`/`reteach` blocks), the credentials from its Secret, an optional CA bundle, and the
+//! options of whoever builds them (who observes the requests, how they retry, how fast they may
+//! go). The controller (behind its per-tenant cache), the demo, the preflight and the benchmark
+//! all build their clients here, so a client is configured the same way everywhere; connection
+//! pooling across tenants belongs in [`ConnectionClients`] too.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::api::{PersonioConnection, ReteachConnection};
+use crate::personio::{
+    PersonioClient, PersonioConfig, PersonioError, PersonioRateLimits, DEFAULT_APP_ID,
+};
+use crate::reteach::{
+    DownloadPolicy, ReteachClient, ReteachConfig, ReteachError, DEFAULT_REQUESTS_PER_SECOND,
+};
+use crate::upstream::{NoopObserver, RequestObserver, RetryPolicy, TlsOptions};
+
+/// Personio API credentials.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PersonioCredentials {
+    /// Client id.
+    pub client_id: String,
+    /// Client secret.
+    pub client_secret: String,
+}
+
+/// reteach app credentials.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ReteachCredentials {
+    /// Client id.
+    pub client_id: String,
+    /// Client secret.
+    pub client_secret: String,
+    /// The academy's client code.
+    pub client_code: String,
+}
+
+// Hand-written so that secret values can never reach a log line through `{:?}`.
+impl std::fmt::Debug for PersonioCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PersonioCredentials(<redacted>)")
+    }
+}
+
+impl std::fmt::Debug for ReteachCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ReteachCredentials(<redacted>)")
+    }
+}
+
+/// Where Personio is: the parts of [`PersonioConnection`] a client needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PersonioEndpoint {
+    /// Base URL of the API.
+    pub base_url: String,
+    /// `X-Personio-App-ID` header value.
+    pub app_id: String,
+    /// Whether plain `http://` is allowed.
+    pub allow_insecure_http: bool,
+}
+
+impl From<&PersonioConnection> for PersonioEndpoint {
+    fn from(connection: &PersonioConnection) -> Self {
+        Self {
+            base_url: connection.base_url.clone(),
+            app_id: connection.app_id.clone(),
+            allow_insecure_http: connection.allow_insecure_http,
+        }
+    }
+}
+
+impl PersonioEndpoint {
+    /// A local simulator at `base_url` (plain http, the default app id).
+    pub fn simulator(base_url: &str) -> Self {
+        Self {
+            base_url: base_url.to_string(),
+            app_id: DEFAULT_APP_ID.to_string(),
+            allow_insecure_http: true,
+        }
+    }
+}
+
+/// Where reteach is: the parts of [`ReteachConnection`] a client needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReteachEndpoint {
+    /// Base URL of the API.
+    pub base_url: String,
+    /// Whether plain `http://` is allowed.
+    pub allow_insecure_http: bool,
+}
+
+impl From<&ReteachConnection> for ReteachEndpoint {
+    fn from(connection: &ReteachConnection) -> Self {
+        Self {
+            base_url: connection.base_url.clone(),
+            allow_insecure_http: connection.allow_insecure_http,
+        }
+    }
+}
+
+impl ReteachEndpoint {
+    /// A local simulator at `base_url` (plain http).
+    pub fn simulator(base_url: &str) -> Self {
+        Self {
+            base_url: base_url.to_string(),
+            allow_insecure_http: true,
+        }
+    }
+}
+
+/// How the builder configures clients beyond their connection.
+#[derive(Clone)]
+pub struct ClientOptions {
+    /// Receives every request (metrics, the demo's log, the benchmark's tally).
+    pub observer: Arc<dyn RequestObserver>,
+    /// Retries of 429, 5xx and transport errors.
+    pub retry: RetryPolicy,
+    /// Personio's per-endpoint limits.
+    pub personio_limits: PersonioRateLimits,
+    /// The reteach client's limit (requests per second, also its burst).
+    pub reteach_requests_per_second: u32,
+    /// What certificate downloads may fetch.
+    pub downloads: DownloadPolicy,
+    /// Per-request timeout (`None`: the clients' default).
+    pub timeout: Option<Duration>,
+}
+
+impl Default for ClientOptions {
+    /// The operator's settings: Personio's published limits, reteach's default rate, default
+    /// retries and download policy, no observer.
+    fn default() -> Self {
+        Self {
+            observer: Arc::new(NoopObserver),
+            retry: RetryPolicy::default(),
+            personio_limits: PersonioRateLimits::default(),
+            reteach_requests_per_second: DEFAULT_REQUESTS_PER_SECOND,
+            downloads: DownloadPolicy::default(),
+            timeout: None,
+        }
+    }
+}
+
+/// Builds the clients of a connection with one set of [`ClientOptions`].
+#[derive(Clone)]
+pub struct ConnectionClients {
+    options: ClientOptions,
+}
+
+impl ConnectionClients {
+    /// A builder whose clients use `options`.
+    pub fn new(options: ClientOptions) -> Self {
+        Self { options }
+    }
+
+    /// The options the clients are built with.
+    pub fn options(&self) -> &ClientOptions {
+        &self.options
+    }
+
+    fn tls(&self, ca_bundle: Option<Vec<u8>>, allow_insecure_http: bool) -> TlsOptions {
+        TlsOptions {
+            ca_bundle_pem: ca_bundle,
+            allow_insecure_http,
+            timeout: self.options.timeout,
+        }
+    }
+
+    /// A Personio client for `endpoint` with `credentials`, trusting `ca_bundle` in addition to
+    /// the system roots.
+    pub fn personio(
+        &self,
+        endpoint: &PersonioEndpoint,
+        credentials: &PersonioCredentials,
+        ca_bundle: Option<Vec<u8>>,
+    ) -> Result<PersonioClient, PersonioError> {
+        PersonioClient::new(PersonioConfig {
+            base_url: endpoint.base_url.clone(),
+            client_id: credentials.client_id.clone(),
+            client_secret: credentials.client_secret.clone(),
+            app_id: endpoint.app_id.clone(),
+            tls: self.tls(ca_bundle, endpoint.allow_insecure_http),
+            limits: self.options.personio_limits,
+            retry: self.options.retry.clone(),
+            observer: self.options.observer.clone(),
+        })
+    }
+
+    /// A reteach client for `endpoint` with `credentials`, trusting `ca_bundle` in addition to
+    /// the system roots.
+    pub fn reteach(
+        &self,
+        endpoint: &ReteachEndpoint,
+        credentials: &ReteachCredentials,
+        ca_bundle: Option<Vec<u8>>,
+    ) -> Result<ReteachClient, ReteachError> {
+        ReteachClient::new(ReteachConfig {
+            base_url: endpoint.base_url.clone(),
+            client_id: credentials.client_id.clone(),
+            client_secret: credentials.client_secret.clone(),
+            client_code: credentials.client_code.clone(),
+            tls: self.tls(ca_bundle, endpoint.allow_insecure_http),
+            requests_per_second: self.options.reteach_requests_per_second,
+            retry: self.options.retry.clone(),
+            observer: self.options.observer.clone(),
+            downloads: self.options.downloads.clone(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_never_show_in_debug_output() {
+        let credentials = ReteachCredentials {
+            client_id: "id".into(),
+            client_secret: "s3cret".into(),
+            client_code: "code".into(),
+        };
+        assert_eq!(format!("{credentials:?}"), "ReteachCredentials(<redacted>)");
+    }
+
+    #[test]
+    fn a_client_is_built_for_an_endpoint_and_refuses_plain_http_unless_allowed() {
+        let clients = ConnectionClients::new(ClientOptions::default());
+        let credentials = PersonioCredentials {
+            client_id: "id".into(),
+            client_secret: "secret".into(),
+        };
+        let mut endpoint = PersonioEndpoint::simulator("http://127.0.0.1:1");
+        assert!(clients.personio(&endpoint, &credentials, None).is_ok());
+        endpoint.allow_insecure_http = false;
+        assert!(matches!(
+            clients.personio(&endpoint, &credentials, None),
+            Err(PersonioError::Config(_))
+        ));
+    }
+}

@@ -1,0 +1,219 @@
+//! The spec values a run needs, typed and validated in one place, so both kinds (and the demo)
+//! treat a bad value the same way: the run stalls with reason `InvalidSpec` and a message naming
+//! the field.
+
+use std::time::Duration;
+
+use chrono_tz::Tz;
+
+use crate::api::{CertificateSyncSpec, EmployeeSyncSpec};
+use crate::sync::duration::{
+    parse_duration_between, parse_full_resync_interval, parse_interval, DurationError,
+    MAX_FULL_RESYNC_INTERVAL,
+};
+
+/// Shortest `fullResyncInterval` of a CertificateSync: a full pass lists every completion.
+const MIN_CERTIFICATE_FULL_RESYNC: Duration = Duration::from_secs(3600);
+
+/// An invalid spec value. `Display` is the condition message.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SpecError {
+    /// A duration field is invalid or out of bounds.
+    #[error("{owner}spec.{field}: {source}")]
+    Duration {
+        /// `EmployeeSync <name>: ` when the value belongs to another resource, else empty.
+        owner: String,
+        /// The field, e.g. `interval`.
+        field: &'static str,
+        /// What is wrong with it.
+        source: DurationError,
+    },
+    /// `timeZone` is not an IANA time zone.
+    #[error(
+        "{owner}spec.timeZone: {value:?} is not an IANA time zone; use e.g. Europe/Berlin or UTC"
+    )]
+    TimeZone {
+        /// `EmployeeSync <name>: ` when the value belongs to another resource, else empty.
+        owner: String,
+        /// The value as written.
+        value: String,
+    },
+}
+
+/// A run interval (`spec.interval`), at least the operator's minimum and at most 24 h.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Interval(Duration);
+
+impl Interval {
+    /// Parses `spec.interval`.
+    pub fn parse(text: &str, minimum: Duration) -> Result<Self, SpecError> {
+        parse_interval(text, minimum)
+            .map(Self)
+            .map_err(|source| duration_error("interval", source))
+    }
+
+    /// The interval as a duration.
+    pub fn get(self) -> Duration {
+        self.0
+    }
+}
+
+/// The company's time zone (`spec.timeZone` of an EmployeeSync): the day boundary for the
+/// locking rule and for certificate dates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimeZone(Tz);
+
+impl TimeZone {
+    /// Parses an IANA zone name.
+    pub fn parse(text: &str) -> Result<Self, SpecError> {
+        text.parse::<Tz>()
+            .map(Self)
+            .map_err(|_| SpecError::TimeZone {
+                owner: String::new(),
+                value: text.to_string(),
+            })
+    }
+
+    /// The zone.
+    pub fn get(self) -> Tz {
+        self.0
+    }
+}
+
+/// The validated spec values of an EmployeeSync.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EmployeeSettings {
+    /// `spec.interval`.
+    pub interval: Interval,
+    /// `spec.fullResyncInterval`.
+    pub full_resync_interval: Duration,
+    /// `spec.timeZone`.
+    pub time_zone: TimeZone,
+}
+
+impl EmployeeSettings {
+    /// Validates the spec; `minimum` is the operator's shortest interval.
+    pub fn from_spec(spec: &EmployeeSyncSpec, minimum: Duration) -> Result<Self, SpecError> {
+        Ok(Self {
+            interval: Interval::parse(&spec.interval, minimum)?,
+            full_resync_interval: parse_full_resync_interval(&spec.full_resync_interval, minimum)
+                .map_err(|source| duration_error("fullResyncInterval", source))?,
+            time_zone: TimeZone::parse(&spec.time_zone)?,
+        })
+    }
+}
+
+/// The validated spec values of a CertificateSync. Its time zone is the one of the EmployeeSync
+/// it references, validated by [`CertificateSettings::with_company`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CertificateSettings {
+    /// `spec.interval`.
+    pub interval: Interval,
+    /// `spec.fullResyncInterval`.
+    pub full_resync_interval: Duration,
+}
+
+impl CertificateSettings {
+    /// Validates the spec; `minimum` is the operator's shortest interval.
+    pub fn from_spec(spec: &CertificateSyncSpec, minimum: Duration) -> Result<Self, SpecError> {
+        Ok(Self {
+            interval: Interval::parse(&spec.interval, minimum)?,
+            full_resync_interval: parse_duration_between(
+                &spec.full_resync_interval,
+                MIN_CERTIFICATE_FULL_RESYNC,
+                MAX_FULL_RESYNC_INTERVAL,
+            )
+            .map_err(|source| duration_error("fullResyncInterval", source))?,
+        })
+    }
+
+    /// The company time zone from the referenced EmployeeSync (`name`): an invalid one stalls the
+    /// CertificateSync exactly as it stalls the EmployeeSync, naming where to fix it.
+    pub fn with_company(
+        employee_sync: &EmployeeSyncSpec,
+        name: &str,
+    ) -> Result<TimeZone, SpecError> {
+        TimeZone::parse(&employee_sync.time_zone).map_err(|error| match error {
+            SpecError::TimeZone { value, .. } => SpecError::TimeZone {
+                owner: format!("EmployeeSync {name}: "),
+                value,
+            },
+            other => other,
+        })
+    }
+}
+
+fn duration_error(field: &'static str, source: DurationError) -> SpecError {
+    SpecError::Duration {
+        owner: String::new(),
+        field,
+        source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINUTE: Duration = Duration::from_secs(60);
+
+    fn employee_spec(time_zone: &str) -> EmployeeSyncSpec {
+        serde_json::from_value(serde_json::json!({
+            "timeZone": time_zone,
+            "personio": {"credentialsSecretRef": {"name": "p"}},
+            "reteach": {"credentialsSecretRef": {"name": "r"}},
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn an_invalid_time_zone_is_refused_for_both_kinds_with_the_same_sentence() {
+        let spec = employee_spec("Mars/Olympus");
+        let own = EmployeeSettings::from_spec(&spec, MINUTE).unwrap_err();
+        assert_eq!(
+            own.to_string(),
+            "spec.timeZone: \"Mars/Olympus\" is not an IANA time zone; use e.g. Europe/Berlin or UTC"
+        );
+        let borrowed = CertificateSettings::with_company(&spec, "personio").unwrap_err();
+        assert_eq!(
+            borrowed.to_string(),
+            format!("EmployeeSync personio: {own}")
+        );
+    }
+
+    #[test]
+    fn a_valid_employee_spec_gives_typed_values() {
+        let settings =
+            EmployeeSettings::from_spec(&employee_spec("Europe/Berlin"), MINUTE).unwrap();
+        assert_eq!(settings.interval.get(), Duration::from_secs(300));
+        assert_eq!(
+            settings.full_resync_interval,
+            Duration::from_secs(24 * 3600)
+        );
+        assert_eq!(settings.time_zone.get(), chrono_tz::Europe::Berlin);
+    }
+
+    #[test]
+    fn an_interval_below_the_minimum_names_the_field() {
+        let error = Interval::parse("30s", MINUTE).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "spec.interval: \"30s\" is shorter than the minimum of 1m"
+        );
+    }
+
+    #[test]
+    fn a_certificate_full_resync_below_an_hour_is_refused() {
+        let mut spec: CertificateSyncSpec = serde_json::from_value(serde_json::json!({
+            "employeeSyncRef": {"name": "personio"},
+            "documentCategory": {"name": "Certificates"},
+        }))
+        .unwrap();
+        spec.full_resync_interval = "30m".into();
+        let error = CertificateSettings::from_spec(&spec, MINUTE).unwrap_err();
+        assert!(
+            error.to_string().starts_with("spec.fullResyncInterval: "),
+            "{error}"
+        );
+    }
+}
