@@ -11,6 +11,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once at start-up; the size of the `run` options does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the operator against the cluster of the current kubeconfig / service account.

@@ -20,6 +20,8 @@ fn tiny(scenarios: &[Scenario]) -> Settings {
         time_scale: 1000.0,
         resources: 3,
         pdf_bytes: 16 * 1024,
+        pairs: 5,
+        max_concurrent_runs: 3,
         scenarios: scenarios.to_vec(),
     }
 }
@@ -126,6 +128,34 @@ async fn idle_resources_each_run_once_and_report_their_memory() {
     assert_eq!(report.result.total_requests(), report.minimum);
     assert!(report.bound.is_none());
     assert!(report.notes.iter().any(|note| note.contains("baseline")));
+}
+
+#[tokio::test]
+async fn academies_after_a_restart_share_clients_and_respect_the_run_slots() {
+    // Whether each run started within its interval depends on the machine's speed at a time
+    // scale of 1000, so it is reported, not asserted here; counts and limits are.
+    let report = run_one(Scenario::Scale).await;
+    let summary = &report.result.summary;
+    assert_eq!(
+        summary["runs"], 10,
+        "5 EmployeeSyncs + 5 CertificateSyncs ran once each"
+    );
+    assert_eq!(report.result.total_requests(), report.minimum);
+    assert_eq!(
+        report.result.count(personio::AUTH),
+        5,
+        "one token per academy, shared by its two resources"
+    );
+    assert_eq!(summary["uploaded"], 20, "every certificate uploaded once");
+    let peak = summary["peakConcurrentRuns"].as_u64().unwrap();
+    assert!((1..=3).contains(&peak), "peak {peak} with 3 run slots");
+    assert_eq!(summary["tenantClients"], 5);
+    assert_eq!(summary["watchCache"], serde_json::json!([5, 5]));
+    assert!(
+        summary["sharedHttpClients"].as_u64().unwrap() <= 3,
+        "API and download clients are shared by all academies: {summary}"
+    );
+    assert!(report.notes.iter().any(|note| note.contains("per pair")));
 }
 
 #[tokio::test]

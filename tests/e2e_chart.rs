@@ -212,6 +212,8 @@ fn default_values_grant_cluster_wide_read_and_status_write_only() {
             "run",
             "--log-format=json",
             "--shutdown-timeout-seconds=50",
+            "--max-concurrent-runs=32",
+            "--startup-spread=1h",
             "--allowed-upstream-hosts=api.personio.de,api.reteach.io"
         ],
         "only the official API hosts, and no plain http"
@@ -539,6 +541,96 @@ async fn rendered_chart_is_accepted_by_the_apiserver_namespaced() {
     for namespace in [release, team_a, team_b] {
         support::delete_namespace(&client, &namespace).await;
     }
+}
+
+#[test]
+fn shards_render_one_deployment_and_lease_each_and_the_main_one_takes_unlabelled_resources() {
+    let single = deployment(&render("operators", &[]));
+    let args = args_of(&single);
+    assert!(
+        !args.iter().any(|a| a.starts_with("--watch-label-selector")),
+        "without shards the operator watches everything: {args:?}"
+    );
+    assert!(args.contains(&"--max-concurrent-runs=32"), "{args:?}");
+    assert!(args.contains(&"--startup-spread=1h"), "{args:?}");
+
+    let objects = render(
+        "operators",
+        &[
+            "sharding.shards={b,c}".into(),
+            "leaderElection.enabled=true".into(),
+            "maxConcurrentRuns=8".into(),
+        ],
+    );
+    let deployments: Vec<Value> = of_kind(&objects, "Deployment")
+        .into_iter()
+        .map(|d| serde_json::to_value(d).expect("Deployment serializes"))
+        .collect();
+    let names: Vec<&str> = deployments
+        .iter()
+        .filter_map(|d| d["metadata"]["name"].as_str())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "rpo-reteach-personio-operator",
+            "rpo-reteach-personio-operator-b",
+            "rpo-reteach-personio-operator-c"
+        ]
+    );
+    let expected = [
+        (
+            "!sync.reteach.io/shard",
+            "rpo-reteach-personio-operator-leader",
+        ),
+        (
+            "sync.reteach.io/shard=b",
+            "rpo-reteach-personio-operator-leader-b",
+        ),
+        (
+            "sync.reteach.io/shard=c",
+            "rpo-reteach-personio-operator-leader-c",
+        ),
+    ];
+    for (deployment, (selector, lease)) in deployments.iter().zip(expected) {
+        let args = args_of(deployment);
+        assert!(
+            args.contains(&format!("--watch-label-selector={selector}").as_str()),
+            "{args:?}"
+        );
+        assert!(
+            args.contains(&format!("--lease-name={lease}").as_str()),
+            "{args:?}"
+        );
+        assert!(args.contains(&"--max-concurrent-runs=8"), "{args:?}");
+        let selector = &deployment["spec"]["selector"]["matchLabels"];
+        let pod_labels = &deployment["spec"]["template"]["metadata"]["labels"];
+        for (key, value) in selector.as_object().expect("matchLabels") {
+            assert_eq!(
+                &pod_labels[key], value,
+                "the pods match their own Deployment"
+            );
+        }
+    }
+    // Each shard's pods are told apart from the others' (the ReplicaSets never adopt each other's).
+    assert_ne!(
+        deployments[1]["spec"]["selector"],
+        deployments[2]["spec"]["selector"]
+    );
+}
+
+#[tokio::test]
+async fn sharded_chart_is_accepted_by_the_apiserver() {
+    let client = support::client().await;
+    let namespace = support::fresh_namespace(&client, "chart-shards").await;
+    let values = [
+        "sharding.shards={b,c}".into(),
+        "leaderElection.enabled=true".into(),
+    ];
+
+    dry_run_apply(&client, render(&namespace, &values)).await;
+
+    support::delete_namespace(&client, &namespace).await;
 }
 
 /// `helm install` as the README shows it: installs the CRDs from the chart's `crds/` and the

@@ -77,6 +77,8 @@ pub enum ChildTask {
         /// Start of the runs.
         now: DateTime<Utc>,
     },
+    /// Many academies after a restart (see [`super::scale`]).
+    Scale(Box<super::scale::ScaleTask>),
     /// Nothing: the resident memory of the runtime alone, for comparison.
     Baseline,
 }
@@ -268,6 +270,7 @@ async fn run_task(
                 "unchanged": unchanged,
             }))
         }
+        ChildTask::Scale(task) => super::scale::run_scale(task, limits, log).await,
         ChildTask::Baseline => Ok(serde_json::Value::Null),
     }
 }

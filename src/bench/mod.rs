@@ -13,6 +13,7 @@ pub mod clients;
 pub mod figures;
 pub mod memory;
 pub mod report;
+pub mod scale;
 pub mod scenarios;
 pub mod tally;
 pub mod tenant;
@@ -45,6 +46,13 @@ pub struct BenchOptions {
     /// Size of every certificate PDF in KiB.
     #[arg(long, default_value_t = 128)]
     pub pdf_kib: u64,
+    /// EmployeeSync + CertificateSync pairs of the scale scenario (employees and certificates are
+    /// spread over them).
+    #[arg(long, default_value_t = 1_000)]
+    pub pairs: usize,
+    /// Run slots of the scale scenario (the operator's `--max-concurrent-runs`).
+    #[arg(long, default_value_t = 32)]
+    pub max_concurrent_runs: usize,
     /// Internal: run one measured task read from stdin (the parent re-executes itself).
     #[arg(long, hide = true)]
     pub child: bool,
@@ -60,6 +68,8 @@ impl Default for BenchOptions {
             scenario: Vec::new(),
             resources: 100,
             pdf_kib: 128,
+            pairs: 1_000,
+            max_concurrent_runs: 32,
             child: false,
         }
     }
@@ -79,6 +89,8 @@ impl BenchOptions {
             },
             resources: self.resources,
             pdf_bytes: self.pdf_kib.saturating_mul(1024),
+            pairs: self.pairs,
+            max_concurrent_runs: self.max_concurrent_runs,
             scenarios: self.scenario.clone(),
         }
     }
@@ -105,6 +117,8 @@ pub enum Scenario {
     FullPass,
     /// A bulk import: twice the certificates, all completed at one instant.
     BulkImport,
+    /// 1,000 EmployeeSync + CertificateSync pairs in one process after a restart (issue 18).
+    Scale,
 }
 
 impl Scenario {
@@ -120,6 +134,7 @@ impl Scenario {
             Self::HalfPresent => "half-present",
             Self::FullPass => "full-pass",
             Self::BulkImport => "bulk-import",
+            Self::Scale => "scale",
         }
     }
 
@@ -137,6 +152,9 @@ impl Scenario {
             }
             Self::FullPass => "certificate full pass after the backfill",
             Self::BulkImport => "bulk import (every completion at one instant)",
+            Self::Scale => {
+                "academies (EmployeeSync + CertificateSync pairs) in one operator after a restart"
+            }
         }
     }
 }

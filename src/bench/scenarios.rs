@@ -44,6 +44,10 @@ pub struct Settings {
     pub resources: usize,
     /// Size of every certificate PDF.
     pub pdf_bytes: u64,
+    /// EmployeeSync + CertificateSync pairs of the scale scenario.
+    pub pairs: usize,
+    /// Run slots of the scale scenario.
+    pub max_concurrent_runs: usize,
     /// Scenarios to run (empty = all).
     pub scenarios: Vec<Scenario>,
 }
@@ -119,6 +123,9 @@ pub async fn run_all(settings: &Settings, exe: &Path) -> anyhow::Result<Vec<Scen
     }
     if settings.wants(Scenario::Idle) {
         reports.push(idle(settings, exe).await?);
+    }
+    if settings.wants(Scenario::Scale) {
+        reports.push(super::scale::scale(settings, exe).await?);
     }
     Ok(reports)
 }

@@ -17,6 +17,7 @@ use super::context::Context;
 use super::employee::{naming_secrets, upstream_clients};
 use super::events::publish;
 use super::failure::RunFailure;
+use super::handover::{process_writer_prefix, same_checkpoint};
 use super::lifecycle::{chrono_duration, RunContext};
 use super::reconcile::{preflight, RunInputs, RunStop, SyncKind};
 use super::schedule::DueReason;
@@ -57,8 +58,9 @@ struct StatusLedger {
 }
 
 impl StatusLedger {
-    /// Makes this run the ledger's writer (unconditionally: only the Lease holder runs).
-    async fn claim(&self) -> Result<(), kube::Error> {
+    /// Makes this run the ledger's writer (unconditionally: only the Lease holder runs) and
+    /// returns the ledger as it stands after the claim.
+    async fn claim(&self) -> Result<CertificateLedgerStatus, kube::Error> {
         let patch = json!({"status": {"ledger": {"writer": self.writer}}});
         self.api
             .patch_status(
@@ -67,7 +69,7 @@ impl StatusLedger {
                 &Patch::Merge(&patch),
             )
             .await
-            .map(drop)
+            .map(|sync| sync.status.unwrap_or_default().ledger)
     }
 }
 
@@ -187,6 +189,16 @@ impl SyncKind for CertificateSync {
         connected: Connected,
     ) -> Result<CertificateRun, RunStop<CertificateJobOutcome>> {
         let previous = inputs.previous;
+        let resource = format!("{}/{}", inputs.namespace, self.name_any());
+        if let Some(wait) = ctx
+            .handover
+            .wait(&resource, &previous.ledger, ctx.clock.now())
+        {
+            tracing::info!(
+                "another process may still be uploading a certificate of this resource; taking it over once that has ended"
+            );
+            return Err(RunStop::Later(wait));
+        }
         let store = StatusLedger {
             api: api.clone(),
             name: self.name_any(),
@@ -194,10 +206,14 @@ impl SyncKind for CertificateSync {
             writer: writer_token(),
         };
         if !self.spec.dry_run {
-            store
+            let claimed = store
                 .claim()
                 .await
                 .map_err(|e| RunFailure::transient(Reason::StatusWriteFailed, e.to_string()))?;
+            if !same_checkpoint(&previous.ledger, &claimed) {
+                // Another process wrote a checkpoint after this run read the ledger (`handover`).
+                return Err(RunStop::Fenced);
+            }
         }
         let request = CertificateRunRequest {
             now: inputs.run.now,
@@ -286,15 +302,7 @@ impl SyncKind for CertificateSync {
 
 /// A token naming this run: the pod (or process) and a random part.
 fn writer_token() -> String {
-    let host = std::env::var("POD_NAME")
-        .or_else(|_| std::env::var("HOSTNAME"))
-        .unwrap_or_else(|_| "operator".into());
-    let host: String = host.chars().take(200).collect();
-    format!(
-        "{host}/{}/{:016x}",
-        std::process::id(),
-        rand::random::<u64>()
-    )
+    format!("{}{:016x}", process_writer_prefix(), rand::random::<u64>())
 }
 
 /// The referenced EmployeeSync, once it has succeeded; otherwise why not.

@@ -13,7 +13,9 @@ use crate::reteach::DownloadPolicy;
 
 use super::allowlist::UpstreamPolicy;
 use super::clients::UpstreamClients;
+use super::handover::{process_writer_prefix, Handover};
 use super::metrics::Metrics;
+use super::pacing::Pacing;
 use crate::clock::Clock;
 
 /// Tunables of the reconcilers (defaults are production values; tests shorten some).
@@ -29,6 +31,9 @@ pub struct Tunables {
     pub upstream: UpstreamPolicy,
     /// Where certificate PDFs may come from, and where they wait in transit.
     pub downloads: DownloadPolicy,
+    /// How long a foreign in-flight certificate upload must stand still before this process takes
+    /// the resource over (see [`super::handover`]).
+    pub handover_grace: Duration,
     /// Run the read-only preflight probes before a resource's first run and on requested runs
     /// (`status.capabilities`).
     pub preflight: bool,
@@ -48,6 +53,7 @@ impl Default for Tunables {
             certificate_overlap: chrono::Duration::minutes(10),
             upstream: UpstreamPolicy::default(),
             downloads: DownloadPolicy::default(),
+            handover_grace: super::handover::DEFAULT_HANDOVER_GRACE,
             preflight: true,
             webhook_min_gap: crate::webhook::DEFAULT_MIN_GAP,
             webhook_refresh: crate::webhook::REFRESH_AFTER,
@@ -72,6 +78,10 @@ pub struct Context {
     pub fence: Fence,
     /// Webhook receivers, pending notifications and the wake-up channels into the controllers.
     pub webhooks: Arc<crate::webhook::Webhooks>,
+    /// Start-up spread and run slots; off unless the operator is started with them.
+    pub pacing: Pacing,
+    /// Foreign in-flight uploads being waited out before a takeover.
+    pub handover: Handover,
 }
 
 /// Field manager of every status patch.
@@ -92,6 +102,7 @@ impl Context {
         };
         let upstreams = UpstreamClients::new(metrics.clone(), tunables.downloads.clone());
         let webhooks = Arc::new(crate::webhook::Webhooks::new(tunables.webhook_min_gap));
+        let handover = Handover::new(tunables.handover_grace, process_writer_prefix());
         Self {
             reporter,
             client,
@@ -102,6 +113,8 @@ impl Context {
             shutdown,
             fence: Fence::open(),
             webhooks,
+            pacing: Pacing::off(),
+            handover,
         }
     }
 }

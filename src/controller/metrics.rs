@@ -296,6 +296,7 @@ impl RequestObserver for MetricsObserver {
 /// happens (the webhook receivers close there). Runs until `shutdown`.
 pub async fn forget_deleted<K>(
     api: kube::Api<kube::core::PartialObjectMeta<K>>,
+    config: kube::runtime::watcher::Config,
     kind: &'static str,
     namespace: Option<String>,
     metrics: Arc<Metrics>,
@@ -315,7 +316,7 @@ pub async fn forget_deleted<K>(
         namespace: object.namespace().unwrap_or_default(),
         name: object.name_any(),
     };
-    let events = watcher::watcher(api, watcher::Config::default())
+    let events = watcher::watcher(api, config)
         .default_backoff()
         .take_until(shutdown.cancelled_owned());
     futures::pin_mut!(events);

@@ -22,6 +22,7 @@ use super::http::{self, Readiness};
 use super::leader::{become_leader, LeaseSettings};
 use super::lifecycle::Scheduled;
 use super::metrics::{forget_deleted, Metrics};
+use super::pacing::{Gate, Interval, Pacing, RunSlots, StartupSpread};
 use super::panic_guard::reconcile_guarded;
 use super::{certificate, employee, ReconcileError};
 use crate::api::{CertificateSync, EmployeeSync};
@@ -101,6 +102,24 @@ pub struct RunOptions {
     /// notification (Go-style duration): a burst of notifications costs one run per gap.
     #[arg(long, env = "WEBHOOK_MIN_GAP", default_value = "10s")]
     pub webhook_min_gap: String,
+    /// Most runs (of both kinds together) in flight at a time; further due runs wait for a slot.
+    /// 0: no limit. A certificate backfill holds its slot for as long as it uploads.
+    #[arg(long, env = "MAX_CONCURRENT_RUNS", default_value_t = 32)]
+    pub max_concurrent_runs: usize,
+    /// Longest window over which the runs already due at start-up (after a restart, an upgrade
+    /// or a leader change) are spread; each resource's own interval is its window up to this.
+    /// `0s` starts them all at once.
+    #[arg(long, env = "STARTUP_SPREAD", default_value = "1h")]
+    pub startup_spread: String,
+    /// How long another process's in-flight certificate upload must stand still before this one
+    /// takes the resource over (after a shard move, a restart, a leader change): longer than one
+    /// PDF download plus one upload.
+    #[arg(long, env = "HANDOVER_GRACE", default_value = "2m")]
+    pub handover_grace: String,
+    /// Only sync resources matching this label selector (sharding: one Deployment per shard,
+    /// e.g. `sync.reteach.io/shard=b`; the default shard takes `!sync.reteach.io/shard`).
+    #[arg(long, env = "WATCH_LABEL_SELECTOR")]
+    pub watch_label_selector: Option<String>,
     /// Shortest accepted `spec.interval` (tests lower it to run intervals of seconds).
     #[arg(long, hide = true, default_value = "1m")]
     pub minimum_interval: String,
@@ -131,6 +150,9 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
     init_tracing(&options.log_format);
     let client = Client::try_default().await?;
     check_crds_installed(&client).await?;
+    if let Some(selector) = &options.watch_label_selector {
+        super::shard::check_label_selector(&client, selector).await?;
+    }
     let shutdown = CancellationToken::new();
     spawn_signal_handler(shutdown.clone());
     let metrics = Arc::new(Metrics::new());
@@ -221,12 +243,23 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
             webhook_min_gap: crate::sync::duration::parse_duration(&options.webhook_min_gap)
                 .map_err(|e| anyhow::anyhow!("--webhook-min-gap: {e}"))?,
             webhooks_enabled: options.webhook_addr.is_some(),
+            handover_grace: crate::sync::duration::parse_duration(&options.handover_grace)
+                .map_err(|e| anyhow::anyhow!("--handover-grace: {e}"))?,
             ..Tunables::default()
         },
         options.watch_namespaces.clone(),
         shutdown.clone(),
     )
-    .with_fence(fence);
+    .with_fence(fence)
+    .with_label_selector(options.watch_label_selector.clone())
+    .with_pacing(Pacing {
+        spread: StartupSpread {
+            started: chrono::Utc::now(),
+            limit: crate::sync::duration::parse_duration(&options.startup_spread)
+                .map_err(|e| anyhow::anyhow!("--startup-spread: {e}"))?,
+        },
+        slots: RunSlots::new(options.max_concurrent_runs),
+    });
     let receiver = options
         .webhook_addr
         .map(|addr| tokio::spawn(operator.serve_webhooks(addr)));
@@ -323,6 +356,7 @@ pub async fn check_crds_installed(client: &Client) -> anyhow::Result<()> {
 pub struct Operator {
     ctx: Arc<Context>,
     namespaces: Vec<String>,
+    label_selector: Option<String>,
 }
 
 impl Operator {
@@ -336,7 +370,36 @@ impl Operator {
         shutdown: CancellationToken,
     ) -> Self {
         let ctx = Arc::new(Context::new(client, metrics, clock, tunables, shutdown));
-        Self { ctx, namespaces }
+        Self {
+            ctx,
+            namespaces,
+            label_selector: None,
+        }
+    }
+
+    /// Only resources matching `selector` (a shard); `None`: all.
+    pub fn with_label_selector(mut self, selector: Option<String>) -> Self {
+        self.label_selector = selector.filter(|s| !s.trim().is_empty());
+        self
+    }
+
+    /// Start-up spread and run slots: see [`Pacing`].
+    pub fn with_pacing(mut self, pacing: Pacing) -> Self {
+        match Arc::get_mut(&mut self.ctx) {
+            Some(ctx) => ctx.pacing = pacing,
+            None => tracing::error!("pacing set after the context was shared; ignored"),
+        }
+        self
+    }
+
+    /// The watch of this operator's own resources: every one, or those of its shard. (The
+    /// EmployeeSyncs a CertificateSync waits for are watched with the same selector: both
+    /// resources of an academy belong in the same shard.)
+    fn watch_config(&self) -> watcher::Config {
+        match &self.label_selector {
+            Some(selector) => watcher::Config::default().labels(selector),
+            None => watcher::Config::default(),
+        }
     }
 
     /// Fences this replica's writes (leader election): see [`Fence`].
@@ -432,6 +495,7 @@ impl Operator {
         [
             Box::pin(forget_deleted(
                 self.api::<PartialObjectMeta<EmployeeSync>>(namespace),
+                self.watch_config(),
                 employee::KIND,
                 scope.clone(),
                 metrics.clone(),
@@ -440,6 +504,7 @@ impl Operator {
             )),
             Box::pin(forget_deleted(
                 self.api::<PartialObjectMeta<CertificateSync>>(namespace),
+                self.watch_config(),
                 certificate::KIND,
                 scope,
                 metrics,
@@ -450,11 +515,8 @@ impl Operator {
     }
 
     fn employee_controller(&self, namespace: Option<&str>) -> (RunFuture, ReadyFuture) {
-        let controller = Controller::new(
-            self.api::<EmployeeSync>(namespace),
-            watcher::Config::default(),
-        )
-        .reconcile_on(self.ctx.webhooks.triggers.employee_stream(namespace));
+        let controller = Controller::new(self.api::<EmployeeSync>(namespace), self.watch_config())
+            .reconcile_on(self.ctx.webhooks.triggers.employee_stream(namespace));
         // Secrets are not watched: that needs list/watch on every Secret of the watched
         // namespaces, more than an operator that GETs two named Secrets per run should hold. A
         // resource stalled on a missing or unlabelled Secret is re-checked every
@@ -470,18 +532,16 @@ impl Operator {
     }
 
     fn certificate_controller(&self, namespace: Option<&str>) -> (RunFuture, ReadyFuture) {
-        let controller = Controller::new(
-            self.api::<CertificateSync>(namespace),
-            watcher::Config::default(),
-        )
-        .reconcile_on(self.ctx.webhooks.triggers.certificate_stream(namespace));
+        let controller =
+            Controller::new(self.api::<CertificateSync>(namespace), self.watch_config())
+                .reconcile_on(self.ctx.webhooks.triggers.certificate_stream(namespace));
         let store = controller.store();
         let ready_store = store.clone();
         // An EmployeeSync that succeeds (or changes) wakes the CertificateSyncs that reference it:
         // that is how "starts by itself once the EmployeeSync has succeeded" happens.
         let controller = controller.watches(
             self.api::<EmployeeSync>(namespace),
-            watcher::Config::default(),
+            self.watch_config(),
             move |employee_sync| {
                 let namespace = employee_sync.namespace();
                 let name = employee_sync.name_any();
@@ -516,7 +576,7 @@ pub fn drive<K, F, Fut>(
     ctx: Arc<Context>,
 ) -> RunFuture
 where
-    K: Scheduled<Scope = k8s_openapi::NamespaceResourceScope> + Send + Sync + 'static,
+    K: Scheduled<Scope = k8s_openapi::NamespaceResourceScope> + Interval + Send + Sync + 'static,
     F: Fn(Arc<K>, Arc<Context>) -> Fut + Clone + Send + Sync + 'static,
     Fut: std::future::Future<Output = Result<Action, ReconcileError>> + Send + 'static,
 {
@@ -531,6 +591,12 @@ where
                 async move {
                     let key = ErrorBackoff::key(object.as_ref());
                     let span = resource_span(kind, object.as_ref());
+                    let pacing: &Pacing = &ctx.pacing;
+                    let _slot = match pacing.gate(object.as_ref(), ctx.clock.now()) {
+                        Gate::Hold(action) => return Ok(action),
+                        Gate::Due => Some(pacing.slots.acquire().await),
+                        Gate::NotDue => None,
+                    };
                     let result = reconcile_guarded(kind, object, ctx, reconcile)
                         .instrument(span)
                         .await;

@@ -43,6 +43,9 @@ pub enum RunStop<P> {
     },
     /// Another replica's run owns the resource now: write nothing.
     Fenced,
+    /// Not yet: look again after this long, writing nothing (a takeover waiting out another
+    /// process's in-flight upload, see `handover`).
+    Later(std::time::Duration),
 }
 
 impl<P> From<RunFailure> for RunStop<P> {
@@ -219,6 +222,7 @@ where
     };
     let mut status = previous.clone();
     let failure = match result {
+        Err(RunStop::Later(delay)) => return Ok(Action::requeue(delay)),
         Err(RunStop::Fenced) => {
             // Another replica runs this resource now; its status is the truth.
             tracing::warn!(

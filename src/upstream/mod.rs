@@ -6,6 +6,7 @@ mod body;
 mod lifetime;
 mod observe;
 mod pdf;
+mod pool;
 mod retry;
 mod spool;
 mod tls;
@@ -20,6 +21,10 @@ pub use lifetime::{
 };
 pub use observe::{NoopObserver, RequestLog, RequestObserver, RequestRecord};
 pub use pdf::PdfStream;
+pub use pool::{ClientPurpose, HttpPool, TransportKey, IDLE_EVICTION};
 pub use retry::{send_with_retry, RetryPolicy, SendError};
 pub use spool::{spool, SpoolError, SpoolOptions};
-pub use tls::{build_download_client, build_http_client, TlsOptions, UrlPolicyError};
+pub use tls::{
+    build_download_client, build_http_client, idle_connection_timeout,
+    scale_idle_connection_timeout, TlsOptions, UrlPolicyError, IDLE_CONNECTION_TIMEOUT,
+};

@@ -64,6 +64,8 @@ pub struct OperatorOptions {
     pub rust_log: String,
     /// `Some(identity)` turns leader election on, with the Lease in `namespace`.
     pub leader_identity: Option<String>,
+    /// `--watch-label-selector` (a shard).
+    pub label_selector: Option<String>,
 }
 
 impl OperatorOptions {
@@ -74,7 +76,14 @@ impl OperatorOptions {
             log_format: "text",
             rust_log: "info".to_string(),
             leader_identity: None,
+            label_selector: None,
         }
+    }
+
+    /// Only resources matching `selector` (`--watch-label-selector`).
+    pub fn label_selector(mut self, selector: &str) -> Self {
+        self.label_selector = Some(selector.to_string());
+        self
     }
 
     /// JSON or text logs.
@@ -139,6 +148,14 @@ impl OperatorProcess {
             .arg("--allow-insecure-http")
             .arg("--log-format")
             .arg(options.log_format)
+            // Restarts must resume at once here (crash tests kill mid-run); the spread itself is
+            // covered by `controller::pacing`'s tests and the benchmark.
+            .arg("--startup-spread")
+            .arg("0s")
+            // Takeovers of an in-flight upload wait this long (production: 2 minutes); an upload
+            // to the simulators takes milliseconds.
+            .arg("--handover-grace")
+            .arg("3s")
             .env("KUBECONFIG", kubeconfig_path())
             .env("RUST_LOG", &options.rust_log)
             .env_remove("POD_NAME")
@@ -147,6 +164,9 @@ impl OperatorProcess {
             .stdout(create(&stdout))
             .stderr(create(&stderr))
             .kill_on_drop(true);
+        if let Some(selector) = &options.label_selector {
+            command.arg("--watch-label-selector").arg(selector);
+        }
         if let Some(identity) = &options.leader_identity {
             command
                 .arg("--leader-election")
