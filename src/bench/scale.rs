@@ -445,6 +445,7 @@ impl Shared {
         let (_slot, timing) = self.turn(&uid, interval).await;
         let clients = self.clients()?;
         let input = EmployeeJobInput {
+            config: Default::default(),
             guard: None,
             now: self.now,
             tz: TIME_ZONE,
