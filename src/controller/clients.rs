@@ -19,15 +19,42 @@ use crate::reteach::{DownloadPolicy, ReteachApi, ReteachError};
 /// Cache of upstream clients, built by [`ConnectionClients`].
 pub struct UpstreamClients {
     builder: ConnectionClients,
-    personio: Mutex<HashMap<u64, Arc<dyn PersonioApi>>>,
-    reteach: Mutex<HashMap<u64, Arc<dyn ReteachApi>>>,
+    personio: ClientCache<dyn PersonioApi>,
+    reteach: ClientCache<dyn ReteachApi>,
 }
 
-fn fingerprint(parts: &[&[u8]]) -> u64 {
-    let mut hasher = DefaultHasher::new();
-    for part in parts {
-        part.hash(&mut hasher);
+/// Clients of one upstream by the fingerprint of their settings.
+struct ClientCache<T: ?Sized>(Mutex<HashMap<u64, Arc<T>>>);
+
+impl<T: ?Sized> Default for ClientCache<T> {
+    fn default() -> Self {
+        Self(Mutex::default())
     }
+}
+
+impl<T: ?Sized> ClientCache<T> {
+    /// The client for `settings` (only what the client is built from: resources that share
+    /// credentials share a client and its rate limiters), built by `build` when there is none yet.
+    fn get_or_build<E>(
+        &self,
+        settings: &impl Hash,
+        build: impl FnOnce() -> Result<Arc<T>, E>,
+    ) -> Result<Arc<T>, E> {
+        let key = fingerprint(settings);
+        // A panic elsewhere while holding the lock leaves a usable map: clients are immutable.
+        let mut cache = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(client) = cache.get(&key) {
+            return Ok(client.clone());
+        }
+        let client = build()?;
+        cache.insert(key, client.clone());
+        Ok(client)
+    }
+}
+
+fn fingerprint(settings: &impl Hash) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    settings.hash(&mut hasher);
     hasher.finish()
 }
 
@@ -41,8 +68,8 @@ impl UpstreamClients {
         });
         Self {
             builder,
-            personio: Mutex::default(),
-            reteach: Mutex::default(),
+            personio: ClientCache::default(),
+            reteach: ClientCache::default(),
         }
     }
 
@@ -53,25 +80,19 @@ impl UpstreamClients {
         credentials: &PersonioCredentials,
         ca_bundle: Option<Vec<u8>>,
     ) -> Result<Arc<dyn PersonioApi>, PersonioError> {
-        let key = fingerprint(&[
-            connection.base_url.as_bytes(),
-            connection.app_id.as_bytes(),
-            &[u8::from(connection.allow_insecure_http)],
-            credentials.client_id.as_bytes(),
-            credentials.client_secret.as_bytes(),
-            ca_bundle.as_deref().unwrap_or_default(),
-        ]);
-        let mut cache = self.personio.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(client) = cache.get(&key) {
-            return Ok(client.clone());
-        }
-        let client: Arc<dyn PersonioApi> = Arc::new(self.builder.personio(
-            &PersonioEndpoint::from(connection),
-            credentials,
-            ca_bundle,
-        )?);
-        cache.insert(key, client.clone());
-        Ok(client)
+        let settings = (
+            &connection.base_url,
+            &connection.app_id,
+            connection.allow_insecure_http,
+        );
+        let key = (settings, credentials, &ca_bundle);
+        self.personio.get_or_build(&key, || {
+            let endpoint = PersonioEndpoint::from(connection);
+            let client = self
+                .builder
+                .personio(&endpoint, credentials, ca_bundle.clone())?;
+            Ok(Arc::new(client) as Arc<dyn PersonioApi>)
+        })
     }
 
     /// The reteach client for these settings (cached).
@@ -81,24 +102,18 @@ impl UpstreamClients {
         credentials: &ReteachCredentials,
         ca_bundle: Option<Vec<u8>>,
     ) -> Result<Arc<dyn ReteachApi>, ReteachError> {
-        let key = fingerprint(&[
-            connection.base_url.as_bytes(),
-            &[u8::from(connection.allow_insecure_http)],
-            credentials.client_id.as_bytes(),
-            credentials.client_secret.as_bytes(),
-            credentials.client_code.as_bytes(),
-            ca_bundle.as_deref().unwrap_or_default(),
-        ]);
-        let mut cache = self.reteach.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(client) = cache.get(&key) {
-            return Ok(client.clone());
-        }
-        let client: Arc<dyn ReteachApi> = Arc::new(self.builder.reteach(
-            &ReteachEndpoint::from(connection),
+        let key = (
+            &connection.base_url,
+            connection.allow_insecure_http,
             credentials,
-            ca_bundle,
-        )?);
-        cache.insert(key, client.clone());
-        Ok(client)
+            &ca_bundle,
+        );
+        self.reteach.get_or_build(&key, || {
+            let endpoint = ReteachEndpoint::from(connection);
+            let client = self
+                .builder
+                .reteach(&endpoint, credentials, ca_bundle.clone())?;
+            Ok(Arc::new(client) as Arc<dyn ReteachApi>)
+        })
     }
 }
