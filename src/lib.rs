@@ -23,3 +23,4 @@ pub mod reteach;
 pub mod sim;
 pub mod sync;
 pub mod upstream;
+pub mod webhook;

@@ -703,3 +703,128 @@ fn clock_now(
     use reteach_personio_operator::clock::Clock;
     clock.now()
 }
+
+/// What a webhook receiver got: the `Authorization` header and the body.
+type Received = (Option<String>, Value);
+
+#[tokio::test]
+async fn webhooks_are_managed_through_v2_and_deliver_dataless_events_with_the_token() {
+    let api = api().await;
+    let (id, secret) = api.sim.credentials();
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", id.as_str()),
+        ("client_secret", secret.as_str()),
+    ];
+    let token: Value = api
+        .http
+        .post(api.url("/v2/auth/token"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let bearer = token["access_token"].as_str().unwrap().to_string();
+
+    // A receiver that records headers and bodies.
+    let seen: std::sync::Arc<std::sync::Mutex<Vec<Received>>> = std::sync::Arc::default();
+    let sink = seen.clone();
+    let router = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(
+            move |headers: axum::http::HeaderMap, body: axum::Json<Value>| {
+                let sink = sink.clone();
+                async move {
+                    let auth = headers
+                        .get("authorization")
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string);
+                    sink.lock().unwrap().push((auth, body.0));
+                    axum::http::StatusCode::OK
+                }
+            },
+        ),
+    );
+    let receiver = reteach_personio_operator::sim::serve(
+        router,
+        std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+    )
+    .await
+    .unwrap();
+    let url = format!("{}/hook", receiver.base_url());
+
+    let create = |status: &'static str| {
+        api.http
+            .post(api.url("/v2/webhooks"))
+            .bearer_auth(&bearer)
+            .json(&json!({
+                "url": url, "description": "operator", "status": status,
+                "auth_type": "TOKEN", "token": "Bearer hook-token",
+                "enabled_events": ["person.created", "person.updated"]
+            }))
+            .send()
+    };
+    let created = create("ENABLED").await.unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let created: Value = created.json().await.unwrap();
+    assert!(created.get("token").is_none(), "the token is never echoed");
+    assert_eq!(
+        create("DISABLED").await.unwrap().status(),
+        StatusCode::CREATED
+    );
+    let unauthenticated = api.http.get(api.url("/v2/webhooks")).send().await.unwrap();
+    assert_eq!(unauthenticated.status(), StatusCode::UNAUTHORIZED);
+
+    let employee = api
+        .sim
+        .add_employee(EmployeeSeed::new("Ada", "Lovelace", "ada@acme.example"));
+    api.sim
+        .update_employee(employee, |seed| seed.last_name = "King".into());
+    for _ in 0..250 {
+        if seen.lock().unwrap().len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let seen = seen.lock().unwrap().clone();
+    let events: Vec<&str> = seen
+        .iter()
+        .map(|(_, body)| body["event_name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        seen.len(),
+        2,
+        "only the enabled webhook, only its events: {events:?}"
+    );
+    assert!(events.contains(&"person.created") && events.contains(&"person.updated"));
+    for (auth, body) in &seen {
+        assert_eq!(auth.as_deref(), Some("Bearer hook-token"));
+        for key in ["company_id", "event_name", "occurred_at", "payload"] {
+            assert!(body.get(key).is_some(), "{key} missing in {body}");
+        }
+        assert_eq!(body["payload"], json!({"id": employee.to_string()}));
+    }
+
+    let id = created["id"].as_str().unwrap();
+    let deleted = api
+        .http
+        .delete(api.url(&format!("/v2/webhooks/{id}")))
+        .bearer_auth(&bearer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    let listed: Value = api
+        .http
+        .get(api.url("/v2/webhooks"))
+        .bearer_auth(&bearer)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["_data"].as_array().unwrap().len(), 1);
+}

@@ -1231,3 +1231,69 @@ async fn a_chunked_download_reaches_personio_with_a_content_length() {
     assert_eq!(stored[0].size, 1024 * 1024);
     assert!(stored[0].request_content_length.is_some());
 }
+
+/// A loopback receiver that records every body it is sent.
+async fn recording_receiver() -> (RunningSim, Arc<Mutex<Vec<serde_json::Value>>>) {
+    let seen: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
+    let sink = seen.clone();
+    let router = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |body: axum::Json<serde_json::Value>| {
+            let sink = sink.clone();
+            async move {
+                sink.lock().unwrap().push(body.0);
+                axum::http::StatusCode::ACCEPTED
+            }
+        }),
+    );
+    (serve(router, loopback()).await.unwrap(), seen)
+}
+
+#[tokio::test]
+async fn subscriptions_are_created_listed_and_deleted_and_deliver_completions() {
+    let env = Env::new().await;
+    let client = env.client();
+    let (receiver, seen) = recording_receiver().await;
+    let target = format!("{}/hook", receiver.base_url());
+    assert!(client.list_subscriptions().await.unwrap().is_empty());
+    client
+        .create_subscription(&target, "participation.completed")
+        .await
+        .unwrap();
+    let refused = client.create_subscription(&target, "course.exploded").await;
+    assert!(
+        matches!(refused, Err(ReteachError::Rejected { .. })),
+        "{refused:?}"
+    );
+    let listed = client.list_subscriptions().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        (listed[0].target.as_str(), listed[0].event.as_str()),
+        (target.as_str(), "participation.completed")
+    );
+
+    let customer = env.seed_customer("10001", "ada@acme.example");
+    env.sim
+        .add_completion(&customer, "Safety", start_time(), false)
+        .unwrap();
+    for _ in 0..250 {
+        if !seen.lock().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let bodies = seen.lock().unwrap().clone();
+    assert_eq!(
+        bodies.len(),
+        1,
+        "one event subscribed, one delivery: {bodies:?}"
+    );
+    assert_eq!(bodies[0]["event"], "participation.completed");
+
+    client.delete_subscription(&listed[0].id).await.unwrap();
+    client
+        .delete_subscription(&listed[0].id)
+        .await
+        .expect("an unknown id counts as deleted");
+    assert!(client.list_subscriptions().await.unwrap().is_empty());
+}

@@ -88,6 +88,10 @@ pub struct CertificateSyncSpec {
     #[serde(default = "default_max_attempts")]
     #[schemars(range(min = 1, max = 100))]
     pub max_attempts: i32,
+    /// Optional: reteach REST hooks (`participation.completed`, `certificate.processed`) wake the
+    /// next incremental run at once. See README "Webhooks".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<super::WebhookSpec>,
 }
 
 /// A Personio document category, by id or by exact name (exactly one of the two).

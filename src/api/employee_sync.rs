@@ -75,6 +75,10 @@ pub struct EmployeeSyncSpec {
     pub personio: PersonioConnection,
     /// Where and how to write users into reteach.
     pub reteach: ReteachConnection,
+    /// Optional: Personio webhooks (person and employment events) wake the next incremental run
+    /// at once. See README "Webhooks".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<super::WebhookSpec>,
 }
 
 /// Limits of the mass-change guard. A held run writes nothing, turns `Stalled` with reason

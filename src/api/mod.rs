@@ -6,11 +6,13 @@ mod capability;
 mod certificate_sync;
 mod common;
 mod employee_sync;
+mod webhook;
 
 pub use capability::*;
 pub use certificate_sync::*;
 pub use common::*;
 pub use employee_sync::*;
+pub use webhook::*;
 
 /// The API group of every resource of this operator.
 pub const GROUP: &str = "sync.reteach.io";

@@ -32,6 +32,12 @@ pub struct Tunables {
     /// Run the read-only preflight probes before a resource's first run and on requested runs
     /// (`status.capabilities`).
     pub preflight: bool,
+    /// Shortest time between a run's start and a run caused by a webhook notification.
+    pub webhook_min_gap: Duration,
+    /// How often a webhook Secret is read again and reteach subscriptions re-checked.
+    pub webhook_refresh: Duration,
+    /// The webhook receiver runs (`--webhook-addr`): resources' `spec.webhook` takes effect.
+    pub webhooks_enabled: bool,
 }
 
 impl Default for Tunables {
@@ -43,6 +49,9 @@ impl Default for Tunables {
             upstream: UpstreamPolicy::default(),
             downloads: DownloadPolicy::default(),
             preflight: true,
+            webhook_min_gap: crate::webhook::DEFAULT_MIN_GAP,
+            webhook_refresh: crate::webhook::REFRESH_AFTER,
+            webhooks_enabled: false,
         }
     }
 }
@@ -61,6 +70,8 @@ pub struct Context {
     /// Closed when this replica may have lost its Lease (see [`Fence`]); open without leader
     /// election.
     pub fence: Fence,
+    /// Webhook receivers, pending notifications and the wake-up channels into the controllers.
+    pub webhooks: Arc<crate::webhook::Webhooks>,
 }
 
 /// Field manager of every status patch.
@@ -80,6 +91,7 @@ impl Context {
             instance: std::env::var("POD_NAME").ok(),
         };
         let upstreams = UpstreamClients::new(metrics.clone(), tunables.downloads.clone());
+        let webhooks = Arc::new(crate::webhook::Webhooks::new(tunables.webhook_min_gap));
         Self {
             reporter,
             client,
@@ -89,6 +101,7 @@ impl Context {
             tunables,
             shutdown,
             fence: Fence::open(),
+            webhooks,
         }
     }
 }

@@ -12,8 +12,9 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::Secret;
 use kube::{Api, Client};
 
-use crate::api::{CaBundleRef, PersonioCredentialsRef, ReteachCredentialsRef};
+use crate::api::{CaBundleRef, PersonioCredentialsRef, ReteachCredentialsRef, WebhookSecretRef};
 use crate::jobs::{Classification, Classify, Reason};
+use crate::webhook::{ReceiverKeys, Source};
 
 /// A Secret or key that is missing or unusable. The message is the Stalled condition's text.
 #[derive(Debug, thiserror::Error)]
@@ -212,6 +213,32 @@ impl SecretReader {
                 &reference.client_code_key,
                 "reteach.credentialsSecretRef.clientCodeKey",
             )?,
+        })
+    }
+
+    /// The keys of a webhook receiver from `reference`: the path token, and for Personio the
+    /// `Authorization` value.
+    pub async fn webhook(
+        &self,
+        reference: &WebhookSecretRef,
+        source: Source,
+    ) -> Result<ReceiverKeys, CredentialsError> {
+        let mut keys = vec![reference.token_key.as_str()];
+        if source == Source::Personio {
+            keys.push(reference.authorization_key.as_str());
+        }
+        let data = self.data(&reference.name, &keys).await?;
+        let token = data.string(&reference.token_key, "webhook.secretRef.tokenKey")?;
+        let authorization = match source {
+            Source::Personio => Some(data.string(
+                &reference.authorization_key,
+                "webhook.secretRef.authorizationKey",
+            )?),
+            Source::Reteach => None,
+        };
+        Ok(ReceiverKeys {
+            token,
+            authorization,
         })
     }
 

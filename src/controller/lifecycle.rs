@@ -10,7 +10,9 @@ use serde::de::DeserializeOwned;
 
 use super::conditions::{conditions_for, is_blocked, ready, Health, SUSPENDED};
 use super::failure::RunFailure;
-use super::schedule::{failure_backoff, schedule, with_jitter, DueReason, Schedule, ScheduleInput};
+use super::schedule::{
+    failure_backoff, schedule, with_jitter, DueReason, Schedule, ScheduleInput, Wake,
+};
 use super::status::apply_status;
 use crate::api::{
     CertificateSync, CertificateSyncStatus, EmployeeSync, EmployeeSyncStatus, SyncStatusCommon,
@@ -19,6 +21,7 @@ use crate::api::{
 use crate::clock::Clock;
 use crate::jobs::{Disposition, Reason};
 use crate::sync::duration::saturating_after;
+use crate::webhook::Notification;
 
 /// A kind's status, which embeds the fields every kind has (declared once in
 /// [`SyncStatusCommon`]).
@@ -70,6 +73,7 @@ impl RunContext {
         status: &'a SyncStatusCommon,
         suspended: bool,
         waiting_reason: Option<Reason>,
+        wake: Wake,
     ) -> ScheduleInput<'a> {
         ScheduleInput {
             suspended,
@@ -80,6 +84,10 @@ impl RunContext {
             last_sync_time: status.last_sync_time,
             next_sync_time: status.next_sync_time,
             blocked: is_blocked(&status.conditions, waiting_reason),
+            wake: Wake {
+                backing_off: status.consecutive_failures > 0,
+                ..wake
+            },
         }
     }
 
@@ -89,9 +97,10 @@ impl RunContext {
         status: &SyncStatusCommon,
         suspended: bool,
         waiting_reason: Option<Reason>,
+        wake: Wake,
     ) -> Result<DueReason, Action> {
         match schedule(
-            &self.schedule_input(status, suspended, waiting_reason),
+            &self.schedule_input(status, suspended, waiting_reason, wake),
             self.now,
         ) {
             Schedule::Suspended => Err(Action::await_change()),
@@ -264,19 +273,28 @@ pub struct DueRun<K: Scheduled> {
 /// `Reconciling`). Deciding on that copy starts a finished run again, and a run built on that
 /// copy's status would overwrite newer counters and ledger. So the cached copy only tells whether
 /// to look closer; a run is decided and built on a fresh read.
+///
+/// `notification`: a pending webhook notification makes a run due early (see
+/// [`crate::webhook`]); it is served (cleared) when a run starts for whatever reason.
 pub async fn due_run<K: Scheduled>(
     cached: &K,
     api: &Api<K>,
     clock: &dyn Clock,
     waiting_reason: Option<Reason>,
+    notification: Option<&Notification<'_>>,
 ) -> Result<Result<DueRun<K>, Action>, kube::Error> {
+    let wake = Wake {
+        notified: notification.is_some_and(Notification::pending),
+        gap: notification.map_or(Duration::ZERO, |n| n.min_gap),
+        backing_off: false,
+    };
     let cached_status = cached.current_status().cloned().unwrap_or_default();
     let glance = RunContext::of(cached, clock.now());
     if cached.suspended() {
         if shows_suspended(&glance, cached_status.common()) {
             return Ok(Err(Action::await_change()));
         }
-    } else if let Err(action) = glance.decide(cached_status.common(), false, waiting_reason) {
+    } else if let Err(action) = glance.decide(cached_status.common(), false, waiting_reason, wake) {
         return Ok(Err(action));
     }
     let Some(object) = api.get_opt(&cached.name_any()).await? else {
@@ -298,14 +316,16 @@ pub async fn due_run<K: Scheduled>(
         }
         return Ok(Err(Action::await_change()));
     }
-    Ok(run
-        .decide(previous.common(), object.suspended(), waiting_reason)
-        .map(|reason| DueRun {
-            object,
-            run,
-            previous,
-            reason,
-        }))
+    let due = run.decide(previous.common(), object.suspended(), waiting_reason, wake);
+    if let (Ok(_), Some(notification)) = (&due, notification) {
+        notification.served();
+    }
+    Ok(due.map(|reason| DueRun {
+        object,
+        run,
+        previous,
+        reason,
+    }))
 }
 
 /// Whether `status` already reports the suspension of this generation (then nothing is written).

@@ -54,6 +54,12 @@ struct UpstreamLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WebhookLabels {
+    source: String,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RecordLabels {
     kind: String,
     action: String,
@@ -69,6 +75,7 @@ pub struct Metrics {
     upstream_duration: Family<ApiLabels, Histogram>,
     records: Family<RecordLabels, Counter>,
     last_success: Family<ResourceLabels, Gauge>,
+    webhook_requests: Family<WebhookLabels, Counter>,
     /// The resources that have per-resource series, so those of deleted resources can be found.
     resources: Mutex<HashSet<ResourceLabels>>,
     leader: Gauge,
@@ -126,6 +133,12 @@ impl Metrics {
             "Unix time of the last successful run per resource",
             last_success.clone(),
         );
+        let webhook_requests = Family::<WebhookLabels, Counter>::default();
+        registry.register(
+            "webhook_requests",
+            "Requests to the webhook receiver by source (personio, reteach) and outcome (accepted, ignored, or the rejection: unauthenticated, replayed, oversized, malformed, unsupported_media_type)",
+            webhook_requests.clone(),
+        );
         let leader = Gauge::default();
         registry.register(
             "leader",
@@ -141,6 +154,7 @@ impl Metrics {
             upstream_duration,
             records,
             last_success,
+            webhook_requests,
             resources: Mutex::default(),
             leader,
         }
@@ -201,6 +215,17 @@ impl Metrics {
                 })
                 .inc_by(count as u64);
         }
+    }
+
+    /// Counts one request to the webhook receiver. Both labels come from fixed sets (never from
+    /// the request), so a flood of junk cannot grow the series.
+    pub fn webhook_request(&self, source: &'static str, outcome: &'static str) {
+        self.webhook_requests
+            .get_or_create(&WebhookLabels {
+                source: source.into(),
+                outcome: outcome.into(),
+            })
+            .inc();
     }
 
     /// Drops the per-resource series of a deleted resource.
@@ -267,13 +292,15 @@ impl RequestObserver for MetricsObserver {
 
 /// Removes the series of resources of `kind` when they are deleted: a metadata watch (no spec or
 /// status is cached) sees deletions as they happen, and each (re-)list drops the series of
-/// resources deleted while the watch was down. Runs until `shutdown`.
+/// resources deleted while the watch was down. `on_deleted` hears of each deletion seen as it
+/// happens (the webhook receivers close there). Runs until `shutdown`.
 pub async fn forget_deleted<K>(
     api: kube::Api<kube::core::PartialObjectMeta<K>>,
     kind: &'static str,
     namespace: Option<String>,
     metrics: Arc<Metrics>,
     shutdown: tokio_util::sync::CancellationToken,
+    on_deleted: impl Fn(&ResourceLabels) + Send + 'static,
 ) where
     K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
     K: Send + Sync + 'static,
@@ -295,7 +322,11 @@ pub async fn forget_deleted<K>(
     let mut listed: Option<HashSet<ResourceLabels>> = None;
     while let Some(event) = events.next().await {
         match event {
-            Ok(Event::Delete(object)) => metrics.forget(&labels(&object)),
+            Ok(Event::Delete(object)) => {
+                let deleted = labels(&object);
+                metrics.forget(&deleted);
+                on_deleted(&deleted);
+            }
             Ok(Event::Init) => listed = Some(HashSet::new()),
             Ok(Event::InitApply(object)) => {
                 if let Some(listed) = listed.as_mut() {

@@ -20,6 +20,7 @@ pub mod panic_guard;
 pub mod reconcile;
 pub mod schedule;
 pub mod status;
+pub mod webhook;
 
 pub use context::{Context, Tunables};
 pub use operator::{run, Operator, RunOptions};

@@ -28,6 +28,7 @@ use crate::api::{CertificateSync, EmployeeSync};
 use crate::clock::{Clock, SystemClock};
 use crate::jobs::Fence;
 use crate::reteach::DownloadPolicy;
+use crate::webhook::{ResourceKey, Source};
 
 /// Options of `reteach-personio-operator run`.
 #[derive(clap::Args, Debug, Clone)]
@@ -92,6 +93,14 @@ pub struct RunOptions {
     /// Do not run the read-only preflight probes before a resource's first run.
     #[arg(long, env = "SKIP_PREFLIGHT")]
     pub skip_preflight: bool,
+    /// Address of the webhook receiver (its own port; see README "Webhooks"), e.g. `0.0.0.0:8443`.
+    /// Unset: no receiver, and `spec.webhook` of the resources has no effect.
+    #[arg(long, env = "WEBHOOK_ADDR")]
+    pub webhook_addr: Option<SocketAddr>,
+    /// Shortest time between the start of a resource's run and a run caused by a webhook
+    /// notification (Go-style duration): a burst of notifications costs one run per gap.
+    #[arg(long, env = "WEBHOOK_MIN_GAP", default_value = "10s")]
+    pub webhook_min_gap: String,
     /// Shortest accepted `spec.interval` (tests lower it to run intervals of seconds).
     #[arg(long, hide = true, default_value = "1m")]
     pub minimum_interval: String,
@@ -209,12 +218,18 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
                 }
             },
             preflight: !options.skip_preflight,
+            webhook_min_gap: crate::sync::duration::parse_duration(&options.webhook_min_gap)
+                .map_err(|e| anyhow::anyhow!("--webhook-min-gap: {e}"))?,
+            webhooks_enabled: options.webhook_addr.is_some(),
             ..Tunables::default()
         },
         options.watch_namespaces.clone(),
         shutdown.clone(),
     )
     .with_fence(fence);
+    let receiver = options
+        .webhook_addr
+        .map(|addr| tokio::spawn(operator.serve_webhooks(addr)));
     let drain = Duration::from_secs(options.shutdown_timeout_seconds);
     run_until_drained(operator.run(readiness), &shutdown, drain).await;
     shutdown.cancel();
@@ -223,6 +238,9 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
         leadership.release(Duration::from_secs(5)).await;
     }
     let _ = server.await;
+    if let Some(receiver) = receiver {
+        let _ = receiver.await;
+    }
     if lost_leadership.is_cancelled() {
         anyhow::bail!("lost the leader lease");
     }
@@ -330,6 +348,25 @@ impl Operator {
         self
     }
 
+    /// Serves the webhook receiver on `addr` until shutdown (see [`crate::webhook`]). A port that
+    /// cannot be bound is logged; the controllers go on polling.
+    pub fn serve_webhooks(
+        &self,
+        addr: SocketAddr,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let state = crate::webhook::ReceiverState {
+            webhooks: self.ctx.webhooks.clone(),
+            metrics: self.ctx.metrics.clone(),
+            clock: self.ctx.clock.clone(),
+        };
+        let shutdown = self.ctx.shutdown.clone();
+        async move {
+            if let Err(error) = crate::webhook::serve(addr, state, shutdown).await {
+                tracing::error!(%error, %addr, "webhook receiver stopped");
+            }
+        }
+    }
+
     /// The shared context (tests read metrics from it).
     pub fn context(&self) -> Arc<Context> {
         self.ctx.clone()
@@ -355,6 +392,9 @@ impl Operator {
             stores.push(employee_store);
             stores.push(certificate_store);
         }
+        if self.ctx.tunables.webhooks_enabled {
+            runs.push(Box::pin(refresh_receivers(self.ctx.clone())));
+        }
         tokio::spawn(async move {
             for store in stores {
                 store.await;
@@ -376,10 +416,19 @@ impl Operator {
         }
     }
 
-    /// Drops the metric series of deleted resources (see [`forget_deleted`]).
+    /// Drops the metric series and closes the webhook receivers of deleted resources (see
+    /// [`forget_deleted`]).
     fn metrics_cleanup(&self, namespace: Option<&str>) -> [RunFuture; 2] {
         let scope = namespace.map(str::to_string);
         let (metrics, shutdown) = (self.ctx.metrics.clone(), self.ctx.shutdown.clone());
+        let close = |source: Source| {
+            let webhooks = self.ctx.webhooks.clone();
+            move |deleted: &super::metrics::ResourceLabels| {
+                let key = ResourceKey::new(source, &deleted.namespace, &deleted.name);
+                webhooks.receivers.close(&key);
+                webhooks.triggers.clear(&key);
+            }
+        };
         [
             Box::pin(forget_deleted(
                 self.api::<PartialObjectMeta<EmployeeSync>>(namespace),
@@ -387,6 +436,7 @@ impl Operator {
                 scope.clone(),
                 metrics.clone(),
                 shutdown.clone(),
+                close(Source::Personio),
             )),
             Box::pin(forget_deleted(
                 self.api::<PartialObjectMeta<CertificateSync>>(namespace),
@@ -394,6 +444,7 @@ impl Operator {
                 scope,
                 metrics,
                 shutdown,
+                close(Source::Reteach),
             )),
         ]
     }
@@ -402,7 +453,8 @@ impl Operator {
         let controller = Controller::new(
             self.api::<EmployeeSync>(namespace),
             watcher::Config::default(),
-        );
+        )
+        .reconcile_on(self.ctx.webhooks.triggers.employee_stream(namespace));
         // Secrets are not watched: that needs list/watch on every Secret of the watched
         // namespaces, more than an operator that GETs two named Secrets per run should hold. A
         // resource stalled on a missing or unlabelled Secret is re-checked every
@@ -421,7 +473,8 @@ impl Operator {
         let controller = Controller::new(
             self.api::<CertificateSync>(namespace),
             watcher::Config::default(),
-        );
+        )
+        .reconcile_on(self.ctx.webhooks.triggers.certificate_stream(namespace));
         let store = controller.store();
         let ready_store = store.clone();
         // An EmployeeSync that succeeds (or changes) wakes the CertificateSyncs that reference it:
@@ -496,6 +549,25 @@ where
             }
         });
     Box::pin(run)
+}
+
+/// Every `webhook_refresh`, hands each resource with an open webhook receiver to its controller,
+/// so that its Secret is read again and a reteach subscription deleted in reteach is re-created
+/// even when no run is due for a long interval.
+async fn refresh_receivers(ctx: Arc<Context>) {
+    let period = ctx.tunables.webhook_refresh.max(Duration::from_secs(1));
+    let mut ticks = tokio::time::interval(period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await;
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = ctx.shutdown.cancelled() => return,
+        }
+        for key in ctx.webhooks.receivers.open_keys() {
+            ctx.webhooks.triggers.poke(&key);
+        }
+    }
 }
 
 /// Resolves once the store has listed its objects. kube-runtime's `Store::wait_until_ready` wakes

@@ -20,6 +20,7 @@ use super::lifecycle::{due_run, DueRun, RunContext, Scheduled, SyncStatus};
 use super::metrics::ResourceLabels;
 use super::schedule::DueReason;
 use super::status::apply_status;
+use super::webhook;
 use super::ReconcileError;
 use crate::api::CapabilityCheck;
 use crate::jobs::settings::SpecError;
@@ -163,19 +164,34 @@ where
 /// Reconciles one resource of kind `K`.
 pub async fn reconcile<K>(object: Arc<K>, ctx: Arc<Context>) -> Result<Action, ReconcileError>
 where
-    K: SyncKind,
+    K: SyncKind + webhook::Webhooked,
     K::Status: SyncStatus,
 {
     let namespace = object.namespace().unwrap_or_default();
     let name = object.name_any();
     // Fresh, not cached: a run must build on the latest status (see `due_run`).
     let api: Api<K> = Api::namespaced(ctx.client.clone(), &namespace);
+    if let Some(action) = webhook::finalize(&ctx, object.as_ref()).await? {
+        return Ok(action);
+    }
+    if let Some(keys) = webhook::refresh_receiver(&ctx, object.as_ref()).await {
+        webhook::keep_registration(&ctx, object.as_ref(), &keys).await;
+    }
+    let notification = ctx.webhooks.notification(webhook::key_of(object.as_ref()));
     let DueRun {
         object,
         run,
         previous,
         reason,
-    } = match due_run(object.as_ref(), &api, ctx.clock.as_ref(), K::WAITING_REASON).await? {
+    } = match due_run(
+        object.as_ref(),
+        &api,
+        ctx.clock.as_ref(),
+        K::WAITING_REASON,
+        Some(&notification),
+    )
+    .await?
+    {
         Ok(due) => due,
         Err(action) => return Ok(action),
     };

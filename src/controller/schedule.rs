@@ -6,7 +6,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use rand::Rng;
 
-use crate::sync::duration::MAX_INTERVAL;
+use crate::sync::duration::{saturating_after, MAX_INTERVAL};
 
 /// Everything the due check looks at.
 #[derive(Clone, Debug, Default)]
@@ -24,6 +24,20 @@ pub struct ScheduleInput<'a> {
     /// trigger re-checks, which is cheap and makes a fixed Secret or a finished EmployeeSync count
     /// at once. A check whose outcome did not change writes nothing, so this cannot loop.
     pub blocked: bool,
+    /// Webhook notifications (see [`Wake`]).
+    pub wake: Wake,
+}
+
+/// What the due check knows about webhook notifications of the resource.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Wake {
+    /// A verified notification arrived since the last run started.
+    pub notified: bool,
+    /// Shortest time from the start of the last run to a run caused by a notification: a burst
+    /// of notifications costs one run per gap at most.
+    pub gap: Duration,
+    /// The last run failed: the failure backoff stands, notifications do not shorten it.
+    pub backing_off: bool,
 }
 
 /// Why a run starts now.
@@ -34,6 +48,8 @@ pub enum DueReason {
     Requested,
     IntervalElapsed,
     Blocked,
+    /// A webhook notification arrived: an incremental run, early.
+    Notified,
 }
 
 /// Outcome of the due check.
@@ -70,7 +86,18 @@ pub fn schedule(input: &ScheduleInput<'_>, now: DateTime<Utc>) -> Schedule {
     match input.next_sync_time {
         Some(next) if next > now => {
             let delay = (next - now).to_std().unwrap_or(Duration::from_secs(1));
-            Schedule::NotDue(delay.min(MAX_REQUEUE))
+            let delay = delay.min(MAX_REQUEUE);
+            if !input.wake.notified || input.wake.backing_off {
+                return Schedule::NotDue(delay);
+            }
+            let earliest = input
+                .last_sync_time
+                .map_or(now, |last| saturating_after(last, input.wake.gap));
+            if earliest <= now {
+                return Schedule::Due(DueReason::Notified);
+            }
+            let wait = (earliest - now).to_std().unwrap_or(Duration::from_secs(1));
+            Schedule::NotDue(delay.min(wait))
         }
         _ => Schedule::Due(DueReason::IntervalElapsed),
     }
@@ -207,6 +234,51 @@ mod tests {
             suspended: true,
             ..ScheduleInput::default()
         };
+        assert_eq!(schedule(&input, now()), Schedule::Suspended);
+    }
+
+    fn notified(input: ScheduleInput<'static>, backing_off: bool) -> ScheduleInput<'static> {
+        ScheduleInput {
+            wake: Wake {
+                notified: true,
+                gap: Duration::from_secs(10),
+                backing_off,
+            },
+            ..input
+        }
+    }
+
+    #[test]
+    fn a_notification_makes_a_synced_resource_due_early() {
+        // Last run started a minute ago, the next one is 4 minutes away.
+        let input = notified(synced(240), false);
+        assert_eq!(schedule(&input, now()), Schedule::Due(DueReason::Notified));
+    }
+
+    #[test]
+    fn notifications_right_after_a_run_wait_for_the_gap() {
+        let mut input = notified(synced(240), false);
+        input.last_sync_time = Some(now() - chrono::Duration::seconds(4));
+        assert_eq!(
+            schedule(&input, now()),
+            Schedule::NotDue(Duration::from_secs(6)),
+            "looked at again when the gap has passed"
+        );
+    }
+
+    #[test]
+    fn notifications_do_not_shorten_a_failure_backoff() {
+        let input = notified(synced(240), true);
+        assert_eq!(
+            schedule(&input, now()),
+            Schedule::NotDue(Duration::from_secs(240))
+        );
+    }
+
+    #[test]
+    fn a_notification_never_wakes_a_suspended_resource() {
+        let mut input = notified(synced(240), false);
+        input.suspended = true;
         assert_eq!(schedule(&input, now()), Schedule::Suspended);
     }
 

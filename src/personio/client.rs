@@ -412,6 +412,23 @@ impl PersonioApi for PersonioClient {
         self.fetch_documents(employee_id, category_id).await
     }
 
+    async fn list_webhooks(&self) -> Result<Vec<crate::webhook::PersonioWebhook>, PersonioError> {
+        self.all_webhooks().await
+    }
+
+    async fn create_webhook(
+        &self,
+        target: &str,
+        token: &str,
+        events: &[&str],
+    ) -> Result<(), PersonioError> {
+        self.new_webhook(target, token, events).await
+    }
+
+    async fn delete_webhook(&self, id: &str) -> Result<(), PersonioError> {
+        self.drop_webhook(id).await
+    }
+
     async fn upload_document(&self, upload: DocumentUpload) -> Result<String, PersonioError> {
         self.send_document(upload).await
     }

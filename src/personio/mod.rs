@@ -18,6 +18,7 @@ mod error;
 mod error_body;
 mod probe;
 mod upload;
+mod webhooks;
 
 pub use client::PersonioClient;
 pub use config::{PersonioConfig, PersonioRateLimits, RateLimit, DEFAULT_APP_ID};
@@ -100,4 +101,31 @@ pub trait PersonioApi: Send + Sync {
     /// idempotency key, so this never retries after the body was sent; the caller checks
     /// [`PersonioApi::list_documents`] before trying again.
     async fn upload_document(&self, upload: DocumentUpload) -> Result<String, PersonioError>;
+
+    /// The company's webhooks (`GET /v2/webhooks`).
+    async fn list_webhooks(&self) -> Result<Vec<crate::webhook::PersonioWebhook>, PersonioError> {
+        Err(no_webhooks())
+    }
+
+    /// Creates an enabled webhook of `events` posting to `target` with `token` as its
+    /// `Authorization` value (`POST /v2/webhooks`, auth type `TOKEN`).
+    async fn create_webhook(
+        &self,
+        target: &str,
+        token: &str,
+        events: &[&str],
+    ) -> Result<(), PersonioError> {
+        let _ = (target, token, events);
+        Err(no_webhooks())
+    }
+
+    /// Deletes a webhook (`DELETE /v2/webhooks/{id}`); an unknown id counts as deleted.
+    async fn delete_webhook(&self, id: &str) -> Result<(), PersonioError> {
+        let _ = id;
+        Err(no_webhooks())
+    }
+}
+
+fn no_webhooks() -> PersonioError {
+    PersonioError::Config("this Personio client cannot manage webhooks".to_string())
 }

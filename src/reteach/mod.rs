@@ -18,8 +18,10 @@ mod error;
 mod participations;
 mod probe;
 mod response;
+mod subscriptions;
 mod wire;
 
+use crate::webhook::ReteachSubscription;
 pub use client::ReteachClient;
 pub use config::{DownloadPolicy, ReteachConfig, DEFAULT_BASE_URL, DEFAULT_REQUESTS_PER_SECOND};
 pub use error::ReteachError;
@@ -82,6 +84,27 @@ pub trait ReteachApi: Send + Sync {
 
     /// Streams the certificate PDF.
     async fn download_certificate(&self, url: &str) -> Result<PdfStream, ReteachError>;
+
+    /// The academy's REST hook subscriptions (`GET /subscription`).
+    async fn list_subscriptions(&self) -> Result<Vec<ReteachSubscription>, ReteachError> {
+        Err(no_subscriptions())
+    }
+
+    /// Subscribes `target` to `event` (`POST /subscription`).
+    async fn create_subscription(&self, target: &str, event: &str) -> Result<(), ReteachError> {
+        let _ = (target, event);
+        Err(no_subscriptions())
+    }
+
+    /// Deletes a subscription (`DELETE /subscription/{id}`); an unknown id counts as deleted.
+    async fn delete_subscription(&self, id: &str) -> Result<(), ReteachError> {
+        let _ = id;
+        Err(no_subscriptions())
+    }
+}
+
+fn no_subscriptions() -> ReteachError {
+    ReteachError::Config("this reteach client cannot manage subscriptions".to_string())
 }
 
 #[async_trait]
@@ -129,6 +152,18 @@ impl ReteachApi for ReteachClient {
 
     async fn participation(&self, id: &str) -> Result<Option<Completion>, ReteachError> {
         self.one_completion(id).await
+    }
+
+    async fn list_subscriptions(&self) -> Result<Vec<ReteachSubscription>, ReteachError> {
+        self.all_subscriptions().await
+    }
+
+    async fn create_subscription(&self, target: &str, event: &str) -> Result<(), ReteachError> {
+        self.new_subscription(target, event).await
+    }
+
+    async fn delete_subscription(&self, id: &str) -> Result<(), ReteachError> {
+        self.drop_subscription(id).await
     }
 
     async fn download_certificate(&self, url: &str) -> Result<PdfStream, ReteachError> {

@@ -2,10 +2,12 @@
 //! benchmark. Both share the fault injection, latency and request log in [`faults`].
 
 pub mod faults;
+pub mod hooks;
 pub mod personio;
 pub mod reteach;
 
 pub use faults::{Fault, FaultRule, SimControl, SimRequest};
+pub use hooks::{Delivery, HookSender};
 
 use std::net::SocketAddr;
 

@@ -81,6 +81,14 @@ resources and the Secrets they reference, writes only their status (never spec),
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create", "patch"]
+{{- if .Values.webhook.enabled }}
+# Webhooks: the finalizers sync.reteach.io/personio-webhook and sync.reteach.io/reteach-subscriptions
+# of resources with `spec.webhook.register` (a merge patch of metadata.finalizers only; the
+# operator never writes spec).
+- apiGroups: ["sync.reteach.io"]
+  resources: ["employeesyncs", "certificatesyncs"]
+  verbs: ["patch"]
+{{- end }}
 {{- end }}
 
 {{/* PodDisruptionBudget API: policy/v1 from Kubernetes 1.21, policy/v1beta1 before. */}}

@@ -13,6 +13,7 @@ mod responses;
 mod standalone;
 mod state;
 mod upload;
+mod webhooks;
 
 pub use employee::{
     DateStyle, EmployeeSeed, OrgUnit, OrgUnitStyle, StoredEmployee, ATTRIBUTE_KEYS,
@@ -22,6 +23,7 @@ pub use responses::v1_error;
 pub use standalone::run_standalone;
 pub use state::{SimCategory, SimDocument, TokenOrigin};
 pub use upload::ALLOWED_EXTENSIONS;
+pub use webhooks::{SimWebhook, SIM_COMPANY_ID};
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -108,6 +110,8 @@ struct Shared {
     control: SimControl,
     /// Set by [`PersonioSim::start`], for absolute links.
     base_url: Mutex<Option<String>>,
+    /// Webhook deliveries.
+    hooks: super::HookSender,
 }
 
 /// The simulator. Cheap to clone; all clones share one state.
@@ -143,6 +147,7 @@ impl PersonioSim {
                 state: Mutex::new(SimState::new(buckets)),
                 control: SimControl::default(),
                 base_url: Mutex::new(None),
+                hooks: super::HookSender::default(),
             }),
         }
     }
@@ -183,6 +188,8 @@ impl PersonioSim {
                 post(upload::upload).layer(DefaultBodyLimit::disable()),
             )
             .route("/v2/document-management/documents", get(documents::list_v2))
+            .route("/v2/webhooks", get(webhooks::list).post(webhooks::create))
+            .route("/v2/webhooks/{id}", axum::routing::delete(webhooks::delete))
             .layer(middleware::from_fn_with_state(self.clone(), record_app_id))
             .layer(middleware::from_fn_with_state(faults, fault_middleware))
             .with_state(self.clone())
@@ -211,6 +218,9 @@ impl PersonioSim {
                 changed_at: std::collections::BTreeMap::new(),
             },
         );
+        drop(state);
+        self.emit("person.created", id, now);
+        self.emit("employment.created", id, now);
         id
     }
 
@@ -222,7 +232,13 @@ impl PersonioSim {
         let Some(employee) = state.employees.get_mut(&id) else {
             return false;
         };
+        let before = employee.seed.clone();
         employee.update(now, change);
+        let event = webhooks::event_for_change(&before, &employee.seed);
+        drop(state);
+        if let Some(event) = event {
+            self.emit(event, id, now);
+        }
         true
     }
 
@@ -232,21 +248,34 @@ impl PersonioSim {
         let now = self.now();
         let mut state = self.state();
         let mut deleted = Vec::new();
+        let mut events = Vec::new();
         for (id, employee) in state.employees.iter_mut() {
             let mut keep = true;
+            let before = employee.seed.clone();
             employee.update(now, |seed| keep = edit(*id, seed));
             if !keep {
                 deleted.push(*id);
+                events.push(("person.deleted", *id));
+            } else if let Some(event) = webhooks::event_for_change(&before, &employee.seed) {
+                events.push((event, *id));
             }
         }
         for id in deleted {
             state.employees.remove(&id);
         }
+        drop(state);
+        for (event, id) in events {
+            self.emit(event, id, now);
+        }
     }
 
     /// Deletes an employee (deleted employees simply disappear from Personio's list).
     pub fn remove_employee(&self, id: i64) -> bool {
-        self.state().employees.remove(&id).is_some()
+        let removed = self.state().employees.remove(&id).is_some();
+        if removed {
+            self.emit("person.deleted", id, self.now());
+        }
+        removed
     }
 
     /// One stored employee.

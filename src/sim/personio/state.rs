@@ -79,6 +79,9 @@ pub(super) struct SimState {
     pub buckets: Option<Buckets>,
     /// Answer an upload without `Content-Length` with 411 (a server that refuses chunked bodies).
     pub require_content_length: bool,
+    /// Configured webhooks.
+    pub webhooks: Vec<super::webhooks::SimWebhook>,
+    pub next_webhook_id: u64,
 }
 
 impl SimState {
@@ -106,6 +109,8 @@ impl SimState {
             whitelist: None,
             expire_tokens_after: None,
             require_content_length: false,
+            webhooks: Vec::new(),
+            next_webhook_id: 0,
             app_ids: Vec::new(),
             ignore_owner_filter: false,
             buckets,

@@ -18,6 +18,7 @@ mod rate_limit;
 mod seed;
 mod state;
 mod storage;
+mod subscriptions;
 
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
@@ -42,6 +43,7 @@ pub use rate_limit::RateLimit;
 pub use seed::{SeededCompletion, StandaloneOptions};
 pub use state::{SimCredentials, DEFAULT_PDF_SIZE};
 pub use storage::{CertificateUrls, StorageRequest};
+pub use subscriptions::SimSubscription;
 
 use state::State;
 
@@ -51,6 +53,7 @@ pub struct ReteachSim {
     state: Arc<Mutex<State>>,
     clock: Arc<dyn Clock>,
     control: SimControl,
+    hooks: super::HookSender,
 }
 
 impl std::fmt::Debug for ReteachSim {
@@ -71,6 +74,7 @@ impl ReteachSim {
             state: Arc::new(Mutex::new(State::new(credentials))),
             clock,
             control: SimControl::default(),
+            hooks: super::HookSender::default(),
         }
     }
 
@@ -98,6 +102,14 @@ impl ReteachSim {
             .route("/participation", get(participations::list))
             .route("/participation/{id}", get(participations::get_one))
             .route("/certificates/{id}/download", get(certificates::download))
+            .route(
+                "/subscription",
+                get(subscriptions::list).post(subscriptions::create),
+            )
+            .route(
+                "/subscription/{id}",
+                get(subscriptions::get_one).delete(subscriptions::delete),
+            )
             .route("/certificates/{id}/hop/{n}", get(storage::hop))
             .route_layer(from_fn_with_state(self.clone(), auth::require_bearer));
         let faults = FaultLayerState {

@@ -76,6 +76,25 @@ impl ReteachSim {
         completed_at: DateTime<Utc>,
         pdf_ready: bool,
     ) -> Option<SeededCompletion> {
+        let seeded = self.seed_completion(customer, course_name, completed_at, pdf_ready)?;
+        let data = serde_json::json!({
+            "participationId": seeded.participation_id,
+            "certificateId": seeded.certificate_id,
+        });
+        self.emit("participation.completed", data.clone());
+        if pdf_ready {
+            self.emit("certificate.processed", data);
+        }
+        Some(seeded)
+    }
+
+    fn seed_completion(
+        &self,
+        customer: &str,
+        course_name: &str,
+        completed_at: DateTime<Utc>,
+        pdf_ready: bool,
+    ) -> Option<SeededCompletion> {
         self.with_state(|state| {
             let customer_id = state.customers[state.customer_index(customer)?].id.clone();
             let course_id = state.course_id(course_name);
@@ -134,7 +153,12 @@ impl ReteachSim {
 
     /// Marks a certificate's PDF as generated (its `url` appears). `false` if unknown.
     pub fn finish_pdf(&self, certificate_id: &str) -> bool {
-        self.edit_certificate(certificate_id, |c| c.pdf_ready = true)
+        let found = self.edit_certificate(certificate_id, |c| c.pdf_ready = true);
+        if found {
+            let data = serde_json::json!({"certificateId": certificate_id});
+            self.emit("certificate.processed", data);
+        }
+        found
     }
 
     /// Sets the size of one certificate's PDF (e.g. > 30 MB; it is streamed, never stored).
@@ -232,7 +256,7 @@ impl ReteachSim {
             });
             for k in 0..completions_per_customer {
                 let at = now - Duration::days(k as i64 + 1) - Duration::minutes(i as i64);
-                self.add_completion(&id, &format!("Course {k}"), at, true);
+                self.seed_completion(&id, &format!("Course {k}"), at, true);
             }
             ids.push(id);
         }

@@ -68,6 +68,8 @@ pub(crate) struct State {
     pub lock_dates: LockDateEcho,
     /// Send `Content-Length` with PDFs (off: chunked, length unknown until the end).
     pub announce_pdf_length: bool,
+    /// REST hook subscriptions.
+    pub subscriptions: Vec<super::subscriptions::SimSubscription>,
     next_id: u64,
 }
 
@@ -94,6 +96,7 @@ impl State {
             storage_requests: Vec::new(),
             announce_pdf_length: true,
             lock_dates: LockDateEcho::default(),
+            subscriptions: Vec::new(),
             next_id: 0,
         }
     }

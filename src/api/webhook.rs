@@ -1,0 +1,69 @@
+//! `spec.webhook` of both kinds: notifications from the upstream that wake the sync early.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::common::{
+    BASE_URL_PATTERN, MAX_BASE_URL_LENGTH, MAX_OBJECT_NAME_LENGTH, OBJECT_NAME_PATTERN,
+    SECRET_KEY_PATTERN,
+};
+
+/// Shortest accepted path token: 32 characters (≥ 190 bits from a random base64 string).
+pub const MIN_WEBHOOK_TOKEN_LENGTH: usize = 32;
+
+/// Webhook triggers: a notification from the upstream (Personio for an EmployeeSync, reteach for a
+/// CertificateSync) starts the next incremental run now instead of at the next interval. The
+/// notification's content is never used: the run reads the upstream as always. Polling stays on
+/// as the safety net. Needs the operator's webhook receiver (`--webhook-addr`, Helm value
+/// `webhook.enabled`).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookSpec {
+    /// The Secret (same namespace, labelled `sync.reteach.io/credentials: "true"`) with the path
+    /// token that makes this resource's receiver URL unguessable, and for an EmployeeSync the
+    /// value Personio sends in the `Authorization` header.
+    pub secret_ref: WebhookSecretRef,
+    /// Public URL under which the operator's receiver port is reachable (e.g. through the chart's
+    /// Ingress), e.g. `https://hooks.example.com`. The operator derives the target
+    /// `<url>/<personio|reteach>/<namespace>/<name>/<token>` from it for automatic registration.
+    /// Without it, register the target by hand (README "Webhooks").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = MAX_BASE_URL_LENGTH), regex(pattern = BASE_URL_PATTERN))]
+    pub url: Option<String>,
+    /// Let the operator register the target upstream, re-create it when it disappears, and delete
+    /// it when this resource is deleted (a finalizer guards it). CertificateSync: the reteach
+    /// subscriptions (`POST /subscription`). EmployeeSync: one Personio webhook (`POST
+    /// /v2/webhooks`, auth type `TOKEN` with the Secret's `authorization` value), which needs the
+    /// scope `personio:webhooks:write` on the Personio credential. Needs `url`. Default false:
+    /// register by hand (README "Webhooks").
+    #[serde(default)]
+    pub register: bool,
+}
+
+/// The Secret holding the webhook token(s).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookSecretRef {
+    /// Name of the Secret, in the namespace of this resource.
+    #[schemars(length(min = 1, max = MAX_OBJECT_NAME_LENGTH), regex(pattern = OBJECT_NAME_PATTERN))]
+    pub name: String,
+    /// Key of the path token: at least 32 characters of `A-Z a-z 0-9 - _ . ~` (e.g.
+    /// `openssl rand -hex 32`). Default `token`.
+    #[serde(default = "default_token_key")]
+    #[schemars(length(min = 1, max = MAX_OBJECT_NAME_LENGTH), regex(pattern = SECRET_KEY_PATTERN))]
+    pub token_key: String,
+    /// EmployeeSync only: key of the exact `Authorization` header value Personio sends (the
+    /// `token` given when the Personio webhook was created, auth type `TOKEN`). Required for an
+    /// EmployeeSync. Default `authorization`.
+    #[serde(default = "default_authorization_key")]
+    #[schemars(length(min = 1, max = MAX_OBJECT_NAME_LENGTH), regex(pattern = SECRET_KEY_PATTERN))]
+    pub authorization_key: String,
+}
+
+fn default_token_key() -> String {
+    "token".into()
+}
+
+fn default_authorization_key() -> String {
+    "authorization".into()
+}

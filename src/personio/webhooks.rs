@@ -1,0 +1,114 @@
+//! Personio's Webhooks management API (`GET/POST /v2/webhooks`, `DELETE /v2/webhooks/{id}`;
+//! developer.personio.de "Create new webhook", scope `personio:webhooks:write`): used only when an
+//! EmployeeSync asks the operator to register its receiver (`spec.webhook.register`).
+
+use bytes::Bytes;
+use reqwest::{RequestBuilder, StatusCode};
+use serde_json::{json, Value};
+
+use super::auth::TokenKind;
+use super::client::{resource_error, PersonioClient};
+use super::PersonioError;
+use crate::webhook::PersonioWebhook;
+
+const LIST: &str = "GET /v2/webhooks";
+const CREATE: &str = "POST /v2/webhooks";
+const DELETE: &str = "DELETE /v2/webhooks/{id}";
+/// Pages followed at most (a company has a handful of webhooks).
+const MAX_PAGES: usize = 20;
+
+fn webhook(value: &Value) -> Option<PersonioWebhook> {
+    Some(PersonioWebhook {
+        id: value.get("id")?.as_str()?.to_string(),
+        url: value.get("url")?.as_str()?.to_string(),
+    })
+}
+
+impl PersonioClient {
+    /// Sends with a v2 token, fetching a fresh one once on a 401.
+    async fn v2_request(
+        &self,
+        endpoint: &'static str,
+        make: impl Fn(&str) -> RequestBuilder,
+    ) -> Result<(StatusCode, Bytes), PersonioError> {
+        let mut refreshed = false;
+        loop {
+            let token = self.token(TokenKind::V2).await?;
+            let response = self.send(endpoint, None, || make(&token.0)).await?;
+            let (status, bytes) = self.read_body(endpoint, response).await?;
+            if status == StatusCode::UNAUTHORIZED && !refreshed {
+                self.invalidate(TokenKind::V2, &token).await;
+                refreshed = true;
+                continue;
+            }
+            return Ok((status, bytes));
+        }
+    }
+
+    pub(super) async fn all_webhooks(&self) -> Result<Vec<PersonioWebhook>, PersonioError> {
+        let mut url = self.url("/v2/webhooks")?;
+        let mut webhooks = Vec::new();
+        for _ in 0..MAX_PAGES {
+            let json = self.get_json(LIST, TokenKind::V2, None, &url).await?;
+            let data = json.get("_data").and_then(Value::as_array).ok_or_else(|| {
+                PersonioError::Malformed {
+                    endpoint: LIST,
+                    message: "response has no _data array".to_string(),
+                }
+            })?;
+            webhooks.extend(data.iter().filter_map(webhook));
+            let next = json
+                .pointer("/_meta/links/next/href")
+                .and_then(Value::as_str)
+                .filter(|href| !href.trim().is_empty());
+            let Some(next) = next else {
+                break;
+            };
+            url = self.follow_link(LIST, next)?;
+        }
+        Ok(webhooks)
+    }
+
+    pub(super) async fn new_webhook(
+        &self,
+        target: &str,
+        token: &str,
+        events: &[&str],
+    ) -> Result<(), PersonioError> {
+        let url = self.url("/v2/webhooks")?;
+        let body = json!({
+            "url": target,
+            "description": "reteach-personio-operator",
+            "status": "ENABLED",
+            "auth_type": "TOKEN",
+            "token": token,
+            "enabled_events": events,
+        });
+        let (status, bytes) = self
+            .v2_request(CREATE, |bearer| {
+                self.http.post(url.clone()).bearer_auth(bearer).json(&body)
+            })
+            .await?;
+        if status.is_success() {
+            return Ok(());
+        }
+        Err(resource_error(CREATE, status.as_u16(), &bytes))
+    }
+
+    pub(super) async fn drop_webhook(&self, id: &str) -> Result<(), PersonioError> {
+        let mut url = self.url("/v2/webhooks")?;
+        url.path_segments_mut()
+            .map_err(|_| PersonioError::Config("Personio base URL cannot have a path".into()))?
+            .push(id);
+        let (status, bytes) = self
+            .v2_request(DELETE, |bearer| {
+                self.http.delete(url.clone()).bearer_auth(bearer)
+            })
+            .await?;
+        // Already gone counts as deleted.
+        if status.is_success() || status == StatusCode::NOT_FOUND {
+            return Ok(());
+        }
+        Err(resource_error(DELETE, status.as_u16(), &bytes))
+    }
+}

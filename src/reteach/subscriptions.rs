@@ -1,0 +1,67 @@
+//! REST hook subscriptions (`GET/POST /subscription`, `DELETE /subscription/{id}`; lms README
+//! §1.8): the operator keeps a CertificateSync's hooks registered when it is asked to.
+
+use serde_json::{json, Value};
+
+use super::client::{found, ReteachClient};
+use super::wire;
+use super::ReteachError;
+use crate::webhook::ReteachSubscription;
+
+const LIST: &str = "GET /subscription";
+const CREATE: &str = "POST /subscription";
+const DELETE: &str = "DELETE /subscription/{id}";
+
+fn malformed(endpoint: &'static str, what: &str) -> ReteachError {
+    ReteachError::Malformed {
+        endpoint,
+        message: what.to_string(),
+    }
+}
+
+fn subscription(value: &Value) -> Option<ReteachSubscription> {
+    Some(ReteachSubscription {
+        id: wire::text(value, "id")?,
+        target: wire::text(value, "target")?,
+        event: wire::text(value, "event")?,
+    })
+}
+
+impl ReteachClient {
+    pub(crate) async fn all_subscriptions(&self) -> Result<Vec<ReteachSubscription>, ReteachError> {
+        let url = self.url(&["subscription"])?;
+        let value = self
+            .call_json(LIST, &[], || self.http.get(url.clone()))
+            .await?;
+        // The spec answers a bare array; accept a `{results: [...]}` page as well.
+        let items = value
+            .as_array()
+            .or_else(|| value.get("results").and_then(Value::as_array))
+            .ok_or_else(|| malformed(LIST, "no array of subscriptions"))?;
+        Ok(items.iter().filter_map(subscription).collect())
+    }
+
+    pub(crate) async fn new_subscription(
+        &self,
+        target: &str,
+        event: &str,
+    ) -> Result<(), ReteachError> {
+        let url = self.url(&["subscription"])?;
+        let body = json!({ "target": target, "event": event });
+        self.call_json(CREATE, &[target], || {
+            self.http.post(url.clone()).json(&body)
+        })
+        .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn drop_subscription(&self, id: &str) -> Result<(), ReteachError> {
+        let url = self.url(&["subscription", id])?;
+        // Already gone counts as deleted.
+        found(
+            self.call_json(DELETE, &[], || self.http.delete(url.clone()))
+                .await,
+        )?;
+        Ok(())
+    }
+}

@@ -1,0 +1,322 @@
+//! Personio v2 webhooks (developer.personio.de "Webhooks" and "Create new webhook"): the
+//! management API `GET/POST /v2/webhooks`, `DELETE /v2/webhooks/{id}`, and delivery of person and
+//! employment events to every `ENABLED` webhook that lists the event.
+//!
+//! Delivery as documented: a `POST` with the JSON envelope `{company_id, event_name, occurred_at,
+//! payload, meta}`, auth type `TOKEN` sending the configured token verbatim in `Authorization`
+//! (`CUSTOM`: up to 3 headers; `NONE`: nothing), no redirects followed, 3 s to acknowledge, a second
+//! request at once after a failure. The payload is dataless: the person's id only. Relaxed: plain
+//! `http` targets are accepted on loopback (tests); Personio demands HTTPS.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::auth::Dialect;
+use super::responses::v2_problem;
+use super::PersonioSim;
+use crate::sim::hooks::Outgoing;
+
+/// The company id the simulator reports in webhook envelopes.
+pub const SIM_COMPANY_ID: &str = "7033";
+
+/// Events a webhook may enable (the person and employment events of the event catalog, and the
+/// document events).
+const EVENTS: [&str; 10] = [
+    "person.created",
+    "person.updated",
+    "person.deleted",
+    "employment.created",
+    "employment.updated",
+    "employment.deleted",
+    "document.created",
+    "document.updated",
+    "document.signed",
+    "document.deleted",
+];
+
+/// One configured webhook.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SimWebhook {
+    /// Id (UUID-shaped).
+    pub id: String,
+    /// Target URL.
+    pub url: String,
+    /// Free text.
+    pub description: String,
+    /// `ENABLED` or `DISABLED` (Personio's default).
+    pub status: String,
+    /// `NONE`, `TOKEN` (default) or `CUSTOM`.
+    pub auth_type: String,
+    /// Sent verbatim as `Authorization` with `TOKEN`.
+    pub token: Option<String>,
+    /// Sent with `CUSTOM`.
+    pub custom_headers: BTreeMap<String, String>,
+    /// Enabled events.
+    pub enabled_events: Vec<String>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct CreateWebhook {
+    url: Option<String>,
+    description: Option<String>,
+    status: Option<String>,
+    auth_type: Option<String>,
+    token: Option<String>,
+    #[serde(default)]
+    custom_headers: BTreeMap<String, String>,
+    enabled_events: Option<Vec<String>>,
+}
+
+fn render(webhook: &SimWebhook) -> Value {
+    // The token is write-only: it is never listed back.
+    json!({
+        "id": webhook.id,
+        "url": webhook.url,
+        "description": webhook.description,
+        "status": webhook.status,
+        "auth_type": webhook.auth_type,
+        "enabled_events": webhook.enabled_events,
+    })
+}
+
+fn target_allowed(url: &str) -> bool {
+    match url::Url::parse(url) {
+        Ok(parsed) if parsed.scheme() == "https" => true,
+        Ok(parsed) if parsed.scheme() == "http" => matches!(
+            parsed.host_str(),
+            Some("127.0.0.1") | Some("localhost") | Some("[::1]")
+        ),
+        _ => false,
+    }
+}
+
+impl CreateWebhook {
+    fn into_webhook(self, id: String) -> Result<SimWebhook, String> {
+        let url = self.url.ok_or("url is required")?;
+        if !target_allowed(&url) {
+            return Err("url must be an HTTPS endpoint".into());
+        }
+        let description = self.description.ok_or("description is required")?;
+        let enabled_events = self.enabled_events.ok_or("enabled_events is required")?;
+        if let Some(unknown) = enabled_events
+            .iter()
+            .find(|e| !EVENTS.contains(&e.as_str()))
+        {
+            return Err(format!("unknown event {unknown:?}"));
+        }
+        let status = self.status.unwrap_or_else(|| "DISABLED".into());
+        if !matches!(status.as_str(), "ENABLED" | "DISABLED") {
+            return Err("status must be ENABLED or DISABLED".into());
+        }
+        let auth_type = self.auth_type.unwrap_or_else(|| "TOKEN".into());
+        match auth_type.as_str() {
+            "TOKEN" if self.token.as_deref().is_none_or(str::is_empty) => {
+                return Err("token is required for auth_type TOKEN".into())
+            }
+            "CUSTOM" if self.custom_headers.is_empty() || self.custom_headers.len() > 3 => {
+                return Err("custom_headers needs 1 to 3 headers for auth_type CUSTOM".into())
+            }
+            "TOKEN" | "CUSTOM" | "NONE" => {}
+            _ => return Err("auth_type must be NONE, TOKEN or CUSTOM".into()),
+        }
+        Ok(SimWebhook {
+            id,
+            url,
+            description,
+            status,
+            auth_type,
+            token: self.token,
+            custom_headers: self.custom_headers,
+            enabled_events,
+        })
+    }
+}
+
+/// `POST /v2/webhooks`.
+pub(super) async fn create(
+    State(sim): State<PersonioSim>,
+    headers: HeaderMap,
+    Json(request): Json<CreateWebhook>,
+) -> Response {
+    if let Some(denied) = sim.refuse_unauthorized(&headers, Dialect::V2) {
+        return denied;
+    }
+    let mut state = sim.state();
+    state.next_webhook_id += 1;
+    let id = format!("00000000-0000-4000-8000-{:012}", state.next_webhook_id);
+    match request.into_webhook(id) {
+        Ok(webhook) => {
+            let body = render(&webhook);
+            state.webhooks.push(webhook);
+            (StatusCode::CREATED, Json(body)).into_response()
+        }
+        Err(detail) => v2_problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "common.invalid_request",
+            &detail,
+        ),
+    }
+}
+
+/// `GET /v2/webhooks`.
+pub(super) async fn list(State(sim): State<PersonioSim>, headers: HeaderMap) -> Response {
+    if let Some(denied) = sim.refuse_unauthorized(&headers, Dialect::V2) {
+        return denied;
+    }
+    let data: Vec<Value> = sim.state().webhooks.iter().map(render).collect();
+    Json(json!({"_data": data, "_meta": {"links": {}}})).into_response()
+}
+
+/// `DELETE /v2/webhooks/{id}`.
+pub(super) async fn delete(
+    State(sim): State<PersonioSim>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if let Some(denied) = sim.refuse_unauthorized(&headers, Dialect::V2) {
+        return denied;
+    }
+    let mut state = sim.state();
+    let before = state.webhooks.len();
+    state.webhooks.retain(|w| w.id != id);
+    if state.webhooks.len() == before {
+        return v2_problem(
+            StatusCode::NOT_FOUND,
+            "common.not_found",
+            "webhook not found",
+        );
+    }
+    StatusCode::NO_CONTENT.into_response()
+}
+
+/// The event Personio sends for a change from `before` to `after`: `person.updated` for the
+/// person attributes its catalog lists (names, gender, e-mail), `employment.updated` for the
+/// rest; `None` when nothing changed.
+pub(super) fn event_for_change(
+    before: &super::EmployeeSeed,
+    after: &super::EmployeeSeed,
+) -> Option<&'static str> {
+    if before == after {
+        return None;
+    }
+    let person = before.first_name != after.first_name
+        || before.last_name != after.last_name
+        || before.email != after.email
+        || before.gender != after.gender;
+    Some(if person {
+        "person.updated"
+    } else {
+        "employment.updated"
+    })
+}
+
+impl PersonioSim {
+    /// Configures a webhook as an admin would in Personio's UI (or the management API), enabled.
+    pub fn add_webhook(&self, url: &str, token: &str, events: &[&str]) -> String {
+        let mut state = self.state();
+        state.next_webhook_id += 1;
+        let id = format!("00000000-0000-4000-8000-{:012}", state.next_webhook_id);
+        state.webhooks.push(SimWebhook {
+            id: id.clone(),
+            url: url.to_string(),
+            description: "added by a test".to_string(),
+            status: "ENABLED".to_string(),
+            auth_type: "TOKEN".to_string(),
+            token: Some(token.to_string()),
+            custom_headers: BTreeMap::new(),
+            enabled_events: events.iter().map(|e| e.to_string()).collect(),
+        });
+        id
+    }
+
+    /// The configured webhooks.
+    pub fn webhooks(&self) -> Vec<SimWebhook> {
+        self.state().webhooks.clone()
+    }
+
+    /// Every webhook delivery so far.
+    pub fn webhook_deliveries(&self) -> Vec<crate::sim::Delivery> {
+        self.shared.hooks.deliveries()
+    }
+
+    /// Sends `event` about person `id` to every enabled webhook that subscribed to it.
+    pub(super) fn emit(&self, event: &str, id: i64, occurred_at: DateTime<Utc>) {
+        let webhooks: Vec<SimWebhook> = self
+            .state()
+            .webhooks
+            .iter()
+            .filter(|w| w.status == "ENABLED" && w.enabled_events.iter().any(|e| e == event))
+            .cloned()
+            .collect();
+        for webhook in webhooks {
+            let mut headers: Vec<(String, String)> = webhook.custom_headers.into_iter().collect();
+            if webhook.auth_type == "TOKEN" {
+                if let Some(token) = webhook.token {
+                    headers = vec![("Authorization".to_string(), token)];
+                }
+            } else if webhook.auth_type == "NONE" {
+                headers.clear();
+            }
+            self.shared.hooks.send(Outgoing {
+                target: webhook.url,
+                headers,
+                event: event.to_string(),
+                body: json!({
+                    "company_id": SIM_COMPANY_ID,
+                    "event_name": event,
+                    "occurred_at": occurred_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                    "payload": {"id": id.to_string()},
+                    "meta": {},
+                }),
+                occurred_at,
+                tries: 2,
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(value: Value) -> CreateWebhook {
+        serde_json::from_value(value).unwrap()
+    }
+
+    #[test]
+    fn creation_follows_the_documented_rules() {
+        let ok = request(json!({
+            "url": "https://hooks.example.com/x", "description": "d",
+            "token": "Bearer t", "enabled_events": ["person.updated"]
+        }))
+        .into_webhook("1".into())
+        .unwrap();
+        assert_eq!(
+            (ok.status.as_str(), ok.auth_type.as_str()),
+            ("DISABLED", "TOKEN")
+        );
+        for bad in [
+            json!({"url": "http://hooks.example.com/x", "description": "d", "token": "t", "enabled_events": []}),
+            json!({"url": "https://h/x", "description": "d", "enabled_events": []}),
+            json!({"url": "https://h/x", "description": "d", "token": "t", "enabled_events": ["person.exploded"]}),
+            json!({"url": "https://h/x", "token": "t", "enabled_events": []}),
+        ] {
+            assert!(
+                request(bad.clone()).into_webhook("1".into()).is_err(),
+                "{bad}"
+            );
+        }
+        assert!(request(json!({
+            "url": "http://127.0.0.1:9/x", "description": "d", "auth_type": "NONE", "enabled_events": []
+        }))
+        .into_webhook("1".into())
+        .is_ok());
+    }
+}

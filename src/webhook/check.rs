@@ -1,0 +1,329 @@
+//! Checks of one notification, pure: who sent it, its size and shape, whether it was seen
+//! before. The receiver calls them in that order and answers the first rejection with a 4xx.
+
+use std::collections::{HashSet, VecDeque};
+use std::hash::BuildHasher;
+use std::sync::Mutex;
+
+use axum::http::StatusCode;
+use chrono::{DateTime, Duration, Utc};
+use serde::Deserialize;
+use subtle::ConstantTimeEq;
+
+use super::ResourceKey;
+
+/// Largest body accepted. Personio's and reteach's notifications are a few hundred bytes.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Oldest Personio event accepted: Personio retries a delivery for up to 3 days; anything older
+/// is a replay.
+pub const MAX_EVENT_AGE: Duration = Duration::hours(73);
+
+/// How far in the future an event's `occurred_at` may lie (clock skew).
+const MAX_CLOCK_SKEW: Duration = Duration::minutes(5);
+
+/// How many recent bodies the replay guard remembers (all resources together).
+const REPLAY_MEMORY: usize = 4096;
+
+/// How long a body counts as seen.
+const REPLAY_WINDOW: Duration = Duration::hours(73);
+
+/// What a resource's receiver accepts, loaded from its Secret. Never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ReceiverKeys {
+    /// The path token.
+    pub token: String,
+    /// The exact `Authorization` value Personio sends (EmployeeSync only).
+    pub authorization: Option<String>,
+}
+
+impl std::fmt::Debug for ReceiverKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ReceiverKeys(<redacted>)")
+    }
+}
+
+/// Why a request was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rejection {
+    /// Unknown resource, wrong path token or wrong `Authorization` (answered 404 or 401).
+    Unauthenticated,
+    /// Seen before, or an event too old to be a delivery (409).
+    Replayed,
+    /// Body larger than [`MAX_BODY_BYTES`] (413).
+    Oversized,
+    /// Not the documented JSON shape (400).
+    Malformed,
+    /// Not `application/json` (415).
+    UnsupportedMediaType,
+}
+
+impl Rejection {
+    /// The answer.
+    pub fn status(self) -> StatusCode {
+        match self {
+            Rejection::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Rejection::Replayed => StatusCode::CONFLICT,
+            Rejection::Oversized => StatusCode::PAYLOAD_TOO_LARGE,
+            Rejection::Malformed => StatusCode::BAD_REQUEST,
+            Rejection::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        }
+    }
+
+    /// The `outcome` label of `reteach_personio_webhook_requests_total`.
+    pub fn outcome(self) -> &'static str {
+        match self {
+            Rejection::Unauthenticated => "unauthenticated",
+            Rejection::Replayed => "replayed",
+            Rejection::Oversized => "oversized",
+            Rejection::Malformed => "malformed",
+            Rejection::UnsupportedMediaType => "unsupported_media_type",
+        }
+    }
+}
+
+/// What an authentic notification asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Something the sync reads changed: wake the resource.
+    Wake,
+    /// An event the sync does not depend on (e.g. Personio's document events, which our own
+    /// uploads cause): acknowledged, nothing runs.
+    Ignore,
+}
+
+/// Compares two secrets in constant time (for equal lengths; a length mismatch is refused at once,
+/// which only tells the length).
+pub fn tokens_match(expected: &str, given: &str) -> bool {
+    !expected.is_empty() && expected.as_bytes().ct_eq(given.as_bytes()).into()
+}
+
+/// The envelope every Personio webhook has (developer.personio.de, "Webhooks": `company_id`,
+/// `event_name`, `occurred_at`, `payload` required, `meta` optional).
+#[derive(Deserialize)]
+struct PersonioEnvelope {
+    #[allow(dead_code)] // required by the schema; its value is not used
+    company_id: String,
+    event_name: String,
+    occurred_at: String,
+    payload: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Checks a Personio notification: the `Authorization` header must be the configured token
+/// (Personio's auth type `TOKEN` sends it verbatim; Personio signs nothing else), the body the
+/// documented envelope with an `occurred_at` within Personio's retry window.
+pub fn check_personio(
+    keys: &ReceiverKeys,
+    authorization: Option<&str>,
+    body: &[u8],
+    now: DateTime<Utc>,
+) -> Result<Verdict, Rejection> {
+    let expected = keys.authorization.as_deref().unwrap_or_default();
+    if !tokens_match(expected, authorization.unwrap_or_default()) {
+        return Err(Rejection::Unauthenticated);
+    }
+    let envelope: PersonioEnvelope =
+        serde_json::from_slice(body).map_err(|_| Rejection::Malformed)?;
+    let _ = envelope.payload.len();
+    let occurred = DateTime::parse_from_rfc3339(&envelope.occurred_at)
+        .map_err(|_| Rejection::Malformed)?
+        .with_timezone(&Utc);
+    if occurred < now - MAX_EVENT_AGE || occurred > now + MAX_CLOCK_SKEW {
+        return Err(Rejection::Replayed);
+    }
+    let event = envelope.event_name.to_ascii_lowercase();
+    if event.starts_with("person.") || event.starts_with("employment.") {
+        Ok(Verdict::Wake)
+    } else {
+        Ok(Verdict::Ignore)
+    }
+}
+
+/// Checks a reteach notification. reteach documents neither payload nor signature (lms README
+/// §1.8), so the path token is the only proof and any JSON object wakes the sync.
+pub fn check_reteach(body: &[u8]) -> Result<Verdict, Rejection> {
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(serde_json::Value::Object(_)) => Ok(Verdict::Wake),
+        _ => Err(Rejection::Malformed),
+    }
+}
+
+/// Remembers digests of recently accepted bodies per resource, so that a captured request sent
+/// again is refused. Digests use a hasher keyed randomly per process; only authenticated bodies
+/// reach it, so nobody can aim collisions at it.
+pub struct ReplayGuard {
+    hasher: std::collections::hash_map::RandomState,
+    seen: Mutex<Seen>,
+}
+
+#[derive(Default)]
+struct Seen {
+    digests: HashSet<u64>,
+    order: VecDeque<(u64, DateTime<Utc>)>,
+}
+
+impl Default for ReplayGuard {
+    fn default() -> Self {
+        Self {
+            hasher: std::collections::hash_map::RandomState::new(),
+            seen: Mutex::default(),
+        }
+    }
+}
+
+impl ReplayGuard {
+    /// Records the body for `key`; `Err(Replayed)` if it was seen within the window.
+    pub fn first_time(
+        &self,
+        key: &ResourceKey,
+        body: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<(), Rejection> {
+        let digest = self.hasher.hash_one((key, body));
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        while let Some((old, at)) = seen.order.front().copied() {
+            if seen.order.len() < REPLAY_MEMORY && at >= now - REPLAY_WINDOW {
+                break;
+            }
+            seen.order.pop_front();
+            seen.digests.remove(&old);
+        }
+        if !seen.digests.insert(digest) {
+            return Err(Rejection::Replayed);
+        }
+        seen.order.push_back((digest, now));
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::webhook::Source;
+
+    fn now() -> DateTime<Utc> {
+        "2026-12-02T10:00:00Z".parse().unwrap()
+    }
+
+    fn keys() -> ReceiverKeys {
+        ReceiverKeys {
+            token: "t".repeat(32),
+            authorization: Some("Bearer personio-says-hi".into()),
+        }
+    }
+
+    fn event(name: &str, occurred_at: &str) -> Vec<u8> {
+        serde_json::json!({
+            "company_id": "42",
+            "event_name": name,
+            "occurred_at": occurred_at,
+            "payload": {"id": "1"},
+            "meta": {}
+        })
+        .to_string()
+        .into_bytes()
+    }
+
+    #[test]
+    fn a_person_event_with_the_configured_authorization_wakes_the_sync() {
+        let body = event("person.updated", "2026-12-02T09:59:58Z");
+        assert_eq!(
+            check_personio(&keys(), Some("Bearer personio-says-hi"), &body, now()),
+            Ok(Verdict::Wake)
+        );
+        let body = event("employment.created", "2026-12-02T09:59:58+01:00");
+        assert_eq!(
+            check_personio(&keys(), Some("Bearer personio-says-hi"), &body, now()),
+            Ok(Verdict::Wake)
+        );
+    }
+
+    #[test]
+    fn document_events_are_acknowledged_without_a_run() {
+        let body = event("document.created", "2026-12-02T09:59:58Z");
+        assert_eq!(
+            check_personio(&keys(), Some("Bearer personio-says-hi"), &body, now()),
+            Ok(Verdict::Ignore)
+        );
+    }
+
+    #[test]
+    fn a_missing_or_wrong_authorization_is_unauthenticated() {
+        let body = event("person.updated", "2026-12-02T09:59:58Z");
+        for given in [None, Some(""), Some("Bearer personio-says-hI"), Some("x")] {
+            assert_eq!(
+                check_personio(&keys(), given, &body, now()),
+                Err(Rejection::Unauthenticated),
+                "{given:?}"
+            );
+        }
+        let without = ReceiverKeys {
+            authorization: None,
+            ..keys()
+        };
+        assert_eq!(
+            check_personio(&without, Some(""), &body, now()),
+            Err(Rejection::Unauthenticated),
+            "no configured token accepts nothing"
+        );
+    }
+
+    #[test]
+    fn events_outside_personios_retry_window_are_replays() {
+        let auth = Some("Bearer personio-says-hi");
+        let old = event("person.updated", "2026-11-28T10:00:00Z");
+        assert_eq!(
+            check_personio(&keys(), auth, &old, now()),
+            Err(Rejection::Replayed)
+        );
+        let future = event("person.updated", "2026-12-02T10:10:00Z");
+        assert_eq!(
+            check_personio(&keys(), auth, &future, now()),
+            Err(Rejection::Replayed)
+        );
+    }
+
+    #[test]
+    fn bodies_that_are_not_the_documented_envelope_are_malformed() {
+        let auth = Some("Bearer personio-says-hi");
+        for body in [
+            b"not json".to_vec(),
+            b"{}".to_vec(),
+            br#"{"company_id":"1","event_name":"person.updated","occurred_at":"yesterday","payload":{}}"#.to_vec(),
+            br#"{"company_id":"1","event_name":"person.updated","occurred_at":"2026-12-02T09:59:58Z","payload":[]}"#.to_vec(),
+        ] {
+            assert_eq!(
+                check_personio(&keys(), auth, &body, now()),
+                Err(Rejection::Malformed)
+            );
+        }
+        assert_eq!(check_reteach(b"[1]"), Err(Rejection::Malformed));
+        assert_eq!(check_reteach(b"{\"event\":\"x\"}"), Ok(Verdict::Wake));
+    }
+
+    #[test]
+    fn the_same_body_for_the_same_resource_is_accepted_once() {
+        let guard = ReplayGuard::default();
+        let a = ResourceKey::new(Source::Reteach, "ns", "a");
+        let b = ResourceKey::new(Source::Reteach, "ns", "b");
+        assert_eq!(guard.first_time(&a, b"{}", now()), Ok(()));
+        assert_eq!(guard.first_time(&a, b"{}", now()), Err(Rejection::Replayed));
+        assert_eq!(guard.first_time(&b, b"{}", now()), Ok(()));
+        assert_eq!(guard.first_time(&a, b"{\"x\":1}", now()), Ok(()));
+        let later = now() + REPLAY_WINDOW + Duration::seconds(1);
+        assert_eq!(guard.first_time(&a, b"{\"y\":1}", later), Ok(()));
+        assert_eq!(
+            guard.first_time(&a, b"{}", later),
+            Ok(()),
+            "forgotten after the window"
+        );
+    }
+
+    #[test]
+    fn tokens_compare_whole_values() {
+        assert!(tokens_match("abc", "abc"));
+        assert!(!tokens_match("abc", "abcd"));
+        assert!(!tokens_match("abc", "ab"));
+        assert!(!tokens_match("", ""));
+    }
+}

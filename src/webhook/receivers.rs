@@ -1,0 +1,133 @@
+//! Which resources have a receiver, and the keys each accepts. The reconciler loads the keys from
+//! the resource's Secret (see `controller::webhook`); the receiver only reads this map, so an
+//! unauthenticated request never reaches the apiserver.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::{ReceiverKeys, ResourceKey};
+
+/// Default age after which the reconciler reads the Secret again (token rotation takes effect
+/// then, or at once when the spec changes) and re-checks reteach subscriptions.
+pub const REFRESH_AFTER: std::time::Duration = std::time::Duration::from_secs(300);
+
+struct Entry {
+    /// `None`: the Secret was unusable at `loaded_at`; tried again when stale.
+    keys: Option<ReceiverKeys>,
+    generation: Option<i64>,
+    loaded_at: DateTime<Utc>,
+}
+
+/// The registry of receivers.
+#[derive(Default)]
+pub struct Receivers {
+    entries: RwLock<HashMap<ResourceKey, Entry>>,
+}
+
+impl Receivers {
+    /// The keys of `key`'s receiver, if it has one.
+    pub fn keys(&self, key: &ResourceKey) -> Option<ReceiverKeys> {
+        let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
+        entries.get(key).and_then(|entry| entry.keys.clone())
+    }
+
+    /// Whether the keys of `key` were loaded for `generation` less than `max_age` ago.
+    pub fn is_fresh(
+        &self,
+        key: &ResourceKey,
+        generation: Option<i64>,
+        now: DateTime<Utc>,
+        max_age: std::time::Duration,
+    ) -> bool {
+        let max_age = Duration::from_std(max_age).unwrap_or(Duration::MAX);
+        let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
+        entries
+            .get(key)
+            .is_some_and(|entry| entry.generation == generation && now - entry.loaded_at < max_age)
+    }
+
+    /// Opens (or updates) the receiver of `key`.
+    pub fn open(
+        &self,
+        key: ResourceKey,
+        keys: ReceiverKeys,
+        generation: Option<i64>,
+        now: DateTime<Utc>,
+    ) {
+        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
+        entries.insert(
+            key,
+            Entry {
+                keys: Some(keys),
+                generation,
+                loaded_at: now,
+            },
+        );
+    }
+
+    /// Records that the keys of `key` could not be loaded: the receiver refuses everything, and
+    /// the Secret is tried again only when the record is stale (one Warning Event per refresh,
+    /// not one per reconcile).
+    pub fn fail(&self, key: ResourceKey, generation: Option<i64>, now: DateTime<Utc>) {
+        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
+        entries.insert(
+            key,
+            Entry {
+                keys: None,
+                generation,
+                loaded_at: now,
+            },
+        );
+    }
+
+    /// Every resource with a receiver (open or failed).
+    pub fn open_keys(&self) -> Vec<ResourceKey> {
+        let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
+        entries.keys().cloned().collect()
+    }
+
+    /// Closes the receiver of `key` (webhook removed from the spec, Secret gone, resource
+    /// deleted). Returns whether it was open.
+    pub fn close(&self, key: &ResourceKey) -> bool {
+        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
+        entries.remove(key).is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::webhook::Source;
+
+    #[test]
+    fn keys_go_stale_after_a_while_or_with_a_new_generation() {
+        let receivers = Receivers::default();
+        let key = ResourceKey::new(Source::Personio, "ns", "hr");
+        let now: DateTime<Utc> = "2026-12-02T10:00:00Z".parse().unwrap();
+        let max_age = REFRESH_AFTER;
+        assert!(!receivers.is_fresh(&key, Some(1), now, max_age));
+        let keys = ReceiverKeys {
+            token: "x".repeat(32),
+            authorization: None,
+        };
+        receivers.open(key.clone(), keys.clone(), Some(1), now);
+        assert_eq!(receivers.keys(&key), Some(keys));
+        assert!(receivers.is_fresh(&key, Some(1), now + Duration::minutes(4), max_age));
+        assert!(!receivers.is_fresh(&key, Some(2), now, max_age));
+        assert!(!receivers.is_fresh(&key, Some(1), now + Duration::minutes(5), max_age));
+        assert!(receivers.close(&key));
+        assert_eq!(receivers.keys(&key), None);
+        receivers.fail(key.clone(), Some(1), now);
+        assert_eq!(
+            receivers.keys(&key),
+            None,
+            "a failed receiver accepts nothing"
+        );
+        assert!(
+            receivers.is_fresh(&key, Some(1), now, max_age),
+            "and is not retried at once"
+        );
+    }
+}

@@ -1,0 +1,357 @@
+//! The receiver's HTTP server (axum) on its own port: `POST /<personio|reteach>/<namespace>/
+//! <name>/<token>`. Every answer is counted in `reteach_personio_webhook_requests_total`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use tokio_util::sync::CancellationToken;
+
+use super::check::{check_personio, check_reteach, tokens_match, Rejection, Verdict};
+use super::{ResourceKey, Source, Webhooks, MAX_BODY_BYTES};
+use crate::clock::Clock;
+use crate::controller::metrics::Metrics;
+
+/// What the receiver works with.
+#[derive(Clone)]
+pub struct ReceiverState {
+    /// Registry, replay guard and triggers.
+    pub webhooks: Arc<Webhooks>,
+    /// Where requests are counted.
+    pub metrics: Arc<Metrics>,
+    /// For event ages and the replay window.
+    pub clock: Arc<dyn Clock>,
+}
+
+/// The receiver's routes (separate from [`serve`] so tests can call it without a socket).
+pub fn router(state: ReceiverState) -> Router {
+    Router::new()
+        .route("/personio/{namespace}/{name}/{token}", post(personio))
+        .route("/reteach/{namespace}/{name}/{token}", post(reteach))
+        .route("/healthz", get(|| async { "ok" }))
+        .fallback(unknown)
+        .with_state(state)
+}
+
+/// Serves the receiver on `addr` until `shutdown`.
+pub async fn serve(
+    addr: SocketAddr,
+    state: ReceiverState,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    tracing::info!(%addr, "webhook receiver listening");
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await
+}
+
+type Target = Path<(String, String, String)>;
+
+async fn personio(
+    State(state): State<ReceiverState>,
+    Path((namespace, name, token)): Target,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let key = ResourceKey::new(Source::Personio, &namespace, &name);
+    receive(&state, &key, &token, &headers, body).await
+}
+
+async fn reteach(
+    State(state): State<ReceiverState>,
+    Path((namespace, name, token)): Target,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let key = ResourceKey::new(Source::Reteach, &namespace, &name);
+    receive(&state, &key, &token, &headers, body).await
+}
+
+async fn unknown(state: State<ReceiverState>) -> Response {
+    state.metrics.webhook_request("unknown", "unauthenticated");
+    StatusCode::NOT_FOUND.into_response()
+}
+
+async fn receive(
+    state: &ReceiverState,
+    key: &ResourceKey,
+    token: &str,
+    headers: &HeaderMap,
+    body: Body,
+) -> Response {
+    let source = key.source.as_str();
+    let Some(keys) = state
+        .webhooks
+        .receivers
+        .keys(key)
+        .filter(|keys| tokens_match(&keys.token, token))
+    else {
+        // Unknown resource and wrong token look the same: nobody learns which resources exist.
+        state.metrics.webhook_request(source, "unauthenticated");
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let verdict = match verify(state, key, &keys, headers, body).await {
+        Ok(verdict) => verdict,
+        Err(rejection) => {
+            state.metrics.webhook_request(source, rejection.outcome());
+            tracing::debug!(
+                source,
+                namespace = key.namespace,
+                resource = key.name,
+                outcome = rejection.outcome(),
+                "webhook request refused"
+            );
+            return rejection.status().into_response();
+        }
+    };
+    match verdict {
+        Verdict::Wake => {
+            state.metrics.webhook_request(source, "accepted");
+            let woke = state.webhooks.triggers.notify(key);
+            tracing::debug!(
+                source,
+                namespace = key.namespace,
+                resource = key.name,
+                coalesced = !woke,
+                "webhook notification accepted"
+            );
+        }
+        Verdict::Ignore => state.metrics.webhook_request(source, "ignored"),
+    }
+    StatusCode::ACCEPTED.into_response()
+}
+
+async fn verify(
+    state: &ReceiverState,
+    key: &ResourceKey,
+    keys: &super::ReceiverKeys,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Verdict, Rejection> {
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"));
+    if !json {
+        return Err(Rejection::UnsupportedMediaType);
+    }
+    let announced = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    if announced.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
+        return Err(Rejection::Oversized);
+    }
+    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|_| Rejection::Oversized)?;
+    let now = state.clock.now();
+    let verdict = match key.source {
+        Source::Personio => {
+            let authorization = headers
+                .get(header::AUTHORIZATION)
+                .and_then(|value| value.to_str().ok());
+            check_personio(keys, authorization, &bytes, now)?
+        }
+        Source::Reteach => check_reteach(&bytes)?,
+    };
+    state.webhooks.replays.first_time(key, &bytes, now)?;
+    Ok(verdict)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::webhook::ReceiverKeys;
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    const TOKEN: &str = "0123456789abcdefghijklmnopqrstuv";
+
+    fn setup() -> (Router, Arc<Webhooks>, Arc<Metrics>) {
+        let webhooks = Arc::new(Webhooks::default());
+        let metrics = Arc::new(Metrics::new());
+        let clock = ManualClock::new("2026-12-02T10:00:00Z".parse().unwrap());
+        let now = clock.now();
+        webhooks.receivers.open(
+            ResourceKey::new(Source::Personio, "hr", "acme"),
+            ReceiverKeys {
+                token: TOKEN.into(),
+                authorization: Some("secret-header".into()),
+            },
+            Some(1),
+            now,
+        );
+        webhooks.receivers.open(
+            ResourceKey::new(Source::Reteach, "hr", "certs"),
+            ReceiverKeys {
+                token: TOKEN.into(),
+                authorization: None,
+            },
+            Some(1),
+            now,
+        );
+        let state = ReceiverState {
+            webhooks: webhooks.clone(),
+            metrics: metrics.clone(),
+            clock: Arc::new(clock),
+        };
+        (router(state), webhooks, metrics)
+    }
+
+    fn person_event() -> String {
+        serde_json::json!({
+            "company_id": "1", "event_name": "person.updated",
+            "occurred_at": "2026-12-02T09:59:59Z", "payload": {"id": "7"}
+        })
+        .to_string()
+    }
+
+    async fn post(
+        app: &Router,
+        path: &str,
+        content_type: &str,
+        authorization: Option<&str>,
+        body: impl Into<Body>,
+    ) -> StatusCode {
+        let mut request = Request::post(path).header(header::CONTENT_TYPE, content_type);
+        if let Some(value) = authorization {
+            request = request.header(header::AUTHORIZATION, value);
+        }
+        let response = app
+            .clone()
+            .oneshot(request.body(body.into()).unwrap())
+            .await
+            .unwrap();
+        response.status()
+    }
+
+    fn count(metrics: &Metrics, source: &str, outcome: &str) -> u64 {
+        let needle = format!(
+            "reteach_personio_webhook_requests_total{{source=\"{source}\",outcome=\"{outcome}\"}} "
+        );
+        metrics
+            .encode()
+            .lines()
+            .find_map(|line| line.strip_prefix(needle.as_str()))
+            .map_or(0, |value| value.trim().parse().unwrap())
+    }
+
+    #[tokio::test]
+    async fn an_authentic_personio_event_wakes_its_employee_sync_once() {
+        let (app, webhooks, metrics) = setup();
+        let path = format!("/personio/hr/acme/{TOKEN}");
+        let auth = Some("secret-header");
+        let status = post(&app, &path, "application/json", auth, person_event()).await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+        let key = ResourceKey::new(Source::Personio, "hr", "acme");
+        assert!(webhooks.triggers.is_pending(&key));
+        assert_eq!(
+            post(&app, &path, "application/json", auth, person_event()).await,
+            StatusCode::CONFLICT,
+            "the same delivery again is a replay"
+        );
+        assert_eq!(count(&metrics, "personio", "accepted"), 1);
+        assert_eq!(count(&metrics, "personio", "replayed"), 1);
+    }
+
+    #[tokio::test]
+    async fn refused_requests_are_counted_and_wake_nothing() {
+        let (app, webhooks, metrics) = setup();
+        let good = format!("/personio/hr/acme/{TOKEN}");
+        let json = "application/json";
+        let auth = Some("secret-header");
+        let cases: Vec<(String, &str, Option<&str>, Body, StatusCode)> = vec![
+            (
+                format!("/personio/hr/acme/{}", "x".repeat(32)),
+                json,
+                auth,
+                person_event().into(),
+                StatusCode::NOT_FOUND,
+            ),
+            (
+                format!("/personio/hr/other/{TOKEN}"),
+                json,
+                auth,
+                person_event().into(),
+                StatusCode::NOT_FOUND,
+            ),
+            (
+                format!("/reteach/hr/acme/{TOKEN}"),
+                json,
+                auth,
+                person_event().into(),
+                StatusCode::NOT_FOUND,
+            ),
+            (
+                good.clone(),
+                json,
+                Some("wrong"),
+                person_event().into(),
+                StatusCode::UNAUTHORIZED,
+            ),
+            (
+                good.clone(),
+                json,
+                None,
+                person_event().into(),
+                StatusCode::UNAUTHORIZED,
+            ),
+            (
+                good.clone(),
+                "text/plain",
+                auth,
+                person_event().into(),
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ),
+            (
+                good.clone(),
+                json,
+                auth,
+                "{\"event_name\":1}".into(),
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                good.clone(),
+                json,
+                auth,
+                vec![b' '; MAX_BODY_BYTES + 1].into(),
+                StatusCode::PAYLOAD_TOO_LARGE,
+            ),
+        ];
+        for (path, content_type, authorization, body, expected) in cases {
+            let status = post(&app, &path, content_type, authorization, body).await;
+            assert_eq!(status, expected, "{path} {content_type} {authorization:?}");
+        }
+        assert!(!webhooks
+            .triggers
+            .is_pending(&ResourceKey::new(Source::Personio, "hr", "acme")));
+        assert_eq!(count(&metrics, "personio", "unauthenticated"), 4);
+        assert_eq!(count(&metrics, "reteach", "unauthenticated"), 1);
+        assert_eq!(count(&metrics, "personio", "unsupported_media_type"), 1);
+        assert_eq!(count(&metrics, "personio", "malformed"), 1);
+        assert_eq!(count(&metrics, "personio", "oversized"), 1);
+        assert_eq!(count(&metrics, "personio", "accepted"), 0);
+    }
+
+    #[tokio::test]
+    async fn any_json_object_on_the_reteach_path_wakes_the_certificate_sync() {
+        let (app, webhooks, metrics) = setup();
+        let path = format!("/reteach/hr/certs/{TOKEN}");
+        let body = r#"{"event":"participation.completed","data":{"id":"par-1"}}"#;
+        let status = post(&app, &path, "application/json; charset=utf-8", None, body).await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+        assert!(webhooks
+            .triggers
+            .is_pending(&ResourceKey::new(Source::Reteach, "hr", "certs")));
+        assert_eq!(count(&metrics, "reteach", "accepted"), 1);
+    }
+}

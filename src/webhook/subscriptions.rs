@@ -1,0 +1,188 @@
+//! Which reteach REST hook subscriptions (`/subscription`, `{target, event}`) a CertificateSync
+//! needs, compared with what reteach lists: pure, so the repair logic is tested without HTTP.
+
+/// The reteach events that mean "a certificate may be ready": a course was completed, or its
+/// certificate PDF was generated (lms README §1.8).
+pub const RETEACH_EVENTS: [&str; 2] = ["participation.completed", "certificate.processed"];
+
+/// One subscription as reteach lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReteachSubscription {
+    /// reteach's id.
+    pub id: String,
+    /// Where reteach posts.
+    pub target: String,
+    /// The event.
+    pub event: String,
+}
+
+/// What to change in reteach.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SubscriptionPlan {
+    /// Events to subscribe `target` to.
+    pub create: Vec<&'static str>,
+    /// Ids of our subscriptions that must go (an old token, a duplicate, an event we no longer
+    /// want, or all of them when the resource is deleted).
+    pub delete: Vec<String>,
+}
+
+/// Compares `existing` with the wanted state: `target` subscribed to each of [`RETEACH_EVENTS`]
+/// exactly once (`None`: nothing). Only subscriptions whose target starts with `ours` (the
+/// resource's own `<url>/reteach/<namespace>/<name>/`) are ever deleted; other integrations'
+/// subscriptions are left alone.
+pub fn plan_subscriptions(
+    existing: &[ReteachSubscription],
+    ours: &str,
+    target: Option<&str>,
+) -> SubscriptionPlan {
+    let mut plan = SubscriptionPlan::default();
+    let mut kept: Vec<&str> = Vec::new();
+    for subscription in existing.iter().filter(|s| s.target.starts_with(ours)) {
+        let wanted = target == Some(subscription.target.as_str())
+            && RETEACH_EVENTS.contains(&subscription.event.as_str())
+            && !kept.contains(&subscription.event.as_str());
+        if wanted {
+            kept.push(subscription.event.as_str());
+        } else {
+            plan.delete.push(subscription.id.clone());
+        }
+    }
+    if target.is_some() {
+        plan.create = RETEACH_EVENTS
+            .into_iter()
+            .filter(|event| !kept.contains(event))
+            .collect();
+    }
+    plan
+}
+
+/// The Personio events that mean "an employee may have changed" (the person and employment
+/// events of Personio's event catalog).
+pub const PERSONIO_EVENTS: [&str; 6] = [
+    "person.created",
+    "person.updated",
+    "person.deleted",
+    "employment.created",
+    "employment.updated",
+    "employment.deleted",
+];
+
+/// One Personio webhook as `GET /v2/webhooks` lists it (the token is never listed).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PersonioWebhook {
+    /// Personio's id.
+    pub id: String,
+    /// Where Personio posts.
+    pub url: String,
+}
+
+/// The Personio side of [`plan_subscriptions`]: one webhook with `target` (all
+/// [`PERSONIO_EVENTS`] in it), created when missing; ours with another URL (an old path token)
+/// and duplicates deleted; `None` deletes all of ours. Only webhooks under `ours` are touched.
+pub fn plan_personio_webhooks(
+    existing: &[PersonioWebhook],
+    ours: &str,
+    target: Option<&str>,
+) -> SubscriptionPlan {
+    let mut plan = SubscriptionPlan::default();
+    let mut kept = false;
+    for webhook in existing.iter().filter(|w| w.url.starts_with(ours)) {
+        if !kept && target == Some(webhook.url.as_str()) {
+            kept = true;
+        } else {
+            plan.delete.push(webhook.id.clone());
+        }
+    }
+    if target.is_some() && !kept {
+        plan.create = PERSONIO_EVENTS.to_vec();
+    }
+    plan
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OURS: &str = "https://hooks.example.com/reteach/hr/certs/";
+
+    fn sub(id: &str, target: &str, event: &str) -> ReteachSubscription {
+        ReteachSubscription {
+            id: id.into(),
+            target: target.into(),
+            event: event.into(),
+        }
+    }
+
+    #[test]
+    fn a_fresh_academy_gets_both_events() {
+        let target = format!("{OURS}tok");
+        let plan = plan_subscriptions(&[], OURS, Some(&target));
+        assert_eq!(plan.create, RETEACH_EVENTS.to_vec());
+        assert!(plan.delete.is_empty());
+    }
+
+    #[test]
+    fn a_vanished_subscription_is_repaired_and_nothing_else_changes() {
+        let target = format!("{OURS}tok");
+        let existing = [
+            sub("1", &target, "participation.completed"),
+            sub("2", "https://zapier.example/hook", "certificate.processed"),
+        ];
+        let plan = plan_subscriptions(&existing, OURS, Some(&target));
+        assert_eq!(plan.create, vec!["certificate.processed"]);
+        assert!(plan.delete.is_empty(), "other integrations' hooks stay");
+    }
+
+    #[test]
+    fn old_tokens_duplicates_and_foreign_events_of_ours_go() {
+        let target = format!("{OURS}new");
+        let existing = [
+            sub("1", &format!("{OURS}old"), "participation.completed"),
+            sub("2", &target, "participation.completed"),
+            sub("3", &target, "participation.completed"),
+            sub("4", &target, "customer.created"),
+            sub("5", &target, "certificate.processed"),
+        ];
+        let plan = plan_subscriptions(&existing, OURS, Some(&target));
+        assert!(plan.create.is_empty());
+        assert_eq!(plan.delete, vec!["1", "3", "4"]);
+    }
+
+    #[test]
+    fn one_personio_webhook_per_target_and_old_tokens_go() {
+        const PERSONIO: &str = "https://hooks.example.com/personio/hr/staff/";
+        let hook = |id: &str, url: &str| PersonioWebhook {
+            id: id.into(),
+            url: url.into(),
+        };
+        let target = format!("{PERSONIO}new");
+        let fresh = plan_personio_webhooks(&[], PERSONIO, Some(&target));
+        assert_eq!(fresh.create, PERSONIO_EVENTS.to_vec());
+        let existing = [
+            hook("1", &format!("{PERSONIO}old")),
+            hook("2", &target),
+            hook("3", &target),
+            hook("4", "https://other.example/hook"),
+        ];
+        let plan = plan_personio_webhooks(&existing, PERSONIO, Some(&target));
+        assert!(plan.create.is_empty());
+        assert_eq!(plan.delete, vec!["1", "3"]);
+        let removal = plan_personio_webhooks(&existing, PERSONIO, None);
+        assert_eq!(removal.delete, vec!["1", "2", "3"]);
+    }
+
+    #[test]
+    fn deletion_removes_all_of_ours_only() {
+        let existing = [
+            sub("1", &format!("{OURS}tok"), "participation.completed"),
+            sub(
+                "2",
+                "https://hooks.example.com/reteach/hr/certs-2/tok",
+                "certificate.processed",
+            ),
+        ];
+        let plan = plan_subscriptions(&existing, OURS, None);
+        assert!(plan.create.is_empty());
+        assert_eq!(plan.delete, vec!["1"]);
+    }
+}

@@ -1,0 +1,421 @@
+//! End-to-end: webhook notifications from the simulators wake the syncs on a real kube-apiserver.
+//! The resources poll only every hour, so a change that arrives within the test's wait can only
+//! have come through the receiver. Run with `scripts/test.sh --test e2e_webhooks`.
+
+mod support;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{Days, Utc};
+use reteach_personio_operator::controller::http::Readiness;
+use reteach_personio_operator::controller::{Context, Tunables};
+use reteach_personio_operator::sim::personio::EmployeeSeed;
+use reteach_personio_operator::webhook::{ResourceKey, Source};
+use serde_json::json;
+use support::operator::{is_ready, test_tunables, World, NO_RECHECK, RUN_WAIT};
+use support::poll_until;
+
+const TOKEN: &str = "tok-0123456789abcdefghijklmnopqrstuvwxyz";
+const PERSONIO_AUTHORIZATION: &str = "Bearer from-personio-0123456789";
+const HOOK_SECRET: &str = "webhook";
+/// Polling so rare that nothing in these tests comes from it.
+const HOURLY: &str = "1h";
+
+/// A world whose operator also serves the webhook receiver on a loopback port.
+struct HookWorld {
+    world: World,
+    receiver: String,
+    ctx: Arc<Context>,
+}
+
+async fn start(prefix: &str) -> HookWorld {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .unwrap_or_else(|e| panic!("no free port: {e}"))
+        .port();
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let tunables = Tunables {
+        webhooks_enabled: true,
+        webhook_min_gap: Duration::from_secs(1),
+        webhook_refresh: Duration::from_secs(2),
+        ..test_tunables(NO_RECHECK)
+    };
+    let slot: Arc<Mutex<Option<Arc<Context>>>> = Arc::default();
+    let ctx_slot = slot.clone();
+    let world = World::start_driving(prefix, tunables, move |operator, _| {
+        *ctx_slot.lock().unwrap() = Some(operator.context());
+        tokio::spawn(operator.serve_webhooks(addr));
+        Box::pin(operator.run(Readiness::default()))
+    })
+    .await;
+    let receiver = format!("http://{addr}");
+    let health = format!("{receiver}/healthz");
+    poll_until("the webhook receiver to listen", RUN_WAIT, || async {
+        reqwest::get(&health)
+            .await
+            .ok()
+            .filter(|r| r.status().is_success())
+    })
+    .await;
+    world.apply_secrets().await;
+    world
+        .apply_secret(
+            HOOK_SECRET,
+            json!({"token": TOKEN, "authorization": PERSONIO_AUTHORIZATION}),
+        )
+        .await;
+    let ctx = slot.lock().unwrap().clone().expect("operator context");
+    HookWorld {
+        world,
+        receiver,
+        ctx,
+    }
+}
+
+fn webhook_count(ctx: &Context, source: &str, outcome: &str) -> u64 {
+    let needle = format!(
+        "reteach_personio_webhook_requests_total{{source=\"{source}\",outcome=\"{outcome}\"}} "
+    );
+    ctx.metrics
+        .encode()
+        .lines()
+        .find_map(|line| line.strip_prefix(needle.as_str()))
+        .map_or(0, |value| value.trim().parse().unwrap())
+}
+
+#[tokio::test]
+async fn a_personio_notification_brings_a_new_hire_into_reteach_without_waiting_for_the_interval() {
+    let HookWorld {
+        world,
+        receiver,
+        ctx,
+    } = start("hooks-personio").await;
+    let hired = Utc::now().date_naive() - Days::new(10);
+    world.personio.sim.add_employee(
+        EmployeeSeed::new("Anna", "Early", "anna@acme.example").with_hire_date(hired),
+    );
+    world
+        .apply(world.employee_sync(
+            "personio",
+            json!({"interval": HOURLY, "webhook": {"secretRef": {"name": HOOK_SECRET}}}),
+        ))
+        .await;
+    world
+        .wait_employee_sync("personio", "the first run", |s| {
+            is_ready(&s.common.conditions) && s.last_run.as_ref().is_some_and(|r| r.created == 1)
+        })
+        .await;
+    let path = format!("{receiver}/personio/{}/personio/{TOKEN}", world.namespace);
+    world.personio.sim.add_webhook(
+        &path,
+        PERSONIO_AUTHORIZATION,
+        &["person.created", "person.updated", "employment.updated"],
+    );
+
+    // Refused requests are counted and wake nothing.
+    let key = ResourceKey::new(Source::Personio, &world.namespace, "personio");
+    let http = reqwest::Client::new();
+    let event = json!({
+        "company_id": "7033", "event_name": "person.updated",
+        "occurred_at": Utc::now().to_rfc3339(), "payload": {"id": "1"}, "meta": {}
+    });
+    let forged = http
+        .post(&path)
+        .header("Authorization", "Bearer guessed")
+        .json(&event)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status().as_u16(), 401);
+    let guessed = format!(
+        "{receiver}/personio/{}/personio/{}",
+        world.namespace,
+        "g".repeat(40)
+    );
+    let guessed = http
+        .post(&guessed)
+        .header("Authorization", PERSONIO_AUTHORIZATION)
+        .json(&event)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(guessed.status().as_u16(), 404);
+    assert!(!ctx.webhooks.triggers.is_pending(&key));
+    assert_eq!(webhook_count(&ctx, "personio", "unauthenticated"), 2);
+
+    // HR enters a new hire: Personio notifies, the EmployeeSync runs at once.
+    let changed = Instant::now();
+    let ben = world.personio.sim.add_employee(
+        EmployeeSeed::new("Ben", "Brandnew", "ben@acme.example").with_hire_date(hired),
+    );
+    poll_until("Ben in reteach", RUN_WAIT, || async {
+        world.reteach.sim.customer(&ben.to_string())
+    })
+    .await;
+    // Measured, not asserted (BENCHMARKS.md has the comparison with polling).
+    eprintln!(
+        "new hire in reteach {:?} after the change",
+        changed.elapsed()
+    );
+    let deliveries = world.personio.sim.webhook_deliveries();
+    assert!(
+        deliveries.iter().any(|d| d.status == Some(202)),
+        "{deliveries:?}"
+    );
+    let synced = world.employee_sync_now("personio").await;
+    let status = synced.status.expect("status");
+    assert_eq!(
+        status.last_run.as_ref().map(|r| r.mode),
+        Some(reteach_personio_operator::api::SyncMode::Incremental),
+        "a notified run is incremental"
+    );
+
+    // The same delivery again is a replay: refused, no run.
+    let replay = deliveries.len();
+    let body = json!({
+        "company_id": "7033", "event_name": "employment.updated",
+        "occurred_at": Utc::now().to_rfc3339(), "payload": {"id": ben.to_string()}, "meta": {}
+    });
+    let send = || {
+        http.post(&path)
+            .header("Authorization", PERSONIO_AUTHORIZATION)
+            .json(&body)
+            .send()
+    };
+    assert_eq!(send().await.unwrap().status().as_u16(), 202);
+    assert_eq!(send().await.unwrap().status().as_u16(), 409);
+    assert_eq!(webhook_count(&ctx, "personio", "replayed"), 1);
+    assert!(replay >= 1);
+}
+
+#[tokio::test]
+async fn a_webhook_secret_that_cannot_be_used_closes_the_receiver_with_a_warning_and_polling_goes_on(
+) {
+    let HookWorld {
+        world, receiver, ..
+    } = start("hooks-bad-secret").await;
+    world
+        .apply_secret("short", json!({"token": "too-short", "authorization": "x"}))
+        .await;
+    for (name, secret) in [("missing", "no-such-secret"), ("short", "short")] {
+        world
+            .apply(world.employee_sync(
+                name,
+                json!({"interval": HOURLY, "webhook": {"secretRef": {"name": secret}}}),
+            ))
+            .await;
+    }
+    world
+        .wait_event("missing", "WebhookUnavailable", "no-such-secret not found")
+        .await;
+    world
+        .wait_event("short", "WebhookUnavailable", "at least 32 characters")
+        .await;
+    // The syncs themselves run as usual.
+    for name in ["missing", "short"] {
+        world
+            .wait_employee_sync(name, "a successful run", |s| is_ready(&s.common.conditions))
+            .await;
+    }
+    let refused = reqwest::Client::new()
+        .post(format!(
+            "{receiver}/personio/{}/short/too-short",
+            world.namespace
+        ))
+        .header("Authorization", "x")
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        refused.status().as_u16(),
+        404,
+        "a closed receiver accepts nothing"
+    );
+}
+
+#[tokio::test]
+async fn reteach_hooks_are_registered_repaired_deliver_a_certificate_and_go_with_the_resource() {
+    let HookWorld {
+        world,
+        receiver,
+        ctx: _,
+    } = start("hooks-reteach").await;
+    let hired = Utc::now().date_naive() - Days::new(10);
+    let anna = world.personio.sim.add_employee(
+        EmployeeSeed::new("Anna", "Active", "anna@acme.example").with_hire_date(hired),
+    );
+    world
+        .apply(world.employee_sync("personio", json!({"interval": HOURLY})))
+        .await;
+    world
+        .apply(world.certificate_sync(
+            "certificates",
+            "personio",
+            json!({
+                "interval": HOURLY,
+                "webhook": {
+                    "secretRef": {"name": HOOK_SECRET},
+                    "url": receiver,
+                    "register": true,
+                },
+            }),
+        ))
+        .await;
+    let target = format!(
+        "{receiver}/reteach/{}/certificates/{TOKEN}",
+        world.namespace
+    );
+    let registered = |events: usize| {
+        let sim = world.reteach.sim.clone();
+        let target = target.clone();
+        move || {
+            let sim = sim.clone();
+            let target = target.clone();
+            async move {
+                let ours: Vec<_> = sim
+                    .subscriptions()
+                    .into_iter()
+                    .filter(|s| s.target == target)
+                    .collect();
+                (ours.len() == events).then_some(ours)
+            }
+        }
+    };
+    let subscriptions = poll_until("both reteach subscriptions", RUN_WAIT, registered(2)).await;
+    let mut events: Vec<String> = subscriptions.iter().map(|s| s.event.clone()).collect();
+    events.sort();
+    assert_eq!(events, ["certificate.processed", "participation.completed"]);
+    let synced = world
+        .wait_certificate_sync("certificates", "the first (empty) run", |s| {
+            is_ready(&s.common.conditions)
+        })
+        .await;
+    assert!(synced
+        .metadata
+        .finalizers
+        .unwrap_or_default()
+        .contains(&"sync.reteach.io/reteach-subscriptions".to_string()));
+
+    // An admin deletes one subscription in reteach: the operator re-creates it.
+    assert!(world.reteach.sim.remove_subscription(&subscriptions[0].id));
+    poll_until(
+        "the deleted subscription re-created",
+        RUN_WAIT,
+        registered(2),
+    )
+    .await;
+
+    // Anna finishes a course: reteach notifies, the certificate is in Personio at once.
+    let changed = Instant::now();
+    world
+        .reteach
+        .sim
+        .add_completion(&anna.to_string(), "Safety", Utc::now(), true)
+        .expect("Anna is in reteach");
+    poll_until("the certificate in Personio", RUN_WAIT, || async {
+        let documents = world.personio.sim.documents();
+        documents.iter().any(|d| d.owner_id == anna).then_some(())
+    })
+    .await;
+    eprintln!(
+        "certificate in Personio {:?} after the completion",
+        changed.elapsed()
+    );
+    assert!(world
+        .reteach
+        .sim
+        .webhook_deliveries()
+        .iter()
+        .any(|d| d.status == Some(202)));
+
+    // Deleting the resource deletes its subscriptions, then the resource goes.
+    world
+        .certificate_syncs()
+        .delete("certificates", &Default::default())
+        .await
+        .unwrap();
+    poll_until("subscriptions deleted", RUN_WAIT, registered(0)).await;
+    let api = world.certificate_syncs();
+    poll_until("the CertificateSync gone", RUN_WAIT, || async {
+        api.get_opt("certificates")
+            .await
+            .ok()
+            .flatten()
+            .is_none()
+            .then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_employee_sync_registers_its_personio_webhook_and_removes_it_when_deleted() {
+    let HookWorld {
+        world, receiver, ..
+    } = start("hooks-personio-register").await;
+    world
+        .apply(world.employee_sync(
+            "personio",
+            json!({"interval": HOURLY, "webhook": {
+                "secretRef": {"name": HOOK_SECRET}, "url": receiver, "register": true}}),
+        ))
+        .await;
+    let target = format!("{receiver}/personio/{}/personio/{TOKEN}", world.namespace);
+    let sim = world.personio.sim.clone();
+    let registered = poll_until("the Personio webhook registered", RUN_WAIT, || {
+        let sim = sim.clone();
+        let target = target.clone();
+        async move {
+            let ours: Vec<_> = sim
+                .webhooks()
+                .into_iter()
+                .filter(|w| w.url == target)
+                .collect();
+            (ours.len() == 1).then(|| ours[0].clone())
+        }
+    })
+    .await;
+    assert_eq!(registered.status, "ENABLED");
+    assert_eq!(registered.auth_type, "TOKEN");
+    assert_eq!(registered.token.as_deref(), Some(PERSONIO_AUTHORIZATION));
+    assert!(registered
+        .enabled_events
+        .iter()
+        .any(|e| e == "person.created"));
+    world
+        .wait_employee_sync("personio", "the first run", |s| {
+            is_ready(&s.common.conditions)
+        })
+        .await;
+
+    let hired = Utc::now().date_naive() - Days::new(10);
+    let ben = world.personio.sim.add_employee(
+        EmployeeSeed::new("Ben", "Brandnew", "ben@acme.example").with_hire_date(hired),
+    );
+    poll_until("Ben in reteach", RUN_WAIT, || async {
+        world.reteach.sim.customer(&ben.to_string())
+    })
+    .await;
+
+    world
+        .employee_syncs()
+        .delete("personio", &Default::default())
+        .await
+        .unwrap();
+    poll_until("the Personio webhook deleted", RUN_WAIT, || {
+        let sim = sim.clone();
+        async move { sim.webhooks().is_empty().then_some(()) }
+    })
+    .await;
+    let api = world.employee_syncs();
+    poll_until("the EmployeeSync gone", RUN_WAIT, || async {
+        api.get_opt("personio")
+            .await
+            .ok()
+            .flatten()
+            .is_none()
+            .then_some(())
+    })
+    .await;
+}
