@@ -280,6 +280,60 @@ async fn backfills_every_past_certificate_exactly_once_then_uploads_only_new_one
     }
 }
 
+fn stalled_condition(conditions: &[reteach_personio_operator::api::Condition]) -> (String, String) {
+    condition(conditions, "Stalled")
+        .filter(|c| c.status == "True")
+        .map(|c| (c.reason.clone(), c.message.clone()))
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn an_unknown_company_time_zone_stalls_the_certificate_sync_like_its_employee_sync() {
+    let world = World::with_secrets("csync-time-zone").await;
+    let academy = seed_academy(&world);
+    let certificate = complete(
+        &world,
+        &academy.anna.to_string(),
+        "Erste Hilfe",
+        at("2026-02-02T12:00:00Z"),
+        true,
+    );
+    // The schema's pattern allows it; only the code knows it is no IANA time zone.
+    start_both(&world, json!({"timeZone": "Mars/Olympus"}), json!({})).await;
+
+    let employees = world
+        .wait_employee_sync(EMPLOYEES, "Stalled=True", |s| {
+            !stalled_condition(&s.common.conditions).0.is_empty()
+        })
+        .await;
+    let (reason, message) = stalled_condition(&employees.status.expect("status").common.conditions);
+    assert_eq!(reason, "InvalidSpec");
+    assert!(message.contains("spec.timeZone"), "{message}");
+    assert!(message.contains("Mars/Olympus"), "{message}");
+
+    let certificates = world
+        .wait_certificate_sync(CERTIFICATES, "Stalled=True", has_stalled)
+        .await;
+    let status = certificates.status.expect("status");
+    let (reason, message) = stalled_condition(&status.common.conditions);
+    assert_eq!(
+        reason, "InvalidSpec",
+        "not waiting for an EmployeeSync that cannot succeed"
+    );
+    assert!(
+        message.contains(&format!("EmployeeSync {EMPLOYEES}: spec.timeZone")),
+        "names where to fix it: {message}"
+    );
+    assert!(message.contains("Mars/Olympus"), "{message}");
+    assert!(!is_ready(&status.common.conditions));
+    assert_eq!(status.uploaded_total, 0);
+    assert_eq!(
+        copies(&world, &certificate),
+        0,
+        "nothing uploaded in UTC instead"
+    );
+}
+
 #[tokio::test]
 async fn category_is_found_by_name_and_an_unknown_one_stalls_naming_the_existing_ones() {
     let world = World::with_secrets("csync-category").await;

@@ -162,10 +162,7 @@ impl SyncKind for CertificateSync {
         capabilities: &mut Option<Vec<CapabilityCheck>>,
     ) -> Result<Connected, RunFailure> {
         let namespace = inputs.namespace;
-        let employee_sync = employee_sync(ctx, namespace, self).await?;
-        let time_zone =
-            CertificateSettings::with_company(&employee_sync.spec, &employee_sync.name_any())
-                .map_err(|e| RunFailure::stalled(Reason::InvalidSpec, e.to_string()))?;
+        let (employee_sync, time_zone) = employee_sync(ctx, namespace, self).await?;
         let (personio, reteach) = upstream_clients(ctx, namespace, &employee_sync).await?;
         *capabilities = preflight(ctx, self, inputs).await;
         let category_id = resolve_category(personio.as_ref(), &self.spec.document_category)
@@ -306,11 +303,13 @@ fn writer_token() -> String {
 }
 
 /// The referenced EmployeeSync, once it has succeeded; otherwise why not.
+/// The referenced EmployeeSync once it has succeeded, with its company time zone. An unknown
+/// time zone stalls before the wait: that EmployeeSync cannot succeed until a human fixes it.
 async fn employee_sync(
     ctx: &Context,
     namespace: &str,
     sync: &CertificateSync,
-) -> Result<EmployeeSync, RunFailure> {
+) -> Result<(EmployeeSync, TimeZone), RunFailure> {
     let reference = &sync.spec.employee_sync_ref.name;
     let api: Api<EmployeeSync> = Api::namespaced(ctx.client.clone(), namespace);
     let employee_sync = api
@@ -325,6 +324,8 @@ async fn employee_sync(
                 ),
             )
         })?;
+    let time_zone = CertificateSettings::with_company(&employee_sync.spec, reference)
+        .map_err(|e| RunFailure::stalled(Reason::InvalidSpec, e.to_string()))?;
     let succeeded = employee_sync
         .status
         .as_ref()
@@ -337,7 +338,7 @@ async fn employee_sync(
             ),
         ));
     }
-    Ok(employee_sync)
+    Ok((employee_sync, time_zone))
 }
 
 /// What a run that went through means for `Ready` (pure): a run that could not make progress

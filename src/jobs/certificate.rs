@@ -27,14 +27,18 @@ use crate::api::{
     CertificateLedgerStatus, CertificateRunSummary, CertificateSyncSpec, DocumentCategoryRef,
     InFlightCertificate, RecordFailure, SetAsideCertificate,
 };
-use crate::personio::{PersonioApi, PersonioError};
+use crate::personio::PersonioApi;
 use crate::reteach::{ReteachApi, ReteachError};
 use crate::sync::candidate_batch::{CandidateBatch, ProcessingKey, DEFAULT_BATCH_SIZE};
 use crate::sync::certificate_ledger::Triage;
 use crate::sync::certificate_plan::DEFAULT_OVERLAP_MINUTES;
 use crate::sync::Completion;
 
-use super::certificate_transfer::{transfer, Transfer};
+use super::certificate_step::{
+    after_listing, after_transfer, settle_in_flight, Listing, Markers, OutageStreak, Presence,
+    Step, INTERRUPTED,
+};
+use super::certificate_transfer::transfer;
 use super::count;
 use super::error::JobError;
 use super::failures::FailureLog;
@@ -301,10 +305,6 @@ pub async fn resolve_category(
     })
 }
 
-/// Consecutive transient per-certificate failures after which the run concludes the upstream is
-/// down, takes those attempts back and stops.
-const OUTAGE_STREAK: usize = 3;
-
 /// The state one run carries around.
 struct Run<'a> {
     personio: &'a dyn PersonioApi,
@@ -324,7 +324,7 @@ struct Run<'a> {
     /// bounded by `pending`).
     personio_ids: HashMap<String, String>,
     /// Participations whose transient failures came in a row.
-    streak: Vec<String>,
+    streak: OutageStreak,
     newly_set_aside: Vec<SetAsideCertificate>,
     stopped_early: Option<&'static str>,
     not_recorded: i64,
@@ -365,7 +365,7 @@ pub async fn run_certificate_sync(
         listing_unavailable: None,
         retry: HashSet::new(),
         personio_ids: HashMap::new(),
-        streak: Vec::new(),
+        streak: OutageStreak::default(),
         newly_set_aside: Vec::new(),
         stopped_early: None,
         not_recorded: 0,
@@ -477,72 +477,12 @@ impl Run<'_> {
         let Some(in_flight) = self.ledger.in_flight.clone() else {
             return Ok(());
         };
-        let key = ProcessingKey {
-            completed_at: in_flight.completed_at.unwrap_or(in_flight.started_at),
-            participation_id: in_flight.participation_id.clone().unwrap_or_default(),
-        };
-        let listed = self.personio_markers(&in_flight.personio_id).await;
-        match listed {
-            Ok(())
-                if self
-                    .markers
-                    .contains(&in_flight.personio_id, &in_flight.certificate_id) =>
-            {
-                tracing::info!(
-                    certificate_id = in_flight.certificate_id.as_str(),
-                    personio_id = in_flight.personio_id.as_str(),
-                    "interrupted certificate upload found in Personio; not uploading again"
-                );
-                self.summary.already_present += 1;
-                self.uploaded_total_delta += 1;
-                self.ledger
-                    .record_in_personio(&in_flight.certificate_id, &key, self.input.overlap);
-            }
-            Ok(_) | Err(Markers::EmployeeUnknown) => {
-                if let Some(participation_id) = &in_flight.participation_id {
-                    let completion = in_flight_completion(&in_flight, participation_id, &key);
-                    if self
-                        .ledger
-                        .record_failed_attempt(
-                            &completion,
-                            "the upload was interrupted before Personio confirmed it",
-                        )
-                        .is_some()
-                    {
-                        self.personio_ids
-                            .insert(participation_id.clone(), in_flight.personio_id.clone());
-                    } else {
-                        self.not_recorded += 1;
-                    }
-                }
-            }
-            Err(Markers::Unavailable(why)) => {
-                tracing::warn!(
-                    certificate_id = in_flight.certificate_id.as_str(),
-                    personio_id = in_flight.personio_id.as_str(),
-                    "interrupted upload set aside: Personio's document list cannot be read"
-                );
-                let entry = SetAsideCertificate {
-                    certificate_id: in_flight.certificate_id.clone(),
-                    participation_id: in_flight.participation_id.clone().unwrap_or_default(),
-                    personio_id: Some(in_flight.personio_id.clone()),
-                    reason: "the upload was interrupted and Personio's document list cannot be read to check for it; look for the document in the employee's file, then request a run".into(),
-                    attempts: 1,
-                    since: self.input.now,
-                };
-                self.ledger.set_aside_unverifiable(entry.clone());
-                self.newly_set_aside.push(entry);
-                self.summary.set_aside += 1;
-                self.listing_unavailable = Some(why);
-            }
-            Err(Markers::Transient(source)) => {
-                return Err(JobError::Personio {
-                    action: "could not check Personio for an interrupted certificate upload",
-                    source,
-                })
-            }
-        }
-        self.ledger.in_flight = None;
+        let completion = in_flight_completion(&in_flight);
+        let listing = self
+            .listing(&in_flight.personio_id, &in_flight.certificate_id)
+            .await;
+        let step = settle_in_flight(&in_flight, listing);
+        self.apply(step, &completion, &in_flight.personio_id)?;
         self.persist().await
     }
 
@@ -710,41 +650,11 @@ impl Run<'_> {
             self.ledger.remove_pending(&completion.participation_id);
             return Ok(());
         };
-        let key = ProcessingKey::of(completion);
         if treatment == Triage::Verify {
-            let listed = self.personio_markers(personio_id).await;
-            match listed {
-                Ok(()) if self.markers.contains(personio_id, certificate_id) => {
-                    self.summary.already_present += 1;
-                    self.ledger
-                        .record_in_personio(certificate_id, &key, self.input.overlap);
-                    return Ok(());
-                }
-                Ok(_) => {}
-                Err(Markers::Unavailable(why)) => {
-                    self.summary.unverified += 1;
-                    self.listing_unavailable = Some(why);
-                    return Ok(());
-                }
-                Err(Markers::EmployeeUnknown) => {
-                    return self.fail(
-                        completion,
-                        personio_id,
-                        "employee not found in Personio",
-                        None,
-                    );
-                }
-                Err(Markers::Transient(source)) => {
-                    return self.fail(
-                        completion,
-                        personio_id,
-                        "Personio's document list was unavailable",
-                        Some(JobError::Personio {
-                            action: "could not read an employee's documents in Personio",
-                            source,
-                        }),
-                    );
-                }
+            let listing = self.listing(personio_id, certificate_id).await;
+            let step = after_listing(listing);
+            if !matches!(step, Step::Upload) {
+                return self.apply(step, completion, personio_id);
             }
         }
         if self.input.dry_run {
@@ -774,48 +684,102 @@ impl Run<'_> {
             completed_at: Some(completion.completed_at),
         });
         self.persist().await?;
-        let outcome = transfer(
-            self.personio,
-            self.reteach,
-            self.input,
-            completion,
-            certificate_id,
-            url,
-            personio_id,
-        )
-        .await;
-        if !matches!(outcome, Transfer::Uncertain(_)) {
+        let step = after_transfer(
+            transfer(
+                self.personio,
+                self.reteach,
+                self.input,
+                completion,
+                certificate_id,
+                url,
+                personio_id,
+            )
+            .await,
+        );
+        let stops = step.stops_run();
+        let applied = self.apply(step, completion, personio_id);
+        if stops {
+            // The run ends here: what is known about the upload is saved first.
+            self.persist().await?;
+        }
+        applied
+    }
+
+    /// Applies what the decision (`certificate_step`) said to do with a certificate: the one
+    /// place that counts it, records it in the ledger and clears the in-flight intent.
+    fn apply(
+        &mut self,
+        step: Step,
+        completion: &Completion,
+        personio_id: &str,
+    ) -> Result<(), JobError> {
+        if !step.keeps_in_flight() {
             self.ledger.in_flight = None;
         }
-        match outcome {
-            Transfer::Uploaded => {
-                self.streak.clear();
-                self.summary.uploaded += 1;
-                self.uploaded_total_delta += 1;
-                self.markers.add(personio_id, certificate_id);
+        let certificate_id = completion.certificate_id.as_deref().unwrap_or_default();
+        match step {
+            Step::Upload | Step::Forget => {}
+            Step::InPersonio(presence) => {
+                match presence {
+                    Presence::Uploaded => {
+                        self.streak.break_off();
+                        self.summary.uploaded += 1;
+                        self.uploaded_total_delta += 1;
+                        self.markers.add(personio_id, certificate_id);
+                    }
+                    Presence::AlreadyThere => self.summary.already_present += 1,
+                    Presence::Interrupted => {
+                        tracing::info!(
+                            certificate_id,
+                            personio_id,
+                            "interrupted certificate upload found in Personio; not uploading again"
+                        );
+                        self.summary.already_present += 1;
+                        self.uploaded_total_delta += 1;
+                    }
+                }
                 self.ledger.record_in_personio(
                     certificate_id,
                     &ProcessingKey::of(completion),
                     self.input.overlap,
                 );
-                Ok(())
             }
-            Transfer::PdfNotReady => {
+            Step::WaitForPdf => {
                 self.summary.pending_pdf += 1;
                 if !self.ledger.record_pdf_pending(completion) {
                     self.not_recorded += 1;
                 }
-                Ok(())
             }
-            Transfer::Refused(reason) => self.fail(completion, personio_id, &reason, None),
-            Transfer::Transient { reason, error } => {
-                self.fail(completion, personio_id, reason, Some(error))
+            Step::Unverified(why) => {
+                self.summary.unverified += 1;
+                self.listing_unavailable = Some(why);
             }
-            Transfer::Uncertain(error) | Transfer::Fatal(error) => {
-                self.persist().await?;
-                Err(error)
+            Step::Attempt { reason, transient } => {
+                return self.fail(completion, personio_id, &reason, transient)
             }
+            Step::Interrupted => self.record_attempt(completion, personio_id, INTERRUPTED),
+            Step::SetAside(why) => {
+                tracing::warn!(
+                    certificate_id,
+                    personio_id,
+                    "interrupted upload set aside: Personio's document list cannot be read"
+                );
+                let entry = SetAsideCertificate {
+                    certificate_id: certificate_id.to_string(),
+                    participation_id: completion.participation_id.clone(),
+                    personio_id: Some(personio_id.to_string()),
+                    reason: "the upload was interrupted and Personio's document list cannot be read to check for it; look for the document in the employee's file, then request a run".into(),
+                    attempts: 1,
+                    since: self.input.now,
+                };
+                self.ledger.set_aside_unverifiable(entry.clone());
+                self.newly_set_aside.push(entry);
+                self.summary.set_aside += 1;
+                self.listing_unavailable = Some(why);
+            }
+            Step::StopUncertain(error) | Step::Stop(error) => return Err(error),
         }
+        Ok(())
     }
 
     /// A failed attempt: counted, retried in a later run (set aside after `maxAttempts`). With
@@ -834,6 +798,22 @@ impl Run<'_> {
             completion.certificate_id.clone(),
             reason,
         );
+        self.record_attempt(completion, personio_id, reason);
+        let Some(error) = transient else {
+            self.streak.break_off();
+            return Ok(());
+        };
+        let Some(outage) = self.streak.transient_failure(&completion.participation_id) else {
+            return Ok(());
+        };
+        for participation_id in outage {
+            self.ledger.forgive_attempt(&participation_id);
+        }
+        Err(error)
+    }
+
+    /// One failed attempt in the ledger (set aside after `maxAttempts`, with the employee's id).
+    fn record_attempt(&mut self, completion: &Completion, personio_id: &str, reason: &str) {
         if self
             .ledger
             .record_failed_attempt(completion, reason)
@@ -844,22 +824,11 @@ impl Run<'_> {
         } else {
             self.not_recorded += 1;
         }
-        let Some(error) = transient else {
-            self.streak.clear();
-            return Ok(());
-        };
-        self.streak.push(completion.participation_id.clone());
-        if self.streak.len() < OUTAGE_STREAK {
-            return Ok(());
-        }
-        for participation_id in std::mem::take(&mut self.streak) {
-            self.ledger.forgive_attempt(&participation_id);
-        }
-        Err(error)
     }
 
-    /// Lists one employee's documents unless this run already did (see [`MarkerCache`]).
-    async fn personio_markers(&mut self, personio_id: &str) -> Result<(), Markers> {
+    /// Whether `personio_id`'s documents carry the marker of `certificate_id`, listing them
+    /// unless this run already did (see [`MarkerCache`]).
+    async fn listing(&mut self, personio_id: &str, certificate_id: &str) -> Listing {
         if let Some(why) = &self.listing_unavailable {
             return Err(Markers::Unavailable(why.clone()));
         }
@@ -870,44 +839,18 @@ impl Run<'_> {
             self.markers
                 .record(personio_id, certificates.iter().map(String::as_str));
         }
-        Ok(())
+        Ok(self.markers.contains(personio_id, certificate_id))
     }
 }
 
-/// Why the markers of an employee's documents are not known.
-enum Markers {
-    /// Personio does not know the employee (404 for the owner).
-    EmployeeUnknown,
-    /// The listing is not available to this credential (scope, access right, endpoint): no
-    /// certificate can be checked in this run.
-    Unavailable(String),
-    /// An outage; a later attempt may succeed.
-    Transient(PersonioError),
-}
-
-impl From<PersonioError> for Markers {
-    fn from(error: PersonioError) -> Self {
-        match error {
-            PersonioError::NotFound { .. } => Self::EmployeeUnknown,
-            error if error.is_transient() => Self::Transient(error),
-            error => Self::Unavailable(format!(
-                "Personio's document list (GET /v2/document-management/documents) could not be read: {error}"
-            )),
-        }
-    }
-}
-
-fn in_flight_completion(
-    in_flight: &InFlightCertificate,
-    participation_id: &str,
-    key: &ProcessingKey,
-) -> Completion {
+/// The completion an upload left in flight stands for (its key as far as the intent records it).
+fn in_flight_completion(in_flight: &InFlightCertificate) -> Completion {
     Completion {
-        participation_id: participation_id.to_string(),
+        participation_id: in_flight.participation_id.clone().unwrap_or_default(),
         certificate_id: Some(in_flight.certificate_id.clone()),
         certificate_url: None,
         course_name: String::new(),
-        completed_at: key.completed_at,
+        completed_at: in_flight.completed_at.unwrap_or(in_flight.started_at),
         customer_external_id: Some(in_flight.personio_id.clone()),
         customer_id: String::new(),
     }

@@ -7,6 +7,7 @@ use super::tests::{at, completion, input, reteach_with};
 use super::*;
 use crate::api::CertificateLedgerStatus;
 use crate::jobs::fakes::{FakeDocument, FakePersonio};
+use crate::personio::PersonioError;
 use crate::sync::certificate_plan::certificate_marker;
 
 fn stored(personio: &FakePersonio, certificate_id: &str, employee: &str) {

@@ -7,6 +7,7 @@ use chrono_tz::{Europe, UTC};
 use super::*;
 use crate::api::{CertificateLedgerStatus, RecentUpload};
 use crate::jobs::fakes::{FakeDocument, FakePersonio, FakeReteach, UploadFault};
+use crate::personio::PersonioError;
 use crate::sync::certificate_plan::certificate_marker;
 use crate::sync::DocumentCategory;
 

@@ -18,7 +18,7 @@ use crate::reteach::{
 use crate::upstream::{NoopObserver, RequestObserver, RetryPolicy, TlsOptions};
 
 /// Personio API credentials.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct PersonioCredentials {
     /// Client id.
     pub client_id: String,
@@ -27,7 +27,7 @@ pub struct PersonioCredentials {
 }
 
 /// reteach app credentials.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct ReteachCredentials {
     /// Client id.
     pub client_id: String,

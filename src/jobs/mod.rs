@@ -16,6 +16,7 @@
 
 pub mod bookkeeping;
 pub mod certificate;
+mod certificate_step;
 mod certificate_transfer;
 pub mod connection;
 pub mod employee;

@@ -187,6 +187,17 @@ impl PersonioClient {
         }
     }
 
+    /// A documents GET (v2 listing or v1 categories): a JSON body, under the documents limit.
+    pub(super) async fn get_documents_json(
+        &self,
+        endpoint: &'static str,
+        kind: TokenKind,
+        url: &Url,
+    ) -> Result<Value, PersonioError> {
+        self.get_json(endpoint, kind, Some(&self.limiters.documents), url)
+            .await
+    }
+
     /// An authorized, idempotent GET returning JSON of at most [`MAX_JSON_BYTES`].
     pub(super) async fn get_json(
         &self,
@@ -422,4 +433,19 @@ impl PersonioApi for PersonioClient {
     async fn upload_document(&self, upload: DocumentUpload) -> Result<String, PersonioError> {
         self.send_document(upload).await
     }
+}
+
+/// The array under `key` of a response body (`data` in v1, `_data` in v2); a body without it is
+/// malformed.
+pub(super) fn json_array<'a>(
+    json: &'a Value,
+    key: &str,
+    endpoint: &'static str,
+) -> Result<&'a Vec<Value>, PersonioError> {
+    json.get(key)
+        .and_then(Value::as_array)
+        .ok_or_else(|| PersonioError::Malformed {
+            endpoint,
+            message: format!("response has no {key} array"),
+        })
 }

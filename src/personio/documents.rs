@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use serde_json::Value;
 
 use super::auth::TokenKind;
-use super::client::PersonioClient;
+use super::client::{json_array, PersonioClient};
 use super::PersonioError;
 use crate::sync::{DocumentCategory, StoredDocument};
 
@@ -23,20 +23,9 @@ impl PersonioClient {
     ) -> Result<Vec<DocumentCategory>, PersonioError> {
         let url = self.url("/v1/company/document-categories")?;
         let json = self
-            .get_json(
-                CATEGORIES,
-                TokenKind::V1,
-                Some(&self.limiters.documents),
-                &url,
-            )
+            .get_documents_json(CATEGORIES, TokenKind::V1, &url)
             .await?;
-        let data =
-            json.get("data")
-                .and_then(Value::as_array)
-                .ok_or_else(|| PersonioError::Malformed {
-                    endpoint: CATEGORIES,
-                    message: "response has no data array".to_string(),
-                })?;
+        let data = json_array(&json, "data", CATEGORIES)?;
         Ok(data.iter().filter_map(parse_category).collect())
     }
 
@@ -55,19 +44,9 @@ impl PersonioClient {
         for _ in 0..MAX_DOCUMENT_PAGES {
             visited.insert(url.to_string());
             let json = self
-                .get_json(
-                    DOCUMENTS,
-                    TokenKind::V2,
-                    Some(&self.limiters.documents),
-                    &url,
-                )
+                .get_documents_json(DOCUMENTS, TokenKind::V2, &url)
                 .await?;
-            let data = json.get("_data").and_then(Value::as_array).ok_or_else(|| {
-                PersonioError::Malformed {
-                    endpoint: DOCUMENTS,
-                    message: "response has no _data array".to_string(),
-                }
-            })?;
+            let data = json_array(&json, "_data", DOCUMENTS)?;
             documents.extend(data.iter().filter_map(parse_document));
             let Some(next) = next_link(&json) else {
                 break;

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 use super::auth::TokenKind;
-use super::client::PersonioClient;
+use super::client::{json_array, PersonioClient};
 use super::employee_record::{attribute_names, record_id};
 use super::{PersonioError, OPTIONAL_ATTRIBUTES, REQUIRED_ATTRIBUTES};
 
@@ -115,13 +115,7 @@ impl PersonioClient {
                 &url,
             )
             .await?;
-        let records =
-            json.get("data")
-                .and_then(Value::as_array)
-                .ok_or_else(|| PersonioError::Malformed {
-                    endpoint: EMPLOYEES,
-                    message: "response has no data array".to_string(),
-                })?;
+        let records = json_array(&json, "data", EMPLOYEES)?;
         let mut sample = EmployeeSample {
             records: records.len(),
             ..EmployeeSample::default()
@@ -152,19 +146,9 @@ impl PersonioClient {
             query.append_pair("limit", "50");
         }
         let json = self
-            .get_json(
-                DOCUMENTS,
-                TokenKind::V2,
-                Some(&self.limiters.documents),
-                &url,
-            )
+            .get_documents_json(DOCUMENTS, TokenKind::V2, &url)
             .await?;
-        let data = json.get("_data").and_then(Value::as_array).ok_or_else(|| {
-            PersonioError::Malformed {
-                endpoint: DOCUMENTS,
-                message: "response has no _data array".to_string(),
-            }
-        })?;
+        let data = json_array(&json, "_data", DOCUMENTS)?;
         let other_owners = data
             .iter()
             .filter_map(|document| document.pointer("/owner/id"))

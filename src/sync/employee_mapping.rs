@@ -5,6 +5,7 @@ use chrono::NaiveDate;
 
 use super::employee_config::EmployeeConfig;
 use super::model::{Gender, PersonioEmployee};
+use super::redact::redacted_debug;
 
 /// Longest text reteach accepts in a name or attribute field; longer values are shortened.
 pub const MAX_TEXT_CHARS: usize = 255;
@@ -202,23 +203,10 @@ pub fn is_valid_email(email: &str) -> bool {
     })
 }
 
-impl std::fmt::Debug for DesiredEmployee {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        use super::redact::Redacted;
-        f.debug_struct("DesiredEmployee")
-            .field("external_id", &self.external_id)
-            .field("email", &Redacted(&self.email))
-            .field("first_name", &Redacted(&self.first_name))
-            .field("last_name", &Redacted(&self.last_name))
-            .field("position", &self.position)
-            .field("department", &self.department)
-            .field("location", &self.location)
-            .field("gender", &self.gender)
-            .field("hire_date", &self.hire_date)
-            .field("end_of_employment", &self.end_of_employment)
-            .finish()
-    }
-}
+redacted_debug!(DesiredEmployee {
+    shown: external_id, position, department, location, gender, hire_date, end_of_employment;
+    personal: email, first_name, last_name;
+});
 
 #[cfg(test)]
 mod tests {

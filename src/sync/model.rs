@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::redact::Redacted;
+use super::redact::redacted_debug;
 
 /// A Personio employee after lenient parsing: only the fields the operator may transfer.
 /// Required-but-empty values stay `None`; the sync core decides whether that is acceptable.
@@ -177,79 +177,28 @@ pub struct StoredDocument {
     pub category_id: Option<i64>,
 }
 
-impl std::fmt::Debug for PersonioEmployee {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PersonioEmployee")
-            .field("id", &self.id)
-            .field("first_name", &Redacted(&self.first_name))
-            .field("last_name", &Redacted(&self.last_name))
-            .field("email", &Redacted(&self.email))
-            .field("position", &self.position)
-            .field("department", &self.department)
-            .field("office", &self.office)
-            .field("gender", &self.gender)
-            .field("hire_date", &self.hire_date)
-            .field("termination_date", &self.termination_date)
-            .field("contract_end_date", &self.contract_end_date)
-            .field("status", &self.status)
-            .field("last_modified_at", &self.last_modified_at)
-            .field("other", &self.other.keys().collect::<Vec<_>>())
-            .finish()
-    }
-}
+redacted_debug!(PersonioEmployee {
+    shown: id, position, department, office, gender, hire_date, termination_date,
+        contract_end_date, status, last_modified_at;
+    personal: first_name, last_name, email;
+    keys_only: other;
+});
 
-impl std::fmt::Debug for ReteachCustomer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ReteachCustomer")
-            .field("id", &self.id)
-            .field("external_id", &self.external_id)
-            .field("email", &Redacted(&self.email))
-            .field("first_name", &Redacted(&self.first_name))
-            .field("last_name", &Redacted(&self.last_name))
-            .field("position", &self.position)
-            .field("department", &self.department)
-            .field("location", &self.location)
-            .field("gender", &self.gender)
-            .field("set_active_at", &self.set_active_at)
-            .field("set_inactive_at", &self.set_inactive_at)
-            .field("status", &self.status)
-            .finish()
-    }
-}
+redacted_debug!(ReteachCustomer {
+    shown: id, external_id, position, department, location, gender, set_active_at, set_inactive_at,
+        status;
+    personal: email, first_name, last_name;
+});
 
-impl std::fmt::Debug for CustomerFields {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CustomerFields")
-            .field("external_id", &self.external_id)
-            .field("email", &Redacted(&self.email))
-            .field("first_name", &Redacted(&self.first_name))
-            .field("last_name", &Redacted(&self.last_name))
-            .field("position", &self.position)
-            .field("department", &self.department)
-            .field("location", &self.location)
-            .field("gender", &self.gender)
-            .field("set_active_at", &self.set_active_at)
-            .field("set_inactive_at", &self.set_inactive_at)
-            .finish()
-    }
-}
+redacted_debug!(CustomerFields {
+    shown: external_id, position, department, location, gender, set_active_at, set_inactive_at;
+    personal: email, first_name, last_name;
+});
 
-impl std::fmt::Debug for CustomerPatch {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CustomerPatch")
-            .field("external_id", &self.external_id)
-            .field("email", &Redacted(&self.email))
-            .field("first_name", &Redacted(&self.first_name))
-            .field("last_name", &Redacted(&self.last_name))
-            .field("position", &self.position)
-            .field("department", &self.department)
-            .field("location", &self.location)
-            .field("gender", &self.gender)
-            .field("set_active_at", &self.set_active_at)
-            .field("set_inactive_at", &self.set_inactive_at)
-            .finish()
-    }
-}
+redacted_debug!(CustomerPatch {
+    shown: external_id, position, department, location, gender, set_active_at, set_inactive_at;
+    personal: email, first_name, last_name;
+});
 
 #[cfg(test)]
 mod debug_tests {

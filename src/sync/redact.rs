@@ -39,6 +39,39 @@ impl<T: Personal> fmt::Debug for Redacted<'_, T> {
     }
 }
 
+/// Implements `Debug` for a struct that carries personal data: the `shown` fields print as they
+/// are, the `personal` ones their shape only (see [`Redacted`]). Every field must be named in
+/// one of the two lists, so a new field is a decision, not an accident:
+///
+/// ```ignore
+/// redacted_debug!(ReteachCustomer {
+///     shown: id, external_id, position;
+///     personal: email, first_name, last_name;
+/// });
+/// ```
+macro_rules! redacted_debug {
+    ($type:ident {
+        shown: $($shown:ident),+ ;
+        personal: $($personal:ident),+ ;
+        $(keys_only: $($keys:ident),+ ;)?
+    }) => {
+        impl ::std::fmt::Debug for $type {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                // Destructured without `..`: a field added to the struct but not here fails to
+                // compile instead of silently missing from (or leaking into) the output.
+                let $type { $($shown,)+ $($personal,)+ $($($keys,)+)? } = self;
+                f.debug_struct(stringify!($type))
+                    $(.field(stringify!($shown), $shown))+
+                    $(.field(stringify!($personal), &$crate::sync::redact::Redacted($personal)))+
+                    // Maps of free-form values (custom attributes): their keys only.
+                    $($(.field(stringify!($keys), &$keys.keys().collect::<Vec<_>>()))+)?
+                    .finish()
+            }
+        }
+    };
+}
+pub(crate) use redacted_debug;
+
 #[cfg(test)]
 mod tests {
     use super::*;
