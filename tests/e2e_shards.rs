@@ -176,11 +176,9 @@ async fn each_shard_syncs_only_its_academies_and_a_moved_one_is_uploaded_once() 
     support::poll_until(
         "shard b to upload the new certificates",
         LONG_WAIT,
-        || async {
-            let sync = moving.certificate_sync(&client).await;
-            (sync["status"]["uploadedTotal"].as_i64() == Some(CERTIFICATES as i64 + 3))
-                .then_some(())
-        },
+        // Personio's documents are the truth; `status.uploadedTotal` may undercount here: the
+        // default shard's run, fenced off by the takeover, does not write its last counters.
+        || async { (moving.personio.documents().len() == CERTIFICATES + 3).then_some(()) },
     )
     .await;
     let all: Vec<(String, i64)> = certificates.iter().chain(&later).cloned().collect();
