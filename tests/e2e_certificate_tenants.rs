@@ -183,7 +183,10 @@ async fn a_deleted_and_reapplied_certificate_sync_uploads_no_document_again() {
         .delete(CERTIFICATES, &DeleteParams::default())
         .await
         .expect("delete");
-    for _ in 0..100 {
+    // The operator removes its finalizer first; on a loaded machine that can take a while, and
+    // re-applying before the object is gone would only patch the old one.
+    let mut gone = false;
+    for _ in 0..600 {
         if world
             .certificate_syncs()
             .get_opt(CERTIFICATES)
@@ -191,10 +194,15 @@ async fn a_deleted_and_reapplied_certificate_sync_uploads_no_document_again() {
             .expect("get")
             .is_none()
         {
+            gone = true;
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+    assert!(
+        gone,
+        "the deleted CertificateSync was still there after 60 s"
+    );
     world
         .apply(world.certificate_sync(CERTIFICATES, EMPLOYEES, json!({})))
         .await;

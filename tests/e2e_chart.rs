@@ -14,6 +14,15 @@ const RELEASE: &str = "rpo";
 
 /// `helm template` of the chart into `namespace` with `--set` values.
 fn render(namespace: &str, values: &[String]) -> Vec<DynamicObject> {
+    render_for(namespace, values, None)
+}
+
+/// [`render`] for a given Kubernetes version (`--kube-version`), e.g. the test apiserver's.
+fn render_for(
+    namespace: &str,
+    values: &[String],
+    kube_version: Option<&str>,
+) -> Vec<DynamicObject> {
     let mut command = Command::new(support::helm_bin());
     command.current_dir(support::repo_root()).args([
         "template",
@@ -22,6 +31,9 @@ fn render(namespace: &str, values: &[String]) -> Vec<DynamicObject> {
         "--namespace",
         namespace,
     ]);
+    if let Some(version) = kube_version {
+        command.args(["--kube-version", version]);
+    }
     for value in values {
         command.args(["--set", value]);
     }
@@ -629,6 +641,106 @@ async fn sharded_chart_is_accepted_by_the_apiserver() {
     ];
 
     dry_run_apply(&client, render(&namespace, &values)).await;
+
+    support::delete_namespace(&client, &namespace).await;
+}
+
+/// Webhook notifications must reach the one process of a Deployment that syncs: a receiver
+/// Service per Deployment (default and each shard) without a selector, its EndpointSlice (which
+/// that process points at itself, `--webhook-endpoints`, `POD_IP`), and a Role that lets the
+/// operator patch exactly those slices — never pods or other Endpoints.
+#[test]
+fn webhook_receivers_route_to_the_syncing_pod_of_each_deployment_only() {
+    let objects = render(
+        "operators",
+        &[
+            "webhook.enabled=true".into(),
+            "leaderElection.enabled=true".into(),
+            "replicaCount=2".into(),
+            "sharding.shards={b}".into(),
+        ],
+    );
+    let deployments = of_kind(&objects, "Deployment");
+    assert_eq!(deployments.len(), 2);
+    let mut slices_named = Vec::new();
+    for deployment in deployments {
+        let deployment = serde_json::to_value(deployment).expect("Deployment serializes");
+        let name = deployment["metadata"]["name"].as_str().expect("name");
+        let receiver = format!("{name}-webhook");
+        assert!(
+            args_of(&deployment).contains(&format!("--webhook-endpoints={receiver}").as_str()),
+            "{:?}",
+            args_of(&deployment)
+        );
+        let env = operator_container(&deployment)["env"]
+            .as_array()
+            .expect("env");
+        assert!(
+            env.iter().any(|e| e["name"] == "POD_IP"
+                && e["valueFrom"]["fieldRef"]["fieldPath"] == "status.podIP"),
+            "{env:?}"
+        );
+        let service = of_kind(&objects, "Service")
+            .into_iter()
+            .find(|s| s.metadata.name.as_deref() == Some(receiver.as_str()))
+            .unwrap_or_else(|| panic!("no Service {receiver}"));
+        let service = serde_json::to_value(service).expect("Service serializes");
+        assert!(
+            service["spec"].get("selector").is_none(),
+            "a selector would include standbys and other shards: {service}"
+        );
+        let slice = of_kind(&objects, "EndpointSlice")
+            .into_iter()
+            .find(|s| s.metadata.name.as_deref() == Some(receiver.as_str()))
+            .unwrap_or_else(|| panic!("no EndpointSlice {receiver}"));
+        let slice = serde_json::to_value(slice).expect("EndpointSlice serializes");
+        assert_eq!(
+            slice["metadata"]["labels"]["kubernetes.io/service-name"],
+            receiver.as_str()
+        );
+        assert_eq!(
+            slice["ports"][0]["name"],
+            service["spec"]["ports"][0]["name"]
+        );
+        assert!(
+            slice.get("endpoints").is_none(),
+            "the operator owns the endpoints; an upgrade must not reset them: {slice}"
+        );
+        slices_named.push(receiver);
+    }
+    let rules: Vec<Value> = of_kind(&objects, "Role")
+        .into_iter()
+        .flat_map(rules_of)
+        .filter(|rule| as_strings(&rule["resources"]).contains(&"endpointslices"))
+        .collect();
+    assert_eq!(rules.len(), 1, "{rules:?}");
+    assert_eq!(as_strings(&rules[0]["verbs"]), ["get", "patch"]);
+    assert_eq!(as_strings(&rules[0]["resourceNames"]), slices_named);
+    for role in of_kind(&objects, "Role")
+        .into_iter()
+        .chain(of_kind(&objects, "ClusterRole"))
+    {
+        assert!(!grants(role, "pods"), "the operator never writes pods");
+        assert!(!grants(role, "endpoints"));
+    }
+}
+
+#[tokio::test]
+async fn webhook_chart_is_accepted_by_the_apiserver() {
+    let client = support::client().await;
+    let namespace = support::fresh_namespace(&client, "chart-webhook").await;
+    let version = client
+        .apiserver_version()
+        .await
+        .expect("apiserver version")
+        .git_version;
+    let values = [
+        "webhook.enabled=true".into(),
+        "leaderElection.enabled=true".into(),
+        "sharding.shards={b}".into(),
+    ];
+
+    dry_run_apply(&client, render_for(&namespace, &values, Some(&version))).await;
 
     support::delete_namespace(&client, &namespace).await;
 }

@@ -1,11 +1,16 @@
 //! Two operator processes with leader election on the real apiserver, as a Deployment of two
 //! replicas runs them (issue 15): the standby is Ready while it waits, and a leader stopped with
-//! SIGTERM finishes, releases the Lease and exits, so the standby takes over in seconds.
+//! SIGTERM finishes, releases the Lease and exits, so the standby takes over in seconds. The
+//! webhook receiver's EndpointSlice follows the leader: notifications never reach a standby.
 //! Run: `scripts/test.sh --test e2e_leader_handover`.
 
 mod support;
 
 use std::time::Duration;
+
+use kube::api::{Api, DynamicObject};
+use kube::discovery::oneshot;
+use kube::Client;
 
 use support::process::{
     install_crds, lease_holder, log_dir, metric_sum, OperatorOptions, OperatorProcess, Tenant,
@@ -27,7 +32,8 @@ async fn standby_is_ready_and_takes_over_when_the_leader_is_stopped() {
     tenant.seed_employees(3, "ho");
     tenant.apply_employee_sync(&client, "1s").await;
 
-    let options = OperatorOptions::new(&namespace);
+    let slices = create_receiver_slice(&client, &namespace).await;
+    let options = OperatorOptions::new(&namespace).webhook_endpoints(RECEIVER);
     let mut leader = OperatorProcess::spawn(&options.clone().leader("operator-a"), &logs);
     support::poll_until("operator-a to hold the Lease", support::WAIT, || async {
         (lease_holder(&client, &namespace).await.as_deref() == Some("operator-a")).then_some(())
@@ -36,6 +42,7 @@ async fn standby_is_ready_and_takes_over_when_the_leader_is_stopped() {
     tenant
         .wait_employee_sync_succeeded(&client, support::WAIT)
         .await;
+    wait_slice_points_at(&slices, "operator-a").await;
     let mut standby = OperatorProcess::spawn(&options.clone().leader("operator-b"), &logs);
 
     // Readiness is "can serve", not "is leader": a rolling update waits for this 200.
@@ -65,6 +72,16 @@ async fn standby_is_ready_and_takes_over_when_the_leader_is_stopped() {
         leader.logs()
     );
     assert!(leader.logs().contains("released the leader Lease"));
+    let after_exit = slices.get(RECEIVER).await.expect("the EndpointSlice");
+    assert!(
+        !after_exit.data["endpoints"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|e| e["targetRef"]["name"] == "operator-a"),
+        "a stopped leader takes itself out of the receiver's EndpointSlice: {:?}",
+        after_exit.data
+    );
 
     support::poll_until("operator-b to take the Lease", TAKEOVER_BOUND, || async {
         (lease_holder(&client, &namespace).await.as_deref() == Some("operator-b")).then_some(())
@@ -81,6 +98,7 @@ async fn standby_is_ready_and_takes_over_when_the_leader_is_stopped() {
         Some((200, "ok".to_string())),
         "the new leader is ready and no longer a standby"
     );
+    wait_slice_points_at(&slices, "operator-b").await;
     let newcomer = tenant.seed_employees(1, "after")[0];
     support::poll_until(
         "the new leader to sync a new employee",
@@ -89,4 +107,50 @@ async fn standby_is_ready_and_takes_over_when_the_leader_is_stopped() {
     )
     .await;
     support::delete_namespace(&client, &namespace).await;
+}
+
+/// Name of the receiver Service's EndpointSlice in these tests.
+const RECEIVER: &str = "rpo-e2e-webhook";
+
+/// The EndpointSlice as the chart creates it: ports and address type, no endpoints.
+async fn create_receiver_slice(client: &Client, namespace: &str) -> Api<DynamicObject> {
+    let group = oneshot::group(client, "discovery.k8s.io")
+        .await
+        .expect("discovery.k8s.io is served");
+    let (resource, _) = group
+        .recommended_kind("EndpointSlice")
+        .expect("EndpointSlice is served");
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &resource);
+    let slice: DynamicObject = serde_json::from_value(serde_json::json!({
+        "apiVersion": resource.api_version,
+        "kind": "EndpointSlice",
+        "metadata": {
+            "name": RECEIVER,
+            "labels": {
+                "kubernetes.io/service-name": RECEIVER,
+                "endpointslice.kubernetes.io/managed-by": "reteach-personio-operator",
+            },
+        },
+        "addressType": "IPv4",
+        "ports": [{ "name": "webhook", "port": 8443, "protocol": "TCP" }],
+    }))
+    .expect("slice");
+    api.create(&Default::default(), &slice)
+        .await
+        .expect("create the EndpointSlice");
+    api
+}
+
+/// Waits until the slice's only endpoint is the pod `identity`.
+async fn wait_slice_points_at(slices: &Api<DynamicObject>, identity: &str) {
+    support::poll_until(
+        &format!("the receiver's EndpointSlice to point at {identity}"),
+        support::WAIT,
+        || async {
+            let slice = slices.get(RECEIVER).await.ok()?;
+            let endpoints = slice.data["endpoints"].as_array()?.clone();
+            (endpoints.len() == 1 && endpoints[0]["targetRef"]["name"] == identity).then_some(())
+        },
+    )
+    .await;
 }

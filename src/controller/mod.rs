@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod operator;
 pub mod pacing;
 pub mod panic_guard;
+pub mod receiver_endpoints;
 pub mod reconcile;
 pub mod schedule;
 pub mod shard;

@@ -24,6 +24,7 @@ use super::lifecycle::Scheduled;
 use super::metrics::{forget_deleted, Metrics};
 use super::pacing::{Gate, Interval, Pacing, RunSlots, StartupSpread};
 use super::panic_guard::reconcile_guarded;
+use super::receiver_endpoints::ReceiverEndpoints;
 use super::{certificate, employee, ReconcileError};
 use crate::api::{CertificateSync, EmployeeSync};
 use crate::clock::{Clock, SystemClock};
@@ -98,6 +99,12 @@ pub struct RunOptions {
     /// Unset: no receiver, and `spec.webhook` of the resources has no effect.
     #[arg(long, env = "WEBHOOK_ADDR")]
     pub webhook_addr: Option<SocketAddr>,
+    /// With `--webhook-addr`: the `EndpointSlice` (in the operator's own namespace, of the
+    /// selector-less Service of the webhook receiver) that the process which syncs — the leader,
+    /// or the only process — points at itself (`POD_IP`), so notifications never reach a standby
+    /// or another shard. The chart sets it; see README "Webhooks".
+    #[arg(long, env = "WEBHOOK_ENDPOINTS", requires = "webhook_addr")]
+    pub webhook_endpoints: Option<String>,
     /// Shortest time between the start of a resource's run and a run caused by a webhook
     /// notification (Go-style duration): a burst of notifications costs one run per gap.
     #[arg(long, env = "WEBHOOK_MIN_GAP", default_value = "10s")]
@@ -145,6 +152,9 @@ pub fn init_tracing(format: &str) {
     }
 }
 
+/// How often the syncing process checks that its webhook Service still points at it.
+const ROUTING_CHECK_PERIOD: Duration = Duration::from_secs(30);
+
 /// Runs the operator until SIGTERM/SIGINT.
 pub async fn run(options: RunOptions) -> anyhow::Result<()> {
     init_tracing(&options.log_format);
@@ -163,16 +173,30 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
         readiness.clone(),
         shutdown.clone(),
     ));
+    let own_namespace = options
+        .lease_namespace
+        .clone()
+        .or_else(|| std::env::var("POD_NAMESPACE").ok())
+        .unwrap_or_else(|| "default".into());
+    // Checked before the election, so a misconfigured pod fails at once, not when it leads.
+    let receiver_endpoints = match (&options.webhook_endpoints, options.webhook_addr) {
+        (Some(name), Some(_)) => Some(
+            ReceiverEndpoints::new(
+                client.clone(),
+                &own_namespace,
+                name,
+                ReceiverEndpoints::address_from_env()?,
+            )
+            .await?,
+        ),
+        _ => None,
+    };
     let lost_leadership = CancellationToken::new();
     let mut leadership = None;
     let mut fence = Fence::open();
     if options.leader_election {
         let settings = LeaseSettings {
-            namespace: options
-                .lease_namespace
-                .clone()
-                .or_else(|| std::env::var("POD_NAMESPACE").ok())
-                .unwrap_or_else(|| "default".into()),
+            namespace: own_namespace.clone(),
             name: options.lease_name.clone(),
             identity: std::env::var("POD_NAME")
                 .unwrap_or_else(|_| format!("{}-{}", hostname(), std::process::id())),
@@ -263,9 +287,25 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
     let receiver = options
         .webhook_addr
         .map(|addr| tokio::spawn(operator.serve_webhooks(addr)));
+    let receiver_endpoints = receiver_endpoints.map(Arc::new);
+    // The receiver's socket is bound by now or about to be; a notification that arrives in
+    // between is refused and retried by the sender.
+    let routing = receiver_endpoints.clone().map(|endpoints| {
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move { endpoints.hold(ROUTING_CHECK_PERIOD, shutdown).await })
+    });
     let drain = Duration::from_secs(options.shutdown_timeout_seconds);
     run_until_drained(operator.run(readiness), &shutdown, drain).await;
     shutdown.cancel();
+    if let Some(routing) = routing {
+        let _ = routing.await;
+    }
+    if let Some(endpoints) = &receiver_endpoints {
+        let withdrawn = tokio::time::timeout(Duration::from_secs(5), endpoints.withdraw()).await;
+        if let Ok(Err(error)) = withdrawn {
+            tracing::warn!(%error, "could not take this process out of the webhook Service");
+        }
+    }
     // Only now, with no run left in this process, may a standby start working.
     if let Some(leadership) = leadership {
         leadership.release(Duration::from_secs(5)).await;

@@ -13,7 +13,8 @@
 #  4. `helm install --wait` with the chart's defaults (plus the image and the simulators' hosts);
 #     an EmployeeSync and a CertificateSync sync against the simulators — status Succeeded and the
 #     upstreams changed (employees linked in reteach, certificates in Personio);
-#  5. `helm upgrade --wait` to two replicas with leader election: both pods Ready, one holds the
+#  5. `helm upgrade --wait` to two replicas with leader election and the webhook receiver: both
+#     pods Ready, the receiver's EndpointSlice names the leader only; one holds the
 #     Lease, named after the release;
 #  6. a second upgrade rolls both pods while the Lease is sampled: no gap without a live leader
 #     longer than the Lease duration, and the new leader syncs (a requested run succeeds);
@@ -199,9 +200,9 @@ documents=$(upstream_field certificateDocuments)
 [ "$linked" = 12 ] || fail "want all 12 Personio employees in reteach, found $linked linked customers"
 [ "$documents" = 12 ] || fail "want the 12 certificates of the 6 linked reteach users in Personio, found $documents"
 
-step "5. helm upgrade --wait: two replicas with leader election"
+step "5. helm upgrade --wait: two replicas with leader election and the webhook receiver"
 "$HELM_BIN" upgrade "$RELEASE" "$CHART" --namespace "$NS" --wait --timeout 180s --reuse-values \
-  --set replicaCount=2 --set leaderElection.enabled=true
+  --set replicaCount=2 --set leaderElection.enabled=true --set webhook.enabled=true
 # Pods of the single-replica Deployment may still be terminating when helm returns.
 ready_pods() { # -> lines "name Ready-status" of the operator pods not being deleted
   kubectl -n "$NS" get pods -l app.kubernetes.io/instance=$RELEASE -o json | python3 -c '
@@ -219,6 +220,25 @@ LEASE=$FULLNAME-leader
 wait_until 60 "Lease $LEASE held by an operator pod" \
   sh -c "kubectl -n $NS get lease $LEASE -o jsonpath='{.spec.holderIdentity}' | grep -q ."
 log "Lease $LEASE held by $(kubectl -n "$NS" get lease "$LEASE" -o jsonpath='{.spec.holderIdentity}')"
+# The receiver Service has no selector: its EndpointSlice names the leader only, and the leader's
+# receiver answers there (no kube-proxy here, so the test goes to the address the slice names).
+SLICE=$FULLNAME-webhook
+slice_names_the_leader() {
+  local holder names
+  holder=$(kubectl -n "$NS" get lease "$LEASE" -o jsonpath='{.spec.holderIdentity}')
+  names=$(kubectl -n "$NS" get endpointslice "$SLICE" -o jsonpath='{range .endpoints[*]}{.targetRef.name}{" "}{end}')
+  [ -n "$holder" ] && [ "$names" = "$holder " ]
+}
+check_webhook_routing() {
+  wait_until 60 "EndpointSlice $SLICE naming the Lease holder only" slice_names_the_leader
+  local ip code
+  ip=$(kubectl -n "$NS" get endpointslice "$SLICE" -o jsonpath='{.endpoints[0].addresses[0]}')
+  code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'content-type: application/json' \
+    --data '{}' "http://$ip:8443/reteach/$TENANT/unknown/not-a-token" || true)
+  log "webhook Service -> $ip (leader $(kubectl -n "$NS" get lease "$LEASE" -o jsonpath='{.spec.holderIdentity}')): HTTP $code for an unknown target"
+  [ "$code" = 404 ] || fail "the leader's receiver behind $SLICE answered '$code', want 404 for an unknown target"
+}
+check_webhook_routing
 
 step "6. second upgrade rolls both pods; the Lease never lapses longer than its duration"
 LEASE_SECONDS=$(kubectl -n "$NS" get lease "$LEASE" -o jsonpath='{.spec.leaseDurationSeconds}')
@@ -273,6 +293,7 @@ assert len(samples["holders"]) >= 2, f"the Lease never changed hands: {samples}"
 assert samples["worstGapSeconds"] <= limit, f"no live leader for {samples['worstGapSeconds']}s > {limit}s"
 PY
 wait_until 60 "exactly 2 operator pods after the rollout, both Ready" two_ready
+check_webhook_routing
 # The new leader works: a requested run of the EmployeeSync succeeds again.
 before=$(kubectl -n "$TENANT" get employeesync personio -o jsonpath='{.status.lastSuccessfulSyncTime}')
 kubectl -n "$TENANT" annotate employeesync personio --overwrite "reconcile.fluxcd.io/requestedAt=after-rollout" >/dev/null

@@ -66,6 +66,9 @@ pub struct OperatorOptions {
     pub leader_identity: Option<String>,
     /// `--watch-label-selector` (a shard).
     pub label_selector: Option<String>,
+    /// `--webhook-endpoints`: the receiver runs on a free port and the syncing process points
+    /// this EndpointSlice (in `namespace`) at `POD_IP=127.0.0.1`.
+    pub webhook_endpoints: Option<String>,
 }
 
 impl OperatorOptions {
@@ -77,7 +80,14 @@ impl OperatorOptions {
             rust_log: "info".to_string(),
             leader_identity: None,
             label_selector: None,
+            webhook_endpoints: None,
         }
+    }
+
+    /// The webhook receiver on, routed through the EndpointSlice `name`.
+    pub fn webhook_endpoints(mut self, name: &str) -> Self {
+        self.webhook_endpoints = Some(name.to_string());
+        self
     }
 
     /// Only resources matching `selector` (`--watch-label-selector`).
@@ -164,6 +174,15 @@ impl OperatorProcess {
             .stdout(create(&stdout))
             .stderr(create(&stderr))
             .kill_on_drop(true);
+        if let Some(slice) = &options.webhook_endpoints {
+            command
+                .arg("--webhook-addr")
+                .arg(format!("127.0.0.1:{}", free_port()))
+                .arg("--webhook-endpoints")
+                .arg(slice)
+                .env("POD_NAMESPACE", &options.namespace)
+                .env("POD_IP", "127.0.0.1");
+        }
         if let Some(selector) = &options.label_selector {
             command.arg("--watch-label-selector").arg(selector);
         }

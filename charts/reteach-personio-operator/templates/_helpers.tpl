@@ -99,3 +99,29 @@ policy/v1
 policy/v1beta1
 {{- end }}
 {{- end }}
+
+{{/*
+The operator Deployments as JSON `{"items": [...]}` (use with fromJson): the default one, then one
+per shard (sharding.shards). Each item: name (Deployment), shard ("" for the default), lease,
+selector (--watch-label-selector, "" for everything) and webhook (the selector-less Service and
+Endpoints of its webhook receiver).
+*/}}
+{{- define "rpo.instances" -}}
+{{- $shards := .Values.sharding.shards }}
+{{- $default := include "rpo.fullname" . }}
+{{- $instances := list (dict "name" $default "shard" "" "lease" (include "rpo.leaseName" .) "selector" (ternary "!sync.reteach.io/shard" "" (gt (len $shards) 0)) "webhook" (printf "%s-webhook" ($default | trunc 55 | trimSuffix "-"))) }}
+{{- range $shards }}
+{{- $name := printf "%s-%s" (include "rpo.fullname" $ | trunc (int (sub 62 (len .)))) . | trimSuffix "-" }}
+{{- $instances = append $instances (dict "name" $name "shard" . "lease" (printf "%s-%s" (include "rpo.leaseName" $) .) "selector" (printf "sync.reteach.io/shard=%s" .) "webhook" (printf "%s-webhook" ($name | trunc 55 | trimSuffix "-"))) }}
+{{- end }}
+{{- dict "items" $instances | toJson }}
+{{- end }}
+
+{{/* EndpointSlice API: discovery.k8s.io/v1 from Kubernetes 1.21, v1beta1 before. */}}
+{{- define "rpo.endpointSliceApiVersion" -}}
+{{- if semverCompare ">=1.21-0" .Capabilities.KubeVersion.Version -}}
+discovery.k8s.io/v1
+{{- else -}}
+discovery.k8s.io/v1beta1
+{{- end }}
+{{- end }}
