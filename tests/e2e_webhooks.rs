@@ -398,6 +398,33 @@ async fn an_employee_sync_registers_its_personio_webhook_and_removes_it_when_del
     })
     .await;
 
+    // A new public URL: the registration moves (the old one is found by the recorded URL).
+    let moved_receiver = format!("{receiver}/moved");
+    world
+        .apply(world.employee_sync(
+            "personio",
+            json!({"interval": HOURLY, "webhook": {
+                "secretRef": {"name": HOOK_SECRET}, "url": moved_receiver, "register": true}}),
+        ))
+        .await;
+    let moved = format!(
+        "{moved_receiver}/personio/{}/personio/{TOKEN}",
+        world.namespace
+    );
+    poll_until(
+        "the Personio webhook moved to the new URL",
+        RUN_WAIT,
+        || {
+            let sim = sim.clone();
+            let moved = moved.clone();
+            async move {
+                let urls: Vec<String> = sim.webhooks().into_iter().map(|w| w.url).collect();
+                (urls == [moved]).then_some(())
+            }
+        },
+    )
+    .await;
+
     world
         .employee_syncs()
         .delete("personio", &Default::default())
@@ -417,5 +444,61 @@ async fn an_employee_sync_registers_its_personio_webhook_and_removes_it_when_del
             .is_none()
             .then_some(())
     })
+    .await;
+}
+
+#[tokio::test]
+async fn removing_spec_webhook_deletes_the_registration_and_the_finalizer() {
+    let HookWorld {
+        world, receiver, ..
+    } = start("hooks-personio-retire").await;
+    world
+        .apply(world.employee_sync(
+            "personio",
+            json!({"interval": HOURLY, "webhook": {
+                "secretRef": {"name": HOOK_SECRET}, "url": receiver, "register": true}}),
+        ))
+        .await;
+    let sim = world.personio.sim.clone();
+    poll_until("the Personio webhook registered", RUN_WAIT, || {
+        let sim = sim.clone();
+        async move { (sim.webhooks().len() == 1).then_some(()) }
+    })
+    .await;
+    let api = world.employee_syncs();
+    let registered = api.get("personio").await.expect("the EmployeeSync");
+    assert!(registered
+        .metadata
+        .finalizers
+        .iter()
+        .flatten()
+        .any(|f| f == "sync.reteach.io/personio-webhook"));
+
+    // The webhook block is dropped (`kubectl edit`, a client-side apply): nothing of ours may
+    // stay behind upstream or on the object.
+    api.patch(
+        "personio",
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(json!({"spec": {"webhook": null}})),
+    )
+    .await
+    .expect("remove spec.webhook");
+    poll_until("the Personio webhook deleted", RUN_WAIT, || {
+        let sim = sim.clone();
+        async move { sim.webhooks().is_empty().then_some(()) }
+    })
+    .await;
+    poll_until(
+        "the finalizer and the recorded URL gone",
+        RUN_WAIT,
+        || async {
+            let object = api.get("personio").await.ok()?;
+            let finalizers = object.metadata.finalizers.unwrap_or_default();
+            let annotations = object.metadata.annotations.unwrap_or_default();
+            (finalizers.is_empty()
+                && !annotations.contains_key("sync.reteach.io/webhook-registered-url"))
+            .then_some(())
+        },
+    )
     .await;
 }

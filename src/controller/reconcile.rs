@@ -180,6 +180,7 @@ where
     if let Some(keys) = webhook::refresh_receiver(&ctx, object.as_ref()).await {
         webhook::keep_registration(&ctx, object.as_ref(), &keys).await;
     }
+    webhook::retire_registration(&ctx, object.as_ref()).await;
     let notification = ctx.webhooks.notification(webhook::key_of(object.as_ref()));
     let DueRun {
         object,

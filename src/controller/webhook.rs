@@ -1,7 +1,7 @@
 //! The controllers' side of webhooks, kept to three calls from the reconcilers: load a resource's
 //! receiver keys from its Secret ([`refresh_receiver`]), keep its registration upstream in step
 //! ([`keep_registration`]: reteach subscriptions, a Personio webhook), and remove it when the
-//! resource is deleted ([`finalize`]). Problems here
+//! resource is deleted ([`finalize`]) or its `spec.webhook` is removed ([`retire_registration`]). Problems here
 //! never fail a sync: polling goes on, and a Warning Event says what to fix.
 
 use std::sync::Arc;
@@ -31,6 +31,11 @@ pub const SUBSCRIPTIONS_FINALIZER: &str = "sync.reteach.io/reteach-subscriptions
 
 /// Finalizer of an EmployeeSync whose Personio webhook the operator manages.
 pub const PERSONIO_WEBHOOK_FINALIZER: &str = "sync.reteach.io/personio-webhook";
+
+/// The receiver base URL (`spec.webhook.url`) the operator registered upstream, written together
+/// with the finalizer: a registration is found by its URL, so when `spec.webhook` is removed or
+/// its `url` changes, this is how the operator still finds (and deletes) the old one.
+pub const REGISTERED_URL_ANNOTATION: &str = "sync.reteach.io/webhook-registered-url";
 
 /// A kind that can be woken by webhooks.
 #[async_trait]
@@ -209,37 +214,71 @@ pub async fn keep_registration<K: Webhooked>(ctx: &Context, object: &K, keys: &R
     let Some(spec) = object.webhook() else {
         return;
     };
-    let key = key_of(object);
     let outcome = match (spec.register, spec.url.as_deref()) {
-        (false, url) => {
-            if !has_finalizer(object) {
-                return;
-            }
-            let removed = match url {
-                Some(url) => object.register(ctx, &key.target(url, ""), None).await,
-                None => Ok(0),
-            };
-            match removed {
-                Ok(_) => set_finalizer(ctx, object, false)
-                    .await
-                    .map(|()| 0)
-                    .map_err(|e| e.to_string()),
-                Err(message) => Err(message),
-            }
-        }
+        (false, url) => unregister(ctx, object, url).await.map(|()| 0),
         (true, None) => Err("spec.webhook.register needs spec.webhook.url".to_string()),
-        (true, Some(url)) => {
-            let target = key.target(url, &keys.token);
-            match set_finalizer(ctx, object, true).await {
-                Err(error) => Err(error.to_string()),
-                Ok(()) => {
-                    object
-                        .register(ctx, &key.target(url, ""), Some((&target, keys)))
-                        .await
-                }
-            }
-        }
+        (true, Some(url)) => register_at(ctx, object, url, keys).await,
     };
+    report_registration(ctx, object, outcome).await;
+}
+
+/// Deletes the registration of a resource whose `spec.webhook` was removed while the operator
+/// had registered it (the finalizer is still there), and drops the finalizer. Called on every
+/// reconcile until it succeeds.
+pub async fn retire_registration<K: Webhooked>(ctx: &Context, object: &K) {
+    if object.webhook().is_some() || !has_finalizer(object) {
+        return;
+    }
+    let outcome = unregister(ctx, object, None).await.map(|()| 0);
+    report_registration(ctx, object, outcome).await;
+}
+
+/// Registers the receiver under `url`, after deleting a registration under an earlier URL.
+async fn register_at<K: Webhooked>(
+    ctx: &Context,
+    object: &K,
+    url: &str,
+    keys: &ReceiverKeys,
+) -> Result<usize, String> {
+    let key = key_of(object);
+    if let Some(old) = registered_url(object).filter(|old| *old != url) {
+        object.register(ctx, &key.target(old, ""), None).await?;
+    }
+    set_registration(ctx, object, Some(url))
+        .await
+        .map_err(|e| e.to_string())?;
+    let target = key.target(url, &keys.token);
+    object
+        .register(ctx, &key.target(url, ""), Some((&target, keys)))
+        .await
+}
+
+/// Deletes the registration (found under the recorded URL, else `fallback`) and drops the
+/// finalizer and the recorded URL.
+async fn unregister<K: Webhooked>(
+    ctx: &Context,
+    object: &K,
+    fallback: Option<&str>,
+) -> Result<(), String> {
+    if !has_finalizer(object) {
+        return Ok(());
+    }
+    let key = key_of(object);
+    if let Some(url) = registered_url(object).or(fallback) {
+        object.register(ctx, &key.target(url, ""), None).await?;
+    }
+    set_registration(ctx, object, None)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Logs and publishes the outcome of a registration step.
+async fn report_registration<K: Webhooked>(
+    ctx: &Context,
+    object: &K,
+    outcome: Result<usize, String>,
+) {
+    let key = key_of(object);
     let upstream = key.source.as_str();
     match outcome {
         Ok(0) => {}
@@ -285,7 +324,7 @@ pub async fn finalize<K: Webhooked>(
     if !has_finalizer(object) {
         return Ok(Some(Action::await_change()));
     }
-    let url = object.webhook().and_then(|w| w.url.as_deref());
+    let url = registered_url(object).or_else(|| object.webhook().and_then(|w| w.url.as_deref()));
     if let Some(url) = url {
         if let Err(message) = object.register(ctx, &key.target(url, ""), None).await {
             let upstream = key.source.as_str();
@@ -307,7 +346,7 @@ pub async fn finalize<K: Webhooked>(
             .await;
         }
     }
-    set_finalizer(ctx, object, false).await?;
+    set_registration(ctx, object, None).await?;
     Ok(Some(Action::await_change()))
 }
 
@@ -315,14 +354,22 @@ fn has_finalizer<K: Webhooked>(object: &K) -> bool {
     object.finalizers().iter().any(|f| f == K::FINALIZER)
 }
 
-/// Adds or removes our finalizer; the resourceVersion makes it fail rather than drop a finalizer
-/// someone else added meanwhile.
-async fn set_finalizer<K: Webhooked>(
+fn registered_url<K: Webhooked>(object: &K) -> Option<&str> {
+    object
+        .annotations()
+        .get(REGISTERED_URL_ANNOTATION)
+        .map(String::as_str)
+}
+
+/// Records a registration under `url` (our finalizer plus the URL annotation) or its end
+/// (`None`: both removed), in one metadata patch; the resourceVersion makes it fail rather than
+/// drop a finalizer someone else added meanwhile.
+async fn set_registration<K: Webhooked>(
     ctx: &Context,
     object: &K,
-    present: bool,
+    url: Option<&str>,
 ) -> Result<(), kube::Error> {
-    if has_finalizer(object) == present {
+    if has_finalizer(object) == url.is_some() && registered_url(object) == url {
         return Ok(());
     }
     let mut finalizers: Vec<String> = object
@@ -331,13 +378,14 @@ async fn set_finalizer<K: Webhooked>(
         .filter(|f| *f != K::FINALIZER)
         .cloned()
         .collect();
-    if present {
+    if url.is_some() {
         finalizers.push(K::FINALIZER.to_string());
     }
     let api: Api<K> = Api::namespaced(ctx.client.clone(), &object.namespace().unwrap_or_default());
     let patch = json!({
         "metadata": {
             "finalizers": finalizers,
+            "annotations": { REGISTERED_URL_ANNOTATION: url },
             "resourceVersion": object.resource_version(),
         }
     });
