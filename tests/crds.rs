@@ -128,6 +128,54 @@ fn collect_undocumented(node: &Value, path: &str, out: &mut Vec<String>) {
     }
 }
 
+/// An optional object with a required field must not default any of its fields: the apiserver
+/// persists defaults and server-side apply leaves fields it did not set, so removing such a block
+/// from an applied manifest (Flux, Argo CD) would leave the defaults without the required field
+/// and every later apply would be refused. See `api::common::without_default`.
+#[test]
+fn optional_objects_with_a_required_field_default_nothing() {
+    for (name, yaml) in crd_documents().expect("CRDs serialize") {
+        let crd: Value = serde_norway::from_str(&yaml).expect("CRD YAML parses");
+        for version in crd["spec"]["versions"].as_array().expect("versions") {
+            let mut found = Vec::new();
+            let spec = &version["schema"]["openAPIV3Schema"]["properties"]["spec"];
+            collect_defaults_under_optional(spec, "spec", false, &mut found);
+            assert!(
+                found.is_empty(),
+                "{name}: defaults inside optional objects with a required field: {found:?}"
+            );
+        }
+    }
+}
+
+fn collect_defaults_under_optional(
+    node: &Value,
+    path: &str,
+    optional: bool,
+    out: &mut Vec<String>,
+) {
+    let required: Vec<&str> = node["required"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    for (field, child) in node["properties"].as_object().into_iter().flatten() {
+        let child_path = format!("{path}.{field}");
+        if optional && !required.is_empty() && child.get("default").is_some() {
+            out.push(child_path.clone());
+        }
+        let child_optional = optional || !required.contains(&field.as_str());
+        collect_defaults_under_optional(child, &child_path, child_optional, out);
+        collect_defaults_under_optional(
+            &child["items"],
+            &format!("{child_path}[]"),
+            child_optional,
+            out,
+        );
+    }
+}
+
 /// The examples parse into the Rust types (the e2e test also applies them to an apiserver).
 #[test]
 fn examples_deserialize_into_the_rust_types() {

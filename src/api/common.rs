@@ -99,6 +99,18 @@ pub fn status_defaults(schema: &mut schemars::Schema) {
     }
 }
 
+/// Drops the schema's `default` of a field inside an optional object that also has a required
+/// field (`spec.webhook`, `caBundleRef`). The apiserver persists schema defaults, and server-side
+/// apply does not remove fields it did not set: taking such a block out of an applied manifest
+/// (Flux, Argo CD, `kubectl apply --server-side`) would leave the defaulted fields behind without
+/// the required one, and the apiserver would refuse the apply. The operator applies the same
+/// default when it reads the object (serde).
+pub fn without_default(schema: &mut schemars::Schema) {
+    if let Some(object) = schema.as_object_mut() {
+        object.remove("default");
+    }
+}
+
 /// `status.observedGeneration` of an object the operator has not looked at yet.
 pub const NOT_OBSERVED: i64 = -1;
 
@@ -176,8 +188,9 @@ pub struct CaBundleRef {
     /// `sync.reteach.io/credentials: "true"`.
     #[schemars(length(min = 1, max = MAX_OBJECT_NAME_LENGTH), regex(pattern = OBJECT_NAME_PATTERN))]
     pub name: String,
-    /// Key holding the PEM bundle.
+    /// Key holding the PEM bundle. Default `ca.crt`.
     #[serde(default = "default_ca_key")]
+    #[schemars(transform = without_default)]
     #[schemars(length(min = 1, max = MAX_OBJECT_NAME_LENGTH), regex(pattern = SECRET_KEY_PATTERN))]
     pub key: String,
 }

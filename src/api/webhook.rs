@@ -4,8 +4,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::{
-    BASE_URL_PATTERN, MAX_BASE_URL_LENGTH, MAX_OBJECT_NAME_LENGTH, OBJECT_NAME_PATTERN,
-    SECRET_KEY_PATTERN,
+    without_default, BASE_URL_PATTERN, MAX_BASE_URL_LENGTH, MAX_OBJECT_NAME_LENGTH,
+    OBJECT_NAME_PATTERN, SECRET_KEY_PATTERN,
 };
 
 /// Shortest accepted path token: 32 characters (≥ 190 bits from a random base64 string).
@@ -37,6 +37,7 @@ pub struct WebhookSpec {
     /// scope `personio:webhooks:write` on the Personio credential. Needs `url`. Default false:
     /// register by hand (README "Webhooks").
     #[serde(default)]
+    #[schemars(transform = without_default)]
     pub register: bool,
 }
 
@@ -50,12 +51,14 @@ pub struct WebhookSecretRef {
     /// Key of the path token: at least 32 characters of `A-Z a-z 0-9 - _ . ~` (e.g.
     /// `openssl rand -hex 32`). Default `token`.
     #[serde(default = "default_token_key")]
+    #[schemars(transform = without_default)]
     #[schemars(length(min = 1, max = MAX_OBJECT_NAME_LENGTH), regex(pattern = SECRET_KEY_PATTERN))]
     pub token_key: String,
     /// EmployeeSync only: key of the exact `Authorization` header value Personio sends (the
     /// `token` given when the Personio webhook was created, auth type `TOKEN`). Required for an
     /// EmployeeSync. Default `authorization`.
     #[serde(default = "default_authorization_key")]
+    #[schemars(transform = without_default)]
     #[schemars(length(min = 1, max = MAX_OBJECT_NAME_LENGTH), regex(pattern = SECRET_KEY_PATTERN))]
     pub authorization_key: String,
 }
