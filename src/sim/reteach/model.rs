@@ -93,6 +93,34 @@ impl SimCustomer {
     }
 }
 
+/// How the simulated academy treats one customer field (an academy on an older API may not know
+/// `position` or `location`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FieldMode {
+    /// Stored and returned (the default).
+    #[default]
+    Keep,
+    /// A body carrying the field is answered with NestJS' whitelist error: 400
+    /// `{"statusCode":400,"message":["property position should not exist"],"error":"Bad Request"}`.
+    /// The field is not returned either.
+    Refuse,
+    /// Accepted, not stored, not returned.
+    Drop,
+}
+
+impl std::str::FromStr for FieldMode {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.to_ascii_lowercase().as_str() {
+            "keep" => Ok(Self::Keep),
+            "refuse" => Ok(Self::Refuse),
+            "drop" => Ok(Self::Drop),
+            other => Err(format!("{other:?} is not keep, refuse or drop")),
+        }
+    }
+}
+
 /// What the simulator returns for `setActiveAt`/`setInactiveAt` (undocumented for reteach).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum LockDateEcho {
