@@ -292,13 +292,25 @@ fn lock_window(desired: &DesiredEmployee, selected: bool, today: NaiveDate, tz: 
 }
 
 /// Decides, per e-mail address shared by several employees, which one may use it: the one whose
-/// reteach user already has it, else the first in Personio's order.
+/// reteach user already has it, else the first selected employee in Personio's order, else the
+/// first employee outside the selection.
+///
+/// An employee outside the selection (whose user is only locked) never takes an address away from
+/// a selected one, except the address their own reteach user already has: one address is one
+/// reteach user, and moving that user (with its learning history and certificates) to another
+/// employee, or unlocking it for them, is never done automatically. The selected employee is then
+/// skipped with [`REASON_SHARED_EMAIL`] while the other one's user is locked.
 fn email_holders<'a>(
     mapped: &'a [MappedEmployee],
     index: &CustomerIndex<'_>,
 ) -> HashMap<String, &'a str> {
     let mut holders: HashMap<String, &'a str> = HashMap::with_capacity(mapped.len());
-    for desired in mapped.iter().filter_map(|m| m.result.as_ref().ok()) {
+    let valid = || {
+        mapped
+            .iter()
+            .filter_map(|m| m.result.as_ref().ok().map(|desired| (m.selected, desired)))
+    };
+    for (selected, desired) in valid() {
         let email = desired.email.to_lowercase();
         let owns_in_reteach = index
             .by_email
@@ -307,9 +319,14 @@ fn email_holders<'a>(
             == Some(desired.external_id.as_str());
         if owns_in_reteach {
             holders.insert(email, &desired.external_id);
-        } else {
+        } else if selected {
             holders.entry(email).or_insert(&desired.external_id);
         }
+    }
+    for (_, desired) in valid().filter(|(selected, _)| !selected) {
+        holders
+            .entry(desired.email.to_lowercase())
+            .or_insert(&desired.external_id);
     }
     holders
 }
@@ -539,6 +556,73 @@ mod tests {
         };
         let later = configured(&only_munich(), &[ada], &[locked]);
         assert_eq!(later.entries[0].action, EmployeeAction::Unchanged);
+    }
+
+    /// Ada (outside the selection, listed first) and Bob (selected) share an address.
+    fn sharing(ada_user: Option<ReteachCustomer>) -> EmployeePlan {
+        let ada = employee("1", "same@example.com");
+        let mut bob = employee("2", "same@example.com");
+        bob.office = Some("Munich".into());
+        let users: Vec<ReteachCustomer> = ada_user.into_iter().collect();
+        configured(&only_munich(), &[ada, bob], &users)
+    }
+
+    #[test]
+    fn an_employee_outside_the_selection_does_not_make_a_selected_one_skip() {
+        let plan = sharing(None);
+        assert_eq!(plan.entries.len(), 1, "{:?}", plan.entries);
+        assert_eq!(plan.entries[0].personio_id, "2");
+        assert!(matches!(plan.entries[0].action, EmployeeAction::Create(_)));
+    }
+
+    #[test]
+    fn a_shared_address_stays_with_the_user_of_an_employee_outside_the_selection() {
+        // Ada's user has the address: it is locked, and never handed to Bob (one address is one
+        // reteach user, with Ada's history).
+        let ada_user = synced("c1", &employee("1", "same@example.com"));
+        let plan = sharing(Some(ada_user));
+        let ada = &plan.entries[0];
+        let EmployeeAction::Update { locks, patch, .. } = &ada.action else {
+            panic!("expected a lock: {:?}", plan.entries);
+        };
+        assert!(*locks);
+        assert_eq!(patch.external_id, None, "not relinked");
+        assert_eq!(
+            plan.entries[1].action,
+            EmployeeAction::Skip {
+                reason: REASON_SHARED_EMAIL
+            }
+        );
+    }
+
+    #[test]
+    fn an_employee_outside_the_selection_does_not_take_a_new_address_from_a_selected_one() {
+        // Ada's user still has her old address; her new one is Bob's.
+        let ada_user = synced("c1", &employee("1", "old@example.com"));
+        let plan = sharing(Some(ada_user));
+        let ada = &plan.entries[0];
+        assert_eq!(ada.warning, Some(WARNING_SHARED_EMAIL));
+        let EmployeeAction::Update { locks, patch, .. } = &ada.action else {
+            panic!("expected a lock: {:?}", plan.entries);
+        };
+        assert!(*locks);
+        assert_eq!(patch.email, None, "the address stays");
+        assert!(matches!(plan.entries[1].action, EmployeeAction::Create(_)));
+    }
+
+    #[test]
+    fn an_employee_outside_the_selection_keeps_following_an_unshared_address() {
+        let ada_user = synced("c1", &employee("1", "old@example.com"));
+        let plan = configured(
+            &only_munich(),
+            &[employee("1", "new@example.com")],
+            &[ada_user],
+        );
+        let EmployeeAction::Update { patch, .. } = &plan.entries[0].action else {
+            panic!("expected an update: {:?}", plan.entries);
+        };
+        assert_eq!(patch.email, Some(Some("new@example.com".into())));
+        assert_eq!(plan.entries[0].warning, None);
     }
 
     #[test]
