@@ -205,3 +205,50 @@ fn refused_writes(world: &World) -> usize {
         .filter(|request| request.status == 400)
         .count()
 }
+
+#[tokio::test]
+async fn the_capabilities_check_the_attributes_the_mapping_reads() {
+    let world = World::with_preflight("esync-mapped-preflight").await;
+    world
+        .personio
+        .sim
+        .add_employee(seed("Sam", "sam@acme.example", "Sales", "E-1"));
+    // The default whitelist without position and office, and without the custom attribute.
+    world.personio.sim.set_whitelist(Some(&[
+        "first_name",
+        "last_name",
+        "email",
+        "department",
+        "gender",
+        "hire_date",
+        "termination_date",
+    ]));
+    let spec = json!({"mapping": {
+        "position": {"unmapped": true},
+        "location": {"attribute": EMPLOYEE_NO},
+    }});
+    world.apply(world.employee_sync(SYNC, spec)).await;
+    let sync = world
+        .wait_employee_sync(SYNC, "capabilities recorded", |s| {
+            !s.capabilities.is_empty()
+        })
+        .await;
+    let capabilities = sync.status.expect("status").capabilities;
+    let attributes = capabilities
+        .iter()
+        .find(|c| c.name == "personio-attributes")
+        .expect("an attribute row");
+    assert_eq!(attributes.state, "Missing", "{capabilities:?}");
+    assert!(
+        attributes.message.contains(EMPLOYEE_NO),
+        "{}",
+        attributes.message
+    );
+    for unused in ["position", "office"] {
+        assert!(
+            !attributes.message.contains(unused),
+            "{unused} is not read: {}",
+            attributes.message
+        );
+    }
+}

@@ -118,8 +118,9 @@ impl EmployeeSettings {
     }
 }
 
-/// `spec.mapping` and `spec.selector` as the sync core's configuration.
-fn employee_config(spec: &EmployeeSyncSpec) -> Result<EmployeeConfig, SpecError> {
+/// `spec.mapping` and `spec.selector` as the sync core's configuration (also what `preflight`
+/// checks the credential's whitelist against).
+pub fn employee_config(spec: &EmployeeSyncSpec) -> Result<EmployeeConfig, SpecError> {
     let mut config = EmployeeConfig::default();
     if let Some(mapping) = &spec.mapping {
         let slots = [
