@@ -288,3 +288,41 @@ async fn an_update_whose_only_change_is_refused_is_not_sent_and_other_changes_go
     assert_eq!(later.summary.unchanged, 2, "{later:?}");
     assert_eq!(customer_writes(&sims), writes, "zero writes");
 }
+
+#[tokio::test]
+async fn company_language_and_note_are_stored_and_stable_once_mapped() {
+    let sims = Sims::start().await;
+    let ada = sims
+        .personio
+        .add_employee(employee(1).with_custom(EMPLOYEE_NO, "Deutsch"));
+    let bob = sims
+        .personio
+        .add_employee(employee(2).with_custom(EMPLOYEE_NO, "Klingonisch"));
+    let mut config = EmployeeConfig::default();
+    config.mapping.company = FieldSource::Constant("Demo GmbH".into());
+    config.mapping.note = FieldSource::Template(format!("Personio {{{EMPLOYEE_NO}}}"));
+    config.mapping.language = FieldSource::Attribute {
+        name: EMPLOYEE_NO.into(),
+        values: BTreeMap::from([("Deutsch".to_string(), "de".to_string())]),
+    };
+    sims.set_employee_config(config);
+    let first = sims.sync_employees().await;
+    assert_eq!(
+        (first.summary.created, first.summary.failed),
+        (2, 0),
+        "{first:?}"
+    );
+    assert!(first.newly_unsupported.is_empty(), "{first:?}");
+    let user = sims.reteach.customer(&ada.to_string()).expect("user");
+    assert_eq!(user.company.as_deref(), Some("Demo GmbH"));
+    assert_eq!(user.language.as_deref(), Some("DE"));
+    assert_eq!(user.note.as_deref(), Some("Personio Deutsch"));
+    let other = sims.reteach.customer(&bob.to_string()).expect("user");
+    assert_eq!(other.language, None, "an unknown language is not sent");
+
+    sims.clock.advance(Duration::minutes(10));
+    let writes = customer_writes(&sims);
+    let second = sims.sync_employees().await;
+    assert_eq!(second.summary.unchanged, 2, "{second:?}");
+    assert_eq!(customer_writes(&sims), writes, "zero writes");
+}

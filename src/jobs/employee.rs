@@ -637,6 +637,9 @@ fn created_fields(fields: &CustomerFields) -> Vec<String> {
         ("department", fields.department.is_some()),
         ("location", fields.location.is_some()),
         ("gender", fields.gender.is_some()),
+        ("company", fields.company.is_some()),
+        ("language", fields.language.is_some()),
+        ("note", fields.note.is_some()),
         ("setActiveAt", fields.set_active_at.is_some()),
         ("setInactiveAt", fields.set_inactive_at.is_some()),
     ];

@@ -142,6 +142,9 @@ pub fn employee_config(spec: &EmployeeSyncSpec) -> Result<EmployeeConfig, SpecEr
             ),
             ("location", &mapping.location, &mut config.mapping.location),
             ("gender", &mapping.gender, &mut config.mapping.gender),
+            ("company", &mapping.company, &mut config.mapping.company),
+            ("language", &mapping.language, &mut config.mapping.language),
+            ("note", &mapping.note, &mut config.mapping.note),
         ];
         for (name, given, slot) in slots {
             if let Some(given) = given {

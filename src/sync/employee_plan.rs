@@ -478,6 +478,9 @@ mod tests {
             department: fields.department,
             location: fields.location,
             gender: fields.gender,
+            company: fields.company,
+            language: fields.language,
+            note: fields.note,
             set_active_at: fields.set_active_at,
             set_inactive_at: fields.set_inactive_at,
             // As reteach derives it from the dates.
@@ -623,6 +626,52 @@ mod tests {
         };
         assert_eq!(patch.email, Some(Some("new@example.com".into())));
         assert_eq!(plan.entries[0].warning, None);
+    }
+
+    #[test]
+    fn company_language_and_note_are_written_only_when_mapped() {
+        use crate::sync::employee_config::FieldSource;
+        let mut ada = employee("1", "a@example.com");
+        ada.other.insert("dynamic_7".into(), "Deutsch".into());
+        let mut bob = employee("2", "b@example.com");
+        bob.other.insert("dynamic_7".into(), "Klingonisch".into());
+        // Unmapped (the default): a value set by hand stays.
+        let mut user = synced("c1", &ada);
+        user.company = Some("By hand".into());
+        user.note = Some("By hand".into());
+        user.language = Some("FR".into());
+        let plan = EmployeePlan::build(std::slice::from_ref(&ada), &[user.clone()], now(), UTC);
+        assert_eq!(plan.entries[0].action, EmployeeAction::Unchanged);
+
+        let mut config = EmployeeConfig::default();
+        config.mapping.company = FieldSource::Constant("Demo GmbH".into());
+        config.mapping.language = FieldSource::Attribute {
+            name: "dynamic_7".into(),
+            values: [("Deutsch".to_string(), "de".to_string())].into(),
+        };
+        let plan = configured(&config, &[ada.clone(), bob.clone()], &[]);
+        let EmployeeAction::Create(created) = &plan.entries[0].action else {
+            panic!("expected create: {:?}", plan.entries);
+        };
+        assert_eq!(created.company.as_deref(), Some("Demo GmbH"));
+        assert_eq!(created.language.as_deref(), Some("DE"));
+        assert_eq!(created.note, None, "note stays unmapped");
+        let EmployeeAction::Create(created) = &plan.entries[1].action else {
+            panic!("expected create: {:?}", plan.entries);
+        };
+        assert_eq!(created.language, None, "an unknown language is left out");
+
+        // An existing user: company and language change; an unknown language never clears.
+        let plan = configured(&config, std::slice::from_ref(&ada), &[user.clone()]);
+        let EmployeeAction::Update { changed, .. } = &plan.entries[0].action else {
+            panic!("expected update: {:?}", plan.entries);
+        };
+        assert_eq!(changed, &vec!["company", "language"]);
+        let mut bob_user = synced("c2", &bob);
+        bob_user.language = Some("FR".into());
+        bob_user.company = Some("Demo GmbH".into());
+        let plan = configured(&config, &[bob], &[bob_user]);
+        assert_eq!(plan.entries[0].action, EmployeeAction::Unchanged);
     }
 
     #[test]

@@ -62,13 +62,16 @@ pub fn only_refused_properties(part: &str) -> bool {
 
 /// The fields the mapping may configure, and therefore the only ones that may be left out: the
 /// login, the Personio id and the lock dates are never dropped (a refusal of those is a failure).
-pub const OPTIONAL_FIELDS: [ReteachField; 6] = [
+pub const OPTIONAL_FIELDS: [ReteachField; 9] = [
     ReteachField::FirstName,
     ReteachField::LastName,
     ReteachField::Position,
     ReteachField::Department,
     ReteachField::Location,
     ReteachField::Gender,
+    ReteachField::Company,
+    ReteachField::Language,
+    ReteachField::Note,
 ];
 
 /// The optional field with reteach's name `name`.
@@ -130,6 +133,9 @@ impl Write<'_> {
                 ReteachField::Department => fields.department.is_some(),
                 ReteachField::Location => fields.location.is_some(),
                 ReteachField::Gender => fields.gender.is_some(),
+                ReteachField::Company => fields.company.is_some(),
+                ReteachField::Language => fields.language.is_some(),
+                ReteachField::Note => fields.note.is_some(),
                 _ => false,
             },
             Write::Update(patch, _) => match field {
@@ -139,6 +145,9 @@ impl Write<'_> {
                 ReteachField::Department => patch.department.is_some(),
                 ReteachField::Location => patch.location.is_some(),
                 ReteachField::Gender => patch.gender.is_some(),
+                ReteachField::Company => patch.company.is_some(),
+                ReteachField::Language => patch.language.is_some(),
+                ReteachField::Note => patch.note.is_some(),
                 _ => false,
             },
         }
@@ -155,6 +164,9 @@ impl Write<'_> {
                 ReteachField::Department => matches!(patch.department, Some(Some(_))),
                 ReteachField::Location => matches!(patch.location, Some(Some(_))),
                 ReteachField::Gender => matches!(patch.gender, Some(Some(_))),
+                ReteachField::Company => matches!(patch.company, Some(Some(_))),
+                ReteachField::Language => matches!(patch.language, Some(Some(_))),
+                ReteachField::Note => matches!(patch.note, Some(Some(_))),
                 _ => false,
             },
         }
@@ -170,6 +182,9 @@ impl Write<'_> {
                 ReteachField::Department => fields.department = None,
                 ReteachField::Location => fields.location = None,
                 ReteachField::Gender => fields.gender = None,
+                ReteachField::Company => fields.company = None,
+                ReteachField::Language => fields.language = None,
+                ReteachField::Note => fields.note = None,
                 _ => {}
             },
             Write::Update(patch, changed) => {
@@ -180,6 +195,9 @@ impl Write<'_> {
                     ReteachField::Department => patch.department = None,
                     ReteachField::Location => patch.location = None,
                     ReteachField::Gender => patch.gender = None,
+                    ReteachField::Company => patch.company = None,
+                    ReteachField::Language => patch.language = None,
+                    ReteachField::Note => patch.note = None,
                     _ => return,
                 }
                 changed.retain(|name| *name != field.name());
@@ -213,6 +231,9 @@ fn echoes(customer: &ReteachCustomer, field: ReteachField) -> bool {
         ReteachField::Department => customer.department.is_some(),
         ReteachField::Location => customer.location.is_some(),
         ReteachField::Gender => customer.gender.is_some(),
+        ReteachField::Company => customer.company.is_some(),
+        ReteachField::Language => customer.language.is_some(),
+        ReteachField::Note => customer.note.is_some(),
         _ => true,
     }
 }

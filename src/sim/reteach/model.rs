@@ -27,6 +27,12 @@ pub struct SimCustomer {
     pub location: Option<String>,
     /// `MALE`, `FEMALE` or `DIVERSE`.
     pub gender: Option<String>,
+    /// `company`.
+    pub company: Option<String>,
+    /// `language` (`EN`, `DE`, …); returned as `DE` while unset.
+    pub language: Option<String>,
+    /// `note`.
+    pub note: Option<String>,
     /// Scheduled activation.
     pub set_active_at: Option<DateTime<Utc>>,
     /// Scheduled deactivation.
@@ -71,15 +77,15 @@ impl SimCustomer {
             "firstName": self.first_name,
             "lastName": self.last_name,
             "displayName": display,
-            "language": "DE",
-            "company": null,
+            "language": self.language.as_deref().unwrap_or("DE"),
+            "company": self.company,
             "birthDate": null,
             "department": self.department,
             "position": self.position,
             "location": self.location,
             "gender": self.gender,
             "externalId": self.external_id,
-            "note": null,
+            "note": self.note,
             "expiredNotificationMail": null,
             "source": self.source,
             "authenticationMethod": "DEFAULT",
