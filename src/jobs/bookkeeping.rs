@@ -255,4 +255,33 @@ mod tests {
         assert_eq!(input.reteach_users, Some(12));
         assert!(!input.full);
     }
+
+    #[test]
+    fn a_left_out_field_is_remembered_while_mapped_the_same_way() {
+        use crate::api::{UnsupportedField, UnsupportedFieldReason};
+        use crate::sync::employee_config::FieldSource;
+        use crate::sync::unsupported_fields::source_fingerprint;
+        let mut settings = settings();
+        let status = EmployeeSyncStatus {
+            unsupported_fields: vec![UnsupportedField {
+                field: "position".into(),
+                reason: UnsupportedFieldReason::Refused,
+                mapping: source_fingerprint(&FieldSource::attribute("position")),
+                since: at("2026-11-26T09:00:00Z"),
+            }],
+            ..EmployeeSyncStatus::default()
+        };
+        let input = employee_input(&status, &settings, request("2026-11-26T10:00:00Z"));
+        assert_eq!(input.unsupported_fields, status.unsupported_fields);
+        // Another part of the spec changes: still remembered.
+        settings.config.mapping.department = FieldSource::Unmapped;
+        let input = employee_input(&status, &settings, request("2026-11-26T10:00:00Z"));
+        assert_eq!(input.unsupported_fields.len(), 1);
+        // The field is mapped differently, or not at all: tried again / forgotten.
+        for other in [FieldSource::Constant("Staff".into()), FieldSource::Unmapped] {
+            settings.config.mapping.position = other;
+            let input = employee_input(&status, &settings, request("2026-11-26T10:00:00Z"));
+            assert!(input.unsupported_fields.is_empty());
+        }
+    }
 }
