@@ -45,6 +45,11 @@ enum Command {
         /// as `externalId`, so their certificates belong to Personio employees.
         #[arg(long)]
         link_reteach_customers: bool,
+        /// How the simulated academy treats a customer field, as FIELD=MODE with MODE `refuse`
+        /// (400 "property FIELD should not exist") or `drop` (accepted, not kept); repeatable,
+        /// e.g. `--reteach-field-mode position=refuse` for an academy on the 2022 API.
+        #[arg(long, value_parser = parse_field_mode)]
+        reteach_field_mode: Vec<(String, reteach_personio_operator::sim::reteach::FieldMode)>,
     },
     /// Write the CRDs to crds/ and the Helm chart (or print them with --stdout).
     Crdgen {
@@ -77,6 +82,7 @@ async fn main() -> anyhow::Result<()> {
             employees,
             reteach_customers,
             link_reteach_customers,
+            reteach_field_mode,
         } => {
             sim(
                 personio_addr,
@@ -84,10 +90,22 @@ async fn main() -> anyhow::Result<()> {
                 employees,
                 reteach_customers,
                 link_reteach_customers,
+                reteach_field_mode,
             )
             .await
         }
     }
+}
+
+/// `FIELD=MODE` of `sim --reteach-field-mode`.
+#[cfg(feature = "dev-tools")]
+fn parse_field_mode(
+    text: &str,
+) -> Result<(String, reteach_personio_operator::sim::reteach::FieldMode), String> {
+    let (field, mode) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{text:?} is not FIELD=MODE"))?;
+    Ok((field.trim().to_string(), mode.trim().parse()?))
 }
 
 fn crdgen(stdout: bool, root: &std::path::Path) -> anyhow::Result<()> {
@@ -111,11 +129,13 @@ async fn sim(
     employees: usize,
     reteach_customers: usize,
     link_reteach_customers: bool,
+    field_modes: Vec<(String, reteach_personio_operator::sim::reteach::FieldMode)>,
 ) -> anyhow::Result<()> {
     use reteach_personio_operator::sim::{personio, reteach};
     reteach_personio_operator::controller::operator::init_tracing("text");
     let mut reteach_options = reteach::StandaloneOptions {
         customers: reteach_customers,
+        field_modes,
         ..Default::default()
     };
     if link_reteach_customers {

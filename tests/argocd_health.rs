@@ -126,3 +126,25 @@ fn a_failing_upstream_is_degraded_and_waiting_for_the_employee_sync_is_progressi
     );
     assert_eq!(waiting.0, "Progressing");
 }
+
+#[test]
+fn fields_the_academy_does_not_keep_leave_the_resource_healthy_and_say_so() {
+    let message = "2 employees: 2 created, 0 updated (0 locked, 0 unlocked), 0 unchanged, 0 skipped, 0 failed; reteach does not keep position (refused): left out of writes";
+    let object = serde_json::json!({
+        "apiVersion": "sync.reteach.io/v1alpha1",
+        "kind": "EmployeeSync",
+        "metadata": {"name": "x", "generation": 1},
+        "spec": {},
+        "status": {
+            "observedGeneration": 1,
+            "conditions": [{"type": "Ready", "status": "True", "reason": "UnsupportedFields",
+                            "message": message}],
+            "unsupportedFields": [{"field": "position", "reason": "Refused",
+                                   "mapping": "0123456789abcdef",
+                                   "since": "2026-12-02T16:00:00Z"}],
+        },
+    });
+    let (status, shown) = health_lua::health("EmployeeSync", &object);
+    assert_eq!(status, "Healthy");
+    assert!(shown.contains("position (refused)"), "{shown}");
+}

@@ -1,13 +1,15 @@
 //! End-to-end (issue 17): `spec.mapping` and `spec.selector` of an EmployeeSync on a real
 //! kube-apiserver against the simulators — a custom attribute mapped, employees filtered in and
-//! out, the attributes to whitelist in status, an invalid mapping stalled naming the field. Run
+//! out, the attributes to whitelist in status, an invalid mapping stalled naming the field, a
+//! field the academy refuses reported in status and by one Event. Run
 //! with `scripts/test.sh --test e2e_mapping`.
 
 mod support;
 
 use chrono::{Days, Utc};
-use reteach_personio_operator::api::EmployeeSyncStatus;
+use reteach_personio_operator::api::{EmployeeSyncStatus, UnsupportedFieldReason};
 use reteach_personio_operator::sim::personio::EmployeeSeed;
+use reteach_personio_operator::sim::reteach::FieldMode;
 use serde_json::json;
 use support::operator::{condition, is_ready, World};
 
@@ -121,4 +123,132 @@ async fn an_invalid_mapping_stalls_naming_the_field() {
     );
     assert!(!ready_message(&status).is_empty());
     assert!(world.reteach.sim.customers().is_empty(), "nothing written");
+}
+
+#[tokio::test]
+async fn a_field_the_academy_refuses_shows_in_status_with_one_event_and_no_more_writes() {
+    let world = World::with_secrets("esync-refused").await;
+    world
+        .reteach
+        .sim
+        .set_field_mode("position", FieldMode::Refuse);
+    let personio = &world.personio.sim;
+    let ids = [
+        personio.add_employee(seed("Sam", "sam@acme.example", "Sales", "E-1")),
+        personio.add_employee(seed("Sue", "sue@acme.example", "Support", "E-2")),
+    ];
+    world.apply(world.employee_sync(SYNC, json!({}))).await;
+    let sync = world
+        .wait_employee_sync(SYNC, "Ready=True naming position", |s| {
+            is_ready(&s.common.conditions) && !s.unsupported_fields.is_empty()
+        })
+        .await;
+    let status = sync.status.expect("status");
+    assert_eq!(status.unsupported_fields.len(), 1, "{status:?}");
+    assert_eq!(status.unsupported_fields[0].field, "position");
+    assert_eq!(
+        status.unsupported_fields[0].reason,
+        UnsupportedFieldReason::Refused
+    );
+    let ready = condition(&status.common.conditions, "Ready").expect("Ready");
+    assert_eq!(ready.reason, "UnsupportedFields");
+    assert!(
+        ready.message.contains("position (refused)"),
+        "{}",
+        ready.message
+    );
+    assert!(
+        condition(&status.common.conditions, "Stalled").is_none(),
+        "{status:?}"
+    );
+    let run = status.last_run.expect("last run");
+    assert_eq!((run.created, run.failed), (2, 0), "{run:?}");
+    for id in ids {
+        let user = world.reteach.sim.customer(&id.to_string()).expect("synced");
+        assert_eq!(user.position, None);
+    }
+    world
+        .wait_event(
+            SYNC,
+            "UnsupportedFields",
+            "property position should not exist",
+        )
+        .await;
+
+    // Two more runs: nothing written, no second Event.
+    let after_first = Utc::now();
+    world.wait_employee_run_after(SYNC, after_first).await;
+    let writes = world.reteach.sim.total_writes();
+    let refused = refused_writes(&world);
+    let after_second = Utc::now();
+    let sync = world.wait_employee_run_after(SYNC, after_second).await;
+    assert_eq!(world.reteach.sim.total_writes(), writes, "zero writes");
+    assert_eq!(refused_writes(&world), refused, "no refused write either");
+    let status = sync.status.expect("status");
+    assert_eq!(status.unsupported_fields.len(), 1, "{status:?}");
+    let events = world
+        .events_about(SYNC)
+        .await
+        .into_iter()
+        .filter(|event| event.reason.as_deref() == Some("UnsupportedFields"))
+        .count();
+    assert_eq!(events, 1, "one Warning Event");
+}
+
+fn refused_writes(world: &World) -> usize {
+    world
+        .reteach
+        .sim
+        .control()
+        .requests()
+        .iter()
+        .filter(|request| request.status == 400)
+        .count()
+}
+
+#[tokio::test]
+async fn the_capabilities_check_the_attributes_the_mapping_reads() {
+    let world = World::with_preflight("esync-mapped-preflight").await;
+    world
+        .personio
+        .sim
+        .add_employee(seed("Sam", "sam@acme.example", "Sales", "E-1"));
+    // The default whitelist without position and office, and without the custom attribute.
+    world.personio.sim.set_whitelist(Some(&[
+        "first_name",
+        "last_name",
+        "email",
+        "department",
+        "gender",
+        "hire_date",
+        "termination_date",
+    ]));
+    let spec = json!({"mapping": {
+        "position": {"unmapped": true},
+        "location": {"attribute": EMPLOYEE_NO},
+    }});
+    world.apply(world.employee_sync(SYNC, spec)).await;
+    let sync = world
+        .wait_employee_sync(SYNC, "capabilities recorded", |s| {
+            !s.capabilities.is_empty()
+        })
+        .await;
+    let capabilities = sync.status.expect("status").capabilities;
+    let attributes = capabilities
+        .iter()
+        .find(|c| c.name == "personio-attributes")
+        .expect("an attribute row");
+    assert_eq!(attributes.state, "Missing", "{capabilities:?}");
+    assert!(
+        attributes.message.contains(EMPLOYEE_NO),
+        "{}",
+        attributes.message
+    );
+    for unused in ["position", "office"] {
+        assert!(
+            !attributes.message.contains(unused),
+            "{unused} is not read: {}",
+            attributes.message
+        );
+    }
 }

@@ -8,6 +8,8 @@ mod support;
 use std::collections::BTreeMap;
 
 use chrono::Duration;
+use reteach_personio_operator::api::UnsupportedFieldReason;
+use reteach_personio_operator::sim::reteach::FieldMode;
 use reteach_personio_operator::sync::employee_config::{
     AttributeMatch, EmployeeConfig, FieldSource,
 };
@@ -151,4 +153,176 @@ async fn leaving_the_selection_locks_and_entering_it_syncs_on_incremental_runs()
         writes,
         "a locked leaver is not rewritten"
     );
+}
+
+/// Customer writes (`POST`/`PUT /customer…`) the reteach simulator received, refused or not.
+fn customer_writes(sims: &Sims) -> usize {
+    sims.reteach
+        .control()
+        .requests()
+        .iter()
+        .filter(|r| (r.method == "POST" || r.method == "PUT") && r.path.starts_with("/customer"))
+        .count()
+}
+
+fn unsupported(sims: &Sims) -> Vec<(String, UnsupportedFieldReason)> {
+    sims.employee_status
+        .lock()
+        .expect("status")
+        .unsupported_fields
+        .iter()
+        .map(|field| (field.field.clone(), field.reason))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_field_the_academy_refuses_is_reported_once_and_left_out_of_later_writes() {
+    let sims = Sims::start().await;
+    sims.reteach.set_field_mode("position", FieldMode::Refuse);
+    let ids: Vec<i64> = (0..5)
+        .map(|i| sims.personio.add_employee(employee(i)))
+        .collect();
+
+    let first = sims.sync_employees().await;
+    assert_eq!(first.summary.created, 5, "{first:?}");
+    assert_eq!(
+        first.summary.failed, 0,
+        "never a failure per user: {first:?}"
+    );
+    assert!(first.failures.is_empty(), "{:?}", first.failures);
+    assert_eq!(first.newly_unsupported.len(), 1, "reported once: {first:?}");
+    assert_eq!(
+        unsupported(&sims),
+        [("position".to_string(), UnsupportedFieldReason::Refused)]
+    );
+    for id in &ids {
+        let user = sims.reteach.customer(&id.to_string()).expect("synced");
+        assert_eq!(user.department.as_deref(), Some("Engineering"));
+        assert_eq!(user.position, None);
+    }
+    // The writes after the first refusal leave the field out before sending: at most the
+    // writes in flight at once were refused.
+    let refused = sims
+        .reteach
+        .control()
+        .requests()
+        .iter()
+        .filter(|r| r.status == 400)
+        .count();
+    assert!((1..=4).contains(&refused), "{refused} refused writes");
+
+    // Later runs: no write at all, nothing reported again, even when Personio changes the
+    // refused field.
+    sims.personio
+        .update_employee(ids[0], |seed| seed.position = Some("Lead".into()));
+    sims.clock.advance(Duration::minutes(10));
+    let writes = customer_writes(&sims);
+    let second = sims.sync_employees().await;
+    assert_eq!(second.summary.unchanged, 5, "{second:?}");
+    assert!(second.newly_unsupported.is_empty());
+    assert_eq!(customer_writes(&sims), writes, "zero writes");
+    assert_eq!(unsupported(&sims).len(), 1, "still remembered");
+
+    // A different mapping of the field tries it again (and finds it refused again).
+    let mut config = EmployeeConfig::default();
+    config.mapping.position = FieldSource::Constant("Staff".into());
+    sims.set_employee_config(config);
+    sims.clock.advance(Duration::minutes(10));
+    let third = sims.sync_employees().await;
+    assert_eq!(third.newly_unsupported.len(), 1, "{third:?}");
+    assert_eq!(third.summary.failed, 0, "{third:?}");
+    assert_eq!(third.summary.unchanged, 5, "{third:?}");
+}
+
+#[tokio::test]
+async fn a_field_the_academy_does_not_keep_is_not_changed_forever() {
+    let sims = Sims::start().await;
+    sims.reteach.set_field_mode("location", FieldMode::Drop);
+    sims.add_employees(3);
+    let first = sims.sync_employees().await;
+    assert_eq!(first.summary.created, 3, "{first:?}");
+    assert_eq!(first.summary.failed, 0, "{first:?}");
+    assert_eq!(first.newly_unsupported.len(), 1, "{first:?}");
+    assert_eq!(
+        unsupported(&sims),
+        [("location".to_string(), UnsupportedFieldReason::NotKept)]
+    );
+
+    sims.clock.advance(Duration::minutes(10));
+    let writes = customer_writes(&sims);
+    let second = sims.sync_employees().await;
+    assert_eq!(second.summary.unchanged, 3, "{second:?}");
+    assert_eq!(second.summary.updated, 0, "{second:?}");
+    assert!(second.newly_unsupported.is_empty());
+    assert_eq!(customer_writes(&sims), writes, "zero writes");
+}
+
+#[tokio::test]
+async fn an_update_whose_only_change_is_refused_is_not_sent_and_other_changes_go_through() {
+    let sims = Sims::start().await;
+    let ids = sims.add_employees(2);
+    sims.sync_employees().await;
+    // The academy is moved to an API without `position`; Personio changes two positions and one
+    // department.
+    sims.reteach.set_field_mode("position", FieldMode::Refuse);
+    sims.personio
+        .update_employee(ids[0], |seed| seed.position = Some("Lead".into()));
+    sims.personio.update_employee(ids[1], |seed| {
+        seed.position = Some("Lead".into());
+        seed.department.as_mut().expect("unit").name = "Sales".into();
+    });
+    sims.clock.advance(Duration::minutes(10));
+    let outcome = sims.sync_employees().await;
+    assert_eq!(outcome.summary.failed, 0, "{outcome:?}");
+    assert_eq!(
+        outcome.summary.updated + outcome.summary.unchanged,
+        2,
+        "{outcome:?}"
+    );
+    assert_eq!(outcome.newly_unsupported.len(), 1, "{outcome:?}");
+    let moved = sims.reteach.customer(&ids[1].to_string()).expect("user");
+    assert_eq!(moved.department.as_deref(), Some("Sales"));
+    sims.clock.advance(Duration::minutes(10));
+    let writes = customer_writes(&sims);
+    let later = sims.sync_employees().await;
+    assert_eq!(later.summary.unchanged, 2, "{later:?}");
+    assert_eq!(customer_writes(&sims), writes, "zero writes");
+}
+
+#[tokio::test]
+async fn company_language_and_note_are_stored_and_stable_once_mapped() {
+    let sims = Sims::start().await;
+    let ada = sims
+        .personio
+        .add_employee(employee(1).with_custom(EMPLOYEE_NO, "Deutsch"));
+    let bob = sims
+        .personio
+        .add_employee(employee(2).with_custom(EMPLOYEE_NO, "Klingonisch"));
+    let mut config = EmployeeConfig::default();
+    config.mapping.company = FieldSource::Constant("Demo GmbH".into());
+    config.mapping.note = FieldSource::Template(format!("Personio {{{EMPLOYEE_NO}}}"));
+    config.mapping.language = FieldSource::Attribute {
+        name: EMPLOYEE_NO.into(),
+        values: BTreeMap::from([("Deutsch".to_string(), "de".to_string())]),
+    };
+    sims.set_employee_config(config);
+    let first = sims.sync_employees().await;
+    assert_eq!(
+        (first.summary.created, first.summary.failed),
+        (2, 0),
+        "{first:?}"
+    );
+    assert!(first.newly_unsupported.is_empty(), "{first:?}");
+    let user = sims.reteach.customer(&ada.to_string()).expect("user");
+    assert_eq!(user.company.as_deref(), Some("Demo GmbH"));
+    assert_eq!(user.language.as_deref(), Some("DE"));
+    assert_eq!(user.note.as_deref(), Some("Personio Deutsch"));
+    let other = sims.reteach.customer(&bob.to_string()).expect("user");
+    assert_eq!(other.language, None, "an unknown language is not sent");
+
+    sims.clock.advance(Duration::minutes(10));
+    let writes = customer_writes(&sims);
+    let second = sims.sync_employees().await;
+    assert_eq!(second.summary.unchanged, 2, "{second:?}");
+    assert_eq!(customer_writes(&sims), writes, "zero writes");
 }

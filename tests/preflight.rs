@@ -592,3 +592,78 @@ fn subcommand_that_cannot_run_exits_with_3() {
         "{stderr}"
     );
 }
+
+/// The EmployeeSync of `tenant` with `spec.mapping` set to `mapping` (YAML flow mapping).
+fn with_mapping(tenant: &Tenant, mapping: &str) -> String {
+    tenant.manifests(CATEGORY).replacen(
+        "  reteach:\n",
+        &format!("  mapping: {mapping}\n  reteach:\n"),
+        1,
+    )
+}
+
+#[tokio::test]
+async fn the_whitelist_is_checked_against_the_resources_own_attributes() {
+    let tenant = Tenant::start().await;
+    // Location from a custom attribute, position not mapped at all.
+    let manifests = with_mapping(
+        &tenant,
+        "{location: {attribute: dynamic_33400}, position: {unmapped: true}}",
+    );
+    let mut readable: Vec<&str> = reteach_personio_operator::personio::REQUIRED_ATTRIBUTES.to_vec();
+    readable.retain(|name| !matches!(*name, "position" | "office"));
+    tenant.personio.set_whitelist(Some(&readable));
+    let report = tenant.check(&manifests, None, &tenant.environment()).await;
+    assert_eq!(
+        state(&report, Capability::PersonioAttributes),
+        State::Missing,
+        "{}",
+        report.table()
+    );
+    assert_eq!(
+        detail(&report, Capability::PersonioAttributes),
+        "not returned: dynamic_33400",
+        "an unmapped position and an unused office are not required"
+    );
+    assert!(action(&report, Capability::PersonioAttributes).contains("add dynamic_33400"));
+
+    readable.push("dynamic_33400");
+    tenant.personio.set_whitelist(Some(&readable));
+    let report = tenant.check(&manifests, None, &tenant.environment()).await;
+    assert_eq!(
+        state(&report, Capability::PersonioAttributes),
+        State::Ok,
+        "{}",
+        report.table()
+    );
+    let listing = tenant
+        .personio
+        .control()
+        .requests()
+        .into_iter()
+        .rev()
+        .find(|request| request.path.starts_with("/v1/company/employees"))
+        .and_then(|request| request.query)
+        .expect("a listing");
+    assert!(listing.contains("dynamic_33400"), "{listing}");
+    assert!(
+        !listing.contains("office"),
+        "asks for what it reads: {listing}"
+    );
+}
+
+#[tokio::test]
+async fn an_invalid_mapping_is_named_in_the_attribute_row() {
+    let tenant = Tenant::start().await;
+    let manifests = with_mapping(&tenant, "{position: {constant: Staff, unmapped: true}}");
+    let report = tenant.check(&manifests, None, &tenant.environment()).await;
+    assert_eq!(
+        state(&report, Capability::PersonioAttributes),
+        State::Missing
+    );
+    assert!(
+        detail(&report, Capability::PersonioAttributes).contains("spec.mapping.position"),
+        "{}",
+        report.table()
+    );
+}

@@ -189,6 +189,36 @@ pub struct EmployeeSyncStatus {
     /// `contract_end_date` and `last_modified_at` are asked for too, never required).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub personio_attributes: Vec<String>,
+    /// Mapped reteach fields the academy refuses or does not keep (its API may predate them:
+    /// reteach's 2022 spec has no `position` or `location`). They are left out of every write and
+    /// comparison; mapping the field differently (or unmapping it) clears its entry.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 20))]
+    pub unsupported_fields: Vec<UnsupportedField>,
+}
+
+/// A reteach field the operator leaves out because the academy refuses or does not keep it.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UnsupportedField {
+    /// reteach's name of the field, e.g. `position`.
+    pub field: String,
+    /// Why it is left out.
+    pub reason: UnsupportedFieldReason,
+    /// Fingerprint of `spec.mapping.<field>` when it was found: while the field is mapped the
+    /// same way it stays left out; a different mapping tries it again.
+    pub mapping: String,
+    /// When the operator found it.
+    pub since: DateTime<Utc>,
+}
+
+/// Why a field is left out.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum UnsupportedFieldReason {
+    /// reteach answered a write carrying it with 400 `property <field> should not exist`.
+    Refused,
+    /// reteach accepted a value but returned the user without it.
+    NotKept,
 }
 
 /// Counters of one EmployeeSync run.

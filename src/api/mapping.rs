@@ -31,6 +31,17 @@ pub struct EmployeeMappingSpec {
     /// `female`/`f`, `diverse`/`d`/`x`; any other value leaves the user without a gender.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gender: Option<FieldSourceSpec>,
+    /// reteach `company` (unmapped: the operator leaves it alone unless this is set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub company: Option<FieldSourceSpec>,
+    /// reteach `language` (unmapped unless set). After the value map, the value must be one of
+    /// `EN`, `DE`, `FR`, `ES`, `IT`, `UK`, `RU` (ignoring case); any other value, or none, leaves
+    /// the user's language as it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<FieldSourceSpec>,
+    /// reteach `note` (unmapped unless set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<FieldSourceSpec>,
 }
 
 /// One field's source: exactly one of `attribute`, `constant`, `template` or `unmapped: true`.

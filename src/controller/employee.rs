@@ -9,6 +9,7 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::{Api, ResourceExt};
 
+use super::conditions::Health;
 use super::context::Context;
 use super::credentials::SecretReader;
 use super::events::publish;
@@ -17,7 +18,10 @@ use super::lifecycle::RunContext;
 use super::reconcile::{preflight, RunInputs, RunStop, SyncKind};
 use super::schedule::DueReason;
 use super::ReconcileError;
-use crate::api::{CapabilityCheck, EmployeeSync, EmployeeSyncStatus, APPROVE_PLAN_ANNOTATION};
+use crate::api::{
+    CapabilityCheck, EmployeeSync, EmployeeSyncStatus, UnsupportedField, UnsupportedFieldReason,
+    APPROVE_PLAN_ANNOTATION,
+};
 use crate::jobs::bookkeeping::{
     employee_input, employee_message, record_employee_outcome, EmployeeRunRequest,
 };
@@ -183,6 +187,16 @@ impl SyncKind for EmployeeSync {
             ctx.metrics.records(KIND, "updated", summary.updated);
             ctx.metrics.records(KIND, "failed", summary.failed);
         }
+        for field in &outcome.newly_unsupported {
+            publish(
+                ctx,
+                self,
+                EventType::Warning,
+                Reason::UnsupportedFields.as_str(),
+                &unsupported_event_note(field),
+            )
+            .await;
+        }
         if summary.created + summary.updated + summary.failed > 0 {
             publish(
                 ctx,
@@ -213,8 +227,57 @@ pub fn status_after_success(
     interval: Duration,
     job: &EmployeeJobOutcome,
 ) -> (Duration, String) {
-    let message = employee_message(job);
-    let delay = run.succeed(&mut status.common, message.clone(), interval);
+    let mut message = employee_message(job);
+    let delay = if job.unsupported_fields.is_empty() {
+        run.succeed(&mut status.common, message.clone(), interval)
+    } else {
+        // Ready stays True (kstatus: Current, Argo CD: Healthy); the reason and the message say
+        // which fields are left out.
+        message.push_str(&unsupported_suffix(&job.unsupported_fields));
+        let health = Health::Ready {
+            reason: Reason::UnsupportedFields,
+            message: message.clone(),
+        };
+        run.complete(&mut status.common, &health, interval)
+    };
     record_employee_outcome(status, run.now, job);
     (delay, message)
+}
+
+/// `; reteach does not keep position (refused), location (not kept): left out of writes`.
+fn unsupported_suffix(fields: &[UnsupportedField]) -> String {
+    let named: Vec<String> = fields
+        .iter()
+        .map(|field| format!("{} ({})", field.field, why(field.reason)))
+        .collect();
+    format!(
+        "; reteach does not keep {}: left out of writes",
+        named.join(", ")
+    )
+}
+
+fn why(reason: UnsupportedFieldReason) -> &'static str {
+    match reason {
+        UnsupportedFieldReason::Refused => "refused",
+        UnsupportedFieldReason::NotKept => "not kept",
+    }
+}
+
+/// The Warning Event when a field is first found (names the field, never a value).
+pub fn unsupported_event_note(field: &UnsupportedField) -> String {
+    let what = match field.reason {
+        UnsupportedFieldReason::Refused => format!(
+            "reteach refused the field {0} (\"property {0} should not exist\")",
+            field.field
+        ),
+        UnsupportedFieldReason::NotKept => format!(
+            "reteach accepted the field {} but did not keep it",
+            field.field
+        ),
+    };
+    format!(
+        "{what}; it is left out of writes and comparisons from now on (status.unsupportedFields). \
+         Set spec.mapping.{}: {{unmapped: true}} to stop reading it; a changed mapping tries it again",
+        field.field
+    )
 }

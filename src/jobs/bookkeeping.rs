@@ -63,7 +63,30 @@ pub fn employee_input(
                 approved_plan,
                 consumed_approval: previous.applied_plan_approval.clone(),
             }),
+        unsupported_fields: still_unsupported(previous, &settings.config),
     }
+}
+
+/// The fields `status.unsupportedFields` lists that are still mapped as they were when they were
+/// found: a field mapped differently (or unmapped) is forgotten, so its next write tries again.
+pub fn still_unsupported(
+    previous: &EmployeeSyncStatus,
+    config: &crate::sync::employee_config::EmployeeConfig,
+) -> Vec<crate::api::UnsupportedField> {
+    use crate::sync::employee_config::FieldSource;
+    use crate::sync::unsupported_fields::{optional_field, source_fingerprint, source_of};
+    previous
+        .unsupported_fields
+        .iter()
+        .filter(|known| {
+            optional_field(&known.field)
+                .and_then(|field| source_of(config, field))
+                .is_some_and(|source| {
+                    *source != FieldSource::Unmapped && source_fingerprint(source) == known.mapping
+                })
+        })
+        .cloned()
+        .collect()
 }
 
 /// The one-line summary of an EmployeeSync run (the `Ready` message and the log line).
@@ -110,6 +133,7 @@ pub fn record_employee_outcome(
     status.failures = bounded(&outcome.failures);
     status.planned_actions = outcome.planned.clone();
     status.personio_attributes = outcome.personio_attributes.clone();
+    status.unsupported_fields = outcome.unsupported_fields.clone();
     status.last_run = Some(summary.clone());
 }
 
@@ -208,6 +232,8 @@ mod tests {
         let mut status = EmployeeSyncStatus::default();
         let outcome = EmployeeJobOutcome {
             personio_attributes: Vec::new(),
+            unsupported_fields: Vec::new(),
+            newly_unsupported: Vec::new(),
             summary: crate::api::EmployeeRunSummary {
                 started_at: at("2026-11-26T10:00:00Z"),
                 mode: SyncMode::Full,
@@ -228,5 +254,34 @@ mod tests {
         assert_eq!(input.cursor, Some(at("2026-11-26T10:00:00Z")));
         assert_eq!(input.reteach_users, Some(12));
         assert!(!input.full);
+    }
+
+    #[test]
+    fn a_left_out_field_is_remembered_while_mapped_the_same_way() {
+        use crate::api::{UnsupportedField, UnsupportedFieldReason};
+        use crate::sync::employee_config::FieldSource;
+        use crate::sync::unsupported_fields::source_fingerprint;
+        let mut settings = settings();
+        let status = EmployeeSyncStatus {
+            unsupported_fields: vec![UnsupportedField {
+                field: "position".into(),
+                reason: UnsupportedFieldReason::Refused,
+                mapping: source_fingerprint(&FieldSource::attribute("position")),
+                since: at("2026-11-26T09:00:00Z"),
+            }],
+            ..EmployeeSyncStatus::default()
+        };
+        let input = employee_input(&status, &settings, request("2026-11-26T10:00:00Z"));
+        assert_eq!(input.unsupported_fields, status.unsupported_fields);
+        // Another part of the spec changes: still remembered.
+        settings.config.mapping.department = FieldSource::Unmapped;
+        let input = employee_input(&status, &settings, request("2026-11-26T10:00:00Z"));
+        assert_eq!(input.unsupported_fields.len(), 1);
+        // The field is mapped differently, or not at all: tried again / forgotten.
+        for other in [FieldSource::Constant("Staff".into()), FieldSource::Unmapped] {
+            settings.config.mapping.position = other;
+            let input = employee_input(&status, &settings, request("2026-11-26T10:00:00Z"));
+            assert!(input.unsupported_fields.is_empty());
+        }
     }
 }

@@ -6,20 +6,27 @@
 //! deterministic.
 
 use std::collections::HashSet;
+use std::sync::Mutex;
 
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use chrono_tz::Tz;
 use futures::StreamExt;
 
 use crate::api::{
-    EmployeeRunSummary, PlannedAction, RecordFailure, SyncMode, APPROVE_PLAN_ANNOTATION,
+    EmployeeRunSummary, PlannedAction, RecordFailure, SyncMode, UnsupportedField,
+    UnsupportedFieldReason, APPROVE_PLAN_ANNOTATION,
 };
 use crate::personio::{AttributeRequest, PersonioApi};
 use crate::reteach::{ReteachApi, ReteachError, USERS_PER_PAGE};
 use crate::sync::employee_config::EmployeeConfig;
+use crate::sync::employee_fields::ReteachField;
 use crate::sync::employee_mapping::{map_record, MappedEmployee, MappingError};
 use crate::sync::mass_change::{
     approved_plan_id, check_mass_change, MassChangeInput, MassChangeLimits,
+};
+use crate::sync::unsupported_fields::{
+    not_echoed, optional_field, refused_properties, source_fingerprint, source_of, Unsupported,
+    Write,
 };
 use crate::sync::{CustomerFields, EmployeeAction, EmployeePlan, PlannedEmployee, ReteachCustomer};
 
@@ -59,6 +66,9 @@ pub struct EmployeeJobInput {
     pub guard: Option<MassChangeGuard>,
     /// The resource's mapping and selector (`spec.mapping`, `spec.selector`).
     pub config: EmployeeConfig,
+    /// Fields found earlier that the academy refuses or does not keep, still mapped the same way
+    /// (see [`crate::jobs::bookkeeping::employee_input`]): left out of writes and comparisons.
+    pub unsupported_fields: Vec<UnsupportedField>,
 }
 
 /// The mass-change guard of one run (see [`crate::sync::mass_change`]).
@@ -96,6 +106,11 @@ pub struct EmployeeJobOutcome {
     pub linked: i64,
     /// The Personio attributes the run required (`status.personioAttributes`).
     pub personio_attributes: Vec<String>,
+    /// Every field left out after this run (`status.unsupportedFields`): those of the input and
+    /// those found now.
+    pub unsupported_fields: Vec<UnsupportedField>,
+    /// The fields this run found the academy refuses or does not keep (one Warning Event each).
+    pub newly_unsupported: Vec<UnsupportedField>,
 }
 
 /// Runs one EmployeeSync pass. Run-level failures (credentials, listings) return `Err`; a failing
@@ -148,6 +163,8 @@ pub async fn run_employee_sync(
         applied_approval: None,
         linked: 0,
         personio_attributes: attributes.required().to_vec(),
+        unsupported_fields: input.unsupported_fields.clone(),
+        newly_unsupported: Vec::new(),
     };
     if list.employees.is_empty() {
         // Nothing to write, but "Personio suddenly returns nobody" is the worst shrink of all.
@@ -185,7 +202,18 @@ pub async fn run_employee_sync(
         all
     };
 
-    let table = input.config.table();
+    // A field the academy refuses or does not keep is neither compared nor written.
+    let left_out: Vec<ReteachField> = input
+        .unsupported_fields
+        .iter()
+        .filter_map(|field| optional_field(&field.field))
+        .collect();
+    let table: Vec<_> = input
+        .config
+        .table()
+        .into_iter()
+        .filter(|row| !left_out.contains(&row.field))
+        .collect();
     let plan = EmployeePlan::build_with_table(&table, &mapped, &customers, input.now, input.tz);
     for entry in &plan.entries {
         if let EmployeeAction::Skip { reason } = entry.action {
@@ -221,7 +249,10 @@ pub async fn run_employee_sync(
         return Ok(outcome);
     }
 
-    apply(reteach, &plan, &mut outcome, &mut failures).await?;
+    let memory = FieldMemory::default();
+    let applied = apply(reteach, &plan, &memory, &mut outcome, &mut failures).await;
+    remember_unsupported(&memory, input, &mut outcome);
+    applied?;
     if outcome.transient_failures > 0 {
         outcome.next_cursor = input.cursor;
     }
@@ -340,6 +371,7 @@ async fn look_up_customers(
 async fn apply(
     reteach: &dyn ReteachApi,
     plan: &EmployeePlan,
+    memory: &FieldMemory,
     outcome: &mut EmployeeJobOutcome,
     failures: &mut FailureLog,
 ) -> Result<(), JobError> {
@@ -356,7 +388,7 @@ async fn apply(
             entry.action,
             EmployeeAction::Create(_) | EmployeeAction::Update { .. }
         ) {
-            writes.push(write_entry(reteach, entry));
+            writes.push(write_entry(reteach, entry, memory));
         }
     }
     // Dropping the stream on a fatal error cancels the writes still in flight; the next run
@@ -365,7 +397,8 @@ async fn apply(
     let mut last_transient = None;
     while let Some((entry, result)) = results.next().await {
         match result {
-            Ok(()) => match &entry.action {
+            Ok(Written::NothingLeft) => outcome.summary.unchanged += 1,
+            Ok(Written::Sent) => match &entry.action {
                 EmployeeAction::Create(_) => {
                     outcome.summary.created += 1;
                     outcome.summary.locked += i64::from(entry.locked_after);
@@ -420,17 +453,138 @@ async fn apply(
 async fn write_entry<'a>(
     reteach: &dyn ReteachApi,
     entry: &'a PlannedEmployee,
-) -> (&'a PlannedEmployee, Result<(), ReteachError>) {
-    (entry, write_one(reteach, entry).await)
+    memory: &FieldMemory,
+) -> (&'a PlannedEmployee, Result<Written, ReteachError>) {
+    (entry, write_one(reteach, entry, memory).await)
 }
 
-async fn write_one(reteach: &dyn ReteachApi, entry: &PlannedEmployee) -> Result<(), ReteachError> {
-    match &entry.action {
-        EmployeeAction::Create(fields) => reteach.create_customer(fields).await.map(drop),
-        EmployeeAction::Update {
-            customer_id, patch, ..
-        } => reteach.update_customer(customer_id, patch).await.map(drop),
-        EmployeeAction::Unchanged | EmployeeAction::Skip { .. } => Ok(()),
+/// What became of one planned write.
+enum Written {
+    /// reteach accepted it.
+    Sent,
+    /// Only fields the academy refuses or does not keep had changed: nothing was sent.
+    NothingLeft,
+}
+
+/// The fields this run found the academy refuses or does not keep, shared by the concurrent
+/// writes (a later write leaves them out before sending). The lock is never held across an
+/// await.
+#[derive(Default)]
+struct FieldMemory(Mutex<Vec<(ReteachField, Unsupported)>>);
+
+impl FieldMemory {
+    fn note(&self, fields: &[ReteachField], why: Unsupported) {
+        let mut found = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        for field in fields {
+            if !found.iter().any(|(known, _)| known == field) {
+                found.push((*field, why));
+            }
+        }
+    }
+
+    fn found(&self) -> Vec<(ReteachField, Unsupported)> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Leaves every field found so far out of `write`.
+    fn strip(&self, write: &mut Write<'_>) {
+        for (field, _) in self.found() {
+            write.remove(field);
+        }
+    }
+}
+
+/// Sends one planned write. A 400 naming fields of the write as `property … should not exist`
+/// is answered by sending the write again without them (at most once per field, so a write
+/// never loops); an answer without a value the write set marks that field as not kept. Either is
+/// remembered for the rest of the run and the following ones, never counted as a failure.
+async fn write_one(
+    reteach: &dyn ReteachApi,
+    entry: &PlannedEmployee,
+    memory: &FieldMemory,
+) -> Result<Written, ReteachError> {
+    let mut action = entry.action.clone();
+    let mut write = match &mut action {
+        EmployeeAction::Create(fields) => Write::Create(fields),
+        EmployeeAction::Update { patch, changed, .. } => Write::Update(patch, changed),
+        EmployeeAction::Unchanged | EmployeeAction::Skip { .. } => return Ok(Written::Sent),
+    };
+    memory.strip(&mut write);
+    let mut attempts_left = crate::sync::unsupported_fields::OPTIONAL_FIELDS.len();
+    loop {
+        if write.is_empty() {
+            return Ok(Written::NothingLeft);
+        }
+        let result = match &write {
+            Write::Create(fields) => reteach.create_customer(fields).await,
+            Write::Update(patch, _) => {
+                let EmployeeAction::Update { customer_id, .. } = &entry.action else {
+                    return Ok(Written::Sent);
+                };
+                reteach.update_customer(customer_id, patch).await
+            }
+        };
+        let error = match result {
+            Ok(answer) => {
+                memory.note(&not_echoed(&write, &answer), Unsupported::NotKept);
+                return Ok(Written::Sent);
+            }
+            Err(error) => error,
+        };
+        let refused: Vec<ReteachField> = match &error {
+            ReteachError::Rejected { message, .. } if attempts_left > 0 => {
+                refused_properties(message)
+                    .iter()
+                    .filter_map(|name| optional_field(name))
+                    .filter(|field| write.sends(*field))
+                    .collect()
+            }
+            _ => Vec::new(),
+        };
+        if refused.is_empty() {
+            return Err(error);
+        }
+        attempts_left -= 1;
+        memory.note(&refused, Unsupported::Refused);
+        for field in refused {
+            write.remove(field);
+        }
+    }
+}
+
+/// Adds the fields this run found to the outcome, tied to the field's current mapping.
+fn remember_unsupported(
+    memory: &FieldMemory,
+    input: &EmployeeJobInput,
+    outcome: &mut EmployeeJobOutcome,
+) {
+    for (field, why) in memory.found() {
+        if outcome
+            .unsupported_fields
+            .iter()
+            .any(|known| known.field == field.name())
+        {
+            continue;
+        }
+        let Some(source) = source_of(&input.config, field) else {
+            continue;
+        };
+        let entry = UnsupportedField {
+            field: field.name().to_string(),
+            reason: match why {
+                Unsupported::Refused => UnsupportedFieldReason::Refused,
+                Unsupported::NotKept => UnsupportedFieldReason::NotKept,
+            },
+            mapping: source_fingerprint(source),
+            since: input.now,
+        };
+        tracing::warn!(
+            field = entry.field,
+            reason = ?entry.reason,
+            "reteach does not keep a mapped field; it is left out of writes from now on"
+        );
+        outcome.newly_unsupported.push(entry.clone());
+        outcome.unsupported_fields.push(entry);
     }
 }
 
@@ -483,6 +637,9 @@ fn created_fields(fields: &CustomerFields) -> Vec<String> {
         ("department", fields.department.is_some()),
         ("location", fields.location.is_some()),
         ("gender", fields.gender.is_some()),
+        ("company", fields.company.is_some()),
+        ("language", fields.language.is_some()),
+        ("note", fields.note.is_some()),
         ("setActiveAt", fields.set_active_at.is_some()),
         ("setInactiveAt", fields.set_inactive_at.is_some()),
     ];

@@ -47,6 +47,7 @@ fn full() -> EmployeeJobInput {
         full: true,
         cursor: None,
         reteach_users: None,
+        unsupported_fields: Vec::new(),
     }
 }
 

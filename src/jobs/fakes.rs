@@ -305,6 +305,9 @@ impl ReteachApi for FakeReteach {
             department: fields.department.clone(),
             location: fields.location.clone(),
             gender: fields.gender,
+            company: fields.company.clone(),
+            language: fields.language.clone(),
+            note: fields.note.clone(),
             set_active_at: fields.set_active_at,
             set_inactive_at: fields.set_inactive_at,
             status: Some("ADDED".into()),
@@ -343,6 +346,9 @@ impl ReteachApi for FakeReteach {
         set(&mut customer.department, &patch.department);
         set(&mut customer.location, &patch.location);
         set(&mut customer.gender, &patch.gender);
+        set(&mut customer.company, &patch.company);
+        set(&mut customer.language, &patch.language);
+        set(&mut customer.note, &patch.note);
         set(&mut customer.set_active_at, &patch.set_active_at);
         set(&mut customer.set_inactive_at, &patch.set_inactive_at);
         Ok(customer.clone())

@@ -85,6 +85,9 @@ pub enum Reason {
     Uploaded,
     /// Event: a required upstream capability is missing.
     PreflightMissing,
+    /// Ready=True: the run succeeded, but mapped fields the academy refuses or does not keep are
+    /// left out (`status.unsupportedFields`); also the Warning Event when one is first found.
+    UnsupportedFields,
 }
 
 impl Reason {
@@ -127,6 +130,7 @@ impl Reason {
             Self::Synced => "Synced",
             Self::Uploaded => "Uploaded",
             Self::PreflightMissing => "PreflightMissing",
+            Self::UnsupportedFields => "UnsupportedFields",
         }
     }
 }

@@ -118,8 +118,9 @@ impl EmployeeSettings {
     }
 }
 
-/// `spec.mapping` and `spec.selector` as the sync core's configuration.
-fn employee_config(spec: &EmployeeSyncSpec) -> Result<EmployeeConfig, SpecError> {
+/// `spec.mapping` and `spec.selector` as the sync core's configuration (also what `preflight`
+/// checks the credential's whitelist against).
+pub fn employee_config(spec: &EmployeeSyncSpec) -> Result<EmployeeConfig, SpecError> {
     let mut config = EmployeeConfig::default();
     if let Some(mapping) = &spec.mapping {
         let slots = [
@@ -141,6 +142,9 @@ fn employee_config(spec: &EmployeeSyncSpec) -> Result<EmployeeConfig, SpecError>
             ),
             ("location", &mapping.location, &mut config.mapping.location),
             ("gender", &mapping.gender, &mut config.mapping.gender),
+            ("company", &mapping.company, &mut config.mapping.company),
+            ("language", &mapping.language, &mut config.mapping.language),
+            ("note", &mapping.note, &mut config.mapping.note),
         ];
         for (name, given, slot) in slots {
             if let Some(given) = given {

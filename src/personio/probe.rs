@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::auth::TokenKind;
 use super::client::{json_array, PersonioClient};
 use super::employee_record::{attribute_names, record_id};
-use super::{PersonioError, OPTIONAL_ATTRIBUTES, REQUIRED_ATTRIBUTES};
+use super::{AttributeRequest, PersonioError, OPTIONAL_ATTRIBUTES};
 
 const EMPLOYEES: &str = "GET /v1/company/employees";
 const DOCUMENTS: &str = "GET /v2/document-management/documents";
@@ -29,26 +29,27 @@ pub struct EmployeeSample {
     pub ids: Vec<String>,
     /// Attribute names seen in any record.
     pub attributes: BTreeSet<String>,
+    /// The attributes the sample was asked for and requires (the resource's
+    /// [`AttributeRequest::required`]).
+    pub required: Vec<String>,
 }
 
 impl EmployeeSample {
     /// Required attributes no record carried (empty when there are no records).
-    pub fn missing_required(&self) -> Vec<&'static str> {
-        self.absent(&REQUIRED_ATTRIBUTES)
+    pub fn missing_required(&self) -> Vec<&str> {
+        self.absent(self.required.iter().map(String::as_str))
     }
 
     /// Optional attributes no record carried (empty when there are no records).
-    pub fn missing_optional(&self) -> Vec<&'static str> {
-        self.absent(&OPTIONAL_ATTRIBUTES)
+    pub fn missing_optional(&self) -> Vec<&str> {
+        self.absent(OPTIONAL_ATTRIBUTES.iter().copied())
     }
 
-    fn absent(&self, names: &[&'static str]) -> Vec<&'static str> {
+    fn absent<'a>(&self, names: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
         if self.records == 0 {
             return Vec::new();
         }
         names
-            .iter()
-            .copied()
             .filter(|name| !self.attributes.contains(*name))
             .collect()
     }
@@ -96,14 +97,17 @@ impl PersonioClient {
 
     /// The first page of employees (at most [`SAMPLE_SIZE`]), asking for the attributes a sync
     /// reads.
-    pub async fn sample_employees(&self) -> Result<EmployeeSample, PersonioError> {
+    pub async fn sample_employees(
+        &self,
+        attributes: &AttributeRequest,
+    ) -> Result<EmployeeSample, PersonioError> {
         let mut url = self.url("/v1/company/employees")?;
         {
             let mut query = url.query_pairs_mut();
             query
                 .append_pair("limit", &SAMPLE_SIZE.to_string())
                 .append_pair("offset", "0");
-            for attribute in REQUIRED_ATTRIBUTES.iter().chain(OPTIONAL_ATTRIBUTES.iter()) {
+            for attribute in attributes.requested() {
                 query.append_pair("attributes[]", attribute);
             }
         }
@@ -118,6 +122,7 @@ impl PersonioClient {
         let records = json_array(&json, "data", EMPLOYEES)?;
         let mut sample = EmployeeSample {
             records: records.len(),
+            required: attributes.required().to_vec(),
             ..EmployeeSample::default()
         };
         for record in records {
@@ -172,6 +177,7 @@ fn owner_text(value: &Value) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::personio::REQUIRED_ATTRIBUTES;
 
     #[test]
     fn an_empty_sample_misses_nothing() {
@@ -184,6 +190,7 @@ mod tests {
         let sample = EmployeeSample {
             records: 2,
             ids: vec!["1".into(), "2".into()],
+            required: REQUIRED_ATTRIBUTES.iter().map(|s| s.to_string()).collect(),
             attributes: REQUIRED_ATTRIBUTES
                 .iter()
                 .filter(|name| **name != "gender")

@@ -117,6 +117,9 @@ pub async fn preflight(subject: &Subject, employee_id: Option<&str>, retry: Retr
                 credentials_hint: &subject.personio_hint,
                 category: subject.category.as_ref(),
                 employee_id,
+                attributes: crate::jobs::settings::employee_config(spec)
+                    .map(|config| crate::personio::AttributeRequest::new(config.attributes()))
+                    .map_err(|error| error.to_string()),
             };
             findings.extend(probe_personio(&client, &plan).await);
         }

@@ -3,7 +3,7 @@
 
 use crate::api::DocumentCategoryRef;
 use crate::jobs::{resolve_category, JobError};
-use crate::personio::{PersonioApi, PersonioClient, PersonioError, REQUIRED_ATTRIBUTES};
+use crate::personio::{AttributeRequest, PersonioApi, PersonioClient, PersonioError};
 
 use super::report::{Capability, Finding, State};
 
@@ -18,6 +18,10 @@ pub struct PersonioPlan<'a> {
     /// Employee whose documents the v2 listing probe reads; `None` = the first listed employees,
     /// until one has a document.
     pub employee_id: Option<&'a str>,
+    /// The attributes the EmployeeSync reads (its mapping, selector and the locking rule, see
+    /// [`crate::sync::employee_config::EmployeeConfig::attributes`]), or why its mapping is
+    /// invalid.
+    pub attributes: Result<AttributeRequest, String>,
 }
 
 /// Runs the Personio probes in order; later ones are skipped when the token is refused.
@@ -42,7 +46,17 @@ pub async fn probe_personio(client: &PersonioClient, plan: &PersonioPlan<'_>) ->
         }
         return findings;
     }
-    let (attributes, listed) = probe_attributes(client).await;
+    let (attributes, listed) = match &plan.attributes {
+        Ok(request) => probe_attributes(client, request).await,
+        Err(message) => (
+            Finding::missing(
+                Capability::PersonioAttributes,
+                message.clone(),
+                "fix spec.mapping or spec.selector of the EmployeeSync",
+            ),
+            Vec::new(),
+        ),
+    };
     findings.push(attributes);
     let Some(category) = plan.category else {
         return findings;
@@ -69,9 +83,12 @@ async fn probe_token(client: &PersonioClient, credentials_hint: &str) -> Finding
 }
 
 /// The attribute row, and the employee ids Personio listed (for the listing probe).
-async fn probe_attributes(client: &PersonioClient) -> (Finding, Vec<String>) {
+async fn probe_attributes(
+    client: &PersonioClient,
+    request: &AttributeRequest,
+) -> (Finding, Vec<String>) {
     let capability = Capability::PersonioAttributes;
-    let sample = match client.sample_employees().await {
+    let sample = match client.sample_employees(request).await {
         Ok(sample) => sample,
         Err(PersonioError::Forbidden { message, .. }) => {
             return (
@@ -111,8 +128,8 @@ async fn probe_attributes(client: &PersonioClient) -> (Finding, Vec<String>) {
         );
     }
     let mut detail = format!(
-        "all {} required attributes returned (first {} employees)",
-        REQUIRED_ATTRIBUTES.len(),
+        "all {} attributes the resource reads returned (first {} employees)",
+        request.required().len(),
         sample.records
     );
     let optional = sample.missing_optional();

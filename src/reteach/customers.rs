@@ -43,6 +43,8 @@ fn personal_values(fields: &CustomerFields) -> Vec<&str> {
             &fields.position,
             &fields.department,
             &fields.location,
+            &fields.company,
+            &fields.note,
         ]
         .into_iter()
         .flatten()
@@ -61,6 +63,8 @@ fn patch_values(patch: &CustomerPatch) -> Vec<&str> {
         &patch.position,
         &patch.department,
         &patch.location,
+        &patch.company,
+        &patch.note,
     ]
     .into_iter()
     .filter_map(|v| v.as_ref().and_then(Option::as_deref))

@@ -50,6 +50,23 @@ pub(crate) fn scrub(message: &str, submitted: &[&str]) -> String {
         .join(" ")
 }
 
+/// [`scrub`] for each `; `-separated part, except parts that only say `property <name> should
+/// not exist`: they name our own field names, never a value, and the job reads them to leave a
+/// field the academy refuses out of the write (see [`crate::sync::unsupported_fields`]).
+pub(crate) fn scrub_keeping_properties(message: &str, submitted: &[&str]) -> String {
+    message
+        .split("; ")
+        .map(|part| {
+            if crate::sync::unsupported_fields::only_refused_properties(part) {
+                part.to_string()
+            } else {
+                scrub(part, submitted)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// Maps a non-success status (after retries) to an error; `submitted` are values to scrub.
 pub(crate) async fn error_for(
     endpoint: &'static str,
@@ -58,7 +75,7 @@ pub(crate) async fn error_for(
 ) -> ReteachError {
     let status = response.status();
     let body = read_error_body(response, MAX_ERROR_BODY_BYTES).await;
-    let message = scrub(&nest_message(status, &body), submitted);
+    let message = scrub_keeping_properties(&nest_message(status, &body), submitted);
     match status {
         StatusCode::UNAUTHORIZED => ReteachError::Unauthorized { message },
         StatusCode::FORBIDDEN => ReteachError::Forbidden { endpoint, message },
@@ -149,6 +166,18 @@ mod tests {
             &["Jane Doe"],
         );
         assert_eq!(text, "email <redacted> already used by <redacted>");
+    }
+
+    #[test]
+    fn refused_properties_survive_scrubbing_other_parts_do_not() {
+        let text = scrub_keeping_properties(
+            "property position should not exist; email jane@example.com taken by Jane Doe",
+            &["Jane Doe", "on", "position"],
+        );
+        assert_eq!(
+            text,
+            "property position should not exist; email <redacted> taken by <redacted>"
+        );
     }
 
     mod never_panics {

@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::employee_fields::{FieldMapping, ReteachField, EMPLOYEE_FIELDS};
+use super::employee_fields::{FieldMapping, ReteachField, EMPLOYEE_FIELDS, OPTIONAL_ROWS};
 use super::model::PersonioEmployee;
 
 /// Attributes every configuration reads: the login and the locking rule (Personio sends `id`
@@ -92,6 +92,13 @@ pub struct EmployeeMapping {
     pub location: FieldSource,
     /// `gender`; the value after the value map must be one `map_gender` knows.
     pub gender: FieldSource,
+    /// `company`; unmapped by default.
+    pub company: FieldSource,
+    /// `language`; unmapped by default. The value after the value map must be one
+    /// `map_language` knows (`EN`, `DE`, …); any other leaves the user's language as it is.
+    pub language: FieldSource,
+    /// `note`; unmapped by default.
+    pub note: FieldSource,
 }
 
 impl Default for EmployeeMapping {
@@ -103,13 +110,16 @@ impl Default for EmployeeMapping {
             department: FieldSource::attribute("department"),
             location: FieldSource::attribute("office"),
             gender: FieldSource::attribute("gender"),
+            company: FieldSource::Unmapped,
+            language: FieldSource::Unmapped,
+            note: FieldSource::Unmapped,
         }
     }
 }
 
 impl EmployeeMapping {
     /// The sources with reteach's field names.
-    pub fn fields(&self) -> [(&'static str, &FieldSource); 6] {
+    pub fn fields(&self) -> [(&'static str, &FieldSource); 9] {
         [
             ("firstName", &self.first_name),
             ("lastName", &self.last_name),
@@ -117,6 +127,9 @@ impl EmployeeMapping {
             ("department", &self.department),
             ("location", &self.location),
             ("gender", &self.gender),
+            ("company", &self.company),
+            ("language", &self.language),
+            ("note", &self.note),
         ]
     }
 }
@@ -185,7 +198,8 @@ pub struct EmployeeConfig {
 impl EmployeeConfig {
     /// The field table of this configuration: the rows of
     /// [`super::employee_fields::EMPLOYEE_FIELDS`] without the unmapped fields, which the
-    /// operator then neither compares nor writes (their `source` column names the default).
+    /// operator then neither compares nor writes (their `source` column names the default), plus
+    /// the rows of [`OPTIONAL_ROWS`] that are mapped.
     pub fn table(&self) -> Vec<FieldMapping> {
         let unmapped: Vec<ReteachField> = [
             (ReteachField::FirstName, &self.mapping.first_name),
@@ -194,6 +208,9 @@ impl EmployeeConfig {
             (ReteachField::Department, &self.mapping.department),
             (ReteachField::Location, &self.mapping.location),
             (ReteachField::Gender, &self.mapping.gender),
+            (ReteachField::Company, &self.mapping.company),
+            (ReteachField::Language, &self.mapping.language),
+            (ReteachField::Note, &self.mapping.note),
         ]
         .into_iter()
         .filter(|(_, source)| **source == FieldSource::Unmapped)
@@ -201,6 +218,7 @@ impl EmployeeConfig {
         .collect();
         EMPLOYEE_FIELDS
             .iter()
+            .chain(&OPTIONAL_ROWS)
             .filter(|row| !unmapped.contains(&row.field))
             .copied()
             .collect()

@@ -27,6 +27,12 @@ pub enum ReteachField {
     Location,
     /// `gender`.
     Gender,
+    /// `company` (only when mapped).
+    Company,
+    /// `language` (only when mapped).
+    Language,
+    /// `note` (only when mapped).
+    Note,
     /// `setActiveAt`: when reteach unlocks the user.
     SetActiveAt,
     /// `setInactiveAt`: when reteach locks the user.
@@ -44,6 +50,9 @@ impl ReteachField {
             Self::Department => "department",
             Self::Location => "location",
             Self::Gender => "gender",
+            Self::Company => "company",
+            Self::Language => "language",
+            Self::Note => "note",
             Self::SetActiveAt => "setActiveAt",
             Self::SetInactiveAt => "setInactiveAt",
         }
@@ -55,6 +64,8 @@ impl ReteachField {
 pub enum Source {
     /// One Personio attribute (by its API name), cleaned (trimmed, shortened, mapped).
     Attribute(&'static str),
+    /// Only what `spec.mapping` configures; no default source.
+    Configured,
     /// The lock window, from `hire_date` and the end of employment (`termination_date`, else
     /// `contract_end_date`) in the company time zone.
     LockWindow,
@@ -118,6 +129,21 @@ pub const EMPLOYEE_FIELDS: [FieldMapping; 9] = {
     ]
 };
 
+/// Rows of the fields a resource may map in addition (`spec.mapping.company`, `.language`,
+/// `.note`): unmapped by default, so they are neither compared nor written unless mapped. A
+/// missing `language` is never cleared (every reteach user has one).
+#[rustfmt::skip]
+pub const OPTIONAL_ROWS: [FieldMapping; 3] = {
+    use Comparison::Exact;
+    use ReteachField as F;
+    use Source::Configured;
+    [
+        row(F::Company, Configured, Exact, true),
+        row(F::Language, Configured, Exact, false),
+        row(F::Note, Configured, Exact, true),
+    ]
+};
+
 /// A field's value, wanted or held. Deliberately without `Debug`: it may be a name.
 #[derive(Clone, PartialEq, Eq)]
 enum FieldValue {
@@ -149,6 +175,9 @@ fn wanted(desired: &DesiredEmployee, window: &LockWindow, field: ReteachField) -
         ReteachField::Department => text(&desired.department),
         ReteachField::Location => text(&desired.location),
         ReteachField::Gender => FieldValue::Gender(desired.gender),
+        ReteachField::Company => text(&desired.company),
+        ReteachField::Language => text(&desired.language),
+        ReteachField::Note => text(&desired.note),
         ReteachField::SetActiveAt => FieldValue::Instant(window.set_active_at),
         ReteachField::SetInactiveAt => FieldValue::Instant(window.set_inactive_at),
     }
@@ -165,6 +194,9 @@ fn held(customer: &ReteachCustomer, field: ReteachField) -> FieldValue {
         ReteachField::Department => text(&customer.department),
         ReteachField::Location => text(&customer.location),
         ReteachField::Gender => FieldValue::Gender(customer.gender),
+        ReteachField::Company => text(&customer.company),
+        ReteachField::Language => text(&customer.language),
+        ReteachField::Note => text(&customer.note),
         ReteachField::SetActiveAt => FieldValue::Instant(customer.set_active_at),
         ReteachField::SetInactiveAt => FieldValue::Instant(customer.set_inactive_at),
     }
@@ -180,6 +212,9 @@ fn set(patch: &mut CustomerPatch, field: ReteachField, value: FieldValue) {
         (ReteachField::Department, FieldValue::Text(v)) => patch.department = Some(v),
         (ReteachField::Location, FieldValue::Text(v)) => patch.location = Some(v),
         (ReteachField::Gender, FieldValue::Gender(v)) => patch.gender = Some(v),
+        (ReteachField::Company, FieldValue::Text(v)) => patch.company = Some(v),
+        (ReteachField::Language, FieldValue::Text(v)) => patch.language = Some(v),
+        (ReteachField::Note, FieldValue::Text(v)) => patch.note = Some(v),
         (ReteachField::SetActiveAt, FieldValue::Instant(v)) => patch.set_active_at = Some(v),
         (ReteachField::SetInactiveAt, FieldValue::Instant(v)) => patch.set_inactive_at = Some(v),
         // `wanted` gives every field a value of its own type.
@@ -295,6 +330,9 @@ pub fn create_fields(
         department: patch.department.flatten(),
         location: patch.location.flatten(),
         gender: patch.gender.flatten(),
+        company: patch.company.flatten(),
+        language: patch.language.flatten(),
+        note: patch.note.flatten(),
         set_active_at: patch.set_active_at.flatten(),
         set_inactive_at: patch.set_inactive_at.flatten(),
     }
@@ -319,6 +357,9 @@ mod tests {
             department: Some("R&D".into()),
             location: None,
             gender: Some(Gender::Female),
+            company: None,
+            language: None,
+            note: None,
             hire_date: NaiveDate::from_ymd_opt(2020, 1, 1),
             end_of_employment: None,
         }

@@ -55,6 +55,12 @@ pub struct DesiredEmployee {
     pub location: Option<String>,
     /// Gender, when Personio's value is one reteach knows.
     pub gender: Option<Gender>,
+    /// `company`, when mapped.
+    pub company: Option<String>,
+    /// `language` (upper case), when mapped and one reteach knows ([`map_language`]).
+    pub language: Option<String>,
+    /// `note`, when mapped.
+    pub note: Option<String>,
     /// First day of employment.
     pub hire_date: Option<NaiveDate>,
     /// `termination_date`, else `contract_end_date`: the last day of employment.
@@ -141,6 +147,13 @@ fn map_fields(
             .value(employee)
             .as_deref()
             .and_then(map_gender),
+        company: text(&mapping.company),
+        language: mapping
+            .language
+            .value(employee)
+            .as_deref()
+            .and_then(map_language),
+        note: text(&mapping.note),
         hire_date: employee.hire_date,
         end_of_employment,
     })
@@ -154,6 +167,16 @@ pub fn map_gender(raw: &str) -> Option<Gender> {
         "diverse" | "divers" | "d" | "x" => Some(Gender::Diverse),
         _ => None,
     }
+}
+
+/// reteach's `language` values (`CustomerUpdateInput.language`).
+pub const LANGUAGES: [&str; 7] = ["EN", "DE", "FR", "ES", "IT", "UK", "RU"];
+
+/// A language value (after the value map) as reteach's enum, ignoring case and surrounding space;
+/// any other value is none, which leaves the user's language as it is.
+pub fn map_language(raw: &str) -> Option<String> {
+    let upper = raw.trim().to_ascii_uppercase();
+    LANGUAGES.contains(&upper.as_str()).then_some(upper)
 }
 
 /// Trims a text value; empty becomes `None`, long values are cut to [`MAX_TEXT_CHARS`].
@@ -204,8 +227,9 @@ pub fn is_valid_email(email: &str) -> bool {
 }
 
 redacted_debug!(DesiredEmployee {
-    shown: external_id, position, department, location, gender, hire_date, end_of_employment;
-    personal: email, first_name, last_name;
+    shown: external_id, position, department, location, gender, company, language, hire_date,
+        end_of_employment;
+    personal: email, first_name, last_name, note;
 });
 
 #[cfg(test)]

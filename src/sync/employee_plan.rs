@@ -292,13 +292,25 @@ fn lock_window(desired: &DesiredEmployee, selected: bool, today: NaiveDate, tz: 
 }
 
 /// Decides, per e-mail address shared by several employees, which one may use it: the one whose
-/// reteach user already has it, else the first in Personio's order.
+/// reteach user already has it, else the first selected employee in Personio's order, else the
+/// first employee outside the selection.
+///
+/// An employee outside the selection (whose user is only locked) never takes an address away from
+/// a selected one, except the address their own reteach user already has: one address is one
+/// reteach user, and moving that user (with its learning history and certificates) to another
+/// employee, or unlocking it for them, is never done automatically. The selected employee is then
+/// skipped with [`REASON_SHARED_EMAIL`] while the other one's user is locked.
 fn email_holders<'a>(
     mapped: &'a [MappedEmployee],
     index: &CustomerIndex<'_>,
 ) -> HashMap<String, &'a str> {
     let mut holders: HashMap<String, &'a str> = HashMap::with_capacity(mapped.len());
-    for desired in mapped.iter().filter_map(|m| m.result.as_ref().ok()) {
+    let valid = || {
+        mapped
+            .iter()
+            .filter_map(|m| m.result.as_ref().ok().map(|desired| (m.selected, desired)))
+    };
+    for (selected, desired) in valid() {
         let email = desired.email.to_lowercase();
         let owns_in_reteach = index
             .by_email
@@ -307,9 +319,14 @@ fn email_holders<'a>(
             == Some(desired.external_id.as_str());
         if owns_in_reteach {
             holders.insert(email, &desired.external_id);
-        } else {
+        } else if selected {
             holders.entry(email).or_insert(&desired.external_id);
         }
+    }
+    for (_, desired) in valid().filter(|(selected, _)| !selected) {
+        holders
+            .entry(desired.email.to_lowercase())
+            .or_insert(&desired.external_id);
     }
     holders
 }
@@ -461,6 +478,9 @@ mod tests {
             department: fields.department,
             location: fields.location,
             gender: fields.gender,
+            company: fields.company,
+            language: fields.language,
+            note: fields.note,
             set_active_at: fields.set_active_at,
             set_inactive_at: fields.set_inactive_at,
             // As reteach derives it from the dates.
@@ -539,6 +559,119 @@ mod tests {
         };
         let later = configured(&only_munich(), &[ada], &[locked]);
         assert_eq!(later.entries[0].action, EmployeeAction::Unchanged);
+    }
+
+    /// Ada (outside the selection, listed first) and Bob (selected) share an address.
+    fn sharing(ada_user: Option<ReteachCustomer>) -> EmployeePlan {
+        let ada = employee("1", "same@example.com");
+        let mut bob = employee("2", "same@example.com");
+        bob.office = Some("Munich".into());
+        let users: Vec<ReteachCustomer> = ada_user.into_iter().collect();
+        configured(&only_munich(), &[ada, bob], &users)
+    }
+
+    #[test]
+    fn an_employee_outside_the_selection_does_not_make_a_selected_one_skip() {
+        let plan = sharing(None);
+        assert_eq!(plan.entries.len(), 1, "{:?}", plan.entries);
+        assert_eq!(plan.entries[0].personio_id, "2");
+        assert!(matches!(plan.entries[0].action, EmployeeAction::Create(_)));
+    }
+
+    #[test]
+    fn a_shared_address_stays_with_the_user_of_an_employee_outside_the_selection() {
+        // Ada's user has the address: it is locked, and never handed to Bob (one address is one
+        // reteach user, with Ada's history).
+        let ada_user = synced("c1", &employee("1", "same@example.com"));
+        let plan = sharing(Some(ada_user));
+        let ada = &plan.entries[0];
+        let EmployeeAction::Update { locks, patch, .. } = &ada.action else {
+            panic!("expected a lock: {:?}", plan.entries);
+        };
+        assert!(*locks);
+        assert_eq!(patch.external_id, None, "not relinked");
+        assert_eq!(
+            plan.entries[1].action,
+            EmployeeAction::Skip {
+                reason: REASON_SHARED_EMAIL
+            }
+        );
+    }
+
+    #[test]
+    fn an_employee_outside_the_selection_does_not_take_a_new_address_from_a_selected_one() {
+        // Ada's user still has her old address; her new one is Bob's.
+        let ada_user = synced("c1", &employee("1", "old@example.com"));
+        let plan = sharing(Some(ada_user));
+        let ada = &plan.entries[0];
+        assert_eq!(ada.warning, Some(WARNING_SHARED_EMAIL));
+        let EmployeeAction::Update { locks, patch, .. } = &ada.action else {
+            panic!("expected a lock: {:?}", plan.entries);
+        };
+        assert!(*locks);
+        assert_eq!(patch.email, None, "the address stays");
+        assert!(matches!(plan.entries[1].action, EmployeeAction::Create(_)));
+    }
+
+    #[test]
+    fn an_employee_outside_the_selection_keeps_following_an_unshared_address() {
+        let ada_user = synced("c1", &employee("1", "old@example.com"));
+        let plan = configured(
+            &only_munich(),
+            &[employee("1", "new@example.com")],
+            &[ada_user],
+        );
+        let EmployeeAction::Update { patch, .. } = &plan.entries[0].action else {
+            panic!("expected an update: {:?}", plan.entries);
+        };
+        assert_eq!(patch.email, Some(Some("new@example.com".into())));
+        assert_eq!(plan.entries[0].warning, None);
+    }
+
+    #[test]
+    fn company_language_and_note_are_written_only_when_mapped() {
+        use crate::sync::employee_config::FieldSource;
+        let mut ada = employee("1", "a@example.com");
+        ada.other.insert("dynamic_7".into(), "Deutsch".into());
+        let mut bob = employee("2", "b@example.com");
+        bob.other.insert("dynamic_7".into(), "Klingonisch".into());
+        // Unmapped (the default): a value set by hand stays.
+        let mut user = synced("c1", &ada);
+        user.company = Some("By hand".into());
+        user.note = Some("By hand".into());
+        user.language = Some("FR".into());
+        let plan = EmployeePlan::build(std::slice::from_ref(&ada), &[user.clone()], now(), UTC);
+        assert_eq!(plan.entries[0].action, EmployeeAction::Unchanged);
+
+        let mut config = EmployeeConfig::default();
+        config.mapping.company = FieldSource::Constant("Demo GmbH".into());
+        config.mapping.language = FieldSource::Attribute {
+            name: "dynamic_7".into(),
+            values: [("Deutsch".to_string(), "de".to_string())].into(),
+        };
+        let plan = configured(&config, &[ada.clone(), bob.clone()], &[]);
+        let EmployeeAction::Create(created) = &plan.entries[0].action else {
+            panic!("expected create: {:?}", plan.entries);
+        };
+        assert_eq!(created.company.as_deref(), Some("Demo GmbH"));
+        assert_eq!(created.language.as_deref(), Some("DE"));
+        assert_eq!(created.note, None, "note stays unmapped");
+        let EmployeeAction::Create(created) = &plan.entries[1].action else {
+            panic!("expected create: {:?}", plan.entries);
+        };
+        assert_eq!(created.language, None, "an unknown language is left out");
+
+        // An existing user: company and language change; an unknown language never clears.
+        let plan = configured(&config, std::slice::from_ref(&ada), &[user.clone()]);
+        let EmployeeAction::Update { changed, .. } = &plan.entries[0].action else {
+            panic!("expected update: {:?}", plan.entries);
+        };
+        assert_eq!(changed, &vec!["company", "language"]);
+        let mut bob_user = synced("c2", &bob);
+        bob_user.language = Some("FR".into());
+        bob_user.company = Some("Demo GmbH".into());
+        let plan = configured(&config, &[bob], &[bob_user]);
+        assert_eq!(plan.entries[0].action, EmployeeAction::Unchanged);
     }
 
     #[test]

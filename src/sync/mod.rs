@@ -14,6 +14,7 @@ pub mod lock_window;
 pub mod mass_change;
 pub mod model;
 pub mod redact;
+pub mod unsupported_fields;
 
 pub use certificate_plan::{certificate_marker, has_marker};
 pub use employee_mapping::{map_employee, DesiredEmployee, MappingError};

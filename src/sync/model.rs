@@ -84,6 +84,12 @@ pub struct ReteachCustomer {
     pub department: Option<String>,
     pub location: Option<String>,
     pub gender: Option<Gender>,
+    /// `company` (mapped only when `spec.mapping.company` says so).
+    pub company: Option<String>,
+    /// `language` (`EN`, `DE`, `FR`, `ES`, `IT`, `UK`, `RU`).
+    pub language: Option<String>,
+    /// `note`, free text.
+    pub note: Option<String>,
     pub set_active_at: Option<DateTime<Utc>>,
     pub set_inactive_at: Option<DateTime<Utc>>,
     /// Read-only status (`ADDED`, `INVITED`, `ACTIVE`, `INACTIVE`).
@@ -110,6 +116,12 @@ pub struct CustomerFields {
     pub location: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gender: Option<Gender>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub company: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub set_active_at: Option<DateTime<Utc>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -138,6 +150,12 @@ pub struct CustomerPatch {
     pub location: Option<Option<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gender: Option<Option<Gender>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub company: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub language: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<Option<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub set_active_at: Option<Option<DateTime<Utc>>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -185,19 +203,21 @@ redacted_debug!(PersonioEmployee {
 });
 
 redacted_debug!(ReteachCustomer {
-    shown: id, external_id, position, department, location, gender, set_active_at, set_inactive_at,
-        status;
-    personal: email, first_name, last_name;
+    shown: id, external_id, position, department, location, gender, company, language,
+        set_active_at, set_inactive_at, status;
+    personal: email, first_name, last_name, note;
 });
 
 redacted_debug!(CustomerFields {
-    shown: external_id, position, department, location, gender, set_active_at, set_inactive_at;
-    personal: email, first_name, last_name;
+    shown: external_id, position, department, location, gender, company, language, set_active_at,
+        set_inactive_at;
+    personal: email, first_name, last_name, note;
 });
 
 redacted_debug!(CustomerPatch {
-    shown: external_id, position, department, location, gender, set_active_at, set_inactive_at;
-    personal: email, first_name, last_name;
+    shown: external_id, position, department, location, gender, company, language, set_active_at,
+        set_inactive_at;
+    personal: email, first_name, last_name, note;
 });
 
 #[cfg(test)]

@@ -33,8 +33,12 @@ pub(crate) fn json_body(body: &Bytes) -> Result<Value, Box<Response>> {
     })
 }
 
-fn validated(body: &Bytes) -> Result<CustomerInput, Box<Response>> {
-    let value = json_body(body)?;
+/// A parsed body after the academy's field modes (see [`super::FieldMode`]): a refused field is
+/// NestJS' 400 whitelist error, a dropped one is removed before validation.
+fn validated(sim: &ReteachSim, body: &Bytes) -> Result<CustomerInput, Box<Response>> {
+    let mut value = json_body(body)?;
+    sim.with_state(|state| state.screen_fields(&mut value))
+        .map_err(|messages| Box::new(nest_validation(StatusCode::BAD_REQUEST, messages)))?;
     CustomerInput::parse(&value)
         .map_err(|e| Box::new(nest_validation(StatusCode::UNPROCESSABLE_ENTITY, e)))
 }
@@ -122,7 +126,7 @@ pub(crate) async fn get_one(
 
 /// `POST /customer`: find-or-create (rule in the module docs).
 pub(crate) async fn create(State(sim): State<ReteachSim>, body: Bytes) -> Response {
-    let input = match validated(&body) {
+    let input = match validated(&sim, &body) {
         Ok(input) => input,
         Err(response) => return *response,
     };
@@ -183,7 +187,7 @@ pub(crate) async fn update(
     Path(identifier): Path<String>,
     body: Bytes,
 ) -> Response {
-    let input = match validated(&body) {
+    let input = match validated(&sim, &body) {
         Ok(input) => input,
         Err(response) => return *response,
     };

@@ -1,6 +1,6 @@
 //! Validation of `CustomerCreateInput` / `CustomerUpdateInput` bodies. Omitted fields stay as they
 //! are, `null` clears a field, anything else must have the right type. Fields the simulator does
-//! not model (company, birthDate, …) are accepted and ignored, as reteach ignores unknown ones.
+//! not model (birthDate, …) are accepted and ignored, as reteach ignores unknown ones.
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
@@ -44,6 +44,9 @@ pub(crate) struct CustomerInput {
     pub department: Change<String>,
     pub location: Change<String>,
     pub gender: Change<String>,
+    pub company: Change<String>,
+    pub language: Change<String>,
+    pub note: Change<String>,
     pub set_active_at: Change<DateTime<Utc>>,
     pub set_inactive_at: Change<DateTime<Utc>>,
 }
@@ -108,6 +111,9 @@ impl CustomerInput {
             department: string(body, "department", &mut errors),
             location: string(body, "location", &mut errors),
             gender: string(body, "gender", &mut errors),
+            company: string(body, "company", &mut errors),
+            language: string(body, "language", &mut errors),
+            note: string(body, "note", &mut errors),
             set_active_at: date(body, "setActiveAt", &mut errors),
             set_inactive_at: date(body, "setInactiveAt", &mut errors),
         };
@@ -120,6 +126,17 @@ impl CustomerInput {
             if !matches!(gender.as_str(), "MALE" | "FEMALE" | "DIVERSE") {
                 errors.push(
                     "gender must be one of the following values: MALE, FEMALE, DIVERSE".to_string(),
+                );
+            }
+        }
+        if let Change::Set(language) = &input.language {
+            if !matches!(
+                language.as_str(),
+                "EN" | "DE" | "FR" | "ES" | "IT" | "UK" | "RU"
+            ) {
+                errors.push(
+                    "language must be one of the following values: EN, DE, FR, ES, IT, UK, RU"
+                        .to_string(),
                 );
             }
         }
@@ -141,6 +158,9 @@ impl CustomerInput {
         self.department.apply(&mut customer.department);
         self.location.apply(&mut customer.location);
         self.gender.apply(&mut customer.gender);
+        self.company.apply(&mut customer.company);
+        self.language.apply(&mut customer.language);
+        self.note.apply(&mut customer.note);
         self.set_active_at.apply(&mut customer.set_active_at);
         self.set_inactive_at.apply(&mut customer.set_inactive_at);
     }

@@ -37,7 +37,7 @@ use crate::clock::{Clock, SystemClock};
 
 pub use auth::BadTokenAnswer;
 pub use errors::nest_error;
-pub use model::{LockDateEcho, SimCertificate, SimCustomer, SimParticipation};
+pub use model::{FieldMode, LockDateEcho, SimCertificate, SimCustomer, SimParticipation};
 pub use paging::{DEFAULT_LIMIT, MAX_LIMIT};
 pub use rate_limit::RateLimit;
 pub use seed::{SeededCompletion, StandaloneOptions};
@@ -205,6 +205,19 @@ impl ReteachSim {
         self.with_state(|state| state.lock_dates = echo);
     }
 
+    /// How the academy treats the customer field `field` (its JSON name, e.g. `position`) from
+    /// now on: kept (default), refused with a 400 whitelist error, or silently dropped.
+    pub fn set_field_mode(&self, field: &str, mode: FieldMode) {
+        let field = field.to_string();
+        self.with_state(|state| {
+            if mode == FieldMode::Keep {
+                state.field_modes.remove(&field);
+            } else {
+                state.field_modes.insert(field, mode);
+            }
+        });
+    }
+
     fn with_state<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
         let now = self.clock.now();
         let mut guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
@@ -243,6 +256,9 @@ pub async fn run_standalone(addr: SocketAddr, options: StandaloneOptions) -> std
         options.completions_per_customer,
     );
     sim.set_rate_limit(options.rate_limit);
+    for (field, mode) in &options.field_modes {
+        sim.set_field_mode(field, *mode);
+    }
     let running = sim.start(addr).await?;
     tracing::info!(
         base_url = %running.base_url(),

@@ -27,6 +27,12 @@ pub struct SimCustomer {
     pub location: Option<String>,
     /// `MALE`, `FEMALE` or `DIVERSE`.
     pub gender: Option<String>,
+    /// `company`.
+    pub company: Option<String>,
+    /// `language` (`EN`, `DE`, …); returned as `DE` while unset.
+    pub language: Option<String>,
+    /// `note`.
+    pub note: Option<String>,
     /// Scheduled activation.
     pub set_active_at: Option<DateTime<Utc>>,
     /// Scheduled deactivation.
@@ -71,15 +77,15 @@ impl SimCustomer {
             "firstName": self.first_name,
             "lastName": self.last_name,
             "displayName": display,
-            "language": "DE",
-            "company": null,
+            "language": self.language.as_deref().unwrap_or("DE"),
+            "company": self.company,
             "birthDate": null,
             "department": self.department,
             "position": self.position,
             "location": self.location,
             "gender": self.gender,
             "externalId": self.external_id,
-            "note": null,
+            "note": self.note,
             "expiredNotificationMail": null,
             "source": self.source,
             "authenticationMethod": "DEFAULT",
@@ -90,6 +96,34 @@ impl SimCustomer {
             "registeredAt": iso(self.created_at),
             "tags": [],
         })
+    }
+}
+
+/// How the simulated academy treats one customer field (an academy on an older API may not know
+/// `position` or `location`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FieldMode {
+    /// Stored and returned (the default).
+    #[default]
+    Keep,
+    /// A body carrying the field is answered with NestJS' whitelist error: 400
+    /// `{"statusCode":400,"message":["property position should not exist"],"error":"Bad Request"}`.
+    /// The field is not returned either.
+    Refuse,
+    /// Accepted, not stored, not returned.
+    Drop,
+}
+
+impl std::str::FromStr for FieldMode {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.to_ascii_lowercase().as_str() {
+            "keep" => Ok(Self::Keep),
+            "refuse" => Ok(Self::Refuse),
+            "drop" => Ok(Self::Drop),
+            other => Err(format!("{other:?} is not keep, refuse or drop")),
+        }
     }
 }
 

@@ -31,6 +31,8 @@ pub struct StandaloneOptions {
     /// `externalId` of the first generated customer (the next ones count up). 1000 by default;
     /// the Personio simulator's first employee id (10001) links them to its employees.
     pub first_external_id: u64,
+    /// Customer fields the academy refuses or drops (see [`super::FieldMode`]).
+    pub field_modes: Vec<(String, super::FieldMode)>,
 }
 
 impl Default for StandaloneOptions {
@@ -41,6 +43,7 @@ impl Default for StandaloneOptions {
             credentials: SimCredentials::default(),
             rate_limit: None,
             first_external_id: 1000,
+            field_modes: Vec::new(),
         }
     }
 }

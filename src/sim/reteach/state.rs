@@ -7,7 +7,9 @@ use chrono::{DateTime, Duration, Utc};
 use governor::DefaultDirectRateLimiter;
 
 use super::auth::BadTokenAnswer;
-use super::model::{normalised, LockDateEcho, SimCertificate, SimCustomer, SimParticipation};
+use super::model::{
+    normalised, FieldMode, LockDateEcho, SimCertificate, SimCustomer, SimParticipation,
+};
 use super::storage::{CertificateUrls, StorageRequest};
 
 /// PDF size when nothing else is configured: a small real-looking certificate.
@@ -70,6 +72,8 @@ pub(crate) struct State {
     pub announce_pdf_length: bool,
     /// REST hook subscriptions.
     pub subscriptions: Vec<super::subscriptions::SimSubscription>,
+    /// Customer fields (by JSON name) the academy refuses or drops; others are kept.
+    pub field_modes: HashMap<String, FieldMode>,
     next_id: u64,
 }
 
@@ -97,6 +101,7 @@ impl State {
             announce_pdf_length: true,
             lock_dates: LockDateEcho::default(),
             subscriptions: Vec::new(),
+            field_modes: HashMap::new(),
             next_id: 0,
         }
     }
@@ -113,6 +118,13 @@ impl State {
     /// The `Customer` JSON of `customer`, lock dates in the configured format.
     pub fn render_customer(&self, customer: &SimCustomer, now: DateTime<Utc>) -> serde_json::Value {
         let mut json = customer.to_json(now);
+        if let Some(object) = json.as_object_mut() {
+            for (field, mode) in &self.field_modes {
+                if *mode != FieldMode::Keep {
+                    object.remove(field);
+                }
+            }
+        }
         if self.lock_dates == LockDateEcho::Normalised {
             for (key, at) in [
                 ("setActiveAt", customer.set_active_at),
@@ -124,6 +136,25 @@ impl State {
             }
         }
         json
+    }
+
+    /// Applies the field modes to a request body: `Err` with the whitelist messages when it
+    /// carries a refused field, otherwise the body without dropped fields.
+    pub fn screen_fields(&self, body: &mut serde_json::Value) -> Result<(), Vec<String>> {
+        let Some(object) = body.as_object_mut() else {
+            return Ok(());
+        };
+        let mut refused: Vec<String> = object
+            .keys()
+            .filter(|key| self.field_modes.get(*key) == Some(&FieldMode::Refuse))
+            .map(|key| format!("property {key} should not exist"))
+            .collect();
+        if !refused.is_empty() {
+            refused.sort();
+            return Err(refused);
+        }
+        object.retain(|key, _| self.field_modes.get(key) != Some(&FieldMode::Drop));
+        Ok(())
     }
 
     /// A new opaque id such as `cus_000001`.
@@ -160,5 +191,36 @@ impl State {
         let id = self.new_id("crs");
         self.courses.push((id.clone(), name.to_string()));
         id
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn refused_fields_answer_the_whitelist_messages_and_dropped_ones_vanish() {
+        let mut state = State::new(SimCredentials::default());
+        state
+            .field_modes
+            .insert("position".into(), FieldMode::Refuse);
+        state.field_modes.insert("location".into(), FieldMode::Drop);
+        let mut body = json!({"email": "a@b.example", "position": null, "location": "HQ"});
+        assert_eq!(
+            state.screen_fields(&mut body),
+            Err(vec!["property position should not exist".to_string()])
+        );
+        let mut body = json!({"email": "a@b.example", "location": "HQ"});
+        assert_eq!(state.screen_fields(&mut body), Ok(()));
+        assert_eq!(body, json!({"email": "a@b.example"}));
+        let customer = SimCustomer {
+            id: "c1".into(),
+            position: Some("seeded".into()),
+            ..SimCustomer::default()
+        };
+        let rendered = state.render_customer(&customer, Utc::now());
+        assert!(rendered.get("position").is_none() && rendered.get("location").is_none());
+        assert!(rendered.get("department").is_some());
     }
 }
