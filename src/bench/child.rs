@@ -258,6 +258,7 @@ async fn run_task(
                     full: true,
                     cursor: None,
                     reteach_users: None,
+                    managed_tags: Vec::new(),
                 };
                 let outcome = run_employee_sync(&personio, &reteach, &input).await?;
                 held.push((personio, reteach, outcome));
@@ -295,6 +296,7 @@ pub async fn employee_run(
         full,
         cursor,
         reteach_users,
+        managed_tags: Vec::new(),
     };
     Ok(run_employee_sync(&personio, &reteach, &input).await?)
 }

@@ -453,6 +453,7 @@ impl Shared {
             full: true,
             cursor: None,
             reteach_users: None,
+            managed_tags: Vec::new(),
         };
         let outcome = run_employee_sync(&clients.0, &clients.1, &input).await?;
         let mut status = crate::api::EmployeeSyncStatus::default();

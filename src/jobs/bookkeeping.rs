@@ -47,6 +47,7 @@ pub fn employee_input(
         now: request.now,
         tz: settings.time_zone.get(),
         config: settings.config.clone(),
+        managed_tags: previous.managed_tags.clone(),
         dry_run: request.dry_run,
         full: cursor.is_none() || full_due || request.force_full,
         cursor,
@@ -110,6 +111,9 @@ pub fn record_employee_outcome(
     status.failures = bounded(&outcome.failures);
     status.planned_actions = outcome.planned.clone();
     status.personio_attributes = outcome.personio_attributes.clone();
+    if let Some(managed) = &outcome.managed_tags {
+        status.managed_tags = managed.clone();
+    }
     status.last_run = Some(summary.clone());
 }
 
@@ -208,6 +212,7 @@ mod tests {
         let mut status = EmployeeSyncStatus::default();
         let outcome = EmployeeJobOutcome {
             personio_attributes: Vec::new(),
+            managed_tags: Some(vec!["Sales".into()]),
             summary: crate::api::EmployeeRunSummary {
                 started_at: at("2026-11-26T10:00:00Z"),
                 mode: SyncMode::Full,
@@ -225,6 +230,7 @@ mod tests {
         record_employee_outcome(&mut status, at("2026-11-26T10:00:00Z"), &outcome);
         assert_eq!(status.last_full_sync_time, Some(at("2026-11-26T10:00:00Z")));
         let input = employee_input(&status, &settings(), request("2026-11-26T10:05:00Z"));
+        assert_eq!(input.managed_tags, ["Sales"]);
         assert_eq!(input.cursor, Some(at("2026-11-26T10:00:00Z")));
         assert_eq!(input.reteach_users, Some(12));
         assert!(!input.full);

@@ -18,10 +18,13 @@ use crate::personio::{AttributeRequest, PersonioApi};
 use crate::reteach::{ReteachApi, ReteachError, USERS_PER_PAGE};
 use crate::sync::employee_config::EmployeeConfig;
 use crate::sync::employee_mapping::{map_record, MappedEmployee, MappingError};
+use crate::sync::employee_tags::TagOwnership;
 use crate::sync::mass_change::{
     approved_plan_id, check_mass_change, MassChangeInput, MassChangeLimits,
 };
-use crate::sync::{CustomerFields, EmployeeAction, EmployeePlan, PlannedEmployee, ReteachCustomer};
+use crate::sync::{
+    CustomerFields, CustomerPatch, EmployeeAction, EmployeePlan, PlannedEmployee, ReteachCustomer,
+};
 
 use super::count;
 use super::error::JobError;
@@ -57,8 +60,11 @@ pub struct EmployeeJobInput {
     pub reteach_users: Option<u64>,
     /// The mass-change guard, if on.
     pub guard: Option<MassChangeGuard>,
-    /// The resource's mapping and selector (`spec.mapping`, `spec.selector`).
+    /// The resource's mapping, selector and tag rules (`spec.mapping`, `spec.selector`,
+    /// `spec.tags`).
     pub config: EmployeeConfig,
+    /// The tags the resource owns (`status.managedTags`).
+    pub managed_tags: Vec<String>,
 }
 
 /// The mass-change guard of one run (see [`crate::sync::mass_change`]).
@@ -96,6 +102,9 @@ pub struct EmployeeJobOutcome {
     pub linked: i64,
     /// The Personio attributes the run required (`status.personioAttributes`).
     pub personio_attributes: Vec<String>,
+    /// The tags the resource owns after the run (`status.managedTags`); `None` leaves them as
+    /// they were (a dry run, or a run that saw nobody).
+    pub managed_tags: Option<Vec<String>>,
 }
 
 /// Runs one EmployeeSync pass. Run-level failures (credentials, listings) return `Err`; a failing
@@ -148,6 +157,7 @@ pub async fn run_employee_sync(
         applied_approval: None,
         linked: 0,
         personio_attributes: attributes.required().to_vec(),
+        managed_tags: None,
     };
     if list.employees.is_empty() {
         // Nothing to write, but "Personio suddenly returns nobody" is the worst shrink of all.
@@ -185,13 +195,41 @@ pub async fn run_employee_sync(
         all
     };
 
+    // The resource owns the tags it set before and those its rules give the selected employees
+    // now; it records them before any tag is written, so a tag it sets is never forgotten.
+    let wanted_in_run: Vec<&str> = mapped
+        .iter()
+        .filter(|employee| employee.selected)
+        .flat_map(|employee| employee.tags.names.iter().map(String::as_str))
+        .collect();
+    let ownership = TagOwnership::new(&input.managed_tags, wanted_in_run.iter().copied());
     let table = input.config.table();
-    let plan = EmployeePlan::build_with_table(&table, &mapped, &customers, input.now, input.tz);
+    let plan = EmployeePlan::build_with_table(
+        &table, &mapped, &customers, &ownership, input.now, input.tz,
+    );
+    if !input.dry_run {
+        // A full run that listed every user knows every tag still held: names no user holds and no
+        // rule gives are dropped (a tag removed in this run goes in the next full run).
+        let listed_all = incremental_since.is_none() && outcome.reteach_users.is_some();
+        outcome.managed_tags = Some(if listed_all {
+            ownership.in_use(
+                wanted_in_run.iter().copied(),
+                customers.iter().flat_map(|customer| &customer.tags),
+            )
+        } else {
+            ownership.names()
+        });
+    }
     for entry in &plan.entries {
         if let EmployeeAction::Skip { reason } = entry.action {
             failures.push(Some(entry.personio_id.clone()), None, reason);
         } else if let Some(warning) = entry.warning {
             failures.push(Some(entry.personio_id.clone()), None, warning);
+        }
+        let mut reasons: Vec<String> = entry.tags.not_set.iter().map(|n| n.reason()).collect();
+        reasons.dedup();
+        for reason in reasons {
+            failures.push(Some(entry.personio_id.clone()), None, reason);
         }
     }
 
@@ -211,6 +249,8 @@ pub async fn run_employee_sync(
         summary.unlocked = counts.unlocked;
         summary.unchanged = counts.unchanged;
         summary.skipped += counts.skipped;
+        summary.tags_added = counts.tags_added;
+        summary.tags_removed = counts.tags_removed;
         outcome.planned = plan
             .entries
             .iter()
@@ -363,25 +403,26 @@ async fn apply(
     // re-plans from reteach's actual state, so a cancelled write is simply done again.
     let mut results = futures::stream::iter(writes).buffered(WRITE_CONCURRENCY);
     let mut last_transient = None;
-    while let Some((entry, result)) = results.next().await {
-        match result {
+    while let Some((entry, write)) = results.next().await {
+        match write.user {
             Ok(()) => match &entry.action {
                 EmployeeAction::Create(_) => {
                     outcome.summary.created += 1;
                     outcome.summary.locked += i64::from(entry.locked_after);
                 }
+                // An update whose only change is its tags counts once its tags went through.
                 EmployeeAction::Update {
                     locks,
                     unlocks,
                     patch,
                     ..
-                } => {
+                } if write.user_written || write.tag_error.is_none() => {
                     outcome.linked += i64::from(patch.external_id.is_some());
                     outcome.summary.updated += 1;
                     outcome.summary.locked += i64::from(*locks);
                     outcome.summary.unlocked += i64::from(*unlocks);
                 }
-                EmployeeAction::Unchanged | EmployeeAction::Skip { .. } => {}
+                _ => {}
             },
             Err(error) if is_fatal(&error) => {
                 return Err(JobError::Reteach {
@@ -395,6 +436,31 @@ async fn apply(
                     Some(entry.personio_id.clone()),
                     None,
                     write_failure_reason(&entry.action, &error),
+                );
+                if error.is_transient() {
+                    outcome.transient_failures += 1;
+                    last_transient = Some(error);
+                }
+            }
+        }
+        outcome.summary.tags_added += write.tags_added;
+        outcome.summary.tags_removed += write.tags_removed;
+        match write.tag_error {
+            None => {}
+            Some(error) if is_fatal(&error) => {
+                return Err(JobError::Reteach {
+                    action: "could not change tags in reteach",
+                    source: error,
+                });
+            }
+            Some(error) => {
+                // The user is there; its tags are tried again by the next run that sees it (a
+                // transient failure keeps the cursor, so that is the next run).
+                outcome.summary.failed += 1;
+                failures.push(
+                    Some(entry.personio_id.clone()),
+                    None,
+                    tag_failure_reason(&error),
                 );
                 if error.is_transient() {
                     outcome.transient_failures += 1;
@@ -420,18 +486,79 @@ async fn apply(
 async fn write_entry<'a>(
     reteach: &dyn ReteachApi,
     entry: &'a PlannedEmployee,
-) -> (&'a PlannedEmployee, Result<(), ReteachError>) {
+) -> (&'a PlannedEmployee, EntryWrite) {
     (entry, write_one(reteach, entry).await)
 }
 
-async fn write_one(reteach: &dyn ReteachApi, entry: &PlannedEmployee) -> Result<(), ReteachError> {
-    match &entry.action {
-        EmployeeAction::Create(fields) => reteach.create_customer(fields).await.map(drop),
+/// What the requests for one entry did.
+struct EntryWrite {
+    /// The user write (create or field update); `Ok` when none was needed.
+    user: Result<(), ReteachError>,
+    /// Whether a user write was sent (an update whose only change is its tags sends none).
+    user_written: bool,
+    /// Tags added.
+    tags_added: i64,
+    /// Tags removed.
+    tags_removed: i64,
+    /// The tag request that failed; later tag requests of the entry were not sent.
+    tag_error: Option<ReteachError>,
+}
+
+/// The user write, then its tags: adds first (one request), then one removal per tag, so a user
+/// moving departments is never without both tags. A tag already gone counts as removed.
+async fn write_one(reteach: &dyn ReteachApi, entry: &PlannedEmployee) -> EntryWrite {
+    let mut write = EntryWrite {
+        user: Ok(()),
+        user_written: false,
+        tags_added: 0,
+        tags_removed: 0,
+        tag_error: None,
+    };
+    let (customer_id, add) = match &entry.action {
+        EmployeeAction::Create(fields) => match reteach.create_customer(fields).await {
+            // Find-or-create may return a user that exists already, with tags of its own.
+            Ok(customer) => {
+                write.user_written = true;
+                let add = entry.tags.without_held(&customer.tags);
+                (customer.id, add)
+            }
+            Err(error) => {
+                write.user = Err(error);
+                return write;
+            }
+        },
         EmployeeAction::Update {
             customer_id, patch, ..
-        } => reteach.update_customer(customer_id, patch).await.map(drop),
-        EmployeeAction::Unchanged | EmployeeAction::Skip { .. } => Ok(()),
+        } => {
+            if *patch != CustomerPatch::default() {
+                if let Err(error) = reteach.update_customer(customer_id, patch).await {
+                    write.user = Err(error);
+                    return write;
+                }
+                write.user_written = true;
+            }
+            (customer_id.clone(), entry.tags.add.clone())
+        }
+        EmployeeAction::Unchanged | EmployeeAction::Skip { .. } => return write,
+    };
+    if !add.is_empty() {
+        if let Err(error) = reteach.add_tags(&customer_id, &add).await {
+            write.tag_error = Some(error);
+            return write;
+        }
+        write.tags_added = count(add.len());
     }
+    for tag in &entry.tags.remove {
+        match reteach.remove_tag(&customer_id, tag.address()).await {
+            Ok(()) => write.tags_removed += 1,
+            Err(ReteachError::NotFound { .. }) => {}
+            Err(error) => {
+                write.tag_error = Some(error);
+                return write;
+            }
+        }
+    }
+    write
 }
 
 /// A write error that stops the run: one a human must fix that is not about the record itself
@@ -457,9 +584,25 @@ fn write_failure_reason(action: &EmployeeAction, error: &ReteachError) -> &'stat
     }
 }
 
+/// Fixed reasons for a failed tag request (reteach's messages may echo the tag names).
+fn tag_failure_reason(error: &ReteachError) -> &'static str {
+    match error {
+        ReteachError::Rejected { .. } => "reteach rejected a tag change; tried again next run",
+        ReteachError::Unavailable { .. } | ReteachError::Malformed { .. } => {
+            "reteach was unavailable for a tag change; tried again next run"
+        }
+        ReteachError::NotFound { .. } => {
+            "reteach user no longer exists; its tags are set when it is recreated"
+        }
+        ReteachError::Unauthorized { .. }
+        | ReteachError::Forbidden { .. }
+        | ReteachError::Config(_) => "reteach refused a tag change",
+    }
+}
+
 /// The dry-run report of one entry; unchanged employees are left out.
 fn planned_action(entry: &PlannedEmployee) -> Option<PlannedAction> {
-    let (action, fields) = match &entry.action {
+    let (action, mut fields) = match &entry.action {
         EmployeeAction::Create(fields) => ("Create", created_fields(fields)),
         EmployeeAction::Update { changed, .. } => (
             "Update",
@@ -468,10 +611,15 @@ fn planned_action(entry: &PlannedEmployee) -> Option<PlannedAction> {
         EmployeeAction::Skip { .. } => ("Skip", Vec::new()),
         EmployeeAction::Unchanged => return None,
     };
+    if !entry.tags.is_empty() {
+        fields.push("tags".to_string());
+    }
     Some(PlannedAction {
         personio_id: entry.personio_id.clone(),
         action: action.into(),
         fields,
+        tags_to_add: count(entry.tags.add.len()),
+        tags_to_remove: count(entry.tags.remove.len()),
     })
 }
 

@@ -47,6 +47,7 @@ fn full() -> EmployeeJobInput {
         full: true,
         cursor: None,
         reteach_users: None,
+        managed_tags: Vec::new(),
     }
 }
 

@@ -194,7 +194,8 @@ impl ReteachSim {
         self.customer(identifier).map(|c| c.status(now))
     }
 
-    /// Create/update requests (POST that created, every PUT) that addressed a customer.
+    /// Create/update requests (POST that created, every PUT, tag assignments and removals) that
+    /// addressed a customer.
     pub fn writes(&self, customer_id: &str) -> usize {
         self.with_state(|state| state.writes.get(customer_id).copied().unwrap_or(0))
     }
@@ -210,9 +211,19 @@ impl ReteachSim {
         self.control.write_requests(&["/oauth/authorize"])
     }
 
-    /// `DELETE /customer/…` requests received (the operator must never send one).
+    /// `DELETE /customer/{identifier}` requests received (the operator must never send one);
+    /// removing a tag from a customer (`DELETE /customer/{id}/tags/{tag}`) is not one.
     pub fn delete_requests(&self) -> usize {
-        self.control.count("DELETE /customer")
+        self.control
+            .requests()
+            .iter()
+            .filter(|r| r.method == "DELETE")
+            .filter(|r| {
+                r.path
+                    .strip_prefix("/customer/")
+                    .is_some_and(|rest| !rest.contains('/'))
+            })
+            .count()
     }
 
     /// Edits a customer by hand, as an admin in reteach's UI would (drift); not counted as a

@@ -7,7 +7,9 @@ use chrono::{DateTime, Duration, Utc};
 use governor::DefaultDirectRateLimiter;
 
 use super::auth::BadTokenAnswer;
-use super::model::{normalised, LockDateEcho, SimCertificate, SimCustomer, SimParticipation};
+use super::model::{
+    normalised, LockDateEcho, SimCertificate, SimCustomer, SimParticipation, SimTag,
+};
 use super::storage::{CertificateUrls, StorageRequest};
 
 /// PDF size when nothing else is configured: a small real-looking certificate.
@@ -70,6 +72,8 @@ pub(crate) struct State {
     pub announce_pdf_length: bool,
     /// REST hook subscriptions.
     pub subscriptions: Vec<super::subscriptions::SimSubscription>,
+    /// The academy's tags, in creation order.
+    pub tags: Vec<SimTag>,
     next_id: u64,
 }
 
@@ -97,6 +101,7 @@ impl State {
             announce_pdf_length: true,
             lock_dates: LockDateEcho::default(),
             subscriptions: Vec::new(),
+            tags: Vec::new(),
             next_id: 0,
         }
     }
