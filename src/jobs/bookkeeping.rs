@@ -70,6 +70,14 @@ pub fn employee_input(
 /// The one-line summary of an EmployeeSync run (the `Ready` message and the log line).
 pub fn employee_message(outcome: &EmployeeJobOutcome) -> String {
     let summary = &outcome.summary;
+    let tags = if summary.tags_added + summary.tags_removed > 0 {
+        format!(
+            "; tags: {} added, {} removed",
+            summary.tags_added, summary.tags_removed
+        )
+    } else {
+        String::new()
+    };
     format!(
         "{}{} employees: {} created, {} updated ({} locked, {} unlocked), {} unchanged, {} skipped, {} failed",
         if summary.dry_run { "dry run, would sync " } else { "" },
@@ -80,8 +88,8 @@ pub fn employee_message(outcome: &EmployeeJobOutcome) -> String {
         summary.unlocked,
         summary.unchanged,
         summary.skipped,
-        summary.failed
-    )
+        summary.failed,
+    ) + &tags
 }
 
 /// Writes the outcome of an EmployeeSync run that started at `now` into the kind's own status

@@ -47,7 +47,7 @@ impl Default for StandaloneOptions {
 
 impl ReteachSim {
     /// Adds a customer as an admin would (source `MANUAL` unless set); an empty `id` gets a fresh
-    /// one. Returns the id.
+    /// one, its tags join the academy's. Returns the id.
     pub fn add_customer(&self, mut customer: SimCustomer) -> String {
         let now = self.clock.now();
         self.with_state(|state| {
@@ -59,6 +59,22 @@ impl ReteachSim {
             }
             if customer.created_at == DateTime::<Utc>::default() {
                 customer.created_at = now;
+            }
+            // Tags by name join the academy's tags (reusing one of the same name).
+            for tag in &mut customer.tags {
+                let known = state
+                    .tags
+                    .iter()
+                    .find(|t| (!tag.id.is_empty() && t.id == tag.id) || t.name == tag.name);
+                match known {
+                    Some(known) => *tag = known.clone(),
+                    None => {
+                        if tag.id.is_empty() {
+                            tag.id = state.new_id("tag");
+                        }
+                        state.tags.push(tag.clone());
+                    }
+                }
             }
             let id = customer.id.clone();
             state.customers.push(customer);
