@@ -225,6 +225,7 @@ async fn academy(
         now,
         (None, None),
         true,
+        None,
     )
     .await;
     tenant.limit_reteach(true);
