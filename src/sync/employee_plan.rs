@@ -597,18 +597,19 @@ mod tests {
     fn department_tags() -> EmployeeConfig {
         use crate::sync::employee_config::FieldSource;
         use crate::sync::employee_tags::TagRule;
-        let mut config = EmployeeConfig::default();
-        config.tags = vec![
-            TagRule {
-                source: FieldSource::attribute("department"),
-                prefix: String::new(),
-            },
-            TagRule {
-                source: FieldSource::Constant("personio".into()),
-                prefix: String::new(),
-            },
-        ];
-        config
+        EmployeeConfig {
+            tags: vec![
+                TagRule {
+                    source: FieldSource::attribute("department"),
+                    prefix: String::new(),
+                },
+                TagRule {
+                    source: FieldSource::Constant("personio".into()),
+                    prefix: String::new(),
+                },
+            ],
+            ..EmployeeConfig::default()
+        }
     }
 
     fn with_tags(mut customer: ReteachCustomer, names: &[&str]) -> ReteachCustomer {
