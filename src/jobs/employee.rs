@@ -18,6 +18,7 @@ use crate::personio::{AttributeRequest, PersonioApi};
 use crate::reteach::{ReteachApi, ReteachError, USERS_PER_PAGE};
 use crate::sync::employee_config::EmployeeConfig;
 use crate::sync::employee_mapping::{map_record, MappedEmployee, MappingError};
+use crate::sync::employee_plan::tags_in_run;
 use crate::sync::employee_tags::TagOwnership;
 use crate::sync::mass_change::{
     approved_plan_id, check_mass_change, MassChangeInput, MassChangeLimits,
@@ -197,11 +198,7 @@ pub async fn run_employee_sync(
 
     // The resource owns the tags it set before and those its rules give the selected employees
     // now; it records them before any tag is written, so a tag it sets is never forgotten.
-    let wanted_in_run: Vec<&str> = mapped
-        .iter()
-        .filter(|employee| employee.selected)
-        .flat_map(|employee| employee.tags.names.iter().map(String::as_str))
-        .collect();
+    let wanted_in_run = tags_in_run(&mapped, input.now, input.tz);
     let ownership = TagOwnership::new(&input.managed_tags, wanted_in_run.iter().copied());
     let table = input.config.table();
     let plan = EmployeePlan::build_with_table(

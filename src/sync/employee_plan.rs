@@ -239,17 +239,7 @@ fn with_tags(
     today: NaiveDate,
     tz: Tz,
 ) -> PlannedEmployee {
-    let desired = employee
-        .result
-        .as_ref()
-        .ok()
-        .or(employee.without_email.as_ref());
-    let ended = desired.is_none_or(|desired| {
-        lock_window(desired, employee.selected, today, tz)
-            .set_inactive_at
-            .is_some_and(|at| at <= now)
-    });
-    if ended {
+    if tags_frozen(employee, now, today, tz) {
         return planned;
     }
     let held = match &planned.action {
@@ -281,6 +271,33 @@ fn with_tags(
         };
     }
     planned
+}
+
+/// Whether the operator leaves the employee's tags as they are: their employment has ended, they
+/// left the selection, or their record cannot be mapped at all.
+fn tags_frozen(employee: &MappedEmployee, now: DateTime<Utc>, today: NaiveDate, tz: Tz) -> bool {
+    let desired = employee
+        .result
+        .as_ref()
+        .ok()
+        .or(employee.without_email.as_ref());
+    desired.is_none_or(|desired| {
+        lock_window(desired, employee.selected, today, tz)
+            .set_inactive_at
+            .is_some_and(|at| at <= now)
+    })
+}
+
+/// The tags the rules give the employees whose tags this run manages (selected, employment not
+/// ended): with `status.managedTags`, what the resource owns in the run
+/// ([`super::employee_tags::TagOwnership::new`]). A leaver's tags are never made the resource's.
+pub fn tags_in_run(mapped: &[MappedEmployee], now: DateTime<Utc>, tz: Tz) -> Vec<&str> {
+    let today = today_in(now, tz);
+    mapped
+        .iter()
+        .filter(|employee| !tags_frozen(employee, now, today, tz))
+        .flat_map(|employee| employee.tags.names.iter().map(String::as_str))
+        .collect()
 }
 
 /// reteach users indexed for O(1) identity lookups.
@@ -584,12 +601,7 @@ mod tests {
         managed: &[String],
     ) -> EmployeePlan {
         let mapped: Vec<MappedEmployee> = employees.iter().map(|e| map_record(e, config)).collect();
-        let ownership = TagOwnership::new(
-            managed,
-            mapped
-                .iter()
-                .flat_map(|m| m.tags.names.iter().map(String::as_str)),
-        );
+        let ownership = TagOwnership::new(managed, tags_in_run(&mapped, now(), UTC));
         EmployeePlan::build_with_table(&config.table(), &mapped, customers, &ownership, now(), UTC)
     }
 
@@ -702,6 +714,19 @@ mod tests {
         };
         assert!(locks);
         assert!(plan.entries[0].tags.is_empty());
+    }
+
+    #[test]
+    fn a_leavers_tags_are_not_made_the_resources() {
+        let mut leaving = employee("1", "a@example.com");
+        leaving.termination_date = Some(day(2026, 11, 1));
+        leaving.department = Some("Legacy".into());
+        let config = department_tags();
+        let mapped = [
+            map_record(&leaving, &config),
+            map_record(&employee("2", "b@example.com"), &config),
+        ];
+        assert_eq!(tags_in_run(&mapped, now(), UTC), ["R&D", "personio"]);
     }
 
     #[test]
