@@ -79,6 +79,15 @@ async fn drift_correction_run_rewrites_only_the_users_edited_in_reteach() {
 }
 
 #[tokio::test]
+async fn department_tags_cost_nothing_without_change_and_two_requests_for_a_move() {
+    let report = run_one(Scenario::Tags).await;
+    assert!(report.passed(), "{:?}", report.targets);
+    assert_eq!(report.result.summary["tagsAdded"], 1);
+    assert_eq!(report.result.summary["tagsRemoved"], 1);
+    assert_eq!(report.result.total_requests(), report.minimum);
+}
+
+#[tokio::test]
 async fn certificate_backfill_uploads_every_certificate_once() {
     let report = run_one(Scenario::Backfill).await;
     assert_eq!(report.result.summary["run"]["uploaded"], 20);

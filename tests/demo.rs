@@ -121,6 +121,25 @@ fn first_run_locks_ended_and_future_contracts_and_schedules_the_last_day() {
 }
 
 #[test]
+fn first_run_tags_by_department_and_keeps_tags_it_did_not_set() {
+    let run = run_section(1);
+    assert!(run.contains("; tags: 20 added, 0 removed"), "{run}");
+    let managed = &run[run.find("  managedTags:").expect("managedTags in status")..];
+    let managed = &managed[..managed.find("\n\n").unwrap_or(managed.len())];
+    assert!(managed.contains("  - Engineering"), "{managed}");
+    assert!(!managed.contains("Old Team"), "{managed}");
+    // The moved team got its new department's tag and kept the old one nobody here set.
+    let engineering = line_with(run, "  Engineering ");
+    assert!(engineering.contains("10027"), "{engineering}");
+    let old_team = line_with(run, "  Old Team ");
+    assert!(old_team.contains("10026 10027 10028"), "{old_team}");
+    // Leavers keep theirs: 10045 left and still carries Finance.
+    assert!(line_with(run, "  Finance ").contains("10045"), "{run}");
+    let tag_requests = line_with(run_section(2), "PUT /customer/{id}/tags");
+    assert!(tag_requests.ends_with("     20      0"), "{tag_requests}");
+}
+
+#[test]
 fn first_run_says_what_was_skipped_and_why() {
     let run = run_section(1);
     let skipped = &run[run.find("Skipped, and why").expect("a skipped section")..];

@@ -1,15 +1,16 @@
-//! End-to-end (issue 17): `spec.mapping` and `spec.selector` of an EmployeeSync on a real
-//! kube-apiserver against the simulators — a custom attribute mapped, employees filtered in and
-//! out, the attributes to whitelist in status, an invalid mapping stalled naming the field, a
-//! field the academy refuses reported in status and by one Event. Run
-//! with `scripts/test.sh --test e2e_mapping`.
+//! End-to-end (issue 17): `spec.mapping`, `spec.selector` and `spec.tags` of an EmployeeSync on a
+//! real kube-apiserver against the simulators — a custom attribute mapped, employees filtered in
+//! and out, department and role tags set, swapped and kept, the attributes to whitelist and the
+//! owned tags in status, an invalid mapping or tag rule stalled naming the field, a field the
+//! academy refuses reported in status and by one Event. Run with
+//! `scripts/test.sh --test e2e_mapping`.
 
 mod support;
 
 use chrono::{Days, Utc};
 use reteach_personio_operator::api::{EmployeeSyncStatus, UnsupportedFieldReason};
 use reteach_personio_operator::sim::personio::EmployeeSeed;
-use reteach_personio_operator::sim::reteach::FieldMode;
+use reteach_personio_operator::sim::reteach::{FieldMode, ReteachSim, SimTag};
 use serde_json::json;
 use support::operator::{condition, is_ready, World};
 
@@ -20,6 +21,15 @@ fn ready_message(status: &EmployeeSyncStatus) -> String {
     condition(&status.common.conditions, "Ready")
         .map(|c| c.message.clone())
         .unwrap_or_default()
+}
+
+fn tags_of(sim: &ReteachSim, personio_id: i64) -> Vec<String> {
+    let mut names: Vec<String> = sim
+        .customer(&personio_id.to_string())
+        .map(|user| user.tags.into_iter().map(|tag| tag.name).collect())
+        .unwrap_or_default();
+    names.sort();
+    names
 }
 
 fn seed(first: &str, email: &str, department: &str, number: &str) -> EmployeeSeed {
@@ -36,12 +46,18 @@ async fn a_mapping_and_a_selector_sync_part_of_the_company_and_lock_who_leaves_i
     let personio = &world.personio.sim;
     let sales = personio.add_employee(seed("Sam", "sam@acme.example", "Sales", "E-1"));
     let support = personio.add_employee(seed("Sue", "sue@acme.example", "Support", "E-2"));
+    let mover = personio.add_employee(seed("Max", "max@acme.example", "Sales", "E-3"));
     let spec = json!({
         "mapping": {
             "position": {"template": format!("{{position}} #{{{EMPLOYEE_NO}}}")},
             "location": {"constant": "HQ"},
         },
         "selector": {"include": [{"attribute": "department", "values": ["sales"]}]},
+        "tags": [
+            {"attribute": "department", "prefix": "dept:"},
+            {"template": "role-{position}"},
+            {"constant": "personio"},
+        ],
     });
     world.apply(world.employee_sync(SYNC, spec)).await;
     let sync = world
@@ -69,9 +85,26 @@ async fn a_mapping_and_a_selector_sync_part_of_the_company_and_lock_who_leaves_i
         world.reteach.sim.customer(&support.to_string()).is_none(),
         "an employee outside the selection is not created"
     );
+    let reteach = &world.reteach.sim;
+    assert_eq!(
+        tags_of(reteach, sales),
+        ["dept:Sales", "personio", "role-Engineer"]
+    );
+    assert_eq!(
+        status.managed_tags,
+        ["dept:Sales", "personio", "role-Engineer"]
+    );
+    assert!(status.personio_attributes.iter().any(|a| a == "department"));
+    reteach.edit_customer(&mover.to_string(), |user| {
+        user.tags.push(SimTag {
+            id: "tag_by_hand".into(),
+            name: "First aider".into(),
+        })
+    });
 
-    // Sam moves to Support (leaves the selection), Sue to Sales (enters it).
+    // Sam moves to Support (leaves the selection), Sue to Sales (enters it), Max becomes a lead.
     let changed_at = Utc::now();
+    personio.update_employee(mover, |seed| seed.position = Some("Lead".into()));
     personio.update_employee(sales, |seed| {
         seed.department.as_mut().expect("unit").name = "Support".into()
     });
@@ -97,6 +130,55 @@ async fn a_mapping_and_a_selector_sync_part_of_the_company_and_lock_who_leaves_i
         world.reteach.sim.customer(&support.to_string()).is_some(),
         "who enters the selection is synced"
     );
+    assert_eq!(
+        tags_of(reteach, support),
+        ["dept:Sales", "personio", "role-Engineer"]
+    );
+    assert_eq!(
+        tags_of(reteach, sales),
+        ["dept:Sales", "personio", "role-Engineer"],
+        "who leaves keeps their tags"
+    );
+    assert_eq!(
+        tags_of(reteach, mover),
+        ["First aider", "dept:Sales", "personio", "role-Lead"],
+        "the role tag is swapped, the hand-set one stays"
+    );
+    let sync = world
+        .wait_employee_sync(SYNC, "role-Lead owned", |s| {
+            s.managed_tags.iter().any(|t| t == "role-Lead")
+        })
+        .await;
+    assert!(!sync
+        .status
+        .expect("status")
+        .managed_tags
+        .contains(&"First aider".to_string()));
+}
+
+#[tokio::test]
+async fn an_invalid_tag_rule_stalls_naming_it() {
+    let world = World::with_secrets("esync-bad-tags").await;
+    world
+        .personio
+        .sim
+        .add_employee(seed("Sam", "sam@acme.example", "Sales", "E-1"));
+    let spec = json!({"tags": [{"constant": "all"}, {"template": "team-{department"}]});
+    world.apply(world.employee_sync(SYNC, spec)).await;
+    let sync = world
+        .wait_employee_sync(SYNC, "Stalled=True", |s| {
+            condition(&s.common.conditions, "Stalled").is_some_and(|c| c.status == "True")
+        })
+        .await;
+    let status = sync.status.expect("status");
+    let stalled = condition(&status.common.conditions, "Stalled").expect("Stalled");
+    assert_eq!(stalled.reason, "InvalidSpec");
+    assert!(
+        stalled.message.contains("spec.tags[1].template"),
+        "{}",
+        stalled.message
+    );
+    assert!(world.reteach.sim.customers().is_empty(), "nothing written");
 }
 
 #[tokio::test]

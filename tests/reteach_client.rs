@@ -1297,3 +1297,42 @@ async fn subscriptions_are_created_listed_and_deleted_and_deliver_completions() 
         .expect("an unknown id counts as deleted");
     assert!(client.list_subscriptions().await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn tags_are_added_in_one_request_and_removed_one_by_one_with_encoded_names() {
+    let env = Env::new().await;
+    let client = env.client();
+    let user = client
+        .create_customer(&fields("100", "grace@acme.example"))
+        .await
+        .unwrap();
+    assert!(user.tags.is_empty());
+    let names = ["Sales".to_string(), "R&D / 50%".to_string()];
+    client.add_tags(&user.id, &names).await.unwrap();
+    client.add_tags(&user.id, &names[..1]).await.unwrap();
+    assert_eq!(
+        env.requests_to("PUT", &format!("/customer/{}/multiple-tags", user.id))
+            .len(),
+        1
+    );
+    assert_eq!(
+        env.requests_to("PUT", &format!("/customer/{}/tags", user.id))
+            .len(),
+        1
+    );
+    let listed = client.find_by_external_id("100").await.unwrap().unwrap();
+    let mut held: Vec<&str> = listed.tags.iter().map(|t| t.name.as_str()).collect();
+    held.sort_unstable();
+    assert_eq!(held, ["R&D / 50%", "Sales"]);
+    let odd = listed
+        .tags
+        .iter()
+        .find(|t| t.name.starts_with("R&D"))
+        .unwrap();
+    client.remove_tag(&user.id, &odd.name).await.unwrap();
+    let sales = listed.tags.iter().find(|t| t.name == "Sales").unwrap();
+    client.remove_tag(&user.id, sales.address()).await.unwrap();
+    assert!(env.sim.customer("100").unwrap().tags.is_empty());
+    let error = client.remove_tag(&user.id, "Sales").await.unwrap_err();
+    assert!(matches!(error, ReteachError::NotFound { .. }), "{error}");
+}

@@ -541,3 +541,120 @@ async fn optional_rate_limit_answers_429() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn tags_are_assigned_listed_and_removed_as_the_spec_answers() {
+    let env = Env::new().await;
+    let id = env.sim.add_customer(SimCustomer {
+        email: Some("ada@acme.example".into()),
+        ..SimCustomer::default()
+    });
+    // One tag: created on first use, 200 with the Tag.
+    let (status, tag) = env
+        .put(
+            &format!("/customer/{id}/tags"),
+            json!({"tag": {"name": "Sales"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{tag}");
+    assert_eq!(tag["name"], "Sales");
+    let sales_id = tag["id"].as_str().unwrap().to_string();
+    // Several, mode ADD: 201 with the array; the existing tag is reused, nothing is removed.
+    let (status, tags) = env
+        .put(
+            &format!("/customer/{id}/multiple-tags"),
+            json!({"tags": [{"name": "Sales"}, {"name": "R&D / 50%"}], "mode": "ADD"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{tags}");
+    assert_eq!(tags[0]["id"], json!(sales_id));
+    let (_, customer) = env.get(&format!("/customer/{id}")).await;
+    let names: Vec<&str> = customer["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Sales", "R&D / 50%"]);
+    let (status, page) = env.get("/tags?limit=250").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(page["resultCount"], 2);
+
+    // Removed by name (percent-encoded) or id: 200 with the Tag; a second time 404.
+    let (status, removed) = env
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/customer/{id}/tags/R%26D%20%2F%2050%25"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{removed}");
+    assert_eq!(removed["name"], "R&D / 50%");
+    let path = format!("/customer/{id}/tags/{sales_id}");
+    let (status, _) = env.call(reqwest::Method::DELETE, &path, None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = env.call(reqwest::Method::DELETE, &path, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_nest_error(&body, 404);
+    assert_eq!(env.sim.customer(&id).unwrap().tags, []);
+    assert_eq!(
+        env.sim.delete_requests(),
+        0,
+        "removing a tag deletes no user"
+    );
+
+    // REPLACE drops every other tag (why the operator never sends it).
+    env.put(
+        &format!("/customer/{id}/tags"),
+        json!({"tag": {"name": "First aider"}}),
+    )
+    .await;
+    env.put(
+        &format!("/customer/{id}/multiple-tags"),
+        json!({"tags": [{"name": "Sales"}], "mode": "REPLACE"}),
+    )
+    .await;
+    let names: Vec<String> = env
+        .sim
+        .customer(&id)
+        .unwrap()
+        .tags
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    assert_eq!(names, ["Sales"]);
+}
+
+#[tokio::test]
+async fn tag_requests_for_unknown_customers_or_tags_or_without_a_name_are_refused() {
+    let env = Env::new().await;
+    let id = env.sim.add_customer(SimCustomer::default());
+    let (status, body) = env
+        .put("/customer/nobody/tags", json!({"tag": {"name": "Sales"}}))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_nest_error(&body, 404);
+    let (status, _) = env
+        .put(
+            &format!("/customer/{id}/tags"),
+            json!({"tag": {"id": "tag_unknown"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, body) = env
+        .put(
+            &format!("/customer/{id}/tags"),
+            json!({"tag": {"name": ""}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_nest_error(&body, 422);
+    let (status, _) = env
+        .put(
+            &format!("/customer/{id}/multiple-tags"),
+            json!({"tags": [{"name": "x"}], "mode": "MERGE"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(env.sim.customer(&id).unwrap().tags.is_empty());
+}

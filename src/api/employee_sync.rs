@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::capability::{capabilities_schema, CapabilityCheck};
 use super::common::{PersonioConnection, RecordFailure, ReteachConnection, SyncStatusCommon};
-use super::mapping::{EmployeeMappingSpec, EmployeeSelectorSpec};
+use super::mapping::{EmployeeMappingSpec, EmployeeSelectorSpec, TagRuleSpec};
 
 /// Copies employees one way from Personio into reteach (first name, last name, e-mail, position,
 /// department, location, gender, hire date, end of employment) every `interval`. Employees whose
@@ -78,6 +78,12 @@ pub struct EmployeeSyncSpec {
     /// Which employees are synced (default: everyone).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selector: Option<EmployeeSelectorSpec>,
+    /// reteach tags each synced employee carries (reteach assigns courses by tag), at most 20
+    /// rules. Tags this resource set and that no longer apply are removed; tags it did not set are
+    /// never touched. Users whose employment ended (or who left the selection) keep their tags.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 20))]
+    pub tags: Vec<TagRuleSpec>,
     /// Where and how to read employees from Personio.
     pub personio: PersonioConnection,
     /// Where and how to write users into reteach.
@@ -185,10 +191,16 @@ pub struct EmployeeSyncStatus {
     #[schemars(schema_with = "capabilities_schema")]
     pub capabilities: Vec<CapabilityCheck>,
     /// The Personio attributes this resource reads and therefore needs whitelisted on its
-    /// credential: exactly those its mapping, selector and the locking rule use (`status`,
+    /// credential: exactly those its mapping, selector, tags and the locking rule use (`status`,
     /// `contract_end_date` and `last_modified_at` are asked for too, never required).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub personio_attributes: Vec<String>,
+    /// The reteach tag names this resource owns, sorted: every tag it has set that may still be
+    /// on a user. Only these are ever removed from a user. A full run drops names no user holds
+    /// and no rule gives any more. At most 1,000 names: a new tag beyond that is not set (and
+    /// reported in `failures`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub managed_tags: Vec<String>,
     /// Mapped reteach fields the academy refuses or does not keep (its API may predate them:
     /// reteach's 2022 spec has no `position` or `location`). They are left out of every write and
     /// comparison; mapping the field differently (or unmapping it) clears its entry.
@@ -249,8 +261,14 @@ pub struct EmployeeRunSummary {
     pub unchanged: i64,
     /// Employees skipped on purpose (e.g. no e-mail address).
     pub skipped: i64,
-    /// Employees whose write to reteach failed.
+    /// Employees whose write to reteach failed (a user write or a tag request).
     pub failed: i64,
+    /// Tags added to users (planned, in a dry run).
+    #[serde(default)]
+    pub tags_added: i64,
+    /// Tags removed from users (planned, in a dry run).
+    #[serde(default)]
+    pub tags_removed: i64,
 }
 
 /// Kind of an EmployeeSync run.
@@ -271,9 +289,20 @@ pub struct PlannedAction {
     pub personio_id: String,
     /// `Create`, `Update` or `Skip`.
     pub action: String,
-    /// Names of the reteach fields that would change (never their values).
+    /// Names of the reteach fields that would change (never their values); `tags` when the
+    /// user's tags would.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fields: Vec<String>,
+    /// Tags that would be added to the user.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub tags_to_add: i64,
+    /// Tags that would be removed from the user.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub tags_to_remove: i64,
+}
+
+fn is_zero(value: &i64) -> bool {
+    *value == 0
 }
 
 fn default_interval() -> String {

@@ -1,5 +1,5 @@
-//! `spec.mapping` and `spec.selector` of an EmployeeSync (issue 17): where each reteach field takes
-//! its value from, and which employees are synced. Validated further in
+//! `spec.mapping`, `spec.selector` and `spec.tags` of an EmployeeSync (issue 17): where each
+//! reteach field takes its value from, which employees are synced, and which reteach tags they get. Validated further in
 //! [`crate::jobs::settings`], which names the field of an invalid value.
 
 use std::collections::BTreeMap;
@@ -100,4 +100,35 @@ pub struct AttributeMatchSpec {
     /// Accepted values.
     #[schemars(length(min = 1, max = 100))]
     pub values: Vec<String>,
+}
+
+/// One reteach tag rule: exactly one of `attribute`, `constant` or `template`. An employee gets
+/// the rule's tag when it renders non-empty (trimmed, at most 100 characters; a longer one is
+/// not set and reported in `status.failures`). The operator only removes tags it set itself
+/// (`status.managedTags`); tags set by hand under other names stay.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TagRuleSpec {
+    /// A Personio attribute by its API name (`department`, `office`, `dynamic_12345`, …): the tag
+    /// is its trimmed value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64), regex(pattern = r"^[a-z0-9_]+$"))]
+    pub attribute: Option<String>,
+    /// With `attribute`: Personio value → tag (compared after trimming); other values pass
+    /// through unchanged.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub values: BTreeMap<String, String>,
+    /// With `attribute`: text put before the value, e.g. `dept:` gives `dept:Sales`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 50))]
+    pub prefix: Option<String>,
+    /// The same tag for everyone the resource syncs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 100))]
+    pub constant: Option<String>,
+    /// Text with `{attribute}` placeholders, e.g. `team-{department}`. An empty attribute renders
+    /// as nothing; a template that renders blank gives no tag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 100))]
+    pub template: Option<String>,
 }

@@ -53,6 +53,9 @@ pub enum ChildTask {
         /// `status.reteachUsers` after the previous run (`None` = never listed).
         #[serde(default)]
         reteach_users: Option<u64>,
+        /// `Some(status.managedTags)`: the resource tags by department (`spec.tags`).
+        #[serde(default)]
+        department_tags: Option<Vec<String>>,
     },
     /// One CertificateSync run (from an empty ledger: the backfill).
     Certificates {
@@ -186,6 +189,7 @@ async fn run_task(
             cursor,
             full,
             reteach_users,
+            department_tags,
         } => {
             let outcome = employee_run(
                 upstream,
@@ -194,6 +198,7 @@ async fn run_task(
                 *now,
                 (*cursor, *reteach_users),
                 *full,
+                department_tags.as_deref(),
             )
             .await?;
             Ok(serde_json::to_value(&outcome.summary)?)
@@ -259,6 +264,7 @@ async fn run_task(
                     cursor: None,
                     reteach_users: None,
                     unsupported_fields: Vec::new(),
+                    managed_tags: Vec::new(),
                 };
                 let outcome = run_employee_sync(&personio, &reteach, &input).await?;
                 held.push((personio, reteach, outcome));
@@ -276,7 +282,8 @@ async fn run_task(
     }
 }
 
-/// One EmployeeSync run with fresh clients (also used by the parent for unmeasured setup).
+/// One EmployeeSync run with fresh clients (also used by the parent for unmeasured setup). With
+/// `department_tags` (`status.managedTags`), the resource has one tag rule: the department.
 pub async fn employee_run(
     upstream: &Upstream,
     limits: Limits,
@@ -284,11 +291,19 @@ pub async fn employee_run(
     now: DateTime<Utc>,
     (cursor, reteach_users): (Option<DateTime<Utc>>, Option<u64>),
     full: bool,
+    department_tags: Option<&[String]>,
 ) -> anyhow::Result<crate::jobs::EmployeeJobOutcome> {
     let personio = clients::personio(&upstream.personio_url, limits, log)?;
     let reteach = clients::reteach(&upstream.reteach_url, limits, log)?;
+    let mut config = crate::sync::employee_config::EmployeeConfig::default();
+    if department_tags.is_some() {
+        config.tags = vec![crate::sync::employee_tags::TagRule {
+            source: crate::sync::employee_config::FieldSource::attribute("department"),
+            prefix: String::new(),
+        }];
+    }
     let input = EmployeeJobInput {
-        config: Default::default(),
+        config,
         guard: None,
         now,
         tz: TIME_ZONE,
@@ -297,6 +312,7 @@ pub async fn employee_run(
         cursor,
         reteach_users,
         unsupported_fields: Vec::new(),
+        managed_tags: department_tags.map(<[String]>::to_vec).unwrap_or_default(),
     };
     Ok(run_employee_sync(&personio, &reteach, &input).await?)
 }

@@ -119,6 +119,8 @@ pub enum Scenario {
     BulkImport,
     /// 1,000 EmployeeSync + CertificateSync pairs in one process after a restart (issue 18).
     Scale,
+    /// Department tags: a run without change and one after a department change (issue 17).
+    Tags,
 }
 
 impl Scenario {
@@ -135,6 +137,7 @@ impl Scenario {
             Self::FullPass => "full-pass",
             Self::BulkImport => "bulk-import",
             Self::Scale => "scale",
+            Self::Tags => "tags",
         }
     }
 
@@ -155,6 +158,7 @@ impl Scenario {
             Self::Scale => {
                 "academies (EmployeeSync + CertificateSync pairs) in one operator after a restart"
             }
+            Self::Tags => "department tags: a run without change, then one changed department",
         }
     }
 }

@@ -225,6 +225,7 @@ async fn academy(
         now,
         (None, None),
         true,
+        None,
     )
     .await;
     tenant.limit_reteach(true);
@@ -454,6 +455,7 @@ impl Shared {
             cursor: None,
             reteach_users: None,
             unsupported_fields: Vec::new(),
+            managed_tags: Vec::new(),
         };
         let outcome = run_employee_sync(&clients.0, &clients.1, &input).await?;
         let mut status = crate::api::EmployeeSyncStatus::default();

@@ -109,6 +109,9 @@ pub async fn run_all(settings: &Settings, exe: &Path) -> anyhow::Result<Vec<Scen
     if employee_scenarios.iter().any(|s| settings.wants(*s)) {
         reports.extend(employee_chain(settings, exe).await?);
     }
+    if settings.wants(Scenario::Tags) {
+        reports.push(tags(settings, exe).await?);
+    }
     if settings.wants(Scenario::Backfill) {
         reports.push(backfill(settings, exe).await?);
     }
@@ -180,6 +183,7 @@ async fn setup_run(
         now,
         (cursor, Some(tenant.reteach_users())),
         cursor.is_none(),
+        None,
     )
     .await;
     tenant.limit_reteach(true);
@@ -233,6 +237,7 @@ async fn employee_chain(settings: &Settings, exe: &Path) -> anyhow::Result<Vec<S
             cursor: None,
             full: true,
             reteach_users: None,
+            department_tags: None,
         };
         let result = measure(&[&tenant], settings, exe, task).await?;
         let created = tenant.reteach.customers().len();
@@ -275,6 +280,7 @@ async fn employee_chain(settings: &Settings, exe: &Path) -> anyhow::Result<Vec<S
             full: false,
             // What status.reteachUsers holds after the previous (full) run.
             reteach_users: Some(tenant.reteach_users()),
+            department_tags: None,
         };
         let result = measure(&[&tenant], settings, exe, task).await?;
         let total = result.total_requests();
@@ -308,6 +314,7 @@ async fn employee_chain(settings: &Settings, exe: &Path) -> anyhow::Result<Vec<S
             full: false,
             // What status.reteachUsers holds after the previous (full) run.
             reteach_users: Some(tenant.reteach_users()),
+            department_tags: None,
         };
         let result = measure(&[&tenant], settings, exe, task).await?;
         let customers = tenant.reteach.customers().len();
@@ -345,6 +352,7 @@ async fn employee_chain(settings: &Settings, exe: &Path) -> anyhow::Result<Vec<S
             cursor: Some(cursor),
             full: true,
             reteach_users: Some(tenant.reteach_users()),
+            department_tags: None,
         };
         let result = measure(&[&tenant], settings, exe, task).await?;
         let minimum =
@@ -369,6 +377,133 @@ async fn employee_chain(settings: &Settings, exe: &Path) -> anyhow::Result<Vec<S
         });
     }
     Ok(reports)
+}
+
+/// Requests to the tag endpoints (`…/tags`, `…/multiple-tags`).
+fn tag_requests(result: &ChildResult) -> usize {
+    result
+        .requests
+        .iter()
+        .filter(|r| r.endpoint.contains("tags"))
+        .map(|r| r.count)
+        .sum()
+}
+
+/// Department tags (`spec.tags: [{attribute: department}]`, issue 17): after an unmeasured first
+/// run has tagged everyone, a full run without change (measured: no tag request) and an
+/// incremental run after one employee changed department (measured: the field update, one tag
+/// added, one removed).
+async fn tags(settings: &Settings, exe: &Path) -> anyhow::Result<ScenarioReport> {
+    let tenant = Tenant::start(start_time(), settings.time_scale).await?;
+    tenant.personio.populate(settings.employees, SEED);
+    let employees = tenant.personio.employee_ids().len();
+    let now = tenant.advance(minutes(10));
+    tenant.limit_reteach(false);
+    let first = child::employee_run(
+        &tenant.upstream,
+        Limits::setup(settings.time_scale),
+        &RequestTally::default(),
+        now,
+        (None, None),
+        true,
+        Some(&[]),
+    )
+    .await;
+    tenant.limit_reteach(true);
+    let managed = first?.managed_tags.unwrap_or_default();
+    let customers = tenant.reteach.customers().len();
+    let tagged = tenant
+        .reteach
+        .customers()
+        .iter()
+        .filter(|c| !c.tags.is_empty())
+        .count();
+
+    eprintln!("bench: full run with department tags, nothing changed");
+    let now = tenant.advance(minutes(10));
+    let steady = ChildTask::Employees {
+        upstream: tenant.upstream.clone(),
+        now,
+        cursor: Some(now - minutes(10)),
+        full: true,
+        reteach_users: Some(tenant.reteach_users()),
+        department_tags: Some(managed.clone()),
+    };
+    let steady = measure(&[&tenant], settings, exe, steady).await?;
+    let cursor = now;
+
+    // One employee with a user moves to a department of their own.
+    let mover = tenant
+        .reteach
+        .customers()
+        .into_iter()
+        .find(|c| c.external_id.is_some() && !c.tags.is_empty())
+        .and_then(|c| c.external_id?.parse::<i64>().ok());
+    tenant.advance(minutes(5));
+    let moved = mover.is_some_and(|id| {
+        tenant.personio.update_employee(id, |seed| {
+            seed.department = Some(crate::sim::personio::OrgUnit {
+                id: 999_999,
+                name: "Benchmark moves".into(),
+            });
+        })
+    });
+    eprintln!("bench: incremental run after one department change");
+    let now = tenant.advance(minutes(5));
+    let changed = ChildTask::Employees {
+        upstream: tenant.upstream.clone(),
+        now,
+        cursor: Some(cursor),
+        full: false,
+        reteach_users: Some(tenant.reteach_users()),
+        department_tags: Some(managed.clone()),
+    };
+    let result = measure(&[&tenant], settings, exe, changed).await?;
+    let swapped = mover
+        .and_then(|id| tenant.reteach.customer(&id.to_string()))
+        .is_some_and(|user| {
+            user.tags.len() == 1 && user.tags.iter().all(|t| t.name == "Benchmark moves")
+        });
+    let steady_tags = tag_requests(&steady);
+    let changed_tags = tag_requests(&result);
+    // 1 Personio token + 1 change feed + 1 reteach token + 1 lookup + 1 update + 1 add + 1 remove.
+    let minimum = 7;
+    let targets = vec![
+        Target::new(
+            "no-change full run: 0 tag requests",
+            steady_tags == 0,
+            format!(
+                "{steady_tags} tag requests, {} requests in all",
+                steady.total_requests()
+            ),
+        ),
+        Target::new(
+            "one changed department: ≤ 2 tag requests, tag swapped",
+            moved && swapped && changed_tags <= 2,
+            format!("{changed_tags} tag requests, swapped: {swapped}"),
+        ),
+        ratio_target(1.0, result.total_requests(), minimum),
+        rss_target(&result),
+    ];
+    Ok(ScenarioReport {
+        scenario: Scenario::Tags,
+        result,
+        minimum,
+        minimum_rule: "1 Personio token + 1 change-feed call + 1 reteach token + 1 lookup + 1 update + 1 tag added + 1 tag removed".into(),
+        bound: None,
+        targets,
+        notes: vec![
+            format!(
+                "setup: {employees} employees, {customers} users, {tagged} tagged by the first run; status.managedTags holds {} department names",
+                managed.len()
+            ),
+            format!(
+                "no-change full run (every user compared): {} requests, {steady_tags} of them tag requests, {:.2} s",
+                steady.total_requests(),
+                steady.wall_secs
+            ),
+        ],
+    })
 }
 
 /// Changes the position of `wanted` employees that have a reteach user, spread over the

@@ -9,7 +9,7 @@ use chrono::{DateTime, Duration, Months, NaiveDate, Utc};
 use chrono_tz::Tz;
 
 use crate::sim::personio::{DateStyle, EmployeeSeed, PersonioSim};
-use crate::sim::reteach::{ReteachSim, SimCustomer};
+use crate::sim::reteach::{ReteachSim, SimCustomer, SimTag};
 use crate::sync::lock_window::LockWindow;
 
 /// Employees in Personio.
@@ -209,8 +209,26 @@ fn existing_user(index: usize, id: i64, employee: &EmployeeSeed, tz: Tz) -> Opti
         source: if linked { "REST_API" } else { "MANUAL" }.into(),
         ..SimCustomer::default()
     };
+    // Before this resource: the academy already tagged its staff by department (a tag named like
+    // the department rule's, so the resource takes it over) and the moved team by its old name
+    // (a tag the resource never set, so it stays).
+    let department_tag = |name: &str| SimTag {
+        id: String::new(),
+        name: name.to_string(),
+    };
+    if linked {
+        user.tags = user
+            .department
+            .as_deref()
+            .map(department_tag)
+            .into_iter()
+            .collect();
+    }
     match role(index) {
-        Role::MovedTeam => user.department = Some("Old Team".into()),
+        Role::MovedTeam => {
+            user.department = Some("Old Team".into());
+            user.tags = vec![department_tag("Old Team")];
+        }
         Role::AddedByHand => {
             // Typed in by an admin: no dates, the position left out.
             user.set_active_at = None;

@@ -128,6 +128,7 @@ pub fn users(
             );
         }
     }
+    tags(out, &touched, &personio_id);
     for customer in &touched {
         let has_gender_in_personio = customer
             .external_id
@@ -142,6 +143,35 @@ pub fn users(
                 personio_id(customer)
             );
         }
+    }
+}
+
+/// The tags of the users a pass touched, by tag (`spec.tags` and any set by hand).
+fn tags(out: &mut String, touched: &[&SimCustomer], personio_id: &dyn Fn(&SimCustomer) -> String) {
+    let mut by_tag: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for customer in touched {
+        for tag in &customer.tags {
+            by_tag
+                .entry(tag.name.as_str())
+                .or_default()
+                .push(personio_id(customer));
+        }
+    }
+    if by_tag.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "\n  reteach tags of these users (spec.tags, and any set by hand):"
+    );
+    let width = by_tag
+        .keys()
+        .map(|tag| tag.chars().count())
+        .max()
+        .unwrap_or(0);
+    for (tag, mut ids) in by_tag {
+        ids.sort_by_key(|id| numeric_first(id));
+        id_list_wide(out, tag, width, &ids);
     }
 }
 
@@ -271,7 +301,12 @@ pub fn requests(out: &mut String, passes: &[Vec<RequestRecord>]) -> Vec<usize> {
 
 /// `label  N  id id id …`, wrapped.
 fn id_list(out: &mut String, label: &str, ids: &[String]) {
-    let prefix = format!("  {label:<9} {:>3}  ", ids.len());
+    id_list_wide(out, label, 9, ids);
+}
+
+/// [`id_list`] with labels padded to `width`.
+fn id_list_wide(out: &mut String, label: &str, width: usize, ids: &[String]) {
+    let prefix = format!("  {label:<width$} {:>3}  ", ids.len());
     let indent = " ".repeat(prefix.chars().count());
     let mut line = prefix;
     let mut first = true;

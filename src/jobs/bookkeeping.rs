@@ -47,6 +47,7 @@ pub fn employee_input(
         now: request.now,
         tz: settings.time_zone.get(),
         config: settings.config.clone(),
+        managed_tags: previous.managed_tags.clone(),
         dry_run: request.dry_run,
         full: cursor.is_none() || full_due || request.force_full,
         cursor,
@@ -92,6 +93,14 @@ pub fn still_unsupported(
 /// The one-line summary of an EmployeeSync run (the `Ready` message and the log line).
 pub fn employee_message(outcome: &EmployeeJobOutcome) -> String {
     let summary = &outcome.summary;
+    let tags = if summary.tags_added + summary.tags_removed > 0 {
+        format!(
+            "; tags: {} added, {} removed",
+            summary.tags_added, summary.tags_removed
+        )
+    } else {
+        String::new()
+    };
     format!(
         "{}{} employees: {} created, {} updated ({} locked, {} unlocked), {} unchanged, {} skipped, {} failed",
         if summary.dry_run { "dry run, would sync " } else { "" },
@@ -102,8 +111,8 @@ pub fn employee_message(outcome: &EmployeeJobOutcome) -> String {
         summary.unlocked,
         summary.unchanged,
         summary.skipped,
-        summary.failed
-    )
+        summary.failed,
+    ) + &tags
 }
 
 /// Writes the outcome of an EmployeeSync run that started at `now` into the kind's own status
@@ -134,6 +143,9 @@ pub fn record_employee_outcome(
     status.planned_actions = outcome.planned.clone();
     status.personio_attributes = outcome.personio_attributes.clone();
     status.unsupported_fields = outcome.unsupported_fields.clone();
+    if let Some(managed) = &outcome.managed_tags {
+        status.managed_tags = managed.clone();
+    }
     status.last_run = Some(summary.clone());
 }
 
@@ -234,6 +246,7 @@ mod tests {
             personio_attributes: Vec::new(),
             unsupported_fields: Vec::new(),
             newly_unsupported: Vec::new(),
+            managed_tags: Some(vec!["Sales".into()]),
             summary: crate::api::EmployeeRunSummary {
                 started_at: at("2026-11-26T10:00:00Z"),
                 mode: SyncMode::Full,
@@ -251,6 +264,7 @@ mod tests {
         record_employee_outcome(&mut status, at("2026-11-26T10:00:00Z"), &outcome);
         assert_eq!(status.last_full_sync_time, Some(at("2026-11-26T10:00:00Z")));
         let input = employee_input(&status, &settings(), request("2026-11-26T10:05:00Z"));
+        assert_eq!(input.managed_tags, ["Sales"]);
         assert_eq!(input.cursor, Some(at("2026-11-26T10:00:00Z")));
         assert_eq!(input.reteach_users, Some(12));
         assert!(!input.full);

@@ -21,6 +21,8 @@ use crate::reteach::{ReteachApi, ReteachError, USERS_PER_PAGE};
 use crate::sync::employee_config::EmployeeConfig;
 use crate::sync::employee_fields::ReteachField;
 use crate::sync::employee_mapping::{map_record, MappedEmployee, MappingError};
+use crate::sync::employee_plan::tags_in_run;
+use crate::sync::employee_tags::TagOwnership;
 use crate::sync::mass_change::{
     approved_plan_id, check_mass_change, MassChangeInput, MassChangeLimits,
 };
@@ -64,11 +66,14 @@ pub struct EmployeeJobInput {
     pub reteach_users: Option<u64>,
     /// The mass-change guard, if on.
     pub guard: Option<MassChangeGuard>,
-    /// The resource's mapping and selector (`spec.mapping`, `spec.selector`).
+    /// The resource's mapping, selector and tag rules (`spec.mapping`, `spec.selector`,
+    /// `spec.tags`).
     pub config: EmployeeConfig,
     /// Fields found earlier that the academy refuses or does not keep, still mapped the same way
     /// (see [`crate::jobs::bookkeeping::employee_input`]): left out of writes and comparisons.
     pub unsupported_fields: Vec<UnsupportedField>,
+    /// The tags the resource owns (`status.managedTags`).
+    pub managed_tags: Vec<String>,
 }
 
 /// The mass-change guard of one run (see [`crate::sync::mass_change`]).
@@ -111,6 +116,9 @@ pub struct EmployeeJobOutcome {
     pub unsupported_fields: Vec<UnsupportedField>,
     /// The fields this run found the academy refuses or does not keep (one Warning Event each).
     pub newly_unsupported: Vec<UnsupportedField>,
+    /// The tags the resource owns after the run (`status.managedTags`); `None` leaves them as
+    /// they were (a dry run, or a run that saw nobody).
+    pub managed_tags: Option<Vec<String>>,
 }
 
 /// Runs one EmployeeSync pass. Run-level failures (credentials, listings) return `Err`; a failing
@@ -165,6 +173,7 @@ pub async fn run_employee_sync(
         personio_attributes: attributes.required().to_vec(),
         unsupported_fields: input.unsupported_fields.clone(),
         newly_unsupported: Vec::new(),
+        managed_tags: None,
     };
     if list.employees.is_empty() {
         // Nothing to write, but "Personio suddenly returns nobody" is the worst shrink of all.
@@ -214,12 +223,36 @@ pub async fn run_employee_sync(
         .into_iter()
         .filter(|row| !left_out.contains(&row.field))
         .collect();
-    let plan = EmployeePlan::build_with_table(&table, &mapped, &customers, input.now, input.tz);
+    // The resource owns the tags it set before and those its rules give the selected employees
+    // now; it records them before any tag is written, so a tag it sets is never forgotten.
+    let wanted_in_run = tags_in_run(&mapped, input.now, input.tz);
+    let ownership = TagOwnership::new(&input.managed_tags, wanted_in_run.iter().copied());
+    let plan = EmployeePlan::build_with_table(
+        &table, &mapped, &customers, &ownership, input.now, input.tz,
+    );
+    if !input.dry_run {
+        // A full run that listed every user knows every tag still held: names no user holds and no
+        // rule gives are dropped (a tag removed in this run goes in the next full run).
+        let listed_all = incremental_since.is_none() && outcome.reteach_users.is_some();
+        outcome.managed_tags = Some(if listed_all {
+            ownership.in_use(
+                wanted_in_run.iter().copied(),
+                customers.iter().flat_map(|customer| &customer.tags),
+            )
+        } else {
+            ownership.names()
+        });
+    }
     for entry in &plan.entries {
         if let EmployeeAction::Skip { reason } = entry.action {
             failures.push(Some(entry.personio_id.clone()), None, reason);
         } else if let Some(warning) = entry.warning {
             failures.push(Some(entry.personio_id.clone()), None, warning);
+        }
+        let mut reasons: Vec<String> = entry.tags.not_set.iter().map(|n| n.reason()).collect();
+        reasons.dedup();
+        for reason in reasons {
+            failures.push(Some(entry.personio_id.clone()), None, reason);
         }
     }
 
@@ -239,6 +272,8 @@ pub async fn run_employee_sync(
         summary.unlocked = counts.unlocked;
         summary.unchanged = counts.unchanged;
         summary.skipped += counts.skipped;
+        summary.tags_added = counts.tags_added;
+        summary.tags_removed = counts.tags_removed;
         outcome.planned = plan
             .entries
             .iter()
@@ -395,26 +430,32 @@ async fn apply(
     // re-plans from reteach's actual state, so a cancelled write is simply done again.
     let mut results = futures::stream::iter(writes).buffered(WRITE_CONCURRENCY);
     let mut last_transient = None;
-    while let Some((entry, result)) = results.next().await {
-        match result {
-            Ok(Written::NothingLeft) => outcome.summary.unchanged += 1,
-            Ok(Written::Sent) => match &entry.action {
+    while let Some((entry, write)) = results.next().await {
+        match write.user {
+            Ok(()) => match &entry.action {
                 EmployeeAction::Create(_) => {
                     outcome.summary.created += 1;
                     outcome.summary.locked += i64::from(entry.locked_after);
                 }
+                // An update whose only change is its tags counts once its tags went through.
                 EmployeeAction::Update {
                     locks,
                     unlocks,
                     patch,
                     ..
-                } => {
+                } if write.user_written
+                    || (write.tag_error.is_none() && !entry.tags.is_empty()) =>
+                {
                     outcome.linked += i64::from(patch.external_id.is_some());
                     outcome.summary.updated += 1;
                     outcome.summary.locked += i64::from(*locks);
                     outcome.summary.unlocked += i64::from(*unlocks);
                 }
-                EmployeeAction::Unchanged | EmployeeAction::Skip { .. } => {}
+                // Only fields the academy refuses or does not keep had changed: nothing was sent.
+                EmployeeAction::Update { .. } if write.tag_error.is_none() => {
+                    outcome.summary.unchanged += 1;
+                }
+                _ => {}
             },
             Err(error) if is_fatal(&error) => {
                 return Err(JobError::Reteach {
@@ -428,6 +469,31 @@ async fn apply(
                     Some(entry.personio_id.clone()),
                     None,
                     write_failure_reason(&entry.action, &error),
+                );
+                if error.is_transient() {
+                    outcome.transient_failures += 1;
+                    last_transient = Some(error);
+                }
+            }
+        }
+        outcome.summary.tags_added += write.tags_added;
+        outcome.summary.tags_removed += write.tags_removed;
+        match write.tag_error {
+            None => {}
+            Some(error) if is_fatal(&error) => {
+                return Err(JobError::Reteach {
+                    action: "could not change tags in reteach",
+                    source: error,
+                });
+            }
+            Some(error) => {
+                // The user is there; its tags are tried again by the next run that sees it (a
+                // transient failure keeps the cursor, so that is the next run).
+                outcome.summary.failed += 1;
+                failures.push(
+                    Some(entry.personio_id.clone()),
+                    None,
+                    tag_failure_reason(&error),
                 );
                 if error.is_transient() {
                     outcome.transient_failures += 1;
@@ -454,16 +520,32 @@ async fn write_entry<'a>(
     reteach: &dyn ReteachApi,
     entry: &'a PlannedEmployee,
     memory: &FieldMemory,
-) -> (&'a PlannedEmployee, Result<Written, ReteachError>) {
+) -> (&'a PlannedEmployee, EntryWrite) {
     (entry, write_one(reteach, entry, memory).await)
 }
 
-/// What became of one planned write.
-enum Written {
-    /// reteach accepted it.
-    Sent,
-    /// Only fields the academy refuses or does not keep had changed: nothing was sent.
-    NothingLeft,
+/// What the requests for one entry did.
+struct EntryWrite {
+    /// The user write (create or field update); `Ok` when none was needed.
+    user: Result<(), ReteachError>,
+    /// Whether a user write was sent (an update whose only change is its tags, or only fields
+    /// the academy refuses or does not keep, sends none).
+    user_written: bool,
+    /// Tags added.
+    tags_added: i64,
+    /// Tags removed.
+    tags_removed: i64,
+    /// The tag request that failed; later tag requests of the entry were not sent.
+    tag_error: Option<ReteachError>,
+}
+
+/// What became of the user write of one planned entry.
+enum UserWrite {
+    /// reteach accepted it and answered with the user.
+    Sent(Box<ReteachCustomer>),
+    /// None was needed: no field changed, or only fields the academy refuses or does not keep
+    /// (an update whose only change is its tags sends no user write).
+    NotSent,
 }
 
 /// The fields this run found the academy refuses or does not keep, shared by the concurrent
@@ -494,32 +576,33 @@ impl FieldMemory {
     }
 }
 
-/// Sends one planned write. A 400 naming fields of the write as `property … should not exist`
-/// is answered by sending the write again without them (at most once per field, so a write
-/// never loops); an answer without a value the write set marks that field as not kept. Either is
-/// remembered for the rest of the run and the following ones, never counted as a failure.
-async fn write_one(
+/// Sends the user write of one planned entry. A 400 naming fields of the write as `property …
+/// should not exist` is answered by sending the write again without them (at most once per
+/// field, so a write never loops); an answer without a value the write set marks that field as
+/// not kept. Either is remembered for the rest of the run and the following ones, never counted
+/// as a failure.
+async fn write_user(
     reteach: &dyn ReteachApi,
     entry: &PlannedEmployee,
     memory: &FieldMemory,
-) -> Result<Written, ReteachError> {
+) -> Result<UserWrite, ReteachError> {
     let mut action = entry.action.clone();
     let mut write = match &mut action {
         EmployeeAction::Create(fields) => Write::Create(fields),
         EmployeeAction::Update { patch, changed, .. } => Write::Update(patch, changed),
-        EmployeeAction::Unchanged | EmployeeAction::Skip { .. } => return Ok(Written::Sent),
+        EmployeeAction::Unchanged | EmployeeAction::Skip { .. } => return Ok(UserWrite::NotSent),
     };
     memory.strip(&mut write);
     let mut attempts_left = crate::sync::unsupported_fields::OPTIONAL_FIELDS.len();
     loop {
         if write.is_empty() {
-            return Ok(Written::NothingLeft);
+            return Ok(UserWrite::NotSent);
         }
         let result = match &write {
             Write::Create(fields) => reteach.create_customer(fields).await,
             Write::Update(patch, _) => {
                 let EmployeeAction::Update { customer_id, .. } = &entry.action else {
-                    return Ok(Written::Sent);
+                    return Ok(UserWrite::NotSent);
                 };
                 reteach.update_customer(customer_id, patch).await
             }
@@ -527,7 +610,7 @@ async fn write_one(
         let error = match result {
             Ok(answer) => {
                 memory.note(&not_echoed(&write, &answer), Unsupported::NotKept);
-                return Ok(Written::Sent);
+                return Ok(UserWrite::Sent(Box::new(answer)));
             }
             Err(error) => error,
         };
@@ -588,6 +671,60 @@ fn remember_unsupported(
     }
 }
 
+/// The user write, then its tags: adds first (one request), then one removal per tag, so a user
+/// moving departments is never without both tags. A tag already gone counts as removed.
+async fn write_one(
+    reteach: &dyn ReteachApi,
+    entry: &PlannedEmployee,
+    memory: &FieldMemory,
+) -> EntryWrite {
+    let mut write = EntryWrite {
+        user: Ok(()),
+        user_written: false,
+        tags_added: 0,
+        tags_removed: 0,
+        tag_error: None,
+    };
+    let user = match write_user(reteach, entry, memory).await {
+        Ok(user) => user,
+        Err(error) => {
+            write.user = Err(error);
+            return write;
+        }
+    };
+    let (customer_id, add) = match (&entry.action, user) {
+        // Find-or-create may return a user that exists already, with tags of its own.
+        (EmployeeAction::Create(_), UserWrite::Sent(customer)) => {
+            write.user_written = true;
+            let add = entry.tags.without_held(&customer.tags);
+            (customer.id.clone(), add)
+        }
+        (EmployeeAction::Update { customer_id, .. }, user) => {
+            write.user_written = matches!(user, UserWrite::Sent(_));
+            (customer_id.clone(), entry.tags.add.clone())
+        }
+        _ => return write,
+    };
+    if !add.is_empty() {
+        if let Err(error) = reteach.add_tags(&customer_id, &add).await {
+            write.tag_error = Some(error);
+            return write;
+        }
+        write.tags_added = count(add.len());
+    }
+    for tag in &entry.tags.remove {
+        match reteach.remove_tag(&customer_id, tag.address()).await {
+            Ok(()) => write.tags_removed += 1,
+            Err(ReteachError::NotFound { .. }) => {}
+            Err(error) => {
+                write.tag_error = Some(error);
+                return write;
+            }
+        }
+    }
+    write
+}
+
 /// A write error that stops the run: one a human must fix that is not about the record itself
 /// (a rejected record is counted and the run goes on).
 fn is_fatal(error: &ReteachError) -> bool {
@@ -611,9 +748,25 @@ fn write_failure_reason(action: &EmployeeAction, error: &ReteachError) -> &'stat
     }
 }
 
+/// Fixed reasons for a failed tag request (reteach's messages may echo the tag names).
+fn tag_failure_reason(error: &ReteachError) -> &'static str {
+    match error {
+        ReteachError::Rejected { .. } => "reteach rejected a tag change; tried again next run",
+        ReteachError::Unavailable { .. } | ReteachError::Malformed { .. } => {
+            "reteach was unavailable for a tag change; tried again next run"
+        }
+        ReteachError::NotFound { .. } => {
+            "reteach user no longer exists; its tags are set when it is recreated"
+        }
+        ReteachError::Unauthorized { .. }
+        | ReteachError::Forbidden { .. }
+        | ReteachError::Config(_) => "reteach refused a tag change",
+    }
+}
+
 /// The dry-run report of one entry; unchanged employees are left out.
 fn planned_action(entry: &PlannedEmployee) -> Option<PlannedAction> {
-    let (action, fields) = match &entry.action {
+    let (action, mut fields) = match &entry.action {
         EmployeeAction::Create(fields) => ("Create", created_fields(fields)),
         EmployeeAction::Update { changed, .. } => (
             "Update",
@@ -622,10 +775,15 @@ fn planned_action(entry: &PlannedEmployee) -> Option<PlannedAction> {
         EmployeeAction::Skip { .. } => ("Skip", Vec::new()),
         EmployeeAction::Unchanged => return None,
     };
+    if !entry.tags.is_empty() {
+        fields.push("tags".to_string());
+    }
     Some(PlannedAction {
         personio_id: entry.personio_id.clone(),
         action: action.into(),
         fields,
+        tags_to_add: count(entry.tags.add.len()),
+        tags_to_remove: count(entry.tags.remove.len()),
     })
 }
 

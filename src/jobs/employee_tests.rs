@@ -48,6 +48,7 @@ fn full() -> EmployeeJobInput {
         cursor: None,
         reteach_users: None,
         unsupported_fields: Vec::new(),
+        managed_tags: Vec::new(),
     }
 }
 
@@ -824,4 +825,98 @@ async fn dry_run_is_never_held() {
         .unwrap();
     assert_eq!(outcome.summary.locked, 20);
     assert!(reteach.customer("1").unwrap().set_inactive_at.is_none());
+}
+
+/// Full runs with a department tag rule.
+fn tagged() -> EmployeeJobInput {
+    let mut input = full();
+    input.config.tags = vec![crate::sync::employee_tags::TagRule {
+        source: crate::sync::employee_config::FieldSource::attribute("department"),
+        prefix: "dept:".into(),
+    }];
+    input
+}
+
+#[tokio::test]
+async fn a_failed_tag_request_is_a_record_failure_not_a_failed_run() {
+    let personio = personio_with(vec![employee("1"), employee("2")]);
+    let reteach = FakeReteach::default();
+    reteach
+        .tag_faults
+        .lock()
+        .unwrap()
+        .insert("1".into(), WriteFault::Rejected);
+    let outcome = run_employee_sync(&personio, &reteach, &tagged())
+        .await
+        .unwrap();
+    assert_eq!(outcome.summary.created, 2, "the users exist");
+    assert_eq!(outcome.summary.failed, 1);
+    assert_eq!(outcome.summary.tags_added, 1);
+    assert_eq!(outcome.failures.len(), 1);
+    assert_eq!(outcome.failures[0].personio_id.as_deref(), Some("1"));
+    assert_eq!(
+        outcome.failures[0].reason,
+        "reteach rejected a tag change; tried again next run"
+    );
+    let managed = outcome.managed_tags.clone().unwrap();
+    assert_eq!(managed, ["dept:R&D"], "owned before it was written");
+
+    // The next run adds the missing tag: a tags-only update.
+    reteach.tag_faults.lock().unwrap().clear();
+    let mut again = tagged();
+    again.managed_tags = managed;
+    let outcome = run_employee_sync(&personio, &reteach, &again)
+        .await
+        .unwrap();
+    assert_eq!((outcome.summary.updated, outcome.summary.unchanged), (1, 1));
+    assert_eq!(outcome.summary.tags_added, 1);
+    assert_eq!(reteach.calls_of("update"), 0, "no field write for tags");
+}
+
+#[tokio::test]
+async fn refused_credentials_on_a_tag_request_stop_the_run() {
+    let personio = personio_with(vec![employee("1")]);
+    let reteach = FakeReteach::default();
+    reteach
+        .tag_faults
+        .lock()
+        .unwrap()
+        .insert("1".into(), WriteFault::Unauthorized);
+    let error = run_employee_sync(&personio, &reteach, &tagged())
+        .await
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("could not change tags"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn a_dry_run_reports_tag_changes_as_counts_and_owns_nothing_new() {
+    let personio = personio_with(vec![employee("1")]);
+    let reteach = FakeReteach::default();
+    run_employee_sync(&personio, &reteach, &tagged())
+        .await
+        .unwrap();
+    touch(&personio, "1", "2026-11-26T08:58:00Z", |e| {
+        e.department = Some("Sales".into())
+    });
+    let mut input = tagged();
+    input.dry_run = true;
+    input.managed_tags = vec!["dept:R&D".into()];
+    let outcome = run_employee_sync(&personio, &reteach, &input)
+        .await
+        .unwrap();
+    assert_eq!(outcome.managed_tags, None);
+    assert_eq!(
+        (outcome.summary.tags_added, outcome.summary.tags_removed),
+        (1, 1)
+    );
+    let planned = &outcome.planned[0];
+    assert_eq!(planned.fields, ["department", "tags"]);
+    assert_eq!((planned.tags_to_add, planned.tags_to_remove), (1, 1));
+    assert_eq!(
+        reteach.calls_of("add_tags") + reteach.calls_of("remove_tag"),
+        1
+    );
 }

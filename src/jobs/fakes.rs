@@ -208,6 +208,8 @@ pub struct FakeReteach {
     pub completions: Mutex<Vec<Completion>>,
     /// Write faults by Personio id (the `externalId` written or already stored).
     pub write_faults: Mutex<HashMap<String, WriteFault>>,
+    /// Faults of tag additions by the user's Personio id.
+    pub tag_faults: Mutex<HashMap<String, WriteFault>>,
     /// Every call, by name: `list_customers`, `find_by_external_id`, `create`, `update`, ...
     pub calls: Mutex<Vec<&'static str>>,
     /// Certificate URLs whose download fails as unavailable.
@@ -311,6 +313,7 @@ impl ReteachApi for FakeReteach {
             set_active_at: fields.set_active_at,
             set_inactive_at: fields.set_inactive_at,
             status: Some("ADDED".into()),
+            tags: Vec::new(),
         };
         customers.push(customer.clone());
         Ok(customer)
@@ -352,6 +355,55 @@ impl ReteachApi for FakeReteach {
         set(&mut customer.set_active_at, &patch.set_active_at);
         set(&mut customer.set_inactive_at, &patch.set_inactive_at);
         Ok(customer.clone())
+    }
+
+    async fn add_tags(&self, customer_id: &str, names: &[String]) -> Result<(), ReteachError> {
+        lock(&self.calls).push("add_tags");
+        let external = lock(&self.customers)
+            .iter()
+            .find(|c| c.id == customer_id)
+            .and_then(|c| c.external_id.clone());
+        if let Some(error) = lock(&self.tag_faults)
+            .get(external.as_deref().unwrap_or_default())
+            .map(|fault| fault.error())
+        {
+            return Err(error);
+        }
+        let mut customers = lock(&self.customers);
+        let customer = customers
+            .iter_mut()
+            .find(|c| c.id == customer_id)
+            .ok_or_else(|| ReteachError::NotFound {
+                what: format!("customer {customer_id}"),
+            })?;
+        for name in names {
+            if !customer.tags.iter().any(|t| &t.name == name) {
+                customer.tags.push(crate::sync::CustomerTag {
+                    id: format!("tag-{name}"),
+                    name: name.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    async fn remove_tag(&self, customer_id: &str, tag: &str) -> Result<(), ReteachError> {
+        lock(&self.calls).push("remove_tag");
+        let mut customers = lock(&self.customers);
+        let customer = customers
+            .iter_mut()
+            .find(|c| c.id == customer_id)
+            .ok_or_else(|| ReteachError::NotFound {
+                what: format!("customer {customer_id}"),
+            })?;
+        let before = customer.tags.len();
+        customer.tags.retain(|t| t.id != tag && t.name != tag);
+        if customer.tags.len() == before {
+            return Err(ReteachError::NotFound {
+                what: "the tag".into(),
+            });
+        }
+        Ok(())
     }
 
     fn completed_participations(

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use chrono_tz::Tz;
 
-use crate::api::{AttributeMatchSpec, CertificateSyncSpec, EmployeeSyncSpec, FieldSourceSpec};
+use crate::api::{
+    AttributeMatchSpec, CertificateSyncSpec, EmployeeSyncSpec, FieldSourceSpec, TagRuleSpec,
+};
 use crate::sync::duration::{
     parse_duration_between, parse_full_resync_interval, parse_interval, DurationError,
     MAX_FULL_RESYNC_INTERVAL,
@@ -14,6 +16,7 @@ use crate::sync::duration::{
 use crate::sync::employee_config::{
     check_attribute_name, template_attributes, AttributeMatch, EmployeeConfig, FieldSource,
 };
+use crate::sync::employee_tags::{TagRule, MAX_TAG_CHARS, MAX_TAG_RULES};
 
 /// Shortest `fullResyncInterval` of a CertificateSync: a full pass lists every completion.
 const MIN_CERTIFICATE_FULL_RESYNC: Duration = Duration::from_secs(3600);
@@ -31,7 +34,7 @@ pub enum SpecError {
         /// What is wrong with it.
         source: DurationError,
     },
-    /// A value of `mapping` or `selector` is invalid; `field` is its path, e.g.
+    /// A value of `mapping`, `selector` or `tags` is invalid; `field` is its path, e.g.
     /// `mapping.position.template`.
     #[error("spec.{field}: {message}")]
     Mapping {
@@ -95,7 +98,7 @@ impl TimeZone {
 /// The validated spec values of an EmployeeSync.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EmployeeSettings {
-    /// `spec.mapping` and `spec.selector`.
+    /// `spec.mapping`, `spec.selector` and `spec.tags`.
     pub config: EmployeeConfig,
     /// `spec.interval`.
     pub interval: Interval,
@@ -156,7 +159,91 @@ pub fn employee_config(spec: &EmployeeSyncSpec) -> Result<EmployeeConfig, SpecEr
         config.selector.include = conditions("selector.include", &selector.include)?;
         config.selector.exclude = conditions("selector.exclude", &selector.exclude)?;
     }
+    config.tags = tag_rules(&spec.tags)?;
     Ok(config)
+}
+
+/// `spec.tags` as tag rules; the first invalid rule names its index.
+fn tag_rules(given: &[TagRuleSpec]) -> Result<Vec<TagRule>, SpecError> {
+    if given.len() > MAX_TAG_RULES {
+        return Err(SpecError::Mapping {
+            field: "tags".to_string(),
+            message: format!("at most {MAX_TAG_RULES} rules"),
+        });
+    }
+    given
+        .iter()
+        .enumerate()
+        .map(|(index, rule)| tag_rule(index, rule))
+        .collect()
+}
+
+fn tag_rule(index: usize, given: &TagRuleSpec) -> Result<TagRule, SpecError> {
+    let invalid = |field: &str, message: String| SpecError::Mapping {
+        field: format!("tags[{index}]{field}"),
+        message,
+    };
+    let chosen = [
+        given.attribute.is_some(),
+        given.constant.is_some(),
+        given.template.is_some(),
+    ]
+    .into_iter()
+    .filter(|set| *set)
+    .count();
+    if chosen != 1 {
+        return Err(invalid(
+            "",
+            "set exactly one of attribute, constant or template".to_string(),
+        ));
+    }
+    if given.attribute.is_none() {
+        if !given.values.is_empty() {
+            return Err(invalid(".values", "a value map needs an attribute".into()));
+        }
+        if given.prefix.is_some() {
+            return Err(invalid(".prefix", "a prefix needs an attribute".into()));
+        }
+    }
+    let too_long = |text: &str| text.chars().count() > MAX_TAG_CHARS;
+    let prefix = given.prefix.clone().unwrap_or_default();
+    if too_long(&prefix) {
+        return Err(invalid(
+            ".prefix",
+            format!("longer than {MAX_TAG_CHARS} characters"),
+        ));
+    }
+    let source = if let Some(attribute) = &given.attribute {
+        check_attribute_name(attribute)
+            .map_err(|error| invalid(".attribute", error.to_string()))?;
+        FieldSource::Attribute {
+            name: attribute.clone(),
+            values: given
+                .values
+                .iter()
+                .map(|(from, to)| (from.trim().to_string(), to.clone()))
+                .collect(),
+        }
+    } else if let Some(template) = &given.template {
+        template_attributes(template).map_err(|error| invalid(".template", error.to_string()))?;
+        if too_long(template) {
+            return Err(invalid(
+                ".template",
+                format!("longer than {MAX_TAG_CHARS} characters"),
+            ));
+        }
+        FieldSource::Template(template.clone())
+    } else {
+        let constant = given.constant.as_deref().unwrap_or_default().trim();
+        if constant.is_empty() || too_long(constant) {
+            return Err(invalid(
+                ".constant",
+                format!("must be 1 to {MAX_TAG_CHARS} characters (trimmed)"),
+            ));
+        }
+        FieldSource::Constant(constant.to_string())
+    };
+    Ok(TagRule { source, prefix })
 }
 
 fn field_source(name: &str, given: &FieldSourceSpec) -> Result<FieldSource, SpecError> {
@@ -378,6 +465,26 @@ mod tests {
                 serde_json::json!({"selector": {"include": [{"attribute": "office", "values": []}]}}),
                 "spec.selector.include[0].values: name at least one value",
             ),
+            (
+                serde_json::json!({"tags": [{"constant": "all"}, {}]}),
+                "spec.tags[1]: set exactly one of attribute, constant or template",
+            ),
+            (
+                serde_json::json!({"tags": [{"template": "team-{department"}]}),
+                "spec.tags[0].template: invalid template: '{' without '}'",
+            ),
+            (
+                serde_json::json!({"tags": [{"constant": "all", "prefix": "x"}]}),
+                "spec.tags[0].prefix: a prefix needs an attribute",
+            ),
+            (
+                serde_json::json!({"tags": [{"constant": "  "}]}),
+                "spec.tags[0].constant: must be 1 to 100 characters (trimmed)",
+            ),
+            (
+                serde_json::json!({"tags": [{"attribute": "Department"}]}),
+                "spec.tags[0].attribute: \"Department\" is not a Personio attribute name (lowercase letters, digits and _)",
+            ),
         ];
         for (patch, message) in cases {
             let mut spec = serde_json::to_value(employee_spec("UTC")).unwrap();
@@ -388,6 +495,42 @@ mod tests {
             let error = EmployeeSettings::from_spec(&spec, MINUTE).unwrap_err();
             assert_eq!(error.to_string(), message);
         }
+    }
+
+    #[test]
+    fn tag_rules_become_the_configuration_and_count_as_attributes() {
+        let mut spec = employee_spec("UTC");
+        spec.tags = serde_json::from_value(serde_json::json!([
+            {"attribute": "department", "prefix": "dept:", "values": {" Sales ": "Vertrieb"}},
+            {"constant": " personio "},
+            {"template": "team-{dynamic_5}"},
+        ]))
+        .unwrap();
+        let config = EmployeeSettings::from_spec(&spec, MINUTE).unwrap().config;
+        assert_eq!(
+            config.tags,
+            vec![
+                TagRule {
+                    source: FieldSource::Attribute {
+                        name: "department".into(),
+                        values: [("Sales".to_string(), "Vertrieb".to_string())].into(),
+                    },
+                    prefix: "dept:".into(),
+                },
+                TagRule {
+                    source: FieldSource::Constant("personio".into()),
+                    prefix: String::new(),
+                },
+                TagRule {
+                    source: FieldSource::Template("team-{dynamic_5}".into()),
+                    prefix: String::new(),
+                },
+            ]
+        );
+        assert!(config.attributes().contains(&"dynamic_5".to_string()));
+        spec.tags = vec![TagRuleSpec::default(); MAX_TAG_RULES + 1];
+        let error = EmployeeSettings::from_spec(&spec, MINUTE).unwrap_err();
+        assert_eq!(error.to_string(), "spec.tags: at most 20 rules");
     }
 
     #[test]

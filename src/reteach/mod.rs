@@ -19,6 +19,7 @@ mod participations;
 mod probe;
 mod response;
 mod subscriptions;
+mod tags;
 mod wire;
 
 use crate::webhook::ReteachSubscription;
@@ -70,6 +71,15 @@ pub trait ReteachApi: Send + Sync {
         id: &str,
         patch: &CustomerPatch,
     ) -> Result<ReteachCustomer, ReteachError>;
+
+    /// Adds tags to a user, creating tags reteach does not know yet: `PUT /customer/{id}/tags`
+    /// for one, `PUT /customer/{id}/multiple-tags` with mode `ADD` for several (never `REPLACE`,
+    /// which would remove the tags set by hand).
+    async fn add_tags(&self, customer_id: &str, names: &[String]) -> Result<(), ReteachError>;
+
+    /// Removes one tag (by id or name) from a user: `DELETE /customer/{id}/tags/{tagIdOrName}`.
+    /// A tag the user does not have is a [`ReteachError::NotFound`].
+    async fn remove_tag(&self, customer_id: &str, tag: &str) -> Result<(), ReteachError>;
 
     /// Completed participations as reteach lists them (in no documented order, possibly with a
     /// participation repeated when pages shift), streamed page by page so a backfill is never held
@@ -141,6 +151,14 @@ impl ReteachApi for ReteachClient {
         patch: &CustomerPatch,
     ) -> Result<ReteachCustomer, ReteachError> {
         self.put_customer(id, patch).await
+    }
+
+    async fn add_tags(&self, customer_id: &str, names: &[String]) -> Result<(), ReteachError> {
+        self.put_tags(customer_id, names).await
+    }
+
+    async fn remove_tag(&self, customer_id: &str, tag: &str) -> Result<(), ReteachError> {
+        self.delete_tag(customer_id, tag).await
     }
 
     fn completed_participations(

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use crate::sync::{Completion, Gender, ReteachCustomer};
+use crate::sync::{Completion, CustomerTag, Gender, ReteachCustomer};
 
 /// A string field; numbers are accepted as text (ids), everything else is absent.
 pub(crate) fn text(value: &Value, key: &str) -> Option<String> {
@@ -52,6 +52,25 @@ pub(crate) fn customer(value: &Value) -> Option<ReteachCustomer> {
         set_active_at: timestamp(value, "setActiveAt"),
         set_inactive_at: timestamp(value, "setInactiveAt"),
         status: text(value, "status"),
+        tags: tags(value),
+    })
+}
+
+/// A customer's `tags: [{id, name}]`; entries without a name are left out (they cannot be
+/// compared), a missing or odd list is no tags.
+pub(crate) fn tags(value: &Value) -> Vec<CustomerTag> {
+    value
+        .get("tags")
+        .and_then(Value::as_array)
+        .map(|items| items.iter().filter_map(tag).collect())
+        .unwrap_or_default()
+}
+
+/// One `Tag` object `{id, name}`; `None` without a name.
+pub(crate) fn tag(value: &Value) -> Option<CustomerTag> {
+    Some(CustomerTag {
+        id: text(value, "id").unwrap_or_default(),
+        name: text(value, "name")?,
     })
 }
 
@@ -105,6 +124,21 @@ mod tests {
         assert!(customer.set_inactive_at.is_some());
         assert_eq!(customer.first_name, None);
         assert_eq!(customer.last_name, None);
+        assert_eq!(customer.tags.len(), 1);
+        assert_eq!(customer.tags[0].name, "x");
+        assert_eq!(customer.tags[0].address(), "t");
+    }
+
+    #[test]
+    fn tags_without_a_name_or_in_odd_shapes_are_left_out() {
+        let value = json!({"id": "c", "tags": [{"id": "t1"}, {"name": "Sales"}, 3, null]});
+        let tags = customer(&value).unwrap().tags;
+        assert_eq!(tags.len(), 1);
+        assert_eq!(tags[0].address(), "Sales", "no id: addressed by name");
+        assert!(customer(&json!({"id": "c", "tags": "x"}))
+            .unwrap()
+            .tags
+            .is_empty());
     }
 
     #[test]
@@ -174,6 +208,7 @@ mod tests {
                     "setActiveAt",
                     "setInactiveAt",
                     "status",
+                    "tags",
                     "results",
                     "resultCount",
                     "completedAt",

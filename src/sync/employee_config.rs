@@ -186,13 +186,15 @@ impl EmployeeSelector {
     }
 }
 
-/// The employee sync's configuration: mapping and selector.
+/// The employee sync's configuration: mapping, selector and tag rules.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct EmployeeConfig {
     /// Where each field's value comes from.
     pub mapping: EmployeeMapping,
     /// Which employees are synced.
     pub selector: EmployeeSelector,
+    /// The reteach tags each employee should carry (`spec.tags`).
+    pub tags: Vec<super::employee_tags::TagRule>,
 }
 
 impl EmployeeConfig {
@@ -232,6 +234,9 @@ impl EmployeeConfig {
             names.extend(source.attributes());
         }
         names.extend(self.selector.attributes().map(str::to_string));
+        for rule in &self.tags {
+            names.extend(rule.attributes());
+        }
         names.into_iter().collect()
     }
 }
@@ -340,10 +345,20 @@ mod tests {
             attribute: "employment_type".into(),
             values: vec!["external".into()],
         });
+        config.tags.push(super::super::employee_tags::TagRule {
+            source: FieldSource::Template("team-{dynamic_77}".into()),
+            prefix: String::new(),
+        });
         let attributes = config.attributes();
         assert!(!attributes.contains(&"gender".to_string()));
         assert!(!attributes.contains(&"position".to_string()));
-        for wanted in ["office", "dynamic_1234", "employment_type", "hire_date"] {
+        for wanted in [
+            "office",
+            "dynamic_1234",
+            "employment_type",
+            "hire_date",
+            "dynamic_77",
+        ] {
             assert!(attributes.contains(&wanted.to_string()), "{wanted}");
         }
     }

@@ -4,6 +4,7 @@
 use chrono::NaiveDate;
 
 use super::employee_config::EmployeeConfig;
+use super::employee_tags::{wanted_tags, WantedTags};
 use super::model::{Gender, PersonioEmployee};
 use super::redact::redacted_debug;
 
@@ -99,6 +100,8 @@ pub struct MappedEmployee {
     /// Whether the resource's selector selects the employee. One it does not select is only
     /// locked, when already linked to a reteach user, like one whose contract ended.
     pub selected: bool,
+    /// The reteach tags the resource's tag rules give the employee.
+    pub tags: WantedTags,
 }
 
 /// Maps one employee once with the resource's `config`: [`map_employee`], and for an address
@@ -116,6 +119,7 @@ pub fn map_record(employee: &PersonioEmployee, config: &EmployeeConfig) -> Mappe
         result,
         without_email,
         selected: config.selector.selects(employee),
+        tags: wanted_tags(&config.tags, employee),
     }
 }
 

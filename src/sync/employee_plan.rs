@@ -11,6 +11,7 @@ use super::employee_fields::{
     create_fields, diff_fields, FieldMapping, ReteachField, Target, EMPLOYEE_FIELDS,
 };
 use super::employee_mapping::{map_record, DesiredEmployee, MappedEmployee, MappingError};
+use super::employee_tags::{diff_tags, new_user_tags, TagChanges, TagOwnership};
 use super::lock_window::{is_locked_at, today_in, LockWindow, ReportedLock};
 use super::model::{CustomerFields, CustomerPatch, PersonioEmployee, ReteachCustomer};
 
@@ -71,6 +72,10 @@ pub struct PlannedEmployee {
     /// A PII-free note for status when part of the change could not be applied (the e-mail
     /// address collides with another login); the rest of the action still happens.
     pub warning: Option<&'static str>,
+    /// The tag requests for the user (after the create or update). A user whose only change is
+    /// its tags is an [`EmployeeAction::Update`] with an empty patch. Users whose employment
+    /// ended, or who left the selection, keep their tags: none are planned for them.
+    pub tags: TagChanges,
 }
 
 /// Counters of a plan, in the shape of the status summary.
@@ -88,11 +93,17 @@ pub struct PlanCounts {
     pub unchanged: i64,
     /// Employees skipped.
     pub skipped: i64,
+    /// Tags to add.
+    pub tags_added: i64,
+    /// Tags to remove.
+    pub tags_removed: i64,
 }
 
 impl PlanCounts {
     /// Adds one planned action to the counters.
     pub fn add(&mut self, planned: &PlannedEmployee) {
+        self.tags_added += i64::try_from(planned.tags.add.len()).unwrap_or(i64::MAX);
+        self.tags_removed += i64::try_from(planned.tags.remove.len()).unwrap_or(i64::MAX);
         match &planned.action {
             EmployeeAction::Create(_) => {
                 self.created += 1;
@@ -144,17 +155,25 @@ impl EmployeePlan {
         now: DateTime<Utc>,
         tz: Tz,
     ) -> Self {
-        Self::build_with_table(&EMPLOYEE_FIELDS, mapped, customers, now, tz)
+        Self::build_with_table(
+            &EMPLOYEE_FIELDS,
+            mapped,
+            customers,
+            &TagOwnership::default(),
+            now,
+            tz,
+        )
     }
 
     /// [`EmployeePlan::build_mapped`] along the resource's field `table`. An employee the
     /// selector does not select ([`MappedEmployee::selected`]) is left out when no reteach user
     /// is linked to them, and otherwise treated like one whose contract ended yesterday: locked,
-    /// never deleted.
+    /// never deleted. Tags ([`MappedEmployee::tags`]) are planned within `ownership`.
     pub fn build_with_table(
         table: &[FieldMapping],
         mapped: &[MappedEmployee],
         customers: &[ReteachCustomer],
+        ownership: &TagOwnership,
         now: DateTime<Utc>,
         tz: Tz,
     ) -> Self {
@@ -173,7 +192,9 @@ impl EmployeePlan {
                 let desired = match &employee.result {
                     Ok(desired) => desired,
                     Err(error) => {
-                        return plan_invalid_email(table, employee, *error, &index, today, tz, now)
+                        let planned =
+                            plan_invalid_email(table, employee, *error, &index, today, tz, now);
+                        return with_tags(planned, employee, &index, ownership, now, today, tz);
                     }
                 };
                 let holds_email = email_holders
@@ -181,13 +202,15 @@ impl EmployeePlan {
                     .is_some_and(|holder| *holder == desired.external_id.as_str());
                 let window = lock_window(desired, employee.selected, today, tz);
                 let (action, warning) = plan_one(table, desired, &window, &index, holds_email, now);
-                PlannedEmployee {
+                let planned = PlannedEmployee {
                     personio_id: employee.personio_id.clone(),
                     locked_after: window.is_locked(today)
                         && !matches!(action, EmployeeAction::Skip { .. }),
                     action,
                     warning,
-                }
+                    tags: TagChanges::default(),
+                };
+                with_tags(planned, employee, &index, ownership, now, today, tz)
             })
             .collect();
         Self { entries }
@@ -203,17 +226,94 @@ impl EmployeePlan {
     }
 }
 
+/// Plans the tags of `planned`: none for a skipped employee or one whose employment ended (or who
+/// left the selection: locked users keep their tags as they are), the wanted ones for a new user,
+/// the difference for an existing one. An unchanged user whose tags differ becomes an update with
+/// an empty patch.
+fn with_tags(
+    mut planned: PlannedEmployee,
+    employee: &MappedEmployee,
+    index: &CustomerIndex<'_>,
+    ownership: &TagOwnership,
+    now: DateTime<Utc>,
+    today: NaiveDate,
+    tz: Tz,
+) -> PlannedEmployee {
+    if tags_frozen(employee, now, today, tz) {
+        return planned;
+    }
+    let held = match &planned.action {
+        EmployeeAction::Skip { .. } => return planned,
+        EmployeeAction::Create(_) => {
+            planned.tags = new_user_tags(&employee.tags, ownership);
+            return planned;
+        }
+        EmployeeAction::Update { customer_id, .. } => {
+            index.by_id.get(customer_id.as_str()).copied()
+        }
+        // Unchanged is always the linked user (adopting one stamps the Personio id).
+        EmployeeAction::Unchanged => index
+            .by_external_id
+            .get(employee.personio_id.as_str())
+            .copied(),
+    };
+    let Some(customer) = held else {
+        return planned;
+    };
+    planned.tags = diff_tags(&employee.tags, &customer.tags, ownership);
+    if planned.action == EmployeeAction::Unchanged && !planned.tags.is_empty() {
+        planned.action = EmployeeAction::Update {
+            customer_id: customer.id.clone(),
+            patch: CustomerPatch::default(),
+            changed: Vec::new(),
+            locks: false,
+            unlocks: false,
+        };
+    }
+    planned
+}
+
+/// Whether the operator leaves the employee's tags as they are: their employment has ended, they
+/// left the selection, or their record cannot be mapped at all.
+fn tags_frozen(employee: &MappedEmployee, now: DateTime<Utc>, today: NaiveDate, tz: Tz) -> bool {
+    let desired = employee
+        .result
+        .as_ref()
+        .ok()
+        .or(employee.without_email.as_ref());
+    desired.is_none_or(|desired| {
+        lock_window(desired, employee.selected, today, tz)
+            .set_inactive_at
+            .is_some_and(|at| at <= now)
+    })
+}
+
+/// The tags the rules give the employees whose tags this run manages (selected, employment not
+/// ended): with `status.managedTags`, what the resource owns in the run
+/// ([`super::employee_tags::TagOwnership::new`]). A leaver's tags are never made the resource's.
+pub fn tags_in_run(mapped: &[MappedEmployee], now: DateTime<Utc>, tz: Tz) -> Vec<&str> {
+    let today = today_in(now, tz);
+    mapped
+        .iter()
+        .filter(|employee| !tags_frozen(employee, now, today, tz))
+        .flat_map(|employee| employee.tags.names.iter().map(String::as_str))
+        .collect()
+}
+
 /// reteach users indexed for O(1) identity lookups.
 struct CustomerIndex<'a> {
+    by_id: HashMap<&'a str, &'a ReteachCustomer>,
     by_external_id: HashMap<&'a str, &'a ReteachCustomer>,
     by_email: HashMap<String, &'a ReteachCustomer>,
 }
 
 impl<'a> CustomerIndex<'a> {
     fn new(customers: &'a [ReteachCustomer]) -> Self {
+        let mut by_id = HashMap::with_capacity(customers.len());
         let mut by_external_id = HashMap::with_capacity(customers.len());
         let mut by_email = HashMap::with_capacity(customers.len());
         for customer in customers {
+            by_id.entry(customer.id.as_str()).or_insert(customer);
             if let Some(external_id) = customer.external_id.as_deref().filter(|id| !id.is_empty()) {
                 by_external_id.entry(external_id).or_insert(customer);
             }
@@ -224,6 +324,7 @@ impl<'a> CustomerIndex<'a> {
             }
         }
         Self {
+            by_id,
             by_external_id,
             by_email,
         }
@@ -249,6 +350,7 @@ fn plan_invalid_email(
         },
         locked_after: false,
         warning: None,
+        tags: TagChanges::default(),
     };
     let warning = match error {
         MappingError::NoEmail => WARNING_NO_EMAIL,
@@ -274,6 +376,7 @@ fn plan_invalid_email(
         ),
         locked_after: window.is_locked(today),
         warning: Some(warning),
+        tags: TagChanges::default(),
     }
 }
 
@@ -492,6 +595,7 @@ mod tests {
                 }
                 .into(),
             ),
+            tags: Vec::new(),
         }
     }
 
@@ -506,8 +610,152 @@ mod tests {
         employees: &[PersonioEmployee],
         customers: &[ReteachCustomer],
     ) -> EmployeePlan {
+        tagged(config, employees, customers, &[])
+    }
+
+    /// [`configured`] for a resource that owns the tags `managed` already.
+    fn tagged(
+        config: &EmployeeConfig,
+        employees: &[PersonioEmployee],
+        customers: &[ReteachCustomer],
+        managed: &[String],
+    ) -> EmployeePlan {
         let mapped: Vec<MappedEmployee> = employees.iter().map(|e| map_record(e, config)).collect();
-        EmployeePlan::build_with_table(&config.table(), &mapped, customers, now(), UTC)
+        let ownership = TagOwnership::new(managed, tags_in_run(&mapped, now(), UTC));
+        EmployeePlan::build_with_table(&config.table(), &mapped, customers, &ownership, now(), UTC)
+    }
+
+    /// Department tags plus one tag for everyone.
+    fn department_tags() -> EmployeeConfig {
+        use crate::sync::employee_config::FieldSource;
+        use crate::sync::employee_tags::TagRule;
+        EmployeeConfig {
+            tags: vec![
+                TagRule {
+                    source: FieldSource::attribute("department"),
+                    prefix: String::new(),
+                },
+                TagRule {
+                    source: FieldSource::Constant("personio".into()),
+                    prefix: String::new(),
+                },
+            ],
+            ..EmployeeConfig::default()
+        }
+    }
+
+    fn with_tags(mut customer: ReteachCustomer, names: &[&str]) -> ReteachCustomer {
+        customer.tags = names
+            .iter()
+            .map(|name| crate::sync::CustomerTag {
+                id: format!("tag-{name}"),
+                name: name.to_string(),
+            })
+            .collect();
+        customer
+    }
+
+    #[test]
+    fn a_new_user_gets_the_tags_of_the_rules() {
+        let plan = configured(&department_tags(), &[employee("1", "a@example.com")], &[]);
+        assert!(matches!(plan.entries[0].action, EmployeeAction::Create(_)));
+        assert_eq!(plan.entries[0].tags.add, ["R&D", "personio"]);
+        assert_eq!(plan.counts().tags_added, 2);
+    }
+
+    #[test]
+    fn a_department_change_swaps_the_tag_and_keeps_hand_set_ones() {
+        let ada = employee("1", "a@example.com");
+        let user = with_tags(synced("c1", &ada), &["R&D", "personio", "First aider"]);
+        let mut moved = ada.clone();
+        moved.department = Some("Sales".into());
+        let managed = ["R&D".to_string(), "personio".to_string()];
+        let plan = tagged(&department_tags(), &[moved], &[user], &managed);
+        let entry = &plan.entries[0];
+        let EmployeeAction::Update { changed, .. } = &entry.action else {
+            panic!("expected update: {entry:?}");
+        };
+        assert_eq!(changed, &vec!["department"]);
+        assert_eq!(entry.tags.add, ["Sales"]);
+        let removed: Vec<&str> = entry.tags.remove.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(removed, ["R&D"]);
+    }
+
+    #[test]
+    fn a_user_whose_only_change_is_tags_is_an_update_without_fields() {
+        let ada = employee("1", "a@example.com");
+        let user = with_tags(synced("c1", &ada), &["R&D"]);
+        let plan = configured(&department_tags(), &[ada], &[user]);
+        let entry = &plan.entries[0];
+        assert_eq!(
+            entry.action,
+            EmployeeAction::Update {
+                customer_id: "c1".into(),
+                patch: CustomerPatch::default(),
+                changed: Vec::new(),
+                locks: false,
+                unlocks: false,
+            }
+        );
+        assert_eq!(entry.tags.add, ["personio"]);
+        assert_eq!(plan.counts().updated, 1);
+    }
+
+    #[test]
+    fn a_user_with_the_wanted_tags_is_unchanged() {
+        let ada = employee("1", "a@example.com");
+        let user = with_tags(synced("c1", &ada), &["personio", "r&d", "VIP"]);
+        let managed = ["R&D".to_string(), "personio".to_string()];
+        let plan = tagged(&department_tags(), &[ada], &[user], &managed);
+        assert_eq!(plan.entries[0].action, EmployeeAction::Unchanged);
+        assert!(plan.entries[0].tags.is_empty());
+    }
+
+    #[test]
+    fn a_leaver_and_a_deselected_employee_keep_their_tags() {
+        let ada = employee("1", "a@example.com");
+        let user = with_tags(synced("c1", &ada), &["R&D", "personio"]);
+        let mut leaving = ada.clone();
+        leaving.termination_date = Some(day(2026, 11, 1));
+        leaving.department = Some("Sales".into());
+        let managed = ["R&D".to_string(), "personio".to_string()];
+        let plan = tagged(
+            &department_tags(),
+            &[leaving],
+            std::slice::from_ref(&user),
+            &managed,
+        );
+        assert!(plan.entries[0].tags.is_empty(), "{:?}", plan.entries[0]);
+        let mut config = department_tags();
+        config.selector = only_munich().selector;
+        let plan = tagged(&config, &[ada], &[user], &managed);
+        let EmployeeAction::Update { locks, .. } = plan.entries[0].action else {
+            panic!("expected a lock");
+        };
+        assert!(locks);
+        assert!(plan.entries[0].tags.is_empty());
+    }
+
+    #[test]
+    fn a_leavers_tags_are_not_made_the_resources() {
+        let mut leaving = employee("1", "a@example.com");
+        leaving.termination_date = Some(day(2026, 11, 1));
+        leaving.department = Some("Legacy".into());
+        let config = department_tags();
+        let mapped = [
+            map_record(&leaving, &config),
+            map_record(&employee("2", "b@example.com"), &config),
+        ];
+        assert_eq!(tags_in_run(&mapped, now(), UTC), ["R&D", "personio"]);
+    }
+
+    #[test]
+    fn a_future_hire_gets_tags_with_the_user() {
+        let mut future = employee("1", "a@example.com");
+        future.hire_date = Some(day(2027, 1, 1));
+        let plan = configured(&department_tags(), &[future], &[]);
+        assert!(plan.entries[0].locked_after);
+        assert_eq!(plan.entries[0].tags.add, ["R&D", "personio"]);
     }
 
     fn only_munich() -> EmployeeConfig {

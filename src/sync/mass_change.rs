@@ -230,6 +230,7 @@ mod tests {
             },
             locked_after: locks,
             warning: None,
+            tags: Default::default(),
         }
     }
 

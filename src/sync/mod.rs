@@ -10,6 +10,7 @@ pub mod employee_config;
 pub mod employee_fields;
 pub mod employee_mapping;
 pub mod employee_plan;
+pub mod employee_tags;
 pub mod lock_window;
 pub mod mass_change;
 pub mod model;

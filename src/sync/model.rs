@@ -94,6 +94,37 @@ pub struct ReteachCustomer {
     pub set_inactive_at: Option<DateTime<Utc>>,
     /// Read-only status (`ADDED`, `INVITED`, `ACTIVE`, `INACTIVE`).
     pub status: Option<String>,
+    /// The user's tags, as every customer object carries them (`tags: [{id, name}]`).
+    pub tags: Vec<CustomerTag>,
+}
+
+/// A tag on a reteach user. Its name may come from a template over personal attributes, so
+/// `Debug` of a [`ReteachCustomer`] shows only how many tags it has.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct CustomerTag {
+    /// reteach's tag id (empty when reteach sent none; the name then addresses the tag).
+    pub id: String,
+    /// The tag's name.
+    pub name: String,
+}
+
+impl CustomerTag {
+    /// How the tag is addressed in `DELETE /customer/{id}/tags/{tagIdOrName}`: by id when known.
+    pub fn address(&self) -> &str {
+        if self.id.is_empty() {
+            &self.name
+        } else {
+            &self.id
+        }
+    }
+}
+
+impl std::fmt::Debug for CustomerTag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CustomerTag")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The reteach fields the operator owns, as they should be. Serialized as the body of
@@ -204,7 +235,7 @@ redacted_debug!(PersonioEmployee {
 
 redacted_debug!(ReteachCustomer {
     shown: id, external_id, position, department, location, gender, company, language,
-        set_active_at, set_inactive_at, status;
+        set_active_at, set_inactive_at, status, tags;
     personal: email, first_name, last_name, note;
 });
 

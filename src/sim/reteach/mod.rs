@@ -3,7 +3,7 @@
 //!
 //! Faithful where the operator depends on it: OAuth-style token exchange, bearer checks, NestJS
 //! error bodies, 1-based pages with `limit` ≤ 250, find-or-create, partial `PUT`, status derived
-//! from `setActiveAt`/`setInactiveAt`, participations with asynchronously generated certificates.
+//! from `setActiveAt`/`setInactiveAt`, per-customer tags, participations with asynchronously generated certificates.
 //! Every request passes the shared fault middleware ([`SimControl`]) first.
 
 mod auth;
@@ -19,6 +19,7 @@ mod seed;
 mod state;
 mod storage;
 mod subscriptions;
+mod tags;
 
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
@@ -27,7 +28,7 @@ use std::sync::{Arc, Mutex};
 use axum::http::{StatusCode, Uri};
 use axum::middleware::from_fn_with_state;
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::Router;
 use governor::{Quota, RateLimiter};
 
@@ -37,7 +38,7 @@ use crate::clock::{Clock, SystemClock};
 
 pub use auth::BadTokenAnswer;
 pub use errors::nest_error;
-pub use model::{FieldMode, LockDateEcho, SimCertificate, SimCustomer, SimParticipation};
+pub use model::{FieldMode, LockDateEcho, SimCertificate, SimCustomer, SimParticipation, SimTag};
 pub use paging::{DEFAULT_LIMIT, MAX_LIMIT};
 pub use rate_limit::RateLimit;
 pub use seed::{SeededCompletion, StandaloneOptions};
@@ -99,6 +100,16 @@ impl ReteachSim {
                     .put(customers::update)
                     .delete(customers::delete),
             )
+            .route("/customer/{identifier}/tags", put(tags::assign))
+            .route(
+                "/customer/{identifier}/multiple-tags",
+                put(tags::assign_many),
+            )
+            .route(
+                "/customer/{identifier}/tags/{tag}",
+                axum::routing::delete(tags::unassign),
+            )
+            .route("/tags", get(tags::list))
             .route("/participation", get(participations::list))
             .route("/participation/{id}", get(participations::get_one))
             .route("/certificates/{id}/download", get(certificates::download))

@@ -46,6 +46,24 @@ pub struct SimCustomer {
     pub source: String,
     /// `registeredAt` (creation time).
     pub created_at: DateTime<Utc>,
+    /// The customer's tags, in the order they were assigned.
+    pub tags: Vec<SimTag>,
+}
+
+/// A tag of the academy (`{id, name}`), created on first use.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SimTag {
+    /// reteach tag id.
+    pub id: String,
+    /// The tag's name.
+    pub name: String,
+}
+
+impl SimTag {
+    /// The `Tag` schema.
+    pub fn to_json(&self) -> Value {
+        json!({ "id": self.id, "name": self.name })
+    }
 }
 
 impl SimCustomer {
@@ -94,7 +112,7 @@ impl SimCustomer {
             "lastLoginAt": null,
             "status": self.status(now),
             "registeredAt": iso(self.created_at),
-            "tags": [],
+            "tags": self.tags.iter().map(SimTag::to_json).collect::<Vec<_>>(),
         })
     }
 }

@@ -50,7 +50,7 @@ impl Default for StandaloneOptions {
 
 impl ReteachSim {
     /// Adds a customer as an admin would (source `MANUAL` unless set); an empty `id` gets a fresh
-    /// one. Returns the id.
+    /// one, its tags join the academy's. Returns the id.
     pub fn add_customer(&self, mut customer: SimCustomer) -> String {
         let now = self.clock.now();
         self.with_state(|state| {
@@ -62,6 +62,22 @@ impl ReteachSim {
             }
             if customer.created_at == DateTime::<Utc>::default() {
                 customer.created_at = now;
+            }
+            // Tags by name join the academy's tags (reusing one of the same name).
+            for tag in &mut customer.tags {
+                let known = state
+                    .tags
+                    .iter()
+                    .find(|t| (!tag.id.is_empty() && t.id == tag.id) || t.name == tag.name);
+                match known {
+                    Some(known) => *tag = known.clone(),
+                    None => {
+                        if tag.id.is_empty() {
+                            tag.id = state.new_id("tag");
+                        }
+                        state.tags.push(tag.clone());
+                    }
+                }
             }
             let id = customer.id.clone();
             state.customers.push(customer);
@@ -197,7 +213,8 @@ impl ReteachSim {
         self.customer(identifier).map(|c| c.status(now))
     }
 
-    /// Create/update requests (POST that created, every PUT) that addressed a customer.
+    /// Create/update requests (POST that created, every PUT, tag assignments and removals) that
+    /// addressed a customer.
     pub fn writes(&self, customer_id: &str) -> usize {
         self.with_state(|state| state.writes.get(customer_id).copied().unwrap_or(0))
     }
@@ -213,9 +230,19 @@ impl ReteachSim {
         self.control.write_requests(&["/oauth/authorize"])
     }
 
-    /// `DELETE /customer/…` requests received (the operator must never send one).
+    /// `DELETE /customer/{identifier}` requests received (the operator must never send one);
+    /// removing a tag from a customer (`DELETE /customer/{id}/tags/{tag}`) is not one.
     pub fn delete_requests(&self) -> usize {
-        self.control.count("DELETE /customer")
+        self.control
+            .requests()
+            .iter()
+            .filter(|r| r.method == "DELETE")
+            .filter(|r| {
+                r.path
+                    .strip_prefix("/customer/")
+                    .is_some_and(|rest| !rest.contains('/'))
+            })
+            .count()
     }
 
     /// Edits a customer by hand, as an admin in reteach's UI would (drift); not counted as a

@@ -8,7 +8,7 @@ use governor::DefaultDirectRateLimiter;
 
 use super::auth::BadTokenAnswer;
 use super::model::{
-    normalised, FieldMode, LockDateEcho, SimCertificate, SimCustomer, SimParticipation,
+    normalised, FieldMode, LockDateEcho, SimCertificate, SimCustomer, SimParticipation, SimTag,
 };
 use super::storage::{CertificateUrls, StorageRequest};
 
@@ -74,6 +74,8 @@ pub(crate) struct State {
     pub subscriptions: Vec<super::subscriptions::SimSubscription>,
     /// Customer fields (by JSON name) the academy refuses or drops; others are kept.
     pub field_modes: HashMap<String, FieldMode>,
+    /// The academy's tags, in creation order.
+    pub tags: Vec<SimTag>,
     next_id: u64,
 }
 
@@ -102,6 +104,7 @@ impl State {
             lock_dates: LockDateEcho::default(),
             subscriptions: Vec::new(),
             field_modes: HashMap::new(),
+            tags: Vec::new(),
             next_id: 0,
         }
     }
