@@ -646,9 +646,9 @@ async fn sharded_chart_is_accepted_by_the_apiserver() {
 }
 
 /// Webhook notifications must reach the one process of a Deployment that syncs: a receiver
-/// Service per Deployment (default and each shard) without a selector, its EndpointSlice (which
-/// that process points at itself, `--webhook-endpoints`, `POD_IP`), and a Role that lets the
-/// operator patch exactly those slices — never pods or other Endpoints.
+/// Service per Deployment (default and each shard) without a selector, whose EndpointSlice that
+/// process keeps (`--webhook-endpoints`, `POD_IP`), and a Role that lets the operator create
+/// slices and read or patch exactly those — never pods or other Endpoints.
 #[test]
 fn webhook_receivers_route_to_the_syncing_pod_of_each_deployment_only() {
     let objects = render(
@@ -689,33 +689,46 @@ fn webhook_receivers_route_to_the_syncing_pod_of_each_deployment_only() {
             service["spec"].get("selector").is_none(),
             "a selector would include standbys and other shards: {service}"
         );
-        let slice = of_kind(&objects, "EndpointSlice")
-            .into_iter()
-            .find(|s| s.metadata.name.as_deref() == Some(receiver.as_str()))
-            .unwrap_or_else(|| panic!("no EndpointSlice {receiver}"));
-        let slice = serde_json::to_value(slice).expect("EndpointSlice serializes");
-        assert_eq!(
-            slice["metadata"]["labels"]["kubernetes.io/service-name"],
-            receiver.as_str()
-        );
-        assert_eq!(
-            slice["ports"][0]["name"],
-            service["spec"]["ports"][0]["name"]
-        );
         assert!(
-            slice.get("endpoints").is_none(),
-            "the operator owns the endpoints; an upgrade must not reset them: {slice}"
+            service["spec"]["ports"][0]["name"] == "webhook",
+            "the slice the operator creates names its port `webhook`: {service}"
         );
         slices_named.push(receiver);
     }
+    assert!(
+        of_kind(&objects, "EndpointSlice").is_empty(),
+        "the operator keeps the slices; a rendered one would fight it on every upgrade"
+    );
     let rules: Vec<Value> = of_kind(&objects, "Role")
         .into_iter()
         .flat_map(rules_of)
-        .filter(|rule| as_strings(&rule["resources"]).contains(&"endpointslices"))
+        .filter(|rule| {
+            let resources = as_strings(&rule["resources"]);
+            resources.contains(&"endpointslices") || resources.contains(&"services")
+        })
         .collect();
-    assert_eq!(rules.len(), 1, "{rules:?}");
-    assert_eq!(as_strings(&rules[0]["verbs"]), ["get", "patch"]);
-    assert_eq!(as_strings(&rules[0]["resourceNames"]), slices_named);
+    let verbs_on = |resource: &str, named: bool| -> Vec<String> {
+        rules
+            .iter()
+            .filter(|rule| as_strings(&rule["resources"]).contains(&resource))
+            .filter(|rule| rule.get("resourceNames").is_some() == named)
+            .flat_map(|rule| as_strings(&rule["verbs"]))
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(verbs_on("endpointslices", false), ["create"], "{rules:?}");
+    assert_eq!(
+        verbs_on("endpointslices", true),
+        ["get", "patch"],
+        "{rules:?}"
+    );
+    assert_eq!(verbs_on("services", true), ["get"], "{rules:?}");
+    assert!(verbs_on("services", false).is_empty(), "{rules:?}");
+    for rule in &rules {
+        if rule.get("resourceNames").is_some() {
+            assert_eq!(as_strings(&rule["resourceNames"]), slices_named, "{rule}");
+        }
+    }
     for role in of_kind(&objects, "Role")
         .into_iter()
         .chain(of_kind(&objects, "ClusterRole"))

@@ -8,6 +8,7 @@ mod support;
 
 use std::time::Duration;
 
+use k8s_openapi::api::core::v1::Service;
 use kube::api::{Api, DynamicObject};
 use kube::discovery::oneshot;
 use kube::Client;
@@ -112,33 +113,26 @@ async fn standby_is_ready_and_takes_over_when_the_leader_is_stopped() {
 /// Name of the receiver Service's EndpointSlice in these tests.
 const RECEIVER: &str = "rpo-e2e-webhook";
 
-/// The EndpointSlice as the chart creates it: ports and address type, no endpoints.
+/// The receiver Service as the chart creates it (no selector); returns the API of its
+/// EndpointSlice, which the syncing process creates and keeps.
 async fn create_receiver_slice(client: &Client, namespace: &str) -> Api<DynamicObject> {
+    let services: Api<Service> = Api::namespaced(client.clone(), namespace);
+    let service: Service = serde_json::from_value(serde_json::json!({
+        "metadata": { "name": RECEIVER },
+        "spec": { "ports": [{ "name": "webhook", "port": 80, "targetPort": 8443, "protocol": "TCP" }] },
+    }))
+    .expect("service");
+    services
+        .create(&Default::default(), &service)
+        .await
+        .expect("create the receiver Service");
     let group = oneshot::group(client, "discovery.k8s.io")
         .await
         .expect("discovery.k8s.io is served");
     let (resource, _) = group
         .recommended_kind("EndpointSlice")
         .expect("EndpointSlice is served");
-    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &resource);
-    let slice: DynamicObject = serde_json::from_value(serde_json::json!({
-        "apiVersion": resource.api_version,
-        "kind": "EndpointSlice",
-        "metadata": {
-            "name": RECEIVER,
-            "labels": {
-                "kubernetes.io/service-name": RECEIVER,
-                "endpointslice.kubernetes.io/managed-by": "reteach-personio-operator",
-            },
-        },
-        "addressType": "IPv4",
-        "ports": [{ "name": "webhook", "port": 8443, "protocol": "TCP" }],
-    }))
-    .expect("slice");
-    api.create(&Default::default(), &slice)
-        .await
-        .expect("create the EndpointSlice");
-    api
+    Api::namespaced_with(client.clone(), namespace, &resource)
 }
 
 /// Waits until the slice's only endpoint is the pod `identity`.
@@ -149,7 +143,13 @@ async fn wait_slice_points_at(slices: &Api<DynamicObject>, identity: &str) {
         || async {
             let slice = slices.get(RECEIVER).await.ok()?;
             let endpoints = slice.data["endpoints"].as_array()?.clone();
-            (endpoints.len() == 1 && endpoints[0]["targetRef"]["name"] == identity).then_some(())
+            let owned = slice.metadata.owner_references.unwrap_or_default();
+            (endpoints.len() == 1
+                && endpoints[0]["targetRef"]["name"] == identity
+                && owned
+                    .iter()
+                    .any(|o| o.kind == "Service" && o.name == RECEIVER))
+            .then_some(())
         },
     )
     .await;

@@ -99,10 +99,10 @@ pub struct RunOptions {
     /// Unset: no receiver, and `spec.webhook` of the resources has no effect.
     #[arg(long, env = "WEBHOOK_ADDR")]
     pub webhook_addr: Option<SocketAddr>,
-    /// With `--webhook-addr`: the `EndpointSlice` (in the operator's own namespace, of the
-    /// selector-less Service of the webhook receiver) that the process which syncs — the leader,
-    /// or the only process — points at itself (`POD_IP`), so notifications never reach a standby
-    /// or another shard. The chart sets it; see README "Webhooks".
+    /// With `--webhook-addr`: the selector-less Service of the webhook receiver (in the
+    /// operator's own namespace) whose `EndpointSlice` (same name) the process which syncs — the
+    /// leader, or the only process — creates and points at itself (`POD_IP`), so notifications
+    /// never reach a standby or another shard. The chart sets it; see README "Webhooks".
     #[arg(long, env = "WEBHOOK_ENDPOINTS", requires = "webhook_addr")]
     pub webhook_endpoints: Option<String>,
     /// Shortest time between the start of a resource's run and a run caused by a webhook
@@ -153,7 +153,7 @@ pub fn init_tracing(format: &str) {
 }
 
 /// How often the syncing process checks that its webhook Service still points at it.
-const ROUTING_CHECK_PERIOD: Duration = Duration::from_secs(30);
+const ROUTING_CHECK_PERIOD: Duration = Duration::from_secs(15);
 
 /// Runs the operator until SIGTERM/SIGINT.
 pub async fn run(options: RunOptions) -> anyhow::Result<()> {
@@ -180,11 +180,12 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
         .unwrap_or_else(|| "default".into());
     // Checked before the election, so a misconfigured pod fails at once, not when it leads.
     let receiver_endpoints = match (&options.webhook_endpoints, options.webhook_addr) {
-        (Some(name), Some(_)) => Some(
+        (Some(name), Some(addr)) => Some(
             ReceiverEndpoints::new(
                 client.clone(),
                 &own_namespace,
                 name,
+                addr.port(),
                 ReceiverEndpoints::address_from_env()?,
             )
             .await?,

@@ -2,20 +2,25 @@
 //! runs the receiver, and with shards each Deployment's leader knows only its own resources, so a
 //! Service that selects every operator pod would hand notifications to a standby (connection
 //! refused) or to another shard (404). Instead the chart renders a Service **without** a selector
-//! per Deployment, plus an `EndpointSlice` of the same name (labelled with the Service's name), and
-//! the process that syncs points that slice at itself ([`ReceiverEndpoints::point_here`]) once its
-//! receiver listens, and takes itself out again when it stops ([`ReceiverEndpoints::withdraw`]). A
-//! new leader simply points it at itself; a crashed one is replaced the same way (Patroni routes
-//! to its primary the same way, with an `Endpoints` object).
+//! per Deployment, and the process that syncs keeps an `EndpointSlice` for it (named like the
+//! Service, labelled `kubernetes.io/service-name`, owned by the Service so it goes with it)
+//! pointing at itself ([`ReceiverEndpoints::hold`]), and takes itself out again when it stops
+//! ([`ReceiverEndpoints::withdraw`]). A new leader simply points it at itself; a crashed one is
+//! replaced the same way (Patroni routes to its primary the same way, with an `Endpoints`
+//! object).
 //!
-//! The operator writes only the `endpoints` list of this one named object (RBAC `get`/`patch` on
-//! `endpointslices` restricted by `resourceNames`), never Pods: `patch pods` would let it change
-//! any pod's image. The chart owns the slice's ports and address type.
+//! The operator creates the slice rather than the chart: Helm validates an `EndpointSlice`
+//! without `endpoints` as invalid, and one with `endpoints: []` would, under server-side apply,
+//! conflict with the operator's addresses on every upgrade (or reset them). RBAC: `create` on
+//! `endpointslices` in the release namespace, `get`/`patch` only on the named slices and `get` only
+//! on the named Services (for the owner reference); never Pods (`patch pods` would let it change
+//! any pod's image).
 
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
-use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use k8s_openapi::api::core::v1::Service;
+use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::discovery::{oneshot, ApiResource};
 use kube::Client;
 use serde_json::{json, Value};
@@ -38,8 +43,16 @@ pub enum EndpointsError {
     /// `POD_IP` is not an IP address.
     #[error("POD_IP is not an IP address")]
     InvalidPodIp,
+    /// The receiver Service is missing.
+    #[error("the webhook receiver Service {namespace}/{name} does not exist (the chart creates it with webhook.enabled)")]
+    NoService {
+        /// Namespace of the Service.
+        namespace: String,
+        /// Name of the Service.
+        name: String,
+    },
     /// The apiserver refused.
-    #[error("cannot update EndpointSlice {namespace}/{name} (the operator's role needs `get` and `patch` on it): {source}")]
+    #[error("cannot update EndpointSlice {namespace}/{name} (the operator's role needs `create` on endpointslices, `get` and `patch` on this one, and `get` on the Service of the same name): {source}")]
     Kube {
         /// Namespace of the object.
         namespace: String,
@@ -54,18 +67,23 @@ pub enum EndpointsError {
 /// The one `EndpointSlice` this process may point at itself.
 pub struct ReceiverEndpoints {
     api: Api<DynamicObject>,
+    services: Api<Service>,
+    api_version: String,
     namespace: String,
     name: String,
+    port: u16,
     address: ReceiverAddress,
 }
 
 impl ReceiverEndpoints {
-    /// The slice `namespace/name`, pointed at `address`. Asks the apiserver which EndpointSlice
-    /// version it serves (`discovery.k8s.io/v1` from Kubernetes 1.21, `v1beta1` before).
+    /// The slice of the Service `namespace/name`, pointed at `address` and the receiver's
+    /// `port`. Asks the apiserver which EndpointSlice version it serves (`discovery.k8s.io/v1`
+    /// from Kubernetes 1.21, `v1beta1` before).
     pub async fn new(
         client: Client,
         namespace: &str,
         name: &str,
+        port: u16,
         address: ReceiverAddress,
     ) -> Result<Self, EndpointsError> {
         let error = |source| EndpointsError::Kube {
@@ -81,9 +99,12 @@ impl ReceiverEndpoints {
             .map(|(resource, _)| resource)
             .unwrap_or_else(|| ApiResource::from_gvk(&endpoint_slice_v1()));
         Ok(Self {
-            api: Api::namespaced_with(client, namespace, &resource),
+            api: Api::namespaced_with(client.clone(), namespace, &resource),
+            services: Api::namespaced(client, namespace),
+            api_version: resource.api_version,
             namespace: namespace.to_string(),
             name: name.to_string(),
+            port,
             address,
         })
     }
@@ -131,10 +152,10 @@ impl ReceiverEndpoints {
             .map_err(|source| self.error(source))
     }
 
-    /// Points the slice here now, then checks every `period` until `shutdown` that it still does
-    /// and points it back if not: a `helm upgrade` that re-applies the chart's empty slice, or a
-    /// hand edit, must not cut notifications off until the next leader change. One GET per
-    /// period; a failure is logged and tried again next period (polling syncs meanwhile).
+    /// Creates the slice or points it here now, then checks every `period` until `shutdown` that
+    /// it still names this process only and repairs it if not (a hand edit, a deleted slice, a
+    /// predecessor's late write). One GET per period; a failure is logged and tried again next
+    /// period (polling syncs meanwhile).
     pub async fn hold(&self, period: Duration, shutdown: tokio_util::sync::CancellationToken) {
         let mut announced = false;
         loop {
@@ -159,13 +180,43 @@ impl ReceiverEndpoints {
     async fn ensure_here(&self) -> Result<(), EndpointsError> {
         let current = self
             .api
-            .get(&self.name)
+            .get_opt(&self.name)
             .await
             .map_err(|source| self.error(source))?;
-        if points_only_at(&current.data, &self.address) {
-            return Ok(());
+        match current {
+            None => self.create().await,
+            Some(slice) if points_only_at(&slice.data, &self.address) => Ok(()),
+            Some(_) => self.point_here().await,
         }
-        self.point_here().await
+    }
+
+    /// Creates the slice pointing here, owned by its Service (so it goes with the release).
+    async fn create(&self) -> Result<(), EndpointsError> {
+        let service = self
+            .services
+            .get_opt(&self.name)
+            .await
+            .map_err(|source| self.error(source))?
+            .ok_or_else(|| EndpointsError::NoService {
+                namespace: self.namespace.clone(),
+                name: self.name.clone(),
+            })?;
+        let slice = new_slice(
+            &self.api_version,
+            &self.name,
+            service.metadata.uid.as_deref().unwrap_or_default(),
+            &self.namespace,
+            self.port,
+            &self.address,
+        );
+        let slice: DynamicObject =
+            serde_json::from_value(slice).map_err(|e| self.error(kube::Error::SerdeError(e)))?;
+        match self.api.create(&PostParams::default(), &slice).await {
+            Ok(_) => Ok(()),
+            // Created meanwhile (a predecessor that has not stopped yet): point it here.
+            Err(kube::Error::Api(status)) if status.code == 409 => self.point_here().await,
+            Err(source) => Err(self.error(source)),
+        }
     }
 
     /// Removes this process from the object if it is still the address there; a successor that
@@ -202,6 +253,49 @@ const DISCOVERY_GROUP: &str = "discovery.k8s.io";
 fn endpoint_slice_v1() -> kube::api::GroupVersionKind {
     kube::api::GroupVersionKind::gvk(DISCOVERY_GROUP, "v1", "EndpointSlice")
 }
+
+/// A new slice for the Service `name` (uid `service_uid`) naming only `address` on `port`.
+fn new_slice(
+    api_version: &str,
+    name: &str,
+    service_uid: &str,
+    namespace: &str,
+    port: u16,
+    address: &ReceiverAddress,
+) -> Value {
+    let address_type = if address.ip.contains(':') {
+        "IPv6"
+    } else {
+        "IPv4"
+    };
+    json!({
+        "apiVersion": api_version,
+        "kind": "EndpointSlice",
+        "metadata": {
+            "name": name,
+            "labels": {
+                "kubernetes.io/service-name": name,
+                "endpointslice.kubernetes.io/managed-by": MANAGED_BY,
+            },
+            "ownerReferences": [{
+                "apiVersion": "v1",
+                "kind": "Service",
+                "name": name,
+                "uid": service_uid,
+            }],
+        },
+        "addressType": address_type,
+        "ports": [{ "name": PORT_NAME, "port": port, "protocol": "TCP" }],
+        "endpoints": [endpoint(namespace, address)],
+    })
+}
+
+/// `endpointslice.kubernetes.io/managed-by` of the slices the operator keeps (the cluster's own
+/// EndpointSlice controller leaves them alone).
+pub const MANAGED_BY: &str = "reteach-personio-operator";
+
+/// Name of the slice's port; the chart's receiver Service port has the same name.
+pub const PORT_NAME: &str = "webhook";
 
 /// The slice's entry for `address` (the same shape in `v1` and `v1beta1`).
 fn endpoint(namespace: &str, address: &ReceiverAddress) -> Value {
@@ -241,6 +335,35 @@ mod tests {
             ip: ip.to_string(),
             pod: Some("rpo-abc".to_string()),
         }
+    }
+
+    #[test]
+    fn a_new_slice_belongs_to_its_service_and_names_only_this_process() {
+        let slice = new_slice(
+            "discovery.k8s.io/v1",
+            "rpo-webhook",
+            "uid-1",
+            "ops",
+            8443,
+            &address("10.244.0.7"),
+        );
+        assert_eq!(
+            slice["metadata"]["labels"]["kubernetes.io/service-name"],
+            "rpo-webhook"
+        );
+        assert_eq!(slice["metadata"]["ownerReferences"][0]["uid"], "uid-1");
+        assert_eq!(slice["addressType"], "IPv4");
+        assert_eq!(slice["ports"][0]["port"], 8443);
+        assert_eq!(slice["ports"][0]["name"], PORT_NAME);
+        assert!(points_only_at(&slice, &address("10.244.0.7")));
+        let v6 = ReceiverAddress {
+            ip: "fd00::7".to_string(),
+            pod: None,
+        };
+        assert_eq!(
+            new_slice("v", "s", "u", "ops", 8443, &v6)["addressType"],
+            "IPv6"
+        );
     }
 
     #[test]

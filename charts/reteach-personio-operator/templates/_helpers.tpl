@@ -116,12 +116,3 @@ Endpoints of its webhook receiver).
 {{- end }}
 {{- dict "items" $instances | toJson }}
 {{- end }}
-
-{{/* EndpointSlice API: discovery.k8s.io/v1 from Kubernetes 1.21, v1beta1 before. */}}
-{{- define "rpo.endpointSliceApiVersion" -}}
-{{- if semverCompare ">=1.21-0" .Capabilities.KubeVersion.Version -}}
-discovery.k8s.io/v1
-{{- else -}}
-discovery.k8s.io/v1beta1
-{{- end }}
-{{- end }}
