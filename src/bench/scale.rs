@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 use super::child::{ChildTask, Upstream, TIME_ZONE};
 use super::clients::{self, Limits};
 use super::figures::Target;
-use super::memory::mib;
+use super::memory::{mib, Memory};
 use super::scenarios::{measure, pages, start_time, ScenarioReport, Settings, RETEACH_PAGE};
 use super::tally::RequestTally;
 use super::tenant::Tenant;
@@ -278,12 +278,13 @@ async fn academy(
 /// between resources with the same credentials).
 type AcademyClients = Arc<(PersonioClient, ReteachClient)>;
 
-/// Child side: runs the scenario and reports what it saw.
+/// Child side: runs the scenario and reports what it saw, and the resident memory read while it
+/// still holds the watch caches and the tenant clients (idle, after the runs).
 pub async fn run_scale(
     task: &ScaleTask,
     limits: Limits,
     log: &RequestTally,
-) -> anyhow::Result<serde_json::Value> {
+) -> anyhow::Result<(serde_json::Value, Memory)> {
     let time_scale = task.time_scale;
     // Connections idle out as fast as everything else runs (see the function's comment).
     crate::upstream::scale_idle_connection_timeout(time_scale);
@@ -297,8 +298,8 @@ pub async fn run_scale(
     for (n, academy) in task.academies.iter().enumerate() {
         let employee = employee_sync(n, academy, started)?;
         let certificate = certificate_sync(n, academy, started)?;
-        employee_cache.apply_watcher_event(&Event::Apply(employee.clone()));
-        certificate_cache.apply_watcher_event(&Event::Apply(certificate.clone()));
+        cache(&mut employee_cache, employee.clone());
+        cache(&mut certificate_cache, certificate.clone());
         objects.push((employee, certificate));
     }
     let spread = StartupSpread {
@@ -343,15 +344,17 @@ pub async fn run_scale(
             RunStatus::Employee(index, status) => {
                 let mut object = objects[index].0.clone();
                 object.status = Some(*status);
-                employee_cache.apply_watcher_event(&Event::Apply(object));
+                cache(&mut employee_cache, object);
             }
             RunStatus::Certificate(index, status) => {
                 let mut object = objects[index].1.clone();
                 object.status = Some(*status);
-                certificate_cache.apply_watcher_event(&Event::Apply(object));
+                cache(&mut certificate_cache, object);
             }
         }
     }
+    // The operator holds each object once, in its cache; these copies were the apiserver's side.
+    drop(objects);
     let late = timings.iter().filter(|t| t.started >= t.interval).count();
     let latest_share = timings
         .iter()
@@ -364,7 +367,8 @@ pub async fn run_scale(
     // Idle as between runs: the connections of the last runs close (the peak is kept apart).
     tokio::time::sleep(2 * crate::upstream::idle_connection_timeout() + Duration::from_secs(1))
         .await;
-    Ok(serde_json::json!({
+    let memory = Memory::read();
+    let summary = serde_json::json!({
         "runs": timings.len(),
         "late": late,
         "latestStartShare": latest_share,
@@ -373,7 +377,19 @@ pub async fn run_scale(
         "tenantClients": clients.len(),
         "sharedHttpClients": crate::upstream::HttpPool::shared().len(),
         "watchCache": [held.0, held.1],
-    }))
+    });
+    // Everything above is still held here: the caches, the tenant clients, the shared pool.
+    drop((employee_cache, certificate_cache, clients));
+    Ok((summary, memory))
+}
+
+/// An object arriving in the watch cache, trimmed as the operator's watch streams trim it.
+fn cache<K>(writer: &mut Writer<K>, mut object: K)
+where
+    K: kube::Resource<DynamicType = ()> + Clone,
+{
+    crate::controller::watch_cache::trim(&mut object);
+    writer.apply_watcher_event(&Event::Apply(object));
 }
 
 /// The status a run leaves, for the watch cache.
