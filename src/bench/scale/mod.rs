@@ -104,6 +104,10 @@ pub async fn scale(settings: &Settings, exe: &Path) -> anyhow::Result<ScenarioRe
         .current_kib
         .saturating_sub(baseline.memory.current_kib) as f64;
     let per_pair = above / pairs as f64;
+    let anon_above = result
+        .memory
+        .anon_kib
+        .saturating_sub(baseline.memory.anon_kib);
     let peak_per_pair = result
         .memory
         .peak_kib
@@ -186,6 +190,12 @@ pub async fn scale(settings: &Settings, exe: &Path) -> anyhow::Result<ScenarioRe
                 "baseline (a child that runs nothing): {:.1} MiB resident; idle after the runs (their connections closed) {:.1} MiB above it ≈ {per_pair:.1} KiB per pair; at the peak {peak_per_pair:.1} KiB per pair",
                 mib(baseline.memory.current_kib),
                 above / 1024.0,
+            ),
+            format!(
+                "of which anonymous (heap, stacks) {:.1} MiB ≈ {:.1} KiB per pair, mapped files (the binary's code pages the runs touched) {:.1} MiB",
+                mib(anon_above),
+                anon_above as f64 / pairs as f64,
+                mib(result.memory.file_kib.saturating_sub(baseline.memory.file_kib)),
             ),
         ],
         result,
