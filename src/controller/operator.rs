@@ -598,7 +598,9 @@ where
                         Gate::Due => Some(pacing.slots.acquire().await),
                         Gate::NotDue => None,
                     };
-                    let result = reconcile_guarded(kind, object, ctx, reconcile)
+                    // Boxed once the run may start: a due resource waiting for a run slot holds
+                    // this small future, not the state of a whole run (issue 18).
+                    let result = Box::pin(reconcile_guarded(kind, object, ctx, reconcile))
                         .instrument(span)
                         .await;
                     if result.is_ok() {

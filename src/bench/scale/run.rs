@@ -224,7 +224,9 @@ impl Shared {
             cursor: None,
             reteach_users: None,
         };
-        let outcome = run_employee_sync(&clients.0, &clients.1, &input).await?;
+        // Boxed, as the operator's `controller::operator::drive` boxes a reconcile: a resource
+        // that waits for its turn holds a small future, not the state of a whole run.
+        let outcome = Box::pin(run_employee_sync(&clients.0, &clients.1, &input)).await?;
         let mut status = crate::api::EmployeeSyncStatus::default();
         let run = RunContext {
             now: self.now,
@@ -248,7 +250,7 @@ impl Shared {
             id: Some(self.academy.category_id),
             name: None,
         };
-        let category_id = resolve_category(personio, &wanted).await?;
+        let category_id = Box::pin(resolve_category(personio, &wanted)).await?;
         let spec: crate::api::CertificateSyncSpec = serde_json::from_value(serde_json::json!({
             "employeeSyncRef": {"name": "personio"},
             "documentCategory": {"id": category_id},
@@ -265,7 +267,7 @@ impl Shared {
         let ledger = crate::api::CertificateLedgerStatus::default();
         let input =
             CertificateJobInput::new(&spec, &ledger, request, &store, CancellationToken::new());
-        let outcome = run_certificate_sync(personio, reteach, &input).await?;
+        let outcome = Box::pin(run_certificate_sync(personio, reteach, &input)).await?;
         let mut status = crate::api::CertificateSyncStatus::default();
         let run = RunContext {
             now: self.now,
