@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use kube::runtime::reflector::store::Writer;
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher::Event;
 use tokio_util::sync::CancellationToken;
 
@@ -48,13 +49,17 @@ pub async fn run_scale(
     let mut certificate_cache = Writer::<CertificateSync>::default();
     let employee_interval = EMPLOYEE_INTERVAL.div_f64(time_scale);
     let certificate_interval = CERTIFICATE_INTERVAL.div_f64(time_scale);
-    let mut objects = Vec::with_capacity(task.academies.len());
+    // The operator holds each object once, in its cache: the child keeps only references.
+    let mut refs = Vec::with_capacity(task.academies.len());
     for (n, academy) in task.academies.iter().enumerate() {
         let employee = employee_sync(n, academy, started)?;
         let certificate = certificate_sync(n, academy, started)?;
-        cache(&mut employee_cache, employee.clone());
-        cache(&mut certificate_cache, certificate.clone());
-        objects.push((employee, certificate));
+        refs.push((
+            (ObjectRef::from_obj(&employee), uid(&employee)),
+            (ObjectRef::from_obj(&certificate), uid(&certificate)),
+        ));
+        cache(&mut employee_cache, employee);
+        cache(&mut certificate_cache, certificate);
     }
     let spread = StartupSpread {
         started,
@@ -63,8 +68,8 @@ pub async fn run_scale(
     let slots = RunSlots::new(task.max_concurrent_runs);
     let clients: Arc<TenantCache<AcademyClients>> = Arc::default();
     let mut runs = tokio::task::JoinSet::new();
-    for (index, (academy, (employee, certificate))) in
-        task.academies.iter().zip(&objects).enumerate()
+    for (index, (academy, ((_, employee_uid), (_, certificate_uid)))) in
+        task.academies.iter().zip(&refs).enumerate()
     {
         let shared = Shared {
             academy: academy.clone(),
@@ -76,39 +81,33 @@ pub async fn run_scale(
             now: task.now,
             t0,
         };
-        let uid = employee.metadata.uid.clone().unwrap_or_default();
-        runs.spawn(shared.clone().employee(index, uid, employee_interval));
-        let uid = certificate.metadata.uid.clone().unwrap_or_default();
-        runs.spawn(shared.certificate(index, uid, certificate_interval));
+        runs.spawn(
+            shared
+                .clone()
+                .employee(index, employee_uid.clone(), employee_interval),
+        );
+        runs.spawn(shared.certificate(index, certificate_uid.clone(), certificate_interval));
     }
     let mut timings = Vec::new();
     let mut uploaded = 0;
-    let mut statuses = Vec::new();
     while let Some(joined) = runs.join_next().await {
         let (timing, status) = joined??;
         timings.push(timing);
-        if let RunStatus::Certificate(_, status) = &status {
-            uploaded += status.last_run.as_ref().map_or(0, |run| run.uploaded);
-        }
-        statuses.push(status);
-    }
-    // What the watch caches hold after the runs: each object with the status it wrote.
-    for status in statuses {
+        // The status the run wrote comes back through the watch and replaces the cached object.
         match status {
             RunStatus::Employee(index, status) => {
-                let mut object = objects[index].0.clone();
+                let mut object = cached(&employee_cache, &refs[index].0 .0)?;
                 object.status = Some(*status);
                 cache(&mut employee_cache, object);
             }
             RunStatus::Certificate(index, status) => {
-                let mut object = objects[index].1.clone();
+                uploaded += status.last_run.as_ref().map_or(0, |run| run.uploaded);
+                let mut object = cached(&certificate_cache, &refs[index].1 .0)?;
                 object.status = Some(*status);
                 cache(&mut certificate_cache, object);
             }
         }
     }
-    // The operator holds each object once, in its cache; these copies were the apiserver's side.
-    drop(objects);
     let late = timings.iter().filter(|t| t.started >= t.interval).count();
     let latest_share = timings
         .iter()
@@ -135,6 +134,22 @@ pub async fn run_scale(
     // Everything above is still held here: the caches, the tenant clients, the shared pool.
     drop((employee_cache, certificate_cache, clients));
     Ok((summary, memory))
+}
+
+/// A copy of the cached object `reference` points at.
+fn cached<K>(writer: &Writer<K>, reference: &ObjectRef<K>) -> anyhow::Result<K>
+where
+    K: kube::Resource<DynamicType = ()> + Clone,
+{
+    writer
+        .as_reader()
+        .get(reference)
+        .map(|object| (*object).clone())
+        .ok_or_else(|| anyhow::anyhow!("{reference} is not in the watch cache"))
+}
+
+fn uid<K: kube::Resource>(object: &K) -> String {
+    object.meta().uid.clone().unwrap_or_default()
 }
 
 /// An object arriving in the watch cache, trimmed as the operator's watch streams trim it.
