@@ -29,6 +29,7 @@ install_apt_packages() {
   command -v python3 >/dev/null && ! python3 -c 'import yaml' 2>/dev/null && missing+=(python3-yaml)
   command -v git >/dev/null || missing+=(git)
   command -v cc >/dev/null || missing+=(build-essential)
+  command -v make >/dev/null || missing+=(make) # jemalloc (tikv-jemalloc-sys) builds with make
   command -v pkg-config >/dev/null || missing+=(pkg-config)
   command -v promtool >/dev/null || missing+=(prometheus) # promtool checks the chart's PrometheusRule
   [ ${#missing[@]} -eq 0 ] && return 0

@@ -3,6 +3,12 @@
 
 use clap::{Parser, Subcommand};
 
+/// jemalloc instead of glibc's malloc: it keeps less of a burst's heap once the runs are over
+/// (issue 18, BENCHMARKS.md "Many academies in one operator").
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// Syncs Personio employees into reteach and reteach certificates into Personio.
 #[derive(Parser, Debug)]
 #[command(version, about)]

@@ -154,14 +154,16 @@ pub async fn execute(request: &ChildRequest) -> ChildResult {
     let log = RequestTally::default();
     let limits = Limits::scaled(request.time_scale);
     let started = Instant::now();
-    let (summary, error) = match run_task(&request.task, limits, &log).await {
-        Ok(summary) => (summary, None),
-        Err(error) => (serde_json::Value::Null, Some(format!("{error:#}"))),
+    let (summary, held, error) = match run_task(&request.task, limits, &log).await {
+        Ok((summary, held)) => (summary, held, None),
+        Err(error) => (serde_json::Value::Null, None, Some(format!("{error:#}"))),
     };
     let wall_secs = started.elapsed().as_secs_f64();
     ChildResult {
         wall_secs,
-        memory: Memory::read(),
+        // A task that holds state (the scale scenario's caches and clients) reads its memory
+        // while it still holds it; read here, it would be memory the allocator kept after freeing.
+        memory: held.unwrap_or_else(Memory::read),
         requests: log
             .endpoints()
             .into_iter()
@@ -177,12 +179,14 @@ pub async fn execute(request: &ChildRequest) -> ChildResult {
     }
 }
 
+/// Runs the task; returns its summary and, for a task that holds state, the memory read while
+/// it held it.
 async fn run_task(
     task: &ChildTask,
     limits: Limits,
     log: &RequestTally,
-) -> anyhow::Result<serde_json::Value> {
-    match task {
+) -> anyhow::Result<(serde_json::Value, Option<Memory>)> {
+    let summary = match task {
         ChildTask::Employees {
             upstream,
             now,
@@ -201,7 +205,7 @@ async fn run_task(
                 department_tags.as_deref(),
             )
             .await?;
-            Ok(serde_json::to_value(&outcome.summary)?)
+            serde_json::to_value(&outcome.summary)?
         }
         ChildTask::Certificates {
             upstream,
@@ -241,13 +245,13 @@ async fn run_task(
             );
             let outcome = run_certificate_sync(&personio, &reteach, &input).await?;
             let (max_bytes, total_bytes) = store.bytes();
-            Ok(serde_json::json!({
+            serde_json::json!({
                 "run": outcome.summary,
                 "ledger": outcome.ledger,
                 "ledgerSaves": store.saves(),
                 "ledgerMaxBytes": max_bytes,
                 "ledgerTotalBytes": total_bytes,
-            }))
+            })
         }
         ChildTask::Idle { tenants, now } => {
             let mut held = Vec::with_capacity(tenants.len());
@@ -271,15 +275,21 @@ async fn run_task(
             }
             let created: i64 = held.iter().map(|(_, _, o)| o.summary.created).sum();
             let unchanged: i64 = held.iter().map(|(_, _, o)| o.summary.unchanged).sum();
-            Ok(serde_json::json!({
+            let memory = Memory::read();
+            let summary = serde_json::json!({
                 "resources": held.len(),
                 "created": created,
                 "unchanged": unchanged,
-            }))
+            });
+            return Ok((summary, Some(memory)));
         }
-        ChildTask::Scale(task) => super::scale::run_scale(task, limits, log).await,
-        ChildTask::Baseline => Ok(serde_json::Value::Null),
-    }
+        ChildTask::Scale(task) => {
+            let (summary, memory) = super::scale::run_scale(task, limits, log).await?;
+            return Ok((summary, Some(memory)));
+        }
+        ChildTask::Baseline => serde_json::Value::Null,
+    };
+    Ok((summary, None))
 }
 
 /// One EmployeeSync run with fresh clients (also used by the parent for unmeasured setup). With
@@ -317,9 +327,24 @@ pub async fn employee_run(
     Ok(run_employee_sync(&personio, &reteach, &input).await?)
 }
 
-/// Parent side: runs `request` in a child process of `exe` (`exe bench --child`).
+/// Environment variable with a command the child runs under, e.g. `heaptrack -o /tmp/scale`
+/// for a heap profile of the measured process (split at whitespace; unset: the child runs alone).
+pub const CHILD_WRAPPER_ENV: &str = "BENCH_CHILD_WRAPPER";
+
+/// Parent side: runs `request` in a child process of `exe` (`exe bench --child`), under the
+/// command in [`CHILD_WRAPPER_ENV`] if set.
 pub async fn spawn(exe: &Path, request: &ChildRequest) -> anyhow::Result<ChildResult> {
-    let mut child = tokio::process::Command::new(exe)
+    let wrapper = std::env::var(CHILD_WRAPPER_ENV).unwrap_or_default();
+    let mut words = wrapper.split_whitespace();
+    let mut command = match words.next() {
+        Some(program) => {
+            let mut command = tokio::process::Command::new(program);
+            command.args(words).arg(exe);
+            command
+        }
+        None => tokio::process::Command::new(exe),
+    };
+    let mut child = command
         .args(["bench", "--child"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

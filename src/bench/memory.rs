@@ -7,6 +7,13 @@ pub struct Memory {
     pub peak_kib: u64,
     /// `VmRSS`: the resident set size now.
     pub current_kib: u64,
+    /// `RssAnon`: the part of `VmRSS` that is anonymous memory (heap, stacks).
+    #[serde(default)]
+    pub anon_kib: u64,
+    /// `RssFile`: the part of `VmRSS` that is mapped files, mostly the binary's code pages: it
+    /// grows with the code a process has run, not with what it holds.
+    #[serde(default)]
+    pub file_kib: u64,
 }
 
 impl Memory {
@@ -29,6 +36,8 @@ impl Memory {
         Self {
             peak_kib: field("VmHWM:"),
             current_kib: field("VmRSS:"),
+            anon_kib: field("RssAnon:"),
+            file_kib: field("RssFile:"),
         }
     }
 }
@@ -44,12 +53,14 @@ mod tests {
 
     #[test]
     fn reads_peak_and_current_resident_memory() {
-        let status = "Name:\tbench\nVmPeak:\t  900 kB\nVmHWM:\t   20480 kB\nVmRSS:\t   10240 kB\n";
+        let status = "Name:\tbench\nVmPeak:\t  900 kB\nVmHWM:\t   20480 kB\nVmRSS:\t   10240 kB\nRssAnon:\t    6144 kB\nRssFile:\t    4096 kB\n";
         assert_eq!(
             Memory::parse(status),
             Memory {
                 peak_kib: 20_480,
-                current_kib: 10_240
+                current_kib: 10_240,
+                anon_kib: 6_144,
+                file_kib: 4_096,
             }
         );
     }

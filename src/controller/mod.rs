@@ -25,6 +25,7 @@ pub mod schedule;
 pub mod shard;
 pub mod status;
 pub mod tenant_cache;
+pub mod watch_cache;
 pub mod webhook;
 
 pub use context::{Context, Tunables};

@@ -25,7 +25,7 @@ use super::metrics::{forget_deleted, Metrics};
 use super::pacing::{Gate, Interval, Pacing, RunSlots, StartupSpread};
 use super::panic_guard::reconcile_guarded;
 use super::receiver_endpoints::ReceiverEndpoints;
-use super::{certificate, employee, ReconcileError};
+use super::{certificate, employee, watch_cache, ReconcileError};
 use crate::api::{CertificateSync, EmployeeSync};
 use crate::clock::{Clock, SystemClock};
 use crate::jobs::Fence;
@@ -556,8 +556,9 @@ impl Operator {
     }
 
     fn employee_controller(&self, namespace: Option<&str>) -> (RunFuture, ReadyFuture) {
-        let controller = Controller::new(self.api::<EmployeeSync>(namespace), self.watch_config())
-            .reconcile_on(self.ctx.webhooks.triggers.employee_stream(namespace));
+        let controller =
+            watch_cache::controller(self.api::<EmployeeSync>(namespace), self.watch_config())
+                .reconcile_on(self.ctx.webhooks.triggers.employee_stream(namespace));
         // Secrets are not watched: that needs list/watch on every Secret of the watched
         // namespaces, more than an operator that GETs two named Secrets per run should hold. A
         // resource stalled on a missing or unlabelled Secret is re-checked every
@@ -574,7 +575,7 @@ impl Operator {
 
     fn certificate_controller(&self, namespace: Option<&str>) -> (RunFuture, ReadyFuture) {
         let controller =
-            Controller::new(self.api::<CertificateSync>(namespace), self.watch_config())
+            watch_cache::controller(self.api::<CertificateSync>(namespace), self.watch_config())
                 .reconcile_on(self.ctx.webhooks.triggers.certificate_stream(namespace));
         let store = controller.store();
         let ready_store = store.clone();
@@ -638,7 +639,9 @@ where
                         Gate::Due => Some(pacing.slots.acquire().await),
                         Gate::NotDue => None,
                     };
-                    let result = reconcile_guarded(kind, object, ctx, reconcile)
+                    // Boxed once the run may start: a due resource waiting for a run slot holds
+                    // this small future, not the state of a whole run (issue 18).
+                    let result = Box::pin(reconcile_guarded(kind, object, ctx, reconcile))
                         .instrument(span)
                         .await;
                     if result.is_ok() {

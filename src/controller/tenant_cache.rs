@@ -13,9 +13,9 @@
 //! Keys are compared in full, not by hash: a collision must never hand one tenant another
 //! tenant's client.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use crate::upstream::IdleMap;
 
 /// How long a tenant's clients stay cached without a run.
 pub const TENANT_IDLE_EVICTION: Duration = Duration::from_secs(2 * 3600);
@@ -39,15 +39,9 @@ impl TenantKey {
     }
 }
 
-struct Entry<V> {
-    value: V,
-    last_used: Instant,
-}
-
 /// Cached values by [`TenantKey`].
 pub struct TenantCache<V> {
-    entries: Mutex<HashMap<TenantKey, Entry<V>>>,
-    idle: Duration,
+    entries: IdleMap<TenantKey, V>,
 }
 
 impl<V: Clone> Default for TenantCache<V> {
@@ -60,8 +54,7 @@ impl<V: Clone> TenantCache<V> {
     /// An empty cache that drops entries unused for `idle`.
     pub fn new(idle: Duration) -> Self {
         Self {
-            entries: Mutex::default(),
-            idle,
+            entries: IdleMap::new(idle),
         }
     }
 
@@ -72,28 +65,13 @@ impl<V: Clone> TenantCache<V> {
         now: Instant,
         build: impl FnOnce() -> Result<V, E>,
     ) -> Result<V, E> {
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        let idle = self.idle;
-        entries.retain(|_, entry| now.saturating_duration_since(entry.last_used) < idle);
-        if let Some(entry) = entries.get_mut(&key) {
-            entry.last_used = now;
-            return Ok(entry.value.clone());
-        }
-        let value = build()?;
-        entries.retain(|cached, _| cached.slot != key.slot);
-        entries.insert(
-            key,
-            Entry {
-                value: value.clone(),
-                last_used: now,
-            },
-        );
-        Ok(value)
+        self.entries
+            .get_or_build(&key, now, build, |cached| cached.slot == key.slot)
     }
 
     /// Entries held now.
     pub fn len(&self) -> usize {
-        self.entries.lock().unwrap_or_else(|p| p.into_inner()).len()
+        self.entries.len()
     }
 
     /// Whether nothing is cached.

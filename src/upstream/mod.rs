@@ -3,6 +3,7 @@
 
 mod address;
 mod body;
+mod idle_map;
 mod lifetime;
 mod observe;
 mod pdf;
@@ -16,6 +17,7 @@ pub use body::{
     read_capped, read_error_body, BodyReadError, MAX_CHANGE_FEED_BYTES, MAX_ERROR_BODY_BYTES,
     MAX_JSON_BYTES, MAX_PDF_BYTES,
 };
+pub use idle_map::IdleMap;
 pub use lifetime::{
     retry_after, token_lifetime, MAX_RETRY_AFTER, MAX_TOKEN_LIFETIME, MIN_TOKEN_LIFETIME,
 };

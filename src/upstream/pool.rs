@@ -12,9 +12,10 @@
 //! dropped on the next request, so CA bundles that were rotated away do not pile up; a tenant that
 //! still holds a clone keeps a working client.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
+
+use super::IdleMap;
 
 /// How long an entry nobody asked for stays in the pool.
 pub const IDLE_EVICTION: Duration = Duration::from_secs(2 * 3600);
@@ -47,15 +48,9 @@ pub struct TransportKey {
     pub purpose: ClientPurpose,
 }
 
-struct Entry {
-    client: reqwest::Client,
-    last_used: Instant,
-}
-
 /// The pool: shared clients by [`TransportKey`].
 pub struct HttpPool {
-    entries: Mutex<HashMap<TransportKey, Entry>>,
-    idle: Duration,
+    clients: IdleMap<TransportKey, reqwest::Client>,
 }
 
 impl Default for HttpPool {
@@ -68,8 +63,7 @@ impl HttpPool {
     /// An empty pool that drops entries unused for `idle`.
     pub fn new(idle: Duration) -> Self {
         Self {
-            entries: Mutex::default(),
-            idle,
+            clients: IdleMap::new(idle),
         }
     }
 
@@ -95,27 +89,12 @@ impl HttpPool {
         now: Instant,
         build: impl FnOnce() -> Result<reqwest::Client, E>,
     ) -> Result<reqwest::Client, E> {
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        let idle = self.idle;
-        entries.retain(|_, entry| now.saturating_duration_since(entry.last_used) < idle);
-        if let Some(entry) = entries.get_mut(key) {
-            entry.last_used = now;
-            return Ok(entry.client.clone());
-        }
-        let client = build()?;
-        entries.insert(
-            key.clone(),
-            Entry {
-                client: client.clone(),
-                last_used: now,
-            },
-        );
-        Ok(client)
+        self.clients.get_or_build(key, now, build, |_| false)
     }
 
     /// Shared clients held now.
     pub fn len(&self) -> usize {
-        self.entries.lock().unwrap_or_else(|p| p.into_inner()).len()
+        self.clients.len()
     }
 
     /// Whether the pool holds no client.

@@ -1,0 +1,303 @@
+//! The child side of the scale scenario: holds the watch caches and the tenant clients as the
+//! operator does, starts every run at its start-up spread offset and through the run slots, and
+//! reads the resident memory while it still holds them.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use kube::runtime::reflector::store::Writer;
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::watcher::Event;
+use tokio_util::sync::CancellationToken;
+
+use super::objects::{certificate_sync, employee_sync};
+use super::{Academy, RunTiming, ScaleTask, CERTIFICATE_INTERVAL, EMPLOYEE_INTERVAL};
+use crate::api::{CertificateSync, EmployeeSync};
+use crate::bench::child::TIME_ZONE;
+use crate::bench::clients::{self, Limits};
+use crate::bench::memory::Memory;
+use crate::bench::tally::RequestTally;
+use crate::controller::lifecycle::RunContext;
+use crate::controller::pacing::{RunSlots, SpreadInput, StartupSpread};
+use crate::controller::schedule::DueReason;
+use crate::controller::tenant_cache::{TenantCache, TenantKey};
+use crate::jobs::{
+    resolve_category, run_certificate_sync, run_employee_sync, CertificateJobInput,
+    CertificateRunRequest, EmployeeJobInput, MemoryLedgerStore,
+};
+use crate::personio::PersonioClient;
+use crate::reteach::ReteachClient;
+
+/// The clients of one academy, shared by its two resources (as the operator's cache shares them
+/// between resources with the same credentials).
+type AcademyClients = Arc<(PersonioClient, ReteachClient)>;
+
+/// Child side: runs the scenario and reports what it saw, and the resident memory read while it
+/// still holds the watch caches and the tenant clients (idle, after the runs).
+pub async fn run_scale(
+    task: &ScaleTask,
+    limits: Limits,
+    log: &RequestTally,
+) -> anyhow::Result<(serde_json::Value, Memory)> {
+    let time_scale = task.time_scale;
+    // Connections idle out as fast as everything else runs (see the function's comment).
+    crate::upstream::scale_idle_connection_timeout(time_scale);
+    let t0 = Instant::now();
+    let started = Utc::now();
+    let mut employee_cache = Writer::<EmployeeSync>::default();
+    let mut certificate_cache = Writer::<CertificateSync>::default();
+    let employee_interval = EMPLOYEE_INTERVAL.div_f64(time_scale);
+    let certificate_interval = CERTIFICATE_INTERVAL.div_f64(time_scale);
+    // The operator holds each object once, in its cache: the child keeps only references.
+    let mut refs = Vec::with_capacity(task.academies.len());
+    for (n, academy) in task.academies.iter().enumerate() {
+        let employee = employee_sync(n, academy, started)?;
+        let certificate = certificate_sync(n, academy, started)?;
+        refs.push((
+            (ObjectRef::from_obj(&employee), uid(&employee)),
+            (ObjectRef::from_obj(&certificate), uid(&certificate)),
+        ));
+        cache(&mut employee_cache, employee);
+        cache(&mut certificate_cache, certificate);
+    }
+    let spread = StartupSpread {
+        started,
+        limit: CERTIFICATE_INTERVAL,
+    };
+    let slots = RunSlots::new(task.max_concurrent_runs);
+    let clients: Arc<TenantCache<AcademyClients>> = Arc::default();
+    let mut runs = tokio::task::JoinSet::new();
+    for (index, (academy, ((_, employee_uid), (_, certificate_uid)))) in
+        task.academies.iter().zip(&refs).enumerate()
+    {
+        let shared = Shared {
+            academy: academy.clone(),
+            clients: clients.clone(),
+            slots: slots.clone(),
+            spread,
+            limits,
+            log: log.clone(),
+            now: task.now,
+            t0,
+        };
+        runs.spawn(
+            shared
+                .clone()
+                .employee(index, employee_uid.clone(), employee_interval),
+        );
+        runs.spawn(shared.certificate(index, certificate_uid.clone(), certificate_interval));
+    }
+    let mut timings = Vec::new();
+    let mut uploaded = 0;
+    while let Some(joined) = runs.join_next().await {
+        let (timing, status) = joined??;
+        timings.push(timing);
+        // The status the run wrote comes back through the watch and replaces the cached object.
+        match status {
+            RunStatus::Employee(index, status) => {
+                let mut object = cached(&employee_cache, &refs[index].0 .0)?;
+                object.status = Some(*status);
+                cache(&mut employee_cache, object);
+            }
+            RunStatus::Certificate(index, status) => {
+                uploaded += status.last_run.as_ref().map_or(0, |run| run.uploaded);
+                let mut object = cached(&certificate_cache, &refs[index].1 .0)?;
+                object.status = Some(*status);
+                cache(&mut certificate_cache, object);
+            }
+        }
+    }
+    let late = timings.iter().filter(|t| t.started >= t.interval).count();
+    let latest_share = timings
+        .iter()
+        .map(|t| t.started / t.interval)
+        .fold(0.0, f64::max);
+    let held = (
+        employee_cache.as_reader().len(),
+        certificate_cache.as_reader().len(),
+    );
+    // Idle as between runs: the connections of the last runs close (the peak is kept apart).
+    tokio::time::sleep(2 * crate::upstream::idle_connection_timeout() + Duration::from_secs(1))
+        .await;
+    let memory = Memory::read();
+    let summary = serde_json::json!({
+        "runs": timings.len(),
+        "late": late,
+        "latestStartShare": latest_share,
+        "peakConcurrentRuns": slots.peak(),
+        "uploaded": uploaded,
+        "tenantClients": clients.len(),
+        "sharedHttpClients": crate::upstream::HttpPool::shared().len(),
+        "watchCache": [held.0, held.1],
+    });
+    // Everything above is still held here: the caches, the tenant clients, the shared pool.
+    drop((employee_cache, certificate_cache, clients));
+    Ok((summary, memory))
+}
+
+/// A copy of the cached object `reference` points at.
+fn cached<K>(writer: &Writer<K>, reference: &ObjectRef<K>) -> anyhow::Result<K>
+where
+    K: kube::Resource<DynamicType = ()> + Clone,
+{
+    writer
+        .as_reader()
+        .get(reference)
+        .map(|object| (*object).clone())
+        .ok_or_else(|| anyhow::anyhow!("{reference} is not in the watch cache"))
+}
+
+fn uid<K: kube::Resource>(object: &K) -> String {
+    object.meta().uid.clone().unwrap_or_default()
+}
+
+/// An object arriving in the watch cache, trimmed as the operator's watch streams trim it.
+fn cache<K>(writer: &mut Writer<K>, mut object: K)
+where
+    K: kube::Resource<DynamicType = ()> + Clone,
+{
+    crate::controller::watch_cache::trim(&mut object);
+    writer.apply_watcher_event(&Event::Apply(object));
+}
+
+/// The status a run leaves, for the watch cache.
+enum RunStatus {
+    Employee(usize, Box<crate::api::EmployeeSyncStatus>),
+    Certificate(usize, Box<crate::api::CertificateSyncStatus>),
+}
+
+/// What every run task of the scale child needs.
+#[derive(Clone)]
+struct Shared {
+    academy: Academy,
+    clients: Arc<TenantCache<AcademyClients>>,
+    slots: RunSlots,
+    spread: StartupSpread,
+    limits: Limits,
+    log: RequestTally,
+    now: DateTime<Utc>,
+    t0: Instant,
+}
+
+impl Shared {
+    /// Waits for the resource's start-up spread offset, then for a run slot.
+    async fn turn(
+        &self,
+        uid: &str,
+        interval: Duration,
+    ) -> (crate::controller::pacing::RunSlot, RunTiming) {
+        let input = SpreadInput {
+            uid,
+            created: Some(self.spread.started - chrono::Duration::days(1)),
+            interval: Some(interval),
+            next_sync_time: Some(self.spread.started - chrono::Duration::minutes(1)),
+            reason: DueReason::IntervalElapsed,
+        };
+        if let Some(hold) = self.spread.hold(&input, Utc::now()) {
+            tokio::time::sleep(hold).await;
+        }
+        let slot = self.slots.acquire().await;
+        let timing = RunTiming {
+            started: self.t0.elapsed().as_secs_f64(),
+            interval: interval.as_secs_f64(),
+        };
+        (slot, timing)
+    }
+
+    fn clients(&self) -> anyhow::Result<AcademyClients> {
+        let key = TenantKey::new(
+            &[
+                self.academy.upstream.personio_url.as_bytes(),
+                self.academy.upstream.reteach_url.as_bytes(),
+            ],
+            &[],
+        );
+        self.clients.get_or_build(key, Instant::now(), || {
+            Ok::<_, anyhow::Error>(Arc::new((
+                clients::personio(&self.academy.upstream.personio_url, self.limits, &self.log)?,
+                clients::reteach(&self.academy.upstream.reteach_url, self.limits, &self.log)?,
+            )))
+        })
+    }
+
+    async fn employee(
+        self,
+        index: usize,
+        uid: String,
+        interval: Duration,
+    ) -> anyhow::Result<(RunTiming, RunStatus)> {
+        let (_slot, timing) = self.turn(&uid, interval).await;
+        let clients = self.clients()?;
+        let input = EmployeeJobInput {
+            config: Default::default(),
+            guard: None,
+            now: self.now,
+            tz: TIME_ZONE,
+            dry_run: false,
+            full: true,
+            cursor: None,
+            reteach_users: None,
+            unsupported_fields: Vec::new(),
+            managed_tags: Vec::new(),
+        };
+        // Boxed, as the operator's `controller::operator::drive` boxes a reconcile: a resource
+        // that waits for its turn holds a small future, not the state of a whole run.
+        let outcome = Box::pin(run_employee_sync(&clients.0, &clients.1, &input)).await?;
+        let mut status = crate::api::EmployeeSyncStatus::default();
+        let run = RunContext {
+            now: self.now,
+            generation: Some(1),
+            requested_at: None,
+        };
+        crate::controller::employee::status_after_success(&mut status, &run, interval, &outcome);
+        Ok((timing, RunStatus::Employee(index, Box::new(status))))
+    }
+
+    async fn certificate(
+        self,
+        index: usize,
+        uid: String,
+        interval: Duration,
+    ) -> anyhow::Result<(RunTiming, RunStatus)> {
+        let (_slot, timing) = self.turn(&uid, interval).await;
+        let clients = self.clients()?;
+        let (personio, reteach) = (&clients.0, &clients.1);
+        let wanted = crate::api::DocumentCategoryRef {
+            id: Some(self.academy.category_id),
+            name: None,
+        };
+        let category_id = Box::pin(resolve_category(personio, &wanted)).await?;
+        let spec: crate::api::CertificateSyncSpec = serde_json::from_value(serde_json::json!({
+            "employeeSyncRef": {"name": "personio"},
+            "documentCategory": {"id": category_id},
+        }))?;
+        let request = CertificateRunRequest {
+            now: self.now,
+            tz: TIME_ZONE,
+            category_id,
+            full_resync_interval: chrono::Duration::hours(24),
+            requested: false,
+            linked_since: None,
+        };
+        let store = MemoryLedgerStore::default();
+        let ledger = crate::api::CertificateLedgerStatus::default();
+        let input =
+            CertificateJobInput::new(&spec, &ledger, request, &store, CancellationToken::new());
+        let outcome = Box::pin(run_certificate_sync(personio, reteach, &input)).await?;
+        let mut status = crate::api::CertificateSyncStatus::default();
+        let run = RunContext {
+            now: self.now,
+            generation: Some(1),
+            requested_at: None,
+        };
+        crate::controller::certificate::status_after_success(
+            &mut status,
+            &run,
+            interval,
+            &outcome,
+            category_id,
+        );
+        Ok((timing, RunStatus::Certificate(index, Box::new(status))))
+    }
+}
