@@ -156,14 +156,17 @@ async fn a_mapping_and_a_selector_sync_part_of_the_company_and_lock_who_leaves_i
         .contains(&"First aider".to_string()));
 }
 
-#[tokio::test]
-async fn an_invalid_tag_rule_stalls_naming_it() {
-    let world = World::with_secrets("esync-bad-tags").await;
+/// Applies `spec` in a world with one employee and waits for `Stalled`; checks the reason is
+/// `InvalidSpec` and returns the status and the Stalled message.
+async fn stalled_by_invalid_spec(
+    prefix: &str,
+    spec: serde_json::Value,
+) -> (World, EmployeeSyncStatus, String) {
+    let world = World::with_secrets(prefix).await;
     world
         .personio
         .sim
         .add_employee(seed("Sam", "sam@acme.example", "Sales", "E-1"));
-    let spec = json!({"tags": [{"constant": "all"}, {"template": "team-{department"}]});
     world.apply(world.employee_sync(SYNC, spec)).await;
     let sync = world
         .wait_employee_sync(SYNC, "Stalled=True", |s| {
@@ -173,36 +176,23 @@ async fn an_invalid_tag_rule_stalls_naming_it() {
     let status = sync.status.expect("status");
     let stalled = condition(&status.common.conditions, "Stalled").expect("Stalled");
     assert_eq!(stalled.reason, "InvalidSpec");
-    assert!(
-        stalled.message.contains("spec.tags[1].template"),
-        "{}",
-        stalled.message
-    );
+    let message = stalled.message.clone();
+    (world, status, message)
+}
+
+#[tokio::test]
+async fn an_invalid_tag_rule_stalls_naming_it() {
+    let spec = json!({"tags": [{"constant": "all"}, {"template": "team-{department"}]});
+    let (world, _, message) = stalled_by_invalid_spec("esync-bad-tags", spec).await;
+    assert!(message.contains("spec.tags[1].template"), "{message}");
     assert!(world.reteach.sim.customers().is_empty(), "nothing written");
 }
 
 #[tokio::test]
 async fn an_invalid_mapping_stalls_naming_the_field() {
-    let world = World::with_secrets("esync-bad-mapping").await;
-    world
-        .personio
-        .sim
-        .add_employee(seed("Sam", "sam@acme.example", "Sales", "E-1"));
     let spec = json!({"mapping": {"position": {"constant": "Staff", "template": "{position}"}}});
-    world.apply(world.employee_sync(SYNC, spec)).await;
-    let sync = world
-        .wait_employee_sync(SYNC, "Stalled=True", |s| {
-            condition(&s.common.conditions, "Stalled").is_some_and(|c| c.status == "True")
-        })
-        .await;
-    let status = sync.status.expect("status");
-    let stalled = condition(&status.common.conditions, "Stalled").expect("Stalled");
-    assert_eq!(stalled.reason, "InvalidSpec");
-    assert!(
-        stalled.message.contains("spec.mapping.position"),
-        "{}",
-        stalled.message
-    );
+    let (world, status, message) = stalled_by_invalid_spec("esync-bad-mapping", spec).await;
+    assert!(message.contains("spec.mapping.position"), "{message}");
     assert!(!ready_message(&status).is_empty());
     assert!(world.reteach.sim.customers().is_empty(), "nothing written");
 }
