@@ -349,18 +349,23 @@ async fn reteach_hooks_are_registered_repaired_deliver_a_certificate_and_go_with
     .await;
 }
 
+/// Applies the EmployeeSync `personio`, hourly, with its webhook registered under `url`.
+async fn apply_registering_employee_sync(world: &World, url: &str) {
+    world
+        .apply(world.employee_sync(
+            "personio",
+            json!({"interval": HOURLY, "webhook": {
+                "secretRef": {"name": HOOK_SECRET}, "url": url, "register": true}}),
+        ))
+        .await;
+}
+
 #[tokio::test]
 async fn an_employee_sync_registers_its_personio_webhook_and_removes_it_when_deleted() {
     let HookWorld {
         world, receiver, ..
     } = start("hooks-personio-register").await;
-    world
-        .apply(world.employee_sync(
-            "personio",
-            json!({"interval": HOURLY, "webhook": {
-                "secretRef": {"name": HOOK_SECRET}, "url": receiver, "register": true}}),
-        ))
-        .await;
+    apply_registering_employee_sync(&world, &receiver).await;
     let target = format!("{receiver}/personio/{}/personio/{TOKEN}", world.namespace);
     let sim = world.personio.sim.clone();
     let registered = poll_until("the Personio webhook registered", RUN_WAIT, || {
@@ -400,13 +405,7 @@ async fn an_employee_sync_registers_its_personio_webhook_and_removes_it_when_del
 
     // A new public URL: the registration moves (the old one is found by the recorded URL).
     let moved_receiver = format!("{receiver}/moved");
-    world
-        .apply(world.employee_sync(
-            "personio",
-            json!({"interval": HOURLY, "webhook": {
-                "secretRef": {"name": HOOK_SECRET}, "url": moved_receiver, "register": true}}),
-        ))
-        .await;
+    apply_registering_employee_sync(&world, &moved_receiver).await;
     let moved = format!(
         "{moved_receiver}/personio/{}/personio/{TOKEN}",
         world.namespace
@@ -452,13 +451,7 @@ async fn removing_spec_webhook_deletes_the_registration_and_the_finalizer() {
     let HookWorld {
         world, receiver, ..
     } = start("hooks-personio-retire").await;
-    world
-        .apply(world.employee_sync(
-            "personio",
-            json!({"interval": HOURLY, "webhook": {
-                "secretRef": {"name": HOOK_SECRET}, "url": receiver, "register": true}}),
-        ))
-        .await;
+    apply_registering_employee_sync(&world, &receiver).await;
     let sim = world.personio.sim.clone();
     poll_until("the Personio webhook registered", RUN_WAIT, || {
         let sim = sim.clone();

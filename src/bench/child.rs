@@ -258,18 +258,7 @@ async fn run_task(
             for upstream in tenants {
                 let personio = clients::personio(&upstream.personio_url, limits, log)?;
                 let reteach = clients::reteach(&upstream.reteach_url, limits, log)?;
-                let input = EmployeeJobInput {
-                    config: Default::default(),
-                    guard: None,
-                    now: *now,
-                    tz: TIME_ZONE,
-                    dry_run: false,
-                    full: true,
-                    cursor: None,
-                    reteach_users: None,
-                    unsupported_fields: Vec::new(),
-                    managed_tags: Vec::new(),
-                };
+                let input = EmployeeJobInput::full_run(*now, TIME_ZONE);
                 let outcome = run_employee_sync(&personio, &reteach, &input).await?;
                 held.push((personio, reteach, outcome));
             }
@@ -314,15 +303,11 @@ pub async fn employee_run(
     }
     let input = EmployeeJobInput {
         config,
-        guard: None,
-        now,
-        tz: TIME_ZONE,
-        dry_run: false,
         full,
         cursor,
         reteach_users,
-        unsupported_fields: Vec::new(),
         managed_tags: department_tags.map(<[String]>::to_vec).unwrap_or_default(),
+        ..EmployeeJobInput::full_run(now, TIME_ZONE)
     };
     Ok(run_employee_sync(&personio, &reteach, &input).await?)
 }

@@ -76,6 +76,25 @@ pub struct EmployeeJobInput {
     pub managed_tags: Vec<String>,
 }
 
+impl EmployeeJobInput {
+    /// A full run at `now` in `tz` with the default mapping, no guard and nothing remembered
+    /// from earlier runs; set other fields with struct update syntax.
+    pub fn full_run(now: DateTime<Utc>, tz: Tz) -> Self {
+        Self {
+            now,
+            tz,
+            dry_run: false,
+            full: true,
+            cursor: None,
+            reteach_users: None,
+            guard: None,
+            config: EmployeeConfig::default(),
+            unsupported_fields: Vec::new(),
+            managed_tags: Vec::new(),
+        }
+    }
+}
+
 /// The mass-change guard of one run (see [`crate::sync::mass_change`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MassChangeGuard {

@@ -38,18 +38,7 @@ fn personio_with(employees: Vec<PersonioEmployee>) -> FakePersonio {
 }
 
 fn full() -> EmployeeJobInput {
-    EmployeeJobInput {
-        config: Default::default(),
-        guard: None,
-        now: now(),
-        tz: UTC,
-        dry_run: false,
-        full: true,
-        cursor: None,
-        reteach_users: None,
-        unsupported_fields: Vec::new(),
-        managed_tags: Vec::new(),
-    }
+    EmployeeJobInput::full_run(now(), UTC)
 }
 
 fn incremental(cursor: &str) -> EmployeeJobInput {

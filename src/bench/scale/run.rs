@@ -229,18 +229,7 @@ impl Shared {
     ) -> anyhow::Result<(RunTiming, RunStatus)> {
         let (_slot, timing) = self.turn(&uid, interval).await;
         let clients = self.clients()?;
-        let input = EmployeeJobInput {
-            config: Default::default(),
-            guard: None,
-            now: self.now,
-            tz: TIME_ZONE,
-            dry_run: false,
-            full: true,
-            cursor: None,
-            reteach_users: None,
-            unsupported_fields: Vec::new(),
-            managed_tags: Vec::new(),
-        };
+        let input = EmployeeJobInput::full_run(self.now, TIME_ZONE);
         // Boxed, as the operator's `controller::operator::drive` boxes a reconcile: a resource
         // that waits for its turn holds a small future, not the state of a whole run.
         let outcome = Box::pin(run_employee_sync(&clients.0, &clients.1, &input)).await?;
