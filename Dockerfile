@@ -19,7 +19,7 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
 # scripts/build-image.sh builds the same layout without a registry (buildah from scratch, the
 # binary's ldd libraries, the nonroot user); CI builds and runs that one on a real node.
 FROM gcr.io/distroless/cc-debian12:nonroot
-ARG VERSION=0.1.0
+ARG VERSION=0.2.0
 ARG REVISION=unknown
 LABEL org.opencontainers.image.title="reteach-personio-operator" \
       org.opencontainers.image.description="Syncs Personio employees into reteach and reteach certificates into Personio" \
