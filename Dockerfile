@@ -13,6 +13,11 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
     cargo build --release --locked --no-default-features --bin reteach-personio-operator \
  && install -D -m 0755 target/release/reteach-personio-operator /out/reteach-personio-operator \
  && strip --strip-unneeded /out/reteach-personio-operator
+# The SBOM of exactly this build (CycloneDX, from cargo metadata/tree; scripts/sbom.py).
+ARG REVISION=unknown
+RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
+    (command -v python3 >/dev/null || (apt-get update -qq && apt-get install -y -qq --no-install-recommends python3)) \
+ && python3 scripts/sbom.py --revision "${REVISION}" --output /out/sbom.cdx.json
 
 # cc (glibc + libgcc) rather than static: the binary links glibc dynamically; TLS is rustls with the
 # webpki roots compiled in, so no OpenSSL and no CA bundle are needed in the image.
@@ -26,8 +31,11 @@ LABEL org.opencontainers.image.title="reteach-personio-operator" \
       org.opencontainers.image.source="https://github.com/reteach/reteach-personio-operator" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.revision="${REVISION}" \
-      org.opencontainers.image.licenses="Apache-2.0"
+      org.opencontainers.image.licenses="Apache-2.0" \
+      io.reteach.sbom.path="/usr/share/doc/reteach-personio-operator/sbom.cdx.json" \
+      io.reteach.sbom.format="CycloneDX-1.5"
 COPY --from=builder /out/reteach-personio-operator /usr/local/bin/reteach-personio-operator
+COPY --from=builder /out/sbom.cdx.json /usr/share/doc/reteach-personio-operator/sbom.cdx.json
 # The distroless "nonroot" user; the Helm chart enforces the same uid.
 USER 65532:65532
 EXPOSE 8080
