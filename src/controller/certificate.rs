@@ -476,6 +476,7 @@ async fn announce_run(
 ) {
     let summary = &outcome.summary;
     if !summary.dry_run {
+        let namespace = sync.namespace().unwrap_or_default();
         for (action, count) in [
             ("uploaded", summary.uploaded),
             ("already_present", summary.already_present),
@@ -485,7 +486,7 @@ async fn announce_run(
             ("set_aside", summary.set_aside),
             ("unverified", summary.unverified),
         ] {
-            ctx.metrics.records(KIND, action, count);
+            ctx.metrics.records(&namespace, KIND, action, count);
         }
     }
     if !outcome.newly_set_aside.is_empty() {

@@ -183,9 +183,14 @@ impl SyncKind for EmployeeSync {
     async fn announce(&self, ctx: &Context, outcome: &EmployeeJobOutcome, message: &str) {
         let summary = &outcome.summary;
         if !summary.dry_run {
-            ctx.metrics.records(KIND, "created", summary.created);
-            ctx.metrics.records(KIND, "updated", summary.updated);
-            ctx.metrics.records(KIND, "failed", summary.failed);
+            let namespace = self.namespace().unwrap_or_default();
+            for (action, count) in [
+                ("created", summary.created),
+                ("updated", summary.updated),
+                ("failed", summary.failed),
+            ] {
+                ctx.metrics.records(&namespace, KIND, action, count);
+            }
         }
         for field in &outcome.newly_unsupported {
             publish(

@@ -22,15 +22,18 @@ pub struct ResourceLabels {
     pub name: String,
 }
 
+/// Runs by the resource's namespace (bounded by the tenants, never by names), kind and result.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RunLabels {
     kind: String,
+    namespace: String,
     result: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct FailureLabels {
     kind: String,
+    namespace: String,
     reason: String,
 }
 
@@ -62,6 +65,7 @@ struct WebhookLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RecordLabels {
     kind: String,
+    namespace: String,
     action: String,
 }
 
@@ -92,11 +96,15 @@ impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("reteach_personio");
         let runs = Family::<RunLabels, Counter>::default();
-        registry.register("sync_runs", "Sync runs by kind and result", runs.clone());
+        registry.register(
+            "sync_runs",
+            "Sync runs by kind, namespace and result",
+            runs.clone(),
+        );
         let failures = Family::<FailureLabels, Counter>::default();
         registry.register(
             "sync_failures",
-            "Failed sync runs by kind and condition reason",
+            "Failed sync runs by kind, namespace and condition reason",
             failures.clone(),
         );
         let duration = Family::<KindLabels, Histogram>::new_with_constructor(|| {
@@ -124,7 +132,7 @@ impl Metrics {
         let records = Family::<RecordLabels, Counter>::default();
         registry.register(
             "records",
-            "Records written upstream by kind and action (created, updated, uploaded, failed)",
+            "Records by kind, namespace and action (EmployeeSync: created, updated, failed; CertificateSync: uploaded, already_present, pending_pdf, unknown_employee, failed, set_aside, unverified)",
             records.clone(),
         );
         let last_success = Family::<ResourceLabels, Gauge>::default();
@@ -181,6 +189,7 @@ impl Metrics {
         self.runs
             .get_or_create(&RunLabels {
                 kind: kind.clone(),
+                namespace: resource.namespace.clone(),
                 result: result.into(),
             })
             .inc();
@@ -192,6 +201,7 @@ impl Metrics {
                 self.failures
                     .get_or_create(&FailureLabels {
                         kind,
+                        namespace: resource.namespace.clone(),
                         reason: reason.to_string(),
                     })
                     .inc();
@@ -205,12 +215,13 @@ impl Metrics {
         }
     }
 
-    /// Counts records written upstream.
-    pub fn records(&self, kind: &str, action: &str, count: i64) {
+    /// Counts records of a run of a resource in `namespace` by what happened to them.
+    pub fn records(&self, namespace: &str, kind: &str, action: &str, count: i64) {
         if count > 0 {
             self.records
                 .get_or_create(&RecordLabels {
                     kind: kind.into(),
+                    namespace: namespace.into(),
                     action: action.into(),
                 })
                 .inc_by(count as u64);
