@@ -5,9 +5,10 @@
 #   scripts/release.sh bump X.Y.Z   set all three versions to the next release's number (the first
 #                                   change under charts/ or crds/ after a release needs it); keeps
 #                                   the notes under "## [Unreleased]"
-#   scripts/release.sh cut X.Y.Z    release: bump, move "Unreleased" to "## [X.Y.Z] - DATE", commit
-#                                   "Release X.Y.Z", record that commit in RELEASES (second commit),
-#                                   tag vX.Y.Z locally. Needs a clean work tree and notes to release.
+#   scripts/release.sh cut X.Y.Z    release: bump, move "Unreleased" to "## [X.Y.Z] - DATE", keep
+#                                   this release's CRDs as upgrade fixtures (tests/fixtures/vX.Y.Z),
+#                                   commit "Release X.Y.Z", record that commit in RELEASES (second
+#                                   commit), tag vX.Y.Z locally. Needs a clean work tree and notes.
 #   scripts/release.sh check        CI: versions in step, every recorded release in the CHANGELOG and
 #                                   in the history; a change under charts/ or crds/ since the last
 #                                   release comes with a higher version and a CHANGELOG entry
@@ -81,6 +82,21 @@ cmd_bump() {
   echo "Cargo.toml, Cargo.lock, $CHART_YAML and Dockerfile now say $version" >&2
 }
 
+# tests/fixtures/vX.Y.Z: this release's CRDs, and the previous release's objects as a start (add
+# the fields this release introduced by hand); tests/e2e_upgrade_fixtures.rs applies every such
+# directory. Only where the repository keeps fixtures.
+snapshot_fixtures() { # version last_version
+  local dir=tests/fixtures/v$1 previous=tests/fixtures/v$2
+  [ -d tests/fixtures ] && [ -d crds ] || return 0
+  mkdir -p "$dir/crds"
+  cp crds/*.yaml "$dir/crds/"
+  local from=${2//./\\.} file
+  for file in objects.yaml README.md; do
+    [ -f "$previous/$file" ] && [ ! -f "$dir/$file" ] || continue
+    sed "s/\b$from\b/$1/g" "$previous/$file" >"$dir/$file"
+  done
+}
+
 cmd_cut() {
   local version=${1:?usage: release.sh cut X.Y.Z} today last_version
   [ -z "$(git status --porcelain)" ] || die "the work tree has uncommitted changes; commit or stash them first"
@@ -99,7 +115,9 @@ text = re.sub(r"^\[Unreleased\]: .*$",
               text, count=1, flags=re.M)
 open("CHANGELOG.md", "w").write(text)
 PY
+  snapshot_fixtures "$version" "$last_version"
   git add Cargo.toml Cargo.lock "$CHART_YAML" Dockerfile CHANGELOG.md
+  [ ! -d "tests/fixtures/v$version" ] || git add "tests/fixtures/v$version"
   git commit -q -m "Release $version"
   local commit
   commit=$(git rev-parse HEAD)

@@ -32,6 +32,10 @@ impl Scratch {
         scratch.write("Dockerfile", "FROM scratch\nARG VERSION=0.1.0\n");
         scratch.write("crds/employeesync.yaml", "kind: CustomResourceDefinition\n");
         scratch.write(
+            "tests/fixtures/v0.1.0/objects.yaml",
+            "kind: EmployeeSync # written for 0.1.0\n",
+        );
+        scratch.write(
             "CHANGELOG.md",
             "# Changelog\n\n## [Unreleased]\n\n## [0.1.0] - 2026-12-02\n\n### Added\n- Everything.\n\n[Unreleased]: https://example.com/compare/v0.1.0...HEAD\n",
         );
@@ -211,6 +215,23 @@ fn cut_records_the_release_commit_and_moves_the_notes() {
     ));
     let (ok, text) = repo.release(&["check"]);
     assert!(ok, "a fresh release passes its own check:\n{text}");
+    assert_eq!(
+        repo.read("tests/fixtures/v0.2.0/crds/employeesync.yaml"),
+        "kind: CustomResourceDefinition\n# v2\n",
+        "the release's CRDs kept as upgrade fixtures"
+    );
+    assert!(repo
+        .read("tests/fixtures/v0.2.0/objects.yaml")
+        .contains("written for 0.2.0"));
+    let files = String::from_utf8(
+        repo.git(&["show", "--name-only", "--format=", "HEAD~1"])
+            .stdout,
+    )
+    .unwrap();
+    assert!(
+        files.contains("tests/fixtures/v0.2.0/crds/employeesync.yaml"),
+        "{files}"
+    );
 
     let (ok, text) = repo.release(&["bump", "0.1.9"]);
     assert!(
