@@ -39,6 +39,10 @@ cd "$REPO"
 SHARED=$(find_shared || true)
 install_apt_packages
 ensure_helm
+# The lock also covers the node's install: two first runs would build in the same directory.
+exec 9>"${TMPDIR:-/tmp}/rpo-kube-node.lock"
+log "waiting for the machine's kube-node lock (one cluster per machine)"
+flock 9
 log "cluster binaries (built once, cached in ~/.cache/kube-node)"
 NODE_BIN=$("$(kube_tool kube-node/install.sh)" | tail -1)
 export PATH="$NODE_BIN:$PATH"
@@ -57,10 +61,6 @@ SIM_PID=
 SAMPLER_PID=
 REGISTRY_PID=
 PREVIOUS_WORKTREE=
-
-exec 9>"${TMPDIR:-/tmp}/rpo-kube-node.lock"
-log "waiting for the machine's kube-node lock (one cluster per machine)"
-flock 9
 
 cleanup() {
   local rc=$?
