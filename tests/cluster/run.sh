@@ -323,13 +323,13 @@ if [ -n "$PREVIOUS_VERSION" ]; then
     done
   ) >"$WORK/ready-samples.txt" 2>&1 &
   SAMPLER_PID=$!
-  UPGRADED_AT=$(date -u +%Y-%m-%dT%H:%M:%SZ)
   # The documented order: the new CRDs first (Helm never upgrades a chart's crds/), then the chart.
   kubectl apply --server-side --force-conflicts -f crds/ >&2
   "$HELM_BIN" upgrade "$RELEASE" "$OCI_CHART" --version "$VERSION" --plain-http --namespace "$NS" \
     --wait --timeout 180s --reset-then-reuse-values
   runs_only_current() { ! running_image | grep -q ":$PREVIOUS_VERSION " && running_image | grep -q ":$VERSION "; }
   wait_until 60 "only operator pods of $VERSION" runs_only_current
+  UPGRADED_AT=$(date -u +%Y-%m-%dT%H:%M:%SZ) # the old pod is gone (Recreate): runs from here are $VERSION's
   pulled=$(running_image)
   grep -q "^$REGISTRY/reteach-personio-operator:$VERSION .*sha256:" <<<"$pulled" ||
     fail "after the upgrade the operator does not run $VERSION from the registry: $pulled"
