@@ -310,7 +310,7 @@ documents=$(upstream_field certificateDocuments)
 
 if [ -n "$PREVIOUS_VERSION" ]; then
   step "4b. upgrade $PREVIOUS_VERSION -> $VERSION: CRDs, then helm upgrade oci://…; nothing lost"
-  snapshot() { kubectl -n "$TENANT" get employeesync personio certificatesync certificates -o json; }
+  snapshot() { kubectl -n "$TENANT" get employeesync/personio certificatesync/certificates -o json; }
   snapshot >"$WORK/before-upgrade.json"
   # Ready of both resources, sampled every 0.5 s from now until the checks below are done.
   (
