@@ -316,8 +316,10 @@ if [ -n "$PREVIOUS_VERSION" ]; then
   (
     while true; do
       for kind in employeesync/personio certificatesync/certificates; do
-        ready=$(kubectl -n "$TENANT" get "$kind" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null || echo unreadable)
-        [ "$ready" = True ] || echo "$(date -u +%T) $kind Ready=$ready"
+        # A failed read (the apiserver busy with the CRD update) is no sample; a read one must say True.
+        if ready=$(kubectl -n "$TENANT" get "$kind" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null); then
+          [ "$ready" = True ] || echo "$(date -u +%T) $kind Ready=${ready:-absent}"
+        fi
       done
       sleep 0.5
     done
