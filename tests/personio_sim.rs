@@ -828,3 +828,88 @@ async fn webhooks_are_managed_through_v2_and_deliver_dataless_events_with_the_to
         .unwrap();
     assert_eq!(listed["_data"].as_array().unwrap().len(), 1);
 }
+
+/// The operator's receiver for EmployeeSync `hr/staff`, served on loopback, accepting only
+/// deliveries signed with one of `secrets`; returns its URL and the shared state.
+async fn signing_receiver(
+    secrets: &[&str],
+) -> (
+    String,
+    std::sync::Arc<reteach_personio_operator::webhook::Webhooks>,
+    RunningSim,
+) {
+    use reteach_personio_operator::webhook::{ReceiverKeys, ResourceKey, Source, Webhooks};
+    let webhooks = std::sync::Arc::new(Webhooks::default());
+    let token = "p".repeat(32);
+    let clock = reteach_personio_operator::clock::SystemClock;
+    webhooks.receivers.open(
+        ResourceKey::new(Source::Personio, "hr", "staff"),
+        ReceiverKeys {
+            token: token.clone(),
+            authorization: None,
+            signing_secrets: secrets.iter().map(|s| s.to_string()).collect(),
+        },
+        Some(1),
+        chrono::Utc::now(),
+    );
+    let state = reteach_personio_operator::webhook::ReceiverState {
+        webhooks: webhooks.clone(),
+        metrics: std::sync::Arc::new(
+            reteach_personio_operator::controller::metrics::Metrics::new(),
+        ),
+        clock: std::sync::Arc::new(clock),
+    };
+    let running = reteach_personio_operator::sim::serve(
+        reteach_personio_operator::webhook::router(state),
+        std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+    )
+    .await
+    .unwrap();
+    let url = format!("{}/personio/hr/staff/{token}", running.base_url());
+    (url, webhooks, running)
+}
+
+/// Waits until the simulator has finished `count` deliveries; their status codes.
+async fn delivered(sim: &PersonioSim, count: usize) -> Vec<Option<u16>> {
+    for _ in 0..500 {
+        let deliveries = sim.webhook_deliveries();
+        if deliveries.len() >= count {
+            return deliveries.iter().map(|d| d.status).collect();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!(
+        "{count} deliveries expected, got {:?}",
+        sim.webhook_deliveries()
+    );
+}
+
+#[tokio::test]
+async fn signed_deliveries_are_verified_across_a_rotation_and_a_forged_secret_is_refused() {
+    let api = api().await;
+    let (url, _webhooks, _receiver) = signing_receiver(&["secret-two", "secret-one"]).await;
+    let id = api.sim.add_webhook(&url, "unused", &["person.updated"]);
+    let employee = api
+        .sim
+        .add_employee(EmployeeSeed::new("Ada", "Lovelace", "ada@acme.example"));
+    let edit = |n: usize| {
+        api.sim
+            .update_employee(employee, |seed| seed.last_name = format!("King {n}"));
+    };
+
+    // Without a signing secret the simulator sends no signature: refused.
+    edit(1);
+    assert_eq!(delivered(&api.sim, 1).await, vec![Some(401)]);
+    // Signed with the (old) current secret: accepted.
+    assert!(api.sim.set_signing_secret(&id, "secret-one"));
+    edit(2);
+    assert_eq!(delivered(&api.sim, 2).await[1], Some(202));
+    // Rotated: signed with the new secret while the old one retires; the receiver knows both.
+    assert!(api.sim.set_signing_secret(&id, "secret-two"));
+    edit(3);
+    assert_eq!(delivered(&api.sim, 3).await[2], Some(202));
+    // A secret the receiver does not know (someone else's webhook, a forgery): refused.
+    assert!(api.sim.set_signing_secret(&id, "not-ours"));
+    edit(4);
+    assert_eq!(delivered(&api.sim, 4).await[3], Some(401));
+}

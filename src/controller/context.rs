@@ -43,6 +43,8 @@ pub struct Tunables {
     pub webhook_refresh: Duration,
     /// The webhook receiver runs (`--webhook-addr`): resources' `spec.webhook` takes effect.
     pub webhooks_enabled: bool,
+    /// How Personio signs webhook deliveries (`--personio-signature-*`).
+    pub webhook_signatures: crate::webhook::SignatureScheme,
 }
 
 impl Default for Tunables {
@@ -58,6 +60,7 @@ impl Default for Tunables {
             webhook_min_gap: crate::webhook::DEFAULT_MIN_GAP,
             webhook_refresh: crate::webhook::REFRESH_AFTER,
             webhooks_enabled: false,
+            webhook_signatures: crate::webhook::SignatureScheme::default(),
         }
     }
 }
@@ -101,7 +104,10 @@ impl Context {
             instance: std::env::var("POD_NAME").ok(),
         };
         let upstreams = UpstreamClients::new(metrics.clone(), tunables.downloads.clone());
-        let webhooks = Arc::new(crate::webhook::Webhooks::new(tunables.webhook_min_gap));
+        let webhooks = Arc::new(
+            crate::webhook::Webhooks::new(tunables.webhook_min_gap)
+                .with_signatures(tunables.webhook_signatures.clone()),
+        );
         let handover = Handover::new(tunables.handover_grace, process_writer_prefix());
         Self {
             reporter,

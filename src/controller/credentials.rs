@@ -239,6 +239,7 @@ impl SecretReader {
         Ok(ReceiverKeys {
             token,
             authorization,
+            signing_secrets: Vec::new(),
         })
     }
 

@@ -14,15 +14,17 @@
 mod check;
 mod receivers;
 mod server;
+pub mod signature;
 mod subscriptions;
 mod triggers;
 
 pub use check::{
-    check_personio, check_reteach, tokens_match, ReceiverKeys, Rejection, ReplayGuard, Verdict,
-    MAX_BODY_BYTES, MAX_EVENT_AGE,
+    check_personio, check_reteach, tokens_match, PersonioDelivery, ReceiverKeys, Rejection,
+    ReplayGuard, Verdict, MAX_BODY_BYTES, MAX_EVENT_AGE,
 };
 pub use receivers::{Receivers, REFRESH_AFTER};
 pub use server::{router, serve, ReceiverState};
+pub use signature::SignatureScheme;
 pub use subscriptions::{
     plan_personio_webhooks, plan_subscriptions, PersonioWebhook, ReteachSubscription,
     SubscriptionPlan, PERSONIO_EVENTS, RETEACH_EVENTS,
@@ -98,6 +100,8 @@ pub struct Webhooks {
     pub replays: ReplayGuard,
     /// Shortest time between the starts of two runs of one resource caused by notifications.
     pub min_gap: Duration,
+    /// How Personio signs its deliveries.
+    pub signatures: SignatureScheme,
 }
 
 /// Default of `--webhook-min-gap`: a bulk edit in Personio (hundreds of events in a minute) costs
@@ -118,7 +122,14 @@ impl Webhooks {
             receivers: Receivers::default(),
             replays: ReplayGuard::default(),
             min_gap,
+            signatures: SignatureScheme::default(),
         }
+    }
+
+    /// The same, checking Personio's signatures with `signatures`.
+    pub fn with_signatures(mut self, signatures: SignatureScheme) -> Self {
+        self.signatures = signatures;
+        self
     }
 
     /// What the due check of `key` needs to know about notifications.

@@ -111,6 +111,7 @@ mod tests {
         let keys = ReceiverKeys {
             token: "x".repeat(32),
             authorization: None,
+            signing_secrets: Vec::new(),
         };
         receivers.open(key.clone(), keys.clone(), Some(1), now);
         assert_eq!(receivers.keys(&key), Some(keys));

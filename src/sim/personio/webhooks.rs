@@ -60,6 +60,9 @@ pub struct SimWebhook {
     pub custom_headers: BTreeMap<String, String>,
     /// Enabled events.
     pub enabled_events: Vec<String>,
+    /// Signing secrets: the active one first, then the retiring ones. Deliveries are signed with
+    /// the active one (HMAC-SHA256 over timestamp and body, `crate::webhook::signature`).
+    pub signing_secrets: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -135,6 +138,7 @@ impl CreateWebhook {
             token: self.token,
             custom_headers: self.custom_headers,
             enabled_events,
+            signing_secrets: Vec::new(),
         })
     }
 }
@@ -232,8 +236,29 @@ impl PersonioSim {
             token: Some(token.to_string()),
             custom_headers: BTreeMap::new(),
             enabled_events: events.iter().map(|e| e.to_string()).collect(),
+            signing_secrets: Vec::new(),
         });
         id
+    }
+
+    /// Sets the signing secret of webhook `id` as `POST /v2/webhooks/{id}/signing-secret` with a
+    /// value does: the previous one stays valid beside it (Personio's grace window) until
+    /// [`Self::retire_signing_secrets`]. Returns whether the webhook exists.
+    pub fn set_signing_secret(&self, id: &str, secret: &str) -> bool {
+        let mut state = self.state();
+        let Some(webhook) = state.webhooks.iter_mut().find(|w| w.id == id) else {
+            return false;
+        };
+        webhook.signing_secrets.truncate(1);
+        webhook.signing_secrets.insert(0, secret.to_string());
+        true
+    }
+
+    /// Ends the grace window of every retiring signing secret.
+    pub fn retire_signing_secrets(&self) {
+        for webhook in self.state().webhooks.iter_mut() {
+            webhook.signing_secrets.truncate(1);
+        }
     }
 
     /// The configured webhooks.
@@ -264,22 +289,42 @@ impl PersonioSim {
             } else if webhook.auth_type == "NONE" {
                 headers.clear();
             }
+            let body = json!({
+                "company_id": SIM_COMPANY_ID,
+                "event_name": event,
+                "occurred_at": occurred_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                "payload": {"id": id.to_string()},
+                "meta": {},
+            });
+            if let Some(secret) = webhook.signing_secrets.first() {
+                headers.extend(signature_headers(secret, occurred_at, &body));
+            }
             self.shared.hooks.send(Outgoing {
                 target: webhook.url,
                 headers,
                 event: event.to_string(),
-                body: json!({
-                    "company_id": SIM_COMPANY_ID,
-                    "event_name": event,
-                    "occurred_at": occurred_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-                    "payload": {"id": id.to_string()},
-                    "meta": {},
-                }),
+                body,
                 occurred_at,
                 tries: 2,
             });
         }
     }
+}
+
+/// The signature and timestamp headers of a delivery of `body` at `at`, signed with `secret` in
+/// the operator's default scheme (the body is signed as the sender serialises it).
+fn signature_headers(secret: &str, at: DateTime<Utc>, body: &Value) -> [(String, String); 2] {
+    let scheme = crate::webhook::SignatureScheme::default();
+    let timestamp = at.timestamp().to_string();
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    let signature = crate::webhook::signature::sign(&scheme, secret, &timestamp, &bytes);
+    [
+        (
+            scheme.signature_header.to_string(),
+            format!("sha256={signature}"),
+        ),
+        (scheme.timestamp_header.to_string(), timestamp),
+    ]
 }
 
 #[cfg(test)]
