@@ -710,23 +710,7 @@ type Received = (Option<String>, Value);
 #[tokio::test]
 async fn webhooks_are_managed_through_v2_and_deliver_dataless_events_with_the_token() {
     let api = api().await;
-    let (id, secret) = api.sim.credentials();
-    let form = [
-        ("grant_type", "client_credentials"),
-        ("client_id", id.as_str()),
-        ("client_secret", secret.as_str()),
-    ];
-    let token: Value = api
-        .http
-        .post(api.url("/v2/auth/token"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let bearer = token["access_token"].as_str().unwrap().to_string();
+    let bearer = api.v2_token().await;
 
     // A receiver that records headers and bodies.
     let seen: std::sync::Arc<std::sync::Mutex<Vec<Received>>> = std::sync::Arc::default();

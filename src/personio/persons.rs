@@ -22,7 +22,7 @@ use url::Url;
 
 use super::auth::TokenKind;
 use super::client::PersonioClient;
-use super::employee_record::{attribute_names, parse_employee};
+use super::employee_record::{attribute_names, id_text, parse_employee};
 use super::employees::check_required_attributes;
 use super::{AttributeRequest, EmployeeList, PersonioError};
 use crate::sync::SkippedRecord;
@@ -260,15 +260,6 @@ fn department_id(employment: &Value) -> Option<String> {
         .find(|unit| unit.get("type").and_then(Value::as_str) == Some("department"))
         .and_then(|unit| unit.get("id"))
         .and_then(id_text)
-}
-
-/// An id sent as a string or a number.
-fn id_text(value: &Value) -> Option<String> {
-    match value {
-        Value::String(text) if !text.trim().is_empty() => Some(text.trim().to_string()),
-        Value::Number(number) => Some(number.to_string()),
-        _ => None,
-    }
 }
 
 fn skipped(id: Option<&str>, reason: &str) -> SkippedRecord {
