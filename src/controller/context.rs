@@ -13,7 +13,7 @@ use crate::reteach::DownloadPolicy;
 
 use super::allowlist::UpstreamPolicy;
 use super::clients::UpstreamClients;
-use super::handover::{process_writer_prefix, Handover};
+use super::handover::Handover;
 use super::metrics::Metrics;
 use super::pacing::Pacing;
 use crate::clock::Clock;
@@ -102,7 +102,7 @@ impl Context {
         };
         let upstreams = UpstreamClients::new(metrics.clone(), tunables.downloads.clone());
         let webhooks = Arc::new(crate::webhook::Webhooks::new(tunables.webhook_min_gap));
-        let handover = Handover::new(tunables.handover_grace, process_writer_prefix());
+        let handover = Handover::new(tunables.handover_grace);
         Self {
             reporter,
             client,

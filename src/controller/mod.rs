@@ -25,6 +25,10 @@ pub mod schedule;
 pub mod shard;
 pub mod status;
 pub mod tenant_cache;
+#[cfg(test)]
+mod upload_model;
+#[cfg(test)]
+mod upload_model_check;
 pub mod watch_cache;
 pub mod webhook;
 
