@@ -120,9 +120,10 @@ pub struct RunOptions {
     /// `0s` starts them all at once.
     #[arg(long, env = "STARTUP_SPREAD", default_value = "1h")]
     pub startup_spread: String,
-    /// How long another process's in-flight certificate upload must stand still before this one
-    /// takes the resource over (after a shard move, a restart, a leader change): longer than one
-    /// PDF download plus one upload.
+    /// How long an in-flight certificate upload another run started must stand still before
+    /// this run takes the resource over (after a shard move, a restart, a leader change, a run
+    /// that stopped unsure whether its upload landed): longer than one PDF download plus one
+    /// upload, and than Personio's document listing lags behind an upload.
     #[arg(long, env = "HANDOVER_GRACE", default_value = "2m")]
     pub handover_grace: String,
     /// Only sync resources matching this label selector (sharding: one Deployment per shard,

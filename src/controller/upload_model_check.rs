@@ -186,6 +186,20 @@ fn writer_rule(ledger: &CertificateLedgerStatus, run_token: &str) -> Takeover {
     ))
 }
 
+/// The uploader recorded, but owned per process: an upload of an earlier run of this process
+/// counts as this run's own.
+fn per_process_rule(ledger: &CertificateLedgerStatus, run_token: &str) -> Takeover {
+    let prefix = |token: &str| token[..=token.rfind('/').unwrap_or_default()].to_string();
+    match ledger
+        .in_flight
+        .as_ref()
+        .and_then(|f| f.uploader.as_deref())
+    {
+        Some(uploader) if prefix(uploader) == prefix(run_token) => Takeover::Now,
+        _ => takeover(ledger, run_token),
+    }
+}
+
 /// Faults per explored history: every combination of up to three crashes, Lease moves, failed
 /// claims and writes, failed or uncertain uploads and failed listings.
 const FAULTS: u8 = 3;
@@ -241,6 +255,20 @@ fn a_takeover_that_never_waits_is_caught_too() {
         faults: 1,
     };
     let counterexample = check(&model).expect_err("claiming at once is unsafe");
+    assert_eq!(
+        counterexample.property,
+        "never two documents for one certificate"
+    );
+}
+
+#[test]
+fn an_uploader_owned_per_process_is_not_enough() {
+    let model = Model {
+        rule: per_process_rule,
+        faults: FAULTS,
+    };
+    let counterexample = check(&model).expect_err("an earlier run's upload may not be listed yet");
+    println!("{}", counterexample.render());
     assert_eq!(
         counterexample.property,
         "never two documents for one certificate"
