@@ -29,6 +29,8 @@ pub mod tenant_cache;
 mod upload_model;
 #[cfg(test)]
 mod upload_model_check;
+#[cfg(test)]
+mod upload_model_state;
 pub mod watch_cache;
 pub mod webhook;
 

@@ -17,7 +17,8 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use super::handover::{takeover, Takeover};
-use super::upload_model::{Entry, Label, Model, State, CERTS};
+use super::upload_model::{Label, Model};
+use super::upload_model_state::{Entry, State, CERTS};
 use crate::api::CertificateLedgerStatus;
 
 /// What the search found.
