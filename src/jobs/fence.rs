@@ -258,7 +258,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_real_heartbeat_keeps_a_running_replica_fenced_in() {
+    async fn a_fresh_heartbeat_fence_with_a_renewal_bound_holds() {
         let lost = CancellationToken::new();
         let fence = Fence::heartbeat(Duration::from_secs(5), Some(Duration::from_secs(15)), lost);
         assert!(fence.holds());
