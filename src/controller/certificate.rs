@@ -187,9 +187,10 @@ impl SyncKind for CertificateSync {
     ) -> Result<CertificateRun, RunStop<CertificateJobOutcome>> {
         let previous = inputs.previous;
         let resource = format!("{}/{}", inputs.namespace, self.name_any());
+        let writer = writer_token();
         if let Some(wait) = ctx
             .handover
-            .wait(&resource, &previous.ledger, ctx.clock.now())
+            .wait(&resource, &previous.ledger, &writer, ctx.clock.now())
         {
             tracing::info!(
                 "another process may still be uploading a certificate of this resource; taking it over once that has ended"
@@ -200,7 +201,7 @@ impl SyncKind for CertificateSync {
             api: api.clone(),
             name: self.name_any(),
             uploaded_before: previous.uploaded_total,
-            writer: writer_token(),
+            writer: writer.clone(),
         };
         if !self.spec.dry_run {
             let claimed = store
@@ -234,6 +235,7 @@ impl SyncKind for CertificateSync {
         input.overlap = ctx.tunables.certificate_overlap;
         input.deadline = Some(tokio::time::Instant::now() + RUN_DEADLINE);
         input.fence = ctx.fence.clone();
+        input.writer = Some(writer);
         match run_certificate_sync(
             connected.personio.as_ref(),
             connected.reteach.as_ref(),

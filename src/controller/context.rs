@@ -13,7 +13,7 @@ use crate::reteach::DownloadPolicy;
 
 use super::allowlist::UpstreamPolicy;
 use super::clients::UpstreamClients;
-use super::handover::{process_writer_prefix, Handover};
+use super::handover::Handover;
 use super::metrics::Metrics;
 use super::pacing::Pacing;
 use crate::clock::Clock;
@@ -108,7 +108,7 @@ impl Context {
             crate::webhook::Webhooks::new(tunables.webhook_min_gap)
                 .with_signatures(tunables.webhook_signatures.clone()),
         );
-        let handover = Handover::new(tunables.handover_grace, process_writer_prefix());
+        let handover = Handover::new(tunables.handover_grace);
         Self {
             reporter,
             client,

@@ -25,6 +25,12 @@ pub mod schedule;
 pub mod shard;
 pub mod status;
 pub mod tenant_cache;
+#[cfg(test)]
+mod upload_model;
+#[cfg(test)]
+mod upload_model_check;
+#[cfg(test)]
+mod upload_model_state;
 pub mod watch_cache;
 pub mod webhook;
 

@@ -19,7 +19,9 @@ use tracing::Instrument;
 use super::allowlist::{AllowedHost, UpstreamPolicy};
 use super::context::{Context, Tunables};
 use super::http::{self, Readiness};
-use super::leader::{become_leader, LeaseSettings};
+use super::leader::{
+    become_leader, confirm_renewals, confirmation_interval, KubeLease, LeaseSettings,
+};
 use super::lifecycle::Scheduled;
 use super::metrics::{forget_deleted, Metrics};
 use super::pacing::{Gate, Interval, Pacing, RunSlots, StartupSpread};
@@ -133,9 +135,10 @@ pub struct RunOptions {
     /// `0s` starts them all at once.
     #[arg(long, env = "STARTUP_SPREAD", default_value = "1h")]
     pub startup_spread: String,
-    /// How long another process's in-flight certificate upload must stand still before this one
-    /// takes the resource over (after a shard move, a restart, a leader change): longer than one
-    /// PDF download plus one upload.
+    /// How long an in-flight certificate upload another run started must stand still before
+    /// this run takes the resource over (after a shard move, a restart, a leader change, a run
+    /// that stopped unsure whether its upload landed): longer than one PDF download plus one
+    /// upload, and than Personio's document listing lags behind an upload.
     #[arg(long, env = "HANDOVER_GRACE", default_value = "2m")]
     pub handover_grace: String,
     /// Only sync resources matching this label selector (sharding: one Deployment per shard,
@@ -245,10 +248,25 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
         readiness.set_standby(false);
         metrics.set_leader(true);
         // A pause longer than half the Lease may have let another replica take over.
+        let lease_duration = Duration::from_secs(options.lease_duration_seconds.max(2));
         fence = Fence::heartbeat(
-            Duration::from_secs(options.lease_duration_seconds.max(2)) / 2,
+            lease_duration / 2,
+            Some(lease_duration),
             lost_leadership.clone(),
         );
+        // Renewals that fail with errors close the fence a lease duration after the last one.
+        let (lease, confirmed) = (
+            KubeLease::new(client.clone(), settings.clone()),
+            fence.clone(),
+        );
+        let stopping = shutdown.clone();
+        tokio::spawn(async move {
+            let every = confirmation_interval(lease_duration);
+            tokio::select! {
+                () = confirm_renewals(&lease, &confirmed, every) => {}
+                () = stopping.cancelled() => {}
+            }
+        });
         let (shutdown, lost, metrics) =
             (shutdown.clone(), lost_leadership.clone(), metrics.clone());
         let mut changes = leader.subscribe();

@@ -16,8 +16,8 @@
 
 pub mod bookkeeping;
 pub mod certificate;
-mod certificate_step;
-mod certificate_transfer;
+pub(crate) mod certificate_step;
+pub(crate) mod certificate_transfer;
 pub mod connection;
 pub mod employee;
 mod error;

@@ -132,6 +132,9 @@ pub fn test_tunables(blocked_recheck: Duration) -> Tunables {
         // Most tests count requests and inject faults by count: the probes are tested on their own
         // (`World::with_preflight`).
         preflight: false,
+        // Every run but the one that started an upload waits it out before taking the resource
+        // over (production: 2 minutes); an upload to the simulators takes milliseconds.
+        handover_grace: Duration::from_secs(2),
         ..Tunables::default()
     }
 }
