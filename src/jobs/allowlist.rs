@@ -217,7 +217,8 @@ impl Classify for UpstreamRefused {
 #[derive(clap::Args, Debug, Clone)]
 pub struct EgressOptions {
     /// Hosts (`host` or `host:port`) the resources' base URLs may point at; a resource pointing
-    /// elsewhere is Stalled (reason `UpstreamNotAllowed`) and its Secrets are never read.
+    /// elsewhere is refused (a run: Stalled, reason `UpstreamNotAllowed`) and its Secrets are
+    /// never read.
     #[arg(
         long = "allowed-upstream-hosts",
         env = "ALLOWED_UPSTREAM_HOSTS",
@@ -226,7 +227,7 @@ pub struct EgressOptions {
     )]
     pub allowed_upstream_hosts: Vec<AllowedHost>,
     /// Let `allowInsecureHttp: true` in a resource take effect (plain-HTTP simulators in tests and
-    /// demos). Without it such a resource is Stalled.
+    /// demos). Without it such a resource is refused (a run: Stalled).
     #[arg(long, env = "ALLOW_INSECURE_HTTP")]
     pub allow_insecure_http: bool,
     /// Hosts besides the reteach API that may serve certificate PDFs (`host`, `host:port` or

@@ -125,8 +125,8 @@ impl ReteachClient {
     /// host does not allow HEAD. The URL and every redirect (followed by hand, at most
     /// [`MAX_REDIRECTS`]) pass the same [`super::DownloadPolicy`] as a run's download: the bearer
     /// token only to the API origin, other hosts only when allowlisted and public. A refused hop
-    /// is a [`ReteachError::download_refusal`] decided before anything is sent to it, so the
-    /// answer says nothing about a host outside the allowlist.
+    /// is an error with a [`ReteachError::certificate_url_refusal`], decided before anything is
+    /// sent to it, so the answer says nothing about a host outside the allowlist.
     pub async fn probe_certificate(&self, url: &str) -> Result<CertificateHead, ReteachError> {
         let mut target = self
             .base
