@@ -1,7 +1,8 @@
 //! kube-runtime wiring: the two controllers, due checks, status writes, events, backoff, metrics,
 //! health endpoints and leader election.
 
-pub mod allowlist;
+/// The upstream allowlist lives with the jobs (the `preflight` command checks it too).
+pub use crate::jobs::allowlist;
 pub mod capabilities;
 pub mod certificate;
 pub mod clients;

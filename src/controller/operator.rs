@@ -16,7 +16,7 @@ use kube::{Api, Client, Resource, ResourceExt};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::allowlist::{AllowedHost, UpstreamPolicy};
+use super::allowlist::EgressOptions;
 use super::context::{Context, Tunables};
 use super::http::{self, Readiness};
 use super::leader::{
@@ -31,7 +31,6 @@ use super::{certificate, employee, watch_cache, ReconcileError};
 use crate::api::{CertificateSync, EmployeeSync};
 use crate::clock::{Clock, SystemClock};
 use crate::jobs::Fence;
-use crate::reteach::DownloadPolicy;
 use crate::webhook::{ResourceKey, Source};
 
 /// Options of `reteach-personio-operator run`.
@@ -66,30 +65,9 @@ pub struct RunOptions {
     /// Lease is released; keep it below the pod's `terminationGracePeriodSeconds`.
     #[arg(long, env = "SHUTDOWN_TIMEOUT_SECONDS", default_value_t = 45)]
     pub shutdown_timeout_seconds: u64,
-    /// Hosts (`host` or `host:port`) the resources' base URLs may point at; a resource pointing
-    /// elsewhere is Stalled (reason `UpstreamNotAllowed`) and its Secrets are never read.
-    #[arg(
-        long = "allowed-upstream-hosts",
-        env = "ALLOWED_UPSTREAM_HOSTS",
-        value_delimiter = ',',
-        default_value = "api.personio.de,api.reteach.io"
-    )]
-    pub allowed_upstream_hosts: Vec<AllowedHost>,
-    /// Let `allowInsecureHttp: true` in a resource take effect (plain-HTTP simulators in tests and
-    /// demos). Without it such a resource is Stalled.
-    #[arg(long, env = "ALLOW_INSECURE_HTTP")]
-    pub allow_insecure_http: bool,
-    /// Hosts besides the reteach API that may serve certificate PDFs (`host`, `host:port` or
-    /// `*.domain`); they never receive the reteach token. Empty: only the API origin.
-    #[arg(
-        long = "allowed-download-hosts",
-        env = "ALLOWED_DOWNLOAD_HOSTS",
-        value_delimiter = ','
-    )]
-    pub allowed_download_hosts: Vec<String>,
-    /// Let certificate downloads reach loopback, private and link-local addresses (tests, demo).
-    #[arg(long, env = "ALLOW_PRIVATE_DOWNLOAD_ADDRESSES")]
-    pub allow_private_download_addresses: bool,
+    /// Where resources may send requests (also the options of `preflight`).
+    #[command(flatten)]
+    pub egress: EgressOptions,
     /// Directory for PDFs in transit (e.g. an `emptyDir` with a read-only root file system);
     /// unset: each PDF (≤ 30 MB) is held in memory.
     #[arg(long, env = "SCRATCH_DIR")]
@@ -299,19 +277,11 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
         Arc::new(SystemClock),
         Tunables {
             minimum_interval: crate::sync::duration::parse_duration(&options.minimum_interval)?,
-            upstream: UpstreamPolicy {
-                allowed_hosts: options.allowed_upstream_hosts.clone(),
-                allow_insecure_http: options.allow_insecure_http,
-            },
-            downloads: {
-                DownloadPolicy::check_hosts(&options.allowed_download_hosts)
-                    .map_err(|e| anyhow::anyhow!("--allowed-download-hosts: {e}"))?;
-                DownloadPolicy {
-                    allowed_hosts: options.allowed_download_hosts.clone(),
-                    allow_private_addresses: options.allow_private_download_addresses,
-                    scratch_dir: options.scratch_dir.clone(),
-                }
-            },
+            upstream: options.egress.upstream_policy(),
+            downloads: options
+                .egress
+                .download_policy(options.scratch_dir.clone())
+                .map_err(anyhow::Error::msg)?,
             preflight: !options.skip_preflight,
             webhook_min_gap: crate::sync::duration::parse_duration(&options.webhook_min_gap)
                 .map_err(|e| anyhow::anyhow!("--webhook-min-gap: {e}"))?,

@@ -14,6 +14,7 @@
 //! - [`reason::Classify`] gives every error its one condition reason and disposition:
 //!   stalled (a human must act; the message says what), retry (backoff) or waiting.
 
+pub mod allowlist;
 pub mod bookkeeping;
 pub mod certificate;
 pub(crate) mod certificate_step;

@@ -19,8 +19,8 @@ use super::error_body::parse_error_body;
 use super::{AttributeRequest, DocumentUpload, EmployeeList, PersonioApi, PersonioError};
 use crate::sync::{DocumentCategory, StoredDocument};
 use crate::upstream::{
-    build_http_client, read_capped, read_error_body, send_with_retry, BodyReadError,
-    RequestObserver, RetryPolicy, SendError, MAX_ERROR_BODY_BYTES, MAX_JSON_BYTES,
+    build_http_client, read_capped, read_error_body, redirect_status, send_with_retry,
+    BodyReadError, RequestObserver, RetryPolicy, SendError, MAX_ERROR_BODY_BYTES, MAX_JSON_BYTES,
 };
 
 /// Name of the API in request records and metrics.
@@ -145,7 +145,12 @@ impl PersonioClient {
         )
         .await;
         match sent {
-            Ok(response) => Ok(response),
+            // Never followed (see `build_http_client`): one request to the base URL, nothing to
+            // the target, and the caller learns the base URL is wrong.
+            Ok(response) => match redirect_status(response.status()) {
+                Some(status) => Err(SendFailure::Redirected { endpoint, status }),
+                None => Ok(response),
+            },
             Err(error) => Err(SendFailure::read(error).await),
         }
     }
@@ -271,6 +276,8 @@ pub(super) enum SendFailure {
         /// The connection was never made, so nothing reached Personio.
         never_connected: bool,
     },
+    /// A redirect, which is never followed.
+    Redirected { endpoint: &'static str, status: u16 },
     /// 429 or 5xx until the policy gave up.
     Status {
         endpoint: &'static str,
@@ -316,6 +323,7 @@ impl SendFailure {
     /// The caller-facing error; `maybe_applied` says whether a write may have happened.
     pub fn into_personio(self, maybe_applied: bool) -> PersonioError {
         match self {
+            Self::Redirected { endpoint, status } => PersonioError::Redirected { endpoint, status },
             Self::Transport {
                 endpoint,
                 message,

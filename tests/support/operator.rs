@@ -21,6 +21,7 @@ use reteach_personio_operator::controller::http::Readiness;
 use reteach_personio_operator::controller::metrics::Metrics;
 use reteach_personio_operator::controller::operator::RunFuture;
 use reteach_personio_operator::controller::{Operator, Tunables};
+use reteach_personio_operator::reteach::DownloadPolicy;
 use reteach_personio_operator::sim::personio::{PersonioSim, PersonioSimConfig};
 use reteach_personio_operator::sim::reteach::ReteachSim;
 use reteach_personio_operator::sim::RunningSim;
@@ -181,6 +182,18 @@ impl World {
     pub async fn with_preflight(prefix: &str) -> Self {
         let tunables = Tunables {
             preflight: true,
+            ..test_tunables(BLOCKED_RECHECK)
+        };
+        let world = Self::start_with_tunables(prefix, tunables).await;
+        world.apply_secrets().await;
+        world
+    }
+
+    /// Like [`World::with_preflight`], with these download hosts and private-address rule.
+    pub async fn with_preflight_and_downloads(prefix: &str, downloads: DownloadPolicy) -> Self {
+        let tunables = Tunables {
+            preflight: true,
+            downloads,
             ..test_tunables(BLOCKED_RECHECK)
         };
         let world = Self::start_with_tunables(prefix, tunables).await;
