@@ -27,6 +27,8 @@ pub mod status;
 pub mod tenant_cache;
 pub mod watch_cache;
 pub mod webhook;
+pub mod webhook_key;
+pub mod webhook_registration;
 
 pub use context::{Context, Tunables};
 pub use operator::{run, Operator, RunOptions};

@@ -12,7 +12,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use tokio_util::sync::CancellationToken;
 
-use super::check::{check_personio, check_reteach, tokens_match, Rejection, Verdict};
+use super::check::{check_personio, check_reteach, Rejection, Verdict};
 use super::{ResourceKey, Source, Webhooks, MAX_BODY_BYTES};
 use crate::clock::Clock;
 use crate::controller::metrics::Metrics;
@@ -90,7 +90,7 @@ async fn receive(
         .webhooks
         .receivers
         .keys(key)
-        .filter(|keys| tokens_match(&keys.token, token))
+        .filter(|keys| keys.accepts_token(token))
     else {
         // Unknown resource and wrong token look the same: nobody learns which resources exist.
         state.metrics.webhook_request(source, "unauthenticated");
@@ -186,6 +186,7 @@ mod tests {
             ReceiverKeys {
                 token: TOKEN.into(),
                 authorization: Some("secret-header".into()),
+                ..ReceiverKeys::default()
             },
             Some(1),
             now,
@@ -195,6 +196,7 @@ mod tests {
             ReceiverKeys {
                 token: TOKEN.into(),
                 authorization: None,
+                ..ReceiverKeys::default()
             },
             Some(1),
             now,

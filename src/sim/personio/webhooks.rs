@@ -1,6 +1,9 @@
 //! Personio v2 webhooks (developer.personio.de "Webhooks" and "Create new webhook"): the
 //! management API `GET/POST /v2/webhooks`, `DELETE /v2/webhooks/{id}`, and delivery of person and
-//! employment events to every `ENABLED` webhook that lists the event.
+//! employment events to every `ENABLED` webhook that lists the event. `POST
+//! /v2/webhooks/{id}/signing-secret` ("Rotate the webhook's signing secret") generates a new
+//! signing secret or sets the given `value`, moves the previous one into a 7-day retiring window,
+//! and returns the new value once.
 //!
 //! Delivery as documented: a `POST` with the JSON envelope `{company_id, event_name, occurred_at,
 //! payload, meta}`, auth type `TOKEN` sending the configured token verbatim in `Authorization`
@@ -60,7 +63,14 @@ pub struct SimWebhook {
     pub custom_headers: BTreeMap<String, String>,
     /// Enabled events.
     pub enabled_events: Vec<String>,
+    /// The active signing secret (never listed; returned once when set).
+    pub signing_secret: Option<String>,
+    /// The previous signing secret and when its 7-day retiring window ends.
+    pub retiring_signing_secret: Option<(String, DateTime<Utc>)>,
 }
+
+/// How long a replaced signing secret stays valid.
+pub const SIGNING_SECRET_RETIREMENT: chrono::Duration = chrono::Duration::days(7);
 
 #[derive(Deserialize)]
 pub(super) struct CreateWebhook {
@@ -135,6 +145,8 @@ impl CreateWebhook {
             token: self.token,
             custom_headers: self.custom_headers,
             enabled_events,
+            signing_secret: None,
+            retiring_signing_secret: None,
         })
     }
 }
@@ -196,6 +208,79 @@ pub(super) async fn delete(
     StatusCode::NO_CONTENT.into_response()
 }
 
+/// Body of `POST /v2/webhooks/{id}/signing-secret` (optional).
+#[derive(Deserialize, Default)]
+pub(super) struct SigningSecretRequest {
+    value: Option<String>,
+}
+
+/// `POST /v2/webhooks/{id}/signing-secret`: a new active secret (generated, or the given
+/// `value`), the old one retiring for 7 days; the value is in this answer only.
+pub(super) async fn rotate_signing_secret(
+    State(sim): State<PersonioSim>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    if let Some(denied) = sim.refuse_unauthorized(&headers, Dialect::V2) {
+        return denied;
+    }
+    let request: SigningSecretRequest = if body.is_empty() {
+        SigningSecretRequest::default()
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(request) => request,
+            Err(_) => {
+                return v2_problem(
+                    StatusCode::BAD_REQUEST,
+                    "common.invalid_request",
+                    "body must be a JSON object",
+                )
+            }
+        }
+    };
+    let now = sim.now();
+    let mut state = sim.state();
+    let Some(webhook) = state.webhooks.iter_mut().find(|w| w.id == id) else {
+        return v2_problem(
+            StatusCode::NOT_FOUND,
+            "common.not_found",
+            "webhook not found",
+        );
+    };
+    match webhook.rotate_signing_secret(request.value, now) {
+        Ok(value) => Json(json!({ "id": id, "value": value })).into_response(),
+        Err(detail) => v2_problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "common.invalid_request",
+            detail,
+        ),
+    }
+}
+
+impl SimWebhook {
+    /// Makes `value` (or a generated secret) the active signing secret; the active one retires
+    /// for [`SIGNING_SECRET_RETIREMENT`]. Returns the new value.
+    pub fn rotate_signing_secret(
+        &mut self,
+        value: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<String, &'static str> {
+        let value = match value {
+            Some(value) if value.trim().is_empty() => return Err("value must not be empty"),
+            Some(value) => value,
+            None => {
+                let bytes: [u8; 32] = rand::random();
+                bytes.iter().map(|b| format!("{b:02x}")).collect()
+            }
+        };
+        if let Some(previous) = self.signing_secret.replace(value.clone()) {
+            self.retiring_signing_secret = Some((previous, now + SIGNING_SECRET_RETIREMENT));
+        }
+        Ok(value)
+    }
+}
+
 /// The event Personio sends for a change from `before` to `after`: `person.updated` for the
 /// person attributes its catalog lists (names, gender, e-mail), `employment.updated` for the
 /// rest; `None` when nothing changed.
@@ -232,6 +317,8 @@ impl PersonioSim {
             token: Some(token.to_string()),
             custom_headers: BTreeMap::new(),
             enabled_events: events.iter().map(|e| e.to_string()).collect(),
+            signing_secret: None,
+            retiring_signing_secret: None,
         });
         id
     }
@@ -288,6 +375,32 @@ mod tests {
 
     fn request(value: Value) -> CreateWebhook {
         serde_json::from_value(value).unwrap()
+    }
+
+    #[test]
+    fn a_signing_secret_is_set_or_generated_and_the_old_one_retires_for_a_week() {
+        let now: DateTime<Utc> = "2026-12-07T10:00:00Z".parse().unwrap();
+        let mut webhook = request(json!({
+            "url": "https://hooks.example.com/x", "description": "d",
+            "token": "Bearer t", "enabled_events": ["person.updated"]
+        }))
+        .into_webhook("1".into())
+        .unwrap();
+        assert_eq!(
+            webhook.rotate_signing_secret(Some("first".into()), now),
+            Ok("first".to_string())
+        );
+        assert_eq!(webhook.retiring_signing_secret, None);
+        let generated = webhook.rotate_signing_secret(None, now).unwrap();
+        assert_eq!(generated.len(), 64);
+        assert_eq!(webhook.signing_secret.as_deref(), Some(generated.as_str()));
+        assert_eq!(
+            webhook.retiring_signing_secret,
+            Some(("first".to_string(), now + SIGNING_SECRET_RETIREMENT))
+        );
+        assert!(webhook
+            .rotate_signing_secret(Some(" ".into()), now)
+            .is_err());
     }
 
     #[test]
