@@ -57,14 +57,17 @@ impl HookWorld {
 /// Starts a [`HookWorld`] (both API Secrets and [`HOOK_SECRET`] applied); `tune` adjusts the
 /// operator's settings.
 pub async fn start_with(prefix: &str, tune: impl FnOnce(&mut Tunables)) -> HookWorld {
-    start_paced(prefix, tune, None).await
+    start_paced(prefix, tune, None, None).await
 }
 
-/// [`start_with`], with the operator's start-up spread and run slots (`None`: off).
+/// [`start_with`], with the operator's start-up spread and run slots (`pacing`, `None`: off),
+/// and its controllers started only once `start` is notified (`None`: at once); the receiver
+/// listens from the beginning.
 pub async fn start_paced(
     prefix: &str,
     tune: impl FnOnce(&mut Tunables),
     pacing: Option<Pacing>,
+    start: Option<Arc<tokio::sync::Notify>>,
 ) -> HookWorld {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
@@ -90,7 +93,12 @@ pub async fn start_paced(
         };
         *ctx_slot.lock().unwrap() = Some(operator.context());
         tokio::spawn(operator.serve_webhooks(addr));
-        Box::pin(operator.run(Readiness::default()))
+        Box::pin(async move {
+            if let Some(start) = start {
+                start.notified().await;
+            }
+            operator.run(Readiness::default()).await
+        })
     })
     .await;
     let health = format!("{receiver}/healthz");
