@@ -299,7 +299,7 @@ async fn an_employee_sync_registers_its_personio_webhook_and_removes_it_when_del
             let ours: Vec<_> = sim
                 .webhooks()
                 .into_iter()
-                .filter(|w| w.url == target && w.signing_secret.is_some())
+                .filter(|w| w.url == target && !w.signing_secrets.is_empty())
                 .collect();
             (ours.len() == 1).then(|| ours[0].clone())
         }
@@ -313,7 +313,7 @@ async fn an_employee_sync_registers_its_personio_webhook_and_removes_it_when_del
         "the operator's own derived value, not a Secret's"
     );
     assert_eq!(
-        registered.signing_secret.as_deref(),
+        registered.signing_secrets.first().map(String::as_str),
         Some(derived.signing_secret.as_str())
     );
     assert!(registered

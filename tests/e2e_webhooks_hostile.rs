@@ -95,10 +95,9 @@ fn assert_nothing_leaked(hooks: &HookWorld, foreign: &ForeignListener) {
             "a Personio webhook token",
             webhook.token.as_deref().unwrap_or_default(),
         );
-        leaks(
-            "a Personio signing secret",
-            webhook.signing_secret.as_deref().unwrap_or_default(),
-        );
+        for secret in &webhook.signing_secrets {
+            leaks("a Personio signing secret", secret);
+        }
     }
     for subscription in world.reteach.sim.subscriptions() {
         leaks("a reteach subscription", &subscription.target);
@@ -185,7 +184,7 @@ async fn a_foreign_url_and_a_credentials_secret_ref_register_only_the_operators_
             let signed = sim
                 .webhooks()
                 .iter()
-                .filter(|w| w.signing_secret.is_some())
+                .filter(|w| !w.signing_secrets.is_empty())
                 .count();
             (signed == count).then_some(())
         }

@@ -49,6 +49,8 @@ pub struct Tunables {
     /// The operator's webhook key(s) (`--webhook-key-secret`), from which every registered
     /// token is derived. `None`: `register: true` cannot work.
     pub webhook_keys: Option<crate::webhook::KeyRing>,
+    /// How Personio signs webhook deliveries (`--personio-signature-*`).
+    pub webhook_signatures: crate::webhook::SignatureScheme,
 }
 
 impl Default for Tunables {
@@ -66,6 +68,7 @@ impl Default for Tunables {
             webhooks_enabled: false,
             webhook_public_url: None,
             webhook_keys: None,
+            webhook_signatures: crate::webhook::SignatureScheme::default(),
         }
     }
 }
@@ -109,7 +112,10 @@ impl Context {
             instance: std::env::var("POD_NAME").ok(),
         };
         let upstreams = UpstreamClients::new(metrics.clone(), tunables.downloads.clone());
-        let webhooks = Arc::new(crate::webhook::Webhooks::new(tunables.webhook_min_gap));
+        let webhooks = Arc::new(
+            crate::webhook::Webhooks::new(tunables.webhook_min_gap)
+                .with_signatures(tunables.webhook_signatures.clone()),
+        );
         let handover = Handover::new(tunables.handover_grace, process_writer_prefix());
         Self {
             reporter,

@@ -124,6 +124,21 @@ pub struct RunOptions {
     /// notification (Go-style duration): a burst of notifications costs one run per gap.
     #[arg(long, env = "WEBHOOK_MIN_GAP", default_value = "10s")]
     pub webhook_min_gap: String,
+    /// Header of Personio's delivery signature (HMAC-SHA256 over timestamp and body; checked when
+    /// a resource's receiver has a signing secret). Personio's docs do not name it yet: set it to
+    /// what your tenant sends (README "Webhooks").
+    #[arg(long, env = "PERSONIO_SIGNATURE_HEADER", default_value = crate::webhook::signature::DEFAULT_SIGNATURE_HEADER)]
+    pub personio_signature_header: String,
+    /// Header of the timestamp Personio signs (Unix seconds, milliseconds or RFC 3339).
+    #[arg(long, env = "PERSONIO_SIGNATURE_TIMESTAMP_HEADER", default_value = crate::webhook::signature::DEFAULT_TIMESTAMP_HEADER)]
+    pub personio_signature_timestamp_header: String,
+    /// What Personio signs: `{timestamp}` and `{body}` (the raw body), with the text between them.
+    #[arg(long, env = "PERSONIO_SIGNATURE_PAYLOAD", default_value = crate::webhook::signature::DEFAULT_PAYLOAD)]
+    pub personio_signature_payload: String,
+    /// Largest difference between a delivery's signed timestamp and now (Go-style duration);
+    /// older deliveries are refused as replays.
+    #[arg(long, env = "PERSONIO_SIGNATURE_TOLERANCE", default_value = "5m")]
+    pub personio_signature_tolerance: String,
     /// Most runs (of both kinds together) in flight at a time; further due runs wait for a slot.
     /// 0: no limit. A certificate backfill holds its slot for as long as it uploads.
     #[arg(long, env = "MAX_CONCURRENT_RUNS", default_value_t = 32)]
@@ -165,6 +180,21 @@ pub fn init_tracing(format: &str) {
     if result.is_err() {
         // Already initialised (tests run several operators in one process).
     }
+}
+
+/// The signature scheme of Personio's deliveries from the `--personio-signature-*` flags.
+fn signature_scheme(options: &RunOptions) -> anyhow::Result<crate::webhook::SignatureScheme> {
+    let tolerance = crate::sync::duration::parse_duration(&options.personio_signature_tolerance)
+        .map_err(|e| anyhow::anyhow!("--personio-signature-tolerance: {e}"))?;
+    let tolerance = chrono::Duration::from_std(tolerance)
+        .map_err(|e| anyhow::anyhow!("--personio-signature-tolerance: {e}"))?;
+    crate::webhook::SignatureScheme::new(
+        &options.personio_signature_header,
+        &options.personio_signature_timestamp_header,
+        &options.personio_signature_payload,
+        tolerance,
+    )
+    .map_err(|e| anyhow::anyhow!("--personio-signature-*: {e}"))
 }
 
 /// How often the syncing process checks that its webhook Service still points at it.
@@ -303,6 +333,7 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
             webhooks_enabled: options.webhook_addr.is_some(),
             webhook_public_url,
             webhook_keys,
+            webhook_signatures: signature_scheme(&options)?,
             handover_grace: crate::sync::duration::parse_duration(&options.handover_grace)
                 .map_err(|e| anyhow::anyhow!("--handover-grace: {e}"))?,
             ..Tunables::default()

@@ -10,6 +10,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
+use super::signature::{verify as verify_signature, SignatureScheme, SignedHeaders};
 use super::ResourceKey;
 
 /// Largest body accepted. Personio's and reteach's notifications are a few hundred bytes.
@@ -36,8 +37,8 @@ pub struct ReceiverKeys {
     pub token: String,
     /// The exact `Authorization` value Personio sends (EmployeeSync only).
     pub authorization: Option<String>,
-    /// Personio signing secrets accepted (current first, then the one being retired); empty:
-    /// none configured.
+    /// Personio's signing secrets (EmployeeSync only): the current one first, then one in its
+    /// rotation grace window. Not empty: every delivery must carry a valid signature.
     pub signing_secrets: Vec<String>,
     /// Path token and `Authorization` of the operator's previous key, accepted during a key
     /// rotation.
@@ -162,20 +163,47 @@ struct PersonioEnvelope {
     payload: serde_json::Map<String, serde_json::Value>,
 }
 
+/// One Personio delivery as the receiver got it.
+#[derive(Clone, Copy, Debug)]
+pub struct PersonioDelivery<'a> {
+    /// The `Authorization` header.
+    pub authorization: Option<&'a str>,
+    /// The signature headers (see [`SignatureScheme`]).
+    pub signed: SignedHeaders<'a>,
+    /// The raw body.
+    pub body: &'a [u8],
+}
+
 /// Checks a Personio notification: the `Authorization` header must be the configured token
-/// (Personio's auth type `TOKEN` sends it verbatim; Personio signs nothing else), the body the
-/// documented envelope with an `occurred_at` within Personio's retry window.
+/// (Personio's auth type `TOKEN` sends it verbatim) when one is configured, the signature valid
+/// (HMAC-SHA256 over timestamp and body, [`super::signature`]) when signing secrets are
+/// configured — at least one of the two must be — and the body the documented envelope with an
+/// `occurred_at` within Personio's retry window. With a signature, a replay is also judged by the
+/// signed timestamp.
 pub fn check_personio(
     keys: &ReceiverKeys,
-    authorization: Option<&str>,
-    body: &[u8],
+    scheme: &SignatureScheme,
+    delivery: PersonioDelivery<'_>,
     now: DateTime<Utc>,
 ) -> Result<Verdict, Rejection> {
-    if !keys.accepts_authorization(authorization.unwrap_or_default()) {
+    if keys.authorization.is_none() && keys.signing_secrets.is_empty() {
         return Err(Rejection::Unauthenticated);
     }
+    let given = delivery.authorization.unwrap_or_default();
+    if keys.authorization.is_some() && !keys.accepts_authorization(given) {
+        return Err(Rejection::Unauthenticated);
+    }
+    if !keys.signing_secrets.is_empty() {
+        verify_signature(
+            scheme,
+            &keys.signing_secrets,
+            delivery.signed,
+            delivery.body,
+            now,
+        )?;
+    }
     let envelope: PersonioEnvelope =
-        serde_json::from_slice(body).map_err(|_| Rejection::Malformed)?;
+        serde_json::from_slice(delivery.body).map_err(|_| Rejection::Malformed)?;
     let _ = envelope.payload.len();
     let occurred = DateTime::parse_from_rfc3339(&envelope.occurred_at)
         .map_err(|_| Rejection::Malformed)?
@@ -265,6 +293,21 @@ mod tests {
         }
     }
 
+    /// An unsigned delivery.
+    fn personio(
+        keys: &ReceiverKeys,
+        authorization: Option<&str>,
+        body: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<Verdict, Rejection> {
+        let delivery = PersonioDelivery {
+            authorization,
+            signed: SignedHeaders::default(),
+            body,
+        };
+        check_personio(keys, &SignatureScheme::default(), delivery, now)
+    }
+
     fn event(name: &str, occurred_at: &str) -> Vec<u8> {
         serde_json::json!({
             "company_id": "42",
@@ -281,12 +324,12 @@ mod tests {
     fn a_person_event_with_the_configured_authorization_wakes_the_sync() {
         let body = event("person.updated", "2026-12-02T09:59:58Z");
         assert_eq!(
-            check_personio(&keys(), Some("Bearer personio-says-hi"), &body, now()),
+            personio(&keys(), Some("Bearer personio-says-hi"), &body, now()),
             Ok(Verdict::Wake)
         );
         let body = event("employment.created", "2026-12-02T09:59:58+01:00");
         assert_eq!(
-            check_personio(&keys(), Some("Bearer personio-says-hi"), &body, now()),
+            personio(&keys(), Some("Bearer personio-says-hi"), &body, now()),
             Ok(Verdict::Wake)
         );
     }
@@ -295,7 +338,7 @@ mod tests {
     fn document_events_are_acknowledged_without_a_run() {
         let body = event("document.created", "2026-12-02T09:59:58Z");
         assert_eq!(
-            check_personio(&keys(), Some("Bearer personio-says-hi"), &body, now()),
+            personio(&keys(), Some("Bearer personio-says-hi"), &body, now()),
             Ok(Verdict::Ignore)
         );
     }
@@ -305,7 +348,7 @@ mod tests {
         let body = event("person.updated", "2026-12-02T09:59:58Z");
         for given in [None, Some(""), Some("Bearer personio-says-hI"), Some("x")] {
             assert_eq!(
-                check_personio(&keys(), given, &body, now()),
+                personio(&keys(), given, &body, now()),
                 Err(Rejection::Unauthenticated),
                 "{given:?}"
             );
@@ -315,9 +358,60 @@ mod tests {
             ..keys()
         };
         assert_eq!(
-            check_personio(&without, Some(""), &body, now()),
+            personio(&without, Some(""), &body, now()),
             Err(Rejection::Unauthenticated),
             "no configured token accepts nothing"
+        );
+    }
+
+    #[test]
+    fn with_a_signing_secret_only_a_signed_delivery_is_accepted() {
+        let scheme = SignatureScheme::default();
+        let signing = ReceiverKeys {
+            authorization: None,
+            signing_secrets: vec!["current-secret".into(), "retiring-secret".into()],
+            ..keys()
+        };
+        let body = event("person.updated", "2026-12-02T09:59:58Z");
+        let timestamp = now().timestamp().to_string();
+        let deliver = |keys: &ReceiverKeys, signature: &str, authorization: Option<&str>| {
+            let delivery = PersonioDelivery {
+                authorization,
+                signed: SignedHeaders {
+                    signature: Some(signature),
+                    timestamp: Some(&timestamp),
+                },
+                body: &body,
+            };
+            check_personio(keys, &scheme, delivery, now())
+        };
+        let current = crate::webhook::signature::sign(&scheme, "current-secret", &timestamp, &body);
+        let retiring =
+            crate::webhook::signature::sign(&scheme, "retiring-secret", &timestamp, &body);
+        let forged = crate::webhook::signature::sign(&scheme, "guessed", &timestamp, &body);
+        assert_eq!(deliver(&signing, &current, None), Ok(Verdict::Wake));
+        assert_eq!(deliver(&signing, &retiring, None), Ok(Verdict::Wake));
+        assert_eq!(
+            deliver(&signing, &forged, None),
+            Err(Rejection::Unauthenticated)
+        );
+        assert_eq!(
+            personio(&signing, None, &body, now()),
+            Err(Rejection::Unauthenticated),
+            "unsigned"
+        );
+        let both = ReceiverKeys {
+            authorization: Some("Bearer personio-says-hi".into()),
+            ..signing
+        };
+        assert_eq!(
+            deliver(&both, &current, Some("Bearer personio-says-hi")),
+            Ok(Verdict::Wake)
+        );
+        assert_eq!(
+            deliver(&both, &current, Some("Bearer wrong")),
+            Err(Rejection::Unauthenticated),
+            "a configured token is still required next to the signature"
         );
     }
 
@@ -326,12 +420,12 @@ mod tests {
         let auth = Some("Bearer personio-says-hi");
         let old = event("person.updated", "2026-11-28T10:00:00Z");
         assert_eq!(
-            check_personio(&keys(), auth, &old, now()),
+            personio(&keys(), auth, &old, now()),
             Err(Rejection::Replayed)
         );
         let future = event("person.updated", "2026-12-02T10:10:00Z");
         assert_eq!(
-            check_personio(&keys(), auth, &future, now()),
+            personio(&keys(), auth, &future, now()),
             Err(Rejection::Replayed)
         );
     }
@@ -346,7 +440,7 @@ mod tests {
             br#"{"company_id":"1","event_name":"person.updated","occurred_at":"2026-12-02T09:59:58Z","payload":[]}"#.to_vec(),
         ] {
             assert_eq!(
-                check_personio(&keys(), auth, &body, now()),
+                personio(&keys(), auth, &body, now()),
                 Err(Rejection::Malformed)
             );
         }

@@ -17,12 +17,13 @@ mod identity;
 mod receivers;
 mod registrations;
 mod server;
+pub mod signature;
 mod subscriptions;
 mod triggers;
 
 pub use check::{
-    check_personio, check_reteach, tokens_match, PreviousKeys, ReceiverKeys, Rejection,
-    ReplayGuard, Verdict, MAX_BODY_BYTES, MAX_EVENT_AGE,
+    check_personio, check_reteach, tokens_match, PersonioDelivery, PreviousKeys, ReceiverKeys,
+    Rejection, ReplayGuard, Verdict, MAX_BODY_BYTES, MAX_EVENT_AGE,
 };
 pub use identity::{
     normalize_url, scrub, url_is_under, DerivedSecrets, KeyRing, KeyTooShort, OperatorKey,
@@ -31,6 +32,7 @@ pub use identity::{
 pub use receivers::{Receivers, REFRESH_AFTER};
 pub use registrations::{Registrations, FIRST_BACKOFF, MAX_BACKOFF};
 pub use server::{router, serve, ReceiverState};
+pub use signature::SignatureScheme;
 pub use subscriptions::{
     plan_personio_webhooks, plan_subscriptions, PersonioWebhook, ReteachSubscription,
     SubscriptionPlan, PERSONIO_EVENTS, RETEACH_EVENTS,
@@ -109,6 +111,8 @@ pub struct Webhooks {
     pub registrations: Registrations,
     /// Shortest time between the starts of two runs of one resource caused by notifications.
     pub min_gap: Duration,
+    /// How Personio signs its deliveries.
+    pub signatures: SignatureScheme,
 }
 
 /// Default of `--webhook-min-gap`: a bulk edit in Personio (hundreds of events in a minute) costs
@@ -130,7 +134,14 @@ impl Webhooks {
             replays: ReplayGuard::default(),
             registrations: Registrations::default(),
             min_gap,
+            signatures: SignatureScheme::default(),
         }
+    }
+
+    /// The same, checking Personio's signatures with `signatures`.
+    pub fn with_signatures(mut self, signatures: SignatureScheme) -> Self {
+        self.signatures = signatures;
+        self
     }
 
     /// What the due check of `key` needs to know about notifications.

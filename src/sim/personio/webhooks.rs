@@ -63,10 +63,11 @@ pub struct SimWebhook {
     pub custom_headers: BTreeMap<String, String>,
     /// Enabled events.
     pub enabled_events: Vec<String>,
-    /// The active signing secret (never listed; returned once when set).
-    pub signing_secret: Option<String>,
-    /// The previous signing secret and when its 7-day retiring window ends.
-    pub retiring_signing_secret: Option<(String, DateTime<Utc>)>,
+    /// Signing secrets: the active one first, then the retiring ones. Deliveries are signed with
+    /// the active one (HMAC-SHA256 over timestamp and body, `crate::webhook::signature`).
+    pub signing_secrets: Vec<String>,
+    /// When the retiring secret's 7-day grace window ends (set by the rotation endpoint).
+    pub retiring_until: Option<DateTime<Utc>>,
 }
 
 /// How long a replaced signing secret stays valid.
@@ -145,8 +146,8 @@ impl CreateWebhook {
             token: self.token,
             custom_headers: self.custom_headers,
             enabled_events,
-            signing_secret: None,
-            retiring_signing_secret: None,
+            signing_secrets: Vec::new(),
+            retiring_until: None,
         })
     }
 }
@@ -274,9 +275,11 @@ impl SimWebhook {
                 bytes.iter().map(|b| format!("{b:02x}")).collect()
             }
         };
-        if let Some(previous) = self.signing_secret.replace(value.clone()) {
-            self.retiring_signing_secret = Some((previous, now + SIGNING_SECRET_RETIREMENT));
+        if !self.signing_secrets.is_empty() {
+            self.retiring_until = Some(now + SIGNING_SECRET_RETIREMENT);
         }
+        self.signing_secrets.truncate(1);
+        self.signing_secrets.insert(0, value.clone());
         Ok(value)
     }
 }
@@ -317,10 +320,30 @@ impl PersonioSim {
             token: Some(token.to_string()),
             custom_headers: BTreeMap::new(),
             enabled_events: events.iter().map(|e| e.to_string()).collect(),
-            signing_secret: None,
-            retiring_signing_secret: None,
+            signing_secrets: Vec::new(),
+            retiring_until: None,
         });
         id
+    }
+
+    /// Sets the signing secret of webhook `id` as `POST /v2/webhooks/{id}/signing-secret` with a
+    /// value does: the previous one stays valid beside it (Personio's grace window) until
+    /// [`Self::retire_signing_secrets`]. Returns whether the webhook exists.
+    pub fn set_signing_secret(&self, id: &str, secret: &str) -> bool {
+        let mut state = self.state();
+        let Some(webhook) = state.webhooks.iter_mut().find(|w| w.id == id) else {
+            return false;
+        };
+        webhook.signing_secrets.truncate(1);
+        webhook.signing_secrets.insert(0, secret.to_string());
+        true
+    }
+
+    /// Ends the grace window of every retiring signing secret.
+    pub fn retire_signing_secrets(&self) {
+        for webhook in self.state().webhooks.iter_mut() {
+            webhook.signing_secrets.truncate(1);
+        }
     }
 
     /// The configured webhooks.
@@ -351,22 +374,42 @@ impl PersonioSim {
             } else if webhook.auth_type == "NONE" {
                 headers.clear();
             }
+            let body = json!({
+                "company_id": SIM_COMPANY_ID,
+                "event_name": event,
+                "occurred_at": occurred_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                "payload": {"id": id.to_string()},
+                "meta": {},
+            });
+            if let Some(secret) = webhook.signing_secrets.first() {
+                headers.extend(signature_headers(secret, occurred_at, &body));
+            }
             self.shared.hooks.send(Outgoing {
                 target: webhook.url,
                 headers,
                 event: event.to_string(),
-                body: json!({
-                    "company_id": SIM_COMPANY_ID,
-                    "event_name": event,
-                    "occurred_at": occurred_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-                    "payload": {"id": id.to_string()},
-                    "meta": {},
-                }),
+                body,
                 occurred_at,
                 tries: 2,
             });
         }
     }
+}
+
+/// The signature and timestamp headers of a delivery of `body` at `at`, signed with `secret` in
+/// the operator's default scheme (the body is signed as the sender serialises it).
+fn signature_headers(secret: &str, at: DateTime<Utc>, body: &Value) -> [(String, String); 2] {
+    let scheme = crate::webhook::SignatureScheme::default();
+    let timestamp = at.timestamp().to_string();
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    let signature = crate::webhook::signature::sign(&scheme, secret, &timestamp, &bytes);
+    [
+        (
+            scheme.signature_header.to_string(),
+            format!("sha256={signature}"),
+        ),
+        (scheme.timestamp_header.to_string(), timestamp),
+    ]
 }
 
 #[cfg(test)]
@@ -390,13 +433,24 @@ mod tests {
             webhook.rotate_signing_secret(Some("first".into()), now),
             Ok("first".to_string())
         );
-        assert_eq!(webhook.retiring_signing_secret, None);
+        assert_eq!(webhook.retiring_until, None);
         let generated = webhook.rotate_signing_secret(None, now).unwrap();
         assert_eq!(generated.len(), 64);
-        assert_eq!(webhook.signing_secret.as_deref(), Some(generated.as_str()));
         assert_eq!(
-            webhook.retiring_signing_secret,
-            Some(("first".to_string(), now + SIGNING_SECRET_RETIREMENT))
+            webhook.signing_secrets,
+            [generated.clone(), "first".to_string()]
+        );
+        assert_eq!(
+            webhook.retiring_until,
+            Some(now + SIGNING_SECRET_RETIREMENT)
+        );
+        webhook
+            .rotate_signing_secret(Some("third".into()), now)
+            .unwrap();
+        assert_eq!(
+            webhook.signing_secrets,
+            ["third".to_string(), generated],
+            "one retiring secret at a time"
         );
         assert!(webhook
             .rotate_signing_secret(Some(" ".into()), now)
