@@ -423,3 +423,65 @@ async fn a_registered_receiver_answers_at_once_after_a_restart_whatever_the_star
         "opened from the watch: no run and no registration happened"
     );
 }
+
+#[tokio::test]
+async fn an_old_registration_under_a_resources_own_url_is_replaced_by_the_operators() {
+    // Before issue 25: the resource named a foreign URL and its credentials Secret, and the
+    // operator registered that URL with the client secret as the token.
+    let hooks = start("hostile-migration").await;
+    let world = &hooks.world;
+    let foreign = foreign_listener().await;
+    let (_, client_secret) = world.personio.sim.credentials();
+    let namespace = world.namespace.clone();
+    let old = world.personio.sim.add_webhook(
+        &format!(
+            "{}/personio/{namespace}/personio/{client_secret}",
+            foreign.url
+        ),
+        &client_secret,
+        &["person.created"],
+    );
+    let mut sync = world.employee_sync(
+        "personio",
+        json!({"interval": HOURLY, "webhook": {
+            "register": true,
+            "url": foreign.url,
+            "secretRef": {"name": PERSONIO_SECRET, "tokenKey": "clientId",
+                          "authorizationKey": "clientSecret"},
+        }}),
+    );
+    sync["metadata"]["finalizers"] = json!(["sync.reteach.io/personio-webhook"]);
+    sync["metadata"]["annotations"] =
+        json!({"sync.reteach.io/webhook-registered-url": foreign.url});
+    world.apply(sync).await;
+
+    let target = hooks.target(Source::Personio, "personio");
+    let sim = world.personio.sim.clone();
+    poll_until("only the operator's own webhook left", RUN_WAIT, || {
+        let sim = sim.clone();
+        let target = target.clone();
+        async move {
+            let webhooks = sim.webhooks();
+            let only_ours = webhooks.len() == 1
+                && webhooks[0].url == target
+                && !webhooks[0].signing_secrets.is_empty();
+            only_ours.then_some(())
+        }
+    })
+    .await;
+    assert!(sim.webhooks().iter().all(|w| w.id != old));
+    let annotations = world
+        .employee_sync_now("personio")
+        .await
+        .metadata
+        .annotations
+        .unwrap_or_default();
+    assert_eq!(
+        annotations.get("sync.reteach.io/webhook-registered-url"),
+        Some(&hooks.receiver)
+    );
+    world
+        .wait_event("personio", "WebhookUrlIgnored", &hooks.receiver)
+        .await;
+    assert_eq!(foreign.connections.load(Ordering::SeqCst), 0);
+}
