@@ -14,7 +14,7 @@ use serde_json::Value;
 use url::Url;
 
 use super::auth::{TokenCache, TokenKind};
-use super::config::{Limiters, PersonioConfig};
+use super::config::{EmployeeApi, Limiters, PersonioConfig};
 use super::error_body::parse_error_body;
 use super::{AttributeRequest, DocumentUpload, EmployeeList, PersonioApi, PersonioError};
 use crate::sync::{DocumentCategory, StoredDocument};
@@ -43,6 +43,8 @@ pub struct PersonioClient {
     pub(super) upload_timeout: std::time::Duration,
     pub(super) v1_token: TokenCache,
     pub(super) v2_token: TokenCache,
+    /// Which API employees are read through.
+    employee_api: EmployeeApi,
 }
 
 impl std::fmt::Debug for PersonioClient {
@@ -82,6 +84,7 @@ impl PersonioClient {
                 .max(super::upload::UPLOAD_TIMEOUT),
             v1_token: TokenCache::new(TokenKind::V1),
             v2_token: TokenCache::new(TokenKind::V2),
+            employee_api: config.employee_api,
         })
     }
 
@@ -398,7 +401,10 @@ impl PersonioApi for PersonioClient {
         updated_since: Option<NaiveDateTime>,
         attributes: &AttributeRequest,
     ) -> Result<EmployeeList, PersonioError> {
-        self.fetch_employees(updated_since, attributes).await
+        match self.employee_api {
+            EmployeeApi::V1 => self.fetch_employees(updated_since, attributes).await,
+            EmployeeApi::V2 => self.fetch_persons(updated_since, attributes).await,
+        }
     }
 
     async fn document_categories(&self) -> Result<Vec<DocumentCategory>, PersonioError> {

@@ -16,14 +16,16 @@ pub mod employee_record;
 mod employees;
 mod error;
 mod error_body;
+mod persons;
 mod probe;
 mod upload;
 mod webhooks;
 
 pub use client::PersonioClient;
-pub use config::{PersonioConfig, PersonioRateLimits, RateLimit, DEFAULT_APP_ID};
+pub use config::{EmployeeApi, PersonioConfig, PersonioRateLimits, RateLimit, DEFAULT_APP_ID};
 pub use employees::PAGE_SIZE;
 pub use error::PersonioError;
+pub use persons::V2_PAGE_SIZE;
 pub use probe::{DocumentListingSample, EmployeeSample};
 pub use upload::{MAX_FILE_BYTES, MAX_TITLE_CHARS};
 
