@@ -2,9 +2,10 @@
 //! reteach (REST hooks) wake the matching resource's next incremental run at once.
 //!
 //! A notification is a hint, never data: the receiver checks who sent it (an unguessable path
-//! token per resource, plus Personio's `Authorization` token; both derived from the operator's
-//! own key when the operator registers the receiver, see [`identity`]), that it is small, well-formed and
-//! not seen before, and then only marks the resource as notified ([`Triggers`]). The run that
+//! token per resource, plus Personio's `Authorization` token and signature; derived from the
+//! operator's own key when the operator registers the receiver, see [`KeyRing`]), that it is
+//! small, well-formed and not seen before, and then only marks the resource as notified
+//! ([`Triggers`]). The run that
 //! follows reads the upstream as every polled run does. A burst of notifications coalesces into
 //! one run (kube-runtime queues at most one pending reconcile per object, and the due check keeps
 //! a minimum gap between notified runs). Polling stays as the safety net.
