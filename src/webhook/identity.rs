@@ -1,15 +1,14 @@
 //! The operator's own webhook secrets. Nothing a resource names is ever sent upstream: the path
 //! token, the `Authorization` value Personio sends back and the Personio signing secret of each
 //! resource are derived from the operator's key (a Secret in the operator's namespace) with
-//! HMAC-SHA256 over a fixed label, the source, the namespace and the name. The receiver can
-//! therefore open a resource's receiver from the watch cache alone, and a resource author learns
-//! none of them.
+//! HMAC-SHA256 (`ring`, as the signature check) over a fixed label, the source, the namespace
+//! and the name. The receiver can therefore open a resource's receiver from the watch cache
+//! alone, and a resource author learns none of them.
 //!
 //! Also here, pure: the admin's public base URL ([`PublicUrl`]), URLs compared by meaning
 //! ([`normalize_url`]) and error messages scrubbed of every secret ([`scrub`]).
 
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use ring::hmac;
 
 use super::{ReceiverKeys, ResourceKey, Source};
 
@@ -45,10 +44,8 @@ impl OperatorKey {
 
     /// Hex HMAC-SHA256 of `purpose` for `resource`.
     fn derive(&self, purpose: &str, resource: &ResourceKey) -> String {
-        // `new_from_slice` accepts keys of any length for HMAC.
-        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&self.0) else {
-            return String::new();
-        };
+        let key = hmac::Key::new(hmac::HMAC_SHA256, &self.0);
+        let mut context = hmac::Context::with_key(&key);
         for part in [
             LABEL,
             purpose,
@@ -57,11 +54,12 @@ impl OperatorKey {
             &resource.name,
         ] {
             // Length-prefixed, so no two different inputs share a byte string.
-            mac.update(&(part.len() as u64).to_be_bytes());
-            mac.update(part.as_bytes());
+            context.update(&(part.len() as u64).to_be_bytes());
+            context.update(part.as_bytes());
         }
-        mac.finalize()
-            .into_bytes()
+        context
+            .sign()
+            .as_ref()
             .iter()
             .map(|byte| format!("{byte:02x}"))
             .collect()
