@@ -832,6 +832,7 @@ async fn signing_receiver(
             token: token.clone(),
             authorization: None,
             signing_secrets: secrets.iter().map(|s| s.to_string()).collect(),
+            ..ReceiverKeys::default()
         },
         Some(1),
         chrono::Utc::now(),

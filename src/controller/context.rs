@@ -43,6 +43,12 @@ pub struct Tunables {
     pub webhook_refresh: Duration,
     /// The webhook receiver runs (`--webhook-addr`): resources' `spec.webhook` takes effect.
     pub webhooks_enabled: bool,
+    /// The receiver's public base URL (`--webhook-public-url`): the only place the operator
+    /// registers notifications to. `None`: nothing is registered.
+    pub webhook_public_url: Option<crate::webhook::PublicUrl>,
+    /// The operator's webhook key(s) (`--webhook-key-secret`), from which every registered
+    /// token is derived. `None`: `register: true` cannot work.
+    pub webhook_keys: Option<crate::webhook::KeyRing>,
     /// How Personio signs webhook deliveries (`--personio-signature-*`).
     pub webhook_signatures: crate::webhook::SignatureScheme,
 }
@@ -60,6 +66,8 @@ impl Default for Tunables {
             webhook_min_gap: crate::webhook::DEFAULT_MIN_GAP,
             webhook_refresh: crate::webhook::REFRESH_AFTER,
             webhooks_enabled: false,
+            webhook_public_url: None,
+            webhook_keys: None,
             webhook_signatures: crate::webhook::SignatureScheme::default(),
         }
     }

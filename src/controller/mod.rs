@@ -34,6 +34,8 @@ mod upload_model_check;
 mod upload_model_state;
 pub mod watch_cache;
 pub mod webhook;
+pub mod webhook_key;
+pub mod webhook_registration;
 
 pub use context::{Context, Tunables};
 pub use operator::{run, Operator, RunOptions};

@@ -85,6 +85,21 @@ pub struct RunOptions {
     /// never reach a standby or another shard. The chart sets it; see README "Webhooks".
     #[arg(long, env = "WEBHOOK_ENDPOINTS", requires = "webhook_addr")]
     pub webhook_endpoints: Option<String>,
+    /// With `--webhook-addr`: the public base URL under which the receiver is reachable (e.g.
+    /// through the chart's Ingress), `https://…` (plain `http` only with
+    /// `--allow-insecure-http`). The operator registers `<url>/<personio|reteach>/<namespace>/
+    /// <name>/<token>` for resources with `spec.webhook.register: true`; a resource cannot choose
+    /// another. Unset: nothing is registered (manual registration still works).
+    #[arg(long, env = "WEBHOOK_PUBLIC_URL", requires = "webhook_addr")]
+    pub webhook_public_url: Option<String>,
+    /// With `--webhook-addr`: the Secret in the operator's namespace holding the key every
+    /// registered webhook token is derived from; created with a random key when absent.
+    #[arg(
+        long,
+        env = "WEBHOOK_KEY_SECRET",
+        default_value = "reteach-personio-operator-webhook-key"
+    )]
+    pub webhook_key_secret: String,
     /// Shortest time between the start of a resource's run and a run caused by a webhook
     /// notification (Go-style duration): a burst of notifications costs one run per gap.
     #[arg(long, env = "WEBHOOK_MIN_GAP", default_value = "10s")]
@@ -203,6 +218,24 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
         ),
         _ => None,
     };
+    let webhook_public_url = options
+        .webhook_public_url
+        .as_deref()
+        .filter(|url| !url.trim().is_empty())
+        .map(|url| crate::webhook::PublicUrl::parse(url, options.allow_insecure_http))
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--webhook-public-url: {e}"))?;
+    let webhook_keys = match options.webhook_addr {
+        Some(_) => Some(
+            super::webhook_key::load_or_create(
+                client.clone(),
+                &own_namespace,
+                &options.webhook_key_secret,
+            )
+            .await?,
+        ),
+        None => None,
+    };
     let lost_leadership = CancellationToken::new();
     let mut leadership = None;
     let mut fence = Fence::open();
@@ -286,6 +319,8 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
             webhook_min_gap: crate::sync::duration::parse_duration(&options.webhook_min_gap)
                 .map_err(|e| anyhow::anyhow!("--webhook-min-gap: {e}"))?,
             webhooks_enabled: options.webhook_addr.is_some(),
+            webhook_public_url,
+            webhook_keys,
             webhook_signatures: signature_scheme(&options)?,
             handover_grace: crate::sync::duration::parse_duration(&options.handover_grace)
                 .map_err(|e| anyhow::anyhow!("--handover-grace: {e}"))?,
@@ -550,6 +585,7 @@ impl Operator {
                 let key = ResourceKey::new(source, &deleted.namespace, &deleted.name);
                 webhooks.receivers.close(&key);
                 webhooks.triggers.clear(&key);
+                webhooks.registrations.forget(&key);
             }
         };
         [
@@ -575,9 +611,13 @@ impl Operator {
     }
 
     fn employee_controller(&self, namespace: Option<&str>) -> (RunFuture, ReadyFuture) {
-        let controller =
-            watch_cache::controller(self.api::<EmployeeSync>(namespace), self.watch_config())
-                .reconcile_on(self.ctx.webhooks.triggers.employee_stream(namespace));
+        let ctx = self.ctx.clone();
+        let controller = watch_cache::controller_observed(
+            self.api::<EmployeeSync>(namespace),
+            self.watch_config(),
+            move |sync| super::webhook::open_from_watch(&ctx, sync),
+        )
+        .reconcile_on(self.ctx.webhooks.triggers.employee_stream(namespace));
         // Secrets are not watched: that needs list/watch on every Secret of the watched
         // namespaces, more than an operator that GETs two named Secrets per run should hold. A
         // resource stalled on a missing or unlabelled Secret is re-checked every
@@ -593,9 +633,13 @@ impl Operator {
     }
 
     fn certificate_controller(&self, namespace: Option<&str>) -> (RunFuture, ReadyFuture) {
-        let controller =
-            watch_cache::controller(self.api::<CertificateSync>(namespace), self.watch_config())
-                .reconcile_on(self.ctx.webhooks.triggers.certificate_stream(namespace));
+        let ctx = self.ctx.clone();
+        let controller = watch_cache::controller_observed(
+            self.api::<CertificateSync>(namespace),
+            self.watch_config(),
+            move |sync| super::webhook::open_from_watch(&ctx, sync),
+        )
+        .reconcile_on(self.ctx.webhooks.triggers.certificate_stream(namespace));
         let store = controller.store();
         let ready_store = store.clone();
         // An EmployeeSync that succeeds (or changes) wakes the CertificateSyncs that reference it:

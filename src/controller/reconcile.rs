@@ -184,9 +184,8 @@ where
     if let Some(action) = webhook::finalize(&ctx, object.as_ref()).await? {
         return Ok(action);
     }
-    if let Some(keys) = webhook::refresh_receiver(&ctx, object.as_ref()).await {
-        webhook::keep_registration(&ctx, object.as_ref(), &keys).await;
-    }
+    webhook::refresh_receiver(&ctx, object.as_ref()).await;
+    webhook::keep_registration(&ctx, object.as_ref()).await;
     webhook::retire_registration(&ctx, object.as_ref()).await;
     let notification = ctx.webhooks.notification(webhook::key_of(object.as_ref()));
     let DueRun {

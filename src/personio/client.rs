@@ -436,8 +436,12 @@ impl PersonioApi for PersonioClient {
         target: &str,
         token: &str,
         events: &[&str],
-    ) -> Result<(), PersonioError> {
+    ) -> Result<Option<String>, PersonioError> {
         self.new_webhook(target, token, events).await
+    }
+
+    async fn set_webhook_signing_secret(&self, id: &str, value: &str) -> Result<(), PersonioError> {
+        self.put_signing_secret(id, value).await
     }
 
     async fn delete_webhook(&self, id: &str) -> Result<(), PersonioError> {

@@ -169,14 +169,22 @@ pub trait PersonioApi: Send + Sync {
     }
 
     /// Creates an enabled webhook of `events` posting to `target` with `token` as its
-    /// `Authorization` value (`POST /v2/webhooks`, auth type `TOKEN`).
+    /// `Authorization` value (`POST /v2/webhooks`, auth type `TOKEN`); returns its id when the
+    /// answer names it.
     async fn create_webhook(
         &self,
         target: &str,
         token: &str,
         events: &[&str],
-    ) -> Result<(), PersonioError> {
+    ) -> Result<Option<String>, PersonioError> {
         let _ = (target, token, events);
+        Err(no_webhooks())
+    }
+
+    /// Sets the signing secret of webhook `id` to `value` (`POST /v2/webhooks/{id}/signing-secret`;
+    /// Personio keeps the previous one valid for 7 days).
+    async fn set_webhook_signing_secret(&self, id: &str, value: &str) -> Result<(), PersonioError> {
+        let _ = (id, value);
         Err(no_webhooks())
     }
 

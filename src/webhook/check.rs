@@ -29,8 +29,9 @@ const REPLAY_MEMORY: usize = 4096;
 /// How long a body counts as seen.
 const REPLAY_WINDOW: Duration = Duration::hours(73);
 
-/// What a resource's receiver accepts, loaded from its Secret. Never printed.
-#[derive(Clone, PartialEq, Eq)]
+/// What a resource's receiver accepts: derived from the operator's key (`register: true`) or
+/// loaded from the resource's Secret (manual registration). Never printed.
+#[derive(Clone, PartialEq, Eq, Default)]
 pub struct ReceiverKeys {
     /// The path token.
     pub token: String,
@@ -39,6 +40,55 @@ pub struct ReceiverKeys {
     /// Personio's signing secrets (EmployeeSync only): the current one first, then one in its
     /// rotation grace window. Not empty: every delivery must carry a valid signature.
     pub signing_secrets: Vec<String>,
+    /// Path token and `Authorization` of the operator's previous key, accepted during a key
+    /// rotation.
+    pub previous: Option<PreviousKeys>,
+}
+
+/// The previous key's values of a [`ReceiverKeys`].
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct PreviousKeys {
+    /// The previous path token.
+    pub token: String,
+    /// The previous `Authorization` value (EmployeeSync only).
+    pub authorization: Option<String>,
+}
+
+impl ReceiverKeys {
+    /// Whether `given` is the path token (current or previous).
+    pub fn accepts_token(&self, given: &str) -> bool {
+        let previous = self.previous.as_ref().map(|p| p.token.as_str());
+        tokens_match(&self.token, given) | previous.is_some_and(|p| tokens_match(p, given))
+    }
+
+    /// Every secret value held (for scrubbing error messages).
+    pub fn secrets<'a>(&'a self) -> Vec<&'a str> {
+        let bare = |authorization: Option<&'a str>| {
+            // The value alone as well: an echo may drop the `Bearer ` prefix.
+            authorization
+                .into_iter()
+                .flat_map(|a| [Some(a), a.strip_prefix("Bearer ")])
+                .flatten()
+        };
+        let mut secrets = vec![self.token.as_str()];
+        secrets.extend(bare(self.authorization.as_deref()));
+        secrets.extend(self.signing_secrets.iter().map(String::as_str));
+        if let Some(previous) = &self.previous {
+            secrets.push(&previous.token);
+            secrets.extend(bare(previous.authorization.as_deref()));
+        }
+        secrets
+    }
+
+    /// Whether `given` is the `Authorization` value (current or previous).
+    pub fn accepts_authorization(&self, given: &str) -> bool {
+        let current = self.authorization.as_deref().unwrap_or_default();
+        let previous = self
+            .previous
+            .as_ref()
+            .and_then(|p| p.authorization.as_deref());
+        tokens_match(current, given) | previous.is_some_and(|p| tokens_match(p, given))
+    }
 }
 
 impl std::fmt::Debug for ReceiverKeys {
@@ -139,10 +189,9 @@ pub fn check_personio(
     if keys.authorization.is_none() && keys.signing_secrets.is_empty() {
         return Err(Rejection::Unauthenticated);
     }
-    if let Some(expected) = keys.authorization.as_deref() {
-        if !tokens_match(expected, delivery.authorization.unwrap_or_default()) {
-            return Err(Rejection::Unauthenticated);
-        }
+    let given = delivery.authorization.unwrap_or_default();
+    if keys.authorization.is_some() && !keys.accepts_authorization(given) {
+        return Err(Rejection::Unauthenticated);
     }
     if !keys.signing_secrets.is_empty() {
         verify_signature(
@@ -240,7 +289,7 @@ mod tests {
         ReceiverKeys {
             token: "t".repeat(32),
             authorization: Some("Bearer personio-says-hi".into()),
-            signing_secrets: Vec::new(),
+            ..ReceiverKeys::default()
         }
     }
 

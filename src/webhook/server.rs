@@ -12,9 +12,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use tokio_util::sync::CancellationToken;
 
-use super::check::{
-    check_personio, check_reteach, tokens_match, PersonioDelivery, Rejection, Verdict,
-};
+use super::check::{check_personio, check_reteach, PersonioDelivery, Rejection, Verdict};
 use super::signature::SignedHeaders;
 use super::{ResourceKey, Source, Webhooks, MAX_BODY_BYTES};
 use crate::clock::Clock;
@@ -91,7 +89,7 @@ async fn receive(
         .webhooks
         .receivers
         .keys(key)
-        .filter(|keys| tokens_match(&keys.token, token))
+        .filter(|keys| keys.accepts_token(token))
     else {
         // Unknown resource and wrong token look the same: nobody learns which resources exist.
         state.metrics.webhook_request(source, "unauthenticated");
@@ -195,7 +193,7 @@ mod tests {
             ReceiverKeys {
                 token: TOKEN.into(),
                 authorization: Some("secret-header".into()),
-                signing_secrets: Vec::new(),
+                ..ReceiverKeys::default()
             },
             Some(1),
             now,
@@ -205,7 +203,7 @@ mod tests {
             ReceiverKeys {
                 token: TOKEN.into(),
                 authorization: None,
-                signing_secrets: Vec::new(),
+                ..ReceiverKeys::default()
             },
             Some(1),
             now,

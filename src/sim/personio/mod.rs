@@ -200,6 +200,10 @@ impl PersonioSim {
             .route("/v2/workplaces", get(persons::workplaces))
             .route("/v2/webhooks", get(webhooks::list).post(webhooks::create))
             .route("/v2/webhooks/{id}", axum::routing::delete(webhooks::delete))
+            .route(
+                "/v2/webhooks/{id}/signing-secret",
+                post(webhooks::rotate_signing_secret),
+            )
             .layer(middleware::from_fn_with_state(self.clone(), record_app_id))
             .layer(middleware::from_fn_with_state(faults, fault_middleware))
             .with_state(self.clone())
