@@ -222,7 +222,7 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
         .webhook_public_url
         .as_deref()
         .filter(|url| !url.trim().is_empty())
-        .map(|url| crate::webhook::PublicUrl::parse(url, options.allow_insecure_http))
+        .map(|url| crate::webhook::PublicUrl::parse(url, options.egress.allow_insecure_http))
         .transpose()
         .map_err(|e| anyhow::anyhow!("--webhook-public-url: {e}"))?;
     let webhook_keys = match options.webhook_addr {
