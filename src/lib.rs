@@ -16,6 +16,7 @@ pub mod crdgen;
 #[cfg(feature = "dev-tools")]
 pub mod demo;
 pub mod jobs;
+pub mod listener;
 pub mod personio;
 pub mod preflight;
 pub mod reteach;

@@ -738,6 +738,56 @@ fn webhook_receivers_route_to_the_syncing_pod_of_each_deployment_only() {
     }
 }
 
+/// The receiver's public URL is the administrator's (per shard when set), and the operator may
+/// create Secrets in its namespace but read only its webhook key (issue 25).
+#[test]
+fn each_shard_registers_under_its_own_public_url_and_reads_only_its_webhook_key() {
+    let objects = render(
+        "operators",
+        &[
+            "webhook.enabled=true".into(),
+            "webhook.publicUrl=https://hooks.example.com".into(),
+            "sharding.shards={b}".into(),
+            "webhook.shardPublicUrls.b=https://hooks-b.example.com".into(),
+        ],
+    );
+    let mut urls = Vec::new();
+    for deployment in of_kind(&objects, "Deployment") {
+        let deployment = serde_json::to_value(deployment).expect("Deployment serializes");
+        let args = args_of(&deployment);
+        let key = "--webhook-key-secret=rpo-reteach-personio-operator-webhook-key";
+        assert!(args.contains(&key), "{args:?}");
+        urls.extend(
+            args.iter()
+                .filter_map(|a| a.strip_prefix("--webhook-public-url="))
+                .map(str::to_string),
+        );
+    }
+    urls.sort();
+    assert_eq!(
+        urls,
+        ["https://hooks-b.example.com", "https://hooks.example.com"]
+    );
+    let secret_rules: Vec<Value> = of_kind(&objects, "Role")
+        .into_iter()
+        .flat_map(rules_of)
+        .filter(|rule| as_strings(&rule["resources"]).contains(&"secrets"))
+        .collect();
+    for rule in &secret_rules {
+        match rule.get("resourceNames") {
+            Some(names) => {
+                assert_eq!(
+                    as_strings(names),
+                    ["rpo-reteach-personio-operator-webhook-key"]
+                );
+                assert_eq!(as_strings(&rule["verbs"]), ["get"]);
+            }
+            None => assert_eq!(as_strings(&rule["verbs"]), ["create"], "{rule}"),
+        }
+    }
+    assert_eq!(secret_rules.len(), 2, "{secret_rules:?}");
+}
+
 #[tokio::test]
 async fn webhook_chart_is_accepted_by_the_apiserver() {
     let client = support::client().await;

@@ -6,11 +6,9 @@ mod support;
 
 use kube::Client;
 use reteach_personio_operator::preflight::report::{EXIT_MISSING, EXIT_READY};
-use reteach_personio_operator::preflight::{
-    from_cluster, preflight, probe_resource, Capability, Kind, State,
-};
+use reteach_personio_operator::preflight::{from_cluster, preflight, Capability, Kind, State};
 
-use preflight_support::{detail, fast_retries, state, Tenant, CATEGORY};
+use preflight_support::{detail, probe_options, state, Tenant, CATEGORY};
 
 const CRD_NAMES: [&str; 2] = [
     "employeesyncs.sync.reteach.io",
@@ -71,6 +69,7 @@ async fn certificate_sync_in_the_cluster_is_checked_with_its_secrets() {
         &namespace,
         Kind::CertificateSync,
         "certificates",
+        &probe_options().upstream,
     )
     .await
     .unwrap();
@@ -78,7 +77,7 @@ async fn certificate_sync_in_the_cluster_is_checked_with_its_secrets() {
         subject.resource,
         format!("CertificateSync {namespace}/certificates (EmployeeSync {namespace}/personio)")
     );
-    let report = preflight(&subject, None, fast_retries()).await;
+    let report = preflight(&subject, None, &probe_options()).await;
     tenant.assert_nothing_written(&report);
     for finding in &report.findings {
         assert_eq!(finding.state, State::Ok, "{}", report.table());
@@ -104,10 +103,16 @@ async fn missing_secret_and_wrong_secret_value_are_named_with_the_keys_to_fix() 
         .await
         .unwrap();
 
-    let subject = from_cluster(client.clone(), &namespace, Kind::EmployeeSync, "personio")
-        .await
-        .unwrap();
-    let report = preflight(&subject, None, fast_retries()).await;
+    let subject = from_cluster(
+        client.clone(),
+        &namespace,
+        Kind::EmployeeSync,
+        "personio",
+        &probe_options().upstream,
+    )
+    .await
+    .unwrap();
+    let report = preflight(&subject, None, &probe_options()).await;
     tenant.assert_nothing_written(&report);
     assert_eq!(state(&report, Capability::PersonioToken), State::Missing);
     let personio_action = report
@@ -141,9 +146,15 @@ async fn a_resource_that_does_not_exist_is_an_error_not_a_report() {
     let client = support::client().await;
     install_crds(&client).await;
     let namespace = support::fresh_namespace(&client, "preflight-none").await;
-    let error = from_cluster(client.clone(), &namespace, Kind::CertificateSync, "nope")
-        .await
-        .unwrap_err();
+    let error = from_cluster(
+        client.clone(),
+        &namespace,
+        Kind::CertificateSync,
+        "nope",
+        &probe_options().upstream,
+    )
+    .await
+    .unwrap_err();
     assert_eq!(
         error.to_string(),
         format!("CertificateSync {namespace}/nope not found")
@@ -172,14 +183,16 @@ async fn capabilities_status_is_accepted_and_merges_by_name() {
     )
     .await
     .unwrap();
-    let report = probe_resource(
+    let subject = from_cluster(
         client.clone(),
         &namespace,
         Kind::CertificateSync,
         "certificates",
+        &probe_options().upstream,
     )
     .await
     .unwrap();
+    let report = preflight(&subject, None, &probe_options()).await;
     tenant.assert_nothing_written(&report);
     let api: Api<CertificateSync> = Api::namespaced(client.clone(), &namespace);
     let params = PatchParams::apply("rpo-preflight-test").force();
@@ -224,5 +237,47 @@ async fn capabilities_status_is_accepted_and_merges_by_name() {
         .iter()
         .filter(|c| c.name != "personio-attributes")
         .all(|c| c.state == "Ok"));
+    support::delete_namespace(&client, &namespace).await;
+}
+
+/// The command checks the resource against the operator's policy options (here their defaults:
+/// the official hosts) before it reads any Secret: with no Secret in the namespace at all, the
+/// answer is the run's `UpstreamNotAllowed` sentence, not a missing Secret.
+#[tokio::test]
+async fn a_resource_outside_the_allowlist_is_refused_before_its_secrets_are_read() {
+    use reteach_personio_operator::jobs::allowlist::UpstreamPolicy;
+    use reteach_personio_operator::preflight::source::SourceError;
+
+    let client = support::client().await;
+    install_crds(&client).await;
+    let namespace = support::fresh_namespace(&client, "preflight-allowlist").await;
+    let tenant = Tenant::start().await;
+    // The resources only: no Secrets.
+    let manifests = tenant.manifests(CATEGORY);
+    let resources = manifests
+        .split_once("---\n")
+        .map(|(_, rest)| rest.to_string())
+        .unwrap_or(manifests);
+    support::try_apply_yaml(&client, &resources, Some(&namespace))
+        .await
+        .unwrap();
+
+    let error = from_cluster(
+        client.clone(),
+        &namespace,
+        Kind::CertificateSync,
+        "certificates",
+        &UpstreamPolicy::default(),
+    )
+    .await
+    .unwrap_err();
+    let expected = UpstreamPolicy::default()
+        .check("personio", &tenant.personio_server.base_url(), true)
+        .unwrap_err();
+    assert!(matches!(error, SourceError::NotAllowed(_)), "{error}");
+    assert_eq!(error.to_string(), expected.message());
+    assert_eq!(expected.reason(), "UpstreamNotAllowed");
+    assert_eq!(tenant.personio.control().requests(), vec![]);
+    assert_eq!(tenant.reteach.control().requests(), vec![]);
     support::delete_namespace(&client, &namespace).await;
 }

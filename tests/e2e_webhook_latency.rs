@@ -12,6 +12,7 @@ use chrono::{Days, Utc};
 use reteach_personio_operator::controller::http::Readiness;
 use reteach_personio_operator::controller::Tunables;
 use reteach_personio_operator::sim::personio::EmployeeSeed;
+use reteach_personio_operator::webhook::PublicUrl;
 use serde_json::json;
 use support::operator::{is_ready, test_tunables, World, NO_RECHECK};
 use support::poll_until;
@@ -31,9 +32,12 @@ async fn world(prefix: &str, webhooks: bool) -> (World, String) {
         .unwrap()
         .port();
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let receiver = format!("http://{addr}");
     let tunables = Tunables {
         webhooks_enabled: webhooks,
         webhook_min_gap: Duration::from_secs(1),
+        webhook_public_url: Some(PublicUrl::parse(&receiver, true).unwrap()),
+        webhook_keys: Some(support::hooks::test_key_ring()),
         ..test_tunables(NO_RECHECK)
     };
     let world = World::start_driving(prefix, tunables, move |operator, _| {
@@ -50,7 +54,7 @@ async fn world(prefix: &str, webhooks: bool) -> (World, String) {
             json!({"token": TOKEN, "authorization": AUTHORIZATION}),
         )
         .await;
-    (world, format!("http://{addr}"))
+    (world, receiver)
 }
 
 /// A random wait of up to `max`, so that changes fall at any phase of the polling schedule.
@@ -144,7 +148,7 @@ async fn new_hire_latency_with_webhooks_and_with_polling_only() {
 }
 
 async fn certificate_world(prefix: &str, webhooks: bool) -> (World, i64) {
-    let (world, receiver) = world(prefix, webhooks).await;
+    let (world, _) = world(prefix, webhooks).await;
     let hired = Utc::now().date_naive() - Days::new(10);
     let anna = world.personio.sim.add_employee(
         EmployeeSeed::new("Anna", "Active", "anna@acme.example").with_hire_date(hired),
@@ -153,8 +157,7 @@ async fn certificate_world(prefix: &str, webhooks: bool) -> (World, i64) {
         .apply(world.employee_sync("personio", json!({"interval": "1h"})))
         .await;
     let spec = if webhooks {
-        json!({"interval": "1h", "webhook": {
-            "secretRef": {"name": "webhook"}, "url": receiver, "register": true}})
+        json!({"interval": "1h", "webhook": {"register": true}})
     } else {
         json!({"interval": format!("{POLL_SECONDS}s")})
     };

@@ -4,85 +4,17 @@
 
 mod support;
 
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use chrono::{Days, Utc};
-use reteach_personio_operator::controller::http::Readiness;
-use reteach_personio_operator::controller::{Context, Tunables};
 use reteach_personio_operator::sim::personio::EmployeeSeed;
 use reteach_personio_operator::webhook::{ResourceKey, Source};
 use serde_json::json;
-use support::operator::{is_ready, test_tunables, World, NO_RECHECK, RUN_WAIT};
+use support::hooks::{
+    start, webhook_count, HookWorld, HOOK_SECRET, HOURLY, PERSONIO_AUTHORIZATION, TOKEN,
+};
+use support::operator::{is_ready, World, RUN_WAIT};
 use support::poll_until;
-
-const TOKEN: &str = "tok-0123456789abcdefghijklmnopqrstuvwxyz";
-const PERSONIO_AUTHORIZATION: &str = "Bearer from-personio-0123456789";
-const HOOK_SECRET: &str = "webhook";
-/// Polling so rare that nothing in these tests comes from it.
-const HOURLY: &str = "1h";
-
-/// A world whose operator also serves the webhook receiver on a loopback port.
-struct HookWorld {
-    world: World,
-    receiver: String,
-    ctx: Arc<Context>,
-}
-
-async fn start(prefix: &str) -> HookWorld {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .unwrap_or_else(|e| panic!("no free port: {e}"))
-        .port();
-    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-    let tunables = Tunables {
-        webhooks_enabled: true,
-        webhook_min_gap: Duration::from_secs(1),
-        webhook_refresh: Duration::from_secs(2),
-        ..test_tunables(NO_RECHECK)
-    };
-    let slot: Arc<Mutex<Option<Arc<Context>>>> = Arc::default();
-    let ctx_slot = slot.clone();
-    let world = World::start_driving(prefix, tunables, move |operator, _| {
-        *ctx_slot.lock().unwrap() = Some(operator.context());
-        tokio::spawn(operator.serve_webhooks(addr));
-        Box::pin(operator.run(Readiness::default()))
-    })
-    .await;
-    let receiver = format!("http://{addr}");
-    let health = format!("{receiver}/healthz");
-    poll_until("the webhook receiver to listen", RUN_WAIT, || async {
-        reqwest::get(&health)
-            .await
-            .ok()
-            .filter(|r| r.status().is_success())
-    })
-    .await;
-    world.apply_secrets().await;
-    world
-        .apply_secret(
-            HOOK_SECRET,
-            json!({"token": TOKEN, "authorization": PERSONIO_AUTHORIZATION}),
-        )
-        .await;
-    let ctx = slot.lock().unwrap().clone().expect("operator context");
-    HookWorld {
-        world,
-        receiver,
-        ctx,
-    }
-}
-
-fn webhook_count(ctx: &Context, source: &str, outcome: &str) -> u64 {
-    let needle = format!(
-        "reteach_personio_webhook_requests_total{{source=\"{source}\",outcome=\"{outcome}\"}} "
-    );
-    ctx.metrics
-        .encode()
-        .lines()
-        .find_map(|line| line.strip_prefix(needle.as_str()))
-        .map_or(0, |value| value.trim().parse().unwrap())
-}
 
 #[tokio::test]
 async fn a_personio_notification_brings_a_new_hire_into_reteach_without_waiting_for_the_interval() {
@@ -237,11 +169,8 @@ async fn a_webhook_secret_that_cannot_be_used_closes_the_receiver_with_a_warning
 
 #[tokio::test]
 async fn reteach_hooks_are_registered_repaired_deliver_a_certificate_and_go_with_the_resource() {
-    let HookWorld {
-        world,
-        receiver,
-        ctx: _,
-    } = start("hooks-reteach").await;
+    let hooks = start("hooks-reteach").await;
+    let (world, receiver) = (&hooks.world, hooks.receiver.clone());
     let hired = Utc::now().date_naive() - Days::new(10);
     let anna = world.personio.sim.add_employee(
         EmployeeSeed::new("Anna", "Active", "anna@acme.example").with_hire_date(hired),
@@ -255,18 +184,12 @@ async fn reteach_hooks_are_registered_repaired_deliver_a_certificate_and_go_with
             "personio",
             json!({
                 "interval": HOURLY,
-                "webhook": {
-                    "secretRef": {"name": HOOK_SECRET},
-                    "url": receiver,
-                    "register": true,
-                },
+                "webhook": {"register": true},
             }),
         ))
         .await;
-    let target = format!(
-        "{receiver}/reteach/{}/certificates/{TOKEN}",
-        world.namespace
-    );
+    let target = hooks.target(Source::Reteach, "certificates");
+    assert!(target.starts_with(&format!("{receiver}/reteach/")));
     let registered = |events: usize| {
         let sim = world.reteach.sim.clone();
         let target = target.clone();
@@ -349,24 +272,25 @@ async fn reteach_hooks_are_registered_repaired_deliver_a_certificate_and_go_with
     .await;
 }
 
-/// Applies the EmployeeSync `personio`, hourly, with its webhook registered under `url`.
-async fn apply_registering_employee_sync(world: &World, url: &str) {
+/// Applies the EmployeeSync `personio`, hourly, with its webhook registered by the operator
+/// (`extra` merged into `spec.webhook`).
+async fn apply_registering_employee_sync(world: &World, extra: serde_json::Value) {
+    let mut webhook = json!({"register": true});
+    if let (Some(webhook), Some(extra)) = (webhook.as_object_mut(), extra.as_object()) {
+        webhook.extend(extra.clone());
+    }
     world
-        .apply(world.employee_sync(
-            "personio",
-            json!({"interval": HOURLY, "webhook": {
-                "secretRef": {"name": HOOK_SECRET}, "url": url, "register": true}}),
-        ))
+        .apply(world.employee_sync("personio", json!({"interval": HOURLY, "webhook": webhook})))
         .await;
 }
 
 #[tokio::test]
 async fn an_employee_sync_registers_its_personio_webhook_and_removes_it_when_deleted() {
-    let HookWorld {
-        world, receiver, ..
-    } = start("hooks-personio-register").await;
-    apply_registering_employee_sync(&world, &receiver).await;
-    let target = format!("{receiver}/personio/{}/personio/{TOKEN}", world.namespace);
+    let hooks = start("hooks-personio-register").await;
+    let world = &hooks.world;
+    apply_registering_employee_sync(world, json!({})).await;
+    let target = hooks.target(Source::Personio, "personio");
+    let derived = hooks.derived(Source::Personio, "personio");
     let sim = world.personio.sim.clone();
     let registered = poll_until("the Personio webhook registered", RUN_WAIT, || {
         let sim = sim.clone();
@@ -375,7 +299,7 @@ async fn an_employee_sync_registers_its_personio_webhook_and_removes_it_when_del
             let ours: Vec<_> = sim
                 .webhooks()
                 .into_iter()
-                .filter(|w| w.url == target)
+                .filter(|w| w.url == target && !w.signing_secrets.is_empty())
                 .collect();
             (ours.len() == 1).then(|| ours[0].clone())
         }
@@ -383,7 +307,15 @@ async fn an_employee_sync_registers_its_personio_webhook_and_removes_it_when_del
     .await;
     assert_eq!(registered.status, "ENABLED");
     assert_eq!(registered.auth_type, "TOKEN");
-    assert_eq!(registered.token.as_deref(), Some(PERSONIO_AUTHORIZATION));
+    assert_eq!(
+        registered.token.as_deref(),
+        Some(derived.authorization.as_str()),
+        "the operator's own derived value, not a Secret's"
+    );
+    assert_eq!(
+        registered.signing_secrets.first().map(String::as_str),
+        Some(derived.signing_secret.as_str())
+    );
     assert!(registered
         .enabled_events
         .iter()
@@ -403,26 +335,14 @@ async fn an_employee_sync_registers_its_personio_webhook_and_removes_it_when_del
     })
     .await;
 
-    // A new public URL: the registration moves (the old one is found by the recorded URL).
-    let moved_receiver = format!("{receiver}/moved");
-    apply_registering_employee_sync(&world, &moved_receiver).await;
-    let moved = format!(
-        "{moved_receiver}/personio/{}/personio/{TOKEN}",
-        world.namespace
-    );
-    poll_until(
-        "the Personio webhook moved to the new URL",
-        RUN_WAIT,
-        || {
-            let sim = sim.clone();
-            let moved = moved.clone();
-            async move {
-                let urls: Vec<String> = sim.webhooks().into_iter().map(|w| w.url).collect();
-                (urls == [moved]).then_some(())
-            }
-        },
-    )
-    .await;
+    // A resource that still names a URL of its own: ignored, with a Warning saying where
+    // notifications go; the registration stays where it was.
+    apply_registering_employee_sync(world, json!({"url": "https://hooks.elsewhere.example"})).await;
+    world
+        .wait_event("personio", "WebhookUrlIgnored", &hooks.receiver)
+        .await;
+    let urls: Vec<String> = sim.webhooks().into_iter().map(|w| w.url).collect();
+    assert_eq!(urls, [target]);
 
     world
         .employee_syncs()
@@ -448,10 +368,8 @@ async fn an_employee_sync_registers_its_personio_webhook_and_removes_it_when_del
 
 #[tokio::test]
 async fn removing_spec_webhook_deletes_the_registration_and_the_finalizer() {
-    let HookWorld {
-        world, receiver, ..
-    } = start("hooks-personio-retire").await;
-    apply_registering_employee_sync(&world, &receiver).await;
+    let HookWorld { world, .. } = start("hooks-personio-retire").await;
+    apply_registering_employee_sync(&world, json!({})).await;
     let sim = world.personio.sim.clone();
     poll_until("the Personio webhook registered", RUN_WAIT, || {
         let sim = sim.clone();

@@ -963,3 +963,96 @@ async fn an_endless_token_answer_is_cut_and_an_endless_error_body_is_read_only_i
         "{error:?}"
     );
 }
+
+// ---- v2 employee reading (issue 30) ----
+
+async fn start_v2(sim: PersonioSim) -> Harness {
+    let running = sim.start(([127, 0, 0, 1], 0).into()).await.unwrap();
+    let log = RequestLog::default();
+    let mut config = config_for(&sim, &running, &log);
+    config.employee_api = reteach_personio_operator::personio::EmployeeApi::V2;
+    let client = PersonioClient::new(config).unwrap();
+    Harness {
+        sim,
+        running,
+        client,
+        log,
+    }
+}
+
+#[tokio::test]
+async fn v2_reads_the_same_employees_as_v1_with_the_expected_requests() {
+    let sim = sim_without_limits();
+    add_employees(&sim, 120);
+    sim.add_employee(
+        EmployeeSeed::new("Solo", "Office", "solo@example.com")
+            .with_department(3, "Sales")
+            .with_office(4, "Munich")
+            .with_custom("dynamic_33400", "E-1"),
+    );
+    let v1 = start(sim.clone()).await;
+    let v2 = start_v2(sim).await;
+    let from_v1 = v1.client.list_employees(None).await.unwrap();
+    let from_v2 = v2.client.list_employees(None).await.unwrap();
+    assert!(from_v2.skipped.is_empty(), "{:?}", from_v2.skipped);
+    assert_eq!(from_v2.employees.len(), 121);
+    for (a, b) in from_v1.employees.iter().zip(&from_v2.employees) {
+        assert_eq!(a.id, b.id);
+        assert_eq!(
+            (
+                &a.first_name,
+                &a.last_name,
+                &a.email,
+                &a.position,
+                &a.gender
+            ),
+            (
+                &b.first_name,
+                &b.last_name,
+                &b.email,
+                &b.position,
+                &b.gender
+            )
+        );
+        assert_eq!((&a.department, &a.office), (&b.department, &b.office));
+        assert_eq!(
+            (a.hire_date, a.termination_date),
+            (b.hire_date, b.termination_date)
+        );
+        assert_eq!(a.status, b.status);
+    }
+    let solo = from_v2.employees.last().unwrap();
+    assert_eq!(
+        solo.other.get("dynamic_33400").map(String::as_str),
+        Some("E-1")
+    );
+    // 121 persons: 3 pages of 50, one employment request each, 2 departments, 1 workplace page.
+    assert_eq!(v2.log.count("GET /v2/persons"), 3);
+    assert_eq!(v2.log.count("GET /v2/persons/{id}/employments"), 121);
+    assert_eq!(v2.log.count("GET /v2/org-units/{id}"), 2);
+    assert_eq!(v2.log.count("GET /v2/workplaces"), 1);
+    assert_eq!(v2.log.count(EMPLOYEES), 0, "no v1 employee request");
+}
+
+#[tokio::test]
+async fn v2_without_whitelisted_attributes_names_them() {
+    let sim = sim_without_limits();
+    add_employees(&sim, 2);
+    sim.set_whitelist(Some(&["first_name", "last_name", "email", "hire_date"]));
+    let h = start_v2(sim).await;
+    let error = h.client.list_employees(None).await.unwrap_err();
+    match error {
+        PersonioError::AttributesNotWhitelisted(missing) => {
+            for name in [
+                "position",
+                "department",
+                "office",
+                "gender",
+                "termination_date",
+            ] {
+                assert!(missing.iter().any(|m| m == name), "{name} in {missing:?}");
+            }
+        }
+        other => panic!("expected AttributesNotWhitelisted, got {other:?}"),
+    }
+}

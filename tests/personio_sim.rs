@@ -710,23 +710,7 @@ type Received = (Option<String>, Value);
 #[tokio::test]
 async fn webhooks_are_managed_through_v2_and_deliver_dataless_events_with_the_token() {
     let api = api().await;
-    let (id, secret) = api.sim.credentials();
-    let form = [
-        ("grant_type", "client_credentials"),
-        ("client_id", id.as_str()),
-        ("client_secret", secret.as_str()),
-    ];
-    let token: Value = api
-        .http
-        .post(api.url("/v2/auth/token"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let bearer = token["access_token"].as_str().unwrap().to_string();
+    let bearer = api.v2_token().await;
 
     // A receiver that records headers and bodies.
     let seen: std::sync::Arc<std::sync::Mutex<Vec<Received>>> = std::sync::Arc::default();
@@ -827,4 +811,326 @@ async fn webhooks_are_managed_through_v2_and_deliver_dataless_events_with_the_to
         .await
         .unwrap();
     assert_eq!(listed["_data"].as_array().unwrap().len(), 1);
+}
+
+/// The operator's receiver for EmployeeSync `hr/staff`, served on loopback, accepting only
+/// deliveries signed with one of `secrets`; returns its URL and the shared state.
+async fn signing_receiver(
+    secrets: &[&str],
+) -> (
+    String,
+    std::sync::Arc<reteach_personio_operator::webhook::Webhooks>,
+    RunningSim,
+) {
+    use reteach_personio_operator::webhook::{ReceiverKeys, ResourceKey, Source, Webhooks};
+    let webhooks = std::sync::Arc::new(Webhooks::default());
+    let token = "p".repeat(32);
+    let clock = reteach_personio_operator::clock::SystemClock;
+    webhooks.receivers.open(
+        ResourceKey::new(Source::Personio, "hr", "staff"),
+        ReceiverKeys {
+            token: token.clone(),
+            authorization: None,
+            signing_secrets: secrets.iter().map(|s| s.to_string()).collect(),
+            ..ReceiverKeys::default()
+        },
+        Some(1),
+        chrono::Utc::now(),
+    );
+    let state = reteach_personio_operator::webhook::ReceiverState {
+        webhooks: webhooks.clone(),
+        metrics: std::sync::Arc::new(
+            reteach_personio_operator::controller::metrics::Metrics::new(),
+        ),
+        clock: std::sync::Arc::new(clock),
+    };
+    let running = reteach_personio_operator::sim::serve(
+        reteach_personio_operator::webhook::router(state),
+        std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+    )
+    .await
+    .unwrap();
+    let url = format!("{}/personio/hr/staff/{token}", running.base_url());
+    (url, webhooks, running)
+}
+
+/// Waits until the simulator has finished `count` deliveries; their status codes.
+async fn delivered(sim: &PersonioSim, count: usize) -> Vec<Option<u16>> {
+    for _ in 0..500 {
+        let deliveries = sim.webhook_deliveries();
+        if deliveries.len() >= count {
+            return deliveries.iter().map(|d| d.status).collect();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!(
+        "{count} deliveries expected, got {:?}",
+        sim.webhook_deliveries()
+    );
+}
+
+#[tokio::test]
+async fn signed_deliveries_are_verified_across_a_rotation_and_a_forged_secret_is_refused() {
+    let api = api().await;
+    let (url, _webhooks, _receiver) = signing_receiver(&["secret-two", "secret-one"]).await;
+    let id = api.sim.add_webhook(&url, "unused", &["person.updated"]);
+    let employee = api
+        .sim
+        .add_employee(EmployeeSeed::new("Ada", "Lovelace", "ada@acme.example"));
+    let edit = |n: usize| {
+        api.sim
+            .update_employee(employee, |seed| seed.last_name = format!("King {n}"));
+    };
+
+    // Without a signing secret the simulator sends no signature: refused.
+    edit(1);
+    assert_eq!(delivered(&api.sim, 1).await, vec![Some(401)]);
+    // Signed with the (old) current secret: accepted.
+    assert!(api.sim.set_signing_secret(&id, "secret-one"));
+    edit(2);
+    assert_eq!(delivered(&api.sim, 2).await[1], Some(202));
+    // Rotated: signed with the new secret while the old one retires; the receiver knows both.
+    assert!(api.sim.set_signing_secret(&id, "secret-two"));
+    edit(3);
+    assert_eq!(delivered(&api.sim, 3).await[2], Some(202));
+    // A secret the receiver does not know (someone else's webhook, a forgery): refused.
+    assert!(api.sim.set_signing_secret(&id, "not-ours"));
+    edit(4);
+    assert_eq!(delivered(&api.sim, 4).await[3], Some(401));
+}
+
+impl Api {
+    /// A v2 bearer token.
+    async fn v2_token(&self) -> String {
+        let (id, secret) = self.sim.credentials();
+        let form = [
+            ("grant_type", "client_credentials"),
+            ("client_id", id.as_str()),
+            ("client_secret", secret.as_str()),
+        ];
+        let token: Value = self
+            .http
+            .post(self.url("/v2/auth/token"))
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        token["access_token"].as_str().unwrap().to_string()
+    }
+
+    /// A v2 GET of `path_or_link` (relative or absolute): status and body.
+    async fn v2_get(&self, bearer: &str, path_or_link: &str) -> (StatusCode, Value) {
+        let url = if path_or_link.starts_with("http") {
+            path_or_link.to_string()
+        } else {
+            self.url(path_or_link)
+        };
+        let response = self.http.get(url).bearer_auth(bearer).send().await.unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Every item of a v2 listing, following `next` links; and the number of pages.
+    async fn v2_all(&self, bearer: &str, first: &str) -> (Vec<Value>, usize) {
+        let mut items = Vec::new();
+        let mut link = Some(first.to_string());
+        let mut pages = 0;
+        while let Some(current) = link.take() {
+            let (status, body) = self.v2_get(bearer, &current).await;
+            assert_eq!(status, StatusCode::OK, "{current}: {body}");
+            items.extend(body["_data"].as_array().unwrap().iter().cloned());
+            link = body
+                .pointer("/_meta/links/next/href")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            pages += 1;
+            assert!(pages < 100, "next links loop");
+        }
+        (items, pages)
+    }
+}
+
+fn assert_v2_problem(status: StatusCode, body: &Value, expected: StatusCode) {
+    assert_eq!(status, expected, "{body}");
+    assert!(body["personio_trace_id"].is_string(), "{body}");
+    assert!(body["errors"][0]["detail"].is_string(), "{body}");
+}
+
+#[tokio::test]
+async fn v2_persons_page_by_cursor_with_the_v1_ids_and_refuse_bad_queries() {
+    let api = api().await;
+    let ids = add(&api.sim, 23);
+    let bearer = api.v2_token().await;
+    let (persons, pages) = api.v2_all(&bearer, "/v2/persons?limit=10").await;
+    assert_eq!(pages, 3);
+    let listed: Vec<String> = persons
+        .iter()
+        .map(|p| p["id"].as_str().unwrap().to_string())
+        .collect();
+    let expected: Vec<String> = ids.iter().map(|id| id.to_string()).collect();
+    assert_eq!(listed, expected, "every person once, ids as v1 ids");
+    let (_, default_page) = api.v2_get(&bearer, "/v2/persons").await;
+    assert_eq!(
+        default_page["_data"].as_array().unwrap().len(),
+        10,
+        "default limit 10"
+    );
+    let first = &persons[0];
+    assert_eq!(first["email"], json!("p0@example.com"));
+    assert_eq!(first["status"], json!("ACTIVE"));
+    assert_eq!(first["gender"], json!("FEMALE"));
+    assert_eq!(first["employments"].as_array().unwrap().len(), 1);
+    for bad in [
+        "/v2/persons?limit=51",
+        "/v2/persons?limit=0",
+        "/v2/persons?cursor=42",
+        "/v2/persons?updated_at.gt=yesterday",
+        "/v2/persons?status=SLEEPING",
+        "/v2/persons?id=abc",
+    ] {
+        let (status, body) = api.v2_get(&bearer, bad).await;
+        assert_v2_problem(status, &body, StatusCode::BAD_REQUEST);
+    }
+    let unauthenticated = api.http.get(api.url("/v2/persons")).send().await.unwrap();
+    assert_eq!(unauthenticated.status(), StatusCode::UNAUTHORIZED);
+    let (status, body) = api.v2_get(&bearer, "/v2/persons/999999").await;
+    assert_v2_problem(status, &body, StatusCode::NOT_FOUND);
+    let (status, one) = api
+        .v2_get(&bearer, &format!("/v2/persons/{}", ids[3]))
+        .await;
+    assert_eq!(
+        (status, &one["id"]),
+        (StatusCode::OK, &json!(ids[3].to_string()))
+    );
+}
+
+#[tokio::test]
+async fn v2_filters_select_by_id_email_status_and_person_updates_only() {
+    let api = api().await;
+    let ids = add(&api.sim, 5);
+    let bearer = api.v2_token().await;
+    // Whole seconds on the wire: the creations lie more than a second before `since`.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let since = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    api.sim
+        .update_employee(ids[1], |seed| seed.last_name = "Renamed".into());
+    api.sim
+        .update_employee(ids[2], |seed| seed.position = Some("Captain".into()));
+    api.sim
+        .update_employee(ids[4], |seed| seed.status = "inactive".into());
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("updated_at.gt", &since)
+        .finish();
+    let (changed, _) = api.v2_all(&bearer, &format!("/v2/persons?{query}")).await;
+    let changed: Vec<&str> = changed.iter().map(|p| p["id"].as_str().unwrap()).collect();
+    assert_eq!(
+        changed,
+        vec![ids[1].to_string().as_str()],
+        "a position change is the employment's"
+    );
+    let (status, employments) = api
+        .v2_get(
+            &bearer,
+            &format!("/v2/persons/{}/employments?{query}", ids[2]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        employments["_data"][0]["position"]["title"],
+        json!("Captain")
+    );
+    let (_, inactive) = api.v2_get(&bearer, "/v2/persons?status=INACTIVE").await;
+    assert_eq!(inactive["_data"].as_array().unwrap().len(), 1);
+    assert_eq!(inactive["_data"][0]["id"], json!(ids[4].to_string()));
+    let by_ids = format!("/v2/persons?id={},{}&email=p3@example.com", ids[0], ids[3]);
+    let (_, selected) = api.v2_get(&bearer, &by_ids).await;
+    assert_eq!(selected["_data"].as_array().unwrap().len(), 1, "{selected}");
+}
+
+#[tokio::test]
+async fn v2_employments_carry_ids_and_names_come_from_org_units_and_workplaces() {
+    let api = api().await;
+    let id = api.sim.add_employee(
+        EmployeeSeed::new("Grace", "Hopper", "grace@acme.example")
+            .with_department(501, "Engineering")
+            .with_office(77, "Berlin")
+            .with_hire_date(chrono::NaiveDate::from_ymd_opt(2020, 1, 2).unwrap())
+            .with_termination_date(chrono::NaiveDate::from_ymd_opt(2027, 3, 31).unwrap()),
+    );
+    api.sim.add_employee(
+        EmployeeSeed::new("Alan", "Turing", "alan@acme.example").with_office(78, "Munich"),
+    );
+    let bearer = api.v2_token().await;
+    let (employments, _) = api
+        .v2_all(&bearer, &format!("/v2/persons/{id}/employments"))
+        .await;
+    assert_eq!(employments.len(), 1);
+    let employment = &employments[0];
+    assert_eq!(employment["person"]["id"], json!(id.to_string()));
+    assert_eq!(employment["employment_start_date"], json!("2020-01-02"));
+    assert_eq!(
+        employment["termination"]["termination_date"],
+        json!("2027-03-31")
+    );
+    assert_eq!(
+        employment["org_units"],
+        json!([{"type": "department", "id": "501"}])
+    );
+    assert_eq!(employment["office"], json!({"id": "77"}));
+    assert_eq!(employment["status"], json!("ACTIVE"));
+    let employment_id = employment["id"].as_str().unwrap();
+    let (status, one) = api
+        .v2_get(
+            &bearer,
+            &format!("/v2/persons/{id}/employments/{employment_id}"),
+        )
+        .await;
+    assert_eq!(
+        (status, &one["id"]),
+        (StatusCode::OK, &json!(employment_id))
+    );
+    let (status, unit) = api
+        .v2_get(&bearer, "/v2/org-units/501?type=department")
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(unit["name"], json!("Engineering"));
+    let (status, body) = api.v2_get(&bearer, "/v2/org-units/501").await;
+    assert_v2_problem(status, &body, StatusCode::BAD_REQUEST);
+    let (status, body) = api.v2_get(&bearer, "/v2/org-units/9?type=department").await;
+    assert_v2_problem(status, &body, StatusCode::NOT_FOUND);
+    let (places, pages) = api.v2_all(&bearer, "/v2/workplaces?limit=1").await;
+    assert_eq!(pages, 2);
+    assert_eq!(
+        places,
+        vec![
+            json!({"id": "77", "name": "Berlin"}),
+            json!({"id": "78", "name": "Munich"})
+        ]
+    );
+    let (status, body) = api.v2_get(&bearer, "/v2/persons/424242/employments").await;
+    assert_v2_problem(status, &body, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn v2_persons_leave_out_what_the_whitelist_does_not_allow() {
+    let api = api().await;
+    let ids = add(&api.sim, 1);
+    api.sim
+        .set_whitelist(Some(&["first_name", "last_name", "hire_date"]));
+    let bearer = api.v2_token().await;
+    let (_, person) = api
+        .v2_get(&bearer, &format!("/v2/persons/{}", ids[0]))
+        .await;
+    assert_eq!(person["first_name"], json!("A"));
+    assert!(person.get("email").is_none(), "{person}");
+    assert!(person.get("gender").is_none(), "{person}");
+    let (_, employments) = api
+        .v2_get(&bearer, &format!("/v2/persons/{}/employments", ids[0]))
+        .await;
+    let employment = &employments["_data"][0];
+    assert!(employment.get("position").is_none(), "{employment}");
+    assert!(employment.get("org_units").is_none(), "{employment}");
 }

@@ -1,21 +1,28 @@
 //! `preflight` against both simulators: each capability row is right for a tenant that has it and
 //! for simulator configurations that lack it, and no probe ever writes to either upstream.
 
+mod listener;
 mod preflight_support;
 
 use std::sync::Arc;
 
 use reteach_personio_operator::clock::SystemClock;
+use reteach_personio_operator::jobs::allowlist::UpstreamPolicy;
 use reteach_personio_operator::preflight::report::{EXIT_MISSING, EXIT_READY, EXIT_UNDECIDED};
 use reteach_personio_operator::preflight::source::{
     PERSONIO_CLIENT_SECRET, RETEACH_CLIENT_CODE, RETEACH_CLIENT_ID,
 };
-use reteach_personio_operator::preflight::{from_file, preflight, Capability, State};
+use reteach_personio_operator::preflight::{
+    from_file, preflight, Capability, ProbeOptions, State, EXIT_ERROR,
+};
+use reteach_personio_operator::reteach::DownloadPolicy;
 use reteach_personio_operator::sim::personio::{PersonioSim, PersonioSimConfig};
-use reteach_personio_operator::sim::reteach::ReteachSim;
+use reteach_personio_operator::sim::reteach::{CertificateUrls, ReteachSim};
 use reteach_personio_operator::sim::{Fault, FaultRule};
 
-use preflight_support::{action, detail, fast_retries, state, Tenant, CATEGORY};
+use listener::{Listener, OUTSIDE_IP};
+
+use preflight_support::{action, detail, probe_options, state, Tenant, CATEGORY};
 
 const CERTIFICATE_ROWS: [Capability; 10] = [
     Capability::PersonioToken,
@@ -409,6 +416,35 @@ async fn write_counters_see_every_non_read_request_but_token_requests() {
     assert_eq!(tenant.personio.write_requests().len(), 1);
 }
 
+/// `preflight --file FILE` with `flags`, the environment `env` only.
+fn run_subcommand(
+    file: &std::path::Path,
+    flags: &[&str],
+    env: std::collections::HashMap<String, String>,
+) -> tokio::task::JoinHandle<std::process::Output> {
+    let file = file.to_path_buf();
+    let flags: Vec<String> = flags.iter().map(|flag| flag.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_reteach-personio-operator"))
+            .arg("preflight")
+            .arg("--file")
+            .arg(&file)
+            .args(&flags)
+            .env_clear()
+            .envs(env)
+            .output()
+            .unwrap()
+    })
+}
+
+/// What the simulators' tenant needs from an operator's administrator: the loopback host and
+/// plain http (the same flags `run` takes).
+const SIMULATOR_FLAGS: [&str; 3] = [
+    "--allowed-upstream-hosts",
+    "127.0.0.1",
+    "--allow-insecure-http",
+];
+
 /// The subcommand itself: reads the file and the environment, prints the table, and its exit
 /// code says whether a required capability is missing.
 #[tokio::test]
@@ -417,19 +453,7 @@ async fn subcommand_prints_the_table_and_exits_by_the_verdict() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("sync.yaml");
     std::fs::write(&file, tenant.manifests(CATEGORY)).unwrap();
-    let run = |env: std::collections::HashMap<String, String>| {
-        let file = file.clone();
-        tokio::task::spawn_blocking(move || {
-            std::process::Command::new(env!("CARGO_BIN_EXE_reteach-personio-operator"))
-                .arg("preflight")
-                .arg("--file")
-                .arg(&file)
-                .env_clear()
-                .envs(env)
-                .output()
-                .unwrap()
-        })
-    };
+    let run = |env| run_subcommand(&file, &SIMULATOR_FLAGS, env);
     let ready = run(tenant.environment()).await.unwrap();
     let table = String::from_utf8_lossy(&ready.stdout);
     assert_eq!(ready.status.code(), Some(0), "{table}");
@@ -489,7 +513,7 @@ async fn employee_without_documents_leaves_owner_id_semantics_unconfirmed() {
     let tenant = Tenant::start().await;
     let second = tenant.first_employee + 1;
     let subject = tenant.subject(&tenant.manifests(CATEGORY), None, &tenant.environment());
-    let report = preflight(&subject, Some(&second.to_string()), fast_retries()).await;
+    let report = preflight(&subject, Some(&second.to_string()), &probe_options()).await;
     tenant.assert_nothing_written(&report);
     assert_eq!(
         state(&report, Capability::PersonioDocumentListing),
@@ -551,12 +575,18 @@ async fn resources_split_over_several_files_are_read_together() {
     std::fs::write(&certificate_file, certificate_part).unwrap();
     let env = tenant.environment();
     let lookup = |key: &str| env.get(key).cloned();
-    let subject = from_file(&[employee_file, certificate_file], None, &lookup).unwrap();
+    let subject = from_file(
+        &[employee_file, certificate_file],
+        None,
+        &lookup,
+        &probe_options().upstream,
+    )
+    .unwrap();
     assert!(subject
         .resource
         .starts_with("CertificateSync certificates (EmployeeSync personio) from "));
     assert!(subject.category.is_some());
-    let report = preflight(&subject, None, fast_retries()).await;
+    let report = preflight(&subject, None, &probe_options()).await;
     tenant.assert_nothing_written(&report);
     assert_eq!(report.findings.len(), 10);
 }
@@ -570,7 +600,7 @@ fn a_certificate_sync_without_its_employee_sync_is_an_error() {
         "apiVersion: sync.reteach.io/v1alpha1\nkind: CertificateSync\nmetadata: {name: c}\nspec:\n  employeeSyncRef: {name: personio}\n  documentCategory: {id: 3}\n",
     )
     .unwrap();
-    let error = from_file(&[file], None, &|_: &str| None).unwrap_err();
+    let error = from_file(&[file], None, &|_: &str| None, &probe_options().upstream).unwrap_err();
     assert!(
         error
             .to_string()
@@ -666,4 +696,234 @@ async fn an_invalid_mapping_is_named_in_the_attribute_row() {
         "{}",
         report.table()
     );
+}
+
+/// The command takes `run`'s policy flags with `run`'s defaults (the official hosts, https only):
+/// a resource outside them is refused with the sentence a run's condition carries, before any
+/// credential is read or any request is made.
+#[tokio::test]
+async fn subcommand_refuses_a_resource_outside_the_allowlist_like_a_run() {
+    let tenant = Tenant::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("sync.yaml");
+    std::fs::write(&file, tenant.manifests(CATEGORY)).unwrap();
+    let port = tenant.personio_server.addr.port();
+
+    let defaults = run_subcommand(&file, &[], tenant.environment())
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&defaults.stderr);
+    assert_eq!(defaults.status.code(), Some(EXIT_ERROR), "{stderr}");
+    let expected = UpstreamPolicy::default()
+        .check("personio", &tenant.personio_server.base_url(), true)
+        .unwrap_err();
+    assert!(stderr.contains(expected.message()), "{stderr}");
+    assert!(
+        stderr.contains(&format!("127.0.0.1:{port}"))
+            && stderr.contains("allowed: api.personio.de, api.reteach.io"),
+        "{stderr}"
+    );
+    assert!(defaults.stdout.is_empty(), "no table without probes");
+
+    // The host allowed, plain http not: the run's InsecureHttpNotAllowed sentence.
+    let no_http = run_subcommand(
+        &file,
+        &["--allowed-upstream-hosts", "127.0.0.1"],
+        tenant.environment(),
+    )
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&no_http.stderr);
+    assert_eq!(no_http.status.code(), Some(EXIT_ERROR), "{stderr}");
+    assert!(
+        stderr.contains("spec.personio.allowInsecureHttp")
+            && stderr.contains("--allow-insecure-http"),
+        "{stderr}"
+    );
+
+    // Only the Personio port allowed: reteach is refused, Personio never asked.
+    let personio_only = format!("127.0.0.1:{port}");
+    let one_host = run_subcommand(
+        &file,
+        &[
+            "--allowed-upstream-hosts",
+            &personio_only,
+            "--allow-insecure-http",
+        ],
+        tenant.environment(),
+    )
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&one_host.stderr);
+    assert_eq!(one_host.status.code(), Some(EXIT_ERROR), "{stderr}");
+    assert!(stderr.contains("spec.reteach.baseUrl"), "{stderr}");
+
+    assert_eq!(tenant.personio.control().requests(), vec![]);
+    assert_eq!(tenant.reteach.control().requests(), vec![]);
+}
+
+/// `preflight` checks the policy itself, whoever assembled the subject: a side it refuses is
+/// never contacted and its rows say why.
+#[tokio::test]
+async fn probes_never_contact_a_side_the_policy_refuses() {
+    let tenant = Tenant::start().await;
+    let subject = tenant.subject(&tenant.manifests(CATEGORY), None, &tenant.environment());
+    let personio_only = format!("127.0.0.1:{}", tenant.personio_server.addr.port());
+    let options = ProbeOptions {
+        upstream: UpstreamPolicy::new(&[&personio_only], true).unwrap(),
+        ..probe_options()
+    };
+    let report = preflight(&subject, None, &options).await;
+    tenant.assert_nothing_written(&report);
+    assert_eq!(state(&report, Capability::PersonioToken), State::Ok);
+    assert_eq!(state(&report, Capability::ReteachToken), State::Missing);
+    let why = detail(&report, Capability::ReteachToken);
+    assert!(
+        why.contains("spec.reteach.baseUrl") && why.contains("--allowed-upstream-hosts"),
+        "{why}"
+    );
+    assert_eq!(
+        state(&report, Capability::ReteachCertificateDownload),
+        State::Unknown
+    );
+    assert_eq!(tenant.reteach.control().requests(), vec![]);
+}
+
+/// The certificate URL is the academy's data: a URL on a host outside the download allowlist is
+/// refused before anything is sent to it, and the row says so in a fixed sentence (no status,
+/// length, content type or error of that host: the probe is no scanner of the network).
+#[tokio::test]
+async fn a_certificate_url_outside_the_download_allowlist_reveals_nothing() {
+    let tenant = Tenant::start().await;
+    let outside = Listener::outside().await;
+    tenant.reteach.set_public_base_url(Some(outside.url()));
+    let report = tenant.check_certificates().await;
+    assert_eq!(
+        state(&report, Capability::ReteachCertificateDownload),
+        State::Missing
+    );
+    let row = detail(&report, Capability::ReteachCertificateDownload);
+    assert!(
+        row.ends_with(": certificate URL points at a host that is not an allowed download host"),
+        "{row}"
+    );
+    assert_reveals_nothing_about(&report, &outside.url());
+    outside.assert_untouched();
+    assert!(action(&report, Capability::ReteachCertificateDownload)
+        .contains("--allowed-download-hosts"));
+}
+
+/// A download host the administrator allowed, but whose name resolves to a loopback address (here
+/// `localhost`): refused before connecting unless private addresses are allowed too.
+#[tokio::test]
+async fn a_download_host_resolving_to_a_private_address_reveals_nothing() {
+    let tenant = Tenant::start().await;
+    tenant
+        .reteach
+        .set_certificate_urls(CertificateUrls::SignedStorage);
+    let allowed_storage = ProbeOptions {
+        downloads: DownloadPolicy {
+            allowed_hosts: vec!["localhost".into()],
+            ..DownloadPolicy::default()
+        },
+        ..probe_options()
+    };
+    let subject = tenant.subject(&tenant.manifests(CATEGORY), None, &tenant.environment());
+    let report = preflight(&subject, None, &allowed_storage).await;
+    tenant.assert_nothing_written(&report);
+    assert_eq!(
+        state(&report, Capability::ReteachCertificateDownload),
+        State::Missing
+    );
+    let row = detail(&report, Capability::ReteachCertificateDownload);
+    assert!(
+        row.ends_with(": certificate URL points at a loopback, private or link-local address"),
+        "{row}"
+    );
+    assert_reveals_nothing_about(&report, &tenant.reteach_server.base_url());
+    assert_eq!(tenant.reteach.storage_requests(), vec![]);
+
+    // With private addresses allowed (tests, demo) the same host is asked, without the token.
+    let private_too = ProbeOptions {
+        downloads: DownloadPolicy {
+            allow_private_addresses: true,
+            ..allowed_storage.downloads.clone()
+        },
+        ..probe_options()
+    };
+    let report = preflight(&subject, None, &private_too).await;
+    let row = detail(&report, Capability::ReteachCertificateDownload);
+    assert_eq!(
+        state(&report, Capability::ReteachCertificateDownload),
+        State::Ok,
+        "{row}"
+    );
+    assert!(row.contains("another host, without the token"), "{row}");
+    let storage = tenant.reteach.storage_requests();
+    assert_eq!(storage.len(), 1);
+    assert!(!storage[0].had_authorization);
+}
+
+/// Redirects of a certificate URL are followed by hand and each target is checked like the URL:
+/// a chain ending on a storage host outside the download allowlist is refused there.
+#[tokio::test]
+async fn each_redirect_of_a_certificate_url_passes_the_download_policy() {
+    let tenant = Tenant::start().await;
+    tenant
+        .reteach
+        .set_certificate_urls(CertificateUrls::Redirects(2));
+    let report = tenant.check_certificates().await;
+    let row = detail(&report, Capability::ReteachCertificateDownload);
+    assert_eq!(
+        state(&report, Capability::ReteachCertificateDownload),
+        State::Missing,
+        "{row}"
+    );
+    assert!(row.ends_with("not an allowed download host"), "{row}");
+    assert_eq!(tenant.reteach.storage_requests(), vec![]);
+
+    let subject = tenant.subject(&tenant.manifests(CATEGORY), None, &tenant.environment());
+    let storage_allowed = ProbeOptions {
+        downloads: DownloadPolicy {
+            allowed_hosts: vec!["localhost".into()],
+            allow_private_addresses: true,
+            ..DownloadPolicy::default()
+        },
+        ..probe_options()
+    };
+    let report = preflight(&subject, None, &storage_allowed).await;
+    let row = detail(&report, Capability::ReteachCertificateDownload);
+    assert_eq!(
+        state(&report, Capability::ReteachCertificateDownload),
+        State::Ok,
+        "{row}"
+    );
+    assert!(
+        row.contains("HEAD 200 after 2 redirects (another host, without the token)"),
+        "{row}"
+    );
+    assert!(tenant
+        .reteach
+        .storage_requests()
+        .iter()
+        .all(|request| !request.had_authorization));
+}
+
+/// Nothing in the report (the table, and `status.capabilities` made from it) names the host or
+/// port of `url`, or anything its answer would have told.
+fn assert_reveals_nothing_about(report: &reteach_personio_operator::preflight::Report, url: &str) {
+    let table = report.table();
+    let host_and_port = url.trim_start_matches("http://");
+    let status = serde_json::to_string(
+        &reteach_personio_operator::preflight::status::capability_status(report),
+    )
+    .unwrap();
+    for text in [&table, &status] {
+        assert!(!text.contains(host_and_port), "{host_and_port} in\n{text}");
+        assert!(!text.contains(&OUTSIDE_IP.to_string()), "{text}");
+        assert!(
+            !text.contains("HEAD "),
+            "a status of the refused host in\n{text}"
+        );
+    }
 }

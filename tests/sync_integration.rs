@@ -431,3 +431,76 @@ async fn refuses_a_certificate_one_byte_over_30_mb() {
     assert_eq!(outcome.summary.failed, 1, "{outcome:?}");
     assert_eq!(sims.personio.documents().len(), 0);
 }
+
+// ---- Personio v2 (issue 30) ----
+
+/// A client for the same Personio simulator that reads employees through v2.
+fn v2_client(sims: &Sims) -> reteach_personio_operator::personio::PersonioClient {
+    let mut config = support::sims::personio_config(&sims.personio, &sims.personio_server);
+    config.employee_api = reteach_personio_operator::personio::EmployeeApi::V2;
+    reteach_personio_operator::personio::PersonioClient::new(config).expect("v2 client")
+}
+
+#[tokio::test]
+async fn a_tenant_switching_from_v1_to_v2_keeps_every_user_linked_and_writes_nothing() {
+    let sims = Sims::start().await;
+    let ids = sims.add_employees(120);
+    let first = sims.sync_employees().await;
+    assert_eq!(first.summary.created, 120, "{:?}", first.failures);
+    let writes = sims.reteach.total_writes();
+
+    let v2 = v2_client(&sims);
+    sims.clock.advance(Duration::minutes(30));
+    let switched = sims
+        .employee_run_with(&v2, true)
+        .await
+        .expect("v2 full run");
+    assert_eq!(switched.summary.seen, 120);
+    assert_eq!(switched.summary.unchanged, 120, "{:?}", switched.failures);
+    assert_eq!(switched.summary.created, 0);
+    assert_eq!(
+        sims.reteach.total_writes(),
+        writes,
+        "the same data, no write"
+    );
+    sims.assert_one_user_per_employee();
+
+    // A person change reaches reteach through an incremental v2 run; nobody else is touched.
+    sims.clock.advance(Duration::minutes(5));
+    sims.personio
+        .update_employee(ids[7], |seed| seed.last_name = "Renamed".into());
+    let incremental = sims.employee_run_with(&v2, false).await.expect("v2 run");
+    assert_eq!(
+        incremental.summary.mode,
+        reteach_personio_operator::api::SyncMode::Incremental
+    );
+    assert_eq!(incremental.summary.updated, 1, "{:?}", incremental.summary);
+    assert_eq!(incremental.summary.seen, 1);
+
+    // Back to v1: still linked, nothing to write.
+    sims.clock.advance(Duration::minutes(5));
+    let back = sims.sync_employees().await;
+    assert_eq!(back.summary.unchanged, 120, "{:?}", back.failures);
+    sims.assert_one_user_per_employee();
+}
+
+#[tokio::test]
+async fn the_v2_path_locks_leavers_like_v1() {
+    let sims = Sims::start().await;
+    let ids = sims.add_employees(3);
+    sims.personio.update_employee(ids[0], |seed| {
+        seed.termination_date = Some(today() - Duration::days(1));
+        seed.status = "inactive".into();
+    });
+    sims.personio.update_employee(ids[1], |seed| {
+        seed.hire_date = Some(today() + Duration::days(10))
+    });
+    let outcome = sims
+        .employee_run_with(&v2_client(&sims), true)
+        .await
+        .expect("v2 run");
+    assert_eq!(outcome.summary.created, 3, "{:?}", outcome.failures);
+    assert!(user_is_locked(&sims, ids[0]), "contract ended yesterday");
+    assert!(user_is_locked(&sims, ids[1]), "starts in ten days");
+    assert!(!user_is_locked(&sims, ids[2]));
+}

@@ -215,6 +215,31 @@ pub struct PersonioConnection {
     /// Allow a plain `http://` base URL. Only for tests against a local simulator; never in production.
     #[serde(default)]
     pub allow_insecure_http: bool,
+    /// Which Personio API employees are read through (EmployeeSync): `v1` (default:
+    /// `company/employees`, one request per 100 employees, a change feed over every attribute) or
+    /// `v2` (persons and employments: one request per employee on full runs; incremental runs see
+    /// changes of the person's own attributes only). Certificates always use v1 uploads. The
+    /// Personio ids are the same, so switching keeps every reteach user linked. See README
+    /// "Personio API v1 or v2".
+    #[serde(default, skip_serializing_if = "PersonioApiVersion::is_default")]
+    pub api: PersonioApiVersion,
+}
+
+/// A Personio API version for reading employees.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PersonioApiVersion {
+    /// `GET /v1/company/employees`.
+    #[default]
+    V1,
+    /// `GET /v2/persons` and `GET /v2/persons/{id}/employments`.
+    V2,
+}
+
+impl PersonioApiVersion {
+    fn is_default(&self) -> bool {
+        *self == Self::V1
+    }
 }
 
 /// How to reach reteach.

@@ -14,28 +14,34 @@ pub const MIN_WEBHOOK_TOKEN_LENGTH: usize = 32;
 /// Webhook triggers: a notification from the upstream (Personio for an EmployeeSync, reteach for a
 /// CertificateSync) starts the next incremental run now instead of at the next interval. The
 /// notification's content is never used: the run reads the upstream as always. Polling stays on
-/// as the safety net. Needs the operator's webhook receiver (`--webhook-addr`, Helm value
-/// `webhook.enabled`).
+/// as the safety net. Needs the operator's webhook receiver (Helm value `webhook.enabled`); where
+/// notifications go is the operator administrator's setting (`webhook.publicUrl`), never the
+/// resource's.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WebhookSpec {
-    /// The Secret (same namespace, labelled `sync.reteach.io/credentials: "true"`) with the path
-    /// token that makes this resource's receiver URL unguessable, and for an EmployeeSync the
-    /// value Personio sends in the `Authorization` header.
-    pub secret_ref: WebhookSecretRef,
-    /// Public URL under which the operator's receiver port is reachable (e.g. through the chart's
-    /// Ingress), e.g. `https://hooks.example.com`. The operator derives the target
-    /// `<url>/<personio|reteach>/<namespace>/<name>/<token>` from it for automatic registration.
-    /// Without it, register the target by hand (README "Webhooks").
+    /// Manual registration only (`register: false`): the Secret (same namespace, labelled
+    /// `sync.reteach.io/credentials: "true"`) with the path token of the target you registered
+    /// by hand, and for an EmployeeSync the `Authorization` value Personio sends (optional keys
+    /// `signingSecret` and `previousSigningSecret`: the webhook's Personio signing secrets). Used
+    /// only to check incoming notifications: nothing from it is ever sent anywhere. Must not be a
+    /// Secret that a `credentialsSecretRef` of this resource (or its EmployeeSync) names. With
+    /// `register: true` it is not read: the operator generates the tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<WebhookSecretRef>,
+    /// Deprecated and ignored: notifications go to the operator's public webhook URL (Helm
+    /// `webhook.publicUrl`, flag `--webhook-public-url`). When set and different, a Warning Event
+    /// says where notifications go instead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = MAX_BASE_URL_LENGTH), regex(pattern = BASE_URL_PATTERN))]
     pub url: Option<String>,
-    /// Let the operator register the target upstream, re-create it when it disappears, and delete
-    /// it when this resource is deleted (a finalizer guards it). CertificateSync: the reteach
+    /// Let the operator register `<publicUrl>/<personio|reteach>/<namespace>/<name>/<token>`
+    /// upstream with tokens it generates, re-create it when it disappears, and delete it when
+    /// this resource is deleted (a finalizer guards it). CertificateSync: the reteach
     /// subscriptions (`POST /subscription`). EmployeeSync: one Personio webhook (`POST
-    /// /v2/webhooks`, auth type `TOKEN` with the Secret's `authorization` value), which needs the
-    /// scope `personio:webhooks:write` on the Personio credential. Needs `url`. Default false:
-    /// register by hand (README "Webhooks").
+    /// /v2/webhooks`) with its signing secret, which needs the scope `personio:webhooks:write`
+    /// on the Personio credential. Nothing is registered while `suspend` is true. Default false:
+    /// register by hand with the tokens of `secretRef` (README "Webhooks").
     #[serde(default)]
     #[schemars(transform = without_default)]
     pub register: bool,

@@ -14,7 +14,7 @@ use serde_json::json;
 
 use super::conditions::Health;
 use super::context::Context;
-use super::employee::{naming_secrets, upstream_clients};
+use super::employee::{checked_upstreams, naming_secrets};
 use super::events::publish;
 use super::failure::RunFailure;
 use super::handover::{process_writer_prefix, same_checkpoint};
@@ -33,7 +33,6 @@ use crate::jobs::{
     CertificateRunRequest, JobError, LedgerError, LedgerStore, Reason,
 };
 use crate::personio::PersonioApi;
-use crate::preflight::Kind;
 use crate::reteach::ReteachApi;
 
 /// Kind label of metrics and logs.
@@ -163,8 +162,10 @@ impl SyncKind for CertificateSync {
     ) -> Result<Connected, RunFailure> {
         let namespace = inputs.namespace;
         let (employee_sync, time_zone) = employee_sync(ctx, namespace, self).await?;
-        let (personio, reteach) = upstream_clients(ctx, namespace, &employee_sync).await?;
-        *capabilities = preflight(ctx, self, inputs).await;
+        let upstreams = checked_upstreams(ctx, namespace, &employee_sync).await?;
+        let category = Some(&self.spec.document_category);
+        *capabilities = preflight(ctx, self, inputs, &upstreams, category).await;
+        let (personio, reteach) = (upstreams.personio, upstreams.reteach);
         let category_id = resolve_category(personio.as_ref(), &self.spec.document_category)
             .await
             .map_err(|e| naming_secrets(RunFailure::from(e), namespace, &employee_sync))?;
@@ -187,9 +188,10 @@ impl SyncKind for CertificateSync {
     ) -> Result<CertificateRun, RunStop<CertificateJobOutcome>> {
         let previous = inputs.previous;
         let resource = format!("{}/{}", inputs.namespace, self.name_any());
+        let writer = writer_token();
         if let Some(wait) = ctx
             .handover
-            .wait(&resource, &previous.ledger, ctx.clock.now())
+            .wait(&resource, &previous.ledger, &writer, ctx.clock.now())
         {
             tracing::info!(
                 "another process may still be uploading a certificate of this resource; taking it over once that has ended"
@@ -200,7 +202,7 @@ impl SyncKind for CertificateSync {
             api: api.clone(),
             name: self.name_any(),
             uploaded_before: previous.uploaded_total,
-            writer: writer_token(),
+            writer: writer.clone(),
         };
         if !self.spec.dry_run {
             let claimed = store
@@ -234,6 +236,7 @@ impl SyncKind for CertificateSync {
         input.overlap = ctx.tunables.certificate_overlap;
         input.deadline = Some(tokio::time::Instant::now() + RUN_DEADLINE);
         input.fence = ctx.fence.clone();
+        input.writer = Some(writer);
         match run_certificate_sync(
             connected.personio.as_ref(),
             connected.reteach.as_ref(),
@@ -285,8 +288,6 @@ impl SyncKind for CertificateSync {
     async fn announce(&self, ctx: &Context, run: &CertificateRun, message: &str) {
         announce_run(ctx, self, &run.outcome, message).await;
     }
-
-    const PREFLIGHT: Kind = Kind::CertificateSync;
 
     fn capabilities(status: &Self::Status) -> &[CapabilityCheck] {
         &status.capabilities

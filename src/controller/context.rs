@@ -13,7 +13,7 @@ use crate::reteach::DownloadPolicy;
 
 use super::allowlist::UpstreamPolicy;
 use super::clients::UpstreamClients;
-use super::handover::{process_writer_prefix, Handover};
+use super::handover::Handover;
 use super::metrics::Metrics;
 use super::pacing::Pacing;
 use crate::clock::Clock;
@@ -43,6 +43,14 @@ pub struct Tunables {
     pub webhook_refresh: Duration,
     /// The webhook receiver runs (`--webhook-addr`): resources' `spec.webhook` takes effect.
     pub webhooks_enabled: bool,
+    /// The receiver's public base URL (`--webhook-public-url`): the only place the operator
+    /// registers notifications to. `None`: nothing is registered.
+    pub webhook_public_url: Option<crate::webhook::PublicUrl>,
+    /// The operator's webhook key(s) (`--webhook-key-secret`), from which every registered
+    /// token is derived. `None`: `register: true` cannot work.
+    pub webhook_keys: Option<crate::webhook::KeyRing>,
+    /// How Personio signs webhook deliveries (`--personio-signature-*`).
+    pub webhook_signatures: crate::webhook::SignatureScheme,
 }
 
 impl Default for Tunables {
@@ -58,6 +66,9 @@ impl Default for Tunables {
             webhook_min_gap: crate::webhook::DEFAULT_MIN_GAP,
             webhook_refresh: crate::webhook::REFRESH_AFTER,
             webhooks_enabled: false,
+            webhook_public_url: None,
+            webhook_keys: None,
+            webhook_signatures: crate::webhook::SignatureScheme::default(),
         }
     }
 }
@@ -101,8 +112,11 @@ impl Context {
             instance: std::env::var("POD_NAME").ok(),
         };
         let upstreams = UpstreamClients::new(metrics.clone(), tunables.downloads.clone());
-        let webhooks = Arc::new(crate::webhook::Webhooks::new(tunables.webhook_min_gap));
-        let handover = Handover::new(tunables.handover_grace, process_writer_prefix());
+        let webhooks = Arc::new(
+            crate::webhook::Webhooks::new(tunables.webhook_min_gap)
+                .with_signatures(tunables.webhook_signatures.clone()),
+        );
+        let handover = Handover::new(tunables.handover_grace);
         Self {
             reporter,
             client,

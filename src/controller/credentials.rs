@@ -67,6 +67,12 @@ impl Classify for CredentialsError {
     }
 }
 
+/// Key of a manual webhook Secret with the Personio webhook's signing secret (optional).
+pub const SIGNING_SECRET_KEY: &str = "signingSecret";
+
+/// Key of a manual webhook Secret with the signing secret being retired (optional).
+pub const PREVIOUS_SIGNING_SECRET_KEY: &str = "previousSigningSecret";
+
 /// Label a Secret must carry (with the value `"true"`) to be usable by a resource.
 pub const CREDENTIALS_LABEL: &str = "sync.reteach.io/credentials";
 
@@ -216,8 +222,9 @@ impl SecretReader {
         })
     }
 
-    /// The keys of a webhook receiver from `reference`: the path token, and for Personio the
-    /// `Authorization` value.
+    /// The keys of a webhook receiver registered by hand from `reference`: the path token, and
+    /// for Personio the `Authorization` value and the optional signing secrets (keys
+    /// `signingSecret`, `previousSigningSecret`). Only ever compared with incoming requests.
     pub async fn webhook(
         &self,
         reference: &WebhookSecretRef,
@@ -236,9 +243,18 @@ impl SecretReader {
             )?),
             Source::Reteach => None,
         };
+        let signing_secrets = match source {
+            Source::Personio => [SIGNING_SECRET_KEY, PREVIOUS_SIGNING_SECRET_KEY]
+                .into_iter()
+                .filter_map(|key| data.optional_string(key))
+                .collect(),
+            Source::Reteach => Vec::new(),
+        };
         Ok(ReceiverKeys {
             token,
             authorization,
+            signing_secrets,
+            previous: None,
         })
     }
 
@@ -275,6 +291,12 @@ impl SecretData {
                 field: field.to_string(),
             }),
         }
+    }
+
+    /// The trimmed UTF-8 value of `key`, if present and not empty.
+    fn optional_string(&self, key: &str) -> Option<String> {
+        let value = String::from_utf8(self.data.get(key)?.clone()).ok()?;
+        Some(value.trim().to_string()).filter(|value| !value.is_empty())
     }
 
     fn string(&self, key: &str, field: &str) -> Result<String, CredentialsError> {

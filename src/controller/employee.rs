@@ -29,31 +29,46 @@ use crate::jobs::employee::{run_employee_sync, EmployeeJobOutcome};
 use crate::jobs::settings::{EmployeeSettings, SpecError};
 use crate::jobs::Reason;
 use crate::personio::PersonioApi;
-use crate::preflight::Kind;
+use crate::preflight::CheckedCredentials;
 use crate::reteach::ReteachApi;
 
 /// Kind label of metrics and logs.
 pub const KIND: &str = "EmployeeSync";
 
-/// Both clients of an EmployeeSync, built from its spec and Secrets (also used by CertificateSync).
+/// Both clients of an EmployeeSync, with the EmployeeSync and the credentials they were built from
+/// (the preflight probes use exactly these: see [`super::capabilities`]).
+pub struct Upstreams {
+    /// The Personio client (cached per tenant).
+    pub personio: Arc<dyn PersonioApi>,
+    /// The reteach client (cached per tenant).
+    pub reteach: Arc<dyn ReteachApi>,
+    /// The EmployeeSync whose spec passed the upstream policy.
+    pub employee_sync: EmployeeSync,
+    /// The credentials read from its Secrets.
+    pub credentials: CheckedCredentials,
+}
+
+/// Both clients of an EmployeeSync, built from its spec and Secrets (also used by CertificateSync
+/// and webhook registration).
 pub async fn upstream_clients(
     ctx: &Context,
     namespace: &str,
     sync: &EmployeeSync,
 ) -> Result<(Arc<dyn PersonioApi>, Arc<dyn ReteachApi>), RunFailure> {
+    let upstreams = checked_upstreams(ctx, namespace, sync).await?;
+    Ok((upstreams.personio, upstreams.reteach))
+}
+
+/// [`upstream_clients`] with the EmployeeSync and the credentials they were built from, for a run
+/// that may run the preflight probes on exactly those.
+pub async fn checked_upstreams(
+    ctx: &Context,
+    namespace: &str,
+    sync: &EmployeeSync,
+) -> Result<Upstreams, RunFailure> {
     let spec = &sync.spec;
     // Before any Secret is read: a resource pointing elsewhere never gets its Secret's values.
-    let policy = &ctx.tunables.upstream;
-    policy.check(
-        "personio",
-        &spec.personio.base_url,
-        spec.personio.allow_insecure_http,
-    )?;
-    policy.check(
-        "reteach",
-        &spec.reteach.base_url,
-        spec.reteach.allow_insecure_http,
-    )?;
+    ctx.tunables.upstream.check_spec(spec)?;
     let secrets = SecretReader::new(ctx.client.clone(), namespace);
     let personio_credentials = secrets
         .personio(&spec.personio.credentials_secret_ref)
@@ -67,13 +82,21 @@ pub async fn upstream_clients(
     let reteach_ca = secrets
         .ca_bundle(spec.reteach.ca_bundle_ref.as_ref(), "reteach.caBundleRef")
         .await?;
-    let personio = ctx
-        .upstreams
-        .personio(&spec.personio, &personio_credentials, personio_ca)?;
+    let personio =
+        ctx.upstreams
+            .personio(&spec.personio, &personio_credentials, personio_ca.clone())?;
     let reteach = ctx
         .upstreams
-        .reteach(&spec.reteach, &reteach_credentials, reteach_ca)?;
-    Ok((personio, reteach))
+        .reteach(&spec.reteach, &reteach_credentials, reteach_ca.clone())?;
+    Ok(Upstreams {
+        personio,
+        reteach,
+        employee_sync: sync.clone(),
+        credentials: CheckedCredentials {
+            personio: (personio_credentials, personio_ca),
+            reteach: (reteach_credentials, reteach_ca),
+        },
+    })
 }
 
 /// A failure of a run with the clients of `sync`, naming the Secret keys to check when an upstream
@@ -132,9 +155,12 @@ impl SyncKind for EmployeeSync {
         _settings: &EmployeeSettings,
         capabilities: &mut Option<Vec<CapabilityCheck>>,
     ) -> Result<Connected, RunFailure> {
-        let (personio, reteach) = upstream_clients(ctx, inputs.namespace, self).await?;
-        *capabilities = preflight(ctx, self, inputs).await;
-        Ok(Connected { personio, reteach })
+        let upstreams = checked_upstreams(ctx, inputs.namespace, self).await?;
+        *capabilities = preflight(ctx, self, inputs, &upstreams, None).await;
+        Ok(Connected {
+            personio: upstreams.personio,
+            reteach: upstreams.reteach,
+        })
     }
 
     async fn run(
@@ -213,8 +239,6 @@ impl SyncKind for EmployeeSync {
             .await;
         }
     }
-
-    const PREFLIGHT: Kind = Kind::EmployeeSync;
 
     fn capabilities(status: &Self::Status) -> &[CapabilityCheck] {
         &status.capabilities

@@ -2,6 +2,7 @@
 //! [`crate::jobs::reason`], the one vocabulary) and the user-facing sentence for the condition.
 
 use super::credentials::CredentialsError;
+use crate::jobs::allowlist::UpstreamRefused;
 use crate::jobs::{Classification, Classify, Disposition, JobError, Reason};
 use crate::personio::PersonioError;
 use crate::reteach::ReteachError;
@@ -89,6 +90,12 @@ impl From<PersonioError> for RunFailure {
 
 impl From<ReteachError> for RunFailure {
     fn from(error: ReteachError) -> Self {
+        Self::of(&error)
+    }
+}
+
+impl From<UpstreamRefused> for RunFailure {
+    fn from(error: UpstreamRefused) -> Self {
         Self::of(&error)
     }
 }

@@ -7,12 +7,20 @@
 //! upload it had already started (its `inFlight` entry) still lands. Checking Personio for that
 //! certificate at once would miss it, and upload it again.
 //!
-//! So a run does not claim a ledger whose `inFlight` upload belongs to another process until that
-//! entry has stood still for the grace period (longer than one download and upload take): either
-//! the other process finished the upload and moved on (the ledger changes, and the wait starts
-//! over), or it is gone (crashed, fenced, stopped), and the upload has landed or failed by then,
-//! so the marker check is conclusive. After the claim the ledger is compared with the one the run
-//! was built on; a checkpoint that slipped in between ends the run before it uploads anything.
+//! So a run does not claim a ledger whose `inFlight` upload another run started until that entry
+//! has stood still for the grace period (longer than one download and upload take): either the
+//! other run finished the upload and moved on (the ledger changes, and the wait starts over), or
+//! it is gone (crashed, fenced, stopped), and the upload has landed or failed by then, so the
+//! marker check is conclusive. After the claim the ledger is compared with the one the run was
+//! built on; a checkpoint that slipped in between ends the run before it uploads anything.
+//!
+//! Whose upload it is comes from the entry itself (`inFlight.uploader`, the writer token of the
+//! run that saved the intent), never from `ledger.writer`: a claim that failed halfway leaves this
+//! process's token next to another process's upload, and a rule that read the writer took that
+//! upload for its own, found no document yet and uploaded again (the counterexample the model in
+//! `upload_model` found, RELIABILITY.md "Certificates exactly once, model-checked"). Every run has
+//! a token of its own, so an upload left by an earlier run of this same process is waited out
+//! too: its document may not be listed yet.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -34,51 +42,66 @@ pub fn process_writer_prefix() -> String {
     format!("{host}/{}/", std::process::id())
 }
 
-/// In-flight entries of other processes this process is waiting out, by resource.
+/// What the handover rule says about a ledger a run is about to claim.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Takeover {
+    /// Nothing is in flight, or the upload is this run's own: claim now.
+    Now,
+    /// Another run's upload is in flight: claim once it has stood still for the grace period.
+    /// The key names the upload (its uploader and certificate); when it changes, the wait starts
+    /// over.
+    WaitOut(String),
+}
+
+/// The handover rule (pure): may the run with writer token `run_token` claim `ledger` now? Only
+/// the run that started an upload may treat it as its own (`inFlight.uploader`). A ledger of an
+/// older version has no uploader: the writer stands in for the key, so a claim that changes the
+/// writer makes the wait longer, never shorter.
+pub fn takeover(ledger: &CertificateLedgerStatus, run_token: &str) -> Takeover {
+    let Some(in_flight) = &ledger.in_flight else {
+        return Takeover::Now;
+    };
+    let uploader = in_flight.uploader.as_deref();
+    if uploader == Some(run_token) {
+        return Takeover::Now;
+    }
+    let who = uploader.or(ledger.writer.as_deref()).unwrap_or_default();
+    Takeover::WaitOut(format!("{who}|{}", in_flight.certificate_id))
+}
+
+/// Uploads of other runs this process is waiting out, by resource.
 pub struct Handover {
     grace: Duration,
-    own_prefix: String,
     waiting: Mutex<HashMap<String, (String, DateTime<Utc>)>>,
 }
 
 impl Handover {
-    /// Waits out foreign in-flight uploads for `grace`; tokens starting with `own_prefix` are this
-    /// process's own (its earlier runs of a resource have ended when a new one starts).
-    pub fn new(grace: Duration, own_prefix: String) -> Self {
+    /// Waits out in-flight uploads of other runs for `grace`.
+    pub fn new(grace: Duration) -> Self {
         Self {
             grace,
-            own_prefix,
             waiting: Mutex::default(),
         }
     }
 
-    /// `None`: the run may claim `ledger` now. `Some(delay)`: look again after `delay`.
+    /// `None`: the run with writer token `run_token` may claim `ledger` now. `Some(delay)`: look
+    /// again after `delay` ([`takeover`] decides, this keeps the time).
     pub fn wait(
         &self,
         resource: &str,
         ledger: &CertificateLedgerStatus,
+        run_token: &str,
         now: DateTime<Utc>,
     ) -> Option<Duration> {
         let mut waiting = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
-        let foreign = ledger.in_flight.is_some()
-            && ledger
-                .writer
-                .as_deref()
-                .is_some_and(|writer| !writer.starts_with(&self.own_prefix));
-        if !foreign {
+        let Takeover::WaitOut(upload) = takeover(ledger, run_token) else {
             waiting.remove(resource);
             return None;
-        }
-        // What identifies "the same checkpoint": the writer and its in-flight certificate.
-        let state = format!(
-            "{:?}|{:?}",
-            ledger.writer,
-            ledger.in_flight.as_ref().map(|f| &f.certificate_id)
-        );
+        };
         let since = match waiting.get(resource) {
-            Some((seen, since)) if *seen == state => *since,
+            Some((seen, since)) if *seen == upload => *since,
             _ => {
-                waiting.insert(resource.to_string(), (state, now));
+                waiting.insert(resource.to_string(), (upload, now));
                 now
             }
         };
@@ -113,84 +136,124 @@ mod tests {
             + chrono::Duration::seconds(seconds)
     }
 
-    fn ledger(writer: &str, in_flight: Option<&str>) -> CertificateLedgerStatus {
+    fn ledger(writer: &str, in_flight: Option<(&str, &str)>) -> CertificateLedgerStatus {
         CertificateLedgerStatus {
             writer: Some(writer.to_string()),
-            in_flight: in_flight.map(|certificate| InFlightCertificate {
+            in_flight: in_flight.map(|(certificate, uploader)| InFlightCertificate {
                 certificate_id: certificate.to_string(),
                 personio_id: "10001".into(),
                 started_at: at(-600),
                 participation_id: None,
                 completed_at: None,
+                uploader: (!uploader.is_empty()).then(|| uploader.to_string()),
             }),
             ..CertificateLedgerStatus::default()
         }
     }
 
     fn handover() -> Handover {
-        Handover::new(Duration::from_secs(120), "pod-b/7/".into())
+        Handover::new(Duration::from_secs(120))
     }
+
+    const RUN: &str = "pod-b/7/run2";
 
     #[test]
     fn a_ledger_without_an_upload_in_flight_is_claimed_at_once() {
         assert_eq!(
-            handover().wait("ns/c", &ledger("pod-a/1/x", None), at(0)),
+            handover().wait("ns/c", &ledger("pod-a/1/x", None), RUN, at(0)),
             None
         );
     }
 
     #[test]
-    fn this_process_never_waits_for_its_own_earlier_run() {
+    fn only_the_run_that_started_an_upload_treats_it_as_its_own() {
+        let own = ledger("pod-b/7/run2", Some(("cer_1", RUN)));
+        assert_eq!(takeover(&own, RUN), Takeover::Now);
+        // This process's earlier run: its document may not be listed yet.
+        let earlier = ledger("pod-b/7/run1", Some(("cer_1", "pod-b/7/run1")));
+        assert!(matches!(takeover(&earlier, RUN), Takeover::WaitOut(_)));
+    }
+
+    #[test]
+    fn this_runs_token_next_to_another_process_upload_is_not_its_own() {
+        // A claim that failed halfway left this process's token as the writer; the upload in
+        // flight is another process's (the duplicate of issue 27).
+        let after_failed_claim = ledger("pod-b/7/run1", Some(("cer_1", "pod-a/1/x")));
         assert_eq!(
-            handover().wait("ns/c", &ledger("pod-b/7/x", Some("cer_1")), at(0)),
-            None
+            takeover(&after_failed_claim, RUN),
+            Takeover::WaitOut("pod-a/1/x|cer_1".into())
+        );
+        assert_eq!(
+            handover().wait("ns/c", &after_failed_claim, RUN, at(0)),
+            Some(Duration::from_secs(120))
         );
     }
 
     #[test]
-    fn another_process_upload_is_waited_out_for_the_grace_period() {
+    fn a_ledger_of_an_older_version_waits_keyed_by_its_writer() {
+        let old = ledger("pod-a/1/x", Some(("cer_1", "")));
+        assert_eq!(
+            takeover(&old, RUN),
+            Takeover::WaitOut("pod-a/1/x|cer_1".into())
+        );
+    }
+
+    #[test]
+    fn another_run_upload_is_waited_out_for_the_grace_period() {
         let handover = handover();
-        let old = ledger("pod-a/1/x", Some("cer_1"));
+        let old = ledger("pod-a/1/x", Some(("cer_1", "pod-a/1/x")));
         assert_eq!(
-            handover.wait("ns/c", &old, at(0)),
+            handover.wait("ns/c", &old, RUN, at(0)),
             Some(Duration::from_secs(120))
         );
         assert_eq!(
-            handover.wait("ns/c", &old, at(100)),
-            Some(Duration::from_secs(20))
+            handover.wait("ns/c", &old, "pod-b/7/run3", at(100)),
+            Some(Duration::from_secs(20)),
+            "a new run of this process goes on waiting"
         );
         assert_eq!(
-            handover.wait("ns/c", &old, at(120)),
+            handover.wait("ns/c", &old, RUN, at(120)),
             None,
             "it stood still: claim it"
         );
     }
 
     #[test]
-    fn progress_of_the_other_process_starts_the_wait_over() {
+    fn progress_of_the_other_run_starts_the_wait_over_and_a_claim_does_not() {
         let handover = handover();
         assert!(handover
-            .wait("ns/c", &ledger("pod-a/1/x", Some("cer_1")), at(0))
+            .wait(
+                "ns/c",
+                &ledger("pod-a/1/x", Some(("cer_1", "pod-a/1/x"))),
+                RUN,
+                at(0)
+            )
             .is_some());
-        let moved_on = ledger("pod-a/1/x", Some("cer_2"));
+        // A claim changes only the writer: the same upload, the wait goes on.
+        let claimed = ledger("pod-b/7/run1", Some(("cer_1", "pod-a/1/x")));
         assert_eq!(
-            handover.wait("ns/c", &moved_on, at(90)),
+            handover.wait("ns/c", &claimed, RUN, at(60)),
+            Some(Duration::from_secs(60))
+        );
+        let moved_on = ledger("pod-a/1/x", Some(("cer_2", "pod-a/1/x")));
+        assert_eq!(
+            handover.wait("ns/c", &moved_on, RUN, at(90)),
             Some(Duration::from_secs(120))
         );
         assert_eq!(
-            handover.wait("other/c", &moved_on, at(90)),
+            handover.wait("other/c", &moved_on, RUN, at(90)),
             Some(Duration::from_secs(120))
         );
     }
 
     #[test]
     fn the_claim_alone_does_not_count_as_a_change() {
-        let before = ledger("pod-a/1/x", Some("cer_1"));
-        let claimed = ledger("pod-b/7/y", Some("cer_1"));
+        let before = ledger("pod-a/1/x", Some(("cer_1", "pod-a/1/x")));
+        let claimed = ledger("pod-b/7/y", Some(("cer_1", "pod-a/1/x")));
         assert!(same_checkpoint(&before, &claimed));
         assert!(!same_checkpoint(
             &before,
-            &ledger("pod-a/1/x", Some("cer_2"))
+            &ledger("pod-a/1/x", Some(("cer_2", "pod-a/1/x")))
         ));
     }
 }

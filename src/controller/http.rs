@@ -15,6 +15,8 @@ use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
+
+use crate::listener::ListenerLimits;
 use tokio_util::sync::CancellationToken;
 
 use super::metrics::Metrics;
@@ -90,11 +92,9 @@ pub async fn serve(
     readiness: Readiness,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!(%addr, "serving /metrics, /healthz and /readyz");
-    axum::serve(listener, router(metrics, readiness))
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await
+    let router = router(metrics, readiness);
+    crate::listener::bind_and_serve(addr, router, ListenerLimits::METRICS, shutdown).await
 }
 
 #[cfg(test)]

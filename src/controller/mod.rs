@@ -1,7 +1,8 @@
 //! kube-runtime wiring: the two controllers, due checks, status writes, events, backoff, metrics,
 //! health endpoints and leader election.
 
-pub mod allowlist;
+/// The upstream allowlist lives with the jobs (the `preflight` command checks it too).
+pub use crate::jobs::allowlist;
 pub mod capabilities;
 pub mod certificate;
 pub mod clients;
@@ -25,8 +26,16 @@ pub mod schedule;
 pub mod shard;
 pub mod status;
 pub mod tenant_cache;
+#[cfg(test)]
+mod upload_model;
+#[cfg(test)]
+mod upload_model_check;
+#[cfg(test)]
+mod upload_model_state;
 pub mod watch_cache;
 pub mod webhook;
+pub mod webhook_key;
+pub mod webhook_registration;
 
 pub use context::{Context, Tunables};
 pub use operator::{run, Operator, RunOptions};

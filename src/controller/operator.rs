@@ -16,10 +16,12 @@ use kube::{Api, Client, Resource, ResourceExt};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::allowlist::{AllowedHost, UpstreamPolicy};
+use super::allowlist::EgressOptions;
 use super::context::{Context, Tunables};
 use super::http::{self, Readiness};
-use super::leader::{become_leader, LeaseSettings};
+use super::leader::{
+    become_leader, confirm_renewals, confirmation_interval, KubeLease, LeaseSettings,
+};
 use super::lifecycle::Scheduled;
 use super::metrics::{forget_deleted, Metrics};
 use super::pacing::{Gate, Interval, Pacing, RunSlots, StartupSpread};
@@ -29,7 +31,6 @@ use super::{certificate, employee, watch_cache, ReconcileError};
 use crate::api::{CertificateSync, EmployeeSync};
 use crate::clock::{Clock, SystemClock};
 use crate::jobs::Fence;
-use crate::reteach::DownloadPolicy;
 use crate::webhook::{ResourceKey, Source};
 
 /// Options of `reteach-personio-operator run`.
@@ -64,30 +65,9 @@ pub struct RunOptions {
     /// Lease is released; keep it below the pod's `terminationGracePeriodSeconds`.
     #[arg(long, env = "SHUTDOWN_TIMEOUT_SECONDS", default_value_t = 45)]
     pub shutdown_timeout_seconds: u64,
-    /// Hosts (`host` or `host:port`) the resources' base URLs may point at; a resource pointing
-    /// elsewhere is Stalled (reason `UpstreamNotAllowed`) and its Secrets are never read.
-    #[arg(
-        long = "allowed-upstream-hosts",
-        env = "ALLOWED_UPSTREAM_HOSTS",
-        value_delimiter = ',',
-        default_value = "api.personio.de,api.reteach.io"
-    )]
-    pub allowed_upstream_hosts: Vec<AllowedHost>,
-    /// Let `allowInsecureHttp: true` in a resource take effect (plain-HTTP simulators in tests and
-    /// demos). Without it such a resource is Stalled.
-    #[arg(long, env = "ALLOW_INSECURE_HTTP")]
-    pub allow_insecure_http: bool,
-    /// Hosts besides the reteach API that may serve certificate PDFs (`host`, `host:port` or
-    /// `*.domain`); they never receive the reteach token. Empty: only the API origin.
-    #[arg(
-        long = "allowed-download-hosts",
-        env = "ALLOWED_DOWNLOAD_HOSTS",
-        value_delimiter = ','
-    )]
-    pub allowed_download_hosts: Vec<String>,
-    /// Let certificate downloads reach loopback, private and link-local addresses (tests, demo).
-    #[arg(long, env = "ALLOW_PRIVATE_DOWNLOAD_ADDRESSES")]
-    pub allow_private_download_addresses: bool,
+    /// Where resources may send requests (also the options of `preflight`).
+    #[command(flatten)]
+    pub egress: EgressOptions,
     /// Directory for PDFs in transit (e.g. an `emptyDir` with a read-only root file system);
     /// unset: each PDF (≤ 30 MB) is held in memory.
     #[arg(long, env = "SCRATCH_DIR")]
@@ -105,10 +85,40 @@ pub struct RunOptions {
     /// never reach a standby or another shard. The chart sets it; see README "Webhooks".
     #[arg(long, env = "WEBHOOK_ENDPOINTS", requires = "webhook_addr")]
     pub webhook_endpoints: Option<String>,
+    /// With `--webhook-addr`: the public base URL under which the receiver is reachable (e.g.
+    /// through the chart's Ingress), `https://…` (plain `http` only with
+    /// `--allow-insecure-http`). The operator registers `<url>/<personio|reteach>/<namespace>/
+    /// <name>/<token>` for resources with `spec.webhook.register: true`; a resource cannot choose
+    /// another. Unset: nothing is registered (manual registration still works).
+    #[arg(long, env = "WEBHOOK_PUBLIC_URL", requires = "webhook_addr")]
+    pub webhook_public_url: Option<String>,
+    /// With `--webhook-addr`: the Secret in the operator's namespace holding the key every
+    /// registered webhook token is derived from; created with a random key when absent.
+    #[arg(
+        long,
+        env = "WEBHOOK_KEY_SECRET",
+        default_value = "reteach-personio-operator-webhook-key"
+    )]
+    pub webhook_key_secret: String,
     /// Shortest time between the start of a resource's run and a run caused by a webhook
     /// notification (Go-style duration): a burst of notifications costs one run per gap.
     #[arg(long, env = "WEBHOOK_MIN_GAP", default_value = "10s")]
     pub webhook_min_gap: String,
+    /// Header of Personio's delivery signature (HMAC-SHA256 over timestamp and body; checked when
+    /// a resource's receiver has a signing secret). Personio's docs do not name it yet: set it to
+    /// what your tenant sends (README "Webhooks").
+    #[arg(long, env = "PERSONIO_SIGNATURE_HEADER", default_value = crate::webhook::signature::DEFAULT_SIGNATURE_HEADER)]
+    pub personio_signature_header: String,
+    /// Header of the timestamp Personio signs (Unix seconds, milliseconds or RFC 3339).
+    #[arg(long, env = "PERSONIO_SIGNATURE_TIMESTAMP_HEADER", default_value = crate::webhook::signature::DEFAULT_TIMESTAMP_HEADER)]
+    pub personio_signature_timestamp_header: String,
+    /// What Personio signs: `{timestamp}` and `{body}` (the raw body), with the text between them.
+    #[arg(long, env = "PERSONIO_SIGNATURE_PAYLOAD", default_value = crate::webhook::signature::DEFAULT_PAYLOAD)]
+    pub personio_signature_payload: String,
+    /// Largest difference between a delivery's signed timestamp and now (Go-style duration);
+    /// older deliveries are refused as replays.
+    #[arg(long, env = "PERSONIO_SIGNATURE_TOLERANCE", default_value = "5m")]
+    pub personio_signature_tolerance: String,
     /// Most runs (of both kinds together) in flight at a time; further due runs wait for a slot.
     /// 0: no limit. A certificate backfill holds its slot for as long as it uploads.
     #[arg(long, env = "MAX_CONCURRENT_RUNS", default_value_t = 32)]
@@ -118,9 +128,10 @@ pub struct RunOptions {
     /// `0s` starts them all at once.
     #[arg(long, env = "STARTUP_SPREAD", default_value = "1h")]
     pub startup_spread: String,
-    /// How long another process's in-flight certificate upload must stand still before this one
-    /// takes the resource over (after a shard move, a restart, a leader change): longer than one
-    /// PDF download plus one upload.
+    /// How long an in-flight certificate upload another run started must stand still before
+    /// this run takes the resource over (after a shard move, a restart, a leader change, a run
+    /// that stopped unsure whether its upload landed): longer than one PDF download plus one
+    /// upload, and than Personio's document listing lags behind an upload.
     #[arg(long, env = "HANDOVER_GRACE", default_value = "2m")]
     pub handover_grace: String,
     /// Only sync resources matching this label selector (sharding: one Deployment per shard,
@@ -150,6 +161,21 @@ pub fn init_tracing(format: &str) {
     if result.is_err() {
         // Already initialised (tests run several operators in one process).
     }
+}
+
+/// The signature scheme of Personio's deliveries from the `--personio-signature-*` flags.
+fn signature_scheme(options: &RunOptions) -> anyhow::Result<crate::webhook::SignatureScheme> {
+    let tolerance = crate::sync::duration::parse_duration(&options.personio_signature_tolerance)
+        .map_err(|e| anyhow::anyhow!("--personio-signature-tolerance: {e}"))?;
+    let tolerance = chrono::Duration::from_std(tolerance)
+        .map_err(|e| anyhow::anyhow!("--personio-signature-tolerance: {e}"))?;
+    crate::webhook::SignatureScheme::new(
+        &options.personio_signature_header,
+        &options.personio_signature_timestamp_header,
+        &options.personio_signature_payload,
+        tolerance,
+    )
+    .map_err(|e| anyhow::anyhow!("--personio-signature-*: {e}"))
 }
 
 /// How often the syncing process checks that its webhook Service still points at it.
@@ -192,6 +218,24 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
         ),
         _ => None,
     };
+    let webhook_public_url = options
+        .webhook_public_url
+        .as_deref()
+        .filter(|url| !url.trim().is_empty())
+        .map(|url| crate::webhook::PublicUrl::parse(url, options.egress.allow_insecure_http))
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--webhook-public-url: {e}"))?;
+    let webhook_keys = match options.webhook_addr {
+        Some(_) => Some(
+            super::webhook_key::load_or_create(
+                client.clone(),
+                &own_namespace,
+                &options.webhook_key_secret,
+            )
+            .await?,
+        ),
+        None => None,
+    };
     let lost_leadership = CancellationToken::new();
     let mut leadership = None;
     let mut fence = Fence::open();
@@ -215,10 +259,25 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
         readiness.set_standby(false);
         metrics.set_leader(true);
         // A pause longer than half the Lease may have let another replica take over.
+        let lease_duration = Duration::from_secs(options.lease_duration_seconds.max(2));
         fence = Fence::heartbeat(
-            Duration::from_secs(options.lease_duration_seconds.max(2)) / 2,
+            lease_duration / 2,
+            Some(lease_duration),
             lost_leadership.clone(),
         );
+        // Renewals that fail with errors close the fence a lease duration after the last one.
+        let (lease, confirmed) = (
+            KubeLease::new(client.clone(), settings.clone()),
+            fence.clone(),
+        );
+        let stopping = shutdown.clone();
+        tokio::spawn(async move {
+            let every = confirmation_interval(lease_duration);
+            tokio::select! {
+                () = confirm_renewals(&lease, &confirmed, every) => {}
+                () = stopping.cancelled() => {}
+            }
+        });
         let (shutdown, lost, metrics) =
             (shutdown.clone(), lost_leadership.clone(), metrics.clone());
         let mut changes = leader.subscribe();
@@ -251,23 +310,18 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
         Arc::new(SystemClock),
         Tunables {
             minimum_interval: crate::sync::duration::parse_duration(&options.minimum_interval)?,
-            upstream: UpstreamPolicy {
-                allowed_hosts: options.allowed_upstream_hosts.clone(),
-                allow_insecure_http: options.allow_insecure_http,
-            },
-            downloads: {
-                DownloadPolicy::check_hosts(&options.allowed_download_hosts)
-                    .map_err(|e| anyhow::anyhow!("--allowed-download-hosts: {e}"))?;
-                DownloadPolicy {
-                    allowed_hosts: options.allowed_download_hosts.clone(),
-                    allow_private_addresses: options.allow_private_download_addresses,
-                    scratch_dir: options.scratch_dir.clone(),
-                }
-            },
+            upstream: options.egress.upstream_policy(),
+            downloads: options
+                .egress
+                .download_policy(options.scratch_dir.clone())
+                .map_err(anyhow::Error::msg)?,
             preflight: !options.skip_preflight,
             webhook_min_gap: crate::sync::duration::parse_duration(&options.webhook_min_gap)
                 .map_err(|e| anyhow::anyhow!("--webhook-min-gap: {e}"))?,
             webhooks_enabled: options.webhook_addr.is_some(),
+            webhook_public_url,
+            webhook_keys,
+            webhook_signatures: signature_scheme(&options)?,
             handover_grace: crate::sync::duration::parse_duration(&options.handover_grace)
                 .map_err(|e| anyhow::anyhow!("--handover-grace: {e}"))?,
             ..Tunables::default()
@@ -531,6 +585,7 @@ impl Operator {
                 let key = ResourceKey::new(source, &deleted.namespace, &deleted.name);
                 webhooks.receivers.close(&key);
                 webhooks.triggers.clear(&key);
+                webhooks.registrations.forget(&key);
             }
         };
         [
@@ -556,9 +611,13 @@ impl Operator {
     }
 
     fn employee_controller(&self, namespace: Option<&str>) -> (RunFuture, ReadyFuture) {
-        let controller =
-            watch_cache::controller(self.api::<EmployeeSync>(namespace), self.watch_config())
-                .reconcile_on(self.ctx.webhooks.triggers.employee_stream(namespace));
+        let ctx = self.ctx.clone();
+        let controller = watch_cache::controller_observed(
+            self.api::<EmployeeSync>(namespace),
+            self.watch_config(),
+            move |sync| super::webhook::open_from_watch(&ctx, sync),
+        )
+        .reconcile_on(self.ctx.webhooks.triggers.employee_stream(namespace));
         // Secrets are not watched: that needs list/watch on every Secret of the watched
         // namespaces, more than an operator that GETs two named Secrets per run should hold. A
         // resource stalled on a missing or unlabelled Secret is re-checked every
@@ -574,9 +633,13 @@ impl Operator {
     }
 
     fn certificate_controller(&self, namespace: Option<&str>) -> (RunFuture, ReadyFuture) {
-        let controller =
-            watch_cache::controller(self.api::<CertificateSync>(namespace), self.watch_config())
-                .reconcile_on(self.ctx.webhooks.triggers.certificate_stream(namespace));
+        let ctx = self.ctx.clone();
+        let controller = watch_cache::controller_observed(
+            self.api::<CertificateSync>(namespace),
+            self.watch_config(),
+            move |sync| super::webhook::open_from_watch(&ctx, sync),
+        )
+        .reconcile_on(self.ctx.webhooks.triggers.certificate_stream(namespace));
         let store = controller.store();
         let ready_store = store.clone();
         // An EmployeeSync that succeeds (or changes) wakes the CertificateSyncs that reference it:

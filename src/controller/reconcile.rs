@@ -14,6 +14,7 @@ use kube::{Api, ResourceExt};
 
 use super::capabilities::probe_when_due;
 use super::context::Context;
+use super::employee::Upstreams;
 use super::events::publish;
 use super::failure::RunFailure;
 use super::lifecycle::{due_run, DueRun, RunContext, Scheduled, SyncStatus};
@@ -22,10 +23,10 @@ use super::schedule::DueReason;
 use super::status::apply_status;
 use super::webhook;
 use super::ReconcileError;
-use crate::api::CapabilityCheck;
+use crate::api::{CapabilityCheck, DocumentCategoryRef};
 use crate::jobs::settings::SpecError;
 use crate::jobs::Reason;
-use crate::preflight::Kind;
+use crate::preflight::Subject;
 
 /// The interval a resource with an invalid spec is treated with (its own cannot be read): the
 /// stalled re-check is then the slowest one, the same for both kinds.
@@ -136,17 +137,17 @@ where
 
     /// The preflight findings in `status`.
     fn capabilities(status: &Self::Status) -> &[CapabilityCheck];
-
-    /// Which preflight probes apply to the kind.
-    const PREFLIGHT: Kind;
 }
 
-/// Runs the read-only preflight probes when they are due (first run, requested run) once the
-/// clients can be built; `None` when they did not run.
+/// Runs the read-only preflight probes when they are due (first run, requested run), on the
+/// EmployeeSync `upstreams` were built from and the credentials they were built with; `None` when
+/// they did not run. `category` is the CertificateSync's document category.
 pub async fn preflight<K>(
     ctx: &Context,
     object: &K,
     inputs: &RunInputs<'_, K>,
+    upstreams: &Upstreams,
+    category: Option<&DocumentCategoryRef>,
 ) -> Option<Vec<CapabilityCheck>>
 where
     K: SyncKind,
@@ -155,11 +156,17 @@ where
     probe_when_due(
         ctx,
         object,
-        K::PREFLIGHT,
-        inputs.namespace,
-        &object.name_any(),
         K::capabilities(inputs.previous),
         inputs.reason == DueReason::Requested,
+        || {
+            Subject::checked(
+                inputs.namespace,
+                &object.name_any(),
+                &upstreams.employee_sync,
+                category,
+                &upstreams.credentials,
+            )
+        },
     )
     .await
 }
@@ -177,9 +184,8 @@ where
     if let Some(action) = webhook::finalize(&ctx, object.as_ref()).await? {
         return Ok(action);
     }
-    if let Some(keys) = webhook::refresh_receiver(&ctx, object.as_ref()).await {
-        webhook::keep_registration(&ctx, object.as_ref(), &keys).await;
-    }
+    webhook::refresh_receiver(&ctx, object.as_ref()).await;
+    webhook::keep_registration(&ctx, object.as_ref()).await;
     webhook::retire_registration(&ctx, object.as_ref()).await;
     let notification = ctx.webhooks.notification(webhook::key_of(object.as_ref()));
     let DueRun {

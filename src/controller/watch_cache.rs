@@ -39,9 +39,30 @@ where
         + Sync
         + 'static,
 {
+    controller_observed(api, config, |_: &K| {})
+}
+
+/// [`controller`], calling `observe` with every object the watch applies, before the
+/// controller queues it (a webhook receiver opens from there, ahead of the start-up spread).
+pub fn controller_observed<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    observe: impl Fn(&K) + Send + Sync + 'static,
+) -> Controller<K>
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    use futures::TryStreamExt;
     let (reader, writer): (Store<K>, _) = reflector::store();
-    let objects =
-        reflector::reflector(writer, watcher(api, config).modify(trim::<K>)).applied_objects();
+    let objects = reflector::reflector(writer, watcher(api, config).modify(trim::<K>))
+        .applied_objects()
+        .inspect_ok(move |object| observe(object));
     Controller::for_stream(objects, reader)
 }
 

@@ -1,28 +1,34 @@
-//! The controllers' side of webhooks, kept to three calls from the reconcilers: load a resource's
-//! receiver keys from its Secret ([`refresh_receiver`]), keep its registration upstream in step
+//! The controllers' side of webhooks, kept to a few calls from the reconcilers: open a resource's
+//! receiver ([`refresh_receiver`]; with `register: true` also straight from the watch cache,
+//! [`open_from_watch`]), keep its registration upstream in step
 //! ([`keep_registration`]: reteach subscriptions, a Personio webhook), and remove it when the
-//! resource is deleted ([`finalize`]) or its `spec.webhook` is removed ([`retire_registration`]). Problems here
-//! never fail a sync: polling goes on, and a Warning Event says what to fix.
+//! resource is deleted ([`finalize`]) or its `spec.webhook` is removed ([`retire_registration`]).
+//! Problems here never fail a sync: polling goes on, and a Warning Event says what to fix.
+//!
+//! Nothing a resource names decides where notifications go or what is sent upstream: the target
+//! is the administrator's `--webhook-public-url`, and every token the operator registers is
+//! derived from the operator's own key (`webhook::identity`). A resource's `secretRef` only
+//! supplies the tokens of a target registered by hand, and is only ever compared with.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use k8s_openapi::NamespaceResourceScope;
-use kube::api::{Patch, PatchParams};
-use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::{Api, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
-use serde_json::json;
 
 use super::context::Context;
 use super::credentials::SecretReader;
 use super::events::publish;
-use super::ReconcileError;
 use crate::api::{CertificateSync, EmployeeSync, WebhookSpec, MIN_WEBHOOK_TOKEN_LENGTH};
 use crate::reteach::ReteachApi;
 use crate::webhook::{
-    plan_personio_webhooks, plan_subscriptions, ReceiverKeys, ResourceKey, Source,
+    plan_personio_webhooks, plan_subscriptions, DerivedSecrets, ReceiverKeys, ResourceKey, Source,
+};
+
+pub use super::webhook_registration::{
+    finalize, keep_registration, retire_registration, REGISTERED_URL_ANNOTATION,
 };
 
 /// Finalizer of a CertificateSync whose reteach subscriptions the operator manages: they are
@@ -31,11 +37,6 @@ pub const SUBSCRIPTIONS_FINALIZER: &str = "sync.reteach.io/reteach-subscriptions
 
 /// Finalizer of an EmployeeSync whose Personio webhook the operator manages.
 pub const PERSONIO_WEBHOOK_FINALIZER: &str = "sync.reteach.io/personio-webhook";
-
-/// The receiver base URL (`spec.webhook.url`) the operator registered upstream, written together
-/// with the finalizer: a registration is found by its URL, so when `spec.webhook` is removed or
-/// its `url` changes, this is how the operator still finds (and deletes) the old one.
-pub const REGISTERED_URL_ANNOTATION: &str = "sync.reteach.io/webhook-registered-url";
 
 /// A kind that can be woken by webhooks.
 #[async_trait]
@@ -54,14 +55,26 @@ pub trait Webhooked:
     const FINALIZER: &'static str;
     /// `spec.webhook`.
     fn webhook(&self) -> Option<&WebhookSpec>;
+    /// `spec.suspend`: nothing is registered meanwhile.
+    fn is_suspended(&self) -> bool;
+    /// Names of the Secrets holding this resource's API credentials (for a CertificateSync, its
+    /// EmployeeSync's): a webhook `secretRef` must never name one of them.
+    async fn credential_secrets(&self, ctx: &Context) -> Result<Vec<String>, String>;
     /// Brings the upstream's registrations under `ours` in line with `target` (`None`: delete
     /// all of ours); returns how many were created.
     async fn register(
         &self,
         ctx: &Context,
         ours: &str,
-        target: Option<(&str, &ReceiverKeys)>,
+        target: Option<(&str, &DerivedSecrets)>,
     ) -> Result<usize, String>;
+}
+
+fn credential_names(sync: &EmployeeSync) -> Vec<String> {
+    vec![
+        sync.spec.personio.credentials_secret_ref.name.clone(),
+        sync.spec.reteach.credentials_secret_ref.name.clone(),
+    ]
 }
 
 #[async_trait]
@@ -71,11 +84,17 @@ impl Webhooked for EmployeeSync {
     fn webhook(&self) -> Option<&WebhookSpec> {
         self.spec.webhook.as_ref()
     }
+    fn is_suspended(&self) -> bool {
+        self.spec.suspend
+    }
+    async fn credential_secrets(&self, _ctx: &Context) -> Result<Vec<String>, String> {
+        Ok(credential_names(self))
+    }
     async fn register(
         &self,
         ctx: &Context,
         ours: &str,
-        target: Option<(&str, &ReceiverKeys)>,
+        target: Option<(&str, &DerivedSecrets)>,
     ) -> Result<usize, String> {
         let namespace = self.namespace().unwrap_or_default();
         let (personio, _) = super::employee::upstream_clients(ctx, &namespace, self)
@@ -89,14 +108,37 @@ impl Webhooked for EmployeeSync {
                 .await
                 .map_err(|e| e.to_string())?;
         }
-        let Some((url, keys)) = target.filter(|_| !plan.create.is_empty()) else {
+        let Some((url, secrets)) = target.filter(|_| !plan.create.is_empty()) else {
             return Ok(0);
         };
-        let token = keys.authorization.as_deref().unwrap_or_default();
-        personio
-            .create_webhook(url, token, &plan.create)
+        let created = personio
+            .create_webhook(url, &secrets.authorization, &plan.create)
             .await
             .map_err(|e| e.to_string())?;
+        let id = match created {
+            Some(id) => id,
+            None => personio
+                .list_webhooks()
+                .await
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .find(|w| {
+                    crate::webhook::normalize_url(&w.url) == crate::webhook::normalize_url(url)
+                })
+                .map(|w| w.id)
+                .ok_or("Personio did not list the webhook just created")?,
+        };
+        // A webhook whose signing secret is not ours would have its deliveries refused: it goes
+        // again, and the next attempt creates it afresh.
+        if let Err(error) = personio
+            .set_webhook_signing_secret(&id, &secrets.signing_secret)
+            .await
+        {
+            let _ = personio.delete_webhook(&id).await;
+            return Err(format!(
+                "could not set the webhook's signing secret: {error}"
+            ));
+        }
         Ok(1)
     }
 }
@@ -108,11 +150,25 @@ impl Webhooked for CertificateSync {
     fn webhook(&self) -> Option<&WebhookSpec> {
         self.spec.webhook.as_ref()
     }
+    fn is_suspended(&self) -> bool {
+        self.spec.suspend
+    }
+    async fn credential_secrets(&self, ctx: &Context) -> Result<Vec<String>, String> {
+        let namespace = self.namespace().unwrap_or_default();
+        let api: Api<EmployeeSync> = Api::namespaced(ctx.client.clone(), &namespace);
+        let reference = &self.spec.employee_sync_ref.name;
+        let employee_sync = api
+            .get_opt(reference)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("EmployeeSync {namespace}/{reference} not found"))?;
+        Ok(credential_names(&employee_sync))
+    }
     async fn register(
         &self,
         ctx: &Context,
         ours: &str,
-        target: Option<(&str, &ReceiverKeys)>,
+        target: Option<(&str, &DerivedSecrets)>,
     ) -> Result<usize, String> {
         let reteach = reteach_client(ctx, self).await?;
         let existing = reteach
@@ -148,11 +204,12 @@ pub fn key_of<K: Webhooked>(object: &K) -> ResourceKey {
     )
 }
 
-/// Opens the receiver of `object` with the keys from its Secret, refreshes them when they are
-/// older than `tunables.webhook_refresh` or the spec changed, and closes it when
-/// `spec.webhook` is gone or the Secret is unusable. Returns the keys when they were (re)loaded
-/// now, `None` otherwise.
-pub async fn refresh_receiver<K: Webhooked>(ctx: &Context, object: &K) -> Option<ReceiverKeys> {
+/// Opens the receiver of `object`: with `register: true` with the secrets derived from the
+/// operator's key, else with the keys from its `secretRef` (refused when it names a credentials
+/// Secret); refreshes them when older than `tunables.webhook_refresh` or the spec changed, and
+/// closes it when `spec.webhook` is gone or the keys are unusable. One Warning Event per refresh
+/// says what is wrong (an ignored `url` included).
+pub async fn refresh_receiver<K: Webhooked>(ctx: &Context, object: &K) {
     let key = key_of(object);
     let receivers = &ctx.webhooks.receivers;
     let spec = object.webhook().filter(|_| ctx.tunables.webhooks_enabled);
@@ -160,24 +217,21 @@ pub async fn refresh_receiver<K: Webhooked>(ctx: &Context, object: &K) -> Option
         if receivers.close(&key) {
             ctx.webhooks.triggers.clear(&key);
         }
-        return None;
+        return;
     };
     let now = ctx.clock.now();
     let generation = object.meta().generation;
     if receivers.is_fresh(&key, generation, now, ctx.tunables.webhook_refresh) {
-        return None;
+        return;
     }
-    let reader = SecretReader::new(ctx.client.clone(), &key.namespace);
-    let loaded = reader
-        .webhook(&spec.secret_ref, K::SOURCE)
-        .await
-        .map_err(|error| error.to_string())
-        .and_then(|keys| check_token(&keys.token).map(|()| keys));
+    warn_if_url_ignored(ctx, object, spec).await;
+    let loaded = if spec.register {
+        derived_keys(ctx, &key)
+    } else {
+        manual_keys(ctx, object, spec).await
+    };
     match loaded {
-        Ok(keys) => {
-            receivers.open(key, keys.clone(), generation, now);
-            Some(keys)
-        }
+        Ok(keys) => receivers.open(key, keys, generation, now),
         Err(message) => {
             receivers.fail(key.clone(), generation, now);
             tracing::warn!(
@@ -187,9 +241,102 @@ pub async fn refresh_receiver<K: Webhooked>(ctx: &Context, object: &K) -> Option
             );
             let note = format!("webhook receiver closed (polling goes on): {message}");
             publish(ctx, object, EventType::Warning, "WebhookUnavailable", &note).await;
-            None
         }
     }
+}
+
+/// Opens the receiver of a `register: true` resource as soon as the watch sees it, before any
+/// reconcile (which the start-up spread may hold back for long): its keys need no I/O. Leaves
+/// a receiver already opened for this generation alone; the next reconcile refreshes it and
+/// reports problems.
+pub fn open_from_watch<K: Webhooked>(ctx: &Context, object: &K) {
+    let wanted = object
+        .webhook()
+        .filter(|spec| spec.register && ctx.tunables.webhooks_enabled);
+    if wanted.is_none() || object.meta().deletion_timestamp.is_some() {
+        return;
+    }
+    let key = key_of(object);
+    if let Ok(keys) = derived_keys(ctx, &key) {
+        let generation = object.meta().generation;
+        ctx.webhooks
+            .receivers
+            .open_provisional(key, keys, generation, ctx.clock.now());
+    }
+}
+
+/// The keys derived from the operator's key for `key`.
+fn derived_keys(ctx: &Context, key: &ResourceKey) -> Result<ReceiverKeys, String> {
+    ctx.tunables
+        .webhook_keys
+        .as_ref()
+        .map(|ring| ring.receiver_keys(key))
+        .ok_or_else(|| {
+            "the operator has no webhook key; start it with --webhook-key-secret (the chart does)"
+                .to_string()
+        })
+}
+
+/// The keys of a target registered by hand, from the resource's `secretRef`.
+async fn manual_keys<K: Webhooked>(
+    ctx: &Context,
+    object: &K,
+    spec: &WebhookSpec,
+) -> Result<ReceiverKeys, String> {
+    let Some(reference) = spec.secret_ref.as_ref() else {
+        return Err("spec.webhook.secretRef is required with register: false (your own tokens for a target you registered by hand); or set register: true and let the operator generate them".to_string());
+    };
+    let credentials = object.credential_secrets(ctx).await?;
+    if credentials.contains(&reference.name) {
+        return Err(credentials_as_tokens(&key_of(object), &reference.name));
+    }
+    let reader = SecretReader::new(ctx.client.clone(), &key_of(object).namespace);
+    let keys = reader
+        .webhook(reference, K::SOURCE)
+        .await
+        .map_err(|error| error.to_string())?;
+    check_token(&keys.token)?;
+    Ok(keys)
+}
+
+/// What to fix when a webhook `secretRef` names a Secret with API credentials.
+fn credentials_as_tokens(key: &ResourceKey, secret: &str) -> String {
+    format!(
+        "spec.webhook.secretRef names Secret {}/{secret}, which holds API credentials of this \
+         resource{}: its values must never serve as webhook tokens. Set register: true and let \
+         the operator generate the tokens, or put your own in a Secret of their own (e.g. \
+         `kubectl create secret generic {}-webhook -n {} --from-literal=token=$(openssl rand \
+         -hex 32)`, labelled sync.reteach.io/credentials=true) and name that one",
+        key.namespace,
+        match key.source {
+            Source::Personio => "",
+            Source::Reteach => " (through its EmployeeSync)",
+        },
+        key.name,
+        key.namespace,
+    )
+}
+
+/// A Warning when the resource still sets the deprecated `spec.webhook.url` to somewhere else
+/// than the operator's public URL (called once per refresh).
+async fn warn_if_url_ignored<K: Webhooked>(ctx: &Context, object: &K, spec: &WebhookSpec) {
+    let Some(url) = spec.url.as_deref() else {
+        return;
+    };
+    let public = ctx.tunables.webhook_public_url.as_ref();
+    if public.is_some_and(|public| public.same_as(url)) {
+        return;
+    }
+    let goes = match public {
+        Some(public) => format!(
+            "notifications go to the operator's public URL {} (webhook.publicUrl)",
+            public.as_str()
+        ),
+        None => "the operator has no public webhook URL (--webhook-public-url, Helm webhook.publicUrl), so nothing is registered".to_string(),
+    };
+    let note =
+        format!("spec.webhook.url is deprecated and ignored: {goes}; remove url from the resource");
+    publish(ctx, object, EventType::Warning, "WebhookUrlIgnored", &note).await;
 }
 
 /// A path token must be long and URL-safe: it is the only secret of a reteach notification.
@@ -205,201 +352,10 @@ fn check_token(token: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Keeps the upstream registration of `object` as its spec wants it: with `register: true`, its
-/// receiver registered (reteach: the target subscribed to each event once; Personio: one enabled
-/// webhook with the target and the Secret's `authorization` as its token), a vanished one
-/// re-created, one with an old token deleted; without, none of ours, and the finalizer gone.
-/// Called when the receiver keys were loaded (at most every `webhook_refresh`).
-pub async fn keep_registration<K: Webhooked>(ctx: &Context, object: &K, keys: &ReceiverKeys) {
-    let Some(spec) = object.webhook() else {
-        return;
-    };
-    let outcome = match (spec.register, spec.url.as_deref()) {
-        (false, url) => unregister(ctx, object, url).await.map(|()| 0),
-        (true, None) => Err("spec.webhook.register needs spec.webhook.url".to_string()),
-        (true, Some(url)) => register_at(ctx, object, url, keys).await,
-    };
-    report_registration(ctx, object, outcome).await;
-}
-
-/// Deletes the registration of a resource whose `spec.webhook` was removed while the operator
-/// had registered it (the finalizer is still there), and drops the finalizer. Called on every
-/// reconcile until it succeeds.
-pub async fn retire_registration<K: Webhooked>(ctx: &Context, object: &K) {
-    if object.webhook().is_some() || !has_finalizer(object) {
-        return;
-    }
-    let outcome = unregister(ctx, object, None).await.map(|()| 0);
-    report_registration(ctx, object, outcome).await;
-}
-
-/// Registers the receiver under `url`, after deleting a registration under an earlier URL.
-async fn register_at<K: Webhooked>(
-    ctx: &Context,
-    object: &K,
-    url: &str,
-    keys: &ReceiverKeys,
-) -> Result<usize, String> {
-    let key = key_of(object);
-    if let Some(old) = registered_url(object).filter(|old| *old != url) {
-        object.register(ctx, &key.target(old, ""), None).await?;
-    }
-    set_registration(ctx, object, Some(url))
-        .await
-        .map_err(|e| e.to_string())?;
-    let target = key.target(url, &keys.token);
-    object
-        .register(ctx, &key.target(url, ""), Some((&target, keys)))
-        .await
-}
-
-/// Deletes the registration (found under the recorded URL, else `fallback`) and drops the
-/// finalizer and the recorded URL.
-async fn unregister<K: Webhooked>(
-    ctx: &Context,
-    object: &K,
-    fallback: Option<&str>,
-) -> Result<(), String> {
-    if !has_finalizer(object) {
-        return Ok(());
-    }
-    let key = key_of(object);
-    if let Some(url) = registered_url(object).or(fallback) {
-        object.register(ctx, &key.target(url, ""), None).await?;
-    }
-    set_registration(ctx, object, None)
-        .await
-        .map_err(|e| e.to_string())
-}
-
-/// Logs and publishes the outcome of a registration step.
-async fn report_registration<K: Webhooked>(
-    ctx: &Context,
-    object: &K,
-    outcome: Result<usize, String>,
-) {
-    let key = key_of(object);
-    let upstream = key.source.as_str();
-    match outcome {
-        Ok(0) => {}
-        Ok(created) => {
-            let note = format!("registered {created} {upstream} webhook subscription(s)");
-            tracing::info!(namespace = key.namespace, resource = key.name, "{note}");
-            publish(ctx, object, EventType::Normal, "WebhookRegistered", &note).await;
-        }
-        Err(message) => {
-            tracing::warn!(
-                namespace = key.namespace,
-                resource = key.name,
-                "{upstream} webhook registration not in step: {message}"
-            );
-            let note =
-                format!("{upstream} webhook registration not in step (polling goes on): {message}");
-            publish(
-                ctx,
-                object,
-                EventType::Warning,
-                "WebhookRegistrationFailed",
-                &note,
-            )
-            .await;
-        }
-    }
-}
-
-/// Deletes the upstream registration of an object that is being deleted, then lets it go.
-/// `None` when `object` is not being deleted. When the upstream cannot be reached (its
-/// EmployeeSync or Secret already deleted), a Warning Event says so and the resource goes anyway:
-/// a stale registration only causes refused notifications, while a stuck deletion blocks GitOps.
-pub async fn finalize<K: Webhooked>(
-    ctx: &Context,
-    object: &K,
-) -> Result<Option<Action>, ReconcileError> {
-    if object.meta().deletion_timestamp.is_none() {
-        return Ok(None);
-    }
-    let key = key_of(object);
-    ctx.webhooks.receivers.close(&key);
-    ctx.webhooks.triggers.clear(&key);
-    if !has_finalizer(object) {
-        return Ok(Some(Action::await_change()));
-    }
-    let url = registered_url(object).or_else(|| object.webhook().and_then(|w| w.url.as_deref()));
-    if let Some(url) = url {
-        if let Err(message) = object.register(ctx, &key.target(url, ""), None).await {
-            let upstream = key.source.as_str();
-            tracing::warn!(
-                namespace = key.namespace,
-                resource = key.name,
-                "{upstream} webhook registration left behind: {message}"
-            );
-            let note = format!(
-                "could not delete the {upstream} webhook registration (delete it there by hand): {message}"
-            );
-            publish(
-                ctx,
-                object,
-                EventType::Warning,
-                "WebhookRegistrationLeftBehind",
-                &note,
-            )
-            .await;
-        }
-    }
-    set_registration(ctx, object, None).await?;
-    Ok(Some(Action::await_change()))
-}
-
-fn has_finalizer<K: Webhooked>(object: &K) -> bool {
-    object.finalizers().iter().any(|f| f == K::FINALIZER)
-}
-
-fn registered_url<K: Webhooked>(object: &K) -> Option<&str> {
-    object
-        .annotations()
-        .get(REGISTERED_URL_ANNOTATION)
-        .map(String::as_str)
-}
-
-/// Records a registration under `url` (our finalizer plus the URL annotation) or its end
-/// (`None`: both removed), in one metadata patch; the resourceVersion makes it fail rather than
-/// drop a finalizer someone else added meanwhile.
-async fn set_registration<K: Webhooked>(
-    ctx: &Context,
-    object: &K,
-    url: Option<&str>,
-) -> Result<(), kube::Error> {
-    if has_finalizer(object) == url.is_some() && registered_url(object) == url {
-        return Ok(());
-    }
-    let mut finalizers: Vec<String> = object
-        .finalizers()
-        .iter()
-        .filter(|f| *f != K::FINALIZER)
-        .cloned()
-        .collect();
-    if url.is_some() {
-        finalizers.push(K::FINALIZER.to_string());
-    }
-    let api: Api<K> = Api::namespaced(ctx.client.clone(), &object.namespace().unwrap_or_default());
-    let patch = json!({
-        "metadata": {
-            "finalizers": finalizers,
-            "annotations": { REGISTERED_URL_ANNOTATION: url },
-            "resourceVersion": object.resource_version(),
-        }
-    });
-    api.patch(
-        &object.name_any(),
-        &PatchParams::default(),
-        &Patch::Merge(&patch),
-    )
-    .await?;
-    Ok(())
-}
-
-/// The reteach client of the EmployeeSync `sync` borrows its credentials from.
-async fn reteach_client(
+/// The reteach client of the EmployeeSync `sync` borrows its credentials from, built by
+/// `upstream_clients`, which checks that EmployeeSync (as read here) against the allowlist
+/// before any of its Secrets is read.
+pub(super) async fn reteach_client(
     ctx: &Context,
     sync: &CertificateSync,
 ) -> Result<Arc<dyn ReteachApi>, String> {
@@ -420,6 +376,16 @@ async fn reteach_client(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn naming_a_credentials_secret_says_what_to_do_instead() {
+        let key = ResourceKey::new(Source::Reteach, "academy", "certs");
+        let message = credentials_as_tokens(&key, "reteach-api");
+        assert!(message.contains("academy/reteach-api"), "{message}");
+        assert!(message.contains("through its EmployeeSync"), "{message}");
+        assert!(message.contains("register: true"), "{message}");
+        assert!(message.contains("openssl rand -hex 32"), "{message}");
+    }
 
     #[test]
     fn short_or_url_unsafe_tokens_are_refused() {

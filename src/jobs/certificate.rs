@@ -185,6 +185,9 @@ pub struct CertificateJobInput<'a> {
     /// Closed when this replica may have lost its Lease: no upload starts, a running transfer
     /// is cut off.
     pub fence: Fence,
+    /// Writer token of this run, recorded as the uploader of every upload it starts
+    /// (`ledger.inFlight.uploader`), so no other run takes that upload for its own.
+    pub writer: Option<String>,
 }
 
 /// What the caller knows about a run besides spec and ledger.
@@ -240,6 +243,7 @@ impl<'a> CertificateJobInput<'a> {
             batch_size: DEFAULT_BATCH_SIZE,
             deadline: None,
             fence: Fence::open(),
+            writer: None,
         }
     }
 }
@@ -682,6 +686,7 @@ impl Run<'_> {
             started_at: self.input.now,
             participation_id: Some(completion.participation_id.clone()),
             completed_at: Some(completion.completed_at),
+            uploader: self.input.writer.clone(),
         });
         self.persist().await?;
         let step = after_transfer(

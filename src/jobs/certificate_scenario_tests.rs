@@ -188,6 +188,7 @@ async fn unreadable_document_list_uploads_nothing_unchecked_and_sets_interrupted
             started_at: at("2026-11-25T00:00:00Z"),
             participation_id: Some("p-x".into()),
             completed_at: Some(at("2026-11-18T00:00:00Z")),
+            uploader: None,
         }),
         ..Default::default()
     };

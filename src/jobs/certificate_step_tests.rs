@@ -32,6 +32,7 @@ fn in_flight(participation_id: Option<&str>) -> InFlightCertificate {
         started_at: Utc.with_ymd_and_hms(2026, 3, 1, 8, 0, 0).unwrap(),
         participation_id: participation_id.map(str::to_string),
         completed_at: None,
+        uploader: None,
     }
 }
 

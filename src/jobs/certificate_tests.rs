@@ -60,6 +60,7 @@ pub(super) fn input<'a>(
         max_attempts: 5,
         deadline: None,
         fence: Fence::open(),
+        writer: None,
     }
 }
 
@@ -85,6 +86,7 @@ fn in_flight(certificate_id: &str, employee: &str) -> CertificateLedgerStatus {
             started_at: at("2026-11-25T09:00:00Z"),
             participation_id: Some(format!("p-{certificate_id}")),
             completed_at: Some(at("2026-11-21T00:00:00Z")),
+            uploader: None,
         }),
         ..Default::default()
     }
@@ -257,13 +259,21 @@ async fn upload_timeout_keeps_in_flight_and_next_run_does_not_duplicate() {
     let error = run_certificate_sync(
         &personio,
         &reteach,
-        &input(CertificateLedgerStatus::default(), &store),
+        &CertificateJobInput {
+            writer: Some("pod-a/1/run7".into()),
+            ..input(CertificateLedgerStatus::default(), &store)
+        },
     )
     .await
     .unwrap_err();
     assert!(error.is_transient());
     let saved = store.latest().unwrap();
     assert_eq!(saved.in_flight.as_ref().unwrap().certificate_id, "a");
+    assert_eq!(
+        saved.in_flight.as_ref().unwrap().uploader.as_deref(),
+        Some("pod-a/1/run7"),
+        "the intent names the run that started the upload"
+    );
     assert_eq!(personio.documents_for("b"), 0);
 
     let outcome = run_certificate_sync(&personio, &reteach, &input(saved, &store))

@@ -87,13 +87,14 @@ pub(crate) fn after_download_error(error: ReteachError) -> Transfer {
                 source: error,
             },
         },
-        // Credentials reteach no longer accepts: every further download would fail the same way.
-        error @ (ReteachError::Unauthorized { .. } | ReteachError::Config(_)) => {
-            Transfer::Fatal(JobError::Reteach {
-                action: "could not download a certificate from reteach",
-                source: error,
-            })
-        }
+        // Credentials reteach no longer accepts, or a token request answered with a redirect:
+        // every further download would fail the same way.
+        error @ (ReteachError::Unauthorized { .. }
+        | ReteachError::Config(_)
+        | ReteachError::Redirected { .. }) => Transfer::Fatal(JobError::Reteach {
+            action: "could not download a certificate from reteach",
+            source: error,
+        }),
         refused => Transfer::Refused(download_refusal_reason(&refused).to_string()),
     }
 }

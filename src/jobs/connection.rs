@@ -8,9 +8,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::api::{PersonioConnection, ReteachConnection};
+use crate::api::{PersonioApiVersion, PersonioConnection, ReteachConnection};
 use crate::personio::{
-    PersonioClient, PersonioConfig, PersonioError, PersonioRateLimits, DEFAULT_APP_ID,
+    EmployeeApi, PersonioClient, PersonioConfig, PersonioError, PersonioRateLimits, DEFAULT_APP_ID,
 };
 use crate::reteach::{
     DownloadPolicy, ReteachClient, ReteachConfig, ReteachError, DEFAULT_REQUESTS_PER_SECOND,
@@ -59,6 +59,8 @@ pub struct PersonioEndpoint {
     pub app_id: String,
     /// Whether plain `http://` is allowed.
     pub allow_insecure_http: bool,
+    /// Which API employees are read through.
+    pub employee_api: EmployeeApi,
 }
 
 impl From<&PersonioConnection> for PersonioEndpoint {
@@ -67,6 +69,10 @@ impl From<&PersonioConnection> for PersonioEndpoint {
             base_url: connection.base_url.clone(),
             app_id: connection.app_id.clone(),
             allow_insecure_http: connection.allow_insecure_http,
+            employee_api: match connection.api {
+                PersonioApiVersion::V1 => EmployeeApi::V1,
+                PersonioApiVersion::V2 => EmployeeApi::V2,
+            },
         }
     }
 }
@@ -78,6 +84,7 @@ impl PersonioEndpoint {
             base_url: base_url.to_string(),
             app_id: DEFAULT_APP_ID.to_string(),
             allow_insecure_http: true,
+            employee_api: EmployeeApi::V1,
         }
     }
 }
@@ -184,6 +191,7 @@ impl ConnectionClients {
             limits: self.options.personio_limits,
             retry: self.options.retry.clone(),
             observer: self.options.observer.clone(),
+            employee_api: endpoint.employee_api,
         })
     }
 

@@ -763,6 +763,7 @@ fn write_failure_reason(action: &EmployeeAction, error: &ReteachError) -> &'stat
         ReteachError::Malformed { .. } => "reteach sent an unreadable response; retried next run",
         ReteachError::Unauthorized { .. }
         | ReteachError::Forbidden { .. }
+        | ReteachError::Redirected { .. }
         | ReteachError::Config(_) => "reteach refused the write",
     }
 }
@@ -779,6 +780,7 @@ fn tag_failure_reason(error: &ReteachError) -> &'static str {
         }
         ReteachError::Unauthorized { .. }
         | ReteachError::Forbidden { .. }
+        | ReteachError::Redirected { .. }
         | ReteachError::Config(_) => "reteach refused a tag change",
     }
 }

@@ -14,10 +14,11 @@
 //! - [`reason::Classify`] gives every error its one condition reason and disposition:
 //!   stalled (a human must act; the message says what), retry (backoff) or waiting.
 
+pub mod allowlist;
 pub mod bookkeeping;
 pub mod certificate;
-mod certificate_step;
-mod certificate_transfer;
+pub(crate) mod certificate_step;
+pub(crate) mod certificate_transfer;
 pub mod connection;
 pub mod employee;
 mod error;

@@ -39,6 +39,8 @@ pub enum Reason {
     UpstreamNotAllowed,
     /// Plain http asked for, but the operator does not allow it.
     InsecureHttpNotAllowed,
+    /// An upstream answered an API call with a redirect, which is never followed.
+    UpstreamRedirected,
     /// A referenced Secret does not exist.
     SecretNotFound,
     /// A referenced Secret key is missing or not UTF-8.
@@ -107,6 +109,7 @@ impl Reason {
             Self::InvalidSpec => "InvalidSpec",
             Self::UpstreamNotAllowed => "UpstreamNotAllowed",
             Self::InsecureHttpNotAllowed => "InsecureHttpNotAllowed",
+            Self::UpstreamRedirected => "UpstreamRedirected",
             Self::SecretNotFound => "SecretNotFound",
             Self::SecretKeyMissing => "SecretKeyMissing",
             Self::SecretNotOptedIn => "SecretNotOptedIn",
@@ -234,6 +237,7 @@ impl Classify for PersonioError {
             Self::AttributesNotWhitelisted(_) => Reason::AttributesNotWhitelisted,
             Self::Forbidden { .. } => Reason::PersonioAccessDenied,
             Self::Config(_) => Reason::InvalidSpec,
+            Self::Redirected { .. } => Reason::UpstreamRedirected,
             Self::NotFound { .. } | Self::Rejected { .. } => Reason::PersonioRejected,
             Self::Unavailable { .. } | Self::Malformed { .. } => Reason::PersonioUnavailable,
         };
@@ -251,6 +255,7 @@ impl Classify for ReteachError {
             Self::Unauthorized { .. } => Reason::ReteachCredentialsRejected,
             Self::Forbidden { .. } => Reason::ReteachAccessDenied,
             Self::Config(_) => Reason::InvalidSpec,
+            Self::Redirected { .. } => Reason::UpstreamRedirected,
             Self::NotFound { .. } | Self::Rejected { .. } => Reason::ReteachRejected,
             Self::Unavailable { .. } | Self::Malformed { .. } => Reason::ReteachUnavailable,
         };

@@ -14,13 +14,13 @@ use serde_json::Value;
 use url::Url;
 
 use super::auth::{TokenCache, TokenKind};
-use super::config::{Limiters, PersonioConfig};
+use super::config::{EmployeeApi, Limiters, PersonioConfig};
 use super::error_body::parse_error_body;
 use super::{AttributeRequest, DocumentUpload, EmployeeList, PersonioApi, PersonioError};
 use crate::sync::{DocumentCategory, StoredDocument};
 use crate::upstream::{
-    build_http_client, read_capped, read_error_body, send_with_retry, BodyReadError,
-    RequestObserver, RetryPolicy, SendError, MAX_ERROR_BODY_BYTES, MAX_JSON_BYTES,
+    build_http_client, read_capped, read_error_body, redirect_status, send_with_retry,
+    BodyReadError, RequestObserver, RetryPolicy, SendError, MAX_ERROR_BODY_BYTES, MAX_JSON_BYTES,
 };
 
 /// Name of the API in request records and metrics.
@@ -43,6 +43,8 @@ pub struct PersonioClient {
     pub(super) upload_timeout: std::time::Duration,
     pub(super) v1_token: TokenCache,
     pub(super) v2_token: TokenCache,
+    /// Which API employees are read through.
+    employee_api: EmployeeApi,
 }
 
 impl std::fmt::Debug for PersonioClient {
@@ -82,6 +84,7 @@ impl PersonioClient {
                 .max(super::upload::UPLOAD_TIMEOUT),
             v1_token: TokenCache::new(TokenKind::V1),
             v2_token: TokenCache::new(TokenKind::V2),
+            employee_api: config.employee_api,
         })
     }
 
@@ -142,7 +145,12 @@ impl PersonioClient {
         )
         .await;
         match sent {
-            Ok(response) => Ok(response),
+            // Never followed (see `build_http_client`): one request to the base URL, nothing to
+            // the target, and the caller learns the base URL is wrong.
+            Ok(response) => match redirect_status(response.status()) {
+                Some(status) => Err(SendFailure::Redirected { endpoint, status }),
+                None => Ok(response),
+            },
             Err(error) => Err(SendFailure::read(error).await),
         }
     }
@@ -268,6 +276,8 @@ pub(super) enum SendFailure {
         /// The connection was never made, so nothing reached Personio.
         never_connected: bool,
     },
+    /// A redirect, which is never followed.
+    Redirected { endpoint: &'static str, status: u16 },
     /// 429 or 5xx until the policy gave up.
     Status {
         endpoint: &'static str,
@@ -313,6 +323,7 @@ impl SendFailure {
     /// The caller-facing error; `maybe_applied` says whether a write may have happened.
     pub fn into_personio(self, maybe_applied: bool) -> PersonioError {
         match self {
+            Self::Redirected { endpoint, status } => PersonioError::Redirected { endpoint, status },
             Self::Transport {
                 endpoint,
                 message,
@@ -398,7 +409,10 @@ impl PersonioApi for PersonioClient {
         updated_since: Option<NaiveDateTime>,
         attributes: &AttributeRequest,
     ) -> Result<EmployeeList, PersonioError> {
-        self.fetch_employees(updated_since, attributes).await
+        match self.employee_api {
+            EmployeeApi::V1 => self.fetch_employees(updated_since, attributes).await,
+            EmployeeApi::V2 => self.fetch_persons(updated_since, attributes).await,
+        }
     }
 
     async fn document_categories(&self) -> Result<Vec<DocumentCategory>, PersonioError> {
@@ -422,8 +436,12 @@ impl PersonioApi for PersonioClient {
         target: &str,
         token: &str,
         events: &[&str],
-    ) -> Result<(), PersonioError> {
+    ) -> Result<Option<String>, PersonioError> {
         self.new_webhook(target, token, events).await
+    }
+
+    async fn set_webhook_signing_secret(&self, id: &str, value: &str) -> Result<(), PersonioError> {
+        self.put_signing_secret(id, value).await
     }
 
     async fn delete_webhook(&self, id: &str) -> Result<(), PersonioError> {

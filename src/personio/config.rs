@@ -27,6 +27,21 @@ pub struct PersonioConfig {
     pub retry: RetryPolicy,
     /// Told about every request (metrics, tests).
     pub observer: Arc<dyn RequestObserver>,
+    /// Which API employees are read through.
+    pub employee_api: EmployeeApi,
+}
+
+/// Which Personio API the employee listing uses (`spec.personio.api`); documents always go
+/// through v1 (v2 has no upload and no category list).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum EmployeeApi {
+    /// `GET /v1/company/employees`: one request per 100 employees with names of departments and
+    /// offices, and a change feed that covers every attribute.
+    #[default]
+    V1,
+    /// `GET /v2/persons` plus one employment request per person and org-unit/workplace look-ups
+    /// (see `personio::persons`).
+    V2,
 }
 
 impl PersonioConfig {
@@ -45,6 +60,7 @@ impl PersonioConfig {
             limits: PersonioRateLimits::default(),
             retry: RetryPolicy::default(),
             observer: Arc::new(NoopObserver),
+            employee_api: EmployeeApi::V1,
         }
     }
 }

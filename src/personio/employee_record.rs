@@ -124,7 +124,7 @@ fn attribute_value<'a>(attributes: &'a Map<String, Value>, name: &str) -> Option
 }
 
 /// An id as text: a non-negative integer number, or a non-blank string.
-fn id_text(value: &Value) -> Option<String> {
+pub(super) fn id_text(value: &Value) -> Option<String> {
     match value {
         Value::Number(number) => {
             if let Some(id) = number.as_u64() {

@@ -160,7 +160,7 @@ fn lenient_u64(value: &Value) -> Option<u64> {
 
 /// A required attribute missing from every record means the credential does not whitelist it
 /// (Personio omits such attributes silently).
-fn check_required_attributes(
+pub(super) fn check_required_attributes(
     required: &[String],
     records: usize,
     seen: &BTreeSet<String>,

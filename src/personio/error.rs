@@ -46,6 +46,16 @@ pub enum PersonioError {
         /// Personio's `personio_trace_id`, which its support asks for.
         trace_id: Option<String>,
     },
+    /// Personio (or what answers at the base URL) redirected an API call. Redirects are never
+    /// followed: a token request's body and the bearer token go to the base URL's origin only.
+    /// Needs a human: the base URL is not the API's own address.
+    #[error("Personio answered {endpoint} with a redirect (HTTP {status}), which the operator never follows (it would carry the credentials elsewhere); check spec.personio.baseUrl of the EmployeeSync: it must be the API's own https address (e.g. https://api.personio.de), not one that redirects")]
+    Redirected {
+        /// Fixed endpoint name.
+        endpoint: &'static str,
+        /// The 3xx status.
+        status: u16,
+    },
     /// A response that does not parse.
     #[error("Personio sent an unreadable response to {endpoint}: {message}")]
     Malformed {

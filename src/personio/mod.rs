@@ -16,14 +16,16 @@ pub mod employee_record;
 mod employees;
 mod error;
 mod error_body;
+mod persons;
 mod probe;
 mod upload;
 mod webhooks;
 
 pub use client::PersonioClient;
-pub use config::{PersonioConfig, PersonioRateLimits, RateLimit, DEFAULT_APP_ID};
+pub use config::{EmployeeApi, PersonioConfig, PersonioRateLimits, RateLimit, DEFAULT_APP_ID};
 pub use employees::PAGE_SIZE;
 pub use error::PersonioError;
+pub use persons::V2_PAGE_SIZE;
 pub use probe::{DocumentListingSample, EmployeeSample};
 pub use upload::{MAX_FILE_BYTES, MAX_TITLE_CHARS};
 
@@ -167,14 +169,22 @@ pub trait PersonioApi: Send + Sync {
     }
 
     /// Creates an enabled webhook of `events` posting to `target` with `token` as its
-    /// `Authorization` value (`POST /v2/webhooks`, auth type `TOKEN`).
+    /// `Authorization` value (`POST /v2/webhooks`, auth type `TOKEN`); returns its id when the
+    /// answer names it.
     async fn create_webhook(
         &self,
         target: &str,
         token: &str,
         events: &[&str],
-    ) -> Result<(), PersonioError> {
+    ) -> Result<Option<String>, PersonioError> {
         let _ = (target, token, events);
+        Err(no_webhooks())
+    }
+
+    /// Sets the signing secret of webhook `id` to `value` (`POST /v2/webhooks/{id}/signing-secret`;
+    /// Personio keeps the previous one valid for 7 days).
+    async fn set_webhook_signing_secret(&self, id: &str, value: &str) -> Result<(), PersonioError> {
+        let _ = (id, value);
         Err(no_webhooks())
     }
 

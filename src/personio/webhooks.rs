@@ -1,6 +1,9 @@
-//! Personio's Webhooks management API (`GET/POST /v2/webhooks`, `DELETE /v2/webhooks/{id}`;
-//! developer.personio.de "Create new webhook", scope `personio:webhooks:write`): used only when an
-//! EmployeeSync asks the operator to register its receiver (`spec.webhook.register`).
+//! Personio's Webhooks management API (`GET/POST /v2/webhooks`, `DELETE /v2/webhooks/{id}`,
+//! `POST /v2/webhooks/{id}/signing-secret`; developer.personio.de "Create new webhook" and "Rotate
+//! the webhook's signing secret", scope `personio:webhooks:write`): used only when an
+//! EmployeeSync asks the operator to register its receiver (`spec.webhook.register`). The
+//! token and signing secret sent are the operator's own, derived values (see
+//! `webhook::identity`), never a value from a resource's Secret.
 
 use bytes::Bytes;
 use reqwest::{RequestBuilder, StatusCode};
@@ -14,6 +17,7 @@ use crate::webhook::PersonioWebhook;
 const LIST: &str = "GET /v2/webhooks";
 const CREATE: &str = "POST /v2/webhooks";
 const DELETE: &str = "DELETE /v2/webhooks/{id}";
+const SIGNING_SECRET: &str = "POST /v2/webhooks/{id}/signing-secret";
 /// Pages followed at most (a company has a handful of webhooks).
 const MAX_PAGES: usize = 20;
 
@@ -74,7 +78,7 @@ impl PersonioClient {
         target: &str,
         token: &str,
         events: &[&str],
-    ) -> Result<(), PersonioError> {
+    ) -> Result<Option<String>, PersonioError> {
         let url = self.url("/v2/webhooks")?;
         let body = json!({
             "url": target,
@@ -89,10 +93,40 @@ impl PersonioClient {
                 self.http.post(url.clone()).bearer_auth(bearer).json(&body)
             })
             .await?;
+        if !status.is_success() {
+            return Err(resource_error(CREATE, status.as_u16(), &bytes));
+        }
+        // The answer is the created webhook (or `{_data: …}`); its id, when named.
+        let created: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let id = created
+            .get("id")
+            .or_else(|| created.pointer("/_data/id"))
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        Ok(id)
+    }
+
+    pub(super) async fn put_signing_secret(
+        &self,
+        id: &str,
+        value: &str,
+    ) -> Result<(), PersonioError> {
+        let mut url = self.url("/v2/webhooks")?;
+        url.path_segments_mut()
+            .map_err(|_| PersonioError::Config("Personio base URL cannot have a path".into()))?
+            .push(id)
+            .push("signing-secret");
+        let body = json!({ "value": value });
+        let (status, bytes) = self
+            .v2_request(SIGNING_SECRET, |bearer| {
+                self.http.post(url.clone()).bearer_auth(bearer).json(&body)
+            })
+            .await?;
         if status.is_success() {
+            // The answer repeats the secret once; it is dropped unread.
             return Ok(());
         }
-        Err(resource_error(CREATE, status.as_u16(), &bytes))
+        Err(resource_error(SIGNING_SECRET, status.as_u16(), &bytes))
     }
 
     pub(super) async fn drop_webhook(&self, id: &str) -> Result<(), PersonioError> {

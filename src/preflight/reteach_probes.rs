@@ -9,6 +9,7 @@ use super::report::{Capability, Finding, State};
 
 const API_ACCESS_PAGE: &str = "reteach: Settings → Integrations → API access";
 const RETRY_ADVICE: &str = "run preflight again; if it persists, check the network path to the API";
+const DOWNLOAD_POLICY_ADVICE: &str = "a run cannot download this certificate either: ask reteach where certificate PDFs are served from, and the operator's administrator to allow that host (--allowed-download-hosts, Helm value certificateDownloads.allowedHosts)";
 
 /// Where the reteach probes look and what they name in their advice.
 pub struct ReteachPlan<'a> {
@@ -222,11 +223,20 @@ async fn probe_download(client: &ReteachClient, sample: &ParticipationSample) ->
             format!("certificate {certificate_id}: the API refused the token: {message}"),
             format!("give the app credentials access to certificates under {API_ACCESS_PAGE}"),
         ),
-        Err(error) => Finding::unknown(
-            capability,
-            format!("certificate {certificate_id}: {error}"),
-            RETRY_ADVICE,
-        ),
+        // Refused by the download policy before anything was sent to the URL: a fixed sentence,
+        // nothing about the host (no status, length or error) — the URL is the academy's data.
+        Err(error) => match error.certificate_url_refusal() {
+            Some(sentence) => Finding::missing(
+                capability,
+                format!("certificate {certificate_id}: {sentence}"),
+                DOWNLOAD_POLICY_ADVICE,
+            ),
+            None => Finding::unknown(
+                capability,
+                format!("certificate {certificate_id}: {error}"),
+                RETRY_ADVICE,
+            ),
+        },
     }
 }
 
@@ -240,8 +250,13 @@ fn judge_head(certificate_id: &str, head: &CertificateHead) -> Finding {
         "another host, without the token"
     };
     let content_type = head.content_type.as_deref().unwrap_or("no content type");
+    let redirects = match head.redirects {
+        0 => String::new(),
+        1 => " after 1 redirect".to_string(),
+        n => format!(" after {n} redirects"),
+    };
     let seen = format!(
-        "certificate {certificate_id}: {} {} ({host}), {content_type}{}",
+        "certificate {certificate_id}: {} {}{redirects} ({host}), {content_type}{}",
         head.method,
         head.status,
         head.content_length
@@ -287,6 +302,7 @@ mod tests {
             content_length: Some(2048),
             same_origin: false,
             method: "HEAD",
+            redirects: 0,
         }
     }
 

@@ -1,5 +1,8 @@
 //! Where the resource to check comes from: the cluster (the resource and its Secrets, read with the
-//! user's kubeconfig) or a YAML file with the credentials in environment variables.
+//! user's kubeconfig), a YAML file with the credentials in environment variables, or — in the
+//! operator — the spec and credentials a run has just checked and read ([`Subject::checked`]).
+//! The first two check the upstream policy after reading the spec and before reading any
+//! credential, with the sentence a run's condition would carry.
 
 use std::path::PathBuf;
 
@@ -13,6 +16,7 @@ use crate::api::{
 use crate::controller::credentials::{
     CredentialsError, PersonioCredentials, ReteachCredentials, SecretReader,
 };
+use crate::jobs::allowlist::{UpstreamPolicy, UpstreamRefused};
 
 /// Environment variables the file source reads the credentials from.
 pub const PERSONIO_CLIENT_ID: &str = "PERSONIO_CLIENT_ID";
@@ -74,6 +78,9 @@ pub enum SourceError {
     /// The file holds no resource to check, or several without `--name`.
     #[error("{0}")]
     Choice(String),
+    /// A base URL the upstream policy refuses (checked before any credential is read).
+    #[error("{0}")]
+    NotAllowed(#[from] UpstreamRefused),
 }
 
 /// Which kind a `kind/name` argument names.
@@ -106,12 +113,14 @@ pub fn parse_resource(argument: &str) -> Result<(Kind, String), SourceError> {
     Ok((kind, name.trim().to_string()))
 }
 
-/// Reads the resource, the EmployeeSync it borrows credentials from, and their Secrets.
+/// Reads the resource and the EmployeeSync it borrows credentials from, checks the EmployeeSync's
+/// base URLs against `policy` and only then reads their Secrets.
 pub async fn from_cluster(
     client: Client,
     namespace: &str,
     kind: Kind,
     name: &str,
+    policy: &UpstreamPolicy,
 ) -> Result<Subject, SourceError> {
     let (resource, employee_name, category) = match kind {
         Kind::EmployeeSync => (
@@ -136,10 +145,13 @@ pub async fn from_cluster(
     let employee_sync = get(&api, "EmployeeSync", namespace, &employee_name)
         .await?
         .spec;
+    // Before any Secret is read, as in a run.
+    policy.check_spec(&employee_sync)?;
     let secrets = SecretReader::new(client, namespace);
-    let personio_ref = &employee_sync.personio.credentials_secret_ref;
-    let reteach_ref = &employee_sync.reteach.credentials_secret_ref;
-    let personio = match secrets.personio(personio_ref).await {
+    let personio = match secrets
+        .personio(&employee_sync.personio.credentials_secret_ref)
+        .await
+    {
         Ok(credentials) => secrets
             .ca_bundle(
                 employee_sync.personio.ca_bundle_ref.as_ref(),
@@ -149,7 +161,10 @@ pub async fn from_cluster(
             .map(|ca| (credentials, ca)),
         Err(error) => Err(error),
     };
-    let reteach = match secrets.reteach(reteach_ref).await {
+    let reteach = match secrets
+        .reteach(&employee_sync.reteach.credentials_secret_ref)
+        .await
+    {
         Ok(credentials) => secrets
             .ca_bundle(
                 employee_sync.reteach.ca_bundle_ref.as_ref(),
@@ -159,24 +174,73 @@ pub async fn from_cluster(
             .map(|ca| (credentials, ca)),
         Err(error) => Err(error),
     };
+    let (personio_hint, reteach_hint) = secret_hints(namespace, &employee_sync);
     Ok(Subject {
         resource,
         category,
         personio: personio.map_err(|e: CredentialsError| e.to_string()),
         reteach: reteach.map_err(|e: CredentialsError| e.to_string()),
-        personio_hint: format!(
-            "the keys {} and {} of Secret {namespace}/{}",
-            personio_ref.client_id_key, personio_ref.client_secret_key, personio_ref.name
-        ),
-        reteach_hint: format!(
-            "the keys {}, {} and {} of Secret {namespace}/{}",
-            reteach_ref.client_id_key,
-            reteach_ref.client_secret_key,
-            reteach_ref.client_code_key,
-            reteach_ref.name
-        ),
+        personio_hint,
+        reteach_hint,
         employee_sync,
     })
+}
+
+/// Where the credentials of `spec` live: the Personio and the reteach Secret keys.
+fn secret_hints(namespace: &str, spec: &EmployeeSyncSpec) -> (String, String) {
+    let personio = &spec.personio.credentials_secret_ref;
+    let reteach = &spec.reteach.credentials_secret_ref;
+    (
+        format!(
+            "the keys {} and {} of Secret {namespace}/{}",
+            personio.client_id_key, personio.client_secret_key, personio.name
+        ),
+        format!(
+            "the keys {}, {} and {} of Secret {namespace}/{}",
+            reteach.client_id_key, reteach.client_secret_key, reteach.client_code_key, reteach.name
+        ),
+    )
+}
+
+/// The credentials (and CA bundles) of both sides exactly as a run read them.
+#[derive(Clone, Debug)]
+pub struct CheckedCredentials {
+    /// Personio credentials and the CA bundle the spec asks for.
+    pub personio: (PersonioCredentials, Option<Vec<u8>>),
+    /// reteach app credentials and the CA bundle the spec asks for.
+    pub reteach: (ReteachCredentials, Option<Vec<u8>>),
+}
+
+impl Subject {
+    /// The subject of the operator's probes: the EmployeeSync a run has just checked against the
+    /// upstream policy and the credentials it read, nothing read again. (A second read could find
+    /// another `employeeSyncRef` or `baseUrl` than the one checked.) `name` is the resource's own
+    /// name; `category` is the CertificateSync's (`None` for an EmployeeSync).
+    pub fn checked(
+        namespace: &str,
+        name: &str,
+        employee_sync: &EmployeeSync,
+        category: Option<&DocumentCategoryRef>,
+        credentials: &CheckedCredentials,
+    ) -> Subject {
+        let employee_name = employee_sync.metadata.name.as_deref().unwrap_or_default();
+        let resource = match category {
+            None => format!("EmployeeSync {namespace}/{name}"),
+            Some(_) => format!(
+                "CertificateSync {namespace}/{name} (EmployeeSync {namespace}/{employee_name})"
+            ),
+        };
+        let (personio_hint, reteach_hint) = secret_hints(namespace, &employee_sync.spec);
+        Subject {
+            resource,
+            employee_sync: employee_sync.spec.clone(),
+            category: category.cloned(),
+            personio: Ok(credentials.personio.clone()),
+            reteach: Ok(credentials.reteach.clone()),
+            personio_hint,
+            reteach_hint,
+        }
+    }
 }
 
 async fn get<K>(
@@ -205,7 +269,8 @@ where
 }
 
 /// Reads the resource from YAML files (one or more documents each; other kinds such as Secrets
-/// are ignored, so `examples/` files work as they are) and the credentials from `env`.
+/// are ignored, so `examples/` files work as they are), checks its base URLs against `policy`,
+/// and reads the credentials from `env`.
 ///
 /// Without `name`, the CertificateSync is checked when the files hold exactly one (its
 /// EmployeeSync must be in the files too), else the only EmployeeSync.
@@ -213,6 +278,7 @@ pub fn from_file(
     paths: &[PathBuf],
     name: Option<&str>,
     env: &dyn Fn(&str) -> Option<String>,
+    policy: &UpstreamPolicy,
 ) -> Result<Subject, SourceError> {
     let shown = paths
         .iter()
@@ -305,6 +371,7 @@ pub fn from_file(
         resource
     };
     let spec = employee_sync.spec.clone();
+    policy.check_spec(&spec)?;
     let personio =
         env_credentials(env, &[PERSONIO_CLIENT_ID, PERSONIO_CLIENT_SECRET]).and_then(|values| {
             let ca = ca_file(env, PERSONIO_CA_FILE, spec.personio.ca_bundle_ref.as_ref())?;

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures::{StreamExt, TryStreamExt};
-use reqwest::{header, Response, StatusCode};
+use reqwest::{header, Method, Response, StatusCode};
 use url::Url;
 
 use super::client::ReteachClient;
@@ -83,7 +83,23 @@ impl ReteachError {
     }
 }
 
-fn refused(message: impl Into<String>) -> ReteachError {
+impl ReteachError {
+    /// For a certificate URL (or one of its redirects) that the download policy refused before
+    /// anything was sent to it, or that is no usable URL: a fixed sentence naming neither URL nor
+    /// host. `None` for every other error.
+    pub fn certificate_url_refusal(&self) -> Option<&str> {
+        match self {
+            Self::Rejected { endpoint, message } if *endpoint == DOWNLOAD => {
+                // Every message of a `DOWNLOAD` rejection is either one of `REFUSALS` (those
+                // with a host name) or a fixed sentence.
+                Some(self.download_refusal().unwrap_or(message))
+            }
+            _ => None,
+        }
+    }
+}
+
+pub(super) fn refused(message: impl Into<String>) -> ReteachError {
     ReteachError::Rejected {
         endpoint: DOWNLOAD,
         message: message.into(),
@@ -100,13 +116,9 @@ impl ReteachClient {
         let mut redirects = 0;
         loop {
             let hop = self.check_hop(&target).await?;
-            let response = match hop {
-                Hop::Api => {
-                    self.send_authorized(DOWNLOAD, || self.download_request(&target))
-                        .await?
-                }
-                Hop::Foreign => self.send_anonymous(&target).await?,
-            };
+            let response = self
+                .send_hop(DOWNLOAD, hop, || self.download_request(&target))
+                .await?;
             let Some(location) = redirect_location(&response) else {
                 return self.finish(response, hop).await;
             };
@@ -122,8 +134,9 @@ impl ReteachClient {
         }
     }
 
-    /// Checks one hop against the policy; for another host also its resolved addresses.
-    async fn check_hop(&self, target: &Url) -> Result<Hop, ReteachError> {
+    /// Checks one hop against the policy; for another host also its resolved addresses. Nothing
+    /// is sent to a refused host, and the refusal names no more than the host.
+    pub(super) async fn check_hop(&self, target: &Url) -> Result<Hop, ReteachError> {
         let policy = &self.config.downloads;
         let hop = classify(
             target,
@@ -160,6 +173,10 @@ impl ReteachClient {
     async fn finish(&self, response: Response, hop: Hop) -> Result<PdfStream, ReteachError> {
         match response.status() {
             s if s.is_success() => self.read_pdf(response).await,
+            // A redirect without a usable `Location`: about this URL, not the base URL.
+            s if s.is_redirection() => Err(refused(
+                "the certificate URL redirects without saying where to",
+            )),
             StatusCode::NOT_FOUND => Err(ReteachError::NotFound {
                 what: "the certificate file".to_string(),
             }),
@@ -176,26 +193,42 @@ impl ReteachClient {
     }
 
     fn download_request(&self, target: &Url) -> reqwest::RequestBuilder {
+        self.hop_request(Method::GET, target)
+    }
+
+    /// A request of one hop on the download client (guarded resolver, no automatic redirects).
+    pub(super) fn hop_request(&self, method: Method, target: &Url) -> reqwest::RequestBuilder {
         let timeout = self
             .config
             .tls
             .timeout
             .unwrap_or_default()
             .max(DOWNLOAD_TIMEOUT);
-        self.download_http.get(target.clone()).timeout(timeout)
+        self.download_http
+            .request(method, target.clone())
+            .timeout(timeout)
     }
 
-    async fn send_anonymous(&self, target: &Url) -> Result<Response, ReteachError> {
-        send_with_retry(
-            "reteach",
-            DOWNLOAD,
-            &self.config.retry,
-            self.config.observer.as_ref(),
-            Some(&self.limiter),
-            || self.download_request(target),
-        )
-        .await
-        .map_err(unavailable)
+    /// Sends one checked hop: with the bearer token to the API origin, without it elsewhere.
+    pub(super) async fn send_hop(
+        &self,
+        endpoint: &'static str,
+        hop: Hop,
+        make: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<Response, ReteachError> {
+        match hop {
+            Hop::Api => self.send_authorized(endpoint, make).await,
+            Hop::Foreign => send_with_retry(
+                "reteach",
+                endpoint,
+                &self.config.retry,
+                self.config.observer.as_ref(),
+                Some(&self.limiter),
+                make,
+            )
+            .await
+            .map_err(unavailable),
+        }
     }
 
     /// Checks type, header and size, then spools the body.
@@ -260,7 +293,7 @@ fn looks_like_pdf(head: &[u8]) -> bool {
 }
 
 /// The `Location` of a redirect answer (not 304), if any.
-fn redirect_location(response: &Response) -> Option<String> {
+pub(super) fn redirect_location(response: &Response) -> Option<String> {
     let status = response.status();
     if !status.is_redirection() || status == StatusCode::NOT_MODIFIED {
         return None;

@@ -38,6 +38,16 @@ pub enum ReteachError {
         /// What failed last (status or transport error), without URLs or values.
         message: String,
     },
+    /// reteach (or what answers at the base URL) redirected an API call. Redirects of API calls
+    /// are never followed: the token request's body and the bearer token go to the base URL's
+    /// origin only. Needs a human: the base URL is not the API's own address.
+    #[error("reteach answered {endpoint} with a redirect (HTTP {status}), which the operator never follows (it would carry the credentials elsewhere); check spec.reteach.baseUrl of the EmployeeSync: it must be the API's own https address (e.g. https://api.reteach.io), not one that redirects")]
+    Redirected {
+        /// Fixed endpoint name.
+        endpoint: &'static str,
+        /// The 3xx status.
+        status: u16,
+    },
     /// A response that does not parse.
     #[error("reteach sent an unreadable response to {endpoint}: {message}")]
     Malformed {

@@ -8,10 +8,11 @@ use serde_json::Value;
 use url::Url;
 
 use super::client::ReteachClient;
-use super::response::{error_for, unavailable};
+use super::download::{redirect_location, refused, MAX_REDIRECTS};
+use super::download_policy::Hop;
+use super::response::error_for;
 use super::wire;
 use super::ReteachError;
-use crate::upstream::send_with_retry;
 
 const CUSTOMERS: &str = "GET /customer";
 const PARTICIPATIONS: &str = "GET /participation";
@@ -62,10 +63,13 @@ pub struct CertificateHead {
     pub content_type: Option<String>,
     /// `Content-Length`, when sent.
     pub content_length: Option<u64>,
-    /// Whether the URL is on the API's origin (then it got the bearer token; other hosts never do).
+    /// Whether the final URL is on the API's origin (then it got the bearer token; other hosts
+    /// never do).
     pub same_origin: bool,
     /// `HEAD`, or `GET` when the host refused HEAD (the body was dropped unread).
     pub method: &'static str,
+    /// Redirects followed to get there (each one checked like the URL itself).
+    pub redirects: usize,
 }
 
 impl ReteachClient {
@@ -118,79 +122,85 @@ impl ReteachClient {
     }
 
     /// Asks for a certificate's headers: `HEAD`, or a `GET` whose body is dropped unread when the
-    /// host does not allow HEAD. The bearer token goes only to the API's own origin.
+    /// host does not allow HEAD. The URL and every redirect (followed by hand, at most
+    /// [`MAX_REDIRECTS`]) pass the same [`super::DownloadPolicy`] as a run's download: the bearer
+    /// token only to the API origin, other hosts only when allowlisted and public. A refused hop
+    /// is an error with a [`ReteachError::certificate_url_refusal`], decided before anything is
+    /// sent to it, so the answer says nothing about a host outside the allowlist.
     pub async fn probe_certificate(&self, url: &str) -> Result<CertificateHead, ReteachError> {
-        let target = self.base.join(url).map_err(|_| ReteachError::Rejected {
-            endpoint: CERTIFICATE,
-            message: "certificate URL is not a valid URL".to_string(),
-        })?;
-        if target.scheme() != "https"
-            && !(target.scheme() == "http" && self.config.tls.allow_insecure_http)
-        {
-            return Err(ReteachError::Rejected {
-                endpoint: CERTIFICATE,
-                message: "certificate URL is not https".to_string(),
-            });
+        let mut target = self
+            .base
+            .join(url)
+            .map_err(|_| refused("the certificate URL is not a valid URL"))?;
+        let mut redirects = 0;
+        loop {
+            let hop = self.check_hop(&target).await?;
+            let (response, method) = self.ask_headers(&target, hop).await?;
+            if let Some(location) = redirect_location(&response) {
+                if redirects == MAX_REDIRECTS {
+                    return Err(refused(format!(
+                        "the certificate URL redirects more than {MAX_REDIRECTS} times"
+                    )));
+                }
+                redirects += 1;
+                target = target
+                    .join(&location)
+                    .map_err(|_| refused("the certificate URL redirects to an invalid URL"))?;
+                continue;
+            }
+            if hop == Hop::Api && response.status() == StatusCode::UNAUTHORIZED {
+                return Err(error_for(CERTIFICATE, response, &[]).await);
+            }
+            // Dropping the response unread closes the connection: no PDF body is transferred
+            // beyond what was already in flight.
+            return Ok(certificate_head(&response, method, hop, redirects));
         }
-        let same_origin = target.origin() == self.base.origin();
-        let mut method = Method::HEAD;
-        let mut response = self.request_headers(&target, &method, same_origin).await?;
-        if matches!(
-            response.status(),
-            StatusCode::METHOD_NOT_ALLOWED | StatusCode::NOT_IMPLEMENTED
-        ) {
-            method = Method::GET;
-            response = self.request_headers(&target, &method, same_origin).await?;
-        }
-        if same_origin && response.status() == StatusCode::UNAUTHORIZED {
-            return Err(error_for(CERTIFICATE, response, &[]).await);
-        }
-        let head = CertificateHead {
-            status: response.status().as_u16(),
-            content_type: response
-                .headers()
-                .get(reqwest::header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.split(';').next())
-                .map(|v| v.trim().to_ascii_lowercase()),
-            content_length: response
-                .headers()
-                .get(reqwest::header::CONTENT_LENGTH)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse().ok()),
-            same_origin,
-            method: if method == Method::HEAD {
-                "HEAD"
-            } else {
-                "GET"
-            },
-        };
-        // Dropping the response unread closes the connection: no PDF body is transferred beyond
-        // what was already in flight.
-        drop(response);
-        Ok(head)
     }
 
-    async fn request_headers(
+    /// `HEAD`, then `GET` when the host refuses HEAD.
+    async fn ask_headers(
         &self,
         target: &Url,
-        method: &Method,
-        same_origin: bool,
-    ) -> Result<Response, ReteachError> {
-        let make = || self.http.request(method.clone(), target.clone());
-        if same_origin {
-            return self.send_authorized(CERTIFICATE, make).await;
+        hop: Hop,
+    ) -> Result<(Response, &'static str), ReteachError> {
+        let head = self
+            .send_hop(CERTIFICATE, hop, || self.hop_request(Method::HEAD, target))
+            .await?;
+        if !matches!(
+            head.status(),
+            StatusCode::METHOD_NOT_ALLOWED | StatusCode::NOT_IMPLEMENTED
+        ) {
+            return Ok((head, "HEAD"));
         }
-        send_with_retry(
-            "reteach",
-            CERTIFICATE,
-            &self.config.retry,
-            self.config.observer.as_ref(),
-            Some(&self.limiter),
-            make,
-        )
-        .await
-        .map_err(unavailable)
+        let get = self
+            .send_hop(CERTIFICATE, hop, || self.hop_request(Method::GET, target))
+            .await?;
+        Ok((get, "GET"))
+    }
+}
+
+fn certificate_head(
+    response: &Response,
+    method: &'static str,
+    hop: Hop,
+    redirects: usize,
+) -> CertificateHead {
+    CertificateHead {
+        status: response.status().as_u16(),
+        content_type: response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(|v| v.trim().to_ascii_lowercase()),
+        content_length: response
+            .headers()
+            .get(reqwest::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse().ok()),
+        same_origin: hop == Hop::Api,
+        method,
+        redirects,
     }
 }
 

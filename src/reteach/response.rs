@@ -7,7 +7,8 @@ use serde_json::Value;
 
 use super::ReteachError;
 use crate::upstream::{
-    read_capped, read_error_body, BodyReadError, SendError, MAX_ERROR_BODY_BYTES, MAX_JSON_BYTES,
+    read_capped, read_error_body, redirect_status, BodyReadError, SendError, MAX_ERROR_BODY_BYTES,
+    MAX_JSON_BYTES,
 };
 
 /// Replacement for any e-mail address or submitted value found in an upstream message.
@@ -74,6 +75,10 @@ pub(crate) async fn error_for(
     submitted: &[&str],
 ) -> ReteachError {
     let status = response.status();
+    if let Some(status) = redirect_status(status) {
+        // Never followed (see `build_http_client`); the body is not read.
+        return ReteachError::Redirected { endpoint, status };
+    }
     let body = read_error_body(response, MAX_ERROR_BODY_BYTES).await;
     let message = scrub_keeping_properties(&nest_message(status, &body), submitted);
     match status {

@@ -68,9 +68,14 @@ impl HookSender {
             let Ok(client) = client else {
                 return;
             };
+            // The bytes a signature was computed over (`serde_json::to_vec`, as signed).
+            let body = serde_json::to_vec(&outgoing.body).unwrap_or_default();
             let mut status = None;
             for _ in 0..outgoing.tries.max(1) {
-                let mut request = client.post(&outgoing.target).json(&outgoing.body);
+                let mut request = client
+                    .post(&outgoing.target)
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(body.clone());
                 for (name, value) in &outgoing.headers {
                     request = request.header(name, value);
                 }

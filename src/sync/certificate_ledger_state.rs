@@ -97,6 +97,12 @@ pub struct InFlightCertificate {
     /// Completion time of the course (absent in ledgers written by older versions).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completed_at: Option<DateTime<Utc>>,
+    /// Writer token of the run that started the upload. Only that run treats the upload as its
+    /// own; any other run waits it out before claiming the ledger (absent in ledgers written by
+    /// older versions, and in runs without a writer token: demo, benchmark).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 253))]
+    pub uploader: Option<String>,
 }
 
 /// A certificate handled recently (within the overlap window before the cursor).

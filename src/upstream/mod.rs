@@ -27,6 +27,6 @@ pub use pool::{ClientPurpose, HttpPool, TransportKey, IDLE_EVICTION};
 pub use retry::{send_with_retry, RetryPolicy, SendError};
 pub use spool::{spool, SpoolError, SpoolOptions};
 pub use tls::{
-    build_download_client, build_http_client, idle_connection_timeout,
+    build_download_client, build_http_client, idle_connection_timeout, redirect_status,
     scale_idle_connection_timeout, TlsOptions, UrlPolicyError, IDLE_CONNECTION_TIMEOUT,
 };

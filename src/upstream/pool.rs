@@ -23,7 +23,7 @@ pub const IDLE_EVICTION: Duration = Duration::from_secs(2 * 3600);
 /// What a shared client is for, as far as it changes the client.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum ClientPurpose {
-    /// API calls: redirects followed, system resolver.
+    /// API calls: redirects never followed (see [`super::build_http_client`]), system resolver.
     Api,
     /// Certificate downloads: no automatic redirects, names resolved through a resolver that
     /// keeps non-public addresses away from every host but `exempt_host`.

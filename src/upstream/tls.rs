@@ -34,7 +34,11 @@ pub enum UrlPolicyError {
     Client(String),
 }
 
-/// Checks the base URL and returns the (shared) `reqwest::Client` for it.
+/// Checks the base URL and returns the (shared) `reqwest::Client` for it. API clients never
+/// follow a redirect: reqwest would re-send a 307/308's body (the token request's client secret)
+/// and the `Authorization` header to the same origin, and any origin the allowlist was checked
+/// for is the base URL's alone. A redirect comes back to the caller as it is, and each client
+/// turns it into an error naming the endpoint (see [`redirect_status`]).
 pub fn build_http_client(
     base_url: &str,
     options: &TlsOptions,
@@ -49,6 +53,7 @@ pub fn build_http_client(
     }
     let client = HttpPool::shared().client(&transport_key(options, ClientPurpose::Api), || {
         client_builder(options)?
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| UrlPolicyError::Client(e.to_string()))
     })?;
@@ -77,6 +82,13 @@ pub fn build_download_client(
             .build()
             .map_err(|e| UrlPolicyError::Client(e.to_string()))
     })
+}
+
+/// The status of an answer that asks to go elsewhere (3xx but `304 Not Modified`), which an API
+/// call never follows; `None` for every other answer.
+pub fn redirect_status(status: reqwest::StatusCode) -> Option<u16> {
+    (status.is_redirection() && status != reqwest::StatusCode::NOT_MODIFIED)
+        .then_some(status.as_u16())
 }
 
 fn transport_key(options: &TlsOptions, purpose: ClientPurpose) -> TransportKey {
@@ -157,6 +169,18 @@ mod tests {
             ..TlsOptions::default()
         };
         assert!(build_http_client("http://127.0.0.1:8080", &options).is_ok());
+    }
+
+    #[test]
+    fn every_redirect_but_not_modified_is_one() {
+        use reqwest::StatusCode;
+        for status in [301, 302, 303, 307, 308] {
+            let status = StatusCode::from_u16(status).unwrap();
+            assert_eq!(redirect_status(status), Some(status.as_u16()));
+        }
+        assert_eq!(redirect_status(StatusCode::NOT_MODIFIED), None);
+        assert_eq!(redirect_status(StatusCode::OK), None);
+        assert_eq!(redirect_status(StatusCode::UNAUTHORIZED), None);
     }
 
     #[test]

@@ -10,6 +10,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
+use super::signature::{verify as verify_signature, SignatureScheme, SignedHeaders};
 use super::ResourceKey;
 
 /// Largest body accepted. Personio's and reteach's notifications are a few hundred bytes.
@@ -28,13 +29,66 @@ const REPLAY_MEMORY: usize = 4096;
 /// How long a body counts as seen.
 const REPLAY_WINDOW: Duration = Duration::hours(73);
 
-/// What a resource's receiver accepts, loaded from its Secret. Never printed.
-#[derive(Clone, PartialEq, Eq)]
+/// What a resource's receiver accepts: derived from the operator's key (`register: true`) or
+/// loaded from the resource's Secret (manual registration). Never printed.
+#[derive(Clone, PartialEq, Eq, Default)]
 pub struct ReceiverKeys {
     /// The path token.
     pub token: String,
     /// The exact `Authorization` value Personio sends (EmployeeSync only).
     pub authorization: Option<String>,
+    /// Personio's signing secrets (EmployeeSync only): the current one first, then one in its
+    /// rotation grace window. Not empty: every delivery must carry a valid signature.
+    pub signing_secrets: Vec<String>,
+    /// Path token and `Authorization` of the operator's previous key, accepted during a key
+    /// rotation.
+    pub previous: Option<PreviousKeys>,
+}
+
+/// The previous key's values of a [`ReceiverKeys`].
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct PreviousKeys {
+    /// The previous path token.
+    pub token: String,
+    /// The previous `Authorization` value (EmployeeSync only).
+    pub authorization: Option<String>,
+}
+
+impl ReceiverKeys {
+    /// Whether `given` is the path token (current or previous).
+    pub fn accepts_token(&self, given: &str) -> bool {
+        let previous = self.previous.as_ref().map(|p| p.token.as_str());
+        tokens_match(&self.token, given) | previous.is_some_and(|p| tokens_match(p, given))
+    }
+
+    /// Every secret value held (for scrubbing error messages).
+    pub fn secrets<'a>(&'a self) -> Vec<&'a str> {
+        let bare = |authorization: Option<&'a str>| {
+            // The value alone as well: an echo may drop the `Bearer ` prefix.
+            authorization
+                .into_iter()
+                .flat_map(|a| [Some(a), a.strip_prefix("Bearer ")])
+                .flatten()
+        };
+        let mut secrets = vec![self.token.as_str()];
+        secrets.extend(bare(self.authorization.as_deref()));
+        secrets.extend(self.signing_secrets.iter().map(String::as_str));
+        if let Some(previous) = &self.previous {
+            secrets.push(&previous.token);
+            secrets.extend(bare(previous.authorization.as_deref()));
+        }
+        secrets
+    }
+
+    /// Whether `given` is the `Authorization` value (current or previous).
+    pub fn accepts_authorization(&self, given: &str) -> bool {
+        let current = self.authorization.as_deref().unwrap_or_default();
+        let previous = self
+            .previous
+            .as_ref()
+            .and_then(|p| p.authorization.as_deref());
+        tokens_match(current, given) | previous.is_some_and(|p| tokens_match(p, given))
+    }
 }
 
 impl std::fmt::Debug for ReceiverKeys {
@@ -109,21 +163,47 @@ struct PersonioEnvelope {
     payload: serde_json::Map<String, serde_json::Value>,
 }
 
+/// One Personio delivery as the receiver got it.
+#[derive(Clone, Copy, Debug)]
+pub struct PersonioDelivery<'a> {
+    /// The `Authorization` header.
+    pub authorization: Option<&'a str>,
+    /// The signature headers (see [`SignatureScheme`]).
+    pub signed: SignedHeaders<'a>,
+    /// The raw body.
+    pub body: &'a [u8],
+}
+
 /// Checks a Personio notification: the `Authorization` header must be the configured token
-/// (Personio's auth type `TOKEN` sends it verbatim; Personio signs nothing else), the body the
-/// documented envelope with an `occurred_at` within Personio's retry window.
+/// (Personio's auth type `TOKEN` sends it verbatim) when one is configured, the signature valid
+/// (HMAC-SHA256 over timestamp and body, [`super::signature`]) when signing secrets are
+/// configured — at least one of the two must be — and the body the documented envelope with an
+/// `occurred_at` within Personio's retry window. With a signature, a replay is also judged by the
+/// signed timestamp.
 pub fn check_personio(
     keys: &ReceiverKeys,
-    authorization: Option<&str>,
-    body: &[u8],
+    scheme: &SignatureScheme,
+    delivery: PersonioDelivery<'_>,
     now: DateTime<Utc>,
 ) -> Result<Verdict, Rejection> {
-    let expected = keys.authorization.as_deref().unwrap_or_default();
-    if !tokens_match(expected, authorization.unwrap_or_default()) {
+    if keys.authorization.is_none() && keys.signing_secrets.is_empty() {
         return Err(Rejection::Unauthenticated);
     }
+    let given = delivery.authorization.unwrap_or_default();
+    if keys.authorization.is_some() && !keys.accepts_authorization(given) {
+        return Err(Rejection::Unauthenticated);
+    }
+    if !keys.signing_secrets.is_empty() {
+        verify_signature(
+            scheme,
+            &keys.signing_secrets,
+            delivery.signed,
+            delivery.body,
+            now,
+        )?;
+    }
     let envelope: PersonioEnvelope =
-        serde_json::from_slice(body).map_err(|_| Rejection::Malformed)?;
+        serde_json::from_slice(delivery.body).map_err(|_| Rejection::Malformed)?;
     let _ = envelope.payload.len();
     let occurred = DateTime::parse_from_rfc3339(&envelope.occurred_at)
         .map_err(|_| Rejection::Malformed)?
@@ -209,7 +289,23 @@ mod tests {
         ReceiverKeys {
             token: "t".repeat(32),
             authorization: Some("Bearer personio-says-hi".into()),
+            ..ReceiverKeys::default()
         }
+    }
+
+    /// An unsigned delivery.
+    fn personio(
+        keys: &ReceiverKeys,
+        authorization: Option<&str>,
+        body: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<Verdict, Rejection> {
+        let delivery = PersonioDelivery {
+            authorization,
+            signed: SignedHeaders::default(),
+            body,
+        };
+        check_personio(keys, &SignatureScheme::default(), delivery, now)
     }
 
     fn event(name: &str, occurred_at: &str) -> Vec<u8> {
@@ -228,12 +324,12 @@ mod tests {
     fn a_person_event_with_the_configured_authorization_wakes_the_sync() {
         let body = event("person.updated", "2026-12-02T09:59:58Z");
         assert_eq!(
-            check_personio(&keys(), Some("Bearer personio-says-hi"), &body, now()),
+            personio(&keys(), Some("Bearer personio-says-hi"), &body, now()),
             Ok(Verdict::Wake)
         );
         let body = event("employment.created", "2026-12-02T09:59:58+01:00");
         assert_eq!(
-            check_personio(&keys(), Some("Bearer personio-says-hi"), &body, now()),
+            personio(&keys(), Some("Bearer personio-says-hi"), &body, now()),
             Ok(Verdict::Wake)
         );
     }
@@ -242,7 +338,7 @@ mod tests {
     fn document_events_are_acknowledged_without_a_run() {
         let body = event("document.created", "2026-12-02T09:59:58Z");
         assert_eq!(
-            check_personio(&keys(), Some("Bearer personio-says-hi"), &body, now()),
+            personio(&keys(), Some("Bearer personio-says-hi"), &body, now()),
             Ok(Verdict::Ignore)
         );
     }
@@ -252,7 +348,7 @@ mod tests {
         let body = event("person.updated", "2026-12-02T09:59:58Z");
         for given in [None, Some(""), Some("Bearer personio-says-hI"), Some("x")] {
             assert_eq!(
-                check_personio(&keys(), given, &body, now()),
+                personio(&keys(), given, &body, now()),
                 Err(Rejection::Unauthenticated),
                 "{given:?}"
             );
@@ -262,9 +358,60 @@ mod tests {
             ..keys()
         };
         assert_eq!(
-            check_personio(&without, Some(""), &body, now()),
+            personio(&without, Some(""), &body, now()),
             Err(Rejection::Unauthenticated),
             "no configured token accepts nothing"
+        );
+    }
+
+    #[test]
+    fn with_a_signing_secret_only_a_signed_delivery_is_accepted() {
+        let scheme = SignatureScheme::default();
+        let signing = ReceiverKeys {
+            authorization: None,
+            signing_secrets: vec!["current-secret".into(), "retiring-secret".into()],
+            ..keys()
+        };
+        let body = event("person.updated", "2026-12-02T09:59:58Z");
+        let timestamp = now().timestamp().to_string();
+        let deliver = |keys: &ReceiverKeys, signature: &str, authorization: Option<&str>| {
+            let delivery = PersonioDelivery {
+                authorization,
+                signed: SignedHeaders {
+                    signature: Some(signature),
+                    timestamp: Some(&timestamp),
+                },
+                body: &body,
+            };
+            check_personio(keys, &scheme, delivery, now())
+        };
+        let current = crate::webhook::signature::sign(&scheme, "current-secret", &timestamp, &body);
+        let retiring =
+            crate::webhook::signature::sign(&scheme, "retiring-secret", &timestamp, &body);
+        let forged = crate::webhook::signature::sign(&scheme, "guessed", &timestamp, &body);
+        assert_eq!(deliver(&signing, &current, None), Ok(Verdict::Wake));
+        assert_eq!(deliver(&signing, &retiring, None), Ok(Verdict::Wake));
+        assert_eq!(
+            deliver(&signing, &forged, None),
+            Err(Rejection::Unauthenticated)
+        );
+        assert_eq!(
+            personio(&signing, None, &body, now()),
+            Err(Rejection::Unauthenticated),
+            "unsigned"
+        );
+        let both = ReceiverKeys {
+            authorization: Some("Bearer personio-says-hi".into()),
+            ..signing
+        };
+        assert_eq!(
+            deliver(&both, &current, Some("Bearer personio-says-hi")),
+            Ok(Verdict::Wake)
+        );
+        assert_eq!(
+            deliver(&both, &current, Some("Bearer wrong")),
+            Err(Rejection::Unauthenticated),
+            "a configured token is still required next to the signature"
         );
     }
 
@@ -273,12 +420,12 @@ mod tests {
         let auth = Some("Bearer personio-says-hi");
         let old = event("person.updated", "2026-11-28T10:00:00Z");
         assert_eq!(
-            check_personio(&keys(), auth, &old, now()),
+            personio(&keys(), auth, &old, now()),
             Err(Rejection::Replayed)
         );
         let future = event("person.updated", "2026-12-02T10:10:00Z");
         assert_eq!(
-            check_personio(&keys(), auth, &future, now()),
+            personio(&keys(), auth, &future, now()),
             Err(Rejection::Replayed)
         );
     }
@@ -293,7 +440,7 @@ mod tests {
             br#"{"company_id":"1","event_name":"person.updated","occurred_at":"2026-12-02T09:59:58Z","payload":[]}"#.to_vec(),
         ] {
             assert_eq!(
-                check_personio(&keys(), auth, &body, now()),
+                personio(&keys(), auth, &body, now()),
                 Err(Rejection::Malformed)
             );
         }

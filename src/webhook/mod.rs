@@ -2,8 +2,10 @@
 //! reteach (REST hooks) wake the matching resource's next incremental run at once.
 //!
 //! A notification is a hint, never data: the receiver checks who sent it (an unguessable path
-//! token per resource, plus Personio's `Authorization` token), that it is small, well-formed and
-//! not seen before, and then only marks the resource as notified ([`Triggers`]). The run that
+//! token per resource, plus Personio's `Authorization` token and signature; derived from the
+//! operator's own key when the operator registers the receiver, see [`KeyRing`]), that it is
+//! small, well-formed and not seen before, and then only marks the resource as notified
+//! ([`Triggers`]). The run that
 //! follows reads the upstream as every polled run does. A burst of notifications coalesces into
 //! one run (kube-runtime queues at most one pending reconcile per object, and the due check keeps
 //! a minimum gap between notified runs). Polling stays as the safety net.
@@ -12,17 +14,26 @@
 //! expose it without exposing `/metrics`.
 
 mod check;
+mod identity;
 mod receivers;
+mod registrations;
 mod server;
+pub mod signature;
 mod subscriptions;
 mod triggers;
 
 pub use check::{
-    check_personio, check_reteach, tokens_match, ReceiverKeys, Rejection, ReplayGuard, Verdict,
-    MAX_BODY_BYTES, MAX_EVENT_AGE,
+    check_personio, check_reteach, tokens_match, PersonioDelivery, PreviousKeys, ReceiverKeys,
+    Rejection, ReplayGuard, Verdict, MAX_BODY_BYTES, MAX_EVENT_AGE,
+};
+pub use identity::{
+    normalize_url, scrub, url_is_under, DerivedSecrets, KeyRing, KeyTooShort, OperatorKey,
+    PublicUrl, PublicUrlError, MIN_KEY_BYTES,
 };
 pub use receivers::{Receivers, REFRESH_AFTER};
+pub use registrations::{Registrations, FIRST_BACKOFF, MAX_BACKOFF};
 pub use server::{router, serve, ReceiverState};
+pub use signature::SignatureScheme;
 pub use subscriptions::{
     plan_personio_webhooks, plan_subscriptions, PersonioWebhook, ReteachSubscription,
     SubscriptionPlan, PERSONIO_EVENTS, RETEACH_EVENTS,
@@ -92,12 +103,17 @@ impl ResourceKey {
 pub struct Webhooks {
     /// Which resources were notified, and the wake-up channels into the controllers.
     pub triggers: Triggers,
-    /// The keys each resource's receiver accepts (loaded from its Secret by the reconciler).
+    /// The keys each resource's receiver accepts (derived from the operator's key, or loaded
+    /// from the resource's Secret for manual registration).
     pub receivers: Receivers,
     /// Bodies seen recently, to refuse replays.
     pub replays: ReplayGuard,
+    /// When each resource's upstream registration is checked next.
+    pub registrations: Registrations,
     /// Shortest time between the starts of two runs of one resource caused by notifications.
     pub min_gap: Duration,
+    /// How Personio signs its deliveries.
+    pub signatures: SignatureScheme,
 }
 
 /// Default of `--webhook-min-gap`: a bulk edit in Personio (hundreds of events in a minute) costs
@@ -117,8 +133,16 @@ impl Webhooks {
             triggers: Triggers::default(),
             receivers: Receivers::default(),
             replays: ReplayGuard::default(),
+            registrations: Registrations::default(),
             min_gap,
+            signatures: SignatureScheme::default(),
         }
+    }
+
+    /// The same, checking Personio's signatures with `signatures`.
+    pub fn with_signatures(mut self, signatures: SignatureScheme) -> Self {
+        self.signatures = signatures;
+        self
     }
 
     /// What the due check of `key` needs to know about notifications.

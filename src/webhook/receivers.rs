@@ -1,6 +1,7 @@
-//! Which resources have a receiver, and the keys each accepts. The reconciler loads the keys from
-//! the resource's Secret (see `controller::webhook`); the receiver only reads this map, so an
-//! unauthenticated request never reaches the apiserver.
+//! Which resources have a receiver, and the keys each accepts. The reconciler derives the keys
+//! from the operator's key or loads them from the resource's Secret (see `controller::webhook`);
+//! the watch may open a derived receiver before any reconcile ([`Receivers::open_provisional`]).
+//! The receiver only reads this map, so an unauthenticated request never reaches the apiserver.
 
 use std::collections::HashMap;
 use std::sync::RwLock;
@@ -18,6 +19,8 @@ struct Entry {
     keys: Option<ReceiverKeys>,
     generation: Option<i64>,
     loaded_at: DateTime<Utc>,
+    /// Opened from the watch: accepted at once, but the next reconcile still refreshes it.
+    provisional: bool,
 }
 
 /// The registry of receivers.
@@ -43,9 +46,9 @@ impl Receivers {
     ) -> bool {
         let max_age = Duration::from_std(max_age).unwrap_or(Duration::MAX);
         let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
-        entries
-            .get(key)
-            .is_some_and(|entry| entry.generation == generation && now - entry.loaded_at < max_age)
+        entries.get(key).is_some_and(|entry| {
+            !entry.provisional && entry.generation == generation && now - entry.loaded_at < max_age
+        })
     }
 
     /// Opens (or updates) the receiver of `key`.
@@ -63,6 +66,34 @@ impl Receivers {
                 keys: Some(keys),
                 generation,
                 loaded_at: now,
+                provisional: false,
+            },
+        );
+    }
+
+    /// Opens the receiver of `key` from the watch, unless it already has keys for `generation`
+    /// (or was refused for it): the next reconcile refreshes it as usual.
+    pub fn open_provisional(
+        &self,
+        key: ResourceKey,
+        keys: ReceiverKeys,
+        generation: Option<i64>,
+        now: DateTime<Utc>,
+    ) {
+        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
+        if entries
+            .get(&key)
+            .is_some_and(|e| e.generation == generation)
+        {
+            return;
+        }
+        entries.insert(
+            key,
+            Entry {
+                keys: Some(keys),
+                generation,
+                loaded_at: now,
+                provisional: true,
             },
         );
     }
@@ -78,6 +109,7 @@ impl Receivers {
                 keys: None,
                 generation,
                 loaded_at: now,
+                provisional: false,
             },
         );
     }
@@ -111,6 +143,7 @@ mod tests {
         let keys = ReceiverKeys {
             token: "x".repeat(32),
             authorization: None,
+            ..ReceiverKeys::default()
         };
         receivers.open(key.clone(), keys.clone(), Some(1), now);
         assert_eq!(receivers.keys(&key), Some(keys));
@@ -129,5 +162,31 @@ mod tests {
             receivers.is_fresh(&key, Some(1), now, max_age),
             "and is not retried at once"
         );
+    }
+
+    #[test]
+    fn a_receiver_opened_from_the_watch_answers_at_once_and_is_still_refreshed() {
+        let receivers = Receivers::default();
+        let key = ResourceKey::new(Source::Reteach, "ns", "certs");
+        let now: DateTime<Utc> = "2026-12-02T10:00:00Z".parse().unwrap();
+        let keys = ReceiverKeys {
+            token: "p".repeat(64),
+            ..ReceiverKeys::default()
+        };
+        receivers.open_provisional(key.clone(), keys.clone(), Some(1), now);
+        assert_eq!(receivers.keys(&key), Some(keys.clone()));
+        assert!(!receivers.is_fresh(&key, Some(1), now, REFRESH_AFTER));
+        let refreshed = ReceiverKeys {
+            token: "r".repeat(64),
+            ..ReceiverKeys::default()
+        };
+        receivers.open(key.clone(), refreshed.clone(), Some(1), now);
+        receivers.open_provisional(key.clone(), keys, Some(1), now);
+        assert_eq!(
+            receivers.keys(&key),
+            Some(refreshed),
+            "a watch event does not undo a reconcile's keys"
+        );
+        assert!(receivers.is_fresh(&key, Some(1), now, REFRESH_AFTER));
     }
 }

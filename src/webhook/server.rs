@@ -12,10 +12,12 @@ use axum::routing::{get, post};
 use axum::Router;
 use tokio_util::sync::CancellationToken;
 
-use super::check::{check_personio, check_reteach, tokens_match, Rejection, Verdict};
+use super::check::{check_personio, check_reteach, PersonioDelivery, Rejection, Verdict};
+use super::signature::SignedHeaders;
 use super::{ResourceKey, Source, Webhooks, MAX_BODY_BYTES};
 use crate::clock::Clock;
 use crate::controller::metrics::Metrics;
+use crate::listener::ListenerLimits;
 
 /// What the receiver works with.
 #[derive(Clone)]
@@ -44,11 +46,8 @@ pub async fn serve(
     state: ReceiverState,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!(%addr, "webhook receiver listening");
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await
+    crate::listener::bind_and_serve(addr, router(state), ListenerLimits::RECEIVER, shutdown).await
 }
 
 type Target = Path<(String, String, String)>;
@@ -90,7 +89,7 @@ async fn receive(
         .webhooks
         .receivers
         .keys(key)
-        .filter(|keys| tokens_match(&keys.token, token))
+        .filter(|keys| keys.accepts_token(token))
     else {
         // Unknown resource and wrong token look the same: nobody learns which resources exist.
         state.metrics.webhook_request(source, "unauthenticated");
@@ -155,10 +154,18 @@ async fn verify(
     let now = state.clock.now();
     let verdict = match key.source {
         Source::Personio => {
-            let authorization = headers
-                .get(header::AUTHORIZATION)
-                .and_then(|value| value.to_str().ok());
-            check_personio(keys, authorization, &bytes, now)?
+            let text =
+                |name: &header::HeaderName| headers.get(name).and_then(|value| value.to_str().ok());
+            let scheme = &state.webhooks.signatures;
+            let delivery = PersonioDelivery {
+                authorization: text(&header::AUTHORIZATION),
+                signed: SignedHeaders {
+                    signature: text(&scheme.signature_header),
+                    timestamp: text(&scheme.timestamp_header),
+                },
+                body: &bytes,
+            };
+            check_personio(keys, scheme, delivery, now)?
         }
         Source::Reteach => check_reteach(&bytes)?,
     };
@@ -186,6 +193,7 @@ mod tests {
             ReceiverKeys {
                 token: TOKEN.into(),
                 authorization: Some("secret-header".into()),
+                ..ReceiverKeys::default()
             },
             Some(1),
             now,
@@ -195,6 +203,7 @@ mod tests {
             ReceiverKeys {
                 token: TOKEN.into(),
                 authorization: None,
+                ..ReceiverKeys::default()
             },
             Some(1),
             now,

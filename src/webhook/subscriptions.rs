@@ -1,5 +1,13 @@
 //! Which reteach REST hook subscriptions (`/subscription`, `{target, event}`) a CertificateSync
 //! needs, compared with what reteach lists: pure, so the repair logic is tested without HTTP.
+//! URLs are compared by meaning ([`normalize_url`]): an upstream that stores `HOOKS.example.com:443/…`
+//! for our `hooks.example.com/…` still lists our registration, not a stranger's.
+
+use super::identity::{normalize_url, url_is_under};
+
+fn same_url(a: &str, b: Option<&str>) -> bool {
+    b.is_some_and(|b| normalize_url(a) == normalize_url(b))
+}
 
 /// The reteach events that mean "a certificate may be ready": a course was completed, or its
 /// certificate PDF was generated (lms README §1.8).
@@ -37,8 +45,8 @@ pub fn plan_subscriptions(
 ) -> SubscriptionPlan {
     let mut plan = SubscriptionPlan::default();
     let mut kept: Vec<&str> = Vec::new();
-    for subscription in existing.iter().filter(|s| s.target.starts_with(ours)) {
-        let wanted = target == Some(subscription.target.as_str())
+    for subscription in existing.iter().filter(|s| url_is_under(&s.target, ours)) {
+        let wanted = same_url(&subscription.target, target)
             && RETEACH_EVENTS.contains(&subscription.event.as_str())
             && !kept.contains(&subscription.event.as_str());
         if wanted {
@@ -86,8 +94,8 @@ pub fn plan_personio_webhooks(
 ) -> SubscriptionPlan {
     let mut plan = SubscriptionPlan::default();
     let mut kept = false;
-    for webhook in existing.iter().filter(|w| w.url.starts_with(ours)) {
-        if !kept && target == Some(webhook.url.as_str()) {
+    for webhook in existing.iter().filter(|w| url_is_under(&w.url, ours)) {
+        if !kept && same_url(&webhook.url, target) {
             kept = true;
         } else {
             plan.delete.push(webhook.id.clone());
@@ -169,6 +177,38 @@ mod tests {
         assert_eq!(plan.delete, vec!["1", "3"]);
         let removal = plan_personio_webhooks(&existing, PERSONIO, None);
         assert_eq!(removal.delete, vec!["1", "2", "3"]);
+    }
+
+    #[test]
+    fn registrations_are_recognised_by_meaning_not_spelling() {
+        let target = format!("{OURS}tok");
+        let existing = [
+            sub(
+                "1",
+                "HTTPS://Hooks.Example.com:443/reteach/hr/certs/tok/",
+                "participation.completed",
+            ),
+            sub(
+                "2",
+                "https://hooks.example.com/%72eteach/hr/certs/tok",
+                "certificate.processed",
+            ),
+        ];
+        let plan = plan_subscriptions(&existing, OURS, Some(&target));
+        assert_eq!(plan, SubscriptionPlan::default(), "nothing to do");
+        let hook = |id: &str, url: &str| PersonioWebhook {
+            id: id.into(),
+            url: url.into(),
+        };
+        const PERSONIO: &str = "https://hooks.example.com/personio/hr/staff/";
+        let target = format!("{PERSONIO}tok");
+        let existing = [
+            hook("1", "https://HOOKS.example.com:443/personio/hr/staff/tok"),
+            hook("2", "https://hooks.example.com/personio/hr/staff/tok/"),
+        ];
+        let plan = plan_personio_webhooks(&existing, PERSONIO, Some(&target));
+        assert!(plan.create.is_empty(), "no new webhook every refresh");
+        assert_eq!(plan.delete, vec!["2"], "at most one per resource");
     }
 
     #[test]

@@ -11,13 +11,15 @@ use std::time::Duration;
 
 use chrono::{Duration as ChronoDuration, Utc};
 use reteach_personio_operator::clock::SystemClock;
+use reteach_personio_operator::jobs::allowlist::UpstreamPolicy;
 use reteach_personio_operator::preflight::source::{
     PERSONIO_CLIENT_ID, PERSONIO_CLIENT_SECRET, RETEACH_CLIENT_CODE, RETEACH_CLIENT_ID,
     RETEACH_CLIENT_SECRET,
 };
 use reteach_personio_operator::preflight::{
-    from_file, preflight, Capability, Report, State, Subject,
+    from_file, preflight, Capability, ProbeOptions, Report, State, Subject,
 };
+use reteach_personio_operator::reteach::DownloadPolicy;
 use reteach_personio_operator::sim::personio::{EmployeeSeed, PersonioSim, PersonioSimConfig};
 use reteach_personio_operator::sim::reteach::{ReteachSim, SimCustomer};
 use reteach_personio_operator::sim::RunningSim;
@@ -154,7 +156,13 @@ spec:
         let mut file = tempfile::NamedTempFile::new().unwrap();
         file.write_all(manifests.as_bytes()).unwrap();
         let lookup = |key: &str| env.get(key).cloned();
-        from_file(&[file.path().to_path_buf()], name, &lookup).expect("the manifests parse")
+        from_file(
+            &[file.path().to_path_buf()],
+            name,
+            &lookup,
+            &probe_options().upstream,
+        )
+        .expect("the manifests parse")
     }
 
     /// Preflight of the CertificateSync (which covers its EmployeeSync's rows too).
@@ -170,7 +178,7 @@ spec:
         env: &HashMap<String, String>,
     ) -> Report {
         let subject = self.subject(manifests, name, env);
-        let report = preflight(&subject, None, fast_retries()).await;
+        let report = preflight(&subject, None, &probe_options()).await;
         self.assert_nothing_written(&report);
         report
     }
@@ -187,6 +195,17 @@ spec:
         {
             assert!(!table.contains(private), "{private:?} in\n{table}");
         }
+    }
+}
+
+/// What the probes of these tests may reach: the simulators on loopback over plain http (as an
+/// operator started with `--allowed-upstream-hosts 127.0.0.1 --allow-insecure-http`), the
+/// production download policy, and short retries.
+pub fn probe_options() -> ProbeOptions {
+    ProbeOptions {
+        upstream: UpstreamPolicy::new(&["127.0.0.1"], true).expect("valid hosts"),
+        downloads: DownloadPolicy::default(),
+        retry: fast_retries(),
     }
 }
 

@@ -7,6 +7,7 @@
 // Each test binary uses a different subset of the helpers.
 #![allow(dead_code)]
 
+pub mod hooks;
 pub mod operator;
 pub mod sims;
 

@@ -21,6 +21,7 @@ use reteach_personio_operator::controller::http::Readiness;
 use reteach_personio_operator::controller::metrics::Metrics;
 use reteach_personio_operator::controller::operator::RunFuture;
 use reteach_personio_operator::controller::{Operator, Tunables};
+use reteach_personio_operator::reteach::DownloadPolicy;
 use reteach_personio_operator::sim::personio::{PersonioSim, PersonioSimConfig};
 use reteach_personio_operator::sim::reteach::ReteachSim;
 use reteach_personio_operator::sim::RunningSim;
@@ -132,6 +133,9 @@ pub fn test_tunables(blocked_recheck: Duration) -> Tunables {
         // Most tests count requests and inject faults by count: the probes are tested on their own
         // (`World::with_preflight`).
         preflight: false,
+        // Every run but the one that started an upload waits it out before taking the resource
+        // over (production: 2 minutes); an upload to the simulators takes milliseconds.
+        handover_grace: Duration::from_secs(2),
         ..Tunables::default()
     }
 }
@@ -178,6 +182,18 @@ impl World {
     pub async fn with_preflight(prefix: &str) -> Self {
         let tunables = Tunables {
             preflight: true,
+            ..test_tunables(BLOCKED_RECHECK)
+        };
+        let world = Self::start_with_tunables(prefix, tunables).await;
+        world.apply_secrets().await;
+        world
+    }
+
+    /// Like [`World::with_preflight`], with these download hosts and private-address rule.
+    pub async fn with_preflight_and_downloads(prefix: &str, downloads: DownloadPolicy) -> Self {
+        let tunables = Tunables {
+            preflight: true,
+            downloads,
             ..test_tunables(BLOCKED_RECHECK)
         };
         let world = Self::start_with_tunables(prefix, tunables).await;

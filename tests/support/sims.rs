@@ -183,6 +183,15 @@ impl Sims {
     /// day old and `full` is false); on success the status moves on through the controller's own
     /// bookkeeping (`jobs::bookkeeping`), so the tests check the code the controller runs.
     pub async fn employee_run(&self, full: bool) -> Result<EmployeeJobOutcome, JobError> {
+        self.employee_run_with(&self.personio_client, full).await
+    }
+
+    /// [`Sims::employee_run`] reading Personio through `personio` (e.g. a v2 client).
+    pub async fn employee_run_with(
+        &self,
+        personio: &dyn reteach_personio_operator::personio::PersonioApi,
+        full: bool,
+    ) -> Result<EmployeeJobOutcome, JobError> {
         let settings = EmployeeSettings {
             interval: Interval::parse("5m", Duration::from_secs(60)).expect("interval"),
             full_resync_interval: Duration::from_secs(24 * 3600),
@@ -201,8 +210,7 @@ impl Sims {
             &settings,
             request,
         );
-        let outcome =
-            run_employee_sync(&self.personio_client, &self.reteach_client, &input).await?;
+        let outcome = run_employee_sync(personio, &self.reteach_client, &input).await?;
         record_employee_outcome(
             &mut self.employee_status.lock().expect("status"),
             now,

@@ -116,3 +116,26 @@ Endpoints of its webhook receiver).
 {{- end }}
 {{- dict "items" $instances | toJson }}
 {{- end }}
+
+{{/*
+The Secret with the operator's webhook key (created by the operator).
+*/}}
+{{- define "rpo.webhookKeySecret" -}}
+{{- default (printf "%s-webhook-key" (include "rpo.fullname" . | trunc 52 | trimSuffix "-")) .Values.webhook.keySecretName -}}
+{{- end }}
+
+{{/*
+The receiver's public base URL for one instance (dict root, shard): the shard's override, else
+webhook.publicUrl, else https://<ingress host> when the Ingress is on; empty: none.
+*/}}
+{{- define "rpo.webhookPublicUrl" -}}
+{{- $webhook := .root.Values.webhook -}}
+{{- $url := $webhook.publicUrl -}}
+{{- if and (not $url) $webhook.ingress.enabled $webhook.ingress.host -}}
+{{- $url = printf "https://%s" $webhook.ingress.host -}}
+{{- end -}}
+{{- if .shard -}}
+{{- $url = default $url (get ($webhook.shardPublicUrls | default dict) .shard) -}}
+{{- end -}}
+{{- $url -}}
+{{- end }}

@@ -126,14 +126,27 @@ fn document_json(document: &SimDocument) -> Value {
 impl PersonioSim {
     /// The listing URL with `cursor` for `offset` (relative or absolute as configured).
     fn link(&self, query: &BTreeMap<String, String>, offset: Option<usize>) -> String {
+        let cursor = offset.map(encode_cursor);
+        let path = "/v2/document-management/documents";
+        self.v2_link(path, query.iter(), cursor.as_deref())
+    }
+
+    /// A v2 listing link: `path` with `query` (without its `cursor`) and `cursor`, relative or
+    /// absolute as configured (Personio has sent both).
+    pub(super) fn v2_link<'a>(
+        &self,
+        path: &str,
+        query: impl Iterator<Item = (&'a String, &'a String)>,
+        cursor: Option<&str>,
+    ) -> String {
         let mut serializer = url::form_urlencoded::Serializer::new(String::new());
-        for (key, value) in query.iter().filter(|(key, _)| key.as_str() != "cursor") {
+        for (key, value) in query.filter(|(key, _)| key.as_str() != "cursor") {
             serializer.append_pair(key, value);
         }
-        if let Some(offset) = offset {
-            serializer.append_pair("cursor", &encode_cursor(offset));
+        if let Some(cursor) = cursor {
+            serializer.append_pair("cursor", cursor);
         }
-        let path = format!("/v2/document-management/documents?{}", serializer.finish());
+        let path = format!("{path}?{}", serializer.finish());
         match self
             .base_url()
             .filter(|_| self.config().absolute_next_links)

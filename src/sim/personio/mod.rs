@@ -8,6 +8,7 @@ mod documents;
 mod employee;
 mod employees;
 mod generate;
+mod persons;
 mod rate_limit;
 mod responses;
 mod standalone;
@@ -188,8 +189,21 @@ impl PersonioSim {
                 post(upload::upload).layer(DefaultBodyLimit::disable()),
             )
             .route("/v2/document-management/documents", get(documents::list_v2))
+            .route("/v2/persons", get(persons::list))
+            .route("/v2/persons/{id}", get(persons::one))
+            .route("/v2/persons/{id}/employments", get(persons::employments))
+            .route(
+                "/v2/persons/{id}/employments/{employment_id}",
+                get(persons::employment),
+            )
+            .route("/v2/org-units/{id}", get(persons::org_unit))
+            .route("/v2/workplaces", get(persons::workplaces))
             .route("/v2/webhooks", get(webhooks::list).post(webhooks::create))
             .route("/v2/webhooks/{id}", axum::routing::delete(webhooks::delete))
+            .route(
+                "/v2/webhooks/{id}/signing-secret",
+                post(webhooks::rotate_signing_secret),
+            )
             .layer(middleware::from_fn_with_state(self.clone(), record_app_id))
             .layer(middleware::from_fn_with_state(faults, fault_middleware))
             .with_state(self.clone())

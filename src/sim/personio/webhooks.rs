@@ -1,6 +1,9 @@
 //! Personio v2 webhooks (developer.personio.de "Webhooks" and "Create new webhook"): the
 //! management API `GET/POST /v2/webhooks`, `DELETE /v2/webhooks/{id}`, and delivery of person and
-//! employment events to every `ENABLED` webhook that lists the event.
+//! employment events to every `ENABLED` webhook that lists the event. `POST
+//! /v2/webhooks/{id}/signing-secret` ("Rotate the webhook's signing secret") generates a new
+//! signing secret or sets the given `value`, moves the previous one into a 7-day retiring window,
+//! and returns the new value once.
 //!
 //! Delivery as documented: a `POST` with the JSON envelope `{company_id, event_name, occurred_at,
 //! payload, meta}`, auth type `TOKEN` sending the configured token verbatim in `Authorization`
@@ -60,7 +63,15 @@ pub struct SimWebhook {
     pub custom_headers: BTreeMap<String, String>,
     /// Enabled events.
     pub enabled_events: Vec<String>,
+    /// Signing secrets: the active one first, then the retiring ones. Deliveries are signed with
+    /// the active one (HMAC-SHA256 over timestamp and body, `crate::webhook::signature`).
+    pub signing_secrets: Vec<String>,
+    /// When the retiring secret's 7-day grace window ends (set by the rotation endpoint).
+    pub retiring_until: Option<DateTime<Utc>>,
 }
+
+/// How long a replaced signing secret stays valid.
+pub const SIGNING_SECRET_RETIREMENT: chrono::Duration = chrono::Duration::days(7);
 
 #[derive(Deserialize)]
 pub(super) struct CreateWebhook {
@@ -135,6 +146,8 @@ impl CreateWebhook {
             token: self.token,
             custom_headers: self.custom_headers,
             enabled_events,
+            signing_secrets: Vec::new(),
+            retiring_until: None,
         })
     }
 }
@@ -196,6 +209,81 @@ pub(super) async fn delete(
     StatusCode::NO_CONTENT.into_response()
 }
 
+/// Body of `POST /v2/webhooks/{id}/signing-secret` (optional).
+#[derive(Deserialize, Default)]
+pub(super) struct SigningSecretRequest {
+    value: Option<String>,
+}
+
+/// `POST /v2/webhooks/{id}/signing-secret`: a new active secret (generated, or the given
+/// `value`), the old one retiring for 7 days; the value is in this answer only.
+pub(super) async fn rotate_signing_secret(
+    State(sim): State<PersonioSim>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    if let Some(denied) = sim.refuse_unauthorized(&headers, Dialect::V2) {
+        return denied;
+    }
+    let request: SigningSecretRequest = if body.is_empty() {
+        SigningSecretRequest::default()
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(request) => request,
+            Err(_) => {
+                return v2_problem(
+                    StatusCode::BAD_REQUEST,
+                    "common.invalid_request",
+                    "body must be a JSON object",
+                )
+            }
+        }
+    };
+    let now = sim.now();
+    let mut state = sim.state();
+    let Some(webhook) = state.webhooks.iter_mut().find(|w| w.id == id) else {
+        return v2_problem(
+            StatusCode::NOT_FOUND,
+            "common.not_found",
+            "webhook not found",
+        );
+    };
+    match webhook.rotate_signing_secret(request.value, now) {
+        Ok(value) => Json(json!({ "id": id, "value": value })).into_response(),
+        Err(detail) => v2_problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "common.invalid_request",
+            detail,
+        ),
+    }
+}
+
+impl SimWebhook {
+    /// Makes `value` (or a generated secret) the active signing secret; the active one retires
+    /// for [`SIGNING_SECRET_RETIREMENT`]. Returns the new value.
+    pub fn rotate_signing_secret(
+        &mut self,
+        value: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<String, &'static str> {
+        let value = match value {
+            Some(value) if value.trim().is_empty() => return Err("value must not be empty"),
+            Some(value) => value,
+            None => {
+                let bytes: [u8; 32] = rand::random();
+                bytes.iter().map(|b| format!("{b:02x}")).collect()
+            }
+        };
+        if !self.signing_secrets.is_empty() {
+            self.retiring_until = Some(now + SIGNING_SECRET_RETIREMENT);
+        }
+        self.signing_secrets.truncate(1);
+        self.signing_secrets.insert(0, value.clone());
+        Ok(value)
+    }
+}
+
 /// The event Personio sends for a change from `before` to `after`: `person.updated` for the
 /// person attributes its catalog lists (names, gender, e-mail), `employment.updated` for the
 /// rest; `None` when nothing changed.
@@ -232,8 +320,30 @@ impl PersonioSim {
             token: Some(token.to_string()),
             custom_headers: BTreeMap::new(),
             enabled_events: events.iter().map(|e| e.to_string()).collect(),
+            signing_secrets: Vec::new(),
+            retiring_until: None,
         });
         id
+    }
+
+    /// Sets the signing secret of webhook `id` as `POST /v2/webhooks/{id}/signing-secret` with a
+    /// value does: the previous one stays valid beside it (Personio's grace window) until
+    /// [`Self::retire_signing_secrets`]. Returns whether the webhook exists.
+    pub fn set_signing_secret(&self, id: &str, secret: &str) -> bool {
+        let mut state = self.state();
+        let Some(webhook) = state.webhooks.iter_mut().find(|w| w.id == id) else {
+            return false;
+        };
+        webhook.signing_secrets.truncate(1);
+        webhook.signing_secrets.insert(0, secret.to_string());
+        true
+    }
+
+    /// Ends the grace window of every retiring signing secret.
+    pub fn retire_signing_secrets(&self) {
+        for webhook in self.state().webhooks.iter_mut() {
+            webhook.signing_secrets.truncate(1);
+        }
     }
 
     /// The configured webhooks.
@@ -264,22 +374,42 @@ impl PersonioSim {
             } else if webhook.auth_type == "NONE" {
                 headers.clear();
             }
+            let body = json!({
+                "company_id": SIM_COMPANY_ID,
+                "event_name": event,
+                "occurred_at": occurred_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                "payload": {"id": id.to_string()},
+                "meta": {},
+            });
+            if let Some(secret) = webhook.signing_secrets.first() {
+                headers.extend(signature_headers(secret, occurred_at, &body));
+            }
             self.shared.hooks.send(Outgoing {
                 target: webhook.url,
                 headers,
                 event: event.to_string(),
-                body: json!({
-                    "company_id": SIM_COMPANY_ID,
-                    "event_name": event,
-                    "occurred_at": occurred_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-                    "payload": {"id": id.to_string()},
-                    "meta": {},
-                }),
+                body,
                 occurred_at,
                 tries: 2,
             });
         }
     }
+}
+
+/// The signature and timestamp headers of a delivery of `body` at `at`, signed with `secret` in
+/// the operator's default scheme (the body is signed as the sender serialises it).
+fn signature_headers(secret: &str, at: DateTime<Utc>, body: &Value) -> [(String, String); 2] {
+    let scheme = crate::webhook::SignatureScheme::default();
+    let timestamp = at.timestamp().to_string();
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    let signature = crate::webhook::signature::sign(&scheme, secret, &timestamp, &bytes);
+    [
+        (
+            scheme.signature_header.to_string(),
+            format!("sha256={signature}"),
+        ),
+        (scheme.timestamp_header.to_string(), timestamp),
+    ]
 }
 
 #[cfg(test)]
@@ -288,6 +418,43 @@ mod tests {
 
     fn request(value: Value) -> CreateWebhook {
         serde_json::from_value(value).unwrap()
+    }
+
+    #[test]
+    fn a_signing_secret_is_set_or_generated_and_the_old_one_retires_for_a_week() {
+        let now: DateTime<Utc> = "2026-12-07T10:00:00Z".parse().unwrap();
+        let mut webhook = request(json!({
+            "url": "https://hooks.example.com/x", "description": "d",
+            "token": "Bearer t", "enabled_events": ["person.updated"]
+        }))
+        .into_webhook("1".into())
+        .unwrap();
+        assert_eq!(
+            webhook.rotate_signing_secret(Some("first".into()), now),
+            Ok("first".to_string())
+        );
+        assert_eq!(webhook.retiring_until, None);
+        let generated = webhook.rotate_signing_secret(None, now).unwrap();
+        assert_eq!(generated.len(), 64);
+        assert_eq!(
+            webhook.signing_secrets,
+            [generated.clone(), "first".to_string()]
+        );
+        assert_eq!(
+            webhook.retiring_until,
+            Some(now + SIGNING_SECRET_RETIREMENT)
+        );
+        webhook
+            .rotate_signing_secret(Some("third".into()), now)
+            .unwrap();
+        assert_eq!(
+            webhook.signing_secrets,
+            ["third".to_string(), generated],
+            "one retiring secret at a time"
+        );
+        assert!(webhook
+            .rotate_signing_secret(Some(" ".into()), now)
+            .is_err());
     }
 
     #[test]

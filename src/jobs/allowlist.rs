@@ -1,12 +1,15 @@
 //! The operator admin's say over where resources may send credentials: an allowlist of upstream
 //! hosts (default: the official Personio and reteach APIs) and whether `allowInsecureHttp` in a
 //! spec may take effect at all. Checked before any Secret is read, so a resource pointing
-//! elsewhere never gets its Secret's values sent anywhere.
+//! elsewhere never gets its Secret's values sent anywhere. The run (`controller`), the operator's
+//! preflight probes and the `preflight` command check the same policy, given by the same options
+//! ([`EgressOptions`]).
 
 use std::fmt;
 
-use super::failure::RunFailure;
-use crate::jobs::Reason;
+use super::{Classification, Classify, Reason};
+use crate::api::EmployeeSyncSpec;
+use crate::reteach::DownloadPolicy;
 
 /// Condition reason of a resource whose base URL is not allowlisted.
 pub const UPSTREAM_NOT_ALLOWED: &str = Reason::UpstreamNotAllowed.as_str();
@@ -103,15 +106,15 @@ impl UpstreamPolicy {
         field: &str,
         base_url: &str,
         insecure_http_requested: bool,
-    ) -> Result<(), RunFailure> {
+    ) -> Result<(), UpstreamRefused> {
         let url = url::Url::parse(base_url).map_err(|e| {
-            RunFailure::stalled(
+            UpstreamRefused::new(
                 Reason::InvalidSpec,
                 format!("spec.{field}.baseUrl: {base_url:?} is not a URL: {e}"),
             )
         })?;
         let Some(host) = url.host_str() else {
-            return Err(RunFailure::stalled(
+            return Err(UpstreamRefused::new(
                 Reason::InvalidSpec,
                 format!("spec.{field}.baseUrl: {base_url:?} has no host"),
             ));
@@ -126,7 +129,7 @@ impl UpstreamPolicy {
                 Some(port) => format!("{host}:{port}"),
                 None => host.to_string(),
             };
-            return Err(RunFailure::stalled(
+            return Err(UpstreamRefused::new(
                 Reason::UpstreamNotAllowed,
                 format!(
                     "spec.{field}.baseUrl: the operator does not allow connections to {authority} \
@@ -137,7 +140,7 @@ impl UpstreamPolicy {
             ));
         }
         if url.scheme() == "http" && insecure_http_requested && !self.allow_insecure_http {
-            return Err(RunFailure::stalled(
+            return Err(UpstreamRefused::new(
                 Reason::InsecureHttpNotAllowed,
                 format!(
                     "spec.{field}.allowInsecureHttp: this operator does not allow plain http \
@@ -147,6 +150,22 @@ impl UpstreamPolicy {
             ));
         }
         Ok(())
+    }
+
+    /// Checks both base URLs of an EmployeeSync (the connection a CertificateSync borrows too),
+    /// Personio first: the one check a run, the operator's probes and the `preflight` command
+    /// make before any Secret is read.
+    pub fn check_spec(&self, spec: &EmployeeSyncSpec) -> Result<(), UpstreamRefused> {
+        self.check(
+            "personio",
+            &spec.personio.base_url,
+            spec.personio.allow_insecure_http,
+        )?;
+        self.check(
+            "reteach",
+            &spec.reteach.base_url,
+            spec.reteach.allow_insecure_http,
+        )
     }
 
     fn describe_hosts(&self) -> String {
@@ -161,11 +180,99 @@ impl UpstreamPolicy {
     }
 }
 
+/// A base URL the policy refuses: the condition reason and the sentence saying what to change
+/// (the same wherever the check is made).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct UpstreamRefused {
+    reason: Reason,
+    message: String,
+}
+
+impl UpstreamRefused {
+    fn new(reason: Reason, message: String) -> Self {
+        Self { reason, message }
+    }
+
+    /// Condition reason (`UpstreamNotAllowed`, `InsecureHttpNotAllowed` or `InvalidSpec`).
+    pub fn reason(&self) -> &'static str {
+        self.reason.as_str()
+    }
+
+    /// The sentence for the condition (also what `preflight` prints).
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl Classify for UpstreamRefused {
+    /// Only the operator's administrator or the spec's author can change it.
+    fn classify(&self) -> Classification {
+        Classification::stalled(self.reason)
+    }
+}
+
+/// The operator administrator's egress options, shared by `run` and `preflight` so both check a
+/// resource against the same hosts with the same defaults.
+#[derive(clap::Args, Debug, Clone)]
+pub struct EgressOptions {
+    /// Hosts (`host` or `host:port`) the resources' base URLs may point at; a resource pointing
+    /// elsewhere is refused (a run: Stalled, reason `UpstreamNotAllowed`) and its Secrets are
+    /// never read.
+    #[arg(
+        long = "allowed-upstream-hosts",
+        env = "ALLOWED_UPSTREAM_HOSTS",
+        value_delimiter = ',',
+        default_value = "api.personio.de,api.reteach.io"
+    )]
+    pub allowed_upstream_hosts: Vec<AllowedHost>,
+    /// Let `allowInsecureHttp: true` in a resource take effect (plain-HTTP simulators in tests and
+    /// demos). Without it such a resource is refused (a run: Stalled).
+    #[arg(long, env = "ALLOW_INSECURE_HTTP")]
+    pub allow_insecure_http: bool,
+    /// Hosts besides the reteach API that may serve certificate PDFs (`host`, `host:port` or
+    /// `*.domain`); they never receive the reteach token. Empty: only the API origin.
+    #[arg(
+        long = "allowed-download-hosts",
+        env = "ALLOWED_DOWNLOAD_HOSTS",
+        value_delimiter = ','
+    )]
+    pub allowed_download_hosts: Vec<String>,
+    /// Let certificate downloads reach loopback, private and link-local addresses (tests, demo).
+    #[arg(long, env = "ALLOW_PRIVATE_DOWNLOAD_ADDRESSES")]
+    pub allow_private_download_addresses: bool,
+}
+
+impl EgressOptions {
+    /// The upstream policy these options describe.
+    pub fn upstream_policy(&self) -> UpstreamPolicy {
+        UpstreamPolicy {
+            allowed_hosts: self.allowed_upstream_hosts.clone(),
+            allow_insecure_http: self.allow_insecure_http,
+        }
+    }
+
+    /// The download policy these options describe, holding PDFs in transit in `scratch_dir`
+    /// (memory when `None`); fails on a download host that is no host pattern.
+    pub fn download_policy(
+        &self,
+        scratch_dir: Option<std::path::PathBuf>,
+    ) -> Result<DownloadPolicy, String> {
+        DownloadPolicy::check_hosts(&self.allowed_download_hosts)
+            .map_err(|e| format!("--allowed-download-hosts: {e}"))?;
+        Ok(DownloadPolicy {
+            allowed_hosts: self.allowed_download_hosts.clone(),
+            allow_private_addresses: self.allow_private_download_addresses,
+            scratch_dir,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn reason(result: Result<(), RunFailure>) -> String {
+    fn reason(result: Result<(), UpstreamRefused>) -> String {
         result.unwrap_err().reason().to_string()
     }
 
@@ -255,6 +362,65 @@ mod tests {
                 .unwrap()
                 .to_string(),
             "api.personio.de"
+        );
+    }
+
+    #[derive(clap::Parser)]
+    struct Command {
+        #[command(flatten)]
+        egress: EgressOptions,
+    }
+
+    #[test]
+    fn egress_options_default_to_the_official_hosts_over_https_only() {
+        use clap::Parser;
+        let defaults = Command::try_parse_from(["preflight"]).unwrap().egress;
+        assert_eq!(defaults.upstream_policy(), UpstreamPolicy::default());
+        assert_eq!(
+            defaults.download_policy(None),
+            Ok(DownloadPolicy::default())
+        );
+        let given = Command::try_parse_from([
+            "preflight",
+            "--allowed-upstream-hosts",
+            "127.0.0.1:8080,sim.local",
+            "--allow-insecure-http",
+            "--allowed-download-hosts",
+            "*.blob.example.net",
+            "--allow-private-download-addresses",
+        ])
+        .unwrap()
+        .egress;
+        assert_eq!(
+            given.upstream_policy(),
+            UpstreamPolicy::new(&["127.0.0.1:8080", "sim.local"], true).unwrap()
+        );
+        let downloads = given.download_policy(None).unwrap();
+        assert_eq!(downloads.allowed_hosts, vec!["*.blob.example.net"]);
+        assert!(downloads.allow_private_addresses);
+        let bad = Command::try_parse_from(["run", "--allowed-download-hosts", "https://x/y"])
+            .unwrap()
+            .egress;
+        assert!(bad
+            .download_policy(None)
+            .unwrap_err()
+            .starts_with("--allowed-download-hosts"));
+    }
+
+    #[test]
+    fn a_whole_spec_is_checked_personio_first() {
+        let policy = UpstreamPolicy::new(&["api.reteach.io"], false).unwrap();
+        let spec: EmployeeSyncSpec = serde_json::from_value(serde_json::json!({
+            "personio": {"baseUrl": "https://evil.example", "credentialsSecretRef": {"name": "p"}},
+            "reteach": {"baseUrl": "https://api.reteach.io", "credentialsSecretRef": {"name": "r"}},
+        }))
+        .unwrap();
+        let refused = policy.check_spec(&spec).unwrap_err();
+        assert_eq!(refused.reason(), UPSTREAM_NOT_ALLOWED);
+        assert!(refused.message().starts_with("spec.personio.baseUrl"));
+        assert_eq!(
+            refused.classify().disposition,
+            super::super::Disposition::Stalled
         );
     }
 
