@@ -7,6 +7,8 @@
 //! with their rate limits (scaled by `--time-scale`, like the simulators' buckets) and a
 //! [`tally::RequestTally`] that counts requests by endpoint in constant memory. See `BENCHMARKS.md`.
 
+pub mod budget;
+pub mod burst;
 pub mod certificate_scenarios;
 pub mod child;
 pub mod clients;
@@ -121,6 +123,10 @@ pub enum Scenario {
     Scale,
     /// Department tags: a run without change and one after a department change (issue 17).
     Tags,
+    /// Many academies under one shared Personio limit per IP address (issue 26).
+    Budget,
+    /// 200 CertificateSyncs woken at once, a 30 MB PDF each (issue 26).
+    Burst,
 }
 
 impl Scenario {
@@ -138,6 +144,8 @@ impl Scenario {
             Self::BulkImport => "bulk-import",
             Self::Scale => "scale",
             Self::Tags => "tags",
+            Self::Budget => "budget",
+            Self::Burst => "burst",
         }
     }
 
@@ -159,6 +167,10 @@ impl Scenario {
                 "academies (EmployeeSync + CertificateSync pairs) in one operator after a restart"
             }
             Self::Tags => "department tags: a run without change, then one changed department",
+            Self::Budget => {
+                "academies sharing one Personio limit of 2,000 requests/min per IP address"
+            }
+            Self::Burst => "200 CertificateSyncs woken at once by notifications, 30 MB PDFs",
         }
     }
 }

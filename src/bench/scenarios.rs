@@ -130,6 +130,12 @@ pub async fn run_all(settings: &Settings, exe: &Path) -> anyhow::Result<Vec<Scen
     if settings.wants(Scenario::Scale) {
         reports.push(super::scale::scale(settings, exe).await?);
     }
+    if settings.wants(Scenario::Burst) {
+        reports.push(super::burst::burst(settings, exe).await?);
+    }
+    if settings.wants(Scenario::Budget) {
+        reports.push(super::budget::budget(settings).await?);
+    }
     Ok(reports)
 }
 

@@ -10,8 +10,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::jobs::Fence;
 use crate::reteach::DownloadPolicy;
+use crate::upstream::SharedBudget;
 
 use super::allowlist::UpstreamPolicy;
+use super::budget::BudgetPlanner;
 use super::clients::UpstreamClients;
 use super::handover::{process_writer_prefix, Handover};
 use super::metrics::Metrics;
@@ -43,6 +45,11 @@ pub struct Tunables {
     pub webhook_refresh: Duration,
     /// The webhook receiver runs (`--webhook-addr`): resources' `spec.webhook` takes effect.
     pub webhooks_enabled: bool,
+    /// Personio requests per minute the whole process may send (Personio's per-IP limit,
+    /// shared fairly by every tenant; intervals are stretched when they need more). `run` sets
+    /// it from `--personio-budget-per-minute` (default 2,000); `None` (tests, demo): only the
+    /// per-credential limits.
+    pub personio_budget_per_minute: Option<u32>,
 }
 
 impl Default for Tunables {
@@ -58,6 +65,7 @@ impl Default for Tunables {
             webhook_min_gap: crate::webhook::DEFAULT_MIN_GAP,
             webhook_refresh: crate::webhook::REFRESH_AFTER,
             webhooks_enabled: false,
+            personio_budget_per_minute: None,
         }
     }
 }
@@ -82,6 +90,9 @@ pub struct Context {
     pub pacing: Pacing,
     /// Foreign in-flight uploads being waited out before a takeover.
     pub handover: Handover,
+    /// What each resource's runs cost of the Personio budget, to stretch intervals fairly when
+    /// they need more than it allows; `None` without a budget.
+    pub budget: Option<BudgetPlanner>,
 }
 
 /// Field manager of every status patch.
@@ -100,7 +111,10 @@ impl Context {
             controller: FIELD_MANAGER.into(),
             instance: std::env::var("POD_NAME").ok(),
         };
-        let upstreams = UpstreamClients::new(metrics.clone(), tunables.downloads.clone());
+        let shared_budget = tunables.personio_budget_per_minute.map(SharedBudget::new);
+        let budget = tunables.personio_budget_per_minute.map(BudgetPlanner::new);
+        let upstreams =
+            UpstreamClients::new(metrics.clone(), tunables.downloads.clone(), shared_budget);
         let webhooks = Arc::new(crate::webhook::Webhooks::new(tunables.webhook_min_gap));
         let handover = Handover::new(tunables.handover_grace, process_writer_prefix());
         Self {
@@ -115,6 +129,7 @@ impl Context {
             webhooks,
             pacing: Pacing::off(),
             handover,
+            budget,
         }
     }
 }

@@ -1,7 +1,9 @@
 //! kube-runtime wiring: the two controllers, due checks, status writes, events, backoff, metrics,
 //! health endpoints and leader election.
 
+pub mod admission;
 pub mod allowlist;
+pub mod budget;
 pub mod capabilities;
 pub mod certificate;
 pub mod clients;

@@ -18,14 +18,16 @@ use super::events::publish;
 use super::failure::RunFailure;
 use super::lifecycle::{due_run, DueRun, RunContext, Scheduled, SyncStatus};
 use super::metrics::ResourceLabels;
+use super::schedule::with_jitter;
 use super::schedule::DueReason;
 use super::status::apply_status;
 use super::webhook;
 use super::ReconcileError;
-use crate::api::CapabilityCheck;
+use crate::api::{CapabilityCheck, SyncStatusCommon};
 use crate::jobs::settings::SpecError;
 use crate::jobs::Reason;
 use crate::preflight::Kind;
+use crate::sync::duration::saturating_after;
 
 /// The interval a resource with an invalid spec is treated with (its own cannot be read): the
 /// stalled re-check is then the slowest one, the same for both kinds.
@@ -212,6 +214,7 @@ where
         run: &run,
     };
     let mut capabilities = None;
+    let mut personio_requests = 0;
     let settings = object.settings(&ctx);
     let interval = settings.as_ref().map_or(INVALID_SPEC_INTERVAL, K::interval);
     let result = match settings {
@@ -219,7 +222,12 @@ where
             Reason::InvalidSpec,
             error.to_string(),
         ))),
-        Ok(settings) => attempt(&object, &ctx, &api, &inputs, settings, &mut capabilities).await,
+        Ok(settings) => {
+            let run = attempt(&object, &ctx, &api, &inputs, settings, &mut capabilities);
+            let (result, requests) = crate::upstream::metered(run).await;
+            personio_requests = requests;
+            result
+        }
     };
     let mut status = previous.clone();
     let failure = match result {
@@ -242,6 +250,14 @@ where
         }
         Ok((settings, outcome)) => {
             let (delay, message) = K::record_outcome(&mut status, &run, &settings, &outcome);
+            let delay = stretch_for_budget(
+                &ctx,
+                &labels,
+                status.common_mut(),
+                &run,
+                (interval, delay),
+                personio_requests,
+            );
             Ok((delay, outcome, message))
         }
     };
@@ -275,6 +291,38 @@ where
         apply_status(&api, &name, &status, K::STATUS_KEYS_OWNED_ELSEWHERE).await?;
     }
     Ok(Action::requeue(delay))
+}
+
+/// Schedules the next run after the effective interval when the Personio budget cannot carry
+/// every configured interval (see [`super::budget`]): moves `nextSyncTime`, says so in the `Ready`
+/// message, and exports the interval. Returns the requeue delay (`scheduled.1` when not stretched).
+fn stretch_for_budget(
+    ctx: &Context,
+    labels: &ResourceLabels,
+    status: &mut SyncStatusCommon,
+    run: &RunContext,
+    (interval, delay): (Duration, Duration),
+    personio_requests: u64,
+) -> Duration {
+    let Some(planner) = &ctx.budget else {
+        ctx.metrics.effective_interval(labels, interval);
+        return delay;
+    };
+    let key = format!("{}/{}/{}", labels.kind, labels.namespace, labels.name);
+    let stretch = planner.record(&key, personio_requests, interval, run.now);
+    ctx.metrics.effective_interval(labels, stretch.effective);
+    // Only a run that went through (Ready=True) is stretched; the backoff of a failed one stands.
+    let ready = status
+        .conditions
+        .iter_mut()
+        .find(|c| c.type_ == super::conditions::READY && c.status == "True");
+    let (Some(ready), true) = (ready, stretch.effective > interval) else {
+        return delay;
+    };
+    ready.message = format!("{} {}", ready.message, stretch.message(interval));
+    let delay = with_jitter(stretch.effective);
+    status.next_sync_time = Some(saturating_after(run.now, delay));
+    delay
 }
 
 /// Preconditions, `Reconciling`, the job.

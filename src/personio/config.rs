@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
-use crate::upstream::{NoopObserver, RequestObserver, RetryPolicy, TlsOptions};
+use crate::upstream::{BudgetShare, NoopObserver, RequestObserver, RetryPolicy, TlsOptions};
 
 /// Settings of one Personio client (one tenant credential).
 #[derive(Clone)]
@@ -27,6 +27,9 @@ pub struct PersonioConfig {
     pub retry: RetryPolicy,
     /// Told about every request (metrics, tests).
     pub observer: Arc<dyn RequestObserver>,
+    /// The credential's share of the process-wide budget (Personio's per-IP limit); `None`:
+    /// only the per-endpoint limits.
+    pub budget: Option<BudgetShare>,
 }
 
 impl PersonioConfig {
@@ -45,6 +48,7 @@ impl PersonioConfig {
             limits: PersonioRateLimits::default(),
             retry: RetryPolicy::default(),
             observer: Arc::new(NoopObserver),
+            budget: None,
         }
     }
 }

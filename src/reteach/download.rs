@@ -23,8 +23,8 @@ use super::download_policy::{classify, Hop};
 use super::response::{error_for, unavailable};
 use super::ReteachError;
 use crate::upstream::{
-    public_addresses, send_with_retry, spool, NonPublicHost, PdfStream, SpoolError, SpoolOptions,
-    MAX_PDF_BYTES,
+    public_addresses, send_with_retry, spool_announced, NonPublicHost, PdfStream, SpoolError,
+    SpoolOptions, MAX_PDF_BYTES,
 };
 
 /// Endpoint name of certificate downloads in errors and metrics.
@@ -205,10 +205,8 @@ impl ReteachClient {
                 "the certificate file is not a PDF (content type {kind})"
             )));
         }
-        if response
-            .content_length()
-            .is_some_and(|length| length > MAX_PDF_BYTES)
-        {
+        let announced = response.content_length();
+        if announced.is_some_and(|length| length > MAX_PDF_BYTES) {
             return Err(refused(too_large_message()));
         }
         let mut body = response
@@ -230,8 +228,9 @@ impl ReteachClient {
         let whole = futures::stream::once(async move { Ok(head) }).chain(body);
         let options = SpoolOptions {
             scratch_dir: self.config.downloads.scratch_dir.clone(),
+            memory: self.config.downloads.memory.clone(),
         };
-        spool(Box::pin(whole), MAX_PDF_BYTES, &options)
+        spool_announced(Box::pin(whole), announced, MAX_PDF_BYTES, &options)
             .await
             .map_err(|error| match error {
                 SpoolError::TooLarge { .. } => refused(too_large_message()),

@@ -18,7 +18,7 @@ mod webhooks;
 pub use employee::{
     DateStyle, EmployeeSeed, OrgUnit, OrgUnitStyle, StoredEmployee, ATTRIBUTE_KEYS,
 };
-pub use rate_limit::{BucketLimit, Limited, SimRateLimits};
+pub use rate_limit::{BucketLimit, Limited, SharedIpLimit, SimRateLimits};
 pub use responses::v1_error;
 pub use standalone::run_standalone;
 pub use state::{SimCategory, SimDocument, TokenOrigin};
@@ -73,6 +73,9 @@ pub struct PersonioSimConfig {
     pub default_limit: usize,
     /// Source of `last_modified_at`, token expiry and `updated_since` comparisons.
     pub clock: Arc<dyn Clock>,
+    /// Personio's limit per IP address across all endpoints, shared with the simulators of the
+    /// other tenants (pass clones of one value); `None`: only the per-endpoint limits.
+    pub ip_limit: Option<SharedIpLimit>,
 }
 
 impl Default for PersonioSimConfig {
@@ -88,6 +91,7 @@ impl Default for PersonioSimConfig {
             max_upload_bytes: MAX_UPLOAD_BYTES,
             default_limit: 50,
             clock: Arc::new(SystemClock),
+            ip_limit: None,
         }
     }
 }
@@ -191,8 +195,14 @@ impl PersonioSim {
             .route("/v2/webhooks", get(webhooks::list).post(webhooks::create))
             .route("/v2/webhooks/{id}", axum::routing::delete(webhooks::delete))
             .layer(middleware::from_fn_with_state(self.clone(), record_app_id))
+            .layer(middleware::from_fn_with_state(self.clone(), per_ip_limit))
             .layer(middleware::from_fn_with_state(faults, fault_middleware))
             .with_state(self.clone())
+    }
+
+    /// The limit shared by all tenants, if configured.
+    pub fn ip_limit(&self) -> Option<&SharedIpLimit> {
+        self.shared.config.ip_limit.as_ref()
     }
 
     /// Serves the simulator on `addr` (port 0 = any free port).
@@ -422,5 +432,27 @@ async fn record_app_id(State(sim): State<PersonioSim>, request: Request, next: N
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     sim.state().app_ids.push(app_id);
+    next.run(request).await
+}
+
+/// Personio's per-IP limit across all endpoints and tenants: 429 without `Retry-After`, in the
+/// dialect of the path.
+async fn per_ip_limit(State(sim): State<PersonioSim>, request: Request, next: Next) -> Response {
+    if let Some(limit) = sim.ip_limit() {
+        if !limit.try_take() {
+            return if request.uri().path().starts_with("/v2/") {
+                responses::v2_problem(
+                    axum::http::StatusCode::TOO_MANY_REQUESTS,
+                    "common.rate_limit_exceeded",
+                    "Rate limit exceeded.",
+                )
+            } else {
+                v1_error(
+                    axum::http::StatusCode::TOO_MANY_REQUESTS,
+                    "Too Many Requests",
+                )
+            };
+        }
+    }
     next.run(request).await
 }
