@@ -57,17 +57,18 @@ pub struct BurstTask {
 
 /// The burst scenario (parent side).
 pub async fn burst(settings: &Settings, exe: &Path) -> anyhow::Result<ScenarioReport> {
+    let count = settings.burst_academies.max(1);
     eprintln!(
-        "bench: {ACADEMIES} CertificateSyncs woken at once, one {} MB PDF each",
-        PDF_BYTES / 1_000_000
+        "bench: {count} CertificateSyncs woken at once, one {:.1} MB PDF each",
+        settings.burst_pdf_bytes as f64 / 1e6
     );
     let settings_30mb = Settings {
-        pdf_bytes: PDF_BYTES,
+        pdf_bytes: settings.burst_pdf_bytes,
         ..settings.clone()
     };
-    let mut tenants: Vec<Tenant> = Vec::with_capacity(ACADEMIES);
-    let mut academies = Vec::with_capacity(ACADEMIES);
-    for n in 0..ACADEMIES {
+    let mut tenants: Vec<Tenant> = Vec::with_capacity(count);
+    let mut academies = Vec::with_capacity(count);
+    for n in 0..count {
         let (tenant, academy, _) = super::scale::academy(&settings_30mb, n, 1, 1).await?;
         tenants.push(tenant);
         academies.push(academy);
@@ -108,7 +109,7 @@ pub async fn burst(settings: &Settings, exe: &Path) -> anyhow::Result<ScenarioRe
         ),
         Target::new(
             "every certificate uploaded",
-            uploaded == ACADEMIES as i64,
+            uploaded == count as i64,
             uploaded.to_string(),
         ),
         Target::new(
@@ -117,12 +118,13 @@ pub async fn burst(settings: &Settings, exe: &Path) -> anyhow::Result<ScenarioRe
             result.too_many_requests.to_string(),
         ),
     ];
-    let minimum = ACADEMIES * 8;
+    let minimum = count * 8;
     Ok(ScenarioReport {
         scenario: Scenario::Burst,
         minimum_rule: "per academy: 1 category list + 1 v2 token + 1 document listing + 1 Personio token + 1 reteach token + 1 participation page + 1 download + 1 upload".into(),
         notes: vec![format!(
-            "{ACADEMIES} runs started at once; {} MiB PDF allowance (--pdf-memory-mib), {} run slots; peak RSS {peak:.1} MiB, {:.1} MiB after the runs",
+            "{count} runs started at once, {:.1} MB PDFs; {} MiB PDF allowance (--pdf-memory-mib), {} run slots; peak RSS {peak:.1} MiB, {:.1} MiB after the runs",
+            settings.burst_pdf_bytes as f64 / 1e6,
             DEFAULT_PDF_MEMORY_MIB,
             settings.max_concurrent_runs,
             mib(result.memory.current_kib)

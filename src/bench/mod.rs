@@ -55,6 +55,12 @@ pub struct BenchOptions {
     /// Run slots of the scale scenario (the operator's `--max-concurrent-runs`).
     #[arg(long, default_value_t = 32)]
     pub max_concurrent_runs: usize,
+    /// CertificateSyncs woken at once in `burst`.
+    #[arg(long, default_value_t = burst::ACADEMIES)]
+    pub burst_academies: usize,
+    /// Size of every PDF in `burst`, in bytes (default: Personio's largest upload, 30 MB).
+    #[arg(long, default_value_t = burst::PDF_BYTES)]
+    pub burst_pdf_bytes: u64,
     /// Internal: run one measured task read from stdin (the parent re-executes itself).
     #[arg(long, hide = true)]
     pub child: bool,
@@ -72,6 +78,8 @@ impl Default for BenchOptions {
             pdf_kib: 128,
             pairs: 1_000,
             max_concurrent_runs: 32,
+            burst_academies: burst::ACADEMIES,
+            burst_pdf_bytes: burst::PDF_BYTES,
             child: false,
         }
     }
@@ -93,6 +101,8 @@ impl BenchOptions {
             pdf_bytes: self.pdf_kib.saturating_mul(1024),
             pairs: self.pairs,
             max_concurrent_runs: self.max_concurrent_runs,
+            burst_academies: self.burst_academies,
+            burst_pdf_bytes: self.burst_pdf_bytes,
             scenarios: self.scenario.clone(),
         }
     }
