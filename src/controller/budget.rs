@@ -14,7 +14,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::sync::duration::{chrono_duration, format_duration, MAX_INTERVAL};
+use super::conditions::READY;
+use super::schedule::with_jitter;
+use crate::api::SyncStatusCommon;
+use crate::sync::duration::{chrono_duration, format_duration, saturating_after, MAX_INTERVAL};
 
 /// Share of the budget runs may plan with; the rest absorbs retries, preflights, notified runs
 /// and first runs that cost more than the average.
@@ -93,6 +96,29 @@ pub fn stretched(cost: f64, interval: Duration, level: Option<f64>) -> Duration 
         }
         _ => interval,
     }
+}
+
+/// Schedules the next run of a resource whose run just went through after `stretch.effective`
+/// when that is longer than `interval`: moves `nextSyncTime` and says why in the `Ready`
+/// message. Returns the new requeue delay; `None` (nothing changed) when the interval is not
+/// stretched or the run did not end `Ready=True` (a failed run keeps its backoff).
+pub fn schedule_stretched(
+    status: &mut SyncStatusCommon,
+    now: DateTime<Utc>,
+    interval: Duration,
+    stretch: &Stretch,
+) -> Option<Duration> {
+    if stretch.effective <= interval {
+        return None;
+    }
+    let ready = status
+        .conditions
+        .iter_mut()
+        .find(|c| c.type_ == READY && c.status == "True")?;
+    ready.message = format!("{} {}", ready.message, stretch.message(interval));
+    let delay = with_jitter(stretch.effective);
+    status.next_sync_time = Some(saturating_after(now, delay));
+    Some(delay)
 }
 
 /// Every resource's demand on the budget of one process.
@@ -202,6 +228,65 @@ mod tests {
         assert!(stretch
             .message(interval)
             .contains("Effective interval 3h7m30s"));
+    }
+
+    fn after_a_run(ready: &str) -> SyncStatusCommon {
+        let mut status = SyncStatusCommon::default();
+        status.conditions = vec![crate::api::Condition {
+            type_: READY.into(),
+            status: ready.into(),
+            reason: "Succeeded".into(),
+            message: "Synced 3 employees.".into(),
+            last_transition_time: now(),
+            observed_generation: Some(1),
+        }];
+        status.next_sync_time = Some(now() + chrono::Duration::minutes(5));
+        status
+    }
+
+    #[test]
+    fn a_stretched_interval_moves_the_next_run_and_says_why() {
+        let interval = Duration::from_secs(300);
+        let stretch = Stretch {
+            effective: Duration::from_secs(450),
+            sharing: 9_000,
+            per_minute: 2_000,
+        };
+        let mut status = after_a_run("True");
+        let delay = schedule_stretched(&mut status, now(), interval, &stretch).unwrap();
+        assert!(delay >= stretch.effective && delay <= stretch.effective.mul_f64(1.1));
+        assert_eq!(
+            status.next_sync_time,
+            Some(now() + chrono_duration(delay)),
+            "the next run waits for the effective interval"
+        );
+        let message = &status.conditions[0].message;
+        assert!(
+            message.starts_with("Synced 3 employees. Effective interval 7m30s instead of 5m"),
+            "{message}"
+        );
+        assert!(message.contains("9000 resources") && message.contains("2000 requests/min"));
+
+        let unstretched = Stretch {
+            effective: interval,
+            ..stretch
+        };
+        let mut untouched = after_a_run("True");
+        assert_eq!(
+            schedule_stretched(&mut untouched, now(), interval, &unstretched),
+            None
+        );
+        assert_eq!(untouched, after_a_run("True"));
+        let mut failed = after_a_run("False");
+        assert_eq!(
+            schedule_stretched(&mut failed, now(), interval, &stretch),
+            None
+        );
+        assert_eq!(
+            failed,
+            after_a_run("False"),
+            "a failed run keeps its backoff"
+        );
     }
 
     #[test]

@@ -311,18 +311,7 @@ fn stretch_for_budget(
     let key = format!("{}/{}/{}", labels.kind, labels.namespace, labels.name);
     let stretch = planner.record(&key, personio_requests, interval, run.now);
     ctx.metrics.effective_interval(labels, stretch.effective);
-    // Only a run that went through (Ready=True) is stretched; the backoff of a failed one stands.
-    let ready = status
-        .conditions
-        .iter_mut()
-        .find(|c| c.type_ == super::conditions::READY && c.status == "True");
-    let (Some(ready), true) = (ready, stretch.effective > interval) else {
-        return delay;
-    };
-    ready.message = format!("{} {}", ready.message, stretch.message(interval));
-    let delay = with_jitter(stretch.effective);
-    status.next_sync_time = Some(saturating_after(run.now, delay));
-    delay
+    super::budget::schedule_stretched(status, run.now, interval, &stretch).unwrap_or(delay)
 }
 
 /// Preconditions, `Reconciling`, the job.
