@@ -18,7 +18,6 @@ use super::events::publish;
 use super::failure::RunFailure;
 use super::lifecycle::{due_run, DueRun, RunContext, Scheduled, SyncStatus};
 use super::metrics::ResourceLabels;
-use super::schedule::with_jitter;
 use super::schedule::DueReason;
 use super::status::apply_status;
 use super::webhook;
@@ -27,7 +26,6 @@ use crate::api::{CapabilityCheck, SyncStatusCommon};
 use crate::jobs::settings::SpecError;
 use crate::jobs::Reason;
 use crate::preflight::Kind;
-use crate::sync::duration::saturating_after;
 
 /// The interval a resource with an invalid spec is treated with (its own cannot be read): the
 /// stalled re-check is then the slowest one, the same for both kinds.
