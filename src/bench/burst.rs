@@ -168,24 +168,27 @@ pub async fn run_burst(
             hold_slot_while(slot, Box::pin(one_run(&builder, &academy, now))).await
         });
     }
-    let mut uploaded = 0;
+    let (mut uploaded, mut failed) = (0, 0);
     while let Some(joined) = runs.join_next().await {
-        uploaded += joined??;
+        let (up, down) = joined??;
+        uploaded += up;
+        failed += down;
     }
     let memory = Memory::read();
     let summary = serde_json::json!({
         "uploaded": uploaded,
+        "failed": failed,
         "peakConcurrentRuns": slots.peak(),
     });
     Ok((summary, memory))
 }
 
-/// One academy's CertificateSync run; returns the certificates it uploaded.
+/// One academy's CertificateSync run; returns the certificates it uploaded and those it failed.
 async fn one_run(
     builder: &ConnectionClients,
     academy: &Academy,
     now: chrono::DateTime<chrono::Utc>,
-) -> anyhow::Result<i64> {
+) -> anyhow::Result<(i64, i64)> {
     let sim = PersonioSimConfig::default();
     let personio = builder.personio(
         &PersonioEndpoint::simulator(&academy.upstream.personio_url),
@@ -226,5 +229,8 @@ async fn one_run(
     let ledger = crate::api::CertificateLedgerStatus::default();
     let input = CertificateJobInput::new(&spec, &ledger, request, &store, CancellationToken::new());
     let outcome = run_certificate_sync(&personio, &reteach, &input).await?;
-    Ok(outcome.summary.uploaded)
+    if let Some(failure) = outcome.failures.first() {
+        eprintln!("bench: burst run failed a certificate: {}", failure.reason);
+    }
+    Ok((outcome.summary.uploaded, outcome.summary.failed))
 }

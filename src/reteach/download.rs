@@ -23,8 +23,8 @@ use super::download_policy::{classify, Hop};
 use super::response::{error_for, unavailable};
 use super::ReteachError;
 use crate::upstream::{
-    public_addresses, send_with_retry, spool_announced, NonPublicHost, PdfStream, SpoolError,
-    SpoolOptions, MAX_PDF_BYTES,
+    public_addresses, send_with_retry, spool_announced, NonPublicHost, PdfReservation, PdfStream,
+    SpoolError, SpoolOptions, MAX_PDF_BYTES,
 };
 
 /// Endpoint name of certificate downloads in errors and metrics.
@@ -97,6 +97,14 @@ impl ReteachClient {
             .base
             .join(url)
             .map_err(|_| refused("the certificate URL is not a valid URL"))?;
+        // Room for the largest PDF before the request goes out (see `PdfReservation`).
+        let mut reserved = match (
+            &self.config.downloads.memory,
+            &self.config.downloads.scratch_dir,
+        ) {
+            (Some(memory), None) => Some(memory.reserve_largest(MAX_PDF_BYTES).await),
+            _ => None,
+        };
         let mut redirects = 0;
         loop {
             let hop = self.check_hop(&target).await?;
@@ -108,7 +116,7 @@ impl ReteachClient {
                 Hop::Foreign => self.send_anonymous(&target).await?,
             };
             let Some(location) = redirect_location(&response) else {
-                return self.finish(response, hop).await;
+                return self.finish(response, hop, reserved.take()).await;
             };
             if redirects == MAX_REDIRECTS {
                 return Err(refused(format!(
@@ -157,9 +165,14 @@ impl ReteachClient {
     }
 
     /// Turns the final answer into a spooled PDF or an error.
-    async fn finish(&self, response: Response, hop: Hop) -> Result<PdfStream, ReteachError> {
+    async fn finish(
+        &self,
+        response: Response,
+        hop: Hop,
+        reserved: Option<PdfReservation>,
+    ) -> Result<PdfStream, ReteachError> {
         match response.status() {
-            s if s.is_success() => self.read_pdf(response).await,
+            s if s.is_success() => self.read_pdf(response, reserved).await,
             StatusCode::NOT_FOUND => Err(ReteachError::NotFound {
                 what: "the certificate file".to_string(),
             }),
@@ -199,7 +212,11 @@ impl ReteachClient {
     }
 
     /// Checks type, header and size, then spools the body.
-    async fn read_pdf(&self, response: Response) -> Result<PdfStream, ReteachError> {
+    async fn read_pdf(
+        &self,
+        response: Response,
+        reserved: Option<PdfReservation>,
+    ) -> Result<PdfStream, ReteachError> {
         if let Some(kind) = non_pdf_content_type(&response) {
             return Err(refused(format!(
                 "the certificate file is not a PDF (content type {kind})"
@@ -230,15 +247,21 @@ impl ReteachClient {
             scratch_dir: self.config.downloads.scratch_dir.clone(),
             memory: self.config.downloads.memory.clone(),
         };
-        spool_announced(Box::pin(whole), announced, MAX_PDF_BYTES, &options)
-            .await
-            .map_err(|error| match error {
-                SpoolError::TooLarge { .. } => refused(too_large_message()),
-                SpoolError::Source(error) => broken(&error),
-                scratch @ SpoolError::Scratch { .. } => ReteachError::Unavailable {
-                    message: format!("{DOWNLOAD}: {scratch}"),
-                },
-            })
+        spool_announced(
+            Box::pin(whole),
+            announced,
+            MAX_PDF_BYTES,
+            &options,
+            reserved,
+        )
+        .await
+        .map_err(|error| match error {
+            SpoolError::TooLarge { .. } => refused(too_large_message()),
+            SpoolError::Source(error) => broken(&error),
+            scratch @ SpoolError::Scratch { .. } => ReteachError::Unavailable {
+                message: format!("{DOWNLOAD}: {scratch}"),
+            },
+        })
     }
 }
 

@@ -29,7 +29,7 @@ pub use pause::{hold_slot_while, paused, SlotHolder};
 pub use pdf::PdfStream;
 pub use pool::{ClientPurpose, HttpPool, TransportKey, IDLE_EVICTION};
 pub use retry::{send_paced, send_with_retry, Pace, RetryPolicy, SendError};
-pub use spool::{spool, spool_announced, PdfMemory, SpoolError, SpoolOptions};
+pub use spool::{spool, spool_announced, PdfMemory, PdfReservation, SpoolError, SpoolOptions};
 pub use tls::{
     build_download_client, build_http_client, idle_connection_timeout,
     scale_idle_connection_timeout, TlsOptions, UrlPolicyError, IDLE_CONNECTION_TIMEOUT,

@@ -90,6 +90,39 @@ impl PdfMemory {
     }
 }
 
+/// Room in the [`PdfMemory`] allowance held for one PDF, taken before its download is sent (a
+/// download that waited for room after its request went out could time out meanwhile) and
+/// shrunk to the announced size once the response headers are in.
+#[derive(Debug)]
+pub struct PdfReservation {
+    memory: PdfMemory,
+    permit: Option<OwnedSemaphorePermit>,
+}
+
+impl PdfReservation {
+    /// Gives back what `bytes` do not need.
+    fn shrink_to(&mut self, bytes: u64) {
+        if let Some(permit) = self.permit.as_mut() {
+            let keep = self.memory.kib_for(bytes) as usize;
+            let excess = permit.num_permits().saturating_sub(keep);
+            if excess > 0 {
+                drop(permit.split(excess));
+            }
+        }
+    }
+}
+
+impl PdfMemory {
+    /// Waits (without the run slot) until `bytes` — the largest PDF that may come — are free,
+    /// and holds them for one download.
+    pub async fn reserve_largest(&self, bytes: u64) -> PdfReservation {
+        PdfReservation {
+            memory: self.clone(),
+            permit: self.reserve(bytes).await,
+        }
+    }
+}
+
 impl PartialEq for PdfMemory {
     fn eq(&self, other: &Self) -> bool {
         Arc::ptr_eq(&self.kib, &other.kib)
@@ -135,23 +168,39 @@ pub async fn spool<S>(body: S, limit: u64, options: &SpoolOptions) -> Result<Pdf
 where
     S: Stream<Item = Result<Bytes, std::io::Error>> + Send + Unpin,
 {
-    spool_announced(body, None, limit, options).await
+    spool_announced(body, None, limit, options, None).await
 }
 
 /// [`spool`] of a body whose sender announced `announced` bytes (`Content-Length`): in memory,
 /// that much of the [`PdfMemory`] allowance is reserved up front (the limit when nothing was
 /// announced; a body longer than announced reserves the rest up to the limit).
+/// `reserved`: room taken before the request was sent (see [`PdfReservation`]); it is shrunk to
+/// the announced size, or given back at once when the PDF goes to the scratch directory.
 pub async fn spool_announced<S>(
     body: S,
     announced: Option<u64>,
     limit: u64,
     options: &SpoolOptions,
+    reserved: Option<PdfReservation>,
 ) -> Result<PdfStream, SpoolError>
 where
     S: Stream<Item = Result<Bytes, std::io::Error>> + Send + Unpin,
 {
     match &options.scratch_dir {
-        None => spool_in_memory(body, announced, limit, options.memory.as_ref()).await,
+        None => {
+            let reservation = match reserved {
+                Some(mut reservation) => {
+                    reservation.shrink_to(announced.unwrap_or(limit).min(limit));
+                    reservation.permit
+                }
+                None => match &options.memory {
+                    Some(memory) => memory.reserve(announced.unwrap_or(limit).min(limit)).await,
+                    None => None,
+                },
+            };
+            let memory = options.memory.as_ref();
+            spool_in_memory(body, announced, limit, memory, reservation).await
+        }
         Some(dir) => spool_to_file(body, limit, dir).await,
     }
 }
@@ -161,15 +210,12 @@ async fn spool_in_memory<S>(
     announced: Option<u64>,
     limit: u64,
     memory: Option<&PdfMemory>,
+    mut reservation: Option<OwnedSemaphorePermit>,
 ) -> Result<PdfStream, SpoolError>
 where
     S: Stream<Item = Result<Bytes, std::io::Error>> + Unpin,
 {
     let mut reserved = announced.unwrap_or(limit).min(limit);
-    let mut reservation = match memory {
-        Some(memory) => memory.reserve(reserved).await,
-        None => None,
-    };
     let mut held = BytesMut::with_capacity(usize::try_from(reserved).unwrap_or(0));
     while let Some(chunk) = body.next().await {
         let chunk = chunk.map_err(SpoolError::Source)?;
@@ -312,17 +358,17 @@ mod tests {
             memory: Some(memory.clone()),
             ..SpoolOptions::default()
         };
-        let first = spool_announced(chunks(vec![b"%PDF-1"]), Some(6), 10, &options)
+        let first = spool_announced(chunks(vec![b"%PDF-1"]), Some(6), 10, &options, None)
             .await
             .unwrap();
-        let second = spool_announced(chunks(vec![b"%PDF-2"]), Some(6), 10, &options)
+        let second = spool_announced(chunks(vec![b"%PDF-2"]), Some(6), 10, &options, None)
             .await
             .unwrap();
         assert_eq!(memory.available_bytes(), 0);
         let third = tokio::spawn({
             let options = options.clone();
             async move {
-                spool_announced(chunks(vec![b"%PDF-3"]), Some(6), 10, &options)
+                spool_announced(chunks(vec![b"%PDF-3"]), Some(6), 10, &options, None)
                     .await
                     .map(|pdf| pdf.length)
             }
@@ -346,13 +392,44 @@ mod tests {
         };
         let long = vec![b'x'; 3000];
         let body = futures::stream::iter(vec![Ok(Bytes::from(long))]);
-        let pdf = spool_announced(body, Some(10), 4 * 1024, &options)
+        let pdf = spool_announced(body, Some(10), 4 * 1024, &options, None)
             .await
             .unwrap();
         assert_eq!(pdf.length, Some(3000));
         assert_eq!(memory.available_bytes(), 4 * 1024, "the limit is reserved");
         drop(pdf);
         assert_eq!(memory.available_bytes(), 8 * 1024);
+    }
+
+    #[tokio::test]
+    async fn room_taken_before_the_download_shrinks_to_the_announced_size() {
+        let memory = PdfMemory::new(64 * 1024, 32 * 1024);
+        let options = SpoolOptions {
+            memory: Some(memory.clone()),
+            ..SpoolOptions::default()
+        };
+        let reservation = memory.reserve_largest(32 * 1024).await;
+        assert_eq!(
+            memory.available_bytes(),
+            32 * 1024,
+            "the largest PDF, before the request"
+        );
+        let pdf = spool_announced(
+            chunks(vec![b"%PDF-1"]),
+            Some(6),
+            32 * 1024,
+            &options,
+            Some(reservation),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            memory.available_bytes(),
+            63 * 1024,
+            "one KiB kept for 6 bytes"
+        );
+        drop(pdf);
+        assert_eq!(memory.available_bytes(), 64 * 1024);
     }
 
     #[tokio::test]
