@@ -38,7 +38,7 @@ use crate::upstream::{metered, SharedBudget, DEFAULT_BUDGET_PER_MINUTE};
 /// The interval every academy asks for (the shortest accepted), in real time.
 const INTERVAL: Duration = Duration::from_secs(60);
 /// How long the scenario runs, in configured intervals.
-const INTERVALS: u32 = 8;
+const INTERVALS: u32 = 6;
 
 /// What one academy saw.
 #[derive(Clone, Debug, Default)]
@@ -80,7 +80,10 @@ pub async fn budget(settings: &Settings) -> anyhow::Result<ScenarioReport> {
         DEFAULT_BUDGET_PER_MINUTE,
         f64::from(DEFAULT_BUDGET_PER_MINUTE) * 0.95 * scale,
     );
-    let planner = Arc::new(BudgetPlanner::new(scaled_budget(scale)));
+    let planner = Arc::new(
+        BudgetPlanner::new(scaled_budget(scale))
+            .with_grace(crate::controller::budget::FORGET_GRACE.div_f64(scale)),
+    );
     let slots = RunSlots::new(settings.max_concurrent_runs);
     let builder = ConnectionClients::new(ClientOptions {
         observer: Arc::new(log.clone()),

@@ -124,16 +124,30 @@ pub fn schedule_stretched(
 /// Every resource's demand on the budget of one process.
 pub struct BudgetPlanner {
     per_minute: u32,
+    /// How long past three of its intervals a resource that ran no more still counts (its runs
+    /// may be late: slots, the budget itself).
+    grace: Duration,
     demands: Mutex<HashMap<String, Demand>>,
 }
+
+/// Default of [`BudgetPlanner::with_grace`].
+pub const FORGET_GRACE: Duration = Duration::from_secs(3600);
 
 impl BudgetPlanner {
     /// A planner for a budget of `per_minute` requests.
     pub fn new(per_minute: u32) -> Self {
         Self {
             per_minute: per_minute.max(1),
+            grace: FORGET_GRACE,
             demands: Mutex::default(),
         }
+    }
+
+    /// Resources that ran no more count for three of their intervals plus `grace` (default
+    /// [`FORGET_GRACE`]; the benchmark scales it with its time).
+    pub fn with_grace(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
     }
 
     /// Records a finished run of `resource` that sent `requests` budgeted requests, and returns
@@ -147,8 +161,9 @@ impl BudgetPlanner {
         now: DateTime<Utc>,
     ) -> Stretch {
         let mut demands = self.demands.lock().unwrap_or_else(|p| p.into_inner());
+        let grace = self.grace;
         demands.retain(|_, demand| {
-            let forget_after = demand.effective.max(demand.interval) * 3;
+            let forget_after = demand.effective.max(demand.interval) * 3 + grace;
             now - demand.seen <= chrono_duration(forget_after)
         });
         let newest = requests as f64;
