@@ -56,6 +56,10 @@ enum Command {
         /// e.g. `--reteach-field-mode position=refuse` for an academy on the 2022 API.
         #[arg(long, value_parser = parse_field_mode)]
         reteach_field_mode: Vec<(String, reteach_personio_operator::sim::reteach::FieldMode)>,
+        /// Enforce Personio's per-IP limit: at most this many requests per minute across all
+        /// endpoints and credentials (Personio: 2000), answered with 429 beyond it.
+        #[arg(long)]
+        personio_ip_limit_per_minute: Option<usize>,
     },
     /// Write the CRDs to crds/ and the Helm chart (or print them with --stdout).
     Crdgen {
@@ -89,14 +93,15 @@ async fn main() -> anyhow::Result<()> {
             reteach_customers,
             link_reteach_customers,
             reteach_field_mode,
+            personio_ip_limit_per_minute,
         } => {
             sim(
-                personio_addr,
-                reteach_addr,
+                (personio_addr, reteach_addr),
                 employees,
                 reteach_customers,
                 link_reteach_customers,
                 reteach_field_mode,
+                personio_ip_limit_per_minute,
             )
             .await
         }
@@ -130,12 +135,12 @@ fn crdgen(stdout: bool, root: &std::path::Path) -> anyhow::Result<()> {
 
 #[cfg(feature = "dev-tools")]
 async fn sim(
-    personio_addr: std::net::SocketAddr,
-    reteach_addr: std::net::SocketAddr,
+    (personio_addr, reteach_addr): (std::net::SocketAddr, std::net::SocketAddr),
     employees: usize,
     reteach_customers: usize,
     link_reteach_customers: bool,
     field_modes: Vec<(String, reteach_personio_operator::sim::reteach::FieldMode)>,
+    personio_ip_limit: Option<usize>,
 ) -> anyhow::Result<()> {
     use reteach_personio_operator::sim::{personio, reteach};
     reteach_personio_operator::controller::operator::init_tracing("text");
@@ -148,7 +153,7 @@ async fn sim(
         reteach_options.first_external_id = personio::FIRST_EMPLOYEE_ID;
     }
     tokio::try_join!(
-        personio::run_standalone(personio_addr, employees),
+        personio::run_standalone(personio_addr, employees, personio_ip_limit),
         reteach::run_standalone(reteach_addr, reteach_options),
     )?;
     Ok(())

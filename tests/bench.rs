@@ -22,6 +22,8 @@ fn tiny(scenarios: &[Scenario]) -> Settings {
         pdf_bytes: 16 * 1024,
         pairs: 5,
         max_concurrent_runs: 3,
+        burst_academies: 6,
+        burst_pdf_bytes: 64 * 1024,
         scenarios: scenarios.to_vec(),
     }
 }
@@ -165,6 +167,41 @@ async fn academies_after_a_restart_share_clients_and_respect_the_run_slots() {
         "API and download clients are shared by all academies: {summary}"
     );
     assert!(report.notes.iter().any(|note| note.contains("per pair")));
+}
+
+#[tokio::test]
+async fn a_burst_of_certificate_runs_keeps_to_the_run_slots_and_uploads_everything() {
+    let report = run_one(Scenario::Burst).await;
+    let summary = &report.result.summary;
+    assert_eq!(summary["uploaded"], 6, "every certificate uploaded once");
+    let peak = summary["peakConcurrentRuns"].as_u64().unwrap();
+    assert!((1..=3).contains(&peak), "peak {peak} with 3 run slots");
+    assert_eq!(report.result.count(personio::UPLOAD), 6);
+}
+
+#[tokio::test]
+async fn academies_under_one_personio_limit_get_no_429_and_report_their_interval() {
+    let mut reports = run_all(&tiny(&[Scenario::Budget]), exe()).await.unwrap();
+    let report = reports.remove(0);
+    assert_eq!(report.result.error, None, "a run failed");
+    assert_eq!(report.result.too_many_requests, 0);
+    let runs = report.result.summary["runs"].as_u64().unwrap();
+    assert!(
+        runs > 5,
+        "every academy ran again after its interval: {runs} runs"
+    );
+    assert!(
+        report
+            .notes
+            .iter()
+            .any(|note| note.contains("effective interval per academy")),
+        "{:?}",
+        report.notes
+    );
+    assert!(report
+        .targets
+        .iter()
+        .any(|t| t.name.contains("429") && t.pass));
 }
 
 #[tokio::test]

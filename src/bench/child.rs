@@ -82,6 +82,8 @@ pub enum ChildTask {
     },
     /// Many academies after a restart (see [`super::scale`]).
     Scale(Box<super::scale::ScaleTask>),
+    /// Many CertificateSyncs woken at once (see [`super::burst`]).
+    Burst(Box<super::burst::BurstTask>),
     /// Nothing: the resident memory of the runtime alone, for comparison.
     Baseline,
 }
@@ -274,6 +276,10 @@ async fn run_task(
         }
         ChildTask::Scale(task) => {
             let (summary, memory) = super::scale::run_scale(task, limits, log).await?;
+            return Ok((summary, Some(memory)));
+        }
+        ChildTask::Burst(task) => {
+            let (summary, memory) = super::burst::run_burst(task, limits, log).await?;
             return Ok((summary, Some(memory)));
         }
         ChildTask::Baseline => serde_json::Value::Null,

@@ -7,6 +7,8 @@
 //! with their rate limits (scaled by `--time-scale`, like the simulators' buckets) and a
 //! [`tally::RequestTally`] that counts requests by endpoint in constant memory. See `BENCHMARKS.md`.
 
+pub mod budget;
+pub mod burst;
 pub mod certificate_scenarios;
 pub mod child;
 pub mod clients;
@@ -53,6 +55,12 @@ pub struct BenchOptions {
     /// Run slots of the scale scenario (the operator's `--max-concurrent-runs`).
     #[arg(long, default_value_t = 32)]
     pub max_concurrent_runs: usize,
+    /// CertificateSyncs woken at once in `burst`.
+    #[arg(long, default_value_t = burst::ACADEMIES)]
+    pub burst_academies: usize,
+    /// Size of every PDF in `burst`, in bytes (default: Personio's largest upload, 30 MB).
+    #[arg(long, default_value_t = burst::PDF_BYTES)]
+    pub burst_pdf_bytes: u64,
     /// Internal: run one measured task read from stdin (the parent re-executes itself).
     #[arg(long, hide = true)]
     pub child: bool,
@@ -70,6 +78,8 @@ impl Default for BenchOptions {
             pdf_kib: 128,
             pairs: 1_000,
             max_concurrent_runs: 32,
+            burst_academies: burst::ACADEMIES,
+            burst_pdf_bytes: burst::PDF_BYTES,
             child: false,
         }
     }
@@ -91,6 +101,8 @@ impl BenchOptions {
             pdf_bytes: self.pdf_kib.saturating_mul(1024),
             pairs: self.pairs,
             max_concurrent_runs: self.max_concurrent_runs,
+            burst_academies: self.burst_academies,
+            burst_pdf_bytes: self.burst_pdf_bytes,
             scenarios: self.scenario.clone(),
         }
     }
@@ -121,6 +133,10 @@ pub enum Scenario {
     Scale,
     /// Department tags: a run without change and one after a department change (issue 17).
     Tags,
+    /// Many academies under one shared Personio limit per IP address (issue 26).
+    Budget,
+    /// 200 CertificateSyncs woken at once, a 30 MB PDF each (issue 26).
+    Burst,
 }
 
 impl Scenario {
@@ -138,6 +154,8 @@ impl Scenario {
             Self::BulkImport => "bulk-import",
             Self::Scale => "scale",
             Self::Tags => "tags",
+            Self::Budget => "budget",
+            Self::Burst => "burst",
         }
     }
 
@@ -159,6 +177,10 @@ impl Scenario {
                 "academies (EmployeeSync + CertificateSync pairs) in one operator after a restart"
             }
             Self::Tags => "department tags: a run without change, then one changed department",
+            Self::Budget => {
+                "academies sharing one Personio limit of 2,000 requests/min per IP address"
+            }
+            Self::Burst => "200 CertificateSyncs woken at once by notifications, 30 MB PDFs",
         }
     }
 }

@@ -46,8 +46,12 @@ pub struct Settings {
     pub pdf_bytes: u64,
     /// EmployeeSync + CertificateSync pairs of the scale scenario.
     pub pairs: usize,
-    /// Run slots of the scale scenario.
+    /// Run slots of the scale and burst scenarios.
     pub max_concurrent_runs: usize,
+    /// CertificateSyncs woken at once in the burst scenario.
+    pub burst_academies: usize,
+    /// Size of the burst scenario's PDFs.
+    pub burst_pdf_bytes: u64,
     /// Scenarios to run (empty = all).
     pub scenarios: Vec<Scenario>,
 }
@@ -129,6 +133,12 @@ pub async fn run_all(settings: &Settings, exe: &Path) -> anyhow::Result<Vec<Scen
     }
     if settings.wants(Scenario::Scale) {
         reports.push(super::scale::scale(settings, exe).await?);
+    }
+    if settings.wants(Scenario::Burst) {
+        reports.push(super::burst::burst(settings, exe).await?);
+    }
+    if settings.wants(Scenario::Budget) {
+        reports.push(super::budget::budget(settings).await?);
     }
     Ok(reports)
 }

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use super::child::Upstream;
 use super::clients::scaled_reteach_rate;
 use crate::clock::{Clock, ManualClock};
-use crate::sim::personio::{PersonioSim, PersonioSimConfig, SimRateLimits};
+use crate::sim::personio::{PersonioSim, PersonioSimConfig, SharedIpLimit, SimRateLimits};
 use crate::sim::reteach::{RateLimit, ReteachSim};
 use crate::sim::RunningSim;
 
@@ -31,11 +31,21 @@ pub struct Tenant {
 impl Tenant {
     /// Starts both simulators on free loopback ports, without latency.
     pub async fn start(start: DateTime<Utc>, time_scale: f64) -> std::io::Result<Self> {
+        Self::start_with_ip_limit(start, time_scale, None).await
+    }
+
+    /// [`Self::start`] with Personio's per-IP limit shared with other tenants' simulators.
+    pub async fn start_with_ip_limit(
+        start: DateTime<Utc>,
+        time_scale: f64,
+        ip_limit: Option<SharedIpLimit>,
+    ) -> std::io::Result<Self> {
         let clock = ManualClock::new(start);
         let personio = PersonioSim::new(PersonioSimConfig {
             rate_limits: Some(SimRateLimits::default()),
             time_scale,
             clock: Arc::new(clock.clone()),
+            ip_limit,
             ..PersonioSimConfig::default()
         });
         let reteach = ReteachSim::new(Arc::new(clock.clone()));

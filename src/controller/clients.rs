@@ -16,6 +16,7 @@ use crate::jobs::connection::{
 };
 use crate::personio::{PersonioApi, PersonioError};
 use crate::reteach::{DownloadPolicy, ReteachApi, ReteachError};
+use crate::upstream::SharedBudget;
 
 /// Cache of upstream clients, built by [`ConnectionClients`].
 pub struct UpstreamClients {
@@ -25,11 +26,17 @@ pub struct UpstreamClients {
 }
 
 impl UpstreamClients {
-    /// An empty cache whose clients report to `metrics`.
-    pub fn new(metrics: Arc<Metrics>, downloads: DownloadPolicy) -> Self {
+    /// An empty cache whose clients report to `metrics` and whose Personio clients take turns
+    /// of `personio_budget` (one share per credential).
+    pub fn new(
+        metrics: Arc<Metrics>,
+        downloads: DownloadPolicy,
+        personio_budget: Option<SharedBudget>,
+    ) -> Self {
         let builder = ConnectionClients::new(ClientOptions {
             observer: Arc::new(MetricsObserver(metrics)),
             downloads,
+            personio_budget,
             ..ClientOptions::default()
         });
         Self {

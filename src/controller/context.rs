@@ -10,8 +10,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::jobs::Fence;
 use crate::reteach::DownloadPolicy;
+use crate::upstream::SharedBudget;
 
 use super::allowlist::UpstreamPolicy;
+use super::budget::BudgetPlanner;
 use super::clients::UpstreamClients;
 use super::handover::Handover;
 use super::metrics::Metrics;
@@ -51,6 +53,11 @@ pub struct Tunables {
     pub webhook_keys: Option<crate::webhook::KeyRing>,
     /// How Personio signs webhook deliveries (`--personio-signature-*`).
     pub webhook_signatures: crate::webhook::SignatureScheme,
+    /// Personio requests per minute the whole process may send (Personio's per-IP limit,
+    /// shared fairly by every tenant; intervals are stretched when they need more). `run` sets
+    /// it from `--personio-budget-per-minute` (default 2,000); `None` (tests, demo): only the
+    /// per-credential limits.
+    pub personio_budget_per_minute: Option<u32>,
 }
 
 impl Default for Tunables {
@@ -69,6 +76,7 @@ impl Default for Tunables {
             webhook_public_url: None,
             webhook_keys: None,
             webhook_signatures: crate::webhook::SignatureScheme::default(),
+            personio_budget_per_minute: None,
         }
     }
 }
@@ -93,6 +101,9 @@ pub struct Context {
     pub pacing: Pacing,
     /// Foreign in-flight uploads being waited out before a takeover.
     pub handover: Handover,
+    /// What each resource's runs cost of the Personio budget, to stretch intervals fairly when
+    /// they need more than it allows; `None` without a budget.
+    pub budget: Option<BudgetPlanner>,
 }
 
 /// Field manager of every status patch.
@@ -111,7 +122,10 @@ impl Context {
             controller: FIELD_MANAGER.into(),
             instance: std::env::var("POD_NAME").ok(),
         };
-        let upstreams = UpstreamClients::new(metrics.clone(), tunables.downloads.clone());
+        let shared_budget = tunables.personio_budget_per_minute.map(SharedBudget::new);
+        let budget = tunables.personio_budget_per_minute.map(BudgetPlanner::new);
+        let upstreams =
+            UpstreamClients::new(metrics.clone(), tunables.downloads.clone(), shared_budget);
         let webhooks = Arc::new(
             crate::webhook::Webhooks::new(tunables.webhook_min_gap)
                 .with_signatures(tunables.webhook_signatures.clone()),
@@ -129,6 +143,7 @@ impl Context {
             webhooks,
             pacing: Pacing::off(),
             handover,
+            budget,
         }
     }
 }

@@ -79,6 +79,7 @@ pub struct Metrics {
     upstream_duration: Family<ApiLabels, Histogram>,
     records: Family<RecordLabels, Counter>,
     last_success: Family<ResourceLabels, Gauge>,
+    effective_interval: Family<ResourceLabels, Gauge>,
     webhook_requests: Family<WebhookLabels, Counter>,
     /// The resources that have per-resource series, so those of deleted resources can be found.
     resources: Mutex<HashSet<ResourceLabels>>,
@@ -141,6 +142,12 @@ impl Metrics {
             "Unix time of the last successful run per resource",
             last_success.clone(),
         );
+        let effective_interval = Family::<ResourceLabels, Gauge>::default();
+        registry.register(
+            "sync_effective_interval_seconds",
+            "Seconds between the runs of a resource as scheduled: its spec.interval, or longer while the configured intervals need more than the Personio budget (--personio-budget-per-minute) allows",
+            effective_interval.clone(),
+        );
         let webhook_requests = Family::<WebhookLabels, Counter>::default();
         registry.register(
             "webhook_requests",
@@ -162,6 +169,7 @@ impl Metrics {
             upstream_duration,
             records,
             last_success,
+            effective_interval,
             webhook_requests,
             resources: Mutex::default(),
             leader,
@@ -215,6 +223,14 @@ impl Metrics {
         }
     }
 
+    /// Records the interval a resource's next run is scheduled after.
+    pub fn effective_interval(&self, resource: &ResourceLabels, interval: Duration) {
+        self.tracked().insert(resource.clone());
+        self.effective_interval
+            .get_or_create(resource)
+            .set(i64::try_from(interval.as_secs()).unwrap_or(i64::MAX));
+    }
+
     /// Counts records of a run of a resource in `namespace` by what happened to them.
     pub fn records(&self, namespace: &str, kind: &str, action: &str, count: i64) {
         if count > 0 {
@@ -243,6 +259,7 @@ impl Metrics {
     pub fn forget(&self, resource: &ResourceLabels) {
         self.tracked().remove(resource);
         self.last_success.remove(resource);
+        self.effective_interval.remove(resource);
     }
 
     /// Drops the per-resource series of every resource of `kind` in `namespace` (`None`: all

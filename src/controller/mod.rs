@@ -1,8 +1,10 @@
 //! kube-runtime wiring: the two controllers, due checks, status writes, events, backoff, metrics,
 //! health endpoints and leader election.
 
+pub mod admission;
 /// The upstream allowlist lives with the jobs (the `preflight` command checks it too).
 pub use crate::jobs::allowlist;
+pub mod budget;
 pub mod capabilities;
 pub mod certificate;
 pub mod clients;

@@ -24,13 +24,15 @@ use super::leader::{
 };
 use super::lifecycle::Scheduled;
 use super::metrics::{forget_deleted, Metrics};
-use super::pacing::{Gate, Interval, Pacing, RunSlots, StartupSpread};
+use super::pacing::{Gate, Interval, Pacing, Priority, RunSlots, StartupSpread};
 use super::panic_guard::reconcile_guarded;
 use super::receiver_endpoints::ReceiverEndpoints;
+use super::schedule::Wake;
 use super::{certificate, employee, watch_cache, ReconcileError};
 use crate::api::{CertificateSync, EmployeeSync};
 use crate::clock::{Clock, SystemClock};
 use crate::jobs::Fence;
+use crate::upstream::hold_slot_while;
 use crate::webhook::{ResourceKey, Source};
 
 /// Options of `reteach-personio-operator run`.
@@ -72,6 +74,11 @@ pub struct RunOptions {
     /// unset: each PDF (≤ 30 MB) is held in memory.
     #[arg(long, env = "SCRATCH_DIR")]
     pub scratch_dir: Option<std::path::PathBuf>,
+    /// MiB of certificate PDFs all runs together may hold in memory (without `--scratch-dir`):
+    /// a run whose PDF does not fit waits, so a burst of certificate runs cannot exceed the pod's
+    /// memory limit. At least one PDF of 30 MB always fits.
+    #[arg(long, env = "PDF_MEMORY_MIB", default_value_t = DEFAULT_PDF_MEMORY_MIB)]
+    pub pdf_memory_mib: u64,
     /// Do not run the read-only preflight probes before a resource's first run.
     #[arg(long, env = "SKIP_PREFLIGHT")]
     pub skip_preflight: bool,
@@ -123,6 +130,27 @@ pub struct RunOptions {
     /// 0: no limit. A certificate backfill holds its slot for as long as it uploads.
     #[arg(long, env = "MAX_CONCURRENT_RUNS", default_value_t = 32)]
     pub max_concurrent_runs: usize,
+    /// Largest share of the run slots (in percent, at least one slot) the runs of one namespace
+    /// may hold at a time, so that one academy — or many resources on one throttled credential —
+    /// never holds every slot while other academies' due runs wait.
+    #[arg(
+        long,
+        env = "MAX_NAMESPACE_RUN_SHARE",
+        default_value_t = super::admission::DEFAULT_NAMESPACE_SHARE_PERCENT,
+        value_parser = clap::value_parser!(u8).range(1..=100)
+    )]
+    pub max_namespace_run_share: u8,
+    /// Personio requests per minute this process may send in all (Personio allows 2,000 v1
+    /// requests per minute per IP address, and every academy of a replica shares its egress IP).
+    /// Tenants take turns round-robin; when the configured intervals need more, they are
+    /// stretched fairly and the Ready message says so. 0: no shared budget (only the
+    /// per-credential limits).
+    #[arg(
+        long,
+        env = "PERSONIO_BUDGET_PER_MINUTE",
+        default_value_t = crate::upstream::DEFAULT_BUDGET_PER_MINUTE
+    )]
+    pub personio_budget_per_minute: u32,
     /// Longest window over which the runs already due at start-up (after a restart, an upgrade
     /// or a leader change) are spread; each resource's own interval is its window up to this.
     /// `0s` starts them all at once.
@@ -142,6 +170,10 @@ pub struct RunOptions {
     #[arg(long, hide = true, default_value = "1m")]
     pub minimum_interval: String,
 }
+
+/// Default of `--pdf-memory-mib`: three PDFs of Personio's largest size (30 MB) at a time, which
+/// keeps a pod within the chart's 256 MiB memory limit (see BENCHMARKS.md, scenario `burst`).
+pub const DEFAULT_PDF_MEMORY_MIB: u64 = 96;
 
 /// Initialises logging (`RUST_LOG`, text or JSON).
 pub fn init_tracing(format: &str) {
@@ -311,10 +343,17 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
         Tunables {
             minimum_interval: crate::sync::duration::parse_duration(&options.minimum_interval)?,
             upstream: options.egress.upstream_policy(),
-            downloads: options
-                .egress
-                .download_policy(options.scratch_dir.clone())
-                .map_err(anyhow::Error::msg)?,
+            downloads: {
+                let mut downloads = options
+                    .egress
+                    .download_policy(options.scratch_dir.clone())
+                    .map_err(anyhow::Error::msg)?;
+                downloads.memory = Some(crate::upstream::PdfMemory::new(
+                    options.pdf_memory_mib.saturating_mul(1024 * 1024),
+                    crate::upstream::MAX_PDF_BYTES,
+                ));
+                downloads
+            },
             preflight: !options.skip_preflight,
             webhook_min_gap: crate::sync::duration::parse_duration(&options.webhook_min_gap)
                 .map_err(|e| anyhow::anyhow!("--webhook-min-gap: {e}"))?,
@@ -322,6 +361,8 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
             webhook_public_url,
             webhook_keys,
             webhook_signatures: signature_scheme(&options)?,
+            personio_budget_per_minute: (options.personio_budget_per_minute > 0)
+                .then_some(options.personio_budget_per_minute),
             handover_grace: crate::sync::duration::parse_duration(&options.handover_grace)
                 .map_err(|e| anyhow::anyhow!("--handover-grace: {e}"))?,
             ..Tunables::default()
@@ -337,7 +378,10 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
             limit: crate::sync::duration::parse_duration(&options.startup_spread)
                 .map_err(|e| anyhow::anyhow!("--startup-spread: {e}"))?,
         },
-        slots: RunSlots::new(options.max_concurrent_runs),
+        slots: RunSlots::with_namespace_share(
+            options.max_concurrent_runs,
+            options.max_namespace_run_share,
+        ),
     });
     let receiver = options
         .webhook_addr
@@ -681,7 +725,12 @@ pub fn drive<K, F, Fut>(
     ctx: Arc<Context>,
 ) -> RunFuture
 where
-    K: Scheduled<Scope = k8s_openapi::NamespaceResourceScope> + Interval + Send + Sync + 'static,
+    K: Scheduled<Scope = k8s_openapi::NamespaceResourceScope>
+        + Interval
+        + super::webhook::Webhooked
+        + Send
+        + Sync
+        + 'static,
     F: Fn(Arc<K>, Arc<Context>) -> Fut + Clone + Send + Sync + 'static,
     Fut: std::future::Future<Output = Result<Action, ReconcileError>> + Send + 'static,
 {
@@ -697,16 +746,25 @@ where
                     let key = ErrorBackoff::key(object.as_ref());
                     let span = resource_span(kind, object.as_ref());
                     let pacing: &Pacing = &ctx.pacing;
-                    let _slot = match pacing.gate(object.as_ref(), ctx.clock.now()) {
+                    let wake = notification_wake(&ctx, object.as_ref());
+                    let slot = match pacing.gate(object.as_ref(), wake, ctx.clock.now()) {
                         Gate::Hold(action) => return Ok(action),
-                        Gate::Due => Some(pacing.slots.acquire().await),
+                        Gate::Due(reason) => {
+                            let namespace = object.namespace().unwrap_or_default();
+                            Some(pacing.slots.acquire(&namespace, Priority::of(reason)).await)
+                        }
                         Gate::NotDue => None,
                     };
                     // Boxed once the run may start: a due resource waiting for a run slot holds
                     // this small future, not the state of a whole run (issue 18).
-                    let result = Box::pin(reconcile_guarded(kind, object, ctx, reconcile))
-                        .instrument(span)
-                        .await;
+                    let run =
+                        Box::pin(reconcile_guarded(kind, object, ctx, reconcile)).instrument(span);
+                    // While the run sleeps on a rate limiter or a `Retry-After`, its slot is
+                    // free for others (issue 26).
+                    let result = match slot {
+                        Some(slot) => hold_slot_while(slot, run).await,
+                        None => run.await,
+                    };
                     if result.is_ok() {
                         backoff.reset(&key);
                     }
@@ -722,6 +780,17 @@ where
             }
         });
     Box::pin(run)
+}
+
+/// What the due check of `object` gets to know about webhook notifications: a pending one
+/// makes its run due (and so take a slot) like any other.
+fn notification_wake<K: super::webhook::Webhooked>(ctx: &Context, object: &K) -> Wake {
+    let notification = ctx.webhooks.notification(super::webhook::key_of(object));
+    Wake {
+        notified: notification.pending(),
+        gap: notification.min_gap,
+        backing_off: false,
+    }
 }
 
 /// Every `webhook_refresh`, hands each resource with an open webhook receiver to its controller,

@@ -8,20 +8,20 @@
 //!   the window after every restart, so its schedule does not drift and 1,000 resources fill the
 //!   window evenly. Spec changes, requested runs and resources created after the start are not
 //!   held.
-//! - **Run slots.** A semaphore shared by both controllers (`--max-concurrent-runs`): a due run
-//!   waits for a slot; reconciles that only find nothing due never wait.
+//! - **Run slots.** Shared by both controllers (`--max-concurrent-runs`, see
+//!   [`super::admission`]): a due run — polled or woken by a webhook notification — waits for a
+//!   slot, by priority and within its namespace's share; reconciles that only find nothing due
+//!   never wait.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use kube::runtime::controller::Action;
 use kube::ResourceExt;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+pub use super::admission::{Priority, RunSlot, RunSlots};
 use super::lifecycle::{RunContext, Scheduled, SyncStatus};
-use super::schedule::DueReason;
+use super::schedule::{DueReason, Wake};
 use crate::api::{CertificateSync, EmployeeSync};
 use crate::sync::duration::{parse_duration, MAX_INTERVAL};
 
@@ -115,63 +115,6 @@ impl StartupSpread {
     }
 }
 
-/// Run slots shared by every controller of the process, with the peak of runs in flight.
-#[derive(Clone, Debug)]
-pub struct RunSlots {
-    slots: Option<Arc<Semaphore>>,
-    running: Arc<AtomicUsize>,
-    peak: Arc<AtomicUsize>,
-}
-
-impl RunSlots {
-    /// At most `limit` runs at a time; `0` means no limit.
-    pub fn new(limit: usize) -> Self {
-        Self {
-            slots: (limit > 0).then(|| Arc::new(Semaphore::new(limit))),
-            running: Arc::default(),
-            peak: Arc::default(),
-        }
-    }
-
-    /// Waits for a slot; the run holds it until the returned value is dropped.
-    pub async fn acquire(&self) -> RunSlot {
-        let permit = match &self.slots {
-            // Never closed, so the error cannot happen; run unlimited rather than not at all.
-            Some(slots) => slots.clone().acquire_owned().await.ok(),
-            None => None,
-        };
-        let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
-        self.peak.fetch_max(now, Ordering::SeqCst);
-        RunSlot {
-            _permit: permit,
-            running: self.running.clone(),
-        }
-    }
-
-    /// Runs in flight now.
-    pub fn running(&self) -> usize {
-        self.running.load(Ordering::SeqCst)
-    }
-
-    /// Most runs that were in flight at once.
-    pub fn peak(&self) -> usize {
-        self.peak.load(Ordering::SeqCst)
-    }
-}
-
-/// One run's slot (see [`RunSlots::acquire`]).
-#[derive(Debug)]
-pub struct RunSlot {
-    _permit: Option<OwnedSemaphorePermit>,
-    running: Arc<AtomicUsize>,
-}
-
-impl Drop for RunSlot {
-    fn drop(&mut self) {
-        self.running.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
 /// The pacing of one process: start-up spread and run slots.
 #[derive(Clone, Debug)]
 pub struct Pacing {
@@ -193,14 +136,18 @@ impl Pacing {
         }
     }
 
-    /// Whether `object` is due when looked at now (from the cached copy) and, if so, how long it
-    /// waits for the start-up spread: `Ok(true)` due now, `Ok(false)` not due, `Err` hold.
-    pub fn gate<K: Scheduled + Interval>(&self, object: &K, now: DateTime<Utc>) -> Gate {
+    /// Whether `object` is due when looked at now (from the cached copy, with what `wake` says
+    /// about webhook notifications) and, if so, whether the start-up spread holds it. A notified
+    /// run is due like any other and takes a slot (issue 26: a burst of notifications must not
+    /// run past `--max-concurrent-runs`); the spread never holds it.
+    pub fn gate<K: Scheduled + Interval>(
+        &self,
+        object: &K,
+        wake: Wake,
+        now: DateTime<Utc>,
+    ) -> Gate {
         let glance = RunContext::of(object, now);
         let status = object.current_status().cloned().unwrap_or_default();
-        // Webhook notifications are not looked at here: a notified run is decided by the
-        // reconciler itself (Gate::NotDue) and is never held by the start-up spread.
-        let wake = crate::controller::schedule::Wake::default();
         let Ok(reason) = glance.decide(status.common(), object.suspended(), None, wake) else {
             return Gate::NotDue;
         };
@@ -214,7 +161,7 @@ impl Pacing {
         };
         match self.spread.hold(&input, now) {
             Some(delay) => Gate::Hold(Action::requeue(delay)),
-            None => Gate::Due,
+            None => Gate::Due(reason),
         }
     }
 }
@@ -222,8 +169,8 @@ impl Pacing {
 /// What [`Pacing::gate`] decided.
 #[derive(Debug)]
 pub enum Gate {
-    /// A run is due now: take a slot.
-    Due,
+    /// A run is due now, for this reason: take a slot.
+    Due(DueReason),
     /// Nothing due (the reconciler finds out cheaply itself).
     NotDue,
     /// Due, but held by the start-up spread.

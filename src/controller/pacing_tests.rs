@@ -125,34 +125,54 @@ fn the_window_is_the_interval_capped_by_the_limit_and_zero_switches_it_off() {
     assert_eq!(off.hold(&overdue(uid), start()), None);
 }
 
-#[tokio::test]
-async fn run_slots_never_let_more_than_the_limit_run_and_record_the_peak() {
-    let slots = RunSlots::new(3);
-    let mut held = Vec::new();
-    for _ in 0..3 {
-        held.push(slots.acquire().await);
-    }
-    let waiting = tokio::spawn({
-        let slots = slots.clone();
-        async move { slots.acquire().await }
-    });
-    for _ in 0..10 {
-        tokio::task::yield_now().await;
-    }
-    assert!(!waiting.is_finished(), "a fourth run got a slot");
-    assert_eq!(slots.running(), 3);
-    held.pop();
-    let fourth = waiting.await.unwrap();
-    assert_eq!((slots.running(), slots.peak()), (3, 3));
-    drop(fourth);
-    drop(held);
-    assert_eq!(slots.running(), 0);
+/// An EmployeeSync that ran a minute before `now` and is next due in four minutes.
+fn synced_employee_sync(now: DateTime<Utc>) -> EmployeeSync {
+    let mut object: EmployeeSync = serde_json::from_value(serde_json::json!({
+        "apiVersion": "sync.reteach.io/v1alpha1",
+        "kind": "EmployeeSync",
+        "metadata": {"name": "personio", "namespace": "academy-a", "uid": "u-1", "generation": 1},
+        "spec": {
+            "personio": {"credentialsSecretRef": {"name": "p"}},
+            "reteach": {"credentialsSecretRef": {"name": "r"}}
+        }
+    }))
+    .unwrap();
+    let mut status = crate::api::EmployeeSyncStatus::default();
+    status.common.observed_generation = Some(1);
+    status.common.last_sync_time = Some(now - chrono::Duration::minutes(1));
+    status.common.next_sync_time = Some(now + chrono::Duration::minutes(4));
+    object.status = Some(status);
+    object
 }
 
-#[tokio::test]
-async fn zero_means_no_limit() {
-    let slots = RunSlots::new(0);
-    let held: Vec<_> = futures::future::join_all((0..50).map(|_| slots.acquire())).await;
-    assert_eq!((slots.running(), slots.peak()), (50, 50));
-    drop(held);
+#[test]
+fn a_notified_run_is_due_through_the_gate_and_so_takes_a_slot() {
+    let now = start() + chrono::Duration::minutes(5);
+    let object = synced_employee_sync(now);
+    let pacing = Pacing {
+        spread: spread(),
+        slots: RunSlots::new(1),
+    };
+    let quiet = Wake::default();
+    assert!(matches!(pacing.gate(&object, quiet, now), Gate::NotDue));
+    let notified = Wake {
+        notified: true,
+        gap: Duration::from_secs(10),
+        backing_off: false,
+    };
+    assert!(
+        matches!(
+            pacing.gate(&object, notified, now),
+            Gate::Due(DueReason::Notified)
+        ),
+        "a notified run must wait for a slot like any other"
+    );
+    let mut backing_off = object.clone();
+    if let Some(status) = backing_off.status.as_mut() {
+        status.common.consecutive_failures = 2;
+    }
+    assert!(matches!(
+        pacing.gate(&backing_off, notified, now),
+        Gate::NotDue
+    ));
 }

@@ -23,7 +23,7 @@ use super::schedule::DueReason;
 use super::status::apply_status;
 use super::webhook;
 use super::ReconcileError;
-use crate::api::{CapabilityCheck, DocumentCategoryRef};
+use crate::api::{CapabilityCheck, DocumentCategoryRef, SyncStatusCommon};
 use crate::jobs::settings::SpecError;
 use crate::jobs::Reason;
 use crate::preflight::Subject;
@@ -218,6 +218,7 @@ where
         run: &run,
     };
     let mut capabilities = None;
+    let mut personio_requests = 0;
     let settings = object.settings(&ctx);
     let interval = settings.as_ref().map_or(INVALID_SPEC_INTERVAL, K::interval);
     let result = match settings {
@@ -225,7 +226,12 @@ where
             Reason::InvalidSpec,
             error.to_string(),
         ))),
-        Ok(settings) => attempt(&object, &ctx, &api, &inputs, settings, &mut capabilities).await,
+        Ok(settings) => {
+            let run = attempt(&object, &ctx, &api, &inputs, settings, &mut capabilities);
+            let (result, requests) = crate::upstream::metered(run).await;
+            personio_requests = requests;
+            result
+        }
     };
     let mut status = previous.clone();
     let failure = match result {
@@ -248,6 +254,14 @@ where
         }
         Ok((settings, outcome)) => {
             let (delay, message) = K::record_outcome(&mut status, &run, &settings, &outcome);
+            let delay = stretch_for_budget(
+                &ctx,
+                &labels,
+                status.common_mut(),
+                &run,
+                (interval, delay),
+                personio_requests,
+            );
             Ok((delay, outcome, message))
         }
     };
@@ -281,6 +295,27 @@ where
         apply_status(&api, &name, &status, K::STATUS_KEYS_OWNED_ELSEWHERE).await?;
     }
     Ok(Action::requeue(delay))
+}
+
+/// Schedules the next run after the effective interval when the Personio budget cannot carry
+/// every configured interval (see [`super::budget`]): moves `nextSyncTime`, says so in the `Ready`
+/// message, and exports the interval. Returns the requeue delay (`scheduled.1` when not stretched).
+fn stretch_for_budget(
+    ctx: &Context,
+    labels: &ResourceLabels,
+    status: &mut SyncStatusCommon,
+    run: &RunContext,
+    (interval, delay): (Duration, Duration),
+    personio_requests: u64,
+) -> Duration {
+    let Some(planner) = &ctx.budget else {
+        ctx.metrics.effective_interval(labels, interval);
+        return delay;
+    };
+    let key = format!("{}/{}/{}", labels.kind, labels.namespace, labels.name);
+    let stretch = planner.record(&key, personio_requests, interval, run.now);
+    ctx.metrics.effective_interval(labels, stretch.effective);
+    super::budget::schedule_stretched(status, run.now, interval, &stretch).unwrap_or(delay)
 }
 
 /// Preconditions, `Reconciling`, the job.

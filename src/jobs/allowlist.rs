@@ -264,6 +264,7 @@ impl EgressOptions {
             allowed_hosts: self.allowed_download_hosts.clone(),
             allow_private_addresses: self.allow_private_download_addresses,
             scratch_dir,
+            memory: None,
         })
     }
 }

@@ -15,7 +15,7 @@ use crate::personio::{
 use crate::reteach::{
     DownloadPolicy, ReteachClient, ReteachConfig, ReteachError, DEFAULT_REQUESTS_PER_SECOND,
 };
-use crate::upstream::{NoopObserver, RequestObserver, RetryPolicy, TlsOptions};
+use crate::upstream::{NoopObserver, RequestObserver, RetryPolicy, SharedBudget, TlsOptions};
 
 /// Personio API credentials.
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -132,6 +132,9 @@ pub struct ClientOptions {
     pub downloads: DownloadPolicy,
     /// Per-request timeout (`None`: the clients' default).
     pub timeout: Option<Duration>,
+    /// The process-wide Personio budget every Personio client takes its turns from (one share
+    /// per credential); `None`: only the per-credential limits.
+    pub personio_budget: Option<SharedBudget>,
 }
 
 impl Default for ClientOptions {
@@ -145,6 +148,7 @@ impl Default for ClientOptions {
             reteach_requests_per_second: DEFAULT_REQUESTS_PER_SECOND,
             downloads: DownloadPolicy::default(),
             timeout: None,
+            personio_budget: None,
         }
     }
 }
@@ -192,6 +196,9 @@ impl ConnectionClients {
             retry: self.options.retry.clone(),
             observer: self.options.observer.clone(),
             employee_api: endpoint.employee_api,
+            budget: self.options.personio_budget.as_ref().map(|budget| {
+                budget.share(format!("{}\n{}", endpoint.base_url, credentials.client_id).as_bytes())
+            }),
         })
     }
 

@@ -19,8 +19,9 @@ use super::error_body::parse_error_body;
 use super::{AttributeRequest, DocumentUpload, EmployeeList, PersonioApi, PersonioError};
 use crate::sync::{DocumentCategory, StoredDocument};
 use crate::upstream::{
-    build_http_client, read_capped, read_error_body, redirect_status, send_with_retry,
-    BodyReadError, RequestObserver, RetryPolicy, SendError, MAX_ERROR_BODY_BYTES, MAX_JSON_BYTES,
+    build_http_client, read_capped, read_error_body, redirect_status, send_paced, BodyReadError,
+    BudgetShare, Pace, RequestObserver, RetryPolicy, SendError, MAX_ERROR_BODY_BYTES,
+    MAX_JSON_BYTES,
 };
 
 /// Name of the API in request records and metrics.
@@ -39,6 +40,8 @@ pub struct PersonioClient {
     pub(super) limiters: Limiters,
     pub(super) retry: RetryPolicy,
     pub(super) observer: Arc<dyn RequestObserver>,
+    /// This credential's share of the process-wide Personio budget (per egress IP).
+    pub(super) budget: Option<BudgetShare>,
     /// Whole-request timeout of an upload (see [`super::upload::UPLOAD_TIMEOUT`]).
     pub(super) upload_timeout: std::time::Duration,
     pub(super) v1_token: TokenCache,
@@ -77,6 +80,7 @@ impl PersonioClient {
             limiters: Limiters::new(&config.limits),
             retry: config.retry,
             observer: config.observer,
+            budget: config.budget,
             upload_timeout: config
                 .tls
                 .timeout
@@ -135,14 +139,13 @@ impl PersonioClient {
         limiter: Option<&DefaultDirectRateLimiter>,
         mut make: impl FnMut() -> RequestBuilder,
     ) -> Result<Response, SendFailure> {
-        let sent = send_with_retry(
-            API,
-            endpoint,
-            policy,
-            self.observer.as_ref(),
+        let pace = Pace {
             limiter,
-            || make().header(APP_ID_HEADER, self.app_id.clone()),
-        )
+            budget: self.budget.as_ref(),
+        };
+        let sent = send_paced(API, endpoint, policy, self.observer.as_ref(), pace, || {
+            make().header(APP_ID_HEADER, self.app_id.clone())
+        })
         .await;
         match sent {
             // Never followed (see `build_http_client`): one request to the base URL, nothing to

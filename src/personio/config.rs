@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
-use crate::upstream::{NoopObserver, RequestObserver, RetryPolicy, TlsOptions};
+use crate::upstream::{BudgetShare, NoopObserver, RequestObserver, RetryPolicy, TlsOptions};
 
 /// Settings of one Personio client (one tenant credential).
 #[derive(Clone)]
@@ -29,6 +29,9 @@ pub struct PersonioConfig {
     pub observer: Arc<dyn RequestObserver>,
     /// Which API employees are read through.
     pub employee_api: EmployeeApi,
+    /// The credential's share of the process-wide budget (Personio's per-IP limit); `None`:
+    /// only the per-endpoint limits.
+    pub budget: Option<BudgetShare>,
 }
 
 /// Which Personio API the employee listing uses (`spec.personio.api`); documents always go
@@ -61,6 +64,7 @@ impl PersonioConfig {
             retry: RetryPolicy::default(),
             observer: Arc::new(NoopObserver),
             employee_api: EmployeeApi::V1,
+            budget: None,
         }
     }
 }

@@ -59,6 +59,9 @@ pub struct DownloadPolicy {
     /// Directory for PDFs in transit (operator flag `--scratch-dir`, e.g. an `emptyDir` mount
     /// with a read-only root file system); `None` holds each PDF (at most 30 MB) in memory.
     pub scratch_dir: Option<PathBuf>,
+    /// How many bytes of PDFs all runs together may hold in memory (operator flag
+    /// `--pdf-memory-mib`); `None`: no shared allowance. Not used with `scratch_dir`.
+    pub memory: Option<crate::upstream::PdfMemory>,
 }
 
 impl DownloadPolicy {

@@ -23,8 +23,8 @@ use super::download_policy::{classify, Hop};
 use super::response::{error_for, unavailable};
 use super::ReteachError;
 use crate::upstream::{
-    public_addresses, send_with_retry, spool, NonPublicHost, PdfStream, SpoolError, SpoolOptions,
-    MAX_PDF_BYTES,
+    public_addresses, send_with_retry, spool_announced, NonPublicHost, PdfReservation, PdfStream,
+    SpoolError, SpoolOptions, MAX_PDF_BYTES,
 };
 
 /// Endpoint name of certificate downloads in errors and metrics.
@@ -113,6 +113,14 @@ impl ReteachClient {
             .base
             .join(url)
             .map_err(|_| refused("the certificate URL is not a valid URL"))?;
+        // Room for the largest PDF before the request goes out (see `PdfReservation`).
+        let mut reserved = match (
+            &self.config.downloads.memory,
+            &self.config.downloads.scratch_dir,
+        ) {
+            (Some(memory), None) => Some(memory.reserve_largest(MAX_PDF_BYTES).await),
+            _ => None,
+        };
         let mut redirects = 0;
         loop {
             let hop = self.check_hop(&target).await?;
@@ -120,7 +128,7 @@ impl ReteachClient {
                 .send_hop(DOWNLOAD, hop, || self.download_request(&target))
                 .await?;
             let Some(location) = redirect_location(&response) else {
-                return self.finish(response, hop).await;
+                return self.finish(response, hop, reserved.take()).await;
             };
             if redirects == MAX_REDIRECTS {
                 return Err(refused(format!(
@@ -170,9 +178,14 @@ impl ReteachClient {
     }
 
     /// Turns the final answer into a spooled PDF or an error.
-    async fn finish(&self, response: Response, hop: Hop) -> Result<PdfStream, ReteachError> {
+    async fn finish(
+        &self,
+        response: Response,
+        hop: Hop,
+        reserved: Option<PdfReservation>,
+    ) -> Result<PdfStream, ReteachError> {
         match response.status() {
-            s if s.is_success() => self.read_pdf(response).await,
+            s if s.is_success() => self.read_pdf(response, reserved).await,
             // A redirect without a usable `Location`: about this URL, not the base URL.
             s if s.is_redirection() => Err(refused(
                 "the certificate URL redirects without saying where to",
@@ -232,16 +245,18 @@ impl ReteachClient {
     }
 
     /// Checks type, header and size, then spools the body.
-    async fn read_pdf(&self, response: Response) -> Result<PdfStream, ReteachError> {
+    async fn read_pdf(
+        &self,
+        response: Response,
+        reserved: Option<PdfReservation>,
+    ) -> Result<PdfStream, ReteachError> {
         if let Some(kind) = non_pdf_content_type(&response) {
             return Err(refused(format!(
                 "the certificate file is not a PDF (content type {kind})"
             )));
         }
-        if response
-            .content_length()
-            .is_some_and(|length| length > MAX_PDF_BYTES)
-        {
+        let announced = response.content_length();
+        if announced.is_some_and(|length| length > MAX_PDF_BYTES) {
             return Err(refused(too_large_message()));
         }
         let mut body = response
@@ -263,16 +278,23 @@ impl ReteachClient {
         let whole = futures::stream::once(async move { Ok(head) }).chain(body);
         let options = SpoolOptions {
             scratch_dir: self.config.downloads.scratch_dir.clone(),
+            memory: self.config.downloads.memory.clone(),
         };
-        spool(Box::pin(whole), MAX_PDF_BYTES, &options)
-            .await
-            .map_err(|error| match error {
-                SpoolError::TooLarge { .. } => refused(too_large_message()),
-                SpoolError::Source(error) => broken(&error),
-                scratch @ SpoolError::Scratch { .. } => ReteachError::Unavailable {
-                    message: format!("{DOWNLOAD}: {scratch}"),
-                },
-            })
+        spool_announced(
+            Box::pin(whole),
+            announced,
+            MAX_PDF_BYTES,
+            &options,
+            reserved,
+        )
+        .await
+        .map_err(|error| match error {
+            SpoolError::TooLarge { .. } => refused(too_large_message()),
+            SpoolError::Source(error) => broken(&error),
+            scratch @ SpoolError::Scratch { .. } => ReteachError::Unavailable {
+                message: format!("{DOWNLOAD}: {scratch}"),
+            },
+        })
     }
 }
 

@@ -3,9 +3,11 @@
 
 mod address;
 mod body;
+mod budget;
 mod idle_map;
 mod lifetime;
 mod observe;
+mod pause;
 mod pdf;
 mod pool;
 mod retry;
@@ -17,15 +19,17 @@ pub use body::{
     read_capped, read_error_body, BodyReadError, MAX_CHANGE_FEED_BYTES, MAX_ERROR_BODY_BYTES,
     MAX_JSON_BYTES, MAX_PDF_BYTES,
 };
+pub use budget::{metered, BudgetShare, SharedBudget, DEFAULT_BUDGET_PER_MINUTE};
 pub use idle_map::IdleMap;
 pub use lifetime::{
     retry_after, token_lifetime, MAX_RETRY_AFTER, MAX_TOKEN_LIFETIME, MIN_TOKEN_LIFETIME,
 };
 pub use observe::{NoopObserver, RequestLog, RequestObserver, RequestRecord};
+pub use pause::{hold_slot_while, paused, SlotHolder};
 pub use pdf::PdfStream;
 pub use pool::{ClientPurpose, HttpPool, TransportKey, IDLE_EVICTION};
-pub use retry::{send_with_retry, RetryPolicy, SendError};
-pub use spool::{spool, SpoolError, SpoolOptions};
+pub use retry::{send_paced, send_with_retry, Pace, RetryPolicy, SendError};
+pub use spool::{spool, spool_announced, PdfMemory, PdfReservation, SpoolError, SpoolOptions};
 pub use tls::{
     build_download_client, build_http_client, idle_connection_timeout, redirect_status,
     scale_idle_connection_timeout, TlsOptions, UrlPolicyError, IDLE_CONNECTION_TIMEOUT,

@@ -9,6 +9,7 @@ use backon::{BackoffBuilder, ExponentialBuilder};
 use governor::DefaultDirectRateLimiter;
 use reqwest::{RequestBuilder, Response, StatusCode};
 
+use super::budget::BudgetShare;
 use super::observe::{RequestObserver, RequestRecord};
 
 /// How often and how patiently to retry.
@@ -96,8 +97,35 @@ pub async fn send_with_retry(
     policy: &RetryPolicy,
     observer: &dyn RequestObserver,
     limiter: Option<&DefaultDirectRateLimiter>,
+    make: impl FnMut() -> RequestBuilder,
+) -> Result<Response, SendError> {
+    let pace = Pace {
+        limiter,
+        budget: None,
+    };
+    send_paced(api, endpoint, policy, observer, pace, make).await
+}
+
+/// What an attempt waits for before it is sent.
+#[derive(Clone, Copy, Default)]
+pub struct Pace<'a> {
+    /// The tenant's own limit for the endpoint (its credential's).
+    pub limiter: Option<&'a DefaultDirectRateLimiter>,
+    /// The tenant's share of the process-wide budget (Personio's per-IP limit).
+    pub budget: Option<&'a BudgetShare>,
+}
+
+/// [`send_with_retry`] that also takes a turn of the shared `budget` before every attempt
+/// (after the tenant's own limiter: a tenant throttled by its own limit does not hold a turn).
+pub async fn send_paced(
+    api: &'static str,
+    endpoint: &'static str,
+    policy: &RetryPolicy,
+    observer: &dyn RequestObserver,
+    pace: Pace<'_>,
     mut make: impl FnMut() -> RequestBuilder,
 ) -> Result<Response, SendError> {
+    let Pace { limiter, budget } = pace;
     let mut delays = ExponentialBuilder::default()
         .with_min_delay(policy.min_delay)
         .with_max_delay(policy.max_delay)
@@ -108,7 +136,15 @@ pub async fn send_with_retry(
     loop {
         attempts += 1;
         if let Some(limiter) = limiter {
-            limiter.until_ready().await;
+            // A token at hand is taken at once; a wait for one is a pause without the run slot.
+            if limiter.check().is_err() {
+                super::pause::paused(limiter.until_ready()).await;
+            }
+        }
+        if let Some(budget) = budget {
+            // Not a pause: every tenant waits for the same budget, so giving the run slot away
+            // would only start more runs that wait for it too.
+            budget.take().await;
         }
         let started = Instant::now();
         let result = make().send().await;
@@ -142,7 +178,8 @@ pub async fn send_with_retry(
             });
         };
         tracing::debug!(api, endpoint, status, attempts, "retrying upstream request");
-        tokio::time::sleep(pause(server_delay, delay)).await;
+        // Up to five minutes per `Retry-After`: sleep without holding the run slot.
+        super::pause::paused(tokio::time::sleep(pause(server_delay, delay))).await;
     }
 }
 

@@ -207,7 +207,7 @@ pub async fn scale(settings: &Settings, exe: &Path) -> anyhow::Result<ScenarioRe
 
 /// Starts and prepares one academy: its EmployeeSync has run once (every employee is a reteach
 /// user), `certificates` completions wait for their first CertificateSync run.
-async fn academy(
+pub(in crate::bench) async fn academy(
     settings: &Settings,
     n: usize,
     employees: usize,

@@ -19,7 +19,7 @@ use crate::bench::clients::{self, Limits};
 use crate::bench::memory::Memory;
 use crate::bench::tally::RequestTally;
 use crate::controller::lifecycle::RunContext;
-use crate::controller::pacing::{RunSlots, SpreadInput, StartupSpread};
+use crate::controller::pacing::{Priority, RunSlots, SpreadInput, StartupSpread};
 use crate::controller::schedule::DueReason;
 use crate::controller::tenant_cache::{TenantCache, TenantKey};
 use crate::jobs::{
@@ -186,7 +186,7 @@ impl Shared {
         &self,
         uid: &str,
         interval: Duration,
-    ) -> (crate::controller::pacing::RunSlot, RunTiming) {
+    ) -> (Arc<crate::controller::pacing::RunSlot>, RunTiming) {
         let input = SpreadInput {
             uid,
             created: Some(self.spread.started - chrono::Duration::days(1)),
@@ -197,7 +197,10 @@ impl Shared {
         if let Some(hold) = self.spread.hold(&input, Utc::now()) {
             tokio::time::sleep(hold).await;
         }
-        let slot = self.slots.acquire().await;
+        let slot = self
+            .slots
+            .acquire(&self.academy.upstream.personio_url, Priority::Routine)
+            .await;
         let timing = RunTiming {
             started: self.t0.elapsed().as_secs_f64(),
             interval: interval.as_secs_f64(),

@@ -19,7 +19,7 @@ mod webhooks;
 pub use employee::{
     DateStyle, EmployeeSeed, OrgUnit, OrgUnitStyle, StoredEmployee, ATTRIBUTE_KEYS,
 };
-pub use rate_limit::{BucketLimit, Limited, SimRateLimits};
+pub use rate_limit::{BucketLimit, Limited, SharedIpLimit, SimRateLimits};
 pub use responses::v1_error;
 pub use standalone::run_standalone;
 pub use state::{SimCategory, SimDocument, TokenOrigin};
@@ -74,6 +74,9 @@ pub struct PersonioSimConfig {
     pub default_limit: usize,
     /// Source of `last_modified_at`, token expiry and `updated_since` comparisons.
     pub clock: Arc<dyn Clock>,
+    /// Personio's limit per IP address across all endpoints, shared with the simulators of the
+    /// other tenants (pass clones of one value); `None`: only the per-endpoint limits.
+    pub ip_limit: Option<SharedIpLimit>,
 }
 
 impl Default for PersonioSimConfig {
@@ -89,6 +92,7 @@ impl Default for PersonioSimConfig {
             max_upload_bytes: MAX_UPLOAD_BYTES,
             default_limit: 50,
             clock: Arc::new(SystemClock),
+            ip_limit: None,
         }
     }
 }
@@ -205,8 +209,14 @@ impl PersonioSim {
                 post(webhooks::rotate_signing_secret),
             )
             .layer(middleware::from_fn_with_state(self.clone(), record_app_id))
+            .layer(middleware::from_fn_with_state(self.clone(), per_ip_limit))
             .layer(middleware::from_fn_with_state(faults, fault_middleware))
             .with_state(self.clone())
+    }
+
+    /// The limit shared by all tenants, if configured.
+    pub fn ip_limit(&self) -> Option<&SharedIpLimit> {
+        self.shared.config.ip_limit.as_ref()
     }
 
     /// Serves the simulator on `addr` (port 0 = any free port).
@@ -436,5 +446,27 @@ async fn record_app_id(State(sim): State<PersonioSim>, request: Request, next: N
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     sim.state().app_ids.push(app_id);
+    next.run(request).await
+}
+
+/// Personio's per-IP limit across all endpoints and tenants: 429 without `Retry-After`, in the
+/// dialect of the path.
+async fn per_ip_limit(State(sim): State<PersonioSim>, request: Request, next: Next) -> Response {
+    if let Some(limit) = sim.ip_limit() {
+        if !limit.try_take() {
+            return if request.uri().path().starts_with("/v2/") {
+                responses::v2_problem(
+                    axum::http::StatusCode::TOO_MANY_REQUESTS,
+                    "common.rate_limit_exceeded",
+                    "Rate limit exceeded.",
+                )
+            } else {
+                v1_error(
+                    axum::http::StatusCode::TOO_MANY_REQUESTS,
+                    "Too Many Requests",
+                )
+            };
+        }
+    }
     next.run(request).await
 }

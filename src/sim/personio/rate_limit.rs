@@ -129,9 +129,102 @@ impl Buckets {
     }
 }
 
+/// Personio's limit across every endpoint and every tenant: `per_minute` requests in any 60
+/// seconds (divided by the time scale) from one IP address. One value shared by the simulators
+/// of all tenants (clones share it), as every academy of one operator replica leaves through one
+/// egress IP. Counted over a sliding window — stricter than a fixed one.
+#[derive(Clone, Debug)]
+pub struct SharedIpLimit {
+    per_minute: usize,
+    window: std::time::Duration,
+    inner: std::sync::Arc<std::sync::Mutex<IpWindow>>,
+}
+
+#[derive(Debug, Default)]
+struct IpWindow {
+    accepted: std::collections::VecDeque<Instant>,
+    refused: u64,
+    total: u64,
+    busiest_window: usize,
+}
+
+impl SharedIpLimit {
+    /// `per_minute` requests per (scaled) minute.
+    pub fn new(per_minute: usize, time_scale: f64) -> Self {
+        let scale = if time_scale.is_finite() && time_scale > 0.0 {
+            time_scale
+        } else {
+            1.0
+        };
+        Self {
+            per_minute: per_minute.max(1),
+            window: std::time::Duration::from_secs_f64(60.0 / scale),
+            inner: std::sync::Arc::default(),
+        }
+    }
+
+    /// Counts one request; `false` = over the limit (answered with 429).
+    pub fn try_take(&self) -> bool {
+        let now = Instant::now();
+        let mut window = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        window.total += 1;
+        while window
+            .accepted
+            .front()
+            .is_some_and(|at| now.duration_since(*at) >= self.window)
+        {
+            window.accepted.pop_front();
+        }
+        if window.accepted.len() >= self.per_minute {
+            window.refused += 1;
+            return false;
+        }
+        window.accepted.push_back(now);
+        window.busiest_window = window.busiest_window.max(window.accepted.len());
+        true
+    }
+
+    /// Requests refused with 429 so far.
+    pub fn refused(&self) -> u64 {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner()).refused
+    }
+
+    /// Requests seen so far.
+    pub fn total(&self) -> u64 {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner()).total
+    }
+
+    /// Most requests accepted within one (scaled) minute.
+    pub fn busiest_minute(&self) -> usize {
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .busiest_window
+    }
+
+    /// The limit per minute.
+    pub fn per_minute(&self) -> usize {
+        self.per_minute
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_ip_limit_is_shared_by_every_clone() {
+        let limit = SharedIpLimit::new(3, 1.0);
+        let other_tenant = limit.clone();
+        assert!(limit.try_take());
+        assert!(other_tenant.try_take());
+        assert!(limit.try_take());
+        assert!(!other_tenant.try_take(), "the fourth request in a minute");
+        assert_eq!(
+            (limit.refused(), limit.total(), limit.busiest_minute()),
+            (1, 4, 3)
+        );
+    }
 
     #[test]
     fn bucket_allows_its_capacity_then_refuses() {

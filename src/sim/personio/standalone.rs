@@ -3,11 +3,20 @@
 
 use std::net::SocketAddr;
 
-use super::PersonioSim;
+use super::{PersonioSim, PersonioSimConfig, SharedIpLimit};
 
-/// Serves a generated company of `employees` on `addr` until Ctrl-C.
-pub async fn run_standalone(addr: SocketAddr, employees: usize) -> std::io::Result<()> {
-    let sim = PersonioSim::generate(employees, 42);
+/// Serves a generated company of `employees` on `addr` until Ctrl-C; with `ip_limit`, at most
+/// that many requests per minute in all (Personio's per-IP limit), whatever the endpoint.
+pub async fn run_standalone(
+    addr: SocketAddr,
+    employees: usize,
+    ip_limit: Option<usize>,
+) -> std::io::Result<()> {
+    let sim = PersonioSim::new(PersonioSimConfig {
+        ip_limit: ip_limit.map(|per_minute| SharedIpLimit::new(per_minute, 1.0)),
+        ..PersonioSimConfig::default()
+    });
+    sim.populate(employees, 42);
     // One document already in an employee file, as in any real company: `preflight` confirms
     // with it that the v2 listing's `owner_id` takes the v1 employee id.
     if let Some(first) = sim.employee_ids().first() {
