@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 
 use super::child::{ChildResult, EndpointCount, TIME_ZONE};
-use super::clients::Limits;
+use super::clients::{simulator_personio, simulator_reteach, Limits};
 use super::figures::Target;
 use super::scenarios::{start_time, ScenarioReport, Settings};
 use super::tally::RequestTally;
@@ -24,15 +24,11 @@ use super::tenant::Tenant;
 use super::Scenario;
 use crate::controller::budget::{BudgetPlanner, PLANNED_SHARE};
 use crate::controller::pacing::{startup_offset, Priority, RunSlots};
-use crate::jobs::connection::{
-    ClientOptions, ConnectionClients, PersonioCredentials, PersonioEndpoint, ReteachCredentials,
-    ReteachEndpoint,
-};
+use crate::jobs::connection::{ClientOptions, ConnectionClients};
 use crate::jobs::{run_employee_sync, EmployeeJobInput};
 use crate::personio::PersonioClient;
 use crate::reteach::ReteachClient;
-use crate::sim::personio::{PersonioSimConfig, SharedIpLimit};
-use crate::sim::reteach::SimCredentials;
+use crate::sim::personio::SharedIpLimit;
 use crate::upstream::{metered, SharedBudget, DEFAULT_BUDGET_PER_MINUTE};
 
 /// The interval every academy asks for (the shortest accepted), in real time.
@@ -128,26 +124,10 @@ fn academy_clients(
     builder: &ConnectionClients,
     tenant: &Tenant,
 ) -> anyhow::Result<(PersonioClient, ReteachClient)> {
-    let sim = PersonioSimConfig::default();
-    let personio = builder.personio(
-        &PersonioEndpoint::simulator(&tenant.upstream.personio_url),
-        &PersonioCredentials {
-            client_id: sim.client_id,
-            client_secret: sim.client_secret,
-        },
-        None,
-    )?;
-    let credentials = SimCredentials::default();
-    let reteach = builder.reteach(
-        &ReteachEndpoint::simulator(&tenant.upstream.reteach_url),
-        &ReteachCredentials {
-            client_id: credentials.client_id,
-            client_secret: credentials.client_secret,
-            client_code: credentials.client_code,
-        },
-        None,
-    )?;
-    Ok((personio, reteach))
+    Ok((
+        simulator_personio(builder, &tenant.upstream.personio_url)?,
+        simulator_reteach(builder, &tenant.upstream.reteach_url)?,
+    ))
 }
 
 /// One academy's EmployeeSync, run again and again at its effective interval.

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use super::child::{ChildTask, TIME_ZONE};
-use super::clients::Limits;
+use super::clients::{simulator_personio, simulator_reteach, Limits};
 use super::figures::Target;
 use super::memory::{mib, Memory};
 use super::scale::Academy;
@@ -22,17 +22,12 @@ use super::tenant::Tenant;
 use super::Scenario;
 use crate::controller::operator::DEFAULT_PDF_MEMORY_MIB;
 use crate::controller::pacing::{Priority, RunSlots};
-use crate::jobs::connection::{
-    ClientOptions, ConnectionClients, PersonioCredentials, PersonioEndpoint, ReteachCredentials,
-    ReteachEndpoint,
-};
+use crate::jobs::connection::{ClientOptions, ConnectionClients};
 use crate::jobs::{
     resolve_category, run_certificate_sync, CertificateJobInput, CertificateRunRequest,
     MemoryLedgerStore,
 };
 use crate::reteach::DownloadPolicy;
-use crate::sim::personio::PersonioSimConfig;
-use crate::sim::reteach::SimCredentials;
 use crate::upstream::{hold_slot_while, PdfMemory, MAX_PDF_BYTES};
 
 /// CertificateSyncs woken at once.
@@ -189,25 +184,8 @@ async fn one_run(
     academy: &Academy,
     now: chrono::DateTime<chrono::Utc>,
 ) -> anyhow::Result<(i64, i64)> {
-    let sim = PersonioSimConfig::default();
-    let personio = builder.personio(
-        &PersonioEndpoint::simulator(&academy.upstream.personio_url),
-        &PersonioCredentials {
-            client_id: sim.client_id,
-            client_secret: sim.client_secret,
-        },
-        None,
-    )?;
-    let credentials = SimCredentials::default();
-    let reteach = builder.reteach(
-        &ReteachEndpoint::simulator(&academy.upstream.reteach_url),
-        &ReteachCredentials {
-            client_id: credentials.client_id,
-            client_secret: credentials.client_secret,
-            client_code: credentials.client_code,
-        },
-        None,
-    )?;
+    let personio = simulator_personio(builder, &academy.upstream.personio_url)?;
+    let reteach = simulator_reteach(builder, &academy.upstream.reteach_url)?;
     let wanted = crate::api::DocumentCategoryRef {
         id: Some(academy.category_id),
         name: None,

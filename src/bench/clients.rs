@@ -72,12 +72,7 @@ pub fn personio(
     limits: Limits,
     log: &RequestTally,
 ) -> Result<PersonioClient, PersonioError> {
-    let sim = PersonioSimConfig::default();
-    let credentials = PersonioCredentials {
-        client_id: sim.client_id,
-        client_secret: sim.client_secret,
-    };
-    clients(limits, log).personio(&PersonioEndpoint::simulator(base_url), &credentials, None)
+    simulator_personio(&clients(limits, log), base_url)
 }
 
 /// A reteach client for the simulator at `base_url` that reports every request to `log`.
@@ -86,13 +81,34 @@ pub fn reteach(
     limits: Limits,
     log: &RequestTally,
 ) -> Result<ReteachClient, ReteachError> {
+    simulator_reteach(&clients(limits, log), base_url)
+}
+
+/// A Personio client built by `builder` for the simulator at `base_url` (its default credentials).
+pub fn simulator_personio(
+    builder: &ConnectionClients,
+    base_url: &str,
+) -> Result<PersonioClient, PersonioError> {
+    let sim = PersonioSimConfig::default();
+    let credentials = PersonioCredentials {
+        client_id: sim.client_id,
+        client_secret: sim.client_secret,
+    };
+    builder.personio(&PersonioEndpoint::simulator(base_url), &credentials, None)
+}
+
+/// A reteach client built by `builder` for the simulator at `base_url` (its default credentials).
+pub fn simulator_reteach(
+    builder: &ConnectionClients,
+    base_url: &str,
+) -> Result<ReteachClient, ReteachError> {
     let sim = SimCredentials::default();
     let credentials = ReteachCredentials {
         client_id: sim.client_id,
         client_secret: sim.client_secret,
         client_code: sim.client_code,
     };
-    clients(limits, log).reteach(&ReteachEndpoint::simulator(base_url), &credentials, None)
+    builder.reteach(&ReteachEndpoint::simulator(base_url), &credentials, None)
 }
 
 #[cfg(test)]
