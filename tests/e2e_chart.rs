@@ -225,10 +225,13 @@ fn default_values_grant_cluster_wide_read_and_status_write_only() {
             "--log-format=json",
             "--shutdown-timeout-seconds=50",
             "--max-concurrent-runs=32",
+            "--max-namespace-run-share=25",
+            "--personio-budget-per-minute=2000",
             "--startup-spread=1h",
-            "--allowed-upstream-hosts=api.personio.de,api.reteach.io"
+            "--allowed-upstream-hosts=api.personio.de,api.reteach.io",
+            "--pdf-memory-mib=96"
         ],
-        "only the official API hosts, and no plain http"
+        "only the official API hosts, no plain http, slots shared, Personio's per-IP budget, PDFs in memory bounded"
     );
     assert_eq!(
         deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"],
