@@ -20,6 +20,7 @@ pub mod leader;
 pub mod lifecycle;
 pub mod metrics;
 pub mod operator;
+mod options;
 pub mod pacing;
 pub mod panic_guard;
 pub mod receiver_endpoints;
