@@ -27,12 +27,9 @@ const POLL_SECONDS: u64 = 10;
 const ARRIVAL: Duration = Duration::from_secs(60);
 
 async fn world(prefix: &str, webhooks: bool) -> (World, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .unwrap()
-        .port();
-    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-    let receiver = format!("http://{addr}");
+    // Bound here and handed over, so that no simulator started meanwhile can take the port.
+    let socket = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let receiver = format!("http://{}", socket.local_addr().unwrap());
     let tunables = Tunables {
         webhooks_enabled: webhooks,
         webhook_min_gap: Duration::from_secs(1),
@@ -42,7 +39,7 @@ async fn world(prefix: &str, webhooks: bool) -> (World, String) {
     };
     let world = World::start_driving(prefix, tunables, move |operator, _| {
         if webhooks {
-            tokio::spawn(operator.serve_webhooks(addr));
+            tokio::spawn(operator.serve_webhooks_on(socket));
         }
         Box::pin(operator.run(Readiness::default()))
     })

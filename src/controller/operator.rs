@@ -383,16 +383,35 @@ impl Operator {
         &self,
         addr: SocketAddr,
     ) -> impl std::future::Future<Output = ()> + Send + 'static {
-        let state = crate::webhook::ReceiverState {
-            webhooks: self.ctx.webhooks.clone(),
-            metrics: self.ctx.metrics.clone(),
-            clock: self.ctx.clock.clone(),
-        };
+        let state = self.receiver_state();
         let shutdown = self.ctx.shutdown.clone();
         async move {
             if let Err(error) = crate::webhook::serve(addr, state, shutdown).await {
                 tracing::error!(%error, %addr, "webhook receiver stopped");
             }
+        }
+    }
+
+    /// [`Operator::serve_webhooks`] on a listener the caller already bound (tests bind port 0
+    /// and keep the socket, so no other listener can take the port in between).
+    pub fn serve_webhooks_on(
+        &self,
+        listener: std::net::TcpListener,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let state = self.receiver_state();
+        let shutdown = self.ctx.shutdown.clone();
+        async move {
+            if let Err(error) = crate::webhook::serve_on(listener, state, shutdown).await {
+                tracing::error!(%error, "webhook receiver stopped");
+            }
+        }
+    }
+
+    fn receiver_state(&self) -> crate::webhook::ReceiverState {
+        crate::webhook::ReceiverState {
+            webhooks: self.ctx.webhooks.clone(),
+            metrics: self.ctx.metrics.clone(),
+            clock: self.ctx.clock.clone(),
         }
     }
 

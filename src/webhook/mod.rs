@@ -32,7 +32,7 @@ pub use identity::{
 };
 pub use receivers::{Receivers, REFRESH_AFTER};
 pub use registrations::{Registrations, FIRST_BACKOFF, MAX_BACKOFF};
-pub use server::{router, serve, ReceiverState};
+pub use server::{router, serve, serve_on, ReceiverState};
 pub use signature::SignatureScheme;
 pub use subscriptions::{
     plan_personio_webhooks, plan_subscriptions, PersonioWebhook, ReteachSubscription,

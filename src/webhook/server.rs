@@ -50,6 +50,26 @@ pub async fn serve(
     crate::listener::bind_and_serve(addr, router(state), ListenerLimits::RECEIVER, shutdown).await
 }
 
+/// Serves the receiver on an already bound `listener` until `shutdown` (no window in which
+/// another socket could take the port between choosing it and listening on it).
+pub async fn serve_on(
+    listener: std::net::TcpListener,
+    state: ReceiverState,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    listener.set_nonblocking(true)?;
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    tracing::info!(addr = %listener.local_addr()?, "webhook receiver listening");
+    crate::listener::serve(
+        listener,
+        router(state),
+        ListenerLimits::RECEIVER,
+        crate::listener::OpenConnections::default(),
+        shutdown,
+    )
+    .await
+}
+
 type Target = Path<(String, String, String)>;
 
 async fn personio(

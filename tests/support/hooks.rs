@@ -69,11 +69,12 @@ pub async fn start_paced(
     pacing: Option<Pacing>,
     start: Option<Arc<tokio::sync::Notify>>,
 ) -> HookWorld {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .unwrap_or_else(|e| panic!("no free port: {e}"))
-        .port();
-    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    // Bound here and handed over, so that no simulator started meanwhile can take the port.
+    let socket =
+        std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("no free port: {e}"));
+    let addr = socket
+        .local_addr()
+        .unwrap_or_else(|e| panic!("no local address: {e}"));
     let receiver = format!("http://{addr}");
     let mut tunables = Tunables {
         webhooks_enabled: true,
@@ -92,7 +93,7 @@ pub async fn start_paced(
             None => operator,
         };
         *ctx_slot.lock().unwrap() = Some(operator.context());
-        tokio::spawn(operator.serve_webhooks(addr));
+        tokio::spawn(operator.serve_webhooks_on(socket));
         Box::pin(async move {
             if let Some(start) = start {
                 start.notified().await;
