@@ -9,8 +9,8 @@ mod support;
 use std::time::Duration;
 
 use reteach_personio_operator::api::DocumentCategoryRef;
-use reteach_personio_operator::controller::credentials::CredentialsError;
 use reteach_personio_operator::controller::failure::RunFailure;
+use reteach_personio_operator::credentials::CredentialsError;
 use reteach_personio_operator::jobs::Disposition;
 use reteach_personio_operator::jobs::{resolve_category, JobError};
 use reteach_personio_operator::personio::{PersonioApi, PersonioClient, PersonioConfig};

@@ -12,6 +12,7 @@ pub mod burst;
 pub mod certificate_scenarios;
 pub mod child;
 pub mod clients;
+pub mod employee_scenarios;
 pub mod figures;
 pub mod memory;
 pub mod report;
