@@ -18,11 +18,11 @@ use super::operator::Operator;
 use super::options::{init_tracing, signature_scheme, RunOptions};
 use super::pacing::{Pacing, RunSlots, StartupSpread};
 use super::receiver_endpoints::ReceiverEndpoints;
+use crate::api::duration::parse_duration;
 use crate::api::{CertificateSync, EmployeeSync};
 use crate::clock::SystemClock;
 use crate::jobs::Fence;
 use crate::metrics::Metrics;
-use crate::sync::duration::parse_duration;
 use crate::webhook::{KeyRing, PublicUrl};
 
 /// How often the syncing process checks that its webhook Service still points at it.
