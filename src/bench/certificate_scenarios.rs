@@ -78,12 +78,7 @@ pub async fn certificate_company(
             .ok_or_else(|| anyhow::anyhow!("benchmark customer vanished"))?;
         seeded.push((completion.certificate_id, *employee));
     }
-    let category_id = tenant
-        .personio
-        .categories()
-        .first()
-        .map(|category| category.id)
-        .ok_or_else(|| anyhow::anyhow!("the Personio simulator has no document category"))?;
+    let category_id = tenant.category_id()?;
     Ok(CertificateCompany {
         tenant,
         category_id,

@@ -11,16 +11,13 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio_util::sync::CancellationToken;
 
+use super::certificate_run::CertificateRun;
 use super::clients::{self, Limits};
 use super::memory::Memory;
 use super::tally::RequestTally;
 use crate::api::CertificateLedgerStatus;
-use crate::jobs::{
-    run_certificate_sync, run_employee_sync, CertificateJobInput, CertificateRunRequest,
-    EmployeeJobInput, MemoryLedgerStore,
-};
+use crate::jobs::{run_employee_sync, EmployeeJobInput, MemoryLedgerStore};
 
 /// Marks the result line on the child's stdout.
 const RESULT_PREFIX: &str = "BENCH-RESULT ";
@@ -269,32 +266,13 @@ impl CertificateTask<'_> {
         let personio = clients::personio(&upstream.personio_url, limits, log)?;
         let reteach = clients::reteach(&upstream.reteach_url, limits, log)?;
         let store = MemoryLedgerStore::default();
-        // The controller resolves the category before the run; that request counts too.
-        let wanted = crate::api::DocumentCategoryRef {
-            id: Some(category_id),
-            name: None,
-        };
-        let category_id = crate::jobs::resolve_category(&personio, &wanted).await?;
-        let spec: crate::api::CertificateSyncSpec = serde_json::from_value(serde_json::json!({
-            "employeeSyncRef": {"name": "bench"},
-            "documentCategory": {"id": category_id},
-        }))?;
-        let request = CertificateRunRequest {
+        let run = CertificateRun {
             now,
-            tz: TIME_ZONE,
             category_id,
-            full_resync_interval: chrono::Duration::hours(24),
+            ledger,
             requested: full_pass,
-            linked_since: None,
         };
-        let input = CertificateJobInput::new(
-            &spec,
-            &ledger.cloned().unwrap_or_default(),
-            request,
-            &store,
-            CancellationToken::new(),
-        );
-        let outcome = run_certificate_sync(&personio, &reteach, &input).await?;
+        let (outcome, _) = run.run(&personio, &reteach, &store).await?;
         let (max_bytes, total_bytes) = store.bytes();
         Ok(serde_json::json!({
             "run": outcome.summary,

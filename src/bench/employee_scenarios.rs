@@ -5,41 +5,16 @@ use std::path::Path;
 
 use chrono::{DateTime, Utc};
 
-use super::child::{self, ChildResult, ChildTask};
-use super::clients::Limits;
+use super::child::{ChildResult, ChildTask};
 use super::figures::{self, Bound, Target};
 use super::memory::mib;
 use super::scenarios::{
     measure, minutes, pages, ratio_target, rss_target, start_time, ScenarioReport, Settings,
     PERSONIO_PAGE, RETEACH_PAGE, SEED,
 };
-use super::tally::RequestTally;
 use super::tenant::Tenant;
 use super::Scenario;
 use crate::sim::reteach::SimCustomer;
-
-/// An unmeasured EmployeeSync run in this process (state for the scenarios that follow).
-async fn setup_run(
-    tenant: &Tenant,
-    settings: &Settings,
-    now: DateTime<Utc>,
-    cursor: Option<DateTime<Utc>>,
-) -> anyhow::Result<()> {
-    tenant.limit_reteach(false);
-    let outcome = child::employee_run(
-        &tenant.upstream,
-        Limits::setup(settings.time_scale),
-        &RequestTally::default(),
-        now,
-        (cursor, Some(tenant.reteach_users())),
-        cursor.is_none(),
-        None,
-    )
-    .await;
-    tenant.limit_reteach(true);
-    outcome?;
-    Ok(())
-}
 
 /// The run updated at least the users that needed it (a run that finds nothing to do is cheap
 /// but wrong).
@@ -71,7 +46,7 @@ pub(super) async fn employee_chain(
     if settings.wants(Scenario::Initial) {
         reports.push(chain.initial(now).await?);
     } else {
-        setup_run(&tenant, settings, now, None).await?;
+        tenant.setup_run(now, None, None).await?;
     }
     let mut cursor = now;
     if settings.wants(Scenario::Steady) {
@@ -240,28 +215,6 @@ impl Chain<'_> {
 /// The department the tag scenario moves one employee to.
 const MOVED_TO: &str = "Benchmark moves";
 
-/// An unmeasured first run with department tags: everyone gets their tag. Returns the tags the
-/// resource owns afterwards (`status.managedTags`).
-async fn tag_everyone(
-    tenant: &Tenant,
-    settings: &Settings,
-    now: DateTime<Utc>,
-) -> anyhow::Result<Vec<String>> {
-    tenant.limit_reteach(false);
-    let first = child::employee_run(
-        &tenant.upstream,
-        Limits::setup(settings.time_scale),
-        &RequestTally::default(),
-        now,
-        (None, None),
-        true,
-        Some(&[]),
-    )
-    .await;
-    tenant.limit_reteach(true);
-    Ok(first?.managed_tags.unwrap_or_default())
-}
-
 /// One employee with a tagged user moves to a department of their own ([`MOVED_TO`]). Returns
 /// the employee's id and whether the move happened.
 fn move_a_tagged_employee(tenant: &Tenant) -> (Option<i64>, bool) {
@@ -280,6 +233,13 @@ fn move_a_tagged_employee(tenant: &Tenant) -> (Option<i64>, bool) {
         })
     });
     (mover, moved)
+}
+
+/// The moved employee's user holds the tag of the new department, and no other.
+fn holds_only_the_new_tag(tenant: &Tenant, mover: Option<i64>) -> bool {
+    mover
+        .and_then(|id| tenant.reteach.customer(&id.to_string()))
+        .is_some_and(|user| user.tags.len() == 1 && user.tags.iter().all(|t| t.name == MOVED_TO))
 }
 
 /// Requests to the tag endpoints (`…/tags`, `…/multiple-tags`).
@@ -301,7 +261,9 @@ pub(super) async fn tags(settings: &Settings, exe: &Path) -> anyhow::Result<Scen
     tenant.personio.populate(settings.employees, SEED);
     let employees = tenant.personio.employee_ids().len();
     let now = tenant.advance(minutes(10));
-    let managed = tag_everyone(&tenant, settings, now).await?;
+    // Unmeasured: a first run with department tags gives everyone their tag.
+    let first = tenant.setup_run(now, None, Some(&[])).await?;
+    let managed = first.managed_tags.unwrap_or_default();
     let customers = tenant.reteach.customers().len();
     let tagged = tenant
         .reteach
@@ -336,9 +298,7 @@ pub(super) async fn tags(settings: &Settings, exe: &Path) -> anyhow::Result<Scen
         department_tags: Some(managed.clone()),
     };
     let result = measure(&[&tenant], settings, exe, changed).await?;
-    let swapped = mover
-        .and_then(|id| tenant.reteach.customer(&id.to_string()))
-        .is_some_and(|user| user.tags.len() == 1 && user.tags.iter().all(|t| t.name == MOVED_TO));
+    let swapped = holds_only_the_new_tag(&tenant, mover);
     let steady_tags = tag_requests(&steady);
     let changed_tags = tag_requests(&result);
     // 1 Personio token + 1 change feed + 1 reteach token + 1 lookup + 1 update + 1 add + 1 remove.
@@ -443,7 +403,7 @@ pub(super) async fn idle(settings: &Settings, exe: &Path) -> anyhow::Result<Scen
         let tenant = Tenant::start(start_time(), settings.time_scale).await?;
         tenant.personio.populate(per_resource, SEED + n as u64);
         let now = tenant.advance(minutes(10));
-        setup_run(&tenant, settings, now, None).await?;
+        tenant.setup_run(now, None, None).await?;
         minimum += 1
             + pages(per_resource, PERSONIO_PAGE)
             + 1

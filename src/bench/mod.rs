@@ -9,6 +9,7 @@
 
 pub mod budget;
 pub mod burst;
+pub mod certificate_run;
 pub mod certificate_scenarios;
 pub mod child;
 pub mod clients;

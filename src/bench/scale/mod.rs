@@ -19,11 +19,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::child::{ChildResult, ChildTask, Upstream};
-use super::clients::Limits;
 use super::figures::Target;
 use super::memory::mib;
 use super::scenarios::{measure, pages, start_time, ScenarioReport, Settings, RETEACH_PAGE};
-use super::tally::RequestTally;
 use super::tenant::Tenant;
 use super::Scenario;
 use crate::sim::reteach::SimCustomer;
@@ -285,19 +283,7 @@ pub(in crate::bench) async fn academy(
     tenant.reteach.set_default_pdf_size(settings.pdf_bytes);
     tenant.personio.populate(employees, SEED + n as u64);
     let now = tenant.advance(chrono::Duration::minutes(10));
-    tenant.limit_reteach(false);
-    let setup = super::child::employee_run(
-        &tenant.upstream,
-        Limits::setup(settings.time_scale),
-        &RequestTally::default(),
-        now,
-        (None, None),
-        true,
-        None,
-    )
-    .await;
-    tenant.limit_reteach(true);
-    setup?;
+    tenant.setup_run(now, None, None).await?;
     let linked: Vec<SimCustomer> = tenant
         .reteach
         .customers()
@@ -320,12 +306,7 @@ pub(in crate::bench) async fn academy(
             )
             .ok_or_else(|| anyhow::anyhow!("benchmark customer vanished"))?;
     }
-    let category_id = tenant
-        .personio
-        .categories()
-        .first()
-        .map(|category| category.id)
-        .ok_or_else(|| anyhow::anyhow!("the Personio simulator has no document category"))?;
+    let category_id = tenant.category_id()?;
     let holders = linked.len().min(certificates);
     let minimum = 1
         + pages(employees, 100)

@@ -9,11 +9,11 @@ use chrono::{DateTime, Utc};
 use kube::runtime::reflector::store::Writer;
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher::Event;
-use tokio_util::sync::CancellationToken;
 
 use super::objects::{certificate_sync, employee_sync};
 use super::{Academy, RunTiming, ScaleTask, CERTIFICATE_INTERVAL, EMPLOYEE_INTERVAL};
 use crate::api::{CertificateSync, EmployeeSync};
+use crate::bench::certificate_run::CertificateRun;
 use crate::bench::child::TIME_ZONE;
 use crate::bench::clients::{self, Limits};
 use crate::bench::memory::Memory;
@@ -22,10 +22,7 @@ use crate::controller::lifecycle::RunContext;
 use crate::controller::pacing::{Priority, RunSlots, SpreadInput, StartupSpread};
 use crate::controller::schedule::DueReason;
 use crate::controller::tenant_cache::{TenantCache, TenantKey};
-use crate::jobs::{
-    resolve_category, run_certificate_sync, run_employee_sync, CertificateJobInput,
-    CertificateRunRequest, EmployeeJobInput, MemoryLedgerStore,
-};
+use crate::jobs::{run_employee_sync, EmployeeJobInput, MemoryLedgerStore};
 use crate::personio::PersonioClient;
 use crate::reteach::ReteachClient;
 
@@ -284,28 +281,14 @@ impl Shared {
         let (_slot, timing) = self.turn(&uid, interval).await;
         let clients = self.clients()?;
         let (personio, reteach) = (&clients.0, &clients.1);
-        let wanted = crate::api::DocumentCategoryRef {
-            id: Some(self.academy.category_id),
-            name: None,
-        };
-        let category_id = Box::pin(resolve_category(personio, &wanted)).await?;
-        let spec: crate::api::CertificateSyncSpec = serde_json::from_value(serde_json::json!({
-            "employeeSyncRef": {"name": "personio"},
-            "documentCategory": {"id": category_id},
-        }))?;
-        let request = CertificateRunRequest {
+        let run = CertificateRun {
             now: self.now,
-            tz: TIME_ZONE,
-            category_id,
-            full_resync_interval: chrono::Duration::hours(24),
+            category_id: self.academy.category_id,
+            ledger: None,
             requested: false,
-            linked_since: None,
         };
         let store = MemoryLedgerStore::default();
-        let ledger = crate::api::CertificateLedgerStatus::default();
-        let input =
-            CertificateJobInput::new(&spec, &ledger, request, &store, CancellationToken::new());
-        let outcome = Box::pin(run_certificate_sync(personio, reteach, &input)).await?;
+        let (outcome, category_id) = Box::pin(run.run(personio, reteach, &store)).await?;
         let mut status = crate::api::CertificateSyncStatus::default();
         let run = RunContext {
             now: self.now,

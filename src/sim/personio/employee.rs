@@ -284,7 +284,8 @@ impl StoredEmployee {
         attributes
     }
 
-    /// The attributes every employee has: key, label, type and value.
+    /// The attributes every employee has: key, label, type and value (a table, one row a line).
+    #[rustfmt::skip]
     fn standard_attributes(&self) -> Vec<(&str, &'static str, &'static str, Value)> {
         let seed = &self.seed;
         let style = seed.date_style;
@@ -299,92 +300,27 @@ impl StoredEmployee {
         let employment_type = seed.employment_type.as_deref().unwrap_or("internal");
         vec![
             ("id", "ID", "integer", id),
-            (
-                "first_name",
-                "First name",
-                "standard",
-                json!(seed.first_name),
-            ),
+            ("first_name", "First name", "standard", json!(seed.first_name)),
             ("last_name", "Last name", "standard", json!(seed.last_name)),
             ("preferred_name", "Preferred name", "standard", json!("")),
             ("email", "Email", "standard", json!(seed.email)),
             ("gender", "Gender", "standard", json!(seed.gender)),
             ("status", "Status", "standard", json!(seed.status)),
             ("position", "Position", "standard", json!(seed.position)),
-            (
-                "supervisor",
-                "Supervisor",
-                "standard",
-                supervisor(seed.supervisor_id),
-            ),
-            (
-                "employment_type",
-                "Employment type",
-                "standard",
-                json!(employment_type),
-            ),
+            ("supervisor", "Supervisor", "standard", supervisor(seed.supervisor_id)),
+            ("employment_type", "Employment type", "standard", json!(employment_type)),
             // Personio sends this number as a string in one example and as a number in another.
-            (
-                "weekly_working_hours",
-                "Weekly hours",
-                "standard",
-                json!("40"),
-            ),
-            (
-                "hire_date",
-                "Hire date",
-                "date",
-                date(seed.hire_date, style),
-            ),
-            (
-                "contract_end_date",
-                "Contract ends",
-                "date",
-                date(seed.contract_end_date, style),
-            ),
-            (
-                "termination_date",
-                "Termination date",
-                "date",
-                date(seed.termination_date, style),
-            ),
-            (
-                "last_working_day",
-                "Last day of work",
-                "date",
-                date(seed.last_working_day, style),
-            ),
-            (
-                "department",
-                "Department",
-                "standard",
-                unit("Department", seed.department.as_ref()),
-            ),
-            (
-                "office",
-                "Office",
-                "standard",
-                unit("Office", seed.office.as_ref()),
-            ),
+            ("weekly_working_hours", "Weekly hours", "standard", json!("40")),
+            ("hire_date", "Hire date", "date", date(seed.hire_date, style)),
+            ("contract_end_date", "Contract ends", "date", date(seed.contract_end_date, style)),
+            ("termination_date", "Termination date", "date", date(seed.termination_date, style)),
+            ("last_working_day", "Last day of work", "date", date(seed.last_working_day, style)),
+            ("department", "Department", "standard", unit("Department", seed.department.as_ref())),
+            ("office", "Office", "standard", unit("Office", seed.office.as_ref())),
             ("subcompany", "Subcompany", "standard", subcompany),
-            (
-                "created_at",
-                "Created at",
-                "date",
-                instant(self.created_at, style),
-            ),
-            (
-                "last_modified_at",
-                "Last modified",
-                "date",
-                instant(self.last_modified_at, style),
-            ),
-            (
-                "dynamic_33400",
-                "Anniversary Date",
-                "date",
-                json!("2021-01-01"),
-            ),
+            ("created_at", "Created at", "date", instant(self.created_at, style)),
+            ("last_modified_at", "Last modified", "date", instant(self.last_modified_at, style)),
+            ("dynamic_33400", "Anniversary Date", "date", json!("2021-01-01")),
         ]
     }
 }
