@@ -74,6 +74,10 @@ pub struct EmployeeJobInput {
     pub unsupported_fields: Vec<UnsupportedField>,
     /// The tags the resource owns (`status.managedTags`).
     pub managed_tags: Vec<String>,
+    /// Personio person ids webhook notifications named since the last run. An incremental run
+    /// re-reads them by id when the listing's change feed does not see every change (v2: an
+    /// employment change or `employment.terminated` on its date leaves the person's `updated_at`).
+    pub notified: Vec<String>,
 }
 
 impl EmployeeJobInput {
@@ -91,6 +95,7 @@ impl EmployeeJobInput {
             config: EmployeeConfig::default(),
             unsupported_fields: Vec::new(),
             managed_tags: Vec::new(),
+            notified: Vec::new(),
         }
     }
 }
@@ -164,13 +169,16 @@ pub async fn run_employee_sync(
     let mut failures = FailureLog::default();
 
     let attributes = AttributeRequest::new(input.config.attributes());
-    let list = personio
+    let mut list = personio
         .list_employees_with(incremental_since, &attributes)
         .await
         .map_err(|source| JobError::Personio {
             action: "could not read employees from Personio",
             source,
         })?;
+    if incremental_since.is_some() {
+        reread_notified(personio, &input.notified, &attributes, &mut list).await?;
+    }
     summary.seen = count(list.employees.len() + list.skipped.len());
     for skipped in &list.skipped {
         summary.skipped += 1;
@@ -337,6 +345,43 @@ fn guard_plan(
         });
     }
     Ok(approved_plan_id(&guard.limits, &check))
+}
+
+/// Adds the employees webhook notifications named and the listing left out, read by id, when the
+/// listing's change feed does not see every change (see [`EmployeeJobInput::notified`]).
+async fn reread_notified(
+    personio: &dyn PersonioApi,
+    notified: &[String],
+    attributes: &AttributeRequest,
+    list: &mut crate::personio::EmployeeList,
+) -> Result<(), JobError> {
+    if notified.is_empty() || personio.change_feed_sees_everything() {
+        return Ok(());
+    }
+    let listed: HashSet<&str> = list
+        .employees
+        .iter()
+        .map(|e| e.id.as_str())
+        .chain(list.skipped.iter().filter_map(|s| s.id.as_deref()))
+        .collect();
+    let missing: Vec<String> = notified
+        .iter()
+        .filter(|id| !listed.contains(id.as_str()))
+        .cloned()
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let targeted = personio
+        .employees_by_id(&missing, attributes)
+        .await
+        .map_err(|source| JobError::Personio {
+            action: "could not re-read the employees a notification named",
+            source,
+        })?;
+    list.employees.extend(targeted.employees);
+    list.skipped.extend(targeted.skipped);
+    Ok(())
 }
 
 /// Personio's `updated_since`: the cursor minus the overlap, as a naive date-time.

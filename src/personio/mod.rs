@@ -18,6 +18,7 @@ mod error;
 mod error_body;
 mod persons;
 mod probe;
+mod probe_v2;
 mod upload;
 mod webhooks;
 
@@ -27,6 +28,7 @@ pub use employees::PAGE_SIZE;
 pub use error::PersonioError;
 pub use persons::V2_PAGE_SIZE;
 pub use probe::{DocumentListingSample, EmployeeSample};
+pub use probe_v2::PersonsSample;
 pub use upload::{MAX_FILE_BYTES, MAX_TITLE_CHARS};
 
 /// The employee attributes the sync uses and therefore requires: a response without one of them
@@ -147,6 +149,28 @@ pub trait PersonioApi: Send + Sync {
         updated_since: Option<NaiveDateTime>,
         attributes: &AttributeRequest,
     ) -> Result<EmployeeList, PersonioError>;
+
+    /// Whether an incremental listing (`updated_since`) sees every change of what the sync reads:
+    /// v1's change feed does; v2's `updated_at` of a person moves with the person's own
+    /// attributes only, so employment changes need [`PersonioApi::employees_by_id`].
+    fn change_feed_sees_everything(&self) -> bool {
+        true
+    }
+
+    /// The employees with these ids (e.g. named by webhook notifications), as
+    /// [`PersonioApi::list_employees_with`] would read them; unknown ids are left out. The
+    /// default reads every employee and keeps those.
+    async fn employees_by_id(
+        &self,
+        ids: &[String],
+        attributes: &AttributeRequest,
+    ) -> Result<EmployeeList, PersonioError> {
+        let mut list = self.list_employees_with(None, attributes).await?;
+        list.employees.retain(|employee| ids.contains(&employee.id));
+        list.skipped
+            .retain(|skipped| skipped.id.as_ref().is_some_and(|id| ids.contains(id)));
+        Ok(list)
+    }
 
     /// All document categories of the company.
     async fn document_categories(&self) -> Result<Vec<DocumentCategory>, PersonioError>;

@@ -23,8 +23,8 @@ mod subscriptions;
 mod triggers;
 
 pub use check::{
-    check_personio, check_reteach, tokens_match, PersonioDelivery, PreviousKeys, ReceiverKeys,
-    Rejection, ReplayGuard, Verdict, MAX_BODY_BYTES, MAX_EVENT_AGE,
+    check_personio, check_reteach, personio_subject, tokens_match, PersonioDelivery, PreviousKeys,
+    ReceiverKeys, Rejection, ReplayGuard, Verdict, MAX_BODY_BYTES, MAX_EVENT_AGE,
 };
 pub use identity::{
     normalize_url, scrub, url_is_under, DerivedSecrets, KeyRing, KeyTooShort, OperatorKey,
@@ -38,7 +38,7 @@ pub use subscriptions::{
     plan_personio_webhooks, plan_subscriptions, PersonioWebhook, ReteachSubscription,
     SubscriptionPlan, PERSONIO_EVENTS, RETEACH_EVENTS,
 };
-pub use triggers::{Notification, Triggers};
+pub use triggers::{Notification, Triggers, MAX_NOTIFIED_PERSONS};
 
 use std::time::Duration;
 
