@@ -177,7 +177,7 @@ pub async fn run_employee_sync(
             source,
         })?;
     if incremental_since.is_some() {
-        reread_notified(personio, &input.notified, &attributes, &mut list).await?;
+        super::notified::reread_notified(personio, &input.notified, &attributes, &mut list).await?;
     }
     summary.seen = count(list.employees.len() + list.skipped.len());
     for skipped in &list.skipped {
@@ -345,43 +345,6 @@ fn guard_plan(
         });
     }
     Ok(approved_plan_id(&guard.limits, &check))
-}
-
-/// Adds the employees webhook notifications named and the listing left out, read by id, when the
-/// listing's change feed does not see every change (see [`EmployeeJobInput::notified`]).
-async fn reread_notified(
-    personio: &dyn PersonioApi,
-    notified: &[String],
-    attributes: &AttributeRequest,
-    list: &mut crate::personio::EmployeeList,
-) -> Result<(), JobError> {
-    if notified.is_empty() || personio.change_feed_sees_everything() {
-        return Ok(());
-    }
-    let listed: HashSet<&str> = list
-        .employees
-        .iter()
-        .map(|e| e.id.as_str())
-        .chain(list.skipped.iter().filter_map(|s| s.id.as_deref()))
-        .collect();
-    let missing: Vec<String> = notified
-        .iter()
-        .filter(|id| !listed.contains(id.as_str()))
-        .cloned()
-        .collect();
-    if missing.is_empty() {
-        return Ok(());
-    }
-    let targeted = personio
-        .employees_by_id(&missing, attributes)
-        .await
-        .map_err(|source| JobError::Personio {
-            action: "could not re-read the employees a notification named",
-            source,
-        })?;
-    list.employees.extend(targeted.employees);
-    list.skipped.extend(targeted.skipped);
-    Ok(())
 }
 
 /// Personio's `updated_since`: the cursor minus the overlap, as a naive date-time.
