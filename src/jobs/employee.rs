@@ -169,16 +169,15 @@ pub async fn run_employee_sync(
     let mut failures = FailureLog::default();
 
     let attributes = AttributeRequest::new(input.config.attributes());
-    let mut list = personio
-        .list_employees_with(incremental_since, &attributes)
+    // Persons named by webhook notifications are re-read by id where the change feed does not
+    // see every change (Personio v2: employment changes).
+    let list = personio
+        .list_changed_employees(incremental_since, &input.notified, &attributes)
         .await
         .map_err(|source| JobError::Personio {
             action: "could not read employees from Personio",
             source,
         })?;
-    if incremental_since.is_some() {
-        super::notified::reread_notified(personio, &input.notified, &attributes, &mut list).await?;
-    }
     summary.seen = count(list.employees.len() + list.skipped.len());
     for skipped in &list.skipped {
         summary.skipped += 1;

@@ -27,7 +27,6 @@ mod failures;
 mod fakes;
 mod fence;
 mod marker_cache;
-mod notified;
 pub mod pdf_check;
 pub mod reason;
 pub mod settings;

@@ -455,6 +455,21 @@ impl PersonioApi for PersonioClient {
         }
     }
 
+    async fn list_changed_employees(
+        &self,
+        updated_since: Option<NaiveDateTime>,
+        named: &[String],
+        attributes: &AttributeRequest,
+    ) -> Result<EmployeeList, PersonioError> {
+        match (self.employee_api, updated_since) {
+            // One read of the change feed and the named persons, sharing the unit names.
+            (EmployeeApi::V2, Some(since)) if !named.is_empty() => {
+                self.fetch_changed_persons(since, named, attributes).await
+            }
+            _ => self.list_employees_with(updated_since, attributes).await,
+        }
+    }
+
     async fn document_categories(&self) -> Result<Vec<DocumentCategory>, PersonioError> {
         self.fetch_document_categories().await
     }

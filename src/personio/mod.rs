@@ -172,6 +172,29 @@ pub trait PersonioApi: Send + Sync {
         Ok(list)
     }
 
+    /// What an incremental run reads: [`PersonioApi::list_employees_with`] and, when the change
+    /// feed does not see every change, the employees `named` by webhook notifications that it
+    /// left out, read by id ([`PersonioApi::employees_by_id`]). A full read (`updated_since:
+    /// None`) reads everyone anyway.
+    async fn list_changed_employees(
+        &self,
+        updated_since: Option<NaiveDateTime>,
+        named: &[String],
+        attributes: &AttributeRequest,
+    ) -> Result<EmployeeList, PersonioError> {
+        let mut list = self.list_employees_with(updated_since, attributes).await?;
+        if updated_since.is_none() || named.is_empty() || self.change_feed_sees_everything() {
+            return Ok(list);
+        }
+        let missing = not_listed(&list, named);
+        if !missing.is_empty() {
+            let named = self.employees_by_id(&missing, attributes).await?;
+            list.employees.extend(named.employees);
+            list.skipped.extend(named.skipped);
+        }
+        Ok(list)
+    }
+
     /// All document categories of the company.
     async fn document_categories(&self) -> Result<Vec<DocumentCategory>, PersonioError>;
 
@@ -217,6 +240,25 @@ pub trait PersonioApi: Send + Sync {
         let _ = id;
         Err(no_webhooks())
     }
+}
+
+/// The ids of `named` that `list` holds neither as an employee nor as a skipped record.
+pub fn not_listed(list: &EmployeeList, named: &[String]) -> Vec<String> {
+    let listed: std::collections::HashSet<&str> = list
+        .employees
+        .iter()
+        .map(|employee| employee.id.as_str())
+        .chain(
+            list.skipped
+                .iter()
+                .filter_map(|skipped| skipped.id.as_deref()),
+        )
+        .collect();
+    named
+        .iter()
+        .filter(|id| !listed.contains(id.as_str()))
+        .cloned()
+        .collect()
 }
 
 fn no_webhooks() -> PersonioError {

@@ -56,7 +56,37 @@ impl PersonioClient {
         ids: &[String],
         attributes: &AttributeRequest,
     ) -> Result<EmployeeList, PersonioError> {
-        // Person ids are numbers (the v1 employee ids); anything else cannot name a person.
+        let persons = self.persons_by_id(ids).await?;
+        if persons.is_empty() {
+            return Ok(EmployeeList::default());
+        }
+        self.employees_of(&persons, attributes).await
+    }
+
+    /// The persons changed since `updated_since` and those `named` (by notifications) that the
+    /// change feed left out, read in one go (department and office names looked up once).
+    pub(super) async fn fetch_changed_persons(
+        &self,
+        updated_since: NaiveDateTime,
+        named: &[String],
+        attributes: &AttributeRequest,
+    ) -> Result<EmployeeList, PersonioError> {
+        let mut persons = self.all_persons(Some(updated_since)).await?;
+        let listed: HashSet<String> = persons
+            .iter()
+            .filter_map(|person| person.get("id").and_then(id_text))
+            .collect();
+        let missing: Vec<String> = named
+            .iter()
+            .filter(|id| !listed.contains(id.trim()))
+            .cloned()
+            .collect();
+        persons.extend(self.persons_by_id(&missing).await?);
+        self.employees_of(&persons, attributes).await
+    }
+
+    /// `GET /v2/persons?id=…` for these ids (numbers only: anything else names no person).
+    async fn persons_by_id(&self, ids: &[String]) -> Result<Vec<Value>, PersonioError> {
         let wanted: Vec<&str> = ids
             .iter()
             .map(|id| id.trim())
@@ -72,10 +102,7 @@ impl PersonioClient {
                 .append_pair("id", &chunk.join(","));
             persons.extend(self.all_pages(PERSONS, url).await?);
         }
-        if persons.is_empty() {
-            return Ok(EmployeeList::default());
-        }
-        self.employees_of(&persons, attributes).await
+        Ok(persons)
     }
 
     /// `persons` with their most recent employment, as v1-shaped employees.
