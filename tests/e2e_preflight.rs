@@ -82,7 +82,7 @@ async fn certificate_sync_in_the_cluster_is_checked_with_its_secrets() {
     for finding in &report.findings {
         assert_eq!(finding.state, State::Ok, "{}", report.table());
     }
-    assert_eq!(report.findings.len(), 10);
+    assert_eq!(report.findings.len(), 11);
     assert_eq!(report.exit_code(), EXIT_READY);
     support::delete_namespace(&client, &namespace).await;
 }
