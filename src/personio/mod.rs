@@ -264,3 +264,107 @@ pub fn not_listed(list: &EmployeeList, named: &[String]) -> Vec<String> {
 fn no_webhooks() -> PersonioError {
     PersonioError::Config("this Personio client cannot manage webhooks".to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    /// A Personio whose change feed lists `feed` and whose by-id read records what it was asked.
+    struct Partial {
+        sees_everything: bool,
+        feed: Vec<&'static str>,
+        asked: Mutex<Vec<Vec<String>>>,
+    }
+
+    fn employees(ids: &[&str]) -> EmployeeList {
+        EmployeeList {
+            employees: ids
+                .iter()
+                .map(|id| PersonioEmployee {
+                    id: id.to_string(),
+                    ..PersonioEmployee::default()
+                })
+                .collect(),
+            skipped: Vec::new(),
+        }
+    }
+
+    #[async_trait]
+    impl PersonioApi for Partial {
+        async fn check_credentials(&self) -> Result<(), PersonioError> {
+            Ok(())
+        }
+        async fn list_employees_with(
+            &self,
+            _: Option<NaiveDateTime>,
+            _: &AttributeRequest,
+        ) -> Result<EmployeeList, PersonioError> {
+            Ok(employees(&self.feed))
+        }
+        fn change_feed_sees_everything(&self) -> bool {
+            self.sees_everything
+        }
+        async fn employees_by_id(
+            &self,
+            ids: &[String],
+            _: &AttributeRequest,
+        ) -> Result<EmployeeList, PersonioError> {
+            self.asked.lock().unwrap().push(ids.to_vec());
+            let found: Vec<&str> = ids.iter().map(String::as_str).collect();
+            Ok(employees(&found))
+        }
+        async fn document_categories(&self) -> Result<Vec<DocumentCategory>, PersonioError> {
+            Ok(Vec::new())
+        }
+        async fn list_documents(
+            &self,
+            _: &str,
+            _: i64,
+        ) -> Result<Vec<StoredDocument>, PersonioError> {
+            Ok(Vec::new())
+        }
+        async fn upload_document(&self, _: DocumentUpload) -> Result<String, PersonioError> {
+            Err(PersonioError::Config("no uploads here".into()))
+        }
+    }
+
+    #[tokio::test]
+    async fn named_persons_the_feed_left_out_are_read_by_id_only_where_the_feed_is_partial() {
+        let since =
+            chrono::NaiveDate::from_ymd_opt(2026, 12, 7).and_then(|d| d.and_hms_opt(10, 0, 0));
+        let named = vec!["7".to_string(), "9".to_string()];
+        let attributes = AttributeRequest::default();
+        let partial = Partial {
+            sees_everything: false,
+            feed: vec!["7", "8"],
+            asked: Mutex::default(),
+        };
+        let list = partial
+            .list_changed_employees(since, &named, &attributes)
+            .await
+            .unwrap();
+        let ids: Vec<&str> = list.employees.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(ids, ["7", "8", "9"]);
+        assert_eq!(*partial.asked.lock().unwrap(), [vec!["9".to_string()]]);
+
+        // A full read reads everyone; a feed that sees everything needs no second look.
+        partial
+            .list_changed_employees(None, &named, &attributes)
+            .await
+            .unwrap();
+        let complete = Partial {
+            sees_everything: true,
+            ..partial
+        };
+        complete
+            .list_changed_employees(since, &named, &attributes)
+            .await
+            .unwrap();
+        assert_eq!(
+            complete.asked.lock().unwrap().len(),
+            1,
+            "no further by-id read"
+        );
+    }
+}
