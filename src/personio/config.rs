@@ -222,7 +222,10 @@ mod tests {
     #[test]
     fn v2_tokens_have_their_own_published_limit() {
         let limits = PersonioRateLimits::default();
-        assert_eq!(limits.v2_auth.per_minute, 150.0, "POST /v2/auth/token: 150/min");
+        assert_eq!(
+            limits.v2_auth.per_minute, 150.0,
+            "POST /v2/auth/token: 150/min"
+        );
         assert_eq!(limits.auth.per_minute, 60.0, "POST /v1/auth: 60/min");
         assert_eq!(PersonioRateLimits::scaled(2.0).v2_auth.per_minute, 300.0);
     }
