@@ -534,4 +534,41 @@ mod tests {
         .into_webhook("1".into())
         .is_ok());
     }
+
+    #[test]
+    fn dated_events_fire_on_their_day_once_and_an_entered_past_termination_at_once() {
+        use crate::clock::ManualClock;
+        use crate::sim::personio::{EmployeeSeed, PersonioSim, PersonioSimConfig};
+        let clock = ManualClock::new("2026-12-07T06:00:00Z".parse().unwrap());
+        let sim = PersonioSim::new(PersonioSimConfig {
+            clock: std::sync::Arc::new(clock.clone()),
+            ..PersonioSimConfig::default()
+        });
+        let today = chrono::NaiveDate::from_ymd_opt(2026, 12, 7).unwrap();
+        let tomorrow = today.succ_opt().unwrap();
+        sim.add_employee(EmployeeSeed::new("A", "Starts", "a@x.example").with_hire_date(today));
+        sim.add_employee(
+            EmployeeSeed::new("B", "Leaves", "b@x.example").with_termination_date(tomorrow),
+        );
+        assert_eq!(sim.emit_dated_events(), 1, "the start today");
+        assert_eq!(sim.emit_dated_events(), 0, "once per day");
+        clock.advance(chrono::Duration::days(1));
+        assert_eq!(sim.emit_dated_events(), 1, "the termination on its date");
+
+        let before = EmployeeSeed::new("C", "Stays", "c@x.example");
+        let mut ended = before.clone();
+        ended.termination_date = Some(today);
+        assert_eq!(
+            dated_event_for_change(&before, &ended, today),
+            Some("employment.terminated")
+        );
+        let mut later = before.clone();
+        later.termination_date = Some(tomorrow);
+        assert_eq!(
+            dated_event_for_change(&before, &later, today),
+            None,
+            "a future date fires on the day"
+        );
+        assert_eq!(dated_event_for_change(&ended, &ended, today), None);
+    }
 }
