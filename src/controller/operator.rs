@@ -188,7 +188,7 @@ impl Operator {
             move |deleted: &crate::metrics::ResourceLabels| {
                 let key = ResourceKey::new(source, &deleted.namespace, &deleted.name);
                 webhooks.receivers.close(&key);
-                webhooks.triggers.clear(&key);
+                webhooks.triggers.forget(&key);
                 webhooks.registrations.forget(&key);
             }
         };

@@ -49,8 +49,10 @@ pub async fn run_employee_sync(
         _ => None,
     };
     let attributes = AttributeRequest::new(input.config.attributes());
+    // Persons named by webhook notifications are re-read by id where the change feed does not
+    // see every change (Personio v2: employment changes).
     let list = personio
-        .list_employees_with(incremental_since, &attributes)
+        .list_changed_employees(incremental_since, &input.notified, &attributes)
         .await
         .map_err(|source| JobError::Personio {
             action: "could not read employees from Personio",

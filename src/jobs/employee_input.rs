@@ -34,6 +34,10 @@ pub struct EmployeeJobInput {
     pub unsupported_fields: Vec<UnsupportedField>,
     /// The tags the resource owns (`status.managedTags`).
     pub managed_tags: Vec<String>,
+    /// Personio person ids webhook notifications named since the last run. An incremental run
+    /// re-reads them by id when the listing's change feed does not see every change (v2: an
+    /// employment change or `employment.terminated` on its date leaves the person's `updated_at`).
+    pub notified: Vec<String>,
 }
 
 impl EmployeeJobInput {
@@ -51,6 +55,7 @@ impl EmployeeJobInput {
             config: EmployeeConfig::default(),
             unsupported_fields: Vec::new(),
             managed_tags: Vec::new(),
+            notified: Vec::new(),
         }
     }
 }
