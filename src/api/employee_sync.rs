@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::capability::{capabilities_schema, CapabilityCheck};
 use super::common::{PersonioConnection, RecordFailure, ReteachConnection, SyncStatusCommon};
 use super::mapping::{EmployeeMappingSpec, EmployeeSelectorSpec, TagRuleSpec};
+pub use crate::sync::EmployeeCounts;
 
 /// Copies employees one way from Personio into reteach (first name, last name, e-mail, position,
 /// department, location, gender, hire date, end of employment) every `interval`. Employees whose
@@ -249,26 +250,23 @@ pub struct EmployeeRunSummary {
     pub dry_run: bool,
     /// Employees read from Personio.
     pub seen: i64,
-    /// reteach users created.
-    pub created: i64,
-    /// reteach users updated (any field).
-    pub updated: i64,
-    /// Users whose update locks them (contract ended or not yet begun).
-    pub locked: i64,
-    /// Users whose update unlocks them (e.g. rehired).
-    pub unlocked: i64,
-    /// Employees already up to date.
-    pub unchanged: i64,
-    /// Employees skipped on purpose (e.g. no e-mail address).
-    pub skipped: i64,
-    /// Employees whose write to reteach failed (a user write or a tag request).
-    pub failed: i64,
-    /// Tags added to users (planned, in a dry run).
-    #[serde(default)]
-    pub tags_added: i64,
-    /// Tags removed from users (planned, in a dry run).
-    #[serde(default)]
-    pub tags_removed: i64,
+    /// What the run did (or, in a dry run, would do).
+    #[serde(flatten)]
+    pub counts: EmployeeCounts,
+}
+
+impl std::ops::Deref for EmployeeRunSummary {
+    type Target = EmployeeCounts;
+
+    fn deref(&self) -> &EmployeeCounts {
+        &self.counts
+    }
+}
+
+impl std::ops::DerefMut for EmployeeRunSummary {
+    fn deref_mut(&mut self) -> &mut EmployeeCounts {
+        &mut self.counts
+    }
 }
 
 /// Kind of an EmployeeSync run.

@@ -19,10 +19,10 @@ use crate::api::{
 use crate::personio::{AttributeRequest, PersonioApi};
 use crate::reteach::{ReteachApi, ReteachError, USERS_PER_PAGE};
 use crate::sync::employee_config::EmployeeConfig;
-use crate::sync::employee_fields::ReteachField;
 use crate::sync::employee_mapping::{map_record, MappedEmployee, MappingError};
 use crate::sync::employee_plan::tags_in_run;
 use crate::sync::employee_tags::TagOwnership;
+use crate::sync::field_table::{ReteachField, FIELDS};
 use crate::sync::mass_change::{
     approved_plan_id, check_mass_change, MassChangeInput, MassChangeLimits,
 };
@@ -283,16 +283,11 @@ pub async fn run_employee_sync(
     }
 
     if input.dry_run {
-        let counts = plan.counts();
+        // What the run would do: the plan's counts, on top of the records skipped on reading.
         let summary = &mut outcome.summary;
-        summary.created = counts.created;
-        summary.updated = counts.updated;
-        summary.locked = counts.locked;
-        summary.unlocked = counts.unlocked;
-        summary.unchanged = counts.unchanged;
-        summary.skipped += counts.skipped;
-        summary.tags_added = counts.tags_added;
-        summary.tags_removed = counts.tags_removed;
+        for entry in &plan.entries {
+            summary.add(entry);
+        }
         outcome.planned = plan
             .entries
             .iter()
@@ -612,7 +607,7 @@ async fn write_user(
         EmployeeAction::Unchanged | EmployeeAction::Skip { .. } => return Ok(UserWrite::NotSent),
     };
     memory.strip(&mut write);
-    let mut attempts_left = crate::sync::unsupported_fields::OPTIONAL_FIELDS.len();
+    let mut attempts_left = crate::sync::field_table::configurable_fields().count();
     loop {
         if write.is_empty() {
             return Ok(UserWrite::NotSent);
@@ -809,27 +804,13 @@ fn planned_action(entry: &PlannedEmployee) -> Option<PlannedAction> {
 }
 
 fn created_fields(fields: &CustomerFields) -> Vec<String> {
-    let optional = [
-        ("firstName", fields.first_name.is_some()),
-        ("lastName", fields.last_name.is_some()),
-        ("position", fields.position.is_some()),
-        ("department", fields.department.is_some()),
-        ("location", fields.location.is_some()),
-        ("gender", fields.gender.is_some()),
-        ("company", fields.company.is_some()),
-        ("language", fields.language.is_some()),
-        ("note", fields.note.is_some()),
-        ("setActiveAt", fields.set_active_at.is_some()),
-        ("setInactiveAt", fields.set_inactive_at.is_some()),
-    ];
+    let set = FIELDS
+        .iter()
+        .filter(|row| row.field != ReteachField::Email && !fields.value(row.field).is_empty())
+        .map(|row| row.field.name());
     ["externalId", "email"]
         .into_iter()
-        .chain(
-            optional
-                .into_iter()
-                .filter(|(_, present)| *present)
-                .map(|(name, _)| name),
-        )
+        .chain(set)
         .map(String::from)
         .collect()
 }

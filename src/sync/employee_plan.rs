@@ -5,11 +5,11 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 use super::employee_config::EmployeeConfig;
-use super::employee_fields::{
-    create_fields, diff_fields, FieldMapping, ReteachField, Target, EMPLOYEE_FIELDS,
-};
+use super::employee_fields::{create_fields, diff_fields, FieldMapping, ReteachField, Target};
 use super::employee_mapping::{map_record, DesiredEmployee, MappedEmployee, MappingError};
 use super::employee_tags::{diff_tags, new_user_tags, TagChanges, TagOwnership};
 use super::lock_window::{is_locked_at, today_in, LockWindow, ReportedLock};
@@ -78,29 +78,36 @@ pub struct PlannedEmployee {
     pub tags: TagChanges,
 }
 
-/// Counters of a plan, in the shape of the status summary.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct PlanCounts {
-    /// Users to create.
+/// What a run does to employees, counted: planned (a plan, a dry run) or done (a run). The
+/// counters of `status.lastRun` ([`crate::api::EmployeeRunSummary`] flattens them).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EmployeeCounts {
+    /// reteach users created.
     pub created: i64,
-    /// Users to update.
+    /// reteach users updated (any field).
     pub updated: i64,
-    /// Users that end up locked by this run: updates that lock, and creations of locked users.
+    /// Users whose update locks them (contract ended or not yet begun), and new users created
+    /// locked.
     pub locked: i64,
-    /// Updates that unlock a user.
+    /// Users whose update unlocks them (e.g. rehired).
     pub unlocked: i64,
-    /// Users already up to date.
+    /// Employees already up to date.
     pub unchanged: i64,
-    /// Employees skipped.
+    /// Employees skipped on purpose (e.g. no e-mail address).
     pub skipped: i64,
-    /// Tags to add.
+    /// Employees whose write to reteach failed (a user write or a tag request).
+    pub failed: i64,
+    /// Tags added to users (planned, in a dry run).
+    #[serde(default)]
     pub tags_added: i64,
-    /// Tags to remove.
+    /// Tags removed from users (planned, in a dry run).
+    #[serde(default)]
     pub tags_removed: i64,
 }
 
-impl PlanCounts {
-    /// Adds one planned action to the counters.
+impl EmployeeCounts {
+    /// Counts one planned action as if it were done.
     pub fn add(&mut self, planned: &PlannedEmployee) {
         self.tags_added += i64::try_from(planned.tags.add.len()).unwrap_or(i64::MAX);
         self.tags_removed += i64::try_from(planned.tags.remove.len()).unwrap_or(i64::MAX);
@@ -156,7 +163,7 @@ impl EmployeePlan {
         tz: Tz,
     ) -> Self {
         Self::build_with_table(
-            &EMPLOYEE_FIELDS,
+            &EmployeeConfig::default().table(),
             mapped,
             customers,
             &TagOwnership::default(),
@@ -217,8 +224,8 @@ impl EmployeePlan {
     }
 
     /// Counters over the whole plan.
-    pub fn counts(&self) -> PlanCounts {
-        let mut counts = PlanCounts::default();
+    pub fn counts(&self) -> EmployeeCounts {
+        let mut counts = EmployeeCounts::default();
         for entry in &self.entries {
             counts.add(entry);
         }
@@ -1258,7 +1265,7 @@ mod tests {
         let plan = EmployeePlan::build(&[future, employee("2", "b@example.com")], &[], now(), UTC);
         assert_eq!(
             plan.counts(),
-            PlanCounts {
+            EmployeeCounts {
                 created: 2,
                 locked: 1,
                 ..Default::default()

@@ -11,6 +11,8 @@ pub mod employee_fields;
 pub mod employee_mapping;
 pub mod employee_plan;
 pub mod employee_tags;
+pub mod field_source;
+pub mod field_table;
 pub mod lock_window;
 pub mod mass_change;
 pub mod model;
@@ -19,6 +21,6 @@ pub mod unsupported_fields;
 
 pub use certificate_plan::{certificate_marker, has_marker};
 pub use employee_mapping::{map_employee, DesiredEmployee, MappingError};
-pub use employee_plan::{EmployeeAction, EmployeePlan, PlanCounts, PlannedEmployee};
+pub use employee_plan::{EmployeeAction, EmployeeCounts, EmployeePlan, PlannedEmployee};
 pub use lock_window::LockWindow;
 pub use model::*;
