@@ -225,7 +225,7 @@ async fn capabilities_status_is_accepted_and_merges_by_name() {
     .await
     .unwrap();
     let stored = api.get_status("certificates").await.unwrap();
-    let capabilities = stored.status.unwrap_or_default().capabilities;
+    let capabilities = stored.status.unwrap_or_default().common.capabilities;
     assert_eq!(capabilities.len(), 10);
     let attributes = capabilities
         .iter()

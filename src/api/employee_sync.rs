@@ -5,7 +5,6 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::capability::{capabilities_schema, CapabilityCheck};
 use super::common::{PersonioConnection, RecordFailure, ReteachConnection, SyncStatusCommon};
 use super::mapping::{EmployeeMappingSpec, EmployeeSelectorSpec, TagRuleSpec};
 pub use crate::sync::EmployeeCounts;
@@ -186,11 +185,6 @@ pub struct EmployeeSyncStatus {
     /// certificates those users earned before are uploaded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_link_time: Option<DateTime<Utc>>,
-    /// What the read-only preflight probes found before the first run (the rows of
-    /// `reteach-personio-operator preflight`): each upstream right and attribute the sync needs.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(schema_with = "capabilities_schema")]
-    pub capabilities: Vec<CapabilityCheck>,
     /// The Personio attributes this resource reads and therefore needs whitelisted on its
     /// credential: exactly those its mapping, selector, tags and the locking rule use (`status`,
     /// `contract_end_date` and `last_modified_at` are asked for too, never required).

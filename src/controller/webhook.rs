@@ -204,6 +204,22 @@ pub fn key_of<K: Webhooked>(object: &K) -> ResourceKey {
     )
 }
 
+/// The optional webhook part of a reconcile, before the due check: lets a deleted object go once
+/// its upstream registration is removed (returns what to do then), refreshes its receiver, and
+/// keeps or retires its registration. Nothing here depends on whether a run is due.
+pub async fn before_due_check<K: Webhooked>(
+    ctx: &Context,
+    object: &K,
+) -> Result<Option<kube::runtime::controller::Action>, super::ReconcileError> {
+    if let Some(action) = finalize(ctx, object).await? {
+        return Ok(Some(action));
+    }
+    refresh_receiver(ctx, object).await;
+    keep_registration(ctx, object).await;
+    retire_registration(ctx, object).await;
+    Ok(None)
+}
+
 /// Opens the receiver of `object`: with `register: true` with the secrets derived from the
 /// operator's key, else with the keys from its `secretRef` (refused when it names a credentials
 /// Secret); refreshes them when older than `tunables.webhook_refresh` or the spec changed, and
