@@ -15,12 +15,13 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use k8s_openapi::NamespaceResourceScope;
 use kube::runtime::events::EventType;
-use kube::{Api, Resource, ResourceExt};
+use kube::{Api, ResourceExt};
 use serde::de::DeserializeOwned;
 
 use super::context::Context;
 use super::credentials::SecretReader;
 use super::events::publish;
+use super::lifecycle::Scheduled;
 use crate::api::{CertificateSync, EmployeeSync, WebhookSpec, MIN_WEBHOOK_TOKEN_LENGTH};
 use crate::reteach::ReteachApi;
 use crate::webhook::{
@@ -38,10 +39,10 @@ pub const SUBSCRIPTIONS_FINALIZER: &str = "sync.reteach.io/reteach-subscriptions
 /// Finalizer of an EmployeeSync whose Personio webhook the operator manages.
 pub const PERSONIO_WEBHOOK_FINALIZER: &str = "sync.reteach.io/personio-webhook";
 
-/// A kind that can be woken by webhooks.
+/// A kind that can be woken by webhooks (its suspension is [`Scheduled::suspended`]).
 #[async_trait]
 pub trait Webhooked:
-    Resource<DynamicType = (), Scope = NamespaceResourceScope>
+    Scheduled<Scope = NamespaceResourceScope>
     + ResourceExt
     + Clone
     + DeserializeOwned
@@ -55,8 +56,6 @@ pub trait Webhooked:
     const FINALIZER: &'static str;
     /// `spec.webhook`.
     fn webhook(&self) -> Option<&WebhookSpec>;
-    /// `spec.suspend`: nothing is registered meanwhile.
-    fn is_suspended(&self) -> bool;
     /// Names of the Secrets holding this resource's API credentials (for a CertificateSync, its
     /// EmployeeSync's): a webhook `secretRef` must never name one of them.
     async fn credential_secrets(&self, ctx: &Context) -> Result<Vec<String>, String>;
@@ -83,9 +82,6 @@ impl Webhooked for EmployeeSync {
     const FINALIZER: &'static str = PERSONIO_WEBHOOK_FINALIZER;
     fn webhook(&self) -> Option<&WebhookSpec> {
         self.spec.webhook.as_ref()
-    }
-    fn is_suspended(&self) -> bool {
-        self.spec.suspend
     }
     async fn credential_secrets(&self, _ctx: &Context) -> Result<Vec<String>, String> {
         Ok(credential_names(self))
@@ -149,9 +145,6 @@ impl Webhooked for CertificateSync {
     const FINALIZER: &'static str = SUBSCRIPTIONS_FINALIZER;
     fn webhook(&self) -> Option<&WebhookSpec> {
         self.spec.webhook.as_ref()
-    }
-    fn is_suspended(&self) -> bool {
-        self.spec.suspend
     }
     async fn credential_secrets(&self, ctx: &Context) -> Result<Vec<String>, String> {
         let namespace = self.namespace().unwrap_or_default();
