@@ -18,8 +18,8 @@ use super::reconcile;
 use crate::api::EmployeeSync;
 use crate::clock::ManualClock;
 use crate::controller::lifecycle::RunContext;
-use crate::controller::metrics::Metrics;
 use crate::controller::{Context, Tunables};
+use crate::metrics::Metrics;
 
 const PATH: &str = "/apis/sync.reteach.io/v1alpha1/namespaces/academy/employeesyncs/personio";
 

@@ -12,7 +12,6 @@ use serde_json::{json, Value};
 use super::auth::TokenKind;
 use super::client::{resource_error, PersonioClient};
 use super::PersonioError;
-use crate::webhook::PersonioWebhook;
 
 const LIST: &str = "GET /v2/webhooks";
 const CREATE: &str = "POST /v2/webhooks";
@@ -20,6 +19,15 @@ const DELETE: &str = "DELETE /v2/webhooks/{id}";
 const SIGNING_SECRET: &str = "POST /v2/webhooks/{id}/signing-secret";
 /// Pages followed at most (a company has a handful of webhooks).
 const MAX_PAGES: usize = 20;
+
+/// One Personio webhook as `GET /v2/webhooks` lists it (the token is never listed).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PersonioWebhook {
+    /// Personio's id.
+    pub id: String,
+    /// Where Personio posts.
+    pub url: String,
+}
 
 fn webhook(value: &Value) -> Option<PersonioWebhook> {
     Some(PersonioWebhook {

@@ -4,6 +4,8 @@
 //! for our `hooks.example.com/…` still lists our registration, not a stranger's.
 
 use super::identity::{normalize_url, url_is_under};
+use crate::personio::PersonioWebhook;
+use crate::reteach::ReteachSubscription;
 
 fn same_url(a: &str, b: Option<&str>) -> bool {
     b.is_some_and(|b| normalize_url(a) == normalize_url(b))
@@ -12,17 +14,6 @@ fn same_url(a: &str, b: Option<&str>) -> bool {
 /// The reteach events that mean "a certificate may be ready": a course was completed, or its
 /// certificate PDF was generated (lms README §1.8).
 pub const RETEACH_EVENTS: [&str; 2] = ["participation.completed", "certificate.processed"];
-
-/// One subscription as reteach lists it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ReteachSubscription {
-    /// reteach's id.
-    pub id: String,
-    /// Where reteach posts.
-    pub target: String,
-    /// The event.
-    pub event: String,
-}
 
 /// What to change in reteach.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -77,15 +68,6 @@ pub const PERSONIO_EVENTS: [&str; 8] = [
     "employment.started",
     "employment.terminated",
 ];
-
-/// One Personio webhook as `GET /v2/webhooks` lists it (the token is never listed).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PersonioWebhook {
-    /// Personio's id.
-    pub id: String,
-    /// Where Personio posts.
-    pub url: String,
-}
 
 /// The Personio side of [`plan_subscriptions`]: one webhook with `target` (all
 /// [`PERSONIO_EVENTS`] in it), created when missing; ours with another URL (an old path token)
