@@ -128,9 +128,14 @@ async fn applied_employee_sync_becomes_ready_and_creates_the_right_reteach_users
     assert!(run.finished_at.is_some());
     assert!(status.cursor.is_some(), "a successful run sets the cursor");
     assert!(status.common.next_sync_time > status.common.last_sync_time);
-    assert_eq!(status.failures.len(), 1, "{:?}", status.failures);
     assert_eq!(
-        status.failures[0].personio_id.as_deref(),
+        status.common.failures.len(),
+        1,
+        "{:?}",
+        status.common.failures
+    );
+    assert_eq!(
+        status.common.failures[0].personio_id.as_deref(),
         Some(company.without_email.to_string().as_str())
     );
     let status_text = serde_json::to_string(&status).expect("status serialises");

@@ -10,7 +10,7 @@ pub use crate::sync::certificate_ledger_state::{
     InFlightCertificate, PendingCertificate, RecentUpload, SetAsideCertificate,
 };
 
-use super::common::{LocalObjectReference, RecordFailure, SyncStatusCommon};
+use super::common::{LocalObjectReference, SyncStatusCommon};
 
 /// Uploads each course certificate (PDF) earned in reteach as a document of the employee in Personio,
 /// exactly once. The first run uploads every certificate issued in the past; later runs only new ones.
@@ -113,7 +113,8 @@ pub struct DocumentCategoryRef {
 #[serde(rename_all = "camelCase")]
 #[schemars(transform = super::common::status_defaults)]
 pub struct CertificateSyncStatus {
-    /// Fields both kinds share (conditions, times, observed generation, backoff counter).
+    /// Fields both kinds share (conditions, times, observed generation, backoff counter,
+    /// capabilities, failures).
     #[serde(flatten)]
     pub common: SyncStatusCommon,
     /// The resolved Personio document category id.
@@ -125,9 +126,6 @@ pub struct CertificateSyncStatus {
     /// Certificates uploaded since this resource was created.
     #[serde(default)]
     pub uploaded_total: i64,
-    /// Certificates skipped or failed in the latest run (at most 50; ids only).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub failures: Vec<RecordFailure>,
     /// The exactly-once ledger: watermark, the upload in flight, recent uploads and pending
     /// certificates. Persisted before every upload.
     #[serde(default)]

@@ -81,6 +81,10 @@ pub struct SyncStatusCommon {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "super::capability::capabilities_schema")]
     pub capabilities: Vec<super::capability::CapabilityCheck>,
+    /// Records the latest run skipped or failed (at most 50; ids only): employees of an
+    /// EmployeeSync, certificates of a CertificateSync.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failures: Vec<RecordFailure>,
 }
 
 /// Removes the `default` schemars derives from `#[serde(default)]`. A v1.20 apiserver reads an

@@ -5,7 +5,7 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::common::{PersonioConnection, RecordFailure, ReteachConnection, SyncStatusCommon};
+use super::common::{PersonioConnection, ReteachConnection, SyncStatusCommon};
 use super::mapping::{EmployeeMappingSpec, EmployeeSelectorSpec, TagRuleSpec};
 pub use crate::sync::EmployeeCounts;
 
@@ -149,7 +149,8 @@ impl MassChangeGuardSpec {
 #[serde(rename_all = "camelCase")]
 #[schemars(transform = super::common::status_defaults)]
 pub struct EmployeeSyncStatus {
-    /// Fields both kinds share (conditions, times, observed generation, backoff counter).
+    /// Fields both kinds share (conditions, times, observed generation, backoff counter,
+    /// capabilities, failures).
     #[serde(flatten)]
     pub common: SyncStatusCommon,
     /// Start of the latest successful full run (every employee compared).
@@ -158,9 +159,6 @@ pub struct EmployeeSyncStatus {
     /// Counters of the latest run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_run: Option<EmployeeRunSummary>,
-    /// Records skipped in the latest run (at most 50; ids only).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub failures: Vec<RecordFailure>,
     /// Change-feed watermark: Personio `updated_since` for the next incremental run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cursor: Option<String>,

@@ -27,6 +27,7 @@ use crate::api::{
     CapabilityCheck, CertificateLedgerStatus, CertificateSync, CertificateSyncStatus, EmployeeSync,
 };
 use crate::jobs::bookkeeping::{record_certificate_outcome, record_certificate_partial};
+use crate::jobs::failures::FailedRecords;
 use crate::jobs::settings::{CertificateSettings, SpecError, TimeZone};
 use crate::jobs::{
     resolve_category, run_certificate_sync, CertificateJobInput, CertificateJobOutcome,
@@ -133,6 +134,12 @@ pub struct Connected {
 pub struct CertificateRun {
     outcome: CertificateJobOutcome,
     category_id: i64,
+}
+
+impl FailedRecords for CertificateRun {
+    fn failed_records(&self) -> &[crate::api::RecordFailure] {
+        self.outcome.failed_records()
+    }
 }
 
 #[async_trait]

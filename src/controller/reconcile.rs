@@ -1,6 +1,7 @@
 //! The one reconcile path of both kinds: due check → validated spec → preconditions and clients →
 //! `Reconciling` → run → status, Event, log line and metrics. A kind brings only what differs
-//! ([`SyncKind`]): its settings, how it connects, its job, and what its outcome means for status.
+//! ([`SyncKind`]): its settings, how it connects, its job, and what its outcome means for its own
+//! status fields; the common ones (conditions, schedule, capabilities, failures) are recorded here.
 //! Every failure goes through the same classification (stalled, retry, waiting), so both kinds
 //! react to the same problem in the same way.
 
@@ -23,6 +24,7 @@ use super::upstreams::Upstreams;
 use super::webhook;
 use super::ReconcileError;
 use crate::api::{CapabilityCheck, DocumentCategoryRef, SyncStatusCommon};
+use crate::jobs::failures::{record_failures, FailedRecords};
 use crate::jobs::settings::SpecError;
 use crate::jobs::Reason;
 use crate::metrics::ResourceLabels;
@@ -87,10 +89,10 @@ where
     type Settings: Send + Sync;
     /// What a run needs once its preconditions hold (clients, resolved ids).
     type Prepared: Send + Sync;
-    /// What a run that went through did.
-    type Outcome: Send + Sync;
-    /// What a failed run did before it stopped.
-    type Partial: Send;
+    /// What a run that went through did (its skipped records land in `status.failures`).
+    type Outcome: FailedRecords + Send + Sync;
+    /// What a failed run did before it stopped (its skipped records land in `status.failures`).
+    type Partial: FailedRecords + Send;
 
     /// Validates the spec (the same rules wherever the kind is run).
     fn settings(&self, ctx: &Context) -> Result<Self::Settings, SpecError>;
@@ -250,6 +252,7 @@ where
         }
         Err(RunStop::Failed { failure, partial }) => {
             if let Some(partial) = partial {
+                record_failures(status.common_mut(), &partial);
                 K::record_partial(&mut status, partial);
             }
             ended
@@ -302,6 +305,7 @@ where
         (interval, personio_requests): (Duration, u64),
     ) -> Duration {
         let (delay, message) = K::record_outcome(status, self.run, settings, &outcome);
+        record_failures(status.common_mut(), &outcome);
         let delay = stretch_for_budget(
             self.ctx,
             &self.labels,

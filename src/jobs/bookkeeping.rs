@@ -9,9 +9,7 @@ use super::certificate::CertificateJobOutcome;
 use super::employee::{EmployeeJobInput, EmployeeJobOutcome, MassChangeGuard};
 use super::settings::EmployeeSettings;
 use crate::api::duration::chrono_duration;
-use crate::api::{
-    CertificateSyncStatus, EmployeeSyncStatus, RecordFailure, SyncMode, MAX_STATUS_FAILURES,
-};
+use crate::api::{CertificateSyncStatus, EmployeeSyncStatus, SyncMode};
 use crate::sync::mass_change::MassChangeLimits;
 
 /// What decides an EmployeeSync run besides its status.
@@ -140,7 +138,6 @@ pub fn record_employee_outcome(
     if outcome.linked > 0 {
         status.last_link_time = Some(now);
     }
-    status.failures = bounded(&outcome.failures);
     status.planned_actions = outcome.planned.clone();
     status.personio_attributes = outcome.personio_attributes.clone();
     status.unsupported_fields = outcome.unsupported_fields.clone();
@@ -175,13 +172,7 @@ pub fn record_certificate_partial(
 }
 
 fn record_certificate_counts(status: &mut CertificateSyncStatus, outcome: &CertificateJobOutcome) {
-    status.failures = bounded(&outcome.failures);
     status.last_run = Some(outcome.summary.clone());
-}
-
-/// The failures kept in status: the first [`MAX_STATUS_FAILURES`] (the counters are complete).
-fn bounded(failures: &[RecordFailure]) -> Vec<RecordFailure> {
-    failures.iter().take(MAX_STATUS_FAILURES).cloned().collect()
 }
 
 #[cfg(test)]

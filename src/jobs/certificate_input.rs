@@ -135,3 +135,9 @@ pub struct CertificateJobOutcome {
     /// pass finds them.
     pub not_recorded: i64,
 }
+
+impl super::failures::FailedRecords for CertificateJobOutcome {
+    fn failed_records(&self) -> &[RecordFailure] {
+        &self.failures
+    }
+}

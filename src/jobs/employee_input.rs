@@ -104,3 +104,9 @@ pub struct EmployeeJobOutcome {
     /// they were (a dry run, or a run that saw nobody).
     pub managed_tags: Option<Vec<String>>,
 }
+
+impl super::failures::FailedRecords for EmployeeJobOutcome {
+    fn failed_records(&self) -> &[RecordFailure] {
+        &self.failures
+    }
+}

@@ -1,6 +1,30 @@
 //! Bounded list of per-record failures for status: the count stays complete, the list stays small.
 
-use crate::api::{RecordFailure, MAX_STATUS_FAILURES};
+use crate::api::{RecordFailure, SyncStatusCommon, MAX_STATUS_FAILURES};
+
+/// What a run did that names the records it skipped or failed: a run's outcome, or what a failed
+/// run did before it stopped. The generic reconcile path records them in the common status.
+pub trait FailedRecords {
+    /// The skipped and failed records, ids only.
+    fn failed_records(&self) -> &[RecordFailure];
+}
+
+impl FailedRecords for () {
+    fn failed_records(&self) -> &[RecordFailure] {
+        &[]
+    }
+}
+
+/// Writes the records `run` skipped or failed into `status.failures`: the first
+/// [`MAX_STATUS_FAILURES`] (the counters in `lastRun` are complete).
+pub fn record_failures(status: &mut SyncStatusCommon, run: &impl FailedRecords) {
+    status.failures = run
+        .failed_records()
+        .iter()
+        .take(MAX_STATUS_FAILURES)
+        .cloned()
+        .collect();
+}
 
 /// Collects [`RecordFailure`]s up to [`MAX_STATUS_FAILURES`]; later ones are only counted.
 #[derive(Debug, Default)]
@@ -58,5 +82,31 @@ mod tests {
         }
         assert_eq!(log.total(), MAX_STATUS_FAILURES + 7);
         assert_eq!(log.into_vec().len(), MAX_STATUS_FAILURES);
+    }
+
+    struct Run(Vec<RecordFailure>);
+
+    impl FailedRecords for Run {
+        fn failed_records(&self) -> &[RecordFailure] {
+            &self.0
+        }
+    }
+
+    #[test]
+    fn the_common_status_keeps_the_first_failures_and_forgets_the_previous_run() {
+        let failure = |i: usize| RecordFailure {
+            personio_id: Some(i.to_string()),
+            certificate_id: None,
+            reason: "no e-mail address".into(),
+        };
+        let mut status = SyncStatusCommon::default();
+        record_failures(
+            &mut status,
+            &Run((0..MAX_STATUS_FAILURES + 3).map(failure).collect()),
+        );
+        assert_eq!(status.failures.len(), MAX_STATUS_FAILURES);
+        assert_eq!(status.failures[0], failure(0));
+        record_failures(&mut status, &());
+        assert!(status.failures.is_empty());
     }
 }

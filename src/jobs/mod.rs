@@ -26,7 +26,7 @@ pub mod employee;
 mod employee_input;
 mod employee_write;
 mod error;
-mod failures;
+pub mod failures;
 #[cfg(test)]
 mod fakes;
 mod fence;
