@@ -6,11 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::{Api, ResourceExt};
-use serde_json::json;
 
 use super::conditions::Health;
 use super::context::Context;
@@ -20,7 +18,7 @@ use super::handover::{process_writer_prefix, same_checkpoint};
 use super::lifecycle::{chrono_duration, RunContext};
 use super::reconcile::{preflight, RunInputs, RunStop, SyncKind};
 use super::schedule::DueReason;
-use super::status::LEDGER_FIELD_MANAGER;
+use super::status::StatusLedger;
 use super::upstreams::{checked_upstreams, naming_secrets};
 use super::ReconcileError;
 use crate::api::{
@@ -31,7 +29,7 @@ use crate::jobs::failures::FailedRecords;
 use crate::jobs::settings::{CertificateSettings, SpecError, TimeZone};
 use crate::jobs::{
     resolve_category, run_certificate_sync, CertificateJobInput, CertificateJobOutcome,
-    CertificateRunRequest, JobError, LedgerError, LedgerStore, Reason,
+    CertificateRunRequest, JobError, LedgerError, Reason,
 };
 use crate::personio::PersonioApi;
 use crate::reteach::ReteachApi;
@@ -40,74 +38,6 @@ use crate::reteach::ReteachApi;
 pub const KIND: &str = "CertificateSync";
 /// Ready reason while the referenced EmployeeSync has not succeeded yet.
 pub const WAITING_FOR_EMPLOYEE_SYNC: &str = Reason::WaitingForEmployeeSync.as_str();
-
-/// Persists the ledger in `status.ledger` before every upload, together with
-/// `status.uploadedTotal` so far: a process killed mid-run leaves an exact total behind (the main
-/// status apply writes the same value when the run ends).
-///
-/// Fencing: a run first claims the ledger with a token of its own (`ledger.writer`); every later
-/// write is a JSON patch whose `test` operation requires that token still to be there. A replica
-/// that lost its Lease while frozen cannot write over the ledger of the run that took over.
-struct StatusLedger {
-    api: Api<CertificateSync>,
-    name: String,
-    /// `status.uploadedTotal` when the run started.
-    uploaded_before: i64,
-    /// This run's token.
-    writer: String,
-}
-
-impl StatusLedger {
-    /// Makes this run the ledger's writer (unconditionally: only the Lease holder runs) and
-    /// returns the ledger as it stands after the claim.
-    async fn claim(&self) -> Result<CertificateLedgerStatus, kube::Error> {
-        let patch = json!({"status": {"ledger": {"writer": self.writer}}});
-        self.api
-            .patch_status(
-                &self.name,
-                &PatchParams::apply(LEDGER_FIELD_MANAGER),
-                &Patch::Merge(&patch),
-            )
-            .await
-            .map(|sync| sync.status.unwrap_or_default().ledger)
-    }
-}
-
-#[async_trait]
-impl LedgerStore for StatusLedger {
-    async fn save(
-        &self,
-        ledger: &CertificateLedgerStatus,
-        uploaded: i64,
-    ) -> Result<(), LedgerError> {
-        let mut ledger = ledger.clone();
-        ledger.writer = Some(self.writer.clone());
-        let operations = json!([
-            {"op": "test", "path": "/status/ledger/writer", "value": self.writer},
-            {"op": "add", "path": "/status/ledger", "value": ledger},
-            {"op": "add", "path": "/status/uploadedTotal",
-             "value": self.uploaded_before.saturating_add(uploaded)},
-        ]);
-        let patch: json_patch::Patch =
-            serde_json::from_value(operations).map_err(|e| LedgerError::Write(e.to_string()))?;
-        let params = PatchParams {
-            field_manager: Some(LEDGER_FIELD_MANAGER.into()),
-            ..PatchParams::default()
-        };
-        match self
-            .api
-            .patch_status(&self.name, &params, &Patch::<()>::Json(patch))
-            .await
-        {
-            Ok(_) => Ok(()),
-            // The `test` failed: another run has claimed the ledger.
-            Err(kube::Error::Api(status)) if status.code == 422 || status.code == 409 => {
-                Err(LedgerError::Fenced)
-            }
-            Err(error) => Err(LedgerError::Write(error.to_string())),
-        }
-    }
-}
 
 /// Reconciles one CertificateSync.
 pub async fn reconcile(
