@@ -10,7 +10,6 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::{Api, ResourceExt};
 
-use super::conditions::Health;
 use super::context::Context;
 use super::events::publish;
 use super::failure::RunFailure;
@@ -21,10 +20,11 @@ use super::schedule::DueReason;
 use super::status::StatusLedger;
 use super::upstreams::{checked_upstreams, naming_secrets};
 use super::ReconcileError;
-use crate::api::{
-    CapabilityCheck, CertificateLedgerStatus, CertificateSync, CertificateSyncStatus, EmployeeSync,
+use crate::api::{CapabilityCheck, CertificateSync, CertificateSyncStatus, EmployeeSync};
+use crate::jobs::bookkeeping::{
+    certificate_health, record_certificate_outcome, record_certificate_partial,
 };
-use crate::jobs::bookkeeping::{record_certificate_outcome, record_certificate_partial};
+use crate::jobs::conditions::Health;
 use crate::jobs::failures::FailedRecords;
 use crate::jobs::settings::{CertificateSettings, SpecError, TimeZone};
 use crate::jobs::{
@@ -271,107 +271,6 @@ async fn employee_sync(
     Ok((employee_sync, time_zone))
 }
 
-/// What a run that went through means for `Ready` (pure): a run that could not make progress
-/// is never `Succeeded`.
-pub fn health_after(outcome: &CertificateJobOutcome, ledger: &CertificateLedgerStatus) -> Health {
-    let summary = &outcome.summary;
-    let counts = format!(
-        "{}{} certificates handled{}: {} uploaded, {} already present, {} waiting for a PDF, {} of users without a Personio id, {} failed",
-        if summary.dry_run { "dry run: " } else { "" },
-        summary.found,
-        if summary.full_pass { " (full pass)" } else { "" },
-        summary.uploaded,
-        summary.already_present,
-        summary.pending_pdf,
-        summary.unknown_employee,
-        summary.failed
-    );
-    let mut notes = Vec::new();
-    if let Some(why) = outcome.stopped_early {
-        notes.push(why.to_string());
-    }
-    if outcome.not_recorded > 0 {
-        notes.push(format!(
-            "{} waiting certificates did not fit into status.ledger.pending; the next full pass finds them",
-            outcome.not_recorded
-        ));
-    }
-    if summary.deferred > 0 {
-        notes.push(format!(
-            "{} completions dated in the future wait for their date",
-            summary.deferred
-        ));
-    }
-    let message = |extra: Option<String>| {
-        let mut parts = vec![counts.clone()];
-        parts.extend(extra);
-        parts.extend(notes.iter().cloned());
-        parts.join("; ")
-    };
-    let progress = summary.uploaded + summary.already_present > 0;
-    if let Some(why) = &outcome.listing_unavailable {
-        return Health::NotReady {
-            reason: Reason::DocumentListingUnavailable,
-            message: message(Some(format!(
-                "{} certificates could not be checked for an earlier upload and were left alone: {why}; grant the credential read access to documents (v2 document management) and run `reteach-personio-operator preflight`",
-                summary.unverified
-            ))),
-        };
-    }
-    if summary.failed > 0 && !progress {
-        return Health::NotReady {
-            reason: Reason::NoProgress,
-            message: message(Some(format!(
-                "no certificate could be delivered; each is retried in later runs and set aside after {} attempts (see status.failures)",
-                outcome_max_attempts_hint(ledger)
-            ))),
-        };
-    }
-    if !ledger.set_aside.is_empty() {
-        return Health::NotReady {
-            reason: Reason::CertificatesSetAside,
-            message: message(Some(format!(
-                "{} certificates set aside after repeated failures (status.ledger.setAside); fix the cause, then request a run (reconcile.fluxcd.io/requestedAt) to retry them",
-                ledger.set_aside.len()
-            ))),
-        };
-    }
-    let waiting_pdf = ledger
-        .pending
-        .iter()
-        .filter(|p| p.reason == crate::sync::certificate_ledger::REASON_PDF_PENDING)
-        .count();
-    let reason = if summary.failed > 0 {
-        Reason::PartiallySucceeded
-    } else if waiting_pdf > 0 {
-        Reason::WaitingForPdf
-    } else {
-        Reason::Succeeded
-    };
-    Health::Ready {
-        reason,
-        message: message(None),
-    }
-}
-
-fn outcome_max_attempts_hint(ledger: &CertificateLedgerStatus) -> String {
-    ledger.pending.iter().map(|p| p.attempts).max().map_or_else(
-        || "spec.maxAttempts".into(),
-        |n| format!("spec.maxAttempts (now at {n})"),
-    )
-}
-
-/// Ready=False: a run could not deliver any certificate.
-pub const REASON_NO_PROGRESS: &str = Reason::NoProgress.as_str();
-/// Ready=False: certificates were set aside and wait for a human.
-pub const REASON_SET_ASIDE: &str = Reason::CertificatesSetAside.as_str();
-/// Ready=False: Personio's document list cannot be read, so nothing can be checked.
-pub const REASON_LISTING_UNAVAILABLE: &str = Reason::DocumentListingUnavailable.as_str();
-/// Ready=True: everything owed is in Personio except PDFs reteach has not generated yet.
-pub const REASON_WAITING_FOR_PDF: &str = Reason::WaitingForPdf.as_str();
-/// Ready=True: progress made, some certificates failed and are retried.
-pub const REASON_RETRYING: &str = Reason::PartiallySucceeded.as_str();
-
 /// The status after a run that went through (pure; the demo prints the same thing).
 pub fn status_after_success(
     status: &mut CertificateSyncStatus,
@@ -385,7 +284,7 @@ pub fn status_after_success(
     } else {
         &outcome.ledger
     };
-    let health = health_after(outcome, ledger);
+    let health = certificate_health(outcome, ledger);
     let message = match &health {
         Health::Ready { message, .. }
         | Health::NotReady { message, .. }
@@ -433,7 +332,8 @@ async fn announce_run(
             if outcome.newly_set_aside.len() > ids.len() { ", …" } else { "" },
             outcome.newly_set_aside[0].reason
         );
-        publish(ctx, sync, EventType::Warning, REASON_SET_ASIDE, &note).await;
+        let reason = Reason::CertificatesSetAside.as_str();
+        publish(ctx, sync, EventType::Warning, reason, &note).await;
     }
     if summary.uploaded + summary.failed > 0 {
         let type_ = if summary.failed > 0 && summary.uploaded == 0 {

@@ -9,7 +9,6 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::{Api, ResourceExt};
 
-use super::conditions::Health;
 use super::context::Context;
 use super::events::publish;
 use super::failure::RunFailure;
@@ -25,6 +24,7 @@ use crate::api::{
 use crate::jobs::bookkeeping::{
     employee_input, employee_message, record_employee_outcome, EmployeeRunRequest,
 };
+use crate::jobs::conditions::Health;
 use crate::jobs::employee::{run_employee_sync, EmployeeJobOutcome};
 use crate::jobs::settings::{EmployeeSettings, SpecError};
 use crate::jobs::Reason;

@@ -8,7 +8,6 @@ use kube::runtime::controller::Action;
 use kube::{Api, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 
-use super::conditions::{conditions_for, is_blocked, ready, Health, SUSPENDED};
 use super::failure::RunFailure;
 use super::schedule::{
     failure_backoff, schedule, with_jitter, DueReason, Schedule, ScheduleInput, Wake,
@@ -20,6 +19,7 @@ use crate::api::{
     REQUESTED_AT_ANNOTATION,
 };
 use crate::clock::Clock;
+use crate::jobs::conditions::{conditions_for, is_blocked, ready, Health, SUSPENDED};
 use crate::jobs::{Disposition, Reason};
 use crate::webhook::Notification;
 

@@ -8,7 +8,6 @@ pub mod budget;
 pub mod capabilities;
 pub mod certificate;
 pub mod clients;
-pub mod conditions;
 pub mod context;
 pub mod employee;
 pub mod events;

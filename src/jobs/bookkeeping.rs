@@ -6,10 +6,12 @@
 use chrono::{DateTime, Utc};
 
 use super::certificate::CertificateJobOutcome;
+use super::conditions::Health;
 use super::employee::{EmployeeJobInput, EmployeeJobOutcome, MassChangeGuard};
 use super::settings::EmployeeSettings;
 use crate::api::duration::chrono_duration;
-use crate::api::{CertificateSyncStatus, EmployeeSyncStatus, SyncMode};
+use crate::api::{CertificateLedgerStatus, CertificateSyncStatus, EmployeeSyncStatus, SyncMode};
+use crate::jobs::Reason;
 use crate::sync::mass_change::MassChangeLimits;
 
 /// What decides an EmployeeSync run besides its status.
@@ -112,6 +114,99 @@ pub fn employee_message(outcome: &EmployeeJobOutcome) -> String {
         summary.skipped,
         summary.failed,
     ) + &tags
+}
+
+/// What a run that went through means for `Ready` (pure): a run that could not make progress
+/// is never `Succeeded`.
+pub fn certificate_health(
+    outcome: &CertificateJobOutcome,
+    ledger: &CertificateLedgerStatus,
+) -> Health {
+    let summary = &outcome.summary;
+    let counts = format!(
+        "{}{} certificates handled{}: {} uploaded, {} already present, {} waiting for a PDF, {} of users without a Personio id, {} failed",
+        if summary.dry_run { "dry run: " } else { "" },
+        summary.found,
+        if summary.full_pass { " (full pass)" } else { "" },
+        summary.uploaded,
+        summary.already_present,
+        summary.pending_pdf,
+        summary.unknown_employee,
+        summary.failed
+    );
+    let mut notes = Vec::new();
+    if let Some(why) = outcome.stopped_early {
+        notes.push(why.to_string());
+    }
+    if outcome.not_recorded > 0 {
+        notes.push(format!(
+            "{} waiting certificates did not fit into status.ledger.pending; the next full pass finds them",
+            outcome.not_recorded
+        ));
+    }
+    if summary.deferred > 0 {
+        notes.push(format!(
+            "{} completions dated in the future wait for their date",
+            summary.deferred
+        ));
+    }
+    let message = |extra: Option<String>| {
+        let mut parts = vec![counts.clone()];
+        parts.extend(extra);
+        parts.extend(notes.iter().cloned());
+        parts.join("; ")
+    };
+    let progress = summary.uploaded + summary.already_present > 0;
+    if let Some(why) = &outcome.listing_unavailable {
+        return Health::NotReady {
+            reason: Reason::DocumentListingUnavailable,
+            message: message(Some(format!(
+                "{} certificates could not be checked for an earlier upload and were left alone: {why}; grant the credential read access to documents (v2 document management) and run `reteach-personio-operator preflight`",
+                summary.unverified
+            ))),
+        };
+    }
+    if summary.failed > 0 && !progress {
+        return Health::NotReady {
+            reason: Reason::NoProgress,
+            message: message(Some(format!(
+                "no certificate could be delivered; each is retried in later runs and set aside after {} attempts (see status.failures)",
+                outcome_max_attempts_hint(ledger)
+            ))),
+        };
+    }
+    if !ledger.set_aside.is_empty() {
+        return Health::NotReady {
+            reason: Reason::CertificatesSetAside,
+            message: message(Some(format!(
+                "{} certificates set aside after repeated failures (status.ledger.setAside); fix the cause, then request a run (reconcile.fluxcd.io/requestedAt) to retry them",
+                ledger.set_aside.len()
+            ))),
+        };
+    }
+    let waiting_pdf = ledger
+        .pending
+        .iter()
+        .filter(|p| p.reason == crate::sync::certificate_ledger::REASON_PDF_PENDING)
+        .count();
+    let reason = if summary.failed > 0 {
+        Reason::PartiallySucceeded
+    } else if waiting_pdf > 0 {
+        Reason::WaitingForPdf
+    } else {
+        Reason::Succeeded
+    };
+    Health::Ready {
+        reason,
+        message: message(None),
+    }
+}
+
+fn outcome_max_attempts_hint(ledger: &CertificateLedgerStatus) -> String {
+    ledger.pending.iter().map(|p| p.attempts).max().map_or_else(
+        || "spec.maxAttempts".into(),
+        |n| format!("spec.maxAttempts (now at {n})"),
+    )
 }
 
 /// Writes the outcome of an EmployeeSync run that started at `now` into the kind's own status

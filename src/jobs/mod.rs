@@ -21,6 +21,7 @@ pub mod certificate;
 mod certificate_input;
 pub(crate) mod certificate_step;
 pub(crate) mod certificate_transfer;
+pub mod conditions;
 pub mod connection;
 pub mod employee;
 mod employee_input;
