@@ -182,8 +182,8 @@ fn output_carries_no_credentials() {
 }
 
 #[test]
-fn readme_sample_shows_what_the_demo_prints() {
-    let readme = include_str!("../README.md");
+fn docs_sample_shows_what_the_demo_prints() {
+    let sample = include_str!("../docs/demo.md");
     let output = demo_output();
     for needle in [
         "50 employees: 13 created, 11 updated (5 locked, 0 unlocked), 25 unchanged, 1 skipped",
@@ -195,14 +195,39 @@ fn readme_sample_shows_what_the_demo_prints() {
         "  - employment_type",
     ] {
         assert!(output.contains(needle), "demo no longer prints {needle:?}");
-        assert!(readme.contains(needle), "README sample lacks {needle:?}");
+        assert!(sample.contains(needle), "docs/demo.md sample lacks {needle:?}");
     }
     let total = output
         .lines()
         .rfind(|line| line.starts_with("  total "))
         .expect("a totals row of both runs");
     assert!(
-        readme.contains(total),
-        "README sample lacks the totals row {total:?}"
+        sample.contains(total),
+        "docs/demo.md sample lacks the totals row {total:?}"
     );
+}
+
+/// The README's summary of the demo quotes the request totals of both runs.
+#[test]
+fn readme_quotes_the_demo_request_totals() {
+    let readme = include_str!("../README.md")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let output = demo_output();
+    let total = output
+        .lines()
+        .rfind(|line| line.starts_with("  total "))
+        .expect("a totals row of both runs");
+    let counts: Vec<&str> = total.split_whitespace().skip(1).collect();
+    assert_eq!(counts.len(), 2, "{total:?}");
+    for phrase in [
+        format!("{} for the first run", counts[0]),
+        format!("{} for the incremental run", counts[1]),
+    ] {
+        assert!(
+            readme.contains(&phrase),
+            "README.md lacks {phrase:?} (the demo prints {total:?})"
+        );
+    }
 }
