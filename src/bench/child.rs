@@ -84,6 +84,8 @@ pub enum ChildTask {
     Scale(Box<super::scale::ScaleTask>),
     /// Many CertificateSyncs woken at once (see [`super::burst`]).
     Burst(Box<super::burst::BurstTask>),
+    /// One EmployeeSync run through a chosen Personio API (see [`super::api_cost`]).
+    ApiRead(Box<super::api_cost::ApiReadTask>),
     /// Nothing: the resident memory of the runtime alone, for comparison.
     Baseline,
 }
@@ -282,6 +284,7 @@ async fn run_task(
             let (summary, memory) = super::burst::run_burst(task, limits, log).await?;
             return Ok((summary, Some(memory)));
         }
+        ChildTask::ApiRead(task) => super::api_cost::run_api_read(task, limits, log).await?,
         ChildTask::Baseline => serde_json::Value::Null,
     };
     Ok((summary, None))

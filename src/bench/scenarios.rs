@@ -137,6 +137,13 @@ pub async fn run_all(settings: &Settings, exe: &Path) -> anyhow::Result<Vec<Scen
     if settings.wants(Scenario::Burst) {
         reports.push(super::burst::burst(settings, exe).await?);
     }
+    let (api_full, api_incremental) = (
+        settings.wants(Scenario::ApiFull),
+        settings.wants(Scenario::ApiIncremental),
+    );
+    if api_full || api_incremental {
+        reports.extend(super::api_cost::api_cost(settings, exe, api_full, api_incremental).await?);
+    }
     if settings.wants(Scenario::Budget) {
         reports.push(super::budget::budget(settings).await?);
     }

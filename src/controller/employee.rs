@@ -183,14 +183,24 @@ impl SyncKind for EmployeeSync {
                 (limits, approved)
             }),
         };
-        let input = employee_input(inputs.previous, settings, request);
-        let mut outcome = run_employee_sync(
+        let mut input = employee_input(inputs.previous, settings, request);
+        // The persons webhook notifications named: re-read by id (v2 sees no employment change
+        // in its change feed); handed back when the run fails, so its retry reads them.
+        let key = super::webhook::key_of(self);
+        input.notified = ctx.webhooks.triggers.take_persons(&key);
+        let result = run_employee_sync(
             connected.personio.as_ref(),
             connected.reteach.as_ref(),
             &input,
         )
-        .await
-        .map_err(|e| naming_secrets(RunFailure::from(e), inputs.namespace, self))?;
+        .await;
+        if result.is_err() {
+            ctx.webhooks
+                .triggers
+                .restore_persons(&key, std::mem::take(&mut input.notified));
+        }
+        let mut outcome =
+            result.map_err(|e| naming_secrets(RunFailure::from(e), inputs.namespace, self))?;
         outcome.summary.finished_at = Some(ctx.clock.now());
         Ok(outcome)
     }

@@ -474,7 +474,7 @@ impl Operator {
             move |deleted: &super::metrics::ResourceLabels| {
                 let key = ResourceKey::new(source, &deleted.namespace, &deleted.name);
                 webhooks.receivers.close(&key);
-                webhooks.triggers.clear(&key);
+                webhooks.triggers.forget(&key);
                 webhooks.registrations.forget(&key);
             }
         };

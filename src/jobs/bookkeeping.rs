@@ -65,6 +65,7 @@ pub fn employee_input(
                 consumed_approval: previous.applied_plan_approval.clone(),
             }),
         unsupported_fields: still_unsupported(previous, &settings.config),
+        notified: Vec::new(),
     }
 }
 

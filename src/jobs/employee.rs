@@ -74,6 +74,10 @@ pub struct EmployeeJobInput {
     pub unsupported_fields: Vec<UnsupportedField>,
     /// The tags the resource owns (`status.managedTags`).
     pub managed_tags: Vec<String>,
+    /// Personio person ids webhook notifications named since the last run. An incremental run
+    /// re-reads them by id when the listing's change feed does not see every change (v2: an
+    /// employment change or `employment.terminated` on its date leaves the person's `updated_at`).
+    pub notified: Vec<String>,
 }
 
 impl EmployeeJobInput {
@@ -91,6 +95,7 @@ impl EmployeeJobInput {
             config: EmployeeConfig::default(),
             unsupported_fields: Vec::new(),
             managed_tags: Vec::new(),
+            notified: Vec::new(),
         }
     }
 }
@@ -164,8 +169,10 @@ pub async fn run_employee_sync(
     let mut failures = FailureLog::default();
 
     let attributes = AttributeRequest::new(input.config.attributes());
+    // Persons named by webhook notifications are re-read by id where the change feed does not
+    // see every change (Personio v2: employment changes).
     let list = personio
-        .list_employees_with(incremental_since, &attributes)
+        .list_changed_employees(incremental_since, &input.notified, &attributes)
         .await
         .map_err(|source| JobError::Personio {
             action: "could not read employees from Personio",

@@ -115,8 +115,8 @@ async fn receive(
         state.metrics.webhook_request(source, "unauthenticated");
         return StatusCode::NOT_FOUND.into_response();
     };
-    let verdict = match verify(state, key, &keys, headers, body).await {
-        Ok(verdict) => verdict,
+    let (verdict, person) = match verify(state, key, &keys, headers, body).await {
+        Ok(checked) => checked,
         Err(rejection) => {
             state.metrics.webhook_request(source, rejection.outcome());
             tracing::debug!(
@@ -132,7 +132,7 @@ async fn receive(
     match verdict {
         Verdict::Wake => {
             state.metrics.webhook_request(source, "accepted");
-            let woke = state.webhooks.triggers.notify(key);
+            let woke = state.webhooks.triggers.notify_about(key, person.as_deref());
             tracing::debug!(
                 source,
                 namespace = key.namespace,
@@ -152,7 +152,7 @@ async fn verify(
     keys: &super::ReceiverKeys,
     headers: &HeaderMap,
     body: Body,
-) -> Result<Verdict, Rejection> {
+) -> Result<(Verdict, Option<String>), Rejection> {
     let json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
@@ -172,6 +172,7 @@ async fn verify(
         .await
         .map_err(|_| Rejection::Oversized)?;
     let now = state.clock.now();
+    let mut person = None;
     let verdict = match key.source {
         Source::Personio => {
             let text =
@@ -185,12 +186,14 @@ async fn verify(
                 },
                 body: &bytes,
             };
-            check_personio(keys, scheme, delivery, now)?
+            let verdict = check_personio(keys, scheme, delivery, now)?;
+            person = super::check::personio_subject(&bytes);
+            verdict
         }
         Source::Reteach => check_reteach(&bytes)?,
     };
     state.webhooks.replays.first_time(key, &bytes, now)?;
-    Ok(verdict)
+    Ok((verdict, person))
 }
 
 #[cfg(test)]

@@ -65,14 +65,17 @@ pub fn plan_subscriptions(
 }
 
 /// The Personio events that mean "an employee may have changed" (the person and employment
-/// events of Personio's event catalog).
-pub const PERSONIO_EVENTS: [&str; 6] = [
+/// events of Personio's event catalog). `employment.started` and `employment.terminated` fire on
+/// the dates themselves, so a lock or unlock happens on the day, not at the next full run.
+pub const PERSONIO_EVENTS: [&str; 8] = [
     "person.created",
     "person.updated",
     "person.deleted",
     "employment.created",
     "employment.updated",
     "employment.deleted",
+    "employment.started",
+    "employment.terminated",
 ];
 
 /// One Personio webhook as `GET /v2/webhooks` lists it (the token is never listed).
