@@ -57,7 +57,7 @@ pub struct CertificateSyncSpec {
     /// How often to look for new certificates, as a Go-style duration. Minimum `1m`, maximum
     /// `24h`. Default `30m`.
     #[serde(default = "default_interval")]
-    #[schemars(schema_with = "crate::sync::duration::interval_schema")]
+    #[schemars(schema_with = "crate::api::duration::interval_schema")]
     pub interval: String,
     /// Stop syncing while true. Status is kept.
     #[serde(default)]
@@ -81,7 +81,7 @@ pub struct CertificateSyncSpec {
     /// (`reconcile.fluxcd.io/requestedAt`) is always a full pass. Minimum `1h`, maximum `720h`,
     /// default `24h`.
     #[serde(default = "default_full_resync_interval")]
-    #[schemars(schema_with = "crate::sync::duration::full_resync_interval_schema")]
+    #[schemars(schema_with = "crate::api::duration::full_resync_interval_schema")]
     pub full_resync_interval: String,
     /// Failed attempts (across runs) after which a certificate is set aside until a run is
     /// requested. Default 5.

@@ -48,7 +48,7 @@ pub struct EmployeeSyncSpec {
     /// How often to sync, as a Go-style duration (`5m`, `1h`). Minimum `1m`, maximum `24h`.
     /// Default `5m`.
     #[serde(default = "default_interval")]
-    #[schemars(schema_with = "crate::sync::duration::interval_schema")]
+    #[schemars(schema_with = "crate::api::duration::interval_schema")]
     pub interval: String,
     /// Stop syncing while true (the hosted flow's "Deactivate"). Status is kept.
     #[serde(default)]
@@ -65,7 +65,7 @@ pub struct EmployeeSyncSpec {
     /// a full run also repairs changes made by hand in reteach. Go-style duration, at least the
     /// operator's minimum interval (`1m`), at most `720h`; default `24h`.
     #[serde(default = "default_full_resync_interval")]
-    #[schemars(schema_with = "crate::sync::duration::full_resync_interval_schema")]
+    #[schemars(schema_with = "crate::api::duration::full_resync_interval_schema")]
     pub full_resync_interval: String,
     /// Holds a run that would lock or unlock an unusual share of the academy, or that sees far
     /// fewer employees than the previous full run, until it is approved (see

@@ -10,9 +10,11 @@
 pub mod api_cost;
 pub mod budget;
 pub mod burst;
+pub mod certificate_run;
 pub mod certificate_scenarios;
 pub mod child;
 pub mod clients;
+pub mod employee_scenarios;
 pub mod figures;
 pub mod memory;
 pub mod report;

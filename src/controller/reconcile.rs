@@ -14,18 +14,18 @@ use kube::{Api, ResourceExt};
 
 use super::capabilities::probe_when_due;
 use super::context::Context;
-use super::employee::Upstreams;
 use super::events::publish;
 use super::failure::RunFailure;
 use super::lifecycle::{due_run, DueRun, RunContext, Scheduled, SyncStatus};
-use super::metrics::ResourceLabels;
 use super::schedule::DueReason;
 use super::status::apply_status;
+use super::upstreams::Upstreams;
 use super::webhook;
 use super::ReconcileError;
 use crate::api::{CapabilityCheck, DocumentCategoryRef, SyncStatusCommon};
 use crate::jobs::settings::SpecError;
 use crate::jobs::Reason;
+use crate::metrics::ResourceLabels;
 use crate::preflight::Subject;
 
 /// The interval a resource with an invalid spec is treated with (its own cannot be read): the

@@ -19,9 +19,9 @@ use kube::{Api, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 
 use super::context::Context;
-use super::credentials::SecretReader;
 use super::events::publish;
 use crate::api::{CertificateSync, EmployeeSync, WebhookSpec, MIN_WEBHOOK_TOKEN_LENGTH};
+use crate::credentials::SecretReader;
 use crate::reteach::ReteachApi;
 use crate::webhook::{
     plan_personio_webhooks, plan_subscriptions, DerivedSecrets, ReceiverKeys, ResourceKey, Source,
@@ -97,7 +97,7 @@ impl Webhooked for EmployeeSync {
         target: Option<(&str, &DerivedSecrets)>,
     ) -> Result<usize, String> {
         let namespace = self.namespace().unwrap_or_default();
-        let (personio, _) = super::employee::upstream_clients(ctx, &namespace, self)
+        let (personio, _) = super::upstreams::upstream_clients(ctx, &namespace, self)
             .await
             .map_err(|failure| failure.message().to_string())?;
         let existing = personio.list_webhooks().await.map_err(|e| e.to_string())?;
@@ -367,7 +367,7 @@ pub(super) async fn reteach_client(
         .await
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("EmployeeSync {namespace}/{reference} not found"))?;
-    let (_, reteach) = super::employee::upstream_clients(ctx, &namespace, &employee_sync)
+    let (_, reteach) = super::upstreams::upstream_clients(ctx, &namespace, &employee_sync)
         .await
         .map_err(|failure| failure.message().to_string())?;
     Ok(reteach)

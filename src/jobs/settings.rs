@@ -6,12 +6,12 @@ use std::time::Duration;
 
 use chrono_tz::Tz;
 
-use crate::api::{
-    AttributeMatchSpec, CertificateSyncSpec, EmployeeSyncSpec, FieldSourceSpec, TagRuleSpec,
-};
-use crate::sync::duration::{
+use crate::api::duration::{
     parse_duration_between, parse_full_resync_interval, parse_interval, DurationError,
     MAX_FULL_RESYNC_INTERVAL,
+};
+use crate::api::{
+    AttributeMatchSpec, CertificateSyncSpec, EmployeeSyncSpec, FieldSourceSpec, TagRuleSpec,
 };
 use crate::sync::employee_config::{
     check_attribute_name, template_attributes, AttributeMatch, EmployeeConfig, FieldSource,

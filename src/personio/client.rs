@@ -482,7 +482,7 @@ impl PersonioApi for PersonioClient {
         self.fetch_documents(employee_id, category_id).await
     }
 
-    async fn list_webhooks(&self) -> Result<Vec<crate::webhook::PersonioWebhook>, PersonioError> {
+    async fn list_webhooks(&self) -> Result<Vec<super::PersonioWebhook>, PersonioError> {
         self.all_webhooks().await
     }
 

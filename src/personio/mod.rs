@@ -30,6 +30,7 @@ pub use persons::V2_PAGE_SIZE;
 pub use probe::{DocumentListingSample, EmployeeSample};
 pub use probe_v2::PersonsSample;
 pub use upload::{MAX_FILE_BYTES, MAX_TITLE_CHARS};
+pub use webhooks::PersonioWebhook;
 
 /// The employee attributes the sync uses and therefore requires: a response without one of them
 /// means the credential lacks it ([`PersonioError::AttributesNotWhitelisted`]).
@@ -211,7 +212,7 @@ pub trait PersonioApi: Send + Sync {
     async fn upload_document(&self, upload: DocumentUpload) -> Result<String, PersonioError>;
 
     /// The company's webhooks (`GET /v2/webhooks`).
-    async fn list_webhooks(&self) -> Result<Vec<crate::webhook::PersonioWebhook>, PersonioError> {
+    async fn list_webhooks(&self) -> Result<Vec<PersonioWebhook>, PersonioError> {
         Err(no_webhooks())
     }
 

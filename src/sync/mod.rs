@@ -5,7 +5,6 @@ pub mod candidate_batch;
 pub mod certificate_ledger;
 pub mod certificate_ledger_state;
 pub mod certificate_plan;
-pub mod duration;
 pub mod employee_config;
 pub mod employee_fields;
 pub mod employee_mapping;

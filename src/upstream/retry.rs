@@ -22,6 +22,16 @@ pub struct RetryPolicy {
     pub max_delay: Duration,
 }
 
+impl RetryPolicy {
+    /// Waits before retrying after `attempt` (exponential from `min_delay`, capped at
+    /// `max_delay`), e.g. a response whose body broke off.
+    pub async fn pause_before(&self, attempt: usize) {
+        let factor = 1u32 << attempt.saturating_sub(1).min(16);
+        let delay = self.min_delay.saturating_mul(factor).min(self.max_delay);
+        tokio::time::sleep(delay.max(Duration::from_millis(1))).await;
+    }
+}
+
 impl Default for RetryPolicy {
     fn default() -> Self {
         Self {

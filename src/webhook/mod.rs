@@ -18,6 +18,7 @@ mod check;
 mod identity;
 mod receivers;
 mod registrations;
+mod rejection;
 mod server;
 pub mod signature;
 mod subscriptions;
@@ -25,7 +26,7 @@ mod triggers;
 
 pub use check::{
     check_personio, check_reteach, personio_subject, tokens_match, PersonioDelivery, PreviousKeys,
-    ReceiverKeys, Rejection, ReplayGuard, Verdict, MAX_BODY_BYTES, MAX_EVENT_AGE,
+    ReceiverKeys, ReplayGuard, Verdict, MAX_BODY_BYTES, MAX_EVENT_AGE,
 };
 pub use identity::{
     normalize_url, scrub, url_is_under, DerivedSecrets, KeyRing, KeyTooShort, OperatorKey,
@@ -33,11 +34,11 @@ pub use identity::{
 };
 pub use receivers::{Receivers, REFRESH_AFTER};
 pub use registrations::{Registrations, FIRST_BACKOFF, MAX_BACKOFF};
+pub use rejection::Rejection;
 pub use server::{router, serve, serve_on, ReceiverState};
 pub use signature::SignatureScheme;
 pub use subscriptions::{
-    plan_personio_webhooks, plan_subscriptions, PersonioWebhook, ReteachSubscription,
-    SubscriptionPlan, PERSONIO_EVENTS, RETEACH_EVENTS,
+    plan_personio_webhooks, plan_subscriptions, SubscriptionPlan, PERSONIO_EVENTS, RETEACH_EVENTS,
 };
 pub use triggers::{Notification, Triggers, MAX_NOTIFIED_PERSONS};
 

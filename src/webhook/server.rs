@@ -12,12 +12,13 @@ use axum::routing::{get, post};
 use axum::Router;
 use tokio_util::sync::CancellationToken;
 
-use super::check::{check_personio, check_reteach, PersonioDelivery, Rejection, Verdict};
+use super::check::{check_personio, check_reteach, PersonioDelivery, Verdict};
+use super::rejection::Rejection;
 use super::signature::SignedHeaders;
 use super::{ResourceKey, Source, Webhooks, MAX_BODY_BYTES};
 use crate::clock::Clock;
-use crate::controller::metrics::Metrics;
 use crate::listener::ListenerLimits;
+use crate::metrics::Metrics;
 
 /// What the receiver works with.
 #[derive(Clone)]

@@ -547,7 +547,7 @@ async fn certificates_go_through_v1_uploads_when_employees_are_read_through_v2()
 
 #[tokio::test]
 async fn an_employment_terminated_notification_locks_the_user_in_the_notified_v2_run() {
-    use reteach_personio_operator::controller::metrics::Metrics;
+    use reteach_personio_operator::metrics::Metrics;
     use reteach_personio_operator::webhook::{
         serve_on, ReceiverKeys, ReceiverState, ResourceKey, Source, Webhooks,
     };
