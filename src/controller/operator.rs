@@ -192,6 +192,7 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
                 .then_some(options.personio_budget_per_minute),
             handover_grace: crate::sync::duration::parse_duration(&options.handover_grace)
                 .map_err(|e| anyhow::anyhow!("--handover-grace: {e}"))?,
+            upstream_rate_scale: options.upstream_rate_scale,
             ..Tunables::default()
         },
         options.watch_namespaces.clone(),
