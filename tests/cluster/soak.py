@@ -294,6 +294,8 @@ class Soak:
         return self.check(sync, timed_out=time.time() >= deadline)
 
     def check(self, sync, timed_out):
+        if sync is None:
+            sync = kubectl_json("-n", self.args.tenant, "get", "certificatesync", "certificates")
         inventory = self.documents()
         copies, foreign, wrong_owner = {}, 0, 0
         for document in inventory["documents"]:
