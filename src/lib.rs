@@ -13,10 +13,12 @@ pub mod bench;
 pub mod clock;
 pub mod controller;
 pub mod crdgen;
+pub mod credentials;
 #[cfg(feature = "dev-tools")]
 pub mod demo;
 pub mod jobs;
 pub mod listener;
+pub mod metrics;
 pub mod personio;
 pub mod preflight;
 pub mod reteach;
@@ -25,3 +27,6 @@ pub mod sim;
 pub mod sync;
 pub mod upstream;
 pub mod webhook;
+
+#[cfg(test)]
+mod layers_tests;

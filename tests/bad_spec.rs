@@ -1,5 +1,5 @@
 //! Bad resource specs and credentials, one test each, through the pure validation paths the
-//! reconcilers use (`sync::duration`, `upstream::build_http_client`, the client constructors,
+//! reconcilers use (`api::duration`, `upstream::build_http_client`, the client constructors,
 //! `jobs::resolve_category`, `RunFailure` conversions): each gives a precise message and the
 //! right condition (Stalled for a human to fix). The same cases on a real apiserver are in the
 //! end-to-end suites.
@@ -8,17 +8,17 @@ mod support;
 
 use std::time::Duration;
 
+use reteach_personio_operator::api::duration::{
+    parse_duration_at_least, parse_full_resync_interval, parse_interval, DurationError,
+    MAX_INTERVAL,
+};
 use reteach_personio_operator::api::DocumentCategoryRef;
-use reteach_personio_operator::controller::credentials::CredentialsError;
 use reteach_personio_operator::controller::failure::RunFailure;
+use reteach_personio_operator::credentials::CredentialsError;
 use reteach_personio_operator::jobs::Disposition;
 use reteach_personio_operator::jobs::{resolve_category, JobError};
 use reteach_personio_operator::personio::{PersonioApi, PersonioClient, PersonioConfig};
 use reteach_personio_operator::reteach::{ReteachApi, ReteachClient, ReteachConfig};
-use reteach_personio_operator::sync::duration::{
-    parse_duration_at_least, parse_full_resync_interval, parse_interval, DurationError,
-    MAX_INTERVAL,
-};
 use reteach_personio_operator::upstream::{build_http_client, TlsOptions, UrlPolicyError};
 
 use support::sims::{personio_config, reteach_config, Sims, CATEGORY};

@@ -224,3 +224,38 @@ async fn report_shows_every_figure_and_a_verdict_per_scenario() {
         assert!(text.contains(expected), "{expected:?} missing in:\n{text}");
     }
 }
+
+#[tokio::test]
+async fn a_full_read_through_v2_sends_its_minimum_and_says_what_v1_needs() {
+    let report = run_one(Scenario::ApiFull).await;
+    assert_eq!(
+        report.result.total_requests(),
+        report.minimum,
+        "Personio only"
+    );
+    assert_eq!(report.result.count("GET /v2/persons/{id}/employments"), 100);
+    assert_eq!(report.result.count("GET /v2/persons"), 2);
+    assert!(report.passed(), "{:?}", report.targets);
+    assert!(
+        report
+            .notes
+            .iter()
+            .any(|n| n.starts_with("v1: 2 Personio requests")),
+        "{:?}",
+        report.notes
+    );
+}
+
+#[tokio::test]
+async fn an_incremental_v2_run_re_reads_the_notified_persons_and_writes_every_change() {
+    let report = run_one(Scenario::ApiIncremental).await;
+    assert_eq!(
+        report.result.total_requests(),
+        report.minimum,
+        "Personio only"
+    );
+    assert_eq!(report.result.summary["updated"].as_u64(), Some(2));
+    // One changed-person page and one page of the notified person by id.
+    assert_eq!(report.result.count("GET /v2/persons"), 2);
+    assert!(report.passed(), "{:?}", report.targets);
+}

@@ -82,7 +82,7 @@ async fn certificate_sync_in_the_cluster_is_checked_with_its_secrets() {
     for finding in &report.findings {
         assert_eq!(finding.state, State::Ok, "{}", report.table());
     }
-    assert_eq!(report.findings.len(), 10);
+    assert_eq!(report.findings.len(), 11);
     assert_eq!(report.exit_code(), EXIT_READY);
     support::delete_namespace(&client, &namespace).await;
 }
@@ -225,8 +225,8 @@ async fn capabilities_status_is_accepted_and_merges_by_name() {
     .await
     .unwrap();
     let stored = api.get_status("certificates").await.unwrap();
-    let capabilities = stored.status.unwrap_or_default().capabilities;
-    assert_eq!(capabilities.len(), 10);
+    let capabilities = stored.status.unwrap_or_default().common.capabilities;
+    assert_eq!(capabilities.len(), 11);
     let attributes = capabilities
         .iter()
         .find(|c| c.name == "personio-attributes")
@@ -279,5 +279,72 @@ async fn a_resource_outside_the_allowlist_is_refused_before_its_secrets_are_read
     assert_eq!(expected.reason(), "UpstreamNotAllowed");
     assert_eq!(tenant.personio.control().requests(), vec![]);
     assert_eq!(tenant.reteach.control().requests(), vec![]);
+    support::delete_namespace(&client, &namespace).await;
+}
+
+/// An EmployeeSync reading through v2 (`spec.personio.api: v2`) from the cluster: the CRD keeps
+/// the field, the probes check the v2 rows as required, and `status.capabilities` carries them
+/// with the recommendation.
+#[tokio::test]
+async fn a_v2_employee_sync_in_the_cluster_gets_the_v2_rows_and_the_recommendation() {
+    use kube::api::{Api, Patch, PatchParams};
+    use reteach_personio_operator::api::EmployeeSync;
+    use reteach_personio_operator::preflight::status::capability_status;
+
+    let client = support::client().await;
+    install_crds(&client).await;
+    let namespace = support::fresh_namespace(&client, "preflight-v2").await;
+    let tenant = Tenant::start().await;
+    let (_, personio_secret) = tenant.personio.credentials();
+    let manifests = manifests_with_secrets(&tenant, &personio_secret).replace(
+        "    credentialsSecretRef: {name: personio-api}",
+        "    credentialsSecretRef: {name: personio-api}\n    api: v2",
+    );
+    support::try_apply_yaml(&client, &manifests, Some(&namespace))
+        .await
+        .unwrap();
+    let subject = from_cluster(
+        client.clone(),
+        &namespace,
+        Kind::EmployeeSync,
+        "personio",
+        &probe_options().upstream,
+    )
+    .await
+    .unwrap();
+    let report = preflight(&subject, None, &probe_options()).await;
+    tenant.assert_nothing_written(&report);
+    assert_eq!(report.exit_code(), EXIT_READY, "{}", report.table());
+    assert!(detail(&report, Capability::PersonioApi).contains("v1 can too"));
+    let api: Api<EmployeeSync> = Api::namespaced(client.clone(), &namespace);
+    let status = serde_json::json!({
+        "apiVersion": "sync.reteach.io/v1alpha1",
+        "kind": "EmployeeSync",
+        "status": {"capabilities": capability_status(&report)},
+    });
+    api.patch_status(
+        "personio",
+        &PatchParams::apply("rpo-preflight-test").force(),
+        &Patch::Apply(&status),
+    )
+    .await
+    .unwrap();
+    let stored = api.get_status("personio").await.unwrap();
+    let capabilities = stored.status.unwrap_or_default().common.capabilities;
+    for name in [
+        "personio-v2-persons",
+        "personio-v2-employments",
+        "personio-v2-org-units",
+    ] {
+        let row = capabilities.iter().find(|c| c.name == name).unwrap();
+        assert!(row.required, "{name} is required of a v2 resource");
+        assert_eq!(row.state, "Ok");
+    }
+    let recommendation = capabilities
+        .iter()
+        .find(|c| c.name == "personio-api")
+        .unwrap();
+    assert!(!recommendation.required);
+    assert!(recommendation.message.contains("recommended"));
     support::delete_namespace(&client, &namespace).await;
 }

@@ -320,6 +320,13 @@ async fn an_employee_sync_registers_its_personio_webhook_and_removes_it_when_del
         .enabled_events
         .iter()
         .any(|e| e == "person.created"));
+    // Fired on the dates themselves: a lock or unlock happens on the day (issue 30).
+    for dated in ["employment.started", "employment.terminated"] {
+        assert!(
+            registered.enabled_events.iter().any(|e| e == dated),
+            "{dated} registered"
+        );
+    }
     world
         .wait_employee_sync("personio", "the first run", |s| {
             is_ready(&s.common.conditions)

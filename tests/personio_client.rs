@@ -11,7 +11,9 @@ use reteach_personio_operator::personio::{
     DocumentUpload, PersonioApi, PersonioClient, PersonioConfig, PersonioError, PersonioRateLimits,
     MAX_FILE_BYTES, REQUIRED_ATTRIBUTES,
 };
-use reteach_personio_operator::sim::personio::{EmployeeSeed, PersonioSim, PersonioSimConfig};
+use reteach_personio_operator::sim::personio::{
+    BucketLimit, EmployeeSeed, PersonioSim, PersonioSimConfig, SimRateLimits, WindowLimit,
+};
 use reteach_personio_operator::sim::{Fault, FaultRule, RunningSim};
 use reteach_personio_operator::upstream::{PdfStream, RequestLog, RetryPolicy, TlsOptions};
 
@@ -1055,4 +1057,49 @@ async fn v2_without_whitelisted_attributes_names_them() {
         }
         other => panic!("expected AttributesNotWhitelisted, got {other:?}"),
     }
+}
+
+/// A Personio whose v2 person endpoints announce a tight limit (`x-ratelimit-*`: 20 requests per
+/// one-second window and endpoint), every other limit open.
+fn sim_announcing_a_tight_v2_limit() -> PersonioSim {
+    let open = BucketLimit {
+        capacity: 100_000,
+        per_minute: 6_000_000.0,
+    };
+    PersonioSim::new(PersonioSimConfig {
+        rate_limits: Some(SimRateLimits {
+            employees: open,
+            uploads: open,
+            auth: open,
+            documents: open,
+            v2_window: WindowLimit {
+                limit: 20,
+                window: Duration::from_secs(1),
+            },
+        }),
+        ..PersonioSimConfig::default()
+    })
+}
+
+#[tokio::test]
+async fn v2_waits_for_the_announced_reset_instead_of_running_into_429s() {
+    let sim = sim_announcing_a_tight_v2_limit();
+    add_employees(&sim, 60);
+    let h = start_v2(sim).await;
+    let list = h.client.list_employees(None).await.unwrap();
+    assert_eq!(list.employees.len(), 60, "{:?}", list.skipped);
+    let requests = h.sim.control().requests();
+    let refused = requests.iter().filter(|r| r.status == 429).count();
+    assert_eq!(refused, 0, "no 429 storm: the client waited for each reset");
+    // 60 employment requests at 20 per window: the client waited for a reset.
+    assert!(
+        h.client.rate_limit_waits() >= 1,
+        "{}",
+        h.client.rate_limit_waits()
+    );
+    let v2_answers = requests
+        .iter()
+        .filter(|r| r.path.starts_with("/v2/persons"))
+        .count();
+    assert_eq!(v2_answers, 2 + 60, "each request sent once");
 }

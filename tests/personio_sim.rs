@@ -839,9 +839,7 @@ async fn signing_receiver(
     );
     let state = reteach_personio_operator::webhook::ReceiverState {
         webhooks: webhooks.clone(),
-        metrics: std::sync::Arc::new(
-            reteach_personio_operator::controller::metrics::Metrics::new(),
-        ),
+        metrics: std::sync::Arc::new(reteach_personio_operator::metrics::Metrics::new()),
         clock: std::sync::Arc::new(clock),
     };
     let running = reteach_personio_operator::sim::serve(

@@ -24,9 +24,10 @@ use listener::{Listener, OUTSIDE_IP};
 
 use preflight_support::{action, detail, probe_options, state, Tenant, CATEGORY};
 
-const CERTIFICATE_ROWS: [Capability; 10] = [
+const CERTIFICATE_ROWS: [Capability; 11] = [
     Capability::PersonioToken,
     Capability::PersonioAttributes,
+    Capability::PersonioApi,
     Capability::PersonioDocumentCategory,
     Capability::PersonioDocumentListing,
     Capability::PersonioDocumentUpload,
@@ -90,10 +91,12 @@ async fn employee_sync_is_checked_for_what_it_needs_only() {
         vec![
             Capability::PersonioToken,
             Capability::PersonioAttributes,
+            Capability::PersonioApi,
             Capability::ReteachToken,
             Capability::ReteachCustomerRead,
         ]
     );
+    assert!(detail(&report, Capability::PersonioApi).contains("recommended: v1"));
     assert!(report.resource.starts_with("EmployeeSync personio"));
     assert_eq!(report.exit_code(), EXIT_READY);
     assert_eq!(tenant.personio.control().count("GET /v2/"), 0);
@@ -588,7 +591,7 @@ async fn resources_split_over_several_files_are_read_together() {
     assert!(subject.category.is_some());
     let report = preflight(&subject, None, &probe_options()).await;
     tenant.assert_nothing_written(&report);
-    assert_eq!(report.findings.len(), 10);
+    assert_eq!(report.findings.len(), 11);
 }
 
 #[test]
@@ -926,4 +929,126 @@ fn assert_reveals_nothing_about(report: &reteach_personio_operator::preflight::R
             "a status of the refused host in\n{text}"
         );
     }
+}
+
+// ---- Personio v2 for employees (issue 30) ----
+
+/// The EmployeeSync of [`Tenant::manifests`] reading employees through v2.
+fn employee_sync_on_v2(tenant: &Tenant) -> String {
+    tenant
+        .manifests(CATEGORY)
+        .replace("kind: CertificateSync", "kind: Other")
+        .replace(
+            "    credentialsSecretRef: {name: personio-api}",
+            "    credentialsSecretRef: {name: personio-api}\n    api: v2",
+        )
+}
+
+#[tokio::test]
+async fn a_v2_resource_is_checked_through_v2_and_told_v1_is_cheaper() {
+    let tenant = Tenant::start().await;
+    let report = tenant
+        .check(&employee_sync_on_v2(&tenant), None, &tenant.environment())
+        .await;
+    let rows: Vec<Capability> = report.findings.iter().map(|f| f.capability).collect();
+    assert_eq!(
+        rows,
+        vec![
+            Capability::PersonioToken,
+            Capability::PersonioAttributes,
+            Capability::PersonioV2Persons,
+            Capability::PersonioV2Employments,
+            Capability::PersonioV2OrgUnits,
+            Capability::PersonioApi,
+            Capability::ReteachToken,
+            Capability::ReteachCustomerRead,
+        ],
+        "{}",
+        report.table()
+    );
+    for finding in &report.findings {
+        assert_eq!(finding.state, State::Ok, "{}", report.table());
+    }
+    assert!(detail(&report, Capability::PersonioAttributes).contains("through v2"));
+    assert!(detail(&report, Capability::PersonioApi).contains("v1 can too"));
+    for row in [
+        Capability::PersonioV2Persons,
+        Capability::PersonioV2Employments,
+        Capability::PersonioV2OrgUnits,
+    ] {
+        let finding = report.get(row).unwrap();
+        assert_eq!(
+            finding.need,
+            reteach_personio_operator::preflight::Need::Required,
+            "a v2 resource needs {}",
+            row.name()
+        );
+    }
+    assert!(report.table().contains("personio-v2-employments  required"));
+    assert_eq!(report.exit_code(), EXIT_READY);
+}
+
+#[tokio::test]
+async fn a_v2_resource_without_the_employments_scope_is_not_ready_and_names_it() {
+    let tenant = Tenant::start().await;
+    tenant
+        .personio
+        .control()
+        .inject(FaultRule::new("GET /v2/persons/", Fault::Status(403), 100));
+    let report = tenant
+        .check(&employee_sync_on_v2(&tenant), None, &tenant.environment())
+        .await;
+    assert_eq!(state(&report, Capability::PersonioV2Persons), State::Ok);
+    assert_eq!(
+        state(&report, Capability::PersonioV2Employments),
+        State::Missing
+    );
+    assert!(
+        action(&report, Capability::PersonioV2Employments).contains("personio:employments:read")
+    );
+    assert_eq!(
+        state(&report, Capability::PersonioV2OrgUnits),
+        State::Unknown,
+        "not probed"
+    );
+    assert_eq!(state(&report, Capability::PersonioApi), State::Missing);
+    assert!(action(&report, Capability::PersonioApi).contains("spec.personio.api: v1"));
+    assert_eq!(report.exit_code(), EXIT_MISSING);
+}
+
+#[tokio::test]
+async fn a_v1_resource_whose_credential_cannot_read_v1_employees_is_told_to_use_v2() {
+    let tenant = Tenant::start().await;
+    tenant.personio.control().inject(FaultRule::new(
+        "GET /v1/company/employees",
+        Fault::Status(403),
+        100,
+    ));
+    let report = tenant
+        .check(
+            &tenant
+                .manifests(CATEGORY)
+                .replace("kind: CertificateSync", "kind: Other"),
+            None,
+            &tenant.environment(),
+        )
+        .await;
+    assert_eq!(
+        state(&report, Capability::PersonioAttributes),
+        State::Missing
+    );
+    for row in [
+        Capability::PersonioV2Persons,
+        Capability::PersonioV2Employments,
+        Capability::PersonioV2OrgUnits,
+    ] {
+        assert_eq!(state(&report, row), State::Ok, "{}", report.table());
+        assert_eq!(
+            report.get(row).unwrap().need,
+            reteach_personio_operator::preflight::Need::Recommended
+        );
+    }
+    assert_eq!(state(&report, Capability::PersonioApi), State::Missing);
+    assert!(action(&report, Capability::PersonioApi).contains("spec.personio.api: v2"));
+    assert_eq!(report.exit_code(), EXIT_MISSING, "v1 is what it reads now");
 }

@@ -504,3 +504,140 @@ async fn the_v2_path_locks_leavers_like_v1() {
     assert!(user_is_locked(&sims, ids[1]), "starts in ten days");
     assert!(!user_is_locked(&sims, ids[2]));
 }
+
+#[tokio::test]
+async fn certificates_go_through_v1_uploads_when_employees_are_read_through_v2() {
+    let sims = Sims::start().await;
+    let ids = sims.add_employees(3);
+    let v2 = v2_client(&sims);
+    let synced = sims.employee_run_with(&v2, true).await.expect("v2 run");
+    assert_eq!(synced.summary.created, 3, "{:?}", synced.failures);
+    let completed = sims.clock.now() - Duration::hours(1);
+    let certificates: Vec<String> = ids
+        .iter()
+        .map(|id| {
+            sims.reteach
+                .add_completion(&id.to_string(), "Safety Basics", completed, true)
+                .expect("linked through v2")
+                .certificate_id
+        })
+        .collect();
+    let outcome = sims
+        .certificate_run_with(&v2)
+        .await
+        .expect("certificate run with the v2 client");
+    assert_eq!(outcome.summary.uploaded, 3, "{outcome:?}");
+    sims.assert_each_certificate_once(&certificates);
+    let owners: Vec<i64> = sims
+        .personio
+        .documents()
+        .iter()
+        .map(|d| d.owner_id)
+        .collect();
+    assert_eq!(owners, ids, "each upload to the employee v2 read");
+    let uploads = sims
+        .personio
+        .control()
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path == "/v1/company/documents")
+        .count();
+    assert_eq!(uploads, 3, "documents go through the v1 upload");
+}
+
+#[tokio::test]
+async fn an_employment_terminated_notification_locks_the_user_in_the_notified_v2_run() {
+    use reteach_personio_operator::metrics::Metrics;
+    use reteach_personio_operator::webhook::{
+        serve_on, ReceiverKeys, ReceiverState, ResourceKey, Source, Webhooks,
+    };
+    use std::sync::Arc;
+
+    const TOKEN: &str = "0123456789abcdefghijklmnopqrstuv";
+    const AUTHORIZATION: &str = "Bearer personio-hook";
+    let sims = Sims::start().await;
+    let ids = sims.add_employees(5);
+    let v2 = v2_client(&sims);
+    let first = sims.employee_run_with(&v2, true).await.expect("v2 run");
+    assert_eq!(first.summary.created, 5, "{:?}", first.failures);
+
+    // The operator's receiver for this EmployeeSync, and Personio's webhook to it.
+    let webhooks = Arc::new(Webhooks::default());
+    let key = ResourceKey::new(Source::Personio, "hr", "personio");
+    webhooks.receivers.open(
+        key.clone(),
+        ReceiverKeys {
+            token: TOKEN.into(),
+            authorization: Some(AUTHORIZATION.into()),
+            ..ReceiverKeys::default()
+        },
+        Some(1),
+        sims.clock.now(),
+    );
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let receiver = format!("http://{}", listener.local_addr().expect("address"));
+    let state = ReceiverState {
+        webhooks: webhooks.clone(),
+        metrics: Arc::new(Metrics::new()),
+        clock: Arc::new(sims.clock.clone()),
+    };
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(serve_on(listener, state, shutdown.clone()));
+    sims.personio.add_webhook(
+        &key.target(&receiver, TOKEN),
+        AUTHORIZATION,
+        &["employment.terminated"],
+    );
+
+    // A polled run moves the cursor past the creation of everyone.
+    sims.clock.advance(Duration::minutes(10));
+    sims.employee_run_with(&v2, false).await.expect("v2 run");
+    // HR ends an employment as of yesterday: only the employment changes, not the person.
+    sims.clock.advance(Duration::minutes(10));
+    let leaver = ids[2];
+    sims.personio.update_employee(leaver, |seed| {
+        seed.termination_date = Some(today() - Duration::days(1));
+        seed.status = "inactive".into();
+    });
+    // The change feed does not see it: the person's updated_at did not move.
+    let polled = sims.employee_run_with(&v2, false).await.expect("v2 run");
+    assert_eq!(polled.summary.seen, 0, "{:?}", polled.summary);
+    assert!(!user_is_locked(&sims, leaver));
+
+    support::poll_until(
+        "the notification",
+        std::time::Duration::from_secs(10),
+        || async { webhooks.triggers.is_pending(&key).then_some(()) },
+    )
+    .await;
+    let notified = webhooks.triggers.take_persons(&key);
+    assert_eq!(notified, vec![leaver.to_string()]);
+    sims.clock.advance(Duration::minutes(1));
+    let run = sims
+        .employee_run_notified(&v2, false, notified)
+        .await
+        .expect("notified run");
+    assert_eq!(
+        run.summary.mode,
+        reteach_personio_operator::api::SyncMode::Incremental
+    );
+    assert_eq!(run.summary.seen, 1, "the named person, re-read by id");
+    assert!(user_is_locked(&sims, leaver), "locked in the notified run");
+    for other in ids.iter().filter(|id| **id != leaver) {
+        assert!(!user_is_locked(&sims, *other));
+    }
+    let by_id = sims
+        .personio
+        .control()
+        .requests()
+        .iter()
+        .filter(|r| {
+            r.path == "/v2/persons"
+                && r.query
+                    .as_deref()
+                    .is_some_and(|q| q.contains(&format!("id={leaver}")))
+        })
+        .count();
+    assert_eq!(by_id, 1, "one targeted person request");
+    shutdown.cancel();
+}

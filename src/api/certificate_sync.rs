@@ -5,7 +5,6 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::capability::{capabilities_schema, CapabilityCheck};
 pub use crate::sync::certificate_ledger_state::{
     CertificateLedger as CertificateLedgerStatus, CompletionKey, FullPassProgress,
     InFlightCertificate, PendingCertificate, RecentUpload, SetAsideCertificate,
@@ -57,7 +56,7 @@ pub struct CertificateSyncSpec {
     /// How often to look for new certificates, as a Go-style duration. Minimum `1m`, maximum
     /// `24h`. Default `30m`.
     #[serde(default = "default_interval")]
-    #[schemars(schema_with = "crate::sync::duration::interval_schema")]
+    #[schemars(schema_with = "crate::api::duration::interval_schema")]
     pub interval: String,
     /// Stop syncing while true. Status is kept.
     #[serde(default)]
@@ -81,7 +80,7 @@ pub struct CertificateSyncSpec {
     /// (`reconcile.fluxcd.io/requestedAt`) is always a full pass. Minimum `1h`, maximum `720h`,
     /// default `24h`.
     #[serde(default = "default_full_resync_interval")]
-    #[schemars(schema_with = "crate::sync::duration::full_resync_interval_schema")]
+    #[schemars(schema_with = "crate::api::duration::full_resync_interval_schema")]
     pub full_resync_interval: String,
     /// Failed attempts (across runs) after which a certificate is set aside until a run is
     /// requested. Default 5.
@@ -133,11 +132,6 @@ pub struct CertificateSyncStatus {
     /// certificates. Persisted before every upload.
     #[serde(default)]
     pub ledger: CertificateLedgerStatus,
-    /// What the read-only preflight probes found before the first run (the rows of
-    /// `reteach-personio-operator preflight`): each upstream right the sync needs.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(schema_with = "capabilities_schema")]
-    pub capabilities: Vec<CapabilityCheck>,
 }
 
 /// Counters of one CertificateSync run.

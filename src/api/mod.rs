@@ -5,6 +5,7 @@
 mod capability;
 mod certificate_sync;
 mod common;
+pub mod duration;
 mod employee_sync;
 mod mapping;
 mod webhook;

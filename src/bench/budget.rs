@@ -179,6 +179,23 @@ fn percentile(sorted: &[f64], share: f64) -> f64 {
     sorted[index.min(sorted.len() - 1)]
 }
 
+/// The effective intervals of the academies and the achieved gaps between their run starts, in
+/// configured minutes (as the operator would show them), each sorted.
+fn intervals(seen: &[AcademyRuns], scale: f64) -> (Vec<f64>, Vec<f64>) {
+    let mut effective: Vec<f64> = seen
+        .iter()
+        .map(|a| a.effective.as_secs_f64() * scale / 60.0)
+        .collect();
+    effective.sort_by(f64::total_cmp);
+    let mut achieved: Vec<f64> = seen
+        .iter()
+        .filter_map(AcademyRuns::achieved_gap)
+        .map(|gap| gap * scale / 60.0)
+        .collect();
+    achieved.sort_by(f64::total_cmp);
+    (effective, achieved)
+}
+
 fn report(
     settings: &Settings,
     seen: &[AcademyRuns],
@@ -195,18 +212,7 @@ fn report(
     let errors = seen.iter().filter(|a| a.error.is_some()).count();
     let busiest = ip_limit.busiest_minute();
     let busiest_ratio = busiest as f64 / DEFAULT_BUDGET_PER_MINUTE as f64;
-    // Configured minutes, as the operator would show them.
-    let mut effective: Vec<f64> = seen
-        .iter()
-        .map(|a| a.effective.as_secs_f64() * scale / 60.0)
-        .collect();
-    effective.sort_by(f64::total_cmp);
-    let mut achieved: Vec<f64> = seen
-        .iter()
-        .filter_map(AcademyRuns::achieved_gap)
-        .map(|gap| gap * scale / 60.0)
-        .collect();
-    achieved.sort_by(f64::total_cmp);
+    let (effective, achieved) = intervals(seen, scale);
     // Fair bound: every academy the same share of the whole budget, at what a run costs.
     let cost = requests as f64 / runs.max(1) as f64;
     let bound = (academies as f64 * cost / f64::from(DEFAULT_BUDGET_PER_MINUTE))
@@ -257,15 +263,7 @@ fn report(
     ];
     let result = ChildResult {
         wall_secs: wall,
-        requests: log
-            .endpoints()
-            .into_iter()
-            .map(|e| EndpointCount {
-                api: e.api.to_string(),
-                endpoint: e.endpoint.to_string(),
-                count: e.count,
-            })
-            .collect(),
+        requests: EndpointCount::all(log),
         too_many_requests: refused,
         summary: serde_json::json!({"runs": runs, "academies": academies}),
         error: seen.iter().find_map(|a| a.error.clone()),

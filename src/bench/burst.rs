@@ -9,9 +9,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use tokio_util::sync::CancellationToken;
 
-use super::child::{ChildTask, TIME_ZONE};
+use super::certificate_run::CertificateRun;
+use super::child::ChildTask;
 use super::clients::{simulator_personio, simulator_reteach, Limits};
 use super::figures::Target;
 use super::memory::{mib, Memory};
@@ -23,10 +23,7 @@ use super::Scenario;
 use crate::controller::operator::DEFAULT_PDF_MEMORY_MIB;
 use crate::controller::pacing::{Priority, RunSlots};
 use crate::jobs::connection::{ClientOptions, ConnectionClients};
-use crate::jobs::{
-    resolve_category, run_certificate_sync, CertificateJobInput, CertificateRunRequest,
-    MemoryLedgerStore,
-};
+use crate::jobs::MemoryLedgerStore;
 use crate::reteach::DownloadPolicy;
 use crate::upstream::{hold_slot_while, PdfMemory, MAX_PDF_BYTES};
 
@@ -186,27 +183,15 @@ async fn one_run(
 ) -> anyhow::Result<(i64, i64)> {
     let personio = simulator_personio(builder, &academy.upstream.personio_url)?;
     let reteach = simulator_reteach(builder, &academy.upstream.reteach_url)?;
-    let wanted = crate::api::DocumentCategoryRef {
-        id: Some(academy.category_id),
-        name: None,
-    };
-    let category_id = resolve_category(&personio, &wanted).await?;
-    let spec: crate::api::CertificateSyncSpec = serde_json::from_value(serde_json::json!({
-        "employeeSyncRef": {"name": "personio"},
-        "documentCategory": {"id": category_id},
-    }))?;
-    let request = CertificateRunRequest {
+    let run = CertificateRun {
         now,
-        tz: TIME_ZONE,
-        category_id,
-        full_resync_interval: chrono::Duration::hours(24),
+        category_id: academy.category_id,
+        ledger: None,
         requested: false,
-        linked_since: None,
     };
-    let store = MemoryLedgerStore::default();
-    let ledger = crate::api::CertificateLedgerStatus::default();
-    let input = CertificateJobInput::new(&spec, &ledger, request, &store, CancellationToken::new());
-    let outcome = run_certificate_sync(&personio, &reteach, &input).await?;
+    let (outcome, _) = run
+        .run(&personio, &reteach, &MemoryLedgerStore::default())
+        .await?;
     if let Some(failure) = outcome.failures.first() {
         eprintln!("bench: burst run failed a certificate: {}", failure.reason);
     }

@@ -1,12 +1,15 @@
-//! Certificate scenarios of what real academies hold (issue 13): a backfill into a category that
-//! already holds half of the documents (a recreated resource), a full pass over every certificate,
-//! and a bulk import of completions sharing one timestamp.
+//! The certificate scenarios: the backfill of issue 8, and what real academies hold (issue 13):
+//! a backfill into a category that already holds half of the documents (a recreated resource), a
+//! full pass over every certificate, and a bulk import of completions sharing one timestamp.
 
 use std::path::Path;
 
 use super::child::{ChildResult, ChildTask};
 use super::figures::{self, Target};
-use super::scenarios::{measure, pages, ScenarioReport, Settings, RETEACH_PAGE};
+use super::memory::mib;
+use super::scenarios::{
+    measure, pages, rss_target, ScenarioReport, Settings, FLAT_RSS_SLACK_MIB, RETEACH_PAGE,
+};
 use super::tenant::Tenant;
 use super::Scenario;
 use crate::api::CertificateLedgerStatus;
@@ -75,12 +78,7 @@ pub async fn certificate_company(
             .ok_or_else(|| anyhow::anyhow!("benchmark customer vanished"))?;
         seeded.push((completion.certificate_id, *employee));
     }
-    let category_id = tenant
-        .personio
-        .categories()
-        .first()
-        .map(|category| category.id)
-        .ok_or_else(|| anyhow::anyhow!("the Personio simulator has no document category"))?;
+    let category_id = tenant.category_id()?;
     Ok(CertificateCompany {
         tenant,
         category_id,
@@ -313,6 +311,90 @@ pub async fn bulk_import(settings: &Settings, exe: &Path) -> anyhow::Result<Scen
         )),
         result,
         minimum,
+        targets,
+    })
+}
+
+/// A company with `certificates` completed courses (PDFs ready) over its employees, run once from
+/// an empty ledger. Returns the result and its minimum.
+async fn backfill_run(
+    settings: &Settings,
+    exe: &Path,
+    certificates: usize,
+) -> anyhow::Result<(ChildResult, usize)> {
+    let company = certificate_company(settings, certificates, false).await?;
+    let result = certificate_run(settings, exe, &company, None, false).await?;
+    Ok((
+        result,
+        compared_minimum(certificates, company.employees, certificates),
+    ))
+}
+
+/// Certificate backfill, plus a run with a hundredth of the certificates to show that memory
+/// does not grow with the number of PDFs.
+pub(super) async fn backfill(settings: &Settings, exe: &Path) -> anyhow::Result<ScenarioReport> {
+    let small = (settings.certificates / 100).max(1);
+    eprintln!("bench: certificate backfill of {small} certificates (memory comparison)");
+    let (small_result, _) = backfill_run(settings, exe, small).await?;
+    eprintln!(
+        "bench: certificate backfill of {} certificates",
+        settings.certificates
+    );
+    let (result, minimum) = backfill_run(settings, exe, settings.certificates).await?;
+    let uploads = result.count(figures::personio::UPLOAD);
+    let upload_bound = figures::upload_bound(uploads, settings.time_scale);
+    let share = if result.wall_secs > 0.0 {
+        upload_bound / result.wall_secs
+    } else {
+        0.0
+    };
+    let growth = mib(result.memory.peak_kib) - mib(small_result.memory.peak_kib);
+    let bound = figures::certificate_bound(&result, settings.latency, settings.time_scale);
+    let targets = vec![
+        Target::new(
+            "≥ 95 % of the upload bound",
+            share >= 0.95,
+            format!(
+                "{:.1} % ({uploads} uploads, bound {upload_bound:.1} s)",
+                share * 100.0
+            ),
+        ),
+        Target::new(
+            "zero 429s",
+            result.too_many_requests == 0,
+            result.too_many_requests.to_string(),
+        ),
+        rss_target(&result),
+        Target::new(
+            format!(
+                "RSS flat in PDF count (≤ +{FLAT_RSS_SLACK_MIB} MiB over {small} certificates)"
+            ),
+            growth <= FLAT_RSS_SLACK_MIB,
+            format!(
+                "{:+.1} MiB ({:.1} → {:.1} MiB)",
+                growth,
+                mib(small_result.memory.peak_kib),
+                mib(result.memory.peak_kib)
+            ),
+        ),
+    ];
+    Ok(ScenarioReport {
+        scenario: Scenario::Backfill,
+        minimum_rule: format!(
+            "1 Personio token + 1 category list + {c} uploads + 1 reteach token + {} participation pages of 250 + {c} PDF downloads + 1 v2 token and {} document listings (a new resource checks each employee's documents for markers once)",
+            pages(settings.certificates, RETEACH_PAGE),
+            settings.employees.min(settings.certificates).max(1),
+            c = settings.certificates
+        ),
+        notes: vec![format!(
+            "{small} certificates: peak RSS {:.1} MiB, {:.1} s; PDFs of {} KiB each",
+            mib(small_result.memory.peak_kib),
+            small_result.wall_secs,
+            settings.pdf_bytes / 1024
+        )],
+        result,
+        minimum,
+        bound: Some(bound),
         targets,
     })
 }

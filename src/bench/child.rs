@@ -11,16 +11,13 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio_util::sync::CancellationToken;
 
+use super::certificate_run::CertificateRun;
 use super::clients::{self, Limits};
 use super::memory::Memory;
 use super::tally::RequestTally;
 use crate::api::CertificateLedgerStatus;
-use crate::jobs::{
-    run_certificate_sync, run_employee_sync, CertificateJobInput, CertificateRunRequest,
-    EmployeeJobInput, MemoryLedgerStore,
-};
+use crate::jobs::{run_employee_sync, EmployeeJobInput, MemoryLedgerStore};
 
 /// Marks the result line on the child's stdout.
 const RESULT_PREFIX: &str = "BENCH-RESULT ";
@@ -84,6 +81,8 @@ pub enum ChildTask {
     Scale(Box<super::scale::ScaleTask>),
     /// Many CertificateSyncs woken at once (see [`super::burst`]).
     Burst(Box<super::burst::BurstTask>),
+    /// One EmployeeSync run through a chosen Personio API (see [`super::api_cost`]).
+    ApiRead(Box<super::api_cost::ApiReadTask>),
     /// Nothing: the resident memory of the runtime alone, for comparison.
     Baseline,
 }
@@ -106,6 +105,20 @@ pub struct EndpointCount {
     pub endpoint: String,
     /// Requests sent, retries included.
     pub count: usize,
+}
+
+impl EndpointCount {
+    /// Every endpoint `log` counted.
+    pub fn all(log: &RequestTally) -> Vec<EndpointCount> {
+        log.endpoints()
+            .into_iter()
+            .map(|tally| EndpointCount {
+                api: tally.api.to_string(),
+                endpoint: tally.endpoint.to_string(),
+                count: tally.count,
+            })
+            .collect()
+    }
 }
 
 /// What the child measured.
@@ -166,15 +179,7 @@ pub async fn execute(request: &ChildRequest) -> ChildResult {
         // A task that holds state (the scale scenario's caches and clients) reads its memory
         // while it still holds it; read here, it would be memory the allocator kept after freeing.
         memory: held.unwrap_or_else(Memory::read),
-        requests: log
-            .endpoints()
-            .into_iter()
-            .map(|tally| EndpointCount {
-                api: tally.api.to_string(),
-                endpoint: tally.endpoint.to_string(),
-                count: tally.count,
-            })
-            .collect(),
+        requests: EndpointCount::all(&log),
         too_many_requests: log.too_many_requests(),
         summary,
         error,
@@ -216,62 +221,17 @@ async fn run_task(
             ledger,
             full_pass,
         } => {
-            let personio = clients::personio(&upstream.personio_url, limits, log)?;
-            let reteach = clients::reteach(&upstream.reteach_url, limits, log)?;
-            let store = MemoryLedgerStore::default();
-            // The controller resolves the category before the run; that request counts too.
-            let wanted = crate::api::DocumentCategoryRef {
-                id: Some(*category_id),
-                name: None,
-            };
-            let category_id = crate::jobs::resolve_category(&personio, &wanted).await?;
-            let spec: crate::api::CertificateSyncSpec =
-                serde_json::from_value(serde_json::json!({
-                    "employeeSyncRef": {"name": "bench"},
-                    "documentCategory": {"id": category_id},
-                }))?;
-            let request = CertificateRunRequest {
+            let run = CertificateTask {
+                upstream,
                 now: *now,
-                tz: TIME_ZONE,
-                category_id,
-                full_resync_interval: chrono::Duration::hours(24),
-                requested: *full_pass,
-                linked_since: None,
+                category_id: *category_id,
+                ledger: ledger.as_deref(),
+                full_pass: *full_pass,
             };
-            let input = CertificateJobInput::new(
-                &spec,
-                &ledger.as_deref().cloned().unwrap_or_default(),
-                request,
-                &store,
-                CancellationToken::new(),
-            );
-            let outcome = run_certificate_sync(&personio, &reteach, &input).await?;
-            let (max_bytes, total_bytes) = store.bytes();
-            serde_json::json!({
-                "run": outcome.summary,
-                "ledger": outcome.ledger,
-                "ledgerSaves": store.saves(),
-                "ledgerMaxBytes": max_bytes,
-                "ledgerTotalBytes": total_bytes,
-            })
+            run.run(limits, log).await?
         }
         ChildTask::Idle { tenants, now } => {
-            let mut held = Vec::with_capacity(tenants.len());
-            for upstream in tenants {
-                let personio = clients::personio(&upstream.personio_url, limits, log)?;
-                let reteach = clients::reteach(&upstream.reteach_url, limits, log)?;
-                let input = EmployeeJobInput::full_run(*now, TIME_ZONE);
-                let outcome = run_employee_sync(&personio, &reteach, &input).await?;
-                held.push((personio, reteach, outcome));
-            }
-            let created: i64 = held.iter().map(|(_, _, o)| o.summary.created).sum();
-            let unchanged: i64 = held.iter().map(|(_, _, o)| o.summary.unchanged).sum();
-            let memory = Memory::read();
-            let summary = serde_json::json!({
-                "resources": held.len(),
-                "created": created,
-                "unchanged": unchanged,
-            });
+            let (summary, memory) = idle_runs(tenants, *now, limits, log).await?;
             return Ok((summary, Some(memory)));
         }
         ChildTask::Scale(task) => {
@@ -282,9 +242,76 @@ async fn run_task(
             let (summary, memory) = super::burst::run_burst(task, limits, log).await?;
             return Ok((summary, Some(memory)));
         }
+        ChildTask::ApiRead(task) => super::api_cost::run_api_read(task, limits, log).await?,
         ChildTask::Baseline => serde_json::Value::Null,
     };
     Ok((summary, None))
+}
+
+/// A measured certificate run (the fields of [`ChildTask::Certificates`]).
+struct CertificateTask<'a> {
+    upstream: &'a Upstream,
+    now: DateTime<Utc>,
+    category_id: i64,
+    ledger: Option<&'a CertificateLedgerStatus>,
+    full_pass: bool,
+}
+
+impl CertificateTask<'_> {
+    async fn run(self, limits: Limits, log: &RequestTally) -> anyhow::Result<serde_json::Value> {
+        let CertificateTask {
+            upstream,
+            now,
+            category_id,
+            ledger,
+            full_pass,
+        } = self;
+        let personio = clients::personio(&upstream.personio_url, limits, log)?;
+        let reteach = clients::reteach(&upstream.reteach_url, limits, log)?;
+        let store = MemoryLedgerStore::default();
+        let run = CertificateRun {
+            now,
+            category_id,
+            ledger,
+            requested: full_pass,
+        };
+        let (outcome, _) = run.run(&personio, &reteach, &store).await?;
+        let (max_bytes, total_bytes) = store.bytes();
+        Ok(serde_json::json!({
+            "run": outcome.summary,
+            "ledger": outcome.ledger,
+            "ledgerSaves": store.saves(),
+            "ledgerMaxBytes": max_bytes,
+            "ledgerTotalBytes": total_bytes,
+        }))
+    }
+}
+
+/// Full EmployeeSync runs of many idle tenants; memory is read while their clients and outcomes
+/// are still held.
+async fn idle_runs(
+    tenants: &[Upstream],
+    now: DateTime<Utc>,
+    limits: Limits,
+    log: &RequestTally,
+) -> anyhow::Result<(serde_json::Value, Memory)> {
+    let mut held = Vec::with_capacity(tenants.len());
+    for upstream in tenants {
+        let personio = clients::personio(&upstream.personio_url, limits, log)?;
+        let reteach = clients::reteach(&upstream.reteach_url, limits, log)?;
+        let input = EmployeeJobInput::full_run(now, TIME_ZONE);
+        let outcome = run_employee_sync(&personio, &reteach, &input).await?;
+        held.push((personio, reteach, outcome));
+    }
+    let created: i64 = held.iter().map(|(_, _, o)| o.summary.created).sum();
+    let unchanged: i64 = held.iter().map(|(_, _, o)| o.summary.unchanged).sum();
+    let memory = Memory::read();
+    let summary = serde_json::json!({
+        "resources": held.len(),
+        "created": created,
+        "unchanged": unchanged,
+    });
+    Ok((summary, memory))
 }
 
 /// One EmployeeSync run with fresh clients (also used by the parent for unmeasured setup). With

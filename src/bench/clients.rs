@@ -75,6 +75,21 @@ pub fn personio(
     simulator_personio(&clients(limits, log), base_url)
 }
 
+/// A Personio client for the simulator at `endpoint` (e.g. reading employees through v2) that
+/// reports every request to `log`.
+pub fn personio_at(
+    endpoint: &PersonioEndpoint,
+    limits: Limits,
+    log: &RequestTally,
+) -> Result<PersonioClient, PersonioError> {
+    let sim = PersonioSimConfig::default();
+    let credentials = PersonioCredentials {
+        client_id: sim.client_id,
+        client_secret: sim.client_secret,
+    };
+    clients(limits, log).personio(endpoint, &credentials, None)
+}
+
 /// A reteach client for the simulator at `base_url` that reports every request to `log`.
 pub fn reteach(
     base_url: &str,

@@ -7,11 +7,14 @@
 //! with their rate limits (scaled by `--time-scale`, like the simulators' buckets) and a
 //! [`tally::RequestTally`] that counts requests by endpoint in constant memory. See `BENCHMARKS.md`.
 
+pub mod api_cost;
 pub mod budget;
 pub mod burst;
+pub mod certificate_run;
 pub mod certificate_scenarios;
 pub mod child;
 pub mod clients;
+pub mod employee_scenarios;
 pub mod figures;
 pub mod memory;
 pub mod report;
@@ -137,6 +140,10 @@ pub enum Scenario {
     Budget,
     /// 200 CertificateSyncs woken at once, a 30 MB PDF each (issue 26).
     Burst,
+    /// A full employee read through Personio v2 against v1, each against its minimum (issue 30).
+    ApiFull,
+    /// An incremental run through v2 (change feed + notified persons re-read by id) against v1.
+    ApiIncremental,
 }
 
 impl Scenario {
@@ -156,6 +163,8 @@ impl Scenario {
             Self::Tags => "tags",
             Self::Budget => "budget",
             Self::Burst => "burst",
+            Self::ApiFull => "api-full",
+            Self::ApiIncremental => "api-incremental",
         }
     }
 
@@ -181,6 +190,10 @@ impl Scenario {
                 "academies sharing one Personio limit of 2,000 requests/min per IP address"
             }
             Self::Burst => "200 CertificateSyncs woken at once by notifications, 30 MB PDFs",
+            Self::ApiFull => "Personio requests of a full employee read, v2 against v1",
+            Self::ApiIncremental => {
+                "Personio requests of an incremental run (2 % changed, notified), v2 against v1"
+            }
         }
     }
 }

@@ -7,9 +7,11 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::child::Upstream;
-use super::clients::scaled_reteach_rate;
+use super::child::{employee_run, Upstream};
+use super::clients::{scaled_reteach_rate, Limits};
+use super::tally::RequestTally;
 use crate::clock::{Clock, ManualClock};
+use crate::jobs::EmployeeJobOutcome;
 use crate::sim::personio::{PersonioSim, PersonioSimConfig, SharedIpLimit, SimRateLimits};
 use crate::sim::reteach::{RateLimit, ReteachSim};
 use crate::sim::RunningSim;
@@ -99,5 +101,38 @@ impl Tenant {
     /// Now on the tenant's clock.
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
+    }
+
+    /// An unmeasured EmployeeSync run in this process, without reteach's rate limit (state for
+    /// the runs that are measured): full without a `cursor`; `department_tags` as in
+    /// [`employee_run`].
+    pub async fn setup_run(
+        &self,
+        now: DateTime<Utc>,
+        cursor: Option<DateTime<Utc>>,
+        department_tags: Option<&[String]>,
+    ) -> anyhow::Result<EmployeeJobOutcome> {
+        self.limit_reteach(false);
+        let outcome = employee_run(
+            &self.upstream,
+            Limits::setup(self.time_scale),
+            &RequestTally::default(),
+            now,
+            (cursor, cursor.map(|_| self.reteach_users())),
+            cursor.is_none(),
+            department_tags,
+        )
+        .await;
+        self.limit_reteach(true);
+        outcome
+    }
+
+    /// The id of the Personio simulator's first document category.
+    pub fn category_id(&self) -> anyhow::Result<i64> {
+        self.personio
+            .categories()
+            .first()
+            .map(|category| category.id)
+            .ok_or_else(|| anyhow::anyhow!("the Personio simulator has no document category"))
     }
 }

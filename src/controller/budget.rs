@@ -16,8 +16,8 @@ use chrono::{DateTime, Utc};
 
 use super::conditions::READY;
 use super::schedule::with_jitter;
+use crate::api::duration::{chrono_duration, format_duration, saturating_after, MAX_INTERVAL};
 use crate::api::SyncStatusCommon;
-use crate::sync::duration::{chrono_duration, format_duration, saturating_after, MAX_INTERVAL};
 
 /// Share of the budget runs may plan with; the rest absorbs retries, preflights, notified runs
 /// and first runs that cost more than the average.

@@ -14,7 +14,6 @@ use serde_json::json;
 
 use super::conditions::Health;
 use super::context::Context;
-use super::employee::{checked_upstreams, naming_secrets};
 use super::events::publish;
 use super::failure::RunFailure;
 use super::handover::{process_writer_prefix, same_checkpoint};
@@ -22,6 +21,7 @@ use super::lifecycle::{chrono_duration, RunContext};
 use super::reconcile::{preflight, RunInputs, RunStop, SyncKind};
 use super::schedule::DueReason;
 use super::status::LEDGER_FIELD_MANAGER;
+use super::upstreams::{checked_upstreams, naming_secrets};
 use super::ReconcileError;
 use crate::api::{
     CapabilityCheck, CertificateLedgerStatus, CertificateSync, CertificateSyncStatus, EmployeeSync,
@@ -287,14 +287,6 @@ impl SyncKind for CertificateSync {
 
     async fn announce(&self, ctx: &Context, run: &CertificateRun, message: &str) {
         announce_run(ctx, self, &run.outcome, message).await;
-    }
-
-    fn capabilities(status: &Self::Status) -> &[CapabilityCheck] {
-        &status.capabilities
-    }
-
-    fn capabilities_mut(status: &mut CertificateSyncStatus) -> &mut Vec<CapabilityCheck> {
-        &mut status.capabilities
     }
 }
 

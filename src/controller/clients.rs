@@ -7,13 +7,13 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::credentials::{PersonioCredentials, ReteachCredentials};
-use super::metrics::{Metrics, MetricsObserver};
 use super::tenant_cache::{TenantCache, TenantKey};
 use crate::api::{PersonioConnection, ReteachConnection};
+use crate::credentials::{PersonioCredentials, ReteachCredentials};
 use crate::jobs::connection::{
     ClientOptions, ConnectionClients, PersonioEndpoint, ReteachEndpoint,
 };
+use crate::metrics::{Metrics, MetricsObserver};
 use crate::personio::{PersonioApi, PersonioError};
 use crate::reteach::{DownloadPolicy, ReteachApi, ReteachError};
 use crate::upstream::SharedBudget;

@@ -16,9 +16,10 @@ use super::allowlist::UpstreamPolicy;
 use super::budget::BudgetPlanner;
 use super::clients::UpstreamClients;
 use super::handover::Handover;
-use super::metrics::Metrics;
 use super::pacing::Pacing;
+use super::status::FIELD_MANAGER;
 use crate::clock::Clock;
+use crate::metrics::Metrics;
 
 /// Tunables of the reconcilers (defaults are production values; tests shorten some).
 #[derive(Clone, Debug)]
@@ -109,9 +110,6 @@ pub struct Context {
     /// they need more than it allows; `None` without a budget.
     pub budget: Option<BudgetPlanner>,
 }
-
-/// Field manager of every status patch.
-pub const FIELD_MANAGER: &str = "reteach-personio-operator";
 
 impl Context {
     /// Builds the context.

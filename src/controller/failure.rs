@@ -1,7 +1,7 @@
 //! Why a run did not succeed: the reason and disposition of the error that stopped it (see
 //! [`crate::jobs::reason`], the one vocabulary) and the user-facing sentence for the condition.
 
-use super::credentials::CredentialsError;
+use crate::credentials::CredentialsError;
 use crate::jobs::allowlist::UpstreamRefused;
 use crate::jobs::{Classification, Classify, Disposition, JobError, Reason};
 use crate::personio::PersonioError;

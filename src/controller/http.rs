@@ -19,7 +19,7 @@ use axum::Router;
 use crate::listener::ListenerLimits;
 use tokio_util::sync::CancellationToken;
 
-use super::metrics::Metrics;
+use crate::metrics::Metrics;
 
 /// Readiness shared between the controllers, the leader election and the HTTP server.
 #[derive(Clone, Default)]

@@ -14,13 +14,13 @@ use super::schedule::{
     failure_backoff, schedule, with_jitter, DueReason, Schedule, ScheduleInput, Wake,
 };
 use super::status::apply_status;
+use crate::api::duration::saturating_after;
 use crate::api::{
     CertificateSync, CertificateSyncStatus, EmployeeSync, EmployeeSyncStatus, SyncStatusCommon,
     REQUESTED_AT_ANNOTATION,
 };
 use crate::clock::Clock;
 use crate::jobs::{Disposition, Reason};
-use crate::sync::duration::saturating_after;
 use crate::webhook::Notification;
 
 /// A kind's status, which embeds the fields every kind has (declared once in
@@ -335,7 +335,7 @@ fn shows_suspended(run: &RunContext, status: &SyncStatusCommon) -> bool {
         && ready(&status.conditions).is_some_and(|c| c.reason == SUSPENDED)
 }
 
-pub use crate::sync::duration::chrono_duration;
+pub use crate::api::duration::chrono_duration;
 
 #[cfg(test)]
 mod tests {

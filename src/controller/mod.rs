@@ -10,7 +10,6 @@ pub mod certificate;
 pub mod clients;
 pub mod conditions;
 pub mod context;
-pub mod credentials;
 pub mod employee;
 pub mod events;
 pub mod failure;
@@ -18,11 +17,11 @@ pub mod handover;
 pub mod http;
 pub mod leader;
 pub mod lifecycle;
-pub mod metrics;
 pub mod operator;
 mod options;
 pub mod pacing;
 pub mod panic_guard;
+pub mod process;
 pub mod receiver_endpoints;
 pub mod reconcile;
 pub mod schedule;
@@ -35,13 +34,15 @@ mod upload_model;
 mod upload_model_check;
 #[cfg(test)]
 mod upload_model_state;
+pub mod upstreams;
 pub mod watch_cache;
 pub mod webhook;
 pub mod webhook_key;
 pub mod webhook_registration;
 
 pub use context::{Context, Tunables};
-pub use operator::{run, Operator, RunOptions};
+pub use operator::{Operator, RunOptions};
+pub use process::run;
 
 /// A reconcile that could not even record its outcome (the apiserver refused a status write).
 #[derive(Debug, thiserror::Error)]

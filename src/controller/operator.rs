@@ -1,5 +1,6 @@
-//! Starting the operator: both controllers in one process with one shutdown signal, the HTTP
-//! server, optional leader election, and the start-up check that the CRDs are installed.
+//! Both controllers over one [`Context`]: their watches, the gate every run passes, the webhook
+//! receiver they share and the cleanup of deleted resources' metrics. The process around them
+//! (start-up, leader election, shutdown) is [`super::process`].
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -7,7 +8,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
-use kube::api::ListParams;
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
@@ -17,307 +17,20 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::context::{Context, Tunables};
-use super::http::{self, Readiness};
-use super::leader::{
-    become_leader, confirm_renewals, confirmation_interval, KubeLease, LeaseSettings,
-};
+use super::http::Readiness;
 use super::lifecycle::Scheduled;
-use super::metrics::{forget_deleted, Metrics};
-use super::pacing::{Gate, Interval, Pacing, Priority, RunSlots, StartupSpread};
+use super::pacing::{Gate, Interval, Pacing, Priority};
 use super::panic_guard::reconcile_guarded;
-use super::receiver_endpoints::ReceiverEndpoints;
 use super::schedule::Wake;
 use super::{certificate, employee, watch_cache, ReconcileError};
 use crate::api::{CertificateSync, EmployeeSync};
-use crate::clock::{Clock, SystemClock};
+use crate::clock::Clock;
 use crate::jobs::Fence;
+use crate::metrics::{forget_deleted, Metrics};
 use crate::upstream::hold_slot_while;
 use crate::webhook::{ResourceKey, Source};
 
-use super::options::signature_scheme;
 pub use super::options::{init_tracing, RunOptions, DEFAULT_PDF_MEMORY_MIB};
-
-/// How often the syncing process checks that its webhook Service still points at it.
-const ROUTING_CHECK_PERIOD: Duration = Duration::from_secs(15);
-
-/// Runs the operator until SIGTERM/SIGINT.
-pub async fn run(options: RunOptions) -> anyhow::Result<()> {
-    init_tracing(&options.log_format);
-    let client = Client::try_default().await?;
-    check_crds_installed(&client).await?;
-    if let Some(selector) = &options.watch_label_selector {
-        super::shard::check_label_selector(&client, selector).await?;
-    }
-    let shutdown = CancellationToken::new();
-    spawn_signal_handler(shutdown.clone());
-    let metrics = Arc::new(Metrics::new());
-    let readiness = Readiness::default();
-    let server = tokio::spawn(http::serve(
-        options.metrics_addr,
-        metrics.clone(),
-        readiness.clone(),
-        shutdown.clone(),
-    ));
-    let own_namespace = options
-        .lease_namespace
-        .clone()
-        .or_else(|| std::env::var("POD_NAMESPACE").ok())
-        .unwrap_or_else(|| "default".into());
-    // Checked before the election, so a misconfigured pod fails at once, not when it leads.
-    let receiver_endpoints = match (&options.webhook_endpoints, options.webhook_addr) {
-        (Some(name), Some(addr)) => Some(
-            ReceiverEndpoints::new(
-                client.clone(),
-                &own_namespace,
-                name,
-                addr.port(),
-                ReceiverEndpoints::address_from_env()?,
-            )
-            .await?,
-        ),
-        _ => None,
-    };
-    let webhook_public_url = options
-        .webhook_public_url
-        .as_deref()
-        .filter(|url| !url.trim().is_empty())
-        .map(|url| crate::webhook::PublicUrl::parse(url, options.egress.allow_insecure_http))
-        .transpose()
-        .map_err(|e| anyhow::anyhow!("--webhook-public-url: {e}"))?;
-    let webhook_keys = match options.webhook_addr {
-        Some(_) => Some(
-            super::webhook_key::load_or_create(
-                client.clone(),
-                &own_namespace,
-                &options.webhook_key_secret,
-            )
-            .await?,
-        ),
-        None => None,
-    };
-    let lost_leadership = CancellationToken::new();
-    let mut leadership = None;
-    let mut fence = Fence::open();
-    if options.leader_election {
-        let settings = LeaseSettings {
-            namespace: own_namespace.clone(),
-            name: options.lease_name.clone(),
-            identity: std::env::var("POD_NAME")
-                .unwrap_or_else(|_| format!("{}-{}", hostname(), std::process::id())),
-            duration_seconds: options.lease_duration_seconds,
-        };
-        // Ready while standing by: the client works (the CRD check above passed), and a
-        // standby that is not ready would stall every rolling update.
-        readiness.set_standby(true);
-        readiness.set_ready();
-        metrics.set_leader(false);
-        let leader = tokio::select! {
-            leader = become_leader(client.clone(), &settings) => leader?,
-            _ = shutdown.cancelled() => return Ok(()),
-        };
-        readiness.set_standby(false);
-        metrics.set_leader(true);
-        // A pause longer than half the Lease may have let another replica take over.
-        let lease_duration = Duration::from_secs(options.lease_duration_seconds.max(2));
-        fence = Fence::heartbeat(
-            lease_duration / 2,
-            Some(lease_duration),
-            lost_leadership.clone(),
-        );
-        // Renewals that fail with errors close the fence a lease duration after the last one.
-        let (lease, confirmed) = (
-            KubeLease::new(client.clone(), settings.clone()),
-            fence.clone(),
-        );
-        let stopping = shutdown.clone();
-        tokio::spawn(async move {
-            let every = confirmation_interval(lease_duration);
-            tokio::select! {
-                () = confirm_renewals(&lease, &confirmed, every) => {}
-                () = stopping.cancelled() => {}
-            }
-        });
-        let (shutdown, lost, metrics) =
-            (shutdown.clone(), lost_leadership.clone(), metrics.clone());
-        let mut changes = leader.subscribe();
-        tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    changed = changes.changed() => {
-                        if changed.is_ok() && *changes.borrow() {
-                            continue;
-                        }
-                    }
-                    _ = lost.cancelled() => {}
-                    // Drops `changes` so the Lease can be released after the work stopped.
-                    _ = shutdown.cancelled() => return,
-                }
-                tracing::error!("lost leadership; stopping");
-                metrics.set_leader(false);
-                lost.cancel();
-                shutdown.cancel();
-                return;
-            }
-        });
-        leadership = Some(leader);
-    } else {
-        metrics.set_leader(true);
-    }
-    let operator = Operator::new(
-        client,
-        metrics,
-        Arc::new(SystemClock),
-        Tunables {
-            minimum_interval: crate::sync::duration::parse_duration(&options.minimum_interval)?,
-            upstream: options.egress.upstream_policy(),
-            downloads: {
-                let mut downloads = options
-                    .egress
-                    .download_policy(options.scratch_dir.clone())
-                    .map_err(anyhow::Error::msg)?;
-                downloads.memory = Some(crate::upstream::PdfMemory::new(
-                    options.pdf_memory_mib.saturating_mul(1024 * 1024),
-                    crate::upstream::MAX_PDF_BYTES,
-                ));
-                downloads
-            },
-            preflight: !options.skip_preflight,
-            webhook_min_gap: crate::sync::duration::parse_duration(&options.webhook_min_gap)
-                .map_err(|e| anyhow::anyhow!("--webhook-min-gap: {e}"))?,
-            webhooks_enabled: options.webhook_addr.is_some(),
-            webhook_public_url,
-            webhook_keys,
-            webhook_signatures: signature_scheme(&options)?,
-            personio_budget_per_minute: (options.personio_budget_per_minute > 0)
-                .then_some(options.personio_budget_per_minute),
-            handover_grace: crate::sync::duration::parse_duration(&options.handover_grace)
-                .map_err(|e| anyhow::anyhow!("--handover-grace: {e}"))?,
-            upstream_rate_scale: options.upstream_rate_scale,
-            ..Tunables::default()
-        },
-        options.watch_namespaces.clone(),
-        shutdown.clone(),
-    )
-    .with_fence(fence)
-    .with_label_selector(options.watch_label_selector.clone())
-    .with_pacing(Pacing {
-        spread: StartupSpread {
-            started: chrono::Utc::now(),
-            limit: crate::sync::duration::parse_duration(&options.startup_spread)
-                .map_err(|e| anyhow::anyhow!("--startup-spread: {e}"))?,
-        },
-        slots: RunSlots::with_namespace_share(
-            options.max_concurrent_runs,
-            options.max_namespace_run_share,
-        ),
-    });
-    let receiver = options
-        .webhook_addr
-        .map(|addr| tokio::spawn(operator.serve_webhooks(addr)));
-    let receiver_endpoints = receiver_endpoints.map(Arc::new);
-    // The receiver's socket is bound by now or about to be; a notification that arrives in
-    // between is refused and retried by the sender.
-    let routing = receiver_endpoints.clone().map(|endpoints| {
-        let shutdown = shutdown.clone();
-        tokio::spawn(async move { endpoints.hold(ROUTING_CHECK_PERIOD, shutdown).await })
-    });
-    let drain = Duration::from_secs(options.shutdown_timeout_seconds);
-    run_until_drained(operator.run(readiness), &shutdown, drain).await;
-    shutdown.cancel();
-    if let Some(routing) = routing {
-        let _ = routing.await;
-    }
-    if let Some(endpoints) = &receiver_endpoints {
-        let withdrawn = tokio::time::timeout(Duration::from_secs(5), endpoints.withdraw()).await;
-        if let Ok(Err(error)) = withdrawn {
-            tracing::warn!(%error, "could not take this process out of the webhook Service");
-        }
-    }
-    // Only now, with no run left in this process, may a standby start working.
-    if let Some(leadership) = leadership {
-        leadership.release(Duration::from_secs(5)).await;
-    }
-    let _ = server.await;
-    if let Some(receiver) = receiver {
-        let _ = receiver.await;
-    }
-    if lost_leadership.is_cancelled() {
-        anyhow::bail!("lost the leader lease");
-    }
-    tracing::info!("stopped");
-    Ok(())
-}
-
-/// Runs the controllers; after shutdown is requested, gives in-flight runs `drain` to finish, then
-/// abandons them. Abandoning is safe: a certificate upload in flight is recorded in the ledger
-/// before it starts and checked against Personio by the next run, and employee writes are
-/// idempotent (users are found by `externalId`), so an interrupted run is simply repeated.
-async fn run_until_drained(
-    work: impl std::future::Future<Output = ()>,
-    shutdown: &CancellationToken,
-    drain: Duration,
-) {
-    tokio::pin!(work);
-    tokio::select! {
-        _ = &mut work => return,
-        _ = shutdown.cancelled() => {}
-    }
-    if tokio::time::timeout(drain, work).await.is_err() {
-        tracing::warn!(
-            ?drain,
-            "in-flight runs did not finish in time after the shutdown request; abandoning them"
-        );
-    }
-}
-
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "operator".into())
-}
-
-fn spawn_signal_handler(shutdown: CancellationToken) {
-    tokio::spawn(async move {
-        let terminate = async {
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(mut signal) => {
-                    signal.recv().await;
-                }
-                Err(_) => std::future::pending::<()>().await,
-            }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {},
-            _ = terminate => {},
-        }
-        tracing::info!("shutdown requested; finishing in-flight work");
-        shutdown.cancel();
-    });
-}
-
-/// Fails with install instructions when the CRDs are missing, instead of crashing later.
-pub async fn check_crds_installed(client: &Client) -> anyhow::Result<()> {
-    let probe = ListParams::default().limit(1);
-    for result in [
-        Api::<EmployeeSync>::all(client.clone())
-            .list_metadata(&probe)
-            .await
-            .map(|_| ()),
-        Api::<CertificateSync>::all(client.clone())
-            .list_metadata(&probe)
-            .await
-            .map(|_| ()),
-    ] {
-        if let Err(kube::Error::Api(status)) = &result {
-            if status.code == 404 {
-                anyhow::bail!(
-                    "the CRDs of sync.reteach.io are not installed; run `kubectl apply -f crds/` (or install the Helm chart) first"
-                );
-            }
-        }
-    }
-    Ok(())
-}
 
 /// Both controllers over one `Context`.
 pub struct Operator {
@@ -472,10 +185,10 @@ impl Operator {
         let (metrics, shutdown) = (self.ctx.metrics.clone(), self.ctx.shutdown.clone());
         let close = |source: Source| {
             let webhooks = self.ctx.webhooks.clone();
-            move |deleted: &super::metrics::ResourceLabels| {
+            move |deleted: &crate::metrics::ResourceLabels| {
                 let key = ResourceKey::new(source, &deleted.namespace, &deleted.name);
                 webhooks.receivers.close(&key);
-                webhooks.triggers.clear(&key);
+                webhooks.triggers.forget(&key);
                 webhooks.registrations.forget(&key);
             }
         };

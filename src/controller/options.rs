@@ -182,7 +182,7 @@ pub fn init_tracing(format: &str) {
 pub(super) fn signature_scheme(
     options: &RunOptions,
 ) -> anyhow::Result<crate::webhook::SignatureScheme> {
-    let tolerance = crate::sync::duration::parse_duration(&options.personio_signature_tolerance)
+    let tolerance = crate::api::duration::parse_duration(&options.personio_signature_tolerance)
         .map_err(|e| anyhow::anyhow!("--personio-signature-tolerance: {e}"))?;
     let tolerance = chrono::Duration::from_std(tolerance)
         .map_err(|e| anyhow::anyhow!("--personio-signature-tolerance: {e}"))?;

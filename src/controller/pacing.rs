@@ -22,8 +22,8 @@ use kube::ResourceExt;
 pub use super::admission::{Priority, RunSlot, RunSlots};
 use super::lifecycle::{RunContext, Scheduled, SyncStatus};
 use super::schedule::{DueReason, Wake};
+use crate::api::duration::{parse_duration, MAX_INTERVAL};
 use crate::api::{CertificateSync, EmployeeSync};
-use crate::sync::duration::{parse_duration, MAX_INTERVAL};
 
 /// The interval a resource asks for (its spec), for the start-up spread.
 pub trait Interval {

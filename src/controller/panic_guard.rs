@@ -16,10 +16,10 @@ use super::context::Context;
 use super::events::publish;
 use super::failure::RunFailure;
 use super::lifecycle::{RunContext, Scheduled, SyncStatus};
-use super::metrics::ResourceLabels;
 use super::status::apply_status;
 use super::ReconcileError;
 use crate::jobs::Reason;
+use crate::metrics::ResourceLabels;
 
 /// Condition reason of a resource whose reconcile panicked.
 pub const INTERNAL_ERROR: &str = Reason::InternalError.as_str();

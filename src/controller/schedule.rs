@@ -6,7 +6,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use rand::Rng;
 
-use crate::sync::duration::{saturating_after, MAX_INTERVAL};
+use crate::api::duration::{saturating_after, MAX_INTERVAL};
 
 /// Everything the due check looks at.
 #[derive(Clone, Debug, Default)]

@@ -6,7 +6,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::context::FIELD_MANAGER;
+/// Field manager of every status patch (and of the events the recorder writes).
+pub const FIELD_MANAGER: &str = "reteach-personio-operator";
 
 /// Field manager of the certificate ledger, kept apart from the rest of the status so that the
 /// frequent ledger checkpoints never remove fields the main status apply owns (and vice versa).

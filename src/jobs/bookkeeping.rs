@@ -8,10 +8,10 @@ use chrono::{DateTime, Utc};
 use super::certificate::CertificateJobOutcome;
 use super::employee::{EmployeeJobInput, EmployeeJobOutcome, MassChangeGuard};
 use super::settings::EmployeeSettings;
+use crate::api::duration::chrono_duration;
 use crate::api::{
     CertificateSyncStatus, EmployeeSyncStatus, RecordFailure, SyncMode, MAX_STATUS_FAILURES,
 };
-use crate::sync::duration::chrono_duration;
 use crate::sync::mass_change::MassChangeLimits;
 
 /// What decides an EmployeeSync run besides its status.
@@ -65,6 +65,7 @@ pub fn employee_input(
                 consumed_approval: previous.applied_plan_approval.clone(),
             }),
         unsupported_fields: still_unsupported(previous, &settings.config),
+        notified: Vec::new(),
     }
 }
 

@@ -15,299 +15,35 @@
 //! certificates a backfill has.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
 
-use async_trait::async_trait;
-use chrono::{DateTime, Duration, Utc};
-use chrono_tz::Tz;
 use futures::TryStreamExt;
-use tokio_util::sync::CancellationToken;
 
 use crate::api::{
-    CertificateLedgerStatus, CertificateRunSummary, CertificateSyncSpec, DocumentCategoryRef,
-    InFlightCertificate, RecordFailure, SetAsideCertificate,
+    CertificateLedgerStatus, CertificateRunSummary, InFlightCertificate, SetAsideCertificate,
 };
 use crate::personio::PersonioApi;
 use crate::reteach::{ReteachApi, ReteachError};
-use crate::sync::candidate_batch::{CandidateBatch, ProcessingKey, DEFAULT_BATCH_SIZE};
+use crate::sync::candidate_batch::{CandidateBatch, ProcessingKey};
 use crate::sync::certificate_ledger::Triage;
-use crate::sync::certificate_plan::DEFAULT_OVERLAP_MINUTES;
 use crate::sync::Completion;
 
+pub use super::category::resolve_category;
+pub use super::certificate_input::{
+    CertificateJobInput, CertificateJobOutcome, CertificateRunRequest,
+};
 use super::certificate_step::{
-    after_listing, after_transfer, settle_in_flight, Listing, Markers, OutageStreak, Presence,
-    Step, INTERRUPTED,
+    after_listing, after_transfer, in_flight_completion, settle_in_flight, Listing, Markers,
+    OutageStreak, Presence, Step, INTERRUPTED,
 };
 use super::certificate_transfer::transfer;
 use super::count;
 use super::error::JobError;
 use super::failures::FailureLog;
-use super::fence::Fence;
+pub use super::ledger_store::{LedgerError, LedgerStore, MemoryLedgerStore};
 use super::marker_cache::{list_markers, MarkerCache};
 
 /// How many upcoming candidates are looked at for an employee to list ahead of time.
 const PREFETCH_WINDOW: usize = 8;
-
-/// The ledger could not be persisted.
-#[derive(Debug, thiserror::Error)]
-pub enum LedgerError {
-    /// Another run (a replica that took over the Lease) owns the ledger now; this run must
-    /// stop without writing anything more.
-    #[error("another replica has taken over this resource's certificate ledger; this run stops")]
-    Fenced,
-    /// The write failed (API server unavailable, conflict).
-    #[error("{0}")]
-    Write(String),
-}
-
-/// Where the run persists its ledger: the controller writes it to status, the demo keeps it in
-/// memory. A save must be durable when it returns `Ok`.
-#[async_trait]
-pub trait LedgerStore: Send + Sync {
-    /// Persists the ledger, with `uploaded`: the documents this run has put into Personio so far
-    /// (confirmed uploads plus interrupted ones found present), so that `status.uploadedTotal`
-    /// stays exact even when the process dies before the run ends.
-    async fn save(
-        &self,
-        ledger: &CertificateLedgerStatus,
-        uploaded: i64,
-    ) -> Result<(), LedgerError>;
-}
-
-/// A [`LedgerStore`] in memory (demo, benchmark, tests). Keeps only the latest ledger, so memory
-/// stays flat however many certificates a run uploads.
-#[derive(Debug, Default)]
-pub struct MemoryLedgerStore {
-    state: Mutex<MemoryLedger>,
-}
-
-#[derive(Debug, Default)]
-struct MemoryLedger {
-    latest: Option<CertificateLedgerStatus>,
-    saves: usize,
-    uploaded: i64,
-    /// Largest ledger saved, and all saves together, in bytes of JSON (what a status write
-    /// carries).
-    max_bytes: usize,
-    total_bytes: usize,
-}
-
-impl MemoryLedgerStore {
-    /// The last saved ledger.
-    pub fn latest(&self) -> Option<CertificateLedgerStatus> {
-        self.state
-            .lock()
-            .ok()
-            .and_then(|state| state.latest.clone())
-    }
-
-    /// How many times the ledger was saved.
-    pub fn saves(&self) -> usize {
-        self.state
-            .lock()
-            .map(|state| state.saves)
-            .unwrap_or_default()
-    }
-
-    /// Largest ledger saved, in bytes of JSON, and the bytes of all saves together.
-    pub fn bytes(&self) -> (usize, usize) {
-        self.state
-            .lock()
-            .map(|state| (state.max_bytes, state.total_bytes))
-            .unwrap_or_default()
-    }
-
-    /// The run's document count passed with the last save.
-    pub fn uploaded(&self) -> i64 {
-        self.state
-            .lock()
-            .map(|state| state.uploaded)
-            .unwrap_or_default()
-    }
-}
-
-#[async_trait]
-impl LedgerStore for MemoryLedgerStore {
-    async fn save(
-        &self,
-        ledger: &CertificateLedgerStatus,
-        uploaded: i64,
-    ) -> Result<(), LedgerError> {
-        let mut state = self
-            .state
-            .lock()
-            .map_err(|_| LedgerError::Write("ledger store poisoned".into()))?;
-        let bytes = serde_json::to_vec(ledger)
-            .map(|json| json.len())
-            .unwrap_or_default();
-        state.max_bytes = state.max_bytes.max(bytes);
-        state.total_bytes = state.total_bytes.saturating_add(bytes);
-        state.latest = Some(ledger.clone());
-        state.saves += 1;
-        state.uploaded = uploaded;
-        Ok(())
-    }
-}
-
-/// Everything one run needs besides the clients.
-pub struct CertificateJobInput<'a> {
-    /// Start of the run (recorded as the start of an upload in flight).
-    pub now: DateTime<Utc>,
-    /// Company time zone: the document date is the completion date there.
-    pub tz: Tz,
-    /// Count what would be uploaded; save and upload nothing.
-    pub dry_run: bool,
-    /// Resolved Personio document category (see [`resolve_category`]).
-    pub category_id: i64,
-    /// Title template; `{course}` is replaced.
-    pub title_template: String,
-    /// How far before the cursor completions are re-read (late listings).
-    pub overlap: Duration,
-    /// The ledger as last persisted.
-    pub ledger: CertificateLedgerStatus,
-    /// Where progress is persisted.
-    pub store: &'a dyn LedgerStore,
-    /// Checked between certificates; a cancelled run saves its progress and returns.
-    pub cancel: CancellationToken,
-    /// Most completions one pass over the reteach listing holds in memory
-    /// ([`DEFAULT_BATCH_SIZE`](crate::sync::candidate_batch::DEFAULT_BATCH_SIZE)).
-    pub batch_size: usize,
-    /// Compare every completion with Personio's markers (see
-    /// [`full_pass_due`](crate::sync::certificate_ledger::full_pass_due)). An interrupted full
-    /// pass always resumes.
-    pub full_pass: bool,
-    /// Give set-aside certificates another chance (a run requested by a human).
-    pub retry_set_aside: bool,
-    /// Failed attempts after which a certificate is set aside.
-    pub max_attempts: i32,
-    /// The run saves its progress and ends at this time; the next run goes on.
-    pub deadline: Option<tokio::time::Instant>,
-    /// Closed when this replica may have lost its Lease: no upload starts, a running transfer
-    /// is cut off.
-    pub fence: Fence,
-    /// Writer token of this run, recorded as the uploader of every upload it starts
-    /// (`ledger.inFlight.uploader`), so no other run takes that upload for its own.
-    pub writer: Option<String>,
-}
-
-/// What the caller knows about a run besides spec and ledger.
-pub struct CertificateRunRequest {
-    /// Start of the run.
-    pub now: DateTime<Utc>,
-    /// Company time zone (of the referenced EmployeeSync).
-    pub tz: Tz,
-    /// Resolved Personio document category.
-    pub category_id: i64,
-    /// `spec.fullResyncInterval`, validated.
-    pub full_resync_interval: Duration,
-    /// A human requested this run (`reconcile.fluxcd.io/requestedAt`): a full pass that also
-    /// retries set-aside certificates.
-    pub requested: bool,
-    /// When the EmployeeSync last linked existing reteach users to Personio employees.
-    pub linked_since: Option<DateTime<Utc>>,
-}
-
-impl<'a> CertificateJobInput<'a> {
-    /// The default overlap (10 minutes).
-    pub fn default_overlap() -> Duration {
-        Duration::minutes(DEFAULT_OVERLAP_MINUTES)
-    }
-
-    /// The input of a run of `spec` from `ledger` (the one way the controller, the demo, the
-    /// benchmark and the tests build it).
-    pub fn new(
-        spec: &CertificateSyncSpec,
-        ledger: &CertificateLedgerStatus,
-        request: CertificateRunRequest,
-        store: &'a dyn LedgerStore,
-        cancel: CancellationToken,
-    ) -> Self {
-        Self {
-            now: request.now,
-            tz: request.tz,
-            dry_run: spec.dry_run,
-            category_id: request.category_id,
-            title_template: spec.title.clone(),
-            overlap: Self::default_overlap(),
-            full_pass: ledger.full_pass_due(
-                request.now,
-                request.full_resync_interval,
-                request.requested,
-                request.linked_since,
-            ),
-            retry_set_aside: request.requested,
-            max_attempts: spec.max_attempts.clamp(1, 100),
-            ledger: ledger.clone(),
-            store,
-            cancel,
-            batch_size: DEFAULT_BATCH_SIZE,
-            deadline: None,
-            fence: Fence::open(),
-            writer: None,
-        }
-    }
-}
-
-/// What one run did.
-#[derive(Clone, Debug, PartialEq)]
-pub struct CertificateJobOutcome {
-    /// Counters for `status.lastRun`; `finished_at` is left for the caller, which owns the clock.
-    pub summary: CertificateRunSummary,
-    /// Failures and unknown employees (at most `MAX_STATUS_FAILURES`; counters are complete).
-    pub failures: Vec<RecordFailure>,
-    /// The ledger after the run (already saved, except on a dry run where it is the input ledger).
-    pub ledger: CertificateLedgerStatus,
-    /// Documents newly known to be in Personio: uploads plus interrupted uploads found present.
-    pub uploaded_total_delta: i64,
-    /// Certificates set aside in this run (for a Warning Event and the metric).
-    pub newly_set_aside: Vec<SetAsideCertificate>,
-    /// Why Personio's document list could not be read, when it could not.
-    pub listing_unavailable: Option<String>,
-    /// Why the run ended before it had handled everything (deadline, shutdown), if it did.
-    pub stopped_early: Option<&'static str>,
-    /// Certificates that waited but did not fit into the bounded `pending` list; the next full
-    /// pass finds them.
-    pub not_recorded: i64,
-}
-
-/// Resolves `spec.documentCategory` to a category id that exists in Personio.
-pub async fn resolve_category(
-    personio: &dyn PersonioApi,
-    wanted: &DocumentCategoryRef,
-) -> Result<i64, JobError> {
-    let name = wanted
-        .name
-        .as_deref()
-        .filter(|name| !name.trim().is_empty());
-    if wanted.id.is_some() == name.is_some() {
-        return Err(JobError::InvalidCategoryRef);
-    }
-    let categories = personio
-        .document_categories()
-        .await
-        .map_err(|source| JobError::Personio {
-            action: "could not read document categories from Personio",
-            source,
-        })?;
-    let found = categories
-        .iter()
-        .find(|category| match (wanted.id, name) {
-            (Some(id), _) => category.id == id,
-            (None, Some(name)) => category.name == name,
-            (None, None) => false,
-        })
-        .map(|category| category.id);
-    found.ok_or_else(|| JobError::UnknownCategory {
-        wanted: match (wanted.id, name) {
-            (Some(id), _) => format!("id {id}"),
-            (None, name) => format!("{:?}", name.unwrap_or_default()),
-        },
-        available: categories
-            .iter()
-            .map(|category| format!("{} (id {})", category.name, category.id))
-            .collect(),
-    })
-}
 
 /// The state one run carries around.
 struct Run<'a> {
@@ -845,19 +581,6 @@ impl Run<'_> {
                 .record(personio_id, certificates.iter().map(String::as_str));
         }
         Ok(self.markers.contains(personio_id, certificate_id))
-    }
-}
-
-/// The completion an upload left in flight stands for (its key as far as the intent records it).
-fn in_flight_completion(in_flight: &InFlightCertificate) -> Completion {
-    Completion {
-        participation_id: in_flight.participation_id.clone().unwrap_or_default(),
-        certificate_id: Some(in_flight.certificate_id.clone()),
-        certificate_url: None,
-        course_name: String::new(),
-        completed_at: in_flight.completed_at.unwrap_or(in_flight.started_at),
-        customer_external_id: Some(in_flight.personio_id.clone()),
-        customer_id: String::new(),
     }
 }
 

@@ -7,6 +7,7 @@
 
 use crate::personio::PersonioError;
 use crate::sync::certificate_ledger_state::InFlightCertificate;
+use crate::sync::Completion;
 
 use super::certificate_transfer::Transfer;
 use super::error::JobError;
@@ -183,6 +184,19 @@ impl OutageStreak {
         self.participations.push(participation_id.to_string());
         (self.participations.len() >= OUTAGE_STREAK)
             .then(|| std::mem::take(&mut self.participations))
+    }
+}
+
+/// The completion an upload left in flight stands for (its key as far as the intent records it).
+pub(crate) fn in_flight_completion(in_flight: &InFlightCertificate) -> Completion {
+    Completion {
+        participation_id: in_flight.participation_id.clone().unwrap_or_default(),
+        certificate_id: Some(in_flight.certificate_id.clone()),
+        certificate_url: None,
+        course_name: String::new(),
+        completed_at: in_flight.completed_at.unwrap_or(in_flight.started_at),
+        customer_external_id: Some(in_flight.personio_id.clone()),
+        customer_id: String::new(),
     }
 }
 

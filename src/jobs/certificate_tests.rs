@@ -1,12 +1,15 @@
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, NaiveDate, Utc};
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use chrono_tz::{Europe, UTC};
+use tokio_util::sync::CancellationToken;
 
 use super::*;
-use crate::api::{CertificateLedgerStatus, RecentUpload};
+use crate::api::{CertificateLedgerStatus, DocumentCategoryRef, RecentUpload};
 use crate::jobs::fakes::{FakeDocument, FakePersonio, FakeReteach, UploadFault};
+use crate::jobs::Fence;
 use crate::personio::PersonioError;
 use crate::sync::certificate_plan::certificate_marker;
 use crate::sync::DocumentCategory;

@@ -8,7 +8,7 @@ use crate::sync::certificate_plan::{
 };
 use crate::sync::Completion;
 
-use super::certificate::CertificateJobInput;
+use super::certificate_input::CertificateJobInput;
 use super::error::JobError;
 use super::pdf_check::{check_pdf, PdfCheckError};
 

@@ -5,6 +5,7 @@ use super::*;
 use crate::api::MAX_STATUS_FAILURES;
 use crate::jobs::fakes::{FakePersonio, FakeReteach, WriteFault};
 use crate::personio::PersonioError;
+use crate::sync::mass_change::MassChangeLimits;
 use crate::sync::{Gender, PersonioEmployee, SkippedRecord};
 
 fn at(text: &str) -> DateTime<Utc> {

@@ -5,8 +5,9 @@ use crate::personio::PersonioError;
 use crate::reteach::ReteachError;
 use crate::sync::mass_change::HeldPlan;
 
-use super::certificate::{CertificateJobOutcome, LedgerError};
-use super::reason::{Classify, Disposition};
+use super::certificate_input::CertificateJobOutcome;
+use super::ledger_store::LedgerError;
+use super::reason::{Classification, Classify, Disposition, Reason};
 
 /// Why a run stopped. `Display` is the sentence shown to the user in the `Ready` condition: it
 /// names the side that failed and what was being done.
@@ -97,6 +98,22 @@ impl JobError {
     /// May succeed when retried later without changes (→ exponential backoff).
     pub fn is_transient(&self) -> bool {
         !self.is_config()
+    }
+}
+
+impl Classify for JobError {
+    fn classify(&self) -> Classification {
+        match self {
+            Self::Personio { source, .. } => source.classify(),
+            Self::Reteach { source, .. } => source.classify(),
+            Self::UnknownCategory { .. } => {
+                Classification::stalled(Reason::UnknownDocumentCategory)
+            }
+            Self::InvalidCategoryRef => Classification::stalled(Reason::InvalidSpec),
+            Self::MassChangeHeld { .. } => Classification::stalled(Reason::MassChangeHeld),
+            Self::Ledger(_) => Classification::retry(Reason::StatusWriteFailed),
+            Self::Interrupted { error, .. } => error.classify(),
+        }
     }
 }
 

@@ -16,28 +16,34 @@
 
 pub mod allowlist;
 pub mod bookkeeping;
+pub mod category;
 pub mod certificate;
+mod certificate_input;
 pub(crate) mod certificate_step;
 pub(crate) mod certificate_transfer;
 pub mod connection;
 pub mod employee;
+mod employee_input;
+mod employee_write;
 mod error;
 mod failures;
 #[cfg(test)]
 mod fakes;
 mod fence;
+mod ledger_store;
 mod marker_cache;
 pub mod pdf_check;
 pub mod reason;
 pub mod settings;
 
-pub use certificate::{
-    resolve_category, run_certificate_sync, CertificateJobInput, CertificateJobOutcome,
-    CertificateRunRequest, LedgerError, LedgerStore, MemoryLedgerStore,
-};
-pub use employee::{run_employee_sync, EmployeeJobInput, EmployeeJobOutcome};
+pub use category::resolve_category;
+pub use certificate::run_certificate_sync;
+pub use certificate_input::{CertificateJobInput, CertificateJobOutcome, CertificateRunRequest};
+pub use employee::run_employee_sync;
+pub use employee_input::{EmployeeJobInput, EmployeeJobOutcome};
 pub use error::JobError;
 pub use fence::Fence;
+pub use ledger_store::{LedgerError, LedgerStore, MemoryLedgerStore};
 pub use reason::{Classification, Classify, Disposition, Reason};
 
 /// A count for a status counter (Kubernetes integers are `i64`).

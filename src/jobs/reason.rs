@@ -6,7 +6,6 @@
 
 use std::fmt;
 
-use super::error::JobError;
 use crate::personio::PersonioError;
 use crate::reteach::ReteachError;
 
@@ -267,25 +266,10 @@ impl Classify for ReteachError {
     }
 }
 
-impl Classify for JobError {
-    fn classify(&self) -> Classification {
-        match self {
-            Self::Personio { source, .. } => source.classify(),
-            Self::Reteach { source, .. } => source.classify(),
-            Self::UnknownCategory { .. } => {
-                Classification::stalled(Reason::UnknownDocumentCategory)
-            }
-            Self::InvalidCategoryRef => Classification::stalled(Reason::InvalidSpec),
-            Self::MassChangeHeld { .. } => Classification::stalled(Reason::MassChangeHeld),
-            Self::Ledger(_) => Classification::retry(Reason::StatusWriteFailed),
-            Self::Interrupted { error, .. } => error.classify(),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::jobs::JobError;
 
     #[test]
     fn rejected_credentials_stall_and_an_outage_retries() {

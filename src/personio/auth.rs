@@ -131,7 +131,7 @@ impl PersonioClient {
             ("client_secret", self.client_secret.as_str()),
         ];
         let response = self
-            .send(ENDPOINT, Some(&self.limiters.auth), || {
+            .send(ENDPOINT, Some(&self.limiters.v2_auth), || {
                 self.http.post(url.clone()).form(&form)
             })
             .await?;

@@ -20,7 +20,7 @@ use super::{AttributeRequest, DocumentUpload, EmployeeList, PersonioApi, Personi
 use crate::sync::{DocumentCategory, StoredDocument};
 use crate::upstream::{
     build_http_client, read_capped, read_error_body, redirect_status, send_paced, BodyReadError,
-    BudgetShare, Pace, RequestObserver, RetryPolicy, SendError, MAX_ERROR_BODY_BYTES,
+    BudgetShare, Pace, RequestObserver, RetryPolicy, SendError, ServerLimits, MAX_ERROR_BODY_BYTES,
     MAX_JSON_BYTES,
 };
 
@@ -48,6 +48,9 @@ pub struct PersonioClient {
     pub(super) v2_token: TokenCache,
     /// Which API employees are read through.
     employee_api: EmployeeApi,
+    /// What Personio announced about its limits per endpoint (`x-ratelimit-*`): a spent endpoint
+    /// waits for its reset (the v2 endpoints, whose limits are not published).
+    server_limits: ServerLimits,
 }
 
 impl std::fmt::Debug for PersonioClient {
@@ -89,7 +92,18 @@ impl PersonioClient {
             v1_token: TokenCache::new(TokenKind::V1),
             v2_token: TokenCache::new(TokenKind::V2),
             employee_api: config.employee_api,
+            server_limits: ServerLimits::default(),
         })
+    }
+
+    /// How often a request waited for a rate-limit reset Personio announced.
+    pub fn rate_limit_waits(&self) -> u64 {
+        self.server_limits.waits()
+    }
+
+    /// Which API employees are read through.
+    pub fn employee_api(&self) -> EmployeeApi {
+        self.employee_api
     }
 
     /// `path` (starting with `/`) below the base URL, keeping a base path prefix.
@@ -142,6 +156,7 @@ impl PersonioClient {
         let pace = Pace {
             limiter,
             budget: self.budget.as_ref(),
+            server: Some(&self.server_limits),
         };
         let sent = send_paced(API, endpoint, policy, self.observer.as_ref(), pace, || {
             make().header(APP_ID_HEADER, self.app_id.clone())
@@ -418,6 +433,43 @@ impl PersonioApi for PersonioClient {
         }
     }
 
+    fn change_feed_sees_everything(&self) -> bool {
+        self.employee_api == EmployeeApi::V1
+    }
+
+    async fn employees_by_id(
+        &self,
+        ids: &[String],
+        attributes: &AttributeRequest,
+    ) -> Result<EmployeeList, PersonioError> {
+        match self.employee_api {
+            // One listing of pages of 100 reads them all; the filter keeps the named ones.
+            EmployeeApi::V1 => {
+                let mut list = self.fetch_employees(None, attributes).await?;
+                list.employees.retain(|employee| ids.contains(&employee.id));
+                list.skipped
+                    .retain(|skipped| skipped.id.as_ref().is_some_and(|id| ids.contains(id)));
+                Ok(list)
+            }
+            EmployeeApi::V2 => self.fetch_persons_by_id(ids, attributes).await,
+        }
+    }
+
+    async fn list_changed_employees(
+        &self,
+        updated_since: Option<NaiveDateTime>,
+        named: &[String],
+        attributes: &AttributeRequest,
+    ) -> Result<EmployeeList, PersonioError> {
+        match (self.employee_api, updated_since) {
+            // One read of the change feed and the named persons, sharing the unit names.
+            (EmployeeApi::V2, Some(since)) if !named.is_empty() => {
+                self.fetch_changed_persons(since, named, attributes).await
+            }
+            _ => self.list_employees_with(updated_since, attributes).await,
+        }
+    }
+
     async fn document_categories(&self) -> Result<Vec<DocumentCategory>, PersonioError> {
         self.fetch_document_categories().await
     }
@@ -430,7 +482,7 @@ impl PersonioApi for PersonioClient {
         self.fetch_documents(employee_id, category_id).await
     }
 
-    async fn list_webhooks(&self) -> Result<Vec<crate::webhook::PersonioWebhook>, PersonioError> {
+    async fn list_webhooks(&self) -> Result<Vec<super::PersonioWebhook>, PersonioError> {
         self.all_webhooks().await
     }
 

@@ -116,8 +116,10 @@ pub struct PersonioRateLimits {
     pub employees: RateLimit,
     /// `POST /v1/company/documents`: 60/min, one at a time.
     pub uploads: RateLimit,
-    /// `POST /v1/auth` and `POST /v2/auth/token`: 60/min.
+    /// `POST /v1/auth`: 60/min.
     pub auth: RateLimit,
+    /// `POST /v2/auth/token`: 150/min (then Personio accepts only 1/s for 60 s).
+    pub v2_auth: RateLimit,
     /// v2 document listing and document categories: 150/min.
     pub documents: RateLimit,
 }
@@ -135,6 +137,10 @@ impl Default for PersonioRateLimits {
             },
             auth: RateLimit {
                 per_minute: 60.0,
+                burst: 5,
+            },
+            v2_auth: RateLimit {
+                per_minute: 150.0,
                 burst: 5,
             },
             documents: RateLimit {
@@ -158,6 +164,7 @@ impl PersonioRateLimits {
             employees: scale(default.employees),
             uploads: scale(default.uploads),
             auth: scale(default.auth),
+            v2_auth: scale(default.v2_auth),
             documents: scale(default.documents),
         }
     }
@@ -172,6 +179,7 @@ impl PersonioRateLimits {
             employees: open,
             uploads: open,
             auth: open,
+            v2_auth: open,
             documents: open,
         }
     }
@@ -182,6 +190,7 @@ pub(super) struct Limiters {
     pub employees: DefaultDirectRateLimiter,
     pub uploads: DefaultDirectRateLimiter,
     pub auth: DefaultDirectRateLimiter,
+    pub v2_auth: DefaultDirectRateLimiter,
     pub documents: DefaultDirectRateLimiter,
 }
 
@@ -191,6 +200,7 @@ impl Limiters {
             employees: limits.employees.limiter(),
             uploads: limits.uploads.limiter(),
             auth: limits.auth.limiter(),
+            v2_auth: limits.v2_auth.limiter(),
             documents: limits.documents.limiter(),
         }
     }
@@ -207,6 +217,17 @@ mod tests {
         assert_eq!(scaled.employees.burst, 15);
         assert_eq!(scaled.uploads.per_minute, 3_600.0);
         assert_eq!(scaled.uploads.burst, 1);
+    }
+
+    #[test]
+    fn v2_tokens_have_their_own_published_limit() {
+        let limits = PersonioRateLimits::default();
+        assert_eq!(
+            limits.v2_auth.per_minute, 150.0,
+            "POST /v2/auth/token: 150/min"
+        );
+        assert_eq!(limits.auth.per_minute, 60.0, "POST /v1/auth: 60/min");
+        assert_eq!(PersonioRateLimits::scaled(2.0).v2_auth.per_minute, 300.0);
     }
 
     #[test]

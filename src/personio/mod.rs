@@ -18,6 +18,7 @@ mod error;
 mod error_body;
 mod persons;
 mod probe;
+mod probe_v2;
 mod upload;
 mod webhooks;
 
@@ -27,7 +28,9 @@ pub use employees::PAGE_SIZE;
 pub use error::PersonioError;
 pub use persons::V2_PAGE_SIZE;
 pub use probe::{DocumentListingSample, EmployeeSample};
+pub use probe_v2::PersonsSample;
 pub use upload::{MAX_FILE_BYTES, MAX_TITLE_CHARS};
+pub use webhooks::PersonioWebhook;
 
 /// The employee attributes the sync uses and therefore requires: a response without one of them
 /// means the credential lacks it ([`PersonioError::AttributesNotWhitelisted`]).
@@ -148,6 +151,51 @@ pub trait PersonioApi: Send + Sync {
         attributes: &AttributeRequest,
     ) -> Result<EmployeeList, PersonioError>;
 
+    /// Whether an incremental listing (`updated_since`) sees every change of what the sync reads:
+    /// v1's change feed does; v2's `updated_at` of a person moves with the person's own
+    /// attributes only, so employment changes need [`PersonioApi::employees_by_id`].
+    fn change_feed_sees_everything(&self) -> bool {
+        true
+    }
+
+    /// The employees with these ids (e.g. named by webhook notifications), as
+    /// [`PersonioApi::list_employees_with`] would read them; unknown ids are left out. The
+    /// default reads every employee and keeps those.
+    async fn employees_by_id(
+        &self,
+        ids: &[String],
+        attributes: &AttributeRequest,
+    ) -> Result<EmployeeList, PersonioError> {
+        let mut list = self.list_employees_with(None, attributes).await?;
+        list.employees.retain(|employee| ids.contains(&employee.id));
+        list.skipped
+            .retain(|skipped| skipped.id.as_ref().is_some_and(|id| ids.contains(id)));
+        Ok(list)
+    }
+
+    /// What an incremental run reads: [`PersonioApi::list_employees_with`] and, when the change
+    /// feed does not see every change, the employees `named` by webhook notifications that it
+    /// left out, read by id ([`PersonioApi::employees_by_id`]). A full read (`updated_since:
+    /// None`) reads everyone anyway.
+    async fn list_changed_employees(
+        &self,
+        updated_since: Option<NaiveDateTime>,
+        named: &[String],
+        attributes: &AttributeRequest,
+    ) -> Result<EmployeeList, PersonioError> {
+        let mut list = self.list_employees_with(updated_since, attributes).await?;
+        if updated_since.is_none() || named.is_empty() || self.change_feed_sees_everything() {
+            return Ok(list);
+        }
+        let missing = not_listed(&list, named);
+        if !missing.is_empty() {
+            let named = self.employees_by_id(&missing, attributes).await?;
+            list.employees.extend(named.employees);
+            list.skipped.extend(named.skipped);
+        }
+        Ok(list)
+    }
+
     /// All document categories of the company.
     async fn document_categories(&self) -> Result<Vec<DocumentCategory>, PersonioError>;
 
@@ -164,7 +212,7 @@ pub trait PersonioApi: Send + Sync {
     async fn upload_document(&self, upload: DocumentUpload) -> Result<String, PersonioError>;
 
     /// The company's webhooks (`GET /v2/webhooks`).
-    async fn list_webhooks(&self) -> Result<Vec<crate::webhook::PersonioWebhook>, PersonioError> {
+    async fn list_webhooks(&self) -> Result<Vec<PersonioWebhook>, PersonioError> {
         Err(no_webhooks())
     }
 
@@ -195,6 +243,129 @@ pub trait PersonioApi: Send + Sync {
     }
 }
 
+/// The ids of `named` that `list` holds neither as an employee nor as a skipped record.
+pub fn not_listed(list: &EmployeeList, named: &[String]) -> Vec<String> {
+    let listed: std::collections::HashSet<&str> = list
+        .employees
+        .iter()
+        .map(|employee| employee.id.as_str())
+        .chain(
+            list.skipped
+                .iter()
+                .filter_map(|skipped| skipped.id.as_deref()),
+        )
+        .collect();
+    named
+        .iter()
+        .filter(|id| !listed.contains(id.as_str()))
+        .cloned()
+        .collect()
+}
+
 fn no_webhooks() -> PersonioError {
     PersonioError::Config("this Personio client cannot manage webhooks".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    /// A Personio whose change feed lists `feed` and whose by-id read records what it was asked.
+    struct Partial {
+        sees_everything: bool,
+        feed: Vec<&'static str>,
+        asked: Mutex<Vec<Vec<String>>>,
+    }
+
+    fn employees(ids: &[&str]) -> EmployeeList {
+        EmployeeList {
+            employees: ids
+                .iter()
+                .map(|id| PersonioEmployee {
+                    id: id.to_string(),
+                    ..PersonioEmployee::default()
+                })
+                .collect(),
+            skipped: Vec::new(),
+        }
+    }
+
+    #[async_trait]
+    impl PersonioApi for Partial {
+        async fn check_credentials(&self) -> Result<(), PersonioError> {
+            Ok(())
+        }
+        async fn list_employees_with(
+            &self,
+            _: Option<NaiveDateTime>,
+            _: &AttributeRequest,
+        ) -> Result<EmployeeList, PersonioError> {
+            Ok(employees(&self.feed))
+        }
+        fn change_feed_sees_everything(&self) -> bool {
+            self.sees_everything
+        }
+        async fn employees_by_id(
+            &self,
+            ids: &[String],
+            _: &AttributeRequest,
+        ) -> Result<EmployeeList, PersonioError> {
+            self.asked.lock().unwrap().push(ids.to_vec());
+            let found: Vec<&str> = ids.iter().map(String::as_str).collect();
+            Ok(employees(&found))
+        }
+        async fn document_categories(&self) -> Result<Vec<DocumentCategory>, PersonioError> {
+            Ok(Vec::new())
+        }
+        async fn list_documents(
+            &self,
+            _: &str,
+            _: i64,
+        ) -> Result<Vec<StoredDocument>, PersonioError> {
+            Ok(Vec::new())
+        }
+        async fn upload_document(&self, _: DocumentUpload) -> Result<String, PersonioError> {
+            Err(PersonioError::Config("no uploads here".into()))
+        }
+    }
+
+    #[tokio::test]
+    async fn named_persons_the_feed_left_out_are_read_by_id_only_where_the_feed_is_partial() {
+        let since =
+            chrono::NaiveDate::from_ymd_opt(2026, 12, 7).and_then(|d| d.and_hms_opt(10, 0, 0));
+        let named = vec!["7".to_string(), "9".to_string()];
+        let attributes = AttributeRequest::default();
+        let partial = Partial {
+            sees_everything: false,
+            feed: vec!["7", "8"],
+            asked: Mutex::default(),
+        };
+        let list = partial
+            .list_changed_employees(since, &named, &attributes)
+            .await
+            .unwrap();
+        let ids: Vec<&str> = list.employees.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(ids, ["7", "8", "9"]);
+        assert_eq!(*partial.asked.lock().unwrap(), [vec!["9".to_string()]]);
+
+        // A full read reads everyone; a feed that sees everything needs no second look.
+        partial
+            .list_changed_employees(None, &named, &attributes)
+            .await
+            .unwrap();
+        let complete = Partial {
+            sees_everything: true,
+            ..partial
+        };
+        complete
+            .list_changed_employees(since, &named, &attributes)
+            .await
+            .unwrap();
+        assert_eq!(
+            complete.asked.lock().unwrap().len(),
+            1,
+            "no further by-id read"
+        );
+    }
 }

@@ -45,11 +45,77 @@ impl PersonioClient {
         attributes: &AttributeRequest,
     ) -> Result<EmployeeList, PersonioError> {
         let persons = self.all_persons(updated_since).await?;
+        self.employees_of(&persons, attributes).await
+    }
+
+    /// The persons with these ids (`GET /v2/persons?id=…`, 50 ids a request) with their most
+    /// recent employment, as v1-shaped employees; unknown ids are left out. A webhook's targeted
+    /// re-read: an employment change does not move the person's `updated_at`.
+    pub(super) async fn fetch_persons_by_id(
+        &self,
+        ids: &[String],
+        attributes: &AttributeRequest,
+    ) -> Result<EmployeeList, PersonioError> {
+        let persons = self.persons_by_id(ids).await?;
+        if persons.is_empty() {
+            return Ok(EmployeeList::default());
+        }
+        self.employees_of(&persons, attributes).await
+    }
+
+    /// The persons changed since `updated_since` and those `named` (by notifications) that the
+    /// change feed left out, read in one go (department and office names looked up once).
+    pub(super) async fn fetch_changed_persons(
+        &self,
+        updated_since: NaiveDateTime,
+        named: &[String],
+        attributes: &AttributeRequest,
+    ) -> Result<EmployeeList, PersonioError> {
+        let mut persons = self.all_persons(Some(updated_since)).await?;
+        let listed: HashSet<String> = persons
+            .iter()
+            .filter_map(|person| person.get("id").and_then(id_text))
+            .collect();
+        let missing: Vec<String> = named
+            .iter()
+            .filter(|id| !listed.contains(id.trim()))
+            .cloned()
+            .collect();
+        persons.extend(self.persons_by_id(&missing).await?);
+        self.employees_of(&persons, attributes).await
+    }
+
+    /// `GET /v2/persons?id=…` for these ids (numbers only: anything else names no person).
+    async fn persons_by_id(&self, ids: &[String]) -> Result<Vec<Value>, PersonioError> {
+        let wanted: Vec<&str> = ids
+            .iter()
+            .map(|id| id.trim())
+            .filter(|id| !id.is_empty() && id.len() <= 20 && id.bytes().all(|b| b.is_ascii_digit()))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let mut persons = Vec::new();
+        for chunk in wanted.chunks(V2_PAGE_SIZE) {
+            let mut url = self.url("/v2/persons")?;
+            url.query_pairs_mut()
+                .append_pair("limit", &V2_PAGE_SIZE.to_string())
+                .append_pair("id", &chunk.join(","));
+            persons.extend(self.all_pages(PERSONS, url).await?);
+        }
+        Ok(persons)
+    }
+
+    /// `persons` with their most recent employment, as v1-shaped employees.
+    async fn employees_of(
+        &self,
+        persons: &[Value],
+        attributes: &AttributeRequest,
+    ) -> Result<EmployeeList, PersonioError> {
         let mut names = UnitNames::default();
         let mut list = EmployeeList::default();
         let mut seen_attributes = BTreeSet::new();
         let mut seen_ids = HashSet::new();
-        for person in &persons {
+        for person in persons {
             let Some(id) = person.get("id").and_then(id_text) else {
                 list.skipped.push(skipped(None, "id: missing or unusable"));
                 continue;
@@ -94,7 +160,7 @@ impl PersonioClient {
     }
 
     /// The `_data` of every page from `url` on, following `_meta.links.next.href`.
-    async fn all_pages(
+    pub(super) async fn all_pages(
         &self,
         endpoint: &'static str,
         url: Url,
@@ -145,22 +211,8 @@ impl PersonioClient {
         person: &Value,
         names: &mut UnitNames,
     ) -> Result<Result<Value, &'static str>, PersonioError> {
-        let mut url = self.url("/v2/persons")?;
-        url.path_segments_mut()
-            .map_err(|_| PersonioError::Config("Personio base URL cannot have a path".into()))?
-            .push(id)
-            .push("employments");
-        url.query_pairs_mut().append_pair("limit", "1");
-        let employment = match self
-            .get_json(
-                EMPLOYMENTS,
-                TokenKind::V2,
-                Some(&self.limiters.employees),
-                &url,
-            )
-            .await
-        {
-            Ok(page) => page.pointer("/_data/0").cloned(),
+        let employment = match self.latest_employment(id).await {
+            Ok(employment) => employment,
             // Personio answers 404 for some persons now and then (reference README §4.3).
             Err(PersonioError::NotFound { .. }) => return Ok(Err("employments: not found")),
             Err(error) => return Err(error),
@@ -168,33 +220,67 @@ impl PersonioClient {
         let Some(employment) = employment else {
             return Ok(Err("person without an employment"));
         };
-        let department = match department_id(&employment) {
-            Some(unit) => match names.department(self, &unit).await? {
+        let (department, office) = match names.of(self, &employment).await? {
+            Ok(found) => found,
+            Err(reason) => return Ok(Err(reason)),
+        };
+        Ok(Ok(v1_record(id, person, &employment, department, office)))
+    }
+
+    /// The most recent employment of person `id` (`GET /v2/persons/{id}/employments?limit=1`);
+    /// `None` when it has none.
+    pub(super) async fn latest_employment(&self, id: &str) -> Result<Option<Value>, PersonioError> {
+        let mut url = self.url("/v2/persons")?;
+        url.path_segments_mut()
+            .map_err(|_| PersonioError::Config("Personio base URL cannot have a path".into()))?
+            .push(id)
+            .push("employments");
+        url.query_pairs_mut().append_pair("limit", "1");
+        let page = self
+            .get_json(
+                EMPLOYMENTS,
+                TokenKind::V2,
+                Some(&self.limiters.employees),
+                &url,
+            )
+            .await?;
+        Ok(page.pointer("/_data/0").cloned())
+    }
+}
+
+/// Department and office names, looked up once per run.
+#[derive(Default)]
+pub(super) struct UnitNames {
+    departments: HashMap<String, Option<String>>,
+    workplaces: Option<HashMap<String, String>>,
+}
+
+impl UnitNames {
+    /// The department and office (`{id, name}`) of `employment`; `Ok(Err(reason))` when it names
+    /// an org unit or workplace Personio does not know.
+    pub(super) async fn of(
+        &mut self,
+        client: &PersonioClient,
+        employment: &Value,
+    ) -> Result<Result<(Option<Value>, Option<Value>), &'static str>, PersonioError> {
+        let department = match department_id(employment) {
+            Some(unit) => match self.department(client, &unit).await? {
                 Some(name) => Some(json!({"id": unit, "name": name})),
                 None => return Ok(Err("department: unknown org unit")),
             },
             None => None,
         };
         let office = match employment.pointer("/office/id").and_then(id_text) {
-            Some(office) => match names.workplace(self, &office).await? {
+            Some(office) => match self.workplace(client, &office).await? {
                 Some(name) => Some(json!({"id": office, "name": name})),
                 None => return Ok(Err("office: unknown workplace")),
             },
             None => None,
         };
-        Ok(Ok(v1_record(id, person, &employment, department, office)))
+        Ok(Ok((department, office)))
     }
-}
 
-/// Department and office names, looked up once per run.
-#[derive(Default)]
-struct UnitNames {
-    departments: HashMap<String, Option<String>>,
-    workplaces: Option<HashMap<String, String>>,
-}
-
-impl UnitNames {
-    async fn department(
+    pub(super) async fn department(
         &mut self,
         client: &PersonioClient,
         id: &str,
@@ -224,7 +310,7 @@ impl UnitNames {
         Ok(name)
     }
 
-    async fn workplace(
+    pub(super) async fn workplace(
         &mut self,
         client: &PersonioClient,
         id: &str,
@@ -252,7 +338,7 @@ impl UnitNames {
 }
 
 /// The id of the employment's department (`org_units[]` of type `department`).
-fn department_id(employment: &Value) -> Option<String> {
+pub(super) fn department_id(employment: &Value) -> Option<String> {
     employment
         .get("org_units")?
         .as_array()?
@@ -271,7 +357,7 @@ fn skipped(id: Option<&str>, reason: &str) -> SkippedRecord {
 
 /// The record the v1 listing would send for `person` and `employment`: only the attributes v2
 /// sent (a field left out means "not whitelisted"), each in the `{value}` envelope.
-fn v1_record(
+pub(super) fn v1_record(
     id: &str,
     person: &Value,
     employment: &Value,

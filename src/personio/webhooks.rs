@@ -12,7 +12,6 @@ use serde_json::{json, Value};
 use super::auth::TokenKind;
 use super::client::{resource_error, PersonioClient};
 use super::PersonioError;
-use crate::webhook::PersonioWebhook;
 
 const LIST: &str = "GET /v2/webhooks";
 const CREATE: &str = "POST /v2/webhooks";
@@ -21,10 +20,33 @@ const SIGNING_SECRET: &str = "POST /v2/webhooks/{id}/signing-secret";
 /// Pages followed at most (a company has a handful of webhooks).
 const MAX_PAGES: usize = 20;
 
+/// One Personio webhook as `GET /v2/webhooks` lists it (the token is never listed).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PersonioWebhook {
+    /// Personio's id.
+    pub id: String,
+    /// Where Personio posts.
+    pub url: String,
+    /// The events it is enabled for, when the listing says (`None`: not listed, taken as
+    /// complete). A webhook registered by an older version lacks newer events and is replaced.
+    pub enabled_events: Option<Vec<String>>,
+}
+
 fn webhook(value: &Value) -> Option<PersonioWebhook> {
+    let enabled_events = value
+        .get("enabled_events")
+        .and_then(Value::as_array)
+        .map(|events| {
+            events
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        });
     Some(PersonioWebhook {
         id: value.get("id")?.as_str()?.to_string(),
         url: value.get("url")?.as_str()?.to_string(),
+        enabled_events,
     })
 }
 

@@ -14,6 +14,7 @@
 //! - [`status`]: a report as the `status.capabilities` list of a resource.
 
 pub mod personio_probes;
+pub mod personio_v2;
 pub mod report;
 pub mod reteach_probes;
 pub mod source;
@@ -164,7 +165,7 @@ async fn personio_findings(
     let client = match client {
         Ok(client) => client,
         Err(why) => {
-            let later = personio_rows(subject.category.is_some());
+            let later = personio_rows(spec.personio.api, subject.category.is_some());
             return unusable(Capability::PersonioToken, why, later);
         }
     };
@@ -175,6 +176,7 @@ async fn personio_findings(
         attributes: crate::jobs::settings::employee_config(spec)
             .map(|config| crate::personio::AttributeRequest::new(config.attributes()))
             .map_err(|error| error.to_string()),
+        api: connection.api,
     };
     probe_personio(&client, &plan).await
 }
@@ -244,14 +246,14 @@ fn usable<T, C, E: std::fmt::Display>(
     })
 }
 
-fn personio_rows(certificates: bool) -> Vec<Capability> {
+fn personio_rows(api: crate::api::PersonioApiVersion, certificates: bool) -> Vec<Capability> {
     let mut rows = vec![Capability::PersonioAttributes];
+    if api == crate::api::PersonioApiVersion::V2 {
+        rows.extend(personio_probes::V2_ROWS);
+    }
+    rows.push(Capability::PersonioApi);
     if certificates {
-        rows.extend([
-            Capability::PersonioDocumentCategory,
-            Capability::PersonioDocumentListing,
-            Capability::PersonioDocumentUpload,
-        ]);
+        rows.extend(personio_probes::DOCUMENT_ROWS);
     }
     rows
 }

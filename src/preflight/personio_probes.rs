@@ -1,11 +1,13 @@
-//! The Personio rows of a preflight: token, attribute whitelist, document category, v2 document
-//! listing and (from the token's scopes) the upload right. Every call is a read.
+//! The Personio rows of a preflight: token, attribute whitelist, the v2 employee rows and the
+//! API recommendation ([`super::personio_v2`]), document category, v2 document listing and (from
+//! the token's scopes) the upload right. Every call is a read.
 
-use crate::api::DocumentCategoryRef;
+use crate::api::{DocumentCategoryRef, PersonioApiVersion};
 use crate::jobs::{resolve_category, JobError};
 use crate::personio::{AttributeRequest, PersonioApi, PersonioClient, PersonioError};
 
-use super::report::{Capability, Finding, State};
+use super::personio_v2::{probe_v2, recommend};
+use super::report::{Capability, Finding, Need, State};
 
 const CREDENTIALS_PAGE: &str = "Personio: Settings → Integrations → API credentials";
 
@@ -22,6 +24,8 @@ pub struct PersonioPlan<'a> {
     /// [`crate::sync::employee_config::EmployeeConfig::attributes`]), or why its mapping is
     /// invalid.
     pub attributes: Result<AttributeRequest, String>,
+    /// Which API the EmployeeSync reads employees through (`spec.personio.api`).
+    pub api: PersonioApiVersion,
 }
 
 /// Runs the Personio probes in order; later ones are skipped when the token is refused.
@@ -31,33 +35,31 @@ pub async fn probe_personio(client: &PersonioClient, plan: &PersonioPlan<'_>) ->
     let token_ok = token.state == State::Ok;
     findings.push(token);
     if !token_ok {
-        findings.push(Finding::skipped(
-            Capability::PersonioAttributes,
-            Capability::PersonioToken,
-        ));
+        let mut later = vec![Capability::PersonioAttributes];
+        if plan.api == PersonioApiVersion::V2 {
+            later.extend(V2_ROWS);
+        }
+        later.push(Capability::PersonioApi);
         if plan.category.is_some() {
-            for capability in [
-                Capability::PersonioDocumentCategory,
-                Capability::PersonioDocumentListing,
-                Capability::PersonioDocumentUpload,
-            ] {
-                findings.push(Finding::skipped(capability, Capability::PersonioToken));
-            }
+            later.extend(DOCUMENT_ROWS);
+        }
+        for capability in later {
+            findings.push(Finding::skipped(capability, Capability::PersonioToken));
         }
         return findings;
     }
-    let (attributes, listed) = match &plan.attributes {
-        Ok(request) => probe_attributes(client, request).await,
-        Err(message) => (
-            Finding::missing(
+    let listed = match &plan.attributes {
+        Ok(request) => employee_rows(client, request, plan.api, &mut findings).await,
+        Err(message) => {
+            findings.push(Finding::missing(
                 Capability::PersonioAttributes,
                 message.clone(),
                 "fix spec.mapping or spec.selector of the EmployeeSync",
-            ),
-            Vec::new(),
-        ),
+            ));
+            findings.push(recommend(plan.api, State::Unknown, None));
+            Vec::new()
+        }
     };
-    findings.push(attributes);
     let Some(category) = plan.category else {
         return findings;
     };
@@ -65,6 +67,63 @@ pub async fn probe_personio(client: &PersonioClient, plan: &PersonioPlan<'_>) ->
     findings.push(probe_listing(client, plan.employee_id, &listed).await);
     findings.push(probe_upload_scope(client).await);
     findings
+}
+
+/// The v2 employee rows, in the order they are printed.
+pub const V2_ROWS: [Capability; 3] = [
+    Capability::PersonioV2Persons,
+    Capability::PersonioV2Employments,
+    Capability::PersonioV2OrgUnits,
+];
+
+/// The document rows of a CertificateSync, in the order they are printed.
+pub const DOCUMENT_ROWS: [Capability; 3] = [
+    Capability::PersonioDocumentCategory,
+    Capability::PersonioDocumentListing,
+    Capability::PersonioDocumentUpload,
+];
+
+/// The attribute row (through the API the resource reads), the v2 rows when they are probed, and
+/// the `personio-api` recommendation; returns the employee ids the listing probe may try.
+///
+/// v1 is always sampled (one request): it decides the recommendation. v2 is probed when the
+/// resource reads through it, or when v1 cannot read employees (could v2?).
+async fn employee_rows(
+    client: &PersonioClient,
+    request: &AttributeRequest,
+    api: PersonioApiVersion,
+    findings: &mut Vec<Finding>,
+) -> Vec<String> {
+    let (v1, v1_listed) = probe_attributes(client, request).await;
+    let on_v2 = api == PersonioApiVersion::V2;
+    let v2 = if on_v2 || v1.state != State::Ok {
+        let need = if on_v2 {
+            Need::Required
+        } else {
+            Need::Recommended
+        };
+        Some(probe_v2(client, request, need).await)
+    } else {
+        None
+    };
+    let v1_state = v1.state;
+    let v2_state = v2.as_ref().map(|rows| rows.state());
+    let listed = match (on_v2, v2) {
+        (true, Some(rows)) => {
+            findings.push(rows.attributes);
+            findings.extend(rows.rows);
+            rows.listed
+        }
+        (_, rows) => {
+            findings.push(v1);
+            if let Some(rows) = rows {
+                findings.extend(rows.rows);
+            }
+            v1_listed
+        }
+    };
+    findings.push(recommend(api, v1_state, v2_state));
+    listed
 }
 
 async fn probe_token(client: &PersonioClient, credentials_hint: &str) -> Finding {

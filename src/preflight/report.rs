@@ -48,6 +48,14 @@ pub enum Capability {
     PersonioDocumentListing,
     /// Document upload right, as far as the token's scopes tell.
     PersonioDocumentUpload,
+    /// `GET /v2/persons` answers (scope `personio:persons:read`).
+    PersonioV2Persons,
+    /// `GET /v2/persons/{id}/employments` answers (scope `personio:employments:read`).
+    PersonioV2Employments,
+    /// Department and office names through `GET /v2/org-units/{id}` and `GET /v2/workplaces`.
+    PersonioV2OrgUnits,
+    /// Which API employees should be read through (`spec.personio.api`), from what the probes saw.
+    PersonioApi,
     /// `POST /oauth/authorize` accepts the app credentials.
     ReteachToken,
     /// `GET /customer` answers.
@@ -69,6 +77,10 @@ impl Capability {
             Self::PersonioDocumentCategory => "personio-document-category",
             Self::PersonioDocumentListing => "personio-document-listing",
             Self::PersonioDocumentUpload => "personio-document-upload",
+            Self::PersonioV2Persons => "personio-v2-persons",
+            Self::PersonioV2Employments => "personio-v2-employments",
+            Self::PersonioV2OrgUnits => "personio-v2-org-units",
+            Self::PersonioApi => "personio-api",
             Self::ReteachToken => "reteach-token",
             Self::ReteachCustomerRead => "reteach-customer-read",
             Self::ReteachParticipationRead => "reteach-participation-read",
@@ -77,12 +89,19 @@ impl Capability {
         }
     }
 
-    /// Whether the sync stalls without it.
+    /// Whether the sync stalls without it, by default (a finding may say otherwise: the v2
+    /// employee rows are required only of a resource that reads through v2, see
+    /// [`Finding::with_need`]).
     pub fn need(self) -> Need {
         // The v2 listing is required: without a cursor (the first run's backfill, every full
         // pass) each certificate is checked against Personio's markers before it is uploaded.
         match self {
-            Self::PersonioDocumentUpload | Self::ReteachParticipationFilters => Need::Recommended,
+            Self::PersonioDocumentUpload
+            | Self::ReteachParticipationFilters
+            | Self::PersonioV2Persons
+            | Self::PersonioV2Employments
+            | Self::PersonioV2OrgUnits
+            | Self::PersonioApi => Need::Recommended,
             _ => Need::Required,
         }
     }
@@ -93,6 +112,8 @@ impl Capability {
 pub struct Finding {
     pub capability: Capability,
     pub state: State,
+    /// Whether the resource stalls without it (the capability's default unless set otherwise).
+    pub need: Need,
     /// What was seen (ids and counts only).
     pub detail: String,
     /// What to do about a non-ok finding; empty when ok.
@@ -105,6 +126,7 @@ impl Finding {
         Self {
             capability,
             state: State::Ok,
+            need: capability.need(),
             detail: detail.into(),
             action: String::new(),
         }
@@ -119,6 +141,7 @@ impl Finding {
         Self {
             capability,
             state: State::Missing,
+            need: capability.need(),
             detail: detail.into(),
             action: action.into(),
         }
@@ -133,9 +156,16 @@ impl Finding {
         Self {
             capability,
             state: State::Unknown,
+            need: capability.need(),
             detail: detail.into(),
             action: action.into(),
         }
+    }
+
+    /// The same finding with another need (e.g. a v2 row of a resource that reads through v2).
+    pub fn with_need(mut self, need: Need) -> Self {
+        self.need = need;
+        self
     }
 
     /// This probe was not run because `prerequisite` is not ok.
@@ -179,11 +209,7 @@ impl Report {
 
     /// [`EXIT_READY`], [`EXIT_MISSING`] or [`EXIT_UNDECIDED`], from the required findings only.
     pub fn exit_code(&self) -> i32 {
-        let required = || {
-            self.findings
-                .iter()
-                .filter(|f| f.capability.need() == Need::Required)
-        };
+        let required = || self.findings.iter().filter(|f| f.need == Need::Required);
         if required().any(|f| f.state == State::Missing) {
             EXIT_MISSING
         } else if required().any(|f| f.state == State::Unknown) {
@@ -202,7 +228,7 @@ impl Report {
             .map(|f| {
                 [
                     f.capability.name().to_string(),
-                    match f.capability.need() {
+                    match f.need {
                         Need::Required => "required".to_string(),
                         Need::Recommended => "recommended".to_string(),
                     },

@@ -13,9 +13,7 @@ use serde_json::Value;
 use crate::api::{
     CaBundleRef, CertificateSync, DocumentCategoryRef, EmployeeSync, EmployeeSyncSpec,
 };
-use crate::controller::credentials::{
-    CredentialsError, PersonioCredentials, ReteachCredentials, SecretReader,
-};
+use crate::credentials::{CredentialsError, PersonioCredentials, ReteachCredentials, SecretReader};
 use crate::jobs::allowlist::{UpstreamPolicy, UpstreamRefused};
 
 /// Environment variables the file source reads the credentials from.
@@ -285,6 +283,56 @@ pub fn from_file(
         .map(|path| path.display().to_string())
         .collect::<Vec<_>>()
         .join(", ");
+    let (employee_syncs, certificate_syncs) = read_documents(paths)?;
+    let named =
+        |object_name: &Option<String>| name.is_none_or(|n| object_name.as_deref() == Some(n));
+    let certificate = certificate_syncs
+        .into_iter()
+        .filter(|sync| named(&sync.metadata.name))
+        .collect::<Vec<_>>();
+    let (resource, employee_name, category) = match certificate.as_slice() {
+        [sync] => {
+            let own = object_name(&sync.metadata.name);
+            let reference = sync.spec.employee_sync_ref.name.clone();
+            (
+                format!("CertificateSync {own} (EmployeeSync {reference}) from {shown}"),
+                Some(reference),
+                Some(sync.spec.document_category.clone()),
+            )
+        }
+        [] => (String::new(), name.map(str::to_string), None),
+        _ => {
+            return Err(SourceError::Choice(format!(
+                "{shown} holds several CertificateSyncs; choose one with --name"
+            )))
+        }
+    };
+    let employee_sync = only_employee_sync(&employee_syncs, employee_name.as_deref(), &shown)?;
+    let resource = if resource.is_empty() {
+        let own = object_name(&employee_sync.metadata.name);
+        format!("EmployeeSync {own} from {shown}")
+    } else {
+        resource
+    };
+    let spec = employee_sync.spec.clone();
+    policy.check_spec(&spec)?;
+    Ok(Subject {
+        resource,
+        category,
+        personio: personio_from_env(env, &spec),
+        reteach: reteach_from_env(env, &spec),
+        personio_hint: format!("{PERSONIO_CLIENT_ID} and {PERSONIO_CLIENT_SECRET}"),
+        reteach_hint: format!(
+            "{RETEACH_CLIENT_ID}, {RETEACH_CLIENT_SECRET} and {RETEACH_CLIENT_CODE}"
+        ),
+        employee_sync: spec,
+    })
+}
+
+/// The EmployeeSyncs and CertificateSyncs of YAML files (other kinds are ignored).
+fn read_documents(
+    paths: &[PathBuf],
+) -> Result<(Vec<EmployeeSync>, Vec<CertificateSync>), SourceError> {
     let mut employee_syncs = Vec::new();
     let mut certificate_syncs = Vec::new();
     for path in paths {
@@ -308,111 +356,67 @@ pub fn from_file(
             }
         }
     }
-    let named =
-        |object_name: &Option<String>| name.is_none_or(|n| object_name.as_deref() == Some(n));
-    let certificate = certificate_syncs
-        .into_iter()
-        .filter(|sync| named(&sync.metadata.name))
-        .collect::<Vec<_>>();
-    let (resource, employee_name, category) = match certificate.as_slice() {
-        [sync] => {
-            let own = object_name(&sync.metadata.name);
-            let reference = sync.spec.employee_sync_ref.name.clone();
-            (
-                format!(
-                    "CertificateSync {own} (EmployeeSync {reference}) from {}",
-                    shown
-                ),
-                Some(reference),
-                Some(sync.spec.document_category.clone()),
-            )
-        }
-        [] => (String::new(), name.map(str::to_string), None),
-        _ => {
-            return Err(SourceError::Choice(format!(
-                "{} holds several CertificateSyncs; choose one with --name",
-                shown
-            )))
-        }
-    };
+    Ok((employee_syncs, certificate_syncs))
+}
+
+/// The one EmployeeSync named `wanted` (any, without a name) in the files `shown`.
+fn only_employee_sync<'a>(
+    employee_syncs: &'a [EmployeeSync],
+    wanted: Option<&str>,
+    shown: &str,
+) -> Result<&'a EmployeeSync, SourceError> {
     let candidates: Vec<&EmployeeSync> = employee_syncs
         .iter()
-        .filter(|sync| {
-            employee_name
-                .as_deref()
-                .is_none_or(|wanted| sync.metadata.name.as_deref() == Some(wanted))
-        })
+        .filter(|sync| wanted.is_none_or(|wanted| sync.metadata.name.as_deref() == Some(wanted)))
         .collect();
-    let employee_sync = match candidates.as_slice() {
-        [sync] => *sync,
-        [] => {
-            return Err(SourceError::Choice(format!(
-                "{} holds no matching EmployeeSync{}",
-                shown,
-                employee_name
-                    .map(|n| format!(" named {n:?}"))
-                    .unwrap_or_default()
-            )))
-        }
-        _ => {
-            return Err(SourceError::Choice(format!(
-                "{} holds several EmployeeSyncs; choose one with --name",
-                shown
-            )))
-        }
-    };
-    let resource = if resource.is_empty() {
-        format!(
-            "EmployeeSync {} from {}",
-            object_name(&employee_sync.metadata.name),
-            shown
-        )
-    } else {
-        resource
-    };
-    let spec = employee_sync.spec.clone();
-    policy.check_spec(&spec)?;
-    let personio =
-        env_credentials(env, &[PERSONIO_CLIENT_ID, PERSONIO_CLIENT_SECRET]).and_then(|values| {
-            let ca = ca_file(env, PERSONIO_CA_FILE, spec.personio.ca_bundle_ref.as_ref())?;
-            Ok((
-                PersonioCredentials {
-                    client_id: values[0].clone(),
-                    client_secret: values[1].clone(),
-                },
-                ca,
-            ))
-        });
-    let reteach = env_credentials(
-        env,
-        &[
-            RETEACH_CLIENT_ID,
-            RETEACH_CLIENT_SECRET,
-            RETEACH_CLIENT_CODE,
-        ],
-    )
-    .and_then(|values| {
-        let ca = ca_file(env, RETEACH_CA_FILE, spec.reteach.ca_bundle_ref.as_ref())?;
-        Ok((
-            ReteachCredentials {
-                client_id: values[0].clone(),
-                client_secret: values[1].clone(),
-                client_code: values[2].clone(),
-            },
-            ca,
-        ))
-    });
-    Ok(Subject {
-        resource,
-        category,
-        personio,
-        reteach,
-        personio_hint: format!("{PERSONIO_CLIENT_ID} and {PERSONIO_CLIENT_SECRET}"),
-        reteach_hint: format!(
-            "{RETEACH_CLIENT_ID}, {RETEACH_CLIENT_SECRET} and {RETEACH_CLIENT_CODE}"
-        ),
-        employee_sync: spec,
-    })
+    match candidates.as_slice() {
+        [sync] => Ok(*sync),
+        [] => Err(SourceError::Choice(format!(
+            "{shown} holds no matching EmployeeSync{}",
+            wanted.map(|n| format!(" named {n:?}")).unwrap_or_default()
+        ))),
+        _ => Err(SourceError::Choice(format!(
+            "{shown} holds several EmployeeSyncs; choose one with --name"
+        ))),
+    }
+}
+
+/// The Personio credentials (and CA bundle) of `spec` from the environment.
+fn personio_from_env(
+    env: &dyn Fn(&str) -> Option<String>,
+    spec: &EmployeeSyncSpec,
+) -> Loaded<(PersonioCredentials, Option<Vec<u8>>)> {
+    let values = env_credentials(env, &[PERSONIO_CLIENT_ID, PERSONIO_CLIENT_SECRET])?;
+    let ca = ca_file(env, PERSONIO_CA_FILE, spec.personio.ca_bundle_ref.as_ref())?;
+    Ok((
+        PersonioCredentials {
+            client_id: values[0].clone(),
+            client_secret: values[1].clone(),
+        },
+        ca,
+    ))
+}
+
+/// The reteach credentials (and CA bundle) of `spec` from the environment.
+fn reteach_from_env(
+    env: &dyn Fn(&str) -> Option<String>,
+    spec: &EmployeeSyncSpec,
+) -> Loaded<(ReteachCredentials, Option<Vec<u8>>)> {
+    let names = [
+        RETEACH_CLIENT_ID,
+        RETEACH_CLIENT_SECRET,
+        RETEACH_CLIENT_CODE,
+    ];
+    let values = env_credentials(env, &names)?;
+    let ca = ca_file(env, RETEACH_CA_FILE, spec.reteach.ca_bundle_ref.as_ref())?;
+    Ok((
+        ReteachCredentials {
+            client_id: values[0].clone(),
+            client_secret: values[1].clone(),
+            client_code: values[2].clone(),
+        },
+        ca,
+    ))
 }
 
 fn object_name(name: &Option<String>) -> String {

@@ -27,7 +27,7 @@ pub fn capability_status(report: &Report) -> Vec<CapabilityCheck> {
                     State::Unknown => "Unknown",
                 }
                 .to_string(),
-                required: finding.capability.need() == Need::Required,
+                required: finding.need == Need::Required,
                 message: truncate(&message),
             }
         })
@@ -40,7 +40,7 @@ pub fn stalled_message(report: &Report) -> Option<String> {
     let missing: Vec<String> = report
         .findings
         .iter()
-        .filter(|f| f.state == State::Missing && f.capability.need() == Need::Required)
+        .filter(|f| f.state == State::Missing && f.need == Need::Required)
         .map(|f| format!("{}: {} ({})", f.capability.name(), f.detail, f.action))
         .collect();
     (!missing.is_empty()).then(|| format!("preflight: {}", missing.join("; ")))
@@ -104,10 +104,8 @@ mod tests {
 
     #[test]
     fn capabilities_land_in_status_as_camel_case_json() {
-        let status = crate::api::CertificateSyncStatus {
-            capabilities: capability_status(&report()),
-            ..Default::default()
-        };
+        let mut status = crate::api::CertificateSyncStatus::default();
+        status.common.capabilities = capability_status(&report());
         let json = serde_json::to_value(&status).unwrap();
         assert_eq!(
             json["capabilities"][1],

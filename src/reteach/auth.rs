@@ -17,8 +17,11 @@ use serde_json::Value;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
+use governor::DefaultDirectRateLimiter;
+use url::Url;
+
 use super::response::{error_for, read_json, unavailable, BodyError};
-use super::ReteachError;
+use super::{ReteachConfig, ReteachError};
 use crate::upstream::{send_with_retry, token_lifetime};
 
 /// Token lifetime when reteach does not say (its documentation says one hour).
@@ -65,7 +68,7 @@ impl TokenCache {
     /// A valid token, exchanging the credentials first when there is none or it is about to expire.
     pub(crate) async fn token(
         &self,
-        client: &super::ReteachClient,
+        authorize: Authorize<'_>,
     ) -> Result<IssuedToken, ReteachError> {
         let mut current = self.current.lock().await;
         if let Some(token) = current.as_ref() {
@@ -76,7 +79,7 @@ impl TokenCache {
                 });
             }
         }
-        let fresh = exchange(client).await?;
+        let fresh = exchange(authorize).await?;
         let value = fresh.value.clone();
         *current = Some(fresh);
         Ok(IssuedToken {
@@ -102,10 +105,26 @@ impl TokenCache {
     }
 }
 
+/// What a credential exchange needs of the client.
+pub(crate) struct Authorize<'a> {
+    /// Credentials and retry policy.
+    pub config: &'a ReteachConfig,
+    /// The client's HTTP client.
+    pub http: &'a reqwest::Client,
+    /// The client's rate limiter (an exchange counts against it).
+    pub limiter: &'a DefaultDirectRateLimiter,
+    /// `…/oauth/authorize` under the client's base URL.
+    pub url: Url,
+}
+
 /// One credential exchange.
-async fn exchange(client: &super::ReteachClient) -> Result<CachedToken, ReteachError> {
-    let config = &client.config;
-    let url = client.url(&["oauth", "authorize"])?;
+async fn exchange(authorize: Authorize<'_>) -> Result<CachedToken, ReteachError> {
+    let Authorize {
+        config,
+        http,
+        limiter,
+        url,
+    } = authorize;
     let body = AuthorizeRequest {
         grant_type: "authorization_code",
         code: &config.client_code,
@@ -126,8 +145,8 @@ async fn exchange(client: &super::ReteachClient) -> Result<CachedToken, ReteachE
             AUTHORIZE,
             &config.retry,
             config.observer.as_ref(),
-            Some(&client.limiter),
-            || client.http.post(url.clone()).json(&body),
+            Some(limiter),
+            || http.post(url.clone()).json(&body),
         )
         .await
         .map_err(unavailable)?;
@@ -152,7 +171,7 @@ async fn exchange(client: &super::ReteachClient) -> Result<CachedToken, ReteachE
             Err(BodyError::Broken(message)) if attempt >= attempts => {
                 return Err(ReteachError::Unavailable { message })
             }
-            Err(BodyError::Broken(_)) => client.pause_before_retry(attempt).await,
+            Err(BodyError::Broken(_)) => config.retry.pause_before(attempt).await,
             Err(BodyError::Final(error)) => return Err(error),
         }
     };

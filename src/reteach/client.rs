@@ -3,14 +3,13 @@
 //! `participations.rs` and `download.rs`.
 
 use std::num::NonZeroU32;
-use std::time::Duration;
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use reqwest::{RequestBuilder, Response, StatusCode};
 use serde_json::Value;
 use url::Url;
 
-use super::auth::TokenCache;
+use super::auth::{Authorize, TokenCache};
 use super::response::{error_for, read_json, unavailable, BodyError};
 use super::{ReteachConfig, ReteachError};
 use crate::upstream::{build_download_client, build_http_client, send_with_retry, GuardedResolver};
@@ -70,15 +69,14 @@ impl ReteachClient {
         Ok(url)
     }
 
-    /// Waits before retrying a response whose body broke off (exponential, capped).
-    pub(crate) async fn pause_before_retry(&self, attempt: usize) {
-        let policy = &self.config.retry;
-        let factor = 1u32 << attempt.saturating_sub(1).min(16);
-        let delay = policy
-            .min_delay
-            .saturating_mul(factor)
-            .min(policy.max_delay);
-        tokio::time::sleep(delay.max(Duration::from_millis(1))).await;
+    /// What the token cache needs to exchange the credentials.
+    fn authorize(&self) -> Result<Authorize<'_>, ReteachError> {
+        Ok(Authorize {
+            config: &self.config,
+            http: &self.http,
+            limiter: &self.limiter,
+            url: self.url(&["oauth", "authorize"])?,
+        })
     }
 
     /// One request (with retries on 429/5xx/transport errors) carrying `token`.
@@ -110,7 +108,7 @@ impl ReteachClient {
         endpoint: &'static str,
         make: impl Fn() -> RequestBuilder,
     ) -> Result<Response, ReteachError> {
-        let token = self.tokens.token(self).await?;
+        let token = self.tokens.token(self.authorize()?).await?;
         let response = self.send_with_token(endpoint, &make, &token.value).await?;
         if !may_be_a_dead_token(response.status(), token.cached) {
             return Ok(response);
@@ -121,7 +119,7 @@ impl ReteachClient {
             "reteach refused the cached token; exchanging credentials again"
         );
         self.tokens.invalidate(&token.value).await;
-        let token = self.tokens.token(self).await?;
+        let token = self.tokens.token(self.authorize()?).await?;
         let response = self.send_with_token(endpoint, &make, &token.value).await?;
         if response.status() == StatusCode::UNAUTHORIZED {
             return Err(error_for(endpoint, response, &[]).await);
@@ -153,7 +151,7 @@ impl ReteachClient {
                 }
                 Err(BodyError::Broken(message)) => {
                     tracing::debug!(endpoint, attempt, %message, "retrying after a broken body");
-                    self.pause_before_retry(attempt).await;
+                    self.config.retry.pause_before(attempt).await;
                 }
             }
         }

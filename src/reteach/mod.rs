@@ -22,11 +22,14 @@ mod subscriptions;
 mod tags;
 mod wire;
 
-use crate::webhook::ReteachSubscription;
+#[cfg(test)]
+mod field_round_trip_tests;
+
 pub use client::ReteachClient;
 pub use config::{DownloadPolicy, ReteachConfig, DEFAULT_BASE_URL, DEFAULT_REQUESTS_PER_SECOND};
 pub use error::ReteachError;
 pub use probe::{CertificateHead, CustomerSample, ParticipationSample, ParticipationSeen};
+pub use subscriptions::ReteachSubscription;
 
 /// Items per page of reteach's list endpoints (its maximum); one user listing request covers
 /// this many users.

@@ -6,11 +6,21 @@ use serde_json::{json, Value};
 use super::client::{found, ReteachClient};
 use super::wire;
 use super::ReteachError;
-use crate::webhook::ReteachSubscription;
 
 const LIST: &str = "GET /subscription";
 const CREATE: &str = "POST /subscription";
 const DELETE: &str = "DELETE /subscription/{id}";
+
+/// One REST hook subscription as reteach lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReteachSubscription {
+    /// reteach's id.
+    pub id: String,
+    /// Where reteach posts.
+    pub target: String,
+    /// The event.
+    pub event: String,
+}
 
 fn malformed(endpoint: &'static str, what: &str) -> ReteachError {
     ReteachError::Malformed {

@@ -11,6 +11,7 @@ mod pause;
 mod pdf;
 mod pool;
 mod retry;
+mod server_limit;
 mod spool;
 mod tls;
 
@@ -29,6 +30,9 @@ pub use pause::{hold_slot_while, paused, SlotHolder};
 pub use pdf::PdfStream;
 pub use pool::{ClientPurpose, HttpPool, TransportKey, IDLE_EVICTION};
 pub use retry::{send_paced, send_with_retry, Pace, RetryPolicy, SendError};
+pub use server_limit::{
+    Announced, ServerLimits, LIMIT_HEADER, REMAINING_HEADER, REPLENISH_HEADER, RESET_HEADER,
+};
 pub use spool::{spool, spool_announced, PdfMemory, PdfReservation, SpoolError, SpoolOptions};
 pub use tls::{
     build_download_client, build_http_client, idle_connection_timeout, redirect_status,

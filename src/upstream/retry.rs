@@ -11,6 +11,7 @@ use reqwest::{RequestBuilder, Response, StatusCode};
 
 use super::budget::BudgetShare;
 use super::observe::{RequestObserver, RequestRecord};
+use super::server_limit::ServerLimits;
 
 /// How often and how patiently to retry.
 #[derive(Clone, Debug)]
@@ -19,6 +20,16 @@ pub struct RetryPolicy {
     pub max_attempts: usize,
     pub min_delay: Duration,
     pub max_delay: Duration,
+}
+
+impl RetryPolicy {
+    /// Waits before retrying after `attempt` (exponential from `min_delay`, capped at
+    /// `max_delay`), e.g. a response whose body broke off.
+    pub async fn pause_before(&self, attempt: usize) {
+        let factor = 1u32 << attempt.saturating_sub(1).min(16);
+        let delay = self.min_delay.saturating_mul(factor).min(self.max_delay);
+        tokio::time::sleep(delay.max(Duration::from_millis(1))).await;
+    }
 }
 
 impl Default for RetryPolicy {
@@ -101,7 +112,7 @@ pub async fn send_with_retry(
 ) -> Result<Response, SendError> {
     let pace = Pace {
         limiter,
-        budget: None,
+        ..Pace::default()
     };
     send_paced(api, endpoint, policy, observer, pace, make).await
 }
@@ -113,6 +124,9 @@ pub struct Pace<'a> {
     pub limiter: Option<&'a DefaultDirectRateLimiter>,
     /// The tenant's share of the process-wide budget (Personio's per-IP limit).
     pub budget: Option<&'a BudgetShare>,
+    /// What the server announced about its own limits (`x-ratelimit-*`): a spent endpoint waits
+    /// for its reset before the next attempt.
+    pub server: Option<&'a ServerLimits>,
 }
 
 /// [`send_with_retry`] that also takes a turn of the shared `budget` before every attempt
@@ -125,7 +139,11 @@ pub async fn send_paced(
     pace: Pace<'_>,
     mut make: impl FnMut() -> RequestBuilder,
 ) -> Result<Response, SendError> {
-    let Pace { limiter, budget } = pace;
+    let Pace {
+        limiter,
+        budget,
+        server,
+    } = pace;
     let mut delays = ExponentialBuilder::default()
         .with_min_delay(policy.min_delay)
         .with_max_delay(policy.max_delay)
@@ -135,6 +153,10 @@ pub async fn send_paced(
     let mut attempts = 0;
     loop {
         attempts += 1;
+        if let Some(server) = server {
+            // The server said the endpoint is spent: wait for its reset (without the run slot).
+            server.wait_for(endpoint).await;
+        }
         if let Some(limiter) = limiter {
             // A token at hand is taken at once; a wait for one is a pause without the run slot.
             if limiter.check().is_err() {
@@ -155,11 +177,18 @@ pub async fn send_paced(
             status,
             elapsed: started.elapsed(),
         });
+        let announced = match (server, &result) {
+            (Some(server), Ok(response)) => server.observe(endpoint, status, response.headers()),
+            _ => None,
+        };
         let result = match result {
             Ok(response) if !is_retryable(response.status()) => return Ok(response),
             other => other,
         };
+        // A `429` that names its reset waits for it (the next attempt's `wait_for`), not for
+        // the backoff on top.
         let server_delay = result.as_ref().ok().and_then(retry_after);
+        let backoff_needed = announced.is_none();
         let Some(delay) = delays.next() else {
             return Err(match result {
                 Ok(response) => SendError::Status {
@@ -179,7 +208,9 @@ pub async fn send_paced(
         };
         tracing::debug!(api, endpoint, status, attempts, "retrying upstream request");
         // Up to five minutes per `Retry-After`: sleep without holding the run slot.
-        super::pause::paused(tokio::time::sleep(pause(server_delay, delay))).await;
+        if backoff_needed || server_delay.is_some() {
+            super::pause::paused(tokio::time::sleep(pause(server_delay, delay))).await;
+        }
     }
 }
 

@@ -5,11 +5,11 @@ use std::collections::{HashSet, VecDeque};
 use std::hash::BuildHasher;
 use std::sync::Mutex;
 
-use axum::http::StatusCode;
 use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
+use super::rejection::Rejection;
 use super::signature::{verify as verify_signature, SignatureScheme, SignedHeaders};
 use super::ResourceKey;
 
@@ -97,45 +97,6 @@ impl std::fmt::Debug for ReceiverKeys {
     }
 }
 
-/// Why a request was refused.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Rejection {
-    /// Unknown resource, wrong path token or wrong `Authorization` (answered 404 or 401).
-    Unauthenticated,
-    /// Seen before, or an event too old to be a delivery (409).
-    Replayed,
-    /// Body larger than [`MAX_BODY_BYTES`] (413).
-    Oversized,
-    /// Not the documented JSON shape (400).
-    Malformed,
-    /// Not `application/json` (415).
-    UnsupportedMediaType,
-}
-
-impl Rejection {
-    /// The answer.
-    pub fn status(self) -> StatusCode {
-        match self {
-            Rejection::Unauthenticated => StatusCode::UNAUTHORIZED,
-            Rejection::Replayed => StatusCode::CONFLICT,
-            Rejection::Oversized => StatusCode::PAYLOAD_TOO_LARGE,
-            Rejection::Malformed => StatusCode::BAD_REQUEST,
-            Rejection::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        }
-    }
-
-    /// The `outcome` label of `reteach_personio_webhook_requests_total`.
-    pub fn outcome(self) -> &'static str {
-        match self {
-            Rejection::Unauthenticated => "unauthenticated",
-            Rejection::Replayed => "replayed",
-            Rejection::Oversized => "oversized",
-            Rejection::Malformed => "malformed",
-            Rejection::UnsupportedMediaType => "unsupported_media_type",
-        }
-    }
-}
-
 /// What an authentic notification asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verdict {
@@ -217,6 +178,33 @@ pub fn check_personio(
     } else {
         Ok(Verdict::Ignore)
     }
+}
+
+/// The person a (verified) Personio notification is about, for a targeted re-read: `payload.id`
+/// of a `person.*` event; `payload.person.id` (or `payload.person_id`) of an `employment.*` event,
+/// whose own `id` names the employment. `None` when the body names no usable person id (person
+/// ids are numbers: the v1 employee ids).
+pub fn personio_subject(body: &[u8]) -> Option<String> {
+    let envelope: PersonioEnvelope = serde_json::from_slice(body).ok()?;
+    let payload = &envelope.payload;
+    let event = envelope.event_name.to_ascii_lowercase();
+    let id = if event.starts_with("person.") {
+        payload.get("id")
+    } else if event.starts_with("employment.") {
+        payload
+            .get("person")
+            .and_then(|person| person.get("id"))
+            .or_else(|| payload.get("person_id"))
+    } else {
+        None
+    }?;
+    let text = match id {
+        serde_json::Value::String(text) => text.trim().to_string(),
+        serde_json::Value::Number(number) => number.to_string(),
+        _ => return None,
+    };
+    let usable = !text.is_empty() && text.len() <= 20 && text.bytes().all(|b| b.is_ascii_digit());
+    usable.then_some(text)
 }
 
 /// Checks a reteach notification. reteach documents neither payload nor signature (lms README
@@ -472,5 +460,46 @@ mod tests {
         assert!(!tokens_match("abc", "abcd"));
         assert!(!tokens_match("abc", "ab"));
         assert!(!tokens_match("", ""));
+    }
+
+    #[test]
+    fn the_subject_is_the_person_of_a_person_or_employment_event() {
+        let body = |event: &str, payload: serde_json::Value| {
+            serde_json::to_vec(&serde_json::json!({
+                "company_id": "1", "event_name": event,
+                "occurred_at": "2026-12-02T10:00:00Z", "payload": payload
+            }))
+            .unwrap()
+        };
+        use serde_json::json;
+        let subject = |event: &str, payload| personio_subject(&body(event, payload));
+        assert_eq!(
+            subject("person.updated", json!({"id": "7"})),
+            Some("7".into())
+        );
+        assert_eq!(
+            subject("person.deleted", json!({"id": 7})),
+            Some("7".into())
+        );
+        assert_eq!(
+            subject(
+                "employment.terminated",
+                json!({"id": "1000000007", "person": {"id": "7"}})
+            ),
+            Some("7".into()),
+            "an employment event names its person"
+        );
+        assert_eq!(
+            subject("employment.started", json!({"person_id": "8"})),
+            Some("8".into())
+        );
+        assert_eq!(
+            subject("employment.updated", json!({"id": "1000000007"})),
+            None,
+            "the employment's own id is no person id"
+        );
+        assert_eq!(subject("person.updated", json!({"id": "../7"})), None);
+        assert_eq!(subject("document.created", json!({"id": "7"})), None);
+        assert_eq!(personio_subject(b"not json"), None);
     }
 }

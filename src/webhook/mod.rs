@@ -5,8 +5,9 @@
 //! token per resource, plus Personio's `Authorization` token and signature; derived from the
 //! operator's own key when the operator registers the receiver, see [`KeyRing`]), that it is
 //! small, well-formed and not seen before, and then only marks the resource as notified
-//! ([`Triggers`]). The run that
-//! follows reads the upstream as every polled run does. A burst of notifications coalesces into
+//! ([`Triggers`]), keeping the id of the person a Personio notification names
+//! ([`personio_subject`]). The run that follows reads the upstream as every polled run does, and
+//! re-reads those persons by id where the change feed cannot see their change (Personio v2). A burst of notifications coalesces into
 //! one run (kube-runtime queues at most one pending reconcile per object, and the due check keeps
 //! a minimum gap between notified runs). Polling stays as the safety net.
 //!
@@ -17,14 +18,15 @@ mod check;
 mod identity;
 mod receivers;
 mod registrations;
+mod rejection;
 mod server;
 pub mod signature;
 mod subscriptions;
 mod triggers;
 
 pub use check::{
-    check_personio, check_reteach, tokens_match, PersonioDelivery, PreviousKeys, ReceiverKeys,
-    Rejection, ReplayGuard, Verdict, MAX_BODY_BYTES, MAX_EVENT_AGE,
+    check_personio, check_reteach, personio_subject, tokens_match, PersonioDelivery, PreviousKeys,
+    ReceiverKeys, ReplayGuard, Verdict, MAX_BODY_BYTES, MAX_EVENT_AGE,
 };
 pub use identity::{
     normalize_url, scrub, url_is_under, DerivedSecrets, KeyRing, KeyTooShort, OperatorKey,
@@ -32,13 +34,13 @@ pub use identity::{
 };
 pub use receivers::{Receivers, REFRESH_AFTER};
 pub use registrations::{Registrations, FIRST_BACKOFF, MAX_BACKOFF};
+pub use rejection::Rejection;
 pub use server::{router, serve, serve_on, ReceiverState};
 pub use signature::SignatureScheme;
 pub use subscriptions::{
-    plan_personio_webhooks, plan_subscriptions, PersonioWebhook, ReteachSubscription,
-    SubscriptionPlan, PERSONIO_EVENTS, RETEACH_EVENTS,
+    plan_personio_webhooks, plan_subscriptions, SubscriptionPlan, PERSONIO_EVENTS, RETEACH_EVENTS,
 };
-pub use triggers::{Notification, Triggers};
+pub use triggers::{Notification, Triggers, MAX_NOTIFIED_PERSONS};
 
 use std::time::Duration;
 

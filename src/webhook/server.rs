@@ -12,12 +12,13 @@ use axum::routing::{get, post};
 use axum::Router;
 use tokio_util::sync::CancellationToken;
 
-use super::check::{check_personio, check_reteach, PersonioDelivery, Rejection, Verdict};
+use super::check::{check_personio, check_reteach, PersonioDelivery, Verdict};
+use super::rejection::Rejection;
 use super::signature::SignedHeaders;
 use super::{ResourceKey, Source, Webhooks, MAX_BODY_BYTES};
 use crate::clock::Clock;
-use crate::controller::metrics::Metrics;
 use crate::listener::ListenerLimits;
+use crate::metrics::Metrics;
 
 /// What the receiver works with.
 #[derive(Clone)]
@@ -115,8 +116,8 @@ async fn receive(
         state.metrics.webhook_request(source, "unauthenticated");
         return StatusCode::NOT_FOUND.into_response();
     };
-    let verdict = match verify(state, key, &keys, headers, body).await {
-        Ok(verdict) => verdict,
+    let (verdict, person) = match verify(state, key, &keys, headers, body).await {
+        Ok(checked) => checked,
         Err(rejection) => {
             state.metrics.webhook_request(source, rejection.outcome());
             tracing::debug!(
@@ -132,7 +133,7 @@ async fn receive(
     match verdict {
         Verdict::Wake => {
             state.metrics.webhook_request(source, "accepted");
-            let woke = state.webhooks.triggers.notify(key);
+            let woke = state.webhooks.triggers.notify_about(key, person.as_deref());
             tracing::debug!(
                 source,
                 namespace = key.namespace,
@@ -152,7 +153,7 @@ async fn verify(
     keys: &super::ReceiverKeys,
     headers: &HeaderMap,
     body: Body,
-) -> Result<Verdict, Rejection> {
+) -> Result<(Verdict, Option<String>), Rejection> {
     let json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
@@ -172,6 +173,7 @@ async fn verify(
         .await
         .map_err(|_| Rejection::Oversized)?;
     let now = state.clock.now();
+    let mut person = None;
     let verdict = match key.source {
         Source::Personio => {
             let text =
@@ -185,12 +187,14 @@ async fn verify(
                 },
                 body: &bytes,
             };
-            check_personio(keys, scheme, delivery, now)?
+            let verdict = check_personio(keys, scheme, delivery, now)?;
+            person = super::check::personio_subject(&bytes);
+            verdict
         }
         Source::Reteach => check_reteach(&bytes)?,
     };
     state.webhooks.replays.first_time(key, &bytes, now)?;
-    Ok(verdict)
+    Ok((verdict, person))
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ use base64::Engine as _;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use ring::hmac;
 
-use super::Rejection;
+use super::rejection::Rejection;
 
 /// Default header of the signature.
 pub const DEFAULT_SIGNATURE_HEADER: &str = "x-personio-signature";

@@ -5,8 +5,13 @@
 //! Coalescing: while a resource is pending, more notifications for it send nothing; kube-runtime
 //! holds at most one queued reconcile per object and never runs one object twice at a time. So a
 //! burst costs one run (plus one after a run that was already going on).
+//!
+//! The person a Personio notification names is kept for the resource's next run (at most
+//! [`MAX_NOTIFIED_PERSONS`]), which re-reads those persons by id: Personio's v2 change feed does
+//! not see employment changes (`employment.updated`, or `employment.terminated` firing on the
+//! termination date), so without the id the notified run would find nothing to do.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -52,10 +57,15 @@ impl<K: kube::Resource<DynamicType = ()>> Wakers<K> {
     }
 }
 
+/// Most person ids kept per resource between two runs; beyond it the notifications still wake
+/// the resource, and the persons they name wait for its next full run.
+pub const MAX_NOTIFIED_PERSONS: usize = 1_000;
+
 /// Pending notifications and the wake-up channels.
 #[derive(Default)]
 pub struct Triggers {
     pending: Mutex<HashSet<ResourceKey>>,
+    persons: Mutex<HashMap<ResourceKey, BTreeSet<String>>>,
     employee: Wakers<EmployeeSync>,
     certificate: Wakers<CertificateSync>,
 }
@@ -91,6 +101,50 @@ impl Triggers {
             }
         }
         newly
+    }
+
+    /// [`Triggers::notify`], keeping `person` (the id the notification named) for the next run's
+    /// targeted re-read ([`Triggers::take_persons`]).
+    pub fn notify_about(&self, key: &ResourceKey, person: Option<&str>) -> bool {
+        if let Some(person) = person {
+            let mut persons = self.persons.lock().unwrap_or_else(|p| p.into_inner());
+            let named = persons.entry(key.clone()).or_default();
+            if named.len() < MAX_NOTIFIED_PERSONS {
+                named.insert(person.to_string());
+            }
+        }
+        self.notify(key)
+    }
+
+    /// The person ids notifications named for `key` since the last take (a run starts).
+    pub fn take_persons(&self, key: &ResourceKey) -> Vec<String> {
+        let mut persons = self.persons.lock().unwrap_or_else(|p| p.into_inner());
+        persons
+            .remove(key)
+            .map(|named| named.into_iter().collect())
+            .unwrap_or_default()
+    }
+
+    /// Hands person ids back after a run that failed, so the retry re-reads them.
+    pub fn restore_persons(&self, key: &ResourceKey, ids: Vec<String>) {
+        if ids.is_empty() {
+            return;
+        }
+        let mut persons = self.persons.lock().unwrap_or_else(|p| p.into_inner());
+        let named = persons.entry(key.clone()).or_default();
+        for id in ids {
+            if named.len() >= MAX_NOTIFIED_PERSONS {
+                break;
+            }
+            named.insert(id);
+        }
+    }
+
+    /// Forgets everything about `key` (the resource is gone).
+    pub fn forget(&self, key: &ResourceKey) {
+        self.clear(key);
+        let mut persons = self.persons.lock().unwrap_or_else(|p| p.into_inner());
+        persons.remove(key);
     }
 
     /// Hands `key` to its controller without marking it notified: its reconcile refreshes the
@@ -166,5 +220,37 @@ mod tests {
             "after the run started, the next one wakes again"
         );
         assert!(all.next().await.is_some());
+    }
+
+    #[test]
+    fn named_persons_wait_for_the_next_run_bounded_and_survive_a_failed_one() {
+        let triggers = Triggers::default();
+        let key = ResourceKey::new(Source::Personio, "hr", "acme");
+        let other = ResourceKey::new(Source::Personio, "hr", "other");
+        assert!(triggers.notify_about(&key, Some("7")));
+        assert!(
+            !triggers.notify_about(&key, Some("9")),
+            "coalesced, still kept"
+        );
+        triggers.notify_about(&key, Some("7"));
+        triggers.notify_about(&key, None);
+        triggers.clear(&key);
+        assert_eq!(
+            triggers.take_persons(&key),
+            vec!["7", "9"],
+            "a started run takes them"
+        );
+        assert!(triggers.take_persons(&key).is_empty());
+        assert!(triggers.take_persons(&other).is_empty());
+        triggers.restore_persons(&key, vec!["9".into()]);
+        assert_eq!(triggers.take_persons(&key), vec!["9"]);
+        for id in 0..(MAX_NOTIFIED_PERSONS + 50) {
+            triggers.notify_about(&key, Some(&id.to_string()));
+        }
+        assert_eq!(triggers.take_persons(&key).len(), MAX_NOTIFIED_PERSONS);
+        triggers.notify_about(&key, Some("1"));
+        triggers.forget(&key);
+        assert!(!triggers.is_pending(&key));
+        assert!(triggers.take_persons(&key).is_empty());
     }
 }

@@ -16,11 +16,11 @@ use reteach_personio_operator::api::{
 };
 use reteach_personio_operator::clock::{Clock, SystemClock};
 use reteach_personio_operator::controller::allowlist::UpstreamPolicy;
-use reteach_personio_operator::controller::credentials::CREDENTIALS_LABEL;
 use reteach_personio_operator::controller::http::Readiness;
-use reteach_personio_operator::controller::metrics::Metrics;
 use reteach_personio_operator::controller::operator::RunFuture;
 use reteach_personio_operator::controller::{Operator, Tunables};
+use reteach_personio_operator::credentials::CREDENTIALS_LABEL;
+use reteach_personio_operator::metrics::Metrics;
 use reteach_personio_operator::reteach::DownloadPolicy;
 use reteach_personio_operator::sim::personio::{PersonioSim, PersonioSimConfig};
 use reteach_personio_operator::sim::reteach::ReteachSim;

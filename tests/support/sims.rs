@@ -192,6 +192,17 @@ impl Sims {
         personio: &dyn reteach_personio_operator::personio::PersonioApi,
         full: bool,
     ) -> Result<EmployeeJobOutcome, JobError> {
+        self.employee_run_notified(personio, full, Vec::new()).await
+    }
+
+    /// [`Sims::employee_run_with`] after webhook notifications named the persons `notified`
+    /// (what the controller takes from `Triggers::take_persons`).
+    pub async fn employee_run_notified(
+        &self,
+        personio: &dyn reteach_personio_operator::personio::PersonioApi,
+        full: bool,
+        notified: Vec<String>,
+    ) -> Result<EmployeeJobOutcome, JobError> {
         let settings = EmployeeSettings {
             interval: Interval::parse("5m", Duration::from_secs(60)).expect("interval"),
             full_resync_interval: Duration::from_secs(24 * 3600),
@@ -205,11 +216,12 @@ impl Sims {
             force_full: full,
             guard: None,
         };
-        let input = employee_input(
+        let mut input = employee_input(
             &self.employee_status.lock().expect("status"),
             &settings,
             request,
         );
+        input.notified = notified;
         let outcome = run_employee_sync(personio, &self.reteach_client, &input).await?;
         record_employee_outcome(
             &mut self.employee_status.lock().expect("status"),
@@ -229,8 +241,17 @@ impl Sims {
 
     /// One CertificateSync run into [`CATEGORY`], starting from the ledger last saved.
     pub async fn certificate_run(&self) -> Result<CertificateJobOutcome, JobError> {
+        self.certificate_run_with(&self.personio_client).await
+    }
+
+    /// [`Sims::certificate_run`] through another Personio client (e.g. one reading employees
+    /// through v2: documents still go through v1).
+    pub async fn certificate_run_with(
+        &self,
+        personio: &reteach_personio_operator::personio::PersonioClient,
+    ) -> Result<CertificateJobOutcome, JobError> {
         let category_id = resolve_category(
-            &self.personio_client,
+            personio,
             &DocumentCategoryRef {
                 id: None,
                 name: Some(CATEGORY.to_string()),
@@ -258,8 +279,7 @@ impl Sims {
             CancellationToken::new(),
         );
         input.batch_size = self.batch_size.load(Ordering::Relaxed);
-        let result =
-            run_certificate_sync(&self.personio_client, &self.reteach_client, &input).await;
+        let result = run_certificate_sync(personio, &self.reteach_client, &input).await;
         let delta = match &result {
             Ok(outcome) => outcome.uploaded_total_delta,
             Err(error) => error

@@ -18,12 +18,10 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::child::{ChildTask, Upstream};
-use super::clients::Limits;
+use super::child::{ChildResult, ChildTask, Upstream};
 use super::figures::Target;
 use super::memory::mib;
 use super::scenarios::{measure, pages, start_time, ScenarioReport, Settings, RETEACH_PAGE};
-use super::tally::RequestTally;
 use super::tenant::Tenant;
 use super::Scenario;
 use crate::sim::reteach::SimCustomer;
@@ -99,68 +97,7 @@ pub async fn scale(settings: &Settings, exe: &Path) -> anyhow::Result<ScenarioRe
     let refs: Vec<&Tenant> = tenants.iter().collect();
     let result = measure(&refs, settings, exe, task).await?;
     let baseline = measure(&[], settings, exe, ChildTask::Baseline).await?;
-    let above = result
-        .memory
-        .current_kib
-        .saturating_sub(baseline.memory.current_kib) as f64;
-    let per_pair = above / pairs as f64;
-    let anon_above = result
-        .memory
-        .anon_kib
-        .saturating_sub(baseline.memory.anon_kib);
-    let peak_per_pair = result
-        .memory
-        .peak_kib
-        .saturating_sub(baseline.memory.peak_kib) as f64
-        / pairs as f64;
-    let peak = mib(result.memory.peak_kib);
-    let summary = &result.summary;
-    let runs = summary["runs"].as_u64().unwrap_or(0);
-    let late = summary["late"].as_u64().unwrap_or(u64::MAX);
-    let peak_runs = summary["peakConcurrentRuns"].as_u64().unwrap_or(0);
-    let uploaded = summary["uploaded"].as_i64().unwrap_or(-1);
-    let mut targets = vec![
-        Target::new(
-            format!("≤ {PAIR_BUDGET_KIB} KiB per resource pair above the baseline, idle"),
-            per_pair <= PAIR_BUDGET_KIB,
-            format!("{per_pair:.1} KiB"),
-        ),
-        Target::new(
-            "requests = minimum",
-            result.total_requests() == minimum,
-            format!("{} for {minimum}", result.total_requests()),
-        ),
-        Target::new(
-            "zero 429s",
-            result.too_many_requests == 0,
-            result.too_many_requests.to_string(),
-        ),
-        Target::new(
-            "every resource's first run started within its interval",
-            runs == 2 * pairs as u64 && late == 0,
-            format!("{runs} runs, {late} late"),
-        ),
-        Target::new(
-            format!(
-                "at most {} runs in flight",
-                settings.max_concurrent_runs.max(1)
-            ),
-            settings.max_concurrent_runs == 0 || peak_runs <= settings.max_concurrent_runs as u64,
-            peak_runs.to_string(),
-        ),
-        Target::new(
-            "every certificate uploaded",
-            uploaded == (certificates * pairs) as i64,
-            uploaded.to_string(),
-        ),
-    ];
-    if pairs >= 1_000 {
-        targets.push(Target::new(
-            format!("peak RSS ≤ {TOTAL_BUDGET_MIB} MiB at 1,000 pairs, watch caches included"),
-            peak <= TOTAL_BUDGET_MIB,
-            format!("{peak:.1} MiB"),
-        ));
-    }
+    let figures = ScaleFigures::new(&result, &baseline, pairs);
     Ok(ScenarioReport {
         scenario: Scenario::Scale,
         minimum_rule: format!(
@@ -168,7 +105,140 @@ pub async fn scale(settings: &Settings, exe: &Path) -> anyhow::Result<ScenarioRe
             pages(employees, 100),
             pages(certificates, RETEACH_PAGE),
         ),
-        notes: vec![
+        targets: figures.targets(&result, settings, minimum, certificates),
+        notes: figures.notes(&result, &baseline, settings),
+        result,
+        minimum,
+        bound: None,
+    })
+}
+
+/// What the scale run measured, per resource pair and against a child that runs nothing.
+struct ScaleFigures {
+    pairs: usize,
+    /// Resident KiB above the baseline, idle after the runs.
+    above: f64,
+    per_pair: f64,
+    anon_above: u64,
+    peak_per_pair: f64,
+    /// Peak RSS in MiB.
+    peak: f64,
+    runs: u64,
+    late: u64,
+    peak_runs: u64,
+    uploaded: i64,
+}
+
+impl ScaleFigures {
+    fn new(result: &ChildResult, baseline: &ChildResult, pairs: usize) -> Self {
+        let above = result
+            .memory
+            .current_kib
+            .saturating_sub(baseline.memory.current_kib) as f64;
+        let summary = &result.summary;
+        Self {
+            pairs,
+            above,
+            per_pair: above / pairs as f64,
+            anon_above: result
+                .memory
+                .anon_kib
+                .saturating_sub(baseline.memory.anon_kib),
+            peak_per_pair: result
+                .memory
+                .peak_kib
+                .saturating_sub(baseline.memory.peak_kib) as f64
+                / pairs as f64,
+            peak: mib(result.memory.peak_kib),
+            runs: summary["runs"].as_u64().unwrap_or(0),
+            late: summary["late"].as_u64().unwrap_or(u64::MAX),
+            peak_runs: summary["peakConcurrentRuns"].as_u64().unwrap_or(0),
+            uploaded: summary["uploaded"].as_i64().unwrap_or(-1),
+        }
+    }
+
+    fn targets(
+        &self,
+        result: &ChildResult,
+        settings: &Settings,
+        minimum: usize,
+        certificates: usize,
+    ) -> Vec<Target> {
+        let Self {
+            pairs,
+            per_pair,
+            peak,
+            runs,
+            late,
+            peak_runs,
+            uploaded,
+            ..
+        } = *self;
+        let mut targets = vec![
+            Target::new(
+                format!("≤ {PAIR_BUDGET_KIB} KiB per resource pair above the baseline, idle"),
+                per_pair <= PAIR_BUDGET_KIB,
+                format!("{per_pair:.1} KiB"),
+            ),
+            Target::new(
+                "requests = minimum",
+                result.total_requests() == minimum,
+                format!("{} for {minimum}", result.total_requests()),
+            ),
+            Target::new(
+                "zero 429s",
+                result.too_many_requests == 0,
+                result.too_many_requests.to_string(),
+            ),
+            Target::new(
+                "every resource's first run started within its interval",
+                runs == 2 * pairs as u64 && late == 0,
+                format!("{runs} runs, {late} late"),
+            ),
+            Target::new(
+                format!(
+                    "at most {} runs in flight",
+                    settings.max_concurrent_runs.max(1)
+                ),
+                settings.max_concurrent_runs == 0
+                    || peak_runs <= settings.max_concurrent_runs as u64,
+                peak_runs.to_string(),
+            ),
+            Target::new(
+                "every certificate uploaded",
+                uploaded == (certificates * pairs) as i64,
+                uploaded.to_string(),
+            ),
+        ];
+        if pairs >= 1_000 {
+            targets.push(Target::new(
+                format!("peak RSS ≤ {TOTAL_BUDGET_MIB} MiB at 1,000 pairs, watch caches included"),
+                peak <= TOTAL_BUDGET_MIB,
+                format!("{peak:.1} MiB"),
+            ));
+        }
+        targets
+    }
+
+    fn notes(
+        &self,
+        result: &ChildResult,
+        baseline: &ChildResult,
+        settings: &Settings,
+    ) -> Vec<String> {
+        let Self {
+            pairs,
+            above,
+            per_pair,
+            anon_above,
+            peak_per_pair,
+            peak,
+            runs,
+            peak_runs,
+            ..
+        } = *self;
+        let summary = &result.summary;
+        vec![
             format!(
                 "{} runs, peak {peak_runs} in flight (limit {}), first runs spread over {:.0} s (EmployeeSync) and {:.0} s (CertificateSync) = 5m and 30m at time scale {}; latest start {:.0} % into its interval",
                 runs,
@@ -197,12 +267,8 @@ pub async fn scale(settings: &Settings, exe: &Path) -> anyhow::Result<ScenarioRe
                 anon_above as f64 / pairs as f64,
                 mib(result.memory.file_kib.saturating_sub(baseline.memory.file_kib)),
             ),
-        ],
-        result,
-        minimum,
-        bound: None,
-        targets,
-    })
+        ]
+    }
 }
 
 /// Starts and prepares one academy: its EmployeeSync has run once (every employee is a reteach
@@ -217,19 +283,7 @@ pub(in crate::bench) async fn academy(
     tenant.reteach.set_default_pdf_size(settings.pdf_bytes);
     tenant.personio.populate(employees, SEED + n as u64);
     let now = tenant.advance(chrono::Duration::minutes(10));
-    tenant.limit_reteach(false);
-    let setup = super::child::employee_run(
-        &tenant.upstream,
-        Limits::setup(settings.time_scale),
-        &RequestTally::default(),
-        now,
-        (None, None),
-        true,
-        None,
-    )
-    .await;
-    tenant.limit_reteach(true);
-    setup?;
+    tenant.setup_run(now, None, None).await?;
     let linked: Vec<SimCustomer> = tenant
         .reteach
         .customers()
@@ -252,12 +306,7 @@ pub(in crate::bench) async fn academy(
             )
             .ok_or_else(|| anyhow::anyhow!("benchmark customer vanished"))?;
     }
-    let category_id = tenant
-        .personio
-        .categories()
-        .first()
-        .map(|category| category.id)
-        .ok_or_else(|| anyhow::anyhow!("the Personio simulator has no document category"))?;
+    let category_id = tenant.category_id()?;
     let holders = linked.len().min(certificates);
     let minimum = 1
         + pages(employees, 100)

@@ -9,11 +9,11 @@ use chrono::{DateTime, Utc};
 use kube::runtime::reflector::store::Writer;
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher::Event;
-use tokio_util::sync::CancellationToken;
 
 use super::objects::{certificate_sync, employee_sync};
 use super::{Academy, RunTiming, ScaleTask, CERTIFICATE_INTERVAL, EMPLOYEE_INTERVAL};
 use crate::api::{CertificateSync, EmployeeSync};
+use crate::bench::certificate_run::CertificateRun;
 use crate::bench::child::TIME_ZONE;
 use crate::bench::clients::{self, Limits};
 use crate::bench::memory::Memory;
@@ -22,10 +22,7 @@ use crate::controller::lifecycle::RunContext;
 use crate::controller::pacing::{Priority, RunSlots, SpreadInput, StartupSpread};
 use crate::controller::schedule::DueReason;
 use crate::controller::tenant_cache::{TenantCache, TenantKey};
-use crate::jobs::{
-    resolve_category, run_certificate_sync, run_employee_sync, CertificateJobInput,
-    CertificateRunRequest, EmployeeJobInput, MemoryLedgerStore,
-};
+use crate::jobs::{run_employee_sync, EmployeeJobInput, MemoryLedgerStore};
 use crate::personio::PersonioClient;
 use crate::reteach::ReteachClient;
 
@@ -45,22 +42,9 @@ pub async fn run_scale(
     crate::upstream::scale_idle_connection_timeout(time_scale);
     let t0 = Instant::now();
     let started = Utc::now();
-    let mut employee_cache = Writer::<EmployeeSync>::default();
-    let mut certificate_cache = Writer::<CertificateSync>::default();
     let employee_interval = EMPLOYEE_INTERVAL.div_f64(time_scale);
     let certificate_interval = CERTIFICATE_INTERVAL.div_f64(time_scale);
-    // The operator holds each object once, in its cache: the child keeps only references.
-    let mut refs = Vec::with_capacity(task.academies.len());
-    for (n, academy) in task.academies.iter().enumerate() {
-        let employee = employee_sync(n, academy, started)?;
-        let certificate = certificate_sync(n, academy, started)?;
-        refs.push((
-            (ObjectRef::from_obj(&employee), uid(&employee)),
-            (ObjectRef::from_obj(&certificate), uid(&certificate)),
-        ));
-        cache(&mut employee_cache, employee);
-        cache(&mut certificate_cache, certificate);
-    }
+    let mut caches = Caches::filled(&task.academies, started)?;
     let spread = StartupSpread {
         started,
         limit: CERTIFICATE_INTERVAL,
@@ -69,7 +53,7 @@ pub async fn run_scale(
     let clients: Arc<TenantCache<AcademyClients>> = Arc::default();
     let mut runs = tokio::task::JoinSet::new();
     for (index, (academy, ((_, employee_uid), (_, certificate_uid)))) in
-        task.academies.iter().zip(&refs).enumerate()
+        task.academies.iter().zip(&caches.refs).enumerate()
     {
         let shared = Shared {
             academy: academy.clone(),
@@ -93,20 +77,7 @@ pub async fn run_scale(
     while let Some(joined) = runs.join_next().await {
         let (timing, status) = joined??;
         timings.push(timing);
-        // The status the run wrote comes back through the watch and replaces the cached object.
-        match status {
-            RunStatus::Employee(index, status) => {
-                let mut object = cached(&employee_cache, &refs[index].0 .0)?;
-                object.status = Some(*status);
-                cache(&mut employee_cache, object);
-            }
-            RunStatus::Certificate(index, status) => {
-                uploaded += status.last_run.as_ref().map_or(0, |run| run.uploaded);
-                let mut object = cached(&certificate_cache, &refs[index].1 .0)?;
-                object.status = Some(*status);
-                cache(&mut certificate_cache, object);
-            }
-        }
+        uploaded += caches.write_back(status)?;
     }
     let late = timings.iter().filter(|t| t.started >= t.interval).count();
     let latest_share = timings
@@ -114,8 +85,8 @@ pub async fn run_scale(
         .map(|t| t.started / t.interval)
         .fold(0.0, f64::max);
     let held = (
-        employee_cache.as_reader().len(),
-        certificate_cache.as_reader().len(),
+        caches.employees.as_reader().len(),
+        caches.certificates.as_reader().len(),
     );
     // Idle as between runs: the connections of the last runs close (the peak is kept apart).
     tokio::time::sleep(2 * crate::upstream::idle_connection_timeout() + Duration::from_secs(1))
@@ -132,8 +103,63 @@ pub async fn run_scale(
         "watchCache": [held.0, held.1],
     });
     // Everything above is still held here: the caches, the tenant clients, the shared pool.
-    drop((employee_cache, certificate_cache, clients));
+    drop((caches, clients));
     Ok((summary, memory))
+}
+
+/// Where an academy's two objects stand in the caches, and their uids.
+type AcademyRefs = (
+    (ObjectRef<EmployeeSync>, String),
+    (ObjectRef<CertificateSync>, String),
+);
+
+/// The watch caches of both kinds, as the operator holds them: each object once, the child
+/// keeps only references.
+struct Caches {
+    employees: Writer<EmployeeSync>,
+    certificates: Writer<CertificateSync>,
+    refs: Vec<AcademyRefs>,
+}
+
+impl Caches {
+    fn filled(academies: &[Academy], started: DateTime<Utc>) -> anyhow::Result<Self> {
+        let mut caches = Caches {
+            employees: Writer::default(),
+            certificates: Writer::default(),
+            refs: Vec::with_capacity(academies.len()),
+        };
+        for (n, academy) in academies.iter().enumerate() {
+            let employee = employee_sync(n, academy, started)?;
+            let certificate = certificate_sync(n, academy, started)?;
+            caches.refs.push((
+                (ObjectRef::from_obj(&employee), uid(&employee)),
+                (ObjectRef::from_obj(&certificate), uid(&certificate)),
+            ));
+            cache(&mut caches.employees, employee);
+            cache(&mut caches.certificates, certificate);
+        }
+        Ok(caches)
+    }
+
+    /// The status a run wrote comes back through the watch and replaces the cached object.
+    /// Returns the documents the run uploaded.
+    fn write_back(&mut self, status: RunStatus) -> anyhow::Result<i64> {
+        match status {
+            RunStatus::Employee(index, status) => {
+                let mut object = cached(&self.employees, &self.refs[index].0 .0)?;
+                object.status = Some(*status);
+                cache(&mut self.employees, object);
+                Ok(0)
+            }
+            RunStatus::Certificate(index, status) => {
+                let uploaded = status.last_run.as_ref().map_or(0, |run| run.uploaded);
+                let mut object = cached(&self.certificates, &self.refs[index].1 .0)?;
+                object.status = Some(*status);
+                cache(&mut self.certificates, object);
+                Ok(uploaded)
+            }
+        }
+    }
 }
 
 /// A copy of the cached object `reference` points at.
@@ -255,28 +281,14 @@ impl Shared {
         let (_slot, timing) = self.turn(&uid, interval).await;
         let clients = self.clients()?;
         let (personio, reteach) = (&clients.0, &clients.1);
-        let wanted = crate::api::DocumentCategoryRef {
-            id: Some(self.academy.category_id),
-            name: None,
-        };
-        let category_id = Box::pin(resolve_category(personio, &wanted)).await?;
-        let spec: crate::api::CertificateSyncSpec = serde_json::from_value(serde_json::json!({
-            "employeeSyncRef": {"name": "personio"},
-            "documentCategory": {"id": category_id},
-        }))?;
-        let request = CertificateRunRequest {
+        let run = CertificateRun {
             now: self.now,
-            tz: TIME_ZONE,
-            category_id,
-            full_resync_interval: chrono::Duration::hours(24),
+            category_id: self.academy.category_id,
+            ledger: None,
             requested: false,
-            linked_since: None,
         };
         let store = MemoryLedgerStore::default();
-        let ledger = crate::api::CertificateLedgerStatus::default();
-        let input =
-            CertificateJobInput::new(&spec, &ledger, request, &store, CancellationToken::new());
-        let outcome = Box::pin(run_certificate_sync(personio, reteach, &input)).await?;
+        let (outcome, category_id) = Box::pin(run.run(personio, reteach, &store)).await?;
         let mut status = crate::api::CertificateSyncStatus::default();
         let run = RunContext {
             now: self.now,

@@ -264,14 +264,12 @@ impl StoredEmployee {
     /// All attributes in the v1 envelope `{label, value, type, universal_id}`.
     pub fn render_attributes(&self) -> Map<String, Value> {
         let seed = &self.seed;
-        let style = seed.date_style;
-        let id = if seed.id_as_string {
-            json!(self.id.to_string())
-        } else {
-            json!(self.id)
-        };
+        let custom = seed
+            .custom
+            .iter()
+            .map(|(key, value)| (key.as_str(), "Custom attribute", "standard", json!(value)));
         let mut attributes = Map::new();
-        let mut put = |key: &str, label: &str, kind: &str, value: Value| {
+        for (key, label, kind, value) in self.standard_attributes().into_iter().chain(custom) {
             let value = seed.raw_values.get(key).cloned().unwrap_or(value);
             let universal = if key.starts_with("dynamic_") {
                 Value::Null
@@ -282,84 +280,48 @@ impl StoredEmployee {
                 key.to_string(),
                 json!({"label": label, "value": value, "type": kind, "universal_id": universal}),
             );
-        };
-        put("id", "ID", "integer", id);
-        put(
-            "first_name",
-            "First name",
-            "standard",
-            json!(seed.first_name),
-        );
-        put("last_name", "Last name", "standard", json!(seed.last_name));
-        put("preferred_name", "Preferred name", "standard", json!(""));
-        put("email", "Email", "standard", json!(seed.email));
-        put("gender", "Gender", "standard", json!(seed.gender));
-        put("status", "Status", "standard", json!(seed.status));
-        put("position", "Position", "standard", json!(seed.position));
-        put(
-            "supervisor",
-            "Supervisor",
-            "standard",
-            supervisor(seed.supervisor_id),
-        );
-        put(
-            "employment_type",
-            "Employment type",
-            "standard",
-            json!(seed.employment_type.as_deref().unwrap_or("internal")),
-        );
-        // Personio sends this number as a string in one example and as a number in another.
-        put(
-            "weekly_working_hours",
-            "Weekly hours",
-            "standard",
-            json!("40"),
-        );
-        put(
-            "hire_date",
-            "Hire date",
-            "date",
-            date(seed.hire_date, style),
-        );
-        let contract_end = date(seed.contract_end_date, style);
-        put("contract_end_date", "Contract ends", "date", contract_end);
-        let termination = date(seed.termination_date, style);
-        put("termination_date", "Termination date", "date", termination);
-        put(
-            "last_working_day",
-            "Last day of work",
-            "date",
-            date(seed.last_working_day, style),
-        );
-        let department = org_unit("Department", seed.department.as_ref(), seed.org_unit_style);
-        put("department", "Department", "standard", department);
-        let office = org_unit("Office", seed.office.as_ref(), seed.org_unit_style);
-        put("office", "Office", "standard", office);
-        let subcompany =
-            json!({"type": "Subcompany", "attributes": {"id": 7033, "name": "Demo GmbH"}});
-        put("subcompany", "Subcompany", "standard", subcompany);
-        put(
-            "created_at",
-            "Created at",
-            "date",
-            instant(self.created_at, style),
-        );
-        put(
-            "last_modified_at",
-            "Last modified",
-            "date",
-            instant(self.last_modified_at, style),
-        );
-        put(
-            "dynamic_33400",
-            "Anniversary Date",
-            "date",
-            json!("2021-01-01"),
-        );
-        for (key, value) in &seed.custom {
-            put(key, "Custom attribute", "standard", json!(value));
         }
         attributes
+    }
+
+    /// The attributes every employee has: key, label, type and value (a table, one row a line).
+    #[rustfmt::skip]
+    fn standard_attributes(&self) -> Vec<(&str, &'static str, &'static str, Value)> {
+        let seed = &self.seed;
+        let style = seed.date_style;
+        let id = if seed.id_as_string {
+            json!(self.id.to_string())
+        } else {
+            json!(self.id)
+        };
+        let unit = |kind: &str, unit: Option<&OrgUnit>| org_unit(kind, unit, seed.org_unit_style);
+        let subcompany =
+            json!({"type": "Subcompany", "attributes": {"id": 7033, "name": "Demo GmbH"}});
+        let employment_type = seed.employment_type.as_deref().unwrap_or("internal");
+        vec![
+            ("id", "ID", "integer", id),
+            ("first_name", "First name", "standard", json!(seed.first_name)),
+            ("last_name", "Last name", "standard", json!(seed.last_name)),
+            ("preferred_name", "Preferred name", "standard", json!("")),
+            ("email", "Email", "standard", json!(seed.email)),
+            ("gender", "Gender", "standard", json!(seed.gender)),
+            ("status", "Status", "standard", json!(seed.status)),
+            ("position", "Position", "standard", json!(seed.position)),
+            ("supervisor", "Supervisor", "standard", supervisor(seed.supervisor_id)),
+            ("employment_type", "Employment type", "standard", json!(employment_type)),
+            // Personio sends this number as a string in one example and as a number in another.
+            ("weekly_working_hours", "Weekly hours", "standard", json!("40")),
+            ("hire_date", "Hire date", "date", date(seed.hire_date, style)),
+            ("contract_end_date", "Contract ends", "date", date(seed.contract_end_date, style)),
+            ("termination_date", "Termination date", "date", date(seed.termination_date, style)),
+            ("last_working_day", "Last day of work", "date", date(seed.last_working_day, style)),
+            ("department", "Department", "standard", unit("Department", seed.department.as_ref())),
+            ("office", "Office", "standard", unit("Office", seed.office.as_ref())),
+            ("subcompany", "Subcompany", "standard", subcompany),
+            ("created_at", "Created at", "date", instant(self.created_at, style)),
+            ("last_modified_at", "Last modified", "date", instant(self.last_modified_at, style)),
+            ("dynamic_33400", "Anniversary Date", "date", json!("2021-01-01")),
+        ]
     }
 }
 

@@ -48,6 +48,32 @@ fn read_query(uri: &Uri) -> ListQuery {
     query
 }
 
+/// `limit`, `offset` and `updated_since` of a listing, or Personio's message for a bad one.
+fn paging(
+    query: &ListQuery,
+    default_limit: usize,
+) -> Result<(usize, usize, Option<NaiveDateTime>), &'static str> {
+    let number = |text: &Option<String>| text.as_deref().map(str::trim).map(str::parse::<usize>);
+    let limit = match number(&query.limit) {
+        None => default_limit,
+        Some(Ok(limit)) if (1..=MAX_LIMIT).contains(&limit) => limit,
+        Some(_) => return Err("The limit must be between 1 and 100."),
+    };
+    let offset = match number(&query.offset) {
+        None => 0,
+        Some(Ok(offset)) => offset,
+        Some(Err(_)) => return Err("The offset must be a positive integer."),
+    };
+    let since = match query.updated_since.as_deref().map(parse_updated_since) {
+        None => None,
+        Some(Some(since)) => Some(since),
+        Some(None) => {
+            return Err("The updated since does not match the format Y-m-d\\TH:i:s.");
+        }
+    };
+    Ok((limit, offset, since))
+}
+
 pub(super) async fn list(State(sim): State<PersonioSim>, uri: Uri, headers: HeaderMap) -> Response {
     if let Some(refused) = sim.rate_limit(Limited::Employees, Dialect::V1) {
         return refused;
@@ -56,45 +82,9 @@ pub(super) async fn list(State(sim): State<PersonioSim>, uri: Uri, headers: Head
         return denied;
     }
     let query = read_query(&uri);
-    let limit = match query
-        .limit
-        .as_deref()
-        .map(str::trim)
-        .map(str::parse::<usize>)
-    {
-        None => sim.config().default_limit,
-        Some(Ok(limit)) if (1..=MAX_LIMIT).contains(&limit) => limit,
-        Some(_) => {
-            return v1_error(
-                StatusCode::BAD_REQUEST,
-                "The limit must be between 1 and 100.",
-            )
-        }
-    };
-    let offset = match query
-        .offset
-        .as_deref()
-        .map(str::trim)
-        .map(str::parse::<usize>)
-    {
-        None => 0,
-        Some(Ok(offset)) => offset,
-        Some(Err(_)) => {
-            return v1_error(
-                StatusCode::BAD_REQUEST,
-                "The offset must be a positive integer.",
-            )
-        }
-    };
-    let since = match query.updated_since.as_deref().map(parse_updated_since) {
-        None => None,
-        Some(Some(since)) => Some(since),
-        Some(None) => {
-            return v1_error(
-                StatusCode::BAD_REQUEST,
-                "The updated since does not match the format Y-m-d\\TH:i:s.",
-            )
-        }
+    let (limit, offset, since) = match paging(&query, sim.config().default_limit) {
+        Ok(paging) => paging,
+        Err(message) => return v1_error(StatusCode::BAD_REQUEST, message),
     };
     let state = sim.state();
     let selected: Vec<&StoredEmployee> = state

@@ -3,6 +3,7 @@
 //! whitelist, document categories, multipart uploads, v2 document listing, per-endpoint rate
 //! limits with 429s without `Retry-After`, and injectable faults ([`SimControl`]).
 
+mod announced;
 mod auth;
 mod documents;
 mod employee;
@@ -17,6 +18,7 @@ mod state;
 mod upload;
 mod webhooks;
 
+pub use announced::WindowLimit;
 pub use employee::{
     DateStyle, EmployeeSeed, OrgUnit, OrgUnitStyle, StoredEmployee, ATTRIBUTE_KEYS,
 };
@@ -118,6 +120,8 @@ struct Shared {
     base_url: Mutex<Option<String>>,
     /// Webhook deliveries.
     hooks: super::HookSender,
+    /// The windows of the limits the v2 person endpoints announce.
+    windows: announced::Windows,
 }
 
 /// The simulator. Cheap to clone; all clones share one state.
@@ -154,6 +158,7 @@ impl PersonioSim {
                 control: SimControl::default(),
                 base_url: Mutex::new(None),
                 hooks: super::HookSender::default(),
+                windows: announced::Windows::default(),
             }),
         }
     }
@@ -209,6 +214,10 @@ impl PersonioSim {
                 "/v2/webhooks/{id}/signing-secret",
                 post(webhooks::rotate_signing_secret),
             )
+            .layer(middleware::from_fn_with_state(
+                self.clone(),
+                announced::announce_limits,
+            ))
             .layer(middleware::from_fn_with_state(self.clone(), record_app_id))
             .layer(middleware::from_fn_with_state(self.clone(), per_ip_limit))
             .layer(middleware::from_fn_with_state(faults, fault_middleware))
@@ -263,8 +272,9 @@ impl PersonioSim {
         let before = employee.seed.clone();
         employee.update(now, change);
         let event = webhooks::event_for_change(&before, &employee.seed);
+        let dated = webhooks::dated_event_for_change(&before, &employee.seed, now.date_naive());
         drop(state);
-        if let Some(event) = event {
+        for event in event.into_iter().chain(dated) {
             self.emit(event, id, now);
         }
         true

@@ -169,7 +169,7 @@ fn active(employee: &StoredEmployee) -> bool {
 }
 
 /// The employment id of `person`.
-fn employment_id(person: i64) -> String {
+pub(super) fn employment_id(person: i64) -> String {
     (person + EMPLOYMENT_ID_OFFSET).to_string()
 }
 

@@ -19,10 +19,14 @@ pub struct SimRateLimits {
     pub employees: BucketLimit,
     /// `POST /v1/company/documents`: 60/min.
     pub uploads: BucketLimit,
-    /// `POST /v1/auth` and `POST /v2/auth/token`: 60/min.
+    /// `POST /v1/auth` and `POST /v2/auth/token`: 60/min (the client keeps v2 tokens under the
+    /// published 150/min; one bucket here is the stricter test).
     pub auth: BucketLimit,
     /// v2 document listing: 150/min.
     pub documents: BucketLimit,
+    /// The v2 person, employment, org-unit and workplace endpoints: a window per endpoint whose
+    /// limit the answers announce (`x-ratelimit-*`; Personio publishes none for them).
+    pub v2_window: super::announced::WindowLimit,
 }
 
 impl Default for SimRateLimits {
@@ -44,6 +48,7 @@ impl Default for SimRateLimits {
                 capacity: 150,
                 per_minute: 150.0,
             },
+            v2_window: super::announced::WindowLimit::default(),
         }
     }
 }

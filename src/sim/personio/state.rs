@@ -77,6 +77,8 @@ pub(super) struct SimState {
     /// and fell back to every document the credential sees).
     pub ignore_owner_filter: bool,
     pub buckets: Option<Buckets>,
+    /// Dated webhook events already sent: (event, employee, date).
+    pub dated_events: std::collections::HashSet<(&'static str, i64, NaiveDate)>,
     /// Answer an upload without `Content-Length` with 411 (a server that refuses chunked bodies).
     pub require_content_length: bool,
     /// Configured webhooks.
@@ -114,6 +116,7 @@ impl SimState {
             app_ids: Vec::new(),
             ignore_owner_filter: false,
             buckets,
+            dated_events: std::collections::HashSet::new(),
         }
     }
 

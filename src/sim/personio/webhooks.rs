@@ -8,8 +8,12 @@
 //! Delivery as documented: a `POST` with the JSON envelope `{company_id, event_name, occurred_at,
 //! payload, meta}`, auth type `TOKEN` sending the configured token verbatim in `Authorization`
 //! (`CUSTOM`: up to 3 headers; `NONE`: nothing), no redirects followed, 3 s to acknowledge, a second
-//! request at once after a failure. The payload is dataless: the person's id only. Relaxed: plain
-//! `http` targets are accepted on loopback (tests); Personio demands HTTPS.
+//! request at once after a failure. The payload is dataless: the person's id of a person event;
+//! the employment's id and its person's id (`{"id", "person": {"id"}}`, the shape of Personio's
+//! `Employment.person`) of an employment event. `employment.started` and `employment.terminated`
+//! fire on the dates themselves ([`PersonioSim::emit_dated_events`], Personio's daily run) and at
+//! once when a termination is entered with a date that has already come. Relaxed: plain `http`
+//! targets are accepted on loopback (tests); Personio demands HTTPS.
 
 use std::collections::BTreeMap;
 
@@ -31,13 +35,15 @@ pub const SIM_COMPANY_ID: &str = "7033";
 
 /// Events a webhook may enable (the person and employment events of the event catalog, and the
 /// document events).
-const EVENTS: [&str; 10] = [
+const EVENTS: [&str; 12] = [
     "person.created",
     "person.updated",
     "person.deleted",
     "employment.created",
     "employment.updated",
     "employment.deleted",
+    "employment.started",
+    "employment.terminated",
     "document.created",
     "document.updated",
     "document.signed",
@@ -305,7 +311,44 @@ pub(super) fn event_for_change(
     })
 }
 
+/// The dated event a change from `before` to `after` fires at once: `employment.terminated` when
+/// a termination date that has already come (`today` or earlier) is entered or moved.
+pub(super) fn dated_event_for_change(
+    before: &super::EmployeeSeed,
+    after: &super::EmployeeSeed,
+    today: chrono::NaiveDate,
+) -> Option<&'static str> {
+    let ended = after.termination_date.is_some_and(|date| date <= today);
+    (ended && before.termination_date != after.termination_date).then_some("employment.terminated")
+}
+
 impl PersonioSim {
+    /// Personio's daily run for `today` (the simulator's date): `employment.started` for every
+    /// employee hired on that day, `employment.terminated` for every one whose termination date
+    /// it is. Returns how many events were emitted (each once per employee and date).
+    pub fn emit_dated_events(&self) -> usize {
+        let now = self.now();
+        let today = now.date_naive();
+        let due: Vec<(&'static str, i64)> = {
+            let mut state = self.state();
+            let mut due = Vec::new();
+            for (id, employee) in &state.employees {
+                if employee.seed.hire_date == Some(today) {
+                    due.push(("employment.started", *id));
+                }
+                if employee.seed.termination_date == Some(today) {
+                    due.push(("employment.terminated", *id));
+                }
+            }
+            due.retain(|(event, id)| state.dated_events.insert((*event, *id, today)));
+            due
+        };
+        for (event, id) in &due {
+            self.emit(event, *id, now);
+        }
+        due.len()
+    }
+
     /// Configures a webhook as an admin would in Personio's UI (or the management API), enabled.
     pub fn add_webhook(&self, url: &str, token: &str, events: &[&str]) -> String {
         let mut state = self.state();
@@ -374,11 +417,16 @@ impl PersonioSim {
             } else if webhook.auth_type == "NONE" {
                 headers.clear();
             }
+            let payload = if event.starts_with("employment.") {
+                json!({"id": super::persons::employment_id(id), "person": {"id": id.to_string()}})
+            } else {
+                json!({"id": id.to_string()})
+            };
             let body = json!({
                 "company_id": SIM_COMPANY_ID,
                 "event_name": event,
                 "occurred_at": occurred_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-                "payload": {"id": id.to_string()},
+                "payload": payload,
                 "meta": {},
             });
             if let Some(secret) = webhook.signing_secrets.first() {
@@ -485,5 +533,42 @@ mod tests {
         }))
         .into_webhook("1".into())
         .is_ok());
+    }
+
+    #[test]
+    fn dated_events_fire_on_their_day_once_and_an_entered_past_termination_at_once() {
+        use crate::clock::ManualClock;
+        use crate::sim::personio::{EmployeeSeed, PersonioSim, PersonioSimConfig};
+        let clock = ManualClock::new("2026-12-07T06:00:00Z".parse().unwrap());
+        let sim = PersonioSim::new(PersonioSimConfig {
+            clock: std::sync::Arc::new(clock.clone()),
+            ..PersonioSimConfig::default()
+        });
+        let today = chrono::NaiveDate::from_ymd_opt(2026, 12, 7).unwrap();
+        let tomorrow = today.succ_opt().unwrap();
+        sim.add_employee(EmployeeSeed::new("A", "Starts", "a@x.example").with_hire_date(today));
+        sim.add_employee(
+            EmployeeSeed::new("B", "Leaves", "b@x.example").with_termination_date(tomorrow),
+        );
+        assert_eq!(sim.emit_dated_events(), 1, "the start today");
+        assert_eq!(sim.emit_dated_events(), 0, "once per day");
+        clock.advance(chrono::Duration::days(1));
+        assert_eq!(sim.emit_dated_events(), 1, "the termination on its date");
+
+        let before = EmployeeSeed::new("C", "Stays", "c@x.example");
+        let mut ended = before.clone();
+        ended.termination_date = Some(today);
+        assert_eq!(
+            dated_event_for_change(&before, &ended, today),
+            Some("employment.terminated")
+        );
+        let mut later = before.clone();
+        later.termination_date = Some(tomorrow);
+        assert_eq!(
+            dated_event_for_change(&before, &later, today),
+            None,
+            "a future date fires on the day"
+        );
+        assert_eq!(dated_event_for_change(&ended, &ended, today), None);
     }
 }

@@ -1,4 +1,5 @@
-//! Go-style durations (`90s`, `5m`, `1h30m`, `1.5h`) as used in `spec.interval`, with the bounds
+//! Go-style durations (`90s`, `5m`, `1h30m`, `1.5h`) as used in `spec.interval`, parsed by
+//! kube's `metav1.Duration` ([`kube::core::Duration`]), with the bounds
 //! every duration of a spec has: a minimum, and a maximum both in the CRD schema (a pattern the
 //! apiserver enforces) and in code (for objects the schema did not check, e.g. stored before an
 //! upgrade). Time arithmetic with spec values goes through the checked helpers at the end.
@@ -25,38 +26,36 @@ pub enum DurationError {
     TooLong { value: String, maximum: String },
 }
 
-/// Parses a Go-style duration. Never panics; absurd values (too many digits, overflow) are
-/// `Invalid`.
+/// Most digits of one number in a duration: enough for any bound (720h is 2,592,000,000 ms),
+/// few enough that no duration of [`MAX_DURATION_LENGTH`] characters overflows while parsing.
+const MAX_NUMBER_DIGITS: usize = 15;
+
+/// Parses a Go-style duration with kube's `metav1.Duration` parser ([`kube::core::Duration`]),
+/// after checking what that parser would panic on or accept against our rules: a sign (Go
+/// durations may be negative, ours may not, and a sign inside makes a negative part), and numbers
+/// too long for any bound. Never panics; absurd values are `Invalid`.
 pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
     let invalid = || DurationError::Invalid(text.to_string());
-    let mut rest = text.trim();
-    if rest.is_empty() || rest.len() > MAX_DURATION_LENGTH {
+    let trimmed = text.trim();
+    let plain = trimmed
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '.');
+    let longest_number = trimmed
+        .split(|c: char| !c.is_ascii_digit())
+        .map(str::len)
+        .max()
+        .unwrap_or(0);
+    if trimmed.is_empty()
+        || trimmed.len() > MAX_DURATION_LENGTH
+        || !plain
+        || longest_number > MAX_NUMBER_DIGITS
+        // Go reads a bare "0" as zero; a spec value needs its unit.
+        || !trimmed.ends_with(|c: char| c.is_ascii_alphabetic())
+    {
         return Err(invalid());
     }
-    let mut total = 0f64;
-    while !rest.is_empty() {
-        let number_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(invalid)?;
-        if number_len == 0 {
-            return Err(invalid());
-        }
-        let number: f64 = rest[..number_len].parse().map_err(|_| invalid())?;
-        rest = &rest[number_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let seconds = match &rest[..unit_len] {
-            "ms" => 0.001,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return Err(invalid()),
-        };
-        total += number * seconds;
-        rest = &rest[unit_len..];
-    }
-    Duration::try_from_secs_f64(total).map_err(|_| invalid())
+    let parsed: kube::core::Duration = trimmed.parse().map_err(|_| invalid())?;
+    Ok(parsed.into())
 }
 
 /// Parses a duration and checks it against a minimum.
@@ -243,11 +242,22 @@ mod tests {
         assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
         assert_eq!(parse_duration("1.5h"), Ok(Duration::from_secs(5400)));
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration(" 90s "), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration(".5m"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("1500us"), Ok(Duration::from_micros(1500)));
+        assert_eq!(
+            parse_duration("999999999999999h99999999999999m").map(|d| d > MAX_INTERVAL),
+            Ok(true)
+        );
     }
 
     #[test]
     fn rejects_garbage_and_unknown_units() {
-        for bad in ["", "5x", "m", "5", "1d", "-5m", "5m3"] {
+        let signs_and_absurd_numbers = ["+5m", "5m-3s", "5m+3s", "1234567890123456h", "0"];
+        for bad in ["", "5x", "m", "5", "1d", "-5m", "5m3", "5 m", "1e3s", "5µs"]
+            .into_iter()
+            .chain(signs_and_absurd_numbers)
+        {
             assert!(parse_duration(bad).is_err(), "{bad} should be rejected");
         }
     }
@@ -326,6 +336,14 @@ mod tests {
                 }
                 if let Ok(value) = parse_full_resync_interval(&text, minute) {
                     prop_assert!(value >= minute && value <= MAX_FULL_RESYNC_INTERVAL);
+                }
+            }
+
+            #[test]
+            fn signs_and_go_units_never_panic_the_parser(text in "[-+0-9.nsuµmh ]{0,32}") {
+                // kube's parser panics on a negative part or an overflow; ours refuses them first.
+                if let Ok(value) = parse_duration(&text) {
+                    prop_assert!(!text.contains(['-', '+']), "{text} parsed to {value:?}");
                 }
             }
 

@@ -1,0 +1,452 @@
+//! The employee scenarios of issue 8: initial sync, steady state, 1 % changed and drift
+//! correction on one company, tag changes, and many idle resources.
+
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+
+use super::child::{ChildResult, ChildTask};
+use super::figures::{self, Bound, Target};
+use super::memory::mib;
+use super::scenarios::{
+    measure, minutes, pages, ratio_target, rss_target, start_time, ScenarioReport, Settings,
+    PERSONIO_PAGE, RETEACH_PAGE, SEED,
+};
+use super::tenant::Tenant;
+use super::Scenario;
+use crate::sim::reteach::SimCustomer;
+
+/// The run updated at least the users that needed it (a run that finds nothing to do is cheap
+/// but wrong).
+fn written_target(name: &str, result: &ChildResult, needed: usize) -> Target {
+    let updated = result.summary["updated"].as_u64().unwrap_or(0);
+    Target::new(
+        name,
+        updated >= needed as u64,
+        format!("{updated} updated of {needed}"),
+    )
+}
+
+/// Initial sync, steady state, 1 % changed and drift correction, one after another on one
+/// company (each needs the state the one before left).
+pub(super) async fn employee_chain(
+    settings: &Settings,
+    exe: &Path,
+) -> anyhow::Result<Vec<ScenarioReport>> {
+    let tenant = Tenant::start(start_time(), settings.time_scale).await?;
+    tenant.personio.populate(settings.employees, SEED);
+    let chain = Chain {
+        tenant: &tenant,
+        settings,
+        exe,
+        employees: tenant.personio.employee_ids().len(),
+    };
+    let mut reports = Vec::new();
+    let now = tenant.advance(minutes(10));
+    if settings.wants(Scenario::Initial) {
+        reports.push(chain.initial(now).await?);
+    } else {
+        tenant.setup_run(now, None, None).await?;
+    }
+    let mut cursor = now;
+    if settings.wants(Scenario::Steady) {
+        let (report, now) = chain.steady(cursor).await?;
+        reports.push(report);
+        cursor = now;
+    }
+    if settings.wants(Scenario::Changed) {
+        let (report, now) = chain.changed(cursor).await?;
+        reports.push(report);
+        cursor = now;
+    }
+    if settings.wants(Scenario::Drift) {
+        reports.push(chain.drift(cursor).await?);
+    }
+    Ok(reports)
+}
+
+/// The company the employee scenarios run one after another on.
+struct Chain<'a> {
+    tenant: &'a Tenant,
+    settings: &'a Settings,
+    exe: &'a Path,
+    employees: usize,
+}
+
+impl Chain<'_> {
+    /// Measures an EmployeeSync run at `now`; `reteach_users` is what `status.reteachUsers`
+    /// holds after the previous (full) run.
+    async fn run(
+        &self,
+        now: DateTime<Utc>,
+        cursor: Option<DateTime<Utc>>,
+        full: bool,
+    ) -> anyhow::Result<(ChildResult, Bound)> {
+        let task = ChildTask::Employees {
+            upstream: self.tenant.upstream.clone(),
+            now,
+            cursor,
+            full,
+            reteach_users: cursor.map(|_| self.tenant.reteach_users()),
+            department_tags: None,
+        };
+        let result = measure(&[self.tenant], self.settings, self.exe, task).await?;
+        let settings = self.settings;
+        let bound = figures::employee_bound(&result, settings.latency, settings.time_scale);
+        Ok((result, bound))
+    }
+
+    async fn initial(&self, now: DateTime<Utc>) -> anyhow::Result<ScenarioReport> {
+        let employees = self.employees;
+        eprintln!("bench: initial sync of {employees} employees");
+        let (result, bound) = self.run(now, None, true).await?;
+        let created = self.tenant.reteach.customers().len();
+        let minimum = 1 + pages(employees, PERSONIO_PAGE) + 1 + 1 + created;
+        let wall_ratio = result.wall_secs / bound.secs.max(1e-9);
+        let targets = vec![
+            ratio_target(1.02, result.total_requests(), minimum),
+            Target::new(
+                "wall ≤ 1.2 × bound",
+                wall_ratio <= 1.2,
+                format!("{wall_ratio:.2} × bound"),
+            ),
+            rss_target(&result),
+        ];
+        Ok(ScenarioReport {
+            scenario: Scenario::Initial,
+            minimum_rule: format!(
+                "1 Personio token + {} pages of 100 + 1 reteach token + 1 customer page + {created} creates (users in reteach afterwards)",
+                pages(employees, PERSONIO_PAGE)
+            ),
+            result,
+            minimum,
+            bound: Some(bound),
+            targets,
+            notes: Vec::new(),
+        })
+    }
+
+    async fn steady(
+        &self,
+        cursor: DateTime<Utc>,
+    ) -> anyhow::Result<(ScenarioReport, DateTime<Utc>)> {
+        eprintln!("bench: steady-state run");
+        let now = self.tenant.advance(minutes(10));
+        let (result, bound) = self.run(now, Some(cursor), false).await?;
+        let total = result.total_requests();
+        let targets = vec![
+            Target::new("requests ≤ 3", total <= 3, total.to_string()),
+            rss_target(&result),
+        ];
+        let report = ScenarioReport {
+            scenario: Scenario::Steady,
+            result,
+            minimum: 2,
+            minimum_rule: "1 Personio token (a fresh process has none) + 1 change-feed call".into(),
+            bound: Some(bound),
+            targets,
+            notes: Vec::new(),
+        };
+        Ok((report, now))
+    }
+
+    async fn changed(
+        &self,
+        cursor: DateTime<Utc>,
+    ) -> anyhow::Result<(ScenarioReport, DateTime<Utc>)> {
+        let wanted = self.employees.div_ceil(100).max(1);
+        self.tenant.advance(minutes(5));
+        let changed = change_employees(self.tenant, wanted);
+        eprintln!("bench: run with {changed} changed employees");
+        let now = self.tenant.advance(minutes(5));
+        let (result, bound) = self.run(now, Some(cursor), false).await?;
+        let customers = self.tenant.reteach.customers().len();
+        let lookups = pages(customers, RETEACH_PAGE).min(changed);
+        let minimum = 1 + 1 + 1 + lookups + changed;
+        let targets = vec![
+            written_target("every changed employee written", &result, changed),
+            ratio_target(1.1, result.total_requests(), minimum),
+            rss_target(&result),
+        ];
+        let report = ScenarioReport {
+            scenario: Scenario::Changed,
+            minimum_rule: format!(
+                "1 Personio token + 1 change-feed call + 1 reteach token + {lookups} reads (the cheaper of {} customer pages and one lookup per changed employee) + {changed} updates",
+                pages(customers, RETEACH_PAGE)
+            ),
+            result,
+            minimum,
+            bound: Some(bound),
+            targets,
+            notes: Vec::new(),
+        };
+        Ok((report, now))
+    }
+
+    async fn drift(&self, cursor: DateTime<Utc>) -> anyhow::Result<ScenarioReport> {
+        let employees = self.employees;
+        let customers = self.tenant.reteach.customers().len();
+        let drifted = drift_customers(self.tenant, customers.div_ceil(100).max(1));
+        eprintln!("bench: full drift-correction run ({drifted} users edited in reteach)");
+        let now = self.tenant.advance(minutes(10));
+        let (result, bound) = self.run(now, Some(cursor), true).await?;
+        let minimum =
+            1 + pages(employees, PERSONIO_PAGE) + 1 + pages(customers, RETEACH_PAGE) + drifted;
+        let targets = vec![
+            written_target("every edited user corrected", &result, drifted),
+            rss_target(&result),
+        ];
+        Ok(ScenarioReport {
+            scenario: Scenario::Drift,
+            minimum_rule: format!(
+                "1 Personio token + {} pages of 100 + 1 reteach token + {} customer pages of 250 + {drifted} updates (users edited by hand)",
+                pages(employees, PERSONIO_PAGE),
+                pages(customers, RETEACH_PAGE)
+            ),
+            result,
+            minimum,
+            bound: Some(bound),
+            targets,
+            notes: Vec::new(),
+        })
+    }
+}
+
+/// The department the tag scenario moves one employee to.
+const MOVED_TO: &str = "Benchmark moves";
+
+/// One employee with a tagged user moves to a department of their own ([`MOVED_TO`]). Returns
+/// the employee's id and whether the move happened.
+fn move_a_tagged_employee(tenant: &Tenant) -> (Option<i64>, bool) {
+    let mover = tenant
+        .reteach
+        .customers()
+        .into_iter()
+        .find(|c| c.external_id.is_some() && !c.tags.is_empty())
+        .and_then(|c| c.external_id?.parse::<i64>().ok());
+    let moved = mover.is_some_and(|id| {
+        tenant.personio.update_employee(id, |seed| {
+            seed.department = Some(crate::sim::personio::OrgUnit {
+                id: 999_999,
+                name: MOVED_TO.into(),
+            });
+        })
+    });
+    (mover, moved)
+}
+
+/// The moved employee's user holds the tag of the new department, and no other.
+fn holds_only_the_new_tag(tenant: &Tenant, mover: Option<i64>) -> bool {
+    mover
+        .and_then(|id| tenant.reteach.customer(&id.to_string()))
+        .is_some_and(|user| user.tags.len() == 1 && user.tags.iter().all(|t| t.name == MOVED_TO))
+}
+
+/// Requests to the tag endpoints (`…/tags`, `…/multiple-tags`).
+fn tag_requests(result: &ChildResult) -> usize {
+    result
+        .requests
+        .iter()
+        .filter(|r| r.endpoint.contains("tags"))
+        .map(|r| r.count)
+        .sum()
+}
+
+/// Department tags (`spec.tags: [{attribute: department}]`, issue 17): after an unmeasured first
+/// run has tagged everyone, a full run without change (measured: no tag request) and an
+/// incremental run after one employee changed department (measured: the field update, one tag
+/// added, one removed).
+pub(super) async fn tags(settings: &Settings, exe: &Path) -> anyhow::Result<ScenarioReport> {
+    let tenant = Tenant::start(start_time(), settings.time_scale).await?;
+    tenant.personio.populate(settings.employees, SEED);
+    let employees = tenant.personio.employee_ids().len();
+    let now = tenant.advance(minutes(10));
+    // Unmeasured: a first run with department tags gives everyone their tag.
+    let first = tenant.setup_run(now, None, Some(&[])).await?;
+    let managed = first.managed_tags.unwrap_or_default();
+    let customers = tenant.reteach.customers().len();
+    let tagged = tenant
+        .reteach
+        .customers()
+        .iter()
+        .filter(|c| !c.tags.is_empty())
+        .count();
+
+    eprintln!("bench: full run with department tags, nothing changed");
+    let now = tenant.advance(minutes(10));
+    let steady = ChildTask::Employees {
+        upstream: tenant.upstream.clone(),
+        now,
+        cursor: Some(now - minutes(10)),
+        full: true,
+        reteach_users: Some(tenant.reteach_users()),
+        department_tags: Some(managed.clone()),
+    };
+    let steady = measure(&[&tenant], settings, exe, steady).await?;
+    let cursor = now;
+
+    tenant.advance(minutes(5));
+    let (mover, moved) = move_a_tagged_employee(&tenant);
+    eprintln!("bench: incremental run after one department change");
+    let now = tenant.advance(minutes(5));
+    let changed = ChildTask::Employees {
+        upstream: tenant.upstream.clone(),
+        now,
+        cursor: Some(cursor),
+        full: false,
+        reteach_users: Some(tenant.reteach_users()),
+        department_tags: Some(managed.clone()),
+    };
+    let result = measure(&[&tenant], settings, exe, changed).await?;
+    let swapped = holds_only_the_new_tag(&tenant, mover);
+    let steady_tags = tag_requests(&steady);
+    let changed_tags = tag_requests(&result);
+    // 1 Personio token + 1 change feed + 1 reteach token + 1 lookup + 1 update + 1 add + 1 remove.
+    let minimum = 7;
+    let targets = vec![
+        Target::new(
+            "no-change full run: 0 tag requests",
+            steady_tags == 0,
+            format!(
+                "{steady_tags} tag requests, {} requests in all",
+                steady.total_requests()
+            ),
+        ),
+        Target::new(
+            "one changed department: ≤ 2 tag requests, tag swapped",
+            moved && swapped && changed_tags <= 2,
+            format!("{changed_tags} tag requests, swapped: {swapped}"),
+        ),
+        ratio_target(1.0, result.total_requests(), minimum),
+        rss_target(&result),
+    ];
+    Ok(ScenarioReport {
+        scenario: Scenario::Tags,
+        result,
+        minimum,
+        minimum_rule: "1 Personio token + 1 change-feed call + 1 reteach token + 1 lookup + 1 update + 1 tag added + 1 tag removed".into(),
+        bound: None,
+        targets,
+        notes: vec![
+            format!(
+                "setup: {employees} employees, {customers} users, {tagged} tagged by the first run; status.managedTags holds {} department names",
+                managed.len()
+            ),
+            format!(
+                "no-change full run (every user compared): {} requests, {steady_tags} of them tag requests, {:.2} s",
+                steady.total_requests(),
+                steady.wall_secs
+            ),
+        ],
+    })
+}
+
+/// Changes the position of `wanted` employees that have a reteach user, spread over the
+/// company. Returns how many were changed.
+fn change_employees(tenant: &Tenant, wanted: usize) -> usize {
+    let synced: std::collections::HashSet<String> = tenant
+        .reteach
+        .customers()
+        .into_iter()
+        .filter_map(|customer| customer.external_id)
+        .collect();
+    let candidates: Vec<i64> = tenant
+        .personio
+        .employee_ids()
+        .into_iter()
+        .filter(|id| synced.contains(&id.to_string()))
+        .collect();
+    let step = (candidates.len() / wanted.max(1)).max(1);
+    candidates
+        .iter()
+        .step_by(step)
+        .take(wanted)
+        .enumerate()
+        .filter(|(n, id)| {
+            tenant.personio.update_employee(**id, |seed| {
+                seed.position = Some(format!("Benchmark role {n}"));
+            })
+        })
+        .count()
+}
+
+/// Edits the department of `wanted` synced users by hand in reteach (drift the full run must
+/// correct). Returns how many were edited.
+fn drift_customers(tenant: &Tenant, wanted: usize) -> usize {
+    let candidates: Vec<SimCustomer> = tenant
+        .reteach
+        .customers()
+        .into_iter()
+        .filter(|c| c.external_id.is_some() && c.department.is_some())
+        .collect();
+    let step = (candidates.len() / wanted.max(1)).max(1);
+    candidates
+        .iter()
+        .step_by(step)
+        .take(wanted)
+        .filter(|customer| {
+            tenant.reteach.edit_customer(&customer.id, |c| {
+                c.department = Some("Edited by hand".to_string());
+            })
+        })
+        .count()
+}
+
+/// Many EmployeeSync resources in one process, one tenant each, after their first run.
+pub(super) async fn idle(settings: &Settings, exe: &Path) -> anyhow::Result<ScenarioReport> {
+    let resources = settings.resources.max(1);
+    let per_resource = (settings.employees / resources).max(1);
+    eprintln!("bench: {resources} EmployeeSync resources of {per_resource} employees each");
+    let mut tenants = Vec::with_capacity(resources);
+    let mut minimum = 0;
+    for n in 0..resources {
+        let tenant = Tenant::start(start_time(), settings.time_scale).await?;
+        tenant.personio.populate(per_resource, SEED + n as u64);
+        let now = tenant.advance(minutes(10));
+        tenant.setup_run(now, None, None).await?;
+        minimum += 1
+            + pages(per_resource, PERSONIO_PAGE)
+            + 1
+            + pages(tenant.reteach.customers().len(), RETEACH_PAGE);
+        tenants.push(tenant);
+    }
+    let now = tenants
+        .iter()
+        .map(|tenant| tenant.advance(minutes(10)))
+        .max()
+        .unwrap_or_else(Utc::now);
+    let task = ChildTask::Idle {
+        tenants: tenants.iter().map(|t| t.upstream.clone()).collect(),
+        now,
+    };
+    let refs: Vec<&Tenant> = tenants.iter().collect();
+    let result = measure(&refs, settings, exe, task).await?;
+    let baseline = measure(&[], settings, exe, ChildTask::Baseline).await?;
+    let peak = mib(result.memory.peak_kib);
+    let targets = vec![rss_target(&result)];
+    Ok(ScenarioReport {
+        scenario: Scenario::Idle,
+        minimum_rule: format!(
+            "per resource: 1 Personio token + {} pages + 1 reteach token + customer pages (full first run, nothing to write)",
+            pages(per_resource, PERSONIO_PAGE)
+        ),
+        notes: vec![
+            format!(
+                "held: {resources} Personio + {resources} reteach clients (token, limiters, connection pool) and each last run's outcome; RSS now {:.1} MiB, peak {peak:.1} MiB",
+                mib(result.memory.current_kib)
+            ),
+            format!(
+                "baseline (a child that runs nothing): peak {:.1} MiB, so {:.1} MiB ≈ {:.0} KiB per resource",
+                mib(baseline.memory.peak_kib),
+                peak - mib(baseline.memory.peak_kib),
+                (result.memory.peak_kib.saturating_sub(baseline.memory.peak_kib)) as f64
+                    / resources as f64
+            ),
+            "not included: the controller's kube watch caches (100 small custom resources) and the HTTP server".to_string(),
+        ],
+        result,
+        minimum,
+        bound: None,
+        targets,
+    })
+}
