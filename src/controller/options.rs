@@ -139,6 +139,19 @@ pub struct RunOptions {
     /// Shortest accepted `spec.interval` (tests lower it to run intervals of seconds).
     #[arg(long, hide = true, default_value = "1m")]
     pub minimum_interval: String,
+    /// Multiplies the client-side rate limits of Personio and reteach, for soak tests against
+    /// simulators whose own limits are scaled alike. 1: the published limits (production).
+    #[arg(long, env = "UPSTREAM_RATE_SCALE", hide = true, default_value_t = 1.0,
+          value_parser = parse_rate_scale)]
+    pub upstream_rate_scale: f64,
+}
+
+/// `--upstream-rate-scale`: a finite factor from 1 to 1000 (limits are never lowered).
+fn parse_rate_scale(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(scale) if (1.0..=1000.0).contains(&scale) => Ok(scale),
+        _ => Err(format!("{text:?} is not a number from 1 to 1000")),
+    }
 }
 
 /// Default of `--pdf-memory-mib`: three PDFs of Personio's largest size (30 MB) at a time, which
