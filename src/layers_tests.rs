@@ -24,11 +24,11 @@ const FLOORS: &[&[&str]] = &[
     &["crdgen", "sim", "demo", "bench"],
 ];
 
-/// How many groups of files that import each other in a circle the tree may have. The goal is
-/// four; five remain: the field mapping core (`sync/employee_*`, being reworked into one field
-/// table), the Personio client (client, auth, upload, webhooks), both simulators and the
-/// benchmark (its child process dispatches to every scenario). Lower it as they go; never raise it.
-const MAX_FILE_CIRCLES: usize = 5;
+/// How many groups of files that import each other in a circle the tree may have (the goal of
+/// issue 28: at most four). Four remain: the Personio client (client, auth, upload, webhooks),
+/// both simulators and the benchmark (its child process dispatches to every scenario); the field
+/// mapping core left the list with the field table. Lower it as they go; never raise it.
+const MAX_FILE_CIRCLES: usize = 4;
 
 fn floor_of(module: &str) -> Option<usize> {
     FLOORS.iter().position(|floor| floor.contains(&module))
