@@ -124,33 +124,7 @@ impl SyncKind for CertificateSync {
         connected: Connected,
     ) -> Result<CertificateRun, RunStop<CertificateJobOutcome>> {
         let previous = inputs.previous;
-        let resource = format!("{}/{}", inputs.namespace, self.name_any());
-        let writer = writer_token();
-        if let Some(wait) = ctx
-            .handover
-            .wait(&resource, &previous.ledger, &writer, ctx.clock.now())
-        {
-            tracing::info!(
-                "another process may still be uploading a certificate of this resource; taking it over once that has ended"
-            );
-            return Err(RunStop::Later(wait));
-        }
-        let store = StatusLedger {
-            api: api.clone(),
-            name: self.name_any(),
-            uploaded_before: previous.uploaded_total,
-            writer: writer.clone(),
-        };
-        if !self.spec.dry_run {
-            let claimed = store
-                .claim()
-                .await
-                .map_err(|e| RunFailure::transient(Reason::StatusWriteFailed, e.to_string()))?;
-            if !same_checkpoint(&previous.ledger, &claimed) {
-                // Another process wrote a checkpoint after this run read the ledger (`handover`).
-                return Err(RunStop::Fenced);
-            }
-        }
+        let store = claim_ledger(ctx, api, self, previous).await?;
         let request = CertificateRunRequest {
             now: inputs.run.now,
             tz: connected.time_zone.get(),
@@ -173,7 +147,7 @@ impl SyncKind for CertificateSync {
         input.overlap = ctx.tunables.certificate_overlap;
         input.deadline = Some(tokio::time::Instant::now() + RUN_DEADLINE);
         input.fence = ctx.fence.clone();
-        input.writer = Some(writer);
+        input.writer = Some(store.writer.clone());
         match run_certificate_sync(
             connected.personio.as_ref(),
             connected.reteach.as_ref(),
@@ -225,6 +199,48 @@ impl SyncKind for CertificateSync {
     async fn announce(&self, ctx: &Context, run: &CertificateRun, message: &str) {
         announce_run(ctx, self, &run.outcome, message).await;
     }
+}
+
+/// Claims the ledger for this run once no other process's upload may still land (`handover`);
+/// the claim is fenced: a checkpoint another process wrote after this run read the ledger ends
+/// the run. A dry run claims nothing.
+async fn claim_ledger(
+    ctx: &Context,
+    api: &Api<CertificateSync>,
+    sync: &CertificateSync,
+    previous: &CertificateSyncStatus,
+) -> Result<StatusLedger, RunStop<CertificateJobOutcome>> {
+    let resource = format!(
+        "{}/{}",
+        sync.namespace().unwrap_or_default(),
+        sync.name_any()
+    );
+    let writer = writer_token();
+    if let Some(wait) = ctx
+        .handover
+        .wait(&resource, &previous.ledger, &writer, ctx.clock.now())
+    {
+        tracing::info!(
+            "another process may still be uploading a certificate of this resource; taking it over once that has ended"
+        );
+        return Err(RunStop::Later(wait));
+    }
+    let store = StatusLedger {
+        api: api.clone(),
+        name: sync.name_any(),
+        uploaded_before: previous.uploaded_total,
+        writer,
+    };
+    if !sync.spec.dry_run {
+        let claimed = store
+            .claim()
+            .await
+            .map_err(|e| RunFailure::transient(Reason::StatusWriteFailed, e.to_string()))?;
+        if !same_checkpoint(&previous.ledger, &claimed) {
+            return Err(RunStop::Fenced);
+        }
+    }
+    Ok(store)
 }
 
 /// A token naming this run: the pod (or process) and a random part.

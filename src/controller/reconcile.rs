@@ -238,33 +238,10 @@ where
         }
     };
     let mut status = previous.clone();
-    let delay = match result {
-        Err(RunStop::Later(delay)) => return Ok(Action::requeue(delay)),
-        Err(RunStop::Fenced) => {
-            // Another replica runs this resource now; its status is the truth.
-            tracing::warn!(
-                namespace,
-                name = ended.labels.name,
-                kind = K::KIND,
-                "lost the resource to another run; not writing status"
-            );
-            return Ok(Action::await_change());
-        }
-        Err(RunStop::Failed { failure, partial }) => {
-            if let Some(partial) = partial {
-                record_failures(status.common_mut(), &partial);
-                K::record_partial(&mut status, partial);
-            }
-            ended
-                .failed(&mut status, &previous, interval, failure)
-                .await
-        }
-        Ok((settings, outcome)) => {
-            let costs = (interval, personio_requests);
-            ended
-                .succeeded(&mut status, &settings, outcome, costs)
-                .await
-        }
+    let costs = (interval, personio_requests);
+    let delay = match ended.end(result, &mut status, &previous, costs).await {
+        Ok(delay) => delay,
+        Err(action) => return Ok(action),
     };
     if let Some(capabilities) = capabilities {
         status.common_mut().capabilities = capabilities;
@@ -281,6 +258,12 @@ where
     Ok(Action::requeue(delay))
 }
 
+/// How an attempt ended: the settings and outcome of a run that went through, or why it stopped.
+type Attempt<K> = Result<
+    (<K as SyncKind>::Settings, <K as SyncKind>::Outcome),
+    RunStop<<K as SyncKind>::Partial>,
+>;
+
 /// A run that ended, and what its end is recorded with.
 struct Ended<'a, K> {
     ctx: &'a Context,
@@ -295,6 +278,42 @@ where
     K: SyncKind,
     K::Status: SyncStatus,
 {
+    /// Records how the run ended in `status`; returns the requeue delay, or the action when
+    /// nothing is to be written (another run owns the resource, or it is not yet its turn).
+    async fn end(
+        &self,
+        result: Attempt<K>,
+        status: &mut K::Status,
+        previous: &K::Status,
+        (interval, personio_requests): (Duration, u64),
+    ) -> Result<Duration, Action> {
+        match result {
+            Err(RunStop::Later(delay)) => Err(Action::requeue(delay)),
+            Err(RunStop::Fenced) => {
+                // Another replica runs this resource now; its status is the truth.
+                let labels = &self.labels;
+                tracing::warn!(
+                    namespace = labels.namespace,
+                    name = labels.name,
+                    kind = K::KIND,
+                    "lost the resource to another run; not writing status"
+                );
+                Err(Action::await_change())
+            }
+            Err(RunStop::Failed { failure, partial }) => {
+                if let Some(partial) = partial {
+                    record_failures(status.common_mut(), &partial);
+                    K::record_partial(status, partial);
+                }
+                Ok(self.failed(status, previous, interval, failure).await)
+            }
+            Ok((settings, outcome)) => {
+                let costs = (interval, personio_requests);
+                Ok(self.succeeded(status, &settings, outcome, costs).await)
+            }
+        }
+    }
+
     /// Records a run that went through in `status` (its schedule stretched when the Personio
     /// budget needs it), logs, announces and counts it; returns the requeue delay.
     async fn succeeded(
@@ -378,7 +397,7 @@ async fn attempt<K>(
     inputs: &RunInputs<'_, K>,
     settings: K::Settings,
     capabilities: &mut Option<Vec<CapabilityCheck>>,
-) -> Result<(K::Settings, K::Outcome), RunStop<K::Partial>>
+) -> Attempt<K>
 where
     K: SyncKind,
     K::Status: SyncStatus,

@@ -123,33 +123,8 @@ pub fn certificate_health(
     ledger: &CertificateLedgerStatus,
 ) -> Health {
     let summary = &outcome.summary;
-    let counts = format!(
-        "{}{} certificates handled{}: {} uploaded, {} already present, {} waiting for a PDF, {} of users without a Personio id, {} failed",
-        if summary.dry_run { "dry run: " } else { "" },
-        summary.found,
-        if summary.full_pass { " (full pass)" } else { "" },
-        summary.uploaded,
-        summary.already_present,
-        summary.pending_pdf,
-        summary.unknown_employee,
-        summary.failed
-    );
-    let mut notes = Vec::new();
-    if let Some(why) = outcome.stopped_early {
-        notes.push(why.to_string());
-    }
-    if outcome.not_recorded > 0 {
-        notes.push(format!(
-            "{} waiting certificates did not fit into status.ledger.pending; the next full pass finds them",
-            outcome.not_recorded
-        ));
-    }
-    if summary.deferred > 0 {
-        notes.push(format!(
-            "{} completions dated in the future wait for their date",
-            summary.deferred
-        ));
-    }
+    let counts = certificate_counts(summary);
+    let notes = certificate_notes(outcome);
     let message = |extra: Option<String>| {
         let mut parts = vec![counts.clone()];
         parts.extend(extra);
@@ -200,6 +175,43 @@ pub fn certificate_health(
         reason,
         message: message(None),
     }
+}
+
+/// The counters of a CertificateSync run, first in its `Ready` message.
+fn certificate_counts(summary: &crate::api::CertificateRunSummary) -> String {
+    format!(
+        "{}{} certificates handled{}: {} uploaded, {} already present, {} waiting for a PDF, {} of users without a Personio id, {} failed",
+        if summary.dry_run { "dry run: " } else { "" },
+        summary.found,
+        if summary.full_pass { " (full pass)" } else { "" },
+        summary.uploaded,
+        summary.already_present,
+        summary.pending_pdf,
+        summary.unknown_employee,
+        summary.failed
+    )
+}
+
+/// Why a CertificateSync run did less than asked (stopped early, ledger full, future dates).
+fn certificate_notes(outcome: &CertificateJobOutcome) -> Vec<String> {
+    let summary = &outcome.summary;
+    let mut notes = Vec::new();
+    if let Some(why) = outcome.stopped_early {
+        notes.push(why.to_string());
+    }
+    if outcome.not_recorded > 0 {
+        notes.push(format!(
+            "{} waiting certificates did not fit into status.ledger.pending; the next full pass finds them",
+            outcome.not_recorded
+        ));
+    }
+    if summary.deferred > 0 {
+        notes.push(format!(
+            "{} completions dated in the future wait for their date",
+            summary.deferred
+        ));
+    }
+    notes
 }
 
 fn outcome_max_attempts_hint(ledger: &CertificateLedgerStatus) -> String {
