@@ -36,8 +36,6 @@ use crate::reteach::ReteachApi;
 
 /// Kind label of metrics and logs.
 pub const KIND: &str = "CertificateSync";
-/// Ready reason while the referenced EmployeeSync has not succeeded yet.
-pub const WAITING_FOR_EMPLOYEE_SYNC: &str = Reason::WaitingForEmployeeSync.as_str();
 
 /// Reconciles one CertificateSync.
 pub async fn reconcile(

@@ -10,7 +10,6 @@ use tokio_util::sync::CancellationToken;
 
 use super::resources::DemoResources;
 use crate::api::{CertificateSyncStatus, EmployeeSyncStatus};
-use crate::controller::certificate::WAITING_FOR_EMPLOYEE_SYNC;
 use crate::controller::lifecycle::RunContext;
 use crate::controller::{certificate, employee};
 use crate::jobs::bookkeeping::{employee_input, EmployeeRunRequest};
@@ -18,6 +17,7 @@ use crate::jobs::settings::{CertificateSettings, EmployeeSettings, SpecError};
 use crate::jobs::{
     resolve_category, run_certificate_sync, run_employee_sync, CertificateJobInput,
     CertificateJobOutcome, CertificateRunRequest, EmployeeJobOutcome, JobError, MemoryLedgerStore,
+    Reason,
 };
 use crate::personio::PersonioClient;
 use crate::reteach::ReteachClient;
@@ -37,7 +37,7 @@ pub enum PassError {
     #[error("EmployeeSync failed: {0}")]
     EmployeeSync(JobError),
     /// The CertificateSync did not start because the EmployeeSync has not succeeded.
-    #[error("CertificateSync is {WAITING_FOR_EMPLOYEE_SYNC}")]
+    #[error("CertificateSync is {}", Reason::WaitingForEmployeeSync.as_str())]
     Waiting,
     /// The CertificateSync run failed.
     #[error("CertificateSync failed: {0}")]
