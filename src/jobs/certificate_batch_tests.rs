@@ -3,7 +3,7 @@
 
 use chrono::Duration;
 
-use super::tests::{at, completion, input, reteach_with};
+use super::tests::{at, completion, fresh, input, reteach_with, run_err, run_ok};
 use super::*;
 use crate::api::{CertificateLedgerStatus, PendingCertificate};
 use crate::jobs::fakes::FakePersonio;
@@ -37,11 +37,9 @@ async fn backfill_in_passes_uploads_in_completion_order_exactly_once() {
     let store = MemoryLedgerStore::default();
     let run = CertificateJobInput {
         batch_size: 4,
-        ..input(CertificateLedgerStatus::default(), &store)
+        ..fresh(&store)
     };
-    let outcome = run_certificate_sync(&personio, &reteach, &run)
-        .await
-        .unwrap();
+    let outcome = run_ok(&personio, &reteach, &run).await;
 
     assert_eq!((outcome.summary.found, outcome.summary.uploaded), (23, 23));
     let expected: Vec<String> = (0..23).map(|k| format!("certificate-{k:03}.pdf")).collect();
@@ -55,7 +53,7 @@ async fn backfill_in_passes_uploads_in_completion_order_exactly_once() {
     );
 
     // The next run finds nothing new: the overlap re-reads are in `recent`.
-    let again = run_certificate_sync(
+    let again = run_ok(
         &personio,
         &reteach,
         &CertificateJobInput {
@@ -63,8 +61,7 @@ async fn backfill_in_passes_uploads_in_completion_order_exactly_once() {
             ..input(outcome.ledger, &store)
         },
     )
-    .await
-    .unwrap();
+    .await;
     assert_eq!((again.summary.found, again.summary.uploaded), (0, 0));
     assert_eq!(personio.documents.lock().unwrap().len(), 23);
 }
@@ -90,7 +87,7 @@ async fn pending_certificate_also_listed_is_handled_once() {
         ..Default::default()
     };
     let store = MemoryLedgerStore::default();
-    let outcome = run_certificate_sync(
+    let outcome = run_ok(
         &personio,
         &reteach,
         &CertificateJobInput {
@@ -98,8 +95,7 @@ async fn pending_certificate_also_listed_is_handled_once() {
             ..input(ledger, &store)
         },
     )
-    .await
-    .unwrap();
+    .await;
 
     assert_eq!(personio.documents_for("late"), 1);
     assert_eq!((outcome.summary.found, outcome.summary.uploaded), (6, 6));
@@ -119,16 +115,15 @@ async fn certificate_pended_in_one_pass_is_not_counted_again_in_the_next() {
         .certificate_url = None;
     let reteach = reteach_with(listed);
     let store = MemoryLedgerStore::default();
-    let outcome = run_certificate_sync(
+    let outcome = run_ok(
         &personio,
         &reteach,
         &CertificateJobInput {
             batch_size: 2,
-            ..input(CertificateLedgerStatus::default(), &store)
+            ..fresh(&store)
         },
     )
-    .await
-    .unwrap();
+    .await;
 
     assert_eq!(outcome.summary.found, 6);
     assert_eq!(
@@ -147,11 +142,9 @@ async fn dry_run_counts_every_certificate_once_across_passes() {
     let dry = CertificateJobInput {
         dry_run: true,
         batch_size: 3,
-        ..input(CertificateLedgerStatus::default(), &store)
+        ..fresh(&store)
     };
-    let outcome = run_certificate_sync(&personio, &reteach, &dry)
-        .await
-        .unwrap();
+    let outcome = run_ok(&personio, &reteach, &dry).await;
 
     assert_eq!((outcome.summary.found, outcome.summary.uploaded), (10, 10));
     assert_eq!(reteach.calls_of("completed_participations"), 4);
@@ -165,16 +158,15 @@ async fn listing_failure_in_a_later_pass_keeps_the_progress_of_earlier_ones() {
     let reteach = reteach_with(scrambled(6));
     reteach.fail_listing_after(1);
     let store = MemoryLedgerStore::default();
-    let error = run_certificate_sync(
+    let error = run_err(
         &personio,
         &reteach,
         &CertificateJobInput {
             batch_size: 4,
-            ..input(CertificateLedgerStatus::default(), &store)
+            ..fresh(&store)
         },
     )
-    .await
-    .unwrap_err();
+    .await;
 
     let JobError::Interrupted { partial, .. } = &error else {
         panic!("{error:?}");
@@ -198,7 +190,7 @@ async fn listing_failure_in_a_later_pass_keeps_the_progress_of_earlier_ones() {
 
     // The next run continues after the cursor and uploads only the rest.
     *reteach.listings_before_failure.lock().unwrap() = None;
-    let rest = run_certificate_sync(
+    let rest = run_ok(
         &personio,
         &reteach,
         &CertificateJobInput {
@@ -206,8 +198,7 @@ async fn listing_failure_in_a_later_pass_keeps_the_progress_of_earlier_ones() {
             ..input(saved, &store)
         },
     )
-    .await
-    .unwrap();
+    .await;
     assert_eq!(rest.summary.uploaded, 2);
     assert_eq!(personio.documents.lock().unwrap().len(), 6);
 }
