@@ -3,6 +3,7 @@
 
 use chrono::Duration;
 
+use super::batch_tests::batched;
 use super::tests::{at, completion, fresh, input, reteach_with, run_ok, stored_with_comment};
 use super::*;
 use crate::api::CertificateLedgerStatus;
@@ -35,10 +36,7 @@ async fn users_without_personio_id_never_hold_back_an_employee() {
     let first = run_ok(
         &personio,
         &reteach,
-        &CertificateJobInput {
-            batch_size: 64,
-            ..fresh(&store)
-        },
+        &batched(CertificateLedgerStatus::default(), &store, 64),
     )
     .await;
     assert_eq!(first.summary.unknown_employee, 1_100);
