@@ -26,13 +26,6 @@ pub(crate) fn last_page(page: u64, items: usize, total: Option<u64>) -> bool {
         || page >= MAX_PAGES
 }
 
-fn malformed(endpoint: &'static str, what: &str) -> ReteachError {
-    ReteachError::Malformed {
-        endpoint,
-        message: what.to_string(),
-    }
-}
-
 /// The values of `fields` that must never appear in an error message.
 fn personal_values(fields: &CustomerFields) -> Vec<&str> {
     let mut values = vec![fields.email.as_str(), fields.external_id.as_str()];
@@ -78,7 +71,8 @@ impl ReteachClient {
             .call_json(ME, &[], || self.http.get(url.clone()))
             .await?;
         Ok(Academy {
-            id: wire::text(&value, "id").ok_or_else(|| malformed(ME, "no academy id"))?,
+            id: wire::text(&value, "id")
+                .ok_or_else(|| ReteachError::malformed(ME, "no academy id"))?,
             name: wire::text(&value, "name").unwrap_or_default(),
         })
     }
@@ -97,7 +91,7 @@ impl ReteachClient {
             let value = self
                 .call_json(LIST, &[], || self.http.get(url.clone()).query(&query))
                 .await?;
-            let (items, total) = wire::page(&value).ok_or_else(|| malformed(LIST, "no results"))?;
+            let (items, total) = wire::page(&value, LIST)?;
             for item in items {
                 match wire::customer(item) {
                     Some(customer) if seen.insert(customer.id.clone()) => customers.push(customer),
@@ -123,7 +117,7 @@ impl ReteachClient {
                 self.http.get(url.clone()).query(&query)
             })
             .await?;
-        let (items, _) = wire::page(&value).ok_or_else(|| malformed(LIST, "no results"))?;
+        let (items, _) = wire::page(&value, LIST)?;
         // Checked again here: a server (or proxy) that ignored the filter must not make us
         // update somebody else.
         Ok(items
@@ -144,8 +138,8 @@ impl ReteachClient {
         let Some(value) = value else {
             return Ok(None);
         };
-        let customer =
-            wire::customer(&value).ok_or_else(|| malformed(GET_ONE, "no customer id"))?;
+        let customer = wire::customer(&value)
+            .ok_or_else(|| ReteachError::malformed(GET_ONE, "no customer id"))?;
         // The identifier also matches ids and usernames; only an e-mail match counts here.
         let matches = customer
             .email
@@ -164,7 +158,7 @@ impl ReteachClient {
                 self.http.post(url.clone()).json(fields)
             })
             .await?;
-        wire::customer(&value).ok_or_else(|| malformed(CREATE, "no customer id"))
+        wire::customer(&value).ok_or_else(|| ReteachError::malformed(CREATE, "no customer id"))
     }
 
     pub(crate) async fn put_customer(
@@ -178,7 +172,7 @@ impl ReteachClient {
                 self.http.put(url.clone()).json(patch)
             })
             .await?;
-        wire::customer(&value).ok_or_else(|| malformed(UPDATE, "no customer id"))
+        wire::customer(&value).ok_or_else(|| ReteachError::malformed(UPDATE, "no customer id"))
     }
 }
 

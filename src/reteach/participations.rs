@@ -51,10 +51,7 @@ impl ReteachClient {
         let value = self
             .call_json(LIST, &[], || self.http.get(url.clone()).query(&query))
             .await?;
-        let (items, total) = wire::page(&value).ok_or_else(|| ReteachError::Malformed {
-            endpoint: LIST,
-            message: "no results".to_string(),
-        })?;
+        let (items, total) = wire::page(&value, LIST)?;
         // The filters are newer than the 2022 spec: filter again, in case they are ignored.
         let completions = items
             .iter()

@@ -8,7 +8,7 @@ use serde_json::Value;
 use url::Url;
 
 use super::client::ReteachClient;
-use super::download::{redirect_location, refused, MAX_REDIRECTS};
+use super::download::{follow_redirect, redirect_location, refused};
 use super::download_policy::Hop;
 use super::response::error_for;
 use super::wire;
@@ -80,10 +80,7 @@ impl ReteachClient {
         let value = self
             .call_json(CUSTOMERS, &[], || self.http.get(url.clone()).query(&query))
             .await?;
-        let (items, total) = wire::page(&value).ok_or_else(|| ReteachError::Malformed {
-            endpoint: CUSTOMERS,
-            message: "no results".to_string(),
-        })?;
+        let (items, total) = wire::page(&value, CUSTOMERS)?;
         Ok(CustomerSample {
             total,
             returned: items.len(),
@@ -111,10 +108,7 @@ impl ReteachClient {
                 self.http.get(url.clone()).query(&query)
             })
             .await?;
-        let (items, total) = wire::page(&value).ok_or_else(|| ReteachError::Malformed {
-            endpoint: PARTICIPATIONS,
-            message: "no results".to_string(),
-        })?;
+        let (items, total) = wire::page(&value, PARTICIPATIONS)?;
         Ok(ParticipationSample {
             total,
             items: items.iter().filter_map(participation_seen).collect(),
@@ -137,15 +131,7 @@ impl ReteachClient {
             let hop = self.check_hop(&target).await?;
             let (response, method) = self.ask_headers(&target, hop).await?;
             if let Some(location) = redirect_location(&response) {
-                if redirects == MAX_REDIRECTS {
-                    return Err(refused(format!(
-                        "the certificate URL redirects more than {MAX_REDIRECTS} times"
-                    )));
-                }
-                redirects += 1;
-                target = target
-                    .join(&location)
-                    .map_err(|_| refused("the certificate URL redirects to an invalid URL"))?;
+                target = follow_redirect(&target, &location, &mut redirects)?;
                 continue;
             }
             if hop == Hop::Api && response.status() == StatusCode::UNAUTHORIZED {
