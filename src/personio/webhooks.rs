@@ -27,12 +27,26 @@ pub struct PersonioWebhook {
     pub id: String,
     /// Where Personio posts.
     pub url: String,
+    /// The events it is enabled for, when the listing says (`None`: not listed, taken as
+    /// complete). A webhook registered by an older version lacks newer events and is replaced.
+    pub enabled_events: Option<Vec<String>>,
 }
 
 fn webhook(value: &Value) -> Option<PersonioWebhook> {
+    let enabled_events = value
+        .get("enabled_events")
+        .and_then(Value::as_array)
+        .map(|events| {
+            events
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        });
     Some(PersonioWebhook {
         id: value.get("id")?.as_str()?.to_string(),
         url: value.get("url")?.as_str()?.to_string(),
+        enabled_events,
     })
 }
 

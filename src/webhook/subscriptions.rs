@@ -69,9 +69,20 @@ pub const PERSONIO_EVENTS: [&str; 8] = [
     "employment.terminated",
 ];
 
+/// Whether `webhook` is enabled for every one of [`PERSONIO_EVENTS`] (a listing that does not
+/// name the events is taken as complete).
+fn has_every_event(webhook: &PersonioWebhook) -> bool {
+    webhook.enabled_events.as_ref().is_none_or(|events| {
+        PERSONIO_EVENTS
+            .iter()
+            .all(|wanted| events.iter().any(|event| event == wanted))
+    })
+}
+
 /// The Personio side of [`plan_subscriptions`]: one webhook with `target` (all
-/// [`PERSONIO_EVENTS`] in it), created when missing; ours with another URL (an old path token)
-/// and duplicates deleted; `None` deletes all of ours. Only webhooks under `ours` are touched.
+/// [`PERSONIO_EVENTS`] in it), created when missing; ours with another URL (an old path token),
+/// duplicates and one that lacks an event (registered by an older version) deleted, and created
+/// anew where needed; `None` deletes all of ours. Only webhooks under `ours` are touched.
 pub fn plan_personio_webhooks(
     existing: &[PersonioWebhook],
     ours: &str,
@@ -80,7 +91,7 @@ pub fn plan_personio_webhooks(
     let mut plan = SubscriptionPlan::default();
     let mut kept = false;
     for webhook in existing.iter().filter(|w| url_is_under(&w.url, ours)) {
-        if !kept && same_url(&webhook.url, target) {
+        if !kept && same_url(&webhook.url, target) && has_every_event(webhook) {
             kept = true;
         } else {
             plan.delete.push(webhook.id.clone());
@@ -147,6 +158,7 @@ mod tests {
         let hook = |id: &str, url: &str| PersonioWebhook {
             id: id.into(),
             url: url.into(),
+            enabled_events: None,
         };
         let target = format!("{PERSONIO}new");
         let fresh = plan_personio_webhooks(&[], PERSONIO, Some(&target));
@@ -184,6 +196,7 @@ mod tests {
         let hook = |id: &str, url: &str| PersonioWebhook {
             id: id.into(),
             url: url.into(),
+            enabled_events: None,
         };
         const PERSONIO: &str = "https://hooks.example.com/personio/hr/staff/";
         let target = format!("{PERSONIO}tok");
@@ -194,6 +207,37 @@ mod tests {
         let plan = plan_personio_webhooks(&existing, PERSONIO, Some(&target));
         assert!(plan.create.is_empty(), "no new webhook every refresh");
         assert_eq!(plan.delete, vec!["2"], "at most one per resource");
+    }
+
+    #[test]
+    fn a_webhook_registered_without_the_newer_events_is_replaced() {
+        const PERSONIO: &str = "https://hooks.example.com/personio/hr/staff/";
+        let target = format!("{PERSONIO}tok");
+        let older: Vec<String> = PERSONIO_EVENTS[..6].iter().map(|e| e.to_string()).collect();
+        let hook = |id: &str, events: Vec<String>| PersonioWebhook {
+            id: id.into(),
+            url: target.clone(),
+            enabled_events: Some(events),
+        };
+        let plan = plan_personio_webhooks(&[hook("1", older)], PERSONIO, Some(&target));
+        assert_eq!(
+            plan.delete,
+            vec!["1"],
+            "the one missing employment.started goes"
+        );
+        assert_eq!(
+            plan.create,
+            PERSONIO_EVENTS.to_vec(),
+            "and comes back complete"
+        );
+        let mut complete: Vec<String> = PERSONIO_EVENTS.iter().map(|e| e.to_string()).collect();
+        complete.push("person.archived".into());
+        let plan = plan_personio_webhooks(&[hook("2", complete)], PERSONIO, Some(&target));
+        assert_eq!(
+            plan,
+            SubscriptionPlan::default(),
+            "extra events are no reason"
+        );
     }
 
     #[test]
