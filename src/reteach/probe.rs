@@ -2,7 +2,7 @@
 //! with the filters the certificate sync sends, and the headers of one certificate download.
 //! Nothing here writes to reteach.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use reqwest::{Method, Response, StatusCode};
 use serde_json::Value;
 use url::Url;
@@ -10,6 +10,7 @@ use url::Url;
 use super::client::ReteachClient;
 use super::download::{follow_redirect, redirect_location, refused};
 use super::download_policy::Hop;
+use super::participations::completed_query;
 use super::response::error_for;
 use super::wire;
 use super::ReteachError;
@@ -94,15 +95,7 @@ impl ReteachClient {
         since: Option<DateTime<Utc>>,
     ) -> Result<ParticipationSample, ReteachError> {
         let url = self.url(&["participation"])?;
-        let mut query = vec![("status", "COMPLETED".to_string())];
-        if let Some(since) = since {
-            query.push((
-                "completedAtSince",
-                since.to_rfc3339_opts(SecondsFormat::Millis, true),
-            ));
-        }
-        query.push(("page", "1".to_string()));
-        query.push(("limit", PARTICIPATION_SAMPLE.to_string()));
+        let query = completed_query(since, 1, PARTICIPATION_SAMPLE);
         let value = self
             .call_json(PARTICIPATIONS, &[], || {
                 self.http.get(url.clone()).query(&query)
