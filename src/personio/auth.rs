@@ -107,19 +107,13 @@ impl PersonioClient {
                 self.http.post(url.clone()).json(&body)
             })
             .await?;
-        let (status, bytes) = self.read_body(ENDPOINT, response).await?;
-        if !status.is_success() {
-            return Err(auth_error(status.as_u16(), &bytes));
-        }
-        let json: Value = serde_json::from_slice(&bytes)
-            .map_err(|_| malformed(ENDPOINT, "auth response is not JSON"))?;
-        let token = json
-            .pointer("/data/token")
-            .and_then(Value::as_str)
-            .filter(|token| !token.trim().is_empty())
-            .ok_or_else(|| malformed(ENDPOINT, "auth response has no data.token"))?;
-        let ttl = expires_in(json.pointer("/data/expires_in"));
-        Ok((Token(token.trim().to_string()), ttl))
+        self.read_token(
+            ENDPOINT,
+            response,
+            "auth",
+            ["/data/token", "/data/expires_in"],
+        )
+        .await
     }
 
     async fn fetch_v2_token(&self) -> Result<(Token, Duration), PersonioError> {
@@ -135,18 +129,40 @@ impl PersonioClient {
                 self.http.post(url.clone()).form(&form)
             })
             .await?;
-        let (status, bytes) = self.read_body(ENDPOINT, response).await?;
+        self.read_token(
+            ENDPOINT,
+            response,
+            "token",
+            ["/access_token", "/expires_in"],
+        )
+        .await
+    }
+
+    /// Reads the answer of an auth endpoint: the token and its lifetime stand at the JSON pointers
+    /// `[token, expires_in]` (under `/data` for v1, at the top level for v2). `what` names the
+    /// response in errors.
+    async fn read_token(
+        &self,
+        endpoint: &'static str,
+        response: reqwest::Response,
+        what: &str,
+        [token_at, expires_at]: [&str; 2],
+    ) -> Result<(Token, Duration), PersonioError> {
+        let (status, bytes) = self.read_body(endpoint, response).await?;
         if !status.is_success() {
             return Err(auth_error(status.as_u16(), &bytes));
         }
         let json: Value = serde_json::from_slice(&bytes)
-            .map_err(|_| malformed(ENDPOINT, "token response is not JSON"))?;
+            .map_err(|_| malformed(endpoint, &format!("{what} response is not JSON")))?;
         let token = json
-            .get("access_token")
+            .pointer(token_at)
             .and_then(Value::as_str)
             .filter(|token| !token.trim().is_empty())
-            .ok_or_else(|| malformed(ENDPOINT, "token response has no access_token"))?;
-        let ttl = expires_in(json.get("expires_in"));
+            .ok_or_else(|| {
+                let path = token_at.trim_start_matches('/').replace('/', ".");
+                malformed(endpoint, &format!("{what} response has no {path}"))
+            })?;
+        let ttl = expires_in(json.pointer(expires_at));
         Ok((Token(token.trim().to_string()), ttl))
     }
 }
