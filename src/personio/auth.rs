@@ -13,6 +13,9 @@ use super::error_body::parse_error_body;
 use super::PersonioError;
 use crate::upstream::token_lifetime;
 
+/// The v1 auth endpoint, as metrics and errors name it.
+pub(super) const V1_AUTH: &str = "POST /v1/auth";
+
 /// Lifetime assumed when Personio omits `expires_in`.
 const DEFAULT_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 /// Refresh this long before the token expires.
@@ -95,20 +98,24 @@ impl PersonioClient {
         }
     }
 
-    async fn fetch_v1_token(&self) -> Result<(Token, Duration), PersonioError> {
-        const ENDPOINT: &str = "POST /v1/auth";
+    /// Sends the credential to [`V1_AUTH`] (for a token, or for the preflight's look at its
+    /// scopes).
+    pub(super) async fn post_v1_auth(&self) -> Result<reqwest::Response, PersonioError> {
         let url = self.url("/v1/auth")?;
         let body = serde_json::json!({
             "client_id": self.client_id,
             "client_secret": self.client_secret,
         });
-        let response = self
-            .send(ENDPOINT, Some(&self.limiters.auth), || {
-                self.http.post(url.clone()).json(&body)
-            })
-            .await?;
+        self.send(V1_AUTH, Some(&self.limiters.auth), || {
+            self.http.post(url.clone()).json(&body)
+        })
+        .await
+    }
+
+    async fn fetch_v1_token(&self) -> Result<(Token, Duration), PersonioError> {
+        let response = self.post_v1_auth().await?;
         self.read_token(
-            ENDPOINT,
+            V1_AUTH,
             response,
             "auth",
             ["/data/token", "/data/expires_in"],
