@@ -301,10 +301,10 @@ async fn the_preflight_probes_run_before_the_first_run_and_name_what_is_missing(
     world.apply(world.employee_sync(EMPLOYEES, json!({}))).await;
     let employees = world
         .wait_employee_sync(EMPLOYEES, "capabilities recorded", |s| {
-            !s.capabilities.is_empty()
+            !s.common.capabilities.is_empty()
         })
         .await;
-    let capabilities = employees.status.expect("status").capabilities;
+    let capabilities = employees.status.expect("status").common.capabilities;
     let attributes = capabilities
         .iter()
         .find(|c| c.name == "personio-attributes")
@@ -337,10 +337,10 @@ async fn the_preflight_probes_run_before_the_first_run_and_name_what_is_missing(
         .await;
     let certificates = world
         .wait_certificate_sync(CERTIFICATES, "capabilities and the upload", |s| {
-            !s.capabilities.is_empty() && s.uploaded_total == 1
+            !s.common.capabilities.is_empty() && s.uploaded_total == 1
         })
         .await;
-    let rows = certificates.status.expect("status").capabilities;
+    let rows = certificates.status.expect("status").common.capabilities;
     for name in ["personio-document-category", "reteach-certificate-download"] {
         assert!(rows.iter().any(|c| c.name == name), "{name} in {rows:?}");
     }

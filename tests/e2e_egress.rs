@@ -98,7 +98,7 @@ async fn a_flipped_employee_sync_ref_never_carries_a_credential_outside_the_allo
         .await;
     world
         .wait_certificate_sync(CERTIFICATES, "capabilities and a run", |s| {
-            !s.capabilities.is_empty() && s.common.last_sync_time.is_some()
+            !s.common.capabilities.is_empty() && s.common.last_sync_time.is_some()
         })
         .await;
 
@@ -171,13 +171,14 @@ async fn a_flipped_employee_sync_ref_never_carries_a_credential_outside_the_allo
 async fn certificate_row(world: &World) -> (CapabilityCheck, Vec<CapabilityCheck>) {
     let synced = world
         .wait_certificate_sync(CERTIFICATES, "capabilities and a finished run", |s| {
-            s.capabilities
+            s.common
+                .capabilities
                 .iter()
                 .any(|c| c.name == "reteach-certificate-download")
                 && s.common.last_sync_time.is_some()
         })
         .await;
-    let rows = synced.status.expect("status").capabilities;
+    let rows = synced.status.expect("status").common.capabilities;
     let row = rows
         .iter()
         .find(|c| c.name == "reteach-certificate-download")

@@ -302,10 +302,10 @@ async fn the_capabilities_check_the_attributes_the_mapping_reads() {
     world.apply(world.employee_sync(SYNC, spec)).await;
     let sync = world
         .wait_employee_sync(SYNC, "capabilities recorded", |s| {
-            !s.capabilities.is_empty()
+            !s.common.capabilities.is_empty()
         })
         .await;
-    let capabilities = sync.status.expect("status").capabilities;
+    let capabilities = sync.status.expect("status").common.capabilities;
     let attributes = capabilities
         .iter()
         .find(|c| c.name == "personio-attributes")

@@ -225,7 +225,7 @@ async fn capabilities_status_is_accepted_and_merges_by_name() {
     .await
     .unwrap();
     let stored = api.get_status("certificates").await.unwrap();
-    let capabilities = stored.status.unwrap_or_default().capabilities;
+    let capabilities = stored.status.unwrap_or_default().common.capabilities;
     assert_eq!(capabilities.len(), 11);
     let attributes = capabilities
         .iter()
@@ -330,7 +330,7 @@ async fn a_v2_employee_sync_in_the_cluster_gets_the_v2_rows_and_the_recommendati
     .await
     .unwrap();
     let stored = api.get_status("personio").await.unwrap();
-    let capabilities = stored.status.unwrap_or_default().capabilities;
+    let capabilities = stored.status.unwrap_or_default().common.capabilities;
     for name in [
         "personio-v2-persons",
         "personio-v2-employments",

@@ -5,7 +5,6 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::capability::{capabilities_schema, CapabilityCheck};
 pub use crate::sync::certificate_ledger_state::{
     CertificateLedger as CertificateLedgerStatus, CompletionKey, FullPassProgress,
     InFlightCertificate, PendingCertificate, RecentUpload, SetAsideCertificate,
@@ -133,11 +132,6 @@ pub struct CertificateSyncStatus {
     /// certificates. Persisted before every upload.
     #[serde(default)]
     pub ledger: CertificateLedgerStatus,
-    /// What the read-only preflight probes found before the first run (the rows of
-    /// `reteach-personio-operator preflight`): each upstream right the sync needs.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(schema_with = "capabilities_schema")]
-    pub capabilities: Vec<CapabilityCheck>,
 }
 
 /// Counters of one CertificateSync run.

@@ -75,6 +75,12 @@ pub struct SyncStatusCommon {
     /// Runs that failed in a row; drives the retry backoff.
     #[serde(default)]
     pub consecutive_failures: i32,
+    /// What the read-only preflight probes found before the first run (the rows of
+    /// `reteach-personio-operator preflight`): each upstream right the sync needs, and for an
+    /// EmployeeSync each Personio attribute.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "super::capability::capabilities_schema")]
+    pub capabilities: Vec<super::capability::CapabilityCheck>,
 }
 
 /// Removes the `default` schemars derives from `#[serde(default)]`. A v1.20 apiserver reads an

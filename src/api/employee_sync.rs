@@ -5,9 +5,9 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::capability::{capabilities_schema, CapabilityCheck};
 use super::common::{PersonioConnection, RecordFailure, ReteachConnection, SyncStatusCommon};
 use super::mapping::{EmployeeMappingSpec, EmployeeSelectorSpec, TagRuleSpec};
+pub use crate::sync::EmployeeCounts;
 
 /// Copies employees one way from Personio into reteach (first name, last name, e-mail, position,
 /// department, location, gender, hire date, end of employment) every `interval`. Employees whose
@@ -185,11 +185,6 @@ pub struct EmployeeSyncStatus {
     /// certificates those users earned before are uploaded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_link_time: Option<DateTime<Utc>>,
-    /// What the read-only preflight probes found before the first run (the rows of
-    /// `reteach-personio-operator preflight`): each upstream right and attribute the sync needs.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(schema_with = "capabilities_schema")]
-    pub capabilities: Vec<CapabilityCheck>,
     /// The Personio attributes this resource reads and therefore needs whitelisted on its
     /// credential: exactly those its mapping, selector, tags and the locking rule use (`status`,
     /// `contract_end_date` and `last_modified_at` are asked for too, never required).
@@ -249,26 +244,23 @@ pub struct EmployeeRunSummary {
     pub dry_run: bool,
     /// Employees read from Personio.
     pub seen: i64,
-    /// reteach users created.
-    pub created: i64,
-    /// reteach users updated (any field).
-    pub updated: i64,
-    /// Users whose update locks them (contract ended or not yet begun).
-    pub locked: i64,
-    /// Users whose update unlocks them (e.g. rehired).
-    pub unlocked: i64,
-    /// Employees already up to date.
-    pub unchanged: i64,
-    /// Employees skipped on purpose (e.g. no e-mail address).
-    pub skipped: i64,
-    /// Employees whose write to reteach failed (a user write or a tag request).
-    pub failed: i64,
-    /// Tags added to users (planned, in a dry run).
-    #[serde(default)]
-    pub tags_added: i64,
-    /// Tags removed from users (planned, in a dry run).
-    #[serde(default)]
-    pub tags_removed: i64,
+    /// What the run did (or, in a dry run, would do).
+    #[serde(flatten)]
+    pub counts: EmployeeCounts,
+}
+
+impl std::ops::Deref for EmployeeRunSummary {
+    type Target = EmployeeCounts;
+
+    fn deref(&self) -> &EmployeeCounts {
+        &self.counts
+    }
+}
+
+impl std::ops::DerefMut for EmployeeRunSummary {
+    fn deref_mut(&mut self) -> &mut EmployeeCounts {
+        &mut self.counts
+    }
 }
 
 /// Kind of an EmployeeSync run.

@@ -7,42 +7,41 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// Where the reteach fields take their values from. A field left out keeps its default source
-/// (shown in brackets); `email`, the Personio id and the lock dates are not configurable.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct EmployeeMappingSpec {
-    /// reteach `firstName` (`first_name`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub first_name: Option<FieldSourceSpec>,
-    /// reteach `lastName` (`last_name`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_name: Option<FieldSourceSpec>,
-    /// reteach `position` (`position`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub position: Option<FieldSourceSpec>,
-    /// reteach `department` (`department`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub department: Option<FieldSourceSpec>,
-    /// reteach `location` (`office`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub location: Option<FieldSourceSpec>,
-    /// reteach `gender` (`gender`). After the value map, the value must be one of `male`/`m`,
-    /// `female`/`f`, `diverse`/`d`/`x`; any other value leaves the user without a gender.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gender: Option<FieldSourceSpec>,
-    /// reteach `company` (unmapped: the operator leaves it alone unless this is set).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub company: Option<FieldSourceSpec>,
-    /// reteach `language` (unmapped unless set). After the value map, the value must be one of
-    /// `EN`, `DE`, `FR`, `ES`, `IT`, `UK`, `RU` (ignoring case); any other value, or none, leaves
-    /// the user's language as it is.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub language: Option<FieldSourceSpec>,
-    /// reteach `note` (unmapped unless set).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub note: Option<FieldSourceSpec>,
+use crate::sync::field_table::{reteach_fields, ReteachField};
+
+macro_rules! mapping_spec {
+    (
+        login { $($login:tt)* }
+        mapped {
+            $(($v:ident, $m:ident, $name:literal, $ty:ty, $source:expr, $comparison:ident,
+                $clears:ident, $personal:ident, $cleaning:ident, $doc:literal))*
+        }
+        lock { $($lock:tt)* }
+    ) => {
+        /// Where the reteach fields take their values from. A field left out keeps its default
+        /// source (shown in brackets); `email`, the Personio id and the lock dates are not
+        /// configurable.
+        #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+        pub struct EmployeeMappingSpec {
+            $(
+                #[doc = $doc]
+                #[serde(rename = $name, default, skip_serializing_if = "Option::is_none")]
+                pub $m: Option<FieldSourceSpec>,
+            )*
+        }
+
+        impl EmployeeMappingSpec {
+            /// The source given for `field`, if any.
+            pub fn source(&self, field: ReteachField) -> Option<&FieldSourceSpec> {
+                match field {
+                    $(ReteachField::$v => self.$m.as_ref(),)*
+                    _ => None,
+                }
+            }
+        }
+    };
 }
+reteach_fields!(mapping_spec);
 
 /// One field's source: exactly one of `attribute`, `constant`, `template` or `unmapped: true`.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]

@@ -288,14 +288,6 @@ impl SyncKind for CertificateSync {
     async fn announce(&self, ctx: &Context, run: &CertificateRun, message: &str) {
         announce_run(ctx, self, &run.outcome, message).await;
     }
-
-    fn capabilities(status: &Self::Status) -> &[CapabilityCheck] {
-        &status.capabilities
-    }
-
-    fn capabilities_mut(status: &mut CertificateSyncStatus) -> &mut Vec<CapabilityCheck> {
-        &mut status.capabilities
-    }
 }
 
 /// A token naming this run: the pod (or process) and a random part.

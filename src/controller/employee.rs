@@ -167,14 +167,6 @@ impl SyncKind for EmployeeSync {
             .await;
         }
     }
-
-    fn capabilities(status: &Self::Status) -> &[CapabilityCheck] {
-        &status.capabilities
-    }
-
-    fn capabilities_mut(status: &mut EmployeeSyncStatus) -> &mut Vec<CapabilityCheck> {
-        &mut status.capabilities
-    }
 }
 
 /// The status after a successful run (pure; the demo prints the same thing).

@@ -131,12 +131,6 @@ where
 
     /// Metrics and Events of a run that went through.
     async fn announce(&self, ctx: &Context, outcome: &Self::Outcome, message: &str);
-
-    /// The preflight findings in `status`.
-    fn capabilities_mut(status: &mut Self::Status) -> &mut Vec<CapabilityCheck>;
-
-    /// The preflight findings in `status`.
-    fn capabilities(status: &Self::Status) -> &[CapabilityCheck];
 }
 
 /// Runs the read-only preflight probes when they are due (first run, requested run), on the
@@ -156,7 +150,7 @@ where
     probe_when_due(
         ctx,
         object,
-        K::capabilities(inputs.previous),
+        &inputs.previous.common().capabilities,
         inputs.reason == DueReason::Requested,
         || {
             Subject::checked(
@@ -171,76 +165,84 @@ where
     .await
 }
 
-/// Reconciles one resource of kind `K`.
+/// Reconciles one resource of kind `K`: the webhook part, the due check, and a due run.
 pub async fn reconcile<K>(object: Arc<K>, ctx: Arc<Context>) -> Result<Action, ReconcileError>
 where
     K: SyncKind + webhook::Webhooked,
     K::Status: SyncStatus,
 {
-    let namespace = object.namespace().unwrap_or_default();
-    let name = object.name_any();
-    // Fresh, not cached: a run must build on the latest status (see `due_run`).
-    let api: Api<K> = Api::namespaced(ctx.client.clone(), &namespace);
-    if let Some(action) = webhook::finalize(&ctx, object.as_ref()).await? {
+    if let Some(action) = webhook::before_due_check(&ctx, object.as_ref()).await? {
         return Ok(action);
     }
-    webhook::refresh_receiver(&ctx, object.as_ref()).await;
-    webhook::keep_registration(&ctx, object.as_ref()).await;
-    webhook::retire_registration(&ctx, object.as_ref()).await;
+    // Fresh, not cached: a run must build on the latest status (see `due_run`).
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), &object.namespace().unwrap_or_default());
     let notification = ctx.webhooks.notification(webhook::key_of(object.as_ref()));
-    let DueRun {
-        object,
-        run,
-        previous,
-        reason,
-    } = match due_run(
+    let due = due_run(
         object.as_ref(),
         &api,
         ctx.clock.as_ref(),
         K::WAITING_REASON,
         Some(&notification),
     )
-    .await?
-    {
-        Ok(due) => due,
-        Err(action) => return Ok(action),
-    };
-    let labels = ResourceLabels {
-        kind: K::KIND.into(),
-        namespace: namespace.clone(),
-        name: name.clone(),
-    };
-    let started = Instant::now();
+    .await?;
+    match due {
+        Ok(due) => run_due(&ctx, &api, due).await,
+        Err(action) => Ok(action),
+    }
+}
+
+/// One due run: settings, preconditions and job ([`attempt`]), then status, Event, log line and
+/// metrics, the same for every kind and every way a run ends.
+async fn run_due<K>(ctx: &Context, api: &Api<K>, due: DueRun<K>) -> Result<Action, ReconcileError>
+where
+    K: SyncKind,
+    K::Status: SyncStatus,
+{
+    let DueRun {
+        object,
+        run,
+        previous,
+        reason,
+    } = due;
+    let namespace = object.namespace().unwrap_or_default();
     let inputs = RunInputs {
         namespace: &namespace,
         reason,
         previous: &previous,
         run: &run,
     };
+    let ended = Ended {
+        labels: ResourceLabels {
+            kind: K::KIND.into(),
+            namespace: namespace.clone(),
+            name: object.name_any(),
+        },
+        started: Instant::now(),
+        ctx,
+        object: &object,
+        run: &run,
+    };
     let mut capabilities = None;
-    let mut personio_requests = 0;
-    let settings = object.settings(&ctx);
+    let settings = object.settings(ctx);
     let interval = settings.as_ref().map_or(INVALID_SPEC_INTERVAL, K::interval);
-    let result = match settings {
-        Err(error) => Err(RunStop::from(RunFailure::stalled(
-            Reason::InvalidSpec,
-            error.to_string(),
-        ))),
+    let (result, personio_requests) = match settings {
+        Err(error) => {
+            let failure = RunFailure::stalled(Reason::InvalidSpec, error.to_string());
+            (Err(RunStop::from(failure)), 0)
+        }
         Ok(settings) => {
-            let run = attempt(&object, &ctx, &api, &inputs, settings, &mut capabilities);
-            let (result, requests) = crate::upstream::metered(run).await;
-            personio_requests = requests;
-            result
+            let attempt = attempt(&object, ctx, api, &inputs, settings, &mut capabilities);
+            crate::upstream::metered(attempt).await
         }
     };
     let mut status = previous.clone();
-    let failure = match result {
+    let delay = match result {
         Err(RunStop::Later(delay)) => return Ok(Action::requeue(delay)),
         Err(RunStop::Fenced) => {
             // Another replica runs this resource now; its status is the truth.
             tracing::warn!(
                 namespace,
-                name,
+                name = ended.labels.name,
                 kind = K::KIND,
                 "lost the resource to another run; not writing status"
             );
@@ -250,51 +252,97 @@ where
             if let Some(partial) = partial {
                 K::record_partial(&mut status, partial);
             }
-            Err(failure)
+            ended
+                .failed(&mut status, &previous, interval, failure)
+                .await
         }
         Ok((settings, outcome)) => {
-            let (delay, message) = K::record_outcome(&mut status, &run, &settings, &outcome);
-            let delay = stretch_for_budget(
-                &ctx,
-                &labels,
-                status.common_mut(),
-                &run,
-                (interval, delay),
-                personio_requests,
-            );
-            Ok((delay, outcome, message))
-        }
-    };
-    let delay = match failure {
-        Ok((delay, outcome, message)) => {
-            tracing::info!(namespace, name, "{message}");
-            object.announce(&ctx, &outcome, &message).await;
-            ctx.metrics.run_finished(&labels, started.elapsed(), None);
-            delay
-        }
-        Err(failure) => {
-            let delay = run.fail(
-                status.common_mut(),
-                &failure,
-                interval,
-                ctx.tunables.blocked_recheck,
-                ctx.clock.now(),
-            );
-            report_failure(&ctx, &object, &failure, status != previous).await;
-            if failure.disposition.counts_as_failed_run() {
-                ctx.metrics
-                    .run_finished(&labels, started.elapsed(), Some(failure.reason()));
-            }
-            delay
+            let costs = (interval, personio_requests);
+            ended
+                .succeeded(&mut status, &settings, outcome, costs)
+                .await
         }
     };
     if let Some(capabilities) = capabilities {
-        *K::capabilities_mut(&mut status) = capabilities;
+        status.common_mut().capabilities = capabilities;
     }
     if status != previous {
-        apply_status(&api, &name, &status, K::STATUS_KEYS_OWNED_ELSEWHERE).await?;
+        apply_status(
+            api,
+            &object.name_any(),
+            &status,
+            K::STATUS_KEYS_OWNED_ELSEWHERE,
+        )
+        .await?;
     }
     Ok(Action::requeue(delay))
+}
+
+/// A run that ended, and what its end is recorded with.
+struct Ended<'a, K> {
+    ctx: &'a Context,
+    object: &'a K,
+    run: &'a RunContext,
+    labels: ResourceLabels,
+    started: Instant,
+}
+
+impl<K> Ended<'_, K>
+where
+    K: SyncKind,
+    K::Status: SyncStatus,
+{
+    /// Records a run that went through in `status` (its schedule stretched when the Personio
+    /// budget needs it), logs, announces and counts it; returns the requeue delay.
+    async fn succeeded(
+        &self,
+        status: &mut K::Status,
+        settings: &K::Settings,
+        outcome: K::Outcome,
+        (interval, personio_requests): (Duration, u64),
+    ) -> Duration {
+        let (delay, message) = K::record_outcome(status, self.run, settings, &outcome);
+        let delay = stretch_for_budget(
+            self.ctx,
+            &self.labels,
+            status.common_mut(),
+            self.run,
+            (interval, delay),
+            personio_requests,
+        );
+        let (namespace, name) = (&self.labels.namespace, &self.labels.name);
+        tracing::info!(namespace, name, "{message}");
+        self.object.announce(self.ctx, &outcome, &message).await;
+        let elapsed = self.started.elapsed();
+        self.ctx.metrics.run_finished(&self.labels, elapsed, None);
+        delay
+    }
+
+    /// Records a failed run in `status` by its disposition, logs it and (when the status changed
+    /// from `previous`) publishes an Event; returns the requeue delay.
+    async fn failed(
+        &self,
+        status: &mut K::Status,
+        previous: &K::Status,
+        interval: Duration,
+        failure: RunFailure,
+    ) -> Duration {
+        let ctx = self.ctx;
+        let delay = self.run.fail(
+            status.common_mut(),
+            &failure,
+            interval,
+            ctx.tunables.blocked_recheck,
+            ctx.clock.now(),
+        );
+        report_failure(ctx, self.object, &failure, status != previous).await;
+        if failure.disposition.counts_as_failed_run() {
+            let elapsed = self.started.elapsed();
+            ctx.metrics
+                .run_finished(&self.labels, elapsed, Some(failure.reason()));
+        }
+        delay
+    }
 }
 
 /// Schedules the next run after the effective interval when the Personio budget cannot carry
@@ -375,3 +423,7 @@ where
         publish(ctx, object, type_, failure.reason(), failure.message()).await;
     }
 }
+
+#[cfg(test)]
+#[path = "reconcile_tests.rs"]
+mod tests;

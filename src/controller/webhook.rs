@@ -15,11 +15,12 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use k8s_openapi::NamespaceResourceScope;
 use kube::runtime::events::EventType;
-use kube::{Api, Resource, ResourceExt};
+use kube::{Api, ResourceExt};
 use serde::de::DeserializeOwned;
 
 use super::context::Context;
 use super::events::publish;
+use super::lifecycle::Scheduled;
 use crate::api::{CertificateSync, EmployeeSync, WebhookSpec, MIN_WEBHOOK_TOKEN_LENGTH};
 use crate::credentials::SecretReader;
 use crate::reteach::ReteachApi;
@@ -38,10 +39,10 @@ pub const SUBSCRIPTIONS_FINALIZER: &str = "sync.reteach.io/reteach-subscriptions
 /// Finalizer of an EmployeeSync whose Personio webhook the operator manages.
 pub const PERSONIO_WEBHOOK_FINALIZER: &str = "sync.reteach.io/personio-webhook";
 
-/// A kind that can be woken by webhooks.
+/// A kind that can be woken by webhooks (its suspension is [`Scheduled::suspended`]).
 #[async_trait]
 pub trait Webhooked:
-    Resource<DynamicType = (), Scope = NamespaceResourceScope>
+    Scheduled<Scope = NamespaceResourceScope>
     + ResourceExt
     + Clone
     + DeserializeOwned
@@ -55,8 +56,6 @@ pub trait Webhooked:
     const FINALIZER: &'static str;
     /// `spec.webhook`.
     fn webhook(&self) -> Option<&WebhookSpec>;
-    /// `spec.suspend`: nothing is registered meanwhile.
-    fn is_suspended(&self) -> bool;
     /// Names of the Secrets holding this resource's API credentials (for a CertificateSync, its
     /// EmployeeSync's): a webhook `secretRef` must never name one of them.
     async fn credential_secrets(&self, ctx: &Context) -> Result<Vec<String>, String>;
@@ -83,9 +82,6 @@ impl Webhooked for EmployeeSync {
     const FINALIZER: &'static str = PERSONIO_WEBHOOK_FINALIZER;
     fn webhook(&self) -> Option<&WebhookSpec> {
         self.spec.webhook.as_ref()
-    }
-    fn is_suspended(&self) -> bool {
-        self.spec.suspend
     }
     async fn credential_secrets(&self, _ctx: &Context) -> Result<Vec<String>, String> {
         Ok(credential_names(self))
@@ -150,9 +146,6 @@ impl Webhooked for CertificateSync {
     fn webhook(&self) -> Option<&WebhookSpec> {
         self.spec.webhook.as_ref()
     }
-    fn is_suspended(&self) -> bool {
-        self.spec.suspend
-    }
     async fn credential_secrets(&self, ctx: &Context) -> Result<Vec<String>, String> {
         let namespace = self.namespace().unwrap_or_default();
         let api: Api<EmployeeSync> = Api::namespaced(ctx.client.clone(), &namespace);
@@ -202,6 +195,22 @@ pub fn key_of<K: Webhooked>(object: &K) -> ResourceKey {
         &object.namespace().unwrap_or_default(),
         &object.name_any(),
     )
+}
+
+/// The optional webhook part of a reconcile, before the due check: lets a deleted object go once
+/// its upstream registration is removed (returns what to do then), refreshes its receiver, and
+/// keeps or retires its registration. Nothing here depends on whether a run is due.
+pub async fn before_due_check<K: Webhooked>(
+    ctx: &Context,
+    object: &K,
+) -> Result<Option<kube::runtime::controller::Action>, super::ReconcileError> {
+    if let Some(action) = finalize(ctx, object).await? {
+        return Ok(Some(action));
+    }
+    refresh_receiver(ctx, object).await;
+    keep_registration(ctx, object).await;
+    retire_registration(ctx, object).await;
+    Ok(None)
 }
 
 /// Opens the receiver of `object`: with `register: true` with the secrets derived from the

@@ -30,7 +30,8 @@ pub async fn keep_registration<K: Webhooked>(ctx: &Context, object: &K) {
     let Some(spec) = object.webhook() else {
         return;
     };
-    if !ctx.tunables.webhooks_enabled || object.is_suspended() {
+    // `spec.suspend`: nothing is registered meanwhile.
+    if !ctx.tunables.webhooks_enabled || object.suspended() {
         return;
     }
     let key = key_of(object);

@@ -10,13 +10,15 @@ use std::collections::HashSet;
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use chrono_tz::Tz;
 
-use crate::api::{EmployeeRunSummary, PlannedAction, SyncMode, APPROVE_PLAN_ANNOTATION};
+use crate::api::{
+    EmployeeCounts, EmployeeRunSummary, PlannedAction, SyncMode, APPROVE_PLAN_ANNOTATION,
+};
 use crate::personio::{AttributeRequest, EmployeeList, PersonioApi};
 use crate::reteach::{ReteachApi, USERS_PER_PAGE};
-use crate::sync::employee_fields::ReteachField;
 use crate::sync::employee_mapping::{map_record, MappedEmployee, MappingError};
 use crate::sync::employee_plan::tags_in_run;
 use crate::sync::employee_tags::TagOwnership;
+use crate::sync::field_table::{ReteachField, FIELDS};
 use crate::sync::mass_change::{approved_plan_id, check_mass_change, MassChangeInput};
 use crate::sync::unsupported_fields::optional_field;
 use crate::sync::{CustomerFields, EmployeeAction, EmployeePlan, PlannedEmployee, ReteachCustomer};
@@ -137,7 +139,10 @@ fn starting_outcome(
         },
         dry_run: input.dry_run,
         seen: count(list.employees.len() + list.skipped.len()),
-        skipped: count(list.skipped.len()),
+        counts: EmployeeCounts {
+            skipped: count(list.skipped.len()),
+            ..EmployeeCounts::default()
+        },
         ..Default::default()
     };
     EmployeeJobOutcome {
@@ -220,16 +225,11 @@ fn note_plan_findings(plan: &EmployeePlan, failures: &mut FailureLog) {
 
 /// A dry run counts what the plan would do and samples it.
 fn report_dry_run(plan: &EmployeePlan, outcome: &mut EmployeeJobOutcome) {
-    let counts = plan.counts();
+    // What the run would do: the plan's counts, on top of the records skipped on reading.
     let summary = &mut outcome.summary;
-    summary.created = counts.created;
-    summary.updated = counts.updated;
-    summary.locked = counts.locked;
-    summary.unlocked = counts.unlocked;
-    summary.unchanged = counts.unchanged;
-    summary.skipped += counts.skipped;
-    summary.tags_added = counts.tags_added;
-    summary.tags_removed = counts.tags_removed;
+    for entry in &plan.entries {
+        summary.add(entry);
+    }
     outcome.planned = plan
         .entries
         .iter()
@@ -368,27 +368,13 @@ fn planned_action(entry: &PlannedEmployee) -> Option<PlannedAction> {
 }
 
 fn created_fields(fields: &CustomerFields) -> Vec<String> {
-    let optional = [
-        ("firstName", fields.first_name.is_some()),
-        ("lastName", fields.last_name.is_some()),
-        ("position", fields.position.is_some()),
-        ("department", fields.department.is_some()),
-        ("location", fields.location.is_some()),
-        ("gender", fields.gender.is_some()),
-        ("company", fields.company.is_some()),
-        ("language", fields.language.is_some()),
-        ("note", fields.note.is_some()),
-        ("setActiveAt", fields.set_active_at.is_some()),
-        ("setInactiveAt", fields.set_inactive_at.is_some()),
-    ];
+    let set = FIELDS
+        .iter()
+        .filter(|row| row.field != ReteachField::Email && !fields.value(row.field).is_empty())
+        .map(|row| row.field.name());
     ["externalId", "email"]
         .into_iter()
-        .chain(
-            optional
-                .into_iter()
-                .filter(|(_, present)| *present)
-                .map(|(name, _)| name),
-        )
+        .chain(set)
         .map(String::from)
         .collect()
 }

@@ -157,7 +157,7 @@ async fn write_user(
         EmployeeAction::Unchanged | EmployeeAction::Skip { .. } => return Ok(UserWrite::NotSent),
     };
     memory.strip(&mut write);
-    let mut attempts_left = crate::sync::unsupported_fields::OPTIONAL_FIELDS.len();
+    let mut attempts_left = crate::sync::field_table::configurable_fields().count();
     loop {
         if write.is_empty() {
             return Ok(UserWrite::NotSent);

@@ -17,6 +17,7 @@ use crate::sync::employee_config::{
     check_attribute_name, template_attributes, AttributeMatch, EmployeeConfig, FieldSource,
 };
 use crate::sync::employee_tags::{TagRule, MAX_TAG_CHARS, MAX_TAG_RULES};
+use crate::sync::field_table::configurable_fields;
 
 /// Shortest `fullResyncInterval` of a CertificateSync: a full pass lists every completion.
 const MIN_CERTIFICATE_FULL_RESYNC: Duration = Duration::from_secs(3600);
@@ -126,32 +127,11 @@ impl EmployeeSettings {
 pub fn employee_config(spec: &EmployeeSyncSpec) -> Result<EmployeeConfig, SpecError> {
     let mut config = EmployeeConfig::default();
     if let Some(mapping) = &spec.mapping {
-        let slots = [
-            (
-                "firstName",
-                &mapping.first_name,
-                &mut config.mapping.first_name,
-            ),
-            (
-                "lastName",
-                &mapping.last_name,
-                &mut config.mapping.last_name,
-            ),
-            ("position", &mapping.position, &mut config.mapping.position),
-            (
-                "department",
-                &mapping.department,
-                &mut config.mapping.department,
-            ),
-            ("location", &mapping.location, &mut config.mapping.location),
-            ("gender", &mapping.gender, &mut config.mapping.gender),
-            ("company", &mapping.company, &mut config.mapping.company),
-            ("language", &mapping.language, &mut config.mapping.language),
-            ("note", &mapping.note, &mut config.mapping.note),
-        ];
-        for (name, given, slot) in slots {
-            if let Some(given) = given {
-                *slot = field_source(name, given)?;
+        for field in configurable_fields() {
+            if let (Some(given), Some(slot)) =
+                (mapping.source(field), config.mapping.source_mut(field))
+            {
+                *slot = field_source(field.name(), given)?;
             }
         }
     }

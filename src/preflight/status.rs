@@ -104,10 +104,8 @@ mod tests {
 
     #[test]
     fn capabilities_land_in_status_as_camel_case_json() {
-        let status = crate::api::CertificateSyncStatus {
-            capabilities: capability_status(&report()),
-            ..Default::default()
-        };
+        let mut status = crate::api::CertificateSyncStatus::default();
+        status.common.capabilities = capability_status(&report());
         let json = serde_json::to_value(&status).unwrap();
         assert_eq!(
             json["capabilities"][1],

@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use super::client::{found, ReteachClient};
 use super::wire;
 use super::{Academy, ReteachError};
+use crate::sync::field_table::{FieldValue, FIELDS};
 use crate::sync::{CustomerFields, CustomerPatch, ReteachCustomer};
 
 /// reteach's maximum page size.
@@ -26,42 +27,38 @@ pub(crate) fn last_page(page: u64, items: usize, total: Option<u64>) -> bool {
         || page >= MAX_PAGES
 }
 
-/// The values of `fields` that must never appear in an error message.
-fn personal_values(fields: &CustomerFields) -> Vec<&str> {
-    let mut values = vec![fields.email.as_str(), fields.external_id.as_str()];
+/// The values of `fields` that must never appear in an error message: the ids, the login and
+/// every text field of the table.
+fn personal_values(fields: &CustomerFields) -> Vec<String> {
+    let mut values = vec![fields.email.clone(), fields.external_id.clone()];
     values.extend(
-        [
-            &fields.first_name,
-            &fields.last_name,
-            &fields.position,
-            &fields.department,
-            &fields.location,
-            &fields.company,
-            &fields.note,
-        ]
-        .into_iter()
-        .flatten()
-        .map(String::as_str),
+        FIELDS
+            .iter()
+            .filter_map(|row| text(fields.value(row.field))),
     );
     values
 }
 
 /// The values of `patch` that must never appear in an error message.
-fn patch_values(patch: &CustomerPatch) -> Vec<&str> {
-    [
-        &patch.external_id,
-        &patch.email,
-        &patch.first_name,
-        &patch.last_name,
-        &patch.position,
-        &patch.department,
-        &patch.location,
-        &patch.company,
-        &patch.note,
-    ]
-    .into_iter()
-    .filter_map(|v| v.as_ref().and_then(Option::as_deref))
-    .collect()
+fn patch_values(patch: &CustomerPatch) -> Vec<String> {
+    let mut values: Vec<String> = patch.external_id.clone().flatten().into_iter().collect();
+    values.extend(
+        FIELDS
+            .iter()
+            .filter_map(|row| text(patch.value(row.field)?)),
+    );
+    values
+}
+
+fn text(value: FieldValue) -> Option<String> {
+    match value {
+        FieldValue::Text(text) => text,
+        FieldValue::Gender(_) | FieldValue::Instant(_) => None,
+    }
+}
+
+fn as_strs(values: &[String]) -> Vec<&str> {
+    values.iter().map(String::as_str).collect()
 }
 
 impl ReteachClient {
@@ -154,7 +151,7 @@ impl ReteachClient {
     ) -> Result<ReteachCustomer, ReteachError> {
         let url = self.url(&["customer"])?;
         let value = self
-            .call_json(CREATE, &personal_values(fields), || {
+            .call_json(CREATE, &as_strs(&personal_values(fields)), || {
                 self.http.post(url.clone()).json(fields)
             })
             .await?;
@@ -168,7 +165,7 @@ impl ReteachClient {
     ) -> Result<ReteachCustomer, ReteachError> {
         let url = self.url(&["customer", id])?;
         let value = self
-            .call_json(UPDATE, &patch_values(patch), || {
+            .call_json(UPDATE, &as_strs(&patch_values(patch)), || {
                 self.http.put(url.clone()).json(patch)
             })
             .await?;

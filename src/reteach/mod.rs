@@ -22,6 +22,9 @@ mod subscriptions;
 mod tags;
 mod wire;
 
+#[cfg(test)]
+mod field_round_trip_tests;
+
 pub use client::ReteachClient;
 pub use config::{DownloadPolicy, ReteachConfig, DEFAULT_BASE_URL, DEFAULT_REQUESTS_PER_SECOND};
 pub use error::ReteachError;

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::ReteachError;
+use crate::sync::field_table::{FieldValue, Kind, FIELDS};
 use crate::sync::{Completion, CustomerTag, Gender, ReteachCustomer};
 
 /// A string field; numbers are accepted as text (ids), everything else is absent.
@@ -26,8 +27,8 @@ pub(crate) fn timestamp(value: &Value, key: &str) -> Option<DateTime<Utc>> {
 }
 
 /// reteach's gender enum; any other value (including new ones reteach may add) is `None`.
-pub(crate) fn gender(value: &Value) -> Option<Gender> {
-    match value.get("gender")?.as_str()? {
+pub(crate) fn gender(value: &Value, key: &str) -> Option<Gender> {
+    match value.get(key)?.as_str()? {
         "MALE" => Some(Gender::Male),
         "FEMALE" => Some(Gender::Female),
         "DIVERSE" => Some(Gender::Diverse),
@@ -37,24 +38,23 @@ pub(crate) fn gender(value: &Value) -> Option<Gender> {
 
 /// A customer object; `None` when it has no id (then it cannot be addressed anyway).
 pub(crate) fn customer(value: &Value) -> Option<ReteachCustomer> {
-    Some(ReteachCustomer {
+    let mut customer = ReteachCustomer {
         id: text(value, "id")?,
         external_id: text(value, "externalId"),
-        email: text(value, "email"),
-        first_name: text(value, "firstName"),
-        last_name: text(value, "lastName"),
-        position: text(value, "position"),
-        department: text(value, "department"),
-        location: text(value, "location"),
-        gender: gender(value),
-        company: text(value, "company"),
-        language: text(value, "language"),
-        note: text(value, "note"),
-        set_active_at: timestamp(value, "setActiveAt"),
-        set_inactive_at: timestamp(value, "setInactiveAt"),
         status: text(value, "status"),
         tags: tags(value),
-    })
+        ..ReteachCustomer::default()
+    };
+    for row in FIELDS {
+        let name = row.field.name();
+        let field_value = match row.kind {
+            Kind::Text => FieldValue::Text(text(value, name)),
+            Kind::Gender => FieldValue::Gender(gender(value, name)),
+            Kind::Instant => FieldValue::Instant(timestamp(value, name)),
+        };
+        customer.put(row.field, field_value);
+    }
+    Some(customer)
 }
 
 /// A customer's `tags: [{id, name}]`; entries without a name are left out (they cannot be

@@ -5,8 +5,9 @@ use chrono::NaiveDate;
 
 use super::employee_config::EmployeeConfig;
 use super::employee_tags::{wanted_tags, WantedTags};
+use super::field_table::{field_access, reteach_fields, Cleaning, DebugValue, FieldValue, FIELDS};
 use super::model::{Gender, PersonioEmployee};
-use super::redact::redacted_debug;
+use super::redact::Redacted;
 
 /// Longest text reteach accepts in a name or attribute field; longer values are shortened.
 pub const MAX_TEXT_CHARS: usize = 255;
@@ -36,36 +37,47 @@ impl MappingError {
     }
 }
 
-/// The reteach fields an employee should have, before time zones turn dates into instants.
-/// `Debug` redacts names and the e-mail address.
-#[derive(Clone, PartialEq, Eq)]
-pub struct DesiredEmployee {
-    /// Personio id (reteach `externalId`).
-    pub external_id: String,
-    /// Trimmed e-mail address (case preserved).
-    pub email: String,
-    /// First name, trimmed and shortened to [`MAX_TEXT_CHARS`].
-    pub first_name: Option<String>,
-    /// Last name, trimmed and shortened to [`MAX_TEXT_CHARS`].
-    pub last_name: Option<String>,
-    /// Position (job title).
-    pub position: Option<String>,
-    /// Department; `None` when Personio has none.
-    pub department: Option<String>,
-    /// Personio `office`; `None` when Personio has none.
-    pub location: Option<String>,
-    /// Gender, when Personio's value is one reteach knows.
-    pub gender: Option<Gender>,
-    /// `company`, when mapped.
-    pub company: Option<String>,
-    /// `language` (upper case), when mapped and one reteach knows ([`map_language`]).
-    pub language: Option<String>,
-    /// `note`, when mapped.
-    pub note: Option<String>,
-    /// First day of employment.
-    pub hire_date: Option<NaiveDate>,
-    /// `termination_date`, else `contract_end_date`: the last day of employment.
-    pub end_of_employment: Option<NaiveDate>,
+macro_rules! desired_employee {
+    (
+        login { $($login:tt)* }
+        mapped { $(($v:ident, $m:ident, $name:literal, $ty:ty, $($mapped:tt)*))* }
+        lock { $($lock:tt)* }
+    ) => {
+        /// The reteach fields an employee should have, before time zones turn dates into
+        /// instants: the `mapped` rows of the field table, cleaned as their rows say. `Debug`
+        /// redacts the personal fields of the table and the e-mail address.
+        #[derive(Clone, Default, PartialEq, Eq)]
+        pub struct DesiredEmployee {
+            /// Personio id (reteach `externalId`).
+            pub external_id: String,
+            /// Trimmed e-mail address (case preserved).
+            pub email: String,
+            $(#[doc = $name] pub $m: Option<$ty>,)*
+            /// First day of employment.
+            pub hire_date: Option<NaiveDate>,
+            /// `termination_date`, else `contract_end_date`: the last day of employment.
+            pub end_of_employment: Option<NaiveDate>,
+        }
+        field_access!(plain DesiredEmployee { $($m: $v,)* });
+    };
+}
+reteach_fields!(desired_employee);
+
+impl std::fmt::Debug for DesiredEmployee {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut out = f.debug_struct("DesiredEmployee");
+        out.field("external_id", &self.external_id)
+            .field("email", &Redacted(&self.email));
+        for row in FIELDS.iter().filter(|row| row.configurable) {
+            out.field(
+                row.member,
+                &DebugValue(&self.value(row.field), row.personal),
+            );
+        }
+        out.field("hire_date", &self.hire_date)
+            .field("end_of_employment", &self.end_of_employment)
+            .finish()
+    }
 }
 
 /// Validates one employee and maps it to the fields reteach should hold, with the default
@@ -134,33 +146,25 @@ fn map_fields(
             return Err(MappingError::EndBeforeHire);
         }
     }
-    let mapping = &config.mapping;
-    let text = |source: &super::employee_config::FieldSource| {
-        clean_text(source.value(employee).as_deref())
-    };
-    Ok(DesiredEmployee {
+    let mut desired = DesiredEmployee {
         external_id: employee.id.clone(),
         email,
-        first_name: text(&mapping.first_name),
-        last_name: text(&mapping.last_name),
-        position: text(&mapping.position),
-        department: text(&mapping.department),
-        location: text(&mapping.location),
-        gender: mapping
-            .gender
-            .value(employee)
-            .as_deref()
-            .and_then(map_gender),
-        company: text(&mapping.company),
-        language: mapping
-            .language
-            .value(employee)
-            .as_deref()
-            .and_then(map_language),
-        note: text(&mapping.note),
         hire_date: employee.hire_date,
         end_of_employment,
-    })
+        ..DesiredEmployee::default()
+    };
+    for (field, source) in config.mapping.fields() {
+        let raw = source.value(employee);
+        let value = match field.row().cleaning {
+            Cleaning::Gender => FieldValue::Gender(raw.as_deref().and_then(map_gender)),
+            Cleaning::Language => FieldValue::Text(raw.as_deref().and_then(map_language)),
+            Cleaning::Trimmed | Cleaning::Login | Cleaning::Window => {
+                FieldValue::Text(clean_text(raw.as_deref()))
+            }
+        };
+        desired.put(field, value);
+    }
+    Ok(desired)
 }
 
 /// Maps Personio's gender value to reteach's; unknown values (and "prefer not to say") map to none.
@@ -229,12 +233,6 @@ pub fn is_valid_email(email: &str) -> bool {
                 .all(|c| c.is_alphanumeric() || c == '-' || !c.is_ascii())
     })
 }
-
-redacted_debug!(DesiredEmployee {
-    shown: external_id, position, department, location, gender, company, language, hire_date,
-        end_of_employment;
-    personal: email, first_name, last_name, note;
-});
 
 #[cfg(test)]
 mod tests {

@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::employee_config::FieldSource;
+use super::field_source::FieldSource;
 use super::model::{CustomerTag, PersonioEmployee};
 
 /// Most rules in `spec.tags`.

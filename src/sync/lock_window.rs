@@ -2,6 +2,7 @@
 //! the company's calendar day. reteach flips the state itself at `setActiveAt` / `setInactiveAt`, so
 //! the window is expressed as the two instants where the company's day begins.
 
+use super::field_table::ReteachField;
 use chrono::{DateTime, Duration, LocalResult, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 
@@ -22,6 +23,16 @@ pub struct LockWindow {
 }
 
 impl LockWindow {
+    /// The instant the window wants in one of the lock fields (`setActiveAt`,
+    /// `setInactiveAt`); `None` for any other field.
+    pub fn instant(&self, field: ReteachField) -> Option<DateTime<Utc>> {
+        match field {
+            ReteachField::SetActiveAt => self.set_active_at,
+            ReteachField::SetInactiveAt => self.set_inactive_at,
+            _ => None,
+        }
+    }
+
     /// The window for an employee hired on `hire_date` whose last day is `end_of_employment`.
     pub fn new(hire_date: Option<NaiveDate>, end_of_employment: Option<NaiveDate>, tz: Tz) -> Self {
         Self {

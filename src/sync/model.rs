@@ -3,8 +3,11 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
+use super::field_table::{
+    field_access, reteach_fields, DebugValue, FieldValue, Instant, ReteachField, FIELDS,
+};
 use super::redact::redacted_debug;
 
 /// A Personio employee after lenient parsing: only the fields the operator may transfer.
@@ -61,43 +64,6 @@ pub struct SkippedRecord {
     pub reason: String,
 }
 
-/// reteach's gender values.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum Gender {
-    Male,
-    Female,
-    Diverse,
-}
-
-/// A reteach user ("customer") as read from reteach. `Debug` redacts names and the e-mail
-/// address.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct ReteachCustomer {
-    /// reteach's own id.
-    pub id: String,
-    pub external_id: Option<String>,
-    pub email: Option<String>,
-    pub first_name: Option<String>,
-    pub last_name: Option<String>,
-    pub position: Option<String>,
-    pub department: Option<String>,
-    pub location: Option<String>,
-    pub gender: Option<Gender>,
-    /// `company` (mapped only when `spec.mapping.company` says so).
-    pub company: Option<String>,
-    /// `language` (`EN`, `DE`, `FR`, `ES`, `IT`, `UK`, `RU`).
-    pub language: Option<String>,
-    /// `note`, free text.
-    pub note: Option<String>,
-    pub set_active_at: Option<DateTime<Utc>>,
-    pub set_inactive_at: Option<DateTime<Utc>>,
-    /// Read-only status (`ADDED`, `INVITED`, `ACTIVE`, `INACTIVE`).
-    pub status: Option<String>,
-    /// The user's tags, as every customer object carries them (`tags: [{id, name}]`).
-    pub tags: Vec<CustomerTag>,
-}
-
 /// A tag on a reteach user. Its name may come from a template over personal attributes, so
 /// `Debug` of a [`ReteachCustomer`] shows only how many tags it has.
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -127,71 +93,129 @@ impl std::fmt::Debug for CustomerTag {
     }
 }
 
-/// The reteach fields the operator owns, as they should be. Serialized as the body of
-/// `POST /customer` (camelCase, absent fields omitted). `Debug` redacts names and the e-mail
-/// address.
-#[derive(Clone, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CustomerFields {
-    pub external_id: String,
-    pub email: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub first_name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub last_name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub position: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub department: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub location: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub gender: Option<Gender>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub company: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub language: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub note: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub set_active_at: Option<DateTime<Utc>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub set_inactive_at: Option<DateTime<Utc>>,
-}
+pub use super::field_table::Gender;
 
-/// Only the changed fields of a reteach user, as the body of `PUT /customer/{id}`.
-/// `None` = leave unchanged (omitted), `Some(None)` = clear (JSON `null`), `Some(Some(v))` = set.
-/// `Debug` redacts names and the e-mail address.
-#[derive(Clone, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CustomerPatch {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub external_id: Option<Option<String>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub email: Option<Option<String>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub first_name: Option<Option<String>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub last_name: Option<Option<String>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub position: Option<Option<String>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub department: Option<Option<String>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub location: Option<Option<String>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub gender: Option<Option<Gender>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub company: Option<Option<String>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub language: Option<Option<String>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub note: Option<Option<String>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub set_active_at: Option<Option<DateTime<Utc>>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub set_inactive_at: Option<Option<DateTime<Utc>>>,
+macro_rules! customer_types {
+    (
+        login { $(($lv:ident, $lm:ident, $($login:tt)*))* }
+        mapped { $(($v:ident, $m:ident, $name:literal, $ty:ty, $($mapped:tt)*))* }
+        lock { $(($kv:ident, $km:ident, $kname:literal, $kty:ty, $($lock:tt)*))* }
+    ) => {
+        /// A reteach user ("customer") as read from reteach. `Debug` redacts the personal fields
+        /// of the table.
+        #[derive(Clone, Default, PartialEq, Eq)]
+        pub struct ReteachCustomer {
+            /// reteach's own id.
+            pub id: String,
+            /// `externalId`: the Personio id of a linked user.
+            pub external_id: Option<String>,
+            /// `email`, the login.
+            pub email: Option<String>,
+            $(#[doc = $name] pub $m: Option<$ty>,)*
+            $(#[doc = $kname] pub $km: Option<$kty>,)*
+            /// Read-only status (`ADDED`, `INVITED`, `ACTIVE`, `INACTIVE`).
+            pub status: Option<String>,
+            /// The user's tags, as every customer object carries them (`tags: [{id, name}]`).
+            pub tags: Vec<CustomerTag>,
+        }
+        field_access!(plain ReteachCustomer {
+            email: Email, $($m: $v,)* $($km: $kv,)*
+        });
+
+        impl std::fmt::Debug for ReteachCustomer {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                let mut out = f.debug_struct("ReteachCustomer");
+                out.field("id", &self.id).field("external_id", &self.external_id);
+                for row in FIELDS {
+                    out.field(row.member, &DebugValue(&self.value(row.field), row.personal));
+                }
+                out.field("status", &self.status)
+                    .field("tags", &self.tags)
+                    .finish()
+            }
+        }
+
+        /// The reteach fields the operator owns, as they should be. Serialized as the body of
+        /// `POST /customer` (camelCase, absent fields omitted). `Debug` redacts the personal
+        /// fields of the table.
+        #[derive(Clone, Default, PartialEq, Eq, Serialize)]
+        #[serde(rename_all = "camelCase")]
+        pub struct CustomerFields {
+            /// The Personio id.
+            pub external_id: String,
+            /// The login.
+            pub email: String,
+            $(
+                #[doc = $name]
+                #[serde(rename = $name, skip_serializing_if = "Option::is_none")]
+                pub $m: Option<$ty>,
+            )*
+            $(
+                #[doc = $kname]
+                #[serde(rename = $kname, skip_serializing_if = "Option::is_none")]
+                pub $km: Option<$kty>,
+            )*
+        }
+        field_access!(plain CustomerFields { $($m: $v,)* $($km: $kv,)* });
+
+        impl std::fmt::Debug for CustomerFields {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                let mut out = f.debug_struct("CustomerFields");
+                out.field("external_id", &self.external_id);
+                for row in FIELDS {
+                    let value = match row.field {
+                        ReteachField::Email => FieldValue::Text(Some(self.email.clone())),
+                        field => self.value(field),
+                    };
+                    out.field(row.member, &DebugValue(&value, row.personal));
+                }
+                out.finish()
+            }
+        }
+
+        /// Only the changed fields of a reteach user, as the body of `PUT /customer/{id}`.
+        /// `None` = leave unchanged (omitted), `Some(None)` = clear (JSON `null`),
+        /// `Some(Some(v))` = set. `Debug` redacts the personal fields of the table.
+        #[derive(Clone, Default, PartialEq, Eq, Serialize)]
+        #[serde(rename_all = "camelCase")]
+        pub struct CustomerPatch {
+            /// `externalId`, stamped when a user found by e-mail is adopted.
+            #[serde(skip_serializing_if = "Option::is_none")]
+            pub external_id: Option<Option<String>>,
+            /// The login.
+            #[serde(skip_serializing_if = "Option::is_none")]
+            pub email: Option<Option<String>>,
+            $(
+                #[doc = $name]
+                #[serde(rename = $name, skip_serializing_if = "Option::is_none")]
+                pub $m: Option<Option<$ty>>,
+            )*
+            $(
+                #[doc = $kname]
+                #[serde(rename = $kname, skip_serializing_if = "Option::is_none")]
+                pub $km: Option<Option<$kty>>,
+            )*
+        }
+        field_access!(patch CustomerPatch {
+            email: Email, $($m: $v,)* $($km: $kv,)*
+        });
+
+        impl std::fmt::Debug for CustomerPatch {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                let mut out = f.debug_struct("CustomerPatch");
+                out.field("external_id", &self.external_id);
+                for row in FIELDS {
+                    match self.value(row.field) {
+                        Some(value) => out.field(row.member, &DebugValue(&value, row.personal)),
+                        None => out.field(row.member, &"unchanged"),
+                    };
+                }
+                out.finish()
+            }
+        }
+    };
 }
+reteach_fields!(customer_types);
 
 /// A completed reteach participation, with its certificate when one exists.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -231,24 +255,6 @@ redacted_debug!(PersonioEmployee {
         contract_end_date, status, last_modified_at;
     personal: first_name, last_name, email;
     keys_only: other;
-});
-
-redacted_debug!(ReteachCustomer {
-    shown: id, external_id, position, department, location, gender, company, language,
-        set_active_at, set_inactive_at, status, tags;
-    personal: email, first_name, last_name, note;
-});
-
-redacted_debug!(CustomerFields {
-    shown: external_id, position, department, location, gender, company, language, set_active_at,
-        set_inactive_at;
-    personal: email, first_name, last_name, note;
-});
-
-redacted_debug!(CustomerPatch {
-    shown: external_id, position, department, location, gender, company, language, set_active_at,
-        set_inactive_at;
-    personal: email, first_name, last_name, note;
 });
 
 #[cfg(test)]

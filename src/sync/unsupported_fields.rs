@@ -6,8 +6,9 @@
 //! follows. This module holds the pure parts: reading the error message, stripping fields from a
 //! write, and checking what a response echoed.
 
-use super::employee_config::{EmployeeConfig, FieldSource};
-use super::employee_fields::ReteachField;
+use super::employee_config::EmployeeConfig;
+use super::field_source::FieldSource;
+use super::field_table::{configurable_field, configurable_fields, ReteachField};
 use super::model::{CustomerFields, CustomerPatch, ReteachCustomer};
 
 /// Why a field is left out.
@@ -60,35 +61,16 @@ pub fn only_refused_properties(part: &str) -> bool {
         .all(|c| c.is_whitespace() || matches!(c, ',' | ';' | '.' | '-'))
 }
 
-/// The fields the mapping may configure, and therefore the only ones that may be left out: the
-/// login, the Personio id and the lock dates are never dropped (a refusal of those is a failure).
-pub const OPTIONAL_FIELDS: [ReteachField; 9] = [
-    ReteachField::FirstName,
-    ReteachField::LastName,
-    ReteachField::Position,
-    ReteachField::Department,
-    ReteachField::Location,
-    ReteachField::Gender,
-    ReteachField::Company,
-    ReteachField::Language,
-    ReteachField::Note,
-];
-
-/// The optional field with reteach's name `name`.
+/// The fields the mapping may configure ([`configurable_fields`]), and therefore the only ones
+/// that may be left out: the login, the Personio id and the lock dates are never dropped (a
+/// refusal of those is a failure).
 pub fn optional_field(name: &str) -> Option<ReteachField> {
-    OPTIONAL_FIELDS
-        .into_iter()
-        .find(|field| field.name() == name)
+    configurable_field(name)
 }
 
 /// The configured source of an optional field.
 pub fn source_of(config: &EmployeeConfig, field: ReteachField) -> Option<&FieldSource> {
-    config
-        .mapping
-        .fields()
-        .into_iter()
-        .find(|(name, _)| *name == field.name())
-        .map(|(_, source)| source)
+    config.mapping.source(field)
 }
 
 /// A short, stable fingerprint of a field's source (FNV-1a over a canonical description). The
@@ -123,83 +105,36 @@ pub enum Write<'a> {
 }
 
 impl Write<'_> {
-    /// Whether the write sends `field` at all (a value, or `null` to clear it).
+    /// Whether the write sends `field` at all (a value, or `null` to clear it); only optional
+    /// fields count.
     pub fn sends(&self, field: ReteachField) -> bool {
-        match self {
-            Write::Create(fields) => match field {
-                ReteachField::FirstName => fields.first_name.is_some(),
-                ReteachField::LastName => fields.last_name.is_some(),
-                ReteachField::Position => fields.position.is_some(),
-                ReteachField::Department => fields.department.is_some(),
-                ReteachField::Location => fields.location.is_some(),
-                ReteachField::Gender => fields.gender.is_some(),
-                ReteachField::Company => fields.company.is_some(),
-                ReteachField::Language => fields.language.is_some(),
-                ReteachField::Note => fields.note.is_some(),
-                _ => false,
-            },
-            Write::Update(patch, _) => match field {
-                ReteachField::FirstName => patch.first_name.is_some(),
-                ReteachField::LastName => patch.last_name.is_some(),
-                ReteachField::Position => patch.position.is_some(),
-                ReteachField::Department => patch.department.is_some(),
-                ReteachField::Location => patch.location.is_some(),
-                ReteachField::Gender => patch.gender.is_some(),
-                ReteachField::Company => patch.company.is_some(),
-                ReteachField::Language => patch.language.is_some(),
-                ReteachField::Note => patch.note.is_some(),
-                _ => false,
-            },
-        }
+        field.row().configurable
+            && match self {
+                Write::Create(fields) => !fields.value(field).is_empty(),
+                Write::Update(patch, _) => patch.value(field).is_some(),
+            }
     }
 
-    /// Whether the write sets `field` to a value (not `null`).
+    /// Whether the write sets an optional `field` to a value (not `null`).
     pub fn sets_value(&self, field: ReteachField) -> bool {
         match self {
             Write::Create(_) => self.sends(field),
-            Write::Update(patch, _) => match field {
-                ReteachField::FirstName => matches!(patch.first_name, Some(Some(_))),
-                ReteachField::LastName => matches!(patch.last_name, Some(Some(_))),
-                ReteachField::Position => matches!(patch.position, Some(Some(_))),
-                ReteachField::Department => matches!(patch.department, Some(Some(_))),
-                ReteachField::Location => matches!(patch.location, Some(Some(_))),
-                ReteachField::Gender => matches!(patch.gender, Some(Some(_))),
-                ReteachField::Company => matches!(patch.company, Some(Some(_))),
-                ReteachField::Language => matches!(patch.language, Some(Some(_))),
-                ReteachField::Note => matches!(patch.note, Some(Some(_))),
-                _ => false,
-            },
+            Write::Update(patch, _) => {
+                field.row().configurable
+                    && patch.value(field).is_some_and(|value| !value.is_empty())
+            }
         }
     }
 
-    /// Leaves `field` out of the write.
+    /// Leaves an optional `field` out of the write.
     pub fn remove(&mut self, field: ReteachField) {
+        if !field.row().configurable {
+            return;
+        }
         match self {
-            Write::Create(fields) => match field {
-                ReteachField::FirstName => fields.first_name = None,
-                ReteachField::LastName => fields.last_name = None,
-                ReteachField::Position => fields.position = None,
-                ReteachField::Department => fields.department = None,
-                ReteachField::Location => fields.location = None,
-                ReteachField::Gender => fields.gender = None,
-                ReteachField::Company => fields.company = None,
-                ReteachField::Language => fields.language = None,
-                ReteachField::Note => fields.note = None,
-                _ => {}
-            },
+            Write::Create(fields) => fields.put(field, field.row().kind.empty()),
             Write::Update(patch, changed) => {
-                match field {
-                    ReteachField::FirstName => patch.first_name = None,
-                    ReteachField::LastName => patch.last_name = None,
-                    ReteachField::Position => patch.position = None,
-                    ReteachField::Department => patch.department = None,
-                    ReteachField::Location => patch.location = None,
-                    ReteachField::Gender => patch.gender = None,
-                    ReteachField::Company => patch.company = None,
-                    ReteachField::Language => patch.language = None,
-                    ReteachField::Note => patch.note = None,
-                    _ => return,
-                }
+                patch.leave_out(field);
                 changed.retain(|name| *name != field.name());
             }
         }
@@ -217,25 +152,9 @@ impl Write<'_> {
 /// The optional fields `write` set to a value that `answer` does not carry: reteach accepted but
 /// did not keep them.
 pub fn not_echoed(write: &Write<'_>, answer: &ReteachCustomer) -> Vec<ReteachField> {
-    OPTIONAL_FIELDS
-        .into_iter()
-        .filter(|field| write.sets_value(*field) && !echoes(answer, *field))
+    configurable_fields()
+        .filter(|field| write.sets_value(*field) && answer.value(*field).is_empty())
         .collect()
-}
-
-fn echoes(customer: &ReteachCustomer, field: ReteachField) -> bool {
-    match field {
-        ReteachField::FirstName => customer.first_name.is_some(),
-        ReteachField::LastName => customer.last_name.is_some(),
-        ReteachField::Position => customer.position.is_some(),
-        ReteachField::Department => customer.department.is_some(),
-        ReteachField::Location => customer.location.is_some(),
-        ReteachField::Gender => customer.gender.is_some(),
-        ReteachField::Company => customer.company.is_some(),
-        ReteachField::Language => customer.language.is_some(),
-        ReteachField::Note => customer.note.is_some(),
-        _ => true,
-    }
 }
 
 #[cfg(test)]
