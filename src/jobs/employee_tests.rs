@@ -52,6 +52,17 @@ fn incremental(cursor: &str) -> EmployeeJobInput {
     }
 }
 
+/// A reteach whose writes for employee `id` fail with `fault`.
+fn reteach_failing(id: &str, fault: WriteFault) -> FakeReteach {
+    let reteach = FakeReteach::default();
+    reteach
+        .write_faults
+        .lock()
+        .unwrap()
+        .insert(id.into(), fault);
+    reteach
+}
+
 /// One run that must succeed.
 async fn run_ok(
     personio: &dyn PersonioApi,
@@ -401,12 +412,7 @@ async fn dry_run_writes_nothing_and_reports_the_plan() {
 #[tokio::test]
 async fn transient_write_failure_keeps_the_cursor_and_the_run_going() {
     let personio = personio_with(vec![employee("1"), employee("2")]);
-    let reteach = FakeReteach::default();
-    reteach
-        .write_faults
-        .lock()
-        .unwrap()
-        .insert("1".into(), WriteFault::Unavailable);
+    let reteach = reteach_failing("1", WriteFault::Unavailable);
     let input = EmployeeJobInput {
         config: Default::default(),
         guard: None,
@@ -449,12 +455,7 @@ async fn run_fails_transiently_when_every_write_fails_transiently() {
 #[tokio::test]
 async fn rejected_write_is_reported_without_values_and_cursor_advances() {
     let personio = personio_with(vec![employee("1")]);
-    let reteach = FakeReteach::default();
-    reteach
-        .write_faults
-        .lock()
-        .unwrap()
-        .insert("1".into(), WriteFault::Rejected);
+    let reteach = reteach_failing("1", WriteFault::Rejected);
     let outcome = run_ok(&personio, &reteach, &full()).await;
     assert_eq!(outcome.summary.failed, 1);
     assert_eq!(outcome.transient_failures, 0);
@@ -466,12 +467,7 @@ async fn rejected_write_is_reported_without_values_and_cursor_advances() {
 #[tokio::test]
 async fn rejected_credentials_on_write_stop_the_run() {
     let personio = personio_with(vec![employee("1")]);
-    let reteach = FakeReteach::default();
-    reteach
-        .write_faults
-        .lock()
-        .unwrap()
-        .insert("1".into(), WriteFault::Unauthorized);
+    let reteach = reteach_failing("1", WriteFault::Unauthorized);
     let error = run_err(&personio, &reteach, &full()).await;
     assert!(error.is_config());
     assert!(error
