@@ -83,7 +83,7 @@ cmd_bump() {
 }
 
 # tests/fixtures/vX.Y.Z: this release's CRDs, and the previous release's objects as a start (add
-# the fields this release introduced by hand); tests/e2e_upgrade_fixtures.rs applies every such
+# the fields this release introduced by hand); tests/e2e_alone/upgrade_fixtures.rs applies every such
 # directory. Only where the repository keeps fixtures.
 snapshot_fixtures() { # version last_version
   local dir=tests/fixtures/v$1 previous=tests/fixtures/v$2

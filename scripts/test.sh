@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the project, end-to-end tests included, against a fresh local control plane.
 #
-#   scripts/test.sh [extra cargo test args...]     e.g. scripts/test.sh --test e2e_crds (only that target)
+#   scripts/test.sh [extra cargo test args...]     e.g. scripts/test.sh --test e2e -- crds:: (only that target)
 #   scripts/test.sh --no-cluster                   every cargo test, not the cluster tests
 #
 # What it does (idempotent; safe to run in parallel — each run gets its own ports and temp dir):

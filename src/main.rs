@@ -60,6 +60,17 @@ enum Command {
         /// endpoints and credentials (Personio: 2000), answered with 429 beyond it.
         #[arg(long)]
         personio_ip_limit_per_minute: Option<usize>,
+        /// Completed courses (each with a certificate) per seeded reteach user.
+        #[arg(long, default_value_t = 2)]
+        reteach_completions_per_customer: usize,
+        /// Break the downloads of the first N seeded certificates (an HTML page instead of the
+        /// PDF): the operator must set them aside, never upload them.
+        #[arg(long, default_value_t = 0)]
+        reteach_broken_certificates: usize,
+        /// Personio's rate limits refill this many times faster (match the operator's
+        /// `--upstream-rate-scale` in soak tests; 1: Personio's own rates).
+        #[arg(long, default_value_t = 1.0)]
+        personio_time_scale: f64,
     },
     /// Write the CRDs to crds/ and the Helm chart (or print them with --stdout).
     Crdgen {
@@ -94,14 +105,29 @@ async fn main() -> anyhow::Result<()> {
             link_reteach_customers,
             reteach_field_mode,
             personio_ip_limit_per_minute,
+            reteach_completions_per_customer,
+            reteach_broken_certificates,
+            personio_time_scale,
         } => {
+            let reteach = reteach_personio_operator::sim::reteach::StandaloneOptions {
+                customers: reteach_customers,
+                completions_per_customer: reteach_completions_per_customer,
+                broken_certificates: reteach_broken_certificates,
+                field_modes: reteach_field_mode,
+                first_external_id: if link_reteach_customers {
+                    reteach_personio_operator::sim::personio::FIRST_EMPLOYEE_ID
+                } else {
+                    reteach_personio_operator::sim::reteach::StandaloneOptions::default()
+                        .first_external_id
+                },
+                ..Default::default()
+            };
             sim(
                 (personio_addr, reteach_addr),
                 employees,
-                reteach_customers,
-                link_reteach_customers,
-                reteach_field_mode,
+                reteach,
                 personio_ip_limit_per_minute,
+                personio_time_scale,
             )
             .await
         }
@@ -137,23 +163,23 @@ fn crdgen(stdout: bool, root: &std::path::Path) -> anyhow::Result<()> {
 async fn sim(
     (personio_addr, reteach_addr): (std::net::SocketAddr, std::net::SocketAddr),
     employees: usize,
-    reteach_customers: usize,
-    link_reteach_customers: bool,
-    field_modes: Vec<(String, reteach_personio_operator::sim::reteach::FieldMode)>,
+    reteach_options: reteach_personio_operator::sim::reteach::StandaloneOptions,
     personio_ip_limit: Option<usize>,
+    personio_time_scale: f64,
 ) -> anyhow::Result<()> {
     use reteach_personio_operator::sim::{personio, reteach};
     reteach_personio_operator::controller::operator::init_tracing("text");
-    let mut reteach_options = reteach::StandaloneOptions {
-        customers: reteach_customers,
-        field_modes,
-        ..Default::default()
-    };
-    if link_reteach_customers {
-        reteach_options.first_external_id = personio::FIRST_EMPLOYEE_ID;
-    }
+    anyhow::ensure!(
+        personio_time_scale.is_finite() && personio_time_scale > 0.0,
+        "--personio-time-scale must be a positive number"
+    );
     tokio::try_join!(
-        personio::run_standalone(personio_addr, employees, personio_ip_limit),
+        personio::run_standalone(
+            personio_addr,
+            employees,
+            personio_ip_limit,
+            personio_time_scale
+        ),
         reteach::run_standalone(reteach_addr, reteach_options),
     )?;
     Ok(())

@@ -88,7 +88,7 @@ pub struct CertificateSyncSpec {
     #[schemars(range(min = 1, max = 100))]
     pub max_attempts: i32,
     /// Optional: reteach REST hooks (`participation.completed`, `certificate.processed`) wake the
-    /// next incremental run at once. See README "Webhooks".
+    /// next incremental run at once. See docs/webhooks.md.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook: Option<super::WebhookSpec>,
 }

@@ -225,8 +225,8 @@ pub struct PersonioConnection {
     /// `company/employees`, one request per 100 employees, a change feed over every attribute) or
     /// `v2` (persons and employments: one request per employee on full runs; incremental runs see
     /// changes of the person's own attributes only). Certificates always use v1 uploads. The
-    /// Personio ids are the same, so switching keeps every reteach user linked. See README
-    /// "Personio API v1 or v2".
+    /// Personio ids are the same, so switching keeps every reteach user linked. See
+    /// docs/credentials.md, "Personio API v1 or v2".
     #[serde(default, skip_serializing_if = "PersonioApiVersion::is_default")]
     pub api: PersonioApiVersion,
 }

@@ -89,7 +89,7 @@ pub struct EmployeeSyncSpec {
     /// Where and how to write users into reteach.
     pub reteach: ReteachConnection,
     /// Optional: Personio webhooks (person and employment events) wake the next incremental run
-    /// at once. See README "Webhooks".
+    /// at once. See docs/webhooks.md.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook: Option<super::WebhookSpec>,
 }

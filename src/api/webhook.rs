@@ -41,7 +41,7 @@ pub struct WebhookSpec {
     /// subscriptions (`POST /subscription`). EmployeeSync: one Personio webhook (`POST
     /// /v2/webhooks`) with its signing secret, which needs the scope `personio:webhooks:write`
     /// on the Personio credential. Nothing is registered while `suspend` is true. Default false:
-    /// register by hand with the tokens of `secretRef` (README "Webhooks").
+    /// register by hand with the tokens of `secretRef` (docs/webhooks.md).
     #[serde(default)]
     #[schemars(transform = without_default)]
     pub register: bool,

@@ -27,16 +27,24 @@ pub struct UpstreamClients {
 
 impl UpstreamClients {
     /// An empty cache whose clients report to `metrics` and whose Personio clients take turns
-    /// of `personio_budget` (one share per credential).
+    /// of `personio_budget` (one share per credential). `rate_scale` multiplies the published
+    /// rate limits of both upstreams (1.0 in production; soak tests against scaled simulators).
     pub fn new(
         metrics: Arc<Metrics>,
         downloads: DownloadPolicy,
         personio_budget: Option<SharedBudget>,
+        rate_scale: f64,
     ) -> Self {
+        let reteach_rate = f64::from(crate::reteach::DEFAULT_REQUESTS_PER_SECOND) * rate_scale;
         let builder = ConnectionClients::new(ClientOptions {
             observer: Arc::new(MetricsObserver(metrics)),
             downloads,
             personio_budget,
+            personio_limits: crate::personio::PersonioRateLimits::scaled(rate_scale),
+            // At least the published rate, at most what a u32 holds (the option allows ≤ 1000×).
+            reteach_requests_per_second: reteach_rate
+                .clamp(f64::from(crate::reteach::DEFAULT_REQUESTS_PER_SECOND), 1e6)
+                as u32,
             ..ClientOptions::default()
         });
         Self {

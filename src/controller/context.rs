@@ -59,6 +59,9 @@ pub struct Tunables {
     /// it from `--personio-budget-per-minute` (default 2,000); `None` (tests, demo): only the
     /// per-credential limits.
     pub personio_budget_per_minute: Option<u32>,
+    /// Multiplies the clients' Personio and reteach rate limits (`--upstream-rate-scale`, soak
+    /// tests against scaled simulators); 1.0: the published limits.
+    pub upstream_rate_scale: f64,
 }
 
 impl Default for Tunables {
@@ -78,6 +81,7 @@ impl Default for Tunables {
             webhook_keys: None,
             webhook_signatures: crate::webhook::SignatureScheme::default(),
             personio_budget_per_minute: None,
+            upstream_rate_scale: 1.0,
         }
     }
 }
@@ -122,8 +126,12 @@ impl Context {
         };
         let shared_budget = tunables.personio_budget_per_minute.map(SharedBudget::new);
         let budget = tunables.personio_budget_per_minute.map(BudgetPlanner::new);
-        let upstreams =
-            UpstreamClients::new(metrics.clone(), tunables.downloads.clone(), shared_budget);
+        let upstreams = UpstreamClients::new(
+            metrics.clone(),
+            tunables.downloads.clone(),
+            shared_budget,
+            tunables.upstream_rate_scale,
+        );
         let webhooks = Arc::new(
             crate::webhook::Webhooks::new(tunables.webhook_min_gap)
                 .with_signatures(tunables.webhook_signatures.clone()),

@@ -52,14 +52,14 @@ pub struct RunOptions {
     /// Do not run the read-only preflight probes before a resource's first run.
     #[arg(long, env = "SKIP_PREFLIGHT")]
     pub skip_preflight: bool,
-    /// Address of the webhook receiver (its own port; see README "Webhooks"), e.g. `0.0.0.0:8443`.
+    /// Address of the webhook receiver (its own port; see docs/webhooks.md), e.g. `0.0.0.0:8443`.
     /// Unset: no receiver, and `spec.webhook` of the resources has no effect.
     #[arg(long, env = "WEBHOOK_ADDR")]
     pub webhook_addr: Option<SocketAddr>,
     /// With `--webhook-addr`: the selector-less Service of the webhook receiver (in the
     /// operator's own namespace) whose `EndpointSlice` (same name) the process which syncs — the
     /// leader, or the only process — creates and points at itself (`POD_IP`), so notifications
-    /// never reach a standby or another shard. The chart sets it; see README "Webhooks".
+    /// never reach a standby or another shard. The chart sets it; see docs/webhooks.md.
     #[arg(long, env = "WEBHOOK_ENDPOINTS", requires = "webhook_addr")]
     pub webhook_endpoints: Option<String>,
     /// With `--webhook-addr`: the public base URL under which the receiver is reachable (e.g.
@@ -83,7 +83,7 @@ pub struct RunOptions {
     pub webhook_min_gap: String,
     /// Header of Personio's delivery signature (HMAC-SHA256 over timestamp and body; checked when
     /// a resource's receiver has a signing secret). Personio's docs do not name it yet: set it to
-    /// what your tenant sends (README "Webhooks").
+    /// what your tenant sends (docs/webhooks.md).
     #[arg(long, env = "PERSONIO_SIGNATURE_HEADER", default_value = crate::webhook::signature::DEFAULT_SIGNATURE_HEADER)]
     pub personio_signature_header: String,
     /// Header of the timestamp Personio signs (Unix seconds, milliseconds or RFC 3339).
@@ -139,6 +139,19 @@ pub struct RunOptions {
     /// Shortest accepted `spec.interval` (tests lower it to run intervals of seconds).
     #[arg(long, hide = true, default_value = "1m")]
     pub minimum_interval: String,
+    /// Multiplies the client-side rate limits of Personio and reteach, for soak tests against
+    /// simulators whose own limits are scaled alike. 1: the published limits (production).
+    #[arg(long, env = "UPSTREAM_RATE_SCALE", hide = true, default_value_t = 1.0,
+          value_parser = parse_rate_scale)]
+    pub upstream_rate_scale: f64,
+}
+
+/// `--upstream-rate-scale`: a finite factor from 1 to 1000 (limits are never lowered).
+fn parse_rate_scale(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(scale) if (1.0..=1000.0).contains(&scale) => Ok(scale),
+        _ => Err(format!("{text:?} is not a number from 1 to 1000")),
+    }
 }
 
 /// Default of `--pdf-memory-mib`: three PDFs of Personio's largest size (30 MB) at a time, which

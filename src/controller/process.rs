@@ -188,6 +188,7 @@ async fn tunables(
             .then_some(options.personio_budget_per_minute),
         handover_grace: parse_duration(&options.handover_grace)
             .map_err(|e| anyhow::anyhow!("--handover-grace: {e}"))?,
+        upstream_rate_scale: options.upstream_rate_scale,
         ..Tunables::default()
     })
 }

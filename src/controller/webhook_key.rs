@@ -3,7 +3,7 @@
 //! `webhook::identity`). Created at start-up with 32 random bytes when absent; when several
 //! replicas or shards race, the loser's create ends in AlreadyExists and it reads the winner's.
 //! Key `key` is the current key; an optional `previousKey` stays accepted by the receiver during
-//! a rotation (README "Webhooks"). RBAC: `create` on secrets in the operator's namespace, `get`
+//! a rotation (docs/webhooks.md). RBAC: `create` on secrets in the operator's namespace, `get`
 //! only on this name.
 
 use std::collections::BTreeMap;

@@ -12,7 +12,7 @@
 //! (names, e-mail, gender, custom attributes), not with its employment (position, department,
 //! office, dates); there is no company-wide employment listing to filter instead. An incremental
 //! v2 run therefore sees person changes only; employment changes arrive with the next full run
-//! (`fullResyncInterval`). README "Personio API v1 or v2" says which API to choose.
+//! (`fullResyncInterval`). docs/credentials.md ("Personio API v1 or v2") says which API to choose.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 

@@ -11,8 +11,8 @@ use super::report::{Capability, Finding, Need, State};
 const CREDENTIALS_PAGE: &str = "Personio: Settings → Integrations → API credentials";
 const RETRY_ADVICE: &str = "run preflight again; if it persists, check the network path to the API";
 
-/// What a full read costs through each API, for the recommendation (README "Personio API v1 or
-/// v2", BENCHMARKS.md).
+/// What a full read costs through each API, for the recommendation (docs/credentials.md,
+/// "Personio API v1 or v2"; BENCHMARKS.md).
 const COST: &str = "v1 reads 100 employees per request and its change feed sees every change; v2 needs one request per employee and its incremental runs miss employment-only changes";
 
 /// The v2 rows: persons, employments, org units/workplaces; and the attribute row as seen

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// Exactly-once bookkeeping of a CertificateSync (see README "Certificates exactly once").
+/// Exactly-once bookkeeping of a CertificateSync (see docs/certificates.md).
 ///
 /// Its size is bounded by design (every list has a fixed maximum), so it stays far below etcd's
 /// object size limit whatever the academy holds. The truth about what was uploaded lives in

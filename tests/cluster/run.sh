@@ -25,7 +25,11 @@
 #  6. a second upgrade rolls both pods while the Lease is sampled: no gap without a live leader
 #     longer than the Lease duration, and the new leader syncs (a requested run succeeds);
 #  7. `get secrets` removed from the chart's ClusterRole: the EmployeeSync turns Stalled with a
-#     message naming the Secret and the missing permission.
+#     message naming the Secret and the missing permission;
+#  8. the release uninstalled, the chaos soak's short form on the same cluster (tests/cluster/soak.sh:
+#     two leader-elected pods backfill thousands of certificates while pods are killed, the Lease
+#     holder is paused, kube-apiserver restarts and a helm upgrade rolls the pods; 0 duplicates,
+#     0 missing, every set-aside accounted for).
 # The cluster is stopped in a trap whatever happens; logs stay in the run dir when a step fails.
 # One cluster per machine (fixed ports, one bridge): concurrent runs wait on a lock.
 set -euo pipefail
@@ -182,10 +186,10 @@ if [ -n "$PREVIOUS_VERSION" ]; then
 fi
 
 step "2. simulators on the host"
-read -r PERSONIO_PORT RETEACH_PORT < <(python3 - <<'PY'
+read -r PERSONIO_PORT RETEACH_PORT SOAK_PERSONIO_PORT SOAK_RETEACH_PORT < <(python3 - <<'PY'
 import socket
 ports = []
-for _ in range(2):
+for _ in range(4):
     s = socket.socket(); s.bind(("127.0.0.1", 0)); ports.append(s.getsockname()[1]); s.close()
 print(*ports)
 PY
@@ -231,7 +235,7 @@ push_release "$IMAGE_TAR" "$VERSION" "$CHART"
 log "registry $REGISTRY: $(curl -fsS "http://$REGISTRY/v2/_catalog"), operator tags $(curl -fsS "http://$REGISTRY/v2/reteach-personio-operator/tags/list")"
 
 step "3. cluster"
-EXPOSE_HOST_PORTS="$PERSONIO_PORT $RETEACH_PORT" "$NODE_START" "$RUN" >"$WORK/start.log" 2>&1 ||
+EXPOSE_HOST_PORTS="$PERSONIO_PORT $RETEACH_PORT $SOAK_PERSONIO_PORT $SOAK_RETEACH_PORT" "$NODE_START" "$RUN" >"$WORK/start.log" 2>&1 ||
   { tail -20 "$WORK/start.log" >&2; fail "the cluster did not start"; }
 export KUBECONFIG=$RUN/kubeconfig
 kubectl get nodes >&2
@@ -515,5 +519,13 @@ message=$(condition employeesync personio Stalled)
 log "Stalled: $message"
 grep -q 'secrets' <<<"$message" && grep -q 'personio-api' <<<"$message" && grep -qi 'get' <<<"$message" ||
   fail "the Stalled message does not name the Secret and the missing permission: $message"
+
+step "8. chaos soak, short form, on this cluster (tests/cluster/soak.sh)"
+# The soak installs its own release; this one would sync its resources too.
+"$HELM_BIN" uninstall "$RELEASE" --namespace "$NS" --wait --timeout 120s >&2
+kubectl delete namespace "$TENANT" --wait=false >/dev/null
+SOAK_ATTACHED=1 SOAK_KUBE_RUN=$RUN SOAK_PORTS="$SOAK_PERSONIO_PORT $SOAK_RETEACH_PORT" SOAK_SIM_BIN=$SIM_BIN \
+  SOAK_IMAGE_REPOSITORY=$REGISTRY/reteach-personio-operator SOAK_IMAGE_TAG=$VERSION HELM_BIN=$HELM_BIN \
+  tests/cluster/soak.sh
 
 log "cluster tests passed in ${SECONDS}s"

@@ -1,5 +1,5 @@
 //! A small, complete tenant in both simulators for the preflight tests (`preflight`,
-//! `e2e_preflight`), and the checks every preflight test makes.
+//! `e2e/preflight.rs`), and the checks every preflight test makes.
 
 // Each test binary uses a different subset of the helpers.
 #![allow(dead_code)]

@@ -1,5 +1,5 @@
 //! An in-process operator against the test apiserver, with both simulators: the set-up of the
-//! controller end-to-end tests (`e2e_employee_sync`, `e2e_certificate_sync`).
+//! controller end-to-end tests (`tests/e2e/employee_sync.rs`, `tests/e2e/certificate_sync.rs`).
 //!
 //! Each [`World`] has its own namespace, simulators on loopback ports and an operator watching only
 //! that namespace, so tests run in parallel without sharing state. Dropping it stops the operator.

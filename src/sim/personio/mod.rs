@@ -9,6 +9,7 @@ mod documents;
 mod employee;
 mod employees;
 mod generate;
+mod inspect;
 mod persons;
 mod rate_limit;
 mod responses;
@@ -220,6 +221,9 @@ impl PersonioSim {
             .layer(middleware::from_fn_with_state(self.clone(), record_app_id))
             .layer(middleware::from_fn_with_state(self.clone(), per_ip_limit))
             .layer(middleware::from_fn_with_state(faults, fault_middleware))
+            // Added after the layers: no rate limit, no faults, not in the request log. Read-only,
+            // for soak tests: every stored document at once.
+            .route("/sim/inspect/documents", get(inspect::documents))
             .with_state(self.clone())
     }
 

@@ -6,14 +6,17 @@ use std::net::SocketAddr;
 use super::{PersonioSim, PersonioSimConfig, SharedIpLimit};
 
 /// Serves a generated company of `employees` on `addr` until Ctrl-C; with `ip_limit`, at most
-/// that many requests per minute in all (Personio's per-IP limit), whatever the endpoint.
+/// that many requests per minute in all (Personio's per-IP limit), whatever the endpoint. Rate
+/// limits refill `time_scale` times faster than Personio's (1.0: Personio's own rates).
 pub async fn run_standalone(
     addr: SocketAddr,
     employees: usize,
     ip_limit: Option<usize>,
+    time_scale: f64,
 ) -> std::io::Result<()> {
     let sim = PersonioSim::new(PersonioSimConfig {
-        ip_limit: ip_limit.map(|per_minute| SharedIpLimit::new(per_minute, 1.0)),
+        ip_limit: ip_limit.map(|per_minute| SharedIpLimit::new(per_minute, time_scale)),
+        time_scale,
         ..PersonioSimConfig::default()
     });
     sim.populate(employees, 42);

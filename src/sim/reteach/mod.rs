@@ -11,6 +11,7 @@ mod certificates;
 mod customers;
 mod errors;
 mod input;
+mod inspect;
 mod model;
 mod paging;
 mod participations;
@@ -136,6 +137,9 @@ impl ReteachSim {
             .fallback(unknown_route)
             .layer(from_fn_with_state(self.clone(), rate_limit::enforce))
             .layer(from_fn_with_state(faults, fault_middleware))
+            // Added after the layers: no rate limit, no faults, not in the request log. Read-only,
+            // for soak tests: the whole academy's certificates at once.
+            .route("/sim/inspect/certificates", get(inspect::certificates))
             .with_state(self.clone())
     }
 
@@ -266,6 +270,7 @@ pub async fn run_standalone(addr: SocketAddr, options: StandaloneOptions) -> std
         options.customers,
         options.completions_per_customer,
     );
+    sim.break_first_certificates(options.broken_certificates);
     sim.set_rate_limit(options.rate_limit);
     for (field, mode) in &options.field_modes {
         sim.set_field_mode(field, *mode);

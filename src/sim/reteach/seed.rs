@@ -33,6 +33,9 @@ pub struct StandaloneOptions {
     pub first_external_id: u64,
     /// Customer fields the academy refuses or drops (see [`super::FieldMode`]).
     pub field_modes: Vec<(String, super::FieldMode)>,
+    /// Certificates (the first ones generated) whose download serves an HTML page instead of the
+    /// PDF, so that the operator sets them aside after its attempts.
+    pub broken_certificates: usize,
 }
 
 impl Default for StandaloneOptions {
@@ -44,6 +47,7 @@ impl Default for StandaloneOptions {
             rate_limit: None,
             first_external_id: 1000,
             field_modes: Vec::new(),
+            broken_certificates: 0,
         }
     }
 }
