@@ -205,6 +205,13 @@ mod tests {
         (addr, open, shutdown)
     }
 
+    /// Sends `request` on a new connection and reads until the server closes it.
+    async fn exchange(addr: SocketAddr, request: &[u8]) -> String {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream.write_all(request).await.unwrap();
+        read_until_closed(&mut stream).await
+    }
+
     /// Reads until the server closes the connection; what it sent.
     async fn read_until_closed(stream: &mut TcpStream) -> String {
         let mut answer = Vec::new();
@@ -218,12 +225,11 @@ mod tests {
     #[tokio::test]
     async fn a_complete_request_is_answered() {
         let (addr, _, shutdown) = start(SHORT).await;
-        let mut stream = TcpStream::connect(addr).await.unwrap();
-        stream
-            .write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc")
-            .await
-            .unwrap();
-        let answer = read_until_closed(&mut stream).await;
+        let answer = exchange(
+            addr,
+            b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc",
+        )
+        .await;
         assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
         assert!(answer.ends_with("\r\n\r\n3"), "{answer}");
         shutdown.cancel();
@@ -232,12 +238,7 @@ mod tests {
     #[tokio::test]
     async fn half_sent_headers_are_closed_after_the_header_timeout() {
         let (addr, open, shutdown) = start(SHORT).await;
-        let mut stream = TcpStream::connect(addr).await.unwrap();
-        stream
-            .write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\n")
-            .await
-            .unwrap();
-        let answer = read_until_closed(&mut stream).await;
+        let answer = exchange(addr, b"POST /echo HTTP/1.1\r\nHost: x\r\n").await;
         assert!(!answer.contains("200"), "{answer}");
         tokio::time::timeout(Duration::from_secs(5), async {
             while open.get() > 0 {
@@ -252,12 +253,11 @@ mod tests {
     #[tokio::test]
     async fn a_half_sent_body_gets_408_and_the_connection_is_closed() {
         let (addr, _, shutdown) = start(SHORT).await;
-        let mut stream = TcpStream::connect(addr).await.unwrap();
-        stream
-            .write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nonly a part")
-            .await
-            .unwrap();
-        let answer = read_until_closed(&mut stream).await;
+        let answer = exchange(
+            addr,
+            b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nonly a part",
+        )
+        .await;
         assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
         shutdown.cancel();
     }

@@ -37,6 +37,8 @@ const MAX_NUMBER_DIGITS: usize = 15;
 pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
     let invalid = || DurationError::Invalid(text.to_string());
     let trimmed = text.trim();
+    let normalized = without_insignificant_digits(trimmed);
+    let trimmed = normalized.as_str();
     let plain = trimmed
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || c == '.');
@@ -56,6 +58,47 @@ pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
     }
     let parsed: kube::core::Duration = trimmed.parse().map_err(|_| invalid())?;
     Ok(parsed.into())
+}
+
+/// Digits of a fraction that still count: nanoseconds of an hour-sized unit are far below any
+/// bound's precision.
+const MAX_FRACTION_DIGITS: usize = 9;
+
+/// `text` with each number's leading zeros and its fraction digits beyond
+/// [`MAX_FRACTION_DIGITS`] dropped (`007.50000000000001h` → `7.500000000h`): the CRD schema
+/// allows both at any length, and what the schema accepts must parse. Dropping digits never makes
+/// a value larger.
+fn without_insignificant_digits(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find(|c: char| c.is_ascii_digit() || c == '.') {
+        out.push_str(&rest[..start]);
+        let number_len = rest[start..]
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len() - start);
+        let number = &rest[start..start + number_len];
+        match number.split_once('.') {
+            Some((whole, fraction)) if !fraction.contains('.') => {
+                out.push_str(significant_whole(whole));
+                out.push('.');
+                out.extend(fraction.chars().take(MAX_FRACTION_DIGITS));
+            }
+            Some(_) => out.push_str(number),
+            None => out.push_str(significant_whole(number)),
+        }
+        rest = &rest[start + number_len..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A whole number without its leading zeros (`"000"` → `"0"`, `""` stays empty: `.5h`).
+fn significant_whole(whole: &str) -> &str {
+    let stripped = whole.trim_start_matches('0');
+    match (stripped.is_empty(), whole.is_empty()) {
+        (true, false) => "0",
+        _ => stripped,
+    }
 }
 
 /// Parses a duration and checks it against a minimum.
@@ -237,6 +280,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn leading_zeros_and_long_fractions_the_schema_allows_parse() {
+        assert_eq!(parse_duration("0.0000000000000000h"), Ok(Duration::ZERO));
+        assert_eq!(
+            parse_duration("0000000000000000005m"),
+            Ok(Duration::from_secs(300))
+        );
+        assert_eq!(
+            parse_duration("1.50000000000000000001h"),
+            Ok(Duration::from_secs(5400))
+        );
+        assert_eq!(without_insignificant_digits(".5h"), ".5h");
+        assert!(
+            parse_duration("1234567890123456m").is_err(),
+            "still too long"
+        );
+    }
+
+    #[test]
     fn parses_go_style_durations() {
         assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
         assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
@@ -315,11 +376,12 @@ mod tests {
             regex::Regex::new(&bounded_duration_pattern(max_hours)).unwrap()
         }
 
-        /// Spec-like strings: digits, dots and units, often absurdly long numbers.
+        /// Spec-like strings: digits, dots and units, often absurdly long numbers (leading
+        /// zeros and long fractions included: the schema allows both).
         fn duration_like() -> impl Strategy<Value = String> {
             proptest::collection::vec(
                 (
-                    "[0-9]{1,25}(\\.[0-9]{0,6})?",
+                    "0{0,12}[0-9]{1,25}(\\.[0-9]{0,20})?",
                     prop_oneof!["h", "m", "s", "ms", "d", ""],
                 ),
                 1..5,

@@ -197,6 +197,19 @@ async fn throttling_upstream() -> String {
     format!("http://{addr}")
 }
 
+/// A GET of `url` with retries, as the Personio client sends one; the answer's status.
+async fn get_status(
+    http: &reqwest::Client,
+    url: &str,
+    policy: &RetryPolicy,
+) -> Result<u16, crate::upstream::SendError> {
+    send_with_retry("personio", "employees", policy, &NoopObserver, None, || {
+        http.get(url)
+    })
+    .await
+    .map(|r| r.status().as_u16())
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_throttled_namespace_does_not_keep_a_healthy_one_waiting() {
     let base = throttling_upstream().await;
@@ -213,35 +226,15 @@ async fn a_throttled_namespace_does_not_keep_a_healthy_one_waiting() {
         let slot = slots.acquire("throttled", Priority::Routine).await;
         let (http, url, policy) = (http.clone(), format!("{base}/throttled"), policy.clone());
         throttled.push(tokio::spawn(hold_slot_while(slot, async move {
-            send_with_retry(
-                "personio",
-                "employees",
-                &policy,
-                &NoopObserver,
-                None,
-                || http.get(&url),
-            )
-            .await
-            .map(|r| r.status().as_u16())
+            get_status(&http, &url, &policy).await
         })));
     }
     let slot = slots.acquire("healthy", Priority::Routine).await;
     let waited = t0.elapsed();
     let url = format!("{base}/ok");
-    let status = hold_slot_while(slot, async {
-        send_with_retry(
-            "personio",
-            "employees",
-            &policy,
-            &NoopObserver,
-            None,
-            || http.get(&url),
-        )
+    let status = hold_slot_while(slot, async { get_status(&http, &url, &policy).await })
         .await
-        .map(|r| r.status().as_u16())
-    })
-    .await
-    .unwrap();
+        .unwrap();
     assert_eq!(status, 200);
     assert!(
         waited < Duration::from_secs(5),

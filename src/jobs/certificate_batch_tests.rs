@@ -3,10 +3,22 @@
 
 use chrono::Duration;
 
-use super::tests::{at, completion, input, reteach_with};
+use super::tests::{at, completion, input, reteach_with, run_err, run_ok};
 use super::*;
 use crate::api::{CertificateLedgerStatus, PendingCertificate};
 use crate::jobs::fakes::FakePersonio;
+
+/// The input of a run over `ledger` that walks the listing in passes of `batch_size`.
+pub(super) fn batched(
+    ledger: CertificateLedgerStatus,
+    store: &dyn LedgerStore,
+    batch_size: usize,
+) -> CertificateJobInput<'_> {
+    CertificateJobInput {
+        batch_size,
+        ..input(ledger, store)
+    }
+}
 
 /// `n` completions listed in scrambled order, several sharing a completion time.
 fn scrambled(n: usize) -> Vec<Completion> {
@@ -35,13 +47,8 @@ async fn backfill_in_passes_uploads_in_completion_order_exactly_once() {
     let personio = FakePersonio::default();
     let reteach = reteach_with(scrambled(23));
     let store = MemoryLedgerStore::default();
-    let run = CertificateJobInput {
-        batch_size: 4,
-        ..input(CertificateLedgerStatus::default(), &store)
-    };
-    let outcome = run_certificate_sync(&personio, &reteach, &run)
-        .await
-        .unwrap();
+    let run = batched(CertificateLedgerStatus::default(), &store, 4);
+    let outcome = run_ok(&personio, &reteach, &run).await;
 
     assert_eq!((outcome.summary.found, outcome.summary.uploaded), (23, 23));
     let expected: Vec<String> = (0..23).map(|k| format!("certificate-{k:03}.pdf")).collect();
@@ -55,16 +62,7 @@ async fn backfill_in_passes_uploads_in_completion_order_exactly_once() {
     );
 
     // The next run finds nothing new: the overlap re-reads are in `recent`.
-    let again = run_certificate_sync(
-        &personio,
-        &reteach,
-        &CertificateJobInput {
-            batch_size: 4,
-            ..input(outcome.ledger, &store)
-        },
-    )
-    .await
-    .unwrap();
+    let again = run_ok(&personio, &reteach, &batched(outcome.ledger, &store, 4)).await;
     assert_eq!((again.summary.found, again.summary.uploaded), (0, 0));
     assert_eq!(personio.documents.lock().unwrap().len(), 23);
 }
@@ -90,16 +88,7 @@ async fn pending_certificate_also_listed_is_handled_once() {
         ..Default::default()
     };
     let store = MemoryLedgerStore::default();
-    let outcome = run_certificate_sync(
-        &personio,
-        &reteach,
-        &CertificateJobInput {
-            batch_size: 2,
-            ..input(ledger, &store)
-        },
-    )
-    .await
-    .unwrap();
+    let outcome = run_ok(&personio, &reteach, &batched(ledger, &store, 2)).await;
 
     assert_eq!(personio.documents_for("late"), 1);
     assert_eq!((outcome.summary.found, outcome.summary.uploaded), (6, 6));
@@ -119,16 +108,12 @@ async fn certificate_pended_in_one_pass_is_not_counted_again_in_the_next() {
         .certificate_url = None;
     let reteach = reteach_with(listed);
     let store = MemoryLedgerStore::default();
-    let outcome = run_certificate_sync(
+    let outcome = run_ok(
         &personio,
         &reteach,
-        &CertificateJobInput {
-            batch_size: 2,
-            ..input(CertificateLedgerStatus::default(), &store)
-        },
+        &batched(CertificateLedgerStatus::default(), &store, 2),
     )
-    .await
-    .unwrap();
+    .await;
 
     assert_eq!(outcome.summary.found, 6);
     assert_eq!(
@@ -146,12 +131,9 @@ async fn dry_run_counts_every_certificate_once_across_passes() {
     let store = MemoryLedgerStore::default();
     let dry = CertificateJobInput {
         dry_run: true,
-        batch_size: 3,
-        ..input(CertificateLedgerStatus::default(), &store)
+        ..batched(CertificateLedgerStatus::default(), &store, 3)
     };
-    let outcome = run_certificate_sync(&personio, &reteach, &dry)
-        .await
-        .unwrap();
+    let outcome = run_ok(&personio, &reteach, &dry).await;
 
     assert_eq!((outcome.summary.found, outcome.summary.uploaded), (10, 10));
     assert_eq!(reteach.calls_of("completed_participations"), 4);
@@ -165,16 +147,12 @@ async fn listing_failure_in_a_later_pass_keeps_the_progress_of_earlier_ones() {
     let reteach = reteach_with(scrambled(6));
     reteach.fail_listing_after(1);
     let store = MemoryLedgerStore::default();
-    let error = run_certificate_sync(
+    let error = run_err(
         &personio,
         &reteach,
-        &CertificateJobInput {
-            batch_size: 4,
-            ..input(CertificateLedgerStatus::default(), &store)
-        },
+        &batched(CertificateLedgerStatus::default(), &store, 4),
     )
-    .await
-    .unwrap_err();
+    .await;
 
     let JobError::Interrupted { partial, .. } = &error else {
         panic!("{error:?}");
@@ -198,16 +176,7 @@ async fn listing_failure_in_a_later_pass_keeps_the_progress_of_earlier_ones() {
 
     // The next run continues after the cursor and uploads only the rest.
     *reteach.listings_before_failure.lock().unwrap() = None;
-    let rest = run_certificate_sync(
-        &personio,
-        &reteach,
-        &CertificateJobInput {
-            batch_size: 4,
-            ..input(saved, &store)
-        },
-    )
-    .await
-    .unwrap();
+    let rest = run_ok(&personio, &reteach, &batched(saved, &store, 4)).await;
     assert_eq!(rest.summary.uploaded, 2);
     assert_eq!(personio.documents.lock().unwrap().len(), 6);
 }

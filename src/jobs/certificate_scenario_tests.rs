@@ -3,26 +3,21 @@
 
 use chrono::Duration;
 
-use super::tests::{at, completion, input, reteach_with};
+use super::batch_tests::batched;
+use super::tests::{at, completion, fresh, input, reteach_with, run_ok, stored_with_comment};
 use super::*;
 use crate::api::CertificateLedgerStatus;
-use crate::jobs::fakes::{FakeDocument, FakePersonio};
+use crate::jobs::fakes::FakePersonio;
 use crate::personio::PersonioError;
 use crate::sync::certificate_plan::certificate_marker;
 
 fn stored(personio: &FakePersonio, certificate_id: &str, employee: &str) {
-    personio.documents.lock().unwrap().push(FakeDocument {
-        employee_id: employee.into(),
-        category_id: 7,
-        title: "Certificate".into(),
-        date: chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
-        file_name: "certificate.pdf".into(),
-        comment: format!(
-            "Uploaded by the operator. {}",
-            certificate_marker(certificate_id)
-        ),
-        size: 1,
-    });
+    let marker = certificate_marker(certificate_id);
+    stored_with_comment(
+        personio,
+        employee,
+        format!("Uploaded by the operator. {marker}"),
+    );
 }
 
 fn unlinked(i: usize) -> Completion {
@@ -38,16 +33,12 @@ async fn users_without_personio_id_never_hold_back_an_employee() {
     listed.push(completion("emp", Some("1"), "2026-02-01T00:00:00Z"));
     let reteach = reteach_with(listed);
     let store = MemoryLedgerStore::default();
-    let first = run_certificate_sync(
+    let first = run_ok(
         &personio,
         &reteach,
-        &CertificateJobInput {
-            batch_size: 64,
-            ..input(CertificateLedgerStatus::default(), &store)
-        },
+        &batched(CertificateLedgerStatus::default(), &store, 64),
     )
-    .await
-    .unwrap();
+    .await;
     assert_eq!(first.summary.unknown_employee, 1_100);
     assert_eq!(first.summary.uploaded, 1);
     assert!(first.ledger.pending.is_empty());
@@ -59,9 +50,7 @@ async fn users_without_personio_id_never_hold_back_an_employee() {
         .lock()
         .unwrap()
         .push(completion("emp2", Some("1"), "2026-02-02T00:00:00Z"));
-    let second = run_certificate_sync(&personio, &reteach, &input(first.ledger, &store))
-        .await
-        .unwrap();
+    let second = run_ok(&personio, &reteach, &input(first.ledger, &store)).await;
     assert_eq!(second.summary.uploaded, 1);
     assert_eq!(second.summary.unknown_employee, 0);
     assert_eq!(personio.documents_for("emp2"), 1);
@@ -89,13 +78,7 @@ async fn a_recreated_resource_finds_every_document_and_uploads_none() {
     }
     let reteach = reteach_with(listed);
     let store = MemoryLedgerStore::default();
-    let outcome = run_certificate_sync(
-        &personio,
-        &reteach,
-        &input(CertificateLedgerStatus::default(), &store),
-    )
-    .await
-    .unwrap();
+    let outcome = run_ok(&personio, &reteach, &fresh(&store)).await;
     assert_eq!(outcome.summary.already_present, 30);
     assert_eq!(outcome.summary.uploaded, 0);
     assert_eq!(*personio.upload_attempts.lock().unwrap(), 0);
@@ -112,13 +95,7 @@ async fn a_full_pass_delivers_a_back_dated_completion_exactly_once() {
         completion("b", Some("2"), "2026-11-25T00:00:00Z"),
     ]);
     let store = MemoryLedgerStore::default();
-    let backfill = run_certificate_sync(
-        &personio,
-        &reteach,
-        &input(CertificateLedgerStatus::default(), &store),
-    )
-    .await
-    .unwrap();
+    let backfill = run_ok(&personio, &reteach, &fresh(&store)).await;
     assert_eq!(backfill.summary.uploaded, 2);
     // An admin marks a course completed three days before the cursor.
     reteach
@@ -126,17 +103,12 @@ async fn a_full_pass_delivers_a_back_dated_completion_exactly_once() {
         .lock()
         .unwrap()
         .push(completion("late", Some("1"), "2026-11-22T00:00:00Z"));
-    let incremental =
-        run_certificate_sync(&personio, &reteach, &input(backfill.ledger.clone(), &store))
-            .await
-            .unwrap();
+    let incremental = run_ok(&personio, &reteach, &input(backfill.ledger.clone(), &store)).await;
     assert!(!incremental.summary.full_pass);
     assert_eq!(personio.documents_for("late"), 0);
     let mut full = input(incremental.ledger, &store);
     full.full_pass = true;
-    let pass = run_certificate_sync(&personio, &reteach, &full)
-        .await
-        .unwrap();
+    let pass = run_ok(&personio, &reteach, &full).await;
     assert!(pass.summary.full_pass);
     assert_eq!(pass.summary.uploaded, 1);
     assert_eq!(
@@ -157,13 +129,7 @@ async fn completions_from_the_future_wait_and_never_move_the_cursor() {
         completion("future", Some("1"), "2027-01-01T00:00:00Z"),
     ]);
     let store = MemoryLedgerStore::default();
-    let outcome = run_certificate_sync(
-        &personio,
-        &reteach,
-        &input(CertificateLedgerStatus::default(), &store),
-    )
-    .await
-    .unwrap();
+    let outcome = run_ok(&personio, &reteach, &fresh(&store)).await;
     assert_eq!(outcome.summary.deferred, 1);
     assert_eq!(outcome.summary.uploaded, 1);
     assert!(outcome.ledger.cursor.unwrap() <= at("2026-11-26T09:00:00Z"));
@@ -192,22 +158,14 @@ async fn unreadable_document_list_uploads_nothing_unchecked_and_sets_interrupted
         }),
         ..Default::default()
     };
-    let outcome = run_certificate_sync(&personio, &reteach, &input(ledger, &store))
-        .await
-        .unwrap();
+    let outcome = run_ok(&personio, &reteach, &input(ledger, &store)).await;
     // The interrupted upload waits for a human; the new certificate still goes up.
     assert_eq!(outcome.ledger.set_aside[0].certificate_id, "x");
     assert!(outcome.listing_unavailable.is_some());
     assert_eq!(outcome.summary.uploaded, 1);
     assert_eq!(personio.documents_for("x"), 0);
     // A fresh resource cannot check anything: nothing is uploaded blindly.
-    let fresh = run_certificate_sync(
-        &personio,
-        &reteach,
-        &input(CertificateLedgerStatus::default(), &store),
-    )
-    .await
-    .unwrap();
+    let fresh = run_ok(&personio, &reteach, &fresh(&store)).await;
     assert_eq!(fresh.summary.unverified, 1);
     assert_eq!(fresh.summary.uploaded, 0);
     assert!(fresh.ledger.full_pass.is_some(), "the pass is not finished");
@@ -227,22 +185,14 @@ async fn a_bulk_import_keeps_status_small() {
         .collect();
     let reteach = reteach_with(listed);
     let store = MemoryLedgerStore::default();
-    let outcome = run_certificate_sync(
-        &personio,
-        &reteach,
-        &input(CertificateLedgerStatus::default(), &store),
-    )
-    .await
-    .unwrap();
+    let outcome = run_ok(&personio, &reteach, &fresh(&store)).await;
     assert_eq!(outcome.summary.uploaded, 20_000);
     let bytes = serde_json::to_vec(&outcome.ledger).unwrap().len();
     assert!(bytes < 64 * 1024, "ledger of {bytes} bytes");
     // The next run re-reads the window: no Personio request for what is known or left to the
     // full pass.
     let listings = *personio.document_listings.lock().unwrap();
-    let again = run_certificate_sync(&personio, &reteach, &input(outcome.ledger, &store))
-        .await
-        .unwrap();
+    let again = run_ok(&personio, &reteach, &input(outcome.ledger, &store)).await;
     assert_eq!(again.summary.uploaded, 0);
     assert_eq!(*personio.document_listings.lock().unwrap(), listings);
 }

@@ -67,16 +67,55 @@ pub(super) fn input<'a>(
     }
 }
 
-fn present(personio: &FakePersonio, certificate_id: &str, employee: &str) {
+/// The input of a first run: an empty ledger.
+pub(super) fn fresh(store: &dyn LedgerStore) -> CertificateJobInput<'_> {
+    input(CertificateLedgerStatus::default(), store)
+}
+
+/// One run that must succeed.
+pub(super) async fn run_ok(
+    personio: &dyn PersonioApi,
+    reteach: &dyn ReteachApi,
+    run: &CertificateJobInput<'_>,
+) -> CertificateJobOutcome {
+    run_certificate_sync(personio, reteach, run).await.unwrap()
+}
+
+/// One run that must fail.
+pub(super) async fn run_err(
+    personio: &dyn PersonioApi,
+    reteach: &dyn ReteachApi,
+    run: &CertificateJobInput<'_>,
+) -> JobError {
+    run_certificate_sync(personio, reteach, run)
+        .await
+        .unwrap_err()
+}
+
+/// Personio unreachable; `maybe_applied` when the request may have landed.
+pub(super) fn unavailable(message: &str, maybe_applied: bool) -> PersonioError {
+    PersonioError::Unavailable {
+        message: message.into(),
+        maybe_applied,
+        trace_id: None,
+    }
+}
+
+/// A certificate document Personio already holds for `employee`, its comment as given.
+pub(super) fn stored_with_comment(personio: &FakePersonio, employee: &str, comment: String) {
     personio.documents.lock().unwrap().push(FakeDocument {
         employee_id: employee.into(),
         category_id: CATEGORY,
         title: "Certificate".into(),
         date: NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
         file_name: "certificate.pdf".into(),
-        comment: certificate_marker(certificate_id),
+        comment,
         size: 1,
     });
+}
+
+fn present(personio: &FakePersonio, certificate_id: &str, employee: &str) {
+    stored_with_comment(personio, employee, certificate_marker(certificate_id));
 }
 
 fn in_flight(certificate_id: &str, employee: &str) -> CertificateLedgerStatus {
@@ -136,11 +175,9 @@ async fn backfill_uploads_every_past_certificate_once() {
     let store = MemoryLedgerStore::default();
     let first_input = CertificateJobInput {
         tz: Europe::Berlin,
-        ..input(CertificateLedgerStatus::default(), &store)
+        ..fresh(&store)
     };
-    let outcome = run_certificate_sync(&personio, &reteach, &first_input)
-        .await
-        .unwrap();
+    let outcome = run_ok(&personio, &reteach, &first_input).await;
     assert!(outcome.summary.backfill);
     assert_eq!((outcome.summary.found, outcome.summary.uploaded), (2, 2));
     assert_eq!(outcome.uploaded_total_delta, 2);
@@ -161,9 +198,7 @@ async fn backfill_uploads_every_past_certificate_once() {
     assert_eq!(first.file_name, "certificate-a.pdf");
     assert!(first.size > 0);
 
-    let again = run_certificate_sync(&personio, &reteach, &input(outcome.ledger, &store))
-        .await
-        .unwrap();
+    let again = run_ok(&personio, &reteach, &input(outcome.ledger, &store)).await;
     assert!(!again.summary.backfill);
     assert_eq!(again.summary.uploaded, 0);
     assert_eq!(personio.documents.lock().unwrap().len(), 2);
@@ -180,13 +215,7 @@ async fn records_intent_before_every_upload() {
         personio: personio.clone(),
         seen: Mutex::new(Vec::new()),
     };
-    run_certificate_sync(
-        personio.as_ref(),
-        &reteach,
-        &input(CertificateLedgerStatus::default(), &store),
-    )
-    .await
-    .unwrap();
+    run_ok(personio.as_ref(), &reteach, &fresh(&store)).await;
     assert_eq!(
         *store.seen.lock().unwrap(),
         [("a".to_string(), 0), ("b".to_string(), 0)]
@@ -201,9 +230,7 @@ async fn in_flight_certificate_found_in_personio_is_not_uploaded_again() {
     present(&personio, "a", "1");
     let reteach = reteach_with(vec![completion("a", Some("1"), "2026-11-25T08:00:00Z")]);
     let store = MemoryLedgerStore::default();
-    let outcome = run_certificate_sync(&personio, &reteach, &input(in_flight("a", "1"), &store))
-        .await
-        .unwrap();
+    let outcome = run_ok(&personio, &reteach, &input(in_flight("a", "1"), &store)).await;
     assert_eq!(outcome.summary.already_present, 1);
     assert_eq!(outcome.summary.uploaded, 0);
     assert_eq!(outcome.uploaded_total_delta, 1);
@@ -217,9 +244,7 @@ async fn in_flight_certificate_missing_in_personio_is_uploaded_once() {
     let personio = FakePersonio::default();
     let reteach = reteach_with(vec![completion("a", Some("1"), "2026-11-25T08:00:00Z")]);
     let store = MemoryLedgerStore::default();
-    let outcome = run_certificate_sync(&personio, &reteach, &input(in_flight("a", "1"), &store))
-        .await
-        .unwrap();
+    let outcome = run_ok(&personio, &reteach, &input(in_flight("a", "1"), &store)).await;
     assert_eq!(outcome.summary.already_present, 0);
     assert_eq!(outcome.summary.uploaded, 1);
     assert_eq!(personio.documents_for("a"), 1);
@@ -229,13 +254,12 @@ async fn in_flight_certificate_missing_in_personio_is_uploaded_once() {
 async fn failing_save_prevents_any_upload() {
     let personio = FakePersonio::default();
     let reteach = reteach_with(vec![completion("a", Some("1"), "2026-01-01T00:00:00Z")]);
-    let error = run_certificate_sync(
+    let error = run_err(
         &personio,
         &reteach,
         &input(CertificateLedgerStatus::default(), &FailingStore),
     )
-    .await
-    .unwrap_err();
+    .await;
     assert!(matches!(error.root(), JobError::Ledger(_)));
     assert!(error.is_transient());
     assert_eq!(*personio.upload_attempts.lock().unwrap(), 0);
@@ -249,26 +273,21 @@ async fn upload_timeout_keeps_in_flight_and_next_run_does_not_duplicate() {
         .upload_faults
         .lock()
         .unwrap()
-        .push_back(UploadFault::StoreThenFail(PersonioError::Unavailable {
-            message: "timeout".into(),
-            maybe_applied: true,
-            trace_id: None,
-        }));
+        .push_back(UploadFault::StoreThenFail(unavailable("timeout", true)));
     let reteach = reteach_with(vec![
         completion("a", Some("1"), "2026-01-01T00:00:00Z"),
         completion("b", Some("2"), "2026-01-02T00:00:00Z"),
     ]);
     let store = MemoryLedgerStore::default();
-    let error = run_certificate_sync(
+    let error = run_err(
         &personio,
         &reteach,
         &CertificateJobInput {
             writer: Some("pod-a/1/run7".into()),
-            ..input(CertificateLedgerStatus::default(), &store)
+            ..fresh(&store)
         },
     )
-    .await
-    .unwrap_err();
+    .await;
     assert!(error.is_transient());
     let saved = store.latest().unwrap();
     assert_eq!(saved.in_flight.as_ref().unwrap().certificate_id, "a");
@@ -279,9 +298,7 @@ async fn upload_timeout_keeps_in_flight_and_next_run_does_not_duplicate() {
     );
     assert_eq!(personio.documents_for("b"), 0);
 
-    let outcome = run_certificate_sync(&personio, &reteach, &input(saved, &store))
-        .await
-        .unwrap();
+    let outcome = run_ok(&personio, &reteach, &input(saved, &store)).await;
     assert_eq!(outcome.summary.already_present, 1);
     assert_eq!(outcome.summary.uploaded, 1);
     assert_eq!(personio.documents_for("a"), 1);
@@ -294,24 +311,14 @@ async fn interrupted_run_reports_the_uploads_before_the_stop() {
     let personio = FakePersonio::default();
     personio.upload_faults.lock().unwrap().extend([
         UploadFault::Succeed,
-        UploadFault::StoreThenFail(PersonioError::Unavailable {
-            message: "timeout".into(),
-            maybe_applied: true,
-            trace_id: None,
-        }),
+        UploadFault::StoreThenFail(unavailable("timeout", true)),
     ]);
     let reteach = reteach_with(vec![
         completion("a", Some("1"), "2026-01-01T00:00:00Z"),
         completion("b", Some("1"), "2026-01-02T00:00:00Z"),
     ]);
     let store = MemoryLedgerStore::default();
-    let error = run_certificate_sync(
-        &personio,
-        &reteach,
-        &input(CertificateLedgerStatus::default(), &store),
-    )
-    .await
-    .unwrap_err();
+    let error = run_err(&personio, &reteach, &fresh(&store)).await;
     assert!(error.is_transient());
     assert!(matches!(error.root(), JobError::Personio { .. }));
     let partial = error.partial_outcome().unwrap();
@@ -336,26 +343,14 @@ async fn upload_refused_before_sending_clears_intent_and_counts_an_attempt() {
         .upload_faults
         .lock()
         .unwrap()
-        .push_back(UploadFault::FailBefore(PersonioError::Unavailable {
-            message: "HTTP 429".into(),
-            maybe_applied: false,
-            trace_id: None,
-        }));
+        .push_back(UploadFault::FailBefore(unavailable("HTTP 429", false)));
     let reteach = reteach_with(vec![completion("a", Some("1"), "2026-01-01T00:00:00Z")]);
     let store = MemoryLedgerStore::default();
-    let outcome = run_certificate_sync(
-        &personio,
-        &reteach,
-        &input(CertificateLedgerStatus::default(), &store),
-    )
-    .await
-    .unwrap();
+    let outcome = run_ok(&personio, &reteach, &fresh(&store)).await;
     assert_eq!(outcome.summary.failed, 1);
     assert_eq!(outcome.ledger.in_flight, None);
     assert_eq!(outcome.ledger.pending[0].attempts, 1);
-    let again = run_certificate_sync(&personio, &reteach, &input(outcome.ledger, &store))
-        .await
-        .unwrap();
+    let again = run_ok(&personio, &reteach, &input(outcome.ledger, &store)).await;
     assert_eq!(again.summary.uploaded, 1);
     assert_eq!(personio.documents_for("a"), 1);
 }
@@ -370,13 +365,7 @@ async fn certificate_waits_for_its_pdf_and_is_uploaded_when_ready() {
         completion("b", Some("1"), "2026-02-01T00:00:00Z"),
     ]);
     let store = MemoryLedgerStore::default();
-    let first = run_certificate_sync(
-        &personio,
-        &reteach,
-        &input(CertificateLedgerStatus::default(), &store),
-    )
-    .await
-    .unwrap();
+    let first = run_ok(&personio, &reteach, &fresh(&store)).await;
     assert_eq!(first.summary.pending_pdf, 1);
     assert_eq!(first.summary.uploaded, 1);
     assert_eq!(first.ledger.pending.len(), 1);
@@ -386,9 +375,7 @@ async fn certificate_waits_for_its_pdf_and_is_uploaded_when_ready() {
 
     *reteach.completions.lock().unwrap().first_mut().unwrap() =
         completion("a", Some("1"), "2026-01-01T00:00:00Z");
-    let second = run_certificate_sync(&personio, &reteach, &input(first.ledger, &store))
-        .await
-        .unwrap();
+    let second = run_ok(&personio, &reteach, &input(first.ledger, &store)).await;
     assert_eq!(second.summary.uploaded, 1);
     assert!(second.ledger.pending.is_empty());
     assert_eq!(personio.documents_for("a"), 1);
@@ -404,13 +391,7 @@ async fn certificate_of_unknown_employee_is_uploaded_once_the_employee_is_known(
         completion("b", Some("2"), "2026-01-02T00:00:00Z"),
     ]);
     let store = MemoryLedgerStore::default();
-    let first = run_certificate_sync(
-        &personio,
-        &reteach,
-        &input(CertificateLedgerStatus::default(), &store),
-    )
-    .await
-    .unwrap();
+    let first = run_ok(&personio, &reteach, &fresh(&store)).await;
     // A user without a Personio id is counted, never stored one by one; an id Personio does
     // not know is a failed attempt, retried.
     assert_eq!(first.summary.unknown_employee, 1);
@@ -432,9 +413,7 @@ async fn certificate_of_unknown_employee_is_uploaded_once_the_employee_is_known(
         .insert("2".into());
     let mut next = input(first.ledger, &store);
     next.full_pass = true;
-    let second = run_certificate_sync(&personio, &reteach, &next)
-        .await
-        .unwrap();
+    let second = run_ok(&personio, &reteach, &next).await;
     assert_eq!(second.summary.uploaded, 2);
     assert!(second.ledger.pending.is_empty());
     assert_eq!(personio.documents_for("a"), 1);
@@ -453,21 +432,13 @@ async fn rejected_document_is_reported_and_retried_every_run() {
         }));
     let reteach = reteach_with(vec![completion("a", Some("1"), "2026-01-01T00:00:00Z")]);
     let store = MemoryLedgerStore::default();
-    let first = run_certificate_sync(
-        &personio,
-        &reteach,
-        &input(CertificateLedgerStatus::default(), &store),
-    )
-    .await
-    .unwrap();
+    let first = run_ok(&personio, &reteach, &fresh(&store)).await;
     assert_eq!(first.summary.failed, 1);
     assert_eq!(first.ledger.pending[0].reason, "Failed");
     assert_eq!(first.ledger.pending[0].attempts, 1);
     assert_eq!(first.failures[0].certificate_id.as_deref(), Some("a"));
 
-    let second = run_certificate_sync(&personio, &reteach, &input(first.ledger, &store))
-        .await
-        .unwrap();
+    let second = run_ok(&personio, &reteach, &input(first.ledger, &store)).await;
     assert_eq!(second.summary.uploaded, 1);
     assert!(second.ledger.pending.is_empty());
 }
@@ -482,13 +453,7 @@ async fn download_that_is_not_a_pdf_is_never_uploaded() {
         .unwrap()
         .insert("https://reteach.test/certificates/a.pdf".into());
     let store = MemoryLedgerStore::default();
-    let outcome = run_certificate_sync(
-        &personio,
-        &reteach,
-        &input(CertificateLedgerStatus::default(), &store),
-    )
-    .await
-    .unwrap();
+    let outcome = run_ok(&personio, &reteach, &fresh(&store)).await;
     assert_eq!(*personio.upload_attempts.lock().unwrap(), 0);
     assert_eq!(outcome.summary.failed, 1);
     assert_eq!(outcome.failures[0].reason, "certificate file is not a PDF");
@@ -505,13 +470,7 @@ async fn cursor_advances_and_recent_keeps_only_the_overlap() {
         completion("last", Some("1"), "2026-01-01T10:00:00Z"),
     ]);
     let store = MemoryLedgerStore::default();
-    let outcome = run_certificate_sync(
-        &personio,
-        &reteach,
-        &input(CertificateLedgerStatus::default(), &store),
-    )
-    .await
-    .unwrap();
+    let outcome = run_ok(&personio, &reteach, &fresh(&store)).await;
     assert_eq!(outcome.ledger.cursor, Some(at("2026-01-01T10:00:00Z")));
     let recent: Vec<_> = outcome
         .ledger
@@ -527,9 +486,7 @@ async fn cursor_advances_and_recent_keeps_only_the_overlap() {
         .lock()
         .unwrap()
         .push(completion("new", Some("1"), "2026-01-01T11:00:00Z"));
-    let next = run_certificate_sync(&personio, &reteach, &input(outcome.ledger, &store))
-        .await
-        .unwrap();
+    let next = run_ok(&personio, &reteach, &input(outcome.ledger, &store)).await;
     assert_eq!(next.summary.found, 1);
     assert_eq!(next.summary.uploaded, 1);
     assert_eq!(personio.documents.lock().unwrap().len(), 4);
@@ -553,11 +510,9 @@ async fn dry_run_uploads_and_saves_nothing() {
     let store = MemoryLedgerStore::default();
     let dry = CertificateJobInput {
         dry_run: true,
-        ..input(CertificateLedgerStatus::default(), &store)
+        ..fresh(&store)
     };
-    let outcome = run_certificate_sync(&personio, &reteach, &dry)
-        .await
-        .unwrap();
+    let outcome = run_ok(&personio, &reteach, &dry).await;
     assert!(outcome.summary.dry_run);
     assert_eq!(outcome.summary.uploaded, 1);
     assert_eq!(outcome.summary.unknown_employee, 1);
@@ -572,11 +527,9 @@ async fn cancelled_run_saves_progress_without_passing_unhandled_certificates() {
     let personio = FakePersonio::default();
     let reteach = reteach_with(vec![completion("a", Some("1"), "2026-01-01T00:00:00Z")]);
     let store = MemoryLedgerStore::default();
-    let cancelled = input(CertificateLedgerStatus::default(), &store);
+    let cancelled = fresh(&store);
     cancelled.cancel.cancel();
-    let outcome = run_certificate_sync(&personio, &reteach, &cancelled)
-        .await
-        .unwrap();
+    let outcome = run_ok(&personio, &reteach, &cancelled).await;
     assert_eq!(outcome.summary.found, 0);
     assert!(outcome.stopped_early.is_some());
     assert_eq!(outcome.summary.uploaded, 0);
@@ -599,9 +552,7 @@ async fn one_failing_download_never_holds_back_later_certificates() {
     let store = MemoryLedgerStore::default();
     let mut ledger = CertificateLedgerStatus::default();
     for run in 1..=5 {
-        let outcome = run_certificate_sync(&personio, &reteach, &input(ledger, &store))
-            .await
-            .unwrap();
+        let outcome = run_ok(&personio, &reteach, &input(ledger, &store)).await;
         assert_eq!(outcome.ledger.in_flight, None);
         if run < 5 {
             assert_eq!(outcome.ledger.pending[0].attempts, run);
@@ -620,17 +571,13 @@ async fn one_failing_download_never_holds_back_later_certificates() {
     assert_eq!(personio.documents_for("b"), 1);
     assert_eq!(personio.documents_for("a"), 0);
     // Set aside: no further attempts, until a human requests a run.
-    let quiet = run_certificate_sync(&personio, &reteach, &input(ledger.clone(), &store))
-        .await
-        .unwrap();
+    let quiet = run_ok(&personio, &reteach, &input(ledger.clone(), &store)).await;
     assert_eq!(quiet.summary.failed, 0);
     reteach.failing_downloads.lock().unwrap().clear();
     let mut requested = input(ledger, &store);
     requested.full_pass = true;
     requested.retry_set_aside = true;
-    let retried = run_certificate_sync(&personio, &reteach, &requested)
-        .await
-        .unwrap();
+    let retried = run_ok(&personio, &reteach, &requested).await;
     assert_eq!(retried.summary.uploaded, 1);
     assert!(retried.ledger.set_aside.is_empty());
     assert_eq!(personio.documents_for("a"), 1);
@@ -654,13 +601,7 @@ async fn an_outage_stops_the_run_and_costs_no_attempts() {
             .insert(format!("https://reteach.test/certificates/{id}.pdf"));
     }
     let store = MemoryLedgerStore::default();
-    let error = run_certificate_sync(
-        &personio,
-        &reteach,
-        &input(CertificateLedgerStatus::default(), &store),
-    )
-    .await
-    .unwrap_err();
+    let error = run_err(&personio, &reteach, &fresh(&store)).await;
     assert!(error.is_transient());
     assert!(error.to_string().contains("reteach"));
     let saved = store.latest().unwrap();
@@ -684,13 +625,7 @@ async fn full_pending_list_never_stops_the_cursor() {
     completions.push(completion("ready", Some("1"), "2026-01-02T00:00:00Z"));
     let reteach = reteach_with(completions);
     let store = MemoryLedgerStore::default();
-    let outcome = run_certificate_sync(
-        &personio,
-        &reteach,
-        &input(CertificateLedgerStatus::default(), &store),
-    )
-    .await
-    .unwrap();
+    let outcome = run_ok(&personio, &reteach, &fresh(&store)).await;
     assert_eq!(outcome.ledger.pending.len(), MAX_PENDING);
     assert_eq!(outcome.not_recorded, 1);
     assert_eq!(outcome.summary.uploaded, 1);
@@ -796,16 +731,8 @@ impl LedgerStore for FlakyStore {
 fn fault(kind: u8) -> UploadFault {
     match kind % 5 {
         0 => UploadFault::Succeed,
-        1 => UploadFault::StoreThenFail(PersonioError::Unavailable {
-            message: "timeout".into(),
-            maybe_applied: true,
-            trace_id: None,
-        }),
-        2 => UploadFault::FailBefore(PersonioError::Unavailable {
-            message: "HTTP 503".into(),
-            maybe_applied: false,
-            trace_id: None,
-        }),
+        1 => UploadFault::StoreThenFail(unavailable("timeout", true)),
+        2 => UploadFault::FailBefore(unavailable("HTTP 503", false)),
         3 => UploadFault::FailBefore(PersonioError::Rejected {
             endpoint: "documents",
             message: "busy".into(),

@@ -52,6 +52,37 @@ fn incremental(cursor: &str) -> EmployeeJobInput {
     }
 }
 
+/// A reteach whose writes for employee `id` fail with `fault`.
+fn reteach_failing(id: &str, fault: WriteFault) -> FakeReteach {
+    let reteach = FakeReteach::default();
+    reteach
+        .write_faults
+        .lock()
+        .unwrap()
+        .insert(id.into(), fault);
+    reteach
+}
+
+/// One run that must succeed.
+async fn run_ok(
+    personio: &dyn PersonioApi,
+    reteach: &dyn ReteachApi,
+    input: &EmployeeJobInput,
+) -> EmployeeJobOutcome {
+    run_employee_sync(personio, reteach, input).await.unwrap()
+}
+
+/// One run that must fail.
+async fn run_err(
+    personio: &dyn PersonioApi,
+    reteach: &dyn ReteachApi,
+    input: &EmployeeJobInput,
+) -> JobError {
+    run_employee_sync(personio, reteach, input)
+        .await
+        .unwrap_err()
+}
+
 /// Personio changes employee `id` at `when`.
 fn touch(
     personio: &FakePersonio,
@@ -69,9 +100,7 @@ fn touch(
 async fn full_run_creates_every_new_employee() {
     let personio = personio_with(vec![employee("1"), employee("2")]);
     let reteach = FakeReteach::default();
-    let outcome = run_employee_sync(&personio, &reteach, &full())
-        .await
-        .unwrap();
+    let outcome = run_ok(&personio, &reteach, &full()).await;
     assert_eq!(outcome.summary.mode, SyncMode::Full);
     assert_eq!(outcome.summary.seen, 2);
     assert_eq!(outcome.summary.created, 2);
@@ -87,13 +116,9 @@ async fn full_run_creates_every_new_employee() {
 async fn second_full_run_finds_everything_unchanged() {
     let personio = personio_with(vec![employee("1"), employee("2")]);
     let reteach = FakeReteach::default();
-    run_employee_sync(&personio, &reteach, &full())
-        .await
-        .unwrap();
+    run_ok(&personio, &reteach, &full()).await;
     let writes = reteach.writes();
-    let outcome = run_employee_sync(&personio, &reteach, &full())
-        .await
-        .unwrap();
+    let outcome = run_ok(&personio, &reteach, &full()).await;
     assert_eq!(outcome.summary.unchanged, 2);
     assert_eq!(outcome.summary.created + outcome.summary.updated, 0);
     assert_eq!(reteach.writes(), writes);
@@ -103,14 +128,10 @@ async fn second_full_run_finds_everything_unchanged() {
 async fn full_run_updates_changed_fields_and_repairs_drift() {
     let personio = personio_with(vec![employee("1")]);
     let reteach = FakeReteach::default();
-    run_employee_sync(&personio, &reteach, &full())
-        .await
-        .unwrap();
+    run_ok(&personio, &reteach, &full()).await;
     // Someone edited the user by hand in reteach.
     reteach.customers.lock().unwrap()[0].position = Some("Hand-edited".into());
-    let outcome = run_employee_sync(&personio, &reteach, &full())
-        .await
-        .unwrap();
+    let outcome = run_ok(&personio, &reteach, &full()).await;
     assert_eq!(outcome.summary.updated, 1);
     assert_eq!(
         reteach.customer("1").unwrap().position.as_deref(),
@@ -128,9 +149,7 @@ async fn skips_bad_records_and_keeps_syncing_the_rest() {
         reason: "hire_date: unparseable date".into(),
     });
     let reteach = FakeReteach::default();
-    let outcome = run_employee_sync(&personio, &reteach, &full())
-        .await
-        .unwrap();
+    let outcome = run_ok(&personio, &reteach, &full()).await;
     assert_eq!(outcome.summary.seen, 3);
     assert_eq!(outcome.summary.created, 1);
     assert_eq!(outcome.summary.skipped, 2);
@@ -158,9 +177,7 @@ async fn keeps_failure_list_bounded_but_counts_complete() {
         })
         .collect();
     let personio = personio_with(employees);
-    let outcome = run_employee_sync(&personio, &FakeReteach::default(), &full())
-        .await
-        .unwrap();
+    let outcome = run_ok(&personio, &FakeReteach::default(), &full()).await;
     assert_eq!(outcome.summary.skipped, 120);
     assert_eq!(outcome.failures.len(), MAX_STATUS_FAILURES);
 }
@@ -169,9 +186,7 @@ async fn keeps_failure_list_bounded_but_counts_complete() {
 async fn incremental_run_without_changes_makes_one_request() {
     let personio = personio_with(vec![employee("1")]);
     let reteach = FakeReteach::default();
-    let outcome = run_employee_sync(&personio, &reteach, &incremental("2026-11-26T08:55:00Z"))
-        .await
-        .unwrap();
+    let outcome = run_ok(&personio, &reteach, &incremental("2026-11-26T08:55:00Z")).await;
     assert_eq!(outcome.summary.mode, SyncMode::Incremental);
     assert_eq!(outcome.summary.seen, 0);
     assert_eq!(personio.listings.lock().unwrap().len(), 1);
@@ -195,9 +210,7 @@ async fn incremental_run_asks_for_changes_since_cursor_minus_overlap_in_either_z
             tz,
             ..incremental("2026-11-26T08:55:00Z")
         };
-        run_employee_sync(&personio, &FakeReteach::default(), &input)
-            .await
-            .unwrap();
+        run_ok(&personio, &FakeReteach::default(), &input).await;
         let since = personio.listings.lock().unwrap()[0].unwrap();
         assert_eq!(since.to_string(), expected, "{tz}");
     }
@@ -207,17 +220,13 @@ async fn incremental_run_asks_for_changes_since_cursor_minus_overlap_in_either_z
 async fn incremental_run_looks_up_few_changed_employees_one_by_one() {
     let personio = personio_with(vec![employee("1"), employee("2"), employee("3")]);
     let reteach = FakeReteach::default();
-    run_employee_sync(&personio, &reteach, &full())
-        .await
-        .unwrap();
+    run_ok(&personio, &reteach, &full()).await;
     touch(&personio, "2", "2026-11-26T08:58:00Z", |e| {
         e.position = Some("Lead".into())
     });
     reteach.calls.lock().unwrap().clear();
 
-    let outcome = run_employee_sync(&personio, &reteach, &incremental("2026-11-26T08:55:00Z"))
-        .await
-        .unwrap();
+    let outcome = run_ok(&personio, &reteach, &incremental("2026-11-26T08:55:00Z")).await;
     assert_eq!(outcome.summary.seen, 1);
     assert_eq!(outcome.summary.updated, 1);
     assert_eq!(reteach.calls_of("list_customers"), 0);
@@ -236,9 +245,7 @@ async fn incremental_run_lists_all_users_when_many_changed() {
     for i in 0..60 {
         touch(&personio, &i.to_string(), "2026-11-26T08:58:00Z", |_| {});
     }
-    let outcome = run_employee_sync(&personio, &reteach, &incremental("2026-11-26T08:55:00Z"))
-        .await
-        .unwrap();
+    let outcome = run_ok(&personio, &reteach, &incremental("2026-11-26T08:55:00Z")).await;
     assert_eq!(outcome.summary.created, 60);
     assert_eq!(reteach.calls_of("list_customers"), 1);
     assert_eq!(reteach.calls_of("find_by_external_id"), 0);
@@ -264,9 +271,7 @@ async fn incremental_run_lists_a_small_academy_and_remembers_its_size() {
     let employees: Vec<_> = (0..5).map(|i| employee(&i.to_string())).collect();
     let personio = personio_with(employees);
     let reteach = FakeReteach::default();
-    let first = run_employee_sync(&personio, &reteach, &full())
-        .await
-        .unwrap();
+    let first = run_ok(&personio, &reteach, &full()).await;
     assert_eq!(first.reteach_users, Some(0), "the full run listed reteach");
     for i in 0..2 {
         touch(&personio, &i.to_string(), "2026-11-26T08:58:00Z", |e| {
@@ -276,14 +281,10 @@ async fn incremental_run_lists_a_small_academy_and_remembers_its_size() {
     reteach.calls.lock().unwrap().clear();
 
     let known = EmployeeJobInput {
-        config: Default::default(),
-        guard: None,
         reteach_users: Some(5),
         ..incremental("2026-11-26T08:55:00Z")
     };
-    let outcome = run_employee_sync(&personio, &reteach, &known)
-        .await
-        .unwrap();
+    let outcome = run_ok(&personio, &reteach, &known).await;
     assert_eq!(outcome.summary.updated, 2);
     assert_eq!(reteach.calls_of("list_customers"), 1);
     assert_eq!(reteach.calls_of("find_by_external_id"), 0);
@@ -299,14 +300,10 @@ async fn incremental_run_looks_up_many_changes_in_a_large_academy() {
         touch(&personio, &i.to_string(), "2026-11-26T08:58:00Z", |_| {});
     }
     let large = EmployeeJobInput {
-        config: Default::default(),
-        guard: None,
         reteach_users: Some(100_000),
         ..incremental("2026-11-26T08:55:00Z")
     };
-    let outcome = run_employee_sync(&personio, &reteach, &large)
-        .await
-        .unwrap();
+    let outcome = run_ok(&personio, &reteach, &large).await;
     assert_eq!(outcome.summary.created, 60);
     assert_eq!(reteach.calls_of("list_customers"), 0);
     assert_eq!(reteach.calls_of("find_by_external_id"), 60);
@@ -317,15 +314,11 @@ async fn incremental_run_looks_up_many_changes_in_a_large_academy() {
 async fn incremental_run_follows_an_email_change() {
     let personio = personio_with(vec![employee("1")]);
     let reteach = FakeReteach::default();
-    run_employee_sync(&personio, &reteach, &full())
-        .await
-        .unwrap();
+    run_ok(&personio, &reteach, &full()).await;
     touch(&personio, "1", "2026-11-26T08:58:00Z", |e| {
         e.email = Some("renamed@example.com".into())
     });
-    let outcome = run_employee_sync(&personio, &reteach, &incremental("2026-11-26T08:55:00Z"))
-        .await
-        .unwrap();
+    let outcome = run_ok(&personio, &reteach, &incremental("2026-11-26T08:55:00Z")).await;
     assert_eq!(outcome.summary.updated, 1);
     assert_eq!(reteach.customers.lock().unwrap().len(), 1);
     assert_eq!(
@@ -344,9 +337,7 @@ async fn incremental_run_adopts_existing_user_found_by_email() {
         email: Some("USER1@example.com".into()),
         ..Default::default()
     });
-    let outcome = run_employee_sync(&personio, &reteach, &incremental("2026-11-26T08:55:00Z"))
-        .await
-        .unwrap();
+    let outcome = run_ok(&personio, &reteach, &incremental("2026-11-26T08:55:00Z")).await;
     assert_eq!(outcome.summary.updated, 1);
     assert_eq!(outcome.summary.created, 0);
     assert_eq!(reteach.customer("1").unwrap().id, "existing");
@@ -356,16 +347,12 @@ async fn incremental_run_adopts_existing_user_found_by_email() {
 async fn locks_leaver_and_unlocks_rehire() {
     let personio = personio_with(vec![employee("1")]);
     let reteach = FakeReteach::default();
-    run_employee_sync(&personio, &reteach, &full())
-        .await
-        .unwrap();
+    run_ok(&personio, &reteach, &full()).await;
 
     touch(&personio, "1", "2026-11-26T08:00:00Z", |e| {
         e.termination_date = NaiveDate::from_ymd_opt(2026, 11, 20)
     });
-    let left = run_employee_sync(&personio, &reteach, &full())
-        .await
-        .unwrap();
+    let left = run_ok(&personio, &reteach, &full()).await;
     assert_eq!((left.summary.updated, left.summary.locked), (1, 1));
     assert_eq!(
         reteach.customer("1").unwrap().set_inactive_at,
@@ -375,9 +362,7 @@ async fn locks_leaver_and_unlocks_rehire() {
     touch(&personio, "1", "2026-11-26T08:30:00Z", |e| {
         e.termination_date = None
     });
-    let rehired = run_employee_sync(&personio, &reteach, &full())
-        .await
-        .unwrap();
+    let rehired = run_ok(&personio, &reteach, &full()).await;
     assert_eq!((rehired.summary.updated, rehired.summary.unlocked), (1, 1));
     assert_eq!(reteach.customer("1").unwrap().set_inactive_at, None);
 }
@@ -386,9 +371,7 @@ async fn locks_leaver_and_unlocks_rehire() {
 async fn dry_run_writes_nothing_and_reports_the_plan() {
     let personio = personio_with(vec![employee("1"), employee("2")]);
     let reteach = FakeReteach::default();
-    run_employee_sync(&personio, &reteach, &full())
-        .await
-        .unwrap();
+    run_ok(&personio, &reteach, &full()).await;
     touch(&personio, "2", "2026-11-26T08:58:00Z", |e| {
         e.department = Some("Sales".into())
     });
@@ -402,9 +385,7 @@ async fn dry_run_writes_nothing_and_reports_the_plan() {
         cursor: Some(at("2026-11-26T08:00:00Z")),
         ..full()
     };
-    let outcome = run_employee_sync(&personio, &reteach, &input)
-        .await
-        .unwrap();
+    let outcome = run_ok(&personio, &reteach, &input).await;
     assert_eq!(reteach.writes(), writes);
     assert!(outcome.summary.dry_run);
     assert_eq!(
@@ -431,21 +412,14 @@ async fn dry_run_writes_nothing_and_reports_the_plan() {
 #[tokio::test]
 async fn transient_write_failure_keeps_the_cursor_and_the_run_going() {
     let personio = personio_with(vec![employee("1"), employee("2")]);
-    let reteach = FakeReteach::default();
-    reteach
-        .write_faults
-        .lock()
-        .unwrap()
-        .insert("1".into(), WriteFault::Unavailable);
+    let reteach = reteach_failing("1", WriteFault::Unavailable);
     let input = EmployeeJobInput {
         config: Default::default(),
         guard: None,
         cursor: Some(at("2026-11-26T08:00:00Z")),
         ..full()
     };
-    let outcome = run_employee_sync(&personio, &reteach, &input)
-        .await
-        .unwrap();
+    let outcome = run_ok(&personio, &reteach, &input).await;
     assert_eq!(outcome.summary.created, 1);
     assert_eq!(outcome.summary.failed, 1);
     assert_eq!(outcome.transient_failures, 1);
@@ -468,9 +442,7 @@ async fn run_fails_transiently_when_every_write_fails_transiently() {
             .unwrap()
             .insert(id.into(), WriteFault::Unavailable);
     }
-    let error = run_employee_sync(&personio, &reteach, &full())
-        .await
-        .unwrap_err();
+    let error = run_err(&personio, &reteach, &full()).await;
     assert!(error.is_transient(), "{error}");
     assert!(
         error
@@ -483,15 +455,8 @@ async fn run_fails_transiently_when_every_write_fails_transiently() {
 #[tokio::test]
 async fn rejected_write_is_reported_without_values_and_cursor_advances() {
     let personio = personio_with(vec![employee("1")]);
-    let reteach = FakeReteach::default();
-    reteach
-        .write_faults
-        .lock()
-        .unwrap()
-        .insert("1".into(), WriteFault::Rejected);
-    let outcome = run_employee_sync(&personio, &reteach, &full())
-        .await
-        .unwrap();
+    let reteach = reteach_failing("1", WriteFault::Rejected);
+    let outcome = run_ok(&personio, &reteach, &full()).await;
     assert_eq!(outcome.summary.failed, 1);
     assert_eq!(outcome.transient_failures, 0);
     assert_eq!(outcome.next_cursor, Some(now()));
@@ -502,15 +467,8 @@ async fn rejected_write_is_reported_without_values_and_cursor_advances() {
 #[tokio::test]
 async fn rejected_credentials_on_write_stop_the_run() {
     let personio = personio_with(vec![employee("1")]);
-    let reteach = FakeReteach::default();
-    reteach
-        .write_faults
-        .lock()
-        .unwrap()
-        .insert("1".into(), WriteFault::Unauthorized);
-    let error = run_employee_sync(&personio, &reteach, &full())
-        .await
-        .unwrap_err();
+    let reteach = reteach_failing("1", WriteFault::Unauthorized);
+    let error = run_err(&personio, &reteach, &full()).await;
     assert!(error.is_config());
     assert!(error
         .to_string()
@@ -523,9 +481,7 @@ async fn listing_failure_names_personio_and_what_to_fix() {
     *personio.list_error.lock().unwrap() = Some(PersonioError::AttributesNotWhitelisted(vec![
         "office".into(),
     ]));
-    let error = run_employee_sync(&personio, &FakeReteach::default(), &full())
-        .await
-        .unwrap_err();
+    let error = run_err(&personio, &FakeReteach::default(), &full()).await;
     assert!(error.is_config());
     let message = error.to_string();
     assert!(message.starts_with("could not read employees from Personio"));
@@ -541,9 +497,7 @@ async fn run_without_cursor_is_full_even_when_incremental_was_asked() {
         full: false,
         ..full()
     };
-    let outcome = run_employee_sync(&personio, &FakeReteach::default(), &input)
-        .await
-        .unwrap();
+    let outcome = run_ok(&personio, &FakeReteach::default(), &input).await;
     assert_eq!(outcome.summary.mode, SyncMode::Full);
     assert_eq!(personio.listings.lock().unwrap()[0], None);
 }
@@ -552,16 +506,12 @@ async fn run_without_cursor_is_full_even_when_incremental_was_asked() {
 async fn incremental_email_change_onto_a_taken_address_syncs_the_rest_and_reports_it() {
     let personio = personio_with(vec![employee("1"), employee("2")]);
     let reteach = FakeReteach::default();
-    run_employee_sync(&personio, &reteach, &full())
-        .await
-        .unwrap();
+    run_ok(&personio, &reteach, &full()).await;
     touch(&personio, "1", "2026-11-26T08:58:00Z", |e| {
         e.email = Some("user2@example.com".into());
         e.termination_date = NaiveDate::from_ymd_opt(2026, 11, 1);
     });
-    let outcome = run_employee_sync(&personio, &reteach, &incremental("2026-11-26T08:55:00Z"))
-        .await
-        .unwrap();
+    let outcome = run_ok(&personio, &reteach, &incremental("2026-11-26T08:55:00Z")).await;
     assert_eq!(reteach.calls_of("find_by_email"), 1);
     assert_eq!((outcome.summary.updated, outcome.summary.locked), (1, 1));
     let user = reteach.customer("1").unwrap();
@@ -577,16 +527,12 @@ async fn incremental_email_change_onto_a_taken_address_syncs_the_rest_and_report
 async fn incremental_run_locks_leaver_whose_email_was_removed() {
     let personio = personio_with(vec![employee("1")]);
     let reteach = FakeReteach::default();
-    run_employee_sync(&personio, &reteach, &full())
-        .await
-        .unwrap();
+    run_ok(&personio, &reteach, &full()).await;
     touch(&personio, "1", "2026-11-26T08:58:00Z", |e| {
         e.email = None;
         e.termination_date = NaiveDate::from_ymd_opt(2026, 11, 25);
     });
-    let outcome = run_employee_sync(&personio, &reteach, &incremental("2026-11-26T08:55:00Z"))
-        .await
-        .unwrap();
+    let outcome = run_ok(&personio, &reteach, &incremental("2026-11-26T08:55:00Z")).await;
     assert_eq!((outcome.summary.updated, outcome.summary.locked), (1, 1));
     assert_eq!(outcome.summary.skipped, 0);
     let user = reteach.customer("1").unwrap();
@@ -668,7 +614,7 @@ mod convergence {
                 // next run (the plan sees reteach as it was), so chains settle one link per run.
                 let mut settled = false;
                 for _ in 0..6 {
-                    let run = run_employee_sync(&personio, &reteach, &full()).await.unwrap();
+                    let run = run_ok(&personio, &reteach, &full()).await;
                     if run.summary.created + run.summary.updated == 0 {
                         settled = true;
                         break;
@@ -719,9 +665,7 @@ async fn everyone_left() -> (FakePersonio, FakeReteach) {
     let ids: Vec<String> = (1..=20).map(|i| i.to_string()).collect();
     let personio = personio_with(ids.iter().map(|id| employee(id)).collect());
     let reteach = FakeReteach::default();
-    run_employee_sync(&personio, &reteach, &guarded(None, None))
-        .await
-        .unwrap();
+    run_ok(&personio, &reteach, &guarded(None, None)).await;
     for id in &ids {
         touch(&personio, id, "2026-11-26T08:00:00Z", |e| {
             e.termination_date = NaiveDate::from_ymd_opt(2026, 11, 20)
@@ -741,9 +685,7 @@ fn held_plan(error: JobError) -> Box<crate::sync::mass_change::HeldPlan> {
 async fn holds_a_run_that_would_lock_every_employee_and_writes_nothing() {
     let (personio, reteach) = everyone_left().await;
     let writes = reteach.writes();
-    let error = run_employee_sync(&personio, &reteach, &guarded(None, None))
-        .await
-        .unwrap_err();
+    let error = run_err(&personio, &reteach, &guarded(None, None)).await;
     assert!(error.is_config(), "needs a human");
     assert!(
         error
@@ -760,15 +702,8 @@ async fn holds_a_run_that_would_lock_every_employee_and_writes_nothing() {
 #[tokio::test]
 async fn an_approved_plan_is_applied_and_reported_once() {
     let (personio, reteach) = everyone_left().await;
-    let id = held_plan(
-        run_employee_sync(&personio, &reteach, &guarded(None, None))
-            .await
-            .unwrap_err(),
-    )
-    .plan_id;
-    let outcome = run_employee_sync(&personio, &reteach, &guarded(Some(&id), None))
-        .await
-        .unwrap();
+    let id = held_plan(run_err(&personio, &reteach, &guarded(None, None)).await).plan_id;
+    let outcome = run_ok(&personio, &reteach, &guarded(Some(&id), None)).await;
     assert_eq!(outcome.summary.locked, 20);
     assert_eq!(outcome.applied_approval.as_deref(), Some(id.as_str()));
     assert!(reteach.customer("1").unwrap().set_inactive_at.is_some());
@@ -777,15 +712,8 @@ async fn an_approved_plan_is_applied_and_reported_once() {
 #[tokio::test]
 async fn an_approval_already_used_does_not_approve_the_same_plan_again() {
     let (personio, reteach) = everyone_left().await;
-    let id = held_plan(
-        run_employee_sync(&personio, &reteach, &guarded(None, None))
-            .await
-            .unwrap_err(),
-    )
-    .plan_id;
-    let error = run_employee_sync(&personio, &reteach, &guarded(Some(&id), Some(&id)))
-        .await
-        .unwrap_err();
+    let id = held_plan(run_err(&personio, &reteach, &guarded(None, None)).await).plan_id;
+    let error = run_err(&personio, &reteach, &guarded(Some(&id), Some(&id))).await;
     assert_eq!(held_plan(error).plan_id, id);
 }
 
@@ -793,9 +721,7 @@ async fn an_approval_already_used_does_not_approve_the_same_plan_again() {
 async fn holds_a_full_run_when_personio_returns_nobody() {
     let personio = personio_with(Vec::new());
     let reteach = FakeReteach::default();
-    let error = run_employee_sync(&personio, &reteach, &guarded(None, None))
-        .await
-        .unwrap_err();
+    let error = run_err(&personio, &reteach, &guarded(None, None)).await;
     assert!(
         error.to_string().contains("Personio returned 0 employees"),
         "{error}"
@@ -810,9 +736,7 @@ async fn dry_run_is_never_held() {
         dry_run: true,
         ..guarded(None, None)
     };
-    let outcome = run_employee_sync(&personio, &reteach, &input)
-        .await
-        .unwrap();
+    let outcome = run_ok(&personio, &reteach, &input).await;
     assert_eq!(outcome.summary.locked, 20);
     assert!(reteach.customer("1").unwrap().set_inactive_at.is_none());
 }
@@ -836,9 +760,7 @@ async fn a_failed_tag_request_is_a_record_failure_not_a_failed_run() {
         .lock()
         .unwrap()
         .insert("1".into(), WriteFault::Rejected);
-    let outcome = run_employee_sync(&personio, &reteach, &tagged())
-        .await
-        .unwrap();
+    let outcome = run_ok(&personio, &reteach, &tagged()).await;
     assert_eq!(outcome.summary.created, 2, "the users exist");
     assert_eq!(outcome.summary.failed, 1);
     assert_eq!(outcome.summary.tags_added, 1);
@@ -855,9 +777,7 @@ async fn a_failed_tag_request_is_a_record_failure_not_a_failed_run() {
     reteach.tag_faults.lock().unwrap().clear();
     let mut again = tagged();
     again.managed_tags = managed;
-    let outcome = run_employee_sync(&personio, &reteach, &again)
-        .await
-        .unwrap();
+    let outcome = run_ok(&personio, &reteach, &again).await;
     assert_eq!((outcome.summary.updated, outcome.summary.unchanged), (1, 1));
     assert_eq!(outcome.summary.tags_added, 1);
     assert_eq!(reteach.calls_of("update"), 0, "no field write for tags");
@@ -872,9 +792,7 @@ async fn refused_credentials_on_a_tag_request_stop_the_run() {
         .lock()
         .unwrap()
         .insert("1".into(), WriteFault::Unauthorized);
-    let error = run_employee_sync(&personio, &reteach, &tagged())
-        .await
-        .unwrap_err();
+    let error = run_err(&personio, &reteach, &tagged()).await;
     assert!(
         error.to_string().contains("could not change tags"),
         "{error}"
@@ -885,18 +803,14 @@ async fn refused_credentials_on_a_tag_request_stop_the_run() {
 async fn a_dry_run_reports_tag_changes_as_counts_and_owns_nothing_new() {
     let personio = personio_with(vec![employee("1")]);
     let reteach = FakeReteach::default();
-    run_employee_sync(&personio, &reteach, &tagged())
-        .await
-        .unwrap();
+    run_ok(&personio, &reteach, &tagged()).await;
     touch(&personio, "1", "2026-11-26T08:58:00Z", |e| {
         e.department = Some("Sales".into())
     });
     let mut input = tagged();
     input.dry_run = true;
     input.managed_tags = vec!["dept:R&D".into()];
-    let outcome = run_employee_sync(&personio, &reteach, &input)
-        .await
-        .unwrap();
+    let outcome = run_ok(&personio, &reteach, &input).await;
     assert_eq!(outcome.managed_tags, None);
     assert_eq!(
         (outcome.summary.tags_added, outcome.summary.tags_removed),

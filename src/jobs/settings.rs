@@ -196,14 +196,7 @@ fn tag_rule(index: usize, given: &TagRuleSpec) -> Result<TagRule, SpecError> {
     let source = if let Some(attribute) = &given.attribute {
         check_attribute_name(attribute)
             .map_err(|error| invalid(".attribute", error.to_string()))?;
-        FieldSource::Attribute {
-            name: attribute.clone(),
-            values: given
-                .values
-                .iter()
-                .map(|(from, to)| (from.trim().to_string(), to.clone()))
-                .collect(),
-        }
+        FieldSource::mapped(attribute, &given.values)
     } else if let Some(template) = &given.template {
         template_attributes(template).map_err(|error| invalid(".template", error.to_string()))?;
         if too_long(template) {
@@ -252,14 +245,7 @@ fn field_source(name: &str, given: &FieldSourceSpec) -> Result<FieldSource, Spec
     if let Some(attribute) = &given.attribute {
         check_attribute_name(attribute)
             .map_err(|error| invalid(format!("mapping.{name}.attribute"), error.to_string()))?;
-        return Ok(FieldSource::Attribute {
-            name: attribute.clone(),
-            values: given
-                .values
-                .iter()
-                .map(|(from, to)| (from.trim().to_string(), to.clone()))
-                .collect(),
-        });
+        return Ok(FieldSource::mapped(attribute, &given.values));
     }
     if let Some(template) = &given.template {
         template_attributes(template)

@@ -13,6 +13,9 @@ use super::error_body::parse_error_body;
 use super::PersonioError;
 use crate::upstream::token_lifetime;
 
+/// The v1 auth endpoint, as metrics and errors name it.
+pub(super) const V1_AUTH: &str = "POST /v1/auth";
+
 /// Lifetime assumed when Personio omits `expires_in`.
 const DEFAULT_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 /// Refresh this long before the token expires.
@@ -95,31 +98,29 @@ impl PersonioClient {
         }
     }
 
-    async fn fetch_v1_token(&self) -> Result<(Token, Duration), PersonioError> {
-        const ENDPOINT: &str = "POST /v1/auth";
+    /// Sends the credential to [`V1_AUTH`] (for a token, or for the preflight's look at its
+    /// scopes).
+    pub(super) async fn post_v1_auth(&self) -> Result<reqwest::Response, PersonioError> {
         let url = self.url("/v1/auth")?;
         let body = serde_json::json!({
             "client_id": self.client_id,
             "client_secret": self.client_secret,
         });
-        let response = self
-            .send(ENDPOINT, Some(&self.limiters.auth), || {
-                self.http.post(url.clone()).json(&body)
-            })
-            .await?;
-        let (status, bytes) = self.read_body(ENDPOINT, response).await?;
-        if !status.is_success() {
-            return Err(auth_error(status.as_u16(), &bytes));
-        }
-        let json: Value = serde_json::from_slice(&bytes)
-            .map_err(|_| malformed(ENDPOINT, "auth response is not JSON"))?;
-        let token = json
-            .pointer("/data/token")
-            .and_then(Value::as_str)
-            .filter(|token| !token.trim().is_empty())
-            .ok_or_else(|| malformed(ENDPOINT, "auth response has no data.token"))?;
-        let ttl = expires_in(json.pointer("/data/expires_in"));
-        Ok((Token(token.trim().to_string()), ttl))
+        self.send(V1_AUTH, Some(&self.limiters.auth), || {
+            self.http.post(url.clone()).json(&body)
+        })
+        .await
+    }
+
+    async fn fetch_v1_token(&self) -> Result<(Token, Duration), PersonioError> {
+        let response = self.post_v1_auth().await?;
+        self.read_token(
+            V1_AUTH,
+            response,
+            "auth",
+            ["/data/token", "/data/expires_in"],
+        )
+        .await
     }
 
     async fn fetch_v2_token(&self) -> Result<(Token, Duration), PersonioError> {
@@ -135,18 +136,40 @@ impl PersonioClient {
                 self.http.post(url.clone()).form(&form)
             })
             .await?;
-        let (status, bytes) = self.read_body(ENDPOINT, response).await?;
+        self.read_token(
+            ENDPOINT,
+            response,
+            "token",
+            ["/access_token", "/expires_in"],
+        )
+        .await
+    }
+
+    /// Reads the answer of an auth endpoint: the token and its lifetime stand at the JSON pointers
+    /// `[token, expires_in]` (under `/data` for v1, at the top level for v2). `what` names the
+    /// response in errors.
+    async fn read_token(
+        &self,
+        endpoint: &'static str,
+        response: reqwest::Response,
+        what: &str,
+        [token_at, expires_at]: [&str; 2],
+    ) -> Result<(Token, Duration), PersonioError> {
+        let (status, bytes) = self.read_body(endpoint, response).await?;
         if !status.is_success() {
             return Err(auth_error(status.as_u16(), &bytes));
         }
         let json: Value = serde_json::from_slice(&bytes)
-            .map_err(|_| malformed(ENDPOINT, "token response is not JSON"))?;
+            .map_err(|_| malformed(endpoint, &format!("{what} response is not JSON")))?;
         let token = json
-            .get("access_token")
+            .pointer(token_at)
             .and_then(Value::as_str)
             .filter(|token| !token.trim().is_empty())
-            .ok_or_else(|| malformed(ENDPOINT, "token response has no access_token"))?;
-        let ttl = expires_in(json.get("expires_in"));
+            .ok_or_else(|| {
+                let path = token_at.trim_start_matches('/').replace('/', ".");
+                malformed(endpoint, &format!("{what} response has no {path}"))
+            })?;
+        let ttl = expires_in(json.pointer(expires_at));
         Ok((Token(token.trim().to_string()), ttl))
     }
 }

@@ -5,14 +5,13 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-use super::auth::TokenKind;
+use super::auth::{TokenKind, V1_AUTH as AUTH};
 use super::client::{json_array, PersonioClient};
 use super::employee_record::{attribute_names, record_id};
 use super::{AttributeRequest, PersonioError, OPTIONAL_ATTRIBUTES};
 
 const EMPLOYEES: &str = "GET /v1/company/employees";
 const DOCUMENTS: &str = "GET /v2/document-management/documents";
-const AUTH: &str = "POST /v1/auth";
 
 /// Employees in the sample page: enough to see which attributes the whitelist lets through
 /// (Personio omits a non-whitelisted attribute from every record, and keeps a whitelisted one even
@@ -69,16 +68,7 @@ impl PersonioClient {
     /// The scopes `POST /v1/auth` reports for the credential (`None` when Personio sends none).
     /// Personio hands out the same token for 24 h, so this is a second look at the same token.
     pub async fn probe_token_scope(&self) -> Result<Option<String>, PersonioError> {
-        let url = self.url("/v1/auth")?;
-        let body = serde_json::json!({
-            "client_id": self.client_id,
-            "client_secret": self.client_secret,
-        });
-        let response = self
-            .send(AUTH, Some(&self.limiters.auth), || {
-                self.http.post(url.clone()).json(&body)
-            })
-            .await?;
+        let response = self.post_v1_auth().await?;
         let (status, bytes) = self.read_body(AUTH, response).await?;
         if !status.is_success() {
             return Err(super::client::resource_error(AUTH, status.as_u16(), &bytes));

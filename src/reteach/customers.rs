@@ -27,13 +27,6 @@ pub(crate) fn last_page(page: u64, items: usize, total: Option<u64>) -> bool {
         || page >= MAX_PAGES
 }
 
-fn malformed(endpoint: &'static str, what: &str) -> ReteachError {
-    ReteachError::Malformed {
-        endpoint,
-        message: what.to_string(),
-    }
-}
-
 /// The values of `fields` that must never appear in an error message: the ids, the login and
 /// every text field of the table.
 fn personal_values(fields: &CustomerFields) -> Vec<String> {
@@ -75,7 +68,8 @@ impl ReteachClient {
             .call_json(ME, &[], || self.http.get(url.clone()))
             .await?;
         Ok(Academy {
-            id: wire::text(&value, "id").ok_or_else(|| malformed(ME, "no academy id"))?,
+            id: wire::text(&value, "id")
+                .ok_or_else(|| ReteachError::malformed(ME, "no academy id"))?,
             name: wire::text(&value, "name").unwrap_or_default(),
         })
     }
@@ -94,7 +88,7 @@ impl ReteachClient {
             let value = self
                 .call_json(LIST, &[], || self.http.get(url.clone()).query(&query))
                 .await?;
-            let (items, total) = wire::page(&value).ok_or_else(|| malformed(LIST, "no results"))?;
+            let (items, total) = wire::page(&value, LIST)?;
             for item in items {
                 match wire::customer(item) {
                     Some(customer) if seen.insert(customer.id.clone()) => customers.push(customer),
@@ -120,7 +114,7 @@ impl ReteachClient {
                 self.http.get(url.clone()).query(&query)
             })
             .await?;
-        let (items, _) = wire::page(&value).ok_or_else(|| malformed(LIST, "no results"))?;
+        let (items, _) = wire::page(&value, LIST)?;
         // Checked again here: a server (or proxy) that ignored the filter must not make us
         // update somebody else.
         Ok(items
@@ -141,8 +135,8 @@ impl ReteachClient {
         let Some(value) = value else {
             return Ok(None);
         };
-        let customer =
-            wire::customer(&value).ok_or_else(|| malformed(GET_ONE, "no customer id"))?;
+        let customer = wire::customer(&value)
+            .ok_or_else(|| ReteachError::malformed(GET_ONE, "no customer id"))?;
         // The identifier also matches ids and usernames; only an e-mail match counts here.
         let matches = customer
             .email
@@ -161,7 +155,7 @@ impl ReteachClient {
                 self.http.post(url.clone()).json(fields)
             })
             .await?;
-        wire::customer(&value).ok_or_else(|| malformed(CREATE, "no customer id"))
+        wire::customer(&value).ok_or_else(|| ReteachError::malformed(CREATE, "no customer id"))
     }
 
     pub(crate) async fn put_customer(
@@ -175,7 +169,7 @@ impl ReteachClient {
                 self.http.put(url.clone()).json(patch)
             })
             .await?;
-        wire::customer(&value).ok_or_else(|| malformed(UPDATE, "no customer id"))
+        wire::customer(&value).ok_or_else(|| ReteachError::malformed(UPDATE, "no customer id"))
     }
 }
 

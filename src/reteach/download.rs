@@ -130,15 +130,7 @@ impl ReteachClient {
             let Some(location) = redirect_location(&response) else {
                 return self.finish(response, hop, reserved.take()).await;
             };
-            if redirects == MAX_REDIRECTS {
-                return Err(refused(format!(
-                    "the certificate URL redirects more than {MAX_REDIRECTS} times"
-                )));
-            }
-            redirects += 1;
-            target = target
-                .join(&location)
-                .map_err(|_| refused("the certificate URL redirects to an invalid URL"))?;
+            target = follow_redirect(&target, &location, &mut redirects)?;
         }
     }
 
@@ -312,6 +304,24 @@ fn broken(error: &std::io::Error) -> ReteachError {
 fn looks_like_pdf(head: &[u8]) -> bool {
     let window = &head[..head.len().min(HEADER_WINDOW + PDF_MAGIC.len())];
     window.windows(PDF_MAGIC.len()).any(|w| w == PDF_MAGIC)
+}
+
+/// The next hop of a redirect to `location`, counted in `redirects`; refused past
+/// [`MAX_REDIRECTS`] or to an invalid URL.
+pub(super) fn follow_redirect(
+    target: &Url,
+    location: &str,
+    redirects: &mut usize,
+) -> Result<Url, ReteachError> {
+    if *redirects == MAX_REDIRECTS {
+        return Err(refused(format!(
+            "the certificate URL redirects more than {MAX_REDIRECTS} times"
+        )));
+    }
+    *redirects += 1;
+    target
+        .join(location)
+        .map_err(|_| refused("the certificate URL redirects to an invalid URL"))
 }
 
 /// The `Location` of a redirect answer (not 304), if any.

@@ -62,6 +62,14 @@ pub enum ReteachError {
 }
 
 impl ReteachError {
+    /// A 2xx answer of `endpoint` that lacks `what` it must carry.
+    pub(crate) fn malformed(endpoint: &'static str, what: &str) -> Self {
+        Self::Malformed {
+            endpoint,
+            message: what.to_string(),
+        }
+    }
+
     /// Whether a later retry can succeed without a human changing anything.
     pub fn is_transient(&self) -> bool {
         matches!(self, Self::Unavailable { .. } | Self::Malformed { .. })

@@ -14,6 +14,25 @@ use crate::sync::Completion;
 const LIST: &str = "GET /participation";
 const GET_ONE: &str = "GET /participation/{id}";
 
+/// The query of one page of `GET /participation` for completed participations, completed at or
+/// after `since` when given.
+pub(super) fn completed_query(
+    since: Option<DateTime<Utc>>,
+    page: u64,
+    limit: u64,
+) -> Vec<(&'static str, String)> {
+    let mut query = vec![("status", "COMPLETED".to_string())];
+    if let Some(since) = since {
+        query.push((
+            "completedAtSince",
+            since.to_rfc3339_opts(SecondsFormat::Millis, true),
+        ));
+    }
+    query.push(("page", page.to_string()));
+    query.push(("limit", limit.to_string()));
+    query
+}
+
 impl ReteachClient {
     /// Streams completed participations page by page, holding one page at a time.
     pub(crate) fn completions(
@@ -39,22 +58,11 @@ impl ReteachClient {
         page: u64,
     ) -> Result<(Vec<Completion>, bool), ReteachError> {
         let url = self.url(&["participation"])?;
-        let mut query = vec![("status", "COMPLETED".to_string())];
-        if let Some(since) = since {
-            query.push((
-                "completedAtSince",
-                since.to_rfc3339_opts(SecondsFormat::Millis, true),
-            ));
-        }
-        query.push(("page", page.to_string()));
-        query.push(("limit", PAGE_LIMIT.to_string()));
+        let query = completed_query(since, page, PAGE_LIMIT);
         let value = self
             .call_json(LIST, &[], || self.http.get(url.clone()).query(&query))
             .await?;
-        let (items, total) = wire::page(&value).ok_or_else(|| ReteachError::Malformed {
-            endpoint: LIST,
-            message: "no results".to_string(),
-        })?;
+        let (items, total) = wire::page(&value, LIST)?;
         // The filters are newer than the 2022 spec: filter again, in case they are ignored.
         let completions = items
             .iter()

@@ -2,14 +2,15 @@
 //! with the filters the certificate sync sends, and the headers of one certificate download.
 //! Nothing here writes to reteach.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use reqwest::{Method, Response, StatusCode};
 use serde_json::Value;
 use url::Url;
 
 use super::client::ReteachClient;
-use super::download::{redirect_location, refused, MAX_REDIRECTS};
+use super::download::{follow_redirect, redirect_location, refused};
 use super::download_policy::Hop;
+use super::participations::completed_query;
 use super::response::error_for;
 use super::wire;
 use super::ReteachError;
@@ -80,10 +81,7 @@ impl ReteachClient {
         let value = self
             .call_json(CUSTOMERS, &[], || self.http.get(url.clone()).query(&query))
             .await?;
-        let (items, total) = wire::page(&value).ok_or_else(|| ReteachError::Malformed {
-            endpoint: CUSTOMERS,
-            message: "no results".to_string(),
-        })?;
+        let (items, total) = wire::page(&value, CUSTOMERS)?;
         Ok(CustomerSample {
             total,
             returned: items.len(),
@@ -97,24 +95,13 @@ impl ReteachClient {
         since: Option<DateTime<Utc>>,
     ) -> Result<ParticipationSample, ReteachError> {
         let url = self.url(&["participation"])?;
-        let mut query = vec![("status", "COMPLETED".to_string())];
-        if let Some(since) = since {
-            query.push((
-                "completedAtSince",
-                since.to_rfc3339_opts(SecondsFormat::Millis, true),
-            ));
-        }
-        query.push(("page", "1".to_string()));
-        query.push(("limit", PARTICIPATION_SAMPLE.to_string()));
+        let query = completed_query(since, 1, PARTICIPATION_SAMPLE);
         let value = self
             .call_json(PARTICIPATIONS, &[], || {
                 self.http.get(url.clone()).query(&query)
             })
             .await?;
-        let (items, total) = wire::page(&value).ok_or_else(|| ReteachError::Malformed {
-            endpoint: PARTICIPATIONS,
-            message: "no results".to_string(),
-        })?;
+        let (items, total) = wire::page(&value, PARTICIPATIONS)?;
         Ok(ParticipationSample {
             total,
             items: items.iter().filter_map(participation_seen).collect(),
@@ -137,15 +124,7 @@ impl ReteachClient {
             let hop = self.check_hop(&target).await?;
             let (response, method) = self.ask_headers(&target, hop).await?;
             if let Some(location) = redirect_location(&response) {
-                if redirects == MAX_REDIRECTS {
-                    return Err(refused(format!(
-                        "the certificate URL redirects more than {MAX_REDIRECTS} times"
-                    )));
-                }
-                redirects += 1;
-                target = target
-                    .join(&location)
-                    .map_err(|_| refused("the certificate URL redirects to an invalid URL"))?;
+                target = follow_redirect(&target, &location, &mut redirects)?;
                 continue;
             }
             if hop == Hop::Api && response.status() == StatusCode::UNAUTHORIZED {

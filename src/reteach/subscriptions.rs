@@ -22,13 +22,6 @@ pub struct ReteachSubscription {
     pub event: String,
 }
 
-fn malformed(endpoint: &'static str, what: &str) -> ReteachError {
-    ReteachError::Malformed {
-        endpoint,
-        message: what.to_string(),
-    }
-}
-
 fn subscription(value: &Value) -> Option<ReteachSubscription> {
     Some(ReteachSubscription {
         id: wire::text(value, "id")?,
@@ -47,7 +40,7 @@ impl ReteachClient {
         let items = value
             .as_array()
             .or_else(|| value.get("results").and_then(Value::as_array))
-            .ok_or_else(|| malformed(LIST, "no array of subscriptions"))?;
+            .ok_or_else(|| ReteachError::malformed(LIST, "no array of subscriptions"))?;
         Ok(items.iter().filter_map(subscription).collect())
     }
 

@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+use super::ReteachError;
 use crate::sync::field_table::{FieldValue, Kind, FIELDS};
 use crate::sync::{Completion, CustomerTag, Gender, ReteachCustomer};
 
@@ -74,11 +75,18 @@ pub(crate) fn tag(value: &Value) -> Option<CustomerTag> {
     })
 }
 
-/// A list page `{results, resultCount}`: the items and the total, when given.
-pub(crate) fn page(value: &Value) -> Option<(&Vec<Value>, Option<u64>)> {
-    let results = value.get("results")?.as_array()?;
+/// A list page `{results, resultCount}`: the items and the total, when given; `Malformed` (for
+/// `endpoint`) without results.
+pub(crate) fn page<'a>(
+    value: &'a Value,
+    endpoint: &'static str,
+) -> Result<(&'a Vec<Value>, Option<u64>), ReteachError> {
+    let results = value
+        .get("results")
+        .and_then(Value::as_array)
+        .ok_or_else(|| ReteachError::malformed(endpoint, "no results"))?;
     let count = value.get("resultCount").and_then(Value::as_u64);
-    Some((results, count))
+    Ok((results, count))
 }
 
 /// A participation as a [`Completion`]; `None` unless it is COMPLETED with a completion time and
@@ -227,7 +235,7 @@ mod tests {
             #[test]
             fn customer_and_page_parsing_never_panics(value in any_json()) {
                 let _ = customer(&value);
-                if let Some((items, _)) = page(&value) {
+                if let Ok((items, _)) = page(&value, "test") {
                     for item in items {
                         let _ = customer(item);
                         let _ = completion(item);
@@ -252,7 +260,7 @@ mod tests {
                 if let Ok(value) = serde_json::from_str::<Value>(&body) {
                     let _ = customer(&value);
                     let _ = completion(&value);
-                    let _ = page(&value);
+                    let _ = page(&value, "test");
                 }
             }
         }

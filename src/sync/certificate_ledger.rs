@@ -163,6 +163,12 @@ impl CertificateLedger {
             completed_at: key.completed_at,
             participation_id: Some(key.participation_id.clone()),
         });
+        self.trim_recent();
+    }
+
+    /// Keeps the newest [`MAX_RECENT`] uploads, oldest dropped first, and moves `recent_from` to
+    /// the oldest one kept.
+    fn trim_recent(&mut self) {
         if self.recent.len() > MAX_RECENT {
             self.recent.sort_by_key(recent_key);
             let drop = self.recent.len() - MAX_RECENT;
@@ -372,15 +378,7 @@ impl CertificateLedger {
         self.pending
             .retain(|p| p.reason == REASON_PDF_PENDING || p.reason == REASON_FAILED);
         self.pending.truncate(MAX_PENDING);
-        if self.recent.len() > MAX_RECENT {
-            self.recent.sort_by_key(recent_key);
-            let drop = self.recent.len() - MAX_RECENT;
-            self.recent.drain(..drop);
-            self.recent_from = self
-                .recent
-                .first()
-                .map(|r| CompletionKey::from(&recent_key(r)));
-        }
+        self.trim_recent();
         if self.set_aside.len() > MAX_SET_ASIDE {
             let drop = self.set_aside.len() - MAX_SET_ASIDE;
             self.set_aside.drain(..drop);

@@ -187,23 +187,7 @@ impl EmployeeConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn employee() -> PersonioEmployee {
-        let mut employee = PersonioEmployee {
-            id: "7".into(),
-            department: Some("Sales".into()),
-            office: Some("Berlin".into()),
-            gender: Some("female".into()),
-            ..Default::default()
-        };
-        employee
-            .other
-            .insert("dynamic_1234".into(), "E-0042".into());
-        employee
-            .other
-            .insert("employment_type".into(), "external".into());
-        employee
-    }
+    use crate::sync::field_source::tests::employee;
 
     #[test]
     fn the_default_reads_exactly_todays_attributes() {

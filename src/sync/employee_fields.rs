@@ -161,6 +161,11 @@ mod tests {
         LockWindow::new(desired.hire_date, desired.end_of_employment, chrono_tz::UTC)
     }
 
+    /// The default table's diff of `desired` against `target` now, inside its lock window.
+    fn diff_now(desired: &DesiredEmployee, target: Target<'_>, kept: &[ReteachField]) -> FieldDiff {
+        diff_fields(FIELDS, desired, &window(desired), target, kept, now())
+    }
+
     #[test]
     fn a_new_user_gets_every_field_personio_has() {
         let desired = desired();
@@ -191,22 +196,12 @@ mod tests {
             set_active_at: window(&desired).set_active_at,
             ..ReteachCustomer::default()
         };
-        let diff = diff_fields(
-            FIELDS,
-            &desired,
-            &window(&desired),
-            Target::Linked(&customer),
-            &[],
-            now(),
-        );
+        let diff = diff_now(&desired, Target::Linked(&customer), &[]);
         assert_eq!(diff.changed, vec!["lastName"]);
-        let kept = diff_fields(
-            FIELDS,
+        let kept = diff_now(
             &desired,
-            &window(&desired),
             Target::Linked(&customer),
             &[ReteachField::LastName],
-            now(),
         );
         assert!(kept.changed.is_empty());
     }
@@ -219,14 +214,7 @@ mod tests {
             email: Some("ada@example.com".into()),
             ..ReteachCustomer::default()
         };
-        let diff = diff_fields(
-            FIELDS,
-            &desired,
-            &window(&desired),
-            Target::Linked(&customer),
-            &[],
-            now(),
-        );
+        let diff = diff_now(&desired, Target::Linked(&customer), &[]);
         assert!(!diff.changed.contains(&"email"), "{:?}", diff.changed);
     }
 
@@ -234,14 +222,7 @@ mod tests {
     fn adopting_a_user_stamps_the_personio_id_first() {
         let desired = desired();
         let customer = ReteachCustomer::default();
-        let diff = diff_fields(
-            FIELDS,
-            &desired,
-            &window(&desired),
-            Target::Adopted(&customer),
-            &[],
-            now(),
-        );
+        let diff = diff_now(&desired, Target::Adopted(&customer), &[]);
         assert_eq!(diff.changed.first(), Some(&"externalId"));
         assert_eq!(diff.patch.external_id, Some(Some("7".into())));
     }

@@ -36,6 +36,18 @@ impl FieldSource {
         }
     }
 
+    /// An attribute with the value map of a spec; the keys are trimmed, as the attribute's value
+    /// is before the lookup.
+    pub fn mapped(name: &str, values: &BTreeMap<String, String>) -> Self {
+        Self::Attribute {
+            name: name.to_string(),
+            values: values
+                .iter()
+                .map(|(from, to)| (from.trim().to_string(), to.clone()))
+                .collect(),
+        }
+    }
+
     /// The attributes this source reads.
     pub fn attributes(&self) -> Vec<String> {
         match self {
@@ -131,10 +143,11 @@ fn render_template(template: &str, employee: &PersonioEmployee) -> Option<String
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn employee() -> PersonioEmployee {
+    /// An employee with a department, an office, a gender and two custom attributes.
+    pub(in crate::sync) fn employee() -> PersonioEmployee {
         let mut employee = PersonioEmployee {
             id: "7".into(),
             department: Some("Sales".into()),

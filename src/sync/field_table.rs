@@ -168,44 +168,25 @@ pub trait FieldType: Sized + Clone {
     fn unwrap(value: FieldValue) -> Option<Option<Self>>;
 }
 
-impl FieldType for String {
-    const KIND: Kind = Kind::Text;
-    fn wrap(value: Option<Self>) -> FieldValue {
-        FieldValue::Text(value)
-    }
-    fn unwrap(value: FieldValue) -> Option<Option<Self>> {
-        match value {
-            FieldValue::Text(value) => Some(value),
-            _ => None,
+/// `FieldType` for a Rust type held by a `FieldValue` and `Kind` variant of the same name.
+macro_rules! field_type {
+    ($($rust:ty => $variant:ident),* $(,)?) => {$(
+        impl FieldType for $rust {
+            const KIND: Kind = Kind::$variant;
+            fn wrap(value: Option<Self>) -> FieldValue {
+                FieldValue::$variant(value)
+            }
+            fn unwrap(value: FieldValue) -> Option<Option<Self>> {
+                match value {
+                    FieldValue::$variant(value) => Some(value),
+                    _ => None,
+                }
+            }
         }
-    }
+    )*};
 }
 
-impl FieldType for Gender {
-    const KIND: Kind = Kind::Gender;
-    fn wrap(value: Option<Self>) -> FieldValue {
-        FieldValue::Gender(value)
-    }
-    fn unwrap(value: FieldValue) -> Option<Option<Self>> {
-        match value {
-            FieldValue::Gender(value) => Some(value),
-            _ => None,
-        }
-    }
-}
-
-impl FieldType for Instant {
-    const KIND: Kind = Kind::Instant;
-    fn wrap(value: Option<Self>) -> FieldValue {
-        FieldValue::Instant(value)
-    }
-    fn unwrap(value: FieldValue) -> Option<Option<Self>> {
-        match value {
-            FieldValue::Instant(value) => Some(value),
-            _ => None,
-        }
-    }
-}
+field_type!(String => Text, Gender => Gender, Instant => Instant);
 
 /// How a Personio value is cleaned into a field's value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -43,12 +43,14 @@ pub async fn paused<F: Future>(sleep: F) -> F::Output {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use std::sync::Mutex;
 
+    /// A slot holder that records the order of `release` and `reacquire` (shared with the
+    /// server-limit tests).
     #[derive(Default)]
-    struct Recorder(Mutex<Vec<&'static str>>);
+    pub(in crate::upstream) struct Recorder(pub(in crate::upstream) Mutex<Vec<&'static str>>);
 
     #[async_trait]
     impl SlotHolder for Recorder {

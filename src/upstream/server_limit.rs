@@ -164,8 +164,8 @@ impl ServerLimits {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::upstream::pause::tests::Recorder;
     use crate::upstream::{hold_slot_while, SlotHolder};
-    use async_trait::async_trait;
     use reqwest::header::HeaderValue;
     use std::sync::Arc;
 
@@ -239,19 +239,6 @@ mod tests {
                 Some(DEFAULT_WAIT),
                 "{garbage}"
             );
-        }
-    }
-
-    #[derive(Default)]
-    struct Recorder(Mutex<Vec<&'static str>>);
-
-    #[async_trait]
-    impl SlotHolder for Recorder {
-        fn release(&self) {
-            self.0.lock().unwrap().push("release");
-        }
-        async fn reacquire(&self) {
-            self.0.lock().unwrap().push("reacquire");
         }
     }
 

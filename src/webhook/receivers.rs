@@ -4,7 +4,7 @@
 //! The receiver only reads this map, so an unauthenticated request never reaches the apiserver.
 
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -23,6 +23,22 @@ struct Entry {
     provisional: bool,
 }
 
+impl Entry {
+    fn new(
+        keys: Option<ReceiverKeys>,
+        generation: Option<i64>,
+        loaded_at: DateTime<Utc>,
+        provisional: bool,
+    ) -> Self {
+        Self {
+            keys,
+            generation,
+            loaded_at,
+            provisional,
+        }
+    }
+}
+
 /// The registry of receivers.
 #[derive(Default)]
 pub struct Receivers {
@@ -30,9 +46,19 @@ pub struct Receivers {
 }
 
 impl Receivers {
+    /// The map to read; a panic elsewhere does not poison it (every write is one insert or remove).
+    fn read(&self) -> RwLockReadGuard<'_, HashMap<ResourceKey, Entry>> {
+        self.entries.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The map to change (see [`Self::read`]).
+    fn write(&self) -> RwLockWriteGuard<'_, HashMap<ResourceKey, Entry>> {
+        self.entries.write().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// The keys of `key`'s receiver, if it has one.
     pub fn keys(&self, key: &ResourceKey) -> Option<ReceiverKeys> {
-        let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
+        let entries = self.read();
         entries.get(key).and_then(|entry| entry.keys.clone())
     }
 
@@ -45,7 +71,7 @@ impl Receivers {
         max_age: std::time::Duration,
     ) -> bool {
         let max_age = Duration::from_std(max_age).unwrap_or(Duration::MAX);
-        let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
+        let entries = self.read();
         entries.get(key).is_some_and(|entry| {
             !entry.provisional && entry.generation == generation && now - entry.loaded_at < max_age
         })
@@ -59,16 +85,8 @@ impl Receivers {
         generation: Option<i64>,
         now: DateTime<Utc>,
     ) {
-        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
-        entries.insert(
-            key,
-            Entry {
-                keys: Some(keys),
-                generation,
-                loaded_at: now,
-                provisional: false,
-            },
-        );
+        let mut entries = self.write();
+        entries.insert(key, Entry::new(Some(keys), generation, now, false));
     }
 
     /// Opens the receiver of `key` from the watch, unless it already has keys for `generation`
@@ -80,50 +98,34 @@ impl Receivers {
         generation: Option<i64>,
         now: DateTime<Utc>,
     ) {
-        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
+        let mut entries = self.write();
         if entries
             .get(&key)
             .is_some_and(|e| e.generation == generation)
         {
             return;
         }
-        entries.insert(
-            key,
-            Entry {
-                keys: Some(keys),
-                generation,
-                loaded_at: now,
-                provisional: true,
-            },
-        );
+        entries.insert(key, Entry::new(Some(keys), generation, now, true));
     }
 
     /// Records that the keys of `key` could not be loaded: the receiver refuses everything, and
     /// the Secret is tried again only when the record is stale (one Warning Event per refresh,
     /// not one per reconcile).
     pub fn fail(&self, key: ResourceKey, generation: Option<i64>, now: DateTime<Utc>) {
-        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
-        entries.insert(
-            key,
-            Entry {
-                keys: None,
-                generation,
-                loaded_at: now,
-                provisional: false,
-            },
-        );
+        let mut entries = self.write();
+        entries.insert(key, Entry::new(None, generation, now, false));
     }
 
     /// Every resource with a receiver (open or failed).
     pub fn open_keys(&self) -> Vec<ResourceKey> {
-        let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
+        let entries = self.read();
         entries.keys().cloned().collect()
     }
 
     /// Closes the receiver of `key` (webhook removed from the spec, Secret gone, resource
     /// deleted). Returns whether it was open.
     pub fn close(&self, key: &ResourceKey) -> bool {
-        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
+        let mut entries = self.write();
         entries.remove(key).is_some()
     }
 }

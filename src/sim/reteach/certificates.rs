@@ -140,6 +140,18 @@ mod tests {
         (length, collected)
     }
 
+    /// The byte offset the PDF trailer gives for its cross-reference table.
+    fn xref_offset(text: &str) -> usize {
+        text.split("startxref\n")
+            .nth(1)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+
     #[tokio::test]
     async fn small_pdf_is_complete_and_consistent() {
         let (length, pdf) = bytes(0).await;
@@ -147,15 +159,7 @@ mod tests {
         assert!(pdf.starts_with(b"%PDF-1.4"));
         assert!(pdf.ends_with(b"%%EOF\n"));
         let text = String::from_utf8(pdf.clone()).unwrap();
-        let xref: usize = text
-            .split("startxref\n")
-            .nth(1)
-            .unwrap()
-            .lines()
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap();
+        let xref = xref_offset(&text);
         assert!(text[xref..].starts_with("xref"));
     }
 
@@ -165,15 +169,7 @@ mod tests {
         assert_eq!(length, 200_000);
         assert_eq!(pdf.len(), 200_000);
         let text = String::from_utf8(pdf).unwrap();
-        let xref: usize = text
-            .split("startxref\n")
-            .nth(1)
-            .unwrap()
-            .lines()
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap();
+        let xref = xref_offset(&text);
         assert!(text[xref..].starts_with("xref"));
         let first_obj: usize = text[xref..].lines().nth(3).unwrap()[..10].parse().unwrap();
         assert!(text[first_obj..].starts_with("1 0 obj"));
