@@ -132,8 +132,37 @@ async fn runs_of(v2: bool, settings: &Settings, exe: &Path) -> anyhow::Result<Ap
         }))
     };
     let full = measure(&[&tenant], settings, exe, task(now, None, Vec::new())).await?;
-    let (full_minimum, full_rule) = if v2 {
-        let d = departments(&ids);
+    let (full_minimum, full_rule) = full_read_minimum(v2, employees, departments(&ids), offices);
+
+    tenant.advance(chrono::Duration::minutes(5));
+    let (chosen, person_changed) = change_some(&tenant, &ids);
+    let changed = chosen.len();
+    let notified: Vec<String> = chosen.iter().map(i64::to_string).collect();
+    let later = tenant.advance(chrono::Duration::minutes(5));
+    eprintln!("bench: {name} incremental run after {changed} changes");
+    let incremental = measure(&[&tenant], settings, exe, task(later, Some(now), notified)).await?;
+    let (incremental_minimum, incremental_rule) = incremental_read_minimum(
+        v2,
+        person_changed,
+        changed - person_changed,
+        departments(&chosen),
+    );
+    Ok(ApiRuns {
+        full: (full, full_minimum, full_rule),
+        incremental: (incremental, incremental_minimum, incremental_rule),
+        changed,
+    })
+}
+
+/// The fewest Personio requests of a full read, and how they add up.
+fn full_read_minimum(
+    v2: bool,
+    employees: usize,
+    departments: usize,
+    offices: usize,
+) -> (usize, String) {
+    if v2 {
+        let d = departments;
         (
             1 + pages(employees, 50) + employees + d + pages(offices, 50),
             format!(
@@ -147,12 +176,14 @@ async fn runs_of(v2: bool, settings: &Settings, exe: &Path) -> anyhow::Result<Ap
             1 + pages(employees, 100),
             format!("1 token + {} pages of 100", pages(employees, 100)),
         )
-    };
+    }
+}
 
-    // 1 % change a person attribute, another 1 % only their employment; webhooks name them all.
-    let k = employees.div_ceil(100).max(1);
-    tenant.advance(chrono::Duration::minutes(5));
-    let step = (employees / (2 * k)).max(1);
+/// 1 % of the employees change a person attribute, another 1 % only their employment; webhooks
+/// name them all. Returns the changed ids (person changes first) and how many changed the person.
+fn change_some(tenant: &Tenant, ids: &[i64]) -> (Vec<i64>, usize) {
+    let k = ids.len().div_ceil(100).max(1);
+    let step = (ids.len() / (2 * k)).max(1);
     let chosen: Vec<i64> = ids.iter().step_by(step).take(2 * k).copied().collect();
     let (person_changed, employment_changed) = chosen.split_at(chosen.len() / 2);
     for (n, id) in person_changed.iter().enumerate() {
@@ -165,14 +196,14 @@ async fn runs_of(v2: bool, settings: &Settings, exe: &Path) -> anyhow::Result<Ap
             seed.position = Some(format!("Benchmark role {n}"))
         });
     }
-    let changed = chosen.len();
-    let notified: Vec<String> = chosen.iter().map(i64::to_string).collect();
-    let later = tenant.advance(chrono::Duration::minutes(5));
-    eprintln!("bench: {name} incremental run after {changed} changes");
-    let incremental = measure(&[&tenant], settings, exe, task(later, Some(now), notified)).await?;
-    let (incremental_minimum, incremental_rule) = if v2 {
-        let (p, e) = (person_changed.len(), employment_changed.len());
-        let d = departments(&chosen);
+    let persons = person_changed.len();
+    (chosen, persons)
+}
+
+/// The fewest Personio requests of an incremental read after `p` person and `e`
+/// employment-only changes in `d` departments, and how they add up.
+fn incremental_read_minimum(v2: bool, p: usize, e: usize, d: usize) -> (usize, String) {
+    if v2 {
         (
             1 + pages(p, 50) + pages(e, 50) + p + e + d + 1,
             format!(
@@ -184,12 +215,7 @@ async fn runs_of(v2: bool, settings: &Settings, exe: &Path) -> anyhow::Result<Ap
         )
     } else {
         (2, "1 token + 1 change-feed call".to_string())
-    };
-    Ok(ApiRuns {
-        full: (full, full_minimum, full_rule),
-        incremental: (incremental, incremental_minimum, incremental_rule),
-        changed,
-    })
+    }
 }
 
 fn report(
