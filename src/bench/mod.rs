@@ -10,10 +10,8 @@
 //! What the bench takes from the controller on purpose, because it measures it: the run slots and
 //! the start-up spread (`controller::pacing`), the Personio budget planner (`controller::budget`),
 //! the per-tenant client cache (`controller::tenant_cache`), the watch cache's trim
-//! (`controller::watch_cache::trim`) and the PDF memory default (`controller::operator`). Not on
-//! purpose, still to move below the controller (issue 28): the status after a run
-//! (`controller::{employee,certificate}::status_after_success`), its `lifecycle::RunContext` and
-//! `schedule::DueReason`, used by `scale/run.rs`.
+//! (`controller::watch_cache::trim`) and the PDF memory default (`controller::operator`). Nothing
+//! else: the status after a run comes from [`crate::jobs::run_status`], as in the controller.
 
 pub mod api_cost;
 pub mod budget;

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 use tokio::sync::oneshot;
 
-use super::schedule::DueReason;
+use crate::jobs::schedule::DueReason;
 use crate::upstream::SlotHolder;
 
 /// Which runs get a free slot first (lower first).

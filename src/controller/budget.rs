@@ -14,10 +14,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::schedule::with_jitter;
 use crate::api::duration::{chrono_duration, format_duration, saturating_after, MAX_INTERVAL};
 use crate::api::SyncStatusCommon;
 use crate::jobs::conditions::READY;
+use crate::jobs::schedule::with_jitter;
 
 /// Share of the budget runs may plan with; the rest absorbs retries, preflights, notified runs
 /// and first runs that cost more than the average.

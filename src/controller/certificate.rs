@@ -7,25 +7,21 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use kube::runtime::controller::Action;
-use kube::runtime::events::EventType;
-use kube::{Api, ResourceExt};
+use kube::Api;
 
+use super::announce::announce_certificate_run;
 use super::context::Context;
-use super::events::publish;
-use super::failure::RunFailure;
-use super::handover::{process_writer_prefix, same_checkpoint};
-use super::lifecycle::{chrono_duration, RunContext};
+use super::ledger_claim::claim_ledger;
 use super::reconcile::{preflight, RunInputs, RunStop, SyncKind};
-use super::schedule::DueReason;
-use super::status::StatusLedger;
 use super::upstreams::{checked_upstreams, naming_secrets};
 use super::ReconcileError;
+use crate::api::duration::chrono_duration;
 use crate::api::{CapabilityCheck, CertificateSync, CertificateSyncStatus, EmployeeSync};
-use crate::jobs::bookkeeping::{
-    certificate_health, record_certificate_outcome, record_certificate_partial,
-};
-use crate::jobs::conditions::Health;
+use crate::jobs::bookkeeping::record_certificate_partial;
 use crate::jobs::failures::FailedRecords;
+use crate::jobs::run_failure::RunFailure;
+use crate::jobs::run_status::{certificate_status_after_success, RunContext};
+use crate::jobs::schedule::DueReason;
 use crate::jobs::settings::{CertificateSettings, SpecError, TimeZone};
 use crate::jobs::{
     resolve_category, run_certificate_sync, CertificateJobInput, CertificateJobOutcome,
@@ -181,7 +177,7 @@ impl SyncKind for CertificateSync {
         settings: &CertificateSettings,
         outcome: &CertificateRun,
     ) -> (Duration, String) {
-        status_after_success(
+        certificate_status_after_success(
             status,
             run,
             settings.interval.get(),
@@ -195,58 +191,10 @@ impl SyncKind for CertificateSync {
     }
 
     async fn announce(&self, ctx: &Context, run: &CertificateRun, message: &str) {
-        announce_run(ctx, self, &run.outcome, message).await;
+        announce_certificate_run(ctx, self, &run.outcome, message).await;
     }
 }
 
-/// Claims the ledger for this run once no other process's upload may still land (`handover`);
-/// the claim is fenced: a checkpoint another process wrote after this run read the ledger ends
-/// the run. A dry run claims nothing.
-async fn claim_ledger(
-    ctx: &Context,
-    api: &Api<CertificateSync>,
-    sync: &CertificateSync,
-    previous: &CertificateSyncStatus,
-) -> Result<StatusLedger, RunStop<CertificateJobOutcome>> {
-    let resource = format!(
-        "{}/{}",
-        sync.namespace().unwrap_or_default(),
-        sync.name_any()
-    );
-    let writer = writer_token();
-    if let Some(wait) = ctx
-        .handover
-        .wait(&resource, &previous.ledger, &writer, ctx.clock.now())
-    {
-        tracing::info!(
-            "another process may still be uploading a certificate of this resource; taking it over once that has ended"
-        );
-        return Err(RunStop::Later(wait));
-    }
-    let store = StatusLedger {
-        api: api.clone(),
-        name: sync.name_any(),
-        uploaded_before: previous.uploaded_total,
-        writer,
-    };
-    if !sync.spec.dry_run {
-        let claimed = store
-            .claim()
-            .await
-            .map_err(|e| RunFailure::transient(Reason::StatusWriteFailed, e.to_string()))?;
-        if !same_checkpoint(&previous.ledger, &claimed) {
-            return Err(RunStop::Fenced);
-        }
-    }
-    Ok(store)
-}
-
-/// A token naming this run: the pod (or process) and a random part.
-fn writer_token() -> String {
-    format!("{}{:016x}", process_writer_prefix(), rand::random::<u64>())
-}
-
-/// The referenced EmployeeSync, once it has succeeded; otherwise why not.
 /// The referenced EmployeeSync once it has succeeded, with its company time zone. An unknown
 /// time zone stalls before the wait: that EmployeeSync cannot succeed until a human fixes it.
 async fn employee_sync(
@@ -283,78 +231,4 @@ async fn employee_sync(
         ));
     }
     Ok((employee_sync, time_zone))
-}
-
-/// The status after a run that went through (pure; the demo prints the same thing).
-pub fn status_after_success(
-    status: &mut CertificateSyncStatus,
-    run: &RunContext,
-    interval: Duration,
-    outcome: &CertificateJobOutcome,
-    category_id: i64,
-) -> (Duration, String) {
-    let ledger = if outcome.summary.dry_run {
-        &status.ledger
-    } else {
-        &outcome.ledger
-    };
-    let health = certificate_health(outcome, ledger);
-    let message = match &health {
-        Health::Ready { message, .. }
-        | Health::NotReady { message, .. }
-        | Health::Stalled { message, .. }
-        | Health::Reconciling { message } => message.clone(),
-    };
-    let delay = run.complete(&mut status.common, &health, interval);
-    record_certificate_outcome(status, outcome, category_id);
-    (delay, message)
-}
-
-/// Metrics and Events of a run that went through.
-async fn announce_run(
-    ctx: &Context,
-    sync: &CertificateSync,
-    outcome: &CertificateJobOutcome,
-    message: &str,
-) {
-    let summary = &outcome.summary;
-    if !summary.dry_run {
-        let namespace = sync.namespace().unwrap_or_default();
-        for (action, count) in [
-            ("uploaded", summary.uploaded),
-            ("already_present", summary.already_present),
-            ("pending_pdf", summary.pending_pdf),
-            ("unknown_employee", summary.unknown_employee),
-            ("failed", summary.failed),
-            ("set_aside", summary.set_aside),
-            ("unverified", summary.unverified),
-        ] {
-            ctx.metrics.records(&namespace, KIND, action, count);
-        }
-    }
-    if !outcome.newly_set_aside.is_empty() {
-        let ids: Vec<&str> = outcome
-            .newly_set_aside
-            .iter()
-            .take(10)
-            .map(|s| s.certificate_id.as_str())
-            .collect();
-        let note = format!(
-            "{} certificates set aside after repeated failures (certificate ids {}{}): {}; fix the cause, then request a run to retry",
-            outcome.newly_set_aside.len(),
-            ids.join(", "),
-            if outcome.newly_set_aside.len() > ids.len() { ", …" } else { "" },
-            outcome.newly_set_aside[0].reason
-        );
-        let reason = Reason::CertificatesSetAside.as_str();
-        publish(ctx, sync, EventType::Warning, reason, &note).await;
-    }
-    if summary.uploaded + summary.failed > 0 {
-        let type_ = if summary.failed > 0 && summary.uploaded == 0 {
-            EventType::Warning
-        } else {
-            EventType::Normal
-        };
-        publish(ctx, sync, type_, Reason::Uploaded.as_str(), message).await;
-    }
 }

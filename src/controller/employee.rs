@@ -6,26 +6,19 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use kube::runtime::controller::Action;
-use kube::runtime::events::EventType;
 use kube::{Api, ResourceExt};
 
+use super::announce::announce_employee_run;
 use super::context::Context;
-use super::events::publish;
-use super::failure::RunFailure;
-use super::lifecycle::RunContext;
 use super::reconcile::{preflight, RunInputs, RunStop, SyncKind};
-use super::schedule::DueReason;
 use super::upstreams::{checked_upstreams, naming_secrets};
 use super::ReconcileError;
-use crate::api::{
-    CapabilityCheck, EmployeeSync, EmployeeSyncStatus, UnsupportedField, UnsupportedFieldReason,
-    APPROVE_PLAN_ANNOTATION,
-};
-use crate::jobs::bookkeeping::{
-    employee_input, employee_message, record_employee_outcome, EmployeeRunRequest,
-};
-use crate::jobs::conditions::Health;
+use crate::api::{CapabilityCheck, EmployeeSync, EmployeeSyncStatus, APPROVE_PLAN_ANNOTATION};
+use crate::jobs::bookkeeping::{employee_input, EmployeeRunRequest};
 use crate::jobs::employee::{run_employee_sync, EmployeeJobOutcome};
+use crate::jobs::run_failure::RunFailure;
+use crate::jobs::run_status::{employee_status_after_success, RunContext};
+use crate::jobs::schedule::DueReason;
 use crate::jobs::settings::{EmployeeSettings, SpecError};
 use crate::jobs::Reason;
 use crate::personio::PersonioApi;
@@ -129,104 +122,12 @@ impl SyncKind for EmployeeSync {
         settings: &EmployeeSettings,
         outcome: &EmployeeJobOutcome,
     ) -> (Duration, String) {
-        status_after_success(status, run, settings.interval.get(), outcome)
+        employee_status_after_success(status, run, settings.interval.get(), outcome)
     }
 
     fn record_partial(_status: &mut EmployeeSyncStatus, _partial: ()) {}
 
     async fn announce(&self, ctx: &Context, outcome: &EmployeeJobOutcome, message: &str) {
-        let summary = &outcome.summary;
-        if !summary.dry_run {
-            let namespace = self.namespace().unwrap_or_default();
-            for (action, count) in [
-                ("created", summary.created),
-                ("updated", summary.updated),
-                ("failed", summary.failed),
-            ] {
-                ctx.metrics.records(&namespace, KIND, action, count);
-            }
-        }
-        for field in &outcome.newly_unsupported {
-            publish(
-                ctx,
-                self,
-                EventType::Warning,
-                Reason::UnsupportedFields.as_str(),
-                &unsupported_event_note(field),
-            )
-            .await;
-        }
-        if summary.created + summary.updated + summary.failed > 0 {
-            publish(
-                ctx,
-                self,
-                EventType::Normal,
-                Reason::Synced.as_str(),
-                message,
-            )
-            .await;
-        }
+        announce_employee_run(ctx, self, outcome, message).await;
     }
-}
-
-/// The status after a successful run (pure; the demo prints the same thing).
-pub fn status_after_success(
-    status: &mut EmployeeSyncStatus,
-    run: &RunContext,
-    interval: Duration,
-    job: &EmployeeJobOutcome,
-) -> (Duration, String) {
-    let mut message = employee_message(job);
-    let delay = if job.unsupported_fields.is_empty() {
-        run.succeed(&mut status.common, message.clone(), interval)
-    } else {
-        // Ready stays True (kstatus: Current, Argo CD: Healthy); the reason and the message say
-        // which fields are left out.
-        message.push_str(&unsupported_suffix(&job.unsupported_fields));
-        let health = Health::Ready {
-            reason: Reason::UnsupportedFields,
-            message: message.clone(),
-        };
-        run.complete(&mut status.common, &health, interval)
-    };
-    record_employee_outcome(status, run.now, job);
-    (delay, message)
-}
-
-/// `; reteach does not keep position (refused), location (not kept): left out of writes`.
-fn unsupported_suffix(fields: &[UnsupportedField]) -> String {
-    let named: Vec<String> = fields
-        .iter()
-        .map(|field| format!("{} ({})", field.field, why(field.reason)))
-        .collect();
-    format!(
-        "; reteach does not keep {}: left out of writes",
-        named.join(", ")
-    )
-}
-
-fn why(reason: UnsupportedFieldReason) -> &'static str {
-    match reason {
-        UnsupportedFieldReason::Refused => "refused",
-        UnsupportedFieldReason::NotKept => "not kept",
-    }
-}
-
-/// The Warning Event when a field is first found (names the field, never a value).
-pub fn unsupported_event_note(field: &UnsupportedField) -> String {
-    let what = match field.reason {
-        UnsupportedFieldReason::Refused => format!(
-            "reteach refused the field {0} (\"property {0} should not exist\")",
-            field.field
-        ),
-        UnsupportedFieldReason::NotKept => format!(
-            "reteach accepted the field {} but did not keep it",
-            field.field
-        ),
-    };
-    format!(
-        "{what}; it is left out of writes and comparisons from now on (status.unsupportedFields). \
-         Set spec.mapping.{}: {{unmapped: true}} to stop reading it; a changed mapping tries it again",
-        field.field
-    )
 }

@@ -1,26 +1,22 @@
-//! The bookkeeping both kinds share: the due check inputs, and how a run's result becomes
-//! conditions, times, backoff and the requeue delay.
+//! The part of a run's bookkeeping that talks to Kubernetes: whether a run is due (on a fresh
+//! read of the object), the suspended status, and what to tell kube-runtime. How a result
+//! becomes status is pure and lives in [`crate::jobs::run_status`].
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use kube::runtime::controller::Action;
 use kube::{Api, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 
-use super::failure::RunFailure;
-use super::schedule::{
-    failure_backoff, schedule, with_jitter, DueReason, Schedule, ScheduleInput, Wake,
-};
 use super::status::apply_status;
-use crate::api::duration::saturating_after;
 use crate::api::{
     CertificateSync, CertificateSyncStatus, EmployeeSync, EmployeeSyncStatus, SyncStatusCommon,
-    REQUESTED_AT_ANNOTATION,
 };
 use crate::clock::Clock;
-use crate::jobs::conditions::{conditions_for, is_blocked, ready, Health, SUSPENDED};
-use crate::jobs::{Disposition, Reason};
+use crate::jobs::conditions::{ready, SUSPENDED};
+use crate::jobs::run_status::RunContext;
+use crate::jobs::schedule::{schedule, DueReason, Schedule, Wake};
+use crate::jobs::Reason;
 use crate::webhook::Notification;
 
 /// A kind's status, which embeds the fields every kind has (declared once in
@@ -50,173 +46,21 @@ impl SyncStatus for CertificateSyncStatus {
     }
 }
 
-/// What the reconciler knows about the object when it starts.
-pub struct RunContext {
-    pub now: DateTime<Utc>,
-    pub generation: Option<i64>,
-    pub requested_at: Option<String>,
-}
-
-impl RunContext {
-    /// Reads generation and the requestedAt annotation from the object.
-    pub fn of(object: &impl ResourceExt, now: DateTime<Utc>) -> Self {
-        Self {
-            now,
-            generation: object.meta().generation,
-            requested_at: object.annotations().get(REQUESTED_AT_ANNOTATION).cloned(),
-        }
-    }
-
-    /// Inputs of the due check.
-    pub fn schedule_input<'a>(
-        &'a self,
-        status: &'a SyncStatusCommon,
-        suspended: bool,
-        waiting_reason: Option<Reason>,
-        wake: Wake,
-    ) -> ScheduleInput<'a> {
-        ScheduleInput {
-            suspended,
-            generation: self.generation,
-            observed_generation: status.observed_generation,
-            requested_at: self.requested_at.as_deref(),
-            last_handled_requested_at: status.last_handled_reconcile_at.as_deref(),
-            last_sync_time: status.last_sync_time,
-            next_sync_time: status.next_sync_time,
-            blocked: is_blocked(&status.conditions, waiting_reason),
-            wake: Wake {
-                backing_off: status.consecutive_failures > 0,
-                ..wake
-            },
-        }
-    }
-
-    /// Whether a run is due (`Ok(why)`), or what to tell kube-runtime instead (`Err(action)`).
-    pub fn decide(
-        &self,
-        status: &SyncStatusCommon,
-        suspended: bool,
-        waiting_reason: Option<Reason>,
-        wake: Wake,
-    ) -> Result<DueReason, Action> {
-        match schedule(
-            &self.schedule_input(status, suspended, waiting_reason, wake),
-            self.now,
-        ) {
-            Schedule::Suspended => Err(Action::await_change()),
-            Schedule::NotDue(delay) => Err(Action::requeue(delay)),
-            Schedule::Due(reason) => Ok(reason),
-        }
-    }
-
-    /// Marks a successful run: Ready, times, cursor of the schedule. Returns the requeue delay.
-    pub fn succeed(
-        &self,
-        status: &mut SyncStatusCommon,
-        message: String,
-        interval: Duration,
-    ) -> Duration {
-        let health = Health::Ready {
-            reason: Reason::Succeeded,
-            message,
-        };
-        self.complete(status, &health, interval)
-    }
-
-    /// Marks a run that went through to its end with `health`: `Ready` counts as a success;
-    /// a run that could not make progress (`NotReady`) keeps `lastSuccessfulSyncTime` and
-    /// `consecutiveFailures` as they were. Next run after `interval` either way.
-    pub fn complete(
-        &self,
-        status: &mut SyncStatusCommon,
-        health: &Health,
-        interval: Duration,
-    ) -> Duration {
-        let delay = with_jitter(interval);
-        self.stamp(status, health);
-        status.last_sync_time = Some(self.now);
-        if matches!(health, Health::Ready { .. }) {
-            status.last_successful_sync_time = Some(self.now);
-            status.consecutive_failures = 0;
-        }
-        status.next_sync_time = Some(saturating_after(self.now, delay));
-        delay
-    }
-
-    /// Marks a failed or blocked run that ended at `ended`. Returns the requeue delay.
-    ///
-    /// Blocked outcomes (Stalled, Waiting) leave times and counters alone, so re-checking an
-    /// unchanged problem produces an identical status, which is not written again. The backoff of
-    /// a transient failure counts from the end of the failed run: a run that spent its retries
-    /// for longer than the backoff would otherwise be due again at once, re-triggered by its own
-    /// status write.
-    pub fn fail(
-        &self,
-        status: &mut SyncStatusCommon,
-        failure: &RunFailure,
-        interval: Duration,
-        blocked_recheck: Duration,
-        ended: DateTime<Utc>,
-    ) -> Duration {
-        let reason = failure.reason;
-        let message = failure.message.clone();
-        match failure.disposition {
-            Disposition::Stalled => {
-                self.stamp(status, &Health::Stalled { reason, message });
-                with_jitter(blocked_recheck.max(interval.min(Duration::from_secs(600))))
-            }
-            Disposition::Waiting => {
-                self.stamp(status, &Health::NotReady { reason, message });
-                with_jitter(blocked_recheck)
-            }
-            Disposition::Retry => {
-                self.stamp(status, &Health::NotReady { reason, message });
-                status.consecutive_failures = status.consecutive_failures.saturating_add(1);
-                let delay = with_jitter(failure_backoff(status.consecutive_failures, interval));
-                status.last_sync_time = Some(self.now);
-                status.next_sync_time = Some(saturating_after(ended.max(self.now), delay));
-                delay
-            }
-        }
-    }
-
-    /// The status of a suspended resource: the generation is observed (kstatus and Flux's
-    /// `wait` count it as current), `Ready` is `True` with reason `Suspended`, and `Reconciling` /
-    /// `Stalled` are gone: nothing runs, so nothing is in progress or stuck. Times, counters and
-    /// the `requestedAt` token are kept for when it is resumed.
-    pub fn suspend(&self, status: &mut SyncStatusCommon) {
-        let last = status
-            .last_successful_sync_time
-            .map_or_else(|| "never".to_string(), |t| t.to_rfc3339());
-        let health = Health::Ready {
-            reason: Reason::Suspended,
-            message: format!(
-                "spec.suspend is true: no runs until it is false (last successful run: {last})"
-            ),
-        };
-        let conditions = conditions_for(&health, &status.conditions, self.generation, self.now);
-        status.conditions = conditions;
-        status.observed_generation = self.generation;
-    }
-
-    /// The status shown while a run is in progress.
-    pub fn reconciling(&self, status: &mut SyncStatusCommon, message: &str) {
-        let conditions = conditions_for(
-            &Health::Reconciling {
-                message: message.into(),
-            },
-            &status.conditions,
-            self.generation,
-            self.now,
-        );
-        status.conditions = conditions;
-    }
-
-    fn stamp(&self, status: &mut SyncStatusCommon, health: &Health) {
-        let conditions = conditions_for(health, &status.conditions, self.generation, self.now);
-        status.conditions = conditions;
-        status.observed_generation = self.generation;
-        status.last_handled_reconcile_at = self.requested_at.clone();
+/// Whether a run is due (`Ok(why)`), or what to tell kube-runtime instead (`Err(action)`).
+pub fn decide(
+    run: &RunContext,
+    status: &SyncStatusCommon,
+    suspended: bool,
+    waiting_reason: Option<Reason>,
+    wake: Wake,
+) -> Result<DueReason, Action> {
+    match schedule(
+        &run.schedule_input(status, suspended, waiting_reason, wake),
+        run.now,
+    ) {
+        Schedule::Suspended => Err(Action::await_change()),
+        Schedule::NotDue(delay) => Err(Action::requeue(delay)),
+        Schedule::Due(reason) => Ok(reason),
     }
 }
 
@@ -294,7 +138,8 @@ pub async fn due_run<K: Scheduled>(
         if shows_suspended(&glance, cached_status.common()) {
             return Ok(Err(Action::await_change()));
         }
-    } else if let Err(action) = glance.decide(cached_status.common(), false, waiting_reason, wake) {
+    } else if let Err(action) = decide(&glance, cached_status.common(), false, waiting_reason, wake)
+    {
         return Ok(Err(action));
     }
     let Some(object) = api.get_opt(&cached.name_any()).await? else {
@@ -316,7 +161,13 @@ pub async fn due_run<K: Scheduled>(
         }
         return Ok(Err(Action::await_change()));
     }
-    let due = run.decide(previous.common(), object.suspended(), waiting_reason, wake);
+    let due = decide(
+        &run,
+        previous.common(),
+        object.suspended(),
+        waiting_reason,
+        wake,
+    );
     if let (Ok(_), Some(notification)) = (&due, notification) {
         notification.served();
     }
@@ -335,11 +186,11 @@ fn shows_suspended(run: &RunContext, status: &SyncStatusCommon) -> bool {
         && ready(&status.conditions).is_some_and(|c| c.reason == SUSPENDED)
 }
 
-pub use crate::api::duration::chrono_duration;
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::jobs::run_failure::RunFailure;
+    use chrono::{DateTime, Utc};
 
     fn at(text: &str) -> DateTime<Utc> {
         text.parse().unwrap()
@@ -403,32 +254,5 @@ mod tests {
             ..run
         };
         assert!(!shows_suspended(&newer, &status));
-    }
-
-    #[test]
-    fn transient_failure_backs_off_from_the_end_of_the_failed_run() {
-        let run = RunContext {
-            now: at("2026-11-26T10:00:00Z"),
-            generation: Some(1),
-            requested_at: None,
-        };
-        let mut status = SyncStatusCommon::default();
-        let failure = RunFailure::transient(Reason::PersonioUnavailable, "503");
-        let ended = at("2026-11-26T10:02:00Z");
-        let delay = run.fail(
-            &mut status,
-            &failure,
-            Duration::from_secs(300),
-            Duration::from_secs(120),
-            ended,
-        );
-        assert!(delay >= Duration::from_secs(30));
-        assert_eq!(status.last_sync_time, Some(run.now));
-        assert_eq!(
-            status.next_sync_time,
-            Some(ended + chrono_duration(delay)),
-            "not already due when the failure is written"
-        );
-        assert_eq!(status.consecutive_failures, 1);
     }
 }

@@ -2,6 +2,7 @@
 //! health endpoints and leader election.
 
 pub mod admission;
+mod announce;
 /// The upstream allowlist lives with the jobs (the `preflight` command checks it too).
 pub use crate::jobs::allowlist;
 pub mod budget;
@@ -11,10 +12,10 @@ pub mod clients;
 pub mod context;
 pub mod employee;
 pub mod events;
-pub mod failure;
 pub mod handover;
 pub mod http;
 pub mod leader;
+mod ledger_claim;
 pub mod lifecycle;
 pub mod operator;
 mod options;
@@ -23,7 +24,6 @@ pub mod panic_guard;
 pub mod process;
 pub mod receiver_endpoints;
 pub mod reconcile;
-pub mod schedule;
 pub mod shard;
 pub mod status;
 pub mod tenant_cache;

@@ -21,10 +21,10 @@ use super::http::Readiness;
 use super::lifecycle::Scheduled;
 use super::pacing::{Gate, Interval, Pacing, Priority};
 use super::panic_guard::reconcile_guarded;
-use super::schedule::Wake;
 use super::{certificate, employee, watch_cache, ReconcileError};
 use crate::api::{CertificateSync, EmployeeSync};
 use crate::clock::Clock;
+use crate::jobs::schedule::Wake;
 use crate::jobs::Fence;
 use crate::metrics::{forget_deleted, Metrics};
 use crate::upstream::hold_slot_while;
@@ -441,6 +441,6 @@ impl ErrorBackoff {
             retry_in = ?delay,
             "reconcile failed"
         );
-        Action::requeue(super::schedule::with_jitter(delay))
+        Action::requeue(crate::jobs::schedule::with_jitter(delay))
     }
 }

@@ -20,10 +20,11 @@ use kube::runtime::controller::Action;
 use kube::ResourceExt;
 
 pub use super::admission::{Priority, RunSlot, RunSlots};
-use super::lifecycle::{RunContext, Scheduled, SyncStatus};
-use super::schedule::{DueReason, Wake};
+use super::lifecycle::{Scheduled, SyncStatus};
 use crate::api::duration::{parse_duration, MAX_INTERVAL};
 use crate::api::{CertificateSync, EmployeeSync};
+use crate::jobs::run_status::RunContext;
+use crate::jobs::schedule::{DueReason, Wake};
 
 /// The interval a resource asks for (its spec), for the start-up spread.
 pub trait Interval {
@@ -148,7 +149,9 @@ impl Pacing {
     ) -> Gate {
         let glance = RunContext::of(object, now);
         let status = object.current_status().cloned().unwrap_or_default();
-        let Ok(reason) = glance.decide(status.common(), object.suspended(), None, wake) else {
+        let Ok(reason) =
+            super::lifecycle::decide(&glance, status.common(), object.suspended(), None, wake)
+        else {
             return Gate::NotDue;
         };
         let uid = object.uid().unwrap_or_default();

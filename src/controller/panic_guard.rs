@@ -14,10 +14,11 @@ use kube::{Api, ResourceExt};
 
 use super::context::Context;
 use super::events::publish;
-use super::failure::RunFailure;
-use super::lifecycle::{RunContext, Scheduled, SyncStatus};
+use super::lifecycle::{Scheduled, SyncStatus};
 use super::status::apply_status;
 use super::ReconcileError;
+use crate::jobs::run_failure::RunFailure;
+use crate::jobs::run_status::RunContext;
 use crate::jobs::Reason;
 use crate::metrics::ResourceLabels;
 

@@ -17,8 +17,8 @@ use tokio_util::sync::CancellationToken;
 use super::reconcile;
 use crate::api::EmployeeSync;
 use crate::clock::ManualClock;
-use crate::controller::lifecycle::RunContext;
 use crate::controller::{Context, Tunables};
+use crate::jobs::run_status::RunContext;
 use crate::metrics::Metrics;
 
 const PATH: &str = "/apis/sync.reteach.io/v1alpha1/namespaces/academy/employeesyncs/personio";

@@ -4,9 +4,9 @@
 use std::sync::Arc;
 
 use super::context::Context;
-use super::failure::RunFailure;
 use crate::api::EmployeeSync;
 use crate::credentials::SecretReader;
+use crate::jobs::run_failure::RunFailure;
 use crate::personio::PersonioApi;
 use crate::preflight::CheckedCredentials;
 use crate::reteach::ReteachApi;

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::api::{CertificateSync, EmployeeSync};
-use crate::controller::allowlist::UpstreamPolicy;
+use crate::jobs::allowlist::UpstreamPolicy;
 use crate::jobs::connection::{
     ClientOptions, ConnectionClients, PersonioCredentials, PersonioEndpoint, ReteachCredentials,
     ReteachEndpoint,

@@ -10,9 +10,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::resources::DemoResources;
 use crate::api::{CertificateSyncStatus, EmployeeSyncStatus};
-use crate::controller::lifecycle::RunContext;
-use crate::controller::{certificate, employee};
 use crate::jobs::bookkeeping::{employee_input, EmployeeRunRequest};
+use crate::jobs::run_status::{
+    certificate_status_after_success, employee_status_after_success, RunContext,
+};
 use crate::jobs::settings::{CertificateSettings, EmployeeSettings, SpecError};
 use crate::jobs::{
     resolve_category, run_certificate_sync, run_employee_sync, CertificateJobInput,
@@ -24,8 +25,6 @@ use crate::reteach::ReteachClient;
 
 /// The shortest interval the operator accepts (`spec.interval` minimum).
 const MINIMUM_INTERVAL: Duration = Duration::from_secs(60);
-/// `metadata.generation` of the freshly applied examples.
-const GENERATION: i64 = 1;
 
 /// Why a demo pass failed.
 #[derive(Debug, thiserror::Error)]
@@ -129,8 +128,8 @@ impl Runner {
             .await
             .map_err(PassError::EmployeeSync)?;
         outcome.summary.finished_at = Some(Utc::now());
-        let run = run_context(now);
-        employee::status_after_success(
+        let run = RunContext::first_run(now);
+        employee_status_after_success(
             &mut self.employee_status,
             &run,
             self.employee_settings.interval.get(),
@@ -175,8 +174,8 @@ impl Runner {
             .await
             .map_err(PassError::CertificateSync)?;
         outcome.summary.finished_at = Some(Utc::now());
-        let run = run_context(now);
-        certificate::status_after_success(
+        let run = RunContext::first_run(now);
+        certificate_status_after_success(
             &mut self.certificate_status,
             &run,
             self.certificate_interval,
@@ -184,14 +183,5 @@ impl Runner {
             category_id,
         );
         Ok((outcome, category_id))
-    }
-}
-
-/// What the reconciler would know about a freshly applied example.
-fn run_context(now: DateTime<Utc>) -> RunContext {
-    RunContext {
-        now,
-        generation: Some(GENERATION),
-        requested_at: None,
     }
 }

@@ -19,6 +19,18 @@ pub enum Health {
     NotReady { reason: Reason, message: String },
 }
 
+impl Health {
+    /// The condition message.
+    pub fn message(&self) -> &str {
+        match self {
+            Health::Ready { message, .. }
+            | Health::Reconciling { message }
+            | Health::Stalled { message, .. }
+            | Health::NotReady { message, .. } => message,
+        }
+    }
+}
+
 /// Condition types.
 pub const READY: &str = "Ready";
 pub const RECONCILING: &str = "Reconciling";

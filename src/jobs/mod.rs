@@ -35,6 +35,9 @@ mod ledger_store;
 mod marker_cache;
 pub mod pdf_check;
 pub mod reason;
+pub mod run_failure;
+pub mod run_status;
+pub mod schedule;
 pub mod settings;
 
 pub use category::resolve_category;

@@ -1,6 +1,6 @@
 //! The channel from the receiver into the controllers' schedulers: a notified resource is marked
 //! pending and handed to its controller once (`Controller::reconcile_on`); the due check then
-//! treats "pending" as a reason to run (see `controller::schedule`).
+//! treats "pending" as a reason to run (see `jobs::schedule`).
 //!
 //! Coalescing: while a resource is pending, more notifications for it send nothing; kube-runtime
 //! holds at most one queued reconcile per object and never runs one object twice at a time. So a

@@ -13,8 +13,8 @@ use reteach_personio_operator::api::duration::{
     MAX_INTERVAL,
 };
 use reteach_personio_operator::api::DocumentCategoryRef;
-use reteach_personio_operator::controller::failure::RunFailure;
 use reteach_personio_operator::credentials::CredentialsError;
+use reteach_personio_operator::jobs::run_failure::RunFailure;
 use reteach_personio_operator::jobs::Disposition;
 use reteach_personio_operator::jobs::{resolve_category, JobError};
 use reteach_personio_operator::personio::{PersonioApi, PersonioClient, PersonioConfig};

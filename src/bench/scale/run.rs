@@ -18,10 +18,12 @@ use crate::bench::child::TIME_ZONE;
 use crate::bench::clients::{self, Limits};
 use crate::bench::memory::Memory;
 use crate::bench::tally::RequestTally;
-use crate::controller::lifecycle::RunContext;
 use crate::controller::pacing::{Priority, RunSlots, SpreadInput, StartupSpread};
-use crate::controller::schedule::DueReason;
 use crate::controller::tenant_cache::{TenantCache, TenantKey};
+use crate::jobs::run_status::{
+    certificate_status_after_success, employee_status_after_success, RunContext,
+};
+use crate::jobs::schedule::DueReason;
 use crate::jobs::{run_employee_sync, EmployeeJobInput, MemoryLedgerStore};
 use crate::personio::PersonioClient;
 use crate::reteach::ReteachClient;
@@ -263,12 +265,8 @@ impl Shared {
         // that waits for its turn holds a small future, not the state of a whole run.
         let outcome = Box::pin(run_employee_sync(&clients.0, &clients.1, &input)).await?;
         let mut status = crate::api::EmployeeSyncStatus::default();
-        let run = RunContext {
-            now: self.now,
-            generation: Some(1),
-            requested_at: None,
-        };
-        crate::controller::employee::status_after_success(&mut status, &run, interval, &outcome);
+        let run = RunContext::first_run(self.now);
+        employee_status_after_success(&mut status, &run, interval, &outcome);
         Ok((timing, RunStatus::Employee(index, Box::new(status))))
     }
 
@@ -290,18 +288,8 @@ impl Shared {
         let store = MemoryLedgerStore::default();
         let (outcome, category_id) = Box::pin(run.run(personio, reteach, &store)).await?;
         let mut status = crate::api::CertificateSyncStatus::default();
-        let run = RunContext {
-            now: self.now,
-            generation: Some(1),
-            requested_at: None,
-        };
-        crate::controller::certificate::status_after_success(
-            &mut status,
-            &run,
-            interval,
-            &outcome,
-            category_id,
-        );
+        let run = RunContext::first_run(self.now);
+        certificate_status_after_success(&mut status, &run, interval, &outcome, category_id);
         Ok((timing, RunStatus::Certificate(index, Box::new(status))))
     }
 }

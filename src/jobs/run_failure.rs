@@ -1,11 +1,7 @@
 //! Why a run did not succeed: the reason and disposition of the error that stopped it (see
 //! [`crate::jobs::reason`], the one vocabulary) and the user-facing sentence for the condition.
 
-use crate::credentials::CredentialsError;
-use crate::jobs::allowlist::UpstreamRefused;
-use crate::jobs::{Classification, Classify, Disposition, JobError, Reason};
-use crate::personio::PersonioError;
-use crate::reteach::ReteachError;
+use super::{Classification, Classify, Disposition, Reason};
 
 /// A failed or blocked run. `message` is the user-facing sentence for the condition.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -76,32 +72,9 @@ impl RunFailure {
     }
 }
 
-impl From<CredentialsError> for RunFailure {
-    fn from(error: CredentialsError) -> Self {
-        Self::of(&error)
-    }
-}
-
-impl From<PersonioError> for RunFailure {
-    fn from(error: PersonioError) -> Self {
-        Self::of(&error)
-    }
-}
-
-impl From<ReteachError> for RunFailure {
-    fn from(error: ReteachError) -> Self {
-        Self::of(&error)
-    }
-}
-
-impl From<UpstreamRefused> for RunFailure {
-    fn from(error: UpstreamRefused) -> Self {
-        Self::of(&error)
-    }
-}
-
-impl From<JobError> for RunFailure {
-    fn from(error: JobError) -> Self {
+/// Every error with its one classification becomes the failure it stands for (`?` in a run).
+impl<E: Classify + std::fmt::Display> From<E> for RunFailure {
+    fn from(error: E) -> Self {
         Self::of(&error)
     }
 }
@@ -109,6 +82,7 @@ impl From<JobError> for RunFailure {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::jobs::JobError;
 
     #[test]
     fn rejected_credentials_name_the_secret_keys_to_check() {
