@@ -79,6 +79,16 @@ pub trait Scheduled:
     fn current_status(&self) -> Option<&Self::Status>;
 }
 
+/// Writes the status of the object named `name` (server-side apply), leaving out the keys
+/// another field manager owns.
+pub async fn write_status<K: Scheduled>(
+    api: &Api<K>,
+    name: &str,
+    status: &K::Status,
+) -> Result<(), kube::Error> {
+    apply_status(api, name, status, K::STATUS_KEYS_OWNED_ELSEWHERE).await
+}
+
 impl Scheduled for EmployeeSync {
     type Status = EmployeeSyncStatus;
     const STATUS_KEYS_OWNED_ELSEWHERE: &'static [&'static str] = &[];
@@ -151,13 +161,7 @@ pub async fn due_run<K: Scheduled>(
         if !shows_suspended(&run, previous.common()) {
             let mut status = previous.clone();
             run.suspend(status.common_mut());
-            apply_status(
-                api,
-                &object.name_any(),
-                &status,
-                K::STATUS_KEYS_OWNED_ELSEWHERE,
-            )
-            .await?;
+            write_status(api, &object.name_any(), &status).await?;
         }
         return Ok(Err(Action::await_change()));
     }

@@ -14,8 +14,7 @@ use kube::{Api, ResourceExt};
 
 use super::context::Context;
 use super::events::publish;
-use super::lifecycle::{Scheduled, SyncStatus};
-use super::status::apply_status;
+use super::lifecycle::{write_status, Scheduled, SyncStatus};
 use super::ReconcileError;
 use crate::jobs::run_failure::RunFailure;
 use crate::jobs::run_status::RunContext;
@@ -100,7 +99,7 @@ where
         ctx.clock.now(),
     );
     if status != previous {
-        apply_status(&api, &name, &status, K::STATUS_KEYS_OWNED_ELSEWHERE).await?;
+        write_status(&api, &name, &status).await?;
         publish(
             ctx,
             &object,

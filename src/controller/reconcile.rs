@@ -16,8 +16,7 @@ use kube::{Api, ResourceExt};
 use super::capabilities::probe_when_due;
 use super::context::Context;
 use super::events::publish;
-use super::lifecycle::{due_run, DueRun, Scheduled, SyncStatus};
-use super::status::apply_status;
+use super::lifecycle::{due_run, write_status, DueRun, Scheduled, SyncStatus};
 use super::upstreams::Upstreams;
 use super::webhook;
 use super::ReconcileError;
@@ -248,13 +247,7 @@ where
         status.common_mut().capabilities = capabilities;
     }
     if status != previous {
-        apply_status(
-            api,
-            &object.name_any(),
-            &status,
-            K::STATUS_KEYS_OWNED_ELSEWHERE,
-        )
-        .await?;
+        write_status(api, &object.name_any(), &status).await?;
     }
     Ok(Action::requeue(delay))
 }
@@ -411,14 +404,9 @@ where
         inputs
             .run
             .reconciling(in_progress.common_mut(), K::RECONCILING_MESSAGE);
-        apply_status(
-            api,
-            &object.name_any(),
-            &in_progress,
-            K::STATUS_KEYS_OWNED_ELSEWHERE,
-        )
-        .await
-        .map_err(|e| RunFailure::transient(Reason::StatusWriteFailed, e.to_string()))?;
+        write_status(api, &object.name_any(), &in_progress)
+            .await
+            .map_err(|e| RunFailure::transient(Reason::StatusWriteFailed, e.to_string()))?;
     }
     let outcome = object.run(ctx, api, inputs, &settings, prepared).await?;
     Ok((settings, outcome))

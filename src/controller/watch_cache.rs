@@ -28,21 +28,7 @@ pub fn trim<K: Resource>(object: &mut K) {
 }
 
 /// A controller for `K` like [`Controller::new`], whose watch cache holds trimmed objects
-/// ([`trim`]).
-pub fn controller<K>(api: Api<K>, config: watcher::Config) -> Controller<K>
-where
-    K: Resource<DynamicType = ()>
-        + Clone
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug
-        + Send
-        + Sync
-        + 'static,
-{
-    controller_observed(api, config, |_: &K| {})
-}
-
-/// [`controller`], calling `observe` with every object the watch applies, before the
+/// ([`trim`]), calling `observe` with every object the watch applies, before the
 /// controller queues it (a webhook receiver opens from there, ahead of the start-up spread).
 pub fn controller_observed<K>(
     api: Api<K>,

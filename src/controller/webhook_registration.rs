@@ -141,6 +141,28 @@ fn scrubbed(ctx: &Context, key: &ResourceKey, message: &str) -> String {
     scrub(message, &secrets)
 }
 
+/// A registration problem: the Event reason, and the log line and Event note it starts with.
+struct Problem {
+    reason: &'static str,
+    log: String,
+    note: String,
+}
+
+/// Logs `problem` with the upstream's `message` and publishes it as a Warning Event, both
+/// scrubbed of every secret of the object's receiver.
+async fn warn_scrubbed<K: Webhooked>(ctx: &Context, object: &K, problem: Problem, message: &str) {
+    let key = key_of(object);
+    let message = scrubbed(ctx, &key, message);
+    let log = &problem.log;
+    tracing::warn!(
+        namespace = key.namespace,
+        resource = key.name,
+        "{log}: {message}"
+    );
+    let note = format!("{}: {message}", problem.note);
+    publish(ctx, object, EventType::Warning, problem.reason, &note).await;
+}
+
 /// Logs and publishes the outcome of a registration step (scrubbed).
 async fn report_registration<K: Webhooked>(
     ctx: &Context,
@@ -157,23 +179,14 @@ async fn report_registration<K: Webhooked>(
             publish(ctx, object, EventType::Normal, "WebhookRegistered", &note).await;
         }
         Err(message) => {
-            let message = scrubbed(ctx, &key, &message);
-            tracing::warn!(
-                namespace = key.namespace,
-                resource = key.name,
-                "{upstream} webhook registration not in step: {message}"
-            );
-            let note = format!(
-                "{upstream} webhook registration not in step (polling goes on; tried again with backoff): {message}"
-            );
-            publish(
-                ctx,
-                object,
-                EventType::Warning,
-                "WebhookRegistrationFailed",
-                &note,
-            )
-            .await;
+            let problem = Problem {
+                reason: "WebhookRegistrationFailed",
+                log: format!("{upstream} webhook registration not in step"),
+                note: format!(
+                    "{upstream} webhook registration not in step (polling goes on; tried again with backoff)"
+                ),
+            };
+            warn_scrubbed(ctx, object, problem, &message).await;
         }
     }
 }
@@ -199,24 +212,15 @@ pub async fn finalize<K: Webhooked>(
     let public = ctx.tunables.webhook_public_url.as_ref().map(|p| p.as_str());
     if let Some(url) = registered_url(object).or(public) {
         if let Err(message) = object.register(ctx, &key.target(url, ""), None).await {
-            let message = scrubbed(ctx, &key, &message);
             let upstream = key.source.as_str();
-            tracing::warn!(
-                namespace = key.namespace,
-                resource = key.name,
-                "{upstream} webhook registration left behind: {message}"
-            );
-            let note = format!(
-                "could not delete the {upstream} webhook registration (delete it there by hand): {message}"
-            );
-            publish(
-                ctx,
-                object,
-                EventType::Warning,
-                "WebhookRegistrationLeftBehind",
-                &note,
-            )
-            .await;
+            let problem = Problem {
+                reason: "WebhookRegistrationLeftBehind",
+                log: format!("{upstream} webhook registration left behind"),
+                note: format!(
+                    "could not delete the {upstream} webhook registration (delete it there by hand)"
+                ),
+            };
+            warn_scrubbed(ctx, object, problem, &message).await;
         }
     }
     set_registration(ctx, object, None).await?;
