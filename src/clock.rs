@@ -57,3 +57,10 @@ impl Clock for ManualClock {
             .unwrap_or_else(|p| *p.into_inner())
     }
 }
+
+/// The instant an RFC 3339 text names (tests only: they write their times as text).
+#[cfg(test)]
+pub fn at(text: &str) -> DateTime<Utc> {
+    text.parse()
+        .unwrap_or_else(|e| panic!("{text} is not RFC 3339: {e}"))
+}

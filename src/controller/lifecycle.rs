@@ -193,12 +193,8 @@ fn shows_suspended(run: &RunContext, status: &SyncStatusCommon) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::at;
     use crate::jobs::run_failure::RunFailure;
-    use chrono::{DateTime, Utc};
-
-    fn at(text: &str) -> DateTime<Utc> {
-        text.parse().unwrap()
-    }
 
     #[test]
     fn suspending_a_stalled_resource_observes_its_generation_and_reports_ready_suspended() {

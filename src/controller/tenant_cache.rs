@@ -97,16 +97,24 @@ mod tests {
         Ok(Arc::new(name.to_string()))
     }
 
+    /// The cached client of `(client id, secret)` at `now`, built as `name` when missing.
+    fn get(
+        cache: &TenantCache<Arc<String>>,
+        (client_id, secret): (&str, &str),
+        now: Instant,
+        name: &str,
+    ) -> Arc<String> {
+        cache
+            .get_or_build(key(client_id, secret), now, || client(name))
+            .unwrap()
+    }
+
     #[test]
     fn the_same_credentials_get_the_same_client() {
         let cache = TenantCache::default();
         let now = Instant::now();
-        let first = cache
-            .get_or_build(key("a", "s1"), now, || client("first"))
-            .unwrap();
-        let again = cache
-            .get_or_build(key("a", "s1"), now, || client("second"))
-            .unwrap();
+        let first = get(&cache, ("a", "s1"), now, "first");
+        let again = get(&cache, ("a", "s1"), now, "second");
         assert!(Arc::ptr_eq(&first, &again));
         assert_eq!(cache.len(), 1);
     }
@@ -115,15 +123,9 @@ mod tests {
     fn a_rotated_secret_drops_the_old_client_at_once() {
         let cache = TenantCache::default();
         let now = Instant::now();
-        let old = cache
-            .get_or_build(key("a", "s1"), now, || client("old"))
-            .unwrap();
-        let other = cache
-            .get_or_build(key("b", "s1"), now, || client("other"))
-            .unwrap();
-        let new = cache
-            .get_or_build(key("a", "s2"), now, || client("new"))
-            .unwrap();
+        let old = get(&cache, ("a", "s1"), now, "old");
+        let other = get(&cache, ("b", "s1"), now, "other");
+        let new = get(&cache, ("a", "s2"), now, "new");
         assert_eq!(
             cache.len(),
             2,
@@ -142,17 +144,11 @@ mod tests {
     fn an_idle_tenant_is_evicted_and_a_busy_one_kept() {
         let cache = TenantCache::new(Duration::from_secs(600));
         let start = Instant::now();
-        cache
-            .get_or_build(key("idle", "s"), start, || client("idle"))
-            .unwrap();
-        let busy = cache
-            .get_or_build(key("busy", "s"), start, || client("busy"))
-            .unwrap();
+        get(&cache, ("idle", "s"), start, "idle");
+        let busy = get(&cache, ("busy", "s"), start, "busy");
         for minutes in [5, 10, 15] {
             let now = start + Duration::from_secs(minutes * 60);
-            let again = cache
-                .get_or_build(key("busy", "s"), now, || client("rebuilt"))
-                .unwrap();
+            let again = get(&cache, ("busy", "s"), now, "rebuilt");
             assert!(
                 Arc::ptr_eq(&busy, &again),
                 "busy client rebuilt after {minutes} min"

@@ -249,10 +249,7 @@ pub fn certificate_status_after_success(
 mod tests {
     use super::*;
     use crate::api::duration::chrono_duration;
-
-    fn at(text: &str) -> DateTime<Utc> {
-        text.parse().unwrap()
-    }
+    use crate::clock::at;
 
     #[test]
     fn transient_failure_backs_off_from_the_end_of_the_failed_run() {

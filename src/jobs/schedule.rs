@@ -179,15 +179,23 @@ mod tests {
     }
 
     #[test]
-    fn spec_change_is_due() {
-        let input = ScheduleInput {
+    fn a_new_generation_is_due_as_a_spec_change() {
+        let changed = ScheduleInput {
             generation: Some(2),
             ..synced(300)
         };
-        assert_eq!(
-            schedule(&input, now()),
-            Schedule::Due(DueReason::SpecChanged)
-        );
+        // A new resource: a generation and no status yet.
+        let new = ScheduleInput {
+            generation: Some(1),
+            ..ScheduleInput::default()
+        };
+        for input in [changed, new] {
+            assert_eq!(
+                schedule(&input, now()),
+                Schedule::Due(DueReason::SpecChanged),
+                "{input:?}"
+            );
+        }
     }
 
     #[test]
@@ -214,18 +222,6 @@ mod tests {
             ..ScheduleInput::default()
         };
         assert_eq!(schedule(&input, now()), Schedule::Due(DueReason::Blocked));
-    }
-
-    #[test]
-    fn new_resource_is_due_as_a_spec_change() {
-        let input = ScheduleInput {
-            generation: Some(1),
-            ..ScheduleInput::default()
-        };
-        assert_eq!(
-            schedule(&input, now()),
-            Schedule::Due(DueReason::SpecChanged)
-        );
     }
 
     #[test]
