@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures::channel::mpsc::UnboundedReceiver;
 use futures::StreamExt;
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::Action;
@@ -21,6 +22,7 @@ use super::http::Readiness;
 use super::lifecycle::Scheduled;
 use super::pacing::{Gate, Interval, Pacing, Priority};
 use super::panic_guard::reconcile_guarded;
+use super::webhook::Webhooked;
 use super::{certificate, employee, watch_cache, ReconcileError};
 use crate::api::{CertificateSync, EmployeeSync};
 use crate::clock::Clock;
@@ -214,14 +216,25 @@ impl Operator {
         ]
     }
 
-    fn employee_controller(&self, namespace: Option<&str>) -> (RunFuture, ReadyFuture) {
+    /// The controller of `K` in `namespace` (all when `None`): its trimmed watch cache opens
+    /// webhook receivers as objects arrive, and `triggers` (webhook notifications) wake it.
+    fn woken_controller<K: Webhooked + 'static>(
+        &self,
+        namespace: Option<&str>,
+        triggers: UnboundedReceiver<ObjectRef<K>>,
+    ) -> Controller<K> {
         let ctx = self.ctx.clone();
-        let controller = watch_cache::controller_observed(
-            self.api::<EmployeeSync>(namespace),
+        watch_cache::controller_observed(
+            self.api::<K>(namespace),
             self.watch_config(),
-            move |sync| super::webhook::open_from_watch(&ctx, sync),
+            move |object| super::webhook::open_from_watch(&ctx, object),
         )
-        .reconcile_on(self.ctx.webhooks.triggers.employee_stream(namespace));
+        .reconcile_on(triggers)
+    }
+
+    fn employee_controller(&self, namespace: Option<&str>) -> (RunFuture, ReadyFuture) {
+        let triggers = self.ctx.webhooks.triggers.employee_stream(namespace);
+        let controller = self.woken_controller::<EmployeeSync>(namespace, triggers);
         // Secrets are not watched: that needs list/watch on every Secret of the watched
         // namespaces, more than an operator that GETs two named Secrets per run should hold. A
         // resource stalled on a missing or unlabelled Secret is re-checked every
@@ -237,13 +250,8 @@ impl Operator {
     }
 
     fn certificate_controller(&self, namespace: Option<&str>) -> (RunFuture, ReadyFuture) {
-        let ctx = self.ctx.clone();
-        let controller = watch_cache::controller_observed(
-            self.api::<CertificateSync>(namespace),
-            self.watch_config(),
-            move |sync| super::webhook::open_from_watch(&ctx, sync),
-        )
-        .reconcile_on(self.ctx.webhooks.triggers.certificate_stream(namespace));
+        let triggers = self.ctx.webhooks.triggers.certificate_stream(namespace);
+        let controller = self.woken_controller::<CertificateSync>(namespace, triggers);
         let store = controller.store();
         let ready_store = store.clone();
         // An EmployeeSync that succeeds (or changes) wakes the CertificateSyncs that reference it:

@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use super::handover::{takeover, Takeover};
-use super::upload_model::{Label, Model};
+use super::upload_model::{Label, Model, Rule};
 use super::upload_model_state::{Entry, State, CERTS};
 use crate::api::CertificateLedgerStatus;
 
@@ -226,18 +226,21 @@ fn the_upload_protocol_puts_every_certificate_into_personio_exactly_once() {
     }
 }
 
-#[test]
-fn the_writer_based_handover_rule_uploads_twice_after_a_failed_claim() {
-    let model = Model {
-        rule: writer_rule,
-        faults: FAULTS,
-    };
-    let counterexample = check(&model).expect_err("the rule of before issue 27 is unsafe");
+/// The duplicate upload `rule` allows with up to `faults` faults (the model must find one).
+fn duplicate_under(rule: Rule, faults: u8, why_unsafe: &str) -> Counterexample {
+    let counterexample = check(&Model { rule, faults }).expect_err(why_unsafe);
     println!("{}", counterexample.render());
     assert_eq!(
         counterexample.property,
         "never two documents for one certificate"
     );
+    counterexample
+}
+
+#[test]
+fn the_writer_based_handover_rule_uploads_twice_after_a_failed_claim() {
+    let counterexample =
+        duplicate_under(writer_rule, FAULTS, "the rule of before issue 27 is unsafe");
     let steps: Vec<&str> = counterexample
         .trace
         .iter()
@@ -251,27 +254,14 @@ fn the_writer_based_handover_rule_uploads_twice_after_a_failed_claim() {
 
 #[test]
 fn a_takeover_that_never_waits_is_caught_too() {
-    let model = Model {
-        rule: |_, _| Takeover::Now,
-        faults: 1,
-    };
-    let counterexample = check(&model).expect_err("claiming at once is unsafe");
-    assert_eq!(
-        counterexample.property,
-        "never two documents for one certificate"
-    );
+    duplicate_under(|_, _| Takeover::Now, 1, "claiming at once is unsafe");
 }
 
 #[test]
 fn an_uploader_owned_per_process_is_not_enough() {
-    let model = Model {
-        rule: per_process_rule,
-        faults: FAULTS,
-    };
-    let counterexample = check(&model).expect_err("an earlier run's upload may not be listed yet");
-    println!("{}", counterexample.render());
-    assert_eq!(
-        counterexample.property,
-        "never two documents for one certificate"
+    duplicate_under(
+        per_process_rule,
+        FAULTS,
+        "an earlier run's upload may not be listed yet",
     );
 }
