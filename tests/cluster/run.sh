@@ -38,6 +38,8 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/reteach-target}
 # shellcheck source=scripts/lib.sh
 source "$REPO/scripts/lib.sh"
+# shellcheck source=tests/cluster/tenant.sh
+source "$REPO/tests/cluster/tenant.sh"
 cd "$REPO"
 
 SHARED=$(find_shared || true)
@@ -270,39 +272,7 @@ log "the kubelet pulled $pulled"
   fail "the operator pod does not run as the chart's ServiceAccount"
 
 kubectl create namespace "$TENANT" >/dev/null
-kubectl -n "$TENANT" apply -f - >/dev/null <<EOF
-apiVersion: v1
-kind: Secret
-metadata: {name: personio-api, labels: {sync.reteach.io/credentials: "true"}}
-stringData: {clientId: sim-personio-client, clientSecret: sim-personio-secret}
----
-apiVersion: v1
-kind: Secret
-metadata: {name: reteach-api, labels: {sync.reteach.io/credentials: "true"}}
-stringData: {clientId: sim-client-id, clientSecret: sim-client-secret, clientCode: sim-client-code}
----
-apiVersion: sync.reteach.io/v1alpha1
-kind: EmployeeSync
-metadata: {name: personio}
-spec:
-  interval: 1m
-  personio:
-    baseUrl: http://$GATEWAY:$PERSONIO_PORT
-    allowInsecureHttp: true
-    credentialsSecretRef: {name: personio-api}
-  reteach:
-    baseUrl: http://$GATEWAY:$RETEACH_PORT
-    allowInsecureHttp: true
-    credentialsSecretRef: {name: reteach-api}
----
-apiVersion: sync.reteach.io/v1alpha1
-kind: CertificateSync
-metadata: {name: certificates}
-spec:
-  interval: 1m
-  employeeSyncRef: {name: personio}
-  documentCategory: {name: Learning Certificates}
-EOF
+apply_sim_tenant "$TENANT" "$GATEWAY" "$PERSONIO_PORT" "$RETEACH_PORT"
 wait_until 120 "EmployeeSync Ready=True/Succeeded" condition_is employeesync personio Ready True Succeeded
 wait_until 180 "CertificateSync Ready=True/Succeeded" condition_is certificatesync certificates Ready True Succeeded
 state=$(upstream)

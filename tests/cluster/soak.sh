@@ -27,6 +27,8 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/reteach-target}
 # shellcheck source=scripts/lib.sh
 source "$REPO/scripts/lib.sh"
+# shellcheck source=tests/cluster/tenant.sh
+source "$REPO/tests/cluster/tenant.sh"
 cd "$REPO"
 
 LONG=
@@ -152,43 +154,10 @@ kubectl create namespace "$TENANT" >/dev/null # its Role comes with the release 
   --set personioBudgetPerMinute=0 --set startupSpread=0s \
   --set 'extraEnv[0].name=UPSTREAM_RATE_SCALE' --set-string "extraEnv[0].value=$RATE_SCALE" \
   --set 'extraEnv[1].name=HANDOVER_GRACE' --set-string 'extraEnv[1].value=20s' >/dev/null
-kubectl -n "$TENANT" apply -f - >/dev/null <<EOF
-apiVersion: v1
-kind: Secret
-metadata: {name: personio-api, labels: {sync.reteach.io/credentials: "true"}}
-stringData: {clientId: sim-personio-client, clientSecret: sim-personio-secret}
----
-apiVersion: v1
-kind: Secret
-metadata: {name: reteach-api, labels: {sync.reteach.io/credentials: "true"}}
-stringData: {clientId: sim-client-id, clientSecret: sim-client-secret, clientCode: sim-client-code}
----
-apiVersion: sync.reteach.io/v1alpha1
-kind: EmployeeSync
-metadata: {name: personio}
-spec:
-  interval: 1m
-  # The generated company has ~20 % former employees: their users get locked in the first run,
-  # which the guard would hold for approval. The soak is about certificates.
-  massChangeGuard: {enabled: false}
-  personio:
-    baseUrl: http://$GATEWAY:$PERSONIO_PORT
-    allowInsecureHttp: true
-    credentialsSecretRef: {name: personio-api}
-  reteach:
-    baseUrl: http://$GATEWAY:$RETEACH_PORT
-    allowInsecureHttp: true
-    credentialsSecretRef: {name: reteach-api}
----
-apiVersion: sync.reteach.io/v1alpha1
-kind: CertificateSync
-metadata: {name: certificates}
-spec:
-  interval: 1m
-  maxAttempts: 2
-  employeeSyncRef: {name: personio}
-  documentCategory: {name: Learning Certificates}
-EOF
+# The generated company has ~20 % former employees: their users get locked in the first run,
+# which the guard would hold for approval. The soak is about certificates.
+apply_sim_tenant "$TENANT" "$GATEWAY" "$PERSONIO_PORT" "$RETEACH_PORT" \
+  '  massChangeGuard: {enabled: false}' '  maxAttempts: 2'
 
 step "backfill under chaos: $ROUNDS actions, seed $SEED, hard timeout ${TIMEOUT}s"
 REPORT=${SOAK_REPORT:-$WORK/report.json}
