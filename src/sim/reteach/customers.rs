@@ -112,8 +112,8 @@ pub(crate) async fn create(
             Change::Set(value) if !value.is_empty() => Some(value.clone()),
             _ => None,
         };
-        let external_id = set(&input.external_id);
-        let email = set(&input.email);
+        let external_id = set(input.text("externalId"));
+        let email = set(input.text("email"));
         let existing = match (&external_id, &email) {
             (Some(external_id), _) => state
                 .customers
@@ -130,7 +130,7 @@ pub(crate) async fn create(
             let body = state.render_customer(&state.customers[index], now);
             return (StatusCode::OK, Json(body)).into_response();
         }
-        if email.is_none() && set(&input.user_name).is_none() {
+        if email.is_none() && set(input.text("userName")).is_none() {
             return nest_validation(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 vec!["email must be an email".to_string()],
@@ -169,8 +169,8 @@ pub(crate) async fn update(
             return not_found();
         };
         let current = &state.customers[index];
-        let email = input.email.result(&current.email);
-        let external_id = input.external_id.result(&current.external_id);
+        let email = input.text("email").result(&current.email);
+        let external_id = input.text("externalId").result(&current.external_id);
         let id = current.id.clone();
         if let Some(response) = conflict(state, Some(&id), email.as_deref(), external_id.as_deref())
         {
