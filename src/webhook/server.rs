@@ -8,7 +8,7 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, MethodRouter};
 use axum::Router;
 use tokio_util::sync::CancellationToken;
 
@@ -34,8 +34,14 @@ pub struct ReceiverState {
 /// The receiver's routes (separate from [`serve`] so tests can call it without a socket).
 pub fn router(state: ReceiverState) -> Router {
     Router::new()
-        .route("/personio/{namespace}/{name}/{token}", post(personio))
-        .route("/reteach/{namespace}/{name}/{token}", post(reteach))
+        .route(
+            "/personio/{namespace}/{name}/{token}",
+            notified_by(Source::Personio),
+        )
+        .route(
+            "/reteach/{namespace}/{name}/{token}",
+            notified_by(Source::Reteach),
+        )
         .route("/healthz", get(|| async { "ok" }))
         .fallback(unknown)
         .with_state(state)
@@ -71,26 +77,17 @@ pub async fn serve_on(
     .await
 }
 
-type Target = Path<(String, String, String)>;
-
-async fn personio(
-    State(state): State<ReceiverState>,
-    Path((namespace, name, token)): Target,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let key = ResourceKey::new(Source::Personio, &namespace, &name);
-    receive(&state, &key, &token, &headers, body).await
-}
-
-async fn reteach(
-    State(state): State<ReceiverState>,
-    Path((namespace, name, token)): Target,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let key = ResourceKey::new(Source::Reteach, &namespace, &name);
-    receive(&state, &key, &token, &headers, body).await
+/// The route of `source`'s notifications: the path names the resource and carries its token.
+fn notified_by(source: Source) -> MethodRouter<ReceiverState> {
+    post(
+        move |State(state): State<ReceiverState>,
+              Path((namespace, name, token)): Path<(String, String, String)>,
+              headers: HeaderMap,
+              body: Body| async move {
+            let key = ResourceKey::new(source, &namespace, &name);
+            receive(&state, &key, &token, &headers, body).await
+        },
+    )
 }
 
 async fn unknown(state: State<ReceiverState>) -> Response {
