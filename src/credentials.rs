@@ -178,20 +178,24 @@ impl SecretReader {
         &self,
         reference: &PersonioCredentialsRef,
     ) -> Result<PersonioCredentials, CredentialsError> {
-        let keys = [
-            reference.client_id_key.as_str(),
-            reference.client_secret_key.as_str(),
-        ];
-        let data = self.data(&reference.name, &keys).await?;
+        let [client_id, client_secret] = self
+            .strings(
+                &reference.name,
+                [
+                    (
+                        &reference.client_id_key,
+                        "personio.credentialsSecretRef.clientIdKey",
+                    ),
+                    (
+                        &reference.client_secret_key,
+                        "personio.credentialsSecretRef.clientSecretKey",
+                    ),
+                ],
+            )
+            .await?;
         Ok(PersonioCredentials {
-            client_id: data.string(
-                &reference.client_id_key,
-                "personio.credentialsSecretRef.clientIdKey",
-            )?,
-            client_secret: data.string(
-                &reference.client_secret_key,
-                "personio.credentialsSecretRef.clientSecretKey",
-            )?,
+            client_id,
+            client_secret,
         })
     }
 
@@ -200,26 +204,45 @@ impl SecretReader {
         &self,
         reference: &ReteachCredentialsRef,
     ) -> Result<ReteachCredentials, CredentialsError> {
-        let keys = [
-            reference.client_id_key.as_str(),
-            reference.client_secret_key.as_str(),
-            reference.client_code_key.as_str(),
-        ];
-        let data = self.data(&reference.name, &keys).await?;
+        let [client_id, client_secret, client_code] = self
+            .strings(
+                &reference.name,
+                [
+                    (
+                        &reference.client_id_key,
+                        "reteach.credentialsSecretRef.clientIdKey",
+                    ),
+                    (
+                        &reference.client_secret_key,
+                        "reteach.credentialsSecretRef.clientSecretKey",
+                    ),
+                    (
+                        &reference.client_code_key,
+                        "reteach.credentialsSecretRef.clientCodeKey",
+                    ),
+                ],
+            )
+            .await?;
         Ok(ReteachCredentials {
-            client_id: data.string(
-                &reference.client_id_key,
-                "reteach.credentialsSecretRef.clientIdKey",
-            )?,
-            client_secret: data.string(
-                &reference.client_secret_key,
-                "reteach.credentialsSecretRef.clientSecretKey",
-            )?,
-            client_code: data.string(
-                &reference.client_code_key,
-                "reteach.credentialsSecretRef.clientCodeKey",
-            )?,
+            client_id,
+            client_secret,
+            client_code,
         })
+    }
+
+    /// The values of the `keys` of Secret `name`, in order; each key comes with the spec field
+    /// that names it, for the error when it is missing. The Secret is read once.
+    async fn strings<const N: usize>(
+        &self,
+        name: &str,
+        keys: [(&String, &str); N],
+    ) -> Result<[String; N], CredentialsError> {
+        let data = self.data(name, &keys.map(|(key, _)| key.as_str())).await?;
+        let mut values = [(); N].map(|()| String::new());
+        for (value, (key, field)) in values.iter_mut().zip(keys) {
+            *value = data.string(key, field)?;
+        }
+        Ok(values)
     }
 
     /// The keys of a webhook receiver registered by hand from `reference`: the path token, and

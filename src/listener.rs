@@ -222,17 +222,22 @@ mod tests {
         String::from_utf8_lossy(&answer).into_owned()
     }
 
+    /// What a listener with the [`SHORT`] limits answers to `request` on a new connection.
+    async fn answer_to(request: &[u8]) -> String {
+        let (addr, _, shutdown) = start(SHORT).await;
+        let answer = exchange(addr, request).await;
+        shutdown.cancel();
+        answer
+    }
+
     #[tokio::test]
     async fn a_complete_request_is_answered() {
-        let (addr, _, shutdown) = start(SHORT).await;
-        let answer = exchange(
-            addr,
+        let answer = answer_to(
             b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc",
         )
         .await;
         assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
         assert!(answer.ends_with("\r\n\r\n3"), "{answer}");
-        shutdown.cancel();
     }
 
     #[tokio::test]
@@ -252,14 +257,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_half_sent_body_gets_408_and_the_connection_is_closed() {
-        let (addr, _, shutdown) = start(SHORT).await;
-        let answer = exchange(
-            addr,
-            b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nonly a part",
-        )
-        .await;
+        let answer =
+            answer_to(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nonly a part")
+                .await;
         assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
-        shutdown.cancel();
     }
 
     #[tokio::test]

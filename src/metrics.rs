@@ -10,7 +10,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
-use prometheus_client::registry::Registry;
+use prometheus_client::registry::{Metric, Registry};
 
 use crate::upstream::{RequestObserver, RequestRecord};
 
@@ -96,83 +96,60 @@ impl Metrics {
     /// Creates and registers every metric.
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("reteach_personio");
-        let runs = Family::<RunLabels, Counter>::default();
-        registry.register(
-            "sync_runs",
-            "Sync runs by kind, namespace and result",
-            runs.clone(),
-        );
-        let failures = Family::<FailureLabels, Counter>::default();
-        registry.register(
-            "sync_failures",
-            "Failed sync runs by kind, namespace and condition reason",
-            failures.clone(),
-        );
-        let duration = Family::<KindLabels, Histogram>::new_with_constructor(|| {
-            Histogram::new(exponential_buckets(0.05, 2.0, 16))
-        });
-        registry.register(
-            "sync_run_duration_seconds",
-            "Duration of sync runs",
-            duration.clone(),
-        );
-        let upstream_requests = Family::<UpstreamLabels, Counter>::default();
-        registry.register(
-            "upstream_requests",
-            "Requests to Personio and reteach by API, endpoint and HTTP status (0 = no response)",
-            upstream_requests.clone(),
-        );
-        let upstream_duration = Family::<ApiLabels, Histogram>::new_with_constructor(|| {
-            Histogram::new(exponential_buckets(0.005, 2.0, 14))
-        });
-        registry.register(
-            "upstream_request_duration_seconds",
-            "Latency of upstream requests by API",
-            upstream_duration.clone(),
-        );
-        let records = Family::<RecordLabels, Counter>::default();
-        registry.register(
-            "records",
-            "Records by kind, namespace and action (EmployeeSync: created, updated, failed; CertificateSync: uploaded, already_present, pending_pdf, unknown_employee, failed, set_aside, unverified)",
-            records.clone(),
-        );
-        let last_success = Family::<ResourceLabels, Gauge>::default();
-        registry.register(
-            "last_success_timestamp_seconds",
-            "Unix time of the last successful run per resource",
-            last_success.clone(),
-        );
-        let effective_interval = Family::<ResourceLabels, Gauge>::default();
-        registry.register(
-            "sync_effective_interval_seconds",
-            "Seconds between the runs of a resource as scheduled: its spec.interval, or longer while the configured intervals need more than the Personio budget (--personio-budget-per-minute) allows",
-            effective_interval.clone(),
-        );
-        let webhook_requests = Family::<WebhookLabels, Counter>::default();
-        registry.register(
-            "webhook_requests",
-            "Requests to the webhook receiver by source (personio, reteach) and outcome (accepted, ignored, or the rejection: unauthenticated, replayed, oversized, malformed, unsupported_media_type)",
-            webhook_requests.clone(),
-        );
-        let leader = Gauge::default();
-        registry.register(
-            "leader",
-            "1 while this replica does the work (holds the Lease, or runs without leader election), 0 while it stands by",
-            leader.clone(),
-        );
+        let r = &mut registry;
         Self {
-            registry,
-            runs,
-            failures,
-            duration,
-            upstream_requests,
-            upstream_duration,
-            records,
-            last_success,
-            effective_interval,
-            webhook_requests,
+            runs: registered(r, "sync_runs", "Sync runs by kind, namespace and result"),
+            failures: registered(
+                r,
+                "sync_failures",
+                "Failed sync runs by kind, namespace and condition reason",
+            ),
+            duration: registered_as(
+                r,
+                "sync_run_duration_seconds",
+                "Duration of sync runs",
+                Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.05, 2.0, 16))),
+            ),
+            upstream_requests: registered(
+                r,
+                "upstream_requests",
+                "Requests to Personio and reteach by API, endpoint and HTTP status (0 = no response)",
+            ),
+            upstream_duration: registered_as(
+                r,
+                "upstream_request_duration_seconds",
+                "Latency of upstream requests by API",
+                Family::new_with_constructor(|| {
+                    Histogram::new(exponential_buckets(0.005, 2.0, 14))
+                }),
+            ),
+            records: registered(
+                r,
+                "records",
+                "Records by kind, namespace and action (EmployeeSync: created, updated, failed; CertificateSync: uploaded, already_present, pending_pdf, unknown_employee, failed, set_aside, unverified)",
+            ),
+            last_success: registered(
+                r,
+                "last_success_timestamp_seconds",
+                "Unix time of the last successful run per resource",
+            ),
+            effective_interval: registered(
+                r,
+                "sync_effective_interval_seconds",
+                "Seconds between the runs of a resource as scheduled: its spec.interval, or longer while the configured intervals need more than the Personio budget (--personio-budget-per-minute) allows",
+            ),
+            webhook_requests: registered(
+                r,
+                "webhook_requests",
+                "Requests to the webhook receiver by source (personio, reteach) and outcome (accepted, ignored, or the rejection: unauthenticated, replayed, oversized, malformed, unsupported_media_type)",
+            ),
+            leader: registered(
+                r,
+                "leader",
+                "1 while this replica does the work (holds the Lease, or runs without leader election), 0 while it stands by",
+            ),
             resources: Mutex::default(),
-            leader,
+            registry,
         }
     }
 
@@ -294,6 +271,22 @@ impl Metrics {
         }
         out
     }
+}
+
+/// Registers a new (default) `M` as `name` with `help` and hands back the handle to count into.
+fn registered<M: Metric + Clone + Default>(registry: &mut Registry, name: &str, help: &str) -> M {
+    registered_as(registry, name, help, M::default())
+}
+
+/// Registers `metric` as `name` with `help` and hands back the handle to count into.
+fn registered_as<M: Metric + Clone>(
+    registry: &mut Registry,
+    name: &str,
+    help: &str,
+    metric: M,
+) -> M {
+    registry.register(name, help, metric.clone());
+    metric
 }
 
 /// Feeds upstream requests into the metrics.

@@ -21,10 +21,9 @@ pub async fn resolve_category(
     let categories = personio
         .document_categories()
         .await
-        .map_err(|source| JobError::Personio {
-            action: "could not read document categories from Personio",
-            source,
-        })?;
+        .map_err(JobError::personio(
+            "could not read document categories from Personio",
+        ))?;
     let found = categories
         .iter()
         .find(|category| match (wanted.id, name) {

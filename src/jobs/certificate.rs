@@ -320,10 +320,9 @@ impl Run<'_> {
             }
             Ok(())
         };
-        listed.await.map_err(|source| JobError::Reteach {
-            action: "could not list completed courses in reteach",
-            source,
-        })?;
+        listed.await.map_err(JobError::reteach(
+            "could not list completed courses in reteach",
+        ))?;
         if first {
             self.summary.deferred = deferred;
         }

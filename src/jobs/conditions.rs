@@ -114,9 +114,14 @@ mod tests {
         }
     }
 
+    /// The first conditions of generation 1 with `health`.
+    fn first_conditions(health: &Health) -> Vec<Condition> {
+        conditions_for(health, &[], Some(1), t(0))
+    }
+
     #[test]
     fn ready_is_the_only_condition_when_healthy() {
-        let conditions = conditions_for(&ready_health(), &[], Some(1), t(0));
+        let conditions = first_conditions(&ready_health());
         assert_eq!(conditions.len(), 1);
         assert_eq!(conditions[0].type_, READY);
         assert_eq!(conditions[0].status, "True");
@@ -128,14 +133,14 @@ mod tests {
             reason: Reason::SecretNotFound,
             message: "Secret x not found".into(),
         };
-        let conditions = conditions_for(&health, &[], Some(1), t(0));
+        let conditions = first_conditions(&health);
         assert_eq!(conditions.len(), 2);
         assert!(is_blocked(&conditions, None));
     }
 
     #[test]
     fn keeps_transition_time_while_status_unchanged() {
-        let first = conditions_for(&ready_health(), &[], Some(1), t(0));
+        let first = first_conditions(&ready_health());
         let second = conditions_for(&ready_health(), &first, Some(1), t(5));
         assert_eq!(second[0].last_transition_time, t(0));
         let failed = Health::NotReady {
@@ -152,7 +157,7 @@ mod tests {
             reason: Reason::WaitingForEmployeeSync,
             message: "waiting".into(),
         };
-        let conditions = conditions_for(&health, &[], Some(1), t(0));
+        let conditions = first_conditions(&health);
         assert!(is_blocked(
             &conditions,
             Some(Reason::WaitingForEmployeeSync)

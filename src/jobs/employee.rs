@@ -56,10 +56,7 @@ pub async fn run_employee_sync(
     let list = personio
         .list_changed_employees(incremental_since, &input.notified, &attributes)
         .await
-        .map_err(|source| JobError::Personio {
-            action: "could not read employees from Personio",
-            source,
-        })?;
+        .map_err(JobError::personio("could not read employees from Personio"))?;
     let mut failures = FailureLog::default();
     for skipped in &list.skipped {
         failures.push(skipped.id.clone(), None, skipped.reason.clone());
@@ -85,42 +82,62 @@ pub async fn run_employee_sync(
         .iter()
         .map(|employee| map_record(employee, &input.config))
         .collect();
-    let lookups = incremental_since.is_some() && prefer_lookups(mapped.len(), input.reteach_users);
-    let customers = if lookups {
-        look_up_customers(reteach, &mapped).await?
-    } else {
-        let all = reteach
-            .list_customers()
-            .await
-            .map_err(|source| JobError::Reteach {
-                action: "could not list users in reteach",
-                source,
-            })?;
-        outcome.reteach_users = u64::try_from(all.len()).ok();
-        all
-    };
-    let listed_all = incremental_since.is_none() && outcome.reteach_users.is_some();
+    let incremental = incremental_since.is_some();
+    let customers = read_customers(reteach, input, &mapped, incremental, &mut outcome).await?;
+    let listed_all = !incremental && outcome.reteach_users.is_some();
     let plan = plan_run(input, &mapped, &customers, listed_all, &mut outcome);
     note_plan_findings(&plan, &mut failures);
-
     if input.dry_run {
         report_dry_run(&plan, &mut outcome);
-        outcome.failures = failures.into_vec();
-        return Ok(outcome);
+    } else {
+        write_plan(reteach, input, &plan, &mut outcome, &mut failures).await?;
     }
+    outcome.failures = failures.into_vec();
+    Ok(outcome)
+}
+
+/// The reteach users the plan compares against: those of the changed employees, looked up one by
+/// one where that is cheaper (an incremental run), else every user (and the academy's size goes
+/// into the outcome).
+async fn read_customers(
+    reteach: &dyn ReteachApi,
+    input: &EmployeeJobInput,
+    mapped: &[MappedEmployee],
+    incremental: bool,
+    outcome: &mut EmployeeJobOutcome,
+) -> Result<Vec<ReteachCustomer>, JobError> {
+    if incremental && prefer_lookups(mapped.len(), input.reteach_users) {
+        return look_up_customers(reteach, mapped).await;
+    }
+    let all = reteach
+        .list_customers()
+        .await
+        .map_err(JobError::reteach("could not list users in reteach"))?;
+    outcome.reteach_users = u64::try_from(all.len()).ok();
+    Ok(all)
+}
+
+/// Applies `plan` unless the mass-change guard holds it; a run with a transient failure keeps
+/// the old cursor, so the failed records are read again.
+async fn write_plan(
+    reteach: &dyn ReteachApi,
+    input: &EmployeeJobInput,
+    plan: &EmployeePlan,
+    outcome: &mut EmployeeJobOutcome,
+    failures: &mut FailureLog,
+) -> Result<(), JobError> {
     if let Some(guard) = &input.guard {
         let academy_users = outcome.reteach_users.or(input.reteach_users);
-        outcome.applied_approval = guard_plan(guard, &plan, &outcome, academy_users)?;
+        outcome.applied_approval = guard_plan(guard, plan, outcome, academy_users)?;
     }
     let memory = FieldMemory::default();
-    let applied = apply(reteach, &plan, &memory, &mut outcome, &mut failures).await;
-    remember_unsupported(&memory, input, &mut outcome);
+    let applied = apply(reteach, plan, &memory, outcome, failures).await;
+    remember_unsupported(&memory, input, outcome);
     applied?;
     if outcome.transient_failures > 0 {
         outcome.next_cursor = input.cursor;
     }
-    outcome.failures = failures.into_vec();
-    Ok(outcome)
+    Ok(())
 }
 
 /// The outcome before anything is planned: what Personio listed and what the input carries on.
@@ -301,10 +318,7 @@ async fn look_up_customers(
     reteach: &dyn ReteachApi,
     employees: &[MappedEmployee],
 ) -> Result<Vec<ReteachCustomer>, JobError> {
-    let lookup_failed = |source| JobError::Reteach {
-        action: "could not look up users in reteach",
-        source,
-    };
+    let lookup_failed = JobError::reteach("could not look up users in reteach");
     let mut found: Vec<ReteachCustomer> = Vec::new();
     let mut ids: HashSet<String> = HashSet::new();
     for employee in employees {

@@ -73,6 +73,16 @@ fn available_sentence(available: &[String]) -> String {
 }
 
 impl JobError {
+    /// For `map_err`: a Personio call the run depends on failed while doing `action`.
+    pub fn personio(action: &'static str) -> impl Fn(PersonioError) -> Self + Copy {
+        move |source| Self::Personio { action, source }
+    }
+
+    /// For `map_err`: a reteach call the run depends on failed while doing `action`.
+    pub fn reteach(action: &'static str) -> impl Fn(ReteachError) -> Self + Copy {
+        move |source| Self::Reteach { action, source }
+    }
+
     /// Needs a human to change configuration or credentials (→ `Stalled`, retried slowly); the
     /// same answer as [`Classify::classify`], which also gives the reason.
     pub fn is_config(&self) -> bool {

@@ -221,6 +221,15 @@ impl Classification {
             disposition: Disposition::Waiting,
         }
     }
+
+    /// An upstream error: retried when `transient`, else a configuration error.
+    const fn upstream(reason: Reason, transient: bool) -> Self {
+        if transient {
+            Self::retry(reason)
+        } else {
+            Self::stalled(reason)
+        }
+    }
 }
 
 /// An error that knows its reason and disposition. Each error type has exactly one of these.
@@ -240,11 +249,7 @@ impl Classify for PersonioError {
             Self::NotFound { .. } | Self::Rejected { .. } => Reason::PersonioRejected,
             Self::Unavailable { .. } | Self::Malformed { .. } => Reason::PersonioUnavailable,
         };
-        if self.is_transient() {
-            Classification::retry(reason)
-        } else {
-            Classification::stalled(reason)
-        }
+        Classification::upstream(reason, self.is_transient())
     }
 }
 
@@ -258,11 +263,7 @@ impl Classify for ReteachError {
             Self::NotFound { .. } | Self::Rejected { .. } => Reason::ReteachRejected,
             Self::Unavailable { .. } | Self::Malformed { .. } => Reason::ReteachUnavailable,
         };
-        if self.is_transient() {
-            Classification::retry(reason)
-        } else {
-            Classification::stalled(reason)
-        }
+        Classification::upstream(reason, self.is_transient())
     }
 }
 

@@ -165,7 +165,8 @@ async fn personio_findings(
     let client = match client {
         Ok(client) => client,
         Err(why) => {
-            let later = personio_rows(spec.personio.api, subject.category.is_some());
+            let later =
+                personio_probes::rows_after_token(spec.personio.api, subject.category.is_some());
             return unusable(Capability::PersonioToken, why, later);
         }
     };
@@ -209,7 +210,10 @@ async fn reteach_findings(
             };
             probe_reteach(&client, &plan).await
         }
-        Err(why) => unusable(Capability::ReteachToken, why, reteach_rows(certificates)),
+        Err(why) => {
+            let later = reteach_probes::rows_after_token(certificates);
+            unusable(Capability::ReteachToken, why, later)
+        }
     }
 }
 
@@ -246,33 +250,7 @@ fn usable<T, C, E: std::fmt::Display>(
     })
 }
 
-fn personio_rows(api: crate::api::PersonioApiVersion, certificates: bool) -> Vec<Capability> {
-    let mut rows = vec![Capability::PersonioAttributes];
-    if api == crate::api::PersonioApiVersion::V2 {
-        rows.extend(personio_probes::V2_ROWS);
-    }
-    rows.push(Capability::PersonioApi);
-    if certificates {
-        rows.extend(personio_probes::DOCUMENT_ROWS);
-    }
-    rows
-}
-
-fn reteach_rows(certificates: bool) -> Vec<Capability> {
-    let mut rows = vec![Capability::ReteachCustomerRead];
-    if certificates {
-        rows.extend([
-            Capability::ReteachParticipationRead,
-            Capability::ReteachParticipationFilters,
-            Capability::ReteachCertificateDownload,
-        ]);
-    }
-    rows
-}
-
 /// The rows of a side whose credentials or client could not even be set up.
 fn unusable(token: Capability, why: Unusable, later: Vec<Capability>) -> Vec<Finding> {
-    let mut findings = vec![Finding::missing(token, why.detail, why.action)];
-    findings.extend(later.into_iter().map(|c| Finding::skipped(c, token)));
-    findings
+    Finding::missing(token, why.detail, why.action).then_skipped(later)
 }

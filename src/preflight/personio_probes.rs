@@ -30,24 +30,11 @@ pub struct PersonioPlan<'a> {
 
 /// Runs the Personio probes in order; later ones are skipped when the token is refused.
 pub async fn probe_personio(client: &PersonioClient, plan: &PersonioPlan<'_>) -> Vec<Finding> {
-    let mut findings = Vec::new();
     let token = probe_token(client, plan.credentials_hint).await;
-    let token_ok = token.state == State::Ok;
-    findings.push(token);
-    if !token_ok {
-        let mut later = vec![Capability::PersonioAttributes];
-        if plan.api == PersonioApiVersion::V2 {
-            later.extend(V2_ROWS);
-        }
-        later.push(Capability::PersonioApi);
-        if plan.category.is_some() {
-            later.extend(DOCUMENT_ROWS);
-        }
-        for capability in later {
-            findings.push(Finding::skipped(capability, Capability::PersonioToken));
-        }
-        return findings;
+    if token.state != State::Ok {
+        return token.then_skipped(rows_after_token(plan.api, plan.category.is_some()));
     }
+    let mut findings = vec![token];
     let listed = match &plan.attributes {
         Ok(request) => employee_rows(client, request, plan.api, &mut findings).await,
         Err(message) => {
@@ -67,6 +54,20 @@ pub async fn probe_personio(client: &PersonioClient, plan: &PersonioPlan<'_>) ->
     findings.push(probe_listing(client, plan.employee_id, &listed).await);
     findings.push(probe_upload_scope(client).await);
     findings
+}
+
+/// The rows after the token, in the order they are printed: the employee rows of `api`, and the
+/// document rows when the resource syncs `certificates`.
+pub fn rows_after_token(api: PersonioApiVersion, certificates: bool) -> Vec<Capability> {
+    let mut rows = vec![Capability::PersonioAttributes];
+    if api == PersonioApiVersion::V2 {
+        rows.extend(V2_ROWS);
+    }
+    rows.push(Capability::PersonioApi);
+    if certificates {
+        rows.extend(DOCUMENT_ROWS);
+    }
+    rows
 }
 
 /// The v2 employee rows, in the order they are printed.

@@ -123,13 +123,7 @@ pub struct Finding {
 impl Finding {
     /// The capability works.
     pub fn ok(capability: Capability, detail: impl Into<String>) -> Self {
-        Self {
-            capability,
-            state: State::Ok,
-            need: capability.need(),
-            detail: detail.into(),
-            action: String::new(),
-        }
+        Self::new(capability, State::Ok, detail.into(), String::new())
     }
 
     /// The capability is missing; `action` says how to grant it.
@@ -138,13 +132,7 @@ impl Finding {
         detail: impl Into<String>,
         action: impl Into<String>,
     ) -> Self {
-        Self {
-            capability,
-            state: State::Missing,
-            need: capability.need(),
-            detail: detail.into(),
-            action: action.into(),
-        }
+        Self::new(capability, State::Missing, detail.into(), action.into())
     }
 
     /// The probe could not decide; `action` says how to find out.
@@ -153,12 +141,17 @@ impl Finding {
         detail: impl Into<String>,
         action: impl Into<String>,
     ) -> Self {
+        Self::new(capability, State::Unknown, detail.into(), action.into())
+    }
+
+    /// A finding in `state` with the capability's default need.
+    fn new(capability: Capability, state: State, detail: String, action: String) -> Self {
         Self {
             capability,
-            state: State::Unknown,
+            state,
             need: capability.need(),
-            detail: detail.into(),
-            action: action.into(),
+            detail,
+            action,
         }
     }
 
@@ -166,6 +159,15 @@ impl Finding {
     pub fn with_need(mut self, need: Need) -> Self {
         self.need = need;
         self
+    }
+
+    /// This finding (a token row that is not ok), then each of `later` skipped for want of it.
+    pub fn then_skipped(self, later: impl IntoIterator<Item = Capability>) -> Vec<Finding> {
+        let prerequisite = self.capability;
+        let skipped = later
+            .into_iter()
+            .map(|capability| Self::skipped(capability, prerequisite));
+        std::iter::once(self).chain(skipped).collect()
     }
 
     /// This probe was not run because `prerequisite` is not ok.
@@ -288,35 +290,43 @@ mod tests {
         }
     }
 
+    /// Only required capabilities decide the exit code: a missing one wins over an unknown one,
+    /// an unknown one leaves the verdict undecided, recommended ones are ignored.
     #[test]
-    fn exit_code_ignores_recommended_capabilities() {
-        let ready = report(vec![
-            Finding::ok(Capability::PersonioToken, "accepted"),
-            Finding::missing(
-                Capability::ReteachParticipationFilters,
-                "ignored",
-                "nothing",
+    fn exit_code_follows_the_required_capabilities() {
+        let cases = [
+            (
+                "recommended capabilities are ignored",
+                vec![
+                    Finding::ok(Capability::PersonioToken, "accepted"),
+                    Finding::missing(
+                        Capability::ReteachParticipationFilters,
+                        "ignored",
+                        "nothing",
+                    ),
+                ],
+                EXIT_READY,
             ),
-        ]);
-        assert_eq!(ready.exit_code(), EXIT_READY);
-    }
-
-    #[test]
-    fn a_missing_required_capability_wins_over_an_unknown_one() {
-        let report = report(vec![
-            Finding::unknown(Capability::ReteachCertificateDownload, "none yet", "wait"),
-            Finding::missing(Capability::PersonioAttributes, "email", "whitelist it"),
-        ]);
-        assert_eq!(report.exit_code(), EXIT_MISSING);
-    }
-
-    #[test]
-    fn an_unknown_required_capability_leaves_the_verdict_undecided() {
-        let report = report(vec![
-            Finding::ok(Capability::PersonioToken, "accepted"),
-            Finding::unknown(Capability::ReteachCertificateDownload, "none yet", "wait"),
-        ]);
-        assert_eq!(report.exit_code(), EXIT_UNDECIDED);
+            (
+                "a missing required capability wins over an unknown one",
+                vec![
+                    Finding::unknown(Capability::ReteachCertificateDownload, "none yet", "wait"),
+                    Finding::missing(Capability::PersonioAttributes, "email", "whitelist it"),
+                ],
+                EXIT_MISSING,
+            ),
+            (
+                "an unknown required capability leaves the verdict undecided",
+                vec![
+                    Finding::ok(Capability::PersonioToken, "accepted"),
+                    Finding::unknown(Capability::ReteachCertificateDownload, "none yet", "wait"),
+                ],
+                EXIT_UNDECIDED,
+            ),
+        ];
+        for (case, findings, expected) in cases {
+            assert_eq!(report(findings).exit_code(), expected, "{case}");
+        }
     }
 
     #[test]

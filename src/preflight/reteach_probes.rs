@@ -19,28 +19,27 @@ pub struct ReteachPlan<'a> {
     pub certificates: bool,
 }
 
-/// Runs the reteach probes in order; later ones are skipped when the token is refused.
-pub async fn probe_reteach(client: &ReteachClient, plan: &ReteachPlan<'_>) -> Vec<Finding> {
-    let mut findings = Vec::new();
-    let token = probe_token(client, plan.credentials_hint).await;
-    let token_ok = token.state == State::Ok;
-    findings.push(token);
-    let mut later = vec![Capability::ReteachCustomerRead];
-    if plan.certificates {
-        later.extend([
+/// The rows after the token, in the order they are printed: the user listing, and the
+/// participation and download rows when the resource syncs `certificates`.
+pub fn rows_after_token(certificates: bool) -> Vec<Capability> {
+    let mut rows = vec![Capability::ReteachCustomerRead];
+    if certificates {
+        rows.extend([
             Capability::ReteachParticipationRead,
             Capability::ReteachParticipationFilters,
             Capability::ReteachCertificateDownload,
         ]);
     }
-    if !token_ok {
-        findings.extend(
-            later
-                .into_iter()
-                .map(|capability| Finding::skipped(capability, Capability::ReteachToken)),
-        );
-        return findings;
+    rows
+}
+
+/// Runs the reteach probes in order; later ones are skipped when the token is refused.
+pub async fn probe_reteach(client: &ReteachClient, plan: &ReteachPlan<'_>) -> Vec<Finding> {
+    let token = probe_token(client, plan.credentials_hint).await;
+    if token.state != State::Ok {
+        return token.then_skipped(rows_after_token(plan.certificates));
     }
+    let mut findings = vec![token];
     findings.push(probe_customers(client).await);
     if !plan.certificates {
         return findings;

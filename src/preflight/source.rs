@@ -146,32 +146,12 @@ pub async fn from_cluster(
     // Before any Secret is read, as in a run.
     policy.check_spec(&employee_sync)?;
     let secrets = SecretReader::new(client, namespace);
-    let personio = match secrets
-        .personio(&employee_sync.personio.credentials_secret_ref)
-        .await
-    {
-        Ok(credentials) => secrets
-            .ca_bundle(
-                employee_sync.personio.ca_bundle_ref.as_ref(),
-                "personio.caBundleRef",
-            )
-            .await
-            .map(|ca| (credentials, ca)),
-        Err(error) => Err(error),
-    };
-    let reteach = match secrets
-        .reteach(&employee_sync.reteach.credentials_secret_ref)
-        .await
-    {
-        Ok(credentials) => secrets
-            .ca_bundle(
-                employee_sync.reteach.ca_bundle_ref.as_ref(),
-                "reteach.caBundleRef",
-            )
-            .await
-            .map(|ca| (credentials, ca)),
-        Err(error) => Err(error),
-    };
+    let side = &employee_sync.personio;
+    let personio = secrets.personio(&side.credentials_secret_ref).await;
+    let personio = with_ca_bundle(&secrets, personio, &side.ca_bundle_ref, "personio").await;
+    let side = &employee_sync.reteach;
+    let reteach = secrets.reteach(&side.credentials_secret_ref).await;
+    let reteach = with_ca_bundle(&secrets, reteach, &side.ca_bundle_ref, "reteach").await;
     let (personio_hint, reteach_hint) = secret_hints(namespace, &employee_sync);
     Ok(Subject {
         resource,
@@ -182,6 +162,21 @@ pub async fn from_cluster(
         reteach_hint,
         employee_sync,
     })
+}
+
+/// The `side`'s `credentials` with the CA bundle its `caBundleRef` names, read only once the
+/// credentials were.
+async fn with_ca_bundle<C>(
+    secrets: &SecretReader,
+    credentials: Result<C, CredentialsError>,
+    reference: &Option<CaBundleRef>,
+    side: &str,
+) -> Result<(C, Option<Vec<u8>>), CredentialsError> {
+    let credentials = credentials?;
+    let ca = secrets
+        .ca_bundle(reference.as_ref(), &format!("{side}.caBundleRef"))
+        .await?;
+    Ok((credentials, ca))
 }
 
 /// Where the credentials of `spec` live: the Personio and the reteach Secret keys.

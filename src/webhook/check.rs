@@ -296,6 +296,11 @@ mod tests {
         check_personio(keys, &SignatureScheme::default(), delivery, now)
     }
 
+    /// An unsigned delivery of `body` with the configured authorization, now.
+    fn authorized(body: &[u8]) -> Result<Verdict, Rejection> {
+        personio(&keys(), Some("Bearer personio-says-hi"), body, now())
+    }
+
     fn event(name: &str, occurred_at: &str) -> Vec<u8> {
         serde_json::json!({
             "company_id": "42",
@@ -308,27 +313,24 @@ mod tests {
         .into_bytes()
     }
 
+    /// With the configured authorization, a person or employment event wakes the sync, a
+    /// document event is acknowledged without a run, and an event outside Personio's retry
+    /// window is a replay.
     #[test]
-    fn a_person_event_with_the_configured_authorization_wakes_the_sync() {
-        let body = event("person.updated", "2026-12-02T09:59:58Z");
-        assert_eq!(
-            personio(&keys(), Some("Bearer personio-says-hi"), &body, now()),
-            Ok(Verdict::Wake)
-        );
-        let body = event("employment.created", "2026-12-02T09:59:58+01:00");
-        assert_eq!(
-            personio(&keys(), Some("Bearer personio-says-hi"), &body, now()),
-            Ok(Verdict::Wake)
-        );
-    }
-
-    #[test]
-    fn document_events_are_acknowledged_without_a_run() {
-        let body = event("document.created", "2026-12-02T09:59:58Z");
-        assert_eq!(
-            personio(&keys(), Some("Bearer personio-says-hi"), &body, now()),
-            Ok(Verdict::Ignore)
-        );
+    fn an_authorized_delivery_is_judged_by_its_event_and_when_it_occurred() {
+        use Rejection::Replayed;
+        use Verdict::{Ignore, Wake};
+        let cases = [
+            ("person.updated", "2026-12-02T09:59:58Z", Ok(Wake)),
+            ("employment.created", "2026-12-02T09:59:58+01:00", Ok(Wake)),
+            ("document.created", "2026-12-02T09:59:58Z", Ok(Ignore)),
+            ("person.updated", "2026-11-28T10:00:00Z", Err(Replayed)),
+            ("person.updated", "2026-12-02T10:10:00Z", Err(Replayed)),
+        ];
+        for (name, occurred_at, expected) in cases {
+            let verdict = authorized(&event(name, occurred_at));
+            assert_eq!(verdict, expected, "{name} at {occurred_at}");
+        }
     }
 
     #[test]
@@ -404,33 +406,14 @@ mod tests {
     }
 
     #[test]
-    fn events_outside_personios_retry_window_are_replays() {
-        let auth = Some("Bearer personio-says-hi");
-        let old = event("person.updated", "2026-11-28T10:00:00Z");
-        assert_eq!(
-            personio(&keys(), auth, &old, now()),
-            Err(Rejection::Replayed)
-        );
-        let future = event("person.updated", "2026-12-02T10:10:00Z");
-        assert_eq!(
-            personio(&keys(), auth, &future, now()),
-            Err(Rejection::Replayed)
-        );
-    }
-
-    #[test]
     fn bodies_that_are_not_the_documented_envelope_are_malformed() {
-        let auth = Some("Bearer personio-says-hi");
         for body in [
             b"not json".to_vec(),
             b"{}".to_vec(),
             br#"{"company_id":"1","event_name":"person.updated","occurred_at":"yesterday","payload":{}}"#.to_vec(),
             br#"{"company_id":"1","event_name":"person.updated","occurred_at":"2026-12-02T09:59:58Z","payload":[]}"#.to_vec(),
         ] {
-            assert_eq!(
-                personio(&keys(), auth, &body, now()),
-                Err(Rejection::Malformed)
-            );
+            assert_eq!(authorized(&body), Err(Rejection::Malformed));
         }
         assert_eq!(check_reteach(b"[1]"), Err(Rejection::Malformed));
         assert_eq!(check_reteach(b"{\"event\":\"x\"}"), Ok(Verdict::Wake));

@@ -8,7 +8,7 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, MethodRouter};
 use axum::Router;
 use tokio_util::sync::CancellationToken;
 
@@ -34,8 +34,14 @@ pub struct ReceiverState {
 /// The receiver's routes (separate from [`serve`] so tests can call it without a socket).
 pub fn router(state: ReceiverState) -> Router {
     Router::new()
-        .route("/personio/{namespace}/{name}/{token}", post(personio))
-        .route("/reteach/{namespace}/{name}/{token}", post(reteach))
+        .route(
+            "/personio/{namespace}/{name}/{token}",
+            notified_by(Source::Personio),
+        )
+        .route(
+            "/reteach/{namespace}/{name}/{token}",
+            notified_by(Source::Reteach),
+        )
         .route("/healthz", get(|| async { "ok" }))
         .fallback(unknown)
         .with_state(state)
@@ -71,26 +77,17 @@ pub async fn serve_on(
     .await
 }
 
-type Target = Path<(String, String, String)>;
-
-async fn personio(
-    State(state): State<ReceiverState>,
-    Path((namespace, name, token)): Target,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let key = ResourceKey::new(Source::Personio, &namespace, &name);
-    receive(&state, &key, &token, &headers, body).await
-}
-
-async fn reteach(
-    State(state): State<ReceiverState>,
-    Path((namespace, name, token)): Target,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let key = ResourceKey::new(Source::Reteach, &namespace, &name);
-    receive(&state, &key, &token, &headers, body).await
+/// The route of `source`'s notifications: the path names the resource and carries its token.
+fn notified_by(source: Source) -> MethodRouter<ReceiverState> {
+    post(
+        move |State(state): State<ReceiverState>,
+              Path((namespace, name, token)): Path<(String, String, String)>,
+              headers: HeaderMap,
+              body: Body| async move {
+            let key = ResourceKey::new(source, &namespace, &name);
+            receive(&state, &key, &token, &headers, body).await
+        },
+    )
 }
 
 async fn unknown(state: State<ReceiverState>) -> Response {
@@ -302,77 +299,39 @@ mod tests {
         let good = format!("/personio/hr/acme/{TOKEN}");
         let json = "application/json";
         let auth = Some("secret-header");
-        let cases: Vec<(String, &str, Option<&str>, Body, StatusCode)> = vec![
-            (
-                format!("/personio/hr/acme/{}", "x".repeat(32)),
-                json,
-                auth,
-                person_event().into(),
-                StatusCode::NOT_FOUND,
-            ),
-            (
-                format!("/personio/hr/other/{TOKEN}"),
-                json,
-                auth,
-                person_event().into(),
-                StatusCode::NOT_FOUND,
-            ),
-            (
-                format!("/reteach/hr/acme/{TOKEN}"),
-                json,
-                auth,
-                person_event().into(),
-                StatusCode::NOT_FOUND,
-            ),
-            (
-                good.clone(),
-                json,
-                Some("wrong"),
-                person_event().into(),
-                StatusCode::UNAUTHORIZED,
-            ),
-            (
-                good.clone(),
-                json,
-                None,
-                person_event().into(),
-                StatusCode::UNAUTHORIZED,
-            ),
-            (
-                good.clone(),
-                "text/plain",
-                auth,
-                person_event().into(),
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ),
-            (
-                good.clone(),
-                json,
-                auth,
-                "{\"event_name\":1}".into(),
-                StatusCode::BAD_REQUEST,
-            ),
-            (
-                good.clone(),
-                json,
-                auth,
-                vec![b' '; MAX_BODY_BYTES + 1].into(),
-                StatusCode::PAYLOAD_TOO_LARGE,
-            ),
-        ];
-        for (path, content_type, authorization, body, expected) in cases {
-            let status = post(&app, &path, content_type, authorization, body).await;
-            assert_eq!(status, expected, "{path} {content_type} {authorization:?}");
+        // A wrong token, resource or source: no receiver answers.
+        for path in [
+            format!("/personio/hr/acme/{}", "x".repeat(32)),
+            format!("/personio/hr/other/{TOKEN}"),
+            format!("/reteach/hr/acme/{TOKEN}"),
+        ] {
+            let status = post(&app, &path, json, auth, person_event()).await;
+            assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
         }
+        for authorization in [Some("wrong"), None] {
+            let status = post(&app, &good, json, authorization, person_event()).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{authorization:?}");
+        }
+        let status = post(&app, &good, "text/plain", auth, person_event()).await;
+        assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        let status = post(&app, &good, json, auth, "{\"event_name\":1}").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        let status = post(&app, &good, json, auth, vec![b' '; MAX_BODY_BYTES + 1]).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
         assert!(!webhooks
             .triggers
             .is_pending(&ResourceKey::new(Source::Personio, "hr", "acme")));
-        assert_eq!(count(&metrics, "personio", "unauthenticated"), 4);
-        assert_eq!(count(&metrics, "reteach", "unauthenticated"), 1);
-        assert_eq!(count(&metrics, "personio", "unsupported_media_type"), 1);
-        assert_eq!(count(&metrics, "personio", "malformed"), 1);
-        assert_eq!(count(&metrics, "personio", "oversized"), 1);
-        assert_eq!(count(&metrics, "personio", "accepted"), 0);
+        for (source, outcome, expected) in [
+            ("personio", "unauthenticated", 4),
+            ("reteach", "unauthenticated", 1),
+            ("personio", "unsupported_media_type", 1),
+            ("personio", "malformed", 1),
+            ("personio", "oversized", 1),
+            ("personio", "accepted", 0),
+        ] {
+            let counted = count(&metrics, source, outcome);
+            assert_eq!(counted, expected, "{source} {outcome}");
+        }
     }
 
     #[tokio::test]

@@ -4,12 +4,12 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
 use super::auth::Dialect;
+use super::gate::{Admitted, Gate};
 use super::rate_limit::Limited;
 use super::responses::v2_problem;
 use super::state::SimDocument;
@@ -20,10 +20,23 @@ use super::PersonioSim;
 const V2_MAX_LIMIT: usize = 200;
 const V2_DEFAULT_LIMIT: usize = 100;
 
-pub(super) async fn categories(State(sim): State<PersonioSim>, headers: HeaderMap) -> Response {
-    if let Some(denied) = sim.refuse_unauthorized(&headers, Dialect::V1) {
-        return denied;
-    }
+/// The gate of the v1 category listing: a token, no bucket of its own, v1 errors.
+pub(super) struct V1Categories;
+
+impl Gate for V1Categories {
+    const LIMITED: Option<Limited> = None;
+    const DIALECT: Dialect = Dialect::V1;
+}
+
+/// The gate of the v2 document listing: the document bucket, v2 problems.
+pub(super) struct V2Documents;
+
+impl Gate for V2Documents {
+    const LIMITED: Option<Limited> = Some(Limited::Documents);
+    const DIALECT: Dialect = Dialect::V2;
+}
+
+pub(super) async fn categories(Admitted { sim, .. }: Admitted<V1Categories>) -> Response {
     let data: Vec<Value> = sim
         .categories()
         .iter()
@@ -49,21 +62,8 @@ fn decode_cursor(cursor: &str) -> Option<usize> {
     usize::try_from(value).ok()
 }
 
-pub(super) async fn list_v2(
-    State(sim): State<PersonioSim>,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Response {
-    if let Some(refused) = sim.rate_limit(Limited::Documents, Dialect::V2) {
-        return refused;
-    }
-    if let Some(denied) = sim.refuse_unauthorized(&headers, Dialect::V2) {
-        return denied;
-    }
-    let query: BTreeMap<String, String> =
-        url::form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
-            .into_owned()
-            .collect();
+pub(super) async fn list_v2(Admitted { sim, query, .. }: Admitted<V2Documents>) -> Response {
+    let query: BTreeMap<String, String> = query.into_iter().collect();
     let bad = |detail: &str| v2_problem(StatusCode::BAD_REQUEST, "common.invalid_request", detail);
     let Some(owner_id) = query.get("owner_id").and_then(|o| parse_id(o)) else {
         return bad("The owner_id query parameter is required and must be an id.");

@@ -5,18 +5,26 @@
 //! every changed employee in one response (limit/offset ignored) and, with `attributes[]`, only
 //! those with a change in a listed attribute; `email` filters exactly.
 
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::extract::Path;
+use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
 use serde_json::{json, Map, Value};
 
 use super::auth::Dialect;
 use super::employee::StoredEmployee;
+use super::gate::{Admitted, Gate};
 use super::rate_limit::Limited;
 use super::responses::v1_error;
 use super::state::SimState;
-use super::PersonioSim;
+
+/// The gate of both endpoints: the employee bucket, v1 errors.
+pub(super) struct V1Employees;
+
+impl Gate for V1Employees {
+    const LIMITED: Option<Limited> = Some(Limited::Employees);
+    const DIALECT: Dialect = Dialect::V1;
+}
 
 /// Largest `limit` since 2025-01-31.
 const MAX_LIMIT: usize = 100;
@@ -74,13 +82,7 @@ fn paging(
     Ok((limit, offset, since))
 }
 
-pub(super) async fn list(State(sim): State<PersonioSim>, uri: Uri, headers: HeaderMap) -> Response {
-    if let Some(refused) = sim.rate_limit(Limited::Employees, Dialect::V1) {
-        return refused;
-    }
-    if let Some(denied) = sim.refuse_unauthorized(&headers, Dialect::V1) {
-        return denied;
-    }
+pub(super) async fn list(uri: Uri, Admitted { sim, .. }: Admitted<V1Employees>) -> Response {
     let query = read_query(&uri);
     let (limit, offset, since) = match paging(&query, sim.config().default_limit) {
         Ok(paging) => paging,
@@ -137,16 +139,9 @@ pub(super) async fn list(State(sim): State<PersonioSim>, uri: Uri, headers: Head
 }
 
 pub(super) async fn one(
-    State(sim): State<PersonioSim>,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    Admitted { sim, .. }: Admitted<V1Employees>,
 ) -> Response {
-    if let Some(refused) = sim.rate_limit(Limited::Employees, Dialect::V1) {
-        return refused;
-    }
-    if let Some(denied) = sim.refuse_unauthorized(&headers, Dialect::V1) {
-        return denied;
-    }
     let state = sim.state();
     let employee = id
         .trim()

@@ -8,6 +8,7 @@ mod auth;
 mod documents;
 mod employee;
 mod employees;
+mod gate;
 mod generate;
 mod inspect;
 mod persons;

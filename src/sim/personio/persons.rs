@@ -18,14 +18,15 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::extract::Path;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{json, Map, Value};
 
 use super::auth::Dialect;
 use super::employee::StoredEmployee;
+use super::gate::{Admitted, Gate};
 use super::rate_limit::Limited;
 use super::responses::v2_problem;
 use super::PersonioSim;
@@ -46,10 +47,12 @@ const PERSON_ATTRIBUTES: [&str; 5] = [
 
 type Query = Vec<(String, String)>;
 
-fn read_query(uri: &Uri) -> Query {
-    url::form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
-        .into_owned()
-        .collect()
+/// The gate of every v2 person endpoint: the employee bucket, v2 problems.
+pub(super) struct V2Persons;
+
+impl Gate for V2Persons {
+    const LIMITED: Option<Limited> = Some(Limited::Employees);
+    const DIALECT: Dialect = Dialect::V2;
 }
 
 /// A query Personio refuses with 400 (kept small; turned into the problem+json at the end).
@@ -314,12 +317,6 @@ fn listing(
         .into_response()
 }
 
-/// Rate limit and token check of every v2 person request.
-fn admit(sim: &PersonioSim, headers: &HeaderMap) -> Option<Response> {
-    sim.rate_limit(Limited::Employees, Dialect::V2)
-        .or_else(|| sim.refuse_unauthorized(headers, Dialect::V2))
-}
-
 /// Which persons a listing query selects.
 struct PersonFilter<'a> {
     ids: Vec<&'a str>,
@@ -375,11 +372,7 @@ impl<'a> PersonFilter<'a> {
 }
 
 /// `GET /v2/persons`.
-pub(super) async fn list(State(sim): State<PersonioSim>, uri: Uri, headers: HeaderMap) -> Response {
-    if let Some(refused) = admit(&sim, &headers) {
-        return refused;
-    }
-    let query = read_query(&uri);
+pub(super) async fn list(Admitted { sim, query, .. }: Admitted<V2Persons>) -> Response {
     let (limit, after) = match page(&query) {
         Ok(page) => page,
         Err(bad) => return bad.into_response(),
@@ -405,13 +398,9 @@ pub(super) async fn list(State(sim): State<PersonioSim>, uri: Uri, headers: Head
 
 /// `GET /v2/persons/{id}`.
 pub(super) async fn one(
-    State(sim): State<PersonioSim>,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    Admitted { sim, .. }: Admitted<V2Persons>,
 ) -> Response {
-    if let Some(refused) = admit(&sim, &headers) {
-        return refused;
-    }
     let state = sim.state();
     let may_read = |attribute: &str| state.may_read(attribute);
     match id
@@ -426,15 +415,9 @@ pub(super) async fn one(
 
 /// `GET /v2/persons/{person_id}/employments`.
 pub(super) async fn employments(
-    State(sim): State<PersonioSim>,
     Path(person): Path<String>,
-    uri: Uri,
-    headers: HeaderMap,
+    Admitted { sim, query, .. }: Admitted<V2Persons>,
 ) -> Response {
-    if let Some(refused) = admit(&sim, &headers) {
-        return refused;
-    }
-    let query = read_query(&uri);
     if let Err(bad) = page(&query) {
         return bad.into_response();
     }
@@ -467,13 +450,9 @@ pub(super) async fn employments(
 
 /// `GET /v2/persons/{person_id}/employments/{id}`.
 pub(super) async fn employment(
-    State(sim): State<PersonioSim>,
     Path((person, id)): Path<(String, String)>,
-    headers: HeaderMap,
+    Admitted { sim, .. }: Admitted<V2Persons>,
 ) -> Response {
-    if let Some(refused) = admit(&sim, &headers) {
-        return refused;
-    }
     let state = sim.state();
     let may_read = |attribute: &str| state.may_read(attribute);
     let employee = person
@@ -504,15 +483,9 @@ fn units(sim: &PersonioSim, department: bool) -> BTreeMap<i64, String> {
 
 /// `GET /v2/org-units/{id}?type=department|team`.
 pub(super) async fn org_unit(
-    State(sim): State<PersonioSim>,
     Path(id): Path<String>,
-    uri: Uri,
-    headers: HeaderMap,
+    Admitted { sim, query, .. }: Admitted<V2Persons>,
 ) -> Response {
-    if let Some(refused) = admit(&sim, &headers) {
-        return refused;
-    }
-    let query = read_query(&uri);
     match query
         .iter()
         .find(|(k, _)| k == "type")
@@ -538,15 +511,7 @@ pub(super) async fn org_unit(
 }
 
 /// `GET /v2/workplaces`: every office, with the same keyset paging.
-pub(super) async fn workplaces(
-    State(sim): State<PersonioSim>,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Response {
-    if let Some(refused) = admit(&sim, &headers) {
-        return refused;
-    }
-    let query = read_query(&uri);
+pub(super) async fn workplaces(Admitted { sim, query, .. }: Admitted<V2Persons>) -> Response {
     let (limit, after) = match page(&query) {
         Ok(page) => page,
         Err(bad) => return bad.into_response(),

@@ -5,13 +5,13 @@
 use std::collections::BTreeMap;
 
 use axum::extract::multipart::{Field, Multipart, MultipartRejection};
-use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::NaiveDate;
 use serde_json::{json, Value};
 
 use super::auth::Dialect;
+use super::gate::{Admitted, Gate};
 use super::rate_limit::Limited;
 use super::responses::{v1_error_with_code, v1_validation_error};
 use super::state::{fnv1a, SimDocument, FNV_OFFSET};
@@ -40,17 +40,19 @@ struct UploadParts {
     comment: Option<String>,
 }
 
+/// The gate of the upload: the upload bucket, v1 errors.
+pub(super) struct V1Uploads;
+
+impl Gate for V1Uploads {
+    const LIMITED: Option<Limited> = Some(Limited::Uploads);
+    const DIALECT: Dialect = Dialect::V1;
+}
+
 pub(super) async fn upload(
-    State(sim): State<PersonioSim>,
+    Admitted { sim, .. }: Admitted<V1Uploads>,
     headers: HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Response {
-    if let Some(refused) = sim.rate_limit(Limited::Uploads, Dialect::V1) {
-        return refused;
-    }
-    if let Some(denied) = sim.refuse_unauthorized(&headers, Dialect::V1) {
-        return denied;
-    }
     let content_length = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())

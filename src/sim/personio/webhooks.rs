@@ -26,6 +26,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::auth::Dialect;
+use super::gate::{Admitted, Gate};
+use super::rate_limit::Limited;
 use super::responses::v2_problem;
 use super::PersonioSim;
 use crate::sim::hooks::Outgoing;
@@ -184,24 +186,26 @@ pub(super) async fn create(
     }
 }
 
+/// The gate of the webhook management endpoints: a token, no bucket of its own, v2 problems.
+/// Creation and rotation check the token in their bodies: they read the body first.
+pub(super) struct V2Webhooks;
+
+impl Gate for V2Webhooks {
+    const LIMITED: Option<Limited> = None;
+    const DIALECT: Dialect = Dialect::V2;
+}
+
 /// `GET /v2/webhooks`.
-pub(super) async fn list(State(sim): State<PersonioSim>, headers: HeaderMap) -> Response {
-    if let Some(denied) = sim.refuse_unauthorized(&headers, Dialect::V2) {
-        return denied;
-    }
+pub(super) async fn list(Admitted { sim, .. }: Admitted<V2Webhooks>) -> Response {
     let data: Vec<Value> = sim.state().webhooks.iter().map(render).collect();
     Json(json!({"_data": data, "_meta": {"links": {}}})).into_response()
 }
 
 /// `DELETE /v2/webhooks/{id}`.
 pub(super) async fn delete(
-    State(sim): State<PersonioSim>,
-    headers: HeaderMap,
     Path(id): Path<String>,
+    Admitted { sim, .. }: Admitted<V2Webhooks>,
 ) -> Response {
-    if let Some(denied) = sim.refuse_unauthorized(&headers, Dialect::V2) {
-        return denied;
-    }
     let mut state = sim.state();
     let before = state.webhooks.len();
     state.webhooks.retain(|w| w.id != id);

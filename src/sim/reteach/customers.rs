@@ -9,39 +9,19 @@
 
 use std::collections::HashMap;
 
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::{json, Value};
+use serde_json::json;
 
+use super::body::CustomerBody;
 use super::errors::{nest_error, nest_validation};
-use super::input::{Change, CustomerInput};
+use super::input::Change;
 use super::model::SimCustomer;
 use super::paging::Paging;
 use super::state::State as SimState;
 use super::ReteachSim;
-
-/// Parses a JSON body, answering 400 like NestJS' body parser otherwise.
-pub(crate) fn json_body(body: &Bytes) -> Result<Value, Box<Response>> {
-    serde_json::from_slice(body).map_err(|_| {
-        Box::new(nest_error(
-            StatusCode::BAD_REQUEST,
-            "Unexpected token in JSON body",
-        ))
-    })
-}
-
-/// A parsed body after the academy's field modes (see [`super::FieldMode`]): a refused field is
-/// NestJS' 400 whitelist error, a dropped one is removed before validation.
-fn validated(sim: &ReteachSim, body: &Bytes) -> Result<CustomerInput, Box<Response>> {
-    let mut value = json_body(body)?;
-    sim.with_state(|state| state.screen_fields(&mut value))
-        .map_err(|messages| Box::new(nest_validation(StatusCode::BAD_REQUEST, messages)))?;
-    CustomerInput::parse(&value)
-        .map_err(|e| Box::new(nest_validation(StatusCode::UNPROCESSABLE_ENTITY, e)))
-}
 
 fn not_found() -> Response {
     nest_error(StatusCode::NOT_FOUND, "Customer not found")
@@ -89,11 +69,8 @@ fn conflict(
 pub(crate) async fn list(
     State(sim): State<ReteachSim>,
     Query(query): Query<HashMap<String, String>>,
+    paging: Paging,
 ) -> Response {
-    let paging = match Paging::from_query(&query) {
-        Ok(paging) => paging,
-        Err(response) => return *response,
-    };
     let now = sim.clock.now();
     let external_id = query.get("externalId");
     let body = sim.with_state(|state| {
@@ -125,19 +102,18 @@ pub(crate) async fn get_one(
 }
 
 /// `POST /customer`: find-or-create (rule in the module docs).
-pub(crate) async fn create(State(sim): State<ReteachSim>, body: Bytes) -> Response {
-    let input = match validated(&sim, &body) {
-        Ok(input) => input,
-        Err(response) => return *response,
-    };
+pub(crate) async fn create(
+    State(sim): State<ReteachSim>,
+    CustomerBody(input): CustomerBody,
+) -> Response {
     let now = sim.clock.now();
     sim.with_state(|state| {
         let set = |change: &Change<String>| match change {
             Change::Set(value) if !value.is_empty() => Some(value.clone()),
             _ => None,
         };
-        let external_id = set(&input.external_id);
-        let email = set(&input.email);
+        let external_id = set(input.text("externalId"));
+        let email = set(input.text("email"));
         let existing = match (&external_id, &email) {
             (Some(external_id), _) => state
                 .customers
@@ -154,7 +130,7 @@ pub(crate) async fn create(State(sim): State<ReteachSim>, body: Bytes) -> Respon
             let body = state.render_customer(&state.customers[index], now);
             return (StatusCode::OK, Json(body)).into_response();
         }
-        if email.is_none() && set(&input.user_name).is_none() {
+        if email.is_none() && set(input.text("userName")).is_none() {
             return nest_validation(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 vec!["email must be an email".to_string()],
@@ -185,20 +161,16 @@ pub(crate) async fn create(State(sim): State<ReteachSim>, body: Bytes) -> Respon
 pub(crate) async fn update(
     State(sim): State<ReteachSim>,
     Path(identifier): Path<String>,
-    body: Bytes,
+    CustomerBody(input): CustomerBody,
 ) -> Response {
-    let input = match validated(&sim, &body) {
-        Ok(input) => input,
-        Err(response) => return *response,
-    };
     let now = sim.clock.now();
     sim.with_state(|state| {
         let Some(index) = state.customer_index(&identifier) else {
             return not_found();
         };
         let current = &state.customers[index];
-        let email = input.email.result(&current.email);
-        let external_id = input.external_id.result(&current.external_id);
+        let email = input.text("email").result(&current.email);
+        let external_id = input.text("externalId").result(&current.external_id);
         let id = current.id.clone();
         if let Some(response) = conflict(state, Some(&id), email.as_deref(), external_id.as_deref())
         {

@@ -32,23 +32,69 @@ impl<T: Clone> Change<T> {
     }
 }
 
-/// A validated customer body.
+/// What class-validator checks on a text field of the body, beyond being a string.
+#[derive(Clone, Copy, Debug)]
+enum Check {
+    /// Nothing more (`IsString`).
+    Text,
+    /// `IsEmail`.
+    Email,
+    /// `IsEnum` over these values.
+    OneOf(&'static [&'static str]),
+}
+
+impl Check {
+    /// The message when `value`, given for field `key`, fails the check.
+    fn refuses(self, key: &str, value: &str) -> Option<String> {
+        match self {
+            Check::Text => None,
+            Check::Email => (!is_email(value)).then(|| format!("{key} must be an email")),
+            Check::OneOf(values) => (!values.contains(&value)).then(|| {
+                let values = values.join(", ");
+                format!("{key} must be one of the following values: {values}")
+            }),
+        }
+    }
+}
+
+/// `gender` values.
+const GENDERS: [&str; 3] = ["MALE", "FEMALE", "DIVERSE"];
+/// `language` values.
+const LANGUAGES: [&str; 7] = ["EN", "DE", "FR", "ES", "IT", "UK", "RU"];
+
+/// Where [`SimCustomer`] keeps a field of the body.
+type Slot<T> = fn(&mut SimCustomer) -> &mut Option<T>;
+
+/// The text fields of `CustomerCreateInput` / `CustomerUpdateInput` the simulator models: JSON
+/// key, check, where it is kept.
+const TEXT_FIELDS: [(&str, Check, Slot<String>); 12] = [
+    ("externalId", Check::Text, |c| &mut c.external_id),
+    ("email", Check::Email, |c| &mut c.email),
+    ("userName", Check::Text, |c| &mut c.user_name),
+    ("firstName", Check::Text, |c| &mut c.first_name),
+    ("lastName", Check::Text, |c| &mut c.last_name),
+    ("position", Check::Text, |c| &mut c.position),
+    ("department", Check::Text, |c| &mut c.department),
+    ("location", Check::Text, |c| &mut c.location),
+    ("gender", Check::OneOf(&GENDERS), |c| &mut c.gender),
+    ("company", Check::Text, |c| &mut c.company),
+    ("language", Check::OneOf(&LANGUAGES), |c| &mut c.language),
+    ("note", Check::Text, |c| &mut c.note),
+];
+
+/// The date fields (ISO 8601 strings).
+const DATE_FIELDS: [(&str, Slot<DateTime<Utc>>); 2] = [
+    ("setActiveAt", |c| &mut c.set_active_at),
+    ("setInactiveAt", |c| &mut c.set_inactive_at),
+];
+
+/// A validated customer body: what it says about each field.
 #[derive(Clone, Debug)]
 pub(crate) struct CustomerInput {
-    pub external_id: Change<String>,
-    pub email: Change<String>,
-    pub user_name: Change<String>,
-    pub first_name: Change<String>,
-    pub last_name: Change<String>,
-    pub position: Change<String>,
-    pub department: Change<String>,
-    pub location: Change<String>,
-    pub gender: Change<String>,
-    pub company: Change<String>,
-    pub language: Change<String>,
-    pub note: Change<String>,
-    pub set_active_at: Change<DateTime<Utc>>,
-    pub set_inactive_at: Change<DateTime<Utc>>,
+    /// One change for each of [`TEXT_FIELDS`], in its order.
+    texts: Vec<Change<String>>,
+    /// One change for each of [`DATE_FIELDS`], in its order.
+    dates: Vec<Change<DateTime<Utc>>>,
 }
 
 /// A plausible e-mail address (what class-validator's `IsEmail` roughly accepts).
@@ -102,42 +148,18 @@ impl CustomerInput {
         };
         let mut errors = Vec::new();
         let input = Self {
-            external_id: string(body, "externalId", &mut errors),
-            email: string(body, "email", &mut errors),
-            user_name: string(body, "userName", &mut errors),
-            first_name: string(body, "firstName", &mut errors),
-            last_name: string(body, "lastName", &mut errors),
-            position: string(body, "position", &mut errors),
-            department: string(body, "department", &mut errors),
-            location: string(body, "location", &mut errors),
-            gender: string(body, "gender", &mut errors),
-            company: string(body, "company", &mut errors),
-            language: string(body, "language", &mut errors),
-            note: string(body, "note", &mut errors),
-            set_active_at: date(body, "setActiveAt", &mut errors),
-            set_inactive_at: date(body, "setInactiveAt", &mut errors),
+            texts: TEXT_FIELDS
+                .iter()
+                .map(|(key, _, _)| string(body, key, &mut errors))
+                .collect(),
+            dates: DATE_FIELDS
+                .iter()
+                .map(|(key, _)| date(body, key, &mut errors))
+                .collect(),
         };
-        if let Change::Set(email) = &input.email {
-            if !is_email(email) {
-                errors.push("email must be an email".to_string());
-            }
-        }
-        if let Change::Set(gender) = &input.gender {
-            if !matches!(gender.as_str(), "MALE" | "FEMALE" | "DIVERSE") {
-                errors.push(
-                    "gender must be one of the following values: MALE, FEMALE, DIVERSE".to_string(),
-                );
-            }
-        }
-        if let Change::Set(language) = &input.language {
-            if !matches!(
-                language.as_str(),
-                "EN" | "DE" | "FR" | "ES" | "IT" | "UK" | "RU"
-            ) {
-                errors.push(
-                    "language must be one of the following values: EN, DE, FR, ES, IT, UK, RU"
-                        .to_string(),
-                );
+        for ((key, check, _), change) in TEXT_FIELDS.iter().zip(&input.texts) {
+            if let Change::Set(value) = change {
+                errors.extend(check.refuses(key, value));
             }
         }
         if errors.is_empty() {
@@ -147,21 +169,23 @@ impl CustomerInput {
         }
     }
 
+    /// What the body says about the text field `key` (one of [`TEXT_FIELDS`]; any other key is
+    /// left as it is).
+    pub fn text(&self, key: &str) -> &Change<String> {
+        TEXT_FIELDS
+            .iter()
+            .zip(&self.texts)
+            .find(|((field, _, _), _)| *field == key)
+            .map_or(&Change::Keep, |(_, change)| change)
+    }
+
     /// Writes the changes into `customer`.
     pub fn apply(&self, customer: &mut SimCustomer) {
-        self.external_id.apply(&mut customer.external_id);
-        self.email.apply(&mut customer.email);
-        self.user_name.apply(&mut customer.user_name);
-        self.first_name.apply(&mut customer.first_name);
-        self.last_name.apply(&mut customer.last_name);
-        self.position.apply(&mut customer.position);
-        self.department.apply(&mut customer.department);
-        self.location.apply(&mut customer.location);
-        self.gender.apply(&mut customer.gender);
-        self.company.apply(&mut customer.company);
-        self.language.apply(&mut customer.language);
-        self.note.apply(&mut customer.note);
-        self.set_active_at.apply(&mut customer.set_active_at);
-        self.set_inactive_at.apply(&mut customer.set_inactive_at);
+        for ((_, _, slot), change) in TEXT_FIELDS.iter().zip(&self.texts) {
+            change.apply(slot(customer));
+        }
+        for ((_, slot), change) in DATE_FIELDS.iter().zip(&self.dates) {
+            change.apply(slot(customer));
+        }
     }
 }

@@ -7,6 +7,7 @@
 //! Every request passes the shared fault middleware ([`SimControl`]) first.
 
 mod auth;
+mod body;
 mod certificates;
 mod customers;
 mod errors;

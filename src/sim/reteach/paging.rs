@@ -3,8 +3,10 @@
 
 use std::collections::HashMap;
 
+use axum::extract::{FromRequestParts, Query};
+use axum::http::request::Parts;
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
 use super::errors::nest_validation;
@@ -14,7 +16,7 @@ pub const MAX_LIMIT: usize = 250;
 /// Page size when none is asked for.
 pub const DEFAULT_LIMIT: usize = 25;
 
-/// A validated page request.
+/// A validated page request; as an extractor, an invalid one is answered before the handler runs.
 pub(crate) struct Paging {
     page: usize,
     limit: usize,
@@ -22,7 +24,7 @@ pub(crate) struct Paging {
 
 impl Paging {
     /// Reads `page` and `limit`; invalid values → 400 with class-validator style messages.
-    pub fn from_query(query: &HashMap<String, String>) -> Result<Self, Box<Response>> {
+    fn from_query(query: &HashMap<String, String>) -> Result<Self, Box<Response>> {
         let mut errors = Vec::new();
         let mut number = |key: &str, default: usize, max: Option<usize>| -> usize {
             let Some(raw) = query.get(key) else {
@@ -67,5 +69,16 @@ impl Paging {
             .map(render)
             .collect();
         json!({ "results": results, "resultCount": total })
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Paging {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        let Query(query) = Query::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        Self::from_query(&query).map_err(|response| *response)
     }
 }

@@ -79,12 +79,9 @@ fn render(state: &SimState, p: &SimParticipation, base: &str, now: DateTime<Utc>
 pub(crate) async fn list(
     State(sim): State<ReteachSim>,
     Query(query): Query<HashMap<String, String>>,
+    paging: Paging,
     headers: HeaderMap,
 ) -> Response {
-    let paging = match Paging::from_query(&query) {
-        Ok(paging) => paging,
-        Err(response) => return *response,
-    };
     let since = match query.get("completedAtSince") {
         None => None,
         Some(raw) => match DateTime::parse_from_rfc3339(raw) {

@@ -17,6 +17,14 @@ pub struct SeededCompletion {
     pub certificate_id: String,
 }
 
+/// How far a seeded participation got.
+enum Progress<'a> {
+    /// Any status (`COMPLETED` with its time), no certificate.
+    Uncertified(&'a str, Option<DateTime<Utc>>),
+    /// Completed at the time, with a certificate whose PDF is ready (`true`) or still generating.
+    Certified(DateTime<Utc>, bool),
+}
+
 /// Settings of [`super::run_standalone`].
 #[derive(Clone, Debug)]
 pub struct StandaloneOptions {
@@ -99,7 +107,13 @@ impl ReteachSim {
         completed_at: DateTime<Utc>,
         pdf_ready: bool,
     ) -> Option<SeededCompletion> {
-        let seeded = self.seed_completion(customer, course_name, completed_at, pdf_ready)?;
+        let progress = Progress::Certified(completed_at, pdf_ready);
+        let (participation_id, certificate_id) =
+            self.seed_participation(customer, course_name, progress)?;
+        let seeded = SeededCompletion {
+            participation_id,
+            certificate_id: certificate_id?,
+        };
         let data = serde_json::json!({
             "participationId": seeded.participation_id,
             "certificateId": seeded.certificate_id,
@@ -111,43 +125,6 @@ impl ReteachSim {
         Some(seeded)
     }
 
-    fn seed_completion(
-        &self,
-        customer: &str,
-        course_name: &str,
-        completed_at: DateTime<Utc>,
-        pdf_ready: bool,
-    ) -> Option<SeededCompletion> {
-        self.with_state(|state| {
-            let customer_id = state.customers[state.customer_index(customer)?].id.clone();
-            let course_id = state.course_id(course_name);
-            let certificate_id = state.new_id("cer");
-            let participation_id = state.new_id("par");
-            state.certificates.insert(
-                certificate_id.clone(),
-                SimCertificate {
-                    id: certificate_id.clone(),
-                    pdf_ready,
-                    size: state.default_pdf_size,
-                    not_pdf: false,
-                },
-            );
-            state.participations.push(SimParticipation {
-                id: participation_id.clone(),
-                customer_id,
-                course_id,
-                course_name: course_name.to_string(),
-                status: "COMPLETED".to_string(),
-                completed_at: Some(completed_at),
-                certificate_id: Some(certificate_id.clone()),
-            });
-            Some(SeededCompletion {
-                participation_id,
-                certificate_id,
-            })
-        })
-    }
-
     /// Adds a participation without certificate: `status` `COMPLETED` needs `completed_at`;
     /// other statuses (`STARTED`, …) are in progress. Returns the participation id.
     pub fn add_participation(
@@ -157,9 +134,37 @@ impl ReteachSim {
         status: &str,
         completed_at: Option<DateTime<Utc>>,
     ) -> Option<String> {
+        let progress = Progress::Uncertified(status, completed_at);
+        let (id, _) = self.seed_participation(customer, course_name, progress)?;
+        Some(id)
+    }
+
+    /// Stores a participation of the customer addressed by `customer` (id, e-mail or externalId)
+    /// in the course named `course_name`, without webhook events. Returns its id and its
+    /// certificate's; `None` when the customer is unknown.
+    fn seed_participation(
+        &self,
+        customer: &str,
+        course_name: &str,
+        progress: Progress<'_>,
+    ) -> Option<(String, Option<String>)> {
         self.with_state(|state| {
             let customer_id = state.customers[state.customer_index(customer)?].id.clone();
             let course_id = state.course_id(course_name);
+            let (status, completed_at, certificate_id) = match progress {
+                Progress::Uncertified(status, completed_at) => (status, completed_at, None),
+                Progress::Certified(completed_at, pdf_ready) => {
+                    let certificate = SimCertificate {
+                        id: state.new_id("cer"),
+                        pdf_ready,
+                        size: state.default_pdf_size,
+                        not_pdf: false,
+                    };
+                    let id = certificate.id.clone();
+                    state.certificates.insert(id.clone(), certificate);
+                    ("COMPLETED", Some(completed_at), Some(id))
+                }
+            };
             let id = state.new_id("par");
             state.participations.push(SimParticipation {
                 id: id.clone(),
@@ -168,9 +173,9 @@ impl ReteachSim {
                 course_name: course_name.to_string(),
                 status: status.to_string(),
                 completed_at,
-                certificate_id: None,
+                certificate_id: certificate_id.clone(),
             });
-            Some(id)
+            Some((id, certificate_id))
         })
     }
 
@@ -290,7 +295,8 @@ impl ReteachSim {
             });
             for k in 0..completions_per_customer {
                 let at = now - Duration::days(k as i64 + 1) - Duration::minutes(i as i64);
-                self.seed_completion(&id, &format!("Course {k}"), at, true);
+                let progress = Progress::Certified(at, true);
+                self.seed_participation(&id, &format!("Course {k}"), progress);
             }
             ids.push(id);
         }

@@ -9,16 +9,13 @@
 //! the customer already has changes nothing and answers as a success; `mode: null` counts as
 //! `ADD`; an empty name is a 422.
 
-use std::collections::HashMap;
-
-use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::Value;
 
-use super::customers::json_body;
+use super::body::JsonBody;
 use super::errors::{nest_error, nest_validation};
 use super::model::SimTag;
 use super::paging::Paging;
@@ -74,24 +71,42 @@ impl SimState {
         }
     }
 
-    /// Gives customer `index` the tag (no change when it has it).
-    fn assign(&mut self, index: usize, tag: &SimTag) {
-        let customer = &mut self.customers[index];
-        if !customer.tags.iter().any(|t| t.id == tag.id) {
-            customer.tags.push(tag.clone());
+    /// Gives the customer addressed by `identifier` the tags `references` name (none it had
+    /// before when `replace`; a tag it has already changes nothing), as one write. The tags, or
+    /// the 404 of an unknown customer or tag id (nothing assigned then).
+    fn tag_customer(
+        &mut self,
+        identifier: &str,
+        references: &[TagRef],
+        replace: bool,
+    ) -> Result<Vec<SimTag>, Response> {
+        let Some(index) = self.customer_index(identifier) else {
+            return Err(customer_not_found());
+        };
+        let mut tags = Vec::with_capacity(references.len());
+        for reference in references {
+            match self.resolve_tag(reference) {
+                Some(tag) => tags.push(tag),
+                None => return Err(tag_not_found()),
+            }
         }
+        let id = self.customers[index].id.clone();
+        self.count_write(&id);
+        let customer = &mut self.customers[index];
+        if replace {
+            customer.tags.clear();
+        }
+        for tag in &tags {
+            if !customer.tags.iter().any(|t| t.id == tag.id) {
+                customer.tags.push(tag.clone());
+            }
+        }
+        Ok(tags)
     }
 }
 
 /// `GET /tags?page&limit`.
-pub(crate) async fn list(
-    State(sim): State<ReteachSim>,
-    Query(query): Query<HashMap<String, String>>,
-) -> Response {
-    let paging = match Paging::from_query(&query) {
-        Ok(paging) => paging,
-        Err(response) => return *response,
-    };
+pub(crate) async fn list(State(sim): State<ReteachSim>, paging: Paging) -> Response {
     let body = sim.with_state(|state| paging.render(state.tags.iter().collect(), SimTag::to_json));
     Json(body).into_response()
 }
@@ -100,12 +115,8 @@ pub(crate) async fn list(
 pub(crate) async fn assign(
     State(sim): State<ReteachSim>,
     Path(identifier): Path<String>,
-    body: Bytes,
+    JsonBody(value): JsonBody,
 ) -> Response {
-    let value = match json_body(&body) {
-        Ok(value) => value,
-        Err(response) => return *response,
-    };
     let reference = match value.get("tag") {
         Some(tag) => tag_ref(tag, "tag"),
         None => Err(vec!["tag should not be empty".to_string()]),
@@ -114,30 +125,19 @@ pub(crate) async fn assign(
         Ok(reference) => reference,
         Err(messages) => return unprocessable(messages),
     };
-    sim.with_state(|state| {
-        let Some(index) = state.customer_index(&identifier) else {
-            return customer_not_found();
-        };
-        let Some(tag) = state.resolve_tag(&reference) else {
-            return tag_not_found();
-        };
-        let id = state.customers[index].id.clone();
-        state.count_write(&id);
-        state.assign(index, &tag);
-        Json(tag.to_json()).into_response()
-    })
+    let references = std::slice::from_ref(&reference);
+    match sim.with_state(|state| state.tag_customer(&identifier, references, false)) {
+        Ok(tags) => Json(tags.first().map(SimTag::to_json)).into_response(),
+        Err(response) => response,
+    }
 }
 
 /// `PUT /customer/{identifier}/multiple-tags` `{tags: [{id?, name?}], mode: ADD|REPLACE}`.
 pub(crate) async fn assign_many(
     State(sim): State<ReteachSim>,
     Path(identifier): Path<String>,
-    body: Bytes,
+    JsonBody(value): JsonBody,
 ) -> Response {
-    let value = match json_body(&body) {
-        Ok(value) => value,
-        Err(response) => return *response,
-    };
     let mut errors = Vec::new();
     let replace = match value.get("mode") {
         Some(Value::String(mode)) if mode == "REPLACE" => true,
@@ -166,28 +166,13 @@ pub(crate) async fn assign_many(
     if !errors.is_empty() {
         return unprocessable(errors);
     }
-    sim.with_state(|state| {
-        let Some(index) = state.customer_index(&identifier) else {
-            return customer_not_found();
-        };
-        let mut tags = Vec::with_capacity(references.len());
-        for reference in &references {
-            match state.resolve_tag(reference) {
-                Some(tag) => tags.push(tag),
-                None => return tag_not_found(),
-            }
+    match sim.with_state(|state| state.tag_customer(&identifier, &references, replace)) {
+        Ok(tags) => {
+            let body: Vec<Value> = tags.iter().map(SimTag::to_json).collect();
+            (StatusCode::CREATED, Json(body)).into_response()
         }
-        let id = state.customers[index].id.clone();
-        state.count_write(&id);
-        if replace {
-            state.customers[index].tags.clear();
-        }
-        for tag in &tags {
-            state.assign(index, tag);
-        }
-        let body: Vec<Value> = tags.iter().map(SimTag::to_json).collect();
-        (StatusCode::CREATED, Json(body)).into_response()
-    })
+        Err(response) => response,
+    }
 }
 
 /// `DELETE /customer/{identifier}/tags/{tagIdOrName}`.
