@@ -73,21 +73,21 @@ impl SimState {
 
     /// Gives the customer addressed by `identifier` the tags `references` name (none it had
     /// before when `replace`; a tag it has already changes nothing), as one write. The tags, or
-    /// the 404 of an unknown customer or tag id (nothing assigned then).
+    /// what makes the 404 of an unknown customer or tag id (nothing assigned then).
     fn tag_customer(
         &mut self,
         identifier: &str,
         references: &[TagRef],
         replace: bool,
-    ) -> Result<Vec<SimTag>, Response> {
+    ) -> Result<Vec<SimTag>, fn() -> Response> {
         let Some(index) = self.customer_index(identifier) else {
-            return Err(customer_not_found());
+            return Err(customer_not_found);
         };
         let mut tags = Vec::with_capacity(references.len());
         for reference in references {
             match self.resolve_tag(reference) {
                 Some(tag) => tags.push(tag),
-                None => return Err(tag_not_found()),
+                None => return Err(tag_not_found),
             }
         }
         let id = self.customers[index].id.clone();
@@ -128,7 +128,7 @@ pub(crate) async fn assign(
     let references = std::slice::from_ref(&reference);
     match sim.with_state(|state| state.tag_customer(&identifier, references, false)) {
         Ok(tags) => Json(tags.first().map(SimTag::to_json)).into_response(),
-        Err(response) => response,
+        Err(not_found) => not_found(),
     }
 }
 
@@ -171,7 +171,7 @@ pub(crate) async fn assign_many(
             let body: Vec<Value> = tags.iter().map(SimTag::to_json).collect();
             (StatusCode::CREATED, Json(body)).into_response()
         }
-        Err(response) => response,
+        Err(not_found) => not_found(),
     }
 }
 
