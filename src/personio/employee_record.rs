@@ -8,6 +8,7 @@
 use serde_json::{Map, Value};
 
 use super::dates::{parse_instant_value, parse_local_date_value, DateError};
+use super::{OPTIONAL_ATTRIBUTES, REQUIRED_ATTRIBUTES};
 use crate::sync::{PersonioEmployee, SkippedRecord};
 
 /// Parses one element of the `data` array.
@@ -48,29 +49,18 @@ pub fn parse_employee(record: &Value) -> Result<PersonioEmployee, SkippedRecord>
     })
 }
 
-/// Attributes read into typed fields of [`PersonioEmployee`].
-const TYPED: [&str; 13] = [
-    "id",
-    "first_name",
-    "last_name",
-    "email",
-    "position",
-    "department",
-    "office",
-    "gender",
-    "status",
-    "hire_date",
-    "termination_date",
-    "contract_end_date",
-    "last_modified_at",
-];
+/// Whether `name` is read into a typed field of [`PersonioEmployee`]: the id and every attribute
+/// the sync asks for by default, required or optional.
+fn is_typed(name: &str) -> bool {
+    name == "id" || REQUIRED_ATTRIBUTES.contains(&name) || OPTIONAL_ATTRIBUTES.contains(&name)
+}
 
 /// The other attributes the request asked for (custom `dynamic_…`, `employment_type`,
 /// `subcompany`, …) as text; objects such as `subcompany` by their name.
 fn other_attributes(attributes: &Map<String, Value>) -> std::collections::BTreeMap<String, String> {
     attributes
         .keys()
-        .filter(|key| !TYPED.contains(&key.as_str()))
+        .filter(|key| !is_typed(key))
         .filter_map(|key| {
             let value = attribute_value(attributes, key).and_then(named_object)?;
             Some((key.clone(), value))
@@ -353,37 +343,28 @@ mod tests {
         use super::super::*;
         use proptest::prelude::*;
 
+        use crate::upstream::arbitrary_json::{self, JsonShape};
+
         fn any_json() -> impl Strategy<Value = Value> {
-            let leaf = prop_oneof![
-                Just(Value::Null),
-                any::<bool>().prop_map(Value::from),
-                any::<i64>().prop_map(Value::from),
-                any::<f64>().prop_map(Value::from),
-                ".{0,24}".prop_map(Value::from),
-                "[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}:[0-9]{2}[+-][0-9]{2}:?[0-9]{2})?"
-                    .prop_map(Value::from),
+            let shape = JsonShape {
+                text: ".{0,24}",
+                date:
+                    "[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}:[0-9]{2}[+-][0-9]{2}:?[0-9]{2})?",
+                depth: 4,
+                size: 48,
+            };
+            let keys = prop_oneof![
+                Just("id".to_string()),
+                Just("value".to_string()),
+                Just("attributes".to_string()),
+                Just("hire_date".to_string()),
+                Just("department".to_string()),
+                Just("name".to_string()),
+                Just("last_modified_at".to_string()),
+                Just("universal_id".to_string()),
+                "[a-z_]{1,12}",
             ];
-            leaf.prop_recursive(4, 48, 6, |inner| {
-                prop_oneof![
-                    prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
-                    prop::collection::btree_map(
-                        prop_oneof![
-                            Just("id".to_string()),
-                            Just("value".to_string()),
-                            Just("attributes".to_string()),
-                            Just("hire_date".to_string()),
-                            Just("department".to_string()),
-                            Just("name".to_string()),
-                            Just("last_modified_at".to_string()),
-                            Just("universal_id".to_string()),
-                            "[a-z_]{1,12}",
-                        ],
-                        inner,
-                        0..6
-                    )
-                    .prop_map(|map| Value::Object(map.into_iter().collect())),
-                ]
-            })
+            arbitrary_json::any_json(shape, keys.boxed())
         }
 
         proptest! {

@@ -21,7 +21,8 @@ use serde_json::{json, Map, Value};
 use url::Url;
 
 use super::auth::TokenKind;
-use super::client::PersonioClient;
+use super::client::{json_array, PersonioClient};
+use super::config::Lane;
 use super::employee_record::{attribute_names, id_text, parse_employee};
 use super::employees::check_required_attributes;
 use super::{AttributeRequest, EmployeeList, PersonioError};
@@ -178,19 +179,9 @@ impl PersonioClient {
                 break;
             }
             let page = self
-                .get_json(
-                    endpoint,
-                    TokenKind::V2,
-                    Some(&self.limiters.employees),
-                    &url,
-                )
+                .get_json(endpoint, TokenKind::V2, Lane::Employees, &url)
                 .await?;
-            let data = page.get("_data").and_then(Value::as_array).ok_or_else(|| {
-                PersonioError::Malformed {
-                    endpoint,
-                    message: "response has no _data array".to_string(),
-                }
-            })?;
+            let data = json_array(&page, "_data", endpoint)?;
             items.extend(data.iter().cloned());
             let href = page
                 .pointer("/_meta/links/next/href")
@@ -237,12 +228,7 @@ impl PersonioClient {
             .push("employments");
         url.query_pairs_mut().append_pair("limit", "1");
         let page = self
-            .get_json(
-                EMPLOYMENTS,
-                TokenKind::V2,
-                Some(&self.limiters.employees),
-                &url,
-            )
+            .get_json(EMPLOYMENTS, TokenKind::V2, Lane::Employees, &url)
             .await?;
         Ok(page.pointer("/_data/0").cloned())
     }
@@ -294,12 +280,7 @@ impl UnitNames {
             .push(id);
         url.query_pairs_mut().append_pair("type", "department");
         let name = match client
-            .get_json(
-                ORG_UNIT,
-                TokenKind::V2,
-                Some(&client.limiters.employees),
-                &url,
-            )
+            .get_json(ORG_UNIT, TokenKind::V2, Lane::Employees, &url)
             .await
         {
             Ok(unit) => unit.get("name").and_then(Value::as_str).map(str::to_string),
