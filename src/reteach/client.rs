@@ -156,6 +156,21 @@ impl ReteachClient {
             }
         }
     }
+
+    /// `GET` of the one resource at `segments` ([`Self::call_json`]); `None` when reteach
+    /// answers 404.
+    pub(crate) async fn get_one(
+        &self,
+        endpoint: &'static str,
+        segments: &[&str],
+        submitted: &[&str],
+    ) -> Result<Option<Value>, ReteachError> {
+        let url = self.url(segments)?;
+        found(
+            self.call_json(endpoint, submitted, || self.http.get(url.clone()))
+                .await,
+        )
+    }
 }
 
 /// Whether `status` may only say that the token died, so that one fresh token deserves a retry: a

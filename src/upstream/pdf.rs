@@ -23,6 +23,16 @@ impl PdfStream {
     }
 }
 
+#[cfg(test)]
+impl PdfStream {
+    /// The whole body, in memory; panics when it breaks off (tests).
+    pub async fn read_all(self) -> Vec<u8> {
+        use futures::TryStreamExt;
+        let chunks: Vec<Bytes> = self.body.try_collect().await.unwrap();
+        chunks.concat()
+    }
+}
+
 impl std::fmt::Debug for PdfStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PdfStream")
