@@ -31,6 +31,12 @@ impl PdfStream {
         let chunks: Vec<Bytes> = self.body.try_collect().await.unwrap();
         chunks.concat()
     }
+
+    /// Asserts that the stream announces the length of `expected` and carries exactly it (tests).
+    pub async fn assert_carries(self, expected: &[u8]) {
+        assert_eq!(self.length, Some(expected.len() as u64), "announced length");
+        assert_eq!(self.read_all().await, expected);
+    }
 }
 
 impl std::fmt::Debug for PdfStream {
