@@ -207,15 +207,10 @@ mod tests {
         }});
         let employee = parse_employee(&record).unwrap();
         assert_eq!(employee.id, "1");
-        assert_attributes(
-            &employee,
-            &[
-                ("first_name", Some("Alexander")),
-                ("gender", Some("male")),
-                ("department", Some("Customer Support")),
-                ("office", Some("Munich")),
-            ],
-        );
+        assert_eq!(employee.first_name.as_deref(), Some("Alexander"));
+        assert_eq!(employee.gender.as_deref(), Some("male"));
+        assert_eq!(employee.department.as_deref(), Some("Customer Support"));
+        assert_eq!(employee.office.as_deref(), Some("Munich"));
         assert_eq!(employee.hire_date, NaiveDate::from_ymd_opt(2014, 11, 9));
         assert_eq!(employee.termination_date, None);
         assert_eq!(
