@@ -3,6 +3,7 @@
 //! the window is expressed as the two instants where the company's day begins.
 
 use super::field_table::ReteachField;
+use super::model::ReteachCustomer;
 use chrono::{DateTime, Duration, LocalResult, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 
@@ -77,7 +78,16 @@ pub struct ReportedLock<'a> {
     pub status: Option<&'a str>,
 }
 
-impl ReportedLock<'_> {
+impl<'a> ReportedLock<'a> {
+    /// What `customer` reports about its lock.
+    pub fn of(customer: &'a ReteachCustomer) -> Self {
+        Self {
+            set_active_at: customer.set_active_at,
+            set_inactive_at: customer.set_inactive_at,
+            status: customer.status.as_deref(),
+        }
+    }
+
     /// Whether the user is locked now: reteach says `INACTIVE` (also after it cleared the date
     /// that locked them), or the instants it reports lock them (when the status lags or is absent).
     pub fn is_locked(&self, now: DateTime<Utc>) -> bool {
