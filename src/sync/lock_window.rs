@@ -201,6 +201,16 @@ mod tests {
             }
         }
 
+        /// Whether `reported` satisfies the `setActiveAt` of `wanted`, now.
+        fn active_ok(wanted: &LockWindow, reported: ReportedLock<'_>) -> bool {
+            active_at_satisfied(wanted, &reported, now())
+        }
+
+        /// Whether `reported` satisfies the `setInactiveAt` of `wanted`, now.
+        fn inactive_ok(wanted: &LockWindow, reported: ReportedLock<'_>) -> bool {
+            inactive_at_satisfied(wanted, &reported, now())
+        }
+
         const PAST: &str = "2020-01-31T23:00:00Z";
         const LAST_WEEK: &str = "2026-11-19T23:00:00Z";
         const FUTURE: &str = "2027-01-31T23:00:00Z";
@@ -209,91 +219,61 @@ mod tests {
         fn past_set_active_at_is_satisfied_by_an_active_user_whatever_the_field_says() {
             let wanted = window(Some(PAST), None);
             for field in [None, Some(PAST), Some(LAST_WEEK)] {
-                assert!(active_at_satisfied(
-                    &wanted,
-                    &reported(field, None, Some("ACTIVE")),
-                    now()
-                ));
+                assert!(active_ok(&wanted, reported(field, None, Some("ACTIVE"))));
             }
             // Cleared, and reteach sent no status: judged by the instants (nothing pending).
-            assert!(active_at_satisfied(
-                &wanted,
-                &reported(None, None, None),
-                now()
-            ));
+            assert!(active_ok(&wanted, reported(None, None, None)));
         }
 
         #[test]
         fn past_set_active_at_is_not_satisfied_by_an_inactive_user_meant_to_be_active() {
             let wanted = window(Some(PAST), None);
-            assert!(!active_at_satisfied(
-                &wanted,
-                &reported(None, None, Some("INACTIVE")),
-                now()
-            ));
+            assert!(!active_ok(&wanted, reported(None, None, Some("INACTIVE"))));
         }
 
         #[test]
         fn past_set_active_at_is_not_satisfied_while_another_activation_is_pending() {
             let wanted = window(Some(PAST), None);
-            assert!(!active_at_satisfied(
+            assert!(!active_ok(
                 &wanted,
-                &reported(Some(FUTURE), None, Some("INACTIVE")),
-                now()
+                reported(Some(FUTURE), None, Some("INACTIVE"))
             ));
         }
 
         #[test]
         fn past_set_active_at_of_a_user_meant_to_be_locked_needs_no_write() {
             let wanted = window(Some(PAST), Some(LAST_WEEK));
-            assert!(active_at_satisfied(
-                &wanted,
-                &reported(None, None, Some("INACTIVE")),
-                now()
-            ));
+            assert!(active_ok(&wanted, reported(None, None, Some("INACTIVE"))));
         }
 
         #[test]
         fn future_dates_must_be_scheduled_exactly() {
             let wanted = window(Some(FUTURE), Some(FUTURE));
             let other = reported(Some(PAST), Some(LAST_WEEK), Some("INACTIVE"));
-            assert!(!active_at_satisfied(&wanted, &other, now()));
-            assert!(!inactive_at_satisfied(&wanted, &other, now()));
+            assert!(!active_ok(&wanted, other));
+            assert!(!inactive_ok(&wanted, other));
             let same = reported(Some(FUTURE), Some(FUTURE), Some("INACTIVE"));
-            assert!(active_at_satisfied(&wanted, &same, now()));
-            assert!(inactive_at_satisfied(&wanted, &same, now()));
+            assert!(active_ok(&wanted, same));
+            assert!(inactive_ok(&wanted, same));
         }
 
         #[test]
         fn past_set_inactive_at_is_satisfied_by_an_inactive_user_whatever_the_field_says() {
             let wanted = window(None, Some(LAST_WEEK));
             for field in [None, Some(LAST_WEEK), Some(PAST)] {
-                assert!(inactive_at_satisfied(
+                assert!(inactive_ok(
                     &wanted,
-                    &reported(None, field, Some("INACTIVE")),
-                    now()
+                    reported(None, field, Some("INACTIVE"))
                 ));
             }
-            assert!(inactive_at_satisfied(
-                &wanted,
-                &reported(None, Some(PAST), None),
-                now()
-            ));
+            assert!(inactive_ok(&wanted, reported(None, Some(PAST), None)));
         }
 
         #[test]
         fn past_set_inactive_at_is_not_satisfied_by_an_active_user() {
             let wanted = window(None, Some(LAST_WEEK));
-            assert!(!inactive_at_satisfied(
-                &wanted,
-                &reported(None, None, Some("ACTIVE")),
-                now()
-            ));
-            assert!(!inactive_at_satisfied(
-                &wanted,
-                &reported(None, None, None),
-                now()
-            ));
+            assert!(!inactive_ok(&wanted, reported(None, None, Some("ACTIVE"))));
+            assert!(!inactive_ok(&wanted, reported(None, None, None)));
         }
 
         #[test]
@@ -307,16 +287,11 @@ mod tests {
         #[test]
         fn no_set_inactive_at_wanted_means_a_leftover_one_is_cleared() {
             let wanted = window(Some(PAST), None);
-            assert!(!inactive_at_satisfied(
+            assert!(!inactive_ok(
                 &wanted,
-                &reported(None, Some(LAST_WEEK), Some("INACTIVE")),
-                now()
+                reported(None, Some(LAST_WEEK), Some("INACTIVE"))
             ));
-            assert!(inactive_at_satisfied(
-                &wanted,
-                &reported(None, None, Some("ACTIVE")),
-                now()
-            ));
+            assert!(inactive_ok(&wanted, reported(None, None, Some("ACTIVE"))));
         }
     }
 
