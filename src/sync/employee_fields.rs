@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use super::employee_mapping::DesiredEmployee;
 use super::field_table::{Cleaning, FieldValue};
 pub use super::field_table::{Comparison, FieldMapping, ReteachField, Source};
-use super::lock_window::{active_at_satisfied, inactive_at_satisfied, LockWindow, ReportedLock};
+use super::lock_window::{lock_date_satisfied, LockWindow, ReportedLock};
 use super::model::{CustomerFields, CustomerPatch, ReteachCustomer};
 
 /// Whom the diff is against.
@@ -87,7 +87,7 @@ impl Wanted<'_> {
                 }
                 (Comparison::IgnoringCase, _) => same_ignoring_case(&value, &current),
                 (Comparison::LockByMeaning, _) => {
-                    lock_satisfied(mapping.field, self.window, &reported, self.now)
+                    lock_date_satisfied(mapping.field, self.window, &reported, self.now)
                 }
             };
             if !same {
@@ -121,19 +121,6 @@ fn same_ignoring_case(wanted: &FieldValue, held: &FieldValue) -> bool {
             held.trim().eq_ignore_ascii_case(wanted)
         }
         (wanted, held) => wanted == held,
-    }
-}
-
-fn lock_satisfied(
-    field: ReteachField,
-    window: &LockWindow,
-    reported: &ReportedLock<'_>,
-    now: DateTime<Utc>,
-) -> bool {
-    match field {
-        ReteachField::SetActiveAt => active_at_satisfied(window, reported, now),
-        ReteachField::SetInactiveAt => inactive_at_satisfied(window, reported, now),
-        _ => true,
     }
 }
 

@@ -27,11 +27,7 @@ impl LockWindow {
     /// The instant the window wants in one of the lock fields (`setActiveAt`,
     /// `setInactiveAt`); `None` for any other field.
     pub fn instant(&self, field: ReteachField) -> Option<DateTime<Utc>> {
-        match field {
-            ReteachField::SetActiveAt => self.set_active_at,
-            ReteachField::SetInactiveAt => self.set_inactive_at,
-            _ => None,
-        }
+        lock_date(field, self.set_active_at, self.set_inactive_at)
     }
 
     /// The window for an employee hired on `hire_date` whose last day is `end_of_employment`.
@@ -79,6 +75,11 @@ pub struct ReportedLock<'a> {
 }
 
 impl<'a> ReportedLock<'a> {
+    /// The instant reported in the lock date `field` (`None` for any other field).
+    pub fn instant(&self, field: ReteachField) -> Option<DateTime<Utc>> {
+        lock_date(field, self.set_active_at, self.set_inactive_at)
+    }
+
     /// What `customer` reports about its lock.
     pub fn of(customer: &'a ReteachCustomer) -> Self {
         Self {
@@ -98,20 +99,49 @@ impl<'a> ReportedLock<'a> {
     }
 }
 
-/// Whether the `setActiveAt` reteach reports already does what `window` asks for, compared by
-/// meaning rather than by value. Whether reteach keeps a date once it has fired, clears it or
-/// rewrites it is undocumented, so a fired date is judged by the user's state:
-/// - a future `setActiveAt` must be scheduled exactly (it has yet to act);
-/// - a past one (or none) is satisfied when reteach holds no future activation and the user is
-///   active — or is meant to be locked anyway (a past `setInactiveAt`).
-pub fn active_at_satisfied(
+/// Of the lock dates `set_active_at` and `set_inactive_at`, the one in `field` (`None` for any
+/// other field).
+fn lock_date(
+    field: ReteachField,
+    set_active_at: Option<DateTime<Utc>>,
+    set_inactive_at: Option<DateTime<Utc>>,
+) -> Option<DateTime<Utc>> {
+    match field {
+        ReteachField::SetActiveAt => set_active_at,
+        ReteachField::SetInactiveAt => set_inactive_at,
+        _ => None,
+    }
+}
+
+/// Whether the lock date `field` (`setActiveAt` or `setInactiveAt`) reteach reports already does
+/// what `window` asks for, compared by meaning rather than by value. The same instant always does.
+/// Whether reteach keeps a date once it has fired, clears it or rewrites it is undocumented, so
+/// a different one is judged by the user's state (see `active_at_satisfied` and
+/// `inactive_at_satisfied`). Any other field is no lock date and always satisfied.
+pub fn lock_date_satisfied(
+    field: ReteachField,
     window: &LockWindow,
     reported: &ReportedLock<'_>,
     now: DateTime<Utc>,
 ) -> bool {
-    if window.set_active_at == reported.set_active_at {
-        return true;
+    let same = window.instant(field) == reported.instant(field);
+    match field {
+        _ if same => true,
+        ReteachField::SetActiveAt => active_at_satisfied(window, reported, now),
+        ReteachField::SetInactiveAt => inactive_at_satisfied(window, reported, now),
+        _ => true,
     }
+}
+
+/// Whether a `setActiveAt` other than the wanted one does what `window` asks for:
+/// - a future `setActiveAt` must be scheduled exactly (it has yet to act);
+/// - a past one (or none) is satisfied when reteach holds no future activation and the user is
+///   active — or is meant to be locked anyway (a past `setInactiveAt`).
+fn active_at_satisfied(
+    window: &LockWindow,
+    reported: &ReportedLock<'_>,
+    now: DateTime<Utc>,
+) -> bool {
     if window.set_active_at.is_some_and(|at| at > now) {
         return false;
     }
@@ -120,19 +150,16 @@ pub fn active_at_satisfied(
     !pending_elsewhere && (!reported.is_locked(now) || meant_locked)
 }
 
-/// Whether the `setInactiveAt` reteach reports already does what `window` asks for, by meaning:
+/// Whether a `setInactiveAt` other than the wanted one does what `window` asks for:
 /// - a future `setInactiveAt` must be scheduled exactly;
 /// - a past one is satisfied by a locked user, whatever reteach returns for the field (kept,
 ///   cleared or rewritten);
 /// - none must be none (a leftover date would lock the user).
-pub fn inactive_at_satisfied(
+fn inactive_at_satisfied(
     window: &LockWindow,
     reported: &ReportedLock<'_>,
     now: DateTime<Utc>,
 ) -> bool {
-    if window.set_inactive_at == reported.set_inactive_at {
-        return true;
-    }
     match window.set_inactive_at {
         None => false,
         Some(at) if at > now => false,
@@ -203,12 +230,12 @@ mod tests {
 
         /// Whether `reported` satisfies the `setActiveAt` of `wanted`, now.
         fn active_ok(wanted: &LockWindow, reported: ReportedLock<'_>) -> bool {
-            active_at_satisfied(wanted, &reported, now())
+            lock_date_satisfied(ReteachField::SetActiveAt, wanted, &reported, now())
         }
 
         /// Whether `reported` satisfies the `setInactiveAt` of `wanted`, now.
         fn inactive_ok(wanted: &LockWindow, reported: ReportedLock<'_>) -> bool {
-            inactive_at_satisfied(wanted, &reported, now())
+            lock_date_satisfied(ReteachField::SetInactiveAt, wanted, &reported, now())
         }
 
         const PAST: &str = "2020-01-31T23:00:00Z";
