@@ -18,11 +18,11 @@ pub struct CapabilityCheck {
     pub required: bool,
     /// What was seen and, unless `Ok`, what to do. Ids only, never names or secret values.
     #[serde(default, skip_serializing_if = "String::is_empty")]
-    #[schemars(transform = super::common::without_default)]
+    #[schemars(transform = super::schema::without_default)]
     pub message: String,
 }
 
 /// Schema of a capabilities array: a list merged by `name` under server-side apply.
 pub fn capabilities_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
-    super::common::list_map_schema::<CapabilityCheck>(generator, "name")
+    super::schema::list_map_schema::<CapabilityCheck>(generator, "name")
 }
