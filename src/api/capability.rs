@@ -18,27 +18,11 @@ pub struct CapabilityCheck {
     pub required: bool,
     /// What was seen and, unless `Ok`, what to do. Ids only, never names or secret values.
     #[serde(default, skip_serializing_if = "String::is_empty")]
-    #[schemars(transform = drop_default)]
+    #[schemars(transform = super::schema::without_default)]
     pub message: String,
 }
 
 /// Schema of a capabilities array: a list merged by `name` under server-side apply.
 pub fn capabilities_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
-    let mut schema = generator.subschema_for::<Vec<CapabilityCheck>>();
-    if let Some(object) = schema.as_object_mut() {
-        object.insert("x-kubernetes-list-type".into(), "map".into());
-        object.insert(
-            "x-kubernetes-list-map-keys".into(),
-            serde_json::json!(["name"]),
-        );
-    }
-    schema
-}
-
-/// A v1.20 apiserver reads an empty-string default as `null` and rejects the CRD (see
-/// `common.rs`); status needs no defaults anyway.
-fn drop_default(schema: &mut schemars::Schema) {
-    if let Some(object) = schema.as_object_mut() {
-        object.remove("default");
-    }
+    super::schema::list_map_schema::<CapabilityCheck>(generator, "name")
 }

@@ -4,6 +4,8 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::schema::{list_map_schema, without_default};
+
 /// Go-style duration as used by Flux (`30s`, `5m`, `1h30m`): one or more `<number><unit>` with the
 /// units `ms`, `s`, `m`, `h`.
 pub const DURATION_PATTERN: &str = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$";
@@ -37,7 +39,7 @@ pub struct Condition {
     // Omitted when empty: the v1.20 test apiserver reads `""` in a custom resource as `null` and
     // rejects the whole status write ("must be of type string").
     #[serde(default, skip_serializing_if = "String::is_empty")]
-    #[schemars(transform = drop_schema_default)]
+    #[schemars(transform = without_default)]
     pub message: String,
     /// When the condition last changed its status.
     pub last_transition_time: DateTime<Utc>,
@@ -87,15 +89,6 @@ pub struct SyncStatusCommon {
     pub failures: Vec<RecordFailure>,
 }
 
-/// Removes the `default` schemars derives from `#[serde(default)]`. A v1.20 apiserver reads an
-/// empty-string default (`default: ''`) as `null` and rejects the whole CRD, and a default in
-/// status is pointless anyway: only the operator writes status.
-fn drop_schema_default(schema: &mut schemars::Schema) {
-    if let Some(object) = schema.as_object_mut() {
-        object.remove("default");
-    }
-}
-
 /// Gives every new object `status: {observedGeneration: -1}`, as Flux's CRDs do. The apiserver
 /// applies this schema default whenever an object without status is read, so until the operator
 /// has looked at a new object its observed generation lags behind `metadata.generation` (1 or
@@ -109,32 +102,12 @@ pub fn status_defaults(schema: &mut schemars::Schema) {
     }
 }
 
-/// Drops the schema's `default` of a field inside an optional object that also has a required
-/// field (`spec.webhook`, `caBundleRef`). The apiserver persists schema defaults, and server-side
-/// apply does not remove fields it did not set: taking such a block out of an applied manifest
-/// (Flux, Argo CD, `kubectl apply --server-side`) would leave the defaulted fields behind without
-/// the required one, and the apiserver would refuse the apply. The operator applies the same
-/// default when it reads the object (serde).
-pub fn without_default(schema: &mut schemars::Schema) {
-    if let Some(object) = schema.as_object_mut() {
-        object.remove("default");
-    }
-}
-
 /// `status.observedGeneration` of an object the operator has not looked at yet.
 pub const NOT_OBSERVED: i64 = -1;
 
 /// Schema of a conditions array: a list merged by `type` under server-side apply.
 pub fn conditions_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
-    let mut schema = generator.subschema_for::<Vec<Condition>>();
-    if let Some(object) = schema.as_object_mut() {
-        object.insert("x-kubernetes-list-type".into(), "map".into());
-        object.insert(
-            "x-kubernetes-list-map-keys".into(),
-            serde_json::json!(["type"]),
-        );
-    }
-    schema
+    list_map_schema::<Condition>(generator, "type")
 }
 
 /// A reference to an object by name in the same namespace.

@@ -8,6 +8,7 @@ mod common;
 pub mod duration;
 mod employee_sync;
 mod mapping;
+mod schema;
 mod webhook;
 
 pub use capability::*;
@@ -15,6 +16,7 @@ pub use certificate_sync::*;
 pub use common::*;
 pub use employee_sync::*;
 pub use mapping::*;
+pub use schema::*;
 pub use webhook::*;
 
 /// The API group of every resource of this operator.

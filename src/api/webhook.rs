@@ -4,9 +4,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::{
-    without_default, BASE_URL_PATTERN, MAX_BASE_URL_LENGTH, MAX_OBJECT_NAME_LENGTH,
-    OBJECT_NAME_PATTERN, SECRET_KEY_PATTERN,
+    BASE_URL_PATTERN, MAX_BASE_URL_LENGTH, MAX_OBJECT_NAME_LENGTH, OBJECT_NAME_PATTERN,
+    SECRET_KEY_PATTERN,
 };
+use super::schema::without_default;
 
 /// Shortest accepted path token: 32 characters (≥ 190 bits from a random base64 string).
 pub const MIN_WEBHOOK_TOKEN_LENGTH: usize = 32;

@@ -14,14 +14,14 @@ use serde_json::Value;
 use url::Url;
 
 use super::auth::{TokenCache, TokenKind};
-use super::config::{EmployeeApi, Limiters, PersonioConfig};
+use super::config::{EmployeeApi, Lane, Limiters, PersonioConfig};
 use super::error_body::parse_error_body;
 use super::{AttributeRequest, DocumentUpload, EmployeeList, PersonioApi, PersonioError};
 use crate::sync::{DocumentCategory, StoredDocument};
 use crate::upstream::{
-    build_http_client, read_capped, read_error_body, redirect_status, send_paced, BodyReadError,
-    BudgetShare, Pace, RequestObserver, RetryPolicy, SendError, ServerLimits, MAX_ERROR_BODY_BYTES,
-    MAX_JSON_BYTES,
+    build_http_client, debug_client, read_capped, read_error_body, redirect_status, send_paced,
+    BodyReadError, BudgetShare, Pace, RequestObserver, RetryPolicy, SendError, ServerLimits,
+    MAX_ERROR_BODY_BYTES, MAX_JSON_BYTES,
 };
 
 /// Name of the API in request records and metrics.
@@ -55,9 +55,7 @@ pub struct PersonioClient {
 
 impl std::fmt::Debug for PersonioClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PersonioClient")
-            .field("base", &self.base.as_str())
-            .finish_non_exhaustive()
+        debug_client(f, "PersonioClient", &self.base)
     }
 }
 
@@ -213,26 +211,15 @@ impl PersonioClient {
         }
     }
 
-    /// A documents GET (v2 listing or v1 categories): a JSON body, under the documents limit.
-    pub(super) async fn get_documents_json(
-        &self,
-        endpoint: &'static str,
-        kind: TokenKind,
-        url: &Url,
-    ) -> Result<Value, PersonioError> {
-        self.get_json(endpoint, kind, Some(&self.limiters.documents), url)
-            .await
-    }
-
-    /// An authorized, idempotent GET returning JSON of at most [`MAX_JSON_BYTES`].
+    /// An authorized, idempotent GET in `lane` returning JSON of at most [`MAX_JSON_BYTES`].
     pub(super) async fn get_json(
         &self,
         endpoint: &'static str,
         kind: TokenKind,
-        limiter: Option<&DefaultDirectRateLimiter>,
+        lane: Lane,
         url: &Url,
     ) -> Result<Value, PersonioError> {
-        self.get_json_within(endpoint, kind, limiter, url, MAX_JSON_BYTES)
+        self.get_json_within(endpoint, kind, lane, url, MAX_JSON_BYTES)
             .await
     }
 
@@ -242,10 +229,11 @@ impl PersonioClient {
         &self,
         endpoint: &'static str,
         kind: TokenKind,
-        limiter: Option<&DefaultDirectRateLimiter>,
+        lane: Lane,
         url: &Url,
         max_bytes: usize,
     ) -> Result<Value, PersonioError> {
+        let limiter = self.limiters.of(lane);
         let mut refreshed = false;
         let mut broken_bodies = 0;
         loop {
@@ -444,13 +432,7 @@ impl PersonioApi for PersonioClient {
     ) -> Result<EmployeeList, PersonioError> {
         match self.employee_api {
             // One listing of pages of 100 reads them all; the filter keeps the named ones.
-            EmployeeApi::V1 => {
-                let mut list = self.fetch_employees(None, attributes).await?;
-                list.employees.retain(|employee| ids.contains(&employee.id));
-                list.skipped
-                    .retain(|skipped| skipped.id.as_ref().is_some_and(|id| ids.contains(id)));
-                Ok(list)
-            }
+            EmployeeApi::V1 => super::named_in_full_listing(self, ids, attributes).await,
             EmployeeApi::V2 => self.fetch_persons_by_id(ids, attributes).await,
         }
     }

@@ -204,6 +204,24 @@ impl Limiters {
             documents: limits.documents.limiter(),
         }
     }
+
+    /// The limiter a read in `lane` waits for.
+    pub fn of(&self, lane: Lane) -> Option<&DefaultDirectRateLimiter> {
+        match lane {
+            Lane::Employees => Some(&self.employees),
+            Lane::Documents => Some(&self.documents),
+            Lane::Unlimited => None,
+        }
+    }
+}
+
+/// Which limit a read counts against: employee reads (v1 listing, v2 persons, employments, org
+/// units, workplaces), document reads (listing, categories), or none (webhook management).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Lane {
+    Employees,
+    Documents,
+    Unlimited,
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use super::auth::TokenKind;
 use super::client::{json_array, PersonioClient};
+use super::config::Lane;
 use super::PersonioError;
 use crate::sync::{DocumentCategory, StoredDocument};
 
@@ -23,7 +24,7 @@ impl PersonioClient {
     ) -> Result<Vec<DocumentCategory>, PersonioError> {
         let url = self.url("/v1/company/document-categories")?;
         let json = self
-            .get_documents_json(CATEGORIES, TokenKind::V1, &url)
+            .get_json(CATEGORIES, TokenKind::V1, Lane::Documents, &url)
             .await?;
         let data = json_array(&json, "data", CATEGORIES)?;
         Ok(data.iter().filter_map(parse_category).collect())
@@ -44,7 +45,7 @@ impl PersonioClient {
         for _ in 0..MAX_DOCUMENT_PAGES {
             visited.insert(url.to_string());
             let json = self
-                .get_documents_json(DOCUMENTS, TokenKind::V2, &url)
+                .get_json(DOCUMENTS, TokenKind::V2, Lane::Documents, &url)
                 .await?;
             let data = json_array(&json, "_data", DOCUMENTS)?;
             documents.extend(data.iter().filter_map(parse_document));

@@ -8,6 +8,7 @@
 use serde_json::{Map, Value};
 
 use super::dates::{parse_instant_value, parse_local_date_value, DateError};
+use super::{OPTIONAL_ATTRIBUTES, REQUIRED_ATTRIBUTES};
 use crate::sync::{PersonioEmployee, SkippedRecord};
 
 /// Parses one element of the `data` array.
@@ -48,29 +49,18 @@ pub fn parse_employee(record: &Value) -> Result<PersonioEmployee, SkippedRecord>
     })
 }
 
-/// Attributes read into typed fields of [`PersonioEmployee`].
-const TYPED: [&str; 13] = [
-    "id",
-    "first_name",
-    "last_name",
-    "email",
-    "position",
-    "department",
-    "office",
-    "gender",
-    "status",
-    "hire_date",
-    "termination_date",
-    "contract_end_date",
-    "last_modified_at",
-];
+/// Whether `name` is read into a typed field of [`PersonioEmployee`]: the id and every attribute
+/// the sync asks for by default, required or optional.
+fn is_typed(name: &str) -> bool {
+    name == "id" || REQUIRED_ATTRIBUTES.contains(&name) || OPTIONAL_ATTRIBUTES.contains(&name)
+}
 
 /// The other attributes the request asked for (custom `dynamic_…`, `employment_type`,
 /// `subcompany`, …) as text; objects such as `subcompany` by their name.
 fn other_attributes(attributes: &Map<String, Value>) -> std::collections::BTreeMap<String, String> {
     attributes
         .keys()
-        .filter(|key| !TYPED.contains(&key.as_str()))
+        .filter(|key| !is_typed(key))
         .filter_map(|key| {
             let value = attribute_value(attributes, key).and_then(named_object)?;
             Some((key.clone(), value))
@@ -169,6 +159,16 @@ fn named_object(value: &Value) -> Option<String> {
     }
 }
 
+/// Asserts the text attributes of `employee` ([`PersonioEmployee::attribute`]), `None` where
+/// one must be absent.
+#[cfg(test)]
+#[track_caller]
+pub(super) fn assert_attributes(employee: &PersonioEmployee, expected: &[(&str, Option<&str>)]) {
+    for (name, value) in expected {
+        assert_eq!(employee.attribute(name), *value, "{name}");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,6 +185,11 @@ mod tests {
             .map(|(key, value)| (key.to_string(), envelope(value.clone())))
             .collect();
         json!({"type": "Employee", "attributes": attributes})
+    }
+
+    /// The employee of a record of these attribute values; panics when it is skipped.
+    fn parsed(pairs: &[(&str, Value)]) -> PersonioEmployee {
+        parse_employee(&record(pairs)).unwrap()
     }
 
     #[test]
@@ -224,10 +229,15 @@ mod tests {
             "cost_centers": {"label": "Cost centers", "value": [], "type": "list", "universal_id": "cost_centers"}
         }});
         let employee = parse_employee(&record).unwrap();
-        assert_eq!(employee.attribute("dynamic_33400"), Some("E-17"));
-        assert_eq!(employee.attribute("subcompany"), Some("Demo GmbH"));
-        assert_eq!(employee.attribute("employment_type"), Some("internal"));
-        assert_eq!(employee.attribute("cost_centers"), None);
+        assert_attributes(
+            &employee,
+            &[
+                ("dynamic_33400", Some("E-17")),
+                ("subcompany", Some("Demo GmbH")),
+                ("employment_type", Some("internal")),
+                ("cost_centers", None),
+            ],
+        );
     }
 
     #[test]
@@ -239,13 +249,13 @@ mod tests {
         let employee = parse_employee(&odd).unwrap();
         assert_eq!(employee.id, "7");
         assert_eq!(employee.last_modified_at, None);
-        let without = parse_employee(&record(&[("id", json!(8))])).unwrap();
+        let without = parsed(&[("id", json!(8))]);
         assert_eq!(without.last_modified_at, None);
     }
 
     #[test]
     fn every_required_attribute_feeds_a_field_of_the_employee() {
-        let base = parse_employee(&record(&[("id", json!(1))])).unwrap();
+        let base = parsed(&[("id", json!(1))]);
         for name in crate::personio::REQUIRED_ATTRIBUTES {
             let value = match name {
                 "hire_date" | "termination_date" => json!("2024-05-01"),
@@ -254,43 +264,37 @@ mod tests {
                 }
                 _ => json!("x@example.com"),
             };
-            let with = parse_employee(&record(&[("id", json!(1)), (name, value)])).unwrap();
+            let with = parsed(&[("id", json!(1)), (name, value)]);
             assert_ne!(with, base, "{name} must change what is synced");
         }
     }
 
     #[test]
     fn reads_id_given_as_string() {
-        let employee = parse_employee(&record(&[("id", json!(" 42 "))])).unwrap();
+        let employee = parsed(&[("id", json!(" 42 "))]);
         assert_eq!(employee.id, "42");
     }
 
     #[test]
     fn reads_department_as_plain_string_or_null() {
-        let plain = record(&[("id", json!(1)), ("department", json!("Sales"))]);
-        assert_eq!(
-            parse_employee(&plain).unwrap().department.as_deref(),
-            Some("Sales")
-        );
-        let null = record(&[
+        let plain = parsed(&[("id", json!(1)), ("department", json!("Sales"))]);
+        assert_attributes(&plain, &[("department", Some("Sales"))]);
+        let null = parsed(&[
             ("id", json!(1)),
             ("department", Value::Null),
             ("office", json!("")),
         ]);
-        let employee = parse_employee(&null).unwrap();
-        assert_eq!(employee.department, None);
-        assert_eq!(employee.office, None);
+        assert_attributes(&null, &[("department", None), ("office", None)]);
     }
 
     #[test]
     fn reads_every_date_shape() {
-        let employee = parse_employee(&record(&[
+        let employee = parsed(&[
             ("id", json!(7)),
             ("hire_date", json!("2012-02-01T00:00:00+0100")),
             ("termination_date", json!("2021-01-01")),
             ("contract_end_date", json!("")),
-        ]))
-        .unwrap();
+        ]);
         assert_eq!(employee.hire_date, NaiveDate::from_ymd_opt(2012, 2, 1));
         assert_eq!(
             employee.termination_date,
@@ -301,14 +305,12 @@ mod tests {
 
     #[test]
     fn blank_strings_become_none() {
-        let employee = parse_employee(&record(&[
+        let employee = parsed(&[
             ("id", json!(7)),
             ("email", json!("   ")),
             ("position", json!(null)),
-        ]))
-        .unwrap();
-        assert_eq!(employee.email, None);
-        assert_eq!(employee.position, None);
+        ]);
+        assert_attributes(&employee, &[("email", None), ("position", None)]);
     }
 
     #[test]
@@ -353,37 +355,28 @@ mod tests {
         use super::super::*;
         use proptest::prelude::*;
 
+        use crate::upstream::arbitrary_json::{self, JsonShape};
+
         fn any_json() -> impl Strategy<Value = Value> {
-            let leaf = prop_oneof![
-                Just(Value::Null),
-                any::<bool>().prop_map(Value::from),
-                any::<i64>().prop_map(Value::from),
-                any::<f64>().prop_map(Value::from),
-                ".{0,24}".prop_map(Value::from),
-                "[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}:[0-9]{2}[+-][0-9]{2}:?[0-9]{2})?"
-                    .prop_map(Value::from),
+            let shape = JsonShape {
+                text: ".{0,24}",
+                date:
+                    "[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}:[0-9]{2}[+-][0-9]{2}:?[0-9]{2})?",
+                depth: 4,
+                size: 48,
+            };
+            let keys = prop_oneof![
+                Just("id".to_string()),
+                Just("value".to_string()),
+                Just("attributes".to_string()),
+                Just("hire_date".to_string()),
+                Just("department".to_string()),
+                Just("name".to_string()),
+                Just("last_modified_at".to_string()),
+                Just("universal_id".to_string()),
+                "[a-z_]{1,12}",
             ];
-            leaf.prop_recursive(4, 48, 6, |inner| {
-                prop_oneof![
-                    prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
-                    prop::collection::btree_map(
-                        prop_oneof![
-                            Just("id".to_string()),
-                            Just("value".to_string()),
-                            Just("attributes".to_string()),
-                            Just("hire_date".to_string()),
-                            Just("department".to_string()),
-                            Just("name".to_string()),
-                            Just("last_modified_at".to_string()),
-                            Just("universal_id".to_string()),
-                            "[a-z_]{1,12}",
-                        ],
-                        inner,
-                        0..6
-                    )
-                    .prop_map(|map| Value::Object(map.into_iter().collect())),
-                ]
-            })
+            arbitrary_json::any_json(shape, keys.boxed())
         }
 
         proptest! {

@@ -10,9 +10,11 @@ use std::collections::{BTreeSet, HashSet};
 
 use chrono::NaiveDateTime;
 use serde_json::Value;
+use url::Url;
 
 use super::auth::TokenKind;
 use super::client::PersonioClient;
+use super::config::Lane;
 use super::dates::format_updated_since;
 use super::employee_record::{attribute_names, parse_employee};
 use super::{AttributeRequest, EmployeeList, PersonioError};
@@ -87,24 +89,37 @@ impl PersonioClient {
         Ok(list)
     }
 
+    /// `GET /v1/company/employees` for `limit` employees from `offset` on, asking for
+    /// `attributes`.
+    pub(super) fn employees_url(
+        &self,
+        limit: usize,
+        offset: usize,
+        attributes: &AttributeRequest,
+    ) -> Result<Url, PersonioError> {
+        let mut url = self.url("/v1/company/employees")?;
+        {
+            let mut query = url.query_pairs_mut();
+            query
+                .append_pair("limit", &limit.to_string())
+                .append_pair("offset", &offset.to_string());
+            for attribute in attributes.requested() {
+                query.append_pair("attributes[]", attribute);
+            }
+        }
+        Ok(url)
+    }
+
     async fn employee_page(
         &self,
         offset: usize,
         updated_since: Option<NaiveDateTime>,
         attributes: &AttributeRequest,
     ) -> Result<Page, PersonioError> {
-        let mut url = self.url("/v1/company/employees")?;
-        {
-            let mut query = url.query_pairs_mut();
-            query
-                .append_pair("limit", &PAGE_SIZE.to_string())
-                .append_pair("offset", &offset.to_string());
-            for attribute in attributes.requested() {
-                query.append_pair("attributes[]", attribute);
-            }
-            if let Some(since) = updated_since {
-                query.append_pair("updated_since", &format_updated_since(since));
-            }
+        let mut url = self.employees_url(PAGE_SIZE, offset, attributes)?;
+        if let Some(since) = updated_since {
+            url.query_pairs_mut()
+                .append_pair("updated_since", &format_updated_since(since));
         }
         // With `updated_since` Personio ignores paging and sends every change at once.
         let max_bytes = if updated_since.is_some() {
@@ -113,13 +128,7 @@ impl PersonioClient {
             MAX_JSON_BYTES
         };
         let json = self
-            .get_json_within(
-                ENDPOINT,
-                TokenKind::V1,
-                Some(&self.limiters.employees),
-                &url,
-                max_bytes,
-            )
+            .get_json_within(ENDPOINT, TokenKind::V1, Lane::Employees, &url, max_bytes)
             .await?;
         parse_page(&json)
     }

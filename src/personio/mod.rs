@@ -108,6 +108,16 @@ pub struct EmployeeList {
     pub skipped: Vec<SkippedRecord>,
 }
 
+impl EmployeeList {
+    /// Keeps only the employees and skipped records with one of these ids (a skipped record
+    /// without an id goes too).
+    fn retain_ids(&mut self, ids: &[String]) {
+        self.employees.retain(|employee| ids.contains(&employee.id));
+        self.skipped
+            .retain(|skipped| skipped.id.as_ref().is_some_and(|id| ids.contains(id)));
+    }
+}
+
 /// One certificate to store as a Personio document.
 #[derive(Debug)]
 pub struct DocumentUpload {
@@ -166,11 +176,7 @@ pub trait PersonioApi: Send + Sync {
         ids: &[String],
         attributes: &AttributeRequest,
     ) -> Result<EmployeeList, PersonioError> {
-        let mut list = self.list_employees_with(None, attributes).await?;
-        list.employees.retain(|employee| ids.contains(&employee.id));
-        list.skipped
-            .retain(|skipped| skipped.id.as_ref().is_some_and(|id| ids.contains(id)));
-        Ok(list)
+        named_in_full_listing(self, ids, attributes).await
     }
 
     /// What an incremental run reads: [`PersonioApi::list_employees_with`] and, when the change
@@ -241,6 +247,18 @@ pub trait PersonioApi: Send + Sync {
         let _ = id;
         Err(no_webhooks())
     }
+}
+
+/// The employees with these ids, read by one full listing of `api` (what
+/// [`PersonioApi::employees_by_id`] does where an API cannot read by id).
+async fn named_in_full_listing<A: PersonioApi + ?Sized>(
+    api: &A,
+    ids: &[String],
+    attributes: &AttributeRequest,
+) -> Result<EmployeeList, PersonioError> {
+    let mut list = api.list_employees_with(None, attributes).await?;
+    list.retain_ids(ids);
+    Ok(list)
 }
 
 /// The ids of `named` that `list` holds neither as an employee nor as a skipped record.

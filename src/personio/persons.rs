@@ -21,7 +21,8 @@ use serde_json::{json, Map, Value};
 use url::Url;
 
 use super::auth::TokenKind;
-use super::client::PersonioClient;
+use super::client::{json_array, PersonioClient};
+use super::config::Lane;
 use super::employee_record::{attribute_names, id_text, parse_employee};
 use super::employees::check_required_attributes;
 use super::{AttributeRequest, EmployeeList, PersonioError};
@@ -178,19 +179,9 @@ impl PersonioClient {
                 break;
             }
             let page = self
-                .get_json(
-                    endpoint,
-                    TokenKind::V2,
-                    Some(&self.limiters.employees),
-                    &url,
-                )
+                .get_json(endpoint, TokenKind::V2, Lane::Employees, &url)
                 .await?;
-            let data = page.get("_data").and_then(Value::as_array).ok_or_else(|| {
-                PersonioError::Malformed {
-                    endpoint,
-                    message: "response has no _data array".to_string(),
-                }
-            })?;
+            let data = json_array(&page, "_data", endpoint)?;
             items.extend(data.iter().cloned());
             let href = page
                 .pointer("/_meta/links/next/href")
@@ -237,12 +228,7 @@ impl PersonioClient {
             .push("employments");
         url.query_pairs_mut().append_pair("limit", "1");
         let page = self
-            .get_json(
-                EMPLOYMENTS,
-                TokenKind::V2,
-                Some(&self.limiters.employees),
-                &url,
-            )
+            .get_json(EMPLOYMENTS, TokenKind::V2, Lane::Employees, &url)
             .await?;
         Ok(page.pointer("/_data/0").cloned())
     }
@@ -294,12 +280,7 @@ impl UnitNames {
             .push(id);
         url.query_pairs_mut().append_pair("type", "department");
         let name = match client
-            .get_json(
-                ORG_UNIT,
-                TokenKind::V2,
-                Some(&client.limiters.employees),
-                &url,
-            )
+            .get_json(ORG_UNIT, TokenKind::V2, Lane::Employees, &url)
             .await
         {
             Ok(unit) => unit.get("name").and_then(Value::as_str).map(str::to_string),
@@ -463,6 +444,7 @@ fn custom_attributes(person: &Value) -> Vec<(String, Value)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::personio::employee_record::assert_attributes;
 
     #[test]
     fn a_person_and_employment_read_like_the_v1_record() {
@@ -488,11 +470,18 @@ mod tests {
         );
         let employee = parse_employee(&record).unwrap();
         assert_eq!(employee.id, "7");
-        assert_eq!(employee.gender.as_deref(), Some("female"));
-        assert_eq!(employee.status.as_deref(), Some("onboarding"));
-        assert_eq!(employee.position.as_deref(), Some("Engineer"));
-        assert_eq!(employee.department.as_deref(), Some("R&D"));
-        assert_eq!(employee.office.as_deref(), Some("Berlin"));
+        assert_attributes(
+            &employee,
+            &[
+                ("gender", Some("female")),
+                ("status", Some("onboarding")),
+                ("position", Some("Engineer")),
+                ("department", Some("R&D")),
+                ("office", Some("Berlin")),
+                ("dynamic_44101", Some("E-7")),
+                ("employment_type", Some("external")),
+            ],
+        );
         assert_eq!(
             employee.hire_date.map(|d| d.to_string()).as_deref(),
             Some("2027-01-01")
@@ -501,14 +490,6 @@ mod tests {
             employee.termination_date.map(|d| d.to_string()).as_deref(),
             Some("2027-06-30"),
             "the end of employment when no termination date is set"
-        );
-        assert_eq!(
-            employee.other.get("dynamic_44101").map(String::as_str),
-            Some("E-7")
-        );
-        assert_eq!(
-            employee.other.get("employment_type").map(String::as_str),
-            Some("external")
         );
     }
 

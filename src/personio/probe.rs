@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use super::auth::{TokenKind, V1_AUTH as AUTH};
 use super::client::{json_array, PersonioClient};
+use super::config::Lane;
 use super::employee_record::{attribute_names, record_id};
 use super::{AttributeRequest, PersonioError, OPTIONAL_ATTRIBUTES};
 
@@ -91,23 +92,9 @@ impl PersonioClient {
         &self,
         attributes: &AttributeRequest,
     ) -> Result<EmployeeSample, PersonioError> {
-        let mut url = self.url("/v1/company/employees")?;
-        {
-            let mut query = url.query_pairs_mut();
-            query
-                .append_pair("limit", &SAMPLE_SIZE.to_string())
-                .append_pair("offset", "0");
-            for attribute in attributes.requested() {
-                query.append_pair("attributes[]", attribute);
-            }
-        }
+        let url = self.employees_url(SAMPLE_SIZE, 0, attributes)?;
         let json = self
-            .get_json(
-                EMPLOYEES,
-                TokenKind::V1,
-                Some(&self.limiters.employees),
-                &url,
-            )
+            .get_json(EMPLOYEES, TokenKind::V1, Lane::Employees, &url)
             .await?;
         let records = json_array(&json, "data", EMPLOYEES)?;
         let mut sample = EmployeeSample {
@@ -141,7 +128,7 @@ impl PersonioClient {
             query.append_pair("limit", "50");
         }
         let json = self
-            .get_documents_json(DOCUMENTS, TokenKind::V2, &url)
+            .get_json(DOCUMENTS, TokenKind::V2, Lane::Documents, &url)
             .await?;
         let data = json_array(&json, "_data", DOCUMENTS)?;
         let other_owners = data

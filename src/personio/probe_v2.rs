@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::auth::TokenKind;
 use super::client::PersonioClient;
+use super::config::Lane;
 use super::employee_record::{attribute_names, id_text};
 use super::persons::{v1_record, UnitNames};
 use super::PersonioError;
@@ -109,7 +110,7 @@ impl PersonioClient {
         url.query_pairs_mut()
             .append_pair("limit", &SAMPLE_PERSONS.to_string());
         let page = self
-            .get_json(PERSONS, TokenKind::V2, Some(&self.limiters.employees), &url)
+            .get_json(PERSONS, TokenKind::V2, Lane::Employees, &url)
             .await?;
         Ok(page
             .get("_data")

@@ -10,7 +10,8 @@ use reqwest::{RequestBuilder, StatusCode};
 use serde_json::{json, Value};
 
 use super::auth::TokenKind;
-use super::client::{resource_error, PersonioClient};
+use super::client::{json_array, resource_error, PersonioClient};
+use super::config::Lane;
 use super::PersonioError;
 
 const LIST: &str = "GET /v2/webhooks";
@@ -75,13 +76,10 @@ impl PersonioClient {
         let mut url = self.url("/v2/webhooks")?;
         let mut webhooks = Vec::new();
         for _ in 0..MAX_PAGES {
-            let json = self.get_json(LIST, TokenKind::V2, None, &url).await?;
-            let data = json.get("_data").and_then(Value::as_array).ok_or_else(|| {
-                PersonioError::Malformed {
-                    endpoint: LIST,
-                    message: "response has no _data array".to_string(),
-                }
-            })?;
+            let json = self
+                .get_json(LIST, TokenKind::V2, Lane::Unlimited, &url)
+                .await?;
+            let data = json_array(&json, "_data", LIST)?;
             webhooks.extend(data.iter().filter_map(webhook));
             let next = json
                 .pointer("/_meta/links/next/href")

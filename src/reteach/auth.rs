@@ -235,46 +235,46 @@ mod tests {
         assert!(log.records().iter().all(|r| r.status != 401));
     }
 
+    /// Asserts that the token of `response` is due for renewal after more than `after` seconds
+    /// and at most `by` seconds from now.
+    #[track_caller]
+    fn assert_renewed_between(response: Value, after: u64, by: u64) {
+        let token = parse_token(&response).unwrap();
+        let left = token.refresh_at - Instant::now();
+        assert!(left <= Duration::from_secs(by), "{response}");
+        assert!(left > Duration::from_secs(after), "{response}");
+    }
+
     #[test]
     fn token_without_lifetime_lasts_an_hour_minus_margin() {
-        let token = parse_token(&json!({"access_token": "t", "refresh_token": "r"})).unwrap();
-        let left = token.refresh_at - Instant::now();
-        assert!(left <= Duration::from_secs(3300));
-        assert!(left > Duration::from_secs(3200));
+        let response = json!({"access_token": "t", "refresh_token": "r"});
+        assert_renewed_between(response, 3200, 3300);
     }
 
     #[test]
     fn short_lived_token_is_refreshed_at_half_its_lifetime() {
-        let token = parse_token(&json!({"access_token": "t", "expires_in": 60})).unwrap();
-        let left = token.refresh_at - Instant::now();
-        assert!(left <= Duration::from_secs(30));
-        assert!(left > Duration::from_secs(20));
+        assert_renewed_between(json!({"access_token": "t", "expires_in": 60}), 20, 30);
     }
 
     #[test]
     fn absurd_lifetimes_neither_panic_nor_outlive_a_day() {
-        for expires_in in [
+        let absurd = [
             json!(u64::MAX),
             json!(1e300),
             json!("1e30"),
             json!(i64::MAX),
-        ] {
-            let token =
-                parse_token(&json!({"access_token": "t", "expires_in": expires_in})).unwrap();
-            let left = token.refresh_at - Instant::now();
-            assert!(left <= Duration::from_secs(24 * 3600), "{expires_in}");
-            assert!(left > Duration::from_secs(23 * 3600), "{expires_in}");
+        ];
+        for expires_in in absurd {
+            let response = json!({"access_token": "t", "expires_in": expires_in});
+            assert_renewed_between(response, 23 * 3600, 24 * 3600);
         }
     }
 
     #[test]
     fn zero_or_negative_lifetimes_still_leave_a_short_usable_token() {
         for expires_in in [json!(0), json!(-3600), json!(i64::MIN), json!("-1")] {
-            let token =
-                parse_token(&json!({"access_token": "t", "expires_in": expires_in})).unwrap();
-            let left = token.refresh_at - Instant::now();
-            assert!(left <= Duration::from_secs(15), "{expires_in}");
-            assert!(left > Duration::from_secs(5), "{expires_in}");
+            let response = json!({"access_token": "t", "expires_in": expires_in});
+            assert_renewed_between(response, 5, 15);
         }
     }
 

@@ -12,7 +12,9 @@ use url::Url;
 use super::auth::{Authorize, TokenCache};
 use super::response::{error_for, read_json, unavailable, BodyError};
 use super::{ReteachConfig, ReteachError};
-use crate::upstream::{build_download_client, build_http_client, send_with_retry, GuardedResolver};
+use crate::upstream::{
+    build_download_client, build_http_client, debug_client, send_with_retry, GuardedResolver,
+};
 
 /// Talks to one reteach academy. Cheap to share behind an `Arc`; holds one rate limiter and one
 /// token cache for all calls.
@@ -28,9 +30,7 @@ pub struct ReteachClient {
 
 impl std::fmt::Debug for ReteachClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ReteachClient")
-            .field("base", &self.base.as_str())
-            .finish_non_exhaustive()
+        debug_client(f, "ReteachClient", &self.base)
     }
 }
 
@@ -155,6 +155,21 @@ impl ReteachClient {
                 }
             }
         }
+    }
+
+    /// `GET` of the one resource at `segments` ([`Self::call_json`]); `None` when reteach
+    /// answers 404.
+    pub(crate) async fn get_one(
+        &self,
+        endpoint: &'static str,
+        segments: &[&str],
+        submitted: &[&str],
+    ) -> Result<Option<Value>, ReteachError> {
+        let url = self.url(segments)?;
+        found(
+            self.call_json(endpoint, submitted, || self.http.get(url.clone()))
+                .await,
+        )
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use super::client::{found, ReteachClient};
+use super::client::ReteachClient;
 use super::wire;
 use super::{Academy, ReteachError};
 use crate::sync::field_table::{FieldValue, FIELDS};
@@ -127,11 +127,9 @@ impl ReteachClient {
         &self,
         email: &str,
     ) -> Result<Option<ReteachCustomer>, ReteachError> {
-        let url = self.url(&["customer", email])?;
-        let value = found(
-            self.call_json(GET_ONE, &[email], || self.http.get(url.clone()))
-                .await,
-        )?;
+        let value = self
+            .get_one(GET_ONE, &["customer", email], &[email])
+            .await?;
         let Some(value) = value else {
             return Ok(None);
         };

@@ -5,7 +5,7 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 
-use super::client::{found, ReteachClient};
+use super::client::ReteachClient;
 use super::customers::{last_page, PAGE_LIMIT};
 use super::wire;
 use super::ReteachError;
@@ -76,11 +76,7 @@ impl ReteachClient {
         &self,
         id: &str,
     ) -> Result<Option<Completion>, ReteachError> {
-        let url = self.url(&["participation", id])?;
-        let value = found(
-            self.call_json(GET_ONE, &[], || self.http.get(url.clone()))
-                .await,
-        )?;
+        let value = self.get_one(GET_ONE, &["participation", id], &[]).await?;
         Ok(value.as_ref().and_then(wire::completion))
     }
 }

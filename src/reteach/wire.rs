@@ -180,24 +180,17 @@ mod tests {
         use super::super::*;
         use proptest::prelude::*;
 
+        use crate::upstream::arbitrary_json::{self, JsonShape};
+
         /// Any JSON value, nested a few levels.
         fn any_json() -> impl Strategy<Value = Value> {
-            let leaf = prop_oneof![
-                Just(Value::Null),
-                any::<bool>().prop_map(Value::Bool),
-                any::<i64>().prop_map(Value::from),
-                any::<f64>().prop_map(Value::from),
-                ".{0,20}".prop_map(Value::String),
-                "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{1,3})?(Z|[+-][0-9]{2}:[0-9]{2})?"
-                    .prop_map(Value::String),
-            ];
-            leaf.prop_recursive(3, 32, 6, |inner| {
-                prop_oneof![
-                    proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-                    proptest::collection::btree_map(field_name(), inner, 0..6)
-                        .prop_map(|map| Value::Object(map.into_iter().collect())),
-                ]
-            })
+            let shape = JsonShape {
+                text: ".{0,20}",
+                date: "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{1,3})?(Z|[+-][0-9]{2}:[0-9]{2})?",
+                depth: 3,
+                size: 32,
+            };
+            arbitrary_json::any_json(shape, field_name().boxed())
         }
 
         /// Mostly the field names the parsers look for, so the values reach them.

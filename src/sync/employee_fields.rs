@@ -7,19 +7,8 @@ use chrono::{DateTime, Utc};
 use super::employee_mapping::DesiredEmployee;
 use super::field_table::{Cleaning, FieldValue};
 pub use super::field_table::{Comparison, FieldMapping, ReteachField, Source};
-use super::lock_window::{active_at_satisfied, inactive_at_satisfied, LockWindow, ReportedLock};
+use super::lock_window::{lock_date_satisfied, LockWindow, ReportedLock};
 use super::model::{CustomerFields, CustomerPatch, ReteachCustomer};
-
-/// The value `desired` (and its lock `window`) wants in `field`.
-fn wanted(desired: &DesiredEmployee, window: &LockWindow, field: ReteachField) -> FieldValue {
-    match field.row().cleaning {
-        Cleaning::Login => {
-            FieldValue::Text(Some(desired.email.clone()).filter(|email| !email.is_empty()))
-        }
-        Cleaning::Window => FieldValue::Instant(window.instant(field)),
-        Cleaning::Trimmed | Cleaning::Gender | Cleaning::Language => desired.value(field),
-    }
-}
 
 /// Whom the diff is against.
 #[derive(Clone, Copy)]
@@ -40,54 +29,90 @@ pub struct FieldDiff {
     pub changed: Vec<&'static str>,
 }
 
-/// Compares `desired` (with its lock `window`) with `target` field by field along `table`,
-/// leaving the fields in `kept` alone (an e-mail address that would collide with another login).
-pub fn diff_fields(
-    table: &[FieldMapping],
-    desired: &DesiredEmployee,
-    window: &LockWindow,
-    target: Target<'_>,
-    kept: &[ReteachField],
-    now: DateTime<Utc>,
-) -> FieldDiff {
-    let empty = ReteachCustomer::default();
-    let customer = match target {
-        Target::New => &empty,
-        Target::Linked(customer) | Target::Adopted(customer) => customer,
-    };
-    let mut diff = FieldDiff {
-        patch: CustomerPatch::default(),
-        changed: Vec::new(),
-    };
-    if matches!(target, Target::Adopted(_)) {
-        diff.changed.push("externalId");
-        diff.patch.external_id = Some(Some(desired.external_id.clone()));
+/// What one employee's reteach user should hold: the `desired` values along the field `table`,
+/// with the lock `window`, as of `now`. Every diff of that employee starts from it.
+#[derive(Clone, Copy)]
+pub struct Wanted<'a> {
+    /// The field table: which fields are written and how they compare.
+    pub table: &'a [FieldMapping],
+    /// The employee's values, as the mapping renders them.
+    pub desired: &'a DesiredEmployee,
+    /// When the employee's user is active.
+    pub window: &'a LockWindow,
+    /// The time the plan is made at.
+    pub now: DateTime<Utc>,
+}
+
+impl Wanted<'_> {
+    /// The value wanted in `field`.
+    fn value(&self, field: ReteachField) -> FieldValue {
+        match field.row().cleaning {
+            Cleaning::Login => {
+                FieldValue::Text(Some(self.desired.email.clone()).filter(|email| !email.is_empty()))
+            }
+            Cleaning::Window => FieldValue::Instant(self.window.instant(field)),
+            Cleaning::Trimmed | Cleaning::Gender | Cleaning::Language => self.desired.value(field),
+        }
     }
-    let reported = ReportedLock {
-        set_active_at: customer.set_active_at,
-        set_inactive_at: customer.set_inactive_at,
-        status: customer.status.as_deref(),
-    };
-    for mapping in table {
-        if kept.contains(&mapping.field) {
-            continue;
-        }
-        let value = wanted(desired, window, mapping.field);
-        if value.is_empty() && !mapping.may_be_cleared {
-            continue;
-        }
-        let current = customer.value(mapping.field);
-        let same = match (mapping.comparison, &target) {
-            (Comparison::LockByMeaning, Target::New) | (Comparison::Exact, _) => value == current,
-            (Comparison::IgnoringCase, _) => same_ignoring_case(&value, &current),
-            (Comparison::LockByMeaning, _) => lock_satisfied(mapping.field, window, &reported, now),
+
+    /// Compares what is wanted with `target` field by field along the table, leaving the fields
+    /// in `kept` alone (an e-mail address that would collide with another login).
+    pub fn diff_fields(&self, target: Target<'_>, kept: &[ReteachField]) -> FieldDiff {
+        let empty = ReteachCustomer::default();
+        let customer = match target {
+            Target::New => &empty,
+            Target::Linked(customer) | Target::Adopted(customer) => customer,
         };
-        if !same {
-            diff.changed.push(mapping.field.name());
-            diff.patch.put(mapping.field, value);
+        let mut diff = FieldDiff {
+            patch: CustomerPatch::default(),
+            changed: Vec::new(),
+        };
+        if matches!(target, Target::Adopted(_)) {
+            diff.changed.push("externalId");
+            diff.patch.external_id = Some(Some(self.desired.external_id.clone()));
         }
+        let reported = ReportedLock::of(customer);
+        for mapping in self.table {
+            if kept.contains(&mapping.field) {
+                continue;
+            }
+            let value = self.value(mapping.field);
+            if value.is_empty() && !mapping.may_be_cleared {
+                continue;
+            }
+            let current = customer.value(mapping.field);
+            let same = match (mapping.comparison, &target) {
+                (Comparison::LockByMeaning, Target::New) | (Comparison::Exact, _) => {
+                    value == current
+                }
+                (Comparison::IgnoringCase, _) => same_ignoring_case(&value, &current),
+                (Comparison::LockByMeaning, _) => {
+                    lock_date_satisfied(mapping.field, self.window, &reported, self.now)
+                }
+            };
+            if !same {
+                diff.changed.push(mapping.field.name());
+                diff.patch.put(mapping.field, value);
+            }
+        }
+        diff
     }
-    diff
+
+    /// The body of `POST /customer` for a new user: the diff against an empty user.
+    pub fn create_fields(&self) -> CustomerFields {
+        let patch = self.diff_fields(Target::New, &[]).patch;
+        let mut fields = CustomerFields {
+            external_id: self.desired.external_id.clone(),
+            email: self.desired.email.clone(),
+            ..CustomerFields::default()
+        };
+        for row in self.table {
+            if let Some(value) = patch.value(row.field) {
+                fields.put(row.field, value);
+            }
+        }
+        fields
+    }
 }
 
 fn same_ignoring_case(wanted: &FieldValue, held: &FieldValue) -> bool {
@@ -97,40 +122,6 @@ fn same_ignoring_case(wanted: &FieldValue, held: &FieldValue) -> bool {
         }
         (wanted, held) => wanted == held,
     }
-}
-
-fn lock_satisfied(
-    field: ReteachField,
-    window: &LockWindow,
-    reported: &ReportedLock<'_>,
-    now: DateTime<Utc>,
-) -> bool {
-    match field {
-        ReteachField::SetActiveAt => active_at_satisfied(window, reported, now),
-        ReteachField::SetInactiveAt => inactive_at_satisfied(window, reported, now),
-        _ => true,
-    }
-}
-
-/// The body of `POST /customer` for a new user: the diff against an empty user.
-pub fn create_fields(
-    table: &[FieldMapping],
-    desired: &DesiredEmployee,
-    window: &LockWindow,
-    now: DateTime<Utc>,
-) -> CustomerFields {
-    let patch = diff_fields(table, desired, window, Target::New, &[], now).patch;
-    let mut fields = CustomerFields {
-        external_id: desired.external_id.clone(),
-        email: desired.email.clone(),
-        ..CustomerFields::default()
-    };
-    for row in table {
-        if let Some(value) = patch.value(row.field) {
-            fields.put(row.field, value);
-        }
-    }
-    fields
 }
 
 #[cfg(test)]
@@ -163,13 +154,23 @@ mod tests {
 
     /// The default table's diff of `desired` against `target` now, inside its lock window.
     fn diff_now(desired: &DesiredEmployee, target: Target<'_>, kept: &[ReteachField]) -> FieldDiff {
-        diff_fields(FIELDS, desired, &window(desired), target, kept, now())
+        wanted_now(desired, &window(desired)).diff_fields(target, kept)
+    }
+
+    /// What the default table wants of `desired` now, inside `window`.
+    fn wanted_now<'a>(desired: &'a DesiredEmployee, window: &'a LockWindow) -> Wanted<'a> {
+        Wanted {
+            table: FIELDS,
+            desired,
+            window,
+            now: now(),
+        }
     }
 
     #[test]
     fn a_new_user_gets_every_field_personio_has() {
         let desired = desired();
-        let fields = create_fields(FIELDS, &desired, &window(&desired), now());
+        let fields = wanted_now(&desired, &window(&desired)).create_fields();
         assert_eq!(fields.first_name.as_deref(), Some("Ada"));
         assert_eq!(fields.department.as_deref(), Some("R&D"));
         assert_eq!(fields.position, None);

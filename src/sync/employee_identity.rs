@@ -8,7 +8,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 
 use super::employee_action::{EmployeeAction, PlannedEmployee};
-use super::employee_fields::{create_fields, diff_fields, FieldMapping, ReteachField, Target};
+use super::employee_fields::{FieldMapping, ReteachField, Target, Wanted};
 use super::employee_mapping::{DesiredEmployee, MappedEmployee, MappingError};
 use super::employee_tags::TagChanges;
 use super::lock_window::{is_locked_at, LockWindow, ReportedLock};
@@ -99,12 +99,14 @@ pub(super) fn plan_invalid_email(
     PlannedEmployee {
         personio_id: employee.personio_id.clone(),
         action: diff(
-            table,
-            desired,
-            &window,
+            Wanted {
+                table,
+                desired,
+                window: &window,
+                now,
+            },
             Target::Linked(customer),
             KEEP_EMAIL,
-            now,
         ),
         locked_after: window.is_locked(today),
         warning: Some(warning),
@@ -173,13 +175,11 @@ pub(super) fn email_holders<'a>(
 
 /// The action for one valid employee, and a warning when the e-mail address could not be applied.
 pub(super) fn plan_one(
-    table: &[FieldMapping],
-    desired: &DesiredEmployee,
-    window: &LockWindow,
+    wanted: Wanted<'_>,
     index: &CustomerIndex<'_>,
     holds_email: bool,
-    now: DateTime<Utc>,
 ) -> (EmployeeAction, Option<&'static str>) {
+    let desired = wanted.desired;
     let email_owner = index.by_email.get(&desired.email.to_lowercase()).copied();
     let linked = index
         .by_external_id
@@ -193,14 +193,8 @@ pub(super) fn plan_one(
                 skip(REASON_SHARED_EMAIL)
             }
             // Found by e-mail and not linked yet: adopt the user and stamp the Personio id.
-            Some(owner) => (
-                diff(table, desired, window, Target::Adopted(owner), &[], now),
-                None,
-            ),
-            None => (
-                EmployeeAction::Create(create_fields(table, desired, window, now)),
-                None,
-            ),
+            Some(owner) => (diff(wanted, Target::Adopted(owner), &[]), None),
+            None => (EmployeeAction::Create(wanted.create_fields()), None),
         };
     };
     // Already linked: the other fields (above all the lock dates) are still synced when the new
@@ -219,10 +213,7 @@ pub(super) fn plan_one(
             })
     };
     let kept = if conflict.is_some() { KEEP_EMAIL } else { &[] };
-    (
-        diff(table, desired, window, Target::Linked(customer), kept, now),
-        conflict,
-    )
+    (diff(wanted, Target::Linked(customer), kept), conflict)
 }
 
 fn linked_elsewhere(customer: &ReteachCustomer, external_id: &str) -> bool {
@@ -235,30 +226,19 @@ fn linked_elsewhere(customer: &ReteachCustomer, external_id: &str) -> bool {
 /// The fields left alone when the e-mail address cannot be applied.
 const KEEP_EMAIL: &[ReteachField] = &[ReteachField::Email];
 
-/// The update (or none) that brings `target` in line with `desired`, leaving the fields in
-/// `kept` alone.
-fn diff(
-    table: &[FieldMapping],
-    desired: &DesiredEmployee,
-    window: &LockWindow,
-    target: Target<'_>,
-    kept: &[ReteachField],
-    now: DateTime<Utc>,
-) -> EmployeeAction {
+/// The update (or none) that brings `target` in line with what is `wanted`, leaving the fields
+/// in `kept` alone.
+fn diff(wanted: Wanted<'_>, target: Target<'_>, kept: &[ReteachField]) -> EmployeeAction {
     let customer = match target {
         Target::Linked(customer) | Target::Adopted(customer) => customer,
-        Target::New => return EmployeeAction::Create(create_fields(table, desired, window, now)),
+        Target::New => return EmployeeAction::Create(wanted.create_fields()),
     };
-    let changes = diff_fields(table, desired, window, target, kept, now);
+    let changes = wanted.diff_fields(target, kept);
     if changes.changed.is_empty() {
         return EmployeeAction::Unchanged;
     }
-    let reported = ReportedLock {
-        set_active_at: customer.set_active_at,
-        set_inactive_at: customer.set_inactive_at,
-        status: customer.status.as_deref(),
-    };
-    let was_locked = reported.is_locked(now);
+    let Wanted { window, now, .. } = wanted;
+    let was_locked = ReportedLock::of(customer).is_locked(now);
     let will_be_locked = is_locked_at(window.set_active_at, window.set_inactive_at, now);
     EmployeeAction::Update {
         customer_id: customer.id.clone(),

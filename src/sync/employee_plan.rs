@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 use super::employee_config::EmployeeConfig;
-use super::employee_fields::FieldMapping;
+use super::employee_fields::{FieldMapping, Wanted};
 use super::employee_identity::{
     email_holders, lock_window, plan_invalid_email, plan_one, CustomerIndex,
 };
@@ -103,7 +103,13 @@ impl EmployeePlan {
                     .get(&desired.email.to_lowercase())
                     .is_some_and(|holder| *holder == desired.external_id.as_str());
                 let window = lock_window(desired, employee.selected, today, tz);
-                let (action, warning) = plan_one(table, desired, &window, &index, holds_email, now);
+                let wanted = Wanted {
+                    table,
+                    desired,
+                    window: &window,
+                    now,
+                };
+                let (action, warning) = plan_one(wanted, &index, holds_email);
                 let planned = PlannedEmployee {
                     personio_id: employee.personio_id.clone(),
                     locked_after: window.is_locked(today)

@@ -254,6 +254,14 @@ mod tests {
         }
     }
 
+    /// The rule giving `prefix` + what `source` renders.
+    fn rule(prefix: &str, source: FieldSource) -> TagRule {
+        TagRule {
+            source,
+            prefix: prefix.into(),
+        }
+    }
+
     fn employee() -> PersonioEmployee {
         PersonioEmployee {
             id: "7".into(),
@@ -266,36 +274,15 @@ mod tests {
     #[test]
     fn rules_render_attributes_prefixes_constants_and_templates() {
         let rules = [
-            TagRule {
-                source: FieldSource::attribute("department"),
-                prefix: String::new(),
-            },
-            TagRule {
-                source: FieldSource::attribute("office"),
-                prefix: "office:".into(),
-            },
-            TagRule {
-                source: FieldSource::Constant("personio".into()),
-                prefix: String::new(),
-            },
-            TagRule {
-                source: FieldSource::Template("team-{department}".into()),
-                prefix: String::new(),
-            },
+            rule("", FieldSource::attribute("department")),
+            rule("office:", FieldSource::attribute("office")),
+            rule("", FieldSource::Constant("personio".into())),
+            rule("", FieldSource::Template("team-{department}".into())),
             // Empty renders give no tag.
-            TagRule {
-                source: FieldSource::attribute("dynamic_1"),
-                prefix: "x-".into(),
-            },
-            TagRule {
-                source: FieldSource::Template("{dynamic_2}".into()),
-                prefix: String::new(),
-            },
+            rule("x-", FieldSource::attribute("dynamic_1")),
+            rule("", FieldSource::Template("{dynamic_2}".into())),
             // The same tag twice (ignoring case) counts once.
-            TagRule {
-                source: FieldSource::Constant("SALES".into()),
-                prefix: String::new(),
-            },
+            rule("", FieldSource::Constant("SALES".into())),
         ];
         let wanted = wanted_tags(&rules, &employee());
         assert_eq!(
@@ -308,17 +295,14 @@ mod tests {
     #[test]
     fn a_value_map_renames_and_a_too_long_tag_is_noted_not_cut() {
         let rules = [
-            TagRule {
-                source: FieldSource::Attribute {
+            rule(
+                "",
+                FieldSource::Attribute {
                     name: "department".into(),
                     values: [("Sales".to_string(), "Vertrieb".to_string())].into(),
                 },
-                prefix: String::new(),
-            },
-            TagRule {
-                source: FieldSource::Constant("x".repeat(MAX_TAG_CHARS + 1)),
-                prefix: String::new(),
-            },
+            ),
+            rule("", FieldSource::Constant("x".repeat(MAX_TAG_CHARS + 1))),
         ];
         let wanted = wanted_tags(&rules, &employee());
         assert_eq!(wanted.names, ["Vertrieb"]);

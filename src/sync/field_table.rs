@@ -351,24 +351,11 @@ macro_rules! field_access {
                 }
             }
 
-            /// Sets `field` to `value`; an empty value clears it (a value of another kind, or
-            /// a field this does not hold, is ignored).
-            pub fn put(
-                &mut self,
-                field: $crate::sync::field_table::ReteachField,
-                value: $crate::sync::field_table::FieldValue,
-            ) {
-                use $crate::sync::field_table::{FieldType, ReteachField};
-                match field {
-                    $(ReteachField::$variant => {
-                        if let Some(value) = FieldType::unwrap(value) {
-                            self.$member = value;
-                        }
-                    })*
-                    #[allow(unreachable_patterns)]
-                    _ => {}
-                }
-            }
+            $crate::sync::field_table::field_access!(@put
+                /// Sets `field` to `value`; an empty value clears it (a value of another kind, or
+                /// a field this does not hold, is ignored).
+                std::convert::identity { $($member: $variant),* }
+            );
         }
     };
     (patch $type:ident { $($member:ident: $variant:ident),* $(,)? }) => {
@@ -389,23 +376,10 @@ macro_rules! field_access {
                 }
             }
 
-            /// Makes the patch write `value` into `field` (an empty value clears the field).
-            pub fn put(
-                &mut self,
-                field: $crate::sync::field_table::ReteachField,
-                value: $crate::sync::field_table::FieldValue,
-            ) {
-                use $crate::sync::field_table::{FieldType, ReteachField};
-                match field {
-                    $(ReteachField::$variant => {
-                        if let Some(value) = FieldType::unwrap(value) {
-                            self.$member = Some(value);
-                        }
-                    })*
-                    #[allow(unreachable_patterns)]
-                    _ => {}
-                }
-            }
+            $crate::sync::field_table::field_access!(@put
+                /// Makes the patch write `value` into `field` (an empty value clears the field).
+                Some { $($member: $variant),* }
+            );
 
             /// Leaves `field` alone (takes it out of the patch).
             pub fn leave_out(&mut self, field: $crate::sync::field_table::ReteachField) {
@@ -415,6 +389,27 @@ macro_rules! field_access {
                     #[allow(unreachable_patterns)]
                     _ => {}
                 }
+            }
+        }
+    };
+    // `put` of both: the typed value of `field` goes into its member through `$store` (as it is
+    // into a plain member, as `Some` into a patch member).
+    (@put $(#[$doc:meta])* $store:path { $($member:ident: $variant:ident),* }) => {
+        $(#[$doc])*
+        pub fn put(
+            &mut self,
+            field: $crate::sync::field_table::ReteachField,
+            value: $crate::sync::field_table::FieldValue,
+        ) {
+            use $crate::sync::field_table::{FieldType, ReteachField};
+            match field {
+                $(ReteachField::$variant => {
+                    if let Some(value) = FieldType::unwrap(value) {
+                        self.$member = $store(value);
+                    }
+                })*
+                #[allow(unreachable_patterns)]
+                _ => {}
             }
         }
     };

@@ -3,6 +3,7 @@
 //! the window is expressed as the two instants where the company's day begins.
 
 use super::field_table::ReteachField;
+use super::model::ReteachCustomer;
 use chrono::{DateTime, Duration, LocalResult, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 
@@ -26,11 +27,7 @@ impl LockWindow {
     /// The instant the window wants in one of the lock fields (`setActiveAt`,
     /// `setInactiveAt`); `None` for any other field.
     pub fn instant(&self, field: ReteachField) -> Option<DateTime<Utc>> {
-        match field {
-            ReteachField::SetActiveAt => self.set_active_at,
-            ReteachField::SetInactiveAt => self.set_inactive_at,
-            _ => None,
-        }
+        lock_date(field, self.set_active_at, self.set_inactive_at)
     }
 
     /// The window for an employee hired on `hire_date` whose last day is `end_of_employment`.
@@ -77,7 +74,21 @@ pub struct ReportedLock<'a> {
     pub status: Option<&'a str>,
 }
 
-impl ReportedLock<'_> {
+impl<'a> ReportedLock<'a> {
+    /// The instant reported in the lock date `field` (`None` for any other field).
+    pub fn instant(&self, field: ReteachField) -> Option<DateTime<Utc>> {
+        lock_date(field, self.set_active_at, self.set_inactive_at)
+    }
+
+    /// What `customer` reports about its lock.
+    pub fn of(customer: &'a ReteachCustomer) -> Self {
+        Self {
+            set_active_at: customer.set_active_at,
+            set_inactive_at: customer.set_inactive_at,
+            status: customer.status.as_deref(),
+        }
+    }
+
     /// Whether the user is locked now: reteach says `INACTIVE` (also after it cleared the date
     /// that locked them), or the instants it reports lock them (when the status lags or is absent).
     pub fn is_locked(&self, now: DateTime<Utc>) -> bool {
@@ -88,20 +99,49 @@ impl ReportedLock<'_> {
     }
 }
 
-/// Whether the `setActiveAt` reteach reports already does what `window` asks for, compared by
-/// meaning rather than by value. Whether reteach keeps a date once it has fired, clears it or
-/// rewrites it is undocumented, so a fired date is judged by the user's state:
-/// - a future `setActiveAt` must be scheduled exactly (it has yet to act);
-/// - a past one (or none) is satisfied when reteach holds no future activation and the user is
-///   active — or is meant to be locked anyway (a past `setInactiveAt`).
-pub fn active_at_satisfied(
+/// Of the lock dates `set_active_at` and `set_inactive_at`, the one in `field` (`None` for any
+/// other field).
+fn lock_date(
+    field: ReteachField,
+    set_active_at: Option<DateTime<Utc>>,
+    set_inactive_at: Option<DateTime<Utc>>,
+) -> Option<DateTime<Utc>> {
+    match field {
+        ReteachField::SetActiveAt => set_active_at,
+        ReteachField::SetInactiveAt => set_inactive_at,
+        _ => None,
+    }
+}
+
+/// Whether the lock date `field` (`setActiveAt` or `setInactiveAt`) reteach reports already does
+/// what `window` asks for, compared by meaning rather than by value. The same instant always does.
+/// Whether reteach keeps a date once it has fired, clears it or rewrites it is undocumented, so
+/// a different one is judged by the user's state (see `active_at_satisfied` and
+/// `inactive_at_satisfied`). Any other field is no lock date and always satisfied.
+pub fn lock_date_satisfied(
+    field: ReteachField,
     window: &LockWindow,
     reported: &ReportedLock<'_>,
     now: DateTime<Utc>,
 ) -> bool {
-    if window.set_active_at == reported.set_active_at {
-        return true;
+    let same = window.instant(field) == reported.instant(field);
+    match field {
+        _ if same => true,
+        ReteachField::SetActiveAt => active_at_satisfied(window, reported, now),
+        ReteachField::SetInactiveAt => inactive_at_satisfied(window, reported, now),
+        _ => true,
     }
+}
+
+/// Whether a `setActiveAt` other than the wanted one does what `window` asks for:
+/// - a future `setActiveAt` must be scheduled exactly (it has yet to act);
+/// - a past one (or none) is satisfied when reteach holds no future activation and the user is
+///   active — or is meant to be locked anyway (a past `setInactiveAt`).
+fn active_at_satisfied(
+    window: &LockWindow,
+    reported: &ReportedLock<'_>,
+    now: DateTime<Utc>,
+) -> bool {
     if window.set_active_at.is_some_and(|at| at > now) {
         return false;
     }
@@ -110,19 +150,16 @@ pub fn active_at_satisfied(
     !pending_elsewhere && (!reported.is_locked(now) || meant_locked)
 }
 
-/// Whether the `setInactiveAt` reteach reports already does what `window` asks for, by meaning:
+/// Whether a `setInactiveAt` other than the wanted one does what `window` asks for:
 /// - a future `setInactiveAt` must be scheduled exactly;
 /// - a past one is satisfied by a locked user, whatever reteach returns for the field (kept,
 ///   cleared or rewritten);
 /// - none must be none (a leftover date would lock the user).
-pub fn inactive_at_satisfied(
+fn inactive_at_satisfied(
     window: &LockWindow,
     reported: &ReportedLock<'_>,
     now: DateTime<Utc>,
 ) -> bool {
-    if window.set_inactive_at == reported.set_inactive_at {
-        return true;
-    }
     match window.set_inactive_at {
         None => false,
         Some(at) if at > now => false,
@@ -191,6 +228,16 @@ mod tests {
             }
         }
 
+        /// Whether `reported` satisfies the `setActiveAt` of `wanted`, now.
+        fn active_ok(wanted: &LockWindow, reported: ReportedLock<'_>) -> bool {
+            lock_date_satisfied(ReteachField::SetActiveAt, wanted, &reported, now())
+        }
+
+        /// Whether `reported` satisfies the `setInactiveAt` of `wanted`, now.
+        fn inactive_ok(wanted: &LockWindow, reported: ReportedLock<'_>) -> bool {
+            lock_date_satisfied(ReteachField::SetInactiveAt, wanted, &reported, now())
+        }
+
         const PAST: &str = "2020-01-31T23:00:00Z";
         const LAST_WEEK: &str = "2026-11-19T23:00:00Z";
         const FUTURE: &str = "2027-01-31T23:00:00Z";
@@ -199,91 +246,61 @@ mod tests {
         fn past_set_active_at_is_satisfied_by_an_active_user_whatever_the_field_says() {
             let wanted = window(Some(PAST), None);
             for field in [None, Some(PAST), Some(LAST_WEEK)] {
-                assert!(active_at_satisfied(
-                    &wanted,
-                    &reported(field, None, Some("ACTIVE")),
-                    now()
-                ));
+                assert!(active_ok(&wanted, reported(field, None, Some("ACTIVE"))));
             }
             // Cleared, and reteach sent no status: judged by the instants (nothing pending).
-            assert!(active_at_satisfied(
-                &wanted,
-                &reported(None, None, None),
-                now()
-            ));
+            assert!(active_ok(&wanted, reported(None, None, None)));
         }
 
         #[test]
         fn past_set_active_at_is_not_satisfied_by_an_inactive_user_meant_to_be_active() {
             let wanted = window(Some(PAST), None);
-            assert!(!active_at_satisfied(
-                &wanted,
-                &reported(None, None, Some("INACTIVE")),
-                now()
-            ));
+            assert!(!active_ok(&wanted, reported(None, None, Some("INACTIVE"))));
         }
 
         #[test]
         fn past_set_active_at_is_not_satisfied_while_another_activation_is_pending() {
             let wanted = window(Some(PAST), None);
-            assert!(!active_at_satisfied(
+            assert!(!active_ok(
                 &wanted,
-                &reported(Some(FUTURE), None, Some("INACTIVE")),
-                now()
+                reported(Some(FUTURE), None, Some("INACTIVE"))
             ));
         }
 
         #[test]
         fn past_set_active_at_of_a_user_meant_to_be_locked_needs_no_write() {
             let wanted = window(Some(PAST), Some(LAST_WEEK));
-            assert!(active_at_satisfied(
-                &wanted,
-                &reported(None, None, Some("INACTIVE")),
-                now()
-            ));
+            assert!(active_ok(&wanted, reported(None, None, Some("INACTIVE"))));
         }
 
         #[test]
         fn future_dates_must_be_scheduled_exactly() {
             let wanted = window(Some(FUTURE), Some(FUTURE));
             let other = reported(Some(PAST), Some(LAST_WEEK), Some("INACTIVE"));
-            assert!(!active_at_satisfied(&wanted, &other, now()));
-            assert!(!inactive_at_satisfied(&wanted, &other, now()));
+            assert!(!active_ok(&wanted, other));
+            assert!(!inactive_ok(&wanted, other));
             let same = reported(Some(FUTURE), Some(FUTURE), Some("INACTIVE"));
-            assert!(active_at_satisfied(&wanted, &same, now()));
-            assert!(inactive_at_satisfied(&wanted, &same, now()));
+            assert!(active_ok(&wanted, same));
+            assert!(inactive_ok(&wanted, same));
         }
 
         #[test]
         fn past_set_inactive_at_is_satisfied_by_an_inactive_user_whatever_the_field_says() {
             let wanted = window(None, Some(LAST_WEEK));
             for field in [None, Some(LAST_WEEK), Some(PAST)] {
-                assert!(inactive_at_satisfied(
+                assert!(inactive_ok(
                     &wanted,
-                    &reported(None, field, Some("INACTIVE")),
-                    now()
+                    reported(None, field, Some("INACTIVE"))
                 ));
             }
-            assert!(inactive_at_satisfied(
-                &wanted,
-                &reported(None, Some(PAST), None),
-                now()
-            ));
+            assert!(inactive_ok(&wanted, reported(None, Some(PAST), None)));
         }
 
         #[test]
         fn past_set_inactive_at_is_not_satisfied_by_an_active_user() {
             let wanted = window(None, Some(LAST_WEEK));
-            assert!(!inactive_at_satisfied(
-                &wanted,
-                &reported(None, None, Some("ACTIVE")),
-                now()
-            ));
-            assert!(!inactive_at_satisfied(
-                &wanted,
-                &reported(None, None, None),
-                now()
-            ));
+            assert!(!inactive_ok(&wanted, reported(None, None, Some("ACTIVE"))));
+            assert!(!inactive_ok(&wanted, reported(None, None, None)));
         }
 
         #[test]
@@ -297,16 +314,11 @@ mod tests {
         #[test]
         fn no_set_inactive_at_wanted_means_a_leftover_one_is_cleared() {
             let wanted = window(Some(PAST), None);
-            assert!(!inactive_at_satisfied(
+            assert!(!inactive_ok(
                 &wanted,
-                &reported(None, Some(LAST_WEEK), Some("INACTIVE")),
-                now()
+                reported(None, Some(LAST_WEEK), Some("INACTIVE"))
             ));
-            assert!(inactive_at_satisfied(
-                &wanted,
-                &reported(None, None, Some("ACTIVE")),
-                now()
-            ));
+            assert!(inactive_ok(&wanted, reported(None, None, Some("ACTIVE"))));
         }
     }
 

@@ -2,6 +2,8 @@
 //! streamed PDFs and TLS settings. Knows HTTP, knows nothing about Personio or reteach.
 
 mod address;
+#[cfg(test)]
+pub mod arbitrary_json;
 mod body;
 mod budget;
 mod idle_map;
@@ -35,6 +37,7 @@ pub use server_limit::{
 };
 pub use spool::{spool, spool_announced, PdfMemory, PdfReservation, SpoolError, SpoolOptions};
 pub use tls::{
-    build_download_client, build_http_client, idle_connection_timeout, redirect_status,
-    scale_idle_connection_timeout, TlsOptions, UrlPolicyError, IDLE_CONNECTION_TIMEOUT,
+    build_download_client, build_http_client, debug_client, idle_connection_timeout,
+    redirect_status, scale_idle_connection_timeout, TlsOptions, UrlPolicyError,
+    IDLE_CONNECTION_TIMEOUT,
 };

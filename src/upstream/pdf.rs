@@ -23,6 +23,22 @@ impl PdfStream {
     }
 }
 
+#[cfg(test)]
+impl PdfStream {
+    /// The whole body, in memory; panics when it breaks off (tests).
+    pub async fn read_all(self) -> Vec<u8> {
+        use futures::TryStreamExt;
+        let chunks: Vec<Bytes> = self.body.try_collect().await.unwrap();
+        chunks.concat()
+    }
+
+    /// Asserts that the stream announces the length of `expected` and carries exactly it (tests).
+    pub async fn assert_carries(self, expected: &[u8]) {
+        assert_eq!(self.length, Some(expected.len() as u64), "announced length");
+        assert_eq!(self.read_all().await, expected);
+    }
+}
+
 impl std::fmt::Debug for PdfStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PdfStream")

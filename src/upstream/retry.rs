@@ -129,6 +129,62 @@ pub struct Pace<'a> {
     pub server: Option<&'a ServerLimits>,
 }
 
+impl Pace<'_> {
+    /// Waits until an attempt at `endpoint` may be sent: the server's announced reset, then the
+    /// tenant's own limiter, then a turn of the shared budget.
+    async fn wait_turn(&self, endpoint: &'static str) {
+        if let Some(server) = self.server {
+            // The server said the endpoint is spent: wait for its reset (without the run slot).
+            server.wait_for(endpoint).await;
+        }
+        if let Some(limiter) = self.limiter {
+            // A token at hand is taken at once; a wait for one is a pause without the run slot.
+            if limiter.check().is_err() {
+                super::pause::paused(limiter.until_ready()).await;
+            }
+        }
+        if let Some(budget) = self.budget {
+            // Not a pause: every tenant waits for the same budget, so giving the run slot away
+            // would only start more runs that wait for it too.
+            budget.take().await;
+        }
+    }
+}
+
+/// The backoff delays between attempts: exponential with jitter, one fewer than the attempts.
+fn backoff(policy: &RetryPolicy) -> impl Iterator<Item = Duration> {
+    ExponentialBuilder::default()
+        .with_min_delay(policy.min_delay)
+        .with_max_delay(policy.max_delay)
+        .with_max_times(policy.max_attempts.saturating_sub(1))
+        .with_jitter()
+        .build()
+}
+
+/// The error of a request given up after `attempts`, from its last outcome (429/5xx or no
+/// response).
+fn given_up(
+    endpoint: &'static str,
+    attempts: usize,
+    last: Result<Response, reqwest::Error>,
+) -> SendError {
+    match last {
+        Ok(response) => SendError::Status {
+            endpoint,
+            status: response.status().as_u16(),
+            attempts,
+            response: Box::new(ResponseDebug(response)),
+        },
+        Err(error) => SendError::Transport {
+            endpoint,
+            attempts,
+            timeout: error.is_timeout(),
+            connected: !error.is_connect(),
+            message: transport_message(&error),
+        },
+    }
+}
+
 /// [`send_with_retry`] that also takes a turn of the shared `budget` before every attempt
 /// (after the tenant's own limiter: a tenant throttled by its own limit does not hold a turn).
 pub async fn send_paced(
@@ -139,35 +195,11 @@ pub async fn send_paced(
     pace: Pace<'_>,
     mut make: impl FnMut() -> RequestBuilder,
 ) -> Result<Response, SendError> {
-    let Pace {
-        limiter,
-        budget,
-        server,
-    } = pace;
-    let mut delays = ExponentialBuilder::default()
-        .with_min_delay(policy.min_delay)
-        .with_max_delay(policy.max_delay)
-        .with_max_times(policy.max_attempts.saturating_sub(1))
-        .with_jitter()
-        .build();
+    let mut delays = backoff(policy);
     let mut attempts = 0;
     loop {
         attempts += 1;
-        if let Some(server) = server {
-            // The server said the endpoint is spent: wait for its reset (without the run slot).
-            server.wait_for(endpoint).await;
-        }
-        if let Some(limiter) = limiter {
-            // A token at hand is taken at once; a wait for one is a pause without the run slot.
-            if limiter.check().is_err() {
-                super::pause::paused(limiter.until_ready()).await;
-            }
-        }
-        if let Some(budget) = budget {
-            // Not a pause: every tenant waits for the same budget, so giving the run slot away
-            // would only start more runs that wait for it too.
-            budget.take().await;
-        }
+        pace.wait_turn(endpoint).await;
         let started = Instant::now();
         let result = make().send().await;
         let status = result.as_ref().map(|r| r.status().as_u16()).unwrap_or(0);
@@ -177,7 +209,7 @@ pub async fn send_paced(
             status,
             elapsed: started.elapsed(),
         });
-        let announced = match (server, &result) {
+        let announced = match (pace.server, &result) {
             (Some(server), Ok(response)) => server.observe(endpoint, status, response.headers()),
             _ => None,
         };
@@ -185,26 +217,12 @@ pub async fn send_paced(
             Ok(response) if !is_retryable(response.status()) => return Ok(response),
             other => other,
         };
-        // A `429` that names its reset waits for it (the next attempt's `wait_for`), not for
+        // A `429` that names its reset waits for it (the next attempt's `wait_turn`), not for
         // the backoff on top.
         let server_delay = result.as_ref().ok().and_then(retry_after);
         let backoff_needed = announced.is_none();
         let Some(delay) = delays.next() else {
-            return Err(match result {
-                Ok(response) => SendError::Status {
-                    endpoint,
-                    status: response.status().as_u16(),
-                    attempts,
-                    response: Box::new(ResponseDebug(response)),
-                },
-                Err(error) => SendError::Transport {
-                    endpoint,
-                    attempts,
-                    timeout: error.is_timeout(),
-                    connected: !error.is_connect(),
-                    message: transport_message(&error),
-                },
-            });
+            return Err(given_up(endpoint, attempts, result));
         };
         tracing::debug!(api, endpoint, status, attempts, "retrying upstream request");
         // Up to five minutes per `Retry-After`: sleep without holding the run slot.

@@ -286,9 +286,20 @@ mod tests {
         futures::stream::iter(parts.into_iter().map(|p| Ok(Bytes::from_static(p))))
     }
 
-    async fn collect(pdf: PdfStream) -> Vec<u8> {
-        let parts: Vec<Bytes> = pdf.body.try_collect().await.unwrap();
-        parts.concat()
+    /// Options holding PDFs in `memory`'s allowance.
+    fn with_memory(memory: &PdfMemory) -> SpoolOptions {
+        SpoolOptions {
+            memory: Some(memory.clone()),
+            ..SpoolOptions::default()
+        }
+    }
+
+    /// Options spooling PDFs to files in `dir`.
+    fn in_dir(dir: impl Into<PathBuf>) -> SpoolOptions {
+        SpoolOptions {
+            scratch_dir: Some(dir.into()),
+            ..SpoolOptions::default()
+        }
     }
 
     #[tokio::test]
@@ -300,35 +311,24 @@ mod tests {
         )
         .await
         .unwrap();
-        assert_eq!(pdf.length, Some(18));
-        assert_eq!(collect(pdf).await, b"%PDF-1.7\nbody%%EOF");
+        pdf.assert_carries(b"%PDF-1.7\nbody%%EOF").await;
     }
 
     #[tokio::test]
     async fn file_spool_knows_the_exact_length_and_leaves_nothing_behind() {
         let dir = tempfile::tempdir().unwrap();
-        let options = SpoolOptions {
-            scratch_dir: Some(dir.path().to_path_buf()),
-            ..SpoolOptions::default()
-        };
+        let options = in_dir(dir.path());
         let pdf = spool(chunks(vec![b"%PDF-1.7\n", b"body"]), 100, &options)
             .await
             .unwrap();
-        assert_eq!(pdf.length, Some(13));
-        assert_eq!(collect(pdf).await, b"%PDF-1.7\nbody");
+        pdf.assert_carries(b"%PDF-1.7\nbody").await;
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 
     #[tokio::test]
     async fn more_bytes_than_the_limit_are_refused_in_both_spools() {
         let dir = tempfile::tempdir().unwrap();
-        for options in [
-            SpoolOptions::default(),
-            SpoolOptions {
-                scratch_dir: Some(dir.path().to_path_buf()),
-                ..SpoolOptions::default()
-            },
-        ] {
+        for options in [SpoolOptions::default(), in_dir(dir.path())] {
             let result = spool(chunks(vec![b"12345", b"67890", b"1"]), 10, &options).await;
             assert!(
                 matches!(result, Err(SpoolError::TooLarge { limit: 10 })),
@@ -339,10 +339,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_missing_scratch_directory_is_named() {
-        let options = SpoolOptions {
-            scratch_dir: Some(PathBuf::from("/nonexistent/scratch")),
-            ..SpoolOptions::default()
-        };
+        let options = in_dir("/nonexistent/scratch");
         let error = spool(chunks(vec![b"%PDF"]), 10, &options)
             .await
             .unwrap_err();
@@ -354,10 +351,7 @@ mod tests {
     async fn pdfs_in_memory_never_hold_more_than_the_allowance() {
         // Room for two PDFs of 10 bytes (rounded to KiB: two of 1 KiB).
         let memory = PdfMemory::new(2048, 10);
-        let options = SpoolOptions {
-            memory: Some(memory.clone()),
-            ..SpoolOptions::default()
-        };
+        let options = with_memory(&memory);
         let first = spool_announced(chunks(vec![b"%PDF-1"]), Some(6), 10, &options, None)
             .await
             .unwrap();
@@ -377,7 +371,7 @@ mod tests {
             tokio::task::yield_now().await;
         }
         assert!(!third.is_finished(), "a third PDF waits for room");
-        assert_eq!(collect(first).await, b"%PDF-1");
+        assert_eq!(first.read_all().await, b"%PDF-1");
         assert_eq!(third.await.unwrap().unwrap(), Some(6));
         drop(second);
         assert_eq!(memory.available_bytes(), 2048, "everything given back");
@@ -386,10 +380,7 @@ mod tests {
     #[tokio::test]
     async fn a_body_longer_than_announced_reserves_up_to_the_limit() {
         let memory = PdfMemory::new(8 * 1024, 4 * 1024);
-        let options = SpoolOptions {
-            memory: Some(memory.clone()),
-            ..SpoolOptions::default()
-        };
+        let options = with_memory(&memory);
         let long = vec![b'x'; 3000];
         let body = futures::stream::iter(vec![Ok(Bytes::from(long))]);
         let pdf = spool_announced(body, Some(10), 4 * 1024, &options, None)
@@ -404,10 +395,7 @@ mod tests {
     #[tokio::test]
     async fn room_taken_before_the_download_shrinks_to_the_announced_size() {
         let memory = PdfMemory::new(64 * 1024, 32 * 1024);
-        let options = SpoolOptions {
-            memory: Some(memory.clone()),
-            ..SpoolOptions::default()
-        };
+        let options = with_memory(&memory);
         let reservation = memory.reserve_largest(32 * 1024).await;
         assert_eq!(
             memory.available_bytes(),

@@ -34,6 +34,17 @@ pub enum UrlPolicyError {
     Client(String),
 }
 
+/// The `Debug` of an API client named `name`: its base URL only, never its credentials or token.
+pub fn debug_client(
+    f: &mut std::fmt::Formatter<'_>,
+    name: &str,
+    base: &url::Url,
+) -> std::fmt::Result {
+    f.debug_struct(name)
+        .field("base", &base.as_str())
+        .finish_non_exhaustive()
+}
+
 /// Checks the base URL and returns the (shared) `reqwest::Client` for it. API clients never
 /// follow a redirect: reqwest would re-send a 307/308's body (the token request's client secret)
 /// and the `Authorization` header to the same origin, and any origin the allowlist was checked
