@@ -80,10 +80,6 @@ impl SyncKind for CertificateSync {
         CertificateSettings::from_spec(&self.spec, ctx.tunables.minimum_interval)
     }
 
-    fn interval(settings: &CertificateSettings) -> Duration {
-        settings.interval.get()
-    }
-
     async fn prepare(
         &self,
         ctx: &Context,

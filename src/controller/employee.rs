@@ -55,10 +55,6 @@ impl SyncKind for EmployeeSync {
         EmployeeSettings::from_spec(&self.spec, ctx.tunables.minimum_interval)
     }
 
-    fn interval(settings: &EmployeeSettings) -> Duration {
-        settings.interval.get()
-    }
-
     async fn prepare(
         &self,
         ctx: &Context,

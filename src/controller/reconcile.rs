@@ -25,7 +25,7 @@ use crate::jobs::failures::{record_failures, FailedRecords};
 use crate::jobs::run_failure::RunFailure;
 use crate::jobs::run_status::RunContext;
 use crate::jobs::schedule::DueReason;
-use crate::jobs::settings::SpecError;
+use crate::jobs::settings::{KindSettings, SpecError};
 use crate::jobs::Reason;
 use crate::metrics::ResourceLabels;
 use crate::preflight::Subject;
@@ -86,7 +86,7 @@ where
     /// The `Reconciling` message.
     const RECONCILING_MESSAGE: &'static str;
     /// The validated spec values.
-    type Settings: Send + Sync;
+    type Settings: KindSettings + Send + Sync;
     /// What a run needs once its preconditions hold (clients, resolved ids).
     type Prepared: Send + Sync;
     /// What a run that went through did (its skipped records land in `status.failures`).
@@ -96,9 +96,6 @@ where
 
     /// Validates the spec (the same rules wherever the kind is run).
     fn settings(&self, ctx: &Context) -> Result<Self::Settings, SpecError>;
-
-    /// `spec.interval` from the settings.
-    fn interval(settings: &Self::Settings) -> Duration;
 
     /// Checks the preconditions and builds the clients; stores the preflight findings in
     /// `capabilities` when the probes ran.
@@ -226,7 +223,9 @@ where
     };
     let mut capabilities = None;
     let settings = object.settings(ctx);
-    let interval = settings.as_ref().map_or(INVALID_SPEC_INTERVAL, K::interval);
+    let interval = settings
+        .as_ref()
+        .map_or(INVALID_SPEC_INTERVAL, KindSettings::interval);
     let (result, personio_requests) = match settings {
         Err(error) => {
             let failure = RunFailure::stalled(Reason::InvalidSpec, error.to_string());

@@ -96,6 +96,24 @@ impl TimeZone {
     }
 }
 
+/// What the validated spec values of every kind have.
+pub trait KindSettings {
+    /// `spec.interval`.
+    fn interval(&self) -> Duration;
+}
+
+impl KindSettings for EmployeeSettings {
+    fn interval(&self) -> Duration {
+        self.interval.get()
+    }
+}
+
+impl KindSettings for CertificateSettings {
+    fn interval(&self) -> Duration {
+        self.interval.get()
+    }
+}
+
 /// The validated spec values of an EmployeeSync.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EmployeeSettings {
