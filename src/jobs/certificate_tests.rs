@@ -157,6 +157,18 @@ impl World {
         self.reteach.failing_downloads.lock().unwrap().insert(url);
     }
 
+    /// Asserts that a run uploaded `uploaded` certificates and left none pending, and that
+    /// Personio holds each of the certificates `ids` exactly once.
+    pub(super) fn assert_caught_up(
+        &self,
+        outcome: &CertificateJobOutcome,
+        uploaded: i64,
+        ids: &[&str],
+    ) {
+        assert_uploaded_all(outcome, uploaded);
+        self.assert_once(ids);
+    }
+
     /// Personio knows only the employees `ids` (uploads for others fail as not found).
     pub(super) fn know_only(&self, ids: &[&str]) {
         let known = ids.iter().map(|id| id.to_string()).collect();
@@ -337,12 +349,20 @@ async fn records_intent_before_every_upload() {
     assert_once(&personio, &["a", "b"]);
 }
 
+/// A run after one that started uploading certificate `a` of employee 1 and never learned
+/// whether it landed; with `present`, Personio holds it.
+async fn resume_interrupted_upload(present: bool) -> (World, CertificateJobOutcome) {
+    let world = World::new(vec![completion("a", Some("1"), "2026-11-25T08:00:00Z")]);
+    if present {
+        self::present(&world.personio, "a", "1");
+    }
+    let outcome = world.run(&world.after(in_flight("a", "1"))).await;
+    (world, outcome)
+}
+
 #[tokio::test]
 async fn in_flight_certificate_found_in_personio_is_not_uploaded_again() {
-    let world = World::default();
-    present(&world.personio, "a", "1");
-    world.list(vec![completion("a", Some("1"), "2026-11-25T08:00:00Z")]);
-    let outcome = world.run(&world.after(in_flight("a", "1"))).await;
+    let (world, outcome) = resume_interrupted_upload(true).await;
     assert_eq!(outcome.summary.already_present, 1);
     assert_eq!(outcome.summary.uploaded, 0);
     assert_eq!(outcome.uploaded_total_delta, 1);
@@ -353,8 +373,7 @@ async fn in_flight_certificate_found_in_personio_is_not_uploaded_again() {
 
 #[tokio::test]
 async fn in_flight_certificate_missing_in_personio_is_uploaded_once() {
-    let world = World::new(vec![completion("a", Some("1"), "2026-11-25T08:00:00Z")]);
-    let outcome = world.run(&world.after(in_flight("a", "1"))).await;
+    let (world, outcome) = resume_interrupted_upload(false).await;
     assert_eq!(outcome.summary.already_present, 0);
     assert_eq!(outcome.summary.uploaded, 1);
     world.assert_once(&["a"]);
@@ -362,18 +381,13 @@ async fn in_flight_certificate_missing_in_personio_is_uploaded_once() {
 
 #[tokio::test]
 async fn failing_save_prevents_any_upload() {
-    let personio = FakePersonio::default();
-    let reteach = reteach_with(daily(&["a"]));
-    let error = run_err(
-        &personio,
-        &reteach,
-        &input(CertificateLedgerStatus::default(), &FailingStore),
-    )
-    .await;
+    let world = World::new(daily(&["a"]));
+    let failing = input(CertificateLedgerStatus::default(), &FailingStore);
+    let error = world.fail(&failing).await;
     assert!(matches!(error.root(), JobError::Ledger(_)));
     assert!(error.is_transient());
-    assert_eq!(*personio.upload_attempts.lock().unwrap(), 0);
-    assert_eq!(reteach.calls_of("download"), 0);
+    assert_eq!(world.upload_attempts(), 0);
+    assert_eq!(world.reteach.calls_of("download"), 0);
 }
 
 #[tokio::test]
@@ -466,8 +480,7 @@ async fn certificate_waits_for_its_pdf_and_is_uploaded_when_ready() {
     world.reteach.completions.lock().unwrap()[0] =
         completion("a", Some("1"), "2026-01-01T00:00:00Z");
     let second = world.run(&world.after(first.ledger)).await;
-    assert_uploaded_all(&second, 1);
-    world.assert_once(&["a", "b"]);
+    world.assert_caught_up(&second, 1, &["a", "b"]);
 }
 
 #[tokio::test]
@@ -493,8 +506,7 @@ async fn certificate_of_unknown_employee_is_uploaded_once_the_employee_is_known(
     world.reteach.completions.lock().unwrap()[0].customer_external_id = Some("1".into());
     world.know_only(&["1", "2"]);
     let second = world.run(&world.full_pass(first.ledger)).await;
-    assert_uploaded_all(&second, 2);
-    world.assert_once(&["a", "b"]);
+    world.assert_caught_up(&second, 2, &["a", "b"]);
 }
 #[tokio::test]
 async fn rejected_document_is_reported_and_retried_every_run() {
