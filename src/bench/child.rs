@@ -266,7 +266,7 @@ impl CertificateTask<'_> {
             ledger,
             full_pass,
         } = self;
-        let (personio, reteach) = clients::for_upstream(&upstream, limits, log)?;
+        let (personio, reteach) = clients::for_upstream(upstream, limits, log)?;
         let store = MemoryLedgerStore::default();
         let run = CertificateRun {
             now,
@@ -296,7 +296,7 @@ async fn idle_runs(
 ) -> anyhow::Result<(serde_json::Value, Memory)> {
     let mut held = Vec::with_capacity(tenants.len());
     for upstream in tenants {
-        let (personio, reteach) = clients::for_upstream(&upstream, limits, log)?;
+        let (personio, reteach) = clients::for_upstream(upstream, limits, log)?;
         let input = EmployeeJobInput::full_run(now, TIME_ZONE);
         let outcome = run_employee_sync(&personio, &reteach, &input).await?;
         held.push((personio, reteach, outcome));
