@@ -208,6 +208,7 @@ struct Pace {
 }
 
 impl Pace {
+    /// The figures of the runs `seen` at the configured `interval`.
     fn measure(
         settings: &Settings,
         seen: &[AcademyRuns],
@@ -238,10 +239,12 @@ impl Pace {
         }
     }
 
+    /// The median achieved interval (configured minutes).
     fn median_achieved(&self) -> f64 {
         percentile(&self.achieved, 0.5)
     }
 
+    /// The targets of the scenario.
     fn targets(&self) -> Vec<Target> {
         let (refused, busiest, bound, errors) =
             (self.refused, self.busiest, self.bound, self.errors);
@@ -272,6 +275,7 @@ impl Pace {
         ]
     }
 
+    /// The figures behind the targets, at time scale `scale`.
     fn notes(&self, scale: f64, ip_limit: &SharedIpLimit) -> Vec<String> {
         let (academies, cost, bound) = (self.academies, self.cost, self.bound);
         let (runs, requests) = (self.runs, self.requests);

@@ -187,6 +187,11 @@ impl World {
         self.personio.documents.lock().unwrap().len()
     }
 
+    /// Document listings Personio served.
+    pub(crate) fn document_listings(&self) -> usize {
+        *self.personio.document_listings.lock().unwrap()
+    }
+
     /// Uploads Personio was asked for.
     pub(crate) fn upload_attempts(&self) -> usize {
         *self.personio.upload_attempts.lock().unwrap()

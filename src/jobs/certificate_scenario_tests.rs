@@ -71,7 +71,7 @@ async fn a_recreated_resource_finds_every_document_and_uploads_none() {
     assert_eq!(outcome.summary.uploaded, 0);
     assert_eq!(world.upload_attempts(), 0);
     // One listing per employee with certificates.
-    assert_eq!(*world.personio.document_listings.lock().unwrap(), 4);
+    assert_eq!(world.document_listings(), 4);
     assert!(outcome.ledger.cursor.is_some());
 }
 
@@ -164,8 +164,8 @@ async fn a_bulk_import_keeps_status_small() {
     assert!(bytes < 64 * 1024, "ledger of {bytes} bytes");
     // The next run re-reads the window: no Personio request for what is known or left to the
     // full pass.
-    let listings = *world.personio.document_listings.lock().unwrap();
+    let listings = world.document_listings();
     let again = world.run(&world.after(outcome.ledger)).await;
     assert_eq!(again.summary.uploaded, 0);
-    assert_eq!(*world.personio.document_listings.lock().unwrap(), listings);
+    assert_eq!(world.document_listings(), listings);
 }
