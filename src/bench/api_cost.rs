@@ -62,8 +62,9 @@ pub async fn run_api_read(
     } else {
         EmployeeApi::V1
     };
-    let personio = clients::personio_at(&endpoint, limits, log)?;
-    let reteach = clients::reteach(&task.upstream.reteach_url, limits, log)?;
+    let builder = clients::builder(limits, log);
+    let (personio, reteach) =
+        clients::simulators_at(&builder, &endpoint, &task.upstream.reteach_url)?;
     let input = EmployeeJobInput {
         full: task.cursor.is_none(),
         cursor: task.cursor,

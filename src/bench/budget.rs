@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 
 use super::child::{ChildResult, EndpointCount, TIME_ZONE};
-use super::clients::{simulator_personio, simulator_reteach, Limits};
+use super::clients::{simulators, Limits};
 use super::figures::Target;
 use super::scenarios::{start_time, ScenarioReport, Settings};
 use super::tally::RequestTally;
@@ -94,7 +94,7 @@ pub async fn budget(settings: &Settings) -> anyhow::Result<ScenarioReport> {
     let deadline = interval * INTERVALS;
     let mut runs = tokio::task::JoinSet::new();
     for (n, tenant) in tenants.iter().enumerate() {
-        let (personio, reteach) = academy_clients(&builder, tenant)?;
+        let (personio, reteach) = simulators(&builder, &tenant.upstream)?;
         let academy = Academy {
             key: format!("academy-{n}/personio"),
             personio,
@@ -118,16 +118,6 @@ pub async fn budget(settings: &Settings) -> anyhow::Result<ScenarioReport> {
 /// The planner works in the benchmark's time: a scaled minute holds `scale` times the budget.
 fn scaled_budget(scale: f64) -> u32 {
     (f64::from(DEFAULT_BUDGET_PER_MINUTE) * scale).min(f64::from(u32::MAX)) as u32
-}
-
-fn academy_clients(
-    builder: &ConnectionClients,
-    tenant: &Tenant,
-) -> anyhow::Result<(PersonioClient, ReteachClient)> {
-    Ok((
-        simulator_personio(builder, &tenant.upstream.personio_url)?,
-        simulator_reteach(builder, &tenant.upstream.reteach_url)?,
-    ))
 }
 
 /// One academy's EmployeeSync, run again and again at its effective interval.
@@ -196,6 +186,124 @@ fn intervals(seen: &[AcademyRuns], scale: f64) -> (Vec<f64>, Vec<f64>) {
     (effective, achieved)
 }
 
+/// The figures the budget scenario is judged by.
+struct Pace {
+    academies: usize,
+    runs: usize,
+    /// Budgeted Personio requests.
+    requests: u64,
+    /// 429s: refused by the shared limit or seen by the clients.
+    refused: usize,
+    /// Runs that failed.
+    errors: usize,
+    /// Requests of the busiest minute at the shared limit.
+    busiest: usize,
+    /// Requests per run.
+    cost: f64,
+    /// The fair bound of the achieved interval (configured minutes).
+    bound: f64,
+    /// Effective and achieved intervals per academy (configured minutes), sorted.
+    effective: Vec<f64>,
+    achieved: Vec<f64>,
+}
+
+impl Pace {
+    /// The figures of the runs `seen` at the configured `interval`.
+    fn measure(
+        settings: &Settings,
+        seen: &[AcademyRuns],
+        log: &RequestTally,
+        ip_limit: &SharedIpLimit,
+        interval: Duration,
+    ) -> Self {
+        let scale = settings.time_scale;
+        let academies = seen.len();
+        let runs: usize = seen.iter().map(|a| a.starts.len()).sum();
+        let requests: u64 = seen.iter().map(|a| a.requests).sum();
+        let (effective, achieved) = intervals(seen, scale);
+        // Fair bound: every academy the same share of the whole budget, at what a run costs.
+        let cost = requests as f64 / runs.max(1) as f64;
+        let bound = (academies as f64 * cost / f64::from(DEFAULT_BUDGET_PER_MINUTE))
+            .max(interval.as_secs_f64() * scale / 60.0);
+        Self {
+            academies,
+            runs,
+            requests,
+            refused: ip_limit.refused() as usize + log.too_many_requests(),
+            errors: seen.iter().filter(|a| a.error.is_some()).count(),
+            busiest: ip_limit.busiest_minute(),
+            cost,
+            bound,
+            effective,
+            achieved,
+        }
+    }
+
+    /// The median achieved interval (configured minutes).
+    fn median_achieved(&self) -> f64 {
+        percentile(&self.achieved, 0.5)
+    }
+
+    /// The targets of the scenario.
+    fn targets(&self) -> Vec<Target> {
+        let (refused, busiest, bound, errors) =
+            (self.refused, self.busiest, self.bound, self.errors);
+        let busiest_ratio = busiest as f64 / DEFAULT_BUDGET_PER_MINUTE as f64;
+        let median_achieved = self.median_achieved();
+        let spread = percentile(&self.achieved, 0.99) / percentile(&self.achieved, 0.01).max(1e-9);
+        vec![
+            Target::new("zero 429s", refused == 0, refused.to_string()),
+            Target::new(
+                "busiest minute within the shared limit",
+                busiest <= DEFAULT_BUDGET_PER_MINUTE as usize,
+                format!("{busiest} of {DEFAULT_BUDGET_PER_MINUTE} ({busiest_ratio:.2} × limit)"),
+            ),
+            Target::new(
+                "median achieved interval ≤ 1.5 × fair bound",
+                median_achieved <= 1.5 * bound,
+                format!(
+                    "{median_achieved:.2} min for a bound of {bound:.2} min ({:.2} ×)",
+                    median_achieved / bound
+                ),
+            ),
+            Target::new(
+                "fair: p99 ÷ p1 of the achieved intervals ≤ 1.5",
+                spread <= 1.5,
+                format!("{spread:.2}"),
+            ),
+            Target::new("no run failed", errors == 0, errors.to_string()),
+        ]
+    }
+
+    /// The figures behind the targets, at time scale `scale`.
+    fn notes(&self, scale: f64, ip_limit: &SharedIpLimit) -> Vec<String> {
+        let (academies, cost, bound) = (self.academies, self.cost, self.bound);
+        let (runs, requests) = (self.runs, self.requests);
+        let (effective, achieved) = (&self.effective, &self.achieved);
+        let median_achieved = self.median_achieved();
+        vec![
+            format!(
+                "{academies} academies × EmployeeSync every 1m asked: {:.0} requests/min at {cost:.2} requests per run; budget {DEFAULT_BUDGET_PER_MINUTE}/min (planned share {:.0} %), time scale {scale}",
+                academies as f64 * cost,
+                PLANNED_SHARE * 100.0
+            ),
+            format!(
+                "effective interval per academy (configured minutes): min {:.2}, median {:.2}, p99 {:.2}, max {:.2}; achieved between run starts: min {:.2}, median {median_achieved:.2}, max {:.2}; fair bound {bound:.2}",
+                percentile(effective, 0.0),
+                percentile(effective, 0.5),
+                percentile(effective, 0.99),
+                percentile(effective, 1.0),
+                percentile(achieved, 0.0),
+                percentile(achieved, 1.0),
+            ),
+            format!(
+                "{runs} runs, {requests} budgeted Personio requests, {} seen by the shared limit",
+                ip_limit.total()
+            ),
+        ]
+    }
+}
+
 fn report(
     settings: &Settings,
     seen: &[AcademyRuns],
@@ -204,68 +312,12 @@ fn report(
     wall: f64,
     interval: Duration,
 ) -> ScenarioReport {
-    let scale = settings.time_scale;
-    let academies = seen.len();
-    let runs: usize = seen.iter().map(|a| a.starts.len()).sum();
-    let requests: u64 = seen.iter().map(|a| a.requests).sum();
-    let refused = ip_limit.refused() as usize + log.too_many_requests();
-    let errors = seen.iter().filter(|a| a.error.is_some()).count();
-    let busiest = ip_limit.busiest_minute();
-    let busiest_ratio = busiest as f64 / DEFAULT_BUDGET_PER_MINUTE as f64;
-    let (effective, achieved) = intervals(seen, scale);
-    // Fair bound: every academy the same share of the whole budget, at what a run costs.
-    let cost = requests as f64 / runs.max(1) as f64;
-    let bound = (academies as f64 * cost / f64::from(DEFAULT_BUDGET_PER_MINUTE))
-        .max(interval.as_secs_f64() * scale / 60.0);
-    let median_achieved = percentile(&achieved, 0.5);
-    let spread = percentile(&achieved, 0.99) / percentile(&achieved, 0.01).max(1e-9);
-    let targets = vec![
-        Target::new("zero 429s", refused == 0, refused.to_string()),
-        Target::new(
-            "busiest minute within the shared limit",
-            busiest <= DEFAULT_BUDGET_PER_MINUTE as usize,
-            format!("{busiest} of {DEFAULT_BUDGET_PER_MINUTE} ({busiest_ratio:.2} × limit)"),
-        ),
-        Target::new(
-            "median achieved interval ≤ 1.5 × fair bound",
-            median_achieved <= 1.5 * bound,
-            format!(
-                "{median_achieved:.2} min for a bound of {bound:.2} min ({:.2} ×)",
-                median_achieved / bound
-            ),
-        ),
-        Target::new(
-            "fair: p99 ÷ p1 of the achieved intervals ≤ 1.5",
-            spread <= 1.5,
-            format!("{spread:.2}"),
-        ),
-        Target::new("no run failed", errors == 0, errors.to_string()),
-    ];
-    let notes = vec![
-        format!(
-            "{academies} academies × EmployeeSync every 1m asked: {:.0} requests/min at {cost:.2} requests per run; budget {DEFAULT_BUDGET_PER_MINUTE}/min (planned share {:.0} %), time scale {scale}",
-            academies as f64 * cost,
-            PLANNED_SHARE * 100.0
-        ),
-        format!(
-            "effective interval per academy (configured minutes): min {:.2}, median {:.2}, p99 {:.2}, max {:.2}; achieved between run starts: min {:.2}, median {median_achieved:.2}, max {:.2}; fair bound {bound:.2}",
-            percentile(&effective, 0.0),
-            percentile(&effective, 0.5),
-            percentile(&effective, 0.99),
-            percentile(&effective, 1.0),
-            percentile(&achieved, 0.0),
-            percentile(&achieved, 1.0),
-        ),
-        format!(
-            "{runs} runs, {requests} budgeted Personio requests, {} seen by the shared limit",
-            ip_limit.total()
-        ),
-    ];
+    let pace = Pace::measure(settings, seen, log, ip_limit, interval);
     let result = ChildResult {
         wall_secs: wall,
         requests: EndpointCount::all(log),
-        too_many_requests: refused,
-        summary: serde_json::json!({"runs": runs, "academies": academies}),
+        too_many_requests: pace.refused,
+        summary: serde_json::json!({"runs": pace.runs, "academies": pace.academies}),
         error: seen.iter().find_map(|a| a.error.clone()),
         ..ChildResult::default()
     };
@@ -277,7 +329,7 @@ fn report(
         minimum_rule:
             "the requests the runs needed (the scenario measures the pace, not the count)".into(),
         bound: None,
-        targets,
-        notes,
+        targets: pace.targets(),
+        notes: pace.notes(settings.time_scale, ip_limit),
     }
 }

@@ -12,11 +12,11 @@ use serde::{Deserialize, Serialize};
 
 use super::certificate_run::CertificateRun;
 use super::child::ChildTask;
-use super::clients::{simulator_personio, simulator_reteach, Limits};
+use super::clients::{simulators, Limits};
 use super::figures::Target;
 use super::memory::{mib, Memory};
 use super::scale::Academy;
-use super::scenarios::{measure, ScenarioReport, Settings};
+use super::scenarios::{advance_all, measure, ScenarioReport, Settings};
 use super::tally::RequestTally;
 use super::tenant::Tenant;
 use super::Scenario;
@@ -58,18 +58,8 @@ pub async fn burst(settings: &Settings, exe: &Path) -> anyhow::Result<ScenarioRe
         pdf_bytes: settings.burst_pdf_bytes,
         ..settings.clone()
     };
-    let mut tenants: Vec<Tenant> = Vec::with_capacity(count);
-    let mut academies = Vec::with_capacity(count);
-    for n in 0..count {
-        let (tenant, academy, _) = super::scale::academy(&settings_30mb, n, 1, 1).await?;
-        tenants.push(tenant);
-        academies.push(academy);
-    }
-    let now = tenants
-        .iter()
-        .map(|tenant| tenant.advance(chrono::Duration::minutes(10)))
-        .max()
-        .unwrap_or_else(chrono::Utc::now);
+    let (tenants, academies, _) = super::scale::academies(&settings_30mb, count, 1, 1).await?;
+    let now = advance_all(&tenants, chrono::Duration::minutes(10));
     let task = ChildTask::Burst(Box::new(BurstTask {
         academies,
         now,
@@ -181,8 +171,7 @@ async fn one_run(
     academy: &Academy,
     now: chrono::DateTime<chrono::Utc>,
 ) -> anyhow::Result<(i64, i64)> {
-    let personio = simulator_personio(builder, &academy.upstream.personio_url)?;
-    let reteach = simulator_reteach(builder, &academy.upstream.reteach_url)?;
+    let (personio, reteach) = simulators(builder, &academy.upstream)?;
     let run = CertificateRun {
         now,
         category_id: academy.category_id,

@@ -266,8 +266,7 @@ impl CertificateTask<'_> {
             ledger,
             full_pass,
         } = self;
-        let personio = clients::personio(&upstream.personio_url, limits, log)?;
-        let reteach = clients::reteach(&upstream.reteach_url, limits, log)?;
+        let (personio, reteach) = clients::for_upstream(upstream, limits, log)?;
         let store = MemoryLedgerStore::default();
         let run = CertificateRun {
             now,
@@ -297,8 +296,7 @@ async fn idle_runs(
 ) -> anyhow::Result<(serde_json::Value, Memory)> {
     let mut held = Vec::with_capacity(tenants.len());
     for upstream in tenants {
-        let personio = clients::personio(&upstream.personio_url, limits, log)?;
-        let reteach = clients::reteach(&upstream.reteach_url, limits, log)?;
+        let (personio, reteach) = clients::for_upstream(upstream, limits, log)?;
         let input = EmployeeJobInput::full_run(now, TIME_ZONE);
         let outcome = run_employee_sync(&personio, &reteach, &input).await?;
         held.push((personio, reteach, outcome));
@@ -325,8 +323,7 @@ pub async fn employee_run(
     full: bool,
     department_tags: Option<&[String]>,
 ) -> anyhow::Result<crate::jobs::EmployeeJobOutcome> {
-    let personio = clients::personio(&upstream.personio_url, limits, log)?;
-    let reteach = clients::reteach(&upstream.reteach_url, limits, log)?;
+    let (personio, reteach) = clients::for_upstream(upstream, limits, log)?;
     let mut config = crate::sync::employee_config::EmployeeConfig::default();
     if department_tags.is_some() {
         config.tags = vec![crate::sync::employee_tags::TagRule {

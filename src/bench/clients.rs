@@ -4,13 +4,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::child::Upstream;
 use super::tally::RequestTally;
 use crate::jobs::connection::{
     ClientOptions, ConnectionClients, PersonioCredentials, PersonioEndpoint, ReteachCredentials,
     ReteachEndpoint,
 };
-use crate::personio::{PersonioClient, PersonioError, PersonioRateLimits};
-use crate::reteach::{ReteachClient, ReteachError, DEFAULT_REQUESTS_PER_SECOND};
+use crate::personio::{PersonioClient, PersonioRateLimits};
+use crate::reteach::{ReteachClient, DEFAULT_REQUESTS_PER_SECOND};
 use crate::sim::personio::PersonioSimConfig;
 use crate::sim::reteach::SimCredentials;
 
@@ -56,7 +57,7 @@ pub fn scaled_reteach_rate(time_scale: f64) -> u32 {
 }
 
 /// The operator's client settings with the benchmark's limits, timeout and request tally.
-fn clients(limits: Limits, log: &RequestTally) -> ConnectionClients {
+pub fn builder(limits: Limits, log: &RequestTally) -> ConnectionClients {
     ConnectionClients::new(ClientOptions {
         observer: Arc::new(log.clone()),
         personio_limits: limits.personio,
@@ -66,64 +67,47 @@ fn clients(limits: Limits, log: &RequestTally) -> ConnectionClients {
     })
 }
 
-/// A Personio client for the simulator at `base_url` that reports every request to `log`.
-pub fn personio(
-    base_url: &str,
+/// Both clients for the simulators of `upstream`, with `limits`, reporting every request to `log`.
+pub fn for_upstream(
+    upstream: &Upstream,
     limits: Limits,
     log: &RequestTally,
-) -> Result<PersonioClient, PersonioError> {
-    simulator_personio(&clients(limits, log), base_url)
+) -> anyhow::Result<(PersonioClient, ReteachClient)> {
+    simulators(&builder(limits, log), upstream)
 }
 
-/// A Personio client for the simulator at `endpoint` (e.g. reading employees through v2) that
-/// reports every request to `log`.
-pub fn personio_at(
-    endpoint: &PersonioEndpoint,
-    limits: Limits,
-    log: &RequestTally,
-) -> Result<PersonioClient, PersonioError> {
-    let sim = PersonioSimConfig::default();
-    let credentials = PersonioCredentials {
-        client_id: sim.client_id,
-        client_secret: sim.client_secret,
-    };
-    clients(limits, log).personio(endpoint, &credentials, None)
-}
-
-/// A reteach client for the simulator at `base_url` that reports every request to `log`.
-pub fn reteach(
-    base_url: &str,
-    limits: Limits,
-    log: &RequestTally,
-) -> Result<ReteachClient, ReteachError> {
-    simulator_reteach(&clients(limits, log), base_url)
-}
-
-/// A Personio client built by `builder` for the simulator at `base_url` (its default credentials).
-pub fn simulator_personio(
+/// Both clients built by `builder` for the simulators of `upstream` (their default credentials).
+pub fn simulators(
     builder: &ConnectionClients,
-    base_url: &str,
-) -> Result<PersonioClient, PersonioError> {
-    let sim = PersonioSimConfig::default();
-    let credentials = PersonioCredentials {
-        client_id: sim.client_id,
-        client_secret: sim.client_secret,
-    };
-    builder.personio(&PersonioEndpoint::simulator(base_url), &credentials, None)
+    upstream: &Upstream,
+) -> anyhow::Result<(PersonioClient, ReteachClient)> {
+    let personio = PersonioEndpoint::simulator(&upstream.personio_url);
+    simulators_at(builder, &personio, &upstream.reteach_url)
 }
 
-/// A reteach client built by `builder` for the simulator at `base_url` (its default credentials).
-pub fn simulator_reteach(
+/// Both clients built by `builder`, for the Personio simulator at `personio` (e.g. reading
+/// employees through v2) and the reteach simulator at `reteach_url`, with the simulators'
+/// default credentials.
+pub fn simulators_at(
     builder: &ConnectionClients,
-    base_url: &str,
-) -> Result<ReteachClient, ReteachError> {
-    let sim = SimCredentials::default();
-    let credentials = ReteachCredentials {
-        client_id: sim.client_id,
-        client_secret: sim.client_secret,
-        client_code: sim.client_code,
+    personio: &PersonioEndpoint,
+    reteach_url: &str,
+) -> anyhow::Result<(PersonioClient, ReteachClient)> {
+    let (personio_sim, reteach_sim) = (PersonioSimConfig::default(), SimCredentials::default());
+    let personio_credentials = PersonioCredentials {
+        client_id: personio_sim.client_id,
+        client_secret: personio_sim.client_secret,
     };
-    builder.reteach(&ReteachEndpoint::simulator(base_url), &credentials, None)
+    let reteach_credentials = ReteachCredentials {
+        client_id: reteach_sim.client_id,
+        client_secret: reteach_sim.client_secret,
+        client_code: reteach_sim.client_code,
+    };
+    let reteach = ReteachEndpoint::simulator(reteach_url);
+    Ok((
+        builder.personio(personio, &personio_credentials, None)?,
+        builder.reteach(&reteach, &reteach_credentials, None)?,
+    ))
 }
 
 #[cfg(test)]

@@ -9,8 +9,8 @@ use super::child::{ChildResult, ChildTask};
 use super::figures::{self, Bound, Target};
 use super::memory::mib;
 use super::scenarios::{
-    measure, minutes, pages, ratio_target, rss_target, start_time, ScenarioReport, Settings,
-    PERSONIO_PAGE, RETEACH_PAGE, SEED,
+    advance_all, measure, minutes, pages, ratio_target, rss_target, start_time, ScenarioReport,
+    Settings, PERSONIO_PAGE, RETEACH_PAGE, SEED,
 };
 use super::tenant::Tenant;
 use super::Scenario;
@@ -27,14 +27,58 @@ fn written_target(name: &str, result: &ChildResult, needed: usize) -> Target {
     )
 }
 
+/// A tenant whose Personio holds `employees` generated from `seed`.
+async fn company(settings: &Settings, employees: usize, seed: u64) -> anyhow::Result<Tenant> {
+    let tenant = Tenant::start(start_time(), settings.time_scale).await?;
+    tenant.personio.populate(employees, seed);
+    Ok(tenant)
+}
+
+/// An EmployeeSync run of `tenant` at `now`. After a `cursor` the run knows how many users
+/// reteach holds, as `status.reteachUsers` does after the previous (full) run.
+fn employee_task(
+    tenant: &Tenant,
+    now: DateTime<Utc>,
+    cursor: Option<DateTime<Utc>>,
+    full: bool,
+    department_tags: Option<Vec<String>>,
+) -> ChildTask {
+    ChildTask::Employees {
+        upstream: tenant.upstream.clone(),
+        now,
+        cursor,
+        full,
+        reteach_users: cursor.map(|_| tenant.reteach_users()),
+        department_tags,
+    }
+}
+
+/// The report of a scenario of the chain: no notes, the run's bound.
+fn chain_report(
+    scenario: Scenario,
+    minimum_rule: String,
+    (result, bound): (ChildResult, Bound),
+    minimum: usize,
+    targets: Vec<Target>,
+) -> ScenarioReport {
+    ScenarioReport {
+        scenario,
+        result,
+        minimum,
+        minimum_rule,
+        bound: Some(bound),
+        targets,
+        notes: Vec::new(),
+    }
+}
+
 /// Initial sync, steady state, 1 % changed and drift correction, one after another on one
 /// company (each needs the state the one before left).
 pub(super) async fn employee_chain(
     settings: &Settings,
     exe: &Path,
 ) -> anyhow::Result<Vec<ScenarioReport>> {
-    let tenant = Tenant::start(start_time(), settings.time_scale).await?;
-    tenant.personio.populate(settings.employees, SEED);
+    let tenant = company(settings, settings.employees, SEED).await?;
     let chain = Chain {
         tenant: &tenant,
         settings,
@@ -82,14 +126,7 @@ impl Chain<'_> {
         cursor: Option<DateTime<Utc>>,
         full: bool,
     ) -> anyhow::Result<(ChildResult, Bound)> {
-        let task = ChildTask::Employees {
-            upstream: self.tenant.upstream.clone(),
-            now,
-            cursor,
-            full,
-            reteach_users: cursor.map(|_| self.tenant.reteach_users()),
-            department_tags: None,
-        };
+        let task = employee_task(self.tenant, now, cursor, full, None);
         let result = measure(&[self.tenant], self.settings, self.exe, task).await?;
         let settings = self.settings;
         let bound = figures::employee_bound(&result, settings.latency, settings.time_scale);
@@ -112,18 +149,17 @@ impl Chain<'_> {
             ),
             rss_target(&result),
         ];
-        Ok(ScenarioReport {
-            scenario: Scenario::Initial,
-            minimum_rule: format!(
-                "1 Personio token + {} pages of 100 + 1 reteach token + 1 customer page + {created} creates (users in reteach afterwards)",
-                pages(employees, PERSONIO_PAGE)
-            ),
-            result,
+        let rule = format!(
+            "1 Personio token + {} pages of 100 + 1 reteach token + 1 customer page + {created} creates (users in reteach afterwards)",
+            pages(employees, PERSONIO_PAGE)
+        );
+        Ok(chain_report(
+            Scenario::Initial,
+            rule,
+            (result, bound),
             minimum,
-            bound: Some(bound),
             targets,
-            notes: Vec::new(),
-        })
+        ))
     }
 
     async fn steady(
@@ -138,15 +174,8 @@ impl Chain<'_> {
             Target::new("requests ≤ 3", total <= 3, total.to_string()),
             rss_target(&result),
         ];
-        let report = ScenarioReport {
-            scenario: Scenario::Steady,
-            result,
-            minimum: 2,
-            minimum_rule: "1 Personio token (a fresh process has none) + 1 change-feed call".into(),
-            bound: Some(bound),
-            targets,
-            notes: Vec::new(),
-        };
+        let rule = "1 Personio token (a fresh process has none) + 1 change-feed call".into();
+        let report = chain_report(Scenario::Steady, rule, (result, bound), 2, targets);
         Ok((report, now))
     }
 
@@ -168,18 +197,11 @@ impl Chain<'_> {
             ratio_target(1.1, result.total_requests(), minimum),
             rss_target(&result),
         ];
-        let report = ScenarioReport {
-            scenario: Scenario::Changed,
-            minimum_rule: format!(
-                "1 Personio token + 1 change-feed call + 1 reteach token + {lookups} reads (the cheaper of {} customer pages and one lookup per changed employee) + {changed} updates",
-                pages(customers, RETEACH_PAGE)
-            ),
-            result,
-            minimum,
-            bound: Some(bound),
-            targets,
-            notes: Vec::new(),
-        };
+        let rule = format!(
+            "1 Personio token + 1 change-feed call + 1 reteach token + {lookups} reads (the cheaper of {} customer pages and one lookup per changed employee) + {changed} updates",
+            pages(customers, RETEACH_PAGE)
+        );
+        let report = chain_report(Scenario::Changed, rule, (result, bound), minimum, targets);
         Ok((report, now))
     }
 
@@ -196,19 +218,18 @@ impl Chain<'_> {
             written_target("every edited user corrected", &result, drifted),
             rss_target(&result),
         ];
-        Ok(ScenarioReport {
-            scenario: Scenario::Drift,
-            minimum_rule: format!(
-                "1 Personio token + {} pages of 100 + 1 reteach token + {} customer pages of 250 + {drifted} updates (users edited by hand)",
-                pages(employees, PERSONIO_PAGE),
-                pages(customers, RETEACH_PAGE)
-            ),
-            result,
+        let rule = format!(
+            "1 Personio token + {} pages of 100 + 1 reteach token + {} customer pages of 250 + {drifted} updates (users edited by hand)",
+            pages(employees, PERSONIO_PAGE),
+            pages(customers, RETEACH_PAGE)
+        );
+        Ok(chain_report(
+            Scenario::Drift,
+            rule,
+            (result, bound),
             minimum,
-            bound: Some(bound),
             targets,
-            notes: Vec::new(),
-        })
+        ))
     }
 }
 
@@ -257,31 +278,12 @@ fn tag_requests(result: &ChildResult) -> usize {
 /// incremental run after one employee changed department (measured: the field update, one tag
 /// added, one removed).
 pub(super) async fn tags(settings: &Settings, exe: &Path) -> anyhow::Result<ScenarioReport> {
-    let tenant = Tenant::start(start_time(), settings.time_scale).await?;
-    tenant.personio.populate(settings.employees, SEED);
-    let employees = tenant.personio.employee_ids().len();
-    let now = tenant.advance(minutes(10));
-    // Unmeasured: a first run with department tags gives everyone their tag.
-    let first = tenant.setup_run(now, None, Some(&[])).await?;
-    let managed = first.managed_tags.unwrap_or_default();
-    let customers = tenant.reteach.customers().len();
-    let tagged = tenant
-        .reteach
-        .customers()
-        .iter()
-        .filter(|c| !c.tags.is_empty())
-        .count();
+    let (tenant, setup) = TagSetup::first_run(settings).await?;
 
     eprintln!("bench: full run with department tags, nothing changed");
     let now = tenant.advance(minutes(10));
-    let steady = ChildTask::Employees {
-        upstream: tenant.upstream.clone(),
-        now,
-        cursor: Some(now - minutes(10)),
-        full: true,
-        reteach_users: Some(tenant.reteach_users()),
-        department_tags: Some(managed.clone()),
-    };
+    let tags = Some(setup.managed.clone());
+    let steady = employee_task(&tenant, now, Some(now - minutes(10)), true, tags.clone());
     let steady = measure(&[&tenant], settings, exe, steady).await?;
     let cursor = now;
 
@@ -289,38 +291,71 @@ pub(super) async fn tags(settings: &Settings, exe: &Path) -> anyhow::Result<Scen
     let (mover, moved) = move_a_tagged_employee(&tenant);
     eprintln!("bench: incremental run after one department change");
     let now = tenant.advance(minutes(5));
-    let changed = ChildTask::Employees {
-        upstream: tenant.upstream.clone(),
-        now,
-        cursor: Some(cursor),
-        full: false,
-        reteach_users: Some(tenant.reteach_users()),
-        department_tags: Some(managed.clone()),
-    };
+    let changed = employee_task(&tenant, now, Some(cursor), false, tags);
     let result = measure(&[&tenant], settings, exe, changed).await?;
     let swapped = holds_only_the_new_tag(&tenant, mover);
-    let steady_tags = tag_requests(&steady);
-    let changed_tags = tag_requests(&result);
-    // 1 Personio token + 1 change feed + 1 reteach token + 1 lookup + 1 update + 1 add + 1 remove.
-    let minimum = 7;
-    let targets = vec![
-        Target::new(
-            "no-change full run: 0 tag requests",
-            steady_tags == 0,
-            format!(
-                "{steady_tags} tag requests, {} requests in all",
-                steady.total_requests()
+    Ok(setup.report(steady, result, moved, swapped))
+}
+
+/// What the unmeasured first run of the tag scenario left.
+struct TagSetup {
+    employees: usize,
+    customers: usize,
+    /// Users the first run tagged.
+    tagged: usize,
+    /// `status.managedTags` after it.
+    managed: Vec<String>,
+}
+
+impl TagSetup {
+    /// A company whose first run with department tags gave everyone their tag (unmeasured).
+    async fn first_run(settings: &Settings) -> anyhow::Result<(Tenant, Self)> {
+        let tenant = company(settings, settings.employees, SEED).await?;
+        let employees = tenant.personio.employee_ids().len();
+        let now = tenant.advance(minutes(10));
+        let first = tenant.setup_run(now, None, Some(&[])).await?;
+        let customers = tenant.reteach.customers();
+        let setup = Self {
+            employees,
+            customers: customers.len(),
+            tagged: customers.iter().filter(|c| !c.tags.is_empty()).count(),
+            managed: first.managed_tags.unwrap_or_default(),
+        };
+        Ok((tenant, setup))
+    }
+
+    /// The report of the no-change full run `steady` and the measured run `result` after one
+    /// employee `moved` department (and whether their tag was `swapped`).
+    fn report(
+        &self,
+        steady: ChildResult,
+        result: ChildResult,
+        moved: bool,
+        swapped: bool,
+    ) -> ScenarioReport {
+        let (employees, customers, tagged) = (self.employees, self.customers, self.tagged);
+        let steady_tags = tag_requests(&steady);
+        let changed_tags = tag_requests(&result);
+        // 1 Personio token + 1 change feed + 1 reteach token + 1 lookup + 1 update + 1 add + 1 remove.
+        let minimum = 7;
+        let targets = vec![
+            Target::new(
+                "no-change full run: 0 tag requests",
+                steady_tags == 0,
+                format!(
+                    "{steady_tags} tag requests, {} requests in all",
+                    steady.total_requests()
+                ),
             ),
-        ),
-        Target::new(
-            "one changed department: ≤ 2 tag requests, tag swapped",
-            moved && swapped && changed_tags <= 2,
-            format!("{changed_tags} tag requests, swapped: {swapped}"),
-        ),
-        ratio_target(1.0, result.total_requests(), minimum),
-        rss_target(&result),
-    ];
-    Ok(ScenarioReport {
+            Target::new(
+                "one changed department: ≤ 2 tag requests, tag swapped",
+                moved && swapped && changed_tags <= 2,
+                format!("{changed_tags} tag requests, swapped: {swapped}"),
+            ),
+            ratio_target(1.0, result.total_requests(), minimum),
+            rss_target(&result),
+        ];
+        ScenarioReport {
         scenario: Scenario::Tags,
         result,
         minimum,
@@ -330,7 +365,7 @@ pub(super) async fn tags(settings: &Settings, exe: &Path) -> anyhow::Result<Scen
         notes: vec![
             format!(
                 "setup: {employees} employees, {customers} users, {tagged} tagged by the first run; status.managedTags holds {} department names",
-                managed.len()
+                self.managed.len()
             ),
             format!(
                 "no-change full run (every user compared): {} requests, {steady_tags} of them tag requests, {:.2} s",
@@ -338,7 +373,14 @@ pub(super) async fn tags(settings: &Settings, exe: &Path) -> anyhow::Result<Scen
                 steady.wall_secs
             ),
         ],
-    })
+    }
+    }
+}
+
+/// `wanted` of `candidates`, spread evenly over them.
+fn spread<T>(candidates: &[T], wanted: usize) -> impl Iterator<Item = &T> {
+    let step = (candidates.len() / wanted.max(1)).max(1);
+    candidates.iter().step_by(step).take(wanted)
 }
 
 /// Changes the position of `wanted` employees that have a reteach user, spread over the
@@ -356,11 +398,7 @@ fn change_employees(tenant: &Tenant, wanted: usize) -> usize {
         .into_iter()
         .filter(|id| synced.contains(&id.to_string()))
         .collect();
-    let step = (candidates.len() / wanted.max(1)).max(1);
-    candidates
-        .iter()
-        .step_by(step)
-        .take(wanted)
+    spread(&candidates, wanted)
         .enumerate()
         .filter(|(n, id)| {
             tenant.personio.update_employee(**id, |seed| {
@@ -379,11 +417,7 @@ fn drift_customers(tenant: &Tenant, wanted: usize) -> usize {
         .into_iter()
         .filter(|c| c.external_id.is_some() && c.department.is_some())
         .collect();
-    let step = (candidates.len() / wanted.max(1)).max(1);
-    candidates
-        .iter()
-        .step_by(step)
-        .take(wanted)
+    spread(&candidates, wanted)
         .filter(|customer| {
             tenant.reteach.edit_customer(&customer.id, |c| {
                 c.department = Some("Edited by hand".to_string());
@@ -400,8 +434,7 @@ pub(super) async fn idle(settings: &Settings, exe: &Path) -> anyhow::Result<Scen
     let mut tenants = Vec::with_capacity(resources);
     let mut minimum = 0;
     for n in 0..resources {
-        let tenant = Tenant::start(start_time(), settings.time_scale).await?;
-        tenant.personio.populate(per_resource, SEED + n as u64);
+        let tenant = company(settings, per_resource, SEED + n as u64).await?;
         let now = tenant.advance(minutes(10));
         tenant.setup_run(now, None, None).await?;
         minimum += 1
@@ -410,11 +443,7 @@ pub(super) async fn idle(settings: &Settings, exe: &Path) -> anyhow::Result<Scen
             + pages(tenant.reteach.customers().len(), RETEACH_PAGE);
         tenants.push(tenant);
     }
-    let now = tenants
-        .iter()
-        .map(|tenant| tenant.advance(minutes(10)))
-        .max()
-        .unwrap_or_else(Utc::now);
+    let now = advance_all(&tenants, minutes(10));
     let task = ChildTask::Idle {
         tenants: tenants.iter().map(|t| t.upstream.clone()).collect(),
         now,

@@ -5,12 +5,15 @@ use std::path::Path;
 use std::time::Duration;
 
 use chrono::{DateTime, DurationRound, Utc};
+use futures::future::BoxFuture;
 
-use super::certificate_scenarios;
+use super::burst::burst;
+use super::certificate_scenarios::{backfill, bulk_import, full_pass, half_present};
 use super::child::{self, ChildRequest, ChildResult, ChildTask};
-use super::employee_scenarios;
+use super::employee_scenarios::{self, idle, tags};
 use super::figures::{Bound, Target};
 use super::memory::mib;
+use super::scale::scale;
 use super::tenant::Tenant;
 use super::Scenario;
 
@@ -99,6 +102,22 @@ impl ScenarioReport {
     }
 }
 
+/// A scenario measured into one report.
+type SingleReport =
+    for<'a> fn(&'a Settings, &'a Path) -> BoxFuture<'a, anyhow::Result<ScenarioReport>>;
+
+/// The scenarios measured into one report each, in the order they run (after the employee chain).
+const SINGLE_REPORTS: [(Scenario, SingleReport); 8] = [
+    (Scenario::Tags, |s, e| Box::pin(tags(s, e))),
+    (Scenario::Backfill, |s, e| Box::pin(backfill(s, e))),
+    (Scenario::HalfPresent, |s, e| Box::pin(half_present(s, e))),
+    (Scenario::FullPass, |s, e| Box::pin(full_pass(s, e))),
+    (Scenario::BulkImport, |s, e| Box::pin(bulk_import(s, e))),
+    (Scenario::Idle, |s, e| Box::pin(idle(s, e))),
+    (Scenario::Scale, |s, e| Box::pin(scale(s, e))),
+    (Scenario::Burst, |s, e| Box::pin(burst(s, e))),
+];
+
 /// Runs the selected scenarios; `exe` is this binary, re-executed for every measured run.
 pub async fn run_all(settings: &Settings, exe: &Path) -> anyhow::Result<Vec<ScenarioReport>> {
     let mut reports = Vec::new();
@@ -111,29 +130,10 @@ pub async fn run_all(settings: &Settings, exe: &Path) -> anyhow::Result<Vec<Scen
     if employee_scenarios.iter().any(|s| settings.wants(*s)) {
         reports.extend(employee_scenarios::employee_chain(settings, exe).await?);
     }
-    if settings.wants(Scenario::Tags) {
-        reports.push(employee_scenarios::tags(settings, exe).await?);
-    }
-    if settings.wants(Scenario::Backfill) {
-        reports.push(certificate_scenarios::backfill(settings, exe).await?);
-    }
-    if settings.wants(Scenario::HalfPresent) {
-        reports.push(certificate_scenarios::half_present(settings, exe).await?);
-    }
-    if settings.wants(Scenario::FullPass) {
-        reports.push(certificate_scenarios::full_pass(settings, exe).await?);
-    }
-    if settings.wants(Scenario::BulkImport) {
-        reports.push(certificate_scenarios::bulk_import(settings, exe).await?);
-    }
-    if settings.wants(Scenario::Idle) {
-        reports.push(employee_scenarios::idle(settings, exe).await?);
-    }
-    if settings.wants(Scenario::Scale) {
-        reports.push(super::scale::scale(settings, exe).await?);
-    }
-    if settings.wants(Scenario::Burst) {
-        reports.push(super::burst::burst(settings, exe).await?);
+    for (scenario, run) in SINGLE_REPORTS {
+        if settings.wants(scenario) {
+            reports.push(run(settings, exe).await?);
+        }
     }
     let (api_full, api_incremental) = (
         settings.wants(Scenario::ApiFull),
@@ -156,6 +156,16 @@ pub(super) fn start_time() -> DateTime<Utc> {
 
 pub(super) fn minutes(n: i64) -> chrono::Duration {
     chrono::Duration::minutes(n)
+}
+
+/// Moves the clock of every tenant on by `by`; returns the latest time they then show (now, for
+/// no tenant).
+pub(super) fn advance_all(tenants: &[Tenant], by: chrono::Duration) -> DateTime<Utc> {
+    tenants
+        .iter()
+        .map(|tenant| tenant.advance(by))
+        .max()
+        .unwrap_or_else(Utc::now)
 }
 
 pub(super) fn pages(items: usize, page: usize) -> usize {

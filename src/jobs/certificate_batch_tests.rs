@@ -3,20 +3,22 @@
 
 use chrono::Duration;
 
-use super::tests::{at, completion, input, reteach_with, run_err, run_ok};
+use super::tests::{at, completion, World};
 use super::*;
 use crate::api::{CertificateLedgerStatus, PendingCertificate};
 use crate::jobs::fakes::FakePersonio;
 
-/// The input of a run over `ledger` that walks the listing in passes of `batch_size`.
-pub(super) fn batched(
-    ledger: CertificateLedgerStatus,
-    store: &dyn LedgerStore,
-    batch_size: usize,
-) -> CertificateJobInput<'_> {
-    CertificateJobInput {
-        batch_size,
-        ..input(ledger, store)
+impl World {
+    /// The input of a run over `ledger` that walks the listing in passes of `batch_size`.
+    pub(super) fn batched(
+        &self,
+        ledger: CertificateLedgerStatus,
+        batch_size: usize,
+    ) -> CertificateJobInput<'_> {
+        CertificateJobInput {
+            batch_size,
+            ..self.after(ledger)
+        }
     }
 }
 
@@ -44,17 +46,15 @@ fn uploaded_order(personio: &FakePersonio) -> Vec<String> {
 
 #[tokio::test]
 async fn backfill_in_passes_uploads_in_completion_order_exactly_once() {
-    let personio = FakePersonio::default();
-    let reteach = reteach_with(scrambled(23));
-    let store = MemoryLedgerStore::default();
-    let run = batched(CertificateLedgerStatus::default(), &store, 4);
-    let outcome = run_ok(&personio, &reteach, &run).await;
+    let world = World::new(scrambled(23));
+    let run = world.batched(CertificateLedgerStatus::default(), 4);
+    let outcome = world.run(&run).await;
 
     assert_eq!((outcome.summary.found, outcome.summary.uploaded), (23, 23));
     let expected: Vec<String> = (0..23).map(|k| format!("certificate-{k:03}.pdf")).collect();
-    assert_eq!(uploaded_order(&personio), expected);
+    assert_eq!(uploaded_order(&world.personio), expected);
     // ⌈23 / 4⌉ passes, each one listing.
-    assert_eq!(reteach.calls_of("completed_participations"), 6);
+    assert_eq!(world.reteach.calls_of("completed_participations"), 6);
     assert_eq!(
         outcome.ledger.cursor,
         Some(at("2026-01-01T00:07:00Z")),
@@ -62,18 +62,17 @@ async fn backfill_in_passes_uploads_in_completion_order_exactly_once() {
     );
 
     // The next run finds nothing new: the overlap re-reads are in `recent`.
-    let again = run_ok(&personio, &reteach, &batched(outcome.ledger, &store, 4)).await;
+    let again = world.run(&world.batched(outcome.ledger, 4)).await;
     assert_eq!((again.summary.found, again.summary.uploaded), (0, 0));
-    assert_eq!(personio.documents.lock().unwrap().len(), 23);
+    assert_eq!(world.documents(), 23);
 }
 
 #[tokio::test]
 async fn pending_certificate_also_listed_is_handled_once() {
-    let personio = FakePersonio::default();
     let ready = completion("late", Some("1"), "2026-01-01T00:05:00Z");
     let mut listed = scrambled(5);
     listed.push(ready.clone());
-    let reteach = reteach_with(listed);
+    let world = World::new(listed);
     let ledger = CertificateLedgerStatus {
         cursor: Some(at("2026-01-01T00:00:30Z")),
         pending: vec![PendingCertificate {
@@ -87,17 +86,15 @@ async fn pending_certificate_also_listed_is_handled_once() {
         last_full_pass_time: Some(at("2026-01-01T00:00:30Z")),
         ..Default::default()
     };
-    let store = MemoryLedgerStore::default();
-    let outcome = run_ok(&personio, &reteach, &batched(ledger, &store, 2)).await;
+    let outcome = world.run(&world.batched(ledger, 2)).await;
 
-    assert_eq!(personio.documents_for("late"), 1);
+    world.assert_once(&["late"]);
     assert_eq!((outcome.summary.found, outcome.summary.uploaded), (6, 6));
     assert!(outcome.ledger.pending.is_empty());
 }
 
 #[tokio::test]
 async fn certificate_pended_in_one_pass_is_not_counted_again_in_the_next() {
-    let personio = FakePersonio::default();
     let mut listed = scrambled(6);
     // The earliest one has no PDF yet: it is pended by the first pass and lies in the overlap
     // window of every later pass.
@@ -106,14 +103,10 @@ async fn certificate_pended_in_one_pass_is_not_counted_again_in_the_next() {
         .find(|c| c.certificate_id.as_deref() == Some("000"))
         .unwrap()
         .certificate_url = None;
-    let reteach = reteach_with(listed);
-    let store = MemoryLedgerStore::default();
-    let outcome = run_ok(
-        &personio,
-        &reteach,
-        &batched(CertificateLedgerStatus::default(), &store, 2),
-    )
-    .await;
+    let world = World::new(listed);
+    let outcome = world
+        .run(&world.batched(CertificateLedgerStatus::default(), 2))
+        .await;
 
     assert_eq!(outcome.summary.found, 6);
     assert_eq!(
@@ -121,45 +114,38 @@ async fn certificate_pended_in_one_pass_is_not_counted_again_in_the_next() {
         (5, 1)
     );
     assert_eq!(outcome.ledger.pending.len(), 1);
-    assert_eq!(personio.documents.lock().unwrap().len(), 5);
+    assert_eq!(world.documents(), 5);
 }
 
 #[tokio::test]
 async fn dry_run_counts_every_certificate_once_across_passes() {
-    let personio = FakePersonio::default();
-    let reteach = reteach_with(scrambled(10));
-    let store = MemoryLedgerStore::default();
+    let world = World::new(scrambled(10));
     let dry = CertificateJobInput {
         dry_run: true,
-        ..batched(CertificateLedgerStatus::default(), &store, 3)
+        ..world.batched(CertificateLedgerStatus::default(), 3)
     };
-    let outcome = run_ok(&personio, &reteach, &dry).await;
+    let outcome = world.run(&dry).await;
 
     assert_eq!((outcome.summary.found, outcome.summary.uploaded), (10, 10));
-    assert_eq!(reteach.calls_of("completed_participations"), 4);
-    assert!(personio.documents.lock().unwrap().is_empty());
-    assert_eq!(store.saves(), 0);
+    assert_eq!(world.reteach.calls_of("completed_participations"), 4);
+    assert!(world.personio.documents.lock().unwrap().is_empty());
+    assert_eq!(world.store.saves(), 0);
 }
 
 #[tokio::test]
 async fn listing_failure_in_a_later_pass_keeps_the_progress_of_earlier_ones() {
-    let personio = FakePersonio::default();
-    let reteach = reteach_with(scrambled(6));
-    reteach.fail_listing_after(1);
-    let store = MemoryLedgerStore::default();
-    let error = run_err(
-        &personio,
-        &reteach,
-        &batched(CertificateLedgerStatus::default(), &store, 4),
-    )
-    .await;
+    let world = World::new(scrambled(6));
+    world.reteach.fail_listing_after(1);
+    let error = world
+        .fail(&world.batched(CertificateLedgerStatus::default(), 4))
+        .await;
 
     let JobError::Interrupted { partial, .. } = &error else {
         panic!("{error:?}");
     };
     assert_eq!(partial.summary.uploaded, 4);
     assert!(error.is_transient());
-    let saved = store.latest().unwrap();
+    let saved = world.store.latest().unwrap();
     // The first full pass resumes after what it handled.
     assert_eq!(
         saved
@@ -175,8 +161,8 @@ async fn listing_failure_in_a_later_pass_keeps_the_progress_of_earlier_ones() {
     assert_eq!(saved.in_flight, None);
 
     // The next run continues after the cursor and uploads only the rest.
-    *reteach.listings_before_failure.lock().unwrap() = None;
-    let rest = run_ok(&personio, &reteach, &batched(saved, &store, 4)).await;
+    *world.reteach.listings_before_failure.lock().unwrap() = None;
+    let rest = world.run(&world.batched(saved, 4)).await;
     assert_eq!(rest.summary.uploaded, 2);
-    assert_eq!(personio.documents.lock().unwrap().len(), 6);
+    assert_eq!(world.documents(), 6);
 }

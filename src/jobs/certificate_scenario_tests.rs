@@ -3,8 +3,7 @@
 
 use chrono::Duration;
 
-use super::batch_tests::batched;
-use super::tests::{at, completion, fresh, input, reteach_with, run_ok, stored_with_comment};
+use super::tests::{assert_uploaded_all, at, completion, stored_with_comment, World};
 use super::*;
 use crate::api::CertificateLedgerStatus;
 use crate::jobs::fakes::FakePersonio;
@@ -28,37 +27,27 @@ fn unlinked(i: usize) -> Completion {
 
 #[tokio::test]
 async fn users_without_personio_id_never_hold_back_an_employee() {
-    let personio = FakePersonio::default();
     let mut listed: Vec<_> = (0..1_100).map(unlinked).collect();
     listed.push(completion("emp", Some("1"), "2026-02-01T00:00:00Z"));
-    let reteach = reteach_with(listed);
-    let store = MemoryLedgerStore::default();
-    let first = run_ok(
-        &personio,
-        &reteach,
-        &batched(CertificateLedgerStatus::default(), &store, 64),
-    )
-    .await;
+    let world = World::new(listed);
+    let first = world
+        .run(&world.batched(CertificateLedgerStatus::default(), 64))
+        .await;
     assert_eq!(first.summary.unknown_employee, 1_100);
-    assert_eq!(first.summary.uploaded, 1);
-    assert!(first.ledger.pending.is_empty());
+    assert_uploaded_all(&first, 1);
     assert!(first.failures.is_empty());
     // A new employee certificate after them is uploaded by the next run; the unlinked users
     // cost nothing there.
-    reteach
-        .completions
-        .lock()
-        .unwrap()
-        .push(completion("emp2", Some("1"), "2026-02-02T00:00:00Z"));
-    let second = run_ok(&personio, &reteach, &input(first.ledger, &store)).await;
+    world.complete(completion("emp2", Some("1"), "2026-02-02T00:00:00Z"));
+    let second = world.run(&world.after(first.ledger)).await;
     assert_eq!(second.summary.uploaded, 1);
     assert_eq!(second.summary.unknown_employee, 0);
-    assert_eq!(personio.documents_for("emp2"), 1);
+    world.assert_once(&["emp2"]);
 }
 
 #[tokio::test]
 async fn a_recreated_resource_finds_every_document_and_uploads_none() {
-    let personio = FakePersonio::default();
+    let world = World::default();
     let listed: Vec<_> = (0..30)
         .map(|i| {
             let employee = (i % 4).to_string();
@@ -71,80 +60,67 @@ async fn a_recreated_resource_finds_every_document_and_uploads_none() {
         .collect();
     for c in &listed {
         stored(
-            &personio,
+            &world.personio,
             c.certificate_id.as_deref().unwrap(),
             c.customer_external_id.as_deref().unwrap(),
         );
     }
-    let reteach = reteach_with(listed);
-    let store = MemoryLedgerStore::default();
-    let outcome = run_ok(&personio, &reteach, &fresh(&store)).await;
+    world.list(listed);
+    let outcome = world.run(&world.fresh()).await;
     assert_eq!(outcome.summary.already_present, 30);
     assert_eq!(outcome.summary.uploaded, 0);
-    assert_eq!(*personio.upload_attempts.lock().unwrap(), 0);
+    assert_eq!(world.upload_attempts(), 0);
     // One listing per employee with certificates.
-    assert_eq!(*personio.document_listings.lock().unwrap(), 4);
+    assert_eq!(world.document_listings(), 4);
     assert!(outcome.ledger.cursor.is_some());
 }
 
 #[tokio::test]
 async fn a_full_pass_delivers_a_back_dated_completion_exactly_once() {
-    let personio = FakePersonio::default();
-    let reteach = reteach_with(vec![
+    let (world, backfill) = World::first_run(vec![
         completion("a", Some("1"), "2026-11-20T00:00:00Z"),
         completion("b", Some("2"), "2026-11-25T00:00:00Z"),
-    ]);
-    let store = MemoryLedgerStore::default();
-    let backfill = run_ok(&personio, &reteach, &fresh(&store)).await;
+    ])
+    .await;
     assert_eq!(backfill.summary.uploaded, 2);
     // An admin marks a course completed three days before the cursor.
-    reteach
-        .completions
-        .lock()
-        .unwrap()
-        .push(completion("late", Some("1"), "2026-11-22T00:00:00Z"));
-    let incremental = run_ok(&personio, &reteach, &input(backfill.ledger.clone(), &store)).await;
+    world.complete(completion("late", Some("1"), "2026-11-22T00:00:00Z"));
+    let incremental = world.run(&world.after(backfill.ledger.clone())).await;
     assert!(!incremental.summary.full_pass);
-    assert_eq!(personio.documents_for("late"), 0);
-    let mut full = input(incremental.ledger, &store);
-    full.full_pass = true;
-    let pass = run_ok(&personio, &reteach, &full).await;
+    assert_eq!(world.personio.documents_for("late"), 0);
+    let pass = world.run(&world.full_pass(incremental.ledger)).await;
     assert!(pass.summary.full_pass);
     assert_eq!(pass.summary.uploaded, 1);
     assert_eq!(
         pass.summary.already_present, 1,
         "b is known from the overlap window"
     );
-    assert_eq!(personio.documents_for("late"), 1);
-    assert_eq!(personio.documents_for("a"), 1);
+    world.assert_once(&["late", "a"]);
     assert!(pass.ledger.full_pass.is_none());
     assert!(pass.ledger.last_full_pass_time.is_some());
 }
 
 #[tokio::test]
 async fn completions_from_the_future_wait_and_never_move_the_cursor() {
-    let personio = FakePersonio::default();
-    let reteach = reteach_with(vec![
+    let (world, outcome) = World::first_run(vec![
         completion("now", Some("1"), "2026-11-26T08:00:00Z"),
         completion("future", Some("1"), "2027-01-01T00:00:00Z"),
-    ]);
-    let store = MemoryLedgerStore::default();
-    let outcome = run_ok(&personio, &reteach, &fresh(&store)).await;
+    ])
+    .await;
     assert_eq!(outcome.summary.deferred, 1);
     assert_eq!(outcome.summary.uploaded, 1);
     assert!(outcome.ledger.cursor.unwrap() <= at("2026-11-26T09:00:00Z"));
-    assert_eq!(personio.documents_for("future"), 0);
+    assert_eq!(world.personio.documents_for("future"), 0);
 }
 
 #[tokio::test]
 async fn unreadable_document_list_uploads_nothing_unchecked_and_sets_interrupted_upload_aside() {
-    let personio = FakePersonio::default();
-    *personio.document_list_error.lock().unwrap() = Some(|| PersonioError::Forbidden {
+    let world = World::default();
+    *world.personio.document_list_error.lock().unwrap() = Some(|| PersonioError::Forbidden {
         endpoint: "GET /v2/document-management/documents",
         message: "missing scope".into(),
     });
-    let reteach = reteach_with(vec![completion("a", Some("1"), "2026-11-20T00:00:00Z")]);
-    let store = MemoryLedgerStore::default();
+    world.list(vec![completion("a", Some("1"), "2026-11-20T00:00:00Z")]);
     let ledger = CertificateLedgerStatus {
         cursor: Some(at("2026-11-19T00:00:00Z")),
         last_full_pass_time: Some(at("2026-11-26T00:00:00Z")),
@@ -158,14 +134,14 @@ async fn unreadable_document_list_uploads_nothing_unchecked_and_sets_interrupted
         }),
         ..Default::default()
     };
-    let outcome = run_ok(&personio, &reteach, &input(ledger, &store)).await;
+    let outcome = world.run(&world.after(ledger)).await;
     // The interrupted upload waits for a human; the new certificate still goes up.
     assert_eq!(outcome.ledger.set_aside[0].certificate_id, "x");
     assert!(outcome.listing_unavailable.is_some());
     assert_eq!(outcome.summary.uploaded, 1);
-    assert_eq!(personio.documents_for("x"), 0);
+    assert_eq!(world.personio.documents_for("x"), 0);
     // A fresh resource cannot check anything: nothing is uploaded blindly.
-    let fresh = run_ok(&personio, &reteach, &fresh(&store)).await;
+    let fresh = world.run(&world.fresh()).await;
     assert_eq!(fresh.summary.unverified, 1);
     assert_eq!(fresh.summary.uploaded, 0);
     assert!(fresh.ledger.full_pass.is_some(), "the pass is not finished");
@@ -173,7 +149,6 @@ async fn unreadable_document_list_uploads_nothing_unchecked_and_sets_interrupted
 
 #[tokio::test]
 async fn a_bulk_import_keeps_status_small() {
-    let personio = FakePersonio::default();
     let listed: Vec<_> = (0..20_000)
         .map(|i| {
             completion(
@@ -183,16 +158,14 @@ async fn a_bulk_import_keeps_status_small() {
             )
         })
         .collect();
-    let reteach = reteach_with(listed);
-    let store = MemoryLedgerStore::default();
-    let outcome = run_ok(&personio, &reteach, &fresh(&store)).await;
+    let (world, outcome) = World::first_run(listed).await;
     assert_eq!(outcome.summary.uploaded, 20_000);
     let bytes = serde_json::to_vec(&outcome.ledger).unwrap().len();
     assert!(bytes < 64 * 1024, "ledger of {bytes} bytes");
     // The next run re-reads the window: no Personio request for what is known or left to the
     // full pass.
-    let listings = *personio.document_listings.lock().unwrap();
-    let again = run_ok(&personio, &reteach, &input(outcome.ledger, &store)).await;
+    let listings = world.document_listings();
+    let again = world.run(&world.after(outcome.ledger)).await;
     assert_eq!(again.summary.uploaded, 0);
-    assert_eq!(*personio.document_listings.lock().unwrap(), listings);
+    assert_eq!(world.document_listings(), listings);
 }

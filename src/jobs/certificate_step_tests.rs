@@ -43,6 +43,14 @@ fn job_error() -> JobError {
     }
 }
 
+/// The reason of a failed attempt and whether it was transient; any other step fails the test.
+fn attempt(step: Step) -> (String, bool) {
+    match step {
+        Step::Attempt { reason, transient } => (reason, transient.is_some()),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
 #[test]
 fn listing_errors_become_markers_by_what_they_mean() {
     assert!(matches!(
@@ -79,21 +87,15 @@ fn unreadable_document_list_leaves_the_certificate_unverified() {
 
 #[test]
 fn employee_unknown_to_personio_is_a_failed_attempt_not_an_outage() {
-    match after_listing(Err(Markers::EmployeeUnknown)) {
-        Step::Attempt { reason, transient } => {
-            assert_eq!(reason, "employee not found in Personio");
-            assert!(transient.is_none());
-        }
-        other => panic!("unexpected {other:?}"),
-    }
+    let (reason, transient) = attempt(after_listing(Err(Markers::EmployeeUnknown)));
+    assert_eq!(reason, "employee not found in Personio");
+    assert!(!transient);
 }
 
 #[test]
 fn document_list_outage_is_a_transient_attempt() {
-    match after_listing(Err(Markers::Transient(outage()))) {
-        Step::Attempt { transient, .. } => assert!(transient.is_some()),
-        other => panic!("unexpected {other:?}"),
-    }
+    let (_, transient) = attempt(after_listing(Err(Markers::Transient(outage()))));
+    assert!(transient);
 }
 
 #[test]
@@ -114,13 +116,10 @@ fn missing_pdf_waits() {
 
 #[test]
 fn refused_transfer_is_an_attempt_with_its_reason() {
-    match after_transfer(Transfer::Refused("certificate file is not a PDF".into())) {
-        Step::Attempt { reason, transient } => {
-            assert_eq!(reason, "certificate file is not a PDF");
-            assert!(transient.is_none());
-        }
-        other => panic!("unexpected {other:?}"),
-    }
+    let refused = Transfer::Refused("certificate file is not a PDF".into());
+    let (reason, transient) = attempt(after_transfer(refused));
+    assert_eq!(reason, "certificate file is not a PDF");
+    assert!(!transient);
 }
 
 #[test]
@@ -129,13 +128,9 @@ fn transient_transfer_failure_is_a_transient_attempt() {
         reason: "Personio was unavailable for the upload",
         error: job_error(),
     };
-    match after_transfer(transfer) {
-        Step::Attempt { reason, transient } => {
-            assert_eq!(reason, "Personio was unavailable for the upload");
-            assert!(transient.is_some());
-        }
-        other => panic!("unexpected {other:?}"),
-    }
+    let (reason, transient) = attempt(after_transfer(transfer));
+    assert_eq!(reason, "Personio was unavailable for the upload");
+    assert!(transient);
 }
 
 #[test]

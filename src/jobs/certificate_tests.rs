@@ -2,117 +2,20 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use chrono::{DateTime, Duration, NaiveDate, Utc};
-use chrono_tz::{Europe, UTC};
-use tokio_util::sync::CancellationToken;
+use chrono::NaiveDate;
+use chrono_tz::Europe;
 
 use super::*;
 use crate::api::{CertificateLedgerStatus, DocumentCategoryRef, RecentUpload};
-use crate::jobs::fakes::{FakeDocument, FakePersonio, FakeReteach, UploadFault};
-use crate::jobs::Fence;
+use crate::jobs::fakes::{FakePersonio, UploadFault};
 use crate::personio::PersonioError;
 use crate::sync::certificate_plan::certificate_marker;
 use crate::sync::DocumentCategory;
 
-const CATEGORY: i64 = 7;
-
-pub(super) fn at(text: &str) -> DateTime<Utc> {
-    text.parse().unwrap()
-}
-
-fn now() -> DateTime<Utc> {
-    at("2026-11-26T09:00:00Z")
-}
-
-pub(super) fn completion(id: &str, employee: Option<&str>, completed_at: &str) -> Completion {
-    Completion {
-        participation_id: format!("p-{id}"),
-        certificate_id: Some(id.into()),
-        certificate_url: Some(format!("https://reteach.test/certificates/{id}.pdf")),
-        course_name: format!("Course {id}"),
-        completed_at: at(completed_at),
-        customer_external_id: employee.map(Into::into),
-        customer_id: format!("c-{id}"),
-    }
-}
-
-pub(super) fn reteach_with(completions: Vec<Completion>) -> FakeReteach {
-    let reteach = FakeReteach::default();
-    *reteach.completions.lock().unwrap() = completions;
-    reteach
-}
-
-pub(super) fn input<'a>(
-    ledger: CertificateLedgerStatus,
-    store: &'a dyn LedgerStore,
-) -> CertificateJobInput<'a> {
-    let full_pass = ledger.full_pass_due(now(), Duration::hours(24), false, None);
-    CertificateJobInput {
-        now: now(),
-        tz: UTC,
-        dry_run: false,
-        category_id: CATEGORY,
-        title_template: "Certificate: {course}".into(),
-        overlap: CertificateJobInput::default_overlap(),
-        ledger,
-        store,
-        cancel: CancellationToken::new(),
-        batch_size: crate::sync::candidate_batch::DEFAULT_BATCH_SIZE,
-        full_pass,
-        retry_set_aside: false,
-        max_attempts: 5,
-        deadline: None,
-        fence: Fence::open(),
-        writer: None,
-    }
-}
-
-/// The input of a first run: an empty ledger.
-pub(super) fn fresh(store: &dyn LedgerStore) -> CertificateJobInput<'_> {
-    input(CertificateLedgerStatus::default(), store)
-}
-
-/// One run that must succeed.
-pub(super) async fn run_ok(
-    personio: &dyn PersonioApi,
-    reteach: &dyn ReteachApi,
-    run: &CertificateJobInput<'_>,
-) -> CertificateJobOutcome {
-    run_certificate_sync(personio, reteach, run).await.unwrap()
-}
-
-/// One run that must fail.
-pub(super) async fn run_err(
-    personio: &dyn PersonioApi,
-    reteach: &dyn ReteachApi,
-    run: &CertificateJobInput<'_>,
-) -> JobError {
-    run_certificate_sync(personio, reteach, run)
-        .await
-        .unwrap_err()
-}
-
-/// Personio unreachable; `maybe_applied` when the request may have landed.
-pub(super) fn unavailable(message: &str, maybe_applied: bool) -> PersonioError {
-    PersonioError::Unavailable {
-        message: message.into(),
-        maybe_applied,
-        trace_id: None,
-    }
-}
-
-/// A certificate document Personio already holds for `employee`, its comment as given.
-pub(super) fn stored_with_comment(personio: &FakePersonio, employee: &str, comment: String) {
-    personio.documents.lock().unwrap().push(FakeDocument {
-        employee_id: employee.into(),
-        category_id: CATEGORY,
-        title: "Certificate".into(),
-        date: NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
-        file_name: "certificate.pdf".into(),
-        comment,
-        size: 1,
-    });
-}
+#[path = "certificate_fixture.rs"]
+mod fixture;
+use fixture::{assert_once, daily, fresh, input, reteach_with, run_ok, unavailable, CATEGORY};
+pub(super) use fixture::{assert_uploaded_all, at, completion, stored_with_comment, World};
 
 fn present(personio: &FakePersonio, certificate_id: &str, employee: &str) {
     stored_with_comment(personio, employee, certificate_marker(certificate_id));
@@ -167,26 +70,28 @@ impl LedgerStore for WitnessStore {
 
 #[tokio::test]
 async fn backfill_uploads_every_past_certificate_once() {
-    let personio = FakePersonio::default();
-    let reteach = reteach_with(vec![
+    let world = World::new(vec![
         completion("b", Some("2"), "2025-03-01T10:00:00Z"),
         completion("a", Some("1"), "2024-01-01T23:30:00Z"),
     ]);
-    let store = MemoryLedgerStore::default();
     let first_input = CertificateJobInput {
         tz: Europe::Berlin,
-        ..fresh(&store)
+        ..world.fresh()
     };
-    let outcome = run_ok(&personio, &reteach, &first_input).await;
+    let outcome = world.run(&first_input).await;
     assert!(outcome.summary.backfill);
     assert_eq!((outcome.summary.found, outcome.summary.uploaded), (2, 2));
     assert_eq!(outcome.uploaded_total_delta, 2);
-    assert_eq!(store.uploaded(), 2, "the last save carries the run's count");
+    assert_eq!(
+        world.store.uploaded(),
+        2,
+        "the last save carries the run's count"
+    );
     assert_eq!(outcome.ledger.cursor, Some(at("2025-03-01T10:00:00Z")));
     assert_eq!(outcome.ledger.in_flight, None);
-    assert_eq!(store.latest(), Some(outcome.ledger.clone()));
+    assert_eq!(world.store.latest(), Some(outcome.ledger.clone()));
 
-    let documents = personio.documents.lock().unwrap().clone();
+    let documents = world.personio.documents.lock().unwrap().clone();
     assert_eq!(documents.len(), 2);
     let first = &documents[0];
     assert_eq!(first.employee_id, "1");
@@ -198,19 +103,16 @@ async fn backfill_uploads_every_past_certificate_once() {
     assert_eq!(first.file_name, "certificate-a.pdf");
     assert!(first.size > 0);
 
-    let again = run_ok(&personio, &reteach, &input(outcome.ledger, &store)).await;
+    let again = world.run(&world.after(outcome.ledger)).await;
     assert!(!again.summary.backfill);
     assert_eq!(again.summary.uploaded, 0);
-    assert_eq!(personio.documents.lock().unwrap().len(), 2);
+    assert_eq!(world.documents(), 2);
 }
 
 #[tokio::test]
 async fn records_intent_before_every_upload() {
     let personio = Arc::new(FakePersonio::default());
-    let reteach = reteach_with(vec![
-        completion("a", Some("1"), "2026-01-01T00:00:00Z"),
-        completion("b", Some("1"), "2026-01-02T00:00:00Z"),
-    ]);
+    let reteach = reteach_with(daily(&["a", "b"]));
     let store = WitnessStore {
         personio: personio.clone(),
         seen: Mutex::new(Vec::new()),
@@ -220,111 +122,96 @@ async fn records_intent_before_every_upload() {
         *store.seen.lock().unwrap(),
         [("a".to_string(), 0), ("b".to_string(), 0)]
     );
-    assert_eq!(personio.documents_for("a"), 1);
-    assert_eq!(personio.documents_for("b"), 1);
+    assert_once(&personio, &["a", "b"]);
+}
+
+/// A run after one that started uploading certificate `a` of employee 1 and never learned
+/// whether it landed; with `present`, Personio holds it.
+async fn resume_interrupted_upload(present: bool) -> (World, CertificateJobOutcome) {
+    let world = World::new(vec![completion("a", Some("1"), "2026-11-25T08:00:00Z")]);
+    if present {
+        self::present(&world.personio, "a", "1");
+    }
+    let outcome = world.run(&world.after(in_flight("a", "1"))).await;
+    (world, outcome)
 }
 
 #[tokio::test]
 async fn in_flight_certificate_found_in_personio_is_not_uploaded_again() {
-    let personio = FakePersonio::default();
-    present(&personio, "a", "1");
-    let reteach = reteach_with(vec![completion("a", Some("1"), "2026-11-25T08:00:00Z")]);
-    let store = MemoryLedgerStore::default();
-    let outcome = run_ok(&personio, &reteach, &input(in_flight("a", "1"), &store)).await;
+    let (world, outcome) = resume_interrupted_upload(true).await;
     assert_eq!(outcome.summary.already_present, 1);
     assert_eq!(outcome.summary.uploaded, 0);
     assert_eq!(outcome.uploaded_total_delta, 1);
-    assert_eq!(personio.documents_for("a"), 1);
-    assert_eq!(*personio.upload_attempts.lock().unwrap(), 0);
+    world.assert_once(&["a"]);
+    assert_eq!(world.upload_attempts(), 0);
     assert_eq!(outcome.ledger.in_flight, None);
 }
 
 #[tokio::test]
 async fn in_flight_certificate_missing_in_personio_is_uploaded_once() {
-    let personio = FakePersonio::default();
-    let reteach = reteach_with(vec![completion("a", Some("1"), "2026-11-25T08:00:00Z")]);
-    let store = MemoryLedgerStore::default();
-    let outcome = run_ok(&personio, &reteach, &input(in_flight("a", "1"), &store)).await;
+    let (world, outcome) = resume_interrupted_upload(false).await;
     assert_eq!(outcome.summary.already_present, 0);
     assert_eq!(outcome.summary.uploaded, 1);
-    assert_eq!(personio.documents_for("a"), 1);
+    world.assert_once(&["a"]);
 }
 
 #[tokio::test]
 async fn failing_save_prevents_any_upload() {
-    let personio = FakePersonio::default();
-    let reteach = reteach_with(vec![completion("a", Some("1"), "2026-01-01T00:00:00Z")]);
-    let error = run_err(
-        &personio,
-        &reteach,
-        &input(CertificateLedgerStatus::default(), &FailingStore),
-    )
-    .await;
+    let world = World::new(daily(&["a"]));
+    let failing = input(CertificateLedgerStatus::default(), &FailingStore);
+    let error = world.fail(&failing).await;
     assert!(matches!(error.root(), JobError::Ledger(_)));
     assert!(error.is_transient());
-    assert_eq!(*personio.upload_attempts.lock().unwrap(), 0);
-    assert_eq!(reteach.calls_of("download"), 0);
+    assert_eq!(world.upload_attempts(), 0);
+    assert_eq!(world.reteach.calls_of("download"), 0);
 }
 
 #[tokio::test]
 async fn upload_timeout_keeps_in_flight_and_next_run_does_not_duplicate() {
-    let personio = FakePersonio::default();
-    personio
-        .upload_faults
-        .lock()
-        .unwrap()
-        .push_back(UploadFault::StoreThenFail(unavailable("timeout", true)));
-    let reteach = reteach_with(vec![
+    let world = World::default();
+    world.fail_uploads([UploadFault::StoreThenFail(unavailable("timeout", true))]);
+    world.list(vec![
         completion("a", Some("1"), "2026-01-01T00:00:00Z"),
         completion("b", Some("2"), "2026-01-02T00:00:00Z"),
     ]);
-    let store = MemoryLedgerStore::default();
-    let error = run_err(
-        &personio,
-        &reteach,
-        &CertificateJobInput {
+    let error = world
+        .fail(&CertificateJobInput {
             writer: Some("pod-a/1/run7".into()),
-            ..fresh(&store)
-        },
-    )
-    .await;
+            ..world.fresh()
+        })
+        .await;
     assert!(error.is_transient());
-    let saved = store.latest().unwrap();
+    let saved = world.store.latest().unwrap();
     assert_eq!(saved.in_flight.as_ref().unwrap().certificate_id, "a");
     assert_eq!(
         saved.in_flight.as_ref().unwrap().uploader.as_deref(),
         Some("pod-a/1/run7"),
         "the intent names the run that started the upload"
     );
-    assert_eq!(personio.documents_for("b"), 0);
+    assert_eq!(world.personio.documents_for("b"), 0);
 
-    let outcome = run_ok(&personio, &reteach, &input(saved, &store)).await;
+    let outcome = world.run(&world.after(saved)).await;
     assert_eq!(outcome.summary.already_present, 1);
     assert_eq!(outcome.summary.uploaded, 1);
-    assert_eq!(personio.documents_for("a"), 1);
-    assert_eq!(personio.documents_for("b"), 1);
+    world.assert_once(&["a", "b"]);
     assert_eq!(outcome.ledger.cursor, Some(at("2026-01-02T00:00:00Z")));
 }
 
 #[tokio::test]
 async fn interrupted_run_reports_the_uploads_before_the_stop() {
-    let personio = FakePersonio::default();
-    personio.upload_faults.lock().unwrap().extend([
+    let world = World::default();
+    world.fail_uploads([
         UploadFault::Succeed,
         UploadFault::StoreThenFail(unavailable("timeout", true)),
     ]);
-    let reteach = reteach_with(vec![
-        completion("a", Some("1"), "2026-01-01T00:00:00Z"),
-        completion("b", Some("1"), "2026-01-02T00:00:00Z"),
-    ]);
-    let store = MemoryLedgerStore::default();
-    let error = run_err(&personio, &reteach, &fresh(&store)).await;
+    world.list(daily(&["a", "b"]));
+    let error = world.fail(&world.fresh()).await;
     assert!(error.is_transient());
     assert!(matches!(error.root(), JobError::Personio { .. }));
     let partial = error.partial_outcome().unwrap();
     assert_eq!(partial.summary.uploaded, 1);
     assert_eq!(partial.uploaded_total_delta, 1);
-    let saved = store.latest().unwrap();
+    let saved = world.store.latest().unwrap();
     // The first full pass is still in progress: it has handled "a".
     assert_eq!(saved.cursor, None);
     assert_eq!(
@@ -333,39 +220,32 @@ async fn interrupted_run_reports_the_uploads_before_the_stop() {
     );
     assert_eq!(saved.in_flight.unwrap().certificate_id, "b");
     // Saved with the intent for "b": "a" is counted, "b" is not (its outcome is unknown).
-    assert_eq!(store.uploaded(), 1);
+    assert_eq!(world.store.uploaded(), 1);
 }
 
 #[tokio::test]
 async fn upload_refused_before_sending_clears_intent_and_counts_an_attempt() {
-    let personio = FakePersonio::default();
-    personio
-        .upload_faults
-        .lock()
-        .unwrap()
-        .push_back(UploadFault::FailBefore(unavailable("HTTP 429", false)));
-    let reteach = reteach_with(vec![completion("a", Some("1"), "2026-01-01T00:00:00Z")]);
-    let store = MemoryLedgerStore::default();
-    let outcome = run_ok(&personio, &reteach, &fresh(&store)).await;
+    let world = World::default();
+    world.fail_uploads([UploadFault::FailBefore(unavailable("HTTP 429", false))]);
+    world.list(daily(&["a"]));
+    let outcome = world.run(&world.fresh()).await;
     assert_eq!(outcome.summary.failed, 1);
     assert_eq!(outcome.ledger.in_flight, None);
     assert_eq!(outcome.ledger.pending[0].attempts, 1);
-    let again = run_ok(&personio, &reteach, &input(outcome.ledger, &store)).await;
+    let again = world.run(&world.after(outcome.ledger)).await;
     assert_eq!(again.summary.uploaded, 1);
-    assert_eq!(personio.documents_for("a"), 1);
+    world.assert_once(&["a"]);
 }
 #[tokio::test]
 async fn certificate_waits_for_its_pdf_and_is_uploaded_when_ready() {
-    let personio = FakePersonio::default();
     let mut generating = completion("a", Some("1"), "2026-01-01T00:00:00Z");
     generating.certificate_id = None;
     generating.certificate_url = None;
-    let reteach = reteach_with(vec![
+    let (world, first) = World::first_run(vec![
         generating,
         completion("b", Some("1"), "2026-02-01T00:00:00Z"),
-    ]);
-    let store = MemoryLedgerStore::default();
-    let first = run_ok(&personio, &reteach, &fresh(&store)).await;
+    ])
+    .await;
     assert_eq!(first.summary.pending_pdf, 1);
     assert_eq!(first.summary.uploaded, 1);
     assert_eq!(first.ledger.pending.len(), 1);
@@ -373,25 +253,21 @@ async fn certificate_waits_for_its_pdf_and_is_uploaded_when_ready() {
     // The cursor may pass it: it is tracked in `pending`.
     assert_eq!(first.ledger.cursor, Some(at("2026-02-01T00:00:00Z")));
 
-    *reteach.completions.lock().unwrap().first_mut().unwrap() =
+    world.reteach.completions.lock().unwrap()[0] =
         completion("a", Some("1"), "2026-01-01T00:00:00Z");
-    let second = run_ok(&personio, &reteach, &input(first.ledger, &store)).await;
-    assert_eq!(second.summary.uploaded, 1);
-    assert!(second.ledger.pending.is_empty());
-    assert_eq!(personio.documents_for("a"), 1);
-    assert_eq!(personio.documents_for("b"), 1);
+    let second = world.run(&world.after(first.ledger)).await;
+    world.assert_caught_up(&second, 1, &["a", "b"]);
 }
 
 #[tokio::test]
 async fn certificate_of_unknown_employee_is_uploaded_once_the_employee_is_known() {
-    let personio = FakePersonio::default();
-    *personio.known_employees.lock().unwrap() = Some(HashSet::from(["1".to_string()]));
-    let reteach = reteach_with(vec![
+    let world = World::default();
+    world.know_only(&["1"]);
+    world.list(vec![
         completion("a", None, "2026-01-01T00:00:00Z"),
         completion("b", Some("2"), "2026-01-02T00:00:00Z"),
     ]);
-    let store = MemoryLedgerStore::default();
-    let first = run_ok(&personio, &reteach, &fresh(&store)).await;
+    let first = world.run(&world.fresh()).await;
     // A user without a Personio id is counted, never stored one by one; an id Personio does
     // not know is a failed attempt, retried.
     assert_eq!(first.summary.unknown_employee, 1);
@@ -403,58 +279,40 @@ async fn certificate_of_unknown_employee_is_uploaded_once_the_employee_is_known(
 
     // The EmployeeSync links the user; Personio gets the employee. The link makes the next
     // run a full pass.
-    reteach.completions.lock().unwrap()[0].customer_external_id = Some("1".into());
-    personio
-        .known_employees
-        .lock()
-        .unwrap()
-        .as_mut()
-        .unwrap()
-        .insert("2".into());
-    let mut next = input(first.ledger, &store);
-    next.full_pass = true;
-    let second = run_ok(&personio, &reteach, &next).await;
-    assert_eq!(second.summary.uploaded, 2);
-    assert!(second.ledger.pending.is_empty());
-    assert_eq!(personio.documents_for("a"), 1);
-    assert_eq!(personio.documents_for("b"), 1);
+    world.reteach.completions.lock().unwrap()[0].customer_external_id = Some("1".into());
+    world.know_only(&["1", "2"]);
+    let second = world.run(&world.full_pass(first.ledger)).await;
+    world.assert_caught_up(&second, 2, &["a", "b"]);
 }
 #[tokio::test]
 async fn rejected_document_is_reported_and_retried_every_run() {
-    let personio = FakePersonio::default();
-    personio
-        .upload_faults
-        .lock()
-        .unwrap()
-        .push_back(UploadFault::FailBefore(PersonioError::Rejected {
-            endpoint: "documents",
-            message: "file too large".into(),
-        }));
-    let reteach = reteach_with(vec![completion("a", Some("1"), "2026-01-01T00:00:00Z")]);
-    let store = MemoryLedgerStore::default();
-    let first = run_ok(&personio, &reteach, &fresh(&store)).await;
+    let world = World::default();
+    world.fail_uploads([UploadFault::FailBefore(PersonioError::Rejected {
+        endpoint: "documents",
+        message: "file too large".into(),
+    })]);
+    world.list(daily(&["a"]));
+    let first = world.run(&world.fresh()).await;
     assert_eq!(first.summary.failed, 1);
     assert_eq!(first.ledger.pending[0].reason, "Failed");
     assert_eq!(first.ledger.pending[0].attempts, 1);
     assert_eq!(first.failures[0].certificate_id.as_deref(), Some("a"));
 
-    let second = run_ok(&personio, &reteach, &input(first.ledger, &store)).await;
-    assert_eq!(second.summary.uploaded, 1);
-    assert!(second.ledger.pending.is_empty());
+    let second = world.run(&world.after(first.ledger)).await;
+    assert_uploaded_all(&second, 1);
 }
 
 #[tokio::test]
 async fn download_that_is_not_a_pdf_is_never_uploaded() {
-    let personio = FakePersonio::default();
-    let reteach = reteach_with(vec![completion("a", Some("1"), "2026-01-01T00:00:00Z")]);
-    reteach
+    let world = World::new(daily(&["a"]));
+    world
+        .reteach
         .html_downloads
         .lock()
         .unwrap()
         .insert("https://reteach.test/certificates/a.pdf".into());
-    let store = MemoryLedgerStore::default();
-    let outcome = run_ok(&personio, &reteach, &fresh(&store)).await;
-    assert_eq!(*personio.upload_attempts.lock().unwrap(), 0);
+    let outcome = world.run(&world.fresh()).await;
+    assert_eq!(world.upload_attempts(), 0);
     assert_eq!(outcome.summary.failed, 1);
     assert_eq!(outcome.failures[0].reason, "certificate file is not a PDF");
     assert_eq!(outcome.ledger.pending[0].reason, "Failed");
@@ -463,14 +321,12 @@ async fn download_that_is_not_a_pdf_is_never_uploaded() {
 
 #[tokio::test]
 async fn cursor_advances_and_recent_keeps_only_the_overlap() {
-    let personio = FakePersonio::default();
-    let reteach = reteach_with(vec![
+    let (world, outcome) = World::first_run(vec![
         completion("old", Some("1"), "2026-01-01T09:00:00Z"),
         completion("edge", Some("1"), "2026-01-01T09:50:00Z"),
         completion("last", Some("1"), "2026-01-01T10:00:00Z"),
-    ]);
-    let store = MemoryLedgerStore::default();
-    let outcome = run_ok(&personio, &reteach, &fresh(&store)).await;
+    ])
+    .await;
     assert_eq!(outcome.ledger.cursor, Some(at("2026-01-01T10:00:00Z")));
     let recent: Vec<_> = outcome
         .ledger
@@ -481,15 +337,11 @@ async fn cursor_advances_and_recent_keeps_only_the_overlap() {
     assert_eq!(recent, ["edge", "last"]);
 
     // A late listing inside the overlap is not uploaded twice; a new one is uploaded.
-    reteach
-        .completions
-        .lock()
-        .unwrap()
-        .push(completion("new", Some("1"), "2026-01-01T11:00:00Z"));
-    let next = run_ok(&personio, &reteach, &input(outcome.ledger, &store)).await;
+    world.complete(completion("new", Some("1"), "2026-01-01T11:00:00Z"));
+    let next = world.run(&world.after(outcome.ledger)).await;
     assert_eq!(next.summary.found, 1);
     assert_eq!(next.summary.uploaded, 1);
-    assert_eq!(personio.documents.lock().unwrap().len(), 4);
+    assert_eq!(world.documents(), 4);
     assert_eq!(
         next.ledger.recent,
         [RecentUpload {
@@ -502,57 +354,44 @@ async fn cursor_advances_and_recent_keeps_only_the_overlap() {
 
 #[tokio::test]
 async fn dry_run_uploads_and_saves_nothing() {
-    let personio = FakePersonio::default();
-    let reteach = reteach_with(vec![
+    let world = World::new(vec![
         completion("a", Some("1"), "2026-01-01T00:00:00Z"),
         completion("b", None, "2026-01-02T00:00:00Z"),
     ]);
-    let store = MemoryLedgerStore::default();
     let dry = CertificateJobInput {
         dry_run: true,
-        ..fresh(&store)
+        ..world.fresh()
     };
-    let outcome = run_ok(&personio, &reteach, &dry).await;
+    let outcome = world.run(&dry).await;
     assert!(outcome.summary.dry_run);
     assert_eq!(outcome.summary.uploaded, 1);
     assert_eq!(outcome.summary.unknown_employee, 1);
     assert_eq!(outcome.ledger, CertificateLedgerStatus::default());
-    assert_eq!(store.saves(), 0);
-    assert_eq!(*personio.upload_attempts.lock().unwrap(), 0);
-    assert_eq!(reteach.calls_of("download"), 0);
+    assert_eq!(world.store.saves(), 0);
+    assert_eq!(world.upload_attempts(), 0);
+    assert_eq!(world.reteach.calls_of("download"), 0);
 }
 
 #[tokio::test]
 async fn cancelled_run_saves_progress_without_passing_unhandled_certificates() {
-    let personio = FakePersonio::default();
-    let reteach = reteach_with(vec![completion("a", Some("1"), "2026-01-01T00:00:00Z")]);
-    let store = MemoryLedgerStore::default();
-    let cancelled = fresh(&store);
+    let world = World::new(daily(&["a"]));
+    let cancelled = world.fresh();
     cancelled.cancel.cancel();
-    let outcome = run_ok(&personio, &reteach, &cancelled).await;
+    let outcome = world.run(&cancelled).await;
     assert_eq!(outcome.summary.found, 0);
     assert!(outcome.stopped_early.is_some());
     assert_eq!(outcome.summary.uploaded, 0);
     assert_eq!(outcome.ledger.cursor, None);
-    assert_eq!(*personio.upload_attempts.lock().unwrap(), 0);
+    assert_eq!(world.upload_attempts(), 0);
 }
 
 #[tokio::test]
 async fn one_failing_download_never_holds_back_later_certificates() {
-    let personio = FakePersonio::default();
-    let reteach = reteach_with(vec![
-        completion("a", Some("1"), "2026-01-01T00:00:00Z"),
-        completion("b", Some("1"), "2026-01-02T00:00:00Z"),
-    ]);
-    reteach
-        .failing_downloads
-        .lock()
-        .unwrap()
-        .insert("https://reteach.test/certificates/a.pdf".into());
-    let store = MemoryLedgerStore::default();
+    let world = World::new(daily(&["a", "b"]));
+    world.fail_download("a");
     let mut ledger = CertificateLedgerStatus::default();
     for run in 1..=5 {
-        let outcome = run_ok(&personio, &reteach, &input(ledger, &store)).await;
+        let outcome = world.run(&world.after(ledger)).await;
         assert_eq!(outcome.ledger.in_flight, None);
         if run < 5 {
             assert_eq!(outcome.ledger.pending[0].attempts, run);
@@ -568,52 +407,41 @@ async fn one_failing_download_never_holds_back_later_certificates() {
         }
         ledger = outcome.ledger;
     }
-    assert_eq!(personio.documents_for("b"), 1);
-    assert_eq!(personio.documents_for("a"), 0);
+    world.assert_once(&["b"]);
+    assert_eq!(world.personio.documents_for("a"), 0);
     // Set aside: no further attempts, until a human requests a run.
-    let quiet = run_ok(&personio, &reteach, &input(ledger.clone(), &store)).await;
+    let quiet = world.run(&world.after(ledger.clone())).await;
     assert_eq!(quiet.summary.failed, 0);
-    reteach.failing_downloads.lock().unwrap().clear();
-    let mut requested = input(ledger, &store);
-    requested.full_pass = true;
-    requested.retry_set_aside = true;
-    let retried = run_ok(&personio, &reteach, &requested).await;
+    world.reteach.failing_downloads.lock().unwrap().clear();
+    let requested = CertificateJobInput {
+        retry_set_aside: true,
+        ..world.full_pass(ledger)
+    };
+    let retried = world.run(&requested).await;
     assert_eq!(retried.summary.uploaded, 1);
     assert!(retried.ledger.set_aside.is_empty());
-    assert_eq!(personio.documents_for("a"), 1);
+    world.assert_once(&["a"]);
 }
 
 #[tokio::test]
 async fn an_outage_stops_the_run_and_costs_no_attempts() {
-    let personio = FakePersonio::default();
     let ids = ["a", "b", "c", "d"];
-    let reteach = reteach_with(
-        ids.iter()
-            .enumerate()
-            .map(|(i, id)| completion(id, Some("1"), &format!("2026-01-0{}T00:00:00Z", i + 1)))
-            .collect(),
-    );
+    let world = World::new(daily(&ids));
     for id in ids {
-        reteach
-            .failing_downloads
-            .lock()
-            .unwrap()
-            .insert(format!("https://reteach.test/certificates/{id}.pdf"));
+        world.fail_download(id);
     }
-    let store = MemoryLedgerStore::default();
-    let error = run_err(&personio, &reteach, &fresh(&store)).await;
+    let error = world.fail(&world.fresh()).await;
     assert!(error.is_transient());
     assert!(error.to_string().contains("reteach"));
-    let saved = store.latest().unwrap();
+    let saved = world.store.latest().unwrap();
     assert_eq!(saved.in_flight, None);
     assert!(saved.pending.iter().all(|p| p.attempts == 0));
-    assert_eq!(reteach.calls_of("download"), 3);
-    assert_eq!(*personio.upload_attempts.lock().unwrap(), 0);
+    assert_eq!(world.reteach.calls_of("download"), 3);
+    assert_eq!(world.upload_attempts(), 0);
 }
 #[tokio::test]
 async fn full_pending_list_never_stops_the_cursor() {
     use crate::sync::certificate_ledger::MAX_PENDING;
-    let personio = FakePersonio::default();
     let mut completions: Vec<_> = (0..=MAX_PENDING)
         .map(|i| {
             let mut c = completion(&format!("{i:05}"), Some("1"), "2026-01-01T00:00:00Z");
@@ -623,13 +451,19 @@ async fn full_pending_list_never_stops_the_cursor() {
         })
         .collect();
     completions.push(completion("ready", Some("1"), "2026-01-02T00:00:00Z"));
-    let reteach = reteach_with(completions);
-    let store = MemoryLedgerStore::default();
-    let outcome = run_ok(&personio, &reteach, &fresh(&store)).await;
+    let (_, outcome) = World::first_run(completions).await;
     assert_eq!(outcome.ledger.pending.len(), MAX_PENDING);
     assert_eq!(outcome.not_recorded, 1);
     assert_eq!(outcome.summary.uploaded, 1);
     assert_eq!(outcome.ledger.cursor, Some(at("2026-01-02T00:00:00Z")));
+}
+
+/// A reference to a document category by `id` or `name`, as a spec holds it.
+fn category_ref(id: Option<i64>, name: Option<&str>) -> DocumentCategoryRef {
+    DocumentCategoryRef {
+        id,
+        name: name.map(String::from),
+    }
 }
 
 fn categories() -> FakePersonio {
@@ -650,35 +484,23 @@ fn categories() -> FakePersonio {
 #[tokio::test]
 async fn resolves_category_by_exact_name_or_id() {
     let personio = categories();
-    let by_name = DocumentCategoryRef {
-        id: None,
-        name: Some("Learning Certificates".into()),
-    };
+    let by_name = category_ref(None, Some("Learning Certificates"));
     assert_eq!(resolve_category(&personio, &by_name).await.unwrap(), 7);
-    let by_id = DocumentCategoryRef {
-        id: Some(1),
-        name: None,
-    };
+    let by_id = category_ref(Some(1), None);
     assert_eq!(resolve_category(&personio, &by_id).await.unwrap(), 1);
 }
 
 #[tokio::test]
 async fn unknown_category_names_the_existing_ones() {
     let personio = categories();
-    let wanted = DocumentCategoryRef {
-        id: None,
-        name: Some("learning certificates".into()),
-    };
+    let wanted = category_ref(None, Some("learning certificates"));
     let error = resolve_category(&personio, &wanted).await.unwrap_err();
     assert!(error.is_config());
     assert_eq!(
         error.to_string(),
         "the Personio document category \"learning certificates\" does not exist; existing categories: Contracts (id 1), Learning Certificates (id 7)"
     );
-    let missing_id = DocumentCategoryRef {
-        id: Some(99),
-        name: None,
-    };
+    let missing_id = category_ref(Some(99), None);
     let error = resolve_category(&personio, &missing_id).await.unwrap_err();
     assert!(error.to_string().contains("id 99"));
 }
@@ -687,14 +509,8 @@ async fn unknown_category_names_the_existing_ones() {
 async fn category_ref_needs_exactly_one_of_id_and_name() {
     let personio = categories();
     for wanted in [
-        DocumentCategoryRef {
-            id: None,
-            name: None,
-        },
-        DocumentCategoryRef {
-            id: Some(7),
-            name: Some("Learning Certificates".into()),
-        },
+        category_ref(None, None),
+        category_ref(Some(7), Some("Learning Certificates")),
     ] {
         let error = resolve_category(&personio, &wanted).await.unwrap_err();
         assert!(matches!(error, JobError::InvalidCategoryRef));
@@ -761,12 +577,7 @@ proptest::proptest! {
                 .unwrap()
                 .extend(faults.iter().map(|kind| fault(*kind)));
             let ids = ["a", "b", "c", "d", "e"];
-            let reteach = reteach_with(
-                ids.iter()
-                    .enumerate()
-                    .map(|(i, id)| completion(id, Some("1"), &format!("2026-01-0{}T00:00:00Z", i + 1)))
-                    .collect(),
-            );
+            let reteach = reteach_with(daily(&ids));
             let store = FlakyStore {
                 inner: MemoryLedgerStore::default(),
                 attempts: Mutex::new(0),
@@ -787,9 +598,7 @@ proptest::proptest! {
                 }
             }
             assert_eq!(clean_runs, 2, "never settled");
-            for id in ids {
-                assert_eq!(personio.documents_for(id), 1, "certificate {id}");
-            }
+            assert_once(&personio, &ids);
         });
     }
 }

@@ -63,6 +63,13 @@ fn reteach_failing(id: &str, fault: WriteFault) -> FakeReteach {
     reteach
 }
 
+/// A reteach whose tag requests for employee `id` fail with `fault`.
+fn tags_failing(id: &str, fault: WriteFault) -> FakeReteach {
+    let reteach = FakeReteach::default();
+    reteach.tag_faults.lock().unwrap().insert(id.into(), fault);
+    reteach
+}
+
 /// One run that must succeed.
 async fn run_ok(
     personio: &dyn PersonioApi,
@@ -96,6 +103,59 @@ fn touch(
     employee.last_modified_at = Some(at(when));
 }
 
+/// The cursor the incremental runs start from, and when Personio changed employees after it.
+const CURSOR: &str = "2026-11-26T08:55:00Z";
+const CHANGED_AT: &str = "2026-11-26T08:58:00Z";
+
+/// The incremental run after [`CURSOR`].
+fn after_cursor() -> EmployeeJobInput {
+    incremental(CURSOR)
+}
+
+/// Personio changes employee `id` after [`CURSOR`].
+fn change(personio: &FakePersonio, id: &str, change: impl FnOnce(&mut PersonioEmployee)) {
+    touch(personio, id, CHANGED_AT, change);
+}
+
+/// Employees `ids`, synced to reteach by one run of `input`.
+async fn synced(ids: &[&str], input: &EmployeeJobInput) -> (FakePersonio, FakeReteach) {
+    let personio = personio_with(ids.iter().map(|id| employee(id)).collect());
+    let reteach = FakeReteach::default();
+    run_ok(&personio, &reteach, input).await;
+    (personio, reteach)
+}
+
+/// `n` employees, none in reteach yet, all changed after [`CURSOR`].
+fn all_changed(n: usize) -> FakePersonio {
+    let personio = personio_with((0..n).map(|i| employee(&i.to_string())).collect());
+    for i in 0..n {
+        change(&personio, &i.to_string(), |_| {});
+    }
+    personio
+}
+
+/// The incremental run after [`CURSOR`], knowing from the last full run that reteach holds
+/// `users` users.
+fn knowing_size(users: u64) -> EmployeeJobInput {
+    EmployeeJobInput {
+        reteach_users: Some(users),
+        ..after_cursor()
+    }
+}
+
+/// Asserts that `error`'s message contains `text`.
+fn assert_mentions(error: &JobError, text: &str) {
+    assert!(error.to_string().contains(text), "{error}");
+}
+
+/// How a run read reteach: (customer listings, lookups by Personio id).
+fn reads(reteach: &FakeReteach) -> (usize, usize) {
+    (
+        reteach.calls_of("list_customers"),
+        reteach.calls_of("find_by_external_id"),
+    )
+}
+
 #[tokio::test]
 async fn full_run_creates_every_new_employee() {
     let personio = personio_with(vec![employee("1"), employee("2")]);
@@ -114,9 +174,7 @@ async fn full_run_creates_every_new_employee() {
 
 #[tokio::test]
 async fn second_full_run_finds_everything_unchanged() {
-    let personio = personio_with(vec![employee("1"), employee("2")]);
-    let reteach = FakeReteach::default();
-    run_ok(&personio, &reteach, &full()).await;
+    let (personio, reteach) = synced(&["1", "2"], &full()).await;
     let writes = reteach.writes();
     let outcome = run_ok(&personio, &reteach, &full()).await;
     assert_eq!(outcome.summary.unchanged, 2);
@@ -126,9 +184,7 @@ async fn second_full_run_finds_everything_unchanged() {
 
 #[tokio::test]
 async fn full_run_updates_changed_fields_and_repairs_drift() {
-    let personio = personio_with(vec![employee("1")]);
-    let reteach = FakeReteach::default();
-    run_ok(&personio, &reteach, &full()).await;
+    let (personio, reteach) = synced(&["1"], &full()).await;
     // Someone edited the user by hand in reteach.
     reteach.customers.lock().unwrap()[0].position = Some("Hand-edited".into());
     let outcome = run_ok(&personio, &reteach, &full()).await;
@@ -186,7 +242,7 @@ async fn keeps_failure_list_bounded_but_counts_complete() {
 async fn incremental_run_without_changes_makes_one_request() {
     let personio = personio_with(vec![employee("1")]);
     let reteach = FakeReteach::default();
-    let outcome = run_ok(&personio, &reteach, &incremental("2026-11-26T08:55:00Z")).await;
+    let outcome = run_ok(&personio, &reteach, &after_cursor()).await;
     assert_eq!(outcome.summary.mode, SyncMode::Incremental);
     assert_eq!(outcome.summary.seen, 0);
     assert_eq!(personio.listings.lock().unwrap().len(), 1);
@@ -208,7 +264,7 @@ async fn incremental_run_asks_for_changes_since_cursor_minus_overlap_in_either_z
             config: Default::default(),
             guard: None,
             tz,
-            ..incremental("2026-11-26T08:55:00Z")
+            ..after_cursor()
         };
         run_ok(&personio, &FakeReteach::default(), &input).await;
         let since = personio.listings.lock().unwrap()[0].unwrap();
@@ -218,19 +274,14 @@ async fn incremental_run_asks_for_changes_since_cursor_minus_overlap_in_either_z
 
 #[tokio::test]
 async fn incremental_run_looks_up_few_changed_employees_one_by_one() {
-    let personio = personio_with(vec![employee("1"), employee("2"), employee("3")]);
-    let reteach = FakeReteach::default();
-    run_ok(&personio, &reteach, &full()).await;
-    touch(&personio, "2", "2026-11-26T08:58:00Z", |e| {
-        e.position = Some("Lead".into())
-    });
+    let (personio, reteach) = synced(&["1", "2", "3"], &full()).await;
+    change(&personio, "2", |e| e.position = Some("Lead".into()));
     reteach.calls.lock().unwrap().clear();
 
-    let outcome = run_ok(&personio, &reteach, &incremental("2026-11-26T08:55:00Z")).await;
+    let outcome = run_ok(&personio, &reteach, &after_cursor()).await;
     assert_eq!(outcome.summary.seen, 1);
     assert_eq!(outcome.summary.updated, 1);
-    assert_eq!(reteach.calls_of("list_customers"), 0);
-    assert_eq!(reteach.calls_of("find_by_external_id"), 1);
+    assert_eq!(reads(&reteach), (0, 1));
     assert_eq!(
         reteach.customer("2").unwrap().position.as_deref(),
         Some("Lead")
@@ -239,16 +290,11 @@ async fn incremental_run_looks_up_few_changed_employees_one_by_one() {
 
 #[tokio::test]
 async fn incremental_run_lists_all_users_when_many_changed() {
-    let employees: Vec<_> = (0..60).map(|i| employee(&i.to_string())).collect();
-    let personio = personio_with(employees);
+    let personio = all_changed(60);
     let reteach = FakeReteach::default();
-    for i in 0..60 {
-        touch(&personio, &i.to_string(), "2026-11-26T08:58:00Z", |_| {});
-    }
-    let outcome = run_ok(&personio, &reteach, &incremental("2026-11-26T08:55:00Z")).await;
+    let outcome = run_ok(&personio, &reteach, &after_cursor()).await;
     assert_eq!(outcome.summary.created, 60);
-    assert_eq!(reteach.calls_of("list_customers"), 1);
-    assert_eq!(reteach.calls_of("find_by_external_id"), 0);
+    assert_eq!(reads(&reteach), (1, 0));
 }
 
 #[test]
@@ -274,51 +320,35 @@ async fn incremental_run_lists_a_small_academy_and_remembers_its_size() {
     let first = run_ok(&personio, &reteach, &full()).await;
     assert_eq!(first.reteach_users, Some(0), "the full run listed reteach");
     for i in 0..2 {
-        touch(&personio, &i.to_string(), "2026-11-26T08:58:00Z", |e| {
+        change(&personio, &i.to_string(), |e| {
             e.position = Some("Lead".into())
         });
     }
     reteach.calls.lock().unwrap().clear();
 
-    let known = EmployeeJobInput {
-        reteach_users: Some(5),
-        ..incremental("2026-11-26T08:55:00Z")
-    };
-    let outcome = run_ok(&personio, &reteach, &known).await;
+    let outcome = run_ok(&personio, &reteach, &knowing_size(5)).await;
     assert_eq!(outcome.summary.updated, 2);
-    assert_eq!(reteach.calls_of("list_customers"), 1);
-    assert_eq!(reteach.calls_of("find_by_external_id"), 0);
+    assert_eq!(reads(&reteach), (1, 0));
     assert_eq!(outcome.reteach_users, Some(5));
 }
 
 #[tokio::test]
 async fn incremental_run_looks_up_many_changes_in_a_large_academy() {
-    let employees: Vec<_> = (0..60).map(|i| employee(&i.to_string())).collect();
-    let personio = personio_with(employees);
+    let personio = all_changed(60);
     let reteach = FakeReteach::default();
-    for i in 0..60 {
-        touch(&personio, &i.to_string(), "2026-11-26T08:58:00Z", |_| {});
-    }
-    let large = EmployeeJobInput {
-        reteach_users: Some(100_000),
-        ..incremental("2026-11-26T08:55:00Z")
-    };
-    let outcome = run_ok(&personio, &reteach, &large).await;
+    let outcome = run_ok(&personio, &reteach, &knowing_size(100_000)).await;
     assert_eq!(outcome.summary.created, 60);
-    assert_eq!(reteach.calls_of("list_customers"), 0);
-    assert_eq!(reteach.calls_of("find_by_external_id"), 60);
+    assert_eq!(reads(&reteach), (0, 60));
     assert_eq!(outcome.reteach_users, None, "not listed, size unknown");
 }
 
 #[tokio::test]
 async fn incremental_run_follows_an_email_change() {
-    let personio = personio_with(vec![employee("1")]);
-    let reteach = FakeReteach::default();
-    run_ok(&personio, &reteach, &full()).await;
-    touch(&personio, "1", "2026-11-26T08:58:00Z", |e| {
+    let (personio, reteach) = synced(&["1"], &full()).await;
+    change(&personio, "1", |e| {
         e.email = Some("renamed@example.com".into())
     });
-    let outcome = run_ok(&personio, &reteach, &incremental("2026-11-26T08:55:00Z")).await;
+    let outcome = run_ok(&personio, &reteach, &after_cursor()).await;
     assert_eq!(outcome.summary.updated, 1);
     assert_eq!(reteach.customers.lock().unwrap().len(), 1);
     assert_eq!(
@@ -330,14 +360,14 @@ async fn incremental_run_follows_an_email_change() {
 #[tokio::test]
 async fn incremental_run_adopts_existing_user_found_by_email() {
     let personio = personio_with(vec![employee("1")]);
-    touch(&personio, "1", "2026-11-26T08:58:00Z", |_| {});
+    change(&personio, "1", |_| {});
     let reteach = FakeReteach::default();
     reteach.customers.lock().unwrap().push(ReteachCustomer {
         id: "existing".into(),
         email: Some("USER1@example.com".into()),
         ..Default::default()
     });
-    let outcome = run_ok(&personio, &reteach, &incremental("2026-11-26T08:55:00Z")).await;
+    let outcome = run_ok(&personio, &reteach, &after_cursor()).await;
     assert_eq!(outcome.summary.updated, 1);
     assert_eq!(outcome.summary.created, 0);
     assert_eq!(reteach.customer("1").unwrap().id, "existing");
@@ -345,9 +375,7 @@ async fn incremental_run_adopts_existing_user_found_by_email() {
 
 #[tokio::test]
 async fn locks_leaver_and_unlocks_rehire() {
-    let personio = personio_with(vec![employee("1")]);
-    let reteach = FakeReteach::default();
-    run_ok(&personio, &reteach, &full()).await;
+    let (personio, reteach) = synced(&["1"], &full()).await;
 
     touch(&personio, "1", "2026-11-26T08:00:00Z", |e| {
         e.termination_date = NaiveDate::from_ymd_opt(2026, 11, 20)
@@ -369,12 +397,8 @@ async fn locks_leaver_and_unlocks_rehire() {
 
 #[tokio::test]
 async fn dry_run_writes_nothing_and_reports_the_plan() {
-    let personio = personio_with(vec![employee("1"), employee("2")]);
-    let reteach = FakeReteach::default();
-    run_ok(&personio, &reteach, &full()).await;
-    touch(&personio, "2", "2026-11-26T08:58:00Z", |e| {
-        e.department = Some("Sales".into())
-    });
+    let (personio, reteach) = synced(&["1", "2"], &full()).await;
+    change(&personio, "2", |e| e.department = Some("Sales".into()));
     personio.employees.lock().unwrap().push(employee("3"));
     let writes = reteach.writes();
 
@@ -504,14 +528,12 @@ async fn run_without_cursor_is_full_even_when_incremental_was_asked() {
 
 #[tokio::test]
 async fn incremental_email_change_onto_a_taken_address_syncs_the_rest_and_reports_it() {
-    let personio = personio_with(vec![employee("1"), employee("2")]);
-    let reteach = FakeReteach::default();
-    run_ok(&personio, &reteach, &full()).await;
-    touch(&personio, "1", "2026-11-26T08:58:00Z", |e| {
+    let (personio, reteach) = synced(&["1", "2"], &full()).await;
+    change(&personio, "1", |e| {
         e.email = Some("user2@example.com".into());
         e.termination_date = NaiveDate::from_ymd_opt(2026, 11, 1);
     });
-    let outcome = run_ok(&personio, &reteach, &incremental("2026-11-26T08:55:00Z")).await;
+    let outcome = run_ok(&personio, &reteach, &after_cursor()).await;
     assert_eq!(reteach.calls_of("find_by_email"), 1);
     assert_eq!((outcome.summary.updated, outcome.summary.locked), (1, 1));
     let user = reteach.customer("1").unwrap();
@@ -525,14 +547,12 @@ async fn incremental_email_change_onto_a_taken_address_syncs_the_rest_and_report
 
 #[tokio::test]
 async fn incremental_run_locks_leaver_whose_email_was_removed() {
-    let personio = personio_with(vec![employee("1")]);
-    let reteach = FakeReteach::default();
-    run_ok(&personio, &reteach, &full()).await;
-    touch(&personio, "1", "2026-11-26T08:58:00Z", |e| {
+    let (personio, reteach) = synced(&["1"], &full()).await;
+    change(&personio, "1", |e| {
         e.email = None;
         e.termination_date = NaiveDate::from_ymd_opt(2026, 11, 25);
     });
-    let outcome = run_ok(&personio, &reteach, &incremental("2026-11-26T08:55:00Z")).await;
+    let outcome = run_ok(&personio, &reteach, &after_cursor()).await;
     assert_eq!((outcome.summary.updated, outcome.summary.locked), (1, 1));
     assert_eq!(outcome.summary.skipped, 0);
     let user = reteach.customer("1").unwrap();
@@ -687,12 +707,7 @@ async fn holds_a_run_that_would_lock_every_employee_and_writes_nothing() {
     let writes = reteach.writes();
     let error = run_err(&personio, &reteach, &guarded(None, None)).await;
     assert!(error.is_config(), "needs a human");
-    assert!(
-        error
-            .to_string()
-            .contains("lock 20 and unlock 0 of 20 users"),
-        "{error}"
-    );
+    assert_mentions(&error, "lock 20 and unlock 0 of 20 users");
     let plan = held_plan(error);
     assert_eq!(plan.locks, 20);
     assert_eq!(reteach.writes(), writes, "nothing written");
@@ -722,10 +737,7 @@ async fn holds_a_full_run_when_personio_returns_nobody() {
     let personio = personio_with(Vec::new());
     let reteach = FakeReteach::default();
     let error = run_err(&personio, &reteach, &guarded(None, None)).await;
-    assert!(
-        error.to_string().contains("Personio returned 0 employees"),
-        "{error}"
-    );
+    assert_mentions(&error, "Personio returned 0 employees");
 }
 
 #[tokio::test]
@@ -754,12 +766,7 @@ fn tagged() -> EmployeeJobInput {
 #[tokio::test]
 async fn a_failed_tag_request_is_a_record_failure_not_a_failed_run() {
     let personio = personio_with(vec![employee("1"), employee("2")]);
-    let reteach = FakeReteach::default();
-    reteach
-        .tag_faults
-        .lock()
-        .unwrap()
-        .insert("1".into(), WriteFault::Rejected);
+    let reteach = tags_failing("1", WriteFault::Rejected);
     let outcome = run_ok(&personio, &reteach, &tagged()).await;
     assert_eq!(outcome.summary.created, 2, "the users exist");
     assert_eq!(outcome.summary.failed, 1);
@@ -786,27 +793,15 @@ async fn a_failed_tag_request_is_a_record_failure_not_a_failed_run() {
 #[tokio::test]
 async fn refused_credentials_on_a_tag_request_stop_the_run() {
     let personio = personio_with(vec![employee("1")]);
-    let reteach = FakeReteach::default();
-    reteach
-        .tag_faults
-        .lock()
-        .unwrap()
-        .insert("1".into(), WriteFault::Unauthorized);
+    let reteach = tags_failing("1", WriteFault::Unauthorized);
     let error = run_err(&personio, &reteach, &tagged()).await;
-    assert!(
-        error.to_string().contains("could not change tags"),
-        "{error}"
-    );
+    assert_mentions(&error, "could not change tags");
 }
 
 #[tokio::test]
 async fn a_dry_run_reports_tag_changes_as_counts_and_owns_nothing_new() {
-    let personio = personio_with(vec![employee("1")]);
-    let reteach = FakeReteach::default();
-    run_ok(&personio, &reteach, &tagged()).await;
-    touch(&personio, "1", "2026-11-26T08:58:00Z", |e| {
-        e.department = Some("Sales".into())
-    });
+    let (personio, reteach) = synced(&["1"], &tagged()).await;
+    change(&personio, "1", |e| e.department = Some("Sales".into()));
     let mut input = tagged();
     input.dry_run = true;
     input.managed_tags = vec!["dept:R&D".into()];

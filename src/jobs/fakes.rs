@@ -11,6 +11,7 @@ use futures::{StreamExt, TryStreamExt};
 
 use crate::personio::{DocumentUpload, EmployeeList, PersonioApi, PersonioError};
 use crate::reteach::{Academy, ReteachApi, ReteachError};
+use crate::sync::field_table::FIELDS;
 use crate::sync::{
     Completion, CustomerFields, CustomerPatch, DocumentCategory, PersonioEmployee, ReteachCustomer,
     SkippedRecord, StoredDocument,
@@ -242,15 +243,34 @@ impl FakeReteach {
             .cloned()
     }
 
+    /// The Personio id of the customer with reteach id `id`.
+    fn external_id_of(&self, id: &str) -> Option<String> {
+        lock(&self.customers)
+            .iter()
+            .find(|c| c.id == id)
+            .and_then(|c| c.external_id.clone())
+    }
+
+    /// Runs `edit` on the customer with reteach id `id`, or answers that there is none.
+    fn edit_customer<T>(
+        &self,
+        id: &str,
+        edit: impl FnOnce(&mut ReteachCustomer) -> Result<T, ReteachError>,
+    ) -> Result<T, ReteachError> {
+        let mut customers = lock(&self.customers);
+        let customer =
+            customers
+                .iter_mut()
+                .find(|c| c.id == id)
+                .ok_or_else(|| ReteachError::NotFound {
+                    what: format!("customer {id}"),
+                })?;
+        edit(customer)
+    }
+
     fn fault_for(&self, external_id: Option<&str>) -> Option<ReteachError> {
         let id = external_id?;
         lock(&self.write_faults).get(id).map(|f| f.error())
-    }
-}
-
-fn set<T: Clone>(target: &mut Option<T>, change: &Option<Option<T>>) {
-    if let Some(value) = change {
-        *target = value.clone();
     }
 }
 
@@ -325,85 +345,61 @@ impl ReteachApi for FakeReteach {
         patch: &CustomerPatch,
     ) -> Result<ReteachCustomer, ReteachError> {
         lock(&self.calls).push("update");
-        let stored_external = lock(&self.customers)
-            .iter()
-            .find(|c| c.id == id)
-            .and_then(|c| c.external_id.clone());
-        let external = patch.external_id.clone().flatten().or(stored_external);
+        let external = patch
+            .external_id
+            .clone()
+            .flatten()
+            .or(self.external_id_of(id));
         if let Some(error) = self.fault_for(external.as_deref()) {
             return Err(error);
         }
-        let mut customers = lock(&self.customers);
-        let customer =
-            customers
-                .iter_mut()
-                .find(|c| c.id == id)
-                .ok_or_else(|| ReteachError::NotFound {
-                    what: format!("customer {id}"),
-                })?;
-        set(&mut customer.external_id, &patch.external_id);
-        set(&mut customer.email, &patch.email);
-        set(&mut customer.first_name, &patch.first_name);
-        set(&mut customer.last_name, &patch.last_name);
-        set(&mut customer.position, &patch.position);
-        set(&mut customer.department, &patch.department);
-        set(&mut customer.location, &patch.location);
-        set(&mut customer.gender, &patch.gender);
-        set(&mut customer.company, &patch.company);
-        set(&mut customer.language, &patch.language);
-        set(&mut customer.note, &patch.note);
-        set(&mut customer.set_active_at, &patch.set_active_at);
-        set(&mut customer.set_inactive_at, &patch.set_inactive_at);
-        Ok(customer.clone())
+        self.edit_customer(id, |customer| {
+            if let Some(external_id) = &patch.external_id {
+                customer.external_id = external_id.clone();
+            }
+            for row in FIELDS {
+                if let Some(value) = patch.value(row.field) {
+                    customer.put(row.field, value);
+                }
+            }
+            Ok(customer.clone())
+        })
     }
 
     async fn add_tags(&self, customer_id: &str, names: &[String]) -> Result<(), ReteachError> {
         lock(&self.calls).push("add_tags");
-        let external = lock(&self.customers)
-            .iter()
-            .find(|c| c.id == customer_id)
-            .and_then(|c| c.external_id.clone());
+        let external = self.external_id_of(customer_id);
         if let Some(error) = lock(&self.tag_faults)
             .get(external.as_deref().unwrap_or_default())
             .map(|fault| fault.error())
         {
             return Err(error);
         }
-        let mut customers = lock(&self.customers);
-        let customer = customers
-            .iter_mut()
-            .find(|c| c.id == customer_id)
-            .ok_or_else(|| ReteachError::NotFound {
-                what: format!("customer {customer_id}"),
-            })?;
-        for name in names {
-            if !customer.tags.iter().any(|t| &t.name == name) {
-                customer.tags.push(crate::sync::CustomerTag {
-                    id: format!("tag-{name}"),
-                    name: name.clone(),
-                });
+        self.edit_customer(customer_id, |customer| {
+            for name in names {
+                if !customer.tags.iter().any(|t| &t.name == name) {
+                    customer.tags.push(crate::sync::CustomerTag {
+                        id: format!("tag-{name}"),
+                        name: name.clone(),
+                    });
+                }
             }
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     async fn remove_tag(&self, customer_id: &str, tag: &str) -> Result<(), ReteachError> {
         lock(&self.calls).push("remove_tag");
-        let mut customers = lock(&self.customers);
-        let customer = customers
-            .iter_mut()
-            .find(|c| c.id == customer_id)
-            .ok_or_else(|| ReteachError::NotFound {
-                what: format!("customer {customer_id}"),
-            })?;
-        let before = customer.tags.len();
-        customer.tags.retain(|t| t.id != tag && t.name != tag);
-        if customer.tags.len() == before {
-            return Err(ReteachError::NotFound {
-                what: "the tag".into(),
-            });
-        }
-        Ok(())
+        self.edit_customer(customer_id, |customer| {
+            let before = customer.tags.len();
+            customer.tags.retain(|t| t.id != tag && t.name != tag);
+            if customer.tags.len() == before {
+                return Err(ReteachError::NotFound {
+                    what: "the tag".into(),
+                });
+            }
+            Ok(())
+        })
     }
 
     fn completed_participations(

@@ -132,6 +132,16 @@ fn cursor_only_moves_forward() {
     assert_eq!(ledger.cursor_key(), Some(key("b", "2026-01-02T00:00:00Z")));
 }
 
+/// An empty ledger after `attempts` failed uploads of certificate `c1` (participation `p1`).
+fn failed_attempts(attempts: usize) -> (CertificateLedger, Completion) {
+    let mut ledger = CertificateLedger::default();
+    let c = completion("p1", Some("c1"), "2026-01-01T00:00:00Z");
+    for _ in 0..attempts {
+        ledger.record_failed_attempt(&c, "x");
+    }
+    (ledger, c)
+}
+
 #[test]
 fn failed_attempts_add_up_and_exhausted_ones_are_set_aside() {
     let mut ledger = CertificateLedger::default();
@@ -156,9 +166,7 @@ fn failed_attempts_add_up_and_exhausted_ones_are_set_aside() {
 
 #[test]
 fn a_requested_full_pass_gives_set_aside_certificates_another_chance() {
-    let mut ledger = CertificateLedger::default();
-    let c = completion("p1", Some("c1"), "2026-01-01T00:00:00Z");
-    ledger.record_failed_attempt(&c, "x");
+    let (mut ledger, c) = failed_attempts(1);
     ledger.set_aside_exhausted(1, &|_| None, at(NOW));
     assert_eq!(ledger.set_aside.len(), 1);
     ledger.start_full_pass(at(NOW), true);
@@ -168,10 +176,7 @@ fn a_requested_full_pass_gives_set_aside_certificates_another_chance() {
 
 #[test]
 fn forgiven_attempts_do_not_count() {
-    let mut ledger = CertificateLedger::default();
-    let c = completion("p1", Some("c1"), "2026-01-01T00:00:00Z");
-    ledger.record_failed_attempt(&c, "x");
-    ledger.record_failed_attempt(&c, "x");
+    let (mut ledger, _) = failed_attempts(2);
     ledger.forgive_attempt("p1");
     assert_eq!(ledger.pending_attempts("p1"), 1);
 }

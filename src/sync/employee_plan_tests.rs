@@ -66,6 +66,44 @@ pub(super) fn synced(id: &str, employee: &PersonioEmployee) -> ReteachCustomer {
     }
 }
 
+/// The parts of an [`EmployeeAction::Update`], to assert on.
+pub(super) struct Update {
+    pub(super) customer_id: String,
+    pub(super) patch: CustomerPatch,
+    pub(super) changed: Vec<&'static str>,
+    pub(super) locks: bool,
+    pub(super) unlocks: bool,
+}
+
+/// The parts of the update `action` is; any other action fails the test.
+pub(super) fn update(action: &EmployeeAction) -> Update {
+    match action.clone() {
+        EmployeeAction::Update {
+            customer_id,
+            patch,
+            changed,
+            locks,
+            unlocks,
+        } => Update {
+            customer_id,
+            patch,
+            changed,
+            locks,
+            unlocks,
+        },
+        other => panic!("expected update, got {other:?}"),
+    }
+}
+
+/// The action for employee 1 (user `c1`) once Personio changed it by `change` after a sync.
+fn after_change(change: impl FnOnce(&mut PersonioEmployee)) -> EmployeeAction {
+    let e = employee("1", "a@example.com");
+    let customer = synced("c1", &e);
+    let mut changed = e;
+    change(&mut changed);
+    single(&[changed], &[customer])
+}
+
 pub(super) fn single(
     employees: &[PersonioEmployee],
     customers: &[ReteachCustomer],
@@ -153,11 +191,7 @@ fn leaves_matching_user_unchanged() {
 
 #[test]
 fn updates_only_the_changed_fields() {
-    let e = employee("1", "a@example.com");
-    let customer = synced("c1", &e);
-    let mut changed = e.clone();
-    changed.position = Some("Lead".into());
-    let action = single(&[changed], &[customer]);
+    let action = after_change(|e| e.position = Some("Lead".into()));
     assert_eq!(
         action,
         EmployeeAction::Update {
@@ -178,9 +212,7 @@ fn follows_an_email_change_by_external_id() {
     let e = employee("1", "old@example.com");
     let customer = synced("c1", &e);
     let moved = employee("1", "new@example.com");
-    let EmployeeAction::Update { patch, changed, .. } = single(&[moved], &[customer]) else {
-        panic!("expected update");
-    };
+    let Update { patch, changed, .. } = update(&single(&[moved], &[customer]));
     assert_eq!(changed, vec!["email"]);
     assert_eq!(patch.email, Some(Some("new@example.com".into())));
 }
@@ -199,15 +231,12 @@ fn adopts_unlinked_user_found_by_email_and_stamps_external_id() {
     let mut customer = synced("c1", &e);
     customer.external_id = None;
     customer.email = Some("A@EXAMPLE.COM".into());
-    let EmployeeAction::Update {
+    let Update {
         customer_id,
         patch,
         changed,
         ..
-    } = single(&[e], &[customer])
-    else {
-        panic!("expected update");
-    };
+    } = update(&single(&[e], &[customer]));
     assert_eq!(customer_id, "c1");
     assert_eq!(changed, vec!["externalId"]);
     assert_eq!(patch.external_id, Some(Some("1".into())));
@@ -235,10 +264,8 @@ fn keeps_email_but_syncs_other_fields_when_new_address_is_taken() {
     let plan = EmployeePlan::build(&[changed], &[me, stranger], now(), UTC);
     let entry = &plan.entries[0];
     assert_eq!(entry.warning, Some(WARNING_EMAIL_TAKEN));
-    let EmployeeAction::Update { patch, changed, .. } = &entry.action else {
-        panic!("expected update, got {:?}", entry.action);
-    };
-    assert_eq!(changed, &vec!["position"]);
+    let Update { patch, changed, .. } = update(&entry.action);
+    assert_eq!(changed, vec!["position"]);
     assert_eq!(patch.email, None);
 }
 
@@ -250,9 +277,7 @@ fn locks_leaver_even_when_new_address_collides() {
     leaving.termination_date = Some(day(2026, 11, 1));
     let plan = EmployeePlan::build(&[leaving], &[me, other], now(), UTC);
     assert_eq!(plan.entries[0].warning, Some(WARNING_SHARED_EMAIL));
-    let EmployeeAction::Update { locks, patch, .. } = &plan.entries[0].action else {
-        panic!("expected update");
-    };
+    let Update { locks, patch, .. } = update(&plan.entries[0].action);
     assert!(locks);
     assert_eq!(patch.email, None);
 }
@@ -321,36 +346,27 @@ fn still_locks_linked_leaver_whose_email_was_removed() {
     let plan = EmployeePlan::build(&[leaving], &[customer], now(), UTC);
     let entry = &plan.entries[0];
     assert_eq!(entry.warning, Some(WARNING_NO_EMAIL));
-    let EmployeeAction::Update {
+    let Update {
         patch,
         changed,
         locks,
         ..
-    } = &entry.action
-    else {
-        panic!("expected update, got {:?}", entry.action);
-    };
-    assert_eq!(changed, &vec!["setInactiveAt"]);
+    } = update(&entry.action);
+    assert_eq!(changed, vec!["setInactiveAt"]);
     assert_eq!(patch.email, None);
     assert!(locks);
 }
 
 #[test]
 fn locks_user_whose_contract_ended_yesterday() {
-    let e = employee("1", "a@example.com");
-    let customer = synced("c1", &e);
-    let mut leaving = e.clone();
-    leaving.termination_date = Some(day(2026, 11, 25));
-    let EmployeeAction::Update {
+    let action = after_change(|e| e.termination_date = Some(day(2026, 11, 25)));
+    let Update {
         patch,
         changed,
         locks,
         unlocks,
         ..
-    } = single(&[leaving], &[customer])
-    else {
-        panic!("expected update");
-    };
+    } = update(&action);
     assert_eq!(changed, vec!["setInactiveAt"]);
     assert_eq!(
         patch.set_inactive_at,
@@ -362,13 +378,8 @@ fn locks_user_whose_contract_ended_yesterday() {
 
 #[test]
 fn schedules_but_does_not_lock_contract_ending_tomorrow() {
-    let e = employee("1", "a@example.com");
-    let customer = synced("c1", &e);
-    let mut leaving = e.clone();
-    leaving.contract_end_date = Some(day(2026, 11, 27));
-    let EmployeeAction::Update { locks, .. } = single(&[leaving], &[customer]) else {
-        panic!("expected update");
-    };
+    let action = after_change(|e| e.contract_end_date = Some(day(2026, 11, 27)));
+    let Update { locks, .. } = update(&action);
     assert!(!locks);
 }
 
@@ -401,9 +412,7 @@ fn locks_again_a_user_whose_cleared_end_date_left_them_active() {
     let mut customer = synced("c1", &left);
     customer.set_inactive_at = None;
     customer.status = Some("ACTIVE".into());
-    let EmployeeAction::Update { patch, locks, .. } = single(&[left], &[customer]) else {
-        panic!("expected update");
-    };
+    let Update { patch, locks, .. } = update(&single(&[left], &[customer]));
     assert!(matches!(patch.set_inactive_at, Some(Some(_))));
     assert!(locks);
 }
@@ -414,15 +423,12 @@ fn unlocks_rehired_user_by_clearing_inactive_date() {
     left.termination_date = Some(day(2025, 6, 30));
     let customer = synced("c1", &left);
     let rehired = employee("1", "a@example.com");
-    let EmployeeAction::Update {
+    let Update {
         patch,
         locks,
         unlocks,
         ..
-    } = single(&[rehired], &[customer])
-    else {
-        panic!("expected update");
-    };
+    } = update(&single(&[rehired], &[customer]));
     assert_eq!(patch.set_inactive_at, Some(None));
     assert!(unlocks);
     assert!(!locks);

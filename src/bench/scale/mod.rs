@@ -21,7 +21,9 @@ use serde::{Deserialize, Serialize};
 use super::child::{ChildResult, ChildTask, Upstream};
 use super::figures::Target;
 use super::memory::mib;
-use super::scenarios::{measure, pages, start_time, ScenarioReport, Settings, RETEACH_PAGE};
+use super::scenarios::{
+    advance_all, measure, pages, start_time, ScenarioReport, Settings, RETEACH_PAGE,
+};
 use super::tenant::Tenant;
 use super::Scenario;
 use crate::sim::reteach::SimCustomer;
@@ -73,21 +75,8 @@ pub async fn scale(settings: &Settings, exe: &Path) -> anyhow::Result<ScenarioRe
     eprintln!(
         "bench: {pairs} academies (EmployeeSync + CertificateSync) of {employees} employees and {certificates} certificates each"
     );
-    let mut tenants = Vec::with_capacity(pairs);
-    let mut academies = Vec::with_capacity(pairs);
-    let mut minimum = 0;
-    for n in 0..pairs {
-        let (tenant, academy, academy_minimum) =
-            academy(settings, n, employees, certificates).await?;
-        minimum += academy_minimum;
-        academies.push(academy);
-        tenants.push(tenant);
-    }
-    let now = tenants
-        .iter()
-        .map(|tenant| tenant.advance(chrono::Duration::minutes(10)))
-        .max()
-        .unwrap_or_else(Utc::now);
+    let (tenants, academies, minimum) = academies(settings, pairs, employees, certificates).await?;
+    let now = advance_all(&tenants, chrono::Duration::minutes(10));
     let task = ChildTask::Scale(Box::new(ScaleTask {
         academies,
         now,
@@ -269,6 +258,27 @@ impl ScaleFigures {
             ),
         ]
     }
+}
+
+/// Starts and prepares `count` academies of `employees` and `certificates` each (see
+/// [`academy`]); returns their tenants, the academies and the sum of their minimums.
+pub(in crate::bench) async fn academies(
+    settings: &Settings,
+    count: usize,
+    employees: usize,
+    certificates: usize,
+) -> anyhow::Result<(Vec<Tenant>, Vec<Academy>, usize)> {
+    let mut tenants = Vec::with_capacity(count);
+    let mut academies = Vec::with_capacity(count);
+    let mut minimum = 0;
+    for n in 0..count {
+        let (tenant, academy, academy_minimum) =
+            academy(settings, n, employees, certificates).await?;
+        minimum += academy_minimum;
+        academies.push(academy);
+        tenants.push(tenant);
+    }
+    Ok((tenants, academies, minimum))
 }
 
 /// Starts and prepares one academy: its EmployeeSync has run once (every employee is a reteach

@@ -66,12 +66,13 @@ fn spec_fields(spec: &serde_json::Value) -> serde_json::Value {
     }
 }
 
-pub(super) fn employee_sync(
+/// The EmployeeSync and the CertificateSync of academy `n`, as applied a day before `created`.
+pub(super) fn academy_objects(
     n: usize,
     academy: &Academy,
     created: DateTime<Utc>,
-) -> anyhow::Result<EmployeeSync> {
-    let spec = serde_json::json!({
+) -> anyhow::Result<(EmployeeSync, CertificateSync)> {
+    let employees = serde_json::json!({
         "interval": "5m",
         "timeZone": "Europe/Berlin",
         "personio": {
@@ -85,42 +86,32 @@ pub(super) fn employee_sync(
             "credentialsSecretRef": {"name": "reteach-api"},
         },
     });
-    let metadata = metadata(
-        "EmployeeSync",
-        "personio",
-        n,
-        &spec,
-        created - chrono::Duration::days(1),
-    );
-    Ok(serde_json::from_value(serde_json::json!({
-        "apiVersion": "sync.reteach.io/v1alpha1",
-        "kind": "EmployeeSync",
-        "metadata": metadata,
-        "spec": spec,
-    }))?)
-}
-
-pub(super) fn certificate_sync(
-    n: usize,
-    academy: &Academy,
-    created: DateTime<Utc>,
-) -> anyhow::Result<CertificateSync> {
-    let spec = serde_json::json!({
+    let certificates = serde_json::json!({
         "interval": "30m",
         "employeeSyncRef": {"name": "personio"},
         "documentCategory": {"id": academy.category_id},
         "title": "Certificate: {course}",
     });
-    let metadata = metadata(
-        "CertificateSync",
-        "certificates",
-        n,
-        &spec,
-        created - chrono::Duration::days(1),
-    );
+    let applied = created - chrono::Duration::days(1);
+    Ok((
+        object("EmployeeSync", "personio", n, employees, applied)?,
+        object("CertificateSync", "certificates", n, certificates, applied)?,
+    ))
+}
+
+/// The object of `kind` named `name` in academy `n`'s namespace, with `spec`, applied at
+/// `applied`.
+fn object<K: serde::de::DeserializeOwned>(
+    kind: &str,
+    name: &str,
+    n: usize,
+    spec: serde_json::Value,
+    applied: DateTime<Utc>,
+) -> anyhow::Result<K> {
+    let metadata = metadata(kind, name, n, &spec, applied);
     Ok(serde_json::from_value(serde_json::json!({
         "apiVersion": "sync.reteach.io/v1alpha1",
-        "kind": "CertificateSync",
+        "kind": kind,
         "metadata": metadata,
         "spec": spec,
     }))?)

@@ -10,7 +10,7 @@ use kube::runtime::reflector::store::Writer;
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher::Event;
 
-use super::objects::{certificate_sync, employee_sync};
+use super::objects::academy_objects;
 use super::{Academy, RunTiming, ScaleTask, CERTIFICATE_INTERVAL, EMPLOYEE_INTERVAL};
 use crate::api::{CertificateSync, EmployeeSync};
 use crate::bench::certificate_run::CertificateRun;
@@ -67,12 +67,16 @@ pub async fn run_scale(
             now: task.now,
             t0,
         };
-        runs.spawn(
-            shared
-                .clone()
-                .employee(index, employee_uid.clone(), employee_interval),
-        );
-        runs.spawn(shared.certificate(index, certificate_uid.clone(), certificate_interval));
+        runs.spawn(shared.clone().employee(Resource {
+            index,
+            uid: employee_uid.clone(),
+            interval: employee_interval,
+        }));
+        runs.spawn(shared.certificate(Resource {
+            index,
+            uid: certificate_uid.clone(),
+            interval: certificate_interval,
+        }));
     }
     let mut timings = Vec::new();
     let mut uploaded = 0;
@@ -131,8 +135,7 @@ impl Caches {
             refs: Vec::with_capacity(academies.len()),
         };
         for (n, academy) in academies.iter().enumerate() {
-            let employee = employee_sync(n, academy, started)?;
-            let certificate = certificate_sync(n, academy, started)?;
+            let (employee, certificate) = academy_objects(n, academy, started)?;
             caches.refs.push((
                 (ObjectRef::from_obj(&employee), uid(&employee)),
                 (ObjectRef::from_obj(&certificate), uid(&certificate)),
@@ -195,6 +198,13 @@ enum RunStatus {
     Certificate(usize, Box<crate::api::CertificateSyncStatus>),
 }
 
+/// The resource a run is for: its academy's index, its uid and its interval.
+struct Resource {
+    index: usize,
+    uid: String,
+    interval: Duration,
+}
+
 /// What every run task of the scale child needs.
 #[derive(Clone)]
 struct Shared {
@@ -212,11 +222,11 @@ impl Shared {
     /// Waits for the resource's start-up spread offset, then for a run slot.
     async fn turn(
         &self,
-        uid: &str,
-        interval: Duration,
+        resource: &Resource,
     ) -> (Arc<crate::controller::pacing::RunSlot>, RunTiming) {
+        let interval = resource.interval;
         let input = SpreadInput {
-            uid,
+            uid: &resource.uid,
             created: Some(self.spread.started - chrono::Duration::days(1)),
             interval: Some(interval),
             next_sync_time: Some(self.spread.started - chrono::Duration::minutes(1)),
@@ -245,20 +255,16 @@ impl Shared {
             &[],
         );
         self.clients.get_or_build(key, Instant::now(), || {
-            Ok::<_, anyhow::Error>(Arc::new((
-                clients::personio(&self.academy.upstream.personio_url, self.limits, &self.log)?,
-                clients::reteach(&self.academy.upstream.reteach_url, self.limits, &self.log)?,
-            )))
+            Ok::<_, anyhow::Error>(Arc::new(clients::for_upstream(
+                &self.academy.upstream,
+                self.limits,
+                &self.log,
+            )?))
         })
     }
 
-    async fn employee(
-        self,
-        index: usize,
-        uid: String,
-        interval: Duration,
-    ) -> anyhow::Result<(RunTiming, RunStatus)> {
-        let (_slot, timing) = self.turn(&uid, interval).await;
+    async fn employee(self, resource: Resource) -> anyhow::Result<(RunTiming, RunStatus)> {
+        let (_slot, timing) = self.turn(&resource).await;
         let clients = self.clients()?;
         let input = EmployeeJobInput::full_run(self.now, TIME_ZONE);
         // Boxed, as the operator's `controller::operator::drive` boxes a reconcile: a resource
@@ -266,17 +272,15 @@ impl Shared {
         let outcome = Box::pin(run_employee_sync(&clients.0, &clients.1, &input)).await?;
         let mut status = crate::api::EmployeeSyncStatus::default();
         let run = RunContext::first_run(self.now);
-        employee_status_after_success(&mut status, &run, interval, &outcome);
-        Ok((timing, RunStatus::Employee(index, Box::new(status))))
+        employee_status_after_success(&mut status, &run, resource.interval, &outcome);
+        Ok((
+            timing,
+            RunStatus::Employee(resource.index, Box::new(status)),
+        ))
     }
 
-    async fn certificate(
-        self,
-        index: usize,
-        uid: String,
-        interval: Duration,
-    ) -> anyhow::Result<(RunTiming, RunStatus)> {
-        let (_slot, timing) = self.turn(&uid, interval).await;
+    async fn certificate(self, resource: Resource) -> anyhow::Result<(RunTiming, RunStatus)> {
+        let (_slot, timing) = self.turn(&resource).await;
         let clients = self.clients()?;
         let (personio, reteach) = (&clients.0, &clients.1);
         let run = CertificateRun {
@@ -289,7 +293,16 @@ impl Shared {
         let (outcome, category_id) = Box::pin(run.run(personio, reteach, &store)).await?;
         let mut status = crate::api::CertificateSyncStatus::default();
         let run = RunContext::first_run(self.now);
-        certificate_status_after_success(&mut status, &run, interval, &outcome, category_id);
-        Ok((timing, RunStatus::Certificate(index, Box::new(status))))
+        certificate_status_after_success(
+            &mut status,
+            &run,
+            resource.interval,
+            &outcome,
+            category_id,
+        );
+        Ok((
+            timing,
+            RunStatus::Certificate(resource.index, Box::new(status)),
+        ))
     }
 }
