@@ -288,9 +288,7 @@ mod tests {
     use crate::jobs::settings::{Interval, TimeZone};
     use std::time::Duration;
 
-    fn at(text: &str) -> DateTime<Utc> {
-        text.parse().unwrap()
-    }
+    use crate::clock::at;
 
     fn settings() -> EmployeeSettings {
         EmployeeSettings {

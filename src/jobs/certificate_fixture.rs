@@ -18,9 +18,7 @@ use crate::sync::Completion;
 
 pub(crate) const CATEGORY: i64 = 7;
 
-pub(crate) fn at(text: &str) -> DateTime<Utc> {
-    text.parse().unwrap()
-}
+pub(crate) use crate::clock::at;
 
 pub(crate) fn now() -> DateTime<Utc> {
     at("2026-11-26T09:00:00Z")

@@ -8,9 +8,7 @@ use crate::personio::PersonioError;
 use crate::sync::mass_change::MassChangeLimits;
 use crate::sync::{Gender, PersonioEmployee, SkippedRecord};
 
-fn at(text: &str) -> DateTime<Utc> {
-    text.parse().unwrap()
-}
+use crate::clock::at;
 
 fn now() -> DateTime<Utc> {
     at("2026-11-26T09:00:00Z")

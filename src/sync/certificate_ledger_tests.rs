@@ -1,8 +1,6 @@
 use super::*;
 
-fn at(text: &str) -> DateTime<Utc> {
-    text.parse().unwrap()
-}
+use crate::clock::at;
 
 fn completion(participation: &str, certificate: Option<&str>, completed_at: &str) -> Completion {
     Completion {

@@ -89,9 +89,7 @@ mod tests {
     use super::*;
     use chrono_tz::{Europe, UTC};
 
-    fn at(text: &str) -> DateTime<Utc> {
-        text.parse().unwrap()
-    }
+    use crate::clock::at;
 
     #[test]
     fn replaces_course_in_title() {

@@ -199,9 +199,7 @@ mod tests {
     mod by_meaning {
         use super::super::*;
 
-        fn at(text: &str) -> DateTime<Utc> {
-            text.parse().unwrap()
-        }
+        use crate::clock::at;
 
         fn now() -> DateTime<Utc> {
             at("2026-11-26T09:00:00Z")
