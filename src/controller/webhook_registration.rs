@@ -141,11 +141,37 @@ fn scrubbed(ctx: &Context, key: &ResourceKey, message: &str) -> String {
     scrub(message, &secrets)
 }
 
-/// A registration problem: the Event reason, and the log line and Event note it starts with.
-struct Problem {
-    reason: &'static str,
-    log: String,
-    note: String,
+/// What can go wrong with a registration upstream.
+#[derive(Clone, Copy)]
+enum Problem {
+    /// Registering or updating failed: polling goes on, retried with backoff.
+    NotInStep,
+    /// Deleting it failed while its resource went: left for a human.
+    LeftBehind,
+}
+
+impl Problem {
+    /// The Event reason.
+    fn reason(self) -> &'static str {
+        match self {
+            Problem::NotInStep => "WebhookRegistrationFailed",
+            Problem::LeftBehind => "WebhookRegistrationLeftBehind",
+        }
+    }
+
+    /// The log line and the Event note, before the upstream's message.
+    fn texts(self, upstream: &str) -> (String, String) {
+        match self {
+            Problem::NotInStep => (
+                format!("{upstream} webhook registration not in step"),
+                format!("{upstream} webhook registration not in step (polling goes on; tried again with backoff)"),
+            ),
+            Problem::LeftBehind => (
+                format!("{upstream} webhook registration left behind"),
+                format!("could not delete the {upstream} webhook registration (delete it there by hand)"),
+            ),
+        }
+    }
 }
 
 /// Logs `problem` with the upstream's `message` and publishes it as a Warning Event, both
@@ -153,14 +179,14 @@ struct Problem {
 async fn warn_scrubbed<K: Webhooked>(ctx: &Context, object: &K, problem: Problem, message: &str) {
     let key = key_of(object);
     let message = scrubbed(ctx, &key, message);
-    let log = &problem.log;
+    let (log, note) = problem.texts(key.source.as_str());
     tracing::warn!(
         namespace = key.namespace,
         resource = key.name,
         "{log}: {message}"
     );
-    let note = format!("{}: {message}", problem.note);
-    publish(ctx, object, EventType::Warning, problem.reason, &note).await;
+    let note = format!("{note}: {message}");
+    publish(ctx, object, EventType::Warning, problem.reason(), &note).await;
 }
 
 /// Logs and publishes the outcome of a registration step (scrubbed).
@@ -179,14 +205,7 @@ async fn report_registration<K: Webhooked>(
             publish(ctx, object, EventType::Normal, "WebhookRegistered", &note).await;
         }
         Err(message) => {
-            let problem = Problem {
-                reason: "WebhookRegistrationFailed",
-                log: format!("{upstream} webhook registration not in step"),
-                note: format!(
-                    "{upstream} webhook registration not in step (polling goes on; tried again with backoff)"
-                ),
-            };
-            warn_scrubbed(ctx, object, problem, &message).await;
+            warn_scrubbed(ctx, object, Problem::NotInStep, &message).await;
         }
     }
 }
@@ -212,15 +231,7 @@ pub async fn finalize<K: Webhooked>(
     let public = ctx.tunables.webhook_public_url.as_ref().map(|p| p.as_str());
     if let Some(url) = registered_url(object).or(public) {
         if let Err(message) = object.register(ctx, &key.target(url, ""), None).await {
-            let upstream = key.source.as_str();
-            let problem = Problem {
-                reason: "WebhookRegistrationLeftBehind",
-                log: format!("{upstream} webhook registration left behind"),
-                note: format!(
-                    "could not delete the {upstream} webhook registration (delete it there by hand)"
-                ),
-            };
-            warn_scrubbed(ctx, object, problem, &message).await;
+            warn_scrubbed(ctx, object, Problem::LeftBehind, &message).await;
         }
     }
     set_registration(ctx, object, None).await?;
