@@ -6,10 +6,7 @@ use kube::{Resource, ResourceExt};
 
 use super::context::Context;
 use super::events::publish;
-use crate::api::{
-    CertificateRunSummary, CertificateSync, EmployeeRunSummary, EmployeeSync, UnsupportedField,
-    UnsupportedFieldReason,
-};
+use crate::api::{CertificateSync, EmployeeSync, UnsupportedField, UnsupportedFieldReason};
 use crate::jobs::{CertificateJobOutcome, EmployeeJobOutcome, Reason};
 
 /// How many set-aside certificate ids an Event names at most.
@@ -23,8 +20,13 @@ pub async fn announce_employee_run(
     outcome: &EmployeeJobOutcome,
     message: &str,
 ) {
-    count_records(ctx, sync, &outcome.summary);
     let summary = &outcome.summary;
+    let by_action = [
+        ("created", summary.created),
+        ("updated", summary.updated),
+        ("failed", summary.failed),
+    ];
+    count_records(ctx, sync, summary.dry_run, &by_action);
     for field in &outcome.newly_unsupported {
         let note = unsupported_event_note(field);
         let reason = Reason::UnsupportedFields.as_str();
@@ -50,8 +52,17 @@ pub async fn announce_certificate_run(
     outcome: &CertificateJobOutcome,
     message: &str,
 ) {
-    count_records(ctx, sync, &outcome.summary);
     let summary = &outcome.summary;
+    let by_action = [
+        ("uploaded", summary.uploaded),
+        ("already_present", summary.already_present),
+        ("pending_pdf", summary.pending_pdf),
+        ("unknown_employee", summary.unknown_employee),
+        ("failed", summary.failed),
+        ("set_aside", summary.set_aside),
+        ("unverified", summary.unverified),
+    ];
+    count_records(ctx, sync, summary.dry_run, &by_action);
     if let Some(note) = set_aside_note(outcome) {
         let reason = Reason::CertificatesSetAside.as_str();
         publish(ctx, sync, EventType::Warning, reason, &note).await;
@@ -66,55 +77,18 @@ pub async fn announce_certificate_run(
     }
 }
 
-/// A run summary's counts by the `action` label of the `records` metric.
-trait RecordCounts {
-    /// A dry run writes nothing, so it counts nothing.
-    fn dry_run(&self) -> bool;
-    /// `(action, count)` pairs.
-    fn by_action(&self) -> Vec<(&'static str, i64)>;
-}
-
-impl RecordCounts for EmployeeRunSummary {
-    fn dry_run(&self) -> bool {
-        self.dry_run
-    }
-    fn by_action(&self) -> Vec<(&'static str, i64)> {
-        vec![
-            ("created", self.created),
-            ("updated", self.updated),
-            ("failed", self.failed),
-        ]
-    }
-}
-
-impl RecordCounts for CertificateRunSummary {
-    fn dry_run(&self) -> bool {
-        self.dry_run
-    }
-    fn by_action(&self) -> Vec<(&'static str, i64)> {
-        vec![
-            ("uploaded", self.uploaded),
-            ("already_present", self.already_present),
-            ("pending_pdf", self.pending_pdf),
-            ("unknown_employee", self.unknown_employee),
-            ("failed", self.failed),
-            ("set_aside", self.set_aside),
-            ("unverified", self.unverified),
-        ]
-    }
-}
-
 /// Adds a run's counts to the `records` metric of the object's namespace and kind.
-fn count_records<K>(ctx: &Context, object: &K, summary: &impl RecordCounts)
+/// A dry run writes nothing, so it counts nothing.
+fn count_records<K>(ctx: &Context, object: &K, dry_run: bool, by_action: &[(&str, i64)])
 where
     K: Resource<DynamicType = ()>,
 {
-    if summary.dry_run() {
+    if dry_run {
         return;
     }
     let namespace = object.namespace().unwrap_or_default();
     let kind = K::kind(&());
-    for (action, count) in summary.by_action() {
+    for &(action, count) in by_action {
         ctx.metrics.records(&namespace, &kind, action, count);
     }
 }

@@ -242,11 +242,7 @@ mod tests {
 
     #[test]
     fn a_new_generation_of_a_suspended_resource_is_not_shown_as_suspended_yet() {
-        let run = RunContext {
-            now: at("2026-11-26T10:00:00Z"),
-            generation: Some(1),
-            requested_at: None,
-        };
+        let run = RunContext::first_run(at("2026-11-26T10:00:00Z"));
         let mut status = SyncStatusCommon::default();
         run.suspend(&mut status);
         let newer = RunContext {

@@ -253,11 +253,7 @@ mod tests {
 
     #[test]
     fn transient_failure_backs_off_from_the_end_of_the_failed_run() {
-        let run = RunContext {
-            now: at("2026-11-26T10:00:00Z"),
-            generation: Some(1),
-            requested_at: None,
-        };
+        let run = RunContext::first_run(at("2026-11-26T10:00:00Z"));
         let mut status = SyncStatusCommon::default();
         let failure = RunFailure::transient(Reason::PersonioUnavailable, "503");
         let ended = at("2026-11-26T10:02:00Z");
