@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use serde_with::skip_serializing_none;
 
 pub use crate::sync::certificate_ledger_state::{
     CertificateLedger as CertificateLedgerStatus, CompletionKey, FullPassProgress,
@@ -94,23 +95,23 @@ pub struct CertificateSyncSpec {
 }
 
 /// A Personio document category, by id or by exact name (exactly one of the two).
+#[skip_serializing_none]
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 #[schemars(transform = require_id_or_name)]
 pub struct DocumentCategoryRef {
     /// Category id as shown by Personio's API.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 9_007_199_254_740_991i64))]
     pub id: Option<i64>,
     /// Exact category name, e.g. `Learning Certificates`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 255))]
     pub name: Option<String>,
 }
 
 /// What the operator observed and did; written only by the operator.
+#[skip_serializing_none]
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(default, rename_all = "camelCase")]
 #[schemars(transform = super::common::status_defaults)]
 pub struct CertificateSyncStatus {
     /// Fields both kinds share (conditions, times, observed generation, backoff counter,
@@ -118,17 +119,13 @@ pub struct CertificateSyncStatus {
     #[serde(flatten)]
     pub common: SyncStatusCommon,
     /// The resolved Personio document category id.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub category_id: Option<i64>,
     /// Counters of the latest run.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_run: Option<CertificateRunSummary>,
     /// Certificates uploaded since this resource was created.
-    #[serde(default)]
     pub uploaded_total: i64,
     /// The exactly-once ledger: watermark, the upload in flight, recent uploads and pending
     /// certificates. Persisted before every upload.
-    #[serde(default)]
     pub ledger: CertificateLedgerStatus,
 }
 
@@ -197,4 +194,36 @@ fn default_max_attempts() -> i32 {
 }
 fn default_title() -> String {
     "Certificate: {course}".into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::RecordFailure;
+
+    /// The operator is upgraded in place: a status written by one version is read by the other, so
+    /// absent optional fields stay absent (never `null`) and a missing field reads as its default.
+    #[test]
+    fn status_wire_format_leaves_out_what_is_absent() {
+        let status = CertificateSyncStatus::default();
+        let json = serde_json::to_value(&status).expect("serializes");
+        assert_eq!(
+            json,
+            serde_json::json!({"conditions": [], "consecutiveFailures": 0, "uploadedTotal": 0, "ledger": {}})
+        );
+        let read: CertificateSyncStatus = serde_json::from_str("{}").expect("reads an empty status");
+        assert_eq!(read, status);
+
+        let failure = RecordFailure {
+            personio_id: None,
+            certificate_id: Some("c-1".into()),
+            reason: "no PDF".into(),
+        };
+        let json = serde_json::to_value(&failure).expect("serializes");
+        assert_eq!(json, serde_json::json!({"certificateId": "c-1", "reason": "no PDF"}));
+        let read: RecordFailure =
+            serde_json::from_value(serde_json::json!({"personioId": null, "certificateId": "c-1", "reason": "no PDF"}))
+                .expect("reads an explicit null");
+        assert_eq!(read, failure);
+    }
 }

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use serde_with::skip_serializing_none;
 
 use super::schema::{list_map_schema, without_default};
 
@@ -50,42 +51,36 @@ pub struct Condition {
 
 /// The status fields both kinds share, declared once and flattened into each kind's status (the
 /// generated schema lists them as before).
+#[skip_serializing_none]
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(default, rename_all = "camelCase")]
 pub struct SyncStatusCommon {
     /// The `metadata.generation` the status was computed for; `-1` until the operator has looked at
     /// a new object.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
     /// `Ready` (always), `Reconciling` and `Stalled` (only while true). A CertificateSync is
     /// `Ready=False` with reason `WaitingForEmployeeSync` until its EmployeeSync has succeeded.
-    #[serde(default)]
     #[schemars(schema_with = "conditions_schema")]
     pub conditions: Vec<Condition>,
     /// Start of the latest run, successful or not.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_sync_time: Option<DateTime<Utc>>,
     /// Start of the latest successful run.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_successful_sync_time: Option<DateTime<Utc>>,
     /// When the next run is due.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_sync_time: Option<DateTime<Utc>>,
     /// The last `reconcile.fluxcd.io/requestedAt` value acted upon.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_handled_reconcile_at: Option<String>,
     /// Runs that failed in a row; drives the retry backoff.
-    #[serde(default)]
     pub consecutive_failures: i32,
     /// What the read-only preflight probes found before the first run (the rows of
     /// `reteach-personio-operator preflight`): each upstream right the sync needs, and for an
     /// EmployeeSync each Personio attribute.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "super::capability::capabilities_schema")]
     pub capabilities: Vec<super::capability::CapabilityCheck>,
     /// Records the latest run skipped or failed (at most 50; ids only): employees of an
     /// EmployeeSync, certificates of a CertificateSync.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub failures: Vec<RecordFailure>,
 }
 
@@ -244,14 +239,13 @@ pub struct ReteachConnection {
 }
 
 /// One record that could not be synced, identified by ids only (never names or e-mail addresses).
+#[skip_serializing_none]
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RecordFailure {
     /// Personio employee id of the record, when known.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub personio_id: Option<String>,
     /// reteach certificate id of the record, for certificate failures.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certificate_id: Option<String>,
     /// Why the record was skipped, e.g. `no e-mail address`.
     pub reason: String,

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use serde_with::skip_serializing_none;
 
 use super::common::{PersonioConnection, ReteachConnection, SyncStatusCommon};
 use super::mapping::{EmployeeMappingSpec, EmployeeSelectorSpec, TagRuleSpec};
@@ -15,6 +16,7 @@ pub use crate::sync::EmployeeCounts;
 /// never deleted.
 // Printer columns repeat `type_ = "string"`/`"date"` on purpose.
 #[allow(clippy::duplicated_attributes)]
+#[skip_serializing_none]
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[kube(
     group = "sync.reteach.io",
@@ -73,10 +75,8 @@ pub struct EmployeeSyncSpec {
     #[serde(default)]
     pub mass_change_guard: MassChangeGuardSpec,
     /// Where the reteach fields take their values from; fields left out keep today's source.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mapping: Option<EmployeeMappingSpec>,
     /// Which employees are synced (default: everyone).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selector: Option<EmployeeSelectorSpec>,
     /// reteach tags each synced employee carries (reteach assigns courses by tag), at most 20
     /// rules. Tags this resource set and that no longer apply are removed; tags it did not set are
@@ -90,7 +90,6 @@ pub struct EmployeeSyncSpec {
     pub reteach: ReteachConnection,
     /// Optional: Personio webhooks (person and employment events) wake the next incremental run
     /// at once. See docs/webhooks.md.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook: Option<super::WebhookSpec>,
 }
 
@@ -145,8 +144,9 @@ impl MassChangeGuardSpec {
 }
 
 /// What the operator observed and did; written only by the operator.
+#[skip_serializing_none]
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(default, rename_all = "camelCase")]
 #[schemars(transform = super::common::status_defaults)]
 pub struct EmployeeSyncStatus {
     /// Fields both kinds share (conditions, times, observed generation, backoff counter,
@@ -154,50 +154,43 @@ pub struct EmployeeSyncStatus {
     #[serde(flatten)]
     pub common: SyncStatusCommon,
     /// Start of the latest successful full run (every employee compared).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_full_sync_time: Option<DateTime<Utc>>,
     /// Counters of the latest run.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_run: Option<EmployeeRunSummary>,
     /// Change-feed watermark: Personio `updated_since` for the next incremental run.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cursor: Option<String>,
     /// With `dryRun`: a sample of the planned actions (at most 50; ids only).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub planned_actions: Vec<PlannedAction>,
     /// Employees seen by the latest successful full run; the mass-change guard compares the next
     /// full run with it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_full_sync_seen: Option<i64>,
     /// The approved plan id (`sync.reteach.io/approve-plan`) the latest approved run applied; an
     /// approval is good for one run.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub applied_plan_approval: Option<String>,
     /// Users in the reteach academy at the latest run that listed them all. Incremental runs use
     /// it to choose the cheaper way to find the changed employees' users: one lookup each, or
     /// listing every user.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reteach_users: Option<i64>,
     /// Start of the latest run that linked existing reteach users to their Personio employees.
     /// A CertificateSync referencing this resource makes its next run a full pass, so the
     /// certificates those users earned before are uploaded.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_link_time: Option<DateTime<Utc>>,
     /// The Personio attributes this resource reads and therefore needs whitelisted on its
     /// credential: exactly those its mapping, selector, tags and the locking rule use (`status`,
     /// `contract_end_date` and `last_modified_at` are asked for too, never required).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub personio_attributes: Vec<String>,
     /// The reteach tag names this resource owns, sorted: every tag it has set that may still be
     /// on a user. Only these are ever removed from a user. A full run drops names no user holds
     /// and no rule gives any more. At most 1,000 names: a new tag beyond that is not set (and
     /// reported in `failures`).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub managed_tags: Vec<String>,
     /// Mapped reteach fields the academy refuses or does not keep (its API may predate them:
     /// reteach's 2022 spec has no `position` or `location`). They are left out of every write and
     /// comparison; mapping the field differently (or unmapping it) clears its entry.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 20))]
     pub unsupported_fields: Vec<UnsupportedField>,
 }

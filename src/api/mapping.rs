@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use serde_with::skip_serializing_none;
 
 use crate::sync::field_table::{reteach_fields, ReteachField};
 
@@ -21,11 +22,12 @@ macro_rules! mapping_spec {
         /// Where the reteach fields take their values from. A field left out keeps its default
         /// source (shown in brackets); `email`, the Personio id and the lock dates are not
         /// configurable.
+        #[skip_serializing_none]
         #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
         pub struct EmployeeMappingSpec {
             $(
                 #[doc = $doc]
-                #[serde(rename = $name, default, skip_serializing_if = "Option::is_none")]
+                #[serde(rename = $name)]
                 pub $m: Option<FieldSourceSpec>,
             )*
         }
@@ -44,29 +46,27 @@ macro_rules! mapping_spec {
 reteach_fields!(mapping_spec);
 
 /// One field's source: exactly one of `attribute`, `constant`, `template` or `unmapped: true`.
+#[skip_serializing_none]
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(default, rename_all = "camelCase")]
 pub struct FieldSourceSpec {
     /// A Personio attribute by its API name: a standard one (`office`, `employment_type`,
     /// `subcompany`, …) or a custom one (`dynamic_12345`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 64), regex(pattern = r"^[a-z0-9_]+$"))]
     pub attribute: Option<String>,
     /// The same value for everyone.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 255))]
     pub constant: Option<String>,
     /// Text with `{attribute}` placeholders, e.g. `{position} ({dynamic_12345})`. An empty
     /// attribute renders as nothing.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 255))]
     pub template: Option<String>,
     /// With `attribute`: Personio value → reteach value (compared after trimming); other values
     /// pass through unchanged.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub values: BTreeMap<String, String>,
     /// The operator neither writes nor compares this field; reteach keeps what it has.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub unmapped: bool,
 }
 
@@ -75,14 +75,14 @@ pub struct FieldSourceSpec {
 /// treated like one whose contract ended: their reteach user is locked, never deleted. One who
 /// enters it is synced on the next run.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(default, rename_all = "camelCase")]
 pub struct EmployeeSelectorSpec {
     /// Conditions that must all match.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 20))]
     pub include: Vec<AttributeMatchSpec>,
     /// Conditions none of which may match.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 20))]
     pub exclude: Vec<AttributeMatchSpec>,
 }
@@ -105,29 +105,26 @@ pub struct AttributeMatchSpec {
 /// the rule's tag when it renders non-empty (trimmed, at most 100 characters; a longer one is
 /// not set and reported in `status.failures`). The operator only removes tags it set itself
 /// (`status.managedTags`); tags set by hand under other names stay.
+#[skip_serializing_none]
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(default, rename_all = "camelCase")]
 pub struct TagRuleSpec {
     /// A Personio attribute by its API name (`department`, `office`, `dynamic_12345`, …): the tag
     /// is its trimmed value.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 64), regex(pattern = r"^[a-z0-9_]+$"))]
     pub attribute: Option<String>,
     /// With `attribute`: Personio value → tag (compared after trimming); other values pass
     /// through unchanged.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub values: BTreeMap<String, String>,
     /// With `attribute`: text put before the value, e.g. `dept:` gives `dept:Sales`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 50))]
     pub prefix: Option<String>,
     /// The same tag for everyone the resource syncs.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 100))]
     pub constant: Option<String>,
     /// Text with `{attribute}` placeholders, e.g. `team-{department}`. An empty attribute renders
     /// as nothing; a template that renders blank gives no tag.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 100))]
     pub template: Option<String>,
 }

@@ -1,6 +1,10 @@
 //! Custom resource types of the `sync.reteach.io/v1alpha1` API: what users write (`spec`) and what the
 //! operator reports (`status`). Nothing in here talks to Kubernetes or to an upstream; the controllers,
 //! `crdgen` and the demo all share these types.
+//!
+//! An absent optional field is never written as `null`: a struct with several `Option` fields says so
+//! once with `#[skip_serializing_none]` (and `#[serde(default)]` on the struct when every field may be
+//! missing), a lone one with `skip_serializing_if` on the field.
 
 mod capability;
 mod certificate_sync;

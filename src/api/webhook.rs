@@ -2,6 +2,7 @@
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use serde_with::skip_serializing_none;
 
 use super::common::{
     BASE_URL_PATTERN, MAX_BASE_URL_LENGTH, MAX_OBJECT_NAME_LENGTH, OBJECT_NAME_PATTERN,
@@ -18,6 +19,7 @@ pub const MIN_WEBHOOK_TOKEN_LENGTH: usize = 32;
 /// as the safety net. Needs the operator's webhook receiver (Helm value `webhook.enabled`); where
 /// notifications go is the operator administrator's setting (`webhook.publicUrl`), never the
 /// resource's.
+#[skip_serializing_none]
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WebhookSpec {
@@ -28,12 +30,10 @@ pub struct WebhookSpec {
     /// only to check incoming notifications: nothing from it is ever sent anywhere. Must not be a
     /// Secret that a `credentialsSecretRef` of this resource (or its EmployeeSync) names. With
     /// `register: true` it is not read: the operator generates the tokens.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_ref: Option<WebhookSecretRef>,
     /// Deprecated and ignored: notifications go to the operator's public webhook URL (Helm
     /// `webhook.publicUrl`, flag `--webhook-public-url`). When set and different, a Warning Event
     /// says where notifications go instead.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = MAX_BASE_URL_LENGTH), regex(pattern = BASE_URL_PATTERN))]
     pub url: Option<String>,
     /// Let the operator register `<publicUrl>/<personio|reteach>/<namespace>/<name>/<token>`

@@ -5,56 +5,51 @@
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use serde_with::skip_serializing_none;
 
 /// Exactly-once bookkeeping of a CertificateSync (see docs/certificates.md).
 ///
 /// Its size is bounded by design (every list has a fixed maximum), so it stays far below etcd's
 /// object size limit whatever the academy holds. The truth about what was uploaded lives in
 /// Personio (the marker in each document's comment); the ledger only saves requests.
+#[skip_serializing_none]
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(default, rename_all = "camelCase")]
 pub struct CertificateLedger {
     /// Completion-time watermark: every completion up to it (ties broken by
     /// `cursorParticipationId`) has been handled once. Absent until the first full pass has
     /// finished; never later than the start of the run that set it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cursor: Option<DateTime<Utc>>,
     /// Participation id of the last completion handled at `cursor`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 128))]
     pub cursor_participation_id: Option<String>,
     /// The certificate being uploaded right now. After a crash it is checked against Personio's
     /// document list (by the marker in the document comment) before any new upload.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub in_flight: Option<InFlightCertificate>,
     /// Certificates handled recently (within the overlap window before the cursor), so that
     /// re-reading the window costs no Personio requests. At most 128 entries.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 128))]
     pub recent: Vec<RecentUpload>,
     /// Set when `recent` overflowed (a bulk import): completions of the overlap window before
     /// this key are left to the next full pass instead of being checked in Personio every run.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recent_from: Option<CompletionKey>,
     /// Certificates waiting to be retried: the PDF is not generated yet, or an attempt failed.
     /// At most 100 entries; what does not fit is found again by the next full pass.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 100))]
     pub pending: Vec<PendingCertificate>,
     /// Certificates set aside after `spec.maxAttempts` failed attempts. They are not retried
     /// until a run is requested (`reconcile.fluxcd.io/requestedAt`). At most 50 entries.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 50))]
     pub set_aside: Vec<SetAsideCertificate>,
     /// A full pass in progress: every completion is compared with the markers in Personio.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub full_pass: Option<FullPassProgress>,
     /// When the last full pass started that has finished since.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_full_pass_time: Option<DateTime<Utc>>,
     /// Token of the run that owns the ledger; a replica that lost its Lease cannot write over a
     /// newer run's ledger (every checkpoint is conditional on it).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 253))]
     pub writer: Option<String>,
 }
@@ -82,6 +77,7 @@ pub struct FullPassProgress {
 }
 
 /// The certificate whose upload has started but not been confirmed.
+#[skip_serializing_none]
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct InFlightCertificate {
@@ -92,15 +88,12 @@ pub struct InFlightCertificate {
     /// When the upload started.
     pub started_at: DateTime<Utc>,
     /// reteach participation id (absent in ledgers written by older versions).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub participation_id: Option<String>,
     /// Completion time of the course (absent in ledgers written by older versions).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completed_at: Option<DateTime<Utc>>,
     /// Writer token of the run that started the upload. Only that run treats the upload as its
     /// own; any other run waits it out before claiming the ledger (absent in ledgers written by
     /// older versions, and in runs without a writer token: demo, benchmark).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 253))]
     pub uploader: Option<String>,
 }
