@@ -211,7 +211,8 @@ mod tests {
             json,
             serde_json::json!({"conditions": [], "consecutiveFailures": 0, "uploadedTotal": 0, "ledger": {}})
         );
-        let read: CertificateSyncStatus = serde_json::from_str("{}").expect("reads an empty status");
+        let read: CertificateSyncStatus =
+            serde_json::from_str("{}").expect("reads an empty status");
         assert_eq!(read, status);
 
         let failure = RecordFailure {
@@ -220,10 +221,14 @@ mod tests {
             reason: "no PDF".into(),
         };
         let json = serde_json::to_value(&failure).expect("serializes");
-        assert_eq!(json, serde_json::json!({"certificateId": "c-1", "reason": "no PDF"}));
-        let read: RecordFailure =
-            serde_json::from_value(serde_json::json!({"personioId": null, "certificateId": "c-1", "reason": "no PDF"}))
-                .expect("reads an explicit null");
+        assert_eq!(
+            json,
+            serde_json::json!({"certificateId": "c-1", "reason": "no PDF"})
+        );
+        let read: RecordFailure = serde_json::from_value(
+            serde_json::json!({"personioId": null, "certificateId": "c-1", "reason": "no PDF"}),
+        )
+        .expect("reads an explicit null");
         assert_eq!(read, failure);
     }
 }

@@ -114,47 +114,49 @@ pub struct LocalObjectReference {
     pub name: String,
 }
 
-/// A Secret in the resource's own namespace holding Personio API credentials. The Secret must hold the
-/// keys named by `clientIdKey` (default `clientId`) and `clientSecretKey` (default `clientSecret`).
+/// A Secret in the resource's own namespace holding an upstream's API client credentials. The Secret
+/// must hold the keys named by `clientIdKey` (default `clientId`) and `clientSecretKey` (default
+/// `clientSecret`).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct PersonioCredentialsRef {
+pub struct ClientCredentialsRef {
     /// Name of the Secret, in the namespace of this resource. The Secret must carry the label
     /// `sync.reteach.io/credentials: "true"`.
     #[schemars(length(min = 1, max = MAX_OBJECT_NAME_LENGTH), regex(pattern = OBJECT_NAME_PATTERN))]
     pub name: String,
-    /// Key of the Personio client id in the Secret.
+    /// Key of the client id in the Secret.
     #[serde(default = "default_client_id_key")]
     #[schemars(length(min = 1, max = MAX_OBJECT_NAME_LENGTH), regex(pattern = SECRET_KEY_PATTERN))]
     pub client_id_key: String,
-    /// Key of the Personio client secret in the Secret.
+    /// Key of the client secret in the Secret.
     #[serde(default = "default_client_secret_key")]
     #[schemars(length(min = 1, max = MAX_OBJECT_NAME_LENGTH), regex(pattern = SECRET_KEY_PATTERN))]
     pub client_secret_key: String,
 }
 
-/// A Secret in the resource's own namespace holding reteach app credentials. The Secret must hold the
-/// keys named by `clientIdKey` (default `clientId`), `clientSecretKey` (default `clientSecret`) and
-/// `clientCodeKey` (default `clientCode`).
+/// The Secret holding Personio API credentials: a client id and secret.
+pub type PersonioCredentialsRef = ClientCredentialsRef;
+
+/// A Secret in the resource's own namespace holding reteach app credentials: the client id and
+/// secret of [`ClientCredentialsRef`], and the key named by `clientCodeKey` (default `clientCode`).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ReteachCredentialsRef {
-    /// Name of the Secret, in the namespace of this resource. The Secret must carry the label
-    /// `sync.reteach.io/credentials: "true"`.
-    #[schemars(length(min = 1, max = MAX_OBJECT_NAME_LENGTH), regex(pattern = OBJECT_NAME_PATTERN))]
-    pub name: String,
-    /// Key of the reteach client id in the Secret.
-    #[serde(default = "default_client_id_key")]
-    #[schemars(length(min = 1, max = MAX_OBJECT_NAME_LENGTH), regex(pattern = SECRET_KEY_PATTERN))]
-    pub client_id_key: String,
-    /// Key of the reteach client secret in the Secret.
-    #[serde(default = "default_client_secret_key")]
-    #[schemars(length(min = 1, max = MAX_OBJECT_NAME_LENGTH), regex(pattern = SECRET_KEY_PATTERN))]
-    pub client_secret_key: String,
+    /// The Secret's name and the keys of the client id and secret.
+    #[serde(flatten)]
+    pub client: ClientCredentialsRef,
     /// Key of the reteach client code in the Secret.
     #[serde(default = "default_client_code_key")]
     #[schemars(length(min = 1, max = MAX_OBJECT_NAME_LENGTH), regex(pattern = SECRET_KEY_PATTERN))]
     pub client_code_key: String,
+}
+
+impl std::ops::Deref for ReteachCredentialsRef {
+    type Target = ClientCredentialsRef;
+
+    fn deref(&self) -> &ClientCredentialsRef {
+        &self.client
+    }
 }
 
 /// A key in a Secret of the resource's namespace holding PEM certificates to trust in addition to
