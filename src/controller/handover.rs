@@ -165,36 +165,51 @@ mod tests {
         );
     }
 
+    /// What the rule says to run `RUN` about a ledger with `writer` and the upload
+    /// `(certificate, uploader)` in flight (an empty uploader: a ledger of an older version).
     #[test]
     fn only_the_run_that_started_an_upload_treats_it_as_its_own() {
-        let own = ledger("pod-b/7/run2", Some(("cer_1", RUN)));
-        assert_eq!(takeover(&own, RUN), Takeover::Now);
-        // This process's earlier run: its document may not be listed yet.
-        let earlier = ledger("pod-b/7/run1", Some(("cer_1", "pod-b/7/run1")));
-        assert!(matches!(takeover(&earlier, RUN), Takeover::WaitOut(_)));
+        let cases = [
+            (
+                "the run's own upload",
+                "pod-b/7/run2",
+                ("cer_1", RUN),
+                Takeover::Now,
+            ),
+            // Its document may not be listed yet.
+            (
+                "an upload of this process's earlier run",
+                "pod-b/7/run1",
+                ("cer_1", "pod-b/7/run1"),
+                Takeover::WaitOut("pod-b/7/run1|cer_1".into()),
+            ),
+            // A claim that failed halfway left this process's token as the writer; the upload in
+            // flight is another process's (the duplicate of issue 27).
+            (
+                "this run's token next to another process's upload",
+                "pod-b/7/run1",
+                ("cer_1", "pod-a/1/x"),
+                Takeover::WaitOut("pod-a/1/x|cer_1".into()),
+            ),
+            (
+                "a ledger of an older version, keyed by its writer",
+                "pod-a/1/x",
+                ("cer_1", ""),
+                Takeover::WaitOut("pod-a/1/x|cer_1".into()),
+            ),
+        ];
+        for (case, writer, in_flight, expected) in cases {
+            let ledger = ledger(writer, Some(in_flight));
+            assert_eq!(takeover(&ledger, RUN), expected, "{case}");
+        }
     }
 
     #[test]
-    fn this_runs_token_next_to_another_process_upload_is_not_its_own() {
-        // A claim that failed halfway left this process's token as the writer; the upload in
-        // flight is another process's (the duplicate of issue 27).
+    fn this_runs_token_next_to_another_process_upload_is_waited_out() {
         let after_failed_claim = ledger("pod-b/7/run1", Some(("cer_1", "pod-a/1/x")));
-        assert_eq!(
-            takeover(&after_failed_claim, RUN),
-            Takeover::WaitOut("pod-a/1/x|cer_1".into())
-        );
         assert_eq!(
             handover().wait("ns/c", &after_failed_claim, RUN, at(0)),
             Some(Duration::from_secs(120))
-        );
-    }
-
-    #[test]
-    fn a_ledger_of_an_older_version_waits_keyed_by_its_writer() {
-        let old = ledger("pod-a/1/x", Some(("cer_1", "")));
-        assert_eq!(
-            takeover(&old, RUN),
-            Takeover::WaitOut("pod-a/1/x|cer_1".into())
         );
     }
 

@@ -19,9 +19,10 @@ use tracing::Instrument;
 
 use super::context::{Context, Tunables};
 use super::http::Readiness;
-use super::lifecycle::Scheduled;
+use super::lifecycle::{Scheduled, SyncStatus};
 use super::pacing::{Gate, Interval, Pacing, Priority};
 use super::panic_guard::reconcile_guarded;
+use super::reconcile::SyncKind;
 use super::webhook::Webhooked;
 use super::{certificate, employee, watch_cache, ReconcileError};
 use crate::api::{CertificateSync, EmployeeSync};
@@ -239,21 +240,13 @@ impl Operator {
         // namespaces, more than an operator that GETs two named Secrets per run should hold. A
         // resource stalled on a missing or unlabelled Secret is re-checked every
         // `blocked_recheck` (2 minutes) instead, and every run reads the Secrets afresh.
-        let ready_store = controller.store();
-        let run = drive(
-            controller,
-            "EmployeeSync",
-            employee::reconcile,
-            self.ctx.clone(),
-        );
-        (run, Box::pin(wait_until_listed(ready_store)))
+        self.started(controller)
     }
 
     fn certificate_controller(&self, namespace: Option<&str>) -> (RunFuture, ReadyFuture) {
         let triggers = self.ctx.webhooks.triggers.certificate_stream(namespace);
         let controller = self.woken_controller::<CertificateSync>(namespace, triggers);
         let store = controller.store();
-        let ready_store = store.clone();
         // An EmployeeSync that succeeds (or changes) wakes the CertificateSyncs that reference it:
         // that is how "starts by itself once the EmployeeSync has succeeded" happens.
         let controller = controller.watches(
@@ -272,10 +265,21 @@ impl Operator {
                     .collect::<Vec<_>>()
             },
         );
+        self.started(controller)
+    }
+
+    /// Drives `controller` with the reconcile of its kind (see [`drive`]); ready once its watch
+    /// cache has listed the resources.
+    fn started<K>(&self, controller: Controller<K>) -> (RunFuture, ReadyFuture)
+    where
+        K: SyncKind + Interval + Webhooked,
+        K::Status: SyncStatus,
+    {
+        let ready_store = controller.store();
         let run = drive(
             controller,
-            "CertificateSync",
-            certificate::reconcile,
+            K::KIND,
+            super::reconcile::reconcile::<K>,
             self.ctx.clone(),
         );
         (run, Box::pin(wait_until_listed(ready_store)))

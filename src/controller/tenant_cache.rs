@@ -109,25 +109,43 @@ mod tests {
             .unwrap()
     }
 
+    /// A default cache whose every lookup happens at the same instant.
+    struct AtOnce {
+        cache: TenantCache<Arc<String>>,
+        now: Instant,
+    }
+
+    impl AtOnce {
+        fn new() -> Self {
+            Self {
+                cache: TenantCache::default(),
+                now: Instant::now(),
+            }
+        }
+
+        /// The cached client of `(client id, secret)`, built as `name` when missing.
+        fn get(&self, credentials: (&str, &str), name: &str) -> Arc<String> {
+            get(&self.cache, credentials, self.now, name)
+        }
+    }
+
     #[test]
     fn the_same_credentials_get_the_same_client() {
-        let cache = TenantCache::default();
-        let now = Instant::now();
-        let first = get(&cache, ("a", "s1"), now, "first");
-        let again = get(&cache, ("a", "s1"), now, "second");
+        let tenants = AtOnce::new();
+        let first = tenants.get(("a", "s1"), "first");
+        let again = tenants.get(("a", "s1"), "second");
         assert!(Arc::ptr_eq(&first, &again));
-        assert_eq!(cache.len(), 1);
+        assert_eq!(tenants.cache.len(), 1);
     }
 
     #[test]
     fn a_rotated_secret_drops_the_old_client_at_once() {
-        let cache = TenantCache::default();
-        let now = Instant::now();
-        let old = get(&cache, ("a", "s1"), now, "old");
-        let other = get(&cache, ("b", "s1"), now, "other");
-        let new = get(&cache, ("a", "s2"), now, "new");
+        let tenants = AtOnce::new();
+        let old = tenants.get(("a", "s1"), "old");
+        let other = tenants.get(("b", "s1"), "other");
+        let new = tenants.get(("a", "s2"), "new");
         assert_eq!(
-            cache.len(),
+            tenants.cache.len(),
             2,
             "tenant a's old client is gone, tenant b's stays"
         );

@@ -178,31 +178,46 @@ mod tests {
         }
     }
 
-    #[test]
-    fn missing_pdf_is_waiting_not_failure() {
-        let error = ReteachError::NotFound {
-            what: "certificate".into(),
-        };
-        assert!(matches!(after_download_error(error), Transfer::PdfNotReady));
+    /// The variant a transfer ends in, for the tables below.
+    fn variant(transfer: &Transfer) -> &'static str {
+        match transfer {
+            Transfer::Uploaded => "Uploaded",
+            Transfer::PdfNotReady => "PdfNotReady",
+            Transfer::Refused(_) => "Refused",
+            Transfer::Transient { .. } => "Transient",
+            Transfer::Uncertain(_) => "Uncertain",
+            Transfer::Fatal(_) => "Fatal",
+        }
     }
 
     #[test]
-    fn download_outage_is_a_transient_attempt() {
-        let error = ReteachError::Unavailable {
-            message: "HTTP 502".into(),
-        };
-        assert!(matches!(
-            after_download_error(error),
-            Transfer::Transient { .. }
-        ));
-    }
-
-    #[test]
-    fn rejected_reteach_credentials_stop_the_run() {
-        let error = ReteachError::Unauthorized {
-            message: "invalid".into(),
-        };
-        assert!(matches!(after_download_error(error), Transfer::Fatal(_)));
+    fn download_errors_wait_count_as_an_attempt_or_stop_the_run() {
+        let cases = [
+            (
+                "a missing PDF is waiting, not failure",
+                ReteachError::NotFound {
+                    what: "certificate".into(),
+                },
+                "PdfNotReady",
+            ),
+            (
+                "a download outage is a transient attempt",
+                ReteachError::Unavailable {
+                    message: "HTTP 502".into(),
+                },
+                "Transient",
+            ),
+            (
+                "rejected reteach credentials stop the run",
+                ReteachError::Unauthorized {
+                    message: "invalid".into(),
+                },
+                "Fatal",
+            ),
+        ];
+        for (case, error, expected) in cases {
+            assert_eq!(variant(&after_download_error(error)), expected, "{case}");
+        }
     }
 
     #[test]
@@ -234,51 +249,54 @@ mod tests {
     }
 
     #[test]
-    fn upload_that_may_have_landed_keeps_the_intent() {
-        assert!(matches!(
-            after_upload_error(unavailable(true)),
-            Transfer::Uncertain(_)
-        ));
-        assert!(matches!(
-            after_upload_error(PersonioError::Malformed {
-                endpoint: "POST /v1/company/documents",
-                message: "not JSON".into()
-            }),
-            Transfer::Uncertain(_)
-        ));
-    }
-
-    #[test]
-    fn upload_outage_before_sending_is_a_transient_attempt() {
-        assert!(matches!(
-            after_upload_error(unavailable(false)),
-            Transfer::Transient { .. }
-        ));
-    }
-
-    #[test]
-    fn unknown_employee_and_rejected_document_are_refused() {
-        let not_found = PersonioError::NotFound {
-            what: "employee".into(),
-            message: "404".into(),
-        };
-        let rejected = PersonioError::Rejected {
-            endpoint: "POST /v1/company/documents",
-            message: "file type".into(),
-        };
-        assert!(matches!(
-            after_upload_error(not_found),
-            Transfer::Refused(_)
-        ));
-        assert!(matches!(after_upload_error(rejected), Transfer::Refused(_)));
-    }
-
-    #[test]
-    fn missing_upload_right_stops_the_run() {
-        let forbidden = PersonioError::Forbidden {
-            endpoint: "POST /v1/company/documents",
-            message: "no right".into(),
-        };
-        assert!(matches!(after_upload_error(forbidden), Transfer::Fatal(_)));
+    fn upload_errors_keep_the_intent_count_as_an_attempt_or_stop_the_run() {
+        let document = "POST /v1/company/documents";
+        let cases = [
+            (
+                "a 503 after sending may have landed: the intent stays",
+                unavailable(true),
+                "Uncertain",
+            ),
+            (
+                "an unreadable answer may have landed: the intent stays",
+                PersonioError::Malformed {
+                    endpoint: document,
+                    message: "not JSON".into(),
+                },
+                "Uncertain",
+            ),
+            (
+                "an outage before sending is a transient attempt",
+                unavailable(false),
+                "Transient",
+            ),
+            (
+                "an unknown employee is refused",
+                PersonioError::NotFound {
+                    what: "employee".into(),
+                    message: "404".into(),
+                },
+                "Refused",
+            ),
+            (
+                "a rejected document is refused",
+                PersonioError::Rejected {
+                    endpoint: document,
+                    message: "file type".into(),
+                },
+                "Refused",
+            ),
+            (
+                "a missing upload right stops the run",
+                PersonioError::Forbidden {
+                    endpoint: document,
+                    message: "no right".into(),
+                },
+                "Fatal",
+            ),
+        ];
+        for (case, error, expected) in cases {
+            assert_eq!(variant(&after_upload_error(error)), expected, "{case}");
+        }
     }
 }

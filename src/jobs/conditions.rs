@@ -114,6 +114,20 @@ mod tests {
         }
     }
 
+    fn stalled(reason: Reason, message: &str) -> Health {
+        Health::Stalled {
+            reason,
+            message: message.into(),
+        }
+    }
+
+    fn not_ready(reason: Reason, message: &str) -> Health {
+        Health::NotReady {
+            reason,
+            message: message.into(),
+        }
+    }
+
     /// The first conditions of generation 1 with `health`.
     fn first_conditions(health: &Health) -> Vec<Condition> {
         conditions_for(health, &[], Some(1), t(0))
@@ -129,11 +143,7 @@ mod tests {
 
     #[test]
     fn stalled_sets_ready_false_and_stalled_true() {
-        let health = Health::Stalled {
-            reason: Reason::SecretNotFound,
-            message: "Secret x not found".into(),
-        };
-        let conditions = first_conditions(&health);
+        let conditions = first_conditions(&stalled(Reason::SecretNotFound, "Secret x not found"));
         assert_eq!(conditions.len(), 2);
         assert!(is_blocked(&conditions, None));
     }
@@ -143,21 +153,15 @@ mod tests {
         let first = first_conditions(&ready_health());
         let second = conditions_for(&ready_health(), &first, Some(1), t(5));
         assert_eq!(second[0].last_transition_time, t(0));
-        let failed = Health::NotReady {
-            reason: Reason::PersonioUnavailable,
-            message: "503".into(),
-        };
+        let failed = not_ready(Reason::PersonioUnavailable, "503");
         let third = conditions_for(&failed, &second, Some(1), t(9));
         assert_eq!(third[0].last_transition_time, t(9));
     }
 
     #[test]
     fn waiting_reason_counts_as_blocked() {
-        let health = Health::NotReady {
-            reason: Reason::WaitingForEmployeeSync,
-            message: "waiting".into(),
-        };
-        let conditions = first_conditions(&health);
+        let waiting = not_ready(Reason::WaitingForEmployeeSync, "waiting");
+        let conditions = first_conditions(&waiting);
         assert!(is_blocked(
             &conditions,
             Some(Reason::WaitingForEmployeeSync)

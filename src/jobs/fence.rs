@@ -229,14 +229,18 @@ mod tests {
     use super::*;
     use std::sync::atomic::AtomicU64;
 
-    /// A clock the test moves by hand.
-    fn manual_clock() -> (Clock, Arc<AtomicU64>) {
+    /// A fence with `bound` and `lease` on a clock the test moves by hand (milliseconds in the
+    /// returned cell), and the token it cancels when it closes.
+    fn manual_fence(
+        bound: Duration,
+        lease: Option<Duration>,
+    ) -> (Fence, Arc<AtomicU64>, CancellationToken) {
         let now = Arc::new(AtomicU64::new(0));
         let read = now.clone();
-        (
-            Arc::new(move || Duration::from_millis(read.load(Ordering::SeqCst))),
-            now,
-        )
+        let clock: Clock = Arc::new(move || Duration::from_millis(read.load(Ordering::SeqCst)));
+        let lost = CancellationToken::new();
+        let fence = Fence::with_clock(clock, bound, lease, lost.clone());
+        (fence, now, lost)
     }
 
     #[tokio::test]
@@ -246,9 +250,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_pause_longer_than_the_bound_closes_the_fence_for_good() {
-        let lost = CancellationToken::new();
-        let (clock, now) = manual_clock();
-        let fence = Fence::with_clock(clock, Duration::from_secs(5), None, lost.clone());
+        let (fence, now, lost) = manual_fence(Duration::from_secs(5), None);
         assert!(fence.holds());
         now.store(60_000, Ordering::SeqCst);
         assert!(!fence.holds());
@@ -266,9 +268,7 @@ mod tests {
 
     #[tokio::test]
     async fn guarded_body_breaks_off_once_the_fence_closes() {
-        let lost = CancellationToken::new();
-        let (clock, _) = manual_clock();
-        let fence = Fence::with_clock(clock, Duration::from_secs(5), None, lost.clone());
+        let (fence, _, lost) = manual_fence(Duration::from_secs(5), None);
         let body = futures::stream::iter(vec![
             Ok(Bytes::from_static(b"%PDF-")),
             Ok(Bytes::from_static(b"rest")),
@@ -282,9 +282,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_pdf_held_in_memory_as_one_chunk_is_cut_off_mid_body() {
-        let lost = CancellationToken::new();
-        let (clock, _) = manual_clock();
-        let fence = Fence::with_clock(clock, Duration::from_secs(5), None, lost.clone());
+        let (fence, _, lost) = manual_fence(Duration::from_secs(5), None);
         // What the memory spool hands over: the whole PDF in one piece.
         let pdf = Bytes::from(vec![b'x'; 5 * GUARD_CHUNK_BYTES + 10]);
         let mut guarded = fence.guard(futures::stream::iter(vec![Ok(pdf)]).boxed());
@@ -298,13 +296,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_open_body_passes_whole_in_order() {
-        let (clock, _) = manual_clock();
-        let fence = Fence::with_clock(
-            clock,
-            Duration::from_secs(5),
-            None,
-            CancellationToken::new(),
-        );
+        let (fence, _, _) = manual_fence(Duration::from_secs(5), None);
         let pdf: Vec<u8> = (0..(3 * GUARD_CHUNK_BYTES + 7))
             .map(|i| (i % 251) as u8)
             .collect();
@@ -317,10 +309,8 @@ mod tests {
 
     #[tokio::test]
     async fn unconfirmed_renewals_close_the_fence_after_the_lease_duration() {
-        let lost = CancellationToken::new();
-        let (clock, now) = manual_clock();
-        let lease = Duration::from_secs(15);
-        let fence = Fence::with_clock(clock, Duration::from_secs(7), Some(lease), lost.clone());
+        let (fence, now, lost) =
+            manual_fence(Duration::from_secs(7), Some(Duration::from_secs(15)));
         // Renewals are confirmed every 5 s, the heartbeat ticks: the fence holds.
         for second in (5..=30).step_by(5) {
             now.store(second * 1000, Ordering::SeqCst);
@@ -342,13 +332,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_renewal_is_dated_when_it_happened_not_when_it_was_seen() {
-        let (clock, now) = manual_clock();
-        let fence = Fence::with_clock(
-            clock,
-            Duration::from_secs(60),
-            Some(Duration::from_secs(15)),
-            CancellationToken::new(),
-        );
+        let (fence, now, _) = manual_fence(Duration::from_secs(60), Some(Duration::from_secs(15)));
         now.store(20_000, Ordering::SeqCst);
         // Seen at 20 s, renewed 10 s before: at 10 s.
         fence.renewal_confirmed(Duration::from_secs(10));

@@ -127,13 +127,10 @@ fn same_ignoring_case(wanted: &FieldValue, held: &FieldValue) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::at;
     use crate::sync::field_table::FIELDS;
     use crate::sync::model::Gender;
     use chrono::NaiveDate;
-
-    fn now() -> DateTime<Utc> {
-        "2026-11-26T10:00:00Z".parse().unwrap()
-    }
 
     fn desired() -> DesiredEmployee {
         DesiredEmployee {
@@ -163,7 +160,7 @@ mod tests {
             table: FIELDS,
             desired,
             window,
-            now: now(),
+            now: at("2026-11-26T10:00:00Z"),
         }
     }
 
