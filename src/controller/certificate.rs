@@ -22,7 +22,7 @@ use crate::jobs::failures::FailedRecords;
 use crate::jobs::run_failure::RunFailure;
 use crate::jobs::run_status::{certificate_status_after_success, RunContext};
 use crate::jobs::schedule::DueReason;
-use crate::jobs::settings::{CertificateSettings, SpecError, TimeZone};
+use crate::jobs::settings::{CertificateSettings, TimeZone};
 use crate::jobs::{
     resolve_category, run_certificate_sync, CertificateJobInput, CertificateJobOutcome,
     CertificateRunRequest, JobError, LedgerError, Reason,
@@ -76,15 +76,10 @@ impl SyncKind for CertificateSync {
     type Outcome = CertificateRun;
     type Partial = CertificateJobOutcome;
 
-    fn settings(&self, ctx: &Context) -> Result<CertificateSettings, SpecError> {
-        CertificateSettings::from_spec(&self.spec, ctx.tunables.minimum_interval)
-    }
-
     async fn prepare(
         &self,
         ctx: &Context,
         inputs: &RunInputs<'_, Self>,
-        _settings: &CertificateSettings,
         capabilities: &mut Option<Vec<CapabilityCheck>>,
     ) -> Result<Connected, RunFailure> {
         let namespace = inputs.namespace;

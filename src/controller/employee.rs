@@ -19,7 +19,7 @@ use crate::jobs::employee::{run_employee_sync, EmployeeJobOutcome};
 use crate::jobs::run_failure::RunFailure;
 use crate::jobs::run_status::{employee_status_after_success, RunContext};
 use crate::jobs::schedule::DueReason;
-use crate::jobs::settings::{EmployeeSettings, SpecError};
+use crate::jobs::settings::EmployeeSettings;
 use crate::jobs::Reason;
 use crate::personio::PersonioApi;
 use crate::reteach::ReteachApi;
@@ -51,15 +51,10 @@ impl SyncKind for EmployeeSync {
     type Outcome = EmployeeJobOutcome;
     type Partial = ();
 
-    fn settings(&self, ctx: &Context) -> Result<EmployeeSettings, SpecError> {
-        EmployeeSettings::from_spec(&self.spec, ctx.tunables.minimum_interval)
-    }
-
     async fn prepare(
         &self,
         ctx: &Context,
         inputs: &RunInputs<'_, Self>,
-        _settings: &EmployeeSettings,
         capabilities: &mut Option<Vec<CapabilityCheck>>,
     ) -> Result<Connected, RunFailure> {
         let upstreams = checked_upstreams(ctx, inputs.namespace, self).await?;

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use kube::core::object::HasSpec;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::{Api, ResourceExt};
@@ -25,7 +26,7 @@ use crate::jobs::failures::{record_failures, FailedRecords};
 use crate::jobs::run_failure::RunFailure;
 use crate::jobs::run_status::RunContext;
 use crate::jobs::schedule::DueReason;
-use crate::jobs::settings::{KindSettings, SpecError};
+use crate::jobs::settings::KindSettings;
 use crate::jobs::Reason;
 use crate::metrics::ResourceLabels;
 use crate::preflight::Subject;
@@ -75,7 +76,7 @@ pub struct RunInputs<'a, K: Scheduled> {
 /// The kind-specific parts of a reconcile.
 #[async_trait]
 pub trait SyncKind:
-    Scheduled<Scope = k8s_openapi::NamespaceResourceScope> + Send + Sync + 'static
+    Scheduled<Scope = k8s_openapi::NamespaceResourceScope> + HasSpec + Send + Sync + 'static
 where
     Self::Status: SyncStatus,
 {
@@ -86,7 +87,7 @@ where
     /// The `Reconciling` message.
     const RECONCILING_MESSAGE: &'static str;
     /// The validated spec values.
-    type Settings: KindSettings + Send + Sync;
+    type Settings: KindSettings<Spec = <Self as HasSpec>::Spec> + Send + Sync;
     /// What a run needs once its preconditions hold (clients, resolved ids).
     type Prepared: Send + Sync;
     /// What a run that went through did (its skipped records land in `status.failures`).
@@ -94,16 +95,12 @@ where
     /// What a failed run did before it stopped (its skipped records land in `status.failures`).
     type Partial: FailedRecords + Send;
 
-    /// Validates the spec (the same rules wherever the kind is run).
-    fn settings(&self, ctx: &Context) -> Result<Self::Settings, SpecError>;
-
     /// Checks the preconditions and builds the clients; stores the preflight findings in
     /// `capabilities` when the probes ran.
     async fn prepare(
         &self,
         ctx: &Context,
         inputs: &RunInputs<'_, Self>,
-        settings: &Self::Settings,
         capabilities: &mut Option<Vec<CapabilityCheck>>,
     ) -> Result<Self::Prepared, RunFailure>;
 
@@ -222,7 +219,7 @@ where
         run: &run,
     };
     let mut capabilities = None;
-    let settings = object.settings(ctx);
+    let settings = K::Settings::from_spec(object.spec(), ctx.tunables.minimum_interval);
     let interval = settings
         .as_ref()
         .map_or(INVALID_SPEC_INTERVAL, KindSettings::interval);
@@ -395,7 +392,7 @@ where
     K: SyncKind,
     K::Status: SyncStatus,
 {
-    let prepared = object.prepare(ctx, inputs, &settings, capabilities).await?;
+    let prepared = object.prepare(ctx, inputs, capabilities).await?;
     // A blocked resource that is re-checked shows no `Reconciling`: its status stays unchanged
     // unless the outcome changes (no write, no watch event, no loop).
     if inputs.reason != DueReason::Blocked {

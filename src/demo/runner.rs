@@ -14,7 +14,7 @@ use crate::jobs::bookkeeping::{employee_input, EmployeeRunRequest};
 use crate::jobs::run_status::{
     certificate_status_after_success, employee_status_after_success, RunContext,
 };
-use crate::jobs::settings::{CertificateSettings, EmployeeSettings, SpecError};
+use crate::jobs::settings::{CertificateSettings, EmployeeSettings, KindSettings, SpecError};
 use crate::jobs::{
     resolve_category, run_certificate_sync, run_employee_sync, CertificateJobInput,
     CertificateJobOutcome, CertificateRunRequest, EmployeeJobOutcome, JobError, MemoryLedgerStore,

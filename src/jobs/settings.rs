@@ -96,22 +96,17 @@ impl TimeZone {
     }
 }
 
-/// What the validated spec values of every kind have.
-pub trait KindSettings {
+/// A kind's validated spec values: how they are read from the spec (the same rules wherever the
+/// kind is run: operator, demo, bench) and what every kind has.
+pub trait KindSettings: Sized {
+    /// The kind's spec.
+    type Spec;
+
+    /// Validates the spec; `minimum` is the operator's shortest interval.
+    fn from_spec(spec: &Self::Spec, minimum: Duration) -> Result<Self, SpecError>;
+
     /// `spec.interval`.
     fn interval(&self) -> Duration;
-}
-
-impl KindSettings for EmployeeSettings {
-    fn interval(&self) -> Duration {
-        self.interval.get()
-    }
-}
-
-impl KindSettings for CertificateSettings {
-    fn interval(&self) -> Duration {
-        self.interval.get()
-    }
 }
 
 /// The validated spec values of an EmployeeSync.
@@ -127,9 +122,10 @@ pub struct EmployeeSettings {
     pub time_zone: TimeZone,
 }
 
-impl EmployeeSettings {
-    /// Validates the spec; `minimum` is the operator's shortest interval.
-    pub fn from_spec(spec: &EmployeeSyncSpec, minimum: Duration) -> Result<Self, SpecError> {
+impl KindSettings for EmployeeSettings {
+    type Spec = EmployeeSyncSpec;
+
+    fn from_spec(spec: &EmployeeSyncSpec, minimum: Duration) -> Result<Self, SpecError> {
         Ok(Self {
             interval: Interval::parse(&spec.interval, minimum)?,
             full_resync_interval: parse_full_resync_interval(&spec.full_resync_interval, minimum)
@@ -137,6 +133,10 @@ impl EmployeeSettings {
             time_zone: TimeZone::parse(&spec.time_zone)?,
             config: employee_config(spec)?,
         })
+    }
+
+    fn interval(&self) -> Duration {
+        self.interval.get()
     }
 }
 
@@ -309,9 +309,10 @@ pub struct CertificateSettings {
     pub full_resync_interval: Duration,
 }
 
-impl CertificateSettings {
-    /// Validates the spec; `minimum` is the operator's shortest interval.
-    pub fn from_spec(spec: &CertificateSyncSpec, minimum: Duration) -> Result<Self, SpecError> {
+impl KindSettings for CertificateSettings {
+    type Spec = CertificateSyncSpec;
+
+    fn from_spec(spec: &CertificateSyncSpec, minimum: Duration) -> Result<Self, SpecError> {
         Ok(Self {
             interval: Interval::parse(&spec.interval, minimum)?,
             full_resync_interval: parse_duration_between(
@@ -323,6 +324,12 @@ impl CertificateSettings {
         })
     }
 
+    fn interval(&self) -> Duration {
+        self.interval.get()
+    }
+}
+
+impl CertificateSettings {
     /// The company time zone from the referenced EmployeeSync (`name`): an invalid one stalls the
     /// CertificateSync exactly as it stalls the EmployeeSync, naming where to fix it.
     pub fn with_company(
