@@ -35,22 +35,27 @@ use crate::sim::hooks::Outgoing;
 /// The company id the simulator reports in webhook envelopes.
 pub const SIM_COMPANY_ID: &str = "7033";
 
-/// Events a webhook may enable (the person and employment events of the event catalog, and the
-/// document events).
-const EVENTS: [&str; 12] = [
-    "person.created",
-    "person.updated",
-    "person.deleted",
-    "employment.created",
-    "employment.updated",
-    "employment.deleted",
-    "employment.started",
-    "employment.terminated",
-    "document.created",
-    "document.updated",
-    "document.signed",
-    "document.deleted",
+/// Events a webhook may enable, by resource and action as Personio's event catalog lists them
+/// (`<resource>.<action>`): the person and employment events, and the document events. Stated
+/// here on its own, not taken from the operator's list, so that a wrong name is not hidden on
+/// both sides.
+const CATALOG: [(&str, &[&str]); 3] = [
+    ("person", &["created", "updated", "deleted"]),
+    (
+        "employment",
+        &["created", "updated", "deleted", "started", "terminated"],
+    ),
+    ("document", &["created", "updated", "signed", "deleted"]),
 ];
+
+/// Whether `event` is in the [`CATALOG`].
+fn in_catalog(event: &str) -> bool {
+    event.split_once('.').is_some_and(|(resource, action)| {
+        CATALOG
+            .iter()
+            .any(|(known, actions)| *known == resource && actions.contains(&action))
+    })
+}
 
 /// One configured webhook.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -124,10 +129,7 @@ impl CreateWebhook {
         }
         let description = self.description.ok_or("description is required")?;
         let enabled_events = self.enabled_events.ok_or("enabled_events is required")?;
-        if let Some(unknown) = enabled_events
-            .iter()
-            .find(|e| !EVENTS.contains(&e.as_str()))
-        {
+        if let Some(unknown) = enabled_events.iter().find(|e| !in_catalog(e)) {
             return Err(format!("unknown event {unknown:?}"));
         }
         let status = self.status.unwrap_or_else(|| "DISABLED".into());
@@ -507,6 +509,24 @@ mod tests {
         assert!(webhook
             .rotate_signing_secret(Some(" ".into()), now)
             .is_err());
+    }
+
+    #[test]
+    fn the_catalog_knows_the_operators_events_and_no_made_up_ones() {
+        for event in crate::webhook::PERSONIO_EVENTS {
+            assert!(in_catalog(event), "{event}");
+        }
+        assert!(in_catalog("document.signed"));
+        for wrong in [
+            "person",
+            "person.",
+            ".created",
+            "employment.signed",
+            "document.started",
+            "person.created.x",
+        ] {
+            assert!(!in_catalog(wrong), "{wrong}");
+        }
     }
 
     #[test]
