@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use kube::runtime::controller::Action;
 use kube::Api;
 
 use super::announce::announce_certificate_run;
@@ -14,7 +13,6 @@ use super::context::Context;
 use super::ledger_claim::claim_ledger;
 use super::reconcile::{preflight, RunInputs, RunStop, SyncKind};
 use super::upstreams::{checked_upstreams, naming_secrets};
-use super::ReconcileError;
 use crate::api::duration::chrono_duration;
 use crate::api::{CapabilityCheck, CertificateSync, CertificateSyncStatus, EmployeeSync};
 use crate::jobs::bookkeeping::record_certificate_partial;
@@ -29,17 +27,6 @@ use crate::jobs::{
 };
 use crate::personio::PersonioApi;
 use crate::reteach::ReteachApi;
-
-/// Kind label of metrics and logs.
-pub const KIND: &str = "CertificateSync";
-
-/// Reconciles one CertificateSync.
-pub async fn reconcile(
-    sync: Arc<CertificateSync>,
-    ctx: Arc<Context>,
-) -> Result<Action, ReconcileError> {
-    super::reconcile::reconcile(sync, ctx).await
-}
 
 /// Longest a run goes on before it saves its progress and leaves the rest to the next run.
 const RUN_DEADLINE: Duration = Duration::from_secs(3600);
@@ -68,7 +55,7 @@ impl FailedRecords for CertificateRun {
 
 #[async_trait]
 impl SyncKind for CertificateSync {
-    const KIND: &'static str = KIND;
+    const KIND: &'static str = "CertificateSync";
     const WAITING_REASON: Option<Reason> = Some(Reason::WaitingForEmployeeSync);
     const RECONCILING_MESSAGE: &'static str = "uploading certificates";
     type Settings = CertificateSettings;
@@ -78,15 +65,14 @@ impl SyncKind for CertificateSync {
 
     async fn prepare(
         &self,
-        ctx: &Context,
         inputs: &RunInputs<'_, Self>,
         capabilities: &mut Option<Vec<CapabilityCheck>>,
     ) -> Result<Connected, RunFailure> {
-        let namespace = inputs.namespace;
+        let (ctx, namespace) = (inputs.ctx, inputs.namespace);
         let (employee_sync, time_zone) = employee_sync(ctx, namespace, self).await?;
         let upstreams = checked_upstreams(ctx, namespace, &employee_sync).await?;
         let category = Some(&self.spec.document_category);
-        *capabilities = preflight(ctx, self, inputs, &upstreams, category).await;
+        *capabilities = preflight(self, inputs, &upstreams, category).await;
         let (personio, reteach) = (upstreams.personio, upstreams.reteach);
         let category_id = resolve_category(personio.as_ref(), &self.spec.document_category)
             .await
@@ -102,14 +88,12 @@ impl SyncKind for CertificateSync {
 
     async fn run(
         &self,
-        ctx: &Context,
-        api: &Api<Self>,
         inputs: &RunInputs<'_, Self>,
         settings: &CertificateSettings,
         connected: Connected,
     ) -> Result<CertificateRun, RunStop<CertificateJobOutcome>> {
-        let previous = inputs.previous;
-        let store = claim_ledger(ctx, api, self, previous).await?;
+        let (ctx, previous) = (inputs.ctx, inputs.previous);
+        let store = claim_ledger(ctx, inputs.api, self, previous).await?;
         let request = CertificateRunRequest {
             now: inputs.run.now,
             tz: connected.time_zone.get(),

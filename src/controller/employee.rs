@@ -5,14 +5,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use kube::runtime::controller::Action;
-use kube::{Api, ResourceExt};
+use kube::ResourceExt;
 
 use super::announce::announce_employee_run;
 use super::context::Context;
 use super::reconcile::{preflight, RunInputs, RunStop, SyncKind};
 use super::upstreams::{checked_upstreams, naming_secrets};
-use super::ReconcileError;
 use crate::api::{CapabilityCheck, EmployeeSync, EmployeeSyncStatus, APPROVE_PLAN_ANNOTATION};
 use crate::jobs::bookkeeping::{employee_input, EmployeeRunRequest};
 use crate::jobs::employee::{run_employee_sync, EmployeeJobOutcome};
@@ -24,17 +22,6 @@ use crate::jobs::Reason;
 use crate::personio::PersonioApi;
 use crate::reteach::ReteachApi;
 
-/// Kind label of metrics and logs.
-pub const KIND: &str = "EmployeeSync";
-
-/// Reconciles one EmployeeSync.
-pub async fn reconcile(
-    sync: Arc<EmployeeSync>,
-    ctx: Arc<Context>,
-) -> Result<Action, ReconcileError> {
-    super::reconcile::reconcile(sync, ctx).await
-}
-
 /// Both clients of a run.
 pub struct Connected {
     personio: Arc<dyn PersonioApi>,
@@ -43,7 +30,7 @@ pub struct Connected {
 
 #[async_trait]
 impl SyncKind for EmployeeSync {
-    const KIND: &'static str = KIND;
+    const KIND: &'static str = "EmployeeSync";
     const WAITING_REASON: Option<Reason> = None;
     const RECONCILING_MESSAGE: &'static str = "syncing employees";
     type Settings = EmployeeSettings;
@@ -53,12 +40,11 @@ impl SyncKind for EmployeeSync {
 
     async fn prepare(
         &self,
-        ctx: &Context,
         inputs: &RunInputs<'_, Self>,
         capabilities: &mut Option<Vec<CapabilityCheck>>,
     ) -> Result<Connected, RunFailure> {
-        let upstreams = checked_upstreams(ctx, inputs.namespace, self).await?;
-        *capabilities = preflight(ctx, self, inputs, &upstreams, None).await;
+        let upstreams = checked_upstreams(inputs.ctx, inputs.namespace, self).await?;
+        *capabilities = preflight(self, inputs, &upstreams, None).await;
         Ok(Connected {
             personio: upstreams.personio,
             reteach: upstreams.reteach,
@@ -67,12 +53,11 @@ impl SyncKind for EmployeeSync {
 
     async fn run(
         &self,
-        ctx: &Context,
-        _api: &Api<Self>,
         inputs: &RunInputs<'_, Self>,
         settings: &EmployeeSettings,
         connected: Connected,
     ) -> Result<EmployeeJobOutcome, RunStop<()>> {
+        let ctx = inputs.ctx;
         let request = EmployeeRunRequest {
             now: inputs.run.now,
             dry_run: self.spec.dry_run,

@@ -24,7 +24,7 @@ use super::pacing::{Gate, Interval, Pacing, Priority};
 use super::panic_guard::reconcile_guarded;
 use super::reconcile::SyncKind;
 use super::webhook::Webhooked;
-use super::{certificate, employee, watch_cache, ReconcileError};
+use super::{watch_cache, ReconcileError};
 use crate::api::{CertificateSync, EmployeeSync};
 use crate::clock::Clock;
 use crate::jobs::schedule::Wake;
@@ -199,7 +199,7 @@ impl Operator {
             Box::pin(forget_deleted(
                 self.api::<PartialObjectMeta<EmployeeSync>>(namespace),
                 self.watch_config(),
-                employee::KIND,
+                EmployeeSync::KIND,
                 scope.clone(),
                 metrics.clone(),
                 shutdown.clone(),
@@ -208,7 +208,7 @@ impl Operator {
             Box::pin(forget_deleted(
                 self.api::<PartialObjectMeta<CertificateSync>>(namespace),
                 self.watch_config(),
-                certificate::KIND,
+                CertificateSync::KIND,
                 scope,
                 metrics,
                 shutdown,

@@ -61,8 +61,13 @@ impl<P> From<RunFailure> for RunStop<P> {
     }
 }
 
-/// What a run knows besides the object: why it runs, the status before it, and the clock reading.
+/// What a run knows besides the object: the operator's context, the kind's API, why it runs, the
+/// status before it, and the clock reading.
 pub struct RunInputs<'a, K: Scheduled> {
+    /// The operator's clients, caches and tunables.
+    pub ctx: &'a Context,
+    /// The kind's API in the resource's namespace.
+    pub api: &'a Api<K>,
     /// The resource's namespace.
     pub namespace: &'a str,
     /// Why the run is due.
@@ -99,7 +104,6 @@ where
     /// `capabilities` when the probes ran.
     async fn prepare(
         &self,
-        ctx: &Context,
         inputs: &RunInputs<'_, Self>,
         capabilities: &mut Option<Vec<CapabilityCheck>>,
     ) -> Result<Self::Prepared, RunFailure>;
@@ -107,8 +111,6 @@ where
     /// Runs the job.
     async fn run(
         &self,
-        ctx: &Context,
-        api: &Api<Self>,
         inputs: &RunInputs<'_, Self>,
         settings: &Self::Settings,
         prepared: Self::Prepared,
@@ -133,7 +135,6 @@ where
 /// EmployeeSync `upstreams` were built from and the credentials they were built with; `None` when
 /// they did not run. `category` is the CertificateSync's document category.
 pub async fn preflight<K>(
-    ctx: &Context,
     object: &K,
     inputs: &RunInputs<'_, K>,
     upstreams: &Upstreams,
@@ -144,7 +145,7 @@ where
     K::Status: SyncStatus,
 {
     probe_when_due(
-        ctx,
+        inputs.ctx,
         object,
         &inputs.previous.common().capabilities,
         inputs.reason == DueReason::Requested,
@@ -202,6 +203,8 @@ where
     } = due;
     let namespace = object.namespace().unwrap_or_default();
     let inputs = RunInputs {
+        ctx,
+        api,
         namespace: &namespace,
         reason,
         previous: &previous,
@@ -229,7 +232,7 @@ where
             (Err(RunStop::from(failure)), 0)
         }
         Ok(settings) => {
-            let attempt = attempt(&object, ctx, api, &inputs, settings, &mut capabilities);
+            let attempt = attempt(&object, &inputs, settings, &mut capabilities);
             crate::upstream::metered(attempt).await
         }
     };
@@ -382,8 +385,6 @@ fn stretch_for_budget(
 /// Preconditions, `Reconciling`, the job.
 async fn attempt<K>(
     object: &K,
-    ctx: &Context,
-    api: &Api<K>,
     inputs: &RunInputs<'_, K>,
     settings: K::Settings,
     capabilities: &mut Option<Vec<CapabilityCheck>>,
@@ -392,7 +393,7 @@ where
     K: SyncKind,
     K::Status: SyncStatus,
 {
-    let prepared = object.prepare(ctx, inputs, capabilities).await?;
+    let prepared = object.prepare(inputs, capabilities).await?;
     // A blocked resource that is re-checked shows no `Reconciling`: its status stays unchanged
     // unless the outcome changes (no write, no watch event, no loop).
     if inputs.reason != DueReason::Blocked {
@@ -400,11 +401,11 @@ where
         inputs
             .run
             .reconciling(in_progress.common_mut(), K::RECONCILING_MESSAGE);
-        write_status(api, &object.name_any(), &in_progress)
+        write_status(inputs.api, &object.name_any(), &in_progress)
             .await
             .map_err(|e| RunFailure::transient(Reason::StatusWriteFailed, e.to_string()))?;
     }
-    let outcome = object.run(ctx, api, inputs, &settings, prepared).await?;
+    let outcome = object.run(inputs, &settings, prepared).await?;
     Ok((settings, outcome))
 }
 

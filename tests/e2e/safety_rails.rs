@@ -18,9 +18,9 @@ use kube::runtime::{watcher, Controller};
 use kube::{Api, ResourceExt};
 use reteach_personio_operator::api::{EmployeeSync, EmployeeSyncStatus};
 use reteach_personio_operator::controller::allowlist::UpstreamPolicy;
-use reteach_personio_operator::controller::employee;
 use reteach_personio_operator::controller::operator::drive;
 use reteach_personio_operator::controller::panic_guard::{INTERNAL_ERROR, INTERNAL_ERROR_MESSAGE};
+use reteach_personio_operator::controller::reconcile::{reconcile, SyncKind};
 use reteach_personio_operator::sim::personio::EmployeeSeed;
 use serde_json::json;
 use support::operator::{
@@ -150,12 +150,12 @@ async fn a_panicking_reconcile_stalls_its_resource_and_the_healthy_one_keeps_syn
             let controller = Controller::new(api, watcher::Config::default());
             drive(
                 controller,
-                employee::KIND,
+                EmployeeSync::KIND,
                 |sync: Arc<EmployeeSync>, ctx| async move {
                     if sync.name_any() == ABSURD {
                         panic!("injected failure while syncing anna@acme.example");
                     }
-                    employee::reconcile(sync, ctx).await
+                    reconcile(sync, ctx).await
                 },
                 ctx,
             )
