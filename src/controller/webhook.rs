@@ -26,7 +26,7 @@ use crate::credentials::SecretReader;
 use crate::personio::PersonioApi;
 use crate::reteach::ReteachApi;
 use crate::webhook::{
-    plan_personio_webhooks, plan_subscriptions, DerivedSecrets, ReceiverKeys, ResourceKey, Source,
+    plan_registrations, DerivedSecrets, ReceiverKeys, ResourceKey, Source,
 };
 
 pub use super::webhook_registration::{
@@ -95,7 +95,7 @@ impl Webhooked for EmployeeSync {
     ) -> Result<usize, String> {
         let (personio, _) = clients_of(ctx, self).await?;
         let existing = personio.list_webhooks().await.map_err(|e| e.to_string())?;
-        let plan = plan_personio_webhooks(&existing, ours, target.map(|(url, _)| url));
+        let plan = plan_registrations(&existing, ours, target.map(|(url, _)| url));
         for id in &plan.delete {
             personio
                 .delete_webhook(id)
@@ -159,7 +159,7 @@ impl Webhooked for CertificateSync {
             .await
             .map_err(|e| e.to_string())?;
         let target = target.map(|(url, _)| url);
-        let plan = plan_subscriptions(&existing, ours, target);
+        let plan = plan_registrations(&existing, ours, target);
         for id in &plan.delete {
             reteach
                 .delete_subscription(id)
