@@ -25,9 +25,7 @@ use crate::api::{CertificateSync, EmployeeSync, WebhookSpec, MIN_WEBHOOK_TOKEN_L
 use crate::credentials::SecretReader;
 use crate::personio::PersonioApi;
 use crate::reteach::ReteachApi;
-use crate::webhook::{
-    plan_registrations, DerivedSecrets, ReceiverKeys, ResourceKey, Source,
-};
+use crate::webhook::{plan_registrations, DerivedSecrets, ReceiverKeys, ResourceKey, Source};
 
 pub use super::webhook_registration::{
     finalize, keep_registration, retire_registration, REGISTERED_URL_ANNOTATION,
