@@ -23,10 +23,9 @@ use super::events::publish;
 use super::lifecycle::Scheduled;
 use crate::api::{CertificateSync, EmployeeSync, WebhookSpec, MIN_WEBHOOK_TOKEN_LENGTH};
 use crate::credentials::SecretReader;
+use crate::personio::PersonioApi;
 use crate::reteach::ReteachApi;
-use crate::webhook::{
-    plan_personio_webhooks, plan_subscriptions, DerivedSecrets, ReceiverKeys, ResourceKey, Source,
-};
+use crate::webhook::{plan_registrations, DerivedSecrets, ReceiverKeys, ResourceKey, Source};
 
 pub use super::webhook_registration::{
     finalize, keep_registration, retire_registration, REGISTERED_URL_ANNOTATION,
@@ -92,12 +91,9 @@ impl Webhooked for EmployeeSync {
         ours: &str,
         target: Option<(&str, &DerivedSecrets)>,
     ) -> Result<usize, String> {
-        let namespace = self.namespace().unwrap_or_default();
-        let (personio, _) = super::upstreams::upstream_clients(ctx, &namespace, self)
-            .await
-            .map_err(|failure| failure.message().to_string())?;
+        let (personio, _) = clients_of(ctx, self).await?;
         let existing = personio.list_webhooks().await.map_err(|e| e.to_string())?;
-        let plan = plan_personio_webhooks(&existing, ours, target.map(|(url, _)| url));
+        let plan = plan_registrations(&existing, ours, target.map(|(url, _)| url));
         for id in &plan.delete {
             personio
                 .delete_webhook(id)
@@ -147,15 +143,7 @@ impl Webhooked for CertificateSync {
         self.spec.webhook.as_ref()
     }
     async fn credential_secrets(&self, ctx: &Context) -> Result<Vec<String>, String> {
-        let namespace = self.namespace().unwrap_or_default();
-        let api: Api<EmployeeSync> = Api::namespaced(ctx.client.clone(), &namespace);
-        let reference = &self.spec.employee_sync_ref.name;
-        let employee_sync = api
-            .get_opt(reference)
-            .await
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("EmployeeSync {namespace}/{reference} not found"))?;
-        Ok(credential_names(&employee_sync))
+        Ok(credential_names(&employee_sync_of(ctx, self).await?))
     }
     async fn register(
         &self,
@@ -169,7 +157,7 @@ impl Webhooked for CertificateSync {
             .await
             .map_err(|e| e.to_string())?;
         let target = target.map(|(url, _)| url);
-        let plan = plan_subscriptions(&existing, ours, target);
+        let plan = plan_registrations(&existing, ours, target);
         for id in &plan.delete {
             reteach
                 .delete_subscription(id)
@@ -361,25 +349,36 @@ fn check_token(token: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// The reteach client of the EmployeeSync `sync` borrows its credentials from, built by
-/// `upstream_clients`, which checks that EmployeeSync (as read here) against the allowlist
-/// before any of its Secrets is read.
+/// The reteach client of the EmployeeSync `sync` borrows its credentials from (as read here).
 pub(super) async fn reteach_client(
     ctx: &Context,
     sync: &CertificateSync,
 ) -> Result<Arc<dyn ReteachApi>, String> {
+    let (_, reteach) = clients_of(ctx, &employee_sync_of(ctx, sync).await?).await?;
+    Ok(reteach)
+}
+
+/// The EmployeeSync a CertificateSync borrows its connection and credentials from.
+async fn employee_sync_of(ctx: &Context, sync: &CertificateSync) -> Result<EmployeeSync, String> {
     let namespace = sync.namespace().unwrap_or_default();
     let api: Api<EmployeeSync> = Api::namespaced(ctx.client.clone(), &namespace);
     let reference = &sync.spec.employee_sync_ref.name;
-    let employee_sync = api
-        .get_opt(reference)
+    api.get_opt(reference)
         .await
         .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("EmployeeSync {namespace}/{reference} not found"))?;
-    let (_, reteach) = super::upstreams::upstream_clients(ctx, &namespace, &employee_sync)
+        .ok_or_else(|| format!("EmployeeSync {namespace}/{reference} not found"))
+}
+
+/// Both clients of `sync`, built by `upstream_clients`, which checks `sync` against the
+/// allowlist before any of its Secrets is read.
+async fn clients_of(
+    ctx: &Context,
+    sync: &EmployeeSync,
+) -> Result<(Arc<dyn PersonioApi>, Arc<dyn ReteachApi>), String> {
+    let namespace = sync.namespace().unwrap_or_default();
+    super::upstreams::upstream_clients(ctx, &namespace, sync)
         .await
-        .map_err(|failure| failure.message().to_string())?;
-    Ok(reteach)
+        .map_err(|failure| failure.message().to_string())
 }
 
 #[cfg(test)]

@@ -156,15 +156,27 @@ impl UpstreamPolicy {
     /// Personio first: the one check a run, the operator's probes and the `preflight` command
     /// make before any Secret is read.
     pub fn check_spec(&self, spec: &EmployeeSyncSpec) -> Result<(), UpstreamRefused> {
-        self.check(
-            "personio",
-            &spec.personio.base_url,
-            spec.personio.allow_insecure_http,
-        )?;
-        self.check(
-            "reteach",
-            &spec.reteach.base_url,
-            spec.reteach.allow_insecure_http,
+        let (personio, reteach) = self.check_each(spec);
+        personio.and(reteach)
+    }
+
+    /// The verdicts on both base URLs of an EmployeeSync, Personio's and reteach's, each on its
+    /// own (the preflight probes a side the policy allows even when it refuses the other).
+    pub fn check_each(
+        &self,
+        spec: &EmployeeSyncSpec,
+    ) -> (Result<(), UpstreamRefused>, Result<(), UpstreamRefused>) {
+        (
+            self.check(
+                "personio",
+                &spec.personio.base_url,
+                spec.personio.allow_insecure_http,
+            ),
+            self.check(
+                "reteach",
+                &spec.reteach.base_url,
+                spec.reteach.allow_insecure_http,
+            ),
         )
     }
 

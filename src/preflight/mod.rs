@@ -22,7 +22,7 @@ pub mod status;
 
 use std::path::PathBuf;
 
-use crate::jobs::allowlist::{EgressOptions, UpstreamPolicy};
+use crate::jobs::allowlist::{EgressOptions, UpstreamPolicy, UpstreamRefused};
 use crate::jobs::connection::{
     ClientOptions, ConnectionClients, PersonioEndpoint, ReteachEndpoint,
 };
@@ -32,7 +32,9 @@ use crate::upstream::RetryPolicy;
 pub use personio_probes::{probe_personio, PersonioPlan};
 pub use report::{Capability, Finding, Need, Report, State};
 pub use reteach_probes::{probe_reteach, ReteachPlan};
-pub use source::{from_cluster, from_file, parse_resource, CheckedCredentials, Kind, Subject};
+pub use source::{
+    from_cluster, from_file, parse_resource, CheckedCredentials, Kind, Side, Subject,
+};
 
 /// Exit code when the preflight could not run at all (resource not found, unreadable file, a base
 /// URL the upstream policy refuses).
@@ -133,8 +135,9 @@ pub async fn preflight(
         downloads: options.downloads.clone(),
         ..ClientOptions::default()
     });
-    let mut findings = personio_findings(subject, employee_id, &options.upstream, &clients).await;
-    findings.extend(reteach_findings(subject, &options.upstream, &clients).await);
+    let (personio, reteach) = options.upstream.check_each(&subject.employee_sync);
+    let mut findings = personio_findings(subject, employee_id, personio, &clients).await;
+    findings.extend(reteach_findings(subject, reteach, &clients).await);
     Report {
         resource: subject.resource.clone(),
         findings,
@@ -144,19 +147,14 @@ pub async fn preflight(
 async fn personio_findings(
     subject: &Subject,
     employee_id: Option<&str>,
-    policy: &UpstreamPolicy,
+    allowed: Result<(), UpstreamRefused>,
     clients: &ConnectionClients,
 ) -> Vec<Finding> {
     let spec = &subject.employee_sync;
     let connection = &spec.personio;
     let client = usable(
-        policy.check(
-            "personio",
-            &connection.base_url,
-            connection.allow_insecure_http,
-        ),
+        allowed,
         &subject.personio,
-        &subject.personio_hint,
         "personio",
         |(credentials, ca)| {
             clients.personio(&PersonioEndpoint::from(connection), credentials, ca.clone())
@@ -171,7 +169,7 @@ async fn personio_findings(
         }
     };
     let plan = PersonioPlan {
-        credentials_hint: &subject.personio_hint,
+        credentials_hint: &subject.personio.hint,
         category: subject.category.as_ref(),
         employee_id,
         attributes: crate::jobs::settings::employee_config(spec)
@@ -184,28 +182,18 @@ async fn personio_findings(
 
 async fn reteach_findings(
     subject: &Subject,
-    policy: &UpstreamPolicy,
+    allowed: Result<(), UpstreamRefused>,
     clients: &ConnectionClients,
 ) -> Vec<Finding> {
     let connection = &subject.employee_sync.reteach;
     let certificates = subject.category.is_some();
-    let client = usable(
-        policy.check(
-            "reteach",
-            &connection.base_url,
-            connection.allow_insecure_http,
-        ),
-        &subject.reteach,
-        &subject.reteach_hint,
-        "reteach",
-        |(credentials, ca)| {
-            clients.reteach(&ReteachEndpoint::from(connection), credentials, ca.clone())
-        },
-    );
+    let client = usable(allowed, &subject.reteach, "reteach", |(credentials, ca)| {
+        clients.reteach(&ReteachEndpoint::from(connection), credentials, ca.clone())
+    });
     match client {
         Ok(client) => {
             let plan = ReteachPlan {
-                credentials_hint: &subject.reteach_hint,
+                credentials_hint: &subject.reteach.hint,
                 certificates,
             };
             probe_reteach(&client, &plan).await
@@ -226,9 +214,8 @@ struct Unusable {
 /// The client of one side, unless the policy refuses its base URL (the run's sentence), its
 /// credentials could not be read, or the client cannot be built from its spec.
 fn usable<T, C, E: std::fmt::Display>(
-    allowed: Result<(), crate::jobs::allowlist::UpstreamRefused>,
-    loaded: &source::Loaded<T>,
-    credentials_hint: &str,
+    allowed: Result<(), UpstreamRefused>,
+    side: &Side<T>,
     field: &str,
     build: impl FnOnce(&T) -> Result<C, E>,
 ) -> Result<C, Unusable> {
@@ -238,9 +225,9 @@ fn usable<T, C, E: std::fmt::Display>(
             action: "use an allowed host, or ask the operator's administrator to allow it".into(),
         });
     }
-    let loaded = loaded.as_ref().map_err(|message| Unusable {
+    let loaded = side.loaded.as_ref().map_err(|message| Unusable {
         detail: message.clone(),
-        action: format!("provide {credentials_hint}"),
+        action: format!("provide {}", side.hint),
     })?;
     build(loaded).map_err(|error| Unusable {
         detail: error.to_string(),

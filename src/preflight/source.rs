@@ -40,13 +40,18 @@ pub struct Subject {
     /// The CertificateSync's document category; `None` for an EmployeeSync.
     pub category: Option<DocumentCategoryRef>,
     /// Personio credentials and the CA bundle the spec asks for.
-    pub personio: Loaded<(PersonioCredentials, Option<Vec<u8>>)>,
+    pub personio: Side<(PersonioCredentials, Option<Vec<u8>>)>,
     /// reteach app credentials and the CA bundle the spec asks for.
-    pub reteach: Loaded<(ReteachCredentials, Option<Vec<u8>>)>,
-    /// Where the Personio credential lives, for advice.
-    pub personio_hint: String,
-    /// Where the reteach credentials live, for advice.
-    pub reteach_hint: String,
+    pub reteach: Side<(ReteachCredentials, Option<Vec<u8>>)>,
+}
+
+/// One upstream's credentials in a [`Subject`]: as loaded, and where they live.
+#[derive(Debug)]
+pub struct Side<T> {
+    /// The credentials (and CA bundle), or why they could not be read.
+    pub loaded: Loaded<T>,
+    /// Where the credentials live, for advice.
+    pub hint: String,
 }
 
 /// Why a subject could not be assembled at all.
@@ -156,10 +161,14 @@ pub async fn from_cluster(
     Ok(Subject {
         resource,
         category,
-        personio: personio.map_err(|e: CredentialsError| e.to_string()),
-        reteach: reteach.map_err(|e: CredentialsError| e.to_string()),
-        personio_hint,
-        reteach_hint,
+        personio: Side {
+            loaded: personio.map_err(|e: CredentialsError| e.to_string()),
+            hint: personio_hint,
+        },
+        reteach: Side {
+            loaded: reteach.map_err(|e: CredentialsError| e.to_string()),
+            hint: reteach_hint,
+        },
         employee_sync,
     })
 }
@@ -228,10 +237,14 @@ impl Subject {
             resource,
             employee_sync: employee_sync.spec.clone(),
             category: category.cloned(),
-            personio: Ok(credentials.personio.clone()),
-            reteach: Ok(credentials.reteach.clone()),
-            personio_hint,
-            reteach_hint,
+            personio: Side {
+                loaded: Ok(credentials.personio.clone()),
+                hint: personio_hint,
+            },
+            reteach: Side {
+                loaded: Ok(credentials.reteach.clone()),
+                hint: reteach_hint,
+            },
         }
     }
 }
@@ -314,12 +327,14 @@ pub fn from_file(
     Ok(Subject {
         resource,
         category,
-        personio: personio_from_env(env, &spec),
-        reteach: reteach_from_env(env, &spec),
-        personio_hint: format!("{PERSONIO_CLIENT_ID} and {PERSONIO_CLIENT_SECRET}"),
-        reteach_hint: format!(
-            "{RETEACH_CLIENT_ID}, {RETEACH_CLIENT_SECRET} and {RETEACH_CLIENT_CODE}"
-        ),
+        personio: Side {
+            loaded: personio_from_env(env, &spec),
+            hint: format!("{PERSONIO_CLIENT_ID} and {PERSONIO_CLIENT_SECRET}"),
+        },
+        reteach: Side {
+            loaded: reteach_from_env(env, &spec),
+            hint: format!("{RETEACH_CLIENT_ID}, {RETEACH_CLIENT_SECRET} and {RETEACH_CLIENT_CODE}"),
+        },
         employee_sync: spec,
     })
 }

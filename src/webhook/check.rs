@@ -267,10 +267,11 @@ impl ReplayGuard {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::at;
     use crate::webhook::Source;
 
     fn now() -> DateTime<Utc> {
-        "2026-12-02T10:00:00Z".parse().unwrap()
+        at("2026-12-02T10:00:00Z")
     }
 
     fn keys() -> ReceiverKeys {

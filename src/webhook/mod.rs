@@ -38,7 +38,7 @@ pub use rejection::Rejection;
 pub use server::{router, serve, serve_on, ReceiverState};
 pub use signature::SignatureScheme;
 pub use subscriptions::{
-    plan_personio_webhooks, plan_subscriptions, SubscriptionPlan, PERSONIO_EVENTS, RETEACH_EVENTS,
+    plan_registrations, Listed, Registration, SubscriptionPlan, PERSONIO_EVENTS, RETEACH_EVENTS,
 };
 pub use triggers::{Notification, Triggers, MAX_NOTIFIED_PERSONS};
 

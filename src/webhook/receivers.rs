@@ -133,13 +133,14 @@ impl Receivers {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::at;
     use crate::webhook::Source;
 
     #[test]
     fn keys_go_stale_after_a_while_or_with_a_new_generation() {
         let receivers = Receivers::default();
         let key = ResourceKey::new(Source::Personio, "ns", "hr");
-        let now: DateTime<Utc> = "2026-12-02T10:00:00Z".parse().unwrap();
+        let now = at("2026-12-02T10:00:00Z");
         let max_age = REFRESH_AFTER;
         assert!(!receivers.is_fresh(&key, Some(1), now, max_age));
         let keys = ReceiverKeys {
@@ -170,7 +171,7 @@ mod tests {
     fn a_receiver_opened_from_the_watch_answers_at_once_and_is_still_refreshed() {
         let receivers = Receivers::default();
         let key = ResourceKey::new(Source::Reteach, "ns", "certs");
-        let now: DateTime<Utc> = "2026-12-02T10:00:00Z".parse().unwrap();
+        let now = at("2026-12-02T10:00:00Z");
         let keys = ReceiverKeys {
             token: "p".repeat(64),
             ..ReceiverKeys::default()

@@ -96,13 +96,14 @@ impl Registrations {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::at;
     use crate::webhook::Source;
 
     #[test]
     fn failures_back_off_exponentially_and_a_new_generation_is_checked_at_once() {
         let registrations = Registrations::default();
         let key = ResourceKey::new(Source::Personio, "hr", "acme");
-        let now: DateTime<Utc> = "2026-12-07T10:00:00Z".parse().unwrap();
+        let now = at("2026-12-07T10:00:00Z");
         assert!(registrations.due(&key, Some(1), now));
         let waits: Vec<i64> = (0..9)
             .map(|_| {

@@ -197,7 +197,7 @@ async fn verify(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::ManualClock;
+    use crate::clock::{at, ManualClock};
     use crate::webhook::ReceiverKeys;
     use axum::http::Request;
     use tower::ServiceExt;
@@ -207,7 +207,7 @@ mod tests {
     fn setup() -> (Router, Arc<Webhooks>, Arc<Metrics>) {
         let webhooks = Arc::new(Webhooks::default());
         let metrics = Arc::new(Metrics::new());
-        let clock = ManualClock::new("2026-12-02T10:00:00Z".parse().unwrap());
+        let clock = ManualClock::new(at("2026-12-02T10:00:00Z"));
         let now = clock.now();
         webhooks.receivers.open(
             ResourceKey::new(Source::Personio, "hr", "acme"),

@@ -298,7 +298,7 @@ mod tests {
     const BODY: &[u8] = br#"{"company_id":"1","event_name":"person.updated"}"#;
 
     fn now() -> DateTime<Utc> {
-        "2026-12-02T10:00:00Z".parse().unwrap()
+        crate::clock::at("2026-12-02T10:00:00Z")
     }
 
     fn ts() -> String {

@@ -1,7 +1,9 @@
-//! Which reteach REST hook subscriptions (`/subscription`, `{target, event}`) a CertificateSync
-//! needs, compared with what reteach lists: pure, so the repair logic is tested without HTTP.
-//! URLs are compared by meaning ([`normalize_url`]): an upstream that stores `HOOKS.example.com:443/…`
-//! for our `hooks.example.com/…` still lists our registration, not a stranger's.
+//! Which registrations a resource needs upstream — reteach REST hook subscriptions
+//! (`/subscription`, `{target, event}`) for a CertificateSync, one Personio webhook for an
+//! EmployeeSync — compared with what the upstream lists: pure, so the repair logic is tested
+//! without HTTP. URLs are compared by meaning ([`normalize_url`]): an upstream that stores
+//! `HOOKS.example.com:443/…` for our `hooks.example.com/…` still lists our registration, not a
+//! stranger's.
 
 use super::identity::{normalize_url, url_is_under};
 use crate::personio::PersonioWebhook;
@@ -14,46 +16,6 @@ fn same_url(a: &str, b: Option<&str>) -> bool {
 /// The reteach events that mean "a certificate may be ready": a course was completed, or its
 /// certificate PDF was generated (lms README §1.8).
 pub const RETEACH_EVENTS: [&str; 2] = ["participation.completed", "certificate.processed"];
-
-/// What to change in reteach.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct SubscriptionPlan {
-    /// Events to subscribe `target` to.
-    pub create: Vec<&'static str>,
-    /// Ids of our subscriptions that must go (an old token, a duplicate, an event we no longer
-    /// want, or all of them when the resource is deleted).
-    pub delete: Vec<String>,
-}
-
-/// Compares `existing` with the wanted state: `target` subscribed to each of [`RETEACH_EVENTS`]
-/// exactly once (`None`: nothing). Only subscriptions whose target starts with `ours` (the
-/// resource's own `<url>/reteach/<namespace>/<name>/`) are ever deleted; other integrations'
-/// subscriptions are left alone.
-pub fn plan_subscriptions(
-    existing: &[ReteachSubscription],
-    ours: &str,
-    target: Option<&str>,
-) -> SubscriptionPlan {
-    let mut plan = SubscriptionPlan::default();
-    let mut kept: Vec<&str> = Vec::new();
-    for subscription in existing.iter().filter(|s| url_is_under(&s.target, ours)) {
-        let wanted = same_url(&subscription.target, target)
-            && RETEACH_EVENTS.contains(&subscription.event.as_str())
-            && !kept.contains(&subscription.event.as_str());
-        if wanted {
-            kept.push(subscription.event.as_str());
-        } else {
-            plan.delete.push(subscription.id.clone());
-        }
-    }
-    if target.is_some() {
-        plan.create = RETEACH_EVENTS
-            .into_iter()
-            .filter(|event| !kept.contains(event))
-            .collect();
-    }
-    plan
-}
 
 /// The Personio events that mean "an employee may have changed" (the person and employment
 /// events of Personio's event catalog). `employment.started` and `employment.terminated` fire on
@@ -69,36 +31,94 @@ pub const PERSONIO_EVENTS: [&str; 8] = [
     "employment.terminated",
 ];
 
-/// Whether `webhook` is enabled for every one of [`PERSONIO_EVENTS`] (a listing that does not
-/// name the events is taken as complete).
-fn has_every_event(webhook: &PersonioWebhook) -> bool {
-    webhook.enabled_events.as_ref().is_none_or(|events| {
-        PERSONIO_EVENTS
-            .iter()
-            .all(|wanted| events.iter().any(|event| event == wanted))
-    })
+/// What to change upstream.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SubscriptionPlan {
+    /// Events to register `target` for (reteach: one subscription each; Personio: one webhook
+    /// with all of them).
+    pub create: Vec<&'static str>,
+    /// Ids of our registrations that must go (an old token, a duplicate, an event we no longer
+    /// want, or all of them when the resource is deleted).
+    pub delete: Vec<String>,
 }
 
-/// The Personio side of [`plan_subscriptions`]: one webhook with `target` (all
-/// [`PERSONIO_EVENTS`] in it), created when missing; ours with another URL (an old path token),
-/// duplicates and one that lacks an event (registered by an older version) deleted, and created
-/// anew where needed; `None` deletes all of ours. Only webhooks under `ours` are touched.
-pub fn plan_personio_webhooks(
-    existing: &[PersonioWebhook],
+/// A registration as an upstream lists it: a reteach subscription (one event each) or a
+/// Personio webhook (all events in one).
+pub trait Registration {
+    /// The events a resource needs registered.
+    const EVENTS: &'static [&'static str];
+    /// What [`plan_registrations`] looks at.
+    fn listed(&self) -> Listed<'_>;
+}
+
+/// A registration as [`plan_registrations`] sees it.
+pub struct Listed<'a> {
+    id: &'a str,
+    url: &'a str,
+    /// The wanted events it delivers, all or nothing; `None`: it lacks some (or has none).
+    delivers: Option<&'static [&'static str]>,
+}
+
+impl Registration for ReteachSubscription {
+    const EVENTS: &'static [&'static str] = &RETEACH_EVENTS;
+    fn listed(&self) -> Listed<'_> {
+        let wanted = Self::EVENTS.iter().find(|event| **event == self.event);
+        Listed {
+            id: &self.id,
+            url: &self.target,
+            delivers: wanted.map(std::slice::from_ref),
+        }
+    }
+}
+
+impl Registration for PersonioWebhook {
+    const EVENTS: &'static [&'static str] = &PERSONIO_EVENTS;
+    /// A webhook missing an event (registered by an older version) delivers none: it is
+    /// replaced by a complete one. A listing that does not name the events is taken as complete.
+    fn listed(&self) -> Listed<'_> {
+        let complete = self.enabled_events.as_ref().is_none_or(|events| {
+            Self::EVENTS
+                .iter()
+                .all(|wanted| events.iter().any(|event| event == wanted))
+        });
+        Listed {
+            id: &self.id,
+            url: &self.url,
+            delivers: complete.then_some(Self::EVENTS),
+        }
+    }
+}
+
+/// Compares `existing` with the wanted state: `target` registered for each of `R::EVENTS`
+/// exactly once (`None`: nothing). Of ours (URL under `ours`, the resource's own
+/// `<url>/<source>/<namespace>/<name>/`), the first at `target` that delivers events not yet
+/// delivered is kept; every other one (another URL such as an old path token, a duplicate, an
+/// unwanted or incomplete one) is deleted, and the events no kept one delivers are created.
+/// Other integrations' registrations are left alone.
+pub fn plan_registrations<R: Registration>(
+    existing: &[R],
     ours: &str,
     target: Option<&str>,
 ) -> SubscriptionPlan {
     let mut plan = SubscriptionPlan::default();
-    let mut kept = false;
-    for webhook in existing.iter().filter(|w| url_is_under(&w.url, ours)) {
-        if !kept && same_url(&webhook.url, target) && has_every_event(webhook) {
-            kept = true;
-        } else {
-            plan.delete.push(webhook.id.clone());
+    let mut delivered: Vec<&str> = Vec::new();
+    let listed = existing.iter().map(Registration::listed);
+    for registration in listed.filter(|r| url_is_under(r.url, ours)) {
+        let keep = registration.delivers.filter(|events| {
+            same_url(registration.url, target)
+                && !events.iter().any(|event| delivered.contains(event))
+        });
+        match keep {
+            Some(events) => delivered.extend(events),
+            None => plan.delete.push(registration.id.to_string()),
         }
     }
-    if target.is_some() && !kept {
-        plan.create = PERSONIO_EVENTS.to_vec();
+    if target.is_some() {
+        plan.create = R::EVENTS
+            .iter()
+            .filter(|event| !delivered.contains(event))
+            .copied()
+            .collect();
     }
     plan
 }
@@ -120,7 +140,7 @@ mod tests {
     #[test]
     fn a_fresh_academy_gets_both_events() {
         let target = format!("{OURS}tok");
-        let plan = plan_subscriptions(&[], OURS, Some(&target));
+        let plan = plan_registrations::<ReteachSubscription>(&[], OURS, Some(&target));
         assert_eq!(plan.create, RETEACH_EVENTS.to_vec());
         assert!(plan.delete.is_empty());
     }
@@ -132,7 +152,7 @@ mod tests {
             sub("1", &target, "participation.completed"),
             sub("2", "https://zapier.example/hook", "certificate.processed"),
         ];
-        let plan = plan_subscriptions(&existing, OURS, Some(&target));
+        let plan = plan_registrations(&existing, OURS, Some(&target));
         assert_eq!(plan.create, vec!["certificate.processed"]);
         assert!(plan.delete.is_empty(), "other integrations' hooks stay");
     }
@@ -147,7 +167,7 @@ mod tests {
             sub("4", &target, "customer.created"),
             sub("5", &target, "certificate.processed"),
         ];
-        let plan = plan_subscriptions(&existing, OURS, Some(&target));
+        let plan = plan_registrations(&existing, OURS, Some(&target));
         assert!(plan.create.is_empty());
         assert_eq!(plan.delete, vec!["1", "3", "4"]);
     }
@@ -161,7 +181,7 @@ mod tests {
             enabled_events: None,
         };
         let target = format!("{PERSONIO}new");
-        let fresh = plan_personio_webhooks(&[], PERSONIO, Some(&target));
+        let fresh = plan_registrations::<PersonioWebhook>(&[], PERSONIO, Some(&target));
         assert_eq!(fresh.create, PERSONIO_EVENTS.to_vec());
         let existing = [
             hook("1", &format!("{PERSONIO}old")),
@@ -169,10 +189,10 @@ mod tests {
             hook("3", &target),
             hook("4", "https://other.example/hook"),
         ];
-        let plan = plan_personio_webhooks(&existing, PERSONIO, Some(&target));
+        let plan = plan_registrations(&existing, PERSONIO, Some(&target));
         assert!(plan.create.is_empty());
         assert_eq!(plan.delete, vec!["1", "3"]);
-        let removal = plan_personio_webhooks(&existing, PERSONIO, None);
+        let removal = plan_registrations(&existing, PERSONIO, None);
         assert_eq!(removal.delete, vec!["1", "2", "3"]);
     }
 
@@ -191,7 +211,7 @@ mod tests {
                 "certificate.processed",
             ),
         ];
-        let plan = plan_subscriptions(&existing, OURS, Some(&target));
+        let plan = plan_registrations(&existing, OURS, Some(&target));
         assert_eq!(plan, SubscriptionPlan::default(), "nothing to do");
         let hook = |id: &str, url: &str| PersonioWebhook {
             id: id.into(),
@@ -204,7 +224,7 @@ mod tests {
             hook("1", "https://HOOKS.example.com:443/personio/hr/staff/tok"),
             hook("2", "https://hooks.example.com/personio/hr/staff/tok/"),
         ];
-        let plan = plan_personio_webhooks(&existing, PERSONIO, Some(&target));
+        let plan = plan_registrations(&existing, PERSONIO, Some(&target));
         assert!(plan.create.is_empty(), "no new webhook every refresh");
         assert_eq!(plan.delete, vec!["2"], "at most one per resource");
     }
@@ -219,7 +239,7 @@ mod tests {
             url: target.clone(),
             enabled_events: Some(events),
         };
-        let plan = plan_personio_webhooks(&[hook("1", older)], PERSONIO, Some(&target));
+        let plan = plan_registrations(&[hook("1", older)], PERSONIO, Some(&target));
         assert_eq!(
             plan.delete,
             vec!["1"],
@@ -232,7 +252,7 @@ mod tests {
         );
         let mut complete: Vec<String> = PERSONIO_EVENTS.iter().map(|e| e.to_string()).collect();
         complete.push("person.archived".into());
-        let plan = plan_personio_webhooks(&[hook("2", complete)], PERSONIO, Some(&target));
+        let plan = plan_registrations(&[hook("2", complete)], PERSONIO, Some(&target));
         assert_eq!(
             plan,
             SubscriptionPlan::default(),
@@ -250,7 +270,7 @@ mod tests {
                 "certificate.processed",
             ),
         ];
-        let plan = plan_subscriptions(&existing, OURS, None);
+        let plan = plan_registrations(&existing, OURS, None);
         assert!(plan.create.is_empty());
         assert_eq!(plan.delete, vec!["1"]);
     }
