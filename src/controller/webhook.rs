@@ -96,6 +96,7 @@ impl Webhooked for EmployeeSync {
         let (personio, _) = super::upstreams::upstream_clients(ctx, &namespace, self)
             .await
             .map_err(|failure| failure.message().to_string())?;
+        let personio = personio.webhooks().map_err(|e| e.to_string())?;
         let existing = personio.list_webhooks().await.map_err(|e| e.to_string())?;
         let plan = plan_personio_webhooks(&existing, ours, target.map(|(url, _)| url));
         for id in &plan.delete {
@@ -164,6 +165,7 @@ impl Webhooked for CertificateSync {
         target: Option<(&str, &DerivedSecrets)>,
     ) -> Result<usize, String> {
         let reteach = reteach_client(ctx, self).await?;
+        let reteach = reteach.subscriptions().map_err(|e| e.to_string())?;
         let existing = reteach
             .list_subscriptions()
             .await

@@ -11,7 +11,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use futures::{StreamExt, TryStreamExt};
 use reteach_personio_operator::clock::ManualClock;
 use reteach_personio_operator::reteach::{
-    DownloadPolicy, ReteachApi, ReteachClient, ReteachConfig, ReteachError,
+    DownloadPolicy, ReteachApi, ReteachClient, ReteachConfig, ReteachError, ReteachSubscriptions,
 };
 use reteach_personio_operator::sim::reteach::{
     BadTokenAnswer, CertificateUrls, ReteachSim, SimCustomer, StorageRequest,
