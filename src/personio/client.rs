@@ -10,6 +10,7 @@ use chrono::NaiveDateTime;
 use governor::DefaultDirectRateLimiter;
 use reqwest::header::HeaderValue;
 use reqwest::{RequestBuilder, Response, StatusCode};
+use secrecy::ExposeSecret;
 use serde_json::Value;
 use url::Url;
 
@@ -70,7 +71,9 @@ impl PersonioClient {
         let app_id = HeaderValue::from_str(config.app_id.trim()).map_err(|_| {
             PersonioError::Config("Personio app id is not a valid header value".to_string())
         })?;
-        if config.client_id.trim().is_empty() || config.client_secret.trim().is_empty() {
+        let client_id = config.client_id.expose_secret().trim();
+        let client_secret = config.client_secret.expose_secret().trim();
+        if client_id.is_empty() || client_secret.is_empty() {
             return Err(PersonioError::Config(
                 "Personio client id and client secret must not be empty".to_string(),
             ));
@@ -78,8 +81,8 @@ impl PersonioClient {
         Ok(Self {
             http,
             base,
-            client_id: config.client_id.trim().to_string(),
-            client_secret: config.client_secret.trim().to_string(),
+            client_id: client_id.to_string(),
+            client_secret: client_secret.to_string(),
             app_id,
             limiters: Limiters::new(&config.limits),
             retry: config.retry,
