@@ -126,6 +126,15 @@ mod tests {
     }
 
     #[test]
+    fn debug_hides_credentials() {
+        let config = ReteachConfig::new(DEFAULT_BASE_URL, "id-123", "secret-456", "code-789");
+        let printed = format!("{config:?}");
+        for credential in ["id-123", "secret-456", "code-789"] {
+            assert!(!printed.contains(credential), "{printed}");
+        }
+    }
+
+    #[test]
     fn accepts_host_names_ports_and_wildcards() {
         let ok = hosts(&[
             "storage.example.com",
