@@ -92,6 +92,7 @@ impl Webhooked for EmployeeSync {
         target: Option<(&str, &DerivedSecrets)>,
     ) -> Result<usize, String> {
         let (personio, _) = clients_of(ctx, self).await?;
+        let personio = personio.webhooks().map_err(|e| e.to_string())?;
         let existing = personio.list_webhooks().await.map_err(|e| e.to_string())?;
         let plan = plan_registrations(&existing, ours, target.map(|(url, _)| url));
         for id in &plan.delete {
@@ -152,6 +153,7 @@ impl Webhooked for CertificateSync {
         target: Option<(&str, &DerivedSecrets)>,
     ) -> Result<usize, String> {
         let reteach = reteach_client(ctx, self).await?;
+        let reteach = reteach.subscriptions().map_err(|e| e.to_string())?;
         let existing = reteach
             .list_subscriptions()
             .await

@@ -188,8 +188,8 @@ impl ConnectionClients {
     ) -> Result<PersonioClient, PersonioError> {
         PersonioClient::new(PersonioConfig {
             base_url: endpoint.base_url.clone(),
-            client_id: credentials.client_id.clone(),
-            client_secret: credentials.client_secret.clone(),
+            client_id: credentials.client_id.as_str().into(),
+            client_secret: credentials.client_secret.as_str().into(),
             app_id: endpoint.app_id.clone(),
             tls: self.tls(ca_bundle, endpoint.allow_insecure_http),
             limits: self.options.personio_limits,
@@ -212,9 +212,9 @@ impl ConnectionClients {
     ) -> Result<ReteachClient, ReteachError> {
         ReteachClient::new(ReteachConfig {
             base_url: endpoint.base_url.clone(),
-            client_id: credentials.client_id.clone(),
-            client_secret: credentials.client_secret.clone(),
-            client_code: credentials.client_code.clone(),
+            client_id: credentials.client_id.as_str().into(),
+            client_secret: credentials.client_secret.as_str().into(),
+            client_code: credentials.client_code.as_str().into(),
             tls: self.tls(ca_bundle, endpoint.allow_insecure_http),
             requests_per_second: self.options.reteach_requests_per_second,
             retry: self.options.retry.clone(),

@@ -13,7 +13,7 @@ use chrono_tz::Tz;
 use crate::api::{
     EmployeeCounts, EmployeeRunSummary, PlannedAction, SyncMode, APPROVE_PLAN_ANNOTATION,
 };
-use crate::personio::{AttributeRequest, EmployeeList, PersonioApi};
+use crate::personio::{AttributeRequest, ChangedEmployees, EmployeeList, PersonioApi};
 use crate::reteach::{ReteachApi, USERS_PER_PAGE};
 use crate::sync::employee_mapping::{map_record, MappedEmployee, MappingError};
 use crate::sync::employee_plan::tags_in_run;
@@ -54,7 +54,11 @@ pub async fn run_employee_sync(
     // Persons named by webhook notifications are re-read by id where the change feed does not
     // see every change (Personio v2: employment changes).
     let list = personio
-        .list_changed_employees(incremental_since, &input.notified, &attributes)
+        .list_changed_employees(ChangedEmployees {
+            updated_since: incremental_since,
+            named: &input.notified,
+            attributes: &attributes,
+        })
         .await
         .map_err(JobError::personio("could not read employees from Personio"))?;
     let mut failures = FailureLog::default();

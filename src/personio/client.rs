@@ -10,13 +10,17 @@ use chrono::NaiveDateTime;
 use governor::DefaultDirectRateLimiter;
 use reqwest::header::HeaderValue;
 use reqwest::{RequestBuilder, Response, StatusCode};
+use secrecy::ExposeSecret;
 use serde_json::Value;
 use url::Url;
 
 use super::auth::{TokenCache, TokenKind};
 use super::config::{EmployeeApi, Lane, Limiters, PersonioConfig};
 use super::error_body::parse_error_body;
-use super::{AttributeRequest, DocumentUpload, EmployeeList, PersonioApi, PersonioError};
+use super::{
+    AttributeRequest, ChangedEmployees, DocumentUpload, EmployeeList, PersonioApi, PersonioError,
+    PersonioWebhooks,
+};
 use crate::sync::{DocumentCategory, StoredDocument};
 use crate::upstream::{
     build_http_client, debug_client, read_capped, read_error_body, redirect_status, send_paced,
@@ -67,7 +71,9 @@ impl PersonioClient {
         let app_id = HeaderValue::from_str(config.app_id.trim()).map_err(|_| {
             PersonioError::Config("Personio app id is not a valid header value".to_string())
         })?;
-        if config.client_id.trim().is_empty() || config.client_secret.trim().is_empty() {
+        let client_id = config.client_id.expose_secret().trim();
+        let client_secret = config.client_secret.expose_secret().trim();
+        if client_id.is_empty() || client_secret.is_empty() {
             return Err(PersonioError::Config(
                 "Personio client id and client secret must not be empty".to_string(),
             ));
@@ -75,8 +81,8 @@ impl PersonioClient {
         Ok(Self {
             http,
             base,
-            client_id: config.client_id.trim().to_string(),
-            client_secret: config.client_secret.trim().to_string(),
+            client_id: client_id.to_string(),
+            client_secret: client_secret.to_string(),
             app_id,
             limiters: Limiters::new(&config.limits),
             retry: config.retry,
@@ -439,16 +445,18 @@ impl PersonioApi for PersonioClient {
 
     async fn list_changed_employees(
         &self,
-        updated_since: Option<NaiveDateTime>,
-        named: &[String],
-        attributes: &AttributeRequest,
+        read: ChangedEmployees<'_>,
     ) -> Result<EmployeeList, PersonioError> {
-        match (self.employee_api, updated_since) {
+        match (self.employee_api, read.updated_since) {
             // One read of the change feed and the named persons, sharing the unit names.
-            (EmployeeApi::V2, Some(since)) if !named.is_empty() => {
-                self.fetch_changed_persons(since, named, attributes).await
+            (EmployeeApi::V2, Some(since)) if !read.named.is_empty() => {
+                self.fetch_changed_persons(since, read.named, read.attributes)
+                    .await
             }
-            _ => self.list_employees_with(updated_since, attributes).await,
+            _ => {
+                self.list_employees_with(read.updated_since, read.attributes)
+                    .await
+            }
         }
     }
 
@@ -464,29 +472,12 @@ impl PersonioApi for PersonioClient {
         self.fetch_documents(employee_id, category_id).await
     }
 
-    async fn list_webhooks(&self) -> Result<Vec<super::PersonioWebhook>, PersonioError> {
-        self.all_webhooks().await
-    }
-
-    async fn create_webhook(
-        &self,
-        target: &str,
-        token: &str,
-        events: &[&str],
-    ) -> Result<Option<String>, PersonioError> {
-        self.new_webhook(target, token, events).await
-    }
-
-    async fn set_webhook_signing_secret(&self, id: &str, value: &str) -> Result<(), PersonioError> {
-        self.put_signing_secret(id, value).await
-    }
-
-    async fn delete_webhook(&self, id: &str) -> Result<(), PersonioError> {
-        self.drop_webhook(id).await
-    }
-
     async fn upload_document(&self, upload: DocumentUpload) -> Result<String, PersonioError> {
         self.send_document(upload).await
+    }
+
+    fn webhooks(&self) -> Result<&dyn PersonioWebhooks, PersonioError> {
+        Ok(self)
     }
 }
 

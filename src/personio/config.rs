@@ -5,18 +5,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use secrecy::SecretString;
 
 use crate::upstream::{BudgetShare, NoopObserver, RequestObserver, RetryPolicy, TlsOptions};
 
-/// Settings of one Personio client (one tenant credential).
-#[derive(Clone)]
+/// Settings of one Personio client (one tenant credential). `Debug` shows no credential.
+#[derive(Clone, Debug)]
 pub struct PersonioConfig {
     /// e.g. `https://api.personio.de` (a path prefix is kept, for proxies).
     pub base_url: String,
-    /// API credential id (Settings → Integrations → API credentials).
-    pub client_id: String,
+    /// API credential id (Settings → Integrations → API credentials); never logged.
+    pub client_id: SecretString,
     /// API credential secret; never logged.
-    pub client_secret: String,
+    pub client_secret: SecretString,
     /// Sent as `X-Personio-App-ID` on every call (Personio asks for UPPER_SNAKE_CASE).
     pub app_id: String,
     /// TLS, CA bundle, plain-http opt-in and request timeout.
@@ -56,8 +57,8 @@ impl PersonioConfig {
     ) -> Self {
         Self {
             base_url: base_url.into(),
-            client_id: client_id.into(),
-            client_secret: client_secret.into(),
+            client_id: SecretString::from(client_id.into()),
+            client_secret: SecretString::from(client_secret.into()),
             app_id: DEFAULT_APP_ID.to_string(),
             tls: TlsOptions::default(),
             limits: PersonioRateLimits::default(),
@@ -71,18 +72,6 @@ impl PersonioConfig {
 
 /// The `X-Personio-App-ID` this operator sends unless configured otherwise.
 pub const DEFAULT_APP_ID: &str = "RETEACH_PERSONIO_OPERATOR";
-
-impl std::fmt::Debug for PersonioConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Never print the credentials.
-        f.debug_struct("PersonioConfig")
-            .field("base_url", &self.base_url)
-            .field("app_id", &self.app_id)
-            .field("limits", &self.limits)
-            .field("retry", &self.retry)
-            .finish_non_exhaustive()
-    }
-}
 
 /// A token-bucket limit: `per_minute` sustained, up to `burst` at once.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -30,7 +30,7 @@ pub use persons::V2_PAGE_SIZE;
 pub use probe::{DocumentListingSample, EmployeeSample};
 pub use probe_v2::PersonsSample;
 pub use upload::{MAX_FILE_BYTES, MAX_TITLE_CHARS};
-pub use webhooks::PersonioWebhook;
+pub use webhooks::{PersonioWebhook, PersonioWebhooks};
 
 /// The employee attributes the sync uses and therefore requires: a response without one of them
 /// means the credential lacks it ([`PersonioError::AttributesNotWhitelisted`]).
@@ -185,10 +185,13 @@ pub trait PersonioApi: Send + Sync {
     /// None`) reads everyone anyway.
     async fn list_changed_employees(
         &self,
-        updated_since: Option<NaiveDateTime>,
-        named: &[String],
-        attributes: &AttributeRequest,
+        read: ChangedEmployees<'_>,
     ) -> Result<EmployeeList, PersonioError> {
+        let ChangedEmployees {
+            updated_since,
+            named,
+            attributes,
+        } = read;
         let mut list = self.list_employees_with(updated_since, attributes).await?;
         if updated_since.is_none() || named.is_empty() || self.change_feed_sees_everything() {
             return Ok(list);
@@ -217,36 +220,23 @@ pub trait PersonioApi: Send + Sync {
     /// [`PersonioApi::list_documents`] before trying again.
     async fn upload_document(&self, upload: DocumentUpload) -> Result<String, PersonioError>;
 
-    /// The company's webhooks (`GET /v2/webhooks`).
-    async fn list_webhooks(&self) -> Result<Vec<PersonioWebhook>, PersonioError> {
-        Err(no_webhooks())
+    /// The webhook management of this client; the default has none.
+    fn webhooks(&self) -> Result<&dyn PersonioWebhooks, PersonioError> {
+        Err(PersonioError::Config(
+            "this Personio client cannot manage webhooks".to_string(),
+        ))
     }
+}
 
-    /// Creates an enabled webhook of `events` posting to `target` with `token` as its
-    /// `Authorization` value (`POST /v2/webhooks`, auth type `TOKEN`); returns its id when the
-    /// answer names it.
-    async fn create_webhook(
-        &self,
-        target: &str,
-        token: &str,
-        events: &[&str],
-    ) -> Result<Option<String>, PersonioError> {
-        let _ = (target, token, events);
-        Err(no_webhooks())
-    }
-
-    /// Sets the signing secret of webhook `id` to `value` (`POST /v2/webhooks/{id}/signing-secret`;
-    /// Personio keeps the previous one valid for 7 days).
-    async fn set_webhook_signing_secret(&self, id: &str, value: &str) -> Result<(), PersonioError> {
-        let _ = (id, value);
-        Err(no_webhooks())
-    }
-
-    /// Deletes a webhook (`DELETE /v2/webhooks/{id}`); an unknown id counts as deleted.
-    async fn delete_webhook(&self, id: &str) -> Result<(), PersonioError> {
-        let _ = id;
-        Err(no_webhooks())
-    }
+/// What one incremental read asks for ([`PersonioApi::list_changed_employees`]).
+#[derive(Clone, Copy, Debug)]
+pub struct ChangedEmployees<'a> {
+    /// Employees changed at or after this time (Personio's `updated_since`); `None`: everyone.
+    pub updated_since: Option<NaiveDateTime>,
+    /// Ids named by webhook notifications since the last run.
+    pub named: &'a [String],
+    /// The attributes to ask for and require.
+    pub attributes: &'a AttributeRequest,
 }
 
 /// The employees with these ids, read by one full listing of `api` (what
@@ -278,10 +268,6 @@ pub fn not_listed(list: &EmployeeList, named: &[String]) -> Vec<String> {
         .filter(|id| !listed.contains(id.as_str()))
         .cloned()
         .collect()
-}
-
-fn no_webhooks() -> PersonioError {
-    PersonioError::Config("this Personio client cannot manage webhooks".to_string())
 }
 
 #[cfg(test)]
@@ -354,32 +340,32 @@ mod tests {
             chrono::NaiveDate::from_ymd_opt(2026, 12, 7).and_then(|d| d.and_hms_opt(10, 0, 0));
         let named = vec!["7".to_string(), "9".to_string()];
         let attributes = AttributeRequest::default();
+        let read = ChangedEmployees {
+            updated_since: since,
+            named: &named,
+            attributes: &attributes,
+        };
         let partial = Partial {
             sees_everything: false,
             feed: vec!["7", "8"],
             asked: Mutex::default(),
         };
-        let list = partial
-            .list_changed_employees(since, &named, &attributes)
-            .await
-            .unwrap();
+        let list = partial.list_changed_employees(read).await.unwrap();
         let ids: Vec<&str> = list.employees.iter().map(|e| e.id.as_str()).collect();
         assert_eq!(ids, ["7", "8", "9"]);
         assert_eq!(*partial.asked.lock().unwrap(), [vec!["9".to_string()]]);
 
         // A full read reads everyone; a feed that sees everything needs no second look.
-        partial
-            .list_changed_employees(None, &named, &attributes)
-            .await
-            .unwrap();
+        let full = ChangedEmployees {
+            updated_since: None,
+            ..read
+        };
+        partial.list_changed_employees(full).await.unwrap();
         let complete = Partial {
             sees_everything: true,
             ..partial
         };
-        complete
-            .list_changed_employees(since, &named, &attributes)
-            .await
-            .unwrap();
+        complete.list_changed_employees(read).await.unwrap();
         assert_eq!(
             complete.asked.lock().unwrap().len(),
             1,

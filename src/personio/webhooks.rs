@@ -5,6 +5,7 @@
 //! token and signing secret sent are the operator's own, derived values (see
 //! `webhook::identity`), never a value from a resource's Secret.
 
+use async_trait::async_trait;
 use bytes::Bytes;
 use reqwest::{RequestBuilder, StatusCode};
 use serde_json::{json, Value};
@@ -71,8 +72,36 @@ impl PersonioClient {
             return Ok((status, bytes));
         }
     }
+}
 
-    pub(super) async fn all_webhooks(&self) -> Result<Vec<PersonioWebhook>, PersonioError> {
+/// Webhook management (`/v2/webhooks`), offered by the HTTP client through
+/// [`super::PersonioApi::webhooks`].
+#[async_trait]
+pub trait PersonioWebhooks: Send + Sync {
+    /// The company's webhooks (`GET /v2/webhooks`).
+    async fn list_webhooks(&self) -> Result<Vec<PersonioWebhook>, PersonioError>;
+
+    /// Creates an enabled webhook of `events` posting to `target` with `token` as its
+    /// `Authorization` value (`POST /v2/webhooks`, auth type `TOKEN`); returns its id when the
+    /// answer names it.
+    async fn create_webhook(
+        &self,
+        target: &str,
+        token: &str,
+        events: &[&str],
+    ) -> Result<Option<String>, PersonioError>;
+
+    /// Sets the signing secret of webhook `id` to `value` (`POST /v2/webhooks/{id}/signing-secret`;
+    /// Personio keeps the previous one valid for 7 days).
+    async fn set_webhook_signing_secret(&self, id: &str, value: &str) -> Result<(), PersonioError>;
+
+    /// Deletes a webhook (`DELETE /v2/webhooks/{id}`); an unknown id counts as deleted.
+    async fn delete_webhook(&self, id: &str) -> Result<(), PersonioError>;
+}
+
+#[async_trait]
+impl PersonioWebhooks for PersonioClient {
+    async fn list_webhooks(&self) -> Result<Vec<PersonioWebhook>, PersonioError> {
         let mut url = self.url("/v2/webhooks")?;
         let mut webhooks = Vec::new();
         for _ in 0..MAX_PAGES {
@@ -93,7 +122,7 @@ impl PersonioClient {
         Ok(webhooks)
     }
 
-    pub(super) async fn new_webhook(
+    async fn create_webhook(
         &self,
         target: &str,
         token: &str,
@@ -126,11 +155,7 @@ impl PersonioClient {
         Ok(id)
     }
 
-    pub(super) async fn put_signing_secret(
-        &self,
-        id: &str,
-        value: &str,
-    ) -> Result<(), PersonioError> {
+    async fn set_webhook_signing_secret(&self, id: &str, value: &str) -> Result<(), PersonioError> {
         let mut url = self.url("/v2/webhooks")?;
         url.path_segments_mut()
             .map_err(|_| PersonioError::Config("Personio base URL cannot have a path".into()))?
@@ -149,7 +174,7 @@ impl PersonioClient {
         Err(resource_error(SIGNING_SECRET, status.as_u16(), &bytes))
     }
 
-    pub(super) async fn drop_webhook(&self, id: &str) -> Result<(), PersonioError> {
+    async fn delete_webhook(&self, id: &str) -> Result<(), PersonioError> {
         let mut url = self.url("/v2/webhooks")?;
         url.path_segments_mut()
             .map_err(|_| PersonioError::Config("Personio base URL cannot have a path".into()))?

@@ -12,6 +12,7 @@
 use std::time::Duration;
 
 use reqwest::StatusCode;
+use secrecy::ExposeSecret;
 use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::Mutex;
@@ -127,15 +128,11 @@ async fn exchange(authorize: Authorize<'_>) -> Result<CachedToken, ReteachError>
     } = authorize;
     let body = AuthorizeRequest {
         grant_type: "authorization_code",
-        code: &config.client_code,
-        client_secret: &config.client_secret,
-        client_id: &config.client_id,
+        code: config.client_code.expose_secret(),
+        client_secret: config.client_secret.expose_secret(),
+        client_id: config.client_id.expose_secret(),
     };
-    let secrets = [
-        config.client_code.as_str(),
-        config.client_secret.as_str(),
-        config.client_id.as_str(),
-    ];
+    let secrets = [body.code, body.client_secret, body.client_id];
     let attempts = config.retry.max_attempts.max(1);
     let mut attempt = 0;
     let value = loop {

@@ -4,6 +4,8 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use secrecy::SecretString;
+
 use crate::upstream::{NoopObserver, RequestObserver, RetryPolicy, TlsOptions};
 
 /// Default client-side request rate (requests per second; the burst is the same number).
@@ -14,17 +16,17 @@ pub const DEFAULT_REQUESTS_PER_SECOND: u32 = 10;
 /// reteach's public API.
 pub const DEFAULT_BASE_URL: &str = "https://api.reteach.io";
 
-/// Everything [`super::ReteachClient::new`] needs.
-#[derive(Clone)]
+/// Everything [`super::ReteachClient::new`] needs. `Debug` shows no credential.
+#[derive(Clone, Debug)]
 pub struct ReteachConfig {
     /// API root, e.g. `https://api.reteach.io` (a path prefix is kept, for proxies).
     pub base_url: String,
     /// App credential "Client-ID".
-    pub client_id: String,
+    pub client_id: SecretString,
     /// App credential "Client-Secret".
-    pub client_secret: String,
+    pub client_secret: SecretString,
     /// App credential "Client-Code" (a static credential despite its OAuth name).
-    pub client_code: String,
+    pub client_code: SecretString,
     /// TLS policy and per-request timeout.
     pub tls: TlsOptions,
     /// Client-side rate limit, also the burst (requests allowed at once); 0 is treated as 1.
@@ -96,9 +98,9 @@ impl ReteachConfig {
     ) -> Self {
         Self {
             base_url: base_url.into(),
-            client_id: client_id.into(),
-            client_secret: client_secret.into(),
-            client_code: client_code.into(),
+            client_id: SecretString::from(client_id.into()),
+            client_secret: SecretString::from(client_secret.into()),
+            client_code: SecretString::from(client_code.into()),
             tls: TlsOptions::default(),
             requests_per_second: DEFAULT_REQUESTS_PER_SECOND,
             retry: RetryPolicy::default(),
@@ -115,28 +117,21 @@ impl Default for ReteachConfig {
     }
 }
 
-// Hand-written so that secrets never reach a log line through `{:?}`.
-impl std::fmt::Debug for ReteachConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ReteachConfig")
-            .field("base_url", &self.base_url)
-            .field("client_id", &"<redacted>")
-            .field("client_secret", &"<redacted>")
-            .field("client_code", &"<redacted>")
-            .field("tls", &self.tls)
-            .field("requests_per_second", &self.requests_per_second)
-            .field("retry", &self.retry)
-            .field("downloads", &self.downloads)
-            .finish()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn hosts(items: &[&str]) -> Vec<String> {
         items.iter().map(|h| h.to_string()).collect()
+    }
+
+    #[test]
+    fn debug_hides_credentials() {
+        let config = ReteachConfig::new(DEFAULT_BASE_URL, "id-123", "secret-456", "code-789");
+        let printed = format!("{config:?}");
+        for credential in ["id-123", "secret-456", "code-789"] {
+            assert!(!printed.contains(credential), "{printed}");
+        }
     }
 
     #[test]

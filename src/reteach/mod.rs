@@ -29,7 +29,7 @@ pub use client::ReteachClient;
 pub use config::{DownloadPolicy, ReteachConfig, DEFAULT_BASE_URL, DEFAULT_REQUESTS_PER_SECOND};
 pub use error::ReteachError;
 pub use probe::{CertificateHead, CustomerSample, ParticipationSample, ParticipationSeen};
-pub use subscriptions::ReteachSubscription;
+pub use subscriptions::{ReteachSubscription, ReteachSubscriptions};
 
 /// Items per page of reteach's list endpoints (its maximum); one user listing request covers
 /// this many users.
@@ -98,26 +98,12 @@ pub trait ReteachApi: Send + Sync {
     /// Streams the certificate PDF.
     async fn download_certificate(&self, url: &str) -> Result<PdfStream, ReteachError>;
 
-    /// The academy's REST hook subscriptions (`GET /subscription`).
-    async fn list_subscriptions(&self) -> Result<Vec<ReteachSubscription>, ReteachError> {
-        Err(no_subscriptions())
+    /// The REST hook management of this client; the default has none.
+    fn subscriptions(&self) -> Result<&dyn ReteachSubscriptions, ReteachError> {
+        Err(ReteachError::Config(
+            "this reteach client cannot manage subscriptions".to_string(),
+        ))
     }
-
-    /// Subscribes `target` to `event` (`POST /subscription`).
-    async fn create_subscription(&self, target: &str, event: &str) -> Result<(), ReteachError> {
-        let _ = (target, event);
-        Err(no_subscriptions())
-    }
-
-    /// Deletes a subscription (`DELETE /subscription/{id}`); an unknown id counts as deleted.
-    async fn delete_subscription(&self, id: &str) -> Result<(), ReteachError> {
-        let _ = id;
-        Err(no_subscriptions())
-    }
-}
-
-fn no_subscriptions() -> ReteachError {
-    ReteachError::Config("this reteach client cannot manage subscriptions".to_string())
 }
 
 #[async_trait]
@@ -175,19 +161,11 @@ impl ReteachApi for ReteachClient {
         self.one_completion(id).await
     }
 
-    async fn list_subscriptions(&self) -> Result<Vec<ReteachSubscription>, ReteachError> {
-        self.all_subscriptions().await
-    }
-
-    async fn create_subscription(&self, target: &str, event: &str) -> Result<(), ReteachError> {
-        self.new_subscription(target, event).await
-    }
-
-    async fn delete_subscription(&self, id: &str) -> Result<(), ReteachError> {
-        self.drop_subscription(id).await
-    }
-
     async fn download_certificate(&self, url: &str) -> Result<PdfStream, ReteachError> {
         self.download(url).await
+    }
+
+    fn subscriptions(&self) -> Result<&dyn ReteachSubscriptions, ReteachError> {
+        Ok(self)
     }
 }

@@ -1,6 +1,7 @@
 //! REST hook subscriptions (`GET/POST /subscription`, `DELETE /subscription/{id}`; lms README
 //! §1.8): the operator keeps a CertificateSync's hooks registered when it is asked to.
 
+use async_trait::async_trait;
 use serde_json::{json, Value};
 
 use super::client::{found, ReteachClient};
@@ -30,8 +31,23 @@ fn subscription(value: &Value) -> Option<ReteachSubscription> {
     })
 }
 
-impl ReteachClient {
-    pub(crate) async fn all_subscriptions(&self) -> Result<Vec<ReteachSubscription>, ReteachError> {
+/// REST hook management (`/subscription`), offered by the HTTP client through
+/// [`super::ReteachApi::subscriptions`].
+#[async_trait]
+pub trait ReteachSubscriptions: Send + Sync {
+    /// The academy's REST hook subscriptions (`GET /subscription`).
+    async fn list_subscriptions(&self) -> Result<Vec<ReteachSubscription>, ReteachError>;
+
+    /// Subscribes `target` to `event` (`POST /subscription`).
+    async fn create_subscription(&self, target: &str, event: &str) -> Result<(), ReteachError>;
+
+    /// Deletes a subscription (`DELETE /subscription/{id}`); an unknown id counts as deleted.
+    async fn delete_subscription(&self, id: &str) -> Result<(), ReteachError>;
+}
+
+#[async_trait]
+impl ReteachSubscriptions for ReteachClient {
+    async fn list_subscriptions(&self) -> Result<Vec<ReteachSubscription>, ReteachError> {
         let url = self.url(&["subscription"])?;
         let value = self
             .call_json(LIST, &[], || self.http.get(url.clone()))
@@ -44,11 +60,7 @@ impl ReteachClient {
         Ok(items.iter().filter_map(subscription).collect())
     }
 
-    pub(crate) async fn new_subscription(
-        &self,
-        target: &str,
-        event: &str,
-    ) -> Result<(), ReteachError> {
+    async fn create_subscription(&self, target: &str, event: &str) -> Result<(), ReteachError> {
         let url = self.url(&["subscription"])?;
         let body = json!({ "target": target, "event": event });
         self.call_json(CREATE, &[target], || {
@@ -58,7 +70,7 @@ impl ReteachClient {
         Ok(())
     }
 
-    pub(crate) async fn drop_subscription(&self, id: &str) -> Result<(), ReteachError> {
+    async fn delete_subscription(&self, id: &str) -> Result<(), ReteachError> {
         let url = self.url(&["subscription", id])?;
         // Already gone counts as deleted.
         found(

@@ -32,7 +32,7 @@ const PACE_SHARE: f64 = 0.95;
 const BURST: u32 = 20;
 
 /// Requests waiting for their turn, by tenant, and the round-robin order of the tenants.
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct Queue {
     order: VecDeque<u64>,
     waiting: HashMap<u64, VecDeque<oneshot::Sender<()>>>,
@@ -72,6 +72,7 @@ impl Queue {
     }
 }
 
+#[derive(Debug)]
 struct Inner {
     per_minute: u32,
     limiter: DefaultDirectRateLimiter,
@@ -82,17 +83,9 @@ struct Inner {
 }
 
 /// The process-wide budget (`--personio-budget-per-minute`); cheap to clone.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct SharedBudget {
     inner: Arc<Inner>,
-}
-
-impl std::fmt::Debug for SharedBudget {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SharedBudget")
-            .field("per_minute", &self.inner.per_minute)
-            .finish_non_exhaustive()
-    }
 }
 
 impl SharedBudget {

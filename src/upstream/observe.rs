@@ -21,6 +21,13 @@ pub trait RequestObserver: Send + Sync {
     fn observe(&self, record: RequestRecord);
 }
 
+// The configurations that hold an observer derive `Debug`; what it observes into is not shown.
+impl std::fmt::Debug for dyn RequestObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RequestObserver")
+    }
+}
+
 /// Observer that ignores everything.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct NoopObserver;

@@ -131,7 +131,7 @@ async fn wrong_credentials_are_unauthorized_with_personios_message() {
     let sim = sim_without_limits();
     let running = sim.start(([127, 0, 0, 1], 0).into()).await.unwrap();
     let mut config = config_for(&sim, &running, &RequestLog::default());
-    config.client_secret = "wrong".to_string();
+    config.client_secret = "wrong".into();
     let client = PersonioClient::new(config).unwrap();
     match client.check_credentials().await {
         Err(PersonioError::Unauthorized { message }) => assert_eq!(message, "Wrong credentials"),

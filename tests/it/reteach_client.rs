@@ -11,7 +11,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use futures::{StreamExt, TryStreamExt};
 use reteach_personio_operator::clock::ManualClock;
 use reteach_personio_operator::reteach::{
-    DownloadPolicy, ReteachApi, ReteachClient, ReteachConfig, ReteachError,
+    DownloadPolicy, ReteachApi, ReteachClient, ReteachConfig, ReteachError, ReteachSubscriptions,
 };
 use reteach_personio_operator::sim::reteach::{
     BadTokenAnswer, CertificateUrls, ReteachSim, SimCustomer, StorageRequest,
@@ -148,7 +148,7 @@ async fn concurrent_first_calls_share_one_exchange() {
 async fn wrong_credentials_are_unauthorized_with_reteachs_message() {
     let env = Env::new().await;
     let mut config = env.config();
-    config.client_secret = "wrong-secret-value".to_string();
+    config.client_secret = "wrong-secret-value".into();
     let client = ReteachClient::new(config).unwrap();
     let error = client.me().await.unwrap_err();
     match &error {
