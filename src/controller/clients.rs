@@ -61,25 +61,13 @@ impl UpstreamClients {
         credentials: &PersonioCredentials,
         ca_bundle: Option<Vec<u8>>,
     ) -> Result<Arc<dyn PersonioApi>, PersonioError> {
-        let key = TenantKey::new(
-            &[
-                connection.base_url.as_bytes(),
-                credentials.client_id.as_bytes(),
-            ],
-            &[
-                connection.app_id.as_bytes(),
-                &[u8::from(connection.allow_insecure_http)],
-                credentials.client_secret.as_bytes(),
-                ca_bundle.as_deref().unwrap_or_default(),
-            ],
-        );
+        let endpoint = PersonioEndpoint::from(connection);
+        let ids = [credentials.client_id.as_str()];
+        let secret = &credentials.client_secret;
+        let key = tenant_key(&endpoint.base_url, &endpoint, &ids, secret, &ca_bundle);
         self.personio.get_or_build(key, Instant::now(), || {
-            let client: Arc<dyn PersonioApi> = Arc::new(self.builder.personio(
-                &PersonioEndpoint::from(connection),
-                credentials,
-                ca_bundle,
-            )?);
-            Ok(client)
+            let client = self.builder.personio(&endpoint, credentials, ca_bundle)?;
+            Ok(Arc::new(client) as Arc<dyn PersonioApi>)
         })
     }
 
@@ -90,25 +78,81 @@ impl UpstreamClients {
         credentials: &ReteachCredentials,
         ca_bundle: Option<Vec<u8>>,
     ) -> Result<Arc<dyn ReteachApi>, ReteachError> {
-        let key = TenantKey::new(
-            &[
-                connection.base_url.as_bytes(),
-                credentials.client_id.as_bytes(),
-                credentials.client_code.as_bytes(),
-            ],
-            &[
-                &[u8::from(connection.allow_insecure_http)],
-                credentials.client_secret.as_bytes(),
-                ca_bundle.as_deref().unwrap_or_default(),
-            ],
-        );
+        let endpoint = ReteachEndpoint::from(connection);
+        let ids = [credentials.client_id.as_str(), &credentials.client_code];
+        let secret = &credentials.client_secret;
+        let key = tenant_key(&endpoint.base_url, &endpoint, &ids, secret, &ca_bundle);
         self.reteach.get_or_build(key, Instant::now(), || {
-            let client: Arc<dyn ReteachApi> = Arc::new(self.builder.reteach(
-                &ReteachEndpoint::from(connection),
-                credentials,
-                ca_bundle,
-            )?);
-            Ok(client)
+            let client = self.builder.reteach(&endpoint, credentials, ca_bundle)?;
+            Ok(Arc::new(client) as Arc<dyn ReteachApi>)
         })
+    }
+}
+
+/// The cache key of a client built from `endpoint` and a credential: the slot is the endpoint's
+/// base URL and the credential's ids (what a rotation keeps); the rest is everything else the
+/// client is built from: the whole endpoint (its derived `Debug` form lists every field, so a
+/// setting added later, like `spec.personio.api`, cannot be left out of the key), the secret
+/// and the CA bundle.
+fn tenant_key(
+    base_url: &str,
+    endpoint: &impl std::fmt::Debug,
+    ids: &[&str],
+    secret: &str,
+    ca_bundle: &Option<Vec<u8>>,
+) -> TenantKey {
+    let mut slot = vec![base_url.as_bytes()];
+    slot.extend(ids.iter().map(|id| id.as_bytes()));
+    let settings = format!("{endpoint:?}");
+    let rest = [
+        settings.as_bytes(),
+        secret.as_bytes(),
+        ca_bundle.as_deref().unwrap_or_default(),
+    ];
+    TenantKey::new(&slot, &rest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn clients() -> UpstreamClients {
+        UpstreamClients::new(
+            Arc::new(Metrics::new()),
+            DownloadPolicy::default(),
+            None,
+            1.0,
+        )
+    }
+
+    fn personio_connection(api: &str) -> PersonioConnection {
+        let spec = serde_json::json!({"credentialsSecretRef": {"name": "hr"}, "api": api});
+        serde_json::from_value(spec).unwrap()
+    }
+
+    fn credentials(secret: &str) -> PersonioCredentials {
+        PersonioCredentials {
+            client_id: "id".into(),
+            client_secret: secret.into(),
+        }
+    }
+
+    #[test]
+    fn a_client_is_reused_only_for_the_same_endpoint_and_credential() {
+        let clients = clients();
+        let get = |api: &str, secret: &str| {
+            let connection = personio_connection(api);
+            clients
+                .personio(&connection, &credentials(secret), None)
+                .unwrap()
+        };
+        let v1 = get("v1", "s1");
+        assert!(Arc::ptr_eq(&v1, &get("v1", "s1")), "same settings: cached");
+        let v2 = get("v2", "s1");
+        assert!(
+            !Arc::ptr_eq(&v1, &v2),
+            "switching spec.personio.api builds a client for the other API"
+        );
+        assert!(!Arc::ptr_eq(&v2, &get("v2", "s2")), "a rotated secret too");
     }
 }
