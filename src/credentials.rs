@@ -281,6 +281,21 @@ impl SecretReader {
         })
     }
 
+    /// An upstream's `credentials` (as read) with the CA bundle its `caBundleRef` names, read
+    /// only once the credentials were; `side` (`personio`, `reteach`) names the field in errors.
+    pub async fn with_ca_bundle<C>(
+        &self,
+        credentials: Result<C, CredentialsError>,
+        reference: &Option<CaBundleRef>,
+        side: &str,
+    ) -> Result<(C, Option<Vec<u8>>), CredentialsError> {
+        let credentials = credentials?;
+        let ca = self
+            .ca_bundle(reference.as_ref(), &format!("{side}.caBundleRef"))
+            .await?;
+        Ok((credentials, ca))
+    }
+
     /// PEM bundle from `reference`, if set.
     pub async fn ca_bundle(
         &self,

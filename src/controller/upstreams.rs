@@ -46,24 +46,28 @@ pub async fn checked_upstreams(
     // Before any Secret is read: a resource pointing elsewhere never gets its Secret's values.
     ctx.tunables.upstream.check_spec(spec)?;
     let secrets = SecretReader::new(ctx.client.clone(), namespace);
+    let personio_side = &spec.personio;
     let personio_credentials = secrets
-        .personio(&spec.personio.credentials_secret_ref)
+        .personio(&personio_side.credentials_secret_ref)
+        .await;
+    let (personio_credentials, personio_ca) = secrets
+        .with_ca_bundle(
+            personio_credentials,
+            &personio_side.ca_bundle_ref,
+            "personio",
+        )
         .await?;
-    let personio_ca = secrets
-        .ca_bundle(spec.personio.ca_bundle_ref.as_ref(), "personio.caBundleRef")
-        .await?;
-    let reteach_credentials = secrets
-        .reteach(&spec.reteach.credentials_secret_ref)
-        .await?;
-    let reteach_ca = secrets
-        .ca_bundle(spec.reteach.ca_bundle_ref.as_ref(), "reteach.caBundleRef")
+    let reteach_side = &spec.reteach;
+    let reteach_credentials = secrets.reteach(&reteach_side.credentials_secret_ref).await;
+    let (reteach_credentials, reteach_ca) = secrets
+        .with_ca_bundle(reteach_credentials, &reteach_side.ca_bundle_ref, "reteach")
         .await?;
     let personio =
         ctx.upstreams
-            .personio(&spec.personio, &personio_credentials, personio_ca.clone())?;
+            .personio(personio_side, &personio_credentials, personio_ca.clone())?;
     let reteach = ctx
         .upstreams
-        .reteach(&spec.reteach, &reteach_credentials, reteach_ca.clone())?;
+        .reteach(reteach_side, &reteach_credentials, reteach_ca.clone())?;
     Ok(Upstreams {
         personio,
         reteach,

@@ -153,10 +153,14 @@ pub async fn from_cluster(
     let secrets = SecretReader::new(client, namespace);
     let side = &employee_sync.personio;
     let personio = secrets.personio(&side.credentials_secret_ref).await;
-    let personio = with_ca_bundle(&secrets, personio, &side.ca_bundle_ref, "personio").await;
+    let personio = secrets
+        .with_ca_bundle(personio, &side.ca_bundle_ref, "personio")
+        .await;
     let side = &employee_sync.reteach;
     let reteach = secrets.reteach(&side.credentials_secret_ref).await;
-    let reteach = with_ca_bundle(&secrets, reteach, &side.ca_bundle_ref, "reteach").await;
+    let reteach = secrets
+        .with_ca_bundle(reteach, &side.ca_bundle_ref, "reteach")
+        .await;
     let (personio_hint, reteach_hint) = secret_hints(namespace, &employee_sync);
     Ok(Subject {
         resource,
@@ -171,21 +175,6 @@ pub async fn from_cluster(
         },
         employee_sync,
     })
-}
-
-/// The `side`'s `credentials` with the CA bundle its `caBundleRef` names, read only once the
-/// credentials were.
-async fn with_ca_bundle<C>(
-    secrets: &SecretReader,
-    credentials: Result<C, CredentialsError>,
-    reference: &Option<CaBundleRef>,
-    side: &str,
-) -> Result<(C, Option<Vec<u8>>), CredentialsError> {
-    let credentials = credentials?;
-    let ca = secrets
-        .ca_bundle(reference.as_ref(), &format!("{side}.caBundleRef"))
-        .await?;
-    Ok((credentials, ca))
 }
 
 /// Where the credentials of `spec` live: the Personio and the reteach Secret keys.
