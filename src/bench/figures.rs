@@ -8,36 +8,9 @@ use crate::jobs::employee::WRITE_CONCURRENCY;
 use crate::personio::PersonioRateLimits;
 
 /// Personio endpoint names as the client records them.
-pub mod personio {
-    /// Token.
-    pub const AUTH: &str = "POST /v1/auth";
-    /// Employee list pages (and the change feed).
-    pub const EMPLOYEES: &str = "GET /v1/company/employees";
-    /// Document categories.
-    pub const CATEGORIES: &str = "GET /v1/company/document-categories";
-    /// Document upload.
-    pub const UPLOAD: &str = "POST /v1/company/documents";
-    /// One employee's documents (v2), read for the upload markers.
-    pub const DOCUMENTS: &str = "GET /v2/document-management/documents";
-}
-
+pub use crate::personio::endpoints as personio;
 /// reteach endpoint names as the client records them.
-pub mod reteach {
-    /// Token.
-    pub const AUTH: &str = "POST /oauth/authorize";
-    /// Customer list pages.
-    pub const LIST: &str = "GET /customer";
-    /// One customer by externalId or e-mail.
-    pub const LOOKUP: &str = "GET /customer/{identifier}";
-    /// Find-or-create.
-    pub const CREATE: &str = "POST /customer";
-    /// Partial update.
-    pub const UPDATE: &str = "PUT /customer/{id}";
-    /// Completed participation pages.
-    pub const PARTICIPATIONS: &str = "GET /participation";
-    /// Certificate PDF download.
-    pub const DOWNLOAD: &str = "GET certificate";
-}
+pub use crate::reteach::endpoints as reteach;
 
 /// The shortest wall time the requests a run made could possibly take.
 #[derive(Clone, Debug, PartialEq)]

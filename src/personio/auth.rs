@@ -14,7 +14,7 @@ use super::PersonioError;
 use crate::upstream::token_lifetime;
 
 /// The v1 auth endpoint, as metrics and errors name it.
-pub(super) const V1_AUTH: &str = "POST /v1/auth";
+pub const V1_AUTH: &str = "POST /v1/auth";
 
 /// Lifetime assumed when Personio omits `expires_in`.
 const DEFAULT_TTL: Duration = Duration::from_secs(24 * 60 * 60);

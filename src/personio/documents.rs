@@ -11,8 +11,8 @@ use super::config::Lane;
 use super::PersonioError;
 use crate::sync::{DocumentCategory, StoredDocument};
 
-const CATEGORIES: &str = "GET /v1/company/document-categories";
-const DOCUMENTS: &str = "GET /v2/document-management/documents";
+pub const CATEGORIES: &str = "GET /v1/company/document-categories";
+pub const DOCUMENTS: &str = "GET /v2/document-management/documents";
 /// Page size of the v2 listing.
 const DOCUMENT_PAGE_SIZE: u32 = 100;
 /// Upper bound on pages of one employee's documents.

@@ -20,7 +20,7 @@ use super::employee_record::{attribute_names, parse_employee};
 use super::{AttributeRequest, EmployeeList, PersonioError};
 use crate::upstream::{MAX_CHANGE_FEED_BYTES, MAX_JSON_BYTES};
 
-const ENDPOINT: &str = "GET /v1/company/employees";
+pub const ENDPOINT: &str = "GET /v1/company/employees";
 /// Personio's maximum page size since 2025-01-31.
 pub const PAGE_SIZE: usize = 100;
 /// Upper bound on pages, against a server that never stops (1 million employees).

@@ -23,6 +23,15 @@ mod upload;
 mod webhooks;
 
 pub use client::PersonioClient;
+
+/// The endpoint names the client records its requests under (the `endpoint` label of the request
+/// metrics; the bench counts by them).
+pub mod endpoints {
+    pub use super::auth::V1_AUTH as AUTH;
+    pub use super::documents::{CATEGORIES, DOCUMENTS};
+    pub use super::employees::ENDPOINT as EMPLOYEES;
+    pub use super::upload::UPLOAD;
+}
 pub use config::{EmployeeApi, PersonioConfig, PersonioRateLimits, RateLimit, DEFAULT_APP_ID};
 pub use employees::PAGE_SIZE;
 pub use error::PersonioError;

@@ -28,7 +28,7 @@ use super::employees::check_required_attributes;
 use super::{AttributeRequest, EmployeeList, PersonioError};
 use crate::sync::SkippedRecord;
 
-const PERSONS: &str = "GET /v2/persons";
+pub(super) const PERSONS: &str = "GET /v2/persons";
 const EMPLOYMENTS: &str = "GET /v2/persons/{id}/employments";
 const ORG_UNIT: &str = "GET /v2/org-units/{id}";
 const WORKPLACES: &str = "GET /v2/workplaces";

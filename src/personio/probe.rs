@@ -11,8 +11,8 @@ use super::config::Lane;
 use super::employee_record::{attribute_names, record_id};
 use super::{AttributeRequest, PersonioError, OPTIONAL_ATTRIBUTES};
 
-const EMPLOYEES: &str = "GET /v1/company/employees";
-const DOCUMENTS: &str = "GET /v2/document-management/documents";
+use super::documents::DOCUMENTS;
+use super::employees::ENDPOINT as EMPLOYEES;
 
 /// Employees in the sample page: enough to see which attributes the whitelist lets through
 /// (Personio omits a non-whitelisted attribute from every record, and keeps a whitelisted one even

@@ -14,7 +14,7 @@ use super::employee_record::{attribute_names, id_text};
 use super::persons::{v1_record, UnitNames};
 use super::PersonioError;
 
-const PERSONS: &str = "GET /v2/persons";
+use super::persons::PERSONS;
 /// Persons on the sample page.
 const SAMPLE_PERSONS: usize = 10;
 /// Persons whose employment (and units) the sample reads.

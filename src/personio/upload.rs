@@ -22,7 +22,7 @@ use crate::upstream::{
     MAX_ERROR_BODY_BYTES, MAX_JSON_BYTES,
 };
 
-const UPLOAD: &str = "POST /v1/company/documents";
+pub const UPLOAD: &str = "POST /v1/company/documents";
 /// Personio's title limit.
 pub const MAX_TITLE_CHARS: usize = 255;
 /// Personio's file size limit (30 MB).

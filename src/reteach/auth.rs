@@ -31,7 +31,7 @@ const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
 /// short-lived token is not re-fetched on every request).
 const REFRESH_MARGIN: Duration = Duration::from_secs(300);
 /// Endpoint name used in metrics and errors.
-pub(crate) const AUTHORIZE: &str = "POST /oauth/authorize";
+pub const AUTHORIZE: &str = "POST /oauth/authorize";
 
 /// The body of `POST /oauth/authorize`.
 #[derive(Serialize)]

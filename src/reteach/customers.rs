@@ -14,10 +14,10 @@ pub(crate) const PAGE_LIMIT: u64 = 250;
 pub(crate) const MAX_PAGES: u64 = 10_000;
 
 const ME: &str = "GET /me";
-const LIST: &str = "GET /customer";
-const GET_ONE: &str = "GET /customer/{identifier}";
-const CREATE: &str = "POST /customer";
-const UPDATE: &str = "PUT /customer/{id}";
+pub const LIST: &str = "GET /customer";
+pub const GET_ONE: &str = "GET /customer/{identifier}";
+pub const CREATE: &str = "POST /customer";
+pub const UPDATE: &str = "PUT /customer/{id}";
 
 /// Whether a listing is complete after `page` (1-based) returned `items` items.
 pub(crate) fn last_page(page: u64, items: usize, total: Option<u64>) -> bool {

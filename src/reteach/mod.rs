@@ -26,6 +26,15 @@ mod wire;
 mod field_round_trip_tests;
 
 pub use client::ReteachClient;
+
+/// The endpoint names the client records its requests under (the `endpoint` label of the request
+/// metrics; the bench counts by them).
+pub mod endpoints {
+    pub use super::auth::AUTHORIZE as AUTH;
+    pub use super::customers::{CREATE, GET_ONE as LOOKUP, LIST, UPDATE};
+    pub use super::download::DOWNLOAD;
+    pub use super::participations::LIST as PARTICIPATIONS;
+}
 pub use config::{DownloadPolicy, ReteachConfig, DEFAULT_BASE_URL, DEFAULT_REQUESTS_PER_SECOND};
 pub use error::ReteachError;
 pub use probe::{CertificateHead, CustomerSample, ParticipationSample, ParticipationSeen};

@@ -11,7 +11,7 @@ use super::wire;
 use super::ReteachError;
 use crate::sync::Completion;
 
-const LIST: &str = "GET /participation";
+pub const LIST: &str = "GET /participation";
 const GET_ONE: &str = "GET /participation/{id}";
 
 /// The query of one page of `GET /participation` for completed participations, completed at or

@@ -15,8 +15,8 @@ use super::response::error_for;
 use super::wire;
 use super::ReteachError;
 
-const CUSTOMERS: &str = "GET /customer";
-const PARTICIPATIONS: &str = "GET /participation";
+use super::customers::LIST as CUSTOMERS;
+use super::participations::LIST as PARTICIPATIONS;
 const CERTIFICATE: &str = "HEAD certificate";
 /// Participations read per probe page.
 const PARTICIPATION_SAMPLE: u64 = 50;
