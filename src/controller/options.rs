@@ -15,12 +15,8 @@ pub struct RunOptions {
     #[arg(long, env = "LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
     /// Only watch these namespaces (repeatable). Default: all namespaces.
-    #[arg(
-        long = "watch-namespace",
-        env = "WATCH_NAMESPACES",
-        value_delimiter = ','
-    )]
-    pub watch_namespaces: Vec<String>,
+    #[arg(long, env = "WATCH_NAMESPACES", value_delimiter = ',')]
+    pub watch_namespace: Vec<String>,
     /// Hold a Lease before syncing, so only one replica works at a time.
     #[arg(long, env = "LEADER_ELECTION")]
     pub leader_election: bool,
@@ -193,4 +189,78 @@ pub(super) fn signature_scheme(
         tolerance,
     )
     .map_err(|e| anyhow::anyhow!("--personio-signature-*: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::RunOptions;
+
+    #[derive(clap::Parser)]
+    struct Command {
+        #[command(flatten)]
+        run: RunOptions,
+    }
+
+    /// The flags take their names from the fields: a renamed field must not silently rename the
+    /// flag or variable the chart, the docs and users' manifests pass.
+    #[test]
+    fn public_flags_and_variables_keep_their_names() {
+        let command = Command::command();
+        let names: Vec<(String, String)> = command
+            .get_arguments()
+            .filter(|arg| !arg.is_hide_set())
+            .filter_map(|arg| {
+                let env = arg.get_env()?.to_string_lossy().into_owned();
+                Some((arg.get_long()?.to_string(), env))
+            })
+            .collect();
+        let expected = [
+            ("metrics-addr", "METRICS_ADDR"),
+            ("log-format", "LOG_FORMAT"),
+            ("watch-namespace", "WATCH_NAMESPACES"),
+            ("leader-election", "LEADER_ELECTION"),
+            ("lease-namespace", "LEASE_NAMESPACE"),
+            ("lease-name", "LEASE_NAME"),
+            ("lease-duration-seconds", "LEASE_DURATION_SECONDS"),
+            ("shutdown-timeout-seconds", "SHUTDOWN_TIMEOUT_SECONDS"),
+            ("allowed-upstream-hosts", "ALLOWED_UPSTREAM_HOSTS"),
+            ("allow-insecure-http", "ALLOW_INSECURE_HTTP"),
+            ("allowed-download-hosts", "ALLOWED_DOWNLOAD_HOSTS"),
+            (
+                "allow-private-download-addresses",
+                "ALLOW_PRIVATE_DOWNLOAD_ADDRESSES",
+            ),
+            ("scratch-dir", "SCRATCH_DIR"),
+            ("pdf-memory-mib", "PDF_MEMORY_MIB"),
+            ("skip-preflight", "SKIP_PREFLIGHT"),
+            ("webhook-addr", "WEBHOOK_ADDR"),
+            ("webhook-endpoints", "WEBHOOK_ENDPOINTS"),
+            ("webhook-public-url", "WEBHOOK_PUBLIC_URL"),
+            ("webhook-key-secret", "WEBHOOK_KEY_SECRET"),
+            ("webhook-min-gap", "WEBHOOK_MIN_GAP"),
+            ("personio-signature-header", "PERSONIO_SIGNATURE_HEADER"),
+            (
+                "personio-signature-timestamp-header",
+                "PERSONIO_SIGNATURE_TIMESTAMP_HEADER",
+            ),
+            ("personio-signature-payload", "PERSONIO_SIGNATURE_PAYLOAD"),
+            (
+                "personio-signature-tolerance",
+                "PERSONIO_SIGNATURE_TOLERANCE",
+            ),
+            ("max-concurrent-runs", "MAX_CONCURRENT_RUNS"),
+            ("max-namespace-run-share", "MAX_NAMESPACE_RUN_SHARE"),
+            ("personio-budget-per-minute", "PERSONIO_BUDGET_PER_MINUTE"),
+            ("startup-spread", "STARTUP_SPREAD"),
+            ("handover-grace", "HANDOVER_GRACE"),
+            ("watch-label-selector", "WATCH_LABEL_SELECTOR"),
+        ];
+        let expected: Vec<(String, String)> = expected
+            .iter()
+            .map(|(flag, env)| (flag.to_string(), env.to_string()))
+            .collect();
+        assert_eq!(names, expected);
+    }
 }

@@ -76,7 +76,7 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
         metrics,
         Arc::new(SystemClock),
         tunables,
-        options.watch_namespaces.clone(),
+        options.watch_namespace.clone(),
         shutdown.clone(),
     )
     .with_fence(fence)

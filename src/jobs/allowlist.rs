@@ -232,7 +232,7 @@ pub struct EgressOptions {
     /// elsewhere is refused (a run: Stalled, reason `UpstreamNotAllowed`) and its Secrets are
     /// never read.
     #[arg(
-        long = "allowed-upstream-hosts",
+        long,
         env = "ALLOWED_UPSTREAM_HOSTS",
         value_delimiter = ',',
         default_value = "api.personio.de,api.reteach.io"
@@ -244,11 +244,7 @@ pub struct EgressOptions {
     pub allow_insecure_http: bool,
     /// Hosts besides the reteach API that may serve certificate PDFs (`host`, `host:port` or
     /// `*.domain`); they never receive the reteach token. Empty: only the API origin.
-    #[arg(
-        long = "allowed-download-hosts",
-        env = "ALLOWED_DOWNLOAD_HOSTS",
-        value_delimiter = ','
-    )]
+    #[arg(long, env = "ALLOWED_DOWNLOAD_HOSTS", value_delimiter = ',')]
     pub allowed_download_hosts: Vec<String>,
     /// Let certificate downloads reach loopback, private and link-local addresses (tests, demo).
     #[arg(long, env = "ALLOW_PRIVATE_DOWNLOAD_ADDRESSES")]
