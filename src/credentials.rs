@@ -14,7 +14,7 @@ use kube::{Api, Client};
 
 use crate::api::{CaBundleRef, PersonioCredentialsRef, ReteachCredentialsRef, WebhookSecretRef};
 use crate::jobs::{Classification, Classify, Reason};
-use crate::webhook::{ReceiverKeys, Source};
+use crate::webhook::{ReceiverKeys, RequestKeys, Source};
 
 /// A Secret or key that is missing or unusable. The message is the Stalled condition's text.
 #[derive(Debug, thiserror::Error)]
@@ -274,8 +274,7 @@ impl SecretReader {
             Source::Reteach => Vec::new(),
         };
         Ok(ReceiverKeys {
-            token,
-            authorization,
+            current: RequestKeys::new(token, authorization),
             signing_secrets,
             previous: None,
         })

@@ -25,7 +25,9 @@ use crate::api::{CertificateSync, EmployeeSync, WebhookSpec, MIN_WEBHOOK_TOKEN_L
 use crate::credentials::SecretReader;
 use crate::personio::PersonioApi;
 use crate::reteach::ReteachApi;
-use crate::webhook::{plan_registrations, DerivedSecrets, ReceiverKeys, ResourceKey, Source};
+use crate::webhook::{
+    plan_registrations, DerivedSecrets, KeysFrom, ReceiverKeys, ResourceKey, Source,
+};
 
 pub use super::webhook_registration::{
     finalize, keep_registration, retire_registration, REGISTERED_URL_ANNOTATION,
@@ -230,7 +232,7 @@ pub async fn refresh_receiver<K: Webhooked>(ctx: &Context, object: &K) {
         manual_keys(ctx, object, spec).await
     };
     match loaded {
-        Ok(keys) => receivers.open(key, keys, generation, now),
+        Ok(keys) => receivers.open(key, keys, generation, now, KeysFrom::Reconcile),
         Err(message) => {
             receivers.fail(key.clone(), generation, now);
             tracing::warn!(
@@ -258,9 +260,9 @@ pub fn open_from_watch<K: Webhooked>(ctx: &Context, object: &K) {
     let key = key_of(object);
     if let Ok(keys) = derived_keys(ctx, &key) {
         let generation = object.meta().generation;
-        ctx.webhooks
-            .receivers
-            .open_provisional(key, keys, generation, ctx.clock.now());
+        let now = ctx.clock.now();
+        let receivers = &ctx.webhooks.receivers;
+        receivers.open(key, keys, generation, now, KeysFrom::Watch);
     }
 }
 
@@ -294,7 +296,7 @@ async fn manual_keys<K: Webhooked>(
         .webhook(reference, K::SOURCE)
         .await
         .map_err(|error| error.to_string())?;
-    check_token(&keys.token)?;
+    check_token(&keys.current.token)?;
     Ok(keys)
 }
 

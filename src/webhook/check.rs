@@ -33,61 +33,75 @@ const REPLAY_WINDOW: Duration = Duration::hours(73);
 /// loaded from the resource's Secret (manual registration). Never printed.
 #[derive(Clone, PartialEq, Eq, Default)]
 pub struct ReceiverKeys {
+    /// What a delivery carries now.
+    pub current: RequestKeys,
+    /// Personio's signing secrets (EmployeeSync only): the current one first, then one in its
+    /// rotation grace window. Not empty: every delivery must carry a valid signature.
+    pub signing_secrets: Vec<String>,
+    /// What a delivery registered with the operator's previous key carries, accepted during a
+    /// key rotation.
+    pub previous: Option<RequestKeys>,
+}
+
+/// What a delivery's request carries: the path token and the `Authorization` header.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct RequestKeys {
     /// The path token.
     pub token: String,
     /// The exact `Authorization` value Personio sends (EmployeeSync only).
     pub authorization: Option<String>,
-    /// Personio's signing secrets (EmployeeSync only): the current one first, then one in its
-    /// rotation grace window. Not empty: every delivery must carry a valid signature.
-    pub signing_secrets: Vec<String>,
-    /// Path token and `Authorization` of the operator's previous key, accepted during a key
-    /// rotation.
-    pub previous: Option<PreviousKeys>,
 }
 
-/// The previous key's values of a [`ReceiverKeys`].
-#[derive(Clone, PartialEq, Eq, Default)]
-pub struct PreviousKeys {
-    /// The previous path token.
-    pub token: String,
-    /// The previous `Authorization` value (EmployeeSync only).
-    pub authorization: Option<String>,
+impl RequestKeys {
+    /// A path token and, for Personio, the `Authorization` value.
+    pub fn new(token: impl Into<String>, authorization: Option<String>) -> Self {
+        Self {
+            token: token.into(),
+            authorization,
+        }
+    }
 }
 
 impl ReceiverKeys {
-    /// Whether `given` is the path token (current or previous).
-    pub fn accepts_token(&self, given: &str) -> bool {
-        let previous = self.previous.as_ref().map(|p| p.token.as_str());
-        tokens_match(&self.token, given) | previous.is_some_and(|p| tokens_match(p, given))
+    /// The current and the previous key's request values.
+    fn request_keys(&self) -> impl Iterator<Item = &RequestKeys> {
+        std::iter::once(&self.current).chain(&self.previous)
     }
 
-    /// Every secret value held (for scrubbing error messages).
-    pub fn secrets<'a>(&'a self) -> Vec<&'a str> {
-        let bare = |authorization: Option<&'a str>| {
-            // The value alone as well: an echo may drop the `Bearer ` prefix.
-            authorization
-                .into_iter()
-                .flat_map(|a| [Some(a), a.strip_prefix("Bearer ")])
-                .flatten()
-        };
-        let mut secrets = vec![self.token.as_str()];
-        secrets.extend(bare(self.authorization.as_deref()));
-        secrets.extend(self.signing_secrets.iter().map(String::as_str));
-        if let Some(previous) = &self.previous {
-            secrets.push(&previous.token);
-            secrets.extend(bare(previous.authorization.as_deref()));
-        }
-        secrets
+    /// Whether any of the request values passes `matches`; compares with every one, so the time
+    /// taken does not tell which matched.
+    fn any_request_key(&self, matches: impl Fn(&RequestKeys) -> bool) -> bool {
+        self.request_keys()
+            .fold(false, |found, keys| found | matches(keys))
+    }
+
+    /// Whether `given` is the path token (current or previous).
+    pub fn accepts_token(&self, given: &str) -> bool {
+        self.any_request_key(|keys| tokens_match(&keys.token, given))
     }
 
     /// Whether `given` is the `Authorization` value (current or previous).
     pub fn accepts_authorization(&self, given: &str) -> bool {
-        let current = self.authorization.as_deref().unwrap_or_default();
-        let previous = self
-            .previous
-            .as_ref()
-            .and_then(|p| p.authorization.as_deref());
-        tokens_match(current, given) | previous.is_some_and(|p| tokens_match(p, given))
+        self.any_request_key(|keys| {
+            tokens_match(keys.authorization.as_deref().unwrap_or_default(), given)
+        })
+    }
+
+    /// Every secret value held (for scrubbing error messages).
+    pub fn secrets(&self) -> Vec<&str> {
+        let mut secrets = Vec::new();
+        for keys in self.request_keys() {
+            secrets.push(keys.token.as_str());
+            // The `Authorization` value alone as well: an echo may drop the `Bearer ` prefix.
+            let authorization = keys.authorization.as_deref();
+            secrets.extend(
+                authorization
+                    .into_iter()
+                    .flat_map(|a| [Some(a), a.strip_prefix("Bearer ")].into_iter().flatten()),
+            );
+        }
+        secrets.extend(self.signing_secrets.iter().map(String::as_str));
+        secrets
     }
 }
 
@@ -147,11 +161,11 @@ pub fn check_personio(
     delivery: PersonioDelivery<'_>,
     now: DateTime<Utc>,
 ) -> Result<Verdict, Rejection> {
-    if keys.authorization.is_none() && keys.signing_secrets.is_empty() {
+    if keys.current.authorization.is_none() && keys.signing_secrets.is_empty() {
         return Err(Rejection::Unauthenticated);
     }
     let given = delivery.authorization.unwrap_or_default();
-    if keys.authorization.is_some() && !keys.accepts_authorization(given) {
+    if keys.current.authorization.is_some() && !keys.accepts_authorization(given) {
         return Err(Rejection::Unauthenticated);
     }
     if !keys.signing_secrets.is_empty() {
@@ -276,8 +290,7 @@ mod tests {
 
     fn keys() -> ReceiverKeys {
         ReceiverKeys {
-            token: "t".repeat(32),
-            authorization: Some("Bearer personio-says-hi".into()),
+            current: RequestKeys::new("t".repeat(32), Some("Bearer personio-says-hi".into())),
             ..ReceiverKeys::default()
         }
     }
@@ -345,7 +358,7 @@ mod tests {
             );
         }
         let without = ReceiverKeys {
-            authorization: None,
+            current: RequestKeys::new("t".repeat(32), None),
             ..keys()
         };
         assert_eq!(
@@ -359,7 +372,7 @@ mod tests {
     fn with_a_signing_secret_only_a_signed_delivery_is_accepted() {
         let scheme = SignatureScheme::default();
         let signing = ReceiverKeys {
-            authorization: None,
+            current: RequestKeys::new("t".repeat(32), None),
             signing_secrets: vec!["current-secret".into(), "retiring-secret".into()],
             ..keys()
         };
@@ -392,7 +405,7 @@ mod tests {
             "unsigned"
         );
         let both = ReceiverKeys {
-            authorization: Some("Bearer personio-says-hi".into()),
+            current: keys().current,
             ..signing
         };
         assert_eq!(

@@ -10,7 +10,7 @@
 
 use ring::hmac;
 
-use super::{ReceiverKeys, ResourceKey, Source};
+use super::{ReceiverKeys, RequestKeys, ResourceKey, Source};
 
 /// Fixed label in front of every derivation (a new scheme gets a new label).
 const LABEL: &str = "reteach-personio-operator/webhook/v1";
@@ -111,14 +111,13 @@ impl KeyRing {
             signing_secrets.push(current.signing_secret.clone());
             signing_secrets.extend(previous.as_ref().map(|p| p.signing_secret.clone()));
         }
+        let request_keys = |secrets: DerivedSecrets| {
+            RequestKeys::new(secrets.token, personio.then_some(secrets.authorization))
+        };
         ReceiverKeys {
-            token: current.token,
-            authorization: personio.then_some(current.authorization),
+            current: request_keys(current),
             signing_secrets,
-            previous: previous.map(|p| super::PreviousKeys {
-                token: p.token,
-                authorization: personio.then_some(p.authorization),
-            }),
+            previous: previous.map(request_keys),
         }
     }
 }
@@ -296,7 +295,7 @@ mod tests {
         assert!(!alone.accepts_token(&old.token));
         assert_eq!(alone.signing_secrets.len(), 1);
         let reteach = ring(false).receiver_keys(&ResourceKey::new(Source::Reteach, "hr", "c"));
-        assert!(reteach.authorization.is_none() && reteach.signing_secrets.is_empty());
+        assert!(reteach.current.authorization.is_none() && reteach.signing_secrets.is_empty());
     }
 
     #[test]
@@ -375,13 +374,13 @@ mod tests {
     fn scrubbing_removes_the_derived_secrets_of_a_resource() {
         let resource = ResourceKey::new(Source::Personio, "hr", "acme");
         let keys = ring(true).receiver_keys(&resource);
-        let target = resource.target("https://hooks.example.com", &keys.token);
+        let target = resource.target("https://hooks.example.com", &keys.current.token);
         let previous = keys.previous.clone().unwrap();
         // What a hostile or chatty upstream might echo back in a 422.
         let echoed = format!(
             "POST /v2/webhooks: 422 invalid request {{\"url\":\"{target}\",\"token\":\"{}\",\
              \"value\":\"{}\",\"old\":\"{}\"}}",
-            keys.authorization.as_deref().unwrap(),
+            keys.current.authorization.as_deref().unwrap(),
             keys.signing_secrets[0],
             previous.token,
         );

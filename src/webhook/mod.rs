@@ -25,14 +25,14 @@ mod subscriptions;
 mod triggers;
 
 pub use check::{
-    check_personio, check_reteach, personio_subject, tokens_match, PersonioDelivery, PreviousKeys,
-    ReceiverKeys, ReplayGuard, Verdict, MAX_BODY_BYTES, MAX_EVENT_AGE,
+    check_personio, check_reteach, personio_subject, tokens_match, PersonioDelivery, ReceiverKeys,
+    ReplayGuard, RequestKeys, Verdict, MAX_BODY_BYTES, MAX_EVENT_AGE,
 };
 pub use identity::{
     normalize_url, scrub, url_is_under, DerivedSecrets, KeyRing, KeyTooShort, OperatorKey,
     PublicUrl, PublicUrlError, MIN_KEY_BYTES,
 };
-pub use receivers::{Receivers, REFRESH_AFTER};
+pub use receivers::{KeysFrom, Receivers, REFRESH_AFTER};
 pub use registrations::{Registrations, FIRST_BACKOFF, MAX_BACKOFF};
 pub use rejection::Rejection;
 pub use server::{router, serve, serve_on, ReceiverState};

@@ -1,6 +1,6 @@
 //! Which resources have a receiver, and the keys each accepts. The reconciler derives the keys
 //! from the operator's key or loads them from the resource's Secret (see `controller::webhook`);
-//! the watch may open a derived receiver before any reconcile ([`Receivers::open_provisional`]).
+//! the watch may open a derived receiver before any reconcile ([`KeysFrom::Watch`]).
 //! The receiver only reads this map, so an unauthenticated request never reaches the apiserver.
 
 use std::collections::HashMap;
@@ -37,6 +37,17 @@ impl Entry {
             provisional,
         }
     }
+}
+
+/// Where the keys a receiver is opened with come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeysFrom {
+    /// A reconcile loaded them: they replace whatever the receiver held.
+    Reconcile,
+    /// The watch saw the resource before its reconcile: they open the receiver at once unless it
+    /// already has keys for this generation (or was refused for it), and the next reconcile
+    /// refreshes them as usual.
+    Watch,
 }
 
 /// The registry of receivers.
@@ -77,35 +88,25 @@ impl Receivers {
         })
     }
 
-    /// Opens (or updates) the receiver of `key`.
+    /// Opens (or updates) the receiver of `key` with `keys` loaded `from` where they came.
     pub fn open(
         &self,
         key: ResourceKey,
         keys: ReceiverKeys,
         generation: Option<i64>,
         now: DateTime<Utc>,
+        from: KeysFrom,
     ) {
         let mut entries = self.write();
-        entries.insert(key, Entry::new(Some(keys), generation, now, false));
-    }
-
-    /// Opens the receiver of `key` from the watch, unless it already has keys for `generation`
-    /// (or was refused for it): the next reconcile refreshes it as usual.
-    pub fn open_provisional(
-        &self,
-        key: ResourceKey,
-        keys: ReceiverKeys,
-        generation: Option<i64>,
-        now: DateTime<Utc>,
-    ) {
-        let mut entries = self.write();
-        if entries
-            .get(&key)
-            .is_some_and(|e| e.generation == generation)
+        let provisional = from == KeysFrom::Watch;
+        if provisional
+            && entries
+                .get(&key)
+                .is_some_and(|e| e.generation == generation)
         {
             return;
         }
-        entries.insert(key, Entry::new(Some(keys), generation, now, true));
+        entries.insert(key, Entry::new(Some(keys), generation, now, provisional));
     }
 
     /// Records that the keys of `key` could not be loaded: the receiver refuses everything, and
@@ -134,7 +135,7 @@ impl Receivers {
 mod tests {
     use super::*;
     use crate::clock::at;
-    use crate::webhook::Source;
+    use crate::webhook::{RequestKeys, Source};
 
     #[test]
     fn keys_go_stale_after_a_while_or_with_a_new_generation() {
@@ -144,11 +145,10 @@ mod tests {
         let max_age = REFRESH_AFTER;
         assert!(!receivers.is_fresh(&key, Some(1), now, max_age));
         let keys = ReceiverKeys {
-            token: "x".repeat(32),
-            authorization: None,
+            current: RequestKeys::new("x".repeat(32), None),
             ..ReceiverKeys::default()
         };
-        receivers.open(key.clone(), keys.clone(), Some(1), now);
+        receivers.open(key.clone(), keys.clone(), Some(1), now, KeysFrom::Reconcile);
         assert_eq!(receivers.keys(&key), Some(keys));
         assert!(receivers.is_fresh(&key, Some(1), now + Duration::minutes(4), max_age));
         assert!(!receivers.is_fresh(&key, Some(2), now, max_age));
@@ -173,18 +173,24 @@ mod tests {
         let key = ResourceKey::new(Source::Reteach, "ns", "certs");
         let now = at("2026-12-02T10:00:00Z");
         let keys = ReceiverKeys {
-            token: "p".repeat(64),
+            current: RequestKeys::new("p".repeat(64), None),
             ..ReceiverKeys::default()
         };
-        receivers.open_provisional(key.clone(), keys.clone(), Some(1), now);
+        receivers.open(key.clone(), keys.clone(), Some(1), now, KeysFrom::Watch);
         assert_eq!(receivers.keys(&key), Some(keys.clone()));
         assert!(!receivers.is_fresh(&key, Some(1), now, REFRESH_AFTER));
         let refreshed = ReceiverKeys {
-            token: "r".repeat(64),
+            current: RequestKeys::new("r".repeat(64), None),
             ..ReceiverKeys::default()
         };
-        receivers.open(key.clone(), refreshed.clone(), Some(1), now);
-        receivers.open_provisional(key.clone(), keys, Some(1), now);
+        receivers.open(
+            key.clone(),
+            refreshed.clone(),
+            Some(1),
+            now,
+            KeysFrom::Reconcile,
+        );
+        receivers.open(key.clone(), keys, Some(1), now, KeysFrom::Watch);
         assert_eq!(
             receivers.keys(&key),
             Some(refreshed),

@@ -198,7 +198,7 @@ async fn verify(
 mod tests {
     use super::*;
     use crate::clock::{at, ManualClock};
-    use crate::webhook::ReceiverKeys;
+    use crate::webhook::{KeysFrom, ReceiverKeys, RequestKeys};
     use axum::http::Request;
     use tower::ServiceExt;
 
@@ -212,22 +212,22 @@ mod tests {
         webhooks.receivers.open(
             ResourceKey::new(Source::Personio, "hr", "acme"),
             ReceiverKeys {
-                token: TOKEN.into(),
-                authorization: Some("secret-header".into()),
+                current: RequestKeys::new(TOKEN, Some("secret-header".into())),
                 ..ReceiverKeys::default()
             },
             Some(1),
             now,
+            KeysFrom::Reconcile,
         );
         webhooks.receivers.open(
             ResourceKey::new(Source::Reteach, "hr", "certs"),
             ReceiverKeys {
-                token: TOKEN.into(),
-                authorization: None,
+                current: RequestKeys::new(TOKEN, None),
                 ..ReceiverKeys::default()
             },
             Some(1),
             now,
+            KeysFrom::Reconcile,
         );
         let state = ReceiverState {
             webhooks: webhooks.clone(),

@@ -822,20 +822,22 @@ async fn signing_receiver(
     std::sync::Arc<reteach_personio_operator::webhook::Webhooks>,
     RunningSim,
 ) {
-    use reteach_personio_operator::webhook::{ReceiverKeys, ResourceKey, Source, Webhooks};
+    use reteach_personio_operator::webhook::{
+        KeysFrom, ReceiverKeys, RequestKeys, ResourceKey, Source, Webhooks,
+    };
     let webhooks = std::sync::Arc::new(Webhooks::default());
     let token = "p".repeat(32);
     let clock = reteach_personio_operator::clock::SystemClock;
     webhooks.receivers.open(
         ResourceKey::new(Source::Personio, "hr", "staff"),
         ReceiverKeys {
-            token: token.clone(),
-            authorization: None,
+            current: RequestKeys::new(token.clone(), None),
             signing_secrets: secrets.iter().map(|s| s.to_string()).collect(),
             ..ReceiverKeys::default()
         },
         Some(1),
         chrono::Utc::now(),
+        KeysFrom::Reconcile,
     );
     let state = reteach_personio_operator::webhook::ReceiverState {
         webhooks: webhooks.clone(),

@@ -549,7 +549,7 @@ async fn certificates_go_through_v1_uploads_when_employees_are_read_through_v2()
 async fn an_employment_terminated_notification_locks_the_user_in_the_notified_v2_run() {
     use reteach_personio_operator::metrics::Metrics;
     use reteach_personio_operator::webhook::{
-        serve_on, ReceiverKeys, ReceiverState, ResourceKey, Source, Webhooks,
+        serve_on, KeysFrom, ReceiverKeys, ReceiverState, RequestKeys, ResourceKey, Source, Webhooks,
     };
     use std::sync::Arc;
 
@@ -567,12 +567,12 @@ async fn an_employment_terminated_notification_locks_the_user_in_the_notified_v2
     webhooks.receivers.open(
         key.clone(),
         ReceiverKeys {
-            token: TOKEN.into(),
-            authorization: Some(AUTHORIZATION.into()),
+            current: RequestKeys::new(TOKEN, Some(AUTHORIZATION.into())),
             ..ReceiverKeys::default()
         },
         Some(1),
         sims.clock.now(),
+        KeysFrom::Reconcile,
     );
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let receiver = format!("http://{}", listener.local_addr().expect("address"));
