@@ -6,10 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use kube::runtime::events::EventType;
 use kube::Api;
 
-use super::announce::announce_certificate_run;
+use super::announce::{count_records, set_aside_note};
 use super::context::Context;
+use super::events::publish;
 use super::ledger_claim::claim_ledger;
 use super::reconcile::{preflight, RunInputs, RunStop, SyncKind};
 use super::upstreams::{checked_upstreams, naming_secrets};
@@ -165,8 +167,33 @@ impl SyncKind for CertificateSync {
         record_certificate_partial(status, &partial);
     }
 
+    /// Counts the records by action, warns about certificates newly set aside, and says
+    /// `Uploaded` when the run uploaded or failed one (a Warning when nothing went up).
     async fn announce(&self, ctx: &Context, run: &CertificateRun, message: &str) {
-        announce_certificate_run(ctx, self, &run.outcome, message).await;
+        let outcome = &run.outcome;
+        let summary = &outcome.summary;
+        let by_action = [
+            ("uploaded", summary.uploaded),
+            ("already_present", summary.already_present),
+            ("pending_pdf", summary.pending_pdf),
+            ("unknown_employee", summary.unknown_employee),
+            ("failed", summary.failed),
+            ("set_aside", summary.set_aside),
+            ("unverified", summary.unverified),
+        ];
+        count_records(ctx, self, summary.dry_run, &by_action);
+        if let Some(note) = set_aside_note(outcome) {
+            let reason = Reason::CertificatesSetAside.as_str();
+            publish(ctx, self, EventType::Warning, reason, &note).await;
+        }
+        if summary.uploaded + summary.failed > 0 {
+            let type_ = if summary.failed > 0 && summary.uploaded == 0 {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            };
+            publish(ctx, self, type_, Reason::Uploaded.as_str(), message).await;
+        }
     }
 }
 

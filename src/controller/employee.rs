@@ -5,10 +5,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use kube::runtime::events::EventType;
 use kube::ResourceExt;
 
-use super::announce::announce_employee_run;
+use super::announce::{count_records, unsupported_event_note};
 use super::context::Context;
+use super::events::publish;
 use super::reconcile::{preflight, RunInputs, RunStop, SyncKind};
 use super::upstreams::{checked_upstreams, naming_secrets};
 use crate::api::{CapabilityCheck, EmployeeSync, EmployeeSyncStatus, APPROVE_PLAN_ANNOTATION};
@@ -103,7 +105,24 @@ impl SyncKind for EmployeeSync {
 
     fn record_partial(_status: &mut EmployeeSyncStatus, _partial: ()) {}
 
+    /// Counts the records by action, warns once per field newly found unsupported, and says
+    /// `Synced` when the run wrote or failed a record.
     async fn announce(&self, ctx: &Context, outcome: &EmployeeJobOutcome, message: &str) {
-        announce_employee_run(ctx, self, outcome, message).await;
+        let summary = &outcome.summary;
+        let by_action = [
+            ("created", summary.created),
+            ("updated", summary.updated),
+            ("failed", summary.failed),
+        ];
+        count_records(ctx, self, summary.dry_run, &by_action);
+        for field in &outcome.newly_unsupported {
+            let note = unsupported_event_note(field);
+            let reason = Reason::UnsupportedFields.as_str();
+            publish(ctx, self, EventType::Warning, reason, &note).await;
+        }
+        if summary.created + summary.updated + summary.failed > 0 {
+            let reason = Reason::Synced.as_str();
+            publish(ctx, self, EventType::Normal, reason, message).await;
+        }
     }
 }
