@@ -100,7 +100,7 @@ impl SyncKind for CertificateSync {
             now: inputs.run.now,
             tz: connected.time_zone.get(),
             category_id: connected.category_id,
-            full_resync_interval: chrono_duration(settings.full_resync_interval),
+            full_resync_interval: chrono_duration(settings.cadence.full_resync_interval),
             requested: inputs.reason == DueReason::Requested,
             linked_since: connected
                 .employee_sync
@@ -157,7 +157,7 @@ impl SyncKind for CertificateSync {
         certificate_status_after_success(
             status,
             run,
-            settings.interval.get(),
+            settings.cadence.interval.get(),
             &outcome.outcome,
             outcome.category_id,
         )

@@ -100,7 +100,7 @@ impl SyncKind for EmployeeSync {
         settings: &EmployeeSettings,
         outcome: &EmployeeJobOutcome,
     ) -> (Duration, String) {
-        employee_status_after_success(status, run, settings.interval.get(), outcome)
+        employee_status_after_success(status, run, settings.cadence.interval.get(), outcome)
     }
 
     fn record_partial(_status: &mut EmployeeSyncStatus, _partial: ()) {}

@@ -223,9 +223,9 @@ where
     };
     let mut capabilities = None;
     let settings = K::Settings::from_spec(object.spec(), ctx.tunables.minimum_interval);
-    let interval = settings
-        .as_ref()
-        .map_or(INVALID_SPEC_INTERVAL, KindSettings::interval);
+    let interval = settings.as_ref().map_or(INVALID_SPEC_INTERVAL, |settings| {
+        settings.cadence().interval.get()
+    });
     let (result, personio_requests) = match settings {
         Err(error) => {
             let failure = RunFailure::stalled(Reason::InvalidSpec, error.to_string());

@@ -10,10 +10,12 @@
 //! derived from the operator's own key (`webhook::identity`). A resource's `secretRef` only
 //! supplies the tokens of a target registered by hand, and is only ever compared with.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use k8s_openapi::NamespaceResourceScope;
+use kube::core::object::HasSpec;
 use kube::runtime::events::EventType;
 use kube::{Api, ResourceExt};
 use serde::de::DeserializeOwned;
@@ -21,7 +23,10 @@ use serde::de::DeserializeOwned;
 use super::context::Context;
 use super::events::publish;
 use super::lifecycle::Scheduled;
-use crate::api::{CertificateSync, EmployeeSync, WebhookSpec, MIN_WEBHOOK_TOKEN_LENGTH};
+use crate::api::{
+    CertificateSync, CertificateSyncSpec, EmployeeSync, EmployeeSyncSpec, WebhookSpec,
+    MIN_WEBHOOK_TOKEN_LENGTH,
+};
 use crate::credentials::SecretReader;
 use crate::personio::PersonioApi;
 use crate::reteach::ReteachApi;
@@ -40,13 +45,16 @@ pub const SUBSCRIPTIONS_FINALIZER: &str = "sync.reteach.io/reteach-subscriptions
 /// Finalizer of an EmployeeSync whose Personio webhook the operator manages.
 pub const PERSONIO_WEBHOOK_FINALIZER: &str = "sync.reteach.io/personio-webhook";
 
-/// A kind that can be woken by webhooks (its suspension is [`Scheduled::suspended`]).
+/// A kind that can be woken by webhooks (its suspension is [`Scheduled::suspended`]). What a
+/// kind says is who notifies it and which EmployeeSync it borrows its connection from; the
+/// finalizer and the registration upstream follow from the [`Source`].
 #[async_trait]
 pub trait Webhooked:
     Scheduled<Scope = NamespaceResourceScope>
     + ResourceExt
     + Clone
     + DeserializeOwned
+    + HasSpec<Spec: HasWebhook>
     + std::fmt::Debug
     + Send
     + Sync
@@ -54,12 +62,23 @@ pub trait Webhooked:
     /// Who notifies it.
     const SOURCE: Source;
     /// The finalizer guarding its registration upstream.
-    const FINALIZER: &'static str;
+    const FINALIZER: &'static str = finalizer(Self::SOURCE);
     /// `spec.webhook`.
-    fn webhook(&self) -> Option<&WebhookSpec>;
+    fn webhook(&self) -> Option<&WebhookSpec> {
+        self.spec().webhook()
+    }
+    /// The EmployeeSync whose connection and credentials it uses: itself, or the one a
+    /// CertificateSync references (as read now).
+    async fn employee_sync(&self, ctx: &Context) -> Result<Cow<'_, EmployeeSync>, String>;
     /// Names of the Secrets holding this resource's API credentials (for a CertificateSync, its
     /// EmployeeSync's): a webhook `secretRef` must never name one of them.
-    async fn credential_secrets(&self, ctx: &Context) -> Result<Vec<String>, String>;
+    async fn credential_secrets(&self, ctx: &Context) -> Result<Vec<String>, String> {
+        let sync = self.employee_sync(ctx).await?;
+        Ok(vec![
+            sync.spec.personio.credentials_secret_ref.name.clone(),
+            sync.spec.reteach.credentials_secret_ref.name.clone(),
+        ])
+    }
     /// Brings the upstream's registrations under `ours` in line with `target` (`None`: delete
     /// all of ours); returns how many were created.
     async fn register(
@@ -67,117 +86,137 @@ pub trait Webhooked:
         ctx: &Context,
         ours: &str,
         target: Option<(&str, &DerivedSecrets)>,
-    ) -> Result<usize, String>;
+    ) -> Result<usize, String> {
+        let (personio, reteach) = clients_of(ctx, &*self.employee_sync(ctx).await?).await?;
+        match Self::SOURCE {
+            Source::Personio => register_personio_webhook(personio.as_ref(), ours, target).await,
+            Source::Reteach => {
+                register_reteach_subscriptions(reteach.as_ref(), ours, target.map(|(url, _)| url))
+                    .await
+            }
+        }
+    }
 }
 
-fn credential_names(sync: &EmployeeSync) -> Vec<String> {
-    vec![
-        sync.spec.personio.credentials_secret_ref.name.clone(),
-        sync.spec.reteach.credentials_secret_ref.name.clone(),
-    ]
+/// A kind's spec, which may ask for webhooks (with kube's `HasSpec`, what gives a [`Webhooked`]
+/// kind its `spec.webhook`).
+pub trait HasWebhook {
+    /// Its `webhook` block (`spec.webhook` of the resource).
+    fn webhook(&self) -> Option<&WebhookSpec>;
+}
+
+impl HasWebhook for EmployeeSyncSpec {
+    fn webhook(&self) -> Option<&WebhookSpec> {
+        self.webhook.as_ref()
+    }
+}
+
+impl HasWebhook for CertificateSyncSpec {
+    fn webhook(&self) -> Option<&WebhookSpec> {
+        self.webhook.as_ref()
+    }
+}
+
+/// The finalizer guarding the registration of a resource `source` notifies.
+const fn finalizer(source: Source) -> &'static str {
+    match source {
+        Source::Personio => PERSONIO_WEBHOOK_FINALIZER,
+        Source::Reteach => SUBSCRIPTIONS_FINALIZER,
+    }
 }
 
 #[async_trait]
 impl Webhooked for EmployeeSync {
     const SOURCE: Source = Source::Personio;
-    const FINALIZER: &'static str = PERSONIO_WEBHOOK_FINALIZER;
-    fn webhook(&self) -> Option<&WebhookSpec> {
-        self.spec.webhook.as_ref()
-    }
-    async fn credential_secrets(&self, _ctx: &Context) -> Result<Vec<String>, String> {
-        Ok(credential_names(self))
-    }
-    async fn register(
-        &self,
-        ctx: &Context,
-        ours: &str,
-        target: Option<(&str, &DerivedSecrets)>,
-    ) -> Result<usize, String> {
-        let (personio, _) = clients_of(ctx, self).await?;
-        let personio = personio.webhooks().map_err(|e| e.to_string())?;
-        let existing = personio.list_webhooks().await.map_err(|e| e.to_string())?;
-        let plan = plan_registrations(&existing, ours, target.map(|(url, _)| url));
-        for id in &plan.delete {
-            personio
-                .delete_webhook(id)
-                .await
-                .map_err(|e| e.to_string())?;
-        }
-        let Some((url, secrets)) = target.filter(|_| !plan.create.is_empty()) else {
-            return Ok(0);
-        };
-        let created = personio
-            .create_webhook(url, &secrets.authorization, &plan.create)
-            .await
-            .map_err(|e| e.to_string())?;
-        let id = match created {
-            Some(id) => id,
-            None => personio
-                .list_webhooks()
-                .await
-                .map_err(|e| e.to_string())?
-                .into_iter()
-                .find(|w| {
-                    crate::webhook::normalize_url(&w.url) == crate::webhook::normalize_url(url)
-                })
-                .map(|w| w.id)
-                .ok_or("Personio did not list the webhook just created")?,
-        };
-        // A webhook whose signing secret is not ours would have its deliveries refused: it goes
-        // again, and the next attempt creates it afresh.
-        if let Err(error) = personio
-            .set_webhook_signing_secret(&id, &secrets.signing_secret)
-            .await
-        {
-            let _ = personio.delete_webhook(&id).await;
-            return Err(format!(
-                "could not set the webhook's signing secret: {error}"
-            ));
-        }
-        Ok(1)
+    async fn employee_sync(&self, _ctx: &Context) -> Result<Cow<'_, EmployeeSync>, String> {
+        Ok(Cow::Borrowed(self))
     }
 }
 
 #[async_trait]
 impl Webhooked for CertificateSync {
     const SOURCE: Source = Source::Reteach;
-    const FINALIZER: &'static str = SUBSCRIPTIONS_FINALIZER;
-    fn webhook(&self) -> Option<&WebhookSpec> {
-        self.spec.webhook.as_ref()
+    async fn employee_sync(&self, ctx: &Context) -> Result<Cow<'_, EmployeeSync>, String> {
+        employee_sync_of(ctx, self).await.map(Cow::Owned)
     }
-    async fn credential_secrets(&self, ctx: &Context) -> Result<Vec<String>, String> {
-        Ok(credential_names(&employee_sync_of(ctx, self).await?))
-    }
-    async fn register(
-        &self,
-        ctx: &Context,
-        ours: &str,
-        target: Option<(&str, &DerivedSecrets)>,
-    ) -> Result<usize, String> {
-        let reteach = reteach_client(ctx, self).await?;
-        let reteach = reteach.subscriptions().map_err(|e| e.to_string())?;
-        let existing = reteach
-            .list_subscriptions()
+}
+
+/// Brings the Personio webhooks under `ours` in line with `target`: one webhook for all
+/// events, signed with our secret; returns how many were created.
+async fn register_personio_webhook(
+    personio: &dyn PersonioApi,
+    ours: &str,
+    target: Option<(&str, &DerivedSecrets)>,
+) -> Result<usize, String> {
+    let personio = personio.webhooks().map_err(|e| e.to_string())?;
+    let existing = personio.list_webhooks().await.map_err(|e| e.to_string())?;
+    let plan = plan_registrations(&existing, ours, target.map(|(url, _)| url));
+    for id in &plan.delete {
+        personio
+            .delete_webhook(id)
             .await
             .map_err(|e| e.to_string())?;
-        let target = target.map(|(url, _)| url);
-        let plan = plan_registrations(&existing, ours, target);
-        for id in &plan.delete {
+    }
+    let Some((url, secrets)) = target.filter(|_| !plan.create.is_empty()) else {
+        return Ok(0);
+    };
+    let created = personio
+        .create_webhook(url, &secrets.authorization, &plan.create)
+        .await
+        .map_err(|e| e.to_string())?;
+    let id = match created {
+        Some(id) => id,
+        None => personio
+            .list_webhooks()
+            .await
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .find(|w| crate::webhook::normalize_url(&w.url) == crate::webhook::normalize_url(url))
+            .map(|w| w.id)
+            .ok_or("Personio did not list the webhook just created")?,
+    };
+    // A webhook whose signing secret is not ours would have its deliveries refused: it goes
+    // again, and the next attempt creates it afresh.
+    if let Err(error) = personio
+        .set_webhook_signing_secret(&id, &secrets.signing_secret)
+        .await
+    {
+        let _ = personio.delete_webhook(&id).await;
+        return Err(format!(
+            "could not set the webhook's signing secret: {error}"
+        ));
+    }
+    Ok(1)
+}
+
+/// Brings the reteach subscriptions under `ours` in line with `target`: one subscription per
+/// event; returns how many were created.
+async fn register_reteach_subscriptions(
+    reteach: &dyn ReteachApi,
+    ours: &str,
+    target: Option<&str>,
+) -> Result<usize, String> {
+    let reteach = reteach.subscriptions().map_err(|e| e.to_string())?;
+    let existing = reteach
+        .list_subscriptions()
+        .await
+        .map_err(|e| e.to_string())?;
+    let plan = plan_registrations(&existing, ours, target);
+    for id in &plan.delete {
+        reteach
+            .delete_subscription(id)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    if let Some(target) = target {
+        for event in &plan.create {
             reteach
-                .delete_subscription(id)
+                .create_subscription(target, event)
                 .await
                 .map_err(|e| e.to_string())?;
         }
-        if let Some(target) = target {
-            for event in &plan.create {
-                reteach
-                    .create_subscription(target, event)
-                    .await
-                    .map_err(|e| e.to_string())?;
-            }
-        }
-        Ok(plan.create.len())
     }
+    Ok(plan.create.len())
 }
 
 /// The receiver key of `object`.
@@ -351,15 +390,6 @@ fn check_token(token: &str) -> Result<(), String> {
         ));
     }
     Ok(())
-}
-
-/// The reteach client of the EmployeeSync `sync` borrows its credentials from (as read here).
-pub(super) async fn reteach_client(
-    ctx: &Context,
-    sync: &CertificateSync,
-) -> Result<Arc<dyn ReteachApi>, String> {
-    let (_, reteach) = clients_of(ctx, &employee_sync_of(ctx, sync).await?).await?;
-    Ok(reteach)
 }
 
 /// The EmployeeSync a CertificateSync borrows its connection and credentials from.

@@ -80,6 +80,7 @@ impl Runner {
             EmployeeSettings::from_spec(&resources.employee_sync.spec, MINIMUM_INTERVAL)?;
         let certificate_interval =
             CertificateSettings::from_spec(&resources.certificate_sync.spec, MINIMUM_INTERVAL)?
+                .cadence
                 .interval
                 .get();
         Ok(Self {
@@ -132,7 +133,7 @@ impl Runner {
         employee_status_after_success(
             &mut self.employee_status,
             &run,
-            self.employee_settings.interval.get(),
+            self.employee_settings.cadence.interval.get(),
             &outcome,
         );
         Ok(outcome)

@@ -40,9 +40,9 @@ pub fn employee_input(
         .as_deref()
         .and_then(|c| DateTime::parse_from_rfc3339(c).ok())
         .map(|c| c.with_timezone(&Utc));
-    let full_due = previous
-        .last_full_sync_time
-        .is_none_or(|last| request.now - last >= chrono_duration(settings.full_resync_interval));
+    let full_due = previous.last_full_sync_time.is_none_or(|last| {
+        request.now - last >= chrono_duration(settings.cadence.full_resync_interval)
+    });
     EmployeeJobInput {
         now: request.now,
         tz: settings.time_zone.get(),
@@ -285,7 +285,7 @@ fn record_certificate_counts(status: &mut CertificateSyncStatus, outcome: &Certi
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jobs::settings::{Interval, TimeZone};
+    use crate::jobs::settings::{Cadence, TimeZone};
     use std::time::Duration;
 
     use crate::clock::at;
@@ -293,8 +293,13 @@ mod tests {
     fn settings() -> EmployeeSettings {
         EmployeeSettings {
             config: Default::default(),
-            interval: Interval::parse("5m", Duration::from_secs(60)).unwrap(),
-            full_resync_interval: Duration::from_secs(24 * 3600),
+            cadence: Cadence::parse(
+                "5m",
+                "24h",
+                Duration::from_secs(60),
+                Duration::from_secs(60),
+            )
+            .unwrap(),
             time_zone: TimeZone::parse("Europe/Berlin").unwrap(),
         }
     }

@@ -6,10 +6,7 @@ use std::time::Duration;
 
 use chrono_tz::Tz;
 
-use crate::api::duration::{
-    parse_duration_between, parse_full_resync_interval, parse_interval, DurationError,
-    MAX_FULL_RESYNC_INTERVAL,
-};
+use crate::api::duration::{parse_full_resync_interval, parse_interval, DurationError};
 use crate::api::{
     AttributeMatchSpec, CertificateSyncSpec, EmployeeSyncSpec, FieldSourceSpec, TagRuleSpec,
 };
@@ -74,6 +71,38 @@ impl Interval {
     }
 }
 
+/// When a kind runs: a run starts every `interval`, and once per `full_resync_interval` a run
+/// compares everything instead of only what changed since the last one. Both kinds read it from
+/// the same two spec fields with the same rules; only the shortest full resync is the kind's own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cadence {
+    /// `spec.interval`.
+    pub interval: Interval,
+    /// `spec.fullResyncInterval`.
+    pub full_resync_interval: Duration,
+}
+
+impl Cadence {
+    /// Parses `spec.interval` (at least the operator's `minimum`) and `spec.fullResyncInterval`
+    /// (at least `shortest_full_resync`, at most
+    /// [`MAX_FULL_RESYNC_INTERVAL`](crate::api::duration::MAX_FULL_RESYNC_INTERVAL)).
+    pub fn parse(
+        interval: &str,
+        full_resync_interval: &str,
+        minimum: Duration,
+        shortest_full_resync: Duration,
+    ) -> Result<Self, SpecError> {
+        Ok(Self {
+            interval: Interval::parse(interval, minimum)?,
+            full_resync_interval: parse_full_resync_interval(
+                full_resync_interval,
+                shortest_full_resync,
+            )
+            .map_err(|source| duration_error("fullResyncInterval", source))?,
+        })
+    }
+}
+
 /// The company's time zone (`spec.timeZone` of an EmployeeSync): the day boundary for the
 /// locking rule and for certificate dates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -105,8 +134,8 @@ pub trait KindSettings: Sized {
     /// Validates the spec; `minimum` is the operator's shortest interval.
     fn from_spec(spec: &Self::Spec, minimum: Duration) -> Result<Self, SpecError>;
 
-    /// `spec.interval`.
-    fn interval(&self) -> Duration;
+    /// `spec.interval` and `spec.fullResyncInterval`.
+    fn cadence(&self) -> &Cadence;
 }
 
 /// The validated spec values of an EmployeeSync.
@@ -114,10 +143,9 @@ pub trait KindSettings: Sized {
 pub struct EmployeeSettings {
     /// `spec.mapping`, `spec.selector` and `spec.tags`.
     pub config: EmployeeConfig,
-    /// `spec.interval`.
-    pub interval: Interval,
-    /// `spec.fullResyncInterval`.
-    pub full_resync_interval: Duration,
+    /// `spec.interval` and `spec.fullResyncInterval` (a full resync at least as long as the
+    /// operator's minimum interval).
+    pub cadence: Cadence,
     /// `spec.timeZone`.
     pub time_zone: TimeZone,
 }
@@ -127,16 +155,14 @@ impl KindSettings for EmployeeSettings {
 
     fn from_spec(spec: &EmployeeSyncSpec, minimum: Duration) -> Result<Self, SpecError> {
         Ok(Self {
-            interval: Interval::parse(&spec.interval, minimum)?,
-            full_resync_interval: parse_full_resync_interval(&spec.full_resync_interval, minimum)
-                .map_err(|source| duration_error("fullResyncInterval", source))?,
+            cadence: Cadence::parse(&spec.interval, &spec.full_resync_interval, minimum, minimum)?,
             time_zone: TimeZone::parse(&spec.time_zone)?,
             config: employee_config(spec)?,
         })
     }
 
-    fn interval(&self) -> Duration {
-        self.interval.get()
+    fn cadence(&self) -> &Cadence {
+        &self.cadence
     }
 }
 
@@ -303,29 +329,26 @@ fn conditions(path: &str, given: &[AttributeMatchSpec]) -> Result<Vec<AttributeM
 /// it references, validated by [`CertificateSettings::with_company`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CertificateSettings {
-    /// `spec.interval`.
-    pub interval: Interval,
-    /// `spec.fullResyncInterval`.
-    pub full_resync_interval: Duration,
+    /// `spec.interval` and `spec.fullResyncInterval` (a full resync of at least an hour: it lists
+    /// every completion).
+    pub cadence: Cadence,
 }
 
 impl KindSettings for CertificateSettings {
     type Spec = CertificateSyncSpec;
 
     fn from_spec(spec: &CertificateSyncSpec, minimum: Duration) -> Result<Self, SpecError> {
-        Ok(Self {
-            interval: Interval::parse(&spec.interval, minimum)?,
-            full_resync_interval: parse_duration_between(
-                &spec.full_resync_interval,
-                MIN_CERTIFICATE_FULL_RESYNC,
-                MAX_FULL_RESYNC_INTERVAL,
-            )
-            .map_err(|source| duration_error("fullResyncInterval", source))?,
-        })
+        let cadence = Cadence::parse(
+            &spec.interval,
+            &spec.full_resync_interval,
+            minimum,
+            MIN_CERTIFICATE_FULL_RESYNC,
+        )?;
+        Ok(Self { cadence })
     }
 
-    fn interval(&self) -> Duration {
-        self.interval.get()
+    fn cadence(&self) -> &Cadence {
+        &self.cadence
     }
 }
 
@@ -388,9 +411,9 @@ mod tests {
     fn a_valid_employee_spec_gives_typed_values() {
         let settings =
             EmployeeSettings::from_spec(&employee_spec("Europe/Berlin"), MINUTE).unwrap();
-        assert_eq!(settings.interval.get(), Duration::from_secs(300));
+        assert_eq!(settings.cadence.interval.get(), Duration::from_secs(300));
         assert_eq!(
-            settings.full_resync_interval,
+            settings.cadence.full_resync_interval,
             Duration::from_secs(24 * 3600)
         );
         assert_eq!(settings.time_zone.get(), chrono_tz::Europe::Berlin);

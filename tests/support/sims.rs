@@ -20,7 +20,7 @@ use reteach_personio_operator::jobs::bookkeeping::{
     employee_input, record_employee_outcome, EmployeeRunRequest,
 };
 use reteach_personio_operator::jobs::settings::{
-    EmployeeSettings, Interval, TimeZone as CompanyTimeZone,
+    Cadence, EmployeeSettings, TimeZone as CompanyTimeZone,
 };
 use reteach_personio_operator::jobs::{
     resolve_category, run_certificate_sync, run_employee_sync, CertificateJobInput,
@@ -204,8 +204,13 @@ impl Sims {
         notified: Vec<String>,
     ) -> Result<EmployeeJobOutcome, JobError> {
         let settings = EmployeeSettings {
-            interval: Interval::parse("5m", Duration::from_secs(60)).expect("interval"),
-            full_resync_interval: Duration::from_secs(24 * 3600),
+            cadence: Cadence::parse(
+                "5m",
+                "24h",
+                Duration::from_secs(60),
+                Duration::from_secs(60),
+            )
+            .expect("cadence"),
             time_zone: CompanyTimeZone::parse(TZ.name()).expect("time zone"),
             config: self.employee_config.lock().expect("config").clone(),
         };
