@@ -8,18 +8,20 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use secrecy::ExposeSecret;
+
 use crate::api::{PersonioApiVersion, PersonioConnection, ReteachConnection};
-pub use crate::personio::PersonioCredentials;
 use crate::personio::{
     EmployeeApi, PersonioClient, PersonioConfig, PersonioError, PersonioRateLimits, DEFAULT_APP_ID,
 };
-pub use crate::reteach::ReteachCredentials;
 use crate::reteach::{
     DownloadPolicy, ReteachClient, ReteachConfig, ReteachError, DEFAULT_REQUESTS_PER_SECOND,
 };
-use secrecy::ExposeSecret;
-
 use crate::upstream::{NoopObserver, RequestObserver, RetryPolicy, SharedBudget, TlsOptions};
+
+// What a connection's Secret holds (each client's credential type, kept next to that client).
+pub use crate::personio::PersonioCredentials;
+pub use crate::reteach::ReteachCredentials;
 
 /// Where Personio is: the parts of [`PersonioConnection`] a client needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
