@@ -193,10 +193,7 @@ impl SecretReader {
                 ],
             )
             .await?;
-        Ok(PersonioCredentials {
-            client_id,
-            client_secret,
-        })
+        Ok(PersonioCredentials::new(client_id, client_secret))
     }
 
     /// reteach credentials from `reference`.
@@ -223,11 +220,11 @@ impl SecretReader {
                 ],
             )
             .await?;
-        Ok(ReteachCredentials {
+        Ok(ReteachCredentials::new(
             client_id,
             client_secret,
             client_code,
-        })
+        ))
     }
 
     /// The values of the `keys` of Secret `name`, in order; each key comes with the spec field

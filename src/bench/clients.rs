@@ -94,15 +94,13 @@ pub fn simulators_at(
     reteach_url: &str,
 ) -> anyhow::Result<(PersonioClient, ReteachClient)> {
     let (personio_sim, reteach_sim) = (PersonioSimConfig::default(), SimCredentials::default());
-    let personio_credentials = PersonioCredentials {
-        client_id: personio_sim.client_id,
-        client_secret: personio_sim.client_secret,
-    };
-    let reteach_credentials = ReteachCredentials {
-        client_id: reteach_sim.client_id,
-        client_secret: reteach_sim.client_secret,
-        client_code: reteach_sim.client_code,
-    };
+    let personio_credentials =
+        PersonioCredentials::new(personio_sim.client_id, personio_sim.client_secret);
+    let reteach_credentials = ReteachCredentials::new(
+        reteach_sim.client_id,
+        reteach_sim.client_secret,
+        reteach_sim.client_code,
+    );
     let reteach = ReteachEndpoint::simulator(reteach_url);
     Ok((
         builder.personio(personio, &personio_credentials, None)?,

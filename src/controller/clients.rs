@@ -7,6 +7,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use secrecy::ExposeSecret;
+
 use super::tenant_cache::{TenantCache, TenantKey};
 use crate::api::{PersonioConnection, ReteachConnection};
 use crate::credentials::{PersonioCredentials, ReteachCredentials};
@@ -16,7 +18,7 @@ use crate::jobs::connection::{
 use crate::metrics::{Metrics, MetricsObserver};
 use crate::personio::{PersonioApi, PersonioError};
 use crate::reteach::{DownloadPolicy, ReteachApi, ReteachError};
-use crate::upstream::SharedBudget;
+use crate::upstream::{ClientCredentials, SharedBudget};
 
 /// Cache of upstream clients, built by [`ConnectionClients`].
 pub struct UpstreamClients {
@@ -62,9 +64,7 @@ impl UpstreamClients {
         ca_bundle: Option<Vec<u8>>,
     ) -> Result<Arc<dyn PersonioApi>, PersonioError> {
         let endpoint = PersonioEndpoint::from(connection);
-        let ids = [credentials.client_id.as_str()];
-        let secret = &credentials.client_secret;
-        let key = tenant_key(&endpoint.base_url, &endpoint, &ids, secret, &ca_bundle);
+        let key = tenant_key(&endpoint.base_url, &endpoint, credentials, &[], &ca_bundle);
         self.personio.get_or_build(key, Instant::now(), || {
             let client = self.builder.personio(&endpoint, credentials, ca_bundle)?;
             Ok(Arc::new(client) as Arc<dyn PersonioApi>)
@@ -79,9 +79,14 @@ impl UpstreamClients {
         ca_bundle: Option<Vec<u8>>,
     ) -> Result<Arc<dyn ReteachApi>, ReteachError> {
         let endpoint = ReteachEndpoint::from(connection);
-        let ids = [credentials.client_id.as_str(), &credentials.client_code];
-        let secret = &credentials.client_secret;
-        let key = tenant_key(&endpoint.base_url, &endpoint, &ids, secret, &ca_bundle);
+        let code = [credentials.client_code.expose_secret()];
+        let key = tenant_key(
+            &endpoint.base_url,
+            &endpoint,
+            &credentials.client,
+            &code,
+            &ca_bundle,
+        );
         self.reteach.get_or_build(key, Instant::now(), || {
             let client = self.builder.reteach(&endpoint, credentials, ca_bundle)?;
             Ok(Arc::new(client) as Arc<dyn ReteachApi>)
@@ -89,24 +94,27 @@ impl UpstreamClients {
     }
 }
 
-/// The cache key of a client built from `endpoint` and a credential: the slot is the endpoint's
-/// base URL and the credential's ids (what a rotation keeps); the rest is everything else the
-/// client is built from: the whole endpoint (its derived `Debug` form lists every field, so a
-/// setting added later, like `spec.personio.api`, cannot be left out of the key), the secret
-/// and the CA bundle.
+/// The cache key of a client built from `endpoint` and `credentials`: the slot is the endpoint's
+/// base URL, the client id and the `other_ids` of the credential (what a rotation keeps); the rest
+/// is everything else the client is built from: the whole endpoint (its derived `Debug` form lists
+/// every field, so a setting added later, like `spec.personio.api`, cannot be left out of the
+/// key), the client secret and the CA bundle.
 fn tenant_key(
     base_url: &str,
     endpoint: &impl std::fmt::Debug,
-    ids: &[&str],
-    secret: &str,
+    credentials: &ClientCredentials,
+    other_ids: &[&str],
     ca_bundle: &Option<Vec<u8>>,
 ) -> TenantKey {
-    let mut slot = vec![base_url.as_bytes()];
-    slot.extend(ids.iter().map(|id| id.as_bytes()));
+    let mut slot = vec![
+        base_url.as_bytes(),
+        credentials.id.expose_secret().as_bytes(),
+    ];
+    slot.extend(other_ids.iter().map(|id| id.as_bytes()));
     let settings = format!("{endpoint:?}");
     let rest = [
         settings.as_bytes(),
-        secret.as_bytes(),
+        credentials.secret.expose_secret().as_bytes(),
         ca_bundle.as_deref().unwrap_or_default(),
     ];
     TenantKey::new(&slot, &rest)
@@ -131,10 +139,7 @@ mod tests {
     }
 
     fn credentials(secret: &str) -> PersonioCredentials {
-        PersonioCredentials {
-            client_id: "id".into(),
-            client_secret: secret.into(),
-        }
+        PersonioCredentials::new("id", secret)
     }
 
     #[test]

@@ -101,10 +101,7 @@ impl DemoResources {
         log: &RequestLog,
     ) -> Result<PersonioClient, SetupError> {
         let (client_id, client_secret) = credentials;
-        let credentials = PersonioCredentials {
-            client_id,
-            client_secret,
-        };
+        let credentials = PersonioCredentials::new(client_id, client_secret);
         let endpoint = PersonioEndpoint::from(&self.employee_sync.spec.personio);
         Ok(clients(log).personio(&endpoint, &credentials, None)?)
     }
@@ -115,11 +112,11 @@ impl DemoResources {
         credentials: SimCredentials,
         log: &RequestLog,
     ) -> Result<ReteachClient, SetupError> {
-        let credentials = ReteachCredentials {
-            client_id: credentials.client_id,
-            client_secret: credentials.client_secret,
-            client_code: credentials.client_code,
-        };
+        let credentials = ReteachCredentials::new(
+            credentials.client_id,
+            credentials.client_secret,
+            credentials.client_code,
+        );
         let endpoint = ReteachEndpoint::from(&self.employee_sync.spec.reteach);
         Ok(clients(log).reteach(&endpoint, &credentials, None)?)
     }

@@ -8,6 +8,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use secrecy::ExposeSecret;
+
 use crate::api::{PersonioApiVersion, PersonioConnection, ReteachConnection};
 use crate::personio::{
     EmployeeApi, PersonioClient, PersonioConfig, PersonioError, PersonioRateLimits, DEFAULT_APP_ID,
@@ -17,38 +19,9 @@ use crate::reteach::{
 };
 use crate::upstream::{NoopObserver, RequestObserver, RetryPolicy, SharedBudget, TlsOptions};
 
-/// Personio API credentials.
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct PersonioCredentials {
-    /// Client id.
-    pub client_id: String,
-    /// Client secret.
-    pub client_secret: String,
-}
-
-/// reteach app credentials.
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct ReteachCredentials {
-    /// Client id.
-    pub client_id: String,
-    /// Client secret.
-    pub client_secret: String,
-    /// The academy's client code.
-    pub client_code: String,
-}
-
-// Hand-written so that secret values can never reach a log line through `{:?}`.
-impl std::fmt::Debug for PersonioCredentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("PersonioCredentials(<redacted>)")
-    }
-}
-
-impl std::fmt::Debug for ReteachCredentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ReteachCredentials(<redacted>)")
-    }
-}
+// What a connection's Secret holds (each client's credential type, kept next to that client).
+pub use crate::personio::PersonioCredentials;
+pub use crate::reteach::ReteachCredentials;
 
 /// Where Personio is: the parts of [`PersonioConnection`] a client needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -188,8 +161,7 @@ impl ConnectionClients {
     ) -> Result<PersonioClient, PersonioError> {
         PersonioClient::new(PersonioConfig {
             base_url: endpoint.base_url.clone(),
-            client_id: credentials.client_id.as_str().into(),
-            client_secret: credentials.client_secret.as_str().into(),
+            credentials: credentials.clone(),
             app_id: endpoint.app_id.clone(),
             tls: self.tls(ca_bundle, endpoint.allow_insecure_http),
             limits: self.options.personio_limits,
@@ -197,7 +169,8 @@ impl ConnectionClients {
             observer: self.options.observer.clone(),
             employee_api: endpoint.employee_api,
             budget: self.options.personio_budget.as_ref().map(|budget| {
-                budget.share(format!("{}\n{}", endpoint.base_url, credentials.client_id).as_bytes())
+                let id = credentials.id.expose_secret();
+                budget.share(format!("{}\n{id}", endpoint.base_url).as_bytes())
             }),
         })
     }
@@ -212,9 +185,7 @@ impl ConnectionClients {
     ) -> Result<ReteachClient, ReteachError> {
         ReteachClient::new(ReteachConfig {
             base_url: endpoint.base_url.clone(),
-            client_id: credentials.client_id.as_str().into(),
-            client_secret: credentials.client_secret.as_str().into(),
-            client_code: credentials.client_code.as_str().into(),
+            credentials: credentials.clone(),
             tls: self.tls(ca_bundle, endpoint.allow_insecure_http),
             requests_per_second: self.options.reteach_requests_per_second,
             retry: self.options.retry.clone(),
@@ -230,21 +201,14 @@ mod tests {
 
     #[test]
     fn credentials_never_show_in_debug_output() {
-        let credentials = ReteachCredentials {
-            client_id: "id".into(),
-            client_secret: "s3cret".into(),
-            client_code: "code".into(),
-        };
+        let credentials = ReteachCredentials::new("id", "s3cret", "code");
         assert_eq!(format!("{credentials:?}"), "ReteachCredentials(<redacted>)");
     }
 
     #[test]
     fn a_client_is_built_for_an_endpoint_and_refuses_plain_http_unless_allowed() {
         let clients = ConnectionClients::new(ClientOptions::default());
-        let credentials = PersonioCredentials {
-            client_id: "id".into(),
-            client_secret: "secret".into(),
-        };
+        let credentials = PersonioCredentials::new("id", "secret");
         let mut endpoint = PersonioEndpoint::simulator("http://127.0.0.1:1");
         assert!(clients.personio(&endpoint, &credentials, None).is_ok());
         endpoint.allow_insecure_http = false;

@@ -71,8 +71,8 @@ impl PersonioClient {
         let app_id = HeaderValue::from_str(config.app_id.trim()).map_err(|_| {
             PersonioError::Config("Personio app id is not a valid header value".to_string())
         })?;
-        let client_id = config.client_id.expose_secret().trim();
-        let client_secret = config.client_secret.expose_secret().trim();
+        let client_id = config.credentials.id.expose_secret().trim();
+        let client_secret = config.credentials.secret.expose_secret().trim();
         if client_id.is_empty() || client_secret.is_empty() {
             return Err(PersonioError::Config(
                 "Personio client id and client secret must not be empty".to_string(),

@@ -5,19 +5,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use secrecy::SecretString;
 
-use crate::upstream::{BudgetShare, NoopObserver, RequestObserver, RetryPolicy, TlsOptions};
+use crate::upstream::{
+    BudgetShare, ClientCredentials, NoopObserver, RequestObserver, RetryPolicy, TlsOptions,
+};
 
 /// Settings of one Personio client (one tenant credential). `Debug` shows no credential.
 #[derive(Clone, Debug)]
 pub struct PersonioConfig {
     /// e.g. `https://api.personio.de` (a path prefix is kept, for proxies).
     pub base_url: String,
-    /// API credential id (Settings → Integrations → API credentials); never logged.
-    pub client_id: SecretString,
-    /// API credential secret; never logged.
-    pub client_secret: SecretString,
+    /// API credential id and secret (Settings → Integrations → API credentials); never logged.
+    pub credentials: PersonioCredentials,
     /// Sent as `X-Personio-App-ID` on every call (Personio asks for UPPER_SNAKE_CASE).
     pub app_id: String,
     /// TLS, CA bundle, plain-http opt-in and request timeout.
@@ -35,6 +34,9 @@ pub struct PersonioConfig {
     pub budget: Option<BudgetShare>,
 }
 
+/// A Personio API credential: its client id and client secret.
+pub type PersonioCredentials = ClientCredentials;
+
 /// Which Personio API the employee listing uses (`spec.personio.api`); documents always go
 /// through v1 (v2 has no upload and no category list).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -50,15 +52,10 @@ pub enum EmployeeApi {
 
 impl PersonioConfig {
     /// A configuration with Personio's limits, default retries and no observer.
-    pub fn new(
-        base_url: impl Into<String>,
-        client_id: impl Into<String>,
-        client_secret: impl Into<String>,
-    ) -> Self {
+    pub fn new(base_url: impl Into<String>, credentials: PersonioCredentials) -> Self {
         Self {
             base_url: base_url.into(),
-            client_id: SecretString::from(client_id.into()),
-            client_secret: SecretString::from(client_secret.into()),
+            credentials,
             app_id: DEFAULT_APP_ID.to_string(),
             tls: TlsOptions::default(),
             limits: PersonioRateLimits::default(),
@@ -259,7 +256,10 @@ mod tests {
 
     #[test]
     fn debug_hides_credentials() {
-        let config = PersonioConfig::new("https://api.personio.de", "id-123", "secret-456");
+        let config = PersonioConfig::new(
+            "https://api.personio.de",
+            PersonioCredentials::new("id-123", "secret-456"),
+        );
         let printed = format!("{config:?}");
         assert!(!printed.contains("id-123"));
         assert!(!printed.contains("secret-456"));

@@ -32,7 +32,9 @@ pub mod endpoints {
     pub use super::employees::ENDPOINT as EMPLOYEES;
     pub use super::upload::UPLOAD;
 }
-pub use config::{EmployeeApi, PersonioConfig, PersonioRateLimits, RateLimit, DEFAULT_APP_ID};
+pub use config::{
+    EmployeeApi, PersonioConfig, PersonioCredentials, PersonioRateLimits, RateLimit, DEFAULT_APP_ID,
+};
 pub use employees::PAGE_SIZE;
 pub use error::PersonioError;
 pub use persons::V2_PAGE_SIZE;

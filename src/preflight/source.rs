@@ -388,10 +388,7 @@ fn personio_from_env(
     let values = env_credentials(env, &[PERSONIO_CLIENT_ID, PERSONIO_CLIENT_SECRET])?;
     let ca = ca_file(env, PERSONIO_CA_FILE, spec.personio.ca_bundle_ref.as_ref())?;
     Ok((
-        PersonioCredentials {
-            client_id: values[0].clone(),
-            client_secret: values[1].clone(),
-        },
+        PersonioCredentials::new(values[0].clone(), values[1].clone()),
         ca,
     ))
 }
@@ -409,11 +406,7 @@ fn reteach_from_env(
     let values = env_credentials(env, &names)?;
     let ca = ca_file(env, RETEACH_CA_FILE, spec.reteach.ca_bundle_ref.as_ref())?;
     Ok((
-        ReteachCredentials {
-            client_id: values[0].clone(),
-            client_secret: values[1].clone(),
-            client_code: values[2].clone(),
-        },
+        ReteachCredentials::new(values[0].clone(), values[1].clone(), values[2].clone()),
         ca,
     ))
 }

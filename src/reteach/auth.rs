@@ -128,9 +128,9 @@ async fn exchange(authorize: Authorize<'_>) -> Result<CachedToken, ReteachError>
     } = authorize;
     let body = AuthorizeRequest {
         grant_type: "authorization_code",
-        code: config.client_code.expose_secret(),
-        client_secret: config.client_secret.expose_secret(),
-        client_id: config.client_id.expose_secret(),
+        code: config.credentials.client_code.expose_secret(),
+        client_secret: config.credentials.client.secret.expose_secret(),
+        client_id: config.credentials.client.id.expose_secret(),
     };
     let secrets = [body.code, body.client_secret, body.client_id];
     let attempts = config.retry.max_attempts.max(1);
@@ -199,7 +199,7 @@ fn parse_token(value: &Value) -> Result<CachedToken, ReteachError> {
 mod tests {
     use super::*;
     use crate::clock::SystemClock;
-    use crate::reteach::{ReteachApi, ReteachClient, ReteachConfig};
+    use crate::reteach::{ReteachApi, ReteachClient, ReteachConfig, ReteachCredentials};
     use crate::sim::reteach::ReteachSim;
     use crate::upstream::{RequestLog, TlsOptions};
     use serde_json::json;
@@ -212,9 +212,11 @@ mod tests {
         let credentials = sim.credentials();
         let mut config = ReteachConfig::new(
             server.base_url(),
-            credentials.client_id,
-            credentials.client_secret,
-            credentials.client_code,
+            ReteachCredentials::new(
+                credentials.client_id,
+                credentials.client_secret,
+                credentials.client_code,
+            ),
         );
         config.tls = TlsOptions {
             allow_insecure_http: true,

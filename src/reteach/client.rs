@@ -192,10 +192,12 @@ pub(crate) fn found<T>(result: Result<T, ReteachError>) -> Result<Option<T>, Ret
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::reteach::ReteachCredentials;
 
     #[test]
     fn url_keeps_a_path_prefix_and_encodes_segments() {
-        let config = ReteachConfig::new("https://proxy.example/reteach/", "id", "secret", "code");
+        let credentials = ReteachCredentials::new("id", "secret", "code");
+        let config = ReteachConfig::new("https://proxy.example/reteach/", credentials);
         let client = ReteachClient::new(config).unwrap();
         let url = client.url(&["customer", "a/b?c@x.example"]).unwrap();
         assert_eq!(
@@ -216,8 +218,8 @@ mod tests {
 
     #[test]
     fn debug_output_hides_credentials() {
-        let config =
-            ReteachConfig::new("https://api.reteach.io", "the-id", "the-secret", "the-code");
+        let credentials = ReteachCredentials::new("the-id", "the-secret", "the-code");
+        let config = ReteachConfig::new("https://api.reteach.io", credentials);
         let text = format!("{config:?}");
         assert!(
             !text.contains("the-secret") && !text.contains("the-code") && !text.contains("the-id")

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use secrecy::SecretString;
 
-use crate::upstream::{NoopObserver, RequestObserver, RetryPolicy, TlsOptions};
+use crate::upstream::{ClientCredentials, NoopObserver, RequestObserver, RetryPolicy, TlsOptions};
 
 /// Default client-side request rate (requests per second; the burst is the same number).
 /// reteach documents no rate limit, so the client stays well below anything a shared API would
@@ -21,12 +21,8 @@ pub const DEFAULT_BASE_URL: &str = "https://api.reteach.io";
 pub struct ReteachConfig {
     /// API root, e.g. `https://api.reteach.io` (a path prefix is kept, for proxies).
     pub base_url: String,
-    /// App credential "Client-ID".
-    pub client_id: SecretString,
-    /// App credential "Client-Secret".
-    pub client_secret: SecretString,
-    /// App credential "Client-Code" (a static credential despite its OAuth name).
-    pub client_code: SecretString,
+    /// The app credential (Client-ID, Client-Secret and Client-Code).
+    pub credentials: ReteachCredentials,
     /// TLS policy and per-request timeout.
     pub tls: TlsOptions,
     /// Client-side rate limit, also the burst (requests allowed at once); 0 is treated as 1.
@@ -37,6 +33,36 @@ pub struct ReteachConfig {
     pub observer: Arc<dyn RequestObserver>,
     /// Where certificate PDFs may be fetched from, and where they are held in transit.
     pub downloads: DownloadPolicy,
+}
+
+/// reteach's app credential, as its Secret holds it. `Debug` shows none of it.
+#[derive(Clone)]
+pub struct ReteachCredentials {
+    /// "Client-ID" and "Client-Secret".
+    pub client: ClientCredentials,
+    /// "Client-Code", the academy's code (a static credential despite its OAuth name).
+    pub client_code: SecretString,
+}
+
+impl ReteachCredentials {
+    /// The app credential `client_id` and `client_secret` of the academy with `client_code`.
+    pub fn new(
+        client_id: impl Into<String>,
+        client_secret: impl Into<String>,
+        client_code: impl Into<String>,
+    ) -> Self {
+        Self {
+            client: ClientCredentials::new(client_id, client_secret),
+            client_code: SecretString::from(client_code.into()),
+        }
+    }
+}
+
+// Hand-written so that secret values can never reach a log line through `{:?}`.
+impl std::fmt::Debug for ReteachCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ReteachCredentials(<redacted>)")
+    }
 }
 
 /// Where certificate PDFs may come from. `certificate.url` is data from reteach and may point at
@@ -90,17 +116,10 @@ impl DownloadPolicy {
 
 impl ReteachConfig {
     /// A configuration with default TLS, rate limit, retries and no observer.
-    pub fn new(
-        base_url: impl Into<String>,
-        client_id: impl Into<String>,
-        client_secret: impl Into<String>,
-        client_code: impl Into<String>,
-    ) -> Self {
+    pub fn new(base_url: impl Into<String>, credentials: ReteachCredentials) -> Self {
         Self {
             base_url: base_url.into(),
-            client_id: SecretString::from(client_id.into()),
-            client_secret: SecretString::from(client_secret.into()),
-            client_code: SecretString::from(client_code.into()),
+            credentials,
             tls: TlsOptions::default(),
             requests_per_second: DEFAULT_REQUESTS_PER_SECOND,
             retry: RetryPolicy::default(),
@@ -113,7 +132,7 @@ impl ReteachConfig {
 impl Default for ReteachConfig {
     /// reteach's public API without credentials (fill them in from the Secret).
     fn default() -> Self {
-        Self::new(DEFAULT_BASE_URL, "", "", "")
+        Self::new(DEFAULT_BASE_URL, ReteachCredentials::new("", "", ""))
     }
 }
 
@@ -127,7 +146,8 @@ mod tests {
 
     #[test]
     fn debug_hides_credentials() {
-        let config = ReteachConfig::new(DEFAULT_BASE_URL, "id-123", "secret-456", "code-789");
+        let credentials = ReteachCredentials::new("id-123", "secret-456", "code-789");
+        let config = ReteachConfig::new(DEFAULT_BASE_URL, credentials);
         let printed = format!("{config:?}");
         for credential in ["id-123", "secret-456", "code-789"] {
             assert!(!printed.contains(credential), "{printed}");

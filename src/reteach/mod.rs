@@ -35,7 +35,10 @@ pub mod endpoints {
     pub use super::download::DOWNLOAD;
     pub use super::participations::LIST as PARTICIPATIONS;
 }
-pub use config::{DownloadPolicy, ReteachConfig, DEFAULT_BASE_URL, DEFAULT_REQUESTS_PER_SECOND};
+pub use config::{
+    DownloadPolicy, ReteachConfig, ReteachCredentials, DEFAULT_BASE_URL,
+    DEFAULT_REQUESTS_PER_SECOND,
+};
 pub use error::ReteachError;
 pub use probe::{CertificateHead, CustomerSample, ParticipationSample, ParticipationSeen};
 pub use subscriptions::{ReteachSubscription, ReteachSubscriptions};

@@ -85,7 +85,7 @@ impl ReteachClient {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reteach::ReteachConfig;
+    use crate::reteach::{ReteachConfig, ReteachCredentials};
 
     #[test]
     fn one_tag_is_assigned_alone_several_with_mode_add_never_replace() {
@@ -102,7 +102,8 @@ mod tests {
 
     #[test]
     fn a_tag_name_stays_one_path_segment() {
-        let config = ReteachConfig::new("https://api.example", "id", "secret", "code");
+        let credentials = ReteachCredentials::new("id", "secret", "code");
+        let config = ReteachConfig::new("https://api.example", credentials);
         let client = ReteachClient::new(config).unwrap();
         let url = client
             .url(&["customer", "cus_1", "tags", "R&D / 50% ?"])

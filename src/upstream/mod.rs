@@ -1,11 +1,12 @@
 //! Plumbing both upstream clients share: retries with backoff, request observation (metrics),
-//! streamed PDFs and TLS settings. Knows HTTP, knows nothing about Personio or reteach.
+//! streamed PDFs, TLS settings and the client credential both exchange for a token. Knows HTTP, knows nothing about Personio or reteach.
 
 mod address;
 #[cfg(test)]
 pub mod arbitrary_json;
 mod body;
 mod budget;
+mod credentials;
 mod idle_map;
 mod lifetime;
 mod observe;
@@ -23,6 +24,7 @@ pub use body::{
     MAX_JSON_BYTES, MAX_PDF_BYTES,
 };
 pub use budget::{metered, BudgetShare, SharedBudget, DEFAULT_BUDGET_PER_MINUTE};
+pub use credentials::ClientCredentials;
 pub use idle_map::IdleMap;
 pub use lifetime::{
     retry_after, token_lifetime, MAX_RETRY_AFTER, MAX_TOKEN_LIFETIME, MIN_TOKEN_LIFETIME,

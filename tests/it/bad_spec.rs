@@ -17,8 +17,12 @@ use reteach_personio_operator::credentials::CredentialsError;
 use reteach_personio_operator::jobs::run_failure::RunFailure;
 use reteach_personio_operator::jobs::Disposition;
 use reteach_personio_operator::jobs::{resolve_category, JobError};
-use reteach_personio_operator::personio::{PersonioApi, PersonioClient, PersonioConfig};
-use reteach_personio_operator::reteach::{ReteachApi, ReteachClient, ReteachConfig};
+use reteach_personio_operator::personio::{
+    PersonioApi, PersonioClient, PersonioConfig, PersonioCredentials,
+};
+use reteach_personio_operator::reteach::{
+    ReteachApi, ReteachClient, ReteachConfig, ReteachCredentials,
+};
 use reteach_personio_operator::upstream::{build_http_client, TlsOptions, UrlPolicyError};
 
 use support::sims::{personio_config, reteach_config, Sims, CATEGORY};
@@ -169,7 +173,7 @@ fn retries_an_apiserver_hiccup_reading_a_secret_instead_of_stalling() {
 async fn stalls_when_personio_rejects_the_client_secret() {
     let sims = Sims::start().await;
     let mut config = personio_config(&sims.personio, &sims.personio_server);
-    config.client_secret = "wrong-secret".into();
+    config.credentials.secret = "wrong-secret".into();
     let client = PersonioClient::new(config).expect("client");
     let error = client.check_credentials().await.unwrap_err();
     let failure = RunFailure::from(error);
@@ -182,7 +186,7 @@ async fn stalls_when_personio_rejects_the_client_secret() {
 async fn stalls_when_reteach_rejects_the_client_code() {
     let sims = Sims::start().await;
     let mut config = reteach_config(&sims.reteach, &sims.reteach_server);
-    config.client_code = "wrong-code".into();
+    config.credentials.client_code = "wrong-code".into();
     let client = ReteachClient::new(config).expect("client");
     let error = client.me().await.unwrap_err();
     let failure = RunFailure::from(error);
@@ -193,7 +197,10 @@ async fn stalls_when_reteach_rejects_the_client_code() {
 
 #[test]
 fn refuses_empty_personio_credentials_before_calling_personio() {
-    let config = PersonioConfig::new("https://api.personio.de", " ", "secret");
+    let config = PersonioConfig::new(
+        "https://api.personio.de",
+        PersonioCredentials::new(" ", "secret"),
+    );
     let error = PersonioClient::new(config).unwrap_err();
     let (reason, message) = stalled(error);
     assert_eq!(reason, "InvalidSpec");
@@ -291,7 +298,10 @@ fn refuses_a_plain_http_base_url_without_the_opt_in() {
 
 #[test]
 fn stalls_a_personio_spec_with_a_plain_http_base_url() {
-    let config = PersonioConfig::new("http://personio.internal", "id", "secret");
+    let config = PersonioConfig::new(
+        "http://personio.internal",
+        PersonioCredentials::new("id", "secret"),
+    );
     let error = PersonioClient::new(config).unwrap_err();
     let (reason, message) = stalled(error);
     assert_eq!(reason, "InvalidSpec");
@@ -300,7 +310,10 @@ fn stalls_a_personio_spec_with_a_plain_http_base_url() {
 
 #[test]
 fn stalls_a_reteach_spec_with_a_plain_http_base_url() {
-    let config = ReteachConfig::new("http://reteach.internal", "id", "secret", "code");
+    let config = ReteachConfig::new(
+        "http://reteach.internal",
+        ReteachCredentials::new("id", "secret", "code"),
+    );
     let error = ReteachClient::new(config).unwrap_err();
     let (reason, message) = stalled(error);
     assert_eq!(reason, "InvalidSpec");

@@ -8,8 +8,8 @@ use chrono::{NaiveDate, TimeZone, Utc};
 use futures::StreamExt;
 use reteach_personio_operator::clock::ManualClock;
 use reteach_personio_operator::personio::{
-    DocumentUpload, PersonioApi, PersonioClient, PersonioConfig, PersonioError, PersonioRateLimits,
-    MAX_FILE_BYTES, REQUIRED_ATTRIBUTES,
+    DocumentUpload, PersonioApi, PersonioClient, PersonioConfig, PersonioCredentials,
+    PersonioError, PersonioRateLimits, MAX_FILE_BYTES, REQUIRED_ATTRIBUTES,
 };
 use reteach_personio_operator::sim::personio::{
     BucketLimit, EmployeeSeed, PersonioSim, PersonioSimConfig, SimRateLimits, WindowLimit,
@@ -30,7 +30,10 @@ struct Harness {
 
 fn config_for(sim: &PersonioSim, running: &RunningSim, log: &RequestLog) -> PersonioConfig {
     let (client_id, client_secret) = sim.credentials();
-    let mut config = PersonioConfig::new(running.base_url(), client_id, client_secret);
+    let mut config = PersonioConfig::new(
+        running.base_url(),
+        PersonioCredentials::new(client_id, client_secret),
+    );
     config.tls = TlsOptions {
         allow_insecure_http: true,
         timeout: Some(Duration::from_millis(600)),
@@ -131,7 +134,7 @@ async fn wrong_credentials_are_unauthorized_with_personios_message() {
     let sim = sim_without_limits();
     let running = sim.start(([127, 0, 0, 1], 0).into()).await.unwrap();
     let mut config = config_for(&sim, &running, &RequestLog::default());
-    config.client_secret = "wrong".into();
+    config.credentials.secret = "wrong".into();
     let client = PersonioClient::new(config).unwrap();
     match client.check_credentials().await {
         Err(PersonioError::Unauthorized { message }) => assert_eq!(message, "Wrong credentials"),
@@ -806,7 +809,8 @@ async fn stuck_personio() -> RunningSim {
 #[tokio::test]
 async fn stops_when_personio_repeats_a_page() {
     let running = stuck_personio().await;
-    let mut config = PersonioConfig::new(running.base_url(), "id", "secret");
+    let mut config =
+        PersonioConfig::new(running.base_url(), PersonioCredentials::new("id", "secret"));
     config.tls.allow_insecure_http = true;
     config.limits = PersonioRateLimits::unlimited();
     let log = RequestLog::default();
@@ -820,7 +824,8 @@ async fn stops_when_personio_repeats_a_page() {
 #[tokio::test]
 async fn stops_when_personio_repeats_a_cursor() {
     let running = stuck_personio().await;
-    let mut config = PersonioConfig::new(running.base_url(), "id", "secret");
+    let mut config =
+        PersonioConfig::new(running.base_url(), PersonioCredentials::new("id", "secret"));
     config.tls.allow_insecure_http = true;
     config.limits = PersonioRateLimits::unlimited();
     let log = RequestLog::default();
@@ -849,7 +854,8 @@ async fn refuses_to_follow_a_next_link_to_another_host() {
     let running = reteach_personio_operator::sim::serve(router, ([127, 0, 0, 1], 0).into())
         .await
         .unwrap();
-    let mut config = PersonioConfig::new(running.base_url(), "id", "secret");
+    let mut config =
+        PersonioConfig::new(running.base_url(), PersonioCredentials::new("id", "secret"));
     config.tls.allow_insecure_http = true;
     let client = PersonioClient::new(config).unwrap();
     assert!(matches!(
@@ -899,7 +905,8 @@ async fn endless_personio(route: &'static str, status: u16) -> RunningSim {
 }
 
 fn plain_client(running: &RunningSim) -> PersonioClient {
-    let mut config = PersonioConfig::new(running.base_url(), "id", "secret");
+    let mut config =
+        PersonioConfig::new(running.base_url(), PersonioCredentials::new("id", "secret"));
     config.tls.allow_insecure_http = true;
     config.tls.timeout = Some(Duration::from_secs(60));
     config.limits = PersonioRateLimits::unlimited();

@@ -10,9 +10,12 @@ use std::time::Duration;
 use listener::Listener;
 use reteach_personio_operator::jobs::{Classify, Disposition, Reason};
 use reteach_personio_operator::personio::{
-    PersonioApi, PersonioClient, PersonioConfig, PersonioError, PersonioRateLimits,
+    PersonioApi, PersonioClient, PersonioConfig, PersonioCredentials, PersonioError,
+    PersonioRateLimits,
 };
-use reteach_personio_operator::reteach::{ReteachApi, ReteachClient, ReteachConfig, ReteachError};
+use reteach_personio_operator::reteach::{
+    ReteachApi, ReteachClient, ReteachConfig, ReteachCredentials, ReteachError,
+};
 use reteach_personio_operator::upstream::RetryPolicy;
 
 const PERSONIO_ID: &str = "personio-client-id";
@@ -38,7 +41,8 @@ fn retries() -> RetryPolicy {
 }
 
 fn personio(base: &str) -> PersonioClient {
-    let mut config = PersonioConfig::new(base, PERSONIO_ID, PERSONIO_SECRET);
+    let mut config =
+        PersonioConfig::new(base, PersonioCredentials::new(PERSONIO_ID, PERSONIO_SECRET));
     config.tls.allow_insecure_http = true;
     config.limits = PersonioRateLimits::unlimited();
     config.retry = retries();
@@ -46,7 +50,10 @@ fn personio(base: &str) -> PersonioClient {
 }
 
 fn reteach(base: &str) -> ReteachClient {
-    let mut config = ReteachConfig::new(base, RETEACH_ID, RETEACH_SECRET, RETEACH_CODE);
+    let mut config = ReteachConfig::new(
+        base,
+        ReteachCredentials::new(RETEACH_ID, RETEACH_SECRET, RETEACH_CODE),
+    );
     config.tls.allow_insecure_http = true;
     config.retry = retries();
     ReteachClient::new(config).unwrap()

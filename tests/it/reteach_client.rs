@@ -11,7 +11,8 @@ use chrono::{DateTime, TimeZone, Utc};
 use futures::{StreamExt, TryStreamExt};
 use reteach_personio_operator::clock::ManualClock;
 use reteach_personio_operator::reteach::{
-    DownloadPolicy, ReteachApi, ReteachClient, ReteachConfig, ReteachError, ReteachSubscriptions,
+    DownloadPolicy, ReteachApi, ReteachClient, ReteachConfig, ReteachCredentials, ReteachError,
+    ReteachSubscriptions,
 };
 use reteach_personio_operator::sim::reteach::{
     BadTokenAnswer, CertificateUrls, ReteachSim, SimCustomer, StorageRequest,
@@ -52,9 +53,11 @@ impl Env {
         let credentials = self.sim.credentials();
         let mut config = ReteachConfig::new(
             self.server.base_url(),
-            credentials.client_id,
-            credentials.client_secret,
-            credentials.client_code,
+            ReteachCredentials::new(
+                credentials.client_id,
+                credentials.client_secret,
+                credentials.client_code,
+            ),
         );
         config.tls = TlsOptions {
             allow_insecure_http: true,
@@ -148,7 +151,7 @@ async fn concurrent_first_calls_share_one_exchange() {
 async fn wrong_credentials_are_unauthorized_with_reteachs_message() {
     let env = Env::new().await;
     let mut config = env.config();
-    config.client_secret = "wrong-secret-value".into();
+    config.credentials.client.secret = "wrong-secret-value".into();
     let client = ReteachClient::new(config).unwrap();
     let error = client.me().await.unwrap_err();
     match &error {
@@ -1143,7 +1146,10 @@ async fn endless_server(status: u16) -> RunningSim {
 }
 
 fn client_for(server: &RunningSim) -> ReteachClient {
-    let mut config = ReteachConfig::new(server.base_url(), "id", "secret", "code");
+    let mut config = ReteachConfig::new(
+        server.base_url(),
+        ReteachCredentials::new("id", "secret", "code"),
+    );
     config.tls = TlsOptions {
         allow_insecure_http: true,
         timeout: Some(Duration::from_secs(30)),
@@ -1191,7 +1197,8 @@ async fn an_endless_error_body_is_read_only_up_to_the_cap() {
 #[tokio::test]
 async fn a_chunked_download_reaches_personio_with_a_content_length() {
     use reteach_personio_operator::personio::{
-        DocumentUpload, PersonioApi, PersonioClient, PersonioConfig, PersonioRateLimits,
+        DocumentUpload, PersonioApi, PersonioClient, PersonioConfig, PersonioCredentials,
+        PersonioRateLimits,
     };
     use reteach_personio_operator::sim::personio::{EmployeeSeed, PersonioSim, PersonioSimConfig};
 
@@ -1208,7 +1215,7 @@ async fn a_chunked_download_reaches_personio_with_a_content_length() {
     let employee = personio.add_employee(EmployeeSeed::new("Ada", "Lovelace", "ada@acme.example"));
     let running = personio.start(loopback()).await.unwrap();
     let (id, secret) = personio.credentials();
-    let mut config = PersonioConfig::new(running.base_url(), id, secret);
+    let mut config = PersonioConfig::new(running.base_url(), PersonioCredentials::new(id, secret));
     config.tls.allow_insecure_http = true;
     config.limits = PersonioRateLimits::unlimited();
     let uploader = PersonioClient::new(config).unwrap();

@@ -6,7 +6,9 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use reteach_personio_operator::personio::{PersonioApi, PersonioClient, PersonioConfig};
+use reteach_personio_operator::personio::{
+    PersonioApi, PersonioClient, PersonioConfig, PersonioCredentials,
+};
 use reteach_personio_operator::upstream::{build_http_client, TlsOptions, UrlPolicyError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -108,7 +110,10 @@ async fn checks_the_host_name_even_with_the_ca_bundle() {
 #[tokio::test]
 async fn personio_client_uses_the_ca_bundle_for_its_calls() {
     let port = https_server().await;
-    let mut config = PersonioConfig::new(format!("https://localhost:{port}"), "id", "secret");
+    let mut config = PersonioConfig::new(
+        format!("https://localhost:{port}"),
+        PersonioCredentials::new("id", "secret"),
+    );
     config.tls.ca_bundle_pem = Some(ca_pem());
     config.retry = reteach_personio_operator::upstream::RetryPolicy::once();
     let client = PersonioClient::new(config).expect("client");

@@ -26,8 +26,12 @@ use reteach_personio_operator::jobs::{
     resolve_category, run_certificate_sync, run_employee_sync, CertificateJobInput,
     CertificateJobOutcome, CertificateRunRequest, EmployeeJobOutcome, JobError, MemoryLedgerStore,
 };
-use reteach_personio_operator::personio::{PersonioClient, PersonioConfig, PersonioRateLimits};
-use reteach_personio_operator::reteach::{DownloadPolicy, ReteachClient, ReteachConfig};
+use reteach_personio_operator::personio::{
+    PersonioClient, PersonioConfig, PersonioCredentials, PersonioRateLimits,
+};
+use reteach_personio_operator::reteach::{
+    DownloadPolicy, ReteachClient, ReteachConfig, ReteachCredentials,
+};
 use reteach_personio_operator::sim::personio::{EmployeeSeed, PersonioSim, PersonioSimConfig};
 use reteach_personio_operator::sim::reteach::ReteachSim;
 use reteach_personio_operator::sim::RunningSim;
@@ -393,7 +397,10 @@ impl Sims {
 /// Client settings for the Personio simulator: its credentials, short timeout, fast retries.
 pub fn personio_config(sim: &PersonioSim, server: &RunningSim) -> PersonioConfig {
     let (client_id, client_secret) = sim.credentials();
-    let mut config = PersonioConfig::new(server.base_url(), client_id, client_secret);
+    let mut config = PersonioConfig::new(
+        server.base_url(),
+        PersonioCredentials::new(client_id, client_secret),
+    );
     config.tls = test_tls();
     config.limits = PersonioRateLimits::unlimited();
     config.retry = fast_retry();
@@ -405,9 +412,11 @@ pub fn reteach_config(sim: &ReteachSim, server: &RunningSim) -> ReteachConfig {
     let credentials = sim.credentials();
     let mut config = ReteachConfig::new(
         server.base_url(),
-        credentials.client_id,
-        credentials.client_secret,
-        credentials.client_code,
+        ReteachCredentials::new(
+            credentials.client_id,
+            credentials.client_secret,
+            credentials.client_code,
+        ),
     );
     config.tls = test_tls();
     config.requests_per_second = 10_000;
