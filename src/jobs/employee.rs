@@ -400,3 +400,15 @@ fn created_fields(fields: &CustomerFields) -> Vec<String> {
 #[cfg(test)]
 #[path = "employee_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "employee_convergence_tests.rs"]
+mod convergence_tests;
+
+#[cfg(test)]
+#[path = "employee_guard_tests.rs"]
+mod guard_tests;
+
+#[cfg(test)]
+#[path = "employee_tag_tests.rs"]
+mod tag_tests;

@@ -5,16 +5,15 @@ use super::*;
 use crate::api::MAX_STATUS_FAILURES;
 use crate::jobs::fakes::{FakePersonio, FakeReteach, WriteFault};
 use crate::personio::PersonioError;
-use crate::sync::mass_change::MassChangeLimits;
 use crate::sync::{Gender, PersonioEmployee, SkippedRecord};
 
 use crate::clock::at;
 
-fn now() -> DateTime<Utc> {
+pub(super) fn now() -> DateTime<Utc> {
     at("2026-11-26T09:00:00Z")
 }
 
-fn employee(id: &str) -> PersonioEmployee {
+pub(super) fn employee(id: &str) -> PersonioEmployee {
     PersonioEmployee {
         id: id.into(),
         first_name: Some(format!("First{id}")),
@@ -30,17 +29,17 @@ fn employee(id: &str) -> PersonioEmployee {
     }
 }
 
-fn personio_with(employees: Vec<PersonioEmployee>) -> FakePersonio {
+pub(super) fn personio_with(employees: Vec<PersonioEmployee>) -> FakePersonio {
     let personio = FakePersonio::default();
     *personio.employees.lock().unwrap() = employees;
     personio
 }
 
-fn full() -> EmployeeJobInput {
+pub(super) fn full() -> EmployeeJobInput {
     EmployeeJobInput::full_run(now(), UTC)
 }
 
-fn incremental(cursor: &str) -> EmployeeJobInput {
+pub(super) fn incremental(cursor: &str) -> EmployeeJobInput {
     EmployeeJobInput {
         config: Default::default(),
         guard: None,
@@ -51,7 +50,7 @@ fn incremental(cursor: &str) -> EmployeeJobInput {
 }
 
 /// A reteach whose writes for employee `id` fail with `fault`.
-fn reteach_failing(id: &str, fault: WriteFault) -> FakeReteach {
+pub(super) fn reteach_failing(id: &str, fault: WriteFault) -> FakeReteach {
     let reteach = FakeReteach::default();
     reteach
         .write_faults
@@ -62,14 +61,14 @@ fn reteach_failing(id: &str, fault: WriteFault) -> FakeReteach {
 }
 
 /// A reteach whose tag requests for employee `id` fail with `fault`.
-fn tags_failing(id: &str, fault: WriteFault) -> FakeReteach {
+pub(super) fn tags_failing(id: &str, fault: WriteFault) -> FakeReteach {
     let reteach = FakeReteach::default();
     reteach.tag_faults.lock().unwrap().insert(id.into(), fault);
     reteach
 }
 
 /// One run that must succeed.
-async fn run_ok(
+pub(super) async fn run_ok(
     personio: &dyn PersonioApi,
     reteach: &dyn ReteachApi,
     input: &EmployeeJobInput,
@@ -78,7 +77,7 @@ async fn run_ok(
 }
 
 /// One run that must fail.
-async fn run_err(
+pub(super) async fn run_err(
     personio: &dyn PersonioApi,
     reteach: &dyn ReteachApi,
     input: &EmployeeJobInput,
@@ -89,7 +88,7 @@ async fn run_err(
 }
 
 /// Personio changes employee `id` at `when`.
-fn touch(
+pub(super) fn touch(
     personio: &FakePersonio,
     id: &str,
     when: &str,
@@ -102,21 +101,25 @@ fn touch(
 }
 
 /// The cursor the incremental runs start from, and when Personio changed employees after it.
-const CURSOR: &str = "2026-11-26T08:55:00Z";
-const CHANGED_AT: &str = "2026-11-26T08:58:00Z";
+pub(super) const CURSOR: &str = "2026-11-26T08:55:00Z";
+pub(super) const CHANGED_AT: &str = "2026-11-26T08:58:00Z";
 
 /// The incremental run after [`CURSOR`].
-fn after_cursor() -> EmployeeJobInput {
+pub(super) fn after_cursor() -> EmployeeJobInput {
     incremental(CURSOR)
 }
 
 /// Personio changes employee `id` after [`CURSOR`].
-fn change(personio: &FakePersonio, id: &str, change: impl FnOnce(&mut PersonioEmployee)) {
+pub(super) fn change(
+    personio: &FakePersonio,
+    id: &str,
+    change: impl FnOnce(&mut PersonioEmployee),
+) {
     touch(personio, id, CHANGED_AT, change);
 }
 
 /// Employees `ids`, synced to reteach by one run of `input`.
-async fn synced(ids: &[&str], input: &EmployeeJobInput) -> (FakePersonio, FakeReteach) {
+pub(super) async fn synced(ids: &[&str], input: &EmployeeJobInput) -> (FakePersonio, FakeReteach) {
     let personio = personio_with(ids.iter().map(|id| employee(id)).collect());
     let reteach = FakeReteach::default();
     run_ok(&personio, &reteach, input).await;
@@ -124,7 +127,7 @@ async fn synced(ids: &[&str], input: &EmployeeJobInput) -> (FakePersonio, FakeRe
 }
 
 /// `n` employees, none in reteach yet, all changed after [`CURSOR`].
-fn all_changed(n: usize) -> FakePersonio {
+pub(super) fn all_changed(n: usize) -> FakePersonio {
     let personio = personio_with((0..n).map(|i| employee(&i.to_string())).collect());
     for i in 0..n {
         change(&personio, &i.to_string(), |_| {});
@@ -134,7 +137,7 @@ fn all_changed(n: usize) -> FakePersonio {
 
 /// The incremental run after [`CURSOR`], knowing from the last full run that reteach holds
 /// `users` users.
-fn knowing_size(users: u64) -> EmployeeJobInput {
+pub(super) fn knowing_size(users: u64) -> EmployeeJobInput {
     EmployeeJobInput {
         reteach_users: Some(users),
         ..after_cursor()
@@ -142,12 +145,12 @@ fn knowing_size(users: u64) -> EmployeeJobInput {
 }
 
 /// Asserts that `error`'s message contains `text`.
-fn assert_mentions(error: &JobError, text: &str) {
+pub(super) fn assert_mentions(error: &JobError, text: &str) {
     assert!(error.to_string().contains(text), "{error}");
 }
 
 /// How a run read reteach: (customer listings, lookups by Personio id).
-fn reads(reteach: &FakeReteach) -> (usize, usize) {
+pub(super) fn reads(reteach: &FakeReteach) -> (usize, usize) {
     (
         reteach.calls_of("list_customers"),
         reteach.calls_of("find_by_external_id"),
@@ -155,7 +158,7 @@ fn reads(reteach: &FakeReteach) -> (usize, usize) {
 }
 
 #[tokio::test]
-async fn full_run_creates_every_new_employee() {
+pub(super) async fn full_run_creates_every_new_employee() {
     let personio = personio_with(vec![employee("1"), employee("2")]);
     let reteach = FakeReteach::default();
     let outcome = run_ok(&personio, &reteach, &full()).await;
@@ -171,7 +174,7 @@ async fn full_run_creates_every_new_employee() {
 }
 
 #[tokio::test]
-async fn second_full_run_finds_everything_unchanged() {
+pub(super) async fn second_full_run_finds_everything_unchanged() {
     let (personio, reteach) = synced(&["1", "2"], &full()).await;
     let writes = reteach.writes();
     let outcome = run_ok(&personio, &reteach, &full()).await;
@@ -181,7 +184,7 @@ async fn second_full_run_finds_everything_unchanged() {
 }
 
 #[tokio::test]
-async fn full_run_updates_changed_fields_and_repairs_drift() {
+pub(super) async fn full_run_updates_changed_fields_and_repairs_drift() {
     let (personio, reteach) = synced(&["1"], &full()).await;
     // Someone edited the user by hand in reteach.
     reteach.customers.lock().unwrap()[0].position = Some("Hand-edited".into());
@@ -194,7 +197,7 @@ async fn full_run_updates_changed_fields_and_repairs_drift() {
 }
 
 #[tokio::test]
-async fn skips_bad_records_and_keeps_syncing_the_rest() {
+pub(super) async fn skips_bad_records_and_keeps_syncing_the_rest() {
     let mut no_email = employee("2");
     no_email.email = None;
     let personio = personio_with(vec![employee("1"), no_email]);
@@ -222,7 +225,7 @@ async fn skips_bad_records_and_keeps_syncing_the_rest() {
 }
 
 #[tokio::test]
-async fn keeps_failure_list_bounded_but_counts_complete() {
+pub(super) async fn keeps_failure_list_bounded_but_counts_complete() {
     let employees = (0..120)
         .map(|i| {
             let mut e = employee(&i.to_string());
@@ -237,7 +240,7 @@ async fn keeps_failure_list_bounded_but_counts_complete() {
 }
 
 #[tokio::test]
-async fn incremental_run_without_changes_makes_one_request() {
+pub(super) async fn incremental_run_without_changes_makes_one_request() {
     let personio = personio_with(vec![employee("1")]);
     let reteach = FakeReteach::default();
     let outcome = run_ok(&personio, &reteach, &after_cursor()).await;
@@ -249,7 +252,8 @@ async fn incremental_run_without_changes_makes_one_request() {
 }
 
 #[tokio::test]
-async fn incremental_run_asks_for_changes_since_cursor_minus_overlap_in_either_zone_reading() {
+pub(super) async fn incremental_run_asks_for_changes_since_cursor_minus_overlap_in_either_zone_reading(
+) {
     // East of UTC the UTC reading is the earlier one, west of UTC company time is: whichever zone
     // Personio reads `updated_since` in, the value lies at or before the cursor minus the overlap.
     for (tz, expected) in [
@@ -271,7 +275,7 @@ async fn incremental_run_asks_for_changes_since_cursor_minus_overlap_in_either_z
 }
 
 #[tokio::test]
-async fn incremental_run_looks_up_few_changed_employees_one_by_one() {
+pub(super) async fn incremental_run_looks_up_few_changed_employees_one_by_one() {
     let (personio, reteach) = synced(&["1", "2", "3"], &full()).await;
     change(&personio, "2", |e| e.position = Some("Lead".into()));
     reteach.calls.lock().unwrap().clear();
@@ -287,7 +291,7 @@ async fn incremental_run_looks_up_few_changed_employees_one_by_one() {
 }
 
 #[tokio::test]
-async fn incremental_run_lists_all_users_when_many_changed() {
+pub(super) async fn incremental_run_lists_all_users_when_many_changed() {
     let personio = all_changed(60);
     let reteach = FakeReteach::default();
     let outcome = run_ok(&personio, &reteach, &after_cursor()).await;
@@ -296,7 +300,7 @@ async fn incremental_run_lists_all_users_when_many_changed() {
 }
 
 #[test]
-fn lookups_are_chosen_only_when_cheaper_than_listing() {
+pub(super) fn lookups_are_chosen_only_when_cheaper_than_listing() {
     // Size unknown: the fixed threshold.
     assert!(prefer_lookups(LOOKUP_THRESHOLD - 1, None));
     assert!(!prefer_lookups(LOOKUP_THRESHOLD, None));
@@ -311,7 +315,7 @@ fn lookups_are_chosen_only_when_cheaper_than_listing() {
 }
 
 #[tokio::test]
-async fn incremental_run_lists_a_small_academy_and_remembers_its_size() {
+pub(super) async fn incremental_run_lists_a_small_academy_and_remembers_its_size() {
     let employees: Vec<_> = (0..5).map(|i| employee(&i.to_string())).collect();
     let personio = personio_with(employees);
     let reteach = FakeReteach::default();
@@ -331,7 +335,7 @@ async fn incremental_run_lists_a_small_academy_and_remembers_its_size() {
 }
 
 #[tokio::test]
-async fn incremental_run_looks_up_many_changes_in_a_large_academy() {
+pub(super) async fn incremental_run_looks_up_many_changes_in_a_large_academy() {
     let personio = all_changed(60);
     let reteach = FakeReteach::default();
     let outcome = run_ok(&personio, &reteach, &knowing_size(100_000)).await;
@@ -341,7 +345,7 @@ async fn incremental_run_looks_up_many_changes_in_a_large_academy() {
 }
 
 #[tokio::test]
-async fn incremental_run_follows_an_email_change() {
+pub(super) async fn incremental_run_follows_an_email_change() {
     let (personio, reteach) = synced(&["1"], &full()).await;
     change(&personio, "1", |e| {
         e.email = Some("renamed@example.com".into())
@@ -356,7 +360,7 @@ async fn incremental_run_follows_an_email_change() {
 }
 
 #[tokio::test]
-async fn incremental_run_adopts_existing_user_found_by_email() {
+pub(super) async fn incremental_run_adopts_existing_user_found_by_email() {
     let personio = personio_with(vec![employee("1")]);
     change(&personio, "1", |_| {});
     let reteach = FakeReteach::default();
@@ -372,7 +376,7 @@ async fn incremental_run_adopts_existing_user_found_by_email() {
 }
 
 #[tokio::test]
-async fn locks_leaver_and_unlocks_rehire() {
+pub(super) async fn locks_leaver_and_unlocks_rehire() {
     let (personio, reteach) = synced(&["1"], &full()).await;
 
     touch(&personio, "1", "2026-11-26T08:00:00Z", |e| {
@@ -394,7 +398,7 @@ async fn locks_leaver_and_unlocks_rehire() {
 }
 
 #[tokio::test]
-async fn dry_run_writes_nothing_and_reports_the_plan() {
+pub(super) async fn dry_run_writes_nothing_and_reports_the_plan() {
     let (personio, reteach) = synced(&["1", "2"], &full()).await;
     change(&personio, "2", |e| e.department = Some("Sales".into()));
     personio.employees.lock().unwrap().push(employee("3"));
@@ -432,7 +436,7 @@ async fn dry_run_writes_nothing_and_reports_the_plan() {
 }
 
 #[tokio::test]
-async fn transient_write_failure_keeps_the_cursor_and_the_run_going() {
+pub(super) async fn transient_write_failure_keeps_the_cursor_and_the_run_going() {
     let personio = personio_with(vec![employee("1"), employee("2")]);
     let reteach = reteach_failing("1", WriteFault::Unavailable);
     let input = EmployeeJobInput {
@@ -454,7 +458,7 @@ async fn transient_write_failure_keeps_the_cursor_and_the_run_going() {
 }
 
 #[tokio::test]
-async fn run_fails_transiently_when_every_write_fails_transiently() {
+pub(super) async fn run_fails_transiently_when_every_write_fails_transiently() {
     let personio = personio_with(vec![employee("1"), employee("2")]);
     let reteach = FakeReteach::default();
     for id in ["1", "2"] {
@@ -475,7 +479,7 @@ async fn run_fails_transiently_when_every_write_fails_transiently() {
 }
 
 #[tokio::test]
-async fn rejected_write_is_reported_without_values_and_cursor_advances() {
+pub(super) async fn rejected_write_is_reported_without_values_and_cursor_advances() {
     let personio = personio_with(vec![employee("1")]);
     let reteach = reteach_failing("1", WriteFault::Rejected);
     let outcome = run_ok(&personio, &reteach, &full()).await;
@@ -487,7 +491,7 @@ async fn rejected_write_is_reported_without_values_and_cursor_advances() {
 }
 
 #[tokio::test]
-async fn rejected_credentials_on_write_stop_the_run() {
+pub(super) async fn rejected_credentials_on_write_stop_the_run() {
     let personio = personio_with(vec![employee("1")]);
     let reteach = reteach_failing("1", WriteFault::Unauthorized);
     let error = run_err(&personio, &reteach, &full()).await;
@@ -498,7 +502,7 @@ async fn rejected_credentials_on_write_stop_the_run() {
 }
 
 #[tokio::test]
-async fn listing_failure_names_personio_and_what_to_fix() {
+pub(super) async fn listing_failure_names_personio_and_what_to_fix() {
     let personio = FakePersonio::default();
     *personio.list_error.lock().unwrap() = Some(PersonioError::AttributesNotWhitelisted(vec![
         "office".into(),
@@ -511,7 +515,7 @@ async fn listing_failure_names_personio_and_what_to_fix() {
 }
 
 #[tokio::test]
-async fn run_without_cursor_is_full_even_when_incremental_was_asked() {
+pub(super) async fn run_without_cursor_is_full_even_when_incremental_was_asked() {
     let personio = personio_with(vec![employee("1")]);
     let input = EmployeeJobInput {
         config: Default::default(),
@@ -525,7 +529,7 @@ async fn run_without_cursor_is_full_even_when_incremental_was_asked() {
 }
 
 #[tokio::test]
-async fn incremental_email_change_onto_a_taken_address_syncs_the_rest_and_reports_it() {
+pub(super) async fn incremental_email_change_onto_a_taken_address_syncs_the_rest_and_reports_it() {
     let (personio, reteach) = synced(&["1", "2"], &full()).await;
     change(&personio, "1", |e| {
         e.email = Some("user2@example.com".into());
@@ -544,7 +548,7 @@ async fn incremental_email_change_onto_a_taken_address_syncs_the_rest_and_report
 }
 
 #[tokio::test]
-async fn incremental_run_locks_leaver_whose_email_was_removed() {
+pub(super) async fn incremental_run_locks_leaver_whose_email_was_removed() {
     let (personio, reteach) = synced(&["1"], &full()).await;
     change(&personio, "1", |e| {
         e.email = None;
@@ -559,261 +563,5 @@ async fn incremental_run_locks_leaver_whose_email_was_removed() {
     assert_eq!(
         outcome.failures[0].reason,
         "no e-mail address; e-mail not changed, other fields synced"
-    );
-}
-
-mod convergence {
-    use super::*;
-    use proptest::prelude::*;
-    use std::collections::HashSet;
-
-    const EMAILS: [Option<&str>; 6] = [
-        Some("a@x.io"),
-        Some("b@x.io"),
-        Some("A@X.io"),
-        Some("c@x.io"),
-        None,
-        Some("not-an-address"),
-    ];
-
-    fn arbitrary_employee() -> impl Strategy<Value = PersonioEmployee> {
-        (
-            1u8..8,
-            0usize..EMAILS.len(),
-            proptest::option::of(0i64..3_000),
-            proptest::option::of(0i64..3_000),
-            proptest::option::of(prop::sample::select(vec!["m", "female", "x", "other"])),
-        )
-            .prop_map(|(id, email, hire, end, gender)| {
-                let base = NaiveDate::from_ymd_opt(2020, 1, 1).unwrap();
-                PersonioEmployee {
-                    id: id.to_string(),
-                    email: EMAILS[email].map(String::from),
-                    hire_date: hire.map(|d| base + chrono::Duration::days(d)),
-                    termination_date: end.map(|d| base + chrono::Duration::days(d)),
-                    gender: gender.map(String::from),
-                    ..employee(&id.to_string())
-                }
-            })
-    }
-
-    proptest! {
-        /// Repeated runs settle (a run with nothing to write); no user is lost, no login or
-        /// Personio id is used twice.
-        #[test]
-        fn repeated_full_runs_settle(
-            employees in proptest::collection::vec(arbitrary_employee(), 0..10),
-            existing in proptest::collection::btree_map(0usize..4, proptest::option::of(1u8..8), 0..4),
-        ) {
-            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
-            runtime.block_on(async {
-                // Personio ids are unique.
-                let mut seen = HashSet::new();
-                let employees: Vec<_> =
-                    employees.into_iter().filter(|e| seen.insert(e.id.clone())).collect();
-                let personio = personio_with(employees);
-                let reteach = FakeReteach::default();
-                let mut linked = HashSet::new();
-                for (email, external) in &existing {
-                    // Distinct addresses; each Personio id linked at most once.
-                    let external = external.filter(|id| linked.insert(*id));
-                    reteach.customers.lock().unwrap().push(ReteachCustomer {
-                        id: format!("pre{email}"),
-                        // Addresses distinct even ignoring case, as reteach enforces.
-                        email: [Some("a@x.io"), Some("b@x.io"), Some("c@x.io"), None][*email]
-                            .map(String::from),
-                        external_id: external.map(|id| id.to_string()),
-                        ..Default::default()
-                    });
-                }
-                let before = reteach.customers.lock().unwrap().len();
-
-                // An address freed by one employee's change is only taken by another in the
-                // next run (the plan sees reteach as it was), so chains settle one link per run.
-                let mut settled = false;
-                for _ in 0..6 {
-                    let run = run_ok(&personio, &reteach, &full()).await;
-                    if run.summary.created + run.summary.updated == 0 {
-                        settled = true;
-                        break;
-                    }
-                }
-                assert!(settled, "still writing after six runs");
-
-                let customers = reteach.customers.lock().unwrap().clone();
-                assert!(customers.len() >= before);
-                let mut emails = HashSet::new();
-                let mut externals = HashSet::new();
-                for customer in &customers {
-                    if let Some(email) = &customer.email {
-                        assert!(emails.insert(email.to_lowercase()), "login used twice");
-                    }
-                    if let Some(external) = &customer.external_id {
-                        assert!(externals.insert(external.clone()), "Personio id used twice");
-                    }
-                }
-            });
-        }
-    }
-}
-
-// ---- mass-change guard ----
-
-const GUARD_LIMITS: MassChangeLimits = MassChangeLimits {
-    max_change_percent: 10,
-    min_users: 5,
-    min_seen_percent: 50,
-};
-
-fn guarded(approved_plan: Option<&str>, consumed: Option<&str>) -> EmployeeJobInput {
-    EmployeeJobInput {
-        config: Default::default(),
-        guard: Some(MassChangeGuard {
-            limits: GUARD_LIMITS,
-            previous_full_seen: Some(20),
-            approved_plan: approved_plan.map(String::from),
-            consumed_approval: consumed.map(String::from),
-        }),
-        ..full()
-    }
-}
-
-/// Twenty employees synced, then every contract ended on the 20th.
-async fn everyone_left() -> (FakePersonio, FakeReteach) {
-    let ids: Vec<String> = (1..=20).map(|i| i.to_string()).collect();
-    let personio = personio_with(ids.iter().map(|id| employee(id)).collect());
-    let reteach = FakeReteach::default();
-    run_ok(&personio, &reteach, &guarded(None, None)).await;
-    for id in &ids {
-        touch(&personio, id, "2026-11-26T08:00:00Z", |e| {
-            e.termination_date = NaiveDate::from_ymd_opt(2026, 11, 20)
-        });
-    }
-    (personio, reteach)
-}
-
-fn held_plan(error: JobError) -> Box<crate::sync::mass_change::HeldPlan> {
-    match error {
-        JobError::MassChangeHeld { plan, .. } => plan,
-        other => panic!("expected a held run, got {other}"),
-    }
-}
-
-#[tokio::test]
-async fn holds_a_run_that_would_lock_every_employee_and_writes_nothing() {
-    let (personio, reteach) = everyone_left().await;
-    let writes = reteach.writes();
-    let error = run_err(&personio, &reteach, &guarded(None, None)).await;
-    assert!(error.is_config(), "needs a human");
-    assert_mentions(&error, "lock 20 and unlock 0 of 20 users");
-    let plan = held_plan(error);
-    assert_eq!(plan.locks, 20);
-    assert_eq!(reteach.writes(), writes, "nothing written");
-    assert!(reteach.customer("1").unwrap().set_inactive_at.is_none());
-}
-
-#[tokio::test]
-async fn an_approved_plan_is_applied_and_reported_once() {
-    let (personio, reteach) = everyone_left().await;
-    let id = held_plan(run_err(&personio, &reteach, &guarded(None, None)).await).plan_id;
-    let outcome = run_ok(&personio, &reteach, &guarded(Some(&id), None)).await;
-    assert_eq!(outcome.summary.locked, 20);
-    assert_eq!(outcome.applied_approval.as_deref(), Some(id.as_str()));
-    assert!(reteach.customer("1").unwrap().set_inactive_at.is_some());
-}
-
-#[tokio::test]
-async fn an_approval_already_used_does_not_approve_the_same_plan_again() {
-    let (personio, reteach) = everyone_left().await;
-    let id = held_plan(run_err(&personio, &reteach, &guarded(None, None)).await).plan_id;
-    let error = run_err(&personio, &reteach, &guarded(Some(&id), Some(&id))).await;
-    assert_eq!(held_plan(error).plan_id, id);
-}
-
-#[tokio::test]
-async fn holds_a_full_run_when_personio_returns_nobody() {
-    let personio = personio_with(Vec::new());
-    let reteach = FakeReteach::default();
-    let error = run_err(&personio, &reteach, &guarded(None, None)).await;
-    assert_mentions(&error, "Personio returned 0 employees");
-}
-
-#[tokio::test]
-async fn dry_run_is_never_held() {
-    let (personio, reteach) = everyone_left().await;
-    let input = EmployeeJobInput {
-        config: Default::default(),
-        dry_run: true,
-        ..guarded(None, None)
-    };
-    let outcome = run_ok(&personio, &reteach, &input).await;
-    assert_eq!(outcome.summary.locked, 20);
-    assert!(reteach.customer("1").unwrap().set_inactive_at.is_none());
-}
-
-/// Full runs with a department tag rule.
-fn tagged() -> EmployeeJobInput {
-    let mut input = full();
-    input.config.tags = vec![crate::sync::employee_tags::TagRule {
-        source: crate::sync::employee_config::FieldSource::attribute("department"),
-        prefix: "dept:".into(),
-    }];
-    input
-}
-
-#[tokio::test]
-async fn a_failed_tag_request_is_a_record_failure_not_a_failed_run() {
-    let personio = personio_with(vec![employee("1"), employee("2")]);
-    let reteach = tags_failing("1", WriteFault::Rejected);
-    let outcome = run_ok(&personio, &reteach, &tagged()).await;
-    assert_eq!(outcome.summary.created, 2, "the users exist");
-    assert_eq!(outcome.summary.failed, 1);
-    assert_eq!(outcome.summary.tags_added, 1);
-    assert_eq!(outcome.failures.len(), 1);
-    assert_eq!(outcome.failures[0].personio_id.as_deref(), Some("1"));
-    assert_eq!(
-        outcome.failures[0].reason,
-        "reteach rejected a tag change; tried again next run"
-    );
-    let managed = outcome.managed_tags.clone().unwrap();
-    assert_eq!(managed, ["dept:R&D"], "owned before it was written");
-
-    // The next run adds the missing tag: a tags-only update.
-    reteach.tag_faults.lock().unwrap().clear();
-    let mut again = tagged();
-    again.managed_tags = managed;
-    let outcome = run_ok(&personio, &reteach, &again).await;
-    assert_eq!((outcome.summary.updated, outcome.summary.unchanged), (1, 1));
-    assert_eq!(outcome.summary.tags_added, 1);
-    assert_eq!(reteach.calls_of("update"), 0, "no field write for tags");
-}
-
-#[tokio::test]
-async fn refused_credentials_on_a_tag_request_stop_the_run() {
-    let personio = personio_with(vec![employee("1")]);
-    let reteach = tags_failing("1", WriteFault::Unauthorized);
-    let error = run_err(&personio, &reteach, &tagged()).await;
-    assert_mentions(&error, "could not change tags");
-}
-
-#[tokio::test]
-async fn a_dry_run_reports_tag_changes_as_counts_and_owns_nothing_new() {
-    let (personio, reteach) = synced(&["1"], &tagged()).await;
-    change(&personio, "1", |e| e.department = Some("Sales".into()));
-    let mut input = tagged();
-    input.dry_run = true;
-    input.managed_tags = vec!["dept:R&D".into()];
-    let outcome = run_ok(&personio, &reteach, &input).await;
-    assert_eq!(outcome.managed_tags, None);
-    assert_eq!(
-        (outcome.summary.tags_added, outcome.summary.tags_removed),
-        (1, 1)
-    );
-    let planned = &outcome.planned[0];
-    assert_eq!(planned.fields, ["department", "tags"]);
-    assert_eq!((planned.tags_to_add, planned.tags_to_remove), (1, 1));
-    assert_eq!(
-        reteach.calls_of("add_tags") + reteach.calls_of("remove_tag"),
-        1
     );
 }
