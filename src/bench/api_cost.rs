@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use super::child::{ChildResult, ChildTask, Upstream};
 use super::clients::{self, Limits};
 use super::figures::Target;
+use super::memory::mib;
 use super::scenarios::{measure, pages, start_time, ScenarioReport, Settings};
 use super::tally::RequestTally;
 use super::tenant::Tenant;
@@ -267,6 +268,10 @@ fn report(
             "v2 ÷ v1 Personio requests: {:.1} ×; v2 minimum ÷ v1 minimum: {:.1} ×",
             measured as f64 / v1_measured.max(1) as f64,
             minimum as f64 / v1.1.max(1) as f64
+        ),
+        format!(
+            "peak RSS of the same run through v1: {:.1} MiB (v2 above)",
+            mib(v1.0.memory.peak_kib)
         ),
     ];
     ScenarioReport {

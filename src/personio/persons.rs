@@ -21,7 +21,7 @@ use serde_json::{json, Map, Value};
 use url::Url;
 
 use super::auth::TokenKind;
-use super::client::{json_array, PersonioClient};
+use super::client::PersonioClient;
 use super::config::Lane;
 use super::employee_record::{attribute_names, id_text, parse_employee};
 use super::employees::check_required_attributes;
@@ -45,8 +45,11 @@ impl PersonioClient {
         updated_since: Option<NaiveDateTime>,
         attributes: &AttributeRequest,
     ) -> Result<EmployeeList, PersonioError> {
-        let persons = self.all_persons(updated_since).await?;
-        self.employees_of(&persons, attributes).await
+        let mut reader = PersonReader::new(self);
+        reader
+            .read_listing(self.persons_url(updated_since)?)
+            .await?;
+        reader.finish(attributes)
     }
 
     /// The persons with these ids (`GET /v2/persons?id=…`, 50 ids a request) with their most
@@ -57,11 +60,9 @@ impl PersonioClient {
         ids: &[String],
         attributes: &AttributeRequest,
     ) -> Result<EmployeeList, PersonioError> {
-        let persons = self.persons_by_id(ids).await?;
-        if persons.is_empty() {
-            return Ok(EmployeeList::default());
-        }
-        self.employees_of(&persons, attributes).await
+        let mut reader = PersonReader::new(self);
+        reader.read_ids(ids).await?;
+        reader.finish(attributes)
     }
 
     /// The persons changed since `updated_since` and those `named` (by notifications) that the
@@ -72,80 +73,21 @@ impl PersonioClient {
         named: &[String],
         attributes: &AttributeRequest,
     ) -> Result<EmployeeList, PersonioError> {
-        let mut persons = self.all_persons(Some(updated_since)).await?;
-        let listed: HashSet<String> = persons
-            .iter()
-            .filter_map(|person| person.get("id").and_then(id_text))
-            .collect();
+        let mut reader = PersonReader::new(self);
+        reader
+            .read_listing(self.persons_url(Some(updated_since))?)
+            .await?;
         let missing: Vec<String> = named
             .iter()
-            .filter(|id| !listed.contains(id.trim()))
+            .filter(|id| !reader.seen_ids.contains(id.trim()))
             .cloned()
             .collect();
-        persons.extend(self.persons_by_id(&missing).await?);
-        self.employees_of(&persons, attributes).await
+        reader.read_ids(&missing).await?;
+        reader.finish(attributes)
     }
 
-    /// `GET /v2/persons?id=…` for these ids (numbers only: anything else names no person).
-    async fn persons_by_id(&self, ids: &[String]) -> Result<Vec<Value>, PersonioError> {
-        let wanted: Vec<&str> = ids
-            .iter()
-            .map(|id| id.trim())
-            .filter(|id| !id.is_empty() && id.len() <= 20 && id.bytes().all(|b| b.is_ascii_digit()))
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        let mut persons = Vec::new();
-        for chunk in wanted.chunks(V2_PAGE_SIZE) {
-            let mut url = self.url("/v2/persons")?;
-            url.query_pairs_mut()
-                .append_pair("limit", &V2_PAGE_SIZE.to_string())
-                .append_pair("id", &chunk.join(","));
-            persons.extend(self.all_pages(PERSONS, url).await?);
-        }
-        Ok(persons)
-    }
-
-    /// `persons` with their most recent employment, as v1-shaped employees.
-    async fn employees_of(
-        &self,
-        persons: &[Value],
-        attributes: &AttributeRequest,
-    ) -> Result<EmployeeList, PersonioError> {
-        let mut names = UnitNames::default();
-        let mut list = EmployeeList::default();
-        let mut seen_attributes = BTreeSet::new();
-        let mut seen_ids = HashSet::new();
-        for person in persons {
-            let Some(id) = person.get("id").and_then(id_text) else {
-                list.skipped.push(skipped(None, "id: missing or unusable"));
-                continue;
-            };
-            if !seen_ids.insert(id.clone()) {
-                continue;
-            }
-            let record = match self.employment_record(&id, person, &mut names).await? {
-                Ok(record) => record,
-                Err(reason) => {
-                    list.skipped.push(skipped(Some(&id), reason));
-                    continue;
-                }
-            };
-            seen_attributes.extend(attribute_names(&record).map(str::to_string));
-            match parse_employee(&record) {
-                Ok(employee) => list.employees.push(employee),
-                Err(skipped) => list.skipped.push(skipped),
-            }
-        }
-        check_required_attributes(attributes.required(), persons.len(), &seen_attributes)?;
-        Ok(list)
-    }
-
-    /// Every page of `GET /v2/persons`.
-    async fn all_persons(
-        &self,
-        updated_since: Option<NaiveDateTime>,
-    ) -> Result<Vec<Value>, PersonioError> {
+    /// `GET /v2/persons`, pages of 50, only those updated after `updated_since` when given.
+    fn persons_url(&self, updated_since: Option<NaiveDateTime>) -> Result<Url, PersonioError> {
         let mut url = self.url("/v2/persons")?;
         {
             let mut query = url.query_pairs_mut();
@@ -157,39 +99,19 @@ impl PersonioClient {
                 query.append_pair("updated_at.gt", &since);
             }
         }
-        self.all_pages(PERSONS, url).await
+        Ok(url)
     }
 
-    /// The `_data` of every page from `url` on, following `_meta.links.next.href`.
+    /// The `_data` of every page from `url` on (see [`Pages`]).
     pub(super) async fn all_pages(
         &self,
         endpoint: &'static str,
         url: Url,
     ) -> Result<Vec<Value>, PersonioError> {
         let mut items = Vec::new();
-        let mut next = Some(url);
-        let mut visited = HashSet::new();
-        for _ in 0..MAX_PAGES {
-            let Some(url) = next.take() else {
-                break;
-            };
-            if !visited.insert(url.to_string()) {
-                // A `next` link that points back (a known v2 bug) ends the listing.
-                tracing::warn!(endpoint, "Personio's next link repeats a page; stopping");
-                break;
-            }
-            let page = self
-                .get_json(endpoint, TokenKind::V2, Lane::Employees, &url)
-                .await?;
-            let data = json_array(&page, "_data", endpoint)?;
-            items.extend(data.iter().cloned());
-            let href = page
-                .pointer("/_meta/links/next/href")
-                .and_then(Value::as_str)
-                .filter(|href| !href.trim().is_empty() && !data.is_empty());
-            if let Some(href) = href {
-                next = Some(self.follow_link(endpoint, href)?);
-            }
+        let mut pages = Pages::new(endpoint, url);
+        while let Some(data) = pages.next(self).await? {
+            items.extend(data);
         }
         Ok(items)
     }
@@ -231,6 +153,157 @@ impl PersonioClient {
             .get_json(EMPLOYMENTS, TokenKind::V2, Lane::Employees, &url)
             .await?;
         Ok(page.pointer("/_data/0").cloned())
+    }
+}
+
+/// The pages of a v2 listing, read one at a time by following `_meta.links.next.href`.
+pub(super) struct Pages {
+    endpoint: &'static str,
+    next: Option<Url>,
+    visited: HashSet<String>,
+    read: usize,
+}
+
+impl Pages {
+    /// The listing of `endpoint` whose first page is `url`.
+    pub(super) fn new(endpoint: &'static str, url: Url) -> Self {
+        Self {
+            endpoint,
+            next: Some(url),
+            visited: HashSet::new(),
+            read: 0,
+        }
+    }
+
+    /// The `_data` of the next page; `None` after the last one, after [`MAX_PAGES`], or when a
+    /// `next` link points back to a page already read (a known v2 bug).
+    pub(super) async fn next(
+        &mut self,
+        client: &PersonioClient,
+    ) -> Result<Option<Vec<Value>>, PersonioError> {
+        let endpoint = self.endpoint;
+        let Some(url) = self.next.take().filter(|_| self.read < MAX_PAGES) else {
+            return Ok(None);
+        };
+        if !self.visited.insert(url.to_string()) {
+            tracing::warn!(endpoint, "Personio's next link repeats a page; stopping");
+            return Ok(None);
+        }
+        self.read += 1;
+        let mut page = client
+            .get_json(endpoint, TokenKind::V2, Lane::Employees, &url)
+            .await?;
+        let data = match page.get_mut("_data").map(Value::take) {
+            Some(Value::Array(data)) => data,
+            _ => {
+                let message = "response has no _data array".to_string();
+                return Err(PersonioError::Malformed { endpoint, message });
+            }
+        };
+        let href = page
+            .pointer("/_meta/links/next/href")
+            .and_then(Value::as_str)
+            .filter(|href| !href.trim().is_empty() && !data.is_empty());
+        if let Some(href) = href {
+            self.next = Some(client.follow_link(endpoint, href)?);
+        }
+        Ok(Some(data))
+    }
+}
+
+/// Turns persons into v1-shaped employees page by page, so that a run holds one page of raw
+/// persons at a time rather than the whole listing (department and office names looked up once).
+struct PersonReader<'a> {
+    client: &'a PersonioClient,
+    names: UnitNames,
+    list: EmployeeList,
+    seen_attributes: BTreeSet<String>,
+    /// Ids of the persons read so far (a person listed twice is read once).
+    seen_ids: HashSet<String>,
+    /// Records built (persons with an employment Personio could name): only these show which
+    /// attributes the credential may read.
+    records: usize,
+}
+
+impl<'a> PersonReader<'a> {
+    fn new(client: &'a PersonioClient) -> Self {
+        Self {
+            client,
+            names: UnitNames::default(),
+            list: EmployeeList::default(),
+            seen_attributes: BTreeSet::new(),
+            seen_ids: HashSet::new(),
+            records: 0,
+        }
+    }
+
+    /// Every page of the person listing at `url`.
+    async fn read_listing(&mut self, url: Url) -> Result<(), PersonioError> {
+        let mut pages = Pages::new(PERSONS, url);
+        while let Some(persons) = pages.next(self.client).await? {
+            self.read(persons).await?;
+        }
+        Ok(())
+    }
+
+    /// `GET /v2/persons?id=…` for these ids (numbers only: anything else names no person).
+    async fn read_ids(&mut self, ids: &[String]) -> Result<(), PersonioError> {
+        let wanted: Vec<&str> = ids
+            .iter()
+            .map(|id| id.trim())
+            .filter(|id| !id.is_empty() && id.len() <= 20 && id.bytes().all(|b| b.is_ascii_digit()))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        for chunk in wanted.chunks(V2_PAGE_SIZE) {
+            let mut url = self.client.url("/v2/persons")?;
+            url.query_pairs_mut()
+                .append_pair("limit", &V2_PAGE_SIZE.to_string())
+                .append_pair("id", &chunk.join(","));
+            self.read_listing(url).await?;
+        }
+        Ok(())
+    }
+
+    /// `persons` with their most recent employment, as v1-shaped employees.
+    async fn read(&mut self, persons: Vec<Value>) -> Result<(), PersonioError> {
+        for person in persons {
+            let Some(id) = person.get("id").and_then(id_text) else {
+                self.list
+                    .skipped
+                    .push(skipped(None, "id: missing or unusable"));
+                continue;
+            };
+            if !self.seen_ids.insert(id.clone()) {
+                continue;
+            }
+            let record = self
+                .client
+                .employment_record(&id, &person, &mut self.names)
+                .await?;
+            let record = match record {
+                Ok(record) => record,
+                Err(reason) => {
+                    self.list.skipped.push(skipped(Some(&id), reason));
+                    continue;
+                }
+            };
+            self.records += 1;
+            self.seen_attributes
+                .extend(attribute_names(&record).map(str::to_string));
+            match parse_employee(&record) {
+                Ok(employee) => self.list.employees.push(employee),
+                Err(skipped) => self.list.skipped.push(skipped),
+            }
+        }
+        Ok(())
+    }
+
+    /// The employees read; fails when an attribute the run requires was in no record (persons
+    /// skipped before a record was built, e.g. without an employment, say nothing about it).
+    fn finish(self, attributes: &AttributeRequest) -> Result<EmployeeList, PersonioError> {
+        check_required_attributes(attributes.required(), self.records, &self.seen_attributes)?;
+        Ok(self.list)
     }
 }
 

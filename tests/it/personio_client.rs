@@ -800,6 +800,16 @@ async fn stuck_personio() -> RunningSim {
             get(|| async {
                 axum::Json(json!({"_data": [{"id": "1", "name": "x"}], "_meta": {"links": {"next": {"href": "/v2/document-management/documents?owner_id=1&cursor=same"}}}}))
             }),
+        )
+        .route(
+            "/v2/persons",
+            get(|| async {
+                axum::Json(json!({"_data": [{"id": "1"}], "_meta": {"links": {"next": {"href": "/v2/persons?limit=50&cursor=same"}}}}))
+            }),
+        )
+        .route(
+            "/v2/persons/{id}/employments",
+            get(|| async { axum::Json(json!({"_data": []})) }),
         );
     reteach_personio_operator::sim::serve(router, ([127, 0, 0, 1], 0).into())
         .await
@@ -834,6 +844,35 @@ async fn stops_when_personio_repeats_a_cursor() {
     let documents = client.list_documents("1", 3).await.unwrap();
     assert_eq!(documents.len(), 2);
     assert_eq!(log.count("GET /v2/document-management/documents"), 2);
+}
+
+#[tokio::test]
+async fn v2_stops_when_personio_repeats_a_person_page() {
+    // One person without an employment, on a page whose next link points back at itself: read
+    // once, skipped with its reason (not taken for attributes the credential cannot read).
+    let running = stuck_personio().await;
+    let mut config =
+        PersonioConfig::new(running.base_url(), PersonioCredentials::new("id", "secret"));
+    config.tls.allow_insecure_http = true;
+    config.limits = PersonioRateLimits::unlimited();
+    config.employee_api = reteach_personio_operator::personio::EmployeeApi::V2;
+    let log = RequestLog::default();
+    config.observer = Arc::new(log.clone());
+    let client = PersonioClient::new(config).unwrap();
+    let list = client.list_employees(None).await.unwrap();
+    assert!(list.employees.is_empty());
+    assert_eq!(list.skipped.len(), 1, "{:?}", list.skipped);
+    assert_eq!(list.skipped[0].reason, "person without an employment");
+    assert_eq!(
+        log.count("GET /v2/persons"),
+        2,
+        "the second page's next link repeated it"
+    );
+    assert_eq!(
+        log.count("GET /v2/persons/{id}/employments"),
+        1,
+        "the person listed on both pages is read once"
+    );
 }
 
 #[tokio::test]
