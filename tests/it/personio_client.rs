@@ -8,7 +8,7 @@ use chrono::{NaiveDate, TimeZone, Utc};
 use futures::StreamExt;
 use reteach_personio_operator::clock::ManualClock;
 use reteach_personio_operator::personio::{
-    DocumentUpload, PersonioApi, PersonioClient, PersonioConfig, PersonioCredentials,
+    DocumentUpload, EmployeeApi, PersonioApi, PersonioClient, PersonioConfig, PersonioCredentials,
     PersonioError, PersonioRateLimits, MAX_FILE_BYTES, REQUIRED_ATTRIBUTES,
 };
 use reteach_personio_operator::sim::personio::{
@@ -816,16 +816,22 @@ async fn stuck_personio() -> RunningSim {
         .unwrap()
 }
 
-#[tokio::test]
-async fn stops_when_personio_repeats_a_page() {
+/// A client reading employees through `api` from [`stuck_personio`], with its request log.
+async fn stuck_client(api: EmployeeApi) -> (RunningSim, PersonioClient, RequestLog) {
     let running = stuck_personio().await;
     let mut config =
         PersonioConfig::new(running.base_url(), PersonioCredentials::new("id", "secret"));
     config.tls.allow_insecure_http = true;
     config.limits = PersonioRateLimits::unlimited();
+    config.employee_api = api;
     let log = RequestLog::default();
     config.observer = Arc::new(log.clone());
-    let client = PersonioClient::new(config).unwrap();
+    (running, PersonioClient::new(config).unwrap(), log)
+}
+
+#[tokio::test]
+async fn stops_when_personio_repeats_a_page() {
+    let (_running, client, log) = stuck_client(EmployeeApi::V1).await;
     let list = client.list_employees(None).await.unwrap();
     assert_eq!(list.employees.len(), 100);
     assert_eq!(log.count(EMPLOYEES), 2, "second page repeated the first");
@@ -833,14 +839,7 @@ async fn stops_when_personio_repeats_a_page() {
 
 #[tokio::test]
 async fn stops_when_personio_repeats_a_cursor() {
-    let running = stuck_personio().await;
-    let mut config =
-        PersonioConfig::new(running.base_url(), PersonioCredentials::new("id", "secret"));
-    config.tls.allow_insecure_http = true;
-    config.limits = PersonioRateLimits::unlimited();
-    let log = RequestLog::default();
-    config.observer = Arc::new(log.clone());
-    let client = PersonioClient::new(config).unwrap();
+    let (_running, client, log) = stuck_client(EmployeeApi::V1).await;
     let documents = client.list_documents("1", 3).await.unwrap();
     assert_eq!(documents.len(), 2);
     assert_eq!(log.count("GET /v2/document-management/documents"), 2);
@@ -850,15 +849,7 @@ async fn stops_when_personio_repeats_a_cursor() {
 async fn v2_stops_when_personio_repeats_a_person_page() {
     // One person without an employment, on a page whose next link points back at itself: read
     // once, skipped with its reason (not taken for attributes the credential cannot read).
-    let running = stuck_personio().await;
-    let mut config =
-        PersonioConfig::new(running.base_url(), PersonioCredentials::new("id", "secret"));
-    config.tls.allow_insecure_http = true;
-    config.limits = PersonioRateLimits::unlimited();
-    config.employee_api = reteach_personio_operator::personio::EmployeeApi::V2;
-    let log = RequestLog::default();
-    config.observer = Arc::new(log.clone());
-    let client = PersonioClient::new(config).unwrap();
+    let (_running, client, log) = stuck_client(EmployeeApi::V2).await;
     let list = client.list_employees(None).await.unwrap();
     assert!(list.employees.is_empty());
     assert_eq!(list.skipped.len(), 1, "{:?}", list.skipped);
@@ -1018,7 +1009,7 @@ async fn start_v2(sim: PersonioSim) -> Harness {
     let running = sim.start(([127, 0, 0, 1], 0).into()).await.unwrap();
     let log = RequestLog::default();
     let mut config = config_for(&sim, &running, &log);
-    config.employee_api = reteach_personio_operator::personio::EmployeeApi::V2;
+    config.employee_api = EmployeeApi::V2;
     let client = PersonioClient::new(config).unwrap();
     Harness {
         sim,
