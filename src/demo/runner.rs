@@ -9,12 +9,15 @@ use chrono_tz::Tz;
 use tokio_util::sync::CancellationToken;
 
 use super::resources::DemoResources;
+use crate::api::duration::chrono_duration;
 use crate::api::{CertificateSyncStatus, EmployeeSyncStatus};
 use crate::jobs::bookkeeping::{employee_input, EmployeeRunRequest};
 use crate::jobs::run_status::{
     certificate_status_after_success, employee_status_after_success, RunContext,
 };
-use crate::jobs::settings::{CertificateSettings, EmployeeSettings, KindSettings, SpecError};
+use crate::jobs::settings::{
+    Cadence, CertificateSettings, EmployeeSettings, KindSettings, SpecError,
+};
 use crate::jobs::{
     resolve_category, run_certificate_sync, run_employee_sync, CertificateJobInput,
     CertificateJobOutcome, CertificateRunRequest, EmployeeJobOutcome, JobError, MemoryLedgerStore,
@@ -60,7 +63,7 @@ pub struct Runner {
     personio: PersonioClient,
     reteach: ReteachClient,
     employee_settings: EmployeeSettings,
-    certificate_interval: Duration,
+    certificate_cadence: Cadence,
     ledger: MemoryLedgerStore,
     /// `status` of the EmployeeSync after the latest pass.
     pub employee_status: EmployeeSyncStatus,
@@ -78,17 +81,15 @@ impl Runner {
     ) -> Result<Self, PassError> {
         let employee_settings =
             EmployeeSettings::from_spec(&resources.employee_sync.spec, MINIMUM_INTERVAL)?;
-        let certificate_interval =
+        let certificate_cadence =
             CertificateSettings::from_spec(&resources.certificate_sync.spec, MINIMUM_INTERVAL)?
-                .cadence
-                .interval
-                .get();
+                .cadence;
         Ok(Self {
             resources,
             personio,
             reteach,
             employee_settings,
-            certificate_interval,
+            certificate_cadence,
             ledger: MemoryLedgerStore::default(),
             employee_status: EmployeeSyncStatus::default(),
             certificate_status: CertificateSyncStatus::default(),
@@ -160,7 +161,7 @@ impl Runner {
             now,
             tz: self.time_zone(),
             category_id,
-            full_resync_interval: chrono::Duration::hours(24),
+            full_resync_interval: chrono_duration(self.certificate_cadence.full_resync_interval),
             requested: false,
             linked_since: None,
         };
@@ -179,7 +180,7 @@ impl Runner {
         certificate_status_after_success(
             &mut self.certificate_status,
             &run,
-            self.certificate_interval,
+            self.certificate_cadence.interval.get(),
             &outcome,
             category_id,
         );
